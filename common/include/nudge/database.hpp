@@ -1,0 +1,21 @@
+#pragma once
+// Opening connections the same way everywhere: UTC session time zone, a recognisable
+// application_name, and URLs that never reach a log with their password.
+
+#include <memory>
+#include <pqxx/pqxx>
+#include <string>
+
+namespace nudge {
+
+// Opens a connection; throws pqxx::broken_connection when the server cannot be reached.
+std::unique_ptr<pqxx::connection> open_connection(const std::string& url,
+                                                  const std::string& application_name);
+
+// `url` with any password replaced by "***", safe to print.
+std::string redact_url(const std::string& url);
+
+// An exception's message with every occurrence of `secret` masked (for errors that may echo it).
+std::string redact(std::string text, const std::string& secret);
+
+}  // namespace nudge

@@ -1,0 +1,392 @@
+// Settings: built-in defaults, then a TOML file, then NUDGE_<SECTION>_<KEY> variables.
+// Every setting is one row of kSettings; file keys, variable names, types, ranges and error
+// messages are all derived from that row, so adding a setting is a field plus one line here.
+
+#include "nudge/config.hpp"
+
+#include <toml++/toml.h>
+#include <unistd.h>  // environ
+
+#include <cerrno>
+#include <charconv>
+#include <cstdint>
+#include <cstdio>
+#include <memory>
+#include <string_view>
+#include <system_error>
+#include <utility>
+#include <variant>
+#include <vector>
+
+namespace nudge {
+namespace {
+
+using IntField = int& (*)(Config&);
+using TextField = std::string& (*)(Config&);
+// Returns what is wrong with a text value (without echoing it), or nullopt if it is fine.
+using TextRule = std::optional<std::string> (*)(const std::string&);
+
+// One setting: where it lives in the file and in Config, and which values it accepts.
+struct Setting {
+  std::string_view section;
+  std::string_view key;
+  std::variant<IntField, TextField> field;
+  std::int64_t min = 0;  // inclusive range; integers only
+  std::int64_t max = 0;
+  TextRule rule = nullptr;  // text only
+  bool secret = false;      // may hold a password: never shown in messages
+};
+
+// Accessor for config.*kSection.*kMember; keeps each table row to one line.
+template <auto kSection, auto kMember>
+auto& FieldOf(Config& config) {
+  return (config.*kSection).*kMember;
+}
+
+std::optional<std::string> CheckDatabaseUrl(const std::string& url) {
+  if (url.empty()) return "must not be empty";
+  const std::string_view text(url);
+  if (text.starts_with("postgresql://") || text.starts_with("postgres://")) return std::nullopt;
+  if (text.find('=') != std::string_view::npos) return std::nullopt;  // libpq key=value form
+  return "must start with postgresql:// or postgres://, or be a libpq key=value string";
+}
+
+std::optional<std::string> CheckLogLevel(const std::string& level) {
+  for (std::string_view known : {"debug", "info", "warn", "error"}) {
+    if (level == known) return std::nullopt;
+  }
+  return "must be debug, info, warn or error";
+}
+
+// The one list of settings. Ranges are documented in config/nudge.toml; keep them in step.
+constexpr Setting kSettings[] = {
+    {"database", "url", &FieldOf<&Config::database, &DatabaseConfig::url>, 0, 0, &CheckDatabaseUrl,
+     /*secret=*/true},
+    {"database", "pool_size", &FieldOf<&Config::database, &DatabaseConfig::pool_size>, 1, 256},
+    {"worker", "batch_size", &FieldOf<&Config::worker, &WorkerConfig::batch_size>, 1, 10000},
+    {"worker", "concurrency", &FieldOf<&Config::worker, &WorkerConfig::concurrency>, 1, 64},
+    {"worker", "lease_seconds", &FieldOf<&Config::worker, &WorkerConfig::lease_seconds>, 5, 3600},
+    {"worker", "idle_cap_seconds", &FieldOf<&Config::worker, &WorkerConfig::idle_cap_seconds>, 1,
+     3600},
+    {"worker", "reconnect_max_ms", &FieldOf<&Config::worker, &WorkerConfig::reconnect_max_ms>, 100,
+     600000},
+    {"retry", "max_attempts", &FieldOf<&Config::retry, &RetryConfig::max_attempts>, 1, 100},
+    {"history", "retention_days", &FieldOf<&Config::history, &HistoryConfig::retention_days>, 1,
+     3650},
+    {"history", "prune_interval_seconds",
+     &FieldOf<&Config::history, &HistoryConfig::prune_interval_seconds>, 10, 86400},
+    {"log", "level", &FieldOf<&Config::log, &LogConfig::level>, 0, 0, &CheckLogLevel},
+};
+
+constexpr std::string_view kEnvPrefix = "NUDGE_";
+constexpr std::size_t kMaxShownChars = 60;
+
+bool IsInteger(const Setting& setting) {
+  return std::holds_alternative<IntField>(setting.field);
+}
+
+std::string Name(const Setting& setting) {
+  return std::string(setting.section) + "." + std::string(setting.key);
+}
+
+std::string Upper(std::string_view text) {
+  std::string out(text);
+  for (char& c : out) {
+    if (c >= 'a' && c <= 'z') c = static_cast<char>(c - 'a' + 'A');
+  }
+  return out;
+}
+
+std::string Lower(std::string_view text) {
+  std::string out(text);
+  for (char& c : out) {
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  }
+  return out;
+}
+
+std::string EnvPrefix(std::string_view section) {
+  return std::string(kEnvPrefix) + Upper(section) + "_";
+}
+
+std::string EnvName(const Setting& setting) {
+  return EnvPrefix(setting.section) + Upper(setting.key);
+}
+
+// Sections in table order, each once.
+std::vector<std::string_view> Sections() {
+  std::vector<std::string_view> sections;
+  for (const Setting& setting : kSettings) {
+    if (sections.empty() || sections.back() != setting.section) sections.push_back(setting.section);
+  }
+  return sections;
+}
+
+bool IsSection(std::string_view name) {
+  for (std::string_view section : Sections()) {
+    if (section == name) return true;
+  }
+  return false;
+}
+
+const Setting* FindSetting(std::string_view section, std::string_view key) {
+  for (const Setting& setting : kSettings) {
+    if (setting.section == section && setting.key == key) return &setting;
+  }
+  return nullptr;
+}
+
+const Setting* FindByEnvName(std::string_view variable) {
+  for (const Setting& setting : kSettings) {
+    if (EnvName(setting) == variable) return &setting;
+  }
+  return nullptr;
+}
+
+std::string Join(const std::vector<std::string_view>& items) {
+  std::string out;
+  for (std::string_view item : items) {
+    if (!out.empty()) out += ", ";
+    out += item;
+  }
+  return out;
+}
+
+// "(worker has: batch_size, ...)": the likely intended key, for typos.
+std::string KnownKeys(std::string_view section) {
+  std::vector<std::string_view> keys;
+  for (const Setting& setting : kSettings) {
+    if (setting.section == section) keys.push_back(setting.key);
+  }
+  return " (" + std::string(section) + " has: " + Join(keys) + ")";
+}
+
+// Makes untrusted text safe to print: at most 60 bytes (cut on a UTF-8 boundary), no control
+// characters, so a pasted blob cannot flood or garble the log.
+std::string Clip(std::string_view text) {
+  std::size_t size = text.size();
+  const bool cut = size > kMaxShownChars;
+  if (cut) {
+    size = kMaxShownChars;
+    while (size > 0 && (static_cast<unsigned char>(text[size]) & 0xC0) == 0x80) --size;
+  }
+  std::string out;
+  for (char c : text.substr(0, size)) {
+    const auto byte = static_cast<unsigned char>(c);
+    out += (byte < 0x20 || byte == 0x7F) ? '?' : c;
+  }
+  return cut ? out + "..." : out;
+}
+
+// A problem with a value, quoting the value unless the setting is secret.
+std::string Problem(const Setting& setting, std::string_view problem, std::string_view value) {
+  if (setting.secret) return std::string(problem);
+  return std::string(problem) + ", got \"" + Clip(value) + "\"";
+}
+
+std::string RangeProblem(const Setting& setting) {
+  return "must be between " + std::to_string(setting.min) + " and " + std::to_string(setting.max);
+}
+
+// What is being set and where it came from, to wrap every message about one value.
+struct Where {
+  std::string subject;  // "worker.batch_size" or "NUDGE_WORKER_BATCH_SIZE (worker.batch_size)"
+  std::string origin;   // " in /etc/nudge.toml:3", or empty for a variable
+};
+
+[[noreturn]] void Fail(const Where& where, std::string_view problem) {
+  throw ConfigError(where.subject + ": " + std::string(problem) + where.origin);
+}
+
+// Values are checked as they are applied (not once at the end) so that a message can say
+// whether the bad value came from the file or from a variable.
+void SetInt(const Setting& setting, std::int64_t value, const Where& where, Config& config) {
+  if (value < setting.min || value > setting.max) {
+    Fail(where, RangeProblem(setting) + ", got " + std::to_string(value));
+  }
+  std::get<IntField>(setting.field)(config) = static_cast<int>(value);
+}
+
+void SetText(const Setting& setting, std::string value, const Where& where, Config& config) {
+  if (setting.rule != nullptr) {
+    if (const auto problem = setting.rule(value)) Fail(where, Problem(setting, *problem, value));
+  }
+  std::get<TextField>(setting.field)(config) = std::move(value);
+}
+
+// ---- TOML file ----
+
+std::string TypeName(toml::node_type type) {
+  switch (type) {
+    case toml::node_type::none:
+      return "nothing";
+    case toml::node_type::table:
+      return "a table";
+    case toml::node_type::array:
+      return "an array";
+    case toml::node_type::string:
+      return "a string";
+    case toml::node_type::integer:
+      return "an integer";
+    case toml::node_type::floating_point:
+      return "a floating-point number";
+    case toml::node_type::boolean:
+      return "a boolean";
+    case toml::node_type::date:
+      return "a date";
+    case toml::node_type::time:
+      return "a time";
+    case toml::node_type::date_time:
+      return "a date-time";
+  }
+  return "an unknown type";
+}
+
+std::string At(const std::string& origin, const toml::source_region& region) {
+  std::string at = " in " + origin;
+  if (region.begin.line > 0) at += ":" + std::to_string(region.begin.line);
+  return at;
+}
+
+void ApplyNode(const Setting& setting, const toml::node& node, const Where& where, Config& config) {
+  if (IsInteger(setting)) {
+    const auto* value = node.as_integer();
+    if (value == nullptr) Fail(where, "expected an integer, got " + TypeName(node.type()));
+    SetInt(setting, value->get(), where, config);
+  } else {
+    const auto* value = node.as_string();
+    if (value == nullptr) Fail(where, "expected a string, got " + TypeName(node.type()));
+    SetText(setting, value->get(), where, config);
+  }
+}
+
+void ApplySection(std::string_view section, const toml::table& table, const std::string& origin,
+                  Config& config) {
+  for (const auto& [key, node] : table) {
+    const std::string name = std::string(section) + "." + Clip(key.str());
+    const Setting* setting = FindSetting(section, key.str());
+    if (setting == nullptr) {
+      throw ConfigError(name + ": unknown setting" + At(origin, key.source()) + KnownKeys(section));
+    }
+    ApplyNode(*setting, node, Where{name, At(origin, node.source())}, config);
+  }
+}
+
+void ApplyDocument(const toml::table& root, const std::string& origin, Config& config) {
+  for (const auto& [key, node] : root) {
+    const std::string name = Clip(key.str());
+    const toml::table* table = node.as_table();
+    if (!IsSection(key.str())) {
+      const char* what =
+          table != nullptr ? ": unknown section" : ": unknown setting outside a section";
+      throw ConfigError(name + what + At(origin, key.source()) +
+                        " (sections are: " + Join(Sections()) + ")");
+    }
+    if (table == nullptr) {
+      Fail(Where{name, At(origin, node.source())},
+           "expected a [" + name + "] table, got " + TypeName(node.type()));
+    }
+    ApplySection(key.str(), *table, origin, config);
+  }
+}
+
+toml::table Parse(const std::string& text, const std::string& origin) {
+  try {
+    return toml::parse(std::string_view(text), std::string_view(origin));
+  } catch (const toml::parse_error& error) {
+    const auto& begin = error.source().begin;
+    throw ConfigError(origin + ":" + std::to_string(begin.line) + ":" +
+                      std::to_string(begin.column) +
+                      ": invalid TOML: " + std::string(error.description()));
+  }
+}
+
+struct FileCloser {
+  void operator()(std::FILE* file) const { std::fclose(file); }
+};
+
+[[noreturn]] void FailToRead(const std::string& path, int error) {
+  throw ConfigError(path + ": cannot read config file (" + std::generic_category().message(error) +
+                    ")");
+}
+
+std::string ReadFile(const std::string& path) {
+  std::unique_ptr<std::FILE, FileCloser> file(std::fopen(path.c_str(), "rb"));
+  if (!file) FailToRead(path, errno);
+  std::string text;
+  char buffer[8192];
+  while (const std::size_t n = std::fread(buffer, 1, sizeof buffer, file.get())) {
+    text.append(buffer, n);
+  }
+  // A directory opens fine but fails here (EISDIR).
+  if (std::ferror(file.get())) FailToRead(path, errno);
+  return text;
+}
+
+// ---- Environment ----
+
+void ApplyEnvValue(const Setting& setting, const std::string& raw, const Where& where,
+                   Config& config) {
+  if (!IsInteger(setting)) return SetText(setting, raw, where, config);
+  // Whole decimal numbers only: from_chars takes no sign '+', spaces or trailing text.
+  std::int64_t value = 0;
+  const char* end = raw.data() + raw.size();
+  const auto [stop, error] = std::from_chars(raw.data(), end, value);
+  if (error == std::errc::result_out_of_range && stop == end) {
+    Fail(where, Problem(setting, RangeProblem(setting), raw));
+  }
+  if (error != std::errc() || stop != end) {
+    Fail(where, Problem(setting, "expected an integer", raw));
+  }
+  SetInt(setting, value, where, config);
+}
+
+// A NUDGE_<SECTION>_ prefix with no such key is a typo; fail rather than silently ignore it.
+void RejectUnknownVariable(const std::string& variable) {
+  for (std::string_view section : Sections()) {
+    const std::string prefix = EnvPrefix(section);
+    if (!variable.starts_with(prefix)) continue;
+    const std::string guess = std::string(section) + "." + Lower(variable.substr(prefix.size()));
+    throw ConfigError(Clip(variable) + ": unknown setting " + Clip(guess) + KnownKeys(section));
+  }
+}
+
+void ApplyEnvironment(const Environment& env, Config& config) {
+  for (const auto& [variable, raw] : env) {
+    if (const Setting* setting = FindByEnvName(variable)) {
+      ApplyEnvValue(*setting, raw, Where{variable + " (" + Name(*setting) + ")", ""}, config);
+    } else {
+      RejectUnknownVariable(variable);  // other NUDGE_* variables belong to other tools
+    }
+  }
+}
+
+}  // namespace
+
+Environment process_environment() {
+  Environment env;
+  for (char** entry = environ; entry != nullptr && *entry != nullptr; ++entry) {
+    const std::string_view text(*entry);
+    const std::size_t equals = text.find('=');
+    if (!text.starts_with(kEnvPrefix) || equals == std::string_view::npos) continue;
+    env.emplace(text.substr(0, equals), text.substr(equals + 1));
+  }
+  return env;
+}
+
+Config load_config_text(const std::string& toml, const std::string& origin,
+                        const Environment& env) {
+  Config config;
+  ApplyDocument(Parse(toml, origin), origin, config);
+  ApplyEnvironment(env, config);
+  return config;
+}
+
+Config load_config(const std::optional<std::string>& file, const Environment& env) {
+  if (file) return load_config_text(ReadFile(*file), *file, env);
+  Config config;
+  ApplyEnvironment(env, config);
+  return config;
+}
+
+}  // namespace nudge

@@ -1,0 +1,192 @@
+#!/usr/bin/env bash
+# Benchmarks Nudge and prints one JSON line per figure (per run, then the median of the runs).
+# Not a test: the machine is shared and noisy, so quote medians and compare ratios.
+#
+#   drain     100,000 one_time reminders due now (inserted before the workers start), drained
+#             by 1 and by 2 workers: fires per second until every one has its execution.
+#   lateness  2,000 one_time reminders spread over the next 20 s on an otherwise idle system,
+#             2 workers: p50/p95/p99/max of (delivery time - scheduled time) in ms, taken from
+#             the log channel's lines (same machine clock on both sides).
+#   scale     the 2-worker drain again with 1,000,000 future ACTIVE reminders in the table.
+#   rss       the workers' peak resident memory (VmHWM) during the drain.
+#
+# Usage: scripts/bench.sh [drain|lateness|scale ...]   (default: all)
+# Environment knobs:
+#   BENCH_REPS        runs per figure (default 3)
+#   BENCH_DRAIN_N     reminders per drain (default 100000)
+#   BENCH_SCALE_N     future reminders for the scale figure (default 1000000)
+#   NUDGE_BUILD_DIR   build directory (default build)
+#   NUDGE_DATABASE_URL  use this server instead of the throwaway cluster (databases
+#                     nudge_bench* are created and dropped on it)
+set -euo pipefail
+
+script_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+repo_root="$(cd "${script_dir}/.." && pwd)"
+cd "${repo_root}"
+
+reps="${BENCH_REPS:-3}"
+drain_n="${BENCH_DRAIN_N:-100000}"
+scale_n="${BENCH_SCALE_N:-1000000}"
+build_dir="${NUDGE_BUILD_DIR:-build}"
+worker="${build_dir}/bin/nudge-worker"
+figures=("$@")
+((${#figures[@]} > 0)) || figures=(drain lateness scale)
+
+log() { echo "bench.sh: $*" >&2; }
+
+bash "${script_dir}/setup.sh" >&2
+if [[ ! -x "${worker}" ]] || [[ -n "$(find worker common sql -newer "${worker}" -type f | head -1)" ]]; then
+  cmake -S . -B "${build_dir}" -G Ninja -DCMAKE_BUILD_TYPE=Release >&2
+  cmake --build "${build_dir}" -j2 --target nudge-worker >&2
+fi
+
+started_pg=0
+if [[ -z "${NUDGE_DATABASE_URL:-}" ]]; then
+  if ! bash "${script_dir}/pg.sh" status >/dev/null 2>&1; then started_pg=1; fi
+  bash "${script_dir}/pg.sh" start >&2
+fi
+admin_url="$(bash "${script_dir}/pg.sh" url postgres)"
+bench_url="$(bash "${script_dir}/pg.sh" url nudge_bench)"
+template_url="$(bash "${script_dir}/pg.sh" url nudge_bench_template)"
+
+tmp="$(mktemp -d)"
+worker_pids=()
+cleanup() {
+  for pid in "${worker_pids[@]}"; do kill -TERM "${pid}" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  psql -q "${admin_url}" -c "DROP DATABASE IF EXISTS nudge_bench WITH (FORCE)" >/dev/null 2>&1 || true
+  psql -q "${admin_url}" -c "DROP DATABASE IF EXISTS nudge_bench_template WITH (FORCE)" >/dev/null 2>&1 || true
+  rm -rf "${tmp}"
+  if ((started_pg)); then bash "${script_dir}/pg.sh" stop >&2 || true; fi
+}
+trap cleanup EXIT
+
+sql() { psql -qtAX -v ON_ERROR_STOP=1 "${bench_url}" -c "$1"; }
+
+# A migrated template once; each run gets a fresh copy.
+psql -q "${admin_url}" -c "DROP DATABASE IF EXISTS nudge_bench_template WITH (FORCE)" >/dev/null
+psql -q "${admin_url}" -c "CREATE DATABASE nudge_bench_template" >/dev/null
+NUDGE_DATABASE_URL="${template_url}" "${worker}" --migrate-only 2>/dev/null
+
+fresh_db() {
+  psql -q "${admin_url}" -c "DROP DATABASE IF EXISTS nudge_bench WITH (FORCE)" >/dev/null
+  psql -q "${admin_url}" -c "CREATE DATABASE nudge_bench TEMPLATE nudge_bench_template" >/dev/null
+}
+
+# start_workers N OUTPREFIX: N workers against nudge_bench, stdout to OUTPREFIX.N
+start_workers() {
+  local n="$1" out="$2" i
+  worker_pids=()
+  for ((i = 1; i <= n; i++)); do
+    NUDGE_DATABASE_URL="${bench_url}" NUDGE_LOG_LEVEL=warn "${worker}" >"${out}.${i}" 2>"${out}.${i}.err" &
+    worker_pids+=("$!")
+  done
+}
+
+# Peak RSS in KiB of the running workers (the largest).
+peak_rss_kib() {
+  local pid max=0 v
+  for pid in "${worker_pids[@]}"; do
+    v="$(awk '/^VmHWM:/ {print $2}' "/proc/${pid}/status" 2>/dev/null || echo 0)"
+    ((v > max)) && max="${v}"
+  done
+  echo "${max}"
+}
+
+stop_workers() {
+  local pid
+  for pid in "${worker_pids[@]}"; do kill -TERM "${pid}" 2>/dev/null || true; done
+  for pid in "${worker_pids[@]}"; do wait "${pid}" 2>/dev/null || true; done
+  worker_pids=()
+}
+
+wait_for_executions() {
+  local want="$1" deadline=$((SECONDS + 600))
+  while (($(sql "SELECT count(*) FROM executions") < want)); do
+    ((SECONDS < deadline)) || { log "timed out waiting for ${want} executions"; return 1; }
+    sleep 0.05
+  done
+}
+
+median() { sort -g | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
+
+insert_due() {
+  sql "INSERT INTO reminder_jobs (entity_type, entity_id, event_type, channel, schedule_type, next_run_at)
+       SELECT 'bench', g::text, 'drain', 'log', 'one_time', now() FROM generate_series(1, $1) g"
+}
+
+insert_future() {
+  sql "INSERT INTO reminder_jobs (entity_type, entity_id, event_type, channel, schedule_type, next_run_at)
+       SELECT 'future', g::text, 'later', 'log', 'one_time', now() + interval '1 day' + g * interval '1 second'
+         FROM generate_series(1, $1) g"
+}
+
+# drain_once WORKERS FUTURE_ROWS → prints "rate rss_kib"
+drain_once() {
+  local workers="$1" future="$2" start end rate rss
+  fresh_db
+  ((future > 0)) && insert_future "${future}"
+  insert_due "${drain_n}"
+  sql "VACUUM ANALYZE reminder_jobs" >/dev/null
+  # Measure the drain, not the aftermath of loading it: flush the inserts' dirty pages first.
+  sql "CHECKPOINT" >/dev/null
+  start="$(sql "SELECT extract(epoch FROM clock_timestamp())")"
+  start_workers "${workers}" "${tmp}/drain"
+  wait_for_executions "${drain_n}"
+  rss="$(peak_rss_kib)"
+  stop_workers
+  end="$(sql "SELECT extract(epoch FROM max(fired_at)) FROM executions")"
+  rate="$(awk -v n="${drain_n}" -v s="${start}" -v e="${end}" 'BEGIN {printf "%.0f", n / (e - s)}')"
+  echo "${rate} ${rss}"
+}
+
+bench_drain() {
+  local label="$1" workers="$2" future="$3" r rates=() rsses=() out
+  for ((r = 1; r <= reps; r++)); do
+    out="$(drain_once "${workers}" "${future}")"
+    rates+=("${out% *}")
+    rsses+=("${out#* }")
+    echo "{\"bench\":\"${label}\",\"workers\":${workers},\"reminders\":${drain_n},\"future_rows\":${future},\"run\":${r},\"fires_per_s\":${out% *},\"worker_peak_rss_kib\":${out#* }}"
+  done
+  echo "{\"bench\":\"${label}\",\"workers\":${workers},\"reminders\":${drain_n},\"future_rows\":${future},\"runs\":${reps},\"median_fires_per_s\":$(printf '%s\n' "${rates[@]}" | median),\"median_worker_peak_rss_kib\":$(printf '%s\n' "${rsses[@]}" | median)}"
+}
+
+lateness_once() {
+  local n=2000
+  fresh_db
+  start_workers 2 "${tmp}/late"
+  sleep 1  # let both workers reach their idle wait: the figure is about an idle system
+  sql "INSERT INTO reminder_jobs (entity_type, entity_id, event_type, channel, schedule_type, next_run_at)
+       SELECT 'late', g::text, 'spread', 'log', 'one_time',
+              now() + interval '1 second' + (g * 20.0 / ${n}) * interval '1 second'
+         FROM generate_series(1, ${n}) g"
+  wait_for_executions "${n}"
+  stop_workers
+  # delivery time (worker clock) minus scheduled time, from the log lines
+  cat "${tmp}"/late.[0-9] | python3 -c '
+import json, sys
+from datetime import datetime
+def t(s): return datetime.fromisoformat(s.replace("Z", "+00:00")).timestamp()
+lat = sorted((t(d["fired_at"]) - t(d["scheduled_for"])) * 1000 for d in map(json.loads, sys.stdin))
+def p(q): return lat[min(len(lat) - 1, int(q * len(lat)))]
+print("%.2f %.2f %.2f %.2f %d" % (p(0.50), p(0.95), p(0.99), lat[-1], len(lat)))'
+}
+
+bench_lateness() {
+  local r out p50s=() p95s=() p99s=() maxs=()
+  for ((r = 1; r <= reps; r++)); do
+    read -r p50 p95 p99 max n <<<"$(lateness_once)"
+    p50s+=("${p50}"); p95s+=("${p95}"); p99s+=("${p99}"); maxs+=("${max}")
+    echo "{\"bench\":\"lateness\",\"workers\":2,\"reminders\":${n},\"run\":${r},\"p50_ms\":${p50},\"p95_ms\":${p95},\"p99_ms\":${p99},\"max_ms\":${max}}"
+  done
+  echo "{\"bench\":\"lateness\",\"workers\":2,\"runs\":${reps},\"median_p50_ms\":$(printf '%s\n' "${p50s[@]}" | median),\"median_p95_ms\":$(printf '%s\n' "${p95s[@]}" | median),\"median_p99_ms\":$(printf '%s\n' "${p99s[@]}" | median),\"median_max_ms\":$(printf '%s\n' "${maxs[@]}" | median)}"
+}
+
+for f in "${figures[@]}"; do
+  case "${f}" in
+    drain) bench_drain drain 1 0; bench_drain drain 2 0 ;;
+    lateness) bench_lateness ;;
+    scale) bench_drain scale 2 "${scale_n}" ;;
+    *) log "unknown figure ${f} (drain|lateness|scale)"; exit 2 ;;
+  esac
+done

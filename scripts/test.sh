@@ -1,0 +1,192 @@
+#!/usr/bin/env bash
+# Builds and tests Nudge: installs missing packages (setup.sh); builds Release with tests into
+# build/ and an ASan/UBSan build into build-asan/ (one after the other, Ninja, -j2); checks
+# formatting with clang-format (skipped with a note when it is not installed); starts the
+# throwaway PostgreSQL cluster (pg.sh); creates and migrates the template database
+# nudge_template (dropping it and leftover nudge_t_* test databases first); runs ctest on both
+# builds. Both ctest passes always run; the exit status is non-zero if anything failed. The last
+# line printed is "N passed, M failed" (summed over both passes). The cluster is stopped at the
+# end only if this script started it.
+#
+# Environment knobs:
+#   NUDGE_TEST_SKIP_ASAN=1   skip the sanitizer build and its ctest pass
+#   NUDGE_TEST_FILTER=REGEX  only run tests matching REGEX (ctest -R)
+#   NUDGE_BUILD_DIR          Release build directory (default build)
+#   NUDGE_ASAN_BUILD_DIR     sanitizer build directory (default build-asan)
+#   NUDGE_DATABASE_URL       use this server instead of a local cluster (it must allow
+#                            CREATE/DROP DATABASE; PostgreSQL-restart tests cannot restart it)
+#   NUDGE_PG_PORT, NUDGE_PG_DIR   passed on to scripts/pg.sh (and to the tests through it)
+set -euo pipefail
+
+script_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+repo_root="$(cd "${script_dir}/.." && pwd)"
+cd "${repo_root}"
+
+pg="${script_dir}/pg.sh"
+build_dir="${NUDGE_BUILD_DIR:-build}"
+asan_dir="${NUDGE_ASAN_BUILD_DIR:-build-asan}"
+skip_asan="${NUDGE_TEST_SKIP_ASAN:-0}"
+filter="${NUDGE_TEST_FILTER:-}"
+template_db=nudge_template
+
+log() { echo "test.sh: $*" >&2; }
+die() {
+  log "error: $*"
+  exit 1
+}
+
+started_pg=0
+work_dir="$(mktemp -d)"
+# shellcheck disable=SC2317  # invoked by the EXIT trap
+on_exit() {
+  local rc=$?
+  trap - EXIT INT TERM
+  if ((started_pg)); then
+    env -u NUDGE_DATABASE_URL "${pg}" stop || log "warning: could not stop the PostgreSQL cluster"
+  fi
+  rm -rf "${work_dir}"
+  exit "${rc}"
+}
+trap on_exit EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+"${script_dir}/setup.sh"
+
+# --- builds ------------------------------------------------------------------------------------
+build() {
+  local dir="$1"
+  shift
+  # A build directory configured with another generator cannot be reused as is.
+  if [[ -f "${dir}/CMakeCache.txt" ]] &&
+    ! grep -q '^CMAKE_GENERATOR:INTERNAL=Ninja$' "${dir}/CMakeCache.txt"; then
+    log "${dir} was configured with another generator; resetting its CMake cache"
+    rm -rf "${dir}/CMakeCache.txt" "${dir}/CMakeFiles"
+  fi
+  log "configuring ${dir} ($*)"
+  cmake -S . -B "${dir}" -G Ninja "$@" >"${work_dir}/configure.log" 2>&1 || {
+    cat "${work_dir}/configure.log" >&2
+    die "cmake configure of ${dir} failed"
+  }
+  log "building ${dir}"
+  cmake --build "${dir}" -j2 || die "build in ${dir} failed"
+}
+
+build "${build_dir}" -DCMAKE_BUILD_TYPE=Release -DNUDGE_BUILD_TESTS=ON -DNUDGE_SANITIZE=OFF
+if [[ "${skip_asan}" != 1 ]]; then
+  build "${asan_dir}" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DNUDGE_BUILD_TESTS=ON -DNUDGE_SANITIZE=ON
+else
+  log "NUDGE_TEST_SKIP_ASAN=1: skipping the sanitizer build"
+fi
+
+# --- formatting --------------------------------------------------------------------------------
+format_failed=0
+if command -v clang-format >/dev/null 2>&1; then
+  files=()
+  if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then
+    # Tracked files plus new files not yet added (but not git-ignored ones).
+    mapfile -t candidates < <(git ls-files --cached --others --exclude-standard -- common worker api tests |
+      grep -E '\.(cpp|hpp)$' | sort -u)
+  else
+    mapfile -t candidates < <(find common worker api tests -type f \( -name '*.cpp' -o -name '*.hpp' \) 2>/dev/null | sort)
+  fi
+  for f in "${candidates[@]}"; do
+    if [[ -f "${f}" ]]; then files+=("${f}"); fi
+  done
+  if ((${#files[@]} > 0)); then
+    log "checking formatting of ${#files[@]} files"
+    if ! clang-format --dry-run --Werror "${files[@]}"; then
+      format_failed=1
+      log "FAILED: formatting (fix with: clang-format -i <files>)"
+    fi
+  fi
+else
+  log "note: clang-format not installed; skipping the formatting check"
+fi
+
+# --- database ----------------------------------------------------------------------------------
+if [[ -z "${NUDGE_DATABASE_URL:-}" ]]; then
+  if ! "${pg}" status >/dev/null 2>&1; then
+    started_pg=1
+  fi
+  "${pg}" start
+fi
+admin_url="$("${pg}" url postgres)"
+template_url="$("${pg}" url "${template_db}")"
+
+admin_psql() {
+  PGOPTIONS="-c client_min_messages=warning" NUDGE_DATABASE_URL="${admin_url}" \
+    "${pg}" psql -X -q -v ON_ERROR_STOP=1 "$@"
+}
+
+mapfile -t leftovers < <(admin_psql -At -c \
+  "SELECT datname FROM pg_database WHERE datname LIKE 'nudge\\_t\\_%'")
+for db in "${leftovers[@]}"; do
+  [[ -n "${db}" ]] || continue
+  admin_psql -c "DROP DATABASE IF EXISTS \"${db}\" WITH (FORCE)"
+done
+if ((${#leftovers[@]} > 0)); then
+  log "dropped ${#leftovers[@]} leftover test databases"
+fi
+admin_psql -c "DROP DATABASE IF EXISTS ${template_db} WITH (FORCE)"
+admin_psql -c "CREATE DATABASE ${template_db}"
+log "migrating ${template_db}"
+NUDGE_DATABASE_URL="${template_url}" "${build_dir}/bin/nudge-worker" --migrate-only ||
+  die "migrating ${template_db} failed"
+
+# --- tests -------------------------------------------------------------------------------------
+total_passed=0
+total_failed=0
+any_failed=0
+filter_args=()
+if [[ -n "${filter}" ]]; then
+  filter_args=(-R "${filter}")
+fi
+
+# run_ctest LABEL DIR [VAR=VALUE...]
+run_ctest() {
+  local label="$1" dir="$2"
+  shift 2
+  local out="${work_dir}/ctest-${label}.log" rc line failed total
+  log "running tests (${label}, ${dir})"
+  set +e
+  env "$@" \
+    NUDGE_TEST_ADMIN_URL="${admin_url}" \
+    NUDGE_TEST_TEMPLATE="${template_db}" \
+    NUDGE_PG_SCRIPT="${script_dir}/pg.sh" \
+    ctest --test-dir "${dir}" --output-on-failure -j2 "${filter_args[@]}" 2>&1 | tee "${out}"
+  rc="${PIPESTATUS[0]}"
+  set -e
+  line="$(grep -E '^[0-9]+% tests passed, [0-9]+ tests? failed out of [0-9]+' "${out}" | tail -n 1 || true)"
+  if [[ "${line}" =~ ^[0-9]+%\ tests\ passed,\ ([0-9]+)\ tests?\ failed\ out\ of\ ([0-9]+) ]]; then
+    failed="${BASH_REMATCH[1]}"
+    total="${BASH_REMATCH[2]}"
+    total_passed=$((total_passed + total - failed))
+    total_failed=$((total_failed + failed))
+  elif ((rc != 0)); then
+    log "ctest (${label}) exited with status ${rc} without a test summary"
+  fi
+  if ((rc != 0)); then
+    any_failed=1
+    log "FAILED: ctest (${label}) exited with status ${rc}"
+  fi
+}
+
+run_ctest release "${build_dir}"
+if [[ "${skip_asan}" != 1 ]]; then
+  run_ctest asan "${asan_dir}" \
+    ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+    UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+fi
+
+if ((format_failed)); then
+  any_failed=1
+  log "FAILED: formatting check"
+fi
+# Stop the cluster now (not in the exit trap) so that the summary really is the last line.
+if ((started_pg)); then
+  started_pg=0
+  env -u NUDGE_DATABASE_URL "${pg}" stop || log "warning: could not stop the PostgreSQL cluster"
+fi
+echo "${total_passed} passed, ${total_failed} failed"
+exit "${any_failed}"

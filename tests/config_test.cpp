@@ -1,0 +1,526 @@
+// Configuration loading: defaults, the shipped file, file values, environment overrides, and
+// every way a setting can be wrong. No database needed.
+
+#include "nudge/config.hpp"
+
+#include <gtest/gtest.h>
+
+#include <cctype>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <iterator>
+#include <string>
+#include <tuple>
+#include <utility>
+#include <vector>
+
+namespace nudge {
+namespace {
+
+// Every field, so whole configs compare (and print) at once. A new setting goes here too.
+auto Fields(const Config& c) {
+  return std::tie(c.database.url, c.database.pool_size, c.worker.batch_size, c.worker.concurrency,
+                  c.worker.lease_seconds, c.worker.idle_cap_seconds, c.worker.reconnect_max_ms,
+                  c.retry.max_attempts, c.history.retention_days, c.history.prune_interval_seconds,
+                  c.log.level);
+}
+
+const Config kDefaults{};
+
+std::string ShippedConfigPath() {
+  return std::string(NUDGE_SOURCE_DIR) + "/config/nudge.toml";
+}
+
+std::string ReadText(const std::string& path) {
+  std::ifstream in(path);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+Config FromText(const std::string& toml, const Environment& env = {}) {
+  return load_config_text(toml, "test.toml", env);
+}
+
+// The message of the ConfigError thrown by `load`; a test failure if it throws none.
+template <typename Load>
+std::string ErrorOf(Load load) {
+  try {
+    load();
+  } catch (const ConfigError& error) {
+    return error.what();
+  }
+  ADD_FAILURE() << "expected a ConfigError";
+  return "";
+}
+
+// One valid, non-default value for each setting, in every form it can be given.
+struct SettingCase {
+  std::string section;
+  std::string key;
+  std::string variable;  // its environment variable
+  std::string text;      // the value as variable text
+  std::string toml;      // the same value as TOML
+  void (*apply)(Config&);
+};
+
+const std::vector<SettingCase>& EverySetting() {
+  static const std::vector<SettingCase> cases = {
+      {"database", "url", "NUDGE_DATABASE_URL", "host=db dbname=nudge", "\"host=db dbname=nudge\"",
+       [](Config& c) { c.database.url = "host=db dbname=nudge"; }},
+      {"database", "pool_size", "NUDGE_DATABASE_POOL_SIZE", "17", "17",
+       [](Config& c) { c.database.pool_size = 17; }},
+      {"worker", "batch_size", "NUDGE_WORKER_BATCH_SIZE", "250", "250",
+       [](Config& c) { c.worker.batch_size = 250; }},
+      {"worker", "concurrency", "NUDGE_WORKER_CONCURRENCY", "4", "4",
+       [](Config& c) { c.worker.concurrency = 4; }},
+      {"worker", "lease_seconds", "NUDGE_WORKER_LEASE_SECONDS", "45", "45",
+       [](Config& c) { c.worker.lease_seconds = 45; }},
+      {"worker", "idle_cap_seconds", "NUDGE_WORKER_IDLE_CAP_SECONDS", "7", "7",
+       [](Config& c) { c.worker.idle_cap_seconds = 7; }},
+      {"worker", "reconnect_max_ms", "NUDGE_WORKER_RECONNECT_MAX_MS", "2500", "2500",
+       [](Config& c) { c.worker.reconnect_max_ms = 2500; }},
+      {"retry", "max_attempts", "NUDGE_RETRY_MAX_ATTEMPTS", "9", "9",
+       [](Config& c) { c.retry.max_attempts = 9; }},
+      {"history", "retention_days", "NUDGE_HISTORY_RETENTION_DAYS", "90", "90",
+       [](Config& c) { c.history.retention_days = 90; }},
+      {"history", "prune_interval_seconds", "NUDGE_HISTORY_PRUNE_INTERVAL_SECONDS", "600", "600",
+       [](Config& c) { c.history.prune_interval_seconds = 600; }},
+      {"log", "level", "NUDGE_LOG_LEVEL", "debug", "\"debug\"",
+       [](Config& c) { c.log.level = "debug"; }},
+  };
+  return cases;
+}
+
+// The documented inclusive range of every integer setting.
+struct Range {
+  std::string section;
+  std::string key;
+  long long min;
+  long long max;
+};
+
+const std::vector<Range>& IntegerRanges() {
+  static const std::vector<Range> ranges = {
+      {"database", "pool_size", 1, 256},
+      {"worker", "batch_size", 1, 10000},
+      {"worker", "concurrency", 1, 64},
+      {"worker", "lease_seconds", 5, 3600},
+      {"worker", "idle_cap_seconds", 1, 3600},
+      {"worker", "reconnect_max_ms", 100, 600000},
+      {"retry", "max_attempts", 1, 100},
+      {"history", "retention_days", 1, 3650},
+      {"history", "prune_interval_seconds", 10, 86400},
+  };
+  return ranges;
+}
+
+std::string VariableOf(const std::string& section, const std::string& key) {
+  std::string name = "NUDGE_" + section + "_" + key;
+  for (char& c : name) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  return name;
+}
+
+std::string OneSetting(const std::string& section, const std::string& key,
+                       const std::string& value) {
+  return "[" + section + "]\n" + key + " = " + value + "\n";
+}
+
+// ---- Defaults and the shipped file ----
+
+TEST(ConfigDefaults, NoFileAndNoVariablesGiveTheStructDefaults) {
+  EXPECT_EQ(Fields(load_config(std::nullopt, {})), Fields(kDefaults));
+}
+
+TEST(ConfigDefaults, EmptyFileGivesTheStructDefaults) {
+  EXPECT_EQ(Fields(FromText("")), Fields(kDefaults));
+}
+
+TEST(ShippedConfig, LoadsWithoutErrorToExactlyTheStructDefaults) {
+  EXPECT_EQ(Fields(load_config(ShippedConfigPath(), {})), Fields(kDefaults));
+}
+
+TEST(ShippedConfig, WritesOutEverySetting) {
+  const std::string text = ReadText(ShippedConfigPath());
+  ASSERT_FALSE(text.empty()) << ShippedConfigPath();
+  for (const SettingCase& setting : EverySetting()) {
+    const auto section_at = text.find("[" + setting.section + "]\n");
+    ASSERT_NE(section_at, std::string::npos) << setting.section;
+    const auto key_at = text.find("\n" + setting.key + " = ", section_at);
+    const auto next_section_at = text.find("\n[", section_at + 1);
+    EXPECT_LT(key_at, next_section_at) << setting.section << "." << setting.key;
+  }
+}
+
+// ---- File values ----
+
+TEST(ConfigFile, EverySettingIsReadFromTheFile) {
+  std::string toml;
+  Config expected;
+  std::string section;
+  for (const SettingCase& setting : EverySetting()) {
+    if (setting.section != section) toml += "[" + (section = setting.section) + "]\n";
+    toml += setting.key + " = " + setting.toml + "\n";
+    setting.apply(expected);
+  }
+  EXPECT_EQ(Fields(FromText(toml)), Fields(expected));
+}
+
+TEST(ConfigFile, SettingsLeftOutKeepTheirDefaults) {
+  Config expected;
+  expected.worker.batch_size = 42;
+  EXPECT_EQ(Fields(FromText("[worker]\nbatch_size = 42\n")), Fields(expected));
+}
+
+TEST(ConfigFile, InlineTablesAndDottedKeysAreAccepted) {
+  Config expected;
+  expected.worker.batch_size = 42;
+  expected.retry.max_attempts = 5;
+  EXPECT_EQ(Fields(FromText("worker = { batch_size = 42 }\nretry.max_attempts = 5\n")),
+            Fields(expected));
+}
+
+TEST(ConfigFile, BothEndsOfEveryRangeAreAccepted) {
+  for (const Range& range : IntegerRanges()) {
+    for (long long value : {range.min, range.max}) {
+      SCOPED_TRACE(range.section + "." + range.key + " = " + std::to_string(value));
+      EXPECT_NO_THROW(FromText(OneSetting(range.section, range.key, std::to_string(value))));
+      EXPECT_NO_THROW(
+          FromText("", {{VariableOf(range.section, range.key), std::to_string(value)}}));
+    }
+  }
+}
+
+TEST(ConfigFile, EveryLogLevelIsAccepted) {
+  for (const std::string level : {"debug", "info", "warn", "error"}) {
+    EXPECT_EQ(FromText(OneSetting("log", "level", "\"" + level + "\"")).log.level, level);
+  }
+}
+
+TEST(ConfigFile, EveryDatabaseUrlFormIsAccepted) {
+  for (const std::string url :
+       {"postgresql://app:pw@db:5432/nudge", "postgres://db/nudge", "postgresql://",
+        "host=db port=5432 dbname=nudge", "dbname=nudge"}) {
+    EXPECT_EQ(FromText(OneSetting("database", "url", "\"" + url + "\"")).database.url, url);
+  }
+}
+
+TEST(ConfigFile, MissingFileErrorNamesTheFile) {
+  const std::string path = "/nonexistent/nudge-config-test/missing.toml";
+  const std::string message = ErrorOf([&] { load_config(path, {}); });
+  EXPECT_NE(message.find(path), std::string::npos) << message;
+  EXPECT_NE(message.find("No such file"), std::string::npos) << message;
+}
+
+TEST(ConfigFile, DirectoryInsteadOfFileErrorNamesIt) {
+  const std::string path = std::string(NUDGE_SOURCE_DIR) + "/config";
+  const std::string message = ErrorOf([&] { load_config(path, {}); });
+  EXPECT_NE(message.find(path), std::string::npos) << message;
+}
+
+TEST(ConfigFile, SyntaxErrorNamesTheFileAndLine) {
+  const std::string message = ErrorOf(
+      [] { load_config_text("[worker]\nbatch_size = 5\nlease_seconds = \n", "conf/my.toml", {}); });
+  EXPECT_NE(message.find("conf/my.toml:3"), std::string::npos) << message;
+  EXPECT_NE(message.find("invalid TOML"), std::string::npos) << message;
+}
+
+TEST(ConfigFile, BadValueInARealFileNamesPathAndLine) {
+  const std::string path = ::testing::TempDir() + "nudge_config_test_bad_value.toml";
+  std::ofstream(path) << "[worker]\nbatch_size = 500\nconcurrency = 0\n";
+  const std::string message = ErrorOf([&] { load_config(path, {}); });
+  std::remove(path.c_str());
+  EXPECT_NE(message.find("worker.concurrency"), std::string::npos) << message;
+  EXPECT_NE(message.find(path + ":3"), std::string::npos) << message;
+}
+
+// ---- Environment overrides ----
+
+TEST(ConfigEnvironment, EverySettingCanBeOverridden) {
+  for (const SettingCase& setting : EverySetting()) {
+    SCOPED_TRACE(setting.variable);
+    Config expected;
+    setting.apply(expected);
+    EXPECT_EQ(Fields(FromText("", {{setting.variable, setting.text}})), Fields(expected));
+  }
+}
+
+TEST(ConfigEnvironment, VariablesOverrideTheFile) {
+  const Config config = FromText("[worker]\nbatch_size = 100\nlease_seconds = 40\n",
+                                 {{"NUDGE_WORKER_BATCH_SIZE", "200"}});
+  EXPECT_EQ(config.worker.batch_size, 200);
+  EXPECT_EQ(config.worker.lease_seconds, 40);  // from the file, not overridden
+}
+
+TEST(ConfigEnvironment, VariablesOverrideTheShippedFile) {
+  const Config config = load_config(
+      ShippedConfigPath(),
+      {{"NUDGE_DATABASE_URL", "postgres://other/db"}, {"NUDGE_HISTORY_RETENTION_DAYS", "7"}});
+  Config expected;
+  expected.database.url = "postgres://other/db";
+  expected.history.retention_days = 7;
+  EXPECT_EQ(Fields(config), Fields(expected));
+}
+
+TEST(ConfigEnvironment, BadFileValueFailsEvenIfAVariableOverridesIt) {
+  const std::string message = ErrorOf([] {
+    FromText("[worker]\nbatch_size = 0\n", {{"NUDGE_WORKER_BATCH_SIZE", "10"}});
+  });
+  EXPECT_NE(message.find("worker.batch_size"), std::string::npos) << message;
+  EXPECT_NE(message.find("test.toml:2"), std::string::npos) << message;
+}
+
+TEST(ConfigEnvironment, OtherNudgeAndUnrelatedVariablesAreIgnored) {
+  const Environment env = {{"NUDGE_PG_PORT", "55433"},
+                           {"NUDGE_TEST_ADMIN_URL", "not a url"},
+                           {"NUDGE_TEST_TEMPLATE", "x"},
+                           {"NUDGE_WORKERS", "3"},
+                           {"HOME", "/root"},
+                           {"WORKER_BATCH_SIZE", "abc"}};
+  EXPECT_EQ(Fields(FromText("", env)), Fields(kDefaults));
+}
+
+// ---- Rejected configurations ----
+
+struct BadCase {
+  std::string label;  // test name suffix
+  std::string toml;
+  Environment env;
+  std::vector<std::string> expected;  // each must appear in the message
+};
+
+void PrintTo(const BadCase& bad, std::ostream* out) {
+  *out << bad.label;
+}
+
+std::vector<BadCase> RangeCases() {
+  std::vector<BadCase> cases;
+  for (const Range& r : IntegerRanges()) {
+    const std::string name = r.section + "." + r.key;
+    const std::string variable = VariableOf(r.section, r.key);
+    const std::string range = "between " + std::to_string(r.min) + " and " + std::to_string(r.max);
+    for (const auto& [end, value] :
+         {std::pair{"Below", r.min - 1}, std::pair{"Above", r.max + 1}}) {
+      const std::string text = std::to_string(value);
+      cases.push_back({"File_" + r.key + "_" + end,
+                       OneSetting(r.section, r.key, text),
+                       {},
+                       {name, range, "got " + text}});
+      cases.push_back({"Env_" + r.key + "_" + end,
+                       "",
+                       {{variable, text}},
+                       {variable, "(" + name + ")", range}});
+    }
+  }
+  return cases;
+}
+
+std::vector<BadCase> BadCases() {
+  std::vector<BadCase> cases = {
+      // Unknown names
+      {"UnknownKey", "[worker]\nbatchsize = 5\n", {}, {"worker.batchsize", "unknown setting"}},
+      {"UnknownKeyListsTheKnownOnes",
+       "[retry]\nattempts = 5\n",
+       {},
+       {"retry.attempts", "max_attempts"}},
+      {"UnknownSection", "[wrker]\nbatch_size = 5\n", {}, {"wrker", "unknown section"}},
+      {"KeyOutsideASection", "batch_size = 5\n", {}, {"batch_size", "unknown setting"}},
+      {"KeyInTheWrongSection", "[retry]\nbatch_size = 5\n", {}, {"retry.batch_size"}},
+      {"TableNestedInASection", "[worker.extra]\nx = 1\n", {}, {"worker.extra", "unknown setting"}},
+      {"SectionThatIsNotATable", "worker = 5\n", {}, {"worker", "expected a [worker] table"}},
+      // Wrong TOML types
+      {"StringForInteger",
+       "[worker]\nbatch_size = \"500\"\n",
+       {},
+       {"worker.batch_size", "expected an integer", "got a string"}},
+      {"FloatForInteger",
+       "[worker]\nlease_seconds = 30.0\n",
+       {},
+       {"worker.lease_seconds", "expected an integer", "floating-point"}},
+      {"BooleanForInteger",
+       "[retry]\nmax_attempts = true\n",
+       {},
+       {"retry.max_attempts", "expected an integer", "boolean"}},
+      {"IntegerForString", "[log]\nlevel = 1\n", {}, {"log.level", "expected a string"}},
+      {"ArrayForUrl",
+       "[database]\nurl = [\"postgres://db\"]\n",
+       {},
+       {"database.url", "expected a string", "array"}},
+      {"IntegerBeyondIntInFile",
+       "[worker]\nbatch_size = 9999999999\n",
+       {},
+       {"worker.batch_size", "between 1 and 10000"}},
+      // Bad environment values
+      {"EnvWord",
+       "",
+       {{"NUDGE_WORKER_BATCH_SIZE", "abc"}},
+       {"NUDGE_WORKER_BATCH_SIZE (worker.batch_size): expected an integer, got \"abc\""}},
+      {"EnvTrailingText",
+       "",
+       {{"NUDGE_WORKER_BATCH_SIZE", "12abc"}},
+       {"NUDGE_WORKER_BATCH_SIZE", "worker.batch_size", "\"12abc\""}},
+      {"EnvTrailingSpace",
+       "",
+       {{"NUDGE_RETRY_MAX_ATTEMPTS", "3 "}},
+       {"NUDGE_RETRY_MAX_ATTEMPTS", "retry.max_attempts", "expected an integer"}},
+      {"EnvLeadingSpace",
+       "",
+       {{"NUDGE_RETRY_MAX_ATTEMPTS", " 3"}},
+       {"NUDGE_RETRY_MAX_ATTEMPTS", "retry.max_attempts", "expected an integer"}},
+      {"EnvPlusSign",
+       "",
+       {{"NUDGE_RETRY_MAX_ATTEMPTS", "+3"}},
+       {"NUDGE_RETRY_MAX_ATTEMPTS", "retry.max_attempts", "expected an integer"}},
+      {"EnvDecimal",
+       "",
+       {{"NUDGE_WORKER_LEASE_SECONDS", "1.5"}},
+       {"NUDGE_WORKER_LEASE_SECONDS", "worker.lease_seconds", "expected an integer"}},
+      {"EnvHex",
+       "",
+       {{"NUDGE_WORKER_LEASE_SECONDS", "0x10"}},
+       {"NUDGE_WORKER_LEASE_SECONDS", "worker.lease_seconds", "expected an integer"}},
+      {"EnvEmptyInteger",
+       "",
+       {{"NUDGE_WORKER_CONCURRENCY", ""}},
+       {"NUDGE_WORKER_CONCURRENCY", "worker.concurrency", "expected an integer"}},
+      {"EnvIntegerBeyondInt64",
+       "",
+       {{"NUDGE_WORKER_BATCH_SIZE", "99999999999999999999999"}},
+       {"NUDGE_WORKER_BATCH_SIZE", "worker.batch_size", "between 1 and 10000"}},
+      // Environment typos
+      {"EnvTypo",
+       "",
+       {{"NUDGE_WORKER_BATCHSIZE", "5"}},
+       {"NUDGE_WORKER_BATCHSIZE", "unknown setting", "batch_size"}},
+      {"EnvTypoInDatabase",
+       "",
+       {{"NUDGE_DATABASE_PASSWORD", "x"}},
+       {"NUDGE_DATABASE_PASSWORD", "unknown setting"}},
+      {"EnvTypoInLog", "", {{"NUDGE_LOG_LEVL", "info"}}, {"NUDGE_LOG_LEVL", "unknown setting"}},
+      // Log level
+      {"LogLevelUnknown",
+       "[log]\nlevel = \"verbose\"\n",
+       {},
+       {"log.level", "debug, info, warn or error", "\"verbose\""}},
+      {"LogLevelUpperCase", "[log]\nlevel = \"INFO\"\n", {}, {"log.level", "\"INFO\""}},
+      {"LogLevelFromEnv",
+       "",
+       {{"NUDGE_LOG_LEVEL", "trace"}},
+       {"NUDGE_LOG_LEVEL", "(log.level)", "\"trace\""}},
+      // Database URL
+      {"UrlEmpty", "[database]\nurl = \"\"\n", {}, {"database.url", "must not be empty"}},
+      {"UrlOtherScheme",
+       "[database]\nurl = \"mysql://db/nudge\"\n",
+       {},
+       {"database.url", "postgresql://"}},
+      {"UrlBareHost", "[database]\nurl = \"db.example.com\"\n", {}, {"database.url"}},
+      {"UrlEmptyFromEnv",
+       "",
+       {{"NUDGE_DATABASE_URL", ""}},
+       {"NUDGE_DATABASE_URL", "(database.url)", "must not be empty"}},
+      // Broken TOML
+      {"SyntaxError", "[worker]\nbatch_size = = 5\n", {}, {"test.toml:2", "invalid TOML"}},
+      {"DuplicateKey",
+       "[worker]\nbatch_size = 1\nbatch_size = 2\n",
+       {},
+       {"test.toml:3", "batch_size"}},
+  };
+  for (BadCase& range_case : RangeCases()) cases.push_back(std::move(range_case));
+  return cases;
+}
+
+class RejectedConfig : public ::testing::TestWithParam<BadCase> {};
+
+TEST_P(RejectedConfig, ThrowsConfigErrorNamingTheSetting) {
+  const BadCase& bad = GetParam();
+  const std::string message = ErrorOf([&] { FromText(bad.toml, bad.env); });
+  for (const std::string& part : bad.expected) {
+    EXPECT_NE(message.find(part), std::string::npos)
+        << "missing \"" << part << "\" in: " << message;
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(AllBadCases, RejectedConfig, ::testing::ValuesIn(BadCases()),
+                         [](const auto& info) { return info.param.label; });
+
+// ---- Secrets and message hygiene ----
+
+constexpr const char* kPassword = "Sup3rSecretPw";
+
+class DatabasePassword : public ::testing::TestWithParam<BadCase> {};
+
+TEST_P(DatabasePassword, NeverAppearsInTheErrorMessage) {
+  const BadCase& bad = GetParam();
+  const std::string message = ErrorOf([&] { FromText(bad.toml, bad.env); });
+  EXPECT_EQ(message.find(kPassword), std::string::npos) << message;
+  for (const std::string& part : bad.expected) {
+    EXPECT_NE(message.find(part), std::string::npos)
+        << "missing \"" << part << "\" in: " << message;
+  }
+}
+
+std::vector<BadCase> PasswordCases() {
+  const std::string url = std::string("postgresql://app:") + kPassword + "@db/nudge";
+  const std::string quoted = "\"" + url + "\"";
+  return {
+      {"WrongSchemeInFile",
+       "[database]\nurl = \"mysql://app:" + std::string(kPassword) + "@db\"\n",
+       {},
+       {"database.url", "postgresql://"}},
+      {"WrongSchemeInEnv",
+       "",
+       {{"NUDGE_DATABASE_URL", "http://app:" + std::string(kPassword) + "@db"}},
+       {"NUDGE_DATABASE_URL", "database.url"}},
+      {"LeadingSpaceInEnv", "", {{"NUDGE_DATABASE_URL", " " + url}}, {"NUDGE_DATABASE_URL"}},
+      {"UrlInAnArray", "[database]\nurl = [" + quoted + "]\n", {}, {"database.url", "array"}},
+      {"UnquotedUrl", "[database]\nurl = " + url + "\n", {}, {"test.toml:2", "invalid TOML"}},
+      {"UnterminatedUrl", "[database]\nurl = \"" + url + "\n", {}, {"test.toml:2"}},
+      {"MisspelledKey", "[database]\nulr = " + quoted + "\n", {}, {"database.ulr"}},
+      {"UrlInTheWrongSection", "[worker]\nurl = " + quoted + "\n", {}, {"worker.url"}},
+      {"UrlOutsideASection", "url = " + quoted + "\n", {}, {"url", "unknown setting"}},
+      {"UrlDefinedTwice",
+       "[database]\nurl = " + quoted + "\nurl = " + quoted + "\n",
+       {},
+       {"test.toml:3"}},
+      {"MisspelledVariable", "", {{"NUDGE_DATABASE_UR", url}}, {"NUDGE_DATABASE_UR"}},
+      {"ValidUrlOtherError",
+       "[database]\nurl = " + quoted + "\npool_size = 0\n",
+       {},
+       {"database.pool_size"}},
+      {"ValidUrlInEnvOtherError",
+       "",
+       {{"NUDGE_DATABASE_URL", url}, {"NUDGE_LOG_LEVEL", "loud"}},
+       {"NUDGE_LOG_LEVEL"}},
+  };
+}
+
+INSTANTIATE_TEST_SUITE_P(AllPasswordCases, DatabasePassword, ::testing::ValuesIn(PasswordCases()),
+                         [](const auto& info) { return info.param.label; });
+
+TEST(ConfigMessages, LongValuesAreCutTo60Characters) {
+  const std::string message = ErrorOf([] {
+    FromText("", {{"NUDGE_LOG_LEVEL", std::string(200, 'x')}});
+  });
+  EXPECT_NE(message.find("\"" + std::string(60, 'x') + "...\""), std::string::npos) << message;
+  EXPECT_EQ(message.find(std::string(61, 'x')), std::string::npos) << message;
+}
+
+TEST(ConfigMessages, ControlCharactersInValuesAreNotPrinted) {
+  const std::string message = ErrorOf([] { FromText("", {{"NUDGE_LOG_LEVEL", "in\nfo\x1b"}}); });
+  EXPECT_NE(message.find("\"in?fo?\""), std::string::npos) << message;
+}
+
+// ---- process_environment ----
+
+TEST(ProcessEnvironment, KeepsOnlyNudgeVariables) {
+  ASSERT_EQ(setenv("NUDGE_CONFIG_TEST_MARKER", "a=b", 1), 0);
+  ASSERT_EQ(setenv("CONFIG_TEST_NOT_NUDGE", "1", 1), 0);
+  const Environment env = process_environment();
+  unsetenv("NUDGE_CONFIG_TEST_MARKER");
+  unsetenv("CONFIG_TEST_NOT_NUDGE");
+  ASSERT_EQ(env.count("NUDGE_CONFIG_TEST_MARKER"), 1u);
+  EXPECT_EQ(env.at("NUDGE_CONFIG_TEST_MARKER"), "a=b");  // split at the first '=' only
+  for (const auto& [name, value] : env) EXPECT_EQ(name.rfind("NUDGE_", 0), 0u) << name;
+}
+
+}  // namespace
+}  // namespace nudge

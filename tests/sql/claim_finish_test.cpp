@@ -1,0 +1,316 @@
+// Claim and finish, driven exactly as the worker drives them: one_time fires once, recurring
+// moves to its next occurrence on its original phase, max_fires and ends_at complete it.
+
+#include <set>
+#include <string>
+#include <vector>
+
+#include "sql/lifecycle_fixture.hpp"
+
+namespace nudge::test {
+namespace {
+
+class ClaimFinishTest : public LifecycleTest {
+ protected:
+  // Moves a reminder's next occurrence `hours_ago` hours into the past (simulated time passing);
+  // every test uses a different number of hours per occurrence, so occurrences stay distinct.
+  void make_due(std::int64_t id, int hours_ago) {
+    sql("UPDATE reminder_jobs SET next_run_at = now() - interval '1 hour' * $2 WHERE id = $1", id,
+        hours_ago);
+  }
+  // One full worker cycle for a single due reminder; the fire it handled.
+  Claimed fire_once(const std::string& worker, std::int64_t id) {
+    const auto fires = claim(worker);
+    EXPECT_EQ(fires.size(), 1u);
+    if (fires.size() != 1u) return {};
+    EXPECT_EQ(fires[0].id, id);
+    EXPECT_TRUE(finish_and_claim(worker, fires, 0).empty());
+    return fires[0];
+  }
+  void expect_unleased(std::int64_t id) {
+    const pqxx::row r = reminder(id);
+    EXPECT_TRUE(r["leased_by"].is_null());
+    EXPECT_TRUE(r["lease_expires_at"].is_null());
+    EXPECT_EQ(r["attempt"].as<int>(), 0);
+  }
+};
+
+TEST_F(ClaimFinishTest, OneTimeFiresExactlyOnce) {
+  const std::int64_t id =
+      create(one_time_args("u1") + ", p_target => 'ops@example.com', p_payload => '{\"k\": 1}'")
+          .second;
+
+  const pqxx::result claimed =
+      sql(kFinishAndClaimSql, "worker-a", "{}", "{}", "{}", "{}", "{}", 10, 30, 3);
+  ASSERT_EQ(claimed.size(), 1u);
+  const pqxx::row c = claimed[0];
+  EXPECT_EQ(c["id"].as<std::int64_t>(), id);
+  EXPECT_EQ(c["entity_type"].as<std::string>(), "user");
+  EXPECT_EQ(c["entity_id"].as<std::string>(), "u1");
+  EXPECT_EQ(c["event_type"].as<std::string>(), "nudge");
+  EXPECT_EQ(c["channel"].as<std::string>(), "log");
+  EXPECT_EQ(c["target"].as<std::string>(), "ops@example.com");
+  EXPECT_EQ(c["payload"].as<std::string>(), "{\"k\": 1}");
+  EXPECT_EQ(c["schedule_type"].as<std::string>(), "one_time");
+  EXPECT_EQ(c["attempt"].as<int>(), 1);
+  EXPECT_EQ(c["fire_count"].as<int>(), 0);
+  EXPECT_TRUE(value<bool>("SELECT next_run_at = $2::timestamptz FROM reminder_jobs WHERE id = $1",
+                          id, c["scheduled_for"].as<std::string>()));
+  {
+    const pqxx::row r = reminder(id);
+    EXPECT_EQ(r["leased_by"].as<std::string>(), "worker-a");
+    EXPECT_EQ(r["attempt"].as<int>(), 1);
+    EXPECT_TRUE(value<bool>(
+        "SELECT lease_expires_at BETWEEN now() + interval '25 seconds' AND now() + interval "
+        "'31 seconds' FROM reminder_jobs WHERE id = $1",
+        id));
+  }
+
+  const auto fires = to_claimed(claimed);
+  EXPECT_TRUE(finish_and_claim("worker-a", fires, 10).empty());
+
+  const pqxx::row r = reminder(id);
+  EXPECT_EQ(r["status"].as<std::string>(), "COMPLETED");
+  EXPECT_EQ(r["completed_reason"].as<std::string>(), "fired");
+  EXPECT_EQ(r["fire_count"].as<int>(), 1);
+  EXPECT_FALSE(r["finished_at"].is_null());
+  EXPECT_TRUE(r["last_error"].is_null());
+  expect_unleased(id);
+
+  const pqxx::result e = sql("SELECT * FROM executions");
+  ASSERT_EQ(e.size(), 1u);
+  EXPECT_EQ(e[0]["reminder_id"].as<std::int64_t>(), id);
+  EXPECT_EQ(e[0]["outcome"].as<std::string>(), "delivered");
+  EXPECT_EQ(e[0]["worker"].as<std::string>(), "worker-a");
+  EXPECT_EQ(e[0]["attempts"].as<int>(), 1);
+  EXPECT_TRUE(e[0]["error"].is_null());
+  EXPECT_TRUE(value<bool>("SELECT scheduled_for = $1::timestamptz FROM executions",
+                          fires[0].scheduled_for));
+
+  EXPECT_TRUE(claim("worker-a").empty());
+  EXPECT_TRUE(claim("worker-b").empty());
+  EXPECT_EQ(count("executions"), 1);
+}
+
+TEST_F(ClaimFinishTest, FutureRemindersAreNotClaimed) {
+  create_one_time("u1", "now() + interval '5 seconds'");
+  create_recurring("u2", 60, kInAnHour);
+  EXPECT_TRUE(claim("w1").empty());
+  EXPECT_EQ(count("reminder_jobs WHERE leased_by IS NOT NULL"), 0);
+}
+
+TEST_F(ClaimFinishTest, ClaimTakesTheEarliestDueFirstUpToTheLimit) {
+  std::vector<std::int64_t> by_age;  // oldest first
+  for (int i = 0; i < 6; ++i) {
+    by_age.push_back(create_one_time("u" + std::to_string(i),
+                                     "now() - interval '1 minute' * " + std::to_string(10 - i)));
+  }
+  const auto first = ids_of(claim("w1", 4));
+  ASSERT_EQ(first.size(), 4u);
+  EXPECT_EQ(std::set<std::int64_t>(first.begin(), first.end()),
+            std::set<std::int64_t>(by_age.begin(), by_age.begin() + 4));
+  const auto rest = ids_of(claim("w2", 4));
+  EXPECT_EQ(std::set<std::int64_t>(rest.begin(), rest.end()),
+            std::set<std::int64_t>(by_age.begin() + 4, by_age.end()));
+}
+
+TEST_F(ClaimFinishTest, LimitZeroClaimsNothing) {
+  create_one_time("u1");
+  EXPECT_TRUE(claim("w1", 0).empty());
+  EXPECT_EQ(count("reminder_jobs WHERE leased_by IS NOT NULL"), 0);
+}
+
+TEST_F(ClaimFinishTest, FinishAndClaimRecordsThePreviousBatchThenClaimsTheNext) {
+  const std::int64_t a = create_one_time("u1", "now() - interval '2 seconds'");
+  const auto first = claim("w1", 1);
+  ASSERT_EQ(first.size(), 1u);
+  ASSERT_EQ(first[0].id, a);
+  const std::int64_t b = create_one_time("u2");
+
+  const auto second = finish_and_claim("w1", first, 10);
+  ASSERT_EQ(second.size(), 1u);
+  EXPECT_EQ(second[0].id, b);
+  EXPECT_EQ(status(a), "COMPLETED");
+  EXPECT_EQ(executions_of(a), 1);
+  EXPECT_EQ(reminder(b)["leased_by"].as<std::string>(), "w1");
+}
+
+TEST_F(ClaimFinishTest, OneTimeFailedDeliveryIsRecordedAsFailed) {
+  const std::int64_t id = create_one_time("u1");
+  const auto fires = claim("w1");
+  ASSERT_EQ(fires.size(), 1u);
+  EXPECT_EQ(finish("w1", fires, "failed", "connection refused"), 1);
+
+  const pqxx::row r = reminder(id);
+  EXPECT_EQ(r["status"].as<std::string>(), "FAILED");
+  EXPECT_EQ(r["completed_reason"].as<std::string>(), "attempts_exhausted");
+  EXPECT_EQ(r["last_error"].as<std::string>(), "connection refused");
+  EXPECT_EQ(r["fire_count"].as<int>(), 1);
+  EXPECT_FALSE(r["finished_at"].is_null());
+  const pqxx::row e = sql("SELECT * FROM executions").at(0);
+  EXPECT_EQ(e["outcome"].as<std::string>(), "failed");
+  EXPECT_EQ(e["error"].as<std::string>(), "connection refused");
+}
+
+TEST_F(ClaimFinishTest, LongErrorsAreCutTo2000Characters) {
+  const std::int64_t id = create_recurring("u1", 60);
+  const auto fires = claim("w1");
+  ASSERT_EQ(fires.size(), 1u);
+  EXPECT_EQ(finish("w1", fires, "failed", std::string(5000, 'e')), 1);
+  EXPECT_EQ(value<int>("SELECT length(last_error) FROM reminder_jobs WHERE id = $1", id), 2000);
+  EXPECT_EQ(value<int>("SELECT length(error) FROM executions"), 2000);
+}
+
+TEST_F(ClaimFinishTest, RecurringOnTimeMovesToTheNextInterval) {
+  const std::int64_t id = create_recurring("u1", 3600);
+  const auto fires = claim("w1");
+  ASSERT_EQ(fires.size(), 1u);
+  EXPECT_TRUE(finish_and_claim("w1", fires, 10).empty());
+
+  const pqxx::row r = reminder(id);
+  EXPECT_EQ(r["status"].as<std::string>(), "ACTIVE");
+  EXPECT_TRUE(r["completed_reason"].is_null());
+  EXPECT_TRUE(r["finished_at"].is_null());
+  EXPECT_EQ(r["fire_count"].as<int>(), 1);
+  expect_unleased(id);
+  EXPECT_TRUE(value<bool>(
+      "SELECT next_run_at = $2::timestamptz + interval '3600 seconds' FROM reminder_jobs"
+      " WHERE id = $1",
+      id, fires[0].scheduled_for));
+  EXPECT_EQ(executions_of(id), 1);
+  EXPECT_TRUE(claim("w1").empty());
+}
+
+TEST_F(ClaimFinishTest, RecurringFailedDeliveryStillMovesOn) {
+  const std::int64_t id = create_recurring("u1", 3600);
+  const auto fires = claim("w1");
+  ASSERT_EQ(fires.size(), 1u);
+  EXPECT_EQ(finish("w1", fires, "failed", "HTTP 500"), 1);
+  EXPECT_EQ(status(id), "ACTIVE");
+  EXPECT_EQ(reminder(id)["last_error"].as<std::string>(), "HTTP 500");
+  EXPECT_TRUE(value<bool>(
+      "SELECT next_run_at = $2::timestamptz + interval '3600 seconds' FROM reminder_jobs"
+      " WHERE id = $1",
+      id, fires[0].scheduled_for));
+  // A later delivered fire clears the error.
+  make_due(id, 2);
+  fire_once("w1", id);
+  EXPECT_TRUE(reminder(id)["last_error"].is_null());
+}
+
+TEST_F(ClaimFinishTest, RecurringAfterMissedIntervalsFiresOnceOnItsOriginalPhase) {
+  constexpr int kInterval = 100;
+  const std::int64_t id = create_recurring("u1", kInterval, kInAnHour);
+  // 3.5 intervals missed (the worker was down).
+  sql("UPDATE reminder_jobs SET next_run_at = now() - interval '350 seconds' WHERE id = $1", id);
+  const std::string anchor = reminder(id)["next_run_at"].c_str();
+
+  const auto fires = claim("w1");
+  ASSERT_EQ(fires.size(), 1u);  // one fire, not a burst
+  EXPECT_TRUE(
+      value<bool>("SELECT $1::timestamptz = $2::timestamptz", fires[0].scheduled_for, anchor));
+  EXPECT_TRUE(finish_and_claim("w1", fires, 10).empty());
+
+  // The first occurrence after now on the original phase: anchor + 4 intervals.
+  EXPECT_TRUE(
+      value<bool>("SELECT next_run_at = $2::timestamptz + interval '400 seconds' FROM reminder_jobs"
+                  " WHERE id = $1",
+                  id, anchor));
+  EXPECT_TRUE(
+      value<bool>("SELECT next_run_at > now() AND next_run_at - interval '100 seconds' <= now()"
+                  " FROM reminder_jobs WHERE id = $1",
+                  id));
+  EXPECT_EQ(status(id), "ACTIVE");
+  EXPECT_EQ(reminder(id)["fire_count"].as<int>(), 1);
+  expect_unleased(id);
+  EXPECT_TRUE(claim("w1").empty());
+  EXPECT_EQ(executions_of(id), 1);
+}
+
+// nudge_next_interval_occurrence directly: first occurrence strictly after p_after.
+TEST_F(ClaimFinishTest, NextOccurrenceIsTheFirstStrictlyAfterTheGivenTime) {
+  struct Case {
+    const char* after;  // offset from the anchor
+    const char* expected;
+  };
+  const Case cases[] = {
+      {"-10 seconds", "0 seconds"},    // anchor still ahead: the anchor itself
+      {"0 seconds", "60 seconds"},     // exactly on an occurrence: the next one
+      {"1 second", "60 seconds"},      //
+      {"59 seconds", "60 seconds"},    //
+      {"60 seconds", "120 seconds"},   //
+      {"210 seconds", "240 seconds"},  // 3.5 intervals late: one step to the next on phase
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.after);
+    EXPECT_TRUE(value<bool>(
+        "SELECT nudge_next_interval_occurrence(a, 60, a + $1::interval) = a + $2::interval"
+        " FROM (SELECT timestamptz '2024-01-01 00:00:00+00' AS a) x",
+        c.after, c.expected));
+  }
+}
+
+TEST_F(ClaimFinishTest, MaxFiresCompletesAfterExactlyThatManyFires) {
+  constexpr int kMaxFires = 3;
+  const std::int64_t id =
+      create_recurring("u1", 60, "now() - interval '1 hour'", ", p_max_fires => 3");
+  for (int n = 1; n <= kMaxFires; ++n) {
+    SCOPED_TRACE("fire " + std::to_string(n));
+    if (n > 1) make_due(id, n);
+    fire_once("w1", id);
+    EXPECT_EQ(reminder(id)["fire_count"].as<int>(), n);
+    EXPECT_EQ(status(id), n < kMaxFires ? "ACTIVE" : "COMPLETED");
+  }
+  EXPECT_EQ(reason(id), "max_fires");
+  EXPECT_FALSE(reminder(id)["finished_at"].is_null());
+  expect_unleased(id);
+  EXPECT_EQ(executions_of(id), kMaxFires);
+  make_due(id, 10);
+  EXPECT_TRUE(claim("w1").empty());
+}
+
+TEST_F(ClaimFinishTest, MaxFiresOfOneMakesARecurringReminderFireOnce) {
+  const std::int64_t id = create_recurring("u1", 60, kDue, ", p_max_fires => 1");
+  fire_once("w1", id);
+  EXPECT_EQ(status(id), "COMPLETED");
+  EXPECT_EQ(reason(id), "max_fires");
+}
+
+TEST_F(ClaimFinishTest, EndsAtCompletesWhenTheNextOccurrenceWouldBeAfterIt) {
+  // First occurrence S = now - 1 s, every 60 s. ends_at one microsecond short of S + 60 s.
+  const std::int64_t id =
+      create(recurring_args("u1", 60) +
+             ", p_ends_at => now() - interval '1 second' + interval '59.999999 seconds'")
+          .second;
+  fire_once("w1", id);
+  EXPECT_EQ(status(id), "COMPLETED");
+  EXPECT_EQ(reason(id), "ends_at");
+  EXPECT_EQ(reminder(id)["fire_count"].as<int>(), 1);
+  EXPECT_FALSE(reminder(id)["finished_at"].is_null());
+  expect_unleased(id);
+  EXPECT_EQ(executions_of(id), 1);
+}
+
+TEST_F(ClaimFinishTest, EndsAtIsInclusive) {
+  // ends_at exactly on the second occurrence: that one still fires, the third never does.
+  const std::int64_t id = create(recurring_args("u1", 60) +
+                                 ", p_ends_at => now() - interval '1 second' + interval '60 "
+                                 "seconds'")
+                              .second;
+  fire_once("w1", id);
+  EXPECT_EQ(status(id), "ACTIVE");
+  EXPECT_TRUE(value<bool>("SELECT next_run_at = ends_at FROM reminder_jobs WHERE id = $1", id));
+
+  // Let that occurrence come due: shift the whole schedule an hour back.
+  sql("UPDATE reminder_jobs SET next_run_at = next_run_at - interval '1 hour',"
+      " ends_at = ends_at - interval '1 hour' WHERE id = $1",
+      id);
+  fire_once("w1", id);
+  EXPECT_EQ(status(id), "COMPLETED");
+  EXPECT_EQ(reason(id), "ends_at");
+  EXPECT_EQ(reminder(id)["fire_count"].as<int>(), 2);
+  EXPECT_EQ(executions_of(id), 2);
+}
+
+}  // namespace
+}  // namespace nudge::test

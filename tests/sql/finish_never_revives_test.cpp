@@ -1,0 +1,133 @@
+// A reminder paused, cancelled or stopped by its flag while a worker is delivering it: the fire
+// is still recorded and counted, but finishing never revives it.
+
+#include <string>
+
+#include "sql/lifecycle_fixture.hpp"
+
+namespace nudge::test {
+namespace {
+
+class FinishNeverRevivesTest : public LifecycleTest {};
+
+struct InFlightCase {
+  const char* name;
+  const char* schedule;      // one_time | recurring
+  const char* change;        // pause | cancel | flag
+  const char* status_after;  // after the finish
+  const char* reason_after;  // "NULL" for none
+  bool finished_at_after;    // finished_at set after the finish
+};
+
+void PrintTo(const InFlightCase& c, std::ostream* os) {
+  *os << c.name;
+}
+
+class InFlightChange : public LifecycleTest, public ::testing::WithParamInterface<InFlightCase> {};
+
+TEST_P(InFlightChange, FinishRecordsTheFireButKeepsTheNewStatus) {
+  const InFlightCase& c = GetParam();
+  exec_as_user("INSERT INTO status_flags (key, value) VALUES ('feedback_submitted', false);");
+  const std::int64_t id = std::string(c.schedule) == "one_time"
+                              ? create_one_time("u1", kDue, stop_on("feedback_submitted"))
+                              : create_recurring("u1", 3600, kDue, stop_on("feedback_submitted"));
+  const auto fires = claim("w1");
+  ASSERT_EQ(fires.size(), 1u);
+
+  const std::string change = c.change;
+  if (change == "pause") sql("SELECT nudge_pause_reminder_v1($1)", id);
+  if (change == "cancel") sql("SELECT nudge_cancel_reminder_v1($1)", id);
+  if (change == "flag") {
+    exec_as_user("UPDATE status_flags SET value = true WHERE key = 'feedback_submitted';");
+  }
+  const pqxx::row before = reminder(id);
+
+  EXPECT_TRUE(finish_and_claim("w1", fires, 10).empty());
+
+  const pqxx::row r = reminder(id);
+  EXPECT_EQ(r["status"].as<std::string>(), c.status_after);
+  EXPECT_EQ(reason(id), c.reason_after);
+  EXPECT_EQ(r["fire_count"].as<int>(), 1);
+  EXPECT_TRUE(r["leased_by"].is_null());
+  EXPECT_TRUE(r["lease_expires_at"].is_null());
+  EXPECT_EQ(r["attempt"].as<int>(), 0);
+  EXPECT_EQ(!r["finished_at"].is_null(), c.finished_at_after);
+  if (!before["finished_at"].is_null()) {
+    // Finished before the finish: that moment stays.
+    EXPECT_EQ(r["finished_at"].as<std::string>(), before["finished_at"].as<std::string>());
+  }
+  const pqxx::result e = sql("SELECT outcome, worker, attempts FROM executions");
+  ASSERT_EQ(e.size(), 1u);
+  EXPECT_EQ(e[0]["outcome"].as<std::string>(), "delivered");
+  EXPECT_EQ(e[0]["worker"].as<std::string>(), "w1");
+
+  // Whatever the time, it is not claimed again.
+  sql("UPDATE reminder_jobs SET next_run_at = now() - interval '1 day' WHERE id = $1", id);
+  EXPECT_TRUE(claim("w2").empty());
+  EXPECT_EQ(count("executions"), 1);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    WhileLeased, InFlightChange,
+    ::testing::Values(
+        InFlightCase{"recurring_paused", "recurring", "pause", "PAUSED", "NULL", false},
+        InFlightCase{"recurring_cancelled", "recurring", "cancel", "CANCELLED", "cancelled", true},
+        InFlightCase{"recurring_stopped_by_flag", "recurring", "flag", "COMPLETED",
+                     "stop_condition", true},
+        // A one_time paused in flight has fired: it is done, resuming must not fire it again.
+        InFlightCase{"one_time_paused", "one_time", "pause", "COMPLETED", "fired", true},
+        InFlightCase{"one_time_cancelled", "one_time", "cancel", "CANCELLED", "cancelled", true},
+        InFlightCase{"one_time_stopped_by_flag", "one_time", "flag", "COMPLETED", "stop_condition",
+                     true}),
+    [](const ::testing::TestParamInfo<InFlightCase>& info) { return info.param.name; });
+
+TEST_F(FinishNeverRevivesTest, RecurringPausedInFlightMovesOnAndResumesAtItsNextOccurrence) {
+  const std::int64_t id = create_recurring("u1", 3600);
+  const auto fires = claim("w1");
+  ASSERT_EQ(fires.size(), 1u);
+  sql("SELECT nudge_pause_reminder_v1($1)", id);
+  ASSERT_EQ(finish("w1", fires), 1);
+  EXPECT_EQ(status(id), "PAUSED");
+  EXPECT_TRUE(value<bool>(
+      "SELECT next_run_at = $2::timestamptz + interval '3600 seconds' FROM reminder_jobs"
+      " WHERE id = $1",
+      id, fires[0].scheduled_for));
+
+  sql("SELECT nudge_resume_reminder_v1($1)", id);
+  EXPECT_EQ(status(id), "ACTIVE");
+  EXPECT_TRUE(claim("w1").empty());  // the fired occurrence does not come back
+}
+
+TEST_F(FinishNeverRevivesTest, OneTimePausedInFlightCannotBeResumedIntoAnotherFire) {
+  const std::int64_t id = create_one_time("u1");
+  const auto fires = claim("w1");
+  ASSERT_EQ(fires.size(), 1u);
+  sql("SELECT nudge_pause_reminder_v1($1)", id);
+  ASSERT_EQ(finish("w1", fires), 1);
+  ASSERT_EQ(status(id), "COMPLETED");
+  EXPECT_EQ(failure_of("SELECT nudge_resume_reminder_v1($1)", id).sqlstate, "NU409");
+  EXPECT_TRUE(claim("w1").empty());
+  EXPECT_EQ(executions_of(id), 1);
+}
+
+TEST_F(FinishNeverRevivesTest, FailedFireOfACancelledOneTimeKeepsItCancelled) {
+  const std::int64_t id = create_one_time("u1");
+  const auto fires = claim("w1");
+  ASSERT_EQ(fires.size(), 1u);
+  sql("SELECT nudge_cancel_reminder_v1($1)", id);
+  ASSERT_EQ(finish("w1", fires, "failed", "timeout"), 1);
+  EXPECT_EQ(status(id), "CANCELLED");
+  EXPECT_EQ(reason(id), "cancelled");
+}
+
+TEST_F(FinishNeverRevivesTest, LeaseOfACancelledReminderThatExpiresIsNotTakenOver) {
+  const std::int64_t id = create_recurring("u1", 3600);
+  ASSERT_EQ(claim("w1").size(), 1u);
+  sql("SELECT nudge_cancel_reminder_v1($1)", id);
+  sql("UPDATE reminder_jobs SET lease_expires_at = now() - interval '1 second' WHERE id = $1", id);
+  EXPECT_TRUE(claim("w2").empty());
+  EXPECT_EQ(status(id), "CANCELLED");
+}
+
+}  // namespace
+}  // namespace nudge::test

@@ -1,0 +1,41 @@
+#pragma once
+// Real child processes for tests: start a program, signal it, wait for it with a deadline.
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace nudge::test {
+
+class ChildProcess {
+ public:
+  // Starts argv[0] with the current environment plus `env`; stdout and stderr go to `log_path`
+  // (appended) so a failing test can show them.
+  ChildProcess(std::vector<std::string> argv, const std::map<std::string, std::string>& env,
+               std::string log_path);
+  ~ChildProcess();  // SIGKILLs and reaps the child if it still runs
+  ChildProcess(const ChildProcess&) = delete;
+  ChildProcess& operator=(const ChildProcess&) = delete;
+
+  pid_t pid() const { return pid_; }
+  const std::string& log_path() const { return log_path_; }
+  void signal(int sig) const;
+  bool running();
+  // Waits for exit; returns the exit code (128+signal if killed), or nullopt on timeout.
+  std::optional<int> wait(std::chrono::milliseconds timeout);
+  std::string log() const;  // what the child printed so far
+
+ private:
+  pid_t pid_ = -1;
+  std::optional<int> status_;
+  std::string log_path_;
+};
+
+// The command line of the nudge-worker under test, optionally with --config.
+std::vector<std::string> worker_command(const std::string& config_file = "");
+
+}  // namespace nudge::test

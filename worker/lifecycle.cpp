@@ -1,0 +1,149 @@
+#include "lifecycle.hpp"
+
+#include <poll.h>
+
+#include <cmath>
+
+#include "nudge/database.hpp"
+#include "nudge/pg_text.hpp"
+
+namespace nudge {
+
+namespace {
+
+// The worker's statements, by name.
+struct Statement {
+  const char* name;
+  const char* sql;
+};
+
+constexpr Statement kFinishAndClaim{
+    "finish_and_claim",
+    "SELECT id, entity_type, entity_id, event_type, channel, target, payload, schedule_type,"
+    " scheduled_for, attempt, fire_count"
+    " FROM nudge_finish_and_claim_v1($1, $2::bigint[], $3::timestamptz[], $4::integer[],"
+    " $5::text[], $6::text[], $7, $8, $9)"};
+constexpr Statement kSecondsUntilDue{"seconds_until_due", "SELECT nudge_seconds_until_due_v1()"};
+constexpr Statement kExtendLeases{"extend_leases",
+                                  "SELECT nudge_extend_leases_v1($1, $2::bigint[], $3)"};
+constexpr Statement kReleaseLeases{"release_leases",
+                                   "SELECT nudge_release_leases_v1($1, $2::bigint[])"};
+constexpr Statement kPruneHistory{"prune_history",
+                                  "SELECT nudge_prune_history_v1($1 * interval '1 day', $2)"};
+
+constexpr Statement kAll[] = {kFinishAndClaim, kSecondsUntilDue, kExtendLeases, kReleaseLeases,
+                              kPruneHistory};
+
+constexpr const char* kWakeChannel = "nudge_due";
+
+}  // namespace
+
+class LifecycleSession::Receiver final : public pqxx::notification_receiver {
+ public:
+  Receiver(pqxx::connection_base& conn, std::atomic<int>& count)
+      : pqxx::notification_receiver(conn, kWakeChannel), count_(count) {}
+  void operator()(const std::string&, int) override { ++count_; }
+
+ private:
+  std::atomic<int>& count_;
+};
+
+LifecycleSession::LifecycleSession(const std::string& url, const std::string& application_name,
+                                   bool listen)
+    : conn_(open_connection(url, application_name)) {
+  // A worker's commits need not wait for the WAL flush: they are visible to every other worker
+  // at once, and if the server crashes before the flush, the lost claim or finish only means the
+  // occurrence is delivered again (same idempotency key) and still recorded once. Waiting for
+  // the flush before each delivery would add its latency to every fire.
+  pqxx::nontransaction(*conn_).exec("SET synchronous_commit = off");
+  for (const auto& s : kAll) conn_->prepare(s.name, s.sql);
+  if (listen) receiver_ = std::make_unique<Receiver>(*conn_, notified_);
+}
+
+LifecycleSession::~LifecycleSession() {
+  // The receiver must go before its connection.
+  try {
+    receiver_.reset();
+  } catch (...) {
+  }
+}
+
+std::vector<Fire> LifecycleSession::finish_and_claim(const std::string& owner,
+                                                     const std::vector<FireOutcome>& done,
+                                                     int limit, const ClaimSettings& settings) {
+  std::vector<std::int64_t> ids;
+  std::vector<std::string> scheduled;
+  std::vector<int> attempts;
+  std::vector<std::string> outcomes;
+  std::vector<std::optional<std::string>> errors;
+  for (const auto& d : done) {
+    ids.push_back(d.id);
+    scheduled.push_back(d.scheduled_for);
+    attempts.push_back(d.attempt);
+    outcomes.emplace_back(d.delivered ? "delivered" : "failed");
+    errors.push_back(d.delivered ? std::nullopt : std::optional<std::string>(d.error));
+  }
+  pqxx::nontransaction tx(*conn_);
+  const pqxx::result rows = tx.exec_prepared(
+      kFinishAndClaim.name, owner, pg_array(ids), pg_array(scheduled), pg_array(attempts),
+      pg_array(outcomes), pg_array(errors), limit, settings.lease_seconds, settings.max_attempts);
+  std::vector<Fire> fires;
+  fires.reserve(rows.size());
+  for (const auto& row : rows) {
+    Fire f;
+    f.id = row[0].as<std::int64_t>();
+    f.entity_type = row[1].c_str();
+    f.entity_id = row[2].c_str();
+    f.event_type = row[3].c_str();
+    f.channel = row[4].c_str();
+    if (!row[5].is_null()) f.target = row[5].c_str();
+    f.payload_json = row[6].c_str();
+    f.schedule_type = row[7].c_str();
+    f.scheduled_for = row[8].c_str();
+    f.attempt = row[9].as<int>();
+    f.fire_count = row[10].as<int>();
+    fires.push_back(std::move(f));
+  }
+  return fires;
+}
+
+std::optional<double> LifecycleSession::seconds_until_due() {
+  pqxx::nontransaction tx(*conn_);
+  const pqxx::row row = tx.exec_prepared1(kSecondsUntilDue.name);
+  if (row[0].is_null()) return std::nullopt;
+  return row[0].as<double>();
+}
+
+int LifecycleSession::extend_leases(const std::string& owner, const std::vector<std::int64_t>& ids,
+                                    int lease_seconds) {
+  pqxx::nontransaction tx(*conn_);
+  return tx.exec_prepared1(kExtendLeases.name, owner, pg_array(ids), lease_seconds)[0].as<int>();
+}
+
+int LifecycleSession::release_leases(const std::string& owner,
+                                     const std::optional<std::vector<std::int64_t>>& ids) {
+  pqxx::nontransaction tx(*conn_);
+  if (ids) return tx.exec_prepared1(kReleaseLeases.name, owner, pg_array(*ids))[0].as<int>();
+  return tx.exec_prepared1(kReleaseLeases.name, owner, nullptr)[0].as<int>();
+}
+
+int LifecycleSession::prune_history(int retention_days, int limit) {
+  pqxx::nontransaction tx(*conn_);
+  return tx.exec_prepared1(kPruneHistory.name, retention_days, limit)[0].as<int>();
+}
+
+int LifecycleSession::take_notifications() {
+  conn_->get_notifs();
+  return notified_.exchange(0);
+}
+
+void LifecycleSession::wait(double seconds, int interrupt_fd) {
+  if (take_notifications() > 0) return;
+  pollfd fds[2] = {{conn_->sock(), POLLIN, 0}, {interrupt_fd, POLLIN, 0}};
+  const double whole = std::floor(seconds);
+  timespec ts{static_cast<time_t>(whole), static_cast<long>((seconds - whole) * 1e9)};
+  const int n = ::ppoll(fds, interrupt_fd >= 0 ? 2 : 1, &ts, nullptr);
+  if (n > 0 && (fds[0].revents & (POLLIN | POLLERR | POLLHUP)) != 0) take_notifications();
+}
+
+}  // namespace nudge

@@ -1,0 +1,64 @@
+#pragma once
+// The worker's only way into the database: named, prepared calls to the lifecycle functions in
+// sql/migrations. Every statement the worker sends is in lifecycle.cpp.
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <pqxx/pqxx>
+#include <string>
+#include <vector>
+
+#include "channel.hpp"
+
+namespace nudge {
+
+// How one claimed fire ended, to be recorded by finish.
+struct FireOutcome {
+  std::int64_t id = 0;
+  std::string scheduled_for;
+  int attempt = 0;
+  bool delivered = false;
+  std::string error;
+};
+
+struct ClaimSettings {
+  int batch_size = 500;
+  int lease_seconds = 30;
+  int max_attempts = 3;
+};
+
+// One connection with the lifecycle statements prepared; when `listen`, it also hears the
+// nudge_due wake-ups (a connection that listens must keep reading them).
+class LifecycleSession {
+ public:
+  LifecycleSession(const std::string& url, const std::string& application_name, bool listen = true);
+  ~LifecycleSession();
+  LifecycleSession(const LifecycleSession&) = delete;
+  LifecycleSession& operator=(const LifecycleSession&) = delete;
+
+  // Records `done` and claims up to `limit` due fires for `owner`, in one transaction.
+  std::vector<Fire> finish_and_claim(const std::string& owner, const std::vector<FireOutcome>& done,
+                                     int limit, const ClaimSettings& settings);
+  // Seconds until a claim could find work (database clock); nullopt when nothing is scheduled.
+  std::optional<double> seconds_until_due();
+  int extend_leases(const std::string& owner, const std::vector<std::int64_t>& ids,
+                    int lease_seconds);
+  // Gives back the listed leases, or every lease `owner` holds when `ids` is nullopt.
+  int release_leases(const std::string& owner, const std::optional<std::vector<std::int64_t>>& ids);
+  int prune_history(int retention_days, int limit);
+
+  // Takes wake-up notifications already received; returns how many arrived.
+  int take_notifications();
+  // Sleeps until a notification arrives, `seconds` pass, or `interrupt_fd` becomes readable.
+  void wait(double seconds, int interrupt_fd);
+
+ private:
+  class Receiver;
+  std::unique_ptr<pqxx::connection> conn_;
+  std::unique_ptr<Receiver> receiver_;
+  std::atomic<int> notified_{0};
+};
+
+}  // namespace nudge

@@ -1,0 +1,93 @@
+// nudge-worker: fires due reminders. Usage: nudge-worker [--config FILE] [--migrate-only]
+
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <optional>
+#include <string>
+#include <thread>
+
+#include "nudge/config.hpp"
+#include "nudge/database.hpp"
+#include "nudge/log.hpp"
+#include "nudge/migrations.hpp"
+#include "shutdown.hpp"
+#include "worker.hpp"
+
+namespace {
+
+constexpr const char* kUsage =
+    "usage: nudge-worker [--config FILE] [--migrate-only]\n"
+    "  --config FILE    settings file (TOML); NUDGE_<SECTION>_<KEY> variables override it\n"
+    "  --migrate-only   apply pending database migrations and exit\n";
+
+struct Args {
+  std::optional<std::string> config_file;
+  bool migrate_only = false;
+};
+
+std::optional<Args> parse_args(int argc, char** argv) {
+  Args args;
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a == "--config" && i + 1 < argc) {
+      args.config_file = argv[++i];
+    } else if (a == "--migrate-only") {
+      args.migrate_only = true;
+    } else if (a == "--help" || a == "-h") {
+      std::fputs(kUsage, stdout);
+      std::exit(0);
+    } else {
+      std::fprintf(stderr, "nudge-worker: unknown argument '%s'\n%s", a.c_str(), kUsage);
+      return std::nullopt;
+    }
+  }
+  return args;
+}
+
+// The database may still be starting (run.sh, a container, a failover): keep trying for a while.
+void migrate_with_retry(const nudge::Config& config, const std::string& name) {
+  constexpr auto kGiveUpAfter = std::chrono::seconds(60);
+  const auto deadline = std::chrono::steady_clock::now() + kGiveUpAfter;
+  for (int backoff_ms = 100;; backoff_ms = std::min(backoff_ms * 2, 2000)) {
+    try {
+      auto conn = nudge::open_connection(config.database.url, name);
+      nudge::migrate(*conn);
+      return;
+    } catch (const pqxx::broken_connection& e) {
+      if (std::chrono::steady_clock::now() >= deadline || nudge::shutdown_requested()) throw;
+      nudge::log::warn("database unreachable, retrying",
+                       {{"url", nudge::redact_url(config.database.url)},
+                        {"error", nudge::redact(e.what(), config.database.url)}});
+      std::this_thread::sleep_for(std::chrono::milliseconds(backoff_ms));
+    }
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const auto args = parse_args(argc, argv);
+  if (!args) return 2;
+  nudge::Config config;
+  try {
+    config = nudge::load_config(args->config_file, nudge::process_environment());
+  } catch (const nudge::ConfigError& e) {
+    std::fprintf(stderr, "nudge-worker: configuration error: %s\n", e.what());
+    return 2;
+  }
+  nudge::log::set_level(nudge::log::parse_level(config.log.level));
+  const std::string worker_id = nudge::make_worker_id();
+  nudge::log::set_context({{"program", "nudge-worker"}, {"worker", worker_id}});
+  nudge::install_shutdown_handlers();
+  try {
+    migrate_with_retry(config, worker_id + "/migrate");
+  } catch (const std::exception& e) {
+    nudge::log::error("could not migrate the database",
+                      {{"url", nudge::redact_url(config.database.url)},
+                       {"error", nudge::redact(e.what(), config.database.url)}});
+    return 1;
+  }
+  if (args->migrate_only) return 0;
+  return nudge::run_worker(config, worker_id);
+}

@@ -159,13 +159,16 @@ class ClaimLoop {
     if (!session_) return;
     // Whatever we delivered is recorded now, and any lease we may still hold (a claim whose
     // answer was lost with the connection) goes back at once instead of waiting to expire.
+    // On the first connection there is nothing to give back: the owner id is new with this process.
+    if (!connected_once_) {
+      connected_once_ = true;
+      return;
+    }
     session_->finish_and_claim(owner_, pending_, 0, settings_);
     pending_.clear();
     const int released = session_->release_leases(owner_, std::nullopt);
     in_flight_.clear(owner_);
-    if (reconnected_)
-      log::info("reconnected to the database", {{"owner", owner_}, {"released", released}});
-    reconnected_ = true;
+    log::info("reconnected to the database", {{"owner", owner_}, {"released", released}});
   }
 
   void on_failure(const std::exception& e) {
@@ -206,7 +209,7 @@ class ClaimLoop {
   std::unique_ptr<LifecycleSession> session_;
   std::vector<FireOutcome> pending_;  // delivered, not yet recorded
   int failures_ = 0;
-  bool reconnected_ = false;
+  bool connected_once_ = false;
 };
 
 // Extends the leases of long deliveries and prunes old history; never claims.

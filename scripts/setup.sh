@@ -12,7 +12,7 @@ set -euo pipefail
 packages=(
   build-essential cmake ninja-build pkg-config git
   libpqxx-dev libpq-dev libcpp-httplib-dev nlohmann-json3-dev libtomlplusplus-dev
-  libgtest-dev googletest libcurl4-openssl-dev
+  libgtest-dev googletest libcurl4-openssl-dev libssl-dev
   postgresql-15 postgresql-client-15
   python3 python3-aiosmtpd wrk procps util-linux clang-format
 )

@@ -176,6 +176,7 @@ run_ctest release "${build_dir}"
 if [[ "${skip_asan}" != 1 ]]; then
   run_ctest asan "${asan_dir}" \
     ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+    LSAN_OPTIONS="suppressions=${repo_root}/tests/lsan.supp:print_suppressions=0" \
     UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 fi
 

@@ -1,0 +1,80 @@
+// Workers that die or are told to stop: nothing is lost, nothing is recorded twice.
+
+#include <signal.h>
+
+#include <set>
+#include <thread>
+
+#include "process/process_fixture.hpp"
+
+namespace nudge::test {
+namespace {
+
+using Crash = ProcessTest;
+
+TEST_F(Crash, KilledWorkerLosesNothing) {
+  insert_due(3000);
+  // Tiny batches keep the first worker busy long enough to be caught holding leases.
+  auto& doomed =
+      start_worker({{"NUDGE_WORKER_BATCH_SIZE", "5"}, {"NUDGE_WORKER_LEASE_SECONDS", "5"}});
+
+  // Freeze it while it holds leases, then kill -9: those rows are claimed and never finished.
+  long held = 0;
+  ASSERT_TRUE(wait_until(
+      kSlow,
+      [&] {
+        if (leased_by(doomed.pid()) == 0) return false;
+        doomed.signal(SIGSTOP);
+        // A finish it sent just before freezing may still commit: count once that has settled.
+        std::this_thread::sleep_for(200ms);
+        held = leased_by(doomed.pid());
+        if (held == 0) doomed.signal(SIGCONT);
+        return held > 0;
+      },
+      1ms))
+      << doomed.log();
+  doomed.signal(SIGKILL);
+  ASSERT_TRUE(doomed.wait(kSlow).has_value());
+  const long recorded_before = executions();
+  ASSERT_LT(recorded_before, 3000) << "the worker finished everything before it could be killed";
+
+  // The rescuer takes the rest, including the orphaned rows once their lease runs out.
+  start_worker({{"NUDGE_WORKER_LEASE_SECONDS", "5"}});
+  ASSERT_TRUE(wait_for_executions(3000)) << all_logs();
+  EXPECT_EQ(value<long>("SELECT count(DISTINCT reminder_id) FROM executions"), 3000);
+  EXPECT_EQ(value<long>("SELECT count(*) FROM reminder_jobs WHERE status <> 'COMPLETED' OR "
+                        "leased_by IS NOT NULL"),
+            0);
+  // A rescued fire counts as an attempt: the orphaned occurrences took two claims.
+  EXPECT_EQ(value<long>("SELECT count(*) FROM executions WHERE attempts = 2"), held);
+  EXPECT_EQ(value<long>("SELECT count(*) FROM executions WHERE attempts NOT IN (1, 2)"), 0);
+  // Every reminder was delivered at least once; re-deliveries are the orphaned ones only.
+  const auto keys = delivered_keys();
+  EXPECT_EQ(std::set<std::string>(keys.begin(), keys.end()).size(), 3000u);
+  EXPECT_LE(keys.size(), 3000u + static_cast<std::size_t>(held));
+}
+
+TEST_F(Crash, SigtermFinishesInFlightAndReleasesLeases) {
+  insert_due(20000);
+  auto& w =
+      start_worker({{"NUDGE_WORKER_BATCH_SIZE", "100"}, {"NUDGE_WORKER_LEASE_SECONDS", "300"}});
+  ASSERT_TRUE(wait_until(
+      kSlow, [&] { return executions() > 0; }, 1ms))
+      << w.log();
+  w.signal(SIGTERM);
+  EXPECT_EQ(w.wait(kSlow), 0) << w.log();
+
+  // Whatever it delivered is recorded; whatever it still held is free at once (lease 300 s).
+  EXPECT_EQ(value<long>("SELECT count(*) FROM reminder_jobs WHERE leased_by IS NOT NULL"), 0);
+  const auto keys = delivered_keys();
+  EXPECT_EQ(static_cast<long>(keys.size()), executions());
+  EXPECT_EQ(value<long>("SELECT count(*) FROM reminder_jobs WHERE status = 'COMPLETED'"),
+            executions());
+  // A released claim is not an attempt: the next worker fires the rest on their first attempt.
+  start_worker();
+  ASSERT_TRUE(wait_for_executions(20000)) << all_logs();
+  EXPECT_EQ(value<long>("SELECT count(*) FROM executions WHERE attempts <> 1"), 0);
+}
+
+}  // namespace
+}  // namespace nudge::test

@@ -1,0 +1,79 @@
+// Starting nudge-worker: bad settings stop it at once with the key named; migrations applied by
+// several processes at once are applied once.
+
+#include <fstream>
+
+#include "process/process_fixture.hpp"
+
+namespace nudge::test {
+namespace {
+
+using Startup = ProcessTest;
+
+TEST_F(Startup, UnknownKeyInTheConfigFileFailsNamingTheKey) {
+  const auto file = dir_ / "typo.toml";
+  std::ofstream(file) << "[worker]\nbatch_sise = 10\n";
+  ChildProcess w(worker_command(file.string()), worker_env(db_.url()),
+                 (dir_ / "typo.log").string());
+  EXPECT_EQ(w.wait(kSlow), 2);
+  EXPECT_NE(w.log().find("worker.batch_sise"), std::string::npos) << w.log();
+}
+
+TEST_F(Startup, BadValueFromTheEnvironmentFailsNamingTheKey) {
+  ChildProcess w(worker_command(), worker_env(db_.url(), {{"NUDGE_WORKER_BATCH_SIZE", "abc"}}),
+                 (dir_ / "bad-value.log").string());
+  EXPECT_EQ(w.wait(kSlow), 2);
+  EXPECT_NE(w.log().find("batch_size"), std::string::npos) << w.log();
+  EXPECT_EQ(executions(), 0);
+}
+
+TEST_F(Startup, UnreachableDatabaseIsRetriedWithoutShowingItsPassword) {
+  // Port 9 on loopback: nothing listens there.
+  ChildProcess w(worker_command(), worker_env("postgresql://nudge:s3cr3t-pw@127.0.0.1:9/nudge"),
+                 (dir_ / "unreachable.log").string());
+  ASSERT_TRUE(wait_until(kSlow, [&] {
+    return w.log().find("database unreachable") != std::string::npos;
+  })) << w.log();
+  EXPECT_TRUE(w.running());
+  w.signal(SIGTERM);
+  ASSERT_TRUE(w.wait(kSlow).has_value());
+  EXPECT_EQ(w.log().find("s3cr3t-pw"), std::string::npos) << w.log();
+}
+
+TEST(StartupMigrations, ConcurrentMigrateOnlyAppliesEachMigrationOnce) {
+  // An empty database, not a clone of the migrated template.
+  const std::string name = "nudge_t_migrate_" + std::to_string(::getpid());
+  const std::string url = with_database(admin_url(), name);
+  {
+    pqxx::connection admin(admin_url());
+    pqxx::nontransaction(admin).exec("CREATE DATABASE " + name);
+  }
+  const auto log_dir = std::filesystem::temp_directory_path();
+  std::vector<std::unique_ptr<ChildProcess>> migrators;
+  for (int round = 0; round < 2; ++round) {  // the second round finds nothing to do
+    for (int i = 0; i < 4; ++i) {
+      migrators.push_back(std::make_unique<ChildProcess>(
+          std::vector<std::string>{NUDGE_WORKER_BIN, "--migrate-only"},
+          std::map<std::string, std::string>{{"NUDGE_DATABASE_URL", url}},
+          (log_dir / (name + "-" + std::to_string(round) + "-" + std::to_string(i) + ".log"))
+              .string()));
+    }
+    for (auto& m : migrators) EXPECT_EQ(m->wait(kSlow), 0) << m->log();
+    migrators.clear();
+  }
+  {
+    pqxx::connection conn(url);
+    pqxx::work tx(conn);
+    const auto r =
+        tx.exec("SELECT count(*), count(DISTINCT version), min(version) FROM schema_migrations");
+    EXPECT_GE(r[0][0].as<long>(), 2);
+    EXPECT_EQ(r[0][0].as<long>(), r[0][1].as<long>());
+    EXPECT_EQ(r[0][2].as<long>(), 1);
+    EXPECT_EQ(tx.exec("SELECT to_regclass('reminder_jobs') IS NOT NULL")[0][0].as<bool>(), true);
+  }
+  pqxx::connection admin(admin_url());
+  pqxx::nontransaction(admin).exec("DROP DATABASE " + name + " WITH (FORCE)");
+}
+
+}  // namespace
+}  // namespace nudge::test

@@ -9,8 +9,11 @@
 #             the log channel's lines (same machine clock on both sides).
 #   scale     the 2-worker drain again with 1,000,000 future ACTIVE reminders in the table.
 #   rss       the workers' peak resident memory (VmHWM) during the drain.
+#   api       nudge-api creates: 16 keep-alive clients (wrk, 10 s) on an empty table and on one
+#             holding 1,000,000 reminders: creates/s, p50/p99 latency; batch creates (1,000 per
+#             request, 4 clients): reminders/s; the API's peak RSS.
 #
-# Usage: scripts/bench.sh [drain|lateness|scale ...]   (default: all)
+# Usage: scripts/bench.sh [drain|lateness|scale|api ...]   (default: all)
 # Environment knobs:
 #   BENCH_REPS        runs per figure (default 3)
 #   BENCH_DRAIN_N     reminders per drain (default 100000)
@@ -30,14 +33,17 @@ scale_n="${BENCH_SCALE_N:-1000000}"
 build_dir="${NUDGE_BUILD_DIR:-build}"
 worker="${build_dir}/bin/nudge-worker"
 figures=("$@")
-((${#figures[@]} > 0)) || figures=(drain lateness scale)
+((${#figures[@]} > 0)) || figures=(drain lateness scale api)
+api_bin="${build_dir}/bin/nudge-api"
+api_port="${BENCH_API_PORT:-18089}"
 
 log() { echo "bench.sh: $*" >&2; }
 
 bash "${script_dir}/setup.sh" >&2
-if [[ ! -x "${worker}" ]] || [[ -n "$(find worker common sql -newer "${worker}" -type f | head -1)" ]]; then
+if [[ ! -x "${worker}" ]] || [[ ! -x "${build_dir}/bin/nudge-api" ]] ||
+  [[ -n "$(find worker api common sql -newer "${worker}" -type f | head -1)" ]]; then
   cmake -S . -B "${build_dir}" -G Ninja -DCMAKE_BUILD_TYPE=Release >&2
-  cmake --build "${build_dir}" -j2 --target nudge-worker >&2
+  cmake --build "${build_dir}" -j2 --target nudge-worker nudge-api >&2
 fi
 
 started_pg=0
@@ -186,11 +192,51 @@ bench_lateness() {
   echo "{\"bench\":\"lateness\",\"workers\":2,\"runs\":${reps},\"median_p50_ms\":$(printf '%s\n' "${p50s[@]}" | median),\"median_p95_ms\":$(printf '%s\n' "${p95s[@]}" | median),\"median_p99_ms\":$(printf '%s\n' "${p99s[@]}" | median),\"median_max_ms\":$(printf '%s\n' "${maxs[@]}" | median)}"
 }
 
+# wrk_run LUA CONNECTIONS SECONDS → prints "requests_per_s p50_ms p99_ms non_2xx"
+wrk_run() {
+  wrk -t 2 -c "$2" -d "$3s" --latency -s "${script_dir}/wrk/$1" "http://127.0.0.1:${api_port}" |
+    awk '
+      function ms(v) { if (v ~ /us$/) return v / 1000; if (v ~ /ms$/) return v + 0; if (v ~ /s$/) return v * 1000; return v }
+      /^ +50%/ { p50 = ms($2) } /^ +99%/ { p99 = ms($2) }
+      /^Requests\/sec:/ { rps = $2 } /Non-2xx/ { bad = $NF }
+      END { printf "%.0f %.2f %.2f %d\n", rps, p50, p99, bad + 0 }'
+}
+
+# api_once FUTURE_ROWS → prints "creates_per_s p50 p99 non2xx batch_reminders_per_s rss_kib"
+api_once() {
+  local future="$1" pid single batch rss
+  fresh_db
+  ((future > 0)) && insert_future "${future}" && sql "VACUUM ANALYZE reminder_jobs" >/dev/null
+  sql "CHECKPOINT" >/dev/null
+  NUDGE_DATABASE_URL="${bench_url}" NUDGE_API_PORT="${api_port}" NUDGE_LOG_LEVEL=warn \
+    "${api_bin}" 2>"${tmp}/api.err" &
+  pid=$!
+  for _ in $(seq 1 200); do curl -sf "http://127.0.0.1:${api_port}/health" >/dev/null && break; sleep 0.05; done
+  single="$(wrk_run create.lua 16 10)"
+  batch="$(wrk_run batch.lua 4 10)"
+  rss="$(awk '/^VmHWM:/ {print $2}' "/proc/${pid}/status")"
+  kill -TERM "${pid}"; wait "${pid}" || true
+  read -r brps _ _ bbad <<<"${batch}"
+  ((bbad == 0)) || log "warning: ${bbad} batch requests failed"
+  echo "${single} $((brps * 1000)) ${rss}"
+}
+
+bench_api() {
+  local label="$1" future="$2" r rates=() p50s=() p99s=() batches=() rsses=() rate p50 p99 bad batch rss
+  for ((r = 1; r <= reps; r++)); do
+    read -r rate p50 p99 bad batch rss <<<"$(api_once "${future}")"
+    rates+=("${rate}"); p50s+=("${p50}"); p99s+=("${p99}"); batches+=("${batch}"); rsses+=("${rss}")
+    echo "{\"bench\":\"${label}\",\"clients\":16,\"rows_before\":${future},\"run\":${r},\"creates_per_s\":${rate},\"p50_ms\":${p50},\"p99_ms\":${p99},\"failed_requests\":${bad},\"batch_reminders_per_s\":${batch},\"api_peak_rss_kib\":${rss}}"
+  done
+  echo "{\"bench\":\"${label}\",\"clients\":16,\"rows_before\":${future},\"runs\":${reps},\"median_creates_per_s\":$(printf '%s\n' "${rates[@]}" | median),\"median_p50_ms\":$(printf '%s\n' "${p50s[@]}" | median),\"median_p99_ms\":$(printf '%s\n' "${p99s[@]}" | median),\"median_batch_reminders_per_s\":$(printf '%s\n' "${batches[@]}" | median),\"median_api_peak_rss_kib\":$(printf '%s\n' "${rsses[@]}" | median)}"
+}
+
 for f in "${figures[@]}"; do
   case "${f}" in
     drain) bench_drain drain 1 0; bench_drain drain 2 0 ;;
     lateness) bench_lateness ;;
     scale) bench_drain scale 2 "${scale_n}" ;;
-    *) log "unknown figure ${f} (drain|lateness|scale)"; exit 2 ;;
+    api) bench_api api 0; bench_api api_scale "${scale_n}" ;;
+    *) log "unknown figure ${f} (drain|lateness|scale|api)"; exit 2 ;;
   esac
 done

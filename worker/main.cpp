@@ -11,7 +11,8 @@
 #include "nudge/database.hpp"
 #include "nudge/log.hpp"
 #include "nudge/migrations.hpp"
-#include "shutdown.hpp"
+#include "nudge/shutdown.hpp"
+#include "nudge/startup.hpp"
 #include "worker.hpp"
 
 namespace {
@@ -45,25 +46,6 @@ std::optional<Args> parse_args(int argc, char** argv) {
   return args;
 }
 
-// The database may still be starting (run.sh, a container, a failover): keep trying for a while.
-void migrate_with_retry(const nudge::Config& config, const std::string& name) {
-  constexpr auto kGiveUpAfter = std::chrono::seconds(60);
-  const auto deadline = std::chrono::steady_clock::now() + kGiveUpAfter;
-  for (int backoff_ms = 100;; backoff_ms = std::min(backoff_ms * 2, 2000)) {
-    try {
-      auto conn = nudge::open_connection(config.database.url, name);
-      nudge::migrate(*conn);
-      return;
-    } catch (const pqxx::broken_connection& e) {
-      if (std::chrono::steady_clock::now() >= deadline || nudge::shutdown_requested()) throw;
-      nudge::log::warn("database unreachable, retrying",
-                       {{"url", nudge::redact_url(config.database.url)},
-                        {"error", nudge::redact(e.what(), config.database.url)}});
-      std::this_thread::sleep_for(std::chrono::milliseconds(backoff_ms));
-    }
-  }
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -77,11 +59,11 @@ int main(int argc, char** argv) {
     return 2;
   }
   nudge::log::set_level(nudge::log::parse_level(config.log.level));
-  const std::string worker_id = nudge::make_worker_id();
+  const std::string worker_id = nudge::make_process_id();
   nudge::log::set_context({{"program", "nudge-worker"}, {"worker", worker_id}});
   nudge::install_shutdown_handlers();
   try {
-    migrate_with_retry(config, worker_id + "/migrate");
+    nudge::migrate_at_startup(config, worker_id + "/migrate");
   } catch (const std::exception& e) {
     nudge::log::error("could not migrate the database",
                       {{"url", nudge::redact_url(config.database.url)},

@@ -14,7 +14,7 @@
 #include "lifecycle.hpp"
 #include "nudge/database.hpp"
 #include "nudge/log.hpp"
-#include "shutdown.hpp"
+#include "nudge/shutdown.hpp"
 
 namespace nudge {
 
@@ -279,15 +279,6 @@ class Maintenance {
 };
 
 }  // namespace
-
-std::string make_worker_id() {
-  char host[256] = {};
-  if (::gethostname(host, sizeof host - 1) != 0) std::snprintf(host, sizeof host, "unknown");
-  std::random_device rd;
-  char suffix[9];
-  std::snprintf(suffix, sizeof suffix, "%08x", rd());
-  return std::string(host) + ":" + std::to_string(::getpid()) + ":" + suffix;
-}
 
 int run_worker(const Config& config, const std::string& worker_id) {
   install_shutdown_handlers();

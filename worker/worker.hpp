@@ -9,9 +9,6 @@
 
 namespace nudge {
 
-// A name unique to this process start: host, pid and a random suffix.
-std::string make_worker_id();
-
 // Runs until SIGTERM/SIGINT; returns the process exit code.
 int run_worker(const Config& config, const std::string& worker_id);
 

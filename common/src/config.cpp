@@ -7,6 +7,7 @@
 #include <toml++/toml.h>
 #include <unistd.h>  // environ
 
+#include <cctype>
 #include <cerrno>
 #include <charconv>
 #include <cstdint>
@@ -58,6 +59,16 @@ std::optional<std::string> CheckLogLevel(const std::string& level) {
   return "must be debug, info, warn or error";
 }
 
+std::optional<std::string> CheckHost(const std::string& host) {
+  if (host.empty() || host.size() > 253) return "must be a host name or IP address";
+  for (const char c : host) {
+    const bool ok =
+        std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '-' || c == ':' || c == '_';
+    if (!ok) return "must be a host name or IP address";
+  }
+  return std::nullopt;
+}
+
 // The one list of settings. Ranges are documented in config/nudge.toml; keep them in step.
 constexpr Setting kSettings[] = {
     {"database", "url", &FieldOf<&Config::database, &DatabaseConfig::url>, 0, 0, &CheckDatabaseUrl,
@@ -75,6 +86,12 @@ constexpr Setting kSettings[] = {
      3650},
     {"history", "prune_interval_seconds",
      &FieldOf<&Config::history, &HistoryConfig::prune_interval_seconds>, 10, 86400},
+    {"api", "host", &FieldOf<&Config::api, &ApiConfig::host>, 0, 0, &CheckHost},
+    {"api", "port", &FieldOf<&Config::api, &ApiConfig::port>, 1, 65535},
+    {"api", "threads", &FieldOf<&Config::api, &ApiConfig::threads>, 1, 256},
+    {"api", "max_body_bytes", &FieldOf<&Config::api, &ApiConfig::max_body_bytes>, 1024, 67108864},
+    {"api", "request_timeout_ms", &FieldOf<&Config::api, &ApiConfig::request_timeout_ms>, 100,
+     600000},
     {"log", "level", &FieldOf<&Config::log, &LogConfig::level>, 0, 0, &CheckLogLevel},
 };
 

@@ -1,10 +1,6 @@
 // PostgreSQL restarting under running workers: they reconnect with backoff and carry on, and no
 // occurrence is lost, doubled, or left waiting for a lease to expire.
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-
 #include <cstdlib>
 #include <set>
 #include <thread>
@@ -14,25 +10,12 @@
 namespace nudge::test {
 namespace {
 
-// A free TCP port on loopback, as the kernel hands one out.
-int free_port() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-  socklen_t len = sizeof addr;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  ::close(fd);
-  return ntohs(addr.sin_port);
-}
-
 // A throwaway cluster of this test's own (scripts/pg.sh), so restarting it disturbs nobody.
 class OwnCluster {
  public:
   explicit OwnCluster(std::string script)
       : script_(std::move(script)),
-        port_(free_port()),
+        port_(free_tcp_port()),
         dir_("/tmp/nudge-restart-" + std::to_string(::getpid()) + "-" + std::to_string(port_)) {}
   ~OwnCluster() {
     run("stop");

@@ -35,6 +35,9 @@ class ChildProcess {
   std::string log_path_;
 };
 
+// A free TCP port on loopback, as the kernel hands one out.
+int free_tcp_port();
+
 // The command line of the nudge-worker under test, optionally with --config.
 std::vector<std::string> worker_command(const std::string& config_file = "");
 

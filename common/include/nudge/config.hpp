@@ -16,7 +16,7 @@ struct DatabaseConfig {
 
 struct WorkerConfig {
   int batch_size = 1000;        // rows claimed per round trip
-  int concurrency = 1;          // claim loops (each with its own connection) per process
+  int concurrency = 2;          // claim loops (each with its own connection) per process
   int lease_seconds = 30;       // how long a claim is held before another worker may take it
   int idle_cap_seconds = 60;    // longest sleep when nothing is due (a safety net, not a poll)
   int reconnect_max_ms = 5000;  // cap of the reconnect backoff after the database goes away
@@ -31,6 +31,14 @@ struct HistoryConfig {
   int prune_interval_seconds = 3600;  // how often one worker prunes
 };
 
+struct ApiConfig {
+  std::string host = "127.0.0.1";  // address nudge-api listens on
+  int port = 8080;                 // TCP port of nudge-api
+  int threads = 16;                // HTTP worker threads (requests served at once)
+  int max_body_bytes = 1048576;    // larger request bodies are refused with 413
+  int request_timeout_ms = 10000;  // read/write timeout of one request
+};
+
 struct LogConfig {
   std::string level = "info";  // debug | info | warn | error
 };
@@ -40,6 +48,7 @@ struct Config {
   WorkerConfig worker;
   RetryConfig retry;
   HistoryConfig history;
+  ApiConfig api;
   LogConfig log;
 };
 

@@ -1,4 +1,4 @@
-#include "shutdown.hpp"
+#include "nudge/shutdown.hpp"
 
 #include <fcntl.h>
 #include <signal.h>

@@ -1,0 +1,43 @@
+#pragma once
+// Every rejection the API gives: an HTTP status and {"error": {"code", "message", "field"}}.
+
+#include <httplib.h>
+
+#include <stdexcept>
+#include <string>
+
+namespace nudge::api {
+
+class ApiError : public std::runtime_error {
+ public:
+  ApiError(int status, std::string code, const std::string& message, std::string field = "")
+      : std::runtime_error(message),
+        status_(status),
+        code_(std::move(code)),
+        field_(std::move(field)) {}
+  int status() const { return status_; }
+  const std::string& code() const { return code_; }
+  const std::string& field() const { return field_; }
+
+ private:
+  int status_;
+  std::string code_;
+  std::string field_;
+};
+
+// 400 naming the field, the usual rejection of bad input.
+inline ApiError bad_field(const std::string& field, const std::string& code,
+                          const std::string& message) {
+  return ApiError(400, code, field + ": " + message, field);
+}
+
+// Writes the error body and status.
+void send_error(httplib::Response& res, int status, const std::string& code,
+                const std::string& message, const std::string& field = "");
+
+// Turns whatever a handler threw into an answer: ApiError as is; the lifecycle functions'
+// SQLSTATEs (22023 bad value with its field, NU404, NU409) as 400/404/409; a lost database as
+// 503. Anything else is logged and answered 500 without internals.
+void send_exception(httplib::Response& res, std::exception_ptr error);
+
+}  // namespace nudge::api

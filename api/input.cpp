@@ -1,0 +1,349 @@
+#include "input.hpp"
+
+#include <charconv>
+#include <set>
+
+#include "errors.hpp"
+
+namespace nudge::api {
+namespace {
+
+using nlohmann::json;
+
+const char* type_name(const json& v) {
+  switch (v.type()) {
+    case json::value_t::null:
+      return "null";
+    case json::value_t::boolean:
+      return "a boolean";
+    case json::value_t::string:
+      return "a string";
+    case json::value_t::array:
+      return "an array";
+    case json::value_t::object:
+      return "an object";
+    default:
+      return "a number";
+  }
+}
+
+ApiError wrong_type(const std::string& field, const std::string& want, const json& v) {
+  return bad_field(field, "invalid_type", std::string("must be ") + want + ", not " + type_name(v));
+}
+
+// Reads the fields of one JSON object, remembering which were used so that anything else can
+// be rejected as unknown (typos are caught, not ignored).
+class Fields {
+ public:
+  Fields(const json& object, std::string prefix) : object_(object), prefix_(std::move(prefix)) {}
+
+  std::string name(const std::string& key) const { return prefix_ + key; }
+
+  const json* get(const std::string& key) {
+    known_.insert(key);
+    const auto it = object_.find(key);
+    return it == object_.end() ? nullptr : &*it;
+  }
+
+  // A string of 1..max characters; absent or null gives nullopt unless required.
+  std::optional<std::string> text(const std::string& key, std::size_t max, bool required) {
+    const json* v = get(key);
+    if (v == nullptr || v->is_null()) {
+      if (required) throw bad_field(name(key), "missing_field", "is required");
+      return std::nullopt;
+    }
+    if (!v->is_string()) throw wrong_type(name(key), "a string", *v);
+    const auto& s = v->get_ref<const std::string&>();
+    if (s.empty()) throw bad_field(name(key), "invalid_value", "must not be empty");
+    if (utf8_length(s) > max) {
+      throw bad_field(name(key), "too_long",
+                      "must be at most " + std::to_string(max) + " characters");
+    }
+    return s;
+  }
+
+  // A string that must be one of `allowed`.
+  std::optional<std::string> choice(const std::string& key, const std::set<std::string>& allowed,
+                                    bool required) {
+    auto s = text(key, 64, required);
+    if (s && !allowed.contains(*s)) {
+      std::string list;
+      for (const auto& a : allowed) list += (list.empty() ? "" : ", ") + a;
+      throw bad_field(name(key), "invalid_value", "must be one of " + list);
+    }
+    return s;
+  }
+
+  // An integer in [min, max].
+  std::optional<int> integer(const std::string& key, std::int64_t min, std::int64_t max) {
+    const json* v = get(key);
+    if (v == nullptr || v->is_null()) return std::nullopt;
+    if (!v->is_number_integer()) throw wrong_type(name(key), "an integer", *v);
+    std::int64_t value = 0;
+    if (v->is_number_unsigned()) {
+      const auto u = v->get<std::uint64_t>();
+      if (u > static_cast<std::uint64_t>(max))
+        throw bad_field(name(key), "invalid_value", range_text(min, max));
+      value = static_cast<std::int64_t>(u);
+    } else {
+      value = v->get<std::int64_t>();
+    }
+    if (value < min || value > max)
+      throw bad_field(name(key), "invalid_value", range_text(min, max));
+    return static_cast<int>(value);
+  }
+
+  // An RFC 3339 time with an offset.
+  std::optional<std::string> time(const std::string& key) {
+    const json* v = get(key);
+    if (v == nullptr || v->is_null()) return std::nullopt;
+    if (!v->is_string()) throw wrong_type(name(key), "an RFC 3339 time string", *v);
+    const auto& s = v->get_ref<const std::string&>();
+    if (!is_rfc3339(s)) {
+      throw bad_field(name(key), "invalid_value",
+                      "must be an RFC 3339 time with an offset, e.g. 2026-01-31T09:00:00Z");
+    }
+    return s;
+  }
+
+  // Any JSON object of at most 64 KiB (serialised).
+  std::optional<json> object(const std::string& key) {
+    const json* v = get(key);
+    if (v == nullptr || v->is_null()) return std::nullopt;
+    if (!v->is_object()) throw wrong_type(name(key), "a JSON object", *v);
+    if (v->dump().size() > 65536) throw bad_field(name(key), "too_long", "must be at most 64 KiB");
+    return *v;
+  }
+
+  // Throws for the first field nobody asked for.
+  void reject_unknown() const {
+    for (const auto& [key, value] : object_.items()) {
+      if (!known_.contains(key))
+        throw bad_field(name(key), "unknown_field", "is not a known field");
+    }
+  }
+
+ private:
+  static std::size_t utf8_length(const std::string& s) {
+    std::size_t n = 0;
+    for (const unsigned char c : s) n += (c & 0xC0) != 0x80;
+    return n;
+  }
+  static std::string range_text(std::int64_t min, std::int64_t max) {
+    return "must be between " + std::to_string(min) + " and " + std::to_string(max);
+  }
+
+  const json& object_;
+  std::string prefix_;
+  std::set<std::string> known_;
+};
+
+// interval_seconds or interval_minutes (not both), as seconds.
+std::optional<int> interval(Fields& f) {
+  const auto seconds = f.integer("interval_seconds", 1, kMaxIntervalSeconds);
+  const auto minutes = f.integer("interval_minutes", 1, kMaxIntervalSeconds / 60);
+  if (seconds && minutes) {
+    throw bad_field(f.name("interval_minutes"), "invalid_value",
+                    "give interval_seconds or interval_minutes, not both");
+  }
+  if (minutes) return *minutes * 60;
+  return seconds;
+}
+
+bool digits(const std::string& s, std::size_t at, std::size_t n) {
+  if (at + n > s.size()) return false;
+  for (std::size_t i = at; i < at + n; ++i) {
+    if (s[i] < '0' || s[i] > '9') return false;
+  }
+  return true;
+}
+
+int number(const std::string& s, std::size_t at, std::size_t n) {
+  int v = 0;
+  std::from_chars(s.data() + at, s.data() + at + n, v);
+  return v;
+}
+
+}  // namespace
+
+json parse_object(const std::string& body) {
+  json parsed = json::parse(body, nullptr, /*allow_exceptions=*/false);
+  if (parsed.is_discarded())
+    throw ApiError(400, "invalid_json", "the body is not valid JSON", "body");
+  if (!parsed.is_object())
+    throw ApiError(400, "invalid_type", "the body must be a JSON object", "body");
+  return parsed;
+}
+
+json CreateInput::to_json() const {
+  json j{{"entity_type", entity_type}, {"entity_id", entity_id},         {"event_type", event_type},
+         {"channel", channel},         {"schedule_type", schedule_type}, {"payload", payload}};
+  if (run_at) j["run_at"] = *run_at;
+  if (target) j["target"] = *target;
+  if (stop_condition_type) j["stop_condition_type"] = *stop_condition_type;
+  if (stop_condition_value) j["stop_condition_value"] = *stop_condition_value;
+  if (ends_at) j["ends_at"] = *ends_at;
+  if (interval_seconds) j["interval_seconds"] = *interval_seconds;
+  if (max_fires) j["max_fires"] = *max_fires;
+  return j;
+}
+
+CreateInput parse_create(const json& body, const std::string& prefix) {
+  if (!body.is_object()) {
+    throw ApiError(400, "invalid_type", prefix + " must be a JSON object",
+                   prefix.substr(0, prefix.size() - 1));
+  }
+  Fields f(body, prefix);
+  CreateInput in;
+  in.entity_type = *f.text("entity_type", kMaxNameChars, true);
+  in.entity_id = *f.text("entity_id", kMaxNameChars, true);
+  in.event_type = *f.text("event_type", kMaxNameChars, true);
+  in.channel = *f.choice("channel", {"log", "webhook", "email"}, true);
+  in.schedule_type = *f.choice("schedule_type", {"one_time", "recurring"}, true);
+  in.interval_seconds = interval(f);
+  in.run_at = f.time("run_at");
+  in.target = f.text("target", kMaxTargetChars, false);
+  if (auto payload = f.object("payload")) in.payload = std::move(*payload);
+  in.stop_condition_type = f.choice("stop_condition_type", {"db_check"}, false);
+  in.stop_condition_value = f.text("stop_condition_value", kMaxNameChars, false);
+  in.max_fires = f.integer("max_fires", 1, 2147483647);
+  in.ends_at = f.time("ends_at");
+  f.reject_unknown();
+
+  if (in.schedule_type == "one_time") {
+    if (!in.run_at) throw bad_field(f.name("run_at"), "missing_field", "is required for one_time");
+    if (in.interval_seconds) {
+      throw bad_field(
+          f.name(body.contains("interval_minutes") ? "interval_minutes" : "interval_seconds"),
+          "invalid_value", "is only for recurring reminders");
+    }
+  } else if (!in.interval_seconds) {
+    throw bad_field(f.name("interval_seconds"), "missing_field",
+                    "interval_seconds or interval_minutes is required for recurring");
+  }
+  if (in.stop_condition_value && !in.stop_condition_type) {
+    throw bad_field(f.name("stop_condition_type"), "missing_field",
+                    "is required with stop_condition_value");
+  }
+  if (in.stop_condition_type && !in.stop_condition_value) {
+    throw bad_field(f.name("stop_condition_value"), "missing_field",
+                    "is required with stop_condition_type (the flag key)");
+  }
+  return in;
+}
+
+PatchInput parse_patch(const json& body) {
+  Fields f(body, "");
+  for (const char* fixed : {"entity_type", "entity_id", "event_type", "channel", "schedule_type",
+                            "target", "stop_condition_type", "stop_condition_value", "status"}) {
+    if (body.contains(fixed)) {
+      throw bad_field(fixed, "immutable_field", "cannot be changed; create a new reminder instead");
+    }
+  }
+  PatchInput in;
+  in.run_at = f.time("run_at");
+  in.interval_seconds = interval(f);
+  in.payload = f.object("payload");
+  in.max_fires = f.integer("max_fires", 1, 2147483647);
+  in.ends_at = f.time("ends_at");
+  f.reject_unknown();
+  if (!in.run_at && !in.interval_seconds && !in.payload && !in.max_fires && !in.ends_at) {
+    throw ApiError(400, "missing_field",
+                   "nothing to change: give run_at, interval_seconds, interval_minutes, payload, "
+                   "max_fires or ends_at",
+                   "body");
+  }
+  return in;
+}
+
+bool parse_flag_value(const json& body) {
+  Fields f(body, "");
+  const json* v = f.get("value");
+  f.reject_unknown();
+  if (v == nullptr) throw bad_field("value", "missing_field", "is required");
+  if (!v->is_boolean()) throw wrong_type("value", "true or false", *v);
+  return v->get<bool>();
+}
+
+void check_flag_key(const std::string& key) {
+  if (key.empty() || key.size() > kMaxNameChars) {
+    throw bad_field("key", "invalid_value", "must be 1 to 200 characters");
+  }
+}
+
+std::optional<std::int64_t> parse_id(const std::string& text) {
+  if (text.empty() || text.size() > 19 || !digits(text, 0, text.size())) return std::nullopt;
+  std::int64_t id = 0;
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), id);
+  if (ec != std::errc() || end != text.data() + text.size() || id < 1) return std::nullopt;
+  return id;
+}
+
+bool is_rfc3339(const std::string& s) {
+  // YYYY-MM-DDTHH:MM:SS[.frac](Z|±HH:MM)
+  if (!digits(s, 0, 4) || s.size() < 20 || s[4] != '-' || !digits(s, 5, 2) || s[7] != '-' ||
+      !digits(s, 8, 2) || (s[10] != 'T' && s[10] != 't' && s[10] != ' ') || !digits(s, 11, 2) ||
+      s[13] != ':' || !digits(s, 14, 2) || s[16] != ':' || !digits(s, 17, 2)) {
+    return false;
+  }
+  const int year = number(s, 0, 4), month = number(s, 5, 2), day = number(s, 8, 2);
+  const bool leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
+  static constexpr int kDays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+  if (year < 1 || month < 1 || month > 12 || day < 1 ||
+      day > kDays[month - 1] + (month == 2 && leap ? 1 : 0)) {
+    return false;
+  }
+  if (number(s, 11, 2) > 23 || number(s, 14, 2) > 59 || number(s, 17, 2) > 59) return false;
+  std::size_t at = 19;
+  if (at < s.size() && s[at] == '.') {
+    std::size_t n = 0;
+    while (at + 1 + n < s.size() && digits(s, at + 1 + n, 1)) ++n;
+    if (n == 0 || n > 9) return false;
+    at += 1 + n;
+  }
+  if (at + 1 == s.size() && (s[at] == 'Z' || s[at] == 'z')) return true;
+  return at + 6 == s.size() && (s[at] == '+' || s[at] == '-') && digits(s, at + 1, 2) &&
+         s[at + 3] == ':' && digits(s, at + 4, 2) && number(s, at + 1, 2) <= 23 &&
+         number(s, at + 4, 2) <= 59;
+}
+
+int parse_limit(const std::optional<std::string>& text) {
+  if (!text) return kDefaultPageSize;
+  int limit = 0;
+  const auto [end, ec] = std::from_chars(text->data(), text->data() + text->size(), limit);
+  if (text->empty() || ec != std::errc() || end != text->data() + text->size() || limit < 1 ||
+      limit > kMaxPageSize) {
+    throw bad_field("limit", "invalid_value", "must be an integer from 1 to 500");
+  }
+  return limit;
+}
+
+std::string encode_cursor(const std::string& position) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out = "c1";
+  for (const unsigned char c : position) {
+    out += kHex[c >> 4];
+    out += kHex[c & 15];
+  }
+  return out;
+}
+
+std::string decode_cursor(const std::string& cursor) {
+  const auto bad = [] {
+    return bad_field("cursor", "invalid_value", "is not a cursor this server gave");
+  };
+  if (cursor.size() < 4 || cursor.size() > 200 || cursor.rfind("c1", 0) != 0 ||
+      cursor.size() % 2 != 0) {
+    throw bad();
+  }
+  std::string out;
+  for (std::size_t i = 2; i < cursor.size(); i += 2) {
+    int byte = 0;
+    const auto [end, ec] = std::from_chars(cursor.data() + i, cursor.data() + i + 2, byte, 16);
+    if (ec != std::errc() || end != cursor.data() + i + 2) throw bad();
+    out += static_cast<char>(byte);
+  }
+  return out;
+}
+
+}  // namespace nudge::api

@@ -1,0 +1,63 @@
+#pragma once
+// Request bodies and query strings, checked field by field before anything reaches the
+// database: types, required and unknown fields, lengths and ranges. What passes is handed to the
+// lifecycle functions, which apply the same rules again (they are the source of truth).
+
+#include <cstdint>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+
+namespace nudge::api {
+
+// Limits of the API, stated once.
+inline constexpr std::size_t kMaxNameChars = 200;  // entity_type, entity_id, event_type, flag keys
+inline constexpr std::size_t kMaxTargetChars = 2048;
+inline constexpr int kMaxIntervalSeconds = 31622400;  // 366 days
+inline constexpr std::size_t kMaxBatchItems = 1000;
+inline constexpr int kDefaultPageSize = 50;
+inline constexpr int kMaxPageSize = 500;
+
+// Parses a request body as a JSON object; 400 invalid_json / invalid_type otherwise.
+nlohmann::json parse_object(const std::string& body);
+
+// A create request, normalised: interval_minutes becomes interval_seconds, times stay as the
+// RFC 3339 text the caller sent (PostgreSQL parses it). `prefix` names fields of batch items.
+struct CreateInput {
+  std::string entity_type, entity_id, event_type, channel, schedule_type;
+  std::optional<std::string> run_at, target, stop_condition_type, stop_condition_value, ends_at;
+  std::optional<int> interval_seconds, max_fires;
+  nlohmann::json payload = nlohmann::json::object();
+
+  // The item as the batch function reads it (nulls left out).
+  nlohmann::json to_json() const;
+};
+CreateInput parse_create(const nlohmann::json& body, const std::string& prefix = "");
+
+// A reschedule request: what is absent stays as it is.
+struct PatchInput {
+  std::optional<std::string> run_at, ends_at;
+  std::optional<int> interval_seconds, max_fires;
+  std::optional<nlohmann::json> payload;
+};
+PatchInput parse_patch(const nlohmann::json& body);
+
+// The flag value of PUT /v1/flags/{key}.
+bool parse_flag_value(const nlohmann::json& body);
+void check_flag_key(const std::string& key);
+
+// A reminder id from a path: digits only, within bigint; nullopt means "no such reminder".
+std::optional<std::int64_t> parse_id(const std::string& text);
+
+// RFC 3339 date-time with an explicit offset ("Z" or ±HH:MM), fractional seconds allowed.
+bool is_rfc3339(const std::string& text);
+
+// limit=1..500 (default 50), 400 naming `limit` otherwise.
+int parse_limit(const std::optional<std::string>& text);
+
+// Opaque page cursors: text the server chose, handed back unchanged by the client.
+std::string encode_cursor(const std::string& position);
+// 400 naming `cursor` when the text is not a cursor this server made.
+std::string decode_cursor(const std::string& cursor);
+
+}  // namespace nudge::api

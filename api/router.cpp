@@ -1,0 +1,77 @@
+#include "router.hpp"
+
+#include "errors.hpp"
+
+namespace nudge::api {
+namespace {
+
+const std::vector<std::string> kMethods = {"GET", "POST", "PUT", "PATCH", "DELETE"};
+
+void register_method(httplib::Server& server, const std::string& method, const std::string& pattern,
+                     const Router::Handler& handler) {
+  if (method == "GET") server.Get(pattern, handler);
+  if (method == "POST") server.Post(pattern, handler);
+  if (method == "PUT") server.Put(pattern, handler);
+  if (method == "PATCH") server.Patch(pattern, handler);
+  if (method == "DELETE") server.Delete(pattern, handler);
+}
+
+}  // namespace
+
+void Router::add(const std::string& method, const std::string& pattern, Handler handler) {
+  routes_.push_back({method, pattern});
+  if (!handlers_.contains(pattern)) patterns_.push_back(pattern);
+  handlers_[pattern][method] = [handler = std::move(handler)](const httplib::Request& req,
+                                                              httplib::Response& res) {
+    try {
+      handler(req, res);
+    } catch (...) {
+      send_exception(res, std::current_exception());
+    }
+  };
+}
+
+void Router::finish() {
+  // Registered pattern by pattern in the order added, each with its 405s, because httplib
+  // takes the first match: /v1/reminders/batch must answer 405 to GET before the
+  // /v1/reminders/{id} pattern can take it as an id.
+  for (const auto& pattern : patterns_) {
+    const auto& by_method = handlers_.at(pattern);
+    std::string allow;
+    for (const auto& [method, handler] : by_method) allow += (allow.empty() ? "" : ", ") + method;
+    for (const auto& method : kMethods) {
+      const auto it = by_method.find(method);
+      if (it != by_method.end()) {
+        register_method(server_, method, pattern, it->second);
+        continue;
+      }
+      register_method(server_, method, pattern,
+                      [allow](const httplib::Request& req, httplib::Response& res) {
+                        res.set_header("Allow", allow);
+                        send_error(res, 405, "method_not_allowed",
+                                   req.method + " is not allowed here; allowed: " + allow);
+                      });
+    }
+  }
+  // Answers httplib makes by itself (unknown route, body too large, unreadable request) get
+  // the same JSON error body as ours; answers that already have a body are left alone.
+  const httplib::Server::HandlerWithResponse on_error = [](const httplib::Request&,
+                                                           httplib::Response& res) {
+    if (!res.body.empty()) return httplib::Server::HandlerResponse::Unhandled;
+    switch (res.status) {
+      case 404:
+        send_error(res, 404, "not_found", "no such route");
+        break;
+      case 413:
+        send_error(res, 413, "payload_too_large", "the request body is larger than allowed",
+                   "body");
+        break;
+      default:
+        send_error(res, res.status, "bad_request", "the request could not be read");
+    }
+    return httplib::Server::HandlerResponse::Handled;
+  };
+  server_.set_error_handler(on_error);
+}
+
+}  // namespace nudge::api

@@ -1,0 +1,61 @@
+#pragma once
+// A fixed-size pool of database connections shared by threads. Connections open lazily and are
+// replaced after they break, so a database restart costs the requests in flight, nothing more.
+
+#include <chrono>
+#include <condition_variable>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <pqxx/pqxx>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace nudge {
+
+class ConnectionPool {
+ public:
+  // Runs once on every new connection (prepared statements, session settings).
+  using Setup = std::function<void(pqxx::connection&)>;
+
+  ConnectionPool(std::string url, int size, std::string application_name, Setup setup);
+  ConnectionPool(const ConnectionPool&) = delete;
+  ConnectionPool& operator=(const ConnectionPool&) = delete;
+
+  // One connection, held until destroyed. Call discard() when it may be broken.
+  class Lease {
+   public:
+    Lease(ConnectionPool& pool, std::unique_ptr<pqxx::connection> conn)
+        : pool_(&pool), conn_(std::move(conn)) {}
+    Lease(Lease&& other) noexcept
+        : pool_(std::exchange(other.pool_, nullptr)), conn_(std::move(other.conn_)) {}
+    Lease& operator=(Lease&&) = delete;
+    Lease(const Lease&) = delete;
+    ~Lease();
+    pqxx::connection& operator*() const { return *conn_; }
+    pqxx::connection* operator->() const { return conn_.get(); }
+    void discard() { conn_.reset(); }
+
+   private:
+    ConnectionPool* pool_;
+    std::unique_ptr<pqxx::connection> conn_;
+  };
+
+  // Waits up to `timeout` for a free slot; throws std::runtime_error when none comes free, or
+  // pqxx::broken_connection when a new connection cannot be opened.
+  Lease acquire(std::chrono::milliseconds timeout);
+
+ private:
+  void give_back(std::unique_ptr<pqxx::connection> conn);
+
+  std::string url_;
+  std::string application_name_;
+  Setup setup_;
+  std::mutex mutex_;
+  std::condition_variable freed_;
+  std::vector<std::unique_ptr<pqxx::connection>> idle_;
+  int free_slots_;  // connections that may still be opened or handed out
+};
+
+}  // namespace nudge

@@ -1,0 +1,20 @@
+#pragma once
+// What both programs do before serving: bring the schema up to date, waiting a while for a
+// database that is still starting (run.sh, a container, a failover).
+
+#include <chrono>
+#include <string>
+
+#include "nudge/config.hpp"
+
+namespace nudge {
+
+// A name unique to this process start: host, pid and a random suffix ("host:pid:1a2b3c4d").
+std::string make_process_id();
+
+// Applies pending migrations, retrying unreachable databases with backoff for `give_up_after`
+// (or until shutdown is requested). Throws the last error when it gives up.
+void migrate_at_startup(const Config& config, const std::string& application_name,
+                        std::chrono::seconds give_up_after = std::chrono::seconds(60));
+
+}  // namespace nudge

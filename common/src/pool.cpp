@@ -1,0 +1,53 @@
+#include "nudge/pool.hpp"
+
+#include <stdexcept>
+
+#include "nudge/database.hpp"
+
+namespace nudge {
+
+ConnectionPool::ConnectionPool(std::string url, int size, std::string application_name, Setup setup)
+    : url_(std::move(url)),
+      application_name_(std::move(application_name)),
+      setup_(std::move(setup)),
+      free_slots_(size) {}
+
+ConnectionPool::Lease::~Lease() {
+  if (pool_ != nullptr) pool_->give_back(std::move(conn_));
+}
+
+ConnectionPool::Lease ConnectionPool::acquire(std::chrono::milliseconds timeout) {
+  std::unique_ptr<pqxx::connection> conn;
+  {
+    std::unique_lock lock(mutex_);
+    if (!freed_.wait_for(lock, timeout, [&] { return free_slots_ > 0; })) {
+      throw std::runtime_error("all database connections are busy");
+    }
+    --free_slots_;
+    if (!idle_.empty()) {
+      conn = std::move(idle_.back());
+      idle_.pop_back();
+    }
+  }
+  if (conn && conn->is_open()) return Lease(*this, std::move(conn));
+  // Opening happens outside the lock; a failure gives the slot back.
+  try {
+    conn = open_connection(url_, application_name_);
+    if (setup_) setup_(*conn);
+  } catch (...) {
+    give_back(nullptr);
+    throw;
+  }
+  return Lease(*this, std::move(conn));
+}
+
+void ConnectionPool::give_back(std::unique_ptr<pqxx::connection> conn) {
+  {
+    std::lock_guard lock(mutex_);
+    ++free_slots_;
+    if (conn && conn->is_open()) idle_.push_back(std::move(conn));
+  }
+  freed_.notify_one();
+}
+
+}  // namespace nudge

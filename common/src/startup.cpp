@@ -1,0 +1,45 @@
+#include "nudge/startup.hpp"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <pqxx/pqxx>
+#include <random>
+#include <thread>
+
+#include "nudge/database.hpp"
+#include "nudge/log.hpp"
+#include "nudge/migrations.hpp"
+#include "nudge/shutdown.hpp"
+
+namespace nudge {
+
+std::string make_process_id() {
+  char host[256] = {};
+  if (::gethostname(host, sizeof host - 1) != 0) std::snprintf(host, sizeof host, "unknown");
+  std::random_device rd;
+  char suffix[9];
+  std::snprintf(suffix, sizeof suffix, "%08x", rd());
+  return std::string(host) + ":" + std::to_string(::getpid()) + ":" + suffix;
+}
+
+void migrate_at_startup(const Config& config, const std::string& application_name,
+                        std::chrono::seconds give_up_after) {
+  const auto deadline = std::chrono::steady_clock::now() + give_up_after;
+  for (int backoff_ms = 100;; backoff_ms = std::min(backoff_ms * 2, 2000)) {
+    try {
+      auto conn = open_connection(config.database.url, application_name);
+      migrate(*conn);
+      return;
+    } catch (const pqxx::broken_connection& e) {
+      if (std::chrono::steady_clock::now() >= deadline || shutdown_requested()) throw;
+      log::warn("database unreachable, retrying",
+                {{"url", redact_url(config.database.url)},
+                 {"error", redact(e.what(), config.database.url)}});
+      std::this_thread::sleep_for(std::chrono::milliseconds(backoff_ms));
+    }
+  }
+}
+
+}  // namespace nudge

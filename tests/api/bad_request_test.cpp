@@ -1,0 +1,156 @@
+// Bad input of every kind: a 4xx with a JSON error naming the field, never a 500, never a row.
+
+#include "api/api_fixture.hpp"
+
+namespace nudge::test {
+namespace {
+
+struct BadRequest {
+  std::string method, path, body;
+  int status;
+  std::string field;  // expected error.field ("" for none)
+};
+
+// A valid create body with `change` applied (a JSON merge patch; null removes a field).
+std::string create_with(const std::string& change) {
+  json body = json::parse(R"({"entity_type":"u","entity_id":"1","event_type":"e","channel":"log",
+                              "schedule_type":"one_time","run_at":"2030-01-01T00:00:00Z"})");
+  body.merge_patch(json::parse(change));
+  return body.dump();
+}
+
+const std::string k201(201, 'x');
+const std::string k2049(2049, 'x');
+
+const std::vector<BadRequest> kCases = {
+    // the body itself
+    {"POST", "/v1/reminders", "{not json", 400, "body"},
+    {"POST", "/v1/reminders", "", 400, "body"},
+    {"POST", "/v1/reminders", "[1,2]", 400, "body"},
+    {"POST", "/v1/reminders", "\"text\"", 400, "body"},
+    {"POST", "/v1/reminders", std::string(300000, ' '), 413, "body"},
+    // required fields
+    {"POST", "/v1/reminders", create_with(R"({"entity_type":null})"), 400, "entity_type"},
+    {"POST", "/v1/reminders", create_with(R"({"entity_id":null})"), 400, "entity_id"},
+    {"POST", "/v1/reminders", create_with(R"({"event_type":null})"), 400, "event_type"},
+    {"POST", "/v1/reminders", create_with(R"({"channel":null})"), 400, "channel"},
+    {"POST", "/v1/reminders", create_with(R"({"schedule_type":null})"), 400, "schedule_type"},
+    {"POST", "/v1/reminders", create_with(R"({"run_at":null})"), 400, "run_at"},
+    {"POST", "/v1/reminders", create_with(R"({"schedule_type":"recurring","run_at":null})"), 400,
+     "interval_seconds"},
+    // wrong types
+    {"POST", "/v1/reminders", create_with(R"({"entity_type":5})"), 400, "entity_type"},
+    {"POST", "/v1/reminders", create_with(R"({"entity_id":["a"]})"), 400, "entity_id"},
+    {"POST", "/v1/reminders", create_with(R"({"payload":"text"})"), 400, "payload"},
+    {"POST", "/v1/reminders", create_with(R"({"payload":[1]})"), 400, "payload"},
+    {"POST", "/v1/reminders",
+     create_with(R"({"schedule_type":"recurring","interval_seconds":"60"})"), 400,
+     "interval_seconds"},
+    {"POST", "/v1/reminders",
+     create_with(R"({"schedule_type":"recurring","interval_seconds":1.5})"), 400,
+     "interval_seconds"},
+    {"POST", "/v1/reminders", create_with(R"({"max_fires":true})"), 400, "max_fires"},
+    {"POST", "/v1/reminders", create_with(R"({"run_at":1767225600})"), 400, "run_at"},
+    // unknown fields and values
+    {"POST", "/v1/reminders", create_with(R"({"entity_tpye":"u"})"), 400, "entity_tpye"},
+    {"POST", "/v1/reminders", create_with(R"({"channel":"sms"})"), 400, "channel"},
+    {"POST", "/v1/reminders", create_with(R"({"schedule_type":"cronish"})"), 400, "schedule_type"},
+    {"POST", "/v1/reminders",
+     create_with(R"({"stop_condition_type":"api_check","stop_condition_value":"f"})"), 400,
+     "stop_condition_type"},
+    {"POST", "/v1/reminders", create_with(R"({"stop_condition_value":"f"})"), 400,
+     "stop_condition_type"},
+    {"POST", "/v1/reminders", create_with(R"({"stop_condition_type":"db_check"})"), 400,
+     "stop_condition_value"},
+    // ranges and limits
+    {"POST", "/v1/reminders", create_with(R"({"schedule_type":"recurring","interval_seconds":0})"),
+     400, "interval_seconds"},
+    {"POST", "/v1/reminders", create_with(R"({"schedule_type":"recurring","interval_seconds":-5})"),
+     400, "interval_seconds"},
+    {"POST", "/v1/reminders",
+     create_with(R"({"schedule_type":"recurring","interval_seconds":99999999999})"), 400,
+     "interval_seconds"},
+    {"POST", "/v1/reminders",
+     create_with(R"({"schedule_type":"recurring","interval_minutes":600000})"), 400,
+     "interval_minutes"},
+    {"POST", "/v1/reminders",
+     create_with(R"({"schedule_type":"recurring","interval_minutes":1,"interval_seconds":60})"),
+     400, "interval_minutes"},
+    {"POST", "/v1/reminders", create_with(R"({"interval_seconds":60})"), 400, "interval_seconds"},
+    {"POST", "/v1/reminders", create_with(R"({"max_fires":0})"), 400, "max_fires"},
+    {"POST", "/v1/reminders", create_with(R"({"entity_type":""})"), 400, "entity_type"},
+    {"POST", "/v1/reminders", create_with(R"({"entity_id":")" + k201 + "\"}"), 400, "entity_id"},
+    {"POST", "/v1/reminders", create_with(R"({"target":")" + k2049 + "\"}"), 400, "target"},
+    {"POST", "/v1/reminders", create_with(R"({"ends_at":"2029-01-01T00:00:00Z"})"), 400, "ends_at"},
+    // times
+    {"POST", "/v1/reminders", create_with(R"({"run_at":"2030-01-01T00:00:00"})"), 400, "run_at"},
+    {"POST", "/v1/reminders", create_with(R"({"run_at":"2030-01-01"})"), 400, "run_at"},
+    {"POST", "/v1/reminders", create_with(R"({"run_at":"2030-02-30T00:00:00Z"})"), 400, "run_at"},
+    {"POST", "/v1/reminders", create_with(R"({"run_at":"2030-01-01T25:00:00Z"})"), 400, "run_at"},
+    {"POST", "/v1/reminders", create_with(R"({"run_at":"tomorrow"})"), 400, "run_at"},
+    {"POST", "/v1/reminders", create_with(R"({"ends_at":"2031-01-01T00:00:00+0100"})"), 400,
+     "ends_at"},
+    // batch
+    {"POST", "/v1/reminders/batch", R"({"items":[]})", 400, "items"},
+    {"POST", "/v1/reminders/batch", R"({"items":{}})", 400, "items"},
+    {"POST", "/v1/reminders/batch", R"({})", 400, "items"},
+    {"POST", "/v1/reminders/batch", R"({"items":[1]})", 400, "items[0]"},
+    {"POST", "/v1/reminders/batch", R"({"items":[], "extra":1})", 400, "extra"},
+    // lists
+    {"GET", "/v1/reminders?limit=0", "", 400, "limit"},
+    {"GET", "/v1/reminders?limit=501", "", 400, "limit"},
+    {"GET", "/v1/reminders?limit=ten", "", 400, "limit"},
+    {"GET", "/v1/reminders?cursor=garbage", "", 400, "cursor"},
+    {"GET", "/v1/reminders?status=DONE", "", 400, "status"},
+    {"GET", "/v1/reminders?stauts=ACTIVE", "", 400, "stauts"},
+    {"GET", "/v1/flags?limit=-1", "", 400, "limit"},
+    // ids that are not reminders
+    {"GET", "/v1/reminders/abc", "", 404, ""},
+    {"GET", "/v1/reminders/99999999999999999999", "", 404, ""},
+    {"GET", "/v1/reminders/0", "", 404, ""},
+    {"GET", "/v1/reminders/424242", "", 404, ""},
+    {"POST", "/v1/reminders/424242/pause", "", 404, ""},
+    {"GET", "/v1/reminders/424242/executions", "", 404, ""},
+    // reschedule
+    {"PATCH", "/v1/reminders/1", R"({})", 400, "body"},
+    {"PATCH", "/v1/reminders/1", R"({"entity_id":"2"})", 400, "entity_id"},
+    {"PATCH", "/v1/reminders/1", R"({"channel":"email"})", 400, "channel"},
+    {"PATCH", "/v1/reminders/1", R"({"run_at":"soon"})", 400, "run_at"},
+    {"PATCH", "/v1/reminders/1", R"({"interval_seconds":60})", 400, "interval_seconds"},
+    {"PATCH", "/v1/reminders/1", R"({"colour":"red"})", 400, "colour"},
+    // flags
+    {"PUT", "/v1/flags/f", R"({"value":"yes"})", 400, "value"},
+    {"PUT", "/v1/flags/f", R"({})", 400, "value"},
+    {"PUT", "/v1/flags/f", R"({"value":true,"valeu":false})", 400, "valeu"},
+    {"PUT", "/v1/flags/" + k201, R"({"value":true})", 400, "key"},
+    {"GET", "/v1/flags/never-set", "", 404, ""},
+    // routes and methods
+    {"GET", "/v2/reminders", "", 404, ""},
+    {"DELETE", "/v1/reminders/1", "", 405, ""},
+    {"PUT", "/v1/reminders", "{}", 405, ""},
+    {"GET", "/v1/reminders/1/pause", "", 405, ""},
+    {"POST", "/health", "", 405, ""},
+};
+
+using BadRequests = ApiTest;
+
+TEST_F(BadRequests, EachIsRejectedWithItsStatusAndFieldAndWritesNothing) {
+  ASSERT_GE(kCases.size(), 40u);
+  ASSERT_EQ(create_one("existing"), 1);  // the reminder PATCH cases aim at
+  for (const auto& c : kCases) {
+    SCOPED_TRACE(c.method + " " + c.path.substr(0, 80) + " " + c.body.substr(0, 120));
+    const Reply r = send(c.method, c.path, c.body);
+    EXPECT_EQ(r.status, c.status) << r.body.dump();
+    ASSERT_TRUE(r.body.is_object() && r.body.contains("error")) << "not a JSON error body";
+    EXPECT_TRUE(r.body["error"]["code"].is_string());
+    EXPECT_TRUE(r.body["error"]["message"].is_string());
+    EXPECT_EQ(r.error_field(), c.field) << r.body.dump();
+  }
+  EXPECT_EQ(value<long>("SELECT count(*) FROM reminder_jobs"), 1);
+  EXPECT_EQ(value<long>("SELECT count(*) FROM status_flags"), 0);
+  EXPECT_EQ(get("/v1/reminders/1").body["status"], "ACTIVE");
+  EXPECT_TRUE(api_->running());
+}
+
+}  // namespace
+}  // namespace nudge::test

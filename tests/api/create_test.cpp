@@ -1,0 +1,125 @@
+// POST /v1/reminders and /v1/reminders/batch: created once, found again, race-free.
+
+#include <atomic>
+#include <mutex>
+#include <thread>
+
+#include "api/api_fixture.hpp"
+
+namespace nudge::test {
+namespace {
+
+using Create = ApiTest;
+
+constexpr const char* kVerbatim =
+    R"({"entity_type": "interviewer", "entity_id": "INT_100", "event_type": "feedback_form",
+   "channel": "email", "schedule_type": "recurring", "interval_minutes": 60,
+   "stop_condition_type": "db_check", "stop_condition_value": "feedback_submitted"})";
+
+TEST_F(Create, TheWellKnownBodyCreatesOnceThenReturnsTheSameReminder) {
+  const auto first = post("/v1/reminders", kVerbatim);
+  ASSERT_EQ(first.status, 201) << first.body.dump();
+  EXPECT_EQ(first.body["status"], "ACTIVE");
+  EXPECT_EQ(first.body["interval_seconds"], 3600);
+  EXPECT_EQ(first.body["fire_count"], 0);
+  EXPECT_EQ(first.body["channel"], "email");
+  EXPECT_EQ(first.body["stop_condition_value"], "feedback_submitted");
+  EXPECT_TRUE(first.body["next_run_at"].is_string());
+  EXPECT_TRUE(first.body["id"].is_number_integer());
+
+  const auto again = post("/v1/reminders", kVerbatim);
+  EXPECT_EQ(again.status, 200);
+  EXPECT_EQ(again.body["id"], first.body["id"]);
+  EXPECT_EQ(get("/v1/reminders/" + std::to_string(first.body["id"].get<long>())).body, first.body);
+  EXPECT_EQ(value<long>("SELECT count(*) FROM reminder_jobs"), 1);
+}
+
+TEST_F(Create, ThirtyTwoConcurrentIdenticalCreatesGiveOneReminder) {
+  std::atomic<int> created{0}, found{0}, other{0};
+  std::mutex mutex;
+  std::string others;
+  std::vector<std::thread> threads;
+  for (int i = 0; i < 32; ++i) {
+    threads.emplace_back([&] {
+      httplib::Client c("127.0.0.1", port_);
+      auto r = c.Post("/v1/reminders", kVerbatim, "application/json");
+      if (r && r->status == 201)
+        ++created;
+      else if (r && r->status == 200)
+        ++found;
+      else {
+        ++other;
+        std::lock_guard lock(mutex);
+        others += r ? std::to_string(r->status) + " " + r->body + "\n"
+                    : "transport error " + httplib::to_string(r.error()) + "\n";
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(created, 1);
+  EXPECT_EQ(found, 31);
+  EXPECT_EQ(other, 0) << others;
+  EXPECT_EQ(value<long>("SELECT count(*) FROM reminder_jobs"), 1);
+}
+
+TEST_F(Create, PastRunAtAndFractionalSecondsAreAccepted) {
+  const auto r = post("/v1/reminders", R"({"entity_type":"u","entity_id":"1","event_type":"e",
+      "channel":"log","schedule_type":"one_time","run_at":"2020-02-29T23:59:59.123456+02:00",
+      "payload":{"name":"Ada","n":[1,2]},"target":"ops"})");
+  ASSERT_EQ(r.status, 201) << r.body.dump();
+  EXPECT_EQ(value<std::string>("SELECT next_run_at::text FROM reminder_jobs"),
+            "2020-02-29 21:59:59.123456+00");
+  EXPECT_EQ(r.body["payload"]["name"], "Ada");
+  EXPECT_EQ(r.body["target"], "ops");
+}
+
+TEST_F(Create, BatchCreatesInOrderAndIsIdempotentPerItem) {
+  json items = json::array();
+  for (int i = 0; i < 1000; ++i) {
+    items.push_back({{"entity_type", "batch"},
+                     {"entity_id", std::to_string(i)},
+                     {"event_type", "e"},
+                     {"channel", "log"},
+                     {"schedule_type", "recurring"},
+                     {"interval_seconds", 60}});
+  }
+  create_one("5");  // not in the batch: untouched
+  const auto r = post("/v1/reminders/batch", json{{"items", items}}.dump());
+  ASSERT_EQ(r.status, 200) << r.body.dump().substr(0, 500);
+  ASSERT_EQ(r.body["items"].size(), 1000u);
+  EXPECT_EQ(r.body["items"][7]["reminder"]["entity_id"], "7");
+  EXPECT_EQ(r.body["items"][7]["created"], true);
+  // Repeating an item returns the existing reminder, in its place.
+  items[0]["interval_seconds"] = 120;
+  const auto again = post("/v1/reminders/batch", json{{"items", {items[0], items[1]}}}.dump());
+  ASSERT_EQ(again.status, 200);
+  EXPECT_EQ(again.body["items"][0]["created"], false);
+  EXPECT_EQ(again.body["items"][1]["reminder"]["id"], r.body["items"][1]["reminder"]["id"]);
+  EXPECT_EQ(value<long>("SELECT count(*) FROM reminder_jobs"), 1001);
+}
+
+TEST_F(Create, ABadBatchItemRejectsTheWholeBatchNamingItsIndex) {
+  json items = json::array();
+  for (int i = 0; i < 10; ++i) {
+    items.push_back({{"entity_type", "batch"},
+                     {"entity_id", std::to_string(i)},
+                     {"event_type", "e"},
+                     {"channel", "log"},
+                     {"schedule_type", "one_time"},
+                     {"run_at", "2030-01-01T00:00:00Z"}});
+  }
+  items[6].erase("run_at");
+  auto r = post("/v1/reminders/batch", json{{"items", items}}.dump());
+  EXPECT_EQ(r.status, 400);
+  EXPECT_EQ(r.error_field(), "items[6].run_at");
+  // A rule only the database checks also names the item, and nothing is half-written.
+  items[6]["run_at"] = "2030-01-01T00:00:00Z";
+  items[3]["ends_at"] = "2029-01-01T00:00:00Z";
+  r = post("/v1/reminders/batch", json{{"items", items}}.dump());
+  EXPECT_EQ(r.status, 400) << r.body.dump();
+  EXPECT_EQ(r.error_field(), "items[3].ends_at");
+  EXPECT_EQ(value<long>("SELECT count(*) FROM reminder_jobs"), 0);
+}
+
+}  // namespace
+}  // namespace nudge::test

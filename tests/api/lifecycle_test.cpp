@@ -1,0 +1,81 @@
+// Pause, resume, cancel and reschedule over HTTP; a flag set over HTTP stops a reminder under a
+// running worker; SIGTERM stops the API cleanly.
+
+#include <signal.h>
+
+#include "api/api_fixture.hpp"
+
+namespace nudge::test {
+namespace {
+
+using Lifecycle = ApiTest;
+
+TEST_F(Lifecycle, TransitionsRepeatsAndImpossibleOnes) {
+  const std::string r = "/v1/reminders/" + std::to_string(create_one("t"));
+  EXPECT_EQ(post(r + "/pause").body["status"], "PAUSED");
+  EXPECT_EQ(post(r + "/pause").status, 200);  // repeating a transition made is fine
+  EXPECT_EQ(post(r + "/resume").body["status"], "ACTIVE");
+  EXPECT_EQ(post(r + "/resume").status, 200);
+  const auto cancelled = post(r + "/cancel");
+  EXPECT_EQ(cancelled.body["status"], "CANCELLED");
+  EXPECT_EQ(cancelled.body["completed_reason"], "cancelled");
+  EXPECT_EQ(post(r + "/cancel").status, 200);
+  const auto resume = post(r + "/resume");
+  EXPECT_EQ(resume.status, 409);
+  EXPECT_EQ(resume.body["error"]["code"], "conflict");
+  EXPECT_EQ(post(r + "/pause").status, 409);
+  EXPECT_EQ(patch(r, R"({"run_at":"2031-01-01T00:00:00Z"})").status, 409);
+}
+
+TEST_F(Lifecycle, PatchReschedulesAndKeepsIdentity) {
+  const auto created = post("/v1/reminders", R"({"entity_type":"u","entity_id":"p","event_type":"e",
+      "channel":"log","schedule_type":"recurring","interval_seconds":60,"run_at":"2031-01-01T00:00:00Z"})");
+  ASSERT_EQ(created.status, 201);
+  const std::string r = "/v1/reminders/" + std::to_string(created.body["id"].get<long>());
+  const auto changed = patch(r, R"({"run_at":"2032-06-01T12:00:00+02:00","interval_minutes":5,
+      "payload":{"v":2},"max_fires":3,"ends_at":"2033-01-01T00:00:00Z"})");
+  ASSERT_EQ(changed.status, 200) << changed.body.dump();
+  EXPECT_EQ(changed.body["interval_seconds"], 300);
+  EXPECT_EQ(changed.body["payload"]["v"], 2);
+  EXPECT_EQ(changed.body["max_fires"], 3);
+  EXPECT_EQ(changed.body["entity_id"], "p");
+  EXPECT_EQ(value<std::string>("SELECT next_run_at::text FROM reminder_jobs"),
+            "2032-06-01 10:00:00+00");
+}
+
+TEST_F(Lifecycle, FlagSetOverRestStopsARunningReminderEndToEnd) {
+  ChildProcess worker({NUDGE_WORKER_BIN},
+                      {{"NUDGE_DATABASE_URL", db_.url()}, {"NUDGE_WORKER_IDLE_CAP_SECONDS", "300"}},
+                      (log_.string() + ".worker"));
+  const auto created = post("/v1/reminders", R"({"entity_type":"interviewer","entity_id":"INT_7",
+      "event_type":"feedback_form","channel":"log","schedule_type":"recurring","interval_seconds":1,
+      "stop_condition_type":"db_check","stop_condition_value":"feedback_7"})");
+  ASSERT_EQ(created.status, 201);
+  const std::string r = "/v1/reminders/" + std::to_string(created.body["id"].get<long>());
+  ASSERT_TRUE(wait_until(60s, [&] { return get(r).body["fire_count"].get<int>() >= 2; }))
+      << worker.log();
+
+  ASSERT_EQ(put("/v1/flags/feedback_7", R"({"value": true})").status, 200);
+  const auto stopped = get(r);
+  EXPECT_EQ(stopped.body["status"], "COMPLETED");
+  EXPECT_EQ(stopped.body["completed_reason"], "stop_condition");
+  const long fired = stopped.body["fire_count"];
+  std::this_thread::sleep_for(2500ms);  // two more periods: nothing more fires
+  EXPECT_EQ(get(r).body["fire_count"], fired);
+  EXPECT_EQ(get(r + "/executions?limit=500").body["items"].size(), static_cast<std::size_t>(fired));
+  std::remove((log_.string() + ".worker").c_str());
+}
+
+TEST_F(Lifecycle, SigtermStopsTheApiCleanly) {
+  create_one("before");
+  api_->signal(SIGTERM);
+  EXPECT_EQ(api_->wait(30s), 0) << api_->log();
+}
+
+TEST_F(Lifecycle, HealthAndReadiness) {
+  EXPECT_EQ(get("/health").status, 200);
+  EXPECT_EQ(get("/ready").body["status"], "ready");
+}
+
+}  // namespace
+}  // namespace nudge::test

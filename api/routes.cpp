@@ -135,11 +135,12 @@ void reply_reminder(httplib::Response& res, const pqxx::result& rows, std::int64
 
 }  // namespace
 
-void prepare_statements(pqxx::connection& conn) {
+void set_up_connection(pqxx::connection& conn) {
+  pqxx::nontransaction(conn).exec("SET nudge.notify_after_commit = 'on'");
   for (const auto& [name, sql] : kStatements) conn.prepare(name, sql);
 }
 
-void add_routes(Router& router, ConnectionPool& pool) {
+void add_routes(Router& router, ConnectionPool& pool, Notifier& notifier) {
   router.add("GET", "/health", [](const httplib::Request&, httplib::Response& res) {
     reply(res, 200, R"({"status":"ok"})");
   });
@@ -169,19 +170,22 @@ void add_routes(Router& router, ConnectionPool& pool) {
     reply(res, 200, openapi_document());
   });
 
-  router.add("POST", "/v1/reminders", [&pool](const httplib::Request& req, httplib::Response& res) {
-    const CreateInput in = parse_create(parse_object(req.body));
-    const auto row = in_transaction(pool, [&](pqxx::work& tx) {
-      return tx.exec_prepared1("create", in.entity_type, in.entity_id, in.event_type, in.channel,
-                               in.schedule_type, in.run_at, in.interval_seconds, in.target,
-                               in.payload.dump(), in.stop_condition_type, in.stop_condition_value,
-                               in.max_fires, in.ends_at);
-    });
-    reply(res, row[0].as<bool>() ? 201 : 200, row[1].c_str());
-  });
+  router.add("POST", "/v1/reminders",
+             [&pool, &notifier](const httplib::Request& req, httplib::Response& res) {
+               const CreateInput in = parse_create(parse_object(req.body));
+               const auto row = in_transaction(pool, [&](pqxx::work& tx) {
+                 return tx.exec_prepared1(
+                     "create", in.entity_type, in.entity_id, in.event_type, in.channel,
+                     in.schedule_type, in.run_at, in.interval_seconds, in.target, in.payload.dump(),
+                     in.stop_condition_type, in.stop_condition_value, in.max_fires, in.ends_at);
+               });
+               const bool created = row[0].as<bool>();
+               if (created) notifier.poke();
+               reply(res, created ? 201 : 200, row[1].c_str());
+             });
 
   router.add("POST", "/v1/reminders/batch",
-             [&pool](const httplib::Request& req, httplib::Response& res) {
+             [&pool, &notifier](const httplib::Request& req, httplib::Response& res) {
                const json body = parse_object(req.body);
                if (body.size() != 1 || !body.contains("items")) {
                  for (const auto& [key, value] : body.items()) {
@@ -209,6 +213,7 @@ void add_routes(Router& router, ConnectionPool& pool) {
                  out += std::string("{\"created\":") + (rows[i][1].as<bool>() ? "true" : "false") +
                         ",\"reminder\":" + rows[i][2].c_str() + "}";
                }
+               notifier.poke();
                reply(res, 200, out + "]}");
              });
 
@@ -248,7 +253,7 @@ void add_routes(Router& router, ConnectionPool& pool) {
       });
 
   router.add("PATCH", R"(/v1/reminders/([^/]+))",
-             [&pool](const httplib::Request& req, httplib::Response& res) {
+             [&pool, &notifier](const httplib::Request& req, httplib::Response& res) {
                const auto id = reminder_id(req);
                const PatchInput in = parse_patch(parse_object(req.body));
                std::optional<std::string> payload;
@@ -261,6 +266,7 @@ void add_routes(Router& router, ConnectionPool& pool) {
                                                                        in.max_fires, in.ends_at);
                                              }),
                               id);
+               notifier.poke();  // run_at may have moved earlier
              });
 
   router.add("GET", R"(/v1/reminders/([^/]+)/executions)",
@@ -287,12 +293,13 @@ void add_routes(Router& router, ConnectionPool& pool) {
   for (const std::string action : {"pause", "resume", "cancel"}) {
     router.add(
         "POST", "/v1/reminders/([^/]+)/" + action,
-        [&pool, action](const httplib::Request& req, httplib::Response& res) {
+        [&pool, &notifier, action](const httplib::Request& req, httplib::Response& res) {
           const auto id = reminder_id(req);
           reply_reminder(
               res,
               in_transaction(pool, [&](pqxx::work& tx) { return tx.exec_prepared(action, id); }),
               id);
+          if (action == "resume") notifier.poke();
         });
   }
 

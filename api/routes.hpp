@@ -4,14 +4,16 @@
 
 #include <pqxx/pqxx>
 
+#include "notifier.hpp"
 #include "nudge/pool.hpp"
 #include "router.hpp"
 
 namespace nudge::api {
 
-// Prepares the statements the routes use; the pool runs it on every new connection.
-void prepare_statements(pqxx::connection& conn);
+// Readies a new pooled connection: its session promises to leave wake-up hints to `Notifier`,
+// and the statements the routes use are prepared.
+void set_up_connection(pqxx::connection& conn);
 
-void add_routes(Router& router, ConnectionPool& pool);
+void add_routes(Router& router, ConnectionPool& pool, Notifier& notifier);
 
 }  // namespace nudge::api

@@ -502,13 +502,26 @@ CREATE TRIGGER status_flag_change_sets_updated_at
   BEFORE UPDATE ON status_flags
   FOR EACH ROW EXECUTE FUNCTION nudge_touch_updated_at();
 
+-- Guarantees: queues the wake-up hint on channel nudge_due for this transaction, unless the
+-- session has set nudge.notify_after_commit = 'on' and so promised to send it itself after
+-- commit. Why a session would: PostgreSQL serialises the commits of all transactions that
+-- NOTIFY (including their WAL flush), which caps one-row creates at one per fsync; nudge-api
+-- instead sends one hint after many commits (api/notifier.cpp).
+CREATE FUNCTION nudge_queue_wake_up() RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+  IF coalesce(current_setting('nudge.notify_after_commit', true), '') <> 'on' THEN
+    PERFORM pg_notify('nudge_due', '');
+  END IF;
+END $$;
+
 -- Trigger function. Guarantees: one small wake-up hint per transaction on channel nudge_due
 -- (identical notifications in a transaction are merged by PostgreSQL). The claim query, not the
 -- hint, decides what is due.
 CREATE FUNCTION nudge_wake_workers() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
-  PERFORM pg_notify('nudge_due', '');
+  PERFORM nudge_queue_wake_up();
   RETURN NULL;
 END $$;
 
@@ -518,7 +531,7 @@ CREATE FUNCTION nudge_wake_workers_for_inserted() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
   IF EXISTS (SELECT 1 FROM inserted WHERE status = 'ACTIVE') THEN
-    PERFORM pg_notify('nudge_due', '');
+    PERFORM nudge_queue_wake_up();
   END IF;
   RETURN NULL;
 END $$;

@@ -27,11 +27,11 @@ LANGUAGE sql STABLE AS $$
     'outcome', e.outcome, 'attempts', e.attempts, 'worker', e.worker, 'error', e.error))
 $$;
 
--- Guarantees: creates (or finds, as nudge_create_reminder_v1 does) every item of p_items in one
--- transaction and returns one row per item, in order; if any item is rejected, nothing is
--- created and the error (22023) names the item: "items[<index>].<field>: <problem>".
--- Items are JSON objects whose fields the caller has already type-checked.
-CREATE FUNCTION nudge_create_reminders_v1(p_items jsonb)
+-- Guarantees: creates (or finds, as nudge_create_reminder_v1 does) every item of p_items one by
+-- one, in one transaction, and returns one row per item, in order; if any item is rejected,
+-- nothing is created and the error (22023) names the item: "items[<index>].<field>: <problem>".
+-- The exact path, and the fallback of nudge_create_reminders_v1.
+CREATE FUNCTION nudge_create_reminders_one_by_one(p_items jsonb)
 RETURNS TABLE (item integer, created boolean, reminder jsonb)
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -40,9 +40,6 @@ DECLARE
   v_field  text;
   v_detail text;
 BEGIN
-  IF jsonb_typeof(p_items) <> 'array' THEN
-    PERFORM nudge_reject('items', 'must be an array');
-  END IF;
   -- One exception block around the loop (one subtransaction per batch, not per item) so an
   -- error can say which item it came from.
   BEGIN
@@ -70,6 +67,87 @@ BEGIN
     RAISE EXCEPTION 'items[%].%', v_index, v_detail
       USING ERRCODE = '22023', COLUMN = format('items[%s].%s', v_index, v_field);
   END;
+END $$;
+
+-- Guarantees: the same answer as nudge_create_reminders_one_by_one (same rows, same created
+-- flags, same errors), at set speed: one INSERT for the whole batch when every item is plainly
+-- valid, new and distinct, and the item-by-item path otherwise (a stop flag already true, a
+-- repeated identity, a rule only the create function checks, any failed insert).
+-- Items are JSON objects whose fields the caller has already type-checked.
+CREATE FUNCTION nudge_create_reminders_v1(p_items jsonb)
+RETURNS TABLE (item integer, created boolean, reminder jsonb)
+LANGUAGE plpgsql AS $$
+DECLARE
+  v_plain boolean;
+BEGIN
+  IF p_items IS NULL OR jsonb_typeof(p_items) <> 'array' THEN
+    PERFORM nudge_reject('items', 'must be an array');
+  END IF;
+  CREATE TEMP TABLE IF NOT EXISTS nudge_batch_item (
+    item integer, entity_type text, entity_id text, event_type text, channel text,
+    schedule_type text, run_at timestamptz, interval_seconds integer, target text,
+    payload jsonb, stop_condition_type text, stop_condition_value text, max_fires integer,
+    ends_at timestamptz, id bigint, created boolean) ON COMMIT DELETE ROWS;
+  DELETE FROM nudge_batch_item;  -- a second batch in the same transaction
+  BEGIN
+    INSERT INTO nudge_batch_item
+    SELECT (e.ord - 1)::integer, e.v->>'entity_type', e.v->>'entity_id', e.v->>'event_type',
+           e.v->>'channel', e.v->>'schedule_type',
+           CASE WHEN e.v->>'schedule_type' = 'recurring'
+                THEN coalesce((e.v->>'run_at')::timestamptz, now())
+                ELSE (e.v->>'run_at')::timestamptz END,
+           (e.v->>'interval_seconds')::integer, e.v->>'target',
+           coalesce(e.v->'payload', '{}'::jsonb), e.v->>'stop_condition_type',
+           e.v->>'stop_condition_value', (e.v->>'max_fires')::integer,
+           (e.v->>'ends_at')::timestamptz, NULL, NULL
+      FROM jsonb_array_elements(p_items) WITH ORDINALITY AS e(v, ord);
+
+    SELECT NOT EXISTS (SELECT 1 FROM nudge_batch_item b
+                        WHERE b.ends_at < b.run_at OR b.run_at IS NULL
+                           OR jsonb_typeof(b.payload) <> 'object'
+                           OR EXISTS (SELECT 1 FROM status_flags f
+                                       WHERE f.key = b.stop_condition_value AND f.value))
+       AND NOT EXISTS (SELECT 1 FROM nudge_batch_item b
+                        GROUP BY b.entity_type, b.entity_id, b.event_type HAVING count(*) > 1)
+      INTO v_plain;
+
+    IF v_plain THEN
+      WITH inserted AS (
+        INSERT INTO reminder_jobs AS r (entity_type, entity_id, event_type, channel, target,
+                                        payload, schedule_type, interval_seconds, next_run_at,
+                                        stop_condition_type, stop_condition_value, max_fires,
+                                        ends_at)
+        SELECT b.entity_type, b.entity_id, b.event_type, b.channel, b.target, b.payload,
+               b.schedule_type, b.interval_seconds, b.run_at, b.stop_condition_type,
+               b.stop_condition_value, b.max_fires, b.ends_at
+          FROM nudge_batch_item b ORDER BY b.item
+        ON CONFLICT (entity_type, entity_id, event_type) WHERE status IN ('ACTIVE', 'PAUSED')
+        DO NOTHING
+        RETURNING r.id, r.entity_type, r.entity_id, r.event_type)
+      UPDATE nudge_batch_item b SET id = i.id, created = true
+        FROM inserted i
+       WHERE (b.entity_type, b.entity_id, b.event_type) = (i.entity_type, i.entity_id, i.event_type);
+      -- Items whose identity is already live: that reminder is the answer.
+      UPDATE nudge_batch_item b SET id = r.id, created = false
+        FROM reminder_jobs r
+       WHERE b.id IS NULL AND r.status IN ('ACTIVE', 'PAUSED')
+         AND (r.entity_type, r.entity_id, r.event_type) = (b.entity_type, b.entity_id, b.event_type);
+      v_plain := NOT EXISTS (SELECT 1 FROM nudge_batch_item b WHERE b.id IS NULL);
+    END IF;
+  EXCEPTION WHEN invalid_parameter_value OR check_violation OR not_null_violation
+                 OR invalid_datetime_format OR datetime_field_overflow
+                 OR invalid_text_representation OR numeric_value_out_of_range THEN
+    v_plain := false;  -- rolled back to the block's start: the exact path says what was wrong
+  END;
+
+  IF NOT v_plain THEN
+    RETURN QUERY SELECT * FROM nudge_create_reminders_one_by_one(p_items);
+    RETURN;
+  END IF;
+  RETURN QUERY
+    SELECT b.item, b.created, nudge_reminder_json(r)
+      FROM nudge_batch_item b JOIN reminder_jobs r ON r.id = b.id
+     ORDER BY b.item;
 END $$;
 
 -- Guarantees: changes when and how an ACTIVE or PAUSED reminder fires; a NULL argument leaves

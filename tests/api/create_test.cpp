@@ -98,6 +98,27 @@ TEST_F(Create, BatchCreatesInOrderAndIsIdempotentPerItem) {
   EXPECT_EQ(value<long>("SELECT count(*) FROM reminder_jobs"), 1001);
 }
 
+TEST_F(Create, BatchWithRepeatsAndStoppedFlagsAnswersAsOneByOneCreates) {
+  ASSERT_EQ(put("/v1/flags/done", R"({"value": true})").status, 200);
+  const json a = {{"entity_type", "u"},
+                  {"entity_id", "a"},
+                  {"event_type", "e"},
+                  {"channel", "log"},
+                  {"schedule_type", "recurring"},
+                  {"interval_seconds", 60}};
+  json stopped = a;
+  stopped["entity_id"] = "b";
+  stopped["stop_condition_type"] = "db_check";
+  stopped["stop_condition_value"] = "done";
+  const auto r = post("/v1/reminders/batch", json{{"items", {a, a, stopped}}}.dump());
+  ASSERT_EQ(r.status, 200) << r.body.dump();
+  EXPECT_EQ(r.body["items"][0]["created"], true);
+  EXPECT_EQ(r.body["items"][1]["created"], false);  // the same identity, already created
+  EXPECT_EQ(r.body["items"][1]["reminder"]["id"], r.body["items"][0]["reminder"]["id"]);
+  EXPECT_EQ(r.body["items"][2]["reminder"]["status"], "COMPLETED");  // its flag is already true
+  EXPECT_EQ(value<long>("SELECT count(*) FROM reminder_jobs"), 2);
+}
+
 TEST_F(Create, ABadBatchItemRejectsTheWholeBatchNamingItsIndex) {
   json items = json::array();
   for (int i = 0; i < 10; ++i) {

@@ -66,6 +66,25 @@ TEST_F(Lifecycle, FlagSetOverRestStopsARunningReminderEndToEnd) {
   std::remove((log_.string() + ".worker").c_str());
 }
 
+TEST_F(Lifecycle, ReminderCreatedOverRestWakesASleepingWorkerAtOnce) {
+  // The API's transactions do not NOTIFY; it sends the hint after commit (api/notifier.cpp).
+  ChildProcess worker({NUDGE_WORKER_BIN},
+                      {{"NUDGE_DATABASE_URL", db_.url()}, {"NUDGE_WORKER_IDLE_CAP_SECONDS", "300"}},
+                      (log_.string() + ".sleeper"));
+  ASSERT_TRUE(wait_until(60s, [&] {  // asleep: its last statement asked when work is due
+    return value<long>(
+               "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+               "AND state = 'idle' AND query LIKE '%nudge_seconds_until_due_v1%'") >= 2;
+  })) << worker.log();
+  const auto created =
+      post("/v1/reminders", R"({"entity_type":"u","entity_id":"now","event_type":"e",
+      "channel":"log","schedule_type":"one_time","run_at":"2020-01-01T00:00:00Z"})");
+  ASSERT_EQ(created.status, 201);
+  EXPECT_TRUE(wait_until(10s, [&] { return value<long>("SELECT count(*) FROM executions") == 1; }))
+      << worker.log();
+  std::remove((log_.string() + ".sleeper").c_str());
+}
+
 TEST_F(Lifecycle, SigtermStopsTheApiCleanly) {
   create_one("before");
   api_->signal(SIGTERM);

@@ -179,3 +179,20 @@ TEST_F(NotifyTest, RolledBackCreateSendsNone) {
 
 }  // namespace
 }  // namespace nudge::test
+
+namespace nudge::test {
+namespace {
+
+// A session that promises to send the hint itself after commit (nudge-api does) sends none from
+// its transactions; every other session still does.
+TEST_F(NotifyTest, SessionThatNotifiesAfterCommitSendsNoneFromItsTransactions) {
+  sql("SET nudge.notify_after_commit = 'on'");
+  create_one_time("u1");
+  EXPECT_EQ(heard_none_within(), 0);
+  sql("RESET nudge.notify_after_commit");
+  create_one_time("u2");
+  EXPECT_EQ(heard(), 1);
+}
+
+}  // namespace
+}  // namespace nudge::test

@@ -11,7 +11,7 @@ namespace nudge {
 
 struct DatabaseConfig {
   std::string url = "postgresql://postgres@127.0.0.1:55433/nudge";
-  int pool_size = 8;  // connections the API keeps open
+  int pool_size = 16;  // connections the API keeps open (one per request thread)
 };
 
 struct WorkerConfig {

@@ -12,8 +12,10 @@
 #   api       nudge-api creates: 16 keep-alive clients (wrk, 10 s) on an empty table and on one
 #             holding 1,000,000 reminders: creates/s, p50/p99 latency; batch creates (1,000 per
 #             request, 4 clients): reminders/s; the API's peak RSS.
+#   cron      next-fire computations per second (nudge_cron_next, parsing included) over a mix
+#             of expressions and zones, 20,000 per run.
 #
-# Usage: scripts/bench.sh [drain|lateness|scale|api ...]   (default: all)
+# Usage: scripts/bench.sh [drain|lateness|scale|api|cron ...]   (default: all)
 # Environment knobs:
 #   BENCH_REPS        runs per figure (default 3)
 #   BENCH_DRAIN_N     reminders per drain (default 100000)
@@ -33,7 +35,7 @@ scale_n="${BENCH_SCALE_N:-1000000}"
 build_dir="${NUDGE_BUILD_DIR:-build}"
 worker="${build_dir}/bin/nudge-worker"
 figures=("$@")
-((${#figures[@]} > 0)) || figures=(drain lateness scale api)
+((${#figures[@]} > 0)) || figures=(drain lateness scale api cron)
 api_bin="${build_dir}/bin/nudge-api"
 api_port="${BENCH_API_PORT:-18089}"
 
@@ -231,12 +233,31 @@ bench_api() {
   echo "{\"bench\":\"${label}\",\"clients\":16,\"rows_before\":${future},\"runs\":${reps},\"median_creates_per_s\":$(printf '%s\n' "${rates[@]}" | median),\"median_p50_ms\":$(printf '%s\n' "${p50s[@]}" | median),\"median_p99_ms\":$(printf '%s\n' "${p99s[@]}" | median),\"median_batch_reminders_per_s\":$(printf '%s\n' "${batches[@]}" | median),\"median_api_peak_rss_kib\":$(printf '%s\n' "${rsses[@]}" | median)}"
 }
 
+bench_cron() {
+  local r start end rates=() rate
+  fresh_db
+  for ((r = 1; r <= reps; r++)); do
+    start="$(sql "SELECT extract(epoch FROM clock_timestamp())")"
+    sql "SELECT count(nudge_cron_next(m.e, m.tz, timestamptz '2026-01-01Z' + g * interval '37 minutes'))
+           FROM (VALUES ('*/5 * * * *', 'UTC'), ('0 9 * * 1-5', 'America/New_York'),
+                        ('30 2 * * *', 'Europe/Berlin'), ('0 0 1 * *', 'UTC'),
+                        ('0 0 13 * 5', 'Asia/Kolkata')) m(e, tz),
+                generate_series(1, 4000) g" >/dev/null
+    end="$(sql "SELECT extract(epoch FROM clock_timestamp())")"
+    rate="$(awk -v s="${start}" -v e="${end}" 'BEGIN {printf "%.0f", 20000 / (e - s)}')"
+    rates+=("${rate}")
+    echo "{\"bench\":\"cron_next\",\"computations\":20000,\"run\":${r},\"per_s\":${rate}}"
+  done
+  echo "{\"bench\":\"cron_next\",\"runs\":${reps},\"median_per_s\":$(printf '%s\n' "${rates[@]}" | median)}"
+}
+
 for f in "${figures[@]}"; do
   case "${f}" in
     drain) bench_drain drain 1 0; bench_drain drain 2 0 ;;
     lateness) bench_lateness ;;
     scale) bench_drain scale 2 "${scale_n}" ;;
     api) bench_api api 0; bench_api api_scale "${scale_n}" ;;
-    *) log "unknown figure ${f} (drain|lateness|scale|api)"; exit 2 ;;
+    cron) bench_cron ;;
+    *) log "unknown figure ${f} (drain|lateness|scale|api|cron)"; exit 2 ;;
   esac
 done

@@ -185,6 +185,8 @@ json CreateInput::to_json() const {
   if (ends_at) j["ends_at"] = *ends_at;
   if (interval_seconds) j["interval_seconds"] = *interval_seconds;
   if (max_fires) j["max_fires"] = *max_fires;
+  if (cron) j["cron"] = *cron;
+  if (timezone) j["timezone"] = *timezone;
   return j;
 }
 
@@ -199,8 +201,10 @@ CreateInput parse_create(const json& body, const std::string& prefix) {
   in.entity_id = *f.text("entity_id", kMaxNameChars, true);
   in.event_type = *f.text("event_type", kMaxNameChars, true);
   in.channel = *f.choice("channel", {"log", "webhook", "email"}, true);
-  in.schedule_type = *f.choice("schedule_type", {"one_time", "recurring"}, true);
+  in.schedule_type = *f.choice("schedule_type", {"one_time", "recurring", "cron"}, true);
   in.interval_seconds = interval(f);
+  in.cron = f.text("cron", kMaxNameChars, false);
+  in.timezone = f.text("timezone", 64, false);
   in.run_at = f.time("run_at");
   in.target = f.text("target", kMaxTargetChars, false);
   if (auto payload = f.object("payload")) in.payload = std::move(*payload);
@@ -217,9 +221,11 @@ CreateInput parse_create(const json& body, const std::string& prefix) {
           f.name(body.contains("interval_minutes") ? "interval_minutes" : "interval_seconds"),
           "invalid_value", "is only for recurring reminders");
     }
-  } else if (!in.interval_seconds) {
+  } else if (in.schedule_type == "recurring" && !in.interval_seconds) {
     throw bad_field(f.name("interval_seconds"), "missing_field",
                     "interval_seconds or interval_minutes is required for recurring");
+  } else if (in.schedule_type == "cron" && !in.cron) {
+    throw bad_field(f.name("cron"), "missing_field", "is required for cron");
   }
   if (in.stop_condition_value && !in.stop_condition_type) {
     throw bad_field(f.name("stop_condition_type"), "missing_field",
@@ -253,6 +259,20 @@ PatchInput parse_patch(const json& body) {
                    "max_fires or ends_at",
                    "body");
   }
+  return in;
+}
+
+PreviewInput parse_preview(const json& body) {
+  Fields f(body, "");
+  PreviewInput in;
+  in.schedule_type = *f.choice("schedule_type", {"one_time", "recurring", "cron"}, true);
+  in.run_at = f.time("run_at");
+  in.interval_seconds = interval(f);
+  in.cron = f.text("cron", kMaxNameChars, false);
+  in.timezone = f.text("timezone", 64, false);
+  in.from = f.time("from");
+  if (auto count = f.integer("count", 1, 100)) in.count = *count;
+  f.reject_unknown();
   return in;
 }
 

@@ -26,6 +26,7 @@ nlohmann::json parse_object(const std::string& body);
 struct CreateInput {
   std::string entity_type, entity_id, event_type, channel, schedule_type;
   std::optional<std::string> run_at, target, stop_condition_type, stop_condition_value, ends_at;
+  std::optional<std::string> cron, timezone;
   std::optional<int> interval_seconds, max_fires;
   nlohmann::json payload = nlohmann::json::object();
 
@@ -41,6 +42,16 @@ struct PatchInput {
   std::optional<nlohmann::json> payload;
 };
 PatchInput parse_patch(const nlohmann::json& body);
+
+// A schedule to preview (POST /v1/schedules/preview): its fields as a create takes them, plus
+// `from` (default: now) and `count` (1..100, default 5).
+struct PreviewInput {
+  std::string schedule_type;
+  std::optional<std::string> run_at, cron, timezone, from;
+  std::optional<int> interval_seconds;
+  int count = 5;
+};
+PreviewInput parse_preview(const nlohmann::json& body);
 
 // The flag value of PUT /v1/flags/{key}.
 bool parse_flag_value(const nlohmann::json& body);

@@ -23,12 +23,12 @@ constexpr const char* kJson = "application/json";
 // Every statement the API sends, by name; prepared once on each pooled connection.
 const std::vector<std::pair<std::string, std::string>> kStatements = {
     {"create",
-     "SELECT c.created, nudge_reminder_json(c.reminder)::text FROM nudge_create_reminder_v1("
+     "SELECT c.created, nudge_reminder_json(c.reminder)::text FROM nudge_create_reminder_v2("
      "p_entity_type => $1, p_entity_id => $2, p_event_type => $3, p_channel => $4, "
      "p_schedule_type => $5, p_run_at => $6::timestamptz, p_interval_seconds => $7::integer, "
      "p_target => $8, p_payload => $9::jsonb, p_stop_condition_type => $10, "
-     "p_stop_condition_value => $11, p_max_fires => $12::integer, p_ends_at => $13::timestamptz) "
-     "c"},
+     "p_stop_condition_value => $11, p_max_fires => $12::integer, p_ends_at => $13::timestamptz, "
+     "p_cron => $14, p_timezone => $15) c"},
     {"create_batch",
      "SELECT item, created, reminder::text FROM nudge_create_reminders_v1($1::jsonb) ORDER BY "
      "item"},
@@ -50,6 +50,9 @@ const std::vector<std::pair<std::string, std::string>> kStatements = {
     {"reschedule",
      "SELECT nudge_reminder_json(nudge_reschedule_reminder_v1($1, $2::timestamptz, $3::integer, "
      "$4::jsonb, $5::integer, $6::timestamptz))::text"},
+    {"preview",
+     "SELECT nudge_preview_schedule_v1($1, coalesce($2::timestamptz, now()), $3::integer, "
+     "$4::timestamptz, $5::integer, $6, $7)"},
     {"set_flag", "SELECT row_to_json(f)::text FROM nudge_set_flag_v1($1, $2) f"},
     {"get_flag", "SELECT row_to_json(f)::text FROM status_flags f WHERE f.key = $1"},
     {"list_flags",
@@ -174,10 +177,11 @@ void add_routes(Router& router, ConnectionPool& pool, Notifier& notifier) {
              [&pool, &notifier](const httplib::Request& req, httplib::Response& res) {
                const CreateInput in = parse_create(parse_object(req.body));
                const auto row = on_connection(pool, [&](pqxx::nontransaction& tx) {
-                 return tx.exec_prepared1(
-                     "create", in.entity_type, in.entity_id, in.event_type, in.channel,
-                     in.schedule_type, in.run_at, in.interval_seconds, in.target, in.payload.dump(),
-                     in.stop_condition_type, in.stop_condition_value, in.max_fires, in.ends_at);
+                 return tx.exec_prepared1("create", in.entity_type, in.entity_id, in.event_type,
+                                          in.channel, in.schedule_type, in.run_at,
+                                          in.interval_seconds, in.target, in.payload.dump(),
+                                          in.stop_condition_type, in.stop_condition_value,
+                                          in.max_fires, in.ends_at, in.cron, in.timezone);
                });
                const bool created = row[0].as<bool>();
                if (created) notifier.poke();
@@ -309,6 +313,18 @@ void add_routes(Router& router, ConnectionPool& pool, Notifier& notifier) {
                  if (action == "resume") notifier.poke();
                });
   }
+
+  router.add("POST", "/v1/schedules/preview",
+             [&pool](const httplib::Request& req, httplib::Response& res) {
+               const PreviewInput in = parse_preview(parse_object(req.body));
+               const auto rows = on_connection(pool, [&](pqxx::nontransaction& tx) {
+                 return tx.exec_prepared("preview", in.schedule_type, in.from, in.count, in.run_at,
+                                         in.interval_seconds, in.cron, in.timezone);
+               });
+               json times = json::array();
+               for (const auto& row : rows) times.push_back(row[0].c_str());
+               reply(res, 200, json{{"times", times}}.dump());
+             });
 
   router.add("PUT", R"(/v1/flags/([^/]+))",
              [&pool](const httplib::Request& req, httplib::Response& res) {

@@ -300,3 +300,69 @@ BEGIN
     v_at := nudge_cron_next(v_cron, p_tz, v_at);
   END LOOP;
 END $$;
+
+-- Guarantees: instant p_at as an RFC 3339 string with zone p_tz's offset at that instant
+-- (e.g. 2026-03-29T03:00:00+02:00; whole seconds shown, fractions kept).
+CREATE FUNCTION nudge_rfc3339_in_zone(p_at timestamptz, p_tz text) RETURNS text
+LANGUAGE sql IMMUTABLE AS $$
+  SELECT to_char(p_at AT TIME ZONE p_tz, 'YYYY-MM-DD"T"HH24:MI:SS')
+         || CASE WHEN extract(microseconds FROM p_at)::bigint % 1000000 = 0 THEN ''
+                 ELSE rtrim(to_char(p_at AT TIME ZONE p_tz, '.US'), '0') END
+         || CASE WHEN o < interval '0' THEN '-' ELSE '+' END
+         || to_char(abs(extract(epoch FROM o))::integer / 3600, 'FM00') || ':'
+         || to_char(abs(extract(epoch FROM o))::integer % 3600 / 60, 'FM00')
+    FROM (SELECT nudge_utc_offset(p_at, p_tz) AS o) x
+$$;
+
+-- Guarantees: the next p_count (1..100) fire times strictly after p_from of a schedule as a
+-- create would take it (one_time: run_at; recurring: every interval from run_at, or from
+-- p_from when run_at is absent; cron: the expression in its zone), as RFC 3339 strings in the
+-- schedule's zone (UTC unless a cron zone is given); the same 22023 errors a create would give.
+CREATE FUNCTION nudge_preview_schedule_v1(p_schedule_type text, p_from timestamptz,
+                                          p_count integer, p_run_at timestamptz DEFAULT NULL,
+                                          p_interval_seconds integer DEFAULT NULL,
+                                          p_cron text DEFAULT NULL, p_timezone text DEFAULT NULL)
+RETURNS SETOF text
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+  v_at timestamptz;
+BEGIN
+  IF p_count IS NULL OR p_count NOT BETWEEN 1 AND 100 THEN
+    PERFORM nudge_reject('count', 'must be 1 to 100');
+  END IF;
+  IF p_schedule_type = 'cron' THEN
+    IF p_cron IS NULL THEN PERFORM nudge_reject('cron', 'is required for cron'); END IF;
+    IF p_interval_seconds IS NOT NULL THEN
+      PERFORM nudge_reject('interval_seconds', 'is not for cron schedules');
+    END IF;
+    FOR v_at IN SELECT * FROM nudge_cron_next_n(p_cron, coalesce(p_timezone, 'UTC'),
+                                                greatest(p_from, coalesce(p_run_at, p_from)),
+                                                p_count) LOOP
+      RETURN NEXT nudge_rfc3339_in_zone(v_at, coalesce(p_timezone, 'UTC'));
+    END LOOP;
+    RETURN;
+  END IF;
+  IF p_cron IS NOT NULL OR p_timezone IS NOT NULL THEN
+    PERFORM nudge_reject(CASE WHEN p_cron IS NOT NULL THEN 'cron' ELSE 'timezone' END,
+                         'is only for cron schedules');
+  END IF;
+  IF p_schedule_type = 'one_time' THEN
+    IF p_run_at IS NULL THEN PERFORM nudge_reject('run_at', 'is required for one_time'); END IF;
+    IF p_run_at > p_from THEN RETURN NEXT nudge_rfc3339_in_zone(p_run_at, 'UTC'); END IF;
+    RETURN;
+  END IF;
+  IF p_schedule_type <> 'recurring' THEN
+    PERFORM nudge_reject('schedule_type', 'must be one_time, recurring or cron');
+  END IF;
+  IF p_interval_seconds IS NULL OR p_interval_seconds NOT BETWEEN 1 AND 31622400 THEN
+    PERFORM nudge_reject('interval_seconds', 'must be 1 to 31622400 (366 days)');
+  END IF;
+  v_at := coalesce(p_run_at, p_from);
+  IF v_at <= p_from THEN
+    v_at := nudge_next_interval_occurrence(v_at, p_interval_seconds, p_from);
+  END IF;
+  FOR i IN 1..p_count LOOP
+    RETURN NEXT nudge_rfc3339_in_zone(v_at, 'UTC');
+    v_at := v_at + p_interval_seconds * interval '1 second';
+  END LOOP;
+END $$;

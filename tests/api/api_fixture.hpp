@@ -52,8 +52,9 @@ class ApiTest : public DatabaseTest {
     if (!up) ADD_FAILURE() << "nudge-api did not come up:\n" << api_->log();
   }
   ~ApiTest() override {
+    const bool keep_logs = HasFailure();
+    if (!keep_logs) api_->remove_logs();
     api_.reset();
-    if (!HasFailure()) std::filesystem::remove(log_);
   }
 
   static Reply to_reply(const httplib::Result& r) {

@@ -63,7 +63,7 @@ TEST_F(Lifecycle, FlagSetOverRestStopsARunningReminderEndToEnd) {
   std::this_thread::sleep_for(2500ms);  // two more periods: nothing more fires
   EXPECT_EQ(get(r).body["fire_count"], fired);
   EXPECT_EQ(get(r + "/executions?limit=500").body["items"].size(), static_cast<std::size_t>(fired));
-  std::remove((log_.string() + ".worker").c_str());
+  worker.remove_logs();
 }
 
 TEST_F(Lifecycle, ReminderCreatedOverRestWakesASleepingWorkerAtOnce) {
@@ -82,7 +82,33 @@ TEST_F(Lifecycle, ReminderCreatedOverRestWakesASleepingWorkerAtOnce) {
   ASSERT_EQ(created.status, 201);
   EXPECT_TRUE(wait_until(10s, [&] { return value<long>("SELECT count(*) FROM executions") == 1; }))
       << worker.log();
-  std::remove((log_.string() + ".sleeper").c_str());
+  worker.remove_logs();
+}
+
+TEST_F(Lifecycle, CronReminderFiresAndMovesToItsNextOccurrence) {
+  ChildProcess worker({NUDGE_WORKER_BIN},
+                      {{"NUDGE_DATABASE_URL", db_.url()}, {"NUDGE_WORKER_IDLE_CAP_SECONDS", "300"}},
+                      (log_.string() + ".cron"));
+  // run_at an hour ago: its first occurrence is already due, so it fires at once.
+  const auto created = post("/v1/reminders", R"({"entity_type":"team","entity_id":"ops",
+      "event_type":"standup","channel":"log","schedule_type":"cron","cron":"* * * * *",
+      "timezone":"Europe/Berlin","run_at":"2020-01-01T00:00:00Z"})");
+  ASSERT_EQ(created.status, 201) << created.body.dump();
+  EXPECT_EQ(created.body["cron"], "* * * * *");
+  EXPECT_EQ(created.body["timezone"], "Europe/Berlin");
+  const std::string r = "/v1/reminders/" + std::to_string(created.body["id"].get<long>());
+  ASSERT_TRUE(wait_until(60s, [&] { return get(r).body["fire_count"].get<int>() >= 1; }))
+      << worker.log();
+  // Moved to the next whole minute after the fire, still ACTIVE.
+  EXPECT_EQ(get(r).body["status"], "ACTIVE");
+  EXPECT_TRUE(value<bool>(
+      "SELECT next_run_at > now() - interval '1 second' AND next_run_at <= now() + interval "
+      "'61 seconds' AND date_trunc('minute', next_run_at) = next_run_at FROM reminder_jobs"));
+  const auto bad = post("/v1/reminders", R"({"entity_type":"team","entity_id":"x",
+      "event_type":"e","channel":"log","schedule_type":"cron","cron":"61 * * * *"})");
+  EXPECT_EQ(bad.status, 400);
+  EXPECT_EQ(bad.error_field(), "cron");
+  worker.remove_logs();
 }
 
 TEST_F(Lifecycle, SigtermStopsTheApiCleanly) {

@@ -8,8 +8,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <iterator>
 #include <sstream>
 #include <stdexcept>
 #include <thread>
@@ -19,13 +21,16 @@ namespace nudge::test {
 ChildProcess::ChildProcess(std::vector<std::string> argv,
                            const std::map<std::string, std::string>& env, std::string log_path)
     : log_path_(std::move(log_path)) {
+  // Separate files: a buffered stdout flush and an unbuffered stderr line in one file can
+  // interleave mid-line and break a fire line apart.
   const int fd = ::open(log_path_.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-  if (fd < 0) throw std::runtime_error("cannot open " + log_path_);
+  const int err_fd = ::open((log_path_ + ".err").c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+  if (fd < 0 || err_fd < 0) throw std::runtime_error("cannot open " + log_path_);
   pid_ = ::fork();
   if (pid_ < 0) throw std::runtime_error("fork failed");
   if (pid_ == 0) {
     ::dup2(fd, STDOUT_FILENO);
-    ::dup2(fd, STDERR_FILENO);
+    ::dup2(err_fd, STDERR_FILENO);
     for (const auto& [k, v] : env) ::setenv(k.c_str(), v.c_str(), 1);
     std::vector<char*> args;
     for (auto& a : argv) args.push_back(a.data());
@@ -34,6 +39,7 @@ ChildProcess::ChildProcess(std::vector<std::string> argv,
     ::_exit(127);
   }
   ::close(fd);
+  ::close(err_fd);
 }
 
 ChildProcess::~ChildProcess() {
@@ -69,10 +75,18 @@ std::optional<int> ChildProcess::wait(std::chrono::milliseconds timeout) {
 }
 
 std::string ChildProcess::log() const {
-  std::ifstream in(log_path_);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
+  // Not `stream << rdbuf()`: an empty first file sets failbit and the second is then skipped.
+  std::string out;
+  for (const auto& path : {log_path_, log_path_ + ".err"}) {
+    std::ifstream in(path);
+    out.append(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  }
+  return out;
+}
+
+void ChildProcess::remove_logs() const {
+  std::remove(log_path_.c_str());
+  std::remove((log_path_ + ".err").c_str());
 }
 
 int free_tcp_port() {

@@ -13,8 +13,8 @@ namespace nudge::test {
 
 class ChildProcess {
  public:
-  // Starts argv[0] with the current environment plus `env`; stdout and stderr go to `log_path`
-  // (appended) so a failing test can show them.
+  // Starts argv[0] with the current environment plus `env`; stdout goes to `log_path` and
+  // stderr to `log_path`.err (appended) so a failing test can show them.
   ChildProcess(std::vector<std::string> argv, const std::map<std::string, std::string>& env,
                std::string log_path);
   ~ChildProcess();  // SIGKILLs and reaps the child if it still runs
@@ -27,7 +27,8 @@ class ChildProcess {
   bool running();
   // Waits for exit; returns the exit code (128+signal if killed), or nullopt on timeout.
   std::optional<int> wait(std::chrono::milliseconds timeout);
-  std::string log() const;  // what the child printed so far
+  std::string log() const;  // what the child printed so far: stdout, then stderr
+  void remove_logs() const;
 
  private:
   pid_t pid_ = -1;

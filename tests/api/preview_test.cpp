@@ -1,0 +1,71 @@
+// POST /v1/schedules/preview: the next fire times of a schedule, in its zone, or the error a
+// create would give.
+
+#include "api/api_fixture.hpp"
+
+namespace nudge::test {
+namespace {
+
+using Preview = ApiTest;
+
+TEST_F(Preview, CronTimesComeInTheScheduleZoneThroughTheSpringGap) {
+  const auto r = post("/v1/schedules/preview", R"({"schedule_type": "cron", "cron": "30 2 * * *",
+      "timezone": "Europe/Berlin", "from": "2026-03-28T12:00:00Z", "count": 3})");
+  ASSERT_EQ(r.status, 200) << r.body.dump();
+  EXPECT_EQ(r.body["times"], json({"2026-03-29T03:00:00+02:00", "2026-03-30T02:30:00+02:00",
+                                   "2026-03-31T02:30:00+02:00"}));
+}
+
+TEST_F(Preview, DefaultsAreFiveTimesFromNowInUtc) {
+  const auto r = post("/v1/schedules/preview", R"({"schedule_type": "cron", "cron": "@hourly"})");
+  ASSERT_EQ(r.status, 200) << r.body.dump();
+  ASSERT_EQ(r.body["times"].size(), 5u);
+  EXPECT_EQ(r.body["times"][0].get<std::string>().substr(13), ":00:00+00:00");
+}
+
+TEST_F(Preview, RecurringAndOneTimeSchedules) {
+  auto r = post("/v1/schedules/preview", R"({"schedule_type": "recurring", "interval_minutes": 90,
+      "run_at": "2026-01-01T00:00:00Z", "from": "2026-01-01T01:00:00Z", "count": 2})");
+  ASSERT_EQ(r.status, 200) << r.body.dump();
+  EXPECT_EQ(r.body["times"], json({"2026-01-01T01:30:00+00:00", "2026-01-01T03:00:00+00:00"}));
+  r = post("/v1/schedules/preview",
+           R"({"schedule_type": "one_time", "run_at": "2030-01-01T00:00:00Z"})");
+  ASSERT_EQ(r.status, 200) << r.body.dump();
+  EXPECT_EQ(r.body["times"], json({"2030-01-01T00:00:00+00:00"}));
+}
+
+TEST_F(Preview, BadSchedulesGetTheErrorACreateWouldGive) {
+  struct Case {
+    std::string body, field, message_part;
+  };
+  const std::vector<Case> cases = {
+      {R"({"schedule_type": "cron", "cron": "0 0 32 * *"})", "cron", "day-of-month"},
+      {R"({"schedule_type": "cron", "cron": "0 0 * *"})", "cron", "5 fields"},
+      {R"({"schedule_type": "cron", "cron": "@reboot"})", "cron", "macro"},
+      {R"({"schedule_type": "cron", "cron": "0 0 * * *", "timezone": "Mars/Base"})", "timezone",
+       "Mars/Base"},
+      {R"({"schedule_type": "cron"})", "cron", "required"},
+      {R"({"schedule_type": "cron", "cron": "* * * * *", "count": 101})", "count", "between"},
+      {R"({"schedule_type": "cron", "cron": "* * * * *", "count": 0})", "count", "between"},
+      {R"({"schedule_type": "recurring"})", "interval_seconds", "31622400"},
+      {R"({"schedule_type": "recurring", "interval_seconds": 60, "cron": "* * * * *"})", "cron",
+       "only for cron"},
+      {R"({"schedule_type": "one_time"})", "run_at", "required"},
+      {R"({"schedule_type": "weekly"})", "schedule_type", "one of"},
+      {R"({"schedule_type": "cron", "cron": "* * * * *", "form": "2026-01-01T00:00:00Z"})", "form",
+       "not a known"},
+      {R"({"schedule_type": "cron", "cron": "* * * * *", "from": "yesterday"})", "from",
+       "RFC 3339"},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.body);
+    const auto r = post("/v1/schedules/preview", c.body);
+    EXPECT_EQ(r.status, 400) << r.body.dump();
+    EXPECT_EQ(r.error_field(), c.field) << r.body.dump();
+    EXPECT_NE(r.body["error"]["message"].get<std::string>().find(c.message_part), std::string::npos)
+        << r.body.dump();
+  }
+}
+
+}  // namespace
+}  // namespace nudge::test

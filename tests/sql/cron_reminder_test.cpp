@@ -1,0 +1,75 @@
+// Cron reminders (migration 0005): created at their first occurrence, moved to the next one by
+// the same function that moves recurring reminders, and rejected with the field named.
+
+#include "support/test_database.hpp"
+
+namespace nudge::test {
+namespace {
+
+class CronReminder : public DatabaseTest {
+ protected:
+  // Creates a cron reminder and returns its first fire as "YYYY-MM-DD HH:MM" UTC.
+  std::string create(const std::string& cron, const std::string& tz, const std::string& run_at) {
+    return value<std::string>(
+        "SELECT to_char((c.reminder).next_run_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI') "
+        "FROM nudge_create_reminder_v2(p_entity_type => 'u', p_entity_id => $1, "
+        "p_event_type => 'e', p_channel => 'log', p_schedule_type => 'cron', "
+        "p_run_at => $2::timestamptz, p_cron => $1, p_timezone => $3) c",
+        cron, run_at, tz);
+  }
+
+  // The column a create rejected, or "" if it was accepted.
+  std::string rejected_field(const std::string& args) {
+    try {
+      sql("SELECT nudge_create_reminder_v2(p_entity_type => 'u', p_entity_id => 'x', "
+          "p_event_type => 'e', p_channel => 'log', " +
+          args + ")");
+    } catch (const pqxx::sql_error& e) {
+      EXPECT_EQ(e.sqlstate(), "22023") << e.what();
+      std::string m = e.what();
+      m = m.substr(m.find("ERROR:  ") == 0 ? 8 : 0);
+      return m.substr(0, m.find(':'));
+    }
+    return "";
+  }
+};
+
+TEST_F(CronReminder, FirstFireIsTheFirstOccurrenceAtOrAfterRunAt) {
+  EXPECT_EQ(create("30 2 * * *", "Europe/Berlin", "2026-03-28 12:00Z"), "2026-03-29 01:00");
+  EXPECT_EQ(create("0 9 * * 1-5", "America/New_York", "2026-01-05 14:00Z"), "2026-01-05 14:00");
+  EXPECT_EQ(value<std::string>("SELECT timezone FROM reminder_jobs WHERE cron = '0 9 * * 1-5'"),
+            "America/New_York");
+}
+
+TEST_F(CronReminder, AFireMovesItToTheNextOccurrenceAfterNow) {
+  create("30 2 * * *", "Europe/Berlin", "2026-03-28 12:00Z");
+  // As the finish of a fire computes it, with "now" just after the gap's fire.
+  EXPECT_EQ(
+      value<std::string>("SELECT to_char(nudge_next_run_after_fire(r, '2026-03-29 01:00:00.2Z') "
+                         "AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI') FROM reminder_jobs r"),
+      "2026-03-30 00:30");
+  // Downtime: everything missed gives one fire, then the calendar resumes.
+  EXPECT_EQ(value<std::string>("SELECT to_char(nudge_next_run_after_fire(r, '2026-04-10 12:00Z') "
+                               "AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI') FROM reminder_jobs r"),
+            "2026-04-11 00:30");
+}
+
+TEST_F(CronReminder, BadCronRemindersAreRejectedNamingTheField) {
+  EXPECT_EQ(rejected_field("p_schedule_type => 'cron'"), "cron");
+  EXPECT_EQ(rejected_field("p_schedule_type => 'cron', p_cron => '0 0 32 * *'"), "cron");
+  EXPECT_EQ(rejected_field("p_schedule_type => 'cron', p_cron => '@reboot'"), "cron");
+  EXPECT_EQ(rejected_field("p_schedule_type => 'cron', p_cron => '* * * * *', p_timezone => 'X/Y'"),
+            "timezone");
+  EXPECT_EQ(rejected_field("p_schedule_type => 'cron', p_cron => '* * * * *', "
+                           "p_interval_seconds => 60"),
+            "interval_seconds");
+  EXPECT_EQ(rejected_field("p_schedule_type => 'recurring', p_interval_seconds => 60, "
+                           "p_cron => '* * * * *'"),
+            "cron");
+  EXPECT_EQ(rejected_field("p_schedule_type => 'one_time', p_run_at => now(), p_timezone => 'UTC'"),
+            "timezone");
+  EXPECT_EQ(value<long>("SELECT count(*) FROM reminder_jobs"), 0);
+}
+
+}  // namespace
+}  // namespace nudge::test

@@ -13,7 +13,8 @@
 #             holding 1,000,000 reminders: creates/s, p50/p99 latency; batch creates (1,000 per
 #             request, 4 clients): reminders/s; the API's peak RSS.
 #   cron      next-fire computations per second (nudge_cron_next, parsing included) over a mix
-#             of expressions and zones, 20,000 per run.
+#             of expressions and zones, 20,000 per run; and the 2-worker drain with every reminder
+#             on a cron schedule (each fire computes its next occurrence).
 #
 # Usage: scripts/bench.sh [drain|lateness|scale|api|cron ...]   (default: all)
 # Environment knobs:
@@ -118,9 +119,19 @@ wait_for_executions() {
 
 median() { sort -g | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
 
+# insert_due N [one_time|cron]: N reminders due now; cron ones fire every minute in Berlin, so
+# each fire also computes its next occurrence.
 insert_due() {
-  sql "INSERT INTO reminder_jobs (entity_type, entity_id, event_type, channel, schedule_type, next_run_at)
-       SELECT 'bench', g::text, 'drain', 'log', 'one_time', now() FROM generate_series(1, $1) g"
+  if [[ "${2:-one_time}" == cron ]]; then
+    sql "INSERT INTO reminder_jobs (entity_type, entity_id, event_type, channel, schedule_type,
+                                    next_run_at, cron, timezone, cron_schedule)
+         SELECT 'bench', g::text, 'drain', 'log', 'cron', now(), '* * * * *', 'Europe/Berlin',
+                nudge_cron_parse('* * * * *')
+           FROM generate_series(1, $1) g"
+  else
+    sql "INSERT INTO reminder_jobs (entity_type, entity_id, event_type, channel, schedule_type, next_run_at)
+         SELECT 'bench', g::text, 'drain', 'log', 'one_time', now() FROM generate_series(1, $1) g"
+  fi
 }
 
 insert_future() {
@@ -133,10 +144,10 @@ insert_future() {
 # rate counts from just before the workers start (process start-up included);
 # rate_from_first_fire from the first recorded fire, like the peers' jobs_per_s_from_first_job.
 drain_once() {
-  local workers="$1" future="$2" start first end rate rate_ff rss
+  local workers="$1" future="$2" kind="${3:-one_time}" start first end rate rate_ff rss
   fresh_db
   ((future > 0)) && insert_future "${future}"
-  insert_due "${drain_n}"
+  insert_due "${drain_n}" "${kind}"
   sql "VACUUM ANALYZE reminder_jobs" >/dev/null
   # Measure the drain, not the aftermath of loading it: flush the inserts' dirty pages first.
   sql "CHECKPOINT" >/dev/null
@@ -145,16 +156,20 @@ drain_once() {
   wait_for_executions "${drain_n}"
   rss="$(peak_rss_kib)"
   stop_workers
-  read -r first end < <(sql "SELECT extract(epoch FROM min(fired_at)), extract(epoch FROM max(fired_at)) FROM executions" | tr '|' ' ')
+  # The first round only (all due at the insert's time): a cron drain that crosses a minute
+  # boundary fires its reminders again.
+  read -r first end < <(sql "SELECT extract(epoch FROM min(fired_at)), extract(epoch FROM max(fired_at))
+                               FROM executions WHERE scheduled_for = (SELECT min(scheduled_for) FROM executions)" | tr '|' ' ')
   rate="$(awk -v n="${drain_n}" -v s="${start}" -v e="${end}" 'BEGIN {printf "%.0f", n / (e - s)}')"
   rate_ff="$(awk -v n="${drain_n}" -v s="${first}" -v e="${end}" 'BEGIN {printf "%.0f", n / (e - s)}')"
   echo "${rate} ${rate_ff} ${rss}"
 }
 
 bench_drain() {
-  local label="$1" workers="$2" future="$3" r rates=() rates_ff=() rsses=() rate rate_ff rss
+  local label="$1" workers="$2" future="$3" kind="${4:-one_time}" r rates=() rates_ff=() rsses=()
+  local rate rate_ff rss
   for ((r = 1; r <= reps; r++)); do
-    read -r rate rate_ff rss < <(drain_once "${workers}" "${future}")
+    read -r rate rate_ff rss < <(drain_once "${workers}" "${future}" "${kind}")
     rates+=("${rate}")
     rates_ff+=("${rate_ff}")
     rsses+=("${rss}")
@@ -257,7 +272,7 @@ for f in "${figures[@]}"; do
     lateness) bench_lateness ;;
     scale) bench_drain scale 2 "${scale_n}" ;;
     api) bench_api api 0; bench_api api_scale "${scale_n}" ;;
-    cron) bench_cron ;;
+    cron) bench_cron; bench_drain drain_cron 2 0 cron ;;
     *) log "unknown figure ${f} (drain|lateness|scale|api|cron)"; exit 2 ;;
   esac
 done

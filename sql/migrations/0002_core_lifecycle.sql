@@ -70,7 +70,9 @@ LANGUAGE sql STABLE AS $$
     WHEN r.schedule_type = 'one_time' AND p_outcome = 'failed' THEN 'FAILED'
     WHEN r.schedule_type = 'one_time' THEN 'COMPLETED'
     WHEN r.fire_count + 1 >= r.max_fires THEN 'COMPLETED'
-    WHEN nudge_next_run_after_fire(r, p_now) > r.ends_at THEN 'COMPLETED'
+    -- Nested CASE, so the next occurrence is computed here only when there is an end to test.
+    WHEN CASE WHEN r.ends_at IS NULL THEN false
+              ELSE nudge_next_run_after_fire(r, p_now) > r.ends_at END THEN 'COMPLETED'
     ELSE r.status
   END
 $$;
@@ -84,7 +86,8 @@ LANGUAGE sql STABLE AS $$
     WHEN r.schedule_type = 'one_time' AND p_outcome = 'failed' THEN 'attempts_exhausted'
     WHEN r.schedule_type = 'one_time' THEN 'fired'
     WHEN r.fire_count + 1 >= r.max_fires THEN 'max_fires'
-    WHEN nudge_next_run_after_fire(r, p_now) > r.ends_at THEN 'ends_at'
+    WHEN CASE WHEN r.ends_at IS NULL THEN false
+              ELSE nudge_next_run_after_fire(r, p_now) > r.ends_at END THEN 'ends_at'
   END
 $$;
 

@@ -216,11 +216,9 @@ CREATE FUNCTION nudge_cron_next(p_cron nudge_cron, p_tz text, p_after timestampt
 RETURNS timestamptz
 LANGUAGE plpgsql STABLE AS $$
 DECLARE
-  -- Start an hour early in local time: the second pass through a fall-back hour lies after
-  -- p_after in absolute time although its local time is earlier.
-  v_start timestamp := date_trunc('minute', (p_after AT TIME ZONE p_tz) - interval '1 hour');
-  v_day   date := v_start::date;
-  v_end   date := v_start::date + 366 * 8 + 2;
+  v_start timestamp := date_trunc('minute', p_after AT TIME ZONE p_tz);
+  v_day   date;
+  v_end   date;
   v_dom   boolean;
   v_dow   boolean;
   v_hour  integer;
@@ -229,6 +227,15 @@ DECLARE
   v_at    timestamptz;
   v_ats   timestamptz[];
 BEGIN
+  -- Near a change of offset, start an hour early in local time: the second pass through a
+  -- fall-back hour lies after p_after in absolute time although its local time is earlier.
+  -- Elsewhere start at p_after's own minute, so frequent schedules test a candidate or two.
+  IF nudge_utc_offset(p_after - interval '2 hours', p_tz)
+     <> nudge_utc_offset(p_after + interval '2 hours', p_tz) THEN
+    v_start := v_start - interval '1 hour';
+  END IF;
+  v_day := v_start::date;
+  v_end := v_day + 366 * 8 + 2;
   WHILE v_day <= v_end LOOP
     IF p_cron.months & (1 << extract(month FROM v_day)::integer) = 0 THEN
       v_day := (date_trunc('month', v_day::timestamp) + interval '1 month')::date;  -- skip the month

@@ -40,6 +40,8 @@ class OwnCluster {
 using PostgresRestart = ProcessTest;
 
 TEST_F(PostgresRestart, PostgresRestartLosesNothing) {
+  // scripts/test.sh always sets NUDGE_PG_SCRIPT; only a hand-run test binary without it
+  // (e.g. against a server it must not restart) skips this test.
   const char* script = std::getenv("NUDGE_PG_SCRIPT");
   if (script == nullptr) GTEST_SKIP() << "NUDGE_PG_SCRIPT is not set: no cluster to restart";
   OwnCluster cluster(script);

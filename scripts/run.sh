@@ -163,7 +163,9 @@ cleanup() {
   local rc="${1:-0}" i
   ((shutting_down)) && return 0
   shutting_down=1
-  trap - INT TERM
+  # Ignore further signals (a second Ctrl-C, or a supervisor repeating SIGTERM): dying halfway
+  # through would orphan the programs and the cluster. terminate() escalates to SIGKILL itself.
+  trap '' INT TERM
   if ((${#pids[@]} > 0)); then
     log "stopping ${names[*]}"
     terminate "${pids[@]}"

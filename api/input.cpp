@@ -187,6 +187,8 @@ json CreateInput::to_json() const {
   if (max_fires) j["max_fires"] = *max_fires;
   if (cron) j["cron"] = *cron;
   if (timezone) j["timezone"] = *timezone;
+  if (misfire_policy) j["misfire_policy"] = *misfire_policy;
+  if (max_attempts) j["max_attempts"] = *max_attempts;
   return j;
 }
 
@@ -212,6 +214,8 @@ CreateInput parse_create(const json& body, const std::string& prefix) {
   in.stop_condition_value = f.text("stop_condition_value", kMaxNameChars, false);
   in.max_fires = f.integer("max_fires", 1, 2147483647);
   in.ends_at = f.time("ends_at");
+  in.misfire_policy = f.choice("misfire_policy", {"fire_once", "skip", "fire_all"}, false);
+  in.max_attempts = f.integer("max_attempts", 1, kMaxAttempts);
   f.reject_unknown();
 
   if (in.schedule_type == "one_time") {
@@ -220,6 +224,10 @@ CreateInput parse_create(const json& body, const std::string& prefix) {
       throw bad_field(
           f.name(body.contains("interval_minutes") ? "interval_minutes" : "interval_seconds"),
           "invalid_value", "is only for recurring reminders");
+    }
+    if (in.misfire_policy && *in.misfire_policy != "fire_once") {
+      throw bad_field(f.name("misfire_policy"), "invalid_value",
+                      "is only for recurring and cron reminders (one_time takes fire_once)");
     }
   } else if (in.schedule_type == "recurring" && !in.interval_seconds) {
     throw bad_field(f.name("interval_seconds"), "missing_field",
@@ -241,7 +249,8 @@ CreateInput parse_create(const json& body, const std::string& prefix) {
 PatchInput parse_patch(const json& body) {
   Fields f(body, "");
   for (const char* fixed : {"entity_type", "entity_id", "event_type", "channel", "schedule_type",
-                            "target", "stop_condition_type", "stop_condition_value", "status"}) {
+                            "target", "stop_condition_type", "stop_condition_value", "status",
+                            "misfire_policy", "max_attempts"}) {
     if (body.contains(fixed)) {
       throw bad_field(fixed, "immutable_field", "cannot be changed; create a new reminder instead");
     }
@@ -288,6 +297,27 @@ bool parse_flag_value(const json& body) {
 void check_flag_key(const std::string& key) {
   if (key.empty() || key.size() > kMaxNameChars) {
     throw bad_field("key", "invalid_value", "must be 1 to 200 characters");
+  }
+}
+
+std::string parse_contact_address(const json& body) {
+  Fields f(body, "");
+  auto address = f.text("address", kMaxTargetChars, true);
+  f.reject_unknown();
+  return *address;
+}
+
+void check_path_name(const std::string& field, const std::string& value) {
+  std::size_t chars = 0;
+  for (const unsigned char c : value) chars += (c & 0xC0) != 0x80;
+  if (chars < 1 || chars > kMaxNameChars) {
+    throw bad_field(field, "invalid_value", "must be 1 to 200 characters");
+  }
+}
+
+void check_contact_channel(const std::string& channel) {
+  if (channel != "webhook" && channel != "email") {
+    throw bad_field("channel", "invalid_value", "must be webhook or email");
   }
 }
 

@@ -17,6 +17,7 @@ inline constexpr int kMaxIntervalSeconds = 31622400;  // 366 days
 inline constexpr std::size_t kMaxBatchItems = 1000;
 inline constexpr int kDefaultPageSize = 50;
 inline constexpr int kMaxPageSize = 500;
+inline constexpr int kMaxAttempts = 100;  // max_attempts of a reminder: 1..100
 
 // Parses a request body as a JSON object; 400 invalid_json / invalid_type otherwise.
 nlohmann::json parse_object(const std::string& body);
@@ -26,8 +27,8 @@ nlohmann::json parse_object(const std::string& body);
 struct CreateInput {
   std::string entity_type, entity_id, event_type, channel, schedule_type;
   std::optional<std::string> run_at, target, stop_condition_type, stop_condition_value, ends_at;
-  std::optional<std::string> cron, timezone;
-  std::optional<int> interval_seconds, max_fires;
+  std::optional<std::string> cron, timezone, misfire_policy;
+  std::optional<int> interval_seconds, max_fires, max_attempts;
   nlohmann::json payload = nlohmann::json::object();
 
   // The item as the batch function reads it (nulls left out).
@@ -56,6 +57,15 @@ PreviewInput parse_preview(const nlohmann::json& body);
 // The flag value of PUT /v1/flags/{key}.
 bool parse_flag_value(const nlohmann::json& body);
 void check_flag_key(const std::string& key);
+
+// The address of PUT /v1/contacts/{entity_type}/{entity_id}/{channel}: a string of 1..2048
+// characters (whether it suits the channel is checked by nudge_put_contact_v1).
+std::string parse_contact_address(const nlohmann::json& body);
+
+// A name from a URL path (already percent-decoded): 1..200 characters, 400 naming `field`.
+void check_path_name(const std::string& field, const std::string& value);
+// The channel of a contact path: webhook or email, 400 naming `channel`.
+void check_contact_channel(const std::string& channel);
 
 // A reminder id from a path: digits only, within bigint; nullopt means "no such reminder".
 std::optional<std::int64_t> parse_id(const std::string& text);

@@ -23,12 +23,13 @@ constexpr const char* kJson = "application/json";
 // Every statement the API sends, by name; prepared once on each pooled connection.
 const std::vector<std::pair<std::string, std::string>> kStatements = {
     {"create",
-     "SELECT c.created, nudge_reminder_json(c.reminder)::text FROM nudge_create_reminder_v2("
+     "SELECT c.created, nudge_reminder_json(c.reminder)::text FROM nudge_create_reminder_v3("
      "p_entity_type => $1, p_entity_id => $2, p_event_type => $3, p_channel => $4, "
      "p_schedule_type => $5, p_run_at => $6::timestamptz, p_interval_seconds => $7::integer, "
      "p_target => $8, p_payload => $9::jsonb, p_stop_condition_type => $10, "
      "p_stop_condition_value => $11, p_max_fires => $12::integer, p_ends_at => $13::timestamptz, "
-     "p_cron => $14, p_timezone => $15) c"},
+     "p_cron => $14, p_timezone => $15, p_misfire_policy => $16, "
+     "p_max_attempts => $17::integer) c"},
     {"create_batch",
      "SELECT item, created, reminder::text FROM nudge_create_reminders_v1($1::jsonb) ORDER BY "
      "item"},
@@ -58,6 +59,22 @@ const std::vector<std::pair<std::string, std::string>> kStatements = {
     {"list_flags",
      "SELECT row_to_json(f)::text, f.key FROM status_flags f "
      "WHERE ($1::text IS NULL OR f.key > $1) ORDER BY f.key LIMIT $2"},
+    // Contacts are user data like status_flags: read and deleted directly, written through
+    // nudge_put_contact_v1 (which checks the address against the channel). `created` reads the
+    // table with the statement's snapshot, taken before the function's insert or update.
+    {"put_contact",
+     "SELECT nudge_contact_json(c)::text, NOT EXISTS (SELECT 1 FROM contacts o "
+     "WHERE o.entity_type = $1 AND o.entity_id = $2 AND o.channel = $3) "
+     "FROM nudge_put_contact_v1($1, $2, $3, $4) c"},
+    {"get_contact",
+     "SELECT nudge_contact_json(c)::text FROM contacts c "
+     "WHERE c.entity_type = $1 AND c.entity_id = $2 AND c.channel = $3"},
+    {"delete_contact",
+     "DELETE FROM contacts c WHERE c.entity_type = $1 AND c.entity_id = $2 AND c.channel = $3 "
+     "RETURNING 1"},
+    {"list_contacts",
+     "SELECT coalesce(jsonb_agg(nudge_contact_json(c) ORDER BY c.channel), '[]')::text "
+     "FROM contacts c WHERE c.entity_type = $1 AND c.entity_id = $2"},
 };
 
 // Runs `work` on a pooled connection, each statement in its own implicit transaction: every
@@ -129,6 +146,25 @@ void reply(httplib::Response& res, int status, const std::string& body) {
   res.set_content(body, kJson);
 }
 
+// The contact a path names: /v1/contacts/{entity_type}/{entity_id}/{channel}, segments already
+// percent-decoded by httplib.
+struct ContactKey {
+  std::string entity_type, entity_id, channel;
+  std::string text() const { return entity_type + "/" + entity_id + "/" + channel; }
+};
+
+ContactKey contact_key(const httplib::Request& req) {
+  ContactKey key{req.matches[1], req.matches[2], req.matches[3]};
+  check_path_name("entity_type", key.entity_type);
+  check_path_name("entity_id", key.entity_id);
+  check_contact_channel(key.channel);
+  return key;
+}
+
+ApiError no_contact(const ContactKey& key) {
+  return ApiError(404, "not_found", "contact " + key.text() + " does not exist");
+}
+
 // One reminder answer from a one-row statement; NU404 from the function becomes 404.
 void reply_reminder(httplib::Response& res, const pqxx::result& rows, std::int64_t id) {
   if (rows.empty())
@@ -177,11 +213,11 @@ void add_routes(Router& router, ConnectionPool& pool, Notifier& notifier) {
              [&pool, &notifier](const httplib::Request& req, httplib::Response& res) {
                const CreateInput in = parse_create(parse_object(req.body));
                const auto row = on_connection(pool, [&](pqxx::nontransaction& tx) {
-                 return tx.exec_prepared1("create", in.entity_type, in.entity_id, in.event_type,
-                                          in.channel, in.schedule_type, in.run_at,
-                                          in.interval_seconds, in.target, in.payload.dump(),
-                                          in.stop_condition_type, in.stop_condition_value,
-                                          in.max_fires, in.ends_at, in.cron, in.timezone);
+                 return tx.exec_prepared1(
+                     "create", in.entity_type, in.entity_id, in.event_type, in.channel,
+                     in.schedule_type, in.run_at, in.interval_seconds, in.target, in.payload.dump(),
+                     in.stop_condition_type, in.stop_condition_value, in.max_fires, in.ends_at,
+                     in.cron, in.timezone, in.misfire_policy, in.max_attempts);
                });
                const bool created = row[0].as<bool>();
                if (created) notifier.poke();
@@ -357,6 +393,50 @@ void add_routes(Router& router, ConnectionPool& pool, Notifier& notifier) {
     });
     reply(res, 200, page(rows, limit));
   });
+
+  const std::string contact = R"(/v1/contacts/([^/]+)/([^/]+)/([^/]+))";
+
+  router.add("PUT", contact, [&pool](const httplib::Request& req, httplib::Response& res) {
+    reject_unknown_params(req, {});
+    const ContactKey key = contact_key(req);
+    const std::string address = parse_contact_address(parse_object(req.body));
+    const auto row = on_connection(pool, [&](pqxx::nontransaction& tx) {
+      return tx.exec_prepared1("put_contact", key.entity_type, key.entity_id, key.channel, address);
+    });
+    reply(res, row[1].as<bool>() ? 201 : 200, row[0].c_str());
+  });
+
+  router.add("GET", contact, [&pool](const httplib::Request& req, httplib::Response& res) {
+    reject_unknown_params(req, {});
+    const ContactKey key = contact_key(req);
+    const auto rows = on_connection(pool, [&](pqxx::nontransaction& tx) {
+      return tx.exec_prepared("get_contact", key.entity_type, key.entity_id, key.channel);
+    });
+    if (rows.empty()) throw no_contact(key);
+    reply(res, 200, rows[0][0].c_str());
+  });
+
+  router.add("DELETE", contact, [&pool](const httplib::Request& req, httplib::Response& res) {
+    reject_unknown_params(req, {});
+    const ContactKey key = contact_key(req);
+    const auto rows = on_connection(pool, [&](pqxx::nontransaction& tx) {
+      return tx.exec_prepared("delete_contact", key.entity_type, key.entity_id, key.channel);
+    });
+    if (rows.empty()) throw no_contact(key);
+    res.status = 204;
+  });
+
+  router.add("GET", R"(/v1/contacts/([^/]+)/([^/]+))",
+             [&pool](const httplib::Request& req, httplib::Response& res) {
+               reject_unknown_params(req, {});
+               const std::string entity_type = req.matches[1], entity_id = req.matches[2];
+               check_path_name("entity_type", entity_type);
+               check_path_name("entity_id", entity_id);
+               const auto row = on_connection(pool, [&](pqxx::nontransaction& tx) {
+                 return tx.exec_prepared1("list_contacts", entity_type, entity_id);
+               });
+               reply(res, 200, std::string("{\"items\":") + row[0].c_str() + "}");
+             });
 }
 
 }  // namespace nudge::api

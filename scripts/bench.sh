@@ -15,8 +15,13 @@
 #   cron      next-fire computations per second (nudge_cron_next, parsing included) over a mix
 #             of expressions and zones, 20,000 per run; and the 2-worker drain with every reminder
 #             on a cron schedule (each fire computes its next occurrence).
+#   webhook   the 2-worker drain with every reminder on the webhook channel, delivered to a fast
+#             local receiver (tests/bench/webhook_sink.cpp, signed requests), once with every
+#             delivery accepted and once with 10% of them failing their first attempt (retried
+#             after a 100 ms backoff): fires per second, and the requests the receiver saw
+#             against the number it should have seen (reminders + failed first attempts).
 #
-# Usage: scripts/bench.sh [drain|lateness|scale|api|cron ...]   (default: all)
+# Usage: scripts/bench.sh [drain|lateness|scale|api|cron|webhook ...]   (default: all)
 # Environment knobs:
 #   BENCH_REPS        runs per figure (default 3)
 #   BENCH_DRAIN_N     reminders per drain (default 100000)
@@ -36,7 +41,7 @@ scale_n="${BENCH_SCALE_N:-1000000}"
 build_dir="${NUDGE_BUILD_DIR:-build}"
 worker="${build_dir}/bin/nudge-worker"
 figures=("$@")
-((${#figures[@]} > 0)) || figures=(drain lateness scale api cron)
+((${#figures[@]} > 0)) || figures=(drain lateness scale api cron webhook)
 api_bin="${build_dir}/bin/nudge-api"
 api_port="${BENCH_API_PORT:-18089}"
 
@@ -48,6 +53,13 @@ if [[ ! -x "${worker}" ]] || [[ ! -x "${build_dir}/bin/nudge-api" ]] ||
   cmake -S . -B "${build_dir}" -G Ninja -DCMAKE_BUILD_TYPE=Release >&2
   cmake --build "${build_dir}" -j2 --target nudge-worker nudge-api >&2
 fi
+sink_bin="${build_dir}/bin/nudge-webhook-sink"
+sink_port="${BENCH_SINK_PORT:-18090}"
+if [[ " ${figures[*]} " == *" webhook "* ]] && [[ ! -x "${sink_bin}" ]]; then
+  cmake -S . -B "${build_dir}" -G Ninja -DCMAKE_BUILD_TYPE=Release >&2
+  cmake --build "${build_dir}" -j2 --target nudge-webhook-sink >&2
+fi
+sink_pid=
 
 started_pg=0
 if [[ -z "${NUDGE_DATABASE_URL:-}" ]]; then
@@ -61,7 +73,7 @@ template_url="$(bash "${script_dir}/pg.sh" url nudge_bench_template)"
 tmp="$(mktemp -d)"
 worker_pids=()
 cleanup() {
-  for pid in "${worker_pids[@]}"; do kill -TERM "${pid}" 2>/dev/null || true; done
+  for pid in "${worker_pids[@]}" ${sink_pid}; do kill -TERM "${pid}" 2>/dev/null || true; done
   wait 2>/dev/null || true
   psql -q "${admin_url}" -c "DROP DATABASE IF EXISTS nudge_bench WITH (FORCE)" >/dev/null 2>&1 || true
   psql -q "${admin_url}" -c "DROP DATABASE IF EXISTS nudge_bench_template WITH (FORCE)" >/dev/null 2>&1 || true
@@ -119,10 +131,16 @@ wait_for_executions() {
 
 median() { sort -g | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
 
-# insert_due N [one_time|cron]: N reminders due now; cron ones fire every minute in Berlin, so
-# each fire also computes its next occurrence.
+# insert_due N [one_time|cron|webhook]: N reminders due now; cron ones fire every minute in
+# Berlin, so each fire also computes its next occurrence; webhook ones go to the local sink.
 insert_due() {
-  if [[ "${2:-one_time}" == cron ]]; then
+  if [[ "${2:-one_time}" == webhook ]]; then
+    sql "INSERT INTO reminder_jobs (entity_type, entity_id, event_type, channel, target, payload,
+                                    schedule_type, next_run_at)
+         SELECT 'bench', g::text, 'drain', 'webhook', 'http://127.0.0.1:${sink_port}/hook',
+                '{\"candidate\": \"C-7\"}', 'one_time', now()
+           FROM generate_series(1, $1) g"
+  elif [[ "${2:-one_time}" == cron ]]; then
     sql "INSERT INTO reminder_jobs (entity_type, entity_id, event_type, channel, schedule_type,
                                     next_run_at, cron, timezone, cron_schedule)
          SELECT 'bench', g::text, 'drain', 'log', 'cron', now(), '* * * * *', 'Europe/Berlin',
@@ -248,6 +266,26 @@ bench_api() {
   echo "{\"bench\":\"${label}\",\"clients\":16,\"rows_before\":${future},\"runs\":${reps},\"median_creates_per_s\":$(printf '%s\n' "${rates[@]}" | median),\"median_p50_ms\":$(printf '%s\n' "${p50s[@]}" | median),\"median_p99_ms\":$(printf '%s\n' "${p99s[@]}" | median),\"median_batch_reminders_per_s\":$(printf '%s\n' "${batches[@]}" | median),\"median_api_peak_rss_kib\":$(printf '%s\n' "${rsses[@]}" | median)}"
 }
 
+# bench_webhook FAIL_ONCE_PERCENT
+bench_webhook() {
+  local fail="$1" r rates=() rate rate_ff rss stats requests expected distinct
+  for ((r = 1; r <= reps; r++)); do
+    "${sink_bin}" "${sink_port}" --fail-once-percent "${fail}" 2>"${tmp}/sink.err" &
+    sink_pid=$!
+    for _ in $(seq 1 200); do curl -sf "http://127.0.0.1:${sink_port}/stats" >/dev/null && break; sleep 0.05; done
+    read -r rate rate_ff rss < <(NUDGE_WEBHOOK_SECRET=whsec_bench_0123456789abcdef \
+      NUDGE_RETRY_BASE_DELAY_MS=100 NUDGE_RETRY_MAX_DELAY_MS=100 drain_once 2 0 webhook)
+    stats="$(curl -sf "http://127.0.0.1:${sink_port}/stats")"
+    kill -TERM "${sink_pid}"; wait "${sink_pid}" 2>/dev/null || true; sink_pid=""
+    requests="$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["requests"])' "${stats}")"
+    distinct="$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["distinct_keys"])' "${stats}")"
+    expected="$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["failed"] + int(sys.argv[2]))' "${stats}" "${drain_n}")"
+    rates+=("${rate}")
+    echo "{\"bench\":\"drain_webhook\",\"workers\":2,\"reminders\":${drain_n},\"fail_once_percent\":${fail},\"run\":${r},\"fires_per_s\":${rate},\"fires_per_s_from_first_fire\":${rate_ff},\"receiver_requests\":${requests},\"expected_requests\":${expected},\"distinct_keys\":${distinct},\"worker_peak_rss_kib\":${rss}}"
+  done
+  echo "{\"bench\":\"drain_webhook\",\"workers\":2,\"reminders\":${drain_n},\"fail_once_percent\":${fail},\"runs\":${reps},\"median_fires_per_s\":$(printf '%s\n' "${rates[@]}" | median)}"
+}
+
 bench_cron() {
   local r start end rates=() rate
   fresh_db
@@ -273,6 +311,7 @@ for f in "${figures[@]}"; do
     scale) bench_drain scale 2 "${scale_n}" ;;
     api) bench_api api 0; bench_api api_scale "${scale_n}" ;;
     cron) bench_cron; bench_drain drain_cron 2 0 cron ;;
-    *) log "unknown figure ${f} (drain|lateness|scale|api|cron)"; exit 2 ;;
+    webhook) bench_webhook 0; bench_webhook 10 ;;
+    *) log "unknown figure ${f} (drain|lateness|scale|api|cron|webhook)"; exit 2 ;;
   esac
 done

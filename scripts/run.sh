@@ -17,6 +17,9 @@
 #   NUDGE_RUN_STOP_TIMEOUT  seconds to wait after SIGTERM before SIGKILL (default 30)
 #   NUDGE_DATABASE_URL   use this server; no local cluster is started or stopped
 #   NUDGE_PG_PORT, NUDGE_PG_DIR   passed on to scripts/pg.sh
+#   NUDGE_EMAIL_SMTP_URL your SMTP relay; when unset, a local mail catcher (aiosmtpd on
+#                        127.0.0.1:NUDGE_RUN_SMTP_PORT, default 2525) keeps every email the
+#                        workers send in .run/mail/ (a Maildir) instead of sending it anywhere
 set -euo pipefail
 
 script_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -80,7 +83,7 @@ stop_detached() {
   for f in "${run_dir}"/*.pid; do
     pid="$(<"${f}")"
     args="$(ps -o args= -p "${pid}" 2>/dev/null || true)"
-    if [[ "${pid}" =~ ^[0-9]+$ && "${args}" == *nudge-* ]] && alive "${pid}"; then
+    if [[ "${pid}" =~ ^[0-9]+$ && ("${args}" == *nudge-* || "${args}" == *aiosmtpd*) ]] && alive "${pid}"; then
       log "stopping $(basename "${f}" .pid) (pid ${pid})"
       pids+=("${pid}")
     fi
@@ -171,7 +174,7 @@ cleanup() {
     terminate "${pids[@]}"
     wait "${pids[@]}" 2>/dev/null || true
   fi
-  rm -f "${run_dir}"/worker-*.pid "${run_dir}/api.pid"
+  rm -f "${run_dir}"/worker-*.pid "${run_dir}/api.pid" "${run_dir}/mail.pid"
   if ((started_pg)); then
     rm -f "${pg_marker}"
     stop_cluster
@@ -201,6 +204,16 @@ launch() {
   logs+=("${logfile}")
 }
 
+mail_catcher=0
+if [[ -z "${NUDGE_EMAIL_SMTP_URL:-}" ]]; then
+  smtp_port="${NUDGE_RUN_SMTP_PORT:-2525}"
+  mkdir -p "${run_dir}/mail"
+  # Debian's python3 (setup.sh installs python3-aiosmtpd for it), not one earlier on PATH.
+  launch mail /usr/bin/python3 -m aiosmtpd -n -l "127.0.0.1:${smtp_port}" \
+    -c aiosmtpd.handlers.Mailbox "${run_dir}/mail"
+  export NUDGE_EMAIL_SMTP_URL="smtp://127.0.0.1:${smtp_port}"
+  mail_catcher=1
+fi
 launch worker-1 "${worker_bin}" --config "${config}"
 launch worker-2 "${worker_bin}" --config "${config}"
 api_started=0
@@ -227,6 +240,9 @@ done
 echo "  database  $(mask_url "${NUDGE_DATABASE_URL}")"
 if ((api_started)); then
   echo "  API       http://127.0.0.1:${api_port}"
+fi
+if ((mail_catcher)); then
+  echo "  email     ${NUDGE_EMAIL_SMTP_URL}: a local catcher; messages land in .run/mail/new/"
 fi
 echo "SQL prompt: scripts/pg.sh psql   (e.g. scripts/pg.sh psql -c '\\dt')"
 

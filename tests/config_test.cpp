@@ -22,8 +22,11 @@ namespace {
 auto Fields(const Config& c) {
   return std::tie(c.database.url, c.database.pool_size, c.worker.batch_size, c.worker.concurrency,
                   c.worker.lease_seconds, c.worker.idle_cap_seconds, c.worker.reconnect_max_ms,
-                  c.retry.max_attempts, c.history.retention_days, c.history.prune_interval_seconds,
-                  c.log.level);
+                  c.worker.deliveries_in_flight, c.retry.max_attempts, c.retry.base_delay_ms,
+                  c.retry.max_delay_ms, c.misfire.threshold_seconds, c.misfire.fire_all_cap,
+                  c.webhook.secret, c.webhook.connect_timeout_ms, c.webhook.timeout_ms,
+                  c.email.smtp_url, c.email.from, c.email.timeout_ms, c.history.retention_days,
+                  c.history.prune_interval_seconds, c.log.level);
 }
 
 const Config kDefaults{};
@@ -79,8 +82,31 @@ const std::vector<SettingCase>& EverySetting() {
        [](Config& c) { c.worker.idle_cap_seconds = 7; }},
       {"worker", "reconnect_max_ms", "NUDGE_WORKER_RECONNECT_MAX_MS", "2500", "2500",
        [](Config& c) { c.worker.reconnect_max_ms = 2500; }},
+      {"worker", "deliveries_in_flight", "NUDGE_WORKER_DELIVERIES_IN_FLIGHT", "8", "8",
+       [](Config& c) { c.worker.deliveries_in_flight = 8; }},
       {"retry", "max_attempts", "NUDGE_RETRY_MAX_ATTEMPTS", "9", "9",
        [](Config& c) { c.retry.max_attempts = 9; }},
+      {"retry", "base_delay_ms", "NUDGE_RETRY_BASE_DELAY_MS", "250", "250",
+       [](Config& c) { c.retry.base_delay_ms = 250; }},
+      {"retry", "max_delay_ms", "NUDGE_RETRY_MAX_DELAY_MS", "60000", "60000",
+       [](Config& c) { c.retry.max_delay_ms = 60000; }},
+      {"misfire", "threshold_seconds", "NUDGE_MISFIRE_THRESHOLD_SECONDS", "120", "120",
+       [](Config& c) { c.misfire.threshold_seconds = 120; }},
+      {"misfire", "fire_all_cap", "NUDGE_MISFIRE_FIRE_ALL_CAP", "12", "12",
+       [](Config& c) { c.misfire.fire_all_cap = 12; }},
+      {"webhook", "secret", "NUDGE_WEBHOOK_SECRET", "whsec_0123456789abcdef",
+       "\"whsec_0123456789abcdef\"",
+       [](Config& c) { c.webhook.secret = "whsec_0123456789abcdef"; }},
+      {"webhook", "connect_timeout_ms", "NUDGE_WEBHOOK_CONNECT_TIMEOUT_MS", "500", "500",
+       [](Config& c) { c.webhook.connect_timeout_ms = 500; }},
+      {"webhook", "timeout_ms", "NUDGE_WEBHOOK_TIMEOUT_MS", "1500", "1500",
+       [](Config& c) { c.webhook.timeout_ms = 1500; }},
+      {"email", "smtp_url", "NUDGE_EMAIL_SMTP_URL", "smtp://127.0.0.1:2525",
+       "\"smtp://127.0.0.1:2525\"", [](Config& c) { c.email.smtp_url = "smtp://127.0.0.1:2525"; }},
+      {"email", "from", "NUDGE_EMAIL_FROM", "nudge@example.com", "\"nudge@example.com\"",
+       [](Config& c) { c.email.from = "nudge@example.com"; }},
+      {"email", "timeout_ms", "NUDGE_EMAIL_TIMEOUT_MS", "5000", "5000",
+       [](Config& c) { c.email.timeout_ms = 5000; }},
       {"history", "retention_days", "NUDGE_HISTORY_RETENTION_DAYS", "90", "90",
        [](Config& c) { c.history.retention_days = 90; }},
       {"history", "prune_interval_seconds", "NUDGE_HISTORY_PRUNE_INTERVAL_SECONDS", "600", "600",
@@ -107,7 +133,15 @@ const std::vector<Range>& IntegerRanges() {
       {"worker", "lease_seconds", 5, 3600},
       {"worker", "idle_cap_seconds", 1, 3600},
       {"worker", "reconnect_max_ms", 100, 600000},
+      {"worker", "deliveries_in_flight", 1, 10000},
       {"retry", "max_attempts", 1, 100},
+      {"retry", "base_delay_ms", 1, 86400000},
+      {"retry", "max_delay_ms", 1, 604800000},
+      {"misfire", "threshold_seconds", 1, 86400},
+      {"misfire", "fire_all_cap", 1, 10000},
+      {"webhook", "connect_timeout_ms", 1, 600000},
+      {"webhook", "timeout_ms", 1, 600000},
+      {"email", "timeout_ms", 1, 600000},
       {"history", "retention_days", 1, 3650},
       {"history", "prune_interval_seconds", 10, 86400},
   };
@@ -301,11 +335,11 @@ std::vector<BadCase> RangeCases() {
     for (const auto& [end, value] :
          {std::pair{"Below", r.min - 1}, std::pair{"Above", r.max + 1}}) {
       const std::string text = std::to_string(value);
-      cases.push_back({"File_" + r.key + "_" + end,
+      cases.push_back({"File_" + r.section + "_" + r.key + "_" + end,
                        OneSetting(r.section, r.key, text),
                        {},
                        {name, range, "got " + text}});
-      cases.push_back({"Env_" + r.key + "_" + end,
+      cases.push_back({"Env_" + r.section + "_" + r.key + "_" + end,
                        "",
                        {{variable, text}},
                        {variable, "(" + name + ")", range}});
@@ -490,6 +524,23 @@ std::vector<BadCase> PasswordCases() {
        "",
        {{"NUDGE_DATABASE_URL", url}, {"NUDGE_LOG_LEVEL", "loud"}},
        {"NUDGE_LOG_LEVEL"}},
+      // The other secrets: the webhook signing key and an SMTP URL with a password.
+      {"WebhookSecretTooShort",
+       "",
+       {{"NUDGE_WEBHOOK_SECRET", std::string(kPassword).substr(0, 12)}},
+       {"NUDGE_WEBHOOK_SECRET", "at least 16 characters"}},
+      {"WebhookSecretNotText",
+       "[webhook]\nsecret = [\"" + std::string(kPassword) + "\"]\n",
+       {},
+       {"webhook.secret"}},
+      {"SmtpUrlWrongScheme",
+       "[email]\nsmtp_url = \"http://app:" + std::string(kPassword) + "@relay\"\n",
+       {},
+       {"email.smtp_url", "smtp://"}},
+      {"SmtpUrlWrongSchemeInEnv",
+       "",
+       {{"NUDGE_EMAIL_SMTP_URL", "imap://app:" + std::string(kPassword) + "@relay"}},
+       {"NUDGE_EMAIL_SMTP_URL", "smtps://"}},
   };
 }
 

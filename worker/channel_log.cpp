@@ -12,7 +12,10 @@ namespace {
 
 class LogChannel final : public Channel {
  public:
-  Delivery deliver(const Fire& fire) override {
+  void start(const Fire& fire, DeliveryDone done) override { done(deliver(fire)); }
+
+ private:
+  static Delivery deliver(const Fire& fire) {
     nlohmann::json line = {{"reminder_id", fire.id},
                            {"entity_type", fire.entity_type},
                            {"entity_id", fire.entity_id},
@@ -29,8 +32,8 @@ class LogChannel final : public Channel {
     text += fire.payload_json;
     text += "}\n";
     if (std::fwrite(text.data(), 1, text.size(), stdout) != text.size())
-      return {false, "could not write to stdout"};
-    return {true, {}};
+      return {false, "could not write to stdout", std::nullopt, {}};
+    return {true, {}, std::nullopt, {}};
   }
 };
 
@@ -50,10 +53,8 @@ std::string Fire::idempotency_key() const {
   return "nudge-" + std::to_string(id) + "-" + rfc3339_from_pg(scheduled_for);
 }
 
-Channels make_channels() {
-  Channels channels;
-  channels.emplace("log", std::make_unique<LogChannel>());
-  return channels;
+std::unique_ptr<Channel> make_log_channel() {
+  return std::make_unique<LogChannel>();
 }
 
 }  // namespace nudge

@@ -20,9 +20,10 @@ struct Statement {
 constexpr Statement kFinishAndClaim{
     "finish_and_claim",
     "SELECT id, entity_type, entity_id, event_type, channel, target, payload, schedule_type,"
-    " scheduled_for, attempt, fire_count"
-    " FROM nudge_finish_and_claim_v1($1, $2::bigint[], $3::timestamptz[], $4::integer[],"
-    " $5::text[], $6::text[], $7, $8, $9)"};
+    " scheduled_for, attempt, max_attempts, fire_count"
+    " FROM nudge_finish_and_claim_v2($1, ROW($2, $3, $4, $5, $6, $7)::nudge_worker_policy,"
+    " $8::bigint[], $9::timestamptz[], $10::integer[], $11::text[], $12::text[], $13::integer[],"
+    " $14::text[], $15::integer[], $16)"};
 constexpr Statement kSecondsUntilDue{"seconds_until_due", "SELECT nudge_seconds_until_due_v1()"};
 constexpr Statement kExtendLeases{"extend_leases",
                                   "SELECT nudge_extend_leases_v1($1, $2::bigint[], $3)"};
@@ -68,25 +69,42 @@ LifecycleSession::~LifecycleSession() {
   }
 }
 
+WorkerPolicy WorkerPolicy::from(const Config& config) {
+  return {config.worker.lease_seconds,      config.retry.max_attempts,
+          config.retry.base_delay_ms,       config.retry.max_delay_ms,
+          config.misfire.threshold_seconds, config.misfire.fire_all_cap};
+}
+
 std::vector<Fire> LifecycleSession::finish_and_claim(const std::string& owner,
                                                      const std::vector<FireOutcome>& done,
-                                                     int limit, const ClaimSettings& settings) {
+                                                     int limit, const WorkerPolicy& policy) {
   std::vector<std::int64_t> ids;
   std::vector<std::string> scheduled;
   std::vector<int> attempts;
   std::vector<std::string> outcomes;
   std::vector<std::optional<std::string>> errors;
+  std::vector<std::optional<int>> status_codes;
+  std::vector<std::optional<std::string>> responses;
+  std::vector<int> durations;
   for (const auto& d : done) {
     ids.push_back(d.id);
     scheduled.push_back(d.scheduled_for);
     attempts.push_back(d.attempt);
-    outcomes.emplace_back(d.delivered ? "delivered" : "failed");
-    errors.push_back(d.delivered ? std::nullopt : std::optional<std::string>(d.error));
+    outcomes.emplace_back(d.delivery.delivered ? "delivered" : "failed");
+    errors.push_back(d.delivery.error.empty() ? std::nullopt
+                                              : std::optional<std::string>(d.delivery.error));
+    status_codes.push_back(d.delivery.status_code);
+    responses.push_back(d.delivery.response.empty()
+                            ? std::nullopt
+                            : std::optional<std::string>(d.delivery.response));
+    durations.push_back(d.duration_ms);
   }
   pqxx::nontransaction tx(*conn_);
   const pqxx::result rows = tx.exec_prepared(
-      kFinishAndClaim.name, owner, pg_array(ids), pg_array(scheduled), pg_array(attempts),
-      pg_array(outcomes), pg_array(errors), limit, settings.lease_seconds, settings.max_attempts);
+      kFinishAndClaim.name, owner, policy.lease_seconds, policy.max_attempts, policy.retry_base_ms,
+      policy.retry_max_ms, policy.misfire_threshold_seconds, policy.fire_all_cap, pg_array(ids),
+      pg_array(scheduled), pg_array(attempts), pg_array(outcomes), pg_array(errors),
+      pg_array(status_codes), pg_array(responses), pg_array(durations), limit);
   std::vector<Fire> fires;
   fires.reserve(rows.size());
   for (const auto& row : rows) {
@@ -101,7 +119,8 @@ std::vector<Fire> LifecycleSession::finish_and_claim(const std::string& owner,
     f.schedule_type = row[7].c_str();
     f.scheduled_for = row[8].c_str();
     f.attempt = row[9].as<int>();
-    f.fire_count = row[10].as<int>();
+    f.max_attempts = row[10].as<int>();
+    f.fire_count = row[11].as<int>();
     fires.push_back(std::move(f));
   }
   return fires;
@@ -132,18 +151,23 @@ int LifecycleSession::prune_history(int retention_days, int limit) {
   return tx.exec_prepared1(kPruneHistory.name, retention_days, limit)[0].as<int>();
 }
 
+int LifecycleSession::socket() const {
+  return conn_->sock();
+}
+
 int LifecycleSession::take_notifications() {
   conn_->get_notifs();
   return notified_.exchange(0);
 }
 
-void LifecycleSession::wait(double seconds, int interrupt_fd) {
-  if (take_notifications() > 0) return;
+int LifecycleSession::wait(double seconds, int interrupt_fd) {
+  if (const int n = take_notifications(); n > 0) return n;
   pollfd fds[2] = {{conn_->sock(), POLLIN, 0}, {interrupt_fd, POLLIN, 0}};
   const double whole = std::floor(seconds);
   timespec ts{static_cast<time_t>(whole), static_cast<long>((seconds - whole) * 1e9)};
   const int n = ::ppoll(fds, interrupt_fd >= 0 ? 2 : 1, &ts, nullptr);
-  if (n > 0 && (fds[0].revents & (POLLIN | POLLERR | POLLHUP)) != 0) take_notifications();
+  if (n > 0 && (fds[0].revents & (POLLIN | POLLERR | POLLHUP)) != 0) return take_notifications();
+  return 0;
 }
 
 }  // namespace nudge

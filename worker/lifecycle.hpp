@@ -14,19 +14,25 @@
 
 namespace nudge {
 
-// How one claimed fire ended, to be recorded by finish.
+// How one attempt ended, to be recorded by finish.
 struct FireOutcome {
   std::int64_t id = 0;
   std::string scheduled_for;
   int attempt = 0;
-  bool delivered = false;
-  std::string error;
+  Delivery delivery;
+  int duration_ms = 0;
 };
 
-struct ClaimSettings {
-  int batch_size = 500;
+// What the database applies on this worker's behalf (type nudge_worker_policy, migration 0006).
+struct WorkerPolicy {
   int lease_seconds = 30;
   int max_attempts = 3;
+  int retry_base_ms = 1000;
+  int retry_max_ms = 300000;
+  int misfire_threshold_seconds = 60;
+  int fire_all_cap = 100;
+
+  static WorkerPolicy from(const Config& config);
 };
 
 // One connection with the lifecycle statements prepared; when `listen`, it also hears the
@@ -40,7 +46,7 @@ class LifecycleSession {
 
   // Records `done` and claims up to `limit` due fires for `owner`, in one transaction.
   std::vector<Fire> finish_and_claim(const std::string& owner, const std::vector<FireOutcome>& done,
-                                     int limit, const ClaimSettings& settings);
+                                     int limit, const WorkerPolicy& policy);
   // Seconds until a claim could find work (database clock); nullopt when nothing is scheduled.
   std::optional<double> seconds_until_due();
   int extend_leases(const std::string& owner, const std::vector<std::int64_t>& ids,
@@ -49,10 +55,14 @@ class LifecycleSession {
   int release_leases(const std::string& owner, const std::optional<std::vector<std::int64_t>>& ids);
   int prune_history(int retention_days, int limit);
 
+  // The connection's socket: readable when a wake-up (or anything else) arrives.
+  int socket() const;
+
   // Takes wake-up notifications already received; returns how many arrived.
   int take_notifications();
-  // Sleeps until a notification arrives, `seconds` pass, or `interrupt_fd` becomes readable.
-  void wait(double seconds, int interrupt_fd);
+  // Sleeps until a notification arrives, `seconds` pass, or `interrupt_fd` becomes readable;
+  // returns how many notifications it took.
+  int wait(double seconds, int interrupt_fd);
 
  private:
   class Receiver;

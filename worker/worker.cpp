@@ -6,6 +6,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdio>
+#include <deque>
 #include <map>
 #include <mutex>
 #include <random>
@@ -14,7 +15,9 @@
 #include "lifecycle.hpp"
 #include "nudge/database.hpp"
 #include "nudge/log.hpp"
+#include "nudge/pg_text.hpp"
 #include "nudge/shutdown.hpp"
+#include "transfers.hpp"
 
 namespace nudge {
 
@@ -43,10 +46,7 @@ void interruptible_sleep(int ms) {
 // Leases each claim loop holds right now, for the heartbeat.
 class InFlight {
  public:
-  void set(const std::string& owner, const std::vector<Fire>& fires) {
-    std::vector<std::int64_t> ids;
-    ids.reserve(fires.size());
-    for (const auto& f : fires) ids.push_back(f.id);
+  void set(const std::string& owner, std::vector<std::int64_t> ids) {
     std::lock_guard lock(mutex_);
     held_[owner] = std::move(ids);
   }
@@ -64,16 +64,17 @@ class InFlight {
   std::map<std::string, std::vector<std::int64_t>> held_;
 };
 
-// Claims, delivers and finishes, over and over; sleeps only when nothing is due.
+// Claims, delivers and finishes, over and over; sleeps only when nothing is due. Up to
+// [worker] deliveries_in_flight deliveries run at once: as soon as some end, they are recorded
+// and their slots refilled in the same round trip, so a slow target holds back only itself.
 class ClaimLoop {
  public:
   ClaimLoop(const Config& config, std::string owner, InFlight& in_flight)
       : config_(config),
         owner_(std::move(owner)),
         in_flight_(in_flight),
-        channels_(make_channels()),
-        settings_{config.worker.batch_size, config.worker.lease_seconds,
-                  config.retry.max_attempts} {}
+        channels_(make_channels(config, transfers_)),
+        policy_(WorkerPolicy::from(config)) {}
 
   void run() {
     while (!shutdown_requested()) {
@@ -89,58 +90,134 @@ class ClaimLoop {
   }
 
  private:
-  // One round trip: record what was delivered, take the next batch, deliver it (or sleep).
+  int free_slots() const {
+    return config_.worker.deliveries_in_flight - static_cast<int>(delivering_.size());
+  }
+
+  // One turn: record what ended and claim a batch once the last one has been started (one
+  // round trip), start deliveries into free slots, then wait for a delivery to end, a wake-up
+  // or the next due time, whichever comes first. Deliveries that cannot block (log) take no
+  // slot, so a log-only batch is claimed, delivered and recorded whole.
   void step() {
-    std::vector<Fire> fires =
-        session_->finish_and_claim(owner_, pending_, settings_.batch_size, settings_);
-    pending_.clear();
-    failures_ = 0;
-    if (fires.empty()) {
-      in_flight_.clear(owner_);
-      sleep_until_due();
+    const int limit =
+        due_maybe_ && waiting_.empty() && free_slots() > 0 ? config_.worker.batch_size : 0;
+    if (!pending_.empty() || limit > 0) {
+      std::vector<Fire> fires = session_->finish_and_claim(owner_, pending_, limit, policy_);
+      pending_.clear();
+      failures_ = 0;
+      if (limit > 0) {
+        // A full batch means more may be due right now; otherwise ask when, once.
+        due_maybe_ = static_cast<int>(fires.size()) == limit;
+        if (!due_maybe_) next_due_.reset();
+      }
+      for (auto& fire : fires) waiting_.push_back(std::move(fire));
+    }
+    if (!waiting_.empty()) {
+      while (!waiting_.empty() && free_slots() > 0) {
+        Fire fire = std::move(waiting_.front());
+        waiting_.pop_front();
+        start(std::move(fire));
+      }
+      publish_in_flight();
+      std::fflush(stdout);
+      // Deliveries that ended at once (the log channel) are recorded on the next turn, with
+      // the next claim: no waiting in between.
+      if (!pending_.empty()) return;
+    }
+    wait();
+  }
+
+  void start(Fire fire) {
+    const auto channel = channels_.find(fire.channel);
+    const std::int64_t id = fire.id;
+    auto [it, inserted] = delivering_.emplace(id, Delivering{std::move(fire), Clock::now()});
+    if (!inserted) return;  // cannot happen: a reminder is leased to one loop once
+    const Fire& f = it->second.fire;
+    if (channel == channels_.end()) {
+      ended(id, {false,
+                 "channel " + f.channel + " cannot deliver in this version of nudge-worker",
+                 std::nullopt,
+                 {}});
       return;
     }
-    in_flight_.set(owner_, fires);
-    deliver(fires);
-  }
-
-  void deliver(const std::vector<Fire>& fires) {
-    std::vector<std::int64_t> undelivered;
-    for (const auto& fire : fires) {
-      if (shutdown_requested()) {
-        undelivered.push_back(fire.id);
-        continue;
-      }
-      pending_.push_back(deliver_one(fire));
-    }
-    std::fflush(stdout);
-    if (!undelivered.empty()) session_->release_leases(owner_, undelivered);
-  }
-
-  FireOutcome deliver_one(const Fire& fire) {
-    FireOutcome out{fire.id, fire.scheduled_for, fire.attempt, false, {}};
-    const auto channel = channels_.find(fire.channel);
-    if (channel == channels_.end()) {
-      out.error = "channel " + fire.channel + " cannot deliver in this version of nudge-worker";
-      return out;
-    }
     try {
-      const Delivery d = channel->second->deliver(fire);
-      out.delivered = d.delivered;
-      out.error = d.error;
+      channel->second->start(f, [this, id](Delivery d) { ended(id, std::move(d)); });
     } catch (const std::exception& e) {
-      out.error = std::string("delivery failed: ") + e.what();
+      // A channel that throws before calling done (e.g. libcurl out of memory).
+      if (delivering_.count(id) != 0)
+        ended(id, {false, std::string("delivery failed: ") + e.what(), std::nullopt, {}});
     }
-    return out;
   }
 
-  void sleep_until_due() {
-    const double cap = config_.worker.idle_cap_seconds;
-    const std::optional<double> due = session_->seconds_until_due();
-    double seconds = due ? std::min(*due, cap) : cap;
-    // Due now yet nothing claimed: another worker's claim holds those rows for a moment.
-    if (seconds <= 0) seconds = 0.002;
-    session_->wait(seconds, shutdown_fd());
+  // A delivery ended: queue its outcome for the next round trip (or, when stopping before it
+  // could run, give its lease back instead: no attempt was made).
+  void ended(std::int64_t id, Delivery d) {
+    auto node = delivering_.extract(id);
+    if (node.empty()) return;
+    Delivering& run = node.mapped();
+    if (aborting_) {
+      undelivered_.push_back(id);
+      return;
+    }
+    const auto ms =
+        std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - run.started);
+    d.error = storable_text(d.error, 2000);
+    d.response = storable_text(d.response, kMaxResponseBytes);
+    if (!d.delivered) {
+      // Channels keep secrets out of their errors; the database has the full record too.
+      log::info("delivery attempt failed", {{"reminder_id", id},
+                                            {"attempt", run.fire.attempt},
+                                            {"of", run.fire.max_attempts},
+                                            {"channel", run.fire.channel},
+                                            {"status_code", d.status_code ? *d.status_code : 0},
+                                            {"error", d.error}});
+    }
+    pending_.push_back(FireOutcome{id, run.fire.scheduled_for, run.fire.attempt, std::move(d),
+                                   static_cast<int>(std::min<long long>(ms.count(), 1 << 30))});
+  }
+
+  void publish_in_flight() {
+    std::vector<std::int64_t> ids;
+    ids.reserve(delivering_.size() + waiting_.size());
+    for (const auto& [id, run] : delivering_) ids.push_back(id);
+    for (const auto& fire : waiting_) ids.push_back(fire.id);
+    in_flight_.set(owner_, std::move(ids));
+  }
+
+  // Sleeps until something needs doing: a delivery ends (when any run), a wake-up arrives, the
+  // next reminder is due, or shutdown. Never a poll: the due time comes from the database.
+  void wait() {
+    const bool slots_full = free_slots() <= 0;
+    int timeout_ms = 0;
+    if (!due_maybe_ && !slots_full) {
+      if (!next_due_) {
+        const double cap = config_.worker.idle_cap_seconds;
+        const std::optional<double> due = session_->seconds_until_due();
+        double seconds = due ? std::min(*due, cap) : cap;
+        // Due now yet nothing claimed: another worker's claim holds those rows for a moment.
+        if (seconds <= 0) seconds = 0.002;
+        next_due_ = Clock::now() + std::chrono::microseconds(static_cast<long long>(seconds * 1e6));
+      }
+      timeout_ms = static_cast<int>(std::max<long long>(
+          0, std::chrono::ceil<std::chrono::milliseconds>(*next_due_ - Clock::now()).count()));
+    } else if (slots_full) {
+      timeout_ms = 1000;  // only a delivery ending frees a slot; wake-ups wait their turn
+    }
+    int woken = 0;
+    if (delivering_.empty()) {
+      if (timeout_ms > 0) woken = session_->wait(timeout_ms / 1000.0, shutdown_fd());
+    } else {
+      std::vector<int> fds{shutdown_fd()};
+      if (!slots_full) fds.push_back(session_->socket());
+      transfers_.run(timeout_ms, fds);
+      publish_in_flight();
+    }
+    if (slots_full) return;
+    woken += session_->take_notifications();
+    if (woken > 0 || (next_due_ && Clock::now() >= *next_due_)) {
+      due_maybe_ = true;
+      next_due_.reset();
+    }
   }
 
   void connect_and_recover() {
@@ -157,17 +234,20 @@ class ClaimLoop {
       }
     }
     if (!session_) return;
+    due_maybe_ = true;
+    next_due_.reset();
     // Whatever we delivered is recorded now, and any lease we may still hold (a claim whose
     // answer was lost with the connection) goes back at once instead of waiting to expire.
+    // Deliveries still running keep their leases: they are recorded when they end.
     // On the first connection there is nothing to give back: the owner id is new with this process.
     if (!connected_once_) {
       connected_once_ = true;
       return;
     }
-    session_->finish_and_claim(owner_, pending_, 0, settings_);
+    session_->finish_and_claim(owner_, pending_, 0, policy_);
     pending_.clear();
-    const int released = session_->release_leases(owner_, std::nullopt);
-    in_flight_.clear(owner_);
+    int released = 0;
+    if (delivering_.empty()) released = session_->release_leases(owner_, std::nullopt);
     log::info("reconnected to the database", {{"owner", owner_}, {"released", released}});
   }
 
@@ -183,15 +263,30 @@ class ClaimLoop {
       log::error("claim loop error",
                  {{"owner", owner_}, {"error", redact(e.what(), config_.database.url)}});
     }
-    interruptible_sleep(backoff_ms);
+    // Deliveries keep running while we wait to reconnect.
+    const auto until = Clock::now() + std::chrono::milliseconds(backoff_ms);
+    while (!shutdown_requested() && Clock::now() < until) {
+      if (delivering_.empty()) {
+        interruptible_sleep(static_cast<int>(std::max<long long>(
+            0,
+            std::chrono::duration_cast<std::chrono::milliseconds>(until - Clock::now()).count())));
+      } else {
+        transfers_.run(50, {shutdown_fd()});
+      }
+    }
   }
 
-  // Records what was delivered and gives back the rest, so nothing waits for a lease to expire.
+  // Lets running deliveries end for a moment, records what ended and gives back the rest, so
+  // nothing waits for a lease to expire.
   void stop() {
+    const auto grace_end = Clock::now() + kStopGrace;
+    while (!delivering_.empty() && Clock::now() < grace_end) transfers_.run(50, {});
+    aborting_ = true;
+    transfers_.abort_all();
     in_flight_.clear(owner_);
     try {
       if (!session_) session_ = std::make_unique<LifecycleSession>(config_.database.url, owner_);
-      session_->finish_and_claim(owner_, pending_, 0, settings_);
+      session_->finish_and_claim(owner_, pending_, 0, policy_);
       pending_.clear();
       session_->release_leases(owner_, std::nullopt);
     } catch (const std::exception& e) {
@@ -201,13 +296,28 @@ class ClaimLoop {
     session_.reset();
   }
 
+  struct Delivering {
+    Fire fire;
+    Clock::time_point started;
+  };
+
+  static constexpr std::chrono::seconds kStopGrace{3};
+
   const Config& config_;
   const std::string owner_;
   InFlight& in_flight_;
+  // Declared before channels_: channels hold a reference to it.
+  Transfers transfers_;
   Channels channels_;
-  ClaimSettings settings_;
+  WorkerPolicy policy_;
   std::unique_ptr<LifecycleSession> session_;
-  std::vector<FireOutcome> pending_;  // delivered, not yet recorded
+  std::deque<Fire> waiting_;                       // claimed, not started (no free slot yet)
+  std::map<std::int64_t, Delivering> delivering_;  // started, not ended
+  std::vector<FireOutcome> pending_;               // ended, not yet recorded
+  std::vector<std::int64_t> undelivered_;          // aborted at stop: released, not recorded
+  bool due_maybe_ = true;                          // a claim could find work right now
+  std::optional<Clock::time_point> next_due_;      // when it could, if not now
+  bool aborting_ = false;
   int failures_ = 0;
   bool connected_once_ = false;
 };

@@ -69,6 +69,26 @@ std::optional<std::string> CheckHost(const std::string& host) {
   return std::nullopt;
 }
 
+std::optional<std::string> CheckWebhookSecret(const std::string& secret) {
+  if (!secret.empty() && secret.size() < 16)
+    return "must be empty (unsigned) or at least 16 characters";
+  return std::nullopt;
+}
+
+std::optional<std::string> CheckSmtpUrl(const std::string& url) {
+  const std::string_view text(url);
+  if (text.starts_with("smtp://") || text.starts_with("smtps://")) return std::nullopt;
+  return "must start with smtp:// or smtps://";
+}
+
+std::optional<std::string> CheckEmailAddress(const std::string& address) {
+  const auto at = address.find('@');
+  if (address.size() > 254 || at == std::string::npos || at == 0 || at + 1 == address.size() ||
+      address.find_first_of(" <>\r\n\t,;") != std::string::npos)
+    return "must be an email address like nudge@example.com";
+  return std::nullopt;
+}
+
 // The one list of settings. Ranges are documented in config/nudge.toml; keep them in step.
 constexpr Setting kSettings[] = {
     {"database", "url", &FieldOf<&Config::database, &DatabaseConfig::url>, 0, 0, &CheckDatabaseUrl,
@@ -81,7 +101,23 @@ constexpr Setting kSettings[] = {
      3600},
     {"worker", "reconnect_max_ms", &FieldOf<&Config::worker, &WorkerConfig::reconnect_max_ms>, 100,
      600000},
+    {"worker", "deliveries_in_flight",
+     &FieldOf<&Config::worker, &WorkerConfig::deliveries_in_flight>, 1, 10000},
     {"retry", "max_attempts", &FieldOf<&Config::retry, &RetryConfig::max_attempts>, 1, 100},
+    {"retry", "base_delay_ms", &FieldOf<&Config::retry, &RetryConfig::base_delay_ms>, 1, 86400000},
+    {"retry", "max_delay_ms", &FieldOf<&Config::retry, &RetryConfig::max_delay_ms>, 1, 604800000},
+    {"misfire", "threshold_seconds", &FieldOf<&Config::misfire, &MisfireConfig::threshold_seconds>,
+     1, 86400},
+    {"misfire", "fire_all_cap", &FieldOf<&Config::misfire, &MisfireConfig::fire_all_cap>, 1, 10000},
+    {"webhook", "secret", &FieldOf<&Config::webhook, &WebhookConfig::secret>, 0, 0,
+     &CheckWebhookSecret, /*secret=*/true},
+    {"webhook", "connect_timeout_ms",
+     &FieldOf<&Config::webhook, &WebhookConfig::connect_timeout_ms>, 1, 600000},
+    {"webhook", "timeout_ms", &FieldOf<&Config::webhook, &WebhookConfig::timeout_ms>, 1, 600000},
+    {"email", "smtp_url", &FieldOf<&Config::email, &EmailConfig::smtp_url>, 0, 0, &CheckSmtpUrl,
+     /*secret=*/true},
+    {"email", "from", &FieldOf<&Config::email, &EmailConfig::from>, 0, 0, &CheckEmailAddress},
+    {"email", "timeout_ms", &FieldOf<&Config::email, &EmailConfig::timeout_ms>, 1, 600000},
     {"history", "retention_days", &FieldOf<&Config::history, &HistoryConfig::retention_days>, 1,
      3650},
     {"history", "prune_interval_seconds",

@@ -82,6 +82,16 @@ const std::vector<BadRequest> kCases = {
     {"POST", "/v1/reminders", create_with(R"({"entity_id":")" + k201 + "\"}"), 400, "entity_id"},
     {"POST", "/v1/reminders", create_with(R"({"target":")" + k2049 + "\"}"), 400, "target"},
     {"POST", "/v1/reminders", create_with(R"({"ends_at":"2029-01-01T00:00:00Z"})"), 400, "ends_at"},
+    {"POST", "/v1/reminders", create_with(R"({"max_attempts":0})"), 400, "max_attempts"},
+    {"POST", "/v1/reminders", create_with(R"({"max_attempts":101})"), 400, "max_attempts"},
+    {"POST", "/v1/reminders", create_with(R"({"max_attempts":"3"})"), 400, "max_attempts"},
+    {"POST", "/v1/reminders", create_with(R"({"misfire_policy":"later"})"), 400, "misfire_policy"},
+    {"POST", "/v1/reminders", create_with(R"({"misfire_policy":"skip"})"), 400, "misfire_policy"},
+    // targets that do not suit the channel (checked by the database)
+    {"POST", "/v1/reminders", create_with(R"({"channel":"webhook","target":"ftp://x"})"), 400,
+     "target"},
+    {"POST", "/v1/reminders", create_with(R"({"channel":"email","target":"not-an-address"})"), 400,
+     "target"},
     // times
     {"POST", "/v1/reminders", create_with(R"({"run_at":"2030-01-01T00:00:00"})"), 400, "run_at"},
     {"POST", "/v1/reminders", create_with(R"({"run_at":"2030-01-01"})"), 400, "run_at"},
@@ -124,6 +134,15 @@ const std::vector<BadRequest> kCases = {
     {"PUT", "/v1/flags/f", R"({"value":true,"valeu":false})", 400, "valeu"},
     {"PUT", "/v1/flags/" + k201, R"({"value":true})", 400, "key"},
     {"GET", "/v1/flags/never-set", "", 404, ""},
+    // contacts
+    {"PUT", "/v1/contacts/u/1/sms", R"({"address":"a@example.com"})", 400, "channel"},
+    {"PUT", "/v1/contacts/u/1/email", R"({"address":"nope"})", 400, "address"},
+    {"PUT", "/v1/contacts/u/1/email", R"({"address":""})", 400, "address"},
+    {"PUT", "/v1/contacts/u/1/email", R"({"address":"a@example.com","x":1})", 400, "x"},
+    {"PUT", "/v1/contacts/u/" + k201 + "/email", R"({"address":"a@example.com"})", 400,
+     "entity_id"},
+    {"GET", "/v1/contacts/u/1/email", "", 404, ""},
+    {"DELETE", "/v1/contacts/u/1/webhook", "", 404, ""},
     // routes and methods
     {"GET", "/v2/reminders", "", 404, ""},
     {"DELETE", "/v1/reminders/1", "", 405, ""},
@@ -148,6 +167,7 @@ TEST_F(BadRequests, EachIsRejectedWithItsStatusAndFieldAndWritesNothing) {
   }
   EXPECT_EQ(value<long>("SELECT count(*) FROM reminder_jobs"), 1);
   EXPECT_EQ(value<long>("SELECT count(*) FROM status_flags"), 0);
+  EXPECT_EQ(value<long>("SELECT count(*) FROM contacts"), 0);
   EXPECT_EQ(get("/v1/reminders/1").body["status"], "ACTIVE");
   EXPECT_TRUE(api_->running());
 }

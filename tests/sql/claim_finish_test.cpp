@@ -136,7 +136,7 @@ TEST_F(ClaimFinishTest, FinishAndClaimRecordsThePreviousBatchThenClaimsTheNext) 
 }
 
 TEST_F(ClaimFinishTest, OneTimeFailedDeliveryIsRecordedAsFailed) {
-  const std::int64_t id = create_one_time("u1");
+  const std::int64_t id = create_one_time("u1", kDue, kOneAttempt);
   const auto fires = claim("w1");
   ASSERT_EQ(fires.size(), 1u);
   EXPECT_EQ(finish("w1", fires, "failed", "connection refused"), 1);
@@ -153,7 +153,7 @@ TEST_F(ClaimFinishTest, OneTimeFailedDeliveryIsRecordedAsFailed) {
 }
 
 TEST_F(ClaimFinishTest, LongErrorsAreCutTo2000Characters) {
-  const std::int64_t id = create_recurring("u1", 60);
+  const std::int64_t id = create_recurring("u1", 60, kDue, kOneAttempt);
   const auto fires = claim("w1");
   ASSERT_EQ(fires.size(), 1u);
   EXPECT_EQ(finish("w1", fires, "failed", std::string(5000, 'e')), 1);
@@ -182,7 +182,7 @@ TEST_F(ClaimFinishTest, RecurringOnTimeMovesToTheNextInterval) {
 }
 
 TEST_F(ClaimFinishTest, RecurringFailedDeliveryStillMovesOn) {
-  const std::int64_t id = create_recurring("u1", 3600);
+  const std::int64_t id = create_recurring("u1", 3600, kDue, kOneAttempt);
   const auto fires = claim("w1");
   ASSERT_EQ(fires.size(), 1u);
   EXPECT_EQ(finish("w1", fires, "failed", "HTTP 500"), 1);

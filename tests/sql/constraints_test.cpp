@@ -1,4 +1,4 @@
-// Every named constraint of 0001 rejects the rows it exists for, even when the lifecycle
+// Every named constraint (0001, 0005, 0006) rejects the rows it exists for, even when the lifecycle
 // functions are bypassed with direct INSERT / UPDATE; the error names the constraint.
 
 #include <map>
@@ -68,6 +68,38 @@ std::vector<Violation> Violations() {
                         {"cron", "repeat('*', 201)"},
                         {"timezone", "'UTC'"},
                         {"cron_schedule", "nudge_cron_parse('* * * * *')"}})},
+      {"misfire_policy_is_known", insert_reminder({{"misfire_policy", "'fire_twice'"}})},
+      {"one_time_misfire_policy_is_fire_once", insert_reminder({{"misfire_policy", "'skip'"}})},
+      {"max_attempts_is_1_to_100", insert_reminder({{"max_attempts", "0"}})},
+      {"max_attempts_is_1_to_100", update_seed("max_attempts = 101")},
+      {"catch_up_fires_is_not_negative", update_seed("catch_up_fires = -1")},
+      {"target_fits_channel",
+       insert_reminder({{"channel", "'webhook'"}, {"target", "'ftp://example.com/x'"}})},
+      {"target_fits_channel",
+       insert_reminder({{"channel", "'email'"}, {"target", "'not an address'"}})},
+      {"contact_entity_type_is_1_to_200_chars",
+       "INSERT INTO contacts VALUES ('', 'i', 'email', 'a@b.co')"},
+      {"contact_entity_id_is_1_to_200_chars",
+       "INSERT INTO contacts VALUES ('t', repeat('i', 201), 'email', 'a@b.co')"},
+      {"contact_channel_is_webhook_or_email",
+       "INSERT INTO contacts VALUES ('t', 'i', 'log', 'a@b.co')"},
+      {"contact_address_fits_channel",
+       "INSERT INTO contacts VALUES ('t', 'i', 'webhook', 'a@b.co')"},
+      {"attempt_outcome_is_known",
+       "INSERT INTO delivery_attempts (reminder_id, scheduled_for, attempt, outcome, worker)"
+       " VALUES (1, now(), 1, 'lost', 'w')"},
+      {"attempt_number_is_positive",
+       "INSERT INTO delivery_attempts (reminder_id, scheduled_for, attempt, outcome, worker)"
+       " VALUES (1, now(), 0, 'failed', 'w')"},
+      {"attempt_error_is_at_most_2000_chars",
+       "INSERT INTO delivery_attempts (reminder_id, scheduled_for, attempt, outcome, worker, error)"
+       " VALUES (1, now(), 1, 'failed', 'w', repeat('e', 2001))"},
+      {"attempt_response_is_at_most_1024_chars",
+       "INSERT INTO delivery_attempts (reminder_id, scheduled_for, attempt, outcome, worker,"
+       " response) VALUES (1, now(), 1, 'failed', 'w', repeat('r', 1025))"},
+      {"attempt_duration_is_not_negative",
+       "INSERT INTO delivery_attempts (reminder_id, scheduled_for, attempt, outcome, worker,"
+       " duration_ms) VALUES (1, now(), 1, 'failed', 'w', -1)"},
       {"recurring_has_interval_of_1s_to_366_days",
        insert_reminder({{"schedule_type", "'recurring'"}, {"interval_seconds", "0"}})},
       {"recurring_has_interval_of_1s_to_366_days",
@@ -240,7 +272,8 @@ TEST_F(ConstraintsTest, EveryNamedCheckConstraintHasACase) {
   const pqxx::result all =
       sql("SELECT conname FROM pg_constraint"
           " WHERE contype = 'c' AND conrelid IN ('reminder_jobs'::regclass,"
-          " 'status_flags'::regclass, 'executions'::regclass)");
+          " 'status_flags'::regclass, 'executions'::regclass, 'contacts'::regclass,"
+          " 'delivery_attempts'::regclass)");
   std::set<std::string> covered;
   for (const auto& table : {Violations(), NullViolations(), StatusViolations()}) {
     for (const Violation& v : table) covered.insert(v.constraint);

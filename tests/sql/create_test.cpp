@@ -280,7 +280,8 @@ TEST_F(CreateTest, BoundaryInputsAreAccepted) {
                 " p_interval_seconds => 31622400"),
       args_with("'user'", "'c'", "'nudge'",
                 "p_channel => 'webhook', p_schedule_type => 'one_time', p_run_at => now(),"
-                " p_ends_at => now(), p_max_fires => 1, p_target => repeat('t', 2048)"),
+                " p_ends_at => now(), p_max_fires => 1, p_target => 'https://example.com/' || "
+                "repeat('t', 2028)"),
       args_with("'user'", "'d'", "'nudge'",
                 "p_channel => 'email', p_schedule_type => 'recurring', p_interval_seconds => 60,"
                 " p_stop_condition_type => 'db_check', p_stop_condition_value => " +

@@ -65,6 +65,9 @@ inline std::string recurring_args(const std::string& entity_id, int interval_sec
          std::to_string(interval_seconds) + ", p_run_at => " + run_at;
 }
 
+// Extra named argument: one attempt per occurrence, so a failed delivery is final.
+inline const std::string kOneAttempt = ", p_max_attempts => 1";
+
 // Extra named argument: stop when status flag `key` turns true.
 inline std::string stop_on(const std::string& key) {
   return ", p_stop_condition_type => 'db_check', p_stop_condition_value => '" + key + "'";
@@ -90,16 +93,25 @@ inline std::vector<std::int64_t> ids_of(const std::vector<Claimed>& fires) {
   return ids;
 }
 
-// The statements the worker sends (worker/lifecycle.cpp), with their argument types.
+// The statements the worker sends (worker/lifecycle.cpp), with their argument types. The
+// policy is the default one apart from lease and attempts; arguments keep the order the tests
+// were written in: (worker, ids, scheduled_for, attempts, outcomes, errors, limit, lease,
+// max_attempts).
 inline const std::string kFinishAndClaimSql =
     "SELECT id, entity_type, entity_id, event_type, channel, target, payload, schedule_type,"
-    " scheduled_for, attempt, fire_count"
-    " FROM nudge_finish_and_claim_v1($1, $2::bigint[], $3::timestamptz[], $4::integer[],"
-    " $5::text[], $6::text[], $7, $8, $9)";
-inline const std::string kClaimDueSql = "SELECT * FROM nudge_claim_due_v1($1, $2, $3, $4)";
+    " scheduled_for, attempt, max_attempts, fire_count"
+    " FROM nudge_finish_and_claim_v2($1, ROW($8, $9, 1000, 300000, 60, 100)::nudge_worker_policy,"
+    " $2::bigint[], $3::timestamptz[], $4::integer[], $5::text[], $6::text[], NULL, NULL, NULL,"
+    " $7)";
+// (worker, limit, lease, max_attempts)
+inline const std::string kClaimDueSql =
+    "SELECT * FROM nudge_claim_due_v2($1, $2, ROW($3, $4, 1000, 300000, 60, "
+    "100)::nudge_worker_policy)";
+// (worker, ids, scheduled_for, attempts, outcomes, errors): attempts recorded. Three attempts
+// per occurrence, as the worker's default.
 inline const std::string kFinishFiresSql =
-    "SELECT nudge_finish_fires_v1($1, $2::bigint[], $3::timestamptz[], $4::integer[],"
-    " $5::text[], $6::text[])";
+    "SELECT nudge_finish_attempts_v2($1, ROW(30, 3, 1000, 300000, 60, 100)::nudge_worker_policy,"
+    " $2::bigint[], $3::timestamptz[], $4::integer[], $5::text[], $6::text[], NULL, NULL, NULL)";
 
 // The array arguments of a finish: ids, scheduled_for, attempts, outcomes, errors.
 struct FinishArrays {
@@ -125,10 +137,10 @@ inline FinishArrays finish_arrays(const std::vector<Claimed>& done, const std::s
 
 class LifecycleTest : public DatabaseTest {
  protected:
-  // nudge_create_reminder_v1(<named_args>): {created, id}.
+  // nudge_create_reminder_v3(<named_args>): {created, id}.
   std::pair<bool, std::int64_t> create(const std::string& named_args) {
     const pqxx::result r =
-        sql("SELECT created, (reminder).id FROM nudge_create_reminder_v1(" + named_args + ")");
+        sql("SELECT created, (reminder).id FROM nudge_create_reminder_v3(" + named_args + ")");
     return {r.at(0).at(0).as<bool>(), r.at(0).at(1).as<std::int64_t>()};
   }
   std::int64_t create_one_time(const std::string& entity_id, const std::string& run_at = kDue,
@@ -153,7 +165,7 @@ class LifecycleTest : public DatabaseTest {
                              int max_attempts = 3) {
     return finish_and_claim(worker, {}, limit, lease_seconds, max_attempts);
   }
-  // nudge_finish_fires_v1: how many occurrences it recorded.
+  // nudge_finish_attempts_v2: how many attempts it recorded.
   int finish(const std::string& worker, const std::vector<Claimed>& done,
              const std::string& outcome = "delivered",
              const std::optional<std::string>& error = std::nullopt) {

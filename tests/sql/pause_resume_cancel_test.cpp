@@ -95,7 +95,7 @@ TEST_F(PauseResumeCancelTest, TransitionsFromFinishedStatusesAreRefused) {
   int n = 0;
   for (const auto& c : cases) {
     SCOPED_TRACE(std::string(c.status) + " " + c.action);
-    const std::int64_t id = create_one_time("u" + std::to_string(n++));
+    const std::int64_t id = create_one_time("u" + std::to_string(n++), kDue, kOneAttempt);
     const std::string finished = c.status;
     if (finished == "CANCELLED") {
       act("cancel", id);

@@ -47,7 +47,7 @@ TEST_F(PruneTest, DeletesOnlyHistoryOlderThanTheRetention) {
   sql("SELECT nudge_cancel_reminder_v1($1)", old_cancelled);
   backdate_finish(old_cancelled, 31);
 
-  const std::int64_t old_failed = create_one_time("old_failed");
+  const std::int64_t old_failed = create_one_time("old_failed", kDue, kOneAttempt);
   {
     const auto fires = claim("w1");
     ASSERT_EQ(fires.size(), 1u);

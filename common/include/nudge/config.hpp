@@ -15,15 +15,36 @@ struct DatabaseConfig {
 };
 
 struct WorkerConfig {
-  int batch_size = 1000;        // rows claimed per round trip
-  int concurrency = 2;          // claim loops (each with its own connection) per process
-  int lease_seconds = 30;       // how long a claim is held before another worker may take it
-  int idle_cap_seconds = 60;    // longest sleep when nothing is due (a safety net, not a poll)
-  int reconnect_max_ms = 5000;  // cap of the reconnect backoff after the database goes away
+  int batch_size = 1000;          // rows claimed per round trip
+  int concurrency = 2;            // claim loops (each with its own connection) per process
+  int lease_seconds = 30;         // how long a claim is held before another worker may take it
+  int idle_cap_seconds = 60;      // longest sleep when nothing is due (a safety net, not a poll)
+  int reconnect_max_ms = 5000;    // cap of the reconnect backoff after the database goes away
+  int deliveries_in_flight = 64;  // deliveries one claim loop runs at once
 };
 
 struct RetryConfig {
-  int max_attempts = 3;  // claims of one occurrence before it counts as failed
+  int max_attempts = 3;       // default attempts per occurrence (a reminder may set its own)
+  int base_delay_ms = 1000;   // backoff before attempt n+1: random in [0, min(max, base * 2^(n-1))]
+  int max_delay_ms = 300000;  // cap of that backoff
+};
+
+struct MisfireConfig {
+  int threshold_seconds = 60;  // an occurrence later than this counts as missed (policy skip)
+  int fire_all_cap = 100;      // most missed occurrences one catch-up fires (policy fire_all)
+};
+
+struct WebhookConfig {
+  std::string secret;             // HMAC-SHA256 key of the Nudge-Signature header; empty: unsigned
+  int connect_timeout_ms = 2000;  // a target that does not accept the connection in time fails
+  int timeout_ms = 10000;         // whole request, connect included
+};
+
+struct EmailConfig {
+  std::string smtp_url =
+      "smtp://127.0.0.1:25";             // relay; smtp:// or smtps://, may hold user:password
+  std::string from = "nudge@localhost";  // envelope sender and From header
+  int timeout_ms = 30000;                // whole SMTP conversation
 };
 
 struct HistoryConfig {
@@ -47,6 +68,9 @@ struct Config {
   DatabaseConfig database;
   WorkerConfig worker;
   RetryConfig retry;
+  MisfireConfig misfire;
+  WebhookConfig webhook;
+  EmailConfig email;
   HistoryConfig history;
   ApiConfig api;
   LogConfig log;

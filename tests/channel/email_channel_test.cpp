@@ -1,0 +1,471 @@
+// The email channel against a real SMTP server on loopback (tests/support/smtp_server.hpp:
+// Debian's aiosmtpd, run by a small Python script that parses every message it accepts with
+// Python's own email package and writes what it found as one JSON line).
+
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <set>
+#include <sstream>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "channel.hpp"
+#include "support/processes.hpp"
+#include "support/smtp_server.hpp"
+#include "transfers.hpp"
+
+namespace nudge {
+namespace {
+
+using namespace std::chrono_literals;
+using nlohmann::json;
+using test::smtp_header;
+
+// A loopback socket that listens but never accepts or speaks: connections complete (the kernel
+// queues them) and then hear nothing.
+class SilentListener {
+ public:
+  SilentListener() : fd_(::socket(AF_INET, SOCK_STREAM, 0)) {
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof addr;
+    if (::bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
+        ::listen(fd_, 16) != 0 || ::getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len) != 0)
+      throw std::runtime_error("cannot listen on loopback");
+    port_ = ntohs(addr.sin_port);
+  }
+  ~SilentListener() { ::close(fd_); }
+  SilentListener(const SilentListener&) = delete;
+  SilentListener& operator=(const SilentListener&) = delete;
+  int port() const { return port_; }
+
+ private:
+  int fd_;
+  int port_ = 0;
+};
+
+// A temporary directory, removed with everything in it.
+class TempDir {
+ public:
+  TempDir() {
+    std::string pattern =
+        (std::filesystem::temp_directory_path() / "nudge-email-test-XXXXXX").string();
+    if (::mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
+    path_ = pattern;
+  }
+  ~TempDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path_, ec);
+  }
+  const std::filesystem::path& path() const { return path_; }
+
+ private:
+  std::filesystem::path path_;
+};
+
+Fire make_fire() {
+  Fire fire;
+  fire.id = 4217;
+  fire.entity_type = "interviewer";
+  fire.entity_id = "INT_100";
+  fire.event_type = "feedback_form";
+  fire.channel = "email";
+  fire.target = "alice@example.com";
+  fire.payload_json = R"({"candidate": "CAND_7", "round": 2})";
+  fire.schedule_type = "recurring";
+  fire.scheduled_for = "2026-11-22 09:00:00.5+00";
+  fire.attempt = 1;
+  fire.max_attempts = 3;
+  return fire;
+}
+
+// Starts `fire` and runs `transfers` until its outcome is in (or a deadline passes), then a
+// little longer to see that `done` is not called a second time.
+struct Outcome {
+  std::optional<Delivery> delivery;
+  int calls = 0;
+  bool at_once = false;  // reported inside start(), before any run()
+  std::chrono::milliseconds took{};
+};
+
+Outcome deliver(Channel& channel, Transfers& transfers, const Fire& fire,
+                std::chrono::milliseconds limit = 20s) {
+  Outcome out;
+  const auto begin = std::chrono::steady_clock::now();
+  channel.start(fire, [&out](Delivery d) {
+    ++out.calls;
+    out.delivery = std::move(d);
+  });
+  out.at_once = out.calls > 0;
+  while (!out.delivery && std::chrono::steady_clock::now() - begin < limit) transfers.run(100, {});
+  out.took = std::chrono::duration_cast<std::chrono::milliseconds>(
+      std::chrono::steady_clock::now() - begin);
+  for (int i = 0; i < 3; ++i) transfers.run(10, {});
+  return out;
+}
+
+class EmailChannel : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_EQ(::access(test::SmtpTestServer::kPython, X_OK), 0)
+        << test::SmtpTestServer::kPython << " is missing (scripts/setup.sh installs it)";
+  }
+
+  // Starts a server and a channel that sends through it.
+  void start_server(const std::string& mode = "accept") {
+    server_ = std::make_unique<test::SmtpTestServer>(dir_.path(), mode);
+    std::string why;
+    ASSERT_TRUE(server_->wait_ready(why)) << why;
+    config_.smtp_url = server_->url();
+    config_.from = "nudge@reminders.example";
+    config_.timeout_ms = 10000;
+    channel_ = make_email_channel(config_, transfers_);
+  }
+
+  // The one message the server should have received by now.
+  json only_message() const {
+    const auto messages = server_->messages();
+    EXPECT_EQ(messages.size(), 1u) << server_->log();
+    return messages.empty() ? json::object() : messages.front();
+  }
+
+  TempDir dir_;
+  Transfers transfers_;
+  EmailConfig config_;
+  std::unique_ptr<test::SmtpTestServer> server_;
+  std::unique_ptr<Channel> channel_;
+};
+
+TEST_F(EmailChannel, DeliversWithDefaultSubjectAndBody) {
+  start_server();
+  const Fire fire = make_fire();
+  const Outcome out = deliver(*channel_, transfers_, fire);
+  ASSERT_TRUE(out.delivery) << "no outcome in time";
+  EXPECT_EQ(out.calls, 1);
+  EXPECT_FALSE(out.at_once);
+  EXPECT_TRUE(out.delivery->delivered) << out.delivery->error;
+  EXPECT_EQ(out.delivery->status_code, 250);
+  EXPECT_EQ(out.delivery->response, "250 2.0.0 Ok: queued");
+  EXPECT_EQ(transfers_.active(), 0u);
+
+  const json message = only_message();
+  EXPECT_EQ(message["mail_from"], "nudge@reminders.example");
+  EXPECT_EQ(message["rcpt_tos"], json::array({"alice@example.com"}));
+  EXPECT_EQ(message["defects"], json::array());
+  EXPECT_EQ(smtp_header(message, "from"), "nudge@reminders.example");
+  EXPECT_EQ(smtp_header(message, "to"), "alice@example.com");
+  EXPECT_EQ(smtp_header(message, "subject"), "Reminder: feedback_form for interviewer INT_100");
+  EXPECT_EQ(smtp_header(message, "mime-version"), "1.0");
+  EXPECT_NE(std::string(message["raw"]).find("\r\nContent-Type: text/plain; charset=utf-8\r\n"),
+            std::string::npos);
+  EXPECT_EQ(smtp_header(message, "x-nudge-reminder-id"), "4217");
+  EXPECT_EQ(smtp_header(message, "x-nudge-attempt"), "1");
+  EXPECT_EQ(smtp_header(message, "idempotency-key"), fire.idempotency_key());
+  EXPECT_EQ(smtp_header(message, "idempotency-key"), "nudge-4217-2026-11-22T09:00:00.5Z");
+  EXPECT_EQ(smtp_header(message, "message-id"),
+            "<nudge-4217-2026-11-22T090000.5Z@reminders.example>");
+  EXPECT_TRUE(message["headers"].contains("date"));
+
+  const std::string body = message["body"];
+  EXPECT_NE(body.find("Reminder: feedback_form for interviewer INT_100"), std::string::npos)
+      << body;
+  EXPECT_NE(body.find("Scheduled for: 2026-11-22T09:00:00.5Z"), std::string::npos) << body;
+  EXPECT_NE(body.find("\"candidate\": \"CAND_7\""), std::string::npos) << body;
+  EXPECT_NE(body.find("\"round\": 2"), std::string::npos) << body;
+}
+
+TEST_F(EmailChannel, MessageIsSevenBitWithCrlfLinesAndBase64Body) {
+  start_server();
+  Fire fire = make_fire();
+  fire.payload_json = R"({"body": "Héllo\n.leading dot\nLast line ✓"})";
+  const Outcome out = deliver(*channel_, transfers_, fire);
+  ASSERT_TRUE(out.delivery && out.delivery->delivered) << (out.delivery ? out.delivery->error : "");
+
+  const json message = only_message();
+  const std::string raw = message["raw"];
+  EXPECT_EQ(smtp_header(message, "content-transfer-encoding"), "base64");
+  for (const unsigned char c : raw) EXPECT_LT(c, 0x80) << "non-ASCII byte in the message";
+  std::istringstream lines(raw);
+  for (std::string line; std::getline(lines, line);) {
+    ASSERT_FALSE(line.empty()) << "bare LF in the message";
+    EXPECT_EQ(line.back(), '\r') << "line without CRLF: " << line;
+    EXPECT_LE(line.size(), 79u) << line;  // 78 characters and the CR
+  }
+  // The body as sent: text/plain in canonical form, every line break CRLF (RFC 2045 6.8).
+  EXPECT_EQ(message["body"], "Héllo\r\n.leading dot\r\nLast line ✓");
+}
+
+TEST_F(EmailChannel, SubjectAndBodyComeFromThePayload) {
+  start_server();
+  Fire fire = make_fire();
+  fire.payload_json = R"({"subject": "Feedback for CAND_7 is due", "body": "Please submit it.\n"})";
+  const Outcome out = deliver(*channel_, transfers_, fire);
+  ASSERT_TRUE(out.delivery && out.delivery->delivered) << (out.delivery ? out.delivery->error : "");
+  const json message = only_message();
+  EXPECT_EQ(smtp_header(message, "subject"), "Feedback for CAND_7 is due");
+  EXPECT_EQ(message["body"], "Please submit it.\r\n");
+}
+
+TEST_F(EmailChannel, NonStringSubjectAndBodyFallBackToTheDefaults) {
+  start_server();
+  Fire fire = make_fire();
+  fire.payload_json = R"({"subject": 42, "body": {"text": "x"}})";
+  const Outcome out = deliver(*channel_, transfers_, fire);
+  ASSERT_TRUE(out.delivery && out.delivery->delivered) << (out.delivery ? out.delivery->error : "");
+  const json message = only_message();
+  EXPECT_EQ(smtp_header(message, "subject"), "Reminder: feedback_form for interviewer INT_100");
+  const std::string body = message["body"];
+  EXPECT_NE(body.find("Scheduled for: 2026-11-22T09:00:00.5Z"), std::string::npos) << body;
+}
+
+TEST_F(EmailChannel, NonAsciiSubjectIsEncodedAndDecodesRight) {
+  start_server();
+  Fire fire = make_fire();
+  // Long enough to need several encoded words, with multi-byte characters at every offset.
+  const std::string subject =
+      "Rappel : évaluation de Zoë — 面试反馈 ✓ Ünïcödé ÅÄÖ åäö 日本語テキスト ü€𝄞 fin";
+  fire.payload_json = json{{"subject", subject}}.dump();
+  const Outcome out = deliver(*channel_, transfers_, fire);
+  ASSERT_TRUE(out.delivery && out.delivery->delivered) << (out.delivery ? out.delivery->error : "");
+  const json message = only_message();
+  EXPECT_EQ(smtp_header(message, "subject"), subject);
+  EXPECT_NE(std::string(message["raw"]).find("Subject: =?UTF-8?B?"), std::string::npos);
+  EXPECT_EQ(message["defects"], json::array());
+}
+
+TEST_F(EmailChannel, LongAsciiSubjectIsFoldedAndUnfoldsUnchanged) {
+  start_server();
+  Fire fire = make_fire();
+  std::string subject;
+  for (int i = 0; i < 30; ++i) subject += "word" + std::to_string(i) + " ";
+  subject.pop_back();
+  fire.payload_json = json{{"subject", subject}}.dump();
+  const Outcome out = deliver(*channel_, transfers_, fire);
+  ASSERT_TRUE(out.delivery && out.delivery->delivered) << (out.delivery ? out.delivery->error : "");
+  const json message = only_message();
+  EXPECT_EQ(smtp_header(message, "subject"), subject);
+}
+
+TEST_F(EmailChannel, LineBreaksInTheSubjectCannotAddHeaders) {
+  start_server();
+  Fire fire = make_fire();
+  fire.payload_json = R"({"subject": "Hello\r\nBcc: eve@evil.example\r\n\r\nInjected body"})";
+  const Outcome out = deliver(*channel_, transfers_, fire);
+  ASSERT_TRUE(out.delivery && out.delivery->delivered) << (out.delivery ? out.delivery->error : "");
+  const json message = only_message();
+  EXPECT_EQ(smtp_header(message, "subject"), "Hello Bcc: eve@evil.example Injected body");
+  EXPECT_FALSE(message["headers"].contains("bcc"));
+  EXPECT_EQ(message["rcpt_tos"], json::array({"alice@example.com"}));
+}
+
+TEST_F(EmailChannel, SameOccurrenceCarriesTheSameMessageId) {
+  start_server();
+  Fire fire = make_fire();
+  const Outcome first = deliver(*channel_, transfers_, fire);
+  fire.attempt = 2;  // a retry of the same occurrence
+  const Outcome retry = deliver(*channel_, transfers_, fire);
+  fire.scheduled_for = "2026-11-22 09:10:00+00";  // the next occurrence
+  fire.attempt = 1;
+  const Outcome next = deliver(*channel_, transfers_, fire);
+  for (const Outcome* o : {&first, &retry, &next})
+    ASSERT_TRUE(o->delivery && o->delivery->delivered) << (o->delivery ? o->delivery->error : "");
+
+  const auto messages = server_->messages();
+  ASSERT_EQ(messages.size(), 3u);
+  EXPECT_EQ(smtp_header(messages[0], "message-id"), smtp_header(messages[1], "message-id"));
+  EXPECT_EQ(smtp_header(messages[1], "x-nudge-attempt"), "2");
+  EXPECT_NE(smtp_header(messages[0], "message-id"), smtp_header(messages[2], "message-id"));
+  EXPECT_EQ(smtp_header(messages[2], "message-id"),
+            "<nudge-4217-2026-11-22T091000Z@reminders.example>");
+  EXPECT_EQ(smtp_header(messages[2], "idempotency-key"), "nudge-4217-2026-11-22T09:10:00Z");
+}
+
+TEST_F(EmailChannel, ManyDeliveriesRunAtOnce) {
+  start_server();
+  constexpr int kCount = 8;
+  std::vector<std::optional<Delivery>> results(kCount);
+  int calls = 0;
+  for (int i = 0; i < kCount; ++i) {
+    Fire fire = make_fire();
+    fire.id = 100 + i;
+    fire.target = "user" + std::to_string(i) + "@example.com";
+    channel_->start(fire, [&results, &calls, i](Delivery d) {
+      ++calls;
+      results[static_cast<std::size_t>(i)] = std::move(d);
+    });
+  }
+  EXPECT_EQ(transfers_.active(), static_cast<std::size_t>(kCount));
+  const auto deadline = std::chrono::steady_clock::now() + 20s;
+  while (calls < kCount && std::chrono::steady_clock::now() < deadline) transfers_.run(100, {});
+  ASSERT_EQ(calls, kCount);
+  for (const auto& r : results) EXPECT_TRUE(r && r->delivered) << (r ? r->error : "");
+
+  const auto messages = server_->messages();
+  ASSERT_EQ(messages.size(), static_cast<std::size_t>(kCount));
+  std::set<std::string> recipients;
+  for (const auto& m : messages) recipients.insert(m["rcpt_tos"].at(0).get<std::string>());
+  EXPECT_EQ(recipients.size(), static_cast<std::size_t>(kCount));
+  EXPECT_EQ(recipients.count("user5@example.com"), 1u);
+}
+
+TEST_F(EmailChannel, RejectedRecipientFailsWith550) {
+  start_server("reject");
+  const Outcome out = deliver(*channel_, transfers_, make_fire());
+  ASSERT_TRUE(out.delivery) << "no outcome in time";
+  EXPECT_EQ(out.calls, 1);
+  EXPECT_FALSE(out.delivery->delivered);
+  EXPECT_EQ(out.delivery->status_code, 550);
+  EXPECT_NE(out.delivery->error.find("550"), std::string::npos) << out.delivery->error;
+  EXPECT_NE(out.delivery->error.find("no such user"), std::string::npos) << out.delivery->error;
+  EXPECT_EQ(out.delivery->response, "550 no such user");
+  EXPECT_TRUE(server_->messages().empty());
+}
+
+TEST_F(EmailChannel, ClosedPortFailsQuicklyWithAnError) {
+  config_.smtp_url = "smtp://127.0.0.1:" + std::to_string(test::free_tcp_port());
+  config_.timeout_ms = 30000;
+  auto channel = make_email_channel(config_, transfers_);
+  const Outcome out = deliver(*channel, transfers_, make_fire());
+  ASSERT_TRUE(out.delivery) << "no outcome in time";
+  EXPECT_EQ(out.calls, 1);
+  EXPECT_FALSE(out.delivery->delivered);
+  EXPECT_FALSE(out.delivery->error.empty());
+  EXPECT_EQ(out.delivery->status_code, std::nullopt);
+  EXPECT_LT(out.took, 5s);
+}
+
+TEST_F(EmailChannel, SilentServerTimesOut) {
+  SilentListener silent;
+  config_.smtp_url = "smtp://127.0.0.1:" + std::to_string(silent.port());
+  config_.timeout_ms = 300;
+  auto channel = make_email_channel(config_, transfers_);
+  const Outcome out = deliver(*channel, transfers_, make_fire());
+  ASSERT_TRUE(out.delivery) << "no outcome in time";
+  EXPECT_EQ(out.calls, 1);
+  EXPECT_FALSE(out.delivery->delivered);
+  EXPECT_NE(out.delivery->error.find("imeout"), std::string::npos) << out.delivery->error;
+  EXPECT_GE(out.took, 250ms);
+  EXPECT_LT(out.took, 5s);
+}
+
+// A delivery still running when the worker gives up on it: `done` hears of it once, and nothing
+// leaks (the sanitizer build checks that).
+TEST_F(EmailChannel, AbortedDeliveryIsReportedOnceAndLeaksNothing) {
+  SilentListener silent;
+  config_.smtp_url = "smtp://127.0.0.1:" + std::to_string(silent.port());
+  config_.timeout_ms = 500;  // bounds how long libcurl may linger over the aborted conversation
+  std::vector<Delivery> reports;
+  {
+    Transfers transfers;
+    auto channel = make_email_channel(config_, transfers);
+    channel->start(make_fire(), [&reports](Delivery d) { reports.push_back(std::move(d)); });
+    for (int i = 0; i < 3; ++i) transfers.run(20, {});
+    EXPECT_EQ(transfers.active(), 1u);
+    EXPECT_TRUE(reports.empty());
+    transfers.abort_all();
+    EXPECT_EQ(transfers.active(), 0u);
+    channel.reset();
+  }
+  ASSERT_EQ(reports.size(), 1u);
+  EXPECT_FALSE(reports[0].delivered);
+  EXPECT_NE(reports[0].error.find("aborted"), std::string::npos) << reports[0].error;
+}
+
+// Transfers destroyed with a delivery in flight (the channel gone first): no crash, no leak.
+TEST_F(EmailChannel, TransfersDestroyedMidDeliveryLeaksNothing) {
+  SilentListener silent;
+  config_.smtp_url = "smtp://127.0.0.1:" + std::to_string(silent.port());
+  config_.timeout_ms = 500;
+  int calls = 0;
+  {
+    Transfers transfers;
+    auto channel = make_email_channel(config_, transfers);
+    channel->start(make_fire(), [&calls](Delivery) { ++calls; });
+    for (int i = 0; i < 3; ++i) transfers.run(20, {});
+    channel.reset();
+  }
+  EXPECT_LE(calls, 1);
+}
+
+TEST_F(EmailChannel, ErrorsNeverShowThePasswordOrTheUrl) {
+  const std::string port = std::to_string(test::free_tcp_port());
+  for (const std::string& url : {"smtp://user:hunter2@127.0.0.1:" + port,
+                                 "smtps://user:hunter2@127.0.0.1:" + port + "/relay.example",
+                                 "smtp://user:hunter%32@127.0.0.1:" + port}) {
+    config_.smtp_url = url;
+    auto channel = make_email_channel(config_, transfers_);
+    const Outcome out = deliver(*channel, transfers_, make_fire());
+    ASSERT_TRUE(out.delivery) << "no outcome in time";
+    EXPECT_FALSE(out.delivery->delivered);
+    EXPECT_FALSE(out.delivery->error.empty());
+    EXPECT_EQ(out.delivery->error.find("hunter"), std::string::npos) << out.delivery->error;
+    EXPECT_EQ(out.delivery->error.find("user:"), std::string::npos) << out.delivery->error;
+    EXPECT_EQ(out.delivery->error.find("://"), std::string::npos) << out.delivery->error;
+    EXPECT_EQ(out.delivery->response.find("hunter"), std::string::npos);
+  }
+}
+
+TEST_F(EmailChannel, MissingTargetFailsAtOnce) {
+  start_server();
+  Fire fire = make_fire();
+  fire.target.reset();
+  const Outcome out = deliver(*channel_, transfers_, fire);
+  ASSERT_TRUE(out.delivery);
+  EXPECT_TRUE(out.at_once);
+  EXPECT_EQ(out.calls, 1);
+  EXPECT_FALSE(out.delivery->delivered);
+  EXPECT_EQ(out.delivery->error,
+            "no address: the reminder has no target and contacts has no email address for "
+            "interviewer/INT_100");
+  EXPECT_EQ(transfers_.active(), 0u);
+  EXPECT_TRUE(server_->messages().empty());
+}
+
+TEST_F(EmailChannel, ImplausibleTargetsAreRefusedWithoutSending) {
+  start_server();
+  for (const std::string& target : std::vector<std::string>{
+           "alice@example.com\r\nBcc: x@y", "alice@example.com\nBcc: x@y",
+           "Alice <alice@example.com>", "alice example.com", "alice.example.com", "alice@",
+           "@example.com", "alice@example.com>\r\nRCPT TO:<eve@evil.example", "a@b@c",
+           "alice@exa..mple.com", ""}) {
+    Fire fire = make_fire();
+    fire.target = target;
+    const Outcome out = deliver(*channel_, transfers_, fire);
+    ASSERT_TRUE(out.delivery) << target;
+    EXPECT_TRUE(out.at_once) << target;
+    EXPECT_EQ(out.calls, 1);
+    EXPECT_FALSE(out.delivery->delivered) << target;
+    EXPECT_NE(out.delivery->error.find("not a plausible email address"), std::string::npos)
+        << out.delivery->error;
+    EXPECT_EQ(out.delivery->error.find('\r'), std::string::npos) << out.delivery->error;
+    EXPECT_EQ(out.delivery->error.find('\n'), std::string::npos) << out.delivery->error;
+  }
+  EXPECT_EQ(transfers_.active(), 0u);
+  EXPECT_TRUE(server_->messages().empty());
+}
+
+TEST_F(EmailChannel, BadSenderIsAClearErrorPerFire) {
+  config_.smtp_url = "smtp://127.0.0.1:25";
+  config_.from = "nudge@localhost\r\nBcc: x@y";
+  auto channel = make_email_channel(config_, transfers_);
+  const Outcome out = deliver(*channel, transfers_, make_fire());
+  ASSERT_TRUE(out.delivery);
+  EXPECT_TRUE(out.at_once);
+  EXPECT_FALSE(out.delivery->delivered);
+  EXPECT_NE(out.delivery->error.find("email.from"), std::string::npos) << out.delivery->error;
+}
+
+}  // namespace
+}  // namespace nudge

@@ -1,0 +1,411 @@
+// The webhook channel against a real HTTP receiver on loopback: body, headers, signature,
+// failures, timeouts, concurrency and what error messages may show.
+
+#include <gtest/gtest.h>
+#include <httplib.h>
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "channel.hpp"
+#include "signature.hpp"
+#include "support/processes.hpp"
+#include "support/webhook_receiver.hpp"
+#include "transfers.hpp"
+
+namespace nudge {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using std::chrono::milliseconds;
+
+constexpr char kSecret[] = "whsec_test_secret_123";
+
+struct Received {
+  std::string path;
+  std::string body;
+  httplib::Headers headers;
+};
+
+class WebhookChannelTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    // Enough handler threads that concurrent deliveries never queue behind kept-alive ones.
+    server_.new_task_queue = [] { return new httplib::ThreadPool(32); };
+    server_.set_keep_alive_timeout(1);
+    server_.Post("/ok", [this](const httplib::Request& req, httplib::Response& res) {
+      record(req);
+      res.set_content("thanks", "text/plain");
+    });
+    server_.Post("/fail", [this](const httplib::Request& req, httplib::Response& res) {
+      record(req);
+      res.status = 500;
+      res.set_content(std::string(5000, 'x'), "text/plain");
+    });
+    server_.Post("/big", [this](const httplib::Request& req, httplib::Response& res) {
+      record(req);
+      res.set_content(std::string(1 << 20, 'b'), "text/plain");
+    });
+    server_.Post("/redirect", [this](const httplib::Request& req, httplib::Response& res) {
+      record(req);
+      res.status = 302;
+      res.set_header("Location", "/ok");
+    });
+    server_.Post("/hang", [this](const httplib::Request& req, httplib::Response& res) {
+      record(req);
+      std::unique_lock lock(mutex_);
+      released_.wait_for(lock, std::chrono::seconds(3), [this] { return release_; });
+      res.set_content("late", "text/plain");
+    });
+    port_ = server_.bind_to_any_port("127.0.0.1");
+    ASSERT_GT(port_, 0);
+    thread_ = std::thread([this] { server_.listen_after_bind(); });
+    const auto deadline = Clock::now() + std::chrono::seconds(5);
+    while (!server_.is_running() && Clock::now() < deadline)
+      std::this_thread::sleep_for(milliseconds(5));
+    ASSERT_TRUE(server_.is_running());
+  }
+
+  void TearDown() override {
+    {
+      std::lock_guard lock(mutex_);
+      release_ = true;
+    }
+    released_.notify_all();
+    transfers_.reset();  // closes kept-alive connections before the server goes
+    server_.stop();
+    if (thread_.joinable()) thread_.join();
+  }
+
+  void record(const httplib::Request& req) {
+    std::lock_guard lock(mutex_);
+    received_.push_back({req.path, req.body, req.headers});
+  }
+
+  std::vector<Received> received() {
+    std::lock_guard lock(mutex_);
+    return received_;
+  }
+
+  std::string url(const std::string& path) const {
+    return "http://127.0.0.1:" + std::to_string(port_) + path;
+  }
+
+  std::unique_ptr<Channel> channel(WebhookConfig config = {}) {
+    return make_webhook_channel(config, *transfers_);
+  }
+
+  Fire fire(std::optional<std::string> target, int attempt = 1) const {
+    Fire f;
+    f.id = 42;
+    f.entity_type = "interviewer";
+    f.entity_id = "INT_100";
+    f.event_type = "feedback_form";
+    f.channel = "webhook";
+    f.target = std::move(target);
+    f.payload_json = R"({"form": "https://forms.example/f/1", "n": [1, 2]})";
+    f.schedule_type = "recurring";
+    f.scheduled_for = "2026-11-22 09:00:00.5+00";
+    f.attempt = attempt;
+    f.max_attempts = 3;
+    return f;
+  }
+
+  // Runs the transfers until `finished` or the deadline; on the deadline, aborts what is left
+  // so that no callback outlives the locals it writes to.
+  void run_until(const std::function<bool()>& finished, milliseconds limit = milliseconds(5000)) {
+    const auto deadline = Clock::now() + limit;
+    while (!finished() && Clock::now() < deadline) transfers_->run(50, {});
+    if (!finished()) transfers_->abort_all();
+  }
+
+  // Runs the transfers until every slot is filled (or the deadline passes).
+  void run_until(const std::vector<std::optional<Delivery>>& slots) {
+    run_until([&] {
+      for (const auto& slot : slots)
+        if (!slot) return false;
+      return true;
+    });
+  }
+
+  // Starts one fire and runs the transfers until it is done (or 5 s pass).
+  std::optional<Delivery> deliver(Channel& ch, const Fire& f) {
+    std::vector<std::optional<Delivery>> slots(1);
+    int calls = 0;
+    ch.start(f, [&](Delivery d) {
+      ++calls;
+      slots[0] = std::move(d);
+    });
+    run_until(slots);
+    EXPECT_LE(calls, 1);
+    return slots[0];
+  }
+
+  std::unique_ptr<Transfers> transfers_ = std::make_unique<Transfers>();
+  httplib::Server server_;
+  std::thread thread_;
+  int port_ = 0;
+  std::mutex mutex_;
+  std::condition_variable released_;
+  bool release_ = false;
+  std::vector<Received> received_;
+};
+
+TEST(WebhookSignature, MatchesKnownVector) {
+  // printf '%s' '1700000000.{"a":1}' | openssl dgst -sha256 -hmac 'whsec_test_secret_123'
+  EXPECT_EQ(webhook_signature(kSecret, 1700000000, R"({"a":1})"),
+            "t=1700000000,v1=e89dcbfdce3392fb275033fb083d8c81e095a63bf687d9a2cd50e7d5f55e21f6");
+}
+
+TEST(WebhookSignature, DependsOnSecretTimeAndBody) {
+  const std::string base = webhook_signature(kSecret, 1700000000, R"({"a":1})");
+  EXPECT_NE(base, webhook_signature("other", 1700000000, R"({"a":1})"));
+  EXPECT_NE(base.substr(base.find(',')),
+            webhook_signature(kSecret, 1700000001, R"({"a":1})").substr(base.find(',')));
+  EXPECT_NE(base, webhook_signature(kSecret, 1700000000, R"({"a":2})"));
+}
+
+TEST_F(WebhookChannelTest, DeliversExactBodyAndHeaders) {
+  auto ch = channel();
+  const Fire f = fire(url("/ok"));
+  std::optional<Delivery> got;
+  ch->start(f, [&](Delivery d) { got = std::move(d); });
+  EXPECT_FALSE(got) << "a network delivery reports from Transfers::run, not from start";
+  run_until([&] { return got.has_value(); });
+
+  ASSERT_TRUE(got);
+  EXPECT_TRUE(got->delivered) << got->error;
+  EXPECT_EQ(got->status_code, 200);
+  EXPECT_EQ(got->response, "thanks");
+  EXPECT_TRUE(got->error.empty());
+
+  const auto requests = received();
+  ASSERT_EQ(requests.size(), 1u);
+  const Received& r = requests[0];
+  EXPECT_EQ(r.path, "/ok");
+  EXPECT_EQ(r.body, R"({"reminder_id":42,"entity_type":"interviewer","entity_id":"INT_100",)"
+                    R"("event_type":"feedback_form","scheduled_for":"2026-11-22T09:00:00.5Z",)"
+                    R"("attempt":1,"idempotency_key":"nudge-42-2026-11-22T09:00:00.5Z",)"
+                    R"("payload":{"form": "https://forms.example/f/1", "n": [1, 2]}})");
+  const auto header = [&](const char* name) {
+    const auto it = r.headers.find(name);
+    return it == r.headers.end() ? std::string("<absent>") : it->second;
+  };
+  EXPECT_EQ(header("Content-Type"), "application/json");
+  EXPECT_EQ(header("Idempotency-Key"), f.idempotency_key());
+  EXPECT_EQ(header("Idempotency-Key"), "nudge-42-2026-11-22T09:00:00.5Z");
+  EXPECT_EQ(header("Nudge-Attempt"), "1");
+  EXPECT_EQ(header("User-Agent"), "nudge-worker");
+  EXPECT_EQ(header("Expect"), "<absent>");
+  EXPECT_EQ(header("Nudge-Signature"), "<absent>") << "no secret configured: unsigned";
+}
+
+TEST_F(WebhookChannelTest, RetryOfTheSameOccurrenceKeepsTheIdempotencyKey) {
+  auto ch = channel();
+  const auto first = deliver(*ch, fire(url("/ok"), 1));
+  const auto second = deliver(*ch, fire(url("/ok"), 2));
+  ASSERT_TRUE(first && second);
+  EXPECT_TRUE(first->delivered && second->delivered);
+
+  const auto requests = received();
+  ASSERT_EQ(requests.size(), 2u);
+  EXPECT_EQ(requests[0].headers.find("Idempotency-Key")->second,
+            requests[1].headers.find("Idempotency-Key")->second);
+  EXPECT_EQ(requests[0].headers.find("Nudge-Attempt")->second, "1");
+  EXPECT_EQ(requests[1].headers.find("Nudge-Attempt")->second, "2");
+  EXPECT_NE(requests[1].body.find(R"("attempt":2,)"), std::string::npos);
+  EXPECT_NE(requests[1].body.find(R"("idempotency_key":"nudge-42-2026-11-22T09:00:00.5Z")"),
+            std::string::npos);
+}
+
+TEST_F(WebhookChannelTest, SignatureVerifiesWithTheSecretOnly) {
+  auto ch = channel({kSecret, 2000, 5000});
+  const auto before = std::chrono::duration_cast<std::chrono::seconds>(
+                          std::chrono::system_clock::now().time_since_epoch())
+                          .count();
+  const auto got = deliver(*ch, fire(url("/ok")));
+  ASSERT_TRUE(got);
+  EXPECT_TRUE(got->delivered) << got->error;
+
+  const auto requests = received();
+  ASSERT_EQ(requests.size(), 1u);
+  const auto it = requests[0].headers.find("Nudge-Signature");
+  ASSERT_NE(it, requests[0].headers.end());
+  const std::string& sig = it->second;
+  EXPECT_TRUE(test::nudge_signature_verifies(sig, kSecret, requests[0].body)) << sig;
+  EXPECT_FALSE(test::nudge_signature_verifies(sig, "whsec_wrong", requests[0].body));
+  EXPECT_FALSE(test::nudge_signature_verifies(sig, kSecret, requests[0].body + " "));
+
+  const std::int64_t t = std::stoll(sig.substr(2, sig.find(',') - 2));
+  EXPECT_GE(t, before);
+  EXPECT_LE(t, before + 5);
+
+  for (const auto& [name, value] : requests[0].headers)
+    EXPECT_EQ(value.find(kSecret), std::string::npos) << name;
+  EXPECT_EQ(requests[0].body.find(kSecret), std::string::npos);
+}
+
+TEST_F(WebhookChannelTest, ServerErrorFailsWithStatusAndTruncatedBody) {
+  auto ch = channel({kSecret, 2000, 5000});
+  const auto got = deliver(*ch, fire(url("/fail")));
+  ASSERT_TRUE(got);
+  EXPECT_FALSE(got->delivered);
+  EXPECT_EQ(got->status_code, 500);
+  EXPECT_EQ(got->error, "HTTP 500");
+  EXPECT_EQ(got->response, std::string(kMaxResponseBytes, 'x'));
+}
+
+TEST_F(WebhookChannelTest, BigSuccessfulResponseIsDeliveredAndTruncated) {
+  auto ch = channel();
+  const auto got = deliver(*ch, fire(url("/big")));
+  ASSERT_TRUE(got);
+  EXPECT_TRUE(got->delivered) << got->error;
+  EXPECT_EQ(got->status_code, 200);
+  EXPECT_EQ(got->response, std::string(kMaxResponseBytes, 'b'));
+}
+
+TEST_F(WebhookChannelTest, RedirectIsNotFollowed) {
+  auto ch = channel();
+  const auto got = deliver(*ch, fire(url("/redirect")));
+  ASSERT_TRUE(got);
+  EXPECT_FALSE(got->delivered);
+  EXPECT_EQ(got->status_code, 302);
+  EXPECT_EQ(got->error, "HTTP 302 (redirects are not followed)");
+  const auto requests = received();
+  ASSERT_EQ(requests.size(), 1u);
+  EXPECT_EQ(requests[0].path, "/redirect");
+}
+
+TEST_F(WebhookChannelTest, RefusedConnectionFailsQuickly) {
+  auto ch = channel();
+  const std::string closed = "http://127.0.0.1:" + std::to_string(test::free_tcp_port()) + "/hook";
+  const auto start = Clock::now();
+  const auto got = deliver(*ch, fire(closed));
+  ASSERT_TRUE(got);
+  EXPECT_LT(Clock::now() - start, milliseconds(1500));
+  EXPECT_FALSE(got->delivered);
+  EXPECT_FALSE(got->status_code);
+  EXPECT_FALSE(got->error.empty());
+}
+
+TEST_F(WebhookChannelTest, HangingReceiverTimesOutWithoutBlockingOthers) {
+  auto ch = channel({"", 2000, 300});
+  std::vector<std::optional<Delivery>> slots(2);
+  std::vector<int> order;
+  const auto start = Clock::now();
+  Clock::duration hang_took{};
+  ch->start(fire(url("/hang")), [&](Delivery d) {
+    hang_took = Clock::now() - start;
+    order.push_back(0);
+    slots[0] = std::move(d);
+  });
+  ch->start(fire(url("/ok")), [&](Delivery d) {
+    order.push_back(1);
+    slots[1] = std::move(d);
+  });
+  run_until(slots);
+
+  ASSERT_TRUE(slots[0] && slots[1]);
+  EXPECT_EQ(order, (std::vector<int>{1, 0})) << "the fast receiver is not held up by the slow one";
+  EXPECT_TRUE(slots[1]->delivered) << slots[1]->error;
+  EXPECT_FALSE(slots[0]->delivered);
+  EXPECT_FALSE(slots[0]->status_code);
+  EXPECT_NE(slots[0]->error.find("Timeout"), std::string::npos) << slots[0]->error;
+  EXPECT_LT(hang_took, milliseconds(1000));
+  EXPECT_GE(hang_took, milliseconds(250));
+}
+
+TEST_F(WebhookChannelTest, ManyConcurrentDeliveries) {
+  auto ch = channel({kSecret, 2000, 5000});
+  std::vector<std::optional<Delivery>> slots(20);
+  for (std::size_t i = 0; i < slots.size(); ++i) {
+    Fire f = fire(url("/ok"));
+    f.id = static_cast<std::int64_t>(i + 1);
+    ch->start(f, [&slots, i](Delivery d) { slots[i] = std::move(d); });
+  }
+  EXPECT_EQ(transfers_->active(), slots.size());
+  run_until(slots);
+  for (const auto& slot : slots) {
+    ASSERT_TRUE(slot);
+    EXPECT_TRUE(slot->delivered) << slot->error;
+  }
+  EXPECT_EQ(received().size(), slots.size());
+  EXPECT_EQ(transfers_->active(), 0u);
+}
+
+TEST_F(WebhookChannelTest, UnfinishedTransferIsReportedAndFreedWhenTransfersEnds) {
+  // Shutdown with a delivery in flight: reported once as not delivered, nothing leaks (ASan).
+  auto ch = channel({kSecret, 2000, 10000});
+  int calls = 0;
+  std::optional<Delivery> got;
+  ch->start(fire(url("/hang")), [&](Delivery d) {
+    ++calls;
+    got = std::move(d);
+  });
+  const auto deadline = Clock::now() + std::chrono::seconds(5);
+  while (received().empty() && calls == 0 && Clock::now() < deadline) transfers_->run(50, {});
+  ASSERT_EQ(received().size(), 1u);
+  EXPECT_EQ(calls, 0);
+  transfers_.reset();
+  EXPECT_EQ(calls, 1);
+  ASSERT_TRUE(got);
+  EXPECT_FALSE(got->delivered);
+  EXPECT_FALSE(got->status_code);
+  EXPECT_FALSE(got->error.empty());
+}
+
+TEST_F(WebhookChannelTest, MissingTargetFailsAtOnceWithClearError) {
+  auto ch = channel();
+  std::optional<Delivery> got;
+  ch->start(fire(std::nullopt), [&](Delivery d) { got = std::move(d); });
+  ASSERT_TRUE(got) << "nothing to wait for: reported from start";
+  EXPECT_FALSE(got->delivered);
+  EXPECT_FALSE(got->status_code);
+  EXPECT_EQ(got->error,
+            "no address: the reminder has no target and contacts has no webhook address for "
+            "interviewer/INT_100");
+  EXPECT_EQ(transfers_->active(), 0u);
+}
+
+TEST_F(WebhookChannelTest, OnlyHttpAndHttpsUrls) {
+  auto ch = channel();
+  for (const std::string target : {"ftp://127.0.0.1/hook", "file:///etc/passwd", "not a url"}) {
+    std::optional<Delivery> got;
+    ch->start(fire(target), [&](Delivery d) { got = std::move(d); });
+    run_until([&] { return got.has_value(); });
+    ASSERT_TRUE(got) << target;
+    EXPECT_FALSE(got->delivered) << target;
+    EXPECT_FALSE(got->error.empty()) << target;
+  }
+}
+
+TEST_F(WebhookChannelTest, ErrorsNeverShowCredentialsOrQuery) {
+  auto ch = channel({kSecret, 1000, 2000});
+  const int closed = test::free_tcp_port();
+  for (const std::string& target : std::vector<std::string>{
+           "http://user:password@127.0.0.1:" + std::to_string(closed) + "/hook?token=secret",
+           "http://user:password@127.0.0.1:" + std::to_string(closed) + "/hook?token=secret#secret",
+           "http://user:password@no-such-host.invalid/hook?token=secret",
+           "http://user:password@[::1/hook?token=secret"}) {
+    const auto got = deliver(*ch, fire(target));
+    ASSERT_TRUE(got) << target;
+    EXPECT_FALSE(got->delivered);
+    EXPECT_FALSE(got->error.empty());
+    EXPECT_EQ(got->error.find("password"), std::string::npos) << got->error;
+    EXPECT_EQ(got->error.find("secret"), std::string::npos) << got->error;
+    EXPECT_EQ(got->error.find(kSecret), std::string::npos) << got->error;
+  }
+}
+
+}  // namespace
+
+}  // namespace nudge

@@ -1,0 +1,221 @@
+// Webhook delivery end to end: real nudge-worker processes, a real HTTP receiver on loopback.
+// Retries until the receiver accepts, signatures a receiver can check, a hanging receiver that
+// holds back nothing else, a worker killed between delivery and finish, attempts running out,
+// and addresses looked up in contacts.
+
+#include <signal.h>
+
+#include <atomic>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <thread>
+
+#include "process/process_fixture.hpp"
+#include "support/webhook_receiver.hpp"
+
+namespace nudge::test {
+namespace {
+
+constexpr char kSecret[] = "whsec_e2e_0123456789abcdef";
+
+class Delivery : public ProcessTest {
+ protected:
+  // A webhook reminder created as a user would (nudge_create_reminder_v3); its id.
+  std::int64_t create_webhook(const std::string& entity_id, const std::optional<std::string>& url,
+                              const std::string& extra = "") {
+    return value<std::int64_t>(
+        "SELECT (reminder).id FROM nudge_create_reminder_v3(p_entity_type => 'candidate',"
+        " p_entity_id => $1, p_event_type => 'interview', p_channel => 'webhook',"
+        " p_schedule_type => 'one_time', p_run_at => now(), p_target => $2,"
+        " p_payload => '{\"room\": \"B12\"}'" +
+            extra + ")",
+        entity_id, url);
+  }
+  std::map<std::string, std::string> fast_retries(
+      std::map<std::string, std::string> more = {}) const {
+    std::map<std::string, std::string> env{{"NUDGE_WEBHOOK_SECRET", kSecret},
+                                           {"NUDGE_RETRY_BASE_DELAY_MS", "200"},
+                                           {"NUDGE_RETRY_MAX_DELAY_MS", "400"}};
+    for (const auto& [k, v] : more) env[k] = v;
+    return env;
+  }
+  std::string status_of(std::int64_t id) {
+    return value<std::string>("SELECT status FROM reminder_jobs WHERE id = $1", id);
+  }
+
+  WebhookReceiver receiver_;
+};
+
+TEST_F(Delivery, RetriesWithBackoffUntilTheReceiverAccepts) {
+  receiver_.on("/flaky", [](int n) { return n <= 2 ? 503 : 200; });
+  const std::int64_t id = create_webhook("c1", receiver_.url("/flaky"));
+  start_worker(fast_retries());
+  ASSERT_TRUE(wait_for_executions(1)) << all_logs();
+
+  const auto got = receiver_.requests_to("/flaky");
+  ASSERT_EQ(got.size(), 3u) << all_logs();
+  std::set<std::string> keys;
+  for (std::size_t i = 0; i < got.size(); ++i) {
+    const auto& r = got[i];
+    keys.insert(r.headers.at("idempotency-key"));
+    EXPECT_EQ(r.headers.at("nudge-attempt"), std::to_string(i + 1));
+    EXPECT_EQ(r.headers.at("content-type"), "application/json");
+    EXPECT_TRUE(nudge_signature_verifies(r.headers.at("nudge-signature"), kSecret, r.body));
+    EXPECT_FALSE(nudge_signature_verifies(r.headers.at("nudge-signature"),
+                                          "whsec_wrong_0123456789abcdef", r.body));
+    const auto body = nlohmann::json::parse(r.body);
+    EXPECT_EQ(body["reminder_id"], id);
+    EXPECT_EQ(body["entity_id"], "c1");
+    EXPECT_EQ(body["attempt"], static_cast<int>(i + 1));
+    EXPECT_EQ(body["payload"]["room"], "B12");
+    EXPECT_EQ(body["idempotency_key"], r.headers.at("idempotency-key"));
+    if (i > 0) {
+      // Full jitter under base 200 ms * 2^(n-1), capped at 400 ms; the rest is the worker
+      // waking at the due time on a busy machine.
+      const auto gap = r.at - got[i - 1].at;
+      EXPECT_LE(gap, std::chrono::milliseconds(i == 1 ? 200 : 400) + 3s) << "attempt " << i + 1;
+    }
+  }
+  EXPECT_EQ(keys.size(), 1u) << "the same key on every attempt";
+
+  EXPECT_EQ(status_of(id), "COMPLETED");
+  const pqxx::row e =
+      sql("SELECT outcome, attempts FROM executions WHERE reminder_id = $1", id).at(0);
+  EXPECT_EQ(e[0].as<std::string>(), "delivered");
+  EXPECT_EQ(e[1].as<int>(), 3);
+  const pqxx::result attempts = sql(
+      "SELECT attempt, outcome, status_code, next_at - attempted_at <= interval '400 ms' + "
+      "interval '1 second' FROM (SELECT *, lead(attempted_at) OVER (ORDER BY attempt) AS next_at"
+      " FROM delivery_attempts WHERE reminder_id = $1) a ORDER BY attempt",
+      id);
+  ASSERT_EQ(attempts.size(), 3u);
+  EXPECT_EQ(attempts[0][1].as<std::string>(), "failed");
+  EXPECT_EQ(attempts[0][2].as<int>(), 503);
+  EXPECT_EQ(attempts[1][1].as<std::string>(), "failed");
+  EXPECT_EQ(attempts[2][1].as<std::string>(), "delivered");
+  EXPECT_EQ(attempts[2][2].as<int>(), 200);
+}
+
+TEST_F(Delivery, AHangingReceiverTimesOutWhileOthersAreDelivered) {
+  receiver_.on("/hang", [this](int) {
+    const auto until = std::chrono::steady_clock::now() + 20s;
+    while (!receiver_.stopping() && std::chrono::steady_clock::now() < until)
+      std::this_thread::sleep_for(10ms);
+    return 200;
+  });
+  const std::int64_t hung = create_webhook("hung", receiver_.url("/hang"), ", p_max_attempts => 1");
+  for (int i = 0; i < 50; ++i) create_webhook("fast" + std::to_string(i), receiver_.url("/fast"));
+  start_worker(
+      fast_retries({{"NUDGE_WEBHOOK_TIMEOUT_MS", "3000"}, {"NUDGE_WORKER_CONCURRENCY", "1"}}));
+
+  // Every fast delivery is recorded while the hanging one still waits for its answer.
+  ASSERT_TRUE(wait_for_executions(50)) << all_logs();
+  EXPECT_EQ(value<long>("SELECT count(*) FROM executions WHERE reminder_id = $1", hung), 0);
+  ASSERT_TRUE(wait_for_executions(51)) << all_logs();
+  const pqxx::row e =
+      sql("SELECT outcome, error FROM executions WHERE reminder_id = $1", hung).at(0);
+  EXPECT_EQ(e[0].as<std::string>(), "failed");
+  EXPECT_NE(e[1].as<std::string>().find("Timeout"), std::string::npos) << e[1].as<std::string>();
+  EXPECT_EQ(status_of(hung), "FAILED");
+  EXPECT_EQ(value<long>("SELECT count(*) FROM executions WHERE outcome = 'delivered'"), 50);
+  const auto hang_at = receiver_.requests_to("/hang").at(0).at;
+  for (const auto& r : receiver_.requests_to("/fast")) EXPECT_LT(r.at, hang_at + 3s);
+}
+
+TEST_F(Delivery, AtMostDeliveriesInFlightRunAtOnceAndAllArrive) {
+  std::atomic<int> now{0};
+  std::atomic<int> most{0};
+  receiver_.on("/slow", [&](int) {
+    const int in = ++now;
+    for (int seen = most; in > seen && !most.compare_exchange_weak(seen, in);) {
+    }
+    std::this_thread::sleep_for(50ms);
+    --now;
+    return 200;
+  });
+  for (int i = 0; i < 40; ++i) create_webhook("c" + std::to_string(i), receiver_.url("/slow"));
+  start_worker(fast_retries(
+      {{"NUDGE_WORKER_DELIVERIES_IN_FLIGHT", "4"}, {"NUDGE_WORKER_CONCURRENCY", "1"}}));
+  ASSERT_TRUE(wait_for_executions(40)) << all_logs();
+  EXPECT_EQ(receiver_.requests_to("/slow").size(), 40u);
+  EXPECT_LE(most.load(), 4);
+  EXPECT_GE(most.load(), 2) << "deliveries overlap";
+  EXPECT_EQ(value<long>("SELECT count(*) FROM executions WHERE outcome = 'delivered'"), 40);
+}
+
+TEST_F(Delivery, AWorkerKilledBetweenDeliveryAndFinishRedeliversWithTheSameKey) {
+  std::atomic<bool> release{false};
+  receiver_.on("/ack", [&](int n) {
+    // The first delivery arrives, then the worker dies before it hears back.
+    while (n == 1 && !release && !receiver_.stopping()) std::this_thread::sleep_for(5ms);
+    return 200;
+  });
+  const std::int64_t id = create_webhook("c1", receiver_.url("/ack"));
+  auto& doomed = start_worker(fast_retries({{"NUDGE_WORKER_LEASE_SECONDS", "5"}}));
+  ASSERT_TRUE(wait_until(
+      kSlow, [&] { return !receiver_.requests_to("/ack").empty(); }, 5ms))
+      << all_logs();
+  doomed.signal(SIGKILL);
+  ASSERT_TRUE(doomed.wait(kSlow).has_value());
+  release = true;
+  EXPECT_EQ(executions(), 0);
+
+  start_worker(fast_retries({{"NUDGE_WORKER_LEASE_SECONDS", "5"}}));
+  ASSERT_TRUE(wait_for_executions(1)) << all_logs();
+  const auto got = receiver_.requests_to("/ack");
+  ASSERT_EQ(got.size(), 2u);
+  EXPECT_EQ(got[0].headers.at("idempotency-key"), got[1].headers.at("idempotency-key"));
+  EXPECT_EQ(got[0].headers.at("nudge-attempt"), "1");
+  EXPECT_EQ(got[1].headers.at("nudge-attempt"), "2");
+  const pqxx::row e =
+      sql("SELECT outcome, attempts FROM executions WHERE reminder_id = $1", id).at(0);
+  EXPECT_EQ(e[0].as<std::string>(), "delivered");
+  EXPECT_EQ(e[1].as<int>(), 2);
+}
+
+TEST_F(Delivery, ExhaustedAttemptsFailAOneTimeAndMoveARecurringOn) {
+  receiver_.on("/down", [](int) { return 500; });
+  const std::int64_t once = create_webhook("once", receiver_.url("/down"), ", p_max_attempts => 2");
+  const std::int64_t every = value<std::int64_t>(
+      "SELECT (reminder).id FROM nudge_create_reminder_v3(p_entity_type => 'candidate',"
+      " p_entity_id => 'every', p_event_type => 'interview', p_channel => 'webhook',"
+      " p_schedule_type => 'recurring', p_interval_seconds => 3600, p_run_at => now(),"
+      " p_target => $1, p_max_attempts => 2)",
+      receiver_.url("/down"));
+  start_worker(fast_retries());
+  ASSERT_TRUE(wait_for_executions(2)) << all_logs();
+
+  EXPECT_EQ(status_of(once), "FAILED");
+  EXPECT_EQ(value<std::string>("SELECT last_error FROM reminder_jobs WHERE id = $1", once),
+            "HTTP 500");
+  EXPECT_EQ(status_of(every), "ACTIVE");
+  EXPECT_TRUE(value<bool>(
+      "SELECT r.next_run_at = e.scheduled_for + interval '1 hour' AND r.occurrence_at IS NULL"
+      " FROM reminder_jobs r JOIN executions e ON e.reminder_id = r.id WHERE r.id = $1",
+      every));
+  EXPECT_EQ(
+      value<long>("SELECT count(*) FROM executions WHERE outcome = 'failed' AND attempts = 2"), 2);
+  EXPECT_EQ(value<long>("SELECT count(*) FROM delivery_attempts"), 4);
+  EXPECT_EQ(receiver_.requests_to("/down").size(), 4u);
+}
+
+TEST_F(Delivery, RemindersWithoutATargetGoToTheirContactAddress) {
+  sql("SELECT nudge_put_contact_v1('candidate', 'c1', 'webhook', $1)", receiver_.url("/contact"));
+  const std::int64_t known = create_webhook("c1", std::nullopt);
+  const std::int64_t unknown = create_webhook("c2", std::nullopt, ", p_max_attempts => 1");
+  start_worker(fast_retries());
+  ASSERT_TRUE(wait_for_executions(2)) << all_logs();
+
+  EXPECT_EQ(status_of(known), "COMPLETED");
+  const auto got = receiver_.requests_to("/contact");
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(nlohmann::json::parse(got[0].body)["entity_id"], "c1");
+  EXPECT_EQ(status_of(unknown), "FAILED");
+  const std::string error =
+      value<std::string>("SELECT last_error FROM reminder_jobs WHERE id = $1", unknown);
+  EXPECT_NE(error.find("no address"), std::string::npos) << error;
+  EXPECT_NE(error.find("candidate/c2"), std::string::npos) << error;
+}
+
+}  // namespace
+}  // namespace nudge::test

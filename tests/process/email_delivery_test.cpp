@@ -1,0 +1,278 @@
+// Email delivery end to end: real nudge-worker processes sending through a real SMTP server on
+// loopback (tests/support/smtp_server.hpp: Debian's aiosmtpd, with a small Python script that
+// parses every message it accepts and writes what it found as one JSON line).
+// A recurring reminder mailed to its contact until its flag stops it, a relay that rejects the
+// recipient, no relay at all, and a password in the relay's URL that must never show.
+
+#include <signal.h>
+#include <unistd.h>
+
+#include <functional>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <thread>
+
+#include "process/process_fixture.hpp"
+#include "support/smtp_server.hpp"
+
+namespace nudge::test {
+namespace {
+
+using nlohmann::json;
+
+class EmailDelivery : public ProcessTest {
+ protected:
+  void SetUp() override {
+    ASSERT_EQ(::access(SmtpTestServer::kPython, X_OK), 0)
+        << SmtpTestServer::kPython << " is missing (scripts/setup.sh installs it)";
+  }
+
+  void start_server(const std::string& mode = "accept") {
+    server_ = std::make_unique<SmtpTestServer>(dir_, mode);
+    std::string why;
+    ASSERT_TRUE(server_->wait_ready(why)) << why;
+  }
+
+  static std::map<std::string, std::string> email_env(
+      const std::string& smtp_url, std::map<std::string, std::string> more = {}) {
+    std::map<std::string, std::string> env{{"NUDGE_EMAIL_SMTP_URL", smtp_url},
+                                           {"NUDGE_EMAIL_FROM", "nudge@example.com"}};
+    for (const auto& [k, v] : more) env[k] = v;
+    return env;
+  }
+
+  // A one_time email reminder due now, sent to `target`; its id.
+  std::int64_t create_one_time(const std::string& entity_id, const std::string& target,
+                               int max_attempts) {
+    return value<std::int64_t>(
+        "SELECT (reminder).id FROM nudge_create_reminder_v3(p_entity_type => 'interviewer',"
+        " p_entity_id => $1, p_event_type => 'feedback_form', p_channel => 'email',"
+        " p_schedule_type => 'one_time', p_run_at => now(), p_target => $2,"
+        " p_payload => '{\"subject\": \"Feedback is due\"}', p_max_attempts => $3)",
+        entity_id, target, max_attempts);
+  }
+
+  std::string status_of(std::int64_t id) {
+    return value<std::string>("SELECT status FROM reminder_jobs WHERE id = $1", id);
+  }
+
+  // Runs `change` in a transaction that holds reminder `id` locked while no worker has it
+  // leased: no attempt is in flight (every earlier one is delivered and recorded) and none can
+  // be claimed until the change commits, so the next claim is the first to see it.
+  void while_idle(std::int64_t id, const std::function<void(pqxx::work&)>& change) {
+    const bool done = wait_until(
+        kSlow,
+        [&] {
+          pqxx::work tx(conn_);
+          if (!tx.exec_params1("SELECT leased_by IS NULL FROM reminder_jobs WHERE id = $1 "
+                               "FOR UPDATE",
+                               id)[0]
+                   .as<bool>())
+            return false;  // rolled back; try again once the attempt in flight has finished
+          change(tx);
+          tx.commit();
+          return true;
+        },
+        5ms);
+    ASSERT_TRUE(done) << "the reminder stayed leased\n" << all_logs();
+  }
+
+  std::string server_log() const { return server_ ? server_->log() : ""; }
+
+  std::unique_ptr<SmtpTestServer> server_;
+};
+
+TEST_F(EmailDelivery, RecurringReminderMailsTheContactUntilItsFlagStopsIt) {
+  ASSERT_NO_FATAL_FAILURE(start_server());
+  const std::int64_t id = value<std::int64_t>(
+      "SELECT (reminder).id FROM nudge_create_reminder_v3(p_entity_type => 'interviewer',"
+      " p_entity_id => 'INT_100', p_event_type => 'feedback_form', p_channel => 'email',"
+      " p_schedule_type => 'recurring', p_interval_seconds => 2,"
+      " p_payload => '{\"subject\": \"Feedback for candidate C-7 is due\","
+      " \"body\": \"Please submit your feedback.\"}',"
+      " p_stop_condition_type => 'db_check', p_stop_condition_value => 'feedback_submitted')");
+  sql("SELECT nudge_put_contact_v1('interviewer', 'INT_100', 'email', 'ann@example.com')");
+  start_worker(email_env(server_->url()));
+
+  // Two occurrences, two emails to ann.
+  ASSERT_TRUE(wait_until(
+      kSlow, [&] { return server_->messages().size() >= 2; }, 50ms))
+      << all_logs() << server_log();
+  auto messages = server_->messages();
+  for (std::size_t i = 0; i < 2; ++i) {
+    const json& m = messages[i];
+    SCOPED_TRACE("email " + std::to_string(i + 1));
+    EXPECT_EQ(m["mail_from"], "nudge@example.com");
+    EXPECT_EQ(m["rcpt_tos"], json::array({"ann@example.com"}));
+    EXPECT_EQ(m["defects"], json::array());
+    EXPECT_EQ(smtp_header(m, "from"), "nudge@example.com");
+    EXPECT_EQ(smtp_header(m, "to"), "ann@example.com");
+    EXPECT_EQ(smtp_header(m, "subject"), "Feedback for candidate C-7 is due");
+    EXPECT_EQ(m["body"], "Please submit your feedback.");
+    EXPECT_EQ(smtp_header(m, "x-nudge-reminder-id"), std::to_string(id));
+    EXPECT_EQ(smtp_header(m, "x-nudge-attempt"), "1");
+  }
+  EXPECT_NE(smtp_header(messages[0], "message-id"), smtp_header(messages[1], "message-id"));
+  EXPECT_NE(smtp_header(messages[0], "idempotency-key"),
+            smtp_header(messages[1], "idempotency-key"));
+
+  // A changed address takes effect at the next fire: plain SQL on contacts.
+  std::size_t before_change = 0;
+  while_idle(id, [&](pqxx::work& tx) {
+    tx.exec0(
+        "UPDATE contacts SET address = 'bob@example.com' WHERE entity_type = 'interviewer'"
+        " AND entity_id = 'INT_100' AND channel = 'email'");
+    before_change = server_->messages().size();
+  });
+  ASSERT_TRUE(wait_until(
+      kSlow, [&] { return server_->messages().size() > before_change; }, 50ms))
+      << all_logs() << server_log();
+  messages = server_->messages();
+  for (std::size_t i = 0; i < before_change; ++i)
+    EXPECT_EQ(messages[i]["rcpt_tos"], json::array({"ann@example.com"})) << "email " << i + 1;
+  for (std::size_t i = before_change; i < messages.size(); ++i) {
+    EXPECT_EQ(messages[i]["rcpt_tos"], json::array({"bob@example.com"})) << "email " << i + 1;
+    EXPECT_EQ(smtp_header(messages[i], "to"), "bob@example.com") << "email " << i + 1;
+    EXPECT_EQ(smtp_header(messages[i], "subject"), "Feedback for candidate C-7 is due");
+  }
+
+  // The feedback is in: the flag completes the reminder and no more emails go out.
+  std::size_t sent = 0;
+  while_idle(id, [&](pqxx::work& tx) {
+    tx.exec0("INSERT INTO status_flags (key, value) VALUES ('feedback_submitted', true)");
+    sent = server_->messages().size();
+  });
+  EXPECT_EQ(status_of(id), "COMPLETED");
+  EXPECT_EQ(value<std::string>("SELECT completed_reason FROM reminder_jobs WHERE id = $1", id),
+            "stop_condition");
+  ASSERT_TRUE(wait_until(
+      kSlow, [&] { return executions() >= static_cast<long>(sent); }, 50ms))
+      << all_logs();
+  std::this_thread::sleep_for(4s + 500ms);  // two intervals and a little: nothing more arrives
+  messages = server_->messages();
+  EXPECT_EQ(messages.size(), sent) << all_logs();
+  EXPECT_EQ(status_of(id), "COMPLETED");
+
+  // Each occurrence recorded once, delivered at the first attempt, one email each.
+  EXPECT_EQ(executions(), static_cast<long>(sent));
+  EXPECT_EQ(value<long>("SELECT count(*) FROM executions WHERE reminder_id = $1 AND outcome ="
+                        " 'delivered' AND attempts = 1 AND error IS NULL",
+                        id),
+            static_cast<long>(sent));
+  // On the reminder's 2-second phase.
+  EXPECT_EQ(value<long>("SELECT count(*) FROM executions WHERE extract(epoch FROM scheduled_for -"
+                        " (SELECT min(scheduled_for) FROM executions)) % 2 <> 0"),
+            0);
+  EXPECT_EQ(value<long>("SELECT count(*) FROM delivery_attempts WHERE reminder_id = $1 AND"
+                        " outcome = 'delivered' AND status_code = 250 AND attempt = 1",
+                        id),
+            static_cast<long>(sent));
+  EXPECT_EQ(value<long>("SELECT count(*) FROM delivery_attempts"), static_cast<long>(sent));
+  EXPECT_EQ(value<int>("SELECT fire_count FROM reminder_jobs WHERE id = $1", id),
+            static_cast<int>(sent));
+  std::set<std::string> message_ids;
+  for (const auto& m : messages) message_ids.insert(smtp_header(m, "message-id"));
+  EXPECT_EQ(message_ids.size(), messages.size()) << "a Message-ID per occurrence";
+}
+
+TEST_F(EmailDelivery, ARelayRejectingTheRecipientFailsTheReminderAfterItsAttempts) {
+  ASSERT_NO_FATAL_FAILURE(start_server("reject"));
+  const std::int64_t id = create_one_time("INT_200", "nobody@example.com", 2);
+  start_worker(email_env(server_->url(), {{"NUDGE_RETRY_BASE_DELAY_MS", "100"}}));
+  ASSERT_TRUE(wait_for_executions(1)) << all_logs() << server_log();
+
+  EXPECT_EQ(status_of(id), "FAILED");
+  EXPECT_EQ(value<std::string>("SELECT completed_reason FROM reminder_jobs WHERE id = $1", id),
+            "attempts_exhausted");
+  const std::string last_error =
+      value<std::string>("SELECT last_error FROM reminder_jobs WHERE id = $1", id);
+  EXPECT_NE(last_error.find("550"), std::string::npos) << last_error;
+  EXPECT_NE(last_error.find("no such user"), std::string::npos) << last_error;
+
+  const pqxx::result attempts =
+      sql("SELECT attempt, outcome, status_code, error, response FROM delivery_attempts"
+          " WHERE reminder_id = $1 ORDER BY attempt",
+          id);
+  ASSERT_EQ(attempts.size(), 2u);
+  for (int i = 0; i < 2; ++i) {
+    const pqxx::row a = attempts[i];
+    SCOPED_TRACE("attempt " + std::to_string(i + 1));
+    EXPECT_EQ(a[0].as<int>(), i + 1);
+    EXPECT_EQ(a[1].as<std::string>(), "failed");
+    EXPECT_FALSE(a[2].is_null());
+    EXPECT_EQ(a[2].as<int>(0), 550);
+    EXPECT_NE(a[3].as<std::string>("").find("no such user"), std::string::npos)
+        << a[3].as<std::string>("");
+    EXPECT_EQ(a[4].as<std::string>(""), "550 no such user");
+  }
+
+  const pqxx::result e =
+      sql("SELECT outcome, attempts, error FROM executions WHERE reminder_id = $1", id);
+  ASSERT_EQ(e.size(), 1u);
+  EXPECT_EQ(e[0][0].as<std::string>(), "failed");
+  EXPECT_EQ(e[0][1].as<int>(), 2);
+  EXPECT_EQ(e[0][2].as<std::string>(""), last_error);
+  EXPECT_EQ(executions(), 1);
+  EXPECT_TRUE(server_->messages().empty());
+}
+
+TEST_F(EmailDelivery, NoRelayListeningFailsTheReminderWithAClearError) {
+  const std::string url = "smtp://127.0.0.1:" + std::to_string(free_tcp_port());
+  const std::int64_t id = create_one_time("INT_300", "ann@example.com", 1);
+  start_worker(email_env(url));
+  ASSERT_TRUE(wait_for_executions(1)) << all_logs();
+
+  EXPECT_EQ(status_of(id), "FAILED");
+  const std::string last_error =
+      value<std::string>("SELECT last_error FROM reminder_jobs WHERE id = $1", id);
+  EXPECT_EQ(last_error.rfind("SMTP: ", 0), 0u) << last_error;
+  EXPECT_NE(last_error.find("onnect"), std::string::npos) << last_error;
+  const pqxx::row a = sql("SELECT attempt, outcome, status_code, error FROM delivery_attempts"
+                          " WHERE reminder_id = $1",
+                          id)
+                          .at(0);
+  EXPECT_EQ(a[0].as<int>(), 1);
+  EXPECT_EQ(a[1].as<std::string>(), "failed");
+  EXPECT_TRUE(a[2].is_null());
+  EXPECT_EQ(a[3].as<std::string>(""), last_error);
+  const pqxx::row e =
+      sql("SELECT outcome, attempts FROM executions WHERE reminder_id = $1", id).at(0);
+  EXPECT_EQ(e[0].as<std::string>(), "failed");
+  EXPECT_EQ(e[1].as<int>(), 1);
+}
+
+TEST_F(EmailDelivery, ThePasswordInTheSmtpUrlNeverShows) {
+  const std::string url = "smtp://user:hunter2@127.0.0.1:" + std::to_string(free_tcp_port());
+  const std::int64_t id = create_one_time("INT_400", "ann@example.com", 2);
+  auto& w = start_worker(
+      email_env(url, {{"NUDGE_RETRY_BASE_DELAY_MS", "100"}, {"NUDGE_LOG_LEVEL", "debug"}}));
+  ASSERT_TRUE(wait_for_executions(1)) << all_logs();
+  EXPECT_EQ(status_of(id), "FAILED");
+
+  // Stopped, so the log holds everything the worker will ever say about this run.
+  w.signal(SIGTERM);
+  ASSERT_TRUE(w.wait(kSlow).has_value()) << all_logs();
+
+  std::vector<std::string> texts;
+  for (const auto& row : sql("SELECT error, response FROM delivery_attempts")) {
+    texts.push_back(row[0].as<std::string>(""));
+    texts.push_back(row[1].as<std::string>(""));
+  }
+  EXPECT_EQ(texts.size(), 4u);
+  for (const auto& row : sql("SELECT error FROM executions"))
+    texts.push_back(row[0].as<std::string>(""));
+  const std::string last_error =
+      value<std::string>("SELECT last_error FROM reminder_jobs WHERE id = $1", id);
+  texts.push_back(last_error);
+  EXPECT_NE(last_error.find("onnect"), std::string::npos) << "still a clear error: " << last_error;
+  for (const auto& text : texts) {
+    EXPECT_EQ(text.find("hunter2"), std::string::npos) << text;
+    EXPECT_EQ(text.find("user:"), std::string::npos) << text;
+  }
+  const std::string log = w.log();
+  EXPECT_FALSE(log.empty());
+  EXPECT_EQ(log.find("hunter2"), std::string::npos) << log;
+}
+
+}  // namespace
+}  // namespace nudge::test

@@ -1,0 +1,195 @@
+// Misfire policies after an outage of several periods (the workers were down; the reminder's
+// next run is far in the past): fire_once fires once and resumes the schedule, skip fires
+// nothing and resumes, fire_all fires each missed occurrence in order up to the cap. The same
+// holds for cron schedules and for a reminder resumed after a long pause.
+
+#include <set>
+
+#include "sql/lifecycle_fixture.hpp"
+
+namespace nudge::test {
+namespace {
+
+// Lease 30 s, 3 attempts, fast retries, misfire threshold 60 s, fire_all cap `cap`.
+std::string policy(int cap = 100) {
+  return "ROW(30, 3, 100, 250, 60, " + std::to_string(cap) + ")::nudge_worker_policy";
+}
+
+class MisfireTest : public LifecycleTest {
+ protected:
+  // Runs a worker until nothing is due, delivering everything; the occurrences it fired, in order.
+  std::vector<std::string> drain(const std::string& worker_policy, int max_rounds = 1000) {
+    std::vector<std::string> fired;
+    std::vector<Claimed> done;
+    for (int i = 0; i < max_rounds; ++i) {
+      const FinishArrays a = finish_arrays(done, "delivered", std::nullopt);
+      done = to_claimed(sql("SELECT * FROM nudge_finish_and_claim_v2('w1', " + worker_policy +
+                                ", $1::bigint[], $2::timestamptz[], $3::integer[], $4::text[],"
+                                " $5::text[], NULL, NULL, NULL, 10)",
+                            a.ids, a.scheduled_for, a.attempts, a.outcomes, a.errors));
+      if (done.empty()) return fired;
+      for (const auto& c : done) fired.push_back(c.scheduled_for);
+    }
+    ADD_FAILURE() << "still firing after " << max_rounds << " rounds";
+    return fired;
+  }
+  // A recurring reminder every `interval` s whose workers were down for `missed` periods (and
+  // a little more), with the given policy.
+  std::int64_t after_outage(const std::string& policy_name, int interval, int missed) {
+    const std::string run_at =
+        "now() - interval '" + std::to_string(interval * missed + 5) + " seconds'";
+    return create_recurring("u-" + policy_name, interval, run_at,
+                            ", p_misfire_policy => '" + policy_name + "'");
+  }
+  bool next_run_is_future_on_phase(std::int64_t id, int interval) {
+    return value<bool>(
+        "SELECT next_run_at > now() AND next_run_at <= now() + $2 * interval '1 second'"
+        " AND mod(extract(epoch FROM next_run_at - created_at)::numeric, $2) BETWEEN 0 AND 0.01"
+        " FROM reminder_jobs WHERE id = $1",
+        id, interval);
+  }
+};
+
+TEST_F(MisfireTest, FireOnceFiresOneCatchUpThenResumesTheSchedule) {
+  const std::int64_t id = after_outage("fire_once", 60, 5);
+  const auto fired = drain(policy());
+  EXPECT_EQ(fired.size(), 1u);
+  EXPECT_EQ(executions_of(id), 1);
+  EXPECT_EQ(reminder(id)["fire_count"].as<int>(), 1);
+  EXPECT_TRUE(value<bool>("SELECT next_run_at > now() FROM reminder_jobs WHERE id = $1", id));
+}
+
+TEST_F(MisfireTest, SkipFiresNothingForMissedOccurrencesAndRecordsTheSkip) {
+  const std::int64_t id = after_outage("skip", 60, 5);
+  EXPECT_TRUE(drain(policy()).empty());
+  EXPECT_EQ(executions_of(id), 0);
+  EXPECT_EQ(reminder(id)["fire_count"].as<int>(), 0);
+  EXPECT_TRUE(
+      value<bool>("SELECT next_run_at > now() AND next_run_at <= now() + interval '60 seconds'"
+                  " FROM reminder_jobs WHERE id = $1",
+                  id));
+  EXPECT_EQ(status(id), "ACTIVE");
+  const pqxx::row a = sql("SELECT * FROM delivery_attempts WHERE reminder_id = $1", id).at(0);
+  EXPECT_EQ(a["outcome"].as<std::string>(), "skipped");
+  EXPECT_NE(a["error"].as<std::string>().find("misfire"), std::string::npos);
+}
+
+TEST_F(MisfireTest, SkipStillFiresAnOccurrenceThatIsOnlySlightlyLate) {
+  // 10 s late is within the 60 s threshold: load, not an outage.
+  const std::int64_t id =
+      create_recurring("u1", 3600, "now() - interval '10 seconds'", ", p_misfire_policy => 'skip'");
+  EXPECT_EQ(drain(policy()).size(), 1u);
+  EXPECT_EQ(executions_of(id), 1);
+}
+
+TEST_F(MisfireTest, FireAllFiresEachMissedOccurrenceOldestFirst) {
+  const std::int64_t id = after_outage("fire_all", 60, 5);
+  const auto fired = drain(policy());
+  // Occurrences at -305, -245, -185, -125, -65 and -5 s: five missed, one just due.
+  ASSERT_EQ(fired.size(), 6u);
+  for (std::size_t i = 1; i < fired.size(); ++i) {
+    EXPECT_TRUE(value<bool>("SELECT $2::timestamptz - $1::timestamptz = interval '60 seconds'",
+                            fired[i - 1], fired[i]))
+        << fired[i - 1] << " then " << fired[i];
+  }
+  EXPECT_EQ(executions_of(id), 6);
+  const pqxx::row r = reminder(id);
+  EXPECT_EQ(r["fire_count"].as<int>(), 6);
+  EXPECT_EQ(r["catch_up_fires"].as<int>(), 0) << "caught up";
+  EXPECT_TRUE(value<bool>("SELECT next_run_at > now() FROM reminder_jobs WHERE id = $1", id));
+}
+
+TEST_F(MisfireTest, FireAllStopsAtTheCapAndResumesTheSchedule) {
+  const std::int64_t id = after_outage("fire_all", 60, 10);
+  const auto fired = drain(policy(3));
+  ASSERT_EQ(fired.size(), 3u) << "the cap";
+  EXPECT_TRUE(value<bool>("SELECT $1::timestamptz < now() - interval '9 minutes'", fired[0]))
+      << "the oldest missed occurrences fire first";
+  EXPECT_EQ(executions_of(id), 3);
+  EXPECT_TRUE(
+      value<bool>("SELECT next_run_at > now() AND next_run_at <= now() + interval '60 seconds'"
+                  " FROM reminder_jobs WHERE id = $1",
+                  id));
+}
+
+TEST_F(MisfireTest, FireAllOnACronScheduleFiresEachMissedMinute) {
+  const std::int64_t id =
+      create(
+          "p_entity_type => 'user', p_entity_id => 'cron', p_event_type => 'e', p_channel => 'log',"
+          " p_schedule_type => 'cron', p_cron => '* * * * *', p_timezone => 'Europe/Berlin',"
+          " p_run_at => now() - interval '4 minutes 30 seconds', p_misfire_policy => 'fire_all'")
+          .second;
+  const auto fired = drain(policy());
+  // The minutes starting in the last 4.5 minutes: 4 of them (5 if a minute turned meanwhile).
+  ASSERT_GE(fired.size(), 4u);
+  ASSERT_LE(fired.size(), 5u);
+  std::set<std::string> distinct(fired.begin(), fired.end());
+  EXPECT_EQ(distinct.size(), fired.size());
+  for (const auto& at : fired) {
+    EXPECT_TRUE(value<bool>("SELECT extract(second FROM $1::timestamptz) = 0", at)) << at;
+  }
+  EXPECT_EQ(executions_of(id), static_cast<long>(fired.size()));
+}
+
+TEST_F(MisfireTest, SkipOnACronScheduleMovesToTheNextFutureOccurrence) {
+  const std::int64_t id =
+      create(
+          "p_entity_type => 'user', p_entity_id => 'cron', p_event_type => 'e', p_channel => 'log',"
+          " p_schedule_type => 'cron', p_cron => '*/5 * * * *', p_run_at => now() - interval '1 "
+          "hour',"
+          " p_misfire_policy => 'skip'")
+          .second;
+  EXPECT_TRUE(drain(policy()).empty());
+  EXPECT_TRUE(value<bool>(
+      "SELECT next_run_at > now() AND next_run_at <= now() + interval '5 minutes'"
+      " AND extract(minute FROM next_run_at)::int % 5 = 0 FROM reminder_jobs WHERE id = $1",
+      id));
+}
+
+TEST_F(MisfireTest, PoliciesApplyToAReminderResumedAfterALongPause) {
+  const std::int64_t once = create_recurring("once", 60, kDue, "");
+  const std::int64_t skip = create_recurring("skip", 60, kDue, ", p_misfire_policy => 'skip'");
+  const std::int64_t all = create_recurring("all", 60, kDue, ", p_misfire_policy => 'fire_all'");
+  for (const std::int64_t id : {once, skip, all}) {
+    sql("SELECT nudge_pause_reminder_v1($1)", id);
+  }
+  // Paused for five minutes: the occurrence it was waiting for is five minutes old.
+  sql("UPDATE reminder_jobs SET next_run_at = next_run_at - interval '5 minutes'");
+  for (const std::int64_t id : {once, skip, all}) {
+    sql("SELECT nudge_resume_reminder_v1($1)", id);
+  }
+  drain(policy());
+  EXPECT_EQ(executions_of(once), 1);
+  EXPECT_EQ(executions_of(skip), 0);
+  EXPECT_GE(executions_of(all), 5);
+  EXPECT_LE(executions_of(all), 6);
+}
+
+TEST_F(MisfireTest, OneTimeRemindersOnlyTakeFireOnce) {
+  const SqlFailure f = failure_of("SELECT * FROM nudge_create_reminder_v3(" + one_time_args("u1") +
+                                  ", p_misfire_policy => 'skip')");
+  EXPECT_EQ(f.sqlstate, "22023");
+  EXPECT_EQ(f.message, "misfire_policy: is only for recurring and cron reminders");
+  const SqlFailure unknown =
+      failure_of("SELECT * FROM nudge_create_reminder_v3(" + recurring_args("u2", 60) +
+                 ", p_misfire_policy => 'fire_twice')");
+  EXPECT_EQ(unknown.sqlstate, "22023");
+  EXPECT_EQ(unknown.message, "misfire_policy: must be one of fire_once, skip, fire_all");
+}
+
+TEST_F(MisfireTest, FireAllRespectsEndsAtAndMaxFiresWhileCatchingUp) {
+  const std::int64_t capped =
+      create_recurring("capped", 60, "now() - interval '305 seconds'",
+                       ", p_misfire_policy => 'fire_all', p_max_fires => 2");
+  const std::int64_t ending = create_recurring(
+      "ending", 60, "now() - interval '305 seconds'",
+      ", p_misfire_policy => 'fire_all', p_ends_at => now() - interval '200 seconds'");
+  drain(policy());
+  EXPECT_EQ(executions_of(capped), 2);
+  EXPECT_EQ(reason(capped), "max_fires");
+  EXPECT_EQ(executions_of(ending), 2) << "-305 and -245; -185 is after ends_at";
+  EXPECT_EQ(reason(ending), "ends_at");
+}
+
+}  // namespace
+}  // namespace nudge::test

@@ -1,0 +1,351 @@
+// Retries are decided in the database: a failed attempt keeps its occurrence and waits a
+// jittered, capped backoff; when attempts run out a one_time reminder is FAILED and a recurring
+// one records the occurrence as failed and moves on. executions gets one row per occurrence,
+// delivery_attempts one per attempt, whatever the order of events.
+
+#include <algorithm>
+#include <set>
+
+#include "sql/lifecycle_fixture.hpp"
+
+namespace nudge::test {
+namespace {
+
+// Lease 30 s, 3 attempts, backoff base 100 ms capped at 250 ms, threshold 60 s, cap 100.
+const std::string kFastRetries = "ROW(30, 3, 100, 250, 60, 100)::nudge_worker_policy";
+
+class RetryTest : public LifecycleTest {
+ protected:
+  // One worker round trip under `policy`: finish `done` with `outcome`, claim up to `limit`.
+  std::vector<Claimed> round(const std::string& worker, const std::vector<Claimed>& done,
+                             const std::string& outcome, int limit = 100,
+                             const std::string& policy = kFastRetries,
+                             const std::optional<std::string>& error = "HTTP 503") {
+    const FinishArrays a = finish_arrays(done, outcome, error);
+    std::vector<std::optional<int>> codes(done.size(), outcome == "failed" ? 503 : 200);
+    return to_claimed(sql(
+        "SELECT * FROM nudge_finish_and_claim_v2($1, " + policy +
+            ", $2::bigint[], $3::timestamptz[], $4::integer[], $5::text[], $6::text[],"
+            " $7::integer[], NULL, NULL, $8)",
+        worker, a.ids, a.scheduled_for, a.attempts, a.outcomes, a.errors, pg_array(codes), limit));
+  }
+  // Makes a waiting retry due now.
+  void retry_now(std::int64_t id) {
+    sql("UPDATE reminder_jobs SET next_run_at = now() - interval '1 millisecond' WHERE id = $1",
+        id);
+  }
+  double seconds_until_next_run(std::int64_t id) {
+    return value<double>(
+        "SELECT extract(epoch FROM next_run_at - now())::float8 FROM reminder_jobs WHERE id = $1",
+        id);
+  }
+  long attempts_of(std::int64_t id) {
+    return value<long>("SELECT count(*) FROM delivery_attempts WHERE reminder_id = $1", id);
+  }
+};
+
+TEST_F(RetryTest, AFailedAttemptWaitsABackoffAndRetriesTheSameOccurrence) {
+  const std::int64_t id =
+      create(
+          "p_entity_type => 'user', p_entity_id => 'u1', p_event_type => 'nudge',"
+          " p_channel => 'webhook', p_target => 'https://hooks.example.com/n',"
+          " p_schedule_type => 'one_time', p_run_at => " +
+          kDue)
+          .second;
+  const auto first = round("w1", {}, "delivered");
+  ASSERT_EQ(first.size(), 1u);
+  EXPECT_EQ(first[0].attempt, 1);
+
+  EXPECT_TRUE(round("w1", first, "failed").empty()) << "the retry is not due yet";
+  const pqxx::row r = reminder(id);
+  EXPECT_EQ(r["status"].as<std::string>(), "ACTIVE");
+  EXPECT_EQ(r["attempt"].as<int>(), 1);
+  EXPECT_EQ(r["last_error"].as<std::string>(), "HTTP 503");
+  EXPECT_TRUE(r["leased_by"].is_null());
+  EXPECT_TRUE(value<bool>("SELECT occurrence_at = $2::timestamptz FROM reminder_jobs WHERE id = $1",
+                          id, first[0].scheduled_for));
+  const double wait = seconds_until_next_run(id);
+  EXPECT_GE(wait, -0.05);
+  EXPECT_LE(wait, 0.1 + 0.05) << "attempt 1 backs off at most base = 100 ms";
+  EXPECT_EQ(executions_of(id), 0) << "the occurrence has not ended";
+  EXPECT_EQ(attempts_of(id), 1);
+
+  retry_now(id);
+  const auto second = round("w1", {}, "delivered");
+  ASSERT_EQ(second.size(), 1u);
+  EXPECT_EQ(second[0].scheduled_for, first[0].scheduled_for) << "same occurrence, same key";
+  EXPECT_EQ(second[0].attempt, 2);
+  EXPECT_TRUE(round("w1", second, "delivered", 0).empty());
+
+  EXPECT_EQ(status(id), "COMPLETED");
+  const pqxx::row e = sql("SELECT * FROM executions WHERE reminder_id = $1", id).at(0);
+  EXPECT_EQ(e["outcome"].as<std::string>(), "delivered");
+  EXPECT_EQ(e["attempts"].as<int>(), 2);
+  const pqxx::result attempts =
+      sql("SELECT attempt, outcome, status_code FROM delivery_attempts WHERE reminder_id = $1"
+          " ORDER BY attempt",
+          id);
+  ASSERT_EQ(attempts.size(), 2u);
+  EXPECT_EQ(attempts[0][1].as<std::string>(), "failed");
+  EXPECT_EQ(attempts[0][2].as<int>(), 503);
+  EXPECT_EQ(attempts[1][1].as<std::string>(), "delivered");
+  EXPECT_EQ(attempts[1][2].as<int>(), 200);
+}
+
+TEST_F(RetryTest, ALogLineWrittenNeedsNoAttemptRowButAFailedOneDoes) {
+  const std::int64_t ok = create_one_time("ok");
+  const std::int64_t bad = create_one_time("bad", kDue, kOneAttempt);
+  const auto fires = round("w1", {}, "delivered");
+  ASSERT_EQ(fires.size(), 2u);
+  for (const auto& f : fires) round("w1", {f}, f.id == ok ? "delivered" : "failed", 0);
+  EXPECT_EQ(attempts_of(ok), 0) << "executions tells the whole story of a log line";
+  EXPECT_EQ(attempts_of(bad), 1);
+  EXPECT_EQ(executions_of(ok), 1);
+  EXPECT_EQ(executions_of(bad), 1);
+}
+
+TEST_F(RetryTest, OneTimeReminderFailsWhenItsAttemptsRunOut) {
+  const std::int64_t id = create_one_time("u1");
+  std::string occurrence;
+  for (int attempt = 1; attempt <= 3; ++attempt) {
+    retry_now(id);
+    const auto fires = round("w1", {}, "delivered");
+    ASSERT_EQ(fires.size(), 1u);
+    EXPECT_EQ(fires[0].attempt, attempt);
+    if (attempt == 1) occurrence = fires[0].scheduled_for;
+    EXPECT_EQ(fires[0].scheduled_for, occurrence);
+    round("w1", fires, "failed", 0);
+    EXPECT_EQ(status(id), attempt < 3 ? "ACTIVE" : "FAILED");
+  }
+  EXPECT_EQ(reason(id), "attempts_exhausted");
+  EXPECT_EQ(reminder(id)["last_error"].as<std::string>(), "HTTP 503");
+  const pqxx::row e = sql("SELECT * FROM executions WHERE reminder_id = $1", id).at(0);
+  EXPECT_EQ(e["outcome"].as<std::string>(), "failed");
+  EXPECT_EQ(e["attempts"].as<int>(), 3);
+  EXPECT_EQ(attempts_of(id), 3);
+  retry_now(id);
+  EXPECT_TRUE(round("w1", {}, "delivered").empty()) << "FAILED is terminal";
+}
+
+TEST_F(RetryTest, RecurringReminderRecordsTheFailedOccurrenceAndMovesOn) {
+  const std::int64_t id = create_recurring("u1", 3600, kDue, ", p_max_attempts => 2");
+  auto fires = round("w1", {}, "delivered");
+  ASSERT_EQ(fires.size(), 1u);
+  const std::string occurrence = fires[0].scheduled_for;
+  round("w1", fires, "failed", 0);
+  retry_now(id);
+  fires = round("w1", {}, "delivered");
+  ASSERT_EQ(fires.size(), 1u);
+  EXPECT_EQ(fires[0].attempt, 2);
+  round("w1", fires, "failed", 0);
+
+  const pqxx::row r = reminder(id);
+  EXPECT_EQ(r["status"].as<std::string>(), "ACTIVE");
+  EXPECT_EQ(r["attempt"].as<int>(), 0);
+  EXPECT_TRUE(r["occurrence_at"].is_null());
+  EXPECT_EQ(r["fire_count"].as<int>(), 1);
+  EXPECT_TRUE(value<bool>(
+      "SELECT next_run_at = $2::timestamptz + interval '1 hour' FROM reminder_jobs WHERE id = $1",
+      id, occurrence))
+      << "the next occurrence keeps the schedule's phase, not the retry's";
+  const pqxx::row e = sql("SELECT * FROM executions WHERE reminder_id = $1", id).at(0);
+  EXPECT_EQ(e["outcome"].as<std::string>(), "failed");
+  EXPECT_EQ(e["attempts"].as<int>(), 2);
+}
+
+TEST_F(RetryTest, TheReminderAttemptBudgetOverridesTheWorkers) {
+  const std::int64_t one = create_one_time("one", kDue, kOneAttempt);
+  const std::int64_t five = create_one_time("five", kDue, ", p_max_attempts => 5");
+  const std::int64_t dflt = create_one_time("default");
+  std::map<std::int64_t, int> failures;
+  for (int turn = 0; turn < 8; ++turn) {
+    for (const std::int64_t id : {one, five, dflt}) retry_now(id);
+    const auto fires = round("w1", {}, "delivered");
+    for (const auto& f : fires) ++failures[f.id];
+    round("w1", fires, "failed", 0);
+  }
+  EXPECT_EQ(failures[one], 1);
+  EXPECT_EQ(failures[five], 5);
+  EXPECT_EQ(failures[dflt], 3) << "the policy's max_attempts";
+  for (const std::int64_t id : {one, five, dflt}) EXPECT_EQ(status(id), "FAILED");
+}
+
+TEST_F(RetryTest, BackoffIsFullJitterUnderTheCappedExponential) {
+  // 40 reminders fail attempt n; each waits in [0, min(250, 100 * 2^(n-1))] ms.
+  for (int i = 0; i < 40; ++i) create_one_time("u" + std::to_string(i));
+  for (int attempt = 1; attempt <= 3; ++attempt) {
+    sql("UPDATE reminder_jobs SET next_run_at = now() - interval '1 millisecond'");
+    const auto fires = round("w1", {}, "delivered");
+    ASSERT_EQ(fires.size(), 40u);
+    if (attempt == 3) break;  // the third failure would be final
+    round("w1", fires, "failed", 0);
+    const double bound = std::min(0.250, 0.100 * (1 << (attempt - 1)));
+    const pqxx::result waits =
+        sql("SELECT extract(epoch FROM next_run_at - updated_at)::float8 FROM reminder_jobs");
+    std::set<long> distinct;
+    for (const auto& w : waits) {
+      const double s = w[0].as<double>();
+      EXPECT_GE(s, 0.0);
+      EXPECT_LE(s, bound + 1e-6) << "attempt " << attempt;
+      distinct.insert(static_cast<long>(s * 1e6));
+    }
+    EXPECT_GT(distinct.size(), 30u) << "delays are jittered, not all alike";
+  }
+}
+
+TEST_F(RetryTest, AnAttemptWhoseLeaseWasTakenOverIsNotRecorded) {
+  const std::int64_t id = create_one_time("u1");
+  const auto a = round("wA", {}, "delivered");
+  ASSERT_EQ(a.size(), 1u);
+  sql("UPDATE reminder_jobs SET lease_expires_at = now() - interval '1 second' WHERE id = $1", id);
+  const auto b = round("wB", {}, "delivered");
+  ASSERT_EQ(b.size(), 1u);
+  EXPECT_EQ(b[0].attempt, 2);
+
+  round("wA", a, "failed", 0);  // too late: wB holds attempt 2
+  EXPECT_EQ(attempts_of(id), 0);
+  EXPECT_EQ(reminder(id)["leased_by"].as<std::string>(), "wB");
+  round("wB", b, "delivered", 0);
+  EXPECT_EQ(status(id), "COMPLETED");
+  EXPECT_EQ(value<int>("SELECT attempts FROM executions WHERE reminder_id = $1", id), 2);
+}
+
+TEST_F(RetryTest, AttemptsUsedUpByCrashedWorkersEndTheOccurrenceAsFailed) {
+  const std::int64_t id = create_one_time("u1");
+  for (int attempt = 1; attempt <= 3; ++attempt) {
+    const auto fires = round("w" + std::to_string(attempt), {}, "delivered");
+    ASSERT_EQ(fires.size(), 1u);
+    EXPECT_EQ(fires[0].attempt, attempt);
+    // The worker dies holding it; its lease runs out.
+    sql("UPDATE reminder_jobs SET lease_expires_at = now() - interval '1 second' WHERE id = $1",
+        id);
+  }
+  EXPECT_TRUE(round("w4", {}, "delivered").empty());
+  EXPECT_EQ(status(id), "FAILED");
+  const pqxx::row e = sql("SELECT * FROM executions WHERE reminder_id = $1", id).at(0);
+  EXPECT_EQ(e["outcome"].as<std::string>(), "failed");
+  EXPECT_NE(e["error"].as<std::string>().find("abandoned"), std::string::npos);
+}
+
+TEST_F(RetryTest, PauseCancelAndStopFlagsApplyToAWaitingRetry) {
+  const std::int64_t paused = create_one_time("paused");
+  const std::int64_t cancelled = create_one_time("cancelled");
+  const std::int64_t stopped = create_one_time("stopped", kDue, stop_on("done"));
+  const auto fires = round("w1", {}, "delivered");
+  ASSERT_EQ(fires.size(), 3u);
+  round("w1", fires, "failed", 0);
+
+  sql("SELECT nudge_pause_reminder_v1($1)", paused);
+  sql("SELECT nudge_cancel_reminder_v1($1)", cancelled);
+  exec_as_user("INSERT INTO status_flags (key, value) VALUES ('done', true)");
+  for (const std::int64_t id : {paused, cancelled, stopped}) retry_now(id);
+  EXPECT_TRUE(round("w1", {}, "delivered").empty());
+  EXPECT_EQ(status(paused), "PAUSED");
+  EXPECT_EQ(status(cancelled), "CANCELLED");
+  EXPECT_EQ(status(stopped), "COMPLETED");
+  EXPECT_EQ(reason(stopped), "stop_condition");
+
+  // Resumed, the paused one retries the occurrence it was on.
+  sql("SELECT nudge_resume_reminder_v1($1)", paused);
+  const auto again = round("w1", {}, "delivered");
+  ASSERT_EQ(again.size(), 1u);
+  EXPECT_EQ(again[0].id, paused);
+  EXPECT_EQ(again[0].attempt, 2);
+  const auto first_paused =
+      std::find_if(fires.begin(), fires.end(), [&](const Claimed& c) { return c.id == paused; });
+  EXPECT_EQ(again[0].scheduled_for, first_paused->scheduled_for);
+}
+
+TEST_F(RetryTest, ACancelDuringDeliveryEndsTheOccurrenceWithoutRetry) {
+  const std::int64_t id = create_one_time("u1");
+  const auto fires = round("w1", {}, "delivered");
+  ASSERT_EQ(fires.size(), 1u);
+  sql("SELECT nudge_cancel_reminder_v1($1)", id);
+  round("w1", fires, "failed", 0);
+  EXPECT_EQ(status(id), "CANCELLED");
+  EXPECT_TRUE(reminder(id)["occurrence_at"].is_null());
+  EXPECT_EQ(value<std::string>("SELECT outcome FROM executions WHERE reminder_id = $1", id),
+            "failed");
+}
+
+TEST_F(RetryTest, ClaimsResolveTheAddressFromContactsAtEachFire) {
+  const std::int64_t id =
+      create(
+          "p_entity_type => 'interviewer', p_entity_id => 'INT_100', p_event_type => 'feedback',"
+          " p_channel => 'email', p_schedule_type => 'recurring', p_interval_seconds => 60,"
+          " p_run_at => " +
+          kDue)
+          .second;
+  auto target_of_next_claim = [&]() -> std::optional<std::string> {
+    sql("UPDATE reminder_jobs SET next_run_at = now() - interval '1 second' WHERE id = $1", id);
+    const pqxx::result rows =
+        sql("SELECT target, scheduled_for, attempt FROM nudge_claim_due_v2('w1', 10, " +
+            kFastRetries + ")");
+    EXPECT_EQ(rows.size(), 1u);
+    if (rows.empty()) return std::nullopt;
+    sql("UPDATE reminder_jobs SET leased_by = NULL, lease_expires_at = NULL, attempt = 0");
+    if (rows[0][0].is_null()) return std::nullopt;
+    return rows[0][0].as<std::string>();
+  };
+  EXPECT_EQ(target_of_next_claim(), std::nullopt);
+  sql("SELECT nudge_put_contact_v1('interviewer', 'INT_100', 'email', 'ann@example.com')");
+  EXPECT_EQ(target_of_next_claim(), "ann@example.com");
+  exec_as_user("UPDATE contacts SET address = 'bob@example.com' WHERE entity_id = 'INT_100'");
+  EXPECT_EQ(target_of_next_claim(), "bob@example.com");
+  // A webhook address of the same entity is not an email address.
+  sql("SELECT nudge_put_contact_v1('interviewer', 'INT_100', 'webhook', "
+      "'https://hooks.example.com/x')");
+  EXPECT_EQ(target_of_next_claim(), "bob@example.com");
+}
+
+TEST_F(RetryTest, TargetsAndContactsAreCheckedForTheirChannel) {
+  struct Case {
+    const char* channel;
+    const char* target;
+    bool ok;
+  };
+  const Case cases[] = {
+      {"webhook", "https://hooks.example.com/nudge?x=1", true},
+      {"webhook", "http://127.0.0.1:8080/h", true},
+      {"webhook", "http://[::1]:8080/h", true},
+      {"webhook", "ftp://example.com/x", false},
+      {"webhook", "https://exa mple.com/", false},
+      {"webhook", "hooks.example.com", false},
+      {"webhook", "https://<script>a", false},
+      {"webhook", "https://user:pw@hooks.example.com:8443/x", true},
+      {"email", "ann@example.com", true},
+      {"email", "ann.lee+tag@mail.example.co.uk", true},
+      {"email", "ann@localhost", false},
+      {"email", "Ann <ann@example.com>", false},
+      {"email", "ann@example.com\r\nBcc: x@y.z", false},
+      {"email", "not-an-address", false},
+      {"log", "anything at all", true},
+  };
+  int n = 0;
+  for (const Case& c : cases) {
+    SCOPED_TRACE(std::string(c.channel) + " " + c.target);
+    const std::string args = "p_entity_type => 'user', p_entity_id => 'u" + std::to_string(n++) +
+                             "', p_event_type => 'e', p_channel => '" + c.channel +
+                             "', p_schedule_type => 'one_time', p_run_at => now(), p_target => $1";
+    const SqlFailure f =
+        failure_of("SELECT * FROM nudge_create_reminder_v3(" + args + ")", c.target);
+    if (c.ok) {
+      EXPECT_EQ(f.sqlstate, "") << f.message;
+    } else {
+      EXPECT_EQ(f.sqlstate, "22023");
+      EXPECT_EQ(f.message.rfind("target: must be", 0), 0u) << f.message;
+    }
+    if (std::string(c.channel) == "log") continue;
+    const SqlFailure contact =
+        failure_of("SELECT nudge_put_contact_v1('user', 'c', $1, $2)", c.channel, c.target);
+    if (c.ok) {
+      EXPECT_EQ(contact.sqlstate, "") << contact.message;
+    } else {
+      EXPECT_EQ(contact.sqlstate, "22023");
+      EXPECT_EQ(contact.message.rfind("address: must be", 0), 0u) << contact.message;
+    }
+  }
+}
+
+}  // namespace
+}  // namespace nudge::test

@@ -1,0 +1,53 @@
+#pragma once
+// A real HTTP server on loopback that plays a webhook receiver in tests: it records every
+// request and answers as the test scripts it, path by path.
+
+#include <chrono>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace nudge::test {
+
+struct ReceivedRequest {
+  std::string path;
+  std::string body;
+  std::map<std::string, std::string> headers;  // names in lower case
+  std::chrono::steady_clock::time_point at;
+};
+
+class WebhookReceiver {
+ public:
+  // How a path answers: the HTTP status for the n-th request to that path (1-based). It may
+  // block (a hanging receiver) until the receiver stops.
+  using Script = std::function<int(int n)>;
+
+  WebhookReceiver();
+  ~WebhookReceiver();
+  WebhookReceiver(const WebhookReceiver&) = delete;
+  WebhookReceiver& operator=(const WebhookReceiver&) = delete;
+
+  // Scripts must be set before the first request to that path; unscripted paths answer 200.
+  void on(const std::string& path, Script script);
+  std::string url(const std::string& path) const;
+  std::vector<ReceivedRequest> requests() const;
+  std::vector<ReceivedRequest> requests_to(const std::string& path) const;
+  // True once the receiver is shutting down (for scripts that block).
+  bool stopping() const;
+
+ private:
+  class Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// HMAC-SHA256(key, message) as lower-case hex, computed here with OpenSSL (independently of
+// the worker's code), and the README's verification recipe for Nudge-Signature.
+std::string hmac_sha256_hex(const std::string& key, const std::string& message);
+bool nudge_signature_verifies(const std::string& header, const std::string& secret,
+                              const std::string& body);
+
+}  // namespace nudge::test

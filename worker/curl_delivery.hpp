@@ -1,0 +1,27 @@
+#pragma once
+// What the network channels share once a delivery's request is built: a libcurl handle set up
+// for it, handed to Transfers, and its outcome reported exactly once.
+
+#include <curl/curl.h>
+
+#include <functional>
+#include <string>
+
+#include "channel.hpp"
+#include "transfers.hpp"
+
+namespace nudge {
+
+// Creates an easy handle, lets `configure` set it up and starts it on `transfers`; when it ends,
+// `done` gets `outcome(result, handle)`. Any failure before that (no handle, a setup error,
+// add() throwing) goes to `done` instead, its text passed through `mask` so no secret shows.
+// `done` is called exactly once (or never, when Transfers is destroyed with the transfer in
+// flight). `outcome` should hold the delivery's per-transfer data (the handle points into
+// it): Transfers keeps it until it has cleaned up the handle. `configure` and `mask` are only
+// called before this returns.
+void start_curl_delivery(Transfers& transfers, DeliveryDone done,
+                         const std::function<CURLcode(CURL*)>& configure,
+                         std::function<Delivery(CURLcode, CURL*)> outcome,
+                         const std::function<std::string(std::string)>& mask);
+
+}  // namespace nudge

@@ -101,9 +101,10 @@ class ClaimLoop {
   void step() {
     const int limit =
         due_maybe_ && waiting_.empty() && free_slots() > 0 ? config_.worker.batch_size : 0;
-    if (!pending_.empty() || limit > 0) {
+    if (limit > 0 || record_due()) {
       std::vector<Fire> fires = session_->finish_and_claim(owner_, pending_, limit, policy_);
       pending_.clear();
+      first_pending_.reset();
       failures_ = 0;
       if (limit > 0) {
         // A full batch means more may be due right now; otherwise ask when, once.
@@ -122,9 +123,20 @@ class ClaimLoop {
       std::fflush(stdout);
       // Deliveries that ended at once (the log channel) are recorded on the next turn, with
       // the next claim: no waiting in between.
-      if (!pending_.empty()) return;
+      if (record_due()) return;
     }
     wait();
+  }
+
+  // Whether to record what ended now rather than with a later round trip: deliveries that end
+  // one by one are recorded in groups (a round trip per delivery would cap a loop at ~1,000
+  // deliveries/s), but never later than kRecordWithin after the first of them ended, nor
+  // when nothing else is running.
+  bool record_due() const {
+    if (pending_.empty()) return false;
+    if (delivering_.empty() && waiting_.empty()) return true;
+    if (static_cast<int>(pending_.size()) >= kRecordBatch) return true;
+    return first_pending_ && Clock::now() - *first_pending_ >= kRecordWithin;
   }
 
   void start(Fire fire) {
@@ -172,6 +184,7 @@ class ClaimLoop {
                                             {"status_code", d.status_code ? *d.status_code : 0},
                                             {"error", d.error}});
     }
+    if (pending_.empty()) first_pending_ = Clock::now();
     pending_.push_back(FireOutcome{id, run.fire.scheduled_for, run.fire.attempt, std::move(d),
                                    static_cast<int>(std::min<long long>(ms.count(), 1 << 30))});
   }
@@ -187,8 +200,11 @@ class ClaimLoop {
   // Sleeps until something needs doing: a delivery ends (when any run), a wake-up arrives, the
   // next reminder is due, or shutdown. Never a poll: the due time comes from the database.
   void wait() {
+    using std::chrono::microseconds;
     const bool slots_full = free_slots() <= 0;
-    int timeout_ms = 0;
+    // Microseconds, not milliseconds: rounding each sleep up to a whole millisecond would make
+    // every timed fire up to 1 ms late.
+    microseconds timeout{0};
     if (!due_maybe_ && !slots_full) {
       if (!next_due_) {
         const double cap = config_.worker.idle_cap_seconds;
@@ -196,20 +212,24 @@ class ClaimLoop {
         double seconds = due ? std::min(*due, cap) : cap;
         // Due now yet nothing claimed: another worker's claim holds those rows for a moment.
         if (seconds <= 0) seconds = 0.002;
-        next_due_ = Clock::now() + std::chrono::microseconds(static_cast<long long>(seconds * 1e6));
+        next_due_ = Clock::now() + microseconds(static_cast<long long>(seconds * 1e6));
       }
-      timeout_ms = static_cast<int>(std::max<long long>(
-          0, std::chrono::ceil<std::chrono::milliseconds>(*next_due_ - Clock::now()).count()));
+      timeout = std::chrono::ceil<microseconds>(*next_due_ - Clock::now());
     } else if (slots_full) {
-      timeout_ms = 1000;  // only a delivery ending frees a slot; wake-ups wait their turn
+      timeout = std::chrono::seconds(1);  // only a delivery ending frees a slot
     }
+    if (first_pending_)
+      timeout = std::min(
+          timeout, std::chrono::ceil<microseconds>(*first_pending_ + kRecordWithin - Clock::now()));
+    timeout = std::max(timeout, microseconds{0});
     int woken = 0;
     if (delivering_.empty()) {
-      if (timeout_ms > 0) woken = session_->wait(timeout_ms / 1000.0, shutdown_fd());
+      if (timeout.count() > 0) woken = session_->wait(timeout.count() / 1e6, shutdown_fd());
     } else {
       std::vector<int> fds{shutdown_fd()};
       if (!slots_full) fds.push_back(session_->socket());
-      transfers_.run(timeout_ms, fds);
+      transfers_.run(
+          static_cast<int>(std::chrono::ceil<std::chrono::milliseconds>(timeout).count()), fds);
       publish_in_flight();
     }
     if (slots_full) return;
@@ -246,6 +266,7 @@ class ClaimLoop {
     }
     session_->finish_and_claim(owner_, pending_, 0, policy_);
     pending_.clear();
+    first_pending_.reset();
     int released = 0;
     if (delivering_.empty()) released = session_->release_leases(owner_, std::nullopt);
     log::info("reconnected to the database", {{"owner", owner_}, {"released", released}});
@@ -288,6 +309,7 @@ class ClaimLoop {
       if (!session_) session_ = std::make_unique<LifecycleSession>(config_.database.url, owner_);
       session_->finish_and_claim(owner_, pending_, 0, policy_);
       pending_.clear();
+      first_pending_.reset();
       session_->release_leases(owner_, std::nullopt);
     } catch (const std::exception& e) {
       log::warn("could not record the last fires before stopping; their leases will expire",
@@ -302,6 +324,8 @@ class ClaimLoop {
   };
 
   static constexpr std::chrono::seconds kStopGrace{3};
+  static constexpr int kRecordBatch = 64;
+  static constexpr std::chrono::milliseconds kRecordWithin{20};
 
   const Config& config_;
   const std::string owner_;
@@ -311,12 +335,13 @@ class ClaimLoop {
   Channels channels_;
   WorkerPolicy policy_;
   std::unique_ptr<LifecycleSession> session_;
-  std::deque<Fire> waiting_;                       // claimed, not started (no free slot yet)
-  std::map<std::int64_t, Delivering> delivering_;  // started, not ended
-  std::vector<FireOutcome> pending_;               // ended, not yet recorded
-  std::vector<std::int64_t> undelivered_;          // aborted at stop: released, not recorded
-  bool due_maybe_ = true;                          // a claim could find work right now
-  std::optional<Clock::time_point> next_due_;      // when it could, if not now
+  std::deque<Fire> waiting_;                        // claimed, not started (no free slot yet)
+  std::map<std::int64_t, Delivering> delivering_;   // started, not ended
+  std::vector<FireOutcome> pending_;                // ended, not yet recorded
+  std::optional<Clock::time_point> first_pending_;  // when the oldest of them ended
+  std::vector<std::int64_t> undelivered_;           // aborted at stop: released, not recorded
+  bool due_maybe_ = true;                           // a claim could find work right now
+  std::optional<Clock::time_point> next_due_;       // when it could, if not now
   bool aborting_ = false;
   int failures_ = 0;
   bool connected_once_ = false;

@@ -207,7 +207,8 @@ launch() {
 mail_catcher=0
 if [[ -z "${NUDGE_EMAIL_SMTP_URL:-}" ]]; then
   smtp_port="${NUDGE_RUN_SMTP_PORT:-2525}"
-  mkdir -p "${run_dir}/mail"
+  # A Maildir: aiosmtpd writes into tmp/ and moves each message to new/.
+  mkdir -p "${run_dir}/mail/cur" "${run_dir}/mail/new" "${run_dir}/mail/tmp"
   # Debian's python3 (setup.sh installs python3-aiosmtpd for it), not one earlier on PATH.
   launch mail /usr/bin/python3 -m aiosmtpd -n -l "127.0.0.1:${smtp_port}" \
     -c aiosmtpd.handlers.Mailbox "${run_dir}/mail"

@@ -427,6 +427,8 @@ int run_worker(const Config& config, const std::string& worker_id) {
     const std::string owner = worker_id + "/" + std::to_string(i);
     loops.emplace_back([&config, owner, &in_flight] { ClaimLoop(config, owner, in_flight).run(); });
   }
+  if (config.webhook.secret.empty())
+    log::warn("webhook requests go out unsigned: set NUDGE_WEBHOOK_SECRET (16+ characters)");
   log::info("worker started", {{"concurrency", config.worker.concurrency},
                                {"batch_size", config.worker.batch_size},
                                {"lease_seconds", config.worker.lease_seconds}});

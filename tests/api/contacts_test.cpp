@@ -150,3 +150,21 @@ TEST_F(Contacts, ABadNewAddressKeepsTheOldOne) {
 
 }  // namespace
 }  // namespace nudge::test
+
+namespace nudge::test {
+namespace {
+
+// curl -X PUT -d '{...}' sends JSON labelled as a form; the body is still the JSON object, and
+// a real query string is still checked.
+TEST_F(Contacts, AJsonBodySentAsAFormAsCurlDoesIsAccepted) {
+  auto r = client_->Put("/v1/contacts/interviewer/INT_100/email",
+                        R"({"address": "ann@example.com"})", "application/x-www-form-urlencoded");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 201) << r->body;
+  const auto bad = put("/v1/contacts/interviewer/INT_100/email?x=1", R"({"address":"a@b.co"})");
+  EXPECT_EQ(bad.status, 400);
+  EXPECT_EQ(bad.body["error"]["field"], "x");
+}
+
+}  // namespace
+}  // namespace nudge::test

@@ -1,5 +1,6 @@
-// nudge_prune_history_v1: deletes executions and finished reminders older than the retention,
-// keeps everything newer and every live reminder, honours its limit, runs once at a time.
+// nudge_prune_history_v1: deletes executions, delivery attempts and finished reminders older than
+// the retention, keeps everything newer and every live reminder, honours its limit, runs once at
+// a time.
 
 #include <string>
 
@@ -107,6 +108,17 @@ TEST_F(PruneTest, HonoursItsLimitPerTable) {
   EXPECT_EQ(prune("30 days", 2), 0);
   EXPECT_EQ(count("executions"), 0);
   EXPECT_EQ(count("reminder_jobs"), 0);
+}
+
+TEST_F(PruneTest, DeliveryAttemptsGoWithTheSameRetention) {
+  sql("INSERT INTO delivery_attempts (reminder_id, scheduled_for, attempt, attempted_at, outcome,"
+      " worker) SELECT 1, now(), g, now() - interval '1 day' * CASE WHEN g <= 3 THEN 40 ELSE 10 "
+      "END,"
+      " 'failed', 'w1' FROM generate_series(1, 5) g");
+  EXPECT_EQ(prune("30 days", 2), 2) << "the limit holds for this table too";
+  EXPECT_EQ(prune("30 days", 1000), 1);
+  EXPECT_EQ(count("delivery_attempts"), 2);
+  EXPECT_EQ(count("delivery_attempts WHERE attempted_at < now() - interval '30 days'"), 0);
 }
 
 TEST_F(PruneTest, OnlyOneOfSeveralConcurrentPrunesDoesTheWork) {

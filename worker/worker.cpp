@@ -167,10 +167,7 @@ class ClaimLoop {
     auto node = delivering_.extract(id);
     if (node.empty()) return;
     Delivering& run = node.mapped();
-    if (aborting_) {
-      undelivered_.push_back(id);
-      return;
-    }
+    if (aborting_) return;  // stop() releases every lease this loop still holds
     const auto ms =
         std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - run.started);
     d.error = storable_text(d.error, 2000);
@@ -339,7 +336,6 @@ class ClaimLoop {
   std::map<std::int64_t, Delivering> delivering_;   // started, not ended
   std::vector<FireOutcome> pending_;                // ended, not yet recorded
   std::optional<Clock::time_point> first_pending_;  // when the oldest of them ended
-  std::vector<std::int64_t> undelivered_;           // aborted at stop: released, not recorded
   bool due_maybe_ = true;                           // a claim could find work right now
   std::optional<Clock::time_point> next_due_;       // when it could, if not now
   bool aborting_ = false;

@@ -345,18 +345,20 @@ BEGIN
 
   -- Missed under misfire_policy skip: no catch-up fire; the next future occurrence instead.
   IF v_missed IS NOT NULL THEN
-    -- Sub-statements share one snapshot: `missed` sees each row before `skipped` moves it.
+    -- Sub-statements share one snapshot: `missed` sees each row (locked by this claim) before
+    -- `skipped` moves it.
     WITH missed AS (
-      SELECT r.id, r.next_run_at FROM reminder_jobs r WHERE r.ctid = ANY (v_missed)
+      SELECT r.id, r.next_run_at, nudge_occurrence_after(r, now()) AS next_at
+        FROM reminder_jobs r WHERE r.ctid = ANY (v_missed)
     ), skipped AS (
       UPDATE reminder_jobs r
-         SET next_run_at = nudge_occurrence_after(r, now()),
-             status = CASE WHEN r.ends_at < nudge_occurrence_after(r, now()) THEN 'COMPLETED'
-                           ELSE r.status END,
-             completed_reason = CASE WHEN r.ends_at < nudge_occurrence_after(r, now()) THEN 'ends_at' END,
-             finished_at = CASE WHEN r.ends_at < nudge_occurrence_after(r, now()) THEN now() END,
+         SET next_run_at = m.next_at,
+             status = CASE WHEN r.ends_at < m.next_at THEN 'COMPLETED' ELSE r.status END,
+             completed_reason = CASE WHEN r.ends_at < m.next_at THEN 'ends_at' END,
+             finished_at = CASE WHEN r.ends_at < m.next_at THEN now() END,
              catch_up_fires = 0, updated_at = now()
-       WHERE r.ctid = ANY (v_missed)
+        FROM missed m
+       WHERE r.id = m.id
       RETURNING r.id)
     INSERT INTO delivery_attempts (reminder_id, scheduled_for, attempt, outcome, error, worker)
     SELECT m.id, m.next_run_at, 1, 'skipped',

@@ -1,9 +1,12 @@
 #include "errors.hpp"
 
+#include <cstdio>
 #include <nlohmann/json.hpp>
 #include <pqxx/pqxx>
+#include <random>
 
 #include "nudge/log.hpp"
+#include "nudge/pool.hpp"
 
 namespace nudge::api {
 namespace {
@@ -18,27 +21,59 @@ std::string primary_message(const std::string& what) {
   return eol == std::string::npos ? m : m.substr(0, eol);
 }
 
-// The lifecycle functions raise "<field>: <problem>" (nudge_reject).
+// The lifecycle functions raise "<field>: <problem>" (nudge.reject).
 std::string field_of(const std::string& message) {
   const auto colon = message.find(": ");
   return colon == std::string::npos ? "" : message.substr(0, colon);
+}
+
+// {"error": {"code", "message", "field"}}: the body of every rejection.
+nlohmann::json error_body(const std::string& code, const std::string& message,
+                          const std::string& field) {
+  nlohmann::json error{{"code", code}, {"message", message}};
+  error["field"] = field.empty() ? nlohmann::json(nullptr) : nlohmann::json(field);
+  return nlohmann::json{{"error", error}};
+}
+
+// 16 hex digits, so a user's report and the log line can be matched.
+std::string new_request_id() {
+  thread_local std::mt19937_64 random{std::random_device{}()};
+  char id[17];
+  std::snprintf(id, sizeof id, "%016llx", static_cast<unsigned long long>(random()));
+  return id;
+}
+
+// A bug, not the caller's fault: the details go to the log under a request id, the caller gets
+// only the id.
+void send_internal_error(const httplib::Request& req, httplib::Response& res,
+                         const std::string& error, const nlohmann::json& detail = {}) {
+  const std::string request_id = new_request_id();
+  nlohmann::json fields{
+      {"request_id", request_id}, {"method", req.method}, {"path", req.path}, {"error", error}};
+  if (detail.is_object()) fields.update(detail);
+  log::error("request failed", fields);
+  nlohmann::json body =
+      error_body("internal", "internal error (request id " + request_id + ")", "");
+  body["error"]["request_id"] = request_id;
+  res.status = 500;
+  res.set_content(body.dump(), "application/json");
 }
 
 }  // namespace
 
 void send_error(httplib::Response& res, int status, const std::string& code,
                 const std::string& message, const std::string& field) {
-  nlohmann::json error{{"code", code}, {"message", message}};
-  error["field"] = field.empty() ? nlohmann::json(nullptr) : nlohmann::json(field);
   res.status = status;
-  res.set_content(nlohmann::json{{"error", error}}.dump(), "application/json");
+  res.set_content(error_body(code, message, field).dump(), "application/json");
 }
 
-void send_exception(httplib::Response& res, std::exception_ptr error) {
+void send_exception(const httplib::Request& req, httplib::Response& res, std::exception_ptr error) {
   try {
     std::rethrow_exception(error);
   } catch (const ApiError& e) {
     send_error(res, e.status(), e.code(), e.what(), e.field());
+  } catch (const PoolTimeout&) {
+    send_error(res, 503, "unavailable", "the service is busy; try again");
   } catch (const pqxx::broken_connection&) {
     send_error(res, 503, "unavailable", "the database is unreachable; try again");
   } catch (const pqxx::sql_error& e) {
@@ -56,12 +91,12 @@ void send_exception(httplib::Response& res, std::exception_ptr error) {
     } else if (state == "40001" || state == "40P01" || state == "57014") {
       send_error(res, 503, "unavailable", "the database is busy; try again");
     } else {
-      log::error("database error", {{"sqlstate", state}, {"error", message}});
-      send_error(res, 500, "internal", "internal error");
+      send_internal_error(req, res, message, {{"sqlstate", state}});
     }
   } catch (const std::exception& e) {
-    log::error("request failed", {{"error", e.what()}});
-    send_error(res, 503, "unavailable", "the service cannot answer now; try again");
+    send_internal_error(req, res, e.what());
+  } catch (...) {
+    send_internal_error(req, res, "an exception that is not a std::exception");
   }
 }
 

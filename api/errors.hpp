@@ -36,8 +36,9 @@ void send_error(httplib::Response& res, int status, const std::string& code,
                 const std::string& message, const std::string& field = "");
 
 // Turns whatever a handler threw into an answer: ApiError as is; the lifecycle functions'
-// SQLSTATEs (22023 bad value with its field, NU404, NU409) as 400/404/409; a lost database as
-// 503. Anything else is logged and answered 500 without internals.
-void send_exception(httplib::Response& res, std::exception_ptr error);
+// SQLSTATEs (22023 bad value with its field, NU404, NU409) as 400/404/409; a saturated pool, a
+// lost database or a transaction PostgreSQL gave up on as 503 (try again). Anything else is a
+// bug: logged with a new request id and answered 500 with that id and no internals.
+void send_exception(const httplib::Request& req, httplib::Response& res, std::exception_ptr error);
 
 }  // namespace nudge::api

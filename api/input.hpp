@@ -59,7 +59,7 @@ bool parse_flag_value(const nlohmann::json& body);
 void check_flag_key(const std::string& key);
 
 // The address of PUT /v1/contacts/{entity_type}/{entity_id}/{channel}: a string of 1..2048
-// characters (whether it suits the channel is checked by nudge_put_contact_v1).
+// characters (whether it suits the channel is checked by nudge.put_contact).
 std::string parse_contact_address(const nlohmann::json& body);
 
 // A name from a URL path (already percent-decoded): 1..200 characters, 400 naming `field`.

@@ -63,14 +63,7 @@ int main(int argc, char** argv) {
   const std::string id = nudge::make_process_id();
   nudge::log::set_context({{"program", "nudge-api"}, {"api", id}});
   nudge::install_shutdown_handlers();
-  try {
-    nudge::migrate_at_startup(config, id + "/migrate");
-  } catch (const std::exception& e) {
-    nudge::log::error("could not migrate the database",
-                      {{"url", nudge::redact_url(config.database.url)},
-                       {"error", nudge::redact(e.what(), config.database.url)}});
-    return 1;
-  }
+  if (const int code = nudge::migrate_at_startup(config, id + "/migrate"); code != 0) return code;
 
   nudge::ConnectionPool pool(config.database.url, config.database.pool_size, id + "/api",
                              &nudge::api::set_up_connection);

@@ -2,7 +2,7 @@
 // Sends the workers' wake-up hint (NOTIFY nudge_due) after API writes commit, many commits to
 // one notification. The API's own transactions do not NOTIFY (their sessions set
 // nudge.notify_after_commit), because PostgreSQL serialises the commits of notifying
-// transactions; see nudge_queue_wake_up() in sql/migrations/0002.
+// transactions; see nudge.queue_wake_up() in sql/schema.sql.
 
 #include <condition_variable>
 #include <memory>

@@ -26,7 +26,7 @@ void Router::add(const std::string& method, const std::string& pattern, Handler 
     try {
       handler(req, res);
     } catch (...) {
-      send_exception(res, std::current_exception());
+      send_exception(req, res, std::current_exception());
     }
   };
 }

@@ -23,7 +23,7 @@ constexpr const char* kJson = "application/json";
 // Every statement the API sends, by name; prepared once on each pooled connection.
 const std::vector<std::pair<std::string, std::string>> kStatements = {
     {"create",
-     "SELECT c.created, nudge_reminder_json(c.reminder)::text FROM nudge_create_reminder_v3("
+     "SELECT c.created, nudge.reminder_json(c.reminder)::text FROM nudge.create_reminder("
      "p_entity_type => $1, p_entity_id => $2, p_event_type => $3, p_channel => $4, "
      "p_schedule_type => $5, p_run_at => $6::timestamptz, p_interval_seconds => $7::integer, "
      "p_target => $8, p_payload => $9::jsonb, p_stop_condition_type => $10, "
@@ -31,50 +31,51 @@ const std::vector<std::pair<std::string, std::string>> kStatements = {
      "p_cron => $14, p_timezone => $15, p_misfire_policy => $16, "
      "p_max_attempts => $17::integer) c"},
     {"create_batch",
-     "SELECT item, created, reminder::text FROM nudge_create_reminders_v1($1::jsonb) ORDER BY "
+     "SELECT item, created, reminder::text FROM nudge.create_reminders($1::jsonb) ORDER BY "
      "item"},
-    {"get", "SELECT nudge_reminder_json(r)::text FROM reminder_jobs r WHERE r.id = $1"},
+    {"get", "SELECT nudge.reminder_json(r)::text FROM nudge.reminders r WHERE r.id = $1"},
     {"list",
-     "SELECT nudge_reminder_json(r)::text, r.id FROM reminder_jobs r "
+     "SELECT nudge.reminder_json(r)::text, r.id FROM nudge.reminders r "
      "WHERE ($1::text IS NULL OR r.status = $1) AND ($2::text IS NULL OR r.entity_type = $2) "
      "AND ($3::text IS NULL OR r.entity_id = $3) AND ($4::text IS NULL OR r.event_type = $4) "
      "AND ($5::text IS NULL OR r.channel = $5) AND ($6::bigint IS NULL OR r.id < $6) "
      "ORDER BY r.id DESC LIMIT $7"},
-    {"exists", "SELECT 1 FROM reminder_jobs WHERE id = $1"},
+    {"exists", "SELECT 1 FROM nudge.reminders WHERE id = $1"},
     {"executions",
-     "SELECT nudge_execution_json(e)::text, e.scheduled_for::text FROM executions e "
+     "SELECT nudge.execution_json(e)::text, e.scheduled_for::text FROM nudge.executions e "
      "WHERE e.reminder_id = $1 AND ($2::timestamptz IS NULL OR e.scheduled_for < $2) "
      "ORDER BY e.scheduled_for DESC LIMIT $3"},
-    {"pause", "SELECT nudge_reminder_json(nudge_pause_reminder_v1($1))::text"},
-    {"resume", "SELECT nudge_reminder_json(nudge_resume_reminder_v1($1))::text"},
-    {"cancel", "SELECT nudge_reminder_json(nudge_cancel_reminder_v1($1))::text"},
+    {"pause", "SELECT nudge.reminder_json(nudge.pause_reminder($1))::text"},
+    {"resume", "SELECT nudge.reminder_json(nudge.resume_reminder($1))::text"},
+    {"cancel", "SELECT nudge.reminder_json(nudge.cancel_reminder($1))::text"},
     {"reschedule",
-     "SELECT nudge_reminder_json(nudge_reschedule_reminder_v1($1, $2::timestamptz, $3::integer, "
+     "SELECT nudge.reminder_json(nudge.reschedule_reminder($1, $2::timestamptz, $3::integer, "
      "$4::jsonb, $5::integer, $6::timestamptz))::text"},
     {"preview",
-     "SELECT nudge_preview_schedule_v1($1, coalesce($2::timestamptz, now()), $3::integer, "
+     "SELECT nudge.preview_schedule($1, coalesce($2::timestamptz, now()), $3::integer, "
      "$4::timestamptz, $5::integer, $6, $7)"},
-    {"set_flag", "SELECT row_to_json(f)::text FROM nudge_set_flag_v1($1, $2) f"},
-    {"get_flag", "SELECT row_to_json(f)::text FROM status_flags f WHERE f.key = $1"},
+    {"set_flag", "SELECT row_to_json(f)::text FROM nudge.set_flag($1, $2) f"},
+    {"get_flag", "SELECT row_to_json(f)::text FROM nudge.status_flags f WHERE f.key = $1"},
     {"list_flags",
-     "SELECT row_to_json(f)::text, f.key FROM status_flags f "
+     "SELECT row_to_json(f)::text, f.key FROM nudge.status_flags f "
      "WHERE ($1::text IS NULL OR f.key > $1) ORDER BY f.key LIMIT $2"},
     // Contacts are user data like status_flags: read and deleted directly, written through
-    // nudge_put_contact_v1 (which checks the address against the channel). `created` reads the
+    // nudge.put_contact (which checks the address against the channel). `created` reads the
     // table with the statement's snapshot, taken before the function's insert or update.
     {"put_contact",
-     "SELECT nudge_contact_json(c)::text, NOT EXISTS (SELECT 1 FROM contacts o "
+     "SELECT nudge.contact_json(c)::text, NOT EXISTS (SELECT 1 FROM nudge.contacts o "
      "WHERE o.entity_type = $1 AND o.entity_id = $2 AND o.channel = $3) "
-     "FROM nudge_put_contact_v1($1, $2, $3, $4) c"},
+     "FROM nudge.put_contact($1, $2, $3, $4) c"},
     {"get_contact",
-     "SELECT nudge_contact_json(c)::text FROM contacts c "
+     "SELECT nudge.contact_json(c)::text FROM nudge.contacts c "
      "WHERE c.entity_type = $1 AND c.entity_id = $2 AND c.channel = $3"},
     {"delete_contact",
-     "DELETE FROM contacts c WHERE c.entity_type = $1 AND c.entity_id = $2 AND c.channel = $3 "
+     "DELETE FROM nudge.contacts c WHERE c.entity_type = $1 AND c.entity_id = $2 AND c.channel = "
+     "$3 "
      "RETURNING 1"},
     {"list_contacts",
-     "SELECT coalesce(jsonb_agg(nudge_contact_json(c) ORDER BY c.channel), '[]')::text "
-     "FROM contacts c WHERE c.entity_type = $1 AND c.entity_id = $2"},
+     "SELECT coalesce(jsonb_agg(nudge.contact_json(c) ORDER BY c.channel), '[]')::text "
+     "FROM nudge.contacts c WHERE c.entity_type = $1 AND c.entity_id = $2"},
 };
 
 // Runs `work` on a pooled connection, each statement in its own implicit transaction: every

@@ -12,7 +12,7 @@
 #   api       nudge-api creates: 16 keep-alive clients (wrk, 10 s) on an empty table and on one
 #             holding 1,000,000 reminders: creates/s, p50/p99 latency; batch creates (1,000 per
 #             request, 4 clients): reminders/s; the API's peak RSS.
-#   cron      next-fire computations per second (nudge_cron_next, parsing included) over a mix
+#   cron      next-fire computations per second (nudge.cron_next after nudge.cron_parse) over a mix
 #             of expressions and zones, 20,000 per run; and the 2-worker drain with every reminder
 #             on a cron schedule (each fire computes its next occurrence).
 #   webhook   the 2-worker drain with every reminder on the webhook channel, delivered to a fast
@@ -123,7 +123,7 @@ stop_workers() {
 
 wait_for_executions() {
   local want="$1" deadline=$((SECONDS + 600))
-  while (($(sql "SELECT count(*) FROM executions") < want)); do
+  while (($(sql "SELECT count(*) FROM nudge.executions") < want)); do
     ((SECONDS < deadline)) || { log "timed out waiting for ${want} executions"; return 1; }
     sleep 0.05
   done
@@ -135,25 +135,25 @@ median() { sort -g | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+
 # Berlin, so each fire also computes its next occurrence; webhook ones go to the local sink.
 insert_due() {
   if [[ "${2:-one_time}" == webhook ]]; then
-    sql "INSERT INTO reminder_jobs (entity_type, entity_id, event_type, channel, target, payload,
+    sql "INSERT INTO nudge.reminders (entity_type, entity_id, event_type, channel, target, payload,
                                     schedule_type, next_run_at)
          SELECT 'bench', g::text, 'drain', 'webhook', 'http://127.0.0.1:${sink_port}/hook',
                 '{\"candidate\": \"C-7\"}', 'one_time', now()
            FROM generate_series(1, $1) g"
   elif [[ "${2:-one_time}" == cron ]]; then
-    sql "INSERT INTO reminder_jobs (entity_type, entity_id, event_type, channel, schedule_type,
+    sql "INSERT INTO nudge.reminders (entity_type, entity_id, event_type, channel, schedule_type,
                                     next_run_at, cron, timezone, cron_schedule)
          SELECT 'bench', g::text, 'drain', 'log', 'cron', now(), '* * * * *', 'Europe/Berlin',
-                nudge_cron_parse('* * * * *')
+                nudge.cron_parse('* * * * *')
            FROM generate_series(1, $1) g"
   else
-    sql "INSERT INTO reminder_jobs (entity_type, entity_id, event_type, channel, schedule_type, next_run_at)
+    sql "INSERT INTO nudge.reminders (entity_type, entity_id, event_type, channel, schedule_type, next_run_at)
          SELECT 'bench', g::text, 'drain', 'log', 'one_time', now() FROM generate_series(1, $1) g"
   fi
 }
 
 insert_future() {
-  sql "INSERT INTO reminder_jobs (entity_type, entity_id, event_type, channel, schedule_type, next_run_at)
+  sql "INSERT INTO nudge.reminders (entity_type, entity_id, event_type, channel, schedule_type, next_run_at)
        SELECT 'future', g::text, 'later', 'log', 'one_time', now() + interval '1 day' + g * interval '1 second'
          FROM generate_series(1, $1) g"
 }
@@ -166,7 +166,7 @@ drain_once() {
   fresh_db
   ((future > 0)) && insert_future "${future}"
   insert_due "${drain_n}" "${kind}"
-  sql "VACUUM ANALYZE reminder_jobs" >/dev/null
+  sql "VACUUM ANALYZE nudge.reminders" >/dev/null
   # Measure the drain, not the aftermath of loading it: flush the inserts' dirty pages first.
   sql "CHECKPOINT" >/dev/null
   start="$(sql "SELECT extract(epoch FROM clock_timestamp())")"
@@ -177,7 +177,7 @@ drain_once() {
   # The first round only (all due at the insert's time): a cron drain that crosses a minute
   # boundary fires its reminders again.
   read -r first end < <(sql "SELECT extract(epoch FROM min(fired_at)), extract(epoch FROM max(fired_at))
-                               FROM executions WHERE scheduled_for = (SELECT min(scheduled_for) FROM executions)" | tr '|' ' ')
+                               FROM nudge.executions WHERE scheduled_for = (SELECT min(scheduled_for) FROM nudge.executions)" | tr '|' ' ')
   rate="$(awk -v n="${drain_n}" -v s="${start}" -v e="${end}" 'BEGIN {printf "%.0f", n / (e - s)}')"
   rate_ff="$(awk -v n="${drain_n}" -v s="${first}" -v e="${end}" 'BEGIN {printf "%.0f", n / (e - s)}')"
   echo "${rate} ${rate_ff} ${rss}"
@@ -201,7 +201,7 @@ lateness_once() {
   fresh_db
   start_workers 2 "${tmp}/late"
   sleep 1  # let both workers reach their idle wait: the figure is about an idle system
-  sql "INSERT INTO reminder_jobs (entity_type, entity_id, event_type, channel, schedule_type, next_run_at)
+  sql "INSERT INTO nudge.reminders (entity_type, entity_id, event_type, channel, schedule_type, next_run_at)
        SELECT 'late', g::text, 'spread', 'log', 'one_time',
               now() + interval '1 second' + (g * 20.0 / ${n}) * interval '1 second'
          FROM generate_series(1, ${n}) g"
@@ -241,7 +241,7 @@ wrk_run() {
 api_once() {
   local future="$1" pid single batch rss
   fresh_db
-  ((future > 0)) && insert_future "${future}" && sql "VACUUM ANALYZE reminder_jobs" >/dev/null
+  ((future > 0)) && insert_future "${future}" && sql "VACUUM ANALYZE nudge.reminders" >/dev/null
   sql "CHECKPOINT" >/dev/null
   NUDGE_DATABASE_URL="${bench_url}" NUDGE_API_PORT="${api_port}" NUDGE_LOG_LEVEL=warn \
     "${api_bin}" 2>"${tmp}/api.err" &
@@ -291,7 +291,7 @@ bench_cron() {
   fresh_db
   for ((r = 1; r <= reps; r++)); do
     start="$(sql "SELECT extract(epoch FROM clock_timestamp())")"
-    sql "SELECT count(nudge_cron_next(m.e, m.tz, timestamptz '2026-01-01Z' + g * interval '37 minutes'))
+    sql "SELECT count(nudge.cron_next(nudge.cron_parse(m.e), m.tz, timestamptz '2026-01-01Z' + g * interval '37 minutes'))
            FROM (VALUES ('*/5 * * * *', 'UTC'), ('0 9 * * 1-5', 'America/New_York'),
                         ('30 2 * * *', 'Europe/Berlin'), ('0 0 1 * *', 'UTC'),
                         ('0 0 13 * 5', 'Asia/Kolkata')) m(e, tz),

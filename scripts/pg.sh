@@ -22,6 +22,8 @@
 #   NUDGE_PG_PORT       TCP port (default 55433)
 #   NUDGE_PG_BIN        directory holding pg_ctl, initdb, psql (default: pg_config --bindir,
 #                       else /usr/lib/postgresql/15/bin)
+#   NUDGE_PG_DURABLE=0  start without fsync and synchronous commits (scripts/test.sh: a test
+#                       cluster needs no durability); benchmarks and run.sh keep the default 1
 #   NUDGE_DATABASE_URL  use this server instead: start/stop/restart do nothing, url prints it
 #                       (with the database swapped when DBNAME is given), psql connects to it.
 set -euo pipefail
@@ -153,7 +155,8 @@ check_binaries() {
 }
 
 write_settings() {
-  local conf="${data_dir}/postgresql.conf" tmp
+  local conf="${data_dir}/postgresql.conf" tmp durable=on
+  if [[ "${NUDGE_PG_DURABLE:-1}" == 0 ]]; then durable=off; fi
   tmp="$(mktemp)"
   sed '/^# BEGIN nudge settings/,/^# END nudge settings/d' "${conf}" >"${tmp}"
   cat >>"${tmp}" <<EOF
@@ -163,8 +166,9 @@ listen_addresses = '127.0.0.1'
 unix_socket_directories = ''
 max_connections = 300
 shared_buffers = 256MB
-fsync = on
-synchronous_commit = on
+fsync = ${durable}
+synchronous_commit = ${durable}
+full_page_writes = ${durable}
 logging_collector = off
 log_min_messages = warning
 log_line_prefix = '%m [%p] %q%u@%d '

@@ -143,8 +143,10 @@ api_bin="${build_dir}/bin/nudge-api"
 
 # --- database ----------------------------------------------------------------------------------
 started_pg=0
+own_cluster=0
 rm -f "${pg_marker}"
 if [[ -z "${NUDGE_DATABASE_URL:-}" ]]; then
+  own_cluster=1
   if ! "${pg}" status >/dev/null 2>&1; then
     started_pg=1
   fi
@@ -189,6 +191,12 @@ trap 'rc=$?; if ((rc != 0 && !shutting_down)); then cleanup "${rc}"; fi' EXIT
 
 log "migrating $(mask_url "${NUDGE_DATABASE_URL}")"
 "${worker_bin}" --config "${config}" --migrate-only
+if ((own_cluster)); then
+  # Nudge lives in schema nudge. In this throwaway database, plain names (status_flags,
+  # reminders) find it, as they would for an application that adds nudge to its search_path.
+  "${pg}" psql -X -q -v ON_ERROR_STOP=1 \
+    -c 'ALTER DATABASE nudge SET search_path = "$user", public, nudge' >/dev/null
+fi
 
 # Starts "$@" in its own session (so a terminal Ctrl-C reaches only this script, which then
 # stops the programs in order) with output to .run/NAME.log.

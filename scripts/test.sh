@@ -1,16 +1,25 @@
 #!/usr/bin/env bash
 # Builds and tests Nudge: installs missing packages (setup.sh); builds Release with tests into
-# build/ and an ASan/UBSan build into build-asan/ (one after the other, Ninja, -j2); checks
-# formatting with clang-format (skipped with a note when it is not installed); starts the
-# throwaway PostgreSQL cluster (pg.sh); creates and migrates the template database
-# nudge_template (dropping it and leftover nudge_t_* test databases first); runs ctest on both
-# builds. Both ctest passes always run; the exit status is non-zero if anything failed. The last
+# build/; checks formatting with clang-format; starts the throwaway PostgreSQL cluster (pg.sh;
+# without fsync when this script starts it: tests need no durability); creates and migrates the
+# template database nudge_template (dropping it and leftover nudge_t_* test databases first) and
+# checks that sql/schema.sql matches it; runs every suite on the Release build; then builds the
+# ASan/UBSan tree in build-asan/ and runs the suites that execute Nudge's C++ under it: unit and
+# channel tests built there, and the process and API suites against its nudge-worker and
+# nudge-api. Every step always runs; the exit status is non-zero if anything failed. The last
 # line printed is "N passed, M failed" (summed over both passes). The cluster is stopped at the
 # end only if this script started it.
 #
+# The quick loop for one suite, Release only:
+#   NUDGE_TEST_SKIP_ASAN=1 NUDGE_TEST_LABEL=sql scripts/test.sh
+# Suites (ctest labels): unit, channel, sql, process, api. Or run one binary directly, e.g.
+#   build/bin/nudge-sql-tests --gtest_filter='Cron*'   (after one scripts/test.sh run).
+#
 # Environment knobs:
 #   NUDGE_TEST_SKIP_ASAN=1   skip the sanitizer build and its ctest pass
-#   NUDGE_TEST_FILTER=REGEX  only run tests matching REGEX (ctest -R)
+#   NUDGE_TEST_LABEL=REGEX   only run suites whose label matches REGEX (ctest -L)
+#   NUDGE_TEST_FILTER=REGEX  only run tests whose name matches REGEX (ctest -R)
+#   NUDGE_TEST_JOBS          tests run at once (default 3: most of their time is spent waiting)
 #   NUDGE_BUILD_DIR          Release build directory (default build)
 #   NUDGE_ASAN_BUILD_DIR     sanitizer build directory (default build-asan)
 #   NUDGE_DATABASE_URL       use this server instead of a local cluster (it must allow
@@ -27,6 +36,8 @@ build_dir="${NUDGE_BUILD_DIR:-build}"
 asan_dir="${NUDGE_ASAN_BUILD_DIR:-build-asan}"
 skip_asan="${NUDGE_TEST_SKIP_ASAN:-0}"
 filter="${NUDGE_TEST_FILTER:-}"
+label="${NUDGE_TEST_LABEL:-}"
+jobs="${NUDGE_TEST_JOBS:-3}"
 template_db=nudge_template
 
 log() { echo "test.sh: $*" >&2; }
@@ -73,11 +84,6 @@ build() {
 }
 
 build "${build_dir}" -DCMAKE_BUILD_TYPE=Release -DNUDGE_BUILD_TESTS=ON -DNUDGE_SANITIZE=OFF
-if [[ "${skip_asan}" != 1 ]]; then
-  build "${asan_dir}" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DNUDGE_BUILD_TESTS=ON -DNUDGE_SANITIZE=ON
-else
-  log "NUDGE_TEST_SKIP_ASAN=1: skipping the sanitizer build"
-fi
 
 # --- formatting --------------------------------------------------------------------------------
 format_failed=0
@@ -109,7 +115,9 @@ if [[ -z "${NUDGE_DATABASE_URL:-}" ]]; then
   if ! "${pg}" status >/dev/null 2>&1; then
     started_pg=1
   fi
-  "${pg}" start
+  # A throwaway cluster for tests needs no durability: without fsync, creating a database
+  # per test costs a fraction. (A cluster that already runs is used as it is.)
+  NUDGE_PG_DURABLE=0 "${pg}" start
 fi
 admin_url="$("${pg}" url postgres)"
 template_url="$("${pg}" url "${template_db}")"
@@ -131,8 +139,13 @@ fi
 admin_psql -c "DROP DATABASE IF EXISTS ${template_db} WITH (FORCE)"
 admin_psql -c "CREATE DATABASE ${template_db}"
 log "migrating ${template_db}"
-NUDGE_DATABASE_URL="${template_url}" "${build_dir}/bin/nudge-worker" --migrate-only ||
-  die "migrating ${template_db} failed"
+NUDGE_DATABASE_URL="${template_url}" NUDGE_LOG_LEVEL=warn "${build_dir}/bin/nudge-worker" \
+  --migrate-only || die "migrating ${template_db} failed"
+schema_stale=0
+if ! "${script_dir}/schema.sh" check "${template_url}"; then
+  schema_stale=1
+  log "FAILED: sql/schema.sql is stale"
+fi
 
 # --- tests -------------------------------------------------------------------------------------
 total_passed=0
@@ -140,23 +153,28 @@ total_failed=0
 any_failed=0
 filter_args=()
 if [[ -n "${filter}" ]]; then
-  filter_args=(-R "${filter}")
+  filter_args+=(-R "${filter}")
 fi
 
-# run_ctest LABEL DIR [VAR=VALUE...]
+# run_ctest NAME DIR LABELS [VAR=VALUE...]: the suites of DIR whose label matches LABELS (and
+# NUDGE_TEST_LABEL), with the variables set.
 run_ctest() {
-  local label="$1" dir="$2"
-  shift 2
-  local out="${work_dir}/ctest-${label}.log" rc line failed total
-  log "running tests (${label}, ${dir})"
+  local name="$1" dir="$2" labels="$3"
+  shift 3
+  local out="${work_dir}/ctest-${name}.log" rc line failed total
+  local label_args=(-L "${labels}")
+  if [[ -n "${label}" ]]; then label_args+=(-L "${label}"); fi
+  log "running tests (${name}: ${labels}, ${dir})"
   set +e
   env "$@" \
     NUDGE_TEST_ADMIN_URL="${admin_url}" \
     NUDGE_TEST_TEMPLATE="${template_db}" \
     NUDGE_PG_SCRIPT="${script_dir}/pg.sh" \
-    ctest --test-dir "${dir}" --output-on-failure -j2 "${filter_args[@]}" 2>&1 | tee "${out}"
+    ctest --test-dir "${dir}" --output-on-failure -j"${jobs}" "${label_args[@]}" \
+    "${filter_args[@]}" 2>&1 | tee "${out}"
   rc="${PIPESTATUS[0]}"
   set -e
+  if grep -q '^No tests were found' "${out}"; then return 0; fi
   line="$(grep -E '^[0-9]+% tests passed, [0-9]+ tests? failed out of [0-9]+' "${out}" | tail -n 1 || true)"
   if [[ "${line}" =~ ^[0-9]+%\ tests\ passed,\ ([0-9]+)\ tests?\ failed\ out\ of\ ([0-9]+) ]]; then
     failed="${BASH_REMATCH[1]}"
@@ -164,25 +182,41 @@ run_ctest() {
     total_passed=$((total_passed + total - failed))
     total_failed=$((total_failed + failed))
   elif ((rc != 0)); then
-    log "ctest (${label}) exited with status ${rc} without a test summary"
+    log "ctest (${name}) exited with status ${rc} without a test summary"
   fi
   if ((rc != 0)); then
     any_failed=1
-    log "FAILED: ctest (${label}) exited with status ${rc}"
+    log "FAILED: ctest (${name}) exited with status ${rc}"
   fi
 }
 
-run_ctest release "${build_dir}"
+run_ctest release "${build_dir}" '.*'
+
+# The sanitizer pass, after the Release results are in: its tree builds only the suites that
+# link Nudge's C++ (tests/CMakeLists.txt); the process and API suites of the Release tree run
+# against its programs.
 if [[ "${skip_asan}" != 1 ]]; then
-  run_ctest asan "${asan_dir}" \
-    ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
-    LSAN_OPTIONS="suppressions=${repo_root}/tests/lsan.supp:print_suppressions=0" \
+  build "${asan_dir}" -DCMAKE_BUILD_TYPE=Debug '-DCMAKE_CXX_FLAGS_DEBUG=-O1 -g1' \
+    -DNUDGE_BUILD_TESTS=ON -DNUDGE_SANITIZE=ON
+  sanitizer_env=(
+    ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
+    LSAN_OPTIONS="suppressions=${repo_root}/tests/lsan.supp:print_suppressions=0"
     UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+  )
+  run_ctest asan-in-process "${asan_dir}" 'unit|channel' "${sanitizer_env[@]}"
+  run_ctest asan-programs "${build_dir}" 'process|api' "${sanitizer_env[@]}" \
+    NUDGE_TEST_BIN_DIR="$(cd "${asan_dir}" && pwd)/bin"
+else
+  log "NUDGE_TEST_SKIP_ASAN=1: skipping the sanitizer build and its tests"
 fi
 
 if ((format_failed)); then
   any_failed=1
   log "FAILED: formatting check"
+fi
+if ((schema_stale)); then
+  any_failed=1
+  log "FAILED: sql/schema.sql is stale (scripts/schema.sh write)"
 fi
 # Stop the cluster now (not in the exit trap) so that the summary really is the last line.
 if ((started_pg)); then

@@ -6,43 +6,57 @@
 
 #include "nudge/database.hpp"
 #include "nudge/pg_text.hpp"
+#include "statements.hpp"
 
 namespace nudge {
 
 namespace {
 
-// The worker's statements, by name.
-struct Statement {
-  const char* name;
-  const char* sql;
+using namespace statements;
+
+// The array arguments of a finish, one per column of the attempts that ended.
+struct FinishedArrays {
+  std::string ids, scheduled_for, attempts, outcomes, errors, status_codes, responses, durations;
+
+  explicit FinishedArrays(const std::vector<FireOutcome>& done) {
+    std::vector<std::int64_t> id;
+    std::vector<std::string> at;
+    std::vector<int> attempt;
+    std::vector<std::string> outcome;
+    std::vector<std::optional<std::string>> error;
+    std::vector<std::optional<int>> code;
+    std::vector<std::optional<std::string>> response;
+    std::vector<int> duration;
+    for (const auto& d : done) {
+      id.push_back(d.id);
+      at.push_back(d.scheduled_for);
+      attempt.push_back(d.attempt);
+      outcome.emplace_back(d.delivery.delivered ? "delivered" : "failed");
+      error.push_back(d.delivery.error.empty() ? std::nullopt
+                                               : std::optional<std::string>(d.delivery.error));
+      code.push_back(d.delivery.status_code);
+      response.push_back(d.delivery.response.empty()
+                             ? std::nullopt
+                             : std::optional<std::string>(d.delivery.response));
+      duration.push_back(d.duration_ms);
+    }
+    ids = pg_array(id);
+    scheduled_for = pg_array(at);
+    attempts = pg_array(attempt);
+    outcomes = pg_array(outcome);
+    errors = pg_array(error);
+    status_codes = pg_array(code);
+    responses = pg_array(response);
+    durations = pg_array(duration);
+  }
 };
-
-constexpr Statement kFinishAndClaim{
-    "finish_and_claim",
-    "SELECT id, entity_type, entity_id, event_type, channel, target, payload, schedule_type,"
-    " scheduled_for, attempt, max_attempts, fire_count"
-    " FROM nudge_finish_and_claim_v2($1, ROW($2, $3, $4, $5, $6, $7)::nudge_worker_policy,"
-    " $8::bigint[], $9::timestamptz[], $10::integer[], $11::text[], $12::text[], $13::integer[],"
-    " $14::text[], $15::integer[], $16)"};
-constexpr Statement kSecondsUntilDue{"seconds_until_due", "SELECT nudge_seconds_until_due_v1()"};
-constexpr Statement kExtendLeases{"extend_leases",
-                                  "SELECT nudge_extend_leases_v1($1, $2::bigint[], $3)"};
-constexpr Statement kReleaseLeases{"release_leases",
-                                   "SELECT nudge_release_leases_v1($1, $2::bigint[])"};
-constexpr Statement kPruneHistory{"prune_history",
-                                  "SELECT nudge_prune_history_v1($1 * interval '1 day', $2)"};
-
-constexpr Statement kAll[] = {kFinishAndClaim, kSecondsUntilDue, kExtendLeases, kReleaseLeases,
-                              kPruneHistory};
-
-constexpr const char* kWakeChannel = "nudge_due";
 
 }  // namespace
 
 class LifecycleSession::Receiver final : public pqxx::notification_receiver {
  public:
   Receiver(pqxx::connection_base& conn, std::atomic<int>& count)
-      : pqxx::notification_receiver(conn, kWakeChannel), count_(count) {}
+      : pqxx::notification_receiver(conn, statements::kWakeChannel), count_(count) {}
   void operator()(const std::string&, int) override { ++count_; }
 
  private:
@@ -69,7 +83,7 @@ LifecycleSession::~LifecycleSession() {
   }
 }
 
-WorkerPolicy WorkerPolicy::from(const Config& config) {
+WorkerPolicy worker_policy(const Config& config) {
   return {config.worker.lease_seconds,      config.retry.max_attempts,
           config.retry.base_delay_ms,       config.retry.max_delay_ms,
           config.misfire.threshold_seconds, config.misfire.fire_all_cap};
@@ -78,33 +92,13 @@ WorkerPolicy WorkerPolicy::from(const Config& config) {
 std::vector<Fire> LifecycleSession::finish_and_claim(const std::string& owner,
                                                      const std::vector<FireOutcome>& done,
                                                      int limit, const WorkerPolicy& policy) {
-  std::vector<std::int64_t> ids;
-  std::vector<std::string> scheduled;
-  std::vector<int> attempts;
-  std::vector<std::string> outcomes;
-  std::vector<std::optional<std::string>> errors;
-  std::vector<std::optional<int>> status_codes;
-  std::vector<std::optional<std::string>> responses;
-  std::vector<int> durations;
-  for (const auto& d : done) {
-    ids.push_back(d.id);
-    scheduled.push_back(d.scheduled_for);
-    attempts.push_back(d.attempt);
-    outcomes.emplace_back(d.delivery.delivered ? "delivered" : "failed");
-    errors.push_back(d.delivery.error.empty() ? std::nullopt
-                                              : std::optional<std::string>(d.delivery.error));
-    status_codes.push_back(d.delivery.status_code);
-    responses.push_back(d.delivery.response.empty()
-                            ? std::nullopt
-                            : std::optional<std::string>(d.delivery.response));
-    durations.push_back(d.duration_ms);
-  }
+  const FinishedArrays a(done);
   pqxx::nontransaction tx(*conn_);
-  const pqxx::result rows = tx.exec_prepared(
-      kFinishAndClaim.name, owner, policy.lease_seconds, policy.max_attempts, policy.retry_base_ms,
-      policy.retry_max_ms, policy.misfire_threshold_seconds, policy.fire_all_cap, pg_array(ids),
-      pg_array(scheduled), pg_array(attempts), pg_array(outcomes), pg_array(errors),
-      pg_array(status_codes), pg_array(responses), pg_array(durations), limit);
+  const pqxx::result rows =
+      tx.exec_prepared(kFinishAndClaim.name, owner, policy.lease_seconds, policy.max_attempts,
+                       policy.retry_base_ms, policy.retry_max_ms, policy.misfire_threshold_seconds,
+                       policy.fire_all_cap, a.ids, a.scheduled_for, a.attempts, a.outcomes,
+                       a.errors, a.status_codes, a.responses, a.durations, limit);
   std::vector<Fire> fires;
   fires.reserve(rows.size());
   for (const auto& row : rows) {
@@ -124,6 +118,19 @@ std::vector<Fire> LifecycleSession::finish_and_claim(const std::string& owner,
     fires.push_back(std::move(f));
   }
   return fires;
+}
+
+int LifecycleSession::finish(const std::string& owner, const std::vector<FireOutcome>& done,
+                             const WorkerPolicy& policy) {
+  if (done.empty()) return 0;
+  const FinishedArrays a(done);
+  pqxx::nontransaction tx(*conn_);
+  return tx
+      .exec_prepared1(kFinish.name, owner, policy.lease_seconds, policy.max_attempts,
+                      policy.retry_base_ms, policy.retry_max_ms, policy.misfire_threshold_seconds,
+                      policy.fire_all_cap, a.ids, a.scheduled_for, a.attempts, a.outcomes, a.errors,
+                      a.status_codes, a.responses, a.durations)[0]
+      .as<int>();
 }
 
 std::optional<double> LifecycleSession::seconds_until_due() {

@@ -1,6 +1,6 @@
 #pragma once
-// The worker's only way into the database: named, prepared calls to the lifecycle functions in
-// sql/migrations. Every statement the worker sends is in lifecycle.cpp.
+// The worker's only way into the database: named, prepared calls to the worker protocol of schema
+// nudge. Every statement the worker sends is in statements.hpp.
 
 #include <atomic>
 #include <cstdint>
@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "channel.hpp"
+#include "statements.hpp"
 
 namespace nudge {
 
@@ -23,17 +24,10 @@ struct FireOutcome {
   int duration_ms = 0;
 };
 
-// What the database applies on this worker's behalf (type nudge_worker_policy, migration 0006).
-struct WorkerPolicy {
-  int lease_seconds = 30;
-  int max_attempts = 3;
-  int retry_base_ms = 1000;
-  int retry_max_ms = 300000;
-  int misfire_threshold_seconds = 60;
-  int fire_all_cap = 100;
+using statements::WorkerPolicy;
 
-  static WorkerPolicy from(const Config& config);
-};
+// The policy `config` sets ([worker] lease_seconds, [retry], [misfire]).
+WorkerPolicy worker_policy(const Config& config);
 
 // One connection with the lifecycle statements prepared; when `listen`, it also hears the
 // nudge_due wake-ups (a connection that listens must keep reading them).
@@ -47,6 +41,9 @@ class LifecycleSession {
   // Records `done` and claims up to `limit` due fires for `owner`, in one transaction.
   std::vector<Fire> finish_and_claim(const std::string& owner, const std::vector<FireOutcome>& done,
                                      int limit, const WorkerPolicy& policy);
+  // Records `done` only; returns how many attempts were recorded (lost leases are not).
+  int finish(const std::string& owner, const std::vector<FireOutcome>& done,
+             const WorkerPolicy& policy);
   // Seconds until a claim could find work (database clock); nullopt when nothing is scheduled.
   std::optional<double> seconds_until_due();
   int extend_leases(const std::string& owner, const std::vector<std::int64_t>& ids,

@@ -62,14 +62,8 @@ int main(int argc, char** argv) {
   const std::string worker_id = nudge::make_process_id();
   nudge::log::set_context({{"program", "nudge-worker"}, {"worker", worker_id}});
   nudge::install_shutdown_handlers();
-  try {
-    nudge::migrate_at_startup(config, worker_id + "/migrate");
-  } catch (const std::exception& e) {
-    nudge::log::error("could not migrate the database",
-                      {{"url", nudge::redact_url(config.database.url)},
-                       {"error", nudge::redact(e.what(), config.database.url)}});
-    return 1;
-  }
+  if (const int code = nudge::migrate_at_startup(config, worker_id + "/migrate"); code != 0)
+    return code;
   if (args->migrate_only) return 0;
   return nudge::run_worker(config, worker_id);
 }

@@ -74,7 +74,7 @@ class ClaimLoop {
         owner_(std::move(owner)),
         in_flight_(in_flight),
         channels_(make_channels(config, transfers_)),
-        policy_(WorkerPolicy::from(config)) {}
+        policy_(worker_policy(config)) {}
 
   void run() {
     while (!shutdown_requested()) {
@@ -261,7 +261,7 @@ class ClaimLoop {
       connected_once_ = true;
       return;
     }
-    session_->finish_and_claim(owner_, pending_, 0, policy_);
+    session_->finish(owner_, pending_, policy_);
     pending_.clear();
     first_pending_.reset();
     int released = 0;
@@ -304,7 +304,7 @@ class ClaimLoop {
     in_flight_.clear(owner_);
     try {
       if (!session_) session_ = std::make_unique<LifecycleSession>(config_.database.url, owner_);
-      session_->finish_and_claim(owner_, pending_, 0, policy_);
+      session_->finish(owner_, pending_, policy_);
       pending_.clear();
       first_pending_.reset();
       session_->release_leases(owner_, std::nullopt);

@@ -3,7 +3,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <map>
-#include <stdexcept>
+#include <string_view>
 
 #include "nudge/log.hpp"
 
@@ -13,6 +13,7 @@ namespace {
 
 // Any fixed key works; it only has to be the same in every Nudge process.
 constexpr long long kMigrationLockKey = 0x4e75646765;  // "Nudge"
+constexpr std::string_view kBreakingMarker = "--! breaking-change";
 
 // FNV-1a: stable across builds and platforms, enough to notice an edited migration.
 std::string checksum(const char* text) {
@@ -26,12 +27,38 @@ std::string checksum(const char* text) {
   return buf;
 }
 
-std::map<int, std::string> applied_checksums(pqxx::connection& conn) {
+struct Applied {
+  std::string name;
+  std::string checksum;
+  bool breaking = false;
+};
+
+std::map<int, Applied> applied_migrations(pqxx::connection& conn) {
   pqxx::nontransaction tx(conn);
-  std::map<int, std::string> out;
-  for (const auto& row : tx.exec("SELECT version, checksum FROM schema_migrations"))
-    out[row[0].as<int>()] = row[1].as<std::string>();
+  std::map<int, Applied> out;
+  for (const auto& row : tx.exec("SELECT version, name, checksum, breaking FROM nudge.migrations"))
+    out[row[0].as<int>()] = {row[1].as<std::string>(), row[2].as<std::string>(), row[3].as<bool>()};
   return out;
+}
+
+// Refuses a database that holds a breaking migration this binary does not know.
+void check_not_too_new(const std::map<int, Applied>& applied) {
+  const auto& known = embedded_migrations();
+  const Migration& newest = known.back();
+  for (const auto& [version, migration] : applied) {
+    if (version <= newest.version) continue;
+    if (!migration.breaking) {
+      log::warn(
+          "the database has a newer migration this binary does not know; it is marked "
+          "compatible, so this binary runs on",
+          {{"database_migration", migration.name}, {"binary_migration", newest.name}});
+      continue;
+    }
+    throw SchemaTooNew("the database schema is at migration " + migration.name +
+                       ", which older binaries cannot work with; this binary knows migrations up "
+                       "to " +
+                       newest.name + ": upgrade it");
+  }
 }
 
 class AdvisoryLock {
@@ -57,21 +84,29 @@ class AdvisoryLock {
 
 }  // namespace
 
+bool Migration::breaking() const {
+  return std::string_view(sql).starts_with(kBreakingMarker);
+}
+
 int migrate(pqxx::connection& conn) {
   AdvisoryLock lock(conn);
   {
     pqxx::nontransaction tx(conn);
     tx.exec(
-        "CREATE TABLE IF NOT EXISTS schema_migrations ("
+        "CREATE SCHEMA IF NOT EXISTS nudge;"
+        "CREATE TABLE IF NOT EXISTS nudge.migrations ("
         " version integer PRIMARY KEY, name text NOT NULL, checksum text NOT NULL,"
-        " applied_at timestamptz NOT NULL DEFAULT now())");
+        " breaking boolean NOT NULL, applied_at timestamptz NOT NULL DEFAULT now());"
+        "COMMENT ON TABLE nudge.migrations IS 'The migrations applied to this database; a "
+        "binary refuses to start when a breaking one is newer than it knows.'");
   }
-  const auto applied = applied_checksums(conn);
+  const auto applied = applied_migrations(conn);
+  check_not_too_new(applied);
   int count = 0;
   for (const auto& m : embedded_migrations()) {
     const std::string sum = checksum(m.sql);
     if (const auto it = applied.find(m.version); it != applied.end()) {
-      if (it->second != sum)
+      if (it->second.checksum != sum)
         throw std::runtime_error(std::string("migration ") + m.name +
                                  " was edited after it was applied; add a new migration instead");
       continue;
@@ -79,8 +114,12 @@ int migrate(pqxx::connection& conn) {
     pqxx::work tx(conn);
     // The row goes in first, so a process that somehow races past the lock fails on the key
     // instead of applying the body twice.
-    tx.exec_params("INSERT INTO schema_migrations (version, name, checksum) VALUES ($1, $2, $3)",
-                   m.version, std::string(m.name), sum);
+    tx.exec_params(
+        "INSERT INTO nudge.migrations (version, name, checksum, breaking) VALUES ($1, $2, $3, $4)",
+        m.version, std::string(m.name), sum, m.breaking());
+    // Every name of ours is written schema-qualified: with only pg_catalog on the path, a name
+    // that is not fails here, in the migration, instead of resolving to a user's object later.
+    tx.exec("SET LOCAL search_path = pg_catalog, pg_temp");
     tx.exec(m.sql);
     tx.commit();
     log::info("applied migration", {{"migration", m.name}});
@@ -91,10 +130,11 @@ int migrate(pqxx::connection& conn) {
 
 bool is_migrated(pqxx::connection& conn) {
   pqxx::nontransaction tx(conn);
-  const auto exists = tx.exec1("SELECT to_regclass('schema_migrations') IS NOT NULL")[0].as<bool>();
+  const auto exists = tx.exec1("SELECT to_regclass('nudge.migrations') IS NOT NULL")[0].as<bool>();
   if (!exists) return false;
-  const auto applied = tx.exec1("SELECT count(*) FROM schema_migrations")[0].as<std::size_t>();
-  return applied >= embedded_migrations().size();
+  const auto applied = tx.exec_params1("SELECT count(*) FROM nudge.migrations WHERE version <= $1",
+                                       embedded_migrations().back().version);
+  return applied[0].as<std::size_t>() >= embedded_migrations().size();
 }
 
 }  // namespace nudge

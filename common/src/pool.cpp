@@ -1,7 +1,5 @@
 #include "nudge/pool.hpp"
 
-#include <stdexcept>
-
 #include "nudge/database.hpp"
 
 namespace nudge {
@@ -21,7 +19,7 @@ ConnectionPool::Lease ConnectionPool::acquire(std::chrono::milliseconds timeout)
   {
     std::unique_lock lock(mutex_);
     if (!freed_.wait_for(lock, timeout, [&] { return free_slots_ > 0; })) {
-      throw std::runtime_error("all database connections are busy");
+      throw PoolTimeout("all database connections are busy");
     }
     --free_slots_;
     if (!idle_.empty()) {

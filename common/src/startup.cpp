@@ -24,8 +24,10 @@ std::string make_process_id() {
   return std::string(host) + ":" + std::to_string(::getpid()) + ":" + suffix;
 }
 
-void migrate_at_startup(const Config& config, const std::string& application_name,
-                        std::chrono::seconds give_up_after) {
+namespace {
+
+void migrate_with_retries(const Config& config, const std::string& application_name,
+                          std::chrono::seconds give_up_after) {
   const auto deadline = std::chrono::steady_clock::now() + give_up_after;
   for (int backoff_ms = 100;; backoff_ms = std::min(backoff_ms * 2, 2000)) {
     try {
@@ -39,6 +41,24 @@ void migrate_at_startup(const Config& config, const std::string& application_nam
                  {"error", redact(e.what(), config.database.url)}});
       std::this_thread::sleep_for(std::chrono::milliseconds(backoff_ms));
     }
+  }
+}
+
+}  // namespace
+
+int migrate_at_startup(const Config& config, const std::string& application_name,
+                       std::chrono::seconds give_up_after) {
+  try {
+    migrate_with_retries(config, application_name, give_up_after);
+    return 0;
+  } catch (const SchemaTooNew& e) {
+    log::error("refusing to start against a newer schema", {{"error", e.what()}});
+    return 2;
+  } catch (const std::exception& e) {
+    log::error("could not migrate the database",
+               {{"url", redact_url(config.database.url)},
+                {"error", redact(e.what(), config.database.url)}});
+    return 1;
   }
 }
 

@@ -34,7 +34,7 @@ class ApiTest : public DatabaseTest {
   ApiTest() : port_(free_tcp_port()) {
     log_ = std::filesystem::temp_directory_path() / ("nudge-api-" + db_.name() + ".log");
     api_ = std::make_unique<ChildProcess>(
-        std::vector<std::string>{NUDGE_API_BIN},
+        std::vector<std::string>{program("nudge-api")},
         std::map<std::string, std::string>{{"NUDGE_DATABASE_URL", db_.url()},
                                            {"NUDGE_API_PORT", std::to_string(port_)},
                                            {"NUDGE_API_MAX_BODY_BYTES", "262144"}},

@@ -165,9 +165,9 @@ TEST_F(BadRequests, EachIsRejectedWithItsStatusAndFieldAndWritesNothing) {
     EXPECT_TRUE(r.body["error"]["message"].is_string());
     EXPECT_EQ(r.error_field(), c.field) << r.body.dump();
   }
-  EXPECT_EQ(value<long>("SELECT count(*) FROM reminder_jobs"), 1);
-  EXPECT_EQ(value<long>("SELECT count(*) FROM status_flags"), 0);
-  EXPECT_EQ(value<long>("SELECT count(*) FROM contacts"), 0);
+  EXPECT_EQ(value<long>("SELECT count(*) FROM nudge.reminders"), 1);
+  EXPECT_EQ(value<long>("SELECT count(*) FROM nudge.status_flags"), 0);
+  EXPECT_EQ(value<long>("SELECT count(*) FROM nudge.contacts"), 0);
   EXPECT_EQ(get("/v1/reminders/1").body["status"], "ACTIVE");
   EXPECT_TRUE(api_->running());
 }

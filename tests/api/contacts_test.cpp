@@ -39,8 +39,8 @@ TEST_F(Contacts, PutCreatesThenReplacesAndGetListDeleteSeeIt) {
   ASSERT_EQ(second.status, 200) << second.body.dump();
   EXPECT_EQ(second.body["address"], "grace@example.com");
   EXPECT_EQ(get("/v1/contacts/interviewer/INT_100/email").body["address"], "grace@example.com");
-  EXPECT_EQ(value<long>("SELECT count(*) FROM contacts"), 1);
-  EXPECT_EQ(value<std::string>("SELECT address FROM contacts"), "grace@example.com");
+  EXPECT_EQ(value<long>("SELECT count(*) FROM nudge.contacts"), 1);
+  EXPECT_EQ(value<std::string>("SELECT address FROM nudge.contacts"), "grace@example.com");
 
   // Another channel of the same entity, and another entity.
   ASSERT_EQ(put("/v1/contacts/interviewer/INT_100/webhook",
@@ -66,7 +66,7 @@ TEST_F(Contacts, PutCreatesThenReplacesAndGetListDeleteSeeIt) {
   EXPECT_EQ(del(*client_, "/v1/contacts/interviewer/INT_100/email").status, 404);
   EXPECT_EQ(get("/v1/contacts/interviewer/INT_100/email").status, 404);
   EXPECT_EQ(get("/v1/contacts/interviewer/INT_100").body["items"].size(), 1u);
-  EXPECT_EQ(value<long>("SELECT count(*) FROM contacts"), 2);
+  EXPECT_EQ(value<long>("SELECT count(*) FROM nudge.contacts"), 2);
 }
 
 TEST_F(Contacts, PathSegmentsArePercentDecoded) {
@@ -75,7 +75,7 @@ TEST_F(Contacts, PathSegmentsArePercentDecoded) {
   ASSERT_EQ(r.status, 201) << r.body.dump();
   EXPECT_EQ(r.body["entity_type"], "team lead");
   EXPECT_EQ(r.body["entity_id"], "Jürgen+1");
-  EXPECT_EQ(value<std::string>("SELECT entity_id FROM contacts"), "Jürgen+1");
+  EXPECT_EQ(value<std::string>("SELECT entity_id FROM nudge.contacts"), "Jürgen+1");
   EXPECT_EQ(get("/v1/contacts/team%20lead/J%C3%BCrgen%2B1/email").status, 200);
   EXPECT_EQ(get("/v1/contacts/team%20lead/J%C3%BCrgen%2B1").body["items"].size(), 1u);
   // 200 characters (not bytes) are allowed.
@@ -136,7 +136,7 @@ TEST_F(Contacts, BadInputIsRejectedNamingTheFieldAndWritesNothing) {
     ASSERT_TRUE(r.body.is_object() && r.body.contains("error")) << "not a JSON error body";
     EXPECT_EQ(r.error_field(), c.field) << r.body.dump();
   }
-  EXPECT_EQ(value<long>("SELECT count(*) FROM contacts"), 0);
+  EXPECT_EQ(value<long>("SELECT count(*) FROM nudge.contacts"), 0);
   EXPECT_TRUE(api_->running());
 }
 

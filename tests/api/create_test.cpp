@@ -31,7 +31,7 @@ TEST_F(Create, TheWellKnownBodyCreatesOnceThenReturnsTheSameReminder) {
   EXPECT_EQ(again.status, 200);
   EXPECT_EQ(again.body["id"], first.body["id"]);
   EXPECT_EQ(get("/v1/reminders/" + std::to_string(first.body["id"].get<long>())).body, first.body);
-  EXPECT_EQ(value<long>("SELECT count(*) FROM reminder_jobs"), 1);
+  EXPECT_EQ(value<long>("SELECT count(*) FROM nudge.reminders"), 1);
 }
 
 TEST_F(Create, ThirtyTwoConcurrentIdenticalCreatesGiveOneReminder) {
@@ -59,7 +59,7 @@ TEST_F(Create, ThirtyTwoConcurrentIdenticalCreatesGiveOneReminder) {
   EXPECT_EQ(created, 1);
   EXPECT_EQ(found, 31);
   EXPECT_EQ(other, 0) << others;
-  EXPECT_EQ(value<long>("SELECT count(*) FROM reminder_jobs"), 1);
+  EXPECT_EQ(value<long>("SELECT count(*) FROM nudge.reminders"), 1);
 }
 
 TEST_F(Create, PastRunAtAndFractionalSecondsAreAccepted) {
@@ -67,7 +67,7 @@ TEST_F(Create, PastRunAtAndFractionalSecondsAreAccepted) {
       "channel":"log","schedule_type":"one_time","run_at":"2020-02-29T23:59:59.123456+02:00",
       "payload":{"name":"Ada","n":[1,2]},"target":"ops"})");
   ASSERT_EQ(r.status, 201) << r.body.dump();
-  EXPECT_EQ(value<std::string>("SELECT next_run_at::text FROM reminder_jobs"),
+  EXPECT_EQ(value<std::string>("SELECT next_run_at::text FROM nudge.reminders"),
             "2020-02-29 21:59:59.123456+00");
   EXPECT_EQ(r.body["payload"]["name"], "Ada");
   EXPECT_EQ(r.body["target"], "ops");
@@ -95,7 +95,7 @@ TEST_F(Create, BatchCreatesInOrderAndIsIdempotentPerItem) {
   ASSERT_EQ(again.status, 200);
   EXPECT_EQ(again.body["items"][0]["created"], false);
   EXPECT_EQ(again.body["items"][1]["reminder"]["id"], r.body["items"][1]["reminder"]["id"]);
-  EXPECT_EQ(value<long>("SELECT count(*) FROM reminder_jobs"), 1001);
+  EXPECT_EQ(value<long>("SELECT count(*) FROM nudge.reminders"), 1001);
 }
 
 TEST_F(Create, BatchWithRepeatsAndStoppedFlagsAnswersAsOneByOneCreates) {
@@ -116,7 +116,7 @@ TEST_F(Create, BatchWithRepeatsAndStoppedFlagsAnswersAsOneByOneCreates) {
   EXPECT_EQ(r.body["items"][1]["created"], false);  // the same identity, already created
   EXPECT_EQ(r.body["items"][1]["reminder"]["id"], r.body["items"][0]["reminder"]["id"]);
   EXPECT_EQ(r.body["items"][2]["reminder"]["status"], "COMPLETED");  // its flag is already true
-  EXPECT_EQ(value<long>("SELECT count(*) FROM reminder_jobs"), 2);
+  EXPECT_EQ(value<long>("SELECT count(*) FROM nudge.reminders"), 2);
 }
 
 TEST_F(Create, ABadBatchItemRejectsTheWholeBatchNamingItsIndex) {
@@ -139,7 +139,7 @@ TEST_F(Create, ABadBatchItemRejectsTheWholeBatchNamingItsIndex) {
   r = post("/v1/reminders/batch", json{{"items", items}}.dump());
   EXPECT_EQ(r.status, 400) << r.body.dump();
   EXPECT_EQ(r.error_field(), "items[3].ends_at");
-  EXPECT_EQ(value<long>("SELECT count(*) FROM reminder_jobs"), 0);
+  EXPECT_EQ(value<long>("SELECT count(*) FROM nudge.reminders"), 0);
 }
 
 }  // namespace

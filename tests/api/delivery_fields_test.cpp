@@ -29,8 +29,8 @@ TEST_F(DeliveryFields, MisfirePolicyAndMaxAttemptsRoundTrip) {
   const auto got = get("/v1/reminders/" + std::to_string(id));
   ASSERT_EQ(got.status, 200);
   EXPECT_EQ(got.body, r.body);
-  EXPECT_EQ(value<std::string>("SELECT misfire_policy FROM reminder_jobs"), "fire_all");
-  EXPECT_EQ(value<int>("SELECT max_attempts FROM reminder_jobs"), 7);
+  EXPECT_EQ(value<std::string>("SELECT misfire_policy FROM nudge.reminders"), "fire_all");
+  EXPECT_EQ(value<int>("SELECT max_attempts FROM nudge.reminders"), 7);
 
   // The same identity again: the existing reminder, unchanged, whatever the new fields say.
   const auto again =
@@ -109,7 +109,7 @@ TEST_F(DeliveryFields, BadValuesAreRejectedNamingTheField) {
                 r.body["error"]["code"] == "invalid_type")
         << r.body.dump();
   }
-  EXPECT_EQ(value<long>("SELECT count(*) FROM reminder_jobs"), 0);
+  EXPECT_EQ(value<long>("SELECT count(*) FROM nudge.reminders"), 0);
 }
 
 TEST_F(DeliveryFields, MisfirePolicyAndMaxAttemptsCannotBePatched) {
@@ -151,7 +151,7 @@ TEST_F(DeliveryFields, ABadBatchItemNamesItsIndexAndCreatesNothing) {
   EXPECT_EQ(r.status, 400) << r.body.dump();
   EXPECT_EQ(r.error_field(), "items[4].target");
 
-  EXPECT_EQ(value<long>("SELECT count(*) FROM reminder_jobs"), 0);
+  EXPECT_EQ(value<long>("SELECT count(*) FROM nudge.reminders"), 0);
 }
 
 TEST_F(DeliveryFields, BatchCarriesMisfirePolicyAndMaxAttempts) {
@@ -168,7 +168,7 @@ TEST_F(DeliveryFields, BatchCarriesMisfirePolicyAndMaxAttempts) {
   EXPECT_EQ(r.body["items"][1]["reminder"]["misfire_policy"], "fire_once");
   EXPECT_FALSE(r.body["items"][1]["reminder"].contains("max_attempts"));
   EXPECT_EQ(r.body["items"][2]["reminder"]["max_attempts"], 1);
-  EXPECT_EQ(value<long>("SELECT count(*) FROM reminder_jobs WHERE misfire_policy = 'fire_all' "
+  EXPECT_EQ(value<long>("SELECT count(*) FROM nudge.reminders WHERE misfire_policy = 'fire_all' "
                         "AND max_attempts = 9"),
             1);
 }
@@ -192,7 +192,7 @@ TEST_F(DeliveryFields, BatchOfCronItemsCreatesThem) {
   }
   EXPECT_EQ(r.body["items"][49]["reminder"]["entity_id"], "49");
   // Every first fire is a weekday at 09:00 in Berlin, within the next week.
-  EXPECT_EQ(value<long>("SELECT count(*) FROM reminder_jobs "
+  EXPECT_EQ(value<long>("SELECT count(*) FROM nudge.reminders "
                         "WHERE schedule_type = 'cron' AND cron_schedule IS NOT NULL "
                         "AND extract(isodow FROM next_run_at AT TIME ZONE 'Europe/Berlin') "
                         "BETWEEN 1 AND 5 "
@@ -205,15 +205,16 @@ TEST_F(DeliveryFields, BatchOfCronItemsCreatesThem) {
   ASSERT_EQ(again.status, 200);
   EXPECT_EQ(again.body["items"][0]["created"], false);
   EXPECT_EQ(again.body["items"][0]["reminder"]["id"], r.body["items"][0]["reminder"]["id"]);
-  EXPECT_EQ(value<long>("SELECT count(*) FROM reminder_jobs"), 50);
+  EXPECT_EQ(value<long>("SELECT count(*) FROM nudge.reminders"), 50);
 }
 
 TEST_F(DeliveryFields, ExecutionsShowTheirDeliveryAttempts) {
   const long id = create_one("x");
-  sql("INSERT INTO executions (reminder_id, scheduled_for, outcome, attempts, worker) "
+  sql("INSERT INTO nudge.executions (reminder_id, scheduled_for, outcome, attempts, worker) "
       "VALUES ($1, '2030-01-01T00:00:00Z', 'delivered', 2, 'w1')",
       id);
-  sql("INSERT INTO delivery_attempts (reminder_id, scheduled_for, attempt, outcome, status_code, "
+  sql("INSERT INTO nudge.delivery_attempts (reminder_id, scheduled_for, attempt, outcome, "
+      "status_code, "
       "error, response, duration_ms, worker) VALUES "
       "($1, '2030-01-01T00:00:00Z', 2, 'delivered', 200, NULL, 'ok', 12, 'w1'), "
       "($1, '2030-01-01T00:00:00Z', 1, 'failed', 503, 'HTTP 503', 'busy', 30, 'w2')",

@@ -39,12 +39,12 @@ TEST_F(Lifecycle, PatchReschedulesAndKeepsIdentity) {
   EXPECT_EQ(changed.body["payload"]["v"], 2);
   EXPECT_EQ(changed.body["max_fires"], 3);
   EXPECT_EQ(changed.body["entity_id"], "p");
-  EXPECT_EQ(value<std::string>("SELECT next_run_at::text FROM reminder_jobs"),
+  EXPECT_EQ(value<std::string>("SELECT next_run_at::text FROM nudge.reminders"),
             "2032-06-01 10:00:00+00");
 }
 
 TEST_F(Lifecycle, FlagSetOverRestStopsARunningReminderEndToEnd) {
-  ChildProcess worker({NUDGE_WORKER_BIN},
+  ChildProcess worker({program("nudge-worker")},
                       {{"NUDGE_DATABASE_URL", db_.url()}, {"NUDGE_WORKER_IDLE_CAP_SECONDS", "300"}},
                       (log_.string() + ".worker"));
   const auto created = post("/v1/reminders", R"({"entity_type":"interviewer","entity_id":"INT_7",
@@ -68,25 +68,26 @@ TEST_F(Lifecycle, FlagSetOverRestStopsARunningReminderEndToEnd) {
 
 TEST_F(Lifecycle, ReminderCreatedOverRestWakesASleepingWorkerAtOnce) {
   // The API's transactions do not NOTIFY; it sends the hint after commit (api/notifier.cpp).
-  ChildProcess worker({NUDGE_WORKER_BIN},
+  ChildProcess worker({program("nudge-worker")},
                       {{"NUDGE_DATABASE_URL", db_.url()}, {"NUDGE_WORKER_IDLE_CAP_SECONDS", "300"}},
                       (log_.string() + ".sleeper"));
   ASSERT_TRUE(wait_until(60s, [&] {  // asleep: its last statement asked when work is due
     return value<long>(
                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-               "AND state = 'idle' AND query LIKE '%nudge_seconds_until_due_v1%'") >= 2;
+               "AND state = 'idle' AND query LIKE '%nudge.seconds_until_due%'") >= 2;
   })) << worker.log();
   const auto created =
       post("/v1/reminders", R"({"entity_type":"u","entity_id":"now","event_type":"e",
       "channel":"log","schedule_type":"one_time","run_at":"2020-01-01T00:00:00Z"})");
   ASSERT_EQ(created.status, 201);
-  EXPECT_TRUE(wait_until(10s, [&] { return value<long>("SELECT count(*) FROM executions") == 1; }))
-      << worker.log();
+  EXPECT_TRUE(wait_until(10s, [&] {
+    return value<long>("SELECT count(*) FROM nudge.executions") == 1;
+  })) << worker.log();
   worker.remove_logs();
 }
 
 TEST_F(Lifecycle, CronReminderFiresAndMovesToItsNextOccurrence) {
-  ChildProcess worker({NUDGE_WORKER_BIN},
+  ChildProcess worker({program("nudge-worker")},
                       {{"NUDGE_DATABASE_URL", db_.url()}, {"NUDGE_WORKER_IDLE_CAP_SECONDS", "300"}},
                       (log_.string() + ".cron"));
   // run_at an hour ago: its first occurrence is already due, so it fires at once.
@@ -103,7 +104,7 @@ TEST_F(Lifecycle, CronReminderFiresAndMovesToItsNextOccurrence) {
   EXPECT_EQ(get(r).body["status"], "ACTIVE");
   EXPECT_TRUE(value<bool>(
       "SELECT next_run_at > now() - interval '1 second' AND next_run_at <= now() + interval "
-      "'61 seconds' AND date_trunc('minute', next_run_at) = next_run_at FROM reminder_jobs"));
+      "'61 seconds' AND date_trunc('minute', next_run_at) = next_run_at FROM nudge.reminders"));
   const auto bad = post("/v1/reminders", R"({"entity_type":"team","entity_id":"x",
       "event_type":"e","channel":"log","schedule_type":"cron","cron":"61 * * * *"})");
   EXPECT_EQ(bad.status, 400);

@@ -13,10 +13,10 @@ namespace {
 using List = ApiTest;
 
 TEST_F(List, PagesWalkTwelveHundredRemindersWithoutGapOrRepeatDuringInserts) {
-  sql("INSERT INTO reminder_jobs (entity_type, entity_id, event_type, channel, schedule_type, "
+  sql("INSERT INTO nudge.reminders (entity_type, entity_id, event_type, channel, schedule_type, "
       "next_run_at) SELECT 'page', g::text, 'e', 'log', 'one_time', now() + interval '1 day' "
       "FROM generate_series(1, 1200) g");
-  const long newest_before = value<long>("SELECT max(id) FROM reminder_jobs");
+  const long newest_before = value<long>("SELECT max(id) FROM nudge.reminders");
 
   std::atomic<bool> stop{false};
   std::thread inserter([&] {  // new reminders keep arriving while the client pages
@@ -47,7 +47,7 @@ TEST_F(List, PagesWalkTwelveHundredRemindersWithoutGapOrRepeatDuringInserts) {
   EXPECT_EQ(std::set<long>(seen.begin(), seen.end()).size(), 1200u);
   EXPECT_TRUE(std::is_sorted(seen.rbegin(), seen.rend()));  // newest first
   EXPECT_EQ(seen.front(), newest_before);
-  EXPECT_GT(value<long>("SELECT count(*) FROM reminder_jobs WHERE entity_type = 'late'"), 0);
+  EXPECT_GT(value<long>("SELECT count(*) FROM nudge.reminders WHERE entity_type = 'late'"), 0);
 }
 
 TEST_F(List, FiltersCombine) {
@@ -68,7 +68,7 @@ TEST_F(List, FiltersCombine) {
 
 TEST_F(List, ExecutionsComeNewestFirstInPages) {
   const long id = create_one("x");
-  sql("INSERT INTO executions (reminder_id, scheduled_for, outcome, attempts, worker) "
+  sql("INSERT INTO nudge.executions (reminder_id, scheduled_for, outcome, attempts, worker) "
       "SELECT $1, timestamptz '2026-01-01' + g * interval '1 minute', 'delivered', 1, 'w' "
       "FROM generate_series(1, 25) g",
       id);

@@ -15,12 +15,13 @@ TEST_F(Concurrency, FourWorkersFireFiveThousandDueRemindersExactlyOnce) {
   for (int i = 0; i < 4; ++i) start_worker({{"NUDGE_WORKER_BATCH_SIZE", "50"}});
 
   ASSERT_TRUE(wait_for_executions(5000)) << all_logs();
-  EXPECT_EQ(value<long>("SELECT count(*) FROM reminder_jobs WHERE status = 'COMPLETED' AND "
+  EXPECT_EQ(value<long>("SELECT count(*) FROM nudge.reminders WHERE status = 'COMPLETED' AND "
                         "fire_count = 1 AND leased_by IS NULL"),
             5000);
-  EXPECT_EQ(value<long>("SELECT count(DISTINCT reminder_id) FROM executions"), 5000);
+  EXPECT_EQ(value<long>("SELECT count(DISTINCT reminder_id) FROM nudge.executions"), 5000);
   // More than one worker took part (the executions name their worker process).
-  EXPECT_GT(value<long>("SELECT count(DISTINCT split_part(worker, ':', 2)) FROM executions"), 1);
+  EXPECT_GT(value<long>("SELECT count(DISTINCT split_part(worker, ':', 2)) FROM nudge.executions"),
+            1);
 
   for (auto& w : workers_) w->signal(SIGTERM);
   for (auto& w : workers_) EXPECT_EQ(w->wait(kSlow), 0) << w->log();

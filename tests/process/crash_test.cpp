@@ -41,13 +41,13 @@ TEST_F(Crash, KilledWorkerLosesNothing) {
   // The rescuer takes the rest, including the orphaned rows once their lease runs out.
   start_worker({{"NUDGE_WORKER_LEASE_SECONDS", "5"}});
   ASSERT_TRUE(wait_for_executions(3000)) << all_logs();
-  EXPECT_EQ(value<long>("SELECT count(DISTINCT reminder_id) FROM executions"), 3000);
-  EXPECT_EQ(value<long>("SELECT count(*) FROM reminder_jobs WHERE status <> 'COMPLETED' OR "
+  EXPECT_EQ(value<long>("SELECT count(DISTINCT reminder_id) FROM nudge.executions"), 3000);
+  EXPECT_EQ(value<long>("SELECT count(*) FROM nudge.reminders WHERE status <> 'COMPLETED' OR "
                         "leased_by IS NOT NULL"),
             0);
   // A rescued fire counts as an attempt: the orphaned occurrences took two claims.
-  EXPECT_EQ(value<long>("SELECT count(*) FROM executions WHERE attempts = 2"), held);
-  EXPECT_EQ(value<long>("SELECT count(*) FROM executions WHERE attempts NOT IN (1, 2)"), 0);
+  EXPECT_EQ(value<long>("SELECT count(*) FROM nudge.executions WHERE attempts = 2"), held);
+  EXPECT_EQ(value<long>("SELECT count(*) FROM nudge.executions WHERE attempts NOT IN (1, 2)"), 0);
   // Every reminder was delivered at least once; re-deliveries are the orphaned ones only.
   const auto keys = delivered_keys();
   EXPECT_EQ(std::set<std::string>(keys.begin(), keys.end()).size(), 3000u);
@@ -65,15 +65,15 @@ TEST_F(Crash, SigtermFinishesInFlightAndReleasesLeases) {
   EXPECT_EQ(w.wait(kSlow), 0) << w.log();
 
   // Whatever it delivered is recorded; whatever it still held is free at once (lease 300 s).
-  EXPECT_EQ(value<long>("SELECT count(*) FROM reminder_jobs WHERE leased_by IS NOT NULL"), 0);
+  EXPECT_EQ(value<long>("SELECT count(*) FROM nudge.reminders WHERE leased_by IS NOT NULL"), 0);
   const auto keys = delivered_keys();
   EXPECT_EQ(static_cast<long>(keys.size()), executions());
-  EXPECT_EQ(value<long>("SELECT count(*) FROM reminder_jobs WHERE status = 'COMPLETED'"),
+  EXPECT_EQ(value<long>("SELECT count(*) FROM nudge.reminders WHERE status = 'COMPLETED'"),
             executions());
   // A released claim is not an attempt: the next worker fires the rest on their first attempt.
   start_worker();
   ASSERT_TRUE(wait_for_executions(20000)) << all_logs();
-  EXPECT_EQ(value<long>("SELECT count(*) FROM executions WHERE attempts <> 1"), 0);
+  EXPECT_EQ(value<long>("SELECT count(*) FROM nudge.executions WHERE attempts <> 1"), 0);
 }
 
 }  // namespace

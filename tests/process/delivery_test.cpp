@@ -20,11 +20,11 @@ constexpr char kSecret[] = "whsec_e2e_0123456789abcdef";
 
 class Delivery : public ProcessTest {
  protected:
-  // A webhook reminder created as a user would (nudge_create_reminder_v3); its id.
+  // A webhook reminder created as a user would (nudge.create_reminder); its id.
   std::int64_t create_webhook(const std::string& entity_id, const std::optional<std::string>& url,
                               const std::string& extra = "") {
     return value<std::int64_t>(
-        "SELECT (reminder).id FROM nudge_create_reminder_v3(p_entity_type => 'candidate',"
+        "SELECT (reminder).id FROM nudge.create_reminder(p_entity_type => 'candidate',"
         " p_entity_id => $1, p_event_type => 'interview', p_channel => 'webhook',"
         " p_schedule_type => 'one_time', p_run_at => now(), p_target => $2,"
         " p_payload => '{\"room\": \"B12\"}'" +
@@ -40,7 +40,7 @@ class Delivery : public ProcessTest {
     return env;
   }
   std::string status_of(std::int64_t id) {
-    return value<std::string>("SELECT status FROM reminder_jobs WHERE id = $1", id);
+    return value<std::string>("SELECT status FROM nudge.reminders WHERE id = $1", id);
   }
 
   WebhookReceiver receiver_;
@@ -80,13 +80,13 @@ TEST_F(Delivery, RetriesWithBackoffUntilTheReceiverAccepts) {
 
   EXPECT_EQ(status_of(id), "COMPLETED");
   const pqxx::row e =
-      sql("SELECT outcome, attempts FROM executions WHERE reminder_id = $1", id).at(0);
+      sql("SELECT outcome, attempts FROM nudge.executions WHERE reminder_id = $1", id).at(0);
   EXPECT_EQ(e[0].as<std::string>(), "delivered");
   EXPECT_EQ(e[1].as<int>(), 3);
   const pqxx::result attempts = sql(
       "SELECT attempt, outcome, status_code, next_at - attempted_at <= interval '400 ms' + "
       "interval '1 second' FROM (SELECT *, lead(attempted_at) OVER (ORDER BY attempt) AS next_at"
-      " FROM delivery_attempts WHERE reminder_id = $1) a ORDER BY attempt",
+      " FROM nudge.delivery_attempts WHERE reminder_id = $1) a ORDER BY attempt",
       id);
   ASSERT_EQ(attempts.size(), 3u);
   EXPECT_EQ(attempts[0][1].as<std::string>(), "failed");
@@ -110,14 +110,14 @@ TEST_F(Delivery, AHangingReceiverTimesOutWhileOthersAreDelivered) {
 
   // Every fast delivery is recorded while the hanging one still waits for its answer.
   ASSERT_TRUE(wait_for_executions(50)) << all_logs();
-  EXPECT_EQ(value<long>("SELECT count(*) FROM executions WHERE reminder_id = $1", hung), 0);
+  EXPECT_EQ(value<long>("SELECT count(*) FROM nudge.executions WHERE reminder_id = $1", hung), 0);
   ASSERT_TRUE(wait_for_executions(51)) << all_logs();
   const pqxx::row e =
-      sql("SELECT outcome, error FROM executions WHERE reminder_id = $1", hung).at(0);
+      sql("SELECT outcome, error FROM nudge.executions WHERE reminder_id = $1", hung).at(0);
   EXPECT_EQ(e[0].as<std::string>(), "failed");
   EXPECT_NE(e[1].as<std::string>().find("Timeout"), std::string::npos) << e[1].as<std::string>();
   EXPECT_EQ(status_of(hung), "FAILED");
-  EXPECT_EQ(value<long>("SELECT count(*) FROM executions WHERE outcome = 'delivered'"), 50);
+  EXPECT_EQ(value<long>("SELECT count(*) FROM nudge.executions WHERE outcome = 'delivered'"), 50);
   const auto hang_at = receiver_.requests_to("/hang").at(0).at;
   for (const auto& r : receiver_.requests_to("/fast")) EXPECT_LT(r.at, hang_at + 3s);
 }
@@ -140,7 +140,7 @@ TEST_F(Delivery, AtMostDeliveriesInFlightRunAtOnceAndAllArrive) {
   EXPECT_EQ(receiver_.requests_to("/slow").size(), 40u);
   EXPECT_LE(most.load(), 4);
   EXPECT_GE(most.load(), 2) << "deliveries overlap";
-  EXPECT_EQ(value<long>("SELECT count(*) FROM executions WHERE outcome = 'delivered'"), 40);
+  EXPECT_EQ(value<long>("SELECT count(*) FROM nudge.executions WHERE outcome = 'delivered'"), 40);
 }
 
 TEST_F(Delivery, AWorkerKilledBetweenDeliveryAndFinishRedeliversWithTheSameKey) {
@@ -168,7 +168,7 @@ TEST_F(Delivery, AWorkerKilledBetweenDeliveryAndFinishRedeliversWithTheSameKey) 
   EXPECT_EQ(got[0].headers.at("nudge-attempt"), "1");
   EXPECT_EQ(got[1].headers.at("nudge-attempt"), "2");
   const pqxx::row e =
-      sql("SELECT outcome, attempts FROM executions WHERE reminder_id = $1", id).at(0);
+      sql("SELECT outcome, attempts FROM nudge.executions WHERE reminder_id = $1", id).at(0);
   EXPECT_EQ(e[0].as<std::string>(), "delivered");
   EXPECT_EQ(e[1].as<int>(), 2);
 }
@@ -177,7 +177,7 @@ TEST_F(Delivery, ExhaustedAttemptsFailAOneTimeAndMoveARecurringOn) {
   receiver_.on("/down", [](int) { return 500; });
   const std::int64_t once = create_webhook("once", receiver_.url("/down"), ", p_max_attempts => 2");
   const std::int64_t every = value<std::int64_t>(
-      "SELECT (reminder).id FROM nudge_create_reminder_v3(p_entity_type => 'candidate',"
+      "SELECT (reminder).id FROM nudge.create_reminder(p_entity_type => 'candidate',"
       " p_entity_id => 'every', p_event_type => 'interview', p_channel => 'webhook',"
       " p_schedule_type => 'recurring', p_interval_seconds => 3600, p_run_at => now(),"
       " p_target => $1, p_max_attempts => 2)",
@@ -186,21 +186,22 @@ TEST_F(Delivery, ExhaustedAttemptsFailAOneTimeAndMoveARecurringOn) {
   ASSERT_TRUE(wait_for_executions(2)) << all_logs();
 
   EXPECT_EQ(status_of(once), "FAILED");
-  EXPECT_EQ(value<std::string>("SELECT last_error FROM reminder_jobs WHERE id = $1", once),
+  EXPECT_EQ(value<std::string>("SELECT last_error FROM nudge.reminders WHERE id = $1", once),
             "HTTP 500");
   EXPECT_EQ(status_of(every), "ACTIVE");
   EXPECT_TRUE(value<bool>(
       "SELECT r.next_run_at = e.scheduled_for + interval '1 hour' AND r.occurrence_at IS NULL"
-      " FROM reminder_jobs r JOIN executions e ON e.reminder_id = r.id WHERE r.id = $1",
+      " FROM nudge.reminders r JOIN nudge.executions e ON e.reminder_id = r.id WHERE r.id = $1",
       every));
-  EXPECT_EQ(
-      value<long>("SELECT count(*) FROM executions WHERE outcome = 'failed' AND attempts = 2"), 2);
-  EXPECT_EQ(value<long>("SELECT count(*) FROM delivery_attempts"), 4);
+  EXPECT_EQ(value<long>(
+                "SELECT count(*) FROM nudge.executions WHERE outcome = 'failed' AND attempts = 2"),
+            2);
+  EXPECT_EQ(value<long>("SELECT count(*) FROM nudge.delivery_attempts"), 4);
   EXPECT_EQ(receiver_.requests_to("/down").size(), 4u);
 }
 
 TEST_F(Delivery, RemindersWithoutATargetGoToTheirContactAddress) {
-  sql("SELECT nudge_put_contact_v1('candidate', 'c1', 'webhook', $1)", receiver_.url("/contact"));
+  sql("SELECT nudge.put_contact('candidate', 'c1', 'webhook', $1)", receiver_.url("/contact"));
   const std::int64_t known = create_webhook("c1", std::nullopt);
   const std::int64_t unknown = create_webhook("c2", std::nullopt, ", p_max_attempts => 1");
   start_worker(fast_retries());
@@ -212,7 +213,7 @@ TEST_F(Delivery, RemindersWithoutATargetGoToTheirContactAddress) {
   EXPECT_EQ(nlohmann::json::parse(got[0].body)["entity_id"], "c1");
   EXPECT_EQ(status_of(unknown), "FAILED");
   const std::string error =
-      value<std::string>("SELECT last_error FROM reminder_jobs WHERE id = $1", unknown);
+      value<std::string>("SELECT last_error FROM nudge.reminders WHERE id = $1", unknown);
   EXPECT_NE(error.find("no address"), std::string::npos) << error;
   EXPECT_NE(error.find("candidate/c2"), std::string::npos) << error;
 }

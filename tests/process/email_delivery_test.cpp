@@ -45,7 +45,7 @@ class EmailDelivery : public ProcessTest {
   std::int64_t create_one_time(const std::string& entity_id, const std::string& target,
                                int max_attempts) {
     return value<std::int64_t>(
-        "SELECT (reminder).id FROM nudge_create_reminder_v3(p_entity_type => 'interviewer',"
+        "SELECT (reminder).id FROM nudge.create_reminder(p_entity_type => 'interviewer',"
         " p_entity_id => $1, p_event_type => 'feedback_form', p_channel => 'email',"
         " p_schedule_type => 'one_time', p_run_at => now(), p_target => $2,"
         " p_payload => '{\"subject\": \"Feedback is due\"}', p_max_attempts => $3)",
@@ -53,7 +53,7 @@ class EmailDelivery : public ProcessTest {
   }
 
   std::string status_of(std::int64_t id) {
-    return value<std::string>("SELECT status FROM reminder_jobs WHERE id = $1", id);
+    return value<std::string>("SELECT status FROM nudge.reminders WHERE id = $1", id);
   }
 
   // Runs `change` in a transaction that holds reminder `id` locked while no worker has it
@@ -64,7 +64,7 @@ class EmailDelivery : public ProcessTest {
         kSlow,
         [&] {
           pqxx::work tx(conn_);
-          if (!tx.exec_params1("SELECT leased_by IS NULL FROM reminder_jobs WHERE id = $1 "
+          if (!tx.exec_params1("SELECT leased_by IS NULL FROM nudge.reminders WHERE id = $1 "
                                "FOR UPDATE",
                                id)[0]
                    .as<bool>())
@@ -85,13 +85,13 @@ class EmailDelivery : public ProcessTest {
 TEST_F(EmailDelivery, RecurringReminderMailsTheContactUntilItsFlagStopsIt) {
   ASSERT_NO_FATAL_FAILURE(start_server());
   const std::int64_t id = value<std::int64_t>(
-      "SELECT (reminder).id FROM nudge_create_reminder_v3(p_entity_type => 'interviewer',"
+      "SELECT (reminder).id FROM nudge.create_reminder(p_entity_type => 'interviewer',"
       " p_entity_id => 'INT_100', p_event_type => 'feedback_form', p_channel => 'email',"
       " p_schedule_type => 'recurring', p_interval_seconds => 2,"
       " p_payload => '{\"subject\": \"Feedback for candidate C-7 is due\","
       " \"body\": \"Please submit your feedback.\"}',"
       " p_stop_condition_type => 'db_check', p_stop_condition_value => 'feedback_submitted')");
-  sql("SELECT nudge_put_contact_v1('interviewer', 'INT_100', 'email', 'ann@example.com')");
+  sql("SELECT nudge.put_contact('interviewer', 'INT_100', 'email', 'ann@example.com')");
   start_worker(email_env(server_->url()));
 
   // Two occurrences, two emails to ann.
@@ -120,7 +120,7 @@ TEST_F(EmailDelivery, RecurringReminderMailsTheContactUntilItsFlagStopsIt) {
   std::size_t before_change = 0;
   while_idle(id, [&](pqxx::work& tx) {
     tx.exec0(
-        "UPDATE contacts SET address = 'bob@example.com' WHERE entity_type = 'interviewer'"
+        "UPDATE nudge.contacts SET address = 'bob@example.com' WHERE entity_type = 'interviewer'"
         " AND entity_id = 'INT_100' AND channel = 'email'");
     before_change = server_->messages().size();
   });
@@ -139,11 +139,11 @@ TEST_F(EmailDelivery, RecurringReminderMailsTheContactUntilItsFlagStopsIt) {
   // The feedback is in: the flag completes the reminder and no more emails go out.
   std::size_t sent = 0;
   while_idle(id, [&](pqxx::work& tx) {
-    tx.exec0("INSERT INTO status_flags (key, value) VALUES ('feedback_submitted', true)");
+    tx.exec0("INSERT INTO nudge.status_flags (key, value) VALUES ('feedback_submitted', true)");
     sent = server_->messages().size();
   });
   EXPECT_EQ(status_of(id), "COMPLETED");
-  EXPECT_EQ(value<std::string>("SELECT completed_reason FROM reminder_jobs WHERE id = $1", id),
+  EXPECT_EQ(value<std::string>("SELECT completed_reason FROM nudge.reminders WHERE id = $1", id),
             "stop_condition");
   ASSERT_TRUE(wait_until(
       kSlow, [&] { return executions() >= static_cast<long>(sent); }, 50ms))
@@ -155,20 +155,21 @@ TEST_F(EmailDelivery, RecurringReminderMailsTheContactUntilItsFlagStopsIt) {
 
   // Each occurrence recorded once, delivered at the first attempt, one email each.
   EXPECT_EQ(executions(), static_cast<long>(sent));
-  EXPECT_EQ(value<long>("SELECT count(*) FROM executions WHERE reminder_id = $1 AND outcome ="
+  EXPECT_EQ(value<long>("SELECT count(*) FROM nudge.executions WHERE reminder_id = $1 AND outcome ="
                         " 'delivered' AND attempts = 1 AND error IS NULL",
                         id),
             static_cast<long>(sent));
   // On the reminder's 2-second phase.
-  EXPECT_EQ(value<long>("SELECT count(*) FROM executions WHERE extract(epoch FROM scheduled_for -"
-                        " (SELECT min(scheduled_for) FROM executions)) % 2 <> 0"),
-            0);
-  EXPECT_EQ(value<long>("SELECT count(*) FROM delivery_attempts WHERE reminder_id = $1 AND"
+  EXPECT_EQ(
+      value<long>("SELECT count(*) FROM nudge.executions WHERE extract(epoch FROM scheduled_for -"
+                  " (SELECT min(scheduled_for) FROM nudge.executions)) % 2 <> 0"),
+      0);
+  EXPECT_EQ(value<long>("SELECT count(*) FROM nudge.delivery_attempts WHERE reminder_id = $1 AND"
                         " outcome = 'delivered' AND status_code = 250 AND attempt = 1",
                         id),
             static_cast<long>(sent));
-  EXPECT_EQ(value<long>("SELECT count(*) FROM delivery_attempts"), static_cast<long>(sent));
-  EXPECT_EQ(value<int>("SELECT fire_count FROM reminder_jobs WHERE id = $1", id),
+  EXPECT_EQ(value<long>("SELECT count(*) FROM nudge.delivery_attempts"), static_cast<long>(sent));
+  EXPECT_EQ(value<int>("SELECT fire_count FROM nudge.reminders WHERE id = $1", id),
             static_cast<int>(sent));
   std::set<std::string> message_ids;
   for (const auto& m : messages) message_ids.insert(smtp_header(m, "message-id"));
@@ -182,15 +183,15 @@ TEST_F(EmailDelivery, ARelayRejectingTheRecipientFailsTheReminderAfterItsAttempt
   ASSERT_TRUE(wait_for_executions(1)) << all_logs() << server_log();
 
   EXPECT_EQ(status_of(id), "FAILED");
-  EXPECT_EQ(value<std::string>("SELECT completed_reason FROM reminder_jobs WHERE id = $1", id),
+  EXPECT_EQ(value<std::string>("SELECT completed_reason FROM nudge.reminders WHERE id = $1", id),
             "attempts_exhausted");
   const std::string last_error =
-      value<std::string>("SELECT last_error FROM reminder_jobs WHERE id = $1", id);
+      value<std::string>("SELECT last_error FROM nudge.reminders WHERE id = $1", id);
   EXPECT_NE(last_error.find("550"), std::string::npos) << last_error;
   EXPECT_NE(last_error.find("no such user"), std::string::npos) << last_error;
 
   const pqxx::result attempts =
-      sql("SELECT attempt, outcome, status_code, error, response FROM delivery_attempts"
+      sql("SELECT attempt, outcome, status_code, error, response FROM nudge.delivery_attempts"
           " WHERE reminder_id = $1 ORDER BY attempt",
           id);
   ASSERT_EQ(attempts.size(), 2u);
@@ -207,7 +208,7 @@ TEST_F(EmailDelivery, ARelayRejectingTheRecipientFailsTheReminderAfterItsAttempt
   }
 
   const pqxx::result e =
-      sql("SELECT outcome, attempts, error FROM executions WHERE reminder_id = $1", id);
+      sql("SELECT outcome, attempts, error FROM nudge.executions WHERE reminder_id = $1", id);
   ASSERT_EQ(e.size(), 1u);
   EXPECT_EQ(e[0][0].as<std::string>(), "failed");
   EXPECT_EQ(e[0][1].as<int>(), 2);
@@ -224,10 +225,10 @@ TEST_F(EmailDelivery, NoRelayListeningFailsTheReminderWithAClearError) {
 
   EXPECT_EQ(status_of(id), "FAILED");
   const std::string last_error =
-      value<std::string>("SELECT last_error FROM reminder_jobs WHERE id = $1", id);
+      value<std::string>("SELECT last_error FROM nudge.reminders WHERE id = $1", id);
   EXPECT_EQ(last_error.rfind("SMTP: ", 0), 0u) << last_error;
   EXPECT_NE(last_error.find("onnect"), std::string::npos) << last_error;
-  const pqxx::row a = sql("SELECT attempt, outcome, status_code, error FROM delivery_attempts"
+  const pqxx::row a = sql("SELECT attempt, outcome, status_code, error FROM nudge.delivery_attempts"
                           " WHERE reminder_id = $1",
                           id)
                           .at(0);
@@ -236,7 +237,7 @@ TEST_F(EmailDelivery, NoRelayListeningFailsTheReminderWithAClearError) {
   EXPECT_TRUE(a[2].is_null());
   EXPECT_EQ(a[3].as<std::string>(""), last_error);
   const pqxx::row e =
-      sql("SELECT outcome, attempts FROM executions WHERE reminder_id = $1", id).at(0);
+      sql("SELECT outcome, attempts FROM nudge.executions WHERE reminder_id = $1", id).at(0);
   EXPECT_EQ(e[0].as<std::string>(), "failed");
   EXPECT_EQ(e[1].as<int>(), 1);
 }
@@ -254,15 +255,15 @@ TEST_F(EmailDelivery, ThePasswordInTheSmtpUrlNeverShows) {
   ASSERT_TRUE(w.wait(kSlow).has_value()) << all_logs();
 
   std::vector<std::string> texts;
-  for (const auto& row : sql("SELECT error, response FROM delivery_attempts")) {
+  for (const auto& row : sql("SELECT error, response FROM nudge.delivery_attempts")) {
     texts.push_back(row[0].as<std::string>(""));
     texts.push_back(row[1].as<std::string>(""));
   }
   EXPECT_EQ(texts.size(), 4u);
-  for (const auto& row : sql("SELECT error FROM executions"))
+  for (const auto& row : sql("SELECT error FROM nudge.executions"))
     texts.push_back(row[0].as<std::string>(""));
   const std::string last_error =
-      value<std::string>("SELECT last_error FROM reminder_jobs WHERE id = $1", id);
+      value<std::string>("SELECT last_error FROM nudge.reminders WHERE id = $1", id);
   texts.push_back(last_error);
   EXPECT_NE(last_error.find("onnect"), std::string::npos) << "still a clear error: " << last_error;
   for (const auto& text : texts) {

@@ -47,7 +47,7 @@ TEST_F(PostgresRestart, PostgresRestartLosesNothing) {
   OwnCluster cluster(script);
   ASSERT_TRUE(cluster.run("start"));
   {
-    ChildProcess migrate({NUDGE_WORKER_BIN, "--migrate-only"}, worker_env(cluster.url()),
+    ChildProcess migrate({program("nudge-worker"), "--migrate-only"}, worker_env(cluster.url()),
                          (dir_ / "migrate.log").string());
     ASSERT_EQ(migrate.wait(kSlow), 0) << migrate.log();
   }
@@ -69,11 +69,11 @@ TEST_F(PostgresRestart, PostgresRestartLosesNothing) {
 
   // 3,000 one_time reminders due over the next 6 s, and 10 recurring every second.
   query(
-      "INSERT INTO reminder_jobs (entity_type, entity_id, event_type, channel, schedule_type, "
+      "INSERT INTO nudge.reminders (entity_type, entity_id, event_type, channel, schedule_type, "
       "next_run_at) SELECT 'once', g::text, 'e', 'log', 'one_time', "
       "now() + (g % 6000) * interval '1 millisecond' FROM generate_series(1, 3000) g");
   query(
-      "INSERT INTO reminder_jobs (entity_type, entity_id, event_type, channel, schedule_type, "
+      "INSERT INTO nudge.reminders (entity_type, entity_id, event_type, channel, schedule_type, "
       "interval_seconds, next_run_at) SELECT 'every', g::text, 'e', 'log', 'recurring', 1, "
       "now() FROM generate_series(1, 10) g");
 
@@ -84,7 +84,7 @@ TEST_F(PostgresRestart, PostgresRestartLosesNothing) {
   start_worker(settings, cluster.url());
   auto once_fired = [&] {
     return query(
-               "SELECT count(*) FROM executions e JOIN reminder_jobs r ON r.id = "
+               "SELECT count(*) FROM nudge.executions e JOIN nudge.reminders r ON r.id = "
                "e.reminder_id WHERE r.entity_type = 'once'")[0][0]
         .as<long>();
   };
@@ -97,12 +97,12 @@ TEST_F(PostgresRestart, PostgresRestartLosesNothing) {
 
   // Everything fires well before a 120 s lease could have expired.
   ASSERT_TRUE(wait_until(30s, [&] { return once_fired() == 3000; })) << all_logs();
-  EXPECT_EQ(query("SELECT count(*) FROM reminder_jobs WHERE entity_type = 'once' AND "
+  EXPECT_EQ(query("SELECT count(*) FROM nudge.reminders WHERE entity_type = 'once' AND "
                   "(status <> 'COMPLETED' OR leased_by IS NOT NULL)")[0][0]
                 .as<long>(),
             0);
   // The recurring ones kept firing after the restarts, once per occurrence (the key says so).
-  const long recurring = query("SELECT count(*) FROM executions")[0][0].as<long>() - 3000;
+  const long recurring = query("SELECT count(*) FROM nudge.executions")[0][0].as<long>() - 3000;
   EXPECT_GT(recurring, 10);
   for (auto& w : workers_) EXPECT_TRUE(w->running()) << w->log();
   EXPECT_NE(all_logs().find("reconnected to the database"), std::string::npos) << all_logs();
@@ -113,10 +113,10 @@ TEST_F(PostgresRestart, PostgresRestartLosesNothing) {
   const auto keys = delivered_keys();
   EXPECT_EQ(std::set<std::string>(keys.begin(), keys.end()).size(), keys.size());
   EXPECT_EQ(static_cast<long>(keys.size()),
-            query("SELECT count(*) FROM executions")[0][0].as<long>())
+            query("SELECT count(*) FROM nudge.executions")[0][0].as<long>())
       << query(
              "SELECT string_agg(reminder_id || ' ' || outcome || ' ' || attempts || ' ' || "
-             "coalesce(error, ''), E'\\n') FROM executions WHERE outcome <> 'delivered' "
+             "coalesce(error, ''), E'\\n') FROM nudge.executions WHERE outcome <> 'delivered' "
              "OR attempts > 1")[0][0]
              .c_str();
 }

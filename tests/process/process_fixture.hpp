@@ -59,13 +59,13 @@ class ProcessTest : public DatabaseTest {
 
   // Inserts `n` one_time reminders due now in one statement (one notification).
   void insert_due(int n, const std::string& entity_type = "proc") {
-    sql("INSERT INTO reminder_jobs (entity_type, entity_id, event_type, channel, schedule_type, "
+    sql("INSERT INTO nudge.reminders (entity_type, entity_id, event_type, channel, schedule_type, "
         "next_run_at) SELECT $1, g::text, 'due', 'log', 'one_time', now() "
         "FROM generate_series(1, $2) g",
         entity_type, n);
   }
 
-  long executions() { return value<long>("SELECT count(*) FROM executions"); }
+  long executions() { return value<long>("SELECT count(*) FROM nudge.executions"); }
 
   // Polls until `n` executions are recorded; false on timeout.
   bool wait_for_executions(long n, std::chrono::milliseconds timeout = kSlow) {
@@ -75,7 +75,7 @@ class ProcessTest : public DatabaseTest {
 
   // Rows leased by the worker with this pid (owner ids are "host:pid:random/loop").
   long leased_by(pid_t pid) {
-    return value<long>("SELECT count(*) FROM reminder_jobs WHERE leased_by LIKE $1",
+    return value<long>("SELECT count(*) FROM nudge.reminders WHERE leased_by LIKE $1",
                        "%:" + std::to_string(pid) + ":%");
   }
 

@@ -17,49 +17,49 @@ TEST_F(Wake, IdleWorkerWakesOnNotifyAndAtDueTime) {
     // Asleep: its last statement asked when the next reminder is due.
     return value<long>(
                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-               "AND state = 'idle' AND query LIKE '%nudge_seconds_until_due_v1%'") > 0;
+               "AND state = 'idle' AND query LIKE '%nudge.seconds_until_due%'") > 0;
   })) << w.log();
 
   // Inserted while it sleeps: NOTIFY wakes it.
-  sql("SELECT nudge_create_reminder_v1(p_entity_type => 'u', p_entity_id => 'now', "
+  sql("SELECT nudge.create_reminder(p_entity_type => 'u', p_entity_id => 'now', "
       "p_event_type => 'e', p_channel => 'log', p_schedule_type => 'one_time', p_run_at => now())");
   ASSERT_TRUE(wait_until(10s, [&] { return executions() == 1; })) << w.log();
 
   // Due in two seconds: it wakes at the due time, not at the end of its idle cap.
-  sql("SELECT nudge_create_reminder_v1(p_entity_type => 'u', p_entity_id => 'soon', "
+  sql("SELECT nudge.create_reminder(p_entity_type => 'u', p_entity_id => 'soon', "
       "p_event_type => 'e', p_channel => 'log', p_schedule_type => 'one_time', "
       "p_run_at => now() + interval '2 seconds')");
   ASSERT_TRUE(wait_until(30s, [&] { return executions() == 2; })) << w.log();
   const double late_ms = value<double>(
-      "SELECT extract(epoch FROM fired_at - scheduled_for) * 1000 FROM executions e "
-      "JOIN reminder_jobs r ON r.id = e.reminder_id WHERE r.entity_id = 'soon'");
+      "SELECT extract(epoch FROM fired_at - scheduled_for) * 1000 FROM nudge.executions e "
+      "JOIN nudge.reminders r ON r.id = e.reminder_id WHERE r.entity_id = 'soon'");
   EXPECT_GE(late_ms, 0.0);
   EXPECT_LT(late_ms, 1000.0) << "fired " << late_ms << " ms after its due time";
 }
 
 TEST_F(Wake, RecurringReminderStoppedByFlagWithWorkerRunning) {
   auto& w = start_worker();
-  sql("SELECT nudge_create_reminder_v1(p_entity_type => 'interviewer', p_entity_id => 'INT_100', "
+  sql("SELECT nudge.create_reminder(p_entity_type => 'interviewer', p_entity_id => 'INT_100', "
       "p_event_type => 'feedback_form', p_channel => 'log', p_schedule_type => 'recurring', "
       "p_interval_seconds => 1, p_stop_condition_type => 'db_check', "
       "p_stop_condition_value => 'feedback_submitted')");
   ASSERT_TRUE(wait_until(kSlow, [&] { return executions() >= 2; })) << w.log();
 
   // Exactly what a user types.
-  sql("INSERT INTO status_flags (key, value) VALUES ('feedback_submitted', false)");
-  sql("UPDATE status_flags SET value = true WHERE key = 'feedback_submitted'");
+  sql("INSERT INTO nudge.status_flags (key, value) VALUES ('feedback_submitted', false)");
+  sql("UPDATE nudge.status_flags SET value = true WHERE key = 'feedback_submitted'");
   const std::string flagged_at = value<std::string>("SELECT clock_timestamp()::text");
 
   // Completed at once by the trigger, not at its next due time.
-  EXPECT_EQ(value<std::string>("SELECT status || '/' || completed_reason FROM reminder_jobs"),
+  EXPECT_EQ(value<std::string>("SELECT status || '/' || completed_reason FROM nudge.reminders"),
             "COMPLETED/stop_condition");
   const long fired = executions();
   // Two more periods: nothing more fires.
   std::this_thread::sleep_for(2500ms);
   EXPECT_EQ(executions(), fired);
-  EXPECT_EQ(
-      value<long>("SELECT count(*) FROM executions WHERE fired_at > $1::timestamptz", flagged_at),
-      0);
+  EXPECT_EQ(value<long>("SELECT count(*) FROM nudge.executions WHERE fired_at > $1::timestamptz",
+                        flagged_at),
+            0);
   EXPECT_TRUE(w.running());
 }
 

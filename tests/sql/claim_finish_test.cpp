@@ -15,7 +15,7 @@ class ClaimFinishTest : public LifecycleTest {
   // Moves a reminder's next occurrence `hours_ago` hours into the past (simulated time passing);
   // every test uses a different number of hours per occurrence, so occurrences stay distinct.
   void make_due(std::int64_t id, int hours_ago) {
-    sql("UPDATE reminder_jobs SET next_run_at = now() - interval '1 hour' * $2 WHERE id = $1", id,
+    sql("UPDATE nudge.reminders SET next_run_at = now() - interval '1 hour' * $2 WHERE id = $1", id,
         hours_ago);
   }
   // One full worker cycle for a single due reminder; the fire it handled.
@@ -40,8 +40,9 @@ TEST_F(ClaimFinishTest, OneTimeFiresExactlyOnce) {
       create(one_time_args("u1") + ", p_target => 'ops@example.com', p_payload => '{\"k\": 1}'")
           .second;
 
-  const pqxx::result claimed =
-      sql(kFinishAndClaimSql, "worker-a", "{}", "{}", "{}", "{}", "{}", 10, 30, 3);
+  pqxx::work tx(conn_);
+  const pqxx::result claimed = exec_claim(tx, "worker-a", 10);
+  tx.commit();
   ASSERT_EQ(claimed.size(), 1u);
   const pqxx::row c = claimed[0];
   EXPECT_EQ(c["id"].as<std::int64_t>(), id);
@@ -54,7 +55,7 @@ TEST_F(ClaimFinishTest, OneTimeFiresExactlyOnce) {
   EXPECT_EQ(c["schedule_type"].as<std::string>(), "one_time");
   EXPECT_EQ(c["attempt"].as<int>(), 1);
   EXPECT_EQ(c["fire_count"].as<int>(), 0);
-  EXPECT_TRUE(value<bool>("SELECT next_run_at = $2::timestamptz FROM reminder_jobs WHERE id = $1",
+  EXPECT_TRUE(value<bool>("SELECT next_run_at = $2::timestamptz FROM nudge.reminders WHERE id = $1",
                           id, c["scheduled_for"].as<std::string>()));
   {
     const pqxx::row r = reminder(id);
@@ -62,7 +63,7 @@ TEST_F(ClaimFinishTest, OneTimeFiresExactlyOnce) {
     EXPECT_EQ(r["attempt"].as<int>(), 1);
     EXPECT_TRUE(value<bool>(
         "SELECT lease_expires_at BETWEEN now() + interval '25 seconds' AND now() + interval "
-        "'31 seconds' FROM reminder_jobs WHERE id = $1",
+        "'31 seconds' FROM nudge.reminders WHERE id = $1",
         id));
   }
 
@@ -77,26 +78,26 @@ TEST_F(ClaimFinishTest, OneTimeFiresExactlyOnce) {
   EXPECT_TRUE(r["last_error"].is_null());
   expect_unleased(id);
 
-  const pqxx::result e = sql("SELECT * FROM executions");
+  const pqxx::result e = sql("SELECT * FROM nudge.executions");
   ASSERT_EQ(e.size(), 1u);
   EXPECT_EQ(e[0]["reminder_id"].as<std::int64_t>(), id);
   EXPECT_EQ(e[0]["outcome"].as<std::string>(), "delivered");
   EXPECT_EQ(e[0]["worker"].as<std::string>(), "worker-a");
   EXPECT_EQ(e[0]["attempts"].as<int>(), 1);
   EXPECT_TRUE(e[0]["error"].is_null());
-  EXPECT_TRUE(value<bool>("SELECT scheduled_for = $1::timestamptz FROM executions",
+  EXPECT_TRUE(value<bool>("SELECT scheduled_for = $1::timestamptz FROM nudge.executions",
                           fires[0].scheduled_for));
 
   EXPECT_TRUE(claim("worker-a").empty());
   EXPECT_TRUE(claim("worker-b").empty());
-  EXPECT_EQ(count("executions"), 1);
+  EXPECT_EQ(count("nudge.executions"), 1);
 }
 
 TEST_F(ClaimFinishTest, FutureRemindersAreNotClaimed) {
   create_one_time("u1", "now() + interval '5 seconds'");
   create_recurring("u2", 60, kInAnHour);
   EXPECT_TRUE(claim("w1").empty());
-  EXPECT_EQ(count("reminder_jobs WHERE leased_by IS NOT NULL"), 0);
+  EXPECT_EQ(count("nudge.reminders WHERE leased_by IS NOT NULL"), 0);
 }
 
 TEST_F(ClaimFinishTest, ClaimTakesTheEarliestDueFirstUpToTheLimit) {
@@ -117,7 +118,7 @@ TEST_F(ClaimFinishTest, ClaimTakesTheEarliestDueFirstUpToTheLimit) {
 TEST_F(ClaimFinishTest, LimitZeroClaimsNothing) {
   create_one_time("u1");
   EXPECT_TRUE(claim("w1", 0).empty());
-  EXPECT_EQ(count("reminder_jobs WHERE leased_by IS NOT NULL"), 0);
+  EXPECT_EQ(count("nudge.reminders WHERE leased_by IS NOT NULL"), 0);
 }
 
 TEST_F(ClaimFinishTest, FinishAndClaimRecordsThePreviousBatchThenClaimsTheNext) {
@@ -147,7 +148,7 @@ TEST_F(ClaimFinishTest, OneTimeFailedDeliveryIsRecordedAsFailed) {
   EXPECT_EQ(r["last_error"].as<std::string>(), "connection refused");
   EXPECT_EQ(r["fire_count"].as<int>(), 1);
   EXPECT_FALSE(r["finished_at"].is_null());
-  const pqxx::row e = sql("SELECT * FROM executions").at(0);
+  const pqxx::row e = sql("SELECT * FROM nudge.executions").at(0);
   EXPECT_EQ(e["outcome"].as<std::string>(), "failed");
   EXPECT_EQ(e["error"].as<std::string>(), "connection refused");
 }
@@ -157,8 +158,8 @@ TEST_F(ClaimFinishTest, LongErrorsAreCutTo2000Characters) {
   const auto fires = claim("w1");
   ASSERT_EQ(fires.size(), 1u);
   EXPECT_EQ(finish("w1", fires, "failed", std::string(5000, 'e')), 1);
-  EXPECT_EQ(value<int>("SELECT length(last_error) FROM reminder_jobs WHERE id = $1", id), 2000);
-  EXPECT_EQ(value<int>("SELECT length(error) FROM executions"), 2000);
+  EXPECT_EQ(value<int>("SELECT length(last_error) FROM nudge.reminders WHERE id = $1", id), 2000);
+  EXPECT_EQ(value<int>("SELECT length(error) FROM nudge.executions"), 2000);
 }
 
 TEST_F(ClaimFinishTest, RecurringOnTimeMovesToTheNextInterval) {
@@ -174,7 +175,7 @@ TEST_F(ClaimFinishTest, RecurringOnTimeMovesToTheNextInterval) {
   EXPECT_EQ(r["fire_count"].as<int>(), 1);
   expect_unleased(id);
   EXPECT_TRUE(value<bool>(
-      "SELECT next_run_at = $2::timestamptz + interval '3600 seconds' FROM reminder_jobs"
+      "SELECT next_run_at = $2::timestamptz + interval '3600 seconds' FROM nudge.reminders"
       " WHERE id = $1",
       id, fires[0].scheduled_for));
   EXPECT_EQ(executions_of(id), 1);
@@ -189,7 +190,7 @@ TEST_F(ClaimFinishTest, RecurringFailedDeliveryStillMovesOn) {
   EXPECT_EQ(status(id), "ACTIVE");
   EXPECT_EQ(reminder(id)["last_error"].as<std::string>(), "HTTP 500");
   EXPECT_TRUE(value<bool>(
-      "SELECT next_run_at = $2::timestamptz + interval '3600 seconds' FROM reminder_jobs"
+      "SELECT next_run_at = $2::timestamptz + interval '3600 seconds' FROM nudge.reminders"
       " WHERE id = $1",
       id, fires[0].scheduled_for));
   // A later delivered fire clears the error.
@@ -202,7 +203,7 @@ TEST_F(ClaimFinishTest, RecurringAfterMissedIntervalsFiresOnceOnItsOriginalPhase
   constexpr int kInterval = 100;
   const std::int64_t id = create_recurring("u1", kInterval, kInAnHour);
   // 3.5 intervals missed (the worker was down).
-  sql("UPDATE reminder_jobs SET next_run_at = now() - interval '350 seconds' WHERE id = $1", id);
+  sql("UPDATE nudge.reminders SET next_run_at = now() - interval '350 seconds' WHERE id = $1", id);
   const std::string anchor = reminder(id)["next_run_at"].c_str();
 
   const auto fires = claim("w1");
@@ -212,13 +213,13 @@ TEST_F(ClaimFinishTest, RecurringAfterMissedIntervalsFiresOnceOnItsOriginalPhase
   EXPECT_TRUE(finish_and_claim("w1", fires, 10).empty());
 
   // The first occurrence after now on the original phase: anchor + 4 intervals.
-  EXPECT_TRUE(
-      value<bool>("SELECT next_run_at = $2::timestamptz + interval '400 seconds' FROM reminder_jobs"
-                  " WHERE id = $1",
-                  id, anchor));
+  EXPECT_TRUE(value<bool>(
+      "SELECT next_run_at = $2::timestamptz + interval '400 seconds' FROM nudge.reminders"
+      " WHERE id = $1",
+      id, anchor));
   EXPECT_TRUE(
       value<bool>("SELECT next_run_at > now() AND next_run_at - interval '100 seconds' <= now()"
-                  " FROM reminder_jobs WHERE id = $1",
+                  " FROM nudge.reminders WHERE id = $1",
                   id));
   EXPECT_EQ(status(id), "ACTIVE");
   EXPECT_EQ(reminder(id)["fire_count"].as<int>(), 1);
@@ -227,7 +228,7 @@ TEST_F(ClaimFinishTest, RecurringAfterMissedIntervalsFiresOnceOnItsOriginalPhase
   EXPECT_EQ(executions_of(id), 1);
 }
 
-// nudge_next_interval_occurrence directly: first occurrence strictly after p_after.
+// nudge.next_interval_occurrence directly: first occurrence strictly after p_after.
 TEST_F(ClaimFinishTest, NextOccurrenceIsTheFirstStrictlyAfterTheGivenTime) {
   struct Case {
     const char* after;  // offset from the anchor
@@ -244,7 +245,7 @@ TEST_F(ClaimFinishTest, NextOccurrenceIsTheFirstStrictlyAfterTheGivenTime) {
   for (const auto& c : cases) {
     SCOPED_TRACE(c.after);
     EXPECT_TRUE(value<bool>(
-        "SELECT nudge_next_interval_occurrence(a, 60, a + $1::interval) = a + $2::interval"
+        "SELECT nudge.next_interval_occurrence(a, 60, a + $1::interval) = a + $2::interval"
         " FROM (SELECT timestamptz '2024-01-01 00:00:00+00' AS a) x",
         c.after, c.expected));
   }
@@ -299,10 +300,10 @@ TEST_F(ClaimFinishTest, EndsAtIsInclusive) {
                               .second;
   fire_once("w1", id);
   EXPECT_EQ(status(id), "ACTIVE");
-  EXPECT_TRUE(value<bool>("SELECT next_run_at = ends_at FROM reminder_jobs WHERE id = $1", id));
+  EXPECT_TRUE(value<bool>("SELECT next_run_at = ends_at FROM nudge.reminders WHERE id = $1", id));
 
   // Let that occurrence come due: shift the whole schedule an hour back.
-  sql("UPDATE reminder_jobs SET next_run_at = next_run_at - interval '1 hour',"
+  sql("UPDATE nudge.reminders SET next_run_at = next_run_at - interval '1 hour',"
       " ends_at = ends_at - interval '1 hour' WHERE id = $1",
       id);
   fire_once("w1", id);

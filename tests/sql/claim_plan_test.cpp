@@ -1,5 +1,5 @@
 // Performance sanity, without timing anything: the claim's inner SELECT walks the partial index
-// reminder_jobs_due_in_order, so its cost follows what is due, not the size of the table.
+// reminders_due_in_order, so its cost follows what is due, not the size of the table.
 
 #include <string>
 #include <utility>
@@ -13,31 +13,33 @@ namespace {
 class ClaimPlanTest : public LifecycleTest {
  protected:
   void SetUp() override {
-    sql("INSERT INTO reminder_jobs (entity_type, entity_id, event_type, channel, schedule_type,"
+    sql("INSERT INTO nudge.reminders (entity_type, entity_id, event_type, channel, schedule_type,"
         " next_run_at) SELECT 'user', 'future' || g, 'nudge', 'log', 'one_time',"
         " now() + interval '1 minute' + interval '1 second' * g"
         " FROM generate_series(1, 200000) g");
-    sql("INSERT INTO reminder_jobs (entity_type, entity_id, event_type, channel, schedule_type,"
+    sql("INSERT INTO nudge.reminders (entity_type, entity_id, event_type, channel, schedule_type,"
         " next_run_at) SELECT 'user', 'due' || g, 'nudge', 'log', 'one_time',"
         " now() - interval '1 second' * g FROM generate_series(1, 10) g");
     pqxx::nontransaction tx(conn_);
-    tx.exec("ANALYZE reminder_jobs");
-    tx.exec("ANALYZE status_flags");
+    tx.exec("ANALYZE nudge.reminders");
+    tx.exec("ANALYZE nudge.status_flags");
   }
 
-  // The claim's inner SELECT, taken from the installed nudge_claim_due_v1 so the test follows
-  // the real query, with its parameters as $1 (limit) and $2 (max attempts).
+  // The claim's inner SELECT, taken from the installed nudge.claim_due so the test follows the
+  // real query, with its parameters as $1 (limit), $2 (max attempts) and $3 (misfire threshold).
   std::string claim_inner_select() {
     const std::string src =
-        value<std::string>("SELECT prosrc FROM pg_proc WHERE proname = 'nudge_claim_due_v1'");
+        value<std::string>("SELECT prosrc FROM pg_proc WHERE oid = 'nudge.claim_due'::regproc");
     const auto begin = src.find("SELECT r.ctid");
     const auto end = src.find("SKIP LOCKED", begin);
     EXPECT_NE(begin, std::string::npos) << "the claim query changed shape:\n" << src;
     EXPECT_NE(end, std::string::npos) << "the claim query changed shape:\n" << src;
     if (begin == std::string::npos || end == std::string::npos) return "";
     std::string q = src.substr(begin, end + std::string("SKIP LOCKED").size() - begin);
-    const std::vector<std::pair<std::string, std::string>> params = {{"p_limit", "$1"},
-                                                                     {"p_max_attempts", "$2"}};
+    const std::vector<std::pair<std::string, std::string>> params = {
+        {"p_limit", "$1"},
+        {"p_policy.max_attempts", "$2"},
+        {"p_policy.misfire_threshold_seconds", "$3"}};
     for (const auto& [name, placeholder] : params) {
       for (auto at = q.find(name); at != std::string::npos; at = q.find(name, at)) {
         q.replace(at, name.size(), placeholder);
@@ -53,9 +55,9 @@ class ClaimPlanTest : public LifecycleTest {
     if (!settings.empty()) tx.exec(settings);
     tx.exec("SET LOCAL plan_cache_mode = " + plan_cache_mode);
     const std::string name = "claim_inner_" + std::to_string(++prepared_);
-    tx.exec("PREPARE " + name + "(integer, integer) AS " + q);
+    tx.exec("PREPARE " + name + "(integer, integer, integer) AS " + q);
     std::string text;
-    for (const auto& row : tx.exec("EXPLAIN EXECUTE " + name + "(1000, 3)")) {
+    for (const auto& row : tx.exec("EXPLAIN EXECUTE " + name + "(1000, 3, 60)")) {
       text += row[0].as<std::string>() + "\n";
     }
     tx.exec("DEALLOCATE " + name);
@@ -90,8 +92,8 @@ TEST_F(ClaimPlanTest, ClaimWalksTheDueIndex) {
   for (const auto& c : cases) {
     SCOPED_TRACE(c.name);
     const std::string p = plan(c.settings, c.plan_cache_mode);
-    EXPECT_NE(p.find("reminder_jobs_due_in_order"), std::string::npos) << p;
-    EXPECT_EQ(p.find("Seq Scan on reminder_jobs"), std::string::npos) << p;
+    EXPECT_NE(p.find("reminders_due_in_order"), std::string::npos) << p;
+    EXPECT_EQ(p.find("Seq Scan on nudge.reminders"), std::string::npos) << p;
     EXPECT_EQ(p.find("Sort"), std::string::npos) << "the index already gives due order\n" << p;
   }
 }
@@ -99,7 +101,7 @@ TEST_F(ClaimPlanTest, ClaimWalksTheDueIndex) {
 TEST_F(ClaimPlanTest, ClaimOnTheBigTableTakesExactlyTheDueRows) {
   const auto fires = claim("w1", 1000);
   EXPECT_EQ(fires.size(), 10u);
-  EXPECT_EQ(count("reminder_jobs WHERE leased_by IS NOT NULL"), 10);
+  EXPECT_EQ(count("nudge.reminders WHERE leased_by IS NOT NULL"), 10);
   EXPECT_EQ(finish("w1", fires), 10);
   EXPECT_TRUE(claim("w1", 1000).empty());
 }

@@ -1,4 +1,4 @@
-// nudge_create_reminder_v1: idempotent per identity (also under 32 concurrent identical calls),
+// nudge.create_reminder: idempotent per identity (also under 32 concurrent identical calls),
 // every bad input rejected with 22023 naming the field and nothing written, and a reminder whose
 // stop flag is already true created COMPLETED.
 
@@ -26,7 +26,7 @@ TEST_F(CreateTest, SameIdentityReturnsTheExistingReminder) {
   const auto [created_third, id_third] = create(one_time_args("u1", kInAnHour));
   EXPECT_FALSE(created_third);
   EXPECT_EQ(id_third, id);
-  EXPECT_EQ(count("reminder_jobs"), 1);
+  EXPECT_EQ(count("nudge.reminders"), 1);
   EXPECT_EQ(status(id), "ACTIVE");
   EXPECT_EQ(reminder(id)["schedule_type"].as<std::string>(), "recurring");
 }
@@ -45,16 +45,16 @@ TEST_F(CreateTest, OtherIdentitiesGetTheirOwnReminders) {
   EXPECT_NE(a, b);
   EXPECT_NE(a, c);
   EXPECT_NE(a, d);
-  EXPECT_EQ(count("reminder_jobs"), 4);
+  EXPECT_EQ(count("nudge.reminders"), 4);
 }
 
 TEST_F(CreateTest, PausedReminderStillHoldsItsIdentity) {
   const std::int64_t id = create_recurring("u1", 60);
-  sql("SELECT nudge_pause_reminder_v1($1)", id);
+  sql("SELECT nudge.pause_reminder($1)", id);
   const auto [created, again] = create(recurring_args("u1", 60));
   EXPECT_FALSE(created);
   EXPECT_EQ(again, id);
-  EXPECT_EQ(count("reminder_jobs"), 1);
+  EXPECT_EQ(count("nudge.reminders"), 1);
 }
 
 TEST_F(CreateTest, NewReminderCanBeCreatedOnceTheOldOneCompleted) {
@@ -69,12 +69,12 @@ TEST_F(CreateTest, NewReminderCanBeCreatedOnceTheOldOneCompleted) {
   EXPECT_NE(second, first);
   EXPECT_EQ(status(second), "ACTIVE");
   EXPECT_EQ(status(first), "COMPLETED");
-  EXPECT_EQ(count("reminder_jobs"), 2);
+  EXPECT_EQ(count("nudge.reminders"), 2);
 }
 
 TEST_F(CreateTest, NewReminderCanBeCreatedOnceTheOldOneWasCancelled) {
   const std::int64_t first = create_recurring("u1", 60);
-  sql("SELECT nudge_cancel_reminder_v1($1)", first);
+  sql("SELECT nudge.cancel_reminder($1)", first);
 
   const auto [created, second] = create(recurring_args("u1", 60));
   EXPECT_TRUE(created);
@@ -107,7 +107,7 @@ TEST_F(CreateTest, ConcurrentIdenticalCreatesMakeExactlyOneReminder) {
           start.arrive_and_wait();
           pqxx::work tx(c);
           const pqxx::row r =
-              tx.exec1("SELECT created, (reminder).id FROM nudge_create_reminder_v1(" +
+              tx.exec1("SELECT created, (reminder).id FROM nudge.create_reminder(" +
                        recurring_args(entity, 60) + stop_on("feedback_" + entity) + ")");
           tx.commit();
           created[i] = r[0].as<bool>() ? 1 : 0;
@@ -126,7 +126,7 @@ TEST_F(CreateTest, ConcurrentIdenticalCreatesMakeExactlyOneReminder) {
       EXPECT_EQ(ids[i], ids[0]) << "thread " << i;
     }
     EXPECT_EQ(created_count, 1) << "round " << round;
-    EXPECT_EQ(value<long>("SELECT count(*) FROM reminder_jobs WHERE entity_id = $1", entity), 1);
+    EXPECT_EQ(value<long>("SELECT count(*) FROM nudge.reminders WHERE entity_id = $1", entity), 1);
   }
 }
 
@@ -237,11 +237,11 @@ std::vector<BadInput> BadInputs() {
 TEST_F(CreateTest, BadInputIsRejectedNamingTheFieldAndWritesNothing) {
   for (const BadInput& bad : BadInputs()) {
     SCOPED_TRACE(bad.name);
-    const SqlFailure f = failure_of("SELECT * FROM nudge_create_reminder_v1(" + bad.args + ")");
+    const SqlFailure f = failure_of("SELECT * FROM nudge.create_reminder(" + bad.args + ")");
     EXPECT_EQ(f.sqlstate, "22023") << f.message;
     EXPECT_TRUE(f.message.starts_with(std::string(bad.field) + ": "))
         << "message \"" << f.message << "\" should start with \"" << bad.field << ": \"";
-    EXPECT_EQ(count("reminder_jobs"), 0);
+    EXPECT_EQ(count("nudge.reminders"), 0);
   }
   // The same calls made valid do work, so each rejection above was for its own field.
   EXPECT_TRUE(create(recurring_plus("p_max_fires => 1")).first);
@@ -263,7 +263,7 @@ TEST_F(CreateTest, BadInputNamesTheFieldInTheColumnDiagnostic) {
     pqxx::work tx(conn_);
     const std::string column =
         tx.exec_params1("SELECT pg_temp.rejected_column($1)",
-                        "SELECT * FROM nudge_create_reminder_v1(" + bad.args + ")")[0]
+                        "SELECT * FROM nudge.create_reminder(" + bad.args + ")")[0]
             .as<std::string>();
     EXPECT_EQ(column, bad.field);
   }
@@ -291,7 +291,7 @@ TEST_F(CreateTest, BoundaryInputsAreAccepted) {
     SCOPED_TRACE(args);
     EXPECT_TRUE(create(args).first);
   }
-  EXPECT_EQ(count("reminder_jobs WHERE status = 'ACTIVE'"), 5);
+  EXPECT_EQ(count("nudge.reminders WHERE status = 'ACTIVE'"), 5);
 }
 
 TEST_F(CreateTest, RecurringWithoutRunAtIsDueAtOnce) {
@@ -306,7 +306,7 @@ TEST_F(CreateTest, RecurringWithoutRunAtIsDueAtOnce) {
 }
 
 TEST_F(CreateTest, ReminderWhoseStopFlagIsAlreadyTrueIsCreatedCompletedAndNeverClaimed) {
-  exec_as_user("INSERT INTO status_flags (key, value) VALUES ('feedback_submitted', true);");
+  exec_as_user("INSERT INTO nudge.status_flags (key, value) VALUES ('feedback_submitted', true);");
   const auto [created, id] = create(recurring_args("u1", 60) + stop_on("feedback_submitted"));
   EXPECT_TRUE(created);
   const pqxx::row r = reminder(id);
@@ -316,9 +316,9 @@ TEST_F(CreateTest, ReminderWhoseStopFlagIsAlreadyTrueIsCreatedCompletedAndNeverC
   EXPECT_EQ(r["fire_count"].as<int>(), 0);
 
   EXPECT_TRUE(claim("w1").empty());
-  sql("UPDATE reminder_jobs SET next_run_at = now() - interval '1 day' WHERE id = $1", id);
+  sql("UPDATE nudge.reminders SET next_run_at = now() - interval '1 day' WHERE id = $1", id);
   EXPECT_TRUE(claim("w1").empty());
-  EXPECT_EQ(count("executions"), 0);
+  EXPECT_EQ(count("nudge.executions"), 0);
   EXPECT_EQ(status(id), "COMPLETED");
 }
 
@@ -326,17 +326,17 @@ TEST_F(CreateTest, ReminderWhoseStopFlagIsAlreadyTrueIsCreatedCompletedAndNeverC
 // reminder with created = false". A true stop flag on the second call must not change that.
 TEST_F(CreateTest, SameIdentityWithATrueStopFlagStillReturnsTheLiveReminder) {
   const std::int64_t live = create_recurring("u1", 60);
-  exec_as_user("INSERT INTO status_flags (key, value) VALUES ('feedback_submitted', true);");
+  exec_as_user("INSERT INTO nudge.status_flags (key, value) VALUES ('feedback_submitted', true);");
   const auto [created, id] = create(recurring_args("u1", 60) + stop_on("feedback_submitted"));
   EXPECT_FALSE(created) << "a second reminder (id " << id << ", status " << status(id)
                         << ") was created although reminder " << live << " is live";
   EXPECT_EQ(id, live);
-  EXPECT_EQ(count("reminder_jobs"), 1);
+  EXPECT_EQ(count("nudge.reminders"), 1);
   EXPECT_EQ(status(live), "ACTIVE");
 }
 
 TEST_F(CreateTest, ReminderWhoseStopFlagIsFalseOrMissingIsCreatedActive) {
-  exec_as_user("INSERT INTO status_flags (key, value) VALUES ('feedback_submitted', false);");
+  exec_as_user("INSERT INTO nudge.status_flags (key, value) VALUES ('feedback_submitted', false);");
   const std::int64_t a = create_recurring("u1", 60, kDue, stop_on("feedback_submitted"));
   const std::int64_t b = create_recurring("u2", 60, kDue, stop_on("no_such_flag_yet"));
   EXPECT_EQ(status(a), "ACTIVE");

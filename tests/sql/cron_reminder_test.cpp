@@ -1,4 +1,4 @@
-// Cron reminders (migration 0005): created at their first occurrence, moved to the next one by
+// Cron reminders: created at their first occurrence, moved to the next one by
 // the same function that moves recurring reminders, and rejected with the field named.
 
 #include "support/test_database.hpp"
@@ -12,7 +12,7 @@ class CronReminder : public DatabaseTest {
   std::string create(const std::string& cron, const std::string& tz, const std::string& run_at) {
     return value<std::string>(
         "SELECT to_char((c.reminder).next_run_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI') "
-        "FROM nudge_create_reminder_v2(p_entity_type => 'u', p_entity_id => $1, "
+        "FROM nudge.create_reminder(p_entity_type => 'u', p_entity_id => $1, "
         "p_event_type => 'e', p_channel => 'log', p_schedule_type => 'cron', "
         "p_run_at => $2::timestamptz, p_cron => $1, p_timezone => $3) c",
         cron, run_at, tz);
@@ -21,7 +21,7 @@ class CronReminder : public DatabaseTest {
   // The column a create rejected, or "" if it was accepted.
   std::string rejected_field(const std::string& args) {
     try {
-      sql("SELECT nudge_create_reminder_v2(p_entity_type => 'u', p_entity_id => 'x', "
+      sql("SELECT nudge.create_reminder(p_entity_type => 'u', p_entity_id => 'x', "
           "p_event_type => 'e', p_channel => 'log', " +
           args + ")");
     } catch (const pqxx::sql_error& e) {
@@ -37,20 +37,19 @@ class CronReminder : public DatabaseTest {
 TEST_F(CronReminder, FirstFireIsTheFirstOccurrenceAtOrAfterRunAt) {
   EXPECT_EQ(create("30 2 * * *", "Europe/Berlin", "2026-03-28 12:00Z"), "2026-03-29 01:00");
   EXPECT_EQ(create("0 9 * * 1-5", "America/New_York", "2026-01-05 14:00Z"), "2026-01-05 14:00");
-  EXPECT_EQ(value<std::string>("SELECT timezone FROM reminder_jobs WHERE cron = '0 9 * * 1-5'"),
+  EXPECT_EQ(value<std::string>("SELECT timezone FROM nudge.reminders WHERE cron = '0 9 * * 1-5'"),
             "America/New_York");
 }
 
 TEST_F(CronReminder, AFireMovesItToTheNextOccurrenceAfterNow) {
   create("30 2 * * *", "Europe/Berlin", "2026-03-28 12:00Z");
   // As the finish of a fire computes it, with "now" just after the gap's fire.
-  EXPECT_EQ(
-      value<std::string>("SELECT to_char(nudge_next_run_after_fire(r, '2026-03-29 01:00:00.2Z') "
-                         "AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI') FROM reminder_jobs r"),
-      "2026-03-30 00:30");
+  EXPECT_EQ(value<std::string>("SELECT to_char(nudge.occurrence_after(r, '2026-03-29 01:00:00.2Z') "
+                               "AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI') FROM nudge.reminders r"),
+            "2026-03-30 00:30");
   // Downtime: everything missed gives one fire, then the calendar resumes.
-  EXPECT_EQ(value<std::string>("SELECT to_char(nudge_next_run_after_fire(r, '2026-04-10 12:00Z') "
-                               "AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI') FROM reminder_jobs r"),
+  EXPECT_EQ(value<std::string>("SELECT to_char(nudge.occurrence_after(r, '2026-04-10 12:00Z') "
+                               "AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI') FROM nudge.reminders r"),
             "2026-04-11 00:30");
 }
 
@@ -68,7 +67,7 @@ TEST_F(CronReminder, BadCronRemindersAreRejectedNamingTheField) {
             "cron");
   EXPECT_EQ(rejected_field("p_schedule_type => 'one_time', p_run_at => now(), p_timezone => 'UTC'"),
             "timezone");
-  EXPECT_EQ(value<long>("SELECT count(*) FROM reminder_jobs"), 0);
+  EXPECT_EQ(value<long>("SELECT count(*) FROM nudge.reminders"), 0);
 }
 
 }  // namespace

@@ -1,4 +1,4 @@
-// Cron schedules (migration 0004): the next fire after an instant, hand-checked, including the
+// Cron schedules: the next fire after an instant, hand-checked, including the
 // daylight-saving gap and overlap of Europe/Berlin and America/New_York; and the expressions
 // and zones that must be rejected, with the field named.
 //
@@ -152,10 +152,12 @@ TEST_F(Cron, NextFireMatchesTheHandCheckedTable) {
   ASSERT_GE(std::size(kNext), 60u);
   for (const auto& c : kNext) {
     SCOPED_TRACE(std::string(c.expr) + " in " + c.tz + " after " + c.after + " (" + c.why + ")");
-    EXPECT_EQ(value<std::string>("SELECT to_char(nudge_cron_next($1, $2, ($3 || 'Z')::timestamptz) "
-                                 "AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI')",
-                                 c.expr, c.tz, c.after),
-              c.expected);
+    EXPECT_EQ(
+        value<std::string>(
+            "SELECT to_char(nudge.cron_next(nudge.cron_parse($1), $2, ($3 || 'Z')::timestamptz) "
+            "AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI')",
+            c.expr, c.tz, c.after),
+        c.expected);
   }
 }
 
@@ -164,7 +166,8 @@ TEST_F(Cron, BadExpressionsAndZonesAreRejectedNamingTheField) {
   for (const auto& c : kBad) {
     SCOPED_TRACE(std::string("'") + c.expr + "' in '" + c.tz + "'");
     try {
-      sql("SELECT nudge_cron_next($1, $2, now())", c.expr, c.tz);
+      sql("SELECT * FROM nudge.preview_schedule('cron', now(), 1, p_cron => $1, p_timezone => $2)",
+          c.expr, c.tz);
       ADD_FAILURE() << "accepted";
     } catch (const pqxx::sql_error& e) {
       EXPECT_EQ(e.sqlstate(), "22023");
@@ -177,13 +180,14 @@ TEST_F(Cron, BadExpressionsAndZonesAreRejectedNamingTheField) {
 
 TEST_F(Cron, PreviewListsTheNextFiresInOrder) {
   const auto rows =
-      sql("SELECT to_char(t AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI') FROM "
-          "nudge_cron_next_n('*/15 2 * * *', 'Europe/Berlin', '2026-03-28 12:00Z', 3) t");
+      sql("SELECT t FROM nudge.preview_schedule('cron', '2026-03-28 12:00Z', 3,"
+          " p_cron => '*/15 2 * * *', p_timezone => 'Europe/Berlin') t");
   ASSERT_EQ(rows.size(), 3u);
-  EXPECT_EQ(rows[0][0].as<std::string>(), "2026-03-29 01:00");  // the gap's four, as one
-  EXPECT_EQ(rows[1][0].as<std::string>(), "2026-03-30 00:00");
-  EXPECT_EQ(rows[2][0].as<std::string>(), "2026-03-30 00:15");
-  EXPECT_THROW(sql("SELECT nudge_cron_next_n('* * * * *', 'UTC', now(), 101)"), pqxx::sql_error);
+  EXPECT_EQ(rows[0][0].as<std::string>(), "2026-03-29T03:00:00+02:00");  // the gap's four, as one
+  EXPECT_EQ(rows[1][0].as<std::string>(), "2026-03-30T02:00:00+02:00");
+  EXPECT_EQ(rows[2][0].as<std::string>(), "2026-03-30T02:15:00+02:00");
+  EXPECT_THROW(sql("SELECT nudge.preview_schedule('cron', now(), 101, p_cron => '* * * * *')"),
+               pqxx::sql_error);
 }
 
 }  // namespace

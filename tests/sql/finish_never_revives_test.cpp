@@ -27,7 +27,7 @@ class InFlightChange : public LifecycleTest, public ::testing::WithParamInterfac
 
 TEST_P(InFlightChange, FinishRecordsTheFireButKeepsTheNewStatus) {
   const InFlightCase& c = GetParam();
-  exec_as_user("INSERT INTO status_flags (key, value) VALUES ('feedback_submitted', false);");
+  exec_as_user("INSERT INTO nudge.status_flags (key, value) VALUES ('feedback_submitted', false);");
   const std::int64_t id = std::string(c.schedule) == "one_time"
                               ? create_one_time("u1", kDue, stop_on("feedback_submitted"))
                               : create_recurring("u1", 3600, kDue, stop_on("feedback_submitted"));
@@ -35,10 +35,10 @@ TEST_P(InFlightChange, FinishRecordsTheFireButKeepsTheNewStatus) {
   ASSERT_EQ(fires.size(), 1u);
 
   const std::string change = c.change;
-  if (change == "pause") sql("SELECT nudge_pause_reminder_v1($1)", id);
-  if (change == "cancel") sql("SELECT nudge_cancel_reminder_v1($1)", id);
+  if (change == "pause") sql("SELECT nudge.pause_reminder($1)", id);
+  if (change == "cancel") sql("SELECT nudge.cancel_reminder($1)", id);
   if (change == "flag") {
-    exec_as_user("UPDATE status_flags SET value = true WHERE key = 'feedback_submitted';");
+    exec_as_user("UPDATE nudge.status_flags SET value = true WHERE key = 'feedback_submitted';");
   }
   const pqxx::row before = reminder(id);
 
@@ -56,15 +56,15 @@ TEST_P(InFlightChange, FinishRecordsTheFireButKeepsTheNewStatus) {
     // Finished before the finish: that moment stays.
     EXPECT_EQ(r["finished_at"].as<std::string>(), before["finished_at"].as<std::string>());
   }
-  const pqxx::result e = sql("SELECT outcome, worker, attempts FROM executions");
+  const pqxx::result e = sql("SELECT outcome, worker, attempts FROM nudge.executions");
   ASSERT_EQ(e.size(), 1u);
   EXPECT_EQ(e[0]["outcome"].as<std::string>(), "delivered");
   EXPECT_EQ(e[0]["worker"].as<std::string>(), "w1");
 
   // Whatever the time, it is not claimed again.
-  sql("UPDATE reminder_jobs SET next_run_at = now() - interval '1 day' WHERE id = $1", id);
+  sql("UPDATE nudge.reminders SET next_run_at = now() - interval '1 day' WHERE id = $1", id);
   EXPECT_TRUE(claim("w2").empty());
-  EXPECT_EQ(count("executions"), 1);
+  EXPECT_EQ(count("nudge.executions"), 1);
 }
 
 INSTANTIATE_TEST_SUITE_P(
@@ -85,15 +85,15 @@ TEST_F(FinishNeverRevivesTest, RecurringPausedInFlightMovesOnAndResumesAtItsNext
   const std::int64_t id = create_recurring("u1", 3600);
   const auto fires = claim("w1");
   ASSERT_EQ(fires.size(), 1u);
-  sql("SELECT nudge_pause_reminder_v1($1)", id);
+  sql("SELECT nudge.pause_reminder($1)", id);
   ASSERT_EQ(finish("w1", fires), 1);
   EXPECT_EQ(status(id), "PAUSED");
   EXPECT_TRUE(value<bool>(
-      "SELECT next_run_at = $2::timestamptz + interval '3600 seconds' FROM reminder_jobs"
+      "SELECT next_run_at = $2::timestamptz + interval '3600 seconds' FROM nudge.reminders"
       " WHERE id = $1",
       id, fires[0].scheduled_for));
 
-  sql("SELECT nudge_resume_reminder_v1($1)", id);
+  sql("SELECT nudge.resume_reminder($1)", id);
   EXPECT_EQ(status(id), "ACTIVE");
   EXPECT_TRUE(claim("w1").empty());  // the fired occurrence does not come back
 }
@@ -102,10 +102,10 @@ TEST_F(FinishNeverRevivesTest, OneTimePausedInFlightCannotBeResumedIntoAnotherFi
   const std::int64_t id = create_one_time("u1");
   const auto fires = claim("w1");
   ASSERT_EQ(fires.size(), 1u);
-  sql("SELECT nudge_pause_reminder_v1($1)", id);
+  sql("SELECT nudge.pause_reminder($1)", id);
   ASSERT_EQ(finish("w1", fires), 1);
   ASSERT_EQ(status(id), "COMPLETED");
-  EXPECT_EQ(failure_of("SELECT nudge_resume_reminder_v1($1)", id).sqlstate, "NU409");
+  EXPECT_EQ(failure_of("SELECT nudge.resume_reminder($1)", id).sqlstate, "NU409");
   EXPECT_TRUE(claim("w1").empty());
   EXPECT_EQ(executions_of(id), 1);
 }
@@ -114,7 +114,7 @@ TEST_F(FinishNeverRevivesTest, FailedFireOfACancelledOneTimeKeepsItCancelled) {
   const std::int64_t id = create_one_time("u1");
   const auto fires = claim("w1");
   ASSERT_EQ(fires.size(), 1u);
-  sql("SELECT nudge_cancel_reminder_v1($1)", id);
+  sql("SELECT nudge.cancel_reminder($1)", id);
   ASSERT_EQ(finish("w1", fires, "failed", "timeout"), 1);
   EXPECT_EQ(status(id), "CANCELLED");
   EXPECT_EQ(reason(id), "cancelled");
@@ -123,8 +123,9 @@ TEST_F(FinishNeverRevivesTest, FailedFireOfACancelledOneTimeKeepsItCancelled) {
 TEST_F(FinishNeverRevivesTest, LeaseOfACancelledReminderThatExpiresIsNotTakenOver) {
   const std::int64_t id = create_recurring("u1", 3600);
   ASSERT_EQ(claim("w1").size(), 1u);
-  sql("SELECT nudge_cancel_reminder_v1($1)", id);
-  sql("UPDATE reminder_jobs SET lease_expires_at = now() - interval '1 second' WHERE id = $1", id);
+  sql("SELECT nudge.cancel_reminder($1)", id);
+  sql("UPDATE nudge.reminders SET lease_expires_at = now() - interval '1 second' WHERE id = $1",
+      id);
   EXPECT_TRUE(claim("w2").empty());
   EXPECT_EQ(status(id), "CANCELLED");
 }

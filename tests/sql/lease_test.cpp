@@ -15,12 +15,13 @@ namespace {
 class LeaseTest : public LifecycleTest {
  protected:
   void expire_lease(std::int64_t id) {
-    sql("UPDATE reminder_jobs SET lease_expires_at = now() - interval '1 second' WHERE id = $1",
+    sql("UPDATE nudge.reminders SET lease_expires_at = now() - interval '1 second' WHERE id = $1",
         id);
   }
   // The reminder's row, for "nothing changed" comparisons (updated_at included).
   std::string snapshot(std::int64_t id) {
-    return value<std::string>("SELECT row_to_json(r)::text FROM reminder_jobs r WHERE id = $1", id);
+    return value<std::string>("SELECT row_to_json(r)::text FROM nudge.reminders r WHERE id = $1",
+                              id);
   }
 };
 
@@ -51,10 +52,10 @@ TEST_F(LeaseTest, ExpiredLeaseIsTakenOverAndOnlyTheNewHolderRecordsTheFire) {
   const std::string before = snapshot(id);
   EXPECT_EQ(finish("w1", first), 0);
   EXPECT_EQ(snapshot(id), before);
-  EXPECT_EQ(count("executions"), 0);
+  EXPECT_EQ(count("nudge.executions"), 0);
 
   EXPECT_EQ(finish("w2", second), 1);
-  const pqxx::result e = sql("SELECT * FROM executions");
+  const pqxx::result e = sql("SELECT * FROM nudge.executions");
   ASSERT_EQ(e.size(), 1u);
   EXPECT_EQ(e[0]["attempts"].as<int>(), 2);
   EXPECT_EQ(e[0]["worker"].as<std::string>(), "w2");
@@ -64,7 +65,7 @@ TEST_F(LeaseTest, ExpiredLeaseIsTakenOverAndOnlyTheNewHolderRecordsTheFire) {
 
   // And even later, w1's finish still records nothing.
   EXPECT_EQ(finish("w1", first), 0);
-  EXPECT_EQ(count("executions"), 1);
+  EXPECT_EQ(count("nudge.executions"), 1);
   EXPECT_EQ(reminder(id)["fire_count"].as<int>(), 1);
 }
 
@@ -110,7 +111,7 @@ TEST_F(LeaseTest, FinishWithAnotherLeaseTokenRecordsNothing) {
     EXPECT_EQ(finish(c.worker, {forged}), 0);
     EXPECT_EQ(snapshot(id), before);
   }
-  EXPECT_EQ(count("executions"), 0);
+  EXPECT_EQ(count("nudge.executions"), 0);
   EXPECT_EQ(finish("w1", fires), 1);
 }
 
@@ -132,7 +133,7 @@ TEST_F(LeaseTest, FinishOfUnknownIdsRecordsNothing) {
   ghost.scheduled_for = value<std::string>("SELECT now()::text");
   ghost.attempt = 1;
   EXPECT_EQ(finish("w1", {ghost}), 0);
-  EXPECT_EQ(count("executions"), 0);
+  EXPECT_EQ(count("nudge.executions"), 0);
 }
 
 TEST_F(LeaseTest, OneTimeClaimedMaxAttemptsTimesWithoutFinishFails) {
@@ -154,13 +155,13 @@ TEST_F(LeaseTest, OneTimeClaimedMaxAttemptsTimesWithoutFinishFails) {
   EXPECT_FALSE(r["last_error"].is_null());
   EXPECT_TRUE(r["leased_by"].is_null());
   EXPECT_TRUE(r["lease_expires_at"].is_null());
-  const pqxx::result e = sql("SELECT * FROM executions");
+  const pqxx::result e = sql("SELECT * FROM nudge.executions");
   ASSERT_EQ(e.size(), 1u);
   EXPECT_EQ(e[0]["outcome"].as<std::string>(), "failed");
   EXPECT_EQ(e[0]["attempts"].as<int>(), kMaxAttempts);
   EXPECT_FALSE(e[0]["error"].is_null());
   EXPECT_TRUE(claim("w5", 10, 30, kMaxAttempts).empty());
-  EXPECT_EQ(count("executions"), 1);
+  EXPECT_EQ(count("nudge.executions"), 1);
 }
 
 TEST_F(LeaseTest, RecurringOccurrenceClaimedMaxAttemptsTimesIsRecordedFailedAndMovesOn) {
@@ -186,14 +187,14 @@ TEST_F(LeaseTest, RecurringOccurrenceClaimedMaxAttemptsTimesIsRecordedFailedAndM
   EXPECT_TRUE(r["leased_by"].is_null());
   EXPECT_TRUE(r["lease_expires_at"].is_null());
   EXPECT_TRUE(value<bool>(
-      "SELECT next_run_at = $2::timestamptz + interval '3600 seconds' FROM reminder_jobs"
+      "SELECT next_run_at = $2::timestamptz + interval '3600 seconds' FROM nudge.reminders"
       " WHERE id = $1",
       id, scheduled_for));
-  const pqxx::result e = sql("SELECT * FROM executions WHERE reminder_id = $1", id);
+  const pqxx::result e = sql("SELECT * FROM nudge.executions WHERE reminder_id = $1", id);
   ASSERT_EQ(e.size(), 1u);
   EXPECT_EQ(e[0]["outcome"].as<std::string>(), "failed");
   EXPECT_TRUE(
-      value<bool>("SELECT scheduled_for = $1::timestamptz FROM executions"
+      value<bool>("SELECT scheduled_for = $1::timestamptz FROM nudge.executions"
                   " WHERE reminder_id = $2",
                   scheduled_for, id));
 }
@@ -204,7 +205,7 @@ TEST_F(LeaseTest, ReleaseOfListedIdsGivesThemBackAtOnce) {
   ASSERT_EQ(fires.size(), 3u);
   const std::int64_t a = fires[0].id, b = fires[1].id, kept = fires[2].id;
 
-  EXPECT_EQ(value<int>("SELECT nudge_release_leases_v1($1, $2::bigint[])", "w1",
+  EXPECT_EQ(value<int>("SELECT nudge.release_leases($1, $2::bigint[])", "w1",
                        pg_array(std::vector<std::int64_t>{a, b})),
             2);
   for (const auto id : {a, b}) {
@@ -229,9 +230,9 @@ TEST_F(LeaseTest, ReleaseOfNullGivesBackEveryLeaseOfThatWorkerOnly) {
   const auto theirs = claim("w2", 3);
   ASSERT_EQ(theirs.size(), 1u);
 
-  EXPECT_EQ(value<int>("SELECT nudge_release_leases_v1($1, NULL)", "w-unknown"), 0);
-  EXPECT_EQ(value<int>("SELECT nudge_release_leases_v1($1, NULL)", "w1"), 3);
-  EXPECT_EQ(count("reminder_jobs WHERE leased_by = 'w1'"), 0);
+  EXPECT_EQ(value<int>("SELECT nudge.release_leases($1, NULL)", "w-unknown"), 0);
+  EXPECT_EQ(value<int>("SELECT nudge.release_leases($1, NULL)", "w1"), 3);
+  EXPECT_EQ(count("nudge.reminders WHERE leased_by = 'w1'"), 0);
   EXPECT_EQ(reminder(theirs[0].id)["leased_by"].as<std::string>(), "w2");
   const auto retaken = claim("w3");
   EXPECT_EQ(retaken.size(), 3u);
@@ -240,7 +241,7 @@ TEST_F(LeaseTest, ReleaseOfNullGivesBackEveryLeaseOfThatWorkerOnly) {
 TEST_F(LeaseTest, ReleaseDoesNotTouchLeasesOfOtherWorkers) {
   const std::int64_t id = create_one_time("u1");
   ASSERT_EQ(claim("w1").size(), 1u);
-  EXPECT_EQ(value<int>("SELECT nudge_release_leases_v1($1, $2::bigint[])", "w2",
+  EXPECT_EQ(value<int>("SELECT nudge.release_leases($1, $2::bigint[])", "w2",
                        pg_array(std::vector<std::int64_t>{id})),
             0);
   EXPECT_EQ(reminder(id)["leased_by"].as<std::string>(), "w1");
@@ -254,7 +255,7 @@ TEST_F(LeaseTest, ReleaseGivesBackTheAttemptTheClaimCounted) {
   const auto second = claim("w2");
   ASSERT_EQ(second.size(), 1u);
   ASSERT_EQ(second[0].attempt, 2);
-  EXPECT_EQ(value<int>("SELECT nudge_release_leases_v1($1, NULL)", "w2"), 1);
+  EXPECT_EQ(value<int>("SELECT nudge.release_leases($1, NULL)", "w2"), 1);
   EXPECT_EQ(reminder(id)["attempt"].as<int>(), 1);
   const auto third = claim("w3");
   ASSERT_EQ(third.size(), 1u);
@@ -271,18 +272,18 @@ TEST_F(LeaseTest, ExtendPushesTheLeaseForwardOnlyForTheOwnersRows) {
   const std::string expiry_of_second = reminder(mine[1].id)["lease_expires_at"].c_str();
   const std::string expiry_of_theirs = reminder(theirs[0].id)["lease_expires_at"].c_str();
 
-  EXPECT_EQ(value<int>("SELECT nudge_extend_leases_v1($1, $2::bigint[], $3)", "w1",
+  EXPECT_EQ(value<int>("SELECT nudge.extend_leases($1, $2::bigint[], $3)", "w1",
                        pg_array(std::vector<std::int64_t>{mine[0].id, theirs[0].id}), 600),
             1);
   EXPECT_TRUE(
       value<bool>("SELECT lease_expires_at BETWEEN now() + interval '590 seconds'"
-                  " AND now() + interval '601 seconds' FROM reminder_jobs WHERE id = $1",
+                  " AND now() + interval '601 seconds' FROM nudge.reminders WHERE id = $1",
                   mine[0].id));
   EXPECT_EQ(reminder(mine[1].id)["lease_expires_at"].as<std::string>(), expiry_of_second);
   EXPECT_EQ(reminder(theirs[0].id)["lease_expires_at"].as<std::string>(), expiry_of_theirs);
   EXPECT_EQ(reminder(theirs[0].id)["leased_by"].as<std::string>(), "w2");
 
-  EXPECT_EQ(value<int>("SELECT nudge_extend_leases_v1($1, $2::bigint[], $3)", "w3",
+  EXPECT_EQ(value<int>("SELECT nudge.extend_leases($1, $2::bigint[], $3)", "w3",
                        pg_array(ids_of(mine)), 600),
             0);
   // The extended lease still finishes normally.
@@ -293,7 +294,7 @@ TEST_F(LeaseTest, HeartbeatKeepsALongDeliveryFromBeingTakenOver) {
   const std::int64_t id = create_one_time("u1");
   const auto fires = claim("w1", 10, 1);
   ASSERT_EQ(fires.size(), 1u);
-  EXPECT_EQ(value<int>("SELECT nudge_extend_leases_v1($1, $2::bigint[], $3)", "w1",
+  EXPECT_EQ(value<int>("SELECT nudge.extend_leases($1, $2::bigint[], $3)", "w1",
                        pg_array(std::vector<std::int64_t>{id}), 600),
             1);
   // Well past the original one-second lease.

@@ -1,7 +1,7 @@
 #pragma once
 // Shared by the SQL lifecycle tests: a fixture that creates reminders and drives claim / finish
-// through the lifecycle functions exactly as nudge-worker does (same functions, same argument
-// types, scheduled_for and attempt passed back as the claim returned them).
+// through nudge-worker's own statements (worker/statements.hpp), with scheduled_for and attempt
+// passed back as the claim returned them.
 
 #include <gtest/gtest.h>
 
@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "nudge/pg_text.hpp"
+#include "statements.hpp"
 #include "support/test_database.hpp"
 
 namespace nudge::test {
@@ -93,29 +94,14 @@ inline std::vector<std::int64_t> ids_of(const std::vector<Claimed>& fires) {
   return ids;
 }
 
-// The statements the worker sends (worker/lifecycle.cpp), with their argument types. The
-// policy is the default one apart from lease and attempts; arguments keep the order the tests
-// were written in: (worker, ids, scheduled_for, attempts, outcomes, errors, limit, lease,
-// max_attempts).
-inline const std::string kFinishAndClaimSql =
-    "SELECT id, entity_type, entity_id, event_type, channel, target, payload, schedule_type,"
-    " scheduled_for, attempt, max_attempts, fire_count"
-    " FROM nudge_finish_and_claim_v2($1, ROW($8, $9, 1000, 300000, 60, 100)::nudge_worker_policy,"
-    " $2::bigint[], $3::timestamptz[], $4::integer[], $5::text[], $6::text[], NULL, NULL, NULL,"
-    " $7)";
-// (worker, limit, lease, max_attempts)
-inline const std::string kClaimDueSql =
-    "SELECT * FROM nudge_claim_due_v2($1, $2, ROW($3, $4, 1000, 300000, 60, "
-    "100)::nudge_worker_policy)";
-// (worker, ids, scheduled_for, attempts, outcomes, errors): attempts recorded. Three attempts
-// per occurrence, as the worker's default.
-inline const std::string kFinishFiresSql =
-    "SELECT nudge_finish_attempts_v2($1, ROW(30, 3, 1000, 300000, 60, 100)::nudge_worker_policy,"
-    " $2::bigint[], $3::timestamptz[], $4::integer[], $5::text[], $6::text[], NULL, NULL, NULL)";
+// The worker's policy; tests start from its defaults (config/nudge.toml).
+using Policy = statements::WorkerPolicy;
 
-// The array arguments of a finish: ids, scheduled_for, attempts, outcomes, errors.
+// The array arguments of a finish: ids, scheduled_for, attempts, outcomes, errors, and status
+// codes when a test gives them (responses and durations are left out: NULL).
 struct FinishArrays {
   std::string ids, scheduled_for, attempts, outcomes, errors;
+  std::optional<std::string> status_codes;
 };
 
 inline FinishArrays finish_arrays(const std::vector<Claimed>& done, const std::string& outcome,
@@ -132,15 +118,40 @@ inline FinishArrays finish_arrays(const std::vector<Claimed>& done, const std::s
     outcomes.push_back(outcome);
     errors.push_back(error);
   }
-  return {pg_array(ids), pg_array(at), pg_array(attempts), pg_array(outcomes), pg_array(errors)};
+  return {pg_array(ids),      pg_array(at),     pg_array(attempts),
+          pg_array(outcomes), pg_array(errors), std::nullopt};
+}
+
+// The worker's own statements (worker/statements.hpp), bound as nudge-worker binds them.
+template <typename Tx>
+pqxx::result exec_finish_and_claim(Tx& tx, const std::string& worker, const FinishArrays& a,
+                                   int limit, const Policy& p = {}) {
+  return tx.exec_params(statements::kFinishAndClaim.sql, worker, p.lease_seconds, p.max_attempts,
+                        p.retry_base_ms, p.retry_max_ms, p.misfire_threshold_seconds,
+                        p.fire_all_cap, a.ids, a.scheduled_for, a.attempts, a.outcomes, a.errors,
+                        a.status_codes, nullptr, nullptr, limit);
+}
+template <typename Tx>
+pqxx::result exec_finish(Tx& tx, const std::string& worker, const FinishArrays& a,
+                         const Policy& p = {}) {
+  return tx.exec_params(statements::kFinish.sql, worker, p.lease_seconds, p.max_attempts,
+                        p.retry_base_ms, p.retry_max_ms, p.misfire_threshold_seconds,
+                        p.fire_all_cap, a.ids, a.scheduled_for, a.attempts, a.outcomes, a.errors,
+                        a.status_codes, nullptr, nullptr);
+}
+// A claim alone: a round trip with nothing to finish.
+template <typename Tx>
+pqxx::result exec_claim(Tx& tx, const std::string& worker, int limit, const Policy& p = {}) {
+  return exec_finish_and_claim(tx, worker, FinishArrays{"{}", "{}", "{}", "{}", "{}", std::nullopt},
+                               limit, p);
 }
 
 class LifecycleTest : public DatabaseTest {
  protected:
-  // nudge_create_reminder_v3(<named_args>): {created, id}.
+  // nudge.create_reminder(<named_args>): {created, id}.
   std::pair<bool, std::int64_t> create(const std::string& named_args) {
     const pqxx::result r =
-        sql("SELECT created, (reminder).id FROM nudge_create_reminder_v3(" + named_args + ")");
+        sql("SELECT created, (reminder).id FROM nudge.create_reminder(" + named_args + ")");
     return {r.at(0).at(0).as<bool>(), r.at(0).at(1).as<std::int64_t>()};
   }
   std::int64_t create_one_time(const std::string& entity_id, const std::string& run_at = kDue,
@@ -157,26 +168,37 @@ class LifecycleTest : public DatabaseTest {
                                         int limit, int lease_seconds = 30, int max_attempts = 3,
                                         const std::string& outcome = "delivered",
                                         const std::optional<std::string>& error = std::nullopt) {
-    const FinishArrays a = finish_arrays(done, outcome, error);
-    return to_claimed(sql(kFinishAndClaimSql, worker, a.ids, a.scheduled_for, a.attempts,
-                          a.outcomes, a.errors, limit, lease_seconds, max_attempts));
+    Policy policy;
+    policy.lease_seconds = lease_seconds;
+    policy.max_attempts = max_attempts;
+    return round(worker, finish_arrays(done, outcome, error), limit, policy);
+  }
+  // The same with the arrays and the policy as given.
+  std::vector<Claimed> round(const std::string& worker, const FinishArrays& a, int limit,
+                             const Policy& policy) {
+    pqxx::work tx(conn_);
+    const pqxx::result r = exec_finish_and_claim(tx, worker, a, limit, policy);
+    tx.commit();
+    return to_claimed(r);
   }
   std::vector<Claimed> claim(const std::string& worker, int limit = 100, int lease_seconds = 30,
                              int max_attempts = 3) {
     return finish_and_claim(worker, {}, limit, lease_seconds, max_attempts);
   }
-  // nudge_finish_attempts_v2: how many attempts it recorded.
+  // The worker's finish: how many attempts it recorded (three attempts per occurrence, the
+  // worker's default).
   int finish(const std::string& worker, const std::vector<Claimed>& done,
              const std::string& outcome = "delivered",
              const std::optional<std::string>& error = std::nullopt) {
-    const FinishArrays a = finish_arrays(done, outcome, error);
-    return value<int>(kFinishFiresSql, worker, a.ids, a.scheduled_for, a.attempts, a.outcomes,
-                      a.errors);
+    pqxx::work tx(conn_);
+    const pqxx::result r = exec_finish(tx, worker, finish_arrays(done, outcome, error));
+    tx.commit();
+    return r.at(0).at(0).as<int>();
   }
 
   // The reminder's row as it is now.
   pqxx::row reminder(std::int64_t id) {
-    return sql("SELECT * FROM reminder_jobs WHERE id = $1", id).at(0);
+    return sql("SELECT * FROM nudge.reminders WHERE id = $1", id).at(0);
   }
   std::string status(std::int64_t id) { return reminder(id)["status"].c_str(); }
   // completed_reason, or "NULL".
@@ -186,7 +208,7 @@ class LifecycleTest : public DatabaseTest {
   }
   long count(const std::string& query) { return value<long>("SELECT count(*) FROM " + query); }
   long executions_of(std::int64_t id) {
-    return value<long>("SELECT count(*) FROM executions WHERE reminder_id = $1", id);
+    return value<long>("SELECT count(*) FROM nudge.executions WHERE reminder_id = $1", id);
   }
 
   // Runs a statement exactly as typed at a psql prompt (autocommit, no parameters).

@@ -11,22 +11,18 @@ namespace nudge::test {
 namespace {
 
 // Lease 30 s, 3 attempts, fast retries, misfire threshold 60 s, fire_all cap `cap`.
-std::string policy(int cap = 100) {
-  return "ROW(30, 3, 100, 250, 60, " + std::to_string(cap) + ")::nudge_worker_policy";
+Policy policy(int cap = 100) {
+  return {30, 3, 100, 250, 60, cap};
 }
 
 class MisfireTest : public LifecycleTest {
  protected:
   // Runs a worker until nothing is due, delivering everything; the occurrences it fired, in order.
-  std::vector<std::string> drain(const std::string& worker_policy, int max_rounds = 1000) {
+  std::vector<std::string> drain(const Policy& worker_policy, int max_rounds = 1000) {
     std::vector<std::string> fired;
     std::vector<Claimed> done;
     for (int i = 0; i < max_rounds; ++i) {
-      const FinishArrays a = finish_arrays(done, "delivered", std::nullopt);
-      done = to_claimed(sql("SELECT * FROM nudge_finish_and_claim_v2('w1', " + worker_policy +
-                                ", $1::bigint[], $2::timestamptz[], $3::integer[], $4::text[],"
-                                " $5::text[], NULL, NULL, NULL, 10)",
-                            a.ids, a.scheduled_for, a.attempts, a.outcomes, a.errors));
+      done = round("w1", finish_arrays(done, "delivered", std::nullopt), 10, worker_policy);
       if (done.empty()) return fired;
       for (const auto& c : done) fired.push_back(c.scheduled_for);
     }
@@ -45,7 +41,7 @@ class MisfireTest : public LifecycleTest {
     return value<bool>(
         "SELECT next_run_at > now() AND next_run_at <= now() + $2 * interval '1 second'"
         " AND mod(extract(epoch FROM next_run_at - created_at)::numeric, $2) BETWEEN 0 AND 0.01"
-        " FROM reminder_jobs WHERE id = $1",
+        " FROM nudge.reminders WHERE id = $1",
         id, interval);
   }
 };
@@ -56,7 +52,7 @@ TEST_F(MisfireTest, FireOnceFiresOneCatchUpThenResumesTheSchedule) {
   EXPECT_EQ(fired.size(), 1u);
   EXPECT_EQ(executions_of(id), 1);
   EXPECT_EQ(reminder(id)["fire_count"].as<int>(), 1);
-  EXPECT_TRUE(value<bool>("SELECT next_run_at > now() FROM reminder_jobs WHERE id = $1", id));
+  EXPECT_TRUE(value<bool>("SELECT next_run_at > now() FROM nudge.reminders WHERE id = $1", id));
 }
 
 TEST_F(MisfireTest, SkipFiresNothingForMissedOccurrencesAndRecordsTheSkip) {
@@ -66,10 +62,10 @@ TEST_F(MisfireTest, SkipFiresNothingForMissedOccurrencesAndRecordsTheSkip) {
   EXPECT_EQ(reminder(id)["fire_count"].as<int>(), 0);
   EXPECT_TRUE(
       value<bool>("SELECT next_run_at > now() AND next_run_at <= now() + interval '60 seconds'"
-                  " FROM reminder_jobs WHERE id = $1",
+                  " FROM nudge.reminders WHERE id = $1",
                   id));
   EXPECT_EQ(status(id), "ACTIVE");
-  const pqxx::row a = sql("SELECT * FROM delivery_attempts WHERE reminder_id = $1", id).at(0);
+  const pqxx::row a = sql("SELECT * FROM nudge.delivery_attempts WHERE reminder_id = $1", id).at(0);
   EXPECT_EQ(a["outcome"].as<std::string>(), "skipped");
   EXPECT_NE(a["error"].as<std::string>().find("misfire"), std::string::npos);
 }
@@ -96,7 +92,7 @@ TEST_F(MisfireTest, FireAllFiresEachMissedOccurrenceOldestFirst) {
   const pqxx::row r = reminder(id);
   EXPECT_EQ(r["fire_count"].as<int>(), 6);
   EXPECT_EQ(r["catch_up_fires"].as<int>(), 0) << "caught up";
-  EXPECT_TRUE(value<bool>("SELECT next_run_at > now() FROM reminder_jobs WHERE id = $1", id));
+  EXPECT_TRUE(value<bool>("SELECT next_run_at > now() FROM nudge.reminders WHERE id = $1", id));
 }
 
 TEST_F(MisfireTest, FireAllStopsAtTheCapAndResumesTheSchedule) {
@@ -108,7 +104,7 @@ TEST_F(MisfireTest, FireAllStopsAtTheCapAndResumesTheSchedule) {
   EXPECT_EQ(executions_of(id), 3);
   EXPECT_TRUE(
       value<bool>("SELECT next_run_at > now() AND next_run_at <= now() + interval '60 seconds'"
-                  " FROM reminder_jobs WHERE id = $1",
+                  " FROM nudge.reminders WHERE id = $1",
                   id));
 }
 
@@ -142,7 +138,7 @@ TEST_F(MisfireTest, SkipOnACronScheduleMovesToTheNextFutureOccurrence) {
   EXPECT_TRUE(drain(policy()).empty());
   EXPECT_TRUE(value<bool>(
       "SELECT next_run_at > now() AND next_run_at <= now() + interval '5 minutes'"
-      " AND extract(minute FROM next_run_at)::int % 5 = 0 FROM reminder_jobs WHERE id = $1",
+      " AND extract(minute FROM next_run_at)::int % 5 = 0 FROM nudge.reminders WHERE id = $1",
       id));
 }
 
@@ -151,12 +147,12 @@ TEST_F(MisfireTest, PoliciesApplyToAReminderResumedAfterALongPause) {
   const std::int64_t skip = create_recurring("skip", 60, kDue, ", p_misfire_policy => 'skip'");
   const std::int64_t all = create_recurring("all", 60, kDue, ", p_misfire_policy => 'fire_all'");
   for (const std::int64_t id : {once, skip, all}) {
-    sql("SELECT nudge_pause_reminder_v1($1)", id);
+    sql("SELECT nudge.pause_reminder($1)", id);
   }
   // Paused for five minutes: the occurrence it was waiting for is five minutes old.
-  sql("UPDATE reminder_jobs SET next_run_at = next_run_at - interval '5 minutes'");
+  sql("UPDATE nudge.reminders SET next_run_at = next_run_at - interval '5 minutes'");
   for (const std::int64_t id : {once, skip, all}) {
-    sql("SELECT nudge_resume_reminder_v1($1)", id);
+    sql("SELECT nudge.resume_reminder($1)", id);
   }
   drain(policy());
   EXPECT_EQ(executions_of(once), 1);
@@ -166,12 +162,12 @@ TEST_F(MisfireTest, PoliciesApplyToAReminderResumedAfterALongPause) {
 }
 
 TEST_F(MisfireTest, OneTimeRemindersOnlyTakeFireOnce) {
-  const SqlFailure f = failure_of("SELECT * FROM nudge_create_reminder_v3(" + one_time_args("u1") +
+  const SqlFailure f = failure_of("SELECT * FROM nudge.create_reminder(" + one_time_args("u1") +
                                   ", p_misfire_policy => 'skip')");
   EXPECT_EQ(f.sqlstate, "22023");
   EXPECT_EQ(f.message, "misfire_policy: is only for recurring and cron reminders");
   const SqlFailure unknown =
-      failure_of("SELECT * FROM nudge_create_reminder_v3(" + recurring_args("u2", 60) +
+      failure_of("SELECT * FROM nudge.create_reminder(" + recurring_args("u2", 60) +
                  ", p_misfire_policy => 'fire_twice')");
   EXPECT_EQ(unknown.sqlstate, "22023");
   EXPECT_EQ(unknown.message, "misfire_policy: must be one of fire_once, skip, fire_all");

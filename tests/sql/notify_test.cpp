@@ -70,11 +70,11 @@ class NotifyTest : public LifecycleTest {
 
 TEST_F(NotifyTest, BulkInsertOfTenThousandRowsSendsOneNotification) {
   EXPECT_EQ(heard_none_within(milliseconds(200)), 0);
-  sql("INSERT INTO reminder_jobs (entity_type, entity_id, event_type, channel, schedule_type,"
+  sql("INSERT INTO nudge.reminders (entity_type, entity_id, event_type, channel, schedule_type,"
       " next_run_at)"
       " SELECT 'user', 'u' || g, 'bulk', 'log', 'one_time', now() + interval '1 hour'"
       " FROM generate_series(1, 10000) g");
-  ASSERT_EQ(count("reminder_jobs"), 10000);
+  ASSERT_EQ(count("nudge.reminders"), 10000);
   EXPECT_EQ(heard(milliseconds(3000), milliseconds(500)), 1);
 }
 
@@ -87,7 +87,7 @@ TEST_F(NotifyTest, SeveralCreatesInOneTransactionSendOneNotification) {
   {
     pqxx::work tx(conn_);
     for (int i = 0; i < 5; ++i) {
-      tx.exec("SELECT nudge_create_reminder_v1(" + one_time_args("u" + std::to_string(i)) + ")");
+      tx.exec("SELECT nudge.create_reminder(" + one_time_args("u" + std::to_string(i)) + ")");
     }
     tx.commit();
   }
@@ -102,7 +102,7 @@ TEST_F(NotifyTest, IdempotentRepeatOfACreateSendsNone) {
 }
 
 TEST_F(NotifyTest, CreateOfAnAlreadyStoppedReminderSendsNone) {
-  exec_as_user("INSERT INTO status_flags (key, value) VALUES ('feedback_submitted', true);");
+  exec_as_user("INSERT INTO nudge.status_flags (key, value) VALUES ('feedback_submitted', true);");
   const auto [created, id] = create(recurring_args("u1", 60) + stop_on("feedback_submitted"));
   ASSERT_TRUE(created);
   ASSERT_EQ(status(id), "COMPLETED");
@@ -120,11 +120,11 @@ TEST_F(NotifyTest, ClaimSendsNoNotification) {
 TEST_F(NotifyTest, PauseSendsNoneAndResumeSendsOne) {
   const std::int64_t id = create_recurring("u1", 60);
   ASSERT_EQ(heard(), 1);
-  sql("SELECT nudge_pause_reminder_v1($1)", id);
+  sql("SELECT nudge.pause_reminder($1)", id);
   EXPECT_EQ(heard_none_within(), 0);
-  sql("SELECT nudge_resume_reminder_v1($1)", id);
+  sql("SELECT nudge.resume_reminder($1)", id);
   EXPECT_EQ(heard(), 1);
-  sql("SELECT nudge_resume_reminder_v1($1)", id);  // no-op: nothing became due sooner
+  sql("SELECT nudge.resume_reminder($1)", id);  // no-op: nothing became due sooner
   EXPECT_EQ(heard_none_within(), 0);
 }
 
@@ -133,7 +133,7 @@ TEST_F(NotifyTest, ReleaseSendsOne) {
   create_one_time("u2");
   ASSERT_EQ(heard(), 2);
   ASSERT_EQ(claim("w1").size(), 2u);
-  ASSERT_EQ(value<int>("SELECT nudge_release_leases_v1('w1', NULL)"), 2);
+  ASSERT_EQ(value<int>("SELECT nudge.release_leases('w1', NULL)"), 2);
   EXPECT_EQ(heard(), 1);
 }
 
@@ -153,7 +153,7 @@ TEST_F(NotifyTest, ExtendSendsNone) {
   const std::int64_t id = create_one_time("u1");
   ASSERT_EQ(heard(), 1);
   ASSERT_EQ(claim("w1").size(), 1u);
-  ASSERT_EQ(value<int>("SELECT nudge_extend_leases_v1('w1', $1::bigint[], 600)",
+  ASSERT_EQ(value<int>("SELECT nudge.extend_leases('w1', $1::bigint[], 600)",
                        pg_array(std::vector<std::int64_t>{id})),
             1);
   EXPECT_EQ(heard_none_within(), 0);
@@ -162,16 +162,16 @@ TEST_F(NotifyTest, ExtendSendsNone) {
 TEST_F(NotifyTest, MovingAReminderEarlierSendsOneAndLaterSendsNone) {
   const std::int64_t id = create_one_time("u1", kInAnHour);
   ASSERT_EQ(heard(), 1);
-  sql("UPDATE reminder_jobs SET next_run_at = next_run_at + interval '1 hour' WHERE id = $1", id);
+  sql("UPDATE nudge.reminders SET next_run_at = next_run_at + interval '1 hour' WHERE id = $1", id);
   EXPECT_EQ(heard_none_within(), 0);
-  sql("UPDATE reminder_jobs SET next_run_at = now() WHERE id = $1", id);
+  sql("UPDATE nudge.reminders SET next_run_at = now() WHERE id = $1", id);
   EXPECT_EQ(heard(), 1);
 }
 
 TEST_F(NotifyTest, RolledBackCreateSendsNone) {
   {
     pqxx::work tx(conn_);
-    tx.exec("SELECT nudge_create_reminder_v1(" + one_time_args("u1") + ")");
+    tx.exec("SELECT nudge.create_reminder(" + one_time_args("u1") + ")");
     tx.abort();
   }
   EXPECT_EQ(heard_none_within(), 0);

@@ -1,4 +1,4 @@
-// nudge_pause_reminder_v1 / nudge_resume_reminder_v1 / nudge_cancel_reminder_v1: every
+// nudge.pause_reminder / nudge.resume_reminder / nudge.cancel_reminder: every
 // transition, the no-ops, NU409 from finished statuses, NU404 for unknown ids.
 
 #include <string>
@@ -10,12 +10,13 @@ namespace {
 
 class PauseResumeCancelTest : public LifecycleTest {
  protected:
-  // Calls nudge_<action>_reminder_v1(id); the status it returned.
+  // Calls nudge.<action>_reminder(id); the status it returned.
   std::string act(const std::string& action, std::int64_t id) {
-    return value<std::string>("SELECT (nudge_" + action + "_reminder_v1($1)).status", id);
+    return value<std::string>("SELECT (nudge." + action + "_reminder($1)).status", id);
   }
   std::string row_text(std::int64_t id) {
-    return value<std::string>("SELECT row_to_json(r)::text FROM reminder_jobs r WHERE id = $1", id);
+    return value<std::string>("SELECT row_to_json(r)::text FROM nudge.reminders r WHERE id = $1",
+                              id);
   }
 };
 
@@ -107,8 +108,7 @@ TEST_F(PauseResumeCancelTest, TransitionsFromFinishedStatusesAreRefused) {
     ASSERT_EQ(status(id), c.status);
     const std::string before = row_text(id);
 
-    const SqlFailure f =
-        failure_of("SELECT nudge_" + std::string(c.action) + "_reminder_v1($1)", id);
+    const SqlFailure f = failure_of("SELECT nudge." + std::string(c.action) + "_reminder($1)", id);
     EXPECT_EQ(f.sqlstate, c.sqlstate) << f.message;
     if (*c.sqlstate != '\0') {
       EXPECT_NE(f.message.find(c.status), std::string::npos) << f.message;
@@ -120,7 +120,7 @@ TEST_F(PauseResumeCancelTest, TransitionsFromFinishedStatusesAreRefused) {
 TEST_F(PauseResumeCancelTest, UnknownIdIsNotFound) {
   for (const std::string action : {"pause", "resume", "cancel"}) {
     SCOPED_TRACE(action);
-    const SqlFailure f = failure_of("SELECT nudge_" + action + "_reminder_v1($1)", 424242);
+    const SqlFailure f = failure_of("SELECT nudge." + action + "_reminder($1)", 424242);
     EXPECT_EQ(f.sqlstate, "NU404") << f.message;
     EXPECT_NE(f.message.find("424242"), std::string::npos) << f.message;
   }
@@ -132,17 +132,17 @@ TEST_F(PauseResumeCancelTest, PausedRemindersAreNeverClaimed) {
   act("pause", one_time);
   act("pause", recurring);
   EXPECT_TRUE(claim("w1").empty());
-  sql("UPDATE reminder_jobs SET next_run_at = now() - interval '1 day'");
+  sql("UPDATE nudge.reminders SET next_run_at = now() - interval '1 day'");
   EXPECT_TRUE(claim("w1").empty());
-  EXPECT_EQ(count("reminder_jobs WHERE status = 'PAUSED'"), 2);
-  EXPECT_EQ(count("executions"), 0);
+  EXPECT_EQ(count("nudge.reminders WHERE status = 'PAUSED'"), 2);
+  EXPECT_EQ(count("nudge.executions"), 0);
 }
 
 TEST_F(PauseResumeCancelTest, ResumeAfterTheDueTimePassedIsClaimableAtOnce) {
   const std::int64_t id = create_recurring("u1", 60, kInAnHour);
   act("pause", id);
   // While paused, its occurrence (and several more) went by.
-  sql("UPDATE reminder_jobs SET next_run_at = now() - interval '5 minutes 30 seconds'"
+  sql("UPDATE nudge.reminders SET next_run_at = now() - interval '5 minutes 30 seconds'"
       " WHERE id = $1",
       id);
   EXPECT_TRUE(claim("w1").empty());
@@ -154,7 +154,7 @@ TEST_F(PauseResumeCancelTest, ResumeAfterTheDueTimePassedIsClaimableAtOnce) {
   EXPECT_EQ(finish("w1", fires), 1);
   EXPECT_TRUE(
       value<bool>("SELECT next_run_at > now() AND next_run_at <= now() + interval '60 seconds'"
-                  " FROM reminder_jobs WHERE id = $1",
+                  " FROM nudge.reminders WHERE id = $1",
                   id));
   EXPECT_TRUE(claim("w1").empty());
 }

@@ -12,35 +12,32 @@ namespace nudge::test {
 namespace {
 
 // Lease 30 s, 3 attempts, backoff base 100 ms capped at 250 ms, threshold 60 s, cap 100.
-const std::string kFastRetries = "ROW(30, 3, 100, 250, 60, 100)::nudge_worker_policy";
+constexpr Policy kFastRetries{30, 3, 100, 250, 60, 100};
 
 class RetryTest : public LifecycleTest {
  protected:
-  // One worker round trip under `policy`: finish `done` with `outcome`, claim up to `limit`.
+  // One worker round trip with fast retries: finish `done` with `outcome` (status 503 when it
+  // failed, else 200), claim up to `limit`.
   std::vector<Claimed> round(const std::string& worker, const std::vector<Claimed>& done,
                              const std::string& outcome, int limit = 100,
-                             const std::string& policy = kFastRetries,
                              const std::optional<std::string>& error = "HTTP 503") {
-    const FinishArrays a = finish_arrays(done, outcome, error);
-    std::vector<std::optional<int>> codes(done.size(), outcome == "failed" ? 503 : 200);
-    return to_claimed(sql(
-        "SELECT * FROM nudge_finish_and_claim_v2($1, " + policy +
-            ", $2::bigint[], $3::timestamptz[], $4::integer[], $5::text[], $6::text[],"
-            " $7::integer[], NULL, NULL, $8)",
-        worker, a.ids, a.scheduled_for, a.attempts, a.outcomes, a.errors, pg_array(codes), limit));
+    FinishArrays a = finish_arrays(done, outcome, error);
+    a.status_codes =
+        pg_array(std::vector<std::optional<int>>(done.size(), outcome == "failed" ? 503 : 200));
+    return LifecycleTest::round(worker, a, limit, kFastRetries);
   }
   // Makes a waiting retry due now.
   void retry_now(std::int64_t id) {
-    sql("UPDATE reminder_jobs SET next_run_at = now() - interval '1 millisecond' WHERE id = $1",
+    sql("UPDATE nudge.reminders SET next_run_at = now() - interval '1 millisecond' WHERE id = $1",
         id);
   }
   double seconds_until_next_run(std::int64_t id) {
     return value<double>(
-        "SELECT extract(epoch FROM next_run_at - now())::float8 FROM reminder_jobs WHERE id = $1",
+        "SELECT extract(epoch FROM next_run_at - now())::float8 FROM nudge.reminders WHERE id = $1",
         id);
   }
   long attempts_of(std::int64_t id) {
-    return value<long>("SELECT count(*) FROM delivery_attempts WHERE reminder_id = $1", id);
+    return value<long>("SELECT count(*) FROM nudge.delivery_attempts WHERE reminder_id = $1", id);
   }
 };
 
@@ -62,8 +59,9 @@ TEST_F(RetryTest, AFailedAttemptWaitsABackoffAndRetriesTheSameOccurrence) {
   EXPECT_EQ(r["attempt"].as<int>(), 1);
   EXPECT_EQ(r["last_error"].as<std::string>(), "HTTP 503");
   EXPECT_TRUE(r["leased_by"].is_null());
-  EXPECT_TRUE(value<bool>("SELECT occurrence_at = $2::timestamptz FROM reminder_jobs WHERE id = $1",
-                          id, first[0].scheduled_for));
+  EXPECT_TRUE(
+      value<bool>("SELECT occurrence_at = $2::timestamptz FROM nudge.reminders WHERE id = $1", id,
+                  first[0].scheduled_for));
   const double wait = seconds_until_next_run(id);
   EXPECT_GE(wait, -0.05);
   EXPECT_LE(wait, 0.1 + 0.05) << "attempt 1 backs off at most base = 100 ms";
@@ -78,11 +76,11 @@ TEST_F(RetryTest, AFailedAttemptWaitsABackoffAndRetriesTheSameOccurrence) {
   EXPECT_TRUE(round("w1", second, "delivered", 0).empty());
 
   EXPECT_EQ(status(id), "COMPLETED");
-  const pqxx::row e = sql("SELECT * FROM executions WHERE reminder_id = $1", id).at(0);
+  const pqxx::row e = sql("SELECT * FROM nudge.executions WHERE reminder_id = $1", id).at(0);
   EXPECT_EQ(e["outcome"].as<std::string>(), "delivered");
   EXPECT_EQ(e["attempts"].as<int>(), 2);
   const pqxx::result attempts =
-      sql("SELECT attempt, outcome, status_code FROM delivery_attempts WHERE reminder_id = $1"
+      sql("SELECT attempt, outcome, status_code FROM nudge.delivery_attempts WHERE reminder_id = $1"
           " ORDER BY attempt",
           id);
   ASSERT_EQ(attempts.size(), 2u);
@@ -119,7 +117,7 @@ TEST_F(RetryTest, OneTimeReminderFailsWhenItsAttemptsRunOut) {
   }
   EXPECT_EQ(reason(id), "attempts_exhausted");
   EXPECT_EQ(reminder(id)["last_error"].as<std::string>(), "HTTP 503");
-  const pqxx::row e = sql("SELECT * FROM executions WHERE reminder_id = $1", id).at(0);
+  const pqxx::row e = sql("SELECT * FROM nudge.executions WHERE reminder_id = $1", id).at(0);
   EXPECT_EQ(e["outcome"].as<std::string>(), "failed");
   EXPECT_EQ(e["attempts"].as<int>(), 3);
   EXPECT_EQ(attempts_of(id), 3);
@@ -145,10 +143,10 @@ TEST_F(RetryTest, RecurringReminderRecordsTheFailedOccurrenceAndMovesOn) {
   EXPECT_TRUE(r["occurrence_at"].is_null());
   EXPECT_EQ(r["fire_count"].as<int>(), 1);
   EXPECT_TRUE(value<bool>(
-      "SELECT next_run_at = $2::timestamptz + interval '1 hour' FROM reminder_jobs WHERE id = $1",
+      "SELECT next_run_at = $2::timestamptz + interval '1 hour' FROM nudge.reminders WHERE id = $1",
       id, occurrence))
       << "the next occurrence keeps the schedule's phase, not the retry's";
-  const pqxx::row e = sql("SELECT * FROM executions WHERE reminder_id = $1", id).at(0);
+  const pqxx::row e = sql("SELECT * FROM nudge.executions WHERE reminder_id = $1", id).at(0);
   EXPECT_EQ(e["outcome"].as<std::string>(), "failed");
   EXPECT_EQ(e["attempts"].as<int>(), 2);
 }
@@ -174,14 +172,14 @@ TEST_F(RetryTest, BackoffIsFullJitterUnderTheCappedExponential) {
   // 40 reminders fail attempt n; each waits in [0, min(250, 100 * 2^(n-1))] ms.
   for (int i = 0; i < 40; ++i) create_one_time("u" + std::to_string(i));
   for (int attempt = 1; attempt <= 3; ++attempt) {
-    sql("UPDATE reminder_jobs SET next_run_at = now() - interval '1 millisecond'");
+    sql("UPDATE nudge.reminders SET next_run_at = now() - interval '1 millisecond'");
     const auto fires = round("w1", {}, "delivered");
     ASSERT_EQ(fires.size(), 40u);
     if (attempt == 3) break;  // the third failure would be final
     round("w1", fires, "failed", 0);
     const double bound = std::min(0.250, 0.100 * (1 << (attempt - 1)));
     const pqxx::result waits =
-        sql("SELECT extract(epoch FROM next_run_at - updated_at)::float8 FROM reminder_jobs");
+        sql("SELECT extract(epoch FROM next_run_at - updated_at)::float8 FROM nudge.reminders");
     std::set<long> distinct;
     for (const auto& w : waits) {
       const double s = w[0].as<double>();
@@ -197,7 +195,8 @@ TEST_F(RetryTest, AnAttemptWhoseLeaseWasTakenOverIsNotRecorded) {
   const std::int64_t id = create_one_time("u1");
   const auto a = round("wA", {}, "delivered");
   ASSERT_EQ(a.size(), 1u);
-  sql("UPDATE reminder_jobs SET lease_expires_at = now() - interval '1 second' WHERE id = $1", id);
+  sql("UPDATE nudge.reminders SET lease_expires_at = now() - interval '1 second' WHERE id = $1",
+      id);
   const auto b = round("wB", {}, "delivered");
   ASSERT_EQ(b.size(), 1u);
   EXPECT_EQ(b[0].attempt, 2);
@@ -207,7 +206,7 @@ TEST_F(RetryTest, AnAttemptWhoseLeaseWasTakenOverIsNotRecorded) {
   EXPECT_EQ(reminder(id)["leased_by"].as<std::string>(), "wB");
   round("wB", b, "delivered", 0);
   EXPECT_EQ(status(id), "COMPLETED");
-  EXPECT_EQ(value<int>("SELECT attempts FROM executions WHERE reminder_id = $1", id), 2);
+  EXPECT_EQ(value<int>("SELECT attempts FROM nudge.executions WHERE reminder_id = $1", id), 2);
 }
 
 TEST_F(RetryTest, AttemptsUsedUpByCrashedWorkersEndTheOccurrenceAsFailed) {
@@ -217,12 +216,12 @@ TEST_F(RetryTest, AttemptsUsedUpByCrashedWorkersEndTheOccurrenceAsFailed) {
     ASSERT_EQ(fires.size(), 1u);
     EXPECT_EQ(fires[0].attempt, attempt);
     // The worker dies holding it; its lease runs out.
-    sql("UPDATE reminder_jobs SET lease_expires_at = now() - interval '1 second' WHERE id = $1",
+    sql("UPDATE nudge.reminders SET lease_expires_at = now() - interval '1 second' WHERE id = $1",
         id);
   }
   EXPECT_TRUE(round("w4", {}, "delivered").empty());
   EXPECT_EQ(status(id), "FAILED");
-  const pqxx::row e = sql("SELECT * FROM executions WHERE reminder_id = $1", id).at(0);
+  const pqxx::row e = sql("SELECT * FROM nudge.executions WHERE reminder_id = $1", id).at(0);
   EXPECT_EQ(e["outcome"].as<std::string>(), "failed");
   EXPECT_NE(e["error"].as<std::string>().find("abandoned"), std::string::npos);
 }
@@ -235,9 +234,9 @@ TEST_F(RetryTest, PauseCancelAndStopFlagsApplyToAWaitingRetry) {
   ASSERT_EQ(fires.size(), 3u);
   round("w1", fires, "failed", 0);
 
-  sql("SELECT nudge_pause_reminder_v1($1)", paused);
-  sql("SELECT nudge_cancel_reminder_v1($1)", cancelled);
-  exec_as_user("INSERT INTO status_flags (key, value) VALUES ('done', true)");
+  sql("SELECT nudge.pause_reminder($1)", paused);
+  sql("SELECT nudge.cancel_reminder($1)", cancelled);
+  exec_as_user("INSERT INTO nudge.status_flags (key, value) VALUES ('done', true)");
   for (const std::int64_t id : {paused, cancelled, stopped}) retry_now(id);
   EXPECT_TRUE(round("w1", {}, "delivered").empty());
   EXPECT_EQ(status(paused), "PAUSED");
@@ -246,7 +245,7 @@ TEST_F(RetryTest, PauseCancelAndStopFlagsApplyToAWaitingRetry) {
   EXPECT_EQ(reason(stopped), "stop_condition");
 
   // Resumed, the paused one retries the occurrence it was on.
-  sql("SELECT nudge_resume_reminder_v1($1)", paused);
+  sql("SELECT nudge.resume_reminder($1)", paused);
   const auto again = round("w1", {}, "delivered");
   ASSERT_EQ(again.size(), 1u);
   EXPECT_EQ(again[0].id, paused);
@@ -260,11 +259,11 @@ TEST_F(RetryTest, ACancelDuringDeliveryEndsTheOccurrenceWithoutRetry) {
   const std::int64_t id = create_one_time("u1");
   const auto fires = round("w1", {}, "delivered");
   ASSERT_EQ(fires.size(), 1u);
-  sql("SELECT nudge_cancel_reminder_v1($1)", id);
+  sql("SELECT nudge.cancel_reminder($1)", id);
   round("w1", fires, "failed", 0);
   EXPECT_EQ(status(id), "CANCELLED");
   EXPECT_TRUE(reminder(id)["occurrence_at"].is_null());
-  EXPECT_EQ(value<std::string>("SELECT outcome FROM executions WHERE reminder_id = $1", id),
+  EXPECT_EQ(value<std::string>("SELECT outcome FROM nudge.executions WHERE reminder_id = $1", id),
             "failed");
 }
 
@@ -277,23 +276,23 @@ TEST_F(RetryTest, ClaimsResolveTheAddressFromContactsAtEachFire) {
           kDue)
           .second;
   auto target_of_next_claim = [&]() -> std::optional<std::string> {
-    sql("UPDATE reminder_jobs SET next_run_at = now() - interval '1 second' WHERE id = $1", id);
-    const pqxx::result rows =
-        sql("SELECT target, scheduled_for, attempt FROM nudge_claim_due_v2('w1', 10, " +
-            kFastRetries + ")");
+    sql("UPDATE nudge.reminders SET next_run_at = now() - interval '1 second' WHERE id = $1", id);
+    pqxx::work tx(conn_);
+    const pqxx::result rows = exec_claim(tx, "w1", 10, kFastRetries);
+    tx.commit();
     EXPECT_EQ(rows.size(), 1u);
     if (rows.empty()) return std::nullopt;
-    sql("UPDATE reminder_jobs SET leased_by = NULL, lease_expires_at = NULL, attempt = 0");
-    if (rows[0][0].is_null()) return std::nullopt;
-    return rows[0][0].as<std::string>();
+    sql("UPDATE nudge.reminders SET leased_by = NULL, lease_expires_at = NULL, attempt = 0");
+    if (rows[0]["target"].is_null()) return std::nullopt;
+    return rows[0]["target"].as<std::string>();
   };
   EXPECT_EQ(target_of_next_claim(), std::nullopt);
-  sql("SELECT nudge_put_contact_v1('interviewer', 'INT_100', 'email', 'ann@example.com')");
+  sql("SELECT nudge.put_contact('interviewer', 'INT_100', 'email', 'ann@example.com')");
   EXPECT_EQ(target_of_next_claim(), "ann@example.com");
-  exec_as_user("UPDATE contacts SET address = 'bob@example.com' WHERE entity_id = 'INT_100'");
+  exec_as_user("UPDATE nudge.contacts SET address = 'bob@example.com' WHERE entity_id = 'INT_100'");
   EXPECT_EQ(target_of_next_claim(), "bob@example.com");
   // A webhook address of the same entity is not an email address.
-  sql("SELECT nudge_put_contact_v1('interviewer', 'INT_100', 'webhook', "
+  sql("SELECT nudge.put_contact('interviewer', 'INT_100', 'webhook', "
       "'https://hooks.example.com/x')");
   EXPECT_EQ(target_of_next_claim(), "bob@example.com");
 }
@@ -327,8 +326,7 @@ TEST_F(RetryTest, TargetsAndContactsAreCheckedForTheirChannel) {
     const std::string args = "p_entity_type => 'user', p_entity_id => 'u" + std::to_string(n++) +
                              "', p_event_type => 'e', p_channel => '" + c.channel +
                              "', p_schedule_type => 'one_time', p_run_at => now(), p_target => $1";
-    const SqlFailure f =
-        failure_of("SELECT * FROM nudge_create_reminder_v3(" + args + ")", c.target);
+    const SqlFailure f = failure_of("SELECT * FROM nudge.create_reminder(" + args + ")", c.target);
     if (c.ok) {
       EXPECT_EQ(f.sqlstate, "") << f.message;
     } else {
@@ -337,7 +335,7 @@ TEST_F(RetryTest, TargetsAndContactsAreCheckedForTheirChannel) {
     }
     if (std::string(c.channel) == "log") continue;
     const SqlFailure contact =
-        failure_of("SELECT nudge_put_contact_v1('user', 'c', $1, $2)", c.channel, c.target);
+        failure_of("SELECT nudge.put_contact('user', 'c', $1, $2)", c.channel, c.target);
     if (c.ok) {
       EXPECT_EQ(contact.sqlstate, "") << contact.message;
     } else {

@@ -1,4 +1,4 @@
-// nudge_seconds_until_due_v1: how long a worker may sleep. NULL when nothing is scheduled at
+// nudge.seconds_until_due: how long a worker may sleep. NULL when nothing is scheduled at
 // all, else the seconds until the earliest due unleased reminder or the earliest lease expiry.
 
 #include <optional>
@@ -13,7 +13,7 @@ class SecondsUntilDueTest : public LifecycleTest {
  protected:
   // As the worker reads it (worker/lifecycle.cpp): NULL means "nothing scheduled".
   std::optional<double> seconds_until_due() {
-    const pqxx::row r = sql("SELECT nudge_seconds_until_due_v1()").at(0);
+    const pqxx::row r = sql("SELECT nudge.seconds_until_due()").at(0);
     if (r[0].is_null()) return std::nullopt;
     return r[0].as<double>();
   }
@@ -26,8 +26,8 @@ TEST_F(SecondsUntilDueTest, NullWhenNothingIsScheduled) {
 }
 
 TEST_F(SecondsUntilDueTest, NullWhenOnlyPausedOrFinishedRemindersExist) {
-  sql("SELECT nudge_pause_reminder_v1($1)", create_recurring("u1", 60));
-  sql("SELECT nudge_cancel_reminder_v1($1)", create_recurring("u2", 60));
+  sql("SELECT nudge.pause_reminder($1)", create_recurring("u1", 60));
+  sql("SELECT nudge.cancel_reminder($1)", create_recurring("u2", 60));
   const std::int64_t fired = create_one_time("u3");
   ASSERT_EQ(finish("w1", claim("w1")), 1);
   ASSERT_EQ(status(fired), "COMPLETED");
@@ -75,7 +75,8 @@ TEST_F(SecondsUntilDueTest, EarlierFutureReminderBeatsALaterLeaseExpiry) {
 TEST_F(SecondsUntilDueTest, ZeroOnceALeaseHasExpired) {
   const std::int64_t id = create_one_time("u1");
   ASSERT_EQ(claim("w1", 10, 300).size(), 1u);
-  sql("UPDATE reminder_jobs SET lease_expires_at = now() - interval '1 second' WHERE id = $1", id);
+  sql("UPDATE nudge.reminders SET lease_expires_at = now() - interval '1 second' WHERE id = $1",
+      id);
   const std::optional<double> s = seconds_until_due();
   ASSERT_TRUE(s.has_value());
   EXPECT_EQ(*s, 0.0);

@@ -27,7 +27,7 @@ TEST_F(SkipLockedTest, ConcurrentClaimTransactionsGetDisjointRows) {
   pqxx::connection a_conn(db_.url());
   pqxx::connection b_conn(db_.url());
   pqxx::work a(a_conn);  // BEGIN; stays open while b claims
-  const std::set<std::int64_t> a_ids = id_set(a.exec_params(kClaimDueSql, "wA", 4, 30, 3));
+  const std::set<std::int64_t> a_ids = id_set(exec_claim(a, "wA", 4));
   ASSERT_EQ(a_ids.size(), 4u);
 
   std::set<std::int64_t> b_ids;
@@ -35,16 +35,16 @@ TEST_F(SkipLockedTest, ConcurrentClaimTransactionsGetDisjointRows) {
     pqxx::work b(b_conn);
     // A claim that waited for a's row locks would fail here instead of hanging the test.
     b.exec("SET LOCAL lock_timeout = '5s'");
-    b_ids = id_set(b.exec_params(kClaimDueSql, "wB", 10, 30, 3));
+    b_ids = id_set(exec_claim(b, "wB", 10));
     b.commit();
   }
   EXPECT_EQ(b_ids.size(), 6u);
   for (const auto id : b_ids) EXPECT_EQ(a_ids.count(id), 0u) << "row " << id << " claimed twice";
   a.commit();
 
-  EXPECT_EQ(count("reminder_jobs WHERE leased_by = 'wA'"), 4);
-  EXPECT_EQ(count("reminder_jobs WHERE leased_by = 'wB'"), 6);
-  EXPECT_EQ(count("reminder_jobs WHERE attempt = 1"), 10);
+  EXPECT_EQ(count("nudge.reminders WHERE leased_by = 'wA'"), 4);
+  EXPECT_EQ(count("nudge.reminders WHERE leased_by = 'wB'"), 6);
+  EXPECT_EQ(count("nudge.reminders WHERE attempt = 1"), 10);
 }
 
 TEST_F(SkipLockedTest, RowsOfARolledBackClaimAreClaimableAgain) {
@@ -52,7 +52,7 @@ TEST_F(SkipLockedTest, RowsOfARolledBackClaimAreClaimableAgain) {
   pqxx::connection a_conn(db_.url());
   {
     pqxx::work a(a_conn);
-    ASSERT_EQ(a.exec_params(kClaimDueSql, "wA", 10, 30, 3).size(), 3u);
+    ASSERT_EQ(exec_claim(a, "wA", 10).size(), 3u);
     a.abort();  // e.g. the worker's connection dropped before commit
   }
   const auto fires = claim("wB");
@@ -63,7 +63,7 @@ TEST_F(SkipLockedTest, RowsOfARolledBackClaimAreClaimableAgain) {
 TEST_F(SkipLockedTest, ParallelWorkersRecordEveryOccurrenceExactlyOnce) {
   constexpr int kReminders = 300;
   constexpr int kWorkers = 4;
-  sql("INSERT INTO reminder_jobs (entity_type, entity_id, event_type, channel, schedule_type,"
+  sql("INSERT INTO nudge.reminders (entity_type, entity_id, event_type, channel, schedule_type,"
       " next_run_at) SELECT 'user', 'u' || g, 'nudge', 'log', 'one_time',"
       " now() - interval '1 second' * g FROM generate_series(1, $1) g",
       kReminders);
@@ -80,8 +80,7 @@ TEST_F(SkipLockedTest, ParallelWorkersRecordEveryOccurrenceExactlyOnce) {
         for (int round = 0; round < 1000; ++round) {
           const FinishArrays a = finish_arrays(done, "delivered", std::nullopt);
           pqxx::work tx(c);
-          const pqxx::result r = tx.exec_params(kFinishAndClaimSql, worker, a.ids, a.scheduled_for,
-                                                a.attempts, a.outcomes, a.errors, 7, 30, 3);
+          const pqxx::result r = exec_finish_and_claim(tx, worker, a, 7);
           tx.commit();
           done = to_claimed(r);
           handed_out += static_cast<int>(done.size());
@@ -96,9 +95,9 @@ TEST_F(SkipLockedTest, ParallelWorkersRecordEveryOccurrenceExactlyOnce) {
   for (const auto& e : errors) ASSERT_EQ(e, "");
 
   EXPECT_EQ(handed_out.load(), kReminders);
-  EXPECT_EQ(count("executions"), kReminders);
-  EXPECT_EQ(count("reminder_jobs WHERE status = 'COMPLETED' AND fire_count = 1"), kReminders);
-  EXPECT_EQ(count("executions WHERE attempts = 1"), kReminders);
+  EXPECT_EQ(count("nudge.executions"), kReminders);
+  EXPECT_EQ(count("nudge.reminders WHERE status = 'COMPLETED' AND fire_count = 1"), kReminders);
+  EXPECT_EQ(count("nudge.executions WHERE attempts = 1"), kReminders);
 }
 
 }  // namespace

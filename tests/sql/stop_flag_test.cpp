@@ -1,4 +1,4 @@
-// Stopping reminders with status_flags, exactly as a user types it at a psql prompt: a flag
+// Stopping reminders with nudge.status_flags, exactly as a user types it at a psql prompt: a flag
 // turning true completes every live reminder it stops at once, in the flag's own transaction.
 
 #include <string>
@@ -22,7 +22,7 @@ class StopFlagTest : public LifecycleTest {
 
 TEST_F(StopFlagTest, FlagUpdateStopsRecurringReminder) {
   const std::int64_t id = create_recurring("INT_100", 60, kDue, stop_on("feedback_submitted"));
-  exec_as_user("INSERT INTO status_flags (key, value) VALUES ('feedback_submitted', false);");
+  exec_as_user("INSERT INTO nudge.status_flags (key, value) VALUES ('feedback_submitted', false);");
   EXPECT_EQ(status(id), "ACTIVE");
 
   // It fires while the flag is false.
@@ -33,70 +33,71 @@ TEST_F(StopFlagTest, FlagUpdateStopsRecurringReminder) {
   EXPECT_EQ(status(id), "ACTIVE");
   EXPECT_EQ(reminder(id)["fire_count"].as<int>(), 1);
 
-  exec_as_user("UPDATE status_flags SET value = true WHERE key = 'feedback_submitted';");
+  exec_as_user("UPDATE nudge.status_flags SET value = true WHERE key = 'feedback_submitted';");
   // Completed as soon as the UPDATE committed: no claim needed.
   expect_stopped(id);
   EXPECT_EQ(reminder(id)["fire_count"].as<int>(), 1);
 
   // Never claimed again, even once its next occurrence is long past.
   EXPECT_TRUE(claim("w2").empty());
-  sql("UPDATE reminder_jobs SET next_run_at = now() - interval '1 day' WHERE id = $1", id);
+  sql("UPDATE nudge.reminders SET next_run_at = now() - interval '1 day' WHERE id = $1", id);
   EXPECT_TRUE(claim("w2").empty());
   EXPECT_EQ(executions_of(id), 1);
   expect_stopped(id);
 }
 
 TEST_F(StopFlagTest, FlagUpdateStopsTheReminderBeforeItsFirstFire) {
-  exec_as_user("INSERT INTO status_flags (key, value) VALUES ('feedback_submitted', false);");
+  exec_as_user("INSERT INTO nudge.status_flags (key, value) VALUES ('feedback_submitted', false);");
   const std::int64_t id = create_one_time("INT_100", kDue, stop_on("feedback_submitted"));
-  exec_as_user("UPDATE status_flags SET value = true WHERE key = 'feedback_submitted';");
+  exec_as_user("UPDATE nudge.status_flags SET value = true WHERE key = 'feedback_submitted';");
   expect_stopped(id);
   EXPECT_TRUE(claim("w1").empty());
-  EXPECT_EQ(count("executions"), 0);
+  EXPECT_EQ(count("nudge.executions"), 0);
 }
 
 TEST_F(StopFlagTest, FlagStopsEveryReminderWatchingIt) {
-  exec_as_user("INSERT INTO status_flags (key, value) VALUES ('feedback_submitted', false);");
+  exec_as_user("INSERT INTO nudge.status_flags (key, value) VALUES ('feedback_submitted', false);");
   std::vector<std::int64_t> ids;
   for (int i = 0; i < 5; ++i) {
     ids.push_back(
         create_recurring("u" + std::to_string(i), 60, kDue, stop_on("feedback_submitted")));
   }
-  exec_as_user("UPDATE status_flags SET value = true WHERE key = 'feedback_submitted';");
+  exec_as_user("UPDATE nudge.status_flags SET value = true WHERE key = 'feedback_submitted';");
   for (const auto id : ids) expect_stopped(id);
   EXPECT_TRUE(claim("w1").empty());
 }
 
 TEST_F(StopFlagTest, PausedReminderIsCompletedByFlag) {
-  exec_as_user("INSERT INTO status_flags (key, value) VALUES ('feedback_submitted', false);");
+  exec_as_user("INSERT INTO nudge.status_flags (key, value) VALUES ('feedback_submitted', false);");
   const std::int64_t id = create_recurring("INT_100", 60, kDue, stop_on("feedback_submitted"));
-  sql("SELECT nudge_pause_reminder_v1($1)", id);
-  exec_as_user("UPDATE status_flags SET value = true WHERE key = 'feedback_submitted';");
+  sql("SELECT nudge.pause_reminder($1)", id);
+  exec_as_user("UPDATE nudge.status_flags SET value = true WHERE key = 'feedback_submitted';");
   expect_stopped(id);
   // And it stays stopped: a resume is no longer allowed.
-  EXPECT_EQ(failure_of("SELECT nudge_resume_reminder_v1($1)", id).sqlstate, "NU409");
+  EXPECT_EQ(failure_of("SELECT nudge.resume_reminder($1)", id).sqlstate, "NU409");
   EXPECT_TRUE(claim("w1").empty());
 }
 
 TEST_F(StopFlagTest, FlagWithAnotherKeyLeavesReminderUntouched) {
-  exec_as_user("INSERT INTO status_flags (key, value) VALUES ('feedback_submitted', false);");
+  exec_as_user("INSERT INTO nudge.status_flags (key, value) VALUES ('feedback_submitted', false);");
   const std::int64_t id = create_recurring("INT_100", 60, kDue, stop_on("feedback_submitted"));
   const std::int64_t plain = create_recurring("INT_200", 60);
-  exec_as_user("INSERT INTO status_flags (key, value) VALUES ('other_flag', true);");
-  exec_as_user("INSERT INTO status_flags (key, value) VALUES ('feedback_submitted_2', false);");
-  exec_as_user("UPDATE status_flags SET value = true WHERE key = 'feedback_submitted_2';");
+  exec_as_user("INSERT INTO nudge.status_flags (key, value) VALUES ('other_flag', true);");
+  exec_as_user(
+      "INSERT INTO nudge.status_flags (key, value) VALUES ('feedback_submitted_2', false);");
+  exec_as_user("UPDATE nudge.status_flags SET value = true WHERE key = 'feedback_submitted_2';");
   EXPECT_EQ(status(id), "ACTIVE");
   EXPECT_EQ(status(plain), "ACTIVE");
   EXPECT_EQ(claim("w1").size(), 2u);
 }
 
 TEST_F(StopFlagTest, FlagTurningFalseOrStayingFalseChangesNothing) {
-  exec_as_user("INSERT INTO status_flags (key, value) VALUES ('feedback_submitted', false);");
+  exec_as_user("INSERT INTO nudge.status_flags (key, value) VALUES ('feedback_submitted', false);");
   const std::int64_t id = create_recurring("INT_100", 60, kDue, stop_on("feedback_submitted"));
-  exec_as_user("UPDATE status_flags SET value = false WHERE key = 'feedback_submitted';");
+  exec_as_user("UPDATE nudge.status_flags SET value = false WHERE key = 'feedback_submitted';");
   EXPECT_EQ(status(id), "ACTIVE");
-  exec_as_user("UPDATE status_flags SET value = true WHERE key = 'feedback_submitted';");
-  exec_as_user("UPDATE status_flags SET value = false WHERE key = 'feedback_submitted';");
+  exec_as_user("UPDATE nudge.status_flags SET value = true WHERE key = 'feedback_submitted';");
+  exec_as_user("UPDATE nudge.status_flags SET value = false WHERE key = 'feedback_submitted';");
   // Turning it back to false does not revive the reminder.
   expect_stopped(id);
 }
@@ -104,11 +105,11 @@ TEST_F(StopFlagTest, FlagTurningFalseOrStayingFalseChangesNothing) {
 TEST_F(StopFlagTest, UpsertFromFalseToTrueStopsReminder) {
   const std::int64_t id = create_recurring("INT_100", 60, kDue, stop_on("feedback_submitted"));
   exec_as_user(
-      "INSERT INTO status_flags (key, value) VALUES ('feedback_submitted', false) "
+      "INSERT INTO nudge.status_flags (key, value) VALUES ('feedback_submitted', false) "
       "ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value;");
   EXPECT_EQ(status(id), "ACTIVE");
   exec_as_user(
-      "INSERT INTO status_flags (key, value) VALUES ('feedback_submitted', true) "
+      "INSERT INTO nudge.status_flags (key, value) VALUES ('feedback_submitted', true) "
       "ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value;");
   expect_stopped(id);
   EXPECT_TRUE(claim("w1").empty());
@@ -116,17 +117,17 @@ TEST_F(StopFlagTest, UpsertFromFalseToTrueStopsReminder) {
 
 TEST_F(StopFlagTest, InsertingFlagAsTrueStopsReminder) {
   const std::int64_t id = create_recurring("INT_100", 60, kDue, stop_on("feedback_submitted"));
-  exec_as_user("INSERT INTO status_flags (key, value) VALUES ('feedback_submitted', true);");
+  exec_as_user("INSERT INTO nudge.status_flags (key, value) VALUES ('feedback_submitted', true);");
   expect_stopped(id);
   EXPECT_TRUE(claim("w1").empty());
 }
 
 TEST_F(StopFlagTest, FlagUpdateInAnAbortedTransactionStopsNothing) {
-  exec_as_user("INSERT INTO status_flags (key, value) VALUES ('feedback_submitted', false);");
+  exec_as_user("INSERT INTO nudge.status_flags (key, value) VALUES ('feedback_submitted', false);");
   const std::int64_t id = create_recurring("INT_100", 60, kDue, stop_on("feedback_submitted"));
   {
     pqxx::work tx(conn_);
-    tx.exec("UPDATE status_flags SET value = true WHERE key = 'feedback_submitted'");
+    tx.exec("UPDATE nudge.status_flags SET value = true WHERE key = 'feedback_submitted'");
     tx.abort();
   }
   EXPECT_EQ(status(id), "ACTIVE");
@@ -134,15 +135,15 @@ TEST_F(StopFlagTest, FlagUpdateInAnAbortedTransactionStopsNothing) {
 }
 
 TEST_F(StopFlagTest, FlagDoesNotRewriteFinishedReminders) {
-  exec_as_user("INSERT INTO status_flags (key, value) VALUES ('feedback_submitted', false);");
+  exec_as_user("INSERT INTO nudge.status_flags (key, value) VALUES ('feedback_submitted', false);");
   const std::int64_t cancelled =
       create_recurring("u1", 60, kInAnHour, stop_on("feedback_submitted"));
-  sql("SELECT nudge_cancel_reminder_v1($1)", cancelled);
+  sql("SELECT nudge.cancel_reminder($1)", cancelled);
   const std::int64_t fired = create_one_time("u2", kDue, stop_on("feedback_submitted"));
   ASSERT_EQ(finish("w1", claim("w1")), 1);
   const std::string fired_finished_at = reminder(fired)["finished_at"].c_str();
 
-  exec_as_user("UPDATE status_flags SET value = true WHERE key = 'feedback_submitted';");
+  exec_as_user("UPDATE nudge.status_flags SET value = true WHERE key = 'feedback_submitted';");
   EXPECT_EQ(status(cancelled), "CANCELLED");
   EXPECT_EQ(reason(cancelled), "cancelled");
   EXPECT_EQ(status(fired), "COMPLETED");
@@ -154,18 +155,20 @@ TEST_F(StopFlagTest, FlagDoesNotRewriteFinishedReminders) {
 // UPDATE that renames a true flag to the key a reminder watches.
 TEST_F(StopFlagTest, RenamingATrueFlagToTheWatchedKeyStopsReminder) {
   const std::int64_t id = create_recurring("INT_100", 60, kInAnHour, stop_on("feedback_submitted"));
-  exec_as_user("INSERT INTO status_flags (key, value) VALUES ('feedback_submitted_tmp', true);");
   exec_as_user(
-      "UPDATE status_flags SET key = 'feedback_submitted' WHERE key = 'feedback_submitted_tmp';");
+      "INSERT INTO nudge.status_flags (key, value) VALUES ('feedback_submitted_tmp', true);");
+  exec_as_user(
+      "UPDATE nudge.status_flags SET key = 'feedback_submitted' WHERE key = "
+      "'feedback_submitted_tmp';");
   expect_stopped(id);
 }
 
 TEST_F(StopFlagTest, FlagUpdateSetsItsUpdatedAt) {
-  exec_as_user("INSERT INTO status_flags (key, value) VALUES ('feedback_submitted', false);");
-  sql("UPDATE status_flags SET updated_at = now() - interval '1 day'");
-  exec_as_user("UPDATE status_flags SET value = true WHERE key = 'feedback_submitted';");
+  exec_as_user("INSERT INTO nudge.status_flags (key, value) VALUES ('feedback_submitted', false);");
+  sql("UPDATE nudge.status_flags SET updated_at = now() - interval '1 day'");
+  exec_as_user("UPDATE nudge.status_flags SET value = true WHERE key = 'feedback_submitted';");
   EXPECT_TRUE(
-      value<bool>("SELECT updated_at > now() - interval '1 minute' FROM status_flags"
+      value<bool>("SELECT updated_at > now() - interval '1 minute' FROM nudge.status_flags"
                   " WHERE key = 'feedback_submitted'"));
 }
 
@@ -175,8 +178,8 @@ TEST_F(StopFlagTest, FlagUpdateSetsItsUpdatedAt) {
 TEST_F(StopFlagTest, FlagTrueAtClaimTimeCompletesWithoutFiring) {
   const std::int64_t id = create_recurring("INT_100", 60, kDue, stop_on("feedback_submitted"));
   const std::int64_t other = create_recurring("INT_200", 60);
-  sql("ALTER TABLE status_flags DISABLE TRIGGER status_flag_true_completes_its_reminders");
-  exec_as_user("INSERT INTO status_flags (key, value) VALUES ('feedback_submitted', true);");
+  sql("ALTER TABLE nudge.status_flags DISABLE TRIGGER status_flag_true_completes_its_reminders");
+  exec_as_user("INSERT INTO nudge.status_flags (key, value) VALUES ('feedback_submitted', true);");
   ASSERT_EQ(status(id), "ACTIVE");  // the trigger really was bypassed
 
   const auto fires = claim("w1");

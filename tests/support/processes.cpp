@@ -101,8 +101,14 @@ int free_tcp_port() {
   return ntohs(addr.sin_port);
 }
 
+std::string program(const std::string& name) {
+  const char* dir = std::getenv("NUDGE_TEST_BIN_DIR");
+  return (dir != nullptr && *dir != '\0' ? std::string(dir) : std::string(NUDGE_BIN_DIR)) + "/" +
+         name;
+}
+
 std::vector<std::string> worker_command(const std::string& config_file) {
-  std::vector<std::string> argv{NUDGE_WORKER_BIN};
+  std::vector<std::string> argv{program("nudge-worker")};
   if (!config_file.empty()) {
     argv.push_back("--config");
     argv.push_back(config_file);

@@ -39,6 +39,11 @@ class ChildProcess {
 // A free TCP port on loopback, as the kernel hands one out.
 int free_tcp_port();
 
+// The path of one of Nudge's programs under test ("nudge-worker", "nudge-api"): from
+// $NUDGE_TEST_BIN_DIR when set (scripts/test.sh points the Release-built suites at the sanitizer
+// build's programs that way), else from this build.
+std::string program(const std::string& name);
+
 // The command line of the nudge-worker under test, optionally with --config.
 std::vector<std::string> worker_command(const std::string& config_file = "");
 

@@ -44,14 +44,15 @@ std::string with_database(const std::string& url, const std::string& dbname) {
   return host_part + "/" + dbname + rest;
 }
 
-TestDatabase::TestDatabase() : name_(unique_name()), url_(with_database(admin_url(), name_)) {
+TestDatabase::TestDatabase(Start start)
+    : name_(unique_name()), url_(with_database(admin_url(), name_)) {
+  const std::string from = start == Start::migrated ? template_name() : "template0";
   pqxx::connection admin(admin_url());
   pqxx::nontransaction tx(admin);
   // CREATE DATABASE fails while another session is connected to the template; retry briefly.
   for (int attempt = 0;; ++attempt) {
     try {
-      tx.exec("CREATE DATABASE " + tx.quote_name(name_) + " TEMPLATE " +
-              tx.quote_name(template_name()));
+      tx.exec("CREATE DATABASE " + tx.quote_name(name_) + " TEMPLATE " + tx.quote_name(from));
       return;
     } catch (const pqxx::sql_error& e) {
       if (attempt >= 50 || e.sqlstate() != "55006") throw;

@@ -21,7 +21,9 @@ std::string with_database(const std::string& url, const std::string& dbname);
 // A fresh database for one test; dropped (forcibly) when it goes out of scope.
 class TestDatabase {
  public:
-  TestDatabase();
+  // migrated: a clone of the migrated template; empty: a database without Nudge (template0).
+  enum class Start { migrated, empty };
+  explicit TestDatabase(Start start = Start::migrated);
   ~TestDatabase();
   TestDatabase(const TestDatabase&) = delete;
   TestDatabase& operator=(const TestDatabase&) = delete;

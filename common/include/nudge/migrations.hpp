@@ -1,7 +1,11 @@
 #pragma once
-// Forward-only schema migrations, compiled into the programs from sql/migrations/.
+// Forward-only schema migrations, compiled into the programs from sql/migrations/, recorded in
+// nudge.migrations. A migration whose first line is `--! breaking-change` is one that older
+// binaries cannot work with: a binary that finds such a migration it does not know refuses to
+// start (SchemaTooNew) instead of running against a schema it does not understand.
 
 #include <pqxx/pqxx>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -11,15 +15,25 @@ struct Migration {
   int version;
   const char* name;
   const char* sql;
+
+  // True when older binaries cannot work with the schema this migration leaves.
+  bool breaking() const;
 };
 
 // Every migration in version order (generated at build time).
 const std::vector<Migration>& embedded_migrations();
 
-// Applies pending migrations, each in its own transaction, recording them in schema_migrations.
+// The database holds a breaking migration this binary does not know: it must not run.
+class SchemaTooNew : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// Applies pending migrations, each in its own transaction, recording them in nudge.migrations.
 // Processes starting together are serialised by an advisory lock; re-running is a no-op. Throws
-// if an applied migration's text differs from the one compiled in (migrations are never edited).
-// Returns how many it applied.
+// SchemaTooNew (naming the database's and this binary's newest versions) when the database holds
+// a breaking migration newer than this binary, and std::runtime_error if an applied migration's
+// text differs from the one compiled in (migrations are never edited). Returns how many it applied.
 int migrate(pqxx::connection& conn);
 
 // True when every compiled-in migration is recorded as applied.

@@ -8,11 +8,18 @@
 #include <memory>
 #include <mutex>
 #include <pqxx/pqxx>
+#include <stdexcept>
 #include <string>
 #include <utility>
 #include <vector>
 
 namespace nudge {
+
+// No connection came free in time: the pool is saturated (an answer of "try again").
+class PoolTimeout : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
 
 class ConnectionPool {
  public:
@@ -42,7 +49,7 @@ class ConnectionPool {
     std::unique_ptr<pqxx::connection> conn_;
   };
 
-  // Waits up to `timeout` for a free slot; throws std::runtime_error when none comes free, or
+  // Waits up to `timeout` for a free slot; throws PoolTimeout when none comes free, or
   // pqxx::broken_connection when a new connection cannot be opened.
   Lease acquire(std::chrono::milliseconds timeout);
 

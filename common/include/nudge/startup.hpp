@@ -13,8 +13,10 @@ namespace nudge {
 std::string make_process_id();
 
 // Applies pending migrations, retrying unreachable databases with backoff for `give_up_after`
-// (or until shutdown is requested). Throws the last error when it gives up.
-void migrate_at_startup(const Config& config, const std::string& application_name,
-                        std::chrono::seconds give_up_after = std::chrono::seconds(60));
+// (or until shutdown is requested), and logs why it could not. Returns the exit code the program
+// should stop with: 0 when it may go on, 2 when the schema is newer than this binary can work
+// with (SchemaTooNew), 1 for any other failure.
+int migrate_at_startup(const Config& config, const std::string& application_name,
+                       std::chrono::seconds give_up_after = std::chrono::seconds(60));
 
 }  // namespace nudge

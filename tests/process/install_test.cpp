@@ -1,0 +1,172 @@
+// Installing Nudge into an application's own database: everything lands in schema nudge and
+// nothing of the application's is touched; and a binary refuses a schema newer than it knows.
+
+#include "process/process_fixture.hpp"
+
+namespace nudge::test {
+namespace {
+
+// Tables an application typically has already, with names Nudge's objects might have taken:
+// Rails' migrations table, and the generic names of a scheduler's own tables.
+constexpr const char* kApplicationTables =
+    "CREATE TABLE schema_migrations (version varchar PRIMARY KEY);"
+    "INSERT INTO schema_migrations VALUES ('20240101120000'), ('20240215093000');"
+    "CREATE TABLE contacts (id serial PRIMARY KEY, email text NOT NULL);"
+    "INSERT INTO contacts (email) VALUES ('someone@example.com');"
+    "CREATE TABLE executions (id serial PRIMARY KEY, job text);"
+    "INSERT INTO executions (job) VALUES ('nightly');"
+    "CREATE TABLE events (id serial PRIMARY KEY, kind text);"
+    "INSERT INTO events (kind) VALUES ('signup');"
+    "CREATE TABLE rules (id serial PRIMARY KEY, body text);"
+    "INSERT INTO rules (body) VALUES ('allow');"
+    "CREATE TABLE reminders (id serial PRIMARY KEY, note text);"
+    "INSERT INTO reminders (note) VALUES ('call mum');"
+    "CREATE TABLE status_flags (name text PRIMARY KEY);"
+    "INSERT INTO status_flags VALUES ('maintenance');";
+
+// Each application table, column by column, with its rows: what must not change.
+constexpr const char* kApplicationState =
+    "SELECT string_agg(format('%s(%s): %s', t.table_name, c.columns, t.content), E'\\n' "
+    "ORDER BY t.table_name) FROM ("
+    " SELECT 'schema_migrations' AS table_name, (SELECT string_agg(version, ',' ORDER BY version)"
+    "   FROM public.schema_migrations) AS content"
+    " UNION ALL SELECT 'contacts', (SELECT string_agg(email, ',') FROM public.contacts)"
+    " UNION ALL SELECT 'executions', (SELECT string_agg(job, ',') FROM public.executions)"
+    " UNION ALL SELECT 'events', (SELECT string_agg(kind, ',') FROM public.events)"
+    " UNION ALL SELECT 'rules', (SELECT string_agg(body, ',') FROM public.rules)"
+    " UNION ALL SELECT 'reminders', (SELECT string_agg(note, ',') FROM public.reminders)"
+    " UNION ALL SELECT 'status_flags', (SELECT string_agg(name, ',') FROM public.status_flags)) t"
+    " JOIN (SELECT table_name, string_agg(column_name || ' ' || data_type, ', '"
+    "        ORDER BY ordinal_position) AS columns"
+    "   FROM information_schema.columns WHERE table_schema = 'public' GROUP BY table_name) c"
+    " USING (table_name)";
+
+class Install : public ProcessTest {
+ protected:
+  // A database that holds only the application's tables, not Nudge.
+  TestDatabase app_{TestDatabase::Start::empty};
+
+  template <typename T>
+  T app_value(const std::string& query) {
+    pqxx::connection conn(app_.url());
+    pqxx::work tx(conn);
+    const T v = tx.exec1(query)[0].as<T>();
+    tx.commit();
+    return v;
+  }
+  void app_exec(const std::string& statements) {
+    pqxx::connection conn(app_.url());
+    pqxx::nontransaction(conn).exec(statements);
+  }
+  int migrate(const std::string& url, const std::string& log_name) {
+    ChildProcess m({program("nudge-worker"), "--migrate-only"}, worker_env(url),
+                   (dir_ / log_name).string());
+    const auto code = m.wait(kSlow);
+    last_log_ = m.log();
+    return code.value_or(-1);
+  }
+  // Records a migration newer than this binary knows, as a newer binary would have.
+  void add_future_migration(const std::string& name, bool breaking) {
+    ASSERT_EQ(migrate(app_.url(), "migrate.log"), 0) << last_log_;
+    pqxx::connection conn(app_.url());
+    pqxx::work tx(conn);
+    tx.exec_params(
+        "INSERT INTO nudge.migrations (version, name, checksum, breaking) VALUES (9999, $1, 'x', "
+        "$2)",
+        name, breaking);
+    tx.commit();
+  }
+  std::string last_log_;
+};
+
+TEST_F(Install, BesideAnApplicationsOwnTablesItTouchesNoneAndWorks) {
+  app_exec(kApplicationTables);
+  const auto before = app_value<std::string>(kApplicationState);
+
+  ASSERT_EQ(migrate(app_.url(), "migrate.log"), 0) << last_log_;
+  EXPECT_EQ(app_value<std::string>(kApplicationState), before);
+  EXPECT_EQ(app_value<long>("SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = "
+                            "c.relnamespace WHERE n.nspname = 'public' AND c.relkind = 'r'"),
+            7)
+      << "Nudge created a table outside its schema";
+  EXPECT_EQ(app_value<long>("SELECT count(*) FROM pg_proc p JOIN pg_namespace n ON n.oid = "
+                            "p.pronamespace WHERE n.nspname = 'public'"),
+            0)
+      << "Nudge created a function outside its schema";
+
+  // It works there: a reminder fires, and the application's flag write stops another one, with
+  // the application's own search_path (public only) in force.
+  start_worker({}, app_.url());
+  app_exec(
+      "SELECT * FROM nudge.create_reminder(p_entity_type => 'user', p_entity_id => 'u1',"
+      " p_event_type => 'welcome', p_channel => 'log', p_schedule_type => 'one_time',"
+      " p_run_at => now());"
+      "SELECT * FROM nudge.create_reminder(p_entity_type => 'user', p_entity_id => 'u2',"
+      " p_event_type => 'nag', p_channel => 'log', p_schedule_type => 'recurring',"
+      " p_interval_seconds => 3600, p_run_at => now() + interval '1 hour',"
+      " p_stop_condition_type => 'db_check', p_stop_condition_value => 'u2_done');"
+      "INSERT INTO nudge.status_flags (key, value) VALUES ('u2_done', true);");
+  EXPECT_TRUE(wait_until(kSlow, [&] {
+    return app_value<long>("SELECT count(*) FROM nudge.executions") == 1;
+  })) << all_logs();
+  EXPECT_EQ(app_value<std::string>("SELECT status || '/' || completed_reason FROM nudge.reminders "
+                                   "WHERE entity_id = 'u2'"),
+            "COMPLETED/stop_condition");
+  EXPECT_EQ(app_value<std::string>(kApplicationState), before);
+}
+
+TEST_F(Install, EveryFunctionPinsItsSearchPathOrIsInlinedSql) {
+  // Functions PostgreSQL inlines into their callers cannot carry a SET clause: those are plain
+  // SQL expressions, every name in them qualified, run under their callers' pinned path. So are
+  // the pure calendar functions and the per-row wake-up trigger, called many times per parse
+  // and per cron fire (sql/README.md).
+  ASSERT_EQ(migrate(app_.url(), "migrate.log"), 0) << last_log_;
+  EXPECT_EQ(app_value<std::string>(
+                "SELECT coalesce(string_agg(p.proname, ', ' ORDER BY p.proname), '') FROM pg_proc "
+                "p JOIN pg_namespace n ON n.oid = p.pronamespace JOIN pg_language l ON l.oid = "
+                "p.prolang WHERE n.nspname = 'nudge' AND l.lanname <> 'sql' AND NOT "
+                "coalesce(p.proconfig::text LIKE '%search_path=pg_catalog, pg_temp%', false) AND "
+                "p.proname NOT IN ('cron_value', 'cron_field', 'cron_parse', 'cron_next', "
+                "'local_instants', "
+                "'wake_workers', 'queue_wake_up')"),
+            "");
+}
+
+TEST_F(Install, EveryFunctionStatesItsGuarantee) {
+  ASSERT_EQ(migrate(app_.url(), "migrate.log"), 0) << last_log_;
+  EXPECT_EQ(app_value<std::string>(
+                "SELECT coalesce(string_agg(p.oid::regprocedure::text, ', '), '') FROM pg_proc p "
+                "JOIN pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname = 'nudge' AND "
+                "(obj_description(p.oid, 'pg_proc') IS NULL "
+                " OR obj_description(p.oid, 'pg_proc') LIKE '%\n%')"),
+            "")
+      << "each function needs a one-line COMMENT ON FUNCTION";
+}
+
+TEST_F(Install, AnOlderBinaryRefusesASchemaWithABreakingMigrationItDoesNotKnow) {
+  add_future_migration("9999_from_the_future", true);
+  ChildProcess worker(worker_command(), worker_env(app_.url()), (dir_ / "worker.log").string());
+  EXPECT_EQ(worker.wait(kSlow), 2) << worker.log();
+  EXPECT_NE(worker.log().find("9999_from_the_future"), std::string::npos) << worker.log();
+  EXPECT_NE(worker.log().find("0001_baseline"), std::string::npos) << worker.log();
+
+  ChildProcess api(
+      {program("nudge-api")},
+      {{"NUDGE_DATABASE_URL", app_.url()}, {"NUDGE_API_PORT", std::to_string(free_tcp_port())}},
+      (dir_ / "api.log").string());
+  EXPECT_EQ(api.wait(kSlow), 2) << api.log();
+  EXPECT_NE(api.log().find("9999_from_the_future"), std::string::npos) << api.log();
+}
+
+TEST_F(Install, AnOlderBinaryRunsOnASchemaWithACompatibleMigrationItDoesNotKnow) {
+  add_future_migration("9999_compatible", false);
+  ChildProcess& worker = start_worker({}, app_.url());
+  ASSERT_TRUE(wait_until(kSlow, [&] {
+    return worker.log().find("worker started") != std::string::npos;
+  })) << worker.log();
+  EXPECT_TRUE(worker.running());
+  EXPECT_NE(worker.log().find("9999_compatible"), std::string::npos) << worker.log();
+}
+
+}  // namespace
+}  // namespace nudge::test

@@ -1,0 +1,61 @@
+#pragma once
+// Every statement nudge-worker sends, by name: calls to the worker protocol of schema nudge
+// (sql/schema.sql). The SQL tests bind the same statements, so they test what the worker runs.
+
+namespace nudge::statements {
+
+struct Statement {
+  const char* name;
+  const char* sql;
+};
+
+// What the database applies on a worker's behalf (type nudge.worker_policy), from its
+// configuration; the defaults are config/nudge.toml's.
+struct WorkerPolicy {
+  int lease_seconds = 30;
+  int max_attempts = 3;
+  int retry_base_ms = 1000;
+  int retry_max_ms = 300000;
+  int misfire_threshold_seconds = 60;
+  int fire_all_cap = 100;
+};
+
+// The policy (nudge.worker_policy) travels as six scalars, $2..$7: lease_seconds, max_attempts,
+// retry_base_ms, retry_max_ms, misfire_threshold_seconds, fire_all_cap.
+#define NUDGE_WORKER_POLICY "ROW($2, $3, $4, $5, $6, $7)::nudge.worker_policy"
+#define NUDGE_FINISHED_ARRAYS                                                                  \
+  "$8::bigint[], $9::timestamptz[], $10::integer[], $11::text[], $12::text[], $13::integer[]," \
+  " $14::text[], $15::integer[]"
+
+// (owner, policy..., ids, scheduled_for, attempts, outcomes, errors, status_codes, responses,
+// durations_ms, limit): records what ended and claims up to `limit` more, in one transaction.
+inline constexpr Statement kFinishAndClaim{
+    "finish_and_claim",
+    "SELECT id, entity_type, entity_id, event_type, channel, target, payload, schedule_type,"
+    " scheduled_for, attempt, max_attempts, fire_count"
+    " FROM nudge.finish_and_claim($1, " NUDGE_WORKER_POLICY ", " NUDGE_FINISHED_ARRAYS ", $16)"};
+// (owner, policy..., the same arrays): records what ended; answers how many attempts.
+inline constexpr Statement kFinish{"finish", "SELECT nudge.finish_attempts($1, " NUDGE_WORKER_POLICY
+                                             ", " NUDGE_FINISHED_ARRAYS ")"};
+inline constexpr Statement kSecondsUntilDue{"seconds_until_due",
+                                            "SELECT nudge.seconds_until_due()"};
+// (owner, ids, lease_seconds)
+inline constexpr Statement kExtendLeases{"extend_leases",
+                                         "SELECT nudge.extend_leases($1, $2::bigint[], $3)"};
+// (owner, ids or NULL for all)
+inline constexpr Statement kReleaseLeases{"release_leases",
+                                          "SELECT nudge.release_leases($1, $2::bigint[])"};
+// (retention_days, limit)
+inline constexpr Statement kPruneHistory{"prune_history",
+                                         "SELECT nudge.prune_history($1 * interval '1 day', $2)"};
+
+#undef NUDGE_WORKER_POLICY
+#undef NUDGE_FINISHED_ARRAYS
+
+inline constexpr Statement kAll[] = {kFinishAndClaim, kFinish,        kSecondsUntilDue,
+                                     kExtendLeases,   kReleaseLeases, kPruneHistory};
+
+// The channel the triggers of schema nudge notify when something becomes due sooner.
+inline constexpr const char* kWakeChannel = "nudge_due";
+
+}  // namespace nudge::statements

@@ -59,6 +59,31 @@ void send_internal_error(const httplib::Request& req, httplib::Response& res,
   res.set_content(body.dump(), "application/json");
 }
 
+// "[items[<i>]: ]rule <id>: <field path>: <problem>" (nudge.reject inside a rule's action):
+// 422 naming the field (under the item, in a batch) and the rule.
+void send_rule_failure(httplib::Response& res, const std::string& message) {
+  std::string rest = message;
+  std::string item;
+  if (rest.rfind("items[", 0) == 0) {
+    const auto end = rest.find("]: ");
+    if (end != std::string::npos) {
+      item = rest.substr(0, end + 1) + ".";
+      rest = rest.substr(end + 3);
+    }
+  }
+  nlohmann::json body = error_body("rule_failed", message, "");
+  if (rest.rfind("rule ", 0) == 0) {
+    const auto colon = rest.find(": ");
+    const std::string id = rest.substr(5, colon == std::string::npos ? 0 : colon - 5);
+    if (!id.empty() && id.find_first_not_of("0123456789") == std::string::npos)
+      body["error"]["rule_id"] = std::stoll(id);
+    if (colon != std::string::npos)
+      body["error"]["field"] = item + field_of(rest.substr(colon + 2));
+  }
+  res.status = 422;
+  res.set_content(body.dump(), "application/json");
+}
+
 }  // namespace
 
 void send_error(httplib::Response& res, int status, const std::string& code,
@@ -85,6 +110,8 @@ void send_exception(const httplib::Request& req, httplib::Response& res, std::ex
       send_error(res, 404, "not_found", message);
     } else if (state == "NU409") {
       send_error(res, 409, "conflict", message);
+    } else if (state == "NU422") {
+      send_rule_failure(res, message);
     } else if (state.rfind("23", 0) == 0 || state.rfind("22", 0) == 0) {
       // A constraint or a value the checks above let through: still the caller's input.
       send_error(res, 400, "invalid_value", message);

@@ -106,6 +106,14 @@ class Fields {
     return s;
   }
 
+  // true or false.
+  std::optional<bool> boolean(const std::string& key) {
+    const json* v = get(key);
+    if (v == nullptr || v->is_null()) return std::nullopt;
+    if (!v->is_boolean()) throw wrong_type(name(key), "true or false", *v);
+    return v->get<bool>();
+  }
+
   // Any JSON object of at most 64 KiB (serialised).
   std::optional<json> object(const std::string& key) {
     const json* v = get(key);
@@ -305,6 +313,63 @@ std::string parse_contact_address(const json& body) {
   auto address = f.text("address", kMaxTargetChars, true);
   f.reject_unknown();
   return *address;
+}
+
+const json& batch_items(const json& body, const std::string& what) {
+  for (const auto& [key, value] : body.items()) {
+    if (key != "items") throw bad_field(key, "unknown_field", "is not a known field");
+  }
+  if (!body.contains("items")) throw bad_field("items", "missing_field", "is required");
+  const json& items = body["items"];
+  if (!items.is_array()) throw bad_field("items", "invalid_type", "must be an array");
+  if (items.empty() || items.size() > kMaxBatchItems) {
+    throw bad_field("items", "invalid_value", "must hold 1 to 1000 " + what);
+  }
+  return items;
+}
+
+json EventInput::to_json() const {
+  json j{{"event_type", event_type},
+         {"entity_type", entity_type},
+         {"entity_id", entity_id},
+         {"data", data}};
+  if (key) j["key"] = *key;
+  if (occurred_at) j["occurred_at"] = *occurred_at;
+  return j;
+}
+
+EventInput parse_event(const json& body, const std::string& prefix) {
+  if (!body.is_object()) {
+    throw ApiError(400, "invalid_type", prefix + " must be a JSON object",
+                   prefix.substr(0, prefix.size() - 1));
+  }
+  Fields f(body, prefix);
+  EventInput in;
+  in.event_type = *f.text("event_type", kMaxNameChars, true);
+  in.entity_type = *f.text("entity_type", kMaxNameChars, true);
+  in.entity_id = *f.text("entity_id", kMaxNameChars, true);
+  if (auto data = f.object("data")) in.data = std::move(*data);
+  in.key = f.text("key", kMaxNameChars, false);
+  in.occurred_at = f.time("occurred_at");
+  f.reject_unknown();
+  return in;
+}
+
+RuleInput parse_rule(const json& body, bool partial) {
+  Fields f(body, "");
+  RuleInput in;
+  in.name = f.text("name", kMaxNameChars, !partial);
+  in.event_type = f.text("event_type", kMaxNameChars, !partial);
+  in.enabled = f.boolean("enabled");
+  in.when = f.object("when");
+  in.action = f.object("action");
+  f.reject_unknown();
+  if (!partial && !in.action) throw bad_field("action", "missing_field", "is required");
+  if (partial && !in.name && !in.event_type && !in.enabled && !in.when && !in.action) {
+    throw ApiError(400, "missing_field",
+                   "nothing to change: give name, event_type, enabled, when or action", "body");
+  }
+  return in;
 }
 
 void check_path_name(const std::string& field, const std::string& value) {

@@ -62,6 +62,30 @@ void check_flag_key(const std::string& key);
 // characters (whether it suits the channel is checked by nudge.put_contact).
 std::string parse_contact_address(const nlohmann::json& body);
 
+// The items of a batch body {"items": [...]}: an array of 1..1000 `what`, and nothing else.
+const nlohmann::json& batch_items(const nlohmann::json& body, const std::string& what);
+
+// An event (POST /v1/events, or an item of /v1/events/batch under `prefix`): what happened to
+// which entity, its data, an optional idempotency key and when it occurred (default now).
+struct EventInput {
+  std::string event_type, entity_type, entity_id;
+  nlohmann::json data = nlohmann::json::object();
+  std::optional<std::string> key, occurred_at;
+
+  // The item as nudge.emit_events reads it (nulls left out).
+  nlohmann::json to_json() const;
+};
+EventInput parse_event(const nlohmann::json& body, const std::string& prefix = "");
+
+// A rule (POST /v1/rules needs name, event_type and action; PATCH takes any of the fields).
+// Only the shape is checked here: nudge.check_rule checks the action and conditions in full.
+struct RuleInput {
+  std::optional<std::string> name, event_type;
+  std::optional<bool> enabled;
+  std::optional<nlohmann::json> when, action;
+};
+RuleInput parse_rule(const nlohmann::json& body, bool partial);
+
 // A name from a URL path (already percent-decoded): 1..200 characters, 400 naming `field`.
 void check_path_name(const std::string& field, const std::string& value);
 // The channel of a contact path: webhook or email, 400 naming `channel`.

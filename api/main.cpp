@@ -20,6 +20,7 @@
 #include "nudge/startup.hpp"
 #include "router.hpp"
 #include "routes.hpp"
+#include "statements.hpp"
 
 namespace {
 

@@ -1,8 +1,6 @@
 #pragma once
-// The API's routes: each one validates its input (input.hpp), makes one call to a SQL function
-// of the lifecycle (or one read), and answers JSON.
-
-#include <pqxx/pqxx>
+// The API's routes, one file per resource: each route validates its input (input.hpp), makes one
+// call to a function of schema nudge (or one read; statements.cpp), and answers JSON.
 
 #include "notifier.hpp"
 #include "nudge/pool.hpp"
@@ -10,10 +8,13 @@
 
 namespace nudge::api {
 
-// Readies a new pooled connection: its session promises to leave wake-up hints to `Notifier`,
-// and the statements the routes use are prepared.
-void set_up_connection(pqxx::connection& conn);
-
+// Every route below, plus /health, /ready and /openapi.json.
 void add_routes(Router& router, ConnectionPool& pool, Notifier& notifier);
+
+void add_reminder_routes(Router& router, ConnectionPool& pool, Notifier& notifier);
+void add_flag_routes(Router& router, ConnectionPool& pool);
+void add_contact_routes(Router& router, ConnectionPool& pool);
+void add_rule_routes(Router& router, ConnectionPool& pool);
+void add_event_routes(Router& router, ConnectionPool& pool, Notifier& notifier);
 
 }  // namespace nudge::api

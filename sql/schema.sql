@@ -117,6 +117,8 @@ CREATE TABLE nudge.reminders (
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
     finished_at timestamp with time zone,
+    rule_id bigint,
+    event_id bigint,
     CONSTRAINT attempt_is_not_negative CHECK ((attempt >= 0)),
     CONSTRAINT catch_up_fires_is_not_negative CHECK ((catch_up_fires >= 0)),
     CONSTRAINT channel_is_known CHECK ((channel = ANY (ARRAY['log'::text, 'webhook'::text, 'email'::text]))),
@@ -223,6 +225,122 @@ $$;
 
 COMMENT ON FUNCTION nudge.after_attempt(r nudge.reminders, p_outcome text, p_policy nudge.worker_policy, p_now timestamp with time zone) IS 'What a reminder becomes when an attempt ended with p_outcome at p_now: a failed attempt with attempts left keeps its occurrence and waits a jittered backoff; otherwise the occurrence ends and the reminder moves to its next one (missed ones collapse into this fire; fire_all takes each missed one, up to the cap) or ends (one_time: COMPLETED or FAILED; max_fires; a next run after ends_at); a status other than ACTIVE or PAUSED is never changed.';
 
+-- Name: events; Type: TABLE; Schema: nudge; Owner: -
+
+CREATE TABLE nudge.events (
+    id bigint NOT NULL,
+    event_type text NOT NULL,
+    entity_type text NOT NULL,
+    entity_id text NOT NULL,
+    data jsonb DEFAULT '{}'::jsonb NOT NULL,
+    key text,
+    occurred_at timestamp with time zone DEFAULT now() NOT NULL,
+    received_at timestamp with time zone DEFAULT now() NOT NULL,
+    cause_event_id bigint,
+    depth integer DEFAULT 0 NOT NULL,
+    effects jsonb DEFAULT '[]'::jsonb NOT NULL,
+    refused text,
+    CONSTRAINT event_data_is_at_most_64_kib CHECK ((pg_column_size(data) <= 65536)),
+    CONSTRAINT event_data_is_object CHECK ((jsonb_typeof(data) = 'object'::text)),
+    CONSTRAINT event_depth_is_not_negative CHECK ((depth >= 0)),
+    CONSTRAINT event_entity_id_is_1_to_200_chars CHECK (((length(entity_id) >= 1) AND (length(entity_id) <= 200))),
+    CONSTRAINT event_entity_type_is_1_to_200_chars CHECK (((length(entity_type) >= 1) AND (length(entity_type) <= 200))),
+    CONSTRAINT event_key_is_1_to_200_chars CHECK (((length(key) >= 1) AND (length(key) <= 200))),
+    CONSTRAINT event_type_of_event_is_1_to_200_chars CHECK (((length(event_type) >= 1) AND (length(event_type) <= 200)))
+);
+
+-- Name: TABLE events; Type: COMMENT; Schema: nudge; Owner: -
+
+COMMENT ON TABLE nudge.events IS 'Every event, posted or emitted by Nudge itself, with the effects its rules had; pruned after [history] retention_days.';
+
+-- Name: rules; Type: TABLE; Schema: nudge; Owner: -
+
+CREATE TABLE nudge.rules (
+    id bigint NOT NULL,
+    name text NOT NULL,
+    event_type text NOT NULL,
+    enabled boolean DEFAULT true NOT NULL,
+    "when" jsonb DEFAULT '{}'::jsonb NOT NULL,
+    action jsonb NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT rule_action_is_at_most_64_kib CHECK ((pg_column_size(action) <= 65536)),
+    CONSTRAINT rule_action_is_object CHECK ((jsonb_typeof(action) = 'object'::text)),
+    CONSTRAINT rule_event_type_is_1_to_200_chars CHECK (((length(event_type) >= 1) AND (length(event_type) <= 200))),
+    CONSTRAINT rule_name_is_1_to_200_chars CHECK (((length(name) >= 1) AND (length(name) <= 200))),
+    CONSTRAINT rule_when_is_object CHECK ((jsonb_typeof("when") = 'object'::text))
+);
+
+-- Name: TABLE rules; Type: COMMENT; Schema: nudge; Owner: -
+
+COMMENT ON TABLE nudge.rules IS 'How events are answered: each enabled rule of an event''s type whose "when" holds runs its action (remind, set_flag or cancel); checked whenever it is saved.';
+
+-- Name: COLUMN rules."when"; Type: COMMENT; Schema: nudge; Owner: -
+
+COMMENT ON COLUMN nudge.rules."when" IS 'Equality conditions, all of which must hold: {"data.priority": "high", "entity_type": "interviewer"}.';
+
+-- Name: apply_rule(nudge.rules, nudge.events); Type: FUNCTION; Schema: nudge; Owner: -
+
+CREATE FUNCTION nudge.apply_rule(p_rule nudge.rules, p_event nudge.events) RETURNS jsonb
+    LANGUAGE plpgsql
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+DECLARE
+  v_made      record;
+  v_created   boolean;
+  v_reminder  nudge.reminders;
+  v_flag      nudge.status_flags;
+  v_cancelled bigint[];
+  v_effect    jsonb;
+BEGIN
+  PERFORM set_config('nudge.rule_id', p_rule.id::text, true);
+  CASE p_rule.action->>'type'
+    WHEN 'remind' THEN
+      PERFORM set_config('nudge.rule_path', 'action.reminder.', true);
+      SELECT c.created, c.reminder INTO v_made
+        FROM nudge.create_reminder_from_item(
+               nudge.reminder_item(p_rule.action->'reminder', p_event)) c;
+      v_created := v_made.created;
+      v_reminder := v_made.reminder;
+      IF v_created THEN
+        UPDATE nudge.reminders SET rule_id = p_rule.id, event_id = p_event.id
+         WHERE id = v_reminder.id RETURNING * INTO v_reminder;
+      END IF;
+      v_effect := jsonb_build_object('rule_id', p_rule.id, 'type', 'remind',
+                                     'reminder', nudge.reminder_json(v_reminder),
+                                     'created', v_created);
+    WHEN 'set_flag' THEN
+      PERFORM set_config('nudge.rule_path', 'action.flag.', true);
+      v_flag := nudge.set_flag(nudge.render_text(p_rule.action->'flag'->>'key', p_event,
+                                                 'action.flag.key') #>> '{}',
+                               (p_rule.action->'flag'->>'value')::boolean);
+      v_effect := jsonb_build_object('rule_id', p_rule.id, 'type', 'set_flag',
+                                     'flag', to_jsonb(v_flag));
+    ELSE
+      PERFORM set_config('nudge.rule_path', 'action.cancel.', true);
+      SELECT coalesce(array_agg((nudge.cancel_reminder(r.id)).id ORDER BY r.id), '{}')
+        INTO v_cancelled
+        FROM nudge.reminders r
+       WHERE r.entity_type = coalesce(nudge.render_text(p_rule.action->'cancel'->>'entity_type',
+                                                        p_event, 'action.cancel.entity_type') #>> '{}',
+                                      p_event.entity_type)
+         AND r.entity_id = coalesce(nudge.render_text(p_rule.action->'cancel'->>'entity_id',
+                                                      p_event, 'action.cancel.entity_id') #>> '{}',
+                                    p_event.entity_id)
+         AND r.event_type = nudge.render_text(p_rule.action->'cancel'->>'event_type', p_event,
+                                              'action.cancel.event_type') #>> '{}'
+         AND r.status IN ('ACTIVE', 'PAUSED');
+      v_effect := jsonb_build_object('rule_id', p_rule.id, 'type', 'cancel',
+                                     'cancelled', to_jsonb(v_cancelled));
+  END CASE;
+  PERFORM set_config('nudge.rule_id', '', true), set_config('nudge.rule_path', '', true);
+  RETURN v_effect;
+END $$;
+
+-- Name: FUNCTION apply_rule(p_rule nudge.rules, p_event nudge.events); Type: COMMENT; Schema: nudge; Owner: -
+
+COMMENT ON FUNCTION nudge.apply_rule(p_rule nudge.rules, p_event nudge.events) IS 'Runs one rule''s action for an event and returns its effect ({rule_id, type, reminder, created} | {rule_id, type, flag} | {rule_id, type, cancelled}); a template the event cannot fill, or that fills to a value a create or a flag refuses, raises NU422 "rule <id>: <field path>: <problem>".';
+
 -- Name: delivery_attempts; Type: TABLE; Schema: nudge; Owner: -
 
 CREATE TABLE nudge.delivery_attempts (
@@ -284,6 +402,208 @@ END $$;
 -- Name: FUNCTION cancel_reminder(p_id bigint); Type: COMMENT; Schema: nudge; Owner: -
 
 COMMENT ON FUNCTION nudge.cancel_reminder(p_id bigint) IS 'ACTIVE or PAUSED becomes CANCELLED for good (a fire in flight is recorded but never revives it); cancelling a CANCELLED reminder changes nothing; COMPLETED or FAILED raises NU409, a missing reminder NU404.';
+
+-- Name: check_keys(jsonb, text[], text); Type: FUNCTION; Schema: nudge; Owner: -
+
+CREATE FUNCTION nudge.check_keys(p_object jsonb, p_known text[], p_prefix text) RETURNS void
+    LANGUAGE plpgsql
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+DECLARE
+  v_key text;
+BEGIN
+  FOR v_key IN SELECT k FROM jsonb_object_keys(p_object) k ORDER BY k LOOP
+    IF NOT v_key = ANY (p_known) THEN
+      PERFORM nudge.reject(p_prefix || v_key, 'is not a known field');
+    END IF;
+  END LOOP;
+END $$;
+
+-- Name: FUNCTION check_keys(p_object jsonb, p_known text[], p_prefix text); Type: COMMENT; Schema: nudge; Owner: -
+
+COMMENT ON FUNCTION nudge.check_keys(p_object jsonb, p_known text[], p_prefix text) IS 'Raises 22023 naming p_prefix||key for the first key of p_object (in key order) that is not in p_known; otherwise does nothing.';
+
+-- Name: check_placeholders(text, text); Type: FUNCTION; Schema: nudge; Owner: -
+
+CREATE FUNCTION nudge.check_placeholders(p_text text, p_field text) RETURNS void
+    LANGUAGE plpgsql
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+DECLARE
+  v_name text;
+BEGIN
+  IF position('{{' IN p_text) = 0 AND position('}}' IN p_text) = 0 THEN
+    RETURN;
+  END IF;
+  FOR v_name IN SELECT m[2] FROM regexp_matches(p_text, '(\{\{\s*([^{}]*?)\s*\}\})', 'g') m LOOP
+    IF nudge.placeholder_problem(v_name) IS NOT NULL THEN
+      PERFORM nudge.reject(p_field, nudge.placeholder_problem(v_name));
+    END IF;
+  END LOOP;
+  IF regexp_replace(p_text, '\{\{\s*[^{}]*?\s*\}\}', '', 'g') ~ '\{\{|\}\}' THEN
+    PERFORM nudge.reject(p_field, 'has a {{ or }} that does not close a placeholder');
+  END IF;
+END $$;
+
+-- Name: FUNCTION check_placeholders(p_text text, p_field text); Type: COMMENT; Schema: nudge; Owner: -
+
+COMMENT ON FUNCTION nudge.check_placeholders(p_text text, p_field text) IS 'Raises 22023 naming p_field when p_text holds an unknown placeholder or a brace pair that is not one; otherwise does nothing.';
+
+-- Name: check_remind_template(jsonb, text); Type: FUNCTION; Schema: nudge; Owner: -
+
+CREATE FUNCTION nudge.check_remind_template(p_template jsonb, p_event_type text) RETURNS void
+    LANGUAGE plpgsql
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $_$
+DECLARE
+  v_key    text;
+  v_value  jsonb;
+  v_type   text;
+  v_sample nudge.events;
+  v_item   jsonb;
+  v_field  text;
+  v_detail text;
+BEGIN
+  IF jsonb_typeof(p_template) IS DISTINCT FROM 'object' THEN
+    PERFORM nudge.reject('action.reminder', 'must be a JSON object (a reminder template)');
+  END IF;
+  FOR v_key, v_value IN SELECT k, v FROM jsonb_each(p_template) AS x(k, v) ORDER BY k LOOP
+    v_type := nudge.template_field_type(v_key);
+    IF v_type IS NULL THEN
+      PERFORM nudge.reject('action.reminder.' || v_key,
+        CASE WHEN v_key = 'run_at' THEN 'is not for templates: the first fire comes from delay_seconds'
+             ELSE 'is not a known field' END);
+    END IF;
+    IF jsonb_typeof(v_value) IS DISTINCT FROM v_type THEN
+      PERFORM nudge.reject('action.reminder.' || v_key, 'must be a JSON ' || v_type);
+    END IF;
+    IF v_type = 'number' AND NOT (v_value::text ~ '^-?[0-9]{1,10}$') THEN
+      PERFORM nudge.reject('action.reminder.' || v_key, 'must be a whole number');
+    END IF;
+    IF v_type = 'string' THEN
+      PERFORM nudge.check_placeholders(v_value #>> '{}', 'action.reminder.' || v_key);
+    END IF;
+  END LOOP;
+  IF p_template ? 'payload' THEN
+    PERFORM nudge.check_placeholders(s, 'action.reminder.payload')
+       FROM jsonb_path_query(p_template->'payload', '$.**') j,
+            LATERAL (SELECT j #>> '{}' AS s) x
+      WHERE jsonb_typeof(j) = 'string';
+  END IF;
+  IF (p_template->>'delay_seconds')::bigint < 0 THEN
+    PERFORM nudge.reject('action.reminder.delay_seconds', 'must be 0 or more');
+  END IF;
+  IF p_template ? 'interval_seconds' AND p_template ? 'interval_minutes' THEN
+    PERFORM nudge.reject('action.reminder.interval_minutes',
+                         'give interval_seconds or interval_minutes, not both');
+  END IF;
+  FOR v_key IN SELECT unnest(ARRAY['event_type', 'channel', 'schedule_type']) LOOP
+    IF NOT p_template ? v_key THEN
+      PERFORM nudge.reject('action.reminder.' || v_key, 'is required');
+    END IF;
+  END LOOP;
+
+  -- Rendered for a sample event and created as a create would be, then rolled back: the
+  -- template is checked like a create. Data placeholders stand for sample values; a target
+  -- that is only data stands for an address that suits the channel.
+  v_sample := ROW(0, p_event_type, 'sample', 'sample', '{}'::jsonb, NULL, now(), now(), NULL, 0,
+                  '[]'::jsonb, NULL)::nudge.events;
+  v_item := nudge.reminder_item(nudge.sample_template(p_template), v_sample);
+  BEGIN
+    PERFORM * FROM nudge.create_reminder_from_item(v_item);
+    RAISE EXCEPTION USING ERRCODE = 'NU000';  -- undo the sample reminder
+  EXCEPTION
+    WHEN SQLSTATE 'NU000' THEN NULL;
+    WHEN invalid_parameter_value THEN
+      GET STACKED DIAGNOSTICS v_field = COLUMN_NAME, v_detail = MESSAGE_TEXT;
+      RAISE EXCEPTION 'action.reminder.%', v_detail
+        USING ERRCODE = '22023', COLUMN = 'action.reminder.' || v_field;
+  END;
+END $_$;
+
+-- Name: FUNCTION check_remind_template(p_template jsonb, p_event_type text); Type: COMMENT; Schema: nudge; Owner: -
+
+COMMENT ON FUNCTION nudge.check_remind_template(p_template jsonb, p_event_type text) IS 'Raises 22023 naming the field (action.reminder.<field>) when a remind template holds an unknown field, a wrong type, an unknown placeholder, or anything a create would refuse for a sample event; otherwise does nothing.';
+
+-- Name: check_rule(nudge.rules); Type: FUNCTION; Schema: nudge; Owner: -
+
+CREATE FUNCTION nudge.check_rule(p_rule nudge.rules) RETURNS void
+    LANGUAGE plpgsql
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+DECLARE
+  v_type  text := p_rule.action->>'type';
+  v_key   text;
+  v_value jsonb;
+BEGIN
+  IF p_rule.name IS NULL OR length(p_rule.name) NOT BETWEEN 1 AND 200 THEN
+    PERFORM nudge.reject('name', 'must be 1 to 200 characters');
+  END IF;
+  IF p_rule.event_type IS NULL OR length(p_rule.event_type) NOT BETWEEN 1 AND 200 THEN
+    PERFORM nudge.reject('event_type', 'must be 1 to 200 characters');
+  END IF;
+  IF jsonb_typeof(p_rule."when") IS DISTINCT FROM 'object' THEN
+    PERFORM nudge.reject('when', 'must be a JSON object of conditions');
+  END IF;
+  FOR v_key, v_value IN SELECT k, v FROM jsonb_each(p_rule."when") AS x(k, v) ORDER BY k LOOP
+    IF nudge.placeholder_problem(v_key) IS NOT NULL THEN
+      PERFORM nudge.reject('when.' || v_key,
+        'is not an event field (entity_type, entity_id, event_type, event_id, data.<path>)');
+    END IF;
+    IF jsonb_typeof(v_value) IN ('object', 'array') THEN
+      PERFORM nudge.reject('when.' || v_key, 'must be a string, number, boolean or null');
+    END IF;
+  END LOOP;
+  IF jsonb_typeof(p_rule.action) IS DISTINCT FROM 'object' THEN
+    PERFORM nudge.reject('action', 'must be a JSON object');
+  END IF;
+  IF v_type IS NULL OR v_type NOT IN ('remind', 'set_flag', 'cancel') THEN
+    PERFORM nudge.reject('action.type', 'must be one of remind, set_flag, cancel');
+  END IF;
+  -- {"type": "remind", "reminder": {...}}, {"type": "set_flag", "flag": {...}},
+  -- {"type": "cancel", "cancel": {...}}
+  PERFORM nudge.check_keys(p_rule.action,
+    ARRAY['type', CASE v_type WHEN 'remind' THEN 'reminder' WHEN 'set_flag' THEN 'flag'
+                              ELSE 'cancel' END], 'action.');
+  CASE v_type
+    WHEN 'remind' THEN
+      PERFORM nudge.check_remind_template(p_rule.action->'reminder', p_rule.event_type);
+    WHEN 'set_flag' THEN
+      IF jsonb_typeof(p_rule.action->'flag') IS DISTINCT FROM 'object' THEN
+        PERFORM nudge.reject('action.flag', 'must be a JSON object: {"key": ..., "value": true}');
+      END IF;
+      PERFORM nudge.check_keys(p_rule.action->'flag', ARRAY['key', 'value'], 'action.flag.');
+      IF jsonb_typeof(p_rule.action->'flag'->'key') IS DISTINCT FROM 'string'
+         OR length(p_rule.action->'flag'->>'key') NOT BETWEEN 1 AND 200 THEN
+        PERFORM nudge.reject('action.flag.key', 'must be a flag key of 1 to 200 characters');
+      END IF;
+      PERFORM nudge.check_placeholders(p_rule.action->'flag'->>'key', 'action.flag.key');
+      IF jsonb_typeof(p_rule.action->'flag'->'value') IS DISTINCT FROM 'boolean' THEN
+        PERFORM nudge.reject('action.flag.value', 'must be true or false');
+      END IF;
+    ELSE
+      IF jsonb_typeof(p_rule.action->'cancel') IS DISTINCT FROM 'object' THEN
+        PERFORM nudge.reject('action.cancel', 'must be a JSON object: {"event_type": ...}');
+      END IF;
+      PERFORM nudge.check_keys(p_rule.action->'cancel',
+                               ARRAY['event_type', 'entity_type', 'entity_id'], 'action.cancel.');
+      IF jsonb_typeof(p_rule.action->'cancel'->'event_type') IS DISTINCT FROM 'string' THEN
+        PERFORM nudge.reject('action.cancel.event_type', 'is required: the event_type of the '
+                             'reminders to cancel');
+      END IF;
+      FOR v_key, v_value IN SELECT k, v FROM jsonb_each(p_rule.action->'cancel') AS x(k, v) LOOP
+        IF jsonb_typeof(v_value) IS DISTINCT FROM 'string'
+           OR length(v_value #>> '{}') NOT BETWEEN 1 AND 200 THEN
+          PERFORM nudge.reject('action.cancel.' || v_key, 'must be 1 to 200 characters');
+        END IF;
+        PERFORM nudge.check_placeholders(v_value #>> '{}', 'action.cancel.' || v_key);
+      END LOOP;
+  END CASE;
+END $$;
+
+-- Name: FUNCTION check_rule(p_rule nudge.rules); Type: COMMENT; Schema: nudge; Owner: -
+
+COMMENT ON FUNCTION nudge.check_rule(p_rule nudge.rules) IS 'Raises 22023 naming the field (name, event_type, when.<path>, action.<path>) when a rule cannot be saved: an unknown field or placeholder, a wrong type, or a template a create would refuse; otherwise does nothing.';
 
 -- Name: checked_timezone(text); Type: FUNCTION; Schema: nudge; Owner: -
 
@@ -609,6 +929,37 @@ END $$;
 
 COMMENT ON FUNCTION nudge.create_reminder(p_entity_type text, p_entity_id text, p_event_type text, p_channel text, p_schedule_type text, p_run_at timestamp with time zone, p_interval_seconds integer, p_target text, p_payload jsonb, p_stop_condition_type text, p_stop_condition_value text, p_max_fires integer, p_ends_at timestamp with time zone, p_cron text, p_timezone text, p_misfire_policy text, p_max_attempts integer) IS 'Creates a one_time, recurring or cron reminder, or returns the live (ACTIVE or PAUSED) one with the same (entity_type, entity_id, event_type) with created = false, even under concurrent identical calls; bad input raises 22023 naming the field and writes nothing; a reminder whose stop flag is already true is created COMPLETED and never fires.';
 
+-- Name: create_reminder_from_item(jsonb); Type: FUNCTION; Schema: nudge; Owner: -
+
+CREATE FUNCTION nudge.create_reminder_from_item(p_item jsonb) RETURNS TABLE(created boolean, reminder nudge.reminders)
+    LANGUAGE sql
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+  SELECT c.created, c.reminder
+    FROM nudge.create_reminder(
+           p_entity_type => p_item->>'entity_type',
+           p_entity_id => p_item->>'entity_id',
+           p_event_type => p_item->>'event_type',
+           p_channel => p_item->>'channel',
+           p_schedule_type => p_item->>'schedule_type',
+           p_run_at => (p_item->>'run_at')::timestamptz,
+           p_interval_seconds => (p_item->>'interval_seconds')::integer,
+           p_target => p_item->>'target',
+           p_payload => coalesce(p_item->'payload', '{}'::jsonb),
+           p_stop_condition_type => p_item->>'stop_condition_type',
+           p_stop_condition_value => p_item->>'stop_condition_value',
+           p_max_fires => (p_item->>'max_fires')::integer,
+           p_ends_at => (p_item->>'ends_at')::timestamptz,
+           p_cron => p_item->>'cron',
+           p_timezone => p_item->>'timezone',
+           p_misfire_policy => p_item->>'misfire_policy',
+           p_max_attempts => (p_item->>'max_attempts')::integer) c
+$$;
+
+-- Name: FUNCTION create_reminder_from_item(p_item jsonb); Type: COMMENT; Schema: nudge; Owner: -
+
+COMMENT ON FUNCTION nudge.create_reminder_from_item(p_item jsonb) IS 'nudge.create_reminder with its arguments taken from a JSON object whose fields are its parameter names without the p_ prefix; the same answer and errors.';
+
 -- Name: create_reminders(jsonb); Type: FUNCTION; Schema: nudge; Owner: -
 
 CREATE FUNCTION nudge.create_reminders(p_items jsonb) RETURNS TABLE(item integer, created boolean, reminder jsonb)
@@ -723,24 +1074,7 @@ BEGIN
     FOR v_item IN SELECT value FROM jsonb_array_elements(p_items) LOOP
       RETURN QUERY
         SELECT v_index, c.created, nudge.reminder_json(c.reminder)
-          FROM nudge.create_reminder(
-                 p_entity_type => v_item->>'entity_type',
-                 p_entity_id => v_item->>'entity_id',
-                 p_event_type => v_item->>'event_type',
-                 p_channel => v_item->>'channel',
-                 p_schedule_type => v_item->>'schedule_type',
-                 p_run_at => (v_item->>'run_at')::timestamptz,
-                 p_interval_seconds => (v_item->>'interval_seconds')::integer,
-                 p_target => v_item->>'target',
-                 p_payload => coalesce(v_item->'payload', '{}'::jsonb),
-                 p_stop_condition_type => v_item->>'stop_condition_type',
-                 p_stop_condition_value => v_item->>'stop_condition_value',
-                 p_max_fires => (v_item->>'max_fires')::integer,
-                 p_ends_at => (v_item->>'ends_at')::timestamptz,
-                 p_cron => v_item->>'cron',
-                 p_timezone => v_item->>'timezone',
-                 p_misfire_policy => v_item->>'misfire_policy',
-                 p_max_attempts => (v_item->>'max_attempts')::integer) c;
+          FROM nudge.create_reminder_from_item(v_item) c;
       v_index := v_index + 1;
     END LOOP;
   EXCEPTION WHEN invalid_parameter_value THEN
@@ -753,6 +1087,21 @@ END $$;
 -- Name: FUNCTION create_reminders_one_by_one(p_items jsonb); Type: COMMENT; Schema: nudge; Owner: -
 
 COMMENT ON FUNCTION nudge.create_reminders_one_by_one(p_items jsonb) IS 'Creates (or finds) every item of p_items with nudge.create_reminder, in order, in one transaction, one row per item; if any item is rejected nothing is created and the 22023 error names it: "items[<index>].<field>: <problem>".';
+
+-- Name: create_rule(text, text, jsonb, jsonb, boolean); Type: FUNCTION; Schema: nudge; Owner: -
+
+CREATE FUNCTION nudge.create_rule(p_name text, p_event_type text, p_action jsonb, p_when jsonb DEFAULT '{}'::jsonb, p_enabled boolean DEFAULT true) RETURNS nudge.rules
+    LANGUAGE sql
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+  INSERT INTO nudge.rules (name, event_type, action, "when", enabled)
+  VALUES (p_name, p_event_type, p_action, coalesce(p_when, '{}'::jsonb), coalesce(p_enabled, true))
+  RETURNING *
+$$;
+
+-- Name: FUNCTION create_rule(p_name text, p_event_type text, p_action jsonb, p_when jsonb, p_enabled boolean); Type: COMMENT; Schema: nudge; Owner: -
+
+COMMENT ON FUNCTION nudge.create_rule(p_name text, p_event_type text, p_action jsonb, p_when jsonb, p_enabled boolean) IS 'Saves a new rule (enabled unless p_enabled is false) after nudge.check_rule; 22023 naming the field otherwise.';
 
 -- Name: cron_field(text, text, integer, integer, text[]); Type: FUNCTION; Schema: nudge; Owner: -
 
@@ -969,6 +1318,159 @@ END $_$;
 -- Name: FUNCTION cron_value(p_text text, p_field text, p_min integer, p_max integer, p_names text[]); Type: COMMENT; Schema: nudge; Owner: -
 
 COMMENT ON FUNCTION nudge.cron_value(p_text text, p_field text, p_min integer, p_max integer, p_names text[]) IS 'One value of a cron field (a number, or a name from p_names, case-insensitive) within p_min..p_max; 22023 naming the field otherwise.';
+
+-- Name: delete_rule(bigint); Type: FUNCTION; Schema: nudge; Owner: -
+
+CREATE FUNCTION nudge.delete_rule(p_id bigint) RETURNS nudge.rules
+    LANGUAGE plpgsql
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+DECLARE
+  v_rule nudge.rules;
+BEGIN
+  DELETE FROM nudge.rules WHERE id = p_id RETURNING * INTO v_rule;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION 'rule % does not exist', p_id USING ERRCODE = 'NU404';
+  END IF;
+  RETURN v_rule;
+END $$;
+
+-- Name: FUNCTION delete_rule(p_id bigint); Type: COMMENT; Schema: nudge; Owner: -
+
+COMMENT ON FUNCTION nudge.delete_rule(p_id bigint) IS 'Deletes a rule and returns it; the reminders it created are left as they are; NU404 for a missing rule.';
+
+-- Name: emit_event(text, text, text, jsonb, text, timestamp with time zone); Type: FUNCTION; Schema: nudge; Owner: -
+
+CREATE FUNCTION nudge.emit_event(p_event_type text, p_entity_type text, p_entity_id text, p_data jsonb DEFAULT '{}'::jsonb, p_key text DEFAULT NULL::text, p_occurred_at timestamp with time zone DEFAULT NULL::timestamp with time zone) RETURNS jsonb
+    LANGUAGE plpgsql
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+BEGIN
+  IF p_event_type IS NULL OR length(p_event_type) NOT BETWEEN 1 AND 200 THEN
+    PERFORM nudge.reject('event_type', 'must be 1 to 200 characters');
+  END IF;
+  IF p_event_type LIKE 'nudge.%' THEN
+    PERFORM nudge.reject('event_type', 'must not start with "nudge.": those are Nudge''s own');
+  END IF;
+  IF p_entity_type IS NULL OR length(p_entity_type) NOT BETWEEN 1 AND 200 THEN
+    PERFORM nudge.reject('entity_type', 'must be 1 to 200 characters');
+  END IF;
+  IF p_entity_id IS NULL OR length(p_entity_id) NOT BETWEEN 1 AND 200 THEN
+    PERFORM nudge.reject('entity_id', 'must be 1 to 200 characters');
+  END IF;
+  IF p_data IS NULL OR jsonb_typeof(p_data) <> 'object' THEN
+    PERFORM nudge.reject('data', 'must be a JSON object');
+  END IF;
+  IF pg_column_size(p_data) > 65536 THEN
+    PERFORM nudge.reject('data', 'must be at most 64 KiB');
+  END IF;
+  IF length(p_key) NOT BETWEEN 1 AND 200 THEN
+    PERFORM nudge.reject('key', 'must be 1 to 200 characters');
+  END IF;
+  RETURN nudge.record_event(p_event_type, p_entity_type, p_entity_id, p_data, p_key,
+                            p_occurred_at, false);
+END $$;
+
+-- Name: FUNCTION emit_event(p_event_type text, p_entity_type text, p_entity_id text, p_data jsonb, p_key text, p_occurred_at timestamp with time zone); Type: COMMENT; Schema: nudge; Owner: -
+
+COMMENT ON FUNCTION nudge.emit_event(p_event_type text, p_entity_type text, p_entity_id text, p_data jsonb, p_key text, p_occurred_at timestamp with time zone) IS 'Records an event and runs every enabled rule of its type whose conditions hold, in the caller''s transaction; answers {created, event, effects}. The same key again answers the first event and effects with created = false and changes nothing, even when sent concurrently. A rule that cannot be rendered for a posted event raises NU422 (nothing is written); for Nudge''s own events it is recorded in the effects. A chain deeper than 8 events is recorded as refused and its rules are not run.';
+
+-- Name: emit_events(jsonb); Type: FUNCTION; Schema: nudge; Owner: -
+
+CREATE FUNCTION nudge.emit_events(p_items jsonb) RETURNS jsonb
+    LANGUAGE plpgsql
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+DECLARE
+  v_item   jsonb;
+  v_index  integer := 0;
+  v_out    jsonb := '[]'::jsonb;
+  v_field  text;
+  v_detail text;
+  v_state  text;
+BEGIN
+  IF p_items IS NULL OR jsonb_typeof(p_items) <> 'array' THEN
+    PERFORM nudge.reject('items', 'must be an array');
+  END IF;
+  BEGIN
+    FOR v_item IN SELECT value FROM jsonb_array_elements(p_items) LOOP
+      v_out := v_out || jsonb_build_array(nudge.emit_event(
+                 p_event_type => v_item->>'event_type', p_entity_type => v_item->>'entity_type',
+                 p_entity_id => v_item->>'entity_id',
+                 p_data => coalesce(v_item->'data', '{}'::jsonb), p_key => v_item->>'key',
+                 p_occurred_at => (v_item->>'occurred_at')::timestamptz));
+      v_index := v_index + 1;
+    END LOOP;
+  EXCEPTION WHEN invalid_parameter_value OR SQLSTATE 'NU422' THEN
+    GET STACKED DIAGNOSTICS v_field = COLUMN_NAME, v_detail = MESSAGE_TEXT,
+                            v_state = RETURNED_SQLSTATE;
+    RAISE EXCEPTION '%', CASE WHEN v_state = 'NU422' THEN format('items[%s]: %s', v_index, v_detail)
+                              ELSE format('items[%s].%s', v_index, v_detail) END
+      USING ERRCODE = v_state, COLUMN = format('items[%s].%s', v_index, v_field);
+  END;
+  RETURN v_out;
+END $$;
+
+-- Name: FUNCTION emit_events(p_items jsonb); Type: COMMENT; Schema: nudge; Owner: -
+
+COMMENT ON FUNCTION nudge.emit_events(p_items jsonb) IS 'nudge.emit_event for every item of p_items (objects with event_type, entity_type, entity_id, data, key, occurred_at), in order, all or nothing; an error names its item: 22023 "items[<index>].<field>: <problem>" or NU422 "items[<index>]: rule <id>: <field path>: <problem>".';
+
+-- Name: emit_reminder_event(); Type: FUNCTION; Schema: nudge; Owner: -
+
+CREATE FUNCTION nudge.emit_reminder_event() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+BEGIN
+  IF NEW.status = 'FAILED' THEN
+    PERFORM nudge.record_event('nudge.reminder_failed', NEW.entity_type, NEW.entity_id,
+                               jsonb_build_object('reminder', nudge.reminder_json(NEW),
+                                                  'last_error', NEW.last_error),
+                               NULL, NULL, true);
+  ELSE
+    PERFORM nudge.record_event('nudge.reminder_completed', NEW.entity_type, NEW.entity_id,
+                               jsonb_build_object('reason', NEW.completed_reason,
+                                                  'reminder', nudge.reminder_json(NEW)),
+                               NULL, NULL, true);
+  END IF;
+  RETURN NULL;
+END $$;
+
+-- Name: FUNCTION emit_reminder_event(); Type: COMMENT; Schema: nudge; Owner: -
+
+COMMENT ON FUNCTION nudge.emit_reminder_event() IS 'Trigger: a reminder that ends other than by its one fire emits nudge.reminder_completed (data.reason: max_fires, ends_at, stop_condition or cancelled; data.reminder) or nudge.reminder_failed (data.reminder, data.last_error) for its entity, in the same transaction.';
+
+-- Name: event_json(nudge.events); Type: FUNCTION; Schema: nudge; Owner: -
+
+CREATE FUNCTION nudge.event_json(e nudge.events) RETURNS jsonb
+    LANGUAGE sql STABLE
+    AS $$
+  SELECT jsonb_strip_nulls(jsonb_build_object(
+    'id', e.id, 'event_type', e.event_type, 'entity_type', e.entity_type,
+    'entity_id', e.entity_id, 'data', e.data, 'key', e.key, 'occurred_at', e.occurred_at,
+    'received_at', e.received_at, 'cause_event_id', e.cause_event_id, 'refused', e.refused))
+$$;
+
+-- Name: FUNCTION event_json(e nudge.events); Type: COMMENT; Schema: nudge; Owner: -
+
+COMMENT ON FUNCTION nudge.event_json(e nudge.events) IS 'The public JSON form of an event (without its effects): what happened to which entity, when, and for an event a rule caused, the event that caused it.';
+
+-- Name: event_value(nudge.events, text); Type: FUNCTION; Schema: nudge; Owner: -
+
+CREATE FUNCTION nudge.event_value(p_event nudge.events, p_name text) RETURNS jsonb
+    LANGUAGE sql STABLE
+    AS $$
+  SELECT CASE p_name
+           WHEN 'entity_type' THEN to_jsonb(p_event.entity_type)
+           WHEN 'entity_id' THEN to_jsonb(p_event.entity_id)
+           WHEN 'event_type' THEN to_jsonb(p_event.event_type)
+           WHEN 'event_id' THEN to_jsonb(p_event.id)
+           ELSE p_event.data #> string_to_array(substr(p_name, 6), '.') END
+$$;
+
+-- Name: FUNCTION event_value(p_event nudge.events, p_name text); Type: COMMENT; Schema: nudge; Owner: -
+
+COMMENT ON FUNCTION nudge.event_value(p_event nudge.events, p_name text) IS 'The value a placeholder name stands for in an event (data.<path> walks objects and array indexes); NULL when the event has no such value.';
 
 -- Name: executions; Type: TABLE; Schema: nudge; Owner: -
 
@@ -1237,6 +1739,21 @@ END $$;
 
 COMMENT ON FUNCTION nudge.pause_reminder(p_id bigint) IS 'ACTIVE becomes PAUSED (nothing is claimed while paused; a fire in flight is recorded but does not resume it); pausing a PAUSED reminder changes nothing; any other status raises NU409, a missing reminder NU404.';
 
+-- Name: placeholder_problem(text); Type: FUNCTION; Schema: nudge; Owner: -
+
+CREATE FUNCTION nudge.placeholder_problem(p_name text) RETURNS text
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    AS $_$
+  SELECT CASE WHEN p_name ~ '^(entity_type|entity_id|event_type|event_id|data(\.[A-Za-z0-9_-]+)+)$'
+              THEN NULL
+              ELSE format('{{%s}} is not a placeholder (known: {{entity_type}}, {{entity_id}}, '
+                          '{{event_type}}, {{event_id}}, {{data.some.path}})', p_name) END
+$_$;
+
+-- Name: FUNCTION placeholder_problem(p_name text); Type: COMMENT; Schema: nudge; Owner: -
+
+COMMENT ON FUNCTION nudge.placeholder_problem(p_name text) IS 'NULL when p_name names a value of an event (entity_type, entity_id, event_type, event_id, data.<path>), else why not.';
+
 -- Name: preview_schedule(text, timestamp with time zone, integer, timestamp with time zone, integer, text, text); Type: FUNCTION; Schema: nudge; Owner: -
 
 CREATE FUNCTION nudge.preview_schedule(p_schedule_type text, p_from timestamp with time zone, p_count integer DEFAULT 5, p_run_at timestamp with time zone DEFAULT NULL::timestamp with time zone, p_interval_seconds integer DEFAULT NULL::integer, p_cron text DEFAULT NULL::text, p_timezone text DEFAULT NULL::text) RETURNS SETOF text
@@ -1305,6 +1822,7 @@ DECLARE
   v_executions integer;
   v_attempts   integer;
   v_reminders  integer;
+  v_events     integer;
 BEGIN
   IF NOT pg_try_advisory_xact_lock(hashtext('nudge.prune_history')) THEN
     RETURN 0;
@@ -1322,12 +1840,16 @@ BEGIN
                             WHERE x.status IN ('COMPLETED', 'CANCELLED', 'FAILED')
                               AND x.finished_at < now() - p_keep LIMIT p_limit));
   GET DIAGNOSTICS v_reminders = ROW_COUNT;
-  RETURN v_executions + v_attempts + v_reminders;
+  DELETE FROM nudge.events e
+   WHERE e.ctid = ANY (ARRAY(SELECT x.ctid FROM nudge.events x
+                              WHERE x.received_at < now() - p_keep LIMIT p_limit));
+  GET DIAGNOSTICS v_events = ROW_COUNT;
+  RETURN v_executions + v_attempts + v_reminders + v_events;
 END $$;
 
 -- Name: FUNCTION prune_history(p_keep interval, p_limit integer); Type: COMMENT; Schema: nudge; Owner: -
 
-COMMENT ON FUNCTION nudge.prune_history(p_keep interval, p_limit integer) IS 'Deletes up to p_limit each of executions, delivery attempts and finished reminders older than p_keep; when several workers call it at once only one does the work; returns how many rows went.';
+COMMENT ON FUNCTION nudge.prune_history(p_keep interval, p_limit integer) IS 'Deletes up to p_limit each of executions, delivery attempts, finished reminders and events older than p_keep; when several workers call it at once only one does the work; returns how many rows went.';
 
 -- Name: put_contact(text, text, text, text); Type: FUNCTION; Schema: nudge; Owner: -
 
@@ -1382,19 +1904,103 @@ END $$;
 
 COMMENT ON FUNCTION nudge.queue_wake_up() IS 'Queues the wake-up hint on channel nudge_due for this transaction, unless the session has set nudge.notify_after_commit = on and so promised to send it itself after commit.';
 
+-- Name: record_event(text, text, text, jsonb, text, timestamp with time zone, boolean); Type: FUNCTION; Schema: nudge; Owner: -
+
+CREATE FUNCTION nudge.record_event(p_event_type text, p_entity_type text, p_entity_id text, p_data jsonb, p_key text, p_occurred_at timestamp with time zone, p_own boolean) RETURNS jsonb
+    LANGUAGE plpgsql
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+DECLARE
+  -- A rule's action can complete reminders, whose lifecycle events run rules in turn: the
+  -- depth of this event in that chain, and the event that caused it, travel in two settings
+  -- local to the transaction.
+  v_depth   integer := coalesce(nullif(current_setting('nudge.event_depth', true), ''), '0')::integer;
+  v_cause   bigint := nullif(current_setting('nudge.event_cause', true), '')::bigint;
+  v_event   nudge.events;
+  v_rule    nudge.rules;
+  v_effects jsonb := '[]'::jsonb;
+  v_outer_rule text;
+  v_outer_path text;
+BEGIN
+  INSERT INTO nudge.events AS e (event_type, entity_type, entity_id, data, key, occurred_at,
+                                 cause_event_id, depth, refused)
+  VALUES (p_event_type, p_entity_type, p_entity_id, p_data, p_key, coalesce(p_occurred_at, now()),
+          CASE WHEN v_depth > 0 THEN v_cause END, v_depth,
+          CASE WHEN v_depth >= 8 THEN 'a chain of rules deeper than 8 events: not run' END)
+  ON CONFLICT (key) WHERE key IS NOT NULL DO NOTHING
+  RETURNING * INTO v_event;
+  IF NOT FOUND THEN
+    -- The same key again (perhaps at this moment, from another session: the insert waited for
+    -- it): the first answer, and nothing changes.
+    SELECT * INTO v_event FROM nudge.events WHERE key = p_key;
+    RETURN jsonb_build_object('created', false, 'event', nudge.event_json(v_event),
+                              'effects', v_event.effects);
+  END IF;
+  IF v_event.refused IS NOT NULL THEN
+    RAISE WARNING 'nudge: event % (%) refused: %', v_event.id, p_event_type, v_event.refused;
+    RETURN jsonb_build_object('created', true, 'event', nudge.event_json(v_event),
+                              'effects', v_effects);
+  END IF;
+
+  PERFORM set_config('nudge.event_depth', (v_depth + 1)::text, true),
+          set_config('nudge.event_cause', v_event.id::text, true);
+  -- This event may be Nudge's own, emitted while another rule's action runs: its rules name
+  -- themselves, and that rule's context comes back after them.
+  v_outer_rule := current_setting('nudge.rule_id', true);
+  v_outer_path := current_setting('nudge.rule_path', true);
+  FOR v_rule IN SELECT * FROM nudge.rules r
+                 WHERE r.event_type = p_event_type AND r.enabled ORDER BY r.id LOOP
+    CONTINUE WHEN NOT nudge.rule_matches(v_rule."when", v_event);
+    IF p_own THEN
+      -- Nudge's own events never fail the change that caused them (a worker's finish, a flag):
+      -- a rule that cannot run for one is recorded with its error instead.
+      BEGIN
+        v_effects := v_effects || nudge.apply_rule(v_rule, v_event);
+      EXCEPTION WHEN SQLSTATE 'NU422' OR invalid_parameter_value THEN
+        v_effects := v_effects || jsonb_build_object('rule_id', v_rule.id,
+                                                     'type', v_rule.action->>'type',
+                                                     'error', SQLERRM);
+      END;
+    ELSE
+      v_effects := v_effects || nudge.apply_rule(v_rule, v_event);
+    END IF;
+  END LOOP;
+  PERFORM set_config('nudge.event_depth', v_depth::text, true),
+          set_config('nudge.event_cause', coalesce(v_cause::text, ''), true),
+          set_config('nudge.rule_id', coalesce(v_outer_rule, ''), true),
+          set_config('nudge.rule_path', coalesce(v_outer_path, ''), true);
+
+  IF v_effects <> '[]'::jsonb THEN
+    UPDATE nudge.events SET effects = v_effects WHERE id = v_event.id;
+  END IF;
+  RETURN jsonb_build_object('created', true, 'event', nudge.event_json(v_event),
+                            'effects', v_effects);
+END $$;
+
+-- Name: FUNCTION record_event(p_event_type text, p_entity_type text, p_entity_id text, p_data jsonb, p_key text, p_occurred_at timestamp with time zone, p_own boolean); Type: COMMENT; Schema: nudge; Owner: -
+
+COMMENT ON FUNCTION nudge.record_event(p_event_type text, p_entity_type text, p_entity_id text, p_data jsonb, p_key text, p_occurred_at timestamp with time zone, p_own boolean) IS 'Records an event and runs every enabled rule of its type whose conditions hold; answers {created, event, effects}; the same key again answers the first event and effects and changes nothing; for Nudge''s own events (p_own) a rule that cannot run is recorded in the effects instead of failing; a chain deeper than 8 events is recorded as refused and its rules are not run.';
+
 -- Name: reject(text, text); Type: FUNCTION; Schema: nudge; Owner: -
 
 CREATE FUNCTION nudge.reject(p_field text, p_problem text) RETURNS void
     LANGUAGE plpgsql
     SET search_path TO 'pg_catalog', 'pg_temp'
     AS $$
+DECLARE
+  v_rule text := nullif(current_setting('nudge.rule_id', true), '');
+  v_path text := coalesce(current_setting('nudge.rule_path', true), '') || p_field;
 BEGIN
+  IF v_rule IS NOT NULL THEN
+    RAISE EXCEPTION 'rule %: %: %', v_rule, v_path, p_problem
+      USING ERRCODE = 'NU422', COLUMN = v_path, TABLE = v_rule;
+  END IF;
   RAISE EXCEPTION '%: %', p_field, p_problem USING ERRCODE = '22023', COLUMN = p_field;
 END $$;
 
 -- Name: FUNCTION reject(p_field text, p_problem text); Type: COMMENT; Schema: nudge; Owner: -
 
-COMMENT ON FUNCTION nudge.reject(p_field text, p_problem text) IS 'Always raises 22023 with the message "<field>: <problem>" and the field in COLUMN.';
+COMMENT ON FUNCTION nudge.reject(p_field text, p_problem text) IS 'Always raises: 22023 "<field>: <problem>" with the field in COLUMN; while a rule''s action runs, NU422 "rule <id>: <template path><field>: <problem>" instead.';
 
 -- Name: release_leases(text, bigint[]); Type: FUNCTION; Schema: nudge; Owner: -
 
@@ -1422,6 +2028,44 @@ END $$;
 
 COMMENT ON FUNCTION nudge.release_leases(p_worker text, p_ids bigint[]) IS 'Gives back leases p_worker holds without an attempt (the listed ids, or with NULL every due ACTIVE reminder it holds) so another worker can take them at once; returns how many.';
 
+-- Name: reminder_item(jsonb, nudge.events); Type: FUNCTION; Schema: nudge; Owner: -
+
+CREATE FUNCTION nudge.reminder_item(p_template jsonb, p_event nudge.events) RETURNS jsonb
+    LANGUAGE plpgsql STABLE
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+DECLARE
+  v_item  jsonb := '{}'::jsonb;
+  v_key   text;
+  v_value jsonb;
+  v_delay integer;
+  v_every integer;
+BEGIN
+  FOR v_key, v_value IN SELECT k, v FROM jsonb_each(p_template) AS x(k, v) LOOP
+    CONTINUE WHEN v_key IN ('delay_seconds', 'interval_minutes');
+    v_item := v_item || jsonb_build_object(v_key,
+      CASE WHEN v_key = 'payload' THEN nudge.render_json(v_value, p_event, 'action.reminder.payload')
+           WHEN jsonb_typeof(v_value) = 'string'
+             THEN nudge.render_text(v_value #>> '{}', p_event, 'action.reminder.' || v_key)
+           ELSE v_value END);
+  END LOOP;
+  IF p_template ? 'interval_minutes' THEN
+    v_item := v_item || jsonb_build_object('interval_seconds',
+                                           (p_template->>'interval_minutes')::integer * 60);
+  END IF;
+  v_item := jsonb_build_object('entity_type', p_event.entity_type,
+                               'entity_id', p_event.entity_id) || v_item;
+  v_delay := (p_template->>'delay_seconds')::integer;
+  v_every := (v_item->>'interval_seconds')::integer;
+  RETURN v_item || jsonb_build_object('run_at', p_event.occurred_at + interval '1 second' *
+    CASE WHEN v_item->>'schedule_type' = 'recurring' THEN coalesce(v_delay, v_every, 0)
+         ELSE coalesce(v_delay, 0) END);
+END $$;
+
+-- Name: FUNCTION reminder_item(p_template jsonb, p_event nudge.events); Type: COMMENT; Schema: nudge; Owner: -
+
+COMMENT ON FUNCTION nudge.reminder_item(p_template jsonb, p_event nudge.events) IS 'The create item a remind template gives for an event: every string rendered, the entity defaulting to the event''s, run_at delay_seconds after the event occurred (recurring: by default one interval); NU422 when the event lacks a value.';
+
 -- Name: reminder_json(nudge.reminders); Type: FUNCTION; Schema: nudge; Owner: -
 
 CREATE FUNCTION nudge.reminder_json(r nudge.reminders) RETURNS jsonb
@@ -1441,12 +2085,83 @@ CREATE FUNCTION nudge.reminder_json(r nudge.reminders) RETURNS jsonb
     'stop_condition_value', r.stop_condition_value, 'max_fires', r.max_fires,
     'ends_at', r.ends_at, 'fire_count', r.fire_count, 'status', r.status,
     'completed_reason', r.completed_reason, 'last_error', r.last_error,
+    'rule_id', r.rule_id, 'event_id', r.event_id,
     'created_at', r.created_at, 'updated_at', r.updated_at, 'finished_at', r.finished_at))
 $$;
 
 -- Name: FUNCTION reminder_json(r nudge.reminders); Type: COMMENT; Schema: nudge; Owner: -
 
-COMMENT ON FUNCTION nudge.reminder_json(r nudge.reminders) IS 'The public JSON form of a reminder: every field that is set (nulls left out), times in the session''s zone, the occurrence being retried and its attempts while there is one, no lease internals.';
+COMMENT ON FUNCTION nudge.reminder_json(r nudge.reminders) IS 'The public JSON form of a reminder: every field that is set (nulls left out), times in the session''s zone, the occurrence being retried and its attempts while there is one, the rule and event that created it, no lease internals.';
+
+-- Name: render_json(jsonb, nudge.events, text); Type: FUNCTION; Schema: nudge; Owner: -
+
+CREATE FUNCTION nudge.render_json(p_value jsonb, p_event nudge.events, p_field text) RETURNS jsonb
+    LANGUAGE plpgsql STABLE
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+DECLARE
+  v_out jsonb;
+BEGIN
+  IF position('{{' IN p_value::text) = 0 THEN
+    RETURN p_value;
+  END IF;
+  CASE jsonb_typeof(p_value)
+    WHEN 'string' THEN
+      RETURN nudge.render_text(p_value #>> '{}', p_event, p_field, true);
+    WHEN 'object' THEN
+      SELECT coalesce(jsonb_object_agg(k, nudge.render_json(v, p_event, p_field || '.' || k)),
+                      '{}'::jsonb)
+        INTO v_out FROM jsonb_each(p_value) AS x(k, v);
+      RETURN v_out;
+    WHEN 'array' THEN
+      SELECT coalesce(jsonb_agg(nudge.render_json(v, p_event, format('%s[%s]', p_field, i - 1))
+                                ORDER BY i), '[]'::jsonb)
+        INTO v_out FROM jsonb_array_elements(p_value) WITH ORDINALITY AS x(v, i);
+      RETURN v_out;
+    ELSE
+      RETURN p_value;
+  END CASE;
+END $$;
+
+-- Name: FUNCTION render_json(p_value jsonb, p_event nudge.events, p_field text); Type: COMMENT; Schema: nudge; Owner: -
+
+COMMENT ON FUNCTION nudge.render_json(p_value jsonb, p_event nudge.events, p_field text) IS 'A JSON value with the placeholders of every string in it rendered for the event (a string that is one placeholder takes the value''s own JSON type); NU422 naming the field path when the event lacks a value.';
+
+-- Name: render_text(text, nudge.events, text, boolean); Type: FUNCTION; Schema: nudge; Owner: -
+
+CREATE FUNCTION nudge.render_text(p_text text, p_event nudge.events, p_field text, p_typed boolean DEFAULT false) RETURNS jsonb
+    LANGUAGE plpgsql STABLE
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+DECLARE
+  v_out   text := p_text;
+  v_match text[];
+  v_value jsonb;
+BEGIN
+  IF p_text IS NULL OR position('{{' IN p_text) = 0 THEN
+    RETURN to_jsonb(p_text);
+  END IF;
+  FOR v_match IN SELECT m FROM regexp_matches(p_text, '(\{\{\s*([^{}]*?)\s*\}\})', 'g') m LOOP
+    v_value := nudge.event_value(p_event, v_match[2]);
+    IF v_value IS NULL THEN
+      RAISE EXCEPTION 'rule %: %: the event has no % for {{%}}',
+        current_setting('nudge.rule_id', true), p_field, v_match[2], v_match[2]
+        USING ERRCODE = 'NU422', COLUMN = p_field,
+              TABLE = current_setting('nudge.rule_id', true);
+    END IF;
+    IF p_typed AND v_match[1] = btrim(p_text) THEN
+      RETURN v_value;
+    END IF;
+    v_out := replace(v_out, v_match[1],
+                     CASE jsonb_typeof(v_value) WHEN 'string' THEN v_value #>> '{}'
+                                                ELSE v_value::text END);
+  END LOOP;
+  RETURN to_jsonb(v_out);
+END $$;
+
+-- Name: FUNCTION render_text(p_text text, p_event nudge.events, p_field text, p_typed boolean); Type: COMMENT; Schema: nudge; Owner: -
+
+COMMENT ON FUNCTION nudge.render_text(p_text text, p_event nudge.events, p_field text, p_typed boolean) IS 'p_text with every placeholder replaced by the event''s value (as text; with p_typed a text that is one placeholder becomes the value itself); NU422 naming p_field when the event lacks a value.';
 
 -- Name: reschedule_reminder(bigint, timestamp with time zone, integer, jsonb, integer, timestamp with time zone); Type: FUNCTION; Schema: nudge; Owner: -
 
@@ -1553,6 +2268,69 @@ $$;
 
 COMMENT ON FUNCTION nudge.rfc3339_in_zone(p_at timestamp with time zone, p_tz text) IS 'Instant p_at as RFC 3339 text with zone p_tz''s offset at that instant (2026-03-29T03:00:00+02:00; fractions kept when present).';
 
+-- Name: rule_is_checked_before_saving(); Type: FUNCTION; Schema: nudge; Owner: -
+
+CREATE FUNCTION nudge.rule_is_checked_before_saving() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+BEGIN
+  PERFORM nudge.check_rule(NEW);
+  NEW.updated_at := now();
+  RETURN NEW;
+END $$;
+
+-- Name: FUNCTION rule_is_checked_before_saving(); Type: COMMENT; Schema: nudge; Owner: -
+
+COMMENT ON FUNCTION nudge.rule_is_checked_before_saving() IS 'Trigger: every inserted or updated rule passes nudge.check_rule (plain SQL included), and updated_at tells when it last changed.';
+
+-- Name: rule_json(nudge.rules); Type: FUNCTION; Schema: nudge; Owner: -
+
+CREATE FUNCTION nudge.rule_json(r nudge.rules) RETURNS jsonb
+    LANGUAGE sql STABLE
+    AS $$
+  SELECT jsonb_build_object('id', r.id, 'name', r.name, 'event_type', r.event_type,
+                            'enabled', r.enabled, 'when', r."when", 'action', r.action,
+                            'created_at', r.created_at, 'updated_at', r.updated_at)
+$$;
+
+-- Name: FUNCTION rule_json(r nudge.rules); Type: COMMENT; Schema: nudge; Owner: -
+
+COMMENT ON FUNCTION nudge.rule_json(r nudge.rules) IS 'The public JSON form of a rule.';
+
+-- Name: rule_matches(jsonb, nudge.events); Type: FUNCTION; Schema: nudge; Owner: -
+
+CREATE FUNCTION nudge.rule_matches(p_when jsonb, p_event nudge.events) RETURNS boolean
+    LANGUAGE sql STABLE
+    AS $$
+  SELECT p_when = '{}'::jsonb
+      OR NOT EXISTS (SELECT 1 FROM jsonb_each(p_when) AS c(name, value)
+                      WHERE nudge.event_value(p_event, c.name) IS DISTINCT FROM c.value)
+$$;
+
+-- Name: FUNCTION rule_matches(p_when jsonb, p_event nudge.events); Type: COMMENT; Schema: nudge; Owner: -
+
+COMMENT ON FUNCTION nudge.rule_matches(p_when jsonb, p_event nudge.events) IS 'True when every condition of p_when holds for the event: the named value exists and equals the given JSON value.';
+
+-- Name: sample_template(jsonb); Type: FUNCTION; Schema: nudge; Owner: -
+
+CREATE FUNCTION nudge.sample_template(p_template jsonb) RETURNS jsonb
+    LANGUAGE sql IMMUTABLE
+    AS $_$
+  SELECT regexp_replace(
+           CASE WHEN p_template->>'target' ~ '^\s*\{\{\s*data\.[^{}]*\}\}\s*$'
+                THEN jsonb_set(p_template, '{target}',
+                               to_jsonb(CASE p_template->>'channel'
+                                          WHEN 'email' THEN 'sample@example.com'
+                                          ELSE 'https://example.com/sample' END))
+                ELSE p_template END::text,
+           '\{\{\s*data\.[^{}]*?\s*\}\}', 'sample', 'g')::jsonb
+$_$;
+
+-- Name: FUNCTION sample_template(p_template jsonb); Type: COMMENT; Schema: nudge; Owner: -
+
+COMMENT ON FUNCTION nudge.sample_template(p_template jsonb) IS 'A remind template with its data placeholders replaced by sample values, a target made of data only by an address that suits the channel.';
+
 -- Name: seconds_until_due(); Type: FUNCTION; Schema: nudge; Owner: -
 
 CREATE FUNCTION nudge.seconds_until_due() RETURNS double precision
@@ -1615,6 +2393,25 @@ END $$;
 
 COMMENT ON FUNCTION nudge.set_flag(p_key text, p_value boolean) IS 'Sets a flag exactly as INSERT ... ON CONFLICT DO UPDATE on nudge.status_flags would, so a true value completes the reminders waiting on it in the same transaction; returns the flag; 22023 naming key or value for bad input.';
 
+-- Name: template_field_type(text); Type: FUNCTION; Schema: nudge; Owner: -
+
+CREATE FUNCTION nudge.template_field_type(p_field text) RETURNS text
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    AS $$
+  SELECT CASE
+    WHEN p_field IN ('entity_type', 'entity_id', 'event_type', 'channel', 'schedule_type', 'cron',
+                     'timezone', 'target', 'stop_condition_type', 'stop_condition_value',
+                     'ends_at', 'misfire_policy') THEN 'string'
+    WHEN p_field IN ('interval_seconds', 'interval_minutes', 'max_fires', 'max_attempts',
+                     'delay_seconds') THEN 'number'
+    WHEN p_field = 'payload' THEN 'object'
+  END
+$$;
+
+-- Name: FUNCTION template_field_type(p_field text); Type: COMMENT; Schema: nudge; Owner: -
+
+COMMENT ON FUNCTION nudge.template_field_type(p_field text) IS 'The JSON type of a field of a remind template (string, number or object), NULL for a field a template cannot hold.';
+
 -- Name: touch_updated_at(); Type: FUNCTION; Schema: nudge; Owner: -
 
 CREATE FUNCTION nudge.touch_updated_at() RETURNS trigger
@@ -1629,6 +2426,31 @@ END $$;
 -- Name: FUNCTION touch_updated_at(); Type: COMMENT; Schema: nudge; Owner: -
 
 COMMENT ON FUNCTION nudge.touch_updated_at() IS 'Trigger: updated_at tells when the row last changed.';
+
+-- Name: update_rule(bigint, text, text, jsonb, jsonb, boolean); Type: FUNCTION; Schema: nudge; Owner: -
+
+CREATE FUNCTION nudge.update_rule(p_id bigint, p_name text DEFAULT NULL::text, p_event_type text DEFAULT NULL::text, p_action jsonb DEFAULT NULL::jsonb, p_when jsonb DEFAULT NULL::jsonb, p_enabled boolean DEFAULT NULL::boolean) RETURNS nudge.rules
+    LANGUAGE plpgsql
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+DECLARE
+  v_rule nudge.rules;
+BEGIN
+  UPDATE nudge.rules
+     SET name = coalesce(p_name, name), event_type = coalesce(p_event_type, event_type),
+         action = coalesce(p_action, action), "when" = coalesce(p_when, "when"),
+         enabled = coalesce(p_enabled, enabled)
+   WHERE id = p_id
+  RETURNING * INTO v_rule;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION 'rule % does not exist', p_id USING ERRCODE = 'NU404';
+  END IF;
+  RETURN v_rule;
+END $$;
+
+-- Name: FUNCTION update_rule(p_id bigint, p_name text, p_event_type text, p_action jsonb, p_when jsonb, p_enabled boolean); Type: COMMENT; Schema: nudge; Owner: -
+
+COMMENT ON FUNCTION nudge.update_rule(p_id bigint, p_name text, p_event_type text, p_action jsonb, p_when jsonb, p_enabled boolean) IS 'Changes the given parts of a rule (NULL keeps one) after nudge.check_rule; the reminders it already created are left as they are; NU404 for a missing rule, 22023 naming the field for a bad one.';
 
 -- Name: utc_offset(timestamp with time zone, text); Type: FUNCTION; Schema: nudge; Owner: -
 
@@ -1673,6 +2495,17 @@ END $$;
 
 COMMENT ON FUNCTION nudge.wake_workers_for_inserted() IS 'Trigger: one wake-up hint per INSERT statement that added an ACTIVE reminder, however many rows it inserted; none for an idempotent create that inserted nothing.';
 
+-- Name: events_id_seq; Type: SEQUENCE; Schema: nudge; Owner: -
+
+ALTER TABLE nudge.events ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME nudge.events_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
+);
+
 -- Name: migrations; Type: TABLE; Schema: nudge; Owner: -
 
 CREATE TABLE nudge.migrations (
@@ -1697,6 +2530,22 @@ ALTER TABLE nudge.reminders ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
     NO MAXVALUE
     CACHE 1
 );
+
+-- Name: rules_id_seq; Type: SEQUENCE; Schema: nudge; Owner: -
+
+ALTER TABLE nudge.rules ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME nudge.rules_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
+);
+
+-- Name: events events_pkey; Type: CONSTRAINT; Schema: nudge; Owner: -
+
+ALTER TABLE ONLY nudge.events
+    ADD CONSTRAINT events_pkey PRIMARY KEY (id);
 
 -- Name: migrations migrations_pkey; Type: CONSTRAINT; Schema: nudge; Owner: -
 
@@ -1723,6 +2572,11 @@ ALTER TABLE ONLY nudge.delivery_attempts
 ALTER TABLE ONLY nudge.reminders
     ADD CONSTRAINT reminders_pkey PRIMARY KEY (id);
 
+-- Name: rules rules_pkey; Type: CONSTRAINT; Schema: nudge; Owner: -
+
+ALTER TABLE ONLY nudge.rules
+    ADD CONSTRAINT rules_pkey PRIMARY KEY (id);
+
 -- Name: status_flags status_flags_pkey; Type: CONSTRAINT; Schema: nudge; Owner: -
 
 ALTER TABLE ONLY nudge.status_flags
@@ -1731,6 +2585,22 @@ ALTER TABLE ONLY nudge.status_flags
 -- Name: delivery_attempts_by_attempted_at; Type: INDEX; Schema: nudge; Owner: -
 
 CREATE INDEX delivery_attempts_by_attempted_at ON nudge.delivery_attempts USING brin (attempted_at);
+
+-- Name: events_by_entity; Type: INDEX; Schema: nudge; Owner: -
+
+CREATE INDEX events_by_entity ON nudge.events USING btree (entity_type, entity_id, id);
+
+-- Name: events_by_received_at; Type: INDEX; Schema: nudge; Owner: -
+
+CREATE INDEX events_by_received_at ON nudge.events USING brin (received_at);
+
+-- Name: events_by_type; Type: INDEX; Schema: nudge; Owner: -
+
+CREATE INDEX events_by_type ON nudge.events USING btree (event_type, id);
+
+-- Name: events_one_per_key; Type: INDEX; Schema: nudge; Owner: -
+
+CREATE UNIQUE INDEX events_one_per_key ON nudge.events USING btree (key) WHERE (key IS NOT NULL);
 
 -- Name: executions_by_fired_at; Type: INDEX; Schema: nudge; Owner: -
 
@@ -1748,17 +2618,33 @@ CREATE INDEX reminders_live_by_stop_flag ON nudge.reminders USING btree (stop_co
 
 CREATE UNIQUE INDEX reminders_one_live_per_identity ON nudge.reminders USING btree (entity_type, entity_id, event_type) WHERE (status = ANY (ARRAY['ACTIVE'::text, 'PAUSED'::text]));
 
+-- Name: rules_enabled_by_event_type; Type: INDEX; Schema: nudge; Owner: -
+
+CREATE INDEX rules_enabled_by_event_type ON nudge.rules USING btree (event_type, id) WHERE enabled;
+
 -- Name: contacts contact_change_sets_updated_at; Type: TRIGGER; Schema: nudge; Owner: -
 
 CREATE TRIGGER contact_change_sets_updated_at BEFORE UPDATE ON nudge.contacts FOR EACH ROW EXECUTE FUNCTION nudge.touch_updated_at();
+
+-- Name: reminders reminder_created_stopped_emits_an_event; Type: TRIGGER; Schema: nudge; Owner: -
+
+CREATE TRIGGER reminder_created_stopped_emits_an_event AFTER INSERT ON nudge.reminders FOR EACH ROW WHEN ((new.status = 'COMPLETED'::text)) EXECUTE FUNCTION nudge.emit_reminder_event();
 
 -- Name: reminders reminder_due_sooner_wakes_workers; Type: TRIGGER; Schema: nudge; Owner: -
 
 CREATE TRIGGER reminder_due_sooner_wakes_workers AFTER UPDATE ON nudge.reminders FOR EACH ROW WHEN (((new.status = 'ACTIVE'::text) AND (new.lease_expires_at IS NULL) AND ((old.status <> 'ACTIVE'::text) OR (old.lease_expires_at IS NOT NULL) OR (new.next_run_at < old.next_run_at)))) EXECUTE FUNCTION nudge.wake_workers();
 
+-- Name: reminders reminder_end_emits_an_event; Type: TRIGGER; Schema: nudge; Owner: -
+
+CREATE TRIGGER reminder_end_emits_an_event AFTER UPDATE OF status ON nudge.reminders FOR EACH ROW WHEN (((old.status = ANY (ARRAY['ACTIVE'::text, 'PAUSED'::text])) AND (new.status = ANY (ARRAY['COMPLETED'::text, 'CANCELLED'::text, 'FAILED'::text])) AND (new.completed_reason <> 'fired'::text))) EXECUTE FUNCTION nudge.emit_reminder_event();
+
 -- Name: reminders reminder_insert_wakes_workers; Type: TRIGGER; Schema: nudge; Owner: -
 
 CREATE TRIGGER reminder_insert_wakes_workers AFTER INSERT ON nudge.reminders REFERENCING NEW TABLE AS inserted FOR EACH STATEMENT EXECUTE FUNCTION nudge.wake_workers_for_inserted();
+
+-- Name: rules rule_is_checked_before_saving; Type: TRIGGER; Schema: nudge; Owner: -
+
+CREATE TRIGGER rule_is_checked_before_saving BEFORE INSERT OR UPDATE ON nudge.rules FOR EACH ROW EXECUTE FUNCTION nudge.rule_is_checked_before_saving();
 
 -- Name: status_flags status_flag_change_sets_updated_at; Type: TRIGGER; Schema: nudge; Owner: -
 

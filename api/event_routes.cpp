@@ -1,0 +1,74 @@
+// Events: what happened to an entity. Each one is recorded and answered by the enabled rules of
+// its type in one transaction (nudge.emit_event); the same idempotency key answers as before.
+
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+
+#include "errors.hpp"
+#include "input.hpp"
+#include "route_support.hpp"
+#include "routes.hpp"
+
+namespace nudge::api {
+
+void add_event_routes(Router& router, ConnectionPool& pool, Notifier& notifier) {
+  router.add("POST", "/v1/events",
+             [&pool, &notifier](const httplib::Request& req, httplib::Response& res) {
+               reject_unknown_params(req, {});
+               const EventInput in = parse_event(parse_object(req.body));
+               const auto row = on_connection(pool, [&](pqxx::nontransaction& tx) {
+                 return tx.exec_prepared1("emit_event", in.event_type, in.entity_type, in.entity_id,
+                                          in.data.dump(), in.key, in.occurred_at);
+               });
+               const bool created = row[0].as<bool>();
+               // Its rules may have made reminders due at once (delay 0).
+               if (created) notifier.poke();
+               reply(res, created ? 201 : 200, row[1].c_str());
+             });
+
+  router.add("POST", "/v1/events/batch",
+             [&pool, &notifier](const httplib::Request& req, httplib::Response& res) {
+               reject_unknown_params(req, {});
+               nlohmann::json body = parse_object(req.body);
+               const nlohmann::json& items = batch_items(body, "events");
+               std::string normalised = "[";
+               for (std::size_t i = 0; i < items.size(); ++i) {
+                 if (i > 0) normalised += ',';
+                 normalised +=
+                     parse_event(items[i], "items[" + std::to_string(i) + "].").to_json().dump();
+               }
+               normalised += ']';
+               body = nlohmann::json();
+               const auto row = on_connection(pool, [&](pqxx::nontransaction& tx) {
+                 return tx.exec_prepared1("emit_events", normalised);
+               });
+               notifier.poke();
+               reply(res, 200, std::string("{\"items\":") + row[0].c_str() + "}");
+             });
+
+  router.add("GET", "/v1/events", [&pool](const httplib::Request& req, httplib::Response& res) {
+    reject_unknown_params(req, {"event_type", "entity_type", "entity_id", "limit", "cursor"});
+    const auto event_type = filter(req, "event_type"), entity_type = filter(req, "entity_type"),
+               entity_id = filter(req, "entity_id");
+    const int limit = parse_limit(query(req, "limit"));
+    const auto before = id_cursor(req);
+    const auto rows = on_connection(pool, [&](pqxx::nontransaction& tx) {
+      return tx.exec_prepared("list_events", event_type, entity_type, entity_id, before, limit + 1);
+    });
+    reply(res, 200, page(rows, limit));
+  });
+
+  router.add(
+      "GET", R"(/v1/events/([^/]+))", [&pool](const httplib::Request& req, httplib::Response& res) {
+        reject_unknown_params(req, {});
+        const auto id = path_id(req, "event");
+        const auto rows = on_connection(
+            pool, [&](pqxx::nontransaction& tx) { return tx.exec_prepared("get_event", id); });
+        if (rows.empty())
+          throw ApiError(404, "not_found", "event " + std::to_string(id) + " does not exist");
+        reply(res, 200, rows[0][0].c_str());
+      });
+}
+
+}  // namespace nudge::api

@@ -1,0 +1,81 @@
+#include "route_support.hpp"
+
+#include <algorithm>
+#include <nlohmann/json.hpp>
+
+#include "errors.hpp"
+#include "input.hpp"
+
+namespace nudge::api {
+
+std::int64_t path_id(const httplib::Request& req, const std::string& what) {
+  const auto id = parse_id(req.matches[1]);
+  if (!id)
+    throw ApiError(404, "not_found", what + " " + std::string(req.matches[1]) + " does not exist");
+  return *id;
+}
+
+std::optional<std::string> query(const httplib::Request& req, const std::string& name) {
+  if (!req.has_param(name.c_str())) return std::nullopt;
+  if (req.get_param_value_count(name.c_str()) > 1) {
+    throw bad_field(name, "invalid_value", "must be given once");
+  }
+  return req.get_param_value(name.c_str());
+}
+
+void reject_unknown_params(const httplib::Request& req, const std::set<std::string>& allowed) {
+  // httplib also files a form-encoded body under params, and curl -d sends JSON as one: only a
+  // query string in the request line holds query parameters.
+  if (req.target.find('?') == std::string::npos) return;
+  for (const auto& [key, value] : req.params) {
+    if (!allowed.contains(key))
+      throw bad_field(key, "unknown_field", "is not a known query parameter");
+  }
+}
+
+std::optional<std::string> filter(const httplib::Request& req, const std::string& name) {
+  auto v = query(req, name);
+  if (v && (v->empty() || v->size() > kMaxNameChars)) {
+    throw bad_field(name, "invalid_value", "must be 1 to 200 characters");
+  }
+  return v;
+}
+
+std::optional<bool> boolean_filter(const httplib::Request& req, const std::string& name) {
+  const auto v = query(req, name);
+  if (!v) return std::nullopt;
+  if (*v != "true" && *v != "false")
+    throw bad_field(name, "invalid_value", "must be true or false");
+  return *v == "true";
+}
+
+std::optional<std::int64_t> id_cursor(const httplib::Request& req) {
+  const auto cursor = query(req, "cursor");
+  if (!cursor) return std::nullopt;
+  const auto before = parse_id(decode_cursor(*cursor));
+  if (!before) throw bad_field("cursor", "invalid_value", "is not a cursor this server gave");
+  return before;
+}
+
+std::string page(const pqxx::result& rows, int limit) {
+  std::string out = "{\"items\":[";
+  const int n = std::min<int>(static_cast<int>(rows.size()), limit);
+  for (int i = 0; i < n; ++i) {
+    if (i > 0) out += ',';
+    out += rows[i][0].c_str();
+  }
+  out += "],\"next_cursor\":";
+  if (static_cast<int>(rows.size()) > limit) {
+    out += nlohmann::json(encode_cursor(rows[n - 1][1].c_str())).dump();
+  } else {
+    out += "null";
+  }
+  return out + "}";
+}
+
+void reply(httplib::Response& res, int status, const std::string& body) {
+  res.status = status;
+  res.set_content(body, "application/json");
+}
+
+}  // namespace nudge::api

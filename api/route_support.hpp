@@ -1,0 +1,55 @@
+#pragma once
+// What every route shares: a pooled connection for one call, query parameters checked one by
+// one, cursor pages, and JSON answers.
+
+#include <httplib.h>
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <pqxx/pqxx>
+#include <set>
+#include <string>
+
+#include "nudge/pool.hpp"
+
+namespace nudge::api {
+
+inline constexpr std::chrono::seconds kPoolWait{5};  // longer without a connection: 503
+
+// Runs `work` on a pooled connection, each statement in its own implicit transaction: every
+// write is one call to a lifecycle function, atomic by itself, so BEGIN and COMMIT would only
+// add two round trips per request. A broken connection is not reused.
+template <typename Work>
+auto on_connection(ConnectionPool& pool, Work&& work) {
+  auto lease = pool.acquire(kPoolWait);
+  try {
+    pqxx::nontransaction tx(*lease);
+    return work(tx);
+  } catch (const pqxx::broken_connection&) {
+    lease.discard();
+    throw;
+  }
+}
+
+// The id in the path's first group; 404 "<what> <text> does not exist" when it cannot be one.
+std::int64_t path_id(const httplib::Request& req, const std::string& what);
+
+// A query parameter, given at most once.
+std::optional<std::string> query(const httplib::Request& req, const std::string& name);
+// 400 for a query parameter outside `allowed`.
+void reject_unknown_params(const httplib::Request& req, const std::set<std::string>& allowed);
+// A name filter: 1..200 characters.
+std::optional<std::string> filter(const httplib::Request& req, const std::string& name);
+// true|false.
+std::optional<bool> boolean_filter(const httplib::Request& req, const std::string& name);
+// The position a `cursor` parameter holds for a list ordered by id descending.
+std::optional<std::int64_t> id_cursor(const httplib::Request& req);
+
+// {"items": [...], "next_cursor": ...} from rows of (json text, position); `limit`+1 rows
+// were asked for, so a surplus row means there is a next page.
+std::string page(const pqxx::result& rows, int limit);
+
+void reply(httplib::Response& res, int status, const std::string& body);
+
+}  // namespace nudge::api

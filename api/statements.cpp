@@ -1,0 +1,98 @@
+#include "statements.hpp"
+
+#include <utility>
+
+namespace nudge::api {
+namespace {
+
+const std::pair<const char*, const char*> kStatements[] = {
+    {"create",
+     "SELECT c.created, nudge.reminder_json(c.reminder)::text FROM nudge.create_reminder("
+     "p_entity_type => $1, p_entity_id => $2, p_event_type => $3, p_channel => $4, "
+     "p_schedule_type => $5, p_run_at => $6::timestamptz, p_interval_seconds => $7::integer, "
+     "p_target => $8, p_payload => $9::jsonb, p_stop_condition_type => $10, "
+     "p_stop_condition_value => $11, p_max_fires => $12::integer, p_ends_at => $13::timestamptz, "
+     "p_cron => $14, p_timezone => $15, p_misfire_policy => $16, "
+     "p_max_attempts => $17::integer) c"},
+    {"create_batch",
+     "SELECT item, created, reminder::text FROM nudge.create_reminders($1::jsonb) ORDER BY "
+     "item"},
+    {"get", "SELECT nudge.reminder_json(r)::text FROM nudge.reminders r WHERE r.id = $1"},
+    {"list",
+     "SELECT nudge.reminder_json(r)::text, r.id FROM nudge.reminders r "
+     "WHERE ($1::text IS NULL OR r.status = $1) AND ($2::text IS NULL OR r.entity_type = $2) "
+     "AND ($3::text IS NULL OR r.entity_id = $3) AND ($4::text IS NULL OR r.event_type = $4) "
+     "AND ($5::text IS NULL OR r.channel = $5) AND ($6::bigint IS NULL OR r.id < $6) "
+     "ORDER BY r.id DESC LIMIT $7"},
+    {"exists", "SELECT 1 FROM nudge.reminders WHERE id = $1"},
+    {"executions",
+     "SELECT nudge.execution_json(e)::text, e.scheduled_for::text FROM nudge.executions e "
+     "WHERE e.reminder_id = $1 AND ($2::timestamptz IS NULL OR e.scheduled_for < $2) "
+     "ORDER BY e.scheduled_for DESC LIMIT $3"},
+    {"pause", "SELECT nudge.reminder_json(nudge.pause_reminder($1))::text"},
+    {"resume", "SELECT nudge.reminder_json(nudge.resume_reminder($1))::text"},
+    {"cancel", "SELECT nudge.reminder_json(nudge.cancel_reminder($1))::text"},
+    {"reschedule",
+     "SELECT nudge.reminder_json(nudge.reschedule_reminder($1, $2::timestamptz, $3::integer, "
+     "$4::jsonb, $5::integer, $6::timestamptz))::text"},
+    {"preview",
+     "SELECT nudge.preview_schedule($1, coalesce($2::timestamptz, now()), $3::integer, "
+     "$4::timestamptz, $5::integer, $6, $7)"},
+    {"set_flag", "SELECT row_to_json(f)::text FROM nudge.set_flag($1, $2) f"},
+    {"get_flag", "SELECT row_to_json(f)::text FROM nudge.status_flags f WHERE f.key = $1"},
+    {"list_flags",
+     "SELECT row_to_json(f)::text, f.key FROM nudge.status_flags f "
+     "WHERE ($1::text IS NULL OR f.key > $1) ORDER BY f.key LIMIT $2"},
+    // Contacts are user data like status_flags: read and deleted directly, written through
+    // nudge.put_contact (which checks the address against the channel). `created` reads the
+    // table with the statement's snapshot, taken before the function's insert or update.
+    {"put_contact",
+     "SELECT nudge.contact_json(c)::text, NOT EXISTS (SELECT 1 FROM nudge.contacts o "
+     "WHERE o.entity_type = $1 AND o.entity_id = $2 AND o.channel = $3) "
+     "FROM nudge.put_contact($1, $2, $3, $4) c"},
+    {"get_contact",
+     "SELECT nudge.contact_json(c)::text FROM nudge.contacts c "
+     "WHERE c.entity_type = $1 AND c.entity_id = $2 AND c.channel = $3"},
+    {"delete_contact",
+     "DELETE FROM nudge.contacts c WHERE c.entity_type = $1 AND c.entity_id = $2 AND c.channel = "
+     "$3 "
+     "RETURNING 1"},
+    {"list_contacts",
+     "SELECT coalesce(jsonb_agg(nudge.contact_json(c) ORDER BY c.channel), '[]')::text "
+     "FROM nudge.contacts c WHERE c.entity_type = $1 AND c.entity_id = $2"},
+    {"create_rule",
+     "SELECT nudge.rule_json(nudge.create_rule(p_name => $1, p_event_type => $2, "
+     "p_action => $3::jsonb, p_when => $4::jsonb, p_enabled => $5::boolean))::text"},
+    {"get_rule", "SELECT nudge.rule_json(r)::text FROM nudge.rules r WHERE r.id = $1"},
+    {"list_rules",
+     "SELECT nudge.rule_json(r)::text, r.id FROM nudge.rules r "
+     "WHERE ($1::text IS NULL OR r.event_type = $1) AND ($2::boolean IS NULL OR r.enabled = $2) "
+     "AND ($3::bigint IS NULL OR r.id < $3) ORDER BY r.id DESC LIMIT $4"},
+    {"update_rule",
+     "SELECT nudge.rule_json(nudge.update_rule(p_id => $1, p_name => $2, p_event_type => $3, "
+     "p_action => $4::jsonb, p_when => $5::jsonb, p_enabled => $6::boolean))::text"},
+    {"delete_rule", "SELECT (nudge.delete_rule($1)).id"},
+    {"emit_event",
+     "SELECT (a->>'created')::boolean, a::text FROM nudge.emit_event(p_event_type => $1, "
+     "p_entity_type => $2, p_entity_id => $3, p_data => $4::jsonb, p_key => $5, "
+     "p_occurred_at => $6::timestamptz) AS a"},
+    {"emit_events", "SELECT nudge.emit_events($1::jsonb)::text"},
+    // An event as the API shows it: {"event": ..., "effects": [...]}.
+    {"get_event",
+     "SELECT jsonb_build_object('event', nudge.event_json(e), 'effects', e.effects)::text "
+     "FROM nudge.events e WHERE e.id = $1"},
+    {"list_events",
+     "SELECT jsonb_build_object('event', nudge.event_json(e), 'effects', e.effects)::text, e.id "
+     "FROM nudge.events e WHERE ($1::text IS NULL OR e.event_type = $1) "
+     "AND ($2::text IS NULL OR e.entity_type = $2) AND ($3::text IS NULL OR e.entity_id = $3) "
+     "AND ($4::bigint IS NULL OR e.id < $4) ORDER BY e.id DESC LIMIT $5"},
+};
+
+}  // namespace
+
+void set_up_connection(pqxx::connection& conn) {
+  pqxx::nontransaction(conn).exec("SET nudge.notify_after_commit = 'on'");
+  for (const auto& [name, sql] : kStatements) conn.prepare(name, sql);
+}
+
+}  // namespace nudge::api

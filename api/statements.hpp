@@ -1,0 +1,13 @@
+#pragma once
+// Every statement nudge-api sends, by name, prepared once on each pooled connection: the API's
+// one way into the database (the functions and tables of schema nudge, sql/schema.sql).
+
+#include <pqxx/pqxx>
+
+namespace nudge::api {
+
+// Readies a new pooled connection: its session promises to leave wake-up hints to `Notifier`,
+// and every statement is prepared.
+void set_up_connection(pqxx::connection& conn);
+
+}  // namespace nudge::api

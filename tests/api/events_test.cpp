@@ -1,0 +1,176 @@
+// /v1/events over HTTP: an event runs its rules and answers their effects; the same key answers
+// the first answer, even from 16 clients at once; a rule the event cannot fill is a 422 that
+// writes nothing; batches are all or nothing; events are listed newest first with their effects.
+
+#include <thread>
+
+#include "api/api_fixture.hpp"
+
+namespace nudge::test {
+namespace {
+
+class Events : public ApiTest {
+ protected:
+  void SetUp() override {
+    const auto r = post("/v1/rules", R"({"name": "nag", "event_type": "interview_completed",
+      "action": {"type": "remind", "reminder": {"event_type": "feedback_form", "channel": "email",
+      "schedule_type": "recurring", "interval_seconds": 86400, "delay_seconds": 0,
+      "target": "{{data.email}}", "stop_condition_type": "db_check",
+      "stop_condition_value": "feedback_submitted:{{entity_id}}",
+      "payload": {"candidate": "{{data.candidate}}"}}}})");
+    ASSERT_EQ(r.status, 201) << r.body.dump();
+    nag_ = r.body["id"].get<long>();
+  }
+  static std::string interview(const std::string& entity_id, const std::string& extra = "") {
+    return R"({"event_type": "interview_completed", "entity_type": "interviewer",
+               "entity_id": ")" +
+           entity_id + R"(", "data": {"email": "ann@example.com", "candidate": "C-7"})" + extra +
+           "}";
+  }
+  long nag_ = 0;
+};
+
+TEST_F(Events, AnEventRunsItsRulesAndAnswersTheirEffects) {
+  const auto r = post("/v1/events", interview("INT_1"));
+  ASSERT_EQ(r.status, 201) << r.body.dump();
+  EXPECT_EQ(r.body["created"], true);
+  const json& event = r.body["event"];
+  EXPECT_EQ(event["event_type"], "interview_completed");
+  EXPECT_EQ(event["entity_id"], "INT_1");
+  EXPECT_EQ(event["data"]["candidate"], "C-7");
+  ASSERT_EQ(r.body["effects"].size(), 1u);
+  const json& effect = r.body["effects"][0];
+  EXPECT_EQ(effect["rule_id"], nag_);
+  EXPECT_EQ(effect["type"], "remind");
+  EXPECT_EQ(effect["created"], true);
+  const json& reminder = effect["reminder"];
+  EXPECT_EQ(reminder["target"], "ann@example.com");
+  EXPECT_EQ(reminder["stop_condition_value"], "feedback_submitted:INT_1");
+  EXPECT_EQ(reminder["rule_id"], nag_);
+  EXPECT_EQ(reminder["event_id"], event["id"]);
+  EXPECT_EQ(get("/v1/reminders/" + std::to_string(reminder["id"].get<long>())).body, reminder);
+  EXPECT_EQ(get("/v1/events/" + std::to_string(event["id"].get<long>())).body["effects"],
+            r.body["effects"]);
+}
+
+TEST_F(Events, TheSameKeyAnswersTheFirstAnswerWith200) {
+  const auto first = post("/v1/events", interview("INT_1", R"(, "key": "int-1-done")"));
+  const auto again = post("/v1/events", interview("INT_1", R"(, "key": "int-1-done")"));
+  ASSERT_EQ(first.status, 201);
+  ASSERT_EQ(again.status, 200) << again.body.dump();
+  EXPECT_EQ(again.body["created"], false);
+  EXPECT_EQ(again.body["event"], first.body["event"]);
+  EXPECT_EQ(again.body["effects"], first.body["effects"]);
+  EXPECT_EQ(get("/v1/events").body["items"].size(), 1u);
+}
+
+TEST_F(Events, SixteenClientsPostingOneKeyAtOnceGetOneEvent) {
+  std::vector<std::thread> clients;
+  std::vector<int> statuses(16);
+  std::vector<json> answers(16);
+  for (int i = 0; i < 16; ++i) {
+    clients.emplace_back([&, i] {
+      httplib::Client client("127.0.0.1", port_);
+      client.set_read_timeout(30);
+      const auto r =
+          client.Post("/v1/events", interview("INT_1", R"(, "key": "race")"), "application/json");
+      statuses[i] = r ? r->status : 0;
+      answers[i] = r ? json::parse(r->body, nullptr, false) : json();
+    });
+  }
+  for (auto& c : clients) c.join();
+  EXPECT_EQ(std::count(statuses.begin(), statuses.end(), 201), 1);
+  EXPECT_EQ(std::count(statuses.begin(), statuses.end(), 200), 15);
+  for (const auto& a : answers) EXPECT_EQ(a["effects"], answers[0]["effects"]);
+  EXPECT_EQ(get("/v1/events").body["items"].size(), 1u);
+  EXPECT_EQ(get("/v1/reminders").body["items"].size(), 1u);
+}
+
+TEST_F(Events, ARuleTheEventCannotFillIsA422ThatWritesNothing) {
+  const auto r = post("/v1/events", R"({"event_type": "interview_completed",
+      "entity_type": "interviewer", "entity_id": "INT_1", "data": {"candidate": "C-7"}})");
+  ASSERT_EQ(r.status, 422) << r.body.dump();
+  EXPECT_EQ(r.body["error"]["code"], "rule_failed");
+  EXPECT_EQ(r.body["error"]["rule_id"], nag_);
+  EXPECT_EQ(r.error_field(), "action.reminder.target");
+  const auto bad = post("/v1/events", interview("INT_1").replace(
+                                          interview("INT_1").find("ann@example.com"), 15, "ann"));
+  ASSERT_EQ(bad.status, 422) << bad.body.dump();
+  EXPECT_EQ(bad.error_field(), "action.reminder.target");
+  EXPECT_EQ(get("/v1/events").body["items"].size(), 0u);
+  EXPECT_EQ(get("/v1/reminders").body["items"].size(), 0u);
+}
+
+TEST_F(Events, ABadEventIsA400NamingTheField) {
+  const struct {
+    std::string body;
+    std::string field;
+  } cases[] = {
+      {R"({"entity_type": "u", "entity_id": "1"})", "event_type"},
+      {R"({"event_type": "e", "entity_id": "1"})", "entity_type"},
+      {R"({"event_type": "e", "entity_type": "u"})", "entity_id"},
+      {R"({"event_type": "e", "entity_type": "u", "entity_id": "1", "data": [1]})", "data"},
+      {R"({"event_type": "e", "entity_type": "u", "entity_id": "1", "colour": 1})", "colour"},
+      {R"({"event_type": "e", "entity_type": "u", "entity_id": "1", "key": ""})", "key"},
+      {R"({"event_type": "e", "entity_type": "u", "entity_id": "1", "occurred_at": "today"})",
+       "occurred_at"},
+      {R"({"event_type": "nudge.reminder_completed", "entity_type": "u", "entity_id": "1"})",
+       "event_type"},
+      {"not json", "body"},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.body);
+    const auto r = post("/v1/events", c.body);
+    EXPECT_EQ(r.status, 400) << r.body.dump();
+    EXPECT_EQ(r.error_field(), c.field) << r.body.dump();
+  }
+  EXPECT_EQ(get("/v1/events").body["items"].size(), 0u);
+}
+
+TEST_F(Events, ABatchIsAllOrNothingAndNamesTheItem) {
+  const std::string good = interview("INT_1"), other = interview("INT_2");
+  const auto bad = post("/v1/events/batch", "{\"items\": [" + good + "," + other +
+                                                R"(, {"event_type": "e", "entity_type": "u"}]})");
+  EXPECT_EQ(bad.status, 400) << bad.body.dump();
+  EXPECT_EQ(bad.error_field(), "items[2].entity_id");
+  const auto unfilled =
+      post("/v1/events/batch", "{\"items\": [" + good + R"(, {"event_type": "interview_completed",
+                             "entity_type": "interviewer", "entity_id": "INT_3"}]})");
+  EXPECT_EQ(unfilled.status, 422) << unfilled.body.dump();
+  EXPECT_EQ(unfilled.error_field(), "items[1].action.reminder.target");
+  EXPECT_EQ(get("/v1/events").body["items"].size(), 0u) << "nothing of either batch";
+
+  std::string many = "{\"items\": [";
+  for (int i = 0; i < 1001; ++i) many += (i > 0 ? "," : "") + good;
+  EXPECT_EQ(post("/v1/events/batch", many + "]}").error_field(), "items");
+  EXPECT_EQ(post("/v1/events/batch", R"({"items": []})").error_field(), "items");
+
+  const auto ok = post("/v1/events/batch", "{\"items\": [" + good + "," + other + "]}");
+  ASSERT_EQ(ok.status, 200) << ok.body.dump();
+  ASSERT_EQ(ok.body["items"].size(), 2u);
+  EXPECT_EQ(ok.body["items"][1]["event"]["entity_id"], "INT_2");
+  EXPECT_EQ(ok.body["items"][1]["effects"][0]["reminder"]["entity_id"], "INT_2");
+}
+
+TEST_F(Events, EventsAreListedNewestFirstWithTheirEffects) {
+  post("/v1/events", interview("INT_1"));
+  post("/v1/events", interview("INT_2"));
+  post("/v1/events", R"({"event_type": "signup", "entity_type": "user", "entity_id": "u1"})");
+  const auto all = get("/v1/events");
+  ASSERT_EQ(all.body["items"].size(), 3u);
+  EXPECT_EQ(all.body["items"][0]["event"]["event_type"], "signup");
+  EXPECT_EQ(all.body["items"][0]["effects"], json::array());
+  const auto two = get("/v1/events?event_type=interview_completed&entity_id=INT_2");
+  ASSERT_EQ(two.body["items"].size(), 1u);
+  EXPECT_EQ(two.body["items"][0]["effects"][0]["type"], "remind");
+  const auto page = get("/v1/events?limit=2");
+  ASSERT_EQ(page.body["items"].size(), 2u);
+  const auto rest = get("/v1/events?limit=2&cursor=" + page.body["next_cursor"].get<std::string>());
+  ASSERT_EQ(rest.body["items"].size(), 1u);
+  EXPECT_EQ(rest.body["items"][0]["event"]["entity_id"], "INT_1");
+  EXPECT_EQ(get("/v1/events/999999").status, 404);
+  EXPECT_EQ(get("/v1/events?colour=red").error_field(), "colour");
+}
+
+}  // namespace
+}  // namespace nudge::test

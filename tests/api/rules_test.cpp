@@ -1,0 +1,109 @@
+// /v1/rules: create, list, read, change and delete rules over HTTP; a rule is checked when it is
+// saved and a bad one is a 400 naming the field.
+
+#include "api/api_fixture.hpp"
+
+namespace nudge::test {
+namespace {
+
+using Rules = ApiTest;
+
+const std::string kRemind = R"({"type": "remind", "reminder": {"event_type": "feedback_form",
+  "channel": "log", "schedule_type": "one_time", "delay_seconds": 60,
+  "stop_condition_type": "db_check", "stop_condition_value": "done:{{entity_id}}"}})";
+
+std::string rule_body(const std::string& name, const std::string& event_type,
+                      const std::string& action = kRemind, const std::string& extra = "") {
+  return R"({"name": ")" + name + R"(", "event_type": ")" + event_type + R"(", "action": )" +
+         action + extra + "}";
+}
+
+TEST_F(Rules, ARuleIsCreatedReadAndListed) {
+  const auto created = post("/v1/rules", rule_body("nag", "interview_completed", kRemind,
+                                                   R"(, "when": {"data.priority": "high"})"));
+  ASSERT_EQ(created.status, 201) << created.body.dump();
+  const json& r = created.body;
+  EXPECT_EQ(r["name"], "nag");
+  EXPECT_EQ(r["event_type"], "interview_completed");
+  EXPECT_EQ(r["enabled"], true);
+  EXPECT_EQ(r["when"], json::parse(R"({"data.priority": "high"})"));
+  EXPECT_EQ(r["action"], json::parse(kRemind));
+  const auto id = r["id"].get<long>();
+  EXPECT_EQ(get("/v1/rules/" + std::to_string(id)).body, r);
+
+  post("/v1/rules", rule_body("other", "signup"));
+  post("/v1/rules", rule_body("off", "signup", kRemind, R"(, "enabled": false)"));
+  const auto signup = get("/v1/rules?event_type=signup");
+  ASSERT_EQ(signup.status, 200);
+  ASSERT_EQ(signup.body["items"].size(), 2u);
+  EXPECT_EQ(signup.body["items"][0]["name"], "off") << "newest first";
+  const auto enabled = get("/v1/rules?event_type=signup&enabled=true");
+  ASSERT_EQ(enabled.body["items"].size(), 1u);
+  EXPECT_EQ(enabled.body["items"][0]["name"], "other");
+  // Pages of one.
+  const auto first = get("/v1/rules?limit=1");
+  ASSERT_EQ(first.body["items"].size(), 1u);
+  const auto second =
+      get("/v1/rules?limit=1&cursor=" + first.body["next_cursor"].get<std::string>());
+  ASSERT_EQ(second.body["items"].size(), 1u);
+  EXPECT_NE(second.body["items"][0]["id"], first.body["items"][0]["id"]);
+}
+
+TEST_F(Rules, APatchChangesOnlyWhatItGives) {
+  const auto id = post("/v1/rules", rule_body("nag", "e")).body["id"].get<long>();
+  const std::string path = "/v1/rules/" + std::to_string(id);
+  const auto off = patch(path, R"({"enabled": false, "name": "nag, off"})");
+  ASSERT_EQ(off.status, 200) << off.body.dump();
+  EXPECT_EQ(off.body["enabled"], false);
+  EXPECT_EQ(off.body["name"], "nag, off");
+  EXPECT_EQ(off.body["action"], json::parse(kRemind));
+  EXPECT_EQ(patch(path, "{}").error_field(), "body");
+  EXPECT_EQ(patch(path, R"({"colour": "red"})").error_field(), "colour");
+  EXPECT_EQ(patch(path, R"({"action": {"type": "nope"}})").error_field(), "action.type");
+  EXPECT_EQ(get(path).body["enabled"], false) << "a refused change changes nothing";
+}
+
+TEST_F(Rules, DeletingARuleAnswers204ThenItIsGone) {
+  const auto id = post("/v1/rules", rule_body("nag", "e")).body["id"].get<long>();
+  const std::string path = "/v1/rules/" + std::to_string(id);
+  EXPECT_EQ(send("DELETE", path).status, 204);
+  EXPECT_EQ(get(path).status, 404);
+  EXPECT_EQ(send("DELETE", path).status, 404);
+  EXPECT_EQ(patch(path, R"({"enabled": true})").status, 404);
+  EXPECT_EQ(get("/v1/rules/abc").status, 404);
+}
+
+TEST_F(Rules, ABadRuleIsA400NamingTheField) {
+  const std::string remind = R"({"type": "remind", "reminder": {"event_type": "f",
+      "channel": "webhook", "schedule_type": "one_time")";
+  const struct {
+    std::string body;
+    std::string field;
+  } cases[] = {
+      {R"({"event_type": "e", "action": {}})", "name"},
+      {R"({"name": "n", "action": {}})", "event_type"},
+      {R"({"name": "n", "event_type": "e"})", "action"},
+      {R"({"name": "n", "event_type": "e", "action": [], "x": 1})", "action"},
+      {R"({"name": "n", "event_type": "e", "action": {}, "colour": 1})", "colour"},
+      {R"({"name": "n", "event_type": "e", "action": {}, "enabled": "yes"})", "enabled"},
+      {rule_body("n", "e", remind + R"(, "target": "ftp://x"}})"), "action.reminder.target"},
+      {rule_body("n", "e", remind + R"(, "target": "https://x/{{who}}"}})"),
+       "action.reminder.target"},
+      {rule_body("n", "e",
+                 remind + R"(, "target": "https://x", "run_at": "2026-01-01T00:00:00Z"}})"),
+       "action.reminder.run_at"},
+      {rule_body("n", "e", kRemind, R"(, "when": {"nope": 1})"), "when.nope"},
+      {rule_body("n", "e", R"({"type": "set_flag", "flag": {"key": "k", "value": "yes"}})"),
+       "action.flag.value"},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.body);
+    const auto r = post("/v1/rules", c.body);
+    EXPECT_EQ(r.status, 400) << r.body.dump();
+    EXPECT_EQ(r.error_field(), c.field) << r.body.dump();
+  }
+  EXPECT_EQ(get("/v1/rules").body["items"].size(), 0u);
+}
+
+}  // namespace
+}  // namespace nudge::test

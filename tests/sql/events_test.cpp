@@ -1,0 +1,472 @@
+// Events and rules in SQL: an event runs the enabled rules of its type in the caller's
+// transaction (remind, set_flag, cancel), once per idempotency key; a rule the event cannot be
+// rendered for refuses it and writes nothing; reminders that end emit Nudge's own events, which
+// is how escalation works; chains of rules stop at a depth of 8.
+
+#include <thread>
+
+#include "sql/lifecycle_fixture.hpp"
+
+namespace nudge::test {
+namespace {
+
+using nlohmann::json;
+
+// The interviewer example of the README: nag every day, at most 3 times, until feedback is in.
+const std::string kNagRule = R"({"type": "remind", "reminder": {
+  "event_type": "feedback_form", "channel": "log", "schedule_type": "recurring",
+  "interval_seconds": 86400, "max_fires": 3, "delay_seconds": 3600,
+  "stop_condition_type": "db_check", "stop_condition_value": "feedback_submitted:{{entity_id}}",
+  "payload": {"candidate": "{{data.candidate}}", "manager_id": "{{data.manager_id}}",
+              "note": "interview {{event_id}} of {{entity_type}} {{entity_id}}"}}})";
+// What an interview_completed event carries in these tests.
+const std::string kInterview = R"({"candidate": "C-7", "manager_id": "MGR_1"})";
+const std::string kStopRule =
+    R"({"type": "set_flag", "flag": {"key": "feedback_submitted:{{entity_id}}", "value": true}})";
+
+class EventsTest : public LifecycleTest {
+ protected:
+  std::int64_t rule(const std::string& name, const std::string& event_type,
+                    const std::string& action, const std::string& when = "{}") {
+    return value<std::int64_t>("SELECT (nudge.create_rule($1, $2, $3::jsonb, $4::jsonb)).id", name,
+                               event_type, action, when);
+  }
+  // nudge.emit_event's answer.
+  json emit(const std::string& event_type, const std::string& entity_id,
+            const std::string& data = "{}", const std::optional<std::string>& key = std::nullopt,
+            const std::string& entity_type = "interviewer") {
+    return json::parse(
+        value<std::string>("SELECT nudge.emit_event($1, $2, $3, $4::jsonb, $5)::text", event_type,
+                           entity_type, entity_id, data, key));
+  }
+  SqlFailure emit_failure(const std::string& event_type, const std::string& entity_id,
+                          const std::string& data = "{}") {
+    return failure_of("SELECT nudge.emit_event($1, 'interviewer', $2, $3::jsonb)", event_type,
+                      entity_id, data);
+  }
+  json reminder_json(std::int64_t id) {
+    return json::parse(value<std::string>(
+        "SELECT nudge.reminder_json(r)::text FROM nudge.reminders r WHERE id = $1", id));
+  }
+  // Moves a reminder's next run into the past, as time passing would.
+  void make_due(std::int64_t id) {
+    sql("UPDATE nudge.reminders SET next_run_at = now() - interval '1 second' WHERE id = $1", id);
+  }
+  // One fire of each due reminder, delivered, as a worker does it.
+  int fire_due() {
+    const auto fires = claim("w1");
+    if (!fires.empty()) finish("w1", fires);
+    return static_cast<int>(fires.size());
+  }
+};
+
+TEST_F(EventsTest, ARemindRuleCreatesItsReminderFromTheTemplate) {
+  const auto nag = rule("nag interviewer", "interview_completed", kNagRule);
+  const json answer =
+      emit("interview_completed", "INT_100", R"({"candidate": "C-7", "manager_id": "MGR_1"})");
+  ASSERT_TRUE(answer["created"].get<bool>()) << answer.dump();
+  ASSERT_EQ(answer["effects"].size(), 1u) << answer.dump();
+  const json& effect = answer["effects"][0];
+  EXPECT_EQ(effect["rule_id"], nag);
+  EXPECT_EQ(effect["type"], "remind");
+  EXPECT_TRUE(effect["created"].get<bool>());
+  const json& r = effect["reminder"];
+  const auto event_id = answer["event"]["id"].get<std::int64_t>();
+  EXPECT_EQ(r["entity_type"], "interviewer");
+  EXPECT_EQ(r["entity_id"], "INT_100");
+  EXPECT_EQ(r["stop_condition_value"], "feedback_submitted:INT_100");
+  EXPECT_EQ(r["payload"]["candidate"], "C-7");
+  EXPECT_EQ(r["payload"]["manager_id"], "MGR_1");
+  EXPECT_EQ(r["payload"]["note"],
+            "interview " + std::to_string(event_id) + " of interviewer INT_100");
+  EXPECT_EQ(r["rule_id"], nag);
+  EXPECT_EQ(r["event_id"], event_id);
+  EXPECT_EQ(reminder_json(r["id"].get<std::int64_t>()), r) << "the effect is the reminder's JSON";
+  EXPECT_TRUE(
+      value<bool>("SELECT next_run_at = (SELECT occurred_at FROM nudge.events WHERE id = "
+                  "$1) + interval '1 hour' FROM nudge.reminders WHERE id = $2",
+                  event_id, r["id"].get<std::int64_t>()));
+}
+
+TEST_F(EventsTest, TheFirstFireFollowsTheDelayForEachScheduleType) {
+  rule("once", "e", R"({"type": "remind", "reminder": {"event_type": "once", "channel": "log",
+       "schedule_type": "one_time", "delay_seconds": 90}})");
+  rule("every", "e", R"({"type": "remind", "reminder": {"event_type": "every", "channel": "log",
+       "schedule_type": "recurring", "interval_minutes": 10}})");
+  rule("calendar", "e", R"({"type": "remind", "reminder": {"event_type": "calendar",
+       "channel": "log", "schedule_type": "cron", "cron": "0 9 * * *", "timezone": "UTC",
+       "delay_seconds": 3600}})");
+  sql("SELECT nudge.emit_event('e', 'user', 'u1', '{}', NULL, '2026-06-01T08:30:00Z')");
+  const auto first = [&](const std::string& event_type) {
+    return value<std::string>(
+        "SELECT to_char(next_run_at AT TIME ZONE 'UTC', 'HH24:MI:SS') "
+        "FROM nudge.reminders WHERE event_type = $1",
+        event_type);
+  };
+  EXPECT_EQ(first("once"), "08:31:30");
+  EXPECT_EQ(first("every"), "08:40:00") << "recurring: one interval after the event by default";
+  EXPECT_EQ(value<std::string>("SELECT to_char(next_run_at AT TIME ZONE 'UTC', 'MM-DD HH24:MI') "
+                               "FROM nudge.reminders WHERE event_type = 'calendar'"),
+            "06-02 09:00")
+      << "cron: the first occurrence at or after 09:30";
+}
+
+TEST_F(EventsTest, ASetFlagRuleStopsTheWaitingRemindersInTheSameTransaction) {
+  rule("nag", "interview_completed", kNagRule);
+  rule("stop", "feedback_submitted", kStopRule);
+  const auto id =
+      emit("interview_completed", "INT_100", kInterview)["effects"][0]["reminder"]["id"];
+  const json answer = emit("feedback_submitted", "INT_100");
+  ASSERT_EQ(answer["effects"].size(), 1u);
+  EXPECT_EQ(answer["effects"][0]["type"], "set_flag");
+  EXPECT_EQ(answer["effects"][0]["flag"]["key"], "feedback_submitted:INT_100");
+  EXPECT_EQ(answer["effects"][0]["flag"]["value"], true);
+  EXPECT_EQ(reason(id.get<std::int64_t>()), "stop_condition");
+  EXPECT_EQ(status(id.get<std::int64_t>()), "COMPLETED");
+}
+
+TEST_F(EventsTest, ACancelRuleCancelsOnlyTheEntitysLiveRemindersOfThatType) {
+  rule("withdraw", "candidate_withdrew", R"({"type": "cancel", "cancel":
+       {"event_type": "feedback_form"}})");
+  const auto mine = create_one_time("C-1", kInAnHour, "");
+  sql("UPDATE nudge.reminders SET entity_type = 'interviewer', event_type = 'feedback_form' "
+      "WHERE id = $1",
+      mine);
+  const auto other_type = create(one_time_args("C-1", kInAnHour)).second;
+  sql("UPDATE nudge.reminders SET entity_type = 'interviewer' WHERE id = $1", other_type);
+  const auto other_entity = create(one_time_args("C-2", kInAnHour)).second;
+  sql("UPDATE nudge.reminders SET entity_type = 'interviewer', event_type = 'feedback_form' "
+      "WHERE id = $1",
+      other_entity);
+  const json answer = emit("candidate_withdrew", "C-1");
+  ASSERT_EQ(answer["effects"].size(), 1u);
+  EXPECT_EQ(answer["effects"][0]["cancelled"], json::array({mine}));
+  EXPECT_EQ(status(mine), "CANCELLED");
+  EXPECT_EQ(status(other_type), "ACTIVE");
+  EXPECT_EQ(status(other_entity), "ACTIVE");
+}
+
+TEST_F(EventsTest, DisabledRulesDoNotRunAndChangingRulesLeavesTheirRemindersAlone) {
+  const auto nag = rule("nag", "interview_completed", kNagRule);
+  const auto id = emit("interview_completed", "INT_1", kInterview)["effects"][0]["reminder"]["id"];
+  sql("SELECT nudge.update_rule($1, p_enabled => false)", nag);
+  EXPECT_TRUE(emit("interview_completed", "INT_2", kInterview)["effects"].empty());
+  sql("SELECT nudge.delete_rule($1)", nag);
+  EXPECT_EQ(status(id.get<std::int64_t>()), "ACTIVE");
+  EXPECT_EQ(count("nudge.reminders"), 1);
+  EXPECT_EQ(failure_of("SELECT nudge.delete_rule($1)", nag).sqlstate, "NU404");
+}
+
+TEST_F(EventsTest, EveryConditionOfARuleMustHold) {
+  rule("urgent", "ticket", R"({"type": "remind", "reminder": {"event_type": "page",
+       "channel": "log", "schedule_type": "one_time"}})",
+       R"({"data.priority": "high", "data.team.size": 3, "entity_type": "queue"})");
+  const auto effects = [&](const std::string& entity_id, const std::string& data) {
+    return emit("ticket", entity_id, data, std::nullopt, "queue")["effects"].size();
+  };
+  EXPECT_EQ(effects("q1", R"({"priority": "high", "team": {"size": 3}})"), 1u);
+  EXPECT_EQ(effects("q2", R"({"priority": "low", "team": {"size": 3}})"), 0u);
+  EXPECT_EQ(effects("q3", R"({"priority": "high", "team": {"size": "3"}})"), 0u)
+      << "3 is not \"3\"";
+  EXPECT_EQ(effects("q4", R"({"priority": "high"})"), 0u) << "a missing value does not hold";
+}
+
+TEST_F(EventsTest, TheSameKeyAnswersTheFirstEventAndChangesNothing) {
+  rule("nag", "interview_completed", kNagRule);
+  const json first = emit("interview_completed", "INT_1", kInterview, "k-1");
+  const json again =
+      emit("interview_completed", "INT_1", R"({"candidate": "C-8", "manager_id": "M"})", "k-1");
+  EXPECT_TRUE(first["created"].get<bool>());
+  EXPECT_FALSE(again["created"].get<bool>());
+  EXPECT_EQ(again["event"], first["event"]);
+  EXPECT_EQ(again["effects"], first["effects"]);
+  EXPECT_EQ(count("nudge.events"), 1);
+  EXPECT_EQ(count("nudge.reminders"), 1);
+  EXPECT_TRUE(emit("interview_completed", "INT_1", kInterview)["created"].get<bool>())
+      << "no key: new";
+  EXPECT_EQ(count("nudge.events"), 2);
+}
+
+TEST_F(EventsTest, SixteenConcurrentEventsWithOneKeyGiveOneEventAndOneSetOfEffects) {
+  rule("nag", "interview_completed", kNagRule);
+  rule("count", "interview_completed",
+       R"({"type": "set_flag", "flag": {"key": "seen:{{entity_id}}", "value": true}})");
+  std::vector<std::thread> threads;
+  std::vector<std::string> answers(16);
+  for (int i = 0; i < 16; ++i) {
+    threads.emplace_back([&, i] {
+      pqxx::connection conn(db_.url());
+      pqxx::work tx(conn);
+      answers[i] = tx.exec_params1(
+                         "SELECT nudge.emit_event('interview_completed', 'interviewer', "
+                         "'INT_1', $1::jsonb, 'same-key')::text",
+                         kInterview)[0]
+                       .as<std::string>();
+      tx.commit();
+    });
+  }
+  for (auto& t : threads) t.join();
+  int created = 0;
+  for (const auto& a : answers) {
+    const json j = json::parse(a);
+    created += j["created"].get<bool>() ? 1 : 0;
+    EXPECT_EQ(j["effects"], json::parse(answers[0])["effects"]);
+  }
+  EXPECT_EQ(created, 1);
+  EXPECT_EQ(count("nudge.events"), 1);
+  EXPECT_EQ(count("nudge.reminders"), 1);
+}
+
+TEST_F(EventsTest, ARuleTheEventCannotFillRefusesTheEventAndWritesNothing) {
+  const auto welcome = rule("welcome", "signup", R"({"type": "remind", "reminder": {
+      "event_type": "welcome", "channel": "email", "schedule_type": "one_time",
+      "target": "{{data.email}}"}})");
+  rule("seen", "signup", R"({"type": "set_flag", "flag": {"key": "seen:{{entity_id}}",
+       "value": true}})");
+  const struct {
+    const char* data;
+    const char* message;
+  } cases[] = {
+      {"{}", ": action.reminder.target: the event has no data.email for {{data.email}}"},
+      {R"({"email": "not an address"})", ": action.reminder.target: must be an email address"},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.data);
+    const SqlFailure f = emit_failure("signup", "u1", c.data);
+    EXPECT_EQ(f.sqlstate, "NU422");
+    EXPECT_EQ(f.message.rfind("rule " + std::to_string(welcome) + c.message, 0), 0u) << f.message;
+  }
+  EXPECT_EQ(count("nudge.events"), 0);
+  EXPECT_EQ(count("nudge.reminders"), 0);
+  EXPECT_EQ(count("nudge.status_flags"), 0) << "the other rule's effect is undone too";
+}
+
+TEST_F(EventsTest, AnEventEmittedInATransactionThatRollsBackLeavesNothing) {
+  rule("nag", "interview_completed", kNagRule);
+  {
+    pqxx::work tx(conn_);
+    tx.exec_params("SELECT nudge.emit_event('interview_completed', 'interviewer', 'INT_1', $1)",
+                   kInterview);
+    EXPECT_EQ(tx.exec1("SELECT count(*) FROM nudge.reminders")[0].as<long>(), 1);
+    tx.abort();
+  }
+  EXPECT_EQ(count("nudge.events"), 0);
+  EXPECT_EQ(count("nudge.reminders"), 0);
+}
+
+TEST_F(EventsTest, AStopEventThatArrivesBeforeTheStartEventStillWins) {
+  rule("nag", "interview_completed", kNagRule);
+  rule("stop", "feedback_submitted", kStopRule);
+  emit("feedback_submitted", "INT_1");
+  const json answer = emit("interview_completed", "INT_1", kInterview);
+  const json& r = answer["effects"][0]["reminder"];
+  EXPECT_EQ(r["status"], "COMPLETED");
+  EXPECT_EQ(r["completed_reason"], "stop_condition");
+  EXPECT_EQ(fire_due(), 0);
+}
+
+TEST_F(EventsTest, RemindersThatEndEmitNudgesOwnEventsWithTheReason) {
+  // max_fires
+  const auto capped = create_recurring("u-max", 60, kDue, ", p_max_fires => 1");
+  fire_due();
+  // stop_condition
+  const auto stopped = create_recurring("u-flag", 60, kInAnHour, stop_on("done"));
+  sql("SELECT nudge.set_flag('done', true)");
+  // cancelled
+  const auto cancelled = create_one_time("u-cancel", kInAnHour);
+  sql("SELECT nudge.cancel_reminder($1)", cancelled);
+  // failed (attempts exhausted)
+  const auto failing = create_one_time("u-fail", kDue, kOneAttempt);
+  finish("w1", claim("w1"), "failed", "HTTP 500");
+  // a one_time reminder completing by its fire emits nothing: the worker's hottest path
+  create_one_time("u-fired");
+  fire_due();
+
+  const pqxx::result rows =
+      sql("SELECT event_type, entity_id, data->>'reason', (data->'reminder'->>'id')::bigint, "
+          "data->>'last_error' FROM nudge.events ORDER BY id");
+  ASSERT_EQ(rows.size(), 4u);
+  const auto row = [&](int i) {
+    return std::string(rows[i][0].c_str()) + " " + rows[i][1].c_str() + " " +
+           (rows[i][2].is_null() ? std::string("-") : rows[i][2].c_str()) + " " +
+           rows[i][3].c_str() + " " + (rows[i][4].is_null() ? "-" : rows[i][4].c_str());
+  };
+  EXPECT_EQ(row(0), "nudge.reminder_completed u-max max_fires " + std::to_string(capped) + " -");
+  EXPECT_EQ(row(1),
+            "nudge.reminder_completed u-flag stop_condition " + std::to_string(stopped) + " -");
+  EXPECT_EQ(row(2),
+            "nudge.reminder_completed u-cancel cancelled " + std::to_string(cancelled) + " -");
+  EXPECT_EQ(row(3), "nudge.reminder_failed u-fail - " + std::to_string(failing) + " HTTP 500");
+}
+
+// The README's escalation: nag the interviewer at most 3 times; if the feedback is still not in,
+// remind their manager until it is.
+class Escalation : public EventsTest {
+ protected:
+  void SetUp() override {
+    rule("nag", "interview_completed", kNagRule);
+    rule("stop", "feedback_submitted", kStopRule);
+    rule("escalate", "nudge.reminder_completed", R"({"type": "remind", "reminder": {
+        "entity_type": "manager", "entity_id": "{{data.reminder.payload.manager_id}}",
+        "event_type": "feedback_escalation", "channel": "log", "schedule_type": "recurring",
+        "interval_seconds": 86400, "delay_seconds": 0, "stop_condition_type": "db_check",
+        "stop_condition_value": "{{data.reminder.stop_condition_value}}"}})",
+         R"({"data.reason": "max_fires", "data.reminder.event_type": "feedback_form"})");
+    nag_ = emit("interview_completed", "INT_1",
+                R"({"candidate": "C-7", "manager_id": "MGR_9"})")["effects"][0]["reminder"]["id"]
+               .get<std::int64_t>();
+  }
+  // The manager's reminder, or 0.
+  std::int64_t manager_reminder() {
+    const pqxx::result r = sql("SELECT id FROM nudge.reminders WHERE entity_type = 'manager'");
+    return r.empty() ? 0 : r[0][0].as<std::int64_t>();
+  }
+  std::int64_t nag_ = 0;
+};
+
+TEST_F(Escalation, ThreeUnansweredNagsRemindTheManagerUntilTheFeedbackIsIn) {
+  for (int nag = 1; nag <= 3; ++nag) {
+    make_due(nag_);
+    ASSERT_EQ(fire_due(), 1) << "nag " << nag;
+    EXPECT_EQ(manager_reminder() != 0, nag == 3) << "after nag " << nag;
+  }
+  EXPECT_EQ(reason(nag_), "max_fires");
+  const auto manager = manager_reminder();
+  const json m = reminder_json(manager);
+  EXPECT_EQ(m["entity_id"], "MGR_9");
+  EXPECT_EQ(m["stop_condition_value"], "feedback_submitted:INT_1");
+  EXPECT_EQ(m["status"], "ACTIVE");
+  EXPECT_EQ(fire_due(), 1) << "the manager's first reminder is due at once (delay 0)";
+  emit("feedback_submitted", "INT_1");
+  EXPECT_EQ(status(manager), "COMPLETED");
+}
+
+TEST_F(Escalation, FeedbackAfterTheSecondNagMeansNoEscalation) {
+  for (int nag = 1; nag <= 2; ++nag) {
+    make_due(nag_);
+    ASSERT_EQ(fire_due(), 1);
+  }
+  emit("feedback_submitted", "INT_1");
+  EXPECT_EQ(reason(nag_), "stop_condition");
+  EXPECT_EQ(manager_reminder(), 0);
+  EXPECT_EQ(count("nudge.events WHERE event_type = 'nudge.reminder_completed'"), 1)
+      << "the nag's end is recorded; its reason is not max_fires";
+}
+
+TEST_F(EventsTest, AChainOfRulesStopsAtADepthOfEight) {
+  // Each reminder this rule creates is stopped at once (its flag is true), which emits
+  // nudge.reminder_completed, which runs the rule again: a loop only the depth limit ends.
+  sql("SELECT nudge.set_flag('always', true)");
+  const std::string loop = R"({"type": "remind", "reminder": {"event_type": "loop",
+      "channel": "log", "schedule_type": "one_time", "stop_condition_type": "db_check",
+      "stop_condition_value": "always"}})";
+  rule("start", "start", loop);
+  rule("again", "nudge.reminder_completed", loop);
+  const json answer = emit("start", "u1");
+  EXPECT_TRUE(answer["created"].get<bool>());
+  EXPECT_EQ(value<long>("SELECT max(depth) FROM nudge.events"), 8);
+  EXPECT_EQ(count("nudge.events"), 9) << "the posted event and 8 more";
+  EXPECT_EQ(value<std::string>("SELECT refused FROM nudge.events WHERE depth = 8"),
+            "a chain of rules deeper than 8 events: not run");
+  EXPECT_EQ(count("nudge.events WHERE refused IS NOT NULL"), 1);
+  EXPECT_EQ(count("nudge.events e WHERE depth > 0 AND cause_event_id <> "
+                  "(SELECT id FROM nudge.events c WHERE c.depth = e.depth - 1)"),
+            0)
+      << "each event names the one whose rules caused it";
+}
+
+TEST_F(EventsTest, ARuleThatCannotRunForNudgesOwnEventIsRecordedNotFatal) {
+  // The worker's finish must not fail because of a rule: the failure is kept in the effects.
+  const auto broken = rule("broken", "nudge.reminder_completed", R"({"type": "remind",
+      "reminder": {"event_type": "x", "channel": "email", "schedule_type": "one_time",
+      "target": "{{data.no_such_thing}}"}})");
+  const auto capped = create_recurring("u1", 60, kDue, ", p_max_fires => 1");
+  EXPECT_EQ(fire_due(), 1);
+  EXPECT_EQ(reason(capped), "max_fires");
+  const json effects = json::parse(value<std::string>(
+      "SELECT effects::text FROM nudge.events WHERE event_type = 'nudge.reminder_completed'"));
+  ASSERT_EQ(effects.size(), 1u);
+  EXPECT_EQ(effects[0]["rule_id"], broken);
+  EXPECT_NE(effects[0]["error"].get<std::string>().find("the event has no data.no_such_thing"),
+            std::string::npos)
+      << effects.dump();
+}
+
+TEST_F(EventsTest, ABatchIsAllOrNothingAndNamesTheItem) {
+  rule("nag", "interview_completed", kNagRule);
+  const std::string good = R"({"event_type": "interview_completed", "entity_type": "interviewer",
+                               "entity_id": "INT_1", "data": )" +
+                           kInterview + "}";
+  const json answers =
+      json::parse(value<std::string>("SELECT nudge.emit_events($1::jsonb)::text",
+                                     "[" + good + "," + good +
+                                         ", {\"event_type\": \"x\", "
+                                         "\"entity_type\": \"e\", \"entity_id\": \"2\"}]"));
+  ASSERT_EQ(answers.size(), 3u);
+  EXPECT_TRUE(answers[1]["effects"][0]["created"] == false) << "the same reminder identity";
+  const SqlFailure f =
+      failure_of("SELECT nudge.emit_events($1::jsonb)",
+                 "[" + good + R"(, {"event_type": "x", "entity_type": "", "entity_id": "1"}])");
+  EXPECT_EQ(f.sqlstate, "22023");
+  EXPECT_EQ(f.message, "items[1].entity_type: must be 1 to 200 characters");
+  EXPECT_EQ(count("nudge.events"), 3) << "only the first batch";
+}
+
+// Saving a rule checks everything a create would, naming the field.
+TEST_F(EventsTest, ARuleIsCheckedWhenItIsSavedNamingTheField) {
+  const std::string remind = R"({"type": "remind", "reminder": {"event_type": "f",
+      "channel": "log", "schedule_type": "one_time")";
+  const struct {
+    std::string action;
+    std::string when;
+    std::string field;
+  } cases[] = {
+      {R"({"type": "shout"})", "{}", "action.type"},
+      {R"({"type": "remind", "reminder": {}, "extra": 1})", "{}", "action.extra"},
+      {R"({"type": "remind"})", "{}", "action.reminder"},
+      {R"({"type": "remind", "reminder": {"channel": "log", "schedule_type": "one_time"}})", "{}",
+       "action.reminder.event_type"},
+      {remind + R"(, "colour": "red"}})", "{}", "action.reminder.colour"},
+      {remind + R"(, "run_at": "2026-01-01T00:00:00Z"}})", "{}", "action.reminder.run_at"},
+      {remind + R"(, "max_fires": "3"}})", "{}", "action.reminder.max_fires"},
+      {remind + R"(, "delay_seconds": -1}})", "{}", "action.reminder.delay_seconds"},
+      {remind + R"(, "target": "{{nope}}"}})", "{}", "action.reminder.target"},
+      {remind + R"(, "payload": {"a": ["{{data.x}}", "{{oops}}"]}}})", "{}",
+       "action.reminder.payload"},
+      {remind + R"(, "stop_condition_value": "{{entity_id"}})", "{}",
+       "action.reminder.stop_condition_value"},
+      {R"({"type": "remind", "reminder": {"event_type": "f", "channel": "fax",
+         "schedule_type": "one_time"}})",
+       "{}", "action.reminder.channel"},
+      {R"({"type": "remind", "reminder": {"event_type": "f", "channel": "webhook",
+         "schedule_type": "one_time", "target": "ftp://x"}})",
+       "{}", "action.reminder.target"},
+      {R"({"type": "remind", "reminder": {"event_type": "f", "channel": "log",
+         "schedule_type": "cron", "cron": "61 * * * *"}})",
+       "{}", "action.reminder.cron"},
+      {R"({"type": "set_flag", "flag": {"key": "k"}})", "{}", "action.flag.value"},
+      {R"({"type": "set_flag", "flag": {"key": "k", "value": true, "x": 1}})", "{}",
+       "action.flag.x"},
+      {R"({"type": "cancel", "cancel": {}})", "{}", "action.cancel.event_type"},
+      {R"({"type": "cancel", "cancel": {"event_type": "f"}})", R"({"colour": "red"})",
+       "when.colour"},
+      {R"({"type": "cancel", "cancel": {"event_type": "f"}})", R"({"data.x": [1]})", "when.data.x"},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.action);
+    const SqlFailure f =
+        failure_of("SELECT nudge.create_rule('r', 'e', $1::jsonb, $2::jsonb)", c.action, c.when);
+    EXPECT_EQ(f.sqlstate, "22023");
+    EXPECT_EQ(f.message.rfind(c.field + ": ", 0), 0u) << f.message;
+  }
+  EXPECT_EQ(count("nudge.rules"), 0);
+  EXPECT_EQ(count("nudge.reminders"), 0) << "the sample create of a check leaves nothing";
+  // Plain SQL is checked the same way.
+  EXPECT_EQ(failure_of("INSERT INTO nudge.rules (name, event_type, action) VALUES ('r', 'e', "
+                       "'{\"type\": \"nope\"}')")
+                .sqlstate,
+            "22023");
+}
+
+}  // namespace
+}  // namespace nudge::test

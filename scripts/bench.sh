@@ -12,6 +12,9 @@
 #   api       nudge-api creates: 16 keep-alive clients (wrk, 10 s) on an empty table and on one
 #             holding 1,000,000 reminders: creates/s, p50/p99 latency; batch creates (1,000 per
 #             request, 4 clients): reminders/s; the API's peak RSS.
+#   events    POST /v1/events answered by two rules (a reminder from a template and a flag): 16
+#             keep-alive clients (wrk, 10 s), events/s and p50/p99 latency; and batches of 1,000
+#             events (4 clients): events/s. Run it beside api: the targets are ratios to creates.
 #   cron      next-fire computations per second (nudge.cron_next after nudge.cron_parse) over a mix
 #             of expressions and zones, 20,000 per run; and the 2-worker drain with every reminder
 #             on a cron schedule (each fire computes its next occurrence).
@@ -21,7 +24,7 @@
 #             after a 100 ms backoff): fires per second, and the requests the receiver saw
 #             against the number it should have seen (reminders + failed first attempts).
 #
-# Usage: scripts/bench.sh [drain|lateness|scale|api|cron|webhook ...]   (default: all)
+# Usage: scripts/bench.sh [drain|lateness|scale|api|events|cron|webhook ...]   (default: all)
 # Environment knobs:
 #   BENCH_REPS        runs per figure (default 3)
 #   BENCH_DRAIN_N     reminders per drain (default 100000)
@@ -41,7 +44,7 @@ scale_n="${BENCH_SCALE_N:-1000000}"
 build_dir="${NUDGE_BUILD_DIR:-build}"
 worker="${build_dir}/bin/nudge-worker"
 figures=("$@")
-((${#figures[@]} > 0)) || figures=(drain lateness scale api cron webhook)
+((${#figures[@]} > 0)) || figures=(drain lateness scale api events cron webhook)
 api_bin="${build_dir}/bin/nudge-api"
 api_port="${BENCH_API_PORT:-18089}"
 
@@ -256,6 +259,46 @@ api_once() {
   echo "${single} $((brps * 1000)) ${rss}"
 }
 
+# The two rules every benchmark event runs: nag the interviewer (a reminder rendered from a
+# template, first fire in an hour) and set a flag.
+add_event_rules() {
+  sql "SELECT nudge.create_rule('nag', 'interview_completed', '{\"type\": \"remind\", \"reminder\": {
+         \"event_type\": \"feedback_form\", \"channel\": \"email\", \"schedule_type\": \"recurring\",
+         \"interval_seconds\": 86400, \"delay_seconds\": 3600, \"target\": \"{{data.email}}\",
+         \"stop_condition_type\": \"db_check\", \"stop_condition_value\": \"feedback_submitted:{{entity_id}}\",
+         \"payload\": {\"candidate\": \"{{data.candidate}}\"}}}')" >/dev/null
+  sql "SELECT nudge.create_rule('seen', 'interview_completed', '{\"type\": \"set_flag\",
+         \"flag\": {\"key\": \"interviewed:{{entity_id}}\", \"value\": true}}')" >/dev/null
+}
+
+events_once() {
+  local pid single batch rps p50 p99 bad brps bbad
+  fresh_db
+  add_event_rules
+  sql "CHECKPOINT" >/dev/null
+  NUDGE_DATABASE_URL="${bench_url}" NUDGE_API_PORT="${api_port}" NUDGE_LOG_LEVEL=warn \
+    "${api_bin}" 2>"${tmp}/api.err" &
+  pid=$!
+  for _ in $(seq 1 200); do curl -sf "http://127.0.0.1:${api_port}/health" >/dev/null && break; sleep 0.05; done
+  single="$(wrk_run event.lua 16 10)"
+  batch="$(wrk_run event_batch.lua 4 10)"
+  kill -TERM "${pid}"; wait "${pid}" || true
+  read -r rps p50 p99 bad <<<"${single}"
+  read -r brps _ _ bbad <<<"${batch}"
+  ((bad == 0 && bbad == 0)) || log "warning: ${bad} single and ${bbad} batch requests failed"
+  echo "${rps} ${p50} ${p99} $((brps * 1000))"
+}
+
+bench_events() {
+  local r rates=() p50s=() p99s=() batches=() rate p50 p99 batch
+  for ((r = 1; r <= reps; r++)); do
+    read -r rate p50 p99 batch <<<"$(events_once)"
+    rates+=("${rate}"); p50s+=("${p50}"); p99s+=("${p99}"); batches+=("${batch}")
+    echo "{\"bench\":\"events\",\"clients\":16,\"rules\":2,\"run\":${r},\"events_per_s\":${rate},\"p50_ms\":${p50},\"p99_ms\":${p99},\"batch_events_per_s\":${batch}}"
+  done
+  echo "{\"bench\":\"events\",\"clients\":16,\"rules\":2,\"runs\":${reps},\"median_events_per_s\":$(printf '%s\n' "${rates[@]}" | median),\"median_p50_ms\":$(printf '%s\n' "${p50s[@]}" | median),\"median_p99_ms\":$(printf '%s\n' "${p99s[@]}" | median),\"median_batch_events_per_s\":$(printf '%s\n' "${batches[@]}" | median)}"
+}
+
 bench_api() {
   local label="$1" future="$2" r rates=() p50s=() p99s=() batches=() rsses=() rate p50 p99 bad batch rss
   for ((r = 1; r <= reps; r++)); do
@@ -310,8 +353,9 @@ for f in "${figures[@]}"; do
     lateness) bench_lateness ;;
     scale) bench_drain scale 2 "${scale_n}" ;;
     api) bench_api api 0; bench_api api_scale "${scale_n}" ;;
+    events) bench_events ;;
     cron) bench_cron; bench_drain drain_cron 2 0 cron ;;
     webhook) bench_webhook 0; bench_webhook 10 ;;
-    *) log "unknown figure ${f} (drain|lateness|scale|api|cron|webhook)"; exit 2 ;;
+    *) log "unknown figure ${f} (drain|lateness|scale|api|events|cron|webhook)"; exit 2 ;;
   esac
 done

@@ -88,6 +88,31 @@ TEST_F(EventsTest, ARemindRuleCreatesItsReminderFromTheTemplate) {
                   event_id, r["id"].get<std::int64_t>()));
 }
 
+TEST_F(EventsTest, PlaceholdersAreRenderedAsJsonSafeTextOrAsTypedValues) {
+  rule("r", "e", R"({"type": "remind", "reminder": {"event_type": "x", "channel": "log",
+      "schedule_type": "one_time", "stop_condition_type": "db_check",
+      "stop_condition_value": "k:{{ entity_id }}:{{data.n}}",
+      "payload": {"quote": "{{data.text}}", "said": "she said \"{{data.text}}\"",
+                  "n": "{{data.n}}", "n_text": "n={{data.n}}", "obj": "{{data.obj}}",
+                  "nothing": "{{data.nothing}}", "list": ["{{data.obj.a}}", "{{event_type}}"],
+                  "nested": {"id": "{{event_id}}"}}}})");
+  const json answer =
+      emit("e", "u \"1\"", R"({"text": "a \"b\"\nc & d = é", "n": 5, "obj": {"a": [1]},
+                               "nothing": null})");
+  const json& r = answer["effects"][0]["reminder"];
+  EXPECT_EQ(r["entity_id"], "u \"1\"");
+  EXPECT_EQ(r["stop_condition_value"], "k:u \"1\":5") << "text fields render text";
+  const json& p = r["payload"];
+  EXPECT_EQ(p["quote"], "a \"b\"\nc & d = é");
+  EXPECT_EQ(p["said"], "she said \"a \"b\"\nc & d = é\"");
+  EXPECT_EQ(p["n"], 5) << "a payload value that is one placeholder keeps its JSON type";
+  EXPECT_EQ(p["n_text"], "n=5");
+  EXPECT_EQ(p["obj"], json::parse(R"({"a": [1]})"));
+  EXPECT_TRUE(p.contains("nothing") && p["nothing"].is_null()) << "a null in the payload stays";
+  EXPECT_EQ(p["list"], json::parse(R"([[1], "e"])"));
+  EXPECT_EQ(p["nested"]["id"], answer["event"]["id"]);
+}
+
 TEST_F(EventsTest, TheFirstFireFollowsTheDelayForEachScheduleType) {
   rule("once", "e", R"({"type": "remind", "reminder": {"event_type": "once", "channel": "log",
        "schedule_type": "one_time", "delay_seconds": 90}})");

@@ -33,6 +33,9 @@ CREATE TABLE nudge.rules (
   enabled     boolean     NOT NULL DEFAULT true,
   "when"      jsonb       NOT NULL DEFAULT '{}'::jsonb,
   action      jsonb       NOT NULL,
+  -- The action and conditions as SQL expressions over a batch of events (nudge.compile_rule),
+  -- made whenever the rule is saved; not part of its public form.
+  compiled    jsonb       NOT NULL DEFAULT '{}'::jsonb,
   created_at  timestamptz NOT NULL DEFAULT now(),
   updated_at  timestamptz NOT NULL DEFAULT now(),
   CONSTRAINT rule_name_is_1_to_200_chars CHECK (length(name) BETWEEN 1 AND 200),
@@ -168,9 +171,17 @@ BEGIN
   -- error can say which item it came from.
   BEGIN
     FOR v_item IN SELECT value FROM jsonb_array_elements(p_items) LOOP
+      IF v_item ? 'rule_id' THEN
+        -- A reminder a rule creates records it and its event through the column defaults.
+        PERFORM set_config('nudge.rule_id', v_item->>'rule_id', true),
+                set_config('nudge.event_id', v_item->>'event_id', true);
+      END IF;
       RETURN QUERY
         SELECT v_index, c.created, nudge.reminder_json(c.reminder)
           FROM nudge.create_reminder_from_item(v_item) c;
+      IF v_item ? 'rule_id' THEN
+        PERFORM set_config('nudge.rule_id', '', true), set_config('nudge.event_id', '', true);
+      END IF;
       v_index := v_index + 1;
     END LOOP;
   EXCEPTION WHEN invalid_parameter_value THEN
@@ -202,6 +213,101 @@ BEGIN
 END $$;
 COMMENT ON FUNCTION nudge.reject(text, text) IS
   'Always raises: 22023 "<field>: <problem>" with the field in COLUMN; while a rule''s action runs, NU422 "rule <id>: <template path><field>: <problem>" instead.';
+
+-- Items may carry rule_id and event_id: the reminders a batch of events creates through its
+-- rules record them, as one event's do through the column defaults.
+CREATE OR REPLACE FUNCTION nudge.create_reminders(p_items jsonb)
+RETURNS TABLE (item integer, created boolean, reminder jsonb)
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  v_plain boolean;
+BEGIN
+  IF p_items IS NULL OR jsonb_typeof(p_items) <> 'array' THEN
+    PERFORM nudge.reject('items', 'must be an array');
+  END IF;
+  -- Renamed with its new columns: a session that made the old table keeps it.
+  CREATE TEMP TABLE IF NOT EXISTS nudge_create_item (
+    item integer, entity_type text, entity_id text, event_type text, channel text,
+    schedule_type text, run_at timestamptz, interval_seconds integer, target text,
+    payload jsonb, stop_condition_type text, stop_condition_value text, max_fires integer,
+    ends_at timestamptz, cron text, timezone text, zone text, cron_schedule nudge.cron,
+    misfire_policy text, max_attempts integer, rule_id bigint, event_id bigint, id bigint,
+    created boolean) ON COMMIT DELETE ROWS;
+  DELETE FROM pg_temp.nudge_create_item;  -- a second batch in the same transaction
+  BEGIN
+    INSERT INTO pg_temp.nudge_create_item
+    SELECT (e.ord - 1)::integer, e.v->>'entity_type', e.v->>'entity_id', e.v->>'event_type',
+           e.v->>'channel', e.v->>'schedule_type',
+           -- A bad expression or zone raises 22023 and sends the batch down the exact path.
+           nudge.first_run_at(e.v->>'schedule_type', (e.v->>'run_at')::timestamptz, c.parsed,
+                              c.zone),
+           (e.v->>'interval_seconds')::integer, e.v->>'target',
+           coalesce(e.v->'payload', '{}'::jsonb), e.v->>'stop_condition_type',
+           e.v->>'stop_condition_value', (e.v->>'max_fires')::integer,
+           (e.v->>'ends_at')::timestamptz, e.v->>'cron', e.v->>'timezone', c.zone, c.parsed,
+           coalesce(e.v->>'misfire_policy', 'fire_once'), (e.v->>'max_attempts')::integer,
+           (e.v->>'rule_id')::bigint, (e.v->>'event_id')::bigint, NULL, NULL
+      FROM jsonb_array_elements(p_items) WITH ORDINALITY AS e(v, ord)
+     CROSS JOIN LATERAL (
+            SELECT CASE WHEN e.v->>'schedule_type' = 'cron'
+                        THEN nudge.checked_timezone(coalesce(e.v->>'timezone', 'UTC')) END AS zone,
+                   CASE WHEN e.v->>'schedule_type' = 'cron'
+                        THEN nudge.cron_parse(e.v->>'cron') END AS parsed) c;
+
+    SELECT NOT EXISTS (SELECT 1 FROM pg_temp.nudge_create_item b
+                        WHERE b.ends_at < b.run_at OR b.run_at IS NULL
+                           OR jsonb_typeof(b.payload) <> 'object'
+                           -- rules the create function checks and no constraint does
+                           OR (b.schedule_type <> 'cron' AND (b.cron IS NOT NULL OR b.timezone IS NOT NULL))
+                           OR (b.schedule_type = 'cron' AND length(b.cron) > 200)
+                           OR EXISTS (SELECT 1 FROM nudge.status_flags f
+                                       WHERE f.key = b.stop_condition_value AND f.value))
+       AND NOT EXISTS (SELECT 1 FROM pg_temp.nudge_create_item b
+                        GROUP BY b.entity_type, b.entity_id, b.event_type HAVING count(*) > 1)
+      INTO v_plain;
+
+    IF v_plain THEN
+      WITH inserted AS (
+        INSERT INTO nudge.reminders AS r (entity_type, entity_id, event_type, channel, target,
+                                          payload, schedule_type, interval_seconds, next_run_at,
+                                          stop_condition_type, stop_condition_value, max_fires,
+                                          ends_at, cron, timezone, cron_schedule, misfire_policy,
+                                          max_attempts, rule_id, event_id)
+        SELECT b.entity_type, b.entity_id, b.event_type, b.channel, b.target, b.payload,
+               b.schedule_type, b.interval_seconds, b.run_at, b.stop_condition_type,
+               b.stop_condition_value, b.max_fires, b.ends_at, b.cron, b.zone,
+               b.cron_schedule, b.misfire_policy, b.max_attempts, b.rule_id, b.event_id
+          FROM pg_temp.nudge_create_item b ORDER BY b.item
+        ON CONFLICT (entity_type, entity_id, event_type) WHERE status IN ('ACTIVE', 'PAUSED')
+        DO NOTHING
+        RETURNING r.id, r.entity_type, r.entity_id, r.event_type)
+      UPDATE pg_temp.nudge_create_item b SET id = i.id, created = true
+        FROM inserted i
+       WHERE (b.entity_type, b.entity_id, b.event_type) = (i.entity_type, i.entity_id, i.event_type);
+      -- Items whose identity is already live: that reminder is the answer.
+      UPDATE pg_temp.nudge_create_item b SET id = r.id, created = false
+        FROM nudge.reminders r
+       WHERE b.id IS NULL AND r.status IN ('ACTIVE', 'PAUSED')
+         AND (r.entity_type, r.entity_id, r.event_type) = (b.entity_type, b.entity_id, b.event_type);
+      v_plain := NOT EXISTS (SELECT 1 FROM pg_temp.nudge_create_item b WHERE b.id IS NULL);
+    END IF;
+  EXCEPTION WHEN invalid_parameter_value OR check_violation OR not_null_violation
+                 OR invalid_datetime_format OR datetime_field_overflow
+                 OR invalid_text_representation OR numeric_value_out_of_range THEN
+    v_plain := false;  -- rolled back to the block's start: the exact path says what was wrong
+  END;
+
+  IF NOT v_plain THEN
+    RETURN QUERY SELECT * FROM nudge.create_reminders_one_by_one(p_items);
+    RETURN;
+  END IF;
+  RETURN QUERY
+    SELECT b.item, b.created, nudge.reminder_json(r)
+      FROM pg_temp.nudge_create_item b JOIN nudge.reminders r ON r.id = b.id
+     ORDER BY b.item;
+END $$;
+COMMENT ON FUNCTION nudge.create_reminders(jsonb) IS
+  'Creates (or finds) every item of p_items (JSON objects with the fields of nudge.create_reminder, without the p_ prefix, plus rule_id and event_id for reminders rules create) in one transaction and answers exactly as nudge.create_reminders_one_by_one would, with one set-based INSERT when every item is plainly valid, new and distinct.';
 
 -- ---------------------------------------------------------------------------------------------
 -- Templates: {{entity_type}}, {{entity_id}}, {{event_type}}, {{event_id}}, {{data.some.path}}
@@ -618,15 +724,115 @@ CREATE FUNCTION nudge.rule_is_checked_before_saving() RETURNS trigger
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
   PERFORM nudge.check_rule(NEW);
+  NEW.compiled := nudge.compile_rule(NEW);
   NEW.updated_at := now();
   RETURN NEW;
 END $$;
 COMMENT ON FUNCTION nudge.rule_is_checked_before_saving() IS
-  'Trigger: every inserted or updated rule passes nudge.check_rule (plain SQL included), and updated_at tells when it last changed.';
+  'Trigger: every inserted or updated rule passes nudge.check_rule (plain SQL included) and is compiled for batches of events; updated_at tells when it last changed.';
 
 CREATE TRIGGER rule_is_checked_before_saving
   BEFORE INSERT OR UPDATE ON nudge.rules
   FOR EACH ROW EXECUTE FUNCTION nudge.rule_is_checked_before_saving();
+
+-- ---------------------------------------------------------------------------------------------
+-- Compiling a rule for batches of events
+--
+-- A batch runs each rule once over all its events with one statement, built from SQL
+-- expressions made when the rule is saved: a template becomes nested replace() calls over its
+-- JSON text, every piece of user text inside quote_literal. The expressions read a row `e` of
+-- the batch (id, event_type, entity_type, entity_id, data, occurred_at); a value the event
+-- lacks makes the result NULL, and the batch then takes the item-by-item path, which names it.
+-- ---------------------------------------------------------------------------------------------
+
+CREATE FUNCTION nudge.json_text(p_value jsonb) RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+  SELECT substr(CASE WHEN jsonb_typeof(p_value) = 'string' THEN p_value::text
+                     ELSE to_jsonb(p_value::text)::text END, 2,
+                length(CASE WHEN jsonb_typeof(p_value) = 'string' THEN p_value::text
+                            ELSE to_jsonb(p_value::text)::text END) - 2)
+$$;
+COMMENT ON FUNCTION nudge.json_text(jsonb) IS
+  'A JSON value as text escaped for the inside of a JSON string (a string''s own text, anything else its JSON text).';
+
+CREATE FUNCTION nudge.placeholder_sql(p_name text) RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+  SELECT CASE p_name
+           WHEN 'entity_type' THEN 'to_jsonb(e.entity_type)'
+           WHEN 'entity_id' THEN 'to_jsonb(e.entity_id)'
+           WHEN 'event_type' THEN 'to_jsonb(e.event_type)'
+           WHEN 'event_id' THEN 'to_jsonb(e.id)'
+           ELSE format('(e.data #> %L::text[])', string_to_array(substr(p_name, 6), '.')::text) END
+$$;
+COMMENT ON FUNCTION nudge.placeholder_sql(text) IS
+  'The SQL expression (over a batch row e) for the JSON value a known placeholder name stands for.';
+
+CREATE FUNCTION nudge.compile_template(p_template jsonb, p_typed boolean) RETURNS text
+LANGUAGE plpgsql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  v_sql   text := quote_literal(p_template::text);
+  v_match text[];
+  v_value text;
+BEGIN
+  FOR v_match IN SELECT DISTINCT ON (m[1]) m
+                   FROM regexp_matches(p_template::text, '(\{\{\s*([^{}]*?)\s*\}\})', 'g') m LOOP
+    v_value := nudge.placeholder_sql(btrim(v_match[2]));
+    IF p_typed THEN
+      -- "{{x}}" (not an escaped \") becomes the value itself.
+      v_sql := format('regexp_replace(%s, %L, replace((%s)::text, %L, %L), %L)', v_sql,
+                      '(?<!\\)"' || regexp_replace(v_match[1], '([][\\^$.|?*+(){}])', '\\\1', 'g')
+                        || '"',
+                      v_value, '\', '\\', 'g');
+    END IF;
+    v_sql := format('replace(%s, %L, nudge.json_text(%s))', v_sql, v_match[1], v_value);
+  END LOOP;
+  RETURN format('(%s)::jsonb', v_sql);
+END $$;
+COMMENT ON FUNCTION nudge.compile_template(jsonb, boolean) IS
+  'The SQL expression (over a batch row e) that renders a JSON template as nudge.render_template would, NULL where the event lacks a value.';
+
+CREATE FUNCTION nudge.compile_rule(p_rule nudge.rules) RETURNS jsonb
+LANGUAGE plpgsql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  v_template jsonb := p_rule.action->'reminder';
+  v_seconds  bigint;
+  v_out      jsonb;
+BEGIN
+  v_out := jsonb_build_object('when', coalesce(
+    (SELECT string_agg(format('coalesce(%s = %L::jsonb, false)', nudge.placeholder_sql(k), v::text),
+                       ' AND ' ORDER BY k)
+       FROM jsonb_each(p_rule."when") AS x(k, v)), 'true'));
+  CASE p_rule.action->>'type'
+    WHEN 'remind' THEN
+      -- The first fire's distance from the event: fixed, as numbers hold no placeholders.
+      v_seconds := CASE WHEN v_template->>'schedule_type' = 'recurring'
+                        THEN coalesce((v_template->>'delay_seconds')::bigint,
+                                      (v_template->>'interval_seconds')::bigint,
+                                      (v_template->>'interval_minutes')::bigint * 60, 0)
+                        ELSE coalesce((v_template->>'delay_seconds')::bigint, 0) END;
+      RETURN v_out || jsonb_build_object(
+        'fields', nudge.compile_template(v_template - 'payload' - 'delay_seconds' - 'interval_minutes'
+                                         || CASE WHEN v_template ? 'interval_minutes'
+                                                 THEN jsonb_build_object('interval_seconds',
+                                                        (v_template->>'interval_minutes')::integer * 60)
+                                                 ELSE '{}'::jsonb END, false),
+        'payload', CASE WHEN v_template ? 'payload'
+                        THEN nudge.compile_template(v_template->'payload', true) END,
+        'run_at', format('e.occurred_at + interval ''1 second'' * %s', v_seconds));
+    WHEN 'set_flag' THEN
+      RETURN v_out || jsonb_build_object(
+        'key', nudge.compile_template(p_rule.action->'flag'->'key', false));
+    ELSE
+      RETURN v_out || jsonb_build_object(
+        'event_type', nudge.compile_template(p_rule.action->'cancel'->'event_type', false),
+        'entity_type', nudge.compile_template(coalesce(p_rule.action->'cancel'->'entity_type',
+                                                        '"{{entity_type}}"'), false),
+        'entity_id', nudge.compile_template(coalesce(p_rule.action->'cancel'->'entity_id',
+                                                      '"{{entity_id}}"'), false));
+  END CASE;
+END $$;
+COMMENT ON FUNCTION nudge.compile_rule(nudge.rules) IS
+  'A checked rule''s conditions and action as SQL expressions over a batch row e: when (boolean), and for remind fields, payload and run_at; for set_flag key; for cancel event_type, entity_type and entity_id (JSON strings).';
 
 -- ---------------------------------------------------------------------------------------------
 -- Managing rules
@@ -854,7 +1060,9 @@ END $$;
 COMMENT ON FUNCTION nudge.emit_event(text, text, text, jsonb, text, timestamptz) IS
   'Records an event and runs every enabled rule of its type whose conditions hold, in the caller''s transaction; answers {created, event, effects}. The same key again answers the first event and effects with created = false and changes nothing, even when sent concurrently. A rule that cannot be rendered for a posted event raises NU422 (nothing is written); for Nudge''s own events it is recorded in the effects. A chain deeper than 8 events is recorded as refused and its rules are not run.';
 
-CREATE FUNCTION nudge.emit_events(p_items jsonb) RETURNS jsonb
+-- The item-by-item path of nudge.emit_events: exact errors, keys, and events that share an
+-- entity (whose order matters).
+CREATE FUNCTION nudge.emit_events_one_by_one(p_items jsonb) RETURNS jsonb
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
   v_item   jsonb;
@@ -864,9 +1072,6 @@ DECLARE
   v_detail text;
   v_state  text;
 BEGIN
-  IF p_items IS NULL OR jsonb_typeof(p_items) <> 'array' THEN
-    PERFORM nudge.reject('items', 'must be an array');
-  END IF;
   BEGIN
     FOR v_item IN SELECT value FROM jsonb_array_elements(p_items) LOOP
       v_out := v_out || nudge.emit_event(
@@ -885,8 +1090,151 @@ BEGIN
   END;
   RETURN to_jsonb(v_out);
 END $$;
+COMMENT ON FUNCTION nudge.emit_events_one_by_one(jsonb) IS
+  'nudge.emit_event for every item of p_items, in order, all or nothing; an error names its item: 22023 "items[<index>].<field>: <problem>" or NU422 "items[<index>]: rule <id>: <field path>: <problem>".';
+
+CREATE FUNCTION nudge.emit_events(p_items jsonb) RETURNS jsonb
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  v_rule  nudge.rules;
+  v_items jsonb;
+  v_out   jsonb;
+BEGIN
+  IF p_items IS NULL OR jsonb_typeof(p_items) <> 'array' THEN
+    PERFORM nudge.reject('items', 'must be an array');
+  END IF;
+  -- Keyed: without statistics the planner would join these row by row against each other.
+  CREATE TEMP TABLE IF NOT EXISTS nudge_batch_event (
+    ord integer PRIMARY KEY, id bigint, event_type text, entity_type text, entity_id text,
+    data jsonb, occurred_at timestamptz) ON COMMIT DELETE ROWS;
+  -- i: the effect's place among its rule's items (the item index of nudge.create_reminders).
+  CREATE TEMP TABLE IF NOT EXISTS nudge_batch_effect (
+    rule_id bigint, ord integer, i integer, item jsonb, effect jsonb,
+    PRIMARY KEY (rule_id, i)) ON COMMIT DELETE ROWS;
+  DELETE FROM pg_temp.nudge_batch_event;
+  DELETE FROM pg_temp.nudge_batch_effect;
+  -- Each rule runs once over all its events, in rule order, so each event sees its own rules in
+  -- the order one event would. Anything out of the ordinary takes the item-by-item path, which
+  -- gives the exact error or the same answer: a bad item, a key (its first answer is replayed),
+  -- two events of one entity (their order matters), a value an event lacks.
+  BEGIN
+    INSERT INTO pg_temp.nudge_batch_event
+    SELECT (x.ord - 1)::integer, nextval('nudge.events_id_seq'), x.v->>'event_type',
+           x.v->>'entity_type', x.v->>'entity_id', coalesce(x.v->'data', '{}'::jsonb),
+           coalesce((x.v->>'occurred_at')::timestamptz, now())
+      FROM jsonb_array_elements(p_items) WITH ORDINALITY AS x(v, ord)
+     WHERE NOT x.v ? 'key';
+    IF (SELECT count(*) FROM pg_temp.nudge_batch_event) <> jsonb_array_length(p_items)
+       OR EXISTS (SELECT 1 FROM pg_temp.nudge_batch_event e
+                   WHERE length(e.event_type) NOT BETWEEN 1 AND 200 OR e.event_type LIKE 'nudge.%'
+                      OR length(e.entity_type) NOT BETWEEN 1 AND 200
+                      OR length(e.entity_id) NOT BETWEEN 1 AND 200 OR e.event_type IS NULL
+                      OR e.entity_type IS NULL OR e.entity_id IS NULL
+                      OR jsonb_typeof(e.data) <> 'object' OR pg_column_size(e.data) > 65536)
+       OR EXISTS (SELECT 1 FROM pg_temp.nudge_batch_event e
+                   GROUP BY e.entity_type, e.entity_id HAVING count(*) > 1) THEN
+      RAISE EXCEPTION USING ERRCODE = 'NU000';
+    END IF;
+    PERFORM set_config('nudge.event_depth', '1', true);
+    FOR v_rule IN SELECT * FROM nudge.rules r
+                   WHERE r.enabled
+                     AND r.event_type IN (SELECT DISTINCT e.event_type FROM pg_temp.nudge_batch_event e)
+                   ORDER BY r.id LOOP
+      CASE v_rule.action->>'type'
+        WHEN 'remind' THEN
+          EXECUTE format(
+            'INSERT INTO pg_temp.nudge_batch_effect (ord, i, rule_id, item)
+             SELECT e.ord, row_number() OVER (ORDER BY e.ord) - 1, %s,
+                    jsonb_build_object(''entity_type'', e.entity_type, ''entity_id'', e.entity_id)
+                               || %s || coalesce(jsonb_build_object(''payload'', %s), ''{}'')
+                               || jsonb_build_object(''run_at'', %s, ''rule_id'', %s,
+                                                     ''event_id'', e.id)
+               FROM pg_temp.nudge_batch_event e WHERE e.event_type = %L AND %s',
+            v_rule.id, v_rule.compiled->>'fields', coalesce(v_rule.compiled->>'payload', 'NULL'),
+            v_rule.compiled->>'run_at', v_rule.id, v_rule.event_type, v_rule.compiled->>'when');
+          IF EXISTS (SELECT 1 FROM pg_temp.nudge_batch_effect f
+                      WHERE f.rule_id = v_rule.id AND (f.item IS NULL OR
+                            (v_rule.action->'reminder' ? 'payload' AND NOT f.item ? 'payload'))) THEN
+            RAISE EXCEPTION USING ERRCODE = 'NU000';
+          END IF;
+          v_items := (SELECT jsonb_agg(f.item ORDER BY f.ord) FROM pg_temp.nudge_batch_effect f
+                       WHERE f.rule_id = v_rule.id);
+          IF v_items IS NOT NULL THEN
+            UPDATE pg_temp.nudge_batch_effect f
+               SET effect = jsonb_build_object('rule_id', v_rule.id, 'type', 'remind',
+                                               'reminder', c.reminder, 'created', c.created)
+              FROM nudge.create_reminders(v_items) c
+             WHERE f.rule_id = v_rule.id AND f.i = c.item;
+          END IF;
+        WHEN 'set_flag' THEN
+          EXECUTE format(
+            'INSERT INTO pg_temp.nudge_batch_effect (ord, i, rule_id, item)
+             SELECT e.ord, e.ord, %s, jsonb_build_object(''key'', (%s) #>> ''{}'')
+               FROM pg_temp.nudge_batch_event e WHERE e.event_type = %L AND %s',
+            v_rule.id, v_rule.compiled->>'key', v_rule.event_type, v_rule.compiled->>'when');
+          IF EXISTS (SELECT 1 FROM pg_temp.nudge_batch_effect f
+                      WHERE f.rule_id = v_rule.id
+                        AND coalesce(length(f.item->>'key'), 0) NOT BETWEEN 1 AND 200) THEN
+            RAISE EXCEPTION USING ERRCODE = 'NU000';
+          END IF;
+          -- One row per key: every event that sets a key sets it to the rule's one value.
+          WITH set AS (
+            INSERT INTO nudge.status_flags AS sf (key, value)
+            SELECT DISTINCT f.item->>'key', (v_rule.action->'flag'->>'value')::boolean
+              FROM pg_temp.nudge_batch_effect f WHERE f.rule_id = v_rule.id
+            ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value
+            RETURNING sf.*),
+          by_key AS (SELECT set.key, to_jsonb(set) AS flag FROM set)
+          UPDATE pg_temp.nudge_batch_effect f
+             SET effect = jsonb_build_object('rule_id', v_rule.id, 'type', 'set_flag',
+                                             'flag', k.flag)
+            FROM by_key k WHERE f.rule_id = v_rule.id AND k.key = f.item->>'key';
+        ELSE
+          EXECUTE format(
+            'INSERT INTO pg_temp.nudge_batch_effect (ord, i, rule_id, item)
+             SELECT e.ord, e.ord, %s, jsonb_build_object(''event_type'', (%s) #>> ''{}'',
+                                                  ''entity_type'', (%s) #>> ''{}'',
+                                                  ''entity_id'', (%s) #>> ''{}'')
+               FROM pg_temp.nudge_batch_event e WHERE e.event_type = %L AND %s',
+            v_rule.id, v_rule.compiled->>'event_type', v_rule.compiled->>'entity_type',
+            v_rule.compiled->>'entity_id', v_rule.event_type, v_rule.compiled->>'when');
+          UPDATE pg_temp.nudge_batch_effect f
+             SET effect = jsonb_build_object('rule_id', v_rule.id, 'type', 'cancel',
+                                             'cancelled', to_jsonb(coalesce(c.ids, '{}')))
+            FROM (SELECT f2.ord, array_agg((nudge.cancel_reminder(r.id)).id ORDER BY r.id) AS ids
+                    FROM pg_temp.nudge_batch_effect f2
+                    LEFT JOIN nudge.reminders r
+                      ON r.entity_type = f2.item->>'entity_type' AND r.entity_id = f2.item->>'entity_id'
+                     AND r.event_type = f2.item->>'event_type' AND r.status IN ('ACTIVE', 'PAUSED')
+                   WHERE f2.rule_id = v_rule.id
+                   GROUP BY f2.ord) c
+           WHERE f.rule_id = v_rule.id AND f.ord = c.ord;
+      END CASE;
+    END LOOP;
+    PERFORM set_config('nudge.event_depth', '', true);
+
+    WITH effects AS (
+      SELECT f.ord, jsonb_agg(f.effect ORDER BY f.rule_id) AS effects
+        FROM pg_temp.nudge_batch_effect f GROUP BY f.ord
+    ), recorded AS (
+      INSERT INTO nudge.events AS ev OVERRIDING SYSTEM VALUE
+      SELECT e.id, e.event_type, e.entity_type, e.entity_id, e.data, NULL, e.occurred_at, now(),
+             NULL, 0, coalesce(x.effects, '[]'), NULL
+        FROM pg_temp.nudge_batch_event e LEFT JOIN effects x ON x.ord = e.ord ORDER BY e.ord
+      RETURNING ev.*)
+    SELECT jsonb_agg(jsonb_build_object('created', true, 'event', nudge.event_json(r),
+                                        'effects', r.effects) ORDER BY e.ord)
+      INTO v_out
+      FROM recorded r JOIN pg_temp.nudge_batch_event e ON e.id = r.id;
+    RETURN v_out;
+  EXCEPTION WHEN SQLSTATE 'NU000' OR SQLSTATE 'NU422' OR data_exception
+                 OR integrity_constraint_violation THEN
+    NULL;  -- rolled back to the block's start: the item-by-item path answers
+  END;
+  RETURN nudge.emit_events_one_by_one(p_items);
+END $$;
 COMMENT ON FUNCTION nudge.emit_events(jsonb) IS
-  'nudge.emit_event for every item of p_items (objects with event_type, entity_type, entity_id, data, key, occurred_at), in order, all or nothing; an error names its item: 22023 "items[<index>].<field>: <problem>" or NU422 "items[<index>]: rule <id>: <field path>: <problem>".';
+  'Records every item of p_items (objects with event_type, entity_type, entity_id, data, key, occurred_at) and runs their rules as nudge.emit_event would, in one transaction, all or nothing, with each rule run once over all its events when no two share an entity and none has a key; an error names its item: 22023 "items[<index>].<field>: <problem>" or NU422 "items[<index>]: rule <id>: <field path>: <problem>"; Nudge''s own events that batch causes do not name their cause.';
 
 -- ---------------------------------------------------------------------------------------------
 -- Nudge's own lifecycle, as events

@@ -437,6 +437,104 @@ TEST_F(EventsTest, ABatchIsAllOrNothingAndNamesTheItem) {
   EXPECT_EQ(count("nudge.events"), 3) << "only the first batch";
 }
 
+// The JSON of an answer without what differs from one run to the next: ids and clock times.
+json without_ids_and_times(json j) {
+  if (j.is_object()) {
+    json out = json::object();
+    for (auto& [k, v] : j.items()) {
+      if (k == "id" || k == "event_id" || k == "created_at" || k == "updated_at" ||
+          k == "received_at" || k == "finished_at" || k == "cancelled")
+        continue;
+      out[k] = without_ids_and_times(v);
+    }
+    return out;
+  }
+  if (j.is_array()) {
+    for (auto& v : j) v = without_ids_and_times(v);
+  }
+  return j;
+}
+
+TEST_F(EventsTest, ABatchRunsEachRuleOverAllItsEventsAndAnswersAsOneEventAtATimeWould) {
+  rule("nag", "interview_completed", R"({"type": "remind", "reminder": {
+      "event_type": "feedback_form", "channel": "email", "schedule_type": "recurring",
+      "interval_minutes": 60, "target": "{{data.email}}", "stop_condition_type": "db_check",
+      "stop_condition_value": "feedback_submitted:{{ entity_id }}",
+      "payload": {"candidate": "{{data.candidate}}", "n": "{{data.n}}", "said": "x \"{{data.n}}\"",
+                  "note": "{{event_type}} for {{entity_type}} {{entity_id}}"}}})");
+  rule("urgent", "interview_completed", R"({"type": "remind", "reminder": {"event_type": "page",
+      "channel": "log", "schedule_type": "one_time", "delay_seconds": 30}})",
+       R"({"data.priority": "high"})");
+  rule("seen", "interview_completed",
+       R"({"type": "set_flag", "flag": {"key": "seen:{{entity_type}}", "value": true}})");
+  rule("withdrawn", "candidate_withdrew",
+       R"({"type": "cancel", "cancel": {"event_type": "feedback_form"}})");
+  // A reminder the cancel finds, and one whose flag is already true (created COMPLETED).
+  sql("SELECT nudge.create_reminder('interviewer', 'INT_9', 'feedback_form', 'log', 'recurring', "
+      "p_interval_seconds => 60)");
+  sql("SELECT nudge.set_flag('feedback_submitted:INT_3', true)");
+  std::string items = "[";
+  for (int i = 1; i <= 5; ++i) {
+    items += (i > 1 ? "," : "") + json{{"event_type", "interview_completed"},
+                                       {"entity_type", "interviewer"},
+                                       {"entity_id", "INT_" + std::to_string(i)},
+                                       {"occurred_at", "2026-06-01T08:00:00Z"},
+                                       {"data",
+                                        {{"email", "i" + std::to_string(i) + "@example.com"},
+                                         {"candidate", "C \"" + std::to_string(i) + "\""},
+                                         {"n", i},
+                                         {"priority", i % 2 == 0 ? "high" : "low"}}}}
+                                      .dump();
+  }
+  items += R"(, {"event_type": "candidate_withdrew", "entity_type": "interviewer",
+                 "entity_id": "INT_9", "occurred_at": "2026-06-01T08:00:00Z"}])";
+  const auto answer_of = [&](const std::string& function) {
+    pqxx::work tx(conn_);
+    const json a = json::parse(
+        tx.exec_params1("SELECT " + function + "($1::jsonb)::text", items)[0].as<std::string>());
+    tx.abort();
+    return a;
+  };
+  const json batch = answer_of("nudge.emit_events");
+  const json one_by_one = answer_of("nudge.emit_events_one_by_one");
+  ASSERT_EQ(batch.size(), 6u);
+  EXPECT_EQ(without_ids_and_times(batch), without_ids_and_times(one_by_one)) << batch.dump(1);
+  EXPECT_EQ(batch[5]["effects"][0]["cancelled"].size(), 1u);
+  EXPECT_EQ(batch[2]["effects"][0]["reminder"]["status"], "COMPLETED") << "its flag was true";
+  EXPECT_EQ(batch[1]["effects"].size(), 3u) << "priority high: nag, urgent and seen";
+  EXPECT_EQ(batch[0]["effects"][0]["reminder"]["payload"]["n"], 1);
+  EXPECT_EQ(batch[0]["effects"][0]["reminder"]["payload"]["said"], "x \"1\"");
+}
+
+TEST_F(EventsTest, ABatchThatCannotRunSetWiseAnswersItemByItem) {
+  rule("nag", "interview_completed", kNagRule);
+  const std::string good = R"({"event_type": "interview_completed", "entity_type": "interviewer",
+                               "entity_id": "INT_1", "data": )" +
+                           kInterview + "}";
+  // A value an event lacks: the item-by-item path names it.
+  const SqlFailure missing = failure_of(
+      "SELECT nudge.emit_events($1::jsonb)",
+      "[" + good + R"(, {"event_type": "interview_completed", "entity_type": "interviewer",
+                         "entity_id": "INT_2"}])");
+  EXPECT_EQ(missing.sqlstate, "NU422");
+  EXPECT_EQ(missing.message.rfind("items[1]: rule ", 0), 0u) << missing.message;
+  // Two events of one entity, in order: the second finds the first's reminder.
+  const json same = json::parse(value<std::string>("SELECT nudge.emit_events($1::jsonb)::text",
+                                                   "[" + good + "," + good + "]"));
+  EXPECT_EQ(same[0]["effects"][0]["created"], true);
+  EXPECT_EQ(same[1]["effects"][0]["created"], false);
+  // A key: its first answer again.
+  const std::string keyed = R"({"event_type": "interview_completed", "entity_type": "interviewer",
+                                "entity_id": "INT_3", "key": "k3", "data": )" +
+                            kInterview + "}";
+  const json first = json::parse(
+      value<std::string>("SELECT nudge.emit_events($1::jsonb)::text", "[" + keyed + "]"));
+  const json again = json::parse(
+      value<std::string>("SELECT nudge.emit_events($1::jsonb)::text", "[" + keyed + "]"));
+  EXPECT_EQ(again[0]["created"], false);
+  EXPECT_EQ(again[0]["effects"], first[0]["effects"]);
+}
+
 // Saving a rule checks everything a create would, naming the field.
 TEST_F(EventsTest, ARuleIsCheckedWhenItIsSavedNamingTheField) {
   const std::string remind = R"({"type": "remind", "reminder": {"event_type": "f",

@@ -1178,23 +1178,27 @@ CREATE FUNCTION nudge.cron_next(p_cron nudge.cron, p_tz text, p_after timestamp 
     LANGUAGE plpgsql STABLE
     AS $$
 DECLARE
-  v_start timestamp := date_trunc('minute', p_after AT TIME ZONE p_tz);
-  v_day   date;
-  v_end   date;
-  v_dom   boolean;
-  v_dow   boolean;
-  v_hour  integer;
-  v_min   integer;
-  v_local timestamp;
-  v_at    timestamptz;
-  v_ats   timestamptz[];
+  v_now    timestamp := p_after AT TIME ZONE p_tz;  -- p_after on the zone's clock
+  v_start  timestamp := date_trunc('minute', v_now);
+  -- How far the clock falls back within two hours of p_after (zero or less: it does not).
+  v_back   interval := (v_now - (p_after AT TIME ZONE 'UTC'))
+                       - nudge.utc_offset(p_after + interval '2 hours', p_tz);
+  v_day    date;
+  v_end    date;
+  v_dom    boolean;
+  v_dow    boolean;
+  v_hour   integer;
+  v_min    integer;
+  v_local  timestamp;
+  v_ats    timestamptz[];
+  v_second timestamptz;  -- the earliest second-pass instant after p_after met so far
 BEGIN
-  -- Near a change of offset, start an hour early in local time: the second pass through a
-  -- fall-back hour lies after p_after in absolute time although its local time is earlier.
-  -- Elsewhere start at p_after's own minute, so frequent schedules test a candidate or two.
-  IF nudge.utc_offset(p_after - interval '2 hours', p_tz)
-     <> nudge.utc_offset(p_after + interval '2 hours', p_tz) THEN
-    v_start := v_start - interval '1 hour';
+  -- Inside the first pass (p_after + v_back shows the same local time), the second pass of the
+  -- repeated stretch is still ahead although its local times are earlier: start that much
+  -- earlier. Elsewhere start at p_after's own minute, so frequent schedules test a candidate or
+  -- two.
+  IF v_back > interval '0' AND (p_after + v_back) AT TIME ZONE p_tz = v_now THEN
+    v_start := v_start - v_back;
   END IF;
   v_day := v_start::date;
   v_end := v_day + 366 * 8 + 2;
@@ -1216,25 +1220,33 @@ BEGIN
           v_local := v_day + make_interval(hours => v_hour, mins => v_min);
           CONTINUE WHEN v_local < v_start;
           v_ats := nudge.local_instants(v_local, p_tz);
-          IF cardinality(v_ats) = 2 AND NOT p_cron.hour_star THEN
-            v_ats := v_ats[1:1];  -- a repeated local time fires once, the first time
+          -- First instants rise with local time, and a second-pass instant comes after every
+          -- first-pass one and before anything beyond the overlap.
+          IF v_ats[1] > p_after THEN
+            RETURN least(v_ats[1], v_second);
           END IF;
-          FOREACH v_at IN ARRAY v_ats LOOP
-            IF v_at > p_after THEN
-              RETURN v_at;
-            END IF;
-          END LOOP;
+          -- A repeated local time fires once, the first time, unless the hour field begins
+          -- with '*': then its second instant fires too, after the rest of the first pass.
+          -- Keep the earliest such instant after p_after until the walk leaves the first pass.
+          IF p_cron.hour_star AND v_second IS NULL AND v_ats[2] > p_after THEN
+            v_second := v_ats[2];
+            -- The overlap ends within its own length of this local time, and nothing after
+            -- it comes earlier: the walk need not go past that day.
+            v_end := (v_local + (v_ats[2] - v_ats[1]))::date;
+            -- The rest of the first pass up to p_after has only later second instants.
+            v_start := date_trunc('minute', v_now);
+          END IF;
         END LOOP;
       END LOOP;
     END IF;
     v_day := v_day + 1;
   END LOOP;
-  RETURN NULL;
+  RETURN v_second;
 END $$;
 
 -- Name: FUNCTION cron_next(p_cron nudge.cron, p_tz text, p_after timestamp with time zone); Type: COMMENT; Schema: nudge; Owner: -
 
-COMMENT ON FUNCTION nudge.cron_next(p_cron nudge.cron, p_tz text, p_after timestamp with time zone) IS 'The first fire of p_cron strictly after p_after in zone p_tz, under the classic cron daemon''s daylight-saving rules (gap: the first instant after it; overlap: once, or twice when the hour field begins with *); NULL only if none within 8 years, which cron_parse rules out.';
+COMMENT ON FUNCTION nudge.cron_next(p_cron nudge.cron, p_tz text, p_after timestamp with time zone) IS 'The first fire of p_cron strictly after p_after in zone p_tz, under the classic cron daemon''s daylight-saving rules: a local time in a gap fires at the first instant after the gap; a repeated local time fires once, at its first instant, or at both when the hour field begins with *, so the whole first pass fires, then the whole second pass. NULL if none comes within 8 years, which only a day-of-month and a day-of-week that must both match can make happen.';
 
 -- Name: cron_parse(text); Type: FUNCTION; Schema: nudge; Owner: -
 

@@ -16,6 +16,15 @@ TEST_F(Preview, CronTimesComeInTheScheduleZoneThroughTheSpringGap) {
                                    "2026-03-31T02:30:00+02:00"}));
 }
 
+TEST_F(Preview, CronTimesRunThroughTheWholeFirstPassOfTheRepeatedHourThenTheSecond) {
+  const auto r = post("/v1/schedules/preview", R"({"schedule_type": "cron", "cron": "*/30 * * * *",
+      "timezone": "Europe/Berlin", "from": "2026-10-24T23:45:00Z"})");
+  ASSERT_EQ(r.status, 200) << r.body.dump();
+  EXPECT_EQ(r.body["times"], json({"2026-10-25T02:00:00+02:00", "2026-10-25T02:30:00+02:00",
+                                   "2026-10-25T02:00:00+01:00", "2026-10-25T02:30:00+01:00",
+                                   "2026-10-25T03:00:00+01:00"}));
+}
+
 TEST_F(Preview, DefaultsAreFiveTimesFromNowInUtc) {
   const auto r = post("/v1/schedules/preview", R"({"schedule_type": "cron", "cron": "@hourly"})");
   ASSERT_EQ(r.status, 200) << r.body.dump();

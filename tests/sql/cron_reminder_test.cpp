@@ -53,6 +53,25 @@ TEST_F(CronReminder, AFireMovesItToTheNextOccurrenceAfterNow) {
             "2026-04-11 00:30");
 }
 
+TEST_F(CronReminder, OnTimeFiresRunThroughTheWholeFirstPassOfTheRepeatedHourThenTheSecond) {
+  EXPECT_EQ(create("*/30 * * * *", "Europe/Berlin", "2026-10-24 23:45Z"), "2026-10-25 00:00");
+  std::vector<std::string> fires{value<std::string>(
+      "SELECT nudge.rfc3339_in_zone(next_run_at, timezone) FROM nudge.reminders")};
+  for (int i = 0; i < 4; ++i) {
+    // What the finish of a fire delivered 0.2 s after its occurrence makes of the reminder.
+    fires.push_back(value<std::string>(
+        "UPDATE nudge.reminders r SET next_run_at = ("
+        "    SELECT d.next_run_at FROM nudge.after_attempt("
+        "      r, 'delivered', ROW(30, 3, 1000, 300000, 60, 100)::nudge.worker_policy,"
+        "      r.next_run_at + interval '0.2 seconds') d)"
+        " RETURNING nudge.rfc3339_in_zone(next_run_at, timezone)"));
+  }
+  EXPECT_EQ(fires,
+            (std::vector<std::string>{"2026-10-25T02:00:00+02:00", "2026-10-25T02:30:00+02:00",
+                                      "2026-10-25T02:00:00+01:00", "2026-10-25T02:30:00+01:00",
+                                      "2026-10-25T03:00:00+01:00"}));
+}
+
 TEST_F(CronReminder, BadCronRemindersAreRejectedNamingTheField) {
   EXPECT_EQ(rejected_field("p_schedule_type => 'cron'"), "cron");
   EXPECT_EQ(rejected_field("p_schedule_type => 'cron', p_cron => '0 0 32 * *'"), "cron");

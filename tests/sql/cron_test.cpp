@@ -1,11 +1,14 @@
 // Cron schedules: the next fire after an instant, hand-checked, including the
-// daylight-saving gap and overlap of Europe/Berlin and America/New_York; and the expressions
-// and zones that must be rejected, with the field named.
+// daylight-saving gaps and overlaps of Europe/Berlin, America/New_York and Australia/Lord_Howe;
+// and the expressions and zones that must be rejected, with the field named.
 //
-// Calendar facts used below: 2026-01-01 is a Thursday. Berlin springs forward on 2026-03-29
-// (02:00 CET -> 03:00 CEST, at 01:00Z) and falls back on 2026-10-25 (03:00 CEST -> 02:00 CET,
-// at 01:00Z). New York springs forward on 2026-03-08 (02:00 EST -> 03:00 EDT, at 07:00Z) and
-// falls back on 2026-11-01 (02:00 EDT -> 01:00 EST, at 06:00Z).
+// Calendar facts used below (zdump -v -c 2026,2027): 2026-01-01 is a Thursday. Berlin springs
+// forward on 2026-03-29 (02:00 CET -> 03:00 CEST, at 01:00Z) and falls back on 2026-10-25
+// (03:00 CEST -> 02:00 CET, at 01:00Z). New York springs forward on 2026-03-08 (02:00 EST ->
+// 03:00 EDT, at 07:00Z) and falls back on 2026-11-01 (02:00 EDT -> 01:00 EST, at 06:00Z).
+// Lord Howe Island shifts by 30 minutes: it falls back on 2026-04-05 (02:00 +11 -> 01:30 +10:30,
+// at 2026-04-04 15:00Z) and springs forward on 2026-10-04 (02:00 +10:30 -> 02:30 +11, at
+// 2026-10-03 15:30Z).
 
 #include "support/test_database.hpp"
 
@@ -102,6 +105,67 @@ const NextCase kNext[] = {
     {"0 2 * * *", "America/New_York", "2026-10-31 12:00", "2026-11-01 07:00", "02:00 EST once"},
     {"*/30 1 * * *", "America/New_York", "2026-11-01 05:00", "2026-11-01 05:30", "NY 01:30 EDT"},
     {"*/30 1 * * *", "America/New_York", "2026-11-01 05:30", "2026-11-02 06:00", "NY no repeat"},
+    // The repeated hour with the hour field a '*': the whole first pass fires, then the whole
+    // second pass (issue 11). Each expected time is the next one in real time, checked with
+    // TZ=<zone> date. Berlin: the first pass is 00:xxZ (02:xx CEST), the second 01:xxZ (CET).
+    {"*/30 * * * *", "Europe/Berlin", "2026-10-24 23:45", "2026-10-25 00:00", "02:00 CEST"},
+    {"*/30 * * * *", "Europe/Berlin", "2026-10-25 00:00", "2026-10-25 00:30", "02:30 CEST"},
+    {"*/30 * * * *", "Europe/Berlin", "2026-10-25 00:30", "2026-10-25 01:00", "then 02:00 CET"},
+    {"*/30 * * * *", "Europe/Berlin", "2026-10-25 01:10", "2026-10-25 01:30", "02:30 CET"},
+    {"*/5 * * * *", "Europe/Berlin", "2026-10-24 23:58", "2026-10-25 00:00", "*/5 before"},
+    {"*/5 * * * *", "Europe/Berlin", "2026-10-25 00:07", "2026-10-25 00:10", "*/5 first pass"},
+    {"*/5 * * * *", "Europe/Berlin", "2026-10-25 00:55", "2026-10-25 01:00", "*/5 second pass"},
+    {"*/5 * * * *", "Europe/Berlin", "2026-10-25 01:57", "2026-10-25 02:00", "*/5 03:00 CET"},
+    {"15,45 * * * *", "Europe/Berlin", "2026-10-24 23:50", "2026-10-25 00:15", "list before"},
+    {"15,45 * * * *", "Europe/Berlin", "2026-10-25 00:20", "2026-10-25 00:45", "list first pass"},
+    {"15,45 * * * *", "Europe/Berlin", "2026-10-25 00:45", "2026-10-25 01:15", "list then second"},
+    {"15,45 * * * *", "Europe/Berlin", "2026-10-25 01:15:30", "2026-10-25 01:45", "list second"},
+    {"10-20 * * * *", "Europe/Berlin", "2026-10-24 23:30", "2026-10-25 00:10", "range before"},
+    {"10-20 * * * *", "Europe/Berlin", "2026-10-25 00:12", "2026-10-25 00:13", "range first pass"},
+    {"10-20 * * * *", "Europe/Berlin", "2026-10-25 00:20", "2026-10-25 01:10", "range then second"},
+    {"10-20 * * * *", "Europe/Berlin", "2026-10-25 01:14:59", "2026-10-25 01:15", "range second"},
+    {"10-20 * * * *", "Europe/Berlin", "2026-10-25 01:20", "2026-10-25 02:10", "range 03:10 CET"},
+    {"*/15 2 * * *", "Europe/Berlin", "2026-10-25 00:20", "2026-10-25 00:30", "fixed hour: first"},
+    {"*/15 2 * * *", "Europe/Berlin", "2026-10-25 00:45", "2026-10-26 01:00", "fixed: no second"},
+    // New York: the first pass is 05:xxZ (01:xx EDT), the second 06:xxZ (01:xx EST).
+    {"*/30 * * * *", "America/New_York", "2026-11-01 04:45", "2026-11-01 05:00", "NY 01:00 EDT"},
+    {"*/30 * * * *", "America/New_York", "2026-11-01 05:00", "2026-11-01 05:30", "NY 01:30 EDT"},
+    {"*/30 * * * *", "America/New_York", "2026-11-01 05:30", "2026-11-01 06:00", "NY 01:00 EST"},
+    {"*/30 * * * *", "America/New_York", "2026-11-01 06:30", "2026-11-01 07:00", "NY 02:00 EST"},
+    {"*/5 * * * *", "America/New_York", "2026-11-01 04:58", "2026-11-01 05:00", "NY */5 before"},
+    {"*/5 * * * *", "America/New_York", "2026-11-01 05:41", "2026-11-01 05:45", "NY */5 first"},
+    {"*/5 * * * *", "America/New_York", "2026-11-01 05:55", "2026-11-01 06:00", "NY */5 then 2nd"},
+    {"*/5 * * * *", "America/New_York", "2026-11-01 06:22", "2026-11-01 06:25", "NY */5 second"},
+    {"15,45 * * * *", "America/New_York", "2026-11-01 04:50", "2026-11-01 05:15", "NY list before"},
+    {"15,45 * * * *", "America/New_York", "2026-11-01 05:15", "2026-11-01 05:45", "NY list first"},
+    {"15,45 * * * *", "America/New_York", "2026-11-01 05:45", "2026-11-01 06:15", "NY list second"},
+    {"15,45 * * * *", "America/New_York", "2026-11-01 06:45", "2026-11-01 07:15", "NY 02:15 EST"},
+    {"0-9/3 * * * *", "America/New_York", "2026-11-01 04:55", "2026-11-01 05:00",
+     "NY range before"},
+    {"0-9/3 * * * *", "America/New_York", "2026-11-01 05:05", "2026-11-01 05:06", "NY range first"},
+    {"0-9/3 * * * *", "America/New_York", "2026-11-01 05:09", "2026-11-01 06:00", "NY range then"},
+    {"0-9/3 * * * *", "America/New_York", "2026-11-01 06:03", "2026-11-01 06:06",
+     "NY range second"},
+    {"14-44/23 * */11 * *", "America/New_York", "2026-11-01 05:32", "2026-11-01 05:37", "issue 11"},
+    // Lord Howe: the first pass is 14:30-14:59Z (01:30-01:59 +11), the second 15:00-15:29Z.
+    {"*/30 * * * *", "Australia/Lord_Howe", "2026-04-04 14:00", "2026-04-04 14:30", "LH first"},
+    {"*/30 * * * *", "Australia/Lord_Howe", "2026-04-04 14:30", "2026-04-04 15:00", "LH second"},
+    {"*/30 * * * *", "Australia/Lord_Howe", "2026-04-04 15:00", "2026-04-04 15:30", "LH 02:00"},
+    {"*/5 * * * *", "Australia/Lord_Howe", "2026-04-04 14:20", "2026-04-04 14:25", "LH */5 before"},
+    {"*/5 * * * *", "Australia/Lord_Howe", "2026-04-04 14:31", "2026-04-04 14:35", "LH */5 first"},
+    {"*/5 * * * *", "Australia/Lord_Howe", "2026-04-04 14:55", "2026-04-04 15:00", "LH */5 then"},
+    {"*/5 * * * *", "Australia/Lord_Howe", "2026-04-04 15:25", "2026-04-04 15:30", "LH */5 02:00"},
+    {"15,45 * * * *", "Australia/Lord_Howe", "2026-04-04 14:15", "2026-04-04 14:45", "LH list 1st"},
+    {"15,45 * * * *", "Australia/Lord_Howe", "2026-04-04 14:45", "2026-04-04 15:15", "LH list 2nd"},
+    {"15,45 * * * *", "Australia/Lord_Howe", "2026-04-04 15:15", "2026-04-04 15:45", "LH 02:15"},
+    {"35-50/5 * * * *", "Australia/Lord_Howe", "2026-04-04 14:36", "2026-04-04 14:40", "LH range"},
+    {"35-50/5 * * * *", "Australia/Lord_Howe", "2026-04-04 14:50", "2026-04-04 15:05", "LH then"},
+    {"35-50/5 * * * *", "Australia/Lord_Howe", "2026-04-04 15:20", "2026-04-04 16:05", "LH 02:35"},
+    {"*/10 1 * * *", "Australia/Lord_Howe", "2026-04-04 14:35", "2026-04-04 14:40", "LH fixed"},
+    {"*/10 1 * * *", "Australia/Lord_Howe", "2026-04-04 14:50", "2026-04-05 14:30", "LH once"},
+    // Lord Howe's half-hour gap: 02:00-02:29 collapses into 02:30 +11.
+    {"*/10 * * * *", "Australia/Lord_Howe", "2026-10-03 15:25", "2026-10-03 15:30", "LH gap"},
+    {"*/10 * * * *", "Australia/Lord_Howe", "2026-10-03 15:30", "2026-10-03 15:40", "LH after gap"},
 };
 
 struct BadCase {
@@ -149,7 +213,7 @@ const BadCase kBad[] = {
 class Cron : public DatabaseTest {};
 
 TEST_F(Cron, NextFireMatchesTheHandCheckedTable) {
-  ASSERT_GE(std::size(kNext), 60u);
+  ASSERT_GE(std::size(kNext), 120u);
   for (const auto& c : kNext) {
     SCOPED_TRACE(std::string(c.expr) + " in " + c.tz + " after " + c.after + " (" + c.why + ")");
     EXPECT_EQ(
@@ -176,6 +240,31 @@ TEST_F(Cron, BadExpressionsAndZonesAreRejectedNamingTheField) {
       EXPECT_EQ(message.rfind(c.message_start, 0), 0u) << message;
     }
   }
+}
+
+// The three schedules of issue 11, as POST /v1/schedules/preview shows them.
+TEST_F(Cron, PreviewFiresTheWholeFirstPassOfARepeatedHourThenTheSecond) {
+  const auto preview = [this](const char* cron, const char* tz, const char* from) {
+    std::vector<std::string> times;
+    for (const auto& row : sql("SELECT t FROM nudge.preview_schedule('cron', $1::timestamptz, 5,"
+                               " p_cron => $2, p_timezone => $3) t",
+                               from, cron, tz)) {
+      times.push_back(row[0].as<std::string>());
+    }
+    return times;
+  };
+  EXPECT_EQ(preview("*/30 * * * *", "Europe/Berlin", "2026-10-24T23:45:00Z"),
+            (std::vector<std::string>{"2026-10-25T02:00:00+02:00", "2026-10-25T02:30:00+02:00",
+                                      "2026-10-25T02:00:00+01:00", "2026-10-25T02:30:00+01:00",
+                                      "2026-10-25T03:00:00+01:00"}));
+  EXPECT_EQ(preview("*/30 * * * *", "America/New_York", "2026-11-01T04:45:00Z"),
+            (std::vector<std::string>{"2026-11-01T01:00:00-04:00", "2026-11-01T01:30:00-04:00",
+                                      "2026-11-01T01:00:00-05:00", "2026-11-01T01:30:00-05:00",
+                                      "2026-11-01T02:00:00-05:00"}));
+  EXPECT_EQ(preview("14-44/23 * */11 * *", "America/New_York", "2026-11-01T05:32:00Z"),
+            (std::vector<std::string>{"2026-11-01T01:37:00-04:00", "2026-11-01T01:14:00-05:00",
+                                      "2026-11-01T01:37:00-05:00", "2026-11-01T02:14:00-05:00",
+                                      "2026-11-01T02:37:00-05:00"}));
 }
 
 TEST_F(Cron, PreviewListsTheNextFiresInOrder) {

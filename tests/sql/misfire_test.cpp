@@ -127,6 +127,35 @@ TEST_F(MisfireTest, FireAllOnACronScheduleFiresEachMissedMinute) {
   EXPECT_EQ(executions_of(id), static_cast<long>(fired.size()));
 }
 
+TEST_F(MisfireTest, FireAllOnACronScheduleFiresBothPassesOfTheRepeatedHourEveryFiveMinutes) {
+  // Europe/Berlin's fall-back night of 2026 (long past): 02:00-02:59 happens twice, at
+  // 00:00-00:59Z (CEST) and at 01:00-01:59Z (CET). The worker's claim and finish statements
+  // catch up on it occurrence by occurrence.
+  const std::int64_t id =
+      create(
+          "p_entity_type => 'user', p_entity_id => 'night', p_event_type => 'e',"
+          " p_channel => 'log', p_schedule_type => 'cron', p_cron => '*/5 * * * *',"
+          " p_timezone => 'Europe/Berlin', p_run_at => '2026-10-24 23:58Z',"
+          " p_ends_at => '2026-10-25 02:00Z', p_misfire_policy => 'fire_all'")
+          .second;
+  const auto fired = drain(policy());
+  EXPECT_EQ(fired.size(), 25u);
+  // Every 5 real minutes from 02:00 CEST to 03:00 CET: both passes, none skipped, none twice.
+  EXPECT_EQ(value<std::string>("SELECT string_agg(to_char(scheduled_for AT TIME ZONE 'UTC',"
+                               " 'HH24:MI'), ' ' ORDER BY scheduled_for) FROM nudge.executions"
+                               " WHERE reminder_id = $1",
+                               id),
+            "00:00 00:05 00:10 00:15 00:20 00:25 00:30 00:35 00:40 00:45 00:50 00:55 "
+            "01:00 01:05 01:10 01:15 01:20 01:25 01:30 01:35 01:40 01:45 01:50 01:55 "
+            "02:00");
+  EXPECT_EQ(value<long>("SELECT count(DISTINCT scheduled_for AT TIME ZONE 'Europe/Berlin')"
+                        "  FROM nudge.executions WHERE reminder_id = $1",
+                        id),
+            13)
+      << "02:00-02:55 twice, 03:00 once";
+  EXPECT_EQ(reason(id), "ends_at");
+}
+
 TEST_F(MisfireTest, SkipOnACronScheduleMovesToTheNextFutureOccurrence) {
   const std::int64_t id =
       create(

@@ -22,6 +22,7 @@
 
 #include "channel.hpp"
 #include "curl_delivery.hpp"
+#include "nudge/secrets.hpp"
 #include "transfers.hpp"
 
 namespace nudge {
@@ -289,15 +290,6 @@ std::size_t keep_reply(char* data, std::size_t size, std::size_t count, void* us
   return bytes;
 }
 
-// `text` with every hidden part (longest first) masked.
-std::string mask(std::string text, const std::vector<std::string>& hidden) {
-  for (const auto& secret : hidden) {
-    for (auto pos = text.find(secret); pos != std::string::npos; pos = text.find(secret, pos + 3))
-      text.replace(pos, secret.size(), "***");
-  }
-  return text;
-}
-
 class EmailChannel final : public Channel {
  public:
   EmailChannel(EmailConfig config, Transfers& transfers)
@@ -343,7 +335,7 @@ class EmailChannel final : public Channel {
     start_curl_delivery(
         transfers_, std::move(done), [&](CURL* easy) { return configure(easy, *transfer); },
         [transfer](CURLcode result, CURL* handle) { return outcome(*transfer, result, handle); },
-        [this](std::string text) { return mask(std::move(text), hidden_); });
+        [this](std::string text) { return mask_secrets(text, hidden_); });
   }
 
  private:
@@ -369,16 +361,12 @@ class EmailChannel final : public Channel {
         url_problem_ = "email.smtp_url must start with smtp:// or smtps://";
       for (const unsigned int flags : {0u, static_cast<unsigned int>(CURLU_URLDECODE)}) {
         part = nullptr;
-        // Short passwords are not masked: hiding every "ab" would garble the text for nothing.
-        if (curl_url_get(u, CURLUPART_PASSWORD, &part, flags) == CURLUE_OK && part != nullptr &&
-            std::strlen(part) >= 3)
+        if (curl_url_get(u, CURLUPART_PASSWORD, &part, flags) == CURLUE_OK && part != nullptr)
           hidden_.emplace_back(part);
         curl_free(part);
       }
     }
     curl_url_cleanup(u);
-    std::sort(hidden_.begin(), hidden_.end(),
-              [](const std::string& a, const std::string& b) { return a.size() > b.size(); });
   }
 
   std::string message(const Fire& fire, const std::string& to) const {
@@ -441,7 +429,7 @@ class EmailChannel final : public Channel {
 
   static Delivery outcome(const Transfer& transfer, CURLcode result, CURL* handle) {
     Delivery delivery;
-    delivery.response = mask(transfer.reply, transfer.hidden);
+    delivery.response = mask_secrets(transfer.reply, transfer.hidden);
     long code = 0;
     curl_easy_getinfo(handle, CURLINFO_RESPONSE_CODE, &code);
     if (code > 0) delivery.status_code = static_cast<int>(code);
@@ -459,7 +447,7 @@ class EmailChannel final : public Channel {
     if (!detail.empty() && detail != curl_easy_strerror(result)) error += ": " + detail;
     if (!transfer.reply.empty() && code >= 400)
       error += " (server said \"" + transfer.reply + "\")";
-    delivery.error = mask(std::move(error), transfer.hidden);
+    delivery.error = mask_secrets(error, transfer.hidden);
     return delivery;
   }
 
@@ -468,7 +456,7 @@ class EmailChannel final : public Channel {
   std::string scheme_;
   std::string url_problem_;
   std::string from_problem_;
-  std::vector<std::string> hidden_;  // longest first
+  std::vector<std::string> hidden_;  // what no error may show: the URL and its password
 };
 
 }  // namespace

@@ -23,6 +23,7 @@
 #include "channel.hpp"
 #include "curl_delivery.hpp"
 #include "nudge/secrets.hpp"
+#include "nudge/utf8.hpp"
 #include "transfers.hpp"
 
 namespace nudge {
@@ -164,11 +165,9 @@ std::string subject_header(const std::string& subject) {
   std::size_t i = 0;
   bool first = true;
   while (i < subject.size()) {
-    std::size_t end = std::min(subject.size(), i + budget);
-    // Do not split a UTF-8 sequence: back off to the start of the character at `end`.
-    while (end < subject.size() && end > i + 1 &&
-           (static_cast<unsigned char>(subject[end]) & 0xC0) == 0x80)
-      --end;
+    // Never split a character; always take at least a byte, so invalid text still ends.
+    const std::size_t end =
+        i + std::max<std::size_t>(1, utf8::cut(std::string_view(subject).substr(i), budget).size());
     if (!first) out += "\r\n ";
     out += "=?UTF-8?B?" + base64(std::string_view(subject).substr(i, end - i)) + "?=";
     i = end;

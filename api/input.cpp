@@ -4,6 +4,7 @@
 #include <set>
 
 #include "errors.hpp"
+#include "nudge/utf8.hpp"
 
 namespace nudge::api {
 namespace {
@@ -55,7 +56,7 @@ class Fields {
     if (!v->is_string()) throw wrong_type(name(key), "a string", *v);
     const auto& s = v->get_ref<const std::string&>();
     if (s.empty()) throw bad_field(name(key), "invalid_value", "must not be empty");
-    if (utf8_length(s) > max) {
+    if (utf8::code_points(s) > max) {
       throw bad_field(name(key), "too_long",
                       "must be at most " + std::to_string(max) + " characters");
     }
@@ -132,11 +133,6 @@ class Fields {
   }
 
  private:
-  static std::size_t utf8_length(const std::string& s) {
-    std::size_t n = 0;
-    for (const unsigned char c : s) n += (c & 0xC0) != 0x80;
-    return n;
-  }
   static std::string range_text(std::int64_t min, std::int64_t max) {
     return "must be between " + std::to_string(min) + " and " + std::to_string(max);
   }
@@ -373,8 +369,7 @@ RuleInput parse_rule(const json& body, bool partial) {
 }
 
 void check_path_name(const std::string& field, const std::string& value) {
-  std::size_t chars = 0;
-  for (const unsigned char c : value) chars += (c & 0xC0) != 0x80;
+  const std::size_t chars = utf8::code_points(value);
   if (chars < 1 || chars > kMaxNameChars) {
     throw bad_field(field, "invalid_value", "must be 1 to 200 characters");
   }

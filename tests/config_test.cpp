@@ -555,6 +555,14 @@ TEST(ConfigMessages, LongValuesAreCutTo60Characters) {
   EXPECT_EQ(message.find(std::string(61, 'x')), std::string::npos) << message;
 }
 
+TEST(ConfigMessages, LongValuesAreCutOnACharacterBoundary) {
+  // 60 bytes would end inside the "é" at bytes 59 and 60: the cut comes before it.
+  const std::string message = ErrorOf([] {
+    FromText("", {{"NUDGE_LOG_LEVEL", std::string(59, 'x') + "\xC3\xA9" + std::string(50, 'y')}});
+  });
+  EXPECT_NE(message.find("\"" + std::string(59, 'x') + "...\""), std::string::npos) << message;
+}
+
 TEST(ConfigMessages, ControlCharactersInValuesAreNotPrinted) {
   const std::string message = ErrorOf([] { FromText("", {{"NUDGE_LOG_LEVEL", "in\nfo\x1b"}}); });
   EXPECT_NE(message.find("\"in?fo?\""), std::string::npos) << message;

@@ -2,9 +2,48 @@
 
 #include <gtest/gtest.h>
 
+#include <string>
+#include <vector>
+
 #include "nudge/database.hpp"
+#include "nudge/secrets.hpp"
 
 namespace {
+
+struct MaskCase {
+  const char* label;
+  std::string text;
+  std::vector<std::string> secrets;
+  std::string expected;
+};
+
+class MaskSecrets : public ::testing::TestWithParam<MaskCase> {};
+
+TEST_P(MaskSecrets, HidesEveryOccurrenceOfEverySecret) {
+  EXPECT_EQ(nudge::mask_secrets(GetParam().text, GetParam().secrets), GetParam().expected);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Rules, MaskSecrets,
+    ::testing::Values(
+        MaskCase{"TextWithoutSecretsIsUnchanged",
+                 "connection refused",
+                 {"s3cret"},
+                 "connection refused"},
+        MaskCase{"NoSecretsAtAll", "connection refused", {}, "connection refused"},
+        MaskCase{"EveryOccurrence", "s3cret, then s3cret", {"s3cret"}, "***, then ***"},
+        MaskCase{"AdjacentOccurrencesEachMasked", "s3crets3cret", {"s3cret"}, "******"},
+        MaskCase{"EverySecret", "user bob4 key k3y9", {"bob4", "k3y9"}, "user *** key ***"},
+        // The URL goes as one "***": masking its password first would leave the rest showing.
+        MaskCase{"LongestFirst",
+                 "to postgresql://u:s3cret@db/x: auth failed for s3cret",
+                 {"s3cret", "postgresql://u:s3cret@db/x"},
+                 "to ***: auth failed for ***"},
+        MaskCase{"OverlappingSecretsHiddenWhole", "[abcdefghi]", {"abcdef", "defghi"}, "[***]"},
+        MaskCase{"SelfOverlappingOccurrences", "xaaaax", {"aaa"}, "x***x"},
+        MaskCase{"ShortAndEmptySecretsAreIgnored", "ab to cd", {"ab", "", "cd"}, "ab to cd"},
+        MaskCase{"ThreeBytesAreEnough", "pw1 or pw2", {"pw1"}, "*** or pw2"}),
+    [](const auto& info) { return std::string(info.param.label); });
 
 struct UrlCase {
   const char* url;
@@ -34,6 +73,18 @@ TEST(Redact, MasksTheWholeUrlAndItsPasswordInAnErrorText) {
   const std::string text = "could not connect to " + url + " (auth failed for s3cret)";
   const std::string out = nudge::redact(text, url);
   EXPECT_EQ(out.find("s3cret"), std::string::npos) << out;
+}
+
+TEST(Redact, MasksEveryPasswordTheUrlHolds) {
+  const std::string url = "postgresql://u:first1@db/x?password=second2";
+  EXPECT_EQ(nudge::redact("auth failed: first1 / second2 at " + url, url),
+            "auth failed: *** / *** at ***");
+}
+
+TEST(Redact, MasksAKeywordPasswordAndLeavesAShortOneAlone) {
+  EXPECT_EQ(nudge::redact("no s3cret here", "host=db password=s3cret"), "no *** here");
+  EXPECT_EQ(nudge::redact("pw is wrong for postgresql://u:pw@db/x", "postgresql://u:pw@db/x"),
+            "pw is wrong for ***");
 }
 
 TEST(Redact, LeavesTextWithoutTheSecretAlone) {

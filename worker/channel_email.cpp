@@ -1,9 +1,6 @@
-// The `email` channel: one plain-text message per fire, sent through the configured SMTP relay
-// with libcurl, run concurrently with every other transfer on the claim loop's Transfers.
-//
-// The message is 7-bit ASCII throughout: the subject is RFC 2047-encoded when it is not plain
-// ASCII and the body is base64, so no byte the payload holds can end a header, start a new one
-// or end the SMTP DATA. Addresses are checked before anything is sent.
+// The `email` channel: one plain-text message per fire (email_message.hpp builds it), sent
+// through the configured SMTP relay with libcurl, run concurrently with every other transfer on
+// the claim loop's Transfers. Addresses are checked before anything is sent.
 
 #include <curl/curl.h>
 
@@ -11,7 +8,6 @@
 #include <cctype>
 #include <chrono>
 #include <cstring>
-#include <ctime>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -22,41 +18,13 @@
 
 #include "channel.hpp"
 #include "curl_delivery.hpp"
+#include "email_message.hpp"
+#include "nudge/secrets.hpp"
 #include "transfers.hpp"
 
 namespace nudge {
 
 namespace {
-
-constexpr std::size_t kMaxAddressBytes = 254;
-
-// Why `address` cannot be used as a bare addr-spec in a header and an SMTP command, or nullopt.
-// Deliberately strict: dot-atom local parts and host names only (no quoting, no comments, no
-// domain literals, no non-ASCII), so nothing it accepts can inject a header or a command.
-std::optional<std::string> address_problem(std::string_view address) {
-  if (address.empty()) return "it is empty";
-  if (address.size() > kMaxAddressBytes) return "it is longer than 254 characters";
-  for (const char c : address) {
-    const auto u = static_cast<unsigned char>(c);
-    if (c == '\r' || c == '\n') return "it contains a line break";
-    if (c == ' ' || c == '\t') return "it contains white space";
-    if (u < 0x20 || u == 0x7f) return "it contains a control character";
-    if (u >= 0x80) return "it contains non-ASCII characters";
-    if (std::strchr("<>()[]\\,;:\"", c) != nullptr) return std::string("it contains '") + c + "'";
-  }
-  const auto at = address.find('@');
-  if (at == std::string_view::npos) return "it has no '@'";
-  if (address.find('@', at + 1) != std::string_view::npos) return "it has more than one '@'";
-  const std::string_view local = address.substr(0, at);
-  const std::string_view domain = address.substr(at + 1);
-  if (local.empty()) return "it has nothing before the '@'";
-  if (domain.empty()) return "it has no domain after the '@'";
-  for (const std::string_view part : {local, domain}) {
-    if (part.front() == '.' || part.back() == '.' || part.find("..") != std::string_view::npos)
-      return "it has a misplaced '.'";
-  }
-  return std::nullopt;
-}
 
 // `text` as a JSON string literal (escaped, so safe in a log line), cut to a readable length.
 std::string shown_quoted(std::string_view text) {
@@ -64,184 +32,6 @@ std::string shown_quoted(std::string_view text) {
   std::string shown(text.substr(0, kShown));
   if (text.size() > kShown) shown += "...";
   return nlohmann::json(shown).dump(-1, ' ', true, nlohmann::json::error_handler_t::replace);
-}
-
-std::string base64(std::string_view bytes) {
-  static constexpr char kDigits[] =
-      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  std::string out;
-  out.reserve((bytes.size() + 2) / 3 * 4);
-  std::size_t i = 0;
-  for (; i + 2 < bytes.size(); i += 3) {
-    const unsigned v = static_cast<unsigned char>(bytes[i]) << 16 |
-                       static_cast<unsigned char>(bytes[i + 1]) << 8 |
-                       static_cast<unsigned char>(bytes[i + 2]);
-    out += kDigits[v >> 18 & 63];
-    out += kDigits[v >> 12 & 63];
-    out += kDigits[v >> 6 & 63];
-    out += kDigits[v & 63];
-  }
-  if (const std::size_t rest = bytes.size() - i; rest > 0) {
-    unsigned v = static_cast<unsigned char>(bytes[i]) << 16;
-    if (rest == 2) v |= static_cast<unsigned char>(bytes[i + 1]) << 8;
-    out += kDigits[v >> 18 & 63];
-    out += kDigits[v >> 12 & 63];
-    out += rest == 2 ? kDigits[v >> 6 & 63] : '=';
-    out += '=';
-  }
-  return out;
-}
-
-// A text/plain body in canonical form (every line break CRLF), base64 in lines of 76.
-std::string base64_body(std::string_view text) {
-  std::string canonical;
-  canonical.reserve(text.size() + text.size() / 16);
-  for (std::size_t i = 0; i < text.size(); ++i) {
-    if (text[i] == '\r') {
-      canonical += "\r\n";
-      if (i + 1 < text.size() && text[i + 1] == '\n') ++i;
-    } else if (text[i] == '\n') {
-      canonical += "\r\n";
-    } else {
-      canonical += text[i];
-    }
-  }
-  const std::string encoded = base64(canonical);
-  std::string out;
-  out.reserve(encoded.size() + encoded.size() / 38 + 2);
-  for (std::size_t i = 0; i < encoded.size(); i += 76) {
-    out.append(encoded, i, 76);
-    out += "\r\n";
-  }
-  return out;
-}
-
-// One line of header text: line breaks, tabs and other control characters become spaces, runs
-// of white space become one, and the ends are trimmed.
-std::string one_line(std::string_view text) {
-  std::string out;
-  out.reserve(text.size());
-  bool space = false;
-  for (const char c : text) {
-    const auto u = static_cast<unsigned char>(c);
-    if (u < 0x20 || u == 0x7f || c == ' ') {
-      space = true;
-      continue;
-    }
-    if (space && !out.empty()) out += ' ';
-    space = false;
-    out += c;
-  }
-  return out;
-}
-
-// `Subject: ...` with its CRLF, from text already made one line: plain ASCII folded at spaces
-// to lines of at most 78 characters, anything else as RFC 2047 encoded words (UTF-8, base64) of
-// at most 76 characters a line, never splitting a character.
-std::string subject_header(const std::string& subject) {
-  static constexpr std::string_view kName = "Subject: ";
-  const bool plain =
-      std::all_of(subject.begin(), subject.end(), [](char c) { return c >= 0x20 && c != 0x7f; }) &&
-      subject.find("=?") == std::string::npos && subject.size() <= 900;
-  std::string out(kName);
-  if (plain) {
-    std::size_t line_start = 0;
-    std::size_t min_break = kName.size();  // a break must leave text on the line before it
-    for (const char c : subject) {
-      out += c;
-      if (out.size() - line_start <= 78) continue;
-      const auto space = out.rfind(' ');
-      if (space == std::string::npos || space <= line_start + min_break) continue;
-      out.insert(space, "\r\n");
-      line_start = space + 2;
-      min_break = 1;
-    }
-    return out + "\r\n";
-  }
-  // Encoded words: "=?UTF-8?B?" + base64 + "?=". The first shares its line with the name.
-  std::size_t budget = 39;  // bytes of text: 9 + 12 + 52 <= 76
-  std::size_t i = 0;
-  bool first = true;
-  while (i < subject.size()) {
-    std::size_t end = std::min(subject.size(), i + budget);
-    // Do not split a UTF-8 sequence: back off to the start of the character at `end`.
-    while (end < subject.size() && end > i + 1 &&
-           (static_cast<unsigned char>(subject[end]) & 0xC0) == 0x80)
-      --end;
-    if (!first) out += "\r\n ";
-    out += "=?UTF-8?B?" + base64(std::string_view(subject).substr(i, end - i)) + "?=";
-    i = end;
-    first = false;
-    budget = 45;  // " " + 12 + 60 <= 76
-  }
-  return out + "\r\n";
-}
-
-// The idempotency key as the left part of a Message-ID (RFC 5322 dot-atom-text): the colons
-// of the time go (ISO 8601 basic format); anything else outside atext becomes '_'. The right
-// part is the sender's domain, so two installations (ids restart at 1) do not collide.
-std::string message_id(const std::string& key, const std::string& from) {
-  static constexpr std::string_view kAtextSpecials = "!#$%&'*+-/=?^_`{|}~";
-  std::string out;
-  for (const char c : key) {
-    const auto u = static_cast<unsigned char>(c);
-    if (c == ':') continue;
-    if (c == '.') {
-      out += out.empty() || out.back() == '.' ? '_' : '.';
-    } else if (u < 0x80 && (std::isalnum(u) || kAtextSpecials.find(c) != std::string_view::npos)) {
-      out += c;
-    } else {
-      out += '_';
-    }
-  }
-  if (out.empty()) out = "_";
-  if (out.back() == '.') out.back() = '_';
-  const auto at = from.rfind('@');
-  const std::string domain = at == std::string::npos ? "nudge" : from.substr(at + 1);
-  return "<" + out + "@" + domain + ">";
-}
-
-// Printable ASCII only, for header values built from database text.
-std::string header_safe(std::string_view text) {
-  std::string out(text);
-  for (char& c : out) {
-    const auto u = static_cast<unsigned char>(c);
-    if (u < 0x20 || u >= 0x7f) c = '?';
-  }
-  return out;
-}
-
-// Now as an RFC 5322 date-time in UTC, in English whatever the locale.
-std::string rfc5322_now() {
-  static constexpr const char* kDays[] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
-  static constexpr const char* kMonths[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
-                                            "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
-  const std::time_t now = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
-  std::tm tm{};
-  gmtime_r(&now, &tm);
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%s, %02d %s %04d %02d:%02d:%02d +0000", kDays[tm.tm_wday % 7],
-                tm.tm_mday, kMonths[tm.tm_mon % 12], tm.tm_year + 1900, tm.tm_hour, tm.tm_min,
-                tm.tm_sec);
-  return buf;
-}
-
-std::string default_subject(const Fire& fire) {
-  return "Reminder: " + fire.event_type + " for " + fire.entity_type + " " + fire.entity_id;
-}
-
-std::string default_body(const Fire& fire, const std::string& key, const nlohmann::json& payload) {
-  std::string text = default_subject(fire) + "\n\n";
-  text += "Scheduled for: " + rfc3339_from_pg(fire.scheduled_for) + "\n";
-  text += "Attempt: " + std::to_string(fire.attempt);
-  if (fire.max_attempts > 0) text += " of " + std::to_string(fire.max_attempts);
-  text += "\nReminder id: " + std::to_string(fire.id) + "\n";
-  text += "Idempotency key: " + key + "\n\nPayload:\n";
-  text += payload.is_discarded()
-              ? fire.payload_json
-              : payload.dump(2, ' ', false, nlohmann::json::error_handler_t::replace);
-  text += "\n";
-  return text;
 }
 
 // Everything one transfer needs until it ends; libcurl keeps pointers into it.
@@ -289,21 +79,12 @@ std::size_t keep_reply(char* data, std::size_t size, std::size_t count, void* us
   return bytes;
 }
 
-// `text` with every hidden part (longest first) masked.
-std::string mask(std::string text, const std::vector<std::string>& hidden) {
-  for (const auto& secret : hidden) {
-    for (auto pos = text.find(secret); pos != std::string::npos; pos = text.find(secret, pos + 3))
-      text.replace(pos, secret.size(), "***");
-  }
-  return text;
-}
-
 class EmailChannel final : public Channel {
  public:
   EmailChannel(EmailConfig config, Transfers& transfers)
       : config_(std::move(config)), transfers_(transfers) {
     inspect_url();
-    if (const auto problem = address_problem(config_.from))
+    if (const auto problem = email_address_problem(config_.from))
       from_problem_ = "email.from is not a plausible email address: " + *problem;
   }
 
@@ -317,7 +98,7 @@ class EmailChannel final : public Channel {
       return;
     }
     const std::string& to = *fire.target;
-    if (const auto problem = address_problem(to)) {
+    if (const auto problem = email_address_problem(to)) {
       done({false,
             "not sent: the target " + shown_quoted(to) + " is not a plausible email address (" +
                 *problem + ")",
@@ -332,7 +113,7 @@ class EmailChannel final : public Channel {
 
     auto transfer = std::make_shared<Transfer>();
     transfer->hidden = hidden_;
-    transfer->message = message(fire, to);
+    transfer->message = email_message(fire, config_.from, to, std::chrono::system_clock::now());
     if (curl_slist* list = curl_slist_append(nullptr, ("<" + to + ">").c_str())) {
       transfer->recipients = list;
     } else {
@@ -343,7 +124,7 @@ class EmailChannel final : public Channel {
     start_curl_delivery(
         transfers_, std::move(done), [&](CURL* easy) { return configure(easy, *transfer); },
         [transfer](CURLcode result, CURL* handle) { return outcome(*transfer, result, handle); },
-        [this](std::string text) { return mask(std::move(text), hidden_); });
+        [this](std::string text) { return mask_secrets(text, hidden_); });
   }
 
  private:
@@ -369,46 +150,12 @@ class EmailChannel final : public Channel {
         url_problem_ = "email.smtp_url must start with smtp:// or smtps://";
       for (const unsigned int flags : {0u, static_cast<unsigned int>(CURLU_URLDECODE)}) {
         part = nullptr;
-        // Short passwords are not masked: hiding every "ab" would garble the text for nothing.
-        if (curl_url_get(u, CURLUPART_PASSWORD, &part, flags) == CURLUE_OK && part != nullptr &&
-            std::strlen(part) >= 3)
+        if (curl_url_get(u, CURLUPART_PASSWORD, &part, flags) == CURLUE_OK && part != nullptr)
           hidden_.emplace_back(part);
         curl_free(part);
       }
     }
     curl_url_cleanup(u);
-    std::sort(hidden_.begin(), hidden_.end(),
-              [](const std::string& a, const std::string& b) { return a.size() > b.size(); });
-  }
-
-  std::string message(const Fire& fire, const std::string& to) const {
-    const std::string key = fire.idempotency_key();
-    nlohmann::json payload = nlohmann::json::parse(fire.payload_json, nullptr, false);
-    std::optional<std::string> subject;
-    std::optional<std::string> body;
-    if (payload.is_object()) {
-      if (const auto it = payload.find("subject"); it != payload.end() && it->is_string())
-        subject = it->get<std::string>();
-      if (const auto it = payload.find("body"); it != payload.end() && it->is_string())
-        body = it->get<std::string>();
-    }
-
-    std::string text;
-    text += "Date: " + rfc5322_now() + "\r\n";
-    text += "From: " + config_.from + "\r\n";
-    text += "To: " + to + "\r\n";
-    text += subject_header(one_line(subject ? *subject : default_subject(fire)));
-    text += "Message-ID: " + message_id(key, config_.from) + "\r\n";
-    text += "MIME-Version: 1.0\r\n";
-    text += "Content-Type: text/plain; charset=utf-8\r\n";
-    text += "Content-Transfer-Encoding: base64\r\n";
-    text += "Auto-Submitted: auto-generated\r\n";  // RFC 3834: no vacation replies, please
-    text += "X-Nudge-Reminder-Id: " + std::to_string(fire.id) + "\r\n";
-    text += "X-Nudge-Attempt: " + std::to_string(fire.attempt) + "\r\n";
-    text += "Idempotency-Key: " + header_safe(key) + "\r\n";
-    text += "\r\n";
-    text += base64_body(body ? *body : default_body(fire, key, payload));
-    return text;
   }
 
   CURLcode configure(CURL* easy, Transfer& transfer) const {
@@ -441,7 +188,7 @@ class EmailChannel final : public Channel {
 
   static Delivery outcome(const Transfer& transfer, CURLcode result, CURL* handle) {
     Delivery delivery;
-    delivery.response = mask(transfer.reply, transfer.hidden);
+    delivery.response = mask_secrets(transfer.reply, transfer.hidden);
     long code = 0;
     curl_easy_getinfo(handle, CURLINFO_RESPONSE_CODE, &code);
     if (code > 0) delivery.status_code = static_cast<int>(code);
@@ -459,7 +206,7 @@ class EmailChannel final : public Channel {
     if (!detail.empty() && detail != curl_easy_strerror(result)) error += ": " + detail;
     if (!transfer.reply.empty() && code >= 400)
       error += " (server said \"" + transfer.reply + "\")";
-    delivery.error = mask(std::move(error), transfer.hidden);
+    delivery.error = mask_secrets(error, transfer.hidden);
     return delivery;
   }
 
@@ -468,7 +215,7 @@ class EmailChannel final : public Channel {
   std::string scheme_;
   std::string url_problem_;
   std::string from_problem_;
-  std::vector<std::string> hidden_;  // longest first
+  std::vector<std::string> hidden_;  // what no error may show: the URL and its password
 };
 
 }  // namespace

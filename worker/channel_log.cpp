@@ -39,20 +39,6 @@ class LogChannel final : public Channel {
 
 }  // namespace
 
-std::string rfc3339_from_pg(const std::string& pg_timestamp) {
-  std::string out = pg_timestamp;
-  if (const auto space = out.find(' '); space != std::string::npos) out[space] = 'T';
-  if (out.size() >= 3 && out.compare(out.size() - 3, 3, "+00") == 0) {
-    out.resize(out.size() - 3);
-    out += 'Z';
-  }
-  return out;
-}
-
-std::string Fire::idempotency_key() const {
-  return "nudge-" + std::to_string(id) + "-" + rfc3339_from_pg(scheduled_for);
-}
-
 std::unique_ptr<Channel> make_log_channel() {
   return std::make_unique<LogChannel>();
 }

@@ -14,6 +14,7 @@
 
 #include "channel.hpp"
 #include "curl_delivery.hpp"
+#include "nudge/secrets.hpp"
 #include "signature.hpp"
 #include "transfers.hpp"
 
@@ -75,18 +76,6 @@ std::vector<std::string> secret_parts(const std::string& url, std::string& schem
   return parts;
 }
 
-// `text` with every hidden part (longest first) masked.
-std::string mask(std::string text, std::vector<std::string> hidden) {
-  std::sort(hidden.begin(), hidden.end(),
-            [](const std::string& a, const std::string& b) { return a.size() > b.size(); });
-  for (const auto& secret : hidden) {
-    if (secret.empty()) continue;
-    for (auto pos = text.find(secret); pos != std::string::npos; pos = text.find(secret, pos + 3))
-      text.replace(pos, secret.size(), "***");
-  }
-  return text;
-}
-
 class WebhookChannel final : public Channel {
  public:
   WebhookChannel(WebhookConfig config, Transfers& transfers)
@@ -138,7 +127,7 @@ class WebhookChannel final : public Channel {
     start_curl_delivery(
         transfers_, std::move(done), [&](CURL* easy) { return configure(easy, url, *transfer); },
         [transfer](CURLcode result, CURL* handle) { return outcome(*transfer, result, handle); },
-        [&](std::string text) { return mask(std::move(text), transfer->hidden); });
+        [&](std::string text) { return mask_secrets(text, transfer->hidden); });
   }
 
  private:
@@ -205,7 +194,7 @@ class WebhookChannel final : public Channel {
       std::string detail = transfer.error;
       while (!detail.empty() && (detail.back() == '\n' || detail.back() == '\r')) detail.pop_back();
       if (!detail.empty() && detail != error) error += ": " + detail;
-      delivery.error = mask(std::move(error), transfer.hidden);
+      delivery.error = mask_secrets(error, transfer.hidden);
       return delivery;
     }
     long code = 0;

@@ -19,6 +19,8 @@
 #include <variant>
 #include <vector>
 
+#include "nudge/utf8.hpp"
+
 namespace nudge {
 namespace {
 
@@ -217,14 +219,10 @@ std::string KnownKeys(std::string_view section) {
 // Makes untrusted text safe to print: at most 60 bytes (cut on a UTF-8 boundary), no control
 // characters, so a pasted blob cannot flood or garble the log.
 std::string Clip(std::string_view text) {
-  std::size_t size = text.size();
-  const bool cut = size > kMaxShownChars;
-  if (cut) {
-    size = kMaxShownChars;
-    while (size > 0 && (static_cast<unsigned char>(text[size]) & 0xC0) == 0x80) --size;
-  }
+  const std::string_view shown = utf8::cut(text, kMaxShownChars);
+  const bool cut = shown.size() < text.size();
   std::string out;
-  for (char c : text.substr(0, size)) {
+  for (char c : shown) {
     const auto byte = static_cast<unsigned char>(c);
     out += (byte < 0x20 || byte == 0x7F) ? '?' : c;
   }

@@ -1,14 +1,22 @@
 #include "nudge/database.hpp"
 
-#include <algorithm>
 #include <cctype>
+#include <vector>
+
+#include "nudge/secrets.hpp"
 
 namespace nudge {
 
 namespace {
 
+// Replaces [start, end) of `text` with "***" and keeps what it hid in `hidden`.
+void hide(std::string& text, std::size_t start, std::size_t end, std::vector<std::string>& hidden) {
+  hidden.push_back(text.substr(start, end - start));
+  text.replace(start, end - start, "***");
+}
+
 // key=value form: mask the value of every password=... (quoted or not).
-std::string redact_keyword_passwords(std::string text) {
+std::string redact_keyword_passwords(std::string text, std::vector<std::string>& hidden) {
   static const std::string kKey = "password";
   for (auto pos = text.find(kKey); pos != std::string::npos; pos = text.find(kKey, pos + 1)) {
     auto eq = pos + kKey.size();
@@ -25,9 +33,26 @@ std::string redact_keyword_passwords(std::string text) {
              text[end] != '&')
         ++end;
     }
-    text.replace(start, end - start, "***");
+    hide(text, start, end, hidden);
   }
   return text;
+}
+
+// `url` with every password masked; each password it masked is added to `hidden`.
+std::string redact_passwords(const std::string& url, std::vector<std::string>& hidden) {
+  // scheme://user:password@host → scheme://user:***@host
+  std::string out = url;
+  const auto scheme = out.find("://");
+  if (scheme != std::string::npos) {
+    const auto authority = scheme + 3;
+    const auto at = out.find('@', authority);
+    const auto slash = out.find('/', authority);
+    if (at != std::string::npos && (slash == std::string::npos || at < slash)) {
+      const auto colon = out.find(':', authority);
+      if (colon != std::string::npos && colon < at) hide(out, colon + 1, at, hidden);
+    }
+  }
+  return redact_keyword_passwords(out, hidden);
 }
 
 }  // namespace
@@ -41,35 +66,15 @@ std::unique_ptr<pqxx::connection> open_connection(const std::string& url,
 }
 
 std::string redact_url(const std::string& url) {
-  // scheme://user:password@host → scheme://user:***@host
-  std::string out = url;
-  const auto scheme = out.find("://");
-  if (scheme != std::string::npos) {
-    const auto authority = scheme + 3;
-    const auto at = out.find('@', authority);
-    const auto slash = out.find('/', authority);
-    if (at != std::string::npos && (slash == std::string::npos || at < slash)) {
-      const auto colon = out.find(':', authority);
-      if (colon != std::string::npos && colon < at) out.replace(colon + 1, at - colon - 1, "***");
-    }
-  }
-  return redact_keyword_passwords(out);
+  std::vector<std::string> hidden;
+  return redact_passwords(url, hidden);
 }
 
 std::string redact(std::string text, const std::string& secret) {
-  if (secret.empty()) return text;
-  for (auto pos = text.find(secret); pos != std::string::npos; pos = text.find(secret, pos))
-    text.replace(pos, secret.size(), "***");
   // An error may quote the password alone (or a URL rebuilt around it): mask that too.
-  const std::string masked = redact_url(secret);
-  if (masked != secret) {
-    const auto diff = std::mismatch(secret.begin(), secret.end(), masked.begin()).first;
-    const auto start = static_cast<std::size_t>(diff - secret.begin());
-    const auto tail = masked.size() - start - 3;  // what follows "***" in the masked text
-    const std::string password = secret.substr(start, secret.size() - start - tail);
-    if (password.size() >= 3) text = redact(std::move(text), password);
-  }
-  return text;
+  std::vector<std::string> secrets{secret};
+  redact_passwords(secret, secrets);
+  return mask_secrets(text, secrets);
 }
 
 }  // namespace nudge

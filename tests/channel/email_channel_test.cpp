@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "channel.hpp"
+#include "support/email_fire.hpp"
 #include "support/processes.hpp"
 #include "support/smtp_server.hpp"
 #include "transfers.hpp"
@@ -30,6 +31,7 @@ namespace {
 
 using namespace std::chrono_literals;
 using nlohmann::json;
+using test::email_fire;
 using test::smtp_header;
 
 // A loopback socket that listens but never accepts or speaks: connections complete (the kernel
@@ -74,22 +76,6 @@ class TempDir {
  private:
   std::filesystem::path path_;
 };
-
-Fire make_fire() {
-  Fire fire;
-  fire.id = 4217;
-  fire.entity_type = "interviewer";
-  fire.entity_id = "INT_100";
-  fire.event_type = "feedback_form";
-  fire.channel = "email";
-  fire.target = "alice@example.com";
-  fire.payload_json = R"({"candidate": "CAND_7", "round": 2})";
-  fire.schedule_type = "recurring";
-  fire.scheduled_for = "2026-11-22 09:00:00.5+00";
-  fire.attempt = 1;
-  fire.max_attempts = 3;
-  return fire;
-}
 
 // Starts `fire` and runs `transfers` until its outcome is in (or a deadline passes), then a
 // little longer to see that `done` is not called a second time.
@@ -150,7 +136,7 @@ class EmailChannel : public ::testing::Test {
 
 TEST_F(EmailChannel, DeliversWithDefaultSubjectAndBody) {
   start_server();
-  const Fire fire = make_fire();
+  const Fire fire = email_fire();
   const Outcome out = deliver(*channel_, transfers_, fire);
   ASSERT_TRUE(out.delivery) << "no outcome in time";
   EXPECT_EQ(out.calls, 1);
@@ -188,7 +174,7 @@ TEST_F(EmailChannel, DeliversWithDefaultSubjectAndBody) {
 
 TEST_F(EmailChannel, MessageIsSevenBitWithCrlfLinesAndBase64Body) {
   start_server();
-  Fire fire = make_fire();
+  Fire fire = email_fire();
   fire.payload_json = R"({"body": "Héllo\n.leading dot\nLast line ✓"})";
   const Outcome out = deliver(*channel_, transfers_, fire);
   ASSERT_TRUE(out.delivery && out.delivery->delivered) << (out.delivery ? out.delivery->error : "");
@@ -209,7 +195,7 @@ TEST_F(EmailChannel, MessageIsSevenBitWithCrlfLinesAndBase64Body) {
 
 TEST_F(EmailChannel, SubjectAndBodyComeFromThePayload) {
   start_server();
-  Fire fire = make_fire();
+  Fire fire = email_fire();
   fire.payload_json = R"({"subject": "Feedback for CAND_7 is due", "body": "Please submit it.\n"})";
   const Outcome out = deliver(*channel_, transfers_, fire);
   ASSERT_TRUE(out.delivery && out.delivery->delivered) << (out.delivery ? out.delivery->error : "");
@@ -220,7 +206,7 @@ TEST_F(EmailChannel, SubjectAndBodyComeFromThePayload) {
 
 TEST_F(EmailChannel, NonStringSubjectAndBodyFallBackToTheDefaults) {
   start_server();
-  Fire fire = make_fire();
+  Fire fire = email_fire();
   fire.payload_json = R"({"subject": 42, "body": {"text": "x"}})";
   const Outcome out = deliver(*channel_, transfers_, fire);
   ASSERT_TRUE(out.delivery && out.delivery->delivered) << (out.delivery ? out.delivery->error : "");
@@ -232,7 +218,7 @@ TEST_F(EmailChannel, NonStringSubjectAndBodyFallBackToTheDefaults) {
 
 TEST_F(EmailChannel, NonAsciiSubjectIsEncodedAndDecodesRight) {
   start_server();
-  Fire fire = make_fire();
+  Fire fire = email_fire();
   // Long enough to need several encoded words, with multi-byte characters at every offset.
   const std::string subject =
       "Rappel : évaluation de Zoë — 面试反馈 ✓ Ünïcödé ÅÄÖ åäö 日本語テキスト ü€𝄞 fin";
@@ -247,7 +233,7 @@ TEST_F(EmailChannel, NonAsciiSubjectIsEncodedAndDecodesRight) {
 
 TEST_F(EmailChannel, LongAsciiSubjectIsFoldedAndUnfoldsUnchanged) {
   start_server();
-  Fire fire = make_fire();
+  Fire fire = email_fire();
   std::string subject;
   for (int i = 0; i < 30; ++i) subject += "word" + std::to_string(i) + " ";
   subject.pop_back();
@@ -260,7 +246,7 @@ TEST_F(EmailChannel, LongAsciiSubjectIsFoldedAndUnfoldsUnchanged) {
 
 TEST_F(EmailChannel, LineBreaksInTheSubjectCannotAddHeaders) {
   start_server();
-  Fire fire = make_fire();
+  Fire fire = email_fire();
   fire.payload_json = R"({"subject": "Hello\r\nBcc: eve@evil.example\r\n\r\nInjected body"})";
   const Outcome out = deliver(*channel_, transfers_, fire);
   ASSERT_TRUE(out.delivery && out.delivery->delivered) << (out.delivery ? out.delivery->error : "");
@@ -272,7 +258,7 @@ TEST_F(EmailChannel, LineBreaksInTheSubjectCannotAddHeaders) {
 
 TEST_F(EmailChannel, SameOccurrenceCarriesTheSameMessageId) {
   start_server();
-  Fire fire = make_fire();
+  Fire fire = email_fire();
   const Outcome first = deliver(*channel_, transfers_, fire);
   fire.attempt = 2;  // a retry of the same occurrence
   const Outcome retry = deliver(*channel_, transfers_, fire);
@@ -298,7 +284,7 @@ TEST_F(EmailChannel, ManyDeliveriesRunAtOnce) {
   std::vector<std::optional<Delivery>> results(kCount);
   int calls = 0;
   for (int i = 0; i < kCount; ++i) {
-    Fire fire = make_fire();
+    Fire fire = email_fire();
     fire.id = 100 + i;
     fire.target = "user" + std::to_string(i) + "@example.com";
     channel_->start(fire, [&results, &calls, i](Delivery d) {
@@ -322,7 +308,7 @@ TEST_F(EmailChannel, ManyDeliveriesRunAtOnce) {
 
 TEST_F(EmailChannel, RejectedRecipientFailsWith550) {
   start_server("reject");
-  const Outcome out = deliver(*channel_, transfers_, make_fire());
+  const Outcome out = deliver(*channel_, transfers_, email_fire());
   ASSERT_TRUE(out.delivery) << "no outcome in time";
   EXPECT_EQ(out.calls, 1);
   EXPECT_FALSE(out.delivery->delivered);
@@ -337,7 +323,7 @@ TEST_F(EmailChannel, ClosedPortFailsQuicklyWithAnError) {
   config_.smtp_url = "smtp://127.0.0.1:" + std::to_string(test::free_tcp_port());
   config_.timeout_ms = 30000;
   auto channel = make_email_channel(config_, transfers_);
-  const Outcome out = deliver(*channel, transfers_, make_fire());
+  const Outcome out = deliver(*channel, transfers_, email_fire());
   ASSERT_TRUE(out.delivery) << "no outcome in time";
   EXPECT_EQ(out.calls, 1);
   EXPECT_FALSE(out.delivery->delivered);
@@ -351,7 +337,7 @@ TEST_F(EmailChannel, SilentServerTimesOut) {
   config_.smtp_url = "smtp://127.0.0.1:" + std::to_string(silent.port());
   config_.timeout_ms = 300;
   auto channel = make_email_channel(config_, transfers_);
-  const Outcome out = deliver(*channel, transfers_, make_fire());
+  const Outcome out = deliver(*channel, transfers_, email_fire());
   ASSERT_TRUE(out.delivery) << "no outcome in time";
   EXPECT_EQ(out.calls, 1);
   EXPECT_FALSE(out.delivery->delivered);
@@ -370,7 +356,7 @@ TEST_F(EmailChannel, AbortedDeliveryIsReportedOnceAndLeaksNothing) {
   {
     Transfers transfers;
     auto channel = make_email_channel(config_, transfers);
-    channel->start(make_fire(), [&reports](Delivery d) { reports.push_back(std::move(d)); });
+    channel->start(email_fire(), [&reports](Delivery d) { reports.push_back(std::move(d)); });
     for (int i = 0; i < 3; ++i) transfers.run(20, {});
     EXPECT_EQ(transfers.active(), 1u);
     EXPECT_TRUE(reports.empty());
@@ -392,7 +378,7 @@ TEST_F(EmailChannel, TransfersDestroyedMidDeliveryLeaksNothing) {
   {
     Transfers transfers;
     auto channel = make_email_channel(config_, transfers);
-    channel->start(make_fire(), [&calls](Delivery) { ++calls; });
+    channel->start(email_fire(), [&calls](Delivery) { ++calls; });
     for (int i = 0; i < 3; ++i) transfers.run(20, {});
     channel.reset();
   }
@@ -406,7 +392,7 @@ TEST_F(EmailChannel, ErrorsNeverShowThePasswordOrTheUrl) {
                                  "smtp://user:hunter%32@127.0.0.1:" + port}) {
     config_.smtp_url = url;
     auto channel = make_email_channel(config_, transfers_);
-    const Outcome out = deliver(*channel, transfers_, make_fire());
+    const Outcome out = deliver(*channel, transfers_, email_fire());
     ASSERT_TRUE(out.delivery) << "no outcome in time";
     EXPECT_FALSE(out.delivery->delivered);
     EXPECT_FALSE(out.delivery->error.empty());
@@ -419,7 +405,7 @@ TEST_F(EmailChannel, ErrorsNeverShowThePasswordOrTheUrl) {
 
 TEST_F(EmailChannel, MissingTargetFailsAtOnce) {
   start_server();
-  Fire fire = make_fire();
+  Fire fire = email_fire();
   fire.target.reset();
   const Outcome out = deliver(*channel_, transfers_, fire);
   ASSERT_TRUE(out.delivery);
@@ -440,7 +426,7 @@ TEST_F(EmailChannel, ImplausibleTargetsAreRefusedWithoutSending) {
            "Alice <alice@example.com>", "alice example.com", "alice.example.com", "alice@",
            "@example.com", "alice@example.com>\r\nRCPT TO:<eve@evil.example", "a@b@c",
            "alice@exa..mple.com", ""}) {
-    Fire fire = make_fire();
+    Fire fire = email_fire();
     fire.target = target;
     const Outcome out = deliver(*channel_, transfers_, fire);
     ASSERT_TRUE(out.delivery) << target;
@@ -460,7 +446,7 @@ TEST_F(EmailChannel, BadSenderIsAClearErrorPerFire) {
   config_.smtp_url = "smtp://127.0.0.1:25";
   config_.from = "nudge@localhost\r\nBcc: x@y";
   auto channel = make_email_channel(config_, transfers_);
-  const Outcome out = deliver(*channel, transfers_, make_fire());
+  const Outcome out = deliver(*channel, transfers_, email_fire());
   ASSERT_TRUE(out.delivery);
   EXPECT_TRUE(out.at_once);
   EXPECT_FALSE(out.delivery->delivered);

@@ -15,7 +15,8 @@ std::unique_ptr<pqxx::connection> open_connection(const std::string& url,
 // `url` with any password replaced by "***", safe to print.
 std::string redact_url(const std::string& url);
 
-// An exception's message with every occurrence of `secret` masked (for errors that may echo it).
+// An exception's message with every occurrence of `secret`, and of each password `secret` holds
+// when it is a database URL, masked (for errors that may echo them). See mask_secrets().
 std::string redact(std::string text, const std::string& secret);
 
 }  // namespace nudge

@@ -1,0 +1,21 @@
+#pragma once
+// Secrets never reach a log or an error: text that may echo one is masked before it is shown.
+// Every masker in Nudge (database URLs, webhook URLs, the SMTP URL) goes through this one.
+
+#include <cstddef>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace nudge {
+
+// Secrets shorter than this are left alone: masking every "ab" would garble the text and
+// protect nothing.
+inline constexpr std::size_t kMinSecretBytes = 3;
+
+// `text` with every occurrence of every secret replaced by "***". Occurrences that overlap
+// (a password inside its URL) become one "***", so the longest secret wins and no part of any
+// shows. Empty secrets and those shorter than kMinSecretBytes are ignored.
+std::string mask_secrets(std::string_view text, const std::vector<std::string>& secrets);
+
+}  // namespace nudge

@@ -1,0 +1,35 @@
+#pragma once
+// What every channel delivers: one occurrence of one reminder, and how its time and its
+// idempotency key are written in what leaves the worker.
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+namespace nudge {
+
+// One occurrence of one reminder, as claimed from the database.
+struct Fire {
+  std::int64_t id = 0;
+  std::string entity_type;
+  std::string entity_id;
+  std::string event_type;
+  std::string channel;
+  // Where to deliver: the reminder's target or, when it has none, the address of its entity in
+  // the contacts table at claim time; nullopt when neither exists.
+  std::optional<std::string> target;
+  std::string payload_json;  // a JSON object, as stored
+  std::string schedule_type;
+  std::string scheduled_for;  // exactly as the database returned it: the occurrence's identity
+  int attempt = 0;            // attempts at this occurrence so far, this one included
+  int max_attempts = 0;       // attempts this occurrence gets in all
+  int fire_count = 0;         // occurrences recorded before this one
+
+  // Stable per reminder and occurrence: the same on a retry or a re-delivery after a crash.
+  std::string idempotency_key() const;
+};
+
+// `2026-11-22 09:00:00.5+00` (PostgreSQL, UTC session) → `2026-11-22T09:00:00.5Z` (RFC 3339).
+std::string rfc3339_from_pg(const std::string& pg_timestamp);
+
+}  // namespace nudge

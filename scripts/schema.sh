@@ -55,7 +55,7 @@ write)
     log "error: ${worker} is not built (cmake --build build)"
     exit 1
   }
-  "${pg}" start >/dev/null 2>&1
+  "${pg}" start >/dev/null
   db="nudge_schema_$$"
   admin="$("${pg}" url postgres)"
   psql -qX -d "${admin}" -c "CREATE DATABASE ${db}" >/dev/null

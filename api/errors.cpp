@@ -87,16 +87,19 @@ void send_rule_failure(httplib::Response& res, const std::string& message) {
 }  // namespace
 
 void send_error(httplib::Response& res, int status, const std::string& code,
-                const std::string& message, const std::string& field) {
+                const std::string& message, const std::string& field,
+                const nlohmann::json& details) {
+  nlohmann::json body = error_body(code, message, field);
+  body["error"].update(details);
   res.status = status;
-  res.set_content(error_body(code, message, field).dump(), "application/json");
+  res.set_content(body.dump(), "application/json");
 }
 
 void send_exception(const httplib::Request& req, httplib::Response& res, std::exception_ptr error) {
   try {
     std::rethrow_exception(error);
   } catch (const ApiError& e) {
-    send_error(res, e.status(), e.code(), e.what(), e.field());
+    send_error(res, e.status(), e.code(), e.what(), e.field(), e.details());
   } catch (const PoolTimeout&) {
     send_error(res, 503, "unavailable", "the service is busy; try again");
   } catch (const pqxx::broken_connection&) {

@@ -38,6 +38,7 @@ void add_routes(Router& router, ConnectionPool& pool, Notifier& notifier) {
   });
 
   add_reminder_routes(router, pool, notifier);
+  add_schedule_routes(router, pool);
   add_flag_routes(router, pool);
   add_contact_routes(router, pool);
   add_rule_routes(router, pool);

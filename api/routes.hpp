@@ -12,6 +12,7 @@ namespace nudge::api {
 void add_routes(Router& router, ConnectionPool& pool, Notifier& notifier);
 
 void add_reminder_routes(Router& router, ConnectionPool& pool, Notifier& notifier);
+void add_schedule_routes(Router& router, ConnectionPool& pool);
 void add_flag_routes(Router& router, ConnectionPool& pool);
 void add_contact_routes(Router& router, ConnectionPool& pool);
 void add_rule_routes(Router& router, ConnectionPool& pool);

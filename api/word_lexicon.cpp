@@ -157,14 +157,14 @@ constexpr std::array<std::string_view, 24> kAbbreviations = {
 };
 
 // Words of the grammar that none of the tables above holds.
-constexpr std::array<std::string_view, 50> kGrammarWords = {
-    "a",      "am",       "an",       "and",     "annually", "at",       "between", "cron",
-    "daily",  "each",     "every",    "for",     "from",     "hourly",   "in",      "is",
-    "last",   "midnight", "monthly",  "most",    "next",     "noon",     "now",     "of",
-    "on",     "once",     "only",     "past",    "pm",       "starting", "the",     "through",
-    "till",   "time",     "times",    "to",      "today",    "tomorrow", "true",    "until",
-    "utc",    "weekday",  "weekdays", "weekend", "weekends", "weekly",   "yearly",  "day",
-    "minute", "hour",
+constexpr std::array<std::string_view, 51> kGrammarWords = {
+    "a",        "am",       "an",      "and",      "annually", "at",      "between",  "cron",
+    "daily",    "day",      "each",    "every",    "for",      "from",    "hour",     "hourly",
+    "in",       "is",       "last",    "midnight", "minute",   "monthly", "most",     "next",
+    "noon",     "now",      "of",      "on",       "once",     "only",    "past",     "pm",
+    "starting", "the",      "through", "thru",     "till",     "time",    "times",    "to",
+    "today",    "tomorrow", "true",    "until",    "utc",      "weekday", "weekdays", "weekend",
+    "weekends", "weekly",   "yearly",
 };
 
 // Words the grammar knows only to refuse them, with the reason.

@@ -23,8 +23,11 @@
 #             delivery accepted and once with 10% of them failing their first attempt (retried
 #             after a 100 ms backoff): fires per second, and the requests the receiver saw
 #             against the number it should have seen (reminders + failed first attempts).
+#   words     the parser of schedules in words (POST /v1/schedules/parse without its database
+#             round trip), in-process over the test tables' phrases (tests/bench/words_bench.cpp):
+#             p50/p99/max microseconds per parse. No database.
 #
-# Usage: scripts/bench.sh [drain|lateness|scale|api|events|cron|webhook ...]   (default: all)
+# Usage: scripts/bench.sh [drain|lateness|scale|api|events|cron|webhook|words ...]   (default: all)
 # Environment knobs:
 #   BENCH_REPS        runs per figure (default 3)
 #   BENCH_DRAIN_N     reminders per drain (default 100000)
@@ -44,7 +47,7 @@ scale_n="${BENCH_SCALE_N:-1000000}"
 build_dir="${NUDGE_BUILD_DIR:-build}"
 worker="${build_dir}/bin/nudge-worker"
 figures=("$@")
-((${#figures[@]} > 0)) || figures=(drain lateness scale api events cron webhook)
+((${#figures[@]} > 0)) || figures=(drain lateness scale api events cron webhook words)
 api_bin="${build_dir}/bin/nudge-api"
 api_port="${BENCH_API_PORT:-18089}"
 
@@ -63,6 +66,11 @@ if [[ " ${figures[*]} " == *" webhook "* ]] && [[ ! -x "${sink_bin}" ]]; then
   cmake --build "${build_dir}" -j2 --target nudge-webhook-sink >&2
 fi
 sink_pid=
+words_bin="${build_dir}/bin/nudge-words-bench"
+if [[ " ${figures[*]} " == *" words "* ]] && [[ ! -x "${words_bin}" ]]; then
+  cmake -S . -B "${build_dir}" -G Ninja -DCMAKE_BUILD_TYPE=Release >&2
+  cmake --build "${build_dir}" -j2 --target nudge-words-bench >&2
+fi
 
 started_pg=0
 if [[ -z "${NUDGE_DATABASE_URL:-}" ]]; then
@@ -347,6 +355,17 @@ bench_cron() {
   echo "{\"bench\":\"cron_next\",\"runs\":${reps},\"median_per_s\":$(printf '%s\n' "${rates[@]}" | median)}"
 }
 
+bench_words() {
+  local r out p99s=() p99
+  for ((r = 1; r <= reps; r++)); do
+    out="$("${words_bin}" 200)"
+    echo "${out%\}},\"run\":${r}}"
+    p99="$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["p99_us"])' "${out}")"
+    p99s+=("${p99}")
+  done
+  echo "{\"bench\":\"parse_words\",\"runs\":${reps},\"median_p99_us\":$(printf '%s\n' "${p99s[@]}" | median)}"
+}
+
 for f in "${figures[@]}"; do
   case "${f}" in
     drain) bench_drain drain 1 0; bench_drain drain 2 0 ;;
@@ -356,6 +375,7 @@ for f in "${figures[@]}"; do
     events) bench_events ;;
     cron) bench_cron; bench_drain drain_cron 2 0 cron ;;
     webhook) bench_webhook 0; bench_webhook 10 ;;
-    *) log "unknown figure ${f} (drain|lateness|scale|api|events|cron|webhook)"; exit 2 ;;
+    words) bench_words ;;
+    *) log "unknown figure ${f} (drain|lateness|scale|api|events|cron|webhook|words)"; exit 2 ;;
   esac
 done

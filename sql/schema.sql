@@ -3167,23 +3167,26 @@ CREATE FUNCTION nudge.words_flag(p_key text) RETURNS text
     LANGUAGE sql STABLE
     AS $_$
   -- A key the parser would read as something else (a word of the grammar, a date, a number) or
-  -- that is not one plain token is quoted, with \ and " escaped.
+  -- that is not one plain token is quoted, with \ and " escaped. The words are
+  -- api/word_lexicon.cpp's reserved_words(); tests/api/schedule_words_test.cpp reads each back.
   SELECT CASE WHEN p_key ~ '^[A-Za-z_][A-Za-z0-9_:.-]*$' AND NOT lower(p_key) = ANY (ARRAY[
-                'a', 'am', 'an', 'and', 'annually', 'apr', 'april', 'at', 'aug', 'august',
-                'between', 'cron', 'daily', 'day', 'days', 'dec', 'december', 'each', 'every',
-                'feb', 'february', 'for', 'fri', 'friday', 'fridays', 'from', 'hour', 'hourly',
-                'hours', 'hr', 'hrs', 'in', 'is', 'jan', 'january', 'jul', 'july', 'jun', 'june',
-                'last', 'mar', 'march', 'may', 'midnight', 'min', 'mins', 'minute', 'minutes',
-                'mon', 'monday', 'mondays', 'month', 'monthly', 'months', 'most', 'next', 'noon',
-                'nov', 'november', 'now', 'oct', 'october', 'of', 'on', 'once', 'only', 'past',
-                'pm', 'sat', 'saturday', 'saturdays', 'sec', 'second', 'seconds', 'secs', 'sep',
-                'sept', 'september', 'starting', 'sun', 'sunday', 'sundays', 'the', 'this', 'thu',
-                'thur', 'thurs', 'thursday', 'thursdays', 'through', 'till', 'time', 'times', 'to',
-                'today', 'tomorrow', 'tonight', 'true', 'tue', 'tues', 'tuesday', 'tuesdays',
-                'until', 'utc', 'wed', 'wednesday', 'wednesdays', 'week', 'weekday', 'weekdays',
-                'weekend', 'weekends', 'weekly', 'weeks', 'year', 'yearly', 'years', 'yesterday',
-                'one', 'two', 'three', 'four', 'five', 'six', 'seven', 'eight', 'nine', 'ten',
-                'eleven', 'twelve', 'gmt'])
+                'a', 'aedt', 'aest', 'akst', 'am', 'an', 'and', 'annually', 'apr', 'april', 'at',
+                'aug', 'august', 'between', 'bst', 'cdt', 'cest', 'cet', 'cron', 'cst', 'daily',
+                'day', 'days', 'dec', 'december', 'each', 'edt', 'eest', 'eet', 'eight', 'eleven',
+                'est', 'every', 'feb', 'february', 'five', 'for', 'four', 'fri', 'friday',
+                'fridays', 'from', 'gmt', 'hour', 'hourly', 'hours', 'hr', 'hrs', 'hst', 'in', 'is',
+                'ist', 'jan', 'january', 'jst', 'jul', 'july', 'jun', 'june', 'kst', 'last', 'mar',
+                'march', 'may', 'mdt', 'midnight', 'min', 'mins', 'minute', 'minutes', 'mon',
+                'monday', 'mondays', 'month', 'monthly', 'months', 'most', 'msk', 'mst', 'next',
+                'nine', 'noon', 'nov', 'november', 'now', 'oct', 'october', 'of', 'on', 'once',
+                'one', 'only', 'past', 'pdt', 'pm', 'pst', 'sat', 'saturday', 'saturdays', 'sec',
+                'second', 'seconds', 'secs', 'sep', 'sept', 'september', 'seven', 'six', 'starting',
+                'sun', 'sunday', 'sundays', 'ten', 'the', 'this', 'three', 'through', 'thru', 'thu',
+                'thur', 'thurs', 'thursday', 'thursdays', 'till', 'time', 'times', 'to', 'today',
+                'tomorrow', 'tonight', 'true', 'tue', 'tues', 'tuesday', 'tuesdays', 'twelve',
+                'two', 'until', 'utc', 'wed', 'wednesday', 'wednesdays', 'week', 'weekday',
+                'weekdays', 'weekend', 'weekends', 'weekly', 'weeks', 'west', 'wet', 'year',
+                'yearly', 'years', 'yesterday'])
               THEN p_key
               ELSE '"' || replace(replace(p_key, '\', '\\'), '"', '\"') || '"' END
 $_$;

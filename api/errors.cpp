@@ -11,16 +11,6 @@
 namespace nudge::api {
 namespace {
 
-// "ERROR:  run_at: is required\nCONTEXT: ..." -> "run_at: is required".
-std::string primary_message(const std::string& what) {
-  std::string m = what;
-  for (const std::string prefix : {"ERROR:  ", "FATAL:  "}) {
-    if (m.rfind(prefix, 0) == 0) m = m.substr(prefix.size());
-  }
-  const auto eol = m.find('\n');
-  return eol == std::string::npos ? m : m.substr(0, eol);
-}
-
 // The lifecycle functions raise "<field>: <problem>" (nudge.reject).
 std::string field_of(const std::string& message) {
   const auto colon = message.find(": ");
@@ -85,6 +75,15 @@ void send_rule_failure(httplib::Response& res, const std::string& message) {
 }
 
 }  // namespace
+
+std::string primary_message(const std::string& what) {
+  std::string m = what;
+  for (const std::string prefix : {"ERROR:  ", "FATAL:  "}) {
+    if (m.rfind(prefix, 0) == 0) m = m.substr(prefix.size());
+  }
+  const auto eol = m.find('\n');
+  return eol == std::string::npos ? m : m.substr(0, eol);
+}
 
 void send_error(httplib::Response& res, int status, const std::string& code,
                 const std::string& message, const std::string& field,

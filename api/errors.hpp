@@ -37,6 +37,10 @@ inline ApiError bad_field(const std::string& field, const std::string& code,
   return ApiError(400, code, field + ": " + message, field);
 }
 
+// The primary message of a database error: "ERROR:  run_at: is required\nCONTEXT: ..." gives
+// "run_at: is required".
+std::string primary_message(const std::string& what);
+
 // Writes the error body (with `details` merged into its error object) and status.
 void send_error(httplib::Response& res, int status, const std::string& code,
                 const std::string& message, const std::string& field = "",

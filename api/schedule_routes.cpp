@@ -43,13 +43,11 @@ pqxx::row resolve(ConnectionPool& pool, const words::Schedule& s,
                                s.cron, s.stop_flag, s.max_fires);
     });
   } catch (const pqxx::sql_error& e) {
-    const std::string what = e.what();
-    if (e.sqlstate() == "22023" && s.zone_from_text && what.find("timezone:") != std::string::npos)
+    const std::string message = primary_message(e.what());
+    if (e.sqlstate() == "22023" && s.zone_from_text && message.rfind("timezone:", 0) == 0)
       throw not_understood(s.zone_words, "\"" + joined(s.zone_words) + "\" is not a time zone");
-    if (e.sqlstate() == "22023" && !s.cron_words.empty() && what.find("cron:") != std::string::npos)
-      throw not_understood(
-          s.cron_words, "the cron expression is not valid: " +
-                            what.substr(what.find("cron:"), what.find('\n') - what.find("cron:")));
+    if (e.sqlstate() == "22023" && !s.cron_words.empty() && message.rfind("cron:", 0) == 0)
+      throw not_understood(s.cron_words, "the cron expression is not valid: " + message);
     throw;
   }
 }

@@ -7,7 +7,10 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cstdio>
+#include <cstdlib>
 #include <nlohmann/json.hpp>
+#include <random>
 
 #include "schedule_words_cases.hpp"
 #include "word_tokens.hpp"
@@ -145,6 +148,60 @@ TEST(ScheduleWords, EveryUnknownWordIsNamedInOneAnswer) {
   const auto r = words::parse("please remind me every day at 9 kindly", "UTC");
   ASSERT_FALSE(r.schedule);
   EXPECT_EQ(r.refusal.unparsed, (std::vector<std::string>{"please", "remind", "me", "kindly"}));
+}
+
+TEST(ScheduleWords, AnyWordSoupIsUnderstoodOrRefusedNamingWordsOfTheText) {
+  const char* given = std::getenv("NUDGE_TEST_SEED");
+  const std::uint64_t seed = given != nullptr ? std::stoull(given) : std::random_device{}();
+  std::printf("AnyWordSoup: seed %llu (NUDGE_TEST_SEED replays it)\n",
+              static_cast<unsigned long long>(seed));
+  std::mt19937_64 rng(seed);
+  std::vector<std::string> vocabulary = words::reserved_words();
+  for (const char* w : {"0",
+                        "1",
+                        "9",
+                        "12",
+                        "24",
+                        "31",
+                        "60",
+                        "2026",
+                        "1st",
+                        "22nd",
+                        "31st",
+                        "9:30",
+                        "25:00",
+                        "23:59:59.5",
+                        "2026-12-24",
+                        "2026-02-30",
+                        "2026-10-25T02:30:00+01:00",
+                        "Europe/Berlin",
+                        "Berlin",
+                        "New",
+                        "York",
+                        "done",
+                        "\"quoted\"",
+                        "\"open",
+                        "9am",
+                        "13pm",
+                        "-5",
+                        ",",
+                        "(",
+                        ")"})
+    vocabulary.emplace_back(w);
+  for (int trial = 0; trial < 20000; ++trial) {
+    std::string text;
+    for (int n = std::uniform_int_distribution<int>(1, 9)(rng); n > 0; --n) {
+      text +=
+          vocabulary[std::uniform_int_distribution<std::size_t>(0, vocabulary.size() - 1)(rng)] +
+          " ";
+    }
+    const auto r = words::parse(text, "UTC");
+    if (r.schedule) continue;
+    ASSERT_FALSE(r.refusal.message.empty()) << "seed " << seed << ": " << text;
+    for (const auto& w : r.refusal.unparsed) {
+      ASSERT_NE(text.find(w), std::string::npos) << "seed " << seed << ": " << text << ": " << w;
+    }
+  }
 }
 
 TEST(ScheduleWords, AnEmptyTextIsRefused) {

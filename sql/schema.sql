@@ -823,23 +823,24 @@ END $_$;
 
 COMMENT ON FUNCTION nudge.compile_template(p_template jsonb, p_typed boolean) IS 'The SQL expression (over a batch row e) that renders a JSON template as nudge.render_template would, NULL where the event lacks a value.';
 
--- Name: complete_reminders_stopped_by_flag(); Type: FUNCTION; Schema: nudge; Owner: -
+-- Name: complete_reminders_stopped_by_flags(); Type: FUNCTION; Schema: nudge; Owner: -
 
-CREATE FUNCTION nudge.complete_reminders_stopped_by_flag() RETURNS trigger
+CREATE FUNCTION nudge.complete_reminders_stopped_by_flags() RETURNS trigger
     LANGUAGE plpgsql
     SET search_path TO 'pg_catalog', 'pg_temp'
     AS $$
 BEGIN
   UPDATE nudge.reminders
      SET status = 'COMPLETED', completed_reason = 'stop_condition', finished_at = now(), updated_at = now()
-   WHERE stop_condition_type = 'db_check' AND stop_condition_value = NEW.key
+   WHERE stop_condition_type = 'db_check'
+     AND stop_condition_value = ANY (ARRAY(SELECT f.key FROM changed_flags f WHERE f.value))
      AND status IN ('ACTIVE', 'PAUSED');
   RETURN NULL;
 END $$;
 
--- Name: FUNCTION complete_reminders_stopped_by_flag(); Type: COMMENT; Schema: nudge; Owner: -
+-- Name: FUNCTION complete_reminders_stopped_by_flags(); Type: COMMENT; Schema: nudge; Owner: -
 
-COMMENT ON FUNCTION nudge.complete_reminders_stopped_by_flag() IS 'Trigger: when a flag is true after an insert or update, every live reminder it stops is COMPLETED (stop_condition) in the same transaction, so none is claimed after it commits.';
+COMMENT ON FUNCTION nudge.complete_reminders_stopped_by_flags() IS 'Trigger: every live reminder stopped by a flag that is true after an insert or update statement is COMPLETED (stop_condition) in the same transaction, so none is claimed after it commits.';
 
 -- Name: contacts; Type: TABLE; Schema: nudge; Owner: -
 
@@ -1882,12 +1883,9 @@ COMMENT ON FUNCTION nudge.jitter(p_id bigint, p_attempt integer, p_at timestamp 
 -- Name: json_text(jsonb); Type: FUNCTION; Schema: nudge; Owner: -
 
 CREATE FUNCTION nudge.json_text(p_value jsonb) RETURNS text
-    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    LANGUAGE sql STABLE PARALLEL SAFE
     AS $$
-  SELECT substr(CASE WHEN jsonb_typeof(p_value) = 'string' THEN p_value::text
-                     ELSE to_jsonb(p_value::text)::text END, 2,
-                length(CASE WHEN jsonb_typeof(p_value) = 'string' THEN p_value::text
-                            ELSE to_jsonb(p_value::text)::text END) - 2)
+  SELECT left(right(to_jsonb(coalesce(p_value #>> '{}', p_value::text))::text, -1), -1)
 $$;
 
 -- Name: FUNCTION json_text(p_value jsonb); Type: COMMENT; Schema: nudge; Owner: -
@@ -2997,7 +2995,11 @@ CREATE TRIGGER rule_is_checked_before_saving BEFORE INSERT OR UPDATE ON nudge.ru
 
 CREATE TRIGGER status_flag_change_sets_updated_at BEFORE UPDATE ON nudge.status_flags FOR EACH ROW EXECUTE FUNCTION nudge.touch_updated_at();
 
--- Name: status_flags status_flag_true_completes_its_reminders; Type: TRIGGER; Schema: nudge; Owner: -
+-- Name: status_flags status_flags_inserted_true_complete_their_reminders; Type: TRIGGER; Schema: nudge; Owner: -
 
-CREATE TRIGGER status_flag_true_completes_its_reminders AFTER INSERT OR UPDATE OF key, value ON nudge.status_flags FOR EACH ROW WHEN (new.value) EXECUTE FUNCTION nudge.complete_reminders_stopped_by_flag();
+CREATE TRIGGER status_flags_inserted_true_complete_their_reminders AFTER INSERT ON nudge.status_flags REFERENCING NEW TABLE AS changed_flags FOR EACH STATEMENT EXECUTE FUNCTION nudge.complete_reminders_stopped_by_flags();
+
+-- Name: status_flags status_flags_updated_true_complete_their_reminders; Type: TRIGGER; Schema: nudge; Owner: -
+
+CREATE TRIGGER status_flags_updated_true_complete_their_reminders AFTER UPDATE ON nudge.status_flags REFERENCING NEW TABLE AS changed_flags FOR EACH STATEMENT EXECUTE FUNCTION nudge.complete_reminders_stopped_by_flags();
 

@@ -240,16 +240,23 @@ wrk_run() {
       END { printf "%.0f %.2f %.2f %d\n", rps, p50, p99, bad + 0 }'
 }
 
+# start_api: nudge-api on the bench database, in the background (its pid in api_pid), once it
+# answers /health.
+start_api() {
+  NUDGE_DATABASE_URL="${bench_url}" NUDGE_API_PORT="${api_port}" NUDGE_LOG_LEVEL=warn \
+    "${api_bin}" 2>"${tmp}/api.err" &
+  api_pid=$!
+  for _ in $(seq 1 200); do curl -sf "http://127.0.0.1:${api_port}/health" >/dev/null && break; sleep 0.05; done
+}
+
 # api_once FUTURE_ROWS → prints "creates_per_s p50 p99 non2xx batch_reminders_per_s rss_kib"
 api_once() {
   local future="$1" pid single batch rss
   fresh_db
   ((future > 0)) && insert_future "${future}" && sql "VACUUM ANALYZE nudge.reminders" >/dev/null
   sql "CHECKPOINT" >/dev/null
-  NUDGE_DATABASE_URL="${bench_url}" NUDGE_API_PORT="${api_port}" NUDGE_LOG_LEVEL=warn \
-    "${api_bin}" 2>"${tmp}/api.err" &
-  pid=$!
-  for _ in $(seq 1 200); do curl -sf "http://127.0.0.1:${api_port}/health" >/dev/null && break; sleep 0.05; done
+  start_api
+  pid="${api_pid}"
   single="$(wrk_run create.lua 16 10)"
   batch="$(wrk_run batch.lua 4 10)"
   rss="$(awk '/^VmHWM:/ {print $2}' "/proc/${pid}/status")"
@@ -276,10 +283,8 @@ events_once() {
   fresh_db
   add_event_rules
   sql "CHECKPOINT" >/dev/null
-  NUDGE_DATABASE_URL="${bench_url}" NUDGE_API_PORT="${api_port}" NUDGE_LOG_LEVEL=warn \
-    "${api_bin}" 2>"${tmp}/api.err" &
-  pid=$!
-  for _ in $(seq 1 200); do curl -sf "http://127.0.0.1:${api_port}/health" >/dev/null && break; sleep 0.05; done
+  start_api
+  pid="${api_pid}"
   single="$(wrk_run event.lua 16 10)"
   batch="$(wrk_run event_batch.lua 4 10)"
   kill -TERM "${pid}"; wait "${pid}" || true

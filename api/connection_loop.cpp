@@ -48,6 +48,12 @@ ConnectionLoop::ConnectionLoop(int listen_fd, Settings settings, Ready on_ready)
   spare_fd_ = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
   if (epoll_fd_ < 0 || wake_fd_ < 0) throw std::runtime_error("cannot create the epoll loop");
   ::fcntl(listen_fd_, F_SETFL, ::fcntl(listen_fd_, F_GETFL) | O_NONBLOCK);
+  // The kernel grows a process's descriptor table by doubling it, and with threads running
+  // each growth waits for an RCU grace period: during the first burst of connections, accept()
+  // stalled for tens of milliseconds. Grown once now to hold every connection.
+  const int highest = ::fcntl(listen_fd_, F_DUPFD_CLOEXEC,
+                              static_cast<int>(settings_.max_connections + kMaxLingering + 16));
+  if (highest >= 0) ::close(highest);
   epoll_event listener{EPOLLIN, {.ptr = &listen_fd_}};
   epoll_event wakeup{EPOLLIN, {.ptr = &wake_fd_}};
   ::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, listen_fd_, &listener);

@@ -1,5 +1,6 @@
 #include "request_framing.hpp"
 
+#include <algorithm>
 #include <cctype>
 
 namespace nudge::api {
@@ -95,7 +96,7 @@ RequestFraming frame_request(std::string_view bytes, std::size_t max_body_bytes)
   }
   f.body_size = *h.content_length;
   f.ready = h.expect_continue || *f.body_size > max_body_bytes ||
-            bytes.size() - f.head_size >= *f.body_size;
+            bytes.size() - f.head_size >= std::min(*f.body_size, kMaxEarlyBodyBytes);
   return f;
 }
 

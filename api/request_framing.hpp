@@ -11,7 +11,8 @@ namespace nudge::api {
 
 struct RequestFraming {
   // The request can be served now: head and body are here, or the body is to be read as it
-  // comes (chunked, Expect: 100-continue, larger than allowed), or the head is too long.
+  // comes (chunked, Expect: 100-continue, larger than allowed, or its first kMaxEarlyBodyBytes
+  // are here), or the head is too long.
   bool ready = false;
   std::size_t head_size = 0;             // through the blank line; 0 while the head is incomplete
   std::optional<std::size_t> body_size;  // from Content-Length; 0 when the request has no body
@@ -22,6 +23,9 @@ struct RequestFraming {
 };
 
 inline constexpr std::size_t kMaxHeadBytes = 65536;
+// Of a longer body, this much is gathered before the request is served and the rest is read as
+// it comes: so that a slow client does not make the server buffer whole bodies meanwhile.
+inline constexpr std::size_t kMaxEarlyBodyBytes = 65536;
 
 // Frames the request at the start of `bytes` (leading empty lines already skipped).
 RequestFraming frame_request(std::string_view bytes, std::size_t max_body_bytes);

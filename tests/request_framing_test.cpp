@@ -12,7 +12,7 @@
 namespace nudge::api {
 namespace {
 
-constexpr std::size_t kMaxBody = 1000;
+constexpr std::size_t kMaxBody = 1000000;
 
 struct FramingCase {
   std::string name;
@@ -43,8 +43,14 @@ const std::vector<FramingCase> kCases = {
     {"ContinueIsAnsweredBeforeTheBody",
      "POST /x HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 9\r\n\r\n", true, 61, 9, false,
      false},
-    {"BodyLargerThanAllowedIsHandedOnAtOnce", "POST /x HTTP/1.1\r\nContent-Length: 1001\r\n\r\n",
-     true, 42, 1001, false, false},
+    {"BodyLargerThanAllowedIsHandedOnAtOnce", "POST /x HTTP/1.1\r\nContent-Length: 1000001\r\n\r\n",
+     true, 45, 1000001, false, false},
+    {"LongBodyWaitsForItsFirstPart",
+     "POST /x HTTP/1.1\r\nContent-Length: 200000\r\n\r\n" + std::string(65535, 'x'), false, 44,
+     200000, false, false},
+    {"LongBodyIsHandedOnWithItsFirstPart",
+     "POST /x HTTP/1.1\r\nContent-Length: 200000\r\n\r\n" + std::string(65536, 'x'), true, 44,
+     200000, false, false},
     {"UnreadableLengthClosesAfterTheAnswer", "POST /x HTTP/1.1\r\nContent-Length: 5x\r\n\r\n", true,
      40, std::nullopt, false, true},
     {"TwoLengthsCloseAfterTheAnswer",

@@ -215,6 +215,23 @@ TEST_F(Connections, ABodyTooLargeIsRefusedAndTheConnectionGoesOn) {
   EXPECT_EQ(next->status, 200);
 }
 
+TEST_F(Connections, ALongBodySentInPartsIsReadAsItArrives) {
+  std::string items;
+  for (int i = 0; i < 700; ++i)
+    items += (i > 0 ? "," : "") + create_body("batch-" + std::to_string(i));
+  const std::string request =
+      raw_request("POST", "/v1/reminders/batch", R"({"items":[)" + items + "]}");
+  ASSERT_GT(request.size(), 80000u);  // more than the 64 KiB gathered before it is served
+  RawConnection c(port_);
+  ASSERT_TRUE(c.send(request.substr(0, 70000)));
+  std::this_thread::sleep_for(200ms);
+  const auto answer = c.request(request.substr(70000), 10s);
+  ASSERT_TRUE(answer);
+  EXPECT_EQ(answer->status, 200) << answer->body.substr(0, 300);
+  EXPECT_EQ(value<long>("SELECT count(*) FROM nudge.reminders"), 700);
+  EXPECT_EQ(status_of(c.request(kHealth, 5s)), 200);
+}
+
 TEST_F(Connections, AClientWaitingForContinueGetsItThenAnAnswer) {
   const std::string body = create_body("continue");
   RawConnection c(port_);

@@ -52,6 +52,11 @@ bool Connection::receive(char* scratch, std::size_t size) {
   }
 }
 
+bool Connection::await_input(std::chrono::milliseconds wait, char* scratch, std::size_t size) {
+  pollfd pfd{fd_, POLLIN, 0};
+  return ::poll(&pfd, 1, static_cast<int>(wait.count())) > 0 && receive(scratch, size);
+}
+
 bool Connection::request_ready() {
   // RFC 9112 section 2.2: empty lines before a request are ignored.
   while (in_.size() - in_pos_ >= 2 && in_[in_pos_] == '\r' && in_[in_pos_ + 1] == '\n') {

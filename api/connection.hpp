@@ -31,6 +31,9 @@ class Connection : public httplib::Stream {
   // Reads what the socket holds, without waiting, until a request is complete. False when the
   // socket failed; an orderly close by the client only ends the input.
   bool receive(char* scratch, std::size_t size);
+  // Waits up to `wait` for the client's next bytes and reads them as receive() does; false when
+  // none came in time or the socket failed.
+  bool await_input(std::chrono::milliseconds wait, char* scratch, std::size_t size);
   // No more input is to be waited for: what is buffered is served as it is.
   void end_input() { input_ended_ = true; }
   bool input_ended() const { return input_ended_; }

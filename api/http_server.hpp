@@ -1,12 +1,14 @@
 #pragma once
 // nudge-api's HTTP server: httplib parses each request, routes it and writes the answer; the
 // connection layer (ConnectionLoop, Connection) owns the sockets. A request thread is busy only
-// while it serves a complete request, so idle keep-alive clients and clients still sending cost
-// no thread, up to max_connections open at once; a request without a body length has an empty
-// body (RFC 9112 section 6.3).
+// while it serves a complete request (and, while no other connection waits for one, 2 ms more
+// for the same client's next request), so idle keep-alive clients and clients still sending
+// cost no thread, up to max_connections open at once; a request without a body length has an
+// empty body (RFC 9112 section 6.3).
 
 #include <httplib.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstddef>
 #include <memory>
@@ -55,6 +57,7 @@ class HttpServer {
   Parser parser_;
   std::unique_ptr<ConnectionLoop> loop_;
   std::unique_ptr<httplib::ThreadPool> threads_;
+  std::atomic<int> queued_{0};  // connections handed to threads_ and not yet taken up
 };
 
 }  // namespace nudge::api

@@ -86,10 +86,15 @@ void send_rule_failure(httplib::Response& res, const std::string& message) {
 
 }  // namespace
 
+std::string error_json(const std::string& code, const std::string& message,
+                       const std::string& field) {
+  return error_body(code, message, field).dump();
+}
+
 void send_error(httplib::Response& res, int status, const std::string& code,
                 const std::string& message, const std::string& field) {
   res.status = status;
-  res.set_content(error_body(code, message, field).dump(), "application/json");
+  res.set_content(error_json(code, message, field), "application/json");
 }
 
 void send_exception(const httplib::Request& req, httplib::Response& res, std::exception_ptr error) {

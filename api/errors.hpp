@@ -31,6 +31,11 @@ inline ApiError bad_field(const std::string& field, const std::string& code,
   return ApiError(400, code, field + ": " + message, field);
 }
 
+// The body of every rejection, as JSON text (also the 503 of a client past the connection limit,
+// which is answered before any request is read).
+std::string error_json(const std::string& code, const std::string& message,
+                       const std::string& field = "");
+
 // Writes the error body and status.
 void send_error(httplib::Response& res, int status, const std::string& code,
                 const std::string& message, const std::string& field = "");

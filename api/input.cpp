@@ -171,6 +171,9 @@ int number(const std::string& s, std::size_t at, std::size_t n) {
 }  // namespace
 
 json parse_object(const std::string& body) {
+  // Also a POST without Content-Length: its body is empty (RFC 9112 section 6.3).
+  if (body.empty())
+    throw ApiError(400, "missing_field", "the body is missing; send a JSON object", "body");
   json parsed = json::parse(body, nullptr, /*allow_exceptions=*/false);
   if (parsed.is_discarded())
     throw ApiError(400, "invalid_json", "the body is not valid JSON", "body");

@@ -19,7 +19,8 @@ inline constexpr int kDefaultPageSize = 50;
 inline constexpr int kMaxPageSize = 500;
 inline constexpr int kMaxAttempts = 100;  // max_attempts of a reminder: 1..100
 
-// Parses a request body as a JSON object; 400 invalid_json / invalid_type otherwise.
+// Parses a request body as a JSON object; 400 naming `body` otherwise (missing_field when it
+// is empty, invalid_json, invalid_type).
 nlohmann::json parse_object(const std::string& body);
 
 // A create request, normalised: interval_minutes becomes interval_seconds, times stay as the

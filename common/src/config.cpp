@@ -130,6 +130,8 @@ constexpr Setting kSettings[] = {
     {"api", "max_body_bytes", &FieldOf<&Config::api, &ApiConfig::max_body_bytes>, 1024, 67108864},
     {"api", "request_timeout_ms", &FieldOf<&Config::api, &ApiConfig::request_timeout_ms>, 100,
      600000},
+    {"api", "max_connections", &FieldOf<&Config::api, &ApiConfig::max_connections>, 1, 1000000},
+    {"api", "keep_alive_seconds", &FieldOf<&Config::api, &ApiConfig::keep_alive_seconds>, 1, 3600},
     {"log", "level", &FieldOf<&Config::log, &LogConfig::level>, 0, 0, &CheckLogLevel},
 };
 

@@ -58,6 +58,8 @@ struct ApiConfig {
   int threads = 16;                // HTTP worker threads (requests served at once)
   int max_body_bytes = 1048576;    // larger request bodies are refused with 413
   int request_timeout_ms = 10000;  // read/write timeout of one request
+  int max_connections = 10000;     // open connections; a client past them gets a 503 at once
+  int keep_alive_seconds = 5;      // an idle keep-alive connection is closed after this
 };
 
 struct LogConfig {

@@ -1,6 +1,7 @@
 #include "input.hpp"
 
 #include <charconv>
+#include <limits>
 #include <set>
 
 #include "errors.hpp"
@@ -367,6 +368,46 @@ RuleInput parse_rule(const json& body, bool partial) {
   if (partial && !in.name && !in.event_type && !in.enabled && !in.when && !in.action) {
     throw ApiError(400, "missing_field",
                    "nothing to change: give name, event_type, enabled, when or action", "body");
+  }
+  return in;
+}
+
+BulkInput parse_bulk(const json& body) {
+  Fields f(body, "");
+  BulkInput in;
+  if (const json* ids = f.get("ids"); ids != nullptr && !ids->is_null()) {
+    if (!ids->is_array()) throw wrong_type("ids", "an array of reminder ids", *ids);
+    if (ids->empty() || ids->size() > kMaxBatchItems) {
+      throw bad_field("ids", "invalid_value", "must hold 1 to 1000 reminder ids");
+    }
+    std::string list = "{";
+    for (std::size_t i = 0; i < ids->size(); ++i) {
+      const json& id = (*ids)[i];
+      const bool positive =
+          id.is_number_unsigned()
+              ? id.get<std::uint64_t>() >= 1 &&
+                    id.get<std::uint64_t>() <=
+                        static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())
+              : id.is_number_integer() && id.get<std::int64_t>() >= 1;
+      if (!positive) {
+        throw bad_field("ids[" + std::to_string(i) + "]", "invalid_value",
+                        "must be a reminder id (a positive integer)");
+      }
+      list += (i > 0 ? "," : "") + id.dump();
+    }
+    in.ids = list + "}";
+  }
+  in.status = f.choice("status", {"ACTIVE", "PAUSED", "COMPLETED", "CANCELLED", "FAILED"}, false);
+  in.entity_type = f.text("entity_type", kMaxNameChars, false);
+  in.entity_id = f.text("entity_id", kMaxNameChars, false);
+  in.event_type = f.text("event_type", kMaxNameChars, false);
+  in.channel = f.text("channel", kMaxNameChars, false);
+  f.reject_unknown();
+  if (!in.ids && !in.status && !in.entity_type && !in.entity_id && !in.event_type && !in.channel) {
+    throw ApiError(400, "missing_field",
+                   "name ids or at least one of status, entity_type, entity_id, event_type, "
+                   "channel (status ACTIVE matches every active reminder)",
+                   "body");
   }
   return in;
 }

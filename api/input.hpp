@@ -87,6 +87,14 @@ struct RuleInput {
 };
 RuleInput parse_rule(const nlohmann::json& body, bool partial);
 
+// What a bulk pause, resume or cancel (POST /v1/reminders/{pause,resume,cancel}) applies to:
+// up to 1,000 ids and/or the filters of the list; at least one of them (400 naming `body`).
+struct BulkInput {
+  std::optional<std::string> ids;  // as a PostgreSQL array literal, {1,2,3}
+  std::optional<std::string> status, entity_type, entity_id, event_type, channel;
+};
+BulkInput parse_bulk(const nlohmann::json& body);
+
 // A name from a URL path (already percent-decoded): 1..200 characters, 400 naming `field`.
 void check_path_name(const std::string& field, const std::string& value);
 // The channel of a contact path: webhook or email, 400 naming `channel`.

@@ -68,6 +68,22 @@ void add_reminder_routes(Router& router, ConnectionPool& pool, Notifier& notifie
                reply(res, 200, out + "]}");
              });
 
+  // In bulk: every reminder matching the ids or filters, in one transaction. Added before
+  // /v1/reminders/{id} (the router takes the first pattern that matches).
+  for (const std::string action : {"pause", "resume", "cancel"}) {
+    router.add("POST", "/v1/reminders/" + action,
+               [&pool, &notifier, action](const httplib::Request& req, httplib::Response& res) {
+                 reject_unknown_params(req, {});
+                 const BulkInput in = parse_bulk(parse_object(req.body));
+                 const auto row = on_connection(pool, [&](pqxx::nontransaction& tx) {
+                   return tx.exec_prepared1(action + "_matching", in.ids, in.status, in.entity_type,
+                                            in.entity_id, in.event_type, in.channel);
+                 });
+                 if (action == "resume") notifier.poke();
+                 reply(res, 200, row[0].c_str());
+               });
+  }
+
   router.add("GET", "/v1/reminders", [&pool](const httplib::Request& req, httplib::Response& res) {
     reject_unknown_params(
         req, {"status", "entity_type", "entity_id", "event_type", "channel", "limit", "cursor"});

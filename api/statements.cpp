@@ -32,6 +32,16 @@ const std::pair<const char*, const char*> kStatements[] = {
     {"pause", "SELECT nudge.reminder_json(nudge.pause_reminder($1))::text"},
     {"resume", "SELECT nudge.reminder_json(nudge.resume_reminder($1))::text"},
     {"cancel", "SELECT nudge.reminder_json(nudge.cancel_reminder($1))::text"},
+    // Bulk changes: $1 the ids as an array literal, then the list's filters.
+    {"pause_matching",
+     "SELECT nudge.pause_reminders(p_ids => $1::bigint[], p_status => $2, p_entity_type => $3, "
+     "p_entity_id => $4, p_event_type => $5, p_channel => $6)::text"},
+    {"resume_matching",
+     "SELECT nudge.resume_reminders(p_ids => $1::bigint[], p_status => $2, p_entity_type => $3, "
+     "p_entity_id => $4, p_event_type => $5, p_channel => $6)::text"},
+    {"cancel_matching",
+     "SELECT nudge.cancel_reminders(p_ids => $1::bigint[], p_status => $2, p_entity_type => $3, "
+     "p_entity_id => $4, p_event_type => $5, p_channel => $6)::text"},
     {"reschedule",
      "SELECT nudge.reminder_json(nudge.reschedule_reminder($1, $2::timestamptz, $3::integer, "
      "$4::jsonb, $5::integer, $6::timestamptz))::text"},

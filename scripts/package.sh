@@ -3,8 +3,9 @@
 # nudge-worker (Release) in the build directory, and packs them with CPack into
 # nudge_<version>_<arch>.deb: the stripped programs, /etc/nudge/nudge.toml (a conffile), the
 # systemd units nudge-api.service and nudge-worker@.service, and maintainer scripts that create
-# the `nudge` user. Its Depends come from dpkg-shlibdeps. The last line printed is the path of
-# the .deb. What goes in is decided by packaging/CMakeLists.txt.
+# the `nudge` user. Its Depends come from dpkg-shlibdeps. The path of the .deb is the one line
+# on stdout (progress goes to stderr), so deb="$(scripts/package.sh)" works. What goes in is
+# decided by packaging/CMakeLists.txt.
 #
 # Usage: scripts/package.sh [--no-build]
 #   --no-build   pack what the build directory already holds (configured, programs built);
@@ -13,6 +14,7 @@
 # Environment knobs:
 #   NUDGE_BUILD_DIR     Release build directory (default build, the one test.sh and run.sh use)
 #   NUDGE_PACKAGE_DIR   where the .deb goes (default <build directory>/package)
+#   NUDGE_BUILD_JOBS    parallel compile jobs (default 2)
 set -euo pipefail
 
 script_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -46,10 +48,10 @@ if ((no_build)); then
     [[ -x "${build_dir}/bin/${program}" ]] || die "${build_dir}/bin/${program} is not built"
   done
 else
-  "${script_dir}/setup.sh"
+  "${script_dir}/setup.sh" >&2
   log "building nudge-api and nudge-worker (Release) in ${build_dir}"
   cmake -S . -B "${build_dir}" -G Ninja -DCMAKE_BUILD_TYPE=Release -DNUDGE_SANITIZE=OFF >/dev/null
-  cmake --build "${build_dir}" -j2 --target nudge-api nudge-worker
+  cmake --build "${build_dir}" -j"${NUDGE_BUILD_JOBS:-2}" --target nudge-api nudge-worker >&2
 fi
 if ! grep -q '^CMAKE_BUILD_TYPE:STRING=Release$' "${build_dir}/CMakeCache.txt"; then
   die "${build_dir} is not a Release build"

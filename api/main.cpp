@@ -17,6 +17,7 @@
 #include "nudge/pool.hpp"
 #include "nudge/shutdown.hpp"
 #include "nudge/startup.hpp"
+#include "nudge/version.hpp"
 #include "router.hpp"
 #include "routes.hpp"
 #include "statements.hpp"
@@ -24,8 +25,9 @@
 namespace {
 
 constexpr const char* kUsage =
-    "usage: nudge-api [--config FILE]\n"
-    "  --config FILE    settings file (TOML); NUDGE_<SECTION>_<KEY> variables override it\n";
+    "usage: nudge-api [--config FILE] [--version]\n"
+    "  --config FILE    settings file (TOML); NUDGE_<SECTION>_<KEY> variables override it\n"
+    "  --version        print the version and exit, reading no settings\n";
 
 // The connection limit is kept below the open-file limit, leaving room for the process's other
 // files: the database pool, the notifier, logs, the listening and event sockets.
@@ -60,6 +62,9 @@ std::optional<std::optional<std::string>> parse_args(int argc, char** argv) {
       config_file = argv[++i];
     } else if (a == "--help" || a == "-h") {
       std::fputs(kUsage, stdout);
+      std::exit(0);
+    } else if (a == "--version") {
+      std::puts(nudge::version_line("nudge-api").c_str());
       std::exit(0);
     } else {
       std::fprintf(stderr, "nudge-api: unknown argument '%s'\n%s", a.c_str(), kUsage);

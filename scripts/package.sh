@@ -5,7 +5,7 @@
 # systemd units nudge-api.service and nudge-worker@.service, and maintainer scripts that create
 # the `nudge` user. Its Depends come from dpkg-shlibdeps. The path of the .deb is the one line
 # on stdout (progress goes to stderr), so deb="$(scripts/package.sh)" works. What goes in is
-# decided by packaging/CMakeLists.txt.
+# decided by cmake/packaging.cmake.
 #
 # Usage: scripts/package.sh [--no-build]
 #   --no-build   pack what the build directory already holds (configured, programs built);

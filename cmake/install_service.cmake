@@ -1,6 +1,6 @@
 # Runs at install time (cmake --install, cpack), when CMAKE_INSTALL_PREFIX is the real prefix:
 # writes the systemd units for it and installs them and nudge.toml. Set by the caller:
-# NUDGE_PACKAGING_DIR (this folder), NUDGE_CONFIG_FILE, NUDGE_UNIT_DIR (scratch space for the
+# NUDGE_UNIT_TEMPLATES (config/systemd), NUDGE_CONFIG_FILE, NUDGE_UNIT_DIR (scratch space for the
 # units, in the build tree). Included into cmake_install.cmake, so every name here is nudge_*.
 if(CMAKE_INSTALL_PREFIX STREQUAL "/usr")
   set(NUDGE_CONFDIR /etc/nudge)
@@ -13,7 +13,7 @@ set(NUDGE_BINDIR ${CMAKE_INSTALL_PREFIX}/bin)
 string(RANDOM LENGTH 12 nudge_run)
 set(nudge_unit_dir ${NUDGE_UNIT_DIR}/${nudge_run})
 foreach(nudge_unit nudge-api.service nudge-worker@.service)
-  configure_file(${NUDGE_PACKAGING_DIR}/${nudge_unit}.in ${nudge_unit_dir}/${nudge_unit} @ONLY)
+  configure_file(${NUDGE_UNIT_TEMPLATES}/${nudge_unit}.in ${nudge_unit_dir}/${nudge_unit} @ONLY)
 endforeach()
 file(INSTALL DESTINATION ${CMAKE_INSTALL_PREFIX}/lib/systemd/system TYPE FILE
      FILES ${nudge_unit_dir}/nudge-api.service ${nudge_unit_dir}/nudge-worker@.service)

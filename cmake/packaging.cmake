@@ -1,4 +1,5 @@
-# Installing Nudge as a service: `cmake --install build --prefix /usr` (DESTDIR honoured) lays
+# Installing Nudge as a service (included by the top CMakeLists.txt; the unit templates are in
+# config/systemd, the .deb's maintainer scripts in cmake/debian): `cmake --install build --prefix /usr` (DESTDIR honoured) lays
 # out <prefix>/bin/nudge-api and nudge-worker, the systemd units nudge-api.service and
 # nudge-worker@.service in <prefix>/lib/systemd/system, and nudge.toml in <sysconfdir>/nudge,
 # where <sysconfdir> is /etc for the prefix /usr and <prefix>/etc otherwise (the GNU rule).
@@ -7,10 +8,10 @@
 
 install(TARGETS nudge-api nudge-worker RUNTIME DESTINATION bin)
 install(CODE "
-  set(NUDGE_PACKAGING_DIR \"${CMAKE_CURRENT_SOURCE_DIR}\")
+  set(NUDGE_UNIT_TEMPLATES \"${CMAKE_SOURCE_DIR}/config/systemd\")
   set(NUDGE_CONFIG_FILE \"${CMAKE_SOURCE_DIR}/config/nudge.toml\")
-  set(NUDGE_UNIT_DIR \"${CMAKE_CURRENT_BINARY_DIR}/units\")
-  include(\"${CMAKE_CURRENT_SOURCE_DIR}/install_service.cmake\")
+  set(NUDGE_UNIT_DIR \"${CMAKE_BINARY_DIR}/units\")
+  include(\"${CMAKE_SOURCE_DIR}/cmake/install_service.cmake\")
 ")
 
 # The .deb: package `nudge`, its library dependencies found by dpkg-shlibdeps, nudge.toml a
@@ -40,7 +41,7 @@ set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
 set(CPACK_DEBIAN_PACKAGE_DEPENDS adduser)
 set(CPACK_DEBIAN_PACKAGE_SUGGESTS postgresql)
 set(CPACK_DEBIAN_PACKAGE_CONTROL_EXTRA
-    ${CMAKE_CURRENT_SOURCE_DIR}/debian/conffiles ${CMAKE_CURRENT_SOURCE_DIR}/debian/postinst
-    ${CMAKE_CURRENT_SOURCE_DIR}/debian/prerm ${CMAKE_CURRENT_SOURCE_DIR}/debian/postrm)
+    ${CMAKE_SOURCE_DIR}/cmake/debian/conffiles ${CMAKE_SOURCE_DIR}/cmake/debian/postinst
+    ${CMAKE_SOURCE_DIR}/cmake/debian/prerm ${CMAKE_SOURCE_DIR}/cmake/debian/postrm)
 set(CPACK_DEBIAN_PACKAGE_CONTROL_STRICT_PERMISSION ON)
 include(CPack)

@@ -78,7 +78,7 @@ int main(int argc, char** argv) {
   server.set_read_timeout(timeout_s, timeout_us);
   server.set_write_timeout(timeout_s, timeout_us);
   nudge::api::Router router(server);
-  nudge::api::add_routes(router, pool, notifier);
+  nudge::api::add_routes(router, pool, notifier, config.secrets);
   router.finish();
 
   // Debian's prebuilt cpp-httplib listens with a backlog of 5, which drops connections when

@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "nudge/secret_placeholders.hpp"
+#include "nudge/secrets.hpp"
 #include "nudge/utf8.hpp"
 
 namespace nudge {
@@ -278,7 +279,9 @@ void SetSecret(const std::string& name, std::string value, const Where& where, C
          "a secret's name must be 1 to 64 lower-case letters, digits and _ (used as {{secret." +
              Clip(name) + "}})");
   }
-  if (value.empty() || value.size() > kMaxSecretBytes) Fail(where, "must be 1 to 8192 bytes");
+  // Shorter ones could not be masked where a receiver echoes them (nudge/secrets.hpp).
+  if (value.size() < kMinSecretBytes || value.size() > kMaxSecretBytes)
+    Fail(where, "must be 3 to 8192 bytes");
   for (const char c : value) {
     const auto byte = static_cast<unsigned char>(c);
     if ((byte < 0x20 && byte != '\t') || byte == 0x7F)

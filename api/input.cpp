@@ -6,6 +6,7 @@
 
 #include "errors.hpp"
 #include "nudge/utf8.hpp"
+#include "request_input.hpp"
 
 namespace nudge::api {
 namespace {
@@ -197,10 +198,11 @@ json CreateInput::to_json() const {
   if (timezone) j["timezone"] = *timezone;
   if (misfire_policy) j["misfire_policy"] = *misfire_policy;
   if (max_attempts) j["max_attempts"] = *max_attempts;
+  if (request) j["request"] = *request;
   return j;
 }
 
-CreateInput parse_create(const json& body, const std::string& prefix) {
+CreateInput parse_create(const json& body, const Secrets& secrets, const std::string& prefix) {
   if (!body.is_object()) {
     throw ApiError(400, "invalid_type", prefix + " must be a JSON object",
                    prefix.substr(0, prefix.size() - 1));
@@ -224,6 +226,10 @@ CreateInput parse_create(const json& body, const std::string& prefix) {
   in.ends_at = f.time("ends_at");
   in.misfire_policy = f.choice("misfire_policy", {"fire_once", "skip", "fire_all"}, false);
   in.max_attempts = f.integer("max_attempts", 1, kMaxAttempts);
+  if (const json* request = f.get("request"); request != nullptr && !request->is_null()) {
+    check_request(*request, in.channel, prefix, secrets);
+    in.request = *request;
+  }
   f.reject_unknown();
 
   if (in.schedule_type == "one_time") {
@@ -258,7 +264,7 @@ PatchInput parse_patch(const json& body) {
   Fields f(body, "");
   for (const char* fixed : {"entity_type", "entity_id", "event_type", "channel", "schedule_type",
                             "target", "stop_condition_type", "stop_condition_value", "status",
-                            "misfire_policy", "max_attempts"}) {
+                            "misfire_policy", "max_attempts", "request"}) {
     if (body.contains(fixed)) {
       throw bad_field(fixed, "immutable_field", "cannot be changed; create a new reminder instead");
     }

@@ -8,6 +8,8 @@
 #include <optional>
 #include <string>
 
+#include "nudge/config.hpp"
+
 namespace nudge::api {
 
 // Limits of the API, stated once.
@@ -31,11 +33,14 @@ struct CreateInput {
   std::optional<std::string> cron, timezone, misfire_policy;
   std::optional<int> interval_seconds, max_fires, max_attempts;
   nlohmann::json payload = nlohmann::json::object();
+  std::optional<nlohmann::json> request;  // a webhook's own request (request_input.hpp)
 
   // The item as the batch function reads it (nulls left out).
   nlohmann::json to_json() const;
 };
-CreateInput parse_create(const nlohmann::json& body, const std::string& prefix = "");
+// `secrets` are those configured: a request's headers may name no others.
+CreateInput parse_create(const nlohmann::json& body, const Secrets& secrets,
+                         const std::string& prefix = "");
 
 // A reschedule request: what is absent stays as it is.
 struct PatchInput {

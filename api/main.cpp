@@ -100,7 +100,7 @@ int main(int argc, char** argv) {
   nudge::api::Notifier notifier(config.database.url, id + "/notify");
   nudge::api::HttpServer server(server_settings(config));
   nudge::api::Router router(server.routes());
-  nudge::api::add_routes(router, pool, notifier);
+  nudge::api::add_routes(router, pool, notifier, config.secrets);
   router.finish();
   if (!server.bind(config.api.host, config.api.port)) {
     nudge::log::error("cannot listen", {{"host", config.api.host}, {"port", config.api.port}});

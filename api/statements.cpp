@@ -13,7 +13,7 @@ const std::pair<const char*, const char*> kStatements[] = {
      "p_target => $8, p_payload => $9::jsonb, p_stop_condition_type => $10, "
      "p_stop_condition_value => $11, p_max_fires => $12::integer, p_ends_at => $13::timestamptz, "
      "p_cron => $14, p_timezone => $15, p_misfire_policy => $16, "
-     "p_max_attempts => $17::integer) c"},
+     "p_max_attempts => $17::integer, p_request => $18::jsonb) c"},
     {"create_batch",
      "SELECT item, created, reminder::text FROM nudge.create_reminders($1::jsonb) ORDER BY "
      "item"},

@@ -85,6 +85,11 @@ std::string primary_message(const std::string& what) {
   return eol == std::string::npos ? m : m.substr(0, eol);
 }
 
+std::string error_json(const std::string& code, const std::string& message,
+                       const std::string& field) {
+  return error_body(code, message, field).dump();
+}
+
 void send_error(httplib::Response& res, int status, const std::string& code,
                 const std::string& message, const std::string& field,
                 const nlohmann::json& details) {

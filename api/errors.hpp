@@ -41,6 +41,11 @@ inline ApiError bad_field(const std::string& field, const std::string& code,
 // "run_at: is required".
 std::string primary_message(const std::string& what);
 
+// The body of every rejection, as JSON text (also the 503 of a client past the connection limit,
+// which is answered before any request is read).
+std::string error_json(const std::string& code, const std::string& message,
+                       const std::string& field = "");
+
 // Writes the error body (with `details` merged into its error object) and status.
 void send_error(httplib::Response& res, int status, const std::string& code,
                 const std::string& message, const std::string& field = "",

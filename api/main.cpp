@@ -1,23 +1,23 @@
 // nudge-api: the REST API. Usage: nudge-api [--config FILE]
 
-#include <httplib.h>
 #include <malloc.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <poll.h>
-#include <sys/socket.h>
 
+#include <chrono>
 #include <cstdio>
 #include <optional>
 #include <string>
 #include <thread>
 
+#include "errors.hpp"
+#include "http_server.hpp"
 #include "nudge/config.hpp"
 #include "nudge/database.hpp"
 #include "nudge/log.hpp"
 #include "nudge/pool.hpp"
 #include "nudge/shutdown.hpp"
 #include "nudge/startup.hpp"
+#include "nudge/version.hpp"
 #include "router.hpp"
 #include "routes.hpp"
 #include "statements.hpp"
@@ -25,8 +25,34 @@
 namespace {
 
 constexpr const char* kUsage =
-    "usage: nudge-api [--config FILE]\n"
-    "  --config FILE    settings file (TOML); NUDGE_<SECTION>_<KEY> variables override it\n";
+    "usage: nudge-api [--config FILE] [--version]\n"
+    "  --config FILE    settings file (TOML); NUDGE_<SECTION>_<KEY> variables override it\n"
+    "  --version        print the version and exit, reading no settings\n";
+
+// The connection limit is kept below the open-file limit, leaving room for the process's other
+// files: the database pool, the notifier, logs, the listening and event sockets.
+std::size_t connection_limit(const nudge::Config& config) {
+  const std::size_t open_files = nudge::raise_open_file_limit();
+  const std::size_t other_files = static_cast<std::size_t>(config.database.pool_size) + 128;
+  const auto wanted = static_cast<std::size_t>(config.api.max_connections);
+  const std::size_t possible = open_files > other_files + 1 ? open_files - other_files : 1;
+  if (wanted <= possible) return wanted;
+  nudge::log::warn(
+      "api.max_connections lowered to fit the open-file limit",
+      {{"max_connections", wanted}, {"lowered_to", possible}, {"open_files", open_files}});
+  return possible;
+}
+
+nudge::api::HttpServer::Settings server_settings(const nudge::Config& config) {
+  nudge::api::HttpServer::Settings s;
+  s.threads = config.api.threads;
+  s.max_connections = connection_limit(config);
+  s.keep_alive = std::chrono::seconds(config.api.keep_alive_seconds);
+  s.request_timeout = std::chrono::milliseconds(config.api.request_timeout_ms);
+  s.max_body_bytes = static_cast<std::size_t>(config.api.max_body_bytes);
+  s.overloaded_body = nudge::api::error_json("unavailable", "too many open connections; try again");
+  return s;
+}
 
 std::optional<std::optional<std::string>> parse_args(int argc, char** argv) {
   std::optional<std::string> config_file;
@@ -36,6 +62,9 @@ std::optional<std::optional<std::string>> parse_args(int argc, char** argv) {
       config_file = argv[++i];
     } else if (a == "--help" || a == "-h") {
       std::fputs(kUsage, stdout);
+      std::exit(0);
+    } else if (a == "--version") {
+      std::puts(nudge::version_line("nudge-api").c_str());
       std::exit(0);
     } else {
       std::fprintf(stderr, "nudge-api: unknown argument '%s'\n%s", a.c_str(), kUsage);
@@ -69,39 +98,23 @@ int main(int argc, char** argv) {
   nudge::ConnectionPool pool(config.database.url, config.database.pool_size, id + "/api",
                              &nudge::api::set_up_connection);
   nudge::api::Notifier notifier(config.database.url, id + "/notify");
-  httplib::Server server;
-  const int threads = config.api.threads;
-  server.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
-  server.set_payload_max_length(static_cast<std::size_t>(config.api.max_body_bytes));
-  const auto timeout_s = config.api.request_timeout_ms / 1000;
-  const auto timeout_us = (config.api.request_timeout_ms % 1000) * 1000;
-  server.set_read_timeout(timeout_s, timeout_us);
-  server.set_write_timeout(timeout_s, timeout_us);
-  nudge::api::Router router(server);
-  nudge::api::add_routes(router, pool, notifier);
+  nudge::api::HttpServer server(server_settings(config));
+  nudge::api::Router router(server.routes());
+  nudge::api::add_routes(router, pool, notifier, config.secrets);
   router.finish();
-
-  // Debian's prebuilt cpp-httplib listens with a backlog of 5, which drops connections when
-  // many clients connect at once; remember the socket and listen again with a real backlog.
-  int listen_fd = -1;
-  // Accepted sockets inherit TCP_NODELAY: without it a response written in two parts waits
-  // for the client's delayed ACK (40 ms per request).
-  server.set_socket_options([&listen_fd](int fd) {
-    int yes = 1;
-    ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
-    ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &yes, sizeof yes);
-    listen_fd = fd;
-  });
-  if (!server.bind_to_port(config.api.host.c_str(), config.api.port) ||
-      ::listen(listen_fd, SOMAXCONN) != 0) {
+  if (!server.bind(config.api.host, config.api.port)) {
     nudge::log::error("cannot listen", {{"host", config.api.host}, {"port", config.api.port}});
     return 1;
   }
   nudge::log::info("listening", {{"host", config.api.host},
                                  {"port", config.api.port},
-                                 {"threads", threads},
+                                 {"threads", config.api.threads},
+                                 {"max_connections", server.max_connections()},
                                  {"pool_size", config.database.pool_size}});
-  std::thread serving([&server] { server.listen_after_bind(); });
+  std::thread serving([&server] {
+    server.serve();
+    nudge::request_shutdown();  // also when serving failed, so that main does not wait forever
+  });
 
   // SIGTERM/SIGINT: stop accepting, let requests in flight finish, exit 0.
   pollfd pfd{nudge::shutdown_fd(), POLLIN, 0};

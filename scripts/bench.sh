@@ -18,6 +18,10 @@
 #   cron      next-fire computations per second (nudge.cron_next after nudge.cron_parse) over a mix
 #             of expressions and zones, 20,000 per run; and the 2-worker drain with every reminder
 #             on a cron schedule (each fire computes its next occurrence).
+#   connections  1,000 keep-alive clients connect at once (tests/bench/connection_load.cpp); each
+#             sends GET /health as soon as it is connected, then stays connected and idle:
+#             p50/p99/max of the time to the first answer (from the connect), the time one more
+#             client waits with all of them open, and the API's RSS with them open.
 #   webhook   the 2-worker drain with every reminder on the webhook channel, delivered to a fast
 #             local receiver (tests/bench/webhook_sink.cpp, signed requests), once with every
 #             delivery accepted and once with 10% of them failing their first attempt (retried
@@ -27,11 +31,13 @@
 #             round trip), in-process over the test tables' phrases (tests/bench/words_bench.cpp):
 #             p50/p99/max microseconds per parse. No database.
 #
-# Usage: scripts/bench.sh [drain|lateness|scale|api|events|cron|webhook|words ...]   (default: all)
+# Usage: scripts/bench.sh [drain|lateness|scale|api|events|connections|cron|webhook|words ...]
+#        (default: all)
 # Environment knobs:
 #   BENCH_REPS        runs per figure (default 3)
 #   BENCH_DRAIN_N     reminders per drain (default 100000)
 #   BENCH_SCALE_N     future reminders for the scale figure (default 1000000)
+#   BENCH_CONNECTIONS clients of the connections figure (default 1000)
 #   NUDGE_BUILD_DIR   build directory (default build)
 #   NUDGE_DATABASE_URL  use this server instead of the throwaway cluster (databases
 #                     nudge_bench* are created and dropped on it)
@@ -44,10 +50,11 @@ cd "${repo_root}"
 reps="${BENCH_REPS:-3}"
 drain_n="${BENCH_DRAIN_N:-100000}"
 scale_n="${BENCH_SCALE_N:-1000000}"
+connections_n="${BENCH_CONNECTIONS:-1000}"
 build_dir="${NUDGE_BUILD_DIR:-build}"
 worker="${build_dir}/bin/nudge-worker"
 figures=("$@")
-((${#figures[@]} > 0)) || figures=(drain lateness scale api events cron webhook words)
+((${#figures[@]} > 0)) || figures=(drain lateness scale api events connections cron webhook words)
 api_bin="${build_dir}/bin/nudge-api"
 api_port="${BENCH_API_PORT:-18089}"
 
@@ -66,6 +73,11 @@ if [[ " ${figures[*]} " == *" webhook "* ]] && [[ ! -x "${sink_bin}" ]]; then
   cmake --build "${build_dir}" -j2 --target nudge-webhook-sink >&2
 fi
 sink_pid=
+load_bin="${build_dir}/bin/nudge-connection-load"
+if [[ " ${figures[*]} " == *" connections "* ]] && [[ ! -x "${load_bin}" ]]; then
+  cmake -S . -B "${build_dir}" -G Ninja -DCMAKE_BUILD_TYPE=Release >&2
+  cmake --build "${build_dir}" -j2 --target nudge-connection-load >&2
+fi
 words_bin="${build_dir}/bin/nudge-words-bench"
 if [[ " ${figures[*]} " == *" words "* ]] && [[ ! -x "${words_bin}" ]]; then
   cmake -S . -B "${build_dir}" -G Ninja -DCMAKE_BUILD_TYPE=Release >&2
@@ -248,16 +260,23 @@ wrk_run() {
       END { printf "%.0f %.2f %.2f %d\n", rps, p50, p99, bad + 0 }'
 }
 
+# start_api: nudge-api on the bench database, in the background (its pid in api_pid), once it
+# answers /health.
+start_api() {
+  NUDGE_DATABASE_URL="${bench_url}" NUDGE_API_PORT="${api_port}" NUDGE_LOG_LEVEL=warn \
+    "${api_bin}" 2>"${tmp}/api.err" &
+  api_pid=$!
+  for _ in $(seq 1 200); do curl -sf "http://127.0.0.1:${api_port}/health" >/dev/null && break; sleep 0.05; done
+}
+
 # api_once FUTURE_ROWS → prints "creates_per_s p50 p99 non2xx batch_reminders_per_s rss_kib"
 api_once() {
   local future="$1" pid single batch rss
   fresh_db
   ((future > 0)) && insert_future "${future}" && sql "VACUUM ANALYZE nudge.reminders" >/dev/null
   sql "CHECKPOINT" >/dev/null
-  NUDGE_DATABASE_URL="${bench_url}" NUDGE_API_PORT="${api_port}" NUDGE_LOG_LEVEL=warn \
-    "${api_bin}" 2>"${tmp}/api.err" &
-  pid=$!
-  for _ in $(seq 1 200); do curl -sf "http://127.0.0.1:${api_port}/health" >/dev/null && break; sleep 0.05; done
+  start_api
+  pid="${api_pid}"
   single="$(wrk_run create.lua 16 10)"
   batch="$(wrk_run batch.lua 4 10)"
   rss="$(awk '/^VmHWM:/ {print $2}' "/proc/${pid}/status")"
@@ -284,10 +303,8 @@ events_once() {
   fresh_db
   add_event_rules
   sql "CHECKPOINT" >/dev/null
-  NUDGE_DATABASE_URL="${bench_url}" NUDGE_API_PORT="${api_port}" NUDGE_LOG_LEVEL=warn \
-    "${api_bin}" 2>"${tmp}/api.err" &
-  pid=$!
-  for _ in $(seq 1 200); do curl -sf "http://127.0.0.1:${api_port}/health" >/dev/null && break; sleep 0.05; done
+  start_api
+  pid="${api_pid}"
   single="$(wrk_run event.lua 16 10)"
   batch="$(wrk_run event_batch.lua 4 10)"
   kill -TERM "${pid}"; wait "${pid}" || true
@@ -315,6 +332,30 @@ bench_api() {
     echo "{\"bench\":\"${label}\",\"clients\":16,\"rows_before\":${future},\"run\":${r},\"creates_per_s\":${rate},\"p50_ms\":${p50},\"p99_ms\":${p99},\"failed_requests\":${bad},\"batch_reminders_per_s\":${batch},\"api_peak_rss_kib\":${rss}}"
   done
   echo "{\"bench\":\"${label}\",\"clients\":16,\"rows_before\":${future},\"runs\":${reps},\"median_creates_per_s\":$(printf '%s\n' "${rates[@]}" | median),\"median_p50_ms\":$(printf '%s\n' "${p50s[@]}" | median),\"median_p99_ms\":$(printf '%s\n' "${p99s[@]}" | median),\"median_batch_reminders_per_s\":$(printf '%s\n' "${batches[@]}" | median),\"median_api_peak_rss_kib\":$(printf '%s\n' "${rsses[@]}" | median)}"
+}
+
+# connections_once → prints the load client's JSON object (see tests/bench/connection_load.cpp)
+connections_once() {
+  local pid out
+  fresh_db
+  NUDGE_DATABASE_URL="${bench_url}" NUDGE_API_PORT="${api_port}" NUDGE_LOG_LEVEL=warn \
+    "${api_bin}" 2>"${tmp}/api.err" &
+  pid=$!
+  for _ in $(seq 1 200); do curl -sf "http://127.0.0.1:${api_port}/health" >/dev/null && break; sleep 0.05; done
+  out="$("${load_bin}" "${api_port}" "${connections_n}" --pid "${pid}")" || log "warning: some clients failed: ${out}"
+  kill -TERM "${pid}"; wait "${pid}" || true
+  echo "${out}"
+}
+
+bench_connections() {
+  local r out p50s=() p99s=() lates=() rsses=() p50 p99 max late failed rss
+  for ((r = 1; r <= reps; r++)); do
+    out="$(connections_once)"
+    read -r p50 p99 max late failed rss < <(python3 -c 'import json,sys; d=json.loads(sys.argv[1]); print(d["p50_ms"], d["p99_ms"], d["max_ms"], d["late_client_ms"], d["failed"], d["api_rss_kib"])' "${out}")
+    p50s+=("${p50}"); p99s+=("${p99}"); lates+=("${late}"); rsses+=("${rss}")
+    echo "{\"bench\":\"connections\",\"clients\":${connections_n},\"run\":${r},\"p50_ms\":${p50},\"p99_ms\":${p99},\"max_ms\":${max},\"late_client_ms\":${late},\"failed\":${failed},\"api_rss_kib\":${rss}}"
+  done
+  echo "{\"bench\":\"connections\",\"clients\":${connections_n},\"runs\":${reps},\"median_p50_ms\":$(printf '%s\n' "${p50s[@]}" | median),\"median_p99_ms\":$(printf '%s\n' "${p99s[@]}" | median),\"median_late_client_ms\":$(printf '%s\n' "${lates[@]}" | median),\"median_api_rss_kib\":$(printf '%s\n' "${rsses[@]}" | median)}"
 }
 
 # bench_webhook FAIL_ONCE_PERCENT
@@ -373,9 +414,10 @@ for f in "${figures[@]}"; do
     scale) bench_drain scale 2 "${scale_n}" ;;
     api) bench_api api 0; bench_api api_scale "${scale_n}" ;;
     events) bench_events ;;
+    connections) bench_connections ;;
     cron) bench_cron; bench_drain drain_cron 2 0 cron ;;
     webhook) bench_webhook 0; bench_webhook 10 ;;
     words) bench_words ;;
-    *) log "unknown figure ${f} (drain|lateness|scale|api|events|cron|webhook|words)"; exit 2 ;;
+    *) log "unknown figure ${f} (drain|lateness|scale|api|events|connections|cron|webhook|words)"; exit 2 ;;
   esac
 done

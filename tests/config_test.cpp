@@ -26,7 +26,9 @@ auto Fields(const Config& c) {
                   c.retry.max_delay_ms, c.misfire.threshold_seconds, c.misfire.fire_all_cap,
                   c.webhook.secret, c.webhook.connect_timeout_ms, c.webhook.timeout_ms,
                   c.email.smtp_url, c.email.from, c.email.timeout_ms, c.history.retention_days,
-                  c.history.prune_interval_seconds, c.log.level);
+                  c.history.prune_interval_seconds, c.api.host, c.api.port, c.api.threads,
+                  c.api.max_body_bytes, c.api.request_timeout_ms, c.api.max_connections,
+                  c.api.keep_alive_seconds, c.log.level, c.secrets);
 }
 
 const Config kDefaults{};
@@ -111,6 +113,18 @@ const std::vector<SettingCase>& EverySetting() {
        [](Config& c) { c.history.retention_days = 90; }},
       {"history", "prune_interval_seconds", "NUDGE_HISTORY_PRUNE_INTERVAL_SECONDS", "600", "600",
        [](Config& c) { c.history.prune_interval_seconds = 600; }},
+      {"api", "host", "NUDGE_API_HOST", "0.0.0.0", "\"0.0.0.0\"",
+       [](Config& c) { c.api.host = "0.0.0.0"; }},
+      {"api", "port", "NUDGE_API_PORT", "9090", "9090", [](Config& c) { c.api.port = 9090; }},
+      {"api", "threads", "NUDGE_API_THREADS", "8", "8", [](Config& c) { c.api.threads = 8; }},
+      {"api", "max_body_bytes", "NUDGE_API_MAX_BODY_BYTES", "4096", "4096",
+       [](Config& c) { c.api.max_body_bytes = 4096; }},
+      {"api", "request_timeout_ms", "NUDGE_API_REQUEST_TIMEOUT_MS", "2500", "2500",
+       [](Config& c) { c.api.request_timeout_ms = 2500; }},
+      {"api", "max_connections", "NUDGE_API_MAX_CONNECTIONS", "500", "500",
+       [](Config& c) { c.api.max_connections = 500; }},
+      {"api", "keep_alive_seconds", "NUDGE_API_KEEP_ALIVE_SECONDS", "30", "30",
+       [](Config& c) { c.api.keep_alive_seconds = 30; }},
       {"log", "level", "NUDGE_LOG_LEVEL", "debug", "\"debug\"",
        [](Config& c) { c.log.level = "debug"; }},
   };
@@ -144,6 +158,12 @@ const std::vector<Range>& IntegerRanges() {
       {"email", "timeout_ms", 1, 600000},
       {"history", "retention_days", 1, 3650},
       {"history", "prune_interval_seconds", 10, 86400},
+      {"api", "port", 1, 65535},
+      {"api", "threads", 1, 256},
+      {"api", "max_body_bytes", 1024, 67108864},
+      {"api", "request_timeout_ms", 100, 600000},
+      {"api", "max_connections", 1, 1000000},
+      {"api", "keep_alive_seconds", 1, 3600},
   };
   return ranges;
 }
@@ -545,6 +565,66 @@ std::vector<BadCase> PasswordCases() {
 }
 
 INSTANTIATE_TEST_SUITE_P(AllPasswordCases, DatabasePassword, ::testing::ValuesIn(PasswordCases()),
+                         [](const auto& info) { return info.param.label; });
+
+// ---- [secrets] ----
+
+TEST(ConfigSecrets, ComeFromTheFileAndTheEnvironmentWhichWins) {
+  const Config config =
+      FromText("[secrets]\nslack = \"xoxb-file\"\napi_token = \"tok en\"\n",
+               {{"NUDGE_SECRETS_SLACK", "xoxb-env"}, {"NUDGE_SECRETS_TWILIO_AUTH", "AC1:pw"}});
+  EXPECT_EQ(config.secrets,
+            (Secrets{{"api_token", "tok en"}, {"slack", "xoxb-env"}, {"twilio_auth", "AC1:pw"}}));
+}
+
+TEST(ConfigSecrets, NoneByDefault) {
+  EXPECT_TRUE(FromText("").secrets.empty());
+}
+
+// A secret's value never appears in the message about it.
+class BadSecret : public ::testing::TestWithParam<BadCase> {};
+
+TEST_P(BadSecret, IsRefusedNamingItWithoutItsValue) {
+  const BadCase& bad = GetParam();
+  const std::string message = ErrorOf([&] { FromText(bad.toml, bad.env); });
+  EXPECT_EQ(message.find(kPassword), std::string::npos) << message;
+  for (const std::string& part : bad.expected) {
+    EXPECT_NE(message.find(part), std::string::npos)
+        << "missing \"" << part << "\" in: " << message;
+  }
+}
+
+std::vector<BadCase> SecretCases() {
+  const std::string pw = kPassword;
+  return {
+      {"LineBreakInFile",
+       "[secrets]\nslack = \"" + pw + "\\r\\nX-Evil: 1\"\n",
+       {},
+       {"secrets.slack", "line breaks", "test.toml:2"}},
+      {"LineBreakInEnv",
+       "",
+       {{"NUDGE_SECRETS_SLACK", pw + "\nX-Evil: 1"}},
+       {"NUDGE_SECRETS_SLACK", "(secrets.slack)", "line breaks"}},
+      {"Empty", "", {{"NUDGE_SECRETS_SLACK", ""}}, {"NUDGE_SECRETS_SLACK", "3 to 8192 bytes"}},
+      {"TooShortToMask", "[secrets]\nslack = \"ab\"\n", {}, {"secrets.slack", "3 to 8192 bytes"}},
+      {"TooLong",
+       "",
+       {{"NUDGE_SECRETS_SLACK", pw + std::string(8192, 'x')}},
+       {"NUDGE_SECRETS_SLACK", "3 to 8192 bytes"}},
+      {"NotAString", "[secrets]\nslack = 5\n", {}, {"secrets.slack", "expected a string"}},
+      {"NameWithADash",
+       "[secrets]\n\"slack-bot\" = \"" + pw + "\"\n",
+       {},
+       {"secrets.slack-bot", "letters, digits and _"}},
+      {"NameTooLong",
+       "",
+       {{"NUDGE_SECRETS_" + std::string(65, 'A'), pw}},
+       {"letters, digits and _"}},
+      {"NotATable", "secrets = \"" + pw + "\"\n", {}, {"secrets", "table"}},
+  };
+}
+
+INSTANTIATE_TEST_SUITE_P(AllSecretCases, BadSecret, ::testing::ValuesIn(SecretCases()),
                          [](const auto& info) { return info.param.label; });
 
 TEST(ConfigMessages, LongValuesAreCutTo60Characters) {

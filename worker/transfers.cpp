@@ -1,6 +1,10 @@
 #include "transfers.hpp"
 
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <stdexcept>
+#include <string>
 
 namespace nudge {
 
@@ -37,12 +41,10 @@ Transfers::~Transfers() {
 }
 
 void Transfers::abort_all() {
+  cut_connections();
   while (!done_.empty()) {
     auto node = done_.extract(done_.begin());
     CURL* easy = node.key();
-    // Removing a running SMTP transfer makes libcurl finish the conversation politely (end of
-    // data, wait for the reply) for up to the transfer's timeout; a 1 ms timeout cuts that short.
-    curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, 1L);
     curl_multi_remove_handle(multi_, easy);
     try {
       node.mapped()(CURLE_ABORTED_BY_CALLBACK, easy);
@@ -55,12 +57,54 @@ void Transfers::abort_all() {
 }
 
 void Transfers::add(CURL* easy, std::function<void(CURLcode, CURL*)> done) {
+  for (const CURLcode rc : {
+           curl_easy_setopt(easy, CURLOPT_OPENSOCKETFUNCTION, &Transfers::open_socket),
+           curl_easy_setopt(easy, CURLOPT_OPENSOCKETDATA, this),
+           curl_easy_setopt(easy, CURLOPT_CLOSESOCKETFUNCTION, &Transfers::close_socket),
+           curl_easy_setopt(easy, CURLOPT_CLOSESOCKETDATA, this),
+       }) {
+    if (rc != CURLE_OK) {
+      curl_easy_cleanup(easy);
+      throw std::runtime_error(std::string("libcurl: ") + curl_easy_strerror(rc));
+    }
+  }
   const CURLMcode rc = curl_multi_add_handle(multi_, easy);
   if (rc != CURLM_OK) {
     curl_easy_cleanup(easy);
     throw std::runtime_error(std::string("libcurl: ") + curl_multi_strerror(rc));
   }
   done_.emplace(easy, std::move(done));
+}
+
+void Transfers::cut_connections() {
+  // libcurl ends SMTP politely: removing a running transfer sends the end of data and waits for
+  // the reply, and closing a connection (cached ones in curl_multi_cleanup) sends QUIT and
+  // waits for "221" up to libcurl's own 120 s, whatever our timeouts. On a shut-down socket the
+  // send fails and a read sees the end at once, so nothing waits; libcurl still closes each
+  // socket (close_socket). An upload cut before its end of data never gets one.
+  std::lock_guard lock(sockets_mutex_);
+  for (const curl_socket_t fd : sockets_) ::shutdown(fd, SHUT_RDWR);
+}
+
+curl_socket_t Transfers::open_socket(void* self, curlsocktype /*purpose*/, curl_sockaddr* address) {
+  const curl_socket_t fd = ::socket(address->family, address->socktype, address->protocol);
+  if (fd == CURL_SOCKET_BAD) return fd;
+  auto& transfers = *static_cast<Transfers*>(self);
+  try {
+    std::lock_guard lock(transfers.sockets_mutex_);
+    transfers.sockets_.insert(fd);
+  } catch (...) {  // out of memory: no exception may cross into libcurl
+    ::close(fd);
+    return CURL_SOCKET_BAD;
+  }
+  return fd;
+}
+
+int Transfers::close_socket(void* self, curl_socket_t fd) {
+  auto& transfers = *static_cast<Transfers*>(self);
+  std::lock_guard lock(transfers.sockets_mutex_);
+  transfers.sockets_.erase(fd);
+  return ::close(fd);
 }
 
 void Transfers::run(int timeout_ms, const std::vector<int>& extra_fds) {

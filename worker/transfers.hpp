@@ -1,12 +1,15 @@
 #pragma once
 // Many HTTP or SMTP transfers at once on one thread, through libcurl's multi interface. The
-// claim loop owns one; network channels hand it their prepared easy handles.
+// claim loop owns one; network channels hand it their prepared easy handles. It knows every
+// socket libcurl opens for them, so it can cut them all without waiting on any peer.
 
 #include <curl/curl.h>
 
 #include <cstddef>
 #include <functional>
 #include <map>
+#include <mutex>
+#include <set>
 #include <vector>
 
 namespace nudge {
@@ -18,9 +21,9 @@ class Transfers {
   Transfers(const Transfers&) = delete;
   Transfers& operator=(const Transfers&) = delete;
 
-  // Takes ownership of `easy` (already set up) and starts it; `done` gets libcurl's result and
-  // the handle (to read the response code) when the transfer ends, from run(). The handle is
-  // cleaned up after `done` returns.
+  // Takes ownership of `easy` (already set up; its socket callbacks are Transfers' own) and
+  // starts it; `done` gets libcurl's result and the handle (to read the response code) when the
+  // transfer ends, from run(). The handle is cleaned up after `done` returns.
   void add(CURL* easy, std::function<void(CURLcode, CURL*)> done);
 
   // Waits up to `timeout_ms` until a transfer can progress or one of `extra_fds` is readable,
@@ -28,16 +31,33 @@ class Transfers {
   // transfer ended in an earlier call already.
   void run(int timeout_ms, const std::vector<int>& extra_fds);
 
-  // Ends every transfer at once; each `done` gets CURLE_ABORTED_BY_CALLBACK.
+  // Ends every transfer at once; each `done` gets CURLE_ABORTED_BY_CALLBACK. Cuts every
+  // connection first, so nothing said on the way out (an SMTP end of data or QUIT) waits on the
+  // peer: a silent or slow peer cannot hold this, nor the destructor after it.
   void abort_all();
+
+  // Shuts down every connection libcurl holds, idle cached ones included, without a word to the
+  // peer: whatever libcurl waits for on them (a reply, room to send) fails at once, so the
+  // transfers on them end with an error. The one member another thread may call while this one
+  // runs: libcurl can block its thread inside a transfer (SMTP waits for the reply to the end of
+  // data, and to QUIT, inside curl_multi_perform), and this is how that wait is ended.
+  void cut_connections();
 
   std::size_t active() const { return done_.size(); }
 
  private:
   int collect();  // calls `done` of ended transfers; returns how many
 
+  // libcurl's CURLOPT_OPENSOCKETFUNCTION and CURLOPT_CLOSESOCKETFUNCTION: they keep sockets_.
+  static curl_socket_t open_socket(void* self, curlsocktype purpose, curl_sockaddr* address);
+  static int close_socket(void* self, curl_socket_t fd);
+
   CURLM* multi_;
   std::map<CURL*, std::function<void(CURLcode, CURL*)>> done_;
+  // Open now, for a transfer or in libcurl's connection cache. Guarded, and closed under the
+  // guard, so cut_connections() never shuts down a number the process has reused.
+  std::mutex sockets_mutex_;
+  std::set<curl_socket_t> sockets_;
 };
 
 }  // namespace nudge

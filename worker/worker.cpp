@@ -1,12 +1,15 @@
 #include "worker.hpp"
 
+#include <poll.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdio>
 #include <deque>
+#include <future>
 #include <map>
 #include <mutex>
 #include <random>
@@ -25,6 +28,9 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
+// How long a stopping worker lets running deliveries end before it aborts them.
+constexpr std::chrono::seconds kStopGrace{3};
+
 // Errors after which the connection is gone (or its last commit is in doubt): reconnect.
 bool connection_lost(const std::exception& e) {
   if (dynamic_cast<const pqxx::broken_connection*>(&e) != nullptr) return true;
@@ -42,6 +48,25 @@ void interruptible_sleep(int ms) {
   while (!shutdown_requested() && Clock::now() < deadline)
     std::this_thread::sleep_for(std::chrono::milliseconds(std::min(ms, 20)));
 }
+
+// When a stopping worker stops waiting for running deliveries: kStopGrace after the first thread
+// that sees the shutdown request fixes it, the same moment for every thread.
+class StopDeadline {
+ public:
+  Clock::time_point fix() {
+    std::call_once(once_, [this] {
+      at_ = Clock::now() + kStopGrace;
+      fixed_ = true;
+    });
+    return at_;
+  }
+  bool passed() const { return fixed_ && Clock::now() >= at_; }
+
+ private:
+  std::once_flag once_;
+  Clock::time_point at_{};
+  std::atomic<bool> fixed_{false};
+};
 
 // Leases each claim loop holds right now, for the heartbeat.
 class InFlight {
@@ -69,10 +94,12 @@ class InFlight {
 // and their slots refilled in the same round trip, so a slow target holds back only itself.
 class ClaimLoop {
  public:
-  ClaimLoop(const Config& config, std::string owner, InFlight& in_flight)
+  ClaimLoop(const Config& config, std::string owner, InFlight& in_flight,
+            StopDeadline& stop_deadline)
       : config_(config),
         owner_(std::move(owner)),
         in_flight_(in_flight),
+        stop_deadline_(stop_deadline),
         channels_(make_channels(config, transfers_)),
         policy_(worker_policy(config)) {}
 
@@ -88,6 +115,9 @@ class ClaimLoop {
     }
     stop();
   }
+
+  // From another thread: see Transfers::cut_connections().
+  void cut_connections() { transfers_.cut_connections(); }
 
  private:
   int free_slots() const {
@@ -161,13 +191,13 @@ class ClaimLoop {
     }
   }
 
-  // A delivery ended: queue its outcome for the next round trip (or, when stopping before it
-  // could run, give its lease back instead: no attempt was made).
+  // A delivery ended: queue its outcome for the next round trip (or, when it ended after the
+  // stop deadline, aborted or cut, give its lease back instead: it counts as no attempt).
   void ended(std::int64_t id, Delivery d) {
     auto node = delivering_.extract(id);
     if (node.empty()) return;
     Delivering& run = node.mapped();
-    if (aborting_) return;  // stop() releases every lease this loop still holds
+    if (stop_deadline_.passed()) return;  // stop() releases every lease this loop still holds
     const auto ms =
         std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - run.started);
     d.error = storable_text(d.error, 2000);
@@ -294,12 +324,14 @@ class ClaimLoop {
     }
   }
 
-  // Lets running deliveries end for a moment, records what ended and gives back the rest, so
-  // nothing waits for a lease to expire.
+  // Lets running deliveries end until the stop deadline, records what ended and gives back the
+  // rest, so nothing waits for a lease to expire.
   void stop() {
-    const auto grace_end = Clock::now() + kStopGrace;
-    while (!delivering_.empty() && Clock::now() < grace_end) transfers_.run(50, {});
-    aborting_ = true;
+    const auto deadline = stop_deadline_.fix();
+    while (!delivering_.empty() && Clock::now() < deadline) transfers_.run(50, {});
+    if (!delivering_.empty())
+      log::info("aborting deliveries still running after the grace; their leases go back",
+                {{"owner", owner_}, {"aborted", static_cast<int>(delivering_.size())}});
     transfers_.abort_all();
     in_flight_.clear(owner_);
     try {
@@ -320,13 +352,13 @@ class ClaimLoop {
     Clock::time_point started;
   };
 
-  static constexpr std::chrono::seconds kStopGrace{3};
   static constexpr int kRecordBatch = 64;
   static constexpr std::chrono::milliseconds kRecordWithin{20};
 
   const Config& config_;
   const std::string owner_;
   InFlight& in_flight_;
+  StopDeadline& stop_deadline_;
   // Declared before channels_: channels hold a reference to it.
   Transfers transfers_;
   Channels channels_;
@@ -338,10 +370,15 @@ class ClaimLoop {
   std::optional<Clock::time_point> first_pending_;  // when the oldest of them ended
   bool due_maybe_ = true;                           // a claim could find work right now
   std::optional<Clock::time_point> next_due_;       // when it could, if not now
-  bool aborting_ = false;
   int failures_ = 0;
   bool connected_once_ = false;
 };
+
+// Blocks until SIGTERM or SIGINT.
+void wait_for_shutdown_request() {
+  pollfd shutdown{shutdown_fd(), POLLIN, 0};
+  while (!shutdown_requested()) ::poll(&shutdown, 1, 1000);
+}
 
 // Extends the leases of long deliveries and prunes old history; never claims.
 class Maintenance {
@@ -417,18 +454,35 @@ int run_worker(const Config& config, const std::string& worker_id) {
   Maintenance maintenance(config, worker_id, in_flight);
   std::thread maintenance_thread([&] { maintenance.run(); });
 
-  std::vector<std::thread> loops;
-  for (int i = 0; i < config.worker.concurrency; ++i) {
-    // Each loop owns its leases under its own name, so recovering one never touches another's.
-    const std::string owner = worker_id + "/" + std::to_string(i);
-    loops.emplace_back([&config, owner, &in_flight] { ClaimLoop(config, owner, in_flight).run(); });
-  }
+  // Each loop owns its leases under its own name, so recovering one never touches another's.
+  StopDeadline stop_deadline;
+  std::vector<std::unique_ptr<ClaimLoop>> loops;
+  for (int i = 0; i < config.worker.concurrency; ++i)
+    loops.push_back(std::make_unique<ClaimLoop>(config, worker_id + "/" + std::to_string(i),
+                                                in_flight, stop_deadline));
+  std::vector<std::future<void>> running;
+  for (auto& loop : loops)  // noexcept: an escaping exception ends the process, as on a thread
+    running.push_back(std::async(std::launch::async, [&loop = *loop]() noexcept { loop.run(); }));
   if (config.webhook.secret.empty())
     log::warn("webhook requests go out unsigned: set NUDGE_WEBHOOK_SECRET (16+ characters)");
   log::info("worker started", {{"concurrency", config.worker.concurrency},
                                {"batch_size", config.worker.batch_size},
                                {"lease_seconds", config.worker.lease_seconds}});
-  for (auto& t : loops) t.join();
+
+  // Each loop stops by itself, but libcurl can block one inside a transfer, out of reach of its
+  // own grace (SMTP waits for the reply to the end of data inside curl_multi_perform): from the
+  // stop deadline on, the connections of loops still running are cut, every 100 ms, until they
+  // have all returned.
+  wait_for_shutdown_request();
+  for (auto until = stop_deadline.fix();; until = Clock::now() + std::chrono::milliseconds(100)) {
+    bool all_returned = true;
+    for (std::size_t i = 0; i < loops.size(); ++i) {
+      if (running[i].wait_until(until) == std::future_status::ready) continue;
+      loops[i]->cut_connections();
+      all_returned = false;
+    }
+    if (all_returned) break;
+  }
   maintenance.stop();
   maintenance_thread.join();
   log::info("worker stopped");

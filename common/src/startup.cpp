@@ -1,5 +1,6 @@
 #include "nudge/startup.hpp"
 
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -22,6 +23,18 @@ std::string make_process_id() {
   char suffix[9];
   std::snprintf(suffix, sizeof suffix, "%08x", rd());
   return std::string(host) + ":" + std::to_string(::getpid()) + ":" + suffix;
+}
+
+std::size_t raise_open_file_limit() {
+  rlimit limit{};
+  if (::getrlimit(RLIMIT_NOFILE, &limit) != 0) return 1024;
+  if (limit.rlim_cur < limit.rlim_max) {
+    rlimit raised = limit;
+    raised.rlim_cur = limit.rlim_max;
+    if (::setrlimit(RLIMIT_NOFILE, &raised) == 0) limit = raised;
+  }
+  return limit.rlim_cur == RLIM_INFINITY ? static_cast<std::size_t>(1) << 20
+                                         : static_cast<std::size_t>(limit.rlim_cur);
 }
 
 namespace {

@@ -745,12 +745,11 @@ CREATE TRIGGER rule_is_checked_before_saving
 -- lacks makes the result NULL, and the batch then takes the item-by-item path, which names it.
 -- ---------------------------------------------------------------------------------------------
 
+-- STABLE, as to_jsonb is: declared IMMUTABLE it would not be inlined, and a batch calls it for
+-- every placeholder of every event.
 CREATE FUNCTION nudge.json_text(p_value jsonb) RETURNS text
-LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
-  SELECT substr(CASE WHEN jsonb_typeof(p_value) = 'string' THEN p_value::text
-                     ELSE to_jsonb(p_value::text)::text END, 2,
-                length(CASE WHEN jsonb_typeof(p_value) = 'string' THEN p_value::text
-                            ELSE to_jsonb(p_value::text)::text END) - 2)
+LANGUAGE sql STABLE PARALLEL SAFE AS $$
+  SELECT left(right(to_jsonb(coalesce(p_value #>> '{}', p_value::text))::text, -1), -1)
 $$;
 COMMENT ON FUNCTION nudge.json_text(jsonb) IS
   'A JSON value as text escaped for the inside of a JSON string (a string''s own text, anything else its JSON text).';
@@ -1273,6 +1272,38 @@ CREATE TRIGGER reminder_created_stopped_emits_an_event
   FOR EACH ROW
   WHEN (NEW.status = 'COMPLETED')
   EXECUTE FUNCTION nudge.emit_reminder_event();
+
+-- ---------------------------------------------------------------------------------------------
+-- Stop flags set in bulk
+-- ---------------------------------------------------------------------------------------------
+
+-- A batch of events sets a flag per event: one statement for all of them, not a PL/pgSQL call
+-- per row. The keys go to the index as an array, as the transition table has no statistics.
+DROP TRIGGER status_flag_true_completes_its_reminders ON nudge.status_flags;
+DROP FUNCTION nudge.complete_reminders_stopped_by_flag();
+
+CREATE FUNCTION nudge.complete_reminders_stopped_by_flags() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+  UPDATE nudge.reminders
+     SET status = 'COMPLETED', completed_reason = 'stop_condition', finished_at = now(), updated_at = now()
+   WHERE stop_condition_type = 'db_check'
+     AND stop_condition_value = ANY (ARRAY(SELECT f.key FROM changed_flags f WHERE f.value))
+     AND status IN ('ACTIVE', 'PAUSED');
+  RETURN NULL;
+END $$;
+COMMENT ON FUNCTION nudge.complete_reminders_stopped_by_flags() IS
+  'Trigger: every live reminder stopped by a flag that is true after an insert or update statement is COMPLETED (stop_condition) in the same transaction, so none is claimed after it commits.';
+
+-- Transition tables take one event per trigger, and no column list.
+CREATE TRIGGER status_flags_inserted_true_complete_their_reminders
+  AFTER INSERT ON nudge.status_flags
+  REFERENCING NEW TABLE AS changed_flags
+  FOR EACH STATEMENT EXECUTE FUNCTION nudge.complete_reminders_stopped_by_flags();
+CREATE TRIGGER status_flags_updated_true_complete_their_reminders
+  AFTER UPDATE ON nudge.status_flags
+  REFERENCING NEW TABLE AS changed_flags
+  FOR EACH STATEMENT EXECUTE FUNCTION nudge.complete_reminders_stopped_by_flags();
 
 -- ---------------------------------------------------------------------------------------------
 -- Waking the workers

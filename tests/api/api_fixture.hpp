@@ -31,14 +31,16 @@ struct Reply {
 
 class ApiTest : public DatabaseTest {
  protected:
-  ApiTest() : port_(free_tcp_port()) {
+  // `settings`: NUDGE_* variables for nudge-api beyond the database, port and body limit.
+  explicit ApiTest(const std::map<std::string, std::string>& settings = {})
+      : port_(free_tcp_port()) {
     log_ = std::filesystem::temp_directory_path() / ("nudge-api-" + db_.name() + ".log");
-    api_ = std::make_unique<ChildProcess>(
-        std::vector<std::string>{program("nudge-api")},
-        std::map<std::string, std::string>{{"NUDGE_DATABASE_URL", db_.url()},
+    std::map<std::string, std::string> env{{"NUDGE_DATABASE_URL", db_.url()},
                                            {"NUDGE_API_PORT", std::to_string(port_)},
-                                           {"NUDGE_API_MAX_BODY_BYTES", "262144"}},
-        log_.string());
+                                           {"NUDGE_API_MAX_BODY_BYTES", "262144"}};
+    env.insert(settings.begin(), settings.end());
+    api_ = std::make_unique<ChildProcess>(std::vector<std::string>{program("nudge-api")}, env,
+                                          log_.string());
     client_ = std::make_unique<httplib::Client>("127.0.0.1", port_);
     client_->set_connection_timeout(5);
     client_->set_read_timeout(30);

@@ -122,6 +122,22 @@ TEST_F(StopFlagTest, InsertingFlagAsTrueStopsReminder) {
   EXPECT_TRUE(claim("w1").empty());
 }
 
+// One statement setting many flags (a batch of events does) stops the reminders of the true ones.
+TEST_F(StopFlagTest, OneStatementSettingManyFlagsStopsTheRemindersOfTheTrueOnes) {
+  const std::int64_t a = create_recurring("INT_100", 60, kDue, stop_on("done:a"));
+  const std::int64_t b = create_recurring("INT_200", 60, kDue, stop_on("done:b"));
+  const std::int64_t c = create_recurring("INT_300", 60, kDue, stop_on("done:c"));
+  exec_as_user(
+      "INSERT INTO nudge.status_flags (key, value) VALUES ('done:a', true), ('done:b', false);");
+  expect_stopped(a);
+  EXPECT_EQ(status(b), "ACTIVE");
+  exec_as_user(
+      "INSERT INTO nudge.status_flags (key, value) VALUES ('done:b', true), ('done:c', true)"
+      " ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value;");
+  expect_stopped(b);
+  expect_stopped(c);
+}
+
 TEST_F(StopFlagTest, FlagUpdateInAnAbortedTransactionStopsNothing) {
   exec_as_user("INSERT INTO nudge.status_flags (key, value) VALUES ('feedback_submitted', false);");
   const std::int64_t id = create_recurring("INT_100", 60, kDue, stop_on("feedback_submitted"));
@@ -178,7 +194,7 @@ TEST_F(StopFlagTest, FlagUpdateSetsItsUpdatedAt) {
 TEST_F(StopFlagTest, FlagTrueAtClaimTimeCompletesWithoutFiring) {
   const std::int64_t id = create_recurring("INT_100", 60, kDue, stop_on("feedback_submitted"));
   const std::int64_t other = create_recurring("INT_200", 60);
-  sql("ALTER TABLE nudge.status_flags DISABLE TRIGGER status_flag_true_completes_its_reminders");
+  sql("ALTER TABLE nudge.status_flags DISABLE TRIGGER USER");
   exec_as_user("INSERT INTO nudge.status_flags (key, value) VALUES ('feedback_submitted', true);");
   ASSERT_EQ(status(id), "ACTIVE");  // the trigger really was bypassed
 

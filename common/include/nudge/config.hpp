@@ -58,11 +58,17 @@ struct ApiConfig {
   int threads = 16;                // HTTP worker threads (requests served at once)
   int max_body_bytes = 1048576;    // larger request bodies are refused with 413
   int request_timeout_ms = 10000;  // read/write timeout of one request
+  int max_connections = 10000;     // open connections; a client past them gets a 503 at once
+  int keep_alive_seconds = 5;      // an idle keep-alive connection is closed after this
 };
 
 struct LogConfig {
   std::string level = "info";  // debug | info | warn | error
 };
+
+// [secrets] NAME = "value": values the worker fills into webhook headers ({{secret.NAME}}),
+// never stored or shown. Names: 1 to 64 of a-z, 0-9 and _ (NUDGE_SECRETS_<NAME> in any case).
+using Secrets = std::map<std::string, std::string>;
 
 struct Config {
   DatabaseConfig database;
@@ -74,6 +80,7 @@ struct Config {
   HistoryConfig history;
   ApiConfig api;
   LogConfig log;
+  Secrets secrets;
 };
 
 // Thrown for a bad file, key or value; what() names the key (e.g. "worker.batch_size: ...").

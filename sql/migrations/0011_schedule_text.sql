@@ -1,4 +1,4 @@
--- 0004: schedules in words (issue 15). Every schedule says itself in one canonical sentence,
+-- 0011: schedules in words (issue 15). Every schedule says itself in one canonical sentence,
 -- "every weekday at 09:00 (Europe/Berlin), until feedback_submitted is true, at most 5 times",
 -- which nudge-api's parser (api/schedule_words.cpp) reads back into the same schedule.
 --
@@ -612,7 +612,7 @@ COMMENT ON FUNCTION nudge.describe_reminder(nudge.reminders) IS
   'The canonical sentence of a reminder''s schedule, as nudge.describe_schedule gives it, without the start of a recurring or cron reminder (its next_run_at says when it fires next).';
 
 -- ---------------------------------------------------------------------------------------------
--- The reminder's JSON carries its sentence. (Only the last line is new.)
+-- The reminder's JSON carries its sentence: 0009's body, plus the last line.
 -- ---------------------------------------------------------------------------------------------
 
 CREATE OR REPLACE FUNCTION nudge.reminder_json(r nudge.reminders) RETURNS jsonb
@@ -635,10 +635,12 @@ LANGUAGE sql STABLE AS $$
     'completed_reason', r.completed_reason, 'last_error', r.last_error,
     'rule_id', r.rule_id, 'event_id', r.event_id,
     'created_at', r.created_at, 'updated_at', r.updated_at, 'finished_at', r.finished_at))
+    -- The request as stored, its nulls kept like the payload's ({{secret.NAME}}, never a value).
+    || CASE WHEN r.request IS NULL THEN '{}'::jsonb ELSE jsonb_build_object('request', r.request) END
     || jsonb_build_object('schedule_text', nudge.describe_reminder(r))
 $$;
 COMMENT ON FUNCTION nudge.reminder_json(nudge.reminders) IS
-  'The public JSON form of a reminder: every field that is set (nulls left out, the payload as stored), times in the session''s zone, the occurrence being retried and its attempts while there is one, the rule and event that created it, its schedule in words (schedule_text), no lease internals.';
+  'The public JSON form of a reminder: every field that is set (nulls left out, the payload and the request as stored), times in the session''s zone, the occurrence being retried and its attempts while there is one, the rule and event that created it, its schedule in words (schedule_text), no lease internals.';
 
 -- ---------------------------------------------------------------------------------------------
 -- Moments: the instants of "tomorrow at 9" and its kin, for POST /v1/schedules/parse

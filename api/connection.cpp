@@ -1,0 +1,213 @@
+#include "connection.hpp"
+
+#include <netdb.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <string_view>
+#include <tuple>
+
+namespace nudge::api {
+namespace {
+
+// Answers up to this size are sent with one send(); larger ones are sent as httplib writes them.
+constexpr std::size_t kOutBufferBytes = 65536;
+constexpr std::string_view kEmptyBody = "Content-Length: 0\r\n";
+
+std::pair<std::string, int> numeric_address(const sockaddr_storage& addr, socklen_t len) {
+  char host[NI_MAXHOST] = "";
+  char service[NI_MAXSERV] = "";
+  if (::getnameinfo(reinterpret_cast<const sockaddr*>(&addr), len, host, sizeof host, service,
+                    sizeof service, NI_NUMERICHOST | NI_NUMERICSERV) != 0)
+    return {"", -1};
+  return {host, std::atoi(service)};
+}
+
+}  // namespace
+
+Connection::Connection(int fd, const ConnectionLimits& limits) : fd_(fd), limits_(limits) {}
+
+Connection::~Connection() {
+  ::close(fd_);
+}
+
+bool Connection::receive(char* scratch, std::size_t size) {
+  for (;;) {
+    const ssize_t n = ::recv(fd_, scratch, size, 0);
+    if (n > 0) {
+      in_.append(scratch, static_cast<std::size_t>(n));
+      // A short read emptied the socket; the loop re-arms it for more.
+      if (static_cast<std::size_t>(n) < size || request_ready()) return true;
+    } else if (n == 0) {
+      input_ended_ = true;
+      return true;
+    } else if (errno != EINTR) {
+      return errno == EAGAIN || errno == EWOULDBLOCK;
+    }
+  }
+}
+
+bool Connection::await_input(std::chrono::milliseconds wait, char* scratch, std::size_t size) {
+  pollfd pfd{fd_, POLLIN, 0};
+  return ::poll(&pfd, 1, static_cast<int>(wait.count())) > 0 && receive(scratch, size);
+}
+
+bool Connection::request_ready() {
+  // RFC 9112 section 2.2: empty lines before a request are ignored.
+  while (in_.size() - in_pos_ >= 2 && in_[in_pos_] == '\r' && in_[in_pos_ + 1] == '\n') {
+    in_pos_ += 2;
+  }
+  if (!has_input()) return false;
+  if (!framing_ || !framing_->ready) {
+    framing_ = frame_request(std::string_view(in_).substr(in_pos_), limits_.max_body_bytes);
+  }
+  return framing_->ready || input_ended_;
+}
+
+void Connection::release_buffers() {
+  if (!has_input()) {
+    std::string().swap(in_);
+    in_pos_ = 0;
+  }
+  std::string().swap(out_);
+}
+
+void Connection::begin_request() {
+  ++requests_;
+  consumed_ = 0;
+  if (framing_ && framing_->lacks_length) {
+    in_.insert(in_pos_ + framing_->head_size - 2, kEmptyBody);
+    framing_->head_size += kEmptyBody.size();
+  }
+}
+
+bool Connection::must_close() const {
+  return input_ended_ || (framing_ && framing_->close_after);
+}
+
+bool Connection::end_request() {
+  bool ok = flush();
+  if (framing_ && framing_->body_size) {
+    const std::size_t message = framing_->head_size + *framing_->body_size;
+    if (consumed_ < message) {
+      // httplib reads no body for GET, and none after some errors: skip it if it is here.
+      const std::size_t rest = message - consumed_;
+      if (in_.size() - in_pos_ < rest) ok = false;
+      in_pos_ = std::min(in_.size(), in_pos_ + rest);
+    }
+  }
+  framing_.reset();
+  if (in_pos_ == in_.size()) {
+    in_.clear();
+    in_pos_ = 0;
+  } else if (in_pos_ > 0) {
+    in_.erase(0, in_pos_);
+    in_pos_ = 0;
+  }
+  return ok;
+}
+
+bool Connection::wait_for(short events) const {
+  pollfd pfd{fd_, events, 0};
+  for (;;) {
+    const int n = ::poll(&pfd, 1, static_cast<int>(limits_.io_timeout.count()));
+    if (n > 0) return true;
+    if (n == 0 || errno != EINTR) return false;
+  }
+}
+
+bool Connection::send_all(const char* data, std::size_t size) {
+  while (size > 0 && !write_failed_) {
+    const ssize_t n = ::send(fd_, data, size, MSG_NOSIGNAL);
+    if (n > 0) {
+      data += n;
+      size -= static_cast<std::size_t>(n);
+    } else if (n < 0 && errno == EINTR) {
+      continue;
+    } else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) && wait_for(POLLOUT)) {
+      continue;
+    } else {
+      write_failed_ = true;
+    }
+  }
+  return !write_failed_;
+}
+
+bool Connection::flush() {
+  const bool ok = send_all(out_.data(), out_.size());
+  out_.clear();
+  return ok;
+}
+
+bool Connection::is_readable() const {
+  return has_input() || (!input_ended_ && wait_for(POLLIN));
+}
+
+bool Connection::is_writable() const {
+  return !write_failed_ && wait_for(POLLOUT);
+}
+
+ssize_t Connection::read(char* ptr, std::size_t size) {
+  if (has_input()) {
+    const std::size_t n = std::min(size, in_.size() - in_pos_);
+    std::memcpy(ptr, in_.data() + in_pos_, n);
+    in_pos_ += n;
+    consumed_ += n;
+    return static_cast<ssize_t>(n);
+  }
+  if (input_ended_) return 0;
+  // The client may be waiting for what was written so far (100 Continue) before it sends more.
+  if (!flush()) return -1;
+  for (;;) {
+    if (!wait_for(POLLIN)) return -1;
+    const ssize_t n = ::recv(fd_, ptr, size, 0);
+    if (n > 0) {
+      consumed_ += static_cast<std::size_t>(n);
+      return n;
+    }
+    if (n == 0) {
+      input_ended_ = true;
+      return 0;
+    }
+    if (errno != EINTR && errno != EAGAIN && errno != EWOULDBLOCK) return -1;
+  }
+}
+
+ssize_t Connection::write(const char* ptr, std::size_t size) {
+  if (write_failed_) return -1;
+  if (out_.size() + size <= kOutBufferBytes) {
+    out_.append(ptr, size);
+  } else if (!flush() || !send_all(ptr, size)) {
+    return -1;
+  }
+  return static_cast<ssize_t>(size);
+}
+
+void Connection::get_remote_ip_and_port(std::string& ip, int& port) const {
+  if (!remote_) {
+    sockaddr_storage addr{};
+    socklen_t len = sizeof addr;
+    remote_ = ::getpeername(fd_, reinterpret_cast<sockaddr*>(&addr), &len) == 0
+                  ? numeric_address(addr, len)
+                  : std::pair<std::string, int>{"", -1};
+  }
+  std::tie(ip, port) = *remote_;
+}
+
+void Connection::get_local_ip_and_port(std::string& ip, int& port) const {
+  if (!local_) {
+    sockaddr_storage addr{};
+    socklen_t len = sizeof addr;
+    local_ = ::getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len) == 0
+                 ? numeric_address(addr, len)
+                 : std::pair<std::string, int>{"", -1};
+  }
+  std::tie(ip, port) = *local_;
+}
+
+}  // namespace nudge::api

@@ -1,0 +1,85 @@
+#pragma once
+// One client connection: its socket, the bytes received and not yet read by httplib, the answer
+// being written, and how the request at the front of its input is framed. It is the
+// httplib::Stream httplib reads a request from and writes the answer to. The connection loop
+// reads into it while its client is idle or still sending; a request thread borrows it to serve
+// one request after another while complete ones are buffered; never both at once.
+
+#include <httplib.h>
+
+#include <chrono>
+#include <optional>
+#include <string>
+
+#include "request_framing.hpp"
+
+namespace nudge::api {
+
+struct ConnectionLimits {
+  std::chrono::milliseconds io_timeout;  // longest wait for the client to send or take bytes
+  std::size_t max_body_bytes;            // larger bodies are refused by httplib (413)
+};
+
+class Connection : public httplib::Stream {
+ public:
+  // Takes the (non-blocking) socket.
+  Connection(int fd, const ConnectionLimits& limits);
+  ~Connection() override;
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
+
+  // Reads what the socket holds, without waiting, until a request is complete. False when the
+  // socket failed; an orderly close by the client only ends the input.
+  bool receive(char* scratch, std::size_t size);
+  // Waits up to `wait` for the client's next bytes and reads them as receive() does; false when
+  // none came in time or the socket failed.
+  bool await_input(std::chrono::milliseconds wait, char* scratch, std::size_t size);
+  // No more input is to be waited for: what is buffered is served as it is.
+  void end_input() { input_ended_ = true; }
+  bool input_ended() const { return input_ended_; }
+  bool has_input() const { return in_pos_ < in_.size(); }
+  // A request can be served without waiting for the client (or the input has ended).
+  bool request_ready();
+  // Frees the buffers of a connection with nothing buffered, so that idle ones cost no heap.
+  void release_buffers();
+
+  // Before httplib reads the request: a request without Content-Length or Transfer-Encoding
+  // gets "Content-Length: 0", its body length by RFC 9112 (httplib would wait for a body).
+  void begin_request();
+  // The answer must close the connection: the input has ended, or where the next request
+  // starts is unknown.
+  bool must_close() const;
+  // After httplib answered: sends the rest of the answer and skips any part of the request's
+  // body httplib did not read. False when the connection cannot serve another request.
+  bool end_request();
+  unsigned requests() const { return requests_; }
+
+  // httplib::Stream: reads come from the buffered input, then from the socket with
+  // io_timeout; writes are gathered and sent in one go by end_request() (or when large).
+  bool is_readable() const override;
+  bool is_writable() const override;
+  ssize_t read(char* ptr, std::size_t size) override;
+  ssize_t write(const char* ptr, std::size_t size) override;
+  void get_remote_ip_and_port(std::string& ip, int& port) const override;
+  void get_local_ip_and_port(std::string& ip, int& port) const override;
+  socket_t socket() const override { return fd_; }
+
+ private:
+  bool wait_for(short events) const;
+  bool send_all(const char* data, std::size_t size);
+  bool flush();
+
+  int fd_;
+  const ConnectionLimits& limits_;
+  std::string in_;  // received; the bytes before in_pos_ have been read
+  std::size_t in_pos_ = 0;
+  std::string out_;  // answer bytes not yet sent
+  std::optional<RequestFraming> framing_;
+  std::size_t consumed_ = 0;  // bytes of the current request httplib has read
+  bool input_ended_ = false;
+  bool write_failed_ = false;
+  unsigned requests_ = 0;
+  mutable std::optional<std::pair<std::string, int>> remote_, local_;
+};
+
+}  // namespace nudge::api

@@ -1,0 +1,318 @@
+#include "connection_loop.hpp"
+
+#include <fcntl.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdint>
+#include <optional>
+#include <stdexcept>
+
+#include "nudge/log.hpp"
+
+namespace nudge::api {
+namespace {
+
+using namespace std::chrono_literals;
+
+constexpr int kEvents = 256;
+constexpr int kAcceptsPerWake = 256;  // then the other events get their turn
+constexpr std::size_t kScratchBytes = 65536;
+// A refused client is given this long to read its 503 before the socket is closed (closing
+// with its request unread could reset the connection before the answer is read).
+constexpr auto kLinger = 1s;
+constexpr std::size_t kMaxLingering = 64;
+constexpr auto kRefusalReportInterval = 10s;
+// Connections given back for keeping do not wake the loop (their next request does); while any
+// connection is out, the loop looks at least this often, so that idle ones time out on time.
+constexpr auto kBookkeepingInterval = 250ms;
+
+void wake(int event_fd) {
+  const std::uint64_t one = 1;
+  [[maybe_unused]] const auto ignored = ::write(event_fd, &one, sizeof one);
+}
+
+}  // namespace
+
+ConnectionLoop::ConnectionLoop(int listen_fd, Settings settings, Ready on_ready)
+    : settings_(std::move(settings)),
+      on_ready_(std::move(on_ready)),
+      listen_fd_(listen_fd),
+      scratch_(kScratchBytes) {
+  epoll_fd_ = ::epoll_create1(EPOLL_CLOEXEC);
+  wake_fd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  spare_fd_ = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+  if (epoll_fd_ < 0 || wake_fd_ < 0) throw std::runtime_error("cannot create the epoll loop");
+  ::fcntl(listen_fd_, F_SETFL, ::fcntl(listen_fd_, F_GETFL) | O_NONBLOCK);
+  // The kernel grows a process's descriptor table by doubling it, and with threads running
+  // each growth waits for an RCU grace period: during the first burst of connections, accept()
+  // stalled for tens of milliseconds. Grown once now to hold every connection.
+  const int highest = ::fcntl(listen_fd_, F_DUPFD_CLOEXEC,
+                              static_cast<int>(settings_.max_connections + kMaxLingering + 16));
+  if (highest >= 0) ::close(highest);
+  epoll_event listener{EPOLLIN, {.ptr = &listen_fd_}};
+  epoll_event wakeup{EPOLLIN, {.ptr = &wake_fd_}};
+  ::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, listen_fd_, &listener);
+  ::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, wake_fd_, &wakeup);
+}
+
+ConnectionLoop::~ConnectionLoop() {
+  // Connections close as the lists are destroyed.
+  if (listen_fd_ >= 0) ::close(listen_fd_);
+  if (spare_fd_ >= 0) ::close(spare_fd_);
+  ::close(wake_fd_);
+  ::close(epoll_fd_);
+}
+
+std::list<ConnectionLoop::Tracked>& ConnectionLoop::list_of(State state) {
+  switch (state) {
+    case State::idle:
+      return idle_;
+    case State::reading:
+      return reading_;
+    case State::busy:
+      return busy_;
+    case State::lingering:
+      return lingering_;
+    case State::closed:
+      break;
+  }
+  return closed_;
+}
+
+std::size_t ConnectionLoop::open_connections() const {
+  return idle_.size() + reading_.size() + busy_.size();
+}
+
+ConnectionLoop::Tracked& ConnectionLoop::add(int fd, State state, Clock::time_point deadline) {
+  auto& list = list_of(state);
+  Tracked& c = list.emplace_back(fd, settings_.limits);
+  c.self = std::prev(list.end());
+  c.state = state;
+  c.deadline = deadline;
+  return c;
+}
+
+// Placed by deadline, searching from the back: nearly always the back itself.
+void ConnectionLoop::move(Tracked& c, State to, Clock::time_point deadline) {
+  auto& list = list_of(to);
+  auto at = list.end();
+  while (at != list.begin() && std::prev(at)->deadline > deadline) --at;
+  list.splice(at, list_of(c.state), c.self);
+  c.state = to;
+  c.deadline = deadline;
+}
+
+void ConnectionLoop::close(Tracked& c) {
+  move(c, State::closed, {});
+}
+
+// One readiness report, then the connection is quiet until armed again: it is never reported
+// while a request thread has it.
+void ConnectionLoop::arm(Tracked& c) {
+  epoll_event e{EPOLLIN | EPOLLONESHOT, {.ptr = &c}};
+  if (::epoll_ctl(epoll_fd_, EPOLL_CTL_MOD, c.socket(), &e) != 0) close(c);
+}
+
+void ConnectionLoop::dispatch(Tracked& c) {
+  move(c, State::busy, {});
+  on_ready_(c);
+}
+
+void ConnectionLoop::run() {
+  std::vector<epoll_event> events(kEvents);
+  while (!(stopping_ && open_connections() == 0 && lingering_.empty())) {
+    const int n = ::epoll_wait(epoll_fd_, events.data(), kEvents, wait_ms(Clock::now()));
+    if (n < 0 && errno != EINTR) {
+      log::error("epoll_wait failed", {{"errno", errno}});
+      break;
+    }
+    // First, as a connection reported now may have been given back (and armed) just before.
+    take_given_back();
+    for (int i = 0; i < n; ++i) {
+      void* const ptr = events[static_cast<std::size_t>(i)].data.ptr;
+      if (ptr == &listen_fd_) {
+        accept_all();
+      } else if (ptr == &wake_fd_) {
+        std::uint64_t count = 0;
+        [[maybe_unused]] const auto ignored = ::read(wake_fd_, &count, sizeof count);
+      } else {
+        on_readable(*static_cast<Tracked*>(ptr));
+      }
+    }
+    if (stop_requested_.load() && !stopping_) begin_stopping();
+    expire(Clock::now());
+    closed_.clear();  // the sockets close; no event of this turn is left to refer to them
+  }
+}
+
+void ConnectionLoop::stop() {
+  stop_requested_.store(true);
+  wake(wake_fd_);
+}
+
+void ConnectionLoop::give_back(Connection& connection, bool keep) {
+  auto* const c = static_cast<Tracked*>(&connection);
+  {
+    std::lock_guard lock(inbox_mutex_);
+    inbox_.push_back({c, keep, Clock::now()});
+    if (keep) {
+      // Armed here, so that the loop need not wake for it: the loop takes what was given back
+      // before it handles the events that woke it. Armed under the lock, so that the loop,
+      // once it has taken `c`, may close it without this thread still arming it.
+      epoll_event e{EPOLLIN | EPOLLONESHOT, {.ptr = c}};
+      ::epoll_ctl(epoll_fd_, EPOLL_CTL_MOD, c->socket(), &e);
+      return;
+    }
+  }
+  wake(wake_fd_);
+}
+
+void ConnectionLoop::accept_all() {
+  for (int i = 0; i < kAcceptsPerWake && !stopping_; ++i) {
+    const int fd = ::accept4(listen_fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd < 0) {
+      if (errno == EINTR || errno == ECONNABORTED) continue;
+      if (errno == EMFILE || errno == ENFILE) refuse_without_files();
+      return;  // EAGAIN: nobody else is waiting
+    }
+    if (open_connections() >= settings_.max_connections) {
+      refuse(fd);
+      continue;
+    }
+    // Registered quiet and read at once: a client usually sends its request as it connects.
+    Tracked& c = add(fd, State::idle, Clock::now() + settings_.keep_alive);
+    epoll_event quiet{0, {.ptr = &c}};
+    if (::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &quiet) != 0) {
+      close(c);
+      continue;
+    }
+    on_readable(c);
+  }
+}
+
+void ConnectionLoop::refuse(int fd) {
+  ++refused_;
+  const auto now = Clock::now();
+  if (now - refused_logged_ >= kRefusalReportInterval) {
+    log::warn("connections refused: the limit of open connections is reached",
+              {{"max_connections", settings_.max_connections}, {"refused", refused_}});
+    refused_ = 0;
+    refused_logged_ = now;
+  }
+  // A new connection's send buffer takes the whole answer at once.
+  [[maybe_unused]] const auto sent =
+      ::send(fd, settings_.overloaded.data(), settings_.overloaded.size(), MSG_NOSIGNAL);
+  ::shutdown(fd, SHUT_WR);
+  if (lingering_.size() >= kMaxLingering) {
+    ::close(fd);
+    return;
+  }
+  Tracked& c = add(fd, State::lingering, now + kLinger);
+  epoll_event e{EPOLLIN, {.ptr = &c}};
+  if (::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &e) != 0) close(c);
+}
+
+// Out of file descriptors (the limit is kept below the process's, so something else holds
+// them): the spare one is freed to take the client off the queue and answer it 503 at once,
+// rather than leave it waiting.
+void ConnectionLoop::refuse_without_files() {
+  if (spare_fd_ < 0) return;
+  ::close(spare_fd_);
+  const int fd = ::accept4(listen_fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+  if (fd >= 0) {
+    [[maybe_unused]] const auto sent =
+        ::send(fd, settings_.overloaded.data(), settings_.overloaded.size(), MSG_NOSIGNAL);
+    ::close(fd);
+  }
+  spare_fd_ = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+  log::warn("out of file descriptors: a connection was refused",
+            {{"open_connections", open_connections()}});
+}
+
+void ConnectionLoop::on_readable(Tracked& c) {
+  switch (c.state) {
+    case State::busy:
+    case State::closed:
+      return;
+    case State::lingering:
+      // Discard what the refused client sends until it closes.
+      for (;;) {
+        const ssize_t n = ::recv(c.socket(), scratch_.data(), scratch_.size(), 0);
+        if (n > 0) continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) return;
+        return close(c);
+      }
+    case State::idle:
+    case State::reading:
+      break;
+  }
+  if (!c.receive(scratch_.data(), scratch_.size())) return close(c);
+  if (c.request_ready()) return dispatch(c);
+  if (c.input_ended()) return close(c);  // the client left between requests
+  if (c.has_input()) move(c, State::reading, Clock::now() + settings_.request_timeout);
+  arm(c);
+}
+
+void ConnectionLoop::take_given_back() {
+  taken_.clear();  // the two vectors swap, so neither allocates once grown
+  {
+    std::lock_guard lock(inbox_mutex_);
+    taken_.swap(inbox_);
+  }
+  for (const auto& [c, keep, at] : taken_) {
+    if (!keep || (stopping_ && !c->has_input())) {
+      close(*c);
+    } else if (c->has_input()) {
+      move(*c, State::reading, at + settings_.request_timeout);
+    } else {
+      c->release_buffers();
+      move(*c, State::idle, at + settings_.keep_alive);
+    }
+  }
+}
+
+// Requests being received or served finish (their answers close the connection); idle
+// connections have none, and are closed at once.
+void ConnectionLoop::begin_stopping() {
+  stopping_ = true;
+  ::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, listen_fd_, nullptr);
+  ::close(listen_fd_);
+  listen_fd_ = -1;
+  while (!idle_.empty()) close(idle_.front());
+  while (!lingering_.empty()) close(lingering_.front());
+}
+
+void ConnectionLoop::expire(Clock::time_point now) {
+  while (!idle_.empty() && idle_.front().deadline <= now) close(idle_.front());
+  while (!lingering_.empty() && lingering_.front().deadline <= now) close(lingering_.front());
+  // A request that stopped arriving is served as far as it came: httplib answers 400.
+  while (!reading_.empty() && reading_.front().deadline <= now) {
+    Tracked& c = reading_.front();
+    epoll_event quiet{0, {.ptr = &c}};  // it was armed for more bytes; not while it is served
+    ::epoll_ctl(epoll_fd_, EPOLL_CTL_MOD, c.socket(), &quiet);
+    c.end_input();
+    dispatch(c);
+  }
+}
+
+int ConnectionLoop::wait_ms(Clock::time_point now) const {
+  if (stop_requested_.load() && !stopping_) return 0;
+  std::optional<Clock::time_point> next;
+  for (const auto* list : {&idle_, &reading_, &lingering_}) {
+    if (!list->empty() && (!next || list->front().deadline < *next)) next = list->front().deadline;
+  }
+  if (!busy_.empty() && (!next || now + kBookkeepingInterval < *next)) {
+    next = now + kBookkeepingInterval;
+  }
+  if (!next) return -1;
+  if (*next <= now) return 0;
+  // Rounded up, so that the wait does not end just before the deadline.
+  return static_cast<int>(std::chrono::ceil<std::chrono::milliseconds>(*next - now).count());
+}
+
+}  // namespace nudge::api

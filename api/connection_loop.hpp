@@ -1,0 +1,104 @@
+#pragma once
+// The API's one I/O thread (epoll): accepts connections up to a limit, reads each request while
+// its client sends it, hands a complete request to `on_ready` (which gives it to a request
+// thread), and keeps idle keep-alive connections until their client sends the next request or
+// the keep-alive timeout passes. An idle or slow client costs a socket and a few hundred bytes,
+// never a request thread. A client past the limit is sent `overloaded` (a complete 503 answer)
+// and its connection closed.
+
+#include <atomic>
+#include <chrono>
+#include <cstddef>
+#include <functional>
+#include <list>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "connection.hpp"
+
+namespace nudge::api {
+
+class ConnectionLoop {
+ public:
+  struct Settings {
+    std::size_t max_connections = 0;
+    std::chrono::milliseconds keep_alive{0};       // an idle connection is closed after this
+    std::chrono::milliseconds request_timeout{0};  // a request being received must progress
+    ConnectionLimits limits{};
+    std::string overloaded;  // the answer a client past max_connections gets
+  };
+  // Called on the loop thread with a connection holding a complete request; it must not block.
+  using Ready = std::function<void(Connection&)>;
+
+  // Takes the listening socket.
+  ConnectionLoop(int listen_fd, Settings settings, Ready on_ready);
+  ~ConnectionLoop();
+  ConnectionLoop(const ConnectionLoop&) = delete;
+  ConnectionLoop& operator=(const ConnectionLoop&) = delete;
+
+  // Runs until stop() and the last connection is closed.
+  void run();
+  // From any thread: stop accepting, close idle connections, let the others finish.
+  void stop();
+  bool stopping() const { return stop_requested_.load(); }
+  // From the thread `on_ready` gave the connection to, when done with it (its last use of it):
+  // keep it for the client's next request, or close it.
+  void give_back(Connection& connection, bool keep);
+
+ private:
+  // Each connection lives in the list of its state; moving it is a splice. The idle, reading
+  // and lingering lists are kept in deadline order. A closed connection waits in `closed_` until
+  // the end of the loop's turn, so that no event of the turn can refer to a freed one.
+  enum class State { idle, reading, busy, lingering, closed };
+  struct Tracked : Connection {
+    using Connection::Connection;
+    State state = State::idle;
+    std::chrono::steady_clock::time_point deadline;
+    std::list<Tracked>::iterator self;
+  };
+  using Clock = std::chrono::steady_clock;
+
+  struct GivenBack {
+    Tracked* connection;
+    bool keep;
+    Clock::time_point at;
+  };
+
+  std::list<Tracked>& list_of(State state);
+  std::size_t open_connections() const;
+  Tracked& add(int fd, State state, Clock::time_point deadline);
+  void move(Tracked& c, State to, Clock::time_point deadline);
+  void close(Tracked& c);
+  void arm(Tracked& c);
+  void dispatch(Tracked& c);
+
+  void accept_all();
+  void refuse(int fd);
+  void refuse_without_files();
+  void on_readable(Tracked& c);
+  void take_given_back();
+  void begin_stopping();
+  void expire(Clock::time_point now);
+  int wait_ms(Clock::time_point now) const;
+
+  Settings settings_;
+  Ready on_ready_;
+  int listen_fd_;
+  int epoll_fd_ = -1;
+  int wake_fd_ = -1;   // eventfd: given-back connections or stop()
+  int spare_fd_ = -1;  // given up to accept (and refuse) a client when out of file descriptors
+  std::list<Tracked> idle_, reading_, busy_, lingering_, closed_;
+  std::vector<char> scratch_;
+  std::atomic<bool> stop_requested_{false};
+  bool stopping_ = false;
+
+  std::mutex inbox_mutex_;
+  std::vector<GivenBack> inbox_;
+  std::vector<GivenBack> taken_;  // the loop's side of inbox_
+
+  std::size_t refused_ = 0;  // since the last warning about it
+  Clock::time_point refused_logged_{};
+};
+
+}  // namespace nudge::api

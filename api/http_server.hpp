@@ -1,0 +1,63 @@
+#pragma once
+// nudge-api's HTTP server: httplib parses each request, routes it and writes the answer; the
+// connection layer (ConnectionLoop, Connection) owns the sockets. A request thread is busy only
+// while it serves a complete request (and, while no other connection waits for one, 2 ms more
+// for the same client's next request), so idle keep-alive clients and clients still sending
+// cost no thread, up to max_connections open at once; a request without a body length has an
+// empty body (RFC 9112 section 6.3).
+
+#include <httplib.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstddef>
+#include <memory>
+#include <string>
+
+#include "connection_loop.hpp"
+
+namespace nudge::api {
+
+class HttpServer {
+ public:
+  struct Settings {
+    int threads = 16;  // requests served at once
+    std::size_t max_connections = 10000;
+    std::chrono::seconds keep_alive{5};
+    std::chrono::milliseconds request_timeout{10000};
+    std::size_t max_body_bytes = 1048576;
+    std::string overloaded_body;  // JSON body of the 503 a client past max_connections gets
+  };
+
+  explicit HttpServer(Settings settings);
+  ~HttpServer();
+  HttpServer(const HttpServer&) = delete;
+  HttpServer& operator=(const HttpServer&) = delete;
+
+  // Where routes and the error handler are registered.
+  httplib::Server& routes() { return parser_; }
+  // Listens on host:port; false when it cannot.
+  bool bind(const std::string& host, int port);
+  // Serves until stop(); requests in flight finish, then it returns. Call bind() first.
+  void serve();
+  // From any thread.
+  void stop();
+  std::size_t max_connections() const { return settings_.max_connections; }
+
+ private:
+  // httplib's parser, router and answer writer, driven one request at a time.
+  class Parser : public httplib::Server {
+   public:
+    using httplib::Server::process_request;
+  };
+
+  void serve_connection(Connection& c);
+
+  Settings settings_;
+  Parser parser_;
+  std::unique_ptr<ConnectionLoop> loop_;
+  std::unique_ptr<httplib::ThreadPool> threads_;
+  std::atomic<int> queued_{0};  // connections handed to threads_ and not yet taken up
+};
+
+}  // namespace nudge::api

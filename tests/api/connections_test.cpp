@@ -1,0 +1,328 @@
+// Connections over raw sockets: idle keep-alive clients cost no request thread, the connection
+// limit answers 503 at once, a request without Content-Length has an empty body, keep-alive and
+// pipelining keep their order, slow and stalled clients, and SIGTERM with connections open.
+
+#include <signal.h>
+
+#include <thread>
+
+#include "api/api_fixture.hpp"
+#include "support/raw_http.hpp"
+
+namespace nudge::test {
+namespace {
+
+const std::string kHealth = raw_request("GET", "/health");
+// Far below the 5 s an idle connection held a request thread for before.
+constexpr auto kPrompt = 1000ms;
+
+std::string create_body(const std::string& entity_id) {
+  return R"({"entity_type":"user","entity_id":")" + entity_id +
+         R"(","event_type":"e","channel":"log","schedule_type":"one_time",)"
+         R"("run_at":"2099-01-01T00:00:00Z"})";
+}
+
+int status_of(const std::optional<RawResponse>& r) {
+  return r ? r->status : 0;
+}
+
+json body_of(const std::optional<RawResponse>& r) {
+  return r ? json::parse(r->body, nullptr, false) : json();
+}
+
+std::chrono::milliseconds since(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() -
+                                                               start);
+}
+
+using Connections = ApiTest;
+
+TEST_F(Connections, ThreeHundredIdleKeepAliveClientsDoNotDelayANewOne) {
+  std::vector<RawConnection> idle;
+  for (int i = 0; i < 300; ++i) {
+    idle.emplace_back(port_);
+    ASSERT_TRUE(idle.back().send(kHealth)) << i;
+  }
+  for (auto& c : idle) {
+    const auto r = c.read_response(10s);
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 200);
+    EXPECT_NE(r->header("Connection"), "close");
+  }
+  // All 300 stay open and idle; newcomers are answered at once, database routes included.
+  RawConnection fresh(port_);
+  const auto start = std::chrono::steady_clock::now();
+  const auto health = fresh.request(kHealth, kPrompt);
+  ASSERT_TRUE(health) << "no answer within " << kPrompt.count() << " ms";
+  EXPECT_EQ(health->status, 200);
+  const auto created = RawConnection(port_).request(
+      raw_request("POST", "/v1/reminders", create_body("new")), kPrompt);
+  ASSERT_TRUE(created);
+  EXPECT_EQ(created->status, 201) << created->body;
+  EXPECT_LT(since(start), kPrompt);
+  // The idle connections still serve their clients.
+  for (auto& c : idle) {
+    const auto again = c.request(kHealth, 10s);
+    ASSERT_TRUE(again);
+    EXPECT_EQ(again->status, 200);
+  }
+}
+
+class LimitedConnections : public ApiTest {
+ protected:
+  LimitedConnections() : ApiTest({{"NUDGE_API_MAX_CONNECTIONS", "3"}}) {}
+
+  // A connection the server has taken and answered on (the fixture's own client may still
+  // hold a slot for a moment after its last answer).
+  RawConnection served_connection() {
+    std::optional<RawConnection> served;
+    EXPECT_TRUE(wait_until(5s, [&] {
+      RawConnection c(port_);
+      const auto r = c.request(kHealth, 5s);
+      if (r && r->status == 200) served.emplace(std::move(c));
+      return served.has_value();
+    }));
+    return served ? std::move(*served) : RawConnection(port_);
+  }
+};
+
+TEST_F(LimitedConnections, AClientPastTheLimitGetsA503AtOnceAndAFreedSlotIsUsedAgain) {
+  std::vector<RawConnection> held;
+  for (int i = 0; i < 3; ++i) held.push_back(served_connection());
+
+  RawConnection extra(port_);
+  ASSERT_TRUE(extra.connected()) << "past the limit the connection is still accepted";
+  const auto start = std::chrono::steady_clock::now();
+  const auto refused = extra.request(kHealth, kPrompt);
+  ASSERT_TRUE(refused) << "no answer within " << kPrompt.count() << " ms";
+  EXPECT_LT(since(start), kPrompt);
+  EXPECT_EQ(refused->status, 503);
+  EXPECT_EQ(refused->header("Connection"), "close");
+  EXPECT_EQ(refused->header("Retry-After"), "1");
+  EXPECT_EQ(refused->header("Content-Type"), "application/json");
+  const json error = body_of(refused);
+  EXPECT_EQ(error["error"]["code"], "unavailable") << refused->body;
+  EXPECT_TRUE(error["error"]["message"].is_string());
+  EXPECT_TRUE(error["error"]["field"].is_null());
+  EXPECT_TRUE(extra.closed_by_server(kPrompt));
+
+  // The held connections are unaffected; closing one lets a new client in.
+  EXPECT_EQ(status_of(held[0].request(kHealth, 5s)), 200);
+  held.pop_back();
+  held.push_back(served_connection());
+  EXPECT_EQ(status_of(held.back().request(kHealth, 5s)), 200);
+  EXPECT_TRUE(api_->running());
+}
+
+TEST_F(Connections, RequestsWithoutContentLengthHaveAnEmptyBody) {
+  const std::string r = "/v1/reminders/" + std::to_string(create_one("bodiless"));
+  RawConnection c(port_);
+  // The routes that take no body just work, on one connection, one after another.
+  const std::vector<std::pair<std::string, std::string>> kNoBody = {
+      {r + "/pause", "PAUSED"}, {r + "/resume", "ACTIVE"}, {r + "/cancel", "CANCELLED"}};
+  for (const auto& [path, status] : kNoBody) {
+    SCOPED_TRACE(path);
+    const auto start = std::chrono::steady_clock::now();
+    const auto answer = c.request("POST " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", 5s);
+    ASSERT_TRUE(answer);
+    EXPECT_LT(since(start), kPrompt);
+    EXPECT_EQ(answer->status, 200) << answer->body;
+    EXPECT_EQ(body_of(answer)["status"], status);
+  }
+  const auto deleted =
+      c.request("DELETE /v1/contacts/user/1/email HTTP/1.1\r\nHost: x\r\n\r\n", 5s);
+  ASSERT_TRUE(deleted);
+  EXPECT_EQ(deleted->status, 404) << deleted->body;  // no such contact: read, not waited for
+
+  // The routes that need a body say it is missing.
+  const std::vector<std::pair<std::string, std::string>> kNeedBody = {
+      {"POST", "/v1/reminders"},
+      {"POST", "/v1/reminders/batch"},
+      {"PATCH", r},
+      {"POST", "/v1/schedules/preview"},
+      {"PUT", "/v1/flags/some-flag"},
+      {"PUT", "/v1/contacts/user/1/email"}};
+  for (const auto& [method, path] : kNeedBody) {
+    SCOPED_TRACE(method + " " + path);
+    const auto start = std::chrono::steady_clock::now();
+    const auto answer = c.request(method + " " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", 5s);
+    ASSERT_TRUE(answer);
+    EXPECT_LT(since(start), kPrompt);
+    EXPECT_EQ(answer->status, 400) << answer->body;
+    EXPECT_EQ(body_of(answer)["error"]["field"], "body") << answer->body;
+    EXPECT_EQ(body_of(answer)["error"]["code"], "missing_field") << answer->body;
+  }
+  EXPECT_EQ(value<long>("SELECT count(*) FROM nudge.reminders"), 1);
+  EXPECT_EQ(value<long>("SELECT count(*) FROM nudge.status_flags"), 0);
+}
+
+TEST_F(Connections, OneConnectionServesManyRequestsInTurn) {
+  RawConnection c(port_);
+  for (int i = 0; i < 20; ++i) {
+    const auto answer = c.request(kHealth, 5s);
+    ASSERT_TRUE(answer) << i;
+    EXPECT_EQ(answer->status, 200);
+    EXPECT_NE(answer->header("Connection"), "close");
+    EXPECT_EQ(answer->header("Keep-Alive"), "timeout=5, max=1000");
+  }
+  const auto created = c.request(raw_request("POST", "/v1/reminders", create_body("k")), 5s);
+  ASSERT_TRUE(created);
+  ASSERT_EQ(created->status, 201) << created->body;
+  const auto id = body_of(created)["id"].get<long>();
+  const auto read = c.request(raw_request("GET", "/v1/reminders/" + std::to_string(id)), 5s);
+  ASSERT_TRUE(read);
+  EXPECT_EQ(body_of(read)["entity_id"], "k");
+  // A client that says so gets its connection closed after the answer.
+  const auto last =
+      c.request(raw_request("GET", "/health", std::nullopt, "Connection: close\r\n"), 5s);
+  ASSERT_TRUE(last);
+  EXPECT_EQ(last->header("Connection"), "close");
+  EXPECT_TRUE(c.closed_by_server(kPrompt));
+}
+
+TEST_F(Connections, PipelinedRequestsAreAnsweredInOrder) {
+  const std::string r = "/v1/reminders/" + std::to_string(create_one("piped"));
+  RawConnection c(port_);
+  // All in one write: bodiless POSTs between reads, a 404, and a create with a body.
+  ASSERT_TRUE(c.send("POST " + r + "/pause HTTP/1.1\r\nHost: x\r\n\r\n" + raw_request("GET", r) +
+                     "POST " + r + "/resume HTTP/1.1\r\nHost: x\r\n\r\n" + raw_request("GET", r) +
+                     raw_request("GET", "/v1/nothing-here") +
+                     raw_request("POST", "/v1/reminders", create_body("second"))));
+  const std::vector<std::pair<int, std::string>> kExpected = {
+      {200, "PAUSED"}, {200, "PAUSED"}, {200, "ACTIVE"}, {200, "ACTIVE"}, {404, ""}, {201, ""}};
+  for (std::size_t i = 0; i < kExpected.size(); ++i) {
+    SCOPED_TRACE(i);
+    const auto answer = c.read_response(5s);
+    ASSERT_TRUE(answer);
+    EXPECT_EQ(answer->status, kExpected[i].first) << answer->body;
+    if (!kExpected[i].second.empty()) {
+      EXPECT_EQ(body_of(answer)["status"], kExpected[i].second);
+    }
+  }
+  EXPECT_EQ(body_of(c.request(kHealth, 5s))["status"], "ok");
+  EXPECT_EQ(value<long>("SELECT count(*) FROM nudge.reminders"), 2);
+}
+
+TEST_F(Connections, ABodyTooLargeIsRefusedAndTheConnectionGoesOn) {
+  RawConnection c(port_);
+  const auto refused =
+      c.request(raw_request("POST", "/v1/reminders", std::string(300000, ' ')), 10s);
+  ASSERT_TRUE(refused);
+  EXPECT_EQ(refused->status, 413);
+  EXPECT_EQ(body_of(refused)["error"]["field"], "body");
+  const auto next = c.request(kHealth, 5s);
+  ASSERT_TRUE(next);
+  EXPECT_EQ(next->status, 200);
+}
+
+TEST_F(Connections, ALongBodySentInPartsIsReadAsItArrives) {
+  std::string items;
+  for (int i = 0; i < 700; ++i)
+    items += (i > 0 ? "," : "") + create_body("batch-" + std::to_string(i));
+  const std::string request =
+      raw_request("POST", "/v1/reminders/batch", R"({"items":[)" + items + "]}");
+  ASSERT_GT(request.size(), 80000u);  // more than the 64 KiB gathered before it is served
+  RawConnection c(port_);
+  ASSERT_TRUE(c.send(request.substr(0, 70000)));
+  std::this_thread::sleep_for(200ms);
+  const auto answer = c.request(request.substr(70000), 10s);
+  ASSERT_TRUE(answer);
+  EXPECT_EQ(answer->status, 200) << answer->body.substr(0, 300);
+  EXPECT_EQ(value<long>("SELECT count(*) FROM nudge.reminders"), 700);
+  EXPECT_EQ(status_of(c.request(kHealth, 5s)), 200);
+}
+
+TEST_F(Connections, AClientWaitingForContinueGetsItThenAnAnswer) {
+  const std::string body = create_body("continue");
+  RawConnection c(port_);
+  ASSERT_TRUE(
+      c.send("POST /v1/reminders HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n"
+             "Content-Type: application/json\r\nContent-Length: " +
+             std::to_string(body.size()) + "\r\n\r\n"));
+  const auto go_on = c.read_response(kPrompt);
+  ASSERT_TRUE(go_on);
+  EXPECT_EQ(go_on->status, 100);
+  const auto created = c.request(body, 5s);
+  ASSERT_TRUE(created);
+  EXPECT_EQ(created->status, 201) << created->body;
+}
+
+class OneThread : public ApiTest {
+ protected:
+  OneThread() : ApiTest({{"NUDGE_API_THREADS", "1"}, {"NUDGE_API_REQUEST_TIMEOUT_MS", "3000"}}) {}
+};
+
+TEST_F(OneThread, SlowAndIdleClientsDoNotHoldTheOnlyRequestThread) {
+  RawConnection idle(port_);
+  ASSERT_EQ(status_of(idle.request(kHealth, 5s)), 200);
+  // A client sends its head and half its body, then pauses.
+  const std::string request = raw_request("POST", "/v1/reminders", create_body("slow"));
+  const std::size_t half = request.size() - 40;
+  RawConnection slow(port_);
+  ASSERT_TRUE(slow.send(request.substr(0, half)));
+  std::this_thread::sleep_for(100ms);  // give the server time to read what was sent
+
+  const auto start = std::chrono::steady_clock::now();
+  const auto created = RawConnection(port_).request(
+      raw_request("POST", "/v1/reminders", create_body("fast")), kPrompt);
+  ASSERT_TRUE(created) << "no answer within " << kPrompt.count() << " ms";
+  EXPECT_EQ(created->status, 201);
+  EXPECT_LT(since(start), kPrompt);
+
+  const auto finished = slow.request(request.substr(half), 5s);
+  ASSERT_TRUE(finished);
+  EXPECT_EQ(finished->status, 201) << finished->body;
+  EXPECT_EQ(status_of(idle.request(kHealth, 5s)), 200);
+}
+
+TEST_F(OneThread, ARequestThatStopsArrivingIsAnswered400AfterTheRequestTimeout) {
+  RawConnection stalled(port_);
+  ASSERT_TRUE(stalled.send(raw_request("POST", "/v1/reminders", create_body("x")).substr(0, 120)));
+  const auto start = std::chrono::steady_clock::now();
+  const auto answer = stalled.read_response(10s);
+  ASSERT_TRUE(answer);
+  EXPECT_GE(since(start), 2500ms);  // the 3 s request timeout, not at once
+  EXPECT_EQ(answer->status, 400);
+  EXPECT_EQ(body_of(answer)["error"]["code"], "bad_request") << answer->body;
+  EXPECT_TRUE(stalled.closed_by_server(kPrompt));
+}
+
+class ShortKeepAlive : public ApiTest {
+ protected:
+  ShortKeepAlive() : ApiTest({{"NUDGE_API_KEEP_ALIVE_SECONDS", "1"}}) {}
+};
+
+TEST_F(ShortKeepAlive, AnIdleConnectionIsClosedAfterTheKeepAliveTimeout) {
+  RawConnection c(port_);
+  const auto answer = c.request(kHealth, 5s);
+  ASSERT_TRUE(answer);
+  EXPECT_EQ(answer->header("Keep-Alive"), "timeout=1, max=1000");
+  const auto start = std::chrono::steady_clock::now();
+  EXPECT_TRUE(c.closed_by_server(5s));
+  EXPECT_GE(since(start), 800ms);
+  EXPECT_LT(since(start), 2500ms);
+}
+
+TEST_F(Connections, SigtermClosesIdleConnectionsAndFinishesARequestBeingSent) {
+  const std::string r = "/v1/reminders/" + std::to_string(create_one("term"));
+  RawConnection idle(port_);
+  ASSERT_EQ(status_of(idle.request(kHealth, 5s)), 200);
+  const std::string cancel = raw_request("POST", r + "/cancel", std::string("{}"));
+  RawConnection sending(port_);
+  ASSERT_TRUE(sending.send(cancel.substr(0, cancel.size() - 2)));  // all but the body
+  std::this_thread::sleep_for(100ms);                              // the server has read the head
+
+  api_->signal(SIGTERM);
+  EXPECT_TRUE(idle.closed_by_server(5s));
+  EXPECT_TRUE(wait_until(5s, [&] { return !RawConnection(port_).connected(); }))
+      << "still accepting connections";
+  const auto answer = sending.request("{}", 5s);
+  ASSERT_TRUE(answer);
+  EXPECT_EQ(answer->status, 200) << answer->body;
+  EXPECT_EQ(body_of(answer)["status"], "CANCELLED");
+  EXPECT_EQ(answer->header("Connection"), "close");
+  EXPECT_EQ(api_->wait(10s), 0) << api_->log();
+}
+
+}  // namespace
+}  // namespace nudge::test

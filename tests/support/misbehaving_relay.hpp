@@ -1,0 +1,60 @@
+#pragma once
+// A scripted SMTP relay on loopback that misbehaves on purpose, for tests of what the worker does
+// when a relay will not cooperate. It speaks just enough SMTP for libcurl (greeting, EHLO, MAIL,
+// RCPT, DATA, QUIT) over real sockets, a thread per connection, and records every byte it reads.
+
+#include <atomic>
+#include <condition_variable>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace nudge::test {
+
+class MisbehavingRelay {
+ public:
+  enum class Behaviour {
+    // Answers until it has taken one message, then never again: not a byte more on any
+    // connection, new ones included, and it keeps every connection open all the same.
+    silent_after_one_message,
+    // Answers every command, but reads at most 64 bytes every 50 ms (about 1.3 KB/s), with a
+    // small receive buffer, so a sender's bytes queue up on the sender's side.
+    slow_reader,
+  };
+
+  explicit MisbehavingRelay(Behaviour behaviour);
+  ~MisbehavingRelay();  // closes every connection
+  MisbehavingRelay(const MisbehavingRelay&) = delete;
+  MisbehavingRelay& operator=(const MisbehavingRelay&) = delete;
+
+  std::string url() const { return "smtp://127.0.0.1:" + std::to_string(port_); }
+  // Messages taken whole: ended by a lone "." and answered 250.
+  int messages() const { return messages_; }
+  // Every byte read so far, from every connection, in the order read.
+  std::string received() const;
+  // Connections the client has not closed yet.
+  int open_connections() const;
+
+ private:
+  void accept_loop();
+  void serve(int fd);
+  // What to answer to one line from the client, updating the conversation's state.
+  std::string answer(const std::string& line, bool& in_data, bool& quit);
+
+  const Behaviour behaviour_;
+  int listen_fd_ = -1;
+  int port_ = 0;
+  std::thread accept_thread_;
+  mutable std::mutex mutex_;
+  std::condition_variable wake_;  // by the destructor
+  bool stopping_ = false;
+  std::vector<int> fds_;  // every accepted connection; closed by the destructor only
+  std::vector<std::thread> threads_;
+  std::string received_;
+  int open_ = 0;
+  std::atomic<int> messages_{0};
+  std::atomic<bool> silent_{false};
+};
+
+}  // namespace nudge::test

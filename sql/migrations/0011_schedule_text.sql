@@ -407,6 +407,7 @@ DECLARE
   c_fallback constant text := 'cron "' || replace(replace(p_expr, '\', '\\'), '"', '\"') || '"';
   v_mins   integer[] := '{}';
   v_hours  integer[] := '{}';
+  v_doms   integer[];
   v_items  text[] := '{}';
   v_months text;
   v_days   text;
@@ -441,8 +442,17 @@ BEGIN
     END IF;
     v_days := v_days || coalesce(' in ' || v_months, '');
   ELSIF p_cron.dow_star AND p_cron.weekdays = 127 AND NOT p_cron.dom_star THEN
+    -- The grammar refuses a day some named month lacks ("the 31st of june and july"), so such
+    -- an expression (which fires only where the day exists) is said as itself.
+    v_doms := nudge.cron_bits(p_cron.days & 4294967294, 32);
+    IF v_months IS NOT NULL
+       AND v_doms[cardinality(v_doms)] > (CASE WHEN p_cron.months & 4 <> 0 THEN 29     -- february
+                                               WHEN p_cron.months & 2640 <> 0 THEN 30  -- 30 days
+                                               ELSE 31 END) THEN
+      RETURN c_fallback;
+    END IF;
     v_items := '{}';
-    FOREACH v_i IN ARRAY nudge.cron_bits(p_cron.days & 4294967294, 32) LOOP
+    FOREACH v_i IN ARRAY v_doms LOOP
       v_items := v_items || (v_i || CASE WHEN v_i IN (11, 12, 13) THEN 'th'
                                          WHEN v_i % 10 = 1 THEN 'st' WHEN v_i % 10 = 2 THEN 'nd'
                                          WHEN v_i % 10 = 3 THEN 'rd' ELSE 'th' END);

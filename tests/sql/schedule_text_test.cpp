@@ -105,6 +105,12 @@ const Sentence kSentences[] = {
      "every day, every hour at minute 0 between 00:00 and 23:59 (UTC)"},
     {"'cron', p_cron => '0 9 1 * 1'", R"(cron "0 9 1 * 1" (UTC))"},
     {"'cron', p_cron => '*/5 */5 * * *'", R"(cron "*/5 */5 * * *" (UTC))"},
+    {"'cron', p_cron => '0 9 30,31 1,3 *'",
+     "every year on the 30th and 31st of january and march at 09:00 (UTC)"},
+    {"'cron', p_cron => '0 9 31 6,10,12 *'", R"(cron "0 9 31 6,10,12 *" (UTC))"},
+    {"'cron', p_cron => '1 8 28-31 6 *'", R"(cron "1 8 28-31 6 *" (UTC))"},
+    {"'cron', p_cron => '0 9 29,L 2 *'",
+     "every year on the 29th and the last day of february at 09:00 (UTC)"},
     {"'cron', '2026-12-01 00:00Z', p_cron => '0 9 * * *', p_ends_at => '2026-12-31 23:59:59Z', "
      "p_stop_condition_type => 'db_check', p_stop_condition_value => 'tomorrow', p_max_fires => 1",
      R"(every day at 09:00 (UTC), starting 2026-12-01, until "tomorrow" is true, until 2026-12-31, at most once)"},

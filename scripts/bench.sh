@@ -29,7 +29,9 @@
 #             against the number it should have seen (reminders + failed first attempts).
 #   words     the parser of schedules in words (POST /v1/schedules/parse without its database
 #             round trip), in-process over the test tables' phrases (tests/bench/words_bench.cpp):
-#             p50/p99/max microseconds per parse. No database.
+#             p50/p99/max microseconds per parse; then the whole route over HTTP, its database
+#             round trip included (one keep-alive client, wrk, 10 s, phrases of scripts/wrk/
+#             parse.lua): requests/s and p50/p99 latency.
 #
 # Usage: scripts/bench.sh [drain|lateness|scale|api|events|connections|cron|webhook|words ...]
 #        (default: all)
@@ -252,7 +254,7 @@ bench_lateness() {
 
 # wrk_run LUA CONNECTIONS SECONDS → prints "requests_per_s p50_ms p99_ms non_2xx"
 wrk_run() {
-  wrk -t 2 -c "$2" -d "$3s" --latency -s "${script_dir}/wrk/$1" "http://127.0.0.1:${api_port}" |
+  wrk -t "$(($2 < 2 ? $2 : 2))" -c "$2" -d "$3s" --latency -s "${script_dir}/wrk/$1" "http://127.0.0.1:${api_port}" |
     awk '
       function ms(v) { if (v ~ /us$/) return v / 1000; if (v ~ /ms$/) return v + 0; if (v ~ /s$/) return v * 1000; return v }
       /^ +50%/ { p50 = ms($2) } /^ +99%/ { p99 = ms($2) }
@@ -397,7 +399,7 @@ bench_cron() {
 }
 
 bench_words() {
-  local r out p99s=() p99
+  local r out p99s=() p99 pid route rps p50 rp99 bad rates=() p50s=() rp99s=()
   for ((r = 1; r <= reps; r++)); do
     out="$("${words_bin}" 200)"
     echo "${out%\}},\"run\":${r}}"
@@ -405,6 +407,18 @@ bench_words() {
     p99s+=("${p99}")
   done
   echo "{\"bench\":\"parse_words\",\"runs\":${reps},\"median_p99_us\":$(printf '%s\n' "${p99s[@]}" | median)}"
+  for ((r = 1; r <= reps; r++)); do
+    fresh_db
+    start_api
+    pid="${api_pid}"
+    route="$(wrk_run parse.lua 1 10)"
+    kill -TERM "${pid}"; wait "${pid}" || true
+    read -r rps p50 rp99 bad <<<"${route}"
+    ((bad == 0)) || log "warning: ${bad} parse requests failed"
+    rates+=("${rps}"); p50s+=("${p50}"); rp99s+=("${rp99}")
+    echo "{\"bench\":\"parse_route\",\"clients\":1,\"run\":${r},\"requests_per_s\":${rps},\"p50_ms\":${p50},\"p99_ms\":${rp99},\"failed_requests\":${bad}}"
+  done
+  echo "{\"bench\":\"parse_route\",\"clients\":1,\"runs\":${reps},\"median_requests_per_s\":$(printf '%s\n' "${rates[@]}" | median),\"median_p50_ms\":$(printf '%s\n' "${p50s[@]}" | median),\"median_p99_ms\":$(printf '%s\n' "${rp99s[@]}" | median)}"
 }
 
 for f in "${figures[@]}"; do

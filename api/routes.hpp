@@ -3,13 +3,19 @@
 // call to a function of schema nudge (or one read; statements.cpp), and answers JSON.
 
 #include "notifier.hpp"
+#include "nudge/metrics.hpp"
 #include "nudge/pool.hpp"
 #include "router.hpp"
 
 namespace nudge::api {
 
 // Every route below, plus /health, /ready and /openapi.json.
-void add_routes(Router& router, ConnectionPool& pool, Notifier& notifier);
+void add_routes(Router& router, ConnectionPool& pool, Notifier& notifier,
+                const metrics::Registry& registry);
+
+// /metrics (what `registry` holds), /livez and /readyz.
+void add_operations_routes(Router& router, ConnectionPool& pool,
+                           const metrics::Registry& registry);
 
 void add_reminder_routes(Router& router, ConnectionPool& pool, Notifier& notifier);
 void add_flag_routes(Router& router, ConnectionPool& pool);

@@ -24,12 +24,13 @@ CREATE TYPE nudge.claimed_fire AS (
 	scheduled_for timestamp with time zone,
 	attempt integer,
 	max_attempts integer,
-	fire_count integer
+	fire_count integer,
+	rescued boolean
 );
 
 -- Name: TYPE claimed_fire; Type: COMMENT; Schema: nudge; Owner: -
 
-COMMENT ON TYPE nudge.claimed_fire IS 'One claimed attempt as a worker delivers it: the reminder, its address (target, else contacts), the occurrence, the attempt number and the attempts it gets.';
+COMMENT ON TYPE nudge.claimed_fire IS 'One claimed attempt as a worker delivers it: the reminder, its address (target, else contacts), the occurrence, the attempt number, the attempts it gets, and whether the claim took it over from an expired lease (rescued).';
 
 -- Name: cron; Type: TYPE; Schema: nudge; Owner: -
 
@@ -646,6 +647,7 @@ DECLARE
   v_stop      tid[];
   v_exhausted tid[];
   v_missed    tid[];
+  v_rescued   bigint[];  -- ids taken over from a lease that expired
   v_ids       bigint[];
   v_at        timestamptz[];
   v_attempts  integer[];
@@ -654,9 +656,13 @@ BEGIN
   SELECT array_agg(d.row_ctid) FILTER (WHERE NOT d.stop_now AND NOT d.exhausted AND NOT d.missed),
          array_agg(d.row_ctid) FILTER (WHERE d.stop_now),
          array_agg(d.row_ctid) FILTER (WHERE d.exhausted AND NOT d.stop_now),
-         array_agg(d.row_ctid) FILTER (WHERE d.missed AND NOT d.exhausted AND NOT d.stop_now)
-    INTO v_take, v_stop, v_exhausted, v_missed
-    FROM (SELECT r.ctid AS row_ctid,
+         array_agg(d.row_ctid) FILTER (WHERE d.missed AND NOT d.exhausted AND NOT d.stop_now),
+         array_agg(d.row_id) FILTER (WHERE d.held AND NOT d.stop_now AND NOT d.exhausted
+                                     AND NOT d.missed)
+    INTO v_take, v_stop, v_exhausted, v_missed, v_rescued
+    FROM (SELECT r.ctid AS row_ctid, r.id AS row_id,
+                 -- Only an expired lease can still be set on a due row this claim may take.
+                 r.leased_by IS NOT NULL AS held,
                  r.stop_condition_type = 'db_check' AND EXISTS (
                    SELECT 1 FROM nudge.status_flags f WHERE f.key = r.stop_condition_value AND f.value)
                    AS stop_now,
@@ -736,13 +742,14 @@ BEGIN
                              WHERE c.entity_type = r.entity_type AND c.entity_id = r.entity_id
                                AND c.channel = r.channel) END),
                 r.payload, r.schedule_type, coalesce(r.occurrence_at, r.next_run_at),
-                r.attempt, coalesce(r.max_attempts, p_policy.max_attempts), r.fire_count;
+                r.attempt, coalesce(r.max_attempts, p_policy.max_attempts), r.fire_count,
+                coalesce(r.id = ANY (v_rescued), false);
   END IF;
 END $$;
 
 -- Name: FUNCTION claim_due(p_worker text, p_limit integer, p_policy nudge.worker_policy); Type: COMMENT; Schema: nudge; Owner: -
 
-COMMENT ON FUNCTION nudge.claim_due(p_worker text, p_limit integer, p_policy nudge.worker_policy) IS 'Leases up to p_limit due ACTIVE reminders, earliest first, to p_worker for the policy''s lease_seconds (database clock), skipping rows other workers hold, each with its address (target, else contacts); never returns a reminder whose stop flag is true (it completes instead), an occurrence whose attempts were all used by workers that never finished them (recorded as failed), nor one missed by more than the threshold under misfire_policy skip (recorded as a skipped attempt; the reminder moves to its next future occurrence).';
+COMMENT ON FUNCTION nudge.claim_due(p_worker text, p_limit integer, p_policy nudge.worker_policy) IS 'Leases up to p_limit due ACTIVE reminders, earliest first, to p_worker for the policy''s lease_seconds (database clock), skipping rows other workers hold, each with its address (target, else contacts) and whether it was taken over from an expired lease (rescued); never returns a reminder whose stop flag is true (it completes instead), an occurrence whose attempts were all used by workers that never finished them (recorded as failed), nor one missed by more than the threshold under misfire_policy skip (recorded as a skipped attempt; the reminder moves to its next future occurrence).';
 
 -- Name: compile_rule(nudge.rules); Type: FUNCTION; Schema: nudge; Owner: -
 
@@ -1866,6 +1873,37 @@ $$;
 -- Name: FUNCTION first_run_at(p_schedule_type text, p_run_at timestamp with time zone, p_cron nudge.cron, p_timezone text); Type: COMMENT; Schema: nudge; Owner: -
 
 COMMENT ON FUNCTION nudge.first_run_at(p_schedule_type text, p_run_at timestamp with time zone, p_cron nudge.cron, p_timezone text) IS 'A new reminder''s first fire: one_time at run_at; recurring at run_at, default now; cron at its first occurrence at or after run_at, default now.';
+
+-- Name: gauges(integer); Type: FUNCTION; Schema: nudge; Owner: -
+
+CREATE FUNCTION nudge.gauges(p_count_cap integer) RETURNS TABLE(name text, help text, label_name text, label_value text, value double precision)
+    LANGUAGE sql STABLE
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    SET enable_seqscan TO 'off'
+    SET enable_bitmapscan TO 'off'
+    AS $$
+  SELECT 'nudge_due_reminders',
+         format('Due ACTIVE reminders no worker holds, counted up to %s.', greatest(p_count_cap, 1)),
+         NULL, NULL,
+         (SELECT count(*) FROM (
+            SELECT 1 FROM nudge.reminders r
+             WHERE r.status = 'ACTIVE' AND r.next_run_at <= now()
+               AND (r.lease_expires_at IS NULL OR r.lease_expires_at <= now())
+             LIMIT greatest(p_count_cap, 1)) w)::double precision
+  UNION ALL
+  SELECT 'nudge_oldest_due_seconds',
+         'How long the earliest due reminder no worker holds has been due, in seconds (0: none).',
+         NULL, NULL,
+         coalesce(extract(epoch FROM now() - (
+           SELECT r.next_run_at FROM nudge.reminders r
+            WHERE r.status = 'ACTIVE' AND r.next_run_at <= now()
+              AND (r.lease_expires_at IS NULL OR r.lease_expires_at <= now())
+            ORDER BY r.next_run_at LIMIT 1)), 0)::double precision
+$$;
+
+-- Name: FUNCTION gauges(p_count_cap integer); Type: COMMENT; Schema: nudge; Owner: -
+
+COMMENT ON FUNCTION nudge.gauges(p_count_cap integer) IS 'The database''s gauges for the workers'' GET /metrics, one row per sample (metric name, help, at most one label, value), grouped by name: nudge_due_reminders (due ACTIVE reminders without a live lease, counted up to p_count_cap) and nudge_oldest_due_seconds (how long the earliest of them has been due; 0 when none is); reads at most p_count_cap + 1 entries of the due index.';
 
 -- Name: jitter(bigint, integer, timestamp with time zone); Type: FUNCTION; Schema: nudge; Owner: -
 

@@ -15,7 +15,7 @@ namespace nudge {
 namespace {
 
 // The due backlog is counted up to this: one index range per scrape, however large it grows.
-constexpr int kBacklogCountCap = 100000;
+constexpr int kBacklogCountCap = 10000;
 // Requests served at once: a scraper keeping its connection open, and a probe or two.
 constexpr std::size_t kThreads = 4;
 constexpr const char* kText = "text/plain; charset=utf-8";
@@ -104,10 +104,9 @@ void MetricsListener::write_database_gauges(metrics::TextWriter& out) {
     if (conn == nullptr) return;
     try {
       pqxx::nontransaction tx(*conn);
-      for (const auto& row :
-           tx.exec_params("SELECT name, help, label_name, label_value, value"
-                          " FROM nudge.gauges($1) ORDER BY name, label_value",
-                          kBacklogCountCap)) {
+      for (const auto& row : tx.exec_params("SELECT name, help, label_name, label_value, value"
+                                            " FROM nudge.gauges($1) ORDER BY name, label_value",
+                                            kBacklogCountCap)) {
         const std::string name = row[0].c_str();
         if (!metrics::valid_metric_name(name) || row[4].is_null()) continue;
         metrics::Labels labels;

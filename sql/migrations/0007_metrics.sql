@@ -132,29 +132,32 @@ COMMENT ON FUNCTION nudge.claim_due(text, integer, nudge.worker_policy) IS
   'Leases up to p_limit due ACTIVE reminders, earliest first, to p_worker for the policy''s lease_seconds (database clock), skipping rows other workers hold, each with its address (target, else contacts) and whether it was taken over from an expired lease (rescued); never returns a reminder whose stop flag is true (it completes instead), an occurrence whose attempts were all used by workers that never finished them (recorded as failed), nor one missed by more than the threshold under misfire_policy skip (recorded as a skipped attempt; the reminder moves to its next future occurrence).';
 
 -- One row per sample, Prometheus-named, so that the workers render whatever this answers. The
--- backlog is the claim's own condition (due, ACTIVE, no live lease), read in due order through
--- reminders_due_in_order and cut at p_count_cap: one index range, never the whole table.
+-- backlog is the claim's own condition (due, ACTIVE, no live lease), read through
+-- reminders_due_in_order and cut at p_count_cap: a plain index scan reads at most that many
+-- entries, where a bitmap scan would read the whole due range first and a sequential scan the
+-- whole table (the planner picks one of those for a large cap).
 CREATE FUNCTION nudge.gauges(p_count_cap integer)
 RETURNS TABLE(name text, help text, label_name text, label_value text, value double precision)
 LANGUAGE sql STABLE
-SET search_path = pg_catalog, pg_temp AS $$
-  WITH waiting AS MATERIALIZED (
-    SELECT r.next_run_at
-      FROM nudge.reminders r
-     WHERE r.status = 'ACTIVE' AND r.next_run_at <= now()
-       AND (r.lease_expires_at IS NULL OR r.lease_expires_at <= now())
-     ORDER BY r.next_run_at
-     LIMIT greatest(p_count_cap, 1))
+SET search_path = pg_catalog, pg_temp
+SET enable_seqscan = off SET enable_bitmapscan = off AS $$
   SELECT 'nudge_due_reminders',
          format('Due ACTIVE reminders no worker holds, counted up to %s.', greatest(p_count_cap, 1)),
-         NULL, NULL, count(*)::double precision
-    FROM waiting
+         NULL, NULL,
+         (SELECT count(*) FROM (
+            SELECT 1 FROM nudge.reminders r
+             WHERE r.status = 'ACTIVE' AND r.next_run_at <= now()
+               AND (r.lease_expires_at IS NULL OR r.lease_expires_at <= now())
+             LIMIT greatest(p_count_cap, 1)) w)::double precision
   UNION ALL
   SELECT 'nudge_oldest_due_seconds',
          'How long the earliest due reminder no worker holds has been due, in seconds (0: none).',
          NULL, NULL,
-         coalesce(extract(epoch FROM now() - min(next_run_at)), 0)::double precision
-    FROM waiting
+         coalesce(extract(epoch FROM now() - (
+           SELECT r.next_run_at FROM nudge.reminders r
+            WHERE r.status = 'ACTIVE' AND r.next_run_at <= now()
+              AND (r.lease_expires_at IS NULL OR r.lease_expires_at <= now())
+            ORDER BY r.next_run_at LIMIT 1)), 0)::double precision
 $$;
 COMMENT ON FUNCTION nudge.gauges(integer) IS
-  'The database''s gauges for the workers'' GET /metrics, one row per sample (metric name, help, at most one label, value), grouped by name: nudge_due_reminders (due ACTIVE reminders without a live lease, counted up to p_count_cap) and nudge_oldest_due_seconds (how long the earliest of them has been due; 0 when none is); reads no more than p_count_cap index entries.';
+  'The database''s gauges for the workers'' GET /metrics, one row per sample (metric name, help, at most one label, value), grouped by name: nudge_due_reminders (due ACTIVE reminders without a live lease, counted up to p_count_cap) and nudge_oldest_due_seconds (how long the earliest of them has been due; 0 when none is); reads at most p_count_cap + 1 entries of the due index.';

@@ -11,7 +11,7 @@ namespace {
 class Gauges : public LifecycleTest {
  protected:
   // name -> value of every row nudge.gauges(cap) answers.
-  std::map<std::string, double> gauges(int cap = 100000) {
+  std::map<std::string, double> gauges(int cap = 10000) {
     std::map<std::string, double> out;
     for (const auto& row : sql("SELECT name, value FROM nudge.gauges($1)", cap))
       out[row[0].c_str()] = row[1].as<double>();

@@ -42,12 +42,11 @@ std::vector<health::CheckResult> readiness(ConnectionPool& pool) {
 
 void add_operations_routes(Router& router, ConnectionPool& pool,
                            const metrics::Registry& registry) {
-  router.add("GET", "/metrics",
-             [&registry](const httplib::Request& req, httplib::Response& res) {
-               reject_unknown_params(req, {});
-               res.status = 200;
-               res.set_content(registry.render(), metrics::kContentType);
-             });
+  router.add("GET", "/metrics", [&registry](const httplib::Request& req, httplib::Response& res) {
+    reject_unknown_params(req, {});
+    res.status = 200;
+    res.set_content(registry.render(), metrics::kContentType);
+  });
   router.add("GET", "/livez", [](const httplib::Request& req, httplib::Response& res) {
     reply_health(res, health::answer("livez", {{"ping", std::nullopt}}, verbose(req)));
   });

@@ -33,12 +33,12 @@ void Router::add(const std::string& method, const std::string& pattern, Handler 
   };
 }
 
-Router::Handler Router::measured(const std::string& method, const std::string& pattern,
-                                 bool timed, Handler handler) {
+Router::Handler Router::measured(const std::string& method, const std::string& pattern, bool timed,
+                                 Handler handler) {
   if (metrics_ == nullptr) return handler;
   return [handler = std::move(handler), metrics = metrics_,
           route = &metrics_->route(method, pattern, timed)](const httplib::Request& req,
-                                                     httplib::Response& res) {
+                                                            httplib::Response& res) {
     const auto started = std::chrono::steady_clock::now();
     handler(req, res);
     metrics->observe(*route, res.status, std::chrono::steady_clock::now() - started);
@@ -71,24 +71,23 @@ void Router::finish() {
   // Answers httplib makes by itself (unknown route, body too large, unreadable request) get
   // the same JSON error body as ours; answers that already have a body are left alone.
   // An error without a body is one no route answered: counted here, once.
-  const httplib::Server::HandlerWithResponse on_error = [metrics = metrics_](
-                                                            const httplib::Request& req,
-                                                            httplib::Response& res) {
-    if (!res.body.empty()) return httplib::Server::HandlerResponse::Unhandled;
-    if (metrics != nullptr) metrics->observe_unrouted(req.method, res.status);
-    switch (res.status) {
-      case 404:
-        send_error(res, 404, "not_found", "no such route");
-        break;
-      case 413:
-        send_error(res, 413, "payload_too_large", "the request body is larger than allowed",
-                   "body");
-        break;
-      default:
-        send_error(res, res.status, "bad_request", "the request could not be read");
-    }
-    return httplib::Server::HandlerResponse::Handled;
-  };
+  const httplib::Server::HandlerWithResponse on_error =
+      [metrics = metrics_](const httplib::Request& req, httplib::Response& res) {
+        if (!res.body.empty()) return httplib::Server::HandlerResponse::Unhandled;
+        if (metrics != nullptr) metrics->observe_unrouted(req.method, res.status);
+        switch (res.status) {
+          case 404:
+            send_error(res, 404, "not_found", "no such route");
+            break;
+          case 413:
+            send_error(res, 413, "payload_too_large", "the request body is larger than allowed",
+                       "body");
+            break;
+          default:
+            send_error(res, res.status, "bad_request", "the request could not be read");
+        }
+        return httplib::Server::HandlerResponse::Handled;
+      };
   server_.set_error_handler(on_error);
 }
 

@@ -14,8 +14,7 @@ void add_routes(Router& router, ConnectionPool& pool, Notifier& notifier,
                 const metrics::Registry& registry);
 
 // /metrics (what `registry` holds), /livez and /readyz.
-void add_operations_routes(Router& router, ConnectionPool& pool,
-                           const metrics::Registry& registry);
+void add_operations_routes(Router& router, ConnectionPool& pool, const metrics::Registry& registry);
 
 void add_reminder_routes(Router& router, ConnectionPool& pool, Notifier& notifier);
 void add_flag_routes(Router& router, ConnectionPool& pool);

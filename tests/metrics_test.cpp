@@ -58,10 +58,11 @@ TEST(Exposition, LabelledSeriesAreWrittenInLabelOrderWithTheirLabelsFirstAndLeLa
   f.with({"POST", "/v1/reminders"}).observe(2);
   f.with({"GET", "/v1/reminders/{id}"}).observe(0.5);
   const std::string text = r.render();
-  EXPECT_EQ(sample_value(text, R"(took_seconds_bucket{method="GET",route="/v1/reminders/{id}",le="1"})"),
-            1);
-  EXPECT_EQ(sample_value(text, R"(took_seconds_bucket{method="POST",route="/v1/reminders",le="1"})"),
-            0);
+  EXPECT_EQ(
+      sample_value(text, R"(took_seconds_bucket{method="GET",route="/v1/reminders/{id}",le="1"})"),
+      1);
+  EXPECT_EQ(
+      sample_value(text, R"(took_seconds_bucket{method="POST",route="/v1/reminders",le="1"})"), 0);
   EXPECT_EQ(sample_value(text, R"(took_seconds_count{method="POST",route="/v1/reminders"})"), 1);
   EXPECT_LT(text.find("method=\"GET\""), text.find("method=\"POST\""));
 }
@@ -175,13 +176,14 @@ INSTANTIATE_TEST_SUITE_P(
         BadName{"NameStartingWithADigit", [](Registry& r) { r.gauge("1jobs", "x"); }},
         BadName{"NameWithADash", [](Registry& r) { r.gauge("queue-depth", "x"); }},
         BadName{"EmptyName", [](Registry& r) { r.gauge("", "x"); }},
-        BadName{"LabelWithAColon",
-                [](Registry& r) { r.counter_family("a_total", "x", {"a:b"}); }},
-        BadName{"ReservedLabel",
-                [](Registry& r) { r.counter_family("a_total", "x", {"__name"}); }},
+        BadName{"LabelWithAColon", [](Registry& r) { r.counter_family("a_total", "x", {"a:b"}); }},
+        BadName{"ReservedLabel", [](Registry& r) { r.counter_family("a_total", "x", {"__name"}); }},
         BadName{"HistogramLabelledLe",
                 [](Registry& r) { r.histogram_family("a_seconds", "x", {1}, {"le"}); }},
-        BadName{"UnorderedBuckets", [](Registry& r) { r.histogram("a_seconds", "x", {2, 1}); }},
+        BadName{"UnorderedBuckets",
+                [](Registry& r) {
+                  r.histogram("a_seconds", "x", {2, 1});
+                }},
         BadName{"SameNameTwice",
                 [](Registry& r) {
                   r.gauge("a", "x");

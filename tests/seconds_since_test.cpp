@@ -34,9 +34,9 @@ TEST(SecondsSince, AcrossAMonthAndALeapDay) {
 }
 
 TEST(SecondsSince, TextInAnotherFormIsNotRead) {
-  for (const char* text : {"", "2026-11-22", "2026-11-22T09:00:00Z", "2026-11-22 09:00:00+01",
-                           "2026-13-22 09:00:00+00", "2026-02-30 09:00:00+00",
-                           "20x6-11-22 09:00:00+00", "infinity"}) {
+  for (const char* text :
+       {"", "2026-11-22", "2026-11-22T09:00:00Z", "2026-11-22 09:00:00+01",
+        "2026-13-22 09:00:00+00", "2026-02-30 09:00:00+00", "20x6-11-22 09:00:00+00", "infinity"}) {
     EXPECT_FALSE(seconds_since(text, kNine)) << text;
   }
 }

@@ -481,8 +481,8 @@ int run_worker(const Config& config, const std::string& worker_id) {
                                                {"port", config.worker.metrics_port}});
       return 1;
     }
-    log::info("metrics listening", {{"address", config.worker.metrics_address},
-                                    {"port", config.worker.metrics_port}});
+    log::info("metrics listening",
+              {{"address", config.worker.metrics_address}, {"port", config.worker.metrics_port}});
   }
   Maintenance maintenance(config, worker_id, in_flight);
   std::thread maintenance_thread([&] { maintenance.run(); });

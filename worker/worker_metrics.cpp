@@ -6,13 +6,11 @@ namespace nudge {
 namespace {
 
 // A log line takes microseconds, a webhook or an email up to its timeout.
-const std::vector<double> kDurationBounds = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
-                                             0.1,    0.25,  0.5,    1,     2.5,  5,     10,
-                                             30,     60};
+const std::vector<double> kDurationBounds = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
+                                             0.25,   0.5,   1,      2.5,   5,    10,    30,   60};
 // Milliseconds on an idle system, the length of a backlog after downtime.
-const std::vector<double> kLatenessBounds = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
-                                             0.1,   0.25,   0.5,   1,    2.5,   5,
-                                             10,    30,     60,    300,  900,   3600};
+const std::vector<double> kLatenessBounds = {
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600};
 const std::vector<double> kBatchBounds = {0, 1, 10, 50, 100, 250, 500, 1000, 2500, 5000, 10000};
 
 }  // namespace
@@ -74,9 +72,8 @@ const WorkerMetrics::Channel& WorkerMetrics::channel(std::string_view name) {
 
 void WorkerMetrics::claimed(const std::vector<Fire>& fires) {
   batch_.observe(static_cast<double>(fires.size()));
-  const auto rescued = std::count_if(fires.begin(), fires.end(), [](const Fire& f) {
-    return f.rescued;
-  });
+  const auto rescued =
+      std::count_if(fires.begin(), fires.end(), [](const Fire& f) { return f.rescued; });
   if (rescued > 0) rescued_.inc(static_cast<std::uint64_t>(rescued));
 }
 

@@ -80,8 +80,7 @@ Labels zip(const std::vector<std::string>& names, const std::vector<std::string>
   return labels;
 }
 
-void write_histogram(TextWriter& out, const std::string& name, Labels labels,
-                     const Histogram& h) {
+void write_histogram(TextWriter& out, const std::string& name, Labels labels, const Histogram& h) {
   const auto s = h.snapshot();
   labels.emplace_back("le", "");
   for (std::size_t i = 0; i < s.cumulative.size(); ++i) {
@@ -200,14 +199,15 @@ Histogram::Histogram(std::vector<double> bounds) : bounds_(std::move(bounds)) {
 
 void Histogram::observe(double v) noexcept {
   if (std::isnan(v)) return;
-  const auto bucket = static_cast<std::size_t>(
-      std::lower_bound(bounds_.begin(), bounds_.end(), v) - bounds_.begin());
+  const auto bucket = static_cast<std::size_t>(std::lower_bound(bounds_.begin(), bounds_.end(), v) -
+                                               bounds_.begin());
   std::atomic<std::uint64_t>* const cells = cells_ + shard() * stride_;
   cells[bucket].fetch_add(1, std::memory_order_relaxed);
   // The sum, as the bits of a double; the shard is this thread's, so this rarely loops.
   auto& sum = cells[bounds_.size() + 1];
   std::uint64_t old = sum.load(std::memory_order_relaxed);
-  while (!sum.compare_exchange_weak(old, std::bit_cast<std::uint64_t>(std::bit_cast<double>(old) + v),
+  while (!sum.compare_exchange_weak(old,
+                                    std::bit_cast<std::uint64_t>(std::bit_cast<double>(old) + v),
                                     std::memory_order_relaxed)) {
   }
 }

@@ -140,8 +140,7 @@ std::optional<std::string> schema_problem(pqxx::connection& conn) {
   }
   for (const auto& [version, migration] : applied) {
     if (version > embedded_migrations().back().version && migration.breaking)
-      return "the database is at migration " + migration.name +
-             ", which this binary does not know";
+      return "the database is at migration " + migration.name + ", which this binary does not know";
   }
   return std::nullopt;
 }

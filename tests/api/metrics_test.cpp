@@ -24,10 +24,9 @@ class ApiMetrics : public ApiTest {
   static double of(const std::string& text, const std::string& series) {
     return sample_value(text, series).value_or(0);
   }
-  static std::string requests(const std::string& method, const std::string& route,
-                              int status) {
-    return "nudge_api_requests_total{method=\"" + method + "\",route=\"" + route +
-           "\",status=\"" + std::to_string(status) + "\"}";
+  static std::string requests(const std::string& method, const std::string& route, int status) {
+    return "nudge_api_requests_total{method=\"" + method + "\",route=\"" + route + "\",status=\"" +
+           std::to_string(status) + "\"}";
   }
 };
 

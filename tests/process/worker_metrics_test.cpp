@@ -37,9 +37,9 @@ TEST_F(WorkerMetrics, RealFiresAreCountedByChannelAndOutcome) {
   insert_due(300);
   ASSERT_TRUE(wait_for_executions(300)) << all_logs();
 
-  EXPECT_EQ(await_value(port, R"(nudge_worker_fires_total{channel="log",outcome="delivered"})",
-                        300),
-            300);
+  EXPECT_EQ(
+      await_value(port, R"(nudge_worker_fires_total{channel="log",outcome="delivered"})", 300),
+      300);
   const std::string text = scrape(port).body;
   EXPECT_EQ(sample_value(text, R"(nudge_worker_attempts_total{channel="log",outcome="delivered"})"),
             300);
@@ -78,12 +78,13 @@ TEST_F(WorkerMetrics, RetriesAndFailedOccurrencesAreCounted) {
   EXPECT_EQ(await_value(port, R"(nudge_worker_fires_total{channel="webhook",outcome="failed"})", 1),
             1);
   const std::string text = scrape(port).body;
-  EXPECT_EQ(sample_value(text, R"(nudge_worker_fires_total{channel="webhook",outcome="delivered"})"),
-            1);
   EXPECT_EQ(
-      sample_value(text, R"(nudge_worker_attempts_total{channel="webhook",outcome="delivered"})"), 1);
-  EXPECT_EQ(sample_value(text, R"(nudge_worker_attempts_total{channel="webhook",outcome="failed"})"),
-            3);
+      sample_value(text, R"(nudge_worker_fires_total{channel="webhook",outcome="delivered"})"), 1);
+  EXPECT_EQ(
+      sample_value(text, R"(nudge_worker_attempts_total{channel="webhook",outcome="delivered"})"),
+      1);
+  EXPECT_EQ(
+      sample_value(text, R"(nudge_worker_attempts_total{channel="webhook",outcome="failed"})"), 3);
   EXPECT_EQ(sample_value(text, R"(nudge_worker_retries_total{channel="webhook"})"), 2);
   EXPECT_EQ(
       sample_value(text, R"(nudge_worker_delivery_duration_seconds_count{channel="webhook"})"), 4);

@@ -48,9 +48,9 @@ std::string promtool_problems(const std::string& text) {
     return "promtool is not installed: install Debian's prometheus package (scripts/setup.sh "
            "does)";
   static std::atomic<int> checks{0};
-  const auto file = std::filesystem::temp_directory_path() /
-                    ("nudge-promtool-" + std::to_string(::getpid()) + "-" +
-                     std::to_string(++checks) + ".prom");
+  const auto file =
+      std::filesystem::temp_directory_path() /
+      ("nudge-promtool-" + std::to_string(::getpid()) + "-" + std::to_string(++checks) + ".prom");
   std::ofstream(file) << text;
   const std::string command = promtool + " check metrics < " + file.string() + " 2>&1";
   std::string output;

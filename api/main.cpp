@@ -20,6 +20,7 @@
 #include "nudge/version.hpp"
 #include "router.hpp"
 #include "routes.hpp"
+#include "server_metrics.hpp"
 #include "statements.hpp"
 
 namespace {
@@ -99,8 +100,11 @@ int main(int argc, char** argv) {
                              &nudge::api::set_up_connection);
   nudge::api::Notifier notifier(config.database.url, id + "/notify");
   nudge::api::HttpServer server(server_settings(config));
-  nudge::api::Router router(server.routes());
-  nudge::api::add_routes(router, pool, notifier, config.secrets);
+  nudge::metrics::Registry registry;
+  nudge::api::RequestMetrics request_metrics(registry);
+  nudge::api::add_server_metrics(registry, pool, server);
+  nudge::api::Router router(server.routes(), &request_metrics);
+  nudge::api::add_routes(router, pool, notifier, config.secrets, registry);
   router.finish();
   if (!server.bind(config.api.host, config.api.port)) {
     nudge::log::error("cannot listen", {{"host", config.api.host}, {"port", config.api.port}});

@@ -2,7 +2,7 @@
 // The route table: every (method, path pattern) the API answers, registered on the server with
 // the error handling every route shares, plus a 405 (with Allow) for the other methods of a
 // known path, which cpp-httplib does not do by itself. The table is also what the OpenAPI
-// cross-check test compares against.
+// cross-check test compares against. Every answer is counted in the request metrics, when given.
 
 #include <httplib.h>
 
@@ -10,6 +10,8 @@
 #include <map>
 #include <string>
 #include <vector>
+
+#include "request_metrics.hpp"
 
 namespace nudge::api {
 
@@ -22,7 +24,8 @@ class Router {
  public:
   using Handler = std::function<void(const httplib::Request&, httplib::Response&)>;
 
-  explicit Router(httplib::Server& server) : server_(server) {}
+  explicit Router(httplib::Server& server, RequestMetrics* metrics = nullptr)
+      : server_(server), metrics_(metrics) {}
 
   // Adds a handler (registered by finish()); anything it throws becomes an error answer.
   void add(const std::string& method, const std::string& pattern, Handler handler);
@@ -34,7 +37,12 @@ class Router {
   const std::vector<Route>& routes() const { return routes_; }
 
  private:
+  // `handler`, counted (and timed when `timed`) when there are metrics.
+  Handler measured(const std::string& method, const std::string& pattern, bool timed,
+                   Handler handler);
+
   httplib::Server& server_;
+  RequestMetrics* metrics_;
   std::vector<Route> routes_;
   std::vector<std::string> patterns_;                               // in the order added
   std::map<std::string, std::map<std::string, Handler>> handlers_;  // pattern -> method -> handler

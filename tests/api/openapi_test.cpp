@@ -48,8 +48,8 @@ TEST_F(OpenApi, EveryDocumentedRouteIsAnsweredAndEveryOtherMethodIsNot) {
       }
     }
   }
-  EXPECT_EQ(documented, 33);  // reminders (one and in bulk), flags, schedules (preview and
-                              // parse), contacts, rules, events
+  EXPECT_EQ(documented, 36);  // probes, metrics, reminders (one and in bulk), flags, schedules
+                              // (preview and parse), contacts, rules, events
   // Paths outside the document are not answered at all.
   for (const std::string path :
        {"/", "/v1", "/v1/reminder", "/v1/flags/a/b", "/v1/reminders/1/stop", "/v1/contacts/user",

@@ -53,6 +53,10 @@ class ConnectionPool {
   // pqxx::broken_connection when a new connection cannot be opened.
   Lease acquire(std::chrono::milliseconds timeout);
 
+  int size() const { return size_; }
+  // Connections handed out (or being opened) right now.
+  int in_use();
+
  private:
   void give_back(std::unique_ptr<pqxx::connection> conn);
 
@@ -62,6 +66,7 @@ class ConnectionPool {
   std::mutex mutex_;
   std::condition_variable freed_;
   std::vector<std::unique_ptr<pqxx::connection>> idle_;
+  const int size_;
   int free_slots_;  // connections that may still be opened or handed out
 };
 

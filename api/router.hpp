@@ -1,8 +1,9 @@
 #pragma once
 // The route table: every (method, path pattern) the API answers, registered on the server with
-// the error handling every route shares, plus a 405 (with Allow) for the other methods of a
-// known path, which cpp-httplib does not do by itself. The table is also what the OpenAPI
-// cross-check test compares against.
+// what every route shares: the gate (token, scope, rate; access.hpp names each route's scope),
+// the caller named for the audit trail, and the error handling; plus a 405 (with Allow) for the
+// other methods of a known path, which cpp-httplib does not do by itself. The table is also what
+// the OpenAPI cross-check test compares against.
 
 #include <httplib.h>
 
@@ -10,6 +11,8 @@
 #include <map>
 #include <string>
 #include <vector>
+
+#include "gate.hpp"
 
 namespace nudge::api {
 
@@ -22,9 +25,11 @@ class Router {
  public:
   using Handler = std::function<void(const httplib::Request&, httplib::Response&)>;
 
-  explicit Router(httplib::Server& server) : server_(server) {}
+  Router(httplib::Server& server, Gate& gate) : server_(server), gate_(gate) {}
 
-  // Adds a handler (registered by finish()); anything it throws becomes an error answer.
+  // Adds a handler (registered by finish()), served once the gate admits the request; anything
+  // it throws becomes an error answer. Throws std::logic_error for a route access.cpp does not
+  // list.
   void add(const std::string& method, const std::string& pattern, Handler handler);
 
   // Registers every handler, the 405 answers and the JSON bodies of 404/413 and other bare
@@ -35,6 +40,7 @@ class Router {
 
  private:
   httplib::Server& server_;
+  Gate& gate_;
   std::vector<Route> routes_;
   std::vector<std::string> patterns_;                               // in the order added
   std::map<std::string, std::map<std::string, Handler>> handlers_;  // pattern -> method -> handler

@@ -43,7 +43,8 @@ struct CommandRun {
   std::string err;
 };
 
-// Runs `nudge-api token ARGS...` against the database at `url`, as an operator would, to its end.
+// Runs `nudge-api token ARGS...` against the database at `url` (none: the settings say), as an
+// operator would, to its end.
 inline CommandRun token_command(const std::string& url, const std::vector<std::string>& args,
                                 const std::map<std::string, std::string>& settings = {}) {
   static int runs = 0;
@@ -51,8 +52,8 @@ inline CommandRun token_command(const std::string& url, const std::vector<std::s
                    ("nudge-token-" + std::to_string(::getpid()) + "-" + std::to_string(++runs));
   std::vector<std::string> argv{program("nudge-api"), "token"};
   argv.insert(argv.end(), args.begin(), args.end());
-  std::map<std::string, std::string> env{{"NUDGE_DATABASE_URL", url}};
-  env.insert(settings.begin(), settings.end());
+  std::map<std::string, std::string> env = settings;
+  if (!url.empty()) env["NUDGE_DATABASE_URL"] = url;
   ChildProcess command(argv, env, log.string());
   CommandRun run{command.wait(60s), "", ""};
   const auto read = [](const std::string& path) {

@@ -1,4 +1,4 @@
-// The audit trail: who changed what, newest first (nudge.audit; sql/migrations/0006).
+// The audit trail: who changed what, newest first (nudge.audit; sql/migrations/0012).
 
 #include <set>
 #include <string>

@@ -2,7 +2,7 @@
 // Who makes the request a request thread is serving, for the audit trail. The router names the
 // caller around each handler (CallerScope); on_connection tells the database session before the
 // statements of a request that may change something, so that the audit triggers record the
-// token and the route (sql/migrations/0006_tokens_and_audit.sql).
+// token and the route (sql/migrations/0012_tokens_and_audit.sql).
 
 #include <string>
 

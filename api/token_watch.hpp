@@ -1,7 +1,7 @@
 #pragma once
 // nudge-api's own connection for tokens, off the request path. It LISTENs on nudge_tokens and
 // clears the token cache as soon as a token is revoked, deleted or changed, in any way
-// (sql/migrations/0006); it also clears it whenever it has no connection to listen on (at each
+// (sql/migrations/0012); it also clears it whenever it has no connection to listen on (at each
 // reconnect attempt, at most 5 s apart), since a notification may have been missed then. About
 // once a second it writes last_used_at of the tokens the cache saw used (each at most once a
 // minute).

@@ -71,7 +71,7 @@ LifecycleSession::LifecycleSession(const std::string& url, const std::string& ap
   // occurrence is delivered again (same idempotency key) and still recorded once. Waiting for
   // the flush before each delivery would add its latency to every fire.
   // What a worker changes is not audited: its fires are recorded in executions already
-  // (sql/migrations/0006_tokens_and_audit.sql).
+  // (sql/migrations/0012_tokens_and_audit.sql).
   pqxx::nontransaction(*conn_).exec("SET synchronous_commit = off; SET nudge.audit = 'off'");
   for (const auto& s : kAll) conn_->prepare(s.name, s.sql);
   if (listen) receiver_ = std::make_unique<Receiver>(*conn_, notified_);

@@ -1,4 +1,4 @@
--- 0006: API tokens and the audit trail (issue 17).
+-- 0012: API tokens and the audit trail (issue 17).
 --
 --   nudge.api_tokens  who may call the REST API: a name, the SHA-256 of the token (the token is
 --                     shown once, by `nudge-api token create`, and never stored), its scopes,

@@ -1,10 +1,12 @@
 #include "input.hpp"
 
 #include <charconv>
+#include <limits>
 #include <set>
 
 #include "errors.hpp"
 #include "nudge/utf8.hpp"
+#include "request_input.hpp"
 
 namespace nudge::api {
 namespace {
@@ -196,10 +198,11 @@ json CreateInput::to_json() const {
   if (timezone) j["timezone"] = *timezone;
   if (misfire_policy) j["misfire_policy"] = *misfire_policy;
   if (max_attempts) j["max_attempts"] = *max_attempts;
+  if (request) j["request"] = *request;
   return j;
 }
 
-CreateInput parse_create(const json& body, const std::string& prefix) {
+CreateInput parse_create(const json& body, const Secrets& secrets, const std::string& prefix) {
   if (!body.is_object()) {
     throw ApiError(400, "invalid_type", prefix + " must be a JSON object",
                    prefix.substr(0, prefix.size() - 1));
@@ -223,6 +226,10 @@ CreateInput parse_create(const json& body, const std::string& prefix) {
   in.ends_at = f.time("ends_at");
   in.misfire_policy = f.choice("misfire_policy", {"fire_once", "skip", "fire_all"}, false);
   in.max_attempts = f.integer("max_attempts", 1, kMaxAttempts);
+  if (const json* request = f.get("request"); request != nullptr && !request->is_null()) {
+    check_request(*request, in.channel, prefix, secrets);
+    in.request = *request;
+  }
   f.reject_unknown();
 
   if (in.schedule_type == "one_time") {
@@ -257,7 +264,7 @@ PatchInput parse_patch(const json& body) {
   Fields f(body, "");
   for (const char* fixed : {"entity_type", "entity_id", "event_type", "channel", "schedule_type",
                             "target", "stop_condition_type", "stop_condition_value", "status",
-                            "misfire_policy", "max_attempts"}) {
+                            "misfire_policy", "max_attempts", "request"}) {
     if (body.contains(fixed)) {
       throw bad_field(fixed, "immutable_field", "cannot be changed; create a new reminder instead");
     }
@@ -367,6 +374,46 @@ RuleInput parse_rule(const json& body, bool partial) {
   if (partial && !in.name && !in.event_type && !in.enabled && !in.when && !in.action) {
     throw ApiError(400, "missing_field",
                    "nothing to change: give name, event_type, enabled, when or action", "body");
+  }
+  return in;
+}
+
+BulkInput parse_bulk(const json& body) {
+  Fields f(body, "");
+  BulkInput in;
+  if (const json* ids = f.get("ids"); ids != nullptr && !ids->is_null()) {
+    if (!ids->is_array()) throw wrong_type("ids", "an array of reminder ids", *ids);
+    if (ids->empty() || ids->size() > kMaxBatchItems) {
+      throw bad_field("ids", "invalid_value", "must hold 1 to 1000 reminder ids");
+    }
+    std::string list = "{";
+    for (std::size_t i = 0; i < ids->size(); ++i) {
+      const json& id = (*ids)[i];
+      const bool positive =
+          id.is_number_unsigned()
+              ? id.get<std::uint64_t>() >= 1 &&
+                    id.get<std::uint64_t>() <=
+                        static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())
+              : id.is_number_integer() && id.get<std::int64_t>() >= 1;
+      if (!positive) {
+        throw bad_field("ids[" + std::to_string(i) + "]", "invalid_value",
+                        "must be a reminder id (a positive integer)");
+      }
+      list += (i > 0 ? "," : "") + id.dump();
+    }
+    in.ids = list + "}";
+  }
+  in.status = f.choice("status", {"ACTIVE", "PAUSED", "COMPLETED", "CANCELLED", "FAILED"}, false);
+  in.entity_type = f.text("entity_type", kMaxNameChars, false);
+  in.entity_id = f.text("entity_id", kMaxNameChars, false);
+  in.event_type = f.text("event_type", kMaxNameChars, false);
+  in.channel = f.text("channel", kMaxNameChars, false);
+  f.reject_unknown();
+  if (!in.ids && !in.status && !in.entity_type && !in.entity_id && !in.event_type && !in.channel) {
+    throw ApiError(400, "missing_field",
+                   "name ids or at least one of status, entity_type, entity_id, event_type, "
+                   "channel (status ACTIVE matches every active reminder)",
+                   "body");
   }
   return in;
 }

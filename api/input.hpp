@@ -8,6 +8,8 @@
 #include <optional>
 #include <string>
 
+#include "nudge/config.hpp"
+
 namespace nudge::api {
 
 // Limits of the API, stated once.
@@ -31,11 +33,14 @@ struct CreateInput {
   std::optional<std::string> cron, timezone, misfire_policy;
   std::optional<int> interval_seconds, max_fires, max_attempts;
   nlohmann::json payload = nlohmann::json::object();
+  std::optional<nlohmann::json> request;  // a webhook's own request (request_input.hpp)
 
   // The item as the batch function reads it (nulls left out).
   nlohmann::json to_json() const;
 };
-CreateInput parse_create(const nlohmann::json& body, const std::string& prefix = "");
+// `secrets` are those configured: a request's headers may name no others.
+CreateInput parse_create(const nlohmann::json& body, const Secrets& secrets,
+                         const std::string& prefix = "");
 
 // A reschedule request: what is absent stays as it is.
 struct PatchInput {
@@ -86,6 +91,14 @@ struct RuleInput {
   std::optional<nlohmann::json> when, action;
 };
 RuleInput parse_rule(const nlohmann::json& body, bool partial);
+
+// What a bulk pause, resume or cancel (POST /v1/reminders/{pause,resume,cancel}) applies to:
+// up to 1,000 ids and/or the filters of the list; at least one of them (400 naming `body`).
+struct BulkInput {
+  std::optional<std::string> ids;  // as a PostgreSQL array literal, {1,2,3}
+  std::optional<std::string> status, entity_type, entity_id, event_type, channel;
+};
+BulkInput parse_bulk(const nlohmann::json& body);
 
 // A name from a URL path (already percent-decoded): 1..200 characters, 400 naming `field`.
 void check_path_name(const std::string& field, const std::string& value);

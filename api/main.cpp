@@ -19,6 +19,7 @@
 #include "nudge/pool.hpp"
 #include "nudge/shutdown.hpp"
 #include "nudge/startup.hpp"
+#include "nudge/version.hpp"
 #include "router.hpp"
 #include "routes.hpp"
 #include "statements.hpp"
@@ -28,9 +29,10 @@
 namespace {
 
 constexpr const char* kUsage =
-    "usage: nudge-api [--config FILE]\n"
+    "usage: nudge-api [--config FILE] [--version]\n"
     "       nudge-api token create|list|revoke ...   (nudge-api token --help)\n"
-    "  --config FILE    settings file (TOML); NUDGE_<SECTION>_<KEY> variables override it\n";
+    "  --config FILE    settings file (TOML); NUDGE_<SECTION>_<KEY> variables override it\n"
+    "  --version        print the version and exit, reading no settings\n";
 
 // The connection limit is kept below the open-file limit, leaving room for the process's other
 // files: the database pool, the notifier, logs, the listening and event sockets.
@@ -74,6 +76,9 @@ std::optional<std::optional<std::string>> parse_args(int argc, char** argv) {
       config_file = argv[++i];
     } else if (a == "--help" || a == "-h") {
       std::fputs(kUsage, stdout);
+      std::exit(0);
+    } else if (a == "--version") {
+      std::puts(nudge::version_line("nudge-api").c_str());
       std::exit(0);
     } else {
       std::fprintf(stderr, "nudge-api: unknown argument '%s'\n%s", a.c_str(), kUsage);
@@ -123,7 +128,7 @@ int main(int argc, char** argv) {
     token_watch.emplace(config.database.url, id + "/tokens", gate.tokens());
   nudge::api::HttpServer server(server_settings(config));
   nudge::api::Router router(server.routes(), gate);
-  nudge::api::add_routes(router, pool, notifier);
+  nudge::api::add_routes(router, pool, notifier, config.secrets);
   router.finish();
   if (!server.bind(config.api.host, config.api.port)) {
     nudge::log::error("cannot listen", {{"host", config.api.host}, {"port", config.api.port}});

@@ -25,48 +25,68 @@ void reply_reminder(httplib::Response& res, const pqxx::result& rows, std::int64
 
 }  // namespace
 
-void add_reminder_routes(Router& router, ConnectionPool& pool, Notifier& notifier) {
+void add_reminder_routes(Router& router, ConnectionPool& pool, Notifier& notifier,
+                         const Secrets& secrets) {
   router.add("POST", "/v1/reminders",
-             [&pool, &notifier](const httplib::Request& req, httplib::Response& res) {
-               const CreateInput in = parse_create(parse_object(req.body));
+             [&pool, &notifier, &secrets](const httplib::Request& req, httplib::Response& res) {
+               const CreateInput in = parse_create(parse_object(req.body), secrets);
+               std::optional<std::string> request;
+               if (in.request) request = in.request->dump();
                const auto row = on_connection(pool, [&](pqxx::nontransaction& tx) {
                  return tx.exec_prepared1(
                      "create", in.entity_type, in.entity_id, in.event_type, in.channel,
                      in.schedule_type, in.run_at, in.interval_seconds, in.target, in.payload.dump(),
                      in.stop_condition_type, in.stop_condition_value, in.max_fires, in.ends_at,
-                     in.cron, in.timezone, in.misfire_policy, in.max_attempts);
+                     in.cron, in.timezone, in.misfire_policy, in.max_attempts, request);
                });
                const bool created = row[0].as<bool>();
                if (created) notifier.poke();
                reply(res, created ? 201 : 200, row[1].c_str());
              });
 
-  router.add("POST", "/v1/reminders/batch",
-             [&pool, &notifier](const httplib::Request& req, httplib::Response& res) {
-               json body = parse_object(req.body);
-               const json& items = batch_items(body, "reminders");
-               // Serialised item by item and the request's tree freed before the database
-               // call: two copies of a 1,000-item tree at once doubled the API's peak memory.
-               std::string normalised = "[";
-               for (std::size_t i = 0; i < items.size(); ++i) {
-                 if (i > 0) normalised += ',';
-                 normalised +=
-                     parse_create(items[i], "items[" + std::to_string(i) + "].").to_json().dump();
-               }
-               normalised += ']';
-               body = json();
-               const auto rows = on_connection(pool, [&](pqxx::nontransaction& tx) {
-                 return tx.exec_prepared("create_batch", normalised);
+  router.add(
+      "POST", "/v1/reminders/batch",
+      [&pool, &notifier, &secrets](const httplib::Request& req, httplib::Response& res) {
+        json body = parse_object(req.body);
+        const json& items = batch_items(body, "reminders");
+        // Serialised item by item and the request's tree freed before the database
+        // call: two copies of a 1,000-item tree at once doubled the API's peak memory.
+        std::string normalised = "[";
+        for (std::size_t i = 0; i < items.size(); ++i) {
+          if (i > 0) normalised += ',';
+          normalised +=
+              parse_create(items[i], secrets, "items[" + std::to_string(i) + "].").to_json().dump();
+        }
+        normalised += ']';
+        body = json();
+        const auto rows = on_connection(pool, [&](pqxx::nontransaction& tx) {
+          return tx.exec_prepared("create_batch", normalised);
+        });
+        std::string out = "{\"items\":[";
+        for (std::size_t i = 0; i < rows.size(); ++i) {
+          if (i > 0) out += ',';
+          out += std::string("{\"created\":") + (rows[i][1].as<bool>() ? "true" : "false") +
+                 ",\"reminder\":" + rows[i][2].c_str() + "}";
+        }
+        notifier.poke();
+        reply(res, 200, out + "]}");
+      });
+
+  // In bulk: every reminder matching the ids or filters, in one transaction. Added before
+  // /v1/reminders/{id} (the router takes the first pattern that matches).
+  for (const std::string action : {"pause", "resume", "cancel"}) {
+    router.add("POST", "/v1/reminders/" + action,
+               [&pool, &notifier, action](const httplib::Request& req, httplib::Response& res) {
+                 reject_unknown_params(req, {});
+                 const BulkInput in = parse_bulk(parse_object(req.body));
+                 const auto row = on_connection(pool, [&](pqxx::nontransaction& tx) {
+                   return tx.exec_prepared1(action + "_matching", in.ids, in.status, in.entity_type,
+                                            in.entity_id, in.event_type, in.channel);
+                 });
+                 if (action == "resume") notifier.poke();
+                 reply(res, 200, row[0].c_str());
                });
-               std::string out = "{\"items\":[";
-               for (std::size_t i = 0; i < rows.size(); ++i) {
-                 if (i > 0) out += ',';
-                 out += std::string("{\"created\":") + (rows[i][1].as<bool>() ? "true" : "false") +
-                        ",\"reminder\":" + rows[i][2].c_str() + "}";
-               }
-               notifier.poke();
-               reply(res, 200, out + "]}");
-             });
+  }
 
   router.add("GET", "/v1/reminders", [&pool](const httplib::Request& req, httplib::Response& res) {
     reject_unknown_params(

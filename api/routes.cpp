@@ -7,7 +7,7 @@
 
 namespace nudge::api {
 
-void add_routes(Router& router, ConnectionPool& pool, Notifier& notifier) {
+void add_routes(Router& router, ConnectionPool& pool, Notifier& notifier, const Secrets& secrets) {
   router.add("GET", "/health", [](const httplib::Request&, httplib::Response& res) {
     reply(res, 200, R"({"status":"ok"})");
   });
@@ -37,10 +37,10 @@ void add_routes(Router& router, ConnectionPool& pool, Notifier& notifier) {
     reply(res, 200, openapi_document());
   });
 
-  add_reminder_routes(router, pool, notifier);
+  add_reminder_routes(router, pool, notifier, secrets);
   add_flag_routes(router, pool);
   add_contact_routes(router, pool);
-  add_rule_routes(router, pool);
+  add_rule_routes(router, pool, secrets);
   add_event_routes(router, pool, notifier);
   add_audit_routes(router, pool);
 }

@@ -3,18 +3,22 @@
 // call to a function of schema nudge (or one read; statements.cpp), and answers JSON.
 
 #include "notifier.hpp"
+#include "nudge/config.hpp"
 #include "nudge/pool.hpp"
 #include "router.hpp"
 
 namespace nudge::api {
 
-// Every route below, plus /health, /ready and /openapi.json.
-void add_routes(Router& router, ConnectionPool& pool, Notifier& notifier);
+// Every route below, plus /health, /ready and /openapi.json. `secrets` are the configured ones
+// (only their names are used: a webhook request may name no others); they must outlive the
+// routes.
+void add_routes(Router& router, ConnectionPool& pool, Notifier& notifier, const Secrets& secrets);
 
-void add_reminder_routes(Router& router, ConnectionPool& pool, Notifier& notifier);
+void add_reminder_routes(Router& router, ConnectionPool& pool, Notifier& notifier,
+                         const Secrets& secrets);
 void add_flag_routes(Router& router, ConnectionPool& pool);
 void add_contact_routes(Router& router, ConnectionPool& pool);
-void add_rule_routes(Router& router, ConnectionPool& pool);
+void add_rule_routes(Router& router, ConnectionPool& pool, const Secrets& secrets);
 void add_event_routes(Router& router, ConnectionPool& pool, Notifier& notifier);
 void add_audit_routes(Router& router, ConnectionPool& pool);
 

@@ -7,6 +7,7 @@
 
 #include "errors.hpp"
 #include "input.hpp"
+#include "request_input.hpp"
 #include "route_support.hpp"
 #include "routes.hpp"
 
@@ -24,16 +25,18 @@ ApiError no_rule(std::int64_t id) {
 
 }  // namespace
 
-void add_rule_routes(Router& router, ConnectionPool& pool) {
-  router.add("POST", "/v1/rules", [&pool](const httplib::Request& req, httplib::Response& res) {
-    reject_unknown_params(req, {});
-    const RuleInput in = parse_rule(parse_object(req.body), false);
-    const auto row = on_connection(pool, [&](pqxx::nontransaction& tx) {
-      return tx.exec_prepared1("create_rule", in.name, in.event_type, dumped(in.action),
-                               dumped(in.when), in.enabled);
-    });
-    reply(res, 201, row[0].c_str());
-  });
+void add_rule_routes(Router& router, ConnectionPool& pool, const Secrets& secrets) {
+  router.add("POST", "/v1/rules",
+             [&pool, &secrets](const httplib::Request& req, httplib::Response& res) {
+               reject_unknown_params(req, {});
+               const RuleInput in = parse_rule(parse_object(req.body), false);
+               check_rule_secrets(*in.action, secrets);
+               const auto row = on_connection(pool, [&](pqxx::nontransaction& tx) {
+                 return tx.exec_prepared1("create_rule", in.name, in.event_type, dumped(in.action),
+                                          dumped(in.when), in.enabled);
+               });
+               reply(res, 201, row[0].c_str());
+             });
 
   router.add("GET", "/v1/rules", [&pool](const httplib::Request& req, httplib::Response& res) {
     reject_unknown_params(req, {"event_type", "enabled", "limit", "cursor"});
@@ -58,10 +61,11 @@ void add_rule_routes(Router& router, ConnectionPool& pool) {
     reply(res, 200, rows[0][0].c_str());
   });
 
-  router.add("PATCH", one, [&pool](const httplib::Request& req, httplib::Response& res) {
+  router.add("PATCH", one, [&pool, &secrets](const httplib::Request& req, httplib::Response& res) {
     reject_unknown_params(req, {});
     const auto id = path_id(req, "rule");
     const RuleInput in = parse_rule(parse_object(req.body), true);
+    if (in.action) check_rule_secrets(*in.action, secrets);
     const auto row = on_connection(pool, [&](pqxx::nontransaction& tx) {
       return tx.exec_prepared1("update_rule", id, in.name, in.event_type, dumped(in.action),
                                dumped(in.when), in.enabled);

@@ -13,7 +13,7 @@ const std::pair<const char*, const char*> kStatements[] = {
      "p_target => $8, p_payload => $9::jsonb, p_stop_condition_type => $10, "
      "p_stop_condition_value => $11, p_max_fires => $12::integer, p_ends_at => $13::timestamptz, "
      "p_cron => $14, p_timezone => $15, p_misfire_policy => $16, "
-     "p_max_attempts => $17::integer) c"},
+     "p_max_attempts => $17::integer, p_request => $18::jsonb) c"},
     {"create_batch",
      "SELECT item, created, reminder::text FROM nudge.create_reminders($1::jsonb) ORDER BY "
      "item"},
@@ -32,6 +32,16 @@ const std::pair<const char*, const char*> kStatements[] = {
     {"pause", "SELECT nudge.reminder_json(nudge.pause_reminder($1))::text"},
     {"resume", "SELECT nudge.reminder_json(nudge.resume_reminder($1))::text"},
     {"cancel", "SELECT nudge.reminder_json(nudge.cancel_reminder($1))::text"},
+    // Bulk changes: $1 the ids as an array literal, then the list's filters.
+    {"pause_matching",
+     "SELECT nudge.pause_reminders(p_ids => $1::bigint[], p_status => $2, p_entity_type => $3, "
+     "p_entity_id => $4, p_event_type => $5, p_channel => $6)::text"},
+    {"resume_matching",
+     "SELECT nudge.resume_reminders(p_ids => $1::bigint[], p_status => $2, p_entity_type => $3, "
+     "p_entity_id => $4, p_event_type => $5, p_channel => $6)::text"},
+    {"cancel_matching",
+     "SELECT nudge.cancel_reminders(p_ids => $1::bigint[], p_status => $2, p_entity_type => $3, "
+     "p_entity_id => $4, p_event_type => $5, p_channel => $6)::text"},
     {"reschedule",
      "SELECT nudge.reminder_json(nudge.reschedule_reminder($1, $2::timestamptz, $3::integer, "
      "$4::jsonb, $5::integer, $6::timestamptz))::text"},

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages Nudge needs to build, test and run (compiler, CMake, Ninja,
-# libpqxx, cpp-httplib, nlohmann-json, toml++, GoogleTest, PostgreSQL 15, aiosmtpd, wrk, ...).
+# libpqxx, cpp-httplib, nlohmann-json, toml++, GoogleTest, PostgreSQL 15, aiosmtpd, wrk, and what
+# package.sh and its test use: dpkg-dev for dpkg-shlibdeps, file, systemd for systemd-analyze).
 # Only packages that are missing are installed; when everything is present it returns at once.
 # Must run as root to install; as an ordinary user it prints the apt-get command and exits 1
 # if something is missing.
@@ -15,6 +16,7 @@ packages=(
   libgtest-dev googletest libcurl4-openssl-dev libssl-dev
   postgresql-15 postgresql-client-15
   python3 python3-aiosmtpd wrk procps util-linux clang-format
+  dpkg-dev file systemd
 )
 if [[ -n "${NUDGE_SETUP_EXTRA:-}" ]]; then
   read -r -a extra <<<"${NUDGE_SETUP_EXTRA}"

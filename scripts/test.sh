@@ -12,7 +12,8 @@
 #
 # The quick loop for one suite, Release only:
 #   NUDGE_TEST_SKIP_ASAN=1 NUDGE_TEST_LABEL=sql scripts/test.sh
-# Suites (ctest labels): unit, channel, sql, process, api. Or run one binary directly, e.g.
+# Suites (ctest labels): unit, channel, sql, process, api, package (the .deb of this build, Release
+# pass only). Or run one binary directly, e.g.
 #   build/bin/nudge-sql-tests --gtest_filter='Cron*'   (after one scripts/test.sh run).
 #
 # Environment knobs:

@@ -24,12 +24,13 @@ CREATE TYPE nudge.claimed_fire AS (
 	scheduled_for timestamp with time zone,
 	attempt integer,
 	max_attempts integer,
-	fire_count integer
+	fire_count integer,
+	request jsonb
 );
 
 -- Name: TYPE claimed_fire; Type: COMMENT; Schema: nudge; Owner: -
 
-COMMENT ON TYPE nudge.claimed_fire IS 'One claimed attempt as a worker delivers it: the reminder, its address (target, else contacts), the occurrence, the attempt number and the attempts it gets.';
+COMMENT ON TYPE nudge.claimed_fire IS 'One claimed attempt as a worker delivers it: the reminder, its address (target, else contacts), the occurrence, the attempt number, the attempts it gets and, for a reminder with its own request, that request rendered for this attempt.';
 
 -- Name: cron; Type: TYPE; Schema: nudge; Owner: -
 
@@ -119,6 +120,7 @@ CREATE TABLE nudge.reminders (
     finished_at timestamp with time zone,
     rule_id bigint DEFAULT (NULLIF(current_setting('nudge.rule_id'::text, true), ''::text))::bigint,
     event_id bigint DEFAULT (NULLIF(current_setting('nudge.event_id'::text, true), ''::text))::bigint,
+    request jsonb,
     CONSTRAINT attempt_is_not_negative CHECK ((attempt >= 0)),
     CONSTRAINT catch_up_fires_is_not_negative CHECK ((catch_up_fires >= 0)),
     CONSTRAINT channel_is_known CHECK ((channel = ANY (ARRAY['log'::text, 'webhook'::text, 'email'::text]))),
@@ -172,6 +174,10 @@ COMMENT ON COLUMN nudge.reminders.catch_up_fires IS 'Missed occurrences fired so
 -- Name: COLUMN reminders.attempt; Type: COMMENT; Schema: nudge; Owner: -
 
 COMMENT ON COLUMN nudge.reminders.attempt IS 'Claims of the current occurrence so far; with leased_by and the occurrence it is the lease token.';
+
+-- Name: COLUMN reminders.request; Type: COMMENT; Schema: nudge; Owner: -
+
+COMMENT ON COLUMN nudge.reminders.request IS 'How a webhook reminder''s request looks ({"method", "headers", "body", "content_type"}, checked by nudge.check_request); NULL for Nudge''s own POST of the fire as JSON.';
 
 -- Name: after_attempt(nudge.reminders, text, nudge.worker_policy, timestamp with time zone); Type: FUNCTION; Schema: nudge; Owner: -
 
@@ -350,6 +356,7 @@ CREATE TABLE nudge.delivery_attempts (
     response text,
     duration_ms integer,
     worker text NOT NULL,
+    request jsonb,
     CONSTRAINT attempt_duration_is_not_negative CHECK ((duration_ms >= 0)),
     CONSTRAINT attempt_error_is_at_most_2000_chars CHECK ((length(error) <= 2000)),
     CONSTRAINT attempt_number_is_positive CHECK ((attempt >= 1)),
@@ -361,6 +368,10 @@ CREATE TABLE nudge.delivery_attempts (
 
 COMMENT ON TABLE nudge.delivery_attempts IS 'One row per delivery attempt (status code, error, start of the response, duration, worker), except a log line written, which its execution row tells in full; pruned like executions.';
 
+-- Name: COLUMN delivery_attempts.request; Type: COMMENT; Schema: nudge; Owner: -
+
+COMMENT ON COLUMN nudge.delivery_attempts.request IS 'The request of an attempt at a reminder with its own: method, headers with {{secret.NAME}} standing (values are never stored), content type and the first KiB of the rendered body.';
+
 -- Name: attempt_json(nudge.delivery_attempts); Type: FUNCTION; Schema: nudge; Owner: -
 
 CREATE FUNCTION nudge.attempt_json(a nudge.delivery_attempts) RETURNS jsonb
@@ -369,12 +380,12 @@ CREATE FUNCTION nudge.attempt_json(a nudge.delivery_attempts) RETURNS jsonb
   SELECT jsonb_strip_nulls(jsonb_build_object(
     'attempt', a.attempt, 'attempted_at', a.attempted_at, 'outcome', a.outcome,
     'status_code', a.status_code, 'error', a.error, 'response', a.response,
-    'duration_ms', a.duration_ms, 'worker', a.worker))
+    'duration_ms', a.duration_ms, 'worker', a.worker, 'request', a.request))
 $$;
 
 -- Name: FUNCTION attempt_json(a nudge.delivery_attempts); Type: COMMENT; Schema: nudge; Owner: -
 
-COMMENT ON FUNCTION nudge.attempt_json(a nudge.delivery_attempts) IS 'The public JSON form of one delivery attempt.';
+COMMENT ON FUNCTION nudge.attempt_json(a nudge.delivery_attempts) IS 'The public JSON form of one delivery attempt, with the request it sent when its reminder has its own.';
 
 -- Name: cancel_reminder(bigint); Type: FUNCTION; Schema: nudge; Owner: -
 
@@ -398,6 +409,73 @@ END $$;
 -- Name: FUNCTION cancel_reminder(p_id bigint); Type: COMMENT; Schema: nudge; Owner: -
 
 COMMENT ON FUNCTION nudge.cancel_reminder(p_id bigint) IS 'ACTIVE or PAUSED becomes CANCELLED for good (a fire in flight is recorded but never revives it); cancelling a CANCELLED reminder changes nothing; COMPLETED or FAILED raises NU409, a missing reminder NU404.';
+
+-- Name: cancel_reminders(bigint[], text, text, text, text, text); Type: FUNCTION; Schema: nudge; Owner: -
+
+CREATE FUNCTION nudge.cancel_reminders(p_ids bigint[] DEFAULT NULL::bigint[], p_status text DEFAULT NULL::text, p_entity_type text DEFAULT NULL::text, p_entity_id text DEFAULT NULL::text, p_event_type text DEFAULT NULL::text, p_channel text DEFAULT NULL::text) RETURNS jsonb
+    LANGUAGE sql
+    AS $$
+  SELECT nudge.change_matching_reminders('cancel', p_ids, p_status, p_entity_type, p_entity_id,
+                                         p_event_type, p_channel)
+$$;
+
+-- Name: FUNCTION cancel_reminders(p_ids bigint[], p_status text, p_entity_type text, p_entity_id text, p_event_type text, p_channel text); Type: COMMENT; Schema: nudge; Owner: -
+
+COMMENT ON FUNCTION nudge.cancel_reminders(p_ids bigint[], p_status text, p_entity_type text, p_entity_id text, p_event_type text, p_channel text) IS 'Cancels up to 10,000 ACTIVE or PAUSED reminders matching every given filter (ids: at most 1,000) in one transaction, as nudge.cancel_reminder would each (each emits nudge.reminder_completed with reason cancelled); answers {count, ids, more}; no filter raises 22023.';
+
+-- Name: change_matching_reminders(text, bigint[], text, text, text, text, text); Type: FUNCTION; Schema: nudge; Owner: -
+
+CREATE FUNCTION nudge.change_matching_reminders(p_change text, p_ids bigint[], p_status text, p_entity_type text, p_entity_id text, p_event_type text, p_channel text) RETURNS jsonb
+    LANGUAGE plpgsql
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+DECLARE
+  -- At most this many change per call; "more" tells the caller to call again.
+  c_limit   constant integer := 10000;
+  v_from    text[] := CASE p_change WHEN 'pause' THEN '{ACTIVE}'
+                                    WHEN 'resume' THEN '{PAUSED}'
+                                    ELSE '{ACTIVE,PAUSED}' END;
+  v_ids     bigint[];
+  v_more    boolean;
+BEGIN
+  IF p_ids IS NULL AND p_status IS NULL AND p_entity_type IS NULL AND p_entity_id IS NULL
+     AND p_event_type IS NULL AND p_channel IS NULL THEN
+    PERFORM nudge.reject('filter', 'name ids or at least one of status, entity_type, entity_id, '
+                                   'event_type, channel (status ACTIVE matches every active reminder)');
+  END IF;
+  IF cardinality(p_ids) > 1000 THEN
+    PERFORM nudge.reject('ids', 'must hold at most 1000 ids');
+  END IF;
+  IF p_status IS NOT NULL
+     AND p_status NOT IN ('ACTIVE', 'PAUSED', 'COMPLETED', 'CANCELLED', 'FAILED') THEN
+    PERFORM nudge.reject('status', 'must be one of ACTIVE, PAUSED, COMPLETED, CANCELLED, FAILED');
+  END IF;
+
+  SELECT array_agg(m.id ORDER BY m.id) INTO v_ids
+    FROM (SELECT r.id FROM nudge.reminders r
+           WHERE r.status = ANY (v_from)
+             AND (p_ids IS NULL OR r.id = ANY (p_ids))
+             AND (p_status IS NULL OR r.status = p_status)
+             AND (p_entity_type IS NULL OR r.entity_type = p_entity_type)
+             AND (p_entity_id IS NULL OR r.entity_id = p_entity_id)
+             AND (p_event_type IS NULL OR r.event_type = p_event_type)
+             AND (p_channel IS NULL OR r.channel = p_channel)
+           ORDER BY r.id LIMIT c_limit + 1
+             FOR UPDATE) m;
+  v_ids := coalesce(v_ids, '{}');
+  v_more := cardinality(v_ids) > c_limit;
+  v_ids := v_ids[1:c_limit];
+
+  PERFORM CASE p_change WHEN 'pause' THEN nudge.pause_reminder(i.id)
+                        WHEN 'resume' THEN nudge.resume_reminder(i.id)
+                        ELSE nudge.cancel_reminder(i.id) END
+     FROM unnest(v_ids) WITH ORDINALITY AS i(id, n) ORDER BY i.n;
+  RETURN jsonb_build_object('count', cardinality(v_ids), 'ids', to_jsonb(v_ids), 'more', v_more);
+END $$;
+
+-- Name: FUNCTION change_matching_reminders(p_change text, p_ids bigint[], p_status text, p_entity_type text, p_entity_id text, p_event_type text, p_channel text); Type: COMMENT; Schema: nudge; Owner: -
+
+COMMENT ON FUNCTION nudge.change_matching_reminders(p_change text, p_ids bigint[], p_status text, p_entity_type text, p_entity_id text, p_event_type text, p_channel text) IS 'Pauses, resumes or cancels (p_change) up to 10,000 reminders that can take that change and match every given filter (ids: at most 1,000), in id order, each through the single-reminder function; answers {count, ids, more}; no filter at all raises 22023 naming filter.';
 
 -- Name: check_keys(jsonb, text[], text); Type: FUNCTION; Schema: nudge; Owner: -
 
@@ -526,6 +604,160 @@ END $_$;
 -- Name: FUNCTION check_remind_template(p_template jsonb, p_event_type text); Type: COMMENT; Schema: nudge; Owner: -
 
 COMMENT ON FUNCTION nudge.check_remind_template(p_template jsonb, p_event_type text) IS 'Raises 22023 naming the field (action.reminder.<field>) when a remind template holds an unknown field, a wrong type, an unknown placeholder, or anything a create would refuse for a sample event; otherwise does nothing.';
+
+-- Name: check_request(jsonb, text, jsonb); Type: FUNCTION; Schema: nudge; Owner: -
+
+CREATE FUNCTION nudge.check_request(p_request jsonb, p_channel text, p_payload jsonb) RETURNS void
+    LANGUAGE plpgsql
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $_$
+DECLARE
+  v_method  text := coalesce(p_request->>'method', 'POST');
+  v_body    jsonb := p_request->'body';
+  v_type    text := p_request->>'content_type';
+  v_name    text;
+  v_value   jsonb;
+  v_field   text;
+  v_seen    text[] := '{}';
+BEGIN
+  IF p_request IS NULL THEN
+    RETURN;
+  END IF;
+  IF jsonb_typeof(p_request) <> 'object' THEN
+    PERFORM nudge.reject('request', 'must be a JSON object: {"method", "headers", "body", "content_type"}');
+  END IF;
+  IF p_channel IS DISTINCT FROM 'webhook' THEN
+    PERFORM nudge.reject('request', 'is only for webhook reminders');
+  END IF;
+  PERFORM nudge.check_keys(p_request, ARRAY['method', 'headers', 'body', 'content_type'],
+                           'request.');
+  IF p_request ? 'method' AND (jsonb_typeof(p_request->'method') <> 'string'
+                               OR v_method NOT IN ('POST', 'PUT', 'PATCH', 'GET', 'DELETE')) THEN
+    PERFORM nudge.reject('request.method', 'must be one of POST, PUT, PATCH, GET, DELETE');
+  END IF;
+
+  -- Headers: names are RFC 7230 tokens Nudge does not set itself; values are one line of text.
+  IF p_request ? 'headers' THEN
+    IF jsonb_typeof(p_request->'headers') <> 'object' THEN
+      PERFORM nudge.reject('request.headers', 'must be a JSON object of header names and values');
+    END IF;
+    IF (SELECT count(*) FROM jsonb_object_keys(p_request->'headers')) > 20 THEN
+      PERFORM nudge.reject('request.headers', 'must hold at most 20 headers');
+    END IF;
+    FOR v_name, v_value IN SELECT k, v FROM jsonb_each(p_request->'headers') AS x(k, v) ORDER BY k
+    LOOP
+      v_field := 'request.headers.' || v_name;
+      IF v_name !~ '^[!#$%&''*+.^_`|~0-9A-Za-z-]{1,100}$' THEN
+        -- Not named in the field: a name may hold a line break. Quoted as JSON instead.
+        PERFORM nudge.reject('request.headers', format(
+          '%s is not a header name: 1 to 100 letters, digits and !#$%%&''*+-.^_`|~ (an RFC 7230 token)',
+          to_jsonb(left(v_name, 100))));
+      END IF;
+      IF lower(v_name) IN ('host', 'content-length', 'transfer-encoding', 'connection',
+                           'idempotency-key') OR lower(v_name) LIKE 'nudge-%' THEN
+        PERFORM nudge.reject(v_field, 'is set by Nudge and cannot be given');
+      END IF;
+      IF lower(v_name) = 'content-type' THEN
+        PERFORM nudge.reject(v_field, 'is set from request.content_type');
+      END IF;
+      IF lower(v_name) = ANY (v_seen) THEN
+        PERFORM nudge.reject(v_field, 'is given twice (header names ignore case)');
+      END IF;
+      v_seen := v_seen || lower(v_name);
+      IF jsonb_typeof(v_value) <> 'string' THEN
+        PERFORM nudge.reject(v_field, 'must be a string');
+      END IF;
+      IF length(v_value #>> '{}') > 2048 THEN
+        PERFORM nudge.reject(v_field, 'must be at most 2048 characters');
+      END IF;
+      IF (v_value #>> '{}') ~ '[\x01-\x08\x0a-\x1f\x7f]' THEN
+        PERFORM nudge.reject(v_field, 'must not hold line breaks or other control characters');
+      END IF;
+      PERFORM nudge.check_request_text(v_value #>> '{}', v_field, true, p_payload);
+    END LOOP;
+  END IF;
+
+  IF p_request ? 'content_type' AND (jsonb_typeof(p_request->'content_type') <> 'string'
+       OR length(v_type) > 200
+       OR v_type !~ '^[A-Za-z0-9!#$&^_.+-]+/[A-Za-z0-9!#$&^_.+-]+\s*(;[^\x01-\x1f\x7f]*)?$') THEN
+    PERFORM nudge.reject('request.content_type',
+                         'must be a media type of at most 200 characters, e.g. text/plain; charset=utf-8');
+  END IF;
+
+  -- The body: a JSON template, or a string template with its content type.
+  IF p_request ? 'body' THEN
+    IF v_method IN ('GET', 'DELETE') THEN
+      PERFORM nudge.reject('request.body', 'is not for ' || v_method || ': GET and DELETE send no body');
+    END IF;
+    IF jsonb_typeof(v_body) = 'null' THEN
+      PERFORM nudge.reject('request.body', 'must be a JSON template or a string with content_type');
+    END IF;
+    IF octet_length(CASE WHEN jsonb_typeof(v_body) = 'string' THEN v_body #>> '{}'
+                         ELSE v_body::text END) > 16384 THEN
+      PERFORM nudge.reject('request.body', 'must be at most 16 KiB');
+    END IF;
+    IF jsonb_typeof(v_body) = 'string' THEN
+      IF v_type IS NULL THEN
+        PERFORM nudge.reject('request.content_type', 'is required with a string body '
+                             '(e.g. text/plain, application/x-www-form-urlencoded)');
+      END IF;
+      PERFORM nudge.check_request_text(v_body #>> '{}', 'request.body', false, p_payload);
+    ELSE
+      IF EXISTS (SELECT 1 FROM jsonb_path_query(v_body, '$.**') j
+                  WHERE jsonb_typeof(j) = 'object'
+                    AND EXISTS (SELECT 1 FROM jsonb_object_keys(j) k WHERE k ~ '\{\{|\}\}')) THEN
+        PERFORM nudge.reject('request.body', 'keys cannot hold {{ or }}');
+      END IF;
+      PERFORM nudge.check_request_text(j #>> '{}', 'request.body', false, p_payload)
+         FROM jsonb_path_query(v_body, '$.**') j
+        WHERE jsonb_typeof(j) = 'string';
+      IF v_type IS NOT NULL AND NOT v_type ~* '^application/([a-z0-9.!#$&^_-]+\+)?json\s*(;.*)?$' THEN
+        PERFORM nudge.reject('request.content_type', 'must be a JSON type (application/json or '
+                             'application/...+json) for a JSON body; a string body takes any');
+      END IF;
+    END IF;
+  ELSIF p_request ? 'content_type' THEN
+    PERFORM nudge.reject('request.content_type', 'is only for a request with a body');
+  END IF;
+END $_$;
+
+-- Name: FUNCTION check_request(p_request jsonb, p_channel text, p_payload jsonb); Type: COMMENT; Schema: nudge; Owner: -
+
+COMMENT ON FUNCTION nudge.check_request(p_request jsonb, p_channel text, p_payload jsonb) IS 'Raises 22023 naming the field (request, request.method, request.headers.<name>, request.body, request.content_type) when a request cannot be sent for a reminder of channel p_channel with payload p_payload: only webhooks; method POST, PUT, PATCH, GET or DELETE; at most 20 headers, named by RFC 7230 tokens other than Host, Content-Length, Transfer-Encoding, Connection, Idempotency-Key, Nudge-* and Content-Type (request.content_type), once each, with values of at most 2048 characters without control characters whose only placeholders are {{secret.NAME}}; a body of at most 16 KiB (none for GET and DELETE), JSON or a string with content_type, whose placeholders are a request''s and whose payload paths exist; otherwise does nothing.';
+
+-- Name: check_request_text(text, text, boolean, jsonb); Type: FUNCTION; Schema: nudge; Owner: -
+
+CREATE FUNCTION nudge.check_request_text(p_text text, p_field text, p_in_header boolean, p_payload jsonb) RETURNS void
+    LANGUAGE plpgsql
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+DECLARE
+  v_name text;
+BEGIN
+  IF position('{{' IN p_text) = 0 AND position('}}' IN p_text) = 0 THEN
+    RETURN;
+  END IF;
+  IF p_text ~ '\{\{\{|\}\}\}' THEN
+    PERFORM nudge.reject(p_field, 'has three braces in a row: a placeholder is {{name}}');
+  END IF;
+  FOR v_name IN SELECT m[1] FROM regexp_matches(p_text, '\{\{\s*([^{}]*?)\s*\}\}', 'g') m LOOP
+    IF nudge.request_placeholder_problem(v_name, p_in_header) IS NOT NULL THEN
+      PERFORM nudge.reject(p_field, nudge.request_placeholder_problem(v_name, p_in_header));
+    END IF;
+    IF v_name LIKE 'payload.%'
+       AND p_payload #> string_to_array(substr(v_name, 9), '.') IS NULL THEN
+      PERFORM nudge.reject(p_field, format('the payload has no %s for {{%s}}',
+                                           substr(v_name, 9), v_name));
+    END IF;
+  END LOOP;
+  IF regexp_replace(p_text, '\{\{\s*[^{}]*?\s*\}\}', '', 'g') ~ '\{\{|\}\}' THEN
+    PERFORM nudge.reject(p_field, 'has a {{ or }} that does not close a placeholder');
+  END IF;
+END $$;
+
+-- Name: FUNCTION check_request_text(p_text text, p_field text, p_in_header boolean, p_payload jsonb); Type: COMMENT; Schema: nudge; Owner: -
+
+COMMENT ON FUNCTION nudge.check_request_text(p_text text, p_field text, p_in_header boolean, p_payload jsonb) IS 'Raises 22023 naming p_field when a text of a request holds a placeholder that cannot stand there, reads a path p_payload lacks, or has a brace pair that is not a placeholder; otherwise does nothing.';
 
 -- Name: check_rule(nudge.rules); Type: FUNCTION; Schema: nudge; Owner: -
 
@@ -736,13 +968,16 @@ BEGIN
                              WHERE c.entity_type = r.entity_type AND c.entity_id = r.entity_id
                                AND c.channel = r.channel) END),
                 r.payload, r.schedule_type, coalesce(r.occurrence_at, r.next_run_at),
-                r.attempt, coalesce(r.max_attempts, p_policy.max_attempts), r.fire_count;
+                r.attempt, coalesce(r.max_attempts, p_policy.max_attempts), r.fire_count,
+                CASE WHEN r.request IS NOT NULL
+                     THEN nudge.rendered_request(r, coalesce(r.occurrence_at, r.next_run_at),
+                                                 r.attempt) END;
   END IF;
 END $$;
 
 -- Name: FUNCTION claim_due(p_worker text, p_limit integer, p_policy nudge.worker_policy); Type: COMMENT; Schema: nudge; Owner: -
 
-COMMENT ON FUNCTION nudge.claim_due(p_worker text, p_limit integer, p_policy nudge.worker_policy) IS 'Leases up to p_limit due ACTIVE reminders, earliest first, to p_worker for the policy''s lease_seconds (database clock), skipping rows other workers hold, each with its address (target, else contacts); never returns a reminder whose stop flag is true (it completes instead), an occurrence whose attempts were all used by workers that never finished them (recorded as failed), nor one missed by more than the threshold under misfire_policy skip (recorded as a skipped attempt; the reminder moves to its next future occurrence).';
+COMMENT ON FUNCTION nudge.claim_due(p_worker text, p_limit integer, p_policy nudge.worker_policy) IS 'Leases up to p_limit due ACTIVE reminders, earliest first, to p_worker for the policy''s lease_seconds (database clock), skipping rows other workers hold, each with its address (target, else contacts) and its own request rendered for the attempt (nudge.rendered_request); never returns a reminder whose stop flag is true (it completes instead), an occurrence whose attempts were all used by workers that never finished them (recorded as failed), nor one missed by more than the threshold under misfire_policy skip (recorded as a skipped attempt; the reminder moves to its next future occurrence).';
 
 -- Name: compile_rule(nudge.rules); Type: FUNCTION; Schema: nudge; Owner: -
 
@@ -768,11 +1003,17 @@ BEGIN
                                       (v_template->>'interval_minutes')::bigint * 60, 0)
                         ELSE coalesce((v_template->>'delay_seconds')::bigint, 0) END;
       RETURN v_out || jsonb_build_object(
-        'fields', nudge.compile_template(v_template - 'payload' - 'delay_seconds' - 'interval_minutes'
-                                         || CASE WHEN v_template ? 'interval_minutes'
-                                                 THEN jsonb_build_object('interval_seconds',
-                                                        (v_template->>'interval_minutes')::integer * 60)
-                                                 ELSE '{}'::jsonb END, false),
+        'fields', nudge.compile_template(
+                    v_template - 'payload' - 'delay_seconds' - 'interval_minutes' - 'request'
+                    || CASE WHEN v_template ? 'interval_minutes'
+                            THEN jsonb_build_object('interval_seconds',
+                                   (v_template->>'interval_minutes')::integer * 60)
+                            ELSE '{}'::jsonb END, false)
+                  -- The request is copied as it is: its placeholders are the reminder's.
+                  || CASE WHEN v_template ? 'request'
+                          THEN format(' || %L::jsonb',
+                                      jsonb_build_object('request', v_template->'request'))
+                          ELSE '' END,
         'payload', CASE WHEN v_template ? 'payload'
                         THEN nudge.compile_template(v_template->'payload', true) END,
         'run_at', format('e.occurred_at + interval ''1 second'' * %s', v_seconds));
@@ -791,7 +1032,7 @@ END $$;
 
 -- Name: FUNCTION compile_rule(p_rule nudge.rules); Type: COMMENT; Schema: nudge; Owner: -
 
-COMMENT ON FUNCTION nudge.compile_rule(p_rule nudge.rules) IS 'A checked rule''s conditions and action as SQL expressions over a batch row e: when (boolean), and for remind fields, payload and run_at; for set_flag key; for cancel event_type, entity_type and entity_id (JSON strings).';
+COMMENT ON FUNCTION nudge.compile_rule(p_rule nudge.rules) IS 'A checked rule''s conditions and action as SQL expressions over a batch row e: when (boolean), and for remind fields (the request copied as it is), payload and run_at; for set_flag key; for cancel event_type, entity_type and entity_id (JSON strings).';
 
 -- Name: compile_template(jsonb, boolean); Type: FUNCTION; Schema: nudge; Owner: -
 
@@ -873,9 +1114,9 @@ $$;
 
 COMMENT ON FUNCTION nudge.contact_json(c nudge.contacts) IS 'The public JSON form of a contact.';
 
--- Name: create_reminder(text, text, text, text, text, timestamp with time zone, integer, text, jsonb, text, text, integer, timestamp with time zone, text, text, text, integer); Type: FUNCTION; Schema: nudge; Owner: -
+-- Name: create_reminder(text, text, text, text, text, timestamp with time zone, integer, text, jsonb, text, text, integer, timestamp with time zone, text, text, text, integer, jsonb); Type: FUNCTION; Schema: nudge; Owner: -
 
-CREATE FUNCTION nudge.create_reminder(p_entity_type text, p_entity_id text, p_event_type text, p_channel text, p_schedule_type text, p_run_at timestamp with time zone DEFAULT NULL::timestamp with time zone, p_interval_seconds integer DEFAULT NULL::integer, p_target text DEFAULT NULL::text, p_payload jsonb DEFAULT '{}'::jsonb, p_stop_condition_type text DEFAULT NULL::text, p_stop_condition_value text DEFAULT NULL::text, p_max_fires integer DEFAULT NULL::integer, p_ends_at timestamp with time zone DEFAULT NULL::timestamp with time zone, p_cron text DEFAULT NULL::text, p_timezone text DEFAULT NULL::text, p_misfire_policy text DEFAULT NULL::text, p_max_attempts integer DEFAULT NULL::integer) RETURNS TABLE(created boolean, reminder nudge.reminders)
+CREATE FUNCTION nudge.create_reminder(p_entity_type text, p_entity_id text, p_event_type text, p_channel text, p_schedule_type text, p_run_at timestamp with time zone DEFAULT NULL::timestamp with time zone, p_interval_seconds integer DEFAULT NULL::integer, p_target text DEFAULT NULL::text, p_payload jsonb DEFAULT '{}'::jsonb, p_stop_condition_type text DEFAULT NULL::text, p_stop_condition_value text DEFAULT NULL::text, p_max_fires integer DEFAULT NULL::integer, p_ends_at timestamp with time zone DEFAULT NULL::timestamp with time zone, p_cron text DEFAULT NULL::text, p_timezone text DEFAULT NULL::text, p_misfire_policy text DEFAULT NULL::text, p_max_attempts integer DEFAULT NULL::integer, p_request jsonb DEFAULT NULL::jsonb) RETURNS TABLE(created boolean, reminder nudge.reminders)
     LANGUAGE plpgsql
     SET search_path TO 'pg_catalog', 'pg_temp'
     AS $$
@@ -958,6 +1199,7 @@ BEGIN
   IF p_ends_at IS NOT NULL AND p_ends_at < v_run_at THEN
     PERFORM nudge.reject('ends_at', 'must not be before the first fire (run_at)');
   END IF;
+  -- The request is checked by the trigger reminder_request_is_checked as the row is written.
 
   IF p_stop_condition_type = 'db_check' THEN
     SELECT coalesce(f.value, false) INTO v_stopped
@@ -981,7 +1223,7 @@ BEGIN
                                       schedule_type, interval_seconds, next_run_at,
                                       stop_condition_type, stop_condition_value, max_fires, ends_at,
                                       cron, timezone, cron_schedule, misfire_policy, max_attempts,
-                                      status, completed_reason, finished_at)
+                                      status, completed_reason, finished_at, request)
     VALUES (p_entity_type, p_entity_id, p_event_type, p_channel, p_target, p_payload,
             p_schedule_type, p_interval_seconds, v_run_at,
             p_stop_condition_type, p_stop_condition_value, p_max_fires, p_ends_at,
@@ -989,7 +1231,8 @@ BEGIN
             coalesce(p_misfire_policy, 'fire_once'), p_max_attempts,
             CASE WHEN v_stopped THEN 'COMPLETED' ELSE 'ACTIVE' END,
             CASE WHEN v_stopped THEN 'stop_condition' END,
-            CASE WHEN v_stopped THEN now() END)
+            CASE WHEN v_stopped THEN now() END,
+            nullif(p_request, 'null'::jsonb))
     ON CONFLICT (entity_type, entity_id, event_type) WHERE status IN ('ACTIVE', 'PAUSED') DO NOTHING
     RETURNING r.* INTO v_row;
     IF FOUND THEN
@@ -1007,9 +1250,9 @@ BEGIN
   END LOOP;
 END $$;
 
--- Name: FUNCTION create_reminder(p_entity_type text, p_entity_id text, p_event_type text, p_channel text, p_schedule_type text, p_run_at timestamp with time zone, p_interval_seconds integer, p_target text, p_payload jsonb, p_stop_condition_type text, p_stop_condition_value text, p_max_fires integer, p_ends_at timestamp with time zone, p_cron text, p_timezone text, p_misfire_policy text, p_max_attempts integer); Type: COMMENT; Schema: nudge; Owner: -
+-- Name: FUNCTION create_reminder(p_entity_type text, p_entity_id text, p_event_type text, p_channel text, p_schedule_type text, p_run_at timestamp with time zone, p_interval_seconds integer, p_target text, p_payload jsonb, p_stop_condition_type text, p_stop_condition_value text, p_max_fires integer, p_ends_at timestamp with time zone, p_cron text, p_timezone text, p_misfire_policy text, p_max_attempts integer, p_request jsonb); Type: COMMENT; Schema: nudge; Owner: -
 
-COMMENT ON FUNCTION nudge.create_reminder(p_entity_type text, p_entity_id text, p_event_type text, p_channel text, p_schedule_type text, p_run_at timestamp with time zone, p_interval_seconds integer, p_target text, p_payload jsonb, p_stop_condition_type text, p_stop_condition_value text, p_max_fires integer, p_ends_at timestamp with time zone, p_cron text, p_timezone text, p_misfire_policy text, p_max_attempts integer) IS 'Creates a one_time, recurring or cron reminder, or returns the live (ACTIVE or PAUSED) one with the same (entity_type, entity_id, event_type) with created = false, even under concurrent identical calls; bad input raises 22023 naming the field and writes nothing; a reminder whose stop flag is already true is created COMPLETED and never fires.';
+COMMENT ON FUNCTION nudge.create_reminder(p_entity_type text, p_entity_id text, p_event_type text, p_channel text, p_schedule_type text, p_run_at timestamp with time zone, p_interval_seconds integer, p_target text, p_payload jsonb, p_stop_condition_type text, p_stop_condition_value text, p_max_fires integer, p_ends_at timestamp with time zone, p_cron text, p_timezone text, p_misfire_policy text, p_max_attempts integer, p_request jsonb) IS 'Creates a one_time, recurring or cron reminder (a webhook one optionally with its own request, nudge.check_request), or returns the live (ACTIVE or PAUSED) one with the same (entity_type, entity_id, event_type) with created = false, even under concurrent identical calls; bad input raises 22023 naming the field and writes nothing; a reminder whose stop flag is already true is created COMPLETED and never fires.';
 
 -- Name: create_reminder_from_item(jsonb); Type: FUNCTION; Schema: nudge; Owner: -
 
@@ -1037,7 +1280,8 @@ BEGIN
            p_cron => p_item->>'cron',
            p_timezone => p_item->>'timezone',
            p_misfire_policy => p_item->>'misfire_policy',
-           p_max_attempts => (p_item->>'max_attempts')::integer) c;
+           p_max_attempts => (p_item->>'max_attempts')::integer,
+           p_request => p_item->'request') c;
 END $$;
 
 -- Name: FUNCTION create_reminder_from_item(p_item jsonb); Type: COMMENT; Schema: nudge; Owner: -
@@ -1057,16 +1301,16 @@ BEGIN
     PERFORM nudge.reject('items', 'must be an array');
   END IF;
   -- Renamed with its new columns: a session that made the old table keeps it.
-  CREATE TEMP TABLE IF NOT EXISTS nudge_create_item (
+  CREATE TEMP TABLE IF NOT EXISTS nudge_new_reminder (
     item integer, entity_type text, entity_id text, event_type text, channel text,
     schedule_type text, run_at timestamptz, interval_seconds integer, target text,
     payload jsonb, stop_condition_type text, stop_condition_value text, max_fires integer,
     ends_at timestamptz, cron text, timezone text, zone text, cron_schedule nudge.cron,
-    misfire_policy text, max_attempts integer, rule_id bigint, event_id bigint, id bigint,
-    created boolean) ON COMMIT DELETE ROWS;
-  DELETE FROM pg_temp.nudge_create_item;  -- a second batch in the same transaction
+    misfire_policy text, max_attempts integer, rule_id bigint, event_id bigint, request jsonb,
+    id bigint, created boolean) ON COMMIT DELETE ROWS;
+  DELETE FROM pg_temp.nudge_new_reminder;  -- a second batch in the same transaction
   BEGIN
-    INSERT INTO pg_temp.nudge_create_item
+    INSERT INTO pg_temp.nudge_new_reminder
     SELECT (e.ord - 1)::integer, e.v->>'entity_type', e.v->>'entity_id', e.v->>'event_type',
            e.v->>'channel', e.v->>'schedule_type',
            -- A bad expression or zone raises 22023 and sends the batch down the exact path.
@@ -1077,7 +1321,8 @@ BEGIN
            e.v->>'stop_condition_value', (e.v->>'max_fires')::integer,
            (e.v->>'ends_at')::timestamptz, e.v->>'cron', e.v->>'timezone', c.zone, c.parsed,
            coalesce(e.v->>'misfire_policy', 'fire_once'), (e.v->>'max_attempts')::integer,
-           (e.v->>'rule_id')::bigint, (e.v->>'event_id')::bigint, NULL, NULL
+           (e.v->>'rule_id')::bigint, (e.v->>'event_id')::bigint,
+           nullif(e.v->'request', 'null'::jsonb), NULL, NULL
       FROM jsonb_array_elements(p_items) WITH ORDINALITY AS e(v, ord)
      CROSS JOIN LATERAL (
             SELECT CASE WHEN e.v->>'schedule_type' = 'cron'
@@ -1085,7 +1330,7 @@ BEGIN
                    CASE WHEN e.v->>'schedule_type' = 'cron'
                         THEN nudge.cron_parse(e.v->>'cron') END AS parsed) c;
 
-    SELECT NOT EXISTS (SELECT 1 FROM pg_temp.nudge_create_item b
+    SELECT NOT EXISTS (SELECT 1 FROM pg_temp.nudge_new_reminder b
                         WHERE b.ends_at < b.run_at OR b.run_at IS NULL
                            OR jsonb_typeof(b.payload) <> 'object'
                            -- rules the create function checks and no constraint does
@@ -1093,7 +1338,7 @@ BEGIN
                            OR (b.schedule_type = 'cron' AND length(b.cron) > 200)
                            OR EXISTS (SELECT 1 FROM nudge.status_flags f
                                        WHERE f.key = b.stop_condition_value AND f.value))
-       AND NOT EXISTS (SELECT 1 FROM pg_temp.nudge_create_item b
+       AND NOT EXISTS (SELECT 1 FROM pg_temp.nudge_new_reminder b
                         GROUP BY b.entity_type, b.entity_id, b.event_type HAVING count(*) > 1)
       INTO v_plain;
 
@@ -1103,24 +1348,25 @@ BEGIN
                                           payload, schedule_type, interval_seconds, next_run_at,
                                           stop_condition_type, stop_condition_value, max_fires,
                                           ends_at, cron, timezone, cron_schedule, misfire_policy,
-                                          max_attempts, rule_id, event_id)
+                                          max_attempts, rule_id, event_id, request)
         SELECT b.entity_type, b.entity_id, b.event_type, b.channel, b.target, b.payload,
                b.schedule_type, b.interval_seconds, b.run_at, b.stop_condition_type,
                b.stop_condition_value, b.max_fires, b.ends_at, b.cron, b.zone,
-               b.cron_schedule, b.misfire_policy, b.max_attempts, b.rule_id, b.event_id
-          FROM pg_temp.nudge_create_item b ORDER BY b.item
+               b.cron_schedule, b.misfire_policy, b.max_attempts, b.rule_id, b.event_id,
+               b.request
+          FROM pg_temp.nudge_new_reminder b ORDER BY b.item
         ON CONFLICT (entity_type, entity_id, event_type) WHERE status IN ('ACTIVE', 'PAUSED')
         DO NOTHING
         RETURNING r.id, r.entity_type, r.entity_id, r.event_type)
-      UPDATE pg_temp.nudge_create_item b SET id = i.id, created = true
+      UPDATE pg_temp.nudge_new_reminder b SET id = i.id, created = true
         FROM inserted i
        WHERE (b.entity_type, b.entity_id, b.event_type) = (i.entity_type, i.entity_id, i.event_type);
       -- Items whose identity is already live: that reminder is the answer.
-      UPDATE pg_temp.nudge_create_item b SET id = r.id, created = false
+      UPDATE pg_temp.nudge_new_reminder b SET id = r.id, created = false
         FROM nudge.reminders r
        WHERE b.id IS NULL AND r.status IN ('ACTIVE', 'PAUSED')
          AND (r.entity_type, r.entity_id, r.event_type) = (b.entity_type, b.entity_id, b.event_type);
-      v_plain := NOT EXISTS (SELECT 1 FROM pg_temp.nudge_create_item b WHERE b.id IS NULL);
+      v_plain := NOT EXISTS (SELECT 1 FROM pg_temp.nudge_new_reminder b WHERE b.id IS NULL);
     END IF;
   EXCEPTION WHEN invalid_parameter_value OR check_violation OR not_null_violation
                  OR invalid_datetime_format OR datetime_field_overflow
@@ -1134,7 +1380,7 @@ BEGIN
   END IF;
   RETURN QUERY
     SELECT b.item, b.created, nudge.reminder_json(r)
-      FROM pg_temp.nudge_create_item b JOIN nudge.reminders r ON r.id = b.id
+      FROM pg_temp.nudge_new_reminder b JOIN nudge.reminders r ON r.id = b.id
      ORDER BY b.item;
 END $$;
 
@@ -1827,12 +2073,19 @@ BEGIN
        AND coalesce(r.occurrence_at, r.next_run_at) = i.scheduled_for
     RETURNING r.id, i.scheduled_for, i.attempt, i.outcome, left(i.error, 2000) AS error,
               i.status_code, left(i.response, 1024) AS response, i.duration_ms,
-              r.occurrence_at IS NULL AS ended, r.channel
+              r.occurrence_at IS NULL AS ended, r.channel,
+              -- The request as the claim rendered it for this attempt (the row's attempt
+              -- counter may have moved on: the attempt's own number is used).
+              CASE WHEN r.request IS NOT NULL
+                   THEN nudge.rendered_request(r, i.scheduled_for, i.attempt) END AS request
   ), attempts AS (
     INSERT INTO nudge.delivery_attempts (reminder_id, scheduled_for, attempt, outcome, status_code,
-                                         error, response, duration_ms, worker)
+                                         error, response, duration_ms, worker, request)
     SELECT m.id, m.scheduled_for, m.attempt, m.outcome, m.status_code, m.error, m.response,
-           greatest(m.duration_ms, 0), p_worker
+           greatest(m.duration_ms, 0), p_worker,
+           CASE WHEN m.request ? 'body'
+                THEN m.request || jsonb_build_object('body', left(m.request->>'body', 1024))
+                ELSE m.request END
       FROM moved m
      -- A log line written is the whole story of its delivery, already told by executions;
      -- skipping its attempt row keeps the log channel's drain fast (-20% with it).
@@ -1849,7 +2102,7 @@ END $$;
 
 -- Name: FUNCTION finish_attempts(p_worker text, p_policy nudge.worker_policy, p_ids bigint[], p_scheduled_for timestamp with time zone[], p_attempts integer[], p_outcomes text[], p_errors text[], p_status_codes integer[], p_responses text[], p_durations_ms integer[]); Type: COMMENT; Schema: nudge; Owner: -
 
-COMMENT ON FUNCTION nudge.finish_attempts(p_worker text, p_policy nudge.worker_policy, p_ids bigint[], p_scheduled_for timestamp with time zone[], p_attempts integer[], p_outcomes text[], p_errors text[], p_status_codes integer[], p_responses text[], p_durations_ms integer[]) IS 'Records each ended attempt whose lease (worker, attempt, occurrence) p_worker still holds exactly once in delivery_attempts, and moves its reminder on as nudge.after_attempt decides, recording an ended occurrence exactly once in executions; an attempt whose lease was lost changes nothing. Returns how many attempts it recorded.';
+COMMENT ON FUNCTION nudge.finish_attempts(p_worker text, p_policy nudge.worker_policy, p_ids bigint[], p_scheduled_for timestamp with time zone[], p_attempts integer[], p_outcomes text[], p_errors text[], p_status_codes integer[], p_responses text[], p_durations_ms integer[]) IS 'Records each ended attempt whose lease (worker, attempt, occurrence) p_worker still holds exactly once in delivery_attempts (with the request of a reminder that has its own, secrets as placeholders, the body cut at 1 KiB), and moves its reminder on as nudge.after_attempt decides, recording an ended occurrence exactly once in executions; an attempt whose lease was lost changes nothing. Returns how many attempts it recorded.';
 
 -- Name: first_run_at(text, timestamp with time zone, nudge.cron, text); Type: FUNCTION; Schema: nudge; Owner: -
 
@@ -1866,6 +2119,27 @@ $$;
 -- Name: FUNCTION first_run_at(p_schedule_type text, p_run_at timestamp with time zone, p_cron nudge.cron, p_timezone text); Type: COMMENT; Schema: nudge; Owner: -
 
 COMMENT ON FUNCTION nudge.first_run_at(p_schedule_type text, p_run_at timestamp with time zone, p_cron nudge.cron, p_timezone text) IS 'A new reminder''s first fire: one_time at run_at; recurring at run_at, default now; cron at its first occurrence at or after run_at, default now.';
+
+-- Name: form_encoded(text); Type: FUNCTION; Schema: nudge; Owner: -
+
+CREATE FUNCTION nudge.form_encoded(p_text text) RETURNS text
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+  -- application/x-www-form-urlencoded as browsers write it: letters, digits and *-._ stay,
+  -- a space is +, every other byte of the UTF-8 text is %XX.
+  SELECT coalesce(string_agg(
+           CASE WHEN b BETWEEN 48 AND 57 OR b BETWEEN 65 AND 90 OR b BETWEEN 97 AND 122
+                     OR b IN (42, 45, 46, 95) THEN chr(b)
+                WHEN b = 32 THEN '+'
+                ELSE '%' || upper(lpad(to_hex(b), 2, '0')) END, '' ORDER BY i), '')
+    FROM (SELECT convert_to(p_text, 'UTF8') AS t) x,
+         LATERAL (SELECT i, get_byte(x.t, i) AS b FROM generate_series(0, length(x.t) - 1) i) y
+$$;
+
+-- Name: FUNCTION form_encoded(p_text text); Type: COMMENT; Schema: nudge; Owner: -
+
+COMMENT ON FUNCTION nudge.form_encoded(p_text text) IS 'p_text form-encoded (application/x-www-form-urlencoded): ASCII letters, digits and *-._ as they are, a space as +, every other UTF-8 byte as %XX.';
 
 -- Name: jitter(bigint, integer, timestamp with time zone); Type: FUNCTION; Schema: nudge; Owner: -
 
@@ -2002,6 +2276,19 @@ END $$;
 -- Name: FUNCTION pause_reminder(p_id bigint); Type: COMMENT; Schema: nudge; Owner: -
 
 COMMENT ON FUNCTION nudge.pause_reminder(p_id bigint) IS 'ACTIVE becomes PAUSED (nothing is claimed while paused; a fire in flight is recorded but does not resume it); pausing a PAUSED reminder changes nothing; any other status raises NU409, a missing reminder NU404.';
+
+-- Name: pause_reminders(bigint[], text, text, text, text, text); Type: FUNCTION; Schema: nudge; Owner: -
+
+CREATE FUNCTION nudge.pause_reminders(p_ids bigint[] DEFAULT NULL::bigint[], p_status text DEFAULT NULL::text, p_entity_type text DEFAULT NULL::text, p_entity_id text DEFAULT NULL::text, p_event_type text DEFAULT NULL::text, p_channel text DEFAULT NULL::text) RETURNS jsonb
+    LANGUAGE sql
+    AS $$
+  SELECT nudge.change_matching_reminders('pause', p_ids, p_status, p_entity_type, p_entity_id,
+                                         p_event_type, p_channel)
+$$;
+
+-- Name: FUNCTION pause_reminders(p_ids bigint[], p_status text, p_entity_type text, p_entity_id text, p_event_type text, p_channel text); Type: COMMENT; Schema: nudge; Owner: -
+
+COMMENT ON FUNCTION nudge.pause_reminders(p_ids bigint[], p_status text, p_entity_type text, p_entity_id text, p_event_type text, p_channel text) IS 'Pauses up to 10,000 ACTIVE reminders matching every given filter (ids: at most 1,000) in one transaction, as nudge.pause_reminder would each; answers {count, ids, more}; more = true when others still match; no filter raises 22023.';
 
 -- Name: placeholder_problem(text); Type: FUNCTION; Schema: nudge; Owner: -
 
@@ -2317,7 +2604,7 @@ CREATE FUNCTION nudge.reminder_item(p_template jsonb, p_event nudge.events) RETU
     SET search_path TO 'pg_catalog', 'pg_temp'
     AS $$
 DECLARE
-  v_fields  jsonb := p_template - 'payload' - 'delay_seconds' - 'interval_minutes';
+  v_fields  jsonb := p_template - 'payload' - 'delay_seconds' - 'interval_minutes' - 'request';
   v_item    jsonb := nudge.render_template(v_fields, p_event, false);
   v_payload jsonb := nudge.render_template(p_template->'payload', p_event, true);
   v_key     text;
@@ -2336,6 +2623,9 @@ BEGIN
   IF v_payload IS NOT NULL THEN
     v_item := v_item || jsonb_build_object('payload', v_payload);
   END IF;
+  IF p_template ? 'request' THEN
+    v_item := v_item || jsonb_build_object('request', p_template->'request');
+  END IF;
   IF p_template ? 'interval_minutes' THEN
     v_item := v_item || jsonb_build_object('interval_seconds',
                                            (p_template->>'interval_minutes')::integer * 60);
@@ -2349,7 +2639,7 @@ END $$;
 
 -- Name: FUNCTION reminder_item(p_template jsonb, p_event nudge.events); Type: COMMENT; Schema: nudge; Owner: -
 
-COMMENT ON FUNCTION nudge.reminder_item(p_template jsonb, p_event nudge.events) IS 'The create item a remind template gives for an event: every string rendered, the entity defaulting to the event''s, run_at delay_seconds after the event occurred (recurring: by default one interval); NU422 when the event lacks a value.';
+COMMENT ON FUNCTION nudge.reminder_item(p_template jsonb, p_event nudge.events) IS 'The create item a remind template gives for an event: every string rendered (the request copied as it is), the entity defaulting to the event''s, run_at delay_seconds after the event occurred (recurring: by default one interval); NU422 when the event lacks a value.';
 
 -- Name: reminder_json(nudge.reminders); Type: FUNCTION; Schema: nudge; Owner: -
 
@@ -2374,11 +2664,28 @@ CREATE FUNCTION nudge.reminder_json(r nudge.reminders) RETURNS jsonb
     'completed_reason', r.completed_reason, 'last_error', r.last_error,
     'rule_id', r.rule_id, 'event_id', r.event_id,
     'created_at', r.created_at, 'updated_at', r.updated_at, 'finished_at', r.finished_at))
+    -- The request as stored, its nulls kept like the payload's ({{secret.NAME}}, never a value).
+    || CASE WHEN r.request IS NULL THEN '{}'::jsonb ELSE jsonb_build_object('request', r.request) END
 $$;
 
 -- Name: FUNCTION reminder_json(r nudge.reminders); Type: COMMENT; Schema: nudge; Owner: -
 
-COMMENT ON FUNCTION nudge.reminder_json(r nudge.reminders) IS 'The public JSON form of a reminder: every field that is set (nulls left out, the payload as stored), times in the session''s zone, the occurrence being retried and its attempts while there is one, the rule and event that created it, no lease internals.';
+COMMENT ON FUNCTION nudge.reminder_json(r nudge.reminders) IS 'The public JSON form of a reminder: every field that is set (nulls left out, the payload and the request as stored), times in the session''s zone, the occurrence being retried and its attempts while there is one, the rule and event that created it, no lease internals.';
+
+-- Name: reminder_request_is_checked(); Type: FUNCTION; Schema: nudge; Owner: -
+
+CREATE FUNCTION nudge.reminder_request_is_checked() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+BEGIN
+  PERFORM nudge.check_request(NEW.request, NEW.channel, NEW.payload);
+  RETURN NEW;
+END $$;
+
+-- Name: FUNCTION reminder_request_is_checked(); Type: COMMENT; Schema: nudge; Owner: -
+
+COMMENT ON FUNCTION nudge.reminder_request_is_checked() IS 'Trigger: a reminder''s request passes nudge.check_request whenever the request or the payload it reads is written, plain SQL included.';
 
 -- Name: render_json(jsonb, nudge.events, text); Type: FUNCTION; Schema: nudge; Owner: -
 
@@ -2414,14 +2721,13 @@ END $$;
 
 COMMENT ON FUNCTION nudge.render_json(p_value jsonb, p_event nudge.events, p_field text) IS 'A JSON value with the placeholders of every string in it rendered for the event (a string that is one placeholder takes the value''s own JSON type); NU422 naming the field path when the event lacks a value.';
 
--- Name: render_template(jsonb, nudge.events, boolean); Type: FUNCTION; Schema: nudge; Owner: -
+-- Name: render_placeholders(text, jsonb, text); Type: FUNCTION; Schema: nudge; Owner: -
 
-CREATE FUNCTION nudge.render_template(p_template jsonb, p_event nudge.events, p_typed boolean) RETURNS jsonb
+CREATE FUNCTION nudge.render_placeholders(p_text text, p_values jsonb, p_escape text) RETURNS text
     LANGUAGE plpgsql STABLE
-    SET search_path TO 'pg_catalog', 'pg_temp'
     AS $$
 DECLARE
-  v_rest  text := p_template::text;
+  v_rest  text := p_text;
   v_out   text := '';
   v_open  integer;
   v_close integer;
@@ -2429,18 +2735,19 @@ DECLARE
   v_text  text;
 BEGIN
   IF position('{{' IN v_rest) = 0 THEN
-    RETURN p_template;
+    RETURN p_text;
   END IF;
   LOOP
     v_open := position('{{' IN v_rest);
     EXIT WHEN v_open = 0;
     v_close := position('}}' IN substr(v_rest, v_open + 2));
     EXIT WHEN v_close = 0;
-    v_value := nudge.event_value(p_event, btrim(substr(v_rest, v_open + 2, v_close - 1)));
+    -- {{data.a.0}} is the value at path data, a, 0 (objects and array indexes).
+    v_value := p_values #> string_to_array(btrim(substr(v_rest, v_open + 2, v_close - 1)), '.');
     IF v_value IS NULL THEN
       RETURN NULL;
     END IF;
-    IF p_typed AND v_open > 1 AND substr(v_rest, v_open - 1, 1) = '"'
+    IF p_escape = 'json_typed' AND v_open > 1 AND substr(v_rest, v_open - 1, 1) = '"'
        AND substr(v_rest, v_open + v_close + 3, 1) = '"'
        AND (v_open = 2 OR substr(v_rest, v_open - 2, 1) <> '\') THEN
       -- "{{data.x}}": the quotes go, the value stays whatever JSON it is.
@@ -2448,13 +2755,38 @@ BEGIN
       v_rest := substr(v_rest, v_open + v_close + 4);
     ELSE
       v_text := CASE jsonb_typeof(v_value) WHEN 'string' THEN v_value #>> '{}' ELSE v_value::text END;
-      v_text := to_jsonb(v_text)::text;  -- escaped for inside a JSON string, quotes and all
-      v_out := v_out || substr(v_rest, 1, v_open - 1) || substr(v_text, 2, length(v_text) - 2);
+      IF p_escape IN ('json', 'json_typed') THEN
+        -- Escaped for inside a JSON string, quotes and all (inline: a call costs 7 us).
+        v_text := to_jsonb(v_text)::text;
+        v_text := substr(v_text, 2, length(v_text) - 2);
+      ELSIF p_escape = 'form' THEN
+        v_text := nudge.form_encoded(v_text);
+      END IF;
+      v_out := v_out || substr(v_rest, 1, v_open - 1) || v_text;
       v_rest := substr(v_rest, v_open + v_close + 3);
     END IF;
   END LOOP;
-  RETURN (v_out || v_rest)::jsonb;
+  RETURN v_out || v_rest;
 END $$;
+
+-- Name: FUNCTION render_placeholders(p_text text, p_values jsonb, p_escape text); Type: COMMENT; Schema: nudge; Owner: -
+
+COMMENT ON FUNCTION nudge.render_placeholders(p_text text, p_values jsonb, p_escape text) IS 'p_text with every {{name}} replaced by the value at that dotted path of p_values, written for where it goes (p_escape: json escapes it for the inside of a JSON string, json_typed too but a JSON string that is one placeholder becomes the value itself, form form-encodes it, text inserts it as it is; strings as their text, other values as JSON); NULL when a value is missing.';
+
+-- Name: render_template(jsonb, nudge.events, boolean); Type: FUNCTION; Schema: nudge; Owner: -
+
+CREATE FUNCTION nudge.render_template(p_template jsonb, p_event nudge.events, p_typed boolean) RETURNS jsonb
+    LANGUAGE sql STABLE
+    AS $$
+  SELECT CASE WHEN position('{{' IN p_template::text) = 0 THEN p_template
+              ELSE nudge.render_placeholders(
+                     p_template::text,
+                     jsonb_build_object('entity_type', p_event.entity_type,
+                                        'entity_id', p_event.entity_id,
+                                        'event_type', p_event.event_type, 'event_id', p_event.id,
+                                        'data', p_event.data),
+                     CASE WHEN p_typed THEN 'json_typed' ELSE 'json' END)::jsonb END
+$$;
 
 -- Name: FUNCTION render_template(p_template jsonb, p_event nudge.events, p_typed boolean); Type: COMMENT; Schema: nudge; Owner: -
 
@@ -2506,6 +2838,76 @@ END $$;
 -- Name: FUNCTION render_text(p_text text, p_event nudge.events, p_field text, p_typed boolean); Type: COMMENT; Schema: nudge; Owner: -
 
 COMMENT ON FUNCTION nudge.render_text(p_text text, p_event nudge.events, p_field text, p_typed boolean) IS 'p_text with every placeholder replaced by the event''s value (as text; with p_typed a text that is one placeholder becomes the value itself); NU422 naming p_field when the event lacks a value.';
+
+-- Name: rendered_request(nudge.reminders, timestamp with time zone, integer); Type: FUNCTION; Schema: nudge; Owner: -
+
+CREATE FUNCTION nudge.rendered_request(r nudge.reminders, p_occurrence timestamp with time zone, p_attempt integer) RETURNS jsonb
+    LANGUAGE plpgsql STABLE
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+DECLARE
+  v_out    jsonb;
+  v_body   jsonb := r.request->'body';
+  v_type   text := r.request->>'content_type';
+  v_text   text;
+BEGIN
+  IF r.request IS NULL THEN
+    RETURN NULL;
+  END IF;
+  v_out := jsonb_build_object('method', coalesce(r.request->>'method', 'POST'),
+                              'headers', coalesce(r.request->'headers', '{}'::jsonb));
+  IF v_body IS NULL THEN
+    RETURN v_out;
+  END IF;
+  v_text := nudge.render_placeholders(
+              CASE WHEN jsonb_typeof(v_body) = 'string' THEN v_body #>> '{}' ELSE v_body::text END,
+              jsonb_build_object('reminder_id', r.id, 'entity_type', r.entity_type,
+                                 'entity_id', r.entity_id, 'event_type', r.event_type,
+                                 'scheduled_for', nudge.rfc3339_in_zone(p_occurrence, 'UTC'),
+                                 'attempt', p_attempt, 'payload', r.payload),
+              CASE WHEN jsonb_typeof(v_body) <> 'string' THEN 'json_typed'
+                   WHEN lower(btrim(split_part(v_type, ';', 1))) = 'application/x-www-form-urlencoded'
+                     THEN 'form'
+                   ELSE 'text' END);
+  -- Checked when stored, so neither can happen but through a payload a rule or a reschedule
+  -- could not foresee; the attempt then fails with this error instead of sending.
+  IF v_text IS NULL THEN
+    RETURN v_out || '{"error": "request.body: a placeholder has no value in this reminder"}';
+  END IF;
+  IF octet_length(v_text) > 1048576 THEN
+    RETURN v_out || '{"error": "request.body: renders to more than 1 MiB"}';
+  END IF;
+  RETURN v_out || jsonb_build_object('content_type', coalesce(v_type, 'application/json'),
+                                     'body', v_text);
+END $$;
+
+-- Name: FUNCTION rendered_request(r nudge.reminders, p_occurrence timestamp with time zone, p_attempt integer); Type: COMMENT; Schema: nudge; Owner: -
+
+COMMENT ON FUNCTION nudge.rendered_request(r nudge.reminders, p_occurrence timestamp with time zone, p_attempt integer) IS 'The reminder''s request for attempt p_attempt at occurrence p_occurrence: method (default POST), headers as stored ({{secret.NAME}} left for the worker), and for a request with a body its content type (default application/json) and the body rendered (JSON: values JSON-escaped, a string that is one placeholder takes the value''s type; form: values form-encoded; other types: values as text), or an error instead of the body when it cannot render or renders to more than 1 MiB; NULL without a request.';
+
+-- Name: request_placeholder_problem(text, boolean); Type: FUNCTION; Schema: nudge; Owner: -
+
+CREATE FUNCTION nudge.request_placeholder_problem(p_name text, p_in_header boolean) RETURNS text
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    AS $_$
+  SELECT CASE
+    WHEN p_in_header THEN
+      CASE WHEN p_name ~ '^secret\.[a-z0-9_]{1,64}$' THEN NULL
+           ELSE format('{{%s}} cannot be used in a header: header values are text and '
+                       '{{secret.NAME}} (NAME: 1 to 64 lower-case letters, digits and _)', p_name)
+      END
+    WHEN p_name ~ '^(entity_type|entity_id|event_type|reminder_id|scheduled_for|attempt|payload(\.[A-Za-z0-9_-]+)*)$'
+      THEN NULL
+    WHEN p_name LIKE 'secret.%' THEN format('{{%s}} can only be used in header values', p_name)
+    ELSE format('{{%s}} is not a placeholder of a request (known: {{entity_type}}, {{entity_id}}, '
+                '{{event_type}}, {{reminder_id}}, {{scheduled_for}}, {{attempt}}, '
+                '{{payload.some.path}}; a rule passes event values through the payload)', p_name)
+  END
+$_$;
+
+-- Name: FUNCTION request_placeholder_problem(p_name text, p_in_header boolean); Type: COMMENT; Schema: nudge; Owner: -
+
+COMMENT ON FUNCTION nudge.request_placeholder_problem(p_name text, p_in_header boolean) IS 'NULL when p_name may stand in a request (in a header value: secret.NAME only; in a body: entity_type, entity_id, event_type, reminder_id, scheduled_for, attempt, payload or payload.<path>), else why not.';
 
 -- Name: reschedule_reminder(bigint, timestamp with time zone, integer, jsonb, integer, timestamp with time zone); Type: FUNCTION; Schema: nudge; Owner: -
 
@@ -2579,6 +2981,19 @@ END $$;
 -- Name: FUNCTION resume_reminder(p_id bigint); Type: COMMENT; Schema: nudge; Owner: -
 
 COMMENT ON FUNCTION nudge.resume_reminder(p_id bigint) IS 'PAUSED becomes ACTIVE and occurrences missed while paused follow the misfire policy; resuming an ACTIVE reminder changes nothing; any other status raises NU409, a missing reminder NU404.';
+
+-- Name: resume_reminders(bigint[], text, text, text, text, text); Type: FUNCTION; Schema: nudge; Owner: -
+
+CREATE FUNCTION nudge.resume_reminders(p_ids bigint[] DEFAULT NULL::bigint[], p_status text DEFAULT NULL::text, p_entity_type text DEFAULT NULL::text, p_entity_id text DEFAULT NULL::text, p_event_type text DEFAULT NULL::text, p_channel text DEFAULT NULL::text) RETURNS jsonb
+    LANGUAGE sql
+    AS $$
+  SELECT nudge.change_matching_reminders('resume', p_ids, p_status, p_entity_type, p_entity_id,
+                                         p_event_type, p_channel)
+$$;
+
+-- Name: FUNCTION resume_reminders(p_ids bigint[], p_status text, p_entity_type text, p_entity_id text, p_event_type text, p_channel text); Type: COMMENT; Schema: nudge; Owner: -
+
+COMMENT ON FUNCTION nudge.resume_reminders(p_ids bigint[], p_status text, p_entity_type text, p_entity_id text, p_event_type text, p_channel text) IS 'Resumes up to 10,000 PAUSED reminders matching every given filter (ids: at most 1,000) in one transaction, as nudge.resume_reminder would each (missed occurrences follow the misfire policy); answers {count, ids, more}; no filter raises 22023.';
 
 -- Name: retry_delay(integer, integer, integer, double precision); Type: FUNCTION; Schema: nudge; Owner: -
 
@@ -2664,17 +3079,19 @@ CREATE FUNCTION nudge.sample_template(p_template jsonb) RETURNS jsonb
     AS $_$
   SELECT regexp_replace(
            CASE WHEN p_template->>'target' ~ '^\s*\{\{\s*data\.[^{}]*\}\}\s*$'
-                THEN jsonb_set(p_template, '{target}',
+                THEN jsonb_set(p_template - 'request', '{target}',
                                to_jsonb(CASE p_template->>'channel'
                                           WHEN 'email' THEN 'sample@example.com'
                                           ELSE 'https://example.com/sample' END))
-                ELSE p_template END::text,
+                ELSE p_template - 'request' END::text,
            '\{\{\s*data\.[^{}]*?\s*\}\}', 'sample', 'g')::jsonb
+         || CASE WHEN p_template ? 'request'
+                 THEN jsonb_build_object('request', p_template->'request') ELSE '{}'::jsonb END
 $_$;
 
 -- Name: FUNCTION sample_template(p_template jsonb); Type: COMMENT; Schema: nudge; Owner: -
 
-COMMENT ON FUNCTION nudge.sample_template(p_template jsonb) IS 'A remind template with its data placeholders replaced by sample values, a target made of data only by an address that suits the channel.';
+COMMENT ON FUNCTION nudge.sample_template(p_template jsonb) IS 'A remind template with its data placeholders replaced by sample values (the request, whose placeholders are the reminder''s, left as it is), a target made of data only by an address that suits the channel.';
 
 -- Name: seconds_until_due(); Type: FUNCTION; Schema: nudge; Owner: -
 
@@ -2749,7 +3166,7 @@ CREATE FUNCTION nudge.template_field_type(p_field text) RETURNS text
                      'ends_at', 'misfire_policy') THEN 'string'
     WHEN p_field IN ('interval_seconds', 'interval_minutes', 'max_fires', 'max_attempts',
                      'delay_seconds') THEN 'number'
-    WHEN p_field = 'payload' THEN 'object'
+    WHEN p_field IN ('payload', 'request') THEN 'object'
   END
 $$;
 
@@ -2986,6 +3403,10 @@ CREATE TRIGGER reminder_end_emits_an_event AFTER UPDATE OF status ON nudge.remin
 -- Name: reminders reminder_insert_wakes_workers; Type: TRIGGER; Schema: nudge; Owner: -
 
 CREATE TRIGGER reminder_insert_wakes_workers AFTER INSERT ON nudge.reminders REFERENCING NEW TABLE AS inserted FOR EACH STATEMENT WHEN ((current_setting('nudge.notify_after_commit'::text, true) IS DISTINCT FROM 'on'::text)) EXECUTE FUNCTION nudge.wake_workers_for_inserted();
+
+-- Name: reminders reminder_request_is_checked; Type: TRIGGER; Schema: nudge; Owner: -
+
+CREATE TRIGGER reminder_request_is_checked BEFORE INSERT OR UPDATE OF request, payload ON nudge.reminders FOR EACH ROW WHEN ((new.request IS NOT NULL)) EXECUTE FUNCTION nudge.reminder_request_is_checked();
 
 -- Name: rules rule_is_checked_before_saving; Type: TRIGGER; Schema: nudge; Owner: -
 

@@ -29,7 +29,7 @@ auto Fields(const Config& c) {
                   c.history.prune_interval_seconds, c.api.host, c.api.port, c.api.threads,
                   c.api.max_body_bytes, c.api.request_timeout_ms, c.api.max_connections,
                   c.api.keep_alive_seconds, c.api.auth, c.api.rate_per_token, c.api.burst,
-                  c.api.token_cache_seconds, c.log.level);
+                  c.api.token_cache_seconds, c.log.level, c.secrets);
 }
 
 const Config kDefaults{};
@@ -581,6 +581,66 @@ std::vector<BadCase> PasswordCases() {
 }
 
 INSTANTIATE_TEST_SUITE_P(AllPasswordCases, DatabasePassword, ::testing::ValuesIn(PasswordCases()),
+                         [](const auto& info) { return info.param.label; });
+
+// ---- [secrets] ----
+
+TEST(ConfigSecrets, ComeFromTheFileAndTheEnvironmentWhichWins) {
+  const Config config =
+      FromText("[secrets]\nslack = \"xoxb-file\"\napi_token = \"tok en\"\n",
+               {{"NUDGE_SECRETS_SLACK", "xoxb-env"}, {"NUDGE_SECRETS_TWILIO_AUTH", "AC1:pw"}});
+  EXPECT_EQ(config.secrets,
+            (Secrets{{"api_token", "tok en"}, {"slack", "xoxb-env"}, {"twilio_auth", "AC1:pw"}}));
+}
+
+TEST(ConfigSecrets, NoneByDefault) {
+  EXPECT_TRUE(FromText("").secrets.empty());
+}
+
+// A secret's value never appears in the message about it.
+class BadSecret : public ::testing::TestWithParam<BadCase> {};
+
+TEST_P(BadSecret, IsRefusedNamingItWithoutItsValue) {
+  const BadCase& bad = GetParam();
+  const std::string message = ErrorOf([&] { FromText(bad.toml, bad.env); });
+  EXPECT_EQ(message.find(kPassword), std::string::npos) << message;
+  for (const std::string& part : bad.expected) {
+    EXPECT_NE(message.find(part), std::string::npos)
+        << "missing \"" << part << "\" in: " << message;
+  }
+}
+
+std::vector<BadCase> SecretCases() {
+  const std::string pw = kPassword;
+  return {
+      {"LineBreakInFile",
+       "[secrets]\nslack = \"" + pw + "\\r\\nX-Evil: 1\"\n",
+       {},
+       {"secrets.slack", "line breaks", "test.toml:2"}},
+      {"LineBreakInEnv",
+       "",
+       {{"NUDGE_SECRETS_SLACK", pw + "\nX-Evil: 1"}},
+       {"NUDGE_SECRETS_SLACK", "(secrets.slack)", "line breaks"}},
+      {"Empty", "", {{"NUDGE_SECRETS_SLACK", ""}}, {"NUDGE_SECRETS_SLACK", "3 to 8192 bytes"}},
+      {"TooShortToMask", "[secrets]\nslack = \"ab\"\n", {}, {"secrets.slack", "3 to 8192 bytes"}},
+      {"TooLong",
+       "",
+       {{"NUDGE_SECRETS_SLACK", pw + std::string(8192, 'x')}},
+       {"NUDGE_SECRETS_SLACK", "3 to 8192 bytes"}},
+      {"NotAString", "[secrets]\nslack = 5\n", {}, {"secrets.slack", "expected a string"}},
+      {"NameWithADash",
+       "[secrets]\n\"slack-bot\" = \"" + pw + "\"\n",
+       {},
+       {"secrets.slack-bot", "letters, digits and _"}},
+      {"NameTooLong",
+       "",
+       {{"NUDGE_SECRETS_" + std::string(65, 'A'), pw}},
+       {"letters, digits and _"}},
+      {"NotATable", "secrets = \"" + pw + "\"\n", {}, {"secrets", "table"}},
+  };
+}
+
+INSTANTIATE_TEST_SUITE_P(AllSecretCases, BadSecret, ::testing::ValuesIn(SecretCases()),
                          [](const auto& info) { return info.param.label; });
 
 TEST(ConfigMessages, LongValuesAreCutTo60Characters) {

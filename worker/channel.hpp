@@ -44,7 +44,8 @@ Channels make_channels(const Config& config, Transfers& transfers);
 
 // The channels, one file each.
 std::unique_ptr<Channel> make_log_channel();
-std::unique_ptr<Channel> make_webhook_channel(const WebhookConfig& config, Transfers& transfers);
+std::unique_ptr<Channel> make_webhook_channel(const WebhookConfig& config, const Secrets& secrets,
+                                              Transfers& transfers);
 std::unique_ptr<Channel> make_email_channel(const EmailConfig& config, Transfers& transfers);
 
 // Most bytes of a response kept with an attempt.

@@ -1,5 +1,6 @@
-// The `webhook` channel: one HTTP POST of a JSON body per fire, signed when a secret is set,
-// run concurrently with every other transfer on the claim loop's Transfers.
+// The `webhook` channel: one HTTP request per fire (Nudge's own POST of JSON, or the reminder's
+// own request: webhook_request.hpp), signed when a secret is set, run concurrently with every
+// other transfer on the claim loop's Transfers.
 
 #include <curl/curl.h>
 
@@ -7,7 +8,6 @@
 #include <cctype>
 #include <chrono>
 #include <memory>
-#include <nlohmann/json.hpp>
 #include <string>
 #include <utility>
 #include <vector>
@@ -17,6 +17,7 @@
 #include "nudge/secrets.hpp"
 #include "signature.hpp"
 #include "transfers.hpp"
+#include "webhook_request.hpp"
 
 namespace nudge {
 
@@ -24,11 +25,13 @@ namespace {
 
 // Everything one transfer needs until it ends; libcurl keeps pointers into it.
 struct Transfer {
-  std::string body;
+  WebhookRequest request;
   curl_slist* headers = nullptr;
   std::string response;
+  std::size_t keep = kMaxResponseBytes;  // bytes of the response kept (see masked_response)
+  bool cut = false;                      // the response was longer than that
   char error[CURL_ERROR_SIZE] = {};
-  std::vector<std::string> hidden;  // parts of the URL that no error message may show
+  std::vector<std::string> hidden;  // parts of the URL, and secrets, that no error may show
 
   Transfer() = default;
   Transfer(const Transfer&) = delete;
@@ -38,11 +41,32 @@ struct Transfer {
 
 // Keeps the start of the response body and swallows the rest, so a big 2xx still succeeds.
 std::size_t keep_start(char* data, std::size_t size, std::size_t count, void* user) {
-  auto& response = static_cast<Transfer*>(user)->response;
+  auto& transfer = *static_cast<Transfer*>(user);
   const std::size_t bytes = size * count;
-  if (response.size() < kMaxResponseBytes)
-    response.append(data, std::min(bytes, kMaxResponseBytes - response.size()));
+  const std::size_t room = transfer.keep - std::min(transfer.keep, transfer.response.size());
+  transfer.response.append(data, std::min(bytes, room));
+  transfer.cut = transfer.cut || bytes > room;
   return bytes;
+}
+
+// The kept response with every secret the request carried masked (a receiver may echo its
+// headers). It keeps the longest secret's length beyond kMaxResponseBytes, so a secret that
+// begins within the part that is stored is masked whole; where the response was cut, a tail
+// that begins a secret goes too.
+std::string masked_response(const Transfer& transfer) {
+  const auto& secrets = transfer.request.secrets;
+  if (secrets.empty()) return transfer.response;
+  std::string out = mask_secrets(transfer.response, secrets);
+  if (!transfer.cut) return out;
+  for (const std::string& secret : secrets) {
+    for (std::size_t k = std::min(secret.size() - 1, out.size()); k > 0; --k) {
+      if (out.compare(out.size() - k, k, secret, 0, k) == 0) {
+        out.resize(out.size() - k);
+        break;
+      }
+    }
+  }
+  return out;
 }
 
 // The secret-bearing parts of `url` (user, password, query, fragment; raw and decoded), or the
@@ -78,8 +102,8 @@ std::vector<std::string> secret_parts(const std::string& url, std::string& schem
 
 class WebhookChannel final : public Channel {
  public:
-  WebhookChannel(WebhookConfig config, Transfers& transfers)
-      : config_(std::move(config)), transfers_(transfers) {}
+  WebhookChannel(WebhookConfig config, Secrets secrets, Transfers& transfers)
+      : config_(std::move(config)), secrets_(std::move(secrets)), transfers_(transfers) {}
 
   void start(const Fire& fire, DeliveryDone done) override {
     if (!fire.target) {
@@ -112,14 +136,28 @@ class WebhookChannel final : public Channel {
     transfer->hidden.push_back(url);
 
     const std::string key = fire.idempotency_key();
-    transfer->body = body(fire, key);
-    if (!add_header(*transfer, "Content-Type: application/json") ||
-        !add_header(*transfer, "Idempotency-Key: " + key) ||
-        !add_header(*transfer, "Nudge-Attempt: " + std::to_string(fire.attempt)) ||
-        !add_header(*transfer, "Expect:") ||
-        (!config_.secret.empty() &&
-         !add_header(*transfer, "Nudge-Signature: " + webhook_signature(config_.secret, unix_now(),
-                                                                        transfer->body)))) {
+    transfer->request = webhook_request(fire, key, secrets_);
+    const WebhookRequest& request = transfer->request;
+    if (!request.error.empty()) {
+      done({false, request.error, std::nullopt, {}});
+      return;
+    }
+    for (const std::string& secret : request.secrets) {
+      transfer->hidden.push_back(secret);
+      transfer->keep = std::max(transfer->keep, kMaxResponseBytes + secret.size());
+    }
+    // The signature covers the bytes sent: the body, or nothing for GET and DELETE.
+    bool built =
+        (!request.body || request.content_type.empty() ||
+         add_header(*transfer, "Content-Type: " + request.content_type)) &&
+        add_header(*transfer, "Idempotency-Key: " + key) &&
+        add_header(*transfer, "Nudge-Attempt: " + std::to_string(fire.attempt)) &&
+        add_header(*transfer, "Expect:") &&
+        (config_.secret.empty() ||
+         add_header(*transfer, "Nudge-Signature: " + webhook_signature(config_.secret, unix_now(),
+                                                                       request.body.value_or(""))));
+    for (const std::string& line : request.headers) built = built && add_header(*transfer, line);
+    if (!built) {
       done({false, "out of memory building the webhook request", std::nullopt, {}});
       return;
     }
@@ -135,23 +173,6 @@ class WebhookChannel final : public Channel {
     return std::chrono::duration_cast<std::chrono::seconds>(
                std::chrono::system_clock::now().time_since_epoch())
         .count();
-  }
-
-  static std::string body(const Fire& fire, const std::string& key) {
-    const nlohmann::ordered_json head = {{"reminder_id", fire.id},
-                                         {"entity_type", fire.entity_type},
-                                         {"entity_id", fire.entity_id},
-                                         {"event_type", fire.event_type},
-                                         {"scheduled_for", rfc3339_from_pg(fire.scheduled_for)},
-                                         {"attempt", fire.attempt},
-                                         {"idempotency_key", key}};
-    // The payload is already JSON text from the database: splice it in rather than re-parse it.
-    std::string text = head.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
-    text.pop_back();
-    text += ",\"payload\":";
-    text += fire.payload_json.empty() ? std::string("{}") : fire.payload_json;
-    text += '}';
-    return text;
   }
 
   static bool add_header(Transfer& transfer, const std::string& line) {
@@ -174,12 +195,28 @@ class WebhookChannel final : public Channel {
              curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, timeout(config_.timeout_ms)),
              curl_easy_setopt(easy, CURLOPT_USERAGENT, "nudge-worker"),
              curl_easy_setopt(easy, CURLOPT_HTTPHEADER, transfer.headers),
-             curl_easy_setopt(easy, CURLOPT_POST, 1L),
-             curl_easy_setopt(easy, CURLOPT_POSTFIELDS, transfer.body.data()),
-             curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE_LARGE,
-                              static_cast<curl_off_t>(transfer.body.size())),
              curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, &keep_start),
              curl_easy_setopt(easy, CURLOPT_WRITEDATA, &transfer),
+         }) {
+      if (rc != CURLE_OK) return rc;
+    }
+    return configure_method(easy, transfer.request);
+  }
+
+  // A body goes as POST data (under the request's own method, if not POST); a request without
+  // one is a GET, or a DELETE with no body.
+  static CURLcode configure_method(CURL* easy, const WebhookRequest& request) {
+    if (!request.body) {
+      if (request.method == "GET") return curl_easy_setopt(easy, CURLOPT_HTTPGET, 1L);
+      return curl_easy_setopt(easy, CURLOPT_CUSTOMREQUEST, request.method.c_str());
+    }
+    for (const CURLcode rc : {
+             curl_easy_setopt(easy, CURLOPT_POST, 1L),
+             curl_easy_setopt(easy, CURLOPT_POSTFIELDS, request.body->data()),
+             curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE_LARGE,
+                              static_cast<curl_off_t>(request.body->size())),
+             curl_easy_setopt(easy, CURLOPT_CUSTOMREQUEST,
+                              request.method == "POST" ? nullptr : request.method.c_str()),
          }) {
       if (rc != CURLE_OK) return rc;
     }
@@ -188,7 +225,7 @@ class WebhookChannel final : public Channel {
 
   static Delivery outcome(const Transfer& transfer, CURLcode result, CURL* handle) {
     Delivery delivery;
-    delivery.response = transfer.response;
+    delivery.response = masked_response(transfer);
     if (result != CURLE_OK) {
       std::string error = curl_easy_strerror(result);
       std::string detail = transfer.error;
@@ -215,13 +252,15 @@ class WebhookChannel final : public Channel {
   }
 
   WebhookConfig config_;
+  Secrets secrets_;
   Transfers& transfers_;
 };
 
 }  // namespace
 
-std::unique_ptr<Channel> make_webhook_channel(const WebhookConfig& config, Transfers& transfers) {
-  return std::make_unique<WebhookChannel>(config, transfers);
+std::unique_ptr<Channel> make_webhook_channel(const WebhookConfig& config, const Secrets& secrets,
+                                              Transfers& transfers) {
+  return std::make_unique<WebhookChannel>(config, secrets, transfers);
 }
 
 }  // namespace nudge

@@ -24,6 +24,9 @@ struct Fire {
   int attempt = 0;            // attempts at this occurrence so far, this one included
   int max_attempts = 0;       // attempts this occurrence gets in all
   int fire_count = 0;         // occurrences recorded before this one
+  // A webhook reminder's own request, rendered for this attempt by the claim (JSON: method,
+  // headers with {{secret.NAME}} standing, content_type, body, or error); nullopt for none.
+  std::optional<std::string> request;
 
   // Stable per reminder and occurrence: the same on a retry or a re-delivery after a crash.
   std::string idempotency_key() const;

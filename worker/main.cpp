@@ -13,14 +13,16 @@
 #include "nudge/migrations.hpp"
 #include "nudge/shutdown.hpp"
 #include "nudge/startup.hpp"
+#include "nudge/version.hpp"
 #include "worker.hpp"
 
 namespace {
 
 constexpr const char* kUsage =
-    "usage: nudge-worker [--config FILE] [--migrate-only]\n"
+    "usage: nudge-worker [--config FILE] [--migrate-only] [--version]\n"
     "  --config FILE    settings file (TOML); NUDGE_<SECTION>_<KEY> variables override it\n"
-    "  --migrate-only   apply pending database migrations and exit\n";
+    "  --migrate-only   apply pending database migrations and exit\n"
+    "  --version        print the version and exit, reading no settings\n";
 
 struct Args {
   std::optional<std::string> config_file;
@@ -37,6 +39,9 @@ std::optional<Args> parse_args(int argc, char** argv) {
       args.migrate_only = true;
     } else if (a == "--help" || a == "-h") {
       std::fputs(kUsage, stdout);
+      std::exit(0);
+    } else if (a == "--version") {
+      std::puts(nudge::version_line("nudge-worker").c_str());
       std::exit(0);
     } else {
       std::fprintf(stderr, "nudge-worker: unknown argument '%s'\n%s", a.c_str(), kUsage);

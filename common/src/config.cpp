@@ -19,6 +19,8 @@
 #include <variant>
 #include <vector>
 
+#include "nudge/secret_placeholders.hpp"
+#include "nudge/secrets.hpp"
 #include "nudge/utf8.hpp"
 
 namespace nudge {
@@ -147,6 +149,9 @@ constexpr Setting kSettings[] = {
 
 constexpr std::string_view kEnvPrefix = "NUDGE_";
 constexpr std::size_t kMaxShownChars = 60;
+// [secrets] is the one section whose keys are the user's own: names of values, not settings.
+constexpr std::string_view kSecretsSection = "secrets";
+constexpr std::size_t kMaxSecretBytes = 8192;
 
 bool IsInteger(const Setting& setting) {
   return std::holds_alternative<IntField>(setting.field);
@@ -180,12 +185,13 @@ std::string EnvName(const Setting& setting) {
   return EnvPrefix(setting.section) + Upper(setting.key);
 }
 
-// Sections in table order, each once.
+// Sections in table order, each once, then [secrets].
 std::vector<std::string_view> Sections() {
   std::vector<std::string_view> sections;
   for (const Setting& setting : kSettings) {
     if (sections.empty() || sections.back() != setting.section) sections.push_back(setting.section);
   }
+  sections.push_back(kSecretsSection);
   return sections;
 }
 
@@ -277,6 +283,25 @@ void SetText(const Setting& setting, std::string value, const Where& where, Conf
   std::get<TextField>(setting.field)(config) = std::move(value);
 }
 
+// A secret: its name as config and placeholders spell it, and a value that fits in a header
+// line. Messages never show the value.
+void SetSecret(const std::string& name, std::string value, const Where& where, Config& config) {
+  if (!is_secret_name(name)) {
+    Fail(where,
+         "a secret's name must be 1 to 64 lower-case letters, digits and _ (used as {{secret." +
+             Clip(name) + "}})");
+  }
+  // Shorter ones could not be masked where a receiver echoes them (nudge/secrets.hpp).
+  if (value.size() < kMinSecretBytes || value.size() > kMaxSecretBytes)
+    Fail(where, "must be 3 to 8192 bytes");
+  for (const char c : value) {
+    const auto byte = static_cast<unsigned char>(c);
+    if ((byte < 0x20 && byte != '\t') || byte == 0x7F)
+      Fail(where, "must not hold line breaks or other control characters (it goes in a header)");
+  }
+  config.secrets[name] = std::move(value);
+}
+
 // ---- TOML file ----
 
 std::string TypeName(toml::node_type type) {
@@ -335,10 +360,24 @@ void ApplySection(std::string_view section, const toml::table& table, const std:
   }
 }
 
+void ApplySecrets(const toml::table& table, const std::string& origin, Config& config) {
+  for (const auto& [key, node] : table) {
+    const Where where{std::string(kSecretsSection) + "." + Clip(key.str()),
+                      At(origin, node.source())};
+    const auto* value = node.as_string();
+    if (value == nullptr) Fail(where, "expected a string, got " + TypeName(node.type()));
+    SetSecret(std::string(key.str()), value->get(), where, config);
+  }
+}
+
 void ApplyDocument(const toml::table& root, const std::string& origin, Config& config) {
   for (const auto& [key, node] : root) {
     const std::string name = Clip(key.str());
     const toml::table* table = node.as_table();
+    if (key.str() == kSecretsSection && table != nullptr) {
+      ApplySecrets(*table, origin, config);
+      continue;
+    }
     if (!IsSection(key.str())) {
       const char* what =
           table != nullptr ? ": unknown section" : ": unknown setting outside a section";
@@ -415,8 +454,12 @@ void RejectUnknownVariable(const std::string& variable) {
 }
 
 void ApplyEnvironment(const Environment& env, Config& config) {
+  const std::string secrets_prefix = EnvPrefix(kSecretsSection);
   for (const auto& [variable, raw] : env) {
-    if (const Setting* setting = FindByEnvName(variable)) {
+    if (variable.starts_with(secrets_prefix)) {
+      const std::string name = Lower(variable.substr(secrets_prefix.size()));
+      SetSecret(name, raw, Where{Clip(variable) + " (secrets." + Clip(name) + ")", ""}, config);
+    } else if (const Setting* setting = FindByEnvName(variable)) {
       ApplyEnvValue(*setting, raw, Where{variable + " (" + Name(*setting) + ")", ""}, config);
     } else {
       RejectUnknownVariable(variable);  // other NUDGE_* variables belong to other tools

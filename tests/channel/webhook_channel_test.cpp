@@ -101,7 +101,7 @@ class WebhookChannelTest : public ::testing::Test {
   }
 
   std::unique_ptr<Channel> channel(WebhookConfig config = {}) {
-    return make_webhook_channel(config, *transfers_);
+    return make_webhook_channel(config, {}, *transfers_);
   }
 
   Fire fire(std::optional<std::string> target, int attempt = 1) const {

@@ -8,8 +8,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <iterator>
 #include <sstream>
@@ -35,7 +37,7 @@ ChildProcess::ChildProcess(std::vector<std::string> argv,
     std::vector<char*> args;
     for (auto& a : argv) args.push_back(a.data());
     args.push_back(nullptr);
-    ::execv(args[0], args.data());
+    ::execvp(args[0], args.data());
     ::_exit(127);
   }
   ::close(fd);
@@ -89,6 +91,26 @@ void ChildProcess::remove_logs() const {
   std::remove((log_path_ + ".err").c_str());
 }
 
+Finished run_program(const std::vector<std::string>& argv,
+                     const std::map<std::string, std::string>& env,
+                     std::chrono::milliseconds timeout) {
+  static std::atomic<int> runs{0};
+  const auto log_path = std::filesystem::temp_directory_path() /
+                        ("nudge-run-" + std::to_string(::getpid()) + "-" + std::to_string(++runs));
+  Finished finished;
+  {
+    ChildProcess child(argv, env, log_path.string());
+    finished.exit_code = child.wait(timeout);
+  }  // killed here if it overran
+  for (auto [path, text] : {std::pair{log_path.string(), &finished.out},
+                            std::pair{log_path.string() + ".err", &finished.err}}) {
+    std::ifstream in(path);
+    text->assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+    std::filesystem::remove(path);
+  }
+  return finished;
+}
+
 int free_tcp_port() {
   const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in addr{};
@@ -105,6 +127,16 @@ std::string program(const std::string& name) {
   const char* dir = std::getenv("NUDGE_TEST_BIN_DIR");
   return (dir != nullptr && *dir != '\0' ? std::string(dir) : std::string(NUDGE_BIN_DIR)) + "/" +
          name;
+}
+
+std::string expected_version_line(const std::string& program) {
+  std::string line = program + " " + NUDGE_VERSION;
+  const auto head = run_program({"git", "-C", NUDGE_SOURCE_DIR, "rev-parse", "--short=7", "HEAD"},
+                                {}, std::chrono::seconds(30));
+  if (head.exit_code == 0 && !head.out.empty()) {
+    line += " (" + head.out.substr(0, head.out.find('\n')) + ")";
+  }
+  return line;
 }
 
 std::vector<std::string> worker_command(const std::string& config_file) {

@@ -13,8 +13,9 @@ namespace nudge::test {
 
 class ChildProcess {
  public:
-  // Starts argv[0] with the current environment plus `env`; stdout goes to `log_path` and
-  // stderr to `log_path`.err (appended) so a failing test can show them.
+  // Starts argv[0] (a path, or a name looked up in PATH) with the current environment plus
+  // `env`; stdout goes to `log_path` and stderr to `log_path`.err (appended) so a failing test
+  // can show them.
   ChildProcess(std::vector<std::string> argv, const std::map<std::string, std::string>& env,
                std::string log_path);
   ~ChildProcess();  // SIGKILLs and reaps the child if it still runs
@@ -36,6 +37,18 @@ class ChildProcess {
   std::string log_path_;
 };
 
+// How a program run to its end by run_program ended, and what it printed.
+struct Finished {
+  std::optional<int> exit_code;  // nullopt: still running at the deadline (then killed)
+  std::string out;               // stdout
+  std::string err;               // stderr
+};
+
+// Runs argv to its end, at most `timeout`, with the current environment plus `env`.
+Finished run_program(const std::vector<std::string>& argv,
+                     const std::map<std::string, std::string>& env,
+                     std::chrono::milliseconds timeout);
+
 // A free TCP port on loopback, as the kernel hands one out.
 int free_tcp_port();
 
@@ -43,6 +56,10 @@ int free_tcp_port();
 // $NUDGE_TEST_BIN_DIR when set (scripts/test.sh points the Release-built suites at the sanitizer
 // build's programs that way), else from this build.
 std::string program(const std::string& name);
+
+// What `<program> --version` must print, without the newline: the program, CMake's project
+// version and, when the source tree is a git checkout, its HEAD ("nudge-api 0.1.0 (abc1234)").
+std::string expected_version_line(const std::string& program);
 
 // The command line of the nudge-worker under test, optionally with --config.
 std::vector<std::string> worker_command(const std::string& config_file = "");

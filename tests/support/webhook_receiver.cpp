@@ -15,27 +15,39 @@ class WebhookReceiver::Impl {
   Impl() {
     // Enough handler threads that a hanging path never blocks the others.
     server_.new_task_queue = [] { return new httplib::ThreadPool(64); };
-    server_.Post(R"(/.*)", [this](const httplib::Request& req, httplib::Response& res) {
+    const auto handle = [this](const httplib::Request& req, httplib::Response& res) {
       Script script;
+      Responder responder;
       int n = 0;
+      ReceivedRequest r{req.method, req.path, req.body, {}, std::chrono::steady_clock::now()};
+      for (const auto& [name, value] : req.headers) {
+        std::string lower = name;
+        for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+        r.headers[lower] = value;
+      }
       {
         std::lock_guard lock(mutex_);
-        ReceivedRequest r{req.path, req.body, {}, std::chrono::steady_clock::now()};
-        for (const auto& [name, value] : req.headers) {
-          std::string lower = name;
-          for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-          r.headers[lower] = value;
-        }
-        received_.push_back(std::move(r));
+        received_.push_back(r);
         n = ++count_[req.path];
         if (const auto it = scripts_.find(req.path); it != scripts_.end()) script = it->second;
+        if (const auto it = responders_.find(req.path); it != responders_.end())
+          responder = it->second;
       }
       res.status = script ? script(n) : 200;
-      res.set_content(res.status < 300 ? "ok" : "not now", "text/plain");
-    });
+      res.set_content(responder ? responder(r) : res.status < 300 ? "ok" : "not now", "text/plain");
+    };
+    server_.Post(R"(/.*)", handle);
+    server_.Put(R"(/.*)", handle);
+    server_.Patch(R"(/.*)", handle);
+    server_.Get(R"(/.*)", handle);
+    server_.Delete(R"(/.*)", handle);
     port_ = server_.bind_to_any_port("127.0.0.1");
     if (port_ <= 0) throw std::runtime_error("webhook receiver could not bind");
     thread_ = std::thread([this] { server_.listen_after_bind(); });
+    // stop() before the server runs would be lost, and the destructor would wait forever.
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (!server_.is_running() && std::chrono::steady_clock::now() < deadline)
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }
   ~Impl() {
     stopping_ = true;
@@ -50,6 +62,7 @@ class WebhookReceiver::Impl {
   std::vector<ReceivedRequest> received_;
   std::map<std::string, int> count_;
   std::map<std::string, Script> scripts_;
+  std::map<std::string, Responder> responders_;
   std::atomic<bool> stopping_{false};
 };
 
@@ -59,6 +72,11 @@ WebhookReceiver::~WebhookReceiver() = default;
 void WebhookReceiver::on(const std::string& path, Script script) {
   std::lock_guard lock(impl_->mutex_);
   impl_->scripts_[path] = std::move(script);
+}
+
+void WebhookReceiver::respond(const std::string& path, Responder responder) {
+  std::lock_guard lock(impl_->mutex_);
+  impl_->responders_[path] = std::move(responder);
 }
 
 std::string WebhookReceiver::url(const std::string& path) const {

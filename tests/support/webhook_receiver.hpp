@@ -1,6 +1,6 @@
 #pragma once
 // A real HTTP server on loopback that plays a webhook receiver in tests: it records every
-// request and answers as the test scripts it, path by path.
+// request (any method) and answers as the test scripts it, path by path.
 
 #include <chrono>
 #include <functional>
@@ -14,6 +14,7 @@
 namespace nudge::test {
 
 struct ReceivedRequest {
+  std::string method;
   std::string path;
   std::string body;
   std::map<std::string, std::string> headers;  // names in lower case
@@ -31,8 +32,12 @@ class WebhookReceiver {
   WebhookReceiver(const WebhookReceiver&) = delete;
   WebhookReceiver& operator=(const WebhookReceiver&) = delete;
 
+  // What a path answers in its body (default "ok", or "not now" for a status of 300 or more).
+  using Responder = std::function<std::string(const ReceivedRequest&)>;
+
   // Scripts must be set before the first request to that path; unscripted paths answer 200.
   void on(const std::string& path, Script script);
+  void respond(const std::string& path, Responder responder);
   std::string url(const std::string& path) const;
   std::vector<ReceivedRequest> requests() const;
   std::vector<ReceivedRequest> requests_to(const std::string& path) const;

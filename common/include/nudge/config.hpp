@@ -70,6 +70,10 @@ struct LogConfig {
   std::string level = "info";  // debug | info | warn | error
 };
 
+// [secrets] NAME = "value": values the worker fills into webhook headers ({{secret.NAME}}),
+// never stored or shown. Names: 1 to 64 of a-z, 0-9 and _ (NUDGE_SECRETS_<NAME> in any case).
+using Secrets = std::map<std::string, std::string>;
+
 struct Config {
   DatabaseConfig database;
   WorkerConfig worker;
@@ -80,6 +84,7 @@ struct Config {
   HistoryConfig history;
   ApiConfig api;
   LogConfig log;
+  Secrets secrets;
 };
 
 // Thrown for a bad file, key or value; what() names the key (e.g. "worker.batch_size: ...").

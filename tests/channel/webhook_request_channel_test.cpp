@@ -1,0 +1,149 @@
+// A webhook reminder's own request against a real HTTP receiver on loopback: each method, its
+// headers with secrets filled in, the signature over the bytes sent, a secret the worker lacks,
+// and a receiver that echoes a secret back.
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+
+#include "channel.hpp"
+#include "support/webhook_receiver.hpp"
+#include "transfers.hpp"
+
+namespace nudge {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using nlohmann::json;
+
+constexpr char kSigningKey[] = "whsec_request_test_0123";
+constexpr char kToken[] = "tok_live_0123456789abcdef";
+
+class WebhookRequestChannel : public ::testing::Test {
+ protected:
+  // A fire whose reminder has its own request, as the claim returns it.
+  Fire fire(const std::string& path, const json& request) const {
+    Fire f;
+    f.id = 42;
+    f.entity_type = "user";
+    f.entity_id = "U1";
+    f.event_type = "nag";
+    f.channel = "webhook";
+    f.target = receiver_.url(path);
+    f.payload_json = "{}";
+    f.scheduled_for = "2026-11-22 09:00:00+00";
+    f.attempt = 1;
+    f.request = request.dump();
+    return f;
+  }
+
+  // Delivers one fire with the signing key and the secret "api" configured.
+  std::optional<Delivery> deliver(const Fire& f, const Secrets& secrets = {{"api", kToken}}) {
+    auto channel = make_webhook_channel({kSigningKey, 2000, 5000}, secrets, transfers_);
+    std::optional<Delivery> got;
+    channel->start(f, [&](Delivery d) { got = std::move(d); });
+    const auto deadline = Clock::now() + std::chrono::seconds(10);
+    while (!got && Clock::now() < deadline) transfers_.run(50, {});
+    if (!got) transfers_.abort_all();
+    return got;
+  }
+
+  test::WebhookReceiver receiver_;
+  Transfers transfers_;  // declared last: its transfers end before the receiver does
+};
+
+std::string header(const test::ReceivedRequest& r, const std::string& name) {
+  const auto it = r.headers.find(name);
+  return it == r.headers.end() ? "<absent>" : it->second;
+}
+
+TEST_F(WebhookRequestChannel, EachMethodIsSentAsGivenAndGetAndDeleteCarryNoBody) {
+  for (const std::string method : {"POST", "PUT", "PATCH", "GET", "DELETE"}) {
+    SCOPED_TRACE(method);
+    const bool body = method != "GET" && method != "DELETE";
+    json request = {{"method", method}};
+    if (body)
+      request.update(
+          {{"body", "{\"m\": \"" + method + "\"}"}, {"content_type", "application/json"}});
+    const auto got = deliver(fire("/" + method, request));
+    ASSERT_TRUE(got);
+    EXPECT_TRUE(got->delivered) << got->error;
+    const auto received = receiver_.requests_to("/" + method);
+    ASSERT_EQ(received.size(), 1u);
+    const auto& r = received[0];
+    EXPECT_EQ(r.method, method);
+    EXPECT_EQ(r.body, body ? "{\"m\": \"" + method + "\"}" : "");
+    EXPECT_EQ(header(r, "content-type"), body ? "application/json" : "<absent>");
+    EXPECT_EQ(header(r, "idempotency-key"), "nudge-42-2026-11-22T09:00:00Z");
+    EXPECT_EQ(header(r, "nudge-attempt"), "1");
+    // The signature covers exactly the bytes sent: the body, or nothing.
+    EXPECT_TRUE(test::nudge_signature_verifies(header(r, "nudge-signature"), kSigningKey, r.body));
+  }
+}
+
+TEST_F(WebhookRequestChannel, HeadersArriveWithTheirSecretsFilledIn) {
+  const auto got = deliver(fire(
+      "/h", {{"headers",
+              {{"Authorization", "Bearer {{secret.api}}"}, {"X-Team", "ops"}, {"X-Empty", ""}}},
+             {"body", "hello"},
+             {"content_type", "text/plain; charset=utf-8"}}));
+  ASSERT_TRUE(got);
+  EXPECT_TRUE(got->delivered) << got->error;
+  const auto r = receiver_.requests_to("/h").at(0);
+  EXPECT_EQ(r.method, "POST");
+  EXPECT_EQ(header(r, "authorization"), std::string("Bearer ") + kToken);
+  EXPECT_EQ(header(r, "x-team"), "ops");
+  EXPECT_EQ(header(r, "content-type"), "text/plain; charset=utf-8");
+  EXPECT_EQ(r.body, "hello");
+}
+
+TEST_F(WebhookRequestChannel, ASecretTheWorkerLacksFailsTheAttemptAndSendsNothing) {
+  const auto got =
+      deliver(fire("/missing", {{"headers", {{"Authorization", "Basic {{secret.sms}}"}}},
+                                {"body", "x=1"},
+                                {"content_type", "application/x-www-form-urlencoded"}}));
+  ASSERT_TRUE(got);
+  EXPECT_FALSE(got->delivered);
+  EXPECT_FALSE(got->status_code);
+  EXPECT_EQ(got->error,
+            "request.headers.Authorization: secret \"sms\" is not configured in this worker "
+            "(set [secrets] sms or NUDGE_SECRETS_SMS)");
+  EXPECT_TRUE(receiver_.requests().empty());
+}
+
+TEST_F(WebhookRequestChannel, AReceiverThatEchoesTheSecretHasItMaskedInTheResponseKept) {
+  receiver_.respond("/echo", [](const test::ReceivedRequest& r) {
+    return "you sent " + r.headers.at("authorization");
+  });
+  receiver_.on("/echo", [](int) { return 401; });
+  const auto got =
+      deliver(fire("/echo", {{"headers", {{"Authorization", "Bearer {{secret.api}}"}}}}));
+  ASSERT_TRUE(got);
+  EXPECT_FALSE(got->delivered);
+  EXPECT_EQ(got->status_code, 401);
+  EXPECT_EQ(got->response, "you sent Bearer ***");
+}
+
+TEST_F(WebhookRequestChannel, ASecretCutAtTheEndOfTheKeptResponseLeavesNoPartOfIt) {
+  const std::string token = kToken;
+  // The first copy is masked whole; the second begins 5 bytes before the end of what is kept.
+  const std::size_t keep = kMaxResponseBytes + token.size();
+  receiver_.respond("/long", [&](const test::ReceivedRequest&) {
+    std::string body = token;
+    body += std::string(keep - 5 - body.size(), '.');
+    return body + token + std::string(5000, 'z');
+  });
+  const auto got =
+      deliver(fire("/long", {{"headers", {{"Authorization", "Bearer {{secret.api}}"}}}}));
+  ASSERT_TRUE(got);
+  EXPECT_TRUE(got->delivered) << got->error;
+  EXPECT_EQ(got->response.rfind("***", 0), 0u);
+  EXPECT_EQ(got->response.find(token.substr(0, 5)), std::string::npos) << got->response;
+  EXPECT_EQ(got->response.find('z'), std::string::npos);
+}
+
+}  // namespace
+}  // namespace nudge

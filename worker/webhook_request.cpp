@@ -1,0 +1,109 @@
+#include "webhook_request.hpp"
+
+#include <nlohmann/json.hpp>
+#include <utility>
+
+#include "nudge/secret_placeholders.hpp"
+
+namespace nudge {
+
+namespace {
+
+using nlohmann::json;
+
+// Nudge's own body: the fire as compact JSON, the payload as stored.
+std::string default_body(const Fire& fire, const std::string& key) {
+  const nlohmann::ordered_json head = {{"reminder_id", fire.id},
+                                       {"entity_type", fire.entity_type},
+                                       {"entity_id", fire.entity_id},
+                                       {"event_type", fire.event_type},
+                                       {"scheduled_for", rfc3339_from_pg(fire.scheduled_for)},
+                                       {"attempt", fire.attempt},
+                                       {"idempotency_key", key}};
+  // The payload is already JSON text from the database: splice it in rather than re-parse it.
+  std::string text = head.dump(-1, ' ', false, json::error_handler_t::replace);
+  text.pop_back();
+  text += ",\"payload\":";
+  text += fire.payload_json.empty() ? std::string("{}") : fire.payload_json;
+  text += '}';
+  return text;
+}
+
+std::string upper(std::string text) {
+  for (char& c : text)
+    if (c >= 'a' && c <= 'z') c = static_cast<char>(c - 'a' + 'A');
+  return text;
+}
+
+// "Name: value" with every {{secret.NAME}} filled; false with `error` set when it cannot be.
+bool header_line(const std::string& name, const std::string& value, const Secrets& secrets,
+                 WebhookRequest& request) {
+  const std::string field = "request.headers." + name;
+  std::string problem;
+  const auto parts = parse_header_template(value, problem);
+  if (!parts) {
+    request.error = field + ": " + problem;
+    return false;
+  }
+  std::string filled = parts->texts[0];
+  for (std::size_t i = 0; i < parts->secrets.size(); ++i) {
+    const std::string& secret = parts->secrets[i];
+    const auto it = secrets.find(secret);
+    if (it == secrets.end()) {
+      request.error = field + ": secret \"" + secret +
+                      "\" is not configured in this worker (set [secrets] " + secret +
+                      " or NUDGE_SECRETS_" + upper(secret) + ")";
+      return false;
+    }
+    filled += it->second;
+    filled += parts->texts[i + 1];
+    request.secrets.push_back(it->second);
+  }
+  // Checked when stored and when configured; checked again here, where it would matter.
+  if (filled.find_first_of(std::string("\r\n\0", 3)) != std::string::npos) {
+    request.error = field + ": holds a line break once its secrets are filled in";
+    return false;
+  }
+  // libcurl drops a header given as "Name:"; "Name;" sends it empty.
+  request.headers.push_back(filled.empty() ? name + ";" : name + ": " + filled);
+  return true;
+}
+
+}  // namespace
+
+WebhookRequest webhook_request(const Fire& fire, const std::string& key, const Secrets& secrets) {
+  WebhookRequest request;
+  if (!fire.request) {
+    request.body = default_body(fire, key);
+    return request;
+  }
+  const json own = json::parse(*fire.request, nullptr, /*allow_exceptions=*/false);
+  if (!own.is_object()) {
+    request.error = "request: the claim did not return it as a JSON object";
+    return request;
+  }
+  if (const auto error = own.find("error"); error != own.end() && error->is_string()) {
+    request.error = error->get<std::string>();
+    return request;
+  }
+  request.method = own.value("method", "POST");
+  if (const auto headers = own.find("headers"); headers != own.end() && headers->is_object()) {
+    for (const auto& [name, value] : headers->items()) {
+      if (!value.is_string() || !header_line(name, value.get<std::string>(), secrets, request)) {
+        if (request.error.empty()) request.error = "request.headers." + name + ": must be a string";
+        return request;
+      }
+    }
+  }
+  if (const auto body = own.find("body"); body != own.end() && body->is_string()) {
+    request.body = body->get<std::string>();
+    request.content_type = own.value("content_type", "application/json");
+  } else if (request.method != "GET" && request.method != "DELETE") {
+    // POST, PUT and PATCH without a body of their own send an empty one, with no type.
+    request.body = "";
+    request.content_type.clear();
+  }
+  return request;
+}
+
+}  // namespace nudge

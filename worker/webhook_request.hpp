@@ -1,0 +1,28 @@
+#pragma once
+// What one webhook attempt sends: Nudge's own POST of the fire as JSON, or the reminder's own
+// request as the claim rendered it (nudge.rendered_request), with the {{secret.NAME}}
+// placeholders of its headers filled from [secrets]. Builds the request; sends nothing.
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "fire.hpp"
+#include "nudge/config.hpp"
+
+namespace nudge {
+
+struct WebhookRequest {
+  std::string method = "POST";
+  std::optional<std::string> body;  // the exact bytes to send; nullopt for none (GET, DELETE)
+  std::string content_type = "application/json";  // empty: no Content-Type (an empty body)
+  std::vector<std::string> headers;  // the reminder's own header lines, secrets filled in
+  std::vector<std::string> secrets;  // the values filled in, to keep out of errors and responses
+  std::string error;                 // why nothing can be sent; empty when it can
+};
+
+// The request of `fire`, whose idempotency key is `key`. An error (a secret this worker does not
+// have, a request the database could not render) names the field and never holds a secret.
+WebhookRequest webhook_request(const Fire& fire, const std::string& key, const Secrets& secrets);
+
+}  // namespace nudge

@@ -5,13 +5,15 @@ namespace {
 
 // Every route and the scope it needs. /openapi.json is open: it describes the API, holds no
 // data, and is how a client learns that it needs a token. /livez and /readyz are the
-// orchestrators' probes.
+// orchestrators' probes. /metrics has a scope of its own: Prometheus sends a bearer token
+// (scrape_config authorization), and a scraper's token should read nothing else.
 constexpr RouteAccess kRoutes[] = {
     {"GET", "/health", Scope::none},
     {"GET", "/ready", Scope::none},
     {"GET", "/livez", Scope::none},
     {"GET", "/readyz", Scope::none},
     {"GET", "/openapi.json", Scope::none},
+    {"GET", "/metrics", Scope::metrics},
 
     {"POST", "/v1/reminders", Scope::write},
     {"POST", "/v1/reminders/batch", Scope::write},
@@ -50,7 +52,8 @@ constexpr RouteAccess kRoutes[] = {
     {"GET", "/v1/audit", Scope::admin},
 };
 
-constexpr std::string_view kScopeNames[] = {"", "read", "write", "admin"};
+constexpr std::string_view kScopeNames[] = {"", "read", "write", "admin", "metrics"};
+constexpr Scope kScopes[] = {Scope::read, Scope::write, Scope::admin, Scope::metrics};
 
 // "/v1/contacts/{entity_type}/{entity_id}" and "/v1/contacts/([^/]+)/([^/]+)" both become
 // "/v1/contacts/{}/{}".
@@ -90,7 +93,7 @@ std::optional<Scopes> parse_scopes(std::string_view names) {
     const auto comma = names.find(',');
     const std::string_view name = names.substr(0, comma);
     bool known = false;
-    for (const Scope scope : {Scope::read, Scope::write, Scope::admin}) {
+    for (const Scope scope : kScopes) {
       if (name == scope_name(scope)) {
         scopes |= scope_bit(scope);
         known = true;
@@ -106,7 +109,7 @@ std::optional<Scopes> parse_scopes(std::string_view names) {
 
 std::string scope_names(Scopes scopes) {
   std::string out;
-  for (const Scope scope : {Scope::read, Scope::write, Scope::admin}) {
+  for (const Scope scope : kScopes) {
     if (!holds(scopes, scope)) continue;
     if (!out.empty()) out += ',';
     out += scope_name(scope);

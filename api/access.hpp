@@ -5,9 +5,10 @@
 //
 // Scopes do not include one another: a token holds each scope it was given, and a route needs
 // exactly its own.
-//   read   every GET (and the schedule preview, which changes nothing)
-//   write  creates and changes: reminders, flags, contacts, rules, events
-//   admin  the audit trail, and whatever needs more trust than write
+//   read     every GET of data (and the schedule preview, which changes nothing)
+//   write    creates and changes: reminders, flags, contacts, rules, events
+//   admin    the audit trail, and whatever needs more trust than write
+//   metrics  GET /metrics alone: a Prometheus scraper's token reads nothing else
 
 #include <optional>
 #include <string>
@@ -15,7 +16,7 @@
 
 namespace nudge::api {
 
-enum class Scope { none, read, write, admin };  // none: the route is open to anyone
+enum class Scope { none, read, write, admin, metrics };  // none: the route is open to anyone
 
 // The scopes a token holds, one bit per Scope.
 using Scopes = unsigned;
@@ -40,7 +41,7 @@ const RouteAccess* route_access(std::string_view method, std::string_view patter
 std::string_view scope_name(Scope scope);
 // "read,write" -> the scopes; nullopt when empty or when a name is not a scope.
 std::optional<Scopes> parse_scopes(std::string_view names);
-// The scopes' names, comma-separated, in the order read, write, admin.
+// The scopes' names, comma-separated, in the order read, write, admin, metrics.
 std::string scope_names(Scopes scopes);
 
 }  // namespace nudge::api

@@ -147,6 +147,7 @@ void ConnectionLoop::run() {
     if (stop_requested_.load() && !stopping_) begin_stopping();
     expire(Clock::now());
     closed_.clear();  // the sockets close; no event of this turn is left to refer to them
+    open_count_.store(open_connections(), std::memory_order_relaxed);
   }
 }
 
@@ -197,6 +198,7 @@ void ConnectionLoop::accept_all() {
 
 void ConnectionLoop::refuse(int fd) {
   ++refused_;
+  refused_count_.fetch_add(1, std::memory_order_relaxed);
   const auto now = Clock::now();
   if (now - refused_logged_ >= kRefusalReportInterval) {
     log::warn("connections refused: the limit of open connections is reached",
@@ -225,6 +227,7 @@ void ConnectionLoop::refuse_without_files() {
   ::close(spare_fd_);
   const int fd = ::accept4(listen_fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
   if (fd >= 0) {
+    refused_count_.fetch_add(1, std::memory_order_relaxed);
     [[maybe_unused]] const auto sent =
         ::send(fd, settings_.overloaded.data(), settings_.overloaded.size(), MSG_NOSIGNAL);
     ::close(fd);

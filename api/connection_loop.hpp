@@ -9,6 +9,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <functional>
 #include <list>
 #include <mutex>
@@ -45,6 +46,11 @@ class ConnectionLoop {
   // From the thread `on_ready` gave the connection to, when done with it (its last use of it):
   // keep it for the client's next request, or close it.
   void give_back(Connection& connection, bool keep);
+
+  // From any thread, for metrics: connections open at the end of the loop's last turn, and
+  // clients refused since the start (past max_connections, or out of file descriptors).
+  std::size_t open_count() const { return open_count_.load(std::memory_order_relaxed); }
+  std::uint64_t refused_count() const { return refused_count_.load(std::memory_order_relaxed); }
 
  private:
   // Each connection lives in the list of its state; moving it is a splice. The idle, reading
@@ -97,6 +103,8 @@ class ConnectionLoop {
   std::vector<GivenBack> inbox_;
   std::vector<GivenBack> taken_;  // the loop's side of inbox_
 
+  std::atomic<std::size_t> open_count_{0};
+  std::atomic<std::uint64_t> refused_count_{0};
   std::size_t refused_ = 0;  // since the last warning about it
   Clock::time_point refused_logged_{};
 };

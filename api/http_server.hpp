@@ -11,6 +11,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <string>
 
@@ -43,6 +44,9 @@ class HttpServer {
   // From any thread.
   void stop();
   std::size_t max_connections() const { return settings_.max_connections; }
+  // For metrics, from any thread (0 before bind()): see ConnectionLoop.
+  std::size_t open_connections() const { return loop_ ? loop_->open_count() : 0; }
+  std::uint64_t refused_connections() const { return loop_ ? loop_->refused_count() : 0; }
 
  private:
   // httplib's parser, router and answer writer, driven one request at a time.

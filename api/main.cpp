@@ -22,6 +22,7 @@
 #include "nudge/version.hpp"
 #include "router.hpp"
 #include "routes.hpp"
+#include "server_metrics.hpp"
 #include "statements.hpp"
 #include "token_cli.hpp"
 #include "token_watch.hpp"
@@ -127,8 +128,11 @@ int main(int argc, char** argv) {
   if (config.api.auth == "token")
     token_watch.emplace(config.database.url, id + "/tokens", gate.tokens());
   nudge::api::HttpServer server(server_settings(config));
-  nudge::api::Router router(server.routes(), gate);
-  nudge::api::add_routes(router, pool, notifier, config.secrets);
+  nudge::metrics::Registry registry;
+  nudge::api::RequestMetrics request_metrics(registry);
+  nudge::api::add_server_metrics(registry, pool, server);
+  nudge::api::Router router(server.routes(), gate, &request_metrics);
+  nudge::api::add_routes(router, pool, notifier, config.secrets, registry);
   router.finish();
   if (!server.bind(config.api.host, config.api.port)) {
     nudge::log::error("cannot listen", {{"host", config.api.host}, {"port", config.api.port}});

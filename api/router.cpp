@@ -1,5 +1,6 @@
 #include "router.hpp"
 
+#include <chrono>
 #include <stdexcept>
 
 #include "access.hpp"
@@ -42,6 +43,18 @@ void Router::add(const std::string& method, const std::string& pattern, Handler 
   };
 }
 
+Router::Handler Router::measured(const std::string& method, const std::string& pattern, bool timed,
+                                 Handler handler) {
+  if (metrics_ == nullptr) return handler;
+  return [handler = std::move(handler), metrics = metrics_,
+          route = &metrics_->route(method, pattern, timed)](const httplib::Request& req,
+                                                            httplib::Response& res) {
+    const auto started = std::chrono::steady_clock::now();
+    handler(req, res);
+    metrics->observe(*route, res.status, std::chrono::steady_clock::now() - started);
+  };
+}
+
 void Router::finish() {
   // Registered pattern by pattern in the order added, each with its 405s, because httplib
   // takes the first match: /v1/reminders/batch must answer 405 to GET before the
@@ -53,35 +66,38 @@ void Router::finish() {
     for (const auto& method : kMethods) {
       const auto it = by_method.find(method);
       if (it != by_method.end()) {
-        register_method(server_, method, pattern, it->second);
+        register_method(server_, method, pattern, measured(method, pattern, true, it->second));
         continue;
       }
       register_method(server_, method, pattern,
-                      [allow](const httplib::Request& req, httplib::Response& res) {
-                        res.set_header("Allow", allow);
-                        send_error(res, 405, "method_not_allowed",
-                                   req.method + " is not allowed here; allowed: " + allow);
-                      });
+                      measured(method, pattern, false,
+                               [allow](const httplib::Request& req, httplib::Response& res) {
+                                 res.set_header("Allow", allow);
+                                 send_error(res, 405, "method_not_allowed",
+                                            req.method + " is not allowed here; allowed: " + allow);
+                               }));
     }
   }
   // Answers httplib makes by itself (unknown route, body too large, unreadable request) get
   // the same JSON error body as ours; answers that already have a body are left alone.
-  const httplib::Server::HandlerWithResponse on_error = [](const httplib::Request&,
-                                                           httplib::Response& res) {
-    if (!res.body.empty()) return httplib::Server::HandlerResponse::Unhandled;
-    switch (res.status) {
-      case 404:
-        send_error(res, 404, "not_found", "no such route");
-        break;
-      case 413:
-        send_error(res, 413, "payload_too_large", "the request body is larger than allowed",
-                   "body");
-        break;
-      default:
-        send_error(res, res.status, "bad_request", "the request could not be read");
-    }
-    return httplib::Server::HandlerResponse::Handled;
-  };
+  // An error without a body is one no route answered: counted here, once.
+  const httplib::Server::HandlerWithResponse on_error =
+      [metrics = metrics_](const httplib::Request& req, httplib::Response& res) {
+        if (!res.body.empty()) return httplib::Server::HandlerResponse::Unhandled;
+        if (metrics != nullptr) metrics->observe_unrouted(req.method, res.status);
+        switch (res.status) {
+          case 404:
+            send_error(res, 404, "not_found", "no such route");
+            break;
+          case 413:
+            send_error(res, 413, "payload_too_large", "the request body is larger than allowed",
+                       "body");
+            break;
+          default:
+            send_error(res, res.status, "bad_request", "the request could not be read");
+        }
+        return httplib::Server::HandlerResponse::Handled;
+      };
   server_.set_error_handler(on_error);
 }
 

@@ -3,7 +3,8 @@
 // what every route shares: the gate (token, scope, rate; access.hpp names each route's scope),
 // the caller named for the audit trail, and the error handling; plus a 405 (with Allow) for the
 // other methods of a known path, which cpp-httplib does not do by itself. The table is also what
-// the OpenAPI cross-check test compares against.
+// the OpenAPI cross-check test compares against. Every answer, refusals by the gate included, is
+// counted in the request metrics, when given.
 
 #include <httplib.h>
 
@@ -13,6 +14,7 @@
 #include <vector>
 
 #include "gate.hpp"
+#include "request_metrics.hpp"
 
 namespace nudge::api {
 
@@ -25,7 +27,8 @@ class Router {
  public:
   using Handler = std::function<void(const httplib::Request&, httplib::Response&)>;
 
-  Router(httplib::Server& server, Gate& gate) : server_(server), gate_(gate) {}
+  Router(httplib::Server& server, Gate& gate, RequestMetrics* metrics = nullptr)
+      : server_(server), gate_(gate), metrics_(metrics) {}
 
   // Adds a handler (registered by finish()), served once the gate admits the request; anything
   // it throws becomes an error answer. Throws std::logic_error for a route access.cpp does not
@@ -39,8 +42,13 @@ class Router {
   const std::vector<Route>& routes() const { return routes_; }
 
  private:
+  // `handler`, counted (and timed when `timed`) when there are metrics.
+  Handler measured(const std::string& method, const std::string& pattern, bool timed,
+                   Handler handler);
+
   httplib::Server& server_;
   Gate& gate_;
+  RequestMetrics* metrics_;
   std::vector<Route> routes_;
   std::vector<std::string> patterns_;                               // in the order added
   std::map<std::string, std::map<std::string, Handler>> handlers_;  // pattern -> method -> handler

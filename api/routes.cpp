@@ -7,7 +7,8 @@
 
 namespace nudge::api {
 
-void add_routes(Router& router, ConnectionPool& pool, Notifier& notifier, const Secrets& secrets) {
+void add_routes(Router& router, ConnectionPool& pool, Notifier& notifier, const Secrets& secrets,
+                const metrics::Registry& registry) {
   router.add("GET", "/health", [](const httplib::Request&, httplib::Response& res) {
     reply(res, 200, R"({"status":"ok"})");
   });
@@ -37,6 +38,7 @@ void add_routes(Router& router, ConnectionPool& pool, Notifier& notifier, const 
     reply(res, 200, openapi_document());
   });
 
+  add_operations_routes(router, pool, registry);
   add_reminder_routes(router, pool, notifier, secrets);
   add_flag_routes(router, pool);
   add_contact_routes(router, pool);

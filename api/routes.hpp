@@ -4,6 +4,7 @@
 
 #include "notifier.hpp"
 #include "nudge/config.hpp"
+#include "nudge/metrics.hpp"
 #include "nudge/pool.hpp"
 #include "router.hpp"
 
@@ -12,7 +13,11 @@ namespace nudge::api {
 // Every route below, plus /health, /ready and /openapi.json. `secrets` are the configured ones
 // (only their names are used: a webhook request may name no others); they must outlive the
 // routes.
-void add_routes(Router& router, ConnectionPool& pool, Notifier& notifier, const Secrets& secrets);
+void add_routes(Router& router, ConnectionPool& pool, Notifier& notifier, const Secrets& secrets,
+                const metrics::Registry& registry);
+
+// /metrics (what `registry` holds), /livez and /readyz.
+void add_operations_routes(Router& router, ConnectionPool& pool, const metrics::Registry& registry);
 
 void add_reminder_routes(Router& router, ConnectionPool& pool, Notifier& notifier,
                          const Secrets& secrets);

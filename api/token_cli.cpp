@@ -23,8 +23,9 @@ constexpr const char* kUsage =
     "       nudge-api token list [--config FILE]\n"
     "       nudge-api token revoke NAME [--config FILE]\n"
     "  NAME    1 to 100 letters, digits, dots, dashes or underscores; never reused\n"
-    "  SCOPES  comma-separated: read (every GET), write (creates and changes), admin (the audit\n"
-    "          trail); a token holds exactly the scopes it is given\n"
+    "  SCOPES  comma-separated: read (every GET of data), write (creates and changes), admin\n"
+    "          (the audit trail), metrics (GET /metrics alone, for a scraper); a token holds\n"
+    "          exactly the scopes it is given\n"
     "create prints the token on stdout, once: only its SHA-256 is stored.\n";
 
 struct Args {
@@ -82,7 +83,7 @@ std::string check(const Args& args) {
     if (!args.scopes) return "create needs --scopes";
     if (!valid_token_name(*args.name)) return "--name: must be a NAME as below";
     if (!parse_scopes(*args.scopes))
-      return "--scopes: must be read, write or admin, comma-separated";
+      return "--scopes: must be read, write, admin or metrics, comma-separated";
     return "";
   }
   if (args.name || args.scopes) return args.command + " takes neither --name nor --scopes";

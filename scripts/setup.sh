@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages Nudge needs to build, test and run (compiler, CMake, Ninja,
-# libpqxx, cpp-httplib, nlohmann-json, toml++, GoogleTest, PostgreSQL 15, aiosmtpd, wrk, and what
-# package.sh and its test use: dpkg-dev for dpkg-shlibdeps, file, systemd for systemd-analyze).
+# libpqxx, cpp-httplib, nlohmann-json, toml++, GoogleTest, PostgreSQL 15, aiosmtpd, wrk,
+# prometheus (whose promtool and server the metrics tests run), and what package.sh and its test
+# use: dpkg-dev for dpkg-shlibdeps, file, systemd for systemd-analyze).
 # Only packages that are missing are installed; when everything is present it returns at once.
 # Must run as root to install; as an ordinary user it prints the apt-get command and exits 1
 # if something is missing.
@@ -15,7 +16,7 @@ packages=(
   libpqxx-dev libpq-dev libcpp-httplib-dev nlohmann-json3-dev libtomlplusplus-dev
   libgtest-dev googletest libcurl4-openssl-dev libssl-dev
   postgresql-15 postgresql-client-15
-  python3 python3-aiosmtpd wrk procps util-linux clang-format
+  python3 python3-aiosmtpd wrk procps util-linux clang-format prometheus
   dpkg-dev file systemd
 )
 if [[ -n "${NUDGE_SETUP_EXTRA:-}" ]]; then

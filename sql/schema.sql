@@ -25,12 +25,13 @@ CREATE TYPE nudge.claimed_fire AS (
 	attempt integer,
 	max_attempts integer,
 	fire_count integer,
-	request jsonb
+	request jsonb,
+	rescued boolean
 );
 
 -- Name: TYPE claimed_fire; Type: COMMENT; Schema: nudge; Owner: -
 
-COMMENT ON TYPE nudge.claimed_fire IS 'One claimed attempt as a worker delivers it: the reminder, its address (target, else contacts), the occurrence, the attempt number, the attempts it gets and, for a reminder with its own request, that request rendered for this attempt.';
+COMMENT ON TYPE nudge.claimed_fire IS 'One claimed attempt as a worker delivers it: the reminder, its address (target, else contacts), the occurrence, the attempt number, the attempts it gets, for a reminder with its own request that request rendered for this attempt, and whether the claim took it over from an expired lease (rescued).';
 
 -- Name: cron; Type: TYPE; Schema: nudge; Owner: -
 
@@ -950,6 +951,7 @@ DECLARE
   v_stop      tid[];
   v_exhausted tid[];
   v_missed    tid[];
+  v_rescued   bigint[];  -- ids taken over from a lease that expired
   v_ids       bigint[];
   v_at        timestamptz[];
   v_attempts  integer[];
@@ -958,9 +960,13 @@ BEGIN
   SELECT array_agg(d.row_ctid) FILTER (WHERE NOT d.stop_now AND NOT d.exhausted AND NOT d.missed),
          array_agg(d.row_ctid) FILTER (WHERE d.stop_now),
          array_agg(d.row_ctid) FILTER (WHERE d.exhausted AND NOT d.stop_now),
-         array_agg(d.row_ctid) FILTER (WHERE d.missed AND NOT d.exhausted AND NOT d.stop_now)
-    INTO v_take, v_stop, v_exhausted, v_missed
-    FROM (SELECT r.ctid AS row_ctid,
+         array_agg(d.row_ctid) FILTER (WHERE d.missed AND NOT d.exhausted AND NOT d.stop_now),
+         array_agg(d.row_id) FILTER (WHERE d.held AND NOT d.stop_now AND NOT d.exhausted
+                                     AND NOT d.missed)
+    INTO v_take, v_stop, v_exhausted, v_missed, v_rescued
+    FROM (SELECT r.ctid AS row_ctid, r.id AS row_id,
+                 -- Only an expired lease can still be set on a due row this claim may take.
+                 r.leased_by IS NOT NULL AS held,
                  r.stop_condition_type = 'db_check' AND EXISTS (
                    SELECT 1 FROM nudge.status_flags f WHERE f.key = r.stop_condition_value AND f.value)
                    AS stop_now,
@@ -1043,13 +1049,14 @@ BEGIN
                 r.attempt, coalesce(r.max_attempts, p_policy.max_attempts), r.fire_count,
                 CASE WHEN r.request IS NOT NULL
                      THEN nudge.rendered_request(r, coalesce(r.occurrence_at, r.next_run_at),
-                                                 r.attempt) END;
+                                                 r.attempt) END,
+                coalesce(r.id = ANY (v_rescued), false);
   END IF;
 END $$;
 
 -- Name: FUNCTION claim_due(p_worker text, p_limit integer, p_policy nudge.worker_policy); Type: COMMENT; Schema: nudge; Owner: -
 
-COMMENT ON FUNCTION nudge.claim_due(p_worker text, p_limit integer, p_policy nudge.worker_policy) IS 'Leases up to p_limit due ACTIVE reminders, earliest first, to p_worker for the policy''s lease_seconds (database clock), skipping rows other workers hold, each with its address (target, else contacts) and its own request rendered for the attempt (nudge.rendered_request); never returns a reminder whose stop flag is true (it completes instead), an occurrence whose attempts were all used by workers that never finished them (recorded as failed), nor one missed by more than the threshold under misfire_policy skip (recorded as a skipped attempt; the reminder moves to its next future occurrence).';
+COMMENT ON FUNCTION nudge.claim_due(p_worker text, p_limit integer, p_policy nudge.worker_policy) IS 'Leases up to p_limit due ACTIVE reminders, earliest first, to p_worker for the policy''s lease_seconds (database clock), skipping rows other workers hold, each with its address (target, else contacts), its own request rendered for the attempt (nudge.rendered_request) and whether it was taken over from an expired lease (rescued); never returns a reminder whose stop flag is true (it completes instead), an occurrence whose attempts were all used by workers that never finished them (recorded as failed), nor one missed by more than the threshold under misfire_policy skip (recorded as a skipped attempt; the reminder moves to its next future occurrence).';
 
 -- Name: compile_rule(nudge.rules); Type: FUNCTION; Schema: nudge; Owner: -
 
@@ -2264,6 +2271,37 @@ $$;
 -- Name: FUNCTION form_encoded(p_text text); Type: COMMENT; Schema: nudge; Owner: -
 
 COMMENT ON FUNCTION nudge.form_encoded(p_text text) IS 'p_text form-encoded (application/x-www-form-urlencoded): ASCII letters, digits and *-._ as they are, a space as +, every other UTF-8 byte as %XX.';
+
+-- Name: gauges(integer); Type: FUNCTION; Schema: nudge; Owner: -
+
+CREATE FUNCTION nudge.gauges(p_count_cap integer) RETURNS TABLE(name text, help text, label_name text, label_value text, value double precision)
+    LANGUAGE sql STABLE
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    SET enable_seqscan TO 'off'
+    SET enable_bitmapscan TO 'off'
+    AS $$
+  SELECT 'nudge_due_reminders',
+         format('Due ACTIVE reminders no worker holds, counted up to %s.', greatest(p_count_cap, 1)),
+         NULL, NULL,
+         (SELECT count(*) FROM (
+            SELECT 1 FROM nudge.reminders r
+             WHERE r.status = 'ACTIVE' AND r.next_run_at <= now()
+               AND (r.lease_expires_at IS NULL OR r.lease_expires_at <= now())
+             LIMIT greatest(p_count_cap, 1)) w)::double precision
+  UNION ALL
+  SELECT 'nudge_oldest_due_seconds',
+         'How long the earliest due reminder no worker holds has been due, in seconds (0: none).',
+         NULL, NULL,
+         coalesce(extract(epoch FROM now() - (
+           SELECT r.next_run_at FROM nudge.reminders r
+            WHERE r.status = 'ACTIVE' AND r.next_run_at <= now()
+              AND (r.lease_expires_at IS NULL OR r.lease_expires_at <= now())
+            ORDER BY r.next_run_at LIMIT 1)), 0)::double precision
+$$;
+
+-- Name: FUNCTION gauges(p_count_cap integer); Type: COMMENT; Schema: nudge; Owner: -
+
+COMMENT ON FUNCTION nudge.gauges(p_count_cap integer) IS 'The database''s gauges for the workers'' GET /metrics, one row per sample (metric name, help, at most one label, value), grouped by name: nudge_due_reminders (due ACTIVE reminders without a live lease, counted up to p_count_cap) and nudge_oldest_due_seconds (how long the earliest of them has been due; 0 when none is); reads at most p_count_cap + 1 entries of the due index.';
 
 -- Name: jitter(bigint, integer, timestamp with time zone); Type: FUNCTION; Schema: nudge; Owner: -
 

@@ -1,12 +1,13 @@
 // Who may call what: the route table's lookup, scope names, the rate limiter's buckets, the
 // token cache, and where nudge-api may run without auth. No database needed.
 
+#include "access.hpp"
+
 #include <gtest/gtest.h>
 
 #include <chrono>
 #include <string>
 
-#include "access.hpp"
 #include "exposure.hpp"
 #include "rate_limiter.hpp"
 #include "token_cache.hpp"
@@ -29,6 +30,7 @@ TEST(RouteAccess, RegisteredPatternsFindTheirTemplates) {
   EXPECT_EQ(route_access("GET", "/v1/audit")->scope, Scope::admin);
   EXPECT_EQ(route_access("GET", "/health")->scope, Scope::none);
   EXPECT_EQ(route_access("GET", "/readyz")->scope, Scope::none);
+  EXPECT_EQ(route_access("GET", "/metrics")->scope, Scope::metrics);
 }
 
 TEST(RouteAccess, UnknownRoutesAndMethodsHaveNoEntry) {
@@ -40,6 +42,7 @@ TEST(RouteAccess, UnknownRoutesAndMethodsHaveNoEntry) {
 TEST(Scopes, NamesParseAndPrintInOneOrder) {
   EXPECT_EQ(parse_scopes("write,read"), scope_bit(Scope::read) | scope_bit(Scope::write));
   EXPECT_EQ(scope_names(*parse_scopes("admin,write,read,read")), "read,write,admin");
+  EXPECT_EQ(scope_names(*parse_scopes("metrics,read")), "read,metrics");
   for (const std::string bad : {"", ",", "read,", ",read", "root", "read, write", "READ"})
     EXPECT_FALSE(parse_scopes(bad)) << bad;
 }
@@ -49,6 +52,10 @@ TEST(Scopes, NoScopeIncludesAnother) {
   EXPECT_FALSE(holds(admin, Scope::read));
   EXPECT_FALSE(holds(admin, Scope::write));
   EXPECT_TRUE(holds(admin, Scope::admin));
+  EXPECT_FALSE(holds(admin, Scope::metrics));
+  const Scopes scraper = *parse_scopes("metrics");
+  EXPECT_FALSE(holds(scraper, Scope::read));
+  EXPECT_TRUE(holds(scraper, Scope::metrics));
   EXPECT_TRUE(holds(0, Scope::none));
 }
 

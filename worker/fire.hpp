@@ -2,9 +2,11 @@
 // What every channel delivers: one occurrence of one reminder, and how its time and its
 // idempotency key are written in what leaves the worker.
 
+#include <chrono>
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 
 namespace nudge {
 
@@ -27,6 +29,7 @@ struct Fire {
   // A webhook reminder's own request, rendered for this attempt by the claim (JSON: method,
   // headers with {{secret.NAME}} standing, content_type, body, or error); nullopt for none.
   std::optional<std::string> request;
+  bool rescued = false;  // the claim took it over from an expired lease (a worker died)
 
   // Stable per reminder and occurrence: the same on a retry or a re-delivery after a crash.
   std::string idempotency_key() const;
@@ -34,5 +37,10 @@ struct Fire {
 
 // `2026-11-22 09:00:00.5+00` (PostgreSQL, UTC session) → `2026-11-22T09:00:00.5Z` (RFC 3339).
 std::string rfc3339_from_pg(const std::string& pg_timestamp);
+
+// Seconds from `pg_timestamp` (as above) to `now`, negative when it lies ahead; nullopt when it
+// is not in that form.
+std::optional<double> seconds_since(std::string_view pg_timestamp,
+                                    std::chrono::system_clock::time_point now);
 
 }  // namespace nudge

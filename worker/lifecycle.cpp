@@ -118,6 +118,7 @@ std::vector<Fire> LifecycleSession::finish_and_claim(const std::string& owner,
     f.max_attempts = row[10].as<int>();
     f.fire_count = row[11].as<int>();
     if (!row[12].is_null()) f.request = row[12].c_str();
+    f.rescued = row[13].as<bool>();
     fires.push_back(std::move(f));
   }
   return fires;

@@ -32,7 +32,7 @@ struct WorkerPolicy {
 inline constexpr Statement kFinishAndClaim{
     "finish_and_claim",
     "SELECT id, entity_type, entity_id, event_type, channel, target, payload, schedule_type,"
-    " scheduled_for, attempt, max_attempts, fire_count, request"
+    " scheduled_for, attempt, max_attempts, fire_count, request, rescued"
     " FROM nudge.finish_and_claim($1, " NUDGE_WORKER_POLICY ", " NUDGE_FINISHED_ARRAYS ", $16)"};
 // (owner, policy..., the same arrays): records what ended; answers how many attempts.
 inline constexpr Statement kFinish{"finish", "SELECT nudge.finish_attempts($1, " NUDGE_WORKER_POLICY

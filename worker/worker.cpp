@@ -12,15 +12,19 @@
 #include <future>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <random>
 #include <thread>
 
 #include "lifecycle.hpp"
+#include "metrics_listener.hpp"
 #include "nudge/database.hpp"
 #include "nudge/log.hpp"
 #include "nudge/pg_text.hpp"
+#include "nudge/process_metrics.hpp"
 #include "nudge/shutdown.hpp"
 #include "transfers.hpp"
+#include "worker_metrics.hpp"
 
 namespace nudge {
 
@@ -83,6 +87,12 @@ class InFlight {
     std::lock_guard lock(mutex_);
     return held_;
   }
+  std::size_t count() {
+    std::lock_guard lock(mutex_);
+    std::size_t n = 0;
+    for (const auto& [owner, ids] : held_) n += ids.size();
+    return n;
+  }
 
  private:
   std::mutex mutex_;
@@ -95,11 +105,12 @@ class InFlight {
 class ClaimLoop {
  public:
   ClaimLoop(const Config& config, std::string owner, InFlight& in_flight,
-            StopDeadline& stop_deadline)
+            StopDeadline& stop_deadline, WorkerMetrics& metrics)
       : config_(config),
         owner_(std::move(owner)),
         in_flight_(in_flight),
         stop_deadline_(stop_deadline),
+        metrics_(metrics),
         channels_(make_channels(config, transfers_)),
         policy_(worker_policy(config)) {}
 
@@ -137,6 +148,7 @@ class ClaimLoop {
       first_pending_.reset();
       failures_ = 0;
       if (limit > 0) {
+        metrics_.claimed(fires);
         // A full batch means more may be due right now; otherwise ask when, once.
         due_maybe_ = static_cast<int>(fires.size()) == limit;
         if (!due_maybe_) next_due_.reset();
@@ -175,6 +187,7 @@ class ClaimLoop {
     auto [it, inserted] = delivering_.emplace(id, Delivering{std::move(fire), Clock::now()});
     if (!inserted) return;  // cannot happen: a reminder is leased to one loop once
     const Fire& f = it->second.fire;
+    metrics_.started(f, std::chrono::system_clock::now());
     if (channel == channels_.end()) {
       ended(id, {false,
                  "channel " + f.channel + " cannot deliver in this version of nudge-worker",
@@ -198,8 +211,9 @@ class ClaimLoop {
     if (node.empty()) return;
     Delivering& run = node.mapped();
     if (stop_deadline_.passed()) return;  // stop() releases every lease this loop still holds
-    const auto ms =
-        std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - run.started);
+    const auto took = Clock::now() - run.started;
+    metrics_.ended(run.fire, d, std::chrono::duration<double>(took).count());
+    const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(took);
     d.error = storable_text(d.error, 2000);
     d.response = storable_text(d.response, kMaxResponseBytes);
     if (!d.delivered) {
@@ -359,6 +373,7 @@ class ClaimLoop {
   const std::string owner_;
   InFlight& in_flight_;
   StopDeadline& stop_deadline_;
+  WorkerMetrics& metrics_;
   // Declared before channels_: channels hold a reference to it.
   Transfers transfers_;
   Channels channels_;
@@ -451,6 +466,24 @@ class Maintenance {
 int run_worker(const Config& config, const std::string& worker_id) {
   install_shutdown_handlers();
   InFlight in_flight;
+  metrics::Registry registry;
+  WorkerMetrics worker_metrics(registry);
+  registry.gauge_fn("nudge_worker_deliveries_in_flight",
+                    "Fires this worker claimed and has not delivered yet (waiting for a free "
+                    "delivery slot, or being delivered).",
+                    [&in_flight] { return static_cast<double>(in_flight.count()); });
+  metrics::add_process_metrics(registry);
+  std::optional<MetricsListener> listener;
+  if (config.worker.metrics_port != 0) {
+    listener.emplace(config, registry, worker_id + "/metrics");
+    if (!listener->start()) {
+      log::error("cannot listen for metrics", {{"address", config.worker.metrics_address},
+                                               {"port", config.worker.metrics_port}});
+      return 1;
+    }
+    log::info("metrics listening",
+              {{"address", config.worker.metrics_address}, {"port", config.worker.metrics_port}});
+  }
   Maintenance maintenance(config, worker_id, in_flight);
   std::thread maintenance_thread([&] { maintenance.run(); });
 
@@ -459,7 +492,7 @@ int run_worker(const Config& config, const std::string& worker_id) {
   std::vector<std::unique_ptr<ClaimLoop>> loops;
   for (int i = 0; i < config.worker.concurrency; ++i)
     loops.push_back(std::make_unique<ClaimLoop>(config, worker_id + "/" + std::to_string(i),
-                                                in_flight, stop_deadline));
+                                                in_flight, stop_deadline, worker_metrics));
   std::vector<std::future<void>> running;
   for (auto& loop : loops)  // noexcept: an escaping exception ends the process, as on a thread
     running.push_back(std::async(std::launch::async, [&loop = *loop]() noexcept { loop.run(); }));
@@ -485,6 +518,7 @@ int run_worker(const Config& config, const std::string& worker_id) {
   }
   maintenance.stop();
   maintenance_thread.join();
+  if (listener) listener->stop();
   log::info("worker stopped");
   return 0;
 }

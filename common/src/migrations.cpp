@@ -128,6 +128,23 @@ int migrate(pqxx::connection& conn) {
   return count;
 }
 
+std::optional<std::string> schema_problem(pqxx::connection& conn) {
+  {
+    pqxx::nontransaction tx(conn);
+    if (!tx.exec1("SELECT to_regclass('nudge.migrations') IS NOT NULL")[0].as<bool>())
+      return "no migration is applied";
+  }
+  const auto applied = applied_migrations(conn);
+  for (const auto& m : embedded_migrations()) {
+    if (!applied.contains(m.version)) return std::string("migration ") + m.name + " is not applied";
+  }
+  for (const auto& [version, migration] : applied) {
+    if (version > embedded_migrations().back().version && migration.breaking)
+      return "the database is at migration " + migration.name + ", which this binary does not know";
+  }
+  return std::nullopt;
+}
+
 bool is_migrated(pqxx::connection& conn) {
   pqxx::nontransaction tx(conn);
   const auto exists = tx.exec1("SELECT to_regclass('nudge.migrations') IS NOT NULL")[0].as<bool>();

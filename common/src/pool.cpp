@@ -8,7 +8,13 @@ ConnectionPool::ConnectionPool(std::string url, int size, std::string applicatio
     : url_(std::move(url)),
       application_name_(std::move(application_name)),
       setup_(std::move(setup)),
+      size_(size),
       free_slots_(size) {}
+
+int ConnectionPool::in_use() {
+  std::lock_guard lock(mutex_);
+  return size_ - free_slots_;
+}
 
 ConnectionPool::Lease::~Lease() {
   if (pool_ != nullptr) pool_->give_back(std::move(pooled_));

@@ -31,7 +31,7 @@
 CREATE TABLE nudge.api_tokens (
   name         text        NOT NULL,
   token_hash   bytea       NOT NULL,  -- SHA-256 of the whole token text
-  scopes       text[]      NOT NULL,  -- read, write, admin; in that order
+  scopes       text[]      NOT NULL,  -- read, write, admin, metrics; in that order
   created_at   timestamptz NOT NULL DEFAULT now(),
   last_used_at timestamptz,           -- written by nudge-api at most once a minute per token
   revoked_at   timestamptz,
@@ -39,8 +39,8 @@ CREATE TABLE nudge.api_tokens (
   CONSTRAINT api_token_name_is_a_word_of_1_to_100_chars
     CHECK (name ~ '^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$'),
   CONSTRAINT api_token_hash_is_a_sha256 CHECK (length(token_hash) = 32),
-  CONSTRAINT api_token_scopes_are_read_write_or_admin
-    CHECK (cardinality(scopes) > 0 AND scopes <@ ARRAY['read', 'write', 'admin'])
+  CONSTRAINT api_token_scopes_are_read_write_admin_or_metrics
+    CHECK (cardinality(scopes) > 0 AND scopes <@ ARRAY['read', 'write', 'admin', 'metrics'])
 );
 COMMENT ON TABLE nudge.api_tokens IS
   'Tokens of the REST API, stored as SHA-256 hashes with their scopes; a revoked token keeps its row and its name.';
@@ -58,12 +58,14 @@ BEGIN
   IF p_token_hash IS NULL OR length(p_token_hash) <> 32 THEN
     PERFORM nudge.reject('token_hash', 'must be the 32 bytes of a SHA-256');
   END IF;
-  IF coalesce(cardinality(p_scopes), 0) = 0 OR NOT p_scopes <@ ARRAY['read', 'write', 'admin'] THEN
-    PERFORM nudge.reject('scopes', 'must be one or more of read, write, admin');
+  IF coalesce(cardinality(p_scopes), 0) = 0
+     OR NOT p_scopes <@ ARRAY['read', 'write', 'admin', 'metrics'] THEN
+    PERFORM nudge.reject('scopes', 'must be one or more of read, write, admin, metrics');
   END IF;
   INSERT INTO nudge.api_tokens AS t (name, token_hash, scopes)
   VALUES (p_name, p_token_hash,
-          ARRAY(SELECT s FROM unnest(ARRAY['read', 'write', 'admin']) s WHERE s = ANY (p_scopes)))
+          ARRAY(SELECT s FROM unnest(ARRAY['read', 'write', 'admin', 'metrics']) s
+                 WHERE s = ANY (p_scopes)))
   ON CONFLICT (name) DO NOTHING
   RETURNING t.* INTO v_token;
   IF NOT FOUND THEN
@@ -73,7 +75,7 @@ BEGIN
   RETURN v_token;
 END $$;
 COMMENT ON FUNCTION nudge.create_token(text, bytea, text[]) IS
-  'Stores a new token by its SHA-256 with its scopes (in the order read, write, admin) and returns it; 22023 naming name, token_hash or scopes for bad input, NU409 when the name is taken, revoked or not.';
+  'Stores a new token by its SHA-256 with its scopes (in the order read, write, admin, metrics) and returns it; 22023 naming name, token_hash or scopes for bad input, NU409 when the name is taken, revoked or not.';
 
 CREATE FUNCTION nudge.revoke_token(p_name text) RETURNS nudge.api_tokens
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$

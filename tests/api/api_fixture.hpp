@@ -6,8 +6,6 @@
 #include <unistd.h>
 
 #include <filesystem>
-#include <fstream>
-#include <iterator>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -35,36 +33,6 @@ struct Reply {
                : "";
   }
 };
-
-// What a command printed, and how it ended (nullopt: it did not end in time).
-struct CommandRun {
-  std::optional<int> exit;
-  std::string out;
-  std::string err;
-};
-
-// Runs `nudge-api token ARGS...` against the database at `url` (none: the settings say), as an
-// operator would, to its end.
-inline CommandRun token_command(const std::string& url, const std::vector<std::string>& args,
-                                const std::map<std::string, std::string>& settings = {}) {
-  static int runs = 0;
-  const auto log = std::filesystem::temp_directory_path() /
-                   ("nudge-token-" + std::to_string(::getpid()) + "-" + std::to_string(++runs));
-  std::vector<std::string> argv{program("nudge-api"), "token"};
-  argv.insert(argv.end(), args.begin(), args.end());
-  std::map<std::string, std::string> env = settings;
-  if (!url.empty()) env["NUDGE_DATABASE_URL"] = url;
-  ChildProcess command(argv, env, log.string());
-  CommandRun run{command.wait(60s), "", ""};
-  const auto read = [](const std::string& path) {
-    std::ifstream in(path);
-    return std::string(std::istreambuf_iterator<char>(in), {});
-  };
-  run.out = read(command.log_path());
-  run.err = read(command.log_path() + ".err");
-  command.remove_logs();
-  return run;
-}
 
 // A request's Authorization header for `token`.
 inline httplib::Headers bearer(const std::string& token) {
@@ -152,8 +120,8 @@ class ApiTest : public DatabaseTest {
 
   // A new token for this test's database, made with `nudge-api token create`.
   std::string make_token(const std::string& name, const std::string& scopes) {
-    const CommandRun run = token_command(db_.url(), {"create", "--name", name, "--scopes", scopes});
-    EXPECT_EQ(run.exit, 0) << run.err;
+    const Finished run = token_command(db_.url(), {"create", "--name", name, "--scopes", scopes});
+    EXPECT_EQ(run.exit_code, 0) << run.err;
     return run.out.substr(0, run.out.find('\n'));
   }
 

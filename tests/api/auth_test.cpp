@@ -48,10 +48,12 @@ TEST_F(Auth, EveryDocumentedOperationNeedsItsOwnScopeAndNoOther) {
   ASSERT_TRUE(doc.body["components"]["securitySchemes"].contains("bearer"));
   // Each scope alone, and each pair: the pair lacking a scope is refused where it is needed.
   std::map<std::string, std::string> only, lacking;
-  for (const std::string scope : {"read", "write", "admin"}) only[scope] = make_token(scope, scope);
-  lacking["read"] = make_token("no-read", "write,admin");
-  lacking["write"] = make_token("no-write", "read,admin");
-  lacking["admin"] = make_token("no-admin", "read,write");
+  for (const std::string scope : {"read", "write", "admin", "metrics"})
+    only[scope] = make_token(scope, scope);
+  lacking["read"] = make_token("no-read", "write,admin,metrics");
+  lacking["write"] = make_token("no-write", "read,admin,metrics");
+  lacking["admin"] = make_token("no-admin", "read,write,metrics");
+  lacking["metrics"] = make_token("no-metrics", "read,write,admin");
   const long id = [&] {
     const auto r =
         as(only["write"], "POST", "/v1/reminders",
@@ -105,11 +107,14 @@ TEST_F(Auth, EveryDocumentedOperationNeedsItsOwnScopeAndNoOther) {
       EXPECT_NE(served.status, 403) << served.body.dump();
     }
   }
-  EXPECT_EQ(open, 3);  // /health, /ready, /openapi.json
+  EXPECT_EQ(open, 5);  // /health, /ready, /livez, /readyz, /openapi.json
   EXPECT_GE(protected_by["read"], 10);
   EXPECT_GE(protected_by["write"], 10);
-  EXPECT_GE(protected_by["admin"], 1);
-  EXPECT_EQ(protected_by["read"] + protected_by["write"] + protected_by["admin"] + open, 33);
+  EXPECT_EQ(protected_by["admin"], 1);    // GET /v1/audit
+  EXPECT_EQ(protected_by["metrics"], 1);  // GET /metrics
+  EXPECT_EQ(protected_by["read"] + protected_by["write"] + protected_by["admin"] +
+                protected_by["metrics"] + open,
+            36);
 }
 
 TEST_F(Auth, OtherSchemesAndMalformedTokensAre401WithoutEchoingThem) {
@@ -140,9 +145,8 @@ TEST_F(Auth, AWellFormedTokenNobodyMadeIs401) {
   const std::string unknown = [&] {
     // A token of the right form that is not in the database: made for another database.
     TestDatabase other;
-    const CommandRun run =
-        token_command(other.url(), {"create", "--name", "x", "--scopes", "read"});
-    EXPECT_EQ(run.exit, 0) << run.err;
+    const Finished run = token_command(other.url(), {"create", "--name", "x", "--scopes", "read"});
+    EXPECT_EQ(run.exit_code, 0) << run.err;
     return run.out.substr(0, run.out.find('\n'));
   }();
   ASSERT_NE(unknown, real);
@@ -170,8 +174,7 @@ TEST_F(Auth, ABadChecksumAndAKnownTokenAreAnsweredWithoutTheDatabase) {
   // A well-formed token the cache does not know must be looked up: it waits for the lock.
   const std::string unknown = [&] {
     TestDatabase other;
-    const CommandRun run =
-        token_command(other.url(), {"create", "--name", "x", "--scopes", "read"});
+    const Finished run = token_command(other.url(), {"create", "--name", "x", "--scopes", "read"});
     return run.out.substr(0, run.out.find('\n'));
   }();
   httplib::Client waiting("127.0.0.1", port_);
@@ -197,7 +200,7 @@ TEST_F(Auth, TokensNeverReachTheLog) {
   as(with_bad_checksum(token), "GET", "/v1/reminders");
   as(other, "POST", "/v1/reminders", "not json");
   as(other, "GET", "/v1/reminders/1");  // 403
-  ASSERT_EQ(token_command(db_.url(), {"revoke", "ci"}).exit, 0);
+  ASSERT_EQ(token_command(db_.url(), {"revoke", "ci"}).exit_code, 0);
   ASSERT_TRUE(wait_until(10s, [&] { return as(token, "GET", "/v1/reminders").status == 401; }));
   const std::string log = api_->log();
   EXPECT_NE(log.find("listening"), std::string::npos) << log;
@@ -215,8 +218,8 @@ class AuthLongCache : public Auth {
 TEST_F(AuthLongCache, ARevokedTokenIsRefusedAtOnceThoughItWasCached) {
   const std::string token = make_token("ci", "read,write");
   ASSERT_EQ(as(token, "GET", "/v1/reminders").status, 200);
-  const CommandRun revoked = token_command(db_.url(), {"revoke", "ci"});
-  ASSERT_EQ(revoked.exit, 0) << revoked.err;
+  const Finished revoked = token_command(db_.url(), {"revoke", "ci"});
+  ASSERT_EQ(revoked.exit_code, 0) << revoked.err;
   // Cached for an hour: only the notification can end it this soon.
   EXPECT_TRUE(wait_until(5s, [&] { return as(token, "GET", "/v1/reminders").status == 401; }));
   EXPECT_NE(api_->log().find("a token was revoked or changed"), std::string::npos);

@@ -1,12 +1,14 @@
 // Connections over raw sockets: idle keep-alive clients cost no request thread, the connection
-// limit answers 503 at once, a request without Content-Length has an empty body, keep-alive and
-// pipelining keep their order, slow and stalled clients, and SIGTERM with connections open.
+// limit answers 503 at once (and the metrics count it), a request without Content-Length has an
+// empty body, keep-alive and pipelining keep their order, slow and stalled clients, and SIGTERM
+// with connections open.
 
 #include <signal.h>
 
 #include <thread>
 
 #include "api/api_fixture.hpp"
+#include "support/prometheus_text.hpp"
 #include "support/raw_http.hpp"
 
 namespace nudge::test {
@@ -112,6 +114,20 @@ TEST_F(LimitedConnections, AClientPastTheLimitGetsA503AtOnceAndAFreedSlotIsUsedA
   held.push_back(served_connection());
   EXPECT_EQ(status_of(held.back().request(kHealth, 5s)), 200);
   EXPECT_TRUE(api_->running());
+}
+
+TEST_F(LimitedConnections, RefusedClientsAndOpenConnectionsAreInTheMetrics) {
+  std::vector<RawConnection> held;
+  for (int i = 0; i < 3; ++i) held.push_back(served_connection());
+  for (int i = 0; i < 2; ++i) {
+    RawConnection extra(port_);
+    EXPECT_EQ(status_of(extra.request(kHealth, kPrompt)), 503);
+  }
+  const auto metrics = held[0].request(raw_request("GET", "/metrics"), 5s);
+  ASSERT_TRUE(metrics);
+  EXPECT_EQ(sample_value(metrics->body, "nudge_api_connections_refused_total"), 2);
+  EXPECT_EQ(sample_value(metrics->body, "nudge_api_connections_open"), 3);
+  EXPECT_EQ(sample_value(metrics->body, "nudge_api_connections_limit"), 3);
 }
 
 TEST_F(Connections, RequestsWithoutContentLengthHaveAnEmptyBody) {

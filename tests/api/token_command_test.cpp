@@ -1,6 +1,8 @@
 // `nudge-api token create|list|revoke` as an operator runs it: a real process against a real
 // database, its output, its exit codes, and every refusal.
 
+#include <fstream>
+
 #include "api/api_fixture.hpp"
 
 namespace nudge::test {
@@ -17,9 +19,9 @@ bool looks_like_a_token(const std::string& text) {
 }
 
 TEST_F(TokenCommand, CreatePrintsTheTokenAloneOnOneLineAndStoresOnlyItsHash) {
-  const CommandRun run =
+  const Finished run =
       token_command(db_.url(), {"create", "--name", "ci", "--scopes", "write,read"});
-  ASSERT_EQ(run.exit, 0) << run.err;
+  ASSERT_EQ(run.exit_code, 0) << run.err;
   ASSERT_FALSE(run.out.empty());
   EXPECT_EQ(run.out.back(), '\n');
   const std::string token = run.out.substr(0, run.out.size() - 1);
@@ -33,14 +35,13 @@ TEST_F(TokenCommand, CreatePrintsTheTokenAloneOnOneLineAndStoresOnlyItsHash) {
 }
 
 TEST_F(TokenCommand, ATakenNameIsRefusedWithExitOneEvenWhenRevoked) {
-  ASSERT_EQ(token_command(db_.url(), {"create", "--name", "ci", "--scopes", "read"}).exit, 0);
-  const CommandRun again =
-      token_command(db_.url(), {"create", "--name", "ci", "--scopes", "admin"});
-  EXPECT_EQ(again.exit, 1);
+  ASSERT_EQ(token_command(db_.url(), {"create", "--name", "ci", "--scopes", "read"}).exit_code, 0);
+  const Finished again = token_command(db_.url(), {"create", "--name", "ci", "--scopes", "admin"});
+  EXPECT_EQ(again.exit_code, 1);
   EXPECT_TRUE(again.out.empty()) << again.out;
   EXPECT_NE(again.err.find("a token named ci exists already"), std::string::npos) << again.err;
-  ASSERT_EQ(token_command(db_.url(), {"revoke", "ci"}).exit, 0);
-  EXPECT_EQ(token_command(db_.url(), {"create", "--name", "ci", "--scopes", "read"}).exit, 1);
+  ASSERT_EQ(token_command(db_.url(), {"revoke", "ci"}).exit_code, 0);
+  EXPECT_EQ(token_command(db_.url(), {"create", "--name", "ci", "--scopes", "read"}).exit_code, 1);
   EXPECT_EQ(value<long>("SELECT count(*) FROM nudge.api_tokens"), 1);
 }
 
@@ -69,38 +70,39 @@ TEST_F(TokenCommand, BadArgumentsPrintTheUsageAndExitTwoTouchingNothing) {
     std::string shown;
     for (const auto& a : args) shown += a + " ";
     SCOPED_TRACE(shown);
-    const CommandRun run = token_command(db_.url(), args);
-    EXPECT_EQ(run.exit, 2) << run.err;
+    const Finished run = token_command(db_.url(), args);
+    EXPECT_EQ(run.exit_code, 2) << run.err;
     EXPECT_TRUE(run.out.empty()) << run.out;
     EXPECT_NE(run.err.find("usage: nudge-api token create"), std::string::npos) << run.err;
   }
   EXPECT_EQ(value<long>("SELECT count(*) FROM nudge.api_tokens"), 0);
-  const CommandRun help = token_command(db_.url(), {"--help"});
-  EXPECT_EQ(help.exit, 0);
+  const Finished help = token_command(db_.url(), {"--help"});
+  EXPECT_EQ(help.exit_code, 0);
   EXPECT_NE(help.out.find("usage: nudge-api token create"), std::string::npos);
 }
 
 TEST_F(TokenCommand, BadSettingsAndAnUnreachableDatabaseAreClearFailures) {
-  const CommandRun bad = token_command(db_.url(), {"list"}, {{"NUDGE_API_AUTH", "maybe"}});
-  EXPECT_EQ(bad.exit, 2);
+  const Finished bad = token_command(db_.url(), {"list"}, {{"NUDGE_API_AUTH", "maybe"}});
+  EXPECT_EQ(bad.exit_code, 2);
   EXPECT_NE(bad.err.find("api.auth"), std::string::npos) << bad.err;
   // Port 9 on loopback: nothing listens there. The password must not show.
-  const CommandRun down = token_command("postgresql://nudge:s3cr3t-pw@127.0.0.1:9/nudge",
-                                        {"create", "--name", "ci", "--scopes", "read"});
-  EXPECT_EQ(down.exit, 1) << down.err;
+  const Finished down = token_command("postgresql://nudge:s3cr3t-pw@127.0.0.1:9/nudge",
+                                      {"create", "--name", "ci", "--scopes", "read"});
+  EXPECT_EQ(down.exit_code, 1) << down.err;
   EXPECT_TRUE(down.out.empty()) << down.out;
   EXPECT_EQ(down.err.find("s3cr3t-pw"), std::string::npos) << down.err;
 }
 
 TEST_F(TokenCommand, ListShowsNamesScopesAndTimesButNeverHashes) {
-  const CommandRun ci = token_command(db_.url(), {"create", "--name", "ci", "--scopes", "read"});
-  ASSERT_EQ(ci.exit, 0);
-  ASSERT_EQ(token_command(db_.url(), {"create", "--name", "ops", "--scopes", "admin,write"}).exit,
-            0);
+  const Finished ci = token_command(db_.url(), {"create", "--name", "ci", "--scopes", "read"});
+  ASSERT_EQ(ci.exit_code, 0);
+  ASSERT_EQ(
+      token_command(db_.url(), {"create", "--name", "ops", "--scopes", "admin,write"}).exit_code,
+      0);
   sql("UPDATE nudge.api_tokens SET last_used_at = '2026-01-02T03:04:05Z' WHERE name = 'ci'");
-  ASSERT_EQ(token_command(db_.url(), {"revoke", "ops"}).exit, 0);
-  const CommandRun list = token_command(db_.url(), {"list"});
-  ASSERT_EQ(list.exit, 0) << list.err;
+  ASSERT_EQ(token_command(db_.url(), {"revoke", "ops"}).exit_code, 0);
+  const Finished list = token_command(db_.url(), {"list"});
+  ASSERT_EQ(list.exit_code, 0) << list.err;
   std::vector<std::string> lines;
   for (std::size_t at = 0; at < list.out.size();) {
     const auto end = list.out.find('\n', at);
@@ -124,17 +126,17 @@ TEST_F(TokenCommand, ListShowsNamesScopesAndTimesButNeverHashes) {
 }
 
 TEST_F(TokenCommand, RevokeMarksOnceAndAnUnknownNameExitsOne) {
-  ASSERT_EQ(token_command(db_.url(), {"create", "--name", "ci", "--scopes", "read"}).exit, 0);
-  const CommandRun first = token_command(db_.url(), {"revoke", "ci"});
-  EXPECT_EQ(first.exit, 0) << first.err;
+  ASSERT_EQ(token_command(db_.url(), {"create", "--name", "ci", "--scopes", "read"}).exit_code, 0);
+  const Finished first = token_command(db_.url(), {"revoke", "ci"});
+  EXPECT_EQ(first.exit_code, 0) << first.err;
   EXPECT_NE(first.err.find("revoked token ci"), std::string::npos) << first.err;
   const std::string at = value<std::string>("SELECT revoked_at::text FROM nudge.api_tokens");
-  const CommandRun again = token_command(db_.url(), {"revoke", "ci"});
-  EXPECT_EQ(again.exit, 0);
+  const Finished again = token_command(db_.url(), {"revoke", "ci"});
+  EXPECT_EQ(again.exit_code, 0);
   EXPECT_NE(again.err.find("was revoked already"), std::string::npos) << again.err;
   EXPECT_EQ(value<std::string>("SELECT revoked_at::text FROM nudge.api_tokens"), at);
-  const CommandRun unknown = token_command(db_.url(), {"revoke", "nobody"});
-  EXPECT_EQ(unknown.exit, 1);
+  const Finished unknown = token_command(db_.url(), {"revoke", "nobody"});
+  EXPECT_EQ(unknown.exit_code, 1);
   EXPECT_NE(unknown.err.find("no token is named nobody"), std::string::npos) << unknown.err;
 }
 
@@ -143,10 +145,10 @@ TEST_F(TokenCommand, ItReadsTheSameConfigFileAsTheServer) {
       std::filesystem::temp_directory_path() / ("nudge-token-" + db_.name() + ".toml");
   std::ofstream(file) << "[database]\nurl = \"" << db_.url() << "\"\n";
   // The variable would point elsewhere; the file is what is read when the variable is unset.
-  const CommandRun run =
+  const Finished run =
       token_command("", {"create", "--name", "ci", "--scopes", "read", "--config", file.string()});
   std::filesystem::remove(file);
-  EXPECT_EQ(run.exit, 0) << run.err;
+  EXPECT_EQ(run.exit_code, 0) << run.err;
   EXPECT_EQ(value<long>("SELECT count(*) FROM nudge.api_tokens"), 1);
 }
 

@@ -29,6 +29,7 @@ struct Claimed {
   int attempt = 0;
   int fire_count = 0;
   std::string schedule_type;
+  bool rescued = false;
 };
 
 // What a failed statement reported; sqlstate is empty when the statement succeeded.
@@ -83,6 +84,7 @@ inline std::vector<Claimed> to_claimed(const pqxx::result& rows) {
     c.attempt = row["attempt"].as<int>();
     c.fire_count = row["fire_count"].as<int>();
     c.schedule_type = row["schedule_type"].c_str();
+    c.rescued = row["rescued"].as<bool>();
     out.push_back(std::move(c));
   }
   return out;

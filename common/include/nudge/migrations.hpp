@@ -4,6 +4,7 @@
 // binaries cannot work with: a binary that finds such a migration it does not know refuses to
 // start (SchemaTooNew) instead of running against a schema it does not understand.
 
+#include <optional>
 #include <pqxx/pqxx>
 #include <stdexcept>
 #include <string>
@@ -38,5 +39,10 @@ int migrate(pqxx::connection& conn);
 
 // True when every compiled-in migration is recorded as applied.
 bool is_migrated(pqxx::connection& conn);
+
+// Why this binary cannot work with the database's schema, in words ("migration 0007_metrics is
+// not applied"; "the database is at migration 0009_x, which this binary does not know"), or
+// nullopt when it can: every compiled-in migration is applied and no newer one is breaking.
+std::optional<std::string> schema_problem(pqxx::connection& conn);
 
 }  // namespace nudge

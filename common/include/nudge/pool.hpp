@@ -61,6 +61,10 @@ class ConnectionPool {
   // pqxx::broken_connection when a new connection cannot be opened.
   Lease acquire(std::chrono::milliseconds timeout);
 
+  int size() const { return size_; }
+  // Connections handed out (or being opened) right now.
+  int in_use();
+
  private:
   void give_back(Pooled pooled);
 
@@ -70,6 +74,7 @@ class ConnectionPool {
   std::mutex mutex_;
   std::condition_variable freed_;
   std::vector<Pooled> idle_;
+  const int size_;
   int free_slots_;  // connections that may still be opened or handed out
 };
 

@@ -1,0 +1,40 @@
+#include "nudge/health.hpp"
+
+#include "nudge/migrations.hpp"
+
+namespace nudge::health {
+
+Answer answer(std::string_view endpoint, const std::vector<CheckResult>& checks, bool verbose) {
+  bool passed = true;
+  for (const auto& c : checks) passed = passed && !c.failure;
+  if (passed && !verbose) return {200, "ok\n"};
+  std::string body;
+  for (const auto& c : checks) {
+    body += c.failure ? "[-]" + c.name + " failed: " + *c.failure : "[+]" + c.name + " ok";
+    body += '\n';
+  }
+  body += std::string(endpoint) + (passed ? " check passed\n" : " check failed\n");
+  return {passed ? 200 : 503, body};
+}
+
+std::vector<CheckResult> check_database(pqxx::connection& conn) {
+  try {
+    pqxx::nontransaction(conn).exec("SELECT 1");
+  } catch (const std::exception&) {
+    // The error text may hold connection details: the reason is ours.
+    return database_unreachable("the database is unreachable");
+  }
+  std::vector<CheckResult> checks{{"database", std::nullopt}, {"schema", std::nullopt}};
+  try {
+    checks[1].failure = schema_problem(conn);
+  } catch (const std::exception&) {
+    checks[1].failure = "the migrations could not be read";
+  }
+  return checks;
+}
+
+std::vector<CheckResult> database_unreachable(const std::string& reason) {
+  return {{"database", reason}, {"schema", "not checked: the database is unreachable"}};
+}
+
+}  // namespace nudge::health

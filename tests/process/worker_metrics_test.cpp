@@ -1,0 +1,167 @@
+// A worker's own listener ([worker] metrics_port): after real fires its /metrics counts them by
+// channel and outcome, with retries, failures, rescued leases, claim batches, delivery times and
+// lateness, and the database's backlog; promtool accepts it; /livez and /readyz answer; each
+// worker on a host has its own port, and a port already taken stops the worker at start.
+
+#include "process/process_fixture.hpp"
+#include "support/prometheus_text.hpp"
+#include "support/webhook_receiver.hpp"
+
+namespace nudge::test {
+namespace {
+
+class WorkerMetrics : public ProcessTest {
+ protected:
+  // A worker listening for metrics on a port of its own; returns that port once it answers.
+  int start_listening_worker(std::map<std::string, std::string> env = {}) {
+    const int port = free_tcp_port();
+    env["NUDGE_WORKER_METRICS_PORT"] = std::to_string(port);
+    start_worker(env);
+    EXPECT_TRUE(wait_until(kSlow, [&] { return scrape(port, "/livez").status == 200; }))
+        << all_logs();
+    return port;
+  }
+  // Polls the worker's /metrics until `series` reads `want`; the last value read.
+  double await_value(int port, const std::string& series, double want) {
+    double seen = -1;
+    wait_until(kSlow, [&] {
+      seen = sample_value(scrape(port).body, series).value_or(-1);
+      return seen == want;
+    });
+    return seen;
+  }
+};
+
+TEST_F(WorkerMetrics, RealFiresAreCountedByChannelAndOutcome) {
+  const int port = start_listening_worker();
+  insert_due(300);
+  ASSERT_TRUE(wait_for_executions(300)) << all_logs();
+
+  EXPECT_EQ(
+      await_value(port, R"(nudge_worker_fires_total{channel="log",outcome="delivered"})", 300),
+      300);
+  const std::string text = scrape(port).body;
+  EXPECT_EQ(sample_value(text, R"(nudge_worker_attempts_total{channel="log",outcome="delivered"})"),
+            300);
+  EXPECT_EQ(sample_value(text, R"(nudge_worker_attempts_total{channel="log",outcome="failed"})"),
+            0);
+  EXPECT_EQ(sample_value(text, R"(nudge_worker_retries_total{channel="log"})"), 0);
+  EXPECT_EQ(sample_value(text, "nudge_worker_leases_rescued_total"), 0);
+  // Every fire came in some claim, and every claim was observed (empty ones too).
+  EXPECT_EQ(sample_value(text, "nudge_worker_claim_batch_size_sum"), 300);
+  EXPECT_GE(sample_value(text, "nudge_worker_claim_batch_size_count").value_or(0), 1);
+  EXPECT_EQ(sample_value(text, R"(nudge_worker_delivery_duration_seconds_count{channel="log"})"),
+            300);
+  EXPECT_EQ(sample_value(text, "nudge_worker_lateness_seconds_count"), 300);
+  EXPECT_EQ(sample_value(text, R"(nudge_worker_lateness_seconds_bucket{le="+Inf"})"), 300);
+  EXPECT_EQ(sample_value(text, "nudge_worker_deliveries_in_flight"), 0);
+  EXPECT_EQ(sample_value(text, "nudge_due_reminders"), 0);
+  EXPECT_EQ(sample_value(text, "nudge_oldest_due_seconds"), 0);
+  EXPECT_GT(sample_value(text, "process_resident_memory_bytes").value_or(0), 1e6);
+  EXPECT_EQ(promtool_problems(text), "");
+}
+
+TEST_F(WorkerMetrics, RetriesAndFailedOccurrencesAreCounted) {
+  WebhookReceiver receiver;
+  receiver.on("/flaky", [](int n) { return n == 1 ? 503 : 200; });
+  receiver.on("/down", [](int) { return 500; });
+  for (const auto& [entity, path] : {std::pair{"flaky", "/flaky"}, std::pair{"down", "/down"}}) {
+    sql("SELECT nudge.create_reminder(p_entity_type => 'c', p_entity_id => $1, p_event_type => "
+        "'e', p_channel => 'webhook', p_schedule_type => 'one_time', p_run_at => now(), "
+        "p_target => $2, p_max_attempts => 2)",
+        std::string(entity), receiver.url(path));
+  }
+  const int port = start_listening_worker(
+      {{"NUDGE_RETRY_BASE_DELAY_MS", "100"}, {"NUDGE_RETRY_MAX_DELAY_MS", "200"}});
+  ASSERT_TRUE(wait_for_executions(2)) << all_logs();
+
+  EXPECT_EQ(await_value(port, R"(nudge_worker_fires_total{channel="webhook",outcome="failed"})", 1),
+            1);
+  const std::string text = scrape(port).body;
+  EXPECT_EQ(
+      sample_value(text, R"(nudge_worker_fires_total{channel="webhook",outcome="delivered"})"), 1);
+  EXPECT_EQ(
+      sample_value(text, R"(nudge_worker_attempts_total{channel="webhook",outcome="delivered"})"),
+      1);
+  EXPECT_EQ(
+      sample_value(text, R"(nudge_worker_attempts_total{channel="webhook",outcome="failed"})"), 3);
+  EXPECT_EQ(sample_value(text, R"(nudge_worker_retries_total{channel="webhook"})"), 2);
+  EXPECT_EQ(
+      sample_value(text, R"(nudge_worker_delivery_duration_seconds_count{channel="webhook"})"), 4);
+  EXPECT_EQ(sample_value(text, "nudge_worker_lateness_seconds_count"), 2);  // first attempts only
+  EXPECT_EQ(promtool_problems(text), "");
+}
+
+TEST_F(WorkerMetrics, LeasesLeftByADeadWorkerAreCountedAsRescued) {
+  insert_due(20);
+  // What a worker killed after its claim leaves: its leases, expired, and one attempt used.
+  sql("UPDATE nudge.reminders SET leased_by = 'dead:1:0/0', attempt = 1,"
+      " lease_expires_at = now() - interval '1 second'");
+  const int port = start_listening_worker();
+  ASSERT_TRUE(wait_for_executions(20)) << all_logs();
+  EXPECT_EQ(await_value(port, "nudge_worker_leases_rescued_total", 20), 20);
+  const std::string text = scrape(port).body;
+  EXPECT_EQ(sample_value(text, R"(nudge_worker_retries_total{channel="log"})"), 20);
+  EXPECT_EQ(sample_value(text, "nudge_worker_lateness_seconds_count"), 0);  // no first attempts
+}
+
+TEST_F(WorkerMetrics, TheDueBacklogAndItsOldestAgeComeFromTheDatabase) {
+  insert_due(3);
+  sql("UPDATE nudge.reminders SET next_run_at = now() - interval '10 minutes'");
+  // Held by this test's transaction, the rows are skipped by the worker's claims (SKIP LOCKED)
+  // but still due and unleased: the backlog a stalled fleet would show.
+  pqxx::connection holder(db_.url());
+  auto lock = std::make_unique<pqxx::work>(holder);
+  lock->exec("SELECT id FROM nudge.reminders FOR UPDATE");
+  const int port = start_listening_worker();
+  const std::string text = scrape(port).body;
+  EXPECT_EQ(sample_value(text, "nudge_due_reminders"), 3) << text;
+  EXPECT_GE(sample_value(text, "nudge_oldest_due_seconds").value_or(0), 600);
+  EXPECT_NE(text.find("# TYPE nudge_due_reminders gauge\n"), std::string::npos);
+
+  lock->abort();
+  ASSERT_TRUE(wait_for_executions(3)) << all_logs();
+  EXPECT_EQ(await_value(port, "nudge_due_reminders", 0), 0);
+}
+
+TEST_F(WorkerMetrics, LivezAndReadyzAnswerOnTheSameListener) {
+  const int port = start_listening_worker();
+  EXPECT_EQ(scrape(port, "/livez").body, "ok\n");
+  const Scraped ready = scrape(port, "/readyz?verbose");
+  EXPECT_EQ(ready.status, 200);
+  EXPECT_EQ(ready.body, "[+]database ok\n[+]schema ok\nreadyz check passed\n");
+
+  sql("DELETE FROM nudge.migrations WHERE version = (SELECT max(version) FROM nudge.migrations)");
+  const Scraped unready = scrape(port, "/readyz");
+  EXPECT_EQ(unready.status, 503);
+  EXPECT_NE(unready.body.find("[-]schema failed: migration "), std::string::npos) << unready.body;
+  EXPECT_EQ(scrape(port, "/livez").status, 200);
+}
+
+TEST_F(WorkerMetrics, TwoWorkersOnOneHostEachServeTheirOwnCounts) {
+  const int first = start_listening_worker();
+  const int second = start_listening_worker();
+  ASSERT_NE(first, second);
+  insert_due(400);
+  ASSERT_TRUE(wait_for_executions(400)) << all_logs();
+  const std::string series = R"(nudge_worker_fires_total{channel="log",outcome="delivered"})";
+  double total = 0;
+  EXPECT_TRUE(wait_until(kSlow, [&] {
+    total = sample_value(scrape(first).body, series).value_or(0) +
+            sample_value(scrape(second).body, series).value_or(0);
+    return total == 400;
+  }));
+  EXPECT_EQ(total, 400);
+}
+
+TEST_F(WorkerMetrics, ASecondWorkerGivenAPortAlreadyTakenStopsAtStartSayingSo) {
+  const int port = start_listening_worker();
+  ChildProcess& second = start_worker({{"NUDGE_WORKER_METRICS_PORT", std::to_string(port)}});
+  EXPECT_EQ(second.wait(kSlow), 1) << all_logs();
+  EXPECT_NE(second.log().find("cannot listen for metrics"), std::string::npos) << all_logs();
+  EXPECT_NE(second.log().find("\"port\":" + std::to_string(port)), std::string::npos);
+  EXPECT_EQ(scrape(port, "/livez").status, 200);  // the first one still answers alone
+}
+
+}  // namespace
+}  // namespace nudge::test

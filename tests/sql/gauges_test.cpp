@@ -1,0 +1,66 @@
+// nudge.gauges, read by every worker's /metrics: the due backlog (due ACTIVE reminders no live
+// lease holds, counted up to a cap) and how long the earliest of them has been due.
+
+#include <map>
+
+#include "sql/lifecycle_fixture.hpp"
+
+namespace nudge::test {
+namespace {
+
+class Gauges : public LifecycleTest {
+ protected:
+  // name -> value of every row nudge.gauges(cap) answers.
+  std::map<std::string, double> gauges(int cap = 10000) {
+    std::map<std::string, double> out;
+    for (const auto& row : sql("SELECT name, value FROM nudge.gauges($1)", cap))
+      out[row[0].c_str()] = row[1].as<double>();
+    return out;
+  }
+};
+
+TEST_F(Gauges, CountTheDueBacklogAndTheAgeOfItsOldest) {
+  const std::int64_t held = create_one_time("held", "now() - interval '30 minutes'");
+  ASSERT_EQ(claim("w1", 1).size(), 1u);  // a live lease: a worker has it
+  create_one_time("a", "now() - interval '10 minutes'");
+  create_one_time("b", kDue);
+  create_one_time("later", kInAnHour);
+  const std::int64_t paused = create_one_time("paused", "now() - interval '20 minutes'");
+  sql("SELECT nudge.pause_reminder($1)", paused);
+
+  const auto g = gauges();
+  ASSERT_EQ(g.size(), 2u);
+  EXPECT_EQ(g.at("nudge_due_reminders"), 2);
+  EXPECT_GE(g.at("nudge_oldest_due_seconds"), 600);
+  EXPECT_LT(g.at("nudge_oldest_due_seconds"), 700);
+  EXPECT_EQ(reminder(held)["leased_by"].as<std::string>(), "w1");
+}
+
+TEST_F(Gauges, AnExpiredLeaseCountsAsWaiting) {
+  const std::int64_t id = create_one_time("u1", "now() - interval '2 minutes'");
+  ASSERT_EQ(claim("w-dead").size(), 1u);
+  EXPECT_EQ(gauges().at("nudge_due_reminders"), 0);
+  sql("UPDATE nudge.reminders SET lease_expires_at = now() - interval '1 second' WHERE id = $1",
+      id);
+  EXPECT_EQ(gauges().at("nudge_due_reminders"), 1);
+  EXPECT_GE(gauges().at("nudge_oldest_due_seconds"), 120);
+}
+
+TEST_F(Gauges, TheBacklogIsCountedOnlyUpToTheCap) {
+  for (int i = 0; i < 5; ++i) create_one_time("u" + std::to_string(i));
+  EXPECT_EQ(gauges(3).at("nudge_due_reminders"), 3);
+  EXPECT_EQ(gauges(5).at("nudge_due_reminders"), 5);
+  EXPECT_EQ(value<std::string>("SELECT help FROM nudge.gauges(3) WHERE name = "
+                               "'nudge_due_reminders'"),
+            "Due ACTIVE reminders no worker holds, counted up to 3.");
+}
+
+TEST_F(Gauges, NothingDueIsZero) {
+  create_one_time("later", kInAnHour);
+  const auto g = gauges();
+  EXPECT_EQ(g.at("nudge_due_reminders"), 0);
+  EXPECT_EQ(g.at("nudge_oldest_due_seconds"), 0);
+}
+
+}  // namespace
+}  // namespace nudge::test

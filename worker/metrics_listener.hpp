@@ -1,0 +1,52 @@
+#pragma once
+// The worker's small HTTP listener ([worker] metrics_port, loopback by default): GET /metrics
+// (the registry, plus the database's gauges from nudge.gauges), /livez and /readyz. It has one
+// database connection of its own, opened when first needed and reopened after it breaks, so a
+// scrape never waits for the claim loops nor they for it.
+
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <pqxx/pqxx>
+#include <string>
+#include <thread>
+
+#include "nudge/config.hpp"
+#include "nudge/health.hpp"
+#include "nudge/metrics.hpp"
+
+namespace httplib {
+class Server;
+}
+
+namespace nudge {
+
+class MetricsListener {
+ public:
+  // Registers the database's gauges with `registry`, which must outlive this.
+  MetricsListener(const Config& config, metrics::Registry& registry, std::string application_name);
+  ~MetricsListener();
+  MetricsListener(const MetricsListener&) = delete;
+  MetricsListener& operator=(const MetricsListener&) = delete;
+
+  // Listens on [worker] metrics_address:metrics_port and serves on a thread of its own; false
+  // when it cannot listen.
+  bool start();
+  void stop();
+
+ private:
+  void write_database_gauges(metrics::TextWriter& out);
+  std::vector<health::CheckResult> readiness();
+  // The connection, opened if need be; nullptr (and the reason logged) when it cannot be.
+  pqxx::connection* connection();
+
+  const Config& config_;
+  metrics::Registry& registry_;
+  const std::string application_name_;
+  std::unique_ptr<httplib::Server> server_;
+  std::thread serving_;
+  std::mutex mutex_;  // the connection: scrapes and health checks take turns
+  std::unique_ptr<pqxx::connection> conn_;
+};
+
+}  // namespace nudge

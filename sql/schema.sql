@@ -1533,7 +1533,7 @@ CREATE TABLE nudge.api_tokens (
     revoked_at timestamp with time zone,
     CONSTRAINT api_token_hash_is_a_sha256 CHECK ((length(token_hash) = 32)),
     CONSTRAINT api_token_name_is_a_word_of_1_to_100_chars CHECK ((name ~ '^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$'::text)),
-    CONSTRAINT api_token_scopes_are_read_write_or_admin CHECK (((cardinality(scopes) > 0) AND (scopes <@ ARRAY['read'::text, 'write'::text, 'admin'::text])))
+    CONSTRAINT api_token_scopes_are_read_write_admin_or_metrics CHECK (((cardinality(scopes) > 0) AND (scopes <@ ARRAY['read'::text, 'write'::text, 'admin'::text, 'metrics'::text])))
 );
 
 -- Name: TABLE api_tokens; Type: COMMENT; Schema: nudge; Owner: -
@@ -1555,12 +1555,14 @@ BEGIN
   IF p_token_hash IS NULL OR length(p_token_hash) <> 32 THEN
     PERFORM nudge.reject('token_hash', 'must be the 32 bytes of a SHA-256');
   END IF;
-  IF coalesce(cardinality(p_scopes), 0) = 0 OR NOT p_scopes <@ ARRAY['read', 'write', 'admin'] THEN
-    PERFORM nudge.reject('scopes', 'must be one or more of read, write, admin');
+  IF coalesce(cardinality(p_scopes), 0) = 0
+     OR NOT p_scopes <@ ARRAY['read', 'write', 'admin', 'metrics'] THEN
+    PERFORM nudge.reject('scopes', 'must be one or more of read, write, admin, metrics');
   END IF;
   INSERT INTO nudge.api_tokens AS t (name, token_hash, scopes)
   VALUES (p_name, p_token_hash,
-          ARRAY(SELECT s FROM unnest(ARRAY['read', 'write', 'admin']) s WHERE s = ANY (p_scopes)))
+          ARRAY(SELECT s FROM unnest(ARRAY['read', 'write', 'admin', 'metrics']) s
+                 WHERE s = ANY (p_scopes)))
   ON CONFLICT (name) DO NOTHING
   RETURNING t.* INTO v_token;
   IF NOT FOUND THEN
@@ -1572,7 +1574,7 @@ END $_$;
 
 -- Name: FUNCTION create_token(p_name text, p_token_hash bytea, p_scopes text[]); Type: COMMENT; Schema: nudge; Owner: -
 
-COMMENT ON FUNCTION nudge.create_token(p_name text, p_token_hash bytea, p_scopes text[]) IS 'Stores a new token by its SHA-256 with its scopes (in the order read, write, admin) and returns it; 22023 naming name, token_hash or scopes for bad input, NU409 when the name is taken, revoked or not.';
+COMMENT ON FUNCTION nudge.create_token(p_name text, p_token_hash bytea, p_scopes text[]) IS 'Stores a new token by its SHA-256 with its scopes (in the order read, write, admin, metrics) and returns it; 22023 naming name, token_hash or scopes for bad input, NU409 when the name is taken, revoked or not.';
 
 -- Name: cron_field(text, text, integer, integer, text[]); Type: FUNCTION; Schema: nudge; Owner: -
 

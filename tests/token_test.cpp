@@ -7,6 +7,7 @@
 
 #include <set>
 #include <string>
+#include <vector>
 
 namespace nudge::api {
 namespace {
@@ -50,8 +51,9 @@ TEST(TokenFormat, OtherShapesAreRefused) {
   const std::string token = new_token();
   for (const std::string& bad :
        {std::string(), std::string("nudge_"), token.substr(0, token.size() - 1), token + "0",
-        "ghp_" + token.substr(6), "Nudge_" + token.substr(6), token.substr(0, 10) + "-" +
-        token.substr(11), token.substr(0, 10) + " " + token.substr(11)}) {
+        "ghp_" + token.substr(6), "Nudge_" + token.substr(6),
+        token.substr(0, 10) + "-" + token.substr(11),
+        token.substr(0, 10) + " " + token.substr(11)}) {
     EXPECT_FALSE(well_formed_token(bad)) << bad;
   }
 }
@@ -65,11 +67,12 @@ TEST(TokenFormat, HashIsTheHexSha256OfTheWholeToken) {
 }
 
 TEST(TokenNames, WordsOfOneToAHundredCharactersAreNames) {
-  for (const std::string name : {"ci", "a", "deploy-bot_2.prod", std::string(100, 'x').c_str()})
-    EXPECT_TRUE(valid_token_name(name)) << name;
-  for (const std::string name : {"", "-ci", ".ci", "_ci", "c i", "ci/1", "ci\n", "çi",
-                                 std::string(101, 'x').c_str()})
-    EXPECT_FALSE(valid_token_name(name)) << name;
+  // Strings, not pointers: a temporary's c_str() would dangle past the list's creation.
+  const std::vector<std::string> names = {"ci", "a", "deploy-bot_2.prod", std::string(100, 'x')};
+  for (const std::string& name : names) EXPECT_TRUE(valid_token_name(name)) << name;
+  const std::vector<std::string> not_names = {
+      "", "-ci", ".ci", "_ci", "c i", "ci/1", "ci\n", "çi", std::string(101, 'x')};
+  for (const std::string& name : not_names) EXPECT_FALSE(valid_token_name(name)) << name;
 }
 
 }  // namespace

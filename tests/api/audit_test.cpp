@@ -98,6 +98,8 @@ TEST_F(Audit, EveryChangeOverRestNamesItsTokenRouteAndSubject) {
   ASSERT_EQ(batch.status, 200);
   const std::string b1 = std::to_string(batch.body["items"][0]["reminder"]["id"].get<long>());
   const std::string b2 = std::to_string(batch.body["items"][1]["reminder"]["id"].get<long>());
+  const auto bulk = as(ci, "POST", "/v1/reminders/pause", R"({"ids":[)" + b1 + "," + b2 + "]}");
+  ASSERT_EQ(bulk.status, 200) << bulk.body.dump();
 
   const std::vector<Row> expected = {
       {nullptr, nullptr, "token", "auditor", "insert"},
@@ -115,6 +117,8 @@ TEST_F(Audit, EveryChangeOverRestNamesItsTokenRouteAndSubject) {
       rest("ci", "POST /v1/events", "event", event_id, "insert"),
       rest("ci", "POST /v1/reminders/batch", "reminder", b1, "insert"),
       rest("ci", "POST /v1/reminders/batch", "reminder", b2, "insert"),
+      rest("ci", "POST /v1/reminders/pause", "reminder", b1, "update"),
+      rest("ci", "POST /v1/reminders/pause", "reminder", b2, "update"),
   };
   EXPECT_EQ(trail(), expected);
   // Over REST, the database user is the API's.

@@ -28,6 +28,7 @@ constexpr RouteAccess kRoutes[] = {
     {"POST", "/v1/reminders/resume", Scope::write},
     {"POST", "/v1/reminders/cancel", Scope::write},
     {"POST", "/v1/schedules/preview", Scope::read},
+    {"POST", "/v1/schedules/parse", Scope::read},
 
     {"PUT", "/v1/flags/{key}", Scope::write},
     {"GET", "/v1/flags/{key}", Scope::read},

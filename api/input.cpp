@@ -299,6 +299,16 @@ PreviewInput parse_preview(const json& body) {
   return in;
 }
 
+WordsInput parse_words(const json& body) {
+  Fields f(body, "");
+  WordsInput in;
+  in.text = *f.text("text", 1000, true);
+  if (auto zone = f.text("timezone", 64, false)) in.timezone = *zone;
+  in.now = f.time("now");
+  f.reject_unknown();
+  return in;
+}
+
 bool parse_flag_value(const json& body) {
   Fields f(body, "");
   const json* v = f.get("value");

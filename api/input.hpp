@@ -60,6 +60,16 @@ struct PreviewInput {
 };
 PreviewInput parse_preview(const nlohmann::json& body);
 
+// A phrase to parse (POST /v1/schedules/parse): the text (1..1000 characters), the zone of its
+// wall-clock times unless it names one (default UTC), and the time it is read at (default: the
+// database's now).
+struct WordsInput {
+  std::string text;
+  std::string timezone = "UTC";
+  std::optional<std::string> now;
+};
+WordsInput parse_words(const nlohmann::json& body);
+
 // The flag value of PUT /v1/flags/{key}.
 bool parse_flag_value(const nlohmann::json& body);
 void check_flag_key(const std::string& key);

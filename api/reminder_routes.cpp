@@ -1,5 +1,5 @@
 // Reminders: create (one or a batch), list, read, reschedule, pause, resume, cancel, their
-// history; and schedule previews.
+// history.
 
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -175,18 +175,6 @@ void add_reminder_routes(Router& router, ConnectionPool& pool, Notifier& notifie
                  if (action == "resume") notifier.poke();
                });
   }
-
-  router.add("POST", "/v1/schedules/preview",
-             [&pool](const httplib::Request& req, httplib::Response& res) {
-               const PreviewInput in = parse_preview(parse_object(req.body));
-               const auto rows = on_connection(pool, [&](pqxx::nontransaction& tx) {
-                 return tx.exec_prepared("preview", in.schedule_type, in.from, in.count, in.run_at,
-                                         in.interval_seconds, in.cron, in.timezone);
-               });
-               json times = json::array();
-               for (const auto& row : rows) times.push_back(row[0].c_str());
-               reply(res, 200, json{{"times", times}}.dump());
-             });
 }
 
 }  // namespace nudge::api

@@ -40,6 +40,7 @@ void add_routes(Router& router, ConnectionPool& pool, Notifier& notifier, const 
 
   add_operations_routes(router, pool, registry);
   add_reminder_routes(router, pool, notifier, secrets);
+  add_schedule_routes(router, pool);
   add_flag_routes(router, pool);
   add_contact_routes(router, pool);
   add_rule_routes(router, pool, secrets);

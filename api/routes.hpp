@@ -21,6 +21,7 @@ void add_operations_routes(Router& router, ConnectionPool& pool, const metrics::
 
 void add_reminder_routes(Router& router, ConnectionPool& pool, Notifier& notifier,
                          const Secrets& secrets);
+void add_schedule_routes(Router& router, ConnectionPool& pool);
 void add_flag_routes(Router& router, ConnectionPool& pool);
 void add_contact_routes(Router& router, ConnectionPool& pool);
 void add_rule_routes(Router& router, ConnectionPool& pool, const Secrets& secrets);

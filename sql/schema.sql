@@ -122,6 +122,7 @@ CREATE TABLE nudge.reminders (
     rule_id bigint DEFAULT (NULLIF(current_setting('nudge.rule_id'::text, true), ''::text))::bigint,
     event_id bigint DEFAULT (NULLIF(current_setting('nudge.event_id'::text, true), ''::text))::bigint,
     request jsonb,
+    cron_words text,
     CONSTRAINT attempt_is_not_negative CHECK ((attempt >= 0)),
     CONSTRAINT catch_up_fires_is_not_negative CHECK ((catch_up_fires >= 0)),
     CONSTRAINT channel_is_known CHECK ((channel = ANY (ARRAY['log'::text, 'webhook'::text, 'email'::text]))),
@@ -179,6 +180,10 @@ COMMENT ON COLUMN nudge.reminders.attempt IS 'Claims of the current occurrence s
 -- Name: COLUMN reminders.request; Type: COMMENT; Schema: nudge; Owner: -
 
 COMMENT ON COLUMN nudge.reminders.request IS 'How a webhook reminder''s request looks ({"method", "headers", "body", "content_type"}, checked by nudge.check_request); NULL for Nudge''s own POST of the fire as JSON.';
+
+-- Name: COLUMN reminders.cron_words; Type: COMMENT; Schema: nudge; Owner: -
+
+COMMENT ON COLUMN nudge.reminders.cron_words IS 'nudge.cron_words of the cron expression, kept by trigger reminder_cron_is_described; NULL unless cron.';
 
 -- Name: after_attempt(nudge.reminders, text, nudge.worker_policy, timestamp with time zone); Type: FUNCTION; Schema: nudge; Owner: -
 
@@ -1576,6 +1581,22 @@ END $_$;
 
 COMMENT ON FUNCTION nudge.create_token(p_name text, p_token_hash bytea, p_scopes text[]) IS 'Stores a new token by its SHA-256 with its scopes (in the order read, write, admin, metrics) and returns it; 22023 naming name, token_hash or scopes for bad input, NU409 when the name is taken, revoked or not.';
 
+-- Name: cron_bits(bigint, integer); Type: FUNCTION; Schema: nudge; Owner: -
+
+CREATE FUNCTION nudge.cron_bits(p_mask bigint, p_width integer) RETURNS integer[]
+    LANGUAGE sql IMMUTABLE
+    AS $$
+  -- Bit i of the mask is character i + 1 of the reversed bit string: bit 0 is taken apart, the
+  -- rest found at their own positions once the first character is dropped.
+  SELECT CASE WHEN p_mask & 1 <> 0 THEN ARRAY[0] ELSE '{}'::integer[] END
+         || array_positions(string_to_array(substr(reverse(p_mask::bit(64)::text), 2, p_width - 1),
+                                            NULL), '1')
+$$;
+
+-- Name: FUNCTION cron_bits(p_mask bigint, p_width integer); Type: COMMENT; Schema: nudge; Owner: -
+
+COMMENT ON FUNCTION nudge.cron_bits(p_mask bigint, p_width integer) IS 'The numbers of the bits set among the lowest p_width bits of p_mask, in ascending order.';
+
 -- Name: cron_field(text, text, integer, integer, text[]); Type: FUNCTION; Schema: nudge; Owner: -
 
 CREATE FUNCTION nudge.cron_field(p_text text, p_field text, p_min integer, p_max integer, p_names text[] DEFAULT NULL::text[]) RETURNS bigint
@@ -1598,6 +1619,11 @@ BEGIN
     IF v_part = '' THEN
       RAISE EXCEPTION 'cron: %: empty list item in "%"', p_field, p_text
         USING ERRCODE = '22023', COLUMN = 'cron';
+    END IF;
+    -- The last day of the month, whichever number it has: bit 0.
+    IF p_field = 'day-of-month' AND upper(v_part) = 'L' THEN
+      v_mask := v_mask | 1;
+      CONTINUE;
     END IF;
     v_step := 1;
     v_range := v_part;
@@ -1643,7 +1669,7 @@ END $_$;
 
 -- Name: FUNCTION cron_field(p_text text, p_field text, p_min integer, p_max integer, p_names text[]); Type: COMMENT; Schema: nudge; Owner: -
 
-COMMENT ON FUNCTION nudge.cron_field(p_text text, p_field text, p_min integer, p_max integer, p_names text[]) IS 'The bit mask of one cron field (a list of *, n or a-b, each with an optional /step, and names where p_names is given), or 22023 with COLUMN = cron and a message naming the field.';
+COMMENT ON FUNCTION nudge.cron_field(p_text text, p_field text, p_min integer, p_max integer, p_names text[]) IS 'The bit mask of one cron field (a list of *, n or a-b, each with an optional /step, names where p_names is given, and L for the last day in the day-of-month field, as bit 0), or 22023 with COLUMN = cron and a message naming the field.';
 
 -- Name: cron_next(nudge.cron, text, timestamp with time zone); Type: FUNCTION; Schema: nudge; Owner: -
 
@@ -1680,7 +1706,9 @@ BEGIN
       v_day := (date_trunc('month', v_day::timestamp) + interval '1 month')::date;  -- skip the month
       CONTINUE;
     END IF;
-    v_dom := p_cron.days & (1::bigint << extract(day FROM v_day)::integer) <> 0;
+    -- L (bit 0) matches the day whose next day is the 1st.
+    v_dom := p_cron.days & (1::bigint << extract(day FROM v_day)::integer) <> 0
+             OR (p_cron.days & 1 <> 0 AND extract(day FROM v_day + 1) = 1);
     v_dow := p_cron.weekdays & (1 << extract(dow FROM v_day)::integer) <> 0;
     -- Classic cron: when both day fields are restricted, either one matching is enough.
     v_dom := CASE WHEN p_cron.dom_star OR p_cron.dow_star THEN v_dom AND v_dow ELSE v_dom OR v_dow END;
@@ -1761,8 +1789,9 @@ BEGIN
   v_cron.dom_star := v_fields[3] LIKE '*%';
   v_cron.dow_star := v_fields[5] LIKE '*%';
   v_cron.hour_star := v_fields[2] LIKE '*%';
-  -- With the weekday unrestricted, the days must exist in at least one chosen month.
-  IF v_cron.dow_star AND NOT v_cron.dom_star AND NOT EXISTS (
+  -- With the weekday unrestricted, the days must exist in at least one chosen month (every
+  -- month has a last day).
+  IF v_cron.dow_star AND NOT v_cron.dom_star AND v_cron.days & 1 = 0 AND NOT EXISTS (
        SELECT 1 FROM generate_series(1, 12) m, generate_series(1, 31) d
         WHERE v_cron.months & (1 << m) <> 0 AND v_cron.days & (1::bigint << d) <> 0
           AND d <= CASE WHEN m = 2 THEN 29 WHEN m IN (4, 6, 9, 11) THEN 30 ELSE 31 END) THEN
@@ -1774,7 +1803,7 @@ END $$;
 
 -- Name: FUNCTION cron_parse(p_expr text); Type: COMMENT; Schema: nudge; Owner: -
 
-COMMENT ON FUNCTION nudge.cron_parse(p_expr text) IS 'The parsed form of a five-field cron expression (minute hour day-of-month month day-of-week; lists, ranges, steps, JAN-DEC, SUN-SAT, 7 as Sunday) or of a macro (@hourly @daily @midnight @weekly @monthly @yearly @annually); 22023 with COLUMN = cron naming the wrong field otherwise, including day/month pairs that never happen (30 February).';
+COMMENT ON FUNCTION nudge.cron_parse(p_expr text) IS 'The parsed form of a five-field cron expression (minute hour day-of-month month day-of-week; lists, ranges, steps, JAN-DEC, SUN-SAT, 7 as Sunday, L as the last day of the month) or of a macro (@hourly @daily @midnight @weekly @monthly @yearly @annually); 22023 with COLUMN = cron naming the wrong field otherwise, including day/month pairs that never happen (30 February).';
 
 -- Name: cron_value(text, text, integer, integer, text[]); Type: FUNCTION; Schema: nudge; Owner: -
 
@@ -1804,6 +1833,133 @@ END $_$;
 
 COMMENT ON FUNCTION nudge.cron_value(p_text text, p_field text, p_min integer, p_max integer, p_names text[]) IS 'One value of a cron field (a number, or a name from p_names, case-insensitive) within p_min..p_max; 22023 naming the field otherwise.';
 
+-- Name: cron_words(nudge.cron, text); Type: FUNCTION; Schema: nudge; Owner: -
+
+CREATE FUNCTION nudge.cron_words(p_cron nudge.cron, p_expr text) RETURNS text
+    LANGUAGE plpgsql STABLE
+    AS $$
+-- No queries and few statements: this runs for every cron reminder a list shows.
+DECLARE
+  c_days   constant text[] := ARRAY['sunday', 'monday', 'tuesday', 'wednesday', 'thursday',
+                                    'friday', 'saturday'];
+  c_months constant text[] := ARRAY['january', 'february', 'march', 'april', 'may', 'june',
+                                    'july', 'august', 'september', 'october', 'november',
+                                    'december'];
+  c_fallback constant text := 'cron "' || replace(replace(p_expr, '\', '\\'), '"', '\"') || '"';
+  v_mins   integer[] := '{}';
+  v_hours  integer[] := '{}';
+  v_doms   integer[];
+  v_items  text[] := '{}';
+  v_months text;
+  v_days   text;
+  v_time   text;
+  v_step   integer;
+  v_n      integer;
+  v_i      integer;
+  v_j      integer;
+BEGIN
+  v_mins := nudge.cron_bits(p_cron.minutes, 60);
+  v_hours := nudge.cron_bits(p_cron.hours, 24);
+  IF p_cron.months <> 8190 THEN  -- not every month (bits 1..12)
+    FOR v_i IN 1..12 LOOP
+      IF p_cron.months & (1 << v_i) <> 0 THEN v_items := v_items || c_months[v_i]; END IF;
+    END LOOP;
+    v_months := nudge.words_list(v_items);
+  END IF;
+
+  -- The days: every day, some days of the week, or some days of the month (with both day
+  -- fields restricted, cron fires on either: only the expression says that clearly).
+  IF p_cron.dom_star AND p_cron.dow_star AND p_cron.days = 4294967294 AND p_cron.weekdays = 127 THEN
+    v_days := 'every day' || coalesce(' in ' || v_months, '');
+  ELSIF p_cron.dom_star AND p_cron.days = 4294967294 AND NOT p_cron.dow_star THEN
+    IF p_cron.weekdays = 62 THEN
+      v_days := 'every weekday';
+    ELSE
+      v_items := '{}';
+      FOR v_i IN 1..7 LOOP  -- Monday first
+        IF p_cron.weekdays & (1 << (v_i % 7)) <> 0 THEN v_items := v_items || c_days[v_i % 7 + 1]; END IF;
+      END LOOP;
+      v_days := 'every ' || nudge.words_list(v_items);
+    END IF;
+    v_days := v_days || coalesce(' in ' || v_months, '');
+  ELSIF p_cron.dow_star AND p_cron.weekdays = 127 AND NOT p_cron.dom_star THEN
+    -- The grammar refuses a day some named month lacks ("the 31st of june and july"), so such
+    -- an expression (which fires only where the day exists) is said as itself.
+    v_doms := nudge.cron_bits(p_cron.days & 4294967294, 32);
+    IF v_months IS NOT NULL
+       AND v_doms[cardinality(v_doms)] > (CASE WHEN p_cron.months & 4 <> 0 THEN 29     -- february
+                                               WHEN p_cron.months & 2640 <> 0 THEN 30  -- 30 days
+                                               ELSE 31 END) THEN
+      RETURN c_fallback;
+    END IF;
+    v_items := '{}';
+    FOREACH v_i IN ARRAY v_doms LOOP
+      v_items := v_items || (v_i || CASE WHEN v_i IN (11, 12, 13) THEN 'th'
+                                         WHEN v_i % 10 = 1 THEN 'st' WHEN v_i % 10 = 2 THEN 'nd'
+                                         WHEN v_i % 10 = 3 THEN 'rd' ELSE 'th' END);
+    END LOOP;
+    v_days := CASE WHEN cardinality(v_items) > 0 THEN 'the ' ELSE '' END
+              || nudge.words_list(v_items || CASE WHEN p_cron.days & 1 <> 0
+                                                  THEN ARRAY['the last day'] END);
+    v_days := CASE WHEN v_months IS NULL THEN 'every month on ' || v_days
+                   ELSE 'every year on ' || v_days || ' of ' || v_months END;
+  ELSE
+    RETURN c_fallback;
+  END IF;
+
+  -- The times. Minutes are "every N minutes" when they are 0, N, 2N, ... and N divides 60.
+  v_n := cardinality(v_mins);
+  IF v_n >= 2 AND 60 % v_n = 0 THEN
+    v_step := 60 / v_n;
+    FOR v_i IN 1..v_n LOOP
+      IF v_mins[v_i] <> (v_i - 1) * v_step THEN v_step := NULL; EXIT; END IF;
+    END LOOP;
+  END IF;
+  v_n := cardinality(v_mins) * cardinality(v_hours);
+  IF NOT p_cron.hour_star THEN
+    -- A run of hours with many times is a window; up to 24 times are listed.
+    IF v_n > 8 AND v_hours[cardinality(v_hours)] - v_hours[1] + 1 = cardinality(v_hours)
+       AND (v_step IS NOT NULL OR cardinality(v_mins) <= 12) THEN
+      v_time := CASE WHEN v_step = 1 THEN 'every minute'
+                     WHEN v_step IS NOT NULL THEN 'every ' || v_step || ' minutes'
+                     ELSE 'every hour at ' || nudge.words_count_list(v_mins, 'minute') END
+                || ' between ' || lpad(v_hours[1]::text, 2, '0') || ':00 and '
+                || lpad(v_hours[cardinality(v_hours)]::text, 2, '0') || ':59';
+    ELSIF v_n <= 24 THEN
+      v_items := '{}';
+      FOREACH v_i IN ARRAY v_hours LOOP
+        FOREACH v_j IN ARRAY v_mins LOOP
+          v_items := v_items || (lpad(v_i::text, 2, '0') || ':' || lpad(v_j::text, 2, '0'));
+        END LOOP;
+      END LOOP;
+      v_time := 'at ' || nudge.words_list(v_items);
+    END IF;
+  ELSIF p_cron.hours = 16777215 THEN  -- * (bits 0..23)
+    IF v_step IS NOT NULL THEN
+      v_time := CASE WHEN v_step = 1 THEN 'every minute' ELSE 'every ' || v_step || ' minutes' END;
+    ELSIF cardinality(v_mins) <= 12 THEN
+      v_time := 'every hour at ' || nudge.words_count_list(v_mins, 'minute');
+    END IF;
+  ELSIF cardinality(v_hours) >= 2 AND 24 % cardinality(v_hours) = 0 AND cardinality(v_mins) <= 12 THEN
+    -- */N: hours 0, N, 2N, ...
+    v_j := 24 / cardinality(v_hours);
+    FOR v_i IN 1..cardinality(v_hours) LOOP
+      IF v_hours[v_i] <> (v_i - 1) * v_j THEN v_j := NULL; EXIT; END IF;
+    END LOOP;
+    IF v_j IS NOT NULL THEN
+      v_time := 'every ' || v_j || ' hours at ' || nudge.words_count_list(v_mins, 'minute');
+    END IF;
+  END IF;
+  IF v_time IS NULL THEN
+    RETURN c_fallback;
+  END IF;
+  RETURN v_days || CASE WHEN v_time LIKE 'at %' THEN ' ' ELSE ', ' END || v_time;
+END $$;
+
+-- Name: FUNCTION cron_words(p_cron nudge.cron, p_expr text); Type: COMMENT; Schema: nudge; Owner: -
+
+COMMENT ON FUNCTION nudge.cron_words(p_cron nudge.cron, p_expr text) IS 'The days and times of a parsed cron expression in the grammar''s words ("every weekday at 09:00", "every day, every 15 minutes between 09:00 and 17:59"), or cron "<p_expr>" when the words cannot say it exactly.';
+
 -- Name: delete_rule(bigint); Type: FUNCTION; Schema: nudge; Owner: -
 
 CREATE FUNCTION nudge.delete_rule(p_id bigint) RETURNS nudge.rules
@@ -1823,6 +1979,74 @@ END $$;
 -- Name: FUNCTION delete_rule(p_id bigint); Type: COMMENT; Schema: nudge; Owner: -
 
 COMMENT ON FUNCTION nudge.delete_rule(p_id bigint) IS 'Deletes a rule and returns it; the reminders it created are left as they are; NU404 for a missing rule.';
+
+-- Name: describe_reminder(nudge.reminders); Type: FUNCTION; Schema: nudge; Owner: -
+
+CREATE FUNCTION nudge.describe_reminder(r nudge.reminders) RETURNS text
+    LANGUAGE sql STABLE
+    AS $$
+  -- A one_time reminder's time is its occurrence, also while a retry waits; the start of a
+  -- repeating one is behind it or shown as next_run_at.
+  SELECT nudge.schedule_words(
+           r.schedule_type,
+           CASE WHEN r.schedule_type = 'one_time' THEN coalesce(r.occurrence_at, r.next_run_at) END,
+           r.interval_seconds,
+           r.cron_words,
+           r.timezone, r.stop_condition_value, r.max_fires, r.ends_at)
+$$;
+
+-- Name: FUNCTION describe_reminder(r nudge.reminders); Type: COMMENT; Schema: nudge; Owner: -
+
+COMMENT ON FUNCTION nudge.describe_reminder(r nudge.reminders) IS 'The canonical sentence of a reminder''s schedule, as nudge.describe_schedule gives it, without the start of a recurring or cron reminder (its next_run_at says when it fires next).';
+
+-- Name: describe_reminder_cron(); Type: FUNCTION; Schema: nudge; Owner: -
+
+CREATE FUNCTION nudge.describe_reminder_cron() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+BEGIN
+  NEW.cron_words := nudge.cron_words(NEW.cron_schedule, NEW.cron);
+  RETURN NEW;
+END $$;
+
+-- Name: FUNCTION describe_reminder_cron(); Type: COMMENT; Schema: nudge; Owner: -
+
+COMMENT ON FUNCTION nudge.describe_reminder_cron() IS 'Trigger: sets cron_words of a reminder row to nudge.cron_words of its cron expression.';
+
+-- Name: describe_schedule(text, timestamp with time zone, integer, text, text, text, text, integer, timestamp with time zone); Type: FUNCTION; Schema: nudge; Owner: -
+
+CREATE FUNCTION nudge.describe_schedule(p_schedule_type text, p_run_at timestamp with time zone DEFAULT NULL::timestamp with time zone, p_interval_seconds integer DEFAULT NULL::integer, p_cron text DEFAULT NULL::text, p_timezone text DEFAULT NULL::text, p_stop_condition_type text DEFAULT NULL::text, p_stop_condition_value text DEFAULT NULL::text, p_max_fires integer DEFAULT NULL::integer, p_ends_at timestamp with time zone DEFAULT NULL::timestamp with time zone) RETURNS text
+    LANGUAGE plpgsql STABLE
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+BEGIN
+  IF p_schedule_type = 'one_time' AND p_run_at IS NULL THEN
+    PERFORM nudge.reject('run_at', 'is required for one_time');
+  ELSIF p_schedule_type = 'recurring'
+        AND (p_interval_seconds IS NULL OR p_interval_seconds NOT BETWEEN 1 AND 31622400) THEN
+    PERFORM nudge.reject('interval_seconds', 'must be 1 to 31622400 (366 days)');
+  ELSIF p_schedule_type = 'cron' AND p_cron IS NULL THEN
+    PERFORM nudge.reject('cron', 'is required for cron');
+  ELSIF p_schedule_type IS NULL OR p_schedule_type NOT IN ('one_time', 'recurring', 'cron') THEN
+    PERFORM nudge.reject('schedule_type', 'must be one_time, recurring or cron');
+  END IF;
+  IF p_stop_condition_value IS NOT NULL AND p_stop_condition_type IS DISTINCT FROM 'db_check' THEN
+    PERFORM nudge.reject('stop_condition_type', 'must be db_check');
+  END IF;
+  IF p_max_fires IS NOT NULL AND p_max_fires < 1 THEN
+    PERFORM nudge.reject('max_fires', 'must be at least 1');
+  END IF;
+  RETURN nudge.schedule_words(
+    p_schedule_type, p_run_at, p_interval_seconds,
+    CASE WHEN p_schedule_type = 'cron' THEN nudge.cron_words(nudge.cron_parse(p_cron), p_cron) END,
+    nudge.checked_timezone(coalesce(p_timezone, 'UTC')), p_stop_condition_value, p_max_fires,
+    p_ends_at);
+END $$;
+
+-- Name: FUNCTION describe_schedule(p_schedule_type text, p_run_at timestamp with time zone, p_interval_seconds integer, p_cron text, p_timezone text, p_stop_condition_type text, p_stop_condition_value text, p_max_fires integer, p_ends_at timestamp with time zone); Type: COMMENT; Schema: nudge; Owner: -
+
+COMMENT ON FUNCTION nudge.describe_schedule(p_schedule_type text, p_run_at timestamp with time zone, p_interval_seconds integer, p_cron text, p_timezone text, p_stop_condition_type text, p_stop_condition_value text, p_max_fires integer, p_ends_at timestamp with time zone) IS 'The canonical sentence of a schedule given as a create takes it ("every weekday at 09:00 (Europe/Berlin), until feedback_submitted is true, at most 5 times"), which POST /v1/schedules/parse reads back into the same schedule; times in p_timezone, also for one_time and recurring schedules (UTC by default); run_at of a recurring or cron schedule is its start; 22023 naming the field for a schedule a create would refuse for its type, interval, cron expression, zone, stop condition or max_fires.';
 
 -- Name: emit_event(text, text, text, jsonb, text, timestamp with time zone); Type: FUNCTION; Schema: nudge; Owner: -
 
@@ -2507,7 +2731,8 @@ BEGIN
     END IF;
     v_zone := nudge.checked_timezone(coalesce(p_timezone, 'UTC'));
     v_parsed := nudge.cron_parse(p_cron);
-    v_at := greatest(p_from, coalesce(p_run_at, p_from));
+    -- The first occurrence at or after run_at, as a create takes it.
+    v_at := greatest(p_from, coalesce(p_run_at - interval '1 microsecond', p_from));
     FOR i IN 1..p_count LOOP
       v_at := nudge.cron_next(v_parsed, v_zone, v_at);
       EXIT WHEN v_at IS NULL;
@@ -2542,7 +2767,7 @@ END $$;
 
 -- Name: FUNCTION preview_schedule(p_schedule_type text, p_from timestamp with time zone, p_count integer, p_run_at timestamp with time zone, p_interval_seconds integer, p_cron text, p_timezone text); Type: COMMENT; Schema: nudge; Owner: -
 
-COMMENT ON FUNCTION nudge.preview_schedule(p_schedule_type text, p_from timestamp with time zone, p_count integer, p_run_at timestamp with time zone, p_interval_seconds integer, p_cron text, p_timezone text) IS 'The next p_count (1..100) fire times strictly after p_from of a schedule as a create would take it (one_time: run_at; recurring: every interval from run_at, or from p_from; cron: the expression in its zone, under the cron daylight-saving rules), as RFC 3339 text in the schedule''s zone (UTC unless a cron zone is given); the 22023 errors a create would give.';
+COMMENT ON FUNCTION nudge.preview_schedule(p_schedule_type text, p_from timestamp with time zone, p_count integer, p_run_at timestamp with time zone, p_interval_seconds integer, p_cron text, p_timezone text) IS 'The next p_count (1..100) fire times strictly after p_from of a schedule as a create would take it (one_time: run_at; recurring: every interval from run_at, or from p_from; cron: the expression''s occurrences at or after run_at in its zone, under the cron daylight-saving rules), as RFC 3339 text in the schedule''s zone (UTC unless a cron zone is given); the 22023 errors a create would give.';
 
 -- Name: prune_history(interval, integer); Type: FUNCTION; Schema: nudge; Owner: -
 
@@ -2841,11 +3066,12 @@ CREATE FUNCTION nudge.reminder_json(r nudge.reminders) RETURNS jsonb
     'created_at', r.created_at, 'updated_at', r.updated_at, 'finished_at', r.finished_at))
     -- The request as stored, its nulls kept like the payload's ({{secret.NAME}}, never a value).
     || CASE WHEN r.request IS NULL THEN '{}'::jsonb ELSE jsonb_build_object('request', r.request) END
+    || jsonb_build_object('schedule_text', nudge.describe_reminder(r))
 $$;
 
 -- Name: FUNCTION reminder_json(r nudge.reminders); Type: COMMENT; Schema: nudge; Owner: -
 
-COMMENT ON FUNCTION nudge.reminder_json(r nudge.reminders) IS 'The public JSON form of a reminder: every field that is set (nulls left out, the payload and the request as stored), times in the session''s zone, the occurrence being retried and its attempts while there is one, the rule and event that created it, no lease internals.';
+COMMENT ON FUNCTION nudge.reminder_json(r nudge.reminders) IS 'The public JSON form of a reminder: every field that is set (nulls left out, the payload and the request as stored), times in the session''s zone, the occurrence being retried and its attempts while there is one, the rule and event that created it, its schedule in words (schedule_text), no lease internals.';
 
 -- Name: reminder_request_is_checked(); Type: FUNCTION; Schema: nudge; Owner: -
 
@@ -3135,6 +3361,55 @@ END $$;
 
 COMMENT ON FUNCTION nudge.reschedule_reminder(p_id bigint, p_run_at timestamp with time zone, p_interval_seconds integer, p_payload jsonb, p_max_fires integer, p_ends_at timestamp with time zone) IS 'Changes when and how an ACTIVE or PAUSED reminder fires (a NULL argument keeps that setting; identity, channel and status never change); a bad value raises 22023 naming the field, another status NU409, a missing reminder NU404; bringing the next fire forward wakes sleeping workers.';
 
+-- Name: resolve_moment(jsonb, text, timestamp with time zone, timestamp with time zone); Type: FUNCTION; Schema: nudge; Owner: -
+
+CREATE FUNCTION nudge.resolve_moment(p_moment jsonb, p_tz text, p_now timestamp with time zone, p_base timestamp with time zone) RETURNS timestamp with time zone
+    LANGUAGE plpgsql STABLE
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+DECLARE
+  v_today date := (p_now AT TIME ZONE p_tz)::date;
+  v_at    timestamptz;
+BEGIN
+  IF p_moment IS NULL OR jsonb_typeof(p_moment) = 'null' THEN
+    RETURN NULL;
+  END IF;
+  CASE p_moment->>'kind'
+    WHEN 'instant' THEN  -- RFC 3339 text, offset included
+      v_at := (p_moment->>'at')::timestamptz;
+    WHEN 'after' THEN    -- "in 10 minutes", "for 2 hours": real seconds after the base
+      v_at := p_base + make_interval(secs => (p_moment->>'seconds')::double precision);
+    WHEN 'days' THEN     -- "in 3 days": the same wall-clock time that many days later
+      v_at := (nudge.local_instants((p_base AT TIME ZONE p_tz)
+                                    + make_interval(days => (p_moment->>'days')::integer),
+                                    p_tz))[1];
+    WHEN 'local' THEN    -- "tomorrow at 9", "on 2026-12-24 at 18:00": a date and a wall time
+      v_at := (nudge.local_instants(coalesce((p_moment->>'date')::date,
+                                             v_today + (p_moment->>'day')::integer)
+                                    + (p_moment->>'time')::time, p_tz))[1];
+    WHEN 'next' THEN     -- "at 9am", "next monday": the pattern's next occurrence after the base
+                         -- (or after the start of today + day), plus seconds
+      v_at := nudge.cron_next(
+                nudge.cron_parse(p_moment->>'cron'), p_tz,
+                CASE WHEN p_moment ? 'day'
+                     THEN (nudge.local_instants(v_today + (p_moment->>'day')::integer, p_tz))[1]
+                          - interval '1 microsecond'
+                     ELSE p_base END)
+              + make_interval(secs => coalesce((p_moment->>'seconds')::integer, 0));
+    ELSE
+      RAISE EXCEPTION 'moment: unknown kind in %', p_moment USING ERRCODE = '22023';
+  END CASE;
+  -- "starting today": a start that is not ahead means from now, which is no start at all.
+  IF coalesce((p_moment->>'or_now')::boolean, false) AND v_at <= p_now THEN
+    RETURN NULL;
+  END IF;
+  RETURN v_at;
+END $$;
+
+-- Name: FUNCTION resolve_moment(p_moment jsonb, p_tz text, p_now timestamp with time zone, p_base timestamp with time zone); Type: COMMENT; Schema: nudge; Owner: -
+
+COMMENT ON FUNCTION nudge.resolve_moment(p_moment jsonb, p_tz text, p_now timestamp with time zone, p_base timestamp with time zone) IS 'The instant a parsed moment names in zone p_tz (kinds instant, after, days, local and next, as api/schedule_words.hpp writes them; "today" is p_now''s date there, and relative ones count from p_base), wall times resolved as cron resolves them (a gap to its end, a repeated time to its first instant); NULL for no moment, and for an or_now moment that is not after p_now.';
+
 -- Name: resume_reminder(bigint); Type: FUNCTION; Schema: nudge; Owner: -
 
 CREATE FUNCTION nudge.resume_reminder(p_id bigint) RETURNS nudge.reminders
@@ -3289,6 +3564,35 @@ $_$;
 -- Name: FUNCTION sample_template(p_template jsonb); Type: COMMENT; Schema: nudge; Owner: -
 
 COMMENT ON FUNCTION nudge.sample_template(p_template jsonb) IS 'A remind template with its data placeholders replaced by sample values (the request, whose placeholders are the reminder''s, left as it is), a target made of data only by an address that suits the channel.';
+
+-- Name: schedule_words(text, timestamp with time zone, integer, text, text, text, integer, timestamp with time zone); Type: FUNCTION; Schema: nudge; Owner: -
+
+CREATE FUNCTION nudge.schedule_words(p_schedule_type text, p_run_at timestamp with time zone, p_interval_seconds integer, p_cron_words text, p_timezone text, p_stop_condition_value text, p_max_fires integer, p_ends_at timestamp with time zone) RETURNS text
+    LANGUAGE sql STABLE
+    AS $$
+  SELECT CASE p_schedule_type
+           WHEN 'one_time' THEN 'once on ' || nudge.words_instant(p_run_at, coalesce(p_timezone, 'UTC'), NULL)
+                                || ' (' || coalesce(p_timezone, 'UTC') || ')'
+           WHEN 'recurring' THEN 'every ' || nudge.words_interval(p_interval_seconds)
+           ELSE p_cron_words || ' (' || coalesce(p_timezone, 'UTC') || ')' END
+         || CASE WHEN p_schedule_type <> 'one_time' AND p_run_at IS NOT NULL
+                 THEN ', starting ' || nudge.words_instant(p_run_at, coalesce(p_timezone, 'UTC'), '00:00')
+                      || CASE WHEN p_schedule_type = 'recurring' AND p_ends_at IS NULL
+                              THEN ' (' || coalesce(p_timezone, 'UTC') || ')' ELSE '' END
+                 ELSE '' END
+         || coalesce(', until ' || nudge.words_flag(p_stop_condition_value) || ' is true', '')
+         || CASE WHEN p_schedule_type <> 'one_time' AND p_ends_at IS NOT NULL
+                 THEN ', until ' || nudge.words_instant(p_ends_at, coalesce(p_timezone, 'UTC'), '23:59:59')
+                      || CASE WHEN p_schedule_type = 'recurring' THEN ' (' || coalesce(p_timezone, 'UTC') || ')' ELSE '' END
+                 ELSE '' END
+         || CASE WHEN p_schedule_type = 'one_time' OR p_max_fires IS NULL THEN ''
+                 WHEN p_max_fires = 1 THEN ', at most once'
+                 ELSE ', at most ' || p_max_fires || ' times' END
+$$;
+
+-- Name: FUNCTION schedule_words(p_schedule_type text, p_run_at timestamp with time zone, p_interval_seconds integer, p_cron_words text, p_timezone text, p_stop_condition_value text, p_max_fires integer, p_ends_at timestamp with time zone); Type: COMMENT; Schema: nudge; Owner: -
+
+COMMENT ON FUNCTION nudge.schedule_words(p_schedule_type text, p_run_at timestamp with time zone, p_interval_seconds integer, p_cron_words text, p_timezone text, p_stop_condition_value text, p_max_fires integer, p_ends_at timestamp with time zone) IS 'The canonical sentence of a schedule from its parts, p_cron_words being nudge.cron_words of its cron expression; times in p_timezone (UTC when NULL); max_fires and ends_at are left out of a one_time schedule, on which they have no effect.';
 
 -- Name: seconds_until_due(); Type: FUNCTION; Schema: nudge; Owner: -
 
@@ -3453,6 +3757,131 @@ END $$;
 -- Name: FUNCTION wake_workers_for_inserted(); Type: COMMENT; Schema: nudge; Owner: -
 
 COMMENT ON FUNCTION nudge.wake_workers_for_inserted() IS 'Trigger: one wake-up hint per INSERT statement that added an ACTIVE reminder, however many rows it inserted; none for an idempotent create that inserted nothing.';
+
+-- Name: words_count(integer, text); Type: FUNCTION; Schema: nudge; Owner: -
+
+CREATE FUNCTION nudge.words_count(p_n integer, p_unit text) RETURNS text
+    LANGUAGE sql STABLE
+    AS $$
+  SELECT CASE WHEN p_n = 1 THEN p_unit ELSE p_n || ' ' || p_unit || 's' END
+$$;
+
+-- Name: FUNCTION words_count(p_n integer, p_unit text); Type: COMMENT; Schema: nudge; Owner: -
+
+COMMENT ON FUNCTION nudge.words_count(p_n integer, p_unit text) IS 'A count of a unit: the unit alone for one ("hour"), else the number and the plural ("2 hours").';
+
+-- Name: words_count_list(integer[], text); Type: FUNCTION; Schema: nudge; Owner: -
+
+CREATE FUNCTION nudge.words_count_list(p_values integer[], p_unit text) RETURNS text
+    LANGUAGE sql STABLE
+    AS $$
+  SELECT p_unit || CASE WHEN cardinality(p_values) > 1 THEN 's ' ELSE ' ' END
+         || nudge.words_list(p_values::text[])
+$$;
+
+-- Name: FUNCTION words_count_list(p_values integer[], p_unit text); Type: COMMENT; Schema: nudge; Owner: -
+
+COMMENT ON FUNCTION nudge.words_count_list(p_values integer[], p_unit text) IS 'A unit and the values it names: "minute 5", "minutes 0, 15 and 30".';
+
+-- Name: words_flag(text); Type: FUNCTION; Schema: nudge; Owner: -
+
+CREATE FUNCTION nudge.words_flag(p_key text) RETURNS text
+    LANGUAGE sql STABLE
+    AS $_$
+  -- A key the parser would read as something else (a word of the grammar, a date, a number) or
+  -- that is not one plain token is quoted, with \ and " escaped. The words are
+  -- api/word_lexicon.cpp's reserved_words(); tests/api/schedule_words_test.cpp reads each back.
+  SELECT CASE WHEN p_key ~ '^[A-Za-z_][A-Za-z0-9_:.-]*$' AND NOT lower(p_key) = ANY (ARRAY[
+                'a', 'aedt', 'aest', 'akst', 'am', 'an', 'and', 'annually', 'apr', 'april', 'at',
+                'aug', 'august', 'between', 'bst', 'cdt', 'cest', 'cet', 'cron', 'cst', 'daily',
+                'day', 'days', 'dec', 'december', 'each', 'edt', 'eest', 'eet', 'eight', 'eleven',
+                'est', 'every', 'feb', 'february', 'five', 'for', 'four', 'fri', 'friday',
+                'fridays', 'from', 'gmt', 'hour', 'hourly', 'hours', 'hr', 'hrs', 'hst', 'in', 'is',
+                'ist', 'jan', 'january', 'jst', 'jul', 'july', 'jun', 'june', 'kst', 'last', 'mar',
+                'march', 'may', 'mdt', 'midnight', 'min', 'mins', 'minute', 'minutes', 'mon',
+                'monday', 'mondays', 'month', 'monthly', 'months', 'most', 'msk', 'mst', 'next',
+                'nine', 'noon', 'nov', 'november', 'now', 'oct', 'october', 'of', 'on', 'once',
+                'one', 'only', 'past', 'pdt', 'pm', 'pst', 'sat', 'saturday', 'saturdays', 'sec',
+                'second', 'seconds', 'secs', 'sep', 'sept', 'september', 'seven', 'six', 'starting',
+                'sun', 'sunday', 'sundays', 'ten', 'the', 'this', 'three', 'through', 'thru', 'thu',
+                'thur', 'thurs', 'thursday', 'thursdays', 'till', 'time', 'times', 'to', 'today',
+                'tomorrow', 'tonight', 'true', 'tue', 'tues', 'tuesday', 'tuesdays', 'twelve',
+                'two', 'until', 'utc', 'wed', 'wednesday', 'wednesdays', 'week', 'weekday',
+                'weekdays', 'weekend', 'weekends', 'weekly', 'weeks', 'west', 'wet', 'year',
+                'yearly', 'years', 'yesterday'])
+              THEN p_key
+              ELSE '"' || replace(replace(p_key, '\', '\\'), '"', '\"') || '"' END
+$_$;
+
+-- Name: FUNCTION words_flag(p_key text); Type: COMMENT; Schema: nudge; Owner: -
+
+COMMENT ON FUNCTION nudge.words_flag(p_key text) IS 'A stop flag key as the sentence gives it: as is when the parser reads it back as a flag, else in double quotes with \ and " escaped.';
+
+-- Name: words_instant(timestamp with time zone, text, time without time zone); Type: FUNCTION; Schema: nudge; Owner: -
+
+CREATE FUNCTION nudge.words_instant(p_at timestamp with time zone, p_tz text, p_bare_time time without time zone) RETURNS text
+    LANGUAGE sql STABLE
+    AS $$
+  -- An instant whose local time is repeated (the second pass of a fall-back hour) cannot be
+  -- named by that local time, which means its first instant: it is given with its offset.
+  SELECT CASE WHEN p_tz <> 'UTC'
+                   AND (nudge.local_instants(p_at AT TIME ZONE p_tz, p_tz))[1] <> p_at
+              THEN nudge.rfc3339_in_zone(p_at, p_tz)
+              WHEN (p_at AT TIME ZONE p_tz)::time = p_bare_time
+              THEN to_char(p_at AT TIME ZONE p_tz, 'YYYY-MM-DD')
+              ELSE to_char(p_at AT TIME ZONE p_tz, 'YYYY-MM-DD') || ' at '
+                   || nudge.words_time((p_at AT TIME ZONE p_tz)::time) END
+$$;
+
+-- Name: FUNCTION words_instant(p_at timestamp with time zone, p_tz text, p_bare_time time without time zone); Type: COMMENT; Schema: nudge; Owner: -
+
+COMMENT ON FUNCTION nudge.words_instant(p_at timestamp with time zone, p_tz text, p_bare_time time without time zone) IS 'Instant p_at as zone p_tz''s date and time ("2026-12-24 at 18:00"), the date alone when the time is p_bare_time, or RFC 3339 with its offset when that local time happens twice and p_at is its second instant.';
+
+-- Name: words_interval(integer); Type: FUNCTION; Schema: nudge; Owner: -
+
+CREATE FUNCTION nudge.words_interval(p_seconds integer) RETURNS text
+    LANGUAGE sql STABLE
+    AS $$
+  SELECT CASE WHEN p_seconds % 604800 = 0 THEN nudge.words_count(p_seconds / 604800, 'week')
+              WHEN p_seconds % 86400 = 0 THEN nudge.words_count(p_seconds / 86400, 'day')
+              WHEN p_seconds % 3600 = 0 THEN nudge.words_count(p_seconds / 3600, 'hour')
+              WHEN p_seconds % 60 = 0 THEN nudge.words_count(p_seconds / 60, 'minute')
+              ELSE nudge.words_count(p_seconds, 'second') END
+$$;
+
+-- Name: FUNCTION words_interval(p_seconds integer); Type: COMMENT; Schema: nudge; Owner: -
+
+COMMENT ON FUNCTION nudge.words_interval(p_seconds integer) IS 'An interval of p_seconds in its largest whole unit: "second", "90 seconds", "2 hours", "week".';
+
+-- Name: words_list(text[]); Type: FUNCTION; Schema: nudge; Owner: -
+
+CREATE FUNCTION nudge.words_list(p_items text[]) RETURNS text
+    LANGUAGE sql STABLE
+    AS $$
+  SELECT CASE WHEN cardinality(p_items) < 2 THEN p_items[1]
+              ELSE array_to_string(p_items[1:cardinality(p_items) - 1], ', ') || ' and '
+                   || p_items[cardinality(p_items)] END
+$$;
+
+-- Name: FUNCTION words_list(p_items text[]); Type: COMMENT; Schema: nudge; Owner: -
+
+COMMENT ON FUNCTION nudge.words_list(p_items text[]) IS 'Items as an English list: "a", "a and b", "a, b and c"; NULL for none.';
+
+-- Name: words_time(time without time zone); Type: FUNCTION; Schema: nudge; Owner: -
+
+CREATE FUNCTION nudge.words_time(p_time time without time zone) RETURNS text
+    LANGUAGE sql STABLE
+    AS $$
+  SELECT to_char(p_time, 'HH24:MI')
+         || CASE WHEN p_time = date_trunc('minute', p_time::interval)::time THEN ''
+                 ELSE to_char(p_time, ':SS') END
+         || CASE WHEN p_time = date_trunc('second', p_time::interval)::time THEN ''
+                 ELSE rtrim(to_char(p_time, '.US'), '0') END
+$$;
+
+-- Name: FUNCTION words_time(p_time time without time zone); Type: COMMENT; Schema: nudge; Owner: -
+
+COMMENT ON FUNCTION nudge.words_time(p_time time without time zone) IS 'A time of day as 24-hour HH:MM, with :SS and a fraction only when they are not zero.';
 
 -- Name: audit; Type: TABLE; Schema: nudge; Owner: -
 
@@ -3654,6 +4083,10 @@ CREATE TRIGGER reminder_changes_are_audited AFTER DELETE OR UPDATE ON nudge.remi
 -- Name: reminders reminder_created_stopped_emits_an_event; Type: TRIGGER; Schema: nudge; Owner: -
 
 CREATE TRIGGER reminder_created_stopped_emits_an_event AFTER INSERT ON nudge.reminders FOR EACH ROW WHEN ((new.status = 'COMPLETED'::text)) EXECUTE FUNCTION nudge.emit_reminder_event();
+
+-- Name: reminders reminder_cron_is_described; Type: TRIGGER; Schema: nudge; Owner: -
+
+CREATE TRIGGER reminder_cron_is_described BEFORE INSERT OR UPDATE OF cron, cron_schedule ON nudge.reminders FOR EACH ROW WHEN ((new.cron_schedule IS NOT NULL)) EXECUTE FUNCTION nudge.describe_reminder_cron();
 
 -- Name: reminders reminder_due_sooner_wakes_workers; Type: TRIGGER; Schema: nudge; Owner: -
 

@@ -156,6 +156,7 @@ TEST_F(Connections, RequestsWithoutContentLengthHaveAnEmptyBody) {
       {"POST", "/v1/reminders/batch"},
       {"PATCH", r},
       {"POST", "/v1/schedules/preview"},
+      {"POST", "/v1/schedules/parse"},
       {"PUT", "/v1/flags/some-flag"},
       {"PUT", "/v1/contacts/user/1/email"}};
   for (const auto& [method, path] : kNeedBody) {

@@ -48,6 +48,11 @@ const std::pair<const char*, const char*> kStatements[] = {
     {"preview",
      "SELECT nudge.preview_schedule($1, coalesce($2::timestamptz, now()), $3::integer, "
      "$4::timestamptz, $5::integer, $6, $7)"},
+    // Circuit breakers, read only: $1 a state or NULL, $2 the host to list after, $3 the limit.
+    {"list_targets",
+     "SELECT nudge.target_host_json(h)::text, h.host FROM nudge.target_hosts h "
+     "WHERE ($1::text IS NULL OR h.state = $1) AND ($2::text IS NULL OR h.host > $2) "
+     "ORDER BY h.host LIMIT $3"},
     {"set_flag", "SELECT row_to_json(f)::text FROM nudge.set_flag($1, $2) f"},
     {"get_flag", "SELECT row_to_json(f)::text FROM nudge.status_flags f WHERE f.key = $1"},
     {"list_flags",

@@ -1017,8 +1017,8 @@ BEGIN
   -- is open waits for the breaker's next probe, like a retry (its occurrence and attempt kept,
   -- no attempt used), so it does not stay at the head of the due index; once the open time is
   -- over, one of them per host goes out as the probe.
-  IF v_take IS NOT NULL AND EXISTS (SELECT 1 FROM nudge.target_hosts h WHERE h.state <> 'closed')
-  THEN
+  IF v_take IS NOT NULL
+     AND EXISTS (SELECT 1 FROM nudge.target_hosts h WHERE h.state IN ('open', 'probing')) THEN
     SELECT array_agg(b.row_ctid), array_agg(b.host), array_agg(b.id), array_agg(b.attempt)
       INTO v_blocked, v_hosts, v_blocked_ids, v_used
       FROM (SELECT r.ctid AS row_ctid, r.id, r.attempt, nudge.webhook_host(r) AS host
@@ -2310,7 +2310,6 @@ CREATE FUNCTION nudge.gauges(p_count_cap integer) RETURNS TABLE(name text, help 
               AND (r.lease_expires_at IS NULL OR r.lease_expires_at <= now())
             ORDER BY r.next_run_at LIMIT 1)), 0)::double precision
   UNION ALL
-  -- Only hosts that have failed have a row: the table is small, and counted whole.
   SELECT 'nudge_breaker_hosts',
          'Webhook target hosts that have failed, by circuit breaker state (closed, open, probing).',
          'state', s.state,
@@ -3710,9 +3709,9 @@ CREATE UNIQUE INDEX reminders_one_live_per_identity ON nudge.reminders USING btr
 
 CREATE INDEX rules_enabled_by_event_type ON nudge.rules USING btree (event_type, id) WHERE enabled;
 
--- Name: target_hosts_not_closed; Type: INDEX; Schema: nudge; Owner: -
+-- Name: target_hosts_by_state; Type: INDEX; Schema: nudge; Owner: -
 
-CREATE INDEX target_hosts_not_closed ON nudge.target_hosts USING btree (host) WHERE (state <> 'closed'::text);
+CREATE INDEX target_hosts_by_state ON nudge.target_hosts USING btree (state);
 
 -- Name: contacts contact_change_sets_updated_at; Type: TRIGGER; Schema: nudge; Owner: -
 

@@ -49,8 +49,9 @@ COMMENT ON COLUMN nudge.target_hosts.next_probe_at IS
   'Open: when the probe may go, and until when held deliveries wait. Probing: when the probe''s lease ends (another may go then).';
 COMMENT ON COLUMN nudge.target_hosts.open_seconds IS
   'How long the breaker stays open this time: [breaker] open_seconds, doubled by each failed probe up to max_open_seconds.';
--- The claim's one extra check while every breaker is closed.
-CREATE INDEX target_hosts_not_closed ON nudge.target_hosts (host) WHERE state <> 'closed';
+-- The claim's one extra check while every breaker is closed (is any open or probing?), and
+-- the count of hosts by state, are index lookups.
+CREATE INDEX target_hosts_by_state ON nudge.target_hosts (state);
 
 -- 3. The host of a webhook address, and of a reminder.
 -- Neither is inlined (a FROM, a subquery): both pin their search_path.
@@ -361,8 +362,8 @@ BEGIN
   -- is open waits for the breaker's next probe, like a retry (its occurrence and attempt kept,
   -- no attempt used), so it does not stay at the head of the due index; once the open time is
   -- over, one of them per host goes out as the probe.
-  IF v_take IS NOT NULL AND EXISTS (SELECT 1 FROM nudge.target_hosts h WHERE h.state <> 'closed')
-  THEN
+  IF v_take IS NOT NULL
+     AND EXISTS (SELECT 1 FROM nudge.target_hosts h WHERE h.state IN ('open', 'probing')) THEN
     SELECT array_agg(b.row_ctid), array_agg(b.host), array_agg(b.id), array_agg(b.attempt)
       INTO v_blocked, v_hosts, v_blocked_ids, v_used
       FROM (SELECT r.ctid AS row_ctid, r.id, r.attempt, nudge.webhook_host(r) AS host
@@ -484,7 +485,6 @@ SET enable_seqscan = off SET enable_bitmapscan = off AS $$
               AND (r.lease_expires_at IS NULL OR r.lease_expires_at <= now())
             ORDER BY r.next_run_at LIMIT 1)), 0)::double precision
   UNION ALL
-  -- Only hosts that have failed have a row: the table is small, and counted whole.
   SELECT 'nudge_breaker_hosts',
          'Webhook target hosts that have failed, by circuit breaker state (closed, open, probing).',
          'state', s.state,

@@ -48,12 +48,12 @@ TEST_F(OpenApi, EveryDocumentedRouteIsAnsweredAndEveryOtherMethodIsNot) {
       }
     }
   }
-  EXPECT_EQ(documented, 35);  // probes, metrics, reminders (one and in bulk), flags, the schedule
-                              // preview, contacts, rules, events
+  EXPECT_EQ(documented, 36);  // probes, metrics, reminders (one and in bulk), flags, the schedule
+                              // preview, contacts, rules, events, targets
   // Paths outside the document are not answered at all.
   for (const std::string path :
        {"/", "/v1", "/v1/reminder", "/v1/flags/a/b", "/v1/reminders/1/stop", "/v1/contacts/user",
-        "/v1/contacts/user/1/email/x", "/v1/rules/1/x", "/v1/events/1/effects"}) {
+        "/v1/contacts/user/1/email/x", "/v1/rules/1/x", "/v1/events/1/effects", "/v1/targets/x"}) {
     EXPECT_EQ(get(path).status, 404) << path;
   }
 }

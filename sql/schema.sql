@@ -990,6 +990,7 @@ CREATE FUNCTION nudge.claim_due(p_worker text, p_limit integer, p_policy nudge.w
     SET enable_seqscan TO 'off'
     SET enable_hashjoin TO 'off'
     SET enable_mergejoin TO 'off'
+    SET jit TO 'off'
     AS $$
 DECLARE
   -- Rows are found once through the due index and then revisited by ctid, which cannot change
@@ -1093,7 +1094,8 @@ BEGIN
      AND EXISTS (SELECT 1 FROM nudge.target_hosts h WHERE h.state IN ('open', 'probing')) THEN
     SELECT array_agg(b.row_ctid), array_agg(b.host), array_agg(b.id), array_agg(b.attempt)
       INTO v_blocked, v_hosts, v_blocked_ids, v_used
-      FROM (SELECT r.ctid AS row_ctid, r.id, r.attempt, nudge.webhook_host(r) AS host
+      FROM (SELECT r.ctid AS row_ctid, r.id, r.attempt,
+                   coalesce(nudge.target_host(r.target), nudge.webhook_host(r)) AS host
               FROM nudge.reminders r
              WHERE r.ctid = ANY (v_take) AND r.channel = 'webhook') b
      WHERE EXISTS (SELECT 1 FROM nudge.target_hosts h WHERE h.host = b.host AND h.state <> 'closed');
@@ -2334,7 +2336,7 @@ BEGIN
                    THEN nudge.rendered_request(r, i.scheduled_for, i.attempt) END AS request,
               CASE WHEN r.channel = 'webhook' AND i.duration_ms IS NOT NULL
                         AND p_policy.breaker_failures > 0
-                   THEN nudge.webhook_host(r) END AS host,
+                   THEN coalesce(nudge.target_host(r.target), nudge.webhook_host(r)) END AS host,
               -- The host did not answer, or answered that it cannot serve now: no response,
               -- 5xx, 408 or 429. Any other answer, a 404 included, shows the host is up.
               i.outcome = 'failed'
@@ -2875,6 +2877,7 @@ CREATE FUNCTION nudge.record_host_outcomes(p_worker text, p_policy nudge.worker_
     SET enable_seqscan TO 'off'
     SET enable_hashjoin TO 'off'
     SET enable_mergejoin TO 'off'
+    SET jit TO 'off'
     AS $$
 DECLARE
   v_failing text[];  -- hosts that failed in this batch
@@ -2948,7 +2951,8 @@ BEGIN
       FROM changed c
      WHERE c.from_state <> 'closed' AND c.next_probe_at IS DISTINCT FROM c.held_until
        AND r.status = 'ACTIVE' AND r.next_run_at = c.held_until AND r.leased_by IS NULL
-       AND nudge.webhook_host(r) = c.host
+       AND r.channel = 'webhook'
+       AND coalesce(nudge.target_host(r.target), nudge.webhook_host(r)) = c.host
     RETURNING 1
   )
   SELECT array_agg(c.change) INTO v_changes FROM changed c WHERE c.from_state <> c.state;
@@ -3590,19 +3594,18 @@ COMMENT ON FUNCTION nudge.set_flag(p_key text, p_value boolean) IS 'Sets a flag 
 
 CREATE FUNCTION nudge.target_host(p_address text) RETURNS text
     LANGUAGE sql IMMUTABLE PARALLEL SAFE
-    SET search_path TO 'pg_catalog', 'pg_temp'
     AS $_$
-  SELECT s.scheme || '://' || s.hostport
-         || CASE WHEN s.hostport ~ ':[0-9]+$' THEN ''
-                 WHEN s.scheme = 'https' THEN ':443' ELSE ':80' END
-    FROM (SELECT lower(substring(p_address FROM '^([A-Za-z]+)://')) AS scheme,
-                 lower(substring(p_address FROM '^[A-Za-z]+://(?:[^/?#@[:space:]]+@)?([^/?#[:space:]]+)'))
-                   AS hostport) s
+  SELECT regexp_replace(regexp_replace(
+           lower(regexp_replace(p_address,
+                                '^([A-Za-z]+)://(?:[^/?#@[:space:]]+@)?([^/?#[:space:]]+).*$',
+                                '\1://\2')),
+           '^(https://(?:[^:]*|\[[^]]*\]))$', '\1:443'),
+           '^(http://(?:[^:]*|\[[^]]*\]))$', '\1:80')
 $_$;
 
 -- Name: FUNCTION target_host(p_address text); Type: COMMENT; Schema: nudge; Owner: -
 
-COMMENT ON FUNCTION nudge.target_host(p_address text) IS 'The breaker key of a webhook address: scheme://host:port in lower case, the port filled in (80, 443) and any user:password@ left out; NULL when the address is not a URL.';
+COMMENT ON FUNCTION nudge.target_host(p_address text) IS 'The breaker key of a webhook address (an http(s) URL as nudge.address_problem accepts it): scheme://host:port in lower case, the port filled in (80, 443) and any user:password@, path, query and fragment left out.';
 
 -- Name: target_host_json(nudge.target_hosts); Type: FUNCTION; Schema: nudge; Owner: -
 

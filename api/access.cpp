@@ -50,6 +50,8 @@ constexpr RouteAccess kRoutes[] = {
     {"GET", "/v1/events", Scope::read},
     {"GET", "/v1/events/{id}", Scope::read},
 
+    {"GET", "/v1/targets", Scope::read},
+
     {"GET", "/v1/audit", Scope::admin},
 };
 

@@ -76,6 +76,11 @@ const std::pair<const char*, const char*> kStatements[] = {
      "         WHERE (m.ends_at IS NULL OR u.t::timestamptz <= m.ends_at) "
      "           AND ($9::integer IS NULL OR u.n <= $9::integer) ORDER BY u.n))::text "
      "  FROM m"},
+    // Circuit breakers, read only: $1 a state or NULL, $2 the host to list after, $3 the limit.
+    {"list_targets",
+     "SELECT nudge.target_host_json(h)::text, h.host FROM nudge.target_hosts h "
+     "WHERE ($1::text IS NULL OR h.state = $1) AND ($2::text IS NULL OR h.host > $2) "
+     "ORDER BY h.host LIMIT $3"},
     {"set_flag", "SELECT row_to_json(f)::text FROM nudge.set_flag($1, $2) f"},
     {"get_flag", "SELECT row_to_json(f)::text FROM nudge.status_flags f WHERE f.key = $1"},
     {"list_flags",

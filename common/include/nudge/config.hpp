@@ -36,6 +36,13 @@ struct MisfireConfig {
   int fire_all_cap = 100;      // most missed occurrences one catch-up fires (policy fire_all)
 };
 
+// A circuit breaker per webhook host, shared by all workers through the database.
+struct BreakerConfig {
+  int failures = 5;             // consecutive failed attempts to one host that open it; 0: off
+  int open_seconds = 60;        // deliveries to an open host wait this long before one probe
+  int max_open_seconds = 3600;  // each failed probe doubles the wait, up to this
+};
+
 struct WebhookConfig {
   std::string secret;             // HMAC-SHA256 key of the Nudge-Signature header; empty: unsigned
   int connect_timeout_ms = 2000;  // a target that does not accept the connection in time fails
@@ -81,6 +88,7 @@ struct Config {
   WorkerConfig worker;
   RetryConfig retry;
   MisfireConfig misfire;
+  BreakerConfig breaker;
   WebhookConfig webhook;
   EmailConfig email;
   HistoryConfig history;

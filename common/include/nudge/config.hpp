@@ -6,6 +6,7 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 namespace nudge {
 
@@ -40,6 +41,9 @@ struct WebhookConfig {
   std::string secret;             // HMAC-SHA256 key of the Nudge-Signature header; empty: unsigned
   int connect_timeout_ms = 2000;  // a target that does not accept the connection in time fails
   int timeout_ms = 10000;         // whole request, connect included
+  // Networks a webhook may reach although they are private (the SSRF guard refuses them
+  // otherwise; nudge/address_guard.hpp), e.g. 127.0.0.0/8 for a receiver on the same host.
+  std::vector<std::string> allow_private;
 };
 
 struct EmailConfig {

@@ -11,6 +11,7 @@
 
 #include "errors.hpp"
 #include "http_server.hpp"
+#include "nudge/address_guard.hpp"
 #include "nudge/config.hpp"
 #include "nudge/database.hpp"
 #include "nudge/log.hpp"
@@ -104,7 +105,8 @@ int main(int argc, char** argv) {
   nudge::api::RequestMetrics request_metrics(registry);
   nudge::api::add_server_metrics(registry, pool, server);
   nudge::api::Router router(server.routes(), &request_metrics);
-  nudge::api::add_routes(router, pool, notifier, config.secrets, registry);
+  const nudge::AddressGuard guard(config.webhook.allow_private);
+  nudge::api::add_routes(router, pool, notifier, config.secrets, guard, registry);
   router.finish();
   if (!server.bind(config.api.host, config.api.port)) {
     nudge::log::error("cannot listen", {{"host", config.api.host}, {"port", config.api.port}});

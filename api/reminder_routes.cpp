@@ -55,10 +55,9 @@ void add_reminder_routes(Router& router, ConnectionPool& pool, Notifier& notifie
         std::string normalised = "[";
         for (std::size_t i = 0; i < items.size(); ++i) {
           if (i > 0) normalised += ',';
-          normalised += normalised +=
-              parse_create(items[i], secrets, guard, "items[" + std::to_string(i) + "].")
-                  .to_json()
-                  .dump();
+          normalised += parse_create(items[i], secrets, guard, "items[" + std::to_string(i) + "].")
+                            .to_json()
+                            .dump();
         }
         normalised += ']';
         body = json();

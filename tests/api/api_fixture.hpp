@@ -31,14 +31,16 @@ struct Reply {
 
 class ApiTest : public DatabaseTest {
  protected:
-  // `settings`: NUDGE_* variables for nudge-api beyond the database, port and body limit.
+  // `settings`: NUDGE_* variables for nudge-api beyond the database, port, body limit and
+  // loopback targets; they win over those.
   explicit ApiTest(const std::map<std::string, std::string>& settings = {})
       : port_(free_tcp_port()) {
     log_ = std::filesystem::temp_directory_path() / ("nudge-api-" + db_.name() + ".log");
     std::map<std::string, std::string> env{{"NUDGE_DATABASE_URL", db_.url()},
                                            {"NUDGE_API_PORT", std::to_string(port_)},
-                                           {"NUDGE_API_MAX_BODY_BYTES", "262144"}};
-    env.insert(settings.begin(), settings.end());
+                                           {"NUDGE_API_MAX_BODY_BYTES", "262144"},
+                                           {kAllowPrivate, kLoopbackNetworks}};
+    for (const auto& [name, value] : settings) env[name] = value;
     api_ = std::make_unique<ChildProcess>(std::vector<std::string>{program("nudge-api")}, env,
                                           log_.string());
     client_ = std::make_unique<httplib::Client>("127.0.0.1", port_);

@@ -23,6 +23,7 @@
 #include "routes.hpp"
 #include "server_metrics.hpp"
 #include "statements.hpp"
+#include "tls_context.hpp"
 
 namespace {
 
@@ -45,7 +46,7 @@ std::size_t connection_limit(const nudge::Config& config) {
   return possible;
 }
 
-nudge::api::HttpServer::Settings server_settings(const nudge::Config& config) {
+nudge::api::HttpServer::Settings server_settings(const nudge::Config& config, SSL_CTX* tls) {
   nudge::api::HttpServer::Settings s;
   s.threads = config.api.threads;
   s.max_connections = connection_limit(config);
@@ -53,6 +54,7 @@ nudge::api::HttpServer::Settings server_settings(const nudge::Config& config) {
   s.request_timeout = std::chrono::milliseconds(config.api.request_timeout_ms);
   s.max_body_bytes = static_cast<std::size_t>(config.api.max_body_bytes);
   s.overloaded_body = nudge::api::error_json("unavailable", "too many open connections; try again");
+  s.tls = tls;
   return s;
 }
 
@@ -91,6 +93,16 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "nudge-api: configuration error: %s\n", e.what());
     return 2;
   }
+  // HTTPS: the certificate and key are read before anything else starts.
+  std::optional<nudge::api::TlsContext> tls;
+  if (!config.api.tls_cert.empty() || !config.api.tls_key.empty()) {
+    try {
+      tls.emplace(config.api.tls_cert, config.api.tls_key);
+    } catch (const nudge::api::TlsError& e) {
+      std::fprintf(stderr, "nudge-api: configuration error: %s\n", e.what());
+      return 2;
+    }
+  }
   nudge::log::set_level(nudge::log::parse_level(config.log.level));
   const std::string id = nudge::make_process_id();
   nudge::log::set_context({{"program", "nudge-api"}, {"api", id}});
@@ -100,7 +112,7 @@ int main(int argc, char** argv) {
   nudge::ConnectionPool pool(config.database.url, config.database.pool_size, id + "/api",
                              &nudge::api::set_up_connection);
   nudge::api::Notifier notifier(config.database.url, id + "/notify");
-  nudge::api::HttpServer server(server_settings(config));
+  nudge::api::HttpServer server(server_settings(config, tls ? tls->get() : nullptr));
   nudge::metrics::Registry registry;
   nudge::api::RequestMetrics request_metrics(registry);
   nudge::api::add_server_metrics(registry, pool, server);
@@ -114,6 +126,7 @@ int main(int argc, char** argv) {
   }
   nudge::log::info("listening", {{"host", config.api.host},
                                  {"port", config.api.port},
+                                 {"https", tls.has_value()},
                                  {"threads", config.api.threads},
                                  {"max_connections", server.max_connections()},
                                  {"pool_size", config.database.pool_size}});

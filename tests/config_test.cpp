@@ -29,7 +29,7 @@ auto Fields(const Config& c) {
                   c.email.smtp_url, c.email.from, c.email.timeout_ms, c.history.retention_days,
                   c.history.prune_interval_seconds, c.api.host, c.api.port, c.api.threads,
                   c.api.max_body_bytes, c.api.request_timeout_ms, c.api.max_connections,
-                  c.api.keep_alive_seconds, c.log.level, c.secrets);
+                  c.api.keep_alive_seconds, c.api.tls_cert, c.api.tls_key, c.log.level, c.secrets);
 }
 
 const Config kDefaults{};
@@ -135,6 +135,10 @@ const std::vector<SettingCase>& EverySetting() {
        [](Config& c) { c.api.max_connections = 500; }},
       {"api", "keep_alive_seconds", "NUDGE_API_KEEP_ALIVE_SECONDS", "30", "30",
        [](Config& c) { c.api.keep_alive_seconds = 30; }},
+      {"api", "tls_cert", "NUDGE_API_TLS_CERT", "/etc/nudge/cert.pem", "\"/etc/nudge/cert.pem\"",
+       [](Config& c) { c.api.tls_cert = "/etc/nudge/cert.pem"; }},
+      {"api", "tls_key", "NUDGE_API_TLS_KEY", "/etc/nudge/key.pem", "\"/etc/nudge/key.pem\"",
+       [](Config& c) { c.api.tls_key = "/etc/nudge/key.pem"; }},
       {"log", "level", "NUDGE_LOG_LEVEL", "debug", "\"debug\"",
        [](Config& c) { c.log.level = "debug"; }},
   };

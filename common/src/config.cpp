@@ -147,6 +147,8 @@ constexpr Setting kSettings[] = {
      600000},
     {"api", "max_connections", &FieldOf<&Config::api, &ApiConfig::max_connections>, 1, 1000000},
     {"api", "keep_alive_seconds", &FieldOf<&Config::api, &ApiConfig::keep_alive_seconds>, 1, 3600},
+    {"api", "tls_cert", &FieldOf<&Config::api, &ApiConfig::tls_cert>},
+    {"api", "tls_key", &FieldOf<&Config::api, &ApiConfig::tls_key>},
     {"log", "level", &FieldOf<&Config::log, &LogConfig::level>, 0, 0, &CheckLogLevel},
 };
 

@@ -66,6 +66,8 @@ struct ApiConfig {
   int request_timeout_ms = 10000;  // read/write timeout of one request
   int max_connections = 10000;     // open connections; a client past them gets a 503 at once
   int keep_alive_seconds = 5;      // an idle keep-alive connection is closed after this
+  std::string tls_cert;            // PEM certificate chain; with tls_key: HTTPS only
+  std::string tls_key;             // PEM private key of tls_cert
 };
 
 struct LogConfig {

@@ -27,5 +27,6 @@ void add_contact_routes(Router& router, ConnectionPool& pool, const AddressGuard
 void add_rule_routes(Router& router, ConnectionPool& pool, const Secrets& secrets,
                      const AddressGuard& guard);
 void add_event_routes(Router& router, ConnectionPool& pool, Notifier& notifier);
+void add_audit_routes(Router& router, ConnectionPool& pool);
 
 }  // namespace nudge::api

@@ -20,16 +20,17 @@ namespace {
 
 // Every field, so whole configs compare (and print) at once. A new setting goes here too.
 auto Fields(const Config& c) {
-  return std::tie(c.database.url, c.database.pool_size, c.worker.batch_size, c.worker.concurrency,
-                  c.worker.lease_seconds, c.worker.idle_cap_seconds, c.worker.reconnect_max_ms,
-                  c.worker.deliveries_in_flight, c.worker.metrics_port, c.worker.metrics_address,
-                  c.retry.max_attempts, c.retry.base_delay_ms, c.retry.max_delay_ms,
-                  c.misfire.threshold_seconds, c.misfire.fire_all_cap, c.webhook.secret,
-                  c.webhook.connect_timeout_ms, c.webhook.timeout_ms, c.webhook.allow_private,
-                  c.email.smtp_url, c.email.from, c.email.timeout_ms, c.history.retention_days,
-                  c.history.prune_interval_seconds, c.api.host, c.api.port, c.api.threads,
-                  c.api.max_body_bytes, c.api.request_timeout_ms, c.api.max_connections,
-                  c.api.keep_alive_seconds, c.api.tls_cert, c.api.tls_key, c.log.level, c.secrets);
+  return std::tie(
+      c.database.url, c.database.pool_size, c.worker.batch_size, c.worker.concurrency,
+      c.worker.lease_seconds, c.worker.idle_cap_seconds, c.worker.reconnect_max_ms,
+      c.worker.deliveries_in_flight, c.worker.metrics_port, c.worker.metrics_address,
+      c.retry.max_attempts, c.retry.base_delay_ms, c.retry.max_delay_ms,
+      c.misfire.threshold_seconds, c.misfire.fire_all_cap, c.webhook.secret,
+      c.webhook.connect_timeout_ms, c.webhook.timeout_ms, c.webhook.allow_private, c.email.smtp_url,
+      c.email.from, c.email.timeout_ms, c.history.retention_days, c.history.prune_interval_seconds,
+      c.api.host, c.api.port, c.api.threads, c.api.max_body_bytes, c.api.request_timeout_ms,
+      c.api.max_connections, c.api.keep_alive_seconds, c.api.tls_cert, c.api.tls_key, c.api.auth,
+      c.api.rate_per_token, c.api.burst, c.api.token_cache_seconds, c.log.level, c.secrets);
 }
 
 const Config kDefaults{};
@@ -139,6 +140,12 @@ const std::vector<SettingCase>& EverySetting() {
        [](Config& c) { c.api.tls_cert = "/etc/nudge/cert.pem"; }},
       {"api", "tls_key", "NUDGE_API_TLS_KEY", "/etc/nudge/key.pem", "\"/etc/nudge/key.pem\"",
        [](Config& c) { c.api.tls_key = "/etc/nudge/key.pem"; }},
+      {"api", "auth", "NUDGE_API_AUTH", "off", "\"off\"", [](Config& c) { c.api.auth = "off"; }},
+      {"api", "rate_per_token", "NUDGE_API_RATE_PER_TOKEN", "0", "0",
+       [](Config& c) { c.api.rate_per_token = 0; }},
+      {"api", "burst", "NUDGE_API_BURST", "5", "5", [](Config& c) { c.api.burst = 5; }},
+      {"api", "token_cache_seconds", "NUDGE_API_TOKEN_CACHE_SECONDS", "2", "2",
+       [](Config& c) { c.api.token_cache_seconds = 2; }},
       {"log", "level", "NUDGE_LOG_LEVEL", "debug", "\"debug\"",
        [](Config& c) { c.log.level = "debug"; }},
   };
@@ -179,6 +186,9 @@ const std::vector<Range>& IntegerRanges() {
       {"api", "request_timeout_ms", 100, 600000},
       {"api", "max_connections", 1, 1000000},
       {"api", "keep_alive_seconds", 1, 3600},
+      {"api", "rate_per_token", 0, 1000000},
+      {"api", "burst", 1, 1000000},
+      {"api", "token_cache_seconds", 1, 3600},
   };
   return ranges;
 }
@@ -481,6 +491,12 @@ std::vector<BadCase> BadCases() {
        "",
        {{"NUDGE_LOG_LEVEL", "trace"}},
        {"NUDGE_LOG_LEVEL", "(log.level)", "\"trace\""}},
+      // API authentication
+      {"AuthUnknown", "[api]\nauth = \"none\"\n", {}, {"api.auth", "token or off", "\"none\""}},
+      {"AuthFromEnvUpperCase",
+       "",
+       {{"NUDGE_API_AUTH", "OFF"}},
+       {"NUDGE_API_AUTH", "(api.auth)", "\"OFF\""}},
       // Database URL
       {"UrlEmpty", "[database]\nurl = \"\"\n", {}, {"database.url", "must not be empty"}},
       {"UrlOtherScheme",

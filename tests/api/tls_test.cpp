@@ -48,7 +48,8 @@ class Https : public DatabaseTest {
     std::map<std::string, std::string> env{{"NUDGE_DATABASE_URL", db_.url()},
                                            {"NUDGE_API_PORT", std::to_string(port_)},
                                            {"NUDGE_API_TLS_CERT", tls_.cert.string()},
-                                           {"NUDGE_API_TLS_KEY", tls_.key.string()}};
+                                           {"NUDGE_API_TLS_KEY", tls_.key.string()},
+                                           {"NUDGE_API_AUTH", "off"}};
     for (const auto& [k, v] : more) env[k] = v;
     api_ = std::make_unique<ChildProcess>(std::vector<std::string>{program("nudge-api")}, env,
                                           (tls_.dir / "api.log").string());

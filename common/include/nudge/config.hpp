@@ -68,6 +68,10 @@ struct ApiConfig {
   int keep_alive_seconds = 5;      // an idle keep-alive connection is closed after this
   std::string tls_cert;            // PEM certificate chain; with tls_key: HTTPS only
   std::string tls_key;             // PEM private key of tls_cert
+  std::string auth = "token";      // token: routes need a bearer token | off: loopback only
+  int rate_per_token = 100;        // requests a second per token, on average; 0: no limit
+  int burst = 200;                 // requests a token may send at once
+  int token_cache_seconds = 30;    // how long a verified token is trusted without a lookup
 };
 
 struct LogConfig {

@@ -4,7 +4,8 @@
 // thread), and keeps idle keep-alive connections until their client sends the next request or
 // the keep-alive timeout passes. An idle or slow client costs a socket and a few hundred bytes,
 // never a request thread. A client past the limit is sent `overloaded` (a complete 503 answer)
-// and its connection closed.
+// and its connection closed (over HTTPS, the connection is closed without one: a client that has
+// not finished its handshake could not read it).
 
 #include <atomic>
 #include <chrono>
@@ -28,6 +29,7 @@ class ConnectionLoop {
     std::chrono::milliseconds request_timeout{0};  // a request being received must progress
     ConnectionLimits limits{};
     std::string overloaded;  // the answer a client past max_connections gets
+    SSL_CTX* tls = nullptr;  // HTTPS: each connection's TLS session is made from this
   };
   // Called on the loop thread with a connection holding a complete request; it must not block.
   using Ready = std::function<void(Connection&)>;

@@ -8,6 +8,7 @@
 #include <optional>
 #include <string>
 
+#include "nudge/address_guard.hpp"
 #include "nudge/config.hpp"
 
 namespace nudge::api {
@@ -38,9 +39,10 @@ struct CreateInput {
   // The item as the batch function reads it (nulls left out).
   nlohmann::json to_json() const;
 };
-// `secrets` are those configured: a request's headers may name no others.
+// `secrets` are those configured: a request's headers may name no others. A webhook target
+// whose host is an address `guard` refuses is a 400 naming it (webhook_target.hpp).
 CreateInput parse_create(const nlohmann::json& body, const Secrets& secrets,
-                         const std::string& prefix = "");
+                         const AddressGuard& guard, const std::string& prefix = "");
 
 // A reschedule request: what is absent stays as it is.
 struct PatchInput {

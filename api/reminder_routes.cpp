@@ -26,27 +26,28 @@ void reply_reminder(httplib::Response& res, const pqxx::result& rows, std::int64
 }  // namespace
 
 void add_reminder_routes(Router& router, ConnectionPool& pool, Notifier& notifier,
-                         const Secrets& secrets) {
-  router.add("POST", "/v1/reminders",
-             [&pool, &notifier, &secrets](const httplib::Request& req, httplib::Response& res) {
-               const CreateInput in = parse_create(parse_object(req.body), secrets);
-               std::optional<std::string> request;
-               if (in.request) request = in.request->dump();
-               const auto row = on_connection(pool, [&](pqxx::nontransaction& tx) {
-                 return tx.exec_prepared1(
-                     "create", in.entity_type, in.entity_id, in.event_type, in.channel,
-                     in.schedule_type, in.run_at, in.interval_seconds, in.target, in.payload.dump(),
-                     in.stop_condition_type, in.stop_condition_value, in.max_fires, in.ends_at,
-                     in.cron, in.timezone, in.misfire_policy, in.max_attempts, request);
-               });
-               const bool created = row[0].as<bool>();
-               if (created) notifier.poke();
-               reply(res, created ? 201 : 200, row[1].c_str());
-             });
+                         const Secrets& secrets, const AddressGuard& guard) {
+  router.add(
+      "POST", "/v1/reminders",
+      [&pool, &notifier, &secrets, &guard](const httplib::Request& req, httplib::Response& res) {
+        const CreateInput in = parse_create(parse_object(req.body), secrets, guard);
+        std::optional<std::string> request;
+        if (in.request) request = in.request->dump();
+        const auto row = on_connection(pool, [&](pqxx::nontransaction& tx) {
+          return tx.exec_prepared1("create", in.entity_type, in.entity_id, in.event_type,
+                                   in.channel, in.schedule_type, in.run_at, in.interval_seconds,
+                                   in.target, in.payload.dump(), in.stop_condition_type,
+                                   in.stop_condition_value, in.max_fires, in.ends_at, in.cron,
+                                   in.timezone, in.misfire_policy, in.max_attempts, request);
+        });
+        const bool created = row[0].as<bool>();
+        if (created) notifier.poke();
+        reply(res, created ? 201 : 200, row[1].c_str());
+      });
 
   router.add(
       "POST", "/v1/reminders/batch",
-      [&pool, &notifier, &secrets](const httplib::Request& req, httplib::Response& res) {
+      [&pool, &notifier, &secrets, &guard](const httplib::Request& req, httplib::Response& res) {
         json body = parse_object(req.body);
         const json& items = batch_items(body, "reminders");
         // Serialised item by item and the request's tree freed before the database
@@ -54,8 +55,9 @@ void add_reminder_routes(Router& router, ConnectionPool& pool, Notifier& notifie
         std::string normalised = "[";
         for (std::size_t i = 0; i < items.size(); ++i) {
           if (i > 0) normalised += ',';
-          normalised +=
-              parse_create(items[i], secrets, "items[" + std::to_string(i) + "].").to_json().dump();
+          normalised += parse_create(items[i], secrets, guard, "items[" + std::to_string(i) + "].")
+                            .to_json()
+                            .dump();
         }
         normalised += ']';
         body = json();

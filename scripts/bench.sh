@@ -381,8 +381,9 @@ bench_webhook() {
     "${sink_bin}" "${sink_port}" --fail-once-percent "${fail}" 2>"${tmp}/sink.err" &
     sink_pid=$!
     for _ in $(seq 1 200); do curl -sf "http://127.0.0.1:${sink_port}/stats" >/dev/null && break; sleep 0.05; done
+    # The sink listens on loopback, which the SSRF guard refuses unless it is opened.
     read -r rate rate_ff rss < <(NUDGE_WEBHOOK_SECRET=whsec_bench_0123456789abcdef \
-      NUDGE_RETRY_BASE_DELAY_MS=100 NUDGE_RETRY_MAX_DELAY_MS=100 drain_once 2 0 webhook)
+      NUDGE_WEBHOOK_ALLOW_PRIVATE=127.0.0.0/8 NUDGE_RETRY_BASE_DELAY_MS=100 NUDGE_RETRY_MAX_DELAY_MS=100 drain_once 2 0 webhook)
     stats="$(curl -sf "http://127.0.0.1:${sink_port}/stats")"
     kill -TERM "${sink_pid}"; wait "${sink_pid}" 2>/dev/null || true; sink_pid=""
     requests="$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["requests"])' "${stats}")"

@@ -1,0 +1,112 @@
+// Reminders: the list with filters and cursor paging; rows change live as the stream reports
+// them, and new ones that match appear at the top of the first page.
+
+import { api, query, ApiError } from "./api.js";
+import { h, fill, field, input, select, status, time, flash } from "./dom.js";
+import { describeSchedule, entity } from "./format.js";
+
+const FILTERS = ["status", "entity_type", "entity_id", "event_type", "channel"];
+const LIMIT = 50;
+
+function row(r) {
+  return h("tr", { "data-id": r.id },
+    h("td", {}, h("a", { href: `#/reminders/${r.id}` }, `#${r.id}`)),
+    h("td", {}, entity(r)),
+    h("td", {}, r.event_type),
+    h("td", {}, r.channel),
+    h("td", {}, describeSchedule(r)),
+    h("td", { class: "status-cell" }, status(r.status)),
+    h("td", {}, time(r.next_run_at)),
+    h("td", { class: "num" }, r.fire_count));
+}
+
+function matches(r, params) {
+  return FILTERS.every((f) => !params.get(f) || String(r[f]) === params.get(f));
+}
+
+export async function remindersView(main, ctx) {
+  const params = ctx.params;
+  const filters = h("form", { class: "filters", role: "search", "aria-label": "Filter reminders" },
+    field("Status", select("status", [["", "any"], "ACTIVE", "PAUSED", "COMPLETED", "CANCELLED", "FAILED"])),
+    field("Entity type", input("entity_type", { maxlength: 200 })),
+    field("Entity id", input("entity_id", { maxlength: 200 })),
+    field("Event type", input("event_type", { maxlength: 200 })),
+    field("Channel", select("channel", [["", "any"], "log", "webhook", "email"])),
+    h("div", { class: "actions" }, h("button", { type: "submit" }, "Filter")));
+  for (const f of FILTERS) filters.elements[f].value = params.get(f) || "";
+  filters.addEventListener("submit", (e) => {
+    e.preventDefault();
+    const q = {};
+    for (const f of FILTERS) q[f] = filters.elements[f].value.trim();
+    location.hash = "#/reminders" + query(q);
+  });
+
+  const tbody = h("tbody");
+  const note = h("p", { role: "status", class: "hint" });
+  const paging = h("div", { class: "paging" });
+  const bulkNote = h("p", { role: "status" });
+  const hasFilter = FILTERS.some((f) => params.get(f));
+  const bulk = hasFilter
+    ? h("div", { class: "bulk" },
+      h("span", {}, "Every reminder matching these filters: "),
+      ["pause", "resume", "cancel"].map((action) =>
+        h("button", { type: "button", onclick: () => bulkChange(action) }, action[0].toUpperCase() + action.slice(1) + " all")),
+      bulkNote)
+    : null;
+
+  fill(main, h("h1", {}, "Reminders"), filters, bulk,
+    h("div", { class: "table-wrap", role: "region", "aria-label": "Reminders", tabindex: 0 },
+      h("table", { id: "reminders" },
+        h("thead", {}, h("tr", {}, ["Id", "Entity", "Event type", "Channel", "Schedule", "Status", "Next fire", "Fires"]
+          .map((c) => h("th", { scope: "col" }, c)))),
+        tbody)),
+    note, paging);
+
+  async function load() {
+    const q = { limit: LIMIT, cursor: params.get("cursor") };
+    for (const f of FILTERS) q[f] = params.get(f);
+    const page = await api("GET", "/v1/reminders" + query(q));
+    fill(tbody, page.items.map(row));
+    note.textContent = page.items.length ? "" : "No reminders match.";
+    const base = {};
+    for (const f of FILTERS) base[f] = params.get(f);
+    fill(paging,
+      params.get("cursor") ? h("a", { href: "#/reminders" + query(base) }, "First page") : null,
+      page.next_cursor ? h("a", { href: "#/reminders" + query({ ...base, cursor: page.next_cursor }) }, "Next page") : null);
+  }
+
+  async function bulkChange(action) {
+    if (action === "cancel" && !confirm("Cancel every reminder matching these filters?")) return;
+    const body = {};
+    for (const f of FILTERS) if (params.get(f)) body[f] = params.get(f);
+    try {
+      const answer = await api("POST", `/v1/reminders/${action}`, body);
+      bulkNote.textContent = `${answer.count} changed${answer.more ? " (more remain: repeat)" : ""}.`;
+      await load();
+    } catch (e) {
+      bulkNote.textContent = e instanceof ApiError ? e.message : String(e);
+    }
+  }
+
+  ctx.subscribe((type, data) => {
+    if (type === "resync") {
+      load().catch(() => {});
+      return;
+    }
+    if (type !== "reminder" || !data.reminder) return;
+    const r = data.reminder;
+    const old = tbody.querySelector(`tr[data-id="${r.id}"]`);
+    if (old) {
+      const fresh = row(r);
+      old.replaceWith(fresh);
+      flash(fresh);
+    } else if (data.change === "created" && !params.get("cursor") && matches(r, params)) {
+      const fresh = row(r);
+      tbody.prepend(fresh);
+      flash(fresh);
+      while (tbody.rows.length > LIMIT) tbody.lastElementChild.remove();
+      note.textContent = "";
+    }
+  });
+  await load();
+}

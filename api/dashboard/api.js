@@ -33,13 +33,22 @@ function askForToken(rejected) {
   document.getElementById("token-error").textContent =
     rejected ? "That token was refused; enter another." : "";
   field.value = "";
-  asking = new Promise((resolve) => {
-    form.addEventListener("submit", () => {
+  asking = new Promise((resolve, reject) => {
+    const submitted = () => {
+      dialog.removeEventListener("close", closed);
       sessionStorage.setItem(TOKEN_KEY, field.value.trim());
       asking = null;
       for (const fn of tokenListeners) fn();
       resolve();
-    }, { once: true });
+    };
+    // Escape closes the dialog without a token: the call fails with the 401.
+    const closed = () => {
+      form.removeEventListener("submit", submitted);
+      asking = null;
+      reject(new ApiError(401, { error: { code: "unauthorized", message: "This server needs a token." } }));
+    };
+    form.addEventListener("submit", submitted, { once: true });
+    dialog.addEventListener("close", closed, { once: true });
   });
   if (!dialog.open) dialog.showModal();
   field.focus();

@@ -40,7 +40,7 @@ export async function eventsView(main, ctx) {
     h("p", { class: "error form-error", role: "alert" }),
     h("button", { type: "submit" }, "Record event"));
 
-  fill(main, h("h1", {}, "Events"), h("details", {}, h("summary", {}, "Record an event"), form),
+  fill(main, h("h1", {}, "Events"), h("details", { id: "events-record" }, h("summary", {}, "Record an event"), form),
     h("h2", {}, "Log"), log, more);
 
   async function load(cursor) {

@@ -210,8 +210,11 @@ flow("a refused field shows the API's error next to that field", {}, async () =>
   await noSeriousViolations("the create form");
 });
 
-flow("a rule saved in the editor and an event create a reminder that appears live", {}, async (t) => {
+let ruleEventType;  // the event type of the rule the editor saved
+
+flow("a rule saved in the editor and an event recorded in the form create a reminder", {}, async () => {
   const eventType = unique("interview_completed");
+  ruleEventType = eventType;
   await open("/rules");
   await page.fill("#f-name", "nag the interviewer");
   await page.fill("#f-event_type", eventType);
@@ -222,17 +225,70 @@ flow("a rule saved in the editor and an event create a reminder that appears liv
   await page.click("#rule-form button[type=submit]");
   await page.waitForSelector(`#rules td:text-is("${eventType}")`);
   await noSeriousViolations("rules");
-  if (!hasStream) return t.skip("watching it appear live needs GET /v1/stream (issue 18 item 1)");
+
+  // The event from the form: its effect links to the reminder the rule created.
+  await open("/events");
+  await page.click("#events-record summary");
+  await page.fill("#f-event_type", eventType);
+  await page.fill("#f-entity_type", "interviewer");
+  await page.fill("#f-entity_id", unique("INT"));
+  await page.fill("#f-data", '{"candidate": "C-7"}');
+  await page.click("#event-form button[type=submit]");
+  const link = await page.waitForSelector("#event-log .effects a[href^='#/reminders/']");
+  assert.match(await page.textContent("#event-log .effects"), /created/);
+  await link.click();
+  await page.waitForSelector("#facts .status-active");
+  await noSeriousViolations("events");
+});
+
+flow("an event's reminder appears live in the list and the event log", {}, async (t) => {
+  if (!hasStream) return t.skip("needs GET /v1/stream (issue 18 item 1), not on this server yet");
+  const eventType = ruleEventType;
   await open("/reminders");
   await page.evaluate(() => { window.__sameDocument = true; });
-  const entityId = unique("INT");
-  const answer = await stack.api("POST", "/v1/events", { event_type: eventType, entity_type: "interviewer", entity_id: entityId });
+  const answer = await stack.api("POST", "/v1/events", { event_type: eventType, entity_type: "interviewer", entity_id: unique("INT") });
   assert.equal(answer.status, 201);
   const id = answer.body.effects[0].reminder.id;
   await page.waitForSelector(`#reminders tr[data-id="${id}"]`, { timeout: 10000 });
   assert.equal(await page.evaluate(() => window.__sameDocument), true, "the page was reloaded");
   await open("/events");
   await page.waitForSelector(`#event-log a[href="#/reminders/${id}"]`);
+});
+
+flow("pause every reminder matching a filter, then resume them", {}, async () => {
+  const eventType = unique("bulk");
+  const items = [1, 2, 3].map((i) => ({ entity_type: "user", entity_id: `b${i}`, event_type: eventType, channel: "log", schedule_type: "recurring", interval_seconds: 3600, run_at: new Date(Date.now() + 3600000).toISOString() }));
+  assert.equal((await stack.api("POST", "/v1/reminders/batch", { items })).status, 200);
+  await open("/reminders");
+  await page.fill("#f-event_type", eventType);
+  await page.press("#f-event_type", "Enter");
+  await page.waitForSelector(`main[data-route="/reminders?event_type=${eventType}"]`);
+  assert.equal(await page.locator("#reminders tbody tr").count(), 3);
+  await page.click("button:text-is('Pause all')");
+  await page.waitForSelector(".bulk [role=status]:has-text('3 changed')");
+  assert.equal(await page.locator("#reminders .status-paused").count(), 3);
+  await page.click("button:text-is('Resume all')");
+  await page.waitForSelector(".bulk [role=status]:has-text('3 changed')");
+  await page.waitForFunction(() => document.querySelectorAll("#reminders .status-active").length === 3);
+});
+
+flow("a contact is set, listed and removed; a bad address shows its error", {}, async () => {
+  await open("/contacts");
+  await page.fill("#f-entity_type", "interviewer");
+  await page.fill("#f-entity_id", "INT_C1");
+  await page.click("#contacts-find button[type=submit]");
+  await page.waitForSelector("#contact-list:has-text('No contacts')");
+  await page.selectOption("#f-channel", "email");
+  await page.fill("#f-address", "not an address");
+  await page.click("#contact-form button[type=submit]");
+  await page.waitForSelector("#f-address[aria-invalid=true]");
+  assert.match(await page.textContent("#f-address-error"), /address/);
+  await page.fill("#f-address", "ann@example.com");
+  await page.click("#contact-form button[type=submit]");
+  await page.waitForSelector("#contact-list:has-text('email: ann@example.com')");
+  await noSeriousViolations("contacts");
+  await page.click("#contact-list button:text-is('Remove')");
+  await page.waitForSelector("#contact-list:has-text('No contacts')");
 });
 
 // For the pictures only: a list with some variety in it.
@@ -255,7 +311,7 @@ async function seedForPictures() {
 
 flow("every other view passes the accessibility check and fits a phone", {}, async () => {
   if (shots) await seedForPictures();
-  for (const hash of ["/overview", "/reminders", "/events", "/contacts"]) {
+  for (const hash of ["/overview", "/reminders", "/new"]) {
     await open(hash);
     await page.waitForLoadState("networkidle");
     await noSeriousViolations(hash);

@@ -49,7 +49,7 @@ function open() {
     // The browser retries by itself while the state is CONNECTING; a refused stream (no such
     // route yet, a 401, a 503 past max_streams) is CLOSED and retried here.
     if (source.readyState === EventSource.CLOSED) {
-      show("offline", `offline, reconnecting in ${Math.round(retry / 1000)} s`);
+      show("offline", "offline, reconnecting…");
       timer = setTimeout(open, retry);
       retry = Math.min(retry * 2, 30000);
     } else {

@@ -5,7 +5,8 @@ import { api, query, ApiError } from "./api.js";
 import { h, fill, field, input, select, status, time, flash } from "./dom.js";
 import { describeSchedule, entity } from "./format.js";
 
-const FILTERS = ["status", "entity_type", "entity_id", "event_type", "channel"];
+const FILTERS = ["status", "entity_type", "entity_id", "event_type", "channel", "stop_condition_value"];
+const BULK_FILTERS = FILTERS.filter((f) => f !== "stop_condition_value");  // what bulk changes take
 const LIMIT = 50;
 
 function row(r) {
@@ -32,6 +33,7 @@ export async function remindersView(main, ctx) {
     field("Entity id", input("entity_id", { maxlength: 200 })),
     field("Event type", input("event_type", { maxlength: 200 })),
     field("Channel", select("channel", [["", "any"], "log", "webhook", "email"])),
+    field("Stop flag", input("stop_condition_value", { maxlength: 200 })),
     h("div", { class: "actions" }, h("button", { type: "submit" }, "Filter")));
   for (const f of FILTERS) filters.elements[f].value = params.get(f) || "";
   filters.addEventListener("submit", (e) => {
@@ -45,7 +47,7 @@ export async function remindersView(main, ctx) {
   const note = h("p", { role: "status", class: "hint" });
   const paging = h("div", { class: "paging" });
   const bulkNote = h("p", { role: "status" });
-  const hasFilter = FILTERS.some((f) => params.get(f));
+  const hasFilter = BULK_FILTERS.some((f) => params.get(f)) && !params.get("stop_condition_value");
   const bulk = hasFilter
     ? h("div", { class: "bulk" },
       h("span", {}, "Every reminder matching these filters: "),
@@ -78,7 +80,7 @@ export async function remindersView(main, ctx) {
   async function bulkChange(action) {
     if (action === "cancel" && !confirm("Cancel every reminder matching these filters?")) return;
     const body = {};
-    for (const f of FILTERS) if (params.get(f)) body[f] = params.get(f);
+    for (const f of BULK_FILTERS) if (params.get(f)) body[f] = params.get(f);
     try {
       const answer = await api("POST", `/v1/reminders/${action}`, body);
       bulkNote.textContent = `${answer.count} changed${answer.more ? " (more remain: repeat)" : ""}.`;

@@ -183,6 +183,10 @@ flow("toggling its stop flag completes it and the flags view lists what it stopp
   await page.waitForSelector(`#stopped a[href="#/reminders/${fired.id}"]`);
   assert.match(await page.textContent("#stopped"), /COMPLETED/);
   await noSeriousViolations("flags");
+  // The flag's reminders, through the list's stop flag filter.
+  await page.click(`#flags tr[data-key="${fired.flag}"] a`);
+  await page.waitForSelector(`main[data-route^="/reminders?stop_condition_value="]`);
+  assert.deepEqual(await page.$$eval("#reminders tbody tr", (rows) => rows.map((r) => r.dataset.id)), [String(fired.id)]);
   await open(`/reminders/${fired.id}`);
   await page.waitForSelector("#facts .status-completed");
   assert.match(await page.textContent("#facts"), /stop_condition/);

@@ -92,7 +92,7 @@ TEST_F(Dashboard, AnswersToBrowsersAreGzippedNeverBrotliCompressed) {
   EXPECT_EQ(gz->status, 200);
   EXPECT_EQ(gz->get_header_value("Content-Encoding"), "gzip");
   EXPECT_TRUE(gz->body == source_file("api/docs/swagger-ui-bundle.js"));  // decompressed
-  EXPECT_LT(std::chrono::steady_clock::now() - started, 5s);
+  EXPECT_LT(std::chrono::steady_clock::now() - started, 10s);             // brotli took 28 s
   const auto only_br = client_->Get("/openapi.json", {{"Accept-Encoding", "br;q=1.0"}});
   ASSERT_TRUE(only_br);
   EXPECT_EQ(only_br->status, 200);

@@ -44,6 +44,10 @@ before(async () => {
   page = await context.newPage();
   page.setDefaultTimeout(15000);
   page.on("pageerror", (e) => pageErrors.push(String(e)));
+  // The pages' own policy (default-src 'self') must not have to block anything they do.
+  page.on("console", (m) => {
+    if (/Content.Security.Policy/i.test(m.text())) pageErrors.push(m.text());
+  });
   page.on("request", (r) => {
     if (!r.url().startsWith(stack.base) && !r.url().startsWith("data:")) outside.push(r.url());
   });
@@ -60,7 +64,7 @@ function flow(name, options, fn) {
   test(name, options, async (t) => {
     try {
       await fn(t);
-      assert.deepEqual(pageErrors.splice(0), [], "uncaught errors in the page");
+      assert.deepEqual(pageErrors.splice(0), [], "uncaught errors or blocked content in the page");
     } catch (e) {
       failed = true;
       throw e;

@@ -9,16 +9,16 @@ const FILTERS = ["status", "entity_type", "entity_id", "event_type", "channel", 
 const BULK_FILTERS = FILTERS.filter((f) => f !== "stop_condition_value");  // what bulk changes take
 const LIMIT = 50;
 
+const COLUMNS = ["Id", "Entity", "Event type", "Channel", "Schedule", "Status", "Next fire", "Fires"];
+
 function row(r) {
-  return h("tr", { "data-id": r.id },
-    h("td", {}, h("a", { href: `#/reminders/${r.id}` }, `#${r.id}`)),
-    h("td", {}, entity(r)),
-    h("td", {}, r.event_type),
-    h("td", {}, r.channel),
-    h("td", {}, describeSchedule(r)),
-    h("td", { class: "status-cell" }, status(r.status)),
-    h("td", {}, time(r.next_run_at)),
-    h("td", { class: "num" }, r.fire_count));
+  const cells = [
+    h("a", { href: `#/reminders/${r.id}` }, `#${r.id}`), entity(r), r.event_type, r.channel,
+    describeSchedule(r), status(r.status), time(r.next_run_at), r.fire_count,
+  ];
+  // data-label: the column's name, shown beside the value where a phone stacks the cells.
+  return h("tr", { "data-id": r.id }, cells.map((c, i) =>
+    h("td", { "data-label": COLUMNS[i], class: i === 7 ? "num" : null }, c)));
 }
 
 function matches(r, params) {
@@ -58,9 +58,8 @@ export async function remindersView(main, ctx) {
 
   fill(main, h("h1", {}, "Reminders"), filters, bulk,
     h("div", { class: "table-wrap", role: "region", "aria-label": "Reminders", tabindex: 0 },
-      h("table", { id: "reminders" },
-        h("thead", {}, h("tr", {}, ["Id", "Entity", "Event type", "Channel", "Schedule", "Status", "Next fire", "Fires"]
-          .map((c) => h("th", { scope: "col" }, c)))),
+      h("table", { id: "reminders", class: "stack-on-phone" },
+        h("thead", {}, h("tr", {}, COLUMNS.map((c) => h("th", { scope: "col" }, c)))),
         tbody)),
     note, paging);
 

@@ -28,5 +28,6 @@ void add_flag_routes(Router& router, ConnectionPool& pool);
 void add_contact_routes(Router& router, ConnectionPool& pool);
 void add_rule_routes(Router& router, ConnectionPool& pool, const Secrets& secrets);
 void add_event_routes(Router& router, ConnectionPool& pool, Notifier& notifier);
+void add_audit_routes(Router& router, ConnectionPool& pool);
 
 }  // namespace nudge::api

@@ -29,7 +29,8 @@ auto Fields(const Config& c) {
                   c.email.from, c.email.timeout_ms, c.history.retention_days,
                   c.history.prune_interval_seconds, c.api.host, c.api.port, c.api.threads,
                   c.api.max_body_bytes, c.api.request_timeout_ms, c.api.max_connections,
-                  c.api.keep_alive_seconds, c.log.level, c.secrets);
+                  c.api.keep_alive_seconds, c.api.auth, c.api.rate_per_token, c.api.burst,
+                  c.api.token_cache_seconds, c.log.level, c.secrets);
 }
 
 const Config kDefaults{};
@@ -130,6 +131,12 @@ const std::vector<SettingCase>& EverySetting() {
        [](Config& c) { c.api.max_connections = 500; }},
       {"api", "keep_alive_seconds", "NUDGE_API_KEEP_ALIVE_SECONDS", "30", "30",
        [](Config& c) { c.api.keep_alive_seconds = 30; }},
+      {"api", "auth", "NUDGE_API_AUTH", "off", "\"off\"", [](Config& c) { c.api.auth = "off"; }},
+      {"api", "rate_per_token", "NUDGE_API_RATE_PER_TOKEN", "0", "0",
+       [](Config& c) { c.api.rate_per_token = 0; }},
+      {"api", "burst", "NUDGE_API_BURST", "5", "5", [](Config& c) { c.api.burst = 5; }},
+      {"api", "token_cache_seconds", "NUDGE_API_TOKEN_CACHE_SECONDS", "2", "2",
+       [](Config& c) { c.api.token_cache_seconds = 2; }},
       {"log", "level", "NUDGE_LOG_LEVEL", "debug", "\"debug\"",
        [](Config& c) { c.log.level = "debug"; }},
   };
@@ -170,6 +177,9 @@ const std::vector<Range>& IntegerRanges() {
       {"api", "request_timeout_ms", 100, 600000},
       {"api", "max_connections", 1, 1000000},
       {"api", "keep_alive_seconds", 1, 3600},
+      {"api", "rate_per_token", 0, 1000000},
+      {"api", "burst", 1, 1000000},
+      {"api", "token_cache_seconds", 1, 3600},
   };
   return ranges;
 }
@@ -466,6 +476,12 @@ std::vector<BadCase> BadCases() {
        "",
        {{"NUDGE_LOG_LEVEL", "trace"}},
        {"NUDGE_LOG_LEVEL", "(log.level)", "\"trace\""}},
+      // API authentication
+      {"AuthUnknown", "[api]\nauth = \"none\"\n", {}, {"api.auth", "token or off", "\"none\""}},
+      {"AuthFromEnvUpperCase",
+       "",
+       {{"NUDGE_API_AUTH", "OFF"}},
+       {"NUDGE_API_AUTH", "(api.auth)", "\"OFF\""}},
       // Database URL
       {"UrlEmpty", "[database]\nurl = \"\"\n", {}, {"database.url", "must not be empty"}},
       {"UrlOtherScheme",

@@ -342,24 +342,36 @@ flow("every other view passes the accessibility check and fits a phone", {}, asy
 });
 
 flow("with tokens on, the page works only after a token is entered", {}, async (t) => {
-  // Tokens come with issue 17 (another branch): then NUDGE_BROWSER_TOKEN_SETTINGS holds the
-  // nudge-api settings (JSON) that turn them on with the token NUDGE_BROWSER_TOKEN.
-  const settings = process.env.NUDGE_BROWSER_TOKEN_SETTINGS;
-  const token = process.env.NUDGE_BROWSER_TOKEN;
-  if (!settings || !token) return t.skip("tokens are not on this server yet (issue 17)");
-  const secured = await new Stack().start({ api: JSON.parse(settings) });
+  const doc = (await stack.api("GET", "/openapi.json")).body;
+  if (!doc.components?.securitySchemes?.bearer) return t.skip("this server has no tokens");
+  const secured = await new Stack().start({ api: { NUDGE_API_AUTH: "token" } });
   try {
+    const token = secured.createToken("browser", "read,write");
     const p = await secured.browser.newPage();
+    const errors = [];
+    p.on("pageerror", (e) => errors.push(String(e)));
+    // The page itself loads without a token, then asks for one: nothing is shown before it.
     await p.goto(`${secured.base}/#/overview`);
     await p.waitForSelector("#token-dialog[open]");
     assert.equal(await p.isVisible(".cards"), false);
-    await p.fill("#token-input", "wrong");
+    assert.equal(await p.evaluate(() => document.activeElement.id), "token-input");
+    await p.fill("#token-input", "nudge_wrong");
     await p.press("#token-input", "Enter");
-    await p.waitForSelector("#token-error:text('refused')");
+    await p.waitForSelector("#token-dialog[open] #token-error:has-text('refused')");
     await p.fill("#token-input", token);
     await p.press("#token-input", "Enter");
     await p.waitForSelector(".cards");
     assert.equal(await p.evaluate(() => sessionStorage.getItem("nudge.token")), token);
+    // Every later call carries it: a create through the form works.
+    await p.goto(`${secured.base}/#/flags`);
+    await p.fill("#f-key", "signed_in");
+    await p.click("#flag-form button[type=submit]");
+    await p.waitForSelector('#flags tr[data-key="signed_in"]');
+    // A new tab of the browser session has no token: it asks again.
+    const other = await p.context().newPage();
+    await other.goto(`${secured.base}/#/overview`);
+    await other.waitForSelector("#token-dialog[open]");
+    assert.deepEqual(errors, []);
   } finally {
     await secured.stop(false);
   }

@@ -62,7 +62,8 @@ export class Stack {
     this.base = `http://127.0.0.1:${this.port}`;
     const common = { ...process.env, NUDGE_DATABASE_URL: this.dbUrl, NUDGE_LOG_LEVEL: "info" };
     this.children = [
-      this.spawn("nudge-api", { ...common, NUDGE_API_PORT: String(this.port), ...api }),
+      // Auth off (on loopback, as scripts/run.sh runs it) unless `api` turns it on.
+      this.spawn("nudge-api", { ...common, NUDGE_API_AUTH: "off", NUDGE_API_PORT: String(this.port), ...api }),
       this.spawn("nudge-worker", { ...common, NUDGE_WORKER_IDLE_CAP_SECONDS: "300", ...worker }),
     ];
     await waitUntil(async () => {
@@ -86,6 +87,15 @@ export class Stack {
 
   logs() {
     return this.children.map((c) => `--- ${c.logPath}\n` + readFileSync(c.logPath, "utf8").slice(-4000)).join("\n");
+  }
+
+  // A new token with `scopes` ("read,write"), made with `nudge-api token create`.
+  createToken(name, scopes) {
+    const out = execFileSync(join(binDir, "nudge-api"), ["token", "create", "--name", name, "--scopes", scopes], {
+      env: { ...process.env, NUDGE_DATABASE_URL: this.dbUrl },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    return String(out).split("\n")[0].trim();
   }
 
   // A JSON call to the API, as a client other than the page.

@@ -347,7 +347,8 @@ flow("with tokens on, the page works only after a token is entered", {}, async (
   const secured = await new Stack().start({ api: { NUDGE_API_AUTH: "token" } });
   try {
     const token = secured.createToken("browser", "read,write");
-    const p = await secured.browser.newPage();
+    const context = await secured.browser.newContext();
+    const p = await context.newPage();
     const errors = [];
     p.on("pageerror", (e) => errors.push(String(e)));
     // The page itself loads without a token, then asks for one: nothing is shown before it.
@@ -368,7 +369,7 @@ flow("with tokens on, the page works only after a token is entered", {}, async (
     await p.click("#flag-form button[type=submit]");
     await p.waitForSelector('#flags tr[data-key="signed_in"]');
     // A new tab of the browser session has no token: it asks again.
-    const other = await p.context().newPage();
+    const other = await context.newPage();
     await other.goto(`${secured.base}/#/overview`);
     await other.waitForSelector("#token-dialog[open]");
     assert.deepEqual(errors, []);

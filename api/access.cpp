@@ -15,6 +15,14 @@ constexpr RouteAccess kRoutes[] = {
     {"GET", "/openapi.json", Scope::none},
     {"GET", "/metrics", Scope::metrics},
 
+    // The dashboard's and the docs' files: the page, never its data (every number on it comes
+    // from a call that carries the token). Not API routes, so not in the OpenAPI document.
+    {"GET", "/", Scope::none},
+    {"GET", "/ui/{file}", Scope::none},
+    {"GET", "/docs", Scope::none},
+    {"GET", "/docs/{file}", Scope::none},
+    {"GET", "/v1/overview", Scope::read},
+
     {"POST", "/v1/reminders", Scope::write},
     {"POST", "/v1/reminders/batch", Scope::write},
     {"GET", "/v1/reminders", Scope::read},

@@ -1,5 +1,5 @@
 // Reminders: create (one or a batch), list, read, reschedule, pause, resume, cancel, their
-// history.
+// history; schedule previews; and the dashboard's overview.
 
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -90,9 +90,17 @@ void add_reminder_routes(Router& router, ConnectionPool& pool, Notifier& notifie
                });
   }
 
+  // The dashboard's overview: cheap whatever the tables' size (nudge.overview).
+  router.add("GET", "/v1/overview", [&pool](const httplib::Request& req, httplib::Response& res) {
+    reject_unknown_params(req, {});
+    const auto row =
+        on_connection(pool, [](pqxx::nontransaction& tx) { return tx.exec_prepared1("overview"); });
+    reply(res, 200, row[0].c_str());
+  });
+
   router.add("GET", "/v1/reminders", [&pool](const httplib::Request& req, httplib::Response& res) {
-    reject_unknown_params(
-        req, {"status", "entity_type", "entity_id", "event_type", "channel", "limit", "cursor"});
+    reject_unknown_params(req, {"status", "entity_type", "entity_id", "event_type", "channel",
+                                "stop_condition_value", "limit", "cursor"});
     auto status = query(req, "status");
     static const std::set<std::string> kStatuses = {"ACTIVE", "PAUSED", "COMPLETED", "CANCELLED",
                                                     "FAILED"};
@@ -107,10 +115,11 @@ void add_reminder_routes(Router& router, ConnectionPool& pool, Notifier& notifie
       if (!before) throw bad_field("cursor", "invalid_value", "is not a cursor this server gave");
     }
     const auto entity_type = filter(req, "entity_type"), entity_id = filter(req, "entity_id"),
-               event_type = filter(req, "event_type"), channel = filter(req, "channel");
+               event_type = filter(req, "event_type"), channel = filter(req, "channel"),
+               stop_flag = filter(req, "stop_condition_value");
     const auto rows = on_connection(pool, [&](pqxx::nontransaction& tx) {
       return tx.exec_prepared("list", status, entity_type, entity_id, event_type, channel, before,
-                              limit + 1);
+                              limit + 1, stop_flag);
     });
     reply(res, 200, page(rows, limit));
   });

@@ -39,6 +39,7 @@ void add_routes(Router& router, ConnectionPool& pool, Notifier& notifier, const 
   });
 
   add_operations_routes(router, pool, registry);
+  add_static_routes(router);
   add_reminder_routes(router, pool, notifier, secrets, guard);
   add_schedule_routes(router, pool);
   add_flag_routes(router, pool);

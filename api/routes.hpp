@@ -20,6 +20,9 @@ void add_routes(Router& router, ConnectionPool& pool, Notifier& notifier, const 
 // /metrics (what `registry` holds), /livez and /readyz.
 void add_operations_routes(Router& router, ConnectionPool& pool, const metrics::Registry& registry);
 
+// The dashboard and the API docs: the page files compiled in (assets.hpp), no token needed.
+void add_static_routes(Router& router);
+
 void add_reminder_routes(Router& router, ConnectionPool& pool, Notifier& notifier,
                          const Secrets& secrets, const AddressGuard& guard);
 void add_schedule_routes(Router& router, ConnectionPool& pool);

@@ -23,7 +23,8 @@ const std::pair<const char*, const char*> kStatements[] = {
      "WHERE ($1::text IS NULL OR r.status = $1) AND ($2::text IS NULL OR r.entity_type = $2) "
      "AND ($3::text IS NULL OR r.entity_id = $3) AND ($4::text IS NULL OR r.event_type = $4) "
      "AND ($5::text IS NULL OR r.channel = $5) AND ($6::bigint IS NULL OR r.id < $6) "
-     "ORDER BY r.id DESC LIMIT $7"},
+     "AND ($8::text IS NULL OR r.stop_condition_value = $8) ORDER BY r.id DESC LIMIT $7"},
+    {"overview", "SELECT nudge.overview()::text"},
     {"exists", "SELECT 1 FROM nudge.reminders WHERE id = $1"},
     {"executions",
      "SELECT nudge.execution_json(e)::text, e.scheduled_for::text FROM nudge.executions e "

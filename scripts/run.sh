@@ -257,6 +257,7 @@ done
 echo "  database  $(mask_url "${NUDGE_DATABASE_URL}")"
 if ((api_started)); then
   echo "  API       http://127.0.0.1:${api_port}"
+  echo "  dashboard http://127.0.0.1:${api_port}/   (API docs: /docs)"
 fi
 if ((mail_catcher)); then
   echo "  email     ${NUDGE_EMAIL_SMTP_URL}: a local catcher; messages land in .run/mail/new/"

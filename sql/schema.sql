@@ -58,12 +58,15 @@ CREATE TYPE nudge.worker_policy AS (
 	retry_base_ms integer,
 	retry_max_ms integer,
 	misfire_threshold_seconds integer,
-	fire_all_cap integer
+	fire_all_cap integer,
+	breaker_failures integer,
+	breaker_open_seconds integer,
+	breaker_max_open_seconds integer
 );
 
 -- Name: TYPE worker_policy; Type: COMMENT; Schema: nudge; Owner: -
 
-COMMENT ON TYPE nudge.worker_policy IS 'What a worker''s configuration decides for it: lease, default attempts, backoff, misfire threshold and fire_all cap.';
+COMMENT ON TYPE nudge.worker_policy IS 'What a worker''s configuration decides for it: lease, default attempts, backoff, misfire threshold, fire_all cap and circuit breaker (failures that open it, 0: not counted; first open time; cap of the doubled open time).';
 
 -- Name: address_problem(text, text); Type: FUNCTION; Schema: nudge; Owner: -
 
@@ -464,6 +467,50 @@ END $$;
 -- Name: FUNCTION audit_row_change(); Type: COMMENT; Schema: nudge; Owner: -
 
 COMMENT ON FUNCTION nudge.audit_row_change() IS 'Row trigger (argument: the subject type): records the changed row in nudge.audit with the session''s nudge.actor and nudge.route (or none: an SQL session) and session_user, unless rules are running.';
+
+-- Name: target_hosts; Type: TABLE; Schema: nudge; Owner: -
+
+CREATE TABLE nudge.target_hosts (
+    host text NOT NULL,
+    state text DEFAULT 'closed'::text NOT NULL,
+    consecutive_failures integer DEFAULT 0 NOT NULL,
+    opened_at timestamp with time zone,
+    next_probe_at timestamp with time zone,
+    open_seconds integer,
+    probe_worker text,
+    probe_reminder_id bigint,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT breaker_state_is_known CHECK ((state = ANY (ARRAY['closed'::text, 'open'::text, 'probing'::text]))),
+    CONSTRAINT failures_are_not_negative CHECK ((consecutive_failures >= 0)),
+    CONSTRAINT only_a_closed_breaker_has_no_probe_time CHECK (((state = 'closed'::text) = ((next_probe_at IS NULL) AND (opened_at IS NULL) AND (open_seconds IS NULL)))),
+    CONSTRAINT only_a_probing_breaker_has_a_prober CHECK (((state = 'probing'::text) = ((probe_worker IS NOT NULL) AND (probe_reminder_id IS NOT NULL))))
+);
+
+-- Name: TABLE target_hosts; Type: COMMENT; Schema: nudge; Owner: -
+
+COMMENT ON TABLE nudge.target_hosts IS 'The circuit breaker of each webhook host (scheme://host:port) that has failed: closed (failures counted), open (deliveries held until next_probe_at) or probing (one delivery out as the probe, leased to probe_worker until next_probe_at). Changed only by the workers'' claims and finishes.';
+
+-- Name: COLUMN target_hosts.next_probe_at; Type: COMMENT; Schema: nudge; Owner: -
+
+COMMENT ON COLUMN nudge.target_hosts.next_probe_at IS 'Open: when the probe may go, and until when held deliveries wait. Probing: when the probe''s lease ends (another may go then).';
+
+-- Name: COLUMN target_hosts.open_seconds; Type: COMMENT; Schema: nudge; Owner: -
+
+COMMENT ON COLUMN nudge.target_hosts.open_seconds IS 'How long the breaker stays open this time: [breaker] open_seconds, doubled by each failed probe up to max_open_seconds.';
+
+-- Name: breaker_change(nudge.target_hosts, text, text); Type: FUNCTION; Schema: nudge; Owner: -
+
+CREATE FUNCTION nudge.breaker_change(h nudge.target_hosts, p_from text, p_worker text) RETURNS text
+    LANGUAGE sql STABLE
+    AS $$
+  SELECT jsonb_build_object('host', h.host, 'from', p_from, 'to', h.state,
+                            'failures', h.consecutive_failures, 'opened_at', h.opened_at,
+                            'next_probe_at', h.next_probe_at, 'worker', p_worker)::text
+$$;
+
+-- Name: FUNCTION breaker_change(h nudge.target_hosts, p_from text, p_worker text); Type: COMMENT; Schema: nudge; Owner: -
+
+COMMENT ON FUNCTION nudge.breaker_change(h nudge.target_hosts, p_from text, p_worker text) IS 'The nudge_breaker notification of a breaker that p_worker moved from state p_from to h: host, from, to, failures, opened_at, next_probe_at and worker, as JSON.';
 
 -- Name: cancel_reminder(bigint); Type: FUNCTION; Schema: nudge; Owner: -
 
@@ -948,6 +995,7 @@ CREATE FUNCTION nudge.claim_due(p_worker text, p_limit integer, p_policy nudge.w
     SET enable_seqscan TO 'off'
     SET enable_hashjoin TO 'off'
     SET enable_mergejoin TO 'off'
+    SET jit TO 'off'
     AS $$
 DECLARE
   -- Rows are found once through the due index and then revisited by ctid, which cannot change
@@ -961,6 +1009,12 @@ DECLARE
   v_at        timestamptz[];
   v_attempts  integer[];
   v_count     integer;
+  v_blocked   tid[];     -- rows to take whose host's breaker is not closed,
+  v_hosts     text[];    -- their hosts,
+  v_blocked_ids bigint[];
+  v_used      integer[];  -- their attempts used,
+  v_probes    tid[];     -- and of those, the probes this claim sends
+  v_changes   text[];
 BEGIN
   SELECT array_agg(d.row_ctid) FILTER (WHERE NOT d.stop_now AND NOT d.exhausted AND NOT d.missed),
          array_agg(d.row_ctid) FILTER (WHERE d.stop_now),
@@ -1037,6 +1091,67 @@ BEGIN
     ON CONFLICT ON CONSTRAINT one_row_per_attempt DO NOTHING;
   END IF;
 
+  -- Circuit breakers (0013), only while one is not closed: a row to take whose host's breaker
+  -- is open waits for the breaker's next probe, like a retry (its occurrence and attempt kept,
+  -- no attempt used), so it does not stay at the head of the due index; once the open time is
+  -- over, one of them per host goes out as the probe.
+  IF v_take IS NOT NULL
+     AND EXISTS (SELECT 1 FROM nudge.target_hosts h WHERE h.state IN ('open', 'probing')) THEN
+    SELECT array_agg(b.row_ctid), array_agg(b.host), array_agg(b.id), array_agg(b.attempt)
+      INTO v_blocked, v_hosts, v_blocked_ids, v_used
+      FROM (SELECT r.ctid AS row_ctid, r.id, r.attempt,
+                   coalesce(nudge.target_host(r.target), nudge.webhook_host(r)) AS host
+              FROM nudge.reminders r
+             WHERE r.ctid = ANY (v_take) AND r.channel = 'webhook') b
+     WHERE EXISTS (SELECT 1 FROM nudge.target_hosts h WHERE h.host = b.host AND h.state <> 'closed');
+  END IF;
+
+  IF v_blocked IS NOT NULL THEN
+    -- The probe: for each host whose open time (or whose prober's lease) is over, the row with
+    -- the fewest attempts used (a probe is a real attempt: failed probes are spread, not spent
+    -- on one reminder), taken with the breaker's row lock; a breaker another claim is changing
+    -- right now is skipped, so exactly one probe goes out.
+    WITH probe_due AS (
+      SELECT h.host, h.state FROM nudge.target_hosts h
+       WHERE h.host = ANY (v_hosts) AND h.state <> 'closed' AND h.next_probe_at <= now()
+       ORDER BY h.host
+         FOR UPDATE SKIP LOCKED
+    ), chosen AS (
+      SELECT DISTINCT ON (b.host) b.host, b.id, b.row_ctid, p.state AS from_state
+        FROM unnest(v_hosts, v_blocked_ids, v_blocked, v_used) AS b(host, id, row_ctid, used)
+        JOIN probe_due p ON p.host = b.host
+       ORDER BY b.host, b.used, b.id
+    ), probing AS (
+      UPDATE nudge.target_hosts h
+         SET state = 'probing', probe_worker = p_worker, probe_reminder_id = c.id,
+             next_probe_at = now() + p_policy.lease_seconds * interval '1 second',
+             updated_at = now()
+        FROM chosen c
+       WHERE h.host = c.host
+      RETURNING c.row_ctid, nudge.breaker_change(h, c.from_state, p_worker) AS change)
+    SELECT array_agg(p.row_ctid), array_agg(p.change) INTO v_probes, v_changes FROM probing p;
+    PERFORM pg_notify('nudge_breaker', n) FROM unnest(v_changes) AS n;
+
+    -- The rest wait for their host's next probe. A breaker another transaction is changing
+    -- (a finish closing it) is skipped: its rows are neither taken nor held, and the next
+    -- claim sees what it became.
+    WITH held_by AS (
+      SELECT h.host, h.next_probe_at FROM nudge.target_hosts h
+       WHERE h.host = ANY (v_hosts) AND h.state <> 'closed'
+       ORDER BY h.host
+         FOR SHARE SKIP LOCKED
+    )
+    UPDATE nudge.reminders r
+       SET occurrence_at = coalesce(r.occurrence_at, r.next_run_at), next_run_at = hb.next_probe_at,
+           leased_by = NULL, lease_expires_at = NULL, updated_at = now()
+      FROM unnest(v_blocked, v_hosts, v_blocked_ids) AS b(row_ctid, host, id)
+      JOIN held_by hb ON hb.host = b.host
+     WHERE r.id = b.id AND b.row_ctid <> ALL (coalesce(v_probes, '{}'));
+
+    v_take := ARRAY(SELECT t FROM unnest(v_take) AS t WHERE t <> ALL (v_blocked))
+              || coalesce(v_probes, '{}');
+  END IF;
+
   IF v_take IS NOT NULL THEN
     RETURN QUERY
       UPDATE nudge.reminders r
@@ -1061,7 +1176,7 @@ END $$;
 
 -- Name: FUNCTION claim_due(p_worker text, p_limit integer, p_policy nudge.worker_policy); Type: COMMENT; Schema: nudge; Owner: -
 
-COMMENT ON FUNCTION nudge.claim_due(p_worker text, p_limit integer, p_policy nudge.worker_policy) IS 'Leases up to p_limit due ACTIVE reminders, earliest first, to p_worker for the policy''s lease_seconds (database clock), skipping rows other workers hold, each with its address (target, else contacts), its own request rendered for the attempt (nudge.rendered_request) and whether it was taken over from an expired lease (rescued); never returns a reminder whose stop flag is true (it completes instead), an occurrence whose attempts were all used by workers that never finished them (recorded as failed), nor one missed by more than the threshold under misfire_policy skip (recorded as a skipped attempt; the reminder moves to its next future occurrence).';
+COMMENT ON FUNCTION nudge.claim_due(p_worker text, p_limit integer, p_policy nudge.worker_policy) IS 'Leases up to p_limit due ACTIVE reminders, earliest first, to p_worker for the policy''s lease_seconds (database clock), skipping rows other workers hold, each with its address (target, else contacts), its own request rendered for the attempt (nudge.rendered_request) and whether it was taken over from an expired lease (rescued); never returns a reminder whose stop flag is true (it completes instead), an occurrence whose attempts were all used by workers that never finished them (recorded as failed), one missed by more than the threshold under misfire_policy skip (recorded as a skipped attempt; the reminder moves to its next future occurrence), nor a webhook to a host whose circuit breaker is not closed (held until the breaker''s next_probe_at, occurrence and attempt kept), except one probe per host whose next_probe_at has passed (the held one with the fewest attempts used), which marks the breaker probing for lease_seconds (notified on nudge_breaker).';
 
 -- Name: compile_rule(nudge.rules); Type: FUNCTION; Schema: nudge; Owner: -
 
@@ -2371,13 +2486,18 @@ CREATE FUNCTION nudge.extend_leases(p_worker text, p_ids bigint[], p_lease_secon
   WITH extended AS (
     UPDATE nudge.reminders SET lease_expires_at = now() + p_lease_seconds * interval '1 second'
      WHERE id = ANY (p_ids) AND leased_by = p_worker
+    RETURNING 1
+  ), probes AS (
+    UPDATE nudge.target_hosts
+       SET next_probe_at = now() + p_lease_seconds * interval '1 second', updated_at = now()
+     WHERE state = 'probing' AND probe_worker = p_worker AND probe_reminder_id = ANY (p_ids)
     RETURNING 1)
   SELECT count(*)::integer FROM extended
 $$;
 
 -- Name: FUNCTION extend_leases(p_worker text, p_ids bigint[], p_lease_seconds integer); Type: COMMENT; Schema: nudge; Owner: -
 
-COMMENT ON FUNCTION nudge.extend_leases(p_worker text, p_ids bigint[], p_lease_seconds integer) IS 'Pushes the lease expiry of the listed reminders p_worker still holds to p_lease_seconds from now (a heartbeat for long deliveries); returns how many it extended.';
+COMMENT ON FUNCTION nudge.extend_leases(p_worker text, p_ids bigint[], p_lease_seconds integer) IS 'Pushes the lease expiry of the listed reminders p_worker still holds, and of the circuit breaker probes among them, to p_lease_seconds from now (a heartbeat for long deliveries); returns how many reminder leases it extended.';
 
 -- Name: finish_and_claim(text, nudge.worker_policy, bigint[], timestamp with time zone[], integer[], text[], text[], integer[], text[], integer[], integer); Type: FUNCTION; Schema: nudge; Owner: -
 
@@ -2411,6 +2531,9 @@ CREATE FUNCTION nudge.finish_attempts(p_worker text, p_policy nudge.worker_polic
     AS $$
 DECLARE
   v_recorded integer;
+  v_hosts    text[];     -- per webhook attempt: its host,
+  v_host_ids bigint[];   -- its reminder,
+  v_failed   boolean[];  -- and whether the host failed to answer it
 BEGIN
   WITH moved AS (
     -- The lease token is in the WHERE clause, so a concurrent change (pause, cancel, a stop
@@ -2434,7 +2557,15 @@ BEGIN
               -- The request as the claim rendered it for this attempt (the row's attempt
               -- counter may have moved on: the attempt's own number is used).
               CASE WHEN r.request IS NOT NULL
-                   THEN nudge.rendered_request(r, i.scheduled_for, i.attempt) END AS request
+                   THEN nudge.rendered_request(r, i.scheduled_for, i.attempt) END AS request,
+              CASE WHEN r.channel = 'webhook' AND i.duration_ms IS NOT NULL
+                        AND p_policy.breaker_failures > 0
+                   THEN coalesce(nudge.target_host(r.target), nudge.webhook_host(r)) END AS host,
+              -- The host did not answer, or answered that it cannot serve now: no response,
+              -- 5xx, 408 or 429. Any other answer, a 404 included, shows the host is up.
+              i.outcome = 'failed'
+                AND (i.status_code IS NULL OR i.status_code >= 500 OR i.status_code IN (408, 429))
+                AS host_failed
   ), attempts AS (
     INSERT INTO nudge.delivery_attempts (reminder_id, scheduled_for, attempt, outcome, status_code,
                                          error, response, duration_ms, worker, request)
@@ -2453,13 +2584,20 @@ BEGIN
     SELECT m.id, m.scheduled_for, m.outcome, m.attempt, p_worker, m.error FROM moved m WHERE m.ended
     ON CONFLICT ON CONSTRAINT one_execution_per_occurrence DO NOTHING
   )
-  SELECT count(*)::integer INTO v_recorded FROM moved;
+  SELECT count(*)::integer, array_agg(m.host) FILTER (WHERE m.host IS NOT NULL),
+         array_agg(m.id) FILTER (WHERE m.host IS NOT NULL),
+         array_agg(m.host_failed) FILTER (WHERE m.host IS NOT NULL)
+    INTO v_recorded, v_hosts, v_host_ids, v_failed
+    FROM moved m;
+  IF v_hosts IS NOT NULL THEN
+    PERFORM nudge.record_host_outcomes(p_worker, p_policy, v_hosts, v_host_ids, v_failed);
+  END IF;
   RETURN v_recorded;
 END $$;
 
 -- Name: FUNCTION finish_attempts(p_worker text, p_policy nudge.worker_policy, p_ids bigint[], p_scheduled_for timestamp with time zone[], p_attempts integer[], p_outcomes text[], p_errors text[], p_status_codes integer[], p_responses text[], p_durations_ms integer[]); Type: COMMENT; Schema: nudge; Owner: -
 
-COMMENT ON FUNCTION nudge.finish_attempts(p_worker text, p_policy nudge.worker_policy, p_ids bigint[], p_scheduled_for timestamp with time zone[], p_attempts integer[], p_outcomes text[], p_errors text[], p_status_codes integer[], p_responses text[], p_durations_ms integer[]) IS 'Records each ended attempt whose lease (worker, attempt, occurrence) p_worker still holds exactly once in delivery_attempts (with the request of a reminder that has its own, secrets as placeholders, the body cut at 1 KiB), and moves its reminder on as nudge.after_attempt decides, recording an ended occurrence exactly once in executions; an attempt whose lease was lost changes nothing. Returns how many attempts it recorded.';
+COMMENT ON FUNCTION nudge.finish_attempts(p_worker text, p_policy nudge.worker_policy, p_ids bigint[], p_scheduled_for timestamp with time zone[], p_attempts integer[], p_outcomes text[], p_errors text[], p_status_codes integer[], p_responses text[], p_durations_ms integer[]) IS 'Records each ended attempt whose lease (worker, attempt, occurrence) p_worker still holds exactly once in delivery_attempts (with the request of a reminder that has its own, secrets as placeholders, the body cut at 1 KiB), moves its reminder on as nudge.after_attempt decides, recording an ended occurrence exactly once in executions, and counts each webhook attempt with a duration against its host''s circuit breaker (nudge.record_host_outcomes, unless the policy''s breaker_failures is 0); an attempt whose lease was lost changes nothing. Returns how many attempts it recorded.';
 
 -- Name: first_run_at(text, timestamp with time zone, nudge.cron, text); Type: FUNCTION; Schema: nudge; Owner: -
 
@@ -2523,11 +2661,17 @@ CREATE FUNCTION nudge.gauges(p_count_cap integer) RETURNS TABLE(name text, help 
             WHERE r.status = 'ACTIVE' AND r.next_run_at <= now()
               AND (r.lease_expires_at IS NULL OR r.lease_expires_at <= now())
             ORDER BY r.next_run_at LIMIT 1)), 0)::double precision
+  UNION ALL
+  SELECT 'nudge_breaker_hosts',
+         'Webhook target hosts that have failed, by circuit breaker state (closed, open, probing).',
+         'state', s.state,
+         (SELECT count(*) FROM nudge.target_hosts h WHERE h.state = s.state)::double precision
+    FROM unnest(ARRAY['closed', 'open', 'probing']) AS s(state)
 $$;
 
 -- Name: FUNCTION gauges(p_count_cap integer); Type: COMMENT; Schema: nudge; Owner: -
 
-COMMENT ON FUNCTION nudge.gauges(p_count_cap integer) IS 'The database''s gauges for the workers'' GET /metrics, one row per sample (metric name, help, at most one label, value), grouped by name: nudge_due_reminders (due ACTIVE reminders without a live lease, counted up to p_count_cap) and nudge_oldest_due_seconds (how long the earliest of them has been due; 0 when none is); reads at most p_count_cap + 1 entries of the due index.';
+COMMENT ON FUNCTION nudge.gauges(p_count_cap integer) IS 'The database''s gauges for the workers'' GET /metrics, one row per sample (metric name, help, at most one label, value), grouped by name: nudge_due_reminders (due ACTIVE reminders without a live lease, counted up to p_count_cap), nudge_oldest_due_seconds (how long the earliest of them has been due; 0 when none is) and nudge_breaker_hosts by state (hosts with a circuit breaker row, closed, open or probing); reads at most p_count_cap + 1 entries of the due index.';
 
 -- Name: jitter(bigint, integer, timestamp with time zone); Type: FUNCTION; Schema: nudge; Owner: -
 
@@ -3011,6 +3155,100 @@ END $$;
 -- Name: FUNCTION record_event(p_event_type text, p_entity_type text, p_entity_id text, p_data jsonb, p_key text, p_occurred_at timestamp with time zone, p_own boolean); Type: COMMENT; Schema: nudge; Owner: -
 
 COMMENT ON FUNCTION nudge.record_event(p_event_type text, p_entity_type text, p_entity_id text, p_data jsonb, p_key text, p_occurred_at timestamp with time zone, p_own boolean) IS 'Records an event and runs every enabled rule of its type whose conditions hold; answers {created, event, effects}; the same key again answers the first event and effects and changes nothing; for Nudge''s own events (p_own) a rule that cannot run is recorded in the effects instead of failing; a chain deeper than 8 events is recorded as refused and its rules are not run.';
+
+-- Name: record_host_outcomes(text, nudge.worker_policy, text[], bigint[], boolean[]); Type: FUNCTION; Schema: nudge; Owner: -
+
+CREATE FUNCTION nudge.record_host_outcomes(p_worker text, p_policy nudge.worker_policy, p_hosts text[], p_ids bigint[], p_failed boolean[]) RETURNS void
+    LANGUAGE plpgsql
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    SET enable_seqscan TO 'off'
+    SET enable_hashjoin TO 'off'
+    SET enable_mergejoin TO 'off'
+    SET jit TO 'off'
+    AS $$
+DECLARE
+  v_failing text[];  -- hosts that failed in this batch
+  v_changes text[];  -- notifications of the breakers that changed state
+BEGIN
+  v_failing := ARRAY(SELECT DISTINCT o.host FROM unnest(p_hosts, p_failed) AS o(host, failed)
+                      WHERE o.failed ORDER BY o.host);
+  -- A host gets its row with its first failure. Rows that may change are created and then
+  -- locked in host order, so that two finishes sharing hosts never wait for each other in a
+  -- circle; a host with a clean record that only answered is neither locked nor written.
+  INSERT INTO nudge.target_hosts (host) SELECT unnest(v_failing) ON CONFLICT (host) DO NOTHING;
+  PERFORM 1 FROM nudge.target_hosts h
+   WHERE h.host = ANY (p_hosts)
+     AND (h.state <> 'closed' OR h.consecutive_failures > 0 OR h.host = ANY (v_failing))
+   ORDER BY h.host
+     FOR UPDATE;
+
+  -- Decided on the rows as they are now (locked above): any answer closes the breaker and
+  -- clears the count; failures add to it, and open a closed breaker at the threshold; the
+  -- probe's failure opens a probing one again for twice the time. The deliveries a breaker
+  -- held wait for its new next probe, or are due at once when it closed.
+  WITH outcome AS (
+    SELECT o.host, count(*) FILTER (WHERE o.failed) AS failures, bool_or(NOT o.failed) AS answered,
+           array_agg(o.id) FILTER (WHERE o.failed) AS failed_ids
+      FROM unnest(p_hosts, p_ids, p_failed) AS o(host, id, failed)
+     GROUP BY o.host
+  ), decided AS (
+    SELECT h.host, h.state AS from_state, h.next_probe_at AS held_until, o.answered, o.failures,
+           t.to_state,
+           CASE WHEN t.to_state <> 'open' OR h.state = 'open' THEN h.open_seconds
+                WHEN h.state = 'probing'
+                  THEN least(h.open_seconds * 2,
+                             greatest(p_policy.breaker_max_open_seconds,
+                                      p_policy.breaker_open_seconds))
+                ELSE p_policy.breaker_open_seconds END AS open_seconds
+      FROM nudge.target_hosts h
+      JOIN outcome o ON o.host = h.host
+     CROSS JOIN LATERAL (
+           SELECT CASE WHEN o.answered THEN 'closed'
+                       WHEN h.state = 'closed'
+                            AND h.consecutive_failures + o.failures >= p_policy.breaker_failures
+                         THEN 'open'
+                       WHEN h.state = 'probing' AND h.probe_worker = p_worker
+                            AND h.probe_reminder_id = ANY (o.failed_ids) THEN 'open'
+                       ELSE h.state END AS to_state) t
+     WHERE h.state <> 'closed' OR h.consecutive_failures > 0 OR o.failures > 0
+  ), changed AS (
+    UPDATE nudge.target_hosts h
+       SET state = d.to_state,
+           consecutive_failures = CASE WHEN d.answered THEN 0
+                                       ELSE h.consecutive_failures + d.failures END,
+           open_seconds = CASE WHEN d.to_state = 'closed' THEN NULL ELSE d.open_seconds END,
+           opened_at = CASE WHEN d.to_state = 'closed' THEN NULL
+                            WHEN d.to_state = 'open' AND d.from_state <> 'open' THEN now()
+                            ELSE h.opened_at END,
+           next_probe_at = CASE WHEN d.to_state = 'closed' THEN NULL
+                                WHEN d.to_state = 'open' AND d.from_state <> 'open'
+                                  THEN now() + d.open_seconds * interval '1 second'
+                                ELSE h.next_probe_at END,
+           probe_worker = CASE WHEN d.to_state = 'probing' THEN h.probe_worker END,
+           probe_reminder_id = CASE WHEN d.to_state = 'probing' THEN h.probe_reminder_id END,
+           updated_at = now()
+      FROM decided d
+     WHERE h.host = d.host
+    RETURNING h.host, h.state, h.next_probe_at, d.from_state, d.held_until,
+              nudge.breaker_change(h, d.from_state, p_worker) AS change
+  ), rehold AS (
+    -- Held deliveries wait for the breaker's new next probe, or are due now that it closed.
+    UPDATE nudge.reminders r
+       SET next_run_at = coalesce(c.next_probe_at, now()), updated_at = now()
+      FROM changed c
+     WHERE c.from_state <> 'closed' AND c.next_probe_at IS DISTINCT FROM c.held_until
+       AND r.status = 'ACTIVE' AND r.next_run_at = c.held_until AND r.leased_by IS NULL
+       AND r.channel = 'webhook'
+       AND coalesce(nudge.target_host(r.target), nudge.webhook_host(r)) = c.host
+    RETURNING 1
+  )
+  SELECT array_agg(c.change) INTO v_changes FROM changed c WHERE c.from_state <> c.state;
+  PERFORM pg_notify('nudge_breaker', n) FROM unnest(v_changes) AS n;
+END $$;
+
+-- Name: FUNCTION record_host_outcomes(p_worker text, p_policy nudge.worker_policy, p_hosts text[], p_ids bigint[], p_failed boolean[]); Type: COMMENT; Schema: nudge; Owner: -
+
+COMMENT ON FUNCTION nudge.record_host_outcomes(p_worker text, p_policy nudge.worker_policy, p_hosts text[], p_ids bigint[], p_failed boolean[]) IS 'Counts one finished batch''s webhook attempts per host (p_failed: the host failed to answer): an answer closes the host''s breaker and clears its failures, making the deliveries it held due at once; failures add up and open a closed breaker at the policy''s breaker_failures for breaker_open_seconds; the failure of the probe p_worker holds opens a probing breaker again for twice its last open time, up to breaker_max_open_seconds, its held deliveries waiting for the new probe time; each change of state is notified on nudge_breaker.';
 
 -- Name: reject(text, text); Type: FUNCTION; Schema: nudge; Owner: -
 
@@ -3718,6 +3956,37 @@ END $$;
 
 COMMENT ON FUNCTION nudge.set_flag(p_key text, p_value boolean) IS 'Sets a flag exactly as INSERT ... ON CONFLICT DO UPDATE on nudge.status_flags would, so a true value completes the reminders waiting on it in the same transaction; returns the flag; 22023 naming key or value for bad input.';
 
+-- Name: target_host(text); Type: FUNCTION; Schema: nudge; Owner: -
+
+CREATE FUNCTION nudge.target_host(p_address text) RETURNS text
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    AS $_$
+  SELECT regexp_replace(regexp_replace(
+           lower(regexp_replace(p_address,
+                                '^([A-Za-z]+)://(?:[^/?#@[:space:]]+@)?([^/?#[:space:]]+).*$',
+                                '\1://\2')),
+           '^(https://(?:[^:]*|\[[^]]*\]))$', '\1:443'),
+           '^(http://(?:[^:]*|\[[^]]*\]))$', '\1:80')
+$_$;
+
+-- Name: FUNCTION target_host(p_address text); Type: COMMENT; Schema: nudge; Owner: -
+
+COMMENT ON FUNCTION nudge.target_host(p_address text) IS 'The breaker key of a webhook address (an http(s) URL as nudge.address_problem accepts it): scheme://host:port in lower case, the port filled in (80, 443) and any user:password@, path, query and fragment left out.';
+
+-- Name: target_host_json(nudge.target_hosts); Type: FUNCTION; Schema: nudge; Owner: -
+
+CREATE FUNCTION nudge.target_host_json(h nudge.target_hosts) RETURNS jsonb
+    LANGUAGE sql STABLE
+    AS $$
+  SELECT jsonb_build_object('host', h.host, 'state', h.state, 'failures', h.consecutive_failures,
+                            'opened_at', h.opened_at, 'next_probe_at', h.next_probe_at,
+                            'open_seconds', h.open_seconds, 'updated_at', h.updated_at)
+$$;
+
+-- Name: FUNCTION target_host_json(h nudge.target_hosts); Type: COMMENT; Schema: nudge; Owner: -
+
+COMMENT ON FUNCTION nudge.target_host_json(h nudge.target_hosts) IS 'The public JSON form of a target host''s circuit breaker.';
+
 -- Name: template_field_type(text); Type: FUNCTION; Schema: nudge; Owner: -
 
 CREATE FUNCTION nudge.template_field_type(p_field text) RETURNS text
@@ -3819,6 +4088,22 @@ END $$;
 -- Name: FUNCTION wake_workers_for_inserted(); Type: COMMENT; Schema: nudge; Owner: -
 
 COMMENT ON FUNCTION nudge.wake_workers_for_inserted() IS 'Trigger: one wake-up hint per INSERT statement that added an ACTIVE reminder, however many rows it inserted; none for an idempotent create that inserted nothing.';
+
+-- Name: webhook_host(nudge.reminders); Type: FUNCTION; Schema: nudge; Owner: -
+
+CREATE FUNCTION nudge.webhook_host(r nudge.reminders) RETURNS text
+    LANGUAGE sql STABLE
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+  SELECT CASE WHEN r.channel = 'webhook' THEN nudge.target_host(coalesce(r.target,
+           (SELECT c.address FROM nudge.contacts c
+             WHERE c.entity_type = r.entity_type AND c.entity_id = r.entity_id
+               AND c.channel = 'webhook'))) END
+$$;
+
+-- Name: FUNCTION webhook_host(r nudge.reminders); Type: COMMENT; Schema: nudge; Owner: -
+
+COMMENT ON FUNCTION nudge.webhook_host(r nudge.reminders) IS 'The breaker key (nudge.target_host) of a webhook reminder''s address, its target else its contact''s; NULL for other channels or without an address.';
 
 -- Name: words_count(integer, text); Type: FUNCTION; Schema: nudge; Owner: -
 
@@ -4070,6 +4355,11 @@ ALTER TABLE ONLY nudge.rules
 ALTER TABLE ONLY nudge.status_flags
     ADD CONSTRAINT status_flags_pkey PRIMARY KEY (key);
 
+-- Name: target_hosts target_hosts_pkey; Type: CONSTRAINT; Schema: nudge; Owner: -
+
+ALTER TABLE ONLY nudge.target_hosts
+    ADD CONSTRAINT target_hosts_pkey PRIMARY KEY (host);
+
 -- Name: api_tokens_one_per_hash; Type: INDEX; Schema: nudge; Owner: -
 
 CREATE UNIQUE INDEX api_tokens_one_per_hash ON nudge.api_tokens USING btree (token_hash);
@@ -4113,6 +4403,10 @@ CREATE UNIQUE INDEX reminders_one_live_per_identity ON nudge.reminders USING btr
 -- Name: rules_enabled_by_event_type; Type: INDEX; Schema: nudge; Owner: -
 
 CREATE INDEX rules_enabled_by_event_type ON nudge.rules USING btree (event_type, id) WHERE enabled;
+
+-- Name: target_hosts_by_state; Type: INDEX; Schema: nudge; Owner: -
+
+CREATE INDEX target_hosts_by_state ON nudge.target_hosts USING btree (state);
 
 -- Name: api_tokens api_token_change_is_announced; Type: TRIGGER; Schema: nudge; Owner: -
 

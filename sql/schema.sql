@@ -2261,6 +2261,88 @@ END $$;
 
 COMMENT ON FUNCTION nudge.lock_reminder(p_id bigint) IS 'The reminder, locked FOR UPDATE until the end of the transaction; NU404 when it does not exist.';
 
+-- Name: log_fires(); Type: FUNCTION; Schema: nudge; Owner: -
+
+CREATE FUNCTION nudge.log_fires() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+BEGIN
+  INSERT INTO nudge.changes (kind, change, object_id, scheduled_for)
+  SELECT 'reminder', 'fired', e.reminder_id, e.scheduled_for FROM new_rows e;
+  RETURN NULL;
+END $$;
+
+-- Name: FUNCTION log_fires(); Type: COMMENT; Schema: nudge; Owner: -
+
+COMMENT ON FUNCTION nudge.log_fires() IS 'Trigger: logs each execution row of the statement in nudge.changes as a fire of its reminder and occurrence, in one INSERT (rendered as failed when it failed and its reminder is FAILED).';
+
+-- Name: log_reminder_change(); Type: FUNCTION; Schema: nudge; Owner: -
+
+CREATE FUNCTION nudge.log_reminder_change() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+BEGIN
+  INSERT INTO nudge.changes (kind, change, object_id)
+  VALUES ('reminder',
+          CASE WHEN NEW.status = OLD.status THEN 'rescheduled'
+               ELSE CASE NEW.status WHEN 'PAUSED' THEN 'paused' WHEN 'ACTIVE' THEN 'resumed'
+                                    WHEN 'CANCELLED' THEN 'cancelled'
+                                    WHEN 'COMPLETED' THEN 'completed' ELSE 'failed' END END,
+          NEW.id);
+  RETURN NULL;
+END $$;
+
+-- Name: FUNCTION log_reminder_change(); Type: COMMENT; Schema: nudge; Owner: -
+
+COMMENT ON FUNCTION nudge.log_reminder_change() IS 'Trigger: logs in nudge.changes a reminder update that is not a fire: its new status (paused, resumed, cancelled, completed, failed), or rescheduled when only its schedule or payload changed.';
+
+-- Name: log_retries(); Type: FUNCTION; Schema: nudge; Owner: -
+
+CREATE FUNCTION nudge.log_retries() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+BEGIN
+  -- The statement's executions are in place: an occurrence that ended is a fire, not a retry.
+  INSERT INTO nudge.changes (kind, change, object_id, scheduled_for)
+  SELECT 'reminder', 'retrying', a.reminder_id, a.scheduled_for
+    FROM new_rows a
+   WHERE a.outcome = 'failed'
+     AND NOT EXISTS (SELECT 1 FROM nudge.executions x
+                      WHERE x.reminder_id = a.reminder_id AND x.scheduled_for = a.scheduled_for);
+  RETURN NULL;
+END $$;
+
+-- Name: FUNCTION log_retries(); Type: COMMENT; Schema: nudge; Owner: -
+
+COMMENT ON FUNCTION nudge.log_retries() IS 'Trigger: logs in nudge.changes, in one INSERT, each failed delivery attempt of the statement whose occurrence did not end (no execution): its reminder is retrying that occurrence.';
+
+-- Name: log_row_changes(); Type: FUNCTION; Schema: nudge; Owner: -
+
+CREATE FUNCTION nudge.log_row_changes() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+BEGIN
+  IF TG_ARGV[0] = 'flag' THEN
+    INSERT INTO nudge.changes (kind, change, flag_key)
+    SELECT 'flag', TG_ARGV[1], r.key FROM new_rows r;
+  ELSIF TG_OP = 'DELETE' THEN
+    INSERT INTO nudge.changes (kind, change, object_id, gone)
+    SELECT TG_ARGV[0], TG_ARGV[1], r.id, nudge.rule_json(r::nudge.rules) FROM old_rows r;
+  ELSE
+    INSERT INTO nudge.changes (kind, change, object_id)
+    SELECT TG_ARGV[0], TG_ARGV[1], r.id FROM new_rows r;
+  END IF;
+  RETURN NULL;
+END $$;
+
+-- Name: FUNCTION log_row_changes(); Type: COMMENT; Schema: nudge; Owner: -
+
+COMMENT ON FUNCTION nudge.log_row_changes() IS 'Trigger (arguments: kind, change): logs each row of the statement in nudge.changes in one INSERT: a flag by its key, a deleted rule with its last JSON form, anything else by its id.';
+
 -- Name: next_interval_occurrence(timestamp with time zone, integer, timestamp with time zone); Type: FUNCTION; Schema: nudge; Owner: -
 
 CREATE FUNCTION nudge.next_interval_occurrence(p_anchor timestamp with time zone, p_interval_seconds integer, p_after timestamp with time zone) RETURNS timestamp with time zone
@@ -2429,6 +2511,7 @@ DECLARE
   v_attempts   integer;
   v_reminders  integer;
   v_events     integer;
+  v_changes    integer;
 BEGIN
   IF NOT pg_try_advisory_xact_lock(hashtext('nudge.prune_history')) THEN
     RETURN 0;
@@ -2450,12 +2533,27 @@ BEGIN
    WHERE e.ctid = ANY (ARRAY(SELECT x.ctid FROM nudge.events x
                               WHERE x.received_at < now() - p_keep LIMIT p_limit));
   GET DIAGNOSTICS v_events = ROW_COUNT;
-  RETURN v_executions + v_attempts + v_reminders + v_events;
+  -- The oldest first, from the index: reads at most p_limit rows however young the log is.
+  WITH pruned AS (
+    DELETE FROM nudge.changes c
+     WHERE c.ctid = ANY (ARRAY(SELECT o.ctid
+                                 FROM (SELECT x.ctid, x.at FROM nudge.changes x
+                                        ORDER BY x.xid, x.id LIMIT p_limit) o
+                                WHERE o.at < now() - p_keep))
+    RETURNING c.xid, c.id
+  ), last AS (
+    SELECT p.xid, p.id FROM pruned p ORDER BY p.xid DESC, p.id DESC LIMIT 1
+  ), noted AS (
+    UPDATE nudge.changes_pruned s SET xid = l.xid, id = l.id
+      FROM last l WHERE (l.xid, l.id) > (s.xid, s.id)
+  )
+  SELECT count(*)::integer INTO v_changes FROM pruned;
+  RETURN v_executions + v_attempts + v_reminders + v_events + v_changes;
 END $$;
 
 -- Name: FUNCTION prune_history(p_keep interval, p_limit integer); Type: COMMENT; Schema: nudge; Owner: -
 
-COMMENT ON FUNCTION nudge.prune_history(p_keep interval, p_limit integer) IS 'Deletes up to p_limit each of executions, delivery attempts, finished reminders and events older than p_keep; when several workers call it at once only one does the work; returns how many rows went.';
+COMMENT ON FUNCTION nudge.prune_history(p_keep interval, p_limit integer) IS 'Deletes up to p_limit each of executions, delivery attempts, finished reminders, events and stream changes (the oldest, noting the last pruned position in nudge.changes_pruned) older than p_keep; when several workers call it at once only one does the work; returns how many rows went.';
 
 -- Name: put_contact(text, text, text, text); Type: FUNCTION; Schema: nudge; Owner: -
 
@@ -3193,6 +3291,86 @@ END $$;
 
 COMMENT ON FUNCTION nudge.set_flag(p_key text, p_value boolean) IS 'Sets a flag exactly as INSERT ... ON CONFLICT DO UPDATE on nudge.status_flags would, so a true value completes the reminders waiting on it in the same transaction; returns the flag; 22023 naming key or value for bad input.';
 
+-- Name: stream_changes(xid8, bigint, integer); Type: FUNCTION; Schema: nudge; Owner: -
+
+CREATE FUNCTION nudge.stream_changes(p_after_xid xid8, p_after_id bigint, p_limit integer) RETURNS TABLE(xid xid8, id bigint, kind text, reminder_id bigint, entity_type text, entity_id text, data jsonb)
+    LANGUAGE sql STABLE
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+  SELECT c.xid, c.id, c.kind, r.id, coalesce(r.entity_type, e.entity_type),
+         coalesce(r.entity_id, e.entity_id),
+         CASE c.kind
+           WHEN 'reminder' THEN
+             jsonb_build_object('change', CASE WHEN c.change = 'fired' AND x.outcome = 'failed'
+                                                    AND r.status = 'FAILED'
+                                               THEN 'failed' ELSE c.change END,
+                                'reminder', coalesce(nudge.reminder_json(r),
+                                                     jsonb_build_object('id', c.object_id)))
+             || CASE WHEN x.reminder_id IS NOT NULL
+                     THEN jsonb_build_object('execution', nudge.execution_json(x))
+                     ELSE '{}'::jsonb END
+           WHEN 'flag' THEN
+             jsonb_build_object('change', c.change,
+                                'flag', coalesce(to_jsonb(f), jsonb_build_object('key', c.flag_key)))
+           WHEN 'event' THEN
+             jsonb_build_object('change', c.change,
+                                'event', coalesce(nudge.event_json(e),
+                                                  jsonb_build_object('id', c.object_id)),
+                                'effects', coalesce(e.effects, '[]'::jsonb))
+           ELSE
+             jsonb_build_object('change', c.change,
+                                'rule', coalesce(c.gone, nudge.rule_json(u),
+                                                 jsonb_build_object('id', c.object_id)))
+         END
+    FROM nudge.changes c
+    LEFT JOIN nudge.reminders r ON c.kind = 'reminder' AND r.id = c.object_id
+    LEFT JOIN nudge.executions x
+           ON c.kind = 'reminder' AND c.change = 'fired'
+          AND x.reminder_id = c.object_id AND x.scheduled_for = c.scheduled_for
+    LEFT JOIN nudge.status_flags f ON c.kind = 'flag' AND f.key = c.flag_key
+    LEFT JOIN nudge.events e ON c.kind = 'event' AND e.id = c.object_id
+    LEFT JOIN nudge.rules u ON c.kind = 'rule' AND u.id = c.object_id
+   WHERE (c.xid, c.id) > (p_after_xid, p_after_id)
+     -- Only finished transactions: nothing can commit behind what is read.
+     AND c.xid < pg_snapshot_xmin(pg_current_snapshot())
+   ORDER BY c.xid, c.id
+   LIMIT p_limit
+$$;
+
+-- Name: FUNCTION stream_changes(p_after_xid xid8, p_after_id bigint, p_limit integer); Type: COMMENT; Schema: nudge; Owner: -
+
+COMMENT ON FUNCTION nudge.stream_changes(p_after_xid xid8, p_after_id bigint, p_limit integer) IS 'Up to p_limit changes after position (p_after_xid, p_after_id) in (xid, id) order, only of transactions finished before this statement''s snapshot (so none can later commit behind them), each with its reminder id and entity for filtering and its data as the stream sends it ({change, reminder[, execution]} | {change, flag} | {change, event, effects} | {change, rule}), objects as they are now.';
+
+-- Name: stream_end(xid8, bigint); Type: FUNCTION; Schema: nudge; Owner: -
+
+CREATE FUNCTION nudge.stream_end(p_after_xid xid8, p_after_id bigint) RETURNS TABLE(xid xid8, id bigint)
+    LANGUAGE sql STABLE
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+  SELECT c.xid, c.id FROM nudge.changes c
+   WHERE (c.xid, c.id) > (p_after_xid, p_after_id)
+     AND c.xid < pg_snapshot_xmin(pg_current_snapshot())
+   ORDER BY c.xid DESC, c.id DESC
+   LIMIT 1
+$$;
+
+-- Name: FUNCTION stream_end(p_after_xid xid8, p_after_id bigint); Type: COMMENT; Schema: nudge; Owner: -
+
+COMMENT ON FUNCTION nudge.stream_end(p_after_xid xid8, p_after_id bigint) IS 'The last position after (p_after_xid, p_after_id) of a change whose transaction finished before this statement''s snapshot; no row when there is none: a reader with no client to render for moves there without reading the changes.';
+
+-- Name: stream_start(); Type: FUNCTION; Schema: nudge; Owner: -
+
+CREATE FUNCTION nudge.stream_start() RETURNS TABLE(xid xid8, id bigint)
+    LANGUAGE sql STABLE
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+  SELECT pg_snapshot_xmin(pg_current_snapshot()), 0::bigint
+$$;
+
+-- Name: FUNCTION stream_start(); Type: COMMENT; Schema: nudge; Owner: -
+
+COMMENT ON FUNCTION nudge.stream_start() IS 'A position before every change of a transaction not finished at this statement''s snapshot and after every other: where a reader starting now begins.';
+
 -- Name: template_field_type(text); Type: FUNCTION; Schema: nudge; Owner: -
 
 CREATE FUNCTION nudge.template_field_type(p_field text) RETURNS text
@@ -3295,6 +3473,50 @@ END $$;
 
 COMMENT ON FUNCTION nudge.wake_workers_for_inserted() IS 'Trigger: one wake-up hint per INSERT statement that added an ACTIVE reminder, however many rows it inserted; none for an idempotent create that inserted nothing.';
 
+-- Name: changes; Type: TABLE; Schema: nudge; Owner: -
+
+CREATE TABLE nudge.changes (
+    id bigint NOT NULL,
+    xid xid8 DEFAULT pg_current_xact_id() NOT NULL,
+    at timestamp with time zone DEFAULT now() NOT NULL,
+    kind text NOT NULL,
+    change text NOT NULL,
+    object_id bigint,
+    flag_key text,
+    scheduled_for timestamp with time zone,
+    gone jsonb,
+    CONSTRAINT change_kind_is_known CHECK ((kind = ANY (ARRAY['reminder'::text, 'flag'::text, 'event'::text, 'rule'::text]))),
+    CONSTRAINT change_names_its_object CHECK ((((kind = 'flag'::text) = (flag_key IS NOT NULL)) AND ((kind = 'flag'::text) = (object_id IS NULL))))
+);
+
+-- Name: TABLE changes; Type: COMMENT; Schema: nudge; Owner: -
+
+COMMENT ON TABLE nudge.changes IS 'What happened, in commit order by (xid, id), for the live stream: written by triggers, one INSERT per statement; the objects are read when a change is rendered; pruned after [history] retention_days.';
+
+-- Name: changes_id_seq; Type: SEQUENCE; Schema: nudge; Owner: -
+
+ALTER TABLE nudge.changes ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME nudge.changes_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
+);
+
+-- Name: changes_pruned; Type: TABLE; Schema: nudge; Owner: -
+
+CREATE TABLE nudge.changes_pruned (
+    only_row boolean DEFAULT true NOT NULL,
+    xid xid8 NOT NULL,
+    id bigint NOT NULL,
+    CONSTRAINT changes_pruned_has_one_row CHECK (only_row)
+);
+
+-- Name: TABLE changes_pruned; Type: COMMENT; Schema: nudge; Owner: -
+
+COMMENT ON TABLE nudge.changes_pruned IS 'The last stream position (xid, id) pruned from nudge.changes: a client resuming from before it has missed changes that are gone.';
+
 -- Name: events_id_seq; Type: SEQUENCE; Schema: nudge; Owner: -
 
 ALTER TABLE nudge.events ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
@@ -3342,6 +3564,11 @@ ALTER TABLE nudge.rules ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
     CACHE 1
 );
 
+-- Name: changes_pruned changes_pruned_pkey; Type: CONSTRAINT; Schema: nudge; Owner: -
+
+ALTER TABLE ONLY nudge.changes_pruned
+    ADD CONSTRAINT changes_pruned_pkey PRIMARY KEY (only_row);
+
 -- Name: events events_pkey; Type: CONSTRAINT; Schema: nudge; Owner: -
 
 ALTER TABLE ONLY nudge.events
@@ -3381,6 +3608,10 @@ ALTER TABLE ONLY nudge.rules
 
 ALTER TABLE ONLY nudge.status_flags
     ADD CONSTRAINT status_flags_pkey PRIMARY KEY (key);
+
+-- Name: changes_in_stream_order; Type: INDEX; Schema: nudge; Owner: -
+
+CREATE INDEX changes_in_stream_order ON nudge.changes USING btree (xid, id);
 
 -- Name: delivery_attempts_by_attempted_at; Type: INDEX; Schema: nudge; Owner: -
 
@@ -3426,6 +3657,22 @@ CREATE INDEX rules_enabled_by_event_type ON nudge.rules USING btree (event_type,
 
 CREATE TRIGGER contact_change_sets_updated_at BEFORE UPDATE ON nudge.contacts FOR EACH ROW EXECUTE FUNCTION nudge.touch_updated_at();
 
+-- Name: delivery_attempts delivery_attempt_inserts_are_logged; Type: TRIGGER; Schema: nudge; Owner: -
+
+CREATE TRIGGER delivery_attempt_inserts_are_logged AFTER INSERT ON nudge.delivery_attempts REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION nudge.log_retries();
+
+-- Name: events event_inserts_are_logged; Type: TRIGGER; Schema: nudge; Owner: -
+
+CREATE TRIGGER event_inserts_are_logged AFTER INSERT ON nudge.events REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION nudge.log_row_changes('event', 'received');
+
+-- Name: executions execution_inserts_are_logged; Type: TRIGGER; Schema: nudge; Owner: -
+
+CREATE TRIGGER execution_inserts_are_logged AFTER INSERT ON nudge.executions REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION nudge.log_fires();
+
+-- Name: reminders reminder_changes_are_logged; Type: TRIGGER; Schema: nudge; Owner: -
+
+CREATE TRIGGER reminder_changes_are_logged AFTER UPDATE ON nudge.reminders FOR EACH ROW WHEN (((old.fire_count = new.fire_count) AND ((old.status <> new.status) OR ((NOT (old.leased_by IS DISTINCT FROM new.leased_by)) AND (old.attempt = new.attempt) AND (((((new.next_run_at IS DISTINCT FROM old.next_run_at) OR (new.interval_seconds IS DISTINCT FROM old.interval_seconds)) OR (new.max_fires IS DISTINCT FROM old.max_fires)) OR (new.ends_at IS DISTINCT FROM old.ends_at)) OR (new.payload IS DISTINCT FROM old.payload)))))) EXECUTE FUNCTION nudge.log_reminder_change();
+
 -- Name: reminders reminder_created_stopped_emits_an_event; Type: TRIGGER; Schema: nudge; Owner: -
 
 CREATE TRIGGER reminder_created_stopped_emits_an_event AFTER INSERT ON nudge.reminders FOR EACH ROW WHEN ((new.status = 'COMPLETED'::text)) EXECUTE FUNCTION nudge.emit_reminder_event();
@@ -3442,17 +3689,41 @@ CREATE TRIGGER reminder_end_emits_an_event AFTER UPDATE OF status ON nudge.remin
 
 CREATE TRIGGER reminder_insert_wakes_workers AFTER INSERT ON nudge.reminders REFERENCING NEW TABLE AS inserted FOR EACH STATEMENT WHEN ((current_setting('nudge.notify_after_commit'::text, true) IS DISTINCT FROM 'on'::text)) EXECUTE FUNCTION nudge.wake_workers_for_inserted();
 
+-- Name: reminders reminder_inserts_are_logged; Type: TRIGGER; Schema: nudge; Owner: -
+
+CREATE TRIGGER reminder_inserts_are_logged AFTER INSERT ON nudge.reminders REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION nudge.log_row_changes('reminder', 'created');
+
 -- Name: reminders reminder_request_is_checked; Type: TRIGGER; Schema: nudge; Owner: -
 
 CREATE TRIGGER reminder_request_is_checked BEFORE INSERT OR UPDATE OF request, payload ON nudge.reminders FOR EACH ROW WHEN ((new.request IS NOT NULL)) EXECUTE FUNCTION nudge.reminder_request_is_checked();
+
+-- Name: rules rule_deletes_are_logged; Type: TRIGGER; Schema: nudge; Owner: -
+
+CREATE TRIGGER rule_deletes_are_logged AFTER DELETE ON nudge.rules REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION nudge.log_row_changes('rule', 'deleted');
+
+-- Name: rules rule_inserts_are_logged; Type: TRIGGER; Schema: nudge; Owner: -
+
+CREATE TRIGGER rule_inserts_are_logged AFTER INSERT ON nudge.rules REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION nudge.log_row_changes('rule', 'created');
 
 -- Name: rules rule_is_checked_before_saving; Type: TRIGGER; Schema: nudge; Owner: -
 
 CREATE TRIGGER rule_is_checked_before_saving BEFORE INSERT OR UPDATE ON nudge.rules FOR EACH ROW EXECUTE FUNCTION nudge.rule_is_checked_before_saving();
 
+-- Name: rules rule_updates_are_logged; Type: TRIGGER; Schema: nudge; Owner: -
+
+CREATE TRIGGER rule_updates_are_logged AFTER UPDATE ON nudge.rules REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION nudge.log_row_changes('rule', 'updated');
+
 -- Name: status_flags status_flag_change_sets_updated_at; Type: TRIGGER; Schema: nudge; Owner: -
 
 CREATE TRIGGER status_flag_change_sets_updated_at BEFORE UPDATE ON nudge.status_flags FOR EACH ROW EXECUTE FUNCTION nudge.touch_updated_at();
+
+-- Name: status_flags status_flag_inserts_are_logged; Type: TRIGGER; Schema: nudge; Owner: -
+
+CREATE TRIGGER status_flag_inserts_are_logged AFTER INSERT ON nudge.status_flags REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION nudge.log_row_changes('flag', 'set');
+
+-- Name: status_flags status_flag_updates_are_logged; Type: TRIGGER; Schema: nudge; Owner: -
+
+CREATE TRIGGER status_flag_updates_are_logged AFTER UPDATE ON nudge.status_flags REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION nudge.log_row_changes('flag', 'set');
 
 -- Name: status_flags status_flags_inserted_true_complete_their_reminders; Type: TRIGGER; Schema: nudge; Owner: -
 

@@ -1,0 +1,163 @@
+// nudge.changes, the log the live stream reads: every change a client is told about is logged
+// once (claims are not), read in commit order only once its transaction has finished, rendered
+// as the REST answers, and pruned with the rest of the history.
+
+#include <string>
+#include <vector>
+
+#include "sql/lifecycle_fixture.hpp"
+
+namespace nudge::test {
+namespace {
+
+class ChangeLogTest : public LifecycleTest {
+ protected:
+  // "kind:change" of every change logged so far, oldest first.
+  std::vector<std::string> changes() {
+    std::vector<std::string> out;
+    for (const auto& row : sql("SELECT kind || ':' || change FROM nudge.changes ORDER BY xid, id"))
+      out.push_back(row[0].c_str());
+    return out;
+  }
+  // The data of what the stream reads after the start, in its order.
+  std::vector<nlohmann::json> streamed() {
+    std::vector<nlohmann::json> out;
+    for (const auto& row : sql("SELECT data::text FROM nudge.stream_changes('0', 0, 1000)"))
+      out.push_back(nlohmann::json::parse(row[0].c_str()));
+    return out;
+  }
+};
+
+TEST_F(ChangeLogTest, EachLifecycleChangeIsLoggedOnceInOrder) {
+  const std::int64_t id = create_recurring("u1", 60, kInAnHour);
+  sql("SELECT nudge.pause_reminder($1)", id);
+  sql("SELECT nudge.pause_reminder($1)", id);  // already paused: nothing changes
+  sql("SELECT nudge.resume_reminder($1)", id);
+  sql("SELECT nudge.reschedule_reminder($1, p_interval_seconds => 120)", id);
+  sql("SELECT nudge.cancel_reminder($1)", id);
+  // The cancel also emits Nudge's own event (reminder_cancelled).
+  EXPECT_EQ(changes(), (std::vector<std::string>{"reminder:created", "reminder:paused",
+                                                 "reminder:resumed", "reminder:rescheduled",
+                                                 "reminder:cancelled", "event:received"}));
+  const auto data = streamed();
+  ASSERT_EQ(data.size(), 6u);
+  EXPECT_EQ(data[3]["change"], "rescheduled");
+  // Objects are read as the stream renders them: the reminder as it is now.
+  EXPECT_EQ(data[3]["reminder"]["id"], id);
+  EXPECT_EQ(data[3]["reminder"]["status"], "CANCELLED");
+}
+
+TEST_F(ChangeLogTest, FiresRetriesAndFailuresAreLoggedButClaimsAreNot) {
+  const std::int64_t recurring = create_recurring("r", 3600);
+  const std::int64_t failing = create_one_time("f", kDue, ", p_max_attempts => 2");
+  const std::size_t created = changes().size();
+
+  auto fires = claim("w1");
+  ASSERT_EQ(fires.size(), 2u);
+  EXPECT_EQ(changes().size(), created) << "a claim is not a change";
+
+  std::vector<Claimed> recurring_fire, failing_fire;
+  for (const auto& f : fires) (f.id == recurring ? recurring_fire : failing_fire).push_back(f);
+  ASSERT_EQ(finish("w1", recurring_fire), 1);
+  ASSERT_EQ(finish("w1", failing_fire, "failed", "boom"), 1);
+  sql("UPDATE nudge.reminders SET next_run_at = now() - interval '1 second' WHERE id = $1",
+      failing);
+  fires = claim("w1");
+  ASSERT_EQ(fires.size(), 1u);
+  ASSERT_EQ(finish("w1", fires, "failed", "boom again"), 1);
+
+  // The test's own move of the retry to now is a reschedule; the failure ends the reminder,
+  // which emits Nudge's own event; the log says fired, and the stream renders it failed.
+  EXPECT_EQ(changes(),
+            (std::vector<std::string>{"reminder:created", "reminder:created", "reminder:fired",
+                                      "reminder:retrying", "reminder:rescheduled", "event:received",
+                                      "reminder:fired"}));
+  const auto data = streamed();
+  ASSERT_EQ(data.size(), 7u);
+  EXPECT_EQ(data[2]["reminder"]["id"], recurring);
+  EXPECT_EQ(data[2]["execution"]["outcome"], "delivered");
+  EXPECT_EQ(data[2]["execution"]["reminder_id"], recurring);
+  EXPECT_FALSE(data[3].contains("execution"));
+  EXPECT_EQ(data[3]["change"], "retrying");
+  EXPECT_EQ(data[6]["change"], "failed");
+  EXPECT_EQ(data[6]["reminder"]["status"], "FAILED");
+  EXPECT_EQ(data[6]["execution"]["outcome"], "failed");
+  EXPECT_EQ(data[6]["execution"]["attempts"], 2);
+}
+
+TEST_F(ChangeLogTest, AStopFlagLogsTheFlagAndTheReminderItCompleted) {
+  const std::int64_t id = create_recurring("s", 60, kInAnHour, stop_on("done"));
+  sql("SELECT nudge.set_flag('done', true)");
+  EXPECT_EQ(changes(), (std::vector<std::string>{"reminder:created", "flag:set",
+                                                 "reminder:completed", "event:received"}));
+  const auto data = streamed();
+  ASSERT_EQ(data.size(), 4u);
+  EXPECT_EQ(data[1]["flag"]["key"], "done");
+  EXPECT_EQ(data[1]["flag"]["value"], true);
+  EXPECT_EQ(data[2]["reminder"]["id"], id);
+  EXPECT_EQ(data[2]["reminder"]["completed_reason"], "stop_condition");
+}
+
+TEST_F(ChangeLogTest, EventsAndRulesAreLoggedWithTheirEffects) {
+  const auto rule = value<std::int64_t>(
+      "SELECT (nudge.create_rule('stop', 'paid', '{\"type\": \"set_flag\", \"flag\": {\"key\": "
+      "\"paid:{{entity_id}}\", \"value\": true}}'::jsonb)).id");
+  sql("SELECT nudge.update_rule($1, p_name => 'stop it')", rule);
+  sql("SELECT nudge.emit_event('paid', 'invoice', 'i1')");
+  sql("SELECT nudge.delete_rule($1)", rule);
+  EXPECT_EQ(changes(), (std::vector<std::string>{"rule:created", "rule:updated", "flag:set",
+                                                 "event:received", "rule:deleted"}));
+  const auto data = streamed();
+  ASSERT_EQ(data.size(), 5u);
+  EXPECT_EQ(data[3]["event"]["entity_id"], "i1");
+  ASSERT_EQ(data[3]["effects"].size(), 1u);
+  EXPECT_EQ(data[3]["effects"][0]["type"], "set_flag");
+  // A deleted rule is sent as it was, though nothing of it is left to read.
+  EXPECT_EQ(data[4]["rule"]["id"], rule);
+  EXPECT_EQ(data[4]["rule"]["name"], "stop it");
+}
+
+// The gap case: a transaction that took its id earlier commits after a later one. A reader
+// that had moved past the later one would never see it; the reader waits for it instead.
+TEST_F(ChangeLogTest, AChangeOfARunningTransactionHoldsBackTheChangesAfterIt) {
+  pqxx::connection other(db_.url());
+  pqxx::work early(other);
+  early.exec("SELECT nudge.set_flag('early', true)");
+  sql("SELECT nudge.set_flag('late', true)");
+  EXPECT_TRUE(streamed().empty()) << "the late change is held back behind the running one";
+
+  early.commit();
+  const auto data = streamed();
+  ASSERT_EQ(data.size(), 2u);
+  EXPECT_EQ(data[0]["flag"]["key"], "early");
+  EXPECT_EQ(data[1]["flag"]["key"], "late");
+}
+
+TEST_F(ChangeLogTest, PagesAreReadAfterAPosition) {
+  for (int i = 0; i < 5; ++i) sql("SELECT nudge.set_flag('f' || $1, true)", i);
+  const auto first = sql("SELECT xid::text, id FROM nudge.stream_changes('0', 0, 2)");
+  ASSERT_EQ(first.size(), 2u);
+  const auto rest = sql("SELECT id FROM nudge.stream_changes($1::xid8, $2, 100)",
+                        first[1][0].c_str(), first[1][1].as<std::int64_t>());
+  EXPECT_EQ(rest.size(), 3u);
+  const auto end = sql("SELECT xid::text, id FROM nudge.stream_end('0', 0)");
+  ASSERT_EQ(end.size(), 1u);
+  EXPECT_EQ(end[0][1].as<std::int64_t>(), rest[2][0].as<std::int64_t>());
+  EXPECT_TRUE(sql("SELECT 1 FROM nudge.stream_end($1::xid8, $2)", end[0][0].c_str(),
+                  end[0][1].as<std::int64_t>())
+                  .empty());
+}
+
+TEST_F(ChangeLogTest, PruningRemovesOldChangesOldestFirstAndNotesWhereItStopped) {
+  for (int i = 0; i < 4; ++i) sql("SELECT nudge.set_flag('f' || $1, true)", i);
+  sql("UPDATE nudge.changes SET at = now() - interval '40 days' WHERE flag_key IN ('f0', 'f1')");
+  const auto second = sql("SELECT xid::text, id FROM nudge.changes WHERE flag_key = 'f1'");
+  sql("SELECT nudge.prune_history(interval '30 days', 1000)");
+  EXPECT_EQ(value<long>("SELECT count(*) FROM nudge.changes"), 2);
+  const auto noted = sql("SELECT xid::text, id FROM nudge.changes_pruned");
+  EXPECT_EQ(std::string(noted[0][0].c_str()), std::string(second[0][0].c_str()));
+  EXPECT_EQ(noted[0][1].as<std::int64_t>(), second[0][1].as<std::int64_t>());
+}
+
+}  // namespace
+}  // namespace nudge::test

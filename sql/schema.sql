@@ -2268,14 +2268,15 @@ CREATE FUNCTION nudge.log_fires() RETURNS trigger
     SET search_path TO 'pg_catalog', 'pg_temp'
     AS $$
 BEGIN
-  INSERT INTO nudge.changes (kind, change, object_id, scheduled_for)
-  SELECT 'reminder', 'fired', e.reminder_id, e.scheduled_for FROM new_rows e;
+  INSERT INTO nudge.changes (kind, change, object_ids, occurrences)
+  SELECT 'reminder', 'fired', array_agg(e.reminder_id), array_agg(e.scheduled_for)
+    FROM new_rows e HAVING count(*) > 0;
   RETURN NULL;
 END $$;
 
 -- Name: FUNCTION log_fires(); Type: COMMENT; Schema: nudge; Owner: -
 
-COMMENT ON FUNCTION nudge.log_fires() IS 'Trigger: logs each execution row of the statement in nudge.changes as a fire of its reminder and occurrence, in one INSERT (rendered as failed when it failed and its reminder is FAILED).';
+COMMENT ON FUNCTION nudge.log_fires() IS 'Trigger: logs the execution rows of the statement in one nudge.changes row, each a fire of its reminder and occurrence (rendered as failed when it failed and its reminder is FAILED).';
 
 -- Name: log_reminder_change(); Type: FUNCTION; Schema: nudge; Owner: -
 
@@ -2284,13 +2285,13 @@ CREATE FUNCTION nudge.log_reminder_change() RETURNS trigger
     SET search_path TO 'pg_catalog', 'pg_temp'
     AS $$
 BEGIN
-  INSERT INTO nudge.changes (kind, change, object_id)
+  INSERT INTO nudge.changes (kind, change, object_ids)
   VALUES ('reminder',
           CASE WHEN NEW.status = OLD.status THEN 'rescheduled'
                ELSE CASE NEW.status WHEN 'PAUSED' THEN 'paused' WHEN 'ACTIVE' THEN 'resumed'
                                     WHEN 'CANCELLED' THEN 'cancelled'
                                     WHEN 'COMPLETED' THEN 'completed' ELSE 'failed' END END,
-          NEW.id);
+          ARRAY[NEW.id]);
   RETURN NULL;
 END $$;
 
@@ -2306,18 +2307,19 @@ CREATE FUNCTION nudge.log_retries() RETURNS trigger
     AS $$
 BEGIN
   -- The statement's executions are in place: an occurrence that ended is a fire, not a retry.
-  INSERT INTO nudge.changes (kind, change, object_id, scheduled_for)
-  SELECT 'reminder', 'retrying', a.reminder_id, a.scheduled_for
+  INSERT INTO nudge.changes (kind, change, object_ids, occurrences)
+  SELECT 'reminder', 'retrying', array_agg(a.reminder_id), array_agg(a.scheduled_for)
     FROM new_rows a
    WHERE a.outcome = 'failed'
      AND NOT EXISTS (SELECT 1 FROM nudge.executions x
-                      WHERE x.reminder_id = a.reminder_id AND x.scheduled_for = a.scheduled_for);
+                      WHERE x.reminder_id = a.reminder_id AND x.scheduled_for = a.scheduled_for)
+  HAVING count(*) > 0;
   RETURN NULL;
 END $$;
 
 -- Name: FUNCTION log_retries(); Type: COMMENT; Schema: nudge; Owner: -
 
-COMMENT ON FUNCTION nudge.log_retries() IS 'Trigger: logs in nudge.changes, in one INSERT, each failed delivery attempt of the statement whose occurrence did not end (no execution): its reminder is retrying that occurrence.';
+COMMENT ON FUNCTION nudge.log_retries() IS 'Trigger: logs in one nudge.changes row the failed delivery attempts of the statement whose occurrence did not end (no execution): each reminder is retrying that occurrence.';
 
 -- Name: log_row_changes(); Type: FUNCTION; Schema: nudge; Owner: -
 
@@ -2327,21 +2329,22 @@ CREATE FUNCTION nudge.log_row_changes() RETURNS trigger
     AS $$
 BEGIN
   IF TG_ARGV[0] = 'flag' THEN
-    INSERT INTO nudge.changes (kind, change, flag_key)
-    SELECT 'flag', TG_ARGV[1], r.key FROM new_rows r;
+    INSERT INTO nudge.changes (kind, change, flag_keys)
+    SELECT 'flag', TG_ARGV[1], array_agg(r.key) FROM new_rows r HAVING count(*) > 0;
   ELSIF TG_OP = 'DELETE' THEN
-    INSERT INTO nudge.changes (kind, change, object_id, gone)
-    SELECT TG_ARGV[0], TG_ARGV[1], r.id, nudge.rule_json(r::nudge.rules) FROM old_rows r;
+    INSERT INTO nudge.changes (kind, change, object_ids, gone)
+    SELECT TG_ARGV[0], TG_ARGV[1], array_agg(r.id), array_agg(nudge.rule_json(r::nudge.rules))
+      FROM old_rows r HAVING count(*) > 0;
   ELSE
-    INSERT INTO nudge.changes (kind, change, object_id)
-    SELECT TG_ARGV[0], TG_ARGV[1], r.id FROM new_rows r;
+    INSERT INTO nudge.changes (kind, change, object_ids)
+    SELECT TG_ARGV[0], TG_ARGV[1], array_agg(r.id) FROM new_rows r HAVING count(*) > 0;
   END IF;
   RETURN NULL;
 END $$;
 
 -- Name: FUNCTION log_row_changes(); Type: COMMENT; Schema: nudge; Owner: -
 
-COMMENT ON FUNCTION nudge.log_row_changes() IS 'Trigger (arguments: kind, change): logs each row of the statement in nudge.changes in one INSERT: a flag by its key, a deleted rule with its last JSON form, anything else by its id.';
+COMMENT ON FUNCTION nudge.log_row_changes() IS 'Trigger (arguments: kind, change): logs the rows of the statement in one nudge.changes row: flags by their keys, deleted rules with their last JSON forms, anything else by its id.';
 
 -- Name: next_interval_occurrence(timestamp with time zone, integer, timestamp with time zone); Type: FUNCTION; Schema: nudge; Owner: -
 
@@ -3291,63 +3294,70 @@ END $$;
 
 COMMENT ON FUNCTION nudge.set_flag(p_key text, p_value boolean) IS 'Sets a flag exactly as INSERT ... ON CONFLICT DO UPDATE on nudge.status_flags would, so a true value completes the reminders waiting on it in the same transaction; returns the flag; 22023 naming key or value for bad input.';
 
--- Name: stream_changes(xid8, bigint, integer); Type: FUNCTION; Schema: nudge; Owner: -
+-- Name: stream_changes(xid8, bigint, integer, integer); Type: FUNCTION; Schema: nudge; Owner: -
 
-CREATE FUNCTION nudge.stream_changes(p_after_xid xid8, p_after_id bigint, p_limit integer) RETURNS TABLE(xid xid8, id bigint, kind text, reminder_id bigint, entity_type text, entity_id text, data jsonb)
+CREATE FUNCTION nudge.stream_changes(p_after_xid xid8, p_after_id bigint, p_after_n integer, p_limit integer) RETURNS TABLE(xid xid8, id bigint, n integer, kind text, reminder_id bigint, entity_type text, entity_id text, data jsonb)
     LANGUAGE sql STABLE
     SET search_path TO 'pg_catalog', 'pg_temp'
     AS $$
-  SELECT c.xid, c.id, c.kind, r.id, coalesce(r.entity_type, e.entity_type),
+  SELECT p.xid, p.id, p.n, p.kind, r.id, coalesce(r.entity_type, e.entity_type),
          coalesce(r.entity_id, e.entity_id),
-         CASE c.kind
+         CASE p.kind
            WHEN 'reminder' THEN
-             jsonb_build_object('change', CASE WHEN c.change = 'fired' AND x.outcome = 'failed'
+             jsonb_build_object('change', CASE WHEN p.change = 'fired' AND x.outcome = 'failed'
                                                     AND r.status = 'FAILED'
-                                               THEN 'failed' ELSE c.change END,
+                                               THEN 'failed' ELSE p.change END,
                                 'reminder', coalesce(nudge.reminder_json(r),
-                                                     jsonb_build_object('id', c.object_id)))
+                                                     jsonb_build_object('id', p.object_id)))
              || CASE WHEN x.reminder_id IS NOT NULL
                      THEN jsonb_build_object('execution', nudge.execution_json(x))
                      ELSE '{}'::jsonb END
            WHEN 'flag' THEN
-             jsonb_build_object('change', c.change,
-                                'flag', coalesce(to_jsonb(f), jsonb_build_object('key', c.flag_key)))
+             jsonb_build_object('change', p.change,
+                                'flag', coalesce(to_jsonb(f), jsonb_build_object('key', p.flag_key)))
            WHEN 'event' THEN
-             jsonb_build_object('change', c.change,
+             jsonb_build_object('change', p.change,
                                 'event', coalesce(nudge.event_json(e),
-                                                  jsonb_build_object('id', c.object_id)),
+                                                  jsonb_build_object('id', p.object_id)),
                                 'effects', coalesce(e.effects, '[]'::jsonb))
            ELSE
-             jsonb_build_object('change', c.change,
-                                'rule', coalesce(c.gone, nudge.rule_json(u),
-                                                 jsonb_build_object('id', c.object_id)))
+             jsonb_build_object('change', p.change,
+                                'rule', coalesce(p.gone, nudge.rule_json(u),
+                                                 jsonb_build_object('id', p.object_id)))
          END
-    FROM nudge.changes c
-    LEFT JOIN nudge.reminders r ON c.kind = 'reminder' AND r.id = c.object_id
+    FROM (SELECT c.xid, c.id, o.n::integer AS n, c.kind, c.change, o.object_id, o.occurrence,
+                 o.flag_key, o.gone
+            FROM nudge.changes c
+           CROSS JOIN LATERAL unnest(c.object_ids, c.occurrences, c.flag_keys, c.gone)
+                 WITH ORDINALITY AS o(object_id, occurrence, flag_key, gone, n)
+           WHERE (c.xid, c.id) >= (p_after_xid, p_after_id)
+             -- Only finished transactions: nothing can commit behind what is read.
+             AND c.xid < pg_snapshot_xmin(pg_current_snapshot())
+             AND (c.xid, c.id, o.n) > (p_after_xid, p_after_id, p_after_n)
+           ORDER BY c.xid, c.id, o.n
+           LIMIT p_limit) p
+    LEFT JOIN nudge.reminders r ON p.kind = 'reminder' AND r.id = p.object_id
     LEFT JOIN nudge.executions x
-           ON c.kind = 'reminder' AND c.change = 'fired'
-          AND x.reminder_id = c.object_id AND x.scheduled_for = c.scheduled_for
-    LEFT JOIN nudge.status_flags f ON c.kind = 'flag' AND f.key = c.flag_key
-    LEFT JOIN nudge.events e ON c.kind = 'event' AND e.id = c.object_id
-    LEFT JOIN nudge.rules u ON c.kind = 'rule' AND u.id = c.object_id
-   WHERE (c.xid, c.id) > (p_after_xid, p_after_id)
-     -- Only finished transactions: nothing can commit behind what is read.
-     AND c.xid < pg_snapshot_xmin(pg_current_snapshot())
-   ORDER BY c.xid, c.id
-   LIMIT p_limit
+           ON p.kind = 'reminder' AND p.change = 'fired'
+          AND x.reminder_id = p.object_id AND x.scheduled_for = p.occurrence
+    LEFT JOIN nudge.status_flags f ON p.kind = 'flag' AND f.key = p.flag_key
+    LEFT JOIN nudge.events e ON p.kind = 'event' AND e.id = p.object_id
+    LEFT JOIN nudge.rules u ON p.kind = 'rule' AND u.id = p.object_id
+   ORDER BY p.xid, p.id, p.n
 $$;
 
--- Name: FUNCTION stream_changes(p_after_xid xid8, p_after_id bigint, p_limit integer); Type: COMMENT; Schema: nudge; Owner: -
+-- Name: FUNCTION stream_changes(p_after_xid xid8, p_after_id bigint, p_after_n integer, p_limit integer); Type: COMMENT; Schema: nudge; Owner: -
 
-COMMENT ON FUNCTION nudge.stream_changes(p_after_xid xid8, p_after_id bigint, p_limit integer) IS 'Up to p_limit changes after position (p_after_xid, p_after_id) in (xid, id) order, only of transactions finished before this statement''s snapshot (so none can later commit behind them), each with its reminder id and entity for filtering and its data as the stream sends it ({change, reminder[, execution]} | {change, flag} | {change, event, effects} | {change, rule}), objects as they are now.';
+COMMENT ON FUNCTION nudge.stream_changes(p_after_xid xid8, p_after_id bigint, p_after_n integer, p_limit integer) IS 'Up to p_limit changes after position (p_after_xid, p_after_id, p_after_n) in that order, only of transactions finished before this statement''s snapshot (so none can later commit behind them), each with its reminder id and entity for filtering and its data as the stream sends it ({change, reminder[, execution]} | {change, flag} | {change, event, effects} | {change, rule}), objects as they are now.';
 
 -- Name: stream_end(xid8, bigint); Type: FUNCTION; Schema: nudge; Owner: -
 
-CREATE FUNCTION nudge.stream_end(p_after_xid xid8, p_after_id bigint) RETURNS TABLE(xid xid8, id bigint)
+CREATE FUNCTION nudge.stream_end(p_after_xid xid8, p_after_id bigint) RETURNS TABLE(xid xid8, id bigint, n integer)
     LANGUAGE sql STABLE
     SET search_path TO 'pg_catalog', 'pg_temp'
     AS $$
-  SELECT c.xid, c.id FROM nudge.changes c
+  SELECT c.xid, c.id, coalesce(cardinality(c.object_ids), cardinality(c.flag_keys))
+    FROM nudge.changes c
    WHERE (c.xid, c.id) > (p_after_xid, p_after_id)
      AND c.xid < pg_snapshot_xmin(pg_current_snapshot())
    ORDER BY c.xid DESC, c.id DESC
@@ -3356,15 +3366,15 @@ $$;
 
 -- Name: FUNCTION stream_end(p_after_xid xid8, p_after_id bigint); Type: COMMENT; Schema: nudge; Owner: -
 
-COMMENT ON FUNCTION nudge.stream_end(p_after_xid xid8, p_after_id bigint) IS 'The last position after (p_after_xid, p_after_id) of a change whose transaction finished before this statement''s snapshot; no row when there is none: a reader with no client to render for moves there without reading the changes.';
+COMMENT ON FUNCTION nudge.stream_end(p_after_xid xid8, p_after_id bigint) IS 'The position of the last change in a row after (p_after_xid, p_after_id) whose transaction finished before this statement''s snapshot; no row when there is none: a reader with no client to render for moves there without reading the changes.';
 
 -- Name: stream_start(); Type: FUNCTION; Schema: nudge; Owner: -
 
-CREATE FUNCTION nudge.stream_start() RETURNS TABLE(xid xid8, id bigint)
+CREATE FUNCTION nudge.stream_start() RETURNS TABLE(xid xid8, id bigint, n integer)
     LANGUAGE sql STABLE
     SET search_path TO 'pg_catalog', 'pg_temp'
     AS $$
-  SELECT pg_snapshot_xmin(pg_current_snapshot()), 0::bigint
+  SELECT pg_snapshot_xmin(pg_current_snapshot()), 0::bigint, 0
 $$;
 
 -- Name: FUNCTION stream_start(); Type: COMMENT; Schema: nudge; Owner: -
@@ -3481,17 +3491,17 @@ CREATE TABLE nudge.changes (
     at timestamp with time zone DEFAULT now() NOT NULL,
     kind text NOT NULL,
     change text NOT NULL,
-    object_id bigint,
-    flag_key text,
-    scheduled_for timestamp with time zone,
-    gone jsonb,
+    object_ids bigint[],
+    flag_keys text[],
+    occurrences timestamp with time zone[],
+    gone jsonb[],
     CONSTRAINT change_kind_is_known CHECK ((kind = ANY (ARRAY['reminder'::text, 'flag'::text, 'event'::text, 'rule'::text]))),
-    CONSTRAINT change_names_its_object CHECK ((((kind = 'flag'::text) = (flag_key IS NOT NULL)) AND ((kind = 'flag'::text) = (object_id IS NULL))))
+    CONSTRAINT change_names_its_objects CHECK ((((kind = 'flag'::text) = (flag_keys IS NOT NULL)) AND ((kind = 'flag'::text) = (object_ids IS NULL))))
 );
 
 -- Name: TABLE changes; Type: COMMENT; Schema: nudge; Owner: -
 
-COMMENT ON TABLE nudge.changes IS 'What happened, in commit order by (xid, id), for the live stream: written by triggers, one INSERT per statement; the objects are read when a change is rendered; pruned after [history] retention_days.';
+COMMENT ON TABLE nudge.changes IS 'What happened, in commit order by (xid, id) and then the order of the arrays, for the live stream: written by triggers, one row per statement; the objects are read when a change is rendered; pruned after [history] retention_days.';
 
 -- Name: changes_id_seq; Type: SEQUENCE; Schema: nudge; Owner: -
 

@@ -22,7 +22,7 @@ class ChangeLogTest : public LifecycleTest {
   // The data of what the stream reads after the start, in its order.
   std::vector<nlohmann::json> streamed() {
     std::vector<nlohmann::json> out;
-    for (const auto& row : sql("SELECT data::text FROM nudge.stream_changes('0', 0, 1000)"))
+    for (const auto& row : sql("SELECT data::text FROM nudge.stream_changes('0', 0, 0, 1000)"))
       out.push_back(nlohmann::json::parse(row[0].c_str()));
     return out;
   }
@@ -133,16 +133,24 @@ TEST_F(ChangeLogTest, AChangeOfARunningTransactionHoldsBackTheChangesAfterIt) {
   EXPECT_EQ(data[1]["flag"]["key"], "late");
 }
 
-TEST_F(ChangeLogTest, PagesAreReadAfterAPosition) {
-  for (int i = 0; i < 5; ++i) sql("SELECT nudge.set_flag('f' || $1, true)", i);
-  const auto first = sql("SELECT xid::text, id FROM nudge.stream_changes('0', 0, 2)");
+// One statement is one row of the log whatever it changed, read object by object.
+TEST_F(ChangeLogTest, AStatementIsOneRowReadObjectByObjectInPages) {
+  sql("INSERT INTO nudge.status_flags (key, value) SELECT 'f' || g, true "
+      "FROM generate_series(0, 4) g");
+  EXPECT_EQ(value<long>("SELECT count(*) FROM nudge.changes"), 1);
+  const auto first =
+      sql("SELECT xid::text, id, n, data->'flag'->>'key' FROM nudge.stream_changes('0', 0, 0, 2)");
   ASSERT_EQ(first.size(), 2u);
-  const auto rest = sql("SELECT id FROM nudge.stream_changes($1::xid8, $2, 100)",
-                        first[1][0].c_str(), first[1][1].as<std::int64_t>());
-  EXPECT_EQ(rest.size(), 3u);
-  const auto end = sql("SELECT xid::text, id FROM nudge.stream_end('0', 0)");
+  EXPECT_EQ(std::string(first[1][3].c_str()), "f1");
+  const auto rest =
+      sql("SELECT data->'flag'->>'key' FROM nudge.stream_changes($1::xid8, $2, $3, 100)",
+          first[1][0].c_str(), first[1][1].as<std::int64_t>(), first[1][2].as<int>());
+  ASSERT_EQ(rest.size(), 3u);
+  EXPECT_EQ(std::string(rest[0][0].c_str()), "f2");
+  EXPECT_EQ(std::string(rest[2][0].c_str()), "f4");
+  const auto end = sql("SELECT xid::text, id, n FROM nudge.stream_end('0', 0)");
   ASSERT_EQ(end.size(), 1u);
-  EXPECT_EQ(end[0][1].as<std::int64_t>(), rest[2][0].as<std::int64_t>());
+  EXPECT_EQ(end[0][2].as<int>(), 5);
   EXPECT_TRUE(sql("SELECT 1 FROM nudge.stream_end($1::xid8, $2)", end[0][0].c_str(),
                   end[0][1].as<std::int64_t>())
                   .empty());
@@ -150,8 +158,9 @@ TEST_F(ChangeLogTest, PagesAreReadAfterAPosition) {
 
 TEST_F(ChangeLogTest, PruningRemovesOldChangesOldestFirstAndNotesWhereItStopped) {
   for (int i = 0; i < 4; ++i) sql("SELECT nudge.set_flag('f' || $1, true)", i);
-  sql("UPDATE nudge.changes SET at = now() - interval '40 days' WHERE flag_key IN ('f0', 'f1')");
-  const auto second = sql("SELECT xid::text, id FROM nudge.changes WHERE flag_key = 'f1'");
+  sql("UPDATE nudge.changes SET at = now() - interval '40 days' WHERE flag_keys[1] IN ('f0', "
+      "'f1')");
+  const auto second = sql("SELECT xid::text, id FROM nudge.changes WHERE flag_keys[1] = 'f1'");
   sql("SELECT nudge.prune_history(interval '30 days', 1000)");
   EXPECT_EQ(value<long>("SELECT count(*) FROM nudge.changes"), 2);
   const auto noted = sql("SELECT xid::text, id FROM nudge.changes_pruned");

@@ -9,6 +9,7 @@
 #include <string>
 #include <thread>
 
+#include "change_poller.hpp"
 #include "errors.hpp"
 #include "http_server.hpp"
 #include "nudge/config.hpp"
@@ -22,6 +23,7 @@
 #include "routes.hpp"
 #include "server_metrics.hpp"
 #include "statements.hpp"
+#include "stream_hub.hpp"
 
 namespace {
 
@@ -99,12 +101,15 @@ int main(int argc, char** argv) {
   nudge::ConnectionPool pool(config.database.url, config.database.pool_size, id + "/api",
                              &nudge::api::set_up_connection);
   nudge::api::Notifier notifier(config.database.url, id + "/notify");
+  // Before the server: streams the server holds refer to it until they close.
+  nudge::api::StreamHub hub({static_cast<std::size_t>(config.api.max_streams),
+                             static_cast<std::size_t>(config.api.stream_buffer_bytes)});
   nudge::api::HttpServer server(server_settings(config));
   nudge::metrics::Registry registry;
   nudge::api::RequestMetrics request_metrics(registry);
   nudge::api::add_server_metrics(registry, pool, server);
   nudge::api::Router router(server.routes(), &request_metrics);
-  nudge::api::add_routes(router, pool, notifier, config.secrets, registry);
+  nudge::api::add_routes(router, pool, notifier, config.secrets, registry, hub);
   router.finish();
   if (!server.bind(config.api.host, config.api.port)) {
     nudge::log::error("cannot listen", {{"host", config.api.host}, {"port", config.api.port}});
@@ -115,6 +120,10 @@ int main(int argc, char** argv) {
                                  {"threads", config.api.threads},
                                  {"max_connections", server.max_connections()},
                                  {"pool_size", config.database.pool_size}});
+  hub.set_wake([&server] { server.wake_streams(); });
+  // After bind (the hub wakes the server's loop) and stopped before the server goes.
+  nudge::api::ChangePoller poller(config.database.url, id + "/stream", hub,
+                                  std::chrono::seconds(config.api.stream_heartbeat_seconds));
   std::thread serving([&server] {
     server.serve();
     nudge::request_shutdown();  // also when serving failed, so that main does not wait forever

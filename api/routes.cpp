@@ -8,7 +8,7 @@
 namespace nudge::api {
 
 void add_routes(Router& router, ConnectionPool& pool, Notifier& notifier, const Secrets& secrets,
-                const metrics::Registry& registry) {
+                const metrics::Registry& registry, StreamHub& hub) {
   router.add("GET", "/health", [](const httplib::Request&, httplib::Response& res) {
     reply(res, 200, R"({"status":"ok"})");
   });
@@ -44,6 +44,7 @@ void add_routes(Router& router, ConnectionPool& pool, Notifier& notifier, const 
   add_contact_routes(router, pool);
   add_rule_routes(router, pool, secrets);
   add_event_routes(router, pool, notifier);
+  add_stream_routes(router, pool, hub);
 }
 
 }  // namespace nudge::api

@@ -7,6 +7,7 @@
 #include "nudge/metrics.hpp"
 #include "nudge/pool.hpp"
 #include "router.hpp"
+#include "stream_hub.hpp"
 
 namespace nudge::api {
 
@@ -14,7 +15,7 @@ namespace nudge::api {
 // (only their names are used: a webhook request may name no others); they must outlive the
 // routes.
 void add_routes(Router& router, ConnectionPool& pool, Notifier& notifier, const Secrets& secrets,
-                const metrics::Registry& registry);
+                const metrics::Registry& registry, StreamHub& hub);
 
 // /metrics (what `registry` holds), /livez and /readyz.
 void add_operations_routes(Router& router, ConnectionPool& pool, const metrics::Registry& registry);
@@ -25,5 +26,7 @@ void add_flag_routes(Router& router, ConnectionPool& pool);
 void add_contact_routes(Router& router, ConnectionPool& pool);
 void add_rule_routes(Router& router, ConnectionPool& pool, const Secrets& secrets);
 void add_event_routes(Router& router, ConnectionPool& pool, Notifier& notifier);
+// GET /v1/stream, fed by `hub`.
+void add_stream_routes(Router& router, ConnectionPool& pool, StreamHub& hub);
 
 }  // namespace nudge::api

@@ -96,6 +96,14 @@ const std::pair<const char*, const char*> kStatements[] = {
      "FROM nudge.events e WHERE ($1::text IS NULL OR e.event_type = $1) "
      "AND ($2::text IS NULL OR e.entity_type = $2) AND ($3::text IS NULL OR e.entity_id = $3) "
      "AND ($4::bigint IS NULL OR e.id < $4) ORDER BY e.id DESC LIMIT $5"},
+    // The live stream's reads of the change log (api/stream_changes.hpp); positions as text,
+    // since libpqxx has no conversion for xid8.
+    {"stream_changes",
+     "SELECT xid::text, id, n, kind, reminder_id, entity_type, entity_id, data::text "
+     "FROM nudge.stream_changes($1::xid8, $2, $3, $4)"},
+    {"stream_end", "SELECT xid::text, id, n FROM nudge.stream_end($1::xid8, $2)"},
+    {"stream_start", "SELECT xid::text, id, n FROM nudge.stream_start()"},
+    {"stream_pruned", "SELECT xid::text, id FROM nudge.changes_pruned"},
 };
 
 }  // namespace

@@ -29,7 +29,8 @@ auto Fields(const Config& c) {
                   c.email.from, c.email.timeout_ms, c.history.retention_days,
                   c.history.prune_interval_seconds, c.api.host, c.api.port, c.api.threads,
                   c.api.max_body_bytes, c.api.request_timeout_ms, c.api.max_connections,
-                  c.api.keep_alive_seconds, c.log.level, c.secrets);
+                  c.api.keep_alive_seconds, c.api.max_streams, c.api.stream_buffer_bytes,
+                  c.api.stream_heartbeat_seconds, c.log.level, c.secrets);
 }
 
 const Config kDefaults{};
@@ -130,6 +131,12 @@ const std::vector<SettingCase>& EverySetting() {
        [](Config& c) { c.api.max_connections = 500; }},
       {"api", "keep_alive_seconds", "NUDGE_API_KEEP_ALIVE_SECONDS", "30", "30",
        [](Config& c) { c.api.keep_alive_seconds = 30; }},
+      {"api", "max_streams", "NUDGE_API_MAX_STREAMS", "20", "20",
+       [](Config& c) { c.api.max_streams = 20; }},
+      {"api", "stream_buffer_bytes", "NUDGE_API_STREAM_BUFFER_BYTES", "65536", "65536",
+       [](Config& c) { c.api.stream_buffer_bytes = 65536; }},
+      {"api", "stream_heartbeat_seconds", "NUDGE_API_STREAM_HEARTBEAT_SECONDS", "2", "2",
+       [](Config& c) { c.api.stream_heartbeat_seconds = 2; }},
       {"log", "level", "NUDGE_LOG_LEVEL", "debug", "\"debug\"",
        [](Config& c) { c.log.level = "debug"; }},
   };
@@ -170,6 +177,9 @@ const std::vector<Range>& IntegerRanges() {
       {"api", "request_timeout_ms", 100, 600000},
       {"api", "max_connections", 1, 1000000},
       {"api", "keep_alive_seconds", 1, 3600},
+      {"api", "max_streams", 1, 100000},
+      {"api", "stream_buffer_bytes", 4096, 1073741824},
+      {"api", "stream_heartbeat_seconds", 1, 3600},
   };
   return ranges;
 }

@@ -137,6 +137,11 @@ constexpr Setting kSettings[] = {
      600000},
     {"api", "max_connections", &FieldOf<&Config::api, &ApiConfig::max_connections>, 1, 1000000},
     {"api", "keep_alive_seconds", &FieldOf<&Config::api, &ApiConfig::keep_alive_seconds>, 1, 3600},
+    {"api", "max_streams", &FieldOf<&Config::api, &ApiConfig::max_streams>, 1, 100000},
+    {"api", "stream_buffer_bytes", &FieldOf<&Config::api, &ApiConfig::stream_buffer_bytes>, 4096,
+     1073741824},
+    {"api", "stream_heartbeat_seconds",
+     &FieldOf<&Config::api, &ApiConfig::stream_heartbeat_seconds>, 1, 3600},
     {"log", "level", &FieldOf<&Config::log, &LogConfig::level>, 0, 0, &CheckLogLevel},
 };
 

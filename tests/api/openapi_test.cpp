@@ -37,6 +37,8 @@ TEST_F(OpenApi, EveryDocumentedRouteIsAnsweredAndEveryOtherMethodIsNot) {
     std::string concrete = replace(replace(path, "{id}", std::to_string(id)), "{key}", "some-flag");
     concrete = replace(replace(replace(concrete, "{entity_type}", "user"), "{entity_id}", "1"),
                        "{channel}", "email");
+    // A stream answered 200 never ends: a bad filter shows that the route answers.
+    if (concrete == "/v1/stream") concrete += "?types=none";
     for (const auto& method : kMethods) {
       SCOPED_TRACE(method + " " + path);
       const bool in_doc = item.contains(lower(method));
@@ -48,8 +50,8 @@ TEST_F(OpenApi, EveryDocumentedRouteIsAnsweredAndEveryOtherMethodIsNot) {
       }
     }
   }
-  EXPECT_EQ(documented, 35);  // probes, metrics, reminders (one and in bulk), flags, the schedule
-                              // preview, contacts, rules, events
+  EXPECT_EQ(documented, 36);  // probes, metrics, reminders (one and in bulk), flags, the schedule
+                              // preview, contacts, rules, events, the stream
   // Paths outside the document are not answered at all.
   for (const std::string path :
        {"/", "/v1", "/v1/reminder", "/v1/flags/a/b", "/v1/reminders/1/stop", "/v1/contacts/user",

@@ -55,13 +55,16 @@ struct HistoryConfig {
 };
 
 struct ApiConfig {
-  std::string host = "127.0.0.1";  // address nudge-api listens on
-  int port = 8080;                 // TCP port of nudge-api
-  int threads = 16;                // HTTP worker threads (requests served at once)
-  int max_body_bytes = 1048576;    // larger request bodies are refused with 413
-  int request_timeout_ms = 10000;  // read/write timeout of one request
-  int max_connections = 10000;     // open connections; a client past them gets a 503 at once
-  int keep_alive_seconds = 5;      // an idle keep-alive connection is closed after this
+  std::string host = "127.0.0.1";     // address nudge-api listens on
+  int port = 8080;                    // TCP port of nudge-api
+  int threads = 16;                   // HTTP worker threads (requests served at once)
+  int max_body_bytes = 1048576;       // larger request bodies are refused with 413
+  int request_timeout_ms = 10000;     // read/write timeout of one request
+  int max_connections = 10000;        // open connections; a client past them gets a 503 at once
+  int keep_alive_seconds = 5;         // an idle keep-alive connection is closed after this
+  int max_streams = 1000;             // open GET /v1/stream clients; past them a 503
+  int stream_buffer_bytes = 8388608;  // queued for one stream client before it is lagged
+  int stream_heartbeat_seconds = 15;  // a ": ping" comment on every stream this often
 };
 
 struct LogConfig {

@@ -1,6 +1,6 @@
 #pragma once
-// What every route shares: a pooled connection for one call, query parameters checked one by
-// one, cursor pages, and JSON answers.
+// What every route shares: a pooled connection for one call (its session naming the caller),
+// query parameters checked one by one, cursor pages, and JSON answers.
 
 #include <httplib.h>
 
@@ -11,6 +11,7 @@
 #include <set>
 #include <string>
 
+#include "caller.hpp"
 #include "nudge/pool.hpp"
 
 namespace nudge::api {
@@ -19,11 +20,13 @@ inline constexpr std::chrono::seconds kPoolWait{5};  // longer without a connect
 
 // Runs `work` on a pooled connection, each statement in its own implicit transaction: every
 // write is one call to a lifecycle function, atomic by itself, so BEGIN and COMMIT would only
-// add two round trips per request. A broken connection is not reused.
+// add two round trips per request. The session names the caller first (for the audit trail). A
+// broken connection is not reused.
 template <typename Work>
 auto on_connection(ConnectionPool& pool, Work&& work) {
   auto lease = pool.acquire(kPoolWait);
   try {
+    act_for_caller(lease);
     pqxx::nontransaction tx(*lease);
     return work(tx);
   } catch (const pqxx::broken_connection&) {

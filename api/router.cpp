@@ -1,7 +1,10 @@
 #include "router.hpp"
 
 #include <chrono>
+#include <stdexcept>
 
+#include "access.hpp"
+#include "caller.hpp"
 #include "errors.hpp"
 
 namespace nudge::api {
@@ -21,11 +24,18 @@ void register_method(httplib::Server& server, const std::string& method, const s
 }  // namespace
 
 void Router::add(const std::string& method, const std::string& pattern, Handler handler) {
+  const RouteAccess* access = route_access(method, pattern);
+  if (access == nullptr)
+    throw std::logic_error("route " + method + " " + pattern + " has no scope in access.cpp");
   routes_.push_back({method, pattern});
   if (!handlers_.contains(pattern)) patterns_.push_back(pattern);
-  handlers_[pattern][method] = [handler = std::move(handler)](const httplib::Request& req,
+  const std::string route = method + " " + std::string(access->path);
+  handlers_[pattern][method] = [&gate = gate_, access, route, changes = method != "GET",
+                                handler = std::move(handler)](const httplib::Request& req,
                                                               httplib::Response& res) {
     try {
+      const Caller caller{gate.admit(req, res, *access), route, changes};
+      const CallerScope scope(caller);
       handler(req, res);
     } catch (...) {
       send_exception(req, res, std::current_exception());

@@ -1,8 +1,10 @@
 #pragma once
 // The route table: every (method, path pattern) the API answers, registered on the server with
-// the error handling every route shares, plus a 405 (with Allow) for the other methods of a
-// known path, which cpp-httplib does not do by itself. The table is also what the OpenAPI
-// cross-check test compares against. Every answer is counted in the request metrics, when given.
+// what every route shares: the gate (token, scope, rate; access.hpp names each route's scope),
+// the caller named for the audit trail, and the error handling; plus a 405 (with Allow) for the
+// other methods of a known path, which cpp-httplib does not do by itself. The table is also what
+// the OpenAPI cross-check test compares against. Every answer, refusals by the gate included, is
+// counted in the request metrics, when given.
 
 #include <httplib.h>
 
@@ -11,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "gate.hpp"
 #include "request_metrics.hpp"
 
 namespace nudge::api {
@@ -24,10 +27,12 @@ class Router {
  public:
   using Handler = std::function<void(const httplib::Request&, httplib::Response&)>;
 
-  explicit Router(httplib::Server& server, RequestMetrics* metrics = nullptr)
-      : server_(server), metrics_(metrics) {}
+  Router(httplib::Server& server, Gate& gate, RequestMetrics* metrics = nullptr)
+      : server_(server), gate_(gate), metrics_(metrics) {}
 
-  // Adds a handler (registered by finish()); anything it throws becomes an error answer.
+  // Adds a handler (registered by finish()), served once the gate admits the request; anything
+  // it throws becomes an error answer. Throws std::logic_error for a route access.cpp does not
+  // list.
   void add(const std::string& method, const std::string& pattern, Handler handler);
 
   // Registers every handler, the 405 answers and the JSON bodies of 404/413 and other bare
@@ -42,6 +47,7 @@ class Router {
                    Handler handler);
 
   httplib::Server& server_;
+  Gate& gate_;
   RequestMetrics* metrics_;
   std::vector<Route> routes_;
   std::vector<std::string> patterns_;                               // in the order added

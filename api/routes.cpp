@@ -44,6 +44,7 @@ void add_routes(Router& router, ConnectionPool& pool, Notifier& notifier, const 
   add_contact_routes(router, pool);
   add_rule_routes(router, pool, secrets);
   add_event_routes(router, pool, notifier);
+  add_audit_routes(router, pool);
   add_stream_routes(router, pool, hub);
 }
 

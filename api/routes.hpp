@@ -26,6 +26,7 @@ void add_flag_routes(Router& router, ConnectionPool& pool);
 void add_contact_routes(Router& router, ConnectionPool& pool);
 void add_rule_routes(Router& router, ConnectionPool& pool, const Secrets& secrets);
 void add_event_routes(Router& router, ConnectionPool& pool, Notifier& notifier);
+void add_audit_routes(Router& router, ConnectionPool& pool);
 // GET /v1/stream, fed by `hub`.
 void add_stream_routes(Router& router, ConnectionPool& pool, StreamHub& hub);
 

@@ -96,6 +96,17 @@ const std::pair<const char*, const char*> kStatements[] = {
      "FROM nudge.events e WHERE ($1::text IS NULL OR e.event_type = $1) "
      "AND ($2::text IS NULL OR e.entity_type = $2) AND ($3::text IS NULL OR e.entity_id = $3) "
      "AND ($4::bigint IS NULL OR e.id < $4) ORDER BY e.id DESC LIMIT $5"},
+    // Who the request is from, for the audit triggers (api/caller.hpp).
+    {"act", "SELECT set_config('nudge.actor', $1, false), set_config('nudge.route', $2, false)"},
+    // A live token by its SHA-256 (hex): its name and scopes.
+    {"token",
+     "SELECT t.name, array_to_string(t.scopes, ',') FROM nudge.api_tokens t "
+     "WHERE t.token_hash = decode($1, 'hex') AND t.revoked_at IS NULL"},
+    {"list_audit",
+     "SELECT row_to_json(a)::text, a.id FROM nudge.audit a "
+     "WHERE ($1::text IS NULL OR a.token = $1) AND ($2::text IS NULL OR a.subject_type = $2) "
+     "AND ($3::text IS NULL OR a.subject = $3) AND ($4::bigint IS NULL OR a.id < $4) "
+     "ORDER BY a.id DESC LIMIT $5"},
     // The live stream's reads of the change log (api/stream_changes.hpp); positions as text,
     // since libpqxx has no conversion for xid8.
     {"stream_changes",
@@ -106,11 +117,33 @@ const std::pair<const char*, const char*> kStatements[] = {
     {"stream_pruned", "SELECT xid::text, id FROM nudge.changes_pruned"},
 };
 
+// Statements on tokens outside the request path: the token commands and the token watcher.
+const std::pair<const char*, const char*> kTokenStatements[] = {
+    {"create_token",
+     "SELECT t.name FROM nudge.create_token($1, decode($2, 'hex'), string_to_array($3, ',')) t"},
+    {"revoke_token", "SELECT t.revoked_at = now() FROM nudge.revoke_token($1) t"},
+    // Times as RFC 3339 in UTC, to the second; "-" for none.
+    {"list_tokens",
+     "SELECT t.name, array_to_string(t.scopes, ','), "
+     "to_char(t.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), "
+     "coalesce(to_char(t.last_used_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), '-'), "
+     "coalesce(to_char(t.revoked_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), '-') "
+     "FROM nudge.api_tokens t ORDER BY t.created_at, t.name"},
+    // Hashes as a text array of hex: {"ab01...","cd23..."}.
+    {"tokens_used",
+     "UPDATE nudge.api_tokens t SET last_used_at = now() "
+     "WHERE t.token_hash IN (SELECT decode(h, 'hex') FROM unnest($1::text[]) h)"},
+};
+
 }  // namespace
 
 void set_up_connection(pqxx::connection& conn) {
   pqxx::nontransaction(conn).exec("SET nudge.notify_after_commit = 'on'");
   for (const auto& [name, sql] : kStatements) conn.prepare(name, sql);
+}
+
+void set_up_token_connection(pqxx::connection& conn) {
+  for (const auto& [name, sql] : kTokenStatements) conn.prepare(name, sql);
 }
 
 }  // namespace nudge::api

@@ -10,4 +10,8 @@ namespace nudge::api {
 // and every statement is prepared.
 void set_up_connection(pqxx::connection& conn);
 
+// Readies a connection of the token commands (nudge-api token ...) or of the token watcher: the
+// statements on nudge.api_tokens they send.
+void set_up_token_connection(pqxx::connection& conn);
+
 }  // namespace nudge::api

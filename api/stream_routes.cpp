@@ -17,7 +17,7 @@ namespace {
 using namespace std::chrono_literals;
 
 constexpr int kCatchUpPage = 500;
-constexpr auto kStartWait = 2s;
+constexpr auto kStartWait = 5s;
 // EventSource waits this long before it reconnects.
 constexpr const char* kHello = "retry: 1000\n\n";
 

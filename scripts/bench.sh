@@ -40,6 +40,10 @@
 #   BENCH_SCALE_N     future reminders for the scale figure (default 1000000)
 #   BENCH_CONNECTIONS clients of the connections figure (default 1000)
 #   NUDGE_BUILD_DIR   build directory (default build)
+#   NUDGE_BENCH_AUTH  token (default): the api and events figures run nudge-api with auth on,
+#                     with a read,write token made by `nudge-api token create` and sent by
+#                     every wrk request (its rate limit set too high to refuse any, so the
+#                     bucket is still taken); off: without auth, for comparison
 #   NUDGE_DATABASE_URL  use this server instead of the throwaway cluster (databases
 #                     nudge_bench* are created and dropped on it)
 set -euo pipefail
@@ -58,6 +62,7 @@ figures=("$@")
 ((${#figures[@]} > 0)) || figures=(drain lateness scale api events connections cron webhook stream)
 api_bin="${build_dir}/bin/nudge-api"
 api_port="${BENCH_API_PORT:-18089}"
+bench_auth="${NUDGE_BENCH_AUTH:-token}"
 
 log() { echo "bench.sh: $*" >&2; }
 
@@ -263,8 +268,17 @@ wrk_run() {
 
 # start_api: nudge-api on the bench database, in the background (its pid in api_pid), once it
 # answers /health.
+# With auth on, a token is made in the fresh database first, and wrk sends it (NUDGE_BENCH_TOKEN,
+# read by scripts/wrk/*.lua).
 start_api() {
+  unset NUDGE_BENCH_TOKEN
+  if [[ "${bench_auth}" == token ]]; then
+    NUDGE_BENCH_TOKEN="$(NUDGE_DATABASE_URL="${bench_url}" "${api_bin}" token create --name bench \
+      --scopes read,write)"
+    export NUDGE_BENCH_TOKEN
+  fi
   NUDGE_DATABASE_URL="${bench_url}" NUDGE_API_PORT="${api_port}" NUDGE_LOG_LEVEL=warn \
+    NUDGE_API_AUTH="${bench_auth}" NUDGE_API_RATE_PER_TOKEN=1000000 NUDGE_API_BURST=1000000 \
     "${api_bin}" 2>"${tmp}/api.err" &
   api_pid=$!
   for _ in $(seq 1 200); do curl -sf "http://127.0.0.1:${api_port}/health" >/dev/null && break; sleep 0.05; done

@@ -14,6 +14,8 @@
 #   NUDGE_CONFIG         config file passed to the programs (default config/nudge.toml)
 #   NUDGE_RUN_DETACH=1   start everything, print how to stop it, exit 0 leaving it running
 #   NUDGE_API_PORT       only used to print the API URL (default 8080)
+#   NUDGE_API_AUTH       the API's auth (default off here: it listens on 127.0.0.1, and nudge-api
+#                        refuses "off" on any other address); token to try tokens locally
 #   NUDGE_RUN_STOP_TIMEOUT  seconds to wait after SIGTERM before SIGKILL (default 30)
 #   NUDGE_DATABASE_URL   use this server; no local cluster is started or stopped
 #   NUDGE_PG_PORT, NUDGE_PG_DIR   passed on to scripts/pg.sh
@@ -227,7 +229,8 @@ launch worker-1 "${worker_bin}" --config "${config}"
 launch worker-2 "${worker_bin}" --config "${config}"
 api_started=0
 if [[ -x "${api_bin}" ]]; then
-  launch api "${api_bin}" --config "${config}"
+  # As before tokens: open, on loopback only (nudge-api refuses to start otherwise).
+  NUDGE_API_AUTH="${NUDGE_API_AUTH:-off}" launch api "${api_bin}" --config "${config}"
   api_started=1
 fi
 

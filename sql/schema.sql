@@ -232,6 +232,21 @@ $$;
 
 COMMENT ON FUNCTION nudge.after_attempt(r nudge.reminders, p_outcome text, p_policy nudge.worker_policy, p_now timestamp with time zone) IS 'What a reminder becomes when an attempt ended with p_outcome at p_now: a failed attempt with attempts left keeps its occurrence and waits a jittered backoff; otherwise the occurrence ends and the reminder moves to its next one (missed ones collapse into this fire; fire_all takes each missed one, up to the cap) or ends (one_time: COMPLETED or FAILED; max_fires; a next run after ends_at); a status other than ACTIVE or PAUSED is never changed.';
 
+-- Name: announce_token_change(); Type: FUNCTION; Schema: nudge; Owner: -
+
+CREATE FUNCTION nudge.announce_token_change() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+BEGIN
+  PERFORM pg_notify('nudge_tokens', OLD.name);
+  RETURN NULL;
+END $$;
+
+-- Name: FUNCTION announce_token_change(); Type: COMMENT; Schema: nudge; Owner: -
+
+COMMENT ON FUNCTION nudge.announce_token_change() IS 'Trigger: a token revoked, deleted or changed in name, hash or scopes is announced on channel nudge_tokens (payload: its old name) when the transaction commits.';
+
 -- Name: events; Type: TABLE; Schema: nudge; Owner: -
 
 CREATE TABLE nudge.events (
@@ -387,6 +402,63 @@ $$;
 -- Name: FUNCTION attempt_json(a nudge.delivery_attempts); Type: COMMENT; Schema: nudge; Owner: -
 
 COMMENT ON FUNCTION nudge.attempt_json(a nudge.delivery_attempts) IS 'The public JSON form of one delivery attempt, with the request it sent when its reminder has its own.';
+
+-- Name: audit_inserted_rows(); Type: FUNCTION; Schema: nudge; Owner: -
+
+CREATE FUNCTION nudge.audit_inserted_rows() RETURNS trigger
+    LANGUAGE plpgsql
+    AS $$
+BEGIN
+  IF pg_catalog.pg_trigger_depth() > 1
+     OR pg_catalog.current_setting('nudge.audit', true) = 'off'
+     OR coalesce(NULLIF(pg_catalog.current_setting('nudge.event_depth', true), ''), '0') <> '0' THEN
+    RETURN NULL;
+  END IF;
+  INSERT INTO nudge.audit (token, route, subject_type, subject, change)
+  SELECT NULLIF(pg_catalog.current_setting('nudge.actor', true), ''),
+         NULLIF(pg_catalog.current_setting('nudge.route', true), ''), TG_ARGV[0],
+         i.id::pg_catalog.text, 'insert'
+    FROM inserted i;
+  RETURN NULL;
+END $$;
+
+-- Name: FUNCTION audit_inserted_rows(); Type: COMMENT; Schema: nudge; Owner: -
+
+COMMENT ON FUNCTION nudge.audit_inserted_rows() IS 'Statement trigger (argument: the subject type) on tables with an id: records each row the statement inserted in nudge.audit in one insert, with the session''s nudge.actor and nudge.route (or none: an SQL session) and session_user, unless the statement ran in a trigger, in a session with nudge.audit = off or while rules run.';
+
+-- Name: audit_row_change(); Type: FUNCTION; Schema: nudge; Owner: -
+
+CREATE FUNCTION nudge.audit_row_change() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+DECLARE
+  v_row     record;
+  v_subject text;
+BEGIN
+  IF coalesce(nullif(current_setting('nudge.event_depth', true), ''), '0') <> '0' THEN
+    RETURN NULL;
+  END IF;
+  IF TG_OP = 'DELETE' THEN v_row := OLD; ELSE v_row := NEW; END IF;
+  -- One branch per table: each is planned for the row type of the table it runs for.
+  IF TG_TABLE_NAME = 'status_flags' THEN
+    v_subject := v_row.key;
+  ELSIF TG_TABLE_NAME = 'contacts' THEN
+    v_subject := v_row.entity_type || '/' || v_row.entity_id || '/' || v_row.channel;
+  ELSIF TG_TABLE_NAME = 'api_tokens' THEN
+    v_subject := v_row.name;
+  ELSE
+    v_subject := v_row.id::text;
+  END IF;
+  INSERT INTO nudge.audit (token, route, subject_type, subject, change)
+  VALUES (nullif(current_setting('nudge.actor', true), ''),
+          nullif(current_setting('nudge.route', true), ''), TG_ARGV[0], v_subject, lower(TG_OP));
+  RETURN NULL;
+END $$;
+
+-- Name: FUNCTION audit_row_change(); Type: COMMENT; Schema: nudge; Owner: -
+
+COMMENT ON FUNCTION nudge.audit_row_change() IS 'Row trigger (argument: the subject type): records the changed row in nudge.audit with the session''s nudge.actor and nudge.route (or none: an SQL session) and session_user, unless rules are running.';
 
 -- Name: cancel_reminder(bigint); Type: FUNCTION; Schema: nudge; Owner: -
 
@@ -1450,6 +1522,60 @@ $$;
 
 COMMENT ON FUNCTION nudge.create_rule(p_name text, p_event_type text, p_action jsonb, p_when jsonb, p_enabled boolean) IS 'Saves a new rule (enabled unless p_enabled is false) after nudge.check_rule; 22023 naming the field otherwise.';
 
+-- Name: api_tokens; Type: TABLE; Schema: nudge; Owner: -
+
+CREATE TABLE nudge.api_tokens (
+    name text NOT NULL,
+    token_hash bytea NOT NULL,
+    scopes text[] NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    last_used_at timestamp with time zone,
+    revoked_at timestamp with time zone,
+    CONSTRAINT api_token_hash_is_a_sha256 CHECK ((length(token_hash) = 32)),
+    CONSTRAINT api_token_name_is_a_word_of_1_to_100_chars CHECK ((name ~ '^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$'::text)),
+    CONSTRAINT api_token_scopes_are_read_write_admin_or_metrics CHECK (((cardinality(scopes) > 0) AND (scopes <@ ARRAY['read'::text, 'write'::text, 'admin'::text, 'metrics'::text])))
+);
+
+-- Name: TABLE api_tokens; Type: COMMENT; Schema: nudge; Owner: -
+
+COMMENT ON TABLE nudge.api_tokens IS 'Tokens of the REST API, stored as SHA-256 hashes with their scopes; a revoked token keeps its row and its name.';
+
+-- Name: create_token(text, bytea, text[]); Type: FUNCTION; Schema: nudge; Owner: -
+
+CREATE FUNCTION nudge.create_token(p_name text, p_token_hash bytea, p_scopes text[]) RETURNS nudge.api_tokens
+    LANGUAGE plpgsql
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $_$
+DECLARE v_token nudge.api_tokens;
+BEGIN
+  IF p_name IS NULL OR p_name !~ '^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$' THEN
+    PERFORM nudge.reject('name', 'must be 1 to 100 letters, digits, dots, dashes or underscores, '
+                                 'beginning with a letter or digit');
+  END IF;
+  IF p_token_hash IS NULL OR length(p_token_hash) <> 32 THEN
+    PERFORM nudge.reject('token_hash', 'must be the 32 bytes of a SHA-256');
+  END IF;
+  IF coalesce(cardinality(p_scopes), 0) = 0
+     OR NOT p_scopes <@ ARRAY['read', 'write', 'admin', 'metrics'] THEN
+    PERFORM nudge.reject('scopes', 'must be one or more of read, write, admin, metrics');
+  END IF;
+  INSERT INTO nudge.api_tokens AS t (name, token_hash, scopes)
+  VALUES (p_name, p_token_hash,
+          ARRAY(SELECT s FROM unnest(ARRAY['read', 'write', 'admin', 'metrics']) s
+                 WHERE s = ANY (p_scopes)))
+  ON CONFLICT (name) DO NOTHING
+  RETURNING t.* INTO v_token;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION 'a token named % exists already (a revoked token keeps its name)', p_name
+      USING ERRCODE = 'NU409';
+  END IF;
+  RETURN v_token;
+END $_$;
+
+-- Name: FUNCTION create_token(p_name text, p_token_hash bytea, p_scopes text[]); Type: COMMENT; Schema: nudge; Owner: -
+
+COMMENT ON FUNCTION nudge.create_token(p_name text, p_token_hash bytea, p_scopes text[]) IS 'Stores a new token by its SHA-256 with its scopes (in the order read, write, admin, metrics) and returns it; 22023 naming name, token_hash or scopes for bad input, NU409 when the name is taken, revoked or not.';
+
 -- Name: cron_field(text, text, integer, integer, text[]); Type: FUNCTION; Schema: nudge; Owner: -
 
 CREATE FUNCTION nudge.cron_field(p_text text, p_field text, p_min integer, p_max integer, p_names text[] DEFAULT NULL::text[]) RETURNS bigint
@@ -2264,7 +2390,7 @@ COMMENT ON FUNCTION nudge.lock_reminder(p_id bigint) IS 'The reminder, locked FO
 -- Name: log_fires(); Type: FUNCTION; Schema: nudge; Owner: -
 
 CREATE FUNCTION nudge.log_fires() RETURNS trigger
-    LANGUAGE plpgsql
+    LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'pg_catalog', 'pg_temp'
     AS $$
 BEGIN
@@ -2281,7 +2407,7 @@ COMMENT ON FUNCTION nudge.log_fires() IS 'Trigger: logs the execution rows of th
 -- Name: log_reminder_change(); Type: FUNCTION; Schema: nudge; Owner: -
 
 CREATE FUNCTION nudge.log_reminder_change() RETURNS trigger
-    LANGUAGE plpgsql
+    LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'pg_catalog', 'pg_temp'
     AS $$
 BEGIN
@@ -2302,7 +2428,7 @@ COMMENT ON FUNCTION nudge.log_reminder_change() IS 'Trigger: logs in nudge.chang
 -- Name: log_retries(); Type: FUNCTION; Schema: nudge; Owner: -
 
 CREATE FUNCTION nudge.log_retries() RETURNS trigger
-    LANGUAGE plpgsql
+    LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'pg_catalog', 'pg_temp'
     AS $$
 BEGIN
@@ -2324,7 +2450,7 @@ COMMENT ON FUNCTION nudge.log_retries() IS 'Trigger: logs in one nudge.changes r
 -- Name: log_row_changes(); Type: FUNCTION; Schema: nudge; Owner: -
 
 CREATE FUNCTION nudge.log_row_changes() RETURNS trigger
-    LANGUAGE plpgsql
+    LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'pg_catalog', 'pg_temp'
     AS $$
 BEGIN
@@ -2510,15 +2636,18 @@ CREATE FUNCTION nudge.prune_history(p_keep interval, p_limit integer) RETURNS in
     SET search_path TO 'pg_catalog', 'pg_temp'
     AS $$
 DECLARE
+  v_audit      text := current_setting('nudge.audit', true);
   v_executions integer;
   v_attempts   integer;
   v_reminders  integer;
   v_events     integer;
+  v_audited    integer;
   v_changes    integer;
 BEGIN
   IF NOT pg_try_advisory_xact_lock(hashtext('nudge.prune_history')) THEN
     RETURN 0;
   END IF;
+  PERFORM set_config('nudge.audit', 'off', true);
   DELETE FROM nudge.executions e
    WHERE e.ctid = ANY (ARRAY(SELECT x.ctid FROM nudge.executions x
                               WHERE x.fired_at < now() - p_keep LIMIT p_limit));
@@ -2536,6 +2665,13 @@ BEGIN
    WHERE e.ctid = ANY (ARRAY(SELECT x.ctid FROM nudge.events x
                               WHERE x.received_at < now() - p_keep LIMIT p_limit));
   GET DIAGNOSTICS v_events = ROW_COUNT;
+  -- The oldest p_limit by id, of which those older than p_keep: the primary key is the only
+  -- index, and ids rise with time.
+  DELETE FROM nudge.audit a
+   WHERE a.id = ANY (ARRAY(SELECT x.id FROM (SELECT y.id, y.changed_at FROM nudge.audit y
+                                               ORDER BY y.id LIMIT p_limit) x
+                            WHERE x.changed_at < now() - p_keep));
+  GET DIAGNOSTICS v_audited = ROW_COUNT;
   -- The oldest first, from the index: reads at most p_limit rows however young the log is.
   WITH pruned AS (
     DELETE FROM nudge.changes c
@@ -2551,12 +2687,13 @@ BEGIN
       FROM last l WHERE (l.xid, l.id) > (s.xid, s.id)
   )
   SELECT count(*)::integer INTO v_changes FROM pruned;
-  RETURN v_executions + v_attempts + v_reminders + v_events + v_changes;
+  PERFORM set_config('nudge.audit', coalesce(v_audit, ''), true);
+  RETURN v_executions + v_attempts + v_reminders + v_events + v_audited + v_changes;
 END $$;
 
 -- Name: FUNCTION prune_history(p_keep interval, p_limit integer); Type: COMMENT; Schema: nudge; Owner: -
 
-COMMENT ON FUNCTION nudge.prune_history(p_keep interval, p_limit integer) IS 'Deletes up to p_limit each of executions, delivery attempts, finished reminders, events and stream changes (the oldest, noting the last pruned position in nudge.changes_pruned) older than p_keep; when several workers call it at once only one does the work; returns how many rows went.';
+COMMENT ON FUNCTION nudge.prune_history(p_keep interval, p_limit integer) IS 'Deletes up to p_limit each of executions, delivery attempts, finished reminders, events, audit rows (the oldest, without auditing the deletes) and rows of the stream''s change log (the oldest, noting the last pruned position in nudge.changes_pruned) older than p_keep; when several workers call it at once only one does the work; returns how many rows went.';
 
 -- Name: put_contact(text, text, text, text); Type: FUNCTION; Schema: nudge; Owner: -
 
@@ -3148,6 +3285,28 @@ $$;
 
 COMMENT ON FUNCTION nudge.retry_delay(p_attempt integer, p_base_ms integer, p_max_ms integer, p_fraction double precision) IS 'The wait before attempt n+1 after attempt n failed: p_fraction (in [0, 1)) of min(p_max_ms, p_base_ms * 2^(n-1)) milliseconds; with a uniformly spread fraction, "full jitter".';
 
+-- Name: revoke_token(text); Type: FUNCTION; Schema: nudge; Owner: -
+
+CREATE FUNCTION nudge.revoke_token(p_name text) RETURNS nudge.api_tokens
+    LANGUAGE plpgsql
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+DECLARE v_token nudge.api_tokens;
+BEGIN
+  SELECT * INTO v_token FROM nudge.api_tokens WHERE name = p_name FOR UPDATE;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION 'no token is named %', p_name USING ERRCODE = 'NU404';
+  END IF;
+  IF v_token.revoked_at IS NULL THEN
+    UPDATE nudge.api_tokens SET revoked_at = now() WHERE name = p_name RETURNING * INTO v_token;
+  END IF;
+  RETURN v_token;
+END $$;
+
+-- Name: FUNCTION revoke_token(p_name text); Type: COMMENT; Schema: nudge; Owner: -
+
+COMMENT ON FUNCTION nudge.revoke_token(p_name text) IS 'Marks the token revoked (once: revoking it again changes nothing) and returns it, which every listening nudge-api hears at commit; NU404 when no token has that name.';
+
 -- Name: rfc3339_in_zone(timestamp with time zone, text); Type: FUNCTION; Schema: nudge; Owner: -
 
 CREATE FUNCTION nudge.rfc3339_in_zone(p_at timestamp with time zone, p_tz text) RETURNS text
@@ -3309,8 +3468,7 @@ CREATE FUNCTION nudge.stream_changes(p_after_xid xid8, p_after_id bigint, p_afte
                                                THEN 'failed' ELSE p.change END,
                                 'reminder', coalesce(nudge.reminder_json(r),
                                                      jsonb_build_object('id', p.object_id)))
-             || CASE WHEN x.reminder_id IS NOT NULL
-                     THEN jsonb_build_object('execution', nudge.execution_json(x))
+             || CASE WHEN x.json IS NOT NULL THEN jsonb_build_object('execution', x.json)
                      ELSE '{}'::jsonb END
            WHEN 'flag' THEN
              jsonb_build_object('change', p.change,
@@ -3327,19 +3485,25 @@ CREATE FUNCTION nudge.stream_changes(p_after_xid xid8, p_after_id bigint, p_afte
          END
     FROM (SELECT c.xid, c.id, o.n::integer AS n, c.kind, c.change, o.object_id, o.occurrence,
                  o.flag_key, o.gone
-            FROM nudge.changes c
+            -- At most p_limit rows, in index order: each holds at least one change.
+            FROM (SELECT * FROM nudge.changes c
+                   WHERE (c.xid, c.id) >= (p_after_xid, p_after_id)
+                     -- Only finished transactions: nothing can commit behind what is read.
+                     AND c.xid < pg_snapshot_xmin(pg_current_snapshot())
+                   ORDER BY c.xid, c.id
+                   LIMIT p_limit) c
            CROSS JOIN LATERAL unnest(c.object_ids, c.occurrences, c.flag_keys, c.gone)
                  WITH ORDINALITY AS o(object_id, occurrence, flag_key, gone, n)
-           WHERE (c.xid, c.id) >= (p_after_xid, p_after_id)
-             -- Only finished transactions: nothing can commit behind what is read.
-             AND c.xid < pg_snapshot_xmin(pg_current_snapshot())
-             AND (c.xid, c.id, o.n) > (p_after_xid, p_after_id, p_after_n)
+           WHERE (c.xid, c.id, o.n) > (p_after_xid, p_after_id, p_after_n)
            ORDER BY c.xid, c.id, o.n
            LIMIT p_limit) p
     LEFT JOIN nudge.reminders r ON p.kind = 'reminder' AND r.id = p.object_id
-    LEFT JOIN nudge.executions x
-           ON p.kind = 'reminder' AND p.change = 'fired'
-          AND x.reminder_id = p.object_id AND x.scheduled_for = p.occurrence
+    -- A lookup by the executions' key for each fire, never a scan of the history.
+    LEFT JOIN LATERAL (SELECT x.outcome, nudge.execution_json(x) AS json
+                         FROM nudge.executions x
+                        WHERE p.kind = 'reminder' AND p.change = 'fired'
+                          AND x.reminder_id = p.object_id AND x.scheduled_for = p.occurrence) x
+           ON true
     LEFT JOIN nudge.status_flags f ON p.kind = 'flag' AND f.key = p.flag_key
     LEFT JOIN nudge.events e ON p.kind = 'event' AND e.id = p.object_id
     LEFT JOIN nudge.rules u ON p.kind = 'rule' AND u.id = p.object_id
@@ -3483,6 +3647,34 @@ END $$;
 
 COMMENT ON FUNCTION nudge.wake_workers_for_inserted() IS 'Trigger: one wake-up hint per INSERT statement that added an ACTIVE reminder, however many rows it inserted; none for an idempotent create that inserted nothing.';
 
+-- Name: audit; Type: TABLE; Schema: nudge; Owner: -
+
+CREATE TABLE nudge.audit (
+    id bigint NOT NULL,
+    changed_at timestamp with time zone DEFAULT now() NOT NULL,
+    token text,
+    route text,
+    db_user text DEFAULT SESSION_USER NOT NULL,
+    subject_type text NOT NULL,
+    subject text NOT NULL,
+    change text NOT NULL
+);
+
+-- Name: TABLE audit; Type: COMMENT; Schema: nudge; Owner: -
+
+COMMENT ON TABLE nudge.audit IS 'Who changed what: one row per row a REST request or an SQL session changed in reminders, rules, status_flags, contacts, events or api_tokens; pruned after [history] retention_days.';
+
+-- Name: audit_id_seq; Type: SEQUENCE; Schema: nudge; Owner: -
+
+ALTER TABLE nudge.audit ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME nudge.audit_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
+);
+
 -- Name: changes; Type: TABLE; Schema: nudge; Owner: -
 
 CREATE TABLE nudge.changes (
@@ -3574,6 +3766,16 @@ ALTER TABLE nudge.rules ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
     CACHE 1
 );
 
+-- Name: api_tokens api_token_name_is_unique; Type: CONSTRAINT; Schema: nudge; Owner: -
+
+ALTER TABLE ONLY nudge.api_tokens
+    ADD CONSTRAINT api_token_name_is_unique PRIMARY KEY (name);
+
+-- Name: audit audit_pkey; Type: CONSTRAINT; Schema: nudge; Owner: -
+
+ALTER TABLE ONLY nudge.audit
+    ADD CONSTRAINT audit_pkey PRIMARY KEY (id);
+
 -- Name: changes_pruned changes_pruned_pkey; Type: CONSTRAINT; Schema: nudge; Owner: -
 
 ALTER TABLE ONLY nudge.changes_pruned
@@ -3619,6 +3821,10 @@ ALTER TABLE ONLY nudge.rules
 ALTER TABLE ONLY nudge.status_flags
     ADD CONSTRAINT status_flags_pkey PRIMARY KEY (key);
 
+-- Name: api_tokens_one_per_hash; Type: INDEX; Schema: nudge; Owner: -
+
+CREATE UNIQUE INDEX api_tokens_one_per_hash ON nudge.api_tokens USING btree (token_hash);
+
 -- Name: changes_in_stream_order; Type: INDEX; Schema: nudge; Owner: -
 
 CREATE INDEX changes_in_stream_order ON nudge.changes USING btree (xid, id);
@@ -3663,13 +3869,29 @@ CREATE UNIQUE INDEX reminders_one_live_per_identity ON nudge.reminders USING btr
 
 CREATE INDEX rules_enabled_by_event_type ON nudge.rules USING btree (event_type, id) WHERE enabled;
 
+-- Name: api_tokens api_token_change_is_announced; Type: TRIGGER; Schema: nudge; Owner: -
+
+CREATE TRIGGER api_token_change_is_announced AFTER DELETE OR UPDATE OF name, token_hash, scopes, revoked_at ON nudge.api_tokens FOR EACH ROW EXECUTE FUNCTION nudge.announce_token_change();
+
 -- Name: contacts contact_change_sets_updated_at; Type: TRIGGER; Schema: nudge; Owner: -
 
 CREATE TRIGGER contact_change_sets_updated_at BEFORE UPDATE ON nudge.contacts FOR EACH ROW EXECUTE FUNCTION nudge.touch_updated_at();
 
+-- Name: contacts contact_changes_are_audited; Type: TRIGGER; Schema: nudge; Owner: -
+
+CREATE TRIGGER contact_changes_are_audited AFTER INSERT OR DELETE OR UPDATE ON nudge.contacts FOR EACH ROW WHEN (((pg_trigger_depth() = 0) AND (current_setting('nudge.audit'::text, true) IS DISTINCT FROM 'off'::text))) EXECUTE FUNCTION nudge.audit_row_change('contact');
+
 -- Name: delivery_attempts delivery_attempt_inserts_are_logged; Type: TRIGGER; Schema: nudge; Owner: -
 
 CREATE TRIGGER delivery_attempt_inserts_are_logged AFTER INSERT ON nudge.delivery_attempts REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION nudge.log_retries();
+
+-- Name: events event_changes_are_audited; Type: TRIGGER; Schema: nudge; Owner: -
+
+CREATE TRIGGER event_changes_are_audited AFTER DELETE OR UPDATE ON nudge.events FOR EACH ROW WHEN (((pg_trigger_depth() = 0) AND (current_setting('nudge.audit'::text, true) IS DISTINCT FROM 'off'::text))) EXECUTE FUNCTION nudge.audit_row_change('event');
+
+-- Name: events event_inserts_are_audited; Type: TRIGGER; Schema: nudge; Owner: -
+
+CREATE TRIGGER event_inserts_are_audited AFTER INSERT ON nudge.events REFERENCING NEW TABLE AS inserted FOR EACH STATEMENT EXECUTE FUNCTION nudge.audit_inserted_rows('event');
 
 -- Name: events event_inserts_are_logged; Type: TRIGGER; Schema: nudge; Owner: -
 
@@ -3678,6 +3900,14 @@ CREATE TRIGGER event_inserts_are_logged AFTER INSERT ON nudge.events REFERENCING
 -- Name: executions execution_inserts_are_logged; Type: TRIGGER; Schema: nudge; Owner: -
 
 CREATE TRIGGER execution_inserts_are_logged AFTER INSERT ON nudge.executions REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION nudge.log_fires();
+
+-- Name: status_flags flag_changes_are_audited; Type: TRIGGER; Schema: nudge; Owner: -
+
+CREATE TRIGGER flag_changes_are_audited AFTER INSERT OR DELETE OR UPDATE ON nudge.status_flags FOR EACH ROW WHEN (((pg_trigger_depth() = 0) AND (current_setting('nudge.audit'::text, true) IS DISTINCT FROM 'off'::text))) EXECUTE FUNCTION nudge.audit_row_change('flag');
+
+-- Name: reminders reminder_changes_are_audited; Type: TRIGGER; Schema: nudge; Owner: -
+
+CREATE TRIGGER reminder_changes_are_audited AFTER DELETE OR UPDATE ON nudge.reminders FOR EACH ROW WHEN (((pg_trigger_depth() = 0) AND (current_setting('nudge.audit'::text, true) IS DISTINCT FROM 'off'::text))) EXECUTE FUNCTION nudge.audit_row_change('reminder');
 
 -- Name: reminders reminder_changes_are_logged; Type: TRIGGER; Schema: nudge; Owner: -
 
@@ -3699,6 +3929,10 @@ CREATE TRIGGER reminder_end_emits_an_event AFTER UPDATE OF status ON nudge.remin
 
 CREATE TRIGGER reminder_insert_wakes_workers AFTER INSERT ON nudge.reminders REFERENCING NEW TABLE AS inserted FOR EACH STATEMENT WHEN ((current_setting('nudge.notify_after_commit'::text, true) IS DISTINCT FROM 'on'::text)) EXECUTE FUNCTION nudge.wake_workers_for_inserted();
 
+-- Name: reminders reminder_inserts_are_audited; Type: TRIGGER; Schema: nudge; Owner: -
+
+CREATE TRIGGER reminder_inserts_are_audited AFTER INSERT ON nudge.reminders REFERENCING NEW TABLE AS inserted FOR EACH STATEMENT EXECUTE FUNCTION nudge.audit_inserted_rows('reminder');
+
 -- Name: reminders reminder_inserts_are_logged; Type: TRIGGER; Schema: nudge; Owner: -
 
 CREATE TRIGGER reminder_inserts_are_logged AFTER INSERT ON nudge.reminders REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION nudge.log_row_changes('reminder', 'created');
@@ -3706,6 +3940,10 @@ CREATE TRIGGER reminder_inserts_are_logged AFTER INSERT ON nudge.reminders REFER
 -- Name: reminders reminder_request_is_checked; Type: TRIGGER; Schema: nudge; Owner: -
 
 CREATE TRIGGER reminder_request_is_checked BEFORE INSERT OR UPDATE OF request, payload ON nudge.reminders FOR EACH ROW WHEN ((new.request IS NOT NULL)) EXECUTE FUNCTION nudge.reminder_request_is_checked();
+
+-- Name: rules rule_changes_are_audited; Type: TRIGGER; Schema: nudge; Owner: -
+
+CREATE TRIGGER rule_changes_are_audited AFTER INSERT OR DELETE OR UPDATE ON nudge.rules FOR EACH ROW WHEN (((pg_trigger_depth() = 0) AND (current_setting('nudge.audit'::text, true) IS DISTINCT FROM 'off'::text))) EXECUTE FUNCTION nudge.audit_row_change('rule');
 
 -- Name: rules rule_deletes_are_logged; Type: TRIGGER; Schema: nudge; Owner: -
 
@@ -3742,4 +3980,8 @@ CREATE TRIGGER status_flags_inserted_true_complete_their_reminders AFTER INSERT 
 -- Name: status_flags status_flags_updated_true_complete_their_reminders; Type: TRIGGER; Schema: nudge; Owner: -
 
 CREATE TRIGGER status_flags_updated_true_complete_their_reminders AFTER UPDATE ON nudge.status_flags REFERENCING NEW TABLE AS changed_flags FOR EACH STATEMENT EXECUTE FUNCTION nudge.complete_reminders_stopped_by_flags();
+
+-- Name: api_tokens token_changes_are_audited; Type: TRIGGER; Schema: nudge; Owner: -
+
+CREATE TRIGGER token_changes_are_audited AFTER INSERT OR DELETE OR UPDATE OF name, token_hash, scopes, revoked_at ON nudge.api_tokens FOR EACH ROW WHEN (((pg_trigger_depth() = 0) AND (current_setting('nudge.audit'::text, true) IS DISTINCT FROM 'off'::text))) EXECUTE FUNCTION nudge.audit_row_change('token');
 

@@ -30,7 +30,8 @@ auto Fields(const Config& c) {
                   c.history.prune_interval_seconds, c.api.host, c.api.port, c.api.threads,
                   c.api.max_body_bytes, c.api.request_timeout_ms, c.api.max_connections,
                   c.api.keep_alive_seconds, c.api.max_streams, c.api.stream_buffer_bytes,
-                  c.api.stream_heartbeat_seconds, c.log.level, c.secrets);
+                  c.api.stream_heartbeat_seconds, c.api.auth, c.api.rate_per_token, c.api.burst,
+                  c.api.token_cache_seconds, c.log.level, c.secrets);
 }
 
 const Config kDefaults{};
@@ -137,6 +138,12 @@ const std::vector<SettingCase>& EverySetting() {
        [](Config& c) { c.api.stream_buffer_bytes = 65536; }},
       {"api", "stream_heartbeat_seconds", "NUDGE_API_STREAM_HEARTBEAT_SECONDS", "2", "2",
        [](Config& c) { c.api.stream_heartbeat_seconds = 2; }},
+      {"api", "auth", "NUDGE_API_AUTH", "off", "\"off\"", [](Config& c) { c.api.auth = "off"; }},
+      {"api", "rate_per_token", "NUDGE_API_RATE_PER_TOKEN", "0", "0",
+       [](Config& c) { c.api.rate_per_token = 0; }},
+      {"api", "burst", "NUDGE_API_BURST", "5", "5", [](Config& c) { c.api.burst = 5; }},
+      {"api", "token_cache_seconds", "NUDGE_API_TOKEN_CACHE_SECONDS", "2", "2",
+       [](Config& c) { c.api.token_cache_seconds = 2; }},
       {"log", "level", "NUDGE_LOG_LEVEL", "debug", "\"debug\"",
        [](Config& c) { c.log.level = "debug"; }},
   };
@@ -180,6 +187,9 @@ const std::vector<Range>& IntegerRanges() {
       {"api", "max_streams", 1, 100000},
       {"api", "stream_buffer_bytes", 4096, 1073741824},
       {"api", "stream_heartbeat_seconds", 1, 3600},
+      {"api", "rate_per_token", 0, 1000000},
+      {"api", "burst", 1, 1000000},
+      {"api", "token_cache_seconds", 1, 3600},
   };
   return ranges;
 }
@@ -476,6 +486,12 @@ std::vector<BadCase> BadCases() {
        "",
        {{"NUDGE_LOG_LEVEL", "trace"}},
        {"NUDGE_LOG_LEVEL", "(log.level)", "\"trace\""}},
+      // API authentication
+      {"AuthUnknown", "[api]\nauth = \"none\"\n", {}, {"api.auth", "token or off", "\"none\""}},
+      {"AuthFromEnvUpperCase",
+       "",
+       {{"NUDGE_API_AUTH", "OFF"}},
+       {"NUDGE_API_AUTH", "(api.auth)", "\"OFF\""}},
       // Database URL
       {"UrlEmpty", "[database]\nurl = \"\"\n", {}, {"database.url", "must not be empty"}},
       {"UrlOtherScheme",

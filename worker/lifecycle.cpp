@@ -70,7 +70,9 @@ LifecycleSession::LifecycleSession(const std::string& url, const std::string& ap
   // at once, and if the server crashes before the flush, the lost claim or finish only means the
   // occurrence is delivered again (same idempotency key) and still recorded once. Waiting for
   // the flush before each delivery would add its latency to every fire.
-  pqxx::nontransaction(*conn_).exec("SET synchronous_commit = off");
+  // What a worker changes is not audited: its fires are recorded in executions already
+  // (sql/migrations/0012_tokens_and_audit.sql).
+  pqxx::nontransaction(*conn_).exec("SET synchronous_commit = off; SET nudge.audit = 'off'");
   for (const auto& s : kAll) conn_->prepare(s.name, s.sql);
   if (listen) receiver_ = std::make_unique<Receiver>(*conn_, notified_);
 }

@@ -73,6 +73,11 @@ std::optional<std::string> CheckHost(const std::string& host) {
   return std::nullopt;
 }
 
+std::optional<std::string> CheckAuth(const std::string& auth) {
+  if (auth == "token" || auth == "off") return std::nullopt;
+  return "must be token or off";
+}
+
 std::optional<std::string> CheckWebhookSecret(const std::string& secret) {
   if (!secret.empty() && secret.size() < 16)
     return "must be empty (unsigned) or at least 16 characters";
@@ -142,6 +147,11 @@ constexpr Setting kSettings[] = {
      1073741824},
     {"api", "stream_heartbeat_seconds",
      &FieldOf<&Config::api, &ApiConfig::stream_heartbeat_seconds>, 1, 3600},
+    {"api", "auth", &FieldOf<&Config::api, &ApiConfig::auth>, 0, 0, &CheckAuth},
+    {"api", "rate_per_token", &FieldOf<&Config::api, &ApiConfig::rate_per_token>, 0, 1000000},
+    {"api", "burst", &FieldOf<&Config::api, &ApiConfig::burst>, 1, 1000000},
+    {"api", "token_cache_seconds", &FieldOf<&Config::api, &ApiConfig::token_cache_seconds>, 1,
+     3600},
     {"log", "level", &FieldOf<&Config::log, &LogConfig::level>, 0, 0, &CheckLogLevel},
 };
 

@@ -17,11 +17,11 @@ int ConnectionPool::in_use() {
 }
 
 ConnectionPool::Lease::~Lease() {
-  if (pool_ != nullptr) pool_->give_back(std::move(conn_));
+  if (pool_ != nullptr) pool_->give_back(std::move(pooled_));
 }
 
 ConnectionPool::Lease ConnectionPool::acquire(std::chrono::milliseconds timeout) {
-  std::unique_ptr<pqxx::connection> conn;
+  Pooled pooled;
   {
     std::unique_lock lock(mutex_);
     if (!freed_.wait_for(lock, timeout, [&] { return free_slots_ > 0; })) {
@@ -29,27 +29,27 @@ ConnectionPool::Lease ConnectionPool::acquire(std::chrono::milliseconds timeout)
     }
     --free_slots_;
     if (!idle_.empty()) {
-      conn = std::move(idle_.back());
+      pooled = std::move(idle_.back());
       idle_.pop_back();
     }
   }
-  if (conn && conn->is_open()) return Lease(*this, std::move(conn));
+  if (pooled.conn && pooled.conn->is_open()) return Lease(*this, std::move(pooled));
   // Opening happens outside the lock; a failure gives the slot back.
   try {
-    conn = open_connection(url_, application_name_);
-    if (setup_) setup_(*conn);
+    pooled = Pooled{open_connection(url_, application_name_), ""};
+    if (setup_) setup_(*pooled.conn);
   } catch (...) {
-    give_back(nullptr);
+    give_back(Pooled{});
     throw;
   }
-  return Lease(*this, std::move(conn));
+  return Lease(*this, std::move(pooled));
 }
 
-void ConnectionPool::give_back(std::unique_ptr<pqxx::connection> conn) {
+void ConnectionPool::give_back(Pooled pooled) {
   {
     std::lock_guard lock(mutex_);
     ++free_slots_;
-    if (conn && conn->is_open()) idle_.push_back(std::move(conn));
+    if (pooled.conn && pooled.conn->is_open()) idle_.push_back(std::move(pooled));
   }
   freed_.notify_one();
 }

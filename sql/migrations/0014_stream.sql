@@ -51,6 +51,8 @@ COMMENT ON TABLE nudge.changes_pruned IS
 -- transition tables of them (that cost 6% of a drain in SQL) and joins nothing.
 CREATE FUNCTION nudge.log_fires() RETURNS trigger
 LANGUAGE plpgsql
+-- As the log's owner: an application role that may change the table need not be granted the log.
+SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
   INSERT INTO nudge.changes (kind, change, object_ids, occurrences)
@@ -67,6 +69,8 @@ CREATE TRIGGER execution_inserts_are_logged AFTER INSERT ON nudge.executions
 
 CREATE FUNCTION nudge.log_retries() RETURNS trigger
 LANGUAGE plpgsql
+-- As the log's owner: an application role that may change the table need not be granted the log.
+SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
   -- The statement's executions are in place: an occurrence that ended is a fire, not a retry.
@@ -90,6 +94,8 @@ CREATE TRIGGER delivery_attempt_inserts_are_logged AFTER INSERT ON nudge.deliver
 -- lease changes fail it at its first or third test, so they queue no trigger at all.
 CREATE FUNCTION nudge.log_reminder_change() RETURNS trigger
 LANGUAGE plpgsql
+-- As the log's owner: an application role that may change the table need not be granted the log.
+SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
   INSERT INTO nudge.changes (kind, change, object_ids)
@@ -119,6 +125,8 @@ CREATE TRIGGER reminder_changes_are_logged AFTER UPDATE ON nudge.reminders
 -- Everything else: one kind and change per trigger, from its arguments.
 CREATE FUNCTION nudge.log_row_changes() RETURNS trigger
 LANGUAGE plpgsql
+-- As the log's owner: an application role that may change the table need not be granted the log.
+SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
   IF TG_ARGV[0] = 'flag' THEN
@@ -176,8 +184,7 @@ SET search_path = pg_catalog, pg_temp AS $$
                                                THEN 'failed' ELSE p.change END,
                                 'reminder', coalesce(nudge.reminder_json(r),
                                                      jsonb_build_object('id', p.object_id)))
-             || CASE WHEN x.reminder_id IS NOT NULL
-                     THEN jsonb_build_object('execution', nudge.execution_json(x))
+             || CASE WHEN x.json IS NOT NULL THEN jsonb_build_object('execution', x.json)
                      ELSE '{}'::jsonb END
            WHEN 'flag' THEN
              jsonb_build_object('change', p.change,
@@ -194,19 +201,25 @@ SET search_path = pg_catalog, pg_temp AS $$
          END
     FROM (SELECT c.xid, c.id, o.n::integer AS n, c.kind, c.change, o.object_id, o.occurrence,
                  o.flag_key, o.gone
-            FROM nudge.changes c
+            -- At most p_limit rows, in index order: each holds at least one change.
+            FROM (SELECT * FROM nudge.changes c
+                   WHERE (c.xid, c.id) >= (p_after_xid, p_after_id)
+                     -- Only finished transactions: nothing can commit behind what is read.
+                     AND c.xid < pg_snapshot_xmin(pg_current_snapshot())
+                   ORDER BY c.xid, c.id
+                   LIMIT p_limit) c
            CROSS JOIN LATERAL unnest(c.object_ids, c.occurrences, c.flag_keys, c.gone)
                  WITH ORDINALITY AS o(object_id, occurrence, flag_key, gone, n)
-           WHERE (c.xid, c.id) >= (p_after_xid, p_after_id)
-             -- Only finished transactions: nothing can commit behind what is read.
-             AND c.xid < pg_snapshot_xmin(pg_current_snapshot())
-             AND (c.xid, c.id, o.n) > (p_after_xid, p_after_id, p_after_n)
+           WHERE (c.xid, c.id, o.n) > (p_after_xid, p_after_id, p_after_n)
            ORDER BY c.xid, c.id, o.n
            LIMIT p_limit) p
     LEFT JOIN nudge.reminders r ON p.kind = 'reminder' AND r.id = p.object_id
-    LEFT JOIN nudge.executions x
-           ON p.kind = 'reminder' AND p.change = 'fired'
-          AND x.reminder_id = p.object_id AND x.scheduled_for = p.occurrence
+    -- A lookup by the executions' key for each fire, never a scan of the history.
+    LEFT JOIN LATERAL (SELECT x.outcome, nudge.execution_json(x) AS json
+                         FROM nudge.executions x
+                        WHERE p.kind = 'reminder' AND p.change = 'fired'
+                          AND x.reminder_id = p.object_id AND x.scheduled_for = p.occurrence) x
+           ON true
     LEFT JOIN nudge.status_flags f ON p.kind = 'flag' AND f.key = p.flag_key
     LEFT JOIN nudge.events e ON p.kind = 'event' AND e.id = p.object_id
     LEFT JOIN nudge.rules u ON p.kind = 'rule' AND u.id = p.object_id
@@ -242,15 +255,18 @@ CREATE OR REPLACE FUNCTION nudge.prune_history(p_keep interval, p_limit integer)
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
+  v_audit      text := current_setting('nudge.audit', true);
   v_executions integer;
   v_attempts   integer;
   v_reminders  integer;
   v_events     integer;
+  v_audited    integer;
   v_changes    integer;
 BEGIN
   IF NOT pg_try_advisory_xact_lock(hashtext('nudge.prune_history')) THEN
     RETURN 0;
   END IF;
+  PERFORM set_config('nudge.audit', 'off', true);
   DELETE FROM nudge.executions e
    WHERE e.ctid = ANY (ARRAY(SELECT x.ctid FROM nudge.executions x
                               WHERE x.fired_at < now() - p_keep LIMIT p_limit));
@@ -268,6 +284,13 @@ BEGIN
    WHERE e.ctid = ANY (ARRAY(SELECT x.ctid FROM nudge.events x
                               WHERE x.received_at < now() - p_keep LIMIT p_limit));
   GET DIAGNOSTICS v_events = ROW_COUNT;
+  -- The oldest p_limit by id, of which those older than p_keep: the primary key is the only
+  -- index, and ids rise with time.
+  DELETE FROM nudge.audit a
+   WHERE a.id = ANY (ARRAY(SELECT x.id FROM (SELECT y.id, y.changed_at FROM nudge.audit y
+                                               ORDER BY y.id LIMIT p_limit) x
+                            WHERE x.changed_at < now() - p_keep));
+  GET DIAGNOSTICS v_audited = ROW_COUNT;
   -- The oldest first, from the index: reads at most p_limit rows however young the log is.
   WITH pruned AS (
     DELETE FROM nudge.changes c
@@ -283,7 +306,8 @@ BEGIN
       FROM last l WHERE (l.xid, l.id) > (s.xid, s.id)
   )
   SELECT count(*)::integer INTO v_changes FROM pruned;
-  RETURN v_executions + v_attempts + v_reminders + v_events + v_changes;
+  PERFORM set_config('nudge.audit', coalesce(v_audit, ''), true);
+  RETURN v_executions + v_attempts + v_reminders + v_events + v_audited + v_changes;
 END $$;
 COMMENT ON FUNCTION nudge.prune_history(p_keep interval, p_limit integer) IS
-  'Deletes up to p_limit each of executions, delivery attempts, finished reminders, events and stream changes (the oldest, noting the last pruned position in nudge.changes_pruned) older than p_keep; when several workers call it at once only one does the work; returns how many rows went.';
+  'Deletes up to p_limit each of executions, delivery attempts, finished reminders, events, audit rows (the oldest, without auditing the deletes) and rows of the stream''s change log (the oldest, noting the last pruned position in nudge.changes_pruned) older than p_keep; when several workers call it at once only one does the work; returns how many rows went.';

@@ -18,10 +18,15 @@ namespace nudge::test {
 using namespace std::chrono_literals;
 using nlohmann::json;
 
-// An answer: status and parsed body (null when the body is not JSON).
+// An answer: status, headers and parsed body (null when the body is not JSON).
 struct Reply {
   int status = 0;
+  httplib::Headers headers;
   json body;
+  std::string header(const std::string& name) const {
+    const auto it = headers.find(name);
+    return it == headers.end() ? "" : it->second;
+  }
   std::string error_field() const {
     return body.contains("error") && body["error"]["field"].is_string()
                ? body["error"]["field"].get<std::string>()
@@ -29,16 +34,40 @@ struct Reply {
   }
 };
 
+// A request's Authorization header for `token`.
+inline httplib::Headers bearer(const std::string& token) {
+  return {{"Authorization", "Bearer " + token}};
+}
+
+// "/v1/reminders/{id}" with the id, and the other parameters of the OpenAPI paths, filled in.
+inline std::string concrete_path(std::string path, long id) {
+  const std::map<std::string, std::string> values = {{"{id}", std::to_string(id)},
+                                                     {"{key}", "some-flag"},
+                                                     {"{entity_type}", "user"},
+                                                     {"{entity_id}", "1"},
+                                                     {"{channel}", "email"}};
+  for (const auto& [name, value] : values) {
+    const auto at = path.find(name);
+    if (at != std::string::npos) path.replace(at, name.size(), value);
+  }
+  // A stream answered 200 never ends: a bad filter shows that the route answers.
+  if (path == "/v1/stream") path += "?types=none";
+  return path;
+}
+
 class ApiTest : public DatabaseTest {
  protected:
-  // `settings`: NUDGE_* variables for nudge-api beyond the database, port and body limit.
+  // `settings`: NUDGE_* variables for nudge-api beyond the database, port and body limit. Auth is
+  // off (on loopback, as scripts/run.sh runs it) unless they say otherwise: the suites that
+  // test tokens turn it on (auth_test.cpp, audit_test.cpp).
   explicit ApiTest(const std::map<std::string, std::string>& settings = {})
       : port_(free_tcp_port()) {
     log_ = std::filesystem::temp_directory_path() / ("nudge-api-" + db_.name() + ".log");
-    std::map<std::string, std::string> env{{"NUDGE_DATABASE_URL", db_.url()},
-                                           {"NUDGE_API_PORT", std::to_string(port_)},
-                                           {"NUDGE_API_MAX_BODY_BYTES", "262144"}};
-    env.insert(settings.begin(), settings.end());
+    std::map<std::string, std::string> env = settings;
+    env.insert({"NUDGE_API_AUTH", "off"});
+    env["NUDGE_DATABASE_URL"] = db_.url();
+    env["NUDGE_API_PORT"] = std::to_string(port_);
+    env["NUDGE_API_MAX_BODY_BYTES"] = "262144";
     api_ = std::make_unique<ChildProcess>(std::vector<std::string>{program("nudge-api")}, env,
                                           log_.string());
     client_ = std::make_unique<httplib::Client>("127.0.0.1", port_);
@@ -63,6 +92,7 @@ class ApiTest : public DatabaseTest {
     Reply out;
     if (!r) return out;
     out.status = r->status;
+    out.headers = r->headers;
     out.body = json::parse(r->body, nullptr, false);
     return out;
   }
@@ -77,11 +107,24 @@ class ApiTest : public DatabaseTest {
     return to_reply(client_->Patch(path.c_str(), body, "application/json"));
   }
   Reply send(const std::string& method, const std::string& path, const std::string& body = "") {
-    if (method == "GET") return get(path);
-    if (method == "POST") return post(path, body);
-    if (method == "PUT") return put(path, body);
-    if (method == "PATCH") return patch(path, body);
-    return to_reply(client_->Delete(path.c_str()));
+    return send_with({}, method, path, body);
+  }
+  // The same with these headers (e.g. bearer(token)).
+  Reply send_with(const httplib::Headers& headers, const std::string& method,
+                  const std::string& path, const std::string& body = "") {
+    const char* type = "application/json";
+    if (method == "GET") return to_reply(client_->Get(path.c_str(), headers));
+    if (method == "POST") return to_reply(client_->Post(path.c_str(), headers, body, type));
+    if (method == "PUT") return to_reply(client_->Put(path.c_str(), headers, body, type));
+    if (method == "PATCH") return to_reply(client_->Patch(path.c_str(), headers, body, type));
+    return to_reply(client_->Delete(path.c_str(), headers));
+  }
+
+  // A new token for this test's database, made with `nudge-api token create`.
+  std::string make_token(const std::string& name, const std::string& scopes) {
+    const Finished run = token_command(db_.url(), {"create", "--name", name, "--scopes", scopes});
+    EXPECT_EQ(run.exit_code, 0) << run.err;
+    return run.out.substr(0, run.out.find('\n'));
   }
 
   // A one_time reminder due in an hour for entity `id`; returns its id.

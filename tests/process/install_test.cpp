@@ -118,8 +118,9 @@ TEST_F(Install, BesideAnApplicationsOwnTablesItTouchesNoneAndWorks) {
 TEST_F(Install, EveryFunctionPinsItsSearchPathOrIsInlinedSql) {
   // Functions PostgreSQL inlines into their callers cannot carry a SET clause: those are plain
   // SQL expressions, every name in them qualified, run under their callers' pinned path. So are
-  // the pure calendar functions, the per-row wake-up trigger and the placeholder renderer,
-  // called many times per parse, per cron fire and per rule (sql/README.md).
+  // the pure calendar functions, the per-row wake-up trigger, the placeholder renderer and the
+  // audit of inserts, called many times per parse, per cron fire, per rule and per create
+  // (sql/README.md).
   ASSERT_EQ(migrate(app_.url(), "migrate.log"), 0) << last_log_;
   EXPECT_EQ(app_value<std::string>(
                 "SELECT coalesce(string_agg(p.proname, ', ' ORDER BY p.proname), '') FROM pg_proc "
@@ -128,7 +129,7 @@ TEST_F(Install, EveryFunctionPinsItsSearchPathOrIsInlinedSql) {
                 "coalesce(p.proconfig::text LIKE '%search_path=pg_catalog, pg_temp%', false) AND "
                 "p.proname NOT IN ('cron_value', 'cron_field', 'cron_parse', 'cron_next', "
                 "'local_instants', "
-                "'wake_workers', 'queue_wake_up', 'render_placeholders')"),
+                "'wake_workers', 'queue_wake_up', 'render_placeholders', 'audit_inserted_rows')"),
             "");
 }
 

@@ -1,5 +1,6 @@
-// A real Prometheus (Debian's prometheus package) scrapes a running nudge-api and nudge-worker,
-// and the fires the worker counted are read back through Prometheus' query API.
+// A real Prometheus (Debian's prometheus package) scrapes a running nudge-api (with auth on,
+// sending a token of scope metrics) and nudge-worker, and the fires the worker counted are read
+// back through Prometheus' query API.
 
 #include <signal.h>
 
@@ -41,6 +42,12 @@ TEST_F(Prometheus, ScrapesTheApiAndAWorkerAndAnswersTheFireCount) {
       << "prometheus is not installed: install Debian's prometheus package (scripts/setup.sh "
          "does)";
 
+  // With auth on (the default), as in production: Prometheus sends a token that may read the
+  // metrics and nothing else.
+  const Finished made =
+      token_command(db_.url(), {"create", "--name", "prometheus", "--scopes", "metrics"});
+  ASSERT_EQ(made.exit_code, 0) << made.err;
+  const std::string token = made.out.substr(0, made.out.find('\n'));
   const int api_port = free_tcp_port();
   ChildProcess api(
       {program("nudge-api")},
@@ -54,6 +61,7 @@ TEST_F(Prometheus, ScrapesTheApiAndAWorkerAndAnswersTheFireCount) {
                                   scrape(worker_port, "/livez").status == 200;
                          }))
       << api.log() << all_logs();
+  EXPECT_EQ(scrape(api_port, "/metrics").status, 401) << "the API's metrics need the token";
 
   const int port = free_tcp_port();
   const auto config = dir_ / "prometheus.yml";
@@ -66,6 +74,9 @@ TEST_F(Prometheus, ScrapesTheApiAndAWorkerAndAnswersTheFireCount) {
                         << worker_port
                         << "']}]\n"
                            "  - job_name: nudge-api\n"
+                           "    authorization: {credentials: '"
+                        << token
+                        << "'}\n"
                            "    static_configs: [{targets: ['127.0.0.1:"
                         << api_port << "']}]\n";
   ChildProcess server(
@@ -85,7 +96,9 @@ TEST_F(Prometheus, ScrapesTheApiAndAWorkerAndAnswersTheFireCount) {
       30s, [&] { return (seen = single_value(port, fires)) == 50.0; }, 200ms))
       << "last answer: " << (seen ? std::to_string(*seen) : "none") << "\n"
       << server.log();
-  EXPECT_EQ(single_value(port, R"(up{job="nudge-api"})"), 1.0) << server.log();
+  // Each target is scraped at its own offset in the interval: the API's may not have come yet.
+  EXPECT_TRUE(wait_until(10s, [&] { return single_value(port, R"(up{job="nudge-api"})") == 1.0; }))
+      << server.log();
   EXPECT_EQ(single_value(port, R"(up{job="nudge-worker"})"), 1.0) << server.log();
   EXPECT_TRUE(wait_until(10s, [&] {
     return single_value(port, R"(sum(nudge_api_requests_total{route="/metrics",status="200"}))")

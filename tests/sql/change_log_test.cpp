@@ -10,6 +10,8 @@
 namespace nudge::test {
 namespace {
 
+using namespace std::chrono_literals;
+
 class ChangeLogTest : public LifecycleTest {
  protected:
   // "kind:change" of every change logged so far, oldest first.
@@ -19,11 +21,17 @@ class ChangeLogTest : public LifecycleTest {
       out.push_back(row[0].c_str());
     return out;
   }
-  // The data of what the stream reads after the start, in its order.
-  std::vector<nlohmann::json> streamed() {
+  // The data of what the stream reads after the start, in its order, once it reads at least
+  // `expected` changes: a transaction of a test running in parallel on the same server holds
+  // the log back while it is open.
+  std::vector<nlohmann::json> streamed(std::size_t expected = 0) {
     std::vector<nlohmann::json> out;
-    for (const auto& row : sql("SELECT data::text FROM nudge.stream_changes('0', 0, 0, 1000)"))
-      out.push_back(nlohmann::json::parse(row[0].c_str()));
+    wait_until(30s, [&] {
+      out.clear();
+      for (const auto& row : sql("SELECT data::text FROM nudge.stream_changes('0', 0, 0, 1000)"))
+        out.push_back(nlohmann::json::parse(row[0].c_str()));
+      return out.size() >= expected;
+    });
     return out;
   }
 };
@@ -39,7 +47,7 @@ TEST_F(ChangeLogTest, EachLifecycleChangeIsLoggedOnceInOrder) {
   EXPECT_EQ(changes(), (std::vector<std::string>{"reminder:created", "reminder:paused",
                                                  "reminder:resumed", "reminder:rescheduled",
                                                  "reminder:cancelled", "event:received"}));
-  const auto data = streamed();
+  const auto data = streamed(6);
   ASSERT_EQ(data.size(), 6u);
   EXPECT_EQ(data[3]["change"], "rescheduled");
   // Objects are read as the stream renders them: the reminder as it is now.
@@ -72,7 +80,7 @@ TEST_F(ChangeLogTest, FiresRetriesAndFailuresAreLoggedButClaimsAreNot) {
             (std::vector<std::string>{"reminder:created", "reminder:created", "reminder:fired",
                                       "reminder:retrying", "reminder:rescheduled", "event:received",
                                       "reminder:fired"}));
-  const auto data = streamed();
+  const auto data = streamed(7);
   ASSERT_EQ(data.size(), 7u);
   EXPECT_EQ(data[2]["reminder"]["id"], recurring);
   EXPECT_EQ(data[2]["execution"]["outcome"], "delivered");
@@ -90,7 +98,7 @@ TEST_F(ChangeLogTest, AStopFlagLogsTheFlagAndTheReminderItCompleted) {
   sql("SELECT nudge.set_flag('done', true)");
   EXPECT_EQ(changes(), (std::vector<std::string>{"reminder:created", "flag:set",
                                                  "reminder:completed", "event:received"}));
-  const auto data = streamed();
+  const auto data = streamed(4);
   ASSERT_EQ(data.size(), 4u);
   EXPECT_EQ(data[1]["flag"]["key"], "done");
   EXPECT_EQ(data[1]["flag"]["value"], true);
@@ -107,7 +115,7 @@ TEST_F(ChangeLogTest, EventsAndRulesAreLoggedWithTheirEffects) {
   sql("SELECT nudge.delete_rule($1)", rule);
   EXPECT_EQ(changes(), (std::vector<std::string>{"rule:created", "rule:updated", "flag:set",
                                                  "event:received", "rule:deleted"}));
-  const auto data = streamed();
+  const auto data = streamed(5);
   ASSERT_EQ(data.size(), 5u);
   EXPECT_EQ(data[3]["event"]["entity_id"], "i1");
   ASSERT_EQ(data[3]["effects"].size(), 1u);
@@ -127,7 +135,7 @@ TEST_F(ChangeLogTest, AChangeOfARunningTransactionHoldsBackTheChangesAfterIt) {
   EXPECT_TRUE(streamed().empty()) << "the late change is held back behind the running one";
 
   early.commit();
-  const auto data = streamed();
+  const auto data = streamed(2);
   ASSERT_EQ(data.size(), 2u);
   EXPECT_EQ(data[0]["flag"]["key"], "early");
   EXPECT_EQ(data[1]["flag"]["key"], "late");
@@ -138,6 +146,7 @@ TEST_F(ChangeLogTest, AStatementIsOneRowReadObjectByObjectInPages) {
   sql("INSERT INTO nudge.status_flags (key, value) SELECT 'f' || g, true "
       "FROM generate_series(0, 4) g");
   EXPECT_EQ(value<long>("SELECT count(*) FROM nudge.changes"), 1);
+  streamed(5);
   const auto first =
       sql("SELECT xid::text, id, n, data->'flag'->>'key' FROM nudge.stream_changes('0', 0, 0, 2)");
   ASSERT_EQ(first.size(), 2u);

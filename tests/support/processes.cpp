@@ -111,6 +111,15 @@ Finished run_program(const std::vector<std::string>& argv,
   return finished;
 }
 
+Finished token_command(const std::string& url, const std::vector<std::string>& args,
+                       const std::map<std::string, std::string>& settings) {
+  std::vector<std::string> argv{program("nudge-api"), "token"};
+  argv.insert(argv.end(), args.begin(), args.end());
+  std::map<std::string, std::string> env = settings;
+  if (!url.empty()) env["NUDGE_DATABASE_URL"] = url;
+  return run_program(argv, env, std::chrono::seconds(60));
+}
+
 int free_tcp_port() {
   const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in addr{};

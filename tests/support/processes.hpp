@@ -49,6 +49,11 @@ Finished run_program(const std::vector<std::string>& argv,
                      const std::map<std::string, std::string>& env,
                      std::chrono::milliseconds timeout);
 
+// Runs `nudge-api token ARGS...` as an operator would, to its end: against the database at `url`
+// (none: the settings say), with `settings` (NUDGE_* variables) in its environment.
+Finished token_command(const std::string& url, const std::vector<std::string>& args,
+                       const std::map<std::string, std::string>& settings = {});
+
 // A free TCP port on loopback, as the kernel hands one out.
 int free_tcp_port();
 

@@ -30,23 +30,31 @@ class ConnectionPool {
   ConnectionPool(const ConnectionPool&) = delete;
   ConnectionPool& operator=(const ConnectionPool&) = delete;
 
+  // A connection with what its holders last set on its session, which lives and dies with it.
+  struct Pooled {
+    std::unique_ptr<pqxx::connection> conn;
+    std::string memo;
+  };
+
   // One connection, held until destroyed. Call discard() when it may be broken.
   class Lease {
    public:
-    Lease(ConnectionPool& pool, std::unique_ptr<pqxx::connection> conn)
-        : pool_(&pool), conn_(std::move(conn)) {}
+    Lease(ConnectionPool& pool, Pooled pooled) : pool_(&pool), pooled_(std::move(pooled)) {}
     Lease(Lease&& other) noexcept
-        : pool_(std::exchange(other.pool_, nullptr)), conn_(std::move(other.conn_)) {}
+        : pool_(std::exchange(other.pool_, nullptr)), pooled_(std::move(other.pooled_)) {}
     Lease& operator=(Lease&&) = delete;
     Lease(const Lease&) = delete;
     ~Lease();
-    pqxx::connection& operator*() const { return *conn_; }
-    pqxx::connection* operator->() const { return conn_.get(); }
-    void discard() { conn_.reset(); }
+    pqxx::connection& operator*() const { return *pooled_.conn; }
+    pqxx::connection* operator->() const { return pooled_.conn.get(); }
+    void discard() { pooled_.conn.reset(); }
+    // What the holder last set on this connection's session (settings it compares before
+    // setting them again); empty on a new connection.
+    std::string& session_memo() { return pooled_.memo; }
 
    private:
     ConnectionPool* pool_;
-    std::unique_ptr<pqxx::connection> conn_;
+    Pooled pooled_;
   };
 
   // Waits up to `timeout` for a free slot; throws PoolTimeout when none comes free, or
@@ -58,14 +66,14 @@ class ConnectionPool {
   int in_use();
 
  private:
-  void give_back(std::unique_ptr<pqxx::connection> conn);
+  void give_back(Pooled pooled);
 
   std::string url_;
   std::string application_name_;
   Setup setup_;
   std::mutex mutex_;
   std::condition_variable freed_;
-  std::vector<std::unique_ptr<pqxx::connection>> idle_;
+  std::vector<Pooled> idle_;
   const int size_;
   int free_slots_;  // connections that may still be opened or handed out
 };

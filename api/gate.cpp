@@ -1,0 +1,113 @@
+#include "gate.hpp"
+
+#include <cctype>
+#include <pqxx/pqxx>
+#include <string_view>
+
+#include "errors.hpp"
+#include "route_support.hpp"
+#include "token.hpp"
+
+namespace nudge::api {
+namespace {
+
+constexpr std::string_view kBearer = "Bearer";
+constexpr const char* kChallenge = "Bearer";
+constexpr const char* kInvalidTokenChallenge = "Bearer error=\"invalid_token\"";
+
+ApiError unauthorized(httplib::Response& res, const char* challenge, const std::string& message) {
+  res.set_header("WWW-Authenticate", challenge);
+  return ApiError(401, "unauthorized", message, "Authorization");
+}
+
+bool equal_ignoring_case(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    if (std::tolower(static_cast<unsigned char>(a[i])) !=
+        std::tolower(static_cast<unsigned char>(b[i])))
+      return false;
+  }
+  return true;
+}
+
+// The token of "Authorization: Bearer <token>"; nullopt without the header or another scheme.
+// The live stream also takes it as ?access_token=, since a browser's EventSource cannot send
+// headers (nudge-api never logs query strings; a proxy in front may: prefer the header).
+std::optional<std::string> bearer_token(const httplib::Request& req) {
+  if (!req.has_header("Authorization")) {
+    if (req.path == "/v1/stream" && req.has_param("access_token"))
+      return req.get_param_value("access_token");
+    return std::nullopt;
+  }
+  const std::string value = req.get_header_value("Authorization");
+  const std::string_view text(value);
+  if (text.size() <= kBearer.size() ||
+      !equal_ignoring_case(text.substr(0, kBearer.size()), kBearer) || text[kBearer.size()] != ' ')
+    return std::nullopt;
+  const auto begin = text.find_first_not_of(' ', kBearer.size());
+  const auto end = text.find_last_not_of(' ');
+  if (begin == std::string_view::npos) return std::string();
+  return std::string(text.substr(begin, end + 1 - begin));
+}
+
+}  // namespace
+
+Gate::Gate(const Settings& settings, ConnectionPool& pool)
+    : auth_(settings.auth),
+      pool_(pool),
+      cache_(settings.token_cache),
+      limiter_(settings.rate_per_token, settings.burst) {}
+
+std::string Gate::admit(const httplib::Request& req, httplib::Response& res,
+                        const RouteAccess& route) {
+  if (!auth_ || route.scope == Scope::none) return "";
+  TokenCache::Holder h = holder(req, res);
+  if (!holds(h.scopes, route.scope)) {
+    const std::string needed(scope_name(route.scope));
+    res.set_header("WWW-Authenticate",
+                   "Bearer error=\"insufficient_scope\", scope=\"" + needed + "\"");
+    throw ApiError(403, "forbidden",
+                   "this route needs a token with scope " + needed + "; token " + h.name + " has " +
+                       scope_names(h.scopes));
+  }
+  if (const int wait = limiter_.take(h.name, TokenCache::Clock::now()); wait > 0) {
+    res.set_header("Retry-After", std::to_string(wait));
+    throw ApiError(429, "rate_limited",
+                   "token " + h.name + " sent more than its " +
+                       std::to_string(limiter_.per_second()) + " requests a second (burst " +
+                       std::to_string(limiter_.burst()) + "); retry after " + std::to_string(wait) +
+                       " s");
+  }
+  return std::move(h.name);
+}
+
+TokenCache::Holder Gate::holder(const httplib::Request& req, httplib::Response& res) {
+  const auto token = bearer_token(req);
+  if (!token) {
+    throw unauthorized(res, kChallenge,
+                       "this route needs a token: send Authorization: Bearer <token> (nudge-api "
+                       "token create makes one)");
+  }
+  // A mistyped, cut or made-up token is refused here, without a database round trip.
+  if (!well_formed_token(*token)) {
+    throw unauthorized(res, kInvalidTokenChallenge,
+                       "the token is not a Nudge token (nudge_, 36 letters or digits, the last 6 "
+                       "a checksum)");
+  }
+  const std::string hash = token_hash_hex(*token);
+  if (auto known = cache_.find(hash, TokenCache::Clock::now())) return std::move(*known);
+  if (auto found = look_up(hash)) return std::move(*found);
+  throw unauthorized(res, kInvalidTokenChallenge, "the token is unknown or revoked");
+}
+
+std::optional<TokenCache::Holder> Gate::look_up(const std::string& hash) {
+  const std::uint64_t generation = cache_.generation();
+  const auto rows = on_connection(
+      pool_, [&](pqxx::nontransaction& tx) { return tx.exec_prepared("token", hash); });
+  if (rows.empty()) return std::nullopt;
+  TokenCache::Holder found{rows[0][0].c_str(), parse_scopes(rows[0][1].c_str()).value_or(0)};
+  cache_.put(hash, found, TokenCache::Clock::now(), generation);
+  return found;
+}
+
+}  // namespace nudge::api

@@ -15,6 +15,14 @@ constexpr RouteAccess kRoutes[] = {
     {"GET", "/openapi.json", Scope::none},
     {"GET", "/metrics", Scope::metrics},
 
+    // The dashboard's and the docs' files: the page, never its data (every number on it comes
+    // from a call that carries the token). Not API routes, so not in the OpenAPI document.
+    {"GET", "/", Scope::none},
+    {"GET", "/ui/{file}", Scope::none},
+    {"GET", "/docs", Scope::none},
+    {"GET", "/docs/{file}", Scope::none},
+    {"GET", "/v1/overview", Scope::read},
+
     {"POST", "/v1/reminders", Scope::write},
     {"POST", "/v1/reminders/batch", Scope::write},
     {"GET", "/v1/reminders", Scope::read},
@@ -28,6 +36,7 @@ constexpr RouteAccess kRoutes[] = {
     {"POST", "/v1/reminders/resume", Scope::write},
     {"POST", "/v1/reminders/cancel", Scope::write},
     {"POST", "/v1/schedules/preview", Scope::read},
+    {"POST", "/v1/schedules/parse", Scope::read},
 
     {"PUT", "/v1/flags/{key}", Scope::write},
     {"GET", "/v1/flags/{key}", Scope::read},
@@ -49,6 +58,8 @@ constexpr RouteAccess kRoutes[] = {
     {"GET", "/v1/events", Scope::read},
     {"GET", "/v1/events/{id}", Scope::read},
     {"GET", "/v1/stream", Scope::read},
+
+    {"GET", "/v1/targets", Scope::read},
 
     {"GET", "/v1/audit", Scope::admin},
 };

@@ -1,12 +1,14 @@
 #include "connection.hpp"
 
 #include <netdb.h>
+#include <openssl/err.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
+#include <climits>
 #include <cstdlib>
 #include <cstring>
 #include <string_view>
@@ -30,19 +32,89 @@ std::pair<std::string, int> numeric_address(const sockaddr_storage& addr, sockle
 
 }  // namespace
 
-Connection::Connection(int fd, const ConnectionLimits& limits) : fd_(fd), limits_(limits) {}
+Connection::Connection(int fd, const ConnectionLimits& limits, SSL_CTX* tls)
+    : fd_(fd), limits_(limits) {
+  if (tls == nullptr) return;
+  ssl_ = SSL_new(tls);
+  // Without a session this connection fails at its first read: never plain HTTP on a TLS port.
+  if (ssl_ != nullptr && SSL_set_fd(ssl_, fd_) != 1) {
+    SSL_free(ssl_);
+    ssl_ = nullptr;
+  }
+  if (ssl_ == nullptr) {
+    ERR_clear_error();
+    write_failed_ = input_ended_ = tls_broken_ = true;
+    return;
+  }
+  SSL_set_accept_state(ssl_);
+}
 
 Connection::~Connection() {
+  if (ssl_ != nullptr) {
+    // close_notify, if the socket takes it at once; the client learns of the end either way.
+    if (handshake_done_ && !write_failed_) SSL_shutdown(ssl_);
+    SSL_free(ssl_);
+    ERR_clear_error();
+  }
   ::close(fd_);
 }
 
+ssize_t Connection::tls_result(int result) {
+  if (result > 0) return result;
+  switch (SSL_get_error(ssl_, result)) {
+    case SSL_ERROR_WANT_READ:
+      want_write_ = false;
+      errno = EAGAIN;
+      return -1;
+    case SSL_ERROR_WANT_WRITE:
+      want_write_ = true;
+      errno = EAGAIN;
+      return -1;
+    case SSL_ERROR_ZERO_RETURN:
+      return 0;
+    default:
+      // The queue is the thread's; left full, it would mislead the next session on it.
+      ERR_clear_error();
+      errno = EPROTO;
+      return -1;
+  }
+}
+
+ssize_t Connection::receive_some(char* data, std::size_t size) {
+  if (ssl_ == nullptr) return ::recv(fd_, data, size, 0);
+  return tls_result(SSL_read(ssl_, data, static_cast<int>(std::min<std::size_t>(size, INT_MAX))));
+}
+
+ssize_t Connection::send_some(const char* data, std::size_t size) {
+  if (ssl_ == nullptr) return ::send(fd_, data, size, MSG_NOSIGNAL);
+  return tls_result(SSL_write(ssl_, data, static_cast<int>(std::min<std::size_t>(size, INT_MAX))));
+}
+
+// True when the handshake is done or waits for the socket; false when it failed (a client that
+// does not speak TLS, or does not accept the certificate).
+bool Connection::handshake() {
+  const int result = SSL_do_handshake(ssl_);
+  if (result == 1) {
+    handshake_done_ = true;
+    want_write_ = false;
+    return true;
+  }
+  return tls_result(result) < 0 && errno == EAGAIN;
+}
+
 bool Connection::receive(char* scratch, std::size_t size) {
+  if (tls_broken_) return false;
+  if (ssl_ != nullptr && !handshake_done_) {
+    if (!handshake()) return false;
+    if (!handshake_done_) return true;  // the loop waits for the client's next bytes
+  }
   for (;;) {
-    const ssize_t n = ::recv(fd_, scratch, size, 0);
+    const ssize_t n = receive_some(scratch, size);
     if (n > 0) {
       in_.append(scratch, static_cast<std::size_t>(n));
-      // A short read emptied the socket; the loop re-arms it for more.
-      if (static_cast<std::size_t>(n) < size || request_ready()) return true;
+      // A short read emptied the socket; the loop re-arms it for more. Over TLS, reading goes
+      // on until OpenSSL asks for more from the socket.
+      if (ssl_ == nullptr && (static_cast<std::size_t>(n) < size || request_ready())) return true;
     } else if (n == 0) {
       input_ended_ = true;
       return true;
@@ -123,13 +195,14 @@ bool Connection::wait_for(short events) const {
 
 bool Connection::send_all(const char* data, std::size_t size) {
   while (size > 0 && !write_failed_) {
-    const ssize_t n = ::send(fd_, data, size, MSG_NOSIGNAL);
+    const ssize_t n = send_some(data, size);
     if (n > 0) {
       data += n;
       size -= static_cast<std::size_t>(n);
     } else if (n < 0 && errno == EINTR) {
       continue;
-    } else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) && wait_for(POLLOUT)) {
+    } else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) &&
+               wait_for(ssl_ == nullptr || want_write_ ? POLLOUT : POLLIN)) {
       continue;
     } else {
       write_failed_ = true;
@@ -163,6 +236,10 @@ ssize_t Connection::read(char* ptr, std::size_t size) {
   if (input_ended_) return 0;
   // The client may be waiting for what was written so far (100 Continue) before it sends more.
   if (!flush()) return -1;
+  if (ssl_ != nullptr) {
+    if (!receive_more()) return -1;
+    return read(ptr, size);
+  }
   for (;;) {
     if (!wait_for(POLLIN)) return -1;
     const ssize_t n = ::recv(fd_, ptr, size, 0);
@@ -176,6 +253,14 @@ ssize_t Connection::read(char* ptr, std::size_t size) {
     }
     if (errno != EINTR && errno != EAGAIN && errno != EWOULDBLOCK) return -1;
   }
+}
+
+bool Connection::receive_more() {
+  char scratch[16384];
+  while (!has_input() && !input_ended_) {
+    if (!wait_for(POLLIN) || !receive(scratch, sizeof scratch)) return false;
+  }
+  return true;
 }
 
 ssize_t Connection::write(const char* ptr, std::size_t size) {

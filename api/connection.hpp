@@ -3,9 +3,12 @@
 // being written, and how the request at the front of its input is framed. It is the
 // httplib::Stream httplib reads a request from and writes the answer to. The connection loop
 // reads into it while its client is idle or still sending; a request thread borrows it to serve
-// one request after another while complete ones are buffered; never both at once.
+// one request after another while complete ones are buffered; never both at once. Over HTTPS it
+// holds the connection's TLS session too: the handshake is driven by receive(), without
+// blocking, and every byte goes through SSL_read and SSL_write.
 
 #include <httplib.h>
+#include <openssl/ssl.h>
 
 #include <chrono>
 #include <optional>
@@ -22,15 +25,20 @@ struct ConnectionLimits {
 
 class Connection : public httplib::Stream {
  public:
-  // Takes the (non-blocking) socket.
-  Connection(int fd, const ConnectionLimits& limits);
+  // Takes the (non-blocking) socket; with `tls`, the client speaks TLS on it.
+  Connection(int fd, const ConnectionLimits& limits, SSL_CTX* tls = nullptr);
   ~Connection() override;
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
 
-  // Reads what the socket holds, without waiting, until a request is complete. False when the
-  // socket failed; an orderly close by the client only ends the input.
+  // Reads what the socket holds, without waiting, until a request is complete (over TLS: until
+  // the socket is empty, as bytes OpenSSL held back would not wake the loop). Goes on with the
+  // TLS handshake first while it is not done. False when the socket or the handshake failed; an
+  // orderly close by the client only ends the input.
   bool receive(char* scratch, std::size_t size);
+  // receive() cannot go on until the socket takes bytes (the handshake's answer did not fit):
+  // the loop waits for that as well as for input.
+  bool wants_write() const { return want_write_; }
   // Waits up to `wait` for the client's next bytes and reads them as receive() does; false when
   // none came in time or the socket failed.
   bool await_input(std::chrono::milliseconds wait, char* scratch, std::size_t size);
@@ -68,8 +76,22 @@ class Connection : public httplib::Stream {
   bool wait_for(short events) const;
   bool send_all(const char* data, std::size_t size);
   bool flush();
+  // One recv or send, through TLS when there is a session: bytes moved, 0 when the client
+  // closed, or -1 with errno (EAGAIN: try again when the socket is ready; want_write_ says for
+  // which direction, over TLS).
+  ssize_t receive_some(char* data, std::size_t size);
+  ssize_t send_some(const char* data, std::size_t size);
+  ssize_t tls_result(int result);
+  bool handshake();
+  // The client's next bytes into the buffered input, for read() over TLS (which must not leave
+  // decrypted bytes inside OpenSSL, where the loop would not see them).
+  bool receive_more();
 
   int fd_;
+  SSL* ssl_ = nullptr;  // the TLS session, or none for plain HTTP
+  bool handshake_done_ = false;
+  bool want_write_ = false;
+  bool tls_broken_ = false;  // no session could be made for this connection
   const ConnectionLimits& limits_;
   std::string in_;  // received; the bytes before in_pos_ have been read
   std::size_t in_pos_ = 0;

@@ -92,7 +92,7 @@ std::size_t ConnectionLoop::open_connections() const {
 
 ConnectionLoop::Tracked& ConnectionLoop::add(int fd, State state, Clock::time_point deadline) {
   auto& list = list_of(state);
-  Tracked& c = list.emplace_back(fd, settings_.limits);
+  Tracked& c = list.emplace_back(fd, settings_.limits, settings_.tls);
   c.self = std::prev(list.end());
   c.state = state;
   c.deadline = deadline;
@@ -116,7 +116,8 @@ void ConnectionLoop::close(Tracked& c) {
 // One readiness report, then the connection is quiet until armed again: it is never reported
 // while a request thread has it.
 void ConnectionLoop::arm(Tracked& c) {
-  epoll_event e{EPOLLIN | EPOLLONESHOT, {.ptr = &c}};
+  const std::uint32_t out = c.wants_write() ? static_cast<std::uint32_t>(EPOLLOUT) : 0u;
+  epoll_event e{EPOLLIN | EPOLLONESHOT | out, {.ptr = &c}};
   if (::epoll_ctl(epoll_fd_, EPOLL_CTL_MOD, c.socket(), &e) != 0) close(c);
 }
 
@@ -223,6 +224,10 @@ void ConnectionLoop::refuse(int fd) {
     refused_ = 0;
     refused_logged_ = now;
   }
+  if (settings_.tls != nullptr) {
+    ::close(fd);
+    return;
+  }
   // A new connection's send buffer takes the whole answer at once.
   [[maybe_unused]] const auto sent =
       ::send(fd, settings_.overloaded.data(), settings_.overloaded.size(), MSG_NOSIGNAL);
@@ -245,8 +250,10 @@ void ConnectionLoop::refuse_without_files() {
   const int fd = ::accept4(listen_fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
   if (fd >= 0) {
     refused_count_.fetch_add(1, std::memory_order_relaxed);
-    [[maybe_unused]] const auto sent =
-        ::send(fd, settings_.overloaded.data(), settings_.overloaded.size(), MSG_NOSIGNAL);
+    if (settings_.tls == nullptr) {
+      [[maybe_unused]] const auto sent =
+          ::send(fd, settings_.overloaded.data(), settings_.overloaded.size(), MSG_NOSIGNAL);
+    }
     ::close(fd);
   }
   spare_fd_ = ::open("/dev/null", O_RDONLY | O_CLOEXEC);

@@ -4,9 +4,10 @@
 // thread), and keeps idle keep-alive connections until their client sends the next request or
 // the keep-alive timeout passes. An idle or slow client costs a socket and a few hundred bytes,
 // never a request thread. A client past the limit is sent `overloaded` (a complete 503 answer)
-// and its connection closed. A connection whose answer goes on (a Server-Sent Events stream)
-// is kept here too once its head is written: the loop writes what its Outbox holds, without
-// blocking, whenever it is told the outboxes grew and the client can take more.
+// and its connection closed (over HTTPS, the connection is closed without one: a client that has
+// not finished its handshake could not read it). A connection whose answer goes on (a Server-Sent
+// Events stream) is kept here too once its head is written: the loop writes what its Outbox holds,
+// without blocking, whenever it is told the outboxes grew and the client can take more.
 
 #include <atomic>
 #include <chrono>
@@ -39,6 +40,7 @@ class ConnectionLoop {
     std::chrono::milliseconds request_timeout{0};  // a request being received must progress
     ConnectionLimits limits{};
     std::string overloaded;  // the answer a client past max_connections gets
+    SSL_CTX* tls = nullptr;  // HTTPS: each connection's TLS session is made from this
   };
   // Called on the loop thread with a connection holding a complete request; it must not block.
   using Ready = std::function<void(Connection&)>;

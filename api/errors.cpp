@@ -11,16 +11,6 @@
 namespace nudge::api {
 namespace {
 
-// "ERROR:  run_at: is required\nCONTEXT: ..." -> "run_at: is required".
-std::string primary_message(const std::string& what) {
-  std::string m = what;
-  for (const std::string prefix : {"ERROR:  ", "FATAL:  "}) {
-    if (m.rfind(prefix, 0) == 0) m = m.substr(prefix.size());
-  }
-  const auto eol = m.find('\n');
-  return eol == std::string::npos ? m : m.substr(0, eol);
-}
-
 // The lifecycle functions raise "<field>: <problem>" (nudge.reject).
 std::string field_of(const std::string& message) {
   const auto colon = message.find(": ");
@@ -86,22 +76,34 @@ void send_rule_failure(httplib::Response& res, const std::string& message) {
 
 }  // namespace
 
+std::string primary_message(const std::string& what) {
+  std::string m = what;
+  for (const std::string prefix : {"ERROR:  ", "FATAL:  "}) {
+    if (m.rfind(prefix, 0) == 0) m = m.substr(prefix.size());
+  }
+  const auto eol = m.find('\n');
+  return eol == std::string::npos ? m : m.substr(0, eol);
+}
+
 std::string error_json(const std::string& code, const std::string& message,
                        const std::string& field) {
   return error_body(code, message, field).dump();
 }
 
 void send_error(httplib::Response& res, int status, const std::string& code,
-                const std::string& message, const std::string& field) {
+                const std::string& message, const std::string& field,
+                const nlohmann::json& details) {
+  nlohmann::json body = error_body(code, message, field);
+  body["error"].update(details);
   res.status = status;
-  res.set_content(error_json(code, message, field), "application/json");
+  res.set_content(body.dump(), "application/json");
 }
 
 void send_exception(const httplib::Request& req, httplib::Response& res, std::exception_ptr error) {
   try {
     std::rethrow_exception(error);
   } catch (const ApiError& e) {
-    send_error(res, e.status(), e.code(), e.what(), e.field());
+    send_error(res, e.status(), e.code(), e.what(), e.field(), e.details());
   } catch (const PoolTimeout&) {
     send_error(res, 503, "unavailable", "the service is busy; try again");
   } catch (const pqxx::broken_connection&) {

@@ -3,6 +3,7 @@
 
 #include <httplib.h>
 
+#include <nlohmann/json.hpp>
 #include <stdexcept>
 #include <string>
 
@@ -10,19 +11,24 @@ namespace nudge::api {
 
 class ApiError : public std::runtime_error {
  public:
-  ApiError(int status, std::string code, const std::string& message, std::string field = "")
+  // `details`: more members of the error object, e.g. {"unparsed": [...]}.
+  ApiError(int status, std::string code, const std::string& message, std::string field = "",
+           nlohmann::json details = nlohmann::json::object())
       : std::runtime_error(message),
         status_(status),
         code_(std::move(code)),
-        field_(std::move(field)) {}
+        field_(std::move(field)),
+        details_(std::move(details)) {}
   int status() const { return status_; }
   const std::string& code() const { return code_; }
   const std::string& field() const { return field_; }
+  const nlohmann::json& details() const { return details_; }
 
  private:
   int status_;
   std::string code_;
   std::string field_;
+  nlohmann::json details_;
 };
 
 // 400 naming the field, the usual rejection of bad input.
@@ -31,14 +37,19 @@ inline ApiError bad_field(const std::string& field, const std::string& code,
   return ApiError(400, code, field + ": " + message, field);
 }
 
+// The primary message of a database error: "ERROR:  run_at: is required\nCONTEXT: ..." gives
+// "run_at: is required".
+std::string primary_message(const std::string& what);
+
 // The body of every rejection, as JSON text (also the 503 of a client past the connection limit,
 // which is answered before any request is read).
 std::string error_json(const std::string& code, const std::string& message,
                        const std::string& field = "");
 
-// Writes the error body and status.
+// Writes the error body (with `details` merged into its error object) and status.
 void send_error(httplib::Response& res, int status, const std::string& code,
-                const std::string& message, const std::string& field = "");
+                const std::string& message, const std::string& field = "",
+                const nlohmann::json& details = nlohmann::json::object());
 
 // Turns whatever a handler threw into an answer: ApiError as is; the lifecycle functions'
 // SQLSTATEs (22023 bad value with its field, NU404, NU409) as 400/404/409; a saturated pool, a

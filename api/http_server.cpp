@@ -64,6 +64,7 @@ bool HttpServer::bind(const std::string& host, int port) {
   loop.request_timeout = settings_.request_timeout;
   loop.limits = {settings_.request_timeout, settings_.max_body_bytes};
   loop.overloaded = overloaded_answer(settings_.overloaded_body);
+  loop.tls = settings_.tls;
   loop_ = std::make_unique<ConnectionLoop>(listen_fd, std::move(loop), [this](Connection& c) {
     ++queued_;
     threads_->enqueue([this, &c] {

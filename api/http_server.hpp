@@ -28,6 +28,8 @@ class HttpServer {
     std::chrono::milliseconds request_timeout{10000};
     std::size_t max_body_bytes = 1048576;
     std::string overloaded_body;  // JSON body of the 503 a client past max_connections gets
+    SSL_CTX* tls = nullptr;       // HTTPS only, sessions made from this (tls_context.hpp), which
+                                  // must outlive the server
   };
 
   explicit HttpServer(Settings settings);

@@ -7,6 +7,7 @@
 #include "errors.hpp"
 #include "nudge/utf8.hpp"
 #include "request_input.hpp"
+#include "webhook_target.hpp"
 
 namespace nudge::api {
 namespace {
@@ -202,7 +203,8 @@ json CreateInput::to_json() const {
   return j;
 }
 
-CreateInput parse_create(const json& body, const Secrets& secrets, const std::string& prefix) {
+CreateInput parse_create(const json& body, const Secrets& secrets, const AddressGuard& guard,
+                         const std::string& prefix) {
   if (!body.is_object()) {
     throw ApiError(400, "invalid_type", prefix + " must be a JSON object",
                    prefix.substr(0, prefix.size() - 1));
@@ -219,6 +221,8 @@ CreateInput parse_create(const json& body, const Secrets& secrets, const std::st
   in.timezone = f.text("timezone", 64, false);
   in.run_at = f.time("run_at");
   in.target = f.text("target", kMaxTargetChars, false);
+  if (in.target && in.channel == "webhook")
+    check_webhook_target(f.name("target"), *in.target, guard);
   if (auto payload = f.object("payload")) in.payload = std::move(*payload);
   in.stop_condition_type = f.choice("stop_condition_type", {"db_check"}, false);
   in.stop_condition_value = f.text("stop_condition_value", kMaxNameChars, false);
@@ -295,6 +299,16 @@ PreviewInput parse_preview(const json& body) {
   in.timezone = f.text("timezone", 64, false);
   in.from = f.time("from");
   if (auto count = f.integer("count", 1, 100)) in.count = *count;
+  f.reject_unknown();
+  return in;
+}
+
+WordsInput parse_words(const json& body) {
+  Fields f(body, "");
+  WordsInput in;
+  in.text = *f.text("text", 1000, true);
+  if (auto zone = f.text("timezone", 64, false)) in.timezone = *zone;
+  in.now = f.time("now");
   f.reject_unknown();
   return in;
 }

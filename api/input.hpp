@@ -8,6 +8,7 @@
 #include <optional>
 #include <string>
 
+#include "nudge/address_guard.hpp"
 #include "nudge/config.hpp"
 
 namespace nudge::api {
@@ -38,9 +39,10 @@ struct CreateInput {
   // The item as the batch function reads it (nulls left out).
   nlohmann::json to_json() const;
 };
-// `secrets` are those configured: a request's headers may name no others.
+// `secrets` are those configured: a request's headers may name no others. A webhook target
+// whose host is an address `guard` refuses is a 400 naming it (webhook_target.hpp).
 CreateInput parse_create(const nlohmann::json& body, const Secrets& secrets,
-                         const std::string& prefix = "");
+                         const AddressGuard& guard, const std::string& prefix = "");
 
 // A reschedule request: what is absent stays as it is.
 struct PatchInput {
@@ -59,6 +61,16 @@ struct PreviewInput {
   int count = 5;
 };
 PreviewInput parse_preview(const nlohmann::json& body);
+
+// A phrase to parse (POST /v1/schedules/parse): the text (1..1000 characters), the zone of its
+// wall-clock times unless it names one (default UTC), and the time it is read at (default: the
+// database's now).
+struct WordsInput {
+  std::string text;
+  std::string timezone = "UTC";
+  std::optional<std::string> now;
+};
+WordsInput parse_words(const nlohmann::json& body);
 
 // The flag value of PUT /v1/flags/{key}.
 bool parse_flag_value(const nlohmann::json& body);

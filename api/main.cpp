@@ -14,6 +14,7 @@
 #include "exposure.hpp"
 #include "gate.hpp"
 #include "http_server.hpp"
+#include "nudge/address_guard.hpp"
 #include "nudge/config.hpp"
 #include "nudge/database.hpp"
 #include "nudge/log.hpp"
@@ -26,6 +27,7 @@
 #include "server_metrics.hpp"
 #include "statements.hpp"
 #include "stream_hub.hpp"
+#include "tls_context.hpp"
 #include "token_cli.hpp"
 #include "token_watch.hpp"
 
@@ -51,7 +53,7 @@ std::size_t connection_limit(const nudge::Config& config) {
   return possible;
 }
 
-nudge::api::HttpServer::Settings server_settings(const nudge::Config& config) {
+nudge::api::HttpServer::Settings server_settings(const nudge::Config& config, SSL_CTX* tls) {
   nudge::api::HttpServer::Settings s;
   s.threads = config.api.threads;
   s.max_connections = connection_limit(config);
@@ -59,6 +61,7 @@ nudge::api::HttpServer::Settings server_settings(const nudge::Config& config) {
   s.request_timeout = std::chrono::milliseconds(config.api.request_timeout_ms);
   s.max_body_bytes = static_cast<std::size_t>(config.api.max_body_bytes);
   s.overloaded_body = nudge::api::error_json("unavailable", "too many open connections; try again");
+  s.tls = tls;
   return s;
 }
 
@@ -108,6 +111,16 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "nudge-api: configuration error: %s\n", e.what());
     return 2;
   }
+  // HTTPS: the certificate and key are read before anything else starts.
+  std::optional<nudge::api::TlsContext> tls;
+  if (!config.api.tls_cert.empty() || !config.api.tls_key.empty()) {
+    try {
+      tls.emplace(config.api.tls_cert, config.api.tls_key);
+    } catch (const nudge::api::TlsError& e) {
+      std::fprintf(stderr, "nudge-api: configuration error: %s\n", e.what());
+      return 2;
+    }
+  }
   if (const auto problem = nudge::api::exposure_problem(config.api)) {
     std::fprintf(stderr, "nudge-api: %s\n", problem->c_str());
     return 2;
@@ -132,12 +145,13 @@ int main(int argc, char** argv) {
   std::optional<nudge::api::TokenWatch> token_watch;
   if (config.api.auth == "token")
     token_watch.emplace(config.database.url, id + "/tokens", gate.tokens());
-  nudge::api::HttpServer server(server_settings(config));
+  nudge::api::HttpServer server(server_settings(config, tls ? tls->get() : nullptr));
   nudge::metrics::Registry registry;
   nudge::api::RequestMetrics request_metrics(registry);
   nudge::api::add_server_metrics(registry, pool, server);
   nudge::api::Router router(server.routes(), gate, &request_metrics);
-  nudge::api::add_routes(router, pool, notifier, config.secrets, registry, hub);
+  const nudge::AddressGuard guard(config.webhook.allow_private);
+  nudge::api::add_routes(router, pool, notifier, config.secrets, guard, registry, hub);
   router.finish();
   if (!server.bind(config.api.host, config.api.port)) {
     nudge::log::error("cannot listen", {{"host", config.api.host}, {"port", config.api.port}});
@@ -145,6 +159,7 @@ int main(int argc, char** argv) {
   }
   nudge::log::info("listening", {{"host", config.api.host},
                                  {"port", config.api.port},
+                                 {"https", tls.has_value()},
                                  {"threads", config.api.threads},
                                  {"auth", config.api.auth},
                                  {"max_connections", server.max_connections()},

@@ -1,5 +1,5 @@
 // Reminders: create (one or a batch), list, read, reschedule, pause, resume, cancel, their
-// history; and schedule previews.
+// history; schedule previews; and the dashboard's overview.
 
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -26,27 +26,28 @@ void reply_reminder(httplib::Response& res, const pqxx::result& rows, std::int64
 }  // namespace
 
 void add_reminder_routes(Router& router, ConnectionPool& pool, Notifier& notifier,
-                         const Secrets& secrets) {
-  router.add("POST", "/v1/reminders",
-             [&pool, &notifier, &secrets](const httplib::Request& req, httplib::Response& res) {
-               const CreateInput in = parse_create(parse_object(req.body), secrets);
-               std::optional<std::string> request;
-               if (in.request) request = in.request->dump();
-               const auto row = on_connection(pool, [&](pqxx::nontransaction& tx) {
-                 return tx.exec_prepared1(
-                     "create", in.entity_type, in.entity_id, in.event_type, in.channel,
-                     in.schedule_type, in.run_at, in.interval_seconds, in.target, in.payload.dump(),
-                     in.stop_condition_type, in.stop_condition_value, in.max_fires, in.ends_at,
-                     in.cron, in.timezone, in.misfire_policy, in.max_attempts, request);
-               });
-               const bool created = row[0].as<bool>();
-               if (created) notifier.poke();
-               reply(res, created ? 201 : 200, row[1].c_str());
-             });
+                         const Secrets& secrets, const AddressGuard& guard) {
+  router.add(
+      "POST", "/v1/reminders",
+      [&pool, &notifier, &secrets, &guard](const httplib::Request& req, httplib::Response& res) {
+        const CreateInput in = parse_create(parse_object(req.body), secrets, guard);
+        std::optional<std::string> request;
+        if (in.request) request = in.request->dump();
+        const auto row = on_connection(pool, [&](pqxx::nontransaction& tx) {
+          return tx.exec_prepared1("create", in.entity_type, in.entity_id, in.event_type,
+                                   in.channel, in.schedule_type, in.run_at, in.interval_seconds,
+                                   in.target, in.payload.dump(), in.stop_condition_type,
+                                   in.stop_condition_value, in.max_fires, in.ends_at, in.cron,
+                                   in.timezone, in.misfire_policy, in.max_attempts, request);
+        });
+        const bool created = row[0].as<bool>();
+        if (created) notifier.poke();
+        reply(res, created ? 201 : 200, row[1].c_str());
+      });
 
   router.add(
       "POST", "/v1/reminders/batch",
-      [&pool, &notifier, &secrets](const httplib::Request& req, httplib::Response& res) {
+      [&pool, &notifier, &secrets, &guard](const httplib::Request& req, httplib::Response& res) {
         json body = parse_object(req.body);
         const json& items = batch_items(body, "reminders");
         // Serialised item by item and the request's tree freed before the database
@@ -54,8 +55,9 @@ void add_reminder_routes(Router& router, ConnectionPool& pool, Notifier& notifie
         std::string normalised = "[";
         for (std::size_t i = 0; i < items.size(); ++i) {
           if (i > 0) normalised += ',';
-          normalised +=
-              parse_create(items[i], secrets, "items[" + std::to_string(i) + "].").to_json().dump();
+          normalised += parse_create(items[i], secrets, guard, "items[" + std::to_string(i) + "].")
+                            .to_json()
+                            .dump();
         }
         normalised += ']';
         body = json();
@@ -88,9 +90,17 @@ void add_reminder_routes(Router& router, ConnectionPool& pool, Notifier& notifie
                });
   }
 
+  // The dashboard's overview: cheap whatever the tables' size (nudge.overview).
+  router.add("GET", "/v1/overview", [&pool](const httplib::Request& req, httplib::Response& res) {
+    reject_unknown_params(req, {});
+    const auto row =
+        on_connection(pool, [](pqxx::nontransaction& tx) { return tx.exec_prepared1("overview"); });
+    reply(res, 200, row[0].c_str());
+  });
+
   router.add("GET", "/v1/reminders", [&pool](const httplib::Request& req, httplib::Response& res) {
-    reject_unknown_params(
-        req, {"status", "entity_type", "entity_id", "event_type", "channel", "limit", "cursor"});
+    reject_unknown_params(req, {"status", "entity_type", "entity_id", "event_type", "channel",
+                                "stop_condition_value", "limit", "cursor"});
     auto status = query(req, "status");
     static const std::set<std::string> kStatuses = {"ACTIVE", "PAUSED", "COMPLETED", "CANCELLED",
                                                     "FAILED"};
@@ -105,10 +115,11 @@ void add_reminder_routes(Router& router, ConnectionPool& pool, Notifier& notifie
       if (!before) throw bad_field("cursor", "invalid_value", "is not a cursor this server gave");
     }
     const auto entity_type = filter(req, "entity_type"), entity_id = filter(req, "entity_id"),
-               event_type = filter(req, "event_type"), channel = filter(req, "channel");
+               event_type = filter(req, "event_type"), channel = filter(req, "channel"),
+               stop_flag = filter(req, "stop_condition_value");
     const auto rows = on_connection(pool, [&](pqxx::nontransaction& tx) {
       return tx.exec_prepared("list", status, entity_type, entity_id, event_type, channel, before,
-                              limit + 1);
+                              limit + 1, stop_flag);
     });
     reply(res, 200, page(rows, limit));
   });
@@ -175,18 +186,6 @@ void add_reminder_routes(Router& router, ConnectionPool& pool, Notifier& notifie
                  if (action == "resume") notifier.poke();
                });
   }
-
-  router.add("POST", "/v1/schedules/preview",
-             [&pool](const httplib::Request& req, httplib::Response& res) {
-               const PreviewInput in = parse_preview(parse_object(req.body));
-               const auto rows = on_connection(pool, [&](pqxx::nontransaction& tx) {
-                 return tx.exec_prepared("preview", in.schedule_type, in.from, in.count, in.run_at,
-                                         in.interval_seconds, in.cron, in.timezone);
-               });
-               json times = json::array();
-               for (const auto& row : rows) times.push_back(row[0].c_str());
-               reply(res, 200, json{{"times", times}}.dump());
-             });
 }
 
 }  // namespace nudge::api

@@ -8,7 +8,7 @@
 namespace nudge::api {
 
 void add_routes(Router& router, ConnectionPool& pool, Notifier& notifier, const Secrets& secrets,
-                const metrics::Registry& registry, StreamHub& hub) {
+                const AddressGuard& guard, const metrics::Registry& registry, StreamHub& hub) {
   router.add("GET", "/health", [](const httplib::Request&, httplib::Response& res) {
     reply(res, 200, R"({"status":"ok"})");
   });
@@ -39,11 +39,14 @@ void add_routes(Router& router, ConnectionPool& pool, Notifier& notifier, const 
   });
 
   add_operations_routes(router, pool, registry);
-  add_reminder_routes(router, pool, notifier, secrets);
+  add_static_routes(router);
+  add_reminder_routes(router, pool, notifier, secrets, guard);
+  add_schedule_routes(router, pool);
   add_flag_routes(router, pool);
-  add_contact_routes(router, pool);
-  add_rule_routes(router, pool, secrets);
+  add_contact_routes(router, pool, guard);
+  add_rule_routes(router, pool, secrets, guard);
   add_event_routes(router, pool, notifier);
+  add_target_routes(router, pool);
   add_audit_routes(router, pool);
   add_stream_routes(router, pool, hub);
 }

@@ -10,6 +10,7 @@
 #include "request_input.hpp"
 #include "route_support.hpp"
 #include "routes.hpp"
+#include "webhook_target.hpp"
 
 namespace nudge::api {
 namespace {
@@ -25,12 +26,14 @@ ApiError no_rule(std::int64_t id) {
 
 }  // namespace
 
-void add_rule_routes(Router& router, ConnectionPool& pool, const Secrets& secrets) {
+void add_rule_routes(Router& router, ConnectionPool& pool, const Secrets& secrets,
+                     const AddressGuard& guard) {
   router.add("POST", "/v1/rules",
-             [&pool, &secrets](const httplib::Request& req, httplib::Response& res) {
+             [&pool, &secrets, &guard](const httplib::Request& req, httplib::Response& res) {
                reject_unknown_params(req, {});
                const RuleInput in = parse_rule(parse_object(req.body), false);
                check_rule_secrets(*in.action, secrets);
+               check_rule_target(*in.action, guard);
                const auto row = on_connection(pool, [&](pqxx::nontransaction& tx) {
                  return tx.exec_prepared1("create_rule", in.name, in.event_type, dumped(in.action),
                                           dumped(in.when), in.enabled);
@@ -61,17 +64,21 @@ void add_rule_routes(Router& router, ConnectionPool& pool, const Secrets& secret
     reply(res, 200, rows[0][0].c_str());
   });
 
-  router.add("PATCH", one, [&pool, &secrets](const httplib::Request& req, httplib::Response& res) {
-    reject_unknown_params(req, {});
-    const auto id = path_id(req, "rule");
-    const RuleInput in = parse_rule(parse_object(req.body), true);
-    if (in.action) check_rule_secrets(*in.action, secrets);
-    const auto row = on_connection(pool, [&](pqxx::nontransaction& tx) {
-      return tx.exec_prepared1("update_rule", id, in.name, in.event_type, dumped(in.action),
-                               dumped(in.when), in.enabled);
-    });
-    reply(res, 200, row[0].c_str());
-  });
+  router.add("PATCH", one,
+             [&pool, &secrets, &guard](const httplib::Request& req, httplib::Response& res) {
+               reject_unknown_params(req, {});
+               const auto id = path_id(req, "rule");
+               const RuleInput in = parse_rule(parse_object(req.body), true);
+               if (in.action) {
+                 check_rule_secrets(*in.action, secrets);
+                 check_rule_target(*in.action, guard);
+               }
+               const auto row = on_connection(pool, [&](pqxx::nontransaction& tx) {
+                 return tx.exec_prepared1("update_rule", id, in.name, in.event_type,
+                                          dumped(in.action), dumped(in.when), in.enabled);
+               });
+               reply(res, 200, row[0].c_str());
+             });
 
   router.add("DELETE", one, [&pool](const httplib::Request& req, httplib::Response& res) {
     reject_unknown_params(req, {});

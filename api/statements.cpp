@@ -23,7 +23,8 @@ const std::pair<const char*, const char*> kStatements[] = {
      "WHERE ($1::text IS NULL OR r.status = $1) AND ($2::text IS NULL OR r.entity_type = $2) "
      "AND ($3::text IS NULL OR r.entity_id = $3) AND ($4::text IS NULL OR r.event_type = $4) "
      "AND ($5::text IS NULL OR r.channel = $5) AND ($6::bigint IS NULL OR r.id < $6) "
-     "ORDER BY r.id DESC LIMIT $7"},
+     "AND ($8::text IS NULL OR r.stop_condition_value = $8) ORDER BY r.id DESC LIMIT $7"},
+    {"overview", "SELECT nudge.overview()::text"},
     {"exists", "SELECT 1 FROM nudge.reminders WHERE id = $1"},
     {"executions",
      "SELECT nudge.execution_json(e)::text, e.scheduled_for::text FROM nudge.executions e "
@@ -45,9 +46,42 @@ const std::pair<const char*, const char*> kStatements[] = {
     {"reschedule",
      "SELECT nudge.reminder_json(nudge.reschedule_reminder($1, $2::timestamptz, $3::integer, "
      "$4::jsonb, $5::integer, $6::timestamptz))::text"},
+    // The times as a JSON array, and the schedule in words.
     {"preview",
-     "SELECT nudge.preview_schedule($1, coalesce($2::timestamptz, now()), $3::integer, "
-     "$4::timestamptz, $5::integer, $6, $7)"},
+     "SELECT coalesce(jsonb_agg(p.t ORDER BY p.n), '[]')::text, "
+     "nudge.describe_schedule($1, $4::timestamptz, $5::integer, $6, $7) "
+     "FROM nudge.preview_schedule($1, coalesce($2::timestamptz, now()), $3::integer, "
+     "$4::timestamptz, $5::integer, $6, $7) WITH ORDINALITY p(t, n)"},
+    // A parsed phrase (api/schedule_words.hpp) in one round trip: its moments as instants in
+    // its zone ($1) at now ($2), whether the one_time or start instant is past and whether the
+    // end comes before the first fire, the sentence, and the first five fires that will happen.
+    {"parse_schedule",
+     "WITH b AS MATERIALIZED (SELECT nudge.checked_timezone($1) AS tz, "
+     "                               coalesce($2::timestamptz, now()) AS now), "
+     "s AS MATERIALIZED (SELECT b.tz, b.now, "
+     "                          nudge.resolve_moment($4::jsonb, b.tz, b.now, b.now) AS run_at "
+     "                     FROM b), "
+     "e AS MATERIALIZED (SELECT s.*, nudge.resolve_moment($5::jsonb, s.tz, s.now, "
+     "                                                    coalesce(s.run_at, s.now)) AS ends_at "
+     "                     FROM s), "
+     "m AS MATERIALIZED (SELECT e.*, ARRAY(SELECT nudge.preview_schedule($3, "
+     "                     e.now - interval '1 microsecond', 5, coalesce(e.run_at, e.now), "
+     "                     $6::integer, $7, CASE WHEN $3 = 'cron' THEN e.tz END)) AS times "
+     "                     FROM e) "
+     "SELECT nudge.rfc3339_in_zone(m.run_at, m.tz), nudge.rfc3339_in_zone(m.ends_at, m.tz), "
+     "       coalesce(m.run_at < m.now, false), coalesce(m.ends_at < m.times[1]::timestamptz, "
+     "false), "
+     "       nudge.describe_schedule($3, m.run_at, $6::integer, $7, m.tz, "
+     "         CASE WHEN $8::text IS NOT NULL THEN 'db_check' END, $8, $9::integer, m.ends_at), "
+     "       to_jsonb(ARRAY(SELECT u.t FROM unnest(m.times) WITH ORDINALITY u(t, n) "
+     "         WHERE (m.ends_at IS NULL OR u.t::timestamptz <= m.ends_at) "
+     "           AND ($9::integer IS NULL OR u.n <= $9::integer) ORDER BY u.n))::text "
+     "  FROM m"},
+    // Circuit breakers, read only: $1 a state or NULL, $2 the host to list after, $3 the limit.
+    {"list_targets",
+     "SELECT nudge.target_host_json(h)::text, h.host FROM nudge.target_hosts h "
+     "WHERE ($1::text IS NULL OR h.state = $1) AND ($2::text IS NULL OR h.host > $2) "
+     "ORDER BY h.host LIMIT $3"},
     {"set_flag", "SELECT row_to_json(f)::text FROM nudge.set_flag($1, $2) f"},
     {"get_flag", "SELECT row_to_json(f)::text FROM nudge.status_flags f WHERE f.key = $1"},
     {"list_flags",

@@ -27,12 +27,17 @@
 #             delivery accepted and once with 10% of them failing their first attempt (retried
 #             after a 100 ms backoff): fires per second, and the requests the receiver saw
 #             against the number it should have seen (reminders + failed first attempts).
+#   words     the parser of schedules in words (POST /v1/schedules/parse without its database
+#             round trip), in-process over the test tables' phrases (tests/bench/words_bench.cpp):
+#             p50/p99/max microseconds per parse; then the whole route over HTTP, its database
+#             round trip included (one keep-alive client, wrk, 10 s, phrases of scripts/wrk/
+#             parse.lua): requests/s and p50/p99 latency.
 #   stream    the live stream (tests/bench/stream_reader.cpp): the 2-worker drain with nudge-api
 #             up and no stream open, then with 10 streams open, one of them timing each fired
 #             message from its fire (execution fired_at) to its arrival: fires per second of
 #             both, and the latency p50/p99/max; then the API's RSS with 100 idle streams open.
 #
-# Usage: scripts/bench.sh [drain|lateness|scale|api|events|connections|cron|webhook|stream ...]
+# Usage: scripts/bench.sh [drain|lateness|scale|api|events|connections|cron|webhook|words|stream ...]
 #        (default: all)
 # Environment knobs:
 #   BENCH_REPS        runs per figure (default 3)
@@ -59,7 +64,7 @@ connections_n="${BENCH_CONNECTIONS:-1000}"
 build_dir="${NUDGE_BUILD_DIR:-build}"
 worker="${build_dir}/bin/nudge-worker"
 figures=("$@")
-((${#figures[@]} > 0)) || figures=(drain lateness scale api events connections cron webhook stream)
+((${#figures[@]} > 0)) || figures=(drain lateness scale api events connections cron webhook words stream)
 api_bin="${build_dir}/bin/nudge-api"
 api_port="${BENCH_API_PORT:-18089}"
 bench_auth="${NUDGE_BENCH_AUTH:-token}"
@@ -88,6 +93,11 @@ load_bin="${build_dir}/bin/nudge-connection-load"
 if [[ " ${figures[*]} " == *" connections "* ]] && [[ ! -x "${load_bin}" ]]; then
   cmake -S . -B "${build_dir}" -G Ninja -DCMAKE_BUILD_TYPE=Release >&2
   cmake --build "${build_dir}" -j2 --target nudge-connection-load >&2
+fi
+words_bin="${build_dir}/bin/nudge-words-bench"
+if [[ " ${figures[*]} " == *" words "* ]] && [[ ! -x "${words_bin}" ]]; then
+  cmake -S . -B "${build_dir}" -G Ninja -DCMAKE_BUILD_TYPE=Release >&2
+  cmake --build "${build_dir}" -j2 --target nudge-words-bench >&2
 fi
 
 started_pg=0
@@ -258,7 +268,7 @@ bench_lateness() {
 
 # wrk_run LUA CONNECTIONS SECONDS → prints "requests_per_s p50_ms p99_ms non_2xx"
 wrk_run() {
-  wrk -t 2 -c "$2" -d "$3s" --latency -s "${script_dir}/wrk/$1" "http://127.0.0.1:${api_port}" |
+  wrk -t "$(($2 < 2 ? $2 : 2))" -c "$2" -d "$3s" --latency -s "${script_dir}/wrk/$1" "http://127.0.0.1:${api_port}" |
     awk '
       function ms(v) { if (v ~ /us$/) return v / 1000; if (v ~ /ms$/) return v + 0; if (v ~ /s$/) return v * 1000; return v }
       /^ +50%/ { p50 = ms($2) } /^ +99%/ { p99 = ms($2) }
@@ -380,8 +390,9 @@ bench_webhook() {
     "${sink_bin}" "${sink_port}" --fail-once-percent "${fail}" 2>"${tmp}/sink.err" &
     sink_pid=$!
     for _ in $(seq 1 200); do curl -sf "http://127.0.0.1:${sink_port}/stats" >/dev/null && break; sleep 0.05; done
+    # The sink listens on loopback, which the SSRF guard refuses unless it is opened.
     read -r rate rate_ff rss < <(NUDGE_WEBHOOK_SECRET=whsec_bench_0123456789abcdef \
-      NUDGE_RETRY_BASE_DELAY_MS=100 NUDGE_RETRY_MAX_DELAY_MS=100 drain_once 2 0 webhook)
+      NUDGE_WEBHOOK_ALLOW_PRIVATE=127.0.0.0/8 NUDGE_RETRY_BASE_DELAY_MS=100 NUDGE_RETRY_MAX_DELAY_MS=100 drain_once 2 0 webhook)
     stats="$(curl -sf "http://127.0.0.1:${sink_port}/stats")"
     kill -TERM "${sink_pid}"; wait "${sink_pid}" 2>/dev/null || true; sink_pid=""
     requests="$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["requests"])' "${stats}")"
@@ -409,6 +420,29 @@ bench_cron() {
     echo "{\"bench\":\"cron_next\",\"computations\":20000,\"run\":${r},\"per_s\":${rate}}"
   done
   echo "{\"bench\":\"cron_next\",\"runs\":${reps},\"median_per_s\":$(printf '%s\n' "${rates[@]}" | median)}"
+}
+
+bench_words() {
+  local r out p99s=() p99 pid route rps p50 rp99 bad rates=() p50s=() rp99s=()
+  for ((r = 1; r <= reps; r++)); do
+    out="$("${words_bin}" 200)"
+    echo "${out%\}},\"run\":${r}}"
+    p99="$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["p99_us"])' "${out}")"
+    p99s+=("${p99}")
+  done
+  echo "{\"bench\":\"parse_words\",\"runs\":${reps},\"median_p99_us\":$(printf '%s\n' "${p99s[@]}" | median)}"
+  for ((r = 1; r <= reps; r++)); do
+    fresh_db
+    start_api
+    pid="${api_pid}"
+    route="$(wrk_run parse.lua 1 10)"
+    kill -TERM "${pid}"; wait "${pid}" || true
+    read -r rps p50 rp99 bad <<<"${route}"
+    ((bad == 0)) || log "warning: ${bad} parse requests failed"
+    rates+=("${rps}"); p50s+=("${p50}"); rp99s+=("${rp99}")
+    echo "{\"bench\":\"parse_route\",\"clients\":1,\"run\":${r},\"requests_per_s\":${rps},\"p50_ms\":${p50},\"p99_ms\":${rp99},\"failed_requests\":${bad}}"
+  done
+  echo "{\"bench\":\"parse_route\",\"clients\":1,\"runs\":${reps},\"median_requests_per_s\":$(printf '%s\n' "${rates[@]}" | median),\"median_p50_ms\":$(printf '%s\n' "${p50s[@]}" | median),\"median_p99_ms\":$(printf '%s\n' "${rp99s[@]}" | median)}"
 }
 
 # stream_once STREAMS → prints "rate rate_from_first_fire p50_ms p99_ms max_ms lagged"
@@ -468,7 +502,8 @@ for f in "${figures[@]}"; do
     connections) bench_connections ;;
     cron) bench_cron; bench_drain drain_cron 2 0 cron ;;
     webhook) bench_webhook 0; bench_webhook 10 ;;
+    words) bench_words ;;
     stream) bench_stream ;;
-    *) log "unknown figure ${f} (drain|lateness|scale|api|events|connections|cron|webhook|stream)"; exit 2 ;;
+    *) log "unknown figure ${f} (drain|lateness|scale|api|events|connections|cron|webhook|words|stream)"; exit 2 ;;
   esac
 done

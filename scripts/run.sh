@@ -22,6 +22,9 @@
 #   NUDGE_EMAIL_SMTP_URL your SMTP relay; when unset, a local mail catcher (aiosmtpd on
 #                        127.0.0.1:NUDGE_RUN_SMTP_PORT, default 2525) keeps every email the
 #                        workers send in .run/mail/ (a Maildir) instead of sending it anywhere
+#   NUDGE_WEBHOOK_ALLOW_PRIVATE  networks webhooks may reach although private (default
+#                        127.0.0.0/8,::1/128, so receivers on this machine work; set it empty
+#                        to try the SSRF guard as a production setup has it)
 set -euo pipefail
 
 script_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -159,6 +162,8 @@ if [[ -z "${NUDGE_DATABASE_URL:-}" ]]; then
 fi
 NUDGE_DATABASE_URL="$("${pg}" url)"
 export NUDGE_DATABASE_URL
+# A local run delivers to receivers on this machine; the SSRF guard refuses loopback otherwise.
+export NUDGE_WEBHOOK_ALLOW_PRIVATE="${NUDGE_WEBHOOK_ALLOW_PRIVATE-127.0.0.0/8,::1/128}"
 
 # --- processes ---------------------------------------------------------------------------------
 names=()
@@ -252,6 +257,7 @@ done
 echo "  database  $(mask_url "${NUDGE_DATABASE_URL}")"
 if ((api_started)); then
   echo "  API       http://127.0.0.1:${api_port}"
+  echo "  dashboard http://127.0.0.1:${api_port}/   (API docs: /docs)"
 fi
 if ((mail_catcher)); then
   echo "  email     ${NUDGE_EMAIL_SMTP_URL}: a local catcher; messages land in .run/mail/new/"

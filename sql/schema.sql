@@ -58,12 +58,15 @@ CREATE TYPE nudge.worker_policy AS (
 	retry_base_ms integer,
 	retry_max_ms integer,
 	misfire_threshold_seconds integer,
-	fire_all_cap integer
+	fire_all_cap integer,
+	breaker_failures integer,
+	breaker_open_seconds integer,
+	breaker_max_open_seconds integer
 );
 
 -- Name: TYPE worker_policy; Type: COMMENT; Schema: nudge; Owner: -
 
-COMMENT ON TYPE nudge.worker_policy IS 'What a worker''s configuration decides for it: lease, default attempts, backoff, misfire threshold and fire_all cap.';
+COMMENT ON TYPE nudge.worker_policy IS 'What a worker''s configuration decides for it: lease, default attempts, backoff, misfire threshold, fire_all cap and circuit breaker (failures that open it, 0: not counted; first open time; cap of the doubled open time).';
 
 -- Name: address_problem(text, text); Type: FUNCTION; Schema: nudge; Owner: -
 
@@ -122,6 +125,7 @@ CREATE TABLE nudge.reminders (
     rule_id bigint DEFAULT (NULLIF(current_setting('nudge.rule_id'::text, true), ''::text))::bigint,
     event_id bigint DEFAULT (NULLIF(current_setting('nudge.event_id'::text, true), ''::text))::bigint,
     request jsonb,
+    cron_words text,
     CONSTRAINT attempt_is_not_negative CHECK ((attempt >= 0)),
     CONSTRAINT catch_up_fires_is_not_negative CHECK ((catch_up_fires >= 0)),
     CONSTRAINT channel_is_known CHECK ((channel = ANY (ARRAY['log'::text, 'webhook'::text, 'email'::text]))),
@@ -179,6 +183,10 @@ COMMENT ON COLUMN nudge.reminders.attempt IS 'Claims of the current occurrence s
 -- Name: COLUMN reminders.request; Type: COMMENT; Schema: nudge; Owner: -
 
 COMMENT ON COLUMN nudge.reminders.request IS 'How a webhook reminder''s request looks ({"method", "headers", "body", "content_type"}, checked by nudge.check_request); NULL for Nudge''s own POST of the fire as JSON.';
+
+-- Name: COLUMN reminders.cron_words; Type: COMMENT; Schema: nudge; Owner: -
+
+COMMENT ON COLUMN nudge.reminders.cron_words IS 'nudge.cron_words of the cron expression, kept by trigger reminder_cron_is_described; NULL unless cron.';
 
 -- Name: after_attempt(nudge.reminders, text, nudge.worker_policy, timestamp with time zone); Type: FUNCTION; Schema: nudge; Owner: -
 
@@ -459,6 +467,50 @@ END $$;
 -- Name: FUNCTION audit_row_change(); Type: COMMENT; Schema: nudge; Owner: -
 
 COMMENT ON FUNCTION nudge.audit_row_change() IS 'Row trigger (argument: the subject type): records the changed row in nudge.audit with the session''s nudge.actor and nudge.route (or none: an SQL session) and session_user, unless rules are running.';
+
+-- Name: target_hosts; Type: TABLE; Schema: nudge; Owner: -
+
+CREATE TABLE nudge.target_hosts (
+    host text NOT NULL,
+    state text DEFAULT 'closed'::text NOT NULL,
+    consecutive_failures integer DEFAULT 0 NOT NULL,
+    opened_at timestamp with time zone,
+    next_probe_at timestamp with time zone,
+    open_seconds integer,
+    probe_worker text,
+    probe_reminder_id bigint,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT breaker_state_is_known CHECK ((state = ANY (ARRAY['closed'::text, 'open'::text, 'probing'::text]))),
+    CONSTRAINT failures_are_not_negative CHECK ((consecutive_failures >= 0)),
+    CONSTRAINT only_a_closed_breaker_has_no_probe_time CHECK (((state = 'closed'::text) = ((next_probe_at IS NULL) AND (opened_at IS NULL) AND (open_seconds IS NULL)))),
+    CONSTRAINT only_a_probing_breaker_has_a_prober CHECK (((state = 'probing'::text) = ((probe_worker IS NOT NULL) AND (probe_reminder_id IS NOT NULL))))
+);
+
+-- Name: TABLE target_hosts; Type: COMMENT; Schema: nudge; Owner: -
+
+COMMENT ON TABLE nudge.target_hosts IS 'The circuit breaker of each webhook host (scheme://host:port) that has failed: closed (failures counted), open (deliveries held until next_probe_at) or probing (one delivery out as the probe, leased to probe_worker until next_probe_at). Changed only by the workers'' claims and finishes.';
+
+-- Name: COLUMN target_hosts.next_probe_at; Type: COMMENT; Schema: nudge; Owner: -
+
+COMMENT ON COLUMN nudge.target_hosts.next_probe_at IS 'Open: when the probe may go, and until when held deliveries wait. Probing: when the probe''s lease ends (another may go then).';
+
+-- Name: COLUMN target_hosts.open_seconds; Type: COMMENT; Schema: nudge; Owner: -
+
+COMMENT ON COLUMN nudge.target_hosts.open_seconds IS 'How long the breaker stays open this time: [breaker] open_seconds, doubled by each failed probe up to max_open_seconds.';
+
+-- Name: breaker_change(nudge.target_hosts, text, text); Type: FUNCTION; Schema: nudge; Owner: -
+
+CREATE FUNCTION nudge.breaker_change(h nudge.target_hosts, p_from text, p_worker text) RETURNS text
+    LANGUAGE sql STABLE
+    AS $$
+  SELECT jsonb_build_object('host', h.host, 'from', p_from, 'to', h.state,
+                            'failures', h.consecutive_failures, 'opened_at', h.opened_at,
+                            'next_probe_at', h.next_probe_at, 'worker', p_worker)::text
+$$;
+
+-- Name: FUNCTION breaker_change(h nudge.target_hosts, p_from text, p_worker text); Type: COMMENT; Schema: nudge; Owner: -
+
+COMMENT ON FUNCTION nudge.breaker_change(h nudge.target_hosts, p_from text, p_worker text) IS 'The nudge_breaker notification of a breaker that p_worker moved from state p_from to h: host, from, to, failures, opened_at, next_probe_at and worker, as JSON.';
 
 -- Name: cancel_reminder(bigint); Type: FUNCTION; Schema: nudge; Owner: -
 
@@ -943,6 +995,7 @@ CREATE FUNCTION nudge.claim_due(p_worker text, p_limit integer, p_policy nudge.w
     SET enable_seqscan TO 'off'
     SET enable_hashjoin TO 'off'
     SET enable_mergejoin TO 'off'
+    SET jit TO 'off'
     AS $$
 DECLARE
   -- Rows are found once through the due index and then revisited by ctid, which cannot change
@@ -956,6 +1009,12 @@ DECLARE
   v_at        timestamptz[];
   v_attempts  integer[];
   v_count     integer;
+  v_blocked   tid[];     -- rows to take whose host's breaker is not closed,
+  v_hosts     text[];    -- their hosts,
+  v_blocked_ids bigint[];
+  v_used      integer[];  -- their attempts used,
+  v_probes    tid[];     -- and of those, the probes this claim sends
+  v_changes   text[];
 BEGIN
   SELECT array_agg(d.row_ctid) FILTER (WHERE NOT d.stop_now AND NOT d.exhausted AND NOT d.missed),
          array_agg(d.row_ctid) FILTER (WHERE d.stop_now),
@@ -1032,6 +1091,67 @@ BEGIN
     ON CONFLICT ON CONSTRAINT one_row_per_attempt DO NOTHING;
   END IF;
 
+  -- Circuit breakers (0013), only while one is not closed: a row to take whose host's breaker
+  -- is open waits for the breaker's next probe, like a retry (its occurrence and attempt kept,
+  -- no attempt used), so it does not stay at the head of the due index; once the open time is
+  -- over, one of them per host goes out as the probe.
+  IF v_take IS NOT NULL
+     AND EXISTS (SELECT 1 FROM nudge.target_hosts h WHERE h.state IN ('open', 'probing')) THEN
+    SELECT array_agg(b.row_ctid), array_agg(b.host), array_agg(b.id), array_agg(b.attempt)
+      INTO v_blocked, v_hosts, v_blocked_ids, v_used
+      FROM (SELECT r.ctid AS row_ctid, r.id, r.attempt,
+                   coalesce(nudge.target_host(r.target), nudge.webhook_host(r)) AS host
+              FROM nudge.reminders r
+             WHERE r.ctid = ANY (v_take) AND r.channel = 'webhook') b
+     WHERE EXISTS (SELECT 1 FROM nudge.target_hosts h WHERE h.host = b.host AND h.state <> 'closed');
+  END IF;
+
+  IF v_blocked IS NOT NULL THEN
+    -- The probe: for each host whose open time (or whose prober's lease) is over, the row with
+    -- the fewest attempts used (a probe is a real attempt: failed probes are spread, not spent
+    -- on one reminder), taken with the breaker's row lock; a breaker another claim is changing
+    -- right now is skipped, so exactly one probe goes out.
+    WITH probe_due AS (
+      SELECT h.host, h.state FROM nudge.target_hosts h
+       WHERE h.host = ANY (v_hosts) AND h.state <> 'closed' AND h.next_probe_at <= now()
+       ORDER BY h.host
+         FOR UPDATE SKIP LOCKED
+    ), chosen AS (
+      SELECT DISTINCT ON (b.host) b.host, b.id, b.row_ctid, p.state AS from_state
+        FROM unnest(v_hosts, v_blocked_ids, v_blocked, v_used) AS b(host, id, row_ctid, used)
+        JOIN probe_due p ON p.host = b.host
+       ORDER BY b.host, b.used, b.id
+    ), probing AS (
+      UPDATE nudge.target_hosts h
+         SET state = 'probing', probe_worker = p_worker, probe_reminder_id = c.id,
+             next_probe_at = now() + p_policy.lease_seconds * interval '1 second',
+             updated_at = now()
+        FROM chosen c
+       WHERE h.host = c.host
+      RETURNING c.row_ctid, nudge.breaker_change(h, c.from_state, p_worker) AS change)
+    SELECT array_agg(p.row_ctid), array_agg(p.change) INTO v_probes, v_changes FROM probing p;
+    PERFORM pg_notify('nudge_breaker', n) FROM unnest(v_changes) AS n;
+
+    -- The rest wait for their host's next probe. A breaker another transaction is changing
+    -- (a finish closing it) is skipped: its rows are neither taken nor held, and the next
+    -- claim sees what it became.
+    WITH held_by AS (
+      SELECT h.host, h.next_probe_at FROM nudge.target_hosts h
+       WHERE h.host = ANY (v_hosts) AND h.state <> 'closed'
+       ORDER BY h.host
+         FOR SHARE SKIP LOCKED
+    )
+    UPDATE nudge.reminders r
+       SET occurrence_at = coalesce(r.occurrence_at, r.next_run_at), next_run_at = hb.next_probe_at,
+           leased_by = NULL, lease_expires_at = NULL, updated_at = now()
+      FROM unnest(v_blocked, v_hosts, v_blocked_ids) AS b(row_ctid, host, id)
+      JOIN held_by hb ON hb.host = b.host
+     WHERE r.id = b.id AND b.row_ctid <> ALL (coalesce(v_probes, '{}'));
+
+    v_take := ARRAY(SELECT t FROM unnest(v_take) AS t WHERE t <> ALL (v_blocked))
+              || coalesce(v_probes, '{}');
+  END IF;
+
   IF v_take IS NOT NULL THEN
     RETURN QUERY
       UPDATE nudge.reminders r
@@ -1056,7 +1176,7 @@ END $$;
 
 -- Name: FUNCTION claim_due(p_worker text, p_limit integer, p_policy nudge.worker_policy); Type: COMMENT; Schema: nudge; Owner: -
 
-COMMENT ON FUNCTION nudge.claim_due(p_worker text, p_limit integer, p_policy nudge.worker_policy) IS 'Leases up to p_limit due ACTIVE reminders, earliest first, to p_worker for the policy''s lease_seconds (database clock), skipping rows other workers hold, each with its address (target, else contacts), its own request rendered for the attempt (nudge.rendered_request) and whether it was taken over from an expired lease (rescued); never returns a reminder whose stop flag is true (it completes instead), an occurrence whose attempts were all used by workers that never finished them (recorded as failed), nor one missed by more than the threshold under misfire_policy skip (recorded as a skipped attempt; the reminder moves to its next future occurrence).';
+COMMENT ON FUNCTION nudge.claim_due(p_worker text, p_limit integer, p_policy nudge.worker_policy) IS 'Leases up to p_limit due ACTIVE reminders, earliest first, to p_worker for the policy''s lease_seconds (database clock), skipping rows other workers hold, each with its address (target, else contacts), its own request rendered for the attempt (nudge.rendered_request) and whether it was taken over from an expired lease (rescued); never returns a reminder whose stop flag is true (it completes instead), an occurrence whose attempts were all used by workers that never finished them (recorded as failed), one missed by more than the threshold under misfire_policy skip (recorded as a skipped attempt; the reminder moves to its next future occurrence), nor a webhook to a host whose circuit breaker is not closed (held until the breaker''s next_probe_at, occurrence and attempt kept), except one probe per host whose next_probe_at has passed (the held one with the fewest attempts used), which marks the breaker probing for lease_seconds (notified on nudge_breaker).';
 
 -- Name: compile_rule(nudge.rules); Type: FUNCTION; Schema: nudge; Owner: -
 
@@ -1576,6 +1696,22 @@ END $_$;
 
 COMMENT ON FUNCTION nudge.create_token(p_name text, p_token_hash bytea, p_scopes text[]) IS 'Stores a new token by its SHA-256 with its scopes (in the order read, write, admin, metrics) and returns it; 22023 naming name, token_hash or scopes for bad input, NU409 when the name is taken, revoked or not.';
 
+-- Name: cron_bits(bigint, integer); Type: FUNCTION; Schema: nudge; Owner: -
+
+CREATE FUNCTION nudge.cron_bits(p_mask bigint, p_width integer) RETURNS integer[]
+    LANGUAGE sql IMMUTABLE
+    AS $$
+  -- Bit i of the mask is character i + 1 of the reversed bit string: bit 0 is taken apart, the
+  -- rest found at their own positions once the first character is dropped.
+  SELECT CASE WHEN p_mask & 1 <> 0 THEN ARRAY[0] ELSE '{}'::integer[] END
+         || array_positions(string_to_array(substr(reverse(p_mask::bit(64)::text), 2, p_width - 1),
+                                            NULL), '1')
+$$;
+
+-- Name: FUNCTION cron_bits(p_mask bigint, p_width integer); Type: COMMENT; Schema: nudge; Owner: -
+
+COMMENT ON FUNCTION nudge.cron_bits(p_mask bigint, p_width integer) IS 'The numbers of the bits set among the lowest p_width bits of p_mask, in ascending order.';
+
 -- Name: cron_field(text, text, integer, integer, text[]); Type: FUNCTION; Schema: nudge; Owner: -
 
 CREATE FUNCTION nudge.cron_field(p_text text, p_field text, p_min integer, p_max integer, p_names text[] DEFAULT NULL::text[]) RETURNS bigint
@@ -1598,6 +1734,11 @@ BEGIN
     IF v_part = '' THEN
       RAISE EXCEPTION 'cron: %: empty list item in "%"', p_field, p_text
         USING ERRCODE = '22023', COLUMN = 'cron';
+    END IF;
+    -- The last day of the month, whichever number it has: bit 0.
+    IF p_field = 'day-of-month' AND upper(v_part) = 'L' THEN
+      v_mask := v_mask | 1;
+      CONTINUE;
     END IF;
     v_step := 1;
     v_range := v_part;
@@ -1643,7 +1784,7 @@ END $_$;
 
 -- Name: FUNCTION cron_field(p_text text, p_field text, p_min integer, p_max integer, p_names text[]); Type: COMMENT; Schema: nudge; Owner: -
 
-COMMENT ON FUNCTION nudge.cron_field(p_text text, p_field text, p_min integer, p_max integer, p_names text[]) IS 'The bit mask of one cron field (a list of *, n or a-b, each with an optional /step, and names where p_names is given), or 22023 with COLUMN = cron and a message naming the field.';
+COMMENT ON FUNCTION nudge.cron_field(p_text text, p_field text, p_min integer, p_max integer, p_names text[]) IS 'The bit mask of one cron field (a list of *, n or a-b, each with an optional /step, names where p_names is given, and L for the last day in the day-of-month field, as bit 0), or 22023 with COLUMN = cron and a message naming the field.';
 
 -- Name: cron_next(nudge.cron, text, timestamp with time zone); Type: FUNCTION; Schema: nudge; Owner: -
 
@@ -1680,7 +1821,9 @@ BEGIN
       v_day := (date_trunc('month', v_day::timestamp) + interval '1 month')::date;  -- skip the month
       CONTINUE;
     END IF;
-    v_dom := p_cron.days & (1::bigint << extract(day FROM v_day)::integer) <> 0;
+    -- L (bit 0) matches the day whose next day is the 1st.
+    v_dom := p_cron.days & (1::bigint << extract(day FROM v_day)::integer) <> 0
+             OR (p_cron.days & 1 <> 0 AND extract(day FROM v_day + 1) = 1);
     v_dow := p_cron.weekdays & (1 << extract(dow FROM v_day)::integer) <> 0;
     -- Classic cron: when both day fields are restricted, either one matching is enough.
     v_dom := CASE WHEN p_cron.dom_star OR p_cron.dow_star THEN v_dom AND v_dow ELSE v_dom OR v_dow END;
@@ -1761,8 +1904,9 @@ BEGIN
   v_cron.dom_star := v_fields[3] LIKE '*%';
   v_cron.dow_star := v_fields[5] LIKE '*%';
   v_cron.hour_star := v_fields[2] LIKE '*%';
-  -- With the weekday unrestricted, the days must exist in at least one chosen month.
-  IF v_cron.dow_star AND NOT v_cron.dom_star AND NOT EXISTS (
+  -- With the weekday unrestricted, the days must exist in at least one chosen month (every
+  -- month has a last day).
+  IF v_cron.dow_star AND NOT v_cron.dom_star AND v_cron.days & 1 = 0 AND NOT EXISTS (
        SELECT 1 FROM generate_series(1, 12) m, generate_series(1, 31) d
         WHERE v_cron.months & (1 << m) <> 0 AND v_cron.days & (1::bigint << d) <> 0
           AND d <= CASE WHEN m = 2 THEN 29 WHEN m IN (4, 6, 9, 11) THEN 30 ELSE 31 END) THEN
@@ -1774,7 +1918,7 @@ END $$;
 
 -- Name: FUNCTION cron_parse(p_expr text); Type: COMMENT; Schema: nudge; Owner: -
 
-COMMENT ON FUNCTION nudge.cron_parse(p_expr text) IS 'The parsed form of a five-field cron expression (minute hour day-of-month month day-of-week; lists, ranges, steps, JAN-DEC, SUN-SAT, 7 as Sunday) or of a macro (@hourly @daily @midnight @weekly @monthly @yearly @annually); 22023 with COLUMN = cron naming the wrong field otherwise, including day/month pairs that never happen (30 February).';
+COMMENT ON FUNCTION nudge.cron_parse(p_expr text) IS 'The parsed form of a five-field cron expression (minute hour day-of-month month day-of-week; lists, ranges, steps, JAN-DEC, SUN-SAT, 7 as Sunday, L as the last day of the month) or of a macro (@hourly @daily @midnight @weekly @monthly @yearly @annually); 22023 with COLUMN = cron naming the wrong field otherwise, including day/month pairs that never happen (30 February).';
 
 -- Name: cron_value(text, text, integer, integer, text[]); Type: FUNCTION; Schema: nudge; Owner: -
 
@@ -1804,6 +1948,133 @@ END $_$;
 
 COMMENT ON FUNCTION nudge.cron_value(p_text text, p_field text, p_min integer, p_max integer, p_names text[]) IS 'One value of a cron field (a number, or a name from p_names, case-insensitive) within p_min..p_max; 22023 naming the field otherwise.';
 
+-- Name: cron_words(nudge.cron, text); Type: FUNCTION; Schema: nudge; Owner: -
+
+CREATE FUNCTION nudge.cron_words(p_cron nudge.cron, p_expr text) RETURNS text
+    LANGUAGE plpgsql STABLE
+    AS $$
+-- No queries and few statements: this runs for every cron reminder a list shows.
+DECLARE
+  c_days   constant text[] := ARRAY['sunday', 'monday', 'tuesday', 'wednesday', 'thursday',
+                                    'friday', 'saturday'];
+  c_months constant text[] := ARRAY['january', 'february', 'march', 'april', 'may', 'june',
+                                    'july', 'august', 'september', 'october', 'november',
+                                    'december'];
+  c_fallback constant text := 'cron "' || replace(replace(p_expr, '\', '\\'), '"', '\"') || '"';
+  v_mins   integer[] := '{}';
+  v_hours  integer[] := '{}';
+  v_doms   integer[];
+  v_items  text[] := '{}';
+  v_months text;
+  v_days   text;
+  v_time   text;
+  v_step   integer;
+  v_n      integer;
+  v_i      integer;
+  v_j      integer;
+BEGIN
+  v_mins := nudge.cron_bits(p_cron.minutes, 60);
+  v_hours := nudge.cron_bits(p_cron.hours, 24);
+  IF p_cron.months <> 8190 THEN  -- not every month (bits 1..12)
+    FOR v_i IN 1..12 LOOP
+      IF p_cron.months & (1 << v_i) <> 0 THEN v_items := v_items || c_months[v_i]; END IF;
+    END LOOP;
+    v_months := nudge.words_list(v_items);
+  END IF;
+
+  -- The days: every day, some days of the week, or some days of the month (with both day
+  -- fields restricted, cron fires on either: only the expression says that clearly).
+  IF p_cron.dom_star AND p_cron.dow_star AND p_cron.days = 4294967294 AND p_cron.weekdays = 127 THEN
+    v_days := 'every day' || coalesce(' in ' || v_months, '');
+  ELSIF p_cron.dom_star AND p_cron.days = 4294967294 AND NOT p_cron.dow_star THEN
+    IF p_cron.weekdays = 62 THEN
+      v_days := 'every weekday';
+    ELSE
+      v_items := '{}';
+      FOR v_i IN 1..7 LOOP  -- Monday first
+        IF p_cron.weekdays & (1 << (v_i % 7)) <> 0 THEN v_items := v_items || c_days[v_i % 7 + 1]; END IF;
+      END LOOP;
+      v_days := 'every ' || nudge.words_list(v_items);
+    END IF;
+    v_days := v_days || coalesce(' in ' || v_months, '');
+  ELSIF p_cron.dow_star AND p_cron.weekdays = 127 AND NOT p_cron.dom_star THEN
+    -- The grammar refuses a day some named month lacks ("the 31st of june and july"), so such
+    -- an expression (which fires only where the day exists) is said as itself.
+    v_doms := nudge.cron_bits(p_cron.days & 4294967294, 32);
+    IF v_months IS NOT NULL
+       AND v_doms[cardinality(v_doms)] > (CASE WHEN p_cron.months & 4 <> 0 THEN 29     -- february
+                                               WHEN p_cron.months & 2640 <> 0 THEN 30  -- 30 days
+                                               ELSE 31 END) THEN
+      RETURN c_fallback;
+    END IF;
+    v_items := '{}';
+    FOREACH v_i IN ARRAY v_doms LOOP
+      v_items := v_items || (v_i || CASE WHEN v_i IN (11, 12, 13) THEN 'th'
+                                         WHEN v_i % 10 = 1 THEN 'st' WHEN v_i % 10 = 2 THEN 'nd'
+                                         WHEN v_i % 10 = 3 THEN 'rd' ELSE 'th' END);
+    END LOOP;
+    v_days := CASE WHEN cardinality(v_items) > 0 THEN 'the ' ELSE '' END
+              || nudge.words_list(v_items || CASE WHEN p_cron.days & 1 <> 0
+                                                  THEN ARRAY['the last day'] END);
+    v_days := CASE WHEN v_months IS NULL THEN 'every month on ' || v_days
+                   ELSE 'every year on ' || v_days || ' of ' || v_months END;
+  ELSE
+    RETURN c_fallback;
+  END IF;
+
+  -- The times. Minutes are "every N minutes" when they are 0, N, 2N, ... and N divides 60.
+  v_n := cardinality(v_mins);
+  IF v_n >= 2 AND 60 % v_n = 0 THEN
+    v_step := 60 / v_n;
+    FOR v_i IN 1..v_n LOOP
+      IF v_mins[v_i] <> (v_i - 1) * v_step THEN v_step := NULL; EXIT; END IF;
+    END LOOP;
+  END IF;
+  v_n := cardinality(v_mins) * cardinality(v_hours);
+  IF NOT p_cron.hour_star THEN
+    -- A run of hours with many times is a window; up to 24 times are listed.
+    IF v_n > 8 AND v_hours[cardinality(v_hours)] - v_hours[1] + 1 = cardinality(v_hours)
+       AND (v_step IS NOT NULL OR cardinality(v_mins) <= 12) THEN
+      v_time := CASE WHEN v_step = 1 THEN 'every minute'
+                     WHEN v_step IS NOT NULL THEN 'every ' || v_step || ' minutes'
+                     ELSE 'every hour at ' || nudge.words_count_list(v_mins, 'minute') END
+                || ' between ' || lpad(v_hours[1]::text, 2, '0') || ':00 and '
+                || lpad(v_hours[cardinality(v_hours)]::text, 2, '0') || ':59';
+    ELSIF v_n <= 24 THEN
+      v_items := '{}';
+      FOREACH v_i IN ARRAY v_hours LOOP
+        FOREACH v_j IN ARRAY v_mins LOOP
+          v_items := v_items || (lpad(v_i::text, 2, '0') || ':' || lpad(v_j::text, 2, '0'));
+        END LOOP;
+      END LOOP;
+      v_time := 'at ' || nudge.words_list(v_items);
+    END IF;
+  ELSIF p_cron.hours = 16777215 THEN  -- * (bits 0..23)
+    IF v_step IS NOT NULL THEN
+      v_time := CASE WHEN v_step = 1 THEN 'every minute' ELSE 'every ' || v_step || ' minutes' END;
+    ELSIF cardinality(v_mins) <= 12 THEN
+      v_time := 'every hour at ' || nudge.words_count_list(v_mins, 'minute');
+    END IF;
+  ELSIF cardinality(v_hours) >= 2 AND 24 % cardinality(v_hours) = 0 AND cardinality(v_mins) <= 12 THEN
+    -- */N: hours 0, N, 2N, ...
+    v_j := 24 / cardinality(v_hours);
+    FOR v_i IN 1..cardinality(v_hours) LOOP
+      IF v_hours[v_i] <> (v_i - 1) * v_j THEN v_j := NULL; EXIT; END IF;
+    END LOOP;
+    IF v_j IS NOT NULL THEN
+      v_time := 'every ' || v_j || ' hours at ' || nudge.words_count_list(v_mins, 'minute');
+    END IF;
+  END IF;
+  IF v_time IS NULL THEN
+    RETURN c_fallback;
+  END IF;
+  RETURN v_days || CASE WHEN v_time LIKE 'at %' THEN ' ' ELSE ', ' END || v_time;
+END $$;
+
+-- Name: FUNCTION cron_words(p_cron nudge.cron, p_expr text); Type: COMMENT; Schema: nudge; Owner: -
+
+COMMENT ON FUNCTION nudge.cron_words(p_cron nudge.cron, p_expr text) IS 'The days and times of a parsed cron expression in the grammar''s words ("every weekday at 09:00", "every day, every 15 minutes between 09:00 and 17:59"), or cron "<p_expr>" when the words cannot say it exactly.';
+
 -- Name: delete_rule(bigint); Type: FUNCTION; Schema: nudge; Owner: -
 
 CREATE FUNCTION nudge.delete_rule(p_id bigint) RETURNS nudge.rules
@@ -1823,6 +2094,74 @@ END $$;
 -- Name: FUNCTION delete_rule(p_id bigint); Type: COMMENT; Schema: nudge; Owner: -
 
 COMMENT ON FUNCTION nudge.delete_rule(p_id bigint) IS 'Deletes a rule and returns it; the reminders it created are left as they are; NU404 for a missing rule.';
+
+-- Name: describe_reminder(nudge.reminders); Type: FUNCTION; Schema: nudge; Owner: -
+
+CREATE FUNCTION nudge.describe_reminder(r nudge.reminders) RETURNS text
+    LANGUAGE sql STABLE
+    AS $$
+  -- A one_time reminder's time is its occurrence, also while a retry waits; the start of a
+  -- repeating one is behind it or shown as next_run_at.
+  SELECT nudge.schedule_words(
+           r.schedule_type,
+           CASE WHEN r.schedule_type = 'one_time' THEN coalesce(r.occurrence_at, r.next_run_at) END,
+           r.interval_seconds,
+           r.cron_words,
+           r.timezone, r.stop_condition_value, r.max_fires, r.ends_at)
+$$;
+
+-- Name: FUNCTION describe_reminder(r nudge.reminders); Type: COMMENT; Schema: nudge; Owner: -
+
+COMMENT ON FUNCTION nudge.describe_reminder(r nudge.reminders) IS 'The canonical sentence of a reminder''s schedule, as nudge.describe_schedule gives it, without the start of a recurring or cron reminder (its next_run_at says when it fires next).';
+
+-- Name: describe_reminder_cron(); Type: FUNCTION; Schema: nudge; Owner: -
+
+CREATE FUNCTION nudge.describe_reminder_cron() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+BEGIN
+  NEW.cron_words := nudge.cron_words(NEW.cron_schedule, NEW.cron);
+  RETURN NEW;
+END $$;
+
+-- Name: FUNCTION describe_reminder_cron(); Type: COMMENT; Schema: nudge; Owner: -
+
+COMMENT ON FUNCTION nudge.describe_reminder_cron() IS 'Trigger: sets cron_words of a reminder row to nudge.cron_words of its cron expression.';
+
+-- Name: describe_schedule(text, timestamp with time zone, integer, text, text, text, text, integer, timestamp with time zone); Type: FUNCTION; Schema: nudge; Owner: -
+
+CREATE FUNCTION nudge.describe_schedule(p_schedule_type text, p_run_at timestamp with time zone DEFAULT NULL::timestamp with time zone, p_interval_seconds integer DEFAULT NULL::integer, p_cron text DEFAULT NULL::text, p_timezone text DEFAULT NULL::text, p_stop_condition_type text DEFAULT NULL::text, p_stop_condition_value text DEFAULT NULL::text, p_max_fires integer DEFAULT NULL::integer, p_ends_at timestamp with time zone DEFAULT NULL::timestamp with time zone) RETURNS text
+    LANGUAGE plpgsql STABLE
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+BEGIN
+  IF p_schedule_type = 'one_time' AND p_run_at IS NULL THEN
+    PERFORM nudge.reject('run_at', 'is required for one_time');
+  ELSIF p_schedule_type = 'recurring'
+        AND (p_interval_seconds IS NULL OR p_interval_seconds NOT BETWEEN 1 AND 31622400) THEN
+    PERFORM nudge.reject('interval_seconds', 'must be 1 to 31622400 (366 days)');
+  ELSIF p_schedule_type = 'cron' AND p_cron IS NULL THEN
+    PERFORM nudge.reject('cron', 'is required for cron');
+  ELSIF p_schedule_type IS NULL OR p_schedule_type NOT IN ('one_time', 'recurring', 'cron') THEN
+    PERFORM nudge.reject('schedule_type', 'must be one_time, recurring or cron');
+  END IF;
+  IF p_stop_condition_value IS NOT NULL AND p_stop_condition_type IS DISTINCT FROM 'db_check' THEN
+    PERFORM nudge.reject('stop_condition_type', 'must be db_check');
+  END IF;
+  IF p_max_fires IS NOT NULL AND p_max_fires < 1 THEN
+    PERFORM nudge.reject('max_fires', 'must be at least 1');
+  END IF;
+  RETURN nudge.schedule_words(
+    p_schedule_type, p_run_at, p_interval_seconds,
+    CASE WHEN p_schedule_type = 'cron' THEN nudge.cron_words(nudge.cron_parse(p_cron), p_cron) END,
+    nudge.checked_timezone(coalesce(p_timezone, 'UTC')), p_stop_condition_value, p_max_fires,
+    p_ends_at);
+END $$;
+
+-- Name: FUNCTION describe_schedule(p_schedule_type text, p_run_at timestamp with time zone, p_interval_seconds integer, p_cron text, p_timezone text, p_stop_condition_type text, p_stop_condition_value text, p_max_fires integer, p_ends_at timestamp with time zone); Type: COMMENT; Schema: nudge; Owner: -
+
+COMMENT ON FUNCTION nudge.describe_schedule(p_schedule_type text, p_run_at timestamp with time zone, p_interval_seconds integer, p_cron text, p_timezone text, p_stop_condition_type text, p_stop_condition_value text, p_max_fires integer, p_ends_at timestamp with time zone) IS 'The canonical sentence of a schedule given as a create takes it ("every weekday at 09:00 (Europe/Berlin), until feedback_submitted is true, at most 5 times"), which POST /v1/schedules/parse reads back into the same schedule; times in p_timezone, also for one_time and recurring schedules (UTC by default); run_at of a recurring or cron schedule is its start; 22023 naming the field for a schedule a create would refuse for its type, interval, cron expression, zone, stop condition or max_fires.';
 
 -- Name: emit_event(text, text, text, jsonb, text, timestamp with time zone); Type: FUNCTION; Schema: nudge; Owner: -
 
@@ -2147,13 +2486,18 @@ CREATE FUNCTION nudge.extend_leases(p_worker text, p_ids bigint[], p_lease_secon
   WITH extended AS (
     UPDATE nudge.reminders SET lease_expires_at = now() + p_lease_seconds * interval '1 second'
      WHERE id = ANY (p_ids) AND leased_by = p_worker
+    RETURNING 1
+  ), probes AS (
+    UPDATE nudge.target_hosts
+       SET next_probe_at = now() + p_lease_seconds * interval '1 second', updated_at = now()
+     WHERE state = 'probing' AND probe_worker = p_worker AND probe_reminder_id = ANY (p_ids)
     RETURNING 1)
   SELECT count(*)::integer FROM extended
 $$;
 
 -- Name: FUNCTION extend_leases(p_worker text, p_ids bigint[], p_lease_seconds integer); Type: COMMENT; Schema: nudge; Owner: -
 
-COMMENT ON FUNCTION nudge.extend_leases(p_worker text, p_ids bigint[], p_lease_seconds integer) IS 'Pushes the lease expiry of the listed reminders p_worker still holds to p_lease_seconds from now (a heartbeat for long deliveries); returns how many it extended.';
+COMMENT ON FUNCTION nudge.extend_leases(p_worker text, p_ids bigint[], p_lease_seconds integer) IS 'Pushes the lease expiry of the listed reminders p_worker still holds, and of the circuit breaker probes among them, to p_lease_seconds from now (a heartbeat for long deliveries); returns how many reminder leases it extended.';
 
 -- Name: finish_and_claim(text, nudge.worker_policy, bigint[], timestamp with time zone[], integer[], text[], text[], integer[], text[], integer[], integer); Type: FUNCTION; Schema: nudge; Owner: -
 
@@ -2187,6 +2531,9 @@ CREATE FUNCTION nudge.finish_attempts(p_worker text, p_policy nudge.worker_polic
     AS $$
 DECLARE
   v_recorded integer;
+  v_hosts    text[];     -- per webhook attempt: its host,
+  v_host_ids bigint[];   -- its reminder,
+  v_failed   boolean[];  -- and whether the host failed to answer it
 BEGIN
   WITH moved AS (
     -- The lease token is in the WHERE clause, so a concurrent change (pause, cancel, a stop
@@ -2210,7 +2557,15 @@ BEGIN
               -- The request as the claim rendered it for this attempt (the row's attempt
               -- counter may have moved on: the attempt's own number is used).
               CASE WHEN r.request IS NOT NULL
-                   THEN nudge.rendered_request(r, i.scheduled_for, i.attempt) END AS request
+                   THEN nudge.rendered_request(r, i.scheduled_for, i.attempt) END AS request,
+              CASE WHEN r.channel = 'webhook' AND i.duration_ms IS NOT NULL
+                        AND p_policy.breaker_failures > 0
+                   THEN coalesce(nudge.target_host(r.target), nudge.webhook_host(r)) END AS host,
+              -- The host did not answer, or answered that it cannot serve now: no response,
+              -- 5xx, 408 or 429. Any other answer, a 404 included, shows the host is up.
+              i.outcome = 'failed'
+                AND (i.status_code IS NULL OR i.status_code >= 500 OR i.status_code IN (408, 429))
+                AS host_failed
   ), attempts AS (
     INSERT INTO nudge.delivery_attempts (reminder_id, scheduled_for, attempt, outcome, status_code,
                                          error, response, duration_ms, worker, request)
@@ -2229,13 +2584,20 @@ BEGIN
     SELECT m.id, m.scheduled_for, m.outcome, m.attempt, p_worker, m.error FROM moved m WHERE m.ended
     ON CONFLICT ON CONSTRAINT one_execution_per_occurrence DO NOTHING
   )
-  SELECT count(*)::integer INTO v_recorded FROM moved;
+  SELECT count(*)::integer, array_agg(m.host) FILTER (WHERE m.host IS NOT NULL),
+         array_agg(m.id) FILTER (WHERE m.host IS NOT NULL),
+         array_agg(m.host_failed) FILTER (WHERE m.host IS NOT NULL)
+    INTO v_recorded, v_hosts, v_host_ids, v_failed
+    FROM moved m;
+  IF v_hosts IS NOT NULL THEN
+    PERFORM nudge.record_host_outcomes(p_worker, p_policy, v_hosts, v_host_ids, v_failed);
+  END IF;
   RETURN v_recorded;
 END $$;
 
 -- Name: FUNCTION finish_attempts(p_worker text, p_policy nudge.worker_policy, p_ids bigint[], p_scheduled_for timestamp with time zone[], p_attempts integer[], p_outcomes text[], p_errors text[], p_status_codes integer[], p_responses text[], p_durations_ms integer[]); Type: COMMENT; Schema: nudge; Owner: -
 
-COMMENT ON FUNCTION nudge.finish_attempts(p_worker text, p_policy nudge.worker_policy, p_ids bigint[], p_scheduled_for timestamp with time zone[], p_attempts integer[], p_outcomes text[], p_errors text[], p_status_codes integer[], p_responses text[], p_durations_ms integer[]) IS 'Records each ended attempt whose lease (worker, attempt, occurrence) p_worker still holds exactly once in delivery_attempts (with the request of a reminder that has its own, secrets as placeholders, the body cut at 1 KiB), and moves its reminder on as nudge.after_attempt decides, recording an ended occurrence exactly once in executions; an attempt whose lease was lost changes nothing. Returns how many attempts it recorded.';
+COMMENT ON FUNCTION nudge.finish_attempts(p_worker text, p_policy nudge.worker_policy, p_ids bigint[], p_scheduled_for timestamp with time zone[], p_attempts integer[], p_outcomes text[], p_errors text[], p_status_codes integer[], p_responses text[], p_durations_ms integer[]) IS 'Records each ended attempt whose lease (worker, attempt, occurrence) p_worker still holds exactly once in delivery_attempts (with the request of a reminder that has its own, secrets as placeholders, the body cut at 1 KiB), moves its reminder on as nudge.after_attempt decides, recording an ended occurrence exactly once in executions, and counts each webhook attempt with a duration against its host''s circuit breaker (nudge.record_host_outcomes, unless the policy''s breaker_failures is 0); an attempt whose lease was lost changes nothing. Returns how many attempts it recorded.';
 
 -- Name: first_run_at(text, timestamp with time zone, nudge.cron, text); Type: FUNCTION; Schema: nudge; Owner: -
 
@@ -2299,11 +2661,17 @@ CREATE FUNCTION nudge.gauges(p_count_cap integer) RETURNS TABLE(name text, help 
             WHERE r.status = 'ACTIVE' AND r.next_run_at <= now()
               AND (r.lease_expires_at IS NULL OR r.lease_expires_at <= now())
             ORDER BY r.next_run_at LIMIT 1)), 0)::double precision
+  UNION ALL
+  SELECT 'nudge_breaker_hosts',
+         'Webhook target hosts that have failed, by circuit breaker state (closed, open, probing).',
+         'state', s.state,
+         (SELECT count(*) FROM nudge.target_hosts h WHERE h.state = s.state)::double precision
+    FROM unnest(ARRAY['closed', 'open', 'probing']) AS s(state)
 $$;
 
 -- Name: FUNCTION gauges(p_count_cap integer); Type: COMMENT; Schema: nudge; Owner: -
 
-COMMENT ON FUNCTION nudge.gauges(p_count_cap integer) IS 'The database''s gauges for the workers'' GET /metrics, one row per sample (metric name, help, at most one label, value), grouped by name: nudge_due_reminders (due ACTIVE reminders without a live lease, counted up to p_count_cap) and nudge_oldest_due_seconds (how long the earliest of them has been due; 0 when none is); reads at most p_count_cap + 1 entries of the due index.';
+COMMENT ON FUNCTION nudge.gauges(p_count_cap integer) IS 'The database''s gauges for the workers'' GET /metrics, one row per sample (metric name, help, at most one label, value), grouped by name: nudge_due_reminders (due ACTIVE reminders without a live lease, counted up to p_count_cap), nudge_oldest_due_seconds (how long the earliest of them has been due; 0 when none is) and nudge_breaker_hosts by state (hosts with a circuit breaker row, closed, open or probing); reads at most p_count_cap + 1 entries of the due index.';
 
 -- Name: jitter(bigint, integer, timestamp with time zone); Type: FUNCTION; Schema: nudge; Owner: -
 
@@ -2387,91 +2755,6 @@ END $$;
 
 COMMENT ON FUNCTION nudge.lock_reminder(p_id bigint) IS 'The reminder, locked FOR UPDATE until the end of the transaction; NU404 when it does not exist.';
 
--- Name: log_fires(); Type: FUNCTION; Schema: nudge; Owner: -
-
-CREATE FUNCTION nudge.log_fires() RETURNS trigger
-    LANGUAGE plpgsql SECURITY DEFINER
-    SET search_path TO 'pg_catalog', 'pg_temp'
-    AS $$
-BEGIN
-  INSERT INTO nudge.changes (kind, change, object_ids, occurrences)
-  SELECT 'reminder', 'fired', array_agg(e.reminder_id), array_agg(e.scheduled_for)
-    FROM new_rows e HAVING count(*) > 0;
-  RETURN NULL;
-END $$;
-
--- Name: FUNCTION log_fires(); Type: COMMENT; Schema: nudge; Owner: -
-
-COMMENT ON FUNCTION nudge.log_fires() IS 'Trigger: logs the execution rows of the statement in one nudge.changes row, each a fire of its reminder and occurrence (rendered as failed when it failed and its reminder is FAILED).';
-
--- Name: log_reminder_change(); Type: FUNCTION; Schema: nudge; Owner: -
-
-CREATE FUNCTION nudge.log_reminder_change() RETURNS trigger
-    LANGUAGE plpgsql SECURITY DEFINER
-    SET search_path TO 'pg_catalog', 'pg_temp'
-    AS $$
-BEGIN
-  INSERT INTO nudge.changes (kind, change, object_ids)
-  VALUES ('reminder',
-          CASE WHEN NEW.status = OLD.status THEN 'rescheduled'
-               ELSE CASE NEW.status WHEN 'PAUSED' THEN 'paused' WHEN 'ACTIVE' THEN 'resumed'
-                                    WHEN 'CANCELLED' THEN 'cancelled'
-                                    WHEN 'COMPLETED' THEN 'completed' ELSE 'failed' END END,
-          ARRAY[NEW.id]);
-  RETURN NULL;
-END $$;
-
--- Name: FUNCTION log_reminder_change(); Type: COMMENT; Schema: nudge; Owner: -
-
-COMMENT ON FUNCTION nudge.log_reminder_change() IS 'Trigger: logs in nudge.changes a reminder update that is not a fire: its new status (paused, resumed, cancelled, completed, failed), or rescheduled when only its schedule or payload changed.';
-
--- Name: log_retries(); Type: FUNCTION; Schema: nudge; Owner: -
-
-CREATE FUNCTION nudge.log_retries() RETURNS trigger
-    LANGUAGE plpgsql SECURITY DEFINER
-    SET search_path TO 'pg_catalog', 'pg_temp'
-    AS $$
-BEGIN
-  -- The statement's executions are in place: an occurrence that ended is a fire, not a retry.
-  INSERT INTO nudge.changes (kind, change, object_ids, occurrences)
-  SELECT 'reminder', 'retrying', array_agg(a.reminder_id), array_agg(a.scheduled_for)
-    FROM new_rows a
-   WHERE a.outcome = 'failed'
-     AND NOT EXISTS (SELECT 1 FROM nudge.executions x
-                      WHERE x.reminder_id = a.reminder_id AND x.scheduled_for = a.scheduled_for)
-  HAVING count(*) > 0;
-  RETURN NULL;
-END $$;
-
--- Name: FUNCTION log_retries(); Type: COMMENT; Schema: nudge; Owner: -
-
-COMMENT ON FUNCTION nudge.log_retries() IS 'Trigger: logs in one nudge.changes row the failed delivery attempts of the statement whose occurrence did not end (no execution): each reminder is retrying that occurrence.';
-
--- Name: log_row_changes(); Type: FUNCTION; Schema: nudge; Owner: -
-
-CREATE FUNCTION nudge.log_row_changes() RETURNS trigger
-    LANGUAGE plpgsql SECURITY DEFINER
-    SET search_path TO 'pg_catalog', 'pg_temp'
-    AS $$
-BEGIN
-  IF TG_ARGV[0] = 'flag' THEN
-    INSERT INTO nudge.changes (kind, change, flag_keys)
-    SELECT 'flag', TG_ARGV[1], array_agg(r.key) FROM new_rows r HAVING count(*) > 0;
-  ELSIF TG_OP = 'DELETE' THEN
-    INSERT INTO nudge.changes (kind, change, object_ids, gone)
-    SELECT TG_ARGV[0], TG_ARGV[1], array_agg(r.id), array_agg(nudge.rule_json(r::nudge.rules))
-      FROM old_rows r HAVING count(*) > 0;
-  ELSE
-    INSERT INTO nudge.changes (kind, change, object_ids)
-    SELECT TG_ARGV[0], TG_ARGV[1], array_agg(r.id) FROM new_rows r HAVING count(*) > 0;
-  END IF;
-  RETURN NULL;
-END $$;
-
--- Name: FUNCTION log_row_changes(); Type: COMMENT; Schema: nudge; Owner: -
-
-COMMENT ON FUNCTION nudge.log_row_changes() IS 'Trigger (arguments: kind, change): logs the rows of the statement in one nudge.changes row: flags by their keys, deleted rules with their last JSON forms, anything else by its id.';
-
 -- Name: next_interval_occurrence(timestamp with time zone, integer, timestamp with time zone); Type: FUNCTION; Schema: nudge; Owner: -
 
 CREATE FUNCTION nudge.next_interval_occurrence(p_anchor timestamp with time zone, p_interval_seconds integer, p_after timestamp with time zone) RETURNS timestamp with time zone
@@ -2503,6 +2786,68 @@ $$;
 -- Name: FUNCTION occurrence_after(r nudge.reminders, p_after timestamp with time zone); Type: COMMENT; Schema: nudge; Owner: -
 
 COMMENT ON FUNCTION nudge.occurrence_after(r nudge.reminders, p_after timestamp with time zone) IS 'The first occurrence of a recurring or cron reminder strictly after p_after (interval occurrences keep the phase of the current occurrence); a one_time reminder''s own occurrence.';
+
+-- Name: overview(bigint, integer); Type: FUNCTION; Schema: nudge; Owner: -
+
+CREATE FUNCTION nudge.overview(p_exact_below bigint DEFAULT 100000, p_due_cap integer DEFAULT 10000) RETURNS jsonb
+    LANGUAGE plpgsql STABLE
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+DECLARE
+  v_rows      double precision;
+  v_counts    jsonb;
+  v_estimated boolean;
+  v_hour      jsonb;
+  v_gauges    jsonb;
+BEGIN
+  -- The table's rows now, as the planner sizes it: rows per page at the last ANALYZE times the
+  -- pages it has now (-1 or 0 pages: never analysed, so small or new; counted exactly).
+  SELECT CASE WHEN c.reltuples < 0 OR c.relpages = 0 THEN -1
+              ELSE c.reltuples / c.relpages
+                   * (pg_relation_size(c.oid) / current_setting('block_size')::integer) END
+    INTO v_rows
+    FROM pg_class c WHERE c.oid = 'nudge.reminders'::regclass;
+  v_estimated := v_rows >= p_exact_below;
+  IF v_estimated THEN
+    SELECT coalesce(jsonb_object_agg(m.status, round(m.freq * v_rows)::bigint), '{}')
+      INTO v_counts
+      FROM pg_stats s,
+           LATERAL unnest(s.most_common_vals::text::text[], s.most_common_freqs) AS m(status, freq)
+     WHERE s.schemaname = 'nudge' AND s.tablename = 'reminders' AND s.attname = 'status';
+  ELSE
+    SELECT coalesce(jsonb_object_agg(c.status, c.n), '{}')
+      INTO v_counts
+      FROM (SELECT r.status, count(*) AS n FROM nudge.reminders r GROUP BY r.status) c;
+  END IF;
+
+  SELECT jsonb_build_object('delivered', count(*) FILTER (WHERE e.outcome = 'delivered'),
+                            'failed', count(*) FILTER (WHERE e.outcome = 'failed'))
+    INTO v_hour
+    FROM nudge.executions e
+   WHERE e.fired_at > now() - interval '1 hour';
+
+  SELECT coalesce(jsonb_agg(jsonb_strip_nulls(jsonb_build_object(
+           'name', g.name, 'label_name', g.label_name, 'label_value', g.label_value,
+           'value', g.value))), '[]')
+    INTO v_gauges
+    FROM nudge.gauges(p_due_cap) g;
+
+  RETURN jsonb_build_object(
+    'counts', v_counts,
+    'counts_estimated', v_estimated,
+    'due_now', (SELECT g->'value' FROM jsonb_array_elements(v_gauges) g
+                 WHERE g->>'name' = 'nudge_due_reminders'),
+    'due_now_cap', p_due_cap,
+    'oldest_due_seconds', (SELECT g->'value' FROM jsonb_array_elements(v_gauges) g
+                            WHERE g->>'name' = 'nudge_oldest_due_seconds'),
+    'last_hour', v_hour,
+    'gauges', v_gauges,
+    'as_of', now());
+END $$;
+
+-- Name: FUNCTION overview(p_exact_below bigint, p_due_cap integer); Type: COMMENT; Schema: nudge; Owner: -
+
+COMMENT ON FUNCTION nudge.overview(p_exact_below bigint, p_due_cap integer) IS 'The dashboard''s overview as jsonb: reminders by status (exact below p_exact_below rows, else estimated from pg_stats and the table''s size, with counts_estimated saying which), due_now and oldest_due_seconds from nudge.gauges(p_due_cap), fires delivered and failed in the last hour (last_hour), and every row of nudge.gauges; past p_exact_below rows its cost grows only with the last hour''s fires, not with the tables.';
 
 -- Name: pause_reminder(bigint); Type: FUNCTION; Schema: nudge; Owner: -
 
@@ -2592,7 +2937,8 @@ BEGIN
     END IF;
     v_zone := nudge.checked_timezone(coalesce(p_timezone, 'UTC'));
     v_parsed := nudge.cron_parse(p_cron);
-    v_at := greatest(p_from, coalesce(p_run_at, p_from));
+    -- The first occurrence at or after run_at, as a create takes it.
+    v_at := greatest(p_from, coalesce(p_run_at - interval '1 microsecond', p_from));
     FOR i IN 1..p_count LOOP
       v_at := nudge.cron_next(v_parsed, v_zone, v_at);
       EXIT WHEN v_at IS NULL;
@@ -2627,7 +2973,7 @@ END $$;
 
 -- Name: FUNCTION preview_schedule(p_schedule_type text, p_from timestamp with time zone, p_count integer, p_run_at timestamp with time zone, p_interval_seconds integer, p_cron text, p_timezone text); Type: COMMENT; Schema: nudge; Owner: -
 
-COMMENT ON FUNCTION nudge.preview_schedule(p_schedule_type text, p_from timestamp with time zone, p_count integer, p_run_at timestamp with time zone, p_interval_seconds integer, p_cron text, p_timezone text) IS 'The next p_count (1..100) fire times strictly after p_from of a schedule as a create would take it (one_time: run_at; recurring: every interval from run_at, or from p_from; cron: the expression in its zone, under the cron daylight-saving rules), as RFC 3339 text in the schedule''s zone (UTC unless a cron zone is given); the 22023 errors a create would give.';
+COMMENT ON FUNCTION nudge.preview_schedule(p_schedule_type text, p_from timestamp with time zone, p_count integer, p_run_at timestamp with time zone, p_interval_seconds integer, p_cron text, p_timezone text) IS 'The next p_count (1..100) fire times strictly after p_from of a schedule as a create would take it (one_time: run_at; recurring: every interval from run_at, or from p_from; cron: the expression''s occurrences at or after run_at in its zone, under the cron daylight-saving rules), as RFC 3339 text in the schedule''s zone (UTC unless a cron zone is given); the 22023 errors a create would give.';
 
 -- Name: prune_history(interval, integer); Type: FUNCTION; Schema: nudge; Owner: -
 
@@ -2642,7 +2988,6 @@ DECLARE
   v_reminders  integer;
   v_events     integer;
   v_audited    integer;
-  v_changes    integer;
 BEGIN
   IF NOT pg_try_advisory_xact_lock(hashtext('nudge.prune_history')) THEN
     RETURN 0;
@@ -2672,28 +3017,13 @@ BEGIN
                                                ORDER BY y.id LIMIT p_limit) x
                             WHERE x.changed_at < now() - p_keep));
   GET DIAGNOSTICS v_audited = ROW_COUNT;
-  -- The oldest first, from the index: reads at most p_limit rows however young the log is.
-  WITH pruned AS (
-    DELETE FROM nudge.changes c
-     WHERE c.ctid = ANY (ARRAY(SELECT o.ctid
-                                 FROM (SELECT x.ctid, x.at FROM nudge.changes x
-                                        ORDER BY x.xid, x.id LIMIT p_limit) o
-                                WHERE o.at < now() - p_keep))
-    RETURNING c.xid, c.id
-  ), last AS (
-    SELECT p.xid, p.id FROM pruned p ORDER BY p.xid DESC, p.id DESC LIMIT 1
-  ), noted AS (
-    UPDATE nudge.changes_pruned s SET xid = l.xid, id = l.id
-      FROM last l WHERE (l.xid, l.id) > (s.xid, s.id)
-  )
-  SELECT count(*)::integer INTO v_changes FROM pruned;
   PERFORM set_config('nudge.audit', coalesce(v_audit, ''), true);
-  RETURN v_executions + v_attempts + v_reminders + v_events + v_audited + v_changes;
+  RETURN v_executions + v_attempts + v_reminders + v_events + v_audited;
 END $$;
 
 -- Name: FUNCTION prune_history(p_keep interval, p_limit integer); Type: COMMENT; Schema: nudge; Owner: -
 
-COMMENT ON FUNCTION nudge.prune_history(p_keep interval, p_limit integer) IS 'Deletes up to p_limit each of executions, delivery attempts, finished reminders, events, audit rows (the oldest, without auditing the deletes) and rows of the stream''s change log (the oldest, noting the last pruned position in nudge.changes_pruned) older than p_keep; when several workers call it at once only one does the work; returns how many rows went.';
+COMMENT ON FUNCTION nudge.prune_history(p_keep interval, p_limit integer) IS 'Deletes up to p_limit each of executions, delivery attempts, finished reminders, events and audit rows older than p_keep, without auditing its deletes; when several workers call it at once only one does the work; returns how many rows went.';
 
 -- Name: put_contact(text, text, text, text); Type: FUNCTION; Schema: nudge; Owner: -
 
@@ -2826,6 +3156,100 @@ END $$;
 
 COMMENT ON FUNCTION nudge.record_event(p_event_type text, p_entity_type text, p_entity_id text, p_data jsonb, p_key text, p_occurred_at timestamp with time zone, p_own boolean) IS 'Records an event and runs every enabled rule of its type whose conditions hold; answers {created, event, effects}; the same key again answers the first event and effects and changes nothing; for Nudge''s own events (p_own) a rule that cannot run is recorded in the effects instead of failing; a chain deeper than 8 events is recorded as refused and its rules are not run.';
 
+-- Name: record_host_outcomes(text, nudge.worker_policy, text[], bigint[], boolean[]); Type: FUNCTION; Schema: nudge; Owner: -
+
+CREATE FUNCTION nudge.record_host_outcomes(p_worker text, p_policy nudge.worker_policy, p_hosts text[], p_ids bigint[], p_failed boolean[]) RETURNS void
+    LANGUAGE plpgsql
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    SET enable_seqscan TO 'off'
+    SET enable_hashjoin TO 'off'
+    SET enable_mergejoin TO 'off'
+    SET jit TO 'off'
+    AS $$
+DECLARE
+  v_failing text[];  -- hosts that failed in this batch
+  v_changes text[];  -- notifications of the breakers that changed state
+BEGIN
+  v_failing := ARRAY(SELECT DISTINCT o.host FROM unnest(p_hosts, p_failed) AS o(host, failed)
+                      WHERE o.failed ORDER BY o.host);
+  -- A host gets its row with its first failure. Rows that may change are created and then
+  -- locked in host order, so that two finishes sharing hosts never wait for each other in a
+  -- circle; a host with a clean record that only answered is neither locked nor written.
+  INSERT INTO nudge.target_hosts (host) SELECT unnest(v_failing) ON CONFLICT (host) DO NOTHING;
+  PERFORM 1 FROM nudge.target_hosts h
+   WHERE h.host = ANY (p_hosts)
+     AND (h.state <> 'closed' OR h.consecutive_failures > 0 OR h.host = ANY (v_failing))
+   ORDER BY h.host
+     FOR UPDATE;
+
+  -- Decided on the rows as they are now (locked above): any answer closes the breaker and
+  -- clears the count; failures add to it, and open a closed breaker at the threshold; the
+  -- probe's failure opens a probing one again for twice the time. The deliveries a breaker
+  -- held wait for its new next probe, or are due at once when it closed.
+  WITH outcome AS (
+    SELECT o.host, count(*) FILTER (WHERE o.failed) AS failures, bool_or(NOT o.failed) AS answered,
+           array_agg(o.id) FILTER (WHERE o.failed) AS failed_ids
+      FROM unnest(p_hosts, p_ids, p_failed) AS o(host, id, failed)
+     GROUP BY o.host
+  ), decided AS (
+    SELECT h.host, h.state AS from_state, h.next_probe_at AS held_until, o.answered, o.failures,
+           t.to_state,
+           CASE WHEN t.to_state <> 'open' OR h.state = 'open' THEN h.open_seconds
+                WHEN h.state = 'probing'
+                  THEN least(h.open_seconds * 2,
+                             greatest(p_policy.breaker_max_open_seconds,
+                                      p_policy.breaker_open_seconds))
+                ELSE p_policy.breaker_open_seconds END AS open_seconds
+      FROM nudge.target_hosts h
+      JOIN outcome o ON o.host = h.host
+     CROSS JOIN LATERAL (
+           SELECT CASE WHEN o.answered THEN 'closed'
+                       WHEN h.state = 'closed'
+                            AND h.consecutive_failures + o.failures >= p_policy.breaker_failures
+                         THEN 'open'
+                       WHEN h.state = 'probing' AND h.probe_worker = p_worker
+                            AND h.probe_reminder_id = ANY (o.failed_ids) THEN 'open'
+                       ELSE h.state END AS to_state) t
+     WHERE h.state <> 'closed' OR h.consecutive_failures > 0 OR o.failures > 0
+  ), changed AS (
+    UPDATE nudge.target_hosts h
+       SET state = d.to_state,
+           consecutive_failures = CASE WHEN d.answered THEN 0
+                                       ELSE h.consecutive_failures + d.failures END,
+           open_seconds = CASE WHEN d.to_state = 'closed' THEN NULL ELSE d.open_seconds END,
+           opened_at = CASE WHEN d.to_state = 'closed' THEN NULL
+                            WHEN d.to_state = 'open' AND d.from_state <> 'open' THEN now()
+                            ELSE h.opened_at END,
+           next_probe_at = CASE WHEN d.to_state = 'closed' THEN NULL
+                                WHEN d.to_state = 'open' AND d.from_state <> 'open'
+                                  THEN now() + d.open_seconds * interval '1 second'
+                                ELSE h.next_probe_at END,
+           probe_worker = CASE WHEN d.to_state = 'probing' THEN h.probe_worker END,
+           probe_reminder_id = CASE WHEN d.to_state = 'probing' THEN h.probe_reminder_id END,
+           updated_at = now()
+      FROM decided d
+     WHERE h.host = d.host
+    RETURNING h.host, h.state, h.next_probe_at, d.from_state, d.held_until,
+              nudge.breaker_change(h, d.from_state, p_worker) AS change
+  ), rehold AS (
+    -- Held deliveries wait for the breaker's new next probe, or are due now that it closed.
+    UPDATE nudge.reminders r
+       SET next_run_at = coalesce(c.next_probe_at, now()), updated_at = now()
+      FROM changed c
+     WHERE c.from_state <> 'closed' AND c.next_probe_at IS DISTINCT FROM c.held_until
+       AND r.status = 'ACTIVE' AND r.next_run_at = c.held_until AND r.leased_by IS NULL
+       AND r.channel = 'webhook'
+       AND coalesce(nudge.target_host(r.target), nudge.webhook_host(r)) = c.host
+    RETURNING 1
+  )
+  SELECT array_agg(c.change) INTO v_changes FROM changed c WHERE c.from_state <> c.state;
+  PERFORM pg_notify('nudge_breaker', n) FROM unnest(v_changes) AS n;
+END $$;
+
+-- Name: FUNCTION record_host_outcomes(p_worker text, p_policy nudge.worker_policy, p_hosts text[], p_ids bigint[], p_failed boolean[]); Type: COMMENT; Schema: nudge; Owner: -
+
+COMMENT ON FUNCTION nudge.record_host_outcomes(p_worker text, p_policy nudge.worker_policy, p_hosts text[], p_ids bigint[], p_failed boolean[]) IS 'Counts one finished batch''s webhook attempts per host (p_failed: the host failed to answer): an answer closes the host''s breaker and clears its failures, making the deliveries it held due at once; failures add up and open a closed breaker at the policy''s breaker_failures for breaker_open_seconds; the failure of the probe p_worker holds opens a probing breaker again for twice its last open time, up to breaker_max_open_seconds, its held deliveries waiting for the new probe time; each change of state is notified on nudge_breaker.';
+
 -- Name: reject(text, text); Type: FUNCTION; Schema: nudge; Owner: -
 
 CREATE FUNCTION nudge.reject(p_field text, p_problem text) RETURNS void
@@ -2942,11 +3366,12 @@ CREATE FUNCTION nudge.reminder_json(r nudge.reminders) RETURNS jsonb
     'created_at', r.created_at, 'updated_at', r.updated_at, 'finished_at', r.finished_at))
     -- The request as stored, its nulls kept like the payload's ({{secret.NAME}}, never a value).
     || CASE WHEN r.request IS NULL THEN '{}'::jsonb ELSE jsonb_build_object('request', r.request) END
+    || jsonb_build_object('schedule_text', nudge.describe_reminder(r))
 $$;
 
 -- Name: FUNCTION reminder_json(r nudge.reminders); Type: COMMENT; Schema: nudge; Owner: -
 
-COMMENT ON FUNCTION nudge.reminder_json(r nudge.reminders) IS 'The public JSON form of a reminder: every field that is set (nulls left out, the payload and the request as stored), times in the session''s zone, the occurrence being retried and its attempts while there is one, the rule and event that created it, no lease internals.';
+COMMENT ON FUNCTION nudge.reminder_json(r nudge.reminders) IS 'The public JSON form of a reminder: every field that is set (nulls left out, the payload and the request as stored), times in the session''s zone, the occurrence being retried and its attempts while there is one, the rule and event that created it, its schedule in words (schedule_text), no lease internals.';
 
 -- Name: reminder_request_is_checked(); Type: FUNCTION; Schema: nudge; Owner: -
 
@@ -3236,6 +3661,55 @@ END $$;
 
 COMMENT ON FUNCTION nudge.reschedule_reminder(p_id bigint, p_run_at timestamp with time zone, p_interval_seconds integer, p_payload jsonb, p_max_fires integer, p_ends_at timestamp with time zone) IS 'Changes when and how an ACTIVE or PAUSED reminder fires (a NULL argument keeps that setting; identity, channel and status never change); a bad value raises 22023 naming the field, another status NU409, a missing reminder NU404; bringing the next fire forward wakes sleeping workers.';
 
+-- Name: resolve_moment(jsonb, text, timestamp with time zone, timestamp with time zone); Type: FUNCTION; Schema: nudge; Owner: -
+
+CREATE FUNCTION nudge.resolve_moment(p_moment jsonb, p_tz text, p_now timestamp with time zone, p_base timestamp with time zone) RETURNS timestamp with time zone
+    LANGUAGE plpgsql STABLE
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+DECLARE
+  v_today date := (p_now AT TIME ZONE p_tz)::date;
+  v_at    timestamptz;
+BEGIN
+  IF p_moment IS NULL OR jsonb_typeof(p_moment) = 'null' THEN
+    RETURN NULL;
+  END IF;
+  CASE p_moment->>'kind'
+    WHEN 'instant' THEN  -- RFC 3339 text, offset included
+      v_at := (p_moment->>'at')::timestamptz;
+    WHEN 'after' THEN    -- "in 10 minutes", "for 2 hours": real seconds after the base
+      v_at := p_base + make_interval(secs => (p_moment->>'seconds')::double precision);
+    WHEN 'days' THEN     -- "in 3 days": the same wall-clock time that many days later
+      v_at := (nudge.local_instants((p_base AT TIME ZONE p_tz)
+                                    + make_interval(days => (p_moment->>'days')::integer),
+                                    p_tz))[1];
+    WHEN 'local' THEN    -- "tomorrow at 9", "on 2026-12-24 at 18:00": a date and a wall time
+      v_at := (nudge.local_instants(coalesce((p_moment->>'date')::date,
+                                             v_today + (p_moment->>'day')::integer)
+                                    + (p_moment->>'time')::time, p_tz))[1];
+    WHEN 'next' THEN     -- "at 9am", "next monday": the pattern's next occurrence after the base
+                         -- (or after the start of today + day), plus seconds
+      v_at := nudge.cron_next(
+                nudge.cron_parse(p_moment->>'cron'), p_tz,
+                CASE WHEN p_moment ? 'day'
+                     THEN (nudge.local_instants(v_today + (p_moment->>'day')::integer, p_tz))[1]
+                          - interval '1 microsecond'
+                     ELSE p_base END)
+              + make_interval(secs => coalesce((p_moment->>'seconds')::integer, 0));
+    ELSE
+      RAISE EXCEPTION 'moment: unknown kind in %', p_moment USING ERRCODE = '22023';
+  END CASE;
+  -- "starting today": a start that is not ahead means from now, which is no start at all.
+  IF coalesce((p_moment->>'or_now')::boolean, false) AND v_at <= p_now THEN
+    RETURN NULL;
+  END IF;
+  RETURN v_at;
+END $$;
+
+-- Name: FUNCTION resolve_moment(p_moment jsonb, p_tz text, p_now timestamp with time zone, p_base timestamp with time zone); Type: COMMENT; Schema: nudge; Owner: -
+
+COMMENT ON FUNCTION nudge.resolve_moment(p_moment jsonb, p_tz text, p_now timestamp with time zone, p_base timestamp with time zone) IS 'The instant a parsed moment names in zone p_tz (kinds instant, after, days, local and next, as api/schedule_words.hpp writes them; "today" is p_now''s date there, and relative ones count from p_base), wall times resolved as cron resolves them (a gap to its end, a repeated time to its first instant); NULL for no moment, and for an or_now moment that is not after p_now.';
+
 -- Name: resume_reminder(bigint); Type: FUNCTION; Schema: nudge; Owner: -
 
 CREATE FUNCTION nudge.resume_reminder(p_id bigint) RETURNS nudge.reminders
@@ -3391,6 +3865,35 @@ $_$;
 
 COMMENT ON FUNCTION nudge.sample_template(p_template jsonb) IS 'A remind template with its data placeholders replaced by sample values (the request, whose placeholders are the reminder''s, left as it is), a target made of data only by an address that suits the channel.';
 
+-- Name: schedule_words(text, timestamp with time zone, integer, text, text, text, integer, timestamp with time zone); Type: FUNCTION; Schema: nudge; Owner: -
+
+CREATE FUNCTION nudge.schedule_words(p_schedule_type text, p_run_at timestamp with time zone, p_interval_seconds integer, p_cron_words text, p_timezone text, p_stop_condition_value text, p_max_fires integer, p_ends_at timestamp with time zone) RETURNS text
+    LANGUAGE sql STABLE
+    AS $$
+  SELECT CASE p_schedule_type
+           WHEN 'one_time' THEN 'once on ' || nudge.words_instant(p_run_at, coalesce(p_timezone, 'UTC'), NULL)
+                                || ' (' || coalesce(p_timezone, 'UTC') || ')'
+           WHEN 'recurring' THEN 'every ' || nudge.words_interval(p_interval_seconds)
+           ELSE p_cron_words || ' (' || coalesce(p_timezone, 'UTC') || ')' END
+         || CASE WHEN p_schedule_type <> 'one_time' AND p_run_at IS NOT NULL
+                 THEN ', starting ' || nudge.words_instant(p_run_at, coalesce(p_timezone, 'UTC'), '00:00')
+                      || CASE WHEN p_schedule_type = 'recurring' AND p_ends_at IS NULL
+                              THEN ' (' || coalesce(p_timezone, 'UTC') || ')' ELSE '' END
+                 ELSE '' END
+         || coalesce(', until ' || nudge.words_flag(p_stop_condition_value) || ' is true', '')
+         || CASE WHEN p_schedule_type <> 'one_time' AND p_ends_at IS NOT NULL
+                 THEN ', until ' || nudge.words_instant(p_ends_at, coalesce(p_timezone, 'UTC'), '23:59:59')
+                      || CASE WHEN p_schedule_type = 'recurring' THEN ' (' || coalesce(p_timezone, 'UTC') || ')' ELSE '' END
+                 ELSE '' END
+         || CASE WHEN p_schedule_type = 'one_time' OR p_max_fires IS NULL THEN ''
+                 WHEN p_max_fires = 1 THEN ', at most once'
+                 ELSE ', at most ' || p_max_fires || ' times' END
+$$;
+
+-- Name: FUNCTION schedule_words(p_schedule_type text, p_run_at timestamp with time zone, p_interval_seconds integer, p_cron_words text, p_timezone text, p_stop_condition_value text, p_max_fires integer, p_ends_at timestamp with time zone); Type: COMMENT; Schema: nudge; Owner: -
+
+COMMENT ON FUNCTION nudge.schedule_words(p_schedule_type text, p_run_at timestamp with time zone, p_interval_seconds integer, p_cron_words text, p_timezone text, p_stop_condition_value text, p_max_fires integer, p_ends_at timestamp with time zone) IS 'The canonical sentence of a schedule from its parts, p_cron_words being nudge.cron_words of its cron expression; times in p_timezone (UTC when NULL); max_fires and ends_at are left out of a one_time schedule, on which they have no effect.';
+
 -- Name: seconds_until_due(); Type: FUNCTION; Schema: nudge; Owner: -
 
 CREATE FUNCTION nudge.seconds_until_due() RETURNS double precision
@@ -3453,97 +3956,36 @@ END $$;
 
 COMMENT ON FUNCTION nudge.set_flag(p_key text, p_value boolean) IS 'Sets a flag exactly as INSERT ... ON CONFLICT DO UPDATE on nudge.status_flags would, so a true value completes the reminders waiting on it in the same transaction; returns the flag; 22023 naming key or value for bad input.';
 
--- Name: stream_changes(xid8, bigint, integer, integer); Type: FUNCTION; Schema: nudge; Owner: -
+-- Name: target_host(text); Type: FUNCTION; Schema: nudge; Owner: -
 
-CREATE FUNCTION nudge.stream_changes(p_after_xid xid8, p_after_id bigint, p_after_n integer, p_limit integer) RETURNS TABLE(xid xid8, id bigint, n integer, kind text, reminder_id bigint, entity_type text, entity_id text, data jsonb)
+CREATE FUNCTION nudge.target_host(p_address text) RETURNS text
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    AS $_$
+  SELECT regexp_replace(regexp_replace(
+           lower(regexp_replace(p_address,
+                                '^([A-Za-z]+)://(?:[^/?#@[:space:]]+@)?([^/?#[:space:]]+).*$',
+                                '\1://\2')),
+           '^(https://(?:[^:]*|\[[^]]*\]))$', '\1:443'),
+           '^(http://(?:[^:]*|\[[^]]*\]))$', '\1:80')
+$_$;
+
+-- Name: FUNCTION target_host(p_address text); Type: COMMENT; Schema: nudge; Owner: -
+
+COMMENT ON FUNCTION nudge.target_host(p_address text) IS 'The breaker key of a webhook address (an http(s) URL as nudge.address_problem accepts it): scheme://host:port in lower case, the port filled in (80, 443) and any user:password@, path, query and fragment left out.';
+
+-- Name: target_host_json(nudge.target_hosts); Type: FUNCTION; Schema: nudge; Owner: -
+
+CREATE FUNCTION nudge.target_host_json(h nudge.target_hosts) RETURNS jsonb
     LANGUAGE sql STABLE
-    SET search_path TO 'pg_catalog', 'pg_temp'
     AS $$
-  SELECT p.xid, p.id, p.n, p.kind, r.id, coalesce(r.entity_type, e.entity_type),
-         coalesce(r.entity_id, e.entity_id),
-         CASE p.kind
-           WHEN 'reminder' THEN
-             jsonb_build_object('change', CASE WHEN p.change = 'fired' AND x.outcome = 'failed'
-                                                    AND r.status = 'FAILED'
-                                               THEN 'failed' ELSE p.change END,
-                                'reminder', coalesce(nudge.reminder_json(r),
-                                                     jsonb_build_object('id', p.object_id)))
-             || CASE WHEN x.json IS NOT NULL THEN jsonb_build_object('execution', x.json)
-                     ELSE '{}'::jsonb END
-           WHEN 'flag' THEN
-             jsonb_build_object('change', p.change,
-                                'flag', coalesce(to_jsonb(f), jsonb_build_object('key', p.flag_key)))
-           WHEN 'event' THEN
-             jsonb_build_object('change', p.change,
-                                'event', coalesce(nudge.event_json(e),
-                                                  jsonb_build_object('id', p.object_id)),
-                                'effects', coalesce(e.effects, '[]'::jsonb))
-           ELSE
-             jsonb_build_object('change', p.change,
-                                'rule', coalesce(p.gone, nudge.rule_json(u),
-                                                 jsonb_build_object('id', p.object_id)))
-         END
-    FROM (SELECT c.xid, c.id, o.n::integer AS n, c.kind, c.change, o.object_id, o.occurrence,
-                 o.flag_key, o.gone
-            -- At most p_limit rows, in index order: each holds at least one change.
-            FROM (SELECT * FROM nudge.changes c
-                   WHERE (c.xid, c.id) >= (p_after_xid, p_after_id)
-                     -- Only finished transactions: nothing can commit behind what is read.
-                     AND c.xid < pg_snapshot_xmin(pg_current_snapshot())
-                   ORDER BY c.xid, c.id
-                   LIMIT p_limit) c
-           CROSS JOIN LATERAL unnest(c.object_ids, c.occurrences, c.flag_keys, c.gone)
-                 WITH ORDINALITY AS o(object_id, occurrence, flag_key, gone, n)
-           WHERE (c.xid, c.id, o.n) > (p_after_xid, p_after_id, p_after_n)
-           ORDER BY c.xid, c.id, o.n
-           LIMIT p_limit) p
-    LEFT JOIN nudge.reminders r ON p.kind = 'reminder' AND r.id = p.object_id
-    -- A lookup by the executions' key for each fire, never a scan of the history.
-    LEFT JOIN LATERAL (SELECT x.outcome, nudge.execution_json(x) AS json
-                         FROM nudge.executions x
-                        WHERE p.kind = 'reminder' AND p.change = 'fired'
-                          AND x.reminder_id = p.object_id AND x.scheduled_for = p.occurrence) x
-           ON true
-    LEFT JOIN nudge.status_flags f ON p.kind = 'flag' AND f.key = p.flag_key
-    LEFT JOIN nudge.events e ON p.kind = 'event' AND e.id = p.object_id
-    LEFT JOIN nudge.rules u ON p.kind = 'rule' AND u.id = p.object_id
-   ORDER BY p.xid, p.id, p.n
+  SELECT jsonb_build_object('host', h.host, 'state', h.state, 'failures', h.consecutive_failures,
+                            'opened_at', h.opened_at, 'next_probe_at', h.next_probe_at,
+                            'open_seconds', h.open_seconds, 'updated_at', h.updated_at)
 $$;
 
--- Name: FUNCTION stream_changes(p_after_xid xid8, p_after_id bigint, p_after_n integer, p_limit integer); Type: COMMENT; Schema: nudge; Owner: -
+-- Name: FUNCTION target_host_json(h nudge.target_hosts); Type: COMMENT; Schema: nudge; Owner: -
 
-COMMENT ON FUNCTION nudge.stream_changes(p_after_xid xid8, p_after_id bigint, p_after_n integer, p_limit integer) IS 'Up to p_limit changes after position (p_after_xid, p_after_id, p_after_n) in that order, only of transactions finished before this statement''s snapshot (so none can later commit behind them), each with its reminder id and entity for filtering and its data as the stream sends it ({change, reminder[, execution]} | {change, flag} | {change, event, effects} | {change, rule}), objects as they are now.';
-
--- Name: stream_end(xid8, bigint); Type: FUNCTION; Schema: nudge; Owner: -
-
-CREATE FUNCTION nudge.stream_end(p_after_xid xid8, p_after_id bigint) RETURNS TABLE(xid xid8, id bigint, n integer)
-    LANGUAGE sql STABLE
-    SET search_path TO 'pg_catalog', 'pg_temp'
-    AS $$
-  SELECT c.xid, c.id, coalesce(cardinality(c.object_ids), cardinality(c.flag_keys))
-    FROM nudge.changes c
-   WHERE (c.xid, c.id) > (p_after_xid, p_after_id)
-     AND c.xid < pg_snapshot_xmin(pg_current_snapshot())
-   ORDER BY c.xid DESC, c.id DESC
-   LIMIT 1
-$$;
-
--- Name: FUNCTION stream_end(p_after_xid xid8, p_after_id bigint); Type: COMMENT; Schema: nudge; Owner: -
-
-COMMENT ON FUNCTION nudge.stream_end(p_after_xid xid8, p_after_id bigint) IS 'The position of the last change in a row after (p_after_xid, p_after_id) whose transaction finished before this statement''s snapshot; no row when there is none: a reader with no client to render for moves there without reading the changes.';
-
--- Name: stream_start(); Type: FUNCTION; Schema: nudge; Owner: -
-
-CREATE FUNCTION nudge.stream_start() RETURNS TABLE(xid xid8, id bigint, n integer)
-    LANGUAGE sql STABLE
-    SET search_path TO 'pg_catalog', 'pg_temp'
-    AS $$
-  SELECT pg_snapshot_xmin(pg_current_snapshot()), 0::bigint, 0
-$$;
-
--- Name: FUNCTION stream_start(); Type: COMMENT; Schema: nudge; Owner: -
-
-COMMENT ON FUNCTION nudge.stream_start() IS 'A position before every change of a transaction not finished at this statement''s snapshot and after every other: where a reader starting now begins.';
+COMMENT ON FUNCTION nudge.target_host_json(h nudge.target_hosts) IS 'The public JSON form of a target host''s circuit breaker.';
 
 -- Name: template_field_type(text); Type: FUNCTION; Schema: nudge; Owner: -
 
@@ -3647,6 +4089,147 @@ END $$;
 
 COMMENT ON FUNCTION nudge.wake_workers_for_inserted() IS 'Trigger: one wake-up hint per INSERT statement that added an ACTIVE reminder, however many rows it inserted; none for an idempotent create that inserted nothing.';
 
+-- Name: webhook_host(nudge.reminders); Type: FUNCTION; Schema: nudge; Owner: -
+
+CREATE FUNCTION nudge.webhook_host(r nudge.reminders) RETURNS text
+    LANGUAGE sql STABLE
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+  SELECT CASE WHEN r.channel = 'webhook' THEN nudge.target_host(coalesce(r.target,
+           (SELECT c.address FROM nudge.contacts c
+             WHERE c.entity_type = r.entity_type AND c.entity_id = r.entity_id
+               AND c.channel = 'webhook'))) END
+$$;
+
+-- Name: FUNCTION webhook_host(r nudge.reminders); Type: COMMENT; Schema: nudge; Owner: -
+
+COMMENT ON FUNCTION nudge.webhook_host(r nudge.reminders) IS 'The breaker key (nudge.target_host) of a webhook reminder''s address, its target else its contact''s; NULL for other channels or without an address.';
+
+-- Name: words_count(integer, text); Type: FUNCTION; Schema: nudge; Owner: -
+
+CREATE FUNCTION nudge.words_count(p_n integer, p_unit text) RETURNS text
+    LANGUAGE sql STABLE
+    AS $$
+  SELECT CASE WHEN p_n = 1 THEN p_unit ELSE p_n || ' ' || p_unit || 's' END
+$$;
+
+-- Name: FUNCTION words_count(p_n integer, p_unit text); Type: COMMENT; Schema: nudge; Owner: -
+
+COMMENT ON FUNCTION nudge.words_count(p_n integer, p_unit text) IS 'A count of a unit: the unit alone for one ("hour"), else the number and the plural ("2 hours").';
+
+-- Name: words_count_list(integer[], text); Type: FUNCTION; Schema: nudge; Owner: -
+
+CREATE FUNCTION nudge.words_count_list(p_values integer[], p_unit text) RETURNS text
+    LANGUAGE sql STABLE
+    AS $$
+  SELECT p_unit || CASE WHEN cardinality(p_values) > 1 THEN 's ' ELSE ' ' END
+         || nudge.words_list(p_values::text[])
+$$;
+
+-- Name: FUNCTION words_count_list(p_values integer[], p_unit text); Type: COMMENT; Schema: nudge; Owner: -
+
+COMMENT ON FUNCTION nudge.words_count_list(p_values integer[], p_unit text) IS 'A unit and the values it names: "minute 5", "minutes 0, 15 and 30".';
+
+-- Name: words_flag(text); Type: FUNCTION; Schema: nudge; Owner: -
+
+CREATE FUNCTION nudge.words_flag(p_key text) RETURNS text
+    LANGUAGE sql STABLE
+    AS $_$
+  -- A key the parser would read as something else (a word of the grammar, a date, a number) or
+  -- that is not one plain token is quoted, with \ and " escaped. The words are
+  -- api/word_lexicon.cpp's reserved_words(); tests/api/schedule_words_test.cpp reads each back.
+  SELECT CASE WHEN p_key ~ '^[A-Za-z_][A-Za-z0-9_:.-]*$' AND NOT lower(p_key) = ANY (ARRAY[
+                'a', 'aedt', 'aest', 'akst', 'am', 'an', 'and', 'annually', 'apr', 'april', 'at',
+                'aug', 'august', 'between', 'bst', 'cdt', 'cest', 'cet', 'cron', 'cst', 'daily',
+                'day', 'days', 'dec', 'december', 'each', 'edt', 'eest', 'eet', 'eight', 'eleven',
+                'est', 'every', 'feb', 'february', 'five', 'for', 'four', 'fri', 'friday',
+                'fridays', 'from', 'gmt', 'hour', 'hourly', 'hours', 'hr', 'hrs', 'hst', 'in', 'is',
+                'ist', 'jan', 'january', 'jst', 'jul', 'july', 'jun', 'june', 'kst', 'last', 'mar',
+                'march', 'may', 'mdt', 'midnight', 'min', 'mins', 'minute', 'minutes', 'mon',
+                'monday', 'mondays', 'month', 'monthly', 'months', 'most', 'msk', 'mst', 'next',
+                'nine', 'noon', 'nov', 'november', 'now', 'oct', 'october', 'of', 'on', 'once',
+                'one', 'only', 'past', 'pdt', 'pm', 'pst', 'sat', 'saturday', 'saturdays', 'sec',
+                'second', 'seconds', 'secs', 'sep', 'sept', 'september', 'seven', 'six', 'starting',
+                'sun', 'sunday', 'sundays', 'ten', 'the', 'this', 'three', 'through', 'thru', 'thu',
+                'thur', 'thurs', 'thursday', 'thursdays', 'till', 'time', 'times', 'to', 'today',
+                'tomorrow', 'tonight', 'true', 'tue', 'tues', 'tuesday', 'tuesdays', 'twelve',
+                'two', 'until', 'utc', 'wed', 'wednesday', 'wednesdays', 'week', 'weekday',
+                'weekdays', 'weekend', 'weekends', 'weekly', 'weeks', 'west', 'wet', 'year',
+                'yearly', 'years', 'yesterday'])
+              THEN p_key
+              ELSE '"' || replace(replace(p_key, '\', '\\'), '"', '\"') || '"' END
+$_$;
+
+-- Name: FUNCTION words_flag(p_key text); Type: COMMENT; Schema: nudge; Owner: -
+
+COMMENT ON FUNCTION nudge.words_flag(p_key text) IS 'A stop flag key as the sentence gives it: as is when the parser reads it back as a flag, else in double quotes with \ and " escaped.';
+
+-- Name: words_instant(timestamp with time zone, text, time without time zone); Type: FUNCTION; Schema: nudge; Owner: -
+
+CREATE FUNCTION nudge.words_instant(p_at timestamp with time zone, p_tz text, p_bare_time time without time zone) RETURNS text
+    LANGUAGE sql STABLE
+    AS $$
+  -- An instant whose local time is repeated (the second pass of a fall-back hour) cannot be
+  -- named by that local time, which means its first instant: it is given with its offset.
+  SELECT CASE WHEN p_tz <> 'UTC'
+                   AND (nudge.local_instants(p_at AT TIME ZONE p_tz, p_tz))[1] <> p_at
+              THEN nudge.rfc3339_in_zone(p_at, p_tz)
+              WHEN (p_at AT TIME ZONE p_tz)::time = p_bare_time
+              THEN to_char(p_at AT TIME ZONE p_tz, 'YYYY-MM-DD')
+              ELSE to_char(p_at AT TIME ZONE p_tz, 'YYYY-MM-DD') || ' at '
+                   || nudge.words_time((p_at AT TIME ZONE p_tz)::time) END
+$$;
+
+-- Name: FUNCTION words_instant(p_at timestamp with time zone, p_tz text, p_bare_time time without time zone); Type: COMMENT; Schema: nudge; Owner: -
+
+COMMENT ON FUNCTION nudge.words_instant(p_at timestamp with time zone, p_tz text, p_bare_time time without time zone) IS 'Instant p_at as zone p_tz''s date and time ("2026-12-24 at 18:00"), the date alone when the time is p_bare_time, or RFC 3339 with its offset when that local time happens twice and p_at is its second instant.';
+
+-- Name: words_interval(integer); Type: FUNCTION; Schema: nudge; Owner: -
+
+CREATE FUNCTION nudge.words_interval(p_seconds integer) RETURNS text
+    LANGUAGE sql STABLE
+    AS $$
+  SELECT CASE WHEN p_seconds % 604800 = 0 THEN nudge.words_count(p_seconds / 604800, 'week')
+              WHEN p_seconds % 86400 = 0 THEN nudge.words_count(p_seconds / 86400, 'day')
+              WHEN p_seconds % 3600 = 0 THEN nudge.words_count(p_seconds / 3600, 'hour')
+              WHEN p_seconds % 60 = 0 THEN nudge.words_count(p_seconds / 60, 'minute')
+              ELSE nudge.words_count(p_seconds, 'second') END
+$$;
+
+-- Name: FUNCTION words_interval(p_seconds integer); Type: COMMENT; Schema: nudge; Owner: -
+
+COMMENT ON FUNCTION nudge.words_interval(p_seconds integer) IS 'An interval of p_seconds in its largest whole unit: "second", "90 seconds", "2 hours", "week".';
+
+-- Name: words_list(text[]); Type: FUNCTION; Schema: nudge; Owner: -
+
+CREATE FUNCTION nudge.words_list(p_items text[]) RETURNS text
+    LANGUAGE sql STABLE
+    AS $$
+  SELECT CASE WHEN cardinality(p_items) < 2 THEN p_items[1]
+              ELSE array_to_string(p_items[1:cardinality(p_items) - 1], ', ') || ' and '
+                   || p_items[cardinality(p_items)] END
+$$;
+
+-- Name: FUNCTION words_list(p_items text[]); Type: COMMENT; Schema: nudge; Owner: -
+
+COMMENT ON FUNCTION nudge.words_list(p_items text[]) IS 'Items as an English list: "a", "a and b", "a, b and c"; NULL for none.';
+
+-- Name: words_time(time without time zone); Type: FUNCTION; Schema: nudge; Owner: -
+
+CREATE FUNCTION nudge.words_time(p_time time without time zone) RETURNS text
+    LANGUAGE sql STABLE
+    AS $$
+  SELECT to_char(p_time, 'HH24:MI')
+         || CASE WHEN p_time = date_trunc('minute', p_time::interval)::time THEN ''
+                 ELSE to_char(p_time, ':SS') END
+         || CASE WHEN p_time = date_trunc('second', p_time::interval)::time THEN ''
+                 ELSE rtrim(to_char(p_time, '.US'), '0') END
+$$;
+
+-- Name: FUNCTION words_time(p_time time without time zone); Type: COMMENT; Schema: nudge; Owner: -
+
+COMMENT ON FUNCTION nudge.words_time(p_time time without time zone) IS 'A time of day as 24-hour HH:MM, with :SS and a fraction only when they are not zero.';
+
 -- Name: audit; Type: TABLE; Schema: nudge; Owner: -
 
 CREATE TABLE nudge.audit (
@@ -3674,50 +4257,6 @@ ALTER TABLE nudge.audit ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
     NO MAXVALUE
     CACHE 1
 );
-
--- Name: changes; Type: TABLE; Schema: nudge; Owner: -
-
-CREATE TABLE nudge.changes (
-    id bigint NOT NULL,
-    xid xid8 DEFAULT pg_current_xact_id() NOT NULL,
-    at timestamp with time zone DEFAULT now() NOT NULL,
-    kind text NOT NULL,
-    change text NOT NULL,
-    object_ids bigint[],
-    flag_keys text[],
-    occurrences timestamp with time zone[],
-    gone jsonb[],
-    CONSTRAINT change_kind_is_known CHECK ((kind = ANY (ARRAY['reminder'::text, 'flag'::text, 'event'::text, 'rule'::text]))),
-    CONSTRAINT change_names_its_objects CHECK ((((kind = 'flag'::text) = (flag_keys IS NOT NULL)) AND ((kind = 'flag'::text) = (object_ids IS NULL))))
-);
-
--- Name: TABLE changes; Type: COMMENT; Schema: nudge; Owner: -
-
-COMMENT ON TABLE nudge.changes IS 'What happened, in commit order by (xid, id) and then the order of the arrays, for the live stream: written by triggers, one row per statement; the objects are read when a change is rendered; pruned after [history] retention_days.';
-
--- Name: changes_id_seq; Type: SEQUENCE; Schema: nudge; Owner: -
-
-ALTER TABLE nudge.changes ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
-    SEQUENCE NAME nudge.changes_id_seq
-    START WITH 1
-    INCREMENT BY 1
-    NO MINVALUE
-    NO MAXVALUE
-    CACHE 1
-);
-
--- Name: changes_pruned; Type: TABLE; Schema: nudge; Owner: -
-
-CREATE TABLE nudge.changes_pruned (
-    only_row boolean DEFAULT true NOT NULL,
-    xid xid8 NOT NULL,
-    id bigint NOT NULL,
-    CONSTRAINT changes_pruned_has_one_row CHECK (only_row)
-);
-
--- Name: TABLE changes_pruned; Type: COMMENT; Schema: nudge; Owner: -
-
-COMMENT ON TABLE nudge.changes_pruned IS 'The last stream position (xid, id) pruned from nudge.changes: a client resuming from before it has missed changes that are gone.';
 
 -- Name: events_id_seq; Type: SEQUENCE; Schema: nudge; Owner: -
 
@@ -3776,11 +4315,6 @@ ALTER TABLE ONLY nudge.api_tokens
 ALTER TABLE ONLY nudge.audit
     ADD CONSTRAINT audit_pkey PRIMARY KEY (id);
 
--- Name: changes_pruned changes_pruned_pkey; Type: CONSTRAINT; Schema: nudge; Owner: -
-
-ALTER TABLE ONLY nudge.changes_pruned
-    ADD CONSTRAINT changes_pruned_pkey PRIMARY KEY (only_row);
-
 -- Name: events events_pkey; Type: CONSTRAINT; Schema: nudge; Owner: -
 
 ALTER TABLE ONLY nudge.events
@@ -3821,13 +4355,14 @@ ALTER TABLE ONLY nudge.rules
 ALTER TABLE ONLY nudge.status_flags
     ADD CONSTRAINT status_flags_pkey PRIMARY KEY (key);
 
+-- Name: target_hosts target_hosts_pkey; Type: CONSTRAINT; Schema: nudge; Owner: -
+
+ALTER TABLE ONLY nudge.target_hosts
+    ADD CONSTRAINT target_hosts_pkey PRIMARY KEY (host);
+
 -- Name: api_tokens_one_per_hash; Type: INDEX; Schema: nudge; Owner: -
 
 CREATE UNIQUE INDEX api_tokens_one_per_hash ON nudge.api_tokens USING btree (token_hash);
-
--- Name: changes_in_stream_order; Type: INDEX; Schema: nudge; Owner: -
-
-CREATE INDEX changes_in_stream_order ON nudge.changes USING btree (xid, id);
 
 -- Name: delivery_attempts_by_attempted_at; Type: INDEX; Schema: nudge; Owner: -
 
@@ -3869,6 +4404,10 @@ CREATE UNIQUE INDEX reminders_one_live_per_identity ON nudge.reminders USING btr
 
 CREATE INDEX rules_enabled_by_event_type ON nudge.rules USING btree (event_type, id) WHERE enabled;
 
+-- Name: target_hosts_by_state; Type: INDEX; Schema: nudge; Owner: -
+
+CREATE INDEX target_hosts_by_state ON nudge.target_hosts USING btree (state);
+
 -- Name: api_tokens api_token_change_is_announced; Type: TRIGGER; Schema: nudge; Owner: -
 
 CREATE TRIGGER api_token_change_is_announced AFTER DELETE OR UPDATE OF name, token_hash, scopes, revoked_at ON nudge.api_tokens FOR EACH ROW EXECUTE FUNCTION nudge.announce_token_change();
@@ -3881,10 +4420,6 @@ CREATE TRIGGER contact_change_sets_updated_at BEFORE UPDATE ON nudge.contacts FO
 
 CREATE TRIGGER contact_changes_are_audited AFTER INSERT OR DELETE OR UPDATE ON nudge.contacts FOR EACH ROW WHEN (((pg_trigger_depth() = 0) AND (current_setting('nudge.audit'::text, true) IS DISTINCT FROM 'off'::text))) EXECUTE FUNCTION nudge.audit_row_change('contact');
 
--- Name: delivery_attempts delivery_attempt_inserts_are_logged; Type: TRIGGER; Schema: nudge; Owner: -
-
-CREATE TRIGGER delivery_attempt_inserts_are_logged AFTER INSERT ON nudge.delivery_attempts REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION nudge.log_retries();
-
 -- Name: events event_changes_are_audited; Type: TRIGGER; Schema: nudge; Owner: -
 
 CREATE TRIGGER event_changes_are_audited AFTER DELETE OR UPDATE ON nudge.events FOR EACH ROW WHEN (((pg_trigger_depth() = 0) AND (current_setting('nudge.audit'::text, true) IS DISTINCT FROM 'off'::text))) EXECUTE FUNCTION nudge.audit_row_change('event');
@@ -3892,14 +4427,6 @@ CREATE TRIGGER event_changes_are_audited AFTER DELETE OR UPDATE ON nudge.events 
 -- Name: events event_inserts_are_audited; Type: TRIGGER; Schema: nudge; Owner: -
 
 CREATE TRIGGER event_inserts_are_audited AFTER INSERT ON nudge.events REFERENCING NEW TABLE AS inserted FOR EACH STATEMENT EXECUTE FUNCTION nudge.audit_inserted_rows('event');
-
--- Name: events event_inserts_are_logged; Type: TRIGGER; Schema: nudge; Owner: -
-
-CREATE TRIGGER event_inserts_are_logged AFTER INSERT ON nudge.events REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION nudge.log_row_changes('event', 'received');
-
--- Name: executions execution_inserts_are_logged; Type: TRIGGER; Schema: nudge; Owner: -
-
-CREATE TRIGGER execution_inserts_are_logged AFTER INSERT ON nudge.executions REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION nudge.log_fires();
 
 -- Name: status_flags flag_changes_are_audited; Type: TRIGGER; Schema: nudge; Owner: -
 
@@ -3909,13 +4436,13 @@ CREATE TRIGGER flag_changes_are_audited AFTER INSERT OR DELETE OR UPDATE ON nudg
 
 CREATE TRIGGER reminder_changes_are_audited AFTER DELETE OR UPDATE ON nudge.reminders FOR EACH ROW WHEN (((pg_trigger_depth() = 0) AND (current_setting('nudge.audit'::text, true) IS DISTINCT FROM 'off'::text))) EXECUTE FUNCTION nudge.audit_row_change('reminder');
 
--- Name: reminders reminder_changes_are_logged; Type: TRIGGER; Schema: nudge; Owner: -
-
-CREATE TRIGGER reminder_changes_are_logged AFTER UPDATE ON nudge.reminders FOR EACH ROW WHEN (((old.fire_count = new.fire_count) AND ((old.status <> new.status) OR ((NOT (old.leased_by IS DISTINCT FROM new.leased_by)) AND (old.attempt = new.attempt) AND (((((new.next_run_at IS DISTINCT FROM old.next_run_at) OR (new.interval_seconds IS DISTINCT FROM old.interval_seconds)) OR (new.max_fires IS DISTINCT FROM old.max_fires)) OR (new.ends_at IS DISTINCT FROM old.ends_at)) OR (new.payload IS DISTINCT FROM old.payload)))))) EXECUTE FUNCTION nudge.log_reminder_change();
-
 -- Name: reminders reminder_created_stopped_emits_an_event; Type: TRIGGER; Schema: nudge; Owner: -
 
 CREATE TRIGGER reminder_created_stopped_emits_an_event AFTER INSERT ON nudge.reminders FOR EACH ROW WHEN ((new.status = 'COMPLETED'::text)) EXECUTE FUNCTION nudge.emit_reminder_event();
+
+-- Name: reminders reminder_cron_is_described; Type: TRIGGER; Schema: nudge; Owner: -
+
+CREATE TRIGGER reminder_cron_is_described BEFORE INSERT OR UPDATE OF cron, cron_schedule ON nudge.reminders FOR EACH ROW WHEN ((new.cron_schedule IS NOT NULL)) EXECUTE FUNCTION nudge.describe_reminder_cron();
 
 -- Name: reminders reminder_due_sooner_wakes_workers; Type: TRIGGER; Schema: nudge; Owner: -
 
@@ -3933,10 +4460,6 @@ CREATE TRIGGER reminder_insert_wakes_workers AFTER INSERT ON nudge.reminders REF
 
 CREATE TRIGGER reminder_inserts_are_audited AFTER INSERT ON nudge.reminders REFERENCING NEW TABLE AS inserted FOR EACH STATEMENT EXECUTE FUNCTION nudge.audit_inserted_rows('reminder');
 
--- Name: reminders reminder_inserts_are_logged; Type: TRIGGER; Schema: nudge; Owner: -
-
-CREATE TRIGGER reminder_inserts_are_logged AFTER INSERT ON nudge.reminders REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION nudge.log_row_changes('reminder', 'created');
-
 -- Name: reminders reminder_request_is_checked; Type: TRIGGER; Schema: nudge; Owner: -
 
 CREATE TRIGGER reminder_request_is_checked BEFORE INSERT OR UPDATE OF request, payload ON nudge.reminders FOR EACH ROW WHEN ((new.request IS NOT NULL)) EXECUTE FUNCTION nudge.reminder_request_is_checked();
@@ -3945,33 +4468,13 @@ CREATE TRIGGER reminder_request_is_checked BEFORE INSERT OR UPDATE OF request, p
 
 CREATE TRIGGER rule_changes_are_audited AFTER INSERT OR DELETE OR UPDATE ON nudge.rules FOR EACH ROW WHEN (((pg_trigger_depth() = 0) AND (current_setting('nudge.audit'::text, true) IS DISTINCT FROM 'off'::text))) EXECUTE FUNCTION nudge.audit_row_change('rule');
 
--- Name: rules rule_deletes_are_logged; Type: TRIGGER; Schema: nudge; Owner: -
-
-CREATE TRIGGER rule_deletes_are_logged AFTER DELETE ON nudge.rules REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION nudge.log_row_changes('rule', 'deleted');
-
--- Name: rules rule_inserts_are_logged; Type: TRIGGER; Schema: nudge; Owner: -
-
-CREATE TRIGGER rule_inserts_are_logged AFTER INSERT ON nudge.rules REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION nudge.log_row_changes('rule', 'created');
-
 -- Name: rules rule_is_checked_before_saving; Type: TRIGGER; Schema: nudge; Owner: -
 
 CREATE TRIGGER rule_is_checked_before_saving BEFORE INSERT OR UPDATE ON nudge.rules FOR EACH ROW EXECUTE FUNCTION nudge.rule_is_checked_before_saving();
 
--- Name: rules rule_updates_are_logged; Type: TRIGGER; Schema: nudge; Owner: -
-
-CREATE TRIGGER rule_updates_are_logged AFTER UPDATE ON nudge.rules REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION nudge.log_row_changes('rule', 'updated');
-
 -- Name: status_flags status_flag_change_sets_updated_at; Type: TRIGGER; Schema: nudge; Owner: -
 
 CREATE TRIGGER status_flag_change_sets_updated_at BEFORE UPDATE ON nudge.status_flags FOR EACH ROW EXECUTE FUNCTION nudge.touch_updated_at();
-
--- Name: status_flags status_flag_inserts_are_logged; Type: TRIGGER; Schema: nudge; Owner: -
-
-CREATE TRIGGER status_flag_inserts_are_logged AFTER INSERT ON nudge.status_flags REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION nudge.log_row_changes('flag', 'set');
-
--- Name: status_flags status_flag_updates_are_logged; Type: TRIGGER; Schema: nudge; Owner: -
-
-CREATE TRIGGER status_flag_updates_are_logged AFTER UPDATE ON nudge.status_flags REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION nudge.log_row_changes('flag', 'set');
 
 -- Name: status_flags status_flags_inserted_true_complete_their_reminders; Type: TRIGGER; Schema: nudge; Owner: -
 

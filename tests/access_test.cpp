@@ -31,6 +31,11 @@ TEST(RouteAccess, RegisteredPatternsFindTheirTemplates) {
   EXPECT_EQ(route_access("GET", "/health")->scope, Scope::none);
   EXPECT_EQ(route_access("GET", "/readyz")->scope, Scope::none);
   EXPECT_EQ(route_access("GET", "/metrics")->scope, Scope::metrics);
+  // The dashboard's and the docs' files are open; the overview they show needs read.
+  EXPECT_EQ(route_access("GET", "/")->scope, Scope::none);
+  EXPECT_EQ(route_access("GET", R"(/ui/([A-Za-z0-9_.-]+))")->scope, Scope::none);
+  EXPECT_EQ(route_access("GET", R"(/docs/([A-Za-z0-9_.-]+))")->scope, Scope::none);
+  EXPECT_EQ(route_access("GET", "/v1/overview")->scope, Scope::read);
 }
 
 TEST(RouteAccess, UnknownRoutesAndMethodsHaveNoEntry) {

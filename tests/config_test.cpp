@@ -20,18 +20,19 @@ namespace {
 
 // Every field, so whole configs compare (and print) at once. A new setting goes here too.
 auto Fields(const Config& c) {
-  return std::tie(c.database.url, c.database.pool_size, c.worker.batch_size, c.worker.concurrency,
-                  c.worker.lease_seconds, c.worker.idle_cap_seconds, c.worker.reconnect_max_ms,
-                  c.worker.deliveries_in_flight, c.worker.metrics_port, c.worker.metrics_address,
-                  c.retry.max_attempts, c.retry.base_delay_ms, c.retry.max_delay_ms,
-                  c.misfire.threshold_seconds, c.misfire.fire_all_cap, c.webhook.secret,
-                  c.webhook.connect_timeout_ms, c.webhook.timeout_ms, c.email.smtp_url,
-                  c.email.from, c.email.timeout_ms, c.history.retention_days,
-                  c.history.prune_interval_seconds, c.api.host, c.api.port, c.api.threads,
-                  c.api.max_body_bytes, c.api.request_timeout_ms, c.api.max_connections,
-                  c.api.keep_alive_seconds, c.api.max_streams, c.api.stream_buffer_bytes,
-                  c.api.stream_heartbeat_seconds, c.api.auth, c.api.rate_per_token, c.api.burst,
-                  c.api.token_cache_seconds, c.log.level, c.secrets);
+  return std::tie(
+      c.database.url, c.database.pool_size, c.worker.batch_size, c.worker.concurrency,
+      c.worker.lease_seconds, c.worker.idle_cap_seconds, c.worker.reconnect_max_ms,
+      c.worker.deliveries_in_flight, c.worker.metrics_port, c.worker.metrics_address,
+      c.retry.max_attempts, c.retry.base_delay_ms, c.retry.max_delay_ms,
+      c.misfire.threshold_seconds, c.misfire.fire_all_cap, c.breaker.failures,
+      c.breaker.open_seconds, c.breaker.max_open_seconds, c.webhook.secret,
+      c.webhook.connect_timeout_ms, c.webhook.timeout_ms, c.webhook.allow_private, c.email.smtp_url,
+      c.email.from, c.email.timeout_ms, c.history.retention_days, c.history.prune_interval_seconds,
+      c.api.host, c.api.port, c.api.threads, c.api.max_body_bytes, c.api.request_timeout_ms,
+      c.api.max_connections, c.api.keep_alive_seconds, c.api.tls_cert, c.api.tls_key,
+      c.api.max_streams, c.api.stream_buffer_bytes, c.api.stream_heartbeat_seconds, c.api.auth,
+      c.api.rate_per_token, c.api.burst, c.api.token_cache_seconds, c.log.level, c.secrets);
 }
 
 const Config kDefaults{};
@@ -103,6 +104,12 @@ const std::vector<SettingCase>& EverySetting() {
        [](Config& c) { c.misfire.threshold_seconds = 120; }},
       {"misfire", "fire_all_cap", "NUDGE_MISFIRE_FIRE_ALL_CAP", "12", "12",
        [](Config& c) { c.misfire.fire_all_cap = 12; }},
+      {"breaker", "failures", "NUDGE_BREAKER_FAILURES", "0", "0",
+       [](Config& c) { c.breaker.failures = 0; }},
+      {"breaker", "open_seconds", "NUDGE_BREAKER_OPEN_SECONDS", "15", "15",
+       [](Config& c) { c.breaker.open_seconds = 15; }},
+      {"breaker", "max_open_seconds", "NUDGE_BREAKER_MAX_OPEN_SECONDS", "900", "900",
+       [](Config& c) { c.breaker.max_open_seconds = 900; }},
       {"webhook", "secret", "NUDGE_WEBHOOK_SECRET", "whsec_0123456789abcdef",
        "\"whsec_0123456789abcdef\"",
        [](Config& c) { c.webhook.secret = "whsec_0123456789abcdef"; }},
@@ -110,6 +117,11 @@ const std::vector<SettingCase>& EverySetting() {
        [](Config& c) { c.webhook.connect_timeout_ms = 500; }},
       {"webhook", "timeout_ms", "NUDGE_WEBHOOK_TIMEOUT_MS", "1500", "1500",
        [](Config& c) { c.webhook.timeout_ms = 1500; }},
+      {"webhook", "allow_private", "NUDGE_WEBHOOK_ALLOW_PRIVATE", "127.0.0.0/8, ::1/128",
+       "[\"127.0.0.0/8\", \"::1/128\"]",
+       [](Config& c) {
+         c.webhook.allow_private = {"127.0.0.0/8", "::1/128"};
+       }},
       {"email", "smtp_url", "NUDGE_EMAIL_SMTP_URL", "smtp://127.0.0.1:2525",
        "\"smtp://127.0.0.1:2525\"", [](Config& c) { c.email.smtp_url = "smtp://127.0.0.1:2525"; }},
       {"email", "from", "NUDGE_EMAIL_FROM", "nudge@example.com", "\"nudge@example.com\"",
@@ -132,6 +144,10 @@ const std::vector<SettingCase>& EverySetting() {
        [](Config& c) { c.api.max_connections = 500; }},
       {"api", "keep_alive_seconds", "NUDGE_API_KEEP_ALIVE_SECONDS", "30", "30",
        [](Config& c) { c.api.keep_alive_seconds = 30; }},
+      {"api", "tls_cert", "NUDGE_API_TLS_CERT", "/etc/nudge/cert.pem", "\"/etc/nudge/cert.pem\"",
+       [](Config& c) { c.api.tls_cert = "/etc/nudge/cert.pem"; }},
+      {"api", "tls_key", "NUDGE_API_TLS_KEY", "/etc/nudge/key.pem", "\"/etc/nudge/key.pem\"",
+       [](Config& c) { c.api.tls_key = "/etc/nudge/key.pem"; }},
       {"api", "max_streams", "NUDGE_API_MAX_STREAMS", "20", "20",
        [](Config& c) { c.api.max_streams = 20; }},
       {"api", "stream_buffer_bytes", "NUDGE_API_STREAM_BUFFER_BYTES", "65536", "65536",
@@ -173,6 +189,9 @@ const std::vector<Range>& IntegerRanges() {
       {"retry", "max_delay_ms", 1, 604800000},
       {"misfire", "threshold_seconds", 1, 86400},
       {"misfire", "fire_all_cap", 1, 10000},
+      {"breaker", "failures", 0, 1000},
+      {"breaker", "open_seconds", 1, 86400},
+      {"breaker", "max_open_seconds", 1, 604800},
       {"webhook", "connect_timeout_ms", 1, 600000},
       {"webhook", "timeout_ms", 1, 600000},
       {"email", "timeout_ms", 1, 600000},
@@ -268,6 +287,12 @@ TEST(ConfigFile, BothEndsOfEveryRangeAreAccepted) {
           FromText("", {{VariableOf(range.section, range.key), std::to_string(value)}}));
     }
   }
+}
+
+TEST(ConfigEnvironment, AnEmptyListVariableClearsTheFilesList) {
+  EXPECT_TRUE(FromText(OneSetting("webhook", "allow_private", "[\"10.0.0.0/8\"]"),
+                       {{"NUDGE_WEBHOOK_ALLOW_PRIVATE", ""}})
+                  .webhook.allow_private.empty());
 }
 
 TEST(ConfigFile, EveryLogLevelIsAccepted) {
@@ -503,6 +528,47 @@ std::vector<BadCase> BadCases() {
        "",
        {{"NUDGE_DATABASE_URL", ""}},
        {"NUDGE_DATABASE_URL", "(database.url)", "must not be empty"}},
+      // Networks of webhook.allow_private
+      {"AllowPrivateNotAnArray",
+       "[webhook]\nallow_private = \"10.0.0.0/8\"\n",
+       {},
+       {"webhook.allow_private", "expected an array of strings", "got a string"}},
+      {"AllowPrivateArrayOfNumbers",
+       "[webhook]\nallow_private = [10]\n",
+       {},
+       {"webhook.allow_private", "expected an array of strings", "an integer"}},
+      {"AllowPrivateWithoutPrefix",
+       "[webhook]\nallow_private = [\"127.0.0.1\"]\n",
+       {},
+       {"webhook.allow_private", "item 1", "prefix length", "\"127.0.0.1\""}},
+      {"AllowPrivateHostName",
+       "[webhook]\nallow_private = [\"10.0.0.0/8\", \"localhost/8\"]\n",
+       {},
+       {"webhook.allow_private", "item 2", "IPv4 address"}},
+      {"AllowPrivateShortIpv4",
+       "[webhook]\nallow_private = [\"127.1/8\"]\n",
+       {},
+       {"webhook.allow_private", "IPv4 address"}},
+      {"AllowPrivatePrefixTooLong",
+       "[webhook]\nallow_private = [\"10.0.0.0/33\"]\n",
+       {},
+       {"webhook.allow_private", "from 0 to 32"}},
+      {"AllowPrivateIpv6PrefixTooLong",
+       "[webhook]\nallow_private = [\"::1/129\"]\n",
+       {},
+       {"webhook.allow_private", "from 0 to 128"}},
+      {"AllowPrivateHostBits",
+       "[webhook]\nallow_private = [\"127.0.0.1/8\"]\n",
+       {},
+       {"webhook.allow_private", "bits set past its prefix", "127.0.0.0/8"}},
+      {"AllowPrivateFromEnvEmptyItem",
+       "",
+       {{"NUDGE_WEBHOOK_ALLOW_PRIVATE", "127.0.0.0/8,,::1/128"}},
+       {"NUDGE_WEBHOOK_ALLOW_PRIVATE (webhook.allow_private)", "item 2"}},
+      {"AllowPrivateFromEnvSignedPrefix",
+       "",
+       {{"NUDGE_WEBHOOK_ALLOW_PRIVATE", "10.0.0.0/+8"}},
+       {"NUDGE_WEBHOOK_ALLOW_PRIVATE", "from 0 to 32"}},
       // Broken TOML
       {"SyntaxError", "[worker]\nbatch_size = = 5\n", {}, {"test.toml:2", "invalid TOML"}},
       {"DuplicateKey",

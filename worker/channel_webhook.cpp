@@ -1,6 +1,7 @@
 // The `webhook` channel: one HTTP request per fire (Nudge's own POST of JSON, or the reminder's
 // own request: webhook_request.hpp), signed when a secret is set, run concurrently with every
-// other transfer on the claim loop's Transfers.
+// other transfer on the claim loop's Transfers. The SSRF guard checks every address it connects
+// to; redirects are not followed (a 3xx is a failed attempt), so no other address is reached.
 
 #include <curl/curl.h>
 
@@ -14,6 +15,7 @@
 
 #include "channel.hpp"
 #include "curl_delivery.hpp"
+#include "nudge/address_guard.hpp"
 #include "nudge/secrets.hpp"
 #include "signature.hpp"
 #include "transfers.hpp"
@@ -32,6 +34,7 @@ struct Transfer {
   bool cut = false;                      // the response was longer than that
   char error[CURL_ERROR_SIZE] = {};
   std::vector<std::string> hidden;  // parts of the URL, and secrets, that no error may show
+  ConnectPolicy connect;            // the SSRF guard, and why it refused an address
 
   Transfer() = default;
   Transfer(const Transfer&) = delete;
@@ -103,7 +106,10 @@ std::vector<std::string> secret_parts(const std::string& url, std::string& schem
 class WebhookChannel final : public Channel {
  public:
   WebhookChannel(WebhookConfig config, Secrets secrets, Transfers& transfers)
-      : config_(std::move(config)), secrets_(std::move(secrets)), transfers_(transfers) {}
+      : config_(std::move(config)),
+        secrets_(std::move(secrets)),
+        guard_(config_.allow_private),
+        transfers_(transfers) {}
 
   void start(const Fire& fire, DeliveryDone done) override {
     if (!fire.target) {
@@ -117,6 +123,7 @@ class WebhookChannel final : public Channel {
     const std::string& url = *fire.target;
 
     auto transfer = std::make_shared<Transfer>();
+    transfer->connect.guard = &guard_;
     std::string scheme;
     std::string parse_error;
     transfer->hidden = secret_parts(url, scheme, parse_error);
@@ -165,7 +172,7 @@ class WebhookChannel final : public Channel {
     start_curl_delivery(
         transfers_, std::move(done), [&](CURL* easy) { return configure(easy, url, *transfer); },
         [transfer](CURLcode result, CURL* handle) { return outcome(*transfer, result, handle); },
-        [&](std::string text) { return mask_secrets(text, transfer->hidden); });
+        [&](std::string text) { return mask_secrets(text, transfer->hidden); }, &transfer->connect);
   }
 
  private:
@@ -226,6 +233,10 @@ class WebhookChannel final : public Channel {
   static Delivery outcome(const Transfer& transfer, CURLcode result, CURL* handle) {
     Delivery delivery;
     delivery.response = masked_response(transfer);
+    if (result != CURLE_OK && !transfer.connect.refused.empty()) {
+      delivery.error = mask_secrets(ssrf_refused(transfer.connect.refused), transfer.hidden);
+      return delivery;
+    }
     if (result != CURLE_OK) {
       std::string error = curl_easy_strerror(result);
       std::string detail = transfer.error;
@@ -253,6 +264,7 @@ class WebhookChannel final : public Channel {
 
   WebhookConfig config_;
   Secrets secrets_;
+  AddressGuard guard_;
   Transfers& transfers_;
 };
 

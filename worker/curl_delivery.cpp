@@ -10,7 +10,8 @@ namespace nudge {
 void start_curl_delivery(Transfers& transfers, DeliveryDone done,
                          const std::function<CURLcode(CURL*)>& configure,
                          std::function<Delivery(CURLcode, CURL*)> outcome,
-                         const std::function<std::string(std::string)>& mask) {
+                         const std::function<std::string(std::string)>& mask,
+                         ConnectPolicy* policy) {
   CURL* easy = curl_easy_init();
   if (easy == nullptr) {
     done({false, "libcurl could not create a transfer", std::nullopt, {}});
@@ -27,10 +28,13 @@ void start_curl_delivery(Transfers& transfers, DeliveryDone done,
   try {
     // The callback holds `outcome` (and so the transfer's data) until Transfers has cleaned up
     // the handle (or, when Transfers is destroyed first, until then).
-    transfers.add(easy, [pending, outcome = std::move(outcome)](CURLcode result, CURL* handle) {
-      DeliveryDone report = std::move(*pending);
-      report(outcome(result, handle));
-    });
+    transfers.add(
+        easy,
+        [pending, outcome = std::move(outcome)](CURLcode result, CURL* handle) {
+          DeliveryDone report = std::move(*pending);
+          report(outcome(result, handle));
+        },
+        policy);
   } catch (const std::exception& e) {
     // add() has cleaned up the handle already.
     DeliveryDone report = std::move(*pending);

@@ -18,10 +18,12 @@ namespace nudge {
 // `done` is called exactly once (or never, when Transfers is destroyed with the transfer in
 // flight). `outcome` should hold the delivery's per-transfer data (the handle points into
 // it): Transfers keeps it until it has cleaned up the handle. `configure` and `mask` are only
-// called before this returns.
+// called before this returns. `policy`, if given, limits what the transfer connects to
+// (Transfers::add); it should live in the same data as `outcome`.
 void start_curl_delivery(Transfers& transfers, DeliveryDone done,
                          const std::function<CURLcode(CURL*)>& configure,
                          std::function<Delivery(CURLcode, CURL*)> outcome,
-                         const std::function<std::string(std::string)>& mask);
+                         const std::function<std::string(std::string)>& mask,
+                         ConnectPolicy* policy = nullptr);
 
 }  // namespace nudge

@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "nudge/database.hpp"
+#include "nudge/log.hpp"
 #include "nudge/pg_text.hpp"
 #include "statements.hpp"
 
@@ -63,6 +64,29 @@ class LifecycleSession::Receiver final : public pqxx::notification_receiver {
   std::atomic<int>& count_;
 };
 
+// Logs the circuit breaker changes its session's owner made: every worker hears every change,
+// and the one whose claim or finish made it tells it.
+class LifecycleSession::BreakerLog final : public pqxx::notification_receiver {
+ public:
+  BreakerLog(pqxx::connection_base& conn, std::string owner)
+      : pqxx::notification_receiver(conn, statements::kBreakerChannel), owner_(std::move(owner)) {}
+  void operator()(const std::string& payload, int) override {
+    const auto change = nlohmann::json::parse(payload, nullptr, false);
+    if (!change.is_object() || change.value("worker", "") != owner_) return;
+    log::write(change.value("to", "") == "open" ? log::Level::warn : log::Level::info,
+               "circuit breaker changed state",
+               {{"host", change.value("host", "")},
+                {"from", change.value("from", "")},
+                {"to", change.value("to", "")},
+                {"failures", change.value("failures", 0)},
+                {"next_probe_at",
+                 change.contains("next_probe_at") ? change["next_probe_at"] : nlohmann::json()}});
+  }
+
+ private:
+  const std::string owner_;
+};
+
 LifecycleSession::LifecycleSession(const std::string& url, const std::string& application_name,
                                    bool listen)
     : conn_(open_connection(url, application_name)) {
@@ -74,13 +98,17 @@ LifecycleSession::LifecycleSession(const std::string& url, const std::string& ap
   // (sql/migrations/0012_tokens_and_audit.sql).
   pqxx::nontransaction(*conn_).exec("SET synchronous_commit = off; SET nudge.audit = 'off'");
   for (const auto& s : kAll) conn_->prepare(s.name, s.sql);
-  if (listen) receiver_ = std::make_unique<Receiver>(*conn_, notified_);
+  if (listen) {
+    receiver_ = std::make_unique<Receiver>(*conn_, notified_);
+    breaker_log_ = std::make_unique<BreakerLog>(*conn_, application_name);
+  }
 }
 
 LifecycleSession::~LifecycleSession() {
   // The receiver must go before its connection.
   try {
     receiver_.reset();
+    breaker_log_.reset();
   } catch (...) {
   }
 }
@@ -88,19 +116,26 @@ LifecycleSession::~LifecycleSession() {
 WorkerPolicy worker_policy(const Config& config) {
   return {config.worker.lease_seconds,      config.retry.max_attempts,
           config.retry.base_delay_ms,       config.retry.max_delay_ms,
-          config.misfire.threshold_seconds, config.misfire.fire_all_cap};
+          config.misfire.threshold_seconds, config.misfire.fire_all_cap,
+          config.breaker.failures,          config.breaker.open_seconds,
+          config.breaker.max_open_seconds};
 }
 
 std::vector<Fire> LifecycleSession::finish_and_claim(const std::string& owner,
                                                      const std::vector<FireOutcome>& done,
                                                      int limit, const WorkerPolicy& policy) {
   const FinishedArrays a(done);
-  pqxx::nontransaction tx(*conn_);
-  const pqxx::result rows =
-      tx.exec_prepared(kFinishAndClaim.name, owner, policy.lease_seconds, policy.max_attempts,
-                       policy.retry_base_ms, policy.retry_max_ms, policy.misfire_threshold_seconds,
-                       policy.fire_all_cap, a.ids, a.scheduled_for, a.attempts, a.outcomes,
-                       a.errors, a.status_codes, a.responses, a.durations, limit);
+  pqxx::result rows;
+  {
+    pqxx::nontransaction tx(*conn_);
+    rows = tx.exec_prepared(kFinishAndClaim.name, owner, policy.lease_seconds, policy.max_attempts,
+                            policy.retry_base_ms, policy.retry_max_ms,
+                            policy.misfire_threshold_seconds, policy.fire_all_cap,
+                            policy.breaker_failures, policy.breaker_open_seconds,
+                            policy.breaker_max_open_seconds, a.ids, a.scheduled_for, a.attempts,
+                            a.outcomes, a.errors, a.status_codes, a.responses, a.durations, limit);
+  }
+  log_breaker_changes();
   std::vector<Fire> fires;
   fires.reserve(rows.size());
   for (const auto& row : rows) {
@@ -128,13 +163,26 @@ int LifecycleSession::finish(const std::string& owner, const std::vector<FireOut
                              const WorkerPolicy& policy) {
   if (done.empty()) return 0;
   const FinishedArrays a(done);
-  pqxx::nontransaction tx(*conn_);
-  return tx
-      .exec_prepared1(kFinish.name, owner, policy.lease_seconds, policy.max_attempts,
-                      policy.retry_base_ms, policy.retry_max_ms, policy.misfire_threshold_seconds,
-                      policy.fire_all_cap, a.ids, a.scheduled_for, a.attempts, a.outcomes, a.errors,
-                      a.status_codes, a.responses, a.durations)[0]
-      .as<int>();
+  int recorded = 0;
+  {
+    pqxx::nontransaction tx(*conn_);
+    recorded = tx.exec_prepared1(
+                     kFinish.name, owner, policy.lease_seconds, policy.max_attempts,
+                     policy.retry_base_ms, policy.retry_max_ms, policy.misfire_threshold_seconds,
+                     policy.fire_all_cap, policy.breaker_failures, policy.breaker_open_seconds,
+                     policy.breaker_max_open_seconds, a.ids, a.scheduled_for, a.attempts,
+                     a.outcomes, a.errors, a.status_codes, a.responses, a.durations)[0]
+                   .as<int>();
+  }
+  log_breaker_changes();
+  return recorded;
+}
+
+void LifecycleSession::log_breaker_changes() {
+  // A session hears its own notifications with the answer to the statement that made them
+  // (libpqxx hands them out only outside a transaction); wake-ups taken here stay counted for
+  // take_notifications().
+  if (breaker_log_) conn_->get_notifs();
 }
 
 std::optional<double> LifecycleSession::seconds_until_due() {

@@ -30,7 +30,8 @@ using statements::WorkerPolicy;
 WorkerPolicy worker_policy(const Config& config);
 
 // One connection with the lifecycle statements prepared; when `listen`, it also hears the
-// nudge_due wake-ups (a connection that listens must keep reading them).
+// nudge_due wake-ups (a connection that listens must keep reading them) and logs the circuit
+// breaker changes its claims and finishes make (`application_name` is the owner they name).
 class LifecycleSession {
  public:
   LifecycleSession(const std::string& url, const std::string& application_name, bool listen = true);
@@ -63,8 +64,13 @@ class LifecycleSession {
 
  private:
   class Receiver;
+  class BreakerLog;
+  // Logs the breaker changes the last statement made (they come with its answer).
+  void log_breaker_changes();
+
   std::unique_ptr<pqxx::connection> conn_;
   std::unique_ptr<Receiver> receiver_;
+  std::unique_ptr<BreakerLog> breaker_log_;
   std::atomic<int> notified_{0};
 };
 

@@ -18,14 +18,18 @@ struct WorkerPolicy {
   int retry_max_ms = 300000;
   int misfire_threshold_seconds = 60;
   int fire_all_cap = 100;
+  int breaker_failures = 5;
+  int breaker_open_seconds = 60;
+  int breaker_max_open_seconds = 3600;
 };
 
-// The policy (nudge.worker_policy) travels as six scalars, $2..$7: lease_seconds, max_attempts,
-// retry_base_ms, retry_max_ms, misfire_threshold_seconds, fire_all_cap.
-#define NUDGE_WORKER_POLICY "ROW($2, $3, $4, $5, $6, $7)::nudge.worker_policy"
-#define NUDGE_FINISHED_ARRAYS                                                                  \
-  "$8::bigint[], $9::timestamptz[], $10::integer[], $11::text[], $12::text[], $13::integer[]," \
-  " $14::text[], $15::integer[]"
+// The policy (nudge.worker_policy) travels as nine scalars, $2..$10: lease_seconds,
+// max_attempts, retry_base_ms, retry_max_ms, misfire_threshold_seconds, fire_all_cap,
+// breaker_failures, breaker_open_seconds, breaker_max_open_seconds.
+#define NUDGE_WORKER_POLICY "ROW($2, $3, $4, $5, $6, $7, $8, $9, $10)::nudge.worker_policy"
+#define NUDGE_FINISHED_ARRAYS                                                                    \
+  "$11::bigint[], $12::timestamptz[], $13::integer[], $14::text[], $15::text[], $16::integer[]," \
+  " $17::text[], $18::integer[]"
 
 // (owner, policy..., ids, scheduled_for, attempts, outcomes, errors, status_codes, responses,
 // durations_ms, limit): records what ended and claims up to `limit` more, in one transaction.
@@ -33,7 +37,7 @@ inline constexpr Statement kFinishAndClaim{
     "finish_and_claim",
     "SELECT id, entity_type, entity_id, event_type, channel, target, payload, schedule_type,"
     " scheduled_for, attempt, max_attempts, fire_count, request, rescued"
-    " FROM nudge.finish_and_claim($1, " NUDGE_WORKER_POLICY ", " NUDGE_FINISHED_ARRAYS ", $16)"};
+    " FROM nudge.finish_and_claim($1, " NUDGE_WORKER_POLICY ", " NUDGE_FINISHED_ARRAYS ", $19)"};
 // (owner, policy..., the same arrays): records what ended; answers how many attempts.
 inline constexpr Statement kFinish{"finish", "SELECT nudge.finish_attempts($1, " NUDGE_WORKER_POLICY
                                              ", " NUDGE_FINISHED_ARRAYS ")"};
@@ -57,5 +61,8 @@ inline constexpr Statement kAll[] = {kFinishAndClaim, kFinish,        kSecondsUn
 
 // The channel the triggers of schema nudge notify when something becomes due sooner.
 inline constexpr const char* kWakeChannel = "nudge_due";
+// The channel claims and finishes notify when they change a circuit breaker's state (a JSON
+// object: host, from, to, failures, opened_at, next_probe_at, worker).
+inline constexpr const char* kBreakerChannel = "nudge_breaker";
 
 }  // namespace nudge::statements

@@ -47,7 +47,7 @@ void Transfers::abort_all() {
     CURL* easy = node.key();
     curl_multi_remove_handle(multi_, easy);
     try {
-      node.mapped()(CURLE_ABORTED_BY_CALLBACK, easy);
+      node.mapped().done(CURLE_ABORTED_BY_CALLBACK, easy);
     } catch (...) {
       curl_easy_cleanup(easy);
       throw;
@@ -56,24 +56,29 @@ void Transfers::abort_all() {
   }
 }
 
-void Transfers::add(CURL* easy, std::function<void(CURLcode, CURL*)> done) {
+void Transfers::add(CURL* easy, std::function<void(CURLcode, CURL*)> done, ConnectPolicy* policy) {
+  Pending* pending = nullptr;
+  try {
+    pending = &done_.try_emplace(easy, Pending{std::move(done), this, policy}).first->second;
+  } catch (...) {
+    curl_easy_cleanup(easy);
+    throw;
+  }
+  const auto fail = [&](const std::string& why) {
+    done_.erase(easy);
+    curl_easy_cleanup(easy);
+    throw std::runtime_error("libcurl: " + why);
+  };
   for (const CURLcode rc : {
            curl_easy_setopt(easy, CURLOPT_OPENSOCKETFUNCTION, &Transfers::open_socket),
-           curl_easy_setopt(easy, CURLOPT_OPENSOCKETDATA, this),
+           curl_easy_setopt(easy, CURLOPT_OPENSOCKETDATA, pending),
            curl_easy_setopt(easy, CURLOPT_CLOSESOCKETFUNCTION, &Transfers::close_socket),
            curl_easy_setopt(easy, CURLOPT_CLOSESOCKETDATA, this),
        }) {
-    if (rc != CURLE_OK) {
-      curl_easy_cleanup(easy);
-      throw std::runtime_error(std::string("libcurl: ") + curl_easy_strerror(rc));
-    }
+    if (rc != CURLE_OK) fail(curl_easy_strerror(rc));
   }
-  const CURLMcode rc = curl_multi_add_handle(multi_, easy);
-  if (rc != CURLM_OK) {
-    curl_easy_cleanup(easy);
-    throw std::runtime_error(std::string("libcurl: ") + curl_multi_strerror(rc));
-  }
-  done_.emplace(easy, std::move(done));
+  if (const CURLMcode rc = curl_multi_add_handle(multi_, easy); rc != CURLM_OK)
+    fail(curl_multi_strerror(rc));
 }
 
 void Transfers::cut_connections() {
@@ -86,10 +91,22 @@ void Transfers::cut_connections() {
   for (const curl_socket_t fd : sockets_) ::shutdown(fd, SHUT_RDWR);
 }
 
-curl_socket_t Transfers::open_socket(void* self, curlsocktype /*purpose*/, curl_sockaddr* address) {
+curl_socket_t Transfers::open_socket(void* pending, curlsocktype /*purpose*/,
+                                     curl_sockaddr* address) {
+  const Pending& transfer = *static_cast<const Pending*>(pending);
+  if (ConnectPolicy* policy = transfer.policy; policy != nullptr && policy->guard != nullptr) {
+    try {
+      if (auto refusal = policy->guard->refusal(&address->addr)) {
+        if (policy->refused.empty()) policy->refused = std::move(*refusal);
+        return CURL_SOCKET_BAD;
+      }
+    } catch (...) {  // out of memory: no exception may cross into libcurl
+      return CURL_SOCKET_BAD;
+    }
+  }
   const curl_socket_t fd = ::socket(address->family, address->socktype, address->protocol);
   if (fd == CURL_SOCKET_BAD) return fd;
-  auto& transfers = *static_cast<Transfers*>(self);
+  auto& transfers = *transfer.owner;
   try {
     std::lock_guard lock(transfers.sockets_mutex_);
     transfers.sockets_.insert(fd);
@@ -131,7 +148,7 @@ int Transfers::collect() {
     auto node = done_.extract(easy);
     if (!node.empty()) {
       try {
-        node.mapped()(result, easy);
+        node.mapped().done(result, easy);
       } catch (...) {
         curl_easy_cleanup(easy);
         throw;

@@ -10,9 +10,21 @@
 #include <map>
 #include <mutex>
 #include <set>
+#include <string>
 #include <vector>
 
+#include "nudge/address_guard.hpp"
+
 namespace nudge {
+
+// What one transfer may connect to: each address libcurl is about to connect (every attempt,
+// every address a name resolves to) goes through `guard` first, so a name that resolves to
+// another address later (DNS rebinding) is caught too. Owned by the caller, alive until the
+// transfer's `done` has returned.
+struct ConnectPolicy {
+  const AddressGuard* guard = nullptr;
+  std::string refused;  // why the first refused address was refused; empty if none was
+};
 
 class Transfers {
  public:
@@ -23,8 +35,10 @@ class Transfers {
 
   // Takes ownership of `easy` (already set up; its socket callbacks are Transfers' own) and
   // starts it; `done` gets libcurl's result and the handle (to read the response code) when the
-  // transfer ends, from run(). The handle is cleaned up after `done` returns.
-  void add(CURL* easy, std::function<void(CURLcode, CURL*)> done);
+  // transfer ends, from run(). The handle is cleaned up after `done` returns. With a `policy`,
+  // a refused address is never connected: libcurl sees a failed connection (and tries the
+  // name's next address, if any).
+  void add(CURL* easy, std::function<void(CURLcode, CURL*)> done, ConnectPolicy* policy = nullptr);
 
   // Waits up to `timeout_ms` until a transfer can progress or one of `extra_fds` is readable,
   // then progresses every transfer and calls `done` of those that ended. Returns at once when a
@@ -46,14 +60,22 @@ class Transfers {
   std::size_t active() const { return done_.size(); }
 
  private:
+  // A transfer under way; libcurl's open-socket callback gets it (map nodes do not move).
+  struct Pending {
+    std::function<void(CURLcode, CURL*)> done;
+    Transfers* owner = nullptr;
+    ConnectPolicy* policy = nullptr;
+  };
+
   int collect();  // calls `done` of ended transfers; returns how many
 
-  // libcurl's CURLOPT_OPENSOCKETFUNCTION and CURLOPT_CLOSESOCKETFUNCTION: they keep sockets_.
-  static curl_socket_t open_socket(void* self, curlsocktype purpose, curl_sockaddr* address);
+  // libcurl's CURLOPT_OPENSOCKETFUNCTION (with a Pending) and CURLOPT_CLOSESOCKETFUNCTION (with
+  // this): they keep sockets_, and the first applies the transfer's ConnectPolicy.
+  static curl_socket_t open_socket(void* pending, curlsocktype purpose, curl_sockaddr* address);
   static int close_socket(void* self, curl_socket_t fd);
 
   CURLM* multi_;
-  std::map<CURL*, std::function<void(CURLcode, CURL*)>> done_;
+  std::map<CURL*, Pending> done_;
   // Open now, for a transfer or in libcurl's connection cache. Guarded, and closed under the
   // guard, so cut_connections() never shuts down a number the process has reused.
   std::mutex sockets_mutex_;

@@ -19,6 +19,7 @@
 #include <variant>
 #include <vector>
 
+#include "nudge/address_guard.hpp"
 #include "nudge/secret_placeholders.hpp"
 #include "nudge/secrets.hpp"
 #include "nudge/utf8.hpp"
@@ -28,6 +29,7 @@ namespace {
 
 using IntField = int& (*)(Config&);
 using TextField = std::string& (*)(Config&);
+using ListField = std::vector<std::string>& (*)(Config&);
 // Returns what is wrong with a text value (without echoing it), or nullopt if it is fine.
 using TextRule = std::optional<std::string> (*)(const std::string&);
 
@@ -35,10 +37,10 @@ using TextRule = std::optional<std::string> (*)(const std::string&);
 struct Setting {
   std::string_view section;
   std::string_view key;
-  std::variant<IntField, TextField> field;
+  std::variant<IntField, TextField, ListField> field;
   std::int64_t min = 0;  // inclusive range; integers only
   std::int64_t max = 0;
-  TextRule rule = nullptr;  // text only
+  TextRule rule = nullptr;  // text, and each item of a list
   bool secret = false;      // may hold a password: never shown in messages
 };
 
@@ -84,6 +86,12 @@ std::optional<std::string> CheckWebhookSecret(const std::string& secret) {
   return std::nullopt;
 }
 
+std::optional<std::string> CheckNetwork(const std::string& text) {
+  std::string problem;
+  if (!parse_network(text, problem)) return problem;
+  return std::nullopt;
+}
+
 std::optional<std::string> CheckSmtpUrl(const std::string& url) {
   const std::string_view text(url);
   if (text.starts_with("smtp://") || text.starts_with("smtps://")) return std::nullopt;
@@ -121,11 +129,17 @@ constexpr Setting kSettings[] = {
     {"misfire", "threshold_seconds", &FieldOf<&Config::misfire, &MisfireConfig::threshold_seconds>,
      1, 86400},
     {"misfire", "fire_all_cap", &FieldOf<&Config::misfire, &MisfireConfig::fire_all_cap>, 1, 10000},
+    {"breaker", "failures", &FieldOf<&Config::breaker, &BreakerConfig::failures>, 0, 1000},
+    {"breaker", "open_seconds", &FieldOf<&Config::breaker, &BreakerConfig::open_seconds>, 1, 86400},
+    {"breaker", "max_open_seconds", &FieldOf<&Config::breaker, &BreakerConfig::max_open_seconds>, 1,
+     604800},
     {"webhook", "secret", &FieldOf<&Config::webhook, &WebhookConfig::secret>, 0, 0,
      &CheckWebhookSecret, /*secret=*/true},
     {"webhook", "connect_timeout_ms",
      &FieldOf<&Config::webhook, &WebhookConfig::connect_timeout_ms>, 1, 600000},
     {"webhook", "timeout_ms", &FieldOf<&Config::webhook, &WebhookConfig::timeout_ms>, 1, 600000},
+    {"webhook", "allow_private", &FieldOf<&Config::webhook, &WebhookConfig::allow_private>, 0, 0,
+     &CheckNetwork},
     {"email", "smtp_url", &FieldOf<&Config::email, &EmailConfig::smtp_url>, 0, 0, &CheckSmtpUrl,
      /*secret=*/true},
     {"email", "from", &FieldOf<&Config::email, &EmailConfig::from>, 0, 0, &CheckEmailAddress},
@@ -142,6 +156,8 @@ constexpr Setting kSettings[] = {
      600000},
     {"api", "max_connections", &FieldOf<&Config::api, &ApiConfig::max_connections>, 1, 1000000},
     {"api", "keep_alive_seconds", &FieldOf<&Config::api, &ApiConfig::keep_alive_seconds>, 1, 3600},
+    {"api", "tls_cert", &FieldOf<&Config::api, &ApiConfig::tls_cert>},
+    {"api", "tls_key", &FieldOf<&Config::api, &ApiConfig::tls_key>},
     {"api", "max_streams", &FieldOf<&Config::api, &ApiConfig::max_streams>, 1, 100000},
     {"api", "stream_buffer_bytes", &FieldOf<&Config::api, &ApiConfig::stream_buffer_bytes>, 4096,
      1073741824},
@@ -163,6 +179,10 @@ constexpr std::size_t kMaxSecretBytes = 8192;
 
 bool IsInteger(const Setting& setting) {
   return std::holds_alternative<IntField>(setting.field);
+}
+
+bool IsList(const Setting& setting) {
+  return std::holds_alternative<ListField>(setting.field);
 }
 
 std::string Name(const Setting& setting) {
@@ -291,6 +311,16 @@ void SetText(const Setting& setting, std::string value, const Where& where, Conf
   std::get<TextField>(setting.field)(config) = std::move(value);
 }
 
+// A list replaces the default (or the file's list) whole; each item is checked by the rule.
+void SetList(const Setting& setting, std::vector<std::string> items, const Where& where,
+             Config& config) {
+  for (std::size_t i = 0; i < items.size(); ++i) {
+    if (const auto problem = setting.rule(items[i]))
+      Fail(where, "item " + std::to_string(i + 1) + " " + Problem(setting, *problem, items[i]));
+  }
+  std::get<ListField>(setting.field)(config) = std::move(items);
+}
+
 // A secret: its name as config and placeholders spell it, and a value that fits in a header
 // line. Messages never show the value.
 void SetSecret(const std::string& name, std::string value, const Where& where, Config& config) {
@@ -349,6 +379,17 @@ void ApplyNode(const Setting& setting, const toml::node& node, const Where& wher
     const auto* value = node.as_integer();
     if (value == nullptr) Fail(where, "expected an integer, got " + TypeName(node.type()));
     SetInt(setting, value->get(), where, config);
+  } else if (IsList(setting)) {
+    const auto* array = node.as_array();
+    if (array == nullptr) Fail(where, "expected an array of strings, got " + TypeName(node.type()));
+    std::vector<std::string> items;
+    for (const toml::node& item : *array) {
+      const auto* text = item.as_string();
+      if (text == nullptr)
+        Fail(where, "expected an array of strings, holding " + TypeName(item.type()));
+      items.push_back(text->get());
+    }
+    SetList(setting, std::move(items), where, config);
   } else {
     const auto* value = node.as_string();
     if (value == nullptr) Fail(where, "expected a string, got " + TypeName(node.type()));
@@ -435,8 +476,28 @@ std::string ReadFile(const std::string& path) {
 
 // ---- Environment ----
 
+// A list variable is comma-separated; spaces around items do not count, and an empty variable
+// is an empty list.
+std::vector<std::string> SplitList(std::string_view raw) {
+  std::vector<std::string> items;
+  const auto trim = [](std::string_view text) {
+    while (!text.empty() && text.front() == ' ') text.remove_prefix(1);
+    while (!text.empty() && text.back() == ' ') text.remove_suffix(1);
+    return text;
+  };
+  if (trim(raw).empty()) return items;
+  std::size_t start = 0;
+  while (true) {
+    const std::size_t comma = raw.find(',', start);
+    items.emplace_back(trim(raw.substr(start, comma - start)));
+    if (comma == std::string_view::npos) return items;
+    start = comma + 1;
+  }
+}
+
 void ApplyEnvValue(const Setting& setting, const std::string& raw, const Where& where,
                    Config& config) {
+  if (IsList(setting)) return SetList(setting, SplitList(raw), where, config);
   if (!IsInteger(setting)) return SetText(setting, raw, where, config);
   // Whole decimal numbers only: from_chars takes no sign '+', spaces or trailing text.
   std::int64_t value = 0;

@@ -57,7 +57,8 @@ inline std::string concrete_path(std::string path, long id) {
 
 class ApiTest : public DatabaseTest {
  protected:
-  // `settings`: NUDGE_* variables for nudge-api beyond the database, port and body limit. Auth is
+  // `settings`: NUDGE_* variables for nudge-api beyond the database, port and body limit. Loopback
+  // webhook targets are open to the SSRF guard, and auth is
   // off (on loopback, as scripts/run.sh runs it) unless they say otherwise: the suites that
   // test tokens turn it on (auth_test.cpp, audit_test.cpp).
   explicit ApiTest(const std::map<std::string, std::string>& settings = {})
@@ -65,6 +66,7 @@ class ApiTest : public DatabaseTest {
     log_ = std::filesystem::temp_directory_path() / ("nudge-api-" + db_.name() + ".log");
     std::map<std::string, std::string> env = settings;
     env.insert({"NUDGE_API_AUTH", "off"});
+    env.insert({kAllowPrivate, kLoopbackNetworks});
     env["NUDGE_DATABASE_URL"] = db_.url();
     env["NUDGE_API_PORT"] = std::to_string(port_);
     env["NUDGE_API_MAX_BODY_BYTES"] = "262144";

@@ -66,6 +66,21 @@ TEST_F(List, FiltersCombine) {
   EXPECT_EQ(get("/v1/reminders").body["items"].size(), 3u);
 }
 
+TEST_F(List, TheStopFlagFilterFindsTheRemindersAFlagStopped) {
+  const long waiting =
+      create_one("a", R"(,"stop_condition_type":"db_check","stop_condition_value":"done")");
+  create_one("b", R"(,"stop_condition_type":"db_check","stop_condition_value":"other")");
+  create_one("c");
+  ASSERT_EQ(put("/v1/flags/done", R"({"value": true})").status, 200);
+  const auto r = get("/v1/reminders?stop_condition_value=done");
+  ASSERT_EQ(r.status, 200) << r.body.dump();
+  ASSERT_EQ(r.body["items"].size(), 1u);
+  EXPECT_EQ(r.body["items"][0]["id"], waiting);
+  EXPECT_EQ(r.body["items"][0]["status"], "COMPLETED");
+  EXPECT_EQ(r.body["items"][0]["completed_reason"], "stop_condition");
+  EXPECT_EQ(get("/v1/reminders?stop_condition_value=").error_field(), "stop_condition_value");
+}
+
 TEST_F(List, ExecutionsComeNewestFirstInPages) {
   const long id = create_one("x");
   sql("INSERT INTO nudge.executions (reminder_id, scheduled_for, outcome, attempts, worker) "

@@ -40,13 +40,14 @@ TEST_F(OpenApi, EveryDocumentedRouteIsAnsweredAndEveryOtherMethodIsNot) {
       }
     }
   }
-  // probes, metrics, reminders (one and in bulk), flags, the schedule preview, contacts, rules,
-  // events, the audit trail, the stream
-  EXPECT_EQ(documented, 37);
-  // Paths outside the document are not answered at all.
+  // probes, metrics, the overview, reminders (one and in bulk), flags, schedules (preview
+  // and parse), contacts, rules, events, the audit trail, targets, the stream
+  EXPECT_EQ(documented, 40);
+  // Paths outside the document are not answered at all (the dashboard's and the docs' pages,
+  // which are not API routes, are tested in dashboard_test.cpp).
   for (const std::string path :
-       {"/", "/v1", "/v1/reminder", "/v1/flags/a/b", "/v1/reminders/1/stop", "/v1/contacts/user",
-        "/v1/contacts/user/1/email/x", "/v1/rules/1/x", "/v1/events/1/effects"}) {
+       {"/ui", "/v1", "/v1/reminder", "/v1/flags/a/b", "/v1/reminders/1/stop", "/v1/contacts/user",
+        "/v1/contacts/user/1/email/x", "/v1/rules/1/x", "/v1/events/1/effects", "/v1/targets/x"}) {
     EXPECT_EQ(get(path).status, 404) << path;
   }
 }

@@ -32,6 +32,7 @@ class WebhookRecipes : public ApiTest {
     env["NUDGE_DATABASE_URL"] = db_.url();
     env["NUDGE_WEBHOOK_SECRET"] = kSigningKey;
     env["NUDGE_WORKER_IDLE_CAP_SECONDS"] = "300";
+    env[kAllowPrivate] = kLoopbackNetworks;
     workers_.push_back(std::make_unique<ChildProcess>(
         std::vector<std::string>{program("nudge-worker")}, env,
         log_.string() + ".worker" + std::to_string(workers_.size())));

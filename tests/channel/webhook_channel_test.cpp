@@ -60,6 +60,11 @@ class WebhookChannelTest : public ::testing::Test {
       res.status = 302;
       res.set_header("Location", "/ok");
     });
+    server_.Post("/elsewhere", [this](const httplib::Request& req, httplib::Response& res) {
+      record(req);
+      res.status = 307;
+      res.set_header("Location", "http://[::1]:" + std::to_string(port_) + "/ok");
+    });
     server_.Post("/hang", [this](const httplib::Request& req, httplib::Response& res) {
       record(req);
       std::unique_lock lock(mutex_);
@@ -100,7 +105,16 @@ class WebhookChannelTest : public ::testing::Test {
     return "http://127.0.0.1:" + std::to_string(port_) + path;
   }
 
+  // A channel that may reach the receiver on loopback (the SSRF guard's tests set their own).
   std::unique_ptr<Channel> channel(WebhookConfig config = {}) {
+    config.allow_private = {"127.0.0.0/8", "::1/128"};
+    return make_webhook_channel(config, {}, *transfers_);
+  }
+
+  // A channel with the SSRF guard opened only for `allow_private`.
+  std::unique_ptr<Channel> guarded_channel(std::vector<std::string> allow_private = {}) {
+    WebhookConfig config;
+    config.allow_private = std::move(allow_private);
     return make_webhook_channel(config, {}, *transfers_);
   }
 
@@ -228,7 +242,7 @@ TEST_F(WebhookChannelTest, RetryOfTheSameOccurrenceKeepsTheIdempotencyKey) {
 }
 
 TEST_F(WebhookChannelTest, SignatureVerifiesWithTheSecretOnly) {
-  auto ch = channel({kSecret, 2000, 5000});
+  auto ch = channel({kSecret, 2000, 5000, {}});
   const auto before = std::chrono::duration_cast<std::chrono::seconds>(
                           std::chrono::system_clock::now().time_since_epoch())
                           .count();
@@ -255,7 +269,7 @@ TEST_F(WebhookChannelTest, SignatureVerifiesWithTheSecretOnly) {
 }
 
 TEST_F(WebhookChannelTest, ServerErrorFailsWithStatusAndTruncatedBody) {
-  auto ch = channel({kSecret, 2000, 5000});
+  auto ch = channel({kSecret, 2000, 5000, {}});
   const auto got = deliver(*ch, fire(url("/fail")));
   ASSERT_TRUE(got);
   EXPECT_FALSE(got->delivered);
@@ -285,6 +299,76 @@ TEST_F(WebhookChannelTest, RedirectIsNotFollowed) {
   EXPECT_EQ(requests[0].path, "/redirect");
 }
 
+// ---- The SSRF guard ----
+
+std::string Refused(const std::string& why) {
+  return "refused: " + why + " (SSRF guard; [webhook] allow_private)";
+}
+
+TEST_F(WebhookChannelTest, GuardRefusesPrivateAddressesBeforeConnecting) {
+  const std::string port = std::to_string(port_);
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {url("/ok"), "127.0.0.1 is a loopback address"},
+      {"http://[::1]:" + port + "/ok", "::1 is a loopback address"},
+      {"http://169.254.169.254/latest/meta-data/", "169.254.169.254 is a link-local address"},
+      {"http://10.20.30.40:" + port + "/", "10.20.30.40 is a private address"},
+      {"http://[::ffff:127.0.0.1]:" + port + "/ok", "::ffff:127.0.0.1 is a loopback address"},
+      {"http://[fe80::1]:" + port + "/", "fe80::1 is a link-local address"},
+      {"http://2130706433:" + port + "/ok", "127.0.0.1 is a loopback address"},
+  };
+  auto ch = guarded_channel();
+  for (const auto& [target, why] : cases) {
+    SCOPED_TRACE(target);
+    const auto start = Clock::now();
+    const auto got = deliver(*ch, fire(target));
+    ASSERT_TRUE(got);
+    EXPECT_FALSE(got->delivered);
+    EXPECT_FALSE(got->status_code);
+    EXPECT_EQ(got->error, Refused(why));
+    EXPECT_LT(Clock::now() - start, milliseconds(1500)) << "refused, not timed out";
+  }
+  EXPECT_TRUE(received().empty());
+}
+
+TEST_F(WebhookChannelTest, GuardChecksTheAddressANameResolvesTo) {
+  // localhost resolves to 127.0.0.1 (and ::1); the name itself says nothing.
+  auto ch = guarded_channel();
+  const auto got = deliver(*ch, fire("http://localhost:" + std::to_string(port_) + "/ok"));
+  ASSERT_TRUE(got);
+  EXPECT_FALSE(got->delivered);
+  EXPECT_TRUE(got->error == Refused("127.0.0.1 is a loopback address") ||
+              got->error == Refused("::1 is a loopback address"))
+      << got->error;
+  EXPECT_TRUE(received().empty());
+}
+
+TEST_F(WebhookChannelTest, AllowPrivateOpensItsRangeOnly) {
+  auto ch = guarded_channel({"127.0.0.1/32"});
+  const auto open = deliver(*ch, fire(url("/ok")));
+  ASSERT_TRUE(open);
+  EXPECT_TRUE(open->delivered) << open->error;
+  // localhost: ::1 is refused, 127.0.0.1 is open, so libcurl connects there.
+  const auto by_name = deliver(*ch, fire("http://localhost:" + std::to_string(port_) + "/ok"));
+  ASSERT_TRUE(by_name);
+  EXPECT_TRUE(by_name->delivered) << by_name->error;
+  const auto closed = deliver(*ch, fire("http://127.0.0.2:" + std::to_string(port_) + "/ok"));
+  ASSERT_TRUE(closed);
+  EXPECT_EQ(closed->error, Refused("127.0.0.2 is a loopback address"));
+  EXPECT_EQ(received().size(), 2u);
+}
+
+TEST_F(WebhookChannelTest, ARedirectToLoopbackIsNotFollowed) {
+  auto ch = guarded_channel({"127.0.0.1/32"});
+  const auto got = deliver(*ch, fire(url("/elsewhere")));
+  ASSERT_TRUE(got);
+  EXPECT_FALSE(got->delivered);
+  EXPECT_EQ(got->status_code, 307);
+  EXPECT_EQ(got->error, "HTTP 307 (redirects are not followed)");
+  const auto requests = received();
+  ASSERT_EQ(requests.size(), 1u);
+  EXPECT_EQ(requests[0].path, "/elsewhere");
+}
+
 TEST_F(WebhookChannelTest, RefusedConnectionFailsQuickly) {
   auto ch = channel();
   const std::string closed = "http://127.0.0.1:" + std::to_string(test::free_tcp_port()) + "/hook";
@@ -298,7 +382,7 @@ TEST_F(WebhookChannelTest, RefusedConnectionFailsQuickly) {
 }
 
 TEST_F(WebhookChannelTest, HangingReceiverTimesOutWithoutBlockingOthers) {
-  auto ch = channel({"", 2000, 300});
+  auto ch = channel({"", 2000, 300, {}});
   std::vector<std::optional<Delivery>> slots(2);
   std::vector<int> order;
   const auto start = Clock::now();
@@ -325,7 +409,7 @@ TEST_F(WebhookChannelTest, HangingReceiverTimesOutWithoutBlockingOthers) {
 }
 
 TEST_F(WebhookChannelTest, ManyConcurrentDeliveries) {
-  auto ch = channel({kSecret, 2000, 5000});
+  auto ch = channel({kSecret, 2000, 5000, {}});
   std::vector<std::optional<Delivery>> slots(20);
   for (std::size_t i = 0; i < slots.size(); ++i) {
     Fire f = fire(url("/ok"));
@@ -344,7 +428,7 @@ TEST_F(WebhookChannelTest, ManyConcurrentDeliveries) {
 
 TEST_F(WebhookChannelTest, UnfinishedTransferIsReportedAndFreedWhenTransfersEnds) {
   // Shutdown with a delivery in flight: reported once as not delivered, nothing leaks (ASan).
-  auto ch = channel({kSecret, 2000, 10000});
+  auto ch = channel({kSecret, 2000, 10000, {}});
   int calls = 0;
   std::optional<Delivery> got;
   ch->start(fire(url("/hang")), [&](Delivery d) {
@@ -389,7 +473,7 @@ TEST_F(WebhookChannelTest, OnlyHttpAndHttpsUrls) {
 }
 
 TEST_F(WebhookChannelTest, ErrorsNeverShowCredentialsOrQuery) {
-  auto ch = channel({kSecret, 1000, 2000});
+  auto ch = channel({kSecret, 1000, 2000, {}});
   const int closed = test::free_tcp_port();
   for (const std::string& target : std::vector<std::string>{
            "http://user:password@127.0.0.1:" + std::to_string(closed) + "/hook?token=secret",

@@ -42,7 +42,8 @@ class WebhookRequestChannel : public ::testing::Test {
 
   // Delivers one fire with the signing key and the secret "api" configured.
   std::optional<Delivery> deliver(const Fire& f, const Secrets& secrets = {{"api", kToken}}) {
-    auto channel = make_webhook_channel({kSigningKey, 2000, 5000}, secrets, transfers_);
+    auto channel =
+        make_webhook_channel({kSigningKey, 2000, 5000, {"127.0.0.0/8"}}, secrets, transfers_);
     std::optional<Delivery> got;
     channel->start(f, [&](Delivery d) { got = std::move(d); });
     const auto deadline = Clock::now() + std::chrono::seconds(10);

@@ -128,7 +128,7 @@ TEST_F(Install, EveryFunctionPinsItsSearchPathOrIsInlinedSql) {
                 "p.prolang WHERE n.nspname = 'nudge' AND l.lanname <> 'sql' AND NOT "
                 "coalesce(p.proconfig::text LIKE '%search_path=pg_catalog, pg_temp%', false) AND "
                 "p.proname NOT IN ('cron_value', 'cron_field', 'cron_parse', 'cron_next', "
-                "'local_instants', "
+                "'cron_words', 'local_instants', "
                 "'wake_workers', 'queue_wake_up', 'render_placeholders', 'audit_inserted_rows')"),
             "");
 }

@@ -38,12 +38,14 @@ class ProcessTest : public DatabaseTest {
     if (!HasFailure()) std::filesystem::remove_all(dir_);
   }
 
-  // Settings every test worker gets; `overrides` win. A long idle cap proves waking is not polling.
+  // Settings every test worker gets; `overrides` win. A long idle cap proves waking is not polling;
+  // loopback is opened for the tests' receivers.
   std::map<std::string, std::string> worker_env(
       const std::string& url, const std::map<std::string, std::string>& overrides = {}) const {
     std::map<std::string, std::string> env{{"NUDGE_DATABASE_URL", url},
                                            {"NUDGE_WORKER_IDLE_CAP_SECONDS", "300"},
-                                           {"NUDGE_LOG_LEVEL", "info"}};
+                                           {"NUDGE_LOG_LEVEL", "info"},
+                                           {kAllowPrivate, kLoopbackNetworks}};
     for (const auto& [k, v] : overrides) env[k] = v;
     return env;
   }

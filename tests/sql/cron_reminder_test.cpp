@@ -62,7 +62,7 @@ TEST_F(CronReminder, OnTimeFiresRunThroughTheWholeFirstPassOfTheRepeatedHourThen
     fires.push_back(value<std::string>(
         "UPDATE nudge.reminders r SET next_run_at = ("
         "    SELECT d.next_run_at FROM nudge.after_attempt("
-        "      r, 'delivered', ROW(30, 3, 1000, 300000, 60, 100)::nudge.worker_policy,"
+        "      r, 'delivered', ROW(30, 3, 1000, 300000, 60, 100, 5, 60, 3600)::nudge.worker_policy,"
         "      r.next_run_at + interval '0.2 seconds') d)"
         " RETURNING nudge.rfc3339_in_zone(next_run_at, timezone)"));
   }

@@ -100,10 +100,12 @@ inline std::vector<std::int64_t> ids_of(const std::vector<Claimed>& fires) {
 using Policy = statements::WorkerPolicy;
 
 // The array arguments of a finish: ids, scheduled_for, attempts, outcomes, errors, and status
-// codes when a test gives them (responses and durations are left out: NULL).
+// codes and durations when a test gives them (responses are left out: NULL). A worker always
+// sends durations; without them, an attempt is not counted against its host's breaker.
 struct FinishArrays {
   std::string ids, scheduled_for, attempts, outcomes, errors;
   std::optional<std::string> status_codes;
+  std::optional<std::string> durations;
 };
 
 inline FinishArrays finish_arrays(const std::vector<Claimed>& done, const std::string& outcome,
@@ -120,8 +122,8 @@ inline FinishArrays finish_arrays(const std::vector<Claimed>& done, const std::s
     outcomes.push_back(outcome);
     errors.push_back(error);
   }
-  return {pg_array(ids),      pg_array(at),     pg_array(attempts),
-          pg_array(outcomes), pg_array(errors), std::nullopt};
+  return {pg_array(ids),    pg_array(at), pg_array(attempts), pg_array(outcomes),
+          pg_array(errors), std::nullopt, std::nullopt};
 }
 
 // The worker's own statements (worker/statements.hpp), bound as nudge-worker binds them.
@@ -130,22 +132,24 @@ pqxx::result exec_finish_and_claim(Tx& tx, const std::string& worker, const Fini
                                    int limit, const Policy& p = {}) {
   return tx.exec_params(statements::kFinishAndClaim.sql, worker, p.lease_seconds, p.max_attempts,
                         p.retry_base_ms, p.retry_max_ms, p.misfire_threshold_seconds,
-                        p.fire_all_cap, a.ids, a.scheduled_for, a.attempts, a.outcomes, a.errors,
-                        a.status_codes, nullptr, nullptr, limit);
+                        p.fire_all_cap, p.breaker_failures, p.breaker_open_seconds,
+                        p.breaker_max_open_seconds, a.ids, a.scheduled_for, a.attempts, a.outcomes,
+                        a.errors, a.status_codes, nullptr, a.durations, limit);
 }
 template <typename Tx>
 pqxx::result exec_finish(Tx& tx, const std::string& worker, const FinishArrays& a,
                          const Policy& p = {}) {
   return tx.exec_params(statements::kFinish.sql, worker, p.lease_seconds, p.max_attempts,
                         p.retry_base_ms, p.retry_max_ms, p.misfire_threshold_seconds,
-                        p.fire_all_cap, a.ids, a.scheduled_for, a.attempts, a.outcomes, a.errors,
-                        a.status_codes, nullptr, nullptr);
+                        p.fire_all_cap, p.breaker_failures, p.breaker_open_seconds,
+                        p.breaker_max_open_seconds, a.ids, a.scheduled_for, a.attempts, a.outcomes,
+                        a.errors, a.status_codes, nullptr, a.durations);
 }
 // A claim alone: a round trip with nothing to finish.
 template <typename Tx>
 pqxx::result exec_claim(Tx& tx, const std::string& worker, int limit, const Policy& p = {}) {
-  return exec_finish_and_claim(tx, worker, FinishArrays{"{}", "{}", "{}", "{}", "{}", std::nullopt},
-                               limit, p);
+  return exec_finish_and_claim(
+      tx, worker, FinishArrays{"{}", "{}", "{}", "{}", "{}", std::nullopt, std::nullopt}, limit, p);
 }
 
 class LifecycleTest : public DatabaseTest {

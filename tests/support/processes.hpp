@@ -49,6 +49,11 @@ Finished run_program(const std::vector<std::string>& argv,
                      const std::map<std::string, std::string>& env,
                      std::chrono::milliseconds timeout);
 
+// The SSRF guard refuses loopback webhook targets by default; the programs under test deliver to
+// receivers on loopback, so their settings open it: {kAllowPrivate, kLoopbackNetworks}.
+inline constexpr char kAllowPrivate[] = "NUDGE_WEBHOOK_ALLOW_PRIVATE";
+inline constexpr char kLoopbackNetworks[] = "127.0.0.0/8,::1/128";
+
 // Runs `nudge-api token ARGS...` as an operator would, to its end: against the database at `url`
 // (none: the settings say), with `settings` (NUDGE_* variables) in its environment.
 Finished token_command(const std::string& url, const std::vector<std::string>& args,

@@ -18,6 +18,7 @@ class WebhookReceiver::Impl {
     const auto handle = [this](const httplib::Request& req, httplib::Response& res) {
       Script script;
       Responder responder;
+      std::string location;
       int n = 0;
       ReceivedRequest r{req.method, req.path, req.body, {}, std::chrono::steady_clock::now()};
       for (const auto& [name, value] : req.headers) {
@@ -32,8 +33,14 @@ class WebhookReceiver::Impl {
         if (const auto it = scripts_.find(req.path); it != scripts_.end()) script = it->second;
         if (const auto it = responders_.find(req.path); it != responders_.end())
           responder = it->second;
+        if (const auto it = redirects_.find(req.path); it != redirects_.end())
+          location = it->second;
       }
       res.status = script ? script(n) : 200;
+      if (!location.empty()) {
+        res.status = 307;
+        res.set_header("Location", location);
+      }
       res.set_content(responder ? responder(r) : res.status < 300 ? "ok" : "not now", "text/plain");
     };
     server_.Post(R"(/.*)", handle);
@@ -63,6 +70,7 @@ class WebhookReceiver::Impl {
   std::map<std::string, int> count_;
   std::map<std::string, Script> scripts_;
   std::map<std::string, Responder> responders_;
+  std::map<std::string, std::string> redirects_;
   std::atomic<bool> stopping_{false};
 };
 
@@ -77,6 +85,11 @@ void WebhookReceiver::on(const std::string& path, Script script) {
 void WebhookReceiver::respond(const std::string& path, Responder responder) {
   std::lock_guard lock(impl_->mutex_);
   impl_->responders_[path] = std::move(responder);
+}
+
+void WebhookReceiver::redirect(const std::string& path, const std::string& location) {
+  std::lock_guard lock(impl_->mutex_);
+  impl_->redirects_[path] = location;
 }
 
 std::string WebhookReceiver::url(const std::string& path) const {

@@ -6,6 +6,7 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 namespace nudge {
 
@@ -36,10 +37,20 @@ struct MisfireConfig {
   int fire_all_cap = 100;      // most missed occurrences one catch-up fires (policy fire_all)
 };
 
+// A circuit breaker per webhook host, shared by all workers through the database.
+struct BreakerConfig {
+  int failures = 5;             // consecutive failed attempts to one host that open it; 0: off
+  int open_seconds = 60;        // deliveries to an open host wait this long before one probe
+  int max_open_seconds = 3600;  // each failed probe doubles the wait, up to this
+};
+
 struct WebhookConfig {
   std::string secret;             // HMAC-SHA256 key of the Nudge-Signature header; empty: unsigned
   int connect_timeout_ms = 2000;  // a target that does not accept the connection in time fails
   int timeout_ms = 10000;         // whole request, connect included
+  // Networks a webhook may reach although they are private (the SSRF guard refuses them
+  // otherwise; nudge/address_guard.hpp), e.g. 127.0.0.0/8 for a receiver on the same host.
+  std::vector<std::string> allow_private;
 };
 
 struct EmailConfig {
@@ -62,6 +73,8 @@ struct ApiConfig {
   int request_timeout_ms = 10000;     // read/write timeout of one request
   int max_connections = 10000;        // open connections; a client past them gets a 503 at once
   int keep_alive_seconds = 5;         // an idle keep-alive connection is closed after this
+  std::string tls_cert;               // PEM certificate chain; with tls_key: HTTPS only
+  std::string tls_key;                // PEM private key of tls_cert
   std::string auth = "token";         // token: routes need a bearer token | off: loopback only
   int rate_per_token = 100;           // requests a second per token, on average; 0: no limit
   int burst = 200;                    // requests a token may send at once
@@ -84,6 +97,7 @@ struct Config {
   WorkerConfig worker;
   RetryConfig retry;
   MisfireConfig misfire;
+  BreakerConfig breaker;
   WebhookConfig webhook;
   EmailConfig email;
   HistoryConfig history;

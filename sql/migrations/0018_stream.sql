@@ -1,4 +1,4 @@
--- 0014: the change log the live stream (GET /v1/stream, issue 18) is read from.
+-- 0018: the change log the live stream (GET /v1/stream, issue 18) is read from.
 --
 -- 1. nudge.changes: the changes a stream client is told about (a reminder created, fired,
 --    retrying, failed, completed, paused, resumed, cancelled or rescheduled; a flag set; an event

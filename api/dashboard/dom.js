@@ -1,0 +1,97 @@
+// Building the page without innerHTML: every value from the API becomes text, never markup.
+
+// h("a", {href: "#/x", class: "y"}, "text", child): an element with attributes and children.
+// An attribute that is null, undefined or false is left out; on* attributes become listeners.
+export function h(tag, attrs = {}, ...children) {
+  const el = document.createElement(tag);
+  for (const [name, value] of Object.entries(attrs || {})) {
+    if (value === null || value === undefined || value === false) continue;
+    if (name.startsWith("on")) el.addEventListener(name.slice(2), value);
+    else if (name === "class") el.className = value;
+    else el.setAttribute(name, value === true ? "" : String(value));
+  }
+  append(el, children);
+  return el;
+}
+
+function append(el, children) {
+  for (const child of children.flat(Infinity)) {
+    if (child === null || child === undefined || child === false) continue;
+    el.append(child instanceof Node ? child : String(child));
+  }
+}
+
+// Replaces what `el` holds.
+export function fill(el, ...children) {
+  el.replaceChildren();
+  append(el, children);
+  return el;
+}
+
+// A time as the browser's locale shows it, with the exact value on hover.
+export function time(value) {
+  if (!value) return "";
+  const d = new Date(value);
+  return h("time", { datetime: value, title: value }, d.toLocaleString());
+}
+
+// A labelled form field with the place its error goes (aria-describedby), so a screen reader
+// reads the error with the field. `control` is an <input>, <select> or <textarea>; its id is
+// "f-<name>".
+export function field(label, control, hint) {
+  const id = control.id;
+  const errorId = id + "-error";
+  const hintId = hint ? id + "-hint" : null;
+  control.setAttribute("aria-describedby", [hintId, errorId].filter(Boolean).join(" "));
+  return h("div", { class: "field", "data-field": control.name },
+    h("label", { for: id }, label),
+    control,
+    hint ? h("small", { id: hintId, class: "hint" }, hint) : null,
+    h("p", { id: errorId, class: "error field-error" }));
+}
+
+export function input(name, attrs = {}) {
+  return h("input", { id: "f-" + name, name, ...attrs });
+}
+
+export function select(name, options, attrs = {}) {
+  return h("select", { id: "f-" + name, name, ...attrs },
+    options.map((o) => (Array.isArray(o) ? h("option", { value: o[0] }, o[1]) : h("option", { value: o }, o))));
+}
+
+export function textarea(name, attrs = {}) {
+  return h("textarea", { id: "f-" + name, name, rows: 3, ...attrs });
+}
+
+// Shows `message` next to the field called `name` in `form` (the top-level field of a path like
+// "request.headers.X"), or in the form's general error place; true when a field took it.
+export function showFieldError(form, name, message) {
+  const top = (name || "").split(/[.[]/)[0];
+  const control = top ? form.querySelector(`[name="${CSS.escape(top)}"]`) : null;
+  if (control) {
+    control.setAttribute("aria-invalid", "true");
+    document.getElementById(control.id + "-error").textContent = message;
+    control.focus();
+    return true;
+  }
+  const general = form.querySelector(".form-error");
+  if (general) general.textContent = message;
+  return false;
+}
+
+export function clearErrors(form) {
+  for (const el of form.querySelectorAll("[aria-invalid]")) el.removeAttribute("aria-invalid");
+  for (const el of form.querySelectorAll(".field-error, .form-error")) el.textContent = "";
+}
+
+// A status badge.
+export function status(value) {
+  return h("span", { class: "badge status-" + String(value).toLowerCase() }, value);
+}
+
+// Briefly highlights a row that changed live.
+export function flash(el) {
+  el.classList.remove("flash");
+  void el.offsetWidth;
+  el.classList.add("flash");
+}

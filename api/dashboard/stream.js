@@ -1,0 +1,76 @@
+// Live updates: one EventSource on GET /v1/stream, fanned out to the view on screen. The
+// connection state is always visible; a lost or refused stream is retried with backoff, and on
+// every (re)connection and every `lagged` message the view reloads over REST, so it misses
+// nothing the stream could not replay.
+
+import { token, onToken } from "./api.js";
+
+const TYPES = ["reminder", "flag", "event", "rule"];
+const listeners = new Set();
+let source = null;
+let retry = 1000;
+let timer = null;
+
+// `fn(type, data)` for each message; `fn("resync")` when the view should reload. Returns the
+// function that stops it.
+export function subscribe(fn) {
+  listeners.add(fn);
+  return () => listeners.delete(fn);
+}
+
+function emit(type, data) {
+  for (const fn of [...listeners]) {
+    try {
+      fn(type, data);
+    } catch (e) {
+      console.error(e);
+    }
+  }
+}
+
+function show(state, text) {
+  const el = document.getElementById("connection");
+  el.dataset.state = state;
+  el.textContent = "Live updates: " + text;
+}
+
+function open() {
+  clearTimeout(timer);
+  if (source) source.close();
+  const t = token();
+  source = new EventSource("/v1/stream" + (t ? "?access_token=" + encodeURIComponent(t) : ""));
+  show("connecting", "connecting…");
+  source.onopen = () => {
+    retry = 1000;
+    show("live", "live");
+    emit("resync");
+  };
+  source.onerror = () => {
+    // The browser retries by itself while the state is CONNECTING; a refused stream (no such
+    // route yet, a 401, a 503 past max_streams) is CLOSED and retried here.
+    if (source.readyState === EventSource.CLOSED) {
+      show("offline", "offline, reconnecting…");
+      timer = setTimeout(open, retry);
+      retry = Math.min(retry * 2, 30000);
+    } else {
+      show("reconnecting", "reconnecting…");
+    }
+  };
+  for (const type of TYPES) {
+    source.addEventListener(type, (e) => {
+      let data;
+      try {
+        data = JSON.parse(e.data);
+      } catch {
+        return;
+      }
+      emit(type, data);
+    });
+  }
+  source.addEventListener("lagged", () => emit("resync"));
+}
+
+export function startStream() {
+  open();
+  onToken(open);
+}

@@ -1,0 +1,71 @@
+// Contacts: where an entity's reminders without a target are delivered, by channel.
+
+import { api, ApiError } from "./api.js";
+import { h, fill, field, input, select, showFieldError, clearErrors } from "./dom.js";
+
+const enc = encodeURIComponent;
+
+export async function contactsView(main, ctx) {
+  const find = h("form", { id: "contacts-find", role: "search", "aria-label": "Find an entity's contacts" },
+    field("Entity type", input("entity_type", { required: true, maxlength: 200 })),
+    field("Entity id", input("entity_id", { required: true, maxlength: 200 })),
+    h("p", { class: "error form-error", role: "alert" }),
+    h("button", { type: "submit" }, "Show contacts"));
+  const list = h("section", { id: "contact-list", "aria-live": "polite" });
+  const put = h("form", { id: "contact-form", novalidate: true, hidden: true },
+    h("h2", {}, "Set an address"),
+    field("Channel", select("channel", ["email", "webhook"])),
+    field("Address", input("address", { required: true, maxlength: 2048 }), "email: an address; webhook: an http(s) URL"),
+    h("p", { class: "error form-error", role: "alert" }),
+    h("button", { type: "submit" }, "Save address"));
+
+  fill(main, h("h1", {}, "Contacts"), find, list, put);
+
+  const who = () => [find.elements.entity_type.value.trim(), find.elements.entity_id.value.trim()];
+  for (const name of ["entity_type", "entity_id"]) find.elements[name].value = ctx.params.get(name) || "";
+
+  async function load() {
+    const [type, id] = who();
+    const contacts = await api("GET", `/v1/contacts/${enc(type)}/${enc(id)}`);
+    const items = Array.isArray(contacts) ? contacts : contacts.items || [];
+    fill(list, h("h2", {}, `${type}/${id}`),
+      items.length
+        ? h("ul", {}, items.map((c) => h("li", {}, `${c.channel}: ${c.address} `,
+          h("button", { type: "button", class: "danger", "aria-label": `Remove the ${c.channel} address`, onclick: () => remove(c.channel) }, "Remove"))))
+        : h("p", {}, "No contacts."));
+    put.hidden = false;
+  }
+
+  async function remove(channel) {
+    const [type, id] = who();
+    await api("DELETE", `/v1/contacts/${enc(type)}/${enc(id)}/${channel}`);
+    await load();
+  }
+
+  find.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    clearErrors(find);
+    try {
+      await load();
+    } catch (err) {
+      if (!(err instanceof ApiError)) throw err;
+      showFieldError(find, err.field, err.message);
+    }
+  });
+
+  put.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    clearErrors(put);
+    const [type, id] = who();
+    try {
+      await api("PUT", `/v1/contacts/${enc(type)}/${enc(id)}/${put.elements.channel.value}`, { address: put.elements.address.value.trim() });
+      put.elements.address.value = "";
+      await load();
+    } catch (err) {
+      if (!(err instanceof ApiError)) throw err;
+      showFieldError(put, err.field, err.message);
+    }
+  });
+
+  if (who()[0] && who()[1]) await load();
+}

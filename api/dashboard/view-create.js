@@ -1,0 +1,157 @@
+// New reminder: every field of a create, the next fire times previewed as the schedule is typed
+// (POST /v1/schedules/preview), a refused field's error shown next to it, and, where the server
+// parses schedules in words (POST /v1/schedules/parse), a box whose text fills the form.
+
+import { api, hasRoute, ApiError } from "./api.js";
+import { h, fill, field, input, select, textarea, showFieldError, clearErrors, time } from "./dom.js";
+
+const SCHEDULE_FIELDS = ["schedule_type", "run_at", "interval_seconds", "cron", "timezone"];
+const NUMBER_FIELDS = ["interval_seconds", "max_fires", "max_attempts"];
+const JSON_FIELDS = ["payload", "request"];
+const TIME_FIELDS = ["run_at", "ends_at"];
+const WHICH = {  // the fields each schedule type uses (the others are hidden and not sent)
+  one_time: ["run_at"],
+  recurring: ["run_at", "interval_seconds"],
+  cron: ["run_at", "cron", "timezone"],
+};
+
+// A datetime-local value ("2026-12-02T09:30") as RFC 3339 with this browser's offset.
+function toRfc3339(local) {
+  return local ? new Date(local).toISOString() : undefined;
+}
+
+// RFC 3339 as a datetime-local value in this browser's zone.
+function toLocalInput(value) {
+  const d = new Date(value);
+  if (isNaN(d)) return "";
+  const pad = (n) => String(n).padStart(2, "0");
+  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}T${pad(d.getHours())}:${pad(d.getMinutes())}`;
+}
+
+// The create body from the form: only fields that are shown and filled; `fields` limits it.
+function body(form, fields) {
+  const out = {};
+  for (const el of form.elements) {
+    if (!el.name || (fields && !fields.includes(el.name))) continue;
+    if (el.closest("[hidden]")) continue;
+    const v = el.value.trim();
+    if (v === "") continue;
+    if (NUMBER_FIELDS.includes(el.name)) out[el.name] = /^-?\d+$/.test(v) ? Number(v) : v;
+    else if (TIME_FIELDS.includes(el.name)) out[el.name] = toRfc3339(v);
+    else if (JSON_FIELDS.includes(el.name)) {
+      try {
+        out[el.name] = JSON.parse(v);
+      } catch {
+        throw new ApiError(400, { error: { code: "invalid_json", message: `${el.name}: is not valid JSON`, field: el.name } });
+      }
+    } else out[el.name] = v;
+  }
+  return out;
+}
+
+export async function createView(main) {
+  const form = h("form", { id: "create-form", novalidate: true },
+    h("fieldset", {}, h("legend", {}, "Who and what"),
+      field("Entity type", input("entity_type", { required: true, maxlength: 200 }), "e.g. interviewer"),
+      field("Entity id", input("entity_id", { required: true, maxlength: 200 }), "e.g. INT_100"),
+      field("Event type", input("event_type", { required: true, maxlength: 200 }), "e.g. feedback_form")),
+    h("fieldset", {}, h("legend", {}, "When"),
+      field("Schedule", select("schedule_type", [["one_time", "once"], ["recurring", "every interval"], ["cron", "cron"]])),
+      field("First fire", input("run_at", { type: "datetime-local" }), "required once; otherwise empty means now"),
+      field("Interval in seconds", input("interval_seconds", { inputmode: "numeric" })),
+      field("Cron expression", input("cron", { placeholder: "0 9 * * 1-5" })),
+      field("Time zone", input("timezone", { placeholder: "UTC" })),
+      field("When fires were missed", select("misfire_policy", [["", "default (fire once)"], ["fire_once", "fire once"], ["skip", "skip"], ["fire_all", "fire all"]])),
+      field("At most this many fires", input("max_fires", { inputmode: "numeric" })),
+      field("Ends at", input("ends_at", { type: "datetime-local" }))),
+    h("section", { class: "preview", "aria-labelledby": "preview-title" },
+      h("h2", { id: "preview-title" }, "Next fires"),
+      h("div", { id: "preview", "aria-live": "polite" }, "…")),
+    h("fieldset", {}, h("legend", {}, "How"),
+      field("Channel", select("channel", ["log", "webhook", "email"])),
+      field("Target", input("target", { maxlength: 2048 }), "webhook: a URL; email: an address; empty: the entity's contact"),
+      field("Payload (JSON object)", textarea("payload", { placeholder: '{"subject": "Your feedback is due"}' })),
+      field("Webhook request (JSON: method, headers, body)", textarea("request")),
+      field("Attempts per fire", input("max_attempts", { inputmode: "numeric" }), "1 to 100; empty: the server's default")),
+    h("fieldset", {}, h("legend", {}, "Until"),
+      field("Stop condition", select("stop_condition_type", [["", "none"], ["db_check", "a flag turns true"]])),
+      field("Stop flag key", input("stop_condition_value", { maxlength: 200 }))),
+    h("p", { class: "error form-error", role: "alert" }),
+    h("button", { type: "submit" }, "Create reminder"));
+
+  const words = (await hasRoute("/v1/schedules/parse"))
+    ? h("form", { id: "words-form", class: "words" },
+      field("Describe it in words", input("text", { placeholder: "every weekday at 9am until feedback_submitted" })),
+      h("p", { class: "error form-error", role: "alert" }),
+      h("button", { type: "submit" }, "Fill the form"))
+    : null;
+
+  fill(main, h("h1", {}, "New reminder"), words, form);
+
+  const preview = form.querySelector("#preview");
+  const kind = form.elements.schedule_type;
+  function showScheduleFields() {
+    for (const name of ["run_at", "interval_seconds", "cron", "timezone"]) {
+      form.querySelector(`[data-field="${name}"]`).hidden = !WHICH[kind.value].includes(name);
+    }
+  }
+  kind.addEventListener("change", showScheduleFields);
+  showScheduleFields();
+
+  let seq = 0;
+  let timer = null;
+  async function updatePreview() {
+    const mine = ++seq;
+    let answer;
+    try {
+      answer = await api("POST", "/v1/schedules/preview", { ...body(form, SCHEDULE_FIELDS), count: 5 });
+    } catch (e) {
+      if (mine === seq) fill(preview, h("p", { class: "error" }, e.message));
+      return;
+    }
+    if (mine !== seq) return;  // a later keystroke's answer wins
+    fill(preview,
+      answer.schedule_text ? h("p", {}, answer.schedule_text) : null,
+      answer.times.length ? h("ol", {}, answer.times.map((t) => h("li", {}, time(t)))) : h("p", {}, "It never fires."));
+  }
+  form.addEventListener("input", (e) => {
+    if (!SCHEDULE_FIELDS.includes(e.target.name)) return;
+    clearTimeout(timer);
+    timer = setTimeout(updatePreview, 250);
+  });
+  kind.addEventListener("change", updatePreview);
+  updatePreview();
+
+  form.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    clearErrors(form);
+    try {
+      const r = await api("POST", "/v1/reminders", body(form));
+      location.hash = `#/reminders/${r.id}`;
+    } catch (err) {
+      if (!(err instanceof ApiError)) throw err;
+      showFieldError(form, err.field, err.message);
+    }
+  });
+
+  if (words) {
+    words.addEventListener("submit", async (e) => {
+      e.preventDefault();
+      clearErrors(words);
+      try {
+        const tz = Intl.DateTimeFormat().resolvedOptions().timeZone;
+        const answer = await api("POST", "/v1/schedules/parse", { text: words.elements.text.value, timezone: tz });
+        for (const [name, value] of Object.entries(answer.schedule || {})) {
+          const el = form.elements[name];
+          if (!el) continue;
+          el.value = TIME_FIELDS.includes(name) ? toLocalInput(value) : value;
+        }
+        showScheduleFields();
+        updatePreview();
+      } catch (err) {
+        if (!(err instanceof ApiError)) throw err;
+        showFieldError(words, "text", err.message);
+      }
+    });
+  }
+}

@@ -1,0 +1,152 @@
+// One reminder: its fields, the schedule in words, the next fires, every execution with its
+// delivery attempts, and the buttons that change it. Updates live.
+
+import { api, ApiError } from "./api.js";
+import { h, fill, field, input, status, time, showFieldError, clearErrors, flash } from "./dom.js";
+import { describeSchedule, entity } from "./format.js";
+
+const LIVE = ["ACTIVE", "PAUSED"];
+
+function facts(r) {
+  const rows = [
+    ["Entity", entity(r)], ["Event type", r.event_type], ["Channel", r.channel],
+    ["Target", r.target || "the entity's contact"], ["Schedule", describeSchedule(r)],
+    ["Status", [status(r.status), r.completed_reason ? ` (${r.completed_reason})` : ""]],
+    ["Next fire", time(r.next_run_at)], ["Fires so far", r.fire_count],
+    ["At most", r.max_fires], ["Ends at", time(r.ends_at)],
+    ["Stops when flag is true", r.stop_condition_value], ["Misfire policy", r.misfire_policy],
+    ["Attempts per fire", r.max_attempts], ["Retrying occurrence", time(r.retrying_occurrence)],
+    ["Last error", r.last_error], ["Made by rule", r.rule_id ? h("a", { href: "#/rules" }, `#${r.rule_id}`) : null],
+    ["Payload", h("code", {}, JSON.stringify(r.payload))],
+    ["Request", r.request ? h("code", {}, JSON.stringify(r.request)) : null],
+    ["Created", time(r.created_at)], ["Finished", time(r.finished_at)],
+  ];
+  return h("dl", { class: "facts" }, rows
+    .filter(([, v]) => v !== undefined && v !== null && v !== "")
+    .map(([k, v]) => [h("dt", {}, k), h("dd", {}, v)]));
+}
+
+function attemptsTable(attempts) {
+  return h("table", { class: "attempts" },
+    h("caption", { class: "sr-only" }, "Delivery attempts"),
+    h("thead", {}, h("tr", {}, ["Attempt", "At", "Outcome", "Status code", "Error", "Response", "Duration", "Worker"]
+      .map((c) => h("th", { scope: "col" }, c)))),
+    h("tbody", {}, attempts.map((a) => h("tr", {},
+      h("td", { class: "num" }, a.attempt), h("td", {}, time(a.attempted_at)), h("td", {}, a.outcome),
+      h("td", { class: "num" }, a.status_code ?? ""), h("td", {}, a.error || ""),
+      h("td", {}, a.response ? h("code", {}, typeof a.response === "string" ? a.response : JSON.stringify(a.response)) : ""),
+      h("td", { class: "num" }, a.duration_ms !== undefined ? `${a.duration_ms} ms` : ""), h("td", {}, a.worker || "")))));
+}
+
+function execution(e) {
+  return h("li", { class: "execution" },
+    h("p", {}, h("strong", {}, e.outcome), " · scheduled ", time(e.scheduled_for), " · fired ", time(e.fired_at),
+      ` · ${e.attempts} attempt${e.attempts === 1 ? "" : "s"} · ${e.worker}`, e.error ? ` · ${e.error}` : ""),
+    e.delivery_attempts ? attemptsTable(e.delivery_attempts) : null);
+}
+
+export async function detailView(main, ctx) {
+  const id = ctx.args[0];
+  const heading = h("h1", {}, `Reminder #${id}`);
+  const factsBox = h("div", { id: "facts" });
+  const buttons = h("div", { class: "actions", role: "group", "aria-label": "Change this reminder" });
+  const actionNote = h("p", { role: "status" });
+  const next = h("div", { id: "next-fires", "aria-live": "polite" });
+  const history = h("ol", { id: "executions", class: "executions" });
+  const reschedule = h("form", { id: "reschedule-form", novalidate: true },
+    field("Next fire", input("run_at", { type: "datetime-local" })),
+    field("Interval in seconds", input("interval_seconds", { inputmode: "numeric" })),
+    field("At most this many fires", input("max_fires", { inputmode: "numeric" })),
+    field("Ends at", input("ends_at", { type: "datetime-local" })),
+    h("p", { class: "error form-error", role: "alert" }),
+    h("button", { type: "submit" }, "Reschedule"));
+
+  fill(main, h("p", {}, h("a", { href: "#/reminders" }, "← All reminders")), heading, factsBox, buttons, actionNote,
+    h("h2", {}, "Next fires"), next,
+    h("details", {}, h("summary", {}, "Reschedule"), reschedule),
+    h("h2", {}, "Executions"), history);
+
+  let reminder = null;
+
+  function show(r) {
+    reminder = r;
+    fill(factsBox, facts(r));
+    const live = LIVE.includes(r.status);
+    fill(buttons,
+      r.status === "ACTIVE" ? h("button", { type: "button", onclick: () => change("pause") }, "Pause") : null,
+      r.status === "PAUSED" ? h("button", { type: "button", onclick: () => change("resume") }, "Resume") : null,
+      live ? h("button", { type: "button", class: "danger", onclick: () => change("cancel") }, "Cancel") : null);
+    reschedule.closest("details").hidden = !live;
+    loadNext(r).catch(() => {});
+  }
+
+  async function loadNext(r) {
+    if (!LIVE.includes(r.status) || !r.next_run_at) {
+      fill(next, h("p", {}, "None: it is ", r.status.toLowerCase(), "."));
+      return;
+    }
+    const spec = { schedule_type: r.schedule_type, from: r.next_run_at, count: 5 };
+    if (r.schedule_type === "one_time") spec.run_at = r.next_run_at;
+    if (r.schedule_type === "recurring") Object.assign(spec, { run_at: r.next_run_at, interval_seconds: r.interval_seconds });
+    if (r.schedule_type === "cron") Object.assign(spec, { cron: r.cron, timezone: r.timezone });
+    const answer = await api("POST", "/v1/schedules/preview", spec);
+    fill(next, h("ol", {}, answer.times.map((t) => h("li", {}, time(t)))),
+      r.status === "PAUSED" ? h("p", { class: "hint" }, "While paused, none of these is fired.") : null);
+  }
+
+  async function loadHistory() {
+    const page = await api("GET", `/v1/reminders/${id}/executions?limit=20`);
+    fill(history, page.items.length ? page.items.map(execution) : h("li", {}, "No fires yet."));
+  }
+
+  async function change(action) {
+    if (action === "cancel" && !confirm(`Cancel reminder #${id} for good?`)) return;
+    try {
+      show(await api("POST", `/v1/reminders/${id}/${action}`));
+      actionNote.textContent = `Done: ${reminder.status.toLowerCase()}.`;
+    } catch (e) {
+      actionNote.textContent = e.message;
+    }
+  }
+
+  reschedule.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    clearErrors(reschedule);
+    const patch = {};
+    for (const el of reschedule.elements) {
+      if (!el.name || !el.value.trim()) continue;
+      const v = el.value.trim();
+      patch[el.name] = el.type === "datetime-local" ? new Date(v).toISOString() : /^\d+$/.test(v) ? Number(v) : v;
+    }
+    try {
+      show(await api("PATCH", `/v1/reminders/${id}`, patch));
+      actionNote.textContent = "Rescheduled.";
+    } catch (err) {
+      if (!(err instanceof ApiError)) throw err;
+      showFieldError(reschedule, err.field, err.message);
+    }
+  });
+
+  ctx.subscribe((type, data) => {
+    if (type === "resync") {
+      api("GET", `/v1/reminders/${id}`).then(show).catch(() => {});
+      loadHistory().catch(() => {});
+      return;
+    }
+    if (type !== "reminder" || !data.reminder || String(data.reminder.id) !== id) return;
+    show(data.reminder);
+    flash(factsBox);
+    if (data.execution || ["fired", "failed", "retrying"].includes(data.change)) loadHistory().catch(() => {});
+  });
+
+  try {
+    show(await api("GET", `/v1/reminders/${id}`));
+  } catch (e) {
+    if (e instanceof ApiError && e.status === 404) {
+      fill(main, h("h1", {}, `Reminder #${id}`), h("p", { role: "alert" }, e.message));
+      return;
+    }
+    throw e;
+  }
+  await loadHistory();
+}

@@ -1,0 +1,92 @@
+// Flags: every status flag with a toggle. Turning one true stops the reminders waiting on it, in
+// the same transaction; the view then lists them.
+
+import { api, query, ApiError } from "./api.js";
+import { h, fill, field, input, status, time, showFieldError, clearErrors, flash } from "./dom.js";
+import { entity } from "./format.js";
+
+export async function flagsView(main, ctx) {
+  const tbody = h("tbody");
+  const stopped = h("section", { id: "stopped", "aria-live": "polite" });
+  const more = h("div", { class: "paging" });
+  const form = h("form", { id: "flag-form", novalidate: true },
+    field("Flag key", input("key", { required: true, maxlength: 200 })),
+    h("div", { class: "field" },
+      h("input", { type: "checkbox", id: "f-value", name: "value", checked: true }),
+      h("label", { for: "f-value" }, " true (stops the reminders waiting on it)")),
+    h("p", { class: "error form-error", role: "alert" }),
+    h("button", { type: "submit" }, "Set flag"));
+
+  fill(main, h("h1", {}, "Flags"),
+    h("p", {}, "A flag turning true completes every live reminder whose stop condition names it."),
+    h("div", { class: "table-wrap", role: "region", "aria-label": "Flags", tabindex: 0 },
+      h("table", { id: "flags" },
+        h("thead", {}, h("tr", {}, ["Key", "Value", "Changed", "Reminders"].map((c) => h("th", { scope: "col" }, c)))),
+        tbody)),
+    more, stopped, h("h2", {}, "Set a flag"), form);
+
+  function row(f) {
+    return h("tr", { "data-key": f.key },
+      h("th", { scope: "row" }, f.key),
+      h("td", {}, h("button", {
+        type: "button", class: "toggle", "aria-pressed": String(f.value),
+        "aria-label": `${f.key}: ${f.value ? "true" : "false"}; toggle`,
+        onclick: () => set(f.key, !f.value),
+      }, f.value ? "true" : "false")),
+      h("td", {}, time(f.updated_at)),
+      h("td", {}, h("a", { href: "#/reminders" + query({ stop_condition_value: f.key }) }, "waiting on it")));
+  }
+
+  function upsert(f) {
+    const fresh = row(f);
+    const old = tbody.querySelector(`tr[data-key="${CSS.escape(f.key)}"]`);
+    if (old) old.replaceWith(fresh);
+    else tbody.prepend(fresh);
+    flash(fresh);
+  }
+
+  async function load(cursor) {
+    const page = await api("GET", "/v1/flags" + query({ limit: 100, cursor }));
+    if (!cursor) fill(tbody);
+    for (const f of page.items) tbody.append(row(f));
+    fill(more, page.next_cursor
+      ? h("button", { type: "button", onclick: () => load(page.next_cursor) }, "More flags") : null);
+  }
+
+  async function showStopped(f) {
+    if (!f.value) {
+      fill(stopped);
+      return;
+    }
+    const page = await api("GET", "/v1/reminders" + query({ stop_condition_value: f.key, status: "COMPLETED", limit: 50 }));
+    const now = page.items.filter((r) => r.completed_reason === "stop_condition" && r.finished_at >= f.updated_at);
+    fill(stopped, h("h2", {}, `Stopped by ${f.key}`),
+      now.length
+        ? h("ul", {}, now.map((r) => h("li", {}, h("a", { href: `#/reminders/${r.id}` }, `#${r.id}`), ` ${entity(r)} · ${r.event_type} `, status(r.status))))
+        : h("p", {}, "No reminder was waiting on it."));
+  }
+
+  async function set(key, value) {
+    const f = await api("PUT", `/v1/flags/${encodeURIComponent(key)}`, { value });
+    upsert(f);
+    await showStopped(f);
+    return f;
+  }
+
+  form.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    clearErrors(form);
+    try {
+      await set(form.elements.key.value.trim(), form.elements.value.checked);
+    } catch (err) {
+      if (!(err instanceof ApiError)) throw err;
+      showFieldError(form, err.field || "key", err.message);
+    }
+  });
+
+  ctx.subscribe((type, data) => {
+    if (type === "resync") load().catch(() => {});
+    if (type === "flag" && data.flag) upsert(data.flag);
+  });
+  await load();
+}

@@ -1,0 +1,108 @@
+// Rules: the list, and an editor for a new rule or a chosen one (JSON for `when` and `action`).
+
+import { api, query, ApiError } from "./api.js";
+import { h, fill, field, input, textarea, showFieldError, clearErrors } from "./dom.js";
+
+const EXAMPLE_ACTION = {
+  type: "remind",
+  reminder: { event_type: "feedback_form", channel: "log", schedule_type: "recurring", interval_seconds: 86400, delay_seconds: 3600 },
+};
+
+export async function rulesView(main, ctx) {
+  const tbody = h("tbody");
+  const note = h("p", { role: "status" });
+  const title = h("h2", { id: "editor-title" }, "New rule");
+  const form = h("form", { id: "rule-form", novalidate: true, "aria-labelledby": "editor-title" },
+    field("Name", input("name", { required: true, maxlength: 200 })),
+    field("Event type", input("event_type", { required: true, maxlength: 200 })),
+    h("div", { class: "field" },
+      h("input", { type: "checkbox", id: "f-enabled", name: "enabled", checked: true }),
+      h("label", { for: "f-enabled" }, " enabled")),
+    field("When (JSON: conditions that must all hold)", textarea("when", { placeholder: '{"data.priority": "high"}' })),
+    field("Action (JSON)", textarea("action", { rows: 8 })),
+    h("p", { class: "error form-error", role: "alert" }),
+    h("div", { class: "actions" },
+      h("button", { type: "submit" }, "Save rule"),
+      h("button", { type: "button", onclick: () => edit(null) }, "New rule")));
+
+  fill(main, h("h1", {}, "Rules"),
+    h("div", { class: "table-wrap", role: "region", "aria-label": "Rules", tabindex: 0 },
+      h("table", { id: "rules" },
+        h("thead", {}, h("tr", {}, ["Id", "Name", "Event type", "Enabled", "Action", ""].map((c) => h("th", { scope: "col" }, c)))),
+        tbody)),
+    note, title, form);
+
+  let editing = null;
+  function edit(rule) {
+    editing = rule;
+    clearErrors(form);
+    title.textContent = rule ? `Edit rule #${rule.id}` : "New rule";
+    form.elements.name.value = rule ? rule.name : "";
+    form.elements.event_type.value = rule ? rule.event_type : "";
+    form.elements.enabled.checked = rule ? rule.enabled : true;
+    form.elements.when.value = rule && Object.keys(rule.when || {}).length ? JSON.stringify(rule.when, null, 2) : "";
+    form.elements.action.value = JSON.stringify(rule ? rule.action : EXAMPLE_ACTION, null, 2);
+    if (rule) form.elements.name.focus();
+  }
+
+  function row(r) {
+    return h("tr", { "data-id": r.id },
+      h("td", {}, `#${r.id}`), h("td", {}, r.name), h("td", {}, r.event_type), h("td", {}, r.enabled ? "yes" : "no"),
+      h("td", {}, r.action.type),
+      h("td", {},
+        h("button", { type: "button", onclick: () => edit(r), "aria-label": `Edit rule ${r.name}` }, "Edit"), " ",
+        h("button", { type: "button", class: "danger", onclick: () => remove(r), "aria-label": `Delete rule ${r.name}` }, "Delete")));
+  }
+
+  async function load() {
+    const page = await api("GET", "/v1/rules" + query({ limit: 100 }));
+    fill(tbody, page.items.map(row));
+    if (!page.items.length) fill(tbody, h("tr", {}, h("td", { colspan: 6 }, "No rules yet.")));
+  }
+
+  async function remove(r) {
+    if (!confirm(`Delete rule "${r.name}"? The reminders it created stay.`)) return;
+    await api("DELETE", `/v1/rules/${r.id}`);
+    note.textContent = `Rule #${r.id} deleted.`;
+    if (editing && editing.id === r.id) edit(null);
+    await load();
+  }
+
+  function parsed(name) {
+    const text = form.elements[name].value.trim();
+    if (!text) return undefined;
+    try {
+      return JSON.parse(text);
+    } catch {
+      throw new ApiError(400, { error: { code: "invalid_json", message: `${name}: is not valid JSON`, field: name } });
+    }
+  }
+
+  form.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    clearErrors(form);
+    try {
+      const body = {
+        name: form.elements.name.value.trim(),
+        event_type: form.elements.event_type.value.trim(),
+        enabled: form.elements.enabled.checked,
+        action: parsed("action"),
+      };
+      const when = parsed("when");
+      body.when = when || {};
+      const saved = editing ? await api("PATCH", `/v1/rules/${editing.id}`, body) : await api("POST", "/v1/rules", body);
+      note.textContent = `Rule #${saved.id} saved.`;
+      edit(saved);
+      await load();
+    } catch (err) {
+      if (!(err instanceof ApiError)) throw err;
+      showFieldError(form, err.field, err.message);
+    }
+  });
+
+  ctx.subscribe((type) => {
+    if (type === "rule" || type === "resync") load().catch(() => {});
+  });
+  edit(null);
+  await load();
+}

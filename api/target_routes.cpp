@@ -1,0 +1,30 @@
+// Target hosts: the circuit breaker of each webhook host that has failed, as the workers keep
+// it in nudge.target_hosts (read only: the workers' claims and finishes change it).
+
+#include <optional>
+#include <string>
+
+#include "errors.hpp"
+#include "input.hpp"
+#include "route_support.hpp"
+#include "routes.hpp"
+
+namespace nudge::api {
+
+void add_target_routes(Router& router, ConnectionPool& pool) {
+  router.add("GET", "/v1/targets", [&pool](const httplib::Request& req, httplib::Response& res) {
+    reject_unknown_params(req, {"state", "limit", "cursor"});
+    const std::optional<std::string> state = query(req, "state");
+    if (state && *state != "closed" && *state != "open" && *state != "probing")
+      throw bad_field("state", "invalid_value", "must be closed, open or probing");
+    const int limit = parse_limit(query(req, "limit"));
+    std::optional<std::string> after;
+    if (auto cursor = query(req, "cursor")) after = decode_cursor(*cursor);
+    const auto rows = on_connection(pool, [&](pqxx::nontransaction& tx) {
+      return tx.exec_prepared("list_targets", state, after, limit + 1);
+    });
+    reply(res, 200, page(rows, limit));
+  });
+}
+
+}  // namespace nudge::api

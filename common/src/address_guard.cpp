@@ -1,0 +1,186 @@
+#include "nudge/address_guard.hpp"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
+#include <charconv>
+#include <cstring>
+#include <stdexcept>
+
+namespace nudge {
+namespace {
+
+using Bytes = std::array<std::uint8_t, 16>;
+
+// A refused network and what its addresses are, in the words of the error.
+struct Blocked {
+  IpNetwork network;
+  std::string_view kind;
+};
+
+constexpr Bytes kMappedPrefix = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0, 0, 0, 0};
+
+constexpr IpNetwork v4(std::uint8_t a, std::uint8_t b, int prefix) {
+  Bytes bytes = kMappedPrefix;
+  bytes[12] = a;
+  bytes[13] = b;
+  return {bytes, 96 + prefix};
+}
+
+constexpr IpNetwork v6(std::uint8_t first, std::uint8_t second, std::uint8_t last, int prefix) {
+  Bytes bytes{};
+  bytes[0] = first;
+  bytes[1] = second;
+  bytes[15] = last;
+  return {bytes, prefix};
+}
+
+// Every network the guard refuses. IPv4 is listed once: mapped addresses are held as IPv4.
+constexpr Blocked kBlocked[] = {
+    {v4(0, 0, 8), "unspecified"},  // 0.0.0.0/8: Linux connects 0.0.0.0 to the host itself
+    {v4(127, 0, 8), "loopback"},
+    {v4(10, 0, 8), "private"},
+    {v4(172, 16, 12), "private"},
+    {v4(192, 168, 16), "private"},
+    {v4(100, 64, 10), "CGNAT (shared)"},
+    {v4(169, 254, 16), "link-local"},
+    {v4(224, 0, 4), "multicast"},
+    {v4(240, 0, 4), "reserved"},  // with 255.255.255.255, the broadcast address
+    {v6(0, 0, 0, 128), "unspecified"},
+    {v6(0, 0, 1, 128), "loopback"},
+    {v6(0xfc, 0, 0, 7), "private"},
+    {v6(0xfe, 0x80, 0, 10), "link-local"},
+    {v6(0xff, 0, 0, 8), "multicast"},
+};
+
+bool contains(const IpNetwork& network, const Bytes& address) {
+  const int whole = network.prefix / 8;
+  if (std::memcmp(network.bytes.data(), address.data(), static_cast<std::size_t>(whole)) != 0)
+    return false;
+  const int rest = network.prefix % 8;
+  if (rest == 0) return true;
+  const auto mask = static_cast<std::uint8_t>(0xff << (8 - rest));
+  return (network.bytes[whole] & mask) == (address[whole] & mask);
+}
+
+Bytes mapped(const in_addr& address) {
+  Bytes bytes = kMappedPrefix;
+  std::memcpy(bytes.data() + 12, &address, 4);
+  return bytes;
+}
+
+Bytes bytes_of(const in6_addr& address) {
+  Bytes bytes;
+  std::memcpy(bytes.data(), &address, 16);
+  return bytes;
+}
+
+std::string text_of(int family, const void* address) {
+  char text[INET6_ADDRSTRLEN] = {};
+  if (::inet_ntop(family, address, text, sizeof text) == nullptr) return "the address";
+  return text;
+}
+
+// Parses an IPv4 or IPv6 address as inet_pton does (dotted quad only for IPv4).
+std::optional<Bytes> parse_address(const std::string& text, bool& is_v4) {
+  in_addr address4{};
+  if (::inet_pton(AF_INET, text.c_str(), &address4) == 1) {
+    is_v4 = true;
+    return mapped(address4);
+  }
+  in6_addr address6{};
+  if (::inet_pton(AF_INET6, text.c_str(), &address6) == 1) {
+    is_v4 = false;
+    return bytes_of(address6);
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+std::optional<IpNetwork> parse_network(std::string_view text, std::string& problem) {
+  const auto slash = text.find('/');
+  if (slash == std::string_view::npos) {
+    problem = "must be a network with its prefix length, e.g. 127.0.0.0/8 or ::1/128";
+    return std::nullopt;
+  }
+  bool is_v4 = false;
+  const auto address = parse_address(std::string(text.substr(0, slash)), is_v4);
+  if (!address) {
+    problem = "must start with an IPv4 address (a.b.c.d) or an IPv6 address, e.g. 10.0.0.0/8";
+    return std::nullopt;
+  }
+  const std::string_view digits = text.substr(slash + 1);
+  const int most = is_v4 ? 32 : 128;
+  int prefix = -1;
+  const auto [end, error] = std::from_chars(digits.data(), digits.data() + digits.size(), prefix);
+  if (digits.empty() || error != std::errc() || end != digits.data() + digits.size() ||
+      prefix < 0 || prefix > most) {
+    problem = "must end in a prefix length from 0 to " + std::to_string(most);
+    return std::nullopt;
+  }
+  IpNetwork network{*address, is_v4 ? 96 + prefix : prefix};
+  // A host address with a prefix (127.0.0.1/8) is most likely a typo for something else.
+  IpNetwork exact = network;
+  for (int bit = network.prefix; bit < 128; ++bit)
+    exact.bytes[bit / 8] &= static_cast<std::uint8_t>(~(0x80 >> (bit % 8)));
+  if (exact.bytes != network.bytes) {
+    problem = "has bits set past its prefix length (write the network, e.g. 127.0.0.0/8)";
+    return std::nullopt;
+  }
+  return network;
+}
+
+AddressGuard::AddressGuard(const std::vector<std::string>& allow_private) {
+  for (const std::string& text : allow_private) {
+    std::string problem;
+    const auto network = parse_network(text, problem);
+    if (!network) throw std::invalid_argument("allow_private: " + problem);
+    allowed_.push_back(*network);
+  }
+}
+
+std::optional<std::string> AddressGuard::refusal(const Bytes& address,
+                                                 const std::string& shown) const {
+  for (const IpNetwork& network : allowed_) {
+    if (contains(network, address)) return std::nullopt;
+  }
+  for (const Blocked& blocked : kBlocked) {
+    if (contains(blocked.network, address)) {
+      const bool an = blocked.kind.front() == 'u';  // "an unspecified"
+      return shown + " is " + (an ? "an " : "a ") + std::string(blocked.kind) + " address";
+    }
+  }
+  return std::nullopt;
+}
+
+std::optional<std::string> AddressGuard::refusal(const sockaddr* address) const {
+  if (address != nullptr && address->sa_family == AF_INET) {
+    const auto& in = reinterpret_cast<const sockaddr_in*>(address)->sin_addr;
+    return refusal(mapped(in), text_of(AF_INET, &in));
+  }
+  if (address != nullptr && address->sa_family == AF_INET6) {
+    const auto& in6 = reinterpret_cast<const sockaddr_in6*>(address)->sin6_addr;
+    return refusal(bytes_of(in6), text_of(AF_INET6, &in6));
+  }
+  return std::string("an address that is not IPv4 or IPv6 is not a webhook target");
+}
+
+std::optional<std::string> AddressGuard::literal_refusal(std::string_view host) const {
+  if (host.size() > 2 && host.front() == '[' && host.back() == ']')
+    host = host.substr(1, host.size() - 2);
+  // A zone (fe80::1%eth0) is not part of the address; a final dot (127.0.0.1.) resolves as if
+  // it were not there.
+  host = host.substr(0, host.find('%'));
+  if (!host.empty() && host.back() == '.') host.remove_suffix(1);
+  bool is_v4 = false;
+  const auto address = parse_address(std::string(host), is_v4);
+  if (!address) return std::nullopt;
+  return refusal(*address, std::string(host));
+}
+
+std::string ssrf_refused(const std::string& refusal) {
+  return "refused: " + refusal + " (SSRF guard; [webhook] allow_private)";
+}
+
+}  // namespace nudge

@@ -1,0 +1,157 @@
+// The SSRF guard's classification of addresses: every refused kind in IPv4, IPv6 and
+// IPv4-mapped form, public addresses passing, and allow_private opening exactly its networks.
+
+#include "nudge/address_guard.hpp"
+
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace nudge {
+namespace {
+
+// The guard's answer for an address given as text, through the sockaddr the worker sees.
+std::optional<std::string> RefusalOf(const AddressGuard& guard, const std::string& text) {
+  sockaddr_in in{};
+  in.sin_family = AF_INET;
+  if (::inet_pton(AF_INET, text.c_str(), &in.sin_addr) == 1)
+    return guard.refusal(reinterpret_cast<const sockaddr*>(&in));
+  sockaddr_in6 in6{};
+  in6.sin6_family = AF_INET6;
+  if (::inet_pton(AF_INET6, text.c_str(), &in6.sin6_addr) == 1)
+    return guard.refusal(reinterpret_cast<const sockaddr*>(&in6));
+  ADD_FAILURE() << "not an address: " << text;
+  return std::nullopt;
+}
+
+struct RefusedCase {
+  std::string address;
+  std::string kind;  // as the refusal says it
+};
+
+TEST(AddressGuard, RefusesEveryPrivateKindOfAddressNamingIt) {
+  const std::vector<RefusedCase> cases = {
+      {"127.0.0.1", "a loopback"},
+      {"127.255.255.254", "a loopback"},
+      {"::1", "a loopback"},
+      {"::ffff:127.0.0.1", "a loopback"},
+      {"10.0.0.1", "a private"},
+      {"10.255.255.255", "a private"},
+      {"172.16.0.1", "a private"},
+      {"172.31.255.255", "a private"},
+      {"192.168.1.1", "a private"},
+      {"::ffff:10.1.2.3", "a private"},
+      {"fc00::1", "a private"},
+      {"fd12:3456::1", "a private"},
+      {"169.254.169.254", "a link-local"},
+      {"::ffff:169.254.169.254", "a link-local"},
+      {"fe80::1", "a link-local"},
+      {"febf::1", "a link-local"},
+      {"224.0.0.1", "a multicast"},
+      {"239.255.255.250", "a multicast"},
+      {"ff02::1", "a multicast"},
+      {"0.0.0.0", "an unspecified"},
+      {"0.1.2.3", "an unspecified"},
+      {"::", "an unspecified"},
+      {"100.64.0.1", "a CGNAT (shared)"},
+      {"100.127.255.255", "a CGNAT (shared)"},
+      {"255.255.255.255", "a reserved"},
+      {"::ffff:0.0.0.0", "an unspecified"},
+  };
+  const AddressGuard guard;
+  for (const RefusedCase& c : cases) {
+    const auto refusal = RefusalOf(guard, c.address);
+    ASSERT_TRUE(refusal.has_value()) << c.address;
+    EXPECT_EQ(*refusal, c.address + " is " + c.kind + " address");
+  }
+}
+
+TEST(AddressGuard, LetsPublicAddressesThrough) {
+  const AddressGuard guard;
+  for (const std::string address :
+       {"93.184.215.14", "8.8.8.8", "172.15.255.255", "172.32.0.1", "100.63.255.255", "100.128.0.1",
+        "169.253.255.255", "192.167.255.255", "223.255.255.255",
+        "2606:2800:21f:cb07:6820:80da:af6b:8b2c", "::ffff:8.8.8.8", "2001:db8::1"}) {
+    EXPECT_EQ(RefusalOf(guard, address), std::nullopt) << address;
+  }
+}
+
+TEST(AddressGuard, AllowPrivateOpensExactlyItsNetworks) {
+  const AddressGuard guard({"127.0.0.0/8", "::1/128", "10.1.0.0/16"});
+  for (const std::string address :
+       {"127.0.0.1", "127.9.9.9", "::ffff:127.0.0.1", "::1", "10.1.200.3"}) {
+    EXPECT_EQ(RefusalOf(guard, address), std::nullopt) << address;
+  }
+  for (const std::string address : {"10.2.0.1", "169.254.169.254", "::ffff:10.2.0.1", "fe80::1"}) {
+    EXPECT_TRUE(RefusalOf(guard, address).has_value()) << address;
+  }
+}
+
+TEST(AddressGuard, AWholeFamilyCanBeOpened) {
+  const AddressGuard guard({"0.0.0.0/0", "::/0"});
+  for (const std::string address : {"127.0.0.1", "::1", "fe80::1", "169.254.169.254"}) {
+    EXPECT_EQ(RefusalOf(guard, address), std::nullopt) << address;
+  }
+}
+
+TEST(AddressGuard, ANonIpFamilyIsRefused) {
+  sockaddr unix_address{};
+  unix_address.sa_family = AF_UNIX;
+  EXPECT_TRUE(AddressGuard().refusal(&unix_address).has_value());
+}
+
+TEST(AddressGuard, LiteralHostsAreCheckedAndNamesAreLeftForConnectTime) {
+  const AddressGuard guard;
+  EXPECT_EQ(guard.literal_refusal("127.0.0.1"), "127.0.0.1 is a loopback address");
+  EXPECT_EQ(guard.literal_refusal("[::1]"), "::1 is a loopback address");
+  EXPECT_EQ(guard.literal_refusal("[fe80::1%25eth0]"), "fe80::1 is a link-local address");
+  EXPECT_EQ(guard.literal_refusal("127.0.0.1."), "127.0.0.1 is a loopback address");
+  EXPECT_EQ(guard.literal_refusal("[::ffff:169.254.169.254]"),
+            "::ffff:169.254.169.254 is a link-local address");
+  EXPECT_EQ(guard.literal_refusal("localhost"), std::nullopt);
+  EXPECT_EQ(guard.literal_refusal("hooks.example.com"), std::nullopt);
+  EXPECT_EQ(guard.literal_refusal("8.8.8.8"), std::nullopt);
+}
+
+TEST(AddressGuard, TheRefusalMessageNamesTheGuardAndTheSetting) {
+  EXPECT_EQ(ssrf_refused("127.0.0.1 is a loopback address"),
+            "refused: 127.0.0.1 is a loopback address (SSRF guard; [webhook] allow_private)");
+}
+
+struct NetworkCase {
+  std::string text;
+  bool valid;
+};
+
+TEST(ParseNetwork, AcceptsOnlyExactNetworksWithAPrefix) {
+  const std::vector<NetworkCase> cases = {
+      {"127.0.0.0/8", true},   {"::1/128", true},
+      {"0.0.0.0/0", true},     {"::/0", true},
+      {"10.1.0.0/16", true},   {"fd00::/8", true},
+      {"127.0.0.1/32", true},  {"127.0.0.1", false},
+      {"127.0.0.1/8", false},  {"127.1/8", false},
+      {"localhost/8", false},  {"10.0.0.0/33", false},
+      {"::1/129", false},      {"10.0.0.0/", false},
+      {"10.0.0.0/-1", false},  {"10.0.0.0/+8", false},
+      {"10.0.0.0/8 ", false},  {" 10.0.0.0/8", false},
+      {"10.0.0.0/08x", false}, {"", false},
+      {"/8", false},
+  };
+  for (const NetworkCase& c : cases) {
+    std::string problem;
+    EXPECT_EQ(parse_network(c.text, problem).has_value(), c.valid) << '"' << c.text << '"';
+    EXPECT_EQ(problem.empty(), c.valid) << c.text;
+  }
+}
+
+TEST(AddressGuard, ABadNetworkIsRefusedAtConstruction) {
+  EXPECT_THROW(AddressGuard({"127.0.0.1"}), std::invalid_argument);
+}
+
+}  // namespace
+}  // namespace nudge

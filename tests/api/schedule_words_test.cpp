@@ -1,0 +1,436 @@
+// POST /v1/schedules/parse and the sentences schedules say themselves in: every phrase of the
+// tables (tests/schedule_words_cases.hpp) with its whole answer and first fire, every refusal
+// with the word it names; every canonical sentence reads back to its schedule, for the tables'
+// phrases and for random schedules (a seeded property, with cron checked against the engine's own
+// next 20 fires); reminders and previews carry their sentence; and the route's own errors.
+
+#include "schedule_words.hpp"
+
+#include <cstdio>
+#include <cstdlib>
+#include <random>
+
+#include "api/api_fixture.hpp"
+#include "schedule_words_cases.hpp"
+#include "word_lexicon.hpp"
+
+namespace nudge::test {
+namespace {
+
+namespace cases = test::words;
+
+class WordsTest : public ApiTest {
+ protected:
+  Reply parse(const std::string& text, const std::string& zone = cases::kZone,
+              const std::optional<std::string>& now = std::string(cases::kNow)) {
+    json body{{"text", text}, {"timezone", zone}};
+    if (now) body["now"] = *now;
+    return post("/v1/schedules/parse", body.dump());
+  }
+
+  // The same instant, whatever the offsets of the two texts.
+  bool same_instant(const json& a, const json& b) {
+    if (a.is_null() || b.is_null()) return a.is_null() && b.is_null();
+    return value<bool>("SELECT $1::timestamptz = $2::timestamptz", a.get<std::string>(),
+                       b.get<std::string>());
+  }
+
+  // The same cron schedule: the same parsed expression (masks and the flags that change how
+  // cron fires), and so the same fires.
+  bool same_cron(const std::string& a, const std::string& b) {
+    return value<bool>("SELECT nudge.cron_parse($1) = nudge.cron_parse($2)", a, b);
+  }
+
+  // The next n fires of an expression as the engine computes them: nudge.cron_next, each from
+  // the one before, the first at or after the tables' now (as a create takes it).
+  std::vector<std::string> engine_fires(const std::string& cron, const std::string& zone, int n) {
+    std::vector<std::string> out;
+    for (const auto& row : sql("WITH RECURSIVE c AS (SELECT nudge.cron_parse($1) AS e), "
+                               "f(i, t) AS (SELECT 1, nudge.cron_next(c.e, $2, $3::timestamptz - "
+                               "interval '1 microsecond') FROM c "
+                               "UNION ALL SELECT f.i + 1, nudge.cron_next(c.e, $2, f.t) FROM f, c "
+                               "WHERE f.i < $4 AND f.t IS NOT NULL) "
+                               "SELECT t::text FROM f ORDER BY i",
+                               cron, zone, std::string(cases::kNow), n))
+      out.push_back(row[0].is_null() ? "never" : row[0].as<std::string>());
+    return out;
+  }
+
+  // A valid expression that fires within the 8 years nudge.cron_next looks ahead.
+  bool fires(const std::string& cron) {
+    try {
+      return value<bool>(
+          "SELECT nudge.cron_next(nudge.cron_parse($1), 'UTC', $2::timestamptz) IS NOT NULL", cron,
+          std::string(cases::kNow));
+    } catch (const pqxx::sql_error&) {
+      return false;
+    }
+  }
+
+  // Two answers' schedules are the same schedule.
+  void expect_same_schedule(const json& got, const json& want) {
+    for (const char* key : {"schedule_type", "interval_seconds", "timezone", "stop_condition_type",
+                            "stop_condition_value", "max_fires"}) {
+      EXPECT_EQ(got.value(key, json()), want.value(key, json())) << key;
+    }
+    EXPECT_TRUE(same_instant(got.value("run_at", json()), want.value("run_at", json())))
+        << got.dump() << " vs " << want.dump();
+    EXPECT_TRUE(same_instant(got.value("ends_at", json()), want.value("ends_at", json())))
+        << got.dump() << " vs " << want.dump();
+    EXPECT_EQ(got.contains("cron"), want.contains("cron"));
+    if (got.contains("cron") && want.contains("cron")) {
+      EXPECT_TRUE(same_cron(got["cron"], want["cron"])) << got["cron"] << " vs " << want["cron"];
+    }
+  }
+};
+
+TEST_F(WordsTest, EveryAcceptedPhraseGivesItsScheduleAndFirstFire) {
+  for (const auto& c : cases::kAccepted) {
+    SCOPED_TRACE(std::string(c.text) + " in " + c.zone);
+    const auto r = parse(c.text, c.zone);
+    ASSERT_EQ(r.status, 200) << r.body.dump();
+    EXPECT_EQ(r.body["schedule"], json::parse(c.schedule));
+    ASSERT_FALSE(r.body["times"].empty());
+    EXPECT_EQ(r.body["times"][0], c.first_fire);
+    EXPECT_FALSE(r.body["text"].get<std::string>().empty());
+  }
+}
+
+TEST_F(WordsTest, EveryAcceptedPhrasesSentenceReadsBackToTheSameSchedule) {
+  for (const auto& c : cases::kAccepted) {
+    SCOPED_TRACE(std::string(c.text) + " in " + c.zone);
+    const auto first = parse(c.text, c.zone);
+    ASSERT_EQ(first.status, 200) << first.body.dump();
+    // Read in another zone: the sentence names its own where it matters.
+    const auto again = parse(first.body["text"], "UTC");
+    ASSERT_EQ(again.status, 200) << first.body["text"] << ": " << again.body.dump();
+    expect_same_schedule(again.body["schedule"], first.body["schedule"]);
+    EXPECT_EQ(again.body["text"], first.body["text"]) << "the sentence is canonical";
+    EXPECT_EQ(again.body["times"], first.body["times"]);
+  }
+}
+
+TEST_F(WordsTest, EveryRefusedPhraseIsA422NamingTheWord) {
+  std::vector<cases::Refused> all(std::begin(cases::kRefused), std::end(cases::kRefused));
+  all.insert(all.end(), std::begin(cases::kRefusedByTheDatabase),
+             std::end(cases::kRefusedByTheDatabase));
+  for (const auto& c : all) {
+    SCOPED_TRACE(c.text);
+    const auto r = parse(c.text);
+    ASSERT_EQ(r.status, 422) << r.body.dump();
+    const json& error = r.body["error"];
+    EXPECT_EQ(error["code"], "not_understood");
+    EXPECT_EQ(error["field"], "text");
+    const auto& unparsed = error["unparsed"];
+    EXPECT_NE(std::find(unparsed.begin(), unparsed.end(), c.word), unparsed.end())
+        << unparsed.dump();
+    EXPECT_NE(error["message"].get<std::string>().find(c.because), std::string::npos)
+        << error["message"];
+  }
+  EXPECT_GE(all.size(), 60u);
+}
+
+TEST_F(WordsTest, AParsedScheduleMergedIntoACreateCreatesThatReminder) {
+  int n = 0;
+  for (const char* text : {"every weekday at 9am until feedback_submitted, 5 times",
+                           "tomorrow at 9", "every 2 hours starting tomorrow for 3 days",
+                           "on the last day of every month at 17:00 New York time"}) {
+    SCOPED_TRACE(text);
+    const auto parsed = parse(text, "Europe/Berlin", std::nullopt);
+    ASSERT_EQ(parsed.status, 200) << parsed.body.dump();
+    json create{{"entity_type", "user"},
+                {"entity_id", "u" + std::to_string(++n)},
+                {"event_type", "words"},
+                {"channel", "log"}};
+    create.update(parsed.body["schedule"]);
+    const auto made = post("/v1/reminders", create.dump());
+    ASSERT_EQ(made.status, 201) << made.body.dump();
+    for (const auto& [key, want] : parsed.body["schedule"].items()) {
+      if (key == "run_at" || key == "ends_at") continue;
+      EXPECT_EQ(made.body[key], want) << key;
+    }
+    EXPECT_TRUE(same_instant(made.body.value("ends_at", json()),
+                             parsed.body["schedule"].value("ends_at", json())));
+    EXPECT_TRUE(same_instant(made.body["next_run_at"], parsed.body["times"][0]))
+        << "the first fire is the preview's first time";
+  }
+}
+
+TEST_F(WordsTest, AReminderSaysItsScheduleAndItsSentenceReadsBackToIt) {
+  const auto made = post("/v1/reminders", R"({"entity_type": "user", "entity_id": "ann",
+      "event_type": "feedback", "channel": "log", "schedule_type": "cron", "cron": "0 9 * * 1-5",
+      "timezone": "Europe/Berlin", "stop_condition_type": "db_check",
+      "stop_condition_value": "feedback_submitted", "max_fires": 5})");
+  ASSERT_EQ(made.status, 201) << made.body.dump();
+  const std::string text = made.body["schedule_text"];
+  EXPECT_EQ(text,
+            "every weekday at 09:00 (Europe/Berlin), until feedback_submitted is true, at most 5 "
+            "times");
+  const long id = made.body["id"];
+  EXPECT_EQ(get("/v1/reminders/" + std::to_string(id)).body["schedule_text"], text);
+  EXPECT_EQ(get("/v1/reminders").body["items"][0]["schedule_text"], text);
+  const auto back = parse(text, "UTC", std::nullopt);
+  ASSERT_EQ(back.status, 200) << back.body.dump();
+  EXPECT_EQ(back.body["schedule"], json({{"schedule_type", "cron"},
+                                         {"cron", "0 9 * * 1-5"},
+                                         {"timezone", "Europe/Berlin"},
+                                         {"stop_condition_type", "db_check"},
+                                         {"stop_condition_value", "feedback_submitted"},
+                                         {"max_fires", 5}}));
+
+  const auto once = post("/v1/reminders", R"({"entity_type": "user", "entity_id": "bob",
+      "event_type": "call", "channel": "log", "schedule_type": "one_time",
+      "run_at": "2099-01-01T08:30:00Z"})");
+  ASSERT_EQ(once.status, 201) << once.body.dump();
+  EXPECT_EQ(once.body["schedule_text"], "once on 2099-01-01 at 08:30 (UTC)");
+  const auto every = post("/v1/reminders", R"({"entity_type": "user", "entity_id": "cy",
+      "event_type": "nag", "channel": "log", "schedule_type": "recurring",
+      "interval_minutes": 90, "ends_at": "2099-01-01T00:00:00Z"})");
+  ASSERT_EQ(every.status, 201) << every.body.dump();
+  EXPECT_EQ(every.body["schedule_text"], "every 90 minutes, until 2099-01-01 at 00:00 (UTC)");
+}
+
+TEST_F(WordsTest, ThePreviewSaysItsScheduleInWords) {
+  const auto r = post("/v1/schedules/preview", R"({"schedule_type": "cron",
+      "cron": "*/15 9-17 * * 1-5", "timezone": "America/New_York", "count": 2,
+      "from": "2026-03-25T10:15:00Z"})");
+  ASSERT_EQ(r.status, 200) << r.body.dump();
+  EXPECT_EQ(r.body["schedule_text"],
+            "every weekday, every 15 minutes between 09:00 and 17:59 (America/New_York)");
+  EXPECT_EQ(r.body["times"], json({"2026-03-25T09:00:00-04:00", "2026-03-25T09:15:00-04:00"}));
+}
+
+TEST_F(WordsTest, BadBodiesAre400NamingTheField) {
+  struct Case {
+    std::string body, field;
+  };
+  for (const auto& c : std::vector<Case>{
+           {R"({})", "text"},
+           {R"({"text": 5})", "text"},
+           {R"({"text": ""})", "text"},
+           {R"({"text": "every day at 9", "timezone": "Mars/Base"})", "timezone"},
+           {R"({"text": "every day at 9", "timezone": 1})", "timezone"},
+           {R"({"text": "every day at 9", "now": "yesterday"})", "now"},
+           {R"({"text": "every day at 9", "zone": "UTC"})", "zone"},
+           {"[1]", "body"},
+       }) {
+    SCOPED_TRACE(c.body);
+    const auto r = post("/v1/schedules/parse", c.body);
+    EXPECT_EQ(r.status, 400) << r.body.dump();
+    EXPECT_EQ(r.error_field(), c.field) << r.body.dump();
+  }
+  const auto long_text = post("/v1/schedules/parse", json{{"text", std::string(1001, 'a')}}.dump());
+  EXPECT_EQ(long_text.status, 400);
+  EXPECT_EQ(long_text.error_field(), "text");
+}
+
+TEST_F(WordsTest, TheZoneTheTextNamesWinsOverTheBodysZone) {
+  const auto r = parse("every day at 9 in Asia/Tokyo", "Europe/Berlin");
+  ASSERT_EQ(r.status, 200) << r.body.dump();
+  EXPECT_EQ(r.body["schedule"]["timezone"], "Asia/Tokyo");
+  // A zone the database does not know is the text's word when the text named it ...
+  const auto text_zone = parse("every day at 9 in Mars/Base", "Europe/Berlin");
+  EXPECT_EQ(text_zone.status, 422);
+  // ... and the body's field when the body did.
+  const auto body_zone = parse("every day at 9", "Mars/Base");
+  EXPECT_EQ(body_zone.status, 400);
+  EXPECT_EQ(body_zone.error_field(), "timezone");
+}
+
+TEST_F(WordsTest, WithoutNowTheDatabasesClockIsUsed) {
+  const auto before = value<double>("SELECT extract(epoch FROM now())");
+  const auto r = parse("in 10 minutes", "UTC", std::nullopt);
+  const auto after = value<double>("SELECT extract(epoch FROM now())");
+  ASSERT_EQ(r.status, 200) << r.body.dump();
+  const auto at = value<double>("SELECT extract(epoch FROM $1::timestamptz)",
+                                r.body["schedule"]["run_at"].get<std::string>());
+  EXPECT_GE(at, before + 600);
+  EXPECT_LE(at, after + 600);
+}
+
+TEST_F(WordsTest, TheTimesAreTheFiresThatWillHappen) {
+  auto r = parse("every day at 9, 3 times");
+  ASSERT_EQ(r.status, 200) << r.body.dump();
+  EXPECT_EQ(r.body["times"].size(), 3u) << "at most 3 fires";
+  r = parse("every hour until 2026-03-25 at 13:30");
+  ASSERT_EQ(r.status, 200) << r.body.dump();
+  EXPECT_EQ(r.body["times"], json({"2026-03-25T10:15:00+00:00", "2026-03-25T11:15:00+00:00",
+                                   "2026-03-25T12:15:00+00:00"}))
+      << "none after the end";
+}
+
+TEST_F(WordsTest, EveryCityOfTheListNamesAZoneTheDatabaseKnows) {
+  for (const auto& [city, zone] : api::words::cities()) {
+    SCOPED_TRACE(city);
+    const auto r = parse("every day at 9 in " + city);
+    ASSERT_EQ(r.status, 200) << r.body.dump();
+    EXPECT_EQ(r.body["schedule"]["timezone"], zone);
+  }
+}
+
+TEST_F(WordsTest, AFlagThatReadsAsSomethingElseIsQuotedByTheSentenceAndReadBack) {
+  std::vector<std::string> keys = api::words::reserved_words();
+  for (const std::string odd :
+       {"has space", R"(quote"d)", R"(back\slash)", "123abc", "2026-12-31", "ünïcode",
+        "Europe/Berlin", "feedback_submitted", "a:b-c.d", "_x", "-dash"})
+    keys.push_back(odd);
+  for (const auto& key : keys) {
+    SCOPED_TRACE(key);
+    const auto text = value<std::string>(
+        "SELECT nudge.describe_schedule('recurring', p_interval_seconds => 60, "
+        "p_stop_condition_type => 'db_check', p_stop_condition_value => $1)",
+        key);
+    const auto r = parse(text);
+    ASSERT_EQ(r.status, 200) << text << ": " << r.body.dump();
+    EXPECT_EQ(r.body["schedule"]["stop_condition_value"], key) << text;
+  }
+}
+
+// --- the property ------------------------------------------------------------------------------
+
+std::uint64_t seed() {
+  const char* given = std::getenv("NUDGE_TEST_SEED");
+  return given != nullptr ? std::stoull(given) : std::random_device{}();
+}
+
+class Generator {
+ public:
+  explicit Generator(std::uint64_t seed) : rng_(seed) {}
+  int pick(int lo, int hi) { return std::uniform_int_distribution<int>(lo, hi)(rng_); }
+  bool chance(int percent) { return pick(1, 100) <= percent; }
+  template <typename T>
+  const T& one_of(const std::vector<T>& v) {
+    return v[static_cast<std::size_t>(pick(0, static_cast<int>(v.size()) - 1))];
+  }
+
+  // One field of a cron expression over lo..hi: *, */n, a value, a list, a range, a stepped range.
+  std::string field(int lo, int hi, const std::vector<int>& steps) {
+    switch (pick(0, 6)) {
+      case 0:
+        return "*";
+      case 1:
+        return "*/" + std::to_string(one_of(steps));
+      case 2:
+        return std::to_string(pick(lo, hi));
+      case 3: {
+        std::set<int> values;
+        for (int i = pick(2, 4); i > 0; --i) values.insert(pick(lo, hi));
+        std::string out;
+        for (int v : values) out += (out.empty() ? "" : ",") + std::to_string(v);
+        return out;
+      }
+      case 4: {
+        const int a = pick(lo, hi);
+        return std::to_string(a) + "-" + std::to_string(pick(a, hi));
+      }
+      case 5: {
+        const int a = pick(lo, hi);
+        return std::to_string(a) + "-" + std::to_string(pick(a, hi)) + "/" +
+               std::to_string(one_of(steps));
+      }
+      default:
+        return std::to_string(pick(lo, hi));
+    }
+  }
+
+  std::string cron() {
+    const std::string minute =
+        chance(40) ? std::to_string(pick(0, 59)) : field(0, 59, {2, 3, 5, 7, 10, 15, 20, 30});
+    const std::string hour =
+        chance(40) ? std::to_string(pick(0, 23)) : field(0, 23, {2, 3, 4, 5, 6, 8, 12});
+    std::string dom = "*", dow = "*", month = "*";
+    if (chance(35))
+      dom = chance(30) ? one_of<std::string>({"L", "1,L", "15,L"}) : field(1, 31, {2, 7});
+    if (chance(35))
+      dow = chance(30) ? one_of<std::string>({"1-5", "0,6", "7"}) : field(0, 6, {2, 3});
+    if (chance(25)) month = field(1, 12, {2, 3, 6});
+    return minute + " " + hour + " " + dom + " " + month + " " + dow;
+  }
+
+ private:
+  std::mt19937_64 rng_;
+};
+
+TEST_F(WordsTest, RandomSchedulesDescribedInWordsParseBackToTheSameSchedule) {
+  const std::uint64_t run_seed = seed();
+  std::printf(
+      "RandomSchedulesDescribedInWordsParseBackToTheSameSchedule: seed %llu "
+      "(NUDGE_TEST_SEED=%llu replays it)\n",
+      static_cast<unsigned long long>(run_seed), static_cast<unsigned long long>(run_seed));
+  Generator g(run_seed);
+  const std::vector<std::string> zones = {"UTC", "Europe/Berlin", "America/New_York",
+                                          "Australia/Lord_Howe", "Asia/Kolkata"};
+  std::vector<std::string> flags = {"feedback_submitted", "done",       "form.sent", "a:b-c.d",
+                                    "has space",          R"(quote"d)", "123abc",    "Feedback"};
+  for (const auto& w : api::words::reserved_words()) flags.push_back(w);
+  const double now =
+      value<double>("SELECT extract(epoch FROM $1::timestamptz)", std::string(cases::kNow));
+  constexpr double kDay = 86400;
+  int crons = 0, trials = 0;
+  for (; trials < 300 && !HasFailure(); ++trials) {
+    const std::string zone = g.one_of(zones);
+    const int kind = g.pick(0, 9);
+    const std::string type = kind < 3 ? "one_time" : kind < 6 ? "recurring" : "cron";
+    std::optional<double> run_at, ends_at;
+    std::optional<int> interval, max_fires;
+    std::optional<std::string> cron, flag;
+    if (type == "one_time") {
+      // Sometimes inside Berlin's repeated hour of 2026-10-25, in either pass.
+      run_at = g.chance(15) ? 1792890000.0 + g.pick(0, 7199)
+                            : now + g.pick(60, 400 * 86400) + (g.chance(20) ? 0.25 : 0);
+    } else {
+      if (type == "recurring") {
+        interval = g.one_of<int>({1, 45, 60, 90, 3600, 5400, 86400, 172800, 604800, 1209600,
+                                  31622400, g.pick(1, 31622400)});
+      } else {
+        do {
+          cron = g.cron();
+        } while (!fires(*cron));
+        ++crons;
+      }
+      if (g.chance(30)) run_at = now + g.pick(1, 90) * kDay + (g.chance(50) ? g.pick(0, 86399) : 0);
+      if (g.chance(30)) ends_at = now + (cron ? 3000 : 400) * kDay + g.pick(0, 100 * 86400);
+      if (g.chance(30)) max_fires = g.chance(20) ? 1 : g.pick(2, 1000);
+    }
+    if (g.chance(30)) flag = g.one_of(flags);
+
+    const std::string text = value<std::string>(
+        "SELECT nudge.describe_schedule($1, to_timestamp($2), $3, $4, $5, "
+        "CASE WHEN $6::text IS NOT NULL THEN 'db_check' END, $6, $7, to_timestamp($8))",
+        type, run_at, interval, cron, zone, flag, max_fires, ends_at);
+    SCOPED_TRACE("seed " + std::to_string(run_seed) + ", trial " + std::to_string(trials) + ": " +
+                 type + " " + cron.value_or("") + " in " + zone + ": \"" + text + "\"");
+    const auto r = parse(text, "UTC");
+    ASSERT_EQ(r.status, 200) << r.body.dump();
+    const json& s = r.body["schedule"];
+    EXPECT_EQ(s["schedule_type"], type);
+    EXPECT_EQ(s.value("interval_seconds", json()), interval ? json(*interval) : json());
+    EXPECT_EQ(s.value("stop_condition_value", json()), flag ? json(*flag) : json());
+    EXPECT_EQ(s.value("max_fires", json()), max_fires ? json(*max_fires) : json());
+    for (const auto& [key, want] : {std::pair{"run_at", run_at}, std::pair{"ends_at", ends_at}}) {
+      ASSERT_EQ(s.contains(key), want.has_value()) << key << " in " << s.dump();
+      if (want) {
+        EXPECT_TRUE(value<bool>("SELECT $1::timestamptz = to_timestamp($2)",
+                                s[key].get<std::string>(), *want))
+            << key << " " << s[key];
+      }
+    }
+    if (cron) {
+      EXPECT_EQ(s["timezone"], zone);
+      EXPECT_TRUE(same_cron(s["cron"], *cron)) << s["cron"];
+      const auto fires = engine_fires(*cron, zone, 20);
+      EXPECT_EQ(engine_fires(s["cron"], zone, 20), fires);
+      if (!run_at && !ends_at) {
+        // The answer's times are the engine's first fires.
+        for (std::size_t i = 0; i < r.body["times"].size(); ++i)
+          EXPECT_TRUE(same_instant(r.body["times"][i], fires.at(i)))
+              << r.body["times"][i] << " vs " << fires.at(i);
+        EXPECT_EQ(r.body["times"].size(), std::min<std::size_t>(5, max_fires.value_or(5)));
+      }
+    }
+  }
+  EXPECT_GT(crons, trials / 5) << "the generator must keep producing cron schedules";
+}
+
+}  // namespace
+}  // namespace nudge::test

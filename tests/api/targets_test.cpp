@@ -1,0 +1,71 @@
+// GET /v1/targets: the circuit breakers of webhook hosts, as the workers keep them.
+
+#include "api/api_fixture.hpp"
+
+namespace nudge::test {
+namespace {
+
+class Targets : public ApiTest {
+ protected:
+  // Breakers as workers leave them: one closed with two failures, one open, one probing.
+  void three_breakers() {
+    sql("INSERT INTO nudge.target_hosts (host, consecutive_failures) VALUES "
+        "('http://a.example:80', 2)");
+    sql("INSERT INTO nudge.target_hosts (host, state, consecutive_failures, opened_at,"
+        " next_probe_at, open_seconds) VALUES ('https://b.example:443', 'open', 5, now(),"
+        " now() + interval '60 seconds', 60)");
+    sql("INSERT INTO nudge.target_hosts (host, state, consecutive_failures, opened_at,"
+        " next_probe_at, open_seconds, probe_worker, probe_reminder_id) VALUES"
+        " ('https://c.example:8443', 'probing', 7, now(), now() + interval '30 seconds', 120,"
+        " 'w1', 1)");
+  }
+};
+
+TEST_F(Targets, ListsEveryHostWithItsStateFailuresAndProbeTime) {
+  EXPECT_EQ(get("/v1/targets").body, json::parse(R"({"items":[],"next_cursor":null})"));
+  three_breakers();
+  const auto all = get("/v1/targets");
+  ASSERT_EQ(all.status, 200) << all.body.dump();
+  ASSERT_EQ(all.body["items"].size(), 3u) << all.body.dump();
+  const auto& open = all.body["items"][1];
+  EXPECT_EQ(open["host"], "https://b.example:443");
+  EXPECT_EQ(open["state"], "open");
+  EXPECT_EQ(open["failures"], 5);
+  EXPECT_EQ(open["open_seconds"], 60);
+  EXPECT_TRUE(open["opened_at"].is_string());
+  EXPECT_TRUE(open["next_probe_at"].is_string());
+  const auto& closed = all.body["items"][0];
+  EXPECT_EQ(closed["state"], "closed");
+  EXPECT_EQ(closed["failures"], 2);
+  EXPECT_TRUE(closed["next_probe_at"].is_null());
+  EXPECT_FALSE(all.body["items"][2].contains("probe_worker")) << "the prober is internal";
+}
+
+TEST_F(Targets, FiltersByStateAndPagesByHost) {
+  three_breakers();
+  const auto probing = get("/v1/targets?state=probing");
+  ASSERT_EQ(probing.status, 200) << probing.body.dump();
+  ASSERT_EQ(probing.body["items"].size(), 1u);
+  EXPECT_EQ(probing.body["items"][0]["host"], "https://c.example:8443");
+
+  const auto first = get("/v1/targets?limit=2");
+  ASSERT_EQ(first.body["items"].size(), 2u);
+  ASSERT_TRUE(first.body["next_cursor"].is_string());
+  const auto rest =
+      get("/v1/targets?limit=2&cursor=" + first.body["next_cursor"].get<std::string>());
+  ASSERT_EQ(rest.body["items"].size(), 1u) << rest.body.dump();
+  EXPECT_EQ(rest.body["items"][0]["host"], "https://c.example:8443");
+  EXPECT_TRUE(rest.body["next_cursor"].is_null());
+}
+
+TEST_F(Targets, AnUnknownStateOrParameterIsRefusedNamingIt) {
+  const auto bad = get("/v1/targets?state=half-open");
+  EXPECT_EQ(bad.status, 400);
+  EXPECT_EQ(bad.body["error"]["field"], "state");
+  const auto unknown = get("/v1/targets?host=x");
+  EXPECT_EQ(unknown.status, 400);
+  EXPECT_EQ(unknown.body["error"]["field"], "host");
+}
+
+}  // namespace
+}  // namespace nudge::test

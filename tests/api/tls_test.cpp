@@ -1,0 +1,236 @@
+// HTTPS: nudge-api with [api] tls_cert and tls_key, a self-signed certificate made here with the
+// openssl command. Answers over TLS (httplib's SSLClient), plain HTTP gets nothing,
+// keep-alive and many concurrent TLS clients work, and a bad certificate or key stops the start
+// naming the setting without showing the key.
+
+#include <atomic>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <sstream>
+#include <thread>
+
+#include "support/processes.hpp"
+#include "support/prometheus_text.hpp"
+#include "support/raw_http.hpp"
+#include "support/test_database.hpp"
+
+namespace nudge::test {
+namespace {
+
+using namespace std::chrono_literals;
+namespace fs = std::filesystem;
+
+// A self-signed certificate for 127.0.0.1 and its key, in a directory of the test's own.
+struct SelfSigned {
+  fs::path dir, cert, key;
+  explicit SelfSigned(const std::string& name) {
+    dir = fs::temp_directory_path() / ("nudge-tls-" + std::to_string(::getpid()) + "-" + name);
+    fs::create_directories(dir);
+    cert = dir / "cert.pem";
+    key = dir / "key.pem";
+    const auto made =
+        run_program({"openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                     "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1", "-keyout",
+                     key.string(), "-out", cert.string()},
+                    {}, 60s);
+    EXPECT_EQ(made.exit_code, 0) << made.err;
+  }
+  ~SelfSigned() { fs::remove_all(dir); }
+};
+
+class Https : public DatabaseTest {
+ protected:
+  Https() : tls_("https-" + db_.name()), port_(free_tcp_port()) {}
+
+  // Starts nudge-api serving HTTPS with `cert` and `key`; waits until it answers.
+  void start(const std::map<std::string, std::string>& more = {}) {
+    std::map<std::string, std::string> env{{"NUDGE_DATABASE_URL", db_.url()},
+                                           {"NUDGE_API_PORT", std::to_string(port_)},
+                                           {"NUDGE_API_TLS_CERT", tls_.cert.string()},
+                                           {"NUDGE_API_TLS_KEY", tls_.key.string()},
+                                           {"NUDGE_API_AUTH", "off"}};
+    for (const auto& [k, v] : more) env[k] = v;
+    api_ = std::make_unique<ChildProcess>(std::vector<std::string>{program("nudge-api")}, env,
+                                          (tls_.dir / "api.log").string());
+    const bool up = wait_until(60s, [&] {
+      auto c = client();
+      auto r = c->Get("/health");
+      return r && r->status == 200;
+    });
+    ASSERT_TRUE(up) << api_->log();
+  }
+
+  // A client that trusts only the test's certificate.
+  std::unique_ptr<httplib::SSLClient> client() const {
+    auto c = std::make_unique<httplib::SSLClient>("127.0.0.1", port_);
+    c->set_ca_cert_path(tls_.cert.c_str());
+    c->enable_server_certificate_verification(true);
+    c->set_connection_timeout(5);
+    c->set_read_timeout(30);
+    return c;
+  }
+
+  ~Https() override {
+    if (api_ && !HasFailure()) api_->remove_logs();
+  }
+
+  SelfSigned tls_;
+  int port_;
+  std::unique_ptr<ChildProcess> api_;
+};
+
+TEST_F(Https, HealthIsAnsweredOverTlsWithTheConfiguredCertificate) {
+  start();
+  auto c = client();
+  const auto r = c->Get("/health");
+  ASSERT_TRUE(r) << httplib::to_string(r.error());
+  EXPECT_EQ(r->status, 200);
+  EXPECT_EQ(nlohmann::json::parse(r->body)["status"], "ok");
+  // Whoever does not trust it gets no answer.
+  httplib::SSLClient stranger("127.0.0.1", port_);
+  stranger.enable_server_certificate_verification(true);
+  stranger.set_ca_cert_path("/nonexistent");
+  EXPECT_FALSE(stranger.Get("/health"));
+}
+
+TEST_F(Https, APlainHttpClientGetsNoAnswer) {
+  start();
+  RawConnection plain(port_);
+  ASSERT_TRUE(plain.connected());
+  ASSERT_TRUE(plain.send(raw_request("GET", "/health")));
+  EXPECT_TRUE(plain.closed_by_server(5s));
+  // And the server still serves TLS clients.
+  const auto after = client()->Get("/health");
+  ASSERT_TRUE(after) << httplib::to_string(after.error());
+  EXPECT_EQ(after->status, 200);
+}
+
+TEST_F(Https, KeepAliveServesManyRequestsOnOneConnection) {
+  start();
+  auto c = client();
+  c->set_keep_alive(true);
+  for (int i = 0; i < 20; ++i) {
+    const std::string body = R"({"entity_type":"user","entity_id":")" + std::to_string(i) +
+                             R"(","event_type":"e","channel":"log","schedule_type":"one_time",)"
+                             R"("run_at":"2099-01-01T00:00:00Z"})";
+    const auto r = c->Post("/v1/reminders", body, "application/json");
+    ASSERT_TRUE(r) << i << ": " << httplib::to_string(r.error());
+    EXPECT_EQ(r->status, 201) << r->body;
+  }
+  EXPECT_EQ(value<long>("SELECT count(*) FROM nudge.reminders"), 20);
+  // This client's one connection is the only one open (start()'s probes have gone).
+  const bool one = wait_until(10s, [&] {
+    const auto r = c->Get("/metrics");
+    return r && sample_value(r->body, "nudge_api_connections_open") == 1;
+  });
+  EXPECT_TRUE(one) << api_->log();
+}
+
+TEST_F(Https, ManyConcurrentTlsClientsAreAllAnswered) {
+  start();
+  constexpr int kClients = 32;
+  constexpr int kRequestsEach = 10;
+  std::atomic<int> ok{0};
+  std::vector<std::thread> clients;
+  for (int i = 0; i < kClients; ++i) {
+    clients.emplace_back([&] {
+      auto c = client();
+      c->set_keep_alive(true);
+      for (int n = 0; n < kRequestsEach; ++n) {
+        const auto r = c->Get("/health");
+        if (r && r->status == 200) ++ok;
+      }
+    });
+  }
+  for (auto& t : clients) t.join();
+  EXPECT_EQ(ok.load(), kClients * kRequestsEach);
+}
+
+TEST_F(Https, ALargeBodyAndALargeAnswerCrossTheTlsLayerWhole) {
+  start();
+  auto c = client();
+  // 200 reminders in one batch: a body of many TLS records, and an answer of many more.
+  std::string items;
+  for (int i = 0; i < 200; ++i) {
+    if (i > 0) items += ',';
+    items += R"({"entity_type":"user","entity_id":")" + std::to_string(i) +
+             R"(","event_type":"e","channel":"log","schedule_type":"one_time",)"
+             R"("run_at":"2099-01-01T00:00:00Z","payload":{"pad":")" +
+             std::string(500, 'x') + R"("}})";
+  }
+  const auto r = c->Post("/v1/reminders/batch", "{\"items\":[" + items + "]}", "application/json");
+  ASSERT_TRUE(r) << httplib::to_string(r.error());
+  EXPECT_EQ(r->status, 200) << r->body.substr(0, 300);
+  EXPECT_EQ(nlohmann::json::parse(r->body)["items"].size(), 200u);
+  EXPECT_EQ(value<long>("SELECT count(*) FROM nudge.reminders"), 200);
+}
+
+// ---- Refused starts ----
+
+class HttpsSettings : public ::testing::Test {
+ protected:
+  // nudge-api's exit code and stderr with these settings (it stops before the database).
+  Finished run_api(const std::map<std::string, std::string>& tls) {
+    std::map<std::string, std::string> env{
+        {"NUDGE_DATABASE_URL", "postgresql://nobody@127.0.0.1:9/none"},
+        {"NUDGE_API_PORT", std::to_string(free_tcp_port())}};
+    for (const auto& [k, v] : tls) env[k] = v;
+    return run_program({program("nudge-api")}, env, 60s);
+  }
+  static std::string key_text(const fs::path& key) {
+    std::ifstream in(key);
+    return std::string(std::istreambuf_iterator<char>(in), {});
+  }
+  SelfSigned tls_{"settings-" + std::to_string(::getpid())};
+};
+
+TEST_F(HttpsSettings, AMissingCertificateFileStopsTheStartNamingTheSetting) {
+  const auto done = run_api({{"NUDGE_API_TLS_CERT", (tls_.dir / "none.pem").string()},
+                             {"NUDGE_API_TLS_KEY", tls_.key.string()}});
+  EXPECT_EQ(done.exit_code, 2);
+  EXPECT_NE(done.err.find("api.tls_cert: cannot load a PEM certificate from"), std::string::npos)
+      << done.err;
+}
+
+TEST_F(HttpsSettings, AKeyThatIsNoKeyStopsTheStartWithoutShowingIt) {
+  // The certificate given as the key, and the key as the certificate.
+  const auto swapped = run_api(
+      {{"NUDGE_API_TLS_CERT", tls_.key.string()}, {"NUDGE_API_TLS_KEY", tls_.cert.string()}});
+  EXPECT_EQ(swapped.exit_code, 2);
+  EXPECT_NE(swapped.err.find("api.tls_cert:"), std::string::npos) << swapped.err;
+  const auto bad_key = run_api(
+      {{"NUDGE_API_TLS_CERT", tls_.cert.string()}, {"NUDGE_API_TLS_KEY", tls_.cert.string()}});
+  EXPECT_EQ(bad_key.exit_code, 2);
+  EXPECT_NE(bad_key.err.find("api.tls_key: cannot load a PEM private key"), std::string::npos)
+      << bad_key.err;
+  // No line of the key appears in anything printed.
+  const std::string key = key_text(tls_.key);
+  std::istringstream lines(key);
+  for (std::string line; std::getline(lines, line);) {
+    if (line.size() < 20 || line.starts_with("-----")) continue;
+    EXPECT_EQ(swapped.err.find(line), std::string::npos);
+    EXPECT_EQ(swapped.out.find(line), std::string::npos);
+  }
+}
+
+TEST_F(HttpsSettings, AKeyOfAnotherCertificateStopsTheStart) {
+  SelfSigned other("other-" + std::to_string(::getpid()));
+  const auto done = run_api(
+      {{"NUDGE_API_TLS_CERT", tls_.cert.string()}, {"NUDGE_API_TLS_KEY", other.key.string()}});
+  EXPECT_EQ(done.exit_code, 2);
+  EXPECT_NE(done.err.find("api.tls_key: cannot load a PEM private key from " + other.key.string() +
+                          " (key values mismatch)"),
+            std::string::npos)
+      << done.err;
+}
+
+TEST_F(HttpsSettings, ACertificateWithoutItsKeyStopsTheStart) {
+  const auto done = run_api({{"NUDGE_API_TLS_CERT", tls_.cert.string()}});
+  EXPECT_EQ(done.exit_code, 2);
+  EXPECT_NE(done.err.find("api.tls_key: must be set with api.tls_cert"), std::string::npos)
+      << done.err;
+}
+
+}  // namespace
+}  // namespace nudge::test

@@ -1,0 +1,379 @@
+// The dashboard in a real browser against a real API, worker and PostgreSQL: the flows a person
+// goes through, each view checked with axe-core (no serious or critical violation), and nothing
+// loaded from outside. One browser, one API and one worker for every flow, to stay fast.
+//
+// Flows that watch something happen live need GET /v1/stream; they are skipped, saying so, on a
+// server without it. NUDGE_BROWSER_SCREENSHOTS=DIR saves the main views as PNGs into DIR (how
+// docs/dashboard-*.png are made).
+
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { createRequire } from "node:module";
+import { createServer } from "node:http";
+import { join } from "node:path";
+import { Stack, waitUntil } from "./harness.mjs";
+
+const require = createRequire(import.meta.url);
+const axeSource = readFileSync(require.resolve("axe-core/axe.min.js"), "utf8");
+const shots = process.env.NUDGE_BROWSER_SCREENSHOTS;
+
+const stack = new Stack();
+let page;
+let hasStream = false;
+const pageErrors = [];
+const outside = [];
+let failed = false;
+// A real webhook receiver on loopback: it counts what it gets and answers 200.
+let received = 0;
+const receiver = createServer((req, res) => {
+  req.resume();
+  req.on("end", () => {
+    received += 1;
+    res.writeHead(200, { "Content-Type": "text/plain" }).end("thanks");
+  });
+});
+let hookUrl;
+
+before(async () => {
+  await new Promise((r) => receiver.listen(0, "127.0.0.1", r));
+  hookUrl = `http://127.0.0.1:${receiver.address().port}/hook`;
+  await stack.start();
+  hasStream = await stack.hasRoute("/v1/stream");
+  const context = await stack.browser.newContext({ viewport: { width: 1280, height: 900 } });
+  page = await context.newPage();
+  page.setDefaultTimeout(15000);
+  page.on("pageerror", (e) => pageErrors.push(String(e)));
+  // The pages' own policy (default-src 'self') must not have to block anything they do.
+  page.on("console", (m) => {
+    if (/Content.Security.Policy/i.test(m.text())) pageErrors.push(m.text());
+  });
+  page.on("request", (r) => {
+    if (!r.url().startsWith(stack.base) && !r.url().startsWith("data:")) outside.push(r.url());
+  });
+});
+
+after(async () => {
+  if (failed) console.error(stack.logs());
+  await stack.stop(failed);
+  receiver.close();
+});
+
+// Each flow: run, and keep the processes' logs when it fails.
+function flow(name, options, fn) {
+  test(name, options, async (t) => {
+    try {
+      await fn(t);
+      assert.deepEqual(pageErrors.splice(0), [], "uncaught errors or blocked content in the page");
+    } catch (e) {
+      failed = true;
+      throw e;
+    }
+  });
+}
+
+// Shows the view at `hash`, loaded afresh (the same hash again is a reload: no hashchange).
+async function open(hash) {
+  const url = `${stack.base}/#${hash}`;
+  if (page.url() === url) await page.reload();
+  else await page.goto(url);
+  await page.waitForSelector(`main[data-route="${hash}"]`);
+}
+
+async function noSeriousViolations(view) {
+  if (!(await page.evaluate(() => typeof window.axe !== "undefined"))) await page.evaluate(axeSource);
+  const result = await page.evaluate(() => window.axe.run(document, { resultTypes: ["violations"] }));
+  const bad = result.violations.filter((v) => v.impact === "serious" || v.impact === "critical");
+  assert.deepEqual(bad.map((v) => `${v.id}: ${v.help} (${v.nodes.map((n) => n.target.join(" ")).join(", ")})`), [],
+    `accessibility violations on ${view}`);
+}
+
+async function screenshot(name, options = {}) {
+  if (shots) await page.screenshot({ path: join(shots, `dashboard-${name}.png`), ...options });
+}
+
+let seq = 0;
+const unique = (prefix) => `${prefix}_${process.pid}_${++seq}`;
+
+// A recurring reminder, created through the form: its id.
+async function createInForm({ entityId, interval = 2, flag }) {
+  await open("/new");
+  await page.fill("#f-entity_type", "interviewer");
+  await page.fill("#f-entity_id", entityId);
+  await page.fill("#f-event_type", "feedback_form");
+  await page.selectOption("#f-schedule_type", "recurring");
+  await page.fill("#f-interval_seconds", String(interval));
+  // The preview follows the typing: five fires, `interval` seconds apart.
+  await page.waitForFunction(() => document.querySelectorAll("#preview li").length === 5);
+  const times = await page.$$eval("#preview time", (els) => els.map((e) => Date.parse(e.dateTime)));
+  assert.equal(times[1] - times[0], interval * 1000);
+  await page.selectOption("#f-channel", "webhook");
+  await page.fill("#f-target", hookUrl);
+  await page.fill("#f-payload", '{"subject": "Your feedback is due"}');
+  if (flag) {
+    await page.selectOption("#f-stop_condition_type", "db_check");
+    await page.fill("#f-stop_condition_value", flag);
+  }
+  await page.evaluate(() => window.scrollTo(0, 0));
+  await screenshot("create", { fullPage: true });
+  await page.click("#create-form button[type=submit]");
+  await page.waitForURL(/#\/reminders\/\d+$/);
+  return Number(page.url().match(/(\d+)$/)[1]);
+}
+
+let fired;  // {id, flag}: the reminder the later flows follow
+
+flow("the page and the docs load from this server alone, with no token and no uncaught error", {}, async () => {
+  await open("/overview");
+  await page.waitForSelector(".cards");
+  // Without a stream the state says so; with one it goes live.
+  const state = await page.getAttribute("#connection", "data-state");
+  assert.ok(["connecting", "live", "offline", "reconnecting"].includes(state), state);
+  if (!hasStream) await waitUntil(async () => (await page.textContent("#connection")).includes("offline"), 10000, "offline state");
+  await page.goto(`${stack.base}/docs`);
+  await page.waitForSelector(".swagger-ui .opblock", { timeout: 30000 });
+  assert.ok(await page.locator(".opblock-summary-path", { hasText: "/v1/reminders" }).first().isVisible());
+  assert.deepEqual(outside, [], "requests to other hosts");
+});
+
+flow("a recurring reminder created in the form opens its detail", {}, async () => {
+  const flag = unique("feedback");
+  const id = await createInForm({ entityId: unique("INT"), flag });
+  await page.waitForSelector("#facts dl");
+  assert.match(await page.textContent("#facts"), /every 2 seconds/);
+  assert.match(await page.textContent("#facts"), /ACTIVE/);
+  fired = { id, flag };
+});
+
+flow("it fires in the live list without a reload", {}, async (t) => {
+  if (!hasStream) return t.skip("needs GET /v1/stream (issue 18 item 1), not on this server yet");
+  await open("/reminders");
+  await page.evaluate(() => { window.__sameDocument = true; });
+  const row = `#reminders tr[data-id="${fired.id}"]`;
+  await page.waitForSelector(row);
+  await page.waitForFunction((sel) => Number(document.querySelector(sel + " td.num").textContent) >= 2, row, { timeout: 20000 });
+  assert.equal(await page.evaluate(() => window.__sameDocument), true, "the page was reloaded");
+});
+
+flow("its detail shows the executions and their delivery attempts", {}, async () => {
+  await waitUntil(async () => (await stack.api("GET", `/v1/reminders/${fired.id}/executions`)).body.items.length >= 1,
+    20000, "a fire");
+  await open(`/reminders/${fired.id}`);
+  await page.waitForSelector("#executions .attempts tbody tr").catch(async (e) => {
+    console.error("executions:", JSON.stringify((await stack.api("GET", `/v1/reminders/${fired.id}/executions`)).body).slice(0, 2000));
+    console.error(await page.textContent("main"));
+    throw e;
+  });
+  const attempt = await page.textContent("#executions .attempts tbody tr");
+  assert.match(attempt, /delivered/);
+  assert.match(attempt, /200/);  // the receiver's status code
+  assert.match(attempt, /thanks/);  // and its answer
+  assert.ok(received >= 1);
+  await page.waitForSelector("#next-fires li");
+  await screenshot("detail", { fullPage: true });
+  await noSeriousViolations("the reminder's detail");
+});
+
+flow("toggling its stop flag completes it and the flags view lists what it stopped", {}, async () => {
+  const set = await stack.api("PUT", `/v1/flags/${fired.flag}`, { value: false });
+  assert.ok([200, 201].includes(set.status), JSON.stringify(set));
+  await open("/flags");
+  const toggle = `#flags tr[data-key="${fired.flag}"] button.toggle`;
+  await page.waitForSelector(toggle);
+  assert.equal(await page.getAttribute(toggle, "aria-pressed"), "false");
+  await page.focus(toggle);
+  await page.keyboard.press("Enter");  // the keyboard alone
+  await page.waitForSelector(`${toggle}[aria-pressed="true"]`);
+  await page.waitForSelector(`#stopped a[href="#/reminders/${fired.id}"]`);
+  assert.match(await page.textContent("#stopped"), /COMPLETED/);
+  await noSeriousViolations("flags");
+  // The flag's reminders, through the list's stop flag filter.
+  await page.click(`#flags tr[data-key="${fired.flag}"] a`);
+  await page.waitForSelector(`main[data-route^="/reminders?stop_condition_value="]`);
+  assert.deepEqual(await page.$$eval("#reminders tbody tr", (rows) => rows.map((r) => r.dataset.id)), [String(fired.id)]);
+  await open(`/reminders/${fired.id}`);
+  await page.waitForSelector("#facts .status-completed");
+  assert.match(await page.textContent("#facts"), /stop_condition/);
+});
+
+flow("a refused field shows the API's error next to that field", {}, async () => {
+  await open("/new");
+  await page.fill("#f-entity_type", "interviewer");
+  await page.fill("#f-entity_id", unique("INT"));
+  await page.fill("#f-event_type", "feedback_form");
+  await page.selectOption("#f-schedule_type", "recurring");
+  await page.fill("#f-interval_seconds", "60");
+  await page.selectOption("#f-channel", "webhook");
+  await page.fill("#f-target", "not a url");
+  await page.click("#create-form button[type=submit]");
+  await page.waitForSelector("#f-target[aria-invalid=true]");
+  assert.match(await page.textContent("#f-target-error"), /^target: /);
+  assert.equal(await page.evaluate(() => document.activeElement.id), "f-target");
+  // The preview says what is wrong with a schedule as it is typed.
+  await page.selectOption("#f-schedule_type", "cron");
+  await page.fill("#f-cron", "61 * * * *");
+  await page.waitForSelector("#preview .error:has-text('61')");
+  assert.match(await page.textContent("#preview"), /^cron: /);
+  await screenshot("field-error");
+  await noSeriousViolations("the create form");
+});
+
+let ruleEventType;  // the event type of the rule the editor saved
+
+flow("a rule saved in the editor and an event recorded in the form create a reminder", {}, async () => {
+  const eventType = unique("interview_completed");
+  ruleEventType = eventType;
+  await open("/rules");
+  await page.fill("#f-name", "nag the interviewer");
+  await page.fill("#f-event_type", eventType);
+  await page.fill("#f-action", JSON.stringify({
+    type: "remind",
+    reminder: { event_type: "feedback_form", channel: "log", schedule_type: "one_time", delay_seconds: 3600 },
+  }));
+  await page.click("#rule-form button[type=submit]");
+  await page.waitForSelector(`#rules td:text-is("${eventType}")`);
+  await noSeriousViolations("rules");
+
+  // The event from the form: its effect links to the reminder the rule created.
+  await open("/events");
+  await page.click("#events-record summary");
+  await page.fill("#f-event_type", eventType);
+  await page.fill("#f-entity_type", "interviewer");
+  await page.fill("#f-entity_id", unique("INT"));
+  await page.fill("#f-data", '{"candidate": "C-7"}');
+  await page.click("#event-form button[type=submit]");
+  const link = await page.waitForSelector("#event-log .effects a[href^='#/reminders/']");
+  assert.match(await page.textContent("#event-log .effects"), /created/);
+  await link.click();
+  await page.waitForSelector("#facts .status-active");
+  await noSeriousViolations("events");
+});
+
+flow("an event's reminder appears live in the list and the event log", {}, async (t) => {
+  if (!hasStream) return t.skip("needs GET /v1/stream (issue 18 item 1), not on this server yet");
+  const eventType = ruleEventType;
+  await open("/reminders");
+  await page.evaluate(() => { window.__sameDocument = true; });
+  const answer = await stack.api("POST", "/v1/events", { event_type: eventType, entity_type: "interviewer", entity_id: unique("INT") });
+  assert.equal(answer.status, 201);
+  const id = answer.body.effects[0].reminder.id;
+  await page.waitForSelector(`#reminders tr[data-id="${id}"]`, { timeout: 10000 });
+  assert.equal(await page.evaluate(() => window.__sameDocument), true, "the page was reloaded");
+  await open("/events");
+  await page.waitForSelector(`#event-log a[href="#/reminders/${id}"]`);
+});
+
+flow("pause every reminder matching a filter, then resume them", {}, async () => {
+  const eventType = unique("bulk");
+  const items = [1, 2, 3].map((i) => ({ entity_type: "user", entity_id: `b${i}`, event_type: eventType, channel: "log", schedule_type: "recurring", interval_seconds: 3600, run_at: new Date(Date.now() + 3600000).toISOString() }));
+  assert.equal((await stack.api("POST", "/v1/reminders/batch", { items })).status, 200);
+  await open("/reminders");
+  await page.fill("#f-event_type", eventType);
+  await page.press("#f-event_type", "Enter");
+  await page.waitForSelector(`main[data-route="/reminders?event_type=${eventType}"]`);
+  assert.equal(await page.locator("#reminders tbody tr").count(), 3);
+  await page.click("button:text-is('Pause all')");
+  await page.waitForSelector(".bulk [role=status]:has-text('3 changed')");
+  assert.equal(await page.locator("#reminders .status-paused").count(), 3);
+  await page.click("button:text-is('Resume all')");
+  await page.waitForSelector(".bulk [role=status]:has-text('3 changed')");
+  await page.waitForFunction(() => document.querySelectorAll("#reminders .status-active").length === 3);
+});
+
+flow("a contact is set, listed and removed; a bad address shows its error", {}, async () => {
+  await open("/contacts");
+  await page.fill("#f-entity_type", "interviewer");
+  await page.fill("#f-entity_id", "INT_C1");
+  await page.click("#contacts-find button[type=submit]");
+  await page.waitForSelector("#contact-list:has-text('No contacts')");
+  await page.selectOption("#f-channel", "email");
+  await page.fill("#f-address", "not an address");
+  await page.click("#contact-form button[type=submit]");
+  await page.waitForSelector("#f-address[aria-invalid=true]");
+  assert.match(await page.textContent("#f-address-error"), /address/);
+  await page.fill("#f-address", "ann@example.com");
+  await page.click("#contact-form button[type=submit]");
+  await page.waitForSelector("#contact-list:has-text('email: ann@example.com')");
+  await noSeriousViolations("contacts");
+  await page.click("#contact-list button:text-is('Remove')");
+  await page.waitForSelector("#contact-list:has-text('No contacts')");
+});
+
+// For the pictures only: a list with some variety in it.
+async function seedForPictures() {
+  const kinds = [
+    { channel: "email", schedule_type: "cron", cron: "0 9 * * 1-5", timezone: "Europe/Berlin", target: "ann@example.com" },
+    { channel: "webhook", schedule_type: "recurring", interval_seconds: 3600, target: hookUrl },
+    { channel: "log", schedule_type: "one_time", run_at: new Date(Date.now() + 86400000).toISOString() },
+  ];
+  const items = [];
+  for (let i = 0; i < 12; i++) {
+    items.push({ entity_type: i % 2 ? "interviewer" : "candidate", entity_id: `C-${100 + i}`, event_type: ["feedback_form", "offer_letter", "onboarding"][i % 3], ...kinds[i % 3] });
+  }
+  const batch = await stack.api("POST", "/v1/reminders/batch", { items });
+  assert.equal(batch.status, 200, JSON.stringify(batch.body));
+  const ids = batch.body.items.map((x) => x.reminder.id);
+  await stack.api("POST", "/v1/reminders/pause", { ids: ids.slice(0, 2) });
+  await stack.api("POST", "/v1/reminders/cancel", { ids: ids.slice(2, 3) });
+}
+
+flow("every other view passes the accessibility check and fits a phone", {}, async () => {
+  if (shots) await seedForPictures();
+  for (const hash of ["/overview", "/reminders", "/new"]) {
+    await open(hash);
+    await page.waitForLoadState("networkidle");
+    await noSeriousViolations(hash);
+  }
+  await open("/overview");
+  await page.waitForSelector(".cards");
+  await screenshot("overview");
+  await open("/reminders");
+  await page.waitForSelector("#reminders tbody tr");
+  await screenshot("reminders");
+  await page.setViewportSize({ width: 390, height: 844 });
+  await open("/reminders");
+  await page.waitForSelector("#reminders tbody tr");
+  // Nothing wider than the screen but the table, which scrolls in its own region.
+  const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+  assert.ok(overflow <= 0, `the page is ${overflow}px wider than a phone`);
+  await screenshot("phone");
+  await noSeriousViolations("the reminders list on a phone");
+  await page.setViewportSize({ width: 1280, height: 900 });
+});
+
+flow("with tokens on, the page works only after a token is entered", {}, async (t) => {
+  const doc = (await stack.api("GET", "/openapi.json")).body;
+  if (!doc.components?.securitySchemes?.bearer) return t.skip("this server has no tokens");
+  const secured = await new Stack().start({ api: { NUDGE_API_AUTH: "token" } });
+  try {
+    const token = secured.createToken("browser", "read,write");
+    const context = await secured.browser.newContext();
+    const p = await context.newPage();
+    const errors = [];
+    p.on("pageerror", (e) => errors.push(String(e)));
+    // The page itself loads without a token, then asks for one: nothing is shown before it.
+    await p.goto(`${secured.base}/#/overview`);
+    await p.waitForSelector("#token-dialog[open]");
+    assert.equal(await p.isVisible(".cards"), false);
+    assert.equal(await p.evaluate(() => document.activeElement.id), "token-input");
+    await p.fill("#token-input", "nudge_wrong");
+    await p.press("#token-input", "Enter");
+    await p.waitForSelector("#token-dialog[open] #token-error:has-text('refused')");
+    await p.fill("#token-input", token);
+    await p.press("#token-input", "Enter");
+    await p.waitForSelector(".cards");
+    assert.equal(await p.evaluate(() => sessionStorage.getItem("nudge.token")), token);
+    // Every later call carries it: a create through the form works.
+    await p.goto(`${secured.base}/#/flags`);
+    await p.fill("#f-key", "signed_in");
+    await p.click("#flag-form button[type=submit]");
+    await p.waitForSelector('#flags tr[data-key="signed_in"]');
+    // A new tab of the browser session has no token: it asks again.
+    const other = await context.newPage();
+    await other.goto(`${secured.base}/#/overview`);
+    await other.waitForSelector("#token-dialog[open]");
+    assert.deepEqual(errors, []);
+  } finally {
+    await secured.stop(false);
+  }
+});

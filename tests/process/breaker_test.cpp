@@ -1,0 +1,102 @@
+// The circuit breaker end to end: two real nudge-worker processes share one breaker through the
+// database while a real receiver is down, then up. Nothing is lost, deliveries held while the
+// breaker is open use no attempts, and one probe at a time goes out.
+
+#include <algorithm>
+#include <atomic>
+#include <set>
+
+#include "process/process_fixture.hpp"
+#include "support/webhook_receiver.hpp"
+
+namespace nudge::test {
+namespace {
+
+class Breaker : public ProcessTest {
+ protected:
+  std::int64_t create_webhook(const std::string& entity_id, const std::string& path) {
+    return value<std::int64_t>(
+        "SELECT (reminder).id FROM nudge.create_reminder(p_entity_type => 'candidate',"
+        " p_entity_id => $1, p_event_type => 'interview', p_channel => 'webhook',"
+        " p_schedule_type => 'one_time', p_run_at => now(), p_target => $2)",
+        entity_id, receiver_.url(path));
+  }
+  // Three failures open the breaker for 1 s, and a failed probe opens it again for 1 s (the
+  // cap), so probes come once a second; five attempts per occurrence (the first reminders'
+  // quick retries may beat the opening), fast retries.
+  std::map<std::string, std::string> settings() const {
+    return {{"NUDGE_BREAKER_FAILURES", "3"},         {"NUDGE_BREAKER_OPEN_SECONDS", "1"},
+            {"NUDGE_BREAKER_MAX_OPEN_SECONDS", "1"}, {"NUDGE_RETRY_MAX_ATTEMPTS", "5"},
+            {"NUDGE_RETRY_BASE_DELAY_MS", "50"},     {"NUDGE_RETRY_MAX_DELAY_MS", "100"}};
+  }
+  long log_lines_with(const std::string& text) const {
+    const std::string logs = all_logs();
+    long n = 0;
+    for (auto at = logs.find(text); at != std::string::npos; at = logs.find(text, at + 1)) ++n;
+    return n;
+  }
+  long attempts_of_held(const std::string& condition) {
+    return value<long>(
+        "SELECT count(*) FROM nudge.reminders r WHERE r.entity_id LIKE 'held%' AND (SELECT "
+        "count(*) FROM nudge.delivery_attempts a WHERE a.reminder_id = r.id) " +
+        condition);
+  }
+
+  WebhookReceiver receiver_;
+};
+
+TEST_F(Breaker, AReceiverDownThenUpLosesNothingAndBurnsNoAttemptsWhileOpen) {
+  using Clock = std::chrono::steady_clock;
+  constexpr int kEarly = 3, kHeld = 17;
+  std::atomic<bool> up{false};
+  // One host, two paths: the first reminders open the breaker, the rest come while it is open.
+  receiver_.on("/early", [&](int) { return up ? 200 : 503; });
+  receiver_.on("/held", [&](int) { return up ? 200 : 503; });
+  start_worker(settings());
+  start_worker(settings());
+  for (int i = 0; i < kEarly; ++i) create_webhook("early" + std::to_string(i), "/early");
+  ASSERT_TRUE(wait_until(kSlow, [&] {
+    return value<long>("SELECT count(*) FROM nudge.target_hosts WHERE state = 'open'") == 1;
+  })) << all_logs();
+
+  // Down, with the breaker open: the new reminders are held; one probe a second goes out.
+  for (int i = 0; i < kHeld; ++i) create_webhook("held" + std::to_string(i), "/held");
+  ASSERT_TRUE(wait_until(kSlow, [&] { return receiver_.requests_to("/held").size() >= 3; }))
+      << all_logs();
+  up = true;
+  const auto up_at = Clock::now();
+  ASSERT_TRUE(wait_for_executions(kEarly + kHeld)) << all_logs();
+
+  // Nothing lost: every reminder delivered, none failed.
+  EXPECT_EQ(value<long>("SELECT count(*) FROM nudge.executions WHERE outcome = 'delivered'"),
+            kEarly + kHeld);
+  EXPECT_EQ(value<long>("SELECT count(*) FROM nudge.reminders WHERE status = 'COMPLETED'"),
+            kEarly + kHeld);
+
+  // One probe at a time: from the first probe until the receiver came up, requests (to either
+  // path) came one by one, an open time apart, though two workers were claiming.
+  std::vector<Clock::time_point> down;
+  const auto first_probe = receiver_.requests_to("/held").at(0).at;
+  for (const auto& r : receiver_.requests())
+    if (r.at >= first_probe && r.at < up_at) down.push_back(r.at);
+  std::sort(down.begin(), down.end());
+  ASSERT_GE(down.size(), 2u);
+  for (std::size_t i = 1; i < down.size(); ++i)
+    EXPECT_GE(down[i] - down[i - 1], 900ms) << "request " << i << " while open came too soon";
+
+  // No attempts burned while open: a held reminder has one attempt (its delivery), or two if
+  // it was a probe that failed; each failed probe was a different reminder.
+  const long failed_probes = static_cast<long>(down.size()) - 1;  // the last may have succeeded
+  EXPECT_EQ(attempts_of_held("> 2"), 0);
+  EXPECT_GE(attempts_of_held("= 2"), failed_probes);
+  EXPECT_EQ(attempts_of_held("= 1") + attempts_of_held("= 2"), kHeld);
+
+  // The breaker closed, and the workers that changed it logged each change once.
+  EXPECT_EQ(value<std::string>("SELECT state FROM nudge.target_hosts"), "closed");
+  EXPECT_GE(log_lines_with(R"("to":"open")"), failed_probes + 1) << all_logs();
+  EXPECT_GE(log_lines_with(R"("to":"probing")"), failed_probes + 1) << all_logs();
+  EXPECT_EQ(log_lines_with(R"("to":"closed")"), 1) << all_logs();
+}
+
+}  // namespace
+}  // namespace nudge::test

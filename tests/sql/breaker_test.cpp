@@ -1,0 +1,243 @@
+// The circuit breaker per webhook host (nudge.target_hosts), through the worker's own claim and
+// finish: failures open it, an open breaker holds deliveries without using their attempts, one
+// probe goes out when the open time is over, and its outcome closes the breaker or opens it
+// again for twice the time, up to the cap.
+
+#include <set>
+
+#include "sql/lifecycle_fixture.hpp"
+
+namespace nudge::test {
+namespace {
+
+// Three failures open a breaker for 60 s, doubled up to 200 s; generous attempts, fast retries.
+Policy breaker_policy() {
+  Policy p;
+  p.max_attempts = 10;
+  p.retry_base_ms = 1;
+  p.retry_max_ms = 1;
+  p.breaker_failures = 3;
+  p.breaker_open_seconds = 60;
+  p.breaker_max_open_seconds = 200;
+  return p;
+}
+
+class BreakerTest : public LifecycleTest {
+ protected:
+  std::int64_t create_webhook(const std::string& entity_id, const std::string& target) {
+    return create("p_entity_type => 'user', p_entity_id => '" + entity_id +
+                  "', p_event_type => 'nudge', p_channel => 'webhook', p_target => '" + target +
+                  "', p_schedule_type => 'one_time', p_run_at => " + kDue)
+        .second;
+  }
+  // One round trip of `worker`: finishes `done`, each with `status` (a failure unless 2xx; 0 for
+  // no answer at all), then claims up to 100.
+  std::vector<Claimed> round(const std::string& worker, const std::vector<Claimed>& done,
+                             int status, const Policy& policy = breaker_policy()) {
+    const bool ok = status >= 200 && status < 300;
+    FinishArrays a = finish_arrays(
+        done, ok ? "delivered" : "failed",
+        ok ? std::nullopt : std::optional<std::string>("HTTP " + std::to_string(status)));
+    a.status_codes = pg_array(std::vector<std::optional<int>>(
+        done.size(), status == 0 ? std::nullopt : std::optional<int>(status)));
+    a.durations = pg_array(std::vector<int>(done.size(), 5));
+    return LifecycleTest::round(worker, a, 100, policy);
+  }
+  // Makes every waiting reminder due now (a retry's backoff or a hold over).
+  void everything_due() {
+    sql("UPDATE nudge.reminders SET next_run_at = now() - interval '1 millisecond'"
+        " WHERE status = 'ACTIVE' AND leased_by IS NULL");
+  }
+  // Makes the open time of every breaker over.
+  void open_time_over() {
+    sql("UPDATE nudge.target_hosts SET next_probe_at = now() - interval '1 millisecond'"
+        " WHERE state <> 'closed'");
+  }
+  std::string state_of(const std::string& host) {
+    const auto r = sql("SELECT state FROM nudge.target_hosts WHERE host = $1", host);
+    return r.empty() ? "none" : r[0][0].c_str();
+  }
+  int failures_of(const std::string& host) {
+    return value<int>("SELECT consecutive_failures FROM nudge.target_hosts WHERE host = $1", host);
+  }
+  int open_seconds_of(const std::string& host) {
+    return value<int>("SELECT open_seconds FROM nudge.target_hosts WHERE host = $1", host);
+  }
+};
+
+const std::string kDown = "http://down.example:8080";
+const std::string kUp = "https://up.example:443";
+
+TEST_F(BreakerTest, TheHostIsSchemeHostAndPortWithoutCredentialsPathOrCase) {
+  EXPECT_EQ(value<std::string>("SELECT nudge.target_host('HTTP://u:p@Down.Example:8080/a?b#c')"),
+            kDown);
+  EXPECT_EQ(value<std::string>("SELECT nudge.target_host('https://up.example/hook')"), kUp);
+  EXPECT_EQ(value<std::string>("SELECT nudge.target_host('http://[::1]/x')"), "http://[::1]:80");
+  EXPECT_EQ(value<std::string>("SELECT nudge.target_host('http://10.0.0.1:9000')"),
+            "http://10.0.0.1:9000");
+}
+
+TEST_F(BreakerTest, ConsecutiveFailuresOpenTheBreakerAndHoldItsDeliveriesWithoutUsingAttempts) {
+  std::vector<std::int64_t> down;
+  for (int i = 0; i < 3; ++i)
+    down.push_back(create_webhook("d" + std::to_string(i), kDown + "/hook"));
+  const std::int64_t up = create_webhook("u", kUp + "/hook");
+  const auto first = round("w1", {}, 200);
+  ASSERT_EQ(first.size(), 4u);
+  std::vector<Claimed> to_down, to_up;
+  for (const auto& c : first) (c.id == up ? to_up : to_down).push_back(c);
+
+  EXPECT_TRUE(round("w1", to_up, 200).empty());
+  round("w1", {to_down[0], to_down[1]}, 503);
+  EXPECT_EQ(state_of(kDown), "closed");
+  EXPECT_EQ(failures_of(kDown), 2);
+  round("w1", {to_down[2]}, 0);  // no answer at all
+  EXPECT_EQ(state_of(kDown), "open");
+  EXPECT_EQ(state_of(kUp), "none") << "a host that never failed has no row";
+  EXPECT_EQ(open_seconds_of(kDown), 60);
+
+  // The retries are due, but the breaker is open: held until its next probe, attempt kept.
+  everything_due();
+  EXPECT_TRUE(round("w2", {}, 200).empty());
+  for (const std::int64_t id : down) {
+    const pqxx::row r = reminder(id);
+    EXPECT_EQ(r["attempt"].as<int>(), 1);
+    EXPECT_TRUE(r["leased_by"].is_null());
+    EXPECT_FALSE(r["occurrence_at"].is_null());
+    EXPECT_EQ(value<bool>("SELECT r.next_run_at = h.next_probe_at FROM nudge.reminders r,"
+                          " nudge.target_hosts h WHERE r.id = $1 AND h.host = $2",
+                          id, kDown),
+              true);
+  }
+  EXPECT_EQ(count("nudge.delivery_attempts"), 4)
+      << "three failures and the other host's delivery: held deliveries are no attempts";
+  EXPECT_TRUE(round("w2", {}, 200).empty()) << "not due again before the probe";
+}
+
+TEST_F(BreakerTest, OneProbeGoesOutWhenTheOpenTimeIsOverAndItsSuccessReleasesTheRest) {
+  std::vector<std::int64_t> down;
+  for (int i = 0; i < 3; ++i)
+    down.push_back(create_webhook("d" + std::to_string(i), kDown + "/hook"));
+  round("w1", round("w1", {}, 200), 503);
+  everything_due();
+  round("w1", {}, 200);  // holds them
+  open_time_over();
+  everything_due();
+
+  const auto probe = round("w1", {}, 200);
+  ASSERT_EQ(probe.size(), 1u);
+  EXPECT_EQ(probe[0].attempt, 2);
+  EXPECT_TRUE(round("w2", {}, 200).empty()) << "a second worker gets no second probe";
+  EXPECT_EQ(state_of(kDown), "probing");
+  EXPECT_EQ(value<std::string>("SELECT probe_worker FROM nudge.target_hosts"), "w1");
+
+  // The probe succeeds: the breaker closes and the held deliveries are due at once.
+  EXPECT_EQ(round("w1", probe, 200).size(), 2u);
+  EXPECT_EQ(state_of(kDown), "closed");
+  EXPECT_EQ(failures_of(kDown), 0);
+  EXPECT_TRUE(
+      value<bool>("SELECT opened_at IS NULL AND next_probe_at IS NULL FROM nudge.target_hosts"));
+}
+
+TEST_F(BreakerTest, AFailedProbeOpensTheBreakerAgainForTwiceTheTimeUpToTheCap) {
+  for (int i = 0; i < 3; ++i) create_webhook("d" + std::to_string(i), kDown + "/hook");
+  round("w1", round("w1", {}, 200), 503);
+  std::set<std::int64_t> probed;
+  for (const int expected : {120, 200}) {
+    open_time_over();
+    everything_due();
+    const auto probe = round("w1", {}, 200);
+    ASSERT_EQ(probe.size(), 1u);
+    probed.insert(probe[0].id);
+    EXPECT_TRUE(round("w1", probe, 503).empty());
+    EXPECT_EQ(state_of(kDown), "open");
+    EXPECT_EQ(value<long>("SELECT count(*) FROM nudge.reminders r, nudge.target_hosts h"
+                          " WHERE r.next_run_at = h.next_probe_at"),
+              2)
+        << "the others wait for the new probe time";
+    EXPECT_EQ(open_seconds_of(kDown), expected);
+    EXPECT_NEAR(value<double>("SELECT extract(epoch FROM next_probe_at - opened_at)::float8"
+                              " FROM nudge.target_hosts"),
+                expected, 0.001);
+  }
+  EXPECT_EQ(probed.size(), 2u) << "each probe is the held delivery with the fewest attempts used";
+}
+
+TEST_F(BreakerTest, AProbeWhoseWorkerWentQuietIsReplacedWhenItsLeaseEnds) {
+  for (int i = 0; i < 3; ++i) create_webhook("d" + std::to_string(i), kDown + "/hook");
+  round("w1", round("w1", {}, 200), 503);
+  open_time_over();
+  everything_due();
+  ASSERT_EQ(round("w1", {}, 200).size(), 1u);  // w1 never comes back
+  everything_due();
+  EXPECT_TRUE(round("w2", {}, 200).empty()) << "the probe's lease runs";
+  open_time_over();
+  everything_due();
+  const auto second = round("w2", {}, 200);
+  ASSERT_EQ(second.size(), 1u);
+  EXPECT_EQ(value<std::string>("SELECT probe_worker FROM nudge.target_hosts"), "w2");
+}
+
+TEST_F(BreakerTest, AnAnswerThatIsNotAFailureOfTheHostClearsTheCount) {
+  for (int i = 0; i < 4; ++i) create_webhook("d" + std::to_string(i), kDown + "/hook");
+  const auto fires = round("w1", {}, 200);
+  ASSERT_EQ(fires.size(), 4u);
+  round("w1", {fires[0]}, 429);
+  round("w1", {fires[1]}, 408);
+  EXPECT_EQ(failures_of(kDown), 2);
+  round("w1", {fires[2]}, 404);  // the host is up; the request is wrong
+  EXPECT_EQ(failures_of(kDown), 0);
+  EXPECT_EQ(state_of(kDown), "closed");
+}
+
+TEST_F(BreakerTest, ContactAddressesShareTheirHostsBreaker) {
+  sql("SELECT nudge.put_contact('user', 'c', 'webhook', $1)", kDown + "/contact");
+  for (int i = 0; i < 3; ++i) create_webhook("d" + std::to_string(i), kDown + "/hook");
+  const std::int64_t by_contact =
+      create(
+          "p_entity_type => 'user', p_entity_id => 'c', p_event_type => 'nudge',"
+          " p_channel => 'webhook', p_schedule_type => 'one_time', p_run_at => " +
+          kInAnHour)
+          .second;
+  round("w1", round("w1", {}, 200), 503);
+  ASSERT_EQ(state_of(kDown), "open");
+  sql("UPDATE nudge.reminders SET next_run_at = now() - interval '1 millisecond' WHERE id = $1",
+      by_contact);
+  EXPECT_TRUE(round("w1", {}, 200).empty());
+  EXPECT_EQ(reminder(by_contact)["attempt"].as<int>(), 0);
+}
+
+TEST_F(BreakerTest, AWorkerWithBreakerFailuresZeroCountsNothing) {
+  for (int i = 0; i < 3; ++i) create_webhook("d" + std::to_string(i), kDown + "/hook");
+  Policy off = breaker_policy();
+  off.breaker_failures = 0;
+  round("w1", round("w1", {}, 200, off), 503, off);
+  EXPECT_EQ(state_of(kDown), "none");
+  EXPECT_EQ(count("nudge.target_hosts"), 0);
+}
+
+TEST_F(BreakerTest, AttemptsRecordedForWorkersThatDiedSayNothingAboutTheHost) {
+  create_webhook("d0", kDown + "/hook");
+  // Claimed three times by workers that never finished: the claim records it as failed.
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_EQ(round("dead" + std::to_string(i), {}, 200).size(), 1u);
+    sql("UPDATE nudge.reminders SET lease_expires_at = now() - interval '1 millisecond'");
+  }
+  Policy three = breaker_policy();
+  three.max_attempts = 3;
+  EXPECT_TRUE(round("w1", {}, 200, three).empty());
+  EXPECT_EQ(value<std::string>("SELECT status FROM nudge.reminders"), "FAILED");
+  EXPECT_EQ(state_of(kDown), "none");
+}
+
+TEST_F(BreakerTest, TheGaugesCountHostsByState) {
+  for (int i = 0; i < 3; ++i) create_webhook("d" + std::to_string(i), kDown + "/hook");
+  round("w1", round("w1", {}, 200), 503);
+  EXPECT_EQ(
+      value<std::string>("SELECT string_agg(label_value || '=' || value, ',' ORDER BY label_value)"
+                         " FROM nudge.gauges(100) WHERE name = 'nudge_breaker_hosts'"),
+      "closed=0,open=1,probing=0");
+}
+
+}  // namespace
+}  // namespace nudge::test

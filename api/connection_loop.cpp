@@ -270,7 +270,7 @@ void ConnectionLoop::on_readable(Tracked& c) {
     case State::lingering:
       // Discard what the refused client sends until it closes.
       for (;;) {
-        const ssize_t n = ::recv(c.socket(), scratch_.data(), scratch_.size(), 0);
+        const ssize_t n = c.receive_some(scratch_.data(), scratch_.size());
         if (n > 0) continue;
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) return;
         return close(c);
@@ -346,8 +346,8 @@ void ConnectionLoop::write_stream(Tracked& c) {
         break;
       }
     }
-    const ssize_t n = ::send(c.socket(), c.unsent.data() + c.sent, c.unsent.size() - c.sent,
-                             MSG_NOSIGNAL | MSG_DONTWAIT);
+    // Through the connection's TLS session over HTTPS.
+    const ssize_t n = c.send_some(c.unsent.data() + c.sent, c.unsent.size() - c.sent);
     if (n > 0) {
       c.sent += static_cast<std::size_t>(n);
       progressed = true;
@@ -384,7 +384,7 @@ void ConnectionLoop::on_stream_event(Tracked& c, std::uint32_t events) {
   if (events & (EPOLLIN | EPOLLRDHUP)) {
     // A stream's client has nothing to say: what it sends is dropped; its leaving ends it.
     for (;;) {
-      const ssize_t n = ::recv(c.socket(), scratch_.data(), scratch_.size(), 0);
+      const ssize_t n = c.receive_some(scratch_.data(), scratch_.size());
       if (n > 0) continue;
       if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
       if (n < 0 && errno == EINTR) continue;

@@ -45,21 +45,19 @@ bool ChangePoller::wait(Clock::time_point until) {
 
 void ChangePoller::read_log(pqxx::connection& conn) {
   pqxx::nontransaction tx(conn);
+  const std::int64_t last = advance_batches(tx);
+  const Position end = after_batch(last);
   auto at = hub_.position();
-  if (!at) {
-    hub_.advance(stream_start(tx));
-    return;
-  }
-  if (hub_.joined() == 0) {
-    const auto end = last_change_after(tx, *at);
-    if (!end || hub_.advance(*end)) return;
+  if (at && *at >= end) return;
+  if (!at || hub_.joined() == 0) {
+    if (hub_.advance(end)) return;
+    at = hub_.position();
   }
   for (;;) {
-    const auto changes = read_changes(tx, *at, kPage);
-    if (changes.empty()) return;
-    at = changes.back().position;
-    hub_.publish(changes, *at);
-    if (changes.size() < static_cast<std::size_t>(kPage)) return;
+    const Page page = read_changes(tx, *at, last, kPage);
+    hub_.publish(page.changes, page.end);
+    if (page.end >= end) return;
+    at = page.end;
   }
 }
 

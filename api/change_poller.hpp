@@ -1,8 +1,9 @@
 #pragma once
 // The API process's one reader of the change log: a thread with its own database connection
-// that reads nudge.changes every kPollInterval, renders each change once (as the REST answers
-// render its objects, read at that moment) and publishes it to the StreamHub, which fans it out
-// to every client. With no client joined it only moves its position to the log's end, rendering
+// that every kPollInterval makes the next batch of the log (nudge.stream_advance: the
+// transactions finished since the last), renders each change once (as the REST answers render
+// its objects, read at that moment) and publishes it to the StreamHub, which fans it out to
+// every client. With no client joined it only moves its position past the last batch, rendering
 // nothing. It also sends the hub's heartbeat. The workers' hot path never notifies it.
 
 #include <chrono>

@@ -3,9 +3,12 @@
 #include <cstdint>
 #include <cstdio>
 
+#include "stream_render.hpp"
+
 namespace nudge::api {
 namespace {
 
+// The first three columns: pos, id, n.
 Position position_of(const pqxx::row& row) {
   return {row[0].as<std::uint64_t>(), row[1].as<std::int64_t>(), row[2].as<std::int32_t>()};
 }
@@ -36,54 +39,69 @@ bool hex(const std::string& text, std::size_t from, std::size_t digits, std::uin
 
 std::string event_id(Position p) {
   char text[43];
-  std::snprintf(text, sizeof text, "%016llx-%016llx-%08x", static_cast<unsigned long long>(p.xid),
+  std::snprintf(text, sizeof text, "%016llx-%016llx-%08x", static_cast<unsigned long long>(p.batch),
                 static_cast<unsigned long long>(p.id), static_cast<unsigned>(p.n));
   return text;
 }
 
 std::optional<Position> parse_event_id(const std::string& text) {
-  std::uint64_t xid = 0, id = 0, n = 0;
-  if (text.size() != 42 || text[16] != '-' || text[33] != '-' || !hex(text, 0, 16, xid) ||
+  std::uint64_t batch = 0, id = 0, n = 0;
+  if (text.size() != 42 || text[16] != '-' || text[33] != '-' || !hex(text, 0, 16, batch) ||
       !hex(text, 17, 16, id) || !hex(text, 34, 8, n) ||
       id > static_cast<std::uint64_t>(INT64_MAX) || n > static_cast<std::uint64_t>(INT32_MAX))
     return std::nullopt;
-  return Position{xid, static_cast<std::int64_t>(id), static_cast<std::int32_t>(n)};
+  return Position{batch, static_cast<std::int64_t>(id), static_cast<std::int32_t>(n)};
 }
 
-std::vector<Change> read_changes(pqxx::transaction_base& tx, Position after, int limit) {
-  const pqxx::result rows =
-      tx.exec_prepared("stream_changes", std::to_string(after.xid), after.id, after.n, limit);
-  std::vector<Change> out;
-  out.reserve(rows.size());
-  for (const auto& row : rows) {
+Page read_changes(pqxx::transaction_base& tx, Position after, std::int64_t through, int limit) {
+  const pqxx::result rows = tx.exec_prepared(
+      "stream_changes", static_cast<std::int64_t>(after.batch), after.id, after.n, through, limit);
+  Page page;
+  const ReminderColumns columns(rows);
+  const auto kind = rows.column_number("kind");
+  const auto entity_type = rows.column_number("entity_type");
+  const auto entity_id = rows.column_number("entity_id");
+  const auto data = rows.column_number("data");
+  std::vector<std::string> attempts;
+  // A fire with delivery attempts is a row per attempt: its change is written at its last row.
+  for (pqxx::result::size_type i = 0; i < rows.size(); ++i) {
+    const pqxx::row row = rows[i];
+    if (!row[columns.x_attempt].is_null()) attempts.emplace_back(row[columns.x_attempt].c_str());
+    const Position position = position_of(row);
+    if (i + 1 < rows.size() && position_of(rows[i + 1]) == position) continue;
     Change c;
-    c.position = position_of(row);
-    c.kind = row[3].c_str();
-    if (!row[4].is_null()) c.reminder_id = row[4].as<std::int64_t>();
-    c.entity_type = optional_text(row[5]);
-    c.entity_id = optional_text(row[6]);
+    c.position = position;
+    c.kind = row[kind].c_str();
+    if (c.kind == "reminder") c.reminder_id = row[columns.object_id].as<std::int64_t>();
+    c.entity_type = optional_text(row[entity_type]);
+    c.entity_id = optional_text(row[entity_id]);
     c.message = "id: " + event_id(c.position) + "\nevent: " + c.kind + "\ndata: ";
-    c.message += row[7].c_str();
+    c.message += c.kind == "reminder" ? reminder_change_json(row, columns, attempts)
+                                      : std::string(row[data].c_str());
     c.message += "\n\n";
-    out.push_back(std::move(c));
+    attempts.clear();
+    page.changes.push_back(std::move(c));
   }
-  return out;
+  page.end = page.changes.size() < static_cast<std::size_t>(limit) ? after_batch(through)
+                                                                   : page.changes.back().position;
+  return page;
 }
 
-std::optional<Position> last_change_after(pqxx::transaction_base& tx, Position after) {
-  const pqxx::result rows = tx.exec_prepared("stream_end", std::to_string(after.xid), after.id);
-  if (rows.empty()) return std::nullopt;
-  return position_of(rows[0]);
+std::int64_t advance_batches(pqxx::transaction_base& tx) {
+  return tx.exec_prepared1("stream_advance")[0].as<std::int64_t>();
 }
 
-Position stream_start(pqxx::transaction_base& tx) {
-  return position_of(tx.exec_prepared1("stream_start"));
+std::int64_t last_batch(pqxx::transaction_base& tx) {
+  return tx.exec_prepared1("stream_last")[0].as<std::int64_t>();
+}
+
+Position after_batch(std::int64_t batch) {
+  return {static_cast<std::uint64_t>(batch) + 1, 0, 0};
 }
 
 Position pruned_through(pqxx::transaction_base& tx) {
-  const pqxx::row row = tx.exec_prepared1("stream_pruned");
-  // Whole rows are pruned: every place in the last one went.
-  return {row[0].as<std::uint64_t>(), row[1].as<std::int64_t>(), INT32_MAX};
+  // Whole batches are pruned: every change of the last one went.
+  return {tx.exec_prepared1("stream_pruned")[0].as<std::uint64_t>(), INT64_MAX, INT32_MAX};
 }
 
 std::string notice_message(const std::string& event, const std::string& json) {

@@ -3,6 +3,7 @@
 // last_event_id parameter EventSource cannot set), then hands the connection to the loop as a
 // stream that the StreamHub feeds; the thread goes back to serving requests.
 
+#include <algorithm>
 #include <thread>
 
 #include "errors.hpp"
@@ -62,18 +63,18 @@ bool catch_up_and_join(ConnectionPool& pool, StreamHub& hub,
     at = pruned;
   }
   while (!hub.join(subscriber, at)) {
-    const auto changes = on_connection(
-        pool, [&](pqxx::nontransaction& tx) { return read_changes(tx, at, kCatchUpPage); });
+    const Page page = on_connection(pool, [&](pqxx::nontransaction& tx) {
+      const std::int64_t through = last_batch(tx);
+      return read_changes(tx, at, through, kCatchUpPage);
+    });
     std::string out;
-    for (const auto& c : changes) {
+    for (const auto& c : page.changes) {
       if (subscriber->filter().matches(c)) out += c.message;
     }
     if (!out.empty() && !sink.write(out.data(), out.size())) return false;
     // The hub is ahead of what this read could see only for the time its snapshot took.
-    if (changes.empty())
-      std::this_thread::sleep_for(5ms);
-    else
-      at = changes.back().position;
+    if (page.end <= at) std::this_thread::sleep_for(5ms);
+    at = std::max(at, page.end);
   }
   return true;
 }
@@ -91,16 +92,13 @@ void add_stream_routes(Router& router, ConnectionPool& pool, StreamHub& hub) {
         const auto started = std::chrono::steady_clock::now();
         while (!hub.position() && std::chrono::steady_clock::now() - started < kStartWait)
           std::this_thread::sleep_for(10ms);
-        const auto position = hub.position();
-        if (!position)
+        if (!hub.position())
           throw ApiError(503, "unavailable", "the change log cannot be read yet; try again");
         // Without Last-Event-ID the stream starts now: after every change committed so far.
-        Position from = resume ? *resume : *position;
-        if (!resume) {
-          if (const auto end = on_connection(
-                  pool, [&](pqxx::nontransaction& tx) { return last_change_after(tx, from); }))
-            from = *end;
-        }
+        const Position from =
+            resume ? *resume : after_batch(on_connection(pool, [](pqxx::nontransaction& tx) {
+              return advance_batches(tx);
+            }));
         auto subscriber = hub.reserve(filter);
         if (!subscriber) throw ApiError(503, "unavailable", "too many open streams; try again");
         res.set_header("Cache-Control", "no-cache");

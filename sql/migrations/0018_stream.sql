@@ -9,12 +9,17 @@
 --    flags) are picked out by a row trigger's WHEN, which claims and finishes fail at once.
 --    Rows carry only what changed; the objects are read when the stream renders the change, so
 --    a client sees them as of delivery.
--- 2. Order without gaps: ids come from a sequence and are not commit order (id 101 can commit
---    before id 100). Each row carries its transaction's id (xid8); a reader takes only rows
---    whose transaction is below its snapshot's xmin, i.e. finished, so nothing can later
---    appear behind what it has read, and pages by (xid, id, n), n an object's place in its row.
--- 3. Retention: nudge.prune_history also prunes the log (oldest first), and remembers the
---    last position it pruned (nudge.changes_pruned), so that a client resuming from before it
+-- 2. Delivery order by snapshot difference: ids come from a sequence and are not commit order
+--    (id 101 can commit before id 100). nudge.stream_advance, called by every API process's
+--    reader under one lock, compares the snapshot of the last batch with a new one: the rows of
+--    the transactions visible now and not then (xid at or past the old xmax, or in its in-progress
+--    list) are the next batch, numbered in order (nudge.change_batches). Only the transactions
+--    that wrote the log can hold a batch back, never an unrelated long transaction elsewhere on
+--    the server (as a reader below the snapshot's xmin was). A stream position is
+--    (batch, id, n), n an object's place in its row: it increases in delivery order, and every
+--    API process reads the same batches, so Last-Event-ID resumes on any of them.
+-- 3. Retention: nudge.prune_history prunes the oldest batches with their rows, and remembers
+--    the last batch it pruned (nudge.changes_pruned), so that a client resuming from before it
 --    can be told what is gone.
 
 CREATE TABLE nudge.changes (
@@ -31,19 +36,29 @@ CREATE TABLE nudge.changes (
   CONSTRAINT change_names_its_objects CHECK ((kind = 'flag') = (flag_keys IS NOT NULL)
                                              AND (kind = 'flag') = (object_ids IS NULL))
 );
--- Append-mostly and read from its end: no fill factor, no vacuum of dead tuples to speak of.
-CREATE INDEX changes_in_stream_order ON nudge.changes (xid, id);
+-- Read by transaction: the rows of a batch's transactions from an id on, and those of new ones.
+CREATE INDEX changes_by_transaction ON nudge.changes (xid, id);
 COMMENT ON TABLE nudge.changes IS
-  'What happened, in commit order by (xid, id) and then the order of the arrays, for the live stream: written by triggers, one row per statement; the objects are read when a change is rendered; pruned after [history] retention_days.';
+  'What happened, for the live stream: written by triggers, one row per statement, each delivered in the batch (nudge.change_batches) of its transaction, in id order and then the order of the arrays; the objects are read when a change is rendered; pruned with its batch after [history] retention_days.';
+
+CREATE TABLE nudge.change_batches (
+  pos bigint PRIMARY KEY,
+  at timestamptz NOT NULL DEFAULT now(),
+  snapshot pg_snapshot NOT NULL,
+  xids xid8[] NOT NULL
+);
+-- Every change is of a transaction after this snapshot: the table is new.
+INSERT INTO nudge.change_batches (pos, snapshot, xids) VALUES (0, pg_current_snapshot(), '{}');
+COMMENT ON TABLE nudge.change_batches IS
+  'The stream''s delivery order: batch pos holds the changes of the transactions xids, which finished between the snapshot of batch pos - 1 and its own; written only by nudge.stream_advance, pruned by nudge.prune_history (never the last).';
 
 CREATE TABLE nudge.changes_pruned (
   only_row boolean PRIMARY KEY DEFAULT true CONSTRAINT changes_pruned_has_one_row CHECK (only_row),
-  xid xid8 NOT NULL,
-  id bigint NOT NULL
+  pos bigint NOT NULL
 );
-INSERT INTO nudge.changes_pruned (xid, id) VALUES ('0', 0);
+INSERT INTO nudge.changes_pruned (pos) VALUES (0);
 COMMENT ON TABLE nudge.changes_pruned IS
-  'The last stream position (xid, id) pruned from nudge.changes: a client resuming from before it has missed changes that are gone.';
+  'The last batch pruned from nudge.change_batches with its changes: a client resuming from a position in or before it has missed changes that are gone.';
 
 -- Fires: an ended occurrence is an execution row, a failed attempt with attempts left an attempt
 -- row without one. Logged from those inserts, which carry what the change is: the hot path's
@@ -167,25 +182,64 @@ CREATE TRIGGER rule_deletes_are_logged AFTER DELETE ON nudge.rules
   REFERENCING OLD TABLE AS old_rows
   FOR EACH STATEMENT EXECUTE FUNCTION nudge.log_row_changes('rule', 'deleted');
 
--- The stream's one read: finished changes after a position, rendered as the REST answers are.
--- A position is (xid, id, n): the row's transaction and id, and the object's place in the row.
-CREATE FUNCTION nudge.stream_changes(p_after_xid xid8, p_after_id bigint, p_after_n integer,
-                                     p_limit integer)
-RETURNS TABLE(xid xid8, id bigint, n integer, kind text, reminder_id bigint, entity_type text,
-              entity_id text, data jsonb)
+-- The stream's batches: the one writer is the readers' shared step.
+CREATE FUNCTION nudge.stream_advance() RETURNS bigint
+LANGUAGE plpgsql
+-- As the log's owner: the API's role need not be granted the batches.
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  v_last nudge.change_batches;
+  v_now pg_snapshot;
+  v_xids xid8[];
+BEGIN
+  -- One at a time: each batch starts where the committed one before it ended, and they commit
+  -- in the order of pos, so a reader that sees a batch sees every one before it.
+  PERFORM pg_advisory_xact_lock(hashtext('nudge.stream_advance'));
+  SELECT * INTO v_last FROM nudge.change_batches b ORDER BY b.pos DESC LIMIT 1;
+  -- One statement: the rows it sees are those of the transactions finished in its snapshot.
+  SELECT pg_current_snapshot(),
+         ARRAY(SELECT DISTINCT c.xid FROM nudge.changes c
+                WHERE c.xid >= pg_snapshot_xmax(v_last.snapshot)
+                   OR c.xid = ANY (ARRAY(SELECT pg_snapshot_xip(v_last.snapshot)))
+                ORDER BY c.xid)
+    INTO v_now, v_xids;
+  IF cardinality(v_xids) = 0 THEN
+    -- Nothing new: the next batch starts from the same snapshot, and nothing is written.
+    RETURN v_last.pos;
+  END IF;
+  INSERT INTO nudge.change_batches (pos, snapshot, xids) VALUES (v_last.pos + 1, v_now, v_xids);
+  RETURN v_last.pos + 1;
+END $$;
+COMMENT ON FUNCTION nudge.stream_advance() IS
+  'Makes the next batch of the stream: the transactions that wrote nudge.changes and finished since the last batch''s snapshot (an unrelated running transaction holds nothing back), numbered after it; one caller at a time; returns the last batch''s position (unchanged when nothing finished).';
+
+-- The stream's one read: the changes of a page, reminders and fires as raw columns (rendered by
+-- the API, cheaper than jsonb here: api/stream_render.cpp), flags, events and rules rendered.
+-- A position is (pos, id, n): the batch, the row and the object's place in the row. A fire with
+-- delivery attempts is one row per attempt, in their order.
+CREATE FUNCTION nudge.stream_changes(p_after_pos bigint, p_after_id bigint, p_after_n integer,
+                                     p_through_pos bigint, p_limit integer)
+RETURNS TABLE(pos bigint, id bigint, n integer, kind text, change text, object_id bigint,
+              entity_type text, entity_id text, data jsonb,
+              r_id bigint, r_entity_type text, r_entity_id text, r_event_type text,
+              r_channel text, r_target text, r_schedule_type text, r_interval_seconds integer,
+              r_cron text, r_timezone text, r_misfire_policy text, r_max_attempts integer,
+              r_next_run_at timestamptz, r_occurrence_at timestamptz, r_attempt integer,
+              r_stop_condition_type text, r_stop_condition_value text, r_max_fires integer,
+              r_ends_at timestamptz, r_fire_count integer, r_status text,
+              r_completed_reason text, r_last_error text, r_rule_id bigint, r_event_id bigint,
+              r_created_at timestamptz, r_updated_at timestamptz, r_finished_at timestamptz,
+              r_payload jsonb, r_request jsonb, r_schedule_text text,
+              x_scheduled_for timestamptz, x_fired_at timestamptz, x_outcome text,
+              x_attempts integer, x_worker text, x_error text, x_attempt jsonb)
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp AS $$
-  SELECT p.xid, p.id, p.n, p.kind, r.id, coalesce(r.entity_type, e.entity_type),
-         coalesce(r.entity_id, e.entity_id),
+  SELECT p.pos, p.id, p.n, p.kind,
+         CASE WHEN p.change = 'fired' AND x.outcome = 'failed' AND r.status = 'FAILED'
+              THEN 'failed' ELSE p.change END,
+         p.object_id, coalesce(r.entity_type, e.entity_type), coalesce(r.entity_id, e.entity_id),
          CASE p.kind
-           WHEN 'reminder' THEN
-             jsonb_build_object('change', CASE WHEN p.change = 'fired' AND x.outcome = 'failed'
-                                                    AND r.status = 'FAILED'
-                                               THEN 'failed' ELSE p.change END,
-                                'reminder', coalesce(nudge.reminder_json(r),
-                                                     jsonb_build_object('id', p.object_id)))
-             || CASE WHEN x.json IS NOT NULL THEN jsonb_build_object('execution', x.json)
-                     ELSE '{}'::jsonb END
            WHEN 'flag' THEN
              jsonb_build_object('change', p.change,
                                 'flag', coalesce(to_jsonb(f), jsonb_build_object('key', p.flag_key)))
@@ -194,61 +248,63 @@ SET search_path = pg_catalog, pg_temp AS $$
                                 'event', coalesce(nudge.event_json(e),
                                                   jsonb_build_object('id', p.object_id)),
                                 'effects', coalesce(e.effects, '[]'::jsonb))
-           ELSE
+           WHEN 'rule' THEN
              jsonb_build_object('change', p.change,
                                 'rule', coalesce(p.gone, nudge.rule_json(u),
                                                  jsonb_build_object('id', p.object_id)))
-         END
-    FROM (SELECT c.xid, c.id, o.n::integer AS n, c.kind, c.change, o.object_id, o.occurrence,
+         END,
+         -- The reminder's columns that its JSON shows (nudge.reminder_json), as they are now.
+         r.id, r.entity_type, r.entity_id, r.event_type, r.channel, r.target, r.schedule_type,
+         r.interval_seconds, r.cron, r.timezone, r.misfire_policy, r.max_attempts, r.next_run_at,
+         r.occurrence_at, r.attempt, r.stop_condition_type, r.stop_condition_value, r.max_fires,
+         r.ends_at, r.fire_count, r.status, r.completed_reason, r.last_error, r.rule_id,
+         r.event_id, r.created_at, r.updated_at, r.finished_at, r.payload, r.request,
+         CASE WHEN r.id IS NOT NULL THEN nudge.describe_reminder(r) END,
+         x.scheduled_for, x.fired_at, x.outcome, x.attempts, x.worker, x.error,
+         -- attempt_json of no row is {}: none.
+         CASE WHEN a.attempt IS NOT NULL THEN nudge.attempt_json(a) END
+    FROM (SELECT c.pos, c.id, o.n::integer AS n, c.kind, c.change, o.object_id, o.occurrence,
                  o.flag_key, o.gone
-            -- At most p_limit rows, in index order: each holds at least one change.
-            FROM (SELECT * FROM nudge.changes c
-                   WHERE (c.xid, c.id) >= (p_after_xid, p_after_id)
-                     -- Only finished transactions: nothing can commit behind what is read.
-                     AND c.xid < pg_snapshot_xmin(pg_current_snapshot())
-                   ORDER BY c.xid, c.id
-                   LIMIT p_limit) c
+            FROM (SELECT c.*,
+                         -- The objects of the rows before it: rows that cannot reach the page are
+                         -- not unnested (a fire's row holds up to 1,000).
+                         coalesce(sum(coalesce(cardinality(c.object_ids), cardinality(c.flag_keys)))
+                                    OVER (ORDER BY c.pos, c.id ROWS BETWEEN UNBOUNDED PRECEDING
+                                                                        AND 1 PRECEDING), 0)
+                           AS before
+                    -- At most p_limit rows, each holding at least one change, from at most
+                    -- p_limit batches, each holding at least one row; in a batch by id.
+                    FROM (SELECT b.pos, c.*
+                            FROM (SELECT b.pos, b.xids FROM nudge.change_batches b
+                                   WHERE b.pos >= p_after_pos AND b.pos <= p_through_pos
+                                   ORDER BY b.pos LIMIT p_limit) b
+                           CROSS JOIN LATERAL (
+                             SELECT c.* FROM nudge.changes c
+                              WHERE c.xid = ANY (b.xids)
+                                AND c.id >= CASE WHEN b.pos = p_after_pos THEN p_after_id ELSE 0 END
+                           ) c
+                           ORDER BY b.pos, c.id
+                           LIMIT p_limit) c) c
            CROSS JOIN LATERAL unnest(c.object_ids, c.occurrences, c.flag_keys, c.gone)
                  WITH ORDINALITY AS o(object_id, occurrence, flag_key, gone, n)
-           WHERE (c.xid, c.id, o.n) > (p_after_xid, p_after_id, p_after_n)
-           ORDER BY c.xid, c.id, o.n
+           WHERE c.before < p_limit + p_after_n
+             AND (c.pos, c.id, o.n) > (p_after_pos, p_after_id, p_after_n)
+           ORDER BY c.pos, c.id, o.n
            LIMIT p_limit) p
     LEFT JOIN nudge.reminders r ON p.kind = 'reminder' AND r.id = p.object_id
-    -- A lookup by the executions' key for each fire, never a scan of the history.
-    LEFT JOIN LATERAL (SELECT x.outcome, nudge.execution_json(x) AS json
-                         FROM nudge.executions x
-                        WHERE p.kind = 'reminder' AND p.change = 'fired'
-                          AND x.reminder_id = p.object_id AND x.scheduled_for = p.occurrence) x
-           ON true
+    -- Lookups by the executions' and the attempts' keys for each fire, never a scan.
+    LEFT JOIN nudge.executions x
+           ON p.kind = 'reminder' AND p.change = 'fired'
+          AND x.reminder_id = p.object_id AND x.scheduled_for = p.occurrence
+    LEFT JOIN nudge.delivery_attempts a
+           ON a.reminder_id = x.reminder_id AND a.scheduled_for = x.scheduled_for
     LEFT JOIN nudge.status_flags f ON p.kind = 'flag' AND f.key = p.flag_key
     LEFT JOIN nudge.events e ON p.kind = 'event' AND e.id = p.object_id
     LEFT JOIN nudge.rules u ON p.kind = 'rule' AND u.id = p.object_id
-   ORDER BY p.xid, p.id, p.n
+   ORDER BY p.pos, p.id, p.n, a.attempt
 $$;
-COMMENT ON FUNCTION nudge.stream_changes(p_after_xid xid8, p_after_id bigint, p_after_n integer, p_limit integer) IS
-  'Up to p_limit changes after position (p_after_xid, p_after_id, p_after_n) in that order, only of transactions finished before this statement''s snapshot (so none can later commit behind them), each with its reminder id and entity for filtering and its data as the stream sends it ({change, reminder[, execution]} | {change, flag} | {change, event, effects} | {change, rule}), objects as they are now.';
-
-CREATE FUNCTION nudge.stream_end(p_after_xid xid8, p_after_id bigint)
-RETURNS TABLE(xid xid8, id bigint, n integer)
-LANGUAGE sql STABLE
-SET search_path = pg_catalog, pg_temp AS $$
-  SELECT c.xid, c.id, coalesce(cardinality(c.object_ids), cardinality(c.flag_keys))
-    FROM nudge.changes c
-   WHERE (c.xid, c.id) > (p_after_xid, p_after_id)
-     AND c.xid < pg_snapshot_xmin(pg_current_snapshot())
-   ORDER BY c.xid DESC, c.id DESC
-   LIMIT 1
-$$;
-COMMENT ON FUNCTION nudge.stream_end(p_after_xid xid8, p_after_id bigint) IS
-  'The position of the last change in a row after (p_after_xid, p_after_id) whose transaction finished before this statement''s snapshot; no row when there is none: a reader with no client to render for moves there without reading the changes.';
-
-CREATE FUNCTION nudge.stream_start() RETURNS TABLE(xid xid8, id bigint, n integer)
-LANGUAGE sql STABLE
-SET search_path = pg_catalog, pg_temp AS $$
-  SELECT pg_snapshot_xmin(pg_current_snapshot()), 0::bigint, 0
-$$;
-COMMENT ON FUNCTION nudge.stream_start() IS
-  'A position before every change of a transaction not finished at this statement''s snapshot and after every other: where a reader starting now begins.';
+COMMENT ON FUNCTION nudge.stream_changes(p_after_pos bigint, p_after_id bigint, p_after_n integer, p_through_pos bigint, p_limit integer) IS
+  'Up to p_limit changes after position (p_after_pos, p_after_id, p_after_n) of the batches up to p_through_pos, in that order, each with its reminder id or object id and entity for filtering: a flag''s, event''s or rule''s data as the stream sends it ({change, flag} | {change, event, effects} | {change, rule}); a reminder''s change (fired as failed when its failure ended the reminder) with the reminder row, its schedule_text, and for a fire its execution row, one result row per delivery attempt (attempt_json) or one without; objects as they are now.';
 
 -- Retention: the log goes the way of the rest of the history.
 CREATE OR REPLACE FUNCTION nudge.prune_history(p_keep interval, p_limit integer) RETURNS integer
@@ -291,23 +347,26 @@ BEGIN
                                                ORDER BY y.id LIMIT p_limit) x
                             WHERE x.changed_at < now() - p_keep));
   GET DIAGNOSTICS v_audited = ROW_COUNT;
-  -- The oldest first, from the index: reads at most p_limit rows however young the log is.
-  WITH pruned AS (
-    DELETE FROM nudge.changes c
-     WHERE c.ctid = ANY (ARRAY(SELECT o.ctid
-                                 FROM (SELECT x.ctid, x.at FROM nudge.changes x
-                                        ORDER BY x.xid, x.id LIMIT p_limit) o
-                                WHERE o.at < now() - p_keep))
-    RETURNING c.xid, c.id
-  ), last AS (
-    SELECT p.xid, p.id FROM pruned p ORDER BY p.xid DESC, p.id DESC LIMIT 1
+  -- The oldest batches first, never the last (the next starts from its snapshot), with the
+  -- rows of their transactions.
+  WITH batches AS (
+    DELETE FROM nudge.change_batches b
+     WHERE b.pos = ANY (ARRAY(SELECT x.pos FROM nudge.change_batches x
+                               WHERE x.at < now() - p_keep
+                                 AND x.pos < (SELECT max(y.pos) FROM nudge.change_batches y)
+                               ORDER BY x.pos LIMIT p_limit))
+    RETURNING b.pos, b.xids
   ), noted AS (
-    UPDATE nudge.changes_pruned s SET xid = l.xid, id = l.id
-      FROM last l WHERE (l.xid, l.id) > (s.xid, s.id)
+    UPDATE nudge.changes_pruned s SET pos = l.pos
+      FROM (SELECT max(b.pos) AS pos FROM batches b) l WHERE l.pos > s.pos
+  ), pruned AS (
+    DELETE FROM nudge.changes c
+     WHERE c.xid = ANY (ARRAY(SELECT x FROM batches b, unnest(b.xids) x))
+    RETURNING 1
   )
   SELECT count(*)::integer INTO v_changes FROM pruned;
   PERFORM set_config('nudge.audit', coalesce(v_audit, ''), true);
   RETURN v_executions + v_attempts + v_reminders + v_events + v_audited + v_changes;
 END $$;
 COMMENT ON FUNCTION nudge.prune_history(p_keep interval, p_limit integer) IS
-  'Deletes up to p_limit each of executions, delivery attempts, finished reminders, events, audit rows (the oldest, without auditing the deletes) and rows of the stream''s change log (the oldest, noting the last pruned position in nudge.changes_pruned) older than p_keep; when several workers call it at once only one does the work; returns how many rows went.';
+  'Deletes up to p_limit each of executions, delivery attempts, finished reminders, events, audit rows (the oldest, without auditing the deletes) and batches of the stream''s change log with their changes (the oldest but never the last, noting the last pruned batch in nudge.changes_pruned) older than p_keep; when several workers call it at once only one does the work; returns how many rows went.';

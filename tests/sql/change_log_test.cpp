@@ -1,6 +1,8 @@
 // nudge.changes, the log the live stream reads: every change a client is told about is logged
-// once (claims are not), read in commit order only once its transaction has finished, rendered
-// as the REST answers, and pruned with the rest of the history.
+// once (claims are not), delivered in batches of the transactions finished between two
+// snapshots (so only a transaction that wrote the log can hold it back), flags, events and rules
+// rendered as the REST answers and reminders as the columns the API renders, and pruned with
+// the rest of the history.
 
 #include <string>
 #include <vector>
@@ -17,18 +19,34 @@ class ChangeLogTest : public LifecycleTest {
   // "kind:change" of every change logged so far, oldest first.
   std::vector<std::string> changes() {
     std::vector<std::string> out;
-    for (const auto& row : sql("SELECT kind || ':' || change FROM nudge.changes ORDER BY xid, id"))
+    for (const auto& row : sql("SELECT kind || ':' || change FROM nudge.changes ORDER BY id"))
       out.push_back(row[0].c_str());
     return out;
   }
-  // The data of what the stream reads after the start, in its order, once it reads at least
-  // `expected` changes: a transaction of a test running in parallel on the same server holds
-  // the log back while it is open.
+  // What the stream reads from the start, in its order, once at least `expected` changes are
+  // there: the data of flags, events and rules, and for reminders the change with the columns
+  // the API renders from (a few of them, as the reminder and execution objects, and the number
+  // of the fire's delivery attempt rows).
   std::vector<nlohmann::json> streamed(std::size_t expected = 0) {
     std::vector<nlohmann::json> out;
-    wait_until(30s, [&] {
+    wait_until(5s, [&] {
       out.clear();
-      for (const auto& row : sql("SELECT data::text FROM nudge.stream_changes('0', 0, 0, 1000)"))
+      const auto last = value<long>("SELECT nudge.stream_advance()");
+      for (const auto& row :
+           sql("SELECT (coalesce(data, '{}') || jsonb_strip_nulls(jsonb_build_object("
+               "'change', change, "
+               "'reminder', CASE WHEN kind = 'reminder' THEN jsonb_build_object("
+               "  'id', r_id, 'status', r_status, 'completed_reason', r_completed_reason) END, "
+               "'execution', CASE WHEN x_fired_at IS NOT NULL THEN jsonb_build_object("
+               "  'reminder_id', object_id, 'outcome', x_outcome, 'attempts', x_attempts, "
+               "  'delivery_attempts', attempt_rows) END)))::text "
+               // A fire is a row per delivery attempt: one change.
+               "FROM (SELECT s.*, count(x_attempt) OVER w AS attempt_rows, "
+               "             row_number() OVER w AS k "
+               "        FROM nudge.stream_changes(0, 0, 0, $1, 1000) s "
+               "      WINDOW w AS (PARTITION BY pos, id, n)) s "
+               "WHERE k = 1 ORDER BY pos, id, n",
+               last))
         out.push_back(nlohmann::json::parse(row[0].c_str()));
       return out.size() >= expected;
     });
@@ -91,6 +109,7 @@ TEST_F(ChangeLogTest, FiresRetriesAndFailuresAreLoggedButClaimsAreNot) {
   EXPECT_EQ(data[6]["reminder"]["status"], "FAILED");
   EXPECT_EQ(data[6]["execution"]["outcome"], "failed");
   EXPECT_EQ(data[6]["execution"]["attempts"], 2);
+  EXPECT_EQ(data[6]["execution"]["delivery_attempts"], 2);
 }
 
 TEST_F(ChangeLogTest, AStopFlagLogsTheFlagAndTheReminderItCompleted) {
@@ -126,55 +145,76 @@ TEST_F(ChangeLogTest, EventsAndRulesAreLoggedWithTheirEffects) {
 }
 
 // The gap case: a transaction that took its id earlier commits after a later one. A reader
-// that had moved past the later one would never see it; the reader waits for it instead.
-TEST_F(ChangeLogTest, AChangeOfARunningTransactionHoldsBackTheChangesAfterIt) {
+// that had moved past the later one by id would never send it; it comes in a later batch.
+TEST_F(ChangeLogTest, AChangeCommittedLateByAnEarlierTransactionComesInALaterBatch) {
   pqxx::connection other(db_.url());
   pqxx::work early(other);
   early.exec("SELECT nudge.set_flag('early', true)");
   sql("SELECT nudge.set_flag('late', true)");
-  EXPECT_TRUE(streamed().empty()) << "the late change is held back behind the running one";
+  auto data = streamed(1);
+  ASSERT_EQ(data.size(), 1u) << "the running transaction's change is not delivered yet";
+  EXPECT_EQ(data[0]["flag"]["key"], "late");
 
   early.commit();
-  const auto data = streamed(2);
+  data = streamed(2);
   ASSERT_EQ(data.size(), 2u);
-  EXPECT_EQ(data[0]["flag"]["key"], "early");
-  EXPECT_EQ(data[1]["flag"]["key"], "late");
+  EXPECT_EQ(data[1]["flag"]["key"], "early");
 }
 
-// One statement is one row of the log whatever it changed, read object by object.
+// The stream is held back only by transactions that wrote the log: an open transaction that
+// has an id but changed nothing the stream shows (anywhere on the server) delays nothing.
+TEST_F(ChangeLogTest, AnOpenTransactionThatWroteNoChangeHoldsNothingBack) {
+  pqxx::connection other(db_.url());
+  pqxx::work open(other);
+  open.exec("SELECT pg_current_xact_id()");
+  sql("SELECT nudge.set_flag('now', true)");
+  const auto data = streamed(1);
+  ASSERT_EQ(data.size(), 1u);
+  EXPECT_EQ(data[0]["flag"]["key"], "now");
+  // And a batch is made only when something finished: nothing is written in between.
+  const auto last = value<long>("SELECT nudge.stream_advance()");
+  EXPECT_EQ(value<long>("SELECT nudge.stream_advance()"), last);
+}
+
+// One statement is one row of the log whatever it changed, read object by object in pages.
 TEST_F(ChangeLogTest, AStatementIsOneRowReadObjectByObjectInPages) {
   sql("INSERT INTO nudge.status_flags (key, value) SELECT 'f' || g, true "
       "FROM generate_series(0, 4) g");
   EXPECT_EQ(value<long>("SELECT count(*) FROM nudge.changes"), 1);
   streamed(5);
-  const auto first =
-      sql("SELECT xid::text, id, n, data->'flag'->>'key' FROM nudge.stream_changes('0', 0, 0, 2)");
+  const auto last = value<long>("SELECT max(pos) FROM nudge.change_batches");
+  const auto first = sql(
+      "SELECT pos, id, n, data->'flag'->>'key' FROM nudge.stream_changes(0, 0, 0, $1, 2)", last);
   ASSERT_EQ(first.size(), 2u);
   EXPECT_EQ(std::string(first[1][3].c_str()), "f1");
   const auto rest =
-      sql("SELECT data->'flag'->>'key' FROM nudge.stream_changes($1::xid8, $2, $3, 100)",
-          first[1][0].c_str(), first[1][1].as<std::int64_t>(), first[1][2].as<int>());
+      sql("SELECT data->'flag'->>'key' FROM nudge.stream_changes($1, $2, $3, $4, 100)",
+          first[1][0].as<long>(), first[1][1].as<long>(), first[1][2].as<int>(), last);
   ASSERT_EQ(rest.size(), 3u);
   EXPECT_EQ(std::string(rest[0][0].c_str()), "f2");
   EXPECT_EQ(std::string(rest[2][0].c_str()), "f4");
-  const auto end = sql("SELECT xid::text, id, n FROM nudge.stream_end('0', 0)");
-  ASSERT_EQ(end.size(), 1u);
-  EXPECT_EQ(end[0][2].as<int>(), 5);
-  EXPECT_TRUE(sql("SELECT 1 FROM nudge.stream_end($1::xid8, $2)", end[0][0].c_str(),
-                  end[0][1].as<std::int64_t>())
-                  .empty());
+  EXPECT_TRUE(sql("SELECT 1 FROM nudge.stream_changes($1 + 1, 0, 0, $1, 100)", last).empty());
 }
 
-TEST_F(ChangeLogTest, PruningRemovesOldChangesOldestFirstAndNotesWhereItStopped) {
-  for (int i = 0; i < 4; ++i) sql("SELECT nudge.set_flag('f' || $1, true)", i);
-  sql("UPDATE nudge.changes SET at = now() - interval '40 days' WHERE flag_keys[1] IN ('f0', "
-      "'f1')");
-  const auto second = sql("SELECT xid::text, id FROM nudge.changes WHERE flag_keys[1] = 'f1'");
+TEST_F(ChangeLogTest, PruningRemovesOldBatchesWithTheirChangesButNeverTheLast) {
+  std::vector<long> batches;
+  for (int i = 0; i < 4; ++i) {
+    sql("SELECT nudge.set_flag('f' || $1, true)", i);
+    batches.push_back(value<long>("SELECT nudge.stream_advance()"));
+  }
+  sql("UPDATE nudge.change_batches SET at = now() - interval '40 days' WHERE pos <= $1",
+      batches[1]);
   sql("SELECT nudge.prune_history(interval '30 days', 1000)");
   EXPECT_EQ(value<long>("SELECT count(*) FROM nudge.changes"), 2);
-  const auto noted = sql("SELECT xid::text, id FROM nudge.changes_pruned");
-  EXPECT_EQ(std::string(noted[0][0].c_str()), std::string(second[0][0].c_str()));
-  EXPECT_EQ(noted[0][1].as<std::int64_t>(), second[0][1].as<std::int64_t>());
+  EXPECT_EQ(value<long>("SELECT pos FROM nudge.changes_pruned"), batches[1]);
+  EXPECT_EQ(streamed(2).front()["flag"]["key"], "f2");
+
+  // All old now: the last batch stays, as the next one starts from its snapshot.
+  sql("UPDATE nudge.change_batches SET at = now() - interval '40 days'");
+  sql("SELECT nudge.prune_history(interval '30 days', 1000)");
+  EXPECT_EQ(value<long>("SELECT count(*) FROM nudge.change_batches"), 1);
+  EXPECT_EQ(value<long>("SELECT pos FROM nudge.changes_pruned"), batches[2]);
+  EXPECT_EQ(value<long>("SELECT count(*) FROM nudge.changes"), 1);
 }
 
 }  // namespace

@@ -233,8 +233,13 @@ RETURNS TABLE(pos bigint, id bigint, n integer, kind text, change text, object_i
               r_payload jsonb, r_request jsonb, r_schedule_text text,
               x_scheduled_for timestamptz, x_fired_at timestamptz, x_outcome text,
               x_attempts integer, x_worker text, x_error text, x_attempt jsonb)
-LANGUAGE sql STABLE
+-- PL/pgSQL for its cached plan: as SQL, the query was planned on every call (17 ms of a page of
+-- 1,000 fires that took 36 ms to run).
+LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp AS $$
+#variable_conflict use_column
+BEGIN
+  RETURN QUERY
   SELECT p.pos, p.id, p.n, p.kind,
          CASE WHEN p.change = 'fired' AND x.outcome = 'failed' AND r.status = 'FAILED'
               THEN 'failed' ELSE p.change END,
@@ -301,8 +306,8 @@ SET search_path = pg_catalog, pg_temp AS $$
     LEFT JOIN nudge.status_flags f ON p.kind = 'flag' AND f.key = p.flag_key
     LEFT JOIN nudge.events e ON p.kind = 'event' AND e.id = p.object_id
     LEFT JOIN nudge.rules u ON p.kind = 'rule' AND u.id = p.object_id
-   ORDER BY p.pos, p.id, p.n, a.attempt
-$$;
+   ORDER BY p.pos, p.id, p.n, a.attempt;
+END $$;
 COMMENT ON FUNCTION nudge.stream_changes(p_after_pos bigint, p_after_id bigint, p_after_n integer, p_through_pos bigint, p_limit integer) IS
   'Up to p_limit changes after position (p_after_pos, p_after_id, p_after_n) of the batches up to p_through_pos, in that order, each with its reminder id or object id and entity for filtering: a flag''s, event''s or rule''s data as the stream sends it ({change, flag} | {change, event, effects} | {change, rule}); a reminder''s change (fired as failed when its failure ended the reminder) with the reminder row, its schedule_text, and for a fire its execution row, one result row per delivery attempt (attempt_json) or one without; objects as they are now.';
 

@@ -5,7 +5,8 @@
 // message's arrival; the others read and discard. Ends after FIRES fired messages, or when no
 // message came for 10 s. Prints one JSON object: messages, fired, lagged, latency p50/p99/max in
 // ms, and the server's resident memory (VmRSS of --pid) with every stream open.
-// Usage: nudge-stream-reader PORT STREAMS FIRES [--pid PID]
+// Usage: nudge-stream-reader PORT STREAMS FIRES [--pid PID]; NUDGE_BENCH_TOKEN, when set, is sent
+// as the bearer token.
 
 #include <algorithm>
 #include <atomic>
@@ -67,9 +68,13 @@ int main(int argc, char** argv) {
   const long fires = std::atol(argv[3]);
   const int pid = argc >= 6 ? std::atoi(argv[5]) : 0;
 
+  // scripts/bench.sh runs nudge-api with tokens on, and gives the token it made.
+  const char* token = std::getenv("NUDGE_BENCH_TOKEN");
+  const std::string headers =
+      token != nullptr ? "Authorization: Bearer " + std::string(token) + "\r\n" : "";
   std::vector<std::unique_ptr<nudge::test::SseClient>> clients;
   for (int i = 0; i < streams; ++i) {
-    clients.push_back(std::make_unique<nudge::test::SseClient>(port, "/v1/stream"));
+    clients.push_back(std::make_unique<nudge::test::SseClient>(port, "/v1/stream", headers));
     if (clients.back()->answer().status != 200) {
       std::fprintf(stderr, "stream %d: status %d\n", i, clients.back()->answer().status);
       return 1;

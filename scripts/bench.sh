@@ -487,7 +487,7 @@ bench_stream() {
   done
   fresh_db
   start_api
-  rss="$("${reader_bin}" "${api_port}" 100 0 --pid "${api_pid}" | python3 -c 'import json,sys; print(json.loads(sys.stdin.readline())["api_rss_kib"])')"
+  rss="$("${reader_bin}" "${api_port}" 100 0 --pid "${api_pid}" | python3 -c 'import json,sys; print(json.loads(sys.stdin.read().splitlines()[0])["api_rss_kib"])')"
   kill -TERM "${api_pid}"; wait "${api_pid}" || true
   echo "{\"bench\":\"stream\",\"workers\":2,\"reminders\":${drain_n},\"runs\":${reps},\"median_fires_per_s_no_stream\":$(printf '%s\n' "${base[@]}" | median),\"median_fires_per_s_10_streams\":$(printf '%s\n' "${with[@]}" | median),\"median_latency_p50_ms\":$(printf '%s\n' "${p50s[@]}" | median),\"median_latency_p99_ms\":$(printf '%s\n' "${p99s[@]}" | median),\"api_rss_kib_100_streams\":${rss}}"
 }

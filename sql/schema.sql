@@ -3972,27 +3972,46 @@ COMMENT ON FUNCTION nudge.sample_template(p_template jsonb) IS 'A remind templat
 -- Name: schedule_words(text, timestamp with time zone, integer, text, text, text, integer, timestamp with time zone); Type: FUNCTION; Schema: nudge; Owner: -
 
 CREATE FUNCTION nudge.schedule_words(p_schedule_type text, p_run_at timestamp with time zone, p_interval_seconds integer, p_cron_words text, p_timezone text, p_stop_condition_value text, p_max_fires integer, p_ends_at timestamp with time zone) RETURNS text
-    LANGUAGE sql STABLE
+    LANGUAGE plpgsql STABLE
+    SET search_path TO 'pg_catalog', 'pg_temp'
     AS $$
-  SELECT CASE p_schedule_type
-           WHEN 'one_time' THEN 'once on ' || nudge.words_instant(p_run_at, coalesce(p_timezone, 'UTC'), NULL)
-                                || ' (' || coalesce(p_timezone, 'UTC') || ')'
-           WHEN 'recurring' THEN 'every ' || nudge.words_interval(p_interval_seconds)
-           ELSE p_cron_words || ' (' || coalesce(p_timezone, 'UTC') || ')' END
-         || CASE WHEN p_schedule_type <> 'one_time' AND p_run_at IS NOT NULL
-                 THEN ', starting ' || nudge.words_instant(p_run_at, coalesce(p_timezone, 'UTC'), '00:00')
-                      || CASE WHEN p_schedule_type = 'recurring' AND p_ends_at IS NULL
-                              THEN ' (' || coalesce(p_timezone, 'UTC') || ')' ELSE '' END
-                 ELSE '' END
-         || coalesce(', until ' || nudge.words_flag(p_stop_condition_value) || ' is true', '')
-         || CASE WHEN p_schedule_type <> 'one_time' AND p_ends_at IS NOT NULL
-                 THEN ', until ' || nudge.words_instant(p_ends_at, coalesce(p_timezone, 'UTC'), '23:59:59')
-                      || CASE WHEN p_schedule_type = 'recurring' THEN ' (' || coalesce(p_timezone, 'UTC') || ')' ELSE '' END
-                 ELSE '' END
-         || CASE WHEN p_schedule_type = 'one_time' OR p_max_fires IS NULL THEN ''
-                 WHEN p_max_fires = 1 THEN ', at most once'
-                 ELSE ', at most ' || p_max_fires || ' times' END
-$$;
+DECLARE
+  v_tz    text := coalesce(p_timezone, 'UTC');
+  v_words text;
+BEGIN
+  -- max_fires and ends_at have no effect on a one_time schedule, so its sentence leaves them out.
+  IF p_schedule_type = 'one_time' THEN
+    RETURN 'once on ' || nudge.words_instant(p_run_at, v_tz, NULL) || ' (' || v_tz || ')'
+           || coalesce(', until ' || nudge.words_flag(p_stop_condition_value) || ' is true', '');
+  END IF;
+  IF p_schedule_type = 'recurring' THEN
+    v_words := 'every ' || nudge.words_interval(p_interval_seconds);
+  ELSE
+    v_words := p_cron_words || ' (' || v_tz || ')';
+  END IF;
+  -- A recurring schedule names its zone once, after the last time it gives.
+  IF p_run_at IS NOT NULL THEN
+    v_words := v_words || ', starting ' || nudge.words_instant(p_run_at, v_tz, '00:00');
+    IF p_schedule_type = 'recurring' AND p_ends_at IS NULL THEN
+      v_words := v_words || ' (' || v_tz || ')';
+    END IF;
+  END IF;
+  IF p_stop_condition_value IS NOT NULL THEN
+    v_words := v_words || ', until ' || nudge.words_flag(p_stop_condition_value) || ' is true';
+  END IF;
+  IF p_ends_at IS NOT NULL THEN
+    v_words := v_words || ', until ' || nudge.words_instant(p_ends_at, v_tz, '23:59:59');
+    IF p_schedule_type = 'recurring' THEN
+      v_words := v_words || ' (' || v_tz || ')';
+    END IF;
+  END IF;
+  IF p_max_fires = 1 THEN
+    v_words := v_words || ', at most once';
+  ELSIF p_max_fires IS NOT NULL THEN
+    v_words := v_words || ', at most ' || p_max_fires || ' times';
+  END IF;
+  RETURN v_words;
+END $$;
 
 -- Name: FUNCTION schedule_words(p_schedule_type text, p_run_at timestamp with time zone, p_interval_seconds integer, p_cron_words text, p_timezone text, p_stop_condition_value text, p_max_fires integer, p_ends_at timestamp with time zone); Type: COMMENT; Schema: nudge; Owner: -
 

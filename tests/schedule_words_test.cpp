@@ -13,6 +13,7 @@
 #include <random>
 
 #include "schedule_words_cases.hpp"
+#include "support/test_seed.hpp"
 #include "word_tokens.hpp"
 
 namespace nudge::test {
@@ -151,8 +152,7 @@ TEST(ScheduleWords, EveryUnknownWordIsNamedInOneAnswer) {
 }
 
 TEST(ScheduleWords, AnyWordSoupIsUnderstoodOrRefusedNamingWordsOfTheText) {
-  const char* given = std::getenv("NUDGE_TEST_SEED");
-  const std::uint64_t seed = given != nullptr ? std::stoull(given) : std::random_device{}();
+  const std::uint64_t seed = nudge::test::test_seed();
   std::printf("AnyWordSoup: seed %llu (NUDGE_TEST_SEED replays it)\n",
               static_cast<unsigned long long>(seed));
   std::mt19937_64 rng(seed);

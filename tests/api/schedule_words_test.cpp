@@ -12,6 +12,7 @@
 
 #include "api/api_fixture.hpp"
 #include "schedule_words_cases.hpp"
+#include "support/test_seed.hpp"
 #include "word_lexicon.hpp"
 
 namespace nudge::test {
@@ -288,11 +289,6 @@ TEST_F(WordsTest, AFlagThatReadsAsSomethingElseIsQuotedByTheSentenceAndReadBack)
 
 // --- the property ------------------------------------------------------------------------------
 
-std::uint64_t seed() {
-  const char* given = std::getenv("NUDGE_TEST_SEED");
-  return given != nullptr ? std::stoull(given) : std::random_device{}();
-}
-
 class Generator {
  public:
   explicit Generator(std::uint64_t seed) : rng_(seed) {}
@@ -352,7 +348,7 @@ class Generator {
 };
 
 TEST_F(WordsTest, RandomSchedulesDescribedInWordsParseBackToTheSameSchedule) {
-  const std::uint64_t run_seed = seed();
+  const std::uint64_t run_seed = nudge::test::test_seed();
   std::printf(
       "RandomSchedulesDescribedInWordsParseBackToTheSameSchedule: seed %llu "
       "(NUDGE_TEST_SEED=%llu replays it)\n",

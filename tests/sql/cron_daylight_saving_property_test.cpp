@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "support/test_database.hpp"
+#include "support/test_seed.hpp"
 
 namespace nudge::test {
 namespace {
@@ -228,15 +229,10 @@ std::vector<std::string> expected_fires(const Expression& e, const Change& chang
   return out;
 }
 
-std::uint64_t seed() {
-  const char* given = std::getenv("NUDGE_TEST_SEED");
-  return given != nullptr ? std::stoull(given) : std::random_device{}();
-}
-
 class CronDaylightSaving : public DatabaseTest {};
 
 TEST_F(CronDaylightSaving, RandomSchedulesFireEveryMatchingInstantOnceAndInOrder) {
-  const std::uint64_t run_seed = seed();
+  const std::uint64_t run_seed = nudge::test::test_seed();
   Generator g(run_seed);
   int both_passes = 0;  // trials that fired in both passes of a repeated hour
   for (int trial = 0; trial < kTrials && !HasFailure(); ++trial) {

@@ -57,6 +57,7 @@ constexpr RouteAccess kRoutes[] = {
     {"POST", "/v1/events/batch", Scope::write},
     {"GET", "/v1/events", Scope::read},
     {"GET", "/v1/events/{id}", Scope::read},
+    {"GET", "/v1/stream", Scope::read},
 
     {"GET", "/v1/targets", Scope::read},
 

@@ -72,15 +72,16 @@ class Connection : public httplib::Stream {
   void get_local_ip_and_port(std::string& ip, int& port) const override;
   socket_t socket() const override { return fd_; }
 
+  // One recv or send, through TLS when there is a session: bytes moved, 0 when the client
+  // closed, or -1 with errno (EAGAIN: try again when the socket is ready; want_write_ says for
+  // which direction, over TLS). The connection loop writes a stream's messages with them.
+  ssize_t receive_some(char* data, std::size_t size);
+  ssize_t send_some(const char* data, std::size_t size);
+
  private:
   bool wait_for(short events) const;
   bool send_all(const char* data, std::size_t size);
   bool flush();
-  // One recv or send, through TLS when there is a session: bytes moved, 0 when the client
-  // closed, or -1 with errno (EAGAIN: try again when the socket is ready; want_write_ says for
-  // which direction, over TLS).
-  ssize_t receive_some(char* data, std::size_t size);
-  ssize_t send_some(const char* data, std::size_t size);
   ssize_t tls_result(int result);
   bool handshake();
   // The client's next bytes into the buffered input, for read() over TLS (which must not leave

@@ -78,6 +78,8 @@ std::list<ConnectionLoop::Tracked>& ConnectionLoop::list_of(State state) {
       return busy_;
     case State::lingering:
       return lingering_;
+    case State::streaming:
+      return streaming_;
     case State::closed:
       break;
   }
@@ -85,7 +87,7 @@ std::list<ConnectionLoop::Tracked>& ConnectionLoop::list_of(State state) {
 }
 
 std::size_t ConnectionLoop::open_connections() const {
-  return idle_.size() + reading_.size() + busy_.size();
+  return idle_.size() + reading_.size() + busy_.size() + streaming_.size();
 }
 
 ConnectionLoop::Tracked& ConnectionLoop::add(int fd, State state, Clock::time_point deadline) {
@@ -141,10 +143,13 @@ void ConnectionLoop::run() {
       } else if (ptr == &wake_fd_) {
         std::uint64_t count = 0;
         [[maybe_unused]] const auto ignored = ::read(wake_fd_, &count, sizeof count);
+      } else if (auto& c = *static_cast<Tracked*>(ptr); c.state == State::streaming) {
+        on_stream_event(c, events[static_cast<std::size_t>(i)].events);
       } else {
-        on_readable(*static_cast<Tracked*>(ptr));
+        on_readable(c);
       }
     }
+    if (streams_woken_.exchange(false)) write_streams();
     if (stop_requested_.load() && !stopping_) begin_stopping();
     expire(Clock::now());
     closed_.clear();  // the sockets close; no event of this turn is left to refer to them
@@ -161,7 +166,7 @@ void ConnectionLoop::give_back(Connection& connection, bool keep) {
   auto* const c = static_cast<Tracked*>(&connection);
   {
     std::lock_guard lock(inbox_mutex_);
-    inbox_.push_back({c, keep, Clock::now()});
+    inbox_.push_back({c, keep, Clock::now(), nullptr});
     if (keep) {
       // Armed here, so that the loop need not wake for it: the loop takes what was given back
       // before it handles the events that woke it. Armed under the lock, so that the loop,
@@ -172,6 +177,18 @@ void ConnectionLoop::give_back(Connection& connection, bool keep) {
     }
   }
   wake(wake_fd_);
+}
+
+void ConnectionLoop::keep_streaming(Connection& connection, std::shared_ptr<Outbox> outbox) {
+  {
+    std::lock_guard lock(inbox_mutex_);
+    inbox_.push_back({static_cast<Tracked*>(&connection), true, Clock::now(), std::move(outbox)});
+  }
+  wake(wake_fd_);
+}
+
+void ConnectionLoop::wake_streams() {
+  if (!streams_woken_.exchange(true)) wake(wake_fd_);
 }
 
 void ConnectionLoop::accept_all() {
@@ -247,12 +264,13 @@ void ConnectionLoop::refuse_without_files() {
 void ConnectionLoop::on_readable(Tracked& c) {
   switch (c.state) {
     case State::busy:
+    case State::streaming:
     case State::closed:
       return;
     case State::lingering:
       // Discard what the refused client sends until it closes.
       for (;;) {
-        const ssize_t n = ::recv(c.socket(), scratch_.data(), scratch_.size(), 0);
+        const ssize_t n = c.receive_some(scratch_.data(), scratch_.size());
         if (n > 0) continue;
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) return;
         return close(c);
@@ -274,8 +292,14 @@ void ConnectionLoop::take_given_back() {
     std::lock_guard lock(inbox_mutex_);
     taken_.swap(inbox_);
   }
-  for (const auto& [c, keep, at] : taken_) {
-    if (!keep || (stopping_ && !c->has_input())) {
+  for (auto& [c, keep, at, outbox] : taken_) {
+    if (outbox) {
+      if (stopping_) {
+        close(*c);
+      } else {
+        start_stream(*c, std::move(outbox));
+      }
+    } else if (!keep || (stopping_ && !c->has_input())) {
       close(*c);
     } else if (c->has_input()) {
       move(*c, State::reading, at + settings_.request_timeout);
@@ -295,11 +319,88 @@ void ConnectionLoop::begin_stopping() {
   listen_fd_ = -1;
   while (!idle_.empty()) close(idle_.front());
   while (!lingering_.empty()) close(lingering_.front());
+  while (!streaming_.empty()) close(streaming_.front());  // a stream has no end to wait for
+}
+
+void ConnectionLoop::start_stream(Tracked& c, std::shared_ptr<Outbox> outbox) {
+  move(c, State::streaming, {});
+  c.outbox = std::move(outbox);
+  // Level-triggered: the client's leaving (or bytes it should not send) is always reported.
+  epoll_event e{EPOLLIN | EPOLLRDHUP, {.ptr = &c}};
+  if (::epoll_ctl(epoll_fd_, EPOLL_CTL_MOD, c.socket(), &e) != 0) return close(c);
+  write_stream(c);
+}
+
+// Sends what the outbox holds until it is empty or the client's socket is full; a full socket
+// is watched for room, and given up after request_timeout without any.
+void ConnectionLoop::write_stream(Tracked& c) {
+  bool progressed = false;
+  for (;;) {
+    if (c.sent == c.unsent.size()) {
+      c.unsent.clear();
+      c.sent = 0;
+      if (c.ending) return close(c);
+      c.ending = !c.outbox->take(c.unsent);
+      if (c.unsent.empty()) {
+        if (c.ending) return close(c);
+        break;
+      }
+    }
+    // Through the connection's TLS session over HTTPS.
+    const ssize_t n = c.send_some(c.unsent.data() + c.sent, c.unsent.size() - c.sent);
+    if (n > 0) {
+      c.sent += static_cast<std::size_t>(n);
+      progressed = true;
+    } else if (n < 0 && errno == EINTR) {
+      continue;
+    } else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+      if (!c.blocked || progressed) c.deadline = Clock::now() + settings_.request_timeout;
+      if (!c.blocked) {
+        c.blocked = true;
+        epoll_event e{EPOLLIN | EPOLLRDHUP | EPOLLOUT, {.ptr = &c}};
+        if (::epoll_ctl(epoll_fd_, EPOLL_CTL_MOD, c.socket(), &e) != 0) close(c);
+      }
+      return;
+    } else {
+      return close(c);
+    }
+  }
+  if (c.blocked) {
+    c.blocked = false;
+    epoll_event e{EPOLLIN | EPOLLRDHUP, {.ptr = &c}};
+    if (::epoll_ctl(epoll_fd_, EPOLL_CTL_MOD, c.socket(), &e) != 0) close(c);
+  }
+}
+
+void ConnectionLoop::write_streams() {
+  for (auto it = streaming_.begin(); it != streaming_.end();) {
+    Tracked& c = *it++;  // write_stream may close it (moving it out of the list)
+    if (!c.blocked) write_stream(c);
+  }
+}
+
+void ConnectionLoop::on_stream_event(Tracked& c, std::uint32_t events) {
+  if (events & (EPOLLERR | EPOLLHUP)) return close(c);
+  if (events & (EPOLLIN | EPOLLRDHUP)) {
+    // A stream's client has nothing to say: what it sends is dropped; its leaving ends it.
+    for (;;) {
+      const ssize_t n = c.receive_some(scratch_.data(), scratch_.size());
+      if (n > 0) continue;
+      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
+      if (n < 0 && errno == EINTR) continue;
+      return close(c);
+    }
+  }
+  if (events & EPOLLOUT) write_stream(c);
 }
 
 void ConnectionLoop::expire(Clock::time_point now) {
   while (!idle_.empty() && idle_.front().deadline <= now) close(idle_.front());
   while (!lingering_.empty() && lingering_.front().deadline <= now) close(lingering_.front());
+  for (auto it = streaming_.begin(); it != streaming_.end();) {
+    Tracked& c = *it++;
+    if (c.blocked && c.deadline <= now) close(c);  // a client that stopped reading
+  }
   // A request that stopped arriving is served as far as it came: httplib answers 400.
   while (!reading_.empty() && reading_.front().deadline <= now) {
     Tracked& c = reading_.front();
@@ -316,7 +417,7 @@ int ConnectionLoop::wait_ms(Clock::time_point now) const {
   for (const auto* list : {&idle_, &reading_, &lingering_}) {
     if (!list->empty() && (!next || list->front().deadline < *next)) next = list->front().deadline;
   }
-  if (!busy_.empty() && (!next || now + kBookkeepingInterval < *next)) {
+  if ((!busy_.empty() || !streaming_.empty()) && (!next || now + kBookkeepingInterval < *next)) {
     next = now + kBookkeepingInterval;
   }
   if (!next) return -1;

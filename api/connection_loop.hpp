@@ -5,7 +5,9 @@
 // the keep-alive timeout passes. An idle or slow client costs a socket and a few hundred bytes,
 // never a request thread. A client past the limit is sent `overloaded` (a complete 503 answer)
 // and its connection closed (over HTTPS, the connection is closed without one: a client that has
-// not finished its handshake could not read it).
+// not finished its handshake could not read it). A connection whose answer goes on (a Server-Sent
+// Events stream) is kept here too once its head is written: the loop writes what its Outbox holds,
+// without blocking, whenever it is told the outboxes grew and the client can take more.
 
 #include <atomic>
 #include <chrono>
@@ -13,6 +15,7 @@
 #include <cstdint>
 #include <functional>
 #include <list>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <vector>
@@ -20,6 +23,14 @@
 #include "connection.hpp"
 
 namespace nudge::api {
+
+// What a streaming connection sends: filled by another thread, taken by the loop.
+class Outbox {
+ public:
+  virtual ~Outbox() = default;
+  // Appends what is queued to `out`; false when the stream ends once `out` is sent.
+  virtual bool take(std::string& out) = 0;
+};
 
 class ConnectionLoop {
  public:
@@ -48,6 +59,11 @@ class ConnectionLoop {
   // From the thread `on_ready` gave the connection to, when done with it (its last use of it):
   // keep it for the client's next request, or close it.
   void give_back(Connection& connection, bool keep);
+  // Instead of give_back, once the answer's head is sent: the connection becomes a stream fed
+  // by `outbox` until the outbox ends, the client leaves or stops reading, or the loop stops.
+  void keep_streaming(Connection& connection, std::shared_ptr<Outbox> outbox);
+  // From any thread: outboxes have more to send.
+  void wake_streams();
 
   // From any thread, for metrics: connections open at the end of the loop's last turn, and
   // clients refused since the start (past max_connections, or out of file descriptors).
@@ -58,12 +74,19 @@ class ConnectionLoop {
   // Each connection lives in the list of its state; moving it is a splice. The idle, reading
   // and lingering lists are kept in deadline order. A closed connection waits in `closed_` until
   // the end of the loop's turn, so that no event of the turn can refer to a freed one.
-  enum class State { idle, reading, busy, lingering, closed };
+  enum class State { idle, reading, busy, lingering, streaming, closed };
   struct Tracked : Connection {
     using Connection::Connection;
     State state = State::idle;
     std::chrono::steady_clock::time_point deadline;
     std::list<Tracked>::iterator self;
+    // A stream's: its source, the bytes taken from it and not yet sent, and since when the
+    // client has taken none (the deadline then is when it is given up).
+    std::shared_ptr<Outbox> outbox;
+    std::string unsent;
+    std::size_t sent = 0;
+    bool ending = false;
+    bool blocked = false;
   };
   using Clock = std::chrono::steady_clock;
 
@@ -71,6 +94,7 @@ class ConnectionLoop {
     Tracked* connection;
     bool keep;
     Clock::time_point at;
+    std::shared_ptr<Outbox> outbox;  // set: keep it as a stream
   };
 
   std::list<Tracked>& list_of(State state);
@@ -85,6 +109,10 @@ class ConnectionLoop {
   void refuse(int fd);
   void refuse_without_files();
   void on_readable(Tracked& c);
+  void on_stream_event(Tracked& c, std::uint32_t events);
+  void start_stream(Tracked& c, std::shared_ptr<Outbox> outbox);
+  void write_stream(Tracked& c);
+  void write_streams();
   void take_given_back();
   void begin_stopping();
   void expire(Clock::time_point now);
@@ -96,7 +124,8 @@ class ConnectionLoop {
   int epoll_fd_ = -1;
   int wake_fd_ = -1;   // eventfd: given-back connections or stop()
   int spare_fd_ = -1;  // given up to accept (and refuse) a client when out of file descriptors
-  std::list<Tracked> idle_, reading_, busy_, lingering_, closed_;
+  std::list<Tracked> idle_, reading_, busy_, lingering_, streaming_, closed_;
+  std::atomic<bool> streams_woken_{false};
   std::vector<char> scratch_;
   std::atomic<bool> stop_requested_{false};
   bool stopping_ = false;

@@ -31,8 +31,14 @@ bool equal_ignoring_case(std::string_view a, std::string_view b) {
 }
 
 // The token of "Authorization: Bearer <token>"; nullopt without the header or another scheme.
+// The live stream also takes it as ?access_token=, since a browser's EventSource cannot send
+// headers (nudge-api never logs query strings; a proxy in front may: prefer the header).
 std::optional<std::string> bearer_token(const httplib::Request& req) {
-  if (!req.has_header("Authorization")) return std::nullopt;
+  if (!req.has_header("Authorization")) {
+    if (req.path == "/v1/stream" && req.has_param("access_token"))
+      return req.get_param_value("access_token");
+    return std::nullopt;
+  }
   const std::string value = req.get_header_value("Authorization");
   const std::string_view text(value);
   if (text.size() <= kBearer.size() ||

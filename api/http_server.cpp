@@ -5,6 +5,8 @@
 #include <sys/socket.h>
 
 #include <functional>
+#include <memory>
+#include <utility>
 
 #include "nudge/log.hpp"
 
@@ -19,6 +21,9 @@ constexpr std::size_t kMaxRequestsPerConnection = 1000;
 // through the loop (two thread wake-ups, each a scheduling delay on a loaded machine).
 constexpr auto kLinger = std::chrono::milliseconds(2);
 constexpr std::size_t kLingerReadBytes = 16384;
+
+// Set by keep_as_stream while the request thread serves the request whose answer streams.
+thread_local std::shared_ptr<Outbox> t_stream;
 
 std::string overloaded_answer(const std::string& body) {
   return "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
@@ -36,6 +41,10 @@ HttpServer::HttpServer(Settings settings) : settings_(std::move(settings)) {
 }
 
 HttpServer::~HttpServer() = default;
+
+void HttpServer::keep_as_stream(std::shared_ptr<Outbox> outbox) {
+  t_stream = std::move(outbox);
+}
 
 bool HttpServer::bind(const std::string& host, int port) {
   // httplib resolves the host and binds; its listen backlog (5) drops connections when many
@@ -87,8 +96,13 @@ void HttpServer::serve_connection(Connection& c) {
           loop_->stopping() || c.must_close() || c.requests() + 1 >= kMaxRequestsPerConnection;
       c.begin_request();
       bool client_closes = false;
+      t_stream.reset();
       const bool answered = parser_.process_request(c, close, client_closes, kNoSetup);
       const bool clean = c.end_request();
+      if (auto stream = std::exchange(t_stream, nullptr)) {
+        if (!clean || loop_->stopping()) return loop_->give_back(c, false);
+        return loop_->keep_streaming(c, std::move(stream));
+      }
       if (!answered || !clean || close || client_closes) return loop_->give_back(c, false);
       if (c.request_ready()) continue;
       char scratch[kLingerReadBytes];
@@ -98,6 +112,7 @@ void HttpServer::serve_connection(Connection& c) {
       if (!c.request_ready()) return loop_->give_back(c, !c.input_ended());
     }
   } catch (const std::exception& e) {
+    t_stream.reset();
     log::error("serving a connection failed", {{"error", e.what()}});
     loop_->give_back(c, false);
   }

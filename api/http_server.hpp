@@ -50,6 +50,15 @@ class HttpServer {
   std::size_t open_connections() const { return loop_ ? loop_->open_count() : 0; }
   std::uint64_t refused_connections() const { return loop_ ? loop_->refused_count() : 0; }
 
+  // From a route's content provider, on the request thread serving it: once what the answer
+  // wrote is sent, its connection stays open as a stream fed by `outbox`, kept by the loop
+  // without a thread (the provider then returns false, ending httplib's part of the answer).
+  static void keep_as_stream(std::shared_ptr<Outbox> outbox);
+  // From any thread: outboxes have more to send.
+  void wake_streams() {
+    if (loop_) loop_->wake_streams();
+  }
+
  private:
   // httplib's parser, router and answer writer, driven one request at a time.
   class Parser : public httplib::Server {

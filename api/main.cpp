@@ -9,6 +9,7 @@
 #include <string>
 #include <thread>
 
+#include "change_poller.hpp"
 #include "errors.hpp"
 #include "exposure.hpp"
 #include "gate.hpp"
@@ -25,6 +26,7 @@
 #include "routes.hpp"
 #include "server_metrics.hpp"
 #include "statements.hpp"
+#include "stream_hub.hpp"
 #include "tls_context.hpp"
 #include "token_cli.hpp"
 #include "token_watch.hpp"
@@ -136,6 +138,9 @@ int main(int argc, char** argv) {
   nudge::ConnectionPool pool(config.database.url, config.database.pool_size, id + "/api",
                              &nudge::api::set_up_connection);
   nudge::api::Notifier notifier(config.database.url, id + "/notify");
+  // Before the server: streams the server holds refer to it until they close.
+  nudge::api::StreamHub hub({static_cast<std::size_t>(config.api.max_streams),
+                             static_cast<std::size_t>(config.api.stream_buffer_bytes)});
   nudge::api::Gate gate(gate_settings(config), pool);
   std::optional<nudge::api::TokenWatch> token_watch;
   if (config.api.auth == "token")
@@ -146,7 +151,7 @@ int main(int argc, char** argv) {
   nudge::api::add_server_metrics(registry, pool, server);
   nudge::api::Router router(server.routes(), gate, &request_metrics);
   const nudge::AddressGuard guard(config.webhook.allow_private);
-  nudge::api::add_routes(router, pool, notifier, config.secrets, guard, registry);
+  nudge::api::add_routes(router, pool, notifier, config.secrets, guard, registry, hub);
   router.finish();
   if (!server.bind(config.api.host, config.api.port)) {
     nudge::log::error("cannot listen", {{"host", config.api.host}, {"port", config.api.port}});
@@ -159,6 +164,10 @@ int main(int argc, char** argv) {
                                  {"auth", config.api.auth},
                                  {"max_connections", server.max_connections()},
                                  {"pool_size", config.database.pool_size}});
+  hub.set_wake([&server] { server.wake_streams(); });
+  // After bind (the hub wakes the server's loop) and stopped before the server goes.
+  nudge::api::ChangePoller poller(config.database.url, id + "/stream", hub,
+                                  std::chrono::seconds(config.api.stream_heartbeat_seconds));
   std::thread serving([&server] {
     server.serve();
     nudge::request_shutdown();  // also when serving failed, so that main does not wait forever

@@ -8,7 +8,7 @@
 namespace nudge::api {
 
 void add_routes(Router& router, ConnectionPool& pool, Notifier& notifier, const Secrets& secrets,
-                const AddressGuard& guard, const metrics::Registry& registry) {
+                const AddressGuard& guard, const metrics::Registry& registry, StreamHub& hub) {
   router.add("GET", "/health", [](const httplib::Request&, httplib::Response& res) {
     reply(res, 200, R"({"status":"ok"})");
   });
@@ -48,6 +48,7 @@ void add_routes(Router& router, ConnectionPool& pool, Notifier& notifier, const 
   add_event_routes(router, pool, notifier);
   add_target_routes(router, pool);
   add_audit_routes(router, pool);
+  add_stream_routes(router, pool, hub);
 }
 
 }  // namespace nudge::api

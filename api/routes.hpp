@@ -8,6 +8,7 @@
 #include "nudge/metrics.hpp"
 #include "nudge/pool.hpp"
 #include "router.hpp"
+#include "stream_hub.hpp"
 
 namespace nudge::api {
 
@@ -15,7 +16,7 @@ namespace nudge::api {
 // (only their names are used: a webhook request may name no others); `guard` refuses webhook
 // targets at private literal addresses. Both must outlive the routes.
 void add_routes(Router& router, ConnectionPool& pool, Notifier& notifier, const Secrets& secrets,
-                const AddressGuard& guard, const metrics::Registry& registry);
+                const AddressGuard& guard, const metrics::Registry& registry, StreamHub& hub);
 
 // /metrics (what `registry` holds), /livez and /readyz.
 void add_operations_routes(Router& router, ConnectionPool& pool, const metrics::Registry& registry);
@@ -33,5 +34,7 @@ void add_rule_routes(Router& router, ConnectionPool& pool, const Secrets& secret
 void add_event_routes(Router& router, ConnectionPool& pool, Notifier& notifier);
 void add_target_routes(Router& router, ConnectionPool& pool);
 void add_audit_routes(Router& router, ConnectionPool& pool);
+// GET /v1/stream, fed by `hub`.
+void add_stream_routes(Router& router, ConnectionPool& pool, StreamHub& hub);
 
 }  // namespace nudge::api

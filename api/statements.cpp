@@ -141,6 +141,11 @@ const std::pair<const char*, const char*> kStatements[] = {
      "WHERE ($1::text IS NULL OR a.token = $1) AND ($2::text IS NULL OR a.subject_type = $2) "
      "AND ($3::text IS NULL OR a.subject = $3) AND ($4::bigint IS NULL OR a.id < $4) "
      "ORDER BY a.id DESC LIMIT $5"},
+    // The live stream's reads of the change log (api/stream_changes.hpp).
+    {"stream_changes", "SELECT * FROM nudge.stream_changes($1, $2, $3, $4, $5)"},
+    {"stream_advance", "SELECT nudge.stream_advance()"},
+    {"stream_last", "SELECT max(pos) FROM nudge.change_batches"},
+    {"stream_pruned", "SELECT pos FROM nudge.changes_pruned"},
 };
 
 // Statements on tokens outside the request path: the token commands and the token watcher.

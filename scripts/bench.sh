@@ -32,8 +32,12 @@
 #             p50/p99/max microseconds per parse; then the whole route over HTTP, its database
 #             round trip included (one keep-alive client, wrk, 10 s, phrases of scripts/wrk/
 #             parse.lua): requests/s and p50/p99 latency.
+#   stream    the live stream (tests/bench/stream_reader.cpp): the 2-worker drain with nudge-api
+#             up and no stream open, then with 10 streams open, one of them timing each fired
+#             message from its fire (execution fired_at) to its arrival: fires per second of
+#             both, and the latency p50/p99/max; then the API's RSS with 100 idle streams open.
 #
-# Usage: scripts/bench.sh [drain|lateness|scale|api|events|connections|cron|webhook|words ...]
+# Usage: scripts/bench.sh [drain|lateness|scale|api|events|connections|cron|webhook|words|stream ...]
 #        (default: all)
 # Environment knobs:
 #   BENCH_REPS        runs per figure (default 3)
@@ -60,7 +64,7 @@ connections_n="${BENCH_CONNECTIONS:-1000}"
 build_dir="${NUDGE_BUILD_DIR:-build}"
 worker="${build_dir}/bin/nudge-worker"
 figures=("$@")
-((${#figures[@]} > 0)) || figures=(drain lateness scale api events connections cron webhook words)
+((${#figures[@]} > 0)) || figures=(drain lateness scale api events connections cron webhook words stream)
 api_bin="${build_dir}/bin/nudge-api"
 api_port="${BENCH_API_PORT:-18089}"
 bench_auth="${NUDGE_BENCH_AUTH:-token}"
@@ -80,6 +84,11 @@ if [[ " ${figures[*]} " == *" webhook "* ]] && [[ ! -x "${sink_bin}" ]]; then
   cmake --build "${build_dir}" -j2 --target nudge-webhook-sink >&2
 fi
 sink_pid=
+reader_bin="${build_dir}/bin/nudge-stream-reader"
+if [[ " ${figures[*]} " == *" stream "* ]] && [[ ! -x "${reader_bin}" ]]; then
+  cmake -S . -B "${build_dir}" -G Ninja -DCMAKE_BUILD_TYPE=Release >&2
+  cmake --build "${build_dir}" -j2 --target nudge-stream-reader >&2
+fi
 load_bin="${build_dir}/bin/nudge-connection-load"
 if [[ " ${figures[*]} " == *" connections "* ]] && [[ ! -x "${load_bin}" ]]; then
   cmake -S . -B "${build_dir}" -G Ninja -DCMAKE_BUILD_TYPE=Release >&2
@@ -437,6 +446,53 @@ bench_words() {
   echo "{\"bench\":\"parse_route\",\"clients\":1,\"runs\":${reps},\"median_requests_per_s\":$(printf '%s\n' "${rates[@]}" | median),\"median_p50_ms\":$(printf '%s\n' "${p50s[@]}" | median),\"median_p99_ms\":$(printf '%s\n' "${rp99s[@]}" | median)}"
 }
 
+# stream_once STREAMS → prints "rate rate_from_first_fire p50_ms p99_ms max_ms lagged"
+# The 2-worker drain with nudge-api up and STREAMS streams open (0: none).
+stream_once() {
+  local streams="$1" start first end rate rate_ff out="${tmp}/reader.out" reader_pid=
+  fresh_db
+  insert_due "${drain_n}"
+  sql "VACUUM ANALYZE nudge.reminders" >/dev/null
+  sql "CHECKPOINT" >/dev/null
+  start_api
+  if ((streams > 0)); then
+    "${reader_bin}" "${api_port}" "${streams}" "${drain_n}" --pid "${api_pid}" >"${out}" &
+    reader_pid=$!
+    for _ in $(seq 1 200); do grep -q ready "${out}" 2>/dev/null && break; sleep 0.05; done
+  fi
+  start="$(sql "SELECT extract(epoch FROM clock_timestamp())")"
+  start_workers 2 "${tmp}/drain"
+  wait_for_executions "${drain_n}"
+  stop_workers
+  read -r first end < <(sql "SELECT extract(epoch FROM min(fired_at)), extract(epoch FROM max(fired_at)) FROM nudge.executions" | tr '|' ' ')
+  rate="$(awk -v n="${drain_n}" -v s="${start}" -v e="${end}" 'BEGIN {printf "%.0f", n / (e - s)}')"
+  rate_ff="$(awk -v n="${drain_n}" -v s="${first}" -v e="${end}" 'BEGIN {printf "%.0f", n / (e - s)}')"
+  if [[ -n "${reader_pid}" ]]; then
+    wait "${reader_pid}" || true
+    python3 -c 'import json,sys; d=json.loads(sys.argv[2].splitlines()[-1]); print(sys.argv[1], d["p50_ms"], d["p99_ms"], d["max_ms"], d["lagged"])' "${rate} ${rate_ff}" "$(cat "${out}")"
+  else
+    echo "${rate} ${rate_ff} 0 0 0 0"
+  fi
+  kill -TERM "${api_pid}"; wait "${api_pid}" || true
+}
+
+bench_stream() {
+  local r rate rate_ff p50 p99 max lagged base=() with=() p50s=() p99s=() rss
+  for ((r = 1; r <= reps; r++)); do
+    read -r rate rate_ff _ _ _ _ < <(stream_once 0)
+    base+=("${rate}")
+    echo "{\"bench\":\"drain_streams\",\"workers\":2,\"streams\":0,\"run\":${r},\"fires_per_s\":${rate},\"fires_per_s_from_first_fire\":${rate_ff}}"
+    read -r rate rate_ff p50 p99 max lagged < <(stream_once 10)
+    with+=("${rate}"); p50s+=("${p50}"); p99s+=("${p99}")
+    echo "{\"bench\":\"drain_streams\",\"workers\":2,\"streams\":10,\"run\":${r},\"fires_per_s\":${rate},\"fires_per_s_from_first_fire\":${rate_ff},\"latency_p50_ms\":${p50},\"latency_p99_ms\":${p99},\"latency_max_ms\":${max},\"lagged\":${lagged}}"
+  done
+  fresh_db
+  start_api
+  rss="$("${reader_bin}" "${api_port}" 100 0 --pid "${api_pid}" | python3 -c 'import json,sys; print(json.loads(sys.stdin.read().splitlines()[0])["api_rss_kib"])')"
+  kill -TERM "${api_pid}"; wait "${api_pid}" || true
+  echo "{\"bench\":\"stream\",\"workers\":2,\"reminders\":${drain_n},\"runs\":${reps},\"median_fires_per_s_no_stream\":$(printf '%s\n' "${base[@]}" | median),\"median_fires_per_s_10_streams\":$(printf '%s\n' "${with[@]}" | median),\"median_latency_p50_ms\":$(printf '%s\n' "${p50s[@]}" | median),\"median_latency_p99_ms\":$(printf '%s\n' "${p99s[@]}" | median),\"api_rss_kib_100_streams\":${rss}}"
+}
+
 for f in "${figures[@]}"; do
   case "${f}" in
     drain) bench_drain drain 1 0; bench_drain drain 2 0 ;;
@@ -448,6 +504,7 @@ for f in "${figures[@]}"; do
     cron) bench_cron; bench_drain drain_cron 2 0 cron ;;
     webhook) bench_webhook 0; bench_webhook 10 ;;
     words) bench_words ;;
-    *) log "unknown figure ${f} (drain|lateness|scale|api|events|connections|cron|webhook|words)"; exit 2 ;;
+    stream) bench_stream ;;
+    *) log "unknown figure ${f} (drain|lateness|scale|api|events|connections|cron|webhook|words|stream)"; exit 2 ;;
   esac
 done

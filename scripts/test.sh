@@ -3,8 +3,8 @@
 # build/; checks formatting with clang-format; starts the throwaway PostgreSQL cluster (pg.sh;
 # without fsync when this script starts it: tests need no durability); creates and migrates the
 # template database nudge_template (dropping it and leftover nudge_t_* test databases first) and
-# checks that sql/schema.sql matches it; runs every suite on the Release build; then builds the
-# ASan/UBSan tree in build-asan/ and runs the suites that execute Nudge's C++ under it: unit and
+# checks that sql/schema.sql matches it; runs every suite on the Release build while it builds the
+# ASan/UBSan tree in build-asan/; then runs the suites that execute Nudge's C++ under it: unit and
 # channel tests built there, and the process and API suites against its nudge-worker and
 # nudge-api. Every step always runs; the exit status is non-zero if anything failed. The last
 # line printed is "N passed, M failed" (summed over both passes). The cluster is stopped at the
@@ -49,10 +49,19 @@ die() {
 
 started_pg=0
 work_dir="$(mktemp -d)"
+# kill_tree PID: the process and everything it started (the background sanitizer build).
+# shellcheck disable=SC2317  # invoked by on_exit
+kill_tree() {
+  local child
+  for child in $(pgrep -P "$1"); do kill_tree "${child}"; done
+  kill "$1" 2>/dev/null || true
+}
+
 # shellcheck disable=SC2317  # invoked by the EXIT trap
 on_exit() {
   local rc=$?
   trap - EXIT INT TERM
+  if [[ -n "${asan_build_pid:-}" ]]; then kill_tree "${asan_build_pid}"; fi
   if ((started_pg)); then
     env -u NUDGE_DATABASE_URL "${pg}" stop || log "warning: could not stop the PostgreSQL cluster"
   fi
@@ -191,15 +200,30 @@ run_ctest() {
   fi
 }
 
+# The sanitizer tree: only the suites that link Nudge's C++ (tests/CMakeLists.txt); the process
+# and API suites of the Release tree run against its programs. Unoptimised (-O0): the sanitizers
+# check the same, the tree compiles in about 30% less time, and the tests that run it spend their
+# time waiting, not computing. It builds while the Release suites run, which mostly wait too (on
+# PostgreSQL, on the timeouts they test), at a lower priority so their deadlines keep theirs.
+asan_build_pid=""
+if [[ "${skip_asan}" != 1 ]]; then
+  (
+    renice -n 10 "${BASHPID}" >/dev/null
+    build "${asan_dir}" -DCMAKE_BUILD_TYPE=Debug '-DCMAKE_CXX_FLAGS_DEBUG=-O0 -g1' \
+      -DNUDGE_BUILD_TESTS=ON -DNUDGE_SANITIZE=ON
+  ) >"${work_dir}/build-asan.log" 2>&1 &
+  asan_build_pid=$!
+fi
+
 run_ctest release "${build_dir}" '.*'
 
-# The sanitizer pass, after the Release results are in: its tree builds only the suites that
-# link Nudge's C++ (tests/CMakeLists.txt); the process and API suites of the Release tree run
-# against its programs. Unoptimised (-O0): the sanitizers check the same, the tree compiles in
-# about 30% less time, and the tests that run it spend their time waiting, not computing.
 if [[ "${skip_asan}" != 1 ]]; then
-  build "${asan_dir}" -DCMAKE_BUILD_TYPE=Debug '-DCMAKE_CXX_FLAGS_DEBUG=-O0 -g1' \
-    -DNUDGE_BUILD_TESTS=ON -DNUDGE_SANITIZE=ON
+  log "waiting for the sanitizer build (${work_dir}/build-asan.log)"
+  if ! wait "${asan_build_pid}"; then
+    tail -n 50 "${work_dir}/build-asan.log" >&2
+    die "the sanitizer build failed"
+  fi
+  asan_build_pid=""
   sanitizer_env=(
     ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
     LSAN_OPTIONS="suppressions=${repo_root}/tests/lsan.supp:print_suppressions=0"

@@ -2773,6 +2773,91 @@ END $$;
 
 COMMENT ON FUNCTION nudge.lock_reminder(p_id bigint) IS 'The reminder, locked FOR UPDATE until the end of the transaction; NU404 when it does not exist.';
 
+-- Name: log_fires(); Type: FUNCTION; Schema: nudge; Owner: -
+
+CREATE FUNCTION nudge.log_fires() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+BEGIN
+  INSERT INTO nudge.changes (kind, change, object_ids, occurrences)
+  SELECT 'reminder', 'fired', array_agg(e.reminder_id), array_agg(e.scheduled_for)
+    FROM new_rows e HAVING count(*) > 0;
+  RETURN NULL;
+END $$;
+
+-- Name: FUNCTION log_fires(); Type: COMMENT; Schema: nudge; Owner: -
+
+COMMENT ON FUNCTION nudge.log_fires() IS 'Trigger: logs the execution rows of the statement in one nudge.changes row, each a fire of its reminder and occurrence (rendered as failed when it failed and its reminder is FAILED).';
+
+-- Name: log_reminder_change(); Type: FUNCTION; Schema: nudge; Owner: -
+
+CREATE FUNCTION nudge.log_reminder_change() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+BEGIN
+  INSERT INTO nudge.changes (kind, change, object_ids)
+  VALUES ('reminder',
+          CASE WHEN NEW.status = OLD.status THEN 'rescheduled'
+               ELSE CASE NEW.status WHEN 'PAUSED' THEN 'paused' WHEN 'ACTIVE' THEN 'resumed'
+                                    WHEN 'CANCELLED' THEN 'cancelled'
+                                    WHEN 'COMPLETED' THEN 'completed' ELSE 'failed' END END,
+          ARRAY[NEW.id]);
+  RETURN NULL;
+END $$;
+
+-- Name: FUNCTION log_reminder_change(); Type: COMMENT; Schema: nudge; Owner: -
+
+COMMENT ON FUNCTION nudge.log_reminder_change() IS 'Trigger: logs in nudge.changes a reminder update that is not a fire: its new status (paused, resumed, cancelled, completed, failed), or rescheduled when only its schedule or payload changed.';
+
+-- Name: log_retries(); Type: FUNCTION; Schema: nudge; Owner: -
+
+CREATE FUNCTION nudge.log_retries() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+BEGIN
+  -- The statement's executions are in place: an occurrence that ended is a fire, not a retry.
+  INSERT INTO nudge.changes (kind, change, object_ids, occurrences)
+  SELECT 'reminder', 'retrying', array_agg(a.reminder_id), array_agg(a.scheduled_for)
+    FROM new_rows a
+   WHERE a.outcome = 'failed'
+     AND NOT EXISTS (SELECT 1 FROM nudge.executions x
+                      WHERE x.reminder_id = a.reminder_id AND x.scheduled_for = a.scheduled_for)
+  HAVING count(*) > 0;
+  RETURN NULL;
+END $$;
+
+-- Name: FUNCTION log_retries(); Type: COMMENT; Schema: nudge; Owner: -
+
+COMMENT ON FUNCTION nudge.log_retries() IS 'Trigger: logs in one nudge.changes row the failed delivery attempts of the statement whose occurrence did not end (no execution): each reminder is retrying that occurrence.';
+
+-- Name: log_row_changes(); Type: FUNCTION; Schema: nudge; Owner: -
+
+CREATE FUNCTION nudge.log_row_changes() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+BEGIN
+  IF TG_ARGV[0] = 'flag' THEN
+    INSERT INTO nudge.changes (kind, change, flag_keys)
+    SELECT 'flag', TG_ARGV[1], array_agg(r.key) FROM new_rows r HAVING count(*) > 0;
+  ELSIF TG_OP = 'DELETE' THEN
+    INSERT INTO nudge.changes (kind, change, object_ids, gone)
+    SELECT TG_ARGV[0], TG_ARGV[1], array_agg(r.id), array_agg(nudge.rule_json(r::nudge.rules))
+      FROM old_rows r HAVING count(*) > 0;
+  ELSE
+    INSERT INTO nudge.changes (kind, change, object_ids)
+    SELECT TG_ARGV[0], TG_ARGV[1], array_agg(r.id) FROM new_rows r HAVING count(*) > 0;
+  END IF;
+  RETURN NULL;
+END $$;
+
+-- Name: FUNCTION log_row_changes(); Type: COMMENT; Schema: nudge; Owner: -
+
+COMMENT ON FUNCTION nudge.log_row_changes() IS 'Trigger (arguments: kind, change): logs the rows of the statement in one nudge.changes row: flags by their keys, deleted rules with their last JSON forms, anything else by its id.';
+
 -- Name: next_interval_occurrence(timestamp with time zone, integer, timestamp with time zone); Type: FUNCTION; Schema: nudge; Owner: -
 
 CREATE FUNCTION nudge.next_interval_occurrence(p_anchor timestamp with time zone, p_interval_seconds integer, p_after timestamp with time zone) RETURNS timestamp with time zone
@@ -3006,6 +3091,7 @@ DECLARE
   v_reminders  integer;
   v_events     integer;
   v_audited    integer;
+  v_changes    integer;
 BEGIN
   IF NOT pg_try_advisory_xact_lock(hashtext('nudge.prune_history')) THEN
     RETURN 0;
@@ -3035,13 +3121,31 @@ BEGIN
                                                ORDER BY y.id LIMIT p_limit) x
                             WHERE x.changed_at < now() - p_keep));
   GET DIAGNOSTICS v_audited = ROW_COUNT;
+  -- The oldest batches first, never the last (the next starts from its snapshot), with the
+  -- rows of their transactions.
+  WITH batches AS (
+    DELETE FROM nudge.change_batches b
+     WHERE b.pos = ANY (ARRAY(SELECT x.pos FROM nudge.change_batches x
+                               WHERE x.at < now() - p_keep
+                                 AND x.pos < (SELECT max(y.pos) FROM nudge.change_batches y)
+                               ORDER BY x.pos LIMIT p_limit))
+    RETURNING b.pos, b.xids
+  ), noted AS (
+    UPDATE nudge.changes_pruned s SET pos = l.pos
+      FROM (SELECT max(b.pos) AS pos FROM batches b) l WHERE l.pos > s.pos
+  ), pruned AS (
+    DELETE FROM nudge.changes c
+     WHERE c.xid = ANY (ARRAY(SELECT x FROM batches b, unnest(b.xids) x))
+    RETURNING 1
+  )
+  SELECT count(*)::integer INTO v_changes FROM pruned;
   PERFORM set_config('nudge.audit', coalesce(v_audit, ''), true);
-  RETURN v_executions + v_attempts + v_reminders + v_events + v_audited;
+  RETURN v_executions + v_attempts + v_reminders + v_events + v_audited + v_changes;
 END $$;
 
 -- Name: FUNCTION prune_history(p_keep interval, p_limit integer); Type: COMMENT; Schema: nudge; Owner: -
 
-COMMENT ON FUNCTION nudge.prune_history(p_keep interval, p_limit integer) IS 'Deletes up to p_limit each of executions, delivery attempts, finished reminders, events and audit rows older than p_keep, without auditing its deletes; when several workers call it at once only one does the work; returns how many rows went.';
+COMMENT ON FUNCTION nudge.prune_history(p_keep interval, p_limit integer) IS 'Deletes up to p_limit each of executions, delivery attempts, finished reminders, events, audit rows (the oldest, without auditing the deletes) and batches of the stream''s change log with their changes (the oldest but never the last, noting the last pruned batch in nudge.changes_pruned) older than p_keep; when several workers call it at once only one does the work; returns how many rows went.';
 
 -- Name: put_contact(text, text, text, text); Type: FUNCTION; Schema: nudge; Owner: -
 
@@ -4070,6 +4174,122 @@ END $$;
 
 COMMENT ON FUNCTION nudge.set_flag(p_key text, p_value boolean) IS 'Sets a flag exactly as INSERT ... ON CONFLICT DO UPDATE on nudge.status_flags would, so a true value completes the reminders waiting on it in the same transaction; returns the flag; 22023 naming key or value for bad input.';
 
+-- Name: stream_advance(); Type: FUNCTION; Schema: nudge; Owner: -
+
+CREATE FUNCTION nudge.stream_advance() RETURNS bigint
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+DECLARE
+  v_last nudge.change_batches;
+  v_now pg_snapshot;
+  v_xids xid8[];
+BEGIN
+  -- One at a time: each batch starts where the committed one before it ended, and they commit
+  -- in the order of pos, so a reader that sees a batch sees every one before it.
+  PERFORM pg_advisory_xact_lock(hashtext('nudge.stream_advance'));
+  SELECT * INTO v_last FROM nudge.change_batches b ORDER BY b.pos DESC LIMIT 1;
+  -- One statement: the rows it sees are those of the transactions finished in its snapshot.
+  SELECT pg_current_snapshot(),
+         ARRAY(SELECT DISTINCT c.xid FROM nudge.changes c
+                WHERE c.xid >= pg_snapshot_xmax(v_last.snapshot)
+                   OR c.xid = ANY (ARRAY(SELECT pg_snapshot_xip(v_last.snapshot)))
+                ORDER BY c.xid)
+    INTO v_now, v_xids;
+  IF cardinality(v_xids) = 0 THEN
+    -- Nothing new: the next batch starts from the same snapshot, and nothing is written.
+    RETURN v_last.pos;
+  END IF;
+  INSERT INTO nudge.change_batches (pos, snapshot, xids) VALUES (v_last.pos + 1, v_now, v_xids);
+  RETURN v_last.pos + 1;
+END $$;
+
+-- Name: FUNCTION stream_advance(); Type: COMMENT; Schema: nudge; Owner: -
+
+COMMENT ON FUNCTION nudge.stream_advance() IS 'Makes the next batch of the stream: the transactions that wrote nudge.changes and finished since the last batch''s snapshot (an unrelated running transaction holds nothing back), numbered after it; one caller at a time; returns the last batch''s position (unchanged when nothing finished).';
+
+-- Name: stream_changes(bigint, bigint, integer, bigint, integer); Type: FUNCTION; Schema: nudge; Owner: -
+
+CREATE FUNCTION nudge.stream_changes(p_after_pos bigint, p_after_id bigint, p_after_n integer, p_through_pos bigint, p_limit integer) RETURNS TABLE(pos bigint, id bigint, n integer, kind text, change text, object_id bigint, entity_type text, entity_id text, data jsonb, r_id bigint, r_entity_type text, r_entity_id text, r_event_type text, r_channel text, r_target text, r_schedule_type text, r_interval_seconds integer, r_cron text, r_timezone text, r_misfire_policy text, r_max_attempts integer, r_next_run_at timestamp with time zone, r_occurrence_at timestamp with time zone, r_attempt integer, r_stop_condition_type text, r_stop_condition_value text, r_max_fires integer, r_ends_at timestamp with time zone, r_fire_count integer, r_status text, r_completed_reason text, r_last_error text, r_rule_id bigint, r_event_id bigint, r_created_at timestamp with time zone, r_updated_at timestamp with time zone, r_finished_at timestamp with time zone, r_payload jsonb, r_request jsonb, r_schedule_text text, x_scheduled_for timestamp with time zone, x_fired_at timestamp with time zone, x_outcome text, x_attempts integer, x_worker text, x_error text, x_attempt jsonb)
+    LANGUAGE plpgsql STABLE
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+#variable_conflict use_column
+BEGIN
+  RETURN QUERY
+  SELECT p.pos, p.id, p.n, p.kind,
+         CASE WHEN p.change = 'fired' AND x.outcome = 'failed' AND r.status = 'FAILED'
+              THEN 'failed' ELSE p.change END,
+         p.object_id, coalesce(r.entity_type, e.entity_type), coalesce(r.entity_id, e.entity_id),
+         CASE p.kind
+           WHEN 'flag' THEN
+             jsonb_build_object('change', p.change,
+                                'flag', coalesce(to_jsonb(f), jsonb_build_object('key', p.flag_key)))
+           WHEN 'event' THEN
+             jsonb_build_object('change', p.change,
+                                'event', coalesce(nudge.event_json(e),
+                                                  jsonb_build_object('id', p.object_id)),
+                                'effects', coalesce(e.effects, '[]'::jsonb))
+           WHEN 'rule' THEN
+             jsonb_build_object('change', p.change,
+                                'rule', coalesce(p.gone, nudge.rule_json(u),
+                                                 jsonb_build_object('id', p.object_id)))
+         END,
+         -- The reminder's columns that its JSON shows (nudge.reminder_json), as they are now.
+         r.id, r.entity_type, r.entity_id, r.event_type, r.channel, r.target, r.schedule_type,
+         r.interval_seconds, r.cron, r.timezone, r.misfire_policy, r.max_attempts, r.next_run_at,
+         r.occurrence_at, r.attempt, r.stop_condition_type, r.stop_condition_value, r.max_fires,
+         r.ends_at, r.fire_count, r.status, r.completed_reason, r.last_error, r.rule_id,
+         r.event_id, r.created_at, r.updated_at, r.finished_at, r.payload, r.request,
+         CASE WHEN r.id IS NOT NULL THEN nudge.describe_reminder(r) END,
+         x.scheduled_for, x.fired_at, x.outcome, x.attempts, x.worker, x.error,
+         -- attempt_json of no row is {}: none.
+         CASE WHEN a.attempt IS NOT NULL THEN nudge.attempt_json(a) END
+    FROM (SELECT c.pos, c.id, o.n::integer AS n, c.kind, c.change, o.object_id, o.occurrence,
+                 o.flag_key, o.gone
+            FROM (SELECT c.*,
+                         -- The objects of the rows before it: rows that cannot reach the page are
+                         -- not unnested (a fire's row holds up to 1,000).
+                         coalesce(sum(coalesce(cardinality(c.object_ids), cardinality(c.flag_keys)))
+                                    OVER (ORDER BY c.pos, c.id ROWS BETWEEN UNBOUNDED PRECEDING
+                                                                        AND 1 PRECEDING), 0)
+                           AS before
+                    -- At most p_limit rows, each holding at least one change, from at most
+                    -- p_limit batches, each holding at least one row; in a batch by id.
+                    FROM (SELECT b.pos, c.*
+                            FROM (SELECT b.pos, b.xids FROM nudge.change_batches b
+                                   WHERE b.pos >= p_after_pos AND b.pos <= p_through_pos
+                                   ORDER BY b.pos LIMIT p_limit) b
+                           CROSS JOIN LATERAL (
+                             SELECT c.* FROM nudge.changes c
+                              WHERE c.xid = ANY (b.xids)
+                                AND c.id >= CASE WHEN b.pos = p_after_pos THEN p_after_id ELSE 0 END
+                           ) c
+                           ORDER BY b.pos, c.id
+                           LIMIT p_limit) c) c
+           CROSS JOIN LATERAL unnest(c.object_ids, c.occurrences, c.flag_keys, c.gone)
+                 WITH ORDINALITY AS o(object_id, occurrence, flag_key, gone, n)
+           WHERE c.before < p_limit + p_after_n
+             AND (c.pos, c.id, o.n) > (p_after_pos, p_after_id, p_after_n)
+           ORDER BY c.pos, c.id, o.n
+           LIMIT p_limit) p
+    LEFT JOIN nudge.reminders r ON p.kind = 'reminder' AND r.id = p.object_id
+    -- Lookups by the executions' and the attempts' keys for each fire, never a scan.
+    LEFT JOIN nudge.executions x
+           ON p.kind = 'reminder' AND p.change = 'fired'
+          AND x.reminder_id = p.object_id AND x.scheduled_for = p.occurrence
+    LEFT JOIN nudge.delivery_attempts a
+           ON a.reminder_id = x.reminder_id AND a.scheduled_for = x.scheduled_for
+    LEFT JOIN nudge.status_flags f ON p.kind = 'flag' AND f.key = p.flag_key
+    LEFT JOIN nudge.events e ON p.kind = 'event' AND e.id = p.object_id
+    LEFT JOIN nudge.rules u ON p.kind = 'rule' AND u.id = p.object_id
+   ORDER BY p.pos, p.id, p.n, a.attempt;
+END $$;
+
+-- Name: FUNCTION stream_changes(p_after_pos bigint, p_after_id bigint, p_after_n integer, p_through_pos bigint, p_limit integer); Type: COMMENT; Schema: nudge; Owner: -
+
+COMMENT ON FUNCTION nudge.stream_changes(p_after_pos bigint, p_after_id bigint, p_after_n integer, p_through_pos bigint, p_limit integer) IS 'Up to p_limit changes after position (p_after_pos, p_after_id, p_after_n) of the batches up to p_through_pos, in that order, each with its reminder id or object id and entity for filtering: a flag''s, event''s or rule''s data as the stream sends it ({change, flag} | {change, event, effects} | {change, rule}); a reminder''s change (fired as failed when its failure ended the reminder) with the reminder row, its schedule_text, and for a fire its execution row, one result row per delivery attempt (attempt_json) or one without; objects as they are now.';
+
 -- Name: target_host(text); Type: FUNCTION; Schema: nudge; Owner: -
 
 CREATE FUNCTION nudge.target_host(p_address text) RETURNS text
@@ -4372,6 +4592,62 @@ ALTER TABLE nudge.audit ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
     CACHE 1
 );
 
+-- Name: change_batches; Type: TABLE; Schema: nudge; Owner: -
+
+CREATE TABLE nudge.change_batches (
+    pos bigint NOT NULL,
+    at timestamp with time zone DEFAULT now() NOT NULL,
+    snapshot pg_snapshot NOT NULL,
+    xids xid8[] NOT NULL
+);
+
+-- Name: TABLE change_batches; Type: COMMENT; Schema: nudge; Owner: -
+
+COMMENT ON TABLE nudge.change_batches IS 'The stream''s delivery order: batch pos holds the changes of the transactions xids, which finished between the snapshot of batch pos - 1 and its own; written only by nudge.stream_advance, pruned by nudge.prune_history (never the last).';
+
+-- Name: changes; Type: TABLE; Schema: nudge; Owner: -
+
+CREATE TABLE nudge.changes (
+    id bigint NOT NULL,
+    xid xid8 DEFAULT pg_current_xact_id() NOT NULL,
+    at timestamp with time zone DEFAULT now() NOT NULL,
+    kind text NOT NULL,
+    change text NOT NULL,
+    object_ids bigint[],
+    flag_keys text[],
+    occurrences timestamp with time zone[],
+    gone jsonb[],
+    CONSTRAINT change_kind_is_known CHECK ((kind = ANY (ARRAY['reminder'::text, 'flag'::text, 'event'::text, 'rule'::text]))),
+    CONSTRAINT change_names_its_objects CHECK ((((kind = 'flag'::text) = (flag_keys IS NOT NULL)) AND ((kind = 'flag'::text) = (object_ids IS NULL))))
+);
+
+-- Name: TABLE changes; Type: COMMENT; Schema: nudge; Owner: -
+
+COMMENT ON TABLE nudge.changes IS 'What happened, for the live stream: written by triggers, one row per statement, each delivered in the batch (nudge.change_batches) of its transaction, in id order and then the order of the arrays; the objects are read when a change is rendered; pruned with its batch after [history] retention_days.';
+
+-- Name: changes_id_seq; Type: SEQUENCE; Schema: nudge; Owner: -
+
+ALTER TABLE nudge.changes ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME nudge.changes_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
+);
+
+-- Name: changes_pruned; Type: TABLE; Schema: nudge; Owner: -
+
+CREATE TABLE nudge.changes_pruned (
+    only_row boolean DEFAULT true NOT NULL,
+    pos bigint NOT NULL,
+    CONSTRAINT changes_pruned_has_one_row CHECK (only_row)
+);
+
+-- Name: TABLE changes_pruned; Type: COMMENT; Schema: nudge; Owner: -
+
+COMMENT ON TABLE nudge.changes_pruned IS 'The last batch pruned from nudge.change_batches with its changes: a client resuming from a position in or before it has missed changes that are gone.';
+
 -- Name: events_id_seq; Type: SEQUENCE; Schema: nudge; Owner: -
 
 ALTER TABLE nudge.events ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
@@ -4429,6 +4705,16 @@ ALTER TABLE ONLY nudge.api_tokens
 ALTER TABLE ONLY nudge.audit
     ADD CONSTRAINT audit_pkey PRIMARY KEY (id);
 
+-- Name: change_batches change_batches_pkey; Type: CONSTRAINT; Schema: nudge; Owner: -
+
+ALTER TABLE ONLY nudge.change_batches
+    ADD CONSTRAINT change_batches_pkey PRIMARY KEY (pos);
+
+-- Name: changes_pruned changes_pruned_pkey; Type: CONSTRAINT; Schema: nudge; Owner: -
+
+ALTER TABLE ONLY nudge.changes_pruned
+    ADD CONSTRAINT changes_pruned_pkey PRIMARY KEY (only_row);
+
 -- Name: events events_pkey; Type: CONSTRAINT; Schema: nudge; Owner: -
 
 ALTER TABLE ONLY nudge.events
@@ -4477,6 +4763,10 @@ ALTER TABLE ONLY nudge.target_hosts
 -- Name: api_tokens_one_per_hash; Type: INDEX; Schema: nudge; Owner: -
 
 CREATE UNIQUE INDEX api_tokens_one_per_hash ON nudge.api_tokens USING btree (token_hash);
+
+-- Name: changes_by_transaction; Type: INDEX; Schema: nudge; Owner: -
+
+CREATE INDEX changes_by_transaction ON nudge.changes USING btree (xid, id);
 
 -- Name: delivery_attempts_by_attempted_at; Type: INDEX; Schema: nudge; Owner: -
 
@@ -4534,6 +4824,10 @@ CREATE TRIGGER contact_change_sets_updated_at BEFORE UPDATE ON nudge.contacts FO
 
 CREATE TRIGGER contact_changes_are_audited AFTER INSERT OR DELETE OR UPDATE ON nudge.contacts FOR EACH ROW WHEN (((pg_trigger_depth() = 0) AND (current_setting('nudge.audit'::text, true) IS DISTINCT FROM 'off'::text))) EXECUTE FUNCTION nudge.audit_row_change('contact');
 
+-- Name: delivery_attempts delivery_attempt_inserts_are_logged; Type: TRIGGER; Schema: nudge; Owner: -
+
+CREATE TRIGGER delivery_attempt_inserts_are_logged AFTER INSERT ON nudge.delivery_attempts REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION nudge.log_retries();
+
 -- Name: events event_changes_are_audited; Type: TRIGGER; Schema: nudge; Owner: -
 
 CREATE TRIGGER event_changes_are_audited AFTER DELETE OR UPDATE ON nudge.events FOR EACH ROW WHEN (((pg_trigger_depth() = 0) AND (current_setting('nudge.audit'::text, true) IS DISTINCT FROM 'off'::text))) EXECUTE FUNCTION nudge.audit_row_change('event');
@@ -4542,6 +4836,14 @@ CREATE TRIGGER event_changes_are_audited AFTER DELETE OR UPDATE ON nudge.events 
 
 CREATE TRIGGER event_inserts_are_audited AFTER INSERT ON nudge.events REFERENCING NEW TABLE AS inserted FOR EACH STATEMENT EXECUTE FUNCTION nudge.audit_inserted_rows('event');
 
+-- Name: events event_inserts_are_logged; Type: TRIGGER; Schema: nudge; Owner: -
+
+CREATE TRIGGER event_inserts_are_logged AFTER INSERT ON nudge.events REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION nudge.log_row_changes('event', 'received');
+
+-- Name: executions execution_inserts_are_logged; Type: TRIGGER; Schema: nudge; Owner: -
+
+CREATE TRIGGER execution_inserts_are_logged AFTER INSERT ON nudge.executions REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION nudge.log_fires();
+
 -- Name: status_flags flag_changes_are_audited; Type: TRIGGER; Schema: nudge; Owner: -
 
 CREATE TRIGGER flag_changes_are_audited AFTER INSERT OR DELETE OR UPDATE ON nudge.status_flags FOR EACH ROW WHEN (((pg_trigger_depth() = 0) AND (current_setting('nudge.audit'::text, true) IS DISTINCT FROM 'off'::text))) EXECUTE FUNCTION nudge.audit_row_change('flag');
@@ -4549,6 +4851,10 @@ CREATE TRIGGER flag_changes_are_audited AFTER INSERT OR DELETE OR UPDATE ON nudg
 -- Name: reminders reminder_changes_are_audited; Type: TRIGGER; Schema: nudge; Owner: -
 
 CREATE TRIGGER reminder_changes_are_audited AFTER DELETE OR UPDATE ON nudge.reminders FOR EACH ROW WHEN (((pg_trigger_depth() = 0) AND (current_setting('nudge.audit'::text, true) IS DISTINCT FROM 'off'::text))) EXECUTE FUNCTION nudge.audit_row_change('reminder');
+
+-- Name: reminders reminder_changes_are_logged; Type: TRIGGER; Schema: nudge; Owner: -
+
+CREATE TRIGGER reminder_changes_are_logged AFTER UPDATE ON nudge.reminders FOR EACH ROW WHEN (((old.fire_count = new.fire_count) AND ((old.status <> new.status) OR ((NOT (old.leased_by IS DISTINCT FROM new.leased_by)) AND (old.attempt = new.attempt) AND (((((new.next_run_at IS DISTINCT FROM old.next_run_at) OR (new.interval_seconds IS DISTINCT FROM old.interval_seconds)) OR (new.max_fires IS DISTINCT FROM old.max_fires)) OR (new.ends_at IS DISTINCT FROM old.ends_at)) OR (new.payload IS DISTINCT FROM old.payload)))))) EXECUTE FUNCTION nudge.log_reminder_change();
 
 -- Name: reminders reminder_created_stopped_emits_an_event; Type: TRIGGER; Schema: nudge; Owner: -
 
@@ -4574,6 +4880,10 @@ CREATE TRIGGER reminder_insert_wakes_workers AFTER INSERT ON nudge.reminders REF
 
 CREATE TRIGGER reminder_inserts_are_audited AFTER INSERT ON nudge.reminders REFERENCING NEW TABLE AS inserted FOR EACH STATEMENT EXECUTE FUNCTION nudge.audit_inserted_rows('reminder');
 
+-- Name: reminders reminder_inserts_are_logged; Type: TRIGGER; Schema: nudge; Owner: -
+
+CREATE TRIGGER reminder_inserts_are_logged AFTER INSERT ON nudge.reminders REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION nudge.log_row_changes('reminder', 'created');
+
 -- Name: reminders reminder_request_is_checked; Type: TRIGGER; Schema: nudge; Owner: -
 
 CREATE TRIGGER reminder_request_is_checked BEFORE INSERT OR UPDATE OF request, payload ON nudge.reminders FOR EACH ROW WHEN ((new.request IS NOT NULL)) EXECUTE FUNCTION nudge.reminder_request_is_checked();
@@ -4582,13 +4892,33 @@ CREATE TRIGGER reminder_request_is_checked BEFORE INSERT OR UPDATE OF request, p
 
 CREATE TRIGGER rule_changes_are_audited AFTER INSERT OR DELETE OR UPDATE ON nudge.rules FOR EACH ROW WHEN (((pg_trigger_depth() = 0) AND (current_setting('nudge.audit'::text, true) IS DISTINCT FROM 'off'::text))) EXECUTE FUNCTION nudge.audit_row_change('rule');
 
+-- Name: rules rule_deletes_are_logged; Type: TRIGGER; Schema: nudge; Owner: -
+
+CREATE TRIGGER rule_deletes_are_logged AFTER DELETE ON nudge.rules REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION nudge.log_row_changes('rule', 'deleted');
+
+-- Name: rules rule_inserts_are_logged; Type: TRIGGER; Schema: nudge; Owner: -
+
+CREATE TRIGGER rule_inserts_are_logged AFTER INSERT ON nudge.rules REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION nudge.log_row_changes('rule', 'created');
+
 -- Name: rules rule_is_checked_before_saving; Type: TRIGGER; Schema: nudge; Owner: -
 
 CREATE TRIGGER rule_is_checked_before_saving BEFORE INSERT OR UPDATE ON nudge.rules FOR EACH ROW EXECUTE FUNCTION nudge.rule_is_checked_before_saving();
 
+-- Name: rules rule_updates_are_logged; Type: TRIGGER; Schema: nudge; Owner: -
+
+CREATE TRIGGER rule_updates_are_logged AFTER UPDATE ON nudge.rules REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION nudge.log_row_changes('rule', 'updated');
+
 -- Name: status_flags status_flag_change_sets_updated_at; Type: TRIGGER; Schema: nudge; Owner: -
 
 CREATE TRIGGER status_flag_change_sets_updated_at BEFORE UPDATE ON nudge.status_flags FOR EACH ROW EXECUTE FUNCTION nudge.touch_updated_at();
+
+-- Name: status_flags status_flag_inserts_are_logged; Type: TRIGGER; Schema: nudge; Owner: -
+
+CREATE TRIGGER status_flag_inserts_are_logged AFTER INSERT ON nudge.status_flags REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION nudge.log_row_changes('flag', 'set');
+
+-- Name: status_flags status_flag_updates_are_logged; Type: TRIGGER; Schema: nudge; Owner: -
+
+CREATE TRIGGER status_flag_updates_are_logged AFTER UPDATE ON nudge.status_flags REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION nudge.log_row_changes('flag', 'set');
 
 -- Name: status_flags status_flags_inserted_true_complete_their_reminders; Type: TRIGGER; Schema: nudge; Owner: -
 

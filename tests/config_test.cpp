@@ -30,7 +30,8 @@ auto Fields(const Config& c) {
       c.webhook.connect_timeout_ms, c.webhook.timeout_ms, c.webhook.allow_private, c.email.smtp_url,
       c.email.from, c.email.timeout_ms, c.history.retention_days, c.history.prune_interval_seconds,
       c.api.host, c.api.port, c.api.threads, c.api.max_body_bytes, c.api.request_timeout_ms,
-      c.api.max_connections, c.api.keep_alive_seconds, c.api.tls_cert, c.api.tls_key, c.api.auth,
+      c.api.max_connections, c.api.keep_alive_seconds, c.api.tls_cert, c.api.tls_key,
+      c.api.max_streams, c.api.stream_buffer_bytes, c.api.stream_heartbeat_seconds, c.api.auth,
       c.api.rate_per_token, c.api.burst, c.api.token_cache_seconds, c.log.level, c.secrets);
 }
 
@@ -147,6 +148,12 @@ const std::vector<SettingCase>& EverySetting() {
        [](Config& c) { c.api.tls_cert = "/etc/nudge/cert.pem"; }},
       {"api", "tls_key", "NUDGE_API_TLS_KEY", "/etc/nudge/key.pem", "\"/etc/nudge/key.pem\"",
        [](Config& c) { c.api.tls_key = "/etc/nudge/key.pem"; }},
+      {"api", "max_streams", "NUDGE_API_MAX_STREAMS", "20", "20",
+       [](Config& c) { c.api.max_streams = 20; }},
+      {"api", "stream_buffer_bytes", "NUDGE_API_STREAM_BUFFER_BYTES", "65536", "65536",
+       [](Config& c) { c.api.stream_buffer_bytes = 65536; }},
+      {"api", "stream_heartbeat_seconds", "NUDGE_API_STREAM_HEARTBEAT_SECONDS", "2", "2",
+       [](Config& c) { c.api.stream_heartbeat_seconds = 2; }},
       {"api", "auth", "NUDGE_API_AUTH", "off", "\"off\"", [](Config& c) { c.api.auth = "off"; }},
       {"api", "rate_per_token", "NUDGE_API_RATE_PER_TOKEN", "0", "0",
        [](Config& c) { c.api.rate_per_token = 0; }},
@@ -196,6 +203,9 @@ const std::vector<Range>& IntegerRanges() {
       {"api", "request_timeout_ms", 100, 600000},
       {"api", "max_connections", 1, 1000000},
       {"api", "keep_alive_seconds", 1, 3600},
+      {"api", "max_streams", 1, 100000},
+      {"api", "stream_buffer_bytes", 4096, 1073741824},
+      {"api", "stream_heartbeat_seconds", 1, 3600},
       {"api", "rate_per_token", 0, 1000000},
       {"api", "burst", 1, 1000000},
       {"api", "token_cache_seconds", 1, 3600},

@@ -95,3 +95,12 @@ export function flash(el) {
   void el.offsetWidth;
   el.classList.add("flash");
 }
+
+// Puts `fresh` in the place of `old` (a row updated live), keeping the keyboard focus on the
+// same control if it was in `old`: a live update must not take it from someone using the page.
+export function replaceKeepingFocus(old, fresh) {
+  const controls = (el) => [...el.querySelectorAll("a[href], button, input, select, textarea")];
+  const at = old.contains(document.activeElement) ? controls(old).indexOf(document.activeElement) : -1;
+  old.replaceWith(fresh);
+  if (at >= 0) controls(fresh)[at]?.focus();
+}

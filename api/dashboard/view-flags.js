@@ -2,7 +2,7 @@
 // the same transaction; the view then lists them.
 
 import { api, query, ApiError } from "./api.js";
-import { h, fill, field, input, status, time, showFieldError, clearErrors, flash } from "./dom.js";
+import { h, fill, field, input, status, time, showFieldError, clearErrors, flash, replaceKeepingFocus } from "./dom.js";
 import { entity } from "./format.js";
 
 export async function flagsView(main, ctx) {
@@ -40,7 +40,7 @@ export async function flagsView(main, ctx) {
   function upsert(f) {
     const fresh = row(f);
     const old = tbody.querySelector(`tr[data-key="${CSS.escape(f.key)}"]`);
-    if (old) old.replaceWith(fresh);
+    if (old) replaceKeepingFocus(old, fresh);
     else tbody.prepend(fresh);
     flash(fresh);
   }

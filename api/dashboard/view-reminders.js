@@ -2,7 +2,7 @@
 // them, and new ones that match appear at the top of the first page.
 
 import { api, query, ApiError } from "./api.js";
-import { h, fill, field, input, select, status, time, flash } from "./dom.js";
+import { h, fill, field, input, select, status, time, flash, replaceKeepingFocus } from "./dom.js";
 import { describeSchedule, entity } from "./format.js";
 
 const FILTERS = ["status", "entity_type", "entity_id", "event_type", "channel", "stop_condition_value"];
@@ -99,7 +99,7 @@ export async function remindersView(main, ctx) {
     const old = tbody.querySelector(`tr[data-id="${r.id}"]`);
     if (old) {
       const fresh = row(r);
-      old.replaceWith(fresh);
+      replaceKeepingFocus(old, fresh);
       flash(fresh);
     } else if (data.change === "created" && !params.get("cursor") && matches(r, params)) {
       const fresh = row(r);

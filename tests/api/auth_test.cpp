@@ -6,6 +6,7 @@
 #include <set>
 
 #include "api/api_fixture.hpp"
+#include "support/sse_client.hpp"
 
 namespace nudge::test {
 namespace {
@@ -114,7 +115,7 @@ TEST_F(Auth, EveryDocumentedOperationNeedsItsOwnScopeAndNoOther) {
   EXPECT_EQ(protected_by["metrics"], 1);  // GET /metrics
   EXPECT_EQ(protected_by["read"] + protected_by["write"] + protected_by["admin"] +
                 protected_by["metrics"] + open,
-            39);  // every operation of the document (openapi_test counts them too)
+            40);  // every operation of the document (openapi_test counts them too)
 }
 
 TEST_F(Auth, TheDashboardAndTheDocsLoadWithoutATokenButTheirDataNeedsOne) {
@@ -202,6 +203,25 @@ TEST_F(Auth, LastUsedAtIsRecordedSoonAfterUse) {
   EXPECT_TRUE(wait_until(10s, [&] {
     return value<bool>("SELECT last_used_at IS NOT NULL FROM nudge.api_tokens WHERE name = 'ci'");
   }));
+}
+
+// EventSource cannot send headers: the stream, and only the stream, takes the token as
+// ?access_token=, with the same scope check, and the token never reaches the log.
+TEST_F(Auth, TheStreamTakesATokenInItsQueryAndNoOtherRouteDoes) {
+  const std::string reader = make_token("dashboard", "read");
+  const std::string writer = make_token("writer", "write");
+  SseClient stream(port_, "/v1/stream?access_token=" + reader);
+  EXPECT_EQ(stream.answer().status, 200) << stream.answer().body;
+  as(writer, "PUT", "/v1/flags/seen", R"({"value": true})");
+  const auto m = stream.next_event(30s);
+  ASSERT_TRUE(m.has_value());
+  EXPECT_EQ(m->json()["flag"]["key"], "seen");
+
+  EXPECT_EQ(SseClient(port_, "/v1/stream").answer().status, 401);
+  EXPECT_EQ(SseClient(port_, "/v1/stream?access_token=" + writer).answer().status, 403);
+  EXPECT_EQ(get("/v1/reminders?access_token=" + reader).status, 401);
+  const std::string log = api_->log();
+  EXPECT_EQ(log.find(reader.substr(6, 10)), std::string::npos) << log;
 }
 
 TEST_F(Auth, TokensNeverReachTheLog) {

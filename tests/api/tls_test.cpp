@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <mutex>
 #include <sstream>
 #include <thread>
 
@@ -164,6 +165,35 @@ TEST_F(Https, ALargeBodyAndALargeAnswerCrossTheTlsLayerWhole) {
   EXPECT_EQ(r->status, 200) << r->body.substr(0, 300);
   EXPECT_EQ(nlohmann::json::parse(r->body)["items"].size(), 200u);
   EXPECT_EQ(value<long>("SELECT count(*) FROM nudge.reminders"), 200);
+}
+
+// A stream's messages are written by the connection loop, not by httplib: over HTTPS they go
+// through the connection's TLS session too.
+TEST_F(Https, TheLiveStreamIsSentOverTls) {
+  start({{"NUDGE_API_STREAM_HEARTBEAT_SECONDS", "1"}});
+  std::mutex mutex;
+  std::string received;
+  std::atomic<bool> done{false};
+  std::thread reader([&] {
+    auto c = client();
+    c->Get("/v1/stream?types=flag", [&](const char* data, std::size_t size) {
+      std::lock_guard lock(mutex);
+      received.append(data, size);
+      return !done.load();
+    });
+  });
+  const auto has = [&](const std::string& text) {
+    std::lock_guard lock(mutex);
+    return received.find(text) != std::string::npos;
+  };
+  EXPECT_TRUE(wait_until(30s, [&] { return has("retry:"); })) << "the stream's head";
+  const auto r = client()->Put("/v1/flags/over-tls", R"({"value": true})", "application/json");
+  ASSERT_TRUE(r) << httplib::to_string(r.error());
+  EXPECT_EQ(r->status, 200);
+  EXPECT_TRUE(wait_until(30s, [&] { return has("over-tls"); })) << received;
+  EXPECT_TRUE(has("event: flag"));
+  done = true;
+  reader.join();  // the next heartbeat ends the read
 }
 
 // ---- Refused starts ----

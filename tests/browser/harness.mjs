@@ -115,12 +115,6 @@ export class Stack {
     return { status: res.status, body: text ? JSON.parse(text) : null };
   }
 
-  // Whether the server's OpenAPI document has `path`.
-  async hasRoute(path) {
-    const doc = (await this.api("GET", "/openapi.json")).body;
-    return Object.hasOwn(doc.paths, path);
-  }
-
   async stop(keepLogs) {
     if (this.browser) await this.browser.close();
     for (const c of this.children || []) {

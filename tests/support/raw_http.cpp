@@ -10,6 +10,7 @@
 #include <cerrno>
 #include <cstdint>
 #include <cstdlib>
+#include <utility>
 
 namespace nudge::test {
 namespace {
@@ -63,9 +64,11 @@ std::string RawResponse::header(const std::string& name) const {
   return it == headers.end() ? "" : it->second;
 }
 
-RawConnection::RawConnection(int port) {
+RawConnection::RawConnection(int port, int receive_buffer_bytes) {
   fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd_ < 0) return;
+  if (receive_buffer_bytes > 0)
+    ::setsockopt(fd_, SOL_SOCKET, SO_RCVBUF, &receive_buffer_bytes, sizeof receive_buffer_bytes);
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_port = htons(static_cast<std::uint16_t>(port));
@@ -130,6 +133,11 @@ bool RawConnection::closed_by_server(std::chrono::milliseconds timeout) {
     if (!receive_more(deadline) && !closed_) return false;
   }
   return closed_ && buffered_.empty();
+}
+
+std::string RawConnection::read_some(std::chrono::milliseconds timeout) {
+  if (buffered_.empty()) receive_more(std::chrono::steady_clock::now() + timeout);
+  return std::exchange(buffered_, std::string());
 }
 
 std::string raw_request(const std::string& method, const std::string& path,

@@ -19,8 +19,9 @@ struct RawResponse {
 
 class RawConnection {
  public:
-  // Connects to 127.0.0.1:port; connected() says whether it worked.
-  explicit RawConnection(int port);
+  // Connects to 127.0.0.1:port; connected() says whether it worked. A receive buffer size
+  // (SO_RCVBUF, before connecting) makes a client that reads slowly fill up sooner.
+  explicit RawConnection(int port, int receive_buffer_bytes = 0);
   ~RawConnection();
   RawConnection(RawConnection&& other) noexcept;
   RawConnection& operator=(RawConnection&&) = delete;
@@ -36,6 +37,10 @@ class RawConnection {
   std::optional<RawResponse> request(const std::string& bytes, std::chrono::milliseconds timeout);
   // The server closes the connection within `timeout` without sending anything more.
   bool closed_by_server(std::chrono::milliseconds timeout);
+  // After read_response: the bytes of the body that follow (an answer without a length),
+  // what is buffered or else what arrives within `timeout`; "" on timeout or once closed.
+  std::string read_some(std::chrono::milliseconds timeout);
+  bool closed() const { return closed_ && buffered_.empty(); }
 
  private:
   // Reads what arrives until `deadline`; false on timeout, or when the server closed.

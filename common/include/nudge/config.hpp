@@ -66,19 +66,22 @@ struct HistoryConfig {
 };
 
 struct ApiConfig {
-  std::string host = "127.0.0.1";  // address nudge-api listens on
-  int port = 8080;                 // TCP port of nudge-api
-  int threads = 16;                // HTTP worker threads (requests served at once)
-  int max_body_bytes = 1048576;    // larger request bodies are refused with 413
-  int request_timeout_ms = 10000;  // read/write timeout of one request
-  int max_connections = 10000;     // open connections; a client past them gets a 503 at once
-  int keep_alive_seconds = 5;      // an idle keep-alive connection is closed after this
-  std::string tls_cert;            // PEM certificate chain; with tls_key: HTTPS only
-  std::string tls_key;             // PEM private key of tls_cert
-  std::string auth = "token";      // token: routes need a bearer token | off: loopback only
-  int rate_per_token = 100;        // requests a second per token, on average; 0: no limit
-  int burst = 200;                 // requests a token may send at once
-  int token_cache_seconds = 30;    // how long a verified token is trusted without a lookup
+  std::string host = "127.0.0.1";     // address nudge-api listens on
+  int port = 8080;                    // TCP port of nudge-api
+  int threads = 16;                   // HTTP worker threads (requests served at once)
+  int max_body_bytes = 1048576;       // larger request bodies are refused with 413
+  int request_timeout_ms = 10000;     // read/write timeout of one request
+  int max_connections = 10000;        // open connections; a client past them gets a 503 at once
+  int keep_alive_seconds = 5;         // an idle keep-alive connection is closed after this
+  std::string tls_cert;               // PEM certificate chain; with tls_key: HTTPS only
+  std::string tls_key;                // PEM private key of tls_cert
+  std::string auth = "token";         // token: routes need a bearer token | off: loopback only
+  int rate_per_token = 100;           // requests a second per token, on average; 0: no limit
+  int burst = 200;                    // requests a token may send at once
+  int token_cache_seconds = 30;       // how long a verified token is trusted without a lookup
+  int max_streams = 1000;             // open GET /v1/stream clients; past them a 503
+  int stream_buffer_bytes = 8388608;  // queued for one stream client before it is lagged
+  int stream_heartbeat_seconds = 15;  // a ": ping" comment on every stream this often
 };
 
 struct LogConfig {

@@ -1,0 +1,93 @@
+#include "change_poller.hpp"
+
+#include <memory>
+
+#include "nudge/database.hpp"
+#include "nudge/log.hpp"
+#include "statements.hpp"
+
+namespace nudge::api {
+namespace {
+
+using namespace std::chrono_literals;
+using Clock = std::chrono::steady_clock;
+
+// Commit-to-message latency is at most this plus a render (the target is 1 s at p99); one
+// index probe per interval when nothing changed.
+constexpr auto kPollInterval = 100ms;
+constexpr auto kRetryInterval = 1s;  // after the database failed
+constexpr int kPage = 1000;
+
+}  // namespace
+
+ChangePoller::ChangePoller(std::string url, std::string application_name, StreamHub& hub,
+                           std::chrono::milliseconds heartbeat)
+    : url_(std::move(url)),
+      application_name_(std::move(application_name)),
+      hub_(hub),
+      heartbeat_(heartbeat) {
+  thread_ = std::thread([this] { run(); });
+}
+
+ChangePoller::~ChangePoller() {
+  {
+    std::lock_guard lock(mutex_);
+    stopping_ = true;
+  }
+  cv_.notify_one();
+  thread_.join();
+}
+
+bool ChangePoller::wait(Clock::time_point until) {
+  std::unique_lock lock(mutex_);
+  return !cv_.wait_until(lock, until, [this] { return stopping_; });
+}
+
+void ChangePoller::read_log(pqxx::connection& conn) {
+  pqxx::nontransaction tx(conn);
+  const std::int64_t last = advance_batches(tx);
+  const Position end = after_batch(last);
+  auto at = hub_.position();
+  if (at && *at >= end) return;
+  if (!at || hub_.joined() == 0) {
+    if (hub_.advance(end)) return;
+    at = hub_.position();
+  }
+  for (;;) {
+    const Page page = read_changes(tx, *at, last, kPage);
+    hub_.publish(page.changes, page.end);
+    if (page.end >= end) return;
+    at = page.end;
+  }
+}
+
+void ChangePoller::run() {
+  std::unique_ptr<pqxx::connection> conn;
+  auto next_ping = Clock::now() + heartbeat_;
+  bool failing = false;
+  for (;;) {
+    auto next_read = Clock::now() + kPollInterval;
+    try {
+      if (!conn) {
+        conn = open_connection(url_, application_name_);
+        set_up_connection(*conn);
+      }
+      read_log(*conn);
+      if (failing) log::info("the change log is read again");
+      failing = false;
+    } catch (const std::exception& e) {
+      // Clients keep their streams (with heartbeats); the changes wait in the log.
+      if (!failing) log::warn("cannot read the change log", {{"error", redact(e.what(), url_)}});
+      failing = true;
+      conn.reset();
+      next_read = Clock::now() + kRetryInterval;
+    }
+    if (Clock::now() >= next_ping) {
+      hub_.ping();
+      next_ping = Clock::now() + heartbeat_;
+    }
+    if (!wait(std::min(next_read, next_ping))) return;
+  }
+}
+
+}  // namespace nudge::api

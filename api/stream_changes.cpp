@@ -1,0 +1,111 @@
+#include "stream_changes.hpp"
+
+#include <cstdint>
+#include <cstdio>
+
+#include "stream_render.hpp"
+
+namespace nudge::api {
+namespace {
+
+// The first three columns: pos, id, n.
+Position position_of(const pqxx::row& row) {
+  return {row[0].as<std::uint64_t>(), row[1].as<std::int64_t>(), row[2].as<std::int32_t>()};
+}
+
+std::optional<std::string> optional_text(const pqxx::field& f) {
+  if (f.is_null()) return std::nullopt;
+  return std::string(f.c_str());
+}
+
+bool hex(const std::string& text, std::size_t from, std::size_t digits, std::uint64_t& out) {
+  out = 0;
+  for (std::size_t i = from; i < from + digits; ++i) {
+    const char c = text[i];
+    int digit = 0;
+    if (c >= '0' && c <= '9') {
+      digit = c - '0';
+    } else if (c >= 'a' && c <= 'f') {
+      digit = c - 'a' + 10;
+    } else {
+      return false;
+    }
+    out = out << 4 | static_cast<std::uint64_t>(digit);
+  }
+  return true;
+}
+
+}  // namespace
+
+std::string event_id(Position p) {
+  char text[43];
+  std::snprintf(text, sizeof text, "%016llx-%016llx-%08x", static_cast<unsigned long long>(p.batch),
+                static_cast<unsigned long long>(p.id), static_cast<unsigned>(p.n));
+  return text;
+}
+
+std::optional<Position> parse_event_id(const std::string& text) {
+  std::uint64_t batch = 0, id = 0, n = 0;
+  if (text.size() != 42 || text[16] != '-' || text[33] != '-' || !hex(text, 0, 16, batch) ||
+      !hex(text, 17, 16, id) || !hex(text, 34, 8, n) ||
+      id > static_cast<std::uint64_t>(INT64_MAX) || n > static_cast<std::uint64_t>(INT32_MAX))
+    return std::nullopt;
+  return Position{batch, static_cast<std::int64_t>(id), static_cast<std::int32_t>(n)};
+}
+
+Page read_changes(pqxx::transaction_base& tx, Position after, std::int64_t through, int limit) {
+  const pqxx::result rows = tx.exec_prepared(
+      "stream_changes", static_cast<std::int64_t>(after.batch), after.id, after.n, through, limit);
+  Page page;
+  const ReminderColumns columns(rows);
+  const auto kind = rows.column_number("kind");
+  const auto entity_type = rows.column_number("entity_type");
+  const auto entity_id = rows.column_number("entity_id");
+  const auto data = rows.column_number("data");
+  std::vector<std::string> attempts;
+  // A fire with delivery attempts is a row per attempt: its change is written at its last row.
+  for (pqxx::result::size_type i = 0; i < rows.size(); ++i) {
+    const pqxx::row row = rows[i];
+    if (!row[columns.x_attempt].is_null()) attempts.emplace_back(row[columns.x_attempt].c_str());
+    const Position position = position_of(row);
+    if (i + 1 < rows.size() && position_of(rows[i + 1]) == position) continue;
+    Change c;
+    c.position = position;
+    c.kind = row[kind].c_str();
+    if (c.kind == "reminder") c.reminder_id = row[columns.object_id].as<std::int64_t>();
+    c.entity_type = optional_text(row[entity_type]);
+    c.entity_id = optional_text(row[entity_id]);
+    c.message = "id: " + event_id(c.position) + "\nevent: " + c.kind + "\ndata: ";
+    c.message += c.kind == "reminder" ? reminder_change_json(row, columns, attempts)
+                                      : std::string(row[data].c_str());
+    c.message += "\n\n";
+    attempts.clear();
+    page.changes.push_back(std::move(c));
+  }
+  page.end = page.changes.size() < static_cast<std::size_t>(limit) ? after_batch(through)
+                                                                   : page.changes.back().position;
+  return page;
+}
+
+std::int64_t advance_batches(pqxx::transaction_base& tx) {
+  return tx.exec_prepared1("stream_advance")[0].as<std::int64_t>();
+}
+
+std::int64_t last_batch(pqxx::transaction_base& tx) {
+  return tx.exec_prepared1("stream_last")[0].as<std::int64_t>();
+}
+
+Position after_batch(std::int64_t batch) {
+  return {static_cast<std::uint64_t>(batch) + 1, 0, 0};
+}
+
+Position pruned_through(pqxx::transaction_base& tx) {
+  // Whole batches are pruned: every change of the last one went.
+  return {tx.exec_prepared1("stream_pruned")[0].as<std::uint64_t>(), INT64_MAX, INT32_MAX};
+}
+
+std::string notice_message(const std::string& event, const std::string& json) {
+  return "event: " + event + "\ndata: " + json + "\n\n";
+}
+
+}  // namespace nudge::api

@@ -1,0 +1,190 @@
+#include "stream_render.hpp"
+
+#include <cstdio>
+#include <string_view>
+
+namespace nudge::api {
+namespace {
+
+std::string_view text(const pqxx::field& f) {
+  return {f.c_str(), f.size()};
+}
+
+void append_string(std::string& out, std::string_view text) {
+  out += '"';
+  for (const char c : text) {
+    switch (c) {
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      case '\b':
+        out += "\\b";
+        break;
+      case '\f':
+        out += "\\f";
+        break;
+      default:
+        if (static_cast<unsigned char>(c) < 0x20) {
+          char escaped[8];
+          std::snprintf(escaped, sizeof escaped, "\\u%04x", static_cast<unsigned>(c));
+          out += escaped;
+        } else {
+          out += c;
+        }
+    }
+  }
+  out += '"';
+}
+
+// "2026-12-02 05:34:26.5+00" (DateStyle ISO) as JSON gives it: "2026-12-02T05:34:26.5+00:00".
+void append_time(std::string& out, std::string_view text) {
+  const std::size_t sign = text.find_first_of("+-", 19);
+  if (text.size() < 22 || text[10] != ' ' || sign == std::string_view::npos) {
+    append_string(out, text);  // infinity, or a year past 9999: as the text says
+    return;
+  }
+  out += '"';
+  out += text.substr(0, 10);
+  out += 'T';
+  out += text.substr(11);
+  if (text.size() - sign == 3) out += ":00";  // JSON always gives the offset's minutes
+  out += '"';
+}
+
+// An object being written: fields are added unless their column is NULL (jsonb_strip_nulls).
+class Object {
+ public:
+  explicit Object(std::string& out) : out_(out) { out_ += '{'; }
+  ~Object() { out_ += '}'; }
+  Object(const Object&) = delete;
+  Object& operator=(const Object&) = delete;
+
+  std::string& key(std::string_view name) {
+    if (!first_) out_ += ',';
+    first_ = false;
+    append_string(out_, name);
+    out_ += ':';
+    return out_;
+  }
+  void string(const char* name, const pqxx::field& f) {
+    if (!f.is_null()) append_string(key(name), text(f));
+  }
+  void raw(const char* name, const pqxx::field& f) {
+    if (!f.is_null()) key(name) += text(f);
+  }
+  void time(const char* name, const pqxx::field& f) {
+    if (!f.is_null()) append_time(key(name), text(f));
+  }
+
+ private:
+  std::string& out_;
+  bool first_ = true;
+};
+
+void append_reminder(std::string& out, const pqxx::row& row, const ReminderColumns& c) {
+  Object o(out);
+  // The payload as stored, nulls inside it too.
+  o.raw("payload", row[c.r_payload]);
+  for (const auto& [name, i] : c.strings) o.string(name, row[i]);
+  for (const auto& [name, i] : c.numbers) o.raw(name, row[i]);
+  for (const auto& [name, i] : c.times) o.time(name, row[i]);
+  // What is due is shown only while the reminder can still fire.
+  const std::string_view status = text(row[c.r_status]);
+  if (status == "ACTIVE" || status == "PAUSED") {
+    o.time("next_run_at", row[c.r_next_run_at]);
+    o.time("retrying_occurrence", row[c.r_occurrence_at]);
+    if (!row[c.r_occurrence_at].is_null()) o.raw("attempts", row[c.r_attempt]);
+  }
+  o.raw("request", row[c.r_request]);
+  if (row[c.r_schedule_text].is_null()) {
+    o.key("schedule_text") += "null";
+  } else {
+    o.string("schedule_text", row[c.r_schedule_text]);
+  }
+}
+
+void append_execution(std::string& out, const pqxx::row& row, const ReminderColumns& c,
+                      const std::vector<std::string>& attempts) {
+  Object o(out);
+  o.raw("reminder_id", row[c.object_id]);
+  for (const auto& [name, i] : c.x_strings) o.string(name, row[i]);
+  for (const auto& [name, i] : c.x_numbers) o.raw(name, row[i]);
+  for (const auto& [name, i] : c.x_times) o.time(name, row[i]);
+  if (attempts.empty()) return;
+  std::string& list = o.key("delivery_attempts");
+  list += '[';
+  for (std::size_t i = 0; i < attempts.size(); ++i) {
+    if (i > 0) list += ',';
+    list += attempts[i];
+  }
+  list += ']';
+}
+
+}  // namespace
+
+ReminderColumns::ReminderColumns(const pqxx::result& result) {
+  const auto at = [&result](const char* column) { return result.column_number(column); };
+  change = at("change");
+  object_id = at("object_id");
+  r_id = at("r_id");
+  r_status = at("r_status");
+  r_payload = at("r_payload");
+  r_request = at("r_request");
+  r_schedule_text = at("r_schedule_text");
+  r_next_run_at = at("r_next_run_at");
+  r_occurrence_at = at("r_occurrence_at");
+  r_attempt = at("r_attempt");
+  x_fired_at = at("x_fired_at");
+  x_attempt = at("x_attempt");
+  // Each shown as nudge.reminder_json and nudge.execution_json show it, under its own name.
+  for (const char* name :
+       {"entity_type", "entity_id", "event_type", "channel", "target", "schedule_type", "cron",
+        "timezone", "misfire_policy", "stop_condition_type", "stop_condition_value", "status",
+        "completed_reason", "last_error"})
+    strings.emplace_back(name, at(("r_" + std::string(name)).c_str()));
+  for (const char* name :
+       {"id", "interval_seconds", "max_attempts", "max_fires", "fire_count", "rule_id", "event_id"})
+    numbers.emplace_back(name, at(("r_" + std::string(name)).c_str()));
+  for (const char* name : {"ends_at", "created_at", "updated_at", "finished_at"})
+    times.emplace_back(name, at(("r_" + std::string(name)).c_str()));
+  for (const char* name : {"outcome", "worker", "error"})
+    x_strings.emplace_back(name, at(("x_" + std::string(name)).c_str()));
+  x_numbers.emplace_back("attempts", at("x_attempts"));
+  for (const char* name : {"scheduled_for", "fired_at"})
+    x_times.emplace_back(name, at(("x_" + std::string(name)).c_str()));
+}
+
+std::string reminder_change_json(const pqxx::row& row, const ReminderColumns& c,
+                                 const std::vector<std::string>& attempts) {
+  std::string out = "{\"change\":";
+  append_string(out, text(row[c.change]));
+  out += ",\"reminder\":";
+  if (row[c.r_id].is_null()) {
+    // Pruned since: only its id is left to say.
+    out += "{\"id\":";
+    out += text(row[c.object_id]);
+    out += '}';
+  } else {
+    append_reminder(out, row, c);
+  }
+  if (!row[c.x_fired_at].is_null()) {
+    out += ",\"execution\":";
+    append_execution(out, row, c, attempts);
+  }
+  out += '}';
+  return out;
+}
+
+}  // namespace nudge::api

@@ -1,0 +1,121 @@
+// GET /v1/stream: the live stream of changes as Server-Sent Events. The request thread checks
+// the request, sends the head and any catch-up from history (from Last-Event-ID, or the
+// last_event_id parameter EventSource cannot set), then hands the connection to the loop as a
+// stream that the StreamHub feeds; the thread goes back to serving requests.
+
+#include <algorithm>
+#include <thread>
+
+#include "errors.hpp"
+#include "http_server.hpp"
+#include "nudge/log.hpp"
+#include "route_support.hpp"
+#include "routes.hpp"
+
+namespace nudge::api {
+namespace {
+
+using namespace std::chrono_literals;
+
+constexpr int kCatchUpPage = 500;
+constexpr auto kStartWait = 5s;
+// EventSource waits this long before it reconnects.
+constexpr const char* kHello = "retry: 1000\n\n";
+
+// Where the client resumes: the Last-Event-ID header, else the last_event_id parameter.
+std::optional<Position> resume_position(const httplib::Request& req) {
+  std::optional<std::string> text;
+  std::string field = "Last-Event-ID";
+  if (req.has_header("Last-Event-ID")) {
+    text = req.get_header_value("Last-Event-ID");
+  } else {
+    text = query(req, "last_event_id");
+    field = "last_event_id";
+  }
+  if (!text) return std::nullopt;
+  const auto position = parse_event_id(*text);
+  if (!position) throw bad_field(field, "invalid_value", "is not an event id this server sent");
+  return position;
+}
+
+std::string gone_notice(Position from, Position pruned) {
+  return notice_message(
+      "gone", error_json("history_pruned",
+                         "changes after " + event_id(from) + " up to " + event_id(pruned) +
+                             " were pruned ([history] retention_days): what was shown may be "
+                             "stale; the stream goes on from there"));
+}
+
+// Sends what the client missed after `from` (a position it resumes from, when `resumed`),
+// page by page, until it can join the live stream where the catch-up ended. False when the
+// client is gone.
+bool catch_up_and_join(ConnectionPool& pool, StreamHub& hub,
+                       const std::shared_ptr<StreamSubscriber>& subscriber, Position from,
+                       bool resumed, httplib::DataSink& sink) {
+  Position at = from;
+  if (hub.join(subscriber, at)) return true;
+  const Position pruned =
+      resumed ? on_connection(pool, [](pqxx::nontransaction& tx) { return pruned_through(tx); })
+              : Position{};
+  if (at < pruned) {
+    const std::string notice = gone_notice(at, pruned);
+    if (!sink.write(notice.data(), notice.size())) return false;
+    at = pruned;
+  }
+  while (!hub.join(subscriber, at)) {
+    const Page page = on_connection(pool, [&](pqxx::nontransaction& tx) {
+      const std::int64_t through = last_batch(tx);
+      return read_changes(tx, at, through, kCatchUpPage);
+    });
+    std::string out;
+    for (const auto& c : page.changes) {
+      if (subscriber->filter().matches(c)) out += c.message;
+    }
+    if (!out.empty() && !sink.write(out.data(), out.size())) return false;
+    // The hub is ahead of what this read could see only for the time its snapshot took.
+    if (page.end <= at) std::this_thread::sleep_for(5ms);
+    at = std::max(at, page.end);
+  }
+  return true;
+}
+
+}  // namespace
+
+void add_stream_routes(Router& router, ConnectionPool& pool, StreamHub& hub) {
+  router.add(
+      "GET", "/v1/stream", [&pool, &hub](const httplib::Request& req, httplib::Response& res) {
+        reject_unknown_params(req, {"reminder_id", "entity_type", "entity_id", "types",
+                                    "last_event_id", "access_token"});
+        const StreamFilter filter = parse_stream_filter(req);
+        const auto resume = resume_position(req);
+        // Just after start the poller may not have read the log yet.
+        const auto started = std::chrono::steady_clock::now();
+        while (!hub.position() && std::chrono::steady_clock::now() - started < kStartWait)
+          std::this_thread::sleep_for(10ms);
+        if (!hub.position())
+          throw ApiError(503, "unavailable", "the change log cannot be read yet; try again");
+        // Without Last-Event-ID the stream starts now: after every change committed so far.
+        const Position from =
+            resume ? *resume : after_batch(on_connection(pool, [](pqxx::nontransaction& tx) {
+              return advance_batches(tx);
+            }));
+        auto subscriber = hub.reserve(filter);
+        if (!subscriber) throw ApiError(503, "unavailable", "too many open streams; try again");
+        res.set_header("Cache-Control", "no-cache");
+        res.set_chunked_content_provider(
+            "text/event-stream", [&pool, &hub, subscriber, from, resumed = resume.has_value()](
+                                     std::size_t, httplib::DataSink& sink) {
+              try {
+                if (sink.write(kHello, std::char_traits<char>::length(kHello)) &&
+                    catch_up_and_join(pool, hub, subscriber, from, resumed, sink))
+                  HttpServer::keep_as_stream(subscriber);
+              } catch (const std::exception& e) {
+                // The head is sent: the client sees its stream end, and reconnects.
+                log::warn("a stream could not catch up", {{"error", e.what()}});
+              }
+              return false;  // httplib's part of the answer ends; the loop's begins
+            });
+      });
+}
+
+}  // namespace nudge::api

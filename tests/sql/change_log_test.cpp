@@ -1,0 +1,221 @@
+// nudge.changes, the log the live stream reads: every change a client is told about is logged
+// once (claims are not), delivered in batches of the transactions finished between two
+// snapshots (so only a transaction that wrote the log can hold it back), flags, events and rules
+// rendered as the REST answers and reminders as the columns the API renders, and pruned with
+// the rest of the history.
+
+#include <string>
+#include <vector>
+
+#include "sql/lifecycle_fixture.hpp"
+
+namespace nudge::test {
+namespace {
+
+using namespace std::chrono_literals;
+
+class ChangeLogTest : public LifecycleTest {
+ protected:
+  // "kind:change" of every change logged so far, oldest first.
+  std::vector<std::string> changes() {
+    std::vector<std::string> out;
+    for (const auto& row : sql("SELECT kind || ':' || change FROM nudge.changes ORDER BY id"))
+      out.push_back(row[0].c_str());
+    return out;
+  }
+  // What the stream reads from the start, in its order, once at least `expected` changes are
+  // there: the data of flags, events and rules, and for reminders the change with the columns
+  // the API renders from (a few of them, as the reminder and execution objects, and the number
+  // of the fire's delivery attempt rows).
+  std::vector<nlohmann::json> streamed(std::size_t expected = 0) {
+    std::vector<nlohmann::json> out;
+    wait_until(5s, [&] {
+      out.clear();
+      const auto last = value<long>("SELECT nudge.stream_advance()");
+      for (const auto& row :
+           sql("SELECT (coalesce(data, '{}') || jsonb_strip_nulls(jsonb_build_object("
+               "'change', change, "
+               "'reminder', CASE WHEN kind = 'reminder' THEN jsonb_build_object("
+               "  'id', r_id, 'status', r_status, 'completed_reason', r_completed_reason) END, "
+               "'execution', CASE WHEN x_fired_at IS NOT NULL THEN jsonb_build_object("
+               "  'reminder_id', object_id, 'outcome', x_outcome, 'attempts', x_attempts, "
+               "  'delivery_attempts', attempt_rows) END)))::text "
+               // A fire is a row per delivery attempt: one change.
+               "FROM (SELECT s.*, count(x_attempt) OVER w AS attempt_rows, "
+               "             row_number() OVER w AS k "
+               "        FROM nudge.stream_changes(0, 0, 0, $1, 1000) s "
+               "      WINDOW w AS (PARTITION BY pos, id, n)) s "
+               "WHERE k = 1 ORDER BY pos, id, n",
+               last))
+        out.push_back(nlohmann::json::parse(row[0].c_str()));
+      return out.size() >= expected;
+    });
+    return out;
+  }
+};
+
+TEST_F(ChangeLogTest, EachLifecycleChangeIsLoggedOnceInOrder) {
+  const std::int64_t id = create_recurring("u1", 60, kInAnHour);
+  sql("SELECT nudge.pause_reminder($1)", id);
+  sql("SELECT nudge.pause_reminder($1)", id);  // already paused: nothing changes
+  sql("SELECT nudge.resume_reminder($1)", id);
+  sql("SELECT nudge.reschedule_reminder($1, p_interval_seconds => 120)", id);
+  sql("SELECT nudge.cancel_reminder($1)", id);
+  // The cancel also emits Nudge's own event (reminder_cancelled).
+  EXPECT_EQ(changes(), (std::vector<std::string>{"reminder:created", "reminder:paused",
+                                                 "reminder:resumed", "reminder:rescheduled",
+                                                 "reminder:cancelled", "event:received"}));
+  const auto data = streamed(6);
+  ASSERT_EQ(data.size(), 6u);
+  EXPECT_EQ(data[3]["change"], "rescheduled");
+  // Objects are read as the stream renders them: the reminder as it is now.
+  EXPECT_EQ(data[3]["reminder"]["id"], id);
+  EXPECT_EQ(data[3]["reminder"]["status"], "CANCELLED");
+}
+
+TEST_F(ChangeLogTest, FiresRetriesAndFailuresAreLoggedButClaimsAreNot) {
+  const std::int64_t recurring = create_recurring("r", 3600);
+  const std::int64_t failing = create_one_time("f", kDue, ", p_max_attempts => 2");
+  const std::size_t created = changes().size();
+
+  auto fires = claim("w1");
+  ASSERT_EQ(fires.size(), 2u);
+  EXPECT_EQ(changes().size(), created) << "a claim is not a change";
+
+  std::vector<Claimed> recurring_fire, failing_fire;
+  for (const auto& f : fires) (f.id == recurring ? recurring_fire : failing_fire).push_back(f);
+  ASSERT_EQ(finish("w1", recurring_fire), 1);
+  ASSERT_EQ(finish("w1", failing_fire, "failed", "boom"), 1);
+  sql("UPDATE nudge.reminders SET next_run_at = now() - interval '1 second' WHERE id = $1",
+      failing);
+  fires = claim("w1");
+  ASSERT_EQ(fires.size(), 1u);
+  ASSERT_EQ(finish("w1", fires, "failed", "boom again"), 1);
+
+  // The test's own move of the retry to now is a reschedule; the failure ends the reminder,
+  // which emits Nudge's own event; the log says fired, and the stream renders it failed.
+  EXPECT_EQ(changes(),
+            (std::vector<std::string>{"reminder:created", "reminder:created", "reminder:fired",
+                                      "reminder:retrying", "reminder:rescheduled", "event:received",
+                                      "reminder:fired"}));
+  const auto data = streamed(7);
+  ASSERT_EQ(data.size(), 7u);
+  EXPECT_EQ(data[2]["reminder"]["id"], recurring);
+  EXPECT_EQ(data[2]["execution"]["outcome"], "delivered");
+  EXPECT_EQ(data[2]["execution"]["reminder_id"], recurring);
+  EXPECT_FALSE(data[3].contains("execution"));
+  EXPECT_EQ(data[3]["change"], "retrying");
+  EXPECT_EQ(data[6]["change"], "failed");
+  EXPECT_EQ(data[6]["reminder"]["status"], "FAILED");
+  EXPECT_EQ(data[6]["execution"]["outcome"], "failed");
+  EXPECT_EQ(data[6]["execution"]["attempts"], 2);
+  EXPECT_EQ(data[6]["execution"]["delivery_attempts"], 2);
+}
+
+TEST_F(ChangeLogTest, AStopFlagLogsTheFlagAndTheReminderItCompleted) {
+  const std::int64_t id = create_recurring("s", 60, kInAnHour, stop_on("done"));
+  sql("SELECT nudge.set_flag('done', true)");
+  EXPECT_EQ(changes(), (std::vector<std::string>{"reminder:created", "flag:set",
+                                                 "reminder:completed", "event:received"}));
+  const auto data = streamed(4);
+  ASSERT_EQ(data.size(), 4u);
+  EXPECT_EQ(data[1]["flag"]["key"], "done");
+  EXPECT_EQ(data[1]["flag"]["value"], true);
+  EXPECT_EQ(data[2]["reminder"]["id"], id);
+  EXPECT_EQ(data[2]["reminder"]["completed_reason"], "stop_condition");
+}
+
+TEST_F(ChangeLogTest, EventsAndRulesAreLoggedWithTheirEffects) {
+  const auto rule = value<std::int64_t>(
+      "SELECT (nudge.create_rule('stop', 'paid', '{\"type\": \"set_flag\", \"flag\": {\"key\": "
+      "\"paid:{{entity_id}}\", \"value\": true}}'::jsonb)).id");
+  sql("SELECT nudge.update_rule($1, p_name => 'stop it')", rule);
+  sql("SELECT nudge.emit_event('paid', 'invoice', 'i1')");
+  sql("SELECT nudge.delete_rule($1)", rule);
+  EXPECT_EQ(changes(), (std::vector<std::string>{"rule:created", "rule:updated", "flag:set",
+                                                 "event:received", "rule:deleted"}));
+  const auto data = streamed(5);
+  ASSERT_EQ(data.size(), 5u);
+  EXPECT_EQ(data[3]["event"]["entity_id"], "i1");
+  ASSERT_EQ(data[3]["effects"].size(), 1u);
+  EXPECT_EQ(data[3]["effects"][0]["type"], "set_flag");
+  // A deleted rule is sent as it was, though nothing of it is left to read.
+  EXPECT_EQ(data[4]["rule"]["id"], rule);
+  EXPECT_EQ(data[4]["rule"]["name"], "stop it");
+}
+
+// The gap case: a transaction that took its id earlier commits after a later one. A reader
+// that had moved past the later one by id would never send it; it comes in a later batch.
+TEST_F(ChangeLogTest, AChangeCommittedLateByAnEarlierTransactionComesInALaterBatch) {
+  pqxx::connection other(db_.url());
+  pqxx::work early(other);
+  early.exec("SELECT nudge.set_flag('early', true)");
+  sql("SELECT nudge.set_flag('late', true)");
+  auto data = streamed(1);
+  ASSERT_EQ(data.size(), 1u) << "the running transaction's change is not delivered yet";
+  EXPECT_EQ(data[0]["flag"]["key"], "late");
+
+  early.commit();
+  data = streamed(2);
+  ASSERT_EQ(data.size(), 2u);
+  EXPECT_EQ(data[1]["flag"]["key"], "early");
+}
+
+// The stream is held back only by transactions that wrote the log: an open transaction that
+// has an id but changed nothing the stream shows (anywhere on the server) delays nothing.
+TEST_F(ChangeLogTest, AnOpenTransactionThatWroteNoChangeHoldsNothingBack) {
+  pqxx::connection other(db_.url());
+  pqxx::work open(other);
+  open.exec("SELECT pg_current_xact_id()");
+  sql("SELECT nudge.set_flag('now', true)");
+  const auto data = streamed(1);
+  ASSERT_EQ(data.size(), 1u);
+  EXPECT_EQ(data[0]["flag"]["key"], "now");
+  // And a batch is made only when something finished: nothing is written in between.
+  const auto last = value<long>("SELECT nudge.stream_advance()");
+  EXPECT_EQ(value<long>("SELECT nudge.stream_advance()"), last);
+}
+
+// One statement is one row of the log whatever it changed, read object by object in pages.
+TEST_F(ChangeLogTest, AStatementIsOneRowReadObjectByObjectInPages) {
+  sql("INSERT INTO nudge.status_flags (key, value) SELECT 'f' || g, true "
+      "FROM generate_series(0, 4) g");
+  EXPECT_EQ(value<long>("SELECT count(*) FROM nudge.changes"), 1);
+  streamed(5);
+  const auto last = value<long>("SELECT max(pos) FROM nudge.change_batches");
+  const auto first = sql(
+      "SELECT pos, id, n, data->'flag'->>'key' FROM nudge.stream_changes(0, 0, 0, $1, 2)", last);
+  ASSERT_EQ(first.size(), 2u);
+  EXPECT_EQ(std::string(first[1][3].c_str()), "f1");
+  const auto rest =
+      sql("SELECT data->'flag'->>'key' FROM nudge.stream_changes($1, $2, $3, $4, 100)",
+          first[1][0].as<long>(), first[1][1].as<long>(), first[1][2].as<int>(), last);
+  ASSERT_EQ(rest.size(), 3u);
+  EXPECT_EQ(std::string(rest[0][0].c_str()), "f2");
+  EXPECT_EQ(std::string(rest[2][0].c_str()), "f4");
+  EXPECT_TRUE(sql("SELECT 1 FROM nudge.stream_changes($1 + 1, 0, 0, $1, 100)", last).empty());
+}
+
+TEST_F(ChangeLogTest, PruningRemovesOldBatchesWithTheirChangesButNeverTheLast) {
+  std::vector<long> batches;
+  for (int i = 0; i < 4; ++i) {
+    sql("SELECT nudge.set_flag('f' || $1, true)", i);
+    batches.push_back(value<long>("SELECT nudge.stream_advance()"));
+  }
+  sql("UPDATE nudge.change_batches SET at = now() - interval '40 days' WHERE pos <= $1",
+      batches[1]);
+  sql("SELECT nudge.prune_history(interval '30 days', 1000)");
+  EXPECT_EQ(value<long>("SELECT count(*) FROM nudge.changes"), 2);
+  EXPECT_EQ(value<long>("SELECT pos FROM nudge.changes_pruned"), batches[1]);
+  EXPECT_EQ(streamed(2).front()["flag"]["key"], "f2");
+
+  // All old now: the last batch stays, as the next one starts from its snapshot.
+  sql("UPDATE nudge.change_batches SET at = now() - interval '40 days'");
+  sql("SELECT nudge.prune_history(interval '30 days', 1000)");
+  EXPECT_EQ(value<long>("SELECT count(*) FROM nudge.change_batches"), 1);
+  EXPECT_EQ(value<long>("SELECT pos FROM nudge.changes_pruned"), batches[2]);
+  EXPECT_EQ(value<long>("SELECT count(*) FROM nudge.changes"), 1);
+}
+
+}  // namespace
+}  // namespace nudge::test

@@ -266,14 +266,15 @@ bench_lateness() {
   echo "{\"bench\":\"lateness\",\"workers\":2,\"runs\":${reps},\"median_p50_ms\":$(printf '%s\n' "${p50s[@]}" | median),\"median_p95_ms\":$(printf '%s\n' "${p95s[@]}" | median),\"median_p99_ms\":$(printf '%s\n' "${p99s[@]}" | median),\"median_max_ms\":$(printf '%s\n' "${maxs[@]}" | median)}"
 }
 
-# wrk_run LUA CONNECTIONS SECONDS → prints "requests_per_s p50_ms p99_ms non_2xx"
+# wrk_run LUA CONNECTIONS SECONDS → prints "requests_per_s p50_ms p99_ms non_2xx" (requests/s to
+# two decimals: a batch figure is 1,000 times it)
 wrk_run() {
   wrk -t "$(($2 < 2 ? $2 : 2))" -c "$2" -d "$3s" --latency -s "${script_dir}/wrk/$1" "http://127.0.0.1:${api_port}" |
     awk '
       function ms(v) { if (v ~ /us$/) return v / 1000; if (v ~ /ms$/) return v + 0; if (v ~ /s$/) return v * 1000; return v }
       /^ +50%/ { p50 = ms($2) } /^ +99%/ { p99 = ms($2) }
       /^Requests\/sec:/ { rps = $2 } /Non-2xx/ { bad = $NF }
-      END { printf "%.0f %.2f %.2f %d\n", rps, p50, p99, bad + 0 }'
+      END { printf "%.2f %.2f %.2f %d\n", rps, p50, p99, bad + 0 }'
 }
 
 # start_api: nudge-api on the bench database, in the background (its pid in api_pid), once it
@@ -308,7 +309,7 @@ api_once() {
   kill -TERM "${pid}"; wait "${pid}" || true
   read -r brps _ _ bbad <<<"${batch}"
   ((bbad == 0)) || log "warning: ${bbad} batch requests failed"
-  echo "${single} $((brps * 1000)) ${rss}"
+  echo "${single} $(awk -v r="${brps}" 'BEGIN {printf "%.0f", r * 1000}') ${rss}"
 }
 
 # The two rules every benchmark event runs: nag the interviewer (a reminder rendered from a
@@ -336,7 +337,7 @@ events_once() {
   read -r rps p50 p99 bad <<<"${single}"
   read -r brps _ _ bbad <<<"${batch}"
   ((bad == 0 && bbad == 0)) || log "warning: ${bad} single and ${bbad} batch requests failed"
-  echo "${rps} ${p50} ${p99} $((brps * 1000))"
+  echo "${rps} ${p50} ${p99} $(awk -v r="${brps}" 'BEGIN {printf "%.0f", r * 1000}')"
 }
 
 bench_events() {

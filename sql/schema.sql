@@ -2773,6 +2773,31 @@ END $$;
 
 COMMENT ON FUNCTION nudge.lock_reminder(p_id bigint) IS 'The reminder, locked FOR UPDATE until the end of the transaction; NU404 when it does not exist.';
 
+-- Name: log_and_audit_inserted_events(); Type: FUNCTION; Schema: nudge; Owner: -
+
+CREATE FUNCTION nudge.log_and_audit_inserted_events() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+BEGIN
+  INSERT INTO nudge.changes (kind, change, object_ids)
+  SELECT 'event', 'received', array_agg(r.id) FROM new_rows r HAVING count(*) > 0;
+  -- As nudge.audit_inserted_rows: not for rows a trigger inserted, in a session with
+  -- nudge.audit = off, or while rules run (db_user is session_user, the definer changes nothing).
+  IF pg_trigger_depth() = 1 AND current_setting('nudge.audit', true) IS DISTINCT FROM 'off'
+     AND coalesce(nullif(current_setting('nudge.event_depth', true), ''), '0') = '0' THEN
+    INSERT INTO nudge.audit (token, route, subject_type, subject, change)
+    SELECT nullif(current_setting('nudge.actor', true), ''),
+           nullif(current_setting('nudge.route', true), ''), 'event', r.id::text, 'insert'
+      FROM new_rows r;
+  END IF;
+  RETURN NULL;
+END $$;
+
+-- Name: FUNCTION log_and_audit_inserted_events(); Type: COMMENT; Schema: nudge; Owner: -
+
+COMMENT ON FUNCTION nudge.log_and_audit_inserted_events() IS 'Statement trigger on INSERT into nudge.events: logs the inserted events in one nudge.changes row (kind event, change received) and records each in nudge.audit with the session''s nudge.actor and nudge.route, unless the statement ran in a trigger, in a session with nudge.audit = off or while rules run; runs as the log''s owner.';
+
 -- Name: log_fires(); Type: FUNCTION; Schema: nudge; Owner: -
 
 CREATE FUNCTION nudge.log_fires() RETURNS trigger
@@ -4164,15 +4189,21 @@ BEGIN
   IF p_value IS NULL THEN
     PERFORM nudge.reject('value', 'must be true or false');
   END IF;
-  INSERT INTO nudge.status_flags AS f (key, value) VALUES (p_key, p_value)
-  ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value
-  RETURNING f.* INTO v_flag;
+  LOOP
+    INSERT INTO nudge.status_flags AS f (key, value) VALUES (p_key, p_value)
+    ON CONFLICT (key) DO NOTHING
+    RETURNING f.* INTO v_flag;
+    EXIT WHEN FOUND;
+    UPDATE nudge.status_flags AS f SET value = p_value WHERE f.key = p_key
+    RETURNING f.* INTO v_flag;
+    EXIT WHEN FOUND;
+  END LOOP;
   RETURN v_flag;
 END $$;
 
 -- Name: FUNCTION set_flag(p_key text, p_value boolean); Type: COMMENT; Schema: nudge; Owner: -
 
-COMMENT ON FUNCTION nudge.set_flag(p_key text, p_value boolean) IS 'Sets a flag exactly as INSERT ... ON CONFLICT DO UPDATE on nudge.status_flags would, so a true value completes the reminders waiting on it in the same transaction; returns the flag; 22023 naming key or value for bad input.';
+COMMENT ON FUNCTION nudge.set_flag(p_key text, p_value boolean) IS 'Sets a flag as INSERT ... ON CONFLICT DO UPDATE on nudge.status_flags would (an insert for a new key, an update for an existing one), so a true value completes the reminders waiting on it in the same transaction; returns the flag; 22023 naming key or value for bad input.';
 
 -- Name: stream_advance(); Type: FUNCTION; Schema: nudge; Owner: -
 
@@ -4832,13 +4863,9 @@ CREATE TRIGGER delivery_attempt_inserts_are_logged AFTER INSERT ON nudge.deliver
 
 CREATE TRIGGER event_changes_are_audited AFTER DELETE OR UPDATE ON nudge.events FOR EACH ROW WHEN (((pg_trigger_depth() = 0) AND (current_setting('nudge.audit'::text, true) IS DISTINCT FROM 'off'::text))) EXECUTE FUNCTION nudge.audit_row_change('event');
 
--- Name: events event_inserts_are_audited; Type: TRIGGER; Schema: nudge; Owner: -
+-- Name: events event_inserts_are_logged_and_audited; Type: TRIGGER; Schema: nudge; Owner: -
 
-CREATE TRIGGER event_inserts_are_audited AFTER INSERT ON nudge.events REFERENCING NEW TABLE AS inserted FOR EACH STATEMENT EXECUTE FUNCTION nudge.audit_inserted_rows('event');
-
--- Name: events event_inserts_are_logged; Type: TRIGGER; Schema: nudge; Owner: -
-
-CREATE TRIGGER event_inserts_are_logged AFTER INSERT ON nudge.events REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION nudge.log_row_changes('event', 'received');
+CREATE TRIGGER event_inserts_are_logged_and_audited AFTER INSERT ON nudge.events REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION nudge.log_and_audit_inserted_events();
 
 -- Name: executions execution_inserts_are_logged; Type: TRIGGER; Schema: nudge; Owner: -
 
@@ -4846,7 +4873,7 @@ CREATE TRIGGER execution_inserts_are_logged AFTER INSERT ON nudge.executions REF
 
 -- Name: status_flags flag_changes_are_audited; Type: TRIGGER; Schema: nudge; Owner: -
 
-CREATE TRIGGER flag_changes_are_audited AFTER INSERT OR DELETE OR UPDATE ON nudge.status_flags FOR EACH ROW WHEN (((pg_trigger_depth() = 0) AND (current_setting('nudge.audit'::text, true) IS DISTINCT FROM 'off'::text))) EXECUTE FUNCTION nudge.audit_row_change('flag');
+CREATE TRIGGER flag_changes_are_audited AFTER INSERT OR DELETE OR UPDATE ON nudge.status_flags FOR EACH ROW WHEN (((pg_trigger_depth() = 0) AND (current_setting('nudge.audit'::text, true) IS DISTINCT FROM 'off'::text) AND (COALESCE(NULLIF(current_setting('nudge.event_depth'::text, true), ''::text), '0'::text) = '0'::text))) EXECUTE FUNCTION nudge.audit_row_change('flag');
 
 -- Name: reminders reminder_changes_are_audited; Type: TRIGGER; Schema: nudge; Owner: -
 

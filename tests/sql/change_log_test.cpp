@@ -125,6 +125,37 @@ TEST_F(ChangeLogTest, AStopFlagLogsTheFlagAndTheReminderItCompleted) {
   EXPECT_EQ(data[2]["reminder"]["completed_reason"], "stop_condition");
 }
 
+TEST_F(ChangeLogTest, AFlagSetAgainIsLoggedOnceEachTimeAndStillStopsItsReminders) {
+  const std::int64_t id = create_recurring("s", 60, kInAnHour, stop_on("done"));
+  sql("SELECT nudge.set_flag('done', false)");  // a new key: inserted
+  sql("SELECT nudge.set_flag('done', true)");   // an existing key: updated
+  EXPECT_EQ(changes(), (std::vector<std::string>{"reminder:created", "flag:set", "flag:set",
+                                                 "reminder:completed", "event:received"}));
+  EXPECT_EQ(status(id), "COMPLETED");
+  EXPECT_TRUE(value<bool>("SELECT value FROM nudge.status_flags WHERE key = 'done'"));
+  EXPECT_EQ(value<long>("SELECT count(*) FROM nudge.status_flags"), 1);
+}
+
+TEST_F(ChangeLogTest, AnEventLogsOneRowForItselfAndOneForEachKindOfRowItsRulesWrote) {
+  sql("SELECT nudge.create_rule('nag', 'signup', '{\"type\": \"remind\", \"reminder\": "
+      "{\"event_type\": \"welcome\", \"channel\": \"log\", \"schedule_type\": \"one_time\", "
+      "\"delay_seconds\": 60}}')");
+  sql("SELECT nudge.create_rule('seen', 'signup', '{\"type\": \"set_flag\", \"flag\": "
+      "{\"key\": \"seen:{{entity_id}}\", \"value\": true}}')");
+  sql("DELETE FROM nudge.changes");
+  sql("SELECT nudge.emit_event('signup', 'user', 'u1')");
+  EXPECT_EQ(changes(),
+            (std::vector<std::string>{"reminder:created", "flag:set", "event:received"}));
+  sql("DELETE FROM nudge.changes");
+  sql("SELECT nudge.emit_events('[{\"event_type\": \"signup\", \"entity_type\": \"user\", "
+      "\"entity_id\": \"u2\"}, {\"event_type\": \"signup\", \"entity_type\": \"user\", "
+      "\"entity_id\": \"u3\"}]')");
+  EXPECT_EQ(changes(),
+            (std::vector<std::string>{"reminder:created", "flag:set", "event:received"}));
+  EXPECT_EQ(value<long>("SELECT cardinality(object_ids) FROM nudge.changes WHERE kind = 'event'"),
+            2);
+}
+
 TEST_F(ChangeLogTest, EventsAndRulesAreLoggedWithTheirEffects) {
   const auto rule = value<std::int64_t>(
       "SELECT (nudge.create_rule('stop', 'paid', '{\"type\": \"set_flag\", \"flag\": {\"key\": "

@@ -1,7 +1,7 @@
 -- 0022: a create costs less in the database, with every rule and record it had.
 --
 -- Measured (backend CPU per call of nudge.create_reminder, 3,000 calls in one statement, a
--- recurring webhook reminder): b3f27eb 155 us, 0021 main 215 us. Of the 60 us: the CHECK
+-- recurring webhook reminder): b3f27eb 155 us, main at 0019 215 us. Of the 60 us: the CHECK
 -- target_fits_channel 28 us, because PostgreSQL builds a table's CHECK expressions again for
 -- every INSERT statement and inlined nudge.address_problem there by parsing its SQL body each
 -- time; the three statement triggers after an INSERT (audit, change log, wake-up) 8, 22 and 15 us,
@@ -10,7 +10,7 @@
 -- four largest 40 us, in PL/pgSQL functions (compiled once per session) 3 us.
 
 -- The same answers, as PL/pgSQL: compiled once per session, so a CHECK that calls it no longer
--- parses a body for every INSERT (a create's check cost 28 us, now 5). Like the CHECK helpers
+-- parses a body for every INSERT (a create's check cost 28 us, now about 5). Like the CHECK helpers
 -- below it pins no search_path (sql/README.md, rule 4): it is called for every row a batch
 -- inserts and uses built-in operators only.
 CREATE OR REPLACE FUNCTION nudge.address_problem(p_channel text, p_address text) RETURNS text
@@ -36,9 +36,9 @@ COMMENT ON FUNCTION nudge.address_problem(text, text) IS
 
 -- What an INSERT into reminders records, in one statement trigger instead of three: the audit
 -- (under the guards of nudge.audit_inserted_rows), the change log row (as
--- nudge.log_row_changes('reminder', 'created')) and the wake-up hint. As the log's owner, like nudge.log_row_changes: an
--- application role that may insert reminders need not be granted the log; nudge.audit.db_user
--- is still the session's user.
+-- nudge.log_row_changes('reminder', 'created')) and the wake-up hint. As the log's owner, like
+-- nudge.log_row_changes: an application role that may insert reminders need not be granted the
+-- log; nudge.audit.db_user is still the session's user.
 CREATE FUNCTION nudge.record_inserted_reminders() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp AS $$
@@ -74,8 +74,8 @@ CREATE TRIGGER reminder_inserts_are_recorded
 
 -- The largest CHECKs of reminders, each rule as it was, in a PL/pgSQL function named after it:
 -- a call's node tree is a tenth of the expression's, and the function is compiled once per
--- session (40 us a create, now 3). They pin no search_path: called for every inserted row, the
--- clause would cost a batch 3.4 us a reminder, and they use built-in operators only.
+-- session (40 us a create, now about 3). They pin no search_path: called for every inserted
+-- row, the clause would cost a batch 3.4 us a reminder, and they use built-in operators only.
 CREATE FUNCTION nudge.completed_reason_fits_status(p_status text, p_reason text) RETURNS boolean
 LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $$
 BEGIN

@@ -71,22 +71,87 @@ COMMENT ON TYPE nudge.worker_policy IS 'What a worker''s configuration decides f
 -- Name: address_problem(text, text); Type: FUNCTION; Schema: nudge; Owner: -
 
 CREATE FUNCTION nudge.address_problem(p_channel text, p_address text) RETURNS text
-    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
     AS $_$
-  SELECT CASE
-    WHEN p_address IS NULL THEN NULL
-    WHEN p_channel = 'webhook' AND NOT (p_address ~* '^https?://([^/?#@\s]+@)?[a-z0-9.\-\[\]:]+([/?#]\S*)?$'
-                                        AND length(p_address) <= 2048)
-      THEN 'must be an http:// or https:// URL without spaces'
-    WHEN p_channel = 'email' AND NOT (p_address ~ '^[^@\s<>(),;:"\[\]\\]+@[^@\s<>(),;:"\[\]\\]+\.[^@\s<>(),;:"\[\]\\]+$'
-                                      AND length(p_address) <= 254)
-      THEN 'must be an email address like someone@example.com'
-  END
-$_$;
+BEGIN
+  IF p_address IS NULL THEN
+    RETURN NULL;
+  END IF;
+  IF p_channel = 'webhook'
+     AND NOT (p_address ~* '^https?://([^/?#@\s]+@)?[a-z0-9.\-\[\]:]+([/?#]\S*)?$'
+              AND length(p_address) <= 2048) THEN
+    RETURN 'must be an http:// or https:// URL without spaces';
+  END IF;
+  IF p_channel = 'email'
+     AND NOT (p_address ~ '^[^@\s<>(),;:"\[\]\\]+@[^@\s<>(),;:"\[\]\\]+\.[^@\s<>(),;:"\[\]\\]+$'
+              AND length(p_address) <= 254) THEN
+    RETURN 'must be an email address like someone@example.com';
+  END IF;
+  RETURN NULL;
+END $_$;
 
 -- Name: FUNCTION address_problem(p_channel text, p_address text); Type: COMMENT; Schema: nudge; Owner: -
 
 COMMENT ON FUNCTION nudge.address_problem(p_channel text, p_address text) IS 'NULL when the address suits the channel (webhook: an http(s) URL of at most 2048 characters without spaces; email: one plain address; other channels: anything), else the problem in words.';
+
+-- Name: completed_reason_fits_status(text, text); Type: FUNCTION; Schema: nudge; Owner: -
+
+CREATE FUNCTION nudge.completed_reason_fits_status(p_status text, p_reason text) RETURNS boolean
+    LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
+    AS $$
+BEGIN
+  RETURN coalesce((p_status IN ('ACTIVE', 'PAUSED') AND p_reason IS NULL)
+                  OR (p_status = 'COMPLETED' AND p_reason IN ('fired', 'max_fires', 'ends_at', 'stop_condition'))
+                  OR (p_status = 'CANCELLED' AND p_reason = 'cancelled')
+                  OR (p_status = 'FAILED' AND p_reason = 'attempts_exhausted')
+                  OR p_status NOT IN ('ACTIVE', 'PAUSED', 'COMPLETED', 'CANCELLED', 'FAILED'), false);
+END $$;
+
+-- Name: FUNCTION completed_reason_fits_status(p_status text, p_reason text); Type: COMMENT; Schema: nudge; Owner: -
+
+COMMENT ON FUNCTION nudge.completed_reason_fits_status(p_status text, p_reason text) IS 'The rule of CHECK completed_reason_fits_status: true when the reason suits the status (none while ACTIVE or PAUSED; fired, max_fires, ends_at or stop_condition when COMPLETED; cancelled when CANCELLED; attempts_exhausted when FAILED) or the status is unknown (CHECK status_is_known refuses it).';
+
+-- Name: finished_at_set_once_finished(text, timestamp with time zone); Type: FUNCTION; Schema: nudge; Owner: -
+
+CREATE FUNCTION nudge.finished_at_set_once_finished(p_status text, p_finished_at timestamp with time zone) RETURNS boolean
+    LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
+    AS $$
+BEGIN
+  RETURN (p_status IN ('COMPLETED', 'CANCELLED', 'FAILED')) = (p_finished_at IS NOT NULL)
+         OR p_status NOT IN ('ACTIVE', 'PAUSED', 'COMPLETED', 'CANCELLED', 'FAILED');
+END $$;
+
+-- Name: FUNCTION finished_at_set_once_finished(p_status text, p_finished_at timestamp with time zone); Type: COMMENT; Schema: nudge; Owner: -
+
+COMMENT ON FUNCTION nudge.finished_at_set_once_finished(p_status text, p_finished_at timestamp with time zone) IS 'The rule of CHECK finished_at_set_once_finished: true when finished_at is set exactly when the status is COMPLETED, CANCELLED or FAILED, or the status is unknown (CHECK status_is_known refuses it).';
+
+-- Name: only_cron_has_expression_and_zone(text, boolean); Type: FUNCTION; Schema: nudge; Owner: -
+
+CREATE FUNCTION nudge.only_cron_has_expression_and_zone(p_schedule_type text, p_has_all boolean) RETURNS boolean
+    LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
+    AS $$
+BEGIN
+  RETURN (p_schedule_type = 'cron') = p_has_all
+         OR p_schedule_type NOT IN ('one_time', 'recurring', 'cron');
+END $$;
+
+-- Name: FUNCTION only_cron_has_expression_and_zone(p_schedule_type text, p_has_all boolean); Type: COMMENT; Schema: nudge; Owner: -
+
+COMMENT ON FUNCTION nudge.only_cron_has_expression_and_zone(p_schedule_type text, p_has_all boolean) IS 'The rule of CHECK only_cron_has_expression_and_zone: true when a cron reminder, and only one, has its expression, zone and parsed schedule (p_has_all), or the schedule type is unknown (CHECK schedule_type_is_known refuses it).';
+
+-- Name: stop_condition_is_db_check_with_flag_key(text, text); Type: FUNCTION; Schema: nudge; Owner: -
+
+CREATE FUNCTION nudge.stop_condition_is_db_check_with_flag_key(p_type text, p_value text) RETURNS boolean
+    LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
+    AS $$
+BEGIN
+  RETURN coalesce((p_type IS NULL AND p_value IS NULL)
+                  OR (p_type = 'db_check' AND length(p_value) BETWEEN 1 AND 200), false);
+END $$;
+
+-- Name: FUNCTION stop_condition_is_db_check_with_flag_key(p_type text, p_value text); Type: COMMENT; Schema: nudge; Owner: -
+
+COMMENT ON FUNCTION nudge.stop_condition_is_db_check_with_flag_key(p_type text, p_value text) IS 'The rule of CHECK stop_condition_is_db_check_with_flag_key: true when there is no stop condition at all, or it is db_check with a flag key of 1 to 200 characters.';
 
 -- Name: reminders; Type: TABLE; Schema: nudge; Owner: -
 
@@ -128,29 +193,29 @@ CREATE TABLE nudge.reminders (
     cron_words text,
     CONSTRAINT attempt_is_not_negative CHECK ((attempt >= 0)),
     CONSTRAINT catch_up_fires_is_not_negative CHECK ((catch_up_fires >= 0)),
-    CONSTRAINT channel_is_known CHECK ((channel = ANY (ARRAY['log'::text, 'webhook'::text, 'email'::text]))),
-    CONSTRAINT completed_reason_fits_status CHECK (COALESCE((((status = ANY (ARRAY['ACTIVE'::text, 'PAUSED'::text])) AND (completed_reason IS NULL)) OR ((status = 'COMPLETED'::text) AND (completed_reason = ANY (ARRAY['fired'::text, 'max_fires'::text, 'ends_at'::text, 'stop_condition'::text]))) OR ((status = 'CANCELLED'::text) AND (completed_reason = 'cancelled'::text)) OR ((status = 'FAILED'::text) AND (completed_reason = 'attempts_exhausted'::text)) OR (status <> ALL (ARRAY['ACTIVE'::text, 'PAUSED'::text, 'COMPLETED'::text, 'CANCELLED'::text, 'FAILED'::text]))), false)),
+    CONSTRAINT channel_is_known CHECK ((channel = ANY ('{log,webhook,email}'::text[]))),
+    CONSTRAINT completed_reason_fits_status CHECK (nudge.completed_reason_fits_status(status, completed_reason)),
     CONSTRAINT cron_has_no_interval CHECK (((schedule_type <> 'cron'::text) OR (interval_seconds IS NULL))),
     CONSTRAINT cron_is_at_most_200_chars CHECK ((length(cron) <= 200)),
     CONSTRAINT entity_id_is_1_to_200_chars CHECK (((length(entity_id) >= 1) AND (length(entity_id) <= 200))),
     CONSTRAINT entity_type_is_1_to_200_chars CHECK (((length(entity_type) >= 1) AND (length(entity_type) <= 200))),
     CONSTRAINT event_type_is_1_to_200_chars CHECK (((length(event_type) >= 1) AND (length(event_type) <= 200))),
-    CONSTRAINT finished_at_set_once_finished CHECK ((((status = ANY (ARRAY['COMPLETED'::text, 'CANCELLED'::text, 'FAILED'::text])) = (finished_at IS NOT NULL)) OR (status <> ALL (ARRAY['ACTIVE'::text, 'PAUSED'::text, 'COMPLETED'::text, 'CANCELLED'::text, 'FAILED'::text])))),
+    CONSTRAINT finished_at_set_once_finished CHECK (nudge.finished_at_set_once_finished(status, finished_at)),
     CONSTRAINT fire_count_is_not_negative CHECK ((fire_count >= 0)),
     CONSTRAINT last_error_is_at_most_2000_chars CHECK ((length(last_error) <= 2000)),
     CONSTRAINT lease_has_owner_and_expiry CHECK (((leased_by IS NULL) = (lease_expires_at IS NULL))),
     CONSTRAINT max_attempts_is_1_to_100 CHECK (((max_attempts >= 1) AND (max_attempts <= 100))),
     CONSTRAINT max_fires_is_positive CHECK ((max_fires >= 1)),
-    CONSTRAINT misfire_policy_is_known CHECK ((misfire_policy = ANY (ARRAY['fire_once'::text, 'skip'::text, 'fire_all'::text]))),
+    CONSTRAINT misfire_policy_is_known CHECK ((misfire_policy = ANY ('{fire_once,skip,fire_all}'::text[]))),
     CONSTRAINT one_time_has_no_interval CHECK (((schedule_type <> 'one_time'::text) OR (interval_seconds IS NULL))),
     CONSTRAINT one_time_misfire_policy_is_fire_once CHECK (((schedule_type <> 'one_time'::text) OR (misfire_policy = 'fire_once'::text))),
-    CONSTRAINT only_cron_has_expression_and_zone CHECK ((((schedule_type = 'cron'::text) = ((cron IS NOT NULL) AND (timezone IS NOT NULL) AND (cron_schedule IS NOT NULL))) OR (schedule_type <> ALL (ARRAY['one_time'::text, 'recurring'::text, 'cron'::text])))),
+    CONSTRAINT only_cron_has_expression_and_zone CHECK (nudge.only_cron_has_expression_and_zone(schedule_type, ((cron IS NOT NULL) AND (timezone IS NOT NULL) AND (cron_schedule IS NOT NULL)))),
     CONSTRAINT payload_is_at_most_64_kib CHECK ((pg_column_size(payload) <= 65536)),
     CONSTRAINT payload_is_object CHECK ((jsonb_typeof(payload) = 'object'::text)),
     CONSTRAINT recurring_has_interval_of_1s_to_366_days CHECK (((schedule_type <> 'recurring'::text) OR COALESCE(((interval_seconds >= 1) AND (interval_seconds <= 31622400)), false))),
-    CONSTRAINT schedule_type_is_known CHECK ((schedule_type = ANY (ARRAY['one_time'::text, 'recurring'::text, 'cron'::text]))),
-    CONSTRAINT status_is_known CHECK ((status = ANY (ARRAY['ACTIVE'::text, 'PAUSED'::text, 'COMPLETED'::text, 'CANCELLED'::text, 'FAILED'::text]))),
-    CONSTRAINT stop_condition_is_db_check_with_flag_key CHECK (COALESCE((((stop_condition_type IS NULL) AND (stop_condition_value IS NULL)) OR ((stop_condition_type = 'db_check'::text) AND ((length(stop_condition_value) >= 1) AND (length(stop_condition_value) <= 200)))), false)),
+    CONSTRAINT schedule_type_is_known CHECK ((schedule_type = ANY ('{one_time,recurring,cron}'::text[]))),
+    CONSTRAINT status_is_known CHECK ((status = ANY ('{ACTIVE,PAUSED,COMPLETED,CANCELLED,FAILED}'::text[]))),
+    CONSTRAINT stop_condition_is_db_check_with_flag_key CHECK (nudge.stop_condition_is_db_check_with_flag_key(stop_condition_type, stop_condition_value)),
     CONSTRAINT target_fits_channel CHECK ((nudge.address_problem(channel, target) IS NULL)),
     CONSTRAINT target_is_at_most_2048_chars CHECK ((length(target) <= 2048))
 )
@@ -3398,6 +3463,36 @@ END $$;
 
 COMMENT ON FUNCTION nudge.record_host_outcomes(p_worker text, p_policy nudge.worker_policy, p_hosts text[], p_ids bigint[], p_failed boolean[]) IS 'Counts one finished batch''s webhook attempts per host (p_failed: the host failed to answer): an answer closes the host''s breaker and clears its failures, making the deliveries it held due at once; failures add up and open a closed breaker at the policy''s breaker_failures for breaker_open_seconds; the failure of the probe p_worker holds opens a probing breaker again for twice its last open time, up to breaker_max_open_seconds, its held deliveries waiting for the new probe time; each change of state is notified on nudge_breaker.';
 
+-- Name: record_inserted_reminders(); Type: FUNCTION; Schema: nudge; Owner: -
+
+CREATE FUNCTION nudge.record_inserted_reminders() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+BEGIN
+  -- Only what a statement asked for directly, in a session that audits, outside rules.
+  IF pg_trigger_depth() = 1
+     AND current_setting('nudge.audit', true) IS DISTINCT FROM 'off'
+     AND coalesce(NULLIF(current_setting('nudge.event_depth', true), ''), '0') = '0' THEN
+    INSERT INTO nudge.audit (token, route, subject_type, subject, change)
+    SELECT NULLIF(current_setting('nudge.actor', true), ''),
+           NULLIF(current_setting('nudge.route', true), ''), 'reminder', i.id::text, 'insert'
+      FROM inserted i;
+  END IF;
+  INSERT INTO nudge.changes (kind, change, object_ids)
+  SELECT 'reminder', 'created', array_agg(i.id) FROM inserted i HAVING count(*) > 0;
+  -- A session that notifies after its commit itself (nudge.notify_after_commit) needs no hint.
+  IF current_setting('nudge.notify_after_commit', true) IS DISTINCT FROM 'on'
+     AND EXISTS (SELECT 1 FROM inserted i WHERE i.status = 'ACTIVE') THEN
+    PERFORM nudge.queue_wake_up();
+  END IF;
+  RETURN NULL;
+END $$;
+
+-- Name: FUNCTION record_inserted_reminders(); Type: COMMENT; Schema: nudge; Owner: -
+
+COMMENT ON FUNCTION nudge.record_inserted_reminders() IS 'Statement trigger on reminders: for the rows an INSERT added, one nudge.audit row each (with nudge.actor, nudge.route and session_user) unless the statement ran in a trigger, in a session with nudge.audit = off or while rules run; one nudge.changes row (reminder, created) naming them all; and one wake-up hint when one of them is ACTIVE, unless the session has nudge.notify_after_commit = on.';
+
 -- Name: reject(text, text); Type: FUNCTION; Schema: nudge; Owner: -
 
 CREATE FUNCTION nudge.reject(p_field text, p_problem text) RETURNS void
@@ -4437,23 +4532,6 @@ END $$;
 
 COMMENT ON FUNCTION nudge.wake_workers() IS 'Trigger: one small wake-up hint per transaction on channel nudge_due (PostgreSQL merges identical notifications); the claim, not the hint, decides what is due.';
 
--- Name: wake_workers_for_inserted(); Type: FUNCTION; Schema: nudge; Owner: -
-
-CREATE FUNCTION nudge.wake_workers_for_inserted() RETURNS trigger
-    LANGUAGE plpgsql
-    SET search_path TO 'pg_catalog', 'pg_temp'
-    AS $$
-BEGIN
-  IF EXISTS (SELECT 1 FROM inserted WHERE status = 'ACTIVE') THEN
-    PERFORM nudge.queue_wake_up();
-  END IF;
-  RETURN NULL;
-END $$;
-
--- Name: FUNCTION wake_workers_for_inserted(); Type: COMMENT; Schema: nudge; Owner: -
-
-COMMENT ON FUNCTION nudge.wake_workers_for_inserted() IS 'Trigger: one wake-up hint per INSERT statement that added an ACTIVE reminder, however many rows it inserted; none for an idempotent create that inserted nothing.';
-
 -- Name: webhook_host(nudge.reminders); Type: FUNCTION; Schema: nudge; Owner: -
 
 CREATE FUNCTION nudge.webhook_host(r nudge.reminders) RETURNS text
@@ -4899,17 +4977,9 @@ CREATE TRIGGER reminder_due_sooner_wakes_workers AFTER UPDATE ON nudge.reminders
 
 CREATE TRIGGER reminder_end_emits_an_event AFTER UPDATE OF status ON nudge.reminders FOR EACH ROW WHEN (((old.status = ANY (ARRAY['ACTIVE'::text, 'PAUSED'::text])) AND (new.status = ANY (ARRAY['COMPLETED'::text, 'CANCELLED'::text, 'FAILED'::text])) AND (new.completed_reason <> 'fired'::text))) EXECUTE FUNCTION nudge.emit_reminder_event();
 
--- Name: reminders reminder_insert_wakes_workers; Type: TRIGGER; Schema: nudge; Owner: -
+-- Name: reminders reminder_inserts_are_recorded; Type: TRIGGER; Schema: nudge; Owner: -
 
-CREATE TRIGGER reminder_insert_wakes_workers AFTER INSERT ON nudge.reminders REFERENCING NEW TABLE AS inserted FOR EACH STATEMENT WHEN ((current_setting('nudge.notify_after_commit'::text, true) IS DISTINCT FROM 'on'::text)) EXECUTE FUNCTION nudge.wake_workers_for_inserted();
-
--- Name: reminders reminder_inserts_are_audited; Type: TRIGGER; Schema: nudge; Owner: -
-
-CREATE TRIGGER reminder_inserts_are_audited AFTER INSERT ON nudge.reminders REFERENCING NEW TABLE AS inserted FOR EACH STATEMENT EXECUTE FUNCTION nudge.audit_inserted_rows('reminder');
-
--- Name: reminders reminder_inserts_are_logged; Type: TRIGGER; Schema: nudge; Owner: -
-
-CREATE TRIGGER reminder_inserts_are_logged AFTER INSERT ON nudge.reminders REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION nudge.log_row_changes('reminder', 'created');
+CREATE TRIGGER reminder_inserts_are_recorded AFTER INSERT ON nudge.reminders REFERENCING NEW TABLE AS inserted FOR EACH STATEMENT EXECUTE FUNCTION nudge.record_inserted_reminders();
 
 -- Name: reminders reminder_request_is_checked; Type: TRIGGER; Schema: nudge; Owner: -
 

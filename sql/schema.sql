@@ -4729,6 +4729,8 @@ CREATE TABLE nudge.changes (
     CONSTRAINT change_kind_is_known CHECK ((kind = ANY (ARRAY['reminder'::text, 'flag'::text, 'event'::text, 'rule'::text]))),
     CONSTRAINT change_names_its_objects CHECK ((((kind = 'flag'::text) = (flag_keys IS NOT NULL)) AND ((kind = 'flag'::text) = (object_ids IS NULL))))
 );
+ALTER TABLE ONLY nudge.changes ALTER COLUMN object_ids SET STORAGE EXTERNAL;
+ALTER TABLE ONLY nudge.changes ALTER COLUMN occurrences SET STORAGE EXTERNAL;
 
 -- Name: TABLE changes; Type: COMMENT; Schema: nudge; Owner: -
 
@@ -4959,7 +4961,7 @@ CREATE TRIGGER reminder_changes_are_audited AFTER DELETE OR UPDATE ON nudge.remi
 
 -- Name: reminders reminder_changes_are_logged; Type: TRIGGER; Schema: nudge; Owner: -
 
-CREATE TRIGGER reminder_changes_are_logged AFTER UPDATE ON nudge.reminders FOR EACH ROW WHEN (((old.fire_count = new.fire_count) AND ((old.status <> new.status) OR ((NOT (old.leased_by IS DISTINCT FROM new.leased_by)) AND (old.attempt = new.attempt) AND (((((new.next_run_at IS DISTINCT FROM old.next_run_at) OR (new.interval_seconds IS DISTINCT FROM old.interval_seconds)) OR (new.max_fires IS DISTINCT FROM old.max_fires)) OR (new.ends_at IS DISTINCT FROM old.ends_at)) OR (new.payload IS DISTINCT FROM old.payload)))))) EXECUTE FUNCTION nudge.log_reminder_change();
+CREATE TRIGGER reminder_changes_are_logged AFTER UPDATE OF status, next_run_at, interval_seconds, max_fires, ends_at, payload ON nudge.reminders FOR EACH ROW WHEN (((old.fire_count = new.fire_count) AND ((old.status <> new.status) OR ((NOT (old.leased_by IS DISTINCT FROM new.leased_by)) AND (old.attempt = new.attempt) AND (((((new.next_run_at IS DISTINCT FROM old.next_run_at) OR (new.interval_seconds IS DISTINCT FROM old.interval_seconds)) OR (new.max_fires IS DISTINCT FROM old.max_fires)) OR (new.ends_at IS DISTINCT FROM old.ends_at)) OR (new.payload IS DISTINCT FROM old.payload)))))) EXECUTE FUNCTION nudge.log_reminder_change();
 
 -- Name: reminders reminder_created_stopped_emits_an_event; Type: TRIGGER; Schema: nudge; Owner: -
 

@@ -126,7 +126,6 @@ CREATE TABLE nudge.reminders (
     event_id bigint DEFAULT (NULLIF(current_setting('nudge.event_id'::text, true), ''::text))::bigint,
     request jsonb,
     cron_words text,
-    schedule_text text,
     CONSTRAINT attempt_is_not_negative CHECK ((attempt >= 0)),
     CONSTRAINT catch_up_fires_is_not_negative CHECK ((catch_up_fires >= 0)),
     CONSTRAINT channel_is_known CHECK ((channel = ANY (ARRAY['log'::text, 'webhook'::text, 'email'::text]))),
@@ -188,10 +187,6 @@ COMMENT ON COLUMN nudge.reminders.request IS 'How a webhook reminder''s request 
 -- Name: COLUMN reminders.cron_words; Type: COMMENT; Schema: nudge; Owner: -
 
 COMMENT ON COLUMN nudge.reminders.cron_words IS 'nudge.cron_words of the cron expression, kept by trigger reminder_cron_is_described; NULL unless cron.';
-
--- Name: COLUMN reminders.schedule_text; Type: COMMENT; Schema: nudge; Owner: -
-
-COMMENT ON COLUMN nudge.reminders.schedule_text IS 'nudge.describe_reminder of the row, kept by triggers reminder_schedule_is_described (inserts) and reminder_schedule_is_redescribed (updates of its parts).';
 
 -- Name: after_attempt(nudge.reminders, text, nudge.worker_policy, timestamp with time zone); Type: FUNCTION; Schema: nudge; Owner: -
 
@@ -2144,21 +2139,6 @@ END $$;
 
 COMMENT ON FUNCTION nudge.describe_reminder_cron() IS 'Trigger: sets cron_words of a reminder row to nudge.cron_words of its cron expression.';
 
--- Name: describe_reminder_schedule(); Type: FUNCTION; Schema: nudge; Owner: -
-
-CREATE FUNCTION nudge.describe_reminder_schedule() RETURNS trigger
-    LANGUAGE plpgsql
-    SET search_path TO 'pg_catalog', 'pg_temp'
-    AS $$
-BEGIN
-  NEW.schedule_text := nudge.describe_reminder(NEW);
-  RETURN NEW;
-END $$;
-
--- Name: FUNCTION describe_reminder_schedule(); Type: COMMENT; Schema: nudge; Owner: -
-
-COMMENT ON FUNCTION nudge.describe_reminder_schedule() IS 'Trigger: sets schedule_text of the reminder row being written to nudge.describe_reminder of that row.';
-
 -- Name: describe_schedule(text, timestamp with time zone, integer, text, text, text, text, integer, timestamp with time zone); Type: FUNCTION; Schema: nudge; Owner: -
 
 CREATE FUNCTION nudge.describe_schedule(p_schedule_type text, p_run_at timestamp with time zone DEFAULT NULL::timestamp with time zone, p_interval_seconds integer DEFAULT NULL::integer, p_cron text DEFAULT NULL::text, p_timezone text DEFAULT NULL::text, p_stop_condition_type text DEFAULT NULL::text, p_stop_condition_value text DEFAULT NULL::text, p_max_fires integer DEFAULT NULL::integer, p_ends_at timestamp with time zone DEFAULT NULL::timestamp with time zone) RETURNS text
@@ -3585,12 +3565,12 @@ CREATE FUNCTION nudge.reminder_json(r nudge.reminders) RETURNS jsonb
     'created_at', r.created_at, 'updated_at', r.updated_at, 'finished_at', r.finished_at))
     -- The request as stored, its nulls kept like the payload's ({{secret.NAME}}, never a value).
     || CASE WHEN r.request IS NULL THEN '{}'::jsonb ELSE jsonb_build_object('request', r.request) END
-    || jsonb_build_object('schedule_text', r.schedule_text)
+    || jsonb_build_object('schedule_text', nudge.describe_reminder(r))
 $$;
 
 -- Name: FUNCTION reminder_json(r nudge.reminders); Type: COMMENT; Schema: nudge; Owner: -
 
-COMMENT ON FUNCTION nudge.reminder_json(r nudge.reminders) IS 'The public JSON form of a reminder: every field that is set (nulls left out, the payload and the request as stored), times in the session''s zone, the occurrence being retried and its attempts while there is one, the rule and event that created it, its schedule in words (schedule_text, as stored with the row).';
+COMMENT ON FUNCTION nudge.reminder_json(r nudge.reminders) IS 'The public JSON form of a reminder: every field that is set (nulls left out, the payload and the request as stored), times in the session''s zone, the occurrence being retried and its attempts while there is one, the rule and event that created it, its schedule in words (schedule_text), no lease internals.';
 
 -- Name: reminder_request_is_checked(); Type: FUNCTION; Schema: nudge; Owner: -
 
@@ -4261,7 +4241,7 @@ BEGIN
          r.occurrence_at, r.attempt, r.stop_condition_type, r.stop_condition_value, r.max_fires,
          r.ends_at, r.fire_count, r.status, r.completed_reason, r.last_error, r.rule_id,
          r.event_id, r.created_at, r.updated_at, r.finished_at, r.payload, r.request,
-         r.schedule_text,
+         CASE WHEN r.id IS NOT NULL THEN nudge.describe_reminder(r) END,
          x.scheduled_for, x.fired_at, x.outcome, x.attempts, x.worker, x.error,
          -- attempt_json of no row is {}: none.
          CASE WHEN a.attempt IS NOT NULL THEN nudge.attempt_json(a) END
@@ -4301,16 +4281,14 @@ BEGIN
     LEFT JOIN nudge.delivery_attempts a
            ON a.reminder_id = x.reminder_id AND a.scheduled_for = x.scheduled_for
     LEFT JOIN nudge.status_flags f ON p.kind = 'flag' AND f.key = p.flag_key
-    -- Keyed by NULL unless of their kind: a fire probes neither index (a join filter on the kind
-    -- is tested only after the probe).
-    LEFT JOIN nudge.events e ON e.id = CASE WHEN p.kind = 'event' THEN p.object_id END
-    LEFT JOIN nudge.rules u ON u.id = CASE WHEN p.kind = 'rule' THEN p.object_id END
+    LEFT JOIN nudge.events e ON p.kind = 'event' AND e.id = p.object_id
+    LEFT JOIN nudge.rules u ON p.kind = 'rule' AND u.id = p.object_id
    ORDER BY p.pos, p.id, p.n, a.attempt;
 END $$;
 
 -- Name: FUNCTION stream_changes(p_after_pos bigint, p_after_id bigint, p_after_n integer, p_through_pos bigint, p_limit integer); Type: COMMENT; Schema: nudge; Owner: -
 
-COMMENT ON FUNCTION nudge.stream_changes(p_after_pos bigint, p_after_id bigint, p_after_n integer, p_through_pos bigint, p_limit integer) IS 'Up to p_limit changes after position (p_after_pos, p_after_id, p_after_n) of the batches up to p_through_pos, in that order, each with its reminder id or object id and entity for filtering: a flag''s, event''s or rule''s data as the stream sends it ({change, flag} | {change, event, effects} | {change, rule}); a reminder''s change (fired as failed when its failure ended the reminder) with the reminder row, its stored schedule_text, and for a fire its execution row, one result row per delivery attempt (attempt_json) or one without; objects as they are now.';
+COMMENT ON FUNCTION nudge.stream_changes(p_after_pos bigint, p_after_id bigint, p_after_n integer, p_through_pos bigint, p_limit integer) IS 'Up to p_limit changes after position (p_after_pos, p_after_id, p_after_n) of the batches up to p_through_pos, in that order, each with its reminder id or object id and entity for filtering: a flag''s, event''s or rule''s data as the stream sends it ({change, flag} | {change, event, effects} | {change, rule}); a reminder''s change (fired as failed when its failure ended the reminder) with the reminder row, its schedule_text, and for a fire its execution row, one result row per delivery attempt (attempt_json) or one without; objects as they are now.';
 
 -- Name: target_host(text); Type: FUNCTION; Schema: nudge; Owner: -
 
@@ -4909,14 +4887,6 @@ CREATE TRIGGER reminder_inserts_are_logged AFTER INSERT ON nudge.reminders REFER
 -- Name: reminders reminder_request_is_checked; Type: TRIGGER; Schema: nudge; Owner: -
 
 CREATE TRIGGER reminder_request_is_checked BEFORE INSERT OR UPDATE OF request, payload ON nudge.reminders FOR EACH ROW WHEN ((new.request IS NOT NULL)) EXECUTE FUNCTION nudge.reminder_request_is_checked();
-
--- Name: reminders reminder_schedule_is_described; Type: TRIGGER; Schema: nudge; Owner: -
-
-CREATE TRIGGER reminder_schedule_is_described BEFORE INSERT ON nudge.reminders FOR EACH ROW EXECUTE FUNCTION nudge.describe_reminder_schedule();
-
--- Name: reminders reminder_schedule_is_redescribed; Type: TRIGGER; Schema: nudge; Owner: -
-
-CREATE TRIGGER reminder_schedule_is_redescribed BEFORE UPDATE OF schedule_type, next_run_at, occurrence_at, interval_seconds, cron, cron_schedule, cron_words, timezone, stop_condition_value, max_fires, ends_at, schedule_text ON nudge.reminders FOR EACH ROW WHEN ((((((((((new.schedule_type IS DISTINCT FROM old.schedule_type) OR (new.interval_seconds IS DISTINCT FROM old.interval_seconds)) OR (new.cron_words IS DISTINCT FROM old.cron_words)) OR (new.timezone IS DISTINCT FROM old.timezone)) OR (new.stop_condition_value IS DISTINCT FROM old.stop_condition_value)) OR (new.max_fires IS DISTINCT FROM old.max_fires)) OR (new.ends_at IS DISTINCT FROM old.ends_at)) OR (new.schedule_text IS DISTINCT FROM old.schedule_text)) OR ((new.schedule_type = 'one_time'::text) AND (COALESCE(new.occurrence_at, new.next_run_at) <> COALESCE(old.occurrence_at, old.next_run_at))))) EXECUTE FUNCTION nudge.describe_reminder_schedule();
 
 -- Name: rules rule_changes_are_audited; Type: TRIGGER; Schema: nudge; Owner: -
 

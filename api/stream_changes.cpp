@@ -53,9 +53,7 @@ std::optional<Position> parse_event_id(const std::string& text) {
   return Position{batch, static_cast<std::int64_t>(id), static_cast<std::int32_t>(n)};
 }
 
-Page read_changes(pqxx::transaction_base& tx, Position after, std::int64_t through, int limit) {
-  const pqxx::result rows = tx.exec_prepared(
-      "stream_changes", static_cast<std::int64_t>(after.batch), after.id, after.n, through, limit);
+Page render_changes(const pqxx::result& rows, std::int64_t through, int limit) {
   Page page;
   const ReminderColumns columns(rows);
   const auto kind = rows.column_number("kind");
@@ -85,6 +83,34 @@ Page read_changes(pqxx::transaction_base& tx, Position after, std::int64_t throu
   page.end = page.changes.size() < static_cast<std::size_t>(limit) ? after_batch(through)
                                                                    : page.changes.back().position;
   return page;
+}
+
+Page read_changes(pqxx::transaction_base& tx, Position after, std::int64_t through, int limit) {
+  return render_changes(tx.exec_prepared("stream_changes", static_cast<std::int64_t>(after.batch),
+                                         after.id, after.n, through, limit),
+                        through, limit);
+}
+
+std::string changes_query(Position after, std::int64_t through, int limit) {
+  char text[200];
+  std::snprintf(text, sizeof text,
+                "SELECT * FROM nudge.stream_changes(%lld::bigint, %lld::bigint, %d::integer, "
+                "%lld::bigint, %d::integer)",
+                static_cast<long long>(after.batch), static_cast<long long>(after.id), after.n,
+                static_cast<long long>(through), limit);
+  return text;
+}
+
+Position page_end(const pqxx::result& rows, std::int64_t through, int limit) {
+  // A fire with delivery attempts is a row per attempt: the changes are the distinct positions.
+  std::size_t changes = 0;
+  Position last;
+  for (pqxx::result::size_type i = 0; i < rows.size(); ++i) {
+    const Position position = position_of(rows[i]);
+    if (changes == 0 || position != last) ++changes;
+    last = position;
+  }
+  return changes < static_cast<std::size_t>(limit) ? after_batch(through) : last;
 }
 
 std::int64_t advance_batches(pqxx::transaction_base& tx) {

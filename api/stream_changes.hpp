@@ -48,6 +48,12 @@ struct Page {
 // Up to `limit` changes after `after`, of the batches up to `through`, in order (statement
 // "stream_changes"); fewer than `limit` when no more of them remain.
 Page read_changes(pqxx::transaction_base& tx, Position after, std::int64_t through, int limit);
+// The same read in parts, for a reader that has the next page read while it renders one (a
+// pqxx::pipeline): the statement as text, with its values; where the page `rows` ends; and its
+// changes.
+std::string changes_query(Position after, std::int64_t through, int limit);
+Position page_end(const pqxx::result& rows, std::int64_t through, int limit);
+Page render_changes(const pqxx::result& rows, std::int64_t through, int limit);
 // Makes the next batch of the transactions finished since the last one, if any; the last batch
 // (statement "stream_advance").
 std::int64_t advance_batches(pqxx::transaction_base& tx);

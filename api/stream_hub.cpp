@@ -40,20 +40,25 @@ StreamSubscriber::~StreamSubscriber() {
 
 bool StreamSubscriber::take(std::string& out) {
   std::lock_guard lock(mutex_);
-  out += queued_;
+  // The loop hands over an empty buffer: the queue's bytes move instead of being copied.
+  if (out.empty()) {
+    out.swap(queued_);
+  } else {
+    out += queued_;
+  }
   queued_.clear();
   if (!ended_) taken_through_ = queued_through_;
   return !ended_;
 }
 
-void StreamSubscriber::queue(const std::string& chunk_text, std::size_t limit,
+void StreamSubscriber::queue(const std::string& chunks, std::size_t limit,
                              const Position* position) {
   std::lock_guard lock(mutex_);
   if (ended_) return;
   // Over the limit only once more comes while the queue already holds it: a batch larger than
   // the limit still goes to a client that keeps up.
   if (queued_.size() <= limit) {
-    queued_ += chunk_text;
+    queued_ += chunks;
     if (position) queued_through_ = *position;
     return;
   }
@@ -110,15 +115,34 @@ void StreamHub::for_each_subscriber(Each&& each) {
 void StreamHub::publish(const std::vector<Change>& changes, Position end) {
   {
     std::lock_guard lock(mutex_);
-    if (!subscribers_.empty()) {
-      std::vector<std::string> chunks;
-      chunks.reserve(changes.size());
-      for (const auto& c : changes) chunks.push_back(chunk(c.message));
+    if (!subscribers_.empty() && !changes.empty()) {
+      // Each change encoded once, the page's chunks end to end: chunk i is the bytes from
+      // starts[i] to starts[i + 1].
+      std::string page;
+      std::vector<std::size_t> starts{0};
+      starts.reserve(changes.size() + 1);
+      for (const auto& c : changes) {
+        page += chunk(c.message);
+        starts.push_back(page.size());
+      }
+      // A client gets what it wants of the page in one piece, under one lock: the whole page
+      // when it wants every change (no filter, the usual case), else its own selection.
+      std::string selection;
       for_each_subscriber([&](StreamSubscriber& s) {
+        bool every = true;
+        const Position* last = nullptr;
+        selection.clear();
         for (std::size_t i = 0; i < changes.size(); ++i) {
-          if (changes[i].position > s.sent_ && s.filter_.matches(changes[i]))
-            s.queue(chunks[i], settings_.buffer_bytes, &changes[i].position);
+          const bool wanted = changes[i].position > s.sent_ && s.filter_.matches(changes[i]);
+          if (wanted) {
+            last = &changes[i].position;
+            if (!every) selection.append(page, starts[i], starts[i + 1] - starts[i]);
+          } else if (every) {
+            every = false;
+            selection.assign(page, 0, starts[i]);
+          }
         }
+        if (last) s.queue(every ? page : selection, settings_.buffer_bytes, last);
       });
     }
     position_ = end;

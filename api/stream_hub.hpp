@@ -39,9 +39,9 @@ class StreamSubscriber : public Outbox {
 
  private:
   friend class StreamHub;
-  // Under the hub's lock: queues `chunk` (the change at `position`, if it is one) unless it
-  // would outgrow `limit`: then the client is lagged.
-  void queue(const std::string& chunk, std::size_t limit, const Position* position);
+  // Under the hub's lock: queues `chunks` (changes through `position`, if they are changes)
+  // unless the queue already outgrew `limit`: then the client is lagged.
+  void queue(const std::string& chunks, std::size_t limit, const Position* position);
 
   StreamHub& hub_;
   const StreamFilter filter_;

@@ -1,6 +1,7 @@
 #include "support/sse_client.hpp"
 
 #include <cstdlib>
+#include <string_view>
 
 namespace nudge::test {
 
@@ -17,42 +18,51 @@ SseClient::SseClient(int port, const std::string& target, const std::string& ext
 }
 
 void SseClient::decode_chunks() {
+  std::size_t at = 0;
   for (;;) {
-    const auto eol = raw_.find("\r\n");
-    if (eol == std::string::npos) return;
-    const std::size_t size = std::strtoul(raw_.c_str(), nullptr, 16);
-    if (raw_.size() < eol + 2 + size + 2) return;
+    const auto eol = raw_.find("\r\n", at);
+    if (eol == std::string::npos) break;
+    const std::size_t size = std::strtoul(raw_.c_str() + at, nullptr, 16);
+    if (raw_.size() < eol + 2 + size + 2) break;
     if (size == 0) {
       ended_ = true;
       raw_.clear();
       return;
     }
     body_.append(raw_, eol + 2, size);
-    raw_.erase(0, eol + 2 + size + 2);
+    at = eol + 2 + size + 2;
   }
+  // What was decoded goes at once, not a chunk at a time: erasing each chunk from the front
+  // moved the rest of the buffer once per chunk.
+  raw_.erase(0, at);
 }
 
 std::optional<SseMessage> SseClient::next(std::chrono::milliseconds timeout) {
   const auto deadline = Clock::now() + timeout;
   for (;;) {
-    const auto end = body_.find("\n\n");
+    const auto end = body_.find("\n\n", body_at_);
     if (end != std::string::npos) {
       SseMessage m;
-      std::size_t at = 0;
+      std::size_t at = body_at_;
       while (at < end) {
         const std::size_t eol = body_.find('\n', at);
-        const std::string line = body_.substr(at, eol - at);
+        const std::string_view line(body_.data() + at, eol - at);
         at = eol + 1;
         const auto colon = line.find(':');
-        const std::string name = line.substr(0, colon);
-        std::string value = colon == std::string::npos ? "" : line.substr(colon + 1);
-        if (!value.empty() && value.front() == ' ') value.erase(0, 1);
+        const std::string_view name = line.substr(0, colon);
+        std::string_view value = colon == std::string_view::npos ? "" : line.substr(colon + 1);
+        if (!value.empty() && value.front() == ' ') value.remove_prefix(1);
         if (name.empty()) m.comment = value;
         if (name == "id") m.id = value;
         if (name == "event") m.event = value;
         if (name == "data") m.data += value;
       }
-      body_.erase(0, end + 2);
+      body_at_ = end + 2;
+      // Read messages are dropped once they are most of the buffer, not one by one.
+      if (body_at_ > body_.size() / 2) {
+        body_.erase(0, body_at_);
+        body_at_ = 0;
+      }
       // "retry: 1000" alone is a setting, not a message.
       if (m.id.empty() && m.event.empty() && m.data.empty() && m.comment.empty()) continue;
       return m;

@@ -40,6 +40,7 @@ class SseClient {
   RawConnection connection_;
   RawResponse answer_;
   std::string raw_, body_;
+  std::size_t body_at_ = 0;  // where the unread messages start
   bool ended_ = false;
 };
 

@@ -94,65 +94,6 @@ END $_$;
 
 COMMENT ON FUNCTION nudge.address_problem(p_channel text, p_address text) IS 'NULL when the address suits the channel (webhook: an http(s) URL of at most 2048 characters without spaces; email: one plain address; other channels: anything), else the problem in words.';
 
--- Name: completed_reason_fits_status(text, text); Type: FUNCTION; Schema: nudge; Owner: -
-
-CREATE FUNCTION nudge.completed_reason_fits_status(p_status text, p_reason text) RETURNS boolean
-    LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
-    AS $$
-BEGIN
-  RETURN coalesce((p_status IN ('ACTIVE', 'PAUSED') AND p_reason IS NULL)
-                  OR (p_status = 'COMPLETED' AND p_reason IN ('fired', 'max_fires', 'ends_at', 'stop_condition'))
-                  OR (p_status = 'CANCELLED' AND p_reason = 'cancelled')
-                  OR (p_status = 'FAILED' AND p_reason = 'attempts_exhausted')
-                  OR p_status NOT IN ('ACTIVE', 'PAUSED', 'COMPLETED', 'CANCELLED', 'FAILED'), false);
-END $$;
-
--- Name: FUNCTION completed_reason_fits_status(p_status text, p_reason text); Type: COMMENT; Schema: nudge; Owner: -
-
-COMMENT ON FUNCTION nudge.completed_reason_fits_status(p_status text, p_reason text) IS 'The rule of CHECK completed_reason_fits_status: true when the reason suits the status (none while ACTIVE or PAUSED; fired, max_fires, ends_at or stop_condition when COMPLETED; cancelled when CANCELLED; attempts_exhausted when FAILED) or the status is unknown (CHECK status_is_known refuses it).';
-
--- Name: finished_at_set_once_finished(text, timestamp with time zone); Type: FUNCTION; Schema: nudge; Owner: -
-
-CREATE FUNCTION nudge.finished_at_set_once_finished(p_status text, p_finished_at timestamp with time zone) RETURNS boolean
-    LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
-    AS $$
-BEGIN
-  RETURN (p_status IN ('COMPLETED', 'CANCELLED', 'FAILED')) = (p_finished_at IS NOT NULL)
-         OR p_status NOT IN ('ACTIVE', 'PAUSED', 'COMPLETED', 'CANCELLED', 'FAILED');
-END $$;
-
--- Name: FUNCTION finished_at_set_once_finished(p_status text, p_finished_at timestamp with time zone); Type: COMMENT; Schema: nudge; Owner: -
-
-COMMENT ON FUNCTION nudge.finished_at_set_once_finished(p_status text, p_finished_at timestamp with time zone) IS 'The rule of CHECK finished_at_set_once_finished: true when finished_at is set exactly when the status is COMPLETED, CANCELLED or FAILED, or the status is unknown (CHECK status_is_known refuses it).';
-
--- Name: only_cron_has_expression_and_zone(text, boolean); Type: FUNCTION; Schema: nudge; Owner: -
-
-CREATE FUNCTION nudge.only_cron_has_expression_and_zone(p_schedule_type text, p_has_all boolean) RETURNS boolean
-    LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
-    AS $$
-BEGIN
-  RETURN (p_schedule_type = 'cron') = p_has_all
-         OR p_schedule_type NOT IN ('one_time', 'recurring', 'cron');
-END $$;
-
--- Name: FUNCTION only_cron_has_expression_and_zone(p_schedule_type text, p_has_all boolean); Type: COMMENT; Schema: nudge; Owner: -
-
-COMMENT ON FUNCTION nudge.only_cron_has_expression_and_zone(p_schedule_type text, p_has_all boolean) IS 'The rule of CHECK only_cron_has_expression_and_zone: true when a cron reminder, and only one, has its expression, zone and parsed schedule (p_has_all), or the schedule type is unknown (CHECK schedule_type_is_known refuses it).';
-
--- Name: stop_condition_is_db_check_with_flag_key(text, text); Type: FUNCTION; Schema: nudge; Owner: -
-
-CREATE FUNCTION nudge.stop_condition_is_db_check_with_flag_key(p_type text, p_value text) RETURNS boolean
-    LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
-    AS $$
-BEGIN
-  RETURN coalesce((p_type IS NULL AND p_value IS NULL)
-                  OR (p_type = 'db_check' AND length(p_value) BETWEEN 1 AND 200), false);
-END $$;
-
--- Name: FUNCTION stop_condition_is_db_check_with_flag_key(p_type text, p_value text); Type: COMMENT; Schema: nudge; Owner: -
-
-COMMENT ON FUNCTION nudge.stop_condition_is_db_check_with_flag_key(p_type text, p_value text) IS 'The rule of CHECK stop_condition_is_db_check_with_flag_key: true when there is no stop condition at all, or it is db_check with a flag key of 1 to 200 characters.';
-
 -- Name: reminders; Type: TABLE; Schema: nudge; Owner: -
 
 CREATE TABLE nudge.reminders (
@@ -194,13 +135,13 @@ CREATE TABLE nudge.reminders (
     CONSTRAINT attempt_is_not_negative CHECK ((attempt >= 0)),
     CONSTRAINT catch_up_fires_is_not_negative CHECK ((catch_up_fires >= 0)),
     CONSTRAINT channel_is_known CHECK ((channel = ANY ('{log,webhook,email}'::text[]))),
-    CONSTRAINT completed_reason_fits_status CHECK (nudge.completed_reason_fits_status(status, completed_reason)),
+    CONSTRAINT completed_reason_fits_status CHECK (COALESCE((((status = ANY (ARRAY['ACTIVE'::text, 'PAUSED'::text])) AND (completed_reason IS NULL)) OR ((status = 'COMPLETED'::text) AND (completed_reason = ANY (ARRAY['fired'::text, 'max_fires'::text, 'ends_at'::text, 'stop_condition'::text]))) OR ((status = 'CANCELLED'::text) AND (completed_reason = 'cancelled'::text)) OR ((status = 'FAILED'::text) AND (completed_reason = 'attempts_exhausted'::text)) OR (status <> ALL (ARRAY['ACTIVE'::text, 'PAUSED'::text, 'COMPLETED'::text, 'CANCELLED'::text, 'FAILED'::text]))), false)),
     CONSTRAINT cron_has_no_interval CHECK (((schedule_type <> 'cron'::text) OR (interval_seconds IS NULL))),
     CONSTRAINT cron_is_at_most_200_chars CHECK ((length(cron) <= 200)),
     CONSTRAINT entity_id_is_1_to_200_chars CHECK (((length(entity_id) >= 1) AND (length(entity_id) <= 200))),
     CONSTRAINT entity_type_is_1_to_200_chars CHECK (((length(entity_type) >= 1) AND (length(entity_type) <= 200))),
     CONSTRAINT event_type_is_1_to_200_chars CHECK (((length(event_type) >= 1) AND (length(event_type) <= 200))),
-    CONSTRAINT finished_at_set_once_finished CHECK (nudge.finished_at_set_once_finished(status, finished_at)),
+    CONSTRAINT finished_at_set_once_finished CHECK ((((status = ANY (ARRAY['COMPLETED'::text, 'CANCELLED'::text, 'FAILED'::text])) = (finished_at IS NOT NULL)) OR (status <> ALL (ARRAY['ACTIVE'::text, 'PAUSED'::text, 'COMPLETED'::text, 'CANCELLED'::text, 'FAILED'::text])))),
     CONSTRAINT fire_count_is_not_negative CHECK ((fire_count >= 0)),
     CONSTRAINT last_error_is_at_most_2000_chars CHECK ((length(last_error) <= 2000)),
     CONSTRAINT lease_has_owner_and_expiry CHECK (((leased_by IS NULL) = (lease_expires_at IS NULL))),
@@ -209,14 +150,14 @@ CREATE TABLE nudge.reminders (
     CONSTRAINT misfire_policy_is_known CHECK ((misfire_policy = ANY ('{fire_once,skip,fire_all}'::text[]))),
     CONSTRAINT one_time_has_no_interval CHECK (((schedule_type <> 'one_time'::text) OR (interval_seconds IS NULL))),
     CONSTRAINT one_time_misfire_policy_is_fire_once CHECK (((schedule_type <> 'one_time'::text) OR (misfire_policy = 'fire_once'::text))),
-    CONSTRAINT only_cron_has_expression_and_zone CHECK (nudge.only_cron_has_expression_and_zone(schedule_type, ((cron IS NOT NULL) AND (timezone IS NOT NULL) AND (cron_schedule IS NOT NULL)))),
+    CONSTRAINT only_cron_has_expression_and_zone CHECK ((((schedule_type = 'cron'::text) = ((cron IS NOT NULL) AND (timezone IS NOT NULL) AND (cron_schedule IS NOT NULL))) OR (schedule_type <> ALL (ARRAY['one_time'::text, 'recurring'::text, 'cron'::text])))),
     CONSTRAINT payload_is_at_most_64_kib CHECK ((pg_column_size(payload) <= 65536)),
     CONSTRAINT payload_is_object CHECK ((jsonb_typeof(payload) = 'object'::text)),
     CONSTRAINT recurring_has_interval_of_1s_to_366_days CHECK (((schedule_type <> 'recurring'::text) OR COALESCE(((interval_seconds >= 1) AND (interval_seconds <= 31622400)), false))),
     CONSTRAINT schedule_type_is_known CHECK ((schedule_type = ANY ('{one_time,recurring,cron}'::text[]))),
     CONSTRAINT status_is_known CHECK ((status = ANY ('{ACTIVE,PAUSED,COMPLETED,CANCELLED,FAILED}'::text[]))),
-    CONSTRAINT stop_condition_is_db_check_with_flag_key CHECK (nudge.stop_condition_is_db_check_with_flag_key(stop_condition_type, stop_condition_value)),
-    CONSTRAINT target_fits_channel CHECK ((nudge.address_problem(channel, target) IS NULL)),
+    CONSTRAINT stop_condition_is_db_check_with_flag_key CHECK (COALESCE((((stop_condition_type IS NULL) AND (stop_condition_value IS NULL)) OR ((stop_condition_type = 'db_check'::text) AND ((length(stop_condition_value) >= 1) AND (length(stop_condition_value) <= 200)))), false)),
+    CONSTRAINT target_fits_channel CHECK (((target IS NULL) OR (channel <> ALL (ARRAY['webhook'::text, 'email'::text])) OR (nudge.address_problem(channel, target) IS NULL))),
     CONSTRAINT target_is_at_most_2048_chars CHECK ((length(target) <= 2048))
 )
 WITH (fillfactor='40', autovacuum_vacuum_scale_factor='0.02', autovacuum_analyze_scale_factor='0.02', autovacuum_vacuum_cost_delay='0');

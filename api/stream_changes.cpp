@@ -126,8 +126,9 @@ Position after_batch(std::int64_t batch) {
 }
 
 Position pruned_through(pqxx::transaction_base& tx) {
-  // Whole batches are pruned: every change of the last one went.
-  return {tx.exec_prepared1("stream_pruned")[0].as<std::uint64_t>(), INT64_MAX, INT32_MAX};
+  // Whole batches are pruned: every change of the last one went. The next batch's start, not
+  // (batch, INT64_MAX, INT32_MAX): a page read from there overflowed its limit + n in SQL.
+  return after_batch(tx.exec_prepared1("stream_pruned")[0].as<std::int64_t>());
 }
 
 std::string notice_message(const std::string& event, const std::string& json) {

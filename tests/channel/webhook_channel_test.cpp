@@ -17,6 +17,7 @@
 
 #include "channel.hpp"
 #include "signature.hpp"
+#include "support/listen_backlog.hpp"
 #include "support/processes.hpp"
 #include "support/webhook_receiver.hpp"
 #include "transfers.hpp"
@@ -71,7 +72,7 @@ class WebhookChannelTest : public ::testing::Test {
       released_.wait_for(lock, std::chrono::seconds(3), [this] { return release_; });
       res.set_content("late", "text/plain");
     });
-    port_ = server_.bind_to_any_port("127.0.0.1");
+    port_ = test::bind_to_any_port_with_backlog(server_, "127.0.0.1");
     ASSERT_GT(port_, 0);
     thread_ = std::thread([this] { server_.listen_after_bind(); });
     const auto deadline = Clock::now() + std::chrono::seconds(5);

@@ -8,6 +8,8 @@
 #include <cctype>
 #include <stdexcept>
 
+#include "support/listen_backlog.hpp"
+
 namespace nudge::test {
 
 class WebhookReceiver::Impl {
@@ -48,7 +50,7 @@ class WebhookReceiver::Impl {
     server_.Patch(R"(/.*)", handle);
     server_.Get(R"(/.*)", handle);
     server_.Delete(R"(/.*)", handle);
-    port_ = server_.bind_to_any_port("127.0.0.1");
+    port_ = bind_to_any_port_with_backlog(server_, "127.0.0.1");
     if (port_ <= 0) throw std::runtime_error("webhook receiver could not bind");
     thread_ = std::thread([this] { server_.listen_after_bind(); });
     // stop() before the server runs would be lost, and the destructor would wait forever.

@@ -4370,7 +4370,8 @@ BEGIN
                                LIMIT p_limit) c) c
                CROSS JOIN LATERAL unnest(c.object_ids, c.occurrences, c.flag_keys, c.gone)
                      WITH ORDINALITY AS o(object_id, occurrence, flag_key, gone, n)
-               WHERE c.before < p_limit + p_after_n
+               -- In bigint: after a whole pruned batch p_after_n is the largest integer.
+               WHERE c.before < p_limit::bigint + p_after_n
                  AND (c.pos, c.id, o.n) > (p_after_pos, p_after_id, p_after_n)
                ORDER BY c.pos, c.id, o.n
                LIMIT p_limit) p

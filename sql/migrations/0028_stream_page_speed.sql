@@ -10,6 +10,10 @@
 -- A page of 1,000 fires of a 100,000-reminder drain: 17.7 -> 15.1 ms of backend CPU (fastest of
 -- 5, alternating with 0024's body on a copy of the same database, machine at load 11).
 
+-- It also reads on after a whole batch (p_after_id and p_after_n at their largest values, where a
+-- client resumes after pruned history): p_limit + p_after_n overflowed integer there, and the
+-- catch-up failed whenever the live stream was already past the pruned batch.
+
 -- Same columns, same rows, in the same order: only the body changes.
 CREATE OR REPLACE FUNCTION nudge.stream_changes(p_after_pos bigint, p_after_id bigint,
                                                 p_after_n integer, p_through_pos bigint,
@@ -120,7 +124,8 @@ BEGIN
                                LIMIT p_limit) c) c
                CROSS JOIN LATERAL unnest(c.object_ids, c.occurrences, c.flag_keys, c.gone)
                      WITH ORDINALITY AS o(object_id, occurrence, flag_key, gone, n)
-               WHERE c.before < p_limit + p_after_n
+               -- In bigint: after a whole pruned batch p_after_n is the largest integer.
+               WHERE c.before < p_limit::bigint + p_after_n
                  AND (c.pos, c.id, o.n) > (p_after_pos, p_after_id, p_after_n)
                ORDER BY c.pos, c.id, o.n
                LIMIT p_limit) p

@@ -251,6 +251,21 @@ TEST_F(ChangeLogTest, AStatementIsOneRowReadObjectByObjectInPages) {
   EXPECT_TRUE(sql("SELECT 1 FROM nudge.stream_changes($1 + 1, 0, 0, $1, 100)", last).empty());
 }
 
+// A client resuming after pruned history reads from after a whole batch: the largest id and
+// place in it.
+TEST_F(ChangeLogTest, AReadAfterAWholeBatchStartsAtTheNextOne) {
+  sql("SELECT nudge.set_flag('a', true)");
+  const auto a = value<long>("SELECT nudge.stream_advance()");
+  sql("SELECT nudge.set_flag('b', true)");
+  const auto b = value<long>("SELECT nudge.stream_advance()");
+  const auto rows =
+      sql("SELECT data->'flag'->>'key' FROM nudge.stream_changes($1, 9223372036854775807, "
+          "2147483647, $2, 500)",
+          a, b);
+  ASSERT_EQ(rows.size(), 1u);
+  EXPECT_EQ(std::string(rows[0][0].c_str()), "b");
+}
+
 // A page describes each distinct schedule once (0028): reminders whose schedules differ in any
 // part that the sentence shows each get their own sentence, and those that share it share it.
 TEST_F(ChangeLogTest, EachReminderOfAPageCarriesTheSentenceOfItsOwnSchedule) {

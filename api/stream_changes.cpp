@@ -1,21 +1,32 @@
 #include "stream_changes.hpp"
 
+#include <charconv>
 #include <cstdint>
 #include <cstdio>
+#include <string_view>
 
 #include "stream_render.hpp"
 
 namespace nudge::api {
 namespace {
 
-// The first three columns: pos, id, n.
-Position position_of(const pqxx::row& row) {
-  return {row[0].as<std::uint64_t>(), row[1].as<std::int64_t>(), row[2].as<std::int32_t>()};
+// A column the database guarantees to hold an integer.
+template <typename Integer>
+Integer integer(std::string_view text) {
+  Integer value = 0;
+  std::from_chars(text.data(), text.data() + text.size(), value);
+  return value;
 }
 
-std::optional<std::string> optional_text(const pqxx::field& f) {
-  if (f.is_null()) return std::nullopt;
-  return std::string(f.c_str());
+// The first three columns: pos, id, n.
+Position position_of(Cells& row) {
+  return {integer<std::uint64_t>(row.text(0)), integer<std::int64_t>(row.text(1)),
+          integer<std::int32_t>(row.text(2))};
+}
+
+std::optional<std::string> optional_text(Cells& row, pqxx::row::size_type column) {
+  if (row.null(column)) return std::nullopt;
+  return std::string(row.text(column));
 }
 
 bool hex(const std::string& text, std::size_t from, std::size_t digits, std::uint64_t& out) {
@@ -63,19 +74,25 @@ Page render_changes(const pqxx::result& rows, std::int64_t through, int limit) {
   std::vector<std::string> attempts;
   // A fire with delivery attempts is a row per attempt: its change is written at its last row.
   for (pqxx::result::size_type i = 0; i < rows.size(); ++i) {
-    const pqxx::row row = rows[i];
-    if (!row[columns.x_attempt].is_null()) attempts.emplace_back(row[columns.x_attempt].c_str());
+    Cells row(rows[i]);
+    if (!row.null(columns.x_attempt)) attempts.emplace_back(row.text(columns.x_attempt));
     const Position position = position_of(row);
-    if (i + 1 < rows.size() && position_of(rows[i + 1]) == position) continue;
+    if (i + 1 < rows.size()) {
+      Cells next(rows[i + 1]);
+      if (position_of(next) == position) continue;
+    }
     Change c;
     c.position = position;
-    c.kind = row[kind].c_str();
-    if (c.kind == "reminder") c.reminder_id = row[columns.object_id].as<std::int64_t>();
-    c.entity_type = optional_text(row[entity_type]);
-    c.entity_id = optional_text(row[entity_id]);
+    c.kind = row.text(kind);
+    if (c.kind == "reminder") c.reminder_id = integer<std::int64_t>(row.text(columns.object_id));
+    c.entity_type = optional_text(row, entity_type);
+    c.entity_id = optional_text(row, entity_id);
     c.message = "id: " + event_id(c.position) + "\nevent: " + c.kind + "\ndata: ";
-    c.message += c.kind == "reminder" ? reminder_change_json(row, columns, attempts)
-                                      : std::string(row[data].c_str());
+    if (c.kind == "reminder") {
+      append_reminder_change(c.message, row, columns, attempts);
+    } else {
+      c.message += row.text(data);
+    }
     c.message += "\n\n";
     attempts.clear();
     page.changes.push_back(std::move(c));
@@ -106,7 +123,8 @@ Position page_end(const pqxx::result& rows, std::int64_t through, int limit) {
   std::size_t changes = 0;
   Position last;
   for (pqxx::result::size_type i = 0; i < rows.size(); ++i) {
-    const Position position = position_of(rows[i]);
+    Cells row(rows[i]);
+    const Position position = position_of(row);
     if (changes == 0 || position != last) ++changes;
     last = position;
   }

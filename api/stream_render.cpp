@@ -6,10 +6,6 @@
 namespace nudge::api {
 namespace {
 
-std::string_view text(const pqxx::field& f) {
-  return {f.c_str(), f.size()};
-}
-
 void append_string(std::string& out, std::string_view text) {
   out += '"';
   for (const char c : text) {
@@ -78,14 +74,14 @@ class Object {
     out_ += ':';
     return out_;
   }
-  void string(const char* name, const pqxx::field& f) {
-    if (!f.is_null()) append_string(key(name), text(f));
+  void string(const char* name, Cells& row, pqxx::row::size_type column) {
+    if (!row.null(column)) append_string(key(name), row.text(column));
   }
-  void raw(const char* name, const pqxx::field& f) {
-    if (!f.is_null()) key(name) += text(f);
+  void raw(const char* name, Cells& row, pqxx::row::size_type column) {
+    if (!row.null(column)) key(name) += row.text(column);
   }
-  void time(const char* name, const pqxx::field& f) {
-    if (!f.is_null()) append_time(key(name), text(f));
+  void time(const char* name, Cells& row, pqxx::row::size_type column) {
+    if (!row.null(column)) append_time(key(name), row.text(column));
   }
 
  private:
@@ -93,35 +89,35 @@ class Object {
   bool first_ = true;
 };
 
-void append_reminder(std::string& out, const pqxx::row& row, const ReminderColumns& c) {
+void append_reminder(std::string& out, Cells& row, const ReminderColumns& c) {
   Object o(out);
   // The payload as stored, nulls inside it too.
-  o.raw("payload", row[c.r_payload]);
-  for (const auto& [name, i] : c.strings) o.string(name, row[i]);
-  for (const auto& [name, i] : c.numbers) o.raw(name, row[i]);
-  for (const auto& [name, i] : c.times) o.time(name, row[i]);
+  o.raw("payload", row, c.r_payload);
+  for (const auto& [name, i] : c.strings) o.string(name, row, i);
+  for (const auto& [name, i] : c.numbers) o.raw(name, row, i);
+  for (const auto& [name, i] : c.times) o.time(name, row, i);
   // What is due is shown only while the reminder can still fire.
-  const std::string_view status = text(row[c.r_status]);
+  const std::string_view status = row.text(c.r_status);
   if (status == "ACTIVE" || status == "PAUSED") {
-    o.time("next_run_at", row[c.r_next_run_at]);
-    o.time("retrying_occurrence", row[c.r_occurrence_at]);
-    if (!row[c.r_occurrence_at].is_null()) o.raw("attempts", row[c.r_attempt]);
+    o.time("next_run_at", row, c.r_next_run_at);
+    o.time("retrying_occurrence", row, c.r_occurrence_at);
+    if (!row.null(c.r_occurrence_at)) o.raw("attempts", row, c.r_attempt);
   }
-  o.raw("request", row[c.r_request]);
-  if (row[c.r_schedule_text].is_null()) {
+  o.raw("request", row, c.r_request);
+  if (row.null(c.r_schedule_text)) {
     o.key("schedule_text") += "null";
   } else {
-    o.string("schedule_text", row[c.r_schedule_text]);
+    o.string("schedule_text", row, c.r_schedule_text);
   }
 }
 
-void append_execution(std::string& out, const pqxx::row& row, const ReminderColumns& c,
+void append_execution(std::string& out, Cells& row, const ReminderColumns& c,
                       const std::vector<std::string>& attempts) {
   Object o(out);
-  o.raw("reminder_id", row[c.object_id]);
-  for (const auto& [name, i] : c.x_strings) o.string(name, row[i]);
-  for (const auto& [name, i] : c.x_numbers) o.raw(name, row[i]);
-  for (const auto& [name, i] : c.x_times) o.time(name, row[i]);
+  o.raw("reminder_id", row, c.object_id);
+  for (const auto& [name, i] : c.x_strings) o.string(name, row, i);
+  for (const auto& [name, i] : c.x_numbers) o.raw(name, row, i);
+  for (const auto& [name, i] : c.x_times) o.time(name, row, i);
   if (attempts.empty()) return;
   std::string& list = o.key("delivery_attempts");
   list += '[';
@@ -166,25 +162,24 @@ ReminderColumns::ReminderColumns(const pqxx::result& result) {
     x_times.emplace_back(name, at(("x_" + std::string(name)).c_str()));
 }
 
-std::string reminder_change_json(const pqxx::row& row, const ReminderColumns& c,
-                                 const std::vector<std::string>& attempts) {
-  std::string out = "{\"change\":";
-  append_string(out, text(row[c.change]));
+void append_reminder_change(std::string& out, Cells& row, const ReminderColumns& c,
+                            const std::vector<std::string>& attempts) {
+  out += "{\"change\":";
+  append_string(out, row.text(c.change));
   out += ",\"reminder\":";
-  if (row[c.r_id].is_null()) {
+  if (row.null(c.r_id)) {
     // Pruned since: only its id is left to say.
     out += "{\"id\":";
-    out += text(row[c.object_id]);
+    out += row.text(c.object_id);
     out += '}';
   } else {
     append_reminder(out, row, c);
   }
-  if (!row[c.x_fired_at].is_null()) {
+  if (!row.null(c.x_fired_at)) {
     out += ",\"execution\":";
     append_execution(out, row, c, attempts);
   }
   out += '}';
-  return out;
 }
 
 }  // namespace nudge::api

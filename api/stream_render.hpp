@@ -8,9 +8,33 @@
 
 #include <pqxx/pqxx>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace nudge::api {
+
+// The fields of one result row, read through one pqxx iterator moved from column to column: a
+// pqxx::field made per read copies the result's two shared pointers, and a fire reads about 60
+// fields (libpqxx 6 gives no cheaper way to them).
+class Cells {
+ public:
+  explicit Cells(const pqxx::row& row) : at_(row.begin()) {}
+  bool null(pqxx::row::size_type column) { return seek(column).is_null(); }
+  std::string_view text(pqxx::row::size_type column) {
+    const pqxx::field& f = seek(column);
+    return {f.c_str(), f.size()};
+  }
+
+ private:
+  const pqxx::field& seek(pqxx::row::size_type column) {
+    at_ += static_cast<pqxx::row::difference_type>(column) -
+           static_cast<pqxx::row::difference_type>(column_);
+    column_ = column;
+    return at_;
+  }
+  pqxx::const_row_iterator at_;
+  pqxx::row::size_type column_ = 0;
+};
 
 // The column numbers of one result of nudge.stream_changes, looked up once per result.
 struct ReminderColumns {
@@ -21,9 +45,9 @@ struct ReminderColumns {
       x_numbers, x_times;
 };
 
-// {"change": ..., "reminder": {...}[, "execution": {...}]} of the change in `row`, whose
-// execution's delivery attempts are `attempts` (the x_attempt of its rows, in order).
-std::string reminder_change_json(const pqxx::row& row, const ReminderColumns& columns,
-                                 const std::vector<std::string>& attempts);
+// Appends {"change": ..., "reminder": {...}[, "execution": {...}]} of the change in `row`,
+// whose execution's delivery attempts are `attempts` (the x_attempt of its rows, in order).
+void append_reminder_change(std::string& out, Cells& row, const ReminderColumns& columns,
+                            const std::vector<std::string>& attempts);
 
 }  // namespace nudge::api

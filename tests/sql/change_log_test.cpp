@@ -251,6 +251,56 @@ TEST_F(ChangeLogTest, AStatementIsOneRowReadObjectByObjectInPages) {
   EXPECT_TRUE(sql("SELECT 1 FROM nudge.stream_changes($1 + 1, 0, 0, $1, 100)", last).empty());
 }
 
+// A client resuming after pruned history reads from after a whole batch: the largest id and
+// place in it.
+TEST_F(ChangeLogTest, AReadAfterAWholeBatchStartsAtTheNextOne) {
+  sql("SELECT nudge.set_flag('a', true)");
+  const auto a = value<long>("SELECT nudge.stream_advance()");
+  sql("SELECT nudge.set_flag('b', true)");
+  const auto b = value<long>("SELECT nudge.stream_advance()");
+  const auto rows =
+      sql("SELECT data->'flag'->>'key' FROM nudge.stream_changes($1, 9223372036854775807, "
+          "2147483647, $2, 500)",
+          a, b);
+  ASSERT_EQ(rows.size(), 1u);
+  EXPECT_EQ(std::string(rows[0][0].c_str()), "b");
+}
+
+// A page describes each distinct schedule once (0028): reminders whose schedules differ in any
+// part that the sentence shows each get their own sentence, and those that share it share it.
+TEST_F(ChangeLogTest, EachReminderOfAPageCarriesTheSentenceOfItsOwnSchedule) {
+  sql("INSERT INTO nudge.reminders (entity_type, entity_id, event_type, channel, schedule_type, "
+      "                             next_run_at, interval_seconds, timezone, max_fires, ends_at, "
+      "                             cron, cron_schedule) "
+      "SELECT 'page', s.k || '-' || g, 'due', 'log', s.type, date_trunc('hour', now()) + s.at, "
+      "       s.every, s.zone, s.fires, date_trunc('hour', now()) + s.ends, s.cron, "
+      "       CASE WHEN s.cron IS NOT NULL THEN nudge.cron_parse(s.cron) END "
+      "  FROM (VALUES (1, 'one_time', interval '1 hour', NULL::int, 'UTC', NULL::int, "
+      "                NULL::interval, NULL::text), "
+      "        (2, 'one_time', interval '2 hours', NULL, 'UTC', NULL, NULL, NULL), "
+      "        (3, 'one_time', interval '1 hour', NULL, 'Europe/Berlin', NULL, NULL, NULL), "
+      "        (4, 'recurring', interval '1 hour', 60, 'UTC', NULL, NULL, NULL), "
+      "        (5, 'recurring', interval '2 hours', 60, 'UTC', NULL, NULL, NULL), "
+      "        (6, 'recurring', interval '1 hour', 61, 'UTC', NULL, NULL, NULL), "
+      "        (7, 'recurring', interval '1 hour', 60, 'UTC', 3, NULL, NULL), "
+      "        (8, 'recurring', interval '1 hour', 60, 'UTC', NULL, interval '1 day', NULL), "
+      "        (9, 'cron', interval '1 hour', NULL, 'UTC', NULL, NULL, '0 9 * * *'), "
+      "        (10, 'cron', interval '1 hour', NULL, 'UTC', NULL, NULL, '0 10 * * *'), "
+      "        (11, 'cron', interval '1 hour', NULL, 'Asia/Tokyo', NULL, NULL, '0 9 * * *')) "
+      "       s(k, type, at, every, zone, fires, ends, cron), "
+      "       generate_series(1, 2) g");
+  const auto last = value<long>("SELECT nudge.stream_advance()");
+  const auto row = sql(
+      "SELECT count(*), count(DISTINCT s.r_schedule_text), "
+      "       count(*) FILTER (WHERE s.r_schedule_text = nudge.describe_reminder(r)) "
+      "  FROM nudge.stream_changes(0, 0, 0, $1, 1000) s JOIN nudge.reminders r ON r.id = s.r_id",
+      last);
+  EXPECT_EQ(row.at(0)[0].as<long>(), 22);
+  // 4 and 5 differ only in their start, which a recurring reminder's sentence does not show.
+  EXPECT_EQ(row.at(0)[1].as<long>(), 10);
+  EXPECT_EQ(row.at(0)[2].as<long>(), 22);
+}
+
 TEST_F(ChangeLogTest, PruningRemovesOldBatchesWithTheirChangesButNeverTheLast) {
   std::vector<long> batches;
   for (int i = 0; i < 4; ++i) {

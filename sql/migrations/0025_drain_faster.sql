@@ -6,6 +6,13 @@
 -- field by field); and every row either UPDATE wrote was first locked again (heap_lock_tuple,
 -- one more WAL record) because nudge.reminders had BEFORE UPDATE row triggers: PostgreSQL
 -- locks the row for any such trigger before it looks at the trigger's column list or WHEN.
+--
+-- Measured: instructions per fire of the claim and finish rounds (callgrind, one backend in
+-- single-user mode, rounds of 1,000 log reminders, 5 vs 20 rounds so start-up cancels out) 217k
+-- before, 188k after (-13.5%); in perf of a worker's backend during a 100,000 log drain the
+-- SubPlan (6.3% of the samples), the BEFORE trigger path with its lock (3.0%) and the whole-row
+-- reads (2.8%) are gone. CPU per fire on this loaded machine (load 5-11 on 2 cores) swung more
+-- than that: backend 30.9 vs 29.0 us, medians of 10 alternating drains.
 
 -- 1. nudge.after_attempt returns one composite value from SQL functions PostgreSQL inlines
 --    into the UPDATE: each column becomes a plain expression over the row's own columns (no

@@ -10,6 +10,23 @@ CREATE SCHEMA nudge;
 
 COMMENT ON SCHEMA nudge IS 'Nudge, the reminder engine: tables, lifecycle functions and triggers.';
 
+-- Name: attempt_result; Type: TYPE; Schema: nudge; Owner: -
+
+CREATE TYPE nudge.attempt_result AS (
+	occurrence_at timestamp with time zone,
+	next_run_at timestamp with time zone,
+	status text,
+	completed_reason text,
+	finished_at timestamp with time zone,
+	fire_count integer,
+	catch_up_fires integer,
+	attempt integer
+);
+
+-- Name: TYPE attempt_result; Type: COMMENT; Schema: nudge; Owner: -
+
+COMMENT ON TYPE nudge.attempt_result IS 'The columns of a reminder that nudge.after_attempt decides when an attempt ends.';
+
 -- Name: claimed_fire; Type: TYPE; Schema: nudge; Owner: -
 
 CREATE TYPE nudge.claimed_fire AS (
@@ -192,54 +209,29 @@ COMMENT ON COLUMN nudge.reminders.request IS 'How a webhook reminder''s request 
 
 -- Name: COLUMN reminders.cron_words; Type: COMMENT; Schema: nudge; Owner: -
 
-COMMENT ON COLUMN nudge.reminders.cron_words IS 'nudge.cron_words of the cron expression, kept by trigger reminder_cron_is_described; NULL unless cron.';
+COMMENT ON COLUMN nudge.reminders.cron_words IS 'nudge.cron_words of the cron expression, kept by triggers reminder_cron_is_described (insert) and reminder_cron_change_is_described (update); NULL unless cron.';
 
 -- Name: after_attempt(nudge.reminders, text, nudge.worker_policy, timestamp with time zone); Type: FUNCTION; Schema: nudge; Owner: -
 
-CREATE FUNCTION nudge.after_attempt(r nudge.reminders, p_outcome text, p_policy nudge.worker_policy, p_now timestamp with time zone) RETURNS TABLE(occurrence_at timestamp with time zone, next_run_at timestamp with time zone, status text, completed_reason text, finished_at timestamp with time zone, fire_count integer, catch_up_fires integer, attempt integer)
+CREATE FUNCTION nudge.after_attempt(r nudge.reminders, p_outcome text, p_policy nudge.worker_policy, p_now timestamp with time zone) RETURNS nudge.attempt_result
     LANGUAGE sql STABLE
     AS $$
-  SELECT CASE WHEN a.retry THEN a.current END,
-         n.next_run_at,
-         s.status,
-         CASE WHEN a.retry OR r.status NOT IN ('ACTIVE', 'PAUSED') THEN r.completed_reason
-              ELSE s.reason END,
-         CASE WHEN s.status IN ('ACTIVE', 'PAUSED') THEN NULL ELSE coalesce(r.finished_at, p_now) END,
-         r.fire_count + CASE WHEN a.retry THEN 0 ELSE 1 END,
-         CASE WHEN a.retry THEN r.catch_up_fires WHEN c.catching THEN r.catch_up_fires + 1 ELSE 0 END,
-         CASE WHEN a.retry THEN r.attempt ELSE 0 END
-    FROM (SELECT -- A failed attempt with attempts left keeps its occurrence.
-                 p_outcome = 'failed' AND r.status IN ('ACTIVE', 'PAUSED')
-                   AND r.attempt < coalesce(r.max_attempts, p_policy.max_attempts) AS retry,
-                 coalesce(r.occurrence_at, r.next_run_at) AS current) a
-   CROSS JOIN LATERAL (
-          -- fire_all takes the occurrence after the one that ended even when it is past, up
-          -- to the cap.
-          SELECT NOT a.retry AND r.misfire_policy = 'fire_all'
-                 AND r.catch_up_fires + 1 < p_policy.fire_all_cap
-                 AND nudge.occurrence_after(r, a.current) <= p_now AS catching) c
-   CROSS JOIN LATERAL (
-          -- Otherwise missed occurrences collapse into the fire that ended: the first
-          -- occurrence after now (after the current one, were it still ahead).
-          SELECT CASE WHEN a.retry
-                      THEN p_now + nudge.retry_delay(r.attempt, p_policy.retry_base_ms,
-                                                     p_policy.retry_max_ms,
-                                                     nudge.jitter(r.id, r.attempt, p_now))
-                      WHEN r.schedule_type = 'one_time' THEN a.current
-                      WHEN c.catching THEN nudge.occurrence_after(r, a.current)
-                      ELSE nudge.occurrence_after(r, greatest(p_now, a.current)) END AS next_run_at) n
-   CROSS JOIN LATERAL (
-          SELECT CASE WHEN a.retry OR r.status NOT IN ('ACTIVE', 'PAUSED') THEN r.status
-                      WHEN r.schedule_type = 'one_time' AND p_outcome = 'failed' THEN 'FAILED'
-                      WHEN r.schedule_type = 'one_time' THEN 'COMPLETED'
-                      WHEN r.fire_count + 1 >= r.max_fires THEN 'COMPLETED'
-                      WHEN r.ends_at IS NOT NULL AND n.next_run_at > r.ends_at THEN 'COMPLETED'
-                      ELSE r.status END AS status,
-                 CASE WHEN r.schedule_type = 'one_time' AND p_outcome = 'failed' THEN 'attempts_exhausted'
-                      WHEN r.schedule_type = 'one_time' THEN 'fired'
-                      WHEN r.fire_count + 1 >= r.max_fires THEN 'max_fires'
-                      WHEN r.ends_at IS NOT NULL AND n.next_run_at > r.ends_at THEN 'ends_at'
-                 END AS reason) s
+  SELECT ROW(
+    CASE WHEN nudge.attempt_is_retried(r, p_outcome, p_policy)
+         THEN coalesce(r.occurrence_at, r.next_run_at) END,
+    nudge.next_run_after_attempt(r, p_outcome, p_policy, p_now),
+    nudge.status_after_attempt(r, p_outcome, p_policy, p_now),
+    CASE WHEN nudge.attempt_is_retried(r, p_outcome, p_policy)
+              OR r.status NOT IN ('ACTIVE', 'PAUSED') THEN r.completed_reason
+         ELSE nudge.end_after_attempt(r, p_outcome, p_policy, p_now) END,
+    CASE WHEN nudge.status_after_attempt(r, p_outcome, p_policy, p_now) IN ('ACTIVE', 'PAUSED')
+         THEN NULL ELSE coalesce(r.finished_at, p_now) END,
+    r.fire_count + CASE WHEN nudge.attempt_is_retried(r, p_outcome, p_policy) THEN 0 ELSE 1 END,
+    CASE WHEN nudge.attempt_is_retried(r, p_outcome, p_policy) THEN r.catch_up_fires
+         WHEN nudge.attempt_catches_up(r, p_outcome, p_policy, p_now) THEN r.catch_up_fires + 1
+         ELSE 0 END,
+    CASE WHEN nudge.attempt_is_retried(r, p_outcome, p_policy) THEN r.attempt ELSE 0 END
+  )::nudge.attempt_result
 $$;
 
 -- Name: FUNCTION after_attempt(r nudge.reminders, p_outcome text, p_policy nudge.worker_policy, p_now timestamp with time zone); Type: COMMENT; Schema: nudge; Owner: -
@@ -377,6 +369,33 @@ END $$;
 -- Name: FUNCTION apply_rule(p_rule nudge.rules, p_event nudge.events); Type: COMMENT; Schema: nudge; Owner: -
 
 COMMENT ON FUNCTION nudge.apply_rule(p_rule nudge.rules, p_event nudge.events) IS 'Runs one rule''s action for an event (leaving the rule named in nudge.rule_id for the caller to restore) and returns its effect ({rule_id, type, reminder, created} | {rule_id, type, flag} | {rule_id, type, cancelled}); a template the event cannot fill, or that fills to a value a create or a flag refuses, raises NU422 "rule <id>: <field path>: <problem>".';
+
+-- Name: attempt_catches_up(nudge.reminders, text, nudge.worker_policy, timestamp with time zone); Type: FUNCTION; Schema: nudge; Owner: -
+
+CREATE FUNCTION nudge.attempt_catches_up(r nudge.reminders, p_outcome text, p_policy nudge.worker_policy, p_now timestamp with time zone) RETURNS boolean
+    LANGUAGE sql STABLE
+    AS $$
+  SELECT NOT nudge.attempt_is_retried(r, p_outcome, p_policy)
+         AND r.misfire_policy = 'fire_all' AND r.catch_up_fires + 1 < p_policy.fire_all_cap
+         AND nudge.occurrence_after(r, coalesce(r.occurrence_at, r.next_run_at)) <= p_now
+$$;
+
+-- Name: FUNCTION attempt_catches_up(r nudge.reminders, p_outcome text, p_policy nudge.worker_policy, p_now timestamp with time zone); Type: COMMENT; Schema: nudge; Owner: -
+
+COMMENT ON FUNCTION nudge.attempt_catches_up(r nudge.reminders, p_outcome text, p_policy nudge.worker_policy, p_now timestamp with time zone) IS 'Whether a fire_all reminder whose occurrence ended takes the next occurrence even though it is not ahead of p_now (a missed one), while its catch-up is under the policy''s fire_all_cap.';
+
+-- Name: attempt_is_retried(nudge.reminders, text, nudge.worker_policy); Type: FUNCTION; Schema: nudge; Owner: -
+
+CREATE FUNCTION nudge.attempt_is_retried(r nudge.reminders, p_outcome text, p_policy nudge.worker_policy) RETURNS boolean
+    LANGUAGE sql IMMUTABLE
+    AS $$
+  SELECT p_outcome = 'failed' AND r.status IN ('ACTIVE', 'PAUSED')
+         AND r.attempt < coalesce(r.max_attempts, p_policy.max_attempts)
+$$;
+
+-- Name: FUNCTION attempt_is_retried(r nudge.reminders, p_outcome text, p_policy nudge.worker_policy); Type: COMMENT; Schema: nudge; Owner: -
+
+COMMENT ON FUNCTION nudge.attempt_is_retried(r nudge.reminders, p_outcome text, p_policy nudge.worker_policy) IS 'Whether an attempt of a live reminder that ended with p_outcome is tried again: it failed and attempts of its occurrence are left (the reminder''s max_attempts, else the policy''s).';
 
 -- Name: delivery_attempts; Type: TABLE; Schema: nudge; Owner: -
 
@@ -2111,6 +2130,22 @@ END $$;
 
 COMMENT ON FUNCTION nudge.delete_rule(p_id bigint) IS 'Deletes a rule and returns it; the reminders it created are left as they are; NU404 for a missing rule.';
 
+-- Name: describe_changed_reminder_cron(); Type: FUNCTION; Schema: nudge; Owner: -
+
+CREATE FUNCTION nudge.describe_changed_reminder_cron() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+BEGIN
+  UPDATE nudge.reminders r SET cron_words = nudge.cron_words(NEW.cron_schedule, NEW.cron)
+   WHERE r.id = NEW.id;
+  RETURN NULL;
+END $$;
+
+-- Name: FUNCTION describe_changed_reminder_cron(); Type: COMMENT; Schema: nudge; Owner: -
+
+COMMENT ON FUNCTION nudge.describe_changed_reminder_cron() IS 'Trigger: after a write of a reminder''s cron expression, sets its cron_words to nudge.cron_words of the expression as written.';
+
 -- Name: describe_reminder(nudge.reminders); Type: FUNCTION; Schema: nudge; Owner: -
 
 CREATE FUNCTION nudge.describe_reminder(r nudge.reminders) RETURNS text
@@ -2434,6 +2469,26 @@ END $$;
 
 COMMENT ON FUNCTION nudge.emit_reminder_event() IS 'Trigger: a reminder that ends other than by its one fire emits nudge.reminder_completed (data.reason: max_fires, ends_at, stop_condition or cancelled; data.reminder) or nudge.reminder_failed (data.reminder, data.last_error) for its entity, in the same transaction.';
 
+-- Name: end_after_attempt(nudge.reminders, text, nudge.worker_policy, timestamp with time zone); Type: FUNCTION; Schema: nudge; Owner: -
+
+CREATE FUNCTION nudge.end_after_attempt(r nudge.reminders, p_outcome text, p_policy nudge.worker_policy, p_now timestamp with time zone) RETURNS text
+    LANGUAGE sql STABLE
+    AS $$
+  SELECT CASE WHEN nudge.attempt_is_retried(r, p_outcome, p_policy)
+                   OR r.status NOT IN ('ACTIVE', 'PAUSED') THEN NULL
+              WHEN r.schedule_type = 'one_time' AND p_outcome = 'failed' THEN 'attempts_exhausted'
+              WHEN r.schedule_type = 'one_time' THEN 'fired'
+              WHEN r.fire_count + 1 >= r.max_fires THEN 'max_fires'
+              WHEN r.ends_at IS NOT NULL
+                   AND nudge.next_run_after_attempt(r, p_outcome, p_policy, p_now) > r.ends_at
+                THEN 'ends_at'
+         END
+$$;
+
+-- Name: FUNCTION end_after_attempt(r nudge.reminders, p_outcome text, p_policy nudge.worker_policy, p_now timestamp with time zone); Type: COMMENT; Schema: nudge; Owner: -
+
+COMMENT ON FUNCTION nudge.end_after_attempt(r nudge.reminders, p_outcome text, p_policy nudge.worker_policy, p_now timestamp with time zone) IS 'Why a live reminder ends once an attempt ended with p_outcome at p_now (attempts_exhausted: a one_time whose last attempt failed; fired: a one_time; max_fires; ends_at: its next run is after ends_at), or NULL when it goes on (a retry, a later occurrence) or is not live.';
+
 -- Name: event_json(nudge.events); Type: FUNCTION; Schema: nudge; Owner: -
 
 CREATE FUNCTION nudge.event_json(e nudge.events) RETURNS jsonb
@@ -2552,6 +2607,7 @@ CREATE FUNCTION nudge.finish_attempts(p_worker text, p_policy nudge.worker_polic
     SET enable_seqscan TO 'off'
     SET enable_hashjoin TO 'off'
     SET enable_mergejoin TO 'off'
+    SET plan_cache_mode TO 'force_generic_plan'
     AS $$
 DECLARE
   v_recorded integer;
@@ -2565,9 +2621,7 @@ BEGIN
     UPDATE nudge.reminders r
        SET (occurrence_at, next_run_at, status, completed_reason, finished_at, fire_count,
             catch_up_fires, attempt)
-         = (SELECT d.occurrence_at, d.next_run_at, d.status, d.completed_reason, d.finished_at,
-                   d.fire_count, d.catch_up_fires, d.attempt
-              FROM nudge.after_attempt(r, i.outcome, p_policy, now()) d),
+         = ROW((nudge.after_attempt(r, i.outcome, p_policy, now())).*),
            last_error = left(i.error, 2000),
            leased_by = NULL, lease_expires_at = NULL, updated_at = now()
       FROM unnest(p_ids, p_scheduled_for, p_attempts, p_outcomes, p_errors, p_status_codes,
@@ -2904,6 +2958,26 @@ $$;
 -- Name: FUNCTION next_interval_occurrence(p_anchor timestamp with time zone, p_interval_seconds integer, p_after timestamp with time zone); Type: COMMENT; Schema: nudge; Owner: -
 
 COMMENT ON FUNCTION nudge.next_interval_occurrence(p_anchor timestamp with time zone, p_interval_seconds integer, p_after timestamp with time zone) IS 'The first occurrence of "every p_interval_seconds from p_anchor" strictly after p_after (p_anchor itself when it is later).';
+
+-- Name: next_run_after_attempt(nudge.reminders, text, nudge.worker_policy, timestamp with time zone); Type: FUNCTION; Schema: nudge; Owner: -
+
+CREATE FUNCTION nudge.next_run_after_attempt(r nudge.reminders, p_outcome text, p_policy nudge.worker_policy, p_now timestamp with time zone) RETURNS timestamp with time zone
+    LANGUAGE sql STABLE
+    AS $$
+  SELECT CASE WHEN nudge.attempt_is_retried(r, p_outcome, p_policy)
+              THEN p_now + nudge.retry_delay(r.attempt, p_policy.retry_base_ms,
+                                             p_policy.retry_max_ms,
+                                             nudge.jitter(r.id, r.attempt, p_now))
+              WHEN r.schedule_type = 'one_time' THEN coalesce(r.occurrence_at, r.next_run_at)
+              WHEN nudge.attempt_catches_up(r, p_outcome, p_policy, p_now)
+                THEN nudge.occurrence_after(r, coalesce(r.occurrence_at, r.next_run_at))
+              ELSE nudge.occurrence_after(r, greatest(p_now, coalesce(r.occurrence_at, r.next_run_at)))
+         END
+$$;
+
+-- Name: FUNCTION next_run_after_attempt(r nudge.reminders, p_outcome text, p_policy nudge.worker_policy, p_now timestamp with time zone); Type: COMMENT; Schema: nudge; Owner: -
+
+COMMENT ON FUNCTION nudge.next_run_after_attempt(r nudge.reminders, p_outcome text, p_policy nudge.worker_policy, p_now timestamp with time zone) IS 'A reminder''s next_run_at once an attempt ended with p_outcome at p_now: a retry after a jittered backoff; a one_time reminder''s own occurrence; a catching-up fire_all reminder''s next occurrence; else the first occurrence after both p_now and the one that ended (missed ones collapse into this fire).';
 
 -- Name: occurrence_after(nudge.reminders, timestamp with time zone); Type: FUNCTION; Schema: nudge; Owner: -
 
@@ -4241,6 +4315,21 @@ END $$;
 
 COMMENT ON FUNCTION nudge.set_flag(p_key text, p_value boolean) IS 'Sets a flag as INSERT ... ON CONFLICT DO UPDATE on nudge.status_flags would (an insert for a new key, an update for an existing one), so a true value completes the reminders waiting on it in the same transaction; returns the flag; 22023 naming key or value for bad input.';
 
+-- Name: status_after_attempt(nudge.reminders, text, nudge.worker_policy, timestamp with time zone); Type: FUNCTION; Schema: nudge; Owner: -
+
+CREATE FUNCTION nudge.status_after_attempt(r nudge.reminders, p_outcome text, p_policy nudge.worker_policy, p_now timestamp with time zone) RETURNS text
+    LANGUAGE sql STABLE
+    AS $$
+  SELECT CASE WHEN nudge.end_after_attempt(r, p_outcome, p_policy, p_now) = 'attempts_exhausted'
+                THEN 'FAILED'
+              WHEN nudge.end_after_attempt(r, p_outcome, p_policy, p_now) IS NOT NULL THEN 'COMPLETED'
+              ELSE r.status END
+$$;
+
+-- Name: FUNCTION status_after_attempt(r nudge.reminders, p_outcome text, p_policy nudge.worker_policy, p_now timestamp with time zone); Type: COMMENT; Schema: nudge; Owner: -
+
+COMMENT ON FUNCTION nudge.status_after_attempt(r nudge.reminders, p_outcome text, p_policy nudge.worker_policy, p_now timestamp with time zone) IS 'A reminder''s status once an attempt ended with p_outcome at p_now: FAILED or COMPLETED when it ends (nudge.end_after_attempt), else as it was.';
+
 -- Name: stream_advance(); Type: FUNCTION; Schema: nudge; Owner: -
 
 CREATE FUNCTION nudge.stream_advance() RETURNS bigint
@@ -4949,9 +5038,13 @@ CREATE TRIGGER reminder_changes_are_logged AFTER UPDATE OF status, next_run_at, 
 
 CREATE TRIGGER reminder_created_stopped_emits_an_event AFTER INSERT ON nudge.reminders FOR EACH ROW WHEN ((new.status = 'COMPLETED'::text)) EXECUTE FUNCTION nudge.emit_reminder_event();
 
+-- Name: reminders reminder_cron_change_is_described; Type: TRIGGER; Schema: nudge; Owner: -
+
+CREATE TRIGGER reminder_cron_change_is_described AFTER UPDATE OF cron, cron_schedule ON nudge.reminders FOR EACH ROW WHEN ((new.cron_schedule IS NOT NULL)) EXECUTE FUNCTION nudge.describe_changed_reminder_cron();
+
 -- Name: reminders reminder_cron_is_described; Type: TRIGGER; Schema: nudge; Owner: -
 
-CREATE TRIGGER reminder_cron_is_described BEFORE INSERT OR UPDATE OF cron, cron_schedule ON nudge.reminders FOR EACH ROW WHEN ((new.cron_schedule IS NOT NULL)) EXECUTE FUNCTION nudge.describe_reminder_cron();
+CREATE TRIGGER reminder_cron_is_described BEFORE INSERT ON nudge.reminders FOR EACH ROW WHEN ((new.cron_schedule IS NOT NULL)) EXECUTE FUNCTION nudge.describe_reminder_cron();
 
 -- Name: reminders reminder_due_sooner_wakes_workers; Type: TRIGGER; Schema: nudge; Owner: -
 
@@ -4967,7 +5060,7 @@ CREATE TRIGGER reminder_inserts_are_recorded AFTER INSERT ON nudge.reminders REF
 
 -- Name: reminders reminder_request_is_checked; Type: TRIGGER; Schema: nudge; Owner: -
 
-CREATE TRIGGER reminder_request_is_checked BEFORE INSERT OR UPDATE OF request, payload ON nudge.reminders FOR EACH ROW WHEN ((new.request IS NOT NULL)) EXECUTE FUNCTION nudge.reminder_request_is_checked();
+CREATE TRIGGER reminder_request_is_checked AFTER INSERT OR UPDATE OF request, payload ON nudge.reminders FOR EACH ROW WHEN ((new.request IS NOT NULL)) EXECUTE FUNCTION nudge.reminder_request_is_checked();
 
 -- Name: rules rule_changes_are_audited; Type: TRIGGER; Schema: nudge; Owner: -
 

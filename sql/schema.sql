@@ -3682,7 +3682,8 @@ CREATE FUNCTION nudge.reminder_json(r nudge.reminders) RETURNS jsonb
     AS $$
   -- The payload is the user's JSON, kept as it is (nulls inside it too): only unset fields of
   -- the reminder are left out.
-  SELECT jsonb_build_object('payload', r.payload) || jsonb_strip_nulls(jsonb_build_object(
+  SELECT jsonb_build_object('payload', r.payload, 'schedule_text', nudge.describe_reminder(r))
+    || jsonb_strip_nulls(jsonb_build_object(
     'id', r.id, 'entity_type', r.entity_type, 'entity_id', r.entity_id,
     'event_type', r.event_type, 'channel', r.channel, 'target', r.target,
     'schedule_type', r.schedule_type,
@@ -3700,7 +3701,6 @@ CREATE FUNCTION nudge.reminder_json(r nudge.reminders) RETURNS jsonb
     'created_at', r.created_at, 'updated_at', r.updated_at, 'finished_at', r.finished_at))
     -- The request as stored, its nulls kept like the payload's ({{secret.NAME}}, never a value).
     || CASE WHEN r.request IS NULL THEN '{}'::jsonb ELSE jsonb_build_object('request', r.request) END
-    || jsonb_build_object('schedule_text', nudge.describe_reminder(r))
 $$;
 
 -- Name: FUNCTION reminder_json(r nudge.reminders); Type: COMMENT; Schema: nudge; Owner: -

@@ -89,8 +89,10 @@ build() {
     cat "${work_dir}/configure.log" >&2
     die "cmake configure of ${dir} failed"
   }
-  log "building ${dir}"
-  cmake --build "${dir}" -j2 || die "build in ${dir} failed"
+  log "building ${dir}${BUILD_TARGETS:+ (${BUILD_TARGETS})}"
+  # shellcheck disable=SC2086 # a list of target names
+  cmake --build "${dir}" -j2 ${BUILD_TARGETS:+--target ${BUILD_TARGETS}} ||
+    die "build in ${dir} failed"
 }
 
 build "${build_dir}" -DCMAKE_BUILD_TYPE=Release -DNUDGE_BUILD_TESTS=ON -DNUDGE_SANITIZE=OFF
@@ -204,34 +206,53 @@ run_ctest() {
 # and API suites of the Release tree run against its programs. Unoptimised (-O0): the sanitizers
 # check the same, the tree compiles in about 30% less time, and the tests that run it spend their
 # time waiting, not computing. It builds while the Release suites run, which mostly wait too (on
-# PostgreSQL, on the timeouts they test), at a lower priority so their deadlines keep theirs.
+# PostgreSQL, on the timeouts they test), at a lower priority so their deadlines keep theirs. Its
+# two programs come first: the process and API suites run against them while the rest (the unit
+# and channel suites) builds, instead of after it (~2 of 12 minutes).
 asan_build_pid=""
+asan_programs_built="${work_dir}/asan-programs-built"
 if [[ "${skip_asan}" != 1 ]]; then
   (
     renice -n 10 "${BASHPID}" >/dev/null
-    build "${asan_dir}" -DCMAKE_BUILD_TYPE=Debug '-DCMAKE_CXX_FLAGS_DEBUG=-O0 -g1' \
-      -DNUDGE_BUILD_TESTS=ON -DNUDGE_SANITIZE=ON
+    BUILD_TARGETS="nudge-api nudge-worker" build "${asan_dir}" -DCMAKE_BUILD_TYPE=Debug \
+      '-DCMAKE_CXX_FLAGS_DEBUG=-O0 -g1' -DNUDGE_BUILD_TESTS=ON -DNUDGE_SANITIZE=ON
+    touch "${asan_programs_built}"
+    log "building ${asan_dir}"
+    cmake --build "${asan_dir}" -j2 || die "build in ${asan_dir} failed"
   ) >"${work_dir}/build-asan.log" 2>&1 &
   asan_build_pid=$!
 fi
 
-run_ctest release "${build_dir}" '.*'
-
-if [[ "${skip_asan}" != 1 ]]; then
-  log "waiting for the sanitizer build (${work_dir}/build-asan.log)"
+# wait_for_asan_build [PROGRAMS]: until the sanitizer tree (or, with PROGRAMS, its programs) is
+# built; dies with the build's log if it failed.
+wait_for_asan_build() {
+  log "waiting for the sanitizer build${1:+ of the programs} (${work_dir}/build-asan.log)"
+  if [[ -n "${1:-}" ]]; then
+    while [[ ! -e "${asan_programs_built}" ]] && kill -0 "${asan_build_pid}" 2>/dev/null; do
+      sleep 1
+    done
+    [[ -e "${asan_programs_built}" ]] && return 0
+  fi
   if ! wait "${asan_build_pid}"; then
     tail -n 50 "${work_dir}/build-asan.log" >&2
     die "the sanitizer build failed"
   fi
   asan_build_pid=""
+}
+
+run_ctest release "${build_dir}" '.*'
+
+if [[ "${skip_asan}" != 1 ]]; then
   sanitizer_env=(
     ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
     LSAN_OPTIONS="suppressions=${repo_root}/tests/lsan.supp:print_suppressions=0"
     UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
   )
-  run_ctest asan-in-process "${asan_dir}" 'unit|channel' "${sanitizer_env[@]}"
+  wait_for_asan_build programs
   run_ctest asan-programs "${build_dir}" 'process|api' "${sanitizer_env[@]}" \
     NUDGE_TEST_BIN_DIR="$(cd "${asan_dir}" && pwd)/bin"
+  wait_for_asan_build
+  run_ctest asan-in-process "${asan_dir}" 'unit|channel' "${sanitizer_env[@]}"
 else
   log "NUDGE_TEST_SKIP_ASAN=1: skipping the sanitizer build and its tests"
 fi

@@ -24,7 +24,7 @@ constexpr int kAcceptsPerWake = 256;  // then the other events get their turn
 constexpr std::size_t kScratchBytes = 65536;
 // A refused client is given this long to read its 503 before the socket is closed (closing
 // with its request unread could reset the connection before the answer is read).
-constexpr auto kLinger = 1s;
+constexpr auto kRefusedLinger = 1s;
 constexpr std::size_t kMaxLingering = 64;
 constexpr auto kRefusalReportInterval = 10s;
 // Connections given back for keeping do not wake the loop (their next request does); while any
@@ -236,7 +236,7 @@ void ConnectionLoop::refuse(int fd) {
     ::close(fd);
     return;
   }
-  Tracked& c = add(fd, State::lingering, now + kLinger);
+  Tracked& c = add(fd, State::lingering, now + kRefusedLinger);
   epoll_event e{EPOLLIN, {.ptr = &c}};
   if (::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &e) != 0) close(c);
 }

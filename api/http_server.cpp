@@ -19,8 +19,8 @@ constexpr std::size_t kMaxRequestsPerConnection = 1000;
 // A busy client's next request usually follows its answer within a round trip: waiting this
 // long for it on the request thread, while no other connection waits for one, saves the trip
 // through the loop (two thread wake-ups, each a scheduling delay on a loaded machine).
-constexpr auto kLinger = std::chrono::milliseconds(2);
-constexpr std::size_t kLingerReadBytes = 16384;
+constexpr auto kNextRequestWait = std::chrono::milliseconds(2);
+constexpr std::size_t kNextRequestReadBytes = 16384;
 
 // Set by keep_as_stream while the request thread serves the request whose answer streams.
 thread_local std::shared_ptr<Outbox> t_stream;
@@ -85,9 +85,9 @@ void HttpServer::stop() {
   if (loop_) loop_->stop();
 }
 
-// One request after another while complete ones are buffered (or arrive within kLinger while no
-// other connection waits); then the connection goes back to the loop, which waits for the next
-// one without holding this thread.
+// One request after another while complete ones are buffered (or arrive within kNextRequestWait
+// while no other connection waits); then the connection goes back to the loop, which waits for the
+// next one without holding this thread.
 void HttpServer::serve_connection(Connection& c) {
   static const std::function<void(httplib::Request&)> kNoSetup;
   try {
@@ -105,9 +105,9 @@ void HttpServer::serve_connection(Connection& c) {
       }
       if (!answered || !clean || close || client_closes) return loop_->give_back(c, false);
       if (c.request_ready()) continue;
-      char scratch[kLingerReadBytes];
+      char scratch[kNextRequestReadBytes];
       if (queued_.load() > 0 || loop_->stopping() ||
-          !c.await_input(kLinger, scratch, sizeof scratch))
+          !c.await_input(kNextRequestWait, scratch, sizeof scratch))
         return loop_->give_back(c, !c.input_ended());
       if (!c.request_ready()) return loop_->give_back(c, !c.input_ended());
     }

@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 
 #include "openapi.hpp"
+#include "route_methods.hpp"
 
 namespace nudge::api {
 namespace {
@@ -16,10 +17,10 @@ constexpr std::array<int, 15> kCommonStatuses = {200, 201, 204, 400, 401, 403, 4
                                                  409, 413, 415, 422, 429, 500, 503};
 static_assert(kCommonStatuses.size() <= 16);
 
-const std::array<std::string, 5> kMethods = {"GET", "POST", "PUT", "PATCH", "DELETE"};
-
 std::string method_label(const std::string& method) {
-  return std::find(kMethods.begin(), kMethods.end(), method) != kMethods.end() ? method : "other";
+  return std::find(kRouteMethods.begin(), kRouteMethods.end(), method) != kRouteMethods.end()
+             ? method
+             : "other";
 }
 
 // "/v1/reminders/{id}" -> "/v1/reminders/([^/]+)", the regex the routes are registered with.
@@ -58,7 +59,7 @@ RequestMetrics::RequestMetrics(metrics::Registry& registry)
           kDurationBounds, {"method", "route"})) {
   const auto doc = nlohmann::json::parse(openapi_document());
   for (const auto& [path, item] : doc.at("paths").items()) templates_[regex_of(path)] = path;
-  for (const auto& method : kMethods) {
+  for (const auto& method : kRouteMethods) {
     unrouted_[method] = &routes_.emplace_back(method, "other", false);
   }
   unrouted_["other"] = &routes_.emplace_back("other", "other", false);

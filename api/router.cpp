@@ -6,11 +6,10 @@
 #include "access.hpp"
 #include "caller.hpp"
 #include "errors.hpp"
+#include "route_methods.hpp"
 
 namespace nudge::api {
 namespace {
-
-const std::vector<std::string> kMethods = {"GET", "POST", "PUT", "PATCH", "DELETE"};
 
 void register_method(httplib::Server& server, const std::string& method, const std::string& pattern,
                      const Router::Handler& handler) {
@@ -95,7 +94,7 @@ void Router::finish() {
     const auto& by_method = handlers_.at(pattern);
     std::string allow;
     for (const auto& [method, handler] : by_method) allow += (allow.empty() ? "" : ", ") + method;
-    for (const auto& method : kMethods) {
+    for (const auto& method : kRouteMethods) {
       const auto it = by_method.find(method);
       if (it != by_method.end()) {
         register_method(server_, method, pattern, measured(method, pattern, true, it->second));

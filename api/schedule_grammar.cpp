@@ -36,18 +36,6 @@ bool is_zone_name(const Token& t) {
   });
 }
 
-int days_in_month(int month, std::optional<int> year) {
-  static constexpr int kDays[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-  if (month == 2 && year) {
-    const bool leap = (*year % 4 == 0 && *year % 100 != 0) || *year % 400 == 0;
-    return leap ? 29 : 28;
-  }
-  return kDays[month - 1];
-}
-
-const char* kMonthNames[] = {"January", "February", "March",     "April",   "May",      "June",
-                             "July",    "August",   "September", "October", "November", "December"};
-
 class Grammar {
  public:
   explicit Grammar(const std::vector<Token>& tokens) : t_(tokens) {}
@@ -497,7 +485,7 @@ class Grammar {
   bool set_date(Clauses& c, int m, std::size_t day_at, std::optional<int> year, std::size_t begin) {
     const Token& d = t_[day_at];
     if (d.value < 1 || d.value > days_in_month(m, year)) {
-      fail(day_at, std::string(kMonthNames[m - 1]) + " has no day " + std::to_string(d.value) +
+      fail(day_at, std::string(month_name(m)) + " has no day " + std::to_string(d.value) +
                        (year && m == 2 && d.value == 29 ? " in " + std::to_string(*year) : ""));
     }
     const Span span = span_from(begin);

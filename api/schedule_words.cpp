@@ -16,14 +16,6 @@ namespace {
 
 using nlohmann::json;
 
-const char* kMonthNames[] = {"January", "February", "March",     "April",   "May",      "June",
-                             "July",    "August",   "September", "October", "November", "December"};
-
-int max_days(int month) {
-  static constexpr int kDays[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-  return kDays[month - 1];
-}
-
 // One cron field from a set of values: runs of three or more as ranges ("1-5"), else a list.
 std::string field(const std::set<int>& values) {
   std::string out;
@@ -370,9 +362,9 @@ class Builder {
       // With the months named, each day given must exist in each of them (29 February does).
       for (const int m : c_.months) {
         for (const int d : c_.month_days) {
-          if (d > max_days(m)) {
+          if (d > days_in_month(m)) {
             fail(*c_.month_days_span,
-                 std::string(kMonthNames[m - 1]) + " has no day " + std::to_string(d));
+                 std::string(month_name(m)) + " has no day " + std::to_string(d));
           }
         }
       }

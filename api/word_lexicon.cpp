@@ -181,6 +181,20 @@ std::optional<int> weekday_plural(std::string_view lower) {
 std::optional<int> month(std::string_view lower) {
   return index_in(kMonths, lower);
 }
+const char* month_name(int month) {
+  static constexpr const char* kNames[] = {"January",   "February", "March",    "April",
+                                           "May",       "June",     "July",     "August",
+                                           "September", "October",  "November", "December"};
+  return kNames[month - 1];
+}
+int days_in_month(int month, std::optional<int> year) {
+  static constexpr int kDays[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+  if (month == 2 && year) {
+    const bool leap = (*year % 4 == 0 && *year % 100 != 0) || *year % 400 == 0;
+    return leap ? 29 : 28;
+  }
+  return kDays[month - 1];
+}
 std::optional<int> number_word(std::string_view lower) {
   return index_in(kNumberWords, lower);
 }

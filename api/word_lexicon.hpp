@@ -18,6 +18,10 @@ std::optional<int> weekday(std::string_view lower);
 std::optional<int> weekday_plural(std::string_view lower);
 // Month 1..12: "january", "jan", "sept", ...
 std::optional<int> month(std::string_view lower);
+// "January" .. "December" for month 1..12.
+const char* month_name(int month);
+// Days in month 1..12: of that year when given, else the most it can have (29 for February).
+int days_in_month(int month, std::optional<int> year = std::nullopt);
 // "one" .. "twelve".
 std::optional<int> number_word(std::string_view lower);
 

@@ -35,7 +35,7 @@ std::string shown_quoted(std::string_view text) {
 }
 
 // Everything one transfer needs until it ends; libcurl keeps pointers into it.
-struct Transfer {
+struct SmtpTransfer {
   std::string message;
   std::size_t sent = 0;
   curl_slist* recipients = nullptr;
@@ -44,14 +44,14 @@ struct Transfer {
   char error[CURL_ERROR_SIZE] = {};
   std::vector<std::string> hidden;  // what no error may show (a copy: Transfers may outlive us)
 
-  Transfer() = default;
-  Transfer(const Transfer&) = delete;
-  Transfer& operator=(const Transfer&) = delete;
-  ~Transfer() { curl_slist_free_all(recipients); }
+  SmtpTransfer() = default;
+  SmtpTransfer(const SmtpTransfer&) = delete;
+  SmtpTransfer& operator=(const SmtpTransfer&) = delete;
+  ~SmtpTransfer() { curl_slist_free_all(recipients); }
 };
 
 std::size_t read_message(char* buffer, std::size_t size, std::size_t count, void* user) {
-  auto& transfer = *static_cast<Transfer*>(user);
+  auto& transfer = *static_cast<SmtpTransfer*>(user);
   const std::size_t n = std::min(size * count, transfer.message.size() - transfer.sent);
   std::memcpy(buffer, transfer.message.data() + transfer.sent, n);
   transfer.sent += n;
@@ -61,7 +61,7 @@ std::size_t read_message(char* buffer, std::size_t size, std::size_t count, void
 // libcurl hands every SMTP reply line to the header callback; keep the last reply's final line
 // ("250 2.0.0 Ok: queued", "550 no such user").
 std::size_t keep_reply(char* data, std::size_t size, std::size_t count, void* user) {
-  auto& transfer = *static_cast<Transfer*>(user);
+  auto& transfer = *static_cast<SmtpTransfer*>(user);
   const std::size_t bytes = size * count;
   if (transfer.partial.size() < kMaxResponseBytes)
     transfer.partial.append(data, std::min(bytes, kMaxResponseBytes - transfer.partial.size()));
@@ -111,7 +111,7 @@ class EmailChannel final : public Channel {
       return;
     }
 
-    auto transfer = std::make_shared<Transfer>();
+    auto transfer = std::make_shared<SmtpTransfer>();
     transfer->hidden = hidden_;
     transfer->message = email_message(fire, config_.from, to, std::chrono::system_clock::now());
     if (curl_slist* list = curl_slist_append(nullptr, ("<" + to + ">").c_str())) {
@@ -158,7 +158,7 @@ class EmailChannel final : public Channel {
     curl_url_cleanup(u);
   }
 
-  CURLcode configure(CURL* easy, Transfer& transfer) const {
+  CURLcode configure(CURL* easy, SmtpTransfer& transfer) const {
     const long timeout = std::max(config_.timeout_ms, 0);
     const std::string mail_from = "<" + config_.from + ">";
     for (const CURLcode rc : {
@@ -186,7 +186,7 @@ class EmailChannel final : public Channel {
     return CURLE_OK;
   }
 
-  static Delivery outcome(const Transfer& transfer, CURLcode result, CURL* handle) {
+  static Delivery outcome(const SmtpTransfer& transfer, CURLcode result, CURL* handle) {
     Delivery delivery;
     delivery.response = mask_secrets(transfer.reply, transfer.hidden);
     long code = 0;

@@ -26,7 +26,7 @@ namespace nudge {
 namespace {
 
 // Everything one transfer needs until it ends; libcurl keeps pointers into it.
-struct Transfer {
+struct HttpTransfer {
   WebhookRequest request;
   curl_slist* headers = nullptr;
   std::string response;
@@ -36,15 +36,15 @@ struct Transfer {
   std::vector<std::string> hidden;  // parts of the URL, and secrets, that no error may show
   ConnectPolicy connect;            // the SSRF guard, and why it refused an address
 
-  Transfer() = default;
-  Transfer(const Transfer&) = delete;
-  Transfer& operator=(const Transfer&) = delete;
-  ~Transfer() { curl_slist_free_all(headers); }
+  HttpTransfer() = default;
+  HttpTransfer(const HttpTransfer&) = delete;
+  HttpTransfer& operator=(const HttpTransfer&) = delete;
+  ~HttpTransfer() { curl_slist_free_all(headers); }
 };
 
 // Keeps the start of the response body and swallows the rest, so a big 2xx still succeeds.
 std::size_t keep_start(char* data, std::size_t size, std::size_t count, void* user) {
-  auto& transfer = *static_cast<Transfer*>(user);
+  auto& transfer = *static_cast<HttpTransfer*>(user);
   const std::size_t bytes = size * count;
   const std::size_t room = transfer.keep - std::min(transfer.keep, transfer.response.size());
   transfer.response.append(data, std::min(bytes, room));
@@ -56,7 +56,7 @@ std::size_t keep_start(char* data, std::size_t size, std::size_t count, void* us
 // headers). It keeps the longest secret's length beyond kMaxResponseBytes, so a secret that
 // begins within the part that is stored is masked whole; where the response was cut, a tail
 // that begins a secret goes too.
-std::string masked_response(const Transfer& transfer) {
+std::string masked_response(const HttpTransfer& transfer) {
   const auto& secrets = transfer.request.secrets;
   if (secrets.empty()) return transfer.response;
   std::string out = mask_secrets(transfer.response, secrets);
@@ -122,7 +122,7 @@ class WebhookChannel final : public Channel {
     }
     const std::string& url = *fire.target;
 
-    auto transfer = std::make_shared<Transfer>();
+    auto transfer = std::make_shared<HttpTransfer>();
     transfer->connect.guard = &guard_;
     std::string scheme;
     std::string parse_error;
@@ -182,14 +182,14 @@ class WebhookChannel final : public Channel {
         .count();
   }
 
-  static bool add_header(Transfer& transfer, const std::string& line) {
+  static bool add_header(HttpTransfer& transfer, const std::string& line) {
     curl_slist* list = curl_slist_append(transfer.headers, line.c_str());
     if (list == nullptr) return false;
     transfer.headers = list;
     return true;
   }
 
-  CURLcode configure(CURL* easy, const std::string& url, Transfer& transfer) const {
+  CURLcode configure(CURL* easy, const std::string& url, HttpTransfer& transfer) const {
     const auto timeout = [](int ms) { return static_cast<long>(std::max(ms, 0)); };
     for (const CURLcode rc : {
              curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, transfer.error),
@@ -230,7 +230,7 @@ class WebhookChannel final : public Channel {
     return CURLE_OK;
   }
 
-  static Delivery outcome(const Transfer& transfer, CURLcode result, CURL* handle) {
+  static Delivery outcome(const HttpTransfer& transfer, CURLcode result, CURL* handle) {
     Delivery delivery;
     delivery.response = masked_response(transfer);
     if (result != CURLE_OK && !transfer.connect.refused.empty()) {

@@ -5,10 +5,12 @@
 #include <httplib.h>
 #include <unistd.h>
 
+#include <cctype>
 #include <filesystem>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <vector>
 
 #include "support/processes.hpp"
 #include "support/test_database.hpp"
@@ -37,6 +39,14 @@ struct Reply {
 // A request's Authorization header for `token`.
 inline httplib::Headers bearer(const std::string& token) {
   return {{"Authorization", "Bearer " + token}};
+}
+
+// The methods a route can be registered for (OpenAPI path items name them in lower case).
+inline const std::vector<std::string> kRouteMethods = {"GET", "POST", "PUT", "PATCH", "DELETE"};
+
+inline std::string lowercase(std::string s) {
+  for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
 }
 
 // "/v1/reminders/{id}" with the id, and the other parameters of the OpenAPI paths, filled in.

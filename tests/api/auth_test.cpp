@@ -11,13 +11,6 @@
 namespace nudge::test {
 namespace {
 
-const std::vector<std::string> kMethods = {"GET", "POST", "PUT", "PATCH", "DELETE"};
-
-std::string lower(std::string s) {
-  for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return s;
-}
-
 std::string upper(std::string s) {
   for (auto& c : s) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
   return s;
@@ -68,9 +61,9 @@ TEST_F(Auth, EveryDocumentedOperationNeedsItsOwnScopeAndNoOther) {
   int open = 0;
   for (const auto& [path, item] : doc.body["paths"].items()) {
     const std::string concrete = concrete_path(path, id);
-    for (const auto& method : kMethods) {
-      if (!item.contains(lower(method))) continue;
-      const json& op = item[lower(method)];
+    for (const auto& method : kRouteMethods) {
+      if (!item.contains(lowercase(method))) continue;
+      const json& op = item[lowercase(method)];
       SCOPED_TRACE(method + " " + path);
       if (op.contains("security") && op["security"].empty()) {
         ++open;

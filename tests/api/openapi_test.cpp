@@ -7,13 +7,6 @@ namespace {
 
 using OpenApi = ApiTest;
 
-const std::vector<std::string> kMethods = {"GET", "POST", "PUT", "PATCH", "DELETE"};
-
-std::string lower(std::string s) {
-  for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return s;
-}
-
 // Answered by a route: anything but the "no such route" 404 and 405.
 bool answered(const Reply& r) {
   if (r.status == 405 || r.status == 0) return false;
@@ -29,14 +22,14 @@ TEST_F(OpenApi, EveryDocumentedRouteIsAnsweredAndEveryOtherMethodIsNot) {
   int documented = 0;
   for (const auto& [path, item] : doc.body["paths"].items()) {
     const std::string concrete = concrete_path(path, id);
-    for (const auto& method : kMethods) {
+    for (const auto& method : kRouteMethods) {
       SCOPED_TRACE(method + " " + path);
-      const bool in_doc = item.contains(lower(method));
+      const bool in_doc = item.contains(lowercase(method));
       const auto r = send(method, concrete, "{}");
       EXPECT_EQ(answered(r), in_doc) << r.status << " " << r.body.dump();
       if (in_doc) {
         ++documented;
-        EXPECT_TRUE(item[lower(method)].contains("responses"));
+        EXPECT_TRUE(item[lowercase(method)].contains("responses"));
       }
     }
   }

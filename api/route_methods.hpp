@@ -1,0 +1,12 @@
+#pragma once
+// The HTTP methods a route can be registered for: the router answers 405 to those a known path
+// lacks, and the request metrics label any other method "other".
+
+#include <array>
+#include <string>
+
+namespace nudge::api {
+
+inline const std::array<std::string, 5> kRouteMethods = {"GET", "POST", "PUT", "PATCH", "DELETE"};
+
+}  // namespace nudge::api

@@ -7,7 +7,10 @@
 -- row of every updated row once any such trigger exists (about 1.1k per row), then each
 -- trigger's WHEN clause costs what it reads: current_setting() (the audit trigger's, on every
 -- claimed and finished row) costs more than any column test, and a clause that reads an OLD
--- column first makes PostgreSQL take apart the old row up to that column.
+-- column first makes PostgreSQL take apart the old row up to that column. After this
+-- migration: 184.1k (-2.1%; the audit as a statement trigger -1.0%, the NEW tests first -0.5%,
+-- the claim's generic plans -0.5%). Folding the row triggers into one with one WHEN saved
+-- nothing (186.9k): the clause still reads the old row for a finish.
 
 -- 1. An UPDATE's audit is a statement trigger: its WHEN (the session audits, the statement did
 --    not run in a trigger) is evaluated once per statement instead of once per row, and the

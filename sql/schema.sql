@@ -498,6 +498,27 @@ END $$;
 
 COMMENT ON FUNCTION nudge.audit_row_change() IS 'Row trigger (argument: the subject type): records the changed row in nudge.audit with the session''s nudge.actor and nudge.route (or none: an SQL session) and session_user, unless rules are running.';
 
+-- Name: audit_updated_rows(); Type: FUNCTION; Schema: nudge; Owner: -
+
+CREATE FUNCTION nudge.audit_updated_rows() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+BEGIN
+  IF coalesce(nullif(current_setting('nudge.event_depth', true), ''), '0') <> '0' THEN
+    RETURN NULL;
+  END IF;
+  INSERT INTO nudge.audit (token, route, subject_type, subject, change)
+  SELECT nullif(current_setting('nudge.actor', true), ''),
+         nullif(current_setting('nudge.route', true), ''), TG_ARGV[0], u.id::text, 'update'
+    FROM updated u;
+  RETURN NULL;
+END $$;
+
+-- Name: FUNCTION audit_updated_rows(); Type: COMMENT; Schema: nudge; Owner: -
+
+COMMENT ON FUNCTION nudge.audit_updated_rows() IS 'Statement trigger (argument: the subject type) on tables with an id, with the transition table updated: records each row the statement updated in nudge.audit in one insert, with the session''s nudge.actor and nudge.route (or none: an SQL session) and session_user, unless rules are running.';
+
 -- Name: target_hosts; Type: TABLE; Schema: nudge; Owner: -
 
 CREATE TABLE nudge.target_hosts (
@@ -1026,6 +1047,7 @@ CREATE FUNCTION nudge.claim_due(p_worker text, p_limit integer, p_policy nudge.w
     SET enable_hashjoin TO 'off'
     SET enable_mergejoin TO 'off'
     SET jit TO 'off'
+    SET plan_cache_mode TO 'force_generic_plan'
     AS $$
 DECLARE
   -- Rows are found once through the due index and then revisited by ctid, which cannot change
@@ -5026,10 +5048,6 @@ CREATE TRIGGER execution_inserts_are_logged AFTER INSERT ON nudge.executions REF
 
 CREATE TRIGGER flag_changes_are_audited AFTER INSERT OR DELETE OR UPDATE ON nudge.status_flags FOR EACH ROW WHEN (((pg_trigger_depth() = 0) AND (current_setting('nudge.audit'::text, true) IS DISTINCT FROM 'off'::text) AND (COALESCE(NULLIF(current_setting('nudge.event_depth'::text, true), ''::text), '0'::text) = '0'::text))) EXECUTE FUNCTION nudge.audit_row_change('flag');
 
--- Name: reminders reminder_changes_are_audited; Type: TRIGGER; Schema: nudge; Owner: -
-
-CREATE TRIGGER reminder_changes_are_audited AFTER DELETE OR UPDATE ON nudge.reminders FOR EACH ROW WHEN (((pg_trigger_depth() = 0) AND (current_setting('nudge.audit'::text, true) IS DISTINCT FROM 'off'::text))) EXECUTE FUNCTION nudge.audit_row_change('reminder');
-
 -- Name: reminders reminder_changes_are_logged; Type: TRIGGER; Schema: nudge; Owner: -
 
 CREATE TRIGGER reminder_changes_are_logged AFTER UPDATE OF status, next_run_at, interval_seconds, max_fires, ends_at, payload ON nudge.reminders FOR EACH ROW WHEN (((old.fire_count = new.fire_count) AND ((old.status <> new.status) OR ((NOT (old.leased_by IS DISTINCT FROM new.leased_by)) AND (old.attempt = new.attempt) AND (((((new.next_run_at IS DISTINCT FROM old.next_run_at) OR (new.interval_seconds IS DISTINCT FROM old.interval_seconds)) OR (new.max_fires IS DISTINCT FROM old.max_fires)) OR (new.ends_at IS DISTINCT FROM old.ends_at)) OR (new.payload IS DISTINCT FROM old.payload)))))) EXECUTE FUNCTION nudge.log_reminder_change();
@@ -5046,13 +5064,17 @@ CREATE TRIGGER reminder_cron_change_is_described AFTER UPDATE OF cron, cron_sche
 
 CREATE TRIGGER reminder_cron_is_described BEFORE INSERT ON nudge.reminders FOR EACH ROW WHEN ((new.cron_schedule IS NOT NULL)) EXECUTE FUNCTION nudge.describe_reminder_cron();
 
+-- Name: reminders reminder_deletes_are_audited; Type: TRIGGER; Schema: nudge; Owner: -
+
+CREATE TRIGGER reminder_deletes_are_audited AFTER DELETE ON nudge.reminders FOR EACH ROW WHEN (((pg_trigger_depth() = 0) AND (current_setting('nudge.audit'::text, true) IS DISTINCT FROM 'off'::text))) EXECUTE FUNCTION nudge.audit_row_change('reminder');
+
 -- Name: reminders reminder_due_sooner_wakes_workers; Type: TRIGGER; Schema: nudge; Owner: -
 
-CREATE TRIGGER reminder_due_sooner_wakes_workers AFTER UPDATE ON nudge.reminders FOR EACH ROW WHEN (((new.status = 'ACTIVE'::text) AND (new.lease_expires_at IS NULL) AND ((old.status <> 'ACTIVE'::text) OR (old.lease_expires_at IS NOT NULL) OR (new.next_run_at < old.next_run_at)))) EXECUTE FUNCTION nudge.wake_workers();
+CREATE TRIGGER reminder_due_sooner_wakes_workers AFTER UPDATE ON nudge.reminders FOR EACH ROW WHEN (((new.lease_expires_at IS NULL) AND (new.status = 'ACTIVE'::text) AND ((old.status <> 'ACTIVE'::text) OR (old.lease_expires_at IS NOT NULL) OR (new.next_run_at < old.next_run_at)))) EXECUTE FUNCTION nudge.wake_workers();
 
 -- Name: reminders reminder_end_emits_an_event; Type: TRIGGER; Schema: nudge; Owner: -
 
-CREATE TRIGGER reminder_end_emits_an_event AFTER UPDATE OF status ON nudge.reminders FOR EACH ROW WHEN (((old.status = ANY (ARRAY['ACTIVE'::text, 'PAUSED'::text])) AND (new.status = ANY (ARRAY['COMPLETED'::text, 'CANCELLED'::text, 'FAILED'::text])) AND (new.completed_reason <> 'fired'::text))) EXECUTE FUNCTION nudge.emit_reminder_event();
+CREATE TRIGGER reminder_end_emits_an_event AFTER UPDATE OF status ON nudge.reminders FOR EACH ROW WHEN (((new.completed_reason IS NOT NULL) AND (new.completed_reason <> 'fired'::text) AND (old.status = ANY (ARRAY['ACTIVE'::text, 'PAUSED'::text])) AND (new.status = ANY (ARRAY['COMPLETED'::text, 'CANCELLED'::text, 'FAILED'::text])))) EXECUTE FUNCTION nudge.emit_reminder_event();
 
 -- Name: reminders reminder_inserts_are_recorded; Type: TRIGGER; Schema: nudge; Owner: -
 
@@ -5061,6 +5083,10 @@ CREATE TRIGGER reminder_inserts_are_recorded AFTER INSERT ON nudge.reminders REF
 -- Name: reminders reminder_request_is_checked; Type: TRIGGER; Schema: nudge; Owner: -
 
 CREATE TRIGGER reminder_request_is_checked AFTER INSERT OR UPDATE OF request, payload ON nudge.reminders FOR EACH ROW WHEN ((new.request IS NOT NULL)) EXECUTE FUNCTION nudge.reminder_request_is_checked();
+
+-- Name: reminders reminder_updates_are_audited; Type: TRIGGER; Schema: nudge; Owner: -
+
+CREATE TRIGGER reminder_updates_are_audited AFTER UPDATE ON nudge.reminders REFERENCING NEW TABLE AS updated FOR EACH STATEMENT WHEN (((pg_trigger_depth() = 0) AND (current_setting('nudge.audit'::text, true) IS DISTINCT FROM 'off'::text))) EXECUTE FUNCTION nudge.audit_updated_rows('reminder');
 
 -- Name: rules rule_changes_are_audited; Type: TRIGGER; Schema: nudge; Owner: -
 

@@ -1,10 +1,15 @@
 #include "input.hpp"
 
+#include <algorithm>
 #include <charconv>
+#include <initializer_list>
 #include <limits>
 #include <set>
+#include <string_view>
+#include <vector>
 
 #include "errors.hpp"
+#include "json_text.hpp"
 #include "nudge/utf8.hpp"
 #include "request_input.hpp"
 #include "webhook_target.hpp"
@@ -36,21 +41,24 @@ ApiError wrong_type(const std::string& field, const std::string& want, const jso
 }
 
 // Reads the fields of one JSON object, remembering which were used so that anything else can
-// be rejected as unknown (typos are caught, not ignored).
+// be rejected as unknown (typos are caught, not ignored). Keys are the callers' literals, looked
+// up without a copy: a batch reads 20 fields of each of its 1,000 items.
 class Fields {
  public:
-  Fields(const json& object, std::string prefix) : object_(object), prefix_(std::move(prefix)) {}
+  Fields(const json& object, std::string prefix) : object_(object), prefix_(std::move(prefix)) {
+    known_.reserve(24);  // a create reads 21
+  }
 
-  std::string name(const std::string& key) const { return prefix_ + key; }
+  std::string name(std::string_view key) const { return prefix_ + std::string(key); }
 
-  const json* get(const std::string& key) {
-    known_.insert(key);
+  const json* get(std::string_view key) {
+    known_.push_back(key);
     const auto it = object_.find(key);
     return it == object_.end() ? nullptr : &*it;
   }
 
   // A string of 1..max characters; absent or null gives nullopt unless required.
-  std::optional<std::string> text(const std::string& key, std::size_t max, bool required) {
+  std::optional<std::string> text(std::string_view key, std::size_t max, bool required) {
     const json* v = get(key);
     if (v == nullptr || v->is_null()) {
       if (required) throw bad_field(name(key), "missing_field", "is required");
@@ -59,27 +67,30 @@ class Fields {
     if (!v->is_string()) throw wrong_type(name(key), "a string", *v);
     const auto& s = v->get_ref<const std::string&>();
     if (s.empty()) throw bad_field(name(key), "invalid_value", "must not be empty");
-    if (utf8::code_points(s) > max) {
+    if (s.size() > max && utf8::code_points(s) > max) {
       throw bad_field(name(key), "too_long",
                       "must be at most " + std::to_string(max) + " characters");
     }
     return s;
   }
 
-  // A string that must be one of `allowed`.
-  std::optional<std::string> choice(const std::string& key, const std::set<std::string>& allowed,
+  // A string that must be one of `allowed` (named in the error in alphabetical order).
+  std::optional<std::string> choice(std::string_view key,
+                                    std::initializer_list<std::string_view> allowed,
                                     bool required) {
     auto s = text(key, 64, required);
-    if (s && !allowed.contains(*s)) {
+    if (s && std::find(allowed.begin(), allowed.end(), *s) == allowed.end()) {
+      std::vector<std::string_view> sorted(allowed);
+      std::sort(sorted.begin(), sorted.end());
       std::string list;
-      for (const auto& a : allowed) list += (list.empty() ? "" : ", ") + a;
+      for (const auto a : sorted) list += (list.empty() ? "" : ", ") + std::string(a);
       throw bad_field(name(key), "invalid_value", "must be one of " + list);
     }
     return s;
   }
 
   // An integer in [min, max].
-  std::optional<int> integer(const std::string& key, std::int64_t min, std::int64_t max) {
+  std::optional<int> integer(std::string_view key, std::int64_t min, std::int64_t max) {
     const json* v = get(key);
     if (v == nullptr || v->is_null()) return std::nullopt;
     if (!v->is_number_integer()) throw wrong_type(name(key), "an integer", *v);
@@ -98,7 +109,7 @@ class Fields {
   }
 
   // An RFC 3339 time with an offset.
-  std::optional<std::string> time(const std::string& key) {
+  std::optional<std::string> time(std::string_view key) {
     const json* v = get(key);
     if (v == nullptr || v->is_null()) return std::nullopt;
     if (!v->is_string()) throw wrong_type(name(key), "an RFC 3339 time string", *v);
@@ -111,7 +122,7 @@ class Fields {
   }
 
   // true or false.
-  std::optional<bool> boolean(const std::string& key) {
+  std::optional<bool> boolean(std::string_view key) {
     const json* v = get(key);
     if (v == nullptr || v->is_null()) return std::nullopt;
     if (!v->is_boolean()) throw wrong_type(name(key), "true or false", *v);
@@ -119,18 +130,20 @@ class Fields {
   }
 
   // Any JSON object of at most 64 KiB (serialised).
-  std::optional<json> object(const std::string& key) {
+  std::optional<json> object(std::string_view key) {
     const json* v = get(key);
     if (v == nullptr || v->is_null()) return std::nullopt;
     if (!v->is_object()) throw wrong_type(name(key), "a JSON object", *v);
-    if (v->dump().size() > 65536) throw bad_field(name(key), "too_long", "must be at most 64 KiB");
+    // An empty object needs no measuring.
+    if (!v->empty() && v->dump().size() > 65536)
+      throw bad_field(name(key), "too_long", "must be at most 64 KiB");
     return *v;
   }
 
   // Throws for the first field nobody asked for.
   void reject_unknown() const {
     for (const auto& [key, value] : object_.items()) {
-      if (!known_.contains(key))
+      if (std::find(known_.begin(), known_.end(), key) == known_.end())
         throw bad_field(name(key), "unknown_field", "is not a known field");
     }
   }
@@ -142,7 +155,7 @@ class Fields {
 
   const json& object_;
   std::string prefix_;
-  std::set<std::string> known_;
+  std::vector<std::string_view> known_;
 };
 
 // interval_seconds or interval_minutes (not both), as seconds.
@@ -185,22 +198,48 @@ json parse_object(const std::string& body) {
   return parsed;
 }
 
-json CreateInput::to_json() const {
-  json j{{"entity_type", entity_type}, {"entity_id", entity_id},         {"event_type", event_type},
-         {"channel", channel},         {"schedule_type", schedule_type}, {"payload", payload}};
-  if (run_at) j["run_at"] = *run_at;
-  if (target) j["target"] = *target;
-  if (stop_condition_type) j["stop_condition_type"] = *stop_condition_type;
-  if (stop_condition_value) j["stop_condition_value"] = *stop_condition_value;
-  if (ends_at) j["ends_at"] = *ends_at;
-  if (interval_seconds) j["interval_seconds"] = *interval_seconds;
-  if (max_fires) j["max_fires"] = *max_fires;
-  if (cron) j["cron"] = *cron;
-  if (timezone) j["timezone"] = *timezone;
-  if (misfire_policy) j["misfire_policy"] = *misfire_policy;
-  if (max_attempts) j["max_attempts"] = *max_attempts;
-  if (request) j["request"] = *request;
-  return j;
+void CreateInput::append_json(std::string& out) const {
+  const auto field = [&out](std::string_view name) {
+    out += out.back() == '{' ? "\"" : ",\"";
+    out += name;
+    out += "\":";
+  };
+  const auto put = [&](std::string_view name, std::string_view value) {
+    field(name);
+    append_json_string(out, value);
+  };
+  const auto text = [&](std::string_view name, const std::optional<std::string>& value) {
+    if (value) put(name, *value);
+  };
+  const auto number = [&](std::string_view name, std::optional<int> value) {
+    if (!value) return;
+    field(name);
+    out += std::to_string(*value);
+  };
+  out += '{';
+  put("entity_type", entity_type);
+  put("entity_id", entity_id);
+  put("event_type", event_type);
+  put("channel", channel);
+  put("schedule_type", schedule_type);
+  field("payload");
+  out += payload.empty() ? "{}" : payload.dump();
+  text("run_at", run_at);
+  text("target", target);
+  text("stop_condition_type", stop_condition_type);
+  text("stop_condition_value", stop_condition_value);
+  text("ends_at", ends_at);
+  number("interval_seconds", interval_seconds);
+  number("max_fires", max_fires);
+  text("cron", cron);
+  text("timezone", timezone);
+  text("misfire_policy", misfire_policy);
+  number("max_attempts", max_attempts);
+  if (request) {
+    field("request");
+    out += request->dump();
+  }
+  out += '}';
 }
 
 CreateInput parse_create(const json& body, const Secrets& secrets, const AddressGuard& guard,

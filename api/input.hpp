@@ -36,8 +36,8 @@ struct CreateInput {
   nlohmann::json payload = nlohmann::json::object();
   std::optional<nlohmann::json> request;  // a webhook's own request (request_input.hpp)
 
-  // The item as the batch function reads it (nulls left out).
-  nlohmann::json to_json() const;
+  // Appends the item as the batch function reads it (a JSON object, nulls left out).
+  void append_json(std::string& out) const;
 };
 // `secrets` are those configured: a request's headers may name no others. A webhook target
 // whose host is an address `guard` refuses is a 400 naming it (webhook_target.hpp).

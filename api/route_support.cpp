@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <nlohmann/json.hpp>
+#include <utility>
 
 #include "errors.hpp"
 #include "input.hpp"
@@ -76,6 +77,12 @@ std::string page(const pqxx::result& rows, int limit) {
 void reply(httplib::Response& res, int status, const std::string& body) {
   res.status = status;
   res.set_content(body, "application/json");
+}
+
+void reply(httplib::Response& res, int status, std::string&& body) {
+  res.status = status;
+  res.set_content("", 0, "application/json");
+  res.body = std::move(body);
 }
 
 }  // namespace nudge::api

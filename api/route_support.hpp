@@ -54,5 +54,7 @@ std::optional<std::int64_t> id_cursor(const httplib::Request& req);
 std::string page(const pqxx::result& rows, int limit);
 
 void reply(httplib::Response& res, int status, const std::string& body);
+// The same, taking the body without a copy (a batch's answer is half a megabyte).
+void reply(httplib::Response& res, int status, std::string&& body);
 
 }  // namespace nudge::api

@@ -1,54 +1,17 @@
 #include "stream_render.hpp"
 
-#include <cstdio>
 #include <string_view>
+
+#include "json_text.hpp"
 
 namespace nudge::api {
 namespace {
-
-void append_string(std::string& out, std::string_view text) {
-  out += '"';
-  for (const char c : text) {
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      case '\b':
-        out += "\\b";
-        break;
-      case '\f':
-        out += "\\f";
-        break;
-      default:
-        if (static_cast<unsigned char>(c) < 0x20) {
-          char escaped[8];
-          std::snprintf(escaped, sizeof escaped, "\\u%04x", static_cast<unsigned>(c));
-          out += escaped;
-        } else {
-          out += c;
-        }
-    }
-  }
-  out += '"';
-}
 
 // "2026-12-02 05:34:26.5+00" (DateStyle ISO) as JSON gives it: "2026-12-02T05:34:26.5+00:00".
 void append_time(std::string& out, std::string_view text) {
   const std::size_t sign = text.find_first_of("+-", 19);
   if (text.size() < 22 || text[10] != ' ' || sign == std::string_view::npos) {
-    append_string(out, text);  // infinity, or a year past 9999: as the text says
+    append_json_string(out, text);  // infinity, or a year past 9999: as the text says
     return;
   }
   out += '"';
@@ -70,12 +33,12 @@ class Object {
   std::string& key(std::string_view name) {
     if (!first_) out_ += ',';
     first_ = false;
-    append_string(out_, name);
+    append_json_string(out_, name);
     out_ += ':';
     return out_;
   }
   void string(const char* name, Cells& row, pqxx::row::size_type column) {
-    if (!row.null(column)) append_string(key(name), row.text(column));
+    if (!row.null(column)) append_json_string(key(name), row.text(column));
   }
   void raw(const char* name, Cells& row, pqxx::row::size_type column) {
     if (!row.null(column)) key(name) += row.text(column);
@@ -165,7 +128,7 @@ ReminderColumns::ReminderColumns(const pqxx::result& result) {
 void append_reminder_change(std::string& out, Cells& row, const ReminderColumns& c,
                             const std::vector<std::string>& attempts) {
   out += "{\"change\":";
-  append_string(out, row.text(c.change));
+  append_json_string(out, row.text(c.change));
   out += ",\"reminder\":";
   if (row.null(c.r_id)) {
     // Pruned since: only its id is left to say.

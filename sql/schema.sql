@@ -3702,27 +3702,46 @@ COMMENT ON FUNCTION nudge.reminder_item(p_template jsonb, p_event nudge.events) 
 CREATE FUNCTION nudge.reminder_json(r nudge.reminders) RETURNS jsonb
     LANGUAGE sql STABLE
     AS $$
-  -- The payload is the user's JSON, kept as it is (nulls inside it too): only unset fields of
-  -- the reminder are left out.
-  SELECT jsonb_build_object('payload', r.payload, 'schedule_text', nudge.describe_reminder(r))
-    || jsonb_strip_nulls(jsonb_build_object(
-    'id', r.id, 'entity_type', r.entity_type, 'entity_id', r.entity_id,
-    'event_type', r.event_type, 'channel', r.channel, 'target', r.target,
-    'schedule_type', r.schedule_type,
-    'interval_seconds', r.interval_seconds, 'cron', r.cron, 'timezone', r.timezone,
-    'misfire_policy', r.misfire_policy, 'max_attempts', r.max_attempts,
-    'next_run_at', CASE WHEN r.status IN ('ACTIVE', 'PAUSED') THEN r.next_run_at END,
-    'retrying_occurrence', CASE WHEN r.status IN ('ACTIVE', 'PAUSED') THEN r.occurrence_at END,
-    'attempts', CASE WHEN r.status IN ('ACTIVE', 'PAUSED') AND r.occurrence_at IS NOT NULL
-                     THEN r.attempt END,
-    'stop_condition_type', r.stop_condition_type,
-    'stop_condition_value', r.stop_condition_value, 'max_fires', r.max_fires,
-    'ends_at', r.ends_at, 'fire_count', r.fire_count, 'status', r.status,
-    'completed_reason', r.completed_reason, 'last_error', r.last_error,
-    'rule_id', r.rule_id, 'event_id', r.event_id,
-    'created_at', r.created_at, 'updated_at', r.updated_at, 'finished_at', r.finished_at))
+  SELECT concat(
+    '{"id":', r.id,
+    -- The payload is the user's JSON, kept as it is (nulls inside it too); schedule_text is
+    -- always there (null when there are no words for it): only unset fields are left out.
+    ',"payload":', coalesce(r.payload::text, 'null'),
+    ',"schedule_text":', coalesce(to_json(nudge.describe_reminder(r))::text, 'null'),
+    ',"entity_type":' || to_json(r.entity_type)::text,
+    ',"entity_id":' || to_json(r.entity_id)::text,
+    ',"event_type":' || to_json(r.event_type)::text,
+    ',"channel":' || to_json(r.channel)::text,
+    ',"target":' || to_json(r.target)::text,
+    ',"schedule_type":' || to_json(r.schedule_type)::text,
+    ',"interval_seconds":' || r.interval_seconds,
+    ',"cron":' || to_json(r.cron)::text,
+    ',"timezone":' || to_json(r.timezone)::text,
+    ',"misfire_policy":' || to_json(r.misfire_policy)::text,
+    ',"max_attempts":' || r.max_attempts,
+    ',"next_run_at":'
+      || CASE WHEN r.status IN ('ACTIVE', 'PAUSED') THEN to_json(r.next_run_at)::text END,
+    ',"retrying_occurrence":'
+      || CASE WHEN r.status IN ('ACTIVE', 'PAUSED') THEN to_json(r.occurrence_at)::text END,
+    ',"attempts":'
+      || CASE WHEN r.status IN ('ACTIVE', 'PAUSED') AND r.occurrence_at IS NOT NULL
+              THEN r.attempt END,
+    ',"stop_condition_type":' || to_json(r.stop_condition_type)::text,
+    ',"stop_condition_value":' || to_json(r.stop_condition_value)::text,
+    ',"max_fires":' || r.max_fires,
+    ',"ends_at":' || to_json(r.ends_at)::text,
+    ',"fire_count":' || r.fire_count,
+    ',"status":' || to_json(r.status)::text,
+    ',"completed_reason":' || to_json(r.completed_reason)::text,
+    ',"last_error":' || to_json(r.last_error)::text,
+    ',"rule_id":' || r.rule_id,
+    ',"event_id":' || r.event_id,
+    ',"created_at":' || to_json(r.created_at)::text,
+    ',"updated_at":' || to_json(r.updated_at)::text,
+    ',"finished_at":' || to_json(r.finished_at)::text,
     -- The request as stored, its nulls kept like the payload's ({{secret.NAME}}, never a value).
-    || CASE WHEN r.request IS NULL THEN '{}'::jsonb ELSE jsonb_build_object('request', r.request) END
+    ',"request":' || r.request::text,
+    '}')::jsonb
 $$;
 
 -- Name: FUNCTION reminder_json(r nudge.reminders); Type: COMMENT; Schema: nudge; Owner: -

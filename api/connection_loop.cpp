@@ -96,6 +96,8 @@ ConnectionLoop::Tracked& ConnectionLoop::add(int fd, State state, Clock::time_po
   c.self = std::prev(list.end());
   c.state = state;
   c.deadline = deadline;
+  // Counted before its first request is served: that request may be the one asking for metrics.
+  open_count_.store(open_connections(), std::memory_order_relaxed);
   return c;
 }
 

@@ -65,7 +65,8 @@ class ConnectionLoop {
   // From any thread: outboxes have more to send.
   void wake_streams();
 
-  // From any thread, for metrics: connections open at the end of the loop's last turn, and
+  // From any thread, for metrics: connections open as of the last one accepted or the end of
+  // the loop's last turn, whichever came later, and
   // clients refused since the start (past max_connections, or out of file descriptors).
   std::size_t open_count() const { return open_count_.load(std::memory_order_relaxed); }
   std::uint64_t refused_count() const { return refused_count_.load(std::memory_order_relaxed); }

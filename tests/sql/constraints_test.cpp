@@ -277,12 +277,15 @@ TEST_F(ConstraintsTest, TheBaseRowsOfTheTableAreValid) {
             "");
 }
 
+// The CHECKs of the tables and those of the domains of their columns.
 TEST_F(ConstraintsTest, EveryNamedCheckConstraintHasACase) {
   const pqxx::result all = sql(
-      "SELECT conname FROM pg_constraint"
-      " WHERE contype = 'c' AND conrelid IN ('nudge.reminders'::regclass,"
-      " 'nudge.status_flags'::regclass, 'nudge.executions'::regclass, 'nudge.contacts'::regclass,"
-      " 'nudge.delivery_attempts'::regclass)");
+      "WITH t(rel) AS (VALUES ('nudge.reminders'::regclass), ('nudge.status_flags'::regclass),"
+      " ('nudge.executions'::regclass), ('nudge.contacts'::regclass),"
+      " ('nudge.delivery_attempts'::regclass))"
+      " SELECT conname FROM pg_constraint"
+      " WHERE contype = 'c' AND (conrelid IN (SELECT rel FROM t) OR contypid IN"
+      " (SELECT atttypid FROM pg_attribute WHERE attrelid IN (SELECT rel FROM t)))");
   std::set<std::string> covered;
   for (const auto& table : {Violations(), NullViolations(), StatusViolations()}) {
     for (const Violation& v : table) covered.insert(v.constraint);

@@ -174,6 +174,44 @@ BEGIN
   END LOOP;
 END $$;
 
+-- An event's and a flag's one-column rules likewise (POST /v1/events inserts an event, and a
+-- flag or a reminder per rule it matches).
+CREATE DOMAIN nudge.event_type_of_event AS text
+  CONSTRAINT event_type_of_event_is_1_to_200_chars
+    CHECK (length(VALUE) >= 1 AND length(VALUE) <= 200);
+CREATE DOMAIN nudge.event_entity_type AS text
+  CONSTRAINT event_entity_type_is_1_to_200_chars
+    CHECK (length(VALUE) >= 1 AND length(VALUE) <= 200);
+CREATE DOMAIN nudge.event_entity_id AS text
+  CONSTRAINT event_entity_id_is_1_to_200_chars CHECK (length(VALUE) >= 1 AND length(VALUE) <= 200);
+CREATE DOMAIN nudge.event_data AS jsonb
+  CONSTRAINT event_data_is_object CHECK (jsonb_typeof(VALUE) = 'object')
+  CONSTRAINT event_data_is_at_most_64_kib CHECK (pg_column_size(VALUE) <= 65536);
+CREATE DOMAIN nudge.event_key AS text
+  CONSTRAINT event_key_is_1_to_200_chars CHECK (length(VALUE) >= 1 AND length(VALUE) <= 200);
+CREATE DOMAIN nudge.event_depth AS integer
+  CONSTRAINT event_depth_is_not_negative CHECK (VALUE >= 0);
+ALTER TABLE nudge.events
+  DROP CONSTRAINT event_type_of_event_is_1_to_200_chars,
+  DROP CONSTRAINT event_entity_type_is_1_to_200_chars,
+  DROP CONSTRAINT event_entity_id_is_1_to_200_chars,
+  DROP CONSTRAINT event_data_is_object,
+  DROP CONSTRAINT event_data_is_at_most_64_kib,
+  DROP CONSTRAINT event_key_is_1_to_200_chars,
+  DROP CONSTRAINT event_depth_is_not_negative,
+  ALTER COLUMN event_type TYPE nudge.event_type_of_event,
+  ALTER COLUMN entity_type TYPE nudge.event_entity_type,
+  ALTER COLUMN entity_id TYPE nudge.event_entity_id,
+  ALTER COLUMN data TYPE nudge.event_data,
+  ALTER COLUMN key TYPE nudge.event_key,
+  ALTER COLUMN depth TYPE nudge.event_depth;
+
+CREATE DOMAIN nudge.flag_key AS text
+  CONSTRAINT flag_key_is_1_to_200_chars CHECK (length(VALUE) >= 1 AND length(VALUE) <= 200);
+ALTER TABLE nudge.status_flags
+  DROP CONSTRAINT flag_key_is_1_to_200_chars,
+  ALTER COLUMN key TYPE nudge.flag_key;
+
 -- Every create and every finish adds a row to nudge.changes: its kind's rule is a domain too.
 CREATE DOMAIN nudge.change_kind AS text
   CONSTRAINT change_kind_is_known CHECK (VALUE IN ('reminder', 'flag', 'event', 'rule'));

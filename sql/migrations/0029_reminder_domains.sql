@@ -13,6 +13,12 @@
 -- schedule_type_is_known name an unknown value first. A rule about two columns whose bounds concern
 -- one of them keeps its name on both: the bounds in the column's domain, the pairing on the table.
 -- The set of rows the table accepts is the same; an error still names the broken rule.
+--
+-- Measured in the database (callgrind instructions, the difference of two runs of N; then the
+-- backend's CPU time from /proc/PID/schedstat, fastest of 3 alternating with 0028 on one
+-- cluster): a single create 2.21M -> 1.55M instructions (b3f27eb: 1.92M), 504 -> 380 us; an
+-- event answered by two rules (a reminder and a flag) 4.42M -> 3.65M; a claim and finish of
+-- 1,000 log reminders 351k -> 338k a reminder; a batch create of 1,000 428k a reminder on both.
 
 CREATE DOMAIN nudge.reminder_entity_type AS text
   CONSTRAINT entity_type_is_1_to_200_chars CHECK (length(VALUE) >= 1 AND length(VALUE) <= 200);

@@ -27,21 +27,67 @@ CREATE TYPE nudge.attempt_result AS (
 
 COMMENT ON TYPE nudge.attempt_result IS 'The columns of a reminder that nudge.after_attempt decides when an attempt ends.';
 
+-- Name: change_kind; Type: DOMAIN; Schema: nudge; Owner: -
+
+CREATE DOMAIN nudge.change_kind AS text
+	CONSTRAINT change_kind_is_known CHECK ((VALUE = ANY (ARRAY['reminder'::text, 'flag'::text, 'event'::text, 'rule'::text])));
+
+-- Name: reminder_attempt; Type: DOMAIN; Schema: nudge; Owner: -
+
+CREATE DOMAIN nudge.reminder_attempt AS integer
+	CONSTRAINT attempt_is_not_negative CHECK ((VALUE >= 0));
+
+-- Name: reminder_channel; Type: DOMAIN; Schema: nudge; Owner: -
+
+CREATE DOMAIN nudge.reminder_channel AS text
+	CONSTRAINT channel_is_known CHECK ((VALUE = ANY (ARRAY['log'::text, 'webhook'::text, 'email'::text])));
+
+-- Name: reminder_entity_id; Type: DOMAIN; Schema: nudge; Owner: -
+
+CREATE DOMAIN nudge.reminder_entity_id AS text
+	CONSTRAINT entity_id_is_1_to_200_chars CHECK (((length(VALUE) >= 1) AND (length(VALUE) <= 200)));
+
+-- Name: reminder_entity_type; Type: DOMAIN; Schema: nudge; Owner: -
+
+CREATE DOMAIN nudge.reminder_entity_type AS text
+	CONSTRAINT entity_type_is_1_to_200_chars CHECK (((length(VALUE) >= 1) AND (length(VALUE) <= 200)));
+
+-- Name: reminder_event_type; Type: DOMAIN; Schema: nudge; Owner: -
+
+CREATE DOMAIN nudge.reminder_event_type AS text
+	CONSTRAINT event_type_is_1_to_200_chars CHECK (((length(VALUE) >= 1) AND (length(VALUE) <= 200)));
+
+-- Name: reminder_fire_count; Type: DOMAIN; Schema: nudge; Owner: -
+
+CREATE DOMAIN nudge.reminder_fire_count AS integer
+	CONSTRAINT fire_count_is_not_negative CHECK ((VALUE >= 0));
+
+-- Name: reminder_payload; Type: DOMAIN; Schema: nudge; Owner: -
+
+CREATE DOMAIN nudge.reminder_payload AS jsonb
+	CONSTRAINT payload_is_at_most_64_kib CHECK ((pg_column_size(VALUE) <= 65536))
+	CONSTRAINT payload_is_object CHECK ((jsonb_typeof(VALUE) = 'object'::text));
+
+-- Name: reminder_schedule_type; Type: DOMAIN; Schema: nudge; Owner: -
+
+CREATE DOMAIN nudge.reminder_schedule_type AS text
+	CONSTRAINT schedule_type_is_known CHECK ((VALUE = ANY (ARRAY['one_time'::text, 'recurring'::text, 'cron'::text])));
+
 -- Name: claimed_fire; Type: TYPE; Schema: nudge; Owner: -
 
 CREATE TYPE nudge.claimed_fire AS (
 	id bigint,
-	entity_type text,
-	entity_id text,
-	event_type text,
-	channel text,
+	entity_type nudge.reminder_entity_type,
+	entity_id nudge.reminder_entity_id,
+	event_type nudge.reminder_event_type,
+	channel nudge.reminder_channel,
 	target text,
-	payload jsonb,
-	schedule_type text,
+	payload nudge.reminder_payload,
+	schedule_type nudge.reminder_schedule_type,
 	scheduled_for timestamp with time zone,
-	attempt integer,
+	attempt nudge.reminder_attempt,
 	max_attempts integer,
-	fire_count integer,
+	fire_count nudge.reminder_fire_count,
 	request jsonb,
 	rescued boolean
 );
@@ -66,6 +112,102 @@ CREATE TYPE nudge.cron AS (
 -- Name: TYPE cron; Type: COMMENT; Schema: nudge; Owner: -
 
 COMMENT ON TYPE nudge.cron IS 'A parsed five-field cron expression: one bit mask per field.';
+
+-- Name: event_data; Type: DOMAIN; Schema: nudge; Owner: -
+
+CREATE DOMAIN nudge.event_data AS jsonb
+	CONSTRAINT event_data_is_at_most_64_kib CHECK ((pg_column_size(VALUE) <= 65536))
+	CONSTRAINT event_data_is_object CHECK ((jsonb_typeof(VALUE) = 'object'::text));
+
+-- Name: event_depth; Type: DOMAIN; Schema: nudge; Owner: -
+
+CREATE DOMAIN nudge.event_depth AS integer
+	CONSTRAINT event_depth_is_not_negative CHECK ((VALUE >= 0));
+
+-- Name: event_entity_id; Type: DOMAIN; Schema: nudge; Owner: -
+
+CREATE DOMAIN nudge.event_entity_id AS text
+	CONSTRAINT event_entity_id_is_1_to_200_chars CHECK (((length(VALUE) >= 1) AND (length(VALUE) <= 200)));
+
+-- Name: event_entity_type; Type: DOMAIN; Schema: nudge; Owner: -
+
+CREATE DOMAIN nudge.event_entity_type AS text
+	CONSTRAINT event_entity_type_is_1_to_200_chars CHECK (((length(VALUE) >= 1) AND (length(VALUE) <= 200)));
+
+-- Name: event_key; Type: DOMAIN; Schema: nudge; Owner: -
+
+CREATE DOMAIN nudge.event_key AS text
+	CONSTRAINT event_key_is_1_to_200_chars CHECK (((length(VALUE) >= 1) AND (length(VALUE) <= 200)));
+
+-- Name: event_type_of_event; Type: DOMAIN; Schema: nudge; Owner: -
+
+CREATE DOMAIN nudge.event_type_of_event AS text
+	CONSTRAINT event_type_of_event_is_1_to_200_chars CHECK (((length(VALUE) >= 1) AND (length(VALUE) <= 200)));
+
+-- Name: flag_key; Type: DOMAIN; Schema: nudge; Owner: -
+
+CREATE DOMAIN nudge.flag_key AS text
+	CONSTRAINT flag_key_is_1_to_200_chars CHECK (((length(VALUE) >= 1) AND (length(VALUE) <= 200)));
+
+-- Name: reminder_catch_up_fires; Type: DOMAIN; Schema: nudge; Owner: -
+
+CREATE DOMAIN nudge.reminder_catch_up_fires AS integer
+	CONSTRAINT catch_up_fires_is_not_negative CHECK ((VALUE >= 0));
+
+-- Name: reminder_completed_reason; Type: DOMAIN; Schema: nudge; Owner: -
+
+CREATE DOMAIN nudge.reminder_completed_reason AS text
+	CONSTRAINT completed_reason_fits_status CHECK ((VALUE = ANY (ARRAY['fired'::text, 'max_fires'::text, 'ends_at'::text, 'stop_condition'::text, 'cancelled'::text, 'attempts_exhausted'::text])));
+
+-- Name: reminder_cron; Type: DOMAIN; Schema: nudge; Owner: -
+
+CREATE DOMAIN nudge.reminder_cron AS text
+	CONSTRAINT cron_is_at_most_200_chars CHECK ((length(VALUE) <= 200));
+
+-- Name: reminder_interval_seconds; Type: DOMAIN; Schema: nudge; Owner: -
+
+CREATE DOMAIN nudge.reminder_interval_seconds AS integer
+	CONSTRAINT recurring_has_interval_of_1s_to_366_days CHECK (((VALUE >= 1) AND (VALUE <= 31622400)));
+
+-- Name: reminder_last_error; Type: DOMAIN; Schema: nudge; Owner: -
+
+CREATE DOMAIN nudge.reminder_last_error AS text
+	CONSTRAINT last_error_is_at_most_2000_chars CHECK ((length(VALUE) <= 2000));
+
+-- Name: reminder_max_attempts; Type: DOMAIN; Schema: nudge; Owner: -
+
+CREATE DOMAIN nudge.reminder_max_attempts AS integer
+	CONSTRAINT max_attempts_is_1_to_100 CHECK (((VALUE >= 1) AND (VALUE <= 100)));
+
+-- Name: reminder_max_fires; Type: DOMAIN; Schema: nudge; Owner: -
+
+CREATE DOMAIN nudge.reminder_max_fires AS integer
+	CONSTRAINT max_fires_is_positive CHECK ((VALUE >= 1));
+
+-- Name: reminder_misfire_policy; Type: DOMAIN; Schema: nudge; Owner: -
+
+CREATE DOMAIN nudge.reminder_misfire_policy AS text
+	CONSTRAINT misfire_policy_is_known CHECK ((VALUE = ANY (ARRAY['fire_once'::text, 'skip'::text, 'fire_all'::text])));
+
+-- Name: reminder_status; Type: DOMAIN; Schema: nudge; Owner: -
+
+CREATE DOMAIN nudge.reminder_status AS text
+	CONSTRAINT status_is_known CHECK ((VALUE = ANY (ARRAY['ACTIVE'::text, 'PAUSED'::text, 'COMPLETED'::text, 'CANCELLED'::text, 'FAILED'::text])));
+
+-- Name: reminder_stop_condition_type; Type: DOMAIN; Schema: nudge; Owner: -
+
+CREATE DOMAIN nudge.reminder_stop_condition_type AS text
+	CONSTRAINT stop_condition_is_db_check_with_flag_key CHECK ((VALUE = 'db_check'::text));
+
+-- Name: reminder_stop_condition_value; Type: DOMAIN; Schema: nudge; Owner: -
+
+CREATE DOMAIN nudge.reminder_stop_condition_value AS text
+	CONSTRAINT stop_condition_is_db_check_with_flag_key CHECK (((length(VALUE) >= 1) AND (length(VALUE) <= 200)));
+
+-- Name: reminder_target; Type: DOMAIN; Schema: nudge; Owner: -
+
+CREATE DOMAIN nudge.reminder_target AS text
+	CONSTRAINT target_is_at_most_2048_chars CHECK ((length(VALUE) <= 2048));
 
 -- Name: worker_policy; Type: TYPE; Schema: nudge; Owner: -
 
@@ -115,31 +257,31 @@ COMMENT ON FUNCTION nudge.address_problem(p_channel text, p_address text) IS 'NU
 
 CREATE TABLE nudge.reminders (
     id bigint NOT NULL,
-    entity_type text NOT NULL,
-    entity_id text NOT NULL,
-    event_type text NOT NULL,
-    channel text NOT NULL,
-    target text,
-    payload jsonb DEFAULT '{}'::jsonb NOT NULL,
-    schedule_type text NOT NULL,
-    interval_seconds integer,
-    cron text,
+    entity_type nudge.reminder_entity_type NOT NULL,
+    entity_id nudge.reminder_entity_id NOT NULL,
+    event_type nudge.reminder_event_type NOT NULL,
+    channel nudge.reminder_channel NOT NULL,
+    target nudge.reminder_target,
+    payload nudge.reminder_payload DEFAULT '{}'::jsonb NOT NULL,
+    schedule_type nudge.reminder_schedule_type NOT NULL,
+    interval_seconds nudge.reminder_interval_seconds,
+    cron nudge.reminder_cron,
     timezone text,
     cron_schedule nudge.cron,
-    misfire_policy text DEFAULT 'fire_once'::text NOT NULL,
+    misfire_policy nudge.reminder_misfire_policy DEFAULT 'fire_once'::text NOT NULL,
     next_run_at timestamp with time zone NOT NULL,
     occurrence_at timestamp with time zone,
-    stop_condition_type text,
-    stop_condition_value text,
-    max_fires integer,
+    stop_condition_type nudge.reminder_stop_condition_type,
+    stop_condition_value nudge.reminder_stop_condition_value,
+    max_fires nudge.reminder_max_fires,
     ends_at timestamp with time zone,
-    max_attempts integer,
-    fire_count integer DEFAULT 0 NOT NULL,
-    catch_up_fires integer DEFAULT 0 NOT NULL,
-    status text DEFAULT 'ACTIVE'::text NOT NULL,
-    completed_reason text,
-    last_error text,
-    attempt integer DEFAULT 0 NOT NULL,
+    max_attempts nudge.reminder_max_attempts,
+    fire_count nudge.reminder_fire_count DEFAULT 0 NOT NULL,
+    catch_up_fires nudge.reminder_catch_up_fires DEFAULT 0 NOT NULL,
+    status nudge.reminder_status DEFAULT 'ACTIVE'::text NOT NULL,
+    completed_reason nudge.reminder_completed_reason,
+    last_error nudge.reminder_last_error,
+    attempt nudge.reminder_attempt DEFAULT 0 NOT NULL,
     leased_by text,
     lease_expires_at timestamp with time zone,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
@@ -149,33 +291,25 @@ CREATE TABLE nudge.reminders (
     event_id bigint DEFAULT (NULLIF(current_setting('nudge.event_id'::text, true), ''::text))::bigint,
     request jsonb,
     cron_words text,
-    CONSTRAINT attempt_is_not_negative CHECK ((attempt >= 0)),
-    CONSTRAINT catch_up_fires_is_not_negative CHECK ((catch_up_fires >= 0)),
-    CONSTRAINT channel_is_known CHECK ((channel = ANY ('{log,webhook,email}'::text[]))),
-    CONSTRAINT completed_reason_fits_status CHECK (COALESCE((((status = ANY (ARRAY['ACTIVE'::text, 'PAUSED'::text])) AND (completed_reason IS NULL)) OR ((status = 'COMPLETED'::text) AND (completed_reason = ANY (ARRAY['fired'::text, 'max_fires'::text, 'ends_at'::text, 'stop_condition'::text]))) OR ((status = 'CANCELLED'::text) AND (completed_reason = 'cancelled'::text)) OR ((status = 'FAILED'::text) AND (completed_reason = 'attempts_exhausted'::text)) OR (status <> ALL (ARRAY['ACTIVE'::text, 'PAUSED'::text, 'COMPLETED'::text, 'CANCELLED'::text, 'FAILED'::text]))), false)),
-    CONSTRAINT cron_has_no_interval CHECK (((schedule_type <> 'cron'::text) OR (interval_seconds IS NULL))),
-    CONSTRAINT cron_is_at_most_200_chars CHECK ((length(cron) <= 200)),
-    CONSTRAINT entity_id_is_1_to_200_chars CHECK (((length(entity_id) >= 1) AND (length(entity_id) <= 200))),
-    CONSTRAINT entity_type_is_1_to_200_chars CHECK (((length(entity_type) >= 1) AND (length(entity_type) <= 200))),
-    CONSTRAINT event_type_is_1_to_200_chars CHECK (((length(event_type) >= 1) AND (length(event_type) <= 200))),
-    CONSTRAINT finished_at_set_once_finished CHECK ((((status = ANY (ARRAY['COMPLETED'::text, 'CANCELLED'::text, 'FAILED'::text])) = (finished_at IS NOT NULL)) OR (status <> ALL (ARRAY['ACTIVE'::text, 'PAUSED'::text, 'COMPLETED'::text, 'CANCELLED'::text, 'FAILED'::text])))),
-    CONSTRAINT fire_count_is_not_negative CHECK ((fire_count >= 0)),
-    CONSTRAINT last_error_is_at_most_2000_chars CHECK ((length(last_error) <= 2000)),
+    CONSTRAINT completed_reason_fits_status CHECK (
+CASE
+    WHEN (completed_reason IS NULL) THEN ((status)::text = ANY (ARRAY['ACTIVE'::text, 'PAUSED'::text]))
+    ELSE ((status)::text =
+    CASE completed_reason
+        WHEN 'cancelled'::text THEN 'CANCELLED'::text
+        WHEN 'attempts_exhausted'::text THEN 'FAILED'::text
+        ELSE 'COMPLETED'::text
+    END)
+END),
+    CONSTRAINT cron_has_no_interval CHECK ((((schedule_type)::text <> 'cron'::text) OR (interval_seconds IS NULL))),
+    CONSTRAINT finished_at_set_once_finished CHECK (((finished_at IS NULL) = (completed_reason IS NULL))),
     CONSTRAINT lease_has_owner_and_expiry CHECK (((leased_by IS NULL) = (lease_expires_at IS NULL))),
-    CONSTRAINT max_attempts_is_1_to_100 CHECK (((max_attempts >= 1) AND (max_attempts <= 100))),
-    CONSTRAINT max_fires_is_positive CHECK ((max_fires >= 1)),
-    CONSTRAINT misfire_policy_is_known CHECK ((misfire_policy = ANY ('{fire_once,skip,fire_all}'::text[]))),
-    CONSTRAINT one_time_has_no_interval CHECK (((schedule_type <> 'one_time'::text) OR (interval_seconds IS NULL))),
-    CONSTRAINT one_time_misfire_policy_is_fire_once CHECK (((schedule_type <> 'one_time'::text) OR (misfire_policy = 'fire_once'::text))),
-    CONSTRAINT only_cron_has_expression_and_zone CHECK ((((schedule_type = 'cron'::text) = ((cron IS NOT NULL) AND (timezone IS NOT NULL) AND (cron_schedule IS NOT NULL))) OR (schedule_type <> ALL (ARRAY['one_time'::text, 'recurring'::text, 'cron'::text])))),
-    CONSTRAINT payload_is_at_most_64_kib CHECK ((pg_column_size(payload) <= 65536)),
-    CONSTRAINT payload_is_object CHECK ((jsonb_typeof(payload) = 'object'::text)),
-    CONSTRAINT recurring_has_interval_of_1s_to_366_days CHECK (((schedule_type <> 'recurring'::text) OR COALESCE(((interval_seconds >= 1) AND (interval_seconds <= 31622400)), false))),
-    CONSTRAINT schedule_type_is_known CHECK ((schedule_type = ANY ('{one_time,recurring,cron}'::text[]))),
-    CONSTRAINT status_is_known CHECK ((status = ANY ('{ACTIVE,PAUSED,COMPLETED,CANCELLED,FAILED}'::text[]))),
-    CONSTRAINT stop_condition_is_db_check_with_flag_key CHECK (COALESCE((((stop_condition_type IS NULL) AND (stop_condition_value IS NULL)) OR ((stop_condition_type = 'db_check'::text) AND ((length(stop_condition_value) >= 1) AND (length(stop_condition_value) <= 200)))), false)),
-    CONSTRAINT target_fits_channel CHECK (((target IS NULL) OR (channel <> ALL (ARRAY['webhook'::text, 'email'::text])) OR (nudge.address_problem(channel, target) IS NULL))),
-    CONSTRAINT target_is_at_most_2048_chars CHECK ((length(target) <= 2048))
+    CONSTRAINT one_time_has_no_interval CHECK ((((schedule_type)::text <> 'one_time'::text) OR (interval_seconds IS NULL))),
+    CONSTRAINT one_time_misfire_policy_is_fire_once CHECK ((((schedule_type)::text <> 'one_time'::text) OR ((misfire_policy)::text = 'fire_once'::text))),
+    CONSTRAINT only_cron_has_expression_and_zone CHECK ((((schedule_type)::text = 'cron'::text) = ((cron IS NOT NULL) AND (timezone IS NOT NULL) AND (cron_schedule IS NOT NULL)))),
+    CONSTRAINT recurring_has_interval_of_1s_to_366_days CHECK ((((schedule_type)::text <> 'recurring'::text) OR (interval_seconds IS NOT NULL))),
+    CONSTRAINT stop_condition_is_db_check_with_flag_key CHECK (((stop_condition_type IS NULL) = (stop_condition_value IS NULL))),
+    CONSTRAINT target_fits_channel CHECK (((target IS NULL) OR ((channel)::text = 'log'::text) OR (nudge.address_problem((channel)::text, (target)::text) IS NULL)))
 )
 WITH (fillfactor='40', autovacuum_vacuum_scale_factor='0.02', autovacuum_analyze_scale_factor='0.02', autovacuum_vacuum_cost_delay='0');
 
@@ -257,24 +391,17 @@ COMMENT ON FUNCTION nudge.announce_token_change() IS 'Trigger: a token revoked, 
 
 CREATE TABLE nudge.events (
     id bigint NOT NULL,
-    event_type text NOT NULL,
-    entity_type text NOT NULL,
-    entity_id text NOT NULL,
-    data jsonb DEFAULT '{}'::jsonb NOT NULL,
-    key text,
+    event_type nudge.event_type_of_event NOT NULL,
+    entity_type nudge.event_entity_type NOT NULL,
+    entity_id nudge.event_entity_id NOT NULL,
+    data nudge.event_data DEFAULT '{}'::jsonb NOT NULL,
+    key nudge.event_key,
     occurred_at timestamp with time zone DEFAULT now() NOT NULL,
     received_at timestamp with time zone DEFAULT now() NOT NULL,
     cause_event_id bigint,
-    depth integer DEFAULT 0 NOT NULL,
+    depth nudge.event_depth DEFAULT 0 NOT NULL,
     effects jsonb DEFAULT '[]'::jsonb NOT NULL,
-    refused text,
-    CONSTRAINT event_data_is_at_most_64_kib CHECK ((pg_column_size(data) <= 65536)),
-    CONSTRAINT event_data_is_object CHECK ((jsonb_typeof(data) = 'object'::text)),
-    CONSTRAINT event_depth_is_not_negative CHECK ((depth >= 0)),
-    CONSTRAINT event_entity_id_is_1_to_200_chars CHECK (((length(entity_id) >= 1) AND (length(entity_id) <= 200))),
-    CONSTRAINT event_entity_type_is_1_to_200_chars CHECK (((length(entity_type) >= 1) AND (length(entity_type) <= 200))),
-    CONSTRAINT event_key_is_1_to_200_chars CHECK (((length(key) >= 1) AND (length(key) <= 200))),
-    CONSTRAINT event_type_of_event_is_1_to_200_chars CHECK (((length(event_type) >= 1) AND (length(event_type) <= 200)))
+    refused text
 );
 
 -- Name: TABLE events; Type: COMMENT; Schema: nudge; Owner: -
@@ -4316,10 +4443,9 @@ COMMENT ON FUNCTION nudge.seconds_until_due() IS 'Seconds (>= 0, database clock)
 -- Name: status_flags; Type: TABLE; Schema: nudge; Owner: -
 
 CREATE TABLE nudge.status_flags (
-    key text NOT NULL,
+    key nudge.flag_key NOT NULL,
     value boolean DEFAULT false NOT NULL,
-    updated_at timestamp with time zone DEFAULT now() NOT NULL,
-    CONSTRAINT flag_key_is_1_to_200_chars CHECK (((length(key) >= 1) AND (length(key) <= 200)))
+    updated_at timestamp with time zone DEFAULT now() NOT NULL
 );
 
 -- Name: TABLE status_flags; Type: COMMENT; Schema: nudge; Owner: -
@@ -4451,18 +4577,22 @@ BEGIN
                                                      jsonb_build_object('id', p.object_id)))
              END AS data,
              -- The reminder's columns that its JSON shows (nudge.reminder_json), as they are now.
-             r.id AS r_id, r.entity_type AS r_entity_type, r.entity_id AS r_entity_id,
-             r.event_type AS r_event_type, r.channel AS r_channel, r.target AS r_target,
-             r.schedule_type AS r_schedule_type, r.interval_seconds AS r_interval_seconds,
-             r.cron AS r_cron, r.timezone AS r_timezone, r.misfire_policy AS r_misfire_policy,
-             r.max_attempts AS r_max_attempts, r.next_run_at AS r_next_run_at,
-             r.occurrence_at AS r_occurrence_at, r.attempt AS r_attempt,
-             r.stop_condition_type AS r_stop_condition_type,
-             r.stop_condition_value AS r_stop_condition_value, r.max_fires AS r_max_fires,
-             r.ends_at AS r_ends_at, r.fire_count AS r_fire_count, r.status AS r_status,
-             r.completed_reason AS r_completed_reason, r.last_error AS r_last_error,
+             r.id AS r_id, r.entity_type::text AS r_entity_type,
+             r.entity_id::text AS r_entity_id, r.event_type::text AS r_event_type,
+             r.channel::text AS r_channel, r.target::text AS r_target,
+             r.schedule_type::text AS r_schedule_type,
+             r.interval_seconds::integer AS r_interval_seconds, r.cron::text AS r_cron,
+             r.timezone AS r_timezone, r.misfire_policy::text AS r_misfire_policy,
+             r.max_attempts::integer AS r_max_attempts, r.next_run_at AS r_next_run_at,
+             r.occurrence_at AS r_occurrence_at, r.attempt::integer AS r_attempt,
+             r.stop_condition_type::text AS r_stop_condition_type,
+             r.stop_condition_value::text AS r_stop_condition_value,
+             r.max_fires::integer AS r_max_fires, r.ends_at AS r_ends_at,
+             r.fire_count::integer AS r_fire_count, r.status::text AS r_status,
+             r.completed_reason::text AS r_completed_reason, r.last_error::text AS r_last_error,
              r.rule_id AS r_rule_id, r.event_id AS r_event_id, r.created_at AS r_created_at,
-             r.updated_at AS r_updated_at, r.finished_at AS r_finished_at, r.payload AS r_payload,
+             r.updated_at AS r_updated_at, r.finished_at AS r_finished_at,
+             r.payload::jsonb AS r_payload,
              r.request AS r_request, r.cron_words AS r_cron_words,
              -- The sentence of the first row of each group of rows whose reminders share what
              -- nudge.describe_reminder reads: the others take it from that row.
@@ -4474,7 +4604,8 @@ BEGIN
              -- attempt_json of no row is {}: none.
              CASE WHEN a.attempt IS NOT NULL THEN nudge.attempt_json(a) END AS x_attempt,
              a.attempt AS a_attempt
-        FROM (SELECT c.pos, c.id, o.n::integer AS n, c.kind, c.change, o.object_id, o.occurrence,
+        FROM (SELECT c.pos, c.id, o.n::integer AS n, c.kind::text AS kind, c.change, o.object_id,
+                     o.occurrence,
                      o.flag_key, o.gone
                 FROM (SELECT c.*,
                              -- The objects of the rows before it: rows that cannot reach the
@@ -4832,14 +4963,13 @@ CREATE TABLE nudge.changes (
     id bigint NOT NULL,
     xid xid8 DEFAULT pg_current_xact_id() NOT NULL,
     at timestamp with time zone DEFAULT now() NOT NULL,
-    kind text NOT NULL,
+    kind nudge.change_kind NOT NULL,
     change text NOT NULL,
     object_ids bigint[],
     flag_keys text[],
     occurrences timestamp with time zone[],
     gone jsonb[],
-    CONSTRAINT change_kind_is_known CHECK ((kind = ANY (ARRAY['reminder'::text, 'flag'::text, 'event'::text, 'rule'::text]))),
-    CONSTRAINT change_names_its_objects CHECK ((((kind = 'flag'::text) = (flag_keys IS NOT NULL)) AND ((kind = 'flag'::text) = (object_ids IS NULL))))
+    CONSTRAINT change_names_its_objects CHECK (((((kind)::text = 'flag'::text) = (flag_keys IS NOT NULL)) AND (((kind)::text = 'flag'::text) = (object_ids IS NULL))))
 );
 ALTER TABLE ONLY nudge.changes ALTER COLUMN object_ids SET STORAGE EXTERNAL;
 ALTER TABLE ONLY nudge.changes ALTER COLUMN occurrences SET STORAGE EXTERNAL;
@@ -5017,15 +5147,15 @@ CREATE INDEX executions_by_fired_at ON nudge.executions USING brin (fired_at);
 
 -- Name: reminders_due_in_order; Type: INDEX; Schema: nudge; Owner: -
 
-CREATE INDEX reminders_due_in_order ON nudge.reminders USING btree (next_run_at) WHERE (status = 'ACTIVE'::text);
+CREATE INDEX reminders_due_in_order ON nudge.reminders USING btree (next_run_at) WHERE ((status)::text = 'ACTIVE'::text);
 
 -- Name: reminders_live_by_stop_flag; Type: INDEX; Schema: nudge; Owner: -
 
-CREATE INDEX reminders_live_by_stop_flag ON nudge.reminders USING btree (stop_condition_value) WHERE ((stop_condition_type = 'db_check'::text) AND (status = ANY (ARRAY['ACTIVE'::text, 'PAUSED'::text])));
+CREATE INDEX reminders_live_by_stop_flag ON nudge.reminders USING btree (stop_condition_value) WHERE (((stop_condition_type)::text = 'db_check'::text) AND ((status)::text = ANY (ARRAY['ACTIVE'::text, 'PAUSED'::text])));
 
 -- Name: reminders_one_live_per_identity; Type: INDEX; Schema: nudge; Owner: -
 
-CREATE UNIQUE INDEX reminders_one_live_per_identity ON nudge.reminders USING btree (entity_type, entity_id, event_type) WHERE (status = ANY (ARRAY['ACTIVE'::text, 'PAUSED'::text]));
+CREATE UNIQUE INDEX reminders_one_live_per_identity ON nudge.reminders USING btree (entity_type, entity_id, event_type) WHERE ((status)::text = ANY (ARRAY['ACTIVE'::text, 'PAUSED'::text]));
 
 -- Name: rules_enabled_by_event_type; Type: INDEX; Schema: nudge; Owner: -
 
@@ -5069,11 +5199,11 @@ CREATE TRIGGER flag_changes_are_audited AFTER INSERT OR DELETE OR UPDATE ON nudg
 
 -- Name: reminders reminder_changes_are_logged; Type: TRIGGER; Schema: nudge; Owner: -
 
-CREATE TRIGGER reminder_changes_are_logged AFTER UPDATE OF status, next_run_at, interval_seconds, max_fires, ends_at, payload ON nudge.reminders FOR EACH ROW WHEN (((old.fire_count = new.fire_count) AND ((old.status <> new.status) OR ((NOT (old.leased_by IS DISTINCT FROM new.leased_by)) AND (old.attempt = new.attempt) AND (((((new.next_run_at IS DISTINCT FROM old.next_run_at) OR (new.interval_seconds IS DISTINCT FROM old.interval_seconds)) OR (new.max_fires IS DISTINCT FROM old.max_fires)) OR (new.ends_at IS DISTINCT FROM old.ends_at)) OR (new.payload IS DISTINCT FROM old.payload)))))) EXECUTE FUNCTION nudge.log_reminder_change();
+CREATE TRIGGER reminder_changes_are_logged AFTER UPDATE OF status, next_run_at, interval_seconds, max_fires, ends_at, payload ON nudge.reminders FOR EACH ROW WHEN ((((old.fire_count)::integer = (new.fire_count)::integer) AND (((old.status)::text <> (new.status)::text) OR ((NOT (old.leased_by IS DISTINCT FROM new.leased_by)) AND ((old.attempt)::integer = (new.attempt)::integer) AND ((new.next_run_at IS DISTINCT FROM old.next_run_at) OR ((new.interval_seconds)::integer IS DISTINCT FROM (old.interval_seconds)::integer) OR ((new.max_fires)::integer IS DISTINCT FROM (old.max_fires)::integer) OR (new.ends_at IS DISTINCT FROM old.ends_at) OR ((new.payload)::jsonb IS DISTINCT FROM (old.payload)::jsonb)))))) EXECUTE FUNCTION nudge.log_reminder_change();
 
 -- Name: reminders reminder_created_stopped_emits_an_event; Type: TRIGGER; Schema: nudge; Owner: -
 
-CREATE TRIGGER reminder_created_stopped_emits_an_event AFTER INSERT ON nudge.reminders FOR EACH ROW WHEN ((new.status = 'COMPLETED'::text)) EXECUTE FUNCTION nudge.emit_reminder_event();
+CREATE TRIGGER reminder_created_stopped_emits_an_event AFTER INSERT ON nudge.reminders FOR EACH ROW WHEN (((new.status)::text = 'COMPLETED'::text)) EXECUTE FUNCTION nudge.emit_reminder_event();
 
 -- Name: reminders reminder_cron_change_is_described; Type: TRIGGER; Schema: nudge; Owner: -
 
@@ -5089,11 +5219,11 @@ CREATE TRIGGER reminder_deletes_are_audited AFTER DELETE ON nudge.reminders FOR 
 
 -- Name: reminders reminder_due_sooner_wakes_workers; Type: TRIGGER; Schema: nudge; Owner: -
 
-CREATE TRIGGER reminder_due_sooner_wakes_workers AFTER UPDATE ON nudge.reminders FOR EACH ROW WHEN (((new.lease_expires_at IS NULL) AND (new.status = 'ACTIVE'::text) AND ((old.status <> 'ACTIVE'::text) OR (old.lease_expires_at IS NOT NULL) OR (new.next_run_at < old.next_run_at)))) EXECUTE FUNCTION nudge.wake_workers();
+CREATE TRIGGER reminder_due_sooner_wakes_workers AFTER UPDATE ON nudge.reminders FOR EACH ROW WHEN (((new.lease_expires_at IS NULL) AND ((new.status)::text = 'ACTIVE'::text) AND (((old.status)::text <> 'ACTIVE'::text) OR (old.lease_expires_at IS NOT NULL) OR (new.next_run_at < old.next_run_at)))) EXECUTE FUNCTION nudge.wake_workers();
 
 -- Name: reminders reminder_end_emits_an_event; Type: TRIGGER; Schema: nudge; Owner: -
 
-CREATE TRIGGER reminder_end_emits_an_event AFTER UPDATE OF status ON nudge.reminders FOR EACH ROW WHEN (((new.completed_reason IS NOT NULL) AND (new.completed_reason <> 'fired'::text) AND (old.status = ANY (ARRAY['ACTIVE'::text, 'PAUSED'::text])) AND (new.status = ANY (ARRAY['COMPLETED'::text, 'CANCELLED'::text, 'FAILED'::text])))) EXECUTE FUNCTION nudge.emit_reminder_event();
+CREATE TRIGGER reminder_end_emits_an_event AFTER UPDATE OF status ON nudge.reminders FOR EACH ROW WHEN (((new.completed_reason IS NOT NULL) AND ((new.completed_reason)::text <> 'fired'::text) AND ((old.status)::text = ANY (ARRAY['ACTIVE'::text, 'PAUSED'::text])) AND ((new.status)::text = ANY (ARRAY['COMPLETED'::text, 'CANCELLED'::text, 'FAILED'::text])))) EXECUTE FUNCTION nudge.emit_reminder_event();
 
 -- Name: reminders reminder_inserts_are_recorded; Type: TRIGGER; Schema: nudge; Owner: -
 

@@ -122,6 +122,8 @@ std::vector<Violation> Violations() {
        update_seed("status = 'CANCELLED', completed_reason = 'fired', finished_at = now()")},
       {"completed_reason_fits_status",
        update_seed("status = 'FAILED', completed_reason = 'max_fires', finished_at = now()")},
+      {"completed_reason_fits_status",
+       update_seed("status = 'COMPLETED', completed_reason = 'done', finished_at = now()")},
       {"finished_at_set_once_finished", insert_reminder({{"finished_at", "now()"}})},
       {"finished_at_set_once_finished",
        update_seed("status = 'COMPLETED', completed_reason = 'fired'")},
@@ -277,12 +279,15 @@ TEST_F(ConstraintsTest, TheBaseRowsOfTheTableAreValid) {
             "");
 }
 
+// The CHECKs of the tables and those of the domains of their columns.
 TEST_F(ConstraintsTest, EveryNamedCheckConstraintHasACase) {
-  const pqxx::result all = sql(
-      "SELECT conname FROM pg_constraint"
-      " WHERE contype = 'c' AND conrelid IN ('nudge.reminders'::regclass,"
-      " 'nudge.status_flags'::regclass, 'nudge.executions'::regclass, 'nudge.contacts'::regclass,"
-      " 'nudge.delivery_attempts'::regclass)");
+  const pqxx::result all =
+      sql("WITH t(rel) AS (VALUES ('nudge.reminders'::regclass), ('nudge.status_flags'::regclass),"
+          " ('nudge.executions'::regclass), ('nudge.contacts'::regclass),"
+          " ('nudge.delivery_attempts'::regclass))"
+          " SELECT conname FROM pg_constraint"
+          " WHERE contype = 'c' AND (conrelid IN (SELECT rel FROM t) OR contypid IN"
+          " (SELECT atttypid FROM pg_attribute WHERE attrelid IN (SELECT rel FROM t)))");
   std::set<std::string> covered;
   for (const auto& table : {Violations(), NullViolations(), StatusViolations()}) {
     for (const Violation& v : table) covered.insert(v.constraint);

@@ -74,13 +74,9 @@ std::string page(const pqxx::result& rows, int limit) {
   return out + "}";
 }
 
-void reply(httplib::Response& res, int status, const std::string& body) {
+void reply(httplib::Response& res, int status, std::string body) {
   res.status = status;
-  res.set_content(body, "application/json");
-}
-
-void reply(httplib::Response& res, int status, std::string&& body) {
-  res.status = status;
+  // This cpp-httplib's set_content copies its string: the type is set, then the body moved in.
   res.set_content("", 0, "application/json");
   res.body = std::move(body);
 }

@@ -53,8 +53,8 @@ std::optional<std::int64_t> id_cursor(const httplib::Request& req);
 // were asked for, so a surplus row means there is a next page.
 std::string page(const pqxx::result& rows, int limit);
 
-void reply(httplib::Response& res, int status, const std::string& body);
-// The same, taking the body without a copy (a batch's answer is half a megabyte).
-void reply(httplib::Response& res, int status, std::string&& body);
+// A JSON answer; pass a temporary (or std::move) and it is not copied (a batch's answer is half
+// a megabyte).
+void reply(httplib::Response& res, int status, std::string body);
 
 }  // namespace nudge::api

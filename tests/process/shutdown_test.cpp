@@ -21,9 +21,10 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 // The README's promise: running deliveries get 3 s; then one round trip records and releases.
-// The 2 s margin is for a busy shared machine.
+// The 3 s margin is for a busy shared machine: an ASan build at load 11 took grace + 2.4 s (its
+// exit checks for leaks); the defect this guards against took 30 s.
 constexpr auto kGrace = 3s;
-constexpr auto kStopsWithin = kGrace + 2s;
+constexpr auto kStopsWithin = kGrace + 3s;
 
 class Shutdown : public ProcessTest {
  protected:

@@ -49,9 +49,15 @@ bool hex(const std::string& text, std::size_t from, std::size_t digits, std::uin
 }  // namespace
 
 std::string event_id(Position p) {
-  char text[43];
-  std::snprintf(text, sizeof text, "%016llx-%016llx-%08x", static_cast<unsigned long long>(p.batch),
-                static_cast<unsigned long long>(p.id), static_cast<unsigned>(p.n));
+  // By hand, not snprintf: a page of the live stream writes 1,000 of them.
+  std::string text(42, '-');
+  const auto put = [&text](std::size_t at, std::size_t digits, std::uint64_t value) {
+    for (std::size_t i = at + digits; i-- > at; value >>= 4)
+      text[i] = "0123456789abcdef"[value & 15];
+  };
+  put(0, 16, p.batch);
+  put(17, 16, static_cast<std::uint64_t>(p.id));
+  put(34, 8, static_cast<std::uint32_t>(p.n));
   return text;
 }
 

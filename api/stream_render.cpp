@@ -30,11 +30,12 @@ class Object {
   Object(const Object&) = delete;
   Object& operator=(const Object&) = delete;
 
+  // `name` is one of ours: nothing in it needs escaping.
   std::string& key(std::string_view name) {
-    if (!first_) out_ += ',';
+    out_ += first_ ? std::string_view("\"") : std::string_view(",\"");
     first_ = false;
-    append_json_string(out_, name);
-    out_ += ':';
+    out_ += name;
+    out_ += std::string_view("\":");
     return out_;
   }
   void string(const char* name, Cells& row, pqxx::row::size_type column) {

@@ -62,9 +62,10 @@ void ChangePoller::read_log(pqxx::connection& conn) {
     const pqxx::result rows = pages.retrieve(next);
     const Position read_to = page_end(rows, last, kPage);
     if (read_to < end) next = pages.insert(changes_query(read_to, last, kPage));
-    const Page page = render_changes(rows, last, kPage);
-    hub_.publish(page.changes, page.end);
-    if (page.end >= end) break;
+    Page page = render_changes(rows, last, kPage);
+    const Position page_end = page.end;
+    hub_.publish(std::move(page));
+    if (page_end >= end) break;
   }
   pages.complete();
 }

@@ -338,8 +338,9 @@ void ConnectionLoop::start_stream(Tracked& c, std::shared_ptr<Outbox> outbox) {
 void ConnectionLoop::write_stream(Tracked& c) {
   bool progressed = false;
   for (;;) {
-    if (c.sent == c.unsent.size()) {
+    if (c.piece == c.unsent.size()) {
       c.unsent.clear();
+      c.piece = 0;
       c.sent = 0;
       if (c.ending) return close(c);
       c.ending = !c.outbox->take(c.unsent);
@@ -348,8 +349,14 @@ void ConnectionLoop::write_stream(Tracked& c) {
         break;
       }
     }
+    const std::string& piece = *c.unsent[c.piece];
+    if (c.sent == piece.size()) {
+      ++c.piece;
+      c.sent = 0;
+      continue;
+    }
     // Through the connection's TLS session over HTTPS.
-    const ssize_t n = c.send_some(c.unsent.data() + c.sent, c.unsent.size() - c.sent);
+    const ssize_t n = c.send_some(piece.data() + c.sent, piece.size() - c.sent);
     if (n > 0) {
       c.sent += static_cast<std::size_t>(n);
       progressed = true;

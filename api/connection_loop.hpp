@@ -24,12 +24,16 @@
 
 namespace nudge::api {
 
+// Bytes a streaming connection sends, shared with the other streams that send the same (a page
+// of the live stream is one buffer, written to every client that wants all of it).
+using Piece = std::shared_ptr<const std::string>;
+
 // What a streaming connection sends: filled by another thread, taken by the loop.
 class Outbox {
  public:
   virtual ~Outbox() = default;
-  // Appends what is queued to `out`; false when the stream ends once `out` is sent.
-  virtual bool take(std::string& out) = 0;
+  // Appends what is queued to `out`, in order; false when the stream ends once `out` is sent.
+  virtual bool take(std::vector<Piece>& out) = 0;
 };
 
 class ConnectionLoop {
@@ -81,10 +85,12 @@ class ConnectionLoop {
     State state = State::idle;
     std::chrono::steady_clock::time_point deadline;
     std::list<Tracked>::iterator self;
-    // A stream's: its source, the bytes taken from it and not yet sent, and since when the
-    // client has taken none (the deadline then is when it is given up).
+    // A stream's: its source, the pieces taken from it and not yet sent (from the byte `sent`
+    // of piece `piece` on), and since when the client has taken none (the deadline then is
+    // when it is given up).
     std::shared_ptr<Outbox> outbox;
-    std::string unsent;
+    std::vector<Piece> unsent;
+    std::size_t piece = 0;
     std::size_t sent = 0;
     bool ending = false;
     bool blocked = false;

@@ -49,9 +49,15 @@ bool hex(const std::string& text, std::size_t from, std::size_t digits, std::uin
 }  // namespace
 
 std::string event_id(Position p) {
-  char text[43];
-  std::snprintf(text, sizeof text, "%016llx-%016llx-%08x", static_cast<unsigned long long>(p.batch),
-                static_cast<unsigned long long>(p.id), static_cast<unsigned>(p.n));
+  // By hand, not snprintf: a page of the live stream writes 1,000 of them.
+  std::string text(42, '-');
+  const auto put = [&text](std::size_t at, std::size_t digits, std::uint64_t value) {
+    for (std::size_t i = at + digits; i-- > at; value >>= 4)
+      text[i] = "0123456789abcdef"[value & 15];
+  };
+  put(0, 16, p.batch);
+  put(17, 16, static_cast<std::uint64_t>(p.id));
+  put(34, 8, static_cast<std::uint32_t>(p.n));
   return text;
 }
 
@@ -66,35 +72,47 @@ std::optional<Position> parse_event_id(const std::string& text) {
 
 Page render_changes(const pqxx::result& rows, std::int64_t through, int limit) {
   Page page;
+  page.changes.reserve(rows.size());
   const ReminderColumns columns(rows);
   const auto kind = rows.column_number("kind");
   const auto entity_type = rows.column_number("entity_type");
   const auto entity_id = rows.column_number("entity_id");
   const auto data = rows.column_number("data");
-  std::vector<std::string> attempts;
-  // A fire with delivery attempts is a row per attempt: its change is written at its last row.
+  std::string message;     // reused: each message is copied once, behind its chunk's size
+  std::string_view shown;  // the schedule_text the next row may repeat
   for (pqxx::result::size_type i = 0; i < rows.size(); ++i) {
     Cells row(rows[i]);
-    if (!row.null(columns.x_attempt)) attempts.emplace_back(row.text(columns.x_attempt));
-    const Position position = position_of(row);
-    if (i + 1 < rows.size()) {
-      Cells next(rows[i + 1]);
-      if (position_of(next) == position) continue;
-    }
     Change c;
-    c.position = position;
+    c.position = position_of(row);
     c.kind = row.text(kind);
-    if (c.kind == "reminder") c.reminder_id = integer<std::int64_t>(row.text(columns.object_id));
-    c.entity_type = optional_text(row, entity_type);
-    c.entity_id = optional_text(row, entity_id);
-    c.message = "id: " + event_id(c.position) + "\nevent: " + c.kind + "\ndata: ";
+    message.clear();
+    message += "id: ";
+    message += event_id(c.position);
+    message += "\nevent: ";
+    message += c.kind;
+    message += "\ndata: ";
     if (c.kind == "reminder") {
-      append_reminder_change(c.message, row, columns, attempts);
+      c.reminder_id = integer<std::int64_t>(row.text(columns.object_id));
+      // A reminder's entity is its own (none once it is gone).
+      if (!row.null(columns.r_status)) {
+        c.entity_type = std::string(row.text(columns.r_entity_type));
+        c.entity_id = std::string(row.text(columns.r_entity_id));
+      }
+      append_reminder_change(message, row, columns, shown);
     } else {
-      c.message += row.text(data);
+      c.entity_type = optional_text(row, entity_type);
+      c.entity_id = optional_text(row, entity_id);
+      message += row.text(data);
     }
-    c.message += "\n\n";
-    attempts.clear();
+    message += "\n\n";
+    char size[20];
+    const int n = std::snprintf(size, sizeof size, "%zx\r\n", message.size());
+    c.chunk = page.text.size();
+    page.text.append(size, static_cast<std::size_t>(n));
+    c.begin = page.text.size();
+    page.text += message;
+    c.end = page.text.size();
+    page.text += "\r\n";
     page.changes.push_back(std::move(c));
   }
   page.end = page.changes.size() < static_cast<std::size_t>(limit) ? after_batch(through)
@@ -119,16 +137,10 @@ std::string changes_query(Position after, std::int64_t through, int limit) {
 }
 
 Position page_end(const pqxx::result& rows, std::int64_t through, int limit) {
-  // A fire with delivery attempts is a row per attempt: the changes are the distinct positions.
-  std::size_t changes = 0;
-  Position last;
-  for (pqxx::result::size_type i = 0; i < rows.size(); ++i) {
-    Cells row(rows[i]);
-    const Position position = position_of(row);
-    if (changes == 0 || position != last) ++changes;
-    last = position;
-  }
-  return changes < static_cast<std::size_t>(limit) ? after_batch(through) : last;
+  // One row per change.
+  if (rows.size() < static_cast<pqxx::result::size_type>(limit)) return after_batch(through);
+  Cells row(rows[rows.size() - 1]);
+  return position_of(row);
 }
 
 std::int64_t advance_batches(pqxx::transaction_base& tx) {

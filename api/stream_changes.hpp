@@ -14,6 +14,7 @@
 #include <optional>
 #include <pqxx/pqxx>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace nudge::api {
@@ -30,19 +31,28 @@ std::string event_id(Position p);
 // The position an event id names; nullopt when the text is not one this server made.
 std::optional<Position> parse_event_id(const std::string& text);
 
-// One change, rendered.
+// One change, rendered: its message is in its page's text.
 struct Change {
   Position position;
   std::string kind;  // reminder | flag | event | rule: the message's event name
   std::optional<std::int64_t> reminder_id;
   std::optional<std::string> entity_type, entity_id;
-  std::string message;  // "id: ...\nevent: <kind>\ndata: <json>\n\n"
+  // Where its HTTP chunk begins in the page's text, and where its message
+  // ("id: ...\nevent: <kind>\ndata: <json>\n\n") begins and ends; the chunk ends 2 bytes after.
+  std::size_t chunk = 0, begin = 0, end = 0;
 };
 
 // Changes read, and the position they were read up to.
 struct Page {
   std::vector<Change> changes;
+  // Every change's message as one HTTP/1.1 chunk, end to end, in order: written to every
+  // stream that wants the whole page as it is, without a copy per client.
+  std::string text;
   Position end;  // after the last change, or the start of the batch after `through`
+
+  std::string_view message(const Change& c) const {
+    return std::string_view(text).substr(c.begin, c.end - c.begin);
+  }
 };
 
 // Up to `limit` changes after `after`, of the batches up to `through`, in order (statement
@@ -50,7 +60,7 @@ struct Page {
 Page read_changes(pqxx::transaction_base& tx, Position after, std::int64_t through, int limit);
 // The same read in parts, for a reader that has the next page read while it renders one (a
 // pqxx::pipeline): the statement as text, with its values; where the page `rows` ends; and its
-// changes.
+// changes (one result row each).
 std::string changes_query(Position after, std::int64_t through, int limit);
 Position page_end(const pqxx::result& rows, std::int64_t through, int limit);
 Page render_changes(const pqxx::result& rows, std::int64_t through, int limit);

@@ -19,6 +19,10 @@ std::string chunk(const std::string& message) {
 
 const std::string kLastChunk = "0\r\n\r\n";
 
+Piece piece(std::string bytes) {
+  return std::make_shared<const std::string>(std::move(bytes));
+}
+
 std::string lagged_chunk(std::size_t limit, Position last_sent) {
   return chunk(
       "id: " + event_id(last_sent) + "\n" +
@@ -38,33 +42,35 @@ StreamSubscriber::~StreamSubscriber() {
   hub_.open_.fetch_sub(1, std::memory_order_relaxed);
 }
 
-bool StreamSubscriber::take(std::string& out) {
+bool StreamSubscriber::take(std::vector<Piece>& out) {
   std::lock_guard lock(mutex_);
-  // The loop hands over an empty buffer: the queue's bytes move instead of being copied.
+  // The loop hands over an empty list: the queue's pieces move instead of being copied.
   if (out.empty()) {
     out.swap(queued_);
   } else {
-    out += queued_;
+    out.insert(out.end(), queued_.begin(), queued_.end());
   }
   queued_.clear();
+  queued_bytes_ = 0;
   if (!ended_) taken_through_ = queued_through_;
   return !ended_;
 }
 
-void StreamSubscriber::queue(const std::string& chunks, std::size_t limit,
-                             const Position* position) {
+void StreamSubscriber::queue(const Piece& chunks, std::size_t limit, const Position* position) {
   std::lock_guard lock(mutex_);
   if (ended_) return;
   // Over the limit only once more comes while the queue already holds it: a batch larger than
   // the limit still goes to a client that keeps up.
-  if (queued_.size() <= limit) {
-    queued_ += chunks;
+  if (queued_bytes_ <= limit) {
+    queued_.push_back(chunks);
+    queued_bytes_ += chunks->size();
     if (position) queued_through_ = *position;
     return;
   }
   // What is queued is dropped, and the client told so: it resumes after what the loop took.
-  std::string().swap(queued_);
-  queued_ = lagged_chunk(limit, taken_through_) + kLastChunk;
+  std::vector<Piece>().swap(queued_);
+  queued_.push_back(piece(lagged_chunk(limit, taken_through_) + kLastChunk));
+  queued_bytes_ = queued_.back()->size();
   ended_ = true;
 }
 
@@ -112,40 +118,35 @@ void StreamHub::for_each_subscriber(Each&& each) {
   subscribers_.resize(kept);
 }
 
-void StreamHub::publish(const std::vector<Change>& changes, Position end) {
+void StreamHub::publish(Page page) {
+  const std::vector<Change>& changes = page.changes;
   {
     std::lock_guard lock(mutex_);
     if (!subscribers_.empty() && !changes.empty()) {
-      // Each change encoded once, the page's chunks end to end: chunk i is the bytes from
-      // starts[i] to starts[i + 1].
-      std::string page;
-      std::vector<std::size_t> starts{0};
-      starts.reserve(changes.size() + 1);
-      for (const auto& c : changes) {
-        page += chunk(c.message);
-        starts.push_back(page.size());
-      }
-      // A client gets what it wants of the page in one piece, under one lock: the whole page
-      // when it wants every change (no filter, the usual case), else its own selection.
-      std::string selection;
+      // A client gets what it wants of the page in one piece, under one lock: the page's own
+      // buffer, shared, when it wants every change, else its own selection.
+      const Piece whole = piece(std::move(page.text));
+      const std::string& text = *whole;
       for_each_subscriber([&](StreamSubscriber& s) {
         bool every = true;
         const Position* last = nullptr;
-        selection.clear();
+        std::string selection;
         for (std::size_t i = 0; i < changes.size(); ++i) {
           const bool wanted = changes[i].position > s.sent_ && s.filter_.matches(changes[i]);
           if (wanted) {
             last = &changes[i].position;
-            if (!every) selection.append(page, starts[i], starts[i + 1] - starts[i]);
+            if (!every)
+              selection.append(text, changes[i].chunk, changes[i].end + 2 - changes[i].chunk);
           } else if (every) {
             every = false;
-            selection.assign(page, 0, starts[i]);
+            selection.assign(text, 0, changes[i].chunk);
           }
         }
-        if (last) s.queue(every ? page : selection, settings_.buffer_bytes, last);
+        if (!last) return;
+        s.queue(every ? whole : piece(std::move(selection)), settings_.buffer_bytes, last);
       });
     }
-    position_ = end;
+    position_ = page.end;
   }
   if (!changes.empty() && wake_) wake_();
 }
@@ -158,7 +159,7 @@ bool StreamHub::advance(Position end) {
 }
 
 void StreamHub::ping() {
-  static const std::string kPing = chunk(": ping\n\n");
+  static const Piece kPing = piece(chunk(": ping\n\n"));
   {
     std::lock_guard lock(mutex_);
     for_each_subscriber(

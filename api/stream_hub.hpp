@@ -1,13 +1,14 @@
 #pragma once
-// The fan-out of the live stream: the one change poller of the process publishes each batch of
-// rendered changes here, and every joined client whose filter matches gets it queued, encoded
-// once as an HTTP chunk. The connection loop takes a client's queue when it can write to the
-// client. A client whose queue is still over the buffer size when more comes (a slow reader;
-// so at most the buffer plus one batch is held for it) gets a `lagged` event in
-// place of what was queued and its stream ends: its EventSource reconnects with Last-Event-ID
-// and catches up from history. The `lagged` event carries the id of the last change the client
-// gets before it, so that EventSource resumes from there even if it had none. Nothing is
-// dropped silently.
+// The fan-out of the live stream: the one change poller of the process publishes each page of
+// rendered changes here (every message already an HTTP chunk, end to end in one buffer), and
+// every joined client whose filter matches gets it queued: the page's buffer itself, shared,
+// when the client wants all of it (no filter, the usual case), else its own selection. The
+// connection loop takes a client's queue when it can write to the client. A client whose queue is
+// still over the buffer size when more comes (a slow reader; so at most the buffer plus one batch
+// is held for it) gets a `lagged` event in place of what was queued and its stream ends: its
+// EventSource reconnects with Last-Event-ID and catches up from history. The `lagged` event carries
+// the id of the last change the client gets before it, so that EventSource resumes from there even
+// if it had none. Nothing is dropped silently.
 
 #include <atomic>
 #include <cstddef>
@@ -35,19 +36,20 @@ class StreamSubscriber : public Outbox {
   StreamSubscriber& operator=(const StreamSubscriber&) = delete;
 
   const StreamFilter& filter() const { return filter_; }
-  bool take(std::string& out) override;
+  bool take(std::vector<Piece>& out) override;
 
  private:
   friend class StreamHub;
   // Under the hub's lock: queues `chunks` (changes through `position`, if they are changes)
   // unless the queue already outgrew `limit`: then the client is lagged.
-  void queue(const std::string& chunks, std::size_t limit, const Position* position);
+  void queue(const Piece& chunks, std::size_t limit, const Position* position);
 
   StreamHub& hub_;
   const StreamFilter filter_;
   Position sent_;  // changes at or before it were sent by the catch-up
   std::mutex mutex_;
-  std::string queued_;
+  std::vector<Piece> queued_;
+  std::size_t queued_bytes_ = 0;
   Position queued_through_;  // the last change queued
   Position taken_through_;   // the last change the loop took: it is sent before anything else
   bool ended_ = false;
@@ -80,8 +82,8 @@ class StreamHub {
   // Clients holding a place (joined or catching up), for metrics.
   std::size_t open_streams() const { return open_.load(std::memory_order_relaxed); }
 
-  // From the poller: `changes` (in order), then the position is `end`.
-  void publish(const std::vector<Change>& changes, Position end);
+  // From the poller: the page's changes (in order), then the position is the page's end.
+  void publish(Page page);
   // From the poller, with no change rendered: the position is `end`, unless a client joined
   // meanwhile (then false: the changes up to `end` must be published to it).
   bool advance(Position end);

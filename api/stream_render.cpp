@@ -30,11 +30,12 @@ class Object {
   Object(const Object&) = delete;
   Object& operator=(const Object&) = delete;
 
+  // `name` is one of ours: nothing in it needs escaping.
   std::string& key(std::string_view name) {
-    if (!first_) out_ += ',';
+    out_ += first_ ? std::string_view("\"") : std::string_view(",\"");
     first_ = false;
-    append_json_string(out_, name);
-    out_ += ':';
+    out_ += name;
+    out_ += std::string_view("\":");
     return out_;
   }
   void string(const char* name, Cells& row, pqxx::row::size_type column) {
@@ -52,7 +53,8 @@ class Object {
   bool first_ = true;
 };
 
-void append_reminder(std::string& out, Cells& row, const ReminderColumns& c) {
+void append_reminder(std::string& out, Cells& row, const ReminderColumns& c,
+                     std::string_view& shown) {
   Object o(out);
   // The payload as stored, nulls inside it too.
   o.raw("payload", row, c.r_payload);
@@ -67,27 +69,29 @@ void append_reminder(std::string& out, Cells& row, const ReminderColumns& c) {
     if (!row.null(c.r_occurrence_at)) o.raw("attempts", row, c.r_attempt);
   }
   o.raw("request", row, c.r_request);
-  if (row.null(c.r_schedule_text)) {
-    o.key("schedule_text") += "null";
+  std::string& text = o.key("schedule_text");
+  if (row.text(c.r_schedule_text_as_before) != "t") {
+    // NULL (a reminder without one) is a view of nothing, shown as null and repeated as such.
+    shown = row.null(c.r_schedule_text) ? std::string_view() : row.text(c.r_schedule_text);
+  }
+  if (shown.data() == nullptr) {
+    text += "null";
   } else {
-    o.string("schedule_text", row, c.r_schedule_text);
+    append_json_string(text, shown);
   }
 }
 
-void append_execution(std::string& out, Cells& row, const ReminderColumns& c,
-                      const std::vector<std::string>& attempts) {
+void append_execution(std::string& out, Cells& row, const ReminderColumns& c) {
   Object o(out);
   o.raw("reminder_id", row, c.object_id);
   for (const auto& [name, i] : c.x_strings) o.string(name, row, i);
   for (const auto& [name, i] : c.x_numbers) o.raw(name, row, i);
   for (const auto& [name, i] : c.x_times) o.time(name, row, i);
-  if (attempts.empty()) return;
+  if (row.null(c.x_delivery_attempts)) return;
+  // The attempts' JSON objects, joined by commas in attempt order.
   std::string& list = o.key("delivery_attempts");
   list += '[';
-  for (std::size_t i = 0; i < attempts.size(); ++i) {
-    if (i > 0) list += ',';
-    list += attempts[i];
-  }
+  list += row.text(c.x_delivery_attempts);
   list += ']';
 }
 
@@ -97,24 +101,28 @@ ReminderColumns::ReminderColumns(const pqxx::result& result) {
   const auto at = [&result](const char* column) { return result.column_number(column); };
   change = at("change");
   object_id = at("object_id");
-  r_id = at("r_id");
+  r_entity_type = at("r_entity_type");
+  r_entity_id = at("r_entity_id");
   r_status = at("r_status");
   r_payload = at("r_payload");
   r_request = at("r_request");
   r_schedule_text = at("r_schedule_text");
+  r_schedule_text_as_before = at("r_schedule_text_as_before");
   r_next_run_at = at("r_next_run_at");
   r_occurrence_at = at("r_occurrence_at");
   r_attempt = at("r_attempt");
   x_fired_at = at("x_fired_at");
-  x_attempt = at("x_attempt");
+  x_delivery_attempts = at("x_delivery_attempts");
   // Each shown as nudge.reminder_json and nudge.execution_json show it, under its own name.
   for (const char* name :
        {"entity_type", "entity_id", "event_type", "channel", "target", "schedule_type", "cron",
         "timezone", "misfire_policy", "stop_condition_type", "stop_condition_value", "status",
         "completed_reason", "last_error"})
     strings.emplace_back(name, at(("r_" + std::string(name)).c_str()));
+  // The reminder's id is the change's object_id.
+  numbers.emplace_back("id", object_id);
   for (const char* name :
-       {"id", "interval_seconds", "max_attempts", "max_fires", "fire_count", "rule_id", "event_id"})
+       {"interval_seconds", "max_attempts", "max_fires", "fire_count", "rule_id", "event_id"})
     numbers.emplace_back(name, at(("r_" + std::string(name)).c_str()));
   for (const char* name : {"ends_at", "created_at", "updated_at", "finished_at"})
     times.emplace_back(name, at(("r_" + std::string(name)).c_str()));
@@ -126,21 +134,21 @@ ReminderColumns::ReminderColumns(const pqxx::result& result) {
 }
 
 void append_reminder_change(std::string& out, Cells& row, const ReminderColumns& c,
-                            const std::vector<std::string>& attempts) {
+                            std::string_view& shown) {
   out += "{\"change\":";
   append_json_string(out, row.text(c.change));
   out += ",\"reminder\":";
-  if (row.null(c.r_id)) {
+  if (row.null(c.r_status)) {
     // Pruned since: only its id is left to say.
     out += "{\"id\":";
     out += row.text(c.object_id);
     out += '}';
   } else {
-    append_reminder(out, row, c);
+    append_reminder(out, row, c, shown);
   }
   if (!row.null(c.x_fired_at)) {
     out += ",\"execution\":";
-    append_execution(out, row, c, attempts);
+    append_execution(out, row, c);
   }
   out += '}';
 }

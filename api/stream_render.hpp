@@ -4,11 +4,13 @@
 // rendering each fire with jsonb in the database cost the one change reader 90 us a fire, more
 // than a drain of 20,000 fires a second leaves it. Strings and numbers are copied, timestamps
 // turned from PostgreSQL's text (ISO) into JSON's form, payload, request and delivery attempts
-// (already JSON) spliced in. tests/api/stream_test.cpp compares each object with the REST one.
+// (already JSON) spliced in; a schedule_text is sent once for the rows that share it.
+// tests/api/stream_test.cpp compares each object with the REST one.
 
 #include <pqxx/pqxx>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace nudge::api {
@@ -39,15 +41,17 @@ class Cells {
 // The column numbers of one result of nudge.stream_changes, looked up once per result.
 struct ReminderColumns {
   explicit ReminderColumns(const pqxx::result& result);
-  pqxx::row::size_type change, object_id, r_id, r_status, r_payload, r_request, r_schedule_text,
-      r_next_run_at, r_occurrence_at, r_attempt, x_fired_at, x_attempt;
+  pqxx::row::size_type change, object_id, r_entity_type, r_entity_id, r_status, r_payload,
+      r_request, r_schedule_text, r_schedule_text_as_before, r_next_run_at, r_occurrence_at,
+      r_attempt, x_fired_at, x_delivery_attempts;
   std::vector<std::pair<const char*, pqxx::row::size_type>> strings, numbers, times, x_strings,
       x_numbers, x_times;
 };
 
-// Appends {"change": ..., "reminder": {...}[, "execution": {...}]} of the change in `row`,
-// whose execution's delivery attempts are `attempts` (the x_attempt of its rows, in order).
+// Appends {"change": ..., "reminder": {...}[, "execution": {...}]} of the change in `row`.
+// `shown` is the schedule_text of the rows before: the row repeats it where its
+// r_schedule_text_as_before says so, else sets it to its own (a view into the result).
 void append_reminder_change(std::string& out, Cells& row, const ReminderColumns& columns,
-                            const std::vector<std::string>& attempts);
+                            std::string_view& shown);
 
 }  // namespace nudge::api

@@ -69,7 +69,7 @@ bool catch_up_and_join(ConnectionPool& pool, StreamHub& hub,
     });
     std::string out;
     for (const auto& c : page.changes) {
-      if (subscriber->filter().matches(c)) out += c.message;
+      if (subscriber->filter().matches(c)) out += page.message(c);
     }
     if (!out.empty() && !sink.write(out.data(), out.size())) return false;
     // The hub is ahead of what this read could see only for the time its snapshot took.

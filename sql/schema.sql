@@ -1449,11 +1449,18 @@ CREATE FUNCTION nudge.complete_reminders_stopped_by_flags() RETURNS trigger
     SET search_path TO 'pg_catalog', 'pg_temp'
     AS $$
 BEGIN
-  UPDATE nudge.reminders
-     SET status = 'COMPLETED', completed_reason = 'stop_condition', finished_at = now(), updated_at = now()
-   WHERE stop_condition_type = 'db_check'
-     AND stop_condition_value = ANY (ARRAY(SELECT f.key FROM changed_flags f WHERE f.value))
-     AND status IN ('ACTIVE', 'PAUSED');
+  -- The flags' keys as an InitPlan of each statement, as before 0033 (a variable would make both
+  -- statements parameterised, planned afresh for their first five runs in every backend).
+  IF EXISTS (SELECT 1 FROM nudge.reminders
+              WHERE stop_condition_type = 'db_check'
+                AND stop_condition_value = ANY (ARRAY(SELECT f.key FROM changed_flags f WHERE f.value))
+                AND status IN ('ACTIVE', 'PAUSED')) THEN
+    UPDATE nudge.reminders
+       SET status = 'COMPLETED', completed_reason = 'stop_condition', finished_at = now(), updated_at = now()
+     WHERE stop_condition_type = 'db_check'
+       AND stop_condition_value = ANY (ARRAY(SELECT f.key FROM changed_flags f WHERE f.value))
+       AND status IN ('ACTIVE', 'PAUSED');
+  END IF;
   RETURN NULL;
 END $$;
 
@@ -4533,131 +4540,114 @@ COMMENT ON FUNCTION nudge.stream_advance() IS 'Makes the next batch of the strea
 
 -- Name: stream_changes(bigint, bigint, integer, bigint, integer); Type: FUNCTION; Schema: nudge; Owner: -
 
-CREATE FUNCTION nudge.stream_changes(p_after_pos bigint, p_after_id bigint, p_after_n integer, p_through_pos bigint, p_limit integer) RETURNS TABLE(pos bigint, id bigint, n integer, kind text, change text, object_id bigint, entity_type text, entity_id text, data jsonb, r_id bigint, r_entity_type text, r_entity_id text, r_event_type text, r_channel text, r_target text, r_schedule_type text, r_interval_seconds integer, r_cron text, r_timezone text, r_misfire_policy text, r_max_attempts integer, r_next_run_at timestamp with time zone, r_occurrence_at timestamp with time zone, r_attempt integer, r_stop_condition_type text, r_stop_condition_value text, r_max_fires integer, r_ends_at timestamp with time zone, r_fire_count integer, r_status text, r_completed_reason text, r_last_error text, r_rule_id bigint, r_event_id bigint, r_created_at timestamp with time zone, r_updated_at timestamp with time zone, r_finished_at timestamp with time zone, r_payload jsonb, r_request jsonb, r_schedule_text text, x_scheduled_for timestamp with time zone, x_fired_at timestamp with time zone, x_outcome text, x_attempts integer, x_worker text, x_error text, x_attempt jsonb)
+CREATE FUNCTION nudge.stream_changes(p_after_pos bigint, p_after_id bigint, p_after_n integer, p_through_pos bigint, p_limit integer) RETURNS TABLE(pos bigint, id bigint, n integer, kind text, change text, object_id bigint, entity_type text, entity_id text, data jsonb, r_entity_type text, r_entity_id text, r_event_type text, r_channel text, r_target text, r_schedule_type text, r_interval_seconds integer, r_cron text, r_timezone text, r_misfire_policy text, r_max_attempts integer, r_next_run_at timestamp with time zone, r_occurrence_at timestamp with time zone, r_attempt integer, r_stop_condition_type text, r_stop_condition_value text, r_max_fires integer, r_ends_at timestamp with time zone, r_fire_count integer, r_status text, r_completed_reason text, r_last_error text, r_rule_id bigint, r_event_id bigint, r_created_at timestamp with time zone, r_updated_at timestamp with time zone, r_finished_at timestamp with time zone, r_payload jsonb, r_request jsonb, r_schedule_text text, r_schedule_text_as_before boolean, x_scheduled_for timestamp with time zone, x_fired_at timestamp with time zone, x_outcome text, x_attempts integer, x_worker text, x_error text, x_delivery_attempts text)
     LANGUAGE plpgsql STABLE
     SET search_path TO 'pg_catalog', 'pg_temp'
     AS $$
 #variable_conflict use_column
 BEGIN
   RETURN QUERY
-  SELECT q.pos, q.id, q.n, q.kind, q.change, q.object_id, q.entity_type, q.entity_id, q.data,
-         q.r_id, q.r_entity_type, q.r_entity_id, q.r_event_type, q.r_channel, q.r_target,
-         q.r_schedule_type, q.r_interval_seconds, q.r_cron, q.r_timezone, q.r_misfire_policy,
-         q.r_max_attempts, q.r_next_run_at, q.r_occurrence_at, q.r_attempt,
-         q.r_stop_condition_type, q.r_stop_condition_value, q.r_max_fires, q.r_ends_at,
-         q.r_fire_count, q.r_status, q.r_completed_reason, q.r_last_error, q.r_rule_id,
-         q.r_event_id, q.r_created_at, q.r_updated_at, q.r_finished_at, q.r_payload, q.r_request,
-         max(q.r_first_schedule_text)
-           OVER (PARTITION BY CASE WHEN q.r_schedule_type = 'one_time'
-                                   THEN coalesce(q.r_occurrence_at, q.r_next_run_at) END,
-                              q.r_interval_seconds, q.r_max_fires, q.r_ends_at,
-                              q.r_schedule_type COLLATE "C", q.r_cron_words COLLATE "C",
-                              q.r_timezone COLLATE "C", q.r_stop_condition_value COLLATE "C"),
-         q.x_scheduled_for, q.x_fired_at, q.x_outcome, q.x_attempts, q.x_worker, q.x_error,
-         q.x_attempt
-    FROM (
-      SELECT p.pos, p.id, p.n, p.kind,
-             CASE WHEN p.change = 'fired' AND x.outcome = 'failed' AND r.status = 'FAILED'
-                  THEN 'failed' ELSE p.change END AS change,
-             p.object_id, coalesce(r.entity_type, e.entity_type) AS entity_type,
-             coalesce(r.entity_id, e.entity_id) AS entity_id,
-             CASE p.kind
-               WHEN 'flag' THEN
-                 jsonb_build_object('change', p.change,
-                                    'flag', coalesce(to_jsonb(f),
-                                                     jsonb_build_object('key', p.flag_key)))
-               WHEN 'event' THEN
-                 jsonb_build_object('change', p.change,
-                                    'event', coalesce(nudge.event_json(e),
-                                                      jsonb_build_object('id', p.object_id)),
-                                    'effects', coalesce(e.effects, '[]'::jsonb))
-               WHEN 'rule' THEN
-                 jsonb_build_object('change', p.change,
-                                    'rule', coalesce(p.gone, nudge.rule_json(u),
-                                                     jsonb_build_object('id', p.object_id)))
-             END AS data,
-             -- The reminder's columns that its JSON shows (nudge.reminder_json), as they are now.
-             r.id AS r_id, r.entity_type::text AS r_entity_type,
-             r.entity_id::text AS r_entity_id, r.event_type::text AS r_event_type,
-             r.channel::text AS r_channel, r.target::text AS r_target,
-             r.schedule_type::text AS r_schedule_type,
-             r.interval_seconds::integer AS r_interval_seconds, r.cron::text AS r_cron,
-             r.timezone AS r_timezone, r.misfire_policy::text AS r_misfire_policy,
-             r.max_attempts::integer AS r_max_attempts, r.next_run_at AS r_next_run_at,
-             r.occurrence_at AS r_occurrence_at, r.attempt::integer AS r_attempt,
-             r.stop_condition_type::text AS r_stop_condition_type,
-             r.stop_condition_value::text AS r_stop_condition_value,
-             r.max_fires::integer AS r_max_fires, r.ends_at AS r_ends_at,
-             r.fire_count::integer AS r_fire_count, r.status::text AS r_status,
-             r.completed_reason::text AS r_completed_reason, r.last_error::text AS r_last_error,
-             r.rule_id AS r_rule_id, r.event_id AS r_event_id, r.created_at AS r_created_at,
-             r.updated_at AS r_updated_at, r.finished_at AS r_finished_at,
-             r.payload::jsonb AS r_payload,
-             r.request AS r_request, r.cron_words AS r_cron_words,
-             -- The sentence of the first row of each group of rows whose reminders share what
-             -- nudge.describe_reminder reads: the others take it from that row.
-             CASE WHEN r.id IS NOT NULL AND row_number() OVER schedule = 1
-                  THEN (SELECT nudge.describe_reminder(d) FROM nudge.reminders d WHERE d.id = r.id)
-             END AS r_first_schedule_text,
-             x.scheduled_for AS x_scheduled_for, x.fired_at AS x_fired_at, x.outcome AS x_outcome,
-             x.attempts AS x_attempts, x.worker AS x_worker, x.error AS x_error,
-             -- attempt_json of no row is {}: none.
-             CASE WHEN a.attempt IS NOT NULL THEN nudge.attempt_json(a) END AS x_attempt,
-             a.attempt AS a_attempt
-        FROM (SELECT c.pos, c.id, o.n::integer AS n, c.kind::text AS kind, c.change, o.object_id,
-                     o.occurrence,
-                     o.flag_key, o.gone
-                FROM (SELECT c.*,
-                             -- The objects of the rows before it: rows that cannot reach the
-                             -- page are not unnested (a fire's row holds up to 1,000).
-                             coalesce(sum(coalesce(cardinality(c.object_ids),
-                                                   cardinality(c.flag_keys)))
-                                        OVER (ORDER BY c.pos, c.id ROWS BETWEEN UNBOUNDED PRECEDING
-                                                                            AND 1 PRECEDING), 0)
-                               AS before
-                        -- At most p_limit rows, each holding at least one change, from at most
-                        -- p_limit batches, each holding at least one row; in a batch by id.
-                        FROM (SELECT b.pos, c.*
-                                FROM (SELECT b.pos, b.xids FROM nudge.change_batches b
-                                       WHERE b.pos >= p_after_pos AND b.pos <= p_through_pos
-                                       ORDER BY b.pos LIMIT p_limit) b
-                               CROSS JOIN LATERAL (
-                                 SELECT c.* FROM nudge.changes c
-                                  WHERE c.xid = ANY (b.xids)
-                                    AND c.id >= CASE WHEN b.pos = p_after_pos THEN p_after_id
-                                                     ELSE 0 END
-                               ) c
-                               ORDER BY b.pos, c.id
-                               LIMIT p_limit) c) c
-               CROSS JOIN LATERAL unnest(c.object_ids, c.occurrences, c.flag_keys, c.gone)
-                     WITH ORDINALITY AS o(object_id, occurrence, flag_key, gone, n)
-               -- In bigint: after a whole pruned batch p_after_n is the largest integer.
-               WHERE c.before < p_limit::bigint + p_after_n
-                 AND (c.pos, c.id, o.n) > (p_after_pos, p_after_id, p_after_n)
-               ORDER BY c.pos, c.id, o.n
-               LIMIT p_limit) p
-        LEFT JOIN nudge.reminders r ON p.kind = 'reminder' AND r.id = p.object_id
-        -- Lookups by the executions' and the attempts' keys for each fire, never a scan.
-        LEFT JOIN nudge.executions x
-               ON p.kind = 'reminder' AND p.change = 'fired'
-              AND x.reminder_id = p.object_id AND x.scheduled_for = p.occurrence
-        LEFT JOIN nudge.delivery_attempts a
-               ON a.reminder_id = x.reminder_id AND a.scheduled_for = x.scheduled_for
-        LEFT JOIN nudge.status_flags f ON p.kind = 'flag' AND f.key = p.flag_key
-        LEFT JOIN nudge.events e ON p.kind = 'event' AND e.id = p.object_id
-        LEFT JOIN nudge.rules u ON p.kind = 'rule' AND u.id = p.object_id
-      WINDOW schedule AS (PARTITION BY CASE WHEN r.schedule_type = 'one_time'
-                                            THEN coalesce(r.occurrence_at, r.next_run_at) END,
-                                       r.interval_seconds, r.max_fires, r.ends_at,
-                                       r.schedule_type COLLATE "C", r.cron_words COLLATE "C",
-                                       r.timezone COLLATE "C", r.stop_condition_value COLLATE "C")
-    ) q
-   ORDER BY q.pos, q.id, q.n, q.a_attempt;
+  SELECT p.pos, p.id, p.n, p.kind,
+         CASE WHEN p.change = 'fired' AND x.outcome = 'failed' AND r.status = 'FAILED'
+              THEN 'failed' ELSE p.change END,
+         p.object_id, v.entity_type, v.entity_id, v.data,
+         r.entity_type::text, r.entity_id::text, r.event_type::text,
+         r.channel::text, r.target::text, r.schedule_type::text,
+         r.interval_seconds::integer, r.cron::text, r.timezone, r.misfire_policy::text,
+         r.max_attempts::integer,
+         -- What is due is sent only while the reminder can still fire: the JSON shows it then.
+         CASE WHEN r.status IN ('ACTIVE', 'PAUSED') THEN r.next_run_at END,
+         CASE WHEN r.status IN ('ACTIVE', 'PAUSED') THEN r.occurrence_at END,
+         CASE WHEN r.status IN ('ACTIVE', 'PAUSED') THEN r.attempt::integer END,
+         r.stop_condition_type::text, r.stop_condition_value::text, r.max_fires::integer,
+         r.ends_at, r.fire_count::integer, r.status::text, r.completed_reason::text,
+         r.last_error::text, r.rule_id, r.event_id, r.created_at, r.updated_at, r.finished_at,
+         r.payload::jsonb, r.request,
+         -- The sentence only where the schedule differs from the row before's (a drain's page
+         -- mostly shares one): the reader repeats the last one it got where as_before is true.
+         CASE WHEN r.id IS NOT NULL
+                   AND (lag(k.k) OVER page) IS DISTINCT FROM k.k
+              THEN (SELECT nudge.describe_reminder(d) FROM nudge.reminders d WHERE d.id = r.id)
+         END,
+         r.id IS NOT NULL AND (lag(k.k) OVER page) IS NOT DISTINCT FROM k.k,
+         x.scheduled_for, x.fired_at, x.outcome::text, x.attempts::integer, x.worker, x.error,
+         t.attempts
+    FROM (SELECT c.pos, c.id, o.n::integer AS n, c.kind::text AS kind, c.change, o.object_id,
+                 o.occurrence, o.flag_key, o.gone
+            FROM (SELECT c.*,
+                         coalesce(sum(coalesce(cardinality(c.object_ids),
+                                               cardinality(c.flag_keys)))
+                                    OVER (ORDER BY c.pos, c.id ROWS BETWEEN UNBOUNDED PRECEDING
+                                                                        AND 1 PRECEDING), 0)
+                           AS before
+                    FROM (SELECT b.pos, c.*
+                            FROM (SELECT b.pos, b.xids FROM nudge.change_batches b
+                                   WHERE b.pos >= p_after_pos AND b.pos <= p_through_pos
+                                   ORDER BY b.pos LIMIT p_limit) b
+                           CROSS JOIN LATERAL (
+                             SELECT c.* FROM nudge.changes c
+                              WHERE c.xid = ANY (b.xids)
+                                AND c.id >= CASE WHEN b.pos = p_after_pos THEN p_after_id
+                                                 ELSE 0 END
+                           ) c
+                           ORDER BY b.pos, c.id
+                           LIMIT p_limit) c) c
+           CROSS JOIN LATERAL unnest(c.object_ids, c.occurrences, c.flag_keys, c.gone)
+                 WITH ORDINALITY AS o(object_id, occurrence, flag_key, gone, n)
+           WHERE c.before < p_limit::bigint + p_after_n
+             AND (c.pos, c.id, o.n) > (p_after_pos, p_after_id, p_after_n)
+           -- By n as returned: the rows above keep this order, and nothing sorts them again.
+           ORDER BY c.pos, c.id, 3
+           LIMIT p_limit) p
+    -- Lookups by key for each change, never a scan: the reminder, a fire's execution and its
+    -- delivery attempts (as one text, the JSON objects joined by commas, in attempt order).
+    LEFT JOIN nudge.reminders r ON p.kind = 'reminder' AND r.id = p.object_id
+    LEFT JOIN nudge.executions x
+           ON p.kind = 'reminder' AND p.change = 'fired'
+          AND x.reminder_id = p.object_id AND x.scheduled_for = p.occurrence
+    LEFT JOIN LATERAL (
+      SELECT string_agg(nudge.attempt_json(a)::text, ',' ORDER BY a.attempt) AS attempts
+        FROM nudge.delivery_attempts a
+       WHERE a.reminder_id = x.reminder_id AND a.scheduled_for = x.scheduled_for
+    ) t ON x.reminder_id IS NOT NULL
+    -- A flag's, an event's or a rule's message, rendered here (they are rare): each branch runs
+    -- only for its kind, so a fire probes none of their tables.
+    LEFT JOIN LATERAL (
+      SELECT jsonb_build_object('change', p.change,
+                                'flag', coalesce(to_jsonb(f), jsonb_build_object('key', p.flag_key)))
+               AS data, NULL::text AS entity_type, NULL::text AS entity_id
+        FROM (SELECT 1) one LEFT JOIN nudge.status_flags f ON f.key = p.flag_key
+       WHERE p.kind = 'flag'
+      UNION ALL
+      SELECT jsonb_build_object('change', p.change,
+                                'event', coalesce(nudge.event_json(e),
+                                                  jsonb_build_object('id', p.object_id)),
+                                'effects', coalesce(e.effects, '[]'::jsonb)),
+             e.entity_type, e.entity_id
+        FROM (SELECT 1) one LEFT JOIN nudge.events e ON e.id = p.object_id
+       WHERE p.kind = 'event'
+      UNION ALL
+      SELECT jsonb_build_object('change', p.change,
+                                'rule', coalesce(p.gone, nudge.rule_json(u),
+                                                 jsonb_build_object('id', p.object_id))),
+             NULL, NULL
+        FROM (SELECT 1) one LEFT JOIN nudge.rules u ON u.id = p.object_id
+       WHERE p.kind = 'rule'
+    ) v ON true
+    -- What nudge.describe_reminder reads of the reminder (0028's groups): the same key, the same
+    -- sentence.
+    CROSS JOIN LATERAL (
+      SELECT (CASE WHEN r.schedule_type = 'one_time' THEN coalesce(r.occurrence_at, r.next_run_at) END,
+              r.interval_seconds, r.max_fires, r.ends_at, r.schedule_type::text, r.cron_words::text,
+              r.timezone::text, r.stop_condition_value::text) AS k
+    ) k
+  WINDOW page AS (ORDER BY p.pos, p.id, p.n)
+   ORDER BY p.pos, p.id, p.n;
 END $$;
 
 -- Name: FUNCTION stream_changes(p_after_pos bigint, p_after_id bigint, p_after_n integer, p_through_pos bigint, p_limit integer); Type: COMMENT; Schema: nudge; Owner: -
 
-COMMENT ON FUNCTION nudge.stream_changes(p_after_pos bigint, p_after_id bigint, p_after_n integer, p_through_pos bigint, p_limit integer) IS 'Up to p_limit changes after position (p_after_pos, p_after_id, p_after_n) of the batches up to p_through_pos, in that order, each with its reminder id or object id and entity for filtering: a flag''s, event''s or rule''s data as the stream sends it ({change, flag} | {change, event, effects} | {change, rule}); a reminder''s change (fired as failed when its failure ended the reminder) with the reminder row, its schedule_text, and for a fire its execution row, one result row per delivery attempt (attempt_json) or one without; objects as they are now.';
+COMMENT ON FUNCTION nudge.stream_changes(p_after_pos bigint, p_after_id bigint, p_after_n integer, p_through_pos bigint, p_limit integer) IS 'Up to p_limit changes after position (p_after_pos, p_after_id, p_after_n) of the batches up to p_through_pos, one row each in that order: a flag''s, event''s or rule''s data as the stream sends it ({change, flag} | {change, event, effects} | {change, rule}) with an event''s entity; a reminder''s change (fired as failed when its failure ended the reminder) with the reminder''s shown columns as they are now (r_status NULL when it is gone; next_run_at, occurrence_at and attempt only while ACTIVE or PAUSED), its schedule_text unless r_schedule_text_as_before says it is the previous row''s, and for a fire its execution with its delivery attempts'' JSON objects joined by commas in attempt order.';
 
 -- Name: target_host(text); Type: FUNCTION; Schema: nudge; Owner: -
 

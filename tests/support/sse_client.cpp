@@ -1,5 +1,6 @@
 #include "support/sse_client.hpp"
 
+#include <algorithm>
 #include <cstdlib>
 #include <string_view>
 
@@ -80,6 +81,19 @@ std::optional<SseMessage> SseClient::next(std::chrono::milliseconds timeout) {
     raw_ += more;
     decode_chunks();
   }
+}
+
+bool SseClient::discard(std::chrono::milliseconds timeout) {
+  static constexpr std::string_view kLagged = "\nevent: lagged\n";
+  const std::string more = connection_.read_some(timeout);
+  if (more.empty()) {
+    if (connection_.closed()) ended_ = true;
+    return false;
+  }
+  const bool lagged = (tail_ + more.substr(0, kLagged.size())).find(kLagged) != std::string::npos ||
+                      more.find(kLagged) != std::string::npos;
+  tail_ = more.substr(more.size() - std::min(more.size(), kLagged.size() - 1));
+  return lagged;
 }
 
 std::optional<SseMessage> SseClient::next_event(std::chrono::milliseconds timeout) {

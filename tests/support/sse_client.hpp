@@ -30,6 +30,10 @@ class SseClient {
   std::optional<SseMessage> next(std::chrono::milliseconds timeout);
   // The next event (a message with an event name: not a comment, nor the retry setting).
   std::optional<SseMessage> next_event(std::chrono::milliseconds timeout);
+  // Reads what arrives within `timeout` and keeps none of it, as a client that only keeps up
+  // (nothing decoded: a benchmark's other streams share the server's cores); true when it held a
+  // `lagged` event. Not to be mixed with next() on one client.
+  bool discard(std::chrono::milliseconds timeout);
   // The server ended the stream (its last chunk, or the connection closed).
   bool ended() const { return ended_; }
 
@@ -41,6 +45,7 @@ class SseClient {
   RawResponse answer_;
   std::string raw_, body_;
   std::size_t body_at_ = 0;  // where the unread messages start
+  std::string tail_;         // discard()'s last bytes, for an event name split between two reads
   bool ended_ = false;
 };
 

@@ -439,7 +439,6 @@ COMMENT ON COLUMN nudge.rules."when" IS 'Equality conditions, all of which must 
 
 CREATE FUNCTION nudge.apply_rule(p_rule nudge.rules, p_event nudge.events) RETURNS jsonb
     LANGUAGE plpgsql
-    SET search_path TO 'pg_catalog', 'pg_temp'
     AS $$
 DECLARE
   v_made      record;
@@ -450,10 +449,10 @@ DECLARE
   v_effect    jsonb;
   v_set       text;  -- set_config's answer, unused: an assignment is cheaper than PERFORM's query
 BEGIN
-  v_set := set_config('nudge.rule_id', p_rule.id::text, true);
   CASE p_rule.action->>'type'
     WHEN 'remind' THEN
-      v_set := set_config('nudge.rule_path', 'action.reminder.', true);
+      v_set := set_config('nudge.rule_id', p_rule.id::text, true)
+               || set_config('nudge.rule_path', 'action.reminder.', true);
       v_reminder := nudge.remind_plainly(p_rule.action->'reminder', p_event);
       IF v_reminder.id IS NULL THEN
         SELECT c.created, c.reminder INTO v_made
@@ -467,14 +466,16 @@ BEGIN
                                      'reminder', nudge.reminder_json(v_reminder),
                                      'created', v_created);
     WHEN 'set_flag' THEN
-      v_set := set_config('nudge.rule_path', 'action.flag.', true);
+      v_set := set_config('nudge.rule_id', p_rule.id::text, true)
+               || set_config('nudge.rule_path', 'action.flag.', true);
       v_flag := nudge.set_flag(nudge.render_text(p_rule.action->'flag'->>'key', p_event,
                                                  'action.flag.key') #>> '{}',
                                (p_rule.action->'flag'->>'value')::boolean);
       v_effect := jsonb_build_object('rule_id', p_rule.id, 'type', 'set_flag',
                                      'flag', to_jsonb(v_flag));
     ELSE
-      v_set := set_config('nudge.rule_path', 'action.cancel.', true);
+      v_set := set_config('nudge.rule_id', p_rule.id::text, true)
+               || set_config('nudge.rule_path', 'action.cancel.', true);
       SELECT coalesce(array_agg((nudge.cancel_reminder(r.id)).id ORDER BY r.id), '{}')
         INTO v_cancelled
         FROM nudge.reminders r
@@ -2377,26 +2378,32 @@ CREATE FUNCTION nudge.emit_event(p_event_type text, p_entity_type text, p_entity
     SET search_path TO 'pg_catalog', 'pg_temp'
     AS $$
 BEGIN
-  IF p_event_type IS NULL OR length(p_event_type) NOT BETWEEN 1 AND 200 THEN
-    PERFORM nudge.reject('event_type', 'must be 1 to 200 characters');
-  END IF;
-  IF p_event_type LIKE 'nudge.%' THEN
-    PERFORM nudge.reject('event_type', 'must not start with "nudge.": those are Nudge''s own');
-  END IF;
-  IF p_entity_type IS NULL OR length(p_entity_type) NOT BETWEEN 1 AND 200 THEN
-    PERFORM nudge.reject('entity_type', 'must be 1 to 200 characters');
-  END IF;
-  IF p_entity_id IS NULL OR length(p_entity_id) NOT BETWEEN 1 AND 200 THEN
-    PERFORM nudge.reject('entity_id', 'must be 1 to 200 characters');
-  END IF;
-  IF p_data IS NULL OR jsonb_typeof(p_data) <> 'object' THEN
-    PERFORM nudge.reject('data', 'must be a JSON object');
-  END IF;
-  IF pg_column_size(p_data) > 65536 THEN
-    PERFORM nudge.reject('data', 'must be at most 64 KiB');
-  END IF;
-  IF length(p_key) NOT BETWEEN 1 AND 200 THEN
-    PERFORM nudge.reject('key', 'must be 1 to 200 characters');
+  IF NOT coalesce(length(p_event_type) BETWEEN 1 AND 200 AND p_event_type NOT LIKE 'nudge.%'
+                  AND length(p_entity_type) BETWEEN 1 AND 200
+                  AND length(p_entity_id) BETWEEN 1 AND 200
+                  AND jsonb_typeof(p_data) = 'object' AND pg_column_size(p_data) <= 65536
+                  AND coalesce(length(p_key) BETWEEN 1 AND 200, true), false) THEN
+    IF p_event_type IS NULL OR length(p_event_type) NOT BETWEEN 1 AND 200 THEN
+      PERFORM nudge.reject('event_type', 'must be 1 to 200 characters');
+    END IF;
+    IF p_event_type LIKE 'nudge.%' THEN
+      PERFORM nudge.reject('event_type', 'must not start with "nudge.": those are Nudge''s own');
+    END IF;
+    IF p_entity_type IS NULL OR length(p_entity_type) NOT BETWEEN 1 AND 200 THEN
+      PERFORM nudge.reject('entity_type', 'must be 1 to 200 characters');
+    END IF;
+    IF p_entity_id IS NULL OR length(p_entity_id) NOT BETWEEN 1 AND 200 THEN
+      PERFORM nudge.reject('entity_id', 'must be 1 to 200 characters');
+    END IF;
+    IF p_data IS NULL OR jsonb_typeof(p_data) <> 'object' THEN
+      PERFORM nudge.reject('data', 'must be a JSON object');
+    END IF;
+    IF pg_column_size(p_data) > 65536 THEN
+      PERFORM nudge.reject('data', 'must be at most 64 KiB');
+    END IF;
+    IF length(p_key) NOT BETWEEN 1 AND 200 THEN
+      PERFORM nudge.reject('key', 'must be 1 to 200 characters');
+    END IF;
   END IF;
   RETURN nudge.record_event(p_event_type, p_entity_type, p_entity_id, p_data, p_key,
                             p_occurred_at, false);
@@ -3465,16 +3472,16 @@ COMMENT ON FUNCTION nudge.queue_wake_up() IS 'Queues the wake-up hint on channel
 
 CREATE FUNCTION nudge.record_event(p_event_type text, p_entity_type text, p_entity_id text, p_data jsonb, p_key text, p_occurred_at timestamp with time zone, p_own boolean) RETURNS jsonb
     LANGUAGE plpgsql
-    SET search_path TO 'pg_catalog', 'pg_temp'
     AS $$
 DECLARE
   -- A rule's action can complete reminders, whose lifecycle events run rules in turn: the
   -- depth of this event in that chain, and the event whose rules are running (so also the
   -- cause of any event they emit), travel in settings local to the transaction.
   v_depth   integer := coalesce(nullif(current_setting('nudge.event_depth', true), ''), '0')::integer;
-  v_cause   text := current_setting('nudge.event_id', true);
-  v_rule_id text := current_setting('nudge.rule_id', true);
-  v_path    text := current_setting('nudge.rule_path', true);
+  -- nudge.event_id, nudge.rule_id and nudge.rule_path as they were: the first is the cause.
+  v_saved   text[] := ARRAY[current_setting('nudge.event_id', true),
+                            current_setting('nudge.rule_id', true),
+                            current_setting('nudge.rule_path', true)];
   v_event   nudge.events;
   v_rules   nudge.rules[];
   v_rule    nudge.rules;
@@ -3495,7 +3502,7 @@ BEGIN
   -- The id first, the row last: rules need the id, and the row is written once, effects and all.
   v_event := ROW(nextval('nudge.events_id_seq'), p_event_type, p_entity_type, p_entity_id, p_data,
                  p_key, coalesce(p_occurred_at, now()), now(),
-                 CASE WHEN v_depth > 0 THEN nullif(v_cause, '')::bigint END, v_depth, '[]'::jsonb,
+                 CASE WHEN v_depth > 0 THEN nullif(v_saved[1], '')::bigint END, v_depth, '[]'::jsonb,
                  CASE WHEN v_depth >= 8 THEN 'a chain of rules deeper than 8 events: not run' END)
              ::nudge.events;
   IF v_event.refused IS NULL THEN
@@ -3505,8 +3512,8 @@ BEGIN
     RAISE WARNING 'nudge: event % (%) refused: %', v_event.id, p_event_type, v_event.refused;
   END IF;
   IF cardinality(v_rules) > 0 THEN
-    v_set := set_config('nudge.event_depth', (v_depth + 1)::text, true);
-    v_set := set_config('nudge.event_id', v_event.id::text, true);
+    v_set := set_config('nudge.event_depth', (v_depth + 1)::text, true)
+             || set_config('nudge.event_id', v_event.id::text, true);
     FOREACH v_rule IN ARRAY v_rules LOOP
       CONTINUE WHEN v_rule."when" <> '{}'::jsonb AND NOT nudge.rule_matches(v_rule."when", v_event);
       IF p_own THEN
@@ -3525,10 +3532,10 @@ BEGIN
     END LOOP;
     -- This event may be Nudge's own, emitted while another rule's action runs: that rule's
     -- context comes back.
-    v_set := set_config('nudge.event_depth', v_depth::text, true);
-    v_set := set_config('nudge.event_id', coalesce(v_cause, ''), true);
-    v_set := set_config('nudge.rule_id', coalesce(v_rule_id, ''), true);
-    v_set := set_config('nudge.rule_path', coalesce(v_path, ''), true);
+    v_set := set_config('nudge.event_depth', v_depth::text, true)
+             || set_config('nudge.event_id', coalesce(v_saved[1], ''), true)
+             || set_config('nudge.rule_id', coalesce(v_saved[2], ''), true)
+             || set_config('nudge.rule_path', coalesce(v_saved[3], ''), true);
   END IF;
   v_event.effects := v_effects;
   INSERT INTO nudge.events OVERRIDING SYSTEM VALUE SELECT v_event.*;
@@ -3640,6 +3647,8 @@ CREATE FUNCTION nudge.record_inserted_reminders() RETURNS trigger
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'pg_catalog', 'pg_temp'
     AS $$
+DECLARE
+  v_hint text;  -- pg_notify's answer, unused
 BEGIN
   -- Only what a statement asked for directly, in a session that audits, outside rules.
   IF pg_trigger_depth() = 1
@@ -3650,13 +3659,13 @@ BEGIN
            NULLIF(current_setting('nudge.route', true), ''), 'reminder', i.id::text, 'insert'
       FROM inserted i;
   END IF;
-  INSERT INTO nudge.changes (kind, change, object_ids)
-  SELECT 'reminder', 'created', array_agg(i.id) FROM inserted i HAVING count(*) > 0;
   -- A session that notifies after its commit itself (nudge.notify_after_commit) needs no hint.
-  IF current_setting('nudge.notify_after_commit', true) IS DISTINCT FROM 'on'
-     AND EXISTS (SELECT 1 FROM inserted i WHERE i.status = 'ACTIVE') THEN
-    PERFORM nudge.queue_wake_up();
-  END IF;
+  WITH logged AS (
+    INSERT INTO nudge.changes (kind, change, object_ids)
+    SELECT 'reminder', 'created', array_agg(i.id) FROM inserted i HAVING count(*) > 0)
+  SELECT pg_notify('nudge_due', '')::text INTO v_hint
+   WHERE coalesce(current_setting('nudge.notify_after_commit', true), '') <> 'on'
+     AND EXISTS (SELECT 1 FROM inserted i WHERE i.status = 'ACTIVE');
   RETURN NULL;
 END $$;
 
@@ -3715,16 +3724,12 @@ COMMENT ON FUNCTION nudge.release_leases(p_worker text, p_ids bigint[]) IS 'Give
 
 CREATE FUNCTION nudge.remind_plainly(p_template jsonb, p_event nudge.events) RETURNS nudge.reminders
     LANGUAGE plpgsql
-    SET search_path TO 'pg_catalog', 'pg_temp'
     AS $$
 DECLARE
   v_item     jsonb;
-  v_payload  jsonb := '{}'::jsonb;
+  v_payload  jsonb;
   v_interval integer;
   v_run_at   timestamptz;
-  v_max_fires integer;
-  v_ends_at  timestamptz;
-  v_attempts integer;
   v_row      nudge.reminders;
 BEGIN
   IF p_template ?| ARRAY['request', 'cron', 'timezone'] THEN
@@ -3733,54 +3738,50 @@ BEGIN
   v_item := jsonb_build_object('entity_type', p_event.entity_type, 'entity_id', p_event.entity_id)
             || nudge.render_template(p_template - 'payload' - 'delay_seconds' - 'interval_minutes',
                                      p_event, false);
-  IF p_template ? 'payload' THEN
-    v_payload := nudge.render_template(p_template->'payload', p_event, true);
-  END IF;
-  IF v_item IS NULL OR v_payload IS NULL THEN
-    RETURN NULL;  -- the event lacks a value: the exact path names the field
-  END IF;
+  v_payload := CASE WHEN p_template ? 'payload'
+                    THEN nudge.render_template(p_template->'payload', p_event, true)
+                    ELSE '{}'::jsonb END;
   v_interval := coalesce((v_item->>'interval_seconds')::integer,
                          (p_template->>'interval_minutes')::integer * 60);
   v_run_at := p_event.occurred_at + interval '1 second' *
                 CASE WHEN v_item->>'schedule_type' = 'recurring'
                      THEN coalesce((p_template->>'delay_seconds')::integer, v_interval, 0)
                      ELSE coalesce((p_template->>'delay_seconds')::integer, 0) END;
-  v_max_fires := (v_item->>'max_fires')::integer;
-  v_ends_at := (v_item->>'ends_at')::timestamptz;
-  v_attempts := (v_item->>'max_attempts')::integer;
-  -- Every check of nudge.create_reminder, in one simple expression (no query); NULL fails.
+  -- Every check of nudge.create_reminder, in one simple expression (no query); NULL fails, and
+  -- so does an event that lacks a value (the exact path names the field).
   IF NOT coalesce(
-       length(v_item->>'entity_type') BETWEEN 1 AND 200 AND length(v_item->>'entity_id') BETWEEN 1 AND 200
+       v_item IS NOT NULL AND v_payload IS NOT NULL
+       AND length(v_item->>'entity_type') BETWEEN 1 AND 200 AND length(v_item->>'entity_id') BETWEEN 1 AND 200
        AND length(v_item->>'event_type') BETWEEN 1 AND 200 AND v_item->>'channel' IN ('log', 'webhook', 'email')
        AND coalesce(length(v_item->>'target') <= 2048
                     AND nudge.address_problem(v_item->>'channel', v_item->>'target') IS NULL, true)
        AND (NOT v_item ? 'misfire_policy' OR v_item->>'misfire_policy' = 'fire_once'
             OR (v_item->>'misfire_policy' IN ('skip', 'fire_all') AND v_item->>'schedule_type' <> 'one_time'))
-       AND coalesce(v_attempts BETWEEN 1 AND 100, true)
+       AND coalesce((v_item->>'max_attempts')::integer BETWEEN 1 AND 100, true)
        AND jsonb_typeof(v_payload) = 'object' AND pg_column_size(v_payload) <= 65536
        AND ((v_item->>'schedule_type' = 'one_time' AND v_interval IS NULL)
             OR (v_item->>'schedule_type' = 'recurring' AND v_interval BETWEEN 1 AND 31622400))
        AND ((NOT v_item ? 'stop_condition_type' AND NOT v_item ? 'stop_condition_value')
             OR (v_item->>'stop_condition_type' = 'db_check'
                 AND length(v_item->>'stop_condition_value') BETWEEN 1 AND 200))
-       AND coalesce(v_max_fires >= 1, true) AND coalesce(v_ends_at >= v_run_at, true), false) THEN
+       AND coalesce((v_item->>'max_fires')::integer >= 1, true)
+       AND coalesce((v_item->>'ends_at')::timestamptz >= v_run_at, true), false) THEN
     RETURN NULL;
-  END IF;
-  IF v_item ? 'stop_condition_value' THEN
-    PERFORM FROM nudge.status_flags f WHERE f.key = v_item->>'stop_condition_value' AND f.value;
-    IF FOUND THEN RETURN NULL; END IF;
   END IF;
   INSERT INTO nudge.reminders AS r (entity_type, entity_id, event_type, channel, target, payload,
                                     schedule_type, interval_seconds, next_run_at,
                                     stop_condition_type, stop_condition_value, max_fires, ends_at,
                                     misfire_policy, max_attempts)
-  VALUES (v_item->>'entity_type', v_item->>'entity_id', v_item->>'event_type', v_item->>'channel',
-          v_item->>'target', v_payload, v_item->>'schedule_type', v_interval, v_run_at,
-          v_item->>'stop_condition_type', v_item->>'stop_condition_value', v_max_fires, v_ends_at,
-          coalesce(v_item->>'misfire_policy', 'fire_once'), v_attempts)
+  SELECT v_item->>'entity_type', v_item->>'entity_id', v_item->>'event_type', v_item->>'channel',
+         v_item->>'target', v_payload, v_item->>'schedule_type', v_interval, v_run_at,
+         v_item->>'stop_condition_type', v_item->>'stop_condition_value',
+         (v_item->>'max_fires')::integer, (v_item->>'ends_at')::timestamptz,
+         coalesce(v_item->>'misfire_policy', 'fire_once'), (v_item->>'max_attempts')::integer
+   WHERE NOT EXISTS (SELECT 1 FROM nudge.status_flags f
+                      WHERE f.key = v_item->>'stop_condition_value' AND f.value)
   ON CONFLICT (entity_type, entity_id, event_type) WHERE status IN ('ACTIVE', 'PAUSED') DO NOTHING
   RETURNING r.* INTO v_row;
-  RETURN v_row;  -- all NULL when the identity is live
+  RETURN v_row;  -- all NULL when the identity is live or its stop flag is true
 END $$;
 
 -- Name: FUNCTION remind_plainly(p_template jsonb, p_event nudge.events); Type: COMMENT; Schema: nudge; Owner: -
@@ -4006,7 +4007,6 @@ COMMENT ON FUNCTION nudge.render_template(p_template jsonb, p_event nudge.events
 
 CREATE FUNCTION nudge.render_text(p_text text, p_event nudge.events, p_field text, p_typed boolean DEFAULT false) RETURNS jsonb
     LANGUAGE plpgsql STABLE
-    SET search_path TO 'pg_catalog', 'pg_temp'
     AS $$
 DECLARE
   v_out   text := '';
@@ -4467,10 +4467,10 @@ CREATE FUNCTION nudge.set_flag(p_key text, p_value boolean) RETURNS nudge.status
     AS $$
 DECLARE v_flag nudge.status_flags;
 BEGIN
-  IF p_key IS NULL OR length(p_key) NOT BETWEEN 1 AND 200 THEN
-    PERFORM nudge.reject('key', 'must be 1 to 200 characters');
-  END IF;
-  IF p_value IS NULL THEN
+  IF NOT coalesce(length(p_key) BETWEEN 1 AND 200 AND p_value IS NOT NULL, false) THEN
+    IF p_key IS NULL OR length(p_key) NOT BETWEEN 1 AND 200 THEN
+      PERFORM nudge.reject('key', 'must be 1 to 200 characters');
+    END IF;
     PERFORM nudge.reject('value', 'must be true or false');
   END IF;
   LOOP
@@ -4814,7 +4814,10 @@ CREATE FUNCTION nudge.words_flag(p_key text) RETURNS text
   -- A key the parser would read as something else (a word of the grammar, a date, a number) or
   -- that is not one plain token is quoted, with \ and " escaped. The words are
   -- api/word_lexicon.cpp's reserved_words(); tests/api/schedule_words_test.cpp reads each back.
-  SELECT CASE WHEN p_key ~ '^[A-Za-z_][A-Za-z0-9_:.-]*$' AND NOT lower(p_key) = ANY (ARRAY[
+  SELECT CASE WHEN p_key ~ '^[A-Za-z_][A-Za-z0-9_:.-]*$'
+                   -- Every word is letters only: a key with anything else is none of them, and
+                   -- the words' hash table (built per transaction) is not needed.
+                   AND (p_key !~ '^[A-Za-z]+$' OR NOT lower(p_key) = ANY (ARRAY[
                 'a', 'aedt', 'aest', 'akst', 'am', 'an', 'and', 'annually', 'apr', 'april', 'at',
                 'aug', 'august', 'between', 'bst', 'cdt', 'cest', 'cet', 'cron', 'cst', 'daily',
                 'day', 'days', 'dec', 'december', 'each', 'edt', 'eest', 'eet', 'eight', 'eleven',
@@ -4831,7 +4834,7 @@ CREATE FUNCTION nudge.words_flag(p_key text) RETURNS text
                 'tomorrow', 'tonight', 'true', 'tue', 'tues', 'tuesday', 'tuesdays', 'twelve',
                 'two', 'until', 'utc', 'wed', 'wednesday', 'wednesdays', 'week', 'weekday',
                 'weekdays', 'weekend', 'weekends', 'weekly', 'weeks', 'west', 'wet', 'year',
-                'yearly', 'years', 'yesterday'])
+                'yearly', 'years', 'yesterday']))
               THEN p_key
               ELSE '"' || replace(replace(p_key, '\', '\\'), '"', '\"') || '"' END
 $_$;

@@ -119,8 +119,9 @@ TEST_F(Install, EveryFunctionPinsItsSearchPathOrIsInlinedSql) {
   // Functions PostgreSQL inlines into their callers cannot carry a SET clause: those are plain
   // SQL expressions, every name in them qualified, run under their callers' pinned path. So are
   // the pure calendar functions, the per-row wake-up trigger, the placeholder renderer, the
-  // audit of inserts and the address check of reminders' CHECK, called many times per parse, per
-  // cron fire, per rule and per create (sql/README.md).
+  // audit of inserts, the address check of reminders' CHECK and the functions that run an
+  // event's rules (only ever called by pinned ones), called many times per parse, per cron fire,
+  // per rule, per event and per create (sql/README.md).
   ASSERT_EQ(migrate(app_.url(), "migrate.log"), 0) << last_log_;
   EXPECT_EQ(app_value<std::string>(
                 "SELECT coalesce(string_agg(p.proname, ', ' ORDER BY p.proname), '') FROM pg_proc "
@@ -130,7 +131,8 @@ TEST_F(Install, EveryFunctionPinsItsSearchPathOrIsInlinedSql) {
                 "p.proname NOT IN ('cron_value', 'cron_field', 'cron_parse', 'cron_next', "
                 "'cron_words', 'local_instants', "
                 "'wake_workers', 'queue_wake_up', 'render_placeholders', 'audit_inserted_rows', "
-                "'address_problem')"),
+                "'address_problem', 'record_event', 'apply_rule', 'remind_plainly', "
+                "'render_text')"),
             "");
 }
 

@@ -163,6 +163,7 @@ fi
 total_passed=0
 total_failed=0
 any_failed=0
+failed_names=()
 filter_args=()
 if [[ -n "${filter}" ]]; then
   filter_args+=(-R "${filter}")
@@ -200,6 +201,11 @@ run_ctest() {
     any_failed=1
     log "FAILED: ctest (${name}) exited with status ${rc}"
   fi
+  # ctest lists them after "The following tests FAILED:"; kept for the end, where a CI tail shows them.
+  local test_name
+  while IFS= read -r test_name; do
+    failed_names+=("${name}: ${test_name}")
+  done < <(sed -n '/^The following tests FAILED:/,$p' "${out}" | sed -nE 's/^[[:space:]]+[0-9]+ - (.*)$/\1/p')
 }
 
 # The sanitizer tree: only the suites that link Nudge's C++ (tests/CMakeLists.txt); the process
@@ -270,5 +276,8 @@ if ((started_pg)); then
   started_pg=0
   env -u NUDGE_DATABASE_URL "${pg}" stop || log "warning: could not stop the PostgreSQL cluster"
 fi
+for test_name in "${failed_names[@]}"; do
+  log "FAILED test (${test_name})"
+done
 echo "${total_passed} passed, ${total_failed} failed"
 exit "${any_failed}"

@@ -4494,10 +4494,10 @@ COMMENT ON FUNCTION nudge.set_flag(p_key text, p_value boolean) IS 'Sets a flag 
 CREATE FUNCTION nudge.status_after_attempt(r nudge.reminders, p_outcome text, p_policy nudge.worker_policy, p_now timestamp with time zone) RETURNS text
     LANGUAGE sql STABLE
     AS $$
-  SELECT CASE WHEN nudge.end_after_attempt(r, p_outcome, p_policy, p_now) = 'attempts_exhausted'
-                THEN 'FAILED'
-              WHEN nudge.end_after_attempt(r, p_outcome, p_policy, p_now) IS NOT NULL THEN 'COMPLETED'
-              ELSE r.status END
+  SELECT CASE coalesce(nudge.end_after_attempt(r, p_outcome, p_policy, p_now), '')
+              WHEN 'attempts_exhausted' THEN 'FAILED'
+              WHEN '' THEN r.status
+              ELSE 'COMPLETED' END
 $$;
 
 -- Name: FUNCTION status_after_attempt(r nudge.reminders, p_outcome text, p_policy nudge.worker_policy, p_now timestamp with time zone); Type: COMMENT; Schema: nudge; Owner: -

@@ -197,20 +197,22 @@ insert_future() {
          FROM generate_series(1, $1) g"
 }
 
-# drain_once WORKERS FUTURE_ROWS → prints "rate rate_from_first_fire rss_kib"
+# drain_once WORKERS FUTURE_ROWS → prints "rate rate_from_first_fire rss_kib wal_bytes_per_fire"
 # rate counts from just before the workers start (process start-up included);
-# rate_from_first_fire from the first recorded fire, like the peers' jobs_per_s_from_first_job.
+# rate_from_first_fire from the first recorded fire, like the peers' jobs_per_s_from_first_job;
+# wal_bytes_per_fire is the WAL the drain wrote (the cluster's, so it assumes nothing else writes).
 drain_once() {
-  local workers="$1" future="$2" kind="${3:-one_time}" start first end rate rate_ff rss
+  local workers="$1" future="$2" kind="${3:-one_time}" start first end rate rate_ff rss lsn wal
   fresh_db
   ((future > 0)) && insert_future "${future}"
   insert_due "${drain_n}" "${kind}"
   sql "VACUUM ANALYZE nudge.reminders" >/dev/null
   # Measure the drain, not the aftermath of loading it: flush the inserts' dirty pages first.
   sql "CHECKPOINT" >/dev/null
-  start="$(sql "SELECT extract(epoch FROM clock_timestamp())")"
+  read -r start lsn < <(sql "SELECT extract(epoch FROM clock_timestamp()), pg_current_wal_lsn()" | tr '|' ' ')
   start_workers "${workers}" "${tmp}/drain"
   wait_for_executions "${drain_n}"
+  wal="$(sql "SELECT round(pg_wal_lsn_diff(pg_current_wal_lsn(), '${lsn}') / ${drain_n})")"
   rss="$(peak_rss_kib)"
   stop_workers
   # The first round only (all due at the insert's time): a cron drain that crosses a minute
@@ -219,20 +221,21 @@ drain_once() {
                                FROM nudge.executions WHERE scheduled_for = (SELECT min(scheduled_for) FROM nudge.executions)" | tr '|' ' ')
   rate="$(awk -v n="${drain_n}" -v s="${start}" -v e="${end}" 'BEGIN {printf "%.0f", n / (e - s)}')"
   rate_ff="$(awk -v n="${drain_n}" -v s="${first}" -v e="${end}" 'BEGIN {printf "%.0f", n / (e - s)}')"
-  echo "${rate} ${rate_ff} ${rss}"
+  echo "${rate} ${rate_ff} ${rss} ${wal}"
 }
 
 bench_drain() {
   local label="$1" workers="$2" future="$3" kind="${4:-one_time}" r rates=() rates_ff=() rsses=()
-  local rate rate_ff rss
+  local rate rate_ff rss wal wals=()
   for ((r = 1; r <= reps; r++)); do
-    read -r rate rate_ff rss < <(drain_once "${workers}" "${future}" "${kind}")
+    read -r rate rate_ff rss wal < <(drain_once "${workers}" "${future}" "${kind}")
+    wals+=("${wal}")
     rates+=("${rate}")
     rates_ff+=("${rate_ff}")
     rsses+=("${rss}")
-    echo "{\"bench\":\"${label}\",\"workers\":${workers},\"reminders\":${drain_n},\"future_rows\":${future},\"run\":${r},\"fires_per_s\":${rate},\"fires_per_s_from_first_fire\":${rate_ff},\"worker_peak_rss_kib\":${rss}}"
+    echo "{\"bench\":\"${label}\",\"workers\":${workers},\"reminders\":${drain_n},\"future_rows\":${future},\"run\":${r},\"fires_per_s\":${rate},\"fires_per_s_from_first_fire\":${rate_ff},\"worker_peak_rss_kib\":${rss},\"wal_bytes_per_fire\":${wal}}"
   done
-  echo "{\"bench\":\"${label}\",\"workers\":${workers},\"reminders\":${drain_n},\"future_rows\":${future},\"runs\":${reps},\"median_fires_per_s\":$(printf '%s\n' "${rates[@]}" | median),\"median_fires_per_s_from_first_fire\":$(printf '%s\n' "${rates_ff[@]}" | median),\"median_worker_peak_rss_kib\":$(printf '%s\n' "${rsses[@]}" | median)}"
+  echo "{\"bench\":\"${label}\",\"workers\":${workers},\"reminders\":${drain_n},\"future_rows\":${future},\"runs\":${reps},\"median_fires_per_s\":$(printf '%s\n' "${rates[@]}" | median),\"median_fires_per_s_from_first_fire\":$(printf '%s\n' "${rates_ff[@]}" | median),\"median_worker_peak_rss_kib\":$(printf '%s\n' "${rsses[@]}" | median),\"median_wal_bytes_per_fire\":$(printf '%s\n' "${wals[@]}" | median)}"
 }
 
 lateness_once() {
@@ -386,13 +389,13 @@ bench_connections() {
 
 # bench_webhook FAIL_ONCE_PERCENT
 bench_webhook() {
-  local fail="$1" r rates=() rate rate_ff rss stats requests expected distinct
+  local fail="$1" r rates=() rate rate_ff rss wal stats requests expected distinct
   for ((r = 1; r <= reps; r++)); do
     "${sink_bin}" "${sink_port}" --fail-once-percent "${fail}" 2>"${tmp}/sink.err" &
     sink_pid=$!
     for _ in $(seq 1 200); do curl -sf "http://127.0.0.1:${sink_port}/stats" >/dev/null && break; sleep 0.05; done
     # The sink listens on loopback, which the SSRF guard refuses unless it is opened.
-    read -r rate rate_ff rss < <(NUDGE_WEBHOOK_SECRET=whsec_bench_0123456789abcdef \
+    read -r rate rate_ff rss wal < <(NUDGE_WEBHOOK_SECRET=whsec_bench_0123456789abcdef \
       NUDGE_WEBHOOK_ALLOW_PRIVATE=127.0.0.0/8 NUDGE_RETRY_BASE_DELAY_MS=100 NUDGE_RETRY_MAX_DELAY_MS=100 drain_once 2 0 webhook)
     stats="$(curl -sf "http://127.0.0.1:${sink_port}/stats")"
     kill -TERM "${sink_pid}"; wait "${sink_pid}" 2>/dev/null || true; sink_pid=""

@@ -81,6 +81,14 @@ class ProcessTest : public DatabaseTest {
                        "%:" + std::to_string(pid) + ":%");
   }
 
+  // Statements running now on the connections of the worker with this pid (each connection's
+  // application_name is its owner id).
+  long running_statements_of(pid_t pid) {
+    return value<long>(
+        "SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE $1 AND state = 'active'",
+        "%:" + std::to_string(pid) + ":%");
+  }
+
   // The idempotency keys of every fire line the workers printed (the log channel's delivery).
   std::vector<std::string> delivered_keys() const {
     std::vector<std::string> keys;

@@ -141,8 +141,10 @@ int revoke(pqxx::connection& conn, const std::string& name) {
 }
 
 int run(const Args& args, const Config& config) {
+  // A command typed at a prompt: a database still starting gets a few seconds, a wrong address
+  // fails soon (the servers wait a minute).
   if (const int code =
-          migrate_at_startup(config, "nudge-api token/migrate", std::chrono::seconds(10));
+          migrate_at_startup(config, "nudge-api token/migrate", std::chrono::seconds(3));
       code != 0)
     return code;
   try {

@@ -35,7 +35,8 @@
 #   stream    the live stream (tests/bench/stream_reader.cpp): the 2-worker drain with nudge-api
 #             up and no stream open, then with 10 streams open, one of them timing each fired
 #             message from its fire (execution fired_at) to its arrival: fires per second of
-#             both, and the latency p50/p99/max; then the API's RSS with 100 idle streams open.
+#             both, and the latency p50/p99/max; the CPU seconds each drain cost the machine,
+#             nudge-api and the readers; then the API's RSS with 100 idle streams open.
 #
 # Usage: scripts/bench.sh [drain|lateness|scale|api|events|connections|cron|webhook|words|stream ...]
 #        (default: all)
@@ -449,10 +450,20 @@ bench_words() {
   echo "{\"bench\":\"parse_route\",\"clients\":1,\"runs\":${reps},\"median_requests_per_s\":$(printf '%s\n' "${rates[@]}" | median),\"median_p50_ms\":$(printf '%s\n' "${p50s[@]}" | median),\"median_p99_ms\":$(printf '%s\n' "${rp99s[@]}" | median)}"
 }
 
-# stream_once STREAMS → prints "rate rate_from_first_fire p50_ms p99_ms max_ms lagged"
-# The 2-worker drain with nudge-api up and STREAMS streams open (0: none).
+# busy_ticks: the CPU ticks the whole machine has spent on anything but idling (user, nice,
+# system, irq, softirq), from /proc/stat.
+busy_ticks() { awk '/^cpu /{print $2 + $3 + $4 + $7 + $8}' /proc/stat; }
+# process_ticks PID: the CPU ticks PID has used (utime + stime).
+process_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+
+# stream_once STREAMS → prints "rate rate_from_first_fire p50_ms p99_ms max_ms lagged
+# machine_cpu_s api_cpu_s reader_cpu_s"
+# The 2-worker drain with nudge-api up and STREAMS streams open (0: none). The CPU figures cover
+# the drain (from the workers' start to the last execution): where the streams' cost goes
+# (nudge-api, the readers, the rest: PostgreSQL and the workers); meaningful on a quiet machine.
 stream_once() {
   local streams="$1" start first end rate rate_ff out="${tmp}/reader.out" reader_pid=
+  local tick busy0 api0 machine_cpu api_cpu
   fresh_db
   insert_due "${drain_n}"
   sql "VACUUM ANALYZE nudge.reminders" >/dev/null
@@ -464,30 +475,35 @@ stream_once() {
     for _ in $(seq 1 200); do grep -q ready "${out}" 2>/dev/null && break; sleep 0.05; done
   fi
   start="$(sql "SELECT extract(epoch FROM clock_timestamp())")"
+  tick="$(getconf CLK_TCK)"
+  busy0="$(busy_ticks)"
+  api0="$(process_ticks "${api_pid}")"
   start_workers 2 "${tmp}/drain"
   wait_for_executions "${drain_n}"
+  machine_cpu="$(awk -v a="${busy0}" -v b="$(busy_ticks)" -v t="${tick}" 'BEGIN {printf "%.2f", (b - a) / t}')"
+  api_cpu="$(awk -v a="${api0}" -v b="$(process_ticks "${api_pid}")" -v t="${tick}" 'BEGIN {printf "%.2f", (b - a) / t}')"
   stop_workers
   read -r first end < <(sql "SELECT extract(epoch FROM min(fired_at)), extract(epoch FROM max(fired_at)) FROM nudge.executions" | tr '|' ' ')
   rate="$(awk -v n="${drain_n}" -v s="${start}" -v e="${end}" 'BEGIN {printf "%.0f", n / (e - s)}')"
   rate_ff="$(awk -v n="${drain_n}" -v s="${first}" -v e="${end}" 'BEGIN {printf "%.0f", n / (e - s)}')"
   if [[ -n "${reader_pid}" ]]; then
     wait "${reader_pid}" || true
-    python3 -c 'import json,sys; d=json.loads(sys.argv[2].splitlines()[-1]); print(sys.argv[1], d["p50_ms"], d["p99_ms"], d["max_ms"], d["lagged"])' "${rate} ${rate_ff}" "$(cat "${out}")"
+    python3 -c 'import json,sys; d=json.loads(sys.argv[2].splitlines()[-1]); print(sys.argv[1], d["p50_ms"], d["p99_ms"], d["max_ms"], d["lagged"], sys.argv[3], d["reader_cpu_s"])' "${rate} ${rate_ff}" "$(cat "${out}")" "${machine_cpu} ${api_cpu}"
   else
-    echo "${rate} ${rate_ff} 0 0 0 0"
+    echo "${rate} ${rate_ff} 0 0 0 0 ${machine_cpu} ${api_cpu} 0"
   fi
   kill -TERM "${api_pid}"; wait "${api_pid}" || true
 }
 
 bench_stream() {
-  local r rate rate_ff p50 p99 max lagged base=() with=() p50s=() p99s=() rss
+  local r rate rate_ff p50 p99 max lagged machine api reader base=() with=() p50s=() p99s=() rss
   for ((r = 1; r <= reps; r++)); do
-    read -r rate rate_ff _ _ _ _ < <(stream_once 0)
+    read -r rate rate_ff _ _ _ _ machine api _ < <(stream_once 0)
     base+=("${rate}")
-    echo "{\"bench\":\"drain_streams\",\"workers\":2,\"streams\":0,\"run\":${r},\"fires_per_s\":${rate},\"fires_per_s_from_first_fire\":${rate_ff}}"
-    read -r rate rate_ff p50 p99 max lagged < <(stream_once 10)
+    echo "{\"bench\":\"drain_streams\",\"workers\":2,\"streams\":0,\"run\":${r},\"fires_per_s\":${rate},\"fires_per_s_from_first_fire\":${rate_ff},\"machine_cpu_s\":${machine},\"api_cpu_s\":${api}}"
+    read -r rate rate_ff p50 p99 max lagged machine api reader < <(stream_once 10)
     with+=("${rate}"); p50s+=("${p50}"); p99s+=("${p99}")
-    echo "{\"bench\":\"drain_streams\",\"workers\":2,\"streams\":10,\"run\":${r},\"fires_per_s\":${rate},\"fires_per_s_from_first_fire\":${rate_ff},\"latency_p50_ms\":${p50},\"latency_p99_ms\":${p99},\"latency_max_ms\":${max},\"lagged\":${lagged}}"
+    echo "{\"bench\":\"drain_streams\",\"workers\":2,\"streams\":10,\"run\":${r},\"fires_per_s\":${rate},\"fires_per_s_from_first_fire\":${rate_ff},\"latency_p50_ms\":${p50},\"latency_p99_ms\":${p99},\"latency_max_ms\":${max},\"lagged\":${lagged},\"machine_cpu_s\":${machine},\"api_cpu_s\":${api},\"reader_cpu_s\":${reader}}"
   done
   fresh_db
   start_api

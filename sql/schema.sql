@@ -4378,7 +4378,6 @@ COMMENT ON FUNCTION nudge.sample_template(p_template jsonb) IS 'A remind templat
 
 CREATE FUNCTION nudge.schedule_words(p_schedule_type text, p_run_at timestamp with time zone, p_interval_seconds integer, p_cron_words text, p_timezone text, p_stop_condition_value text, p_max_fires integer, p_ends_at timestamp with time zone) RETURNS text
     LANGUAGE plpgsql STABLE
-    SET search_path TO 'pg_catalog', 'pg_temp'
     AS $$
 DECLARE
   v_tz    text := coalesce(p_timezone, 'UTC');

@@ -4645,7 +4645,9 @@ BEGIN
                       q.interval_seconds, q.max_fires, q.ends_at, q.schedule_type::text,
                       q.cron_words::text, q.timezone::text, q.stop_condition_value::text) AS k
                 FROM nudge.reminders q WHERE p.kind = 'reminder' AND q.id = p.object_id) q ON true
-          WINDOW page AS (ORDER BY p.pos, p.id, p.n)) p
+          -- lag reads the partition, not the frame: a frame of the row before spares the
+          -- window the search for each row's peers.
+          WINDOW page AS (ORDER BY p.pos, p.id, p.n ROWS BETWEEN 1 PRECEDING AND CURRENT ROW)) p
     -- Lookups for each change, never a scan: the reminder by its address (read in the same
     -- snapshot, so the same row version), a fire's execution by its key.
     LEFT JOIN nudge.reminders r ON r.ctid = p.rt

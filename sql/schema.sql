@@ -4378,7 +4378,6 @@ COMMENT ON FUNCTION nudge.sample_template(p_template jsonb) IS 'A remind templat
 
 CREATE FUNCTION nudge.schedule_words(p_schedule_type text, p_run_at timestamp with time zone, p_interval_seconds integer, p_cron_words text, p_timezone text, p_stop_condition_value text, p_max_fires integer, p_ends_at timestamp with time zone) RETURNS text
     LANGUAGE plpgsql STABLE
-    SET search_path TO 'pg_catalog', 'pg_temp'
     AS $$
 DECLARE
   v_tz    text := coalesce(p_timezone, 'UTC');
@@ -4550,7 +4549,31 @@ BEGIN
   SELECT p.pos, p.id, p.n, p.kind,
          CASE WHEN p.change = 'fired' AND x.outcome = 'failed' AND r.status = 'FAILED'
               THEN 'failed' ELSE p.change END,
-         p.object_id, v.entity_type, v.entity_id, v.data,
+         p.object_id,
+         -- A flag's, an event's or a rule's message, rendered here (they are rare), and an
+         -- event's entity: each a subquery run only for its kind, so a fire probes none of their
+         -- tables (0032's lateral UNION ALL was rescanned for every row).
+         CASE WHEN p.kind = 'event'
+              THEN (SELECT e.entity_type FROM nudge.events e WHERE e.id = p.object_id) END,
+         CASE WHEN p.kind = 'event'
+              THEN (SELECT e.entity_id FROM nudge.events e WHERE e.id = p.object_id) END,
+         CASE WHEN p.kind = 'flag' THEN (
+           SELECT jsonb_build_object('change', p.change,
+                                     'flag', coalesce(to_jsonb(f),
+                                                      jsonb_build_object('key', p.flag_key)))
+             FROM (SELECT 1) one LEFT JOIN nudge.status_flags f ON f.key = p.flag_key)
+              WHEN p.kind = 'event' THEN (
+           SELECT jsonb_build_object('change', p.change,
+                                     'event', coalesce(nudge.event_json(e),
+                                                       jsonb_build_object('id', p.object_id)),
+                                     'effects', coalesce(e.effects, '[]'::jsonb))
+             FROM (SELECT 1) one LEFT JOIN nudge.events e ON e.id = p.object_id)
+              WHEN p.kind = 'rule' THEN (
+           SELECT jsonb_build_object('change', p.change,
+                                     'rule', coalesce(p.gone, nudge.rule_json(u),
+                                                      jsonb_build_object('id', p.object_id)))
+             FROM (SELECT 1) one LEFT JOIN nudge.rules u ON u.id = p.object_id)
+         END,
          r.entity_type::text, r.entity_id::text, r.event_type::text,
          r.channel::text, r.target::text, r.schedule_type::text,
          r.interval_seconds::integer, r.cron::text, r.timezone, r.misfire_policy::text,
@@ -4565,83 +4588,72 @@ BEGIN
          r.payload::jsonb, r.request,
          -- The sentence only where the schedule differs from the row before's (a drain's page
          -- mostly shares one): the reader repeats the last one it got where as_before is true.
-         CASE WHEN r.id IS NOT NULL
-                   AND (lag(k.k) OVER page) IS DISTINCT FROM k.k
-              THEN (SELECT nudge.describe_reminder(d) FROM nudge.reminders d WHERE d.id = r.id)
-         END,
-         r.id IS NOT NULL AND (lag(k.k) OVER page) IS NOT DISTINCT FROM k.k,
+         CASE WHEN r.id IS NOT NULL AND NOT p.same THEN nudge.describe_reminder(r) END,
+         r.id IS NOT NULL AND p.same,
          x.scheduled_for, x.fired_at, x.outcome::text, x.attempts::integer, x.worker, x.error,
-         t.attempts
-    FROM (SELECT c.pos, c.id, o.n::integer AS n, c.kind::text AS kind, c.change, o.object_id,
-                 o.occurrence, o.flag_key, o.gone
-            FROM (SELECT c.*,
-                         coalesce(sum(coalesce(cardinality(c.object_ids),
-                                               cardinality(c.flag_keys)))
-                                    OVER (ORDER BY c.pos, c.id ROWS BETWEEN UNBOUNDED PRECEDING
-                                                                        AND 1 PRECEDING), 0)
-                           AS before
-                    FROM (SELECT b.pos, c.*
-                            FROM (SELECT b.pos, b.xids FROM nudge.change_batches b
-                                   WHERE b.pos >= p_after_pos AND b.pos <= p_through_pos
-                                   ORDER BY b.pos LIMIT p_limit) b
-                           CROSS JOIN LATERAL (
-                             SELECT c.* FROM nudge.changes c
-                              WHERE c.xid = ANY (b.xids)
-                                AND c.id >= CASE WHEN b.pos = p_after_pos THEN p_after_id
-                                                 ELSE 0 END
-                           ) c
-                           ORDER BY b.pos, c.id
-                           LIMIT p_limit) c) c
-           CROSS JOIN LATERAL unnest(c.object_ids, c.occurrences, c.flag_keys, c.gone)
-                 WITH ORDINALITY AS o(object_id, occurrence, flag_key, gone, n)
-           WHERE c.before < p_limit::bigint + p_after_n
-             AND (c.pos, c.id, o.n) > (p_after_pos, p_after_id, p_after_n)
-           -- By n as returned: the rows above keep this order, and nothing sorts them again.
-           ORDER BY c.pos, c.id, 3
-           LIMIT p_limit) p
-    -- Lookups by key for each change, never a scan: the reminder, a fire's execution and its
-    -- delivery attempts (as one text, the JSON objects joined by commas, in attempt order).
-    LEFT JOIN nudge.reminders r ON p.kind = 'reminder' AND r.id = p.object_id
+         -- A fire's delivery attempts (their JSON objects joined by commas, in attempt order),
+         -- looked up unless it is a log line written at its first attempt: nudge.finish_attempts
+         -- records no attempt row for one (executions tell its whole story).
+         CASE WHEN x.reminder_id IS NOT NULL
+                   AND (r.channel IS DISTINCT FROM 'log' OR x.outcome <> 'delivered'
+                        OR x.attempts <> 1)
+              THEN (SELECT string_agg(a.j, ',')
+                      FROM (SELECT nudge.attempt_json(a)::text AS j
+                              FROM nudge.delivery_attempts a
+                             WHERE a.reminder_id = x.reminder_id
+                               AND a.scheduled_for = x.scheduled_for
+                             ORDER BY a.attempt) a)
+         END
+    -- The page's changes in order, each with its reminder's row address and whether its
+    -- schedule key (what nudge.describe_reminder reads, 0028's groups) is the row before's: the
+    -- window runs over these narrow rows, and each reminder is then read once more by its
+    -- address, which costs less than carrying its whole row through the window.
+    FROM (SELECT p.*, q.rt, (lag(q.k) OVER page) IS NOT DISTINCT FROM q.k AS same
+            FROM (SELECT c.pos, c.id, o.n::integer AS n, c.kind::text AS kind, c.change,
+                         o.object_id, o.occurrence, o.flag_key, o.gone
+                    FROM (SELECT c.*,
+                                 coalesce(sum(coalesce(cardinality(c.object_ids),
+                                                       cardinality(c.flag_keys)))
+                                            OVER (ORDER BY c.pos, c.id
+                                                  ROWS BETWEEN UNBOUNDED PRECEDING
+                                                           AND 1 PRECEDING), 0)
+                                   AS before
+                            FROM (SELECT b.pos, c.*
+                                    FROM (SELECT b.pos, b.xids FROM nudge.change_batches b
+                                           WHERE b.pos >= p_after_pos AND b.pos <= p_through_pos
+                                           ORDER BY b.pos LIMIT p_limit) b
+                                   CROSS JOIN LATERAL (
+                                     SELECT c.* FROM nudge.changes c
+                                      WHERE c.xid = ANY (b.xids)
+                                        AND c.id >= CASE WHEN b.pos = p_after_pos THEN p_after_id
+                                                         ELSE 0 END
+                                   ) c
+                                   ORDER BY b.pos, c.id
+                                   LIMIT p_limit) c) c
+                   CROSS JOIN LATERAL unnest(c.object_ids, c.occurrences, c.flag_keys, c.gone)
+                         WITH ORDINALITY AS o(object_id, occurrence, flag_key, gone, n)
+                   WHERE c.before < p_limit::bigint + p_after_n
+                     AND (c.pos, c.id, o.n) > (p_after_pos, p_after_id, p_after_n)
+                   -- By n as returned.
+                   ORDER BY c.pos, c.id, 3
+                   LIMIT p_limit) p
+            -- The reminder's address and schedule key (what nudge.describe_reminder reads).
+            LEFT JOIN LATERAL (
+              SELECT q.ctid AS rt,
+                     (CASE WHEN q.schedule_type = 'one_time'
+                           THEN coalesce(q.occurrence_at, q.next_run_at) END,
+                      q.interval_seconds, q.max_fires, q.ends_at, q.schedule_type::text,
+                      q.cron_words::text, q.timezone::text, q.stop_condition_value::text) AS k
+                FROM nudge.reminders q WHERE p.kind = 'reminder' AND q.id = p.object_id) q ON true
+          -- lag reads the partition, not the frame: a frame of the row before spares the
+          -- window the search for each row's peers.
+          WINDOW page AS (ORDER BY p.pos, p.id, p.n ROWS BETWEEN 1 PRECEDING AND CURRENT ROW)) p
+    -- Lookups for each change, never a scan: the reminder by its address (read in the same
+    -- snapshot, so the same row version), a fire's execution by its key.
+    LEFT JOIN nudge.reminders r ON r.ctid = p.rt
     LEFT JOIN nudge.executions x
            ON p.kind = 'reminder' AND p.change = 'fired'
           AND x.reminder_id = p.object_id AND x.scheduled_for = p.occurrence
-    LEFT JOIN LATERAL (
-      SELECT string_agg(nudge.attempt_json(a)::text, ',' ORDER BY a.attempt) AS attempts
-        FROM nudge.delivery_attempts a
-       WHERE a.reminder_id = x.reminder_id AND a.scheduled_for = x.scheduled_for
-    ) t ON x.reminder_id IS NOT NULL
-    -- A flag's, an event's or a rule's message, rendered here (they are rare): each branch runs
-    -- only for its kind, so a fire probes none of their tables.
-    LEFT JOIN LATERAL (
-      SELECT jsonb_build_object('change', p.change,
-                                'flag', coalesce(to_jsonb(f), jsonb_build_object('key', p.flag_key)))
-               AS data, NULL::text AS entity_type, NULL::text AS entity_id
-        FROM (SELECT 1) one LEFT JOIN nudge.status_flags f ON f.key = p.flag_key
-       WHERE p.kind = 'flag'
-      UNION ALL
-      SELECT jsonb_build_object('change', p.change,
-                                'event', coalesce(nudge.event_json(e),
-                                                  jsonb_build_object('id', p.object_id)),
-                                'effects', coalesce(e.effects, '[]'::jsonb)),
-             e.entity_type, e.entity_id
-        FROM (SELECT 1) one LEFT JOIN nudge.events e ON e.id = p.object_id
-       WHERE p.kind = 'event'
-      UNION ALL
-      SELECT jsonb_build_object('change', p.change,
-                                'rule', coalesce(p.gone, nudge.rule_json(u),
-                                                 jsonb_build_object('id', p.object_id))),
-             NULL, NULL
-        FROM (SELECT 1) one LEFT JOIN nudge.rules u ON u.id = p.object_id
-       WHERE p.kind = 'rule'
-    ) v ON true
-    -- What nudge.describe_reminder reads of the reminder (0028's groups): the same key, the same
-    -- sentence.
-    CROSS JOIN LATERAL (
-      SELECT (CASE WHEN r.schedule_type = 'one_time' THEN coalesce(r.occurrence_at, r.next_run_at) END,
-              r.interval_seconds, r.max_fires, r.ends_at, r.schedule_type::text, r.cron_words::text,
-              r.timezone::text, r.stop_condition_value::text) AS k
-    ) k
-  WINDOW page AS (ORDER BY p.pos, p.id, p.n)
    ORDER BY p.pos, p.id, p.n;
 END $$;
 

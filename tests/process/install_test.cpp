@@ -121,7 +121,8 @@ TEST_F(Install, EveryFunctionPinsItsSearchPathOrIsInlinedSql) {
   // the pure calendar functions, the per-row wake-up trigger, the placeholder renderer, the
   // audit of inserts, the address check of reminders' CHECK and the functions that run an
   // event's rules (only ever called by pinned ones), called many times per parse, per cron fire,
-  // per rule, per event and per create (sql/README.md).
+  // per rule, per event and per create, and the sentence of a schedule, written for every
+  // reminder shown (sql/README.md).
   ASSERT_EQ(migrate(app_.url(), "migrate.log"), 0) << last_log_;
   EXPECT_EQ(app_value<std::string>(
                 "SELECT coalesce(string_agg(p.proname, ', ' ORDER BY p.proname), '') FROM pg_proc "
@@ -132,7 +133,7 @@ TEST_F(Install, EveryFunctionPinsItsSearchPathOrIsInlinedSql) {
                 "'cron_words', 'local_instants', "
                 "'wake_workers', 'queue_wake_up', 'render_placeholders', 'audit_inserted_rows', "
                 "'address_problem', 'record_event', 'apply_rule', 'remind_plainly', "
-                "'render_text')"),
+                "'render_text', 'schedule_words')"),
             "");
 }
 

@@ -110,6 +110,37 @@ TEST_F(ChangeLogTest, FiresRetriesAndFailuresAreLoggedButClaimsAreNot) {
   EXPECT_EQ(data[6]["execution"]["delivery_attempts"], 2);
 }
 
+// A log line written records no delivery attempt (nudge.finish_attempts), so the stream looks
+// none up for one written at its first attempt (0036); one written after a failed attempt still
+// carries that attempt.
+TEST_F(ChangeLogTest, ALogLineCarriesTheFailedAttemptsBeforeIt) {
+  const std::int64_t first = create_one_time("first");
+  const std::int64_t second = create_one_time("second");
+  auto fires = claim("w1");
+  ASSERT_EQ(fires.size(), 2u);
+  std::vector<Claimed> at_once, retried;
+  for (const auto& f : fires) (f.id == first ? at_once : retried).push_back(f);
+  ASSERT_EQ(finish("w1", at_once), 1);
+  ASSERT_EQ(finish("w1", retried, "failed", "disk full"), 1);
+  sql("UPDATE nudge.reminders SET next_run_at = now() - interval '1 second' WHERE id = $1", second);
+  fires = claim("w1");
+  ASSERT_EQ(fires.size(), 1u);
+  ASSERT_EQ(finish("w1", fires), 1);
+
+  const auto data = streamed(6);
+  ASSERT_EQ(data.size(), 6u);
+  EXPECT_EQ(data[2]["reminder"]["id"], first);
+  EXPECT_EQ(data[2]["execution"]["attempts"], 1);
+  EXPECT_EQ(data[2]["execution"]["delivery_attempts"], 0);
+  EXPECT_EQ(data[5]["reminder"]["id"], second);
+  EXPECT_EQ(data[5]["execution"]["outcome"], "delivered");
+  EXPECT_EQ(data[5]["execution"]["attempts"], 2);
+  EXPECT_EQ(data[5]["execution"]["delivery_attempts"], 1);
+  EXPECT_EQ(
+      value<long>("SELECT count(*) FROM nudge.delivery_attempts WHERE reminder_id = $1", second),
+      1);
+}
+
 TEST_F(ChangeLogTest, AThousandFiresAreOneRowStoredUncompressedAndReadBackWhole) {
   sql("INSERT INTO nudge.reminders (entity_type, entity_id, event_type, channel, schedule_type, "
       "next_run_at) SELECT 'bulk', g::text, 'due', 'log', 'one_time', now() - interval '1 minute' "

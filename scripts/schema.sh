@@ -50,6 +50,11 @@ check)
   fi
   ;;
 write)
+  # It makes its own database; a URL here would be silently ignored, so it is refused.
+  (($# == 1)) || {
+    log "error: write takes no URL (it migrates a throwaway database of scripts/pg.sh's cluster)"
+    exit 2
+  }
   worker="${repo_root}/${NUDGE_BUILD_DIR:-build}/bin/nudge-worker"
   [[ -x "${worker}" ]] || {
     log "error: ${worker} is not built (cmake --build build)"

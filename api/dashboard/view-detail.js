@@ -10,7 +10,8 @@ const LIVE = ["ACTIVE", "PAUSED"];
 function facts(r) {
   const rows = [
     ["Entity", entity(r)], ["Event type", r.event_type], ["Channel", r.channel],
-    ["Target", r.target || "the entity's contact"], ["Schedule", describeSchedule(r)],
+    ["Target", r.target || (r.channel === "log" ? "the worker's log" : "the entity's contact")],
+    ["Schedule", describeSchedule(r)],
     ["Status", [status(r.status), r.completed_reason ? ` (${r.completed_reason})` : ""]],
     ["Next fire", time(r.next_run_at)], ["Fires so far", r.fire_count],
     ["At most", r.max_fires], ["Ends at", time(r.ends_at)],

@@ -455,6 +455,8 @@ bench_words() {
 busy_ticks() { awk '/^cpu /{print $2 + $3 + $4 + $7 + $8}' /proc/stat; }
 # process_ticks PID: the CPU ticks PID has used (utime + stime).
 process_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+# seconds_since TICKS_BEFORE TICKS_NOW: the CPU seconds between two tick counts.
+seconds_since() { awk -v a="$1" -v b="$2" -v t="$(getconf CLK_TCK)" 'BEGIN {printf "%.2f", (b - a) / t}'; }
 
 # stream_once STREAMS → prints "rate rate_from_first_fire p50_ms p99_ms max_ms lagged
 # machine_cpu_s api_cpu_s reader_cpu_s"
@@ -463,7 +465,7 @@ process_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 # (nudge-api, the readers, the rest: PostgreSQL and the workers); meaningful on a quiet machine.
 stream_once() {
   local streams="$1" start first end rate rate_ff out="${tmp}/reader.out" reader_pid=
-  local tick busy0 api0 machine_cpu api_cpu
+  local busy0 api0 machine_cpu api_cpu
   fresh_db
   insert_due "${drain_n}"
   sql "VACUUM ANALYZE nudge.reminders" >/dev/null
@@ -475,13 +477,12 @@ stream_once() {
     for _ in $(seq 1 200); do grep -q ready "${out}" 2>/dev/null && break; sleep 0.05; done
   fi
   start="$(sql "SELECT extract(epoch FROM clock_timestamp())")"
-  tick="$(getconf CLK_TCK)"
   busy0="$(busy_ticks)"
   api0="$(process_ticks "${api_pid}")"
   start_workers 2 "${tmp}/drain"
   wait_for_executions "${drain_n}"
-  machine_cpu="$(awk -v a="${busy0}" -v b="$(busy_ticks)" -v t="${tick}" 'BEGIN {printf "%.2f", (b - a) / t}')"
-  api_cpu="$(awk -v a="${api0}" -v b="$(process_ticks "${api_pid}")" -v t="${tick}" 'BEGIN {printf "%.2f", (b - a) / t}')"
+  machine_cpu="$(seconds_since "${busy0}" "$(busy_ticks)")"
+  api_cpu="$(seconds_since "${api0}" "$(process_ticks "${api_pid}")")"
   stop_workers
   read -r first end < <(sql "SELECT extract(epoch FROM min(fired_at)), extract(epoch FROM max(fired_at)) FROM nudge.executions" | tr '|' ' ')
   rate="$(awk -v n="${drain_n}" -v s="${start}" -v e="${end}" 'BEGIN {printf "%.0f", n / (e - s)}')"

@@ -481,7 +481,10 @@ TEST_F(EventsTest, ABatchRunsEachRuleOverAllItsEventsAndAnswersAsOneEventAtATime
                                        {"occurred_at", "2026-06-01T08:00:00Z"},
                                        {"data",
                                         {{"email", "i" + std::to_string(i) + "@example.com"},
-                                         {"candidate", "C \"" + std::to_string(i) + "\""},
+                                         // Item 4's value looks like a placeholder: it is
+                                         // text, never rendered a second time.
+                                         {"candidate", i == 4 ? std::string("{{entity_id}} \\")
+                                                              : "C \"" + std::to_string(i) + "\""},
                                          {"n", i},
                                          {"priority", i % 2 == 0 ? "high" : "low"}}}}
                                       .dump();
@@ -497,8 +500,19 @@ TEST_F(EventsTest, ABatchRunsEachRuleOverAllItsEventsAndAnswersAsOneEventAtATime
   };
   const json batch = answer_of("nudge.emit_events");
   const json one_by_one = answer_of("nudge.emit_events_one_by_one");
+  const json as_text = answer_of("nudge.record_events");
   ASSERT_EQ(batch.size(), 6u);
   EXPECT_EQ(without_ids_and_times(batch), without_ids_and_times(one_by_one)) << batch.dump(1);
+  EXPECT_EQ(without_ids_and_times(as_text), without_ids_and_times(batch));
+  EXPECT_EQ(batch[3]["effects"][0]["reminder"]["payload"]["candidate"], "{{entity_id}} \\");
+  {
+    // The API's text is the one jsonb prints: the same keys, order and spacing.
+    pqxx::work tx(conn_);
+    EXPECT_TRUE(
+        tx.exec_params1("SELECT a = a::jsonb::text FROM nudge.record_events($1::jsonb) a", items)[0]
+            .as<bool>());
+    tx.abort();
+  }
   EXPECT_EQ(batch[5]["effects"][0]["cancelled"].size(), 1u);
   EXPECT_EQ(batch[2]["effects"][0]["reminder"]["status"], "COMPLETED") << "its flag was true";
   EXPECT_EQ(batch[1]["effects"].size(), 3u) << "priority high: nag, urgent and seen";

@@ -1,5 +1,6 @@
 // Events: what happened to an entity. Each one is recorded and answered by the enabled rules of
-// its type in one transaction (nudge.emit_event); the same idempotency key answers as before.
+// its type in one transaction (nudge.emit_event; a batch nudge.record_events, which answers in
+// the text the response carries); the same idempotency key answers as before.
 
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -41,7 +42,7 @@ void add_event_routes(Router& router, ConnectionPool& pool, Notifier& notifier) 
                normalised += ']';
                body = nlohmann::json();
                const auto row = on_connection(pool, [&](pqxx::nontransaction& tx) {
-                 return tx.exec_prepared1("emit_events", normalised);
+                 return tx.exec_prepared1("record_events", normalised);
                });
                notifier.poke();
                reply(res, 200, std::string("{\"items\":") + row[0].c_str() + "}");

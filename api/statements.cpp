@@ -120,7 +120,7 @@ const std::pair<const char*, const char*> kStatements[] = {
      "SELECT (a->>'created')::boolean, a::text FROM nudge.emit_event(p_event_type => $1, "
      "p_entity_type => $2, p_entity_id => $3, p_data => $4::jsonb, p_key => $5, "
      "p_occurred_at => $6::timestamptz) AS a"},
-    {"emit_events", "SELECT nudge.record_events($1::jsonb)"},
+    {"record_events", "SELECT nudge.record_events($1::jsonb)"},
     // An event as the API shows it: {"event": ..., "effects": [...]}.
     {"get_event",
      "SELECT jsonb_build_object('event', nudge.event_json(e), 'effects', e.effects)::text "

@@ -15,6 +15,10 @@
 #   events    POST /v1/events answered by two rules (a reminder from a template and a flag): 16
 #             keep-alive clients (wrk, 10 s), events/s and p50/p99 latency; and batches of 1,000
 #             events (4 clients): events/s. Run it beside api: the targets are ratios to creates.
+#   flags     what stops reminders: PUT /v1/flags/{key} with a new key each time, 16 keep-alive
+#             clients (wrk, 10 s): flags/s and p50/p99 latency; then from one SQL session, as an
+#             application writes them, 20 statements each inserting 1,000 new flags (INSERT ...
+#             ON CONFLICT DO UPDATE) and 20 each updating 1,000 of them: flags/s of each.
 #   cron      next-fire computations per second (nudge.cron_next after nudge.cron_parse) over a mix
 #             of expressions and zones, 20,000 per run; and the 2-worker drain with every reminder
 #             on a cron schedule (each fire computes its next occurrence).
@@ -38,7 +42,7 @@
 #             both, and the latency p50/p99/max; the CPU seconds each drain cost the machine,
 #             nudge-api and the readers; then the API's RSS with 100 idle streams open.
 #
-# Usage: scripts/bench.sh [drain|lateness|scale|api|events|connections|cron|webhook|words|stream ...]
+# Usage: scripts/bench.sh [drain|lateness|scale|api|events|flags|connections|cron|webhook|words|stream ...]
 #        (default: all)
 # Environment knobs:
 #   BENCH_REPS        runs per figure (default 3)
@@ -65,7 +69,7 @@ connections_n="${BENCH_CONNECTIONS:-1000}"
 build_dir="${NUDGE_BUILD_DIR:-build}"
 worker="${build_dir}/bin/nudge-worker"
 figures=("$@")
-((${#figures[@]} > 0)) || figures=(drain lateness scale api events connections cron webhook words stream)
+((${#figures[@]} > 0)) || figures=(drain lateness scale api events flags connections cron webhook words stream)
 api_bin="${build_dir}/bin/nudge-api"
 api_port="${BENCH_API_PORT:-18089}"
 bench_auth="${NUDGE_BENCH_AUTH:-token}"
@@ -354,6 +358,37 @@ bench_events() {
   echo "{\"bench\":\"events\",\"clients\":16,\"rules\":2,\"runs\":${reps},\"median_events_per_s\":$(printf '%s\n' "${rates[@]}" | median),\"median_p50_ms\":$(printf '%s\n' "${p50s[@]}" | median),\"median_p99_ms\":$(printf '%s\n' "${p99s[@]}" | median),\"median_batch_events_per_s\":$(printf '%s\n' "${batches[@]}" | median)}"
 }
 
+# flags_sql_once → prints "inserted_flags_per_s updated_flags_per_s": 20 statements of 1,000
+# flags each way, in one session, each statement its own transaction.
+flags_sql_once() {
+  psql -qtAX -F ' ' -v ON_ERROR_STOP=1 "${bench_url}" <<'SQL'
+SELECT extract(epoch FROM clock_timestamp()) AS t0 \gset
+SELECT format('INSERT INTO nudge.status_flags (key, value) SELECT %L || g, true FROM generate_series(1, 1000) g ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value', 'bulk:' || b || ':')
+  FROM generate_series(1, 20) b \gexec
+SELECT round(20000 / (extract(epoch FROM clock_timestamp()) - :t0)) AS inserted,
+       extract(epoch FROM clock_timestamp()) AS t1 \gset
+SELECT format('UPDATE nudge.status_flags SET value = false WHERE key = ANY (ARRAY(SELECT %L || g FROM generate_series(1, 1000) g))', 'bulk:' || b || ':')
+  FROM generate_series(1, 20) b \gexec
+SELECT :inserted, round(20000 / (extract(epoch FROM clock_timestamp()) - :t1));
+SQL
+}
+
+bench_flags() {
+  local r rates=() p50s=() p99s=() ins=() ups=() rps p50 p99 bad i u
+  for ((r = 1; r <= reps; r++)); do
+    fresh_db
+    sql "CHECKPOINT" >/dev/null
+    start_api
+    read -r rps p50 p99 bad <<<"$(wrk_run flag.lua 16 10)"
+    kill -TERM "${api_pid}"; wait "${api_pid}" || true
+    ((bad == 0)) || log "warning: ${bad} flag requests failed"
+    read -r i u <<<"$(flags_sql_once)"
+    rates+=("${rps}"); p50s+=("${p50}"); p99s+=("${p99}"); ins+=("${i}"); ups+=("${u}")
+    echo "{\"bench\":\"flags\",\"clients\":16,\"run\":${r},\"flags_per_s\":${rps},\"p50_ms\":${p50},\"p99_ms\":${p99},\"sql_inserted_flags_per_s\":${i},\"sql_updated_flags_per_s\":${u}}"
+  done
+  echo "{\"bench\":\"flags\",\"clients\":16,\"runs\":${reps},\"median_flags_per_s\":$(printf '%s\n' "${rates[@]}" | median),\"median_p50_ms\":$(printf '%s\n' "${p50s[@]}" | median),\"median_p99_ms\":$(printf '%s\n' "${p99s[@]}" | median),\"median_sql_inserted_flags_per_s\":$(printf '%s\n' "${ins[@]}" | median),\"median_sql_updated_flags_per_s\":$(printf '%s\n' "${ups[@]}" | median)}"
+}
+
 bench_api() {
   local label="$1" future="$2" r rates=() p50s=() p99s=() batches=() rsses=() rate p50 p99 bad batch rss
   for ((r = 1; r <= reps; r++)); do
@@ -520,11 +555,12 @@ for f in "${figures[@]}"; do
     scale) bench_drain scale 2 "${scale_n}" ;;
     api) bench_api api 0; bench_api api_scale "${scale_n}" ;;
     events) bench_events ;;
+    flags) bench_flags ;;
     connections) bench_connections ;;
     cron) bench_cron; bench_drain drain_cron 2 0 cron ;;
     webhook) bench_webhook 0; bench_webhook 10 ;;
     words) bench_words ;;
     stream) bench_stream ;;
-    *) log "unknown figure ${f} (drain|lateness|scale|api|events|connections|cron|webhook|words|stream)"; exit 2 ;;
+    *) log "unknown figure ${f} (drain|lateness|scale|api|events|flags|connections|cron|webhook|words|stream)"; exit 2 ;;
   esac
 done

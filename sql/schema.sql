@@ -569,29 +569,6 @@ $$;
 
 COMMENT ON FUNCTION nudge.attempt_json(a nudge.delivery_attempts) IS 'The public JSON form of one delivery attempt, with the request it sent when its reminder has its own.';
 
--- Name: audit_inserted_rows(); Type: FUNCTION; Schema: nudge; Owner: -
-
-CREATE FUNCTION nudge.audit_inserted_rows() RETURNS trigger
-    LANGUAGE plpgsql
-    AS $$
-BEGIN
-  IF pg_catalog.pg_trigger_depth() > 1
-     OR pg_catalog.current_setting('nudge.audit', true) = 'off'
-     OR coalesce(NULLIF(pg_catalog.current_setting('nudge.event_depth', true), ''), '0') <> '0' THEN
-    RETURN NULL;
-  END IF;
-  INSERT INTO nudge.audit (token, route, subject_type, subject, change)
-  SELECT NULLIF(pg_catalog.current_setting('nudge.actor', true), ''),
-         NULLIF(pg_catalog.current_setting('nudge.route', true), ''), TG_ARGV[0],
-         i.id::pg_catalog.text, 'insert'
-    FROM inserted i;
-  RETURN NULL;
-END $$;
-
--- Name: FUNCTION audit_inserted_rows(); Type: COMMENT; Schema: nudge; Owner: -
-
-COMMENT ON FUNCTION nudge.audit_inserted_rows() IS 'Statement trigger (argument: the subject type) on tables with an id: records each row the statement inserted in nudge.audit in one insert, with the session''s nudge.actor and nudge.route (or none: an SQL session) and session_user, unless the statement ran in a trigger, in a session with nudge.audit = off or while rules run.';
-
 -- Name: audit_row_change(); Type: FUNCTION; Schema: nudge; Owner: -
 
 CREATE FUNCTION nudge.audit_row_change() RETURNS trigger
@@ -2862,6 +2839,43 @@ END $$;
 
 COMMENT ON FUNCTION nudge.lock_reminder(p_id bigint) IS 'The reminder, locked FOR UPDATE until the end of the transaction; NU404 when it does not exist.';
 
+-- Name: log_and_audit_flag_changes(); Type: FUNCTION; Schema: nudge; Owner: -
+
+CREATE FUNCTION nudge.log_and_audit_flag_changes() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+DECLARE
+  -- As the other audits: what a statement asked for directly, in a session that audits,
+  -- outside rules.
+  v_audit boolean := pg_trigger_depth() = 1
+                     AND current_setting('nudge.audit', true) IS DISTINCT FROM 'off'
+                     AND coalesce(nullif(current_setting('nudge.event_depth', true), ''), '0') = '0';
+BEGIN
+  IF TG_OP = 'DELETE' THEN
+    IF v_audit THEN
+      INSERT INTO nudge.audit (token, route, subject_type, subject, change)
+      SELECT nullif(current_setting('nudge.actor', true), ''),
+             nullif(current_setting('nudge.route', true), ''), 'flag', r.key, 'delete'
+        FROM old_rows r;
+    END IF;
+    RETURN NULL;
+  END IF;
+  INSERT INTO nudge.changes (kind, change, flag_keys)
+  SELECT 'flag', 'set', array_agg(r.key) FROM new_rows r HAVING count(*) > 0;
+  IF v_audit THEN
+    INSERT INTO nudge.audit (token, route, subject_type, subject, change)
+    SELECT nullif(current_setting('nudge.actor', true), ''),
+           nullif(current_setting('nudge.route', true), ''), 'flag', r.key, lower(TG_OP)
+      FROM new_rows r;
+  END IF;
+  RETURN NULL;
+END $$;
+
+-- Name: FUNCTION log_and_audit_flag_changes(); Type: COMMENT; Schema: nudge; Owner: -
+
+COMMENT ON FUNCTION nudge.log_and_audit_flag_changes() IS 'Statement trigger on nudge.status_flags: logs the flags an INSERT or UPDATE wrote in one nudge.changes row (kind flag, change set), and records every flag the statement inserted, updated or deleted in nudge.audit with the session''s nudge.actor and nudge.route and session_user, unless the statement ran in a trigger, in a session with nudge.audit = off or while rules run; runs as the log''s owner.';
+
 -- Name: log_and_audit_inserted_events(); Type: FUNCTION; Schema: nudge; Owner: -
 
 CREATE FUNCTION nudge.log_and_audit_inserted_events() RETURNS trigger
@@ -2954,10 +2968,7 @@ CREATE FUNCTION nudge.log_row_changes() RETURNS trigger
     SET search_path TO 'pg_catalog', 'pg_temp'
     AS $$
 BEGIN
-  IF TG_ARGV[0] = 'flag' THEN
-    INSERT INTO nudge.changes (kind, change, flag_keys)
-    SELECT 'flag', TG_ARGV[1], array_agg(r.key) FROM new_rows r HAVING count(*) > 0;
-  ELSIF TG_OP = 'DELETE' THEN
+  IF TG_OP = 'DELETE' THEN
     INSERT INTO nudge.changes (kind, change, object_ids, gone)
     SELECT TG_ARGV[0], TG_ARGV[1], array_agg(r.id), array_agg(nudge.rule_json(r::nudge.rules))
       FROM old_rows r HAVING count(*) > 0;
@@ -2970,7 +2981,7 @@ END $$;
 
 -- Name: FUNCTION log_row_changes(); Type: COMMENT; Schema: nudge; Owner: -
 
-COMMENT ON FUNCTION nudge.log_row_changes() IS 'Trigger (arguments: kind, change): logs the rows of the statement in one nudge.changes row: flags by their keys, deleted rules with their last JSON forms, anything else by its id.';
+COMMENT ON FUNCTION nudge.log_row_changes() IS 'Trigger (arguments: kind, change): logs the rows of the statement in one nudge.changes row by their ids, deleted rules with their last JSON forms.';
 
 -- Name: next_interval_occurrence(timestamp with time zone, integer, timestamp with time zone); Type: FUNCTION; Schema: nudge; Owner: -
 
@@ -5223,10 +5234,6 @@ CREATE TRIGGER event_inserts_are_logged_and_audited AFTER INSERT ON nudge.events
 
 CREATE TRIGGER execution_inserts_are_logged AFTER INSERT ON nudge.executions REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION nudge.log_fires();
 
--- Name: status_flags flag_changes_are_audited; Type: TRIGGER; Schema: nudge; Owner: -
-
-CREATE TRIGGER flag_changes_are_audited AFTER INSERT OR DELETE OR UPDATE ON nudge.status_flags FOR EACH ROW WHEN (((pg_trigger_depth() = 0) AND (current_setting('nudge.audit'::text, true) IS DISTINCT FROM 'off'::text) AND (COALESCE(NULLIF(current_setting('nudge.event_depth'::text, true), ''::text), '0'::text) = '0'::text))) EXECUTE FUNCTION nudge.audit_row_change('flag');
-
 -- Name: reminders reminder_changes_are_logged; Type: TRIGGER; Schema: nudge; Owner: -
 
 CREATE TRIGGER reminder_changes_are_logged AFTER UPDATE OF status, next_run_at, interval_seconds, max_fires, ends_at, payload ON nudge.reminders FOR EACH ROW WHEN ((((old.fire_count)::integer = (new.fire_count)::integer) AND (((old.status)::text <> (new.status)::text) OR ((NOT (old.leased_by IS DISTINCT FROM new.leased_by)) AND ((old.attempt)::integer = (new.attempt)::integer) AND ((new.next_run_at IS DISTINCT FROM old.next_run_at) OR ((new.interval_seconds)::integer IS DISTINCT FROM (old.interval_seconds)::integer) OR ((new.max_fires)::integer IS DISTINCT FROM (old.max_fires)::integer) OR (new.ends_at IS DISTINCT FROM old.ends_at) OR ((new.payload)::jsonb IS DISTINCT FROM (old.payload)::jsonb)))))) EXECUTE FUNCTION nudge.log_reminder_change();
@@ -5291,13 +5298,17 @@ CREATE TRIGGER rule_updates_are_logged AFTER UPDATE ON nudge.rules REFERENCING N
 
 CREATE TRIGGER status_flag_change_sets_updated_at BEFORE UPDATE ON nudge.status_flags FOR EACH ROW EXECUTE FUNCTION nudge.touch_updated_at();
 
--- Name: status_flags status_flag_inserts_are_logged; Type: TRIGGER; Schema: nudge; Owner: -
+-- Name: status_flags status_flag_deletes_are_audited; Type: TRIGGER; Schema: nudge; Owner: -
 
-CREATE TRIGGER status_flag_inserts_are_logged AFTER INSERT ON nudge.status_flags REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION nudge.log_row_changes('flag', 'set');
+CREATE TRIGGER status_flag_deletes_are_audited AFTER DELETE ON nudge.status_flags REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION nudge.log_and_audit_flag_changes();
 
--- Name: status_flags status_flag_updates_are_logged; Type: TRIGGER; Schema: nudge; Owner: -
+-- Name: status_flags status_flag_inserts_are_logged_and_audited; Type: TRIGGER; Schema: nudge; Owner: -
 
-CREATE TRIGGER status_flag_updates_are_logged AFTER UPDATE ON nudge.status_flags REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION nudge.log_row_changes('flag', 'set');
+CREATE TRIGGER status_flag_inserts_are_logged_and_audited AFTER INSERT ON nudge.status_flags REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION nudge.log_and_audit_flag_changes();
+
+-- Name: status_flags status_flag_updates_are_logged_and_audited; Type: TRIGGER; Schema: nudge; Owner: -
+
+CREATE TRIGGER status_flag_updates_are_logged_and_audited AFTER UPDATE ON nudge.status_flags REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION nudge.log_and_audit_flag_changes();
 
 -- Name: status_flags status_flags_inserted_true_complete_their_reminders; Type: TRIGGER; Schema: nudge; Owner: -
 

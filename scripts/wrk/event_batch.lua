@@ -1,14 +1,6 @@
 -- wrk: POST /v1/events/batch with 1,000 events for new entities per request.
 local counter = 0
--- thread_id is set per thread by setup() (a global of that thread's Lua state).
--- NUDGE_BENCH_TOKEN, when set, is sent as the bearer token (bench.sh creates one).
-local token = os.getenv("NUDGE_BENCH_TOKEN")
-local headers = {["Content-Type"] = "application/json"}
-if token then headers["Authorization"] = "Bearer " .. token end
-
-function setup(thread)
-  thread:set("thread_id", math.random(1, 1e9))
-end
+local headers = dofile((debug.getinfo(1, "S").source:match("^@(.*/)") or "") .. "common.lua")
 
 function request()
   local items = {}

@@ -119,7 +119,7 @@ TEST_F(Install, EveryFunctionPinsItsSearchPathOrIsInlinedSql) {
   // Functions PostgreSQL inlines into their callers cannot carry a SET clause: those are plain
   // SQL expressions, every name in them qualified, run under their callers' pinned path. So are
   // the pure calendar functions, the per-row wake-up trigger, the placeholder renderer, the
-  // audit of inserts, the address check of reminders' CHECK and the functions that run an
+  // address check of reminders' CHECK and the functions that run an
   // event's rules (only ever called by pinned ones), called many times per parse, per cron fire,
   // per rule, per event and per create, and the sentence of a schedule, written for every
   // reminder shown (sql/README.md).
@@ -131,7 +131,7 @@ TEST_F(Install, EveryFunctionPinsItsSearchPathOrIsInlinedSql) {
                 "coalesce(p.proconfig::text LIKE '%search_path=pg_catalog, pg_temp%', false) AND "
                 "p.proname NOT IN ('cron_value', 'cron_field', 'cron_parse', 'cron_next', "
                 "'cron_words', 'local_instants', "
-                "'wake_workers', 'queue_wake_up', 'render_placeholders', 'audit_inserted_rows', "
+                "'wake_workers', 'queue_wake_up', 'render_placeholders', "
                 "'address_problem', 'record_event', 'apply_rule', 'remind_plainly', "
                 "'render_text', 'schedule_words')"),
             "");

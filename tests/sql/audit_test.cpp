@@ -53,6 +53,24 @@ TEST_F(AuditTest, AnSqlSessionIsRecordedAsItsDatabaseUserRowByRow) {
             value<std::string>("SELECT session_user::text"));
 }
 
+TEST_F(AuditTest, EveryFlagAStatementWritesIsRecordedOnceAndLoggedInOneChange) {
+  sql("INSERT INTO nudge.status_flags (key) SELECT 'f' || g FROM generate_series(1, 3) g");
+  sql("INSERT INTO nudge.status_flags (key, value) VALUES ('f2', true), ('f3', true), ('f4', true) "
+      "ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value");
+  sql("UPDATE nudge.status_flags SET value = false WHERE key IN ('f1', 'f4')");
+  sql("DELETE FROM nudge.status_flags WHERE key IN ('f1', 'f2')");
+  sql("DELETE FROM nudge.status_flags WHERE key = 'none'");  // nothing deleted: nothing recorded
+  EXPECT_EQ(trail(), (std::vector<std::string>{"flag f1 insert - -", "flag f2 insert - -",
+                                               "flag f3 insert - -", "flag f2 update - -",
+                                               "flag f3 update - -", "flag f4 insert - -",
+                                               "flag f1 update - -", "flag f4 update - -",
+                                               "flag f1 delete - -", "flag f2 delete - -"}));
+  // The live stream's log: one row per statement and kind of write, deletes not among them.
+  EXPECT_EQ(value<std::string>("SELECT string_agg(array_to_string(flag_keys, ','), ' ' ORDER BY "
+                               "id) FROM nudge.changes WHERE kind = 'flag'"),
+            "f1,f2,f3 f2,f3 f4 f1,f4");
+}
+
 TEST_F(AuditTest, ASessionNamingItsCallerIsRecordedWithTokenAndRoute) {
   sql("SELECT set_config('nudge.actor', 'ci', false), "
       "set_config('nudge.route', 'PUT /v1/flags/{key}', false)");

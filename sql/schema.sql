@@ -1343,6 +1343,7 @@ CREATE FUNCTION nudge.compile_rule(p_rule nudge.rules) RETURNS jsonb
     AS $$
 DECLARE
   v_template jsonb := p_rule.action->'reminder';
+  v_fields   jsonb;
   v_seconds  bigint;
   v_out      jsonb;
 BEGIN
@@ -1358,18 +1359,16 @@ BEGIN
                                       (v_template->>'interval_seconds')::bigint,
                                       (v_template->>'interval_minutes')::bigint * 60, 0)
                         ELSE coalesce((v_template->>'delay_seconds')::bigint, 0) END;
+      v_fields := v_template - 'payload' - 'delay_seconds' - 'interval_minutes' - 'request'
+                  || CASE WHEN v_template ? 'interval_minutes'
+                          THEN jsonb_build_object('interval_seconds',
+                                 (v_template->>'interval_minutes')::integer * 60)
+                          ELSE '{}'::jsonb END;
       RETURN v_out || jsonb_build_object(
-        'fields', nudge.compile_template(
-                    v_template - 'payload' - 'delay_seconds' - 'interval_minutes' - 'request'
-                    || CASE WHEN v_template ? 'interval_minutes'
-                            THEN jsonb_build_object('interval_seconds',
-                                   (v_template->>'interval_minutes')::integer * 60)
-                            ELSE '{}'::jsonb END, false)
-                  -- The request is copied as it is: its placeholders are the reminder's.
-                  || CASE WHEN v_template ? 'request'
-                          THEN format(' || %L::jsonb',
-                                      jsonb_build_object('request', v_template->'request'))
-                          ELSE '' END,
+        'columns', (SELECT coalesce(jsonb_object_agg(f.k, nudge.compile_template(f.v, false)), '{}')
+                      FROM jsonb_each(v_fields) AS f(k, v)),
+        -- The request is copied as it is: its placeholders are the reminder's.
+        'request', v_template->'request',
         'payload', CASE WHEN v_template ? 'payload'
                         THEN nudge.compile_template(v_template->'payload', true) END,
         'run_at', format('e.occurred_at + interval ''1 second'' * %s', v_seconds));
@@ -1388,7 +1387,7 @@ END $$;
 
 -- Name: FUNCTION compile_rule(p_rule nudge.rules); Type: COMMENT; Schema: nudge; Owner: -
 
-COMMENT ON FUNCTION nudge.compile_rule(p_rule nudge.rules) IS 'A checked rule''s conditions and action as SQL expressions over a batch row e: when (boolean), and for remind fields (the request copied as it is), payload and run_at; for set_flag key; for cancel event_type, entity_type and entity_id (JSON strings).';
+COMMENT ON FUNCTION nudge.compile_rule(p_rule nudge.rules) IS 'A checked rule''s conditions and action as SQL expressions over a batch row e: when (boolean), and for remind columns (each field of the template as a jsonb expression), request (as it is), payload and run_at; for set_flag key; for cancel event_type, entity_type and entity_id (JSON strings).';
 
 -- Name: compile_template(jsonb, boolean); Type: FUNCTION; Schema: nudge; Owner: -
 
@@ -1673,79 +1672,20 @@ BEGIN
   IF p_items IS NULL OR jsonb_typeof(p_items) <> 'array' THEN
     PERFORM nudge.reject('items', 'must be an array');
   END IF;
-  -- Renamed with its new columns: a session that made the old table keeps it.
-  CREATE TEMP TABLE IF NOT EXISTS nudge_new_reminder (
-    item integer, entity_type text, entity_id text, event_type text, channel text,
-    schedule_type text, run_at timestamptz, interval_seconds integer, target text,
-    payload jsonb, stop_condition_type text, stop_condition_value text, max_fires integer,
-    ends_at timestamptz, cron text, timezone text, zone text, cron_schedule nudge.cron,
-    misfire_policy text, max_attempts integer, rule_id bigint, event_id bigint, request jsonb,
-    id bigint, created boolean) ON COMMIT DELETE ROWS;
-  DELETE FROM pg_temp.nudge_new_reminder;  -- a second batch in the same transaction
+  PERFORM nudge.new_reminder_stage();
   BEGIN
     INSERT INTO pg_temp.nudge_new_reminder
     SELECT (e.ord - 1)::integer, e.v->>'entity_type', e.v->>'entity_id', e.v->>'event_type',
-           e.v->>'channel', e.v->>'schedule_type',
-           -- A bad expression or zone raises 22023 and sends the batch down the exact path.
-           nudge.first_run_at(e.v->>'schedule_type', (e.v->>'run_at')::timestamptz, c.parsed,
-                              c.zone),
+           e.v->>'channel', e.v->>'schedule_type', (e.v->>'run_at')::timestamptz,
            (e.v->>'interval_seconds')::integer, e.v->>'target',
            coalesce(e.v->'payload', '{}'::jsonb), e.v->>'stop_condition_type',
            e.v->>'stop_condition_value', (e.v->>'max_fires')::integer,
-           (e.v->>'ends_at')::timestamptz, e.v->>'cron', e.v->>'timezone', c.zone, c.parsed,
+           (e.v->>'ends_at')::timestamptz, e.v->>'cron', e.v->>'timezone', NULL, NULL,
            coalesce(e.v->>'misfire_policy', 'fire_once'), (e.v->>'max_attempts')::integer,
            (e.v->>'rule_id')::bigint, (e.v->>'event_id')::bigint,
            nullif(e.v->'request', 'null'::jsonb), NULL, NULL
-      FROM jsonb_array_elements(p_items) WITH ORDINALITY AS e(v, ord)
-     CROSS JOIN LATERAL (
-            SELECT CASE WHEN e.v->>'schedule_type' = 'cron'
-                        THEN nudge.checked_timezone(coalesce(e.v->>'timezone', 'UTC')) END AS zone,
-                   CASE WHEN e.v->>'schedule_type' = 'cron'
-                        THEN nudge.cron_parse(e.v->>'cron') END AS parsed) c;
-
-    SELECT NOT EXISTS (SELECT 1 FROM pg_temp.nudge_new_reminder b
-                        WHERE b.ends_at < b.run_at OR b.run_at IS NULL
-                           OR jsonb_typeof(b.payload) <> 'object'
-                           -- rules the create function checks and no constraint does
-                           OR (b.schedule_type <> 'cron' AND (b.cron IS NOT NULL OR b.timezone IS NOT NULL))
-                           OR (b.schedule_type = 'cron' AND length(b.cron) > 200))
-       -- The stop flags looked up by key in one index scan: as a correlated EXISTS, the planner
-       -- (no statistics on the temporary table) hashed every true flag instead.
-       AND NOT EXISTS (SELECT 1 FROM nudge.status_flags f
-                        WHERE f.key = ANY (ARRAY(SELECT b.stop_condition_value
-                                                   FROM pg_temp.nudge_new_reminder b
-                                                  WHERE b.stop_condition_value IS NOT NULL))
-                          AND f.value)
-       AND NOT EXISTS (SELECT 1 FROM pg_temp.nudge_new_reminder b
-                        GROUP BY b.entity_type, b.entity_id, b.event_type HAVING count(*) > 1)
-      INTO v_plain;
-
-    IF v_plain THEN
-      WITH inserted AS (
-        INSERT INTO nudge.reminders AS r (entity_type, entity_id, event_type, channel, target,
-                                          payload, schedule_type, interval_seconds, next_run_at,
-                                          stop_condition_type, stop_condition_value, max_fires,
-                                          ends_at, cron, timezone, cron_schedule, misfire_policy,
-                                          max_attempts, rule_id, event_id, request)
-        SELECT b.entity_type, b.entity_id, b.event_type, b.channel, b.target, b.payload,
-               b.schedule_type, b.interval_seconds, b.run_at, b.stop_condition_type,
-               b.stop_condition_value, b.max_fires, b.ends_at, b.cron, b.zone,
-               b.cron_schedule, b.misfire_policy, b.max_attempts, b.rule_id, b.event_id,
-               b.request
-          FROM pg_temp.nudge_new_reminder b ORDER BY b.item
-        ON CONFLICT (entity_type, entity_id, event_type) WHERE status IN ('ACTIVE', 'PAUSED')
-        DO NOTHING
-        RETURNING r.id, r.entity_type, r.entity_id, r.event_type)
-      UPDATE pg_temp.nudge_new_reminder b SET id = i.id, created = true
-        FROM inserted i
-       WHERE (b.entity_type, b.entity_id, b.event_type) = (i.entity_type, i.entity_id, i.event_type);
-      -- Items whose identity is already live: that reminder is the answer.
-      UPDATE pg_temp.nudge_new_reminder b SET id = r.id, created = false
-        FROM nudge.reminders r
-       WHERE b.id IS NULL AND r.status IN ('ACTIVE', 'PAUSED')
-         AND (r.entity_type, r.entity_id, r.event_type) = (b.entity_type, b.entity_id, b.event_type);
-      v_plain := NOT EXISTS (SELECT 1 FROM pg_temp.nudge_new_reminder b WHERE b.id IS NULL);
-    END IF;
+      FROM jsonb_array_elements(p_items) WITH ORDINALITY AS e(v, ord);
+    v_plain := nudge.create_staged_reminders();
   EXCEPTION WHEN invalid_parameter_value OR check_violation OR not_null_violation
                  OR invalid_datetime_format OR datetime_field_overflow
                  OR invalid_text_representation OR numeric_value_out_of_range THEN
@@ -1820,6 +1760,75 @@ $$;
 -- Name: FUNCTION create_rule(p_name text, p_event_type text, p_action jsonb, p_when jsonb, p_enabled boolean); Type: COMMENT; Schema: nudge; Owner: -
 
 COMMENT ON FUNCTION nudge.create_rule(p_name text, p_event_type text, p_action jsonb, p_when jsonb, p_enabled boolean) IS 'Saves a new rule (enabled unless p_enabled is false) after nudge.check_rule; 22023 naming the field otherwise.';
+
+-- Name: create_staged_reminders(); Type: FUNCTION; Schema: nudge; Owner: -
+
+CREATE FUNCTION nudge.create_staged_reminders() RETURNS boolean
+    LANGUAGE plpgsql
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+BEGIN
+  -- A cron's zone, parsed expression and first fire, and a recurring reminder's default start:
+  -- a bad expression or zone raises 22023 and sends the batch down the exact path.
+  UPDATE pg_temp.nudge_new_reminder b
+     SET zone = s.zone, cron_schedule = s.parsed,
+         run_at = nudge.first_run_at(b.schedule_type, b.run_at, s.parsed, s.zone)
+    FROM (SELECT b2.item,
+                 CASE WHEN b2.schedule_type = 'cron'
+                      THEN nudge.checked_timezone(coalesce(b2.timezone, 'UTC')) END AS zone,
+                 CASE WHEN b2.schedule_type = 'cron' THEN nudge.cron_parse(b2.cron) END AS parsed
+            FROM pg_temp.nudge_new_reminder b2
+           WHERE b2.schedule_type = 'cron' OR (b2.schedule_type = 'recurring' AND b2.run_at IS NULL)
+          OFFSET 0) s
+   WHERE b.item = s.item;
+
+  IF EXISTS (SELECT 1 FROM pg_temp.nudge_new_reminder b
+              WHERE b.ends_at < b.run_at OR b.run_at IS NULL
+                 OR jsonb_typeof(b.payload) <> 'object'
+                 -- rules the create function checks and no constraint does
+                 OR (b.schedule_type <> 'cron' AND (b.cron IS NOT NULL OR b.timezone IS NOT NULL))
+                 OR (b.schedule_type = 'cron' AND length(b.cron) > 200))
+     -- The stop flags looked up by key in one index scan: as a correlated EXISTS, the planner
+     -- (no statistics on the temporary table) hashed every true flag instead.
+     OR EXISTS (SELECT 1 FROM nudge.status_flags f
+                 WHERE f.key = ANY (ARRAY(SELECT b.stop_condition_value
+                                            FROM pg_temp.nudge_new_reminder b
+                                           WHERE b.stop_condition_value IS NOT NULL))
+                   AND f.value)
+     OR EXISTS (SELECT 1 FROM pg_temp.nudge_new_reminder b
+                 GROUP BY b.entity_type, b.entity_id, b.event_type HAVING count(*) > 1) THEN
+    RETURN false;
+  END IF;
+
+  WITH inserted AS (
+    INSERT INTO nudge.reminders AS r (entity_type, entity_id, event_type, channel, target,
+                                      payload, schedule_type, interval_seconds, next_run_at,
+                                      stop_condition_type, stop_condition_value, max_fires,
+                                      ends_at, cron, timezone, cron_schedule, misfire_policy,
+                                      max_attempts, rule_id, event_id, request)
+    SELECT b.entity_type, b.entity_id, b.event_type, b.channel, b.target, b.payload,
+           b.schedule_type, b.interval_seconds, b.run_at, b.stop_condition_type,
+           b.stop_condition_value, b.max_fires, b.ends_at, b.cron, b.zone,
+           b.cron_schedule, b.misfire_policy, b.max_attempts, b.rule_id, b.event_id,
+           b.request
+      FROM pg_temp.nudge_new_reminder b ORDER BY b.item
+    ON CONFLICT (entity_type, entity_id, event_type) WHERE status IN ('ACTIVE', 'PAUSED')
+    DO NOTHING
+    RETURNING r.id, r.entity_type, r.entity_id, r.event_type)
+  UPDATE pg_temp.nudge_new_reminder b SET id = i.id, created = true
+    FROM inserted i
+   WHERE (b.entity_type, b.entity_id, b.event_type) = (i.entity_type, i.entity_id, i.event_type);
+  -- Items whose identity is already live: that reminder is the answer.
+  UPDATE pg_temp.nudge_new_reminder b SET id = r.id, created = false
+    FROM nudge.reminders r
+   WHERE b.id IS NULL AND r.status IN ('ACTIVE', 'PAUSED')
+     AND (r.entity_type, r.entity_id, r.event_type) = (b.entity_type, b.entity_id, b.event_type);
+  RETURN NOT EXISTS (SELECT 1 FROM pg_temp.nudge_new_reminder b WHERE b.id IS NULL);
+END $$;
+
+-- Name: FUNCTION create_staged_reminders(); Type: COMMENT; Schema: nudge; Owner: -
+
+COMMENT ON FUNCTION nudge.create_staged_reminders() IS 'Creates (or finds, by identity) the reminders staged in pg_temp.nudge_new_reminder with one set-based INSERT and sets each row''s id and created; false when a row is not plainly valid, new and distinct (its stop flag already true, two rows of one identity, a bound the create function checks: nothing is written) or was neither inserted nor found live (a concurrent create), so the caller takes the item-by-item path; a value a constraint refuses raises its error.';
 
 -- Name: api_tokens; Type: TABLE; Schema: nudge; Owner: -
 
@@ -2983,6 +2992,28 @@ END $$;
 
 COMMENT ON FUNCTION nudge.log_row_changes() IS 'Trigger (arguments: kind, change): logs the rows of the statement in one nudge.changes row by their ids, deleted rules with their last JSON forms.';
 
+-- Name: new_reminder_stage(); Type: FUNCTION; Schema: nudge; Owner: -
+
+CREATE FUNCTION nudge.new_reminder_stage() RETURNS void
+    LANGUAGE plpgsql
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+BEGIN
+  -- Renamed with its new columns: a session that made the old table keeps it.
+  CREATE TEMP TABLE IF NOT EXISTS nudge_new_reminder (
+    item integer, entity_type text, entity_id text, event_type text, channel text,
+    schedule_type text, run_at timestamptz, interval_seconds integer, target text,
+    payload jsonb, stop_condition_type text, stop_condition_value text, max_fires integer,
+    ends_at timestamptz, cron text, timezone text, zone text, cron_schedule nudge.cron,
+    misfire_policy text, max_attempts integer, rule_id bigint, event_id bigint, request jsonb,
+    id bigint, created boolean) ON COMMIT DELETE ROWS;
+  DELETE FROM pg_temp.nudge_new_reminder;  -- a second batch in the same transaction
+END $$;
+
+-- Name: FUNCTION new_reminder_stage(); Type: COMMENT; Schema: nudge; Owner: -
+
+COMMENT ON FUNCTION nudge.new_reminder_stage() IS 'Makes the session''s staging table of new reminders (pg_temp.nudge_new_reminder, emptied at commit) exist and empty, for nudge.create_staged_reminders.';
+
 -- Name: next_interval_occurrence(timestamp with time zone, integer, timestamp with time zone); Type: FUNCTION; Schema: nudge; Owner: -
 
 CREATE FUNCTION nudge.next_interval_occurrence(p_anchor timestamp with time zone, p_interval_seconds integer, p_after timestamp with time zone) RETURNS timestamp with time zone
@@ -3431,12 +3462,16 @@ CREATE FUNCTION nudge.record_events(p_items jsonb) RETURNS text
     SET search_path TO 'pg_catalog', 'pg_temp'
     AS $$
 DECLARE
-  v_rule    nudge.rules;
-  v_items   jsonb;
-  v_ords    integer[];
-  v_keys    text[];
-  v_missing boolean;
-  v_out     text;
+  v_rule     nudge.rules;
+  v_items    jsonb;
+  v_ords     integer[];
+  v_count    bigint;
+  v_missing  boolean;
+  v_rendered text;     -- a remind rule's templated fields, rendered as jsonb
+  v_unfilled text;     -- whether one of them lacks a value
+  v_values   text;     -- every field of the staging table, from them
+  v_keys     text[];
+  v_out      text;
 BEGIN
   IF p_items IS NULL OR jsonb_typeof(p_items) <> 'array' THEN
     PERFORM nudge.reject('items', 'must be an array');
@@ -3480,34 +3515,84 @@ BEGIN
                    ORDER BY r.id LOOP
       CASE v_rule.action->>'type'
         WHEN 'remind' THEN
-          -- The rule's items in event order, and whether the events fill them, in one pass; each
-          -- effect row is written once, with the reminder create_reminders answers.
+          -- The rule's reminders go straight into the create's staging table, one row per event,
+          -- each template rendered once (a MATERIALIZED row); the same statement says whether
+          -- the events filled every field. A field the template does not give is NULL (the
+          -- entity: the event's), as a create item without it.
+          SELECT string_agg(format('%s AS %I', v_rule.compiled->'columns'->>c.name, c.name), ', ')
+                   FILTER (WHERE v_rule.compiled->'columns' ? c.name),
+                 string_agg(format('x.%I IS NULL', c.name), ' OR ')
+                   FILTER (WHERE v_rule.compiled->'columns' ? c.name),
+                 string_agg(CASE c.name WHEN 'misfire_policy'
+                                 THEN format('coalesce(%s, ''fire_once'')', v.value)
+                                 ELSE v.value END, ', ' ORDER BY c.ord)
+            INTO v_rendered, v_unfilled, v_values
+            FROM unnest(ARRAY['entity_type', 'entity_id', 'event_type', 'channel', 'schedule_type',
+                              'interval_seconds', 'target', 'stop_condition_type',
+                              'stop_condition_value', 'max_fires', 'ends_at', 'cron', 'timezone',
+                              'misfire_policy', 'max_attempts'],
+                        ARRAY['text', 'text', 'text', 'text', 'text', 'integer', 'text', 'text',
+                              'text', 'integer', 'timestamptz', 'text', 'text', 'text', 'integer'])
+                 WITH ORDINALITY AS c(name, type, ord)
+           CROSS JOIN LATERAL (
+                 SELECT CASE WHEN v_rule.compiled->'columns' ? c.name
+                             THEN format('(x.%I #>> ''{}'')::%s', c.name, c.type)
+                             WHEN c.name IN ('entity_type', 'entity_id')
+                             THEN format('x.event_%s', c.name)
+                             ELSE format('NULL::%s', c.type) END AS value) v;
+          PERFORM nudge.new_reminder_stage();
           EXECUTE format(
-            'SELECT to_jsonb(array_agg(
-                      jsonb_build_object(''entity_type'', x.entity_type, ''entity_id'', x.entity_id)
-                      || x.fields
-                      || jsonb_build_object(''payload'', coalesce(x.payload, ''{}''),
-                                            ''run_at'', x.run_at, ''rule_id'', %s,
-                                            ''event_id'', x.id) ORDER BY x.ord)),
-                    array_agg(x.ord ORDER BY x.ord),
-                    bool_or(x.fields IS NULL OR (%L AND x.payload IS NULL))
-               FROM (SELECT e.ord, e.id, e.entity_type, e.entity_id, %s AS fields,
-                            %s::jsonb AS payload, %s AS run_at
-                       FROM pg_temp.nudge_batch_event e WHERE e.event_type = %L AND %s
-                     OFFSET 0) x',  -- OFFSET 0: each template is rendered once, not once per use
-            v_rule.id, v_rule.action->'reminder' ? 'payload', v_rule.compiled->>'fields',
-            coalesce(v_rule.compiled->>'payload', 'NULL'), v_rule.compiled->>'run_at',
-            v_rule.event_type, v_rule.compiled->>'when')
-            INTO v_items, v_ords, v_missing;
+            'WITH x AS MATERIALIZED (
+               SELECT e.ord, e.id, e.entity_type AS event_entity_type,
+                      e.entity_id AS event_entity_id, %s AS run_at, %s::jsonb AS payload%s
+                 FROM pg_temp.nudge_batch_event e WHERE e.event_type = %L AND %s
+             ), staged AS (
+               INSERT INTO pg_temp.nudge_new_reminder (
+                 entity_type, entity_id, event_type, channel, schedule_type, interval_seconds,
+                 target, stop_condition_type, stop_condition_value, max_fires, ends_at, cron,
+                 timezone, misfire_policy, max_attempts, item, run_at, payload, rule_id,
+                 event_id, request)
+               SELECT %s, x.ord, x.run_at, coalesce(x.payload, ''{}''), %s, x.id, %L::jsonb
+                 FROM x)
+             SELECT count(*), coalesce(bool_or(%s OR (%L AND x.payload IS NULL)), false) FROM x',
+            v_rule.compiled->>'run_at', coalesce(v_rule.compiled->>'payload', 'NULL'),
+            coalesce(', ' || v_rendered, ''), v_rule.event_type, v_rule.compiled->>'when',
+            v_values,
+            v_rule.id, nullif(v_rule.compiled->'request', 'null'::jsonb),
+            coalesce(v_unfilled, 'false'), v_rule.action->'reminder' ? 'payload')
+            INTO v_count, v_missing;
           IF v_missing THEN
-            RAISE EXCEPTION USING ERRCODE = 'NU000';
-          END IF;
-          IF v_items IS NOT NULL THEN
+            RAISE EXCEPTION USING ERRCODE = 'NU000';  -- the item-by-item path names the value
+          ELSIF v_count = 0 THEN
+            NULL;
+          ELSIF nudge.create_staged_reminders() THEN
+            INSERT INTO pg_temp.nudge_batch_effect (rule_id, ord, i, effect)
+            SELECT v_rule.id, b.item, b.item,
+                   jsonb_build_object('rule_id', v_rule.id, 'type', 'remind',
+                                      'reminder', nudge.reminder_json(r), 'created', b.created)
+              FROM pg_temp.nudge_new_reminder b JOIN nudge.reminders r ON r.id = b.id;
+          ELSE
+            -- Not plainly new and distinct (a stop flag already true, say): this rule's
+            -- reminders are created one by one, as nudge.create_reminders would.
+            SELECT array_agg(b.item ORDER BY b.item),
+                   jsonb_agg(jsonb_build_object(
+                     'entity_type', b.entity_type, 'entity_id', b.entity_id,
+                     'event_type', b.event_type, 'channel', b.channel,
+                     'schedule_type', b.schedule_type, 'run_at', b.run_at,
+                     'interval_seconds', b.interval_seconds, 'target', b.target,
+                     'payload', b.payload, 'stop_condition_type', b.stop_condition_type,
+                     'stop_condition_value', b.stop_condition_value, 'max_fires', b.max_fires,
+                     'ends_at', b.ends_at, 'cron', b.cron, 'timezone', b.timezone,
+                     'misfire_policy', b.misfire_policy, 'max_attempts', b.max_attempts,
+                     'rule_id', b.rule_id, 'event_id', b.event_id, 'request', b.request)
+                     ORDER BY b.item)
+              INTO v_ords, v_items
+              FROM pg_temp.nudge_new_reminder b;
             INSERT INTO pg_temp.nudge_batch_effect (rule_id, ord, i, effect)
             SELECT v_rule.id, v_ords[c.item + 1], c.item,
                    jsonb_build_object('rule_id', v_rule.id, 'type', 'remind',
                                       'reminder', c.reminder, 'created', c.created)
-              FROM nudge.create_reminders(v_items) c;
+              FROM nudge.create_reminders_one_by_one(v_items) c;
           END IF;
         WHEN 'set_flag' THEN
           EXECUTE format(

@@ -100,7 +100,12 @@ void HttpServer::serve_connection(Connection& c) {
       const bool answered = parser_.process_request(c, close, client_closes, kNoSetup);
       const bool clean = c.end_request();
       if (auto stream = std::exchange(t_stream, nullptr)) {
-        if (!clean || loop_->stopping()) return loop_->give_back(c, false);
+        if (!clean || loop_->stopping()) {
+          // Its client saw a head (often a 200) for a stream that ends here: say why.
+          log::warn("a stream was closed as it began",
+                    {{"reason", clean ? "the server is stopping" : "its head could not be sent"}});
+          return loop_->give_back(c, false);
+        }
         return loop_->keep_streaming(c, std::move(stream));
       }
       if (!answered || !clean || close || client_closes) return loop_->give_back(c, false);

@@ -10,6 +10,7 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <system_error>
 #include <vector>
 
 #include "support/processes.hpp"
@@ -95,8 +96,13 @@ class ApiTest : public DatabaseTest {
     if (!up) ADD_FAILURE() << "nudge-api did not come up:\n" << api_->log();
   }
   ~ApiTest() override {
-    const bool keep_logs = HasFailure();
-    if (!keep_logs) api_->remove_logs();
+    if (!HasFailure()) {
+      api_->remove_logs();
+      // What a worker a test started logged beside the API's log.
+      std::error_code ignored;
+      std::filesystem::remove(log_.string() + ".worker", ignored);
+      std::filesystem::remove(log_.string() + ".worker.err", ignored);
+    }
     api_.reset();
   }
 

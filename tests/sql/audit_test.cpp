@@ -71,6 +71,49 @@ TEST_F(AuditTest, EveryFlagAStatementWritesIsRecordedOnceAndLoggedInOneChange) {
             "f1,f2,f3 f2,f3 f4 f1,f4");
 }
 
+// Each kind of statement on each audited table, written in bulk from SQL: one row per row
+// written, in the order the statement wrote them (an upsert's updates come first, as
+// PostgreSQL fires its UPDATE triggers first), none for a statement that wrote nothing.
+TEST_F(AuditTest, EveryRowAStatementWritesIsRecordedOnce) {
+  sql("INSERT INTO nudge.contacts (entity_type, entity_id, channel, address) "
+      "SELECT 'user', 'u' || g, 'email', 'u' || g || '@example.com' FROM generate_series(1, 3) g");
+  sql("INSERT INTO nudge.contacts (entity_type, entity_id, channel, address) VALUES "
+      "('user', 'u3', 'email', 'x@example.com'), ('user', 'u4', 'email', 'y@example.com') "
+      "ON CONFLICT (entity_type, entity_id, channel) DO UPDATE SET address = EXCLUDED.address");
+  sql("UPDATE nudge.contacts SET address = 'z@example.com' WHERE entity_id IN ('u1', 'u2')");
+  sql("DELETE FROM nudge.contacts WHERE entity_id IN ('u2', 'u4')");
+  sql("DELETE FROM nudge.contacts WHERE entity_id = 'none'");
+  EXPECT_EQ(trail(), (std::vector<std::string>{
+                         "contact user/u1/email insert - -", "contact user/u2/email insert - -",
+                         "contact user/u3/email insert - -", "contact user/u3/email update - -",
+                         "contact user/u4/email insert - -", "contact user/u1/email update - -",
+                         "contact user/u2/email update - -", "contact user/u4/email delete - -",
+                         "contact user/u2/email delete - -"}));
+
+  sql("DELETE FROM nudge.audit");
+  const std::int64_t a = create_one_time("a", kInAnHour);
+  const std::int64_t b = create_one_time("b", kInAnHour);
+  sql("DELETE FROM nudge.audit");
+  sql("UPDATE nudge.reminders SET payload = '{\"n\": 1}' WHERE id IN ($1, $2)", a, b);
+  sql("DELETE FROM nudge.reminders WHERE id = $1", b);
+  sql("SELECT nudge.create_rule('r1', 'signup', '{\"type\": \"set_flag\", \"flag\": "
+      "{\"key\": \"seen\", \"value\": true}}')");
+  const std::string rule = value<std::string>("SELECT id::text FROM nudge.rules");
+  sql("UPDATE nudge.rules SET enabled = false");
+  const std::string event =
+      value<std::string>("SELECT (nudge.emit_event('other', 'user', 'u1')->'event'->>'id')");
+  sql("UPDATE nudge.events SET refused = 'test'");
+  sql("DELETE FROM nudge.events");
+  sql("DELETE FROM nudge.rules");
+  const std::string ia = std::to_string(a), ib = std::to_string(b);
+  EXPECT_EQ(trail(), (std::vector<std::string>{
+                         "reminder " + ia + " update - -", "reminder " + ib + " update - -",
+                         "reminder " + ib + " delete - -", "rule " + rule + " insert - -",
+                         "rule " + rule + " update - -", "event " + event + " insert - -",
+                         "event " + event + " update - -", "event " + event + " delete - -",
+                         "rule " + rule + " delete - -"}));
+}
+
 TEST_F(AuditTest, ASessionNamingItsCallerIsRecordedWithTokenAndRoute) {
   sql("SELECT set_config('nudge.actor', 'ci', false), "
       "set_config('nudge.route', 'PUT /v1/flags/{key}', false)");

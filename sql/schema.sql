@@ -116,7 +116,7 @@ COMMENT ON TYPE nudge.cron IS 'A parsed five-field cron expression: one bit mask
 -- Name: event_data; Type: DOMAIN; Schema: nudge; Owner: -
 
 CREATE DOMAIN nudge.event_data AS jsonb
-	CONSTRAINT event_data_is_at_most_64_kib CHECK ((pg_column_size(VALUE) <= 65536))
+	CONSTRAINT event_data_is_at_most_256_kib CHECK ((pg_column_size(VALUE) <= 262144))
 	CONSTRAINT event_data_is_object CHECK ((jsonb_typeof(VALUE) = 'object'::text));
 
 -- Name: event_depth; Type: DOMAIN; Schema: nudge; Owner: -
@@ -1137,6 +1137,14 @@ CREATE FUNCTION nudge.checked_timezone(p_zone text) RETURNS text
     SET search_path TO 'pg_catalog', 'pg_temp'
     AS $$
 BEGIN
+  -- A POSIX TZ string has a digit in its first part (its offset, counted west of Greenwich);
+  -- no name of the tz database has, but these seven, which mean what they say.
+  IF split_part(p_zone, '/', 1) ~ '[0-9<>,:]'
+     AND p_zone NOT IN ('GMT0', 'GMT+0', 'GMT-0', 'EST5EDT', 'CST6CDT', 'MST7MDT', 'PST8PDT') THEN
+    RAISE EXCEPTION 'timezone: "%" is an offset, not a time zone name: use a name of the tz '
+                    'database such as Europe/Berlin, or Etc/GMT-5 for a fixed UTC+05:00', p_zone
+      USING ERRCODE = '22023', COLUMN = 'timezone';
+  END IF;
   BEGIN
     PERFORM now() AT TIME ZONE p_zone;
     IF p_zone IS NULL OR p_zone = '' THEN
@@ -1151,7 +1159,7 @@ END $$;
 
 -- Name: FUNCTION checked_timezone(p_zone text); Type: COMMENT; Schema: nudge; Owner: -
 
-COMMENT ON FUNCTION nudge.checked_timezone(p_zone text) IS 'p_zone itself when PostgreSQL knows it as a time zone; 22023 with COLUMN = timezone otherwise.';
+COMMENT ON FUNCTION nudge.checked_timezone(p_zone text) IS 'p_zone itself when it is a name of the tz database that PostgreSQL knows; 22023 with COLUMN = timezone otherwise, naming an offset or POSIX TZ string ("+05:00", "UTC+5") as such.';
 
 -- Name: claim_due(text, integer, nudge.worker_policy); Type: FUNCTION; Schema: nudge; Owner: -
 
@@ -4256,7 +4264,9 @@ CREATE FUNCTION nudge.reschedule_reminder(p_id bigint, p_run_at timestamp with t
     LANGUAGE plpgsql
     SET search_path TO 'pg_catalog', 'pg_temp'
     AS $$
-DECLARE v_row nudge.reminders := nudge.lock_reminder(p_id);
+DECLARE
+  v_row  nudge.reminders := nudge.lock_reminder(p_id);
+  v_next timestamptz;  -- the next fire once rescheduled
 BEGIN
   IF v_row.status NOT IN ('ACTIVE', 'PAUSED') THEN
     RAISE EXCEPTION 'reminder % is %, only an ACTIVE or PAUSED reminder can be rescheduled',
@@ -4282,11 +4292,21 @@ BEGIN
   IF p_max_fires IS NOT NULL AND p_max_fires <= v_row.fire_count THEN
     PERFORM nudge.reject('max_fires', 'must be more than the fires already made');
   END IF;
-  IF p_ends_at IS NOT NULL AND p_ends_at < coalesce(p_run_at, v_row.next_run_at) THEN
+  -- A cron reminder keeps to its schedule: its first occurrence at or after run_at.
+  v_next := CASE WHEN p_run_at IS NULL THEN v_row.next_run_at
+                 ELSE nudge.first_run_at(v_row.schedule_type, p_run_at, v_row.cron_schedule,
+                                         v_row.timezone) END;
+  IF v_next IS NULL THEN
+    PERFORM nudge.reject('run_at', 'has no occurrence of the cron schedule after it');
+  END IF;
+  IF p_ends_at IS NOT NULL AND p_ends_at < v_next THEN
     PERFORM nudge.reject('ends_at', 'must not be before the next fire');
   END IF;
+  IF p_run_at IS NOT NULL AND p_ends_at IS NULL AND v_next > v_row.ends_at THEN
+    PERFORM nudge.reject('run_at', 'must not be after ends_at');
+  END IF;
   UPDATE nudge.reminders
-     SET next_run_at = coalesce(p_run_at, next_run_at),
+     SET next_run_at = v_next,
          interval_seconds = coalesce(p_interval_seconds, interval_seconds),
          payload = coalesce(p_payload, payload),
          max_fires = coalesce(p_max_fires, max_fires),
@@ -4299,7 +4319,7 @@ END $$;
 
 -- Name: FUNCTION reschedule_reminder(p_id bigint, p_run_at timestamp with time zone, p_interval_seconds integer, p_payload jsonb, p_max_fires integer, p_ends_at timestamp with time zone); Type: COMMENT; Schema: nudge; Owner: -
 
-COMMENT ON FUNCTION nudge.reschedule_reminder(p_id bigint, p_run_at timestamp with time zone, p_interval_seconds integer, p_payload jsonb, p_max_fires integer, p_ends_at timestamp with time zone) IS 'Changes when and how an ACTIVE or PAUSED reminder fires (a NULL argument keeps that setting; identity, channel and status never change); a bad value raises 22023 naming the field, another status NU409, a missing reminder NU404; bringing the next fire forward wakes sleeping workers.';
+COMMENT ON FUNCTION nudge.reschedule_reminder(p_id bigint, p_run_at timestamp with time zone, p_interval_seconds integer, p_payload jsonb, p_max_fires integer, p_ends_at timestamp with time zone) IS 'Changes when and how an ACTIVE or PAUSED reminder fires (a NULL argument keeps that setting; identity, channel and status never change): run_at is the next fire, for a cron reminder its schedule''s first occurrence at or after run_at, never after ends_at; a bad value raises 22023 naming the field, another status NU409, a missing reminder NU404; bringing the next fire forward wakes sleeping workers.';
 
 -- Name: resolve_moment(jsonb, text, timestamp with time zone, timestamp with time zone); Type: FUNCTION; Schema: nudge; Owner: -
 
@@ -4608,8 +4628,12 @@ BEGIN
     ON CONFLICT (key) DO NOTHING
     RETURNING f.* INTO v_flag;
     EXIT WHEN FOUND;
-    UPDATE nudge.status_flags AS f SET value = p_value WHERE f.key = p_key
+    UPDATE nudge.status_flags AS f SET value = p_value
+     WHERE f.key = p_key AND f.value IS DISTINCT FROM p_value
     RETURNING f.* INTO v_flag;
+    EXIT WHEN FOUND;
+    -- Already p_value: nothing to write. Gone meanwhile: insert it again.
+    SELECT * INTO v_flag FROM nudge.status_flags AS f WHERE f.key = p_key AND f.value = p_value;
     EXIT WHEN FOUND;
   END LOOP;
   RETURN v_flag;
@@ -4617,7 +4641,7 @@ END $$;
 
 -- Name: FUNCTION set_flag(p_key text, p_value boolean); Type: COMMENT; Schema: nudge; Owner: -
 
-COMMENT ON FUNCTION nudge.set_flag(p_key text, p_value boolean) IS 'Sets a flag as INSERT ... ON CONFLICT DO UPDATE on nudge.status_flags would (an insert for a new key, an update for an existing one), so a true value completes the reminders waiting on it in the same transaction; returns the flag; 22023 naming key or value for bad input.';
+COMMENT ON FUNCTION nudge.set_flag(p_key text, p_value boolean) IS 'Sets a flag: inserts a new key, updates an existing one whose value differs (so a true value completes the reminders waiting on it in the same transaction), and writes nothing (no audit row, no change, same updated_at) when it already has p_value; returns the flag; 22023 naming key or value for bad input.';
 
 -- Name: status_after_attempt(nudge.reminders, text, nudge.worker_policy, timestamp with time zone); Type: FUNCTION; Schema: nudge; Owner: -
 

@@ -89,5 +89,56 @@ TEST_F(CronReminder, BadCronRemindersAreRejectedNamingTheField) {
   EXPECT_EQ(value<long>("SELECT count(*) FROM nudge.reminders"), 0);
 }
 
+// PostgreSQL reads "+05:00" and "UTC+5" as POSIX TZ strings, west of Greenwich: 09:00 there
+// would be 14:00 UTC. Only tz database names are taken, including those with digits.
+TEST_F(CronReminder, AnOffsetIsRefusedAsATimeZoneAndTzDatabaseNamesAreTaken) {
+  for (const char* offset : {"+05:00", "UTC+5", "-3", "<+05>-5", "EST5EDT,M3.2.0,M11.1.0"})
+    EXPECT_EQ(rejected_field("p_schedule_type => 'cron', p_cron => '0 9 * * *', "
+                             "p_timezone => '" +
+                             std::string(offset) + "'"),
+              "timezone")
+        << offset;
+  EXPECT_EQ(create("0 9 * * *", "Etc/GMT-5", "2026-03-02T00:00:00Z"), "2026-03-02 04:00");
+  EXPECT_EQ(create("0 9 * * 1", "EST5EDT", "2026-03-02T00:00:00Z"), "2026-03-02 14:00");
+  EXPECT_EQ(create("0 9 * * 2", "America/Port-au-Prince", "2026-03-02T00:00:00Z"),
+            "2026-03-03 14:00");
+  try {
+    sql("SELECT nudge.checked_timezone('+05:00')");
+    ADD_FAILURE() << "+05:00 was taken";
+  } catch (const pqxx::sql_error& e) {
+    EXPECT_NE(std::string(e.what()).find("Etc/GMT-5 for a fixed UTC+05:00"), std::string::npos)
+        << e.what();
+  }
+}
+
+// Moving a cron reminder keeps it on its schedule, as its first fire was; never past ends_at.
+TEST_F(CronReminder, RescheduledToRunAtItFiresAtTheFirstOccurrenceAtOrAfterIt) {
+  EXPECT_EQ(create("0 9 * * *", "Asia/Tokyo", "2026-03-02T00:00:00Z"), "2026-03-02 00:00");
+  const std::string id = value<std::string>("SELECT id::text FROM nudge.reminders");
+  EXPECT_EQ(value<std::string>(
+                "SELECT to_char(next_run_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI') "
+                "FROM nudge.reschedule_reminder($1::bigint, p_run_at => '2026-03-05T15:41:00Z')",
+                id),
+            "2026-03-06 00:00");
+  EXPECT_EQ(value<std::string>(
+                "SELECT to_char(next_run_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI') "
+                "FROM nudge.reschedule_reminder($1::bigint, p_run_at => '2026-03-07T00:00:00Z')",
+                id),
+            "2026-03-07 00:00");
+  sql("SELECT nudge.reschedule_reminder($1::bigint, p_ends_at => '2026-03-20T00:00:00Z')", id);
+  try {
+    sql("SELECT nudge.reschedule_reminder($1::bigint, p_run_at => '2026-03-20T01:00:00Z')", id);
+    ADD_FAILURE() << "a run_at after ends_at was taken";
+  } catch (const pqxx::sql_error& e) {
+    EXPECT_EQ(e.sqlstate(), "22023");
+    EXPECT_NE(std::string(e.what()).find("run_at: must not be after ends_at"), std::string::npos)
+        << e.what();
+  }
+  EXPECT_EQ(
+      value<std::string>("SELECT to_char(next_run_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI') "
+                         "FROM nudge.reminders"),
+      "2026-03-07 00:00");
+}
+
 }  // namespace
 }  // namespace nudge::test

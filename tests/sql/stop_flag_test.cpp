@@ -138,6 +138,43 @@ TEST_F(StopFlagTest, OneStatementSettingManyFlagsStopsTheRemindersOfTheTrueOnes)
   expect_stopped(c);
 }
 
+// A reminder's end is an event carrying the reminder, payload and all: one with the largest
+// payload a create takes still ends by its flag, by cancel and by its last fire.
+TEST_F(StopFlagTest, AReminderWithTheLargestPayloadStillEndsEveryWay) {
+  const std::string big =
+      ", p_payload => jsonb_build_object('s', repeat('a', 65400)), p_max_fires => 1";
+  const std::int64_t by_flag = create_recurring("big1", 60, kInAnHour, stop_on("big") + big);
+  const std::int64_t cancelled = create_recurring("big2", 60, kInAnHour, big);
+  const std::int64_t fired = create_recurring("big3", 60, kDue, big);
+  exec_as_user("INSERT INTO nudge.status_flags (key, value) VALUES ('big', true);");
+  expect_stopped(by_flag);
+  sql("SELECT nudge.cancel_reminder($1)", cancelled);
+  EXPECT_EQ(status(cancelled), "CANCELLED");
+  const auto fires = claim("w1");
+  ASSERT_EQ(fires.size(), 1u);
+  EXPECT_EQ(finish("w1", fires), 1);
+  EXPECT_EQ(reason(fired), "max_fires");
+  EXPECT_EQ(value<long>("SELECT count(*) FROM nudge.events WHERE event_type = "
+                        "'nudge.reminder_completed' AND length(data->'reminder'->'payload'->>'s') "
+                        "= 65400"),
+            3);
+}
+
+// Setting a flag to the value it has is no change: nothing is written, audited or logged.
+TEST_F(StopFlagTest, SettingAFlagToItsValueWritesNothing) {
+  const auto written = [&] {
+    return value<std::string>(
+        "SELECT concat_ws(' ', updated_at, (SELECT count(*) FROM nudge.audit), "
+        "(SELECT count(*) FROM nudge.changes)) FROM nudge.status_flags WHERE key = 'same'");
+  };
+  sql("SELECT nudge.set_flag('same', true)");
+  const std::string before = written();
+  EXPECT_TRUE(value<bool>("SELECT (nudge.set_flag('same', true)).value"));
+  EXPECT_EQ(written(), before);
+  EXPECT_FALSE(value<bool>("SELECT (nudge.set_flag('same', false)).value"));
+  EXPECT_EQ(value<long>("SELECT count(*) FROM nudge.audit WHERE subject = 'same'"), 2);
+}
+
 TEST_F(StopFlagTest, FlagUpdateInAnAbortedTransactionStopsNothing) {
   exec_as_user("INSERT INTO nudge.status_flags (key, value) VALUES ('feedback_submitted', false);");
   const std::int64_t id = create_recurring("INT_100", 60, kDue, stop_on("feedback_submitted"));

@@ -232,26 +232,35 @@ COMMENT ON TYPE nudge.worker_policy IS 'What a worker''s configuration decides f
 CREATE FUNCTION nudge.address_problem(p_channel text, p_address text) RETURNS text
     LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
     AS $_$
+DECLARE
+  v_url text[];  -- a webhook URL's parts: userinfo, host, :port, port, rest
 BEGIN
   IF p_address IS NULL THEN
     RETURN NULL;
   END IF;
-  IF p_channel = 'webhook'
-     AND NOT (p_address ~* '^https?://([^/?#@\s]+@)?[a-z0-9.\-\[\]:]+([/?#]\S*)?$'
-              AND length(p_address) <= 2048) THEN
-    RETURN 'must be an http:// or https:// URL without spaces';
+  IF p_channel = 'webhook' THEN
+    -- The host is a name or an IPv4 address, or an IPv6 address in brackets; a port is 1 to
+    -- 65535.
+    v_url := regexp_match(p_address,
+               '^https?://([^/?#@\s]+@)?([a-z0-9.\-]+|\[[0-9a-f:.]+\])(:([0-9]{1,5}))?([/?#]\S*)?$', 'i');
+    IF v_url IS NULL OR length(p_address) > 2048
+       OR coalesce(v_url[4]::integer NOT BETWEEN 1 AND 65535, false) THEN
+      RETURN 'must be an http:// or https:// URL without spaces (a port from 1 to 65535)';
+    END IF;
   END IF;
   IF p_channel = 'email'
-     AND NOT (p_address ~ '^[^@\s<>(),;:"\[\]\\]+@[^@\s<>(),;:"\[\]\\]+\.[^@\s<>(),;:"\[\]\\]+$'
+     AND NOT (p_address ~ '^[!-~]+$'
+              AND p_address ~ '^[^@<>(),;:"\[\]\\]+@[^@<>(),;:"\[\]\\]+\.[^@<>(),;:"\[\]\\]+$'
+              AND p_address !~ '(^\.|\.@|@\.|\.\.|\.$)'
               AND length(p_address) <= 254) THEN
-    RETURN 'must be an email address like someone@example.com';
+    RETURN 'must be an email address like someone@example.com, in plain ASCII';
   END IF;
   RETURN NULL;
 END $_$;
 
 -- Name: FUNCTION address_problem(p_channel text, p_address text); Type: COMMENT; Schema: nudge; Owner: -
 
-COMMENT ON FUNCTION nudge.address_problem(p_channel text, p_address text) IS 'NULL when the address suits the channel (webhook: an http(s) URL of at most 2048 characters without spaces; email: one plain address; other channels: anything), else the problem in words.';
+COMMENT ON FUNCTION nudge.address_problem(p_channel text, p_address text) IS 'NULL when the address suits the channel as a worker will deliver it (webhook: an http(s) URL of at most 2048 characters without spaces whose host is a name, an IPv4 or a bracketed IPv6 address and whose port, if any, is 1 to 65535; email: one plain ASCII address of at most 254 characters, no dot at either end of its two parts nor two in a row; other channels: anything), else the problem in words.';
 
 -- Name: reminders; Type: TABLE; Schema: nudge; Owner: -
 
@@ -1753,16 +1762,25 @@ BEGIN
       END IF;
       v_index := v_index + 1;
     END LOOP;
-  EXCEPTION WHEN invalid_parameter_value THEN
-    GET STACKED DIAGNOSTICS v_field = COLUMN_NAME, v_detail = MESSAGE_TEXT;
-    RAISE EXCEPTION 'items[%].%', v_index, v_detail
-      USING ERRCODE = '22023', COLUMN = format('items[%s].%s', v_index, v_field);
+  EXCEPTION
+    WHEN invalid_parameter_value THEN
+      GET STACKED DIAGNOSTICS v_field = COLUMN_NAME, v_detail = MESSAGE_TEXT;
+      RAISE EXCEPTION 'items[%].%', v_index, v_detail
+        USING ERRCODE = '22023', COLUMN = format('items[%s].%s', v_index, v_field);
+    WHEN data_exception THEN  -- a cast of the item's text: say which field
+      v_detail := nudge.item_type_problem(v_item);
+      IF v_detail IS NULL THEN
+        RAISE;
+      END IF;
+      RAISE EXCEPTION 'items[%].%', v_index, v_detail
+        USING ERRCODE = '22023',
+              COLUMN = format('items[%s].%s', v_index, split_part(v_detail, ':', 1));
   END;
 END $$;
 
 -- Name: FUNCTION create_reminders_one_by_one(p_items jsonb); Type: COMMENT; Schema: nudge; Owner: -
 
-COMMENT ON FUNCTION nudge.create_reminders_one_by_one(p_items jsonb) IS 'Creates (or finds) every item of p_items with nudge.create_reminder, in order, in one transaction, one row per item; if any item is rejected nothing is created and the 22023 error names it: "items[<index>].<field>: <problem>".';
+COMMENT ON FUNCTION nudge.create_reminders_one_by_one(p_items jsonb) IS 'Creates (or finds) every item of p_items with nudge.create_reminder, in order, in one transaction, one row per item; if any item is rejected, or holds a time or whole number that is not one, nothing is created and the 22023 error names it: "items[<index>].<field>: <problem>".';
 
 -- Name: create_rule(text, text, jsonb, jsonb, boolean); Type: FUNCTION; Schema: nudge; Owner: -
 
@@ -2784,6 +2802,36 @@ $$;
 
 COMMENT ON FUNCTION nudge.gauges(p_count_cap integer) IS 'The database''s gauges for the workers'' GET /metrics, one row per sample (metric name, help, at most one label, value), grouped by name: nudge_due_reminders (due ACTIVE reminders without a live lease, counted up to p_count_cap), nudge_oldest_due_seconds (how long the earliest of them has been due; 0 when none is) and nudge_breaker_hosts by state (hosts with a circuit breaker row, closed, open or probing); reads at most p_count_cap + 1 entries of the due index.';
 
+-- Name: item_type_problem(jsonb); Type: FUNCTION; Schema: nudge; Owner: -
+
+CREATE FUNCTION nudge.item_type_problem(p_item jsonb) RETURNS text
+    LANGUAGE plpgsql STABLE
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+DECLARE
+  v_field text;
+BEGIN
+  FOREACH v_field IN ARRAY ARRAY['run_at', 'ends_at'] LOOP
+    BEGIN
+      PERFORM (p_item->>v_field)::timestamptz;
+    EXCEPTION WHEN data_exception THEN
+      RETURN v_field || ': must be an RFC 3339 time such as 2027-01-01T09:00:00Z';
+    END;
+  END LOOP;
+  FOREACH v_field IN ARRAY ARRAY['interval_seconds', 'max_fires', 'max_attempts'] LOOP
+    BEGIN
+      PERFORM (p_item->>v_field)::integer;
+    EXCEPTION WHEN data_exception THEN
+      RETURN v_field || ': must be a whole number from -2147483648 to 2147483647';
+    END;
+  END LOOP;
+  RETURN NULL;
+END $$;
+
+-- Name: FUNCTION item_type_problem(p_item jsonb); Type: COMMENT; Schema: nudge; Owner: -
+
+COMMENT ON FUNCTION nudge.item_type_problem(p_item jsonb) IS 'For a create item that failed: "<field>: <problem>" for its first time field (run_at, ends_at) or whole-number field (interval_seconds, max_fires, max_attempts) whose text is not of that type, or NULL when each is.';
+
 -- Name: jitter(bigint, integer, timestamp with time zone); Type: FUNCTION; Schema: nudge; Owner: -
 
 CREATE FUNCTION nudge.jitter(p_id bigint, p_attempt integer, p_at timestamp with time zone) RETURNS double precision
@@ -3017,20 +3065,23 @@ CREATE FUNCTION nudge.new_reminder_stage() RETURNS void
     SET search_path TO 'pg_catalog', 'pg_temp'
     AS $$
 BEGIN
-  -- Renamed with its new columns: a session that made the old table keeps it.
-  CREATE TEMP TABLE IF NOT EXISTS nudge_new_reminder (
-    item integer, entity_type text, entity_id text, event_type text, channel text,
-    schedule_type text, run_at timestamptz, interval_seconds integer, target text,
-    payload jsonb, stop_condition_type text, stop_condition_value text, max_fires integer,
-    ends_at timestamptz, cron text, timezone text, zone text, cron_schedule nudge.cron,
-    misfire_policy text, max_attempts integer, rule_id bigint, event_id bigint, request jsonb,
-    id bigint, created boolean) ON COMMIT DELETE ROWS;
+  -- Made once per session; asked first, as CREATE ... IF NOT EXISTS tells the client each time.
+  IF to_regclass('pg_temp.nudge_new_reminder') IS NULL THEN
+    -- Renamed with its new columns: a session that made the old table keeps it.
+    CREATE TEMP TABLE nudge_new_reminder (
+      item integer, entity_type text, entity_id text, event_type text, channel text,
+      schedule_type text, run_at timestamptz, interval_seconds integer, target text,
+      payload jsonb, stop_condition_type text, stop_condition_value text, max_fires integer,
+      ends_at timestamptz, cron text, timezone text, zone text, cron_schedule nudge.cron,
+      misfire_policy text, max_attempts integer, rule_id bigint, event_id bigint, request jsonb,
+      id bigint, created boolean) ON COMMIT DELETE ROWS;
+  END IF;
   DELETE FROM pg_temp.nudge_new_reminder;  -- a second batch in the same transaction
 END $$;
 
 -- Name: FUNCTION new_reminder_stage(); Type: COMMENT; Schema: nudge; Owner: -
 
-COMMENT ON FUNCTION nudge.new_reminder_stage() IS 'Makes the session''s staging table of new reminders (pg_temp.nudge_new_reminder, emptied at commit) exist and empty, for nudge.create_staged_reminders.';
+COMMENT ON FUNCTION nudge.new_reminder_stage() IS 'Makes the session''s staging table of new reminders (pg_temp.nudge_new_reminder, emptied at commit) exist and empty, for nudge.create_staged_reminders, without a notice when it exists.';
 
 -- Name: next_interval_occurrence(timestamp with time zone, integer, timestamp with time zone); Type: FUNCTION; Schema: nudge; Owner: -
 

@@ -150,6 +150,14 @@ std::string recurring_plus(const std::string& extra) {
   return args_with("'user'", "'u1'", "'nudge'", kRecurringRest + ", " + extra);
 }
 
+std::string channel_target(const std::string& channel, const std::string& target) {
+  return args_with("'user'", "'u1'", "'nudge'",
+                   "p_channel => '" + channel +
+                       "', p_schedule_type => 'recurring', p_interval_seconds => 60, "
+                       "p_target => " +
+                       target);
+}
+
 std::vector<BadInput> BadInputs() {
   const std::string s201 = "repeat('x', 201)";
   return {
@@ -231,6 +239,13 @@ std::vector<BadInput> BadInputs() {
       {"payload_over_64_kib",
        recurring_plus("p_payload => jsonb_build_object('text', repeat('x', 70000))"), "payload"},
       {"target_over_2048", recurring_plus("p_target => repeat('t', 2049)"), "target"},
+      // Targets a worker would refuse at every fire.
+      {"email_non_ascii", channel_target("email", "'ünï@exämple.com'"), "target"},
+      {"email_double_dot", channel_target("email", "'a..b@example.com'"), "target"},
+      {"webhook_port_over_65535", channel_target("webhook", "'http://example.com:99999/'"),
+       "target"},
+      {"webhook_port_0", channel_target("webhook", "'http://example.com:0/'"), "target"},
+      {"webhook_host_with_colons", channel_target("webhook", "'http://a:b:c/'"), "target"},
   };
 }
 
@@ -267,6 +282,28 @@ TEST_F(CreateTest, BadInputNamesTheFieldInTheColumnDiagnostic) {
             .as<std::string>();
     EXPECT_EQ(column, bad.field);
   }
+}
+
+// A batch item's value of the wrong type is named like any other bad value.
+TEST_F(CreateTest, ABatchItemOfTheWrongTypeIsNamedWithItsIndexAndField) {
+  const auto item = [](const std::string& id, const std::string& extra) {
+    return R"({"entity_type": "u", "entity_id": ")" + id +
+           R"(", "event_type": "e", "channel": "log", "schedule_type": "recurring", )" +
+           R"("interval_seconds": 60)" + extra + "}";
+  };
+  for (const auto& [bad, field] : std::vector<std::pair<std::string, std::string>>{
+           {R"("run_at": "not a time")", "run_at"},
+           {R"("ends_at": "2027-13-01T00:00:00Z")", "ends_at"},
+           {R"("interval_seconds": "abc")", "interval_seconds"},
+           {R"("max_fires": 1.5)", "max_fires"},
+           {R"("max_attempts": 99999999999)", "max_attempts"}}) {
+    SCOPED_TRACE(bad);
+    const SqlFailure f = failure_of("SELECT * FROM nudge.create_reminders($1::jsonb)",
+                                    "[" + item("1", "") + ", " + item("2", ", " + bad) + "]");
+    EXPECT_EQ(f.sqlstate, "22023") << f.message;
+    EXPECT_TRUE(f.message.starts_with("items[1]." + field + ": ")) << f.message;
+  }
+  EXPECT_EQ(count("nudge.reminders"), 0);
 }
 
 TEST_F(CreateTest, BoundaryInputsAreAccepted) {

@@ -21,7 +21,8 @@ namespace {
 constexpr const char* kUsage =
     "usage: nudge-worker [--config FILE] [--migrate-only] [--version]\n"
     "  --config FILE    settings file (TOML); NUDGE_<SECTION>_<KEY> variables override it\n"
-    "  --migrate-only   apply pending database migrations and exit\n"
+    "  --migrate-only   apply pending database migrations and exit (0; 1 when the database\n"
+    "                   stays unreachable for 60 s; 2 when it is newer than this binary)\n"
     "  --version        print the version and exit, reading no settings\n";
 
 struct Args {

@@ -233,19 +233,24 @@ CREATE FUNCTION nudge.address_problem(p_channel text, p_address text) RETURNS te
     LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
     AS $_$
 DECLARE
-  v_url text[];  -- a webhook URL's parts: userinfo, host, :port, port, rest
+  v_port text;
 BEGIN
   IF p_address IS NULL THEN
     RETURN NULL;
   END IF;
   IF p_channel = 'webhook' THEN
-    -- The host is a name or an IPv4 address, or an IPv6 address in brackets; a port is 1 to
-    -- 65535.
-    v_url := regexp_match(p_address,
-               '^https?://([^/?#@\s]+@)?([a-z0-9.\-]+|\[[0-9a-f:.]+\])(:([0-9]{1,5}))?([/?#]\S*)?$', 'i');
-    IF v_url IS NULL OR length(p_address) > 2048
-       OR coalesce(v_url[4]::integer NOT BETWEEN 1 AND 65535, false) THEN
+    -- The host is a name or an IPv4 address, or an IPv6 address in brackets.
+    IF NOT (p_address ~* '^https?://([^/?#@\s]+@)?([a-z0-9.\-]+|\[[0-9a-f:.]+\])(:[0-9]{1,5})?([/?#]\S*)?$'
+            AND length(p_address) <= 2048) THEN
       RETURN 'must be an http:// or https:// URL without spaces (a port from 1 to 65535)';
+    END IF;
+    -- A port is 1 to 65535; read only when there may be one (a regexp_match on every URL cost
+    -- a create 190k instructions, three times the check above).
+    IF strpos(substr(p_address, 9), ':') > 0 THEN
+      v_port := substring(p_address from '^[^/]*//(?:[^/?#@]*@)?(?:\[[^\]]*\]|[^/?#:]*):([0-9]+)');
+      IF v_port::integer NOT BETWEEN 1 AND 65535 THEN
+        RETURN 'must be an http:// or https:// URL without spaces (a port from 1 to 65535)';
+      END IF;
     END IF;
   END IF;
   IF p_channel = 'email'

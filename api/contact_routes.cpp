@@ -14,15 +14,15 @@
 namespace nudge::api {
 namespace {
 
-// The contact a path names: /v1/contacts/{entity_type}/{entity_id}/{channel}, segments already
-// percent-decoded by httplib.
+// The contact a path names: /v1/contacts/{entity_type}/{entity_id}/{channel}.
 struct ContactKey {
   std::string entity_type, entity_id, channel;
   std::string text() const { return entity_type + "/" + entity_id + "/" + channel; }
 };
 
 ContactKey contact_key(const httplib::Request& req) {
-  ContactKey key{req.matches[1], req.matches[2], req.matches[3]};
+  ContactKey key{path_param(req, 1, "entity_type"), path_param(req, 2, "entity_id"),
+                 path_param(req, 3, "channel")};
   check_path_name("entity_type", key.entity_type);
   check_path_name("entity_id", key.entity_id);
   check_contact_channel(key.channel);
@@ -72,7 +72,8 @@ void add_contact_routes(Router& router, ConnectionPool& pool, const AddressGuard
   router.add("GET", R"(/v1/contacts/([^/]+)/([^/]+))",
              [&pool](const httplib::Request& req, httplib::Response& res) {
                reject_unknown_params(req, {});
-               const std::string entity_type = req.matches[1], entity_id = req.matches[2];
+               const std::string entity_type = path_param(req, 1, "entity_type"),
+                                 entity_id = path_param(req, 2, "entity_id");
                check_path_name("entity_type", entity_type);
                check_path_name("entity_id", entity_id);
                const auto row = on_connection(pool, [&](pqxx::nontransaction& tx) {

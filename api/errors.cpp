@@ -25,6 +25,12 @@ nlohmann::json error_body(const std::string& code, const std::string& message,
   return nlohmann::json{{"error", error}};
 }
 
+// An error body as text, never failing: bytes of the request quoted in a message that are not
+// UTF-8 are replaced (U+FFFD) rather than making the answer itself fail.
+std::string body_text(const nlohmann::json& body) {
+  return body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
 // 16 hex digits, so a user's report and the log line can be matched.
 std::string new_request_id() {
   thread_local std::mt19937_64 random{std::random_device{}()};
@@ -46,7 +52,7 @@ void send_internal_error(const httplib::Request& req, httplib::Response& res,
       error_body("internal", "internal error (request id " + request_id + ")", "");
   body["error"]["request_id"] = request_id;
   res.status = 500;
-  res.set_content(body.dump(), "application/json");
+  res.set_content(body_text(body), "application/json");
 }
 
 // "[items[<i>]: ]rule <id>: <field path>: <problem>" (nudge.reject inside a rule's action):
@@ -71,7 +77,7 @@ void send_rule_failure(httplib::Response& res, const std::string& message) {
       body["error"]["field"] = item + field_of(rest.substr(colon + 2));
   }
   res.status = 422;
-  res.set_content(body.dump(), "application/json");
+  res.set_content(body_text(body), "application/json");
 }
 
 }  // namespace
@@ -87,7 +93,7 @@ std::string primary_message(const std::string& what) {
 
 std::string error_json(const std::string& code, const std::string& message,
                        const std::string& field) {
-  return error_body(code, message, field).dump();
+  return body_text(error_body(code, message, field));
 }
 
 void send_error(httplib::Response& res, int status, const std::string& code,
@@ -96,7 +102,7 @@ void send_error(httplib::Response& res, int status, const std::string& code,
   nlohmann::json body = error_body(code, message, field);
   body["error"].update(details);
   res.status = status;
-  res.set_content(body.dump(), "application/json");
+  res.set_content(body_text(body), "application/json");
 }
 
 void send_exception(const httplib::Request& req, httplib::Response& res, std::exception_ptr error) {

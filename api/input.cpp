@@ -12,6 +12,7 @@
 #include "json_text.hpp"
 #include "nudge/utf8.hpp"
 #include "request_input.hpp"
+#include "text_input.hpp"
 #include "webhook_target.hpp"
 
 namespace nudge::api {
@@ -195,6 +196,8 @@ json parse_object(const std::string& body) {
     throw ApiError(400, "invalid_json", "the body is not valid JSON", "body");
   if (!parsed.is_object())
     throw ApiError(400, "invalid_type", "the body must be a JSON object", "body");
+  // Only an escape can put U+0000 in a JSON string (the parser refuses a raw NUL byte).
+  if (body.find("\\u0000") != std::string::npos) check_no_nul(parsed);
   return parsed;
 }
 
@@ -556,6 +559,8 @@ std::string decode_cursor(const std::string& cursor) {
     if (ec != std::errc() || end != cursor.data() + i + 2) throw bad();
     out += static_cast<char>(byte);
   }
+  // Every position this server gives is text; other bytes would reach the database.
+  if (text_problem(out)) throw bad();
   return out;
 }
 

@@ -2,18 +2,54 @@
 
 #include <algorithm>
 #include <nlohmann/json.hpp>
+#include <string_view>
 #include <utility>
 
 #include "errors.hpp"
 #include "input.hpp"
+#include "text_input.hpp"
 
 namespace nudge::api {
+namespace {
+
+// `name` with every byte outside printable ASCII (and '%') percent-encoded: how a query
+// parameter's name that is not text is named in the answer.
+std::string as_sent(std::string_view name) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  std::string out;
+  for (const char c : name) {
+    const auto byte = static_cast<unsigned char>(c);
+    if (byte > 0x20 && byte < 0x7F && byte != '%') {
+      out += c;
+    } else {
+      out += '%';
+      out += kHex[byte >> 4];
+      out += kHex[byte & 15];
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string path_param(const httplib::Request& req, std::size_t group, const std::string& field) {
+  std::string text = req.matches[group];
+  check_text(field, text);
+  return text;
+}
 
 std::int64_t path_id(const httplib::Request& req, const std::string& what) {
-  const auto id = parse_id(req.matches[1]);
-  if (!id)
-    throw ApiError(404, "not_found", what + " " + std::string(req.matches[1]) + " does not exist");
+  const std::string text = path_param(req, 1, "id");
+  const auto id = parse_id(text);
+  if (!id) throw ApiError(404, "not_found", what + " " + text + " does not exist");
   return *id;
+}
+
+void check_query_text(const httplib::Request& req) {
+  for (const auto& [name, value] : req.params) {
+    check_text(as_sent(name), name);
+    check_text(name, value);
+  }
 }
 
 std::optional<std::string> query(const httplib::Request& req, const std::string& name) {

@@ -35,8 +35,16 @@ auto on_connection(ConnectionPool& pool, Work&& work) {
   }
 }
 
-// The id in the path's first group; 404 "<what> <text> does not exist" when it cannot be one.
+// The text of the path's group `group`, 400 naming `field` when it is not valid UTF-8 or holds
+// U+0000.
+std::string path_param(const httplib::Request& req, std::size_t group, const std::string& field);
+// The id in the path's first group (400 naming `id` as path_param does); 404 "<what> <text> does
+// not exist" when it cannot be one.
 std::int64_t path_id(const httplib::Request& req, const std::string& what);
+
+// 400 naming the first query parameter whose name or value is not valid UTF-8 or holds U+0000
+// (a name that is not is named as sent, percent-encoded).
+void check_query_text(const httplib::Request& req);
 
 // A query parameter, given at most once.
 std::optional<std::string> query(const httplib::Request& req, const std::string& name);

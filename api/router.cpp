@@ -7,6 +7,7 @@
 #include "caller.hpp"
 #include "errors.hpp"
 #include "route_methods.hpp"
+#include "route_support.hpp"
 
 namespace nudge::api {
 namespace {
@@ -67,6 +68,7 @@ void Router::add(const std::string& method, const std::string& pattern, Handler 
     try {
       const Caller caller{gate.admit(req, res, *access), route, changes};
       const CallerScope scope(caller);
+      check_query_text(req);
       handler(req, res);
     } catch (...) {
       send_exception(req, res, std::current_exception());
@@ -130,6 +132,15 @@ void Router::finish() {
         return httplib::Server::HandlerResponse::Handled;
       };
   server_.set_error_handler(on_error);
+  // What escapes a handler (none should: each answers its own errors) is answered like any
+  // unexpected error, with a request id: httplib's own 500 would name the exception in an
+  // EXCEPTION_WHAT header.
+  server_.set_exception_handler([metrics = metrics_](const httplib::Request& req,
+                                                     httplib::Response& res,
+                                                     std::exception_ptr error) {
+    send_exception(req, res, std::move(error));
+    if (metrics != nullptr) metrics->observe_unrouted(req.method, res.status);
+  });
 }
 
 }  // namespace nudge::api

@@ -67,6 +67,15 @@ INSTANTIATE_TEST_SUITE_P(
                       SequenceCase{"PastTheLastCodePoint", "\xF4\x90\x80\x80", 0, 0}),
     [](const auto& info) { return std::string(info.param.label); });
 
+TEST(Utf8Valid, HoldsWhenEveryByteBelongsToAValidSequence) {
+  EXPECT_TRUE(utf8::valid(""));
+  EXPECT_TRUE(utf8::valid("a€𝄞é"));
+  EXPECT_TRUE(utf8::valid("a\0b"sv));  // NUL is valid UTF-8; PostgreSQL's text is what refuses it
+  EXPECT_FALSE(utf8::valid("\xFF"));
+  EXPECT_FALSE(utf8::valid("ok\xE2\x82"));    // cut short at the end
+  EXPECT_FALSE(utf8::valid("\xED\xA0\x80"));  // a surrogate
+}
+
 TEST(Utf8Cut, NeverEndsInsideAFourByteCharacter) {
   const std::string_view text = "ab𝄞c";  // the clef is bytes 2 to 5
   EXPECT_EQ(utf8::cut(text, 2), "ab");

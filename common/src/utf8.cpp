@@ -41,6 +41,15 @@ std::size_t sequence_length(std::string_view text, std::size_t i) {
   return n;
 }
 
+bool valid(std::string_view text) {
+  for (std::size_t i = 0; i < text.size();) {
+    const std::size_t n = sequence_length(text, i);
+    if (n == 0) return false;
+    i += n;
+  }
+  return true;
+}
+
 std::string_view cut(std::string_view text, std::size_t max_bytes) {
   if (text.size() <= max_bytes) return text;
   std::size_t size = max_bytes;

@@ -15,6 +15,9 @@ std::size_t code_points(std::string_view text);
 // surrogate, or a code point past U+10FFFF. A NUL byte is a valid sequence of 1.
 std::size_t sequence_length(std::string_view text, std::size_t i);
 
+// Every byte of `text` belongs to a valid sequence (NUL included).
+bool valid(std::string_view text);
+
 // The longest start of `text` of at most `max_bytes` that does not end inside a character.
 std::string_view cut(std::string_view text, std::size_t max_bytes);
 

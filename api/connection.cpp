@@ -20,6 +20,9 @@ namespace {
 // Answers up to this size are sent with one send(); larger ones are sent as httplib writes them.
 constexpr std::size_t kOutBufferBytes = 65536;
 constexpr std::string_view kEmptyBody = "Content-Length: 0\r\n";
+// A body the answer did not need is dropped as it arrives, so that a client still sending it
+// reads the answer, not a reset; one that stops sending for this long is closed.
+constexpr std::chrono::milliseconds kDropWait{1000};
 
 std::pair<std::string, int> numeric_address(const sockaddr_storage& addr, socklen_t len) {
   char host[NI_MAXHOST] = "";
@@ -166,12 +169,8 @@ bool Connection::end_request() {
   bool ok = flush();
   if (framing_ && framing_->body_size) {
     const std::size_t message = framing_->head_size + *framing_->body_size;
-    if (consumed_ < message) {
-      // httplib reads no body for GET, and none after some errors: skip it if it is here.
-      const std::size_t rest = message - consumed_;
-      if (in_.size() - in_pos_ < rest) ok = false;
-      in_pos_ = std::min(in_.size(), in_pos_ + rest);
-    }
+    // httplib reads no body for GET, and none of one refused (too large): it is dropped.
+    if (consumed_ < message) ok = ok && drop_input(message - consumed_);
   }
   framing_.reset();
   if (in_pos_ == in_.size()) {
@@ -182,6 +181,30 @@ bool Connection::end_request() {
     in_pos_ = 0;
   }
   return ok;
+}
+
+bool Connection::drop_input(std::size_t count) {
+  const std::size_t here = std::min(count, in_.size() - in_pos_);
+  in_pos_ += here;
+  count -= here;
+  const auto deadline = std::chrono::steady_clock::now() + limits_.io_timeout;
+  char scratch[16384];
+  while (count > 0) {
+    pollfd pfd{fd_, POLLIN, 0};
+    const bool decrypted = ssl_ != nullptr && SSL_pending(ssl_) > 0;
+    if (input_ended_ || std::chrono::steady_clock::now() >= deadline ||
+        (!decrypted && ::poll(&pfd, 1, static_cast<int>(kDropWait.count())) <= 0))
+      return false;
+    const ssize_t n = receive_some(scratch, std::min(count, sizeof scratch));
+    if (n > 0) {
+      count -= static_cast<std::size_t>(n);
+    } else if (n == 0) {
+      input_ended_ = true;
+    } else if (errno != EINTR && errno != EAGAIN && errno != EWOULDBLOCK) {
+      return false;
+    }
+  }
+  return true;
 }
 
 bool Connection::wait_for(short events) const {

@@ -80,6 +80,9 @@ class Connection : public httplib::Stream {
 
  private:
   bool wait_for(short events) const;
+  // Drops `count` bytes of input: those buffered, then those that arrive (within kDropWait of
+  // each other, all within io_timeout). False when they did not all come.
+  bool drop_input(std::size_t count);
   bool send_all(const char* data, std::size_t size);
   bool flush();
   ssize_t tls_result(int result);

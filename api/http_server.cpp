@@ -9,6 +9,7 @@
 #include <utility>
 
 #include "nudge/log.hpp"
+#include "request_head.hpp"
 
 namespace nudge::api {
 namespace {
@@ -35,6 +36,11 @@ std::string overloaded_answer(const std::string& body) {
 
 HttpServer::HttpServer(Settings settings) : settings_(std::move(settings)) {
   parser_.set_payload_max_length(settings_.max_body_bytes);
+  parser_.set_pre_routing_handler(
+      [max = settings_.max_body_bytes](const httplib::Request& req, httplib::Response& res) {
+        // httplib hands its own, non-const request to the handler as const.
+        return settle_request_head(const_cast<httplib::Request&>(req), res, max);
+      });
   // Only what the answers' Keep-Alive header says: the connection layer keeps these.
   parser_.set_keep_alive_timeout(settings_.keep_alive.count());
   parser_.set_keep_alive_max_count(kMaxRequestsPerConnection);

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <charconv>
 
 namespace nudge::api {
 namespace {
@@ -25,17 +26,6 @@ std::string_view trim(std::string_view s) {
   return s;
 }
 
-// Digits only, at most 18 of them (no overflow); nullopt otherwise.
-std::optional<std::size_t> parse_length(std::string_view text) {
-  if (text.empty() || text.size() > 18) return std::nullopt;
-  std::size_t n = 0;
-  for (const char c : text) {
-    if (c < '0' || c > '9') return std::nullopt;
-    n = n * 10 + static_cast<std::size_t>(c - '0');
-  }
-  return n;
-}
-
 // What the header fields say about the body.
 struct BodyHeaders {
   int content_lengths = 0;
@@ -56,7 +46,7 @@ BodyHeaders read_body_headers(std::string_view fields) {
     const std::string_view value = trim(line.substr(colon + 1));
     if (same_name(name, "Content-Length")) {
       ++out.content_lengths;
-      out.content_length = parse_length(value);
+      out.content_length = parse_content_length(value);
     } else if (same_name(name, "Transfer-Encoding")) {
       out.transfer_encoding = true;
     } else if (same_name(name, "Expect")) {
@@ -67,6 +57,13 @@ BodyHeaders read_body_headers(std::string_view fields) {
 }
 
 }  // namespace
+
+std::optional<std::size_t> parse_content_length(std::string_view text) {
+  std::size_t n = 0;
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
+  if (text.empty() || ec != std::errc() || end != text.data() + text.size()) return std::nullopt;
+  return n;
+}
 
 RequestFraming frame_request(std::string_view bytes, std::size_t max_body_bytes) {
   RequestFraming f;

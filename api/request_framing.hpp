@@ -27,6 +27,10 @@ inline constexpr std::size_t kMaxHeadBytes = 65536;
 // it comes: so that a slow client does not make the server buffer whole bodies meanwhile.
 inline constexpr std::size_t kMaxEarlyBodyBytes = 65536;
 
+// A Content-Length value: digits only, within size_t; nullopt otherwise (a sign, anything else,
+// an overflow).
+std::optional<std::size_t> parse_content_length(std::string_view text);
+
 // Frames the request at the start of `bytes` (leading empty lines already skipped).
 RequestFraming frame_request(std::string_view bytes, std::size_t max_body_bytes);
 

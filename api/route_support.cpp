@@ -61,9 +61,7 @@ std::optional<std::string> query(const httplib::Request& req, const std::string&
 }
 
 void reject_unknown_params(const httplib::Request& req, const std::set<std::string>& allowed) {
-  // httplib also files a form-encoded body under params, and curl -d sends JSON as one: only a
-  // query string in the request line holds query parameters.
-  if (req.target.find('?') == std::string::npos) return;
+  // Only the query string: a form-encoded body is read as a body (request_head.hpp).
   for (const auto& [key, value] : req.params) {
     if (!allowed.contains(key))
       throw bad_field(key, "unknown_field", "is not a known query parameter");

@@ -6,6 +6,7 @@
 #include "access.hpp"
 #include "caller.hpp"
 #include "errors.hpp"
+#include "request_head.hpp"
 #include "route_methods.hpp"
 #include "route_support.hpp"
 
@@ -127,7 +128,12 @@ void Router::finish() {
                        "body");
             break;
           default:
-            send_error(res, res.status, "bad_request", "the request could not be read");
+            if (has_unreadable_length(req)) {
+              send_error(res, 400, "invalid_value",
+                         "Content-Length: must be one whole number of bytes", "Content-Length");
+            } else {
+              send_error(res, res.status, "bad_request", "the request could not be read");
+            }
         }
         return httplib::Server::HandlerResponse::Handled;
       };

@@ -239,6 +239,49 @@ TEST_F(Connections, ABodyTooLargeIsRefusedAndTheConnectionGoesOn) {
   EXPECT_EQ(next->status, 200);
 }
 
+// Only the declared length decides these: no byte of the body is waited for (they were answered
+// after the 10 s request timeout).
+TEST_F(Connections, ALengthOverTheLimitOrUnreadableIsAnsweredAtOnce) {
+  const std::vector<std::pair<std::string, int>> cases = {
+      {"2000000", 413}, {"-5", 400}, {"abc", 400}, {"99999999999999999999", 400}};
+  for (const auto& [length, status] : cases) {
+    SCOPED_TRACE(length);
+    RawConnection c(port_);
+    const auto start = std::chrono::steady_clock::now();
+    const auto answer = c.request(
+        "PUT /v1/flags/x HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        "Content-Length: " +
+            length + "\r\n\r\n",
+        kPrompt);
+    ASSERT_TRUE(answer) << "no answer within " << kPrompt.count() << " ms";
+    EXPECT_LT(since(start), kPrompt);
+    EXPECT_EQ(answer->status, status);
+    EXPECT_EQ(body_of(answer)["error"]["field"], status == 413 ? "body" : "Content-Length")
+        << answer->body;
+  }
+  EXPECT_EQ(value<long>("SELECT count(*) FROM nudge.status_flags"), 0);
+}
+
+// curl -d, as in the README, sends JSON as a form: such bodies over 8 KiB were refused (413).
+TEST_F(Connections, AFormEncodedBodyIsReadUpToTheBodyLimit) {
+  const char* form = "application/x-www-form-urlencoded";
+  std::string items;
+  for (int i = 0; i < 70; ++i)
+    items += (i > 0 ? "," : "") + create_body("form-" + std::to_string(i));
+  const auto batch = client_->Post("/v1/reminders/batch", R"({"items":[)" + items + "]}", form);
+  ASSERT_TRUE(batch);
+  EXPECT_EQ(batch->status, 200) << batch->body.substr(0, 300);
+  EXPECT_EQ(value<long>("SELECT count(*) FROM nudge.reminders"), 70);
+  const auto set =
+      client_->Put("/v1/flags/form", R"({"value": true)" + std::string(20000, ' ') + "}", form);
+  ASSERT_TRUE(set);
+  EXPECT_EQ(set->status, 200) << set->body;
+  const auto big = client_->Put("/v1/flags/form", std::string(300000, ' '), form);
+  ASSERT_TRUE(big);
+  EXPECT_EQ(big->status, 413);
+  EXPECT_EQ(json::parse(big->body)["error"]["field"], "body");
+}
+
 TEST_F(Connections, ALongBodySentInPartsIsReadAsItArrives) {
   std::string items;
   for (int i = 0; i < 700; ++i)

@@ -1,0 +1,35 @@
+#include "request_head.hpp"
+
+#include <string_view>
+
+#include "request_framing.hpp"
+
+namespace nudge::api {
+namespace {
+
+constexpr std::string_view kFormType = "application/x-www-form-urlencoded";
+
+}  // namespace
+
+bool has_unreadable_length(const httplib::Request& req) {
+  const auto count = req.get_header_value_count("Content-Length");
+  return count > 1 || (count == 1 && !parse_content_length(req.get_header_value("Content-Length")));
+}
+
+httplib::Server::HandlerResponse settle_request_head(httplib::Request& req, httplib::Response& res,
+                                                     std::size_t max_body_bytes) {
+  if (has_unreadable_length(req)) {
+    res.status = 400;
+    return httplib::Server::HandlerResponse::Handled;
+  }
+  if (req.has_header("Content-Length") &&
+      *parse_content_length(req.get_header_value("Content-Length")) > max_body_bytes) {
+    res.status = 413;
+    return httplib::Server::HandlerResponse::Handled;
+  }
+  if (req.get_header_value("Content-Type").starts_with(kFormType))
+    req.headers.erase("Content-Type");
+  return httplib::Server::HandlerResponse::Unhandled;
+}
+
+}  // namespace nudge::api

@@ -1,0 +1,23 @@
+#pragma once
+// What nudge-api settles from a request's head before httplib reads its body and routes it
+// (httplib's pre-routing handler):
+// - a declared body length that cannot be read (400) or is over max_body_bytes (413) is refused
+//   at once: httplib would first wait for that many bytes, to skip them;
+// - a form-encoded body (what curl -d sends, JSON included) is read like any other, up to
+//   max_body_bytes: httplib would refuse one over 8 KiB and file it under the query parameters.
+// A refusal sets only the status; the router's error handler writes the body and counts it.
+
+#include <httplib.h>
+
+#include <cstddef>
+
+namespace nudge::api {
+
+httplib::Server::HandlerResponse settle_request_head(httplib::Request& req, httplib::Response& res,
+                                                     std::size_t max_body_bytes);
+
+// The request declares its body's length in a way that cannot be read: not one Content-Length
+// of digits.
+bool has_unreadable_length(const httplib::Request& req);
+
+}  // namespace nudge::api

@@ -29,6 +29,7 @@ httplib::Server::HandlerResponse settle_request_head(httplib::Request& req, http
   }
   if (req.get_header_value("Content-Type").starts_with(kFormType))
     req.headers.erase("Content-Type");
+  req.path = req.target.substr(0, req.target.find('?'));
   return httplib::Server::HandlerResponse::Unhandled;
 }
 

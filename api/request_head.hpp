@@ -4,7 +4,9 @@
 // - a declared body length that cannot be read (400) or is over max_body_bytes (413) is refused
 //   at once: httplib would first wait for that many bytes, to skip them;
 // - a form-encoded body (what curl -d sends, JSON included) is read like any other, up to
-//   max_body_bytes: httplib would refuse one over 8 KiB and file it under the query parameters.
+//   max_body_bytes: httplib would refuse one over 8 KiB and file it under the query parameters;
+// - the path is routed as it was sent, still percent-encoded, so that an encoded '/' (%2F) stays
+//   inside its segment: routes decode each segment (path_param, route_support.hpp).
 // A refusal sets only the status; the router's error handler writes the body and counts it.
 
 #include <httplib.h>

@@ -1,6 +1,7 @@
 #include "route_support.hpp"
 
 #include <algorithm>
+#include <charconv>
 #include <nlohmann/json.hpp>
 #include <string_view>
 #include <utility>
@@ -30,10 +31,25 @@ std::string as_sent(std::string_view name) {
   return out;
 }
 
+// A path segment as sent, decoded: "%XX" is the byte XX; any other '%' stands for itself.
+std::string percent_decoded(std::string_view segment) {
+  std::string out;
+  for (std::size_t i = 0; i < segment.size(); ++i) {
+    unsigned char byte = 0;
+    const char* digits = segment.data() + i + 1;
+    const bool escape = segment[i] == '%' && i + 2 < segment.size() &&
+                        std::from_chars(digits, digits + 2, byte, 16).ptr == digits + 2;
+    out += escape ? static_cast<char>(byte) : segment[i];
+    if (escape) i += 2;
+  }
+  return out;
+}
+
 }  // namespace
 
 std::string path_param(const httplib::Request& req, std::size_t group, const std::string& field) {
-  std::string text = req.matches[group];
+  // Routes match the path as sent (request_head.hpp): each segment is decoded on its own.
+  std::string text = percent_decoded(req.matches[group].str());
   check_text(field, text);
   return text;
 }

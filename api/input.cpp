@@ -544,23 +544,24 @@ std::string encode_cursor(const std::string& position) {
   return out;
 }
 
+ApiError not_a_cursor() {
+  return bad_field("cursor", "invalid_value", "is not a cursor this server gave");
+}
+
 std::string decode_cursor(const std::string& cursor) {
-  const auto bad = [] {
-    return bad_field("cursor", "invalid_value", "is not a cursor this server gave");
-  };
   if (cursor.size() < 4 || cursor.size() > 200 || cursor.rfind("c1", 0) != 0 ||
       cursor.size() % 2 != 0) {
-    throw bad();
+    throw not_a_cursor();
   }
   std::string out;
   for (std::size_t i = 2; i < cursor.size(); i += 2) {
     int byte = 0;
     const auto [end, ec] = std::from_chars(cursor.data() + i, cursor.data() + i + 2, byte, 16);
-    if (ec != std::errc() || end != cursor.data() + i + 2) throw bad();
+    if (ec != std::errc() || end != cursor.data() + i + 2) throw not_a_cursor();
     out += static_cast<char>(byte);
   }
   // Every position this server gives is text; other bytes would reach the database.
-  if (text_problem(out)) throw bad();
+  if (text_problem(out)) throw not_a_cursor();
   return out;
 }
 

@@ -8,6 +8,7 @@
 #include <optional>
 #include <string>
 
+#include "errors.hpp"
 #include "nudge/address_guard.hpp"
 #include "nudge/config.hpp"
 
@@ -130,5 +131,7 @@ int parse_limit(const std::optional<std::string>& text);
 std::string encode_cursor(const std::string& position);
 // 400 naming `cursor` when the text is not a cursor this server made.
 std::string decode_cursor(const std::string& cursor);
+// That 400: "cursor: is not a cursor this server gave".
+ApiError not_a_cursor();
 
 }  // namespace nudge::api

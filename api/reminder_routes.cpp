@@ -118,11 +118,7 @@ void add_reminder_routes(Router& router, ConnectionPool& pool, Notifier& notifie
                       "must be one of ACTIVE, PAUSED, COMPLETED, CANCELLED, FAILED");
     }
     const int limit = parse_limit(query(req, "limit"));
-    std::optional<std::int64_t> before;
-    if (auto cursor = query(req, "cursor")) {
-      before = parse_id(decode_cursor(*cursor));
-      if (!before) throw bad_field("cursor", "invalid_value", "is not a cursor this server gave");
-    }
+    const auto before = id_cursor(req);
     const auto entity_type = filter(req, "entity_type"), entity_id = filter(req, "entity_id"),
                event_type = filter(req, "event_type"), channel = filter(req, "channel"),
                stop_flag = filter(req, "stop_condition_value");
@@ -166,12 +162,7 @@ void add_reminder_routes(Router& router, ConnectionPool& pool, Notifier& notifie
                reject_unknown_params(req, {"limit", "cursor"});
                const auto id = path_id(req, "reminder");
                const int limit = parse_limit(query(req, "limit"));
-               std::optional<std::string> before;
-               if (auto cursor = query(req, "cursor")) {
-                 before = decode_cursor(*cursor);
-                 if (before->size() > 64)
-                   throw bad_field("cursor", "invalid_value", "is not a cursor this server gave");
-               }
+               const auto before = time_cursor(req);
                const auto rows = on_connection(pool, [&](pqxx::nontransaction& tx) {
                  if (tx.exec_prepared("exists", id).empty()) {
                    throw ApiError(404, "not_found",

@@ -104,7 +104,15 @@ std::optional<std::int64_t> id_cursor(const httplib::Request& req) {
   const auto cursor = query(req, "cursor");
   if (!cursor) return std::nullopt;
   const auto before = parse_id(decode_cursor(*cursor));
-  if (!before) throw bad_field("cursor", "invalid_value", "is not a cursor this server gave");
+  if (!before) throw not_a_cursor();
+  return before;
+}
+
+std::optional<std::string> time_cursor(const httplib::Request& req) {
+  const auto cursor = query(req, "cursor");
+  if (!cursor) return std::nullopt;
+  auto before = decode_cursor(*cursor);
+  if (!is_rfc3339(before)) throw not_a_cursor();
   return before;
 }
 

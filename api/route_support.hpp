@@ -56,6 +56,8 @@ std::optional<std::string> filter(const httplib::Request& req, const std::string
 std::optional<bool> boolean_filter(const httplib::Request& req, const std::string& name);
 // The position a `cursor` parameter holds for a list ordered by id descending.
 std::optional<std::int64_t> id_cursor(const httplib::Request& req);
+// The same for a list ordered by time descending: an RFC 3339 time.
+std::optional<std::string> time_cursor(const httplib::Request& req);
 
 // {"items": [...], "next_cursor": ...} from rows of (json text, position); `limit`+1 rows
 // were asked for, so a surplus row means there is a next page.

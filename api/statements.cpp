@@ -27,7 +27,11 @@ const std::pair<const char*, const char*> kStatements[] = {
     {"overview", "SELECT nudge.overview()::text"},
     {"exists", "SELECT 1 FROM nudge.reminders WHERE id = $1"},
     {"executions",
-     "SELECT nudge.execution_json(e)::text, e.scheduled_for::text FROM nudge.executions e "
+     // The position is RFC 3339 in UTC, whatever the session's settings, so that a cursor is
+     // checked as such before it reaches the database.
+     "SELECT nudge.execution_json(e)::text, "
+     "to_char(e.scheduled_for AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"') "
+     "FROM nudge.executions e "
      "WHERE e.reminder_id = $1 AND ($2::timestamptz IS NULL OR e.scheduled_for < $2) "
      "ORDER BY e.scheduled_for DESC LIMIT $3"},
     {"pause", "SELECT nudge.reminder_json(nudge.pause_reminder($1))::text"},

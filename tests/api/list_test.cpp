@@ -103,6 +103,15 @@ TEST_F(List, ExecutionsComeNewestFirstInPages) {
   EXPECT_EQ(
       get("/v1/reminders/" + std::to_string(create_one("y")) + "/executions").body["items"].size(),
       0u);
+  // A cursor of another list, or a forged one, is refused as every list refuses it (it was
+  // PostgreSQL's "invalid input syntax for type timestamp with time zone").
+  const std::string from_reminders = get("/v1/reminders?limit=1").body["next_cursor"];
+  for (const std::string& cursor : {from_reminders, std::string("c178")}) {
+    const auto r = get("/v1/reminders/" + std::to_string(id) + "/executions?cursor=" + cursor);
+    EXPECT_EQ(r.status, 400) << cursor;
+    EXPECT_EQ(r.error_field(), "cursor");
+    EXPECT_EQ(r.body["error"]["message"], "cursor: is not a cursor this server gave");
+  }
 }
 
 TEST_F(List, FlagsArePutReadAndListedByKey) {

@@ -1,9 +1,7 @@
 #include "request_metrics.hpp"
 
 #include <algorithm>
-#include <nlohmann/json.hpp>
 
-#include "openapi.hpp"
 #include "route_methods.hpp"
 
 namespace nudge::api {
@@ -23,29 +21,6 @@ std::string method_label(const std::string& method) {
              : "other";
 }
 
-// "/v1/reminders/{id}" -> "/v1/reminders/([^/]+)", the regex the routes are registered with.
-std::string regex_of(const std::string& path) {
-  std::string out;
-  for (std::size_t i = 0; i < path.size(); ++i) {
-    const auto close = path[i] == '{' ? path.find('}', i) : std::string::npos;
-    if (close == std::string::npos) {
-      out += path[i];
-    } else {
-      out += "([^/]+)";
-      i = close;
-    }
-  }
-  return out;
-}
-
-// A route the document does not describe (the OpenAPI test prevents it) keeps a readable label.
-std::string fallback_label(std::string pattern) {
-  static const std::string kGroup = "([^/]+)";
-  for (auto at = pattern.find(kGroup); at != std::string::npos; at = pattern.find(kGroup, at))
-    pattern.replace(at, kGroup.size(), "{param}");
-  return pattern;
-}
-
 }  // namespace
 
 RequestMetrics::RequestMetrics(metrics::Registry& registry)
@@ -57,20 +32,16 @@ RequestMetrics::RequestMetrics(metrics::Registry& registry)
           "Time from a route taking a request to its answer being made, by method and route "
           "template, in seconds.",
           kDurationBounds, {"method", "route"})) {
-  const auto doc = nlohmann::json::parse(openapi_document());
-  for (const auto& [path, item] : doc.at("paths").items()) templates_[regex_of(path)] = path;
   for (const auto& method : kRouteMethods) {
     unrouted_[method] = &routes_.emplace_back(method, "other", false);
   }
   unrouted_["other"] = &routes_.emplace_back("other", "other", false);
 }
 
-RequestMetrics::Route& RequestMetrics::route(const std::string& method, const std::string& pattern,
+RequestMetrics::Route& RequestMetrics::route(const std::string& method, const std::string& path,
                                              bool timed) {
-  const auto it = templates_.find(pattern);
-  std::string label = it != templates_.end() ? it->second : fallback_label(pattern);
   std::lock_guard lock(mutex_);
-  return routes_.emplace_back(method_label(method), std::move(label), timed);
+  return routes_.emplace_back(method_label(method), path, timed);
 }
 
 metrics::Counter& RequestMetrics::counter(Route& route, int status) {

@@ -38,10 +38,10 @@ class RequestMetrics {
     std::array<std::atomic<metrics::Counter*>, 16> by_status_{};  // see kCommonStatuses
   };
 
-  // The series of the route the router registers for `method` and `pattern` (its regex), its
-  // time measured when `timed` (not for the 405 answers to the methods a path lacks). Call at
-  // start-up; kept for as long as this lives.
-  Route& route(const std::string& method, const std::string& pattern, bool timed);
+  // The series of the route the router registers for `method` and `path` (its template, as
+  // access.cpp and the OpenAPI document write it), its time measured when `timed` (not for the
+  // 405 answers to the methods a path lacks). Call at start-up; kept for as long as this lives.
+  Route& route(const std::string& method, const std::string& path, bool timed);
   void observe(Route& route, int status, std::chrono::steady_clock::duration took);
   void observe_unrouted(const std::string& method, int status);
 
@@ -51,8 +51,7 @@ class RequestMetrics {
 
   metrics::Family<metrics::Counter>& requests_;
   metrics::Family<metrics::Histogram>& duration_;
-  std::map<std::string, std::string> templates_;  // route regex -> OpenAPI path
-  std::mutex mutex_;                              // routes_
+  std::mutex mutex_;  // routes_
   std::deque<Route> routes_;
   std::map<std::string, Route*> unrouted_;  // by method label
 };

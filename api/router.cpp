@@ -61,6 +61,7 @@ void Router::add(const std::string& method, const std::string& pattern, Handler 
     throw std::logic_error("route " + method + " " + pattern + " has no scope in access.cpp");
   routes_.push_back({method, pattern});
   if (!handlers_.contains(pattern)) patterns_.push_back(pattern);
+  paths_[pattern] = access->path;
   const std::string route = method + " " + std::string(access->path);
   handlers_[pattern][method] = [&gate = gate_, access, route, changes = method != "GET",
                                 handler = std::move(handler)](const httplib::Request& req,
@@ -77,12 +78,12 @@ void Router::add(const std::string& method, const std::string& pattern, Handler 
   };
 }
 
-Router::Handler Router::measured(const std::string& method, const std::string& pattern, bool timed,
+Router::Handler Router::measured(const std::string& method, const std::string& path, bool timed,
                                  Handler handler) {
   if (metrics_ == nullptr) return handler;
   return [handler = std::move(handler), metrics = metrics_,
-          route = &metrics_->route(method, pattern, timed)](const httplib::Request& req,
-                                                            httplib::Response& res) {
+          route = &metrics_->route(method, path, timed)](const httplib::Request& req,
+                                                         httplib::Response& res) {
     const auto started = std::chrono::steady_clock::now();
     handler(req, res);
     metrics->observe(*route, res.status, std::chrono::steady_clock::now() - started);
@@ -95,16 +96,17 @@ void Router::finish() {
   // /v1/reminders/{id} pattern can take it as an id.
   for (const auto& pattern : patterns_) {
     const auto& by_method = handlers_.at(pattern);
+    const std::string& path = paths_.at(pattern);
     std::string allow;
     for (const auto& [method, handler] : by_method) allow += (allow.empty() ? "" : ", ") + method;
     for (const auto& method : kRouteMethods) {
       const auto it = by_method.find(method);
       if (it != by_method.end()) {
-        register_method(server_, method, pattern, measured(method, pattern, true, it->second));
+        register_method(server_, method, pattern, measured(method, path, true, it->second));
         continue;
       }
       register_method(server_, method, pattern,
-                      measured(method, pattern, false,
+                      measured(method, path, false,
                                [allow](const httplib::Request& req, httplib::Response& res) {
                                  res.set_header("Allow", allow);
                                  send_error(res, 405, "method_not_allowed",

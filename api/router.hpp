@@ -42,15 +42,16 @@ class Router {
   const std::vector<Route>& routes() const { return routes_; }
 
  private:
-  // `handler`, counted (and timed when `timed`) when there are metrics.
-  Handler measured(const std::string& method, const std::string& pattern, bool timed,
-                   Handler handler);
+  // `handler`, counted under the route's template `path` (and timed when `timed`) when there are
+  // metrics.
+  Handler measured(const std::string& method, const std::string& path, bool timed, Handler handler);
 
   httplib::Server& server_;
   Gate& gate_;
   RequestMetrics* metrics_;
   std::vector<Route> routes_;
-  std::vector<std::string> patterns_;                               // in the order added
+  std::vector<std::string> patterns_;         // in the order added
+  std::map<std::string, std::string> paths_;  // pattern -> its template, "/v1/reminders/{id}"
   std::map<std::string, std::map<std::string, Handler>> handlers_;  // pattern -> method -> handler
 };
 

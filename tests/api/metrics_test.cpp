@@ -39,6 +39,7 @@ TEST_F(ApiMetrics, RequestsAreCountedByRouteTemplateAndStatus) {
   ASSERT_EQ(post("/v1/reminders", R"({"entity_type": 5})").status, 400);
   ASSERT_EQ(send("DELETE", "/v1/reminders").status, 405);
   ASSERT_EQ(get("/no/such/route").status, 404);
+  ASSERT_EQ(client_->Get("/ui/app.js")->status, 200);
   const std::string after = scrape();
 
   const auto moved = [&](const std::string& series) {
@@ -50,7 +51,9 @@ TEST_F(ApiMetrics, RequestsAreCountedByRouteTemplateAndStatus) {
   EXPECT_EQ(moved(requests("GET", "/v1/reminders/{id}", 404)), 2);
   EXPECT_EQ(moved(requests("DELETE", "/v1/reminders", 405)), 1);
   EXPECT_EQ(moved(requests("GET", "other", 404)), 1);
-  EXPECT_EQ(moved(requests("GET", "/metrics", 200)), 1);  // the first scrape, counted after it
+  EXPECT_EQ(moved(requests("GET", "/metrics", 200)), 1);    // the first scrape, counted after it
+  EXPECT_EQ(moved(requests("GET", "/ui/{file}", 200)), 1);  // a template, never a regex
+  EXPECT_EQ(after.find("route=\"/ui/("), std::string::npos);
   // No series is labelled with a path that was asked for.
   EXPECT_EQ(after.find("/v1/reminders/" + std::to_string(id)), std::string::npos);
   EXPECT_EQ(after.find("/no/such/route"), std::string::npos);

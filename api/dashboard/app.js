@@ -66,6 +66,13 @@ async function render() {
   main.dataset.route = location.hash.replace(/^#/, "") || "/overview";
 }
 
+// "Skip to content" moves the focus to <main> itself: following its href (#main) would change
+// the hash, which this router reads as a route, and lose the view.
+document.querySelector(".skip").addEventListener("click", (e) => {
+  e.preventDefault();
+  document.getElementById("main").focus();
+});
+
 window.addEventListener("hashchange", () => {
   render().then(() => document.getElementById("main").focus({ preventScroll: true }));
 });

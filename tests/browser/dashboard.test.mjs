@@ -292,6 +292,15 @@ flow("a contact is set, listed and removed; a bad address shows its error", {}, 
   await page.waitForSelector("#contact-list:has-text('No contacts')");
 });
 
+flow("'Skip to content' moves the focus to the content and keeps the view", {}, async () => {
+  await open("/reminders?status=ACTIVE");
+  await page.focus(".skip");
+  await page.keyboard.press("Enter");
+  await waitUntil(() => page.evaluate(() => document.activeElement.id === "main"), 5000, "the focus on <main>");
+  assert.equal(new URL(page.url()).hash, "#/reminders?status=ACTIVE");
+  assert.equal(await page.textContent("main h1"), "Reminders");
+});
+
 // For the pictures only: a list with some variety in it.
 async function seedForPictures() {
   const kinds = [

@@ -4,29 +4,26 @@
 
 import { api, hasRoute, ApiError } from "./api.js";
 import { h, fill, field, input, select, textarea, showFieldError, clearErrors, time } from "./dom.js";
+import { trimFires } from "./fires.js";
+import { numberOrText, toRfc3339, toLocalInput } from "./values.js";
 
 const SCHEDULE_FIELDS = ["schedule_type", "run_at", "interval_seconds", "cron", "timezone"];
 const NUMBER_FIELDS = ["interval_seconds", "max_fires", "max_attempts"];
 const JSON_FIELDS = ["payload", "request"];
 const TIME_FIELDS = ["run_at", "ends_at"];
+// What the preview also follows: the list stops where these end the reminder.
+const LIMIT_FIELDS = ["max_fires", "ends_at"];
+// The field each schedule type needs before there is anything to preview, and what to ask for.
+const NEEDS = {
+  one_time: ["run_at", "Pick the first fire to see when it fires."],
+  recurring: ["interval_seconds", "Give the interval to see the next fires."],
+  cron: ["cron", "Give a cron expression to see the next fires."],
+};
 const WHICH = {  // the fields each schedule type uses (the others are hidden and not sent)
   one_time: ["run_at"],
   recurring: ["run_at", "interval_seconds"],
   cron: ["run_at", "cron", "timezone"],
 };
-
-// A datetime-local value ("2026-12-02T09:30") as RFC 3339 with this browser's offset.
-function toRfc3339(local) {
-  return local ? new Date(local).toISOString() : undefined;
-}
-
-// RFC 3339 as a datetime-local value in this browser's zone.
-function toLocalInput(value) {
-  const d = new Date(value);
-  if (isNaN(d)) return "";
-  const pad = (n) => String(n).padStart(2, "0");
-  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}T${pad(d.getHours())}:${pad(d.getMinutes())}`;
-}
 
 // The create body from the form: only fields that are shown and filled; `fields` limits it.
 function body(form, fields) {
@@ -36,7 +33,7 @@ function body(form, fields) {
     if (el.closest("[hidden]")) continue;
     const v = el.value.trim();
     if (v === "") continue;
-    if (NUMBER_FIELDS.includes(el.name)) out[el.name] = /^-?\d+$/.test(v) ? Number(v) : v;
+    if (NUMBER_FIELDS.includes(el.name)) out[el.name] = numberOrText(v);
     else if (TIME_FIELDS.includes(el.name)) out[el.name] = toRfc3339(v);
     else if (JSON_FIELDS.includes(el.name)) {
       try {
@@ -102,20 +99,31 @@ export async function createView(main) {
   let timer = null;
   async function updatePreview() {
     const mine = ++seq;
+    const [needed, ask] = NEEDS[kind.value];
+    // Nothing typed yet is not an error: say what the preview needs instead of asking the API.
+    if (!form.elements[needed].value.trim()) {
+      fill(preview, h("p", { class: "hint" }, ask));
+      return;
+    }
     let answer;
+    let limits;
     try {
       answer = await api("POST", "/v1/schedules/preview", { ...body(form, SCHEDULE_FIELDS), count: 5 });
+      limits = body(form, LIMIT_FIELDS);
     } catch (e) {
       if (mine === seq) fill(preview, h("p", { class: "error" }, e.message));
       return;
     }
     if (mine !== seq) return;  // a later keystroke's answer wins
+    // A max_fires the create would refuse is left for the create's error, not shown as "never".
+    const most = Number.isInteger(limits.max_fires) && limits.max_fires > 0 ? limits.max_fires : null;
+    const times = trimFires(answer.times, { maxFires: most, endsAt: limits.ends_at });
     fill(preview,
       answer.schedule_text ? h("p", {}, answer.schedule_text) : null,
-      answer.times.length ? h("ol", {}, answer.times.map((t) => h("li", {}, time(t)))) : h("p", {}, "It never fires."));
+      times.length ? h("ol", {}, times.map((t) => h("li", {}, time(t)))) : h("p", {}, "It never fires."));
   }
   form.addEventListener("input", (e) => {
-    if (!SCHEDULE_FIELDS.includes(e.target.name)) return;
+    if (!SCHEDULE_FIELDS.includes(e.target.name) && !LIMIT_FIELDS.includes(e.target.name)) return;
     clearTimeout(timer);
     timer = setTimeout(updatePreview, 250);
   });

@@ -4,6 +4,8 @@
 import { api, ApiError } from "./api.js";
 import { h, fill, field, input, status, time, showFieldError, clearErrors, flash } from "./dom.js";
 import { describeSchedule, entity } from "./format.js";
+import { reminderFires } from "./fires.js";
+import { numberOrText, toRfc3339 } from "./values.js";
 
 const LIVE = ["ACTIVE", "PAUSED"];
 
@@ -61,6 +63,7 @@ export async function detailView(main, ctx) {
     field("Ends at", input("ends_at", { type: "datetime-local" })),
     h("p", { class: "error form-error", role: "alert" }),
     h("button", { type: "submit" }, "Reschedule"));
+  const rescheduleLabels = [...reschedule.querySelectorAll("label")].map((l) => l.textContent);
 
   fill(main, h("p", {}, h("a", { href: "#/reminders" }, "← All reminders")), heading, factsBox, buttons, actionNote,
     h("h2", {}, "Next fires"), next,
@@ -86,12 +89,8 @@ export async function detailView(main, ctx) {
       fill(next, h("p", {}, "None: it is ", r.status.toLowerCase(), "."));
       return;
     }
-    const spec = { schedule_type: r.schedule_type, from: r.next_run_at, count: 5 };
-    if (r.schedule_type === "one_time") spec.run_at = r.next_run_at;
-    if (r.schedule_type === "recurring") Object.assign(spec, { run_at: r.next_run_at, interval_seconds: r.interval_seconds });
-    if (r.schedule_type === "cron") Object.assign(spec, { cron: r.cron, timezone: r.timezone });
-    const answer = await api("POST", "/v1/schedules/preview", spec);
-    fill(next, h("ol", {}, answer.times.map((t) => h("li", {}, time(t)))),
+    const times = await reminderFires(r);
+    fill(next, h("ol", {}, times.map((t) => h("li", {}, time(t)))),
       r.status === "PAUSED" ? h("p", { class: "hint" }, "While paused, none of these is fired.") : null);
   }
 
@@ -115,9 +114,13 @@ export async function detailView(main, ctx) {
     clearErrors(reschedule);
     const patch = {};
     for (const el of reschedule.elements) {
-      if (!el.name || !el.value.trim()) continue;
-      const v = el.value.trim();
-      patch[el.name] = el.type === "datetime-local" ? new Date(v).toISOString() : /^\d+$/.test(v) ? Number(v) : v;
+      const v = el.name ? el.value.trim() : "";
+      if (v) patch[el.name] = el.type === "datetime-local" ? toRfc3339(v) : numberOrText(v);
+    }
+    // The API's own "nothing to change" names fields this form does not have.
+    if (!Object.keys(patch).length) {
+      showFieldError(reschedule, "", `Nothing to change: fill in ${rescheduleLabels.slice(0, -1).join(", ")} or ${rescheduleLabels.at(-1)}.`);
+      return;
     }
     try {
       show(await api("PATCH", `/v1/reminders/${id}`, patch));

@@ -301,6 +301,70 @@ flow("'Skip to content' moves the focus to the content and keeps the view", {}, 
   assert.equal(await page.textContent("main h1"), "Reminders");
 });
 
+// The texts of the list under `selector` once it has `n` entries, as epoch milliseconds.
+async function firesListed(selector, n) {
+  await page.waitForFunction(([sel, count]) => document.querySelectorAll(sel + " li").length === count, [selector, n]);
+  return page.$$eval(selector + " time", (els) => els.map((e) => Date.parse(e.dateTime)));
+}
+
+flow("'Next fires' starts at the next fire and stops at max_fires and ends_at", {}, async () => {
+  const hour = 3600000;
+  const start = Date.now() + hour;
+  const make = async (fields) => {
+    const answer = await stack.api("POST", "/v1/reminders", { entity_type: "user", entity_id: unique("NF"), event_type: "nf", channel: "log", ...fields });
+    assert.equal(answer.status, 201, JSON.stringify(answer.body));
+    return answer.body;
+  };
+  // Ends at its third fire (a fire at exactly ends_at happens).
+  const ending = await make({ schedule_type: "recurring", interval_seconds: 3600, run_at: new Date(start).toISOString(), ends_at: new Date(start + 2 * hour).toISOString() });
+  await open(`/reminders/${ending.id}`);
+  assert.deepEqual(await firesListed("#next-fires", 3), [0, 1, 2].map((i) => Date.parse(ending.next_run_at) + i * hour));
+  // Three fires at most, one of them already fired: two left, the first its next_run_at.
+  const capped = await make({ schedule_type: "recurring", interval_seconds: 3600, max_fires: 3 });
+  const fired = await waitUntil(async () => {
+    const r = (await stack.api("GET", `/v1/reminders/${capped.id}`)).body;
+    return r.fire_count === 1 && r;
+  }, 20000, "its first fire");
+  await open(`/reminders/${capped.id}`);
+  assert.deepEqual(await firesListed("#next-fires", 2), [0, 1].map((i) => Date.parse(fired.next_run_at) + i * hour));
+  // Once: its one fire.
+  const once = await make({ schedule_type: "one_time", run_at: new Date(start).toISOString() });
+  await open(`/reminders/${once.id}`);
+  assert.deepEqual(await firesListed("#next-fires", 1), [Date.parse(once.next_run_at)]);
+
+  // The reschedule form sends typed numbers as numbers, and its own words when nothing is typed.
+  await page.click("details:has(#reschedule-form) > summary");
+  await page.click("#reschedule-form button[type=submit]");
+  const empty = await page.waitForSelector("#reschedule-form .form-error:not(:empty)");
+  assert.match(await empty.textContent(), /^Nothing to change: fill in Next fire, .* or Ends at\.$/);
+  await page.fill("#reschedule-form #f-max_fires", "-3");
+  await page.click("#reschedule-form button[type=submit]");
+  await page.waitForSelector("#reschedule-form #f-max_fires[aria-invalid=true]");
+  const refused = await page.textContent("#reschedule-form #f-max_fires-error");
+  assert.match(refused, /^max_fires: /);
+  assert.doesNotMatch(refused, /string/);
+});
+
+flow("the create form's preview waits for a schedule, then stops at max_fires", {}, async () => {
+  const previews = [];
+  const count = (r) => r.url().endsWith("/v1/schedules/preview") && previews.push(r.url());
+  page.on("request", count);
+  try {
+    await open("/new");
+    // Nothing typed: a hint, no error and no request.
+    await page.waitForSelector("#preview .hint:has-text('first fire')");
+    assert.equal(await page.locator("#preview .error").count(), 0);
+    assert.deepEqual(previews, []);
+  } finally {
+    page.off("request", count);
+  }
+  await page.selectOption("#f-schedule_type", "recurring");
+  await page.fill("#f-interval_seconds", "60");
+  await firesListed("#preview", 5);
+  await page.fill("#f-max_fires", "2");
+  await firesListed("#preview", 2);
+});
+
 // For the pictures only: a list with some variety in it.
 async function seedForPictures() {
   const kinds = [

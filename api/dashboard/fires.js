@@ -1,0 +1,26 @@
+// The next fire times a page lists. POST /v1/schedules/preview knows only the schedule: its
+// `from` is exclusive and it takes neither max_fires nor ends_at, so the page adds the fire it
+// starts from and cuts the list where the reminder will stop.
+
+import { api } from "./api.js";
+
+// `times` (RFC 3339, ascending) without those past `maxFires` (fires left, or null) or after
+// `endsAt` (a fire at exactly ends_at still happens).
+export function trimFires(times, { maxFires = null, endsAt = null } = {}) {
+  const end = endsAt ? Date.parse(endsAt) : Infinity;
+  const kept = times.filter((t) => Date.parse(t) <= end);
+  return maxFires === null ? kept : kept.slice(0, Math.max(0, maxFires));
+}
+
+// A live reminder's next `count` fires: next_run_at first, then its schedule after it.
+export async function reminderFires(r, count = 5) {
+  let later = [];
+  if (r.schedule_type !== "one_time" && count > 1) {
+    const spec = { schedule_type: r.schedule_type, from: r.next_run_at, count: count - 1 };
+    if (r.schedule_type === "recurring") Object.assign(spec, { run_at: r.next_run_at, interval_seconds: r.interval_seconds });
+    if (r.schedule_type === "cron") Object.assign(spec, { cron: r.cron, timezone: r.timezone });
+    later = (await api("POST", "/v1/schedules/preview", spec)).times;
+  }
+  const left = r.max_fires === null || r.max_fires === undefined ? null : r.max_fires - r.fire_count;
+  return trimFires([r.next_run_at, ...later], { maxFires: left, endsAt: r.ends_at });
+}

@@ -5,7 +5,7 @@
 import { api, hasRoute, ApiError } from "./api.js";
 import { h, fill, field, input, select, textarea, showFieldError, clearErrors, time } from "./dom.js";
 import { trimFires } from "./fires.js";
-import { numberOrText, toRfc3339, toLocalInput } from "./values.js";
+import { numberOrText, toRfc3339, toLocalInput, browserZone } from "./values.js";
 
 const SCHEDULE_FIELDS = ["schedule_type", "run_at", "interval_seconds", "cron", "timezone"];
 const NUMBER_FIELDS = ["interval_seconds", "max_fires", "max_attempts"];
@@ -13,6 +13,9 @@ const JSON_FIELDS = ["payload", "request"];
 const TIME_FIELDS = ["run_at", "ends_at"];
 // What the preview also follows: the list stops where these end the reminder.
 const LIMIT_FIELDS = ["max_fires", "ends_at"];
+// What "Describe it in words" can set: each is cleared first, so the form holds the last
+// description alone, never a field left from an earlier one.
+const WORD_FIELDS = [...SCHEDULE_FIELDS, ...LIMIT_FIELDS, "stop_condition_type", "stop_condition_value"];
 // The field each schedule type needs before there is anything to preview, and what to ask for.
 const NEEDS = {
   one_time: ["run_at", "Pick the first fire to see when it fires."],
@@ -147,8 +150,11 @@ export async function createView(main) {
       e.preventDefault();
       clearErrors(words);
       try {
-        const tz = Intl.DateTimeFormat().resolvedOptions().timeZone;
-        const answer = await api("POST", "/v1/schedules/parse", { text: words.elements.text.value, timezone: tz });
+        const answer = await api("POST", "/v1/schedules/parse", { text: words.elements.text.value, timezone: browserZone() });
+        for (const name of WORD_FIELDS) {
+          const el = form.elements[name];
+          el.value = el.tagName === "SELECT" ? el.options[0].value : "";
+        }
         for (const [name, value] of Object.entries(answer.schedule || {})) {
           const el = form.elements[name];
           if (!el) continue;

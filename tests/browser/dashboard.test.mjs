@@ -365,6 +365,23 @@ flow("the create form's preview waits for a schedule, then stops at max_fires", 
   await firesListed("#preview", 2);
 });
 
+flow("each description in words replaces what an earlier one filled in", {}, async (t) => {
+  await open("/new");
+  if (!(await page.isVisible("#words-form"))) return t.skip("this server does not parse words");
+  const describe = async (text, done) => {
+    await page.fill("#words-form #f-text", text);
+    await page.click("#words-form button[type=submit]");
+    await page.waitForFunction(done);
+  };
+  await describe("every weekday at 09:00 (Europe/Berlin), until feedback_submitted is true, at most 5 times",
+    () => document.querySelector("#f-stop_condition_value").value === "feedback_submitted");
+  assert.equal(await page.inputValue("#f-max_fires"), "5");
+  await describe("tomorrow at 9", () => document.querySelector("#f-schedule_type").value === "one_time");
+  for (const name of ["stop_condition_type", "stop_condition_value", "max_fires", "cron", "timezone", "ends_at"]) {
+    assert.equal(await page.inputValue(`#f-${name}`), "", `${name} is left from the first description`);
+  }
+});
+
 // For the pictures only: a list with some variety in it.
 async function seedForPictures() {
   const kinds = [

@@ -79,6 +79,19 @@ export function showFieldError(form, name, message) {
   return false;
 }
 
+// A row button's call (toggle, remove, delete): its failure is shown in `note` with what it was
+// for, never left as an uncaught rejection. A 404 means the row's subject is already gone
+// (removed elsewhere), so `gone`, when given, drops the stale row.
+export async function rowAction(note, what, call, gone) {
+  note.textContent = "";
+  try {
+    await call();
+  } catch (e) {
+    note.textContent = `${what}: ${e.message}`;
+    if (e.status === 404 && gone) await Promise.resolve().then(gone).catch(() => {});
+  }
+}
+
 export function clearErrors(form) {
   for (const el of form.querySelectorAll("[aria-invalid]")) el.removeAttribute("aria-invalid");
   for (const el of form.querySelectorAll(".field-error, .form-error")) el.textContent = "";

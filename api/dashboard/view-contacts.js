@@ -1,7 +1,7 @@
 // Contacts: where an entity's reminders without a target are delivered, by channel.
 
 import { api, ApiError } from "./api.js";
-import { h, fill, field, input, select, showFieldError, clearErrors } from "./dom.js";
+import { h, fill, field, input, select, showFieldError, clearErrors, rowAction } from "./dom.js";
 
 const enc = encodeURIComponent;
 
@@ -12,6 +12,7 @@ export async function contactsView(main, ctx) {
     h("p", { class: "error form-error", role: "alert" }),
     h("button", { type: "submit" }, "Show contacts"));
   const list = h("section", { id: "contact-list", "aria-live": "polite" });
+  const rowError = h("p", { id: "contacts-error", class: "error", role: "alert" });
   const put = h("form", { id: "contact-form", novalidate: true, hidden: true },
     h("h2", {}, "Set an address"),
     field("Channel", select("channel", ["email", "webhook"])),
@@ -19,7 +20,7 @@ export async function contactsView(main, ctx) {
     h("p", { class: "error form-error", role: "alert" }),
     h("button", { type: "submit" }, "Save address"));
 
-  fill(main, h("h1", {}, "Contacts"), find, list, put);
+  fill(main, h("h1", {}, "Contacts"), find, rowError, list, put);
 
   const who = () => [find.elements.entity_type.value.trim(), find.elements.entity_id.value.trim()];
   for (const name of ["entity_type", "entity_id"]) find.elements[name].value = ctx.params.get(name) || "";
@@ -36,10 +37,13 @@ export async function contactsView(main, ctx) {
     put.hidden = false;
   }
 
-  async function remove(channel) {
+  // A contact removed elsewhere answers 404: the list is reloaded, which drops it.
+  function remove(channel) {
     const [type, id] = who();
-    await api("DELETE", `/v1/contacts/${enc(type)}/${enc(id)}/${channel}`);
-    await load();
+    return rowAction(rowError, `Could not remove the ${channel} address`, async () => {
+      await api("DELETE", `/v1/contacts/${enc(type)}/${enc(id)}/${channel}`);
+      await load();
+    }, load);
   }
 
   find.addEventListener("submit", async (e) => {

@@ -2,13 +2,14 @@
 // the same transaction; the view then lists them.
 
 import { api, query, ApiError } from "./api.js";
-import { h, fill, field, input, status, time, showFieldError, clearErrors, flash, replaceKeepingFocus } from "./dom.js";
+import { h, fill, field, input, status, time, showFieldError, clearErrors, flash, replaceKeepingFocus, rowAction } from "./dom.js";
 import { entity } from "./format.js";
 
 export async function flagsView(main, ctx) {
   const tbody = h("tbody");
   const stopped = h("section", { id: "stopped", "aria-live": "polite" });
   const more = h("div", { class: "paging" });
+  const rowError = h("p", { id: "flags-error", class: "error", role: "alert" });
   const form = h("form", { id: "flag-form", novalidate: true },
     field("Flag key", input("key", { required: true, maxlength: 200 })),
     h("div", { class: "field" },
@@ -19,6 +20,7 @@ export async function flagsView(main, ctx) {
 
   fill(main, h("h1", {}, "Flags"),
     h("p", {}, "A flag turning true completes every live reminder whose stop condition names it."),
+    rowError,
     h("div", { class: "table-wrap", role: "region", "aria-label": "Flags", tabindex: 0 },
       h("table", { id: "flags" },
         h("thead", {}, h("tr", {}, ["Key", "Value", "Changed", "Reminders"].map((c) => h("th", { scope: "col" }, c)))),
@@ -31,7 +33,7 @@ export async function flagsView(main, ctx) {
       h("td", {}, h("button", {
         type: "button", class: "toggle", "aria-pressed": String(f.value),
         "aria-label": `${f.key}: ${f.value ? "true" : "false"}; toggle`,
-        onclick: () => set(f.key, !f.value),
+        onclick: () => rowAction(rowError, `Could not set ${f.key}`, () => set(f.key, !f.value)),
       }, f.value ? "true" : "false")),
       h("td", {}, time(f.updated_at)),
       h("td", {}, h("a", { href: "#/reminders" + query({ stop_condition_value: f.key }) }, "waiting on it")));

@@ -1,7 +1,7 @@
 // Rules: the list, and an editor for a new rule or a chosen one (JSON for `when` and `action`).
 
 import { api, query, ApiError } from "./api.js";
-import { h, fill, field, input, textarea, showFieldError, clearErrors } from "./dom.js";
+import { h, fill, field, input, textarea, showFieldError, clearErrors, rowAction } from "./dom.js";
 
 const EXAMPLE_ACTION = {
   type: "remind",
@@ -11,6 +11,7 @@ const EXAMPLE_ACTION = {
 export async function rulesView(main, ctx) {
   const tbody = h("tbody");
   const note = h("p", { role: "status" });
+  const rowError = h("p", { id: "rules-error", class: "error", role: "alert" });
   const title = h("h2", { id: "editor-title" }, "New rule");
   const form = h("form", { id: "rule-form", novalidate: true, "aria-labelledby": "editor-title" },
     field("Name", input("name", { required: true, maxlength: 200 })),
@@ -30,7 +31,7 @@ export async function rulesView(main, ctx) {
       h("table", { id: "rules" },
         h("thead", {}, h("tr", {}, ["Id", "Name", "Event type", "Enabled", "Action", ""].map((c) => h("th", { scope: "col" }, c)))),
         tbody)),
-    note, title, form);
+    note, rowError, title, form);
 
   let editing = null;
   function edit(rule) {
@@ -60,12 +61,16 @@ export async function rulesView(main, ctx) {
     if (!page.items.length) fill(tbody, h("tr", {}, h("td", { colspan: 6 }, "No rules yet.")));
   }
 
+  // A rule deleted elsewhere answers 404: the list is reloaded, which drops it.
   async function remove(r) {
     if (!confirm(`Delete rule "${r.name}"? The reminders it created stay.`)) return;
-    await api("DELETE", `/v1/rules/${r.id}`);
-    note.textContent = `Rule #${r.id} deleted.`;
-    if (editing && editing.id === r.id) edit(null);
-    await load();
+    note.textContent = "";
+    await rowAction(rowError, `Could not delete rule #${r.id}`, async () => {
+      await api("DELETE", `/v1/rules/${r.id}`);
+      note.textContent = `Rule #${r.id} deleted.`;
+      if (editing && editing.id === r.id) edit(null);
+      await load();
+    }, load);
   }
 
   function parsed(name) {

@@ -382,6 +382,18 @@ flow("each description in words replaces what an earlier one filled in", {}, asy
   }
 });
 
+flow("a contact already removed elsewhere shows why Remove failed and leaves the list", {}, async () => {
+  const id = unique("STALE");
+  const put = await stack.api("PUT", `/v1/contacts/interviewer/${id}/email`, { address: "stale@example.com" });
+  assert.ok([200, 201].includes(put.status), JSON.stringify(put));
+  await open(`/contacts?entity_type=interviewer&entity_id=${id}`);
+  await page.waitForSelector("#contact-list:has-text('stale@example.com')");
+  assert.equal((await stack.api("DELETE", `/v1/contacts/interviewer/${id}/email`)).status, 204);
+  await page.click("#contact-list button:text-is('Remove')");
+  await page.waitForSelector("#contacts-error:has-text('Could not remove the email address')");
+  await page.waitForSelector("#contact-list:has-text('No contacts')");
+});
+
 // For the pictures only: a list with some variety in it.
 async function seedForPictures() {
   const kinds = [
@@ -455,8 +467,21 @@ flow("with tokens on, the page works only after a token is entered", {}, async (
     await p.waitForSelector('#flags tr[data-key="signed_in"]');
     // A new tab of the browser session has no token: it asks again.
     const other = await context.newPage();
+    other.on("pageerror", (e) => errors.push(String(e)));
     await other.goto(`${secured.base}/#/overview`);
     await other.waitForSelector("#token-dialog[open]");
+    // A row button the API refuses (a read-only token) says why next to the list.
+    const rule = await secured.api("POST", "/v1/rules", { name: "kept", event_type: "kept", action: { type: "set_flag", flag: { key: "kept", value: true } } }, token);
+    assert.equal(rule.status, 201, JSON.stringify(rule.body));
+    await other.fill("#token-input", secured.createToken("reader", "read"));
+    await other.press("#token-input", "Enter");
+    await other.goto(`${secured.base}/#/flags`);
+    await other.click('#flags tr[data-key="signed_in"] button.toggle');
+    await other.waitForSelector("#flags-error:has-text('Could not set signed_in')");
+    await other.goto(`${secured.base}/#/rules`);
+    other.once("dialog", (d) => d.accept());
+    await other.click(`#rules tr[data-id="${rule.body.id}"] button:text-is('Delete')`);
+    await other.waitForSelector(`#rules-error:has-text('Could not delete rule #${rule.body.id}')`);
     assert.deepEqual(errors, []);
   } finally {
     await secured.stop(false);

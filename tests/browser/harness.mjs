@@ -104,11 +104,13 @@ export class Stack {
     return String(out).split("\n")[0].trim();
   }
 
-  // A JSON call to the API, as a client other than the page.
-  async api(method, path, body) {
+  // A JSON call to the API, as a client other than the page (with `token` where auth is on).
+  async api(method, path, body, token) {
+    const headers = body === undefined ? {} : { "Content-Type": "application/json" };
+    if (token) headers.Authorization = "Bearer " + token;
     const res = await fetch(this.base + path, {
       method,
-      headers: body === undefined ? {} : { "Content-Type": "application/json" },
+      headers,
       body: body === undefined ? undefined : JSON.stringify(body),
     });
     const text = await res.text();

@@ -435,7 +435,23 @@ flow("every other view passes the accessibility check and fits a phone", {}, asy
   assert.ok(overflow <= 0, `the page is ${overflow}px wider than a phone`);
   await screenshot("phone");
   await noSeriousViolations("the reminders list on a phone");
-  await page.setViewportSize({ width: 1280, height: 900 });
+  // Long unbroken values wrap: neither the page nor the list's table is wider than the screen.
+  const long = await stack.api("POST", "/v1/reminders", {
+    entity_type: "user", entity_id: "Y".repeat(200), event_type: "E".repeat(150), channel: "webhook",
+    target: `${hookUrl}?${"q".repeat(280)}`, schedule_type: "one_time", run_at: new Date(Date.now() + 86400000).toISOString(),
+  });
+  assert.equal(long.status, 201, JSON.stringify(long.body));
+  const fits = () => page.evaluate(() => [document.documentElement, ...document.querySelectorAll(".table-wrap")]
+    .map((el) => el.scrollWidth - el.clientWidth).filter((over) => over > 0));
+  for (const width of [390, 1280]) {
+    await page.setViewportSize({ width, height: 900 });
+    await open(`/reminders/${long.body.id}`);
+    await page.waitForSelector("#next-fires li");
+    assert.deepEqual(await fits(), [], `the detail at ${width}px`);
+    await open(`/reminders?entity_id=${"Y".repeat(200)}`);
+    await page.waitForSelector(`#reminders tr[data-id="${long.body.id}"]`);
+    assert.deepEqual(await fits(), [], `the list at ${width}px`);
+  }
 });
 
 flow("with tokens on, the page works only after a token is entered", {}, async (t) => {

@@ -28,11 +28,12 @@ export function fill(el, ...children) {
   return el;
 }
 
-// A time as the browser's locale shows it, with the exact value on hover.
+// A time as the browser's locale shows it, in the browser's zone and naming it (a schedule's
+// words name the schedule's zone, which may be another), with the exact value on hover.
 export function time(value) {
   if (!value) return "";
   const d = new Date(value);
-  return h("time", { datetime: value, title: value }, d.toLocaleString());
+  return h("time", { datetime: value, title: value }, d.toLocaleString(undefined, { timeZoneName: "short" }));
 }
 
 // A labelled form field with the place its error goes (aria-describedby), so a screen reader

@@ -23,3 +23,8 @@ export function toLocalInput(value) {
 export function browserZone() {
   return Intl.DateTimeFormat().resolvedOptions().timeZone;
 }
+
+// The hint of a datetime-local input: a schedule's own zone (cron) is not the one it is read in.
+export function inYourZone() {
+  return `in your time zone (${browserZone()})`;
+}

@@ -5,7 +5,7 @@ import { api, ApiError } from "./api.js";
 import { h, fill, field, input, status, time, showFieldError, clearErrors, flash } from "./dom.js";
 import { describeSchedule, entity } from "./format.js";
 import { reminderFires } from "./fires.js";
-import { numberOrText, toRfc3339 } from "./values.js";
+import { numberOrText, toRfc3339, inYourZone } from "./values.js";
 
 const LIVE = ["ACTIVE", "PAUSED"];
 
@@ -57,10 +57,10 @@ export async function detailView(main, ctx) {
   const next = h("div", { id: "next-fires", "aria-live": "polite" });
   const history = h("ol", { id: "executions", class: "executions" });
   const reschedule = h("form", { id: "reschedule-form", novalidate: true },
-    field("Next fire", input("run_at", { type: "datetime-local" })),
+    field("Next fire", input("run_at", { type: "datetime-local" }), inYourZone()),
     field("Interval in seconds", input("interval_seconds", { inputmode: "numeric" })),
     field("At most this many fires", input("max_fires", { inputmode: "numeric" })),
-    field("Ends at", input("ends_at", { type: "datetime-local" })),
+    field("Ends at", input("ends_at", { type: "datetime-local" }), inYourZone()),
     h("p", { class: "error form-error", role: "alert" }),
     h("button", { type: "submit" }, "Reschedule"));
   const rescheduleLabels = [...reschedule.querySelectorAll("label")].map((l) => l.textContent);

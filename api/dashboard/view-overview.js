@@ -44,7 +44,7 @@ export async function overviewView(main, ctx) {
             h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "gauge"), h("th", { scope: "col" }, "which"), h("th", { scope: "col" }, "value"))),
             h("tbody", {}, breakers.map((g) => h("tr", {}, h("td", {}, g.name), h("td", {}, g.label_value || ""), h("td", {}, g.value)))))]
         : null,
-      h("p", { class: "hint" }, "As of ", new Date(o.as_of).toLocaleTimeString()));
+      h("p", { class: "hint" }, "As of ", new Date(o.as_of).toLocaleTimeString(undefined, { timeZoneName: "short" })));
   }
 
   // Live: reload at most every two seconds while things change.

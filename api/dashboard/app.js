@@ -46,6 +46,7 @@ async function render() {
   const found = routes.find(([re]) => re.test(path));
   if (!found) {
     fill(main, h("h1", {}, "Not found"), h("p", {}, h("a", { href: "#/overview" }, "Back to the overview")));
+    loaded(main);
     return;
   }
   const [re, view] = found;
@@ -59,10 +60,15 @@ async function render() {
   } catch (e) {
     fill(main, h("h1", {}, "Could not load this view"), h("p", { class: "error", role: "alert" }, e.message));
   }
+  unmount = () => stops.forEach((s) => s());
+  loaded(main);
+}
+
+// The tab's title from the view's heading, and which view is on screen once loaded (what the
+// browser tests wait for); a "Not found" is a view too, so the previous one's title goes.
+function loaded(main) {
   const title = main.querySelector("h1");
   document.title = (title ? title.textContent + " · " : "") + "Nudge";
-  unmount = () => stops.forEach((s) => s());
-  // Which view is on screen, once loaded (what the browser tests wait for).
   main.dataset.route = location.hash.replace(/^#/, "") || "/overview";
 }
 

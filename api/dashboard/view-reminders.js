@@ -52,7 +52,8 @@ export async function remindersView(main, ctx) {
     ? h("div", { class: "bulk" },
       h("span", {}, "Every reminder matching these filters: "),
       ["pause", "resume", "cancel"].map((action) =>
-        h("button", { type: "button", onclick: () => bulkChange(action) }, action[0].toUpperCase() + action.slice(1) + " all")),
+        h("button", { type: "button", class: action === "cancel" ? "danger" : null, onclick: () => bulkChange(action) },
+          action[0].toUpperCase() + action.slice(1) + " all")),
       bulkNote)
     : null;
 

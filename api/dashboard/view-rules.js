@@ -110,4 +110,10 @@ export async function rulesView(main, ctx) {
   });
   edit(null);
   await load();
+  // #/rules?id=N (a reminder's "Made by rule #N") opens that rule in the editor.
+  const chosen = ctx.params.get("id");
+  if (chosen) {
+    await api("GET", `/v1/rules/${encodeURIComponent(chosen)}`).then(edit,
+      (e) => { rowError.textContent = `Rule #${chosen}: ${e.message}`; });
+  }
 }

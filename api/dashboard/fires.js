@@ -12,7 +12,9 @@ export function trimFires(times, { maxFires = null, endsAt = null } = {}) {
   return maxFires === null ? kept : kept.slice(0, Math.max(0, maxFires));
 }
 
-// A live reminder's next `count` fires: next_run_at first, then its schedule after it.
+// A live reminder's next `count` fires: next_run_at first, then its schedule after it. The fire
+// at next_run_at happens whatever max_fires and ends_at say (a reschedule may move it past
+// ends_at; it is the one after it that ends the reminder), so only the later ones are cut.
 export async function reminderFires(r, count = 5) {
   let later = [];
   if (r.schedule_type !== "one_time" && count > 1) {
@@ -21,6 +23,6 @@ export async function reminderFires(r, count = 5) {
     if (r.schedule_type === "cron") Object.assign(spec, { cron: r.cron, timezone: r.timezone });
     later = (await api("POST", "/v1/schedules/preview", spec)).times;
   }
-  const left = r.max_fires === null || r.max_fires === undefined ? null : r.max_fires - r.fire_count;
-  return trimFires([r.next_run_at, ...later], { maxFires: left, endsAt: r.ends_at });
+  const after = r.max_fires === null || r.max_fires === undefined ? null : r.max_fires - r.fire_count - 1;
+  return [r.next_run_at, ...trimFires(later, { maxFires: after, endsAt: r.ends_at })];
 }

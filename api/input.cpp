@@ -463,7 +463,7 @@ BulkInput parse_bulk(const json& body) {
   in.entity_type = f.text("entity_type", kMaxNameChars, false);
   in.entity_id = f.text("entity_id", kMaxNameChars, false);
   in.event_type = f.text("event_type", kMaxNameChars, false);
-  in.channel = f.text("channel", kMaxNameChars, false);
+  in.channel = f.choice("channel", {"log", "webhook", "email"}, false);
   f.reject_unknown();
   if (!in.ids && !in.status && !in.entity_type && !in.entity_id && !in.event_type && !in.channel) {
     throw ApiError(400, "missing_field",

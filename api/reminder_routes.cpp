@@ -110,17 +110,13 @@ void add_reminder_routes(Router& router, ConnectionPool& pool, Notifier& notifie
   router.add("GET", "/v1/reminders", [&pool](const httplib::Request& req, httplib::Response& res) {
     reject_unknown_params(req, {"status", "entity_type", "entity_id", "event_type", "channel",
                                 "stop_condition_value", "limit", "cursor"});
-    auto status = query(req, "status");
-    static const std::set<std::string> kStatuses = {"ACTIVE", "PAUSED", "COMPLETED", "CANCELLED",
-                                                    "FAILED"};
-    if (status && !kStatuses.contains(*status)) {
-      throw bad_field("status", "invalid_value",
-                      "must be one of ACTIVE, PAUSED, COMPLETED, CANCELLED, FAILED");
-    }
+    const auto status =
+        choice_filter(req, "status", {"ACTIVE", "PAUSED", "COMPLETED", "CANCELLED", "FAILED"});
     const int limit = parse_limit(query(req, "limit"));
     const auto before = id_cursor(req);
     const auto entity_type = filter(req, "entity_type"), entity_id = filter(req, "entity_id"),
-               event_type = filter(req, "event_type"), channel = filter(req, "channel"),
+               event_type = filter(req, "event_type"),
+               channel = choice_filter(req, "channel", {"log", "webhook", "email"}),
                stop_flag = filter(req, "stop_condition_value");
     const auto rows = on_connection(pool, [&](pqxx::nontransaction& tx) {
       return tx.exec_prepared("list", status, entity_type, entity_id, event_type, channel, before,

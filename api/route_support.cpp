@@ -92,6 +92,17 @@ std::optional<std::string> filter(const httplib::Request& req, const std::string
   return v;
 }
 
+std::optional<std::string> choice_filter(const httplib::Request& req, const std::string& name,
+                                         std::initializer_list<std::string_view> allowed) {
+  auto v = query(req, name);
+  if (v && std::find(allowed.begin(), allowed.end(), *v) == allowed.end()) {
+    std::string list;
+    for (const auto a : allowed) list += (list.empty() ? "" : ", ") + std::string(a);
+    throw bad_field(name, "invalid_value", "must be one of " + list);
+  }
+  return v;
+}
+
 std::optional<bool> boolean_filter(const httplib::Request& req, const std::string& name) {
   const auto v = query(req, name);
   if (!v) return std::nullopt;

@@ -6,10 +6,12 @@
 
 #include <chrono>
 #include <cstdint>
+#include <initializer_list>
 #include <optional>
 #include <pqxx/pqxx>
 #include <set>
 #include <string>
+#include <string_view>
 
 #include "caller.hpp"
 #include "nudge/pool.hpp"
@@ -54,6 +56,9 @@ void reject_unknown_params(const httplib::Request& req, const std::set<std::stri
 std::optional<std::string> filter(const httplib::Request& req, const std::string& name);
 // true|false.
 std::optional<bool> boolean_filter(const httplib::Request& req, const std::string& name);
+// One of `allowed`, as the body field of that name must be.
+std::optional<std::string> choice_filter(const httplib::Request& req, const std::string& name,
+                                         std::initializer_list<std::string_view> allowed);
 // The position a `cursor` parameter holds for a list ordered by id descending.
 std::optional<std::int64_t> id_cursor(const httplib::Request& req);
 // The same for a list ordered by time descending: an RFC 3339 time.

@@ -112,6 +112,7 @@ const std::vector<BadRequest> kCases = {
     {"GET", "/v1/reminders?limit=ten", "", 400, "limit"},
     {"GET", "/v1/reminders?cursor=garbage", "", 400, "cursor"},
     {"GET", "/v1/reminders?status=DONE", "", 400, "status"},
+    {"GET", "/v1/reminders?channel=sms", "", 400, "channel"},
     {"GET", "/v1/reminders?stauts=ACTIVE", "", 400, "stauts"},
     {"GET", "/v1/flags?limit=-1", "", 400, "limit"},
     // ids that are not reminders

@@ -47,6 +47,7 @@ TEST_F(Bulk, BadInputIsA400NamingTheFieldAndChangesNothing) {
       {R"({"ids": [1, -3]})", "ids[1]"},
       {R"({"ids": [1, "2"]})", "ids[1]"},
       {R"({"status": "DONE"})", "status"},
+      {R"({"channel": "sms"})", "channel"},
       {R"({"entity_id": ""})", "entity_id"},
       {R"({"entity": "a"})", "entity"},
   };

@@ -726,7 +726,7 @@ $$;
 
 -- Name: FUNCTION cancel_reminders(p_ids bigint[], p_status text, p_entity_type text, p_entity_id text, p_event_type text, p_channel text); Type: COMMENT; Schema: nudge; Owner: -
 
-COMMENT ON FUNCTION nudge.cancel_reminders(p_ids bigint[], p_status text, p_entity_type text, p_entity_id text, p_event_type text, p_channel text) IS 'Cancels up to 10,000 ACTIVE or PAUSED reminders matching every given filter (ids: at most 1,000) in one transaction, as nudge.cancel_reminder would each (each emits nudge.reminder_completed with reason cancelled); answers {count, ids, more}; no filter raises 22023.';
+COMMENT ON FUNCTION nudge.cancel_reminders(p_ids bigint[], p_status text, p_entity_type text, p_entity_id text, p_event_type text, p_channel text) IS 'Cancels up to 10,000 ACTIVE or PAUSED reminders matching every given filter (ids: 1 to 1,000) in one transaction, as nudge.cancel_reminder would each (each emits nudge.reminder_completed with reason cancelled); answers {count, ids, more}; ids empty or over 1,000, a status or channel that is not one, or no filter at all raises 22023 naming it.';
 
 -- Name: change_matching_reminders(text, bigint[], text, text, text, text, text); Type: FUNCTION; Schema: nudge; Owner: -
 
@@ -748,8 +748,11 @@ BEGIN
     PERFORM nudge.reject('filter', 'name ids or at least one of status, entity_type, entity_id, '
                                    'event_type, channel (status ACTIVE matches every active reminder)');
   END IF;
-  IF cardinality(p_ids) > 1000 THEN
-    PERFORM nudge.reject('ids', 'must hold at most 1000 ids');
+  IF cardinality(p_ids) NOT BETWEEN 1 AND 1000 THEN
+    PERFORM nudge.reject('ids', 'must hold 1 to 1000 reminder ids');
+  END IF;
+  IF p_channel NOT IN ('log', 'webhook', 'email') THEN
+    PERFORM nudge.reject('channel', 'must be one of log, webhook, email');
   END IF;
   IF p_status IS NOT NULL
      AND p_status NOT IN ('ACTIVE', 'PAUSED', 'COMPLETED', 'CANCELLED', 'FAILED') THEN
@@ -780,7 +783,7 @@ END $$;
 
 -- Name: FUNCTION change_matching_reminders(p_change text, p_ids bigint[], p_status text, p_entity_type text, p_entity_id text, p_event_type text, p_channel text); Type: COMMENT; Schema: nudge; Owner: -
 
-COMMENT ON FUNCTION nudge.change_matching_reminders(p_change text, p_ids bigint[], p_status text, p_entity_type text, p_entity_id text, p_event_type text, p_channel text) IS 'Pauses, resumes or cancels (p_change) up to 10,000 reminders that can take that change and match every given filter (ids: at most 1,000), in id order, each through the single-reminder function; answers {count, ids, more}; no filter at all raises 22023 naming filter.';
+COMMENT ON FUNCTION nudge.change_matching_reminders(p_change text, p_ids bigint[], p_status text, p_entity_type text, p_entity_id text, p_event_type text, p_channel text) IS 'Pauses, resumes or cancels (p_change) up to 10,000 reminders that can take that change and match every given filter, in id order, each through the single-reminder function; answers {count, ids, more}; ids empty or over 1,000, a status or channel that is not one, or no filter at all raises 22023 naming it.';
 
 -- Name: check_keys(jsonb, text[], text); Type: FUNCTION; Schema: nudge; Owner: -
 
@@ -791,6 +794,9 @@ CREATE FUNCTION nudge.check_keys(p_object jsonb, p_known text[], p_prefix text) 
 DECLARE
   v_key text;
 BEGIN
+  IF p_object - p_known = '{}'::jsonb THEN
+    RETURN;  -- every key is known: one operator, no query
+  END IF;
   FOR v_key IN SELECT k FROM jsonb_object_keys(p_object) k ORDER BY k LOOP
     IF NOT v_key = ANY (p_known) THEN
       PERFORM nudge.reject(p_prefix || v_key, 'is not a known field');
@@ -1518,6 +1524,21 @@ $$;
 
 COMMENT ON FUNCTION nudge.contact_json(c nudge.contacts) IS 'The public JSON form of a contact.';
 
+-- Name: create_item_fields(); Type: FUNCTION; Schema: nudge; Owner: -
+
+CREATE FUNCTION nudge.create_item_fields() RETURNS text[]
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    AS $$
+  SELECT ARRAY['entity_type', 'entity_id', 'event_type', 'channel', 'schedule_type', 'run_at',
+               'interval_seconds', 'interval_minutes', 'target', 'payload',
+               'stop_condition_type', 'stop_condition_value', 'max_fires', 'ends_at', 'cron',
+               'timezone', 'misfire_policy', 'max_attempts', 'request', 'rule_id', 'event_id']
+$$;
+
+-- Name: FUNCTION create_item_fields(); Type: COMMENT; Schema: nudge; Owner: -
+
+COMMENT ON FUNCTION nudge.create_item_fields() IS 'The keys an item of nudge.create_reminders may hold: the parameters of nudge.create_reminder without p_, interval_minutes, rule_id and event_id.';
+
 -- Name: create_reminder(text, text, text, text, text, timestamp with time zone, integer, text, jsonb, text, text, integer, timestamp with time zone, text, text, text, integer, jsonb); Type: FUNCTION; Schema: nudge; Owner: -
 
 CREATE FUNCTION nudge.create_reminder(p_entity_type text, p_entity_id text, p_event_type text, p_channel text, p_schedule_type text, p_run_at timestamp with time zone DEFAULT NULL::timestamp with time zone, p_interval_seconds integer DEFAULT NULL::integer, p_target text DEFAULT NULL::text, p_payload jsonb DEFAULT '{}'::jsonb, p_stop_condition_type text DEFAULT NULL::text, p_stop_condition_value text DEFAULT NULL::text, p_max_fires integer DEFAULT NULL::integer, p_ends_at timestamp with time zone DEFAULT NULL::timestamp with time zone, p_cron text DEFAULT NULL::text, p_timezone text DEFAULT NULL::text, p_misfire_policy text DEFAULT NULL::text, p_max_attempts integer DEFAULT NULL::integer, p_request jsonb DEFAULT NULL::jsonb) RETURNS TABLE(created boolean, reminder nudge.reminders)
@@ -1531,17 +1552,24 @@ DECLARE
   v_parsed  nudge.cron;
   v_zone    text;
 BEGIN
-  IF p_entity_type IS NULL OR length(p_entity_type) NOT BETWEEN 1 AND 200 THEN
-    PERFORM nudge.reject('entity_type', 'must be 1 to 200 characters');
+  IF p_entity_type IS NULL OR length(p_entity_type) NOT BETWEEN 1 AND 200
+     OR nudge.is_blank(p_entity_type) THEN
+    PERFORM nudge.reject('entity_type', 'must be 1 to 200 characters, not only white space');
   END IF;
-  IF p_entity_id IS NULL OR length(p_entity_id) NOT BETWEEN 1 AND 200 THEN
-    PERFORM nudge.reject('entity_id', 'must be 1 to 200 characters');
+  IF p_entity_id IS NULL OR length(p_entity_id) NOT BETWEEN 1 AND 200
+     OR nudge.is_blank(p_entity_id) THEN
+    PERFORM nudge.reject('entity_id', 'must be 1 to 200 characters, not only white space');
   END IF;
-  IF p_event_type IS NULL OR length(p_event_type) NOT BETWEEN 1 AND 200 THEN
-    PERFORM nudge.reject('event_type', 'must be 1 to 200 characters');
+  IF p_event_type IS NULL OR length(p_event_type) NOT BETWEEN 1 AND 200
+     OR nudge.is_blank(p_event_type) THEN
+    PERFORM nudge.reject('event_type', 'must be 1 to 200 characters, not only white space');
   END IF;
   IF p_channel IS NULL OR p_channel NOT IN ('log', 'webhook', 'email') THEN
     PERFORM nudge.reject('channel', 'must be one of log, webhook, email');
+  END IF;
+  IF p_channel = 'log' AND p_target IS NOT NULL THEN
+    PERFORM nudge.reject('target',
+                         'a log reminder has no target (its fires go to the worker''s log)');
   END IF;
   IF length(p_target) > 2048 THEN
     PERFORM nudge.reject('target', 'must be at most 2048 characters');
@@ -1656,7 +1684,7 @@ END $$;
 
 -- Name: FUNCTION create_reminder(p_entity_type text, p_entity_id text, p_event_type text, p_channel text, p_schedule_type text, p_run_at timestamp with time zone, p_interval_seconds integer, p_target text, p_payload jsonb, p_stop_condition_type text, p_stop_condition_value text, p_max_fires integer, p_ends_at timestamp with time zone, p_cron text, p_timezone text, p_misfire_policy text, p_max_attempts integer, p_request jsonb); Type: COMMENT; Schema: nudge; Owner: -
 
-COMMENT ON FUNCTION nudge.create_reminder(p_entity_type text, p_entity_id text, p_event_type text, p_channel text, p_schedule_type text, p_run_at timestamp with time zone, p_interval_seconds integer, p_target text, p_payload jsonb, p_stop_condition_type text, p_stop_condition_value text, p_max_fires integer, p_ends_at timestamp with time zone, p_cron text, p_timezone text, p_misfire_policy text, p_max_attempts integer, p_request jsonb) IS 'Creates a one_time, recurring or cron reminder (a webhook one optionally with its own request, nudge.check_request), or returns the live (ACTIVE or PAUSED) one with the same (entity_type, entity_id, event_type) with created = false, even under concurrent identical calls; bad input raises 22023 naming the field and writes nothing; a reminder whose stop flag is already true is created COMPLETED and never fires.';
+COMMENT ON FUNCTION nudge.create_reminder(p_entity_type text, p_entity_id text, p_event_type text, p_channel text, p_schedule_type text, p_run_at timestamp with time zone, p_interval_seconds integer, p_target text, p_payload jsonb, p_stop_condition_type text, p_stop_condition_value text, p_max_fires integer, p_ends_at timestamp with time zone, p_cron text, p_timezone text, p_misfire_policy text, p_max_attempts integer, p_request jsonb) IS 'Creates a one_time, recurring or cron reminder (a webhook one optionally with its own request, nudge.check_request; a log one without a target), or returns the live (ACTIVE or PAUSED) one with the same (entity_type, entity_id, event_type) with created = false, even under concurrent identical calls; bad input (a name empty, over 200 characters or only white space, a target a log reminder cannot have, ...) raises 22023 naming the field and writes nothing; a reminder whose stop flag is already true is created COMPLETED and never fires.';
 
 -- Name: create_reminder_from_item(jsonb); Type: FUNCTION; Schema: nudge; Owner: -
 
@@ -1664,7 +1692,22 @@ CREATE FUNCTION nudge.create_reminder_from_item(p_item jsonb) RETURNS TABLE(crea
     LANGUAGE plpgsql
     SET search_path TO 'pg_catalog', 'pg_temp'
     AS $$
+DECLARE
+  v_minutes integer := (p_item->>'interval_minutes')::integer;
 BEGIN
+  -- As the REST API reads it.
+  IF v_minutes IS NOT NULL THEN
+    IF p_item->>'interval_seconds' IS NOT NULL THEN
+      PERFORM nudge.reject('interval_minutes',
+                           'give interval_seconds or interval_minutes, not both');
+    ELSIF p_item->>'schedule_type' = 'one_time' THEN
+      PERFORM nudge.reject('interval_minutes', 'is only for recurring reminders');
+    ELSIF p_item->>'schedule_type' = 'cron' THEN
+      PERFORM nudge.reject('interval_minutes', 'is not for cron reminders');
+    ELSIF v_minutes NOT BETWEEN 1 AND 527040 THEN
+      PERFORM nudge.reject('interval_minutes', 'must be 1 to 527040 (366 days)');
+    END IF;
+  END IF;
   RETURN QUERY
   SELECT c.created, c.reminder
     FROM nudge.create_reminder(
@@ -1674,7 +1717,7 @@ BEGIN
            p_channel => p_item->>'channel',
            p_schedule_type => p_item->>'schedule_type',
            p_run_at => (p_item->>'run_at')::timestamptz,
-           p_interval_seconds => (p_item->>'interval_seconds')::integer,
+           p_interval_seconds => coalesce((p_item->>'interval_seconds')::integer, v_minutes * 60),
            p_target => p_item->>'target',
            p_payload => coalesce(p_item->'payload', '{}'::jsonb),
            p_stop_condition_type => p_item->>'stop_condition_type',
@@ -1690,7 +1733,7 @@ END $$;
 
 -- Name: FUNCTION create_reminder_from_item(p_item jsonb); Type: COMMENT; Schema: nudge; Owner: -
 
-COMMENT ON FUNCTION nudge.create_reminder_from_item(p_item jsonb) IS 'nudge.create_reminder with its arguments taken from a JSON object whose fields are its parameter names without the p_ prefix; the same answer and errors.';
+COMMENT ON FUNCTION nudge.create_reminder_from_item(p_item jsonb) IS 'nudge.create_reminder with its arguments taken from a JSON object whose fields are its parameter names without the p_ prefix, or interval_minutes (1 to 527040, recurring only, not with interval_seconds: 22023 naming it otherwise) in place of interval_seconds; the same answer and errors. Other keys are not looked at.';
 
 -- Name: create_reminders(jsonb); Type: FUNCTION; Schema: nudge; Owner: -
 
@@ -1700,6 +1743,7 @@ CREATE FUNCTION nudge.create_reminders(p_items jsonb) RETURNS TABLE(item integer
     AS $$
 DECLARE
   v_plain boolean;
+  v_rows  bigint;
 BEGIN
   IF p_items IS NULL OR jsonb_typeof(p_items) <> 'array' THEN
     PERFORM nudge.reject('items', 'must be an array');
@@ -1709,15 +1753,22 @@ BEGIN
     INSERT INTO pg_temp.nudge_new_reminder
     SELECT (e.ord - 1)::integer, e.v->>'entity_type', e.v->>'entity_id', e.v->>'event_type',
            e.v->>'channel', e.v->>'schedule_type', (e.v->>'run_at')::timestamptz,
-           (e.v->>'interval_seconds')::integer, e.v->>'target',
+           coalesce((e.v->>'interval_seconds')::integer,
+                    (e.v->>'interval_minutes')::integer * 60), e.v->>'target',
            coalesce(e.v->'payload', '{}'::jsonb), e.v->>'stop_condition_type',
            e.v->>'stop_condition_value', (e.v->>'max_fires')::integer,
            (e.v->>'ends_at')::timestamptz, e.v->>'cron', e.v->>'timezone', NULL, NULL,
            coalesce(e.v->>'misfire_policy', 'fire_once'), (e.v->>'max_attempts')::integer,
            (e.v->>'rule_id')::bigint, (e.v->>'event_id')::bigint,
            nullif(e.v->'request', 'null'::jsonb), NULL, NULL
-      FROM jsonb_array_elements(p_items) WITH ORDINALITY AS e(v, ord);
-    v_plain := nudge.create_staged_reminders();
+      FROM jsonb_array_elements(p_items) WITH ORDINALITY AS e(v, ord)
+     -- An item with a key it should not have is left out, which sends the batch down the exact
+     -- path: one that is not known, or both intervals. (A bad interval_minutes, like a bad
+     -- interval_seconds, fails a constraint.)
+     WHERE e.v - nudge.create_item_fields() = '{}'::jsonb
+       AND NOT e.v ?& ARRAY['interval_seconds', 'interval_minutes'];
+    GET DIAGNOSTICS v_rows = ROW_COUNT;
+    v_plain := v_rows = jsonb_array_length(p_items) AND nudge.create_staged_reminders();
   EXCEPTION WHEN invalid_parameter_value OR check_violation OR not_null_violation
                  OR invalid_datetime_format OR datetime_field_overflow
                  OR invalid_text_representation OR numeric_value_out_of_range THEN
@@ -1736,7 +1787,7 @@ END $$;
 
 -- Name: FUNCTION create_reminders(p_items jsonb); Type: COMMENT; Schema: nudge; Owner: -
 
-COMMENT ON FUNCTION nudge.create_reminders(p_items jsonb) IS 'Creates (or finds) every item of p_items (JSON objects with the fields of nudge.create_reminder, without the p_ prefix, plus rule_id and event_id for reminders rules create) in one transaction and answers exactly as nudge.create_reminders_one_by_one would, with one set-based INSERT when every item is plainly valid, new and distinct.';
+COMMENT ON FUNCTION nudge.create_reminders(p_items jsonb) IS 'Creates (or finds) every item of p_items (JSON objects with the fields of nudge.create_reminder, without the p_ prefix, or interval_minutes for interval_seconds, plus rule_id and event_id for reminders rules create) in one transaction and answers exactly as nudge.create_reminders_one_by_one would (an unknown key raises 22023 naming items[<index>].<key>), with one set-based INSERT when every item is plainly valid, new and distinct.';
 
 -- Name: create_reminders_one_by_one(jsonb); Type: FUNCTION; Schema: nudge; Owner: -
 
@@ -1754,6 +1805,11 @@ BEGIN
   -- error can say which item it came from.
   BEGIN
     FOR v_item IN SELECT value FROM jsonb_array_elements(p_items) LOOP
+      -- Typos are refused, not ignored, as by the REST API. (An item that is not an object
+      -- has no keys: its entity_type is missing.)
+      IF jsonb_typeof(v_item) = 'object' THEN
+        PERFORM nudge.check_keys(v_item, nudge.create_item_fields(), '');
+      END IF;
       IF v_item ? 'rule_id' THEN
         -- A reminder a rule creates records it and its event through the column defaults.
         PERFORM set_config('nudge.rule_id', v_item->>'rule_id', true),
@@ -1785,7 +1841,7 @@ END $$;
 
 -- Name: FUNCTION create_reminders_one_by_one(p_items jsonb); Type: COMMENT; Schema: nudge; Owner: -
 
-COMMENT ON FUNCTION nudge.create_reminders_one_by_one(p_items jsonb) IS 'Creates (or finds) every item of p_items with nudge.create_reminder, in order, in one transaction, one row per item; if any item is rejected, or holds a time or whole number that is not one, nothing is created and the 22023 error names it: "items[<index>].<field>: <problem>".';
+COMMENT ON FUNCTION nudge.create_reminders_one_by_one(p_items jsonb) IS 'Creates (or finds) every item of p_items with nudge.create_reminder_from_item, in order, in one transaction, one row per item; if any item holds a key nudge.create_item_fields does not name, is rejected, or holds a time or whole number that is not one, nothing is created and the 22023 error names it: "items[<index>].<field>: <problem>".';
 
 -- Name: create_rule(text, text, jsonb, jsonb, boolean); Type: FUNCTION; Schema: nudge; Owner: -
 
@@ -1826,6 +1882,8 @@ BEGIN
   IF EXISTS (SELECT 1 FROM pg_temp.nudge_new_reminder b
               WHERE b.ends_at < b.run_at OR b.run_at IS NULL
                  OR jsonb_typeof(b.payload) <> 'object'
+                 OR nudge.is_blank(b.entity_type) OR nudge.is_blank(b.entity_id)
+                 OR nudge.is_blank(b.event_type) OR (b.channel = 'log' AND b.target IS NOT NULL)
                  -- rules the create function checks and no constraint does
                  OR (b.schedule_type <> 'cron' AND (b.cron IS NOT NULL OR b.timezone IS NOT NULL))
                  OR (b.schedule_type = 'cron' AND length(b.cron) > 200))
@@ -1869,7 +1927,7 @@ END $$;
 
 -- Name: FUNCTION create_staged_reminders(); Type: COMMENT; Schema: nudge; Owner: -
 
-COMMENT ON FUNCTION nudge.create_staged_reminders() IS 'Creates (or finds, by identity) the reminders staged in pg_temp.nudge_new_reminder with one set-based INSERT and sets each row''s id and created; false when a row is not plainly valid, new and distinct (its stop flag already true, two rows of one identity, a bound the create function checks: nothing is written) or was neither inserted nor found live (a concurrent create), so the caller takes the item-by-item path; a value a constraint refuses raises its error.';
+COMMENT ON FUNCTION nudge.create_staged_reminders() IS 'Creates (or finds, by identity) the reminders staged in pg_temp.nudge_new_reminder with one set-based INSERT and sets each row''s id and created; false when a row is not plainly valid, new and distinct (its stop flag already true, two rows of one identity, a name of only white space, a log reminder''s target, a bound the create function checks: nothing is written) or was neither inserted nor found live (a concurrent create), so the caller takes the item-by-item path; a value a constraint refuses raises its error.';
 
 -- Name: api_tokens; Type: TABLE; Schema: nudge; Owner: -
 
@@ -2461,7 +2519,7 @@ $$;
 
 -- Name: FUNCTION emit_events(p_items jsonb); Type: COMMENT; Schema: nudge; Owner: -
 
-COMMENT ON FUNCTION nudge.emit_events(p_items jsonb) IS 'Records every item of p_items (objects with event_type, entity_type, entity_id, data, key, occurred_at) and runs their rules as nudge.emit_event would, in one transaction, all or nothing, with each rule run once over all its events when no two share an entity and none has a key; an error names its item: 22023 "items[<index>].<field>: <problem>" or NU422 "items[<index>]: rule <id>: <field path>: <problem>"; Nudge''s own events that batch causes do not name their cause.';
+COMMENT ON FUNCTION nudge.emit_events(p_items jsonb) IS 'Records every item of p_items (objects with event_type, entity_type, entity_id, data, key, occurred_at, and no other key) and runs their rules as nudge.emit_event would, in one transaction, all or nothing, with each rule run once over all its events when no two share an entity and none has a key; an error names its item: 22023 "items[<index>].<field>: <problem>" (an unknown key: "items[<index>].<key>: is not a known field") or NU422 "items[<index>]: rule <id>: <field path>: <problem>"; Nudge''s own events that batch causes do not name their cause.';
 
 -- Name: emit_events_one_by_one(jsonb); Type: FUNCTION; Schema: nudge; Owner: -
 
@@ -2479,6 +2537,9 @@ DECLARE
 BEGIN
   BEGIN
     FOR v_item IN SELECT value FROM jsonb_array_elements(p_items) LOOP
+      IF jsonb_typeof(v_item) = 'object' THEN
+        PERFORM nudge.check_keys(v_item, nudge.event_item_fields(), '');
+      END IF;
       v_out := v_out || nudge.emit_event(
                  p_event_type => v_item->>'event_type', p_entity_type => v_item->>'entity_type',
                  p_entity_id => v_item->>'entity_id',
@@ -2498,7 +2559,7 @@ END $$;
 
 -- Name: FUNCTION emit_events_one_by_one(p_items jsonb); Type: COMMENT; Schema: nudge; Owner: -
 
-COMMENT ON FUNCTION nudge.emit_events_one_by_one(p_items jsonb) IS 'nudge.emit_event for every item of p_items, in order, all or nothing; an error names its item: 22023 "items[<index>].<field>: <problem>" or NU422 "items[<index>]: rule <id>: <field path>: <problem>".';
+COMMENT ON FUNCTION nudge.emit_events_one_by_one(p_items jsonb) IS 'nudge.emit_event for every item of p_items, in order, all or nothing; an error names its item: 22023 "items[<index>].<field>: <problem>" (also for a key nudge.event_item_fields does not name) or NU422 "items[<index>]: rule <id>: <field path>: <problem>".';
 
 -- Name: emit_reminder_event(); Type: FUNCTION; Schema: nudge; Owner: -
 
@@ -2544,6 +2605,18 @@ $$;
 -- Name: FUNCTION end_after_attempt(r nudge.reminders, p_outcome text, p_policy nudge.worker_policy, p_now timestamp with time zone); Type: COMMENT; Schema: nudge; Owner: -
 
 COMMENT ON FUNCTION nudge.end_after_attempt(r nudge.reminders, p_outcome text, p_policy nudge.worker_policy, p_now timestamp with time zone) IS 'Why a live reminder ends once an attempt ended with p_outcome at p_now (attempts_exhausted: a one_time whose last attempt failed; fired: a one_time; max_fires; ends_at: its next run is after ends_at), or NULL when it goes on (a retry, a later occurrence) or is not live.';
+
+-- Name: event_item_fields(); Type: FUNCTION; Schema: nudge; Owner: -
+
+CREATE FUNCTION nudge.event_item_fields() RETURNS text[]
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    AS $$
+  SELECT ARRAY['event_type', 'entity_type', 'entity_id', 'data', 'key', 'occurred_at']
+$$;
+
+-- Name: FUNCTION event_item_fields(); Type: COMMENT; Schema: nudge; Owner: -
+
+COMMENT ON FUNCTION nudge.event_item_fields() IS 'The keys an item of nudge.emit_events may hold: the parameters of nudge.emit_event without p_.';
 
 -- Name: event_json(nudge.events); Type: FUNCTION; Schema: nudge; Owner: -
 
@@ -2807,6 +2880,18 @@ $$;
 
 COMMENT ON FUNCTION nudge.gauges(p_count_cap integer) IS 'The database''s gauges for the workers'' GET /metrics, one row per sample (metric name, help, at most one label, value), grouped by name: nudge_due_reminders (due ACTIVE reminders without a live lease, counted up to p_count_cap), nudge_oldest_due_seconds (how long the earliest of them has been due; 0 when none is) and nudge_breaker_hosts by state (hosts with a circuit breaker row, closed, open or probing); reads at most p_count_cap + 1 entries of the due index.';
 
+-- Name: is_blank(text); Type: FUNCTION; Schema: nudge; Owner: -
+
+CREATE FUNCTION nudge.is_blank(p_text text) RETURNS boolean
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    AS $$
+  SELECT btrim(p_text, E' \t\n\r\f\x0B') = ''
+$$;
+
+-- Name: FUNCTION is_blank(p_text text); Type: COMMENT; Schema: nudge; Owner: -
+
+COMMENT ON FUNCTION nudge.is_blank(p_text text) IS 'true when p_text is empty or holds only spaces, tabs, line breaks, form feeds or vertical tabs; NULL for NULL.';
+
 -- Name: item_type_problem(jsonb); Type: FUNCTION; Schema: nudge; Owner: -
 
 CREATE FUNCTION nudge.item_type_problem(p_item jsonb) RETURNS text
@@ -2823,7 +2908,7 @@ BEGIN
       RETURN v_field || ': must be an RFC 3339 time such as 2027-01-01T09:00:00Z';
     END;
   END LOOP;
-  FOREACH v_field IN ARRAY ARRAY['interval_seconds', 'max_fires', 'max_attempts'] LOOP
+  FOREACH v_field IN ARRAY ARRAY['interval_seconds', 'interval_minutes', 'max_fires', 'max_attempts'] LOOP
     BEGIN
       PERFORM (p_item->>v_field)::integer;
     EXCEPTION WHEN data_exception THEN
@@ -2835,7 +2920,7 @@ END $$;
 
 -- Name: FUNCTION item_type_problem(p_item jsonb); Type: COMMENT; Schema: nudge; Owner: -
 
-COMMENT ON FUNCTION nudge.item_type_problem(p_item jsonb) IS 'For a create item that failed: "<field>: <problem>" for its first time field (run_at, ends_at) or whole-number field (interval_seconds, max_fires, max_attempts) whose text is not of that type, or NULL when each is.';
+COMMENT ON FUNCTION nudge.item_type_problem(p_item jsonb) IS 'For a create item that failed: "<field>: <problem>" for its first time field (run_at, ends_at) or whole-number field (interval_seconds, interval_minutes, max_fires, max_attempts) whose text is not of that type, or NULL when each is.';
 
 -- Name: jitter(bigint, integer, timestamp with time zone); Type: FUNCTION; Schema: nudge; Owner: -
 
@@ -3235,7 +3320,7 @@ $$;
 
 -- Name: FUNCTION pause_reminders(p_ids bigint[], p_status text, p_entity_type text, p_entity_id text, p_event_type text, p_channel text); Type: COMMENT; Schema: nudge; Owner: -
 
-COMMENT ON FUNCTION nudge.pause_reminders(p_ids bigint[], p_status text, p_entity_type text, p_entity_id text, p_event_type text, p_channel text) IS 'Pauses up to 10,000 ACTIVE reminders matching every given filter (ids: at most 1,000) in one transaction, as nudge.pause_reminder would each; answers {count, ids, more}; more = true when others still match; no filter raises 22023.';
+COMMENT ON FUNCTION nudge.pause_reminders(p_ids bigint[], p_status text, p_entity_type text, p_entity_id text, p_event_type text, p_channel text) IS 'Pauses up to 10,000 ACTIVE reminders matching every given filter (ids: 1 to 1,000) in one transaction, as nudge.pause_reminder would each; answers {count, ids, more}; more = true when others still match; ids empty or over 1,000, a status or channel that is not one, or no filter at all raises 22023 naming it.';
 
 -- Name: placeholder_problem(text); Type: FUNCTION; Schema: nudge; Owner: -
 
@@ -3570,7 +3655,8 @@ BEGIN
            x.v->>'entity_type', x.v->>'entity_id', coalesce(x.v->'data', '{}'::jsonb),
            coalesce((x.v->>'occurred_at')::timestamptz, now())
       FROM jsonb_array_elements(p_items) WITH ORDINALITY AS x(v, ord)
-     WHERE NOT x.v ? 'key';
+     -- An unknown key is left out too: the item-by-item path names it.
+     WHERE NOT x.v ? 'key' AND x.v - nudge.event_item_fields() = '{}'::jsonb;
     IF (SELECT count(*) FROM pg_temp.nudge_batch_event) <> jsonb_array_length(p_items)
        OR EXISTS (SELECT 1 FROM pg_temp.nudge_batch_event e
                    WHERE length(e.event_type) NOT BETWEEN 1 AND 200 OR e.event_type LIKE 'nudge.%'
@@ -3740,7 +3826,7 @@ END $$;
 
 -- Name: FUNCTION record_events(p_items jsonb); Type: COMMENT; Schema: nudge; Owner: -
 
-COMMENT ON FUNCTION nudge.record_events(p_items jsonb) IS 'nudge.emit_events answered as the text of its jsonb (the same key order and spacing), for the API: records every item of p_items and runs their rules in one transaction, all or nothing, with each rule run once over all its events when no two share an entity and none has a key; an error names its item: 22023 "items[<index>].<field>: <problem>" or NU422 "items[<index>]: rule <id>: <field path>: <problem>"; Nudge''s own events that batch causes do not name their cause.';
+COMMENT ON FUNCTION nudge.record_events(p_items jsonb) IS 'nudge.emit_events answered as the text of its jsonb (the same key order and spacing), for the API: records every item of p_items and runs their rules in one transaction, all or nothing, with each rule run once over all its events when no two share an entity and none has a key; an error names its item: 22023 "items[<index>].<field>: <problem>" (also for a key nudge.event_item_fields does not name) or NU422 "items[<index>]: rule <id>: <field path>: <problem>"; Nudge''s own events that batch causes do not name their cause.';
 
 -- Name: record_host_outcomes(text, nudge.worker_policy, text[], bigint[], boolean[]); Type: FUNCTION; Schema: nudge; Owner: -
 
@@ -3948,6 +4034,9 @@ BEGIN
        v_item IS NOT NULL AND v_payload IS NOT NULL
        AND length(v_item->>'entity_type') BETWEEN 1 AND 200 AND length(v_item->>'entity_id') BETWEEN 1 AND 200
        AND length(v_item->>'event_type') BETWEEN 1 AND 200 AND v_item->>'channel' IN ('log', 'webhook', 'email')
+       AND NOT (nudge.is_blank(v_item->>'entity_type') OR nudge.is_blank(v_item->>'entity_id')
+                OR nudge.is_blank(v_item->>'event_type'))
+       AND (v_item->>'channel' <> 'log' OR NOT v_item ? 'target')
        AND coalesce(length(v_item->>'target') <= 2048
                     AND nudge.address_problem(v_item->>'channel', v_item->>'target') IS NULL, true)
        AND (NOT v_item ? 'misfire_policy' OR v_item->>'misfire_policy' = 'fire_once'
@@ -4459,7 +4548,7 @@ $$;
 
 -- Name: FUNCTION resume_reminders(p_ids bigint[], p_status text, p_entity_type text, p_entity_id text, p_event_type text, p_channel text); Type: COMMENT; Schema: nudge; Owner: -
 
-COMMENT ON FUNCTION nudge.resume_reminders(p_ids bigint[], p_status text, p_entity_type text, p_entity_id text, p_event_type text, p_channel text) IS 'Resumes up to 10,000 PAUSED reminders matching every given filter (ids: at most 1,000) in one transaction, as nudge.resume_reminder would each (missed occurrences follow the misfire policy); answers {count, ids, more}; no filter raises 22023.';
+COMMENT ON FUNCTION nudge.resume_reminders(p_ids bigint[], p_status text, p_entity_type text, p_entity_id text, p_event_type text, p_channel text) IS 'Resumes up to 10,000 PAUSED reminders matching every given filter (ids: 1 to 1,000) in one transaction, as nudge.resume_reminder would each (missed occurrences follow the misfire policy); answers {count, ids, more}; ids empty or over 1,000, a status or channel that is not one, or no filter at all raises 22023 naming it.';
 
 -- Name: retry_delay(integer, integer, integer, double precision); Type: FUNCTION; Schema: nudge; Owner: -
 

@@ -1,6 +1,7 @@
 // nudge.pause_reminders / resume_reminders / cancel_reminders: every reminder matching the ids
 // or filters changes as the single-reminder function would change it, in one transaction; the
-// others are left alone; no filter at all is refused.
+// others are left alone; no filter at all, an empty id list or a channel that is not one is
+// refused.
 
 #include <string>
 
@@ -104,6 +105,24 @@ TEST_F(BulkChangeTest, BadIdsOrStatusAreRefusedNamingTheField) {
   const SqlFailure status = failure_of("SELECT nudge.pause_reminders(p_status => 'DONE')");
   EXPECT_EQ(status.sqlstate, "22023");
   EXPECT_EQ(status.message.rfind("status: ", 0), 0u) << status.message;
+}
+
+// As the REST API answers 400 for them: a filter that can match nothing by its form is a
+// mistake, not an empty answer.
+TEST_F(BulkChangeTest, AChannelThatIsNoChannelOrAnEmptyIdListIsRefusedNamingIt) {
+  const std::int64_t a = make("u1");
+  for (const std::string action : {"pause", "resume", "cancel"}) {
+    SCOPED_TRACE(action);
+    const SqlFailure channel =
+        failure_of("SELECT nudge." + action + "_reminders(p_channel => 'sms')");
+    EXPECT_EQ(channel.sqlstate, "22023");
+    EXPECT_EQ(channel.message, "channel: must be one of log, webhook, email");
+    const SqlFailure ids = failure_of("SELECT nudge." + action + "_reminders(p_ids => '{}')");
+    EXPECT_EQ(ids.sqlstate, "22023");
+    EXPECT_EQ(ids.message, "ids: must hold 1 to 1000 reminder ids");
+  }
+  EXPECT_EQ(status(a), "ACTIVE");
+  EXPECT_EQ(bulk("pause", "p_channel => 'log'")["ids"], nlohmann::json::array({a}));
 }
 
 TEST_F(BulkChangeTest, AtMostTenThousandChangePerCallAndMoreSaysSo) {

@@ -37,7 +37,10 @@ class ClaimFinishTest : public LifecycleTest {
 
 TEST_F(ClaimFinishTest, OneTimeFiresExactlyOnce) {
   const std::int64_t id =
-      create(one_time_args("u1") + ", p_target => 'ops@example.com', p_payload => '{\"k\": 1}'")
+      create(
+          "p_entity_type => 'user', p_entity_id => 'u1', p_event_type => 'nudge', "
+          "p_channel => 'email', p_schedule_type => 'one_time', p_run_at => " +
+          kDue + ", p_target => 'ops@example.com', p_payload => '{\"k\": 1}'")
           .second;
 
   pqxx::work tx(conn_);
@@ -49,7 +52,7 @@ TEST_F(ClaimFinishTest, OneTimeFiresExactlyOnce) {
   EXPECT_EQ(c["entity_type"].as<std::string>(), "user");
   EXPECT_EQ(c["entity_id"].as<std::string>(), "u1");
   EXPECT_EQ(c["event_type"].as<std::string>(), "nudge");
-  EXPECT_EQ(c["channel"].as<std::string>(), "log");
+  EXPECT_EQ(c["channel"].as<std::string>(), "email");
   EXPECT_EQ(c["target"].as<std::string>(), "ops@example.com");
   EXPECT_EQ(c["payload"].as<std::string>(), "{\"k\": 1}");
   EXPECT_EQ(c["schedule_type"].as<std::string>(), "one_time");

@@ -168,6 +168,11 @@ std::vector<BadInput> BadInputs() {
       {"entity_id_201", args_with("'user'", s201, "'nudge'", kRecurringRest), "entity_id"},
       {"event_type_empty", args_with("'user'", "'u1'", "''", kRecurringRest), "event_type"},
       {"event_type_201", args_with("'user'", "'u1'", s201, kRecurringRest), "event_type"},
+      // Only white space is as empty as ''.
+      {"entity_type_blank", args_with("'   '", "'u1'", "'nudge'", kRecurringRest), "entity_type"},
+      {"entity_id_blank", args_with("'user'", "E'\\t \\n'", "'nudge'", kRecurringRest),
+       "entity_id"},
+      {"event_type_blank", args_with("'user'", "'u1'", "E' \\r\\n'", kRecurringRest), "event_type"},
       {"channel_unknown",
        args_with("'user'", "'u1'", "'nudge'",
                  "p_channel => 'sms', p_schedule_type => 'recurring', p_interval_seconds => 60"),
@@ -246,6 +251,8 @@ std::vector<BadInput> BadInputs() {
        "target"},
       {"webhook_port_0", channel_target("webhook", "'http://example.com:0/'"), "target"},
       {"webhook_host_with_colons", channel_target("webhook", "'http://a:b:c/'"), "target"},
+      // A log reminder's fires go to the worker's log: a target would be ignored.
+      {"log_with_target", channel_target("log", "'http://127.0.0.1:18777/'"), "target"},
   };
 }
 
@@ -304,6 +311,74 @@ TEST_F(CreateTest, ABatchItemOfTheWrongTypeIsNamedWithItsIndexAndField) {
     EXPECT_TRUE(f.message.starts_with("items[1]." + field + ": ")) << f.message;
   }
   EXPECT_EQ(count("nudge.reminders"), 0);
+}
+
+// A batch takes what the REST API takes: an unknown key is refused, not ignored, and
+// interval_minutes stands for interval_seconds. Each bad item rejects the whole batch, naming
+// it; both the set-based path and the exact one say the same.
+TEST_F(CreateTest, ABatchRefusesUnknownKeysAndReadsIntervalMinutesAsRestDoes) {
+  const auto item = [](const std::string& id, const std::string& fields) {
+    return R"({"entity_type": "u", "entity_id": ")" + id + R"(", "event_type": "e", )" + fields +
+           "}";
+  };
+  const std::string recurring = R"("channel": "log", "schedule_type": "recurring")";
+  const std::string good = item("ok", recurring + R"(, "interval_seconds": 60)");
+  for (const auto& [bad, message] : std::vector<std::pair<std::string, std::string>>{
+           {recurring + R"(, "interval_seconds": 60, "bogus": 1)",
+            "items[1].bogus: is not a known field"},
+           {recurring + R"(, "interval_seconds": 60, "Payload": {})",
+            "items[1].Payload: is not a known field"},
+           {recurring + R"(, "interval_seconds": 60, "interval_minutes": 1)",
+            "items[1].interval_minutes: give interval_seconds or interval_minutes, not both"},
+           {recurring + R"(, "interval_minutes": 0)",
+            "items[1].interval_minutes: must be 1 to 527040 (366 days)"},
+           {recurring + R"(, "interval_minutes": 527041)",
+            "items[1].interval_minutes: must be 1 to 527040 (366 days)"},
+           {recurring + R"(, "interval_minutes": 99999999999)",
+            "items[1].interval_minutes: must be a whole number from -2147483648 to 2147483647"},
+           {recurring + R"(, "interval_minutes": "abc")",
+            "items[1].interval_minutes: must be a whole number from -2147483648 to 2147483647"},
+           {R"("channel": "log", "schedule_type": "one_time", "run_at": "2030-01-01T00:00:00Z",)"
+            R"( "interval_minutes": 5)",
+            "items[1].interval_minutes: is only for recurring reminders"},
+           {R"("channel": "log", "schedule_type": "cron", "cron": "0 9 * * *", )"
+            R"("interval_minutes": 5)",
+            "items[1].interval_minutes: is not for cron reminders"},
+           {R"("channel": "log", "target": "http://127.0.0.1:18777/", "schedule_type": )"
+            R"("recurring", "interval_seconds": 60)",
+            "items[1].target: a log reminder has no target (its fires go to the worker's log)"}}) {
+    SCOPED_TRACE(bad);
+    for (const std::string& batch : {"[" + good + ", " + item("bad", bad) + "]",
+                                     // two items of one identity: the exact path
+                                     "[" + good + ", " + item("bad", bad) + ", " + good + "]"}) {
+      const SqlFailure f = failure_of("SELECT * FROM nudge.create_reminders($1::jsonb)", batch);
+      EXPECT_EQ(f.sqlstate, "22023") << f.message;
+      EXPECT_EQ(f.message, message);
+    }
+  }
+  const SqlFailure blank =
+      failure_of("SELECT * FROM nudge.create_reminders($1::jsonb)",
+                 "[" + good + R"(, {"entity_type": " ", "entity_id": "b", )" +
+                     R"("event_type": "e", )" + recurring + R"(, "interval_seconds": 60}])");
+  EXPECT_EQ(blank.message,
+            "items[1].entity_type: must be 1 to 200 characters, not only white space");
+  EXPECT_EQ(count("nudge.reminders"), 0);
+
+  // interval_minutes is read on both paths.
+  const std::string every_5_minutes = item("m", recurring + R"(, "interval_minutes": 5)");
+  EXPECT_EQ(
+      value<std::string>(
+          "SELECT string_agg(item || ':' || created || ':' || (reminder->>'interval_seconds'),"
+          " ' ' ORDER BY item) FROM nudge.create_reminders($1::jsonb)",
+          "[" + every_5_minutes + "]"),
+      "0:true:300");
+  EXPECT_EQ(
+      value<std::string>(
+          "SELECT string_agg(item || ':' || created || ':' || (reminder->>'interval_seconds'),"
+          " ' ' ORDER BY item) FROM nudge.create_reminders($1::jsonb)",
+          "[" + item("m2", recurring + R"(, "interval_minutes": 2)") + ", " +
+              item("m2", recurring + R"(, "interval_minutes": 2)") + "]"),
+      "0:true:120 1:false:120");
 }
 
 TEST_F(CreateTest, BoundaryInputsAreAccepted) {

@@ -437,6 +437,35 @@ TEST_F(EventsTest, ABatchIsAllOrNothingAndNamesTheItem) {
   EXPECT_EQ(count("nudge.events"), 3) << "only the first batch";
 }
 
+// A typo in an event is refused, as the REST API refuses it, on the set-wise path and the
+// item-by-item one (an event with a key takes it).
+TEST_F(EventsTest, ABatchRefusesAnEventWithAnUnknownKeyNamingIt) {
+  rule("nag", "interview_completed", kNagRule);
+  const std::string good = R"({"event_type": "interview_completed", "entity_type": "interviewer",
+                               "entity_id": "INT_1", "data": )" +
+                           kInterview + "}";
+  const std::string typo = R"({"event_type": "x", "entity_type": "e", "entity_id": "2", )"
+                           R"("occured_at": "2030-01-01T00:00:00Z"})";
+  for (const std::string& first : {good, std::string(R"({"event_type": "x", "entity_type": "e", )"
+                                                     R"("entity_id": "1", "key": "k1"})")}) {
+    SCOPED_TRACE(first);
+    const SqlFailure f =
+        failure_of("SELECT nudge.emit_events($1::jsonb)", "[" + first + ", " + typo + "]");
+    EXPECT_EQ(f.sqlstate, "22023");
+    EXPECT_EQ(f.message, "items[1].occured_at: is not a known field");
+  }
+  EXPECT_EQ(count("nudge.events"), 0);
+  EXPECT_EQ(count("nudge.reminders"), 0);
+  // Every known key, and the same batch without the typo, is taken.
+  EXPECT_EQ(
+      json::parse(value<std::string>("SELECT nudge.emit_events($1::jsonb)::text",
+                                     "[" + good + R"(, {"event_type": "x", "entity_type": "e", )" +
+                                         R"("entity_id": "2", "data": {}, "key": "k2", )" +
+                                         R"("occurred_at": "2030-01-01T00:00:00Z"}])"))
+          .size(),
+      2u);
+}
+
 // The JSON of an answer without what differs from one run to the next: ids and clock times.
 json without_ids_and_times(json j) {
   if (j.is_object()) {
@@ -605,6 +634,8 @@ TEST_F(EventsTest, ARuleIsCheckedWhenItIsSavedNamingTheField) {
       {R"({"type": "remind", "reminder": {"event_type": "f", "channel": "log",
          "schedule_type": "cron", "cron": "61 * * * *"}})",
        "{}", "action.reminder.cron"},
+      {remind + R"(, "target": "http://127.0.0.1:18777/"}})", "{}", "action.reminder.target"},
+      {remind + R"(, "entity_type": "  "}})", "{}", "action.reminder.entity_type"},
       {R"({"type": "set_flag", "flag": {"key": "k"}})", "{}", "action.flag.value"},
       {R"({"type": "set_flag", "flag": {"key": "k", "value": true, "x": 1}})", "{}",
        "action.flag.x"},

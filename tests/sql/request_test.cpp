@@ -22,9 +22,9 @@ class RequestTest : public LifecycleTest {
                                   const std::string& channel = "webhook") {
     return "p_entity_type => 'user', p_entity_id => " + quoted(entity_id) +
            ", p_event_type => 'nag', p_channel => " + quoted(channel) +
-           ", p_schedule_type => 'one_time', p_run_at => " + kDue +
-           ", p_target => 'https://example.com/hook', p_payload => " + quoted(payload) +
-           "::jsonb, p_request => " + quoted(request) + "::jsonb";
+           ", p_schedule_type => 'one_time', p_run_at => " + kDue + ", p_target => " +
+           (channel == "log" ? "NULL" : "'https://example.com/hook'") + ", p_payload => " +
+           quoted(payload) + "::jsonb, p_request => " + quoted(request) + "::jsonb";
   }
   static std::string quoted(const std::string& text) {
     std::string out = "'";

@@ -278,13 +278,13 @@ CreateInput parse_create(const json& body, const Secrets& secrets, const Address
   }
   f.reject_unknown();
 
+  // The interval is named as sent, as nudge.create_reminders names an item's interval_minutes.
+  const std::string interval_field =
+      f.name(body.contains("interval_minutes") ? "interval_minutes" : "interval_seconds");
   if (in.schedule_type == "one_time") {
     if (!in.run_at) throw bad_field(f.name("run_at"), "missing_field", "is required for one_time");
-    if (in.interval_seconds) {
-      throw bad_field(
-          f.name(body.contains("interval_minutes") ? "interval_minutes" : "interval_seconds"),
-          "invalid_value", "is only for recurring reminders");
-    }
+    if (in.interval_seconds)
+      throw bad_field(interval_field, "invalid_value", "is only for recurring reminders");
     if (in.misfire_policy && *in.misfire_policy != "fire_once") {
       throw bad_field(f.name("misfire_policy"), "invalid_value",
                       "is only for recurring and cron reminders (one_time takes fire_once)");
@@ -295,6 +295,8 @@ CreateInput parse_create(const json& body, const Secrets& secrets, const Address
   } else if (in.schedule_type == "cron" && !in.cron) {
     throw bad_field(f.name("cron"), "missing_field", "is required for cron");
   }
+  if (in.schedule_type == "cron" && in.interval_seconds)
+    throw bad_field(interval_field, "invalid_value", "is not for cron reminders");
   if (in.stop_condition_value && !in.stop_condition_type) {
     throw bad_field(f.name("stop_condition_type"), "missing_field",
                     "is required with stop_condition_value");

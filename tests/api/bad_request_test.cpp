@@ -87,7 +87,17 @@ const std::vector<BadRequest> kCases = {
     {"POST", "/v1/reminders", create_with(R"({"max_attempts":"3"})"), 400, "max_attempts"},
     {"POST", "/v1/reminders", create_with(R"({"misfire_policy":"later"})"), 400, "misfire_policy"},
     {"POST", "/v1/reminders", create_with(R"({"misfire_policy":"skip"})"), 400, "misfire_policy"},
-    // targets that do not suit the channel (checked by the database)
+    // names of only white space are as empty as "" (checked by the database)
+    {"POST", "/v1/reminders", create_with(R"({"entity_type":"   "})"), 400, "entity_type"},
+    {"POST", "/v1/reminders", create_with(R"({"entity_id":"\t"})"), 400, "entity_id"},
+    {"POST", "/v1/reminders", create_with(R"({"event_type":" \n "})"), 400, "event_type"},
+    // an interval named as sent, for cron as for one_time
+    {"POST", "/v1/reminders",
+     create_with(R"({"schedule_type":"cron","cron":"0 9 * * *","interval_minutes":5})"), 400,
+     "interval_minutes"},
+    // targets that do not suit the channel (checked by the database); a log reminder has none
+    {"POST", "/v1/reminders", create_with(R"({"target":"http://127.0.0.1:18777/"})"), 400,
+     "target"},
     {"POST", "/v1/reminders", create_with(R"({"channel":"webhook","target":"ftp://x"})"), 400,
      "target"},
     {"POST", "/v1/reminders", create_with(R"({"channel":"email","target":"not-an-address"})"), 400,
@@ -106,6 +116,11 @@ const std::vector<BadRequest> kCases = {
     {"POST", "/v1/reminders/batch", R"({})", 400, "items"},
     {"POST", "/v1/reminders/batch", R"({"items":[1]})", 400, "items[0]"},
     {"POST", "/v1/reminders/batch", R"({"items":[], "extra":1})", 400, "extra"},
+    {"POST", "/v1/reminders/batch",
+     R"({"items":[)" + create_with(R"({"target":"http://127.0.0.1:18777/"})") + "]}", 400,
+     "items[0].target"},
+    {"POST", "/v1/reminders/batch", R"({"items":[)" + create_with(R"({"entity_id":"  "})") + "]}",
+     400, "items[0].entity_id"},
     // lists
     {"GET", "/v1/reminders?limit=0", "", 400, "limit"},
     {"GET", "/v1/reminders?limit=501", "", 400, "limit"},

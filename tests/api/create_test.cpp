@@ -65,12 +65,32 @@ TEST_F(Create, ThirtyTwoConcurrentIdenticalCreatesGiveOneReminder) {
 TEST_F(Create, PastRunAtAndFractionalSecondsAreAccepted) {
   const auto r = post("/v1/reminders", R"({"entity_type":"u","entity_id":"1","event_type":"e",
       "channel":"log","schedule_type":"one_time","run_at":"2020-02-29T23:59:59.123456+02:00",
-      "payload":{"name":"Ada","n":[1,2]},"target":"ops"})");
+      "payload":{"name":"Ada","n":[1,2]}})");
   ASSERT_EQ(r.status, 201) << r.body.dump();
   EXPECT_EQ(value<std::string>("SELECT next_run_at::text FROM nudge.reminders"),
             "2020-02-29 21:59:59.123456+00");
   EXPECT_EQ(r.body["payload"]["name"], "Ada");
-  EXPECT_EQ(r.body["target"], "ops");
+}
+
+// A log reminder's fires are lines in the worker's log: a target would be ignored, so it is
+// refused, one by one and in a batch alike (the database decides, for SQL and rules too).
+TEST_F(Create, ALogReminderWithATargetIsRefusedNamingTarget) {
+  const std::string log_with_target = R"({"entity_type":"u","entity_id":"1","event_type":"e",
+      "channel":"log","schedule_type":"one_time","run_at":"2030-01-01T00:00:00Z",
+      "target":"http://127.0.0.1:18777/"})";
+  const auto one = post("/v1/reminders", log_with_target);
+  EXPECT_EQ(one.status, 400);
+  EXPECT_EQ(one.error_field(), "target");
+  EXPECT_EQ(one.body["error"]["message"],
+            "target: a log reminder has no target (its fires go to the worker's log)");
+  const auto batch = post("/v1/reminders/batch", R"({"items":[)" + log_with_target + "]}");
+  EXPECT_EQ(batch.status, 400);
+  EXPECT_EQ(batch.error_field(), "items[0].target");
+  EXPECT_EQ(value<long>("SELECT count(*) FROM nudge.reminders"), 0);
+  // Without the target it is created.
+  json plain = json::parse(log_with_target);
+  plain.erase("target");
+  EXPECT_EQ(post("/v1/reminders", plain.dump()).status, 201);
 }
 
 TEST_F(Create, BatchCreatesInOrderAndIsIdempotentPerItem) {

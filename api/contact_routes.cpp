@@ -61,6 +61,7 @@ void add_contact_routes(Router& router, ConnectionPool& pool, const AddressGuard
 
   router.add("DELETE", contact, [&pool](const httplib::Request& req, httplib::Response& res) {
     reject_unknown_params(req, {});
+    check_no_body(req.body);
     const ContactKey key = contact_key(req);
     const auto rows = on_connection(pool, [&](pqxx::nontransaction& tx) {
       return tx.exec_prepared("delete_contact", key.entity_type, key.entity_id, key.channel);

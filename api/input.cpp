@@ -187,6 +187,12 @@ int number(const std::string& s, std::size_t at, std::size_t n) {
 
 }  // namespace
 
+void check_no_body(const std::string& body) {
+  if (body.empty()) return;
+  const json parsed = parse_object(body);
+  Fields(parsed, "").reject_unknown();
+}
+
 json parse_object(const std::string& body) {
   // Also a POST without Content-Length: its body is empty (RFC 9112 section 6.3).
   if (body.empty())

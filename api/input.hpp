@@ -26,6 +26,9 @@ inline constexpr int kMaxAttempts = 100;  // max_attempts of a reminder: 1..100
 // Parses a request body as a JSON object; 400 naming `body` otherwise (missing_field when it
 // is empty, invalid_json, invalid_type).
 nlohmann::json parse_object(const std::string& body);
+// The body of a route that takes none: empty, or `{}` (clients often send one). Anything else is
+// a 400 as parse_object gives it, or naming the object's first field (unknown_field).
+void check_no_body(const std::string& body);
 
 // A create request, normalised: interval_minutes becomes interval_seconds, times stay as the
 // RFC 3339 text the caller sent (PostgreSQL parses it). `prefix` names fields of batch items.

@@ -172,6 +172,7 @@ void add_reminder_routes(Router& router, ConnectionPool& pool, Notifier& notifie
   for (const std::string action : {"pause", "resume", "cancel"}) {
     router.add("POST", "/v1/reminders/([^/]+)/" + action,
                [&pool, &notifier, action](const httplib::Request& req, httplib::Response& res) {
+                 check_no_body(req.body);
                  const auto id = path_id(req, "reminder");
                  reply_reminder(res,
                                 on_connection(pool,

@@ -82,6 +82,7 @@ void add_rule_routes(Router& router, ConnectionPool& pool, const Secrets& secret
 
   router.add("DELETE", one, [&pool](const httplib::Request& req, httplib::Response& res) {
     reject_unknown_params(req, {});
+    check_no_body(req.body);
     const auto id = path_id(req, "rule");
     on_connection(pool,
                   [&](pqxx::nontransaction& tx) { return tx.exec_prepared1("delete_rule", id); });

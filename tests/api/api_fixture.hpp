@@ -135,7 +135,8 @@ class ApiTest : public DatabaseTest {
     if (method == "POST") return to_reply(client_->Post(path.c_str(), headers, body, type));
     if (method == "PUT") return to_reply(client_->Put(path.c_str(), headers, body, type));
     if (method == "PATCH") return to_reply(client_->Patch(path.c_str(), headers, body, type));
-    return to_reply(client_->Delete(path.c_str(), headers));
+    if (body.empty()) return to_reply(client_->Delete(path.c_str(), headers));
+    return to_reply(client_->Delete(path.c_str(), headers, body, type));
   }
 
   // A new token for this test's database, made with `nudge-api token create`.

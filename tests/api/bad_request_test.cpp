@@ -136,6 +136,11 @@ const std::vector<BadRequest> kCases = {
     {"GET", "/v1/reminders/0", "", 404, ""},
     {"GET", "/v1/reminders/424242", "", 404, ""},
     {"POST", "/v1/reminders/424242/pause", "", 404, ""},
+    // a route that takes no body takes none, or {}: anything else is refused, unread no more
+    {"POST", "/v1/reminders/1/pause", "garbage", 400, "body"},
+    {"POST", "/v1/reminders/1/resume", R"({"junk":)", 400, "body"},
+    {"POST", "/v1/reminders/1/cancel", "[]", 400, "body"},
+    {"POST", "/v1/reminders/1/cancel", R"({"x":1})", 400, "x"},
     {"GET", "/v1/reminders/424242/executions", "", 404, ""},
     // reschedule
     {"PATCH", "/v1/reminders/1", R"({})", 400, "body"},
@@ -159,6 +164,8 @@ const std::vector<BadRequest> kCases = {
      "entity_id"},
     {"GET", "/v1/contacts/u/1/email", "", 404, ""},
     {"DELETE", "/v1/contacts/u/1/webhook", "", 404, ""},
+    {"DELETE", "/v1/contacts/u/1/webhook", R"({"junk":)", 400, "body"},
+    {"DELETE", "/v1/rules/1", R"({"force":true})", 400, "force"},
     // routes and methods
     {"GET", "/v2/reminders", "", 404, ""},
     {"DELETE", "/v1/reminders/1", "", 405, ""},

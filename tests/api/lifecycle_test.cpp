@@ -3,6 +3,9 @@
 
 #include <signal.h>
 
+#include <array>
+#include <vector>
+
 #include "api/api_fixture.hpp"
 
 namespace nudge::test {
@@ -25,6 +28,40 @@ TEST_F(Lifecycle, TransitionsRepeatsAndImpossibleOnes) {
   EXPECT_EQ(resume.body["error"]["code"], "conflict");
   EXPECT_EQ(post(r + "/pause").status, 409);
   EXPECT_EQ(patch(r, R"({"run_at":"2031-01-01T00:00:00Z"})").status, 409);
+}
+
+// Pause, resume, cancel and DELETE take no body: none, or {} (clients often send one), is
+// fine; anything else is a 400 naming body, or the field, and changes nothing.
+TEST_F(Lifecycle, RoutesWithoutABodyTakeNoneOrAnEmptyObjectAndRefuseAnythingElse) {
+  const std::string r = "/v1/reminders/" + std::to_string(create_one("t"));
+  for (const std::string action : {"/pause", "/resume", "/cancel"}) {
+    SCOPED_TRACE(action);
+    for (const auto& [body, field, code] :
+         std::vector<std::array<std::string, 3>>{{"garbage", "body", "invalid_json"},
+                                                 {"[]", "body", "invalid_type"},
+                                                 {R"({"x": 1})", "x", "unknown_field"}}) {
+      const auto refused = post(r + action, body);
+      EXPECT_EQ(refused.status, 400) << body;
+      EXPECT_EQ(refused.error_field(), field) << refused.body.dump();
+      EXPECT_EQ(refused.body["error"]["code"], code) << refused.body.dump();
+    }
+    EXPECT_EQ(get(r).body["status"], action == "/resume" ? "PAUSED" : "ACTIVE");
+    EXPECT_EQ(post(r + action, " { } ").status, 200);
+    if (action != "/cancel") {
+      EXPECT_EQ(post(r + action).status, 200);  // and with no body at all
+    }
+  }
+  EXPECT_EQ(get(r).body["status"], "CANCELLED");
+
+  ASSERT_EQ(put("/v1/contacts/u/1/email", R"({"address": "a@example.com"})").status, 201);
+  EXPECT_EQ(send("DELETE", "/v1/contacts/u/1/email", "nope").error_field(), "body");
+  EXPECT_EQ(send("DELETE", "/v1/contacts/u/1/email", "{}").status, 204);
+  const auto rule = post("/v1/rules", R"({"name": "n", "event_type": "e", "action":
+      {"type": "cancel", "cancel": {"event_type": "e"}}})");
+  ASSERT_EQ(rule.status, 201) << rule.body.dump();
+  const std::string one = "/v1/rules/" + std::to_string(rule.body["id"].get<long>());
+  EXPECT_EQ(send("DELETE", one, R"({"cascade": true})").error_field(), "cascade");
+  EXPECT_EQ(send("DELETE", one, "{}").status, 204);
 }
 
 TEST_F(Lifecycle, PatchReschedulesAndKeepsIdentity) {

@@ -46,7 +46,7 @@ const std::vector<TextCase> kTextCases = {
 };
 
 // A valid create body with `entity_id` and `extra` fields.
-std::string create_body(const std::string& entity_id, const std::string& extra = "") {
+std::string create_text_body(const std::string& entity_id, const std::string& extra = "") {
   return R"({"entity_type":"u","entity_id":")" + entity_id +
          R"(","event_type":"e","channel":"log","schedule_type":"one_time",)"
          R"("run_at":"2099-01-01T00:00:00Z")" +
@@ -54,18 +54,18 @@ std::string create_body(const std::string& entity_id, const std::string& extra =
 }
 
 const std::vector<TextCase> kNulCases = {
-    {"POST", "/v1/reminders", create_body(R"(a\u0000b)"), "entity_id", kNul},
+    {"POST", "/v1/reminders", create_text_body(R"(a\u0000b)"), "entity_id", kNul},
     {"POST", "/v1/reminders",
      R"({"entity_type":"u","entity_id":"1","event_type":"e","channel":"log",)"
      R"("schedule_type":"cron","cron":"0 9 * * *","timezone":"Europe/Berlin\u0000"})",
      "timezone", kNul},
-    {"POST", "/v1/reminders", create_body("1", R"(,"payload":{"k":"a\u0000b"})"), "payload.k",
+    {"POST", "/v1/reminders", create_text_body("1", R"(,"payload":{"k":"a\u0000b"})"), "payload.k",
      kNul},
-    {"POST", "/v1/reminders", create_body("1", R"(,"payload":{"l":[1,{"a\u0000":2}]})"),
+    {"POST", "/v1/reminders", create_text_body("1", R"(,"payload":{"l":[1,{"a\u0000":2}]})"),
      R"(payload.l[1].a\u0000)", kNul},
     {"POST", "/v1/reminders/batch",
-     R"({"items":[)" + create_body("0") + "," + create_body("1") + "," + create_body("2") + "," +
-         create_body(R"(4\u0000x)") + "]}",
+     R"({"items":[)" + create_text_body("0") + "," + create_text_body("1") + "," +
+         create_text_body("2") + "," + create_text_body(R"(4\u0000x)") + "]}",
      "items[3].entity_id", kNul},
     {"PATCH", "/v1/reminders/1", R"({"payload":{"k":"\u0000"}})", "payload.k", kNul},
     {"POST", "/v1/reminders/pause", R"({"entity_id":"a\u0000"})", "entity_id", kNul},

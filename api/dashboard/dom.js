@@ -64,22 +64,6 @@ export function textarea(name, attrs = {}) {
   return h("textarea", { id: "f-" + name, name, rows: 3, ...attrs });
 }
 
-// Shows `message` next to the field called `name` in `form` (the top-level field of a path like
-// "request.headers.X"), or in the form's general error place; true when a field took it.
-export function showFieldError(form, name, message) {
-  const top = (name || "").split(/[.[]/)[0];
-  const control = top ? form.querySelector(`[name="${CSS.escape(top)}"]`) : null;
-  if (control) {
-    control.setAttribute("aria-invalid", "true");
-    document.getElementById(control.id + "-error").textContent = message;
-    control.focus();
-    return true;
-  }
-  const general = form.querySelector(".form-error");
-  if (general) general.textContent = message;
-  return false;
-}
-
 // A row button's call (toggle, remove, delete): its failure is shown in `note` with what it was
 // for, never left as an uncaught rejection. A 404 means the row's subject is already gone
 // (removed elsewhere), so `gone`, when given, drops the stale row.
@@ -91,11 +75,6 @@ export async function rowAction(note, what, call, gone) {
     note.textContent = `${what}: ${e.message}`;
     if (e.status === 404 && gone) await Promise.resolve().then(gone).catch(() => {});
   }
-}
-
-export function clearErrors(form) {
-  for (const el of form.querySelectorAll("[aria-invalid]")) el.removeAttribute("aria-invalid");
-  for (const el of form.querySelectorAll(".field-error, .form-error")) el.textContent = "";
 }
 
 // A status badge.

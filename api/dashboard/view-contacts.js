@@ -1,7 +1,8 @@
 // Contacts: where an entity's reminders without a target are delivered, by channel.
 
 import { api, ApiError } from "./api.js";
-import { h, fill, field, input, select, showFieldError, clearErrors, rowAction } from "./dom.js";
+import { h, fill, field, input, select, rowAction } from "./dom.js";
+import { showFieldError, clearErrors, checkRequired } from "./form-errors.js";
 
 const enc = encodeURIComponent;
 
@@ -60,6 +61,7 @@ export async function contactsView(main, ctx) {
   put.addEventListener("submit", async (e) => {
     e.preventDefault();
     clearErrors(put);
+    if (!checkRequired(put)) return;
     const [type, id] = who();
     try {
       await api("PUT", `/v1/contacts/${enc(type)}/${enc(id)}/${put.elements.channel.value}`, { address: put.elements.address.value.trim() });

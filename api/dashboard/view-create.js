@@ -3,7 +3,8 @@
 // parses schedules in words (POST /v1/schedules/parse), a box whose text fills the form.
 
 import { api, hasRoute, ApiError } from "./api.js";
-import { h, fill, field, input, select, textarea, showFieldError, clearErrors, time } from "./dom.js";
+import { h, fill, field, input, select, textarea, time } from "./dom.js";
+import { showFieldError, clearErrors, checkRequired } from "./form-errors.js";
 import { trimFires } from "./fires.js";
 import { numberOrText, toRfc3339, toLocalInput, browserZone, inYourZone } from "./values.js";
 
@@ -90,9 +91,11 @@ export async function createView(main) {
 
   const preview = form.querySelector("#preview");
   const kind = form.elements.schedule_type;
+  // The field a schedule type needs is required, so an empty submit names it with the others.
   function showScheduleFields() {
     for (const name of ["run_at", "interval_seconds", "cron", "timezone"]) {
       form.querySelector(`[data-field="${name}"]`).hidden = !WHICH[kind.value].includes(name);
+      form.elements[name].required = name === NEEDS[kind.value][0];
     }
   }
   kind.addEventListener("change", showScheduleFields);
@@ -136,6 +139,7 @@ export async function createView(main) {
   form.addEventListener("submit", async (e) => {
     e.preventDefault();
     clearErrors(form);
+    if (!checkRequired(form)) return;
     try {
       const r = await api("POST", "/v1/reminders", body(form));
       location.hash = `#/reminders/${r.id}`;

@@ -2,7 +2,8 @@
 // delivery attempts, and the buttons that change it. Updates live.
 
 import { api, ApiError } from "./api.js";
-import { h, fill, field, input, status, time, showFieldError, clearErrors, flash } from "./dom.js";
+import { h, fill, field, input, status, time, flash } from "./dom.js";
+import { showFieldError, clearErrors } from "./form-errors.js";
 import { describeSchedule, entity } from "./format.js";
 import { reminderFires } from "./fires.js";
 import { numberOrText, toRfc3339, inYourZone } from "./values.js";

@@ -1,7 +1,8 @@
 // Events: the live log, newest first, each with what its rules did; and a form to record one.
 
 import { api, query, ApiError } from "./api.js";
-import { h, fill, field, input, textarea, time, showFieldError, clearErrors, flash } from "./dom.js";
+import { h, fill, field, input, textarea, time, flash } from "./dom.js";
+import { showFieldError, clearErrors, checkRequired } from "./form-errors.js";
 
 // What one rule did: remind (reminder, created), set_flag (flag), cancel (cancelled ids), error.
 function effect(e) {
@@ -62,6 +63,7 @@ export async function eventsView(main, ctx) {
   form.addEventListener("submit", async (e) => {
     e.preventDefault();
     clearErrors(form);
+    if (!checkRequired(form)) return;
     const body = {};
     try {
       for (const name of ["event_type", "entity_type", "entity_id", "key"]) {

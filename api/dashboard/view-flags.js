@@ -2,7 +2,8 @@
 // the same transaction; the view then lists them.
 
 import { api, query, ApiError } from "./api.js";
-import { h, fill, field, input, status, time, showFieldError, clearErrors, flash, replaceKeepingFocus, rowAction } from "./dom.js";
+import { h, fill, field, input, status, time, flash, replaceKeepingFocus, rowAction } from "./dom.js";
+import { showFieldError, clearErrors, checkRequired } from "./form-errors.js";
 import { entity } from "./format.js";
 
 export async function flagsView(main, ctx) {
@@ -78,6 +79,7 @@ export async function flagsView(main, ctx) {
   form.addEventListener("submit", async (e) => {
     e.preventDefault();
     clearErrors(form);
+    if (!checkRequired(form)) return;
     try {
       await set(form.elements.key.value.trim(), form.elements.value.checked);
     } catch (err) {

@@ -1,7 +1,8 @@
 // Rules: the list, and an editor for a new rule or a chosen one (JSON for `when` and `action`).
 
 import { api, query, ApiError } from "./api.js";
-import { h, fill, field, input, textarea, showFieldError, clearErrors, rowAction } from "./dom.js";
+import { h, fill, field, input, textarea, rowAction } from "./dom.js";
+import { showFieldError, clearErrors, checkRequired } from "./form-errors.js";
 
 const EXAMPLE_ACTION = {
   type: "remind",
@@ -86,6 +87,7 @@ export async function rulesView(main, ctx) {
   form.addEventListener("submit", async (e) => {
     e.preventDefault();
     clearErrors(form);
+    if (!checkRequired(form)) return;
     try {
       const body = {
         name: form.elements.name.value.trim(),

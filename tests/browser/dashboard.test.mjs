@@ -201,7 +201,8 @@ flow("a refused field shows the API's error next to that field", {}, async () =>
   await page.fill("#f-target", "not a url");
   await page.click("#create-form button[type=submit]");
   await page.waitForSelector("#f-target[aria-invalid=true]");
-  assert.match(await page.textContent("#f-target-error"), /^target: /);
+  // Under its label, the error does not repeat the API's name for the field.
+  assert.match(await page.textContent("#f-target-error"), /^must /);
   assert.equal(await page.evaluate(() => document.activeElement.id), "f-target");
   // The preview says what is wrong with a schedule as it is typed.
   await page.selectOption("#f-schedule_type", "cron");
@@ -341,7 +342,7 @@ flow("'Next fires' starts at the next fire and stops at max_fires and ends_at", 
   await page.click("#reschedule-form button[type=submit]");
   await page.waitForSelector("#reschedule-form #f-max_fires[aria-invalid=true]");
   const refused = await page.textContent("#reschedule-form #f-max_fires-error");
-  assert.match(refused, /^max_fires: /);
+  assert.match(refused, /^must be /);
   assert.doesNotMatch(refused, /string/);
 });
 
@@ -354,6 +355,12 @@ flow("the create form's preview waits for a schedule, then stops at max_fires", 
     // Nothing typed: a hint, no error and no request.
     await page.waitForSelector("#preview .hint:has-text('first fire')");
     assert.equal(await page.locator("#preview .error").count(), 0);
+    // An empty submit marks every required field at once, without asking the API.
+    await page.click("#create-form button[type=submit]");
+    assert.deepEqual(await page.$$eval("#create-form [aria-invalid=true]", (els) => els.map((e) => e.name)),
+      ["entity_type", "entity_id", "event_type", "run_at"]);
+    assert.equal(await page.textContent("#f-entity_type-error"), "is required");
+    assert.equal(await page.evaluate(() => document.activeElement.id), "f-entity_type");
     assert.deepEqual(previews, []);
   } finally {
     page.off("request", count);

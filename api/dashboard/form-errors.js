@@ -1,0 +1,44 @@
+// What a form says is wrong: each error next to its field (aria-invalid, and the place
+// field() made for it, which the field's aria-describedby names), or in the form's general place.
+
+// The control of the top-level field of a path like "request.headers.X", if the form has it.
+function controlFor(form, name) {
+  const top = (name || "").split(/[.[]/)[0];
+  return top ? form.querySelector(`[name="${CSS.escape(top)}"]`) : null;
+}
+
+function mark(control, message) {
+  control.setAttribute("aria-invalid", "true");
+  document.getElementById(control.id + "-error").textContent = message;
+}
+
+// Shows `message` next to the field called `name` in `form`, or in the form's general error
+// place; true when a field took it. Under its label a field's error leaves out the API's name
+// for it ("entity_type: is required" reads "is required" under "Entity type"); a deeper path
+// ("request.headers.X: …") is kept, as the label does not say which part.
+export function showFieldError(form, name, message) {
+  const control = controlFor(form, name);
+  if (control) {
+    mark(control, message.startsWith(control.name + ": ") ? message.slice(control.name.length + 2) : message);
+    control.focus();
+    return true;
+  }
+  const general = form.querySelector(".form-error");
+  if (general) general.textContent = message;
+  return false;
+}
+
+// Marks every required field of `form` that is shown and empty, all at once (the API names one
+// per answer, so a blank form would take a submit per field), and focuses the first; true when
+// none is missing and the form may be sent.
+export function checkRequired(form) {
+  const missing = [...form.elements].filter((el) => el.required && !el.closest("[hidden]") && !el.value.trim());
+  for (const el of missing) mark(el, "is required");
+  if (missing.length) missing[0].focus();
+  return !missing.length;
+}
+
+export function clearErrors(form) {
+  for (const el of form.querySelectorAll("[aria-invalid]")) el.removeAttribute("aria-invalid");
+  for (const el of form.querySelectorAll(".field-error, .form-error")) el.textContent = "";
+}

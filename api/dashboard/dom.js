@@ -77,6 +77,19 @@ export async function rowAction(note, what, call, gone) {
   }
 }
 
+// A table row of `cells` under `columns`. Each cell names its column (data-label), which a phone
+// shows beside the value where a table.stack-on-phone stacks its cells; `numeric` are the
+// indexes of the number columns (aligned right).
+export function labelledRow(attrs, columns, cells, numeric = []) {
+  return h("tr", attrs, cells.map((c, i) =>
+    h("td", { "data-label": columns[i], class: numeric.includes(i) ? "num" : null }, c)));
+}
+
+// The head of a table with these columns.
+export function tableHead(columns) {
+  return h("thead", {}, h("tr", {}, columns.map((c) => h("th", { scope: "col" }, c))));
+}
+
 // A status badge.
 export function status(value) {
   return h("span", { class: "badge status-" + String(value).toLowerCase() }, value);

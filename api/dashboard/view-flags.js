@@ -1,10 +1,12 @@
-// Flags: every status flag with a toggle. Turning one true stops the reminders waiting on it, in
-// the same transaction; the view then lists them.
+// Flags: every status flag with a switch. Turning one true stops the reminders waiting on it, in
+// the same transaction, for good: the view asks first, then lists them.
 
 import { api, query, ApiError } from "./api.js";
-import { h, fill, field, input, status, time, flash, replaceKeepingFocus, rowAction } from "./dom.js";
+import { h, fill, field, input, status, time, flash, replaceKeepingFocus, rowAction, tableHead, labelledRow } from "./dom.js";
 import { showFieldError, clearErrors, checkRequired } from "./form-errors.js";
 import { entity } from "./format.js";
+
+const COLUMNS = ["Value", "Changed", "Reminders"];
 
 export async function flagsView(main, ctx) {
   const tbody = h("tbody");
@@ -23,21 +25,24 @@ export async function flagsView(main, ctx) {
     h("p", {}, "A flag turning true completes every live reminder whose stop condition names it."),
     rowError,
     h("div", { class: "table-wrap", role: "region", "aria-label": "Flags", tabindex: 0 },
-      h("table", { id: "flags" },
-        h("thead", {}, h("tr", {}, ["Key", "Value", "Changed", "Reminders"].map((c) => h("th", { scope: "col" }, c)))),
+      h("table", { id: "flags", class: "stack-on-phone" },
+        tableHead(["Key", ...COLUMNS]),
         tbody)),
     more, stopped, h("h2", {}, "Set a flag"), form);
 
+  // The key heads its row; on a phone the row stacks into a card under it.
   function row(f) {
-    return h("tr", { "data-key": f.key },
-      h("th", { scope: "row" }, f.key),
-      h("td", {}, h("button", {
-        type: "button", class: "toggle", "aria-pressed": String(f.value),
-        "aria-label": `${f.key}: ${f.value ? "true" : "false"}; toggle`,
+    const tr = labelledRow({ "data-key": f.key }, COLUMNS, [
+      // A switch: named by its flag, its state is aria-checked (the text beside the track says
+      // it to the eye).
+      h("button", {
+        type: "button", class: "toggle", role: "switch", "aria-checked": String(f.value), "aria-label": f.key,
         onclick: () => rowAction(rowError, `Could not set ${f.key}`, () => set(f.key, !f.value)),
-      }, f.value ? "true" : "false")),
-      h("td", {}, time(f.updated_at)),
-      h("td", {}, h("a", { href: "#/reminders" + query({ stop_condition_value: f.key }) }, "waiting on it")));
+      }, h("span", { class: "track", "aria-hidden": "true" }), f.value ? "true" : "false"),
+      time(f.updated_at),
+      h("a", { href: "#/reminders" + query({ stop_condition_value: f.key }) }, "waiting on it")]);
+    tr.prepend(h("th", { scope: "row" }, f.key));
+    return tr;
   }
 
   function upsert(f) {
@@ -69,7 +74,10 @@ export async function flagsView(main, ctx) {
         : h("p", {}, "No reminder was waiting on it."));
   }
 
+  // Counting the reminders waiting on a flag is not cheap (the list's stop flag filter reads the
+  // whole table: README, "On big tables"), so the confirm names the flag and what it does.
   async function set(key, value) {
+    if (value && !confirm(`Set ${key} to true? Every live reminder waiting on it is completed, and that cannot be undone.`)) return null;
     const f = await api("PUT", `/v1/flags/${encodeURIComponent(key)}`, { value });
     upsert(f);
     await showStopped(f);

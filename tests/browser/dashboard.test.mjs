@@ -172,12 +172,19 @@ flow("toggling its stop flag completes it and the flags view lists what it stopp
   const set = await stack.api("PUT", `/v1/flags/${fired.flag}`, { value: false });
   assert.ok([200, 201].includes(set.status), JSON.stringify(set));
   await open("/flags");
-  const toggle = `#flags tr[data-key="${fired.flag}"] button.toggle`;
+  const toggle = `#flags tr[data-key="${fired.flag}"] [role=switch][aria-label="${fired.flag}"]`;
   await page.waitForSelector(toggle);
-  assert.equal(await page.getAttribute(toggle, "aria-pressed"), "false");
+  assert.equal(await page.getAttribute(toggle, "aria-checked"), "false");
   await page.focus(toggle);
+  // Turning it true asks first, naming the flag; declined, nothing is set.
+  const asked = [];
+  page.once("dialog", (d) => asked.push(d.message()) && d.dismiss());
   await page.keyboard.press("Enter");  // the keyboard alone
-  await page.waitForSelector(`${toggle}[aria-pressed="true"]`);
+  assert.match(asked[0] || "", new RegExp(`^Set ${fired.flag} to true\\?`));
+  assert.equal((await stack.api("GET", `/v1/flags/${fired.flag}`)).body.value, false);
+  page.once("dialog", (d) => d.accept());
+  await page.keyboard.press("Enter");
+  await page.waitForSelector(`${toggle}[aria-checked="true"]`);
   await page.waitForSelector(`#stopped a[href="#/reminders/${fired.id}"]`);
   assert.match(await page.textContent("#stopped"), /COMPLETED/);
   await noSeriousViolations("flags");
@@ -486,6 +493,7 @@ flow("with tokens on, the page works only after a token is entered", {}, async (
     // Every later call carries it: a create through the form works.
     await p.goto(`${secured.base}/#/flags`);
     await p.fill("#f-key", "signed_in");
+    p.once("dialog", (d) => d.accept());  // true: it asks first
     await p.click("#flag-form button[type=submit]");
     await p.waitForSelector('#flags tr[data-key="signed_in"]');
     // A new tab of the browser session has no token: it asks again.

@@ -32,8 +32,12 @@ export function fill(el, ...children) {
 // words name the schedule's zone, which may be another), with the exact value on hover.
 export function time(value) {
   if (!value) return "";
-  const d = new Date(value);
-  return h("time", { datetime: value, title: value }, d.toLocaleString(undefined, { timeZoneName: "short" }));
+  return h("time", { datetime: value, title: value }, timeText(value));
+}
+
+// The same as text (a confirm's message).
+export function timeText(value) {
+  return new Date(value).toLocaleString(undefined, { timeZoneName: "short" });
 }
 
 // A labelled form field with the place its error goes (aria-describedby), so a screen reader

@@ -2,7 +2,7 @@
 // delivery attempts, and the buttons that change it. Updates live.
 
 import { api, ApiError } from "./api.js";
-import { h, fill, field, input, status, time, flash } from "./dom.js";
+import { h, fill, field, input, status, time, timeText, flash, labelledRow, tableHead } from "./dom.js";
 import { showFieldError, clearErrors } from "./form-errors.js";
 import { describeSchedule, entity } from "./format.js";
 import { reminderFires } from "./fires.js";
@@ -15,9 +15,10 @@ function facts(r) {
     ["Entity", entity(r)], ["Event type", r.event_type], ["Channel", r.channel],
     ["Target", r.target || (r.channel === "log" ? "the worker's log" : "the entity's contact")],
     ["Schedule", describeSchedule(r)],
-    ["Status", [status(r.status), r.completed_reason ? ` (${r.completed_reason})` : ""]],
+    // A reason that only repeats the status ("CANCELLED (cancelled)") is left out.
+    ["Status", [status(r.status), r.completed_reason && r.completed_reason !== r.status.toLowerCase() ? ` (${r.completed_reason})` : ""]],
     ["Next fire", time(r.next_run_at)], ["Fires so far", r.fire_count],
-    ["At most", r.max_fires], ["Ends at", time(r.ends_at)],
+    ["At most this many fires", r.max_fires], ["Ends at", time(r.ends_at)],
     ["Stops when flag is true", r.stop_condition_value], ["Misfire policy", r.misfire_policy],
     ["Attempts per fire", r.max_attempts], ["Retrying occurrence", time(r.retrying_occurrence)],
     ["Last error", r.last_error], ["Made by rule", r.rule_id ? h("a", { href: `#/rules?id=${r.rule_id}` }, `#${r.rule_id}`) : null],
@@ -30,16 +31,17 @@ function facts(r) {
     .map(([k, v]) => [h("dt", {}, k), h("dd", {}, v)]));
 }
 
+const ATTEMPT_COLUMNS = ["Attempt", "At", "Outcome", "Status code", "Error", "Response", "Duration", "Worker"];
+
+// On a phone its rows stack into cards, as the reminders list's do: eight columns do not fit.
 function attemptsTable(attempts) {
-  return h("table", { class: "attempts" },
+  return h("table", { class: "attempts stack-on-phone" },
     h("caption", { class: "sr-only" }, "Delivery attempts"),
-    h("thead", {}, h("tr", {}, ["Attempt", "At", "Outcome", "Status code", "Error", "Response", "Duration", "Worker"]
-      .map((c) => h("th", { scope: "col" }, c)))),
-    h("tbody", {}, attempts.map((a) => h("tr", {},
-      h("td", { class: "num" }, a.attempt), h("td", {}, time(a.attempted_at)), h("td", {}, a.outcome),
-      h("td", { class: "num" }, a.status_code ?? ""), h("td", {}, a.error || ""),
-      h("td", {}, a.response ? h("code", {}, typeof a.response === "string" ? a.response : JSON.stringify(a.response)) : ""),
-      h("td", { class: "num" }, a.duration_ms !== undefined ? `${a.duration_ms} ms` : ""), h("td", {}, a.worker || "")))));
+    tableHead(ATTEMPT_COLUMNS),
+    h("tbody", {}, attempts.map((a) => labelledRow({}, ATTEMPT_COLUMNS, [
+      a.attempt, time(a.attempted_at), a.outcome, a.status_code ?? "", a.error || "",
+      a.response ? h("code", {}, typeof a.response === "string" ? a.response : JSON.stringify(a.response)) : "",
+      a.duration_ms !== undefined ? `${a.duration_ms} ms` : "", a.worker || ""], [0, 3, 6]))));
 }
 
 function execution(e) {
@@ -47,6 +49,18 @@ function execution(e) {
     h("p", {}, h("strong", {}, e.outcome), " · scheduled ", time(e.scheduled_for), " · fired ", time(e.fired_at),
       ` · ${e.attempts} attempt${e.attempts === 1 ? "" : "s"} · ${e.worker}`, e.error ? ` · ${e.error}` : ""),
     e.delivery_attempts ? attemptsTable(e.delivery_attempts) : null);
+}
+
+// The confirm a reschedule into the past needs, or null: the API takes a past time, and a next
+// fire in the past fires at once (a one-time reminder is then done), which cannot be undone.
+function pastWarning(patch, r) {
+  const now = Date.now();
+  const said = [];
+  if (patch.run_at && Date.parse(patch.run_at) < now) {
+    said.push(`The next fire, ${timeText(patch.run_at)}, is in the past: the reminder fires at once${r.schedule_type === "one_time" ? " and is then completed" : ""}.`);
+  }
+  if (patch.ends_at && Date.parse(patch.ends_at) < now) said.push(`"Ends at", ${timeText(patch.ends_at)}, is in the past.`);
+  return said.length ? `${said.join(" ")} Reschedule anyway?` : null;
 }
 
 export async function detailView(main, ctx) {
@@ -66,7 +80,8 @@ export async function detailView(main, ctx) {
     h("button", { type: "submit" }, "Reschedule"));
   const rescheduleLabels = [...reschedule.querySelectorAll("label")].map((l) => l.textContent);
 
-  fill(main, h("p", {}, h("a", { href: "#/reminders" }, "← All reminders")), heading, factsBox, buttons, actionNote,
+  const back = () => h("p", {}, h("a", { href: "#/reminders" }, "← All reminders"));
+  fill(main, back(), heading, factsBox, buttons, actionNote,
     h("h2", {}, "Next fires"), next,
     h("details", {}, h("summary", {}, "Reschedule"), reschedule),
     h("h2", {}, "Executions"), history);
@@ -123,6 +138,8 @@ export async function detailView(main, ctx) {
       showFieldError(reschedule, "", `Nothing to change: fill in ${rescheduleLabels.slice(0, -1).join(", ")} or ${rescheduleLabels.at(-1)}.`);
       return;
     }
+    const warning = pastWarning(patch, reminder);
+    if (warning && !confirm(warning)) return;
     try {
       show(await api("PATCH", `/v1/reminders/${id}`, patch));
       actionNote.textContent = "Rescheduled.";
@@ -148,7 +165,7 @@ export async function detailView(main, ctx) {
     show(await api("GET", `/v1/reminders/${id}`));
   } catch (e) {
     if (e instanceof ApiError && e.status === 404) {
-      fill(main, h("h1", {}, `Reminder #${id}`), h("p", { role: "alert" }, e.message));
+      fill(main, back(), h("h1", {}, `Reminder #${id}`), h("p", { role: "alert" }, e.message));
       return;
     }
     throw e;

@@ -264,6 +264,14 @@ flow("an event's reminder appears live in the list and the event log", {}, async
   await page.waitForSelector(`#event-log a[href="#/reminders/${id}"]`);
 });
 
+flow("an unknown route and a missing reminder say so, with a way back", {}, async () => {
+  await open("/bogus");
+  assert.equal(await page.title(), "Not found · Nudge");
+  await open("/reminders/999999999");
+  await page.waitForSelector("main [role=alert]:has-text('does not exist')");
+  assert.ok(await page.isVisible("main a[href='#/reminders']"));
+});
+
 flow("pause every reminder matching a filter, then resume them", {}, async () => {
   const eventType = unique("bulk");
   const items = [1, 2, 3].map((i) => ({ entity_type: "user", entity_id: `b${i}`, event_type: eventType, channel: "log", schedule_type: "recurring", interval_seconds: 3600, run_at: new Date(Date.now() + 3600000).toISOString() }));
@@ -335,6 +343,7 @@ flow("'Next fires' starts at the next fire and stops at max_fires and ends_at", 
   }, 20000, "its first fire");
   await open(`/reminders/${capped.id}`);
   assert.deepEqual(await firesListed("#next-fires", 2), [0, 1].map((i) => Date.parse(fired.next_run_at) + i * hour));
+  assert.match(await page.textContent("#facts"), /At most this many fires3/);
   // Once: its one fire.
   const once = await make({ schedule_type: "one_time", run_at: new Date(start).toISOString() });
   await open(`/reminders/${once.id}`);
@@ -351,6 +360,14 @@ flow("'Next fires' starts at the next fire and stops at max_fires and ends_at", 
   const refused = await page.textContent("#reschedule-form #f-max_fires-error");
   assert.match(refused, /^must be /);
   assert.doesNotMatch(refused, /string/);
+  // A next fire in the past is sent only once confirmed, and the question names the time.
+  await page.fill("#reschedule-form #f-max_fires", "");
+  await page.fill("#reschedule-form #f-run_at", "2020-01-01T09:00");
+  const asked = [];
+  page.once("dialog", (d) => asked.push(d.message()) && d.dismiss());
+  await page.click("#reschedule-form button[type=submit]");
+  assert.match(asked[0] || "", /^The next fire, .*2020.*, is in the past: the reminder fires at once and is then completed\. Reschedule anyway\?$/);
+  assert.equal((await stack.api("GET", `/v1/reminders/${once.id}`)).body.next_run_at, once.next_run_at);
 });
 
 flow("the create form's preview waits for a schedule, then stops at max_fires", {}, async () => {
@@ -455,7 +472,7 @@ flow("every other view passes the accessibility check and fits a phone", {}, asy
     target: `${hookUrl}?${"q".repeat(280)}`, schedule_type: "one_time", run_at: new Date(Date.now() + 86400000).toISOString(),
   });
   assert.equal(long.status, 201, JSON.stringify(long.body));
-  const fits = () => page.evaluate(() => [document.documentElement, ...document.querySelectorAll(".table-wrap")]
+  const fits = () => page.evaluate(() => [document.documentElement, ...document.querySelectorAll(".table-wrap, .execution")]
     .map((el) => el.scrollWidth - el.clientWidth).filter((over) => over > 0));
   for (const width of [390, 1280]) {
     await page.setViewportSize({ width, height: 900 });
@@ -466,6 +483,12 @@ flow("every other view passes the accessibility check and fits a phone", {}, asy
     await page.waitForSelector(`#reminders tr[data-id="${long.body.id}"]`);
     assert.deepEqual(await fits(), [], `the list at ${width}px`);
   }
+  // A fire's delivery attempts stack into cards on a phone, as the list does.
+  await page.setViewportSize({ width: 390, height: 844 });
+  await open(`/reminders/${fired.id}`);
+  await page.waitForSelector("#executions .attempts tbody tr");
+  assert.deepEqual(await fits(), [], "the delivery attempts on a phone");
+  await page.setViewportSize({ width: 1280, height: 900 });
 });
 
 flow("with tokens on, the page works only after a token is entered", {}, async (t) => {

@@ -2,8 +2,10 @@
 // them, and new ones that match appear at the top of the first page.
 
 import { api, query, ApiError } from "./api.js";
-import { h, fill, field, input, select, status, time, flash, replaceKeepingFocus } from "./dom.js";
+import { h, fill, field, input, select, status, time, flash, replaceKeepingFocus, labelledRow, tableHead } from "./dom.js";
 import { describeSchedule, entity } from "./format.js";
+import { filterForm, loadFiltered } from "./filters.js";
+import { pagingLinks } from "./paging.js";
 
 const FILTERS = ["status", "entity_type", "entity_id", "event_type", "channel", "stop_condition_value"];
 const BULK_FILTERS = FILTERS.filter((f) => f !== "stop_condition_value");  // what bulk changes take
@@ -16,9 +18,7 @@ function row(r) {
     h("a", { href: `#/reminders/${r.id}` }, `#${r.id}`), entity(r), r.event_type, r.channel,
     describeSchedule(r), status(r.status), time(r.next_run_at), r.fire_count,
   ];
-  // data-label: the column's name, shown beside the value where a phone stacks the cells.
-  return h("tr", { "data-id": r.id }, cells.map((c, i) =>
-    h("td", { "data-label": COLUMNS[i], class: i === 7 ? "num" : null }, c)));
+  return labelledRow({ "data-id": r.id }, COLUMNS, cells, [7]);
 }
 
 function matches(r, params) {
@@ -27,21 +27,13 @@ function matches(r, params) {
 
 export async function remindersView(main, ctx) {
   const params = ctx.params;
-  const filters = h("form", { class: "filters", role: "search", "aria-label": "Filter reminders" },
+  const filters = filterForm("#/reminders", "Filter reminders", params, [
     field("Status", select("status", [["", "any"], "ACTIVE", "PAUSED", "COMPLETED", "CANCELLED", "FAILED"])),
     field("Entity type", input("entity_type", { maxlength: 200 })),
     field("Entity id", input("entity_id", { maxlength: 200 })),
     field("Event type", input("event_type", { maxlength: 200 })),
     field("Channel", select("channel", [["", "any"], "log", "webhook", "email"])),
-    field("Stop flag", input("stop_condition_value", { maxlength: 200 })),
-    h("div", { class: "actions" }, h("button", { type: "submit" }, "Filter")));
-  for (const f of FILTERS) filters.elements[f].value = params.get(f) || "";
-  filters.addEventListener("submit", (e) => {
-    e.preventDefault();
-    const q = {};
-    for (const f of FILTERS) q[f] = filters.elements[f].value.trim();
-    location.hash = "#/reminders" + query(q);
-  });
+    field("Stop flag", input("stop_condition_value", { maxlength: 200 }))]);
 
   const tbody = h("tbody");
   const note = h("p", { role: "status", class: "hint" });
@@ -60,7 +52,7 @@ export async function remindersView(main, ctx) {
   fill(main, h("h1", {}, "Reminders"), filters, bulk,
     h("div", { class: "table-wrap", role: "region", "aria-label": "Reminders", tabindex: 0 },
       h("table", { id: "reminders", class: "stack-on-phone" },
-        h("thead", {}, h("tr", {}, COLUMNS.map((c) => h("th", { scope: "col" }, c)))),
+        tableHead(COLUMNS),
         tbody)),
     note, paging);
 
@@ -70,11 +62,7 @@ export async function remindersView(main, ctx) {
     const page = await api("GET", "/v1/reminders" + query(q));
     fill(tbody, page.items.map(row));
     note.textContent = page.items.length ? "" : "No reminders match.";
-    const base = {};
-    for (const f of FILTERS) base[f] = params.get(f);
-    fill(paging,
-      params.get("cursor") ? h("a", { href: "#/reminders" + query(base) }, "First page") : null,
-      page.next_cursor ? h("a", { href: "#/reminders" + query({ ...base, cursor: page.next_cursor }) }, "Next page") : null);
+    fill(paging, pagingLinks("#/reminders", params, FILTERS, page.next_cursor));
   }
 
   async function bulkChange(action) {
@@ -110,5 +98,7 @@ export async function remindersView(main, ctx) {
       note.textContent = "";
     }
   });
-  await load();
+  // Until a page loads (a refused cursor), the way back to the earlier pages stays.
+  fill(paging, pagingLinks("#/reminders", params, FILTERS, null));
+  await loadFiltered(filters, load);
 }

@@ -1,7 +1,7 @@
 // Rules: the list, and an editor for a new rule or a chosen one (JSON for `when` and `action`).
 
 import { api, query, ApiError } from "./api.js";
-import { h, fill, field, input, textarea, rowAction } from "./dom.js";
+import { h, fill, field, input, textarea, rowAction, tableHead } from "./dom.js";
 import { showFieldError, clearErrors, checkRequired } from "./form-errors.js";
 
 const EXAMPLE_ACTION = {
@@ -30,7 +30,7 @@ export async function rulesView(main, ctx) {
   fill(main, h("h1", {}, "Rules"),
     h("div", { class: "table-wrap", role: "region", "aria-label": "Rules", tabindex: 0 },
       h("table", { id: "rules" },
-        h("thead", {}, h("tr", {}, ["Id", "Name", "Event type", "Enabled", "Action", ""].map((c) => h("th", { scope: "col" }, c)))),
+        tableHead(["Id", "Name", "Event type", "Enabled", "Action", ""]),
         tbody)),
     note, rowError, title, form);
 

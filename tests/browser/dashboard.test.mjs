@@ -264,6 +264,30 @@ flow("an event's reminder appears live in the list and the event log", {}, async
   await page.waitForSelector(`#event-log a[href="#/reminders/${id}"]`);
 });
 
+flow("the list pages forward and back, and a bad filter in the URL stays on screen to correct", {}, async () => {
+  const eventType = unique("pages");
+  const items = Array.from({ length: 51 }, (_, i) => ({ entity_type: "user", entity_id: `p${i}`, event_type: eventType, channel: "log", schedule_type: "one_time", run_at: new Date(Date.now() + 3600000).toISOString() }));
+  assert.equal((await stack.api("POST", "/v1/reminders/batch", { items })).status, 200);
+  const ids = () => page.$$eval("#reminders tbody tr", (rows) => rows.map((r) => r.dataset.id));
+  await open(`/reminders?event_type=${eventType}`);
+  await page.waitForSelector("#reminders tbody tr");
+  const first = await ids();
+  assert.equal(first.length, 50);
+  await page.click("a:text-is('Next page')");
+  await page.waitForSelector(`main[data-route*="cursor="]`);
+  assert.equal((await ids()).length, 1);
+  await page.click("a:text-is('Previous page')");
+  await page.waitForSelector(`main[data-route="/reminders?event_type=${eventType}"]`);
+  assert.deepEqual(await ids(), first);
+  // A refused value is named next to its filter, without the API's name for it.
+  await open("/reminders?status=BOGUS");
+  await page.waitForSelector("#f-status[aria-invalid=true]");
+  assert.match(await page.textContent("#f-status-error"), /^must be /);
+  await open("/reminders?cursor=garbage");
+  await page.waitForSelector(".filters .form-error:has-text('cursor')");
+  assert.ok(await page.isVisible("a:text-is('First page')"));
+});
+
 flow("an unknown route and a missing reminder say so, with a way back", {}, async () => {
   await open("/bogus");
   assert.equal(await page.title(), "Not found · Nudge");

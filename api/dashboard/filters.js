@@ -1,0 +1,34 @@
+// A list's filters: a search form whose fields start from the URL's parameters and whose submit
+// puts them back into the URL (#/route?name=value), where the router shows what they choose. A
+// filter the API refuses (a bad value typed into the URL) is shown next to its field, so the
+// filters stay on screen to be corrected.
+
+import { h } from "./dom.js";
+import { query, ApiError } from "./api.js";
+import { showFieldError } from "./form-errors.js";
+
+// `fields` are field() elements; the form's named controls are the filters.
+export function filterForm(route, label, params, fields) {
+  const form = h("form", { class: "filters", role: "search", "aria-label": label, novalidate: true },
+    fields,
+    h("div", { class: "actions" }, h("button", { type: "submit" }, "Filter")),
+    h("p", { class: "error form-error", role: "alert" }));
+  const controls = [...form.elements].filter((el) => el.name);
+  for (const el of controls) el.value = params.get(el.name) || "";
+  form.addEventListener("submit", (e) => {
+    e.preventDefault();
+    location.hash = route + query(Object.fromEntries(controls.map((el) => [el.name, el.value.trim()])));
+  });
+  return form;
+}
+
+// Runs a list's first load; a 400 (a filter or cursor from the URL the API refuses) is shown in
+// the filter form instead of replacing the view.
+export async function loadFiltered(form, load) {
+  try {
+    await load();
+  } catch (e) {
+    if (!(e instanceof ApiError) || e.status !== 400) throw e;
+    showFieldError(form, e.field, e.message);
+  }
+}

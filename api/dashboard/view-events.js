@@ -1,35 +1,23 @@
-// Events: the live log, newest first, each with what its rules did; and a form to record one.
+// Events: the live log, newest first, each with what its rules did, filtered by type and
+// entity (in the URL, as the reminders list's filters are); and a form to record one.
 
 import { api, query, ApiError } from "./api.js";
-import { h, fill, field, input, textarea, time, flash } from "./dom.js";
+import { h, fill, field, input, textarea, flash } from "./dom.js";
 import { showFieldError, clearErrors, checkRequired } from "./form-errors.js";
+import { filterForm, loadFiltered } from "./filters.js";
+import { eventEntry } from "./event-entry.js";
 
-// What one rule did: remind (reminder, created), set_flag (flag), cancel (cancelled ids), error.
-function effect(e) {
-  const rule = `rule #${e.rule_id}: `;
-  if (e.error) return h("li", { class: "error" }, rule, "failed: ", e.error);
-  if (e.type === "remind" && e.reminder) {
-    return h("li", {}, rule, e.created ? "created " : "found live ",
-      h("a", { href: `#/reminders/${e.reminder.id}` }, `reminder #${e.reminder.id}`));
-  }
-  if (e.type === "set_flag" && e.flag) return h("li", {}, rule, `set flag ${e.flag.key} to ${e.flag.value}`);
-  if (e.type === "cancel") {
-    const ids = e.cancelled || [];
-    return h("li", {}, rule, ids.length ? ["cancelled ", ids.map((id, i) => [i ? ", " : "", h("a", { href: `#/reminders/${id}` }, `#${id}`)])] : "cancelled nothing");
-  }
-  return h("li", {}, rule, e.type);
-}
-
-function entry(x) {
-  const ev = x.event;
-  return h("li", { class: "event", "data-id": ev.id },
-    h("p", {}, h("strong", {}, ev.event_type), ` · ${ev.entity_type}/${ev.entity_id} · `, time(ev.occurred_at || ev.received_at),
-      ev.key ? ` · key ${ev.key}` : ""),
-    ev.data && Object.keys(ev.data).length ? h("p", {}, h("code", {}, JSON.stringify(ev.data))) : null,
-    (x.effects || []).length ? h("ul", { class: "effects", "aria-label": "Effects" }, x.effects.map(effect)) : h("p", { class: "hint" }, "No rule acted on it."));
-}
+const FILTERS = ["event_type", "entity_type", "entity_id"];
 
 export async function eventsView(main, ctx) {
+  const params = ctx.params;
+  const chosen = Object.fromEntries(FILTERS.map((f) => [f, params.get(f)]));
+  // The filters' ids are their own: the record form below has fields of the same names.
+  const filters = filterForm("#/events", "Filter events", params, [
+    field("Event type", input("event_type", { id: "filter-event_type", maxlength: 200, list: "system-events" })),
+    field("Entity type", input("entity_type", { id: "filter-entity_type", maxlength: 200 })),
+    field("Entity id", input("entity_id", { id: "filter-entity_id", maxlength: 200 })),
+    h("datalist", { id: "system-events" }, h("option", { value: "nudge.reminder_completed" }), h("option", { value: "nudge.reminder_failed" }))]);
   const log = h("ol", { id: "event-log", class: "events", "aria-live": "polite" });
   const more = h("div", { class: "paging" });
   const form = h("form", { id: "event-form", novalidate: true },
@@ -42,19 +30,21 @@ export async function eventsView(main, ctx) {
     h("button", { type: "submit" }, "Record event"));
 
   fill(main, h("h1", {}, "Events"), h("details", { id: "events-record" }, h("summary", {}, "Record an event"), form),
-    h("h2", {}, "Log"), log, more);
+    h("h2", {}, "Log"), filters, log, more);
 
   async function load(cursor) {
-    const page = await api("GET", "/v1/events" + query({ limit: 50, cursor }));
+    const page = await api("GET", "/v1/events" + query({ ...chosen, limit: 50, cursor }));
     if (!cursor) fill(log);
-    for (const x of page.items) log.append(entry(x));
-    if (!cursor && !page.items.length) fill(log, h("li", {}, "No events yet."));
+    for (const x of page.items) log.append(eventEntry(x));
+    if (!cursor && !page.items.length) fill(log, h("li", {}, FILTERS.some((f) => chosen[f]) ? "No events match." : "No events yet."));
     fill(more, page.next_cursor ? h("button", { type: "button", onclick: () => load(page.next_cursor) }, "Older events") : null);
   }
 
+  // A live event joins the log when the filters would have listed it.
   function add(x) {
     if (log.querySelector(`li[data-id="${x.event.id}"]`)) return;
-    const li = entry(x);
+    if (FILTERS.some((f) => chosen[f] && x.event[f] !== chosen[f])) return;
+    const li = eventEntry(x);
     if (!log.querySelector("li[data-id]")) fill(log);
     log.prepend(li);
     flash(li);
@@ -90,5 +80,5 @@ export async function eventsView(main, ctx) {
     if (type === "resync") load().catch(() => {});
     if (type === "event" && data.event) add({ event: data.event, effects: data.effects });
   });
-  await load();
+  await loadFiltered(filters, load);
 }

@@ -264,6 +264,29 @@ flow("an event's reminder appears live in the list and the event log", {}, async
   await page.waitForSelector(`#event-log a[href="#/reminders/${id}"]`);
 });
 
+flow("the event log folds Nudge's own events and is filtered from its URL", {}, async () => {
+  const entityId = unique("SYS");
+  const made = await stack.api("POST", "/v1/reminders", { entity_type: "user", entity_id: entityId, event_type: "sys", channel: "log", schedule_type: "one_time", run_at: new Date(Date.now() + 3600000).toISOString() });
+  assert.equal(made.status, 201, JSON.stringify(made.body));
+  assert.equal((await stack.api("POST", `/v1/reminders/${made.body.id}/cancel`)).status, 200);
+  await open(`/events?entity_id=${entityId}`);
+  assert.equal(await page.inputValue("#filter-entity_id"), entityId);
+  // One line with a link to the reminder; the reminder itself is folded away.
+  const entry = await page.waitForSelector("#event-log li.event");
+  assert.equal(await page.locator("#event-log li.event").count(), 1);
+  assert.equal(await entry.$eval(".system", (p) => p.textContent), `Reminder #${made.body.id} (sys) ended: cancelled`);
+  assert.equal(await entry.$eval("details.data", (d) => d.open), false);
+  // Another filter goes through the URL too.
+  await page.fill("#filter-event_type", "nudge.reminder_failed");
+  await page.press("#filter-event_type", "Enter");
+  await page.waitForSelector(`main[data-route="/events?event_type=nudge.reminder_failed&entity_id=${entityId}"]`);
+  await page.waitForSelector("#event-log:has-text('No events match.')");
+  // Its detail says CANCELLED once.
+  await open(`/reminders/${made.body.id}`);
+  await page.waitForSelector("#facts .status-cancelled");
+  assert.doesNotMatch(await page.textContent("#facts"), /\(cancelled\)/);
+});
+
 flow("the list pages forward and back, and a bad filter in the URL stays on screen to correct", {}, async () => {
   const eventType = unique("pages");
   const items = Array.from({ length: 51 }, (_, i) => ({ entity_type: "user", entity_id: `p${i}`, event_type: eventType, channel: "log", schedule_type: "one_time", run_at: new Date(Date.now() + 3600000).toISOString() }));

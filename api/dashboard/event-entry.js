@@ -1,0 +1,48 @@
+// One entry of the event log: the event, and what each rule did about it. Nudge's own events
+// (a reminder ended or failed) carry the whole reminder as data; they get a line that says what
+// happened with a link to the reminder, and their data folded away, so they do not bury the
+// application's events.
+
+import { h, time } from "./dom.js";
+
+const SYSTEM = {
+  "nudge.reminder_completed": (d) => ["ended", d.reason ? `: ${d.reason}` : ""],
+  "nudge.reminder_failed": (d) => ["failed", d.last_error ? `: ${d.last_error}` : ""],
+};
+
+// What one rule did: remind (reminder, created), set_flag (flag), cancel (cancelled ids), error.
+function effect(e) {
+  const rule = `rule #${e.rule_id}: `;
+  if (e.error) return h("li", { class: "error" }, rule, "failed: ", e.error);
+  if (e.type === "remind" && e.reminder) {
+    return h("li", {}, rule, e.created ? "created " : "found live ",
+      h("a", { href: `#/reminders/${e.reminder.id}` }, `reminder #${e.reminder.id}`));
+  }
+  if (e.type === "set_flag" && e.flag) return h("li", {}, rule, `set flag ${e.flag.key} to ${e.flag.value}`);
+  if (e.type === "cancel") {
+    const ids = e.cancelled || [];
+    return h("li", {}, rule, ids.length ? ["cancelled ", ids.map((id, i) => [i ? ", " : "", h("a", { href: `#/reminders/${id}` }, `#${id}`)])] : "cancelled nothing");
+  }
+  return h("li", {}, rule, e.type);
+}
+
+// The data: a system event's folded (with its summary line above it), anyone else's in full.
+function data(ev) {
+  if (!ev.data || !Object.keys(ev.data).length) return null;
+  const summary = SYSTEM[ev.event_type];
+  const r = ev.data.reminder;
+  if (!summary || !r) return h("p", {}, h("code", {}, JSON.stringify(ev.data)));
+  const [what, why] = summary(ev.data);
+  return [
+    h("p", { class: "system" }, h("a", { href: `#/reminders/${r.id}` }, `Reminder #${r.id}`), ` (${r.event_type}) ${what}${why}`),
+    h("details", { class: "data" }, h("summary", {}, "Data"), h("pre", {}, JSON.stringify(ev.data, null, 2)))];
+}
+
+export function eventEntry(x) {
+  const ev = x.event;
+  return h("li", { class: "event", "data-id": ev.id },
+    h("p", {}, h("strong", {}, ev.event_type), ` · ${ev.entity_type}/${ev.entity_id} · `, time(ev.occurred_at || ev.received_at),
+      ev.key ? ` · key ${ev.key}` : ""),
+    data(ev),
+    (x.effects || []).length ? h("ul", { class: "effects", "aria-label": "Effects" }, x.effects.map(effect)) : h("p", { class: "hint" }, "No rule acted on it."));
+}

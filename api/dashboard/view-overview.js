@@ -1,8 +1,8 @@
 // Overview: reminders by status (estimated on big tables), the due backlog, the last hour's
-// fires, and the database's gauges (circuit breakers among them, when there are any).
+// fires, and the webhook hosts whose circuit breaker is not closed (GET /v1/targets).
 
-import { api } from "./api.js";
-import { h, fill } from "./dom.js";
+import { api, hasRoute } from "./api.js";
+import { h, fill, time, labelledRow, tableHead } from "./dom.js";
 
 const STATUSES = ["ACTIVE", "PAUSED", "COMPLETED", "CANCELLED", "FAILED"];
 
@@ -18,16 +18,34 @@ function card(label, value, href) {
   return h("li", { class: "card" }, href ? h("a", { href }, body) : body);
 }
 
+// The hosts deliveries are held back from: open (waiting for the next probe) or probing. The
+// overview's breaker gauges only count them; an operator needs to know which hosts, and when
+// they are tried again.
+const BREAKER_COLUMNS = ["Host", "State", "Failures", "Next probe"];
+
+async function breakers() {
+  if (!(await hasRoute("/v1/targets"))) return null;
+  const pages = await Promise.all(["open", "probing"].map((state) => api("GET", `/v1/targets?state=${state}&limit=50`)));
+  const hosts = pages.flatMap((p) => p.items);
+  const more = pages.some((p) => p.next_cursor);
+  return [h("h2", {}, "Circuit breakers"),
+    hosts.length
+      ? [h("div", { class: "table-wrap", role: "region", "aria-label": "Open circuit breakers", tabindex: 0 },
+        h("table", { id: "breakers", class: "stack-on-phone" }, tableHead(BREAKER_COLUMNS),
+          h("tbody", {}, hosts.map((t) => labelledRow({}, BREAKER_COLUMNS, [t.host, t.state, t.failures, time(t.next_probe_at)], [2]))))),
+      more ? h("p", { class: "hint" }, "More hosts are open than shown here: see GET /v1/targets.") : null]
+      : h("p", { id: "breakers" }, "None is open: every webhook host is taking deliveries.")];
+}
+
 export async function overviewView(main, ctx) {
   const body = h("div", { "aria-live": "polite" });
   fill(main, h("h1", {}, "Overview"), body,
     h("button", { type: "button", onclick: () => load() }, "Refresh"));
 
   async function load() {
-    const o = await api("GET", "/v1/overview");
+    const [o, held] = await Promise.all([api("GET", "/v1/overview"), breakers()]);
     const approx = o.counts_estimated ? "≈ " : "";
     const dueCapped = o.due_now >= o.due_now_cap ? "+" : "";
-    const breakers = o.gauges.filter((g) => g.name.includes("breaker"));
     fill(body,
       h("h2", {}, "Reminders by status", o.counts_estimated ? h("small", {}, " (estimated)") : null),
       h("ul", { class: "cards" },
@@ -38,12 +56,7 @@ export async function overviewView(main, ctx) {
         card("oldest due for", duration(o.oldest_due_seconds)),
         card("delivered in the last hour", o.last_hour.delivered.toLocaleString()),
         card("failed in the last hour", o.last_hour.failed.toLocaleString())),
-      breakers.length
-        ? [h("h2", {}, "Circuit breakers"),
-          h("table", {},
-            h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "gauge"), h("th", { scope: "col" }, "which"), h("th", { scope: "col" }, "value"))),
-            h("tbody", {}, breakers.map((g) => h("tr", {}, h("td", {}, g.name), h("td", {}, g.label_value || ""), h("td", {}, g.value)))))]
-        : null,
+      held,
       h("p", { class: "hint" }, "As of ", new Date(o.as_of).toLocaleTimeString(undefined, { timeZoneName: "short" })));
   }
 

@@ -131,6 +131,16 @@ flow("the page and the docs load from this server alone, with no token and no un
   assert.deepEqual(outside, [], "requests to other hosts");
 });
 
+flow("the overview names the webhook hosts whose circuit breaker is open", {}, async () => {
+  await open("/overview");
+  await page.waitForSelector("#breakers:has-text('None is open')");
+  stack.sql(`INSERT INTO nudge.target_hosts (host, state, consecutive_failures, opened_at, next_probe_at, open_seconds)
+             VALUES ('https://down.example:443', 'open', 5, now(), now() + interval '5 minutes', 300)`);
+  await page.click("button:text-is('Refresh')");
+  const row = await page.waitForSelector("#breakers tbody tr");
+  assert.match(await row.textContent(), /^https:\/\/down\.example:443open5/);
+});
+
 flow("a recurring reminder created in the form opens its detail", {}, async () => {
   const flag = unique("feedback");
   const id = await createInForm({ entityId: unique("INT"), flag });

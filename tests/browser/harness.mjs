@@ -95,6 +95,11 @@ export class Stack {
     return this.children.map((c) => `--- ${c.logPath}\n` + readFileSync(c.logPath, "utf8").slice(-4000)).join("\n");
   }
 
+  // Runs `statement` in this stack's database (a state the API cannot make quickly).
+  sql(statement) {
+    execFileSync("psql", ["-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", this.dbUrl, "-c", statement], { stdio: "pipe" });
+  }
+
   // A new token with `scopes` ("read,write"), made with `nudge-api token create`.
   createToken(name, scopes) {
     const out = execFileSync(join(binDir, "nudge-api"), ["token", "create", "--name", name, "--scopes", scopes], {

@@ -1,13 +1,14 @@
-// Contacts: where an entity's reminders without a target are delivered, by channel.
+// Contacts: where an entity's reminders without a target are delivered, by channel. The entity
+// shown is in the URL (#/contacts?entity_type=&entity_id=), so a search can be bookmarked.
 
-import { api, ApiError } from "./api.js";
+import { api, query, ApiError } from "./api.js";
 import { h, fill, field, input, select, rowAction } from "./dom.js";
 import { showFieldError, clearErrors, checkRequired } from "./form-errors.js";
 
 const enc = encodeURIComponent;
 
 export async function contactsView(main, ctx) {
-  const find = h("form", { id: "contacts-find", role: "search", "aria-label": "Find an entity's contacts" },
+  const find = h("form", { id: "contacts-find", role: "search", "aria-label": "Find an entity's contacts", novalidate: true },
     field("Entity type", input("entity_type", { required: true, maxlength: 200 })),
     field("Entity id", input("entity_id", { required: true, maxlength: 200 })),
     h("p", { class: "error form-error", role: "alert" }),
@@ -47,15 +48,28 @@ export async function contactsView(main, ctx) {
     }, load);
   }
 
-  find.addEventListener("submit", async (e) => {
-    e.preventDefault();
+  // The entity's list, or what is wrong with the search next to its fields.
+  async function search() {
     clearErrors(find);
     try {
       await load();
     } catch (err) {
       if (!(err instanceof ApiError)) throw err;
+      fill(list);
+      put.hidden = true;
       showFieldError(find, err.field, err.message);
     }
+  }
+
+  // A new search goes through the URL (the router shows it); the same one again reloads here.
+  find.addEventListener("submit", (e) => {
+    e.preventDefault();
+    clearErrors(find);
+    if (!checkRequired(find)) return;
+    const [type, id] = who();
+    const before = location.hash;
+    location.hash = "#/contacts" + query({ entity_type: type, entity_id: id });
+    if (location.hash === before) search();
   });
 
   put.addEventListener("submit", async (e) => {
@@ -73,5 +87,5 @@ export async function contactsView(main, ctx) {
     }
   });
 
-  if (who()[0] && who()[1]) await load();
+  if (who()[0] && who()[1]) await search();
 }

@@ -351,6 +351,8 @@ flow("a contact is set, listed and removed; a bad address shows its error", {}, 
   await page.fill("#f-entity_type", "interviewer");
   await page.fill("#f-entity_id", "INT_C1");
   await page.click("#contacts-find button[type=submit]");
+  // The search is in the URL, to bookmark or reload.
+  await page.waitForSelector(`main[data-route="/contacts?entity_type=interviewer&entity_id=INT_C1"]`);
   await page.waitForSelector("#contact-list:has-text('No contacts')");
   await page.selectOption("#f-channel", "email");
   await page.fill("#f-address", "not an address");

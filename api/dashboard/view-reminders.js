@@ -69,10 +69,12 @@ export async function remindersView(main, ctx) {
     if (action === "cancel" && !confirm("Cancel every reminder matching these filters?")) return;
     const body = {};
     for (const f of BULK_FILTERS) if (params.get(f)) body[f] = params.get(f);
+    bulkNote.textContent = "";
     try {
       const answer = await api("POST", `/v1/reminders/${action}`, body);
-      bulkNote.textContent = `${answer.count} changed${answer.more ? " (more remain: repeat)" : ""}.`;
+      // The count is said once the list shows the change, so the two never disagree on screen.
       await load();
+      bulkNote.textContent = `${answer.count} changed${answer.more ? " (more remain: repeat)" : ""}.`;
     } catch (e) {
       bulkNote.textContent = e instanceof ApiError ? e.message : String(e);
     }

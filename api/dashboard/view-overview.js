@@ -18,11 +18,11 @@ function card(label, value, href) {
   return h("li", { class: "card" }, href ? h("a", { href }, body) : body);
 }
 
+const BREAKER_COLUMNS = ["Host", "State", "Failures", "Next probe"];
+
 // The hosts deliveries are held back from: open (waiting for the next probe) or probing. The
 // overview's breaker gauges only count them; an operator needs to know which hosts, and when
 // they are tried again.
-const BREAKER_COLUMNS = ["Host", "State", "Failures", "Next probe"];
-
 async function breakers() {
   if (!(await hasRoute("/v1/targets"))) return null;
   const pages = await Promise.all(["open", "probing"].map((state) => api("GET", `/v1/targets?state=${state}&limit=50`)));

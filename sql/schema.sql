@@ -862,8 +862,13 @@ BEGIN
     IF jsonb_typeof(v_value) IS DISTINCT FROM v_type THEN
       PERFORM nudge.reject('action.reminder.' || v_key, 'must be a JSON ' || v_type);
     END IF;
-    IF v_type = 'number' AND NOT (v_value::text ~ '^-?[0-9]{1,10}$') THEN
+    IF v_type = 'number' AND NOT (v_value::text ~ '^-?[0-9]+$') THEN
       PERFORM nudge.reject('action.reminder.' || v_key, 'must be a whole number');
+    END IF;
+    -- A whole number too long for an integer is out of range, not some other kind of number.
+    IF v_type = 'number' AND v_value::text::numeric NOT BETWEEN -2147483648 AND 2147483647 THEN
+      PERFORM nudge.reject('action.reminder.' || v_key,
+                           'must be a whole number from -2147483648 to 2147483647');
     END IF;
     IF v_type = 'string' THEN
       PERFORM nudge.check_placeholders(v_value #>> '{}', 'action.reminder.' || v_key);
@@ -1617,6 +1622,9 @@ BEGIN
                          'is only for cron reminders');
   END IF;
   v_run_at := nudge.first_run_at(p_schedule_type, p_run_at, v_parsed, v_zone);
+  IF v_run_at > nudge.latest_fire() THEN
+    PERFORM nudge.reject('run_at', 'the first fire must not be after 9999-12-31T23:59:59Z');
+  END IF;
   IF p_stop_condition_type IS NULL AND p_stop_condition_value IS NOT NULL THEN
     PERFORM nudge.reject('stop_condition_type', 'is required with stop_condition_value');
   ELSIF p_stop_condition_type IS NOT NULL AND p_stop_condition_type <> 'db_check' THEN
@@ -1684,7 +1692,7 @@ END $$;
 
 -- Name: FUNCTION create_reminder(p_entity_type text, p_entity_id text, p_event_type text, p_channel text, p_schedule_type text, p_run_at timestamp with time zone, p_interval_seconds integer, p_target text, p_payload jsonb, p_stop_condition_type text, p_stop_condition_value text, p_max_fires integer, p_ends_at timestamp with time zone, p_cron text, p_timezone text, p_misfire_policy text, p_max_attempts integer, p_request jsonb); Type: COMMENT; Schema: nudge; Owner: -
 
-COMMENT ON FUNCTION nudge.create_reminder(p_entity_type text, p_entity_id text, p_event_type text, p_channel text, p_schedule_type text, p_run_at timestamp with time zone, p_interval_seconds integer, p_target text, p_payload jsonb, p_stop_condition_type text, p_stop_condition_value text, p_max_fires integer, p_ends_at timestamp with time zone, p_cron text, p_timezone text, p_misfire_policy text, p_max_attempts integer, p_request jsonb) IS 'Creates a one_time, recurring or cron reminder (a webhook one optionally with its own request, nudge.check_request; a log one without a target), or returns the live (ACTIVE or PAUSED) one with the same (entity_type, entity_id, event_type) with created = false, even under concurrent identical calls; bad input (a name empty, over 200 characters or only white space, a target a log reminder cannot have, ...) raises 22023 naming the field and writes nothing; a reminder whose stop flag is already true is created COMPLETED and never fires.';
+COMMENT ON FUNCTION nudge.create_reminder(p_entity_type text, p_entity_id text, p_event_type text, p_channel text, p_schedule_type text, p_run_at timestamp with time zone, p_interval_seconds integer, p_target text, p_payload jsonb, p_stop_condition_type text, p_stop_condition_value text, p_max_fires integer, p_ends_at timestamp with time zone, p_cron text, p_timezone text, p_misfire_policy text, p_max_attempts integer, p_request jsonb) IS 'Creates a one_time, recurring or cron reminder (a webhook one optionally with its own request, nudge.check_request; a log one without a target), or returns the live (ACTIVE or PAUSED) one with the same (entity_type, entity_id, event_type) with created = false, even under concurrent identical calls; bad input (a name empty, over 200 characters or only white space, a target a log reminder cannot have, a first fire after 9999-12-31T23:59:59Z, ...) raises 22023 naming the field and writes nothing; a reminder whose stop flag is already true is created COMPLETED and never fires.';
 
 -- Name: create_reminder_from_item(jsonb); Type: FUNCTION; Schema: nudge; Owner: -
 
@@ -1880,7 +1888,7 @@ BEGIN
    WHERE b.item = s.item;
 
   IF EXISTS (SELECT 1 FROM pg_temp.nudge_new_reminder b
-              WHERE b.ends_at < b.run_at OR b.run_at IS NULL
+              WHERE b.ends_at < b.run_at OR b.run_at IS NULL OR b.run_at > nudge.latest_fire()
                  OR jsonb_typeof(b.payload) <> 'object'
                  OR nudge.is_blank(b.entity_type) OR nudge.is_blank(b.entity_id)
                  OR nudge.is_blank(b.event_type) OR (b.channel = 'log' AND b.target IS NOT NULL)
@@ -1927,7 +1935,7 @@ END $$;
 
 -- Name: FUNCTION create_staged_reminders(); Type: COMMENT; Schema: nudge; Owner: -
 
-COMMENT ON FUNCTION nudge.create_staged_reminders() IS 'Creates (or finds, by identity) the reminders staged in pg_temp.nudge_new_reminder with one set-based INSERT and sets each row''s id and created; false when a row is not plainly valid, new and distinct (its stop flag already true, two rows of one identity, a name of only white space, a log reminder''s target, a bound the create function checks: nothing is written) or was neither inserted nor found live (a concurrent create), so the caller takes the item-by-item path; a value a constraint refuses raises its error.';
+COMMENT ON FUNCTION nudge.create_staged_reminders() IS 'Creates (or finds, by identity) the reminders staged in pg_temp.nudge_new_reminder with one set-based INSERT and sets each row''s id and created; false when a row is not plainly valid, new and distinct (its stop flag already true, two rows of one identity, a name of only white space, a log reminder''s target, a first fire after nudge.latest_fire(), a bound the create function checks: nothing is written) or was neither inserted nor found live (a concurrent create), so the caller takes the item-by-item path; a value a constraint refuses raises its error.';
 
 -- Name: api_tokens; Type: TABLE; Schema: nudge; Owner: -
 
@@ -2476,19 +2484,21 @@ BEGIN
   IF NOT coalesce(length(p_event_type) BETWEEN 1 AND 200 AND p_event_type NOT LIKE 'nudge.%'
                   AND length(p_entity_type) BETWEEN 1 AND 200
                   AND length(p_entity_id) BETWEEN 1 AND 200
+                  AND NOT (nudge.is_blank(p_event_type) OR nudge.is_blank(p_entity_type)
+                           OR nudge.is_blank(p_entity_id))
                   AND jsonb_typeof(p_data) = 'object' AND pg_column_size(p_data) <= 65536
                   AND coalesce(length(p_key) BETWEEN 1 AND 200, true), false) THEN
-    IF p_event_type IS NULL OR length(p_event_type) NOT BETWEEN 1 AND 200 THEN
-      PERFORM nudge.reject('event_type', 'must be 1 to 200 characters');
+    IF p_event_type IS NULL OR length(p_event_type) NOT BETWEEN 1 AND 200 OR nudge.is_blank(p_event_type) THEN
+      PERFORM nudge.reject('event_type', 'must be 1 to 200 characters, not only white space');
     END IF;
     IF p_event_type LIKE 'nudge.%' THEN
       PERFORM nudge.reject('event_type', 'must not start with "nudge.": those are Nudge''s own');
     END IF;
-    IF p_entity_type IS NULL OR length(p_entity_type) NOT BETWEEN 1 AND 200 THEN
-      PERFORM nudge.reject('entity_type', 'must be 1 to 200 characters');
+    IF p_entity_type IS NULL OR length(p_entity_type) NOT BETWEEN 1 AND 200 OR nudge.is_blank(p_entity_type) THEN
+      PERFORM nudge.reject('entity_type', 'must be 1 to 200 characters, not only white space');
     END IF;
-    IF p_entity_id IS NULL OR length(p_entity_id) NOT BETWEEN 1 AND 200 THEN
-      PERFORM nudge.reject('entity_id', 'must be 1 to 200 characters');
+    IF p_entity_id IS NULL OR length(p_entity_id) NOT BETWEEN 1 AND 200 OR nudge.is_blank(p_entity_id) THEN
+      PERFORM nudge.reject('entity_id', 'must be 1 to 200 characters, not only white space');
     END IF;
     IF p_data IS NULL OR jsonb_typeof(p_data) <> 'object' THEN
       PERFORM nudge.reject('data', 'must be a JSON object');
@@ -2506,7 +2516,7 @@ END $$;
 
 -- Name: FUNCTION emit_event(p_event_type text, p_entity_type text, p_entity_id text, p_data jsonb, p_key text, p_occurred_at timestamp with time zone); Type: COMMENT; Schema: nudge; Owner: -
 
-COMMENT ON FUNCTION nudge.emit_event(p_event_type text, p_entity_type text, p_entity_id text, p_data jsonb, p_key text, p_occurred_at timestamp with time zone) IS 'Records an event and runs every enabled rule of its type whose conditions hold, in the caller''s transaction; answers {created, event, effects}. The same key again answers the first event and effects with created = false and changes nothing, even when sent concurrently. A rule that cannot be rendered for a posted event raises NU422 (nothing is written); for Nudge''s own events it is recorded in the effects. A chain deeper than 8 events is recorded as refused and its rules are not run.';
+COMMENT ON FUNCTION nudge.emit_event(p_event_type text, p_entity_type text, p_entity_id text, p_data jsonb, p_key text, p_occurred_at timestamp with time zone) IS 'Records an event and runs every enabled rule of its type whose conditions hold, in the caller''s transaction; answers {created, event, effects}; an event_type, entity_type or entity_id empty, over 200 characters or only white space raises 22023 naming it. The same key again answers the first event and effects with created = false and changes nothing, even when sent concurrently. A rule that cannot be rendered for a posted event raises NU422 (nothing is written); for Nudge''s own events it is recorded in the effects. A chain deeper than 8 events is recorded as refused and its rules are not run.';
 
 -- Name: emit_events(jsonb); Type: FUNCTION; Schema: nudge; Owner: -
 
@@ -2596,15 +2606,22 @@ CREATE FUNCTION nudge.end_after_attempt(r nudge.reminders, p_outcome text, p_pol
               WHEN r.schedule_type = 'one_time' AND p_outcome = 'failed' THEN 'attempts_exhausted'
               WHEN r.schedule_type = 'one_time' THEN 'fired'
               WHEN r.fire_count + 1 >= r.max_fires THEN 'max_fires'
-              WHEN r.ends_at IS NOT NULL
-                   AND nudge.next_run_after_attempt(r, p_outcome, p_policy, p_now) > r.ends_at
+              -- The calendar ends with 9999 (RFC 3339 has four-digit years): a schedule whose
+              -- next occurrence falls later has run its course, as one past ends_at has (Quartz
+              -- completes a trigger with no fire time left the same way). Only a fire within
+              -- 8 years and a day of it (cron_next's horizon) can have its next one after it:
+              -- the drain computes no extra occurrence for any other.
+              WHEN (r.ends_at IS NOT NULL
+                    OR coalesce(r.occurrence_at, r.next_run_at) > timestamptz '9991-12-01 00:00:00+00')
+                   AND nudge.next_run_after_attempt(r, p_outcome, p_policy, p_now)
+                       > least(r.ends_at, nudge.latest_fire())
                 THEN 'ends_at'
          END
 $$;
 
 -- Name: FUNCTION end_after_attempt(r nudge.reminders, p_outcome text, p_policy nudge.worker_policy, p_now timestamp with time zone); Type: COMMENT; Schema: nudge; Owner: -
 
-COMMENT ON FUNCTION nudge.end_after_attempt(r nudge.reminders, p_outcome text, p_policy nudge.worker_policy, p_now timestamp with time zone) IS 'Why a live reminder ends once an attempt ended with p_outcome at p_now (attempts_exhausted: a one_time whose last attempt failed; fired: a one_time; max_fires; ends_at: its next run is after ends_at), or NULL when it goes on (a retry, a later occurrence) or is not live.';
+COMMENT ON FUNCTION nudge.end_after_attempt(r nudge.reminders, p_outcome text, p_policy nudge.worker_policy, p_now timestamp with time zone) IS 'Why a live reminder ends once an attempt ended with p_outcome at p_now (attempts_exhausted: a one_time whose last attempt failed; fired: a one_time; max_fires; ends_at: its next run is after ends_at or after 9999-12-31T23:59:59Z), or NULL when it goes on (a retry, a later occurrence) or is not live.';
 
 -- Name: event_item_fields(); Type: FUNCTION; Schema: nudge; Owner: -
 
@@ -2946,6 +2963,18 @@ $$;
 -- Name: FUNCTION json_text(p_value jsonb); Type: COMMENT; Schema: nudge; Owner: -
 
 COMMENT ON FUNCTION nudge.json_text(p_value jsonb) IS 'A JSON value as text escaped for the inside of a JSON string (a string''s own text, anything else its JSON text).';
+
+-- Name: latest_fire(); Type: FUNCTION; Schema: nudge; Owner: -
+
+CREATE FUNCTION nudge.latest_fire() RETURNS timestamp with time zone
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    AS $$
+  SELECT timestamptz '9999-12-31 23:59:59+00'
+$$;
+
+-- Name: FUNCTION latest_fire(); Type: COMMENT; Schema: nudge; Owner: -
+
+COMMENT ON FUNCTION nudge.latest_fire() IS 'The last instant a reminder may fire at, 9999-12-31T23:59:59Z: a later time has a five-digit year, which RFC 3339 cannot write.';
 
 -- Name: local_instants(timestamp without time zone, text); Type: FUNCTION; Schema: nudge; Owner: -
 
@@ -3379,7 +3408,11 @@ BEGIN
     v_at := greatest(p_from, coalesce(p_run_at - interval '1 microsecond', p_from));
     FOR i IN 1..p_count LOOP
       v_at := nudge.cron_next(v_parsed, v_zone, v_at);
-      EXIT WHEN v_at IS NULL;
+      IF i = 1 AND v_at > nudge.latest_fire() THEN
+        PERFORM nudge.reject('run_at', 'the first fire must not be after 9999-12-31T23:59:59Z');
+      END IF;
+      -- A reminder ends there (nudge.end_after_attempt): so does its preview.
+      EXIT WHEN v_at IS NULL OR v_at > nudge.latest_fire();
       RETURN NEXT nudge.rfc3339_in_zone(v_at, v_zone);
     END LOOP;
     RETURN;
@@ -3390,6 +3423,9 @@ BEGIN
   END IF;
   IF p_schedule_type = 'one_time' THEN
     IF p_run_at IS NULL THEN PERFORM nudge.reject('run_at', 'is required for one_time'); END IF;
+    IF p_run_at > nudge.latest_fire() THEN
+      PERFORM nudge.reject('run_at', 'the first fire must not be after 9999-12-31T23:59:59Z');
+    END IF;
     IF p_run_at > p_from THEN RETURN NEXT nudge.rfc3339_in_zone(p_run_at, 'UTC'); END IF;
     RETURN;
   END IF;
@@ -3403,7 +3439,11 @@ BEGIN
   IF v_at <= p_from THEN
     v_at := nudge.next_interval_occurrence(v_at, p_interval_seconds, p_from);
   END IF;
+  IF v_at > nudge.latest_fire() THEN
+    PERFORM nudge.reject('run_at', 'the first fire must not be after 9999-12-31T23:59:59Z');
+  END IF;
   FOR i IN 1..p_count LOOP
+    EXIT WHEN v_at > nudge.latest_fire();
     RETURN NEXT nudge.rfc3339_in_zone(v_at, 'UTC');
     v_at := v_at + p_interval_seconds * interval '1 second';
   END LOOP;
@@ -3411,7 +3451,7 @@ END $$;
 
 -- Name: FUNCTION preview_schedule(p_schedule_type text, p_from timestamp with time zone, p_count integer, p_run_at timestamp with time zone, p_interval_seconds integer, p_cron text, p_timezone text); Type: COMMENT; Schema: nudge; Owner: -
 
-COMMENT ON FUNCTION nudge.preview_schedule(p_schedule_type text, p_from timestamp with time zone, p_count integer, p_run_at timestamp with time zone, p_interval_seconds integer, p_cron text, p_timezone text) IS 'The next p_count (1..100) fire times strictly after p_from of a schedule as a create would take it (one_time: run_at; recurring: every interval from run_at, or from p_from; cron: the expression''s occurrences at or after run_at in its zone, under the cron daylight-saving rules), as RFC 3339 text in the schedule''s zone (UTC unless a cron zone is given); the 22023 errors a create would give.';
+COMMENT ON FUNCTION nudge.preview_schedule(p_schedule_type text, p_from timestamp with time zone, p_count integer, p_run_at timestamp with time zone, p_interval_seconds integer, p_cron text, p_timezone text) IS 'The next p_count (1..100) fire times strictly after p_from of a schedule as a create would take it (one_time: run_at; recurring: every interval from run_at, or from p_from; cron: the expression''s occurrences at or after run_at in its zone, under the cron daylight-saving rules), as RFC 3339 text in the schedule''s zone (UTC unless a cron zone is given), none after 9999-12-31T23:59:59Z (where a reminder ends); the 22023 errors a create would give.';
 
 -- Name: prune_history(interval, integer); Type: FUNCTION; Schema: nudge; Owner: -
 
@@ -3662,6 +3702,8 @@ BEGIN
                    WHERE length(e.event_type) NOT BETWEEN 1 AND 200 OR e.event_type LIKE 'nudge.%'
                       OR length(e.entity_type) NOT BETWEEN 1 AND 200
                       OR length(e.entity_id) NOT BETWEEN 1 AND 200 OR e.event_type IS NULL
+                      OR nudge.is_blank(e.event_type) OR nudge.is_blank(e.entity_type)
+                      OR nudge.is_blank(e.entity_id)
                       OR e.entity_type IS NULL OR e.entity_id IS NULL
                       OR jsonb_typeof(e.data) <> 'object' OR pg_column_size(e.data) > 65536)
        OR EXISTS (SELECT 1 FROM pg_temp.nudge_batch_event e
@@ -4049,7 +4091,8 @@ BEGIN
             OR (v_item->>'stop_condition_type' = 'db_check'
                 AND length(v_item->>'stop_condition_value') BETWEEN 1 AND 200))
        AND coalesce((v_item->>'max_fires')::integer >= 1, true)
-       AND coalesce((v_item->>'ends_at')::timestamptz >= v_run_at, true), false) THEN
+       AND coalesce((v_item->>'ends_at')::timestamptz >= v_run_at, true)
+       AND v_run_at <= nudge.latest_fire(), false) THEN
     RETURN NULL;
   END IF;
   INSERT INTO nudge.reminders AS r (entity_type, entity_id, event_type, channel, target, payload,
@@ -4084,6 +4127,7 @@ DECLARE
   v_payload jsonb := nudge.render_template(p_template->'payload', p_event, true);
   v_key     text;
   v_value   jsonb;
+  v_run_at  timestamptz;
 BEGIN
   IF v_item IS NULL OR (v_payload IS NULL AND p_template ? 'payload') THEN
     -- A value is missing: render field by field, which raises NU422 naming the field.
@@ -4105,16 +4149,25 @@ BEGIN
     v_item := v_item || jsonb_build_object('interval_seconds',
                                            (p_template->>'interval_minutes')::integer * 60);
   END IF;
-  RETURN v_item || jsonb_build_object('run_at', p_event.occurred_at + interval '1 second' *
+  v_run_at := p_event.occurred_at + interval '1 second' *
     CASE WHEN v_item->>'schedule_type' = 'recurring'
          THEN coalesce((p_template->>'delay_seconds')::integer,
                        (v_item->>'interval_seconds')::integer, 0)
-         ELSE coalesce((p_template->>'delay_seconds')::integer, 0) END);
+         ELSE coalesce((p_template->>'delay_seconds')::integer, 0) END;
+  -- The template holds no run_at: name what put the first fire so late.
+  IF v_run_at > nudge.latest_fire() THEN
+    PERFORM nudge.reject(CASE WHEN p_template ? 'delay_seconds' THEN 'delay_seconds'
+                              ELSE 'interval_seconds' END,
+                         format('puts the first fire after 9999-12-31T23:59:59Z (the event occurred at %s)',
+                                to_char(p_event.occurred_at AT TIME ZONE 'UTC',
+                                        'YYYY-MM-DD"T"HH24:MI:SS"Z"')));
+  END IF;
+  RETURN v_item || jsonb_build_object('run_at', v_run_at);
 END $$;
 
 -- Name: FUNCTION reminder_item(p_template jsonb, p_event nudge.events); Type: COMMENT; Schema: nudge; Owner: -
 
-COMMENT ON FUNCTION nudge.reminder_item(p_template jsonb, p_event nudge.events) IS 'The create item a remind template gives for an event: every string rendered (the request copied as it is), the entity defaulting to the event''s, run_at delay_seconds after the event occurred (recurring: by default one interval); NU422 when the event lacks a value.';
+COMMENT ON FUNCTION nudge.reminder_item(p_template jsonb, p_event nudge.events) IS 'The create item a remind template gives for an event: every string rendered (the request copied as it is), the entity defaulting to the event''s, run_at delay_seconds after the event occurred (recurring: by default one interval); NU422 when the event lacks a value or that first fire would be after 9999-12-31T23:59:59Z (naming delay_seconds, or the interval it defaulted to).';
 
 -- Name: reminder_json(nudge.reminders); Type: FUNCTION; Schema: nudge; Owner: -
 
@@ -4411,7 +4464,9 @@ CREATE FUNCTION nudge.reschedule_reminder(p_id bigint, p_run_at timestamp with t
     AS $$
 DECLARE
   v_row  nudge.reminders := nudge.lock_reminder(p_id);
-  v_next timestamptz;  -- the next fire once rescheduled
+  v_next    timestamptz;  -- the next fire once rescheduled
+  v_field   text;         -- what the reminder's request check named
+  v_problem text;
 BEGIN
   IF v_row.status NOT IN ('ACTIVE', 'PAUSED') THEN
     RAISE EXCEPTION 'reminder % is %, only an ACTIVE or PAUSED reminder can be rescheduled',
@@ -4444,6 +4499,20 @@ BEGIN
   IF v_next IS NULL THEN
     PERFORM nudge.reject('run_at', 'has no occurrence of the cron schedule after it');
   END IF;
+  IF v_next > nudge.latest_fire() THEN
+    PERFORM nudge.reject('run_at', 'the next fire must not be after 9999-12-31T23:59:59Z');
+  END IF;
+  -- The request is checked again by its trigger when the payload changes; name the payload,
+  -- which is what this call changed, not the request it left as it was.
+  IF p_payload IS NOT NULL AND v_row.request IS NOT NULL THEN
+    BEGIN
+      PERFORM nudge.check_request(v_row.request, v_row.channel, p_payload);
+    EXCEPTION WHEN invalid_parameter_value THEN
+      GET STACKED DIAGNOSTICS v_field = COLUMN_NAME, v_problem = MESSAGE_TEXT;
+      PERFORM nudge.reject('payload', format('%s (read by the reminder''s %s)',
+                                             substr(v_problem, length(v_field) + 3), v_field));
+    END;
+  END IF;
   IF p_ends_at IS NOT NULL AND p_ends_at < v_next THEN
     PERFORM nudge.reject('ends_at', 'must not be before the next fire');
   END IF;
@@ -4464,7 +4533,7 @@ END $$;
 
 -- Name: FUNCTION reschedule_reminder(p_id bigint, p_run_at timestamp with time zone, p_interval_seconds integer, p_payload jsonb, p_max_fires integer, p_ends_at timestamp with time zone); Type: COMMENT; Schema: nudge; Owner: -
 
-COMMENT ON FUNCTION nudge.reschedule_reminder(p_id bigint, p_run_at timestamp with time zone, p_interval_seconds integer, p_payload jsonb, p_max_fires integer, p_ends_at timestamp with time zone) IS 'Changes when and how an ACTIVE or PAUSED reminder fires (a NULL argument keeps that setting; identity, channel and status never change): run_at is the next fire, for a cron reminder its schedule''s first occurrence at or after run_at, never after ends_at; a bad value raises 22023 naming the field, another status NU409, a missing reminder NU404; bringing the next fire forward wakes sleeping workers.';
+COMMENT ON FUNCTION nudge.reschedule_reminder(p_id bigint, p_run_at timestamp with time zone, p_interval_seconds integer, p_payload jsonb, p_max_fires integer, p_ends_at timestamp with time zone) IS 'Changes when and how an ACTIVE or PAUSED reminder fires (a NULL argument keeps that setting; identity, channel and status never change): run_at is the next fire, for a cron reminder its schedule''s first occurrence at or after run_at, never after ends_at nor after 9999-12-31T23:59:59Z; a bad value raises 22023 naming the field (payload when the new payload lacks a value the reminder''s request reads), another status NU409, a missing reminder NU404; bringing the next fire forward wakes sleeping workers.';
 
 -- Name: resolve_moment(jsonb, text, timestamp with time zone, timestamp with time zone); Type: FUNCTION; Schema: nudge; Owner: -
 

@@ -73,6 +73,16 @@ const std::vector<BadRequest> kCases = {
     {"POST", "/v1/reminders",
      create_with(R"({"schedule_type":"recurring","interval_minutes":600000})"), 400,
      "interval_minutes"},
+    // no fire after 9999-12-31T23:59:59Z, whose year RFC 3339 could not write
+    {"POST", "/v1/reminders", create_with(R"({"run_at":"9999-12-31T23:59:59-00:01"})"), 400,
+     "run_at"},
+    {"POST", "/v1/reminders",
+     create_with(R"({"schedule_type":"cron","cron":"0 0 1 1 *","run_at":"9999-06-01T00:00:00Z"})"),
+     400, "run_at"},
+    {"POST", "/v1/reminders/batch",
+     "{\"items\":[" + create_with("{}") + "," +
+         create_with(R"({"entity_id":"2","run_at":"9999-12-31T23:00:00-05:00"})") + "]}",
+     400, "items[1].run_at"},
     {"POST", "/v1/reminders",
      create_with(R"({"schedule_type":"recurring","interval_minutes":1,"interval_seconds":60})"),
      400, "interval_minutes"},

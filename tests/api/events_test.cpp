@@ -101,6 +101,26 @@ TEST_F(Events, ARuleTheEventCannotFillIsA422ThatWritesNothing) {
   EXPECT_EQ(get("/v1/reminders").body["items"].size(), 0u);
 }
 
+TEST_F(Events, ARuleWhoseDelayPutsTheFireAfterTheYear9999IsA422NamingTheDelay) {
+  ASSERT_EQ(post("/v1/rules", R"({"name": "late", "event_type": "late", "action": {"type": "remind",
+      "reminder": {"event_type": "late_nag", "channel": "log", "schedule_type": "one_time",
+      "delay_seconds": 2147483647}}})")
+                .status,
+            201);
+  const std::string event = R"({"event_type": "late", "entity_type": "u", "entity_id": "1",
+      "occurred_at": ")";
+  const auto r = post("/v1/events", event + R"(9999-12-31T00:00:00Z"})");
+  ASSERT_EQ(r.status, 422) << r.body.dump();
+  EXPECT_EQ(r.error_field(), "action.reminder.delay_seconds");
+  EXPECT_NE(r.body["error"]["message"].get<std::string>().find("9999-12-31T23:59:59Z"),
+            std::string::npos)
+      << r.body.dump();
+  EXPECT_EQ(get("/v1/events").body["items"].size(), 0u);
+  const auto ok = post("/v1/events", event + R"(2026-01-01T00:00:00Z"})");
+  ASSERT_EQ(ok.status, 201) << ok.body.dump();
+  EXPECT_EQ(ok.body["effects"][0]["reminder"]["next_run_at"], "2094-01-19T03:14:07+00:00");
+}
+
 TEST_F(Events, ABadEventIsA400NamingTheField) {
   const struct {
     std::string body;
@@ -109,6 +129,9 @@ TEST_F(Events, ABadEventIsA400NamingTheField) {
       {R"({"entity_type": "u", "entity_id": "1"})", "event_type"},
       {R"({"event_type": "e", "entity_id": "1"})", "entity_type"},
       {R"({"event_type": "e", "entity_type": "u"})", "entity_id"},
+      {R"({"event_type": " \t", "entity_type": "u", "entity_id": "1"})", "event_type"},
+      {R"({"event_type": "e", "entity_type": "   ", "entity_id": "1"})", "entity_type"},
+      {R"({"event_type": "e", "entity_type": "u", "entity_id": "\n"})", "entity_id"},
       {R"({"event_type": "e", "entity_type": "u", "entity_id": "1", "data": [1]})", "data"},
       {R"({"event_type": "e", "entity_type": "u", "entity_id": "1", "colour": 1})", "colour"},
       {R"({"event_type": "e", "entity_type": "u", "entity_id": "1", "key": ""})", "key"},
@@ -144,6 +167,11 @@ TEST_F(Events, ABatchIsAllOrNothingAndNamesTheItem) {
   for (int i = 0; i < 1001; ++i) many += (i > 0 ? "," : "") + good;
   EXPECT_EQ(post("/v1/events/batch", many + "]}").error_field(), "items");
   EXPECT_EQ(post("/v1/events/batch", R"({"items": []})").error_field(), "items");
+  EXPECT_EQ(post("/v1/events/batch", "{\"items\": [" + good +
+                                         R"(, {"event_type": "e", "entity_type": "u",
+                                         "entity_id": "  "}]})")
+                .error_field(),
+            "items[1].entity_id");
 
   const auto ok = post("/v1/events/batch", "{\"items\": [" + good + "," + other + "]}");
   ASSERT_EQ(ok.status, 200) << ok.body.dump();

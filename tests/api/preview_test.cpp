@@ -43,6 +43,17 @@ TEST_F(Preview, RecurringAndOneTimeSchedules) {
   EXPECT_EQ(r.body["times"], json({"2030-01-01T00:00:00+00:00"}));
 }
 
+TEST_F(Preview, NoTimeComesAfterTheLastYearRfc3339CanWrite) {
+  auto r = post("/v1/schedules/preview", R"({"schedule_type": "cron", "cron": "0 0 1 */3 *",
+      "run_at": "9999-06-01T00:00:00Z", "count": 5})");
+  ASSERT_EQ(r.status, 200) << r.body.dump();
+  EXPECT_EQ(r.body["times"], json({"9999-07-01T00:00:00+00:00", "9999-10-01T00:00:00+00:00"}));
+  r = post("/v1/schedules/preview", R"({"schedule_type": "recurring", "interval_seconds": 31622400,
+      "run_at": "9998-06-01T00:00:00Z", "from": "9998-01-01T00:00:00Z", "count": 5})");
+  ASSERT_EQ(r.status, 200) << r.body.dump();
+  EXPECT_EQ(r.body["times"], json({"9998-06-01T00:00:00+00:00", "9999-06-02T00:00:00+00:00"}));
+}
+
 TEST_F(Preview, BadSchedulesGetTheErrorACreateWouldGive) {
   struct Case {
     std::string body, field, message_part;
@@ -60,6 +71,10 @@ TEST_F(Preview, BadSchedulesGetTheErrorACreateWouldGive) {
       {R"({"schedule_type": "recurring", "interval_seconds": 60, "cron": "* * * * *"})", "cron",
        "only for cron"},
       {R"({"schedule_type": "one_time"})", "run_at", "required"},
+      {R"({"schedule_type": "one_time", "run_at": "9999-12-31T23:59:59-01:00"})", "run_at",
+       "9999-12-31T23:59:59Z"},
+      {R"({"schedule_type": "cron", "cron": "0 0 1 1 *", "run_at": "9999-06-01T00:00:00Z"})",
+       "run_at", "9999-12-31T23:59:59Z"},
       {R"({"schedule_type": "weekly"})", "schedule_type", "one of"},
       {R"({"schedule_type": "cron", "cron": "* * * * *", "form": "2026-01-01T00:00:00Z"})", "form",
        "not a known"},

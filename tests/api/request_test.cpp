@@ -105,6 +105,21 @@ TEST_F(Requests, ARequestCannotBeChangedByAPatch) {
   EXPECT_EQ(r.body["error"]["code"], "immutable_field");
 }
 
+// The PATCH changed the payload, not the request: the error names what the caller sent.
+TEST_F(Requests, APatchedPayloadThatDropsWhatTheRequestReadsIsA400NamingPayload) {
+  const Reply created =
+      post("/v1/reminders", with_request(R"({"body": {"t": "{{payload.subject}}"}})"));
+  ASSERT_EQ(created.status, 201) << created.body.dump();
+  const std::string path = "/v1/reminders/" + std::to_string(created.body["id"].get<long>());
+  const Reply r = patch(path, R"({"payload": {"other": "x"}})");
+  EXPECT_EQ(r.status, 400) << r.body.dump();
+  EXPECT_EQ(r.error_field(), "payload") << r.body.dump();
+  EXPECT_NE(r.body["error"]["message"].get<std::string>().find("request.body"), std::string::npos)
+      << "it says which part of the request reads it: " << r.body.dump();
+  EXPECT_EQ(get(path).body["payload"], json({{"subject", "hi"}})) << "nothing changed";
+  EXPECT_EQ(patch(path, R"({"payload": {"subject": "bye"}})").status, 200);
+}
+
 TEST_F(Requests, ARuleWhoseRequestNamesAnUnknownSecretOrCannotBeSentIsA400) {
   const auto rule = [](const std::string& request) {
     return R"({"name": "r", "event_type": "e", "action": {"type": "remind", "reminder": {

@@ -95,6 +95,9 @@ TEST_F(Rules, ABadRuleIsA400NamingTheField) {
       {rule_body("n", "e", kRemind, R"(, "when": {"nope": 1})"), "when.nope"},
       {rule_body("n", "e", R"({"type": "set_flag", "flag": {"key": "k", "value": "yes"}})"),
        "action.flag.value"},
+      // last: its message is read below
+      {rule_body("n", "e", remind + R"(, "target": "https://x", "delay_seconds": 99999999999}})"),
+       "action.reminder.delay_seconds"},
   };
   for (const auto& c : cases) {
     SCOPED_TRACE(c.body);
@@ -102,6 +105,10 @@ TEST_F(Rules, ABadRuleIsA400NamingTheField) {
     EXPECT_EQ(r.status, 400) << r.body.dump();
     EXPECT_EQ(r.error_field(), c.field) << r.body.dump();
   }
+  const auto too_long = post("/v1/rules", cases[std::size(cases) - 1].body);
+  EXPECT_NE(too_long.body["error"]["message"].get<std::string>().find("to 2147483647"),
+            std::string::npos)
+      << "a whole number out of range says the range: " << too_long.body.dump();
   EXPECT_EQ(get("/v1/rules").body["items"].size(), 0u);
 }
 

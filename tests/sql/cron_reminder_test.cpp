@@ -72,6 +72,55 @@ TEST_F(CronReminder, OnTimeFiresRunThroughTheWholeFirstPassOfTheRepeatedHourThen
                                       "2026-10-25T03:00:00+01:00"}));
 }
 
+// RFC 3339 writes four-digit years: no reminder fires after 9999-12-31T23:59:59Z. A first fire
+// later is refused; a schedule whose next occurrence falls later has run its course and
+// completes (ends_at), as one past its ends_at does; any other fire moves on as before.
+TEST_F(CronReminder, NoFireComesAfterTheYear9999AndASchedulePastItCompletes) {
+  EXPECT_EQ(rejected_field("p_schedule_type => 'cron', p_cron => '0 0 1 1 *', "
+                           "p_run_at => '9999-06-01T00:00:00Z'"),
+            "run_at");
+  EXPECT_EQ(rejected_field("p_schedule_type => 'one_time', p_run_at => '9999-12-31T23:59:59-01'"),
+            "run_at");
+  EXPECT_EQ(create("0 0 1 1 *", "UTC", "9999-01-01T00:00:00Z"), "9999-01-01 00:00");
+  EXPECT_EQ(create("0 0 * * *", "UTC", "9999-12-31T00:00:00Z"), "9999-12-31 00:00");
+  sql("SELECT nudge.create_reminder(p_entity_type => 'u', p_entity_id => 'every', "
+      "p_event_type => 'e', p_channel => 'log', p_schedule_type => 'recurring', "
+      "p_interval_seconds => 86400, p_run_at => '9999-12-31T12:00:00Z')");
+  sql("SELECT nudge.create_reminder(p_entity_type => 'u', p_entity_id => 'early', "
+      "p_event_type => 'e', p_channel => 'log', p_schedule_type => 'recurring', "
+      "p_interval_seconds => 86400, p_run_at => '9991-12-31T12:00:00Z')");
+  // What the finish of each fire, delivered 0.2 s after its occurrence, makes of it.
+  const pqxx::result after =
+      sql("SELECT r.entity_id, d.status, coalesce(d.completed_reason, 'NULL'), "
+          "       to_char(d.next_run_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI') "
+          "  FROM nudge.reminders r, nudge.after_attempt("
+          "    r, 'delivered', ROW(30, 3, 1000, 300000, 60, 100, 5, 60, 3600)::nudge.worker_policy,"
+          "    r.next_run_at + interval '0.2 seconds') d ORDER BY r.id");
+  ASSERT_EQ(after.size(), 4u);
+  const auto row = [&](int i) {
+    return std::string(after[i][1].c_str()) + " " + after[i][2].c_str() + " " + after[i][3].c_str();
+  };
+  EXPECT_EQ(row(0), "COMPLETED ends_at 10000-01-01 00:00") << "next 1 January is past 9999";
+  EXPECT_EQ(row(1), "COMPLETED ends_at 10000-01-01 00:00") << "so is the next midnight";
+  EXPECT_EQ(row(2), "COMPLETED ends_at 10000-01-01 12:00") << "and the next noon";
+  EXPECT_EQ(row(3), "ACTIVE NULL 9992-01-01 12:00") << "a fire years before goes on";
+  // A reschedule past it is refused too; a preview stops there.
+  try {
+    sql("SELECT nudge.reschedule_reminder((SELECT id FROM nudge.reminders WHERE entity_id = "
+        "'early'), p_run_at => '9999-12-31T23:30:00-01:00')");
+    ADD_FAILURE() << "a run_at after 9999 was taken";
+  } catch (const pqxx::sql_error& e) {
+    EXPECT_EQ(e.sqlstate(), "22023");
+    EXPECT_NE(std::string(e.what()).find("run_at: the next fire must not be after "
+                                         "9999-12-31T23:59:59Z"),
+              std::string::npos)
+        << e.what();
+  }
+  EXPECT_EQ(value<std::string>("SELECT string_agg(t, ' ') FROM nudge.preview_schedule("
+                               "'cron', '9999-12-30T00:00:00Z', 5, p_cron => '0 0 * * *') t"),
+            "9999-12-31T00:00:00+00:00");
+}
+
 TEST_F(CronReminder, BadCronRemindersAreRejectedNamingTheField) {
   EXPECT_EQ(rejected_field("p_schedule_type => 'cron'"), "cron");
   EXPECT_EQ(rejected_field("p_schedule_type => 'cron', p_cron => '0 0 32 * *'"), "cron");

@@ -433,7 +433,23 @@ TEST_F(EventsTest, ABatchIsAllOrNothingAndNamesTheItem) {
       failure_of("SELECT nudge.emit_events($1::jsonb)",
                  "[" + good + R"(, {"event_type": "x", "entity_type": "", "entity_id": "1"}])");
   EXPECT_EQ(f.sqlstate, "22023");
-  EXPECT_EQ(f.message, "items[1].entity_type: must be 1 to 200 characters");
+  EXPECT_EQ(f.message, "items[1].entity_type: must be 1 to 200 characters, not only white space");
+  // Only white space is refused as "" is, by the batch and by one event.
+  for (const std::string field : {"event_type", "entity_type", "entity_id"}) {
+    json blank = {{"event_type", "x"}, {"entity_type", "e"}, {"entity_id", "1"}};
+    blank[field] = " \t\n";
+    const SqlFailure batch =
+        failure_of("SELECT nudge.emit_events($1::jsonb)", "[" + good + "," + blank.dump() + "]");
+    EXPECT_EQ(batch.sqlstate, "22023") << field;
+    EXPECT_EQ(batch.message,
+              "items[1]." + field + ": must be 1 to 200 characters, not only white space");
+    const SqlFailure one = failure_of(
+        "SELECT nudge.emit_event(p_event_type => $1, p_entity_type => $2, p_entity_id => $3)",
+        blank["event_type"].get<std::string>(), blank["entity_type"].get<std::string>(),
+        blank["entity_id"].get<std::string>());
+    EXPECT_EQ(one.sqlstate, "22023") << field;
+    EXPECT_EQ(one.message, field + ": must be 1 to 200 characters, not only white space");
+  }
   EXPECT_EQ(count("nudge.events"), 3) << "only the first batch";
 }
 

@@ -205,7 +205,10 @@ TEST_F(RequestTest, APayloadChangeThatDropsAValueTheBodyReadsIsRefused) {
   const SqlFailure f =
       failure_of("SELECT nudge.reschedule_reminder($1, p_payload => '{\"n\": 1}')", id);
   EXPECT_EQ(f.sqlstate, "22023");
-  EXPECT_EQ(f.message, "request.body: the payload has no subject for {{payload.subject}}");
+  // The call changed the payload, not the request: the error names the payload.
+  EXPECT_EQ(f.message,
+            "payload: the payload has no subject for {{payload.subject}} (read by the reminder's "
+            "request.body)");
   sql("SELECT nudge.reschedule_reminder($1, p_payload => '{\"subject\": \"new\"}')", id);
   EXPECT_EQ(claimed_json_body(id), json::parse(R"({"t": "new"})"));
 }

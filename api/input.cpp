@@ -185,6 +185,93 @@ int number(const std::string& s, std::size_t at, std::size_t n) {
   return v;
 }
 
+// The DOM parser of nlohmann::json, but a key given twice in one object stops the parse instead
+// of the last one silently winning. It builds the tree as json::parse does (one map insertion
+// a key, which also tells whether the key was new), so refusing duplicates costs nothing more.
+class UniqueKeyParser {
+ public:
+  explicit UniqueKeyParser(json& root) : root_(root) {}
+
+  bool null() { return value(nullptr); }
+  bool boolean(bool v) { return value(v); }
+  bool number_integer(json::number_integer_t v) { return value(v); }
+  bool number_unsigned(json::number_unsigned_t v) { return value(v); }
+  bool number_float(json::number_float_t v, const json::string_t&) { return value(v); }
+  bool string(json::string_t& v) { return value(v); }
+  bool binary(json::binary_t& v) { return value(json::binary(v)); }
+  bool start_object(std::size_t) {
+    value(json::value_t::object);
+    open_.push_back(last_);
+    return true;
+  }
+  bool key(json::string_t& k) {
+    auto [it, fresh] = open_.back()->get_ref<json::object_t&>().emplace(k, nullptr);
+    if (!fresh) {
+      duplicate_ = path() + (open_.size() > 1 ? "." : "") + k;
+      return false;
+    }
+    slot_ = &it->second;
+    return true;
+  }
+  bool end_object() {
+    open_.pop_back();
+    return true;
+  }
+  bool start_array(std::size_t) {
+    value(json::value_t::array);
+    open_.push_back(last_);
+    return true;
+  }
+  bool end_array() {
+    open_.pop_back();
+    return true;
+  }
+  bool parse_error(std::size_t, const std::string&, const nlohmann::detail::exception&) {
+    return false;
+  }
+
+  // The first key given twice, with its path (items[2].run_at), or empty.
+  const std::string& duplicate() const { return duplicate_; }
+
+ private:
+  template <typename V>
+  bool value(V&& v) {
+    if (open_.empty()) {
+      root_ = json(std::forward<V>(v));
+      last_ = &root_;
+    } else if (open_.back()->is_array()) {
+      open_.back()->emplace_back(std::forward<V>(v));
+      last_ = &open_.back()->back();
+    } else {
+      *slot_ = json(std::forward<V>(v));
+      last_ = slot_;
+    }
+    return true;
+  }
+
+  // Where the open object is: each open container's place in its parent (only for the error).
+  std::string path() const {
+    std::string out;
+    for (std::size_t i = 1; i < open_.size(); ++i) {
+      const json& parent = *open_[i - 1];
+      if (parent.is_array()) {
+        out += "[" + std::to_string(parent.size() - 1) + "]";
+        continue;
+      }
+      for (const auto& [name, child] : parent.items()) {
+        if (&child == open_[i]) out += (out.empty() ? "" : ".") + name;
+      }
+    }
+    return out;
+  }
+
+  json& root_;
+  std::vector<json*> open_;  // the containers being filled, outermost first
+  json* slot_ = nullptr;     // the value of the key just read
+  json* last_ = nullptr;     // the value just added
+  std::string duplicate_;
+};
+
 }  // namespace
 
 void check_no_body(const std::string& body) {
@@ -197,9 +284,15 @@ json parse_object(const std::string& body) {
   // Also a POST without Content-Length: its body is empty (RFC 9112 section 6.3).
   if (body.empty())
     throw ApiError(400, "missing_field", "the body is missing; send a JSON object", "body");
-  json parsed = json::parse(body, nullptr, /*allow_exceptions=*/false);
-  if (parsed.is_discarded())
+  json parsed;
+  UniqueKeyParser parser(parsed);
+  if (!json::sax_parse(body, &parser)) {
+    if (!parser.duplicate().empty()) {
+      throw ApiError(400, "invalid_json", parser.duplicate() + ": is given twice in one object",
+                     parser.duplicate());
+    }
     throw ApiError(400, "invalid_json", "the body is not valid JSON", "body");
+  }
   if (!parsed.is_object())
     throw ApiError(400, "invalid_type", "the body must be a JSON object", "body");
   // Only an escape can put U+0000 in a JSON string (the parser refuses a raw NUL byte).
@@ -326,6 +419,7 @@ PatchInput parse_patch(const json& body) {
   PatchInput in;
   in.run_at = f.time("run_at");
   in.interval_seconds = interval(f);
+  in.interval_in_minutes = body.contains("interval_minutes");
   in.payload = f.object("payload");
   in.max_fires = f.integer("max_fires", 1, 2147483647);
   in.ends_at = f.time("ends_at");

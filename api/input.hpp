@@ -53,6 +53,7 @@ struct PatchInput {
   std::optional<std::string> run_at, ends_at;
   std::optional<int> interval_seconds, max_fires;
   std::optional<nlohmann::json> payload;
+  bool interval_in_minutes = false;  // given as interval_minutes: errors name that field
 };
 PatchInput parse_patch(const nlohmann::json& body);
 

@@ -136,22 +136,31 @@ void add_reminder_routes(Router& router, ConnectionPool& pool, Notifier& notifie
                    id);
              });
 
-  router.add("PATCH", R"(/v1/reminders/([^/]+))",
-             [&pool, &notifier](const httplib::Request& req, httplib::Response& res) {
-               const auto id = path_id(req, "reminder");
-               const PatchInput in = parse_patch(parse_object(req.body));
-               std::optional<std::string> payload;
-               if (in.payload) payload = in.payload->dump();
-               reply_reminder(res,
-                              on_connection(pool,
-                                            [&](pqxx::nontransaction& tx) {
-                                              return tx.exec_prepared("reschedule", id, in.run_at,
-                                                                      in.interval_seconds, payload,
-                                                                      in.max_fires, in.ends_at);
-                                            }),
-                              id);
-               notifier.poke();  // run_at may have moved earlier
-             });
+  router.add(
+      "PATCH", R"(/v1/reminders/([^/]+))",
+      [&pool, &notifier](const httplib::Request& req, httplib::Response& res) {
+        const auto id = path_id(req, "reminder");
+        const PatchInput in = parse_patch(parse_object(req.body));
+        std::optional<std::string> payload;
+        if (in.payload) payload = in.payload->dump();
+        pqxx::result row;
+        try {
+          row = on_connection(pool, [&](pqxx::nontransaction& tx) {
+            return tx.exec_prepared("reschedule", id, in.run_at, in.interval_seconds, payload,
+                                    in.max_fires, in.ends_at);
+          });
+        } catch (const pqxx::sql_error& e) {
+          // The function takes seconds only: name the field as the caller sent it.
+          const std::string prefix = "interval_seconds: ";
+          const std::string message = primary_message(e.what());
+          if (in.interval_in_minutes && e.sqlstate() == "22023" && message.rfind(prefix, 0) == 0) {
+            throw bad_field("interval_minutes", "invalid_value", message.substr(prefix.size()));
+          }
+          throw;
+        }
+        reply_reminder(res, row, id);
+        notifier.poke();  // run_at may have moved earlier
+      });
 
   router.add("GET", R"(/v1/reminders/([^/]+)/executions)",
              [&pool](const httplib::Request& req, httplib::Response& res) {

@@ -73,6 +73,38 @@ TEST(CreateInput, ACronItemKeepsItsExpressionAndZone) {
   EXPECT_EQ(written(body), expected);
 }
 
+// The field a body's error names, or "" when the body is read.
+std::string refused_field(const std::string& body) {
+  try {
+    parse_object(body);
+    return "";
+  } catch (const ApiError& e) {
+    EXPECT_EQ(e.code(), "invalid_json") << body;
+    return e.field();
+  }
+}
+
+TEST(RequestBody, AKeyGivenTwiceInOneObjectIsRefusedNamingItsPath) {
+  const struct {
+    std::string body, field;
+  } cases[] = {
+      {R"({"run_at":"a","run_at":"b"})", "run_at"},
+      {R"({"payload":{"k":1,"j":{"x":1},"k":2}})", "payload.k"},
+      {R"({"items":[{"a":1},{"a":1},{"a":1,"run_at":"x","run_at":"y"}]})", "items[2].run_at"},
+      {R"({"items":[[],[{"b":{"c":[0,{"d":1,"d":1}]}}]]})", "items[1][0].b.c[1].d"},
+      {R"({"a":{},"a":{}})", "a"},
+      {R"({"a":1)", "body"},  // not JSON at all
+  };
+  for (const auto& c : cases) EXPECT_EQ(refused_field(c.body), c.field) << c.body;
+}
+
+TEST(RequestBody, KeysThatRepeatOnlyAcrossObjectsAreReadAsJsonParseReadsThem) {
+  const std::string body =
+      R"({"items":[{"a":1,"b":[1,2,{"a":null}]},{"a":2.5,"b":"x"}],"a":{"a":true},"z":"\u00e9"})";
+  EXPECT_EQ(refused_field(body), "");
+  EXPECT_EQ(parse_object(body), json::parse(body));
+}
+
 TEST(JsonText, StringsAreEscapedAsNlohmannEscapesThem) {
   for (const std::string& text : {std::string(""), std::string("plain"), std::string("q\"b\\s/"),
                                   std::string("\b\f\n\r\t\x01\x1f\x7f"),

@@ -29,6 +29,20 @@ const std::vector<BadRequest> kCases = {
     {"POST", "/v1/reminders", "[1,2]", 400, "body"},
     {"POST", "/v1/reminders", "\"text\"", 400, "body"},
     {"POST", "/v1/reminders", std::string(300000, ' '), 413, "body"},
+    // a key given twice: refused naming it, never the last one winning
+    {"POST", "/v1/reminders", create_with("{}").insert(1, R"("run_at":"2031-01-01T00:00:00Z",)"),
+     400, "run_at"},
+    {"POST", "/v1/reminders", create_with(R"({"payload":{"k":1}})").insert(1, R"("payload":{},)"),
+     400, "payload"},
+    {"POST", "/v1/reminders/batch",
+     "{\"items\":[" + create_with("{}") + "," + create_with(R"({"entity_id":"2"})") + "," +
+         create_with(R"({"entity_id":"3"})").insert(1, R"("run_at":"2031-01-01T00:00:00Z",)") +
+         "]}",
+     400, "items[2].run_at"},
+    {"PUT", "/v1/flags/f", R"({"value":true,"value":false})", 400, "value"},
+    {"POST", "/v1/events",
+     R"({"event_type":"e","entity_type":"u","entity_id":"1","data":{"a":{"b":1,"b":2}}})", 400,
+     "data.a.b"},
     // required fields
     {"POST", "/v1/reminders", create_with(R"({"entity_type":null})"), 400, "entity_type"},
     {"POST", "/v1/reminders", create_with(R"({"entity_id":null})"), 400, "entity_id"},
@@ -158,6 +172,8 @@ const std::vector<BadRequest> kCases = {
     {"PATCH", "/v1/reminders/1", R"({"channel":"email"})", 400, "channel"},
     {"PATCH", "/v1/reminders/1", R"({"run_at":"soon"})", 400, "run_at"},
     {"PATCH", "/v1/reminders/1", R"({"interval_seconds":60})", 400, "interval_seconds"},
+    {"PATCH", "/v1/reminders/1", R"({"interval_minutes":5})", 400, "interval_minutes"},
+    {"PATCH", "/v1/reminders/1", R"({"run_at":"9999-12-31T23:30:00-01:00"})", 400, "run_at"},
     {"PATCH", "/v1/reminders/1", R"({"colour":"red"})", 400, "colour"},
     // flags
     {"PUT", "/v1/flags/f", R"({"value":"yes"})", 400, "value"},

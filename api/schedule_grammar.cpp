@@ -118,6 +118,11 @@ class Grammar {
   // with something else there.
   [[noreturn]] void expected(const std::string& what) const {
     if (i_ >= t_.size()) fail(Span{t_.size() - 1, t_.size()}, what + " must follow");
+    // Digits past nine are no number to the tokenizer: say so rather than "expected ...", which
+    // would suggest the number was the wrong kind of word.
+    const std::string& text = t_[i_].text;
+    if (text.size() > 9 && text.find_first_not_of("0123456789") == std::string::npos)
+      fail(i_, "\"" + t_[i_].word + "\": the number is too large (at most 999999999)");
     fail(i_, "\"" + t_[i_].word + "\": expected " + what);
   }
 

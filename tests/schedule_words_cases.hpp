@@ -629,6 +629,8 @@ struct Refused {
 // Refused by the parser alone.
 inline const Refused kRefused[] = {
     {"every fifth week", "fifth", R"(expected what repeats after "every")"},
+    {"every 1000000000 seconds", "1000000000", "the number is too large (at most 999999999)"},
+    {"in 99999999999 days", "99999999999", "the number is too large (at most 999999999)"},
     {"fortnightly", "fortnightly", R"(could not place "fortnightly")"},
     {"every 2nd tuesday", "2nd", "which weekday of the month cannot be said"},
     {"at 25:00", "25:00", "the hour is 0 to 23"},

@@ -22,7 +22,7 @@ constexpr const char* kUsage =
     "usage: nudge-worker [--config FILE] [--migrate-only] [--version]\n"
     "  --config FILE    settings file (TOML); NUDGE_<SECTION>_<KEY> variables override it\n"
     "  --migrate-only   apply pending database migrations and exit (0; 1 when the database\n"
-    "                   stays unreachable for 60 s; 2 when it is newer than this binary)\n"
+    "                   stays unreachable for 5 s; 2 when it is newer than this binary)\n"
     "  --version        print the version and exit, reading no settings\n";
 
 struct Args {
@@ -68,7 +68,10 @@ int main(int argc, char** argv) {
   const std::string worker_id = nudge::make_process_id();
   nudge::log::set_context({{"program", "nudge-worker"}, {"worker", worker_id}});
   nudge::install_shutdown_handlers();
-  if (const int code = nudge::migrate_at_startup(config, worker_id + "/migrate"); code != 0)
+  // A one-shot command answers soon (a deploy step waits on it); a worker starting as a service
+  // waits longer for a database that is still starting.
+  const auto wait = args->migrate_only ? std::chrono::seconds(5) : std::chrono::seconds(60);
+  if (const int code = nudge::migrate_at_startup(config, worker_id + "/migrate", wait); code != 0)
     return code;
   if (args->migrate_only) return 0;
   return nudge::run_worker(config, worker_id);

@@ -64,6 +64,12 @@ int migrate_at_startup(const Config& config, const std::string& application_name
   try {
     migrate_with_retries(config, application_name, give_up_after);
     return 0;
+  } catch (const pqxx::broken_connection& e) {
+    log::error("database unreachable, giving up",
+               {{"url", redact_url(config.database.url)},
+                {"waited_seconds", static_cast<std::int64_t>(give_up_after.count())},
+                {"error", redact(e.what(), config.database.url)}});
+    return 1;
   } catch (const SchemaTooNew& e) {
     log::error("refusing to start against a newer schema", {{"error", e.what()}});
     return 2;

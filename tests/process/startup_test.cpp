@@ -40,6 +40,23 @@ TEST_F(Startup, UnreachableDatabaseIsRetriedWithoutShowingItsPassword) {
   EXPECT_EQ(w.log().find("s3cr3t-pw"), std::string::npos) << w.log();
 }
 
+// A one-shot command answers soon: --migrate-only retries an unreachable database for a few
+// seconds, then exits 1 saying why, while a worker starting as a service waits on (above).
+TEST_F(Startup, MigrateOnlyGivesUpOnAnUnreachableDatabaseWithinSecondsNamingTheProblem) {
+  auto command = worker_command();
+  command.push_back("--migrate-only");
+  const auto started = std::chrono::steady_clock::now();
+  ChildProcess w(command, worker_env("postgresql://nudge:s3cr3t-pw@127.0.0.1:9/nudge"),
+                 (dir_ / "migrate-unreachable.log").string());
+  EXPECT_EQ(w.wait(std::chrono::seconds(20)), 1) << w.log();
+  const auto waited = std::chrono::steady_clock::now() - started;
+  EXPECT_GE(waited, std::chrono::seconds(4)) << "it retried before giving up";
+  EXPECT_LT(waited, std::chrono::seconds(15));
+  EXPECT_NE(w.log().find("database unreachable, giving up"), std::string::npos) << w.log();
+  EXPECT_NE(w.log().find("127.0.0.1:9"), std::string::npos) << "it names the database";
+  EXPECT_EQ(w.log().find("s3cr3t-pw"), std::string::npos) << w.log();
+}
+
 TEST(StartupMigrations, ConcurrentMigrateOnlyAppliesEachMigrationOnce) {
   const TestDatabase db(TestDatabase::Start::empty);
   const std::string& name = db.name();

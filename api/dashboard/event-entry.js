@@ -4,9 +4,10 @@
 // application's events.
 
 import { h, time } from "./dom.js";
+import { reasonText } from "./format.js";
 
 const SYSTEM = {
-  "nudge.reminder_completed": (d) => ["ended", d.reason ? `: ${d.reason}` : ""],
+  "nudge.reminder_completed": (d) => ["ended", d.reason ? `: ${reasonText(d.reason)}` : ""],
   "nudge.reminder_failed": (d) => ["failed", d.last_error ? `: ${d.last_error}` : ""],
 };
 

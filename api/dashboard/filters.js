@@ -23,12 +23,14 @@ export function filterForm(route, label, params, fields) {
 }
 
 // Runs a list's first load; a 400 (a filter or cursor from the URL the API refuses) is shown in
-// the filter form instead of replacing the view.
+// the filter form instead of replacing the view. True when the list loaded.
 export async function loadFiltered(form, load) {
   try {
     await load();
+    return true;
   } catch (e) {
     if (!(e instanceof ApiError) || e.status !== 400) throw e;
     showFieldError(form, e.field, e.message);
+    return false;
   }
 }

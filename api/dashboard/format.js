@@ -22,3 +22,17 @@ export function describeSchedule(r) {
 export function entity(r) {
   return `${r.entity_type}/${r.entity_id}`;
 }
+
+// Why a reminder ended (completed_reason), in words; an unknown reason is shown as it is.
+const REASONS = {
+  fired: "its one fire happened",
+  max_fires: "it reached its number of fires",
+  ends_at: "its end time passed",
+  stop_condition: "its stop flag turned true",
+  cancelled: "it was cancelled",
+  attempts_exhausted: "its delivery attempts ran out",
+};
+
+export function reasonText(reason) {
+  return REASONS[reason] || reason;
+}

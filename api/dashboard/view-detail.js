@@ -4,7 +4,7 @@
 import { api, ApiError } from "./api.js";
 import { h, fill, field, input, status, time, timeText, flash, labelledRow, tableHead } from "./dom.js";
 import { showFieldError, clearErrors } from "./form-errors.js";
-import { describeSchedule, entity } from "./format.js";
+import { describeSchedule, entity, reasonText } from "./format.js";
 import { reminderFires } from "./fires.js";
 import { numberOrText, toRfc3339, inYourZone } from "./values.js";
 
@@ -16,7 +16,7 @@ function facts(r) {
     ["Target", r.target || (r.channel === "log" ? "the worker's log" : "the entity's contact")],
     ["Schedule", describeSchedule(r)],
     // A reason that only repeats the status ("CANCELLED (cancelled)") is left out.
-    ["Status", [status(r.status), r.completed_reason && r.completed_reason !== r.status.toLowerCase() ? ` (${r.completed_reason})` : ""]],
+    ["Status", [status(r.status), r.completed_reason && r.completed_reason !== r.status.toLowerCase() ? ` (${reasonText(r.completed_reason)})` : ""]],
     ["Next fire", time(r.next_run_at)], ["Fires so far", r.fire_count],
     ["At most this many fires", r.max_fires], ["Ends at", time(r.ends_at)],
     ["Stops when flag is true", r.stop_condition_value], ["Misfire policy", r.misfire_policy],

@@ -102,5 +102,6 @@ export async function remindersView(main, ctx) {
   });
   // Until a page loads (a refused cursor), the way back to the earlier pages stays.
   fill(paging, pagingLinks("#/reminders", params, FILTERS, null));
-  await loadFiltered(filters, load);
+  // Bulk changes would be refused for the same filter the list was.
+  if (!(await loadFiltered(filters, load)) && bulk) bulk.hidden = true;
 }

@@ -23,7 +23,10 @@ const routes = [
   [/^\/contacts$/, contactsView],
 ];
 
+// Stops the subscriptions of the view on screen (or still loading).
 let unmount = null;
+// Counts navigations: only the latest may put its view on screen.
+let renders = 0;
 
 // "#/reminders?status=ACTIVE" -> {path: "/reminders", params: URLSearchParams}.
 function currentRoute() {
@@ -32,7 +35,11 @@ function currentRoute() {
   return { path, params: new URLSearchParams(q || "") };
 }
 
+// A view loads into a box of its own in <main>: a view still loading when the next navigation
+// comes (a slow answer) then fills a box no longer on screen, never the next view's page, and
+// its subscriptions are dropped at once, not when it finishes. True when it is still on screen.
 async function render() {
+  const mine = ++renders;
   if (unmount) unmount();
   unmount = null;
   const { path, params } = currentRoute();
@@ -43,25 +50,33 @@ async function render() {
     if (target === path || (target === "/reminders" && /^\/reminders\/\d+$/.test(path))) a.setAttribute("aria-current", "page");
     else a.removeAttribute("aria-current");
   }
+  const box = h("div", { class: "view" });
+  fill(main, box);
   const found = routes.find(([re]) => re.test(path));
   if (!found) {
-    fill(main, h("h1", {}, "Not found"), h("p", {}, h("a", { href: "#/overview" }, "Back to the overview")));
+    fill(box, h("h1", {}, "Not found"), h("p", {}, h("a", { href: "#/overview" }, "Back to the overview")));
     loaded(main);
-    return;
+    return true;
   }
   const [re, view] = found;
   const args = path.match(re).slice(1);
-  // What a view subscribes to is dropped when another view replaces it.
+  // What a view subscribes to is dropped when another view replaces it, even mid-load; one it
+  // asks for after that is never made.
   const stops = [];
-  const ctx = { params, args, subscribe: (fn) => stops.push(subscribe(fn)) };
-  fill(main);
+  let gone = false;
+  unmount = () => {
+    gone = true;
+    stops.splice(0).forEach((s) => s());
+  };
+  const ctx = { params, args, subscribe: (fn) => { if (!gone) stops.push(subscribe(fn)); } };
   try {
-    await view(main, ctx);
+    await view(box, ctx);
   } catch (e) {
-    fill(main, h("h1", {}, "Could not load this view"), h("p", { class: "error", role: "alert" }, e.message));
+    fill(box, h("h1", {}, "Could not load this view"), h("p", { class: "error", role: "alert" }, e.message));
   }
-  unmount = () => stops.forEach((s) => s());
+  if (mine !== renders) return false;
   loaded(main);
+  return true;
 }
 
 // The tab's title from the view's heading, and which view is on screen once loaded (what the
@@ -80,7 +95,9 @@ document.querySelector(".skip").addEventListener("click", (e) => {
 });
 
 window.addEventListener("hashchange", () => {
-  render().then(() => document.getElementById("main").focus({ preventScroll: true }));
+  render().then((current) => {
+    if (current) document.getElementById("main").focus({ preventScroll: true });
+  });
 });
 startStream();
 render();

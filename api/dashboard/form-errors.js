@@ -7,9 +7,11 @@ function controlFor(form, name) {
   return top ? form.querySelector(`[name="${CSS.escape(top)}"]`) : null;
 }
 
+// The error place is looked for in the control's own field, not the document: a view replaced
+// while it loaded must not write into the next one's field of the same id.
 function mark(control, message) {
   control.setAttribute("aria-invalid", "true");
-  document.getElementById(control.id + "-error").textContent = message;
+  control.closest(".field").querySelector(`#${CSS.escape(control.id + "-error")}`).textContent = message;
 }
 
 // Shows `message` next to the field called `name` in `form`, or in the form's general error

@@ -89,6 +89,11 @@ async function screenshot(name, options = {}) {
   if (shots) await page.screenshot({ path: join(shots, `dashboard-${name}.png`), ...options });
 }
 
+// Waits until the page's live stream is connected (what a flow that watches a live change needs).
+async function streamLive() {
+  await waitUntil(async () => (await page.getAttribute("#connection", "data-state")) === "live", 10000, "live state");
+}
+
 let seq = 0;
 const unique = (prefix) => `${prefix}_${process.pid}_${++seq}`;
 
@@ -124,7 +129,7 @@ flow("the page and the docs load from this server alone, with no token and no un
   await open("/overview");
   await page.waitForSelector(".cards");
   // The connection state is shown, and the stream goes live.
-  await waitUntil(async () => (await page.getAttribute("#connection", "data-state")) === "live", 10000, "live state");
+  await streamLive();
   await page.goto(`${stack.base}/docs`);
   await page.waitForSelector(".swagger-ui .opblock", { timeout: 30000 });
   assert.ok(await page.locator(".opblock-summary-path", { hasText: "/v1/reminders" }).first().isVisible());
@@ -329,6 +334,43 @@ flow("an unknown route and a missing reminder say so, with a way back", {}, asyn
   await open("/reminders/999999999");
   await page.waitForSelector("main [role=alert]:has-text('does not exist')");
   assert.ok(await page.isVisible("main a[href='#/reminders']"));
+});
+
+flow("only the latest navigation shows its view, and a view left while loading stops listening", {}, async () => {
+  // Slow answers: the API's document (which New reminder waits for) and the rules list.
+  const slow = async (route) => {
+    await new Promise((r) => setTimeout(r, 500));
+    await route.continue().catch(() => {});
+  };
+  await page.route("**/openapi.json", slow);
+  await page.route("**/v1/rules?*", slow);
+  const rulesAsked = [];
+  const asked = (r) => r.url().includes("/v1/rules?") && rulesAsked.push(r.url());
+  page.on("request", asked);
+  try {
+    // A fresh page (it asks for the document once): Rules, New reminder, Flags, each before the
+    // one before it has loaded.
+    await page.goto("about:blank");
+    await page.goto(`${stack.base}/#/rules`);
+    await page.evaluate(() => { location.hash = "#/new"; });
+    await page.click("nav a[href='#/flags']");
+    await page.waitForSelector("main[data-route='/flags']");
+    await streamLive();
+    await new Promise((r) => setTimeout(r, 700));  // the slow views have finished by now
+    assert.deepEqual(await page.$$eval("main h1", (els) => els.map((e) => e.textContent)), ["Flags"]);
+    assert.equal(await page.title(), "Flags · Nudge");
+    // The rules view, left while it loaded, no longer reloads on a rule change.
+    rulesAsked.length = 0;
+    const key = unique("after");
+    assert.equal((await stack.api("POST", "/v1/rules", { name: key, event_type: key, action: { type: "set_flag", flag: { key, value: true } } })).status, 201);
+    assert.ok([200, 201].includes((await stack.api("PUT", `/v1/flags/${key}`, { value: false })).status));
+    await page.waitForSelector(`#flags tr[data-key="${key}"]`);  // the stream got past the rule
+    assert.deepEqual(rulesAsked, []);
+  } finally {
+    page.off("request", asked);
+    await page.unroute("**/openapi.json");
+    await page.unroute("**/v1/rules?*");
+  }
 });
 
 flow("pause every reminder matching a filter, then resume them", {}, async () => {

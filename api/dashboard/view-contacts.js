@@ -15,8 +15,9 @@ export async function contactsView(main, ctx) {
     h("button", { type: "submit" }, "Show contacts"));
   const list = h("section", { id: "contact-list", "aria-live": "polite" });
   const rowError = h("p", { id: "contacts-error", class: "error", role: "alert" });
-  const put = h("form", { id: "contact-form", novalidate: true, hidden: true },
-    h("h2", {}, "Set an address"),
+  const putTitle = h("h2", { id: "contact-form-title" }, "Set an address");
+  const put = h("form", { id: "contact-form", novalidate: true, hidden: true, "aria-labelledby": "contact-form-title" },
+    putTitle,
     field("Channel", select("channel", ["email", "webhook"])),
     field("Address", input("address", { required: true, maxlength: 2048 }), "email: an address; webhook: an http(s) URL"),
     h("p", { class: "error form-error", role: "alert" }),
@@ -24,13 +25,18 @@ export async function contactsView(main, ctx) {
 
   fill(main, h("h1", {}, "Contacts"), find, rowError, list, put);
 
-  const who = () => [find.elements.entity_type.value.trim(), find.elements.entity_id.value.trim()];
+  // What is typed in the search, which is not yet the entity listed until it is searched for.
+  const typed = () => [find.elements.entity_type.value.trim(), find.elements.entity_id.value.trim()];
   for (const name of ["entity_type", "entity_id"]) find.elements[name].value = ctx.params.get(name) || "";
+  // The entity whose list is on screen: what its row buttons and the address form act on.
+  let shown = null;
 
-  async function load() {
-    const [type, id] = who();
+  async function load(entity = shown) {
+    const [type, id] = entity;
     const contacts = await api("GET", `/v1/contacts/${enc(type)}/${enc(id)}`);
     const items = Array.isArray(contacts) ? contacts : contacts.items || [];
+    shown = entity;
+    putTitle.textContent = `Set an address for ${type}/${id}`;
     fill(list, h("h2", {}, `${type}/${id}`),
       items.length
         ? h("ul", {}, items.map((c) => h("li", {}, `${c.channel}: ${c.address} `,
@@ -41,7 +47,7 @@ export async function contactsView(main, ctx) {
 
   // A contact removed elsewhere answers 404: the list is reloaded, which drops it.
   function remove(channel) {
-    const [type, id] = who();
+    const [type, id] = shown;
     return rowAction(rowError, `Could not remove the ${channel} address`, async () => {
       await api("DELETE", `/v1/contacts/${enc(type)}/${enc(id)}/${channel}`);
       await load();
@@ -52,10 +58,11 @@ export async function contactsView(main, ctx) {
   async function search() {
     clearErrors(find);
     try {
-      await load();
+      await load(typed());
     } catch (err) {
       if (!(err instanceof ApiError)) throw err;
       fill(list);
+      shown = null;
       put.hidden = true;
       showFieldError(find, err.field, err.message);
     }
@@ -66,7 +73,7 @@ export async function contactsView(main, ctx) {
     e.preventDefault();
     clearErrors(find);
     if (!checkRequired(find)) return;
-    const [type, id] = who();
+    const [type, id] = typed();
     const before = location.hash;
     location.hash = "#/contacts" + query({ entity_type: type, entity_id: id });
     if (location.hash === before) search();
@@ -76,7 +83,7 @@ export async function contactsView(main, ctx) {
     e.preventDefault();
     clearErrors(put);
     if (!checkRequired(put)) return;
-    const [type, id] = who();
+    const [type, id] = shown;
     try {
       await api("PUT", `/v1/contacts/${enc(type)}/${enc(id)}/${put.elements.channel.value}`, { address: put.elements.address.value.trim() });
       put.elements.address.value = "";
@@ -87,5 +94,5 @@ export async function contactsView(main, ctx) {
     }
   });
 
-  if (who()[0] && who()[1]) await search();
+  if (typed()[0] && typed()[1]) await search();
 }

@@ -528,6 +528,26 @@ flow("a contact already removed elsewhere shows why Remove failed and leaves the
   await page.waitForSelector("#contact-list:has-text('No contacts')");
 });
 
+flow("Remove and Save act on the entity listed, not on what is typed in the search", {}, async () => {
+  const [listed, typed] = [unique("LISTED"), unique("TYPED")];
+  for (const id of [listed, typed]) {
+    const put = await stack.api("PUT", `/v1/contacts/interviewer/${id}/email`, { address: `${id}@example.com` });
+    assert.ok([200, 201].includes(put.status), JSON.stringify(put));
+  }
+  const addresses = async (id) => (await stack.api("GET", `/v1/contacts/interviewer/${id}`)).body.items.map((c) => c.address);
+  await open(`/contacts?entity_type=interviewer&entity_id=${listed}`);
+  await page.waitForSelector(`#contact-list:has-text('${listed}@example.com')`);
+  await page.fill("#contacts-find #f-entity_id", typed);  // typed, not searched for
+  await page.fill("#f-address", "new@example.com");
+  await page.click("#contact-form button[type=submit]");
+  await page.waitForSelector("#contact-list:has-text('new@example.com')");
+  await page.click("#contact-list button:text-is('Remove')");
+  await page.waitForSelector("#contact-list:has-text('No contacts')");
+  assert.deepEqual(await addresses(listed), []);
+  assert.deepEqual(await addresses(typed), [`${typed}@example.com`]);
+  assert.equal(await page.textContent("#contact-form h2"), `Set an address for interviewer/${listed}`);
+});
+
 // For the pictures only: a list with some variety in it.
 async function seedForPictures() {
   const kinds = [

@@ -57,6 +57,12 @@ function askForToken(rejected) {
 
 // Calls the API; answers the parsed body, or throws ApiError with the error body's field.
 export async function api(method, path, body) {
+  return (await apiAnswer(method, path, body)).data;
+}
+
+// The same, answering {status, data}: where the status says more than the body (a create's 200
+// is a live reminder found, not made).
+export async function apiAnswer(method, path, body) {
   for (;;) {
     const headers = { Accept: "application/json" };
     if (body !== undefined) headers["Content-Type"] = "application/json";
@@ -79,7 +85,7 @@ export async function api(method, path, body) {
       data = null;
     }
     if (!res.ok) throw new ApiError(res.status, data);
-    return data;
+    return { status: res.status, data };
   }
 }
 

@@ -2,7 +2,7 @@
 // (POST /v1/schedules/preview), a refused field's error shown next to it, and, where the server
 // parses schedules in words (POST /v1/schedules/parse), a box whose text fills the form.
 
-import { api, hasRoute, ApiError } from "./api.js";
+import { api, apiAnswer, hasRoute, ApiError } from "./api.js";
 import { h, fill, field, input, select, textarea, time } from "./dom.js";
 import { showFieldError, clearErrors, checkRequired } from "./form-errors.js";
 import { trimFires } from "./fires.js";
@@ -78,6 +78,7 @@ export async function createView(main) {
       field("Stop condition", select("stop_condition_type", [["", "none"], ["db_check", "a flag turns true"]])),
       field("Stop flag key", input("stop_condition_value", { maxlength: 200 }))),
     h("p", { class: "error form-error", role: "alert" }),
+    h("p", { id: "create-notice", class: "notice", role: "alert", hidden: true }),
     h("button", { type: "submit" }, "Create reminder"));
 
   const words = (await hasRoute("/v1/schedules/parse"))
@@ -113,8 +114,16 @@ export async function createView(main) {
     }
     let answer;
     let limits;
+    // An interval schedule with no first fire fires as soon as it is created (run_at defaults
+    // to now): the preview lists now, then the fires the API counts from it (its `from` is
+    // exclusive, and a run_at would change the schedule's words).
+    const spec = { ...body(form, SCHEDULE_FIELDS), count: 5 };
+    const startsNow = spec.schedule_type === "recurring" && !spec.run_at;
+    const now = new Date().toISOString();
+    if (startsNow) Object.assign(spec, { from: now, count: 4 });
     try {
-      answer = await api("POST", "/v1/schedules/preview", { ...body(form, SCHEDULE_FIELDS), count: 5 });
+      answer = await api("POST", "/v1/schedules/preview", spec);
+      if (startsNow) answer.times.unshift(now);
       limits = body(form, LIMIT_FIELDS);
     } catch (e) {
       if (mine === seq) fill(preview, h("p", { class: "error" }, e.message));
@@ -126,7 +135,9 @@ export async function createView(main) {
     const times = trimFires(answer.times, { maxFires: most, endsAt: limits.ends_at });
     fill(preview,
       answer.schedule_text ? h("p", {}, answer.schedule_text) : null,
-      times.length ? h("ol", {}, times.map((t) => h("li", {}, time(t)))) : h("p", {}, "It never fires."));
+      times.length
+        ? h("ol", {}, times.map((t, i) => h("li", {}, time(t), startsNow && i === 0 ? " (now, once created)" : "")))
+        : h("p", {}, "It never fires."));
   }
   form.addEventListener("input", (e) => {
     if (!SCHEDULE_FIELDS.includes(e.target.name) && !LIMIT_FIELDS.includes(e.target.name)) return;
@@ -136,13 +147,23 @@ export async function createView(main) {
   kind.addEventListener("change", updatePreview);
   updatePreview();
 
+  // A create whose entity and event type match a live reminder makes nothing and answers that
+  // reminder (200): the form stays, with what was typed, and says so.
+  const notice = form.querySelector("#create-notice");
   form.addEventListener("submit", async (e) => {
     e.preventDefault();
     clearErrors(form);
+    notice.hidden = true;
     if (!checkRequired(form)) return;
     try {
-      const r = await api("POST", "/v1/reminders", body(form));
-      location.hash = `#/reminders/${r.id}`;
+      const { status, data: r } = await apiAnswer("POST", "/v1/reminders", body(form));
+      if (status === 201) {
+        location.hash = `#/reminders/${r.id}`;
+        return;
+      }
+      fill(notice, "A live reminder for this entity and event type already exists: ",
+        h("a", { href: `#/reminders/${r.id}` }, `#${r.id}`), ". Nothing was created.");
+      notice.hidden = false;
     } catch (err) {
       if (!(err instanceof ApiError)) throw err;
       showFieldError(form, err.field, err.message);

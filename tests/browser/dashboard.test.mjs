@@ -235,6 +235,23 @@ flow("a refused field shows the API's error next to that field", {}, async () =>
   await noSeriousViolations("the create form");
 });
 
+flow("a create that finds a live reminder says so and keeps the form", {}, async () => {
+  const entityId = unique("DUP");
+  const live = await stack.api("POST", "/v1/reminders", { entity_type: "interviewer", entity_id: entityId, event_type: "feedback_form", channel: "log", schedule_type: "cron", cron: "30 2 * * *" });
+  assert.equal(live.status, 201, JSON.stringify(live.body));
+  await open("/new");
+  await page.fill("#f-entity_type", "interviewer");
+  await page.fill("#f-entity_id", entityId);
+  await page.fill("#f-event_type", "feedback_form");
+  await page.fill("#f-run_at", "2030-03-01T09:00");
+  await page.click("#create-form button[type=submit]");
+  const notice = await page.waitForSelector("#create-notice:not([hidden])");
+  assert.equal(await notice.textContent(), `A live reminder for this entity and event type already exists: #${live.body.id}. Nothing was created.`);
+  assert.equal(await notice.$eval("a", (a) => a.getAttribute("href")), `#/reminders/${live.body.id}`);
+  assert.equal(new URL(page.url()).hash, "#/new");
+  assert.equal(await page.inputValue("#f-run_at"), "2030-03-01T09:00");
+});
+
 let ruleEventType;  // the event type of the rule the editor saved
 
 flow("a rule saved in the editor and an event recorded in the form create a reminder", {}, async () => {
@@ -494,9 +511,15 @@ flow("the create form's preview waits for a schedule, then stops at max_fires", 
   }
   await page.selectOption("#f-schedule_type", "recurring");
   await page.fill("#f-interval_seconds", "60");
-  await firesListed("#preview", 5);
+  // With no first fire it fires when created, as the preview's first time says.
+  const [now] = await firesListed("#preview", 5);
+  assert.ok(Math.abs(now - Date.now()) < 10000, `the first fire is now, not ${new Date(now).toISOString()}`);
+  assert.match(await page.textContent("#preview li"), /\(now, once created\)$/);
   await page.fill("#f-max_fires", "2");
-  await firesListed("#preview", 2);
+  // At most two: now and a minute later (a third, a minute later again, never happens).
+  const capped = await firesListed("#preview", 2);
+  assert.ok(Math.abs(capped[0] - Date.now()) < 10000);
+  assert.equal(capped[1] - capped[0], 60000);
 });
 
 flow("each description in words replaces what an earlier one filled in", {}, async (t) => {

@@ -1,5 +1,8 @@
 // Reminders: the list with filters and cursor paging; rows change live as the stream reports
-// them, and new ones that match appear at the top of the first page.
+// them, and new ones that match appear where the list's order (newest first, by id) puts them:
+// on top of the first page. A page keeps every row it loaded, so its "Next page" (the cursor
+// after its last loaded row) goes on right after the last row shown; a row changed so that it
+// no longer matches the filters leaves, as it would after a reload or a bulk change.
 
 import { api, query, ApiError } from "./api.js";
 import { h, fill, field, input, select, status, time, flash, replaceKeepingFocus, labelledRow, tableHead } from "./dom.js";
@@ -10,6 +13,9 @@ import { pagingLinks } from "./paging.js";
 const FILTERS = ["status", "entity_type", "entity_id", "event_type", "channel", "stop_condition_value"];
 const BULK_FILTERS = FILTERS.filter((f) => f !== "stop_condition_value");  // what bulk changes take
 const LIMIT = 50;
+// A page that live rows have grown past this many reloads (a page of LIMIT and the cursor after
+// it) rather than grow without end.
+const MOST = 2 * LIMIT;
 
 const COLUMNS = ["Id", "Entity", "Event type", "Channel", "Schedule", "Status", "Next fire", "Fires"];
 
@@ -36,7 +42,9 @@ export async function remindersView(main, ctx) {
     field("Stop flag", input("stop_condition_value", { maxlength: 200 }))]);
 
   const tbody = h("tbody");
-  const note = h("p", { role: "status", class: "hint" });
+  const note = h("p", { id: "reminders-note", role: "status", class: "hint" });
+  const region = h("div", { class: "table-wrap", role: "region", "aria-label": "Reminders", tabindex: 0 },
+    h("table", { id: "reminders", class: "stack-on-phone" }, tableHead(COLUMNS), tbody));
   const paging = h("div", { class: "paging" });
   const bulkNote = h("p", { role: "status" });
   const hasFilter = BULK_FILTERS.some((f) => params.get(f)) && !params.get("stop_condition_value");
@@ -49,17 +57,15 @@ export async function remindersView(main, ctx) {
       bulkNote)
     : null;
 
-  fill(main, h("h1", {}, "Reminders"), filters, bulk,
-    h("div", { class: "table-wrap", role: "region", "aria-label": "Reminders", tabindex: 0 },
-      h("table", { id: "reminders", class: "stack-on-phone" },
-        tableHead(COLUMNS),
-        tbody)),
-    note, paging);
+  // The note is above the rows: a row that leaves the list is said where it is seen.
+  fill(main, h("h1", {}, "Reminders"), filters, bulk, note, region, paging);
 
+  let next = null;  // the loaded page's next_cursor
   async function load() {
     const q = { limit: LIMIT, cursor: params.get("cursor") };
     for (const f of FILTERS) q[f] = params.get(f);
     const page = await api("GET", "/v1/reminders" + query(q));
+    next = page.next_cursor;
     fill(tbody, page.items.map(row));
     note.textContent = page.items.length ? "" : "No reminders match.";
     fill(paging, pagingLinks("#/reminders", params, FILTERS, page.next_cursor));
@@ -80,24 +86,56 @@ export async function remindersView(main, ctx) {
     }
   }
 
+  // Puts a new row where this page lists it, by id (newest first), and says whether it did: a
+  // row newer than a later page's first belongs to an earlier page, and one older than the last
+  // row to a later page, if there is one (its message can come after the page was loaded).
+  function place(fresh, id) {
+    const older = [...tbody.rows].find((tr) => Number(tr.dataset.id) < id);
+    if (older && (older !== tbody.rows[0] || !params.get("cursor"))) older.before(fresh);
+    else if (!older && !next) tbody.append(fresh);
+    else return false;
+    flash(fresh);
+    return true;
+  }
+
+  // One reload at a time; one asked for meanwhile runs after it, so it sees the latest state.
+  let reloading = null;
+  let again = false;
+  function reload() {
+    if (reloading) {
+      again = true;
+      return;
+    }
+    reloading = load().catch(() => {}).finally(() => {
+      reloading = null;
+      if (again) {
+        again = false;
+        reload();
+      }
+    });
+  }
+
   ctx.subscribe((type, data) => {
     if (type === "resync") {
-      load().catch(() => {});
+      reload();
       return;
     }
     if (type !== "reminder" || !data.reminder) return;
     const r = data.reminder;
     const old = tbody.querySelector(`tr[data-id="${r.id}"]`);
-    if (old) {
+    if (old && !matches(r, params)) {
+      const focused = old.contains(document.activeElement);
+      old.remove();
+      if (focused) region.focus();
+      const why = params.get("status") && r.status !== params.get("status") ? `is now ${r.status}` : "changed";
+      note.textContent = `Reminder #${r.id} ${why} and no longer matches these filters: it left the list.${tbody.rows.length ? "" : " No reminders match."}`;
+    } else if (old) {
       const fresh = row(r);
       replaceKeepingFocus(old, fresh);
       flash(fresh);
-    } else if (data.change === "created" && !params.get("cursor") && matches(r, params)) {
-      const fresh = row(r);
-      tbody.prepend(fresh);
-      flash(fresh);
-      while (tbody.rows.length > LIMIT) tbody.lastElementChild.remove();
+    } else if (data.change === "created" && matches(r, params) && place(row(r), r.id)) {
       note.textContent = "";
+      if (tbody.rows.length > MOST) reload();
     }
   });
   // Until a page loads (a refused cursor), the way back to the earlier pages stays.

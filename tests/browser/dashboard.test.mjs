@@ -334,6 +334,17 @@ flow("the list pages forward and back, and a bad filter in the URL stays on scre
   await page.click("a:text-is('Previous page')");
   await page.waitForSelector(`main[data-route="/reminders?event_type=${eventType}"]`);
   assert.deepEqual(await ids(), first);
+  // One created live goes on top and pushes no row off the page: "Next page" still starts right
+  // after the last row shown.
+  await streamLive();
+  const added = await stack.api("POST", "/v1/reminders", { ...items[0], entity_id: "p_live" });
+  assert.equal(added.status, 201, JSON.stringify(added.body));
+  await page.waitForSelector(`#reminders tr[data-id="${added.body.id}"]`);
+  assert.deepEqual(await ids(), [String(added.body.id), ...first]);
+  await page.click("a:text-is('Next page')");
+  await page.waitForSelector(`main[data-route*="cursor="]`);
+  assert.equal((await ids()).length, 1);
+  assert.ok(!first.includes((await ids())[0]));
   // A refused value is named next to its filter, without the API's name for it.
   await open(`/reminders?status=BOGUS&event_type=${eventType}`);
   await page.waitForSelector("#f-status[aria-invalid=true]");
@@ -405,6 +416,14 @@ flow("pause every reminder matching a filter, then resume them", {}, async () =>
   await page.click("button:text-is('Resume all')");
   await page.waitForSelector(".bulk [role=status]:has-text('3 changed')");
   await page.waitForFunction(() => document.querySelectorAll("#reminders .status-active").length === 3);
+  // Paused by another client, a row leaves a list filtered to ACTIVE, as it would after "Pause all".
+  await open(`/reminders?status=ACTIVE&event_type=${eventType}`);
+  await page.waitForSelector("#reminders tbody tr");
+  await streamLive();
+  const left = await page.$eval("#reminders tbody tr", (r) => r.dataset.id);
+  assert.equal((await stack.api("POST", `/v1/reminders/${left}/pause`)).status, 200);
+  await page.waitForSelector(`#reminders-note:text-is("Reminder #${left} is now PAUSED and no longer matches these filters: it left the list.")`);
+  assert.equal(await page.locator("#reminders tbody tr").count(), 2);
 });
 
 flow("a contact is set, listed and removed; a bad address shows its error", {}, async () => {

@@ -1,7 +1,7 @@
 // One reminder: its fields, the schedule in words, the next fires, every execution with its
 // delivery attempts, and the buttons that change it. Updates live.
 
-import { api, ApiError } from "./api.js";
+import { api, query, ApiError } from "./api.js";
 import { h, fill, field, input, status, time, timeText, flash, labelledRow, tableHead } from "./dom.js";
 import { showFieldError, clearErrors } from "./form-errors.js";
 import { describeSchedule, entity, reasonText } from "./format.js";
@@ -9,6 +9,7 @@ import { reminderFires } from "./fires.js";
 import { numberOrText, toRfc3339, inYourZone } from "./values.js";
 
 const LIVE = ["ACTIVE", "PAUSED"];
+const HISTORY_PAGE = 20;
 
 function facts(r) {
   const rows = [
@@ -71,6 +72,7 @@ export async function detailView(main, ctx) {
   const actionNote = h("p", { role: "status" });
   const next = h("div", { id: "next-fires", "aria-live": "polite" });
   const history = h("ol", { id: "executions", class: "executions" });
+  const older = h("div", { class: "paging" });
   const reschedule = h("form", { id: "reschedule-form", novalidate: true },
     field("Next fire", input("run_at", { type: "datetime-local" }), inYourZone()),
     field("Interval in seconds", input("interval_seconds", { inputmode: "numeric" })),
@@ -78,13 +80,12 @@ export async function detailView(main, ctx) {
     field("Ends at", input("ends_at", { type: "datetime-local" }), inYourZone()),
     h("p", { class: "error form-error", role: "alert" }),
     h("button", { type: "submit" }, "Reschedule"));
-  const rescheduleLabels = [...reschedule.querySelectorAll("label")].map((l) => l.textContent);
 
   const back = () => h("p", {}, h("a", { href: "#/reminders" }, "← All reminders"));
   fill(main, back(), heading, factsBox, buttons, actionNote,
     h("h2", {}, "Next fires"), next,
     h("details", {}, h("summary", {}, "Reschedule"), reschedule),
-    h("h2", {}, "Executions"), history);
+    h("h2", {}, "Executions"), history, older);
 
   let reminder = null;
 
@@ -97,6 +98,8 @@ export async function detailView(main, ctx) {
       r.status === "PAUSED" ? h("button", { type: "button", onclick: () => change("resume") }, "Resume") : null,
       live ? h("button", { type: "button", class: "danger", onclick: () => change("cancel") }, "Cancel") : null);
     reschedule.closest("details").hidden = !live;
+    // An interval is only a recurring reminder's (the API refuses it for the others).
+    reschedule.querySelector('[data-field="interval_seconds"]').hidden = r.schedule_type !== "recurring";
     loadNext(r).catch(() => {});
   }
 
@@ -110,9 +113,33 @@ export async function detailView(main, ctx) {
       r.status === "PAUSED" ? h("p", { class: "hint" }, "While paused, none of these is fired.") : null);
   }
 
+  // The newest executions, 20 more each "Show older executions"; a reload (a fire, a resync)
+  // asks for as many as are shown, so older ones shown stay and the next cursor follows them.
+  let shown = HISTORY_PAGE;
+  let reloads = 0;
+  function showOlder(cursor) {
+    fill(older, cursor ? h("button", { type: "button", onclick: () => loadOlder(cursor) }, "Show older executions") : null);
+  }
+
   async function loadHistory() {
-    const page = await api("GET", `/v1/reminders/${id}/executions?limit=20`);
+    reloads += 1;
+    const page = await api("GET", `/v1/reminders/${id}/executions${query({ limit: Math.min(shown, 500) })}`);
     fill(history, page.items.length ? page.items.map(execution) : h("li", {}, "No fires yet."));
+    showOlder(page.next_cursor);
+  }
+
+  async function loadOlder(cursor) {
+    const before = reloads;
+    try {
+      const page = await api("GET", `/v1/reminders/${id}/executions${query({ limit: HISTORY_PAGE, cursor })}`);
+      shown += HISTORY_PAGE;
+      // The list was reloaded meanwhile (a fire): its cursor is not this one, so reload it all.
+      if (reloads !== before) return await loadHistory();
+      history.append(...page.items.map(execution));
+      showOlder(page.next_cursor);
+    } catch (e) {
+      fill(older, h("p", { class: "error", role: "alert" }, `Could not load older executions: ${e.message}`));
+    }
   }
 
   async function change(action) {
@@ -130,11 +157,12 @@ export async function detailView(main, ctx) {
     clearErrors(reschedule);
     const patch = {};
     for (const el of reschedule.elements) {
-      const v = el.name ? el.value.trim() : "";
+      const v = el.name && !el.closest("[hidden]") ? el.value.trim() : "";
       if (v) patch[el.name] = el.type === "datetime-local" ? toRfc3339(v) : numberOrText(v);
     }
     // The API's own "nothing to change" names fields this form does not have.
     if (!Object.keys(patch).length) {
+      const rescheduleLabels = [...reschedule.querySelectorAll(".field:not([hidden]) label")].map((l) => l.textContent);
       showFieldError(reschedule, "", `Nothing to change: fill in ${rescheduleLabels.slice(0, -1).join(", ")} or ${rescheduleLabels.at(-1)}.`);
       return;
     }

@@ -492,7 +492,9 @@ flow("'Next fires' starts at the next fire and stops at max_fires and ends_at", 
   await page.click("details:has(#reschedule-form) > summary");
   await page.click("#reschedule-form button[type=submit]");
   const empty = await page.waitForSelector("#reschedule-form .form-error:not(:empty)");
-  assert.match(await empty.textContent(), /^Nothing to change: fill in Next fire, .* or Ends at\.$/);
+  // An interval is for recurring reminders only: a one-time one has no such field, nor hint.
+  assert.equal(await empty.textContent(), "Nothing to change: fill in Next fire, At most this many fires or Ends at.");
+  assert.equal(await page.isVisible("#reschedule-form #f-interval_seconds"), false);
   await page.fill("#reschedule-form #f-max_fires", "-3");
   await page.click("#reschedule-form button[type=submit]");
   await page.waitForSelector("#reschedule-form #f-max_fires[aria-invalid=true]");
@@ -507,6 +509,24 @@ flow("'Next fires' starts at the next fire and stops at max_fires and ends_at", 
   await page.click("#reschedule-form button[type=submit]");
   assert.match(asked[0] || "", /^The next fire, .*2020.*, is in the past: the reminder fires at once and is then completed\. Reschedule anyway\?$/);
   assert.equal((await stack.api("GET", `/v1/reminders/${once.id}`)).body.next_run_at, once.next_run_at);
+});
+
+flow("a reminder's older executions are shown on asking", {}, async () => {
+  // 25 fires at once: every second of the last 25, all missed, all fired (fire_all).
+  const made = await stack.api("POST", "/v1/reminders", {
+    entity_type: "user", entity_id: unique("OLD"), event_type: "old", channel: "log", schedule_type: "recurring",
+    interval_seconds: 1, run_at: new Date(Date.now() - 24500).toISOString(), misfire_policy: "fire_all", max_fires: 25,
+  });
+  assert.equal(made.status, 201, JSON.stringify(made.body));
+  await waitUntil(async () => (await stack.api("GET", `/v1/reminders/${made.body.id}`)).body.status === "COMPLETED", 20000, "25 fires");
+  await open(`/reminders/${made.body.id}`);
+  await page.waitForSelector("#executions > li");
+  assert.equal(await page.locator("#executions > li").count(), 20);
+  await page.click("button:text-is('Show older executions')");
+  await page.waitForFunction(() => document.querySelectorAll("#executions > li").length === 25);
+  const scheduled = await page.$$eval("#executions > li time:first-of-type", (els) => els.map((e) => e.dateTime));
+  assert.equal(new Set(scheduled).size, 25);
+  assert.equal(await page.locator("button:text-is('Show older executions')").count(), 0);
 });
 
 flow("the create form's preview waits for a schedule, then stops at max_fires", {}, async () => {

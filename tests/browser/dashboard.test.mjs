@@ -133,6 +133,14 @@ flow("the page and the docs load from this server alone, with no token and no un
   await page.goto(`${stack.base}/docs`);
   await page.waitForSelector(".swagger-ui .opblock", { timeout: 30000 });
   assert.ok(await page.locator(".opblock-summary-path", { hasText: "/v1/reminders" }).first().isVisible());
+  // "Try it out" calls the server the docs came from (the document's server is relative).
+  const overview = page.locator(".opblock:has(.opblock-summary-path[data-path='/v1/overview'])").first();
+  await overview.locator(".opblock-summary").click();
+  await overview.locator("button.try-out__btn").click();
+  await overview.locator("button.execute").click();
+  await overview.locator(".live-responses-table .response .response-col_status").first().waitFor();
+  assert.equal((await overview.locator(".live-responses-table .response .response-col_status").first().textContent()).trim(), "200");
+  assert.equal(await overview.locator(".request-url pre").textContent(), `${stack.base}/v1/overview`);
   assert.deepEqual(outside, [], "requests to other hosts");
 });
 

@@ -27,7 +27,8 @@ export async function eventsView(main, ctx) {
     field("Data (JSON object)", textarea("data", { placeholder: '{"candidate": "C-7"}' })),
     field("Key (the same key again is recorded once)", input("key", { maxlength: 200 })),
     h("p", { class: "error form-error", role: "alert" }),
-    h("button", { type: "submit" }, "Record event"));
+    h("button", { type: "submit" }, "Record event"),
+    h("p", { id: "event-recorded", role: "status" }));
 
   fill(main, h("h1", {}, "Events"), h("details", { id: "events-record" }, h("summary", {}, "Record an event"), form),
     h("h2", {}, "Log"), filters, log, more);
@@ -40,19 +41,24 @@ export async function eventsView(main, ctx) {
     fill(more, page.next_cursor ? h("button", { type: "button", onclick: () => load(page.next_cursor) }, "Older events") : null);
   }
 
-  // A live event joins the log when the filters would have listed it.
+  // A live event joins the log when the filters would have listed it; true when it is listed.
   function add(x) {
-    if (log.querySelector(`li[data-id="${x.event.id}"]`)) return;
-    if (FILTERS.some((f) => chosen[f] && x.event[f] !== chosen[f])) return;
+    if (log.querySelector(`li[data-id="${x.event.id}"]`)) return true;
+    if (FILTERS.some((f) => chosen[f] && x.event[f] !== chosen[f])) return false;
     const li = eventEntry(x);
     if (!log.querySelector("li[data-id]")) fill(log);
     log.prepend(li);
     flash(li);
+    return true;
   }
 
+  // What the form did, said whether or not the log shows it: a key already recorded changes
+  // nothing, and the log's filters may hide a new event.
+  const recorded = form.querySelector("#event-recorded");
   form.addEventListener("submit", async (e) => {
     e.preventDefault();
     clearErrors(form);
+    recorded.textContent = "";
     if (!checkRequired(form)) return;
     const body = {};
     try {
@@ -69,7 +75,9 @@ export async function eventsView(main, ctx) {
         }
       }
       const answer = await api("POST", "/v1/events", body);
-      add(answer);
+      // The first event of a key is an old one: it is not put at the top of the log.
+      if (answer.created === false) recorded.textContent = `Already recorded (same key): event #${answer.event.id}; nothing changed.`;
+      else recorded.textContent = `Recorded event #${answer.event.id}.${add(answer) ? "" : " The log's filters hide it."}`;
     } catch (err) {
       if (!(err instanceof ApiError)) throw err;
       showFieldError(form, err.field, err.message);

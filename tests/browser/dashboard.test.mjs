@@ -283,9 +283,17 @@ flow("a rule saved in the editor and an event recorded in the form create a remi
   await page.fill("#f-entity_type", "interviewer");
   await page.fill("#f-entity_id", unique("INT"));
   await page.fill("#f-data", '{"candidate": "C-7"}');
+  await page.fill("#f-key", unique("key"));
   await page.click("#event-form button[type=submit]");
   const link = await page.waitForSelector("#event-log .effects a[href^='#/reminders/']");
   assert.match(await page.textContent("#event-log .effects"), /created/);
+  // The form says what it did, also when the same key makes it do nothing.
+  const recorded = await page.textContent("#event-recorded");
+  assert.match(recorded, /^Recorded event #\d+\.$/);
+  await page.click("#event-form button[type=submit]");
+  const eventId = recorded.match(/#(\d+)/)[1];
+  await page.waitForSelector(`#event-recorded:text-is("Already recorded (same key): event #${eventId}; nothing changed.")`);
+  assert.equal(await page.locator(`#event-log li.event[data-id="${eventId}"]`).count(), 1);
   await link.click();
   await page.waitForSelector("#facts .status-active");
   await noSeriousViolations("events");

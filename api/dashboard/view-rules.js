@@ -1,8 +1,12 @@
 // Rules: the list, and an editor for a new rule or a chosen one (JSON for `when` and `action`).
 
 import { api, query, ApiError } from "./api.js";
-import { h, fill, field, input, textarea, rowAction, tableHead } from "./dom.js";
+import { h, fill, field, input, textarea, rowAction, tableHead, labelledRow } from "./dom.js";
 import { showFieldError, clearErrors, checkRequired } from "./form-errors.js";
+
+// The last column holds each rule's buttons; its header names it for screen readers and, on a
+// phone, beside the buttons.
+const COLUMNS = ["Id", "Name", "Event type", "Enabled", "Action", "Edit or delete"];
 
 const EXAMPLE_ACTION = {
   type: "remind",
@@ -29,8 +33,8 @@ export async function rulesView(main, ctx) {
 
   fill(main, h("h1", {}, "Rules"),
     h("div", { class: "table-wrap", role: "region", "aria-label": "Rules", tabindex: 0 },
-      h("table", { id: "rules" },
-        tableHead(["Id", "Name", "Event type", "Enabled", "Action", ""]),
+      h("table", { id: "rules", class: "stack-on-phone" },
+        tableHead(COLUMNS),
         tbody)),
     note, rowError, title, form);
 
@@ -48,18 +52,16 @@ export async function rulesView(main, ctx) {
   }
 
   function row(r) {
-    return h("tr", { "data-id": r.id },
-      h("td", {}, `#${r.id}`), h("td", {}, r.name), h("td", {}, r.event_type), h("td", {}, r.enabled ? "yes" : "no"),
-      h("td", {}, r.action.type),
-      h("td", {},
-        h("button", { type: "button", onclick: () => edit(r), "aria-label": `Edit rule ${r.name}` }, "Edit"), " ",
-        h("button", { type: "button", class: "danger", onclick: () => remove(r), "aria-label": `Delete rule ${r.name}` }, "Delete")));
+    return labelledRow({ "data-id": r.id }, COLUMNS, [
+      `#${r.id}`, r.name, r.event_type, r.enabled ? "yes" : "no", r.action.type,
+      [h("button", { type: "button", onclick: () => edit(r), "aria-label": `Edit rule ${r.name}` }, "Edit"), " ",
+        h("button", { type: "button", class: "danger", onclick: () => remove(r), "aria-label": `Delete rule ${r.name}` }, "Delete")]]);
   }
 
   async function load() {
     const page = await api("GET", "/v1/rules" + query({ limit: 100 }));
     fill(tbody, page.items.map(row));
-    if (!page.items.length) fill(tbody, h("tr", {}, h("td", { colspan: 6 }, "No rules yet.")));
+    if (!page.items.length) fill(tbody, h("tr", {}, h("td", { colspan: COLUMNS.length }, "No rules yet.")));
   }
 
   // A rule deleted elsewhere answers 404: the list is reloaded, which drops it.

@@ -470,7 +470,28 @@ flow("'Skip to content' moves the focus to the content and keeps the view", {}, 
   await waitUntil(() => page.evaluate(() => document.activeElement.id === "main"), 5000, "the focus on <main>");
   assert.equal(new URL(page.url()).hash, "#/reminders?status=ACTIVE");
   assert.equal(await page.textContent("main h1"), "Reminders");
+  // The focus ring stands out (3:1 at least, WCAG 1.4.11) from the page, and from the header.
+  await page.keyboard.press("Tab");
+  const ringOn = () => page.evaluate(() => getComputedStyle(document.activeElement).outlineColor);
+  assert.equal(await page.evaluate(() => getComputedStyle(document.activeElement).outline.replace(/^rgb\(.*?\) /, "")), "solid 3px");
+  assert.ok(contrast(await ringOn(), "rgb(255, 255, 255)") >= 3, `the ring ${await ringOn()} on white`);
+  await page.focus("nav a[href='#/flags']");
+  const header = await page.evaluate(() => getComputedStyle(document.querySelector(".top")).backgroundColor);
+  assert.ok(contrast(await ringOn(), header) >= 3, `the ring ${await ringOn()} on the header's ${header}`);
 });
+
+// The contrast ratio of two "rgb(r, g, b)" colours (WCAG 2).
+function contrast(a, b) {
+  const luminance = (c) => {
+    const [r, g, bl] = c.match(/\d+/g).slice(0, 3).map((v) => {
+      const s = Number(v) / 255;
+      return s <= 0.03928 ? s / 12.92 : ((s + 0.055) / 1.055) ** 2.4;
+    });
+    return 0.2126 * r + 0.7152 * g + 0.0722 * bl;
+  };
+  const [hi, lo] = [luminance(a), luminance(b)].sort((x, y) => y - x);
+  return (hi + 0.05) / (lo + 0.05);
+}
 
 // The texts of the list under `selector` once it has `n` entries, as epoch milliseconds.
 async function firesListed(selector, n) {
@@ -689,6 +710,13 @@ flow("every other view passes the accessibility check and fits a phone", {}, asy
   await open(`/reminders/${fired.id}`);
   await page.waitForSelector("#executions .attempts tbody tr");
   assert.deepEqual(await fits(), [], "the delivery attempts on a phone");
+  // So do the rules, whose buttons stay on screen; every column is named.
+  await open("/rules");
+  await page.waitForSelector("#rules tbody tr[data-id]");
+  assert.deepEqual(await fits(), [], "the rules on a phone");
+  const button = await page.locator("#rules tbody tr[data-id] button:text-is('Delete')").first().boundingBox();
+  assert.ok(button.x + button.width <= 390, "Delete is off-screen");
+  assert.deepEqual(await page.$$eval("#rules thead th", (ths) => ths.filter((th) => !th.textContent.trim()).length), 0);
   await page.setViewportSize({ width: 1280, height: 900 });
 });
 

@@ -186,8 +186,10 @@ int number(const std::string& s, std::size_t at, std::size_t n) {
 }
 
 // The DOM parser of nlohmann::json, but a key given twice in one object stops the parse instead
-// of the last one silently winning. It builds the tree as json::parse does (one map insertion
-// a key, which also tells whether the key was new), so refusing duplicates costs nothing more.
+// of the last one silently winning, and so does an array or object past kMaxJsonDepth: the tree
+// is walked by recursion afterwards (copied, dumped, checked), and 100,000 nested arrays in 200 KB
+// overflowed the stack. It builds the tree as json::parse does (one map insertion a key, which
+// also tells whether the key was new), so refusing duplicates costs nothing more.
 class UniqueKeyParser {
  public:
   explicit UniqueKeyParser(json& root) : root_(root) {}
@@ -199,15 +201,12 @@ class UniqueKeyParser {
   bool number_float(json::number_float_t v, const json::string_t&) { return value(v); }
   bool string(json::string_t& v) { return value(v); }
   bool binary(json::binary_t& v) { return value(json::binary(v)); }
-  bool start_object(std::size_t) {
-    value(json::value_t::object);
-    open_.push_back(last_);
-    return true;
-  }
+  bool start_object(std::size_t) { return open(json::value_t::object); }
   bool key(json::string_t& k) {
     auto [it, fresh] = open_.back()->get_ref<json::object_t&>().emplace(k, nullptr);
     if (!fresh) {
-      duplicate_ = path() + (open_.size() > 1 ? "." : "") + k;
+      const std::string field = path() + (open_.size() > 1 ? "." : "") + k;
+      refusal_ = ApiError(400, "invalid_json", field + ": is given twice in one object", field);
       return false;
     }
     slot_ = &it->second;
@@ -217,11 +216,7 @@ class UniqueKeyParser {
     open_.pop_back();
     return true;
   }
-  bool start_array(std::size_t) {
-    value(json::value_t::array);
-    open_.push_back(last_);
-    return true;
-  }
+  bool start_array(std::size_t) { return open(json::value_t::array); }
   bool end_array() {
     open_.pop_back();
     return true;
@@ -230,8 +225,9 @@ class UniqueKeyParser {
     return false;
   }
 
-  // The first key given twice, with its path (items[2].run_at), or empty.
-  const std::string& duplicate() const { return duplicate_; }
+  // Why the parse was stopped although the text may be JSON: a key given twice, named by its
+  // path (items[2].run_at), or a value nested too deeply (payload.a[0][0]...).
+  const std::optional<ApiError>& refusal() const { return refusal_; }
 
  private:
   template <typename V>
@@ -249,7 +245,19 @@ class UniqueKeyParser {
     return true;
   }
 
-  // Where the open object is: each open container's place in its parent (only for the error).
+  bool open(json::value_t type) {
+    value(type);
+    open_.push_back(last_);
+    if (open_.size() <= kMaxJsonDepth) return true;
+    const std::string field = path();
+    refusal_ = ApiError(400, "invalid_value",
+                        field + ": is nested too deeply: arrays and objects nest at most " +
+                            std::to_string(kMaxJsonDepth) + " levels deep (the body is the first)",
+                        field);
+    return false;
+  }
+
+  // Where the innermost open container is: each one's place in its parent (only for errors).
   std::string path() const {
     std::string out;
     for (std::size_t i = 1; i < open_.size(); ++i) {
@@ -269,7 +277,7 @@ class UniqueKeyParser {
   std::vector<json*> open_;  // the containers being filled, outermost first
   json* slot_ = nullptr;     // the value of the key just read
   json* last_ = nullptr;     // the value just added
-  std::string duplicate_;
+  std::optional<ApiError> refusal_;
 };
 
 }  // namespace
@@ -287,10 +295,7 @@ json parse_object(const std::string& body) {
   json parsed;
   UniqueKeyParser parser(parsed);
   if (!json::sax_parse(body, &parser)) {
-    if (!parser.duplicate().empty()) {
-      throw ApiError(400, "invalid_json", parser.duplicate() + ": is given twice in one object",
-                     parser.duplicate());
-    }
+    if (parser.refusal()) throw *parser.refusal();
     throw ApiError(400, "invalid_json", "the body is not valid JSON", "body");
   }
   if (!parsed.is_object())

@@ -22,9 +22,12 @@ inline constexpr std::size_t kMaxBatchItems = 1000;
 inline constexpr int kDefaultPageSize = 50;
 inline constexpr int kMaxPageSize = 500;
 inline constexpr int kMaxAttempts = 100;  // max_attempts of a reminder: 1..100
+// Arrays and objects nest at most this deep in a body (the body itself is the first level).
+inline constexpr std::size_t kMaxJsonDepth = 64;
 
 // Parses a request body as a JSON object; 400 naming `body` otherwise (missing_field when it
-// is empty, invalid_json, invalid_type).
+// is empty, invalid_json, invalid_type), or naming the path of a key given twice in one object
+// (invalid_json) or of an array or object nested deeper than kMaxJsonDepth (invalid_value).
 nlohmann::json parse_object(const std::string& body);
 // The body of a route that takes none: empty, or `{}` (clients often send one). Anything else is
 // a 400 as parse_object gives it, or naming the object's first field (unknown_field).

@@ -1,0 +1,69 @@
+// The reading of request bodies before anything reaches the database (api/input.hpp): how deep
+// a body may nest.
+
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "input.hpp"
+
+namespace nudge::api {
+namespace {
+
+// {"a": [[...[]...]]} with the body and its arrays `depth` levels deep.
+std::string nested_arrays(std::size_t depth) {
+  return "{\"a\":" + std::string(depth - 1, '[') + std::string(depth - 1, ']') + "}";
+}
+
+// The path of the first array too deep in nested_arrays: a, then [0] for each array above it.
+std::string too_deep_path() {
+  std::string path = "a";
+  for (std::size_t level = 3; level <= kMaxJsonDepth + 1; ++level) path += "[0]";
+  return path;
+}
+
+TEST(BodyDepth, ABodyNestedToTheLimitIsRead) {
+  const nlohmann::json body = parse_object(nested_arrays(kMaxJsonDepth));
+  const nlohmann::json* v = &body["a"];
+  std::size_t depth = 2;
+  while (!v->empty()) {
+    v = &(*v)[0];
+    ++depth;
+  }
+  EXPECT_EQ(depth, kMaxJsonDepth);
+}
+
+TEST(BodyDepth, ABodyNestedDeeperIsA400NamingThePathAndTheLimit) {
+  // 100,000 levels overflowed nudge-api's stack when the tree was walked.
+  for (const std::size_t depth : {kMaxJsonDepth + 1, std::size_t{100000}}) {
+    SCOPED_TRACE(depth);
+    try {
+      parse_object(nested_arrays(depth));
+      ADD_FAILURE() << "read";
+    } catch (const ApiError& e) {
+      EXPECT_EQ(e.status(), 400);
+      EXPECT_EQ(e.code(), "invalid_value");
+      EXPECT_EQ(e.field(), too_deep_path());
+      EXPECT_NE(std::string(e.what()).find("at most 64 levels"), std::string::npos) << e.what();
+    }
+  }
+}
+
+TEST(BodyDepth, ObjectsCountAsArraysDo) {
+  std::string body;
+  for (std::size_t level = 0; level < kMaxJsonDepth; ++level) body += "{\"k\":";
+  body += "1" + std::string(kMaxJsonDepth, '}');
+  EXPECT_NO_THROW(parse_object(body));
+  try {
+    parse_object("{\"k\":" + body + "}");
+    ADD_FAILURE() << "read";
+  } catch (const ApiError& e) {
+    std::string path = "k";
+    for (std::size_t level = 2; level < kMaxJsonDepth; ++level) path += ".k";
+    EXPECT_EQ(e.field(), path + ".k");
+  }
+}
+
+}  // namespace
+}  // namespace nudge::api

@@ -152,12 +152,76 @@ void Connection::release_buffers() {
   std::string().swap(out_);
 }
 
-void Connection::begin_request() {
+int Connection::begin_request() {
   ++requests_;
   consumed_ = 0;
+  refused_chunks_.reset();
   if (framing_ && framing_->lacks_length) {
     in_.insert(in_pos_ + framing_->head_size - 2, kEmptyBody);
     framing_->head_size += kEmptyBody.size();
+  }
+  if (framing_ && framing_->chunked) return read_chunked_body();
+  return 0;
+}
+
+int Connection::read_chunked_body() {
+  RequestFraming& f = *framing_;
+  const std::size_t body_at = in_pos_ + f.head_size;
+  ChunkDecoder decoder;
+  std::string body;
+  std::size_t used = 0;  // bytes after the head that the decoder has taken
+  bool continued = false;
+  char scratch[16384];
+  for (;;) {
+    used += decoder.feed(std::string_view(in_).substr(body_at + used), &body);
+    if (decoder.state() != ChunkDecoder::State::more) break;
+    // What was decoded is in `body`: the encoded bytes go, so that no more than the limit (and
+    // a read) is ever held.
+    in_.erase(body_at, used);
+    used = 0;
+    if (decoder.data_size() > limits_.max_body_bytes) {
+      // Refused before the rest is read; end_request drops it as it comes.
+      f.chunked = false;
+      refused_chunks_ = decoder;
+      return 413;
+    }
+    // A client that asked to be told to go on is told now: it waits for that before its body.
+    if (f.expect_continue && !continued) {
+      continued = true;
+      static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+      if (!send_all(kContinue.data(), kContinue.size())) break;
+    }
+    if (!receive_once(scratch, sizeof scratch)) break;
+  }
+  f.chunked = false;
+  if (decoder.state() != ChunkDecoder::State::done) {
+    // Malformed, or it stopped arriving: where the next request starts is unknown.
+    f.close_after = true;
+    end_input();
+    return 400;
+  }
+  const std::string head =
+      dechunked_head(std::string_view(in_).substr(in_pos_, f.head_size), body.size());
+  in_.replace(in_pos_, f.head_size + used, head + body);
+  f.head_size = head.size();
+  f.body_size = body.size();
+  return 0;
+}
+
+bool Connection::receive_once(char* scratch, std::size_t size) {
+  for (;;) {
+    const bool decrypted = ssl_ != nullptr && SSL_pending(ssl_) > 0;
+    if (!decrypted && !wait_for(want_write_ ? POLLOUT : POLLIN)) return false;
+    const ssize_t n = receive_some(scratch, size);
+    if (n > 0) {
+      in_.append(scratch, static_cast<std::size_t>(n));
+      return true;
+    }
+    if (n == 0) {
+      input_ended_ = true;
+      return false;
+    }
+    if (errno != EINTR && errno != EAGAIN && errno != EWOULDBLOCK) return false;
   }
 }
 
@@ -167,7 +231,11 @@ bool Connection::must_close() const {
 
 bool Connection::end_request() {
   bool ok = flush();
-  if (framing_ && framing_->body_size) {
+  if (refused_chunks_) {
+    // httplib read the head only (the request was refused before its body).
+    ok = ok && framing_ && consumed_ == framing_->head_size && drop_chunked_rest();
+    refused_chunks_.reset();
+  } else if (framing_ && framing_->body_size) {
     const std::size_t message = framing_->head_size + *framing_->body_size;
     // httplib reads no body for GET, and none of one refused (too large): it is dropped.
     if (consumed_ < message) ok = ok && drop_input(message - consumed_);
@@ -205,6 +273,31 @@ bool Connection::drop_input(std::size_t count) {
     }
   }
   return true;
+}
+
+bool Connection::drop_chunked_rest() {
+  const auto deadline = std::chrono::steady_clock::now() + limits_.io_timeout;
+  char scratch[16384];
+  for (;;) {
+    in_pos_ += refused_chunks_->feed(std::string_view(in_).substr(in_pos_), nullptr);
+    if (refused_chunks_->state() == ChunkDecoder::State::done) return true;
+    if (refused_chunks_->state() == ChunkDecoder::State::malformed) return false;
+    in_.clear();  // all of it was dropped
+    in_pos_ = 0;
+    pollfd pfd{fd_, POLLIN, 0};
+    const bool decrypted = ssl_ != nullptr && SSL_pending(ssl_) > 0;
+    if (input_ended_ || std::chrono::steady_clock::now() >= deadline ||
+        (!decrypted && ::poll(&pfd, 1, static_cast<int>(kDropWait.count())) <= 0))
+      return false;
+    const ssize_t n = receive_some(scratch, sizeof scratch);
+    if (n > 0) {
+      in_.append(scratch, static_cast<std::size_t>(n));
+    } else if (n == 0) {
+      input_ended_ = true;
+    } else if (errno != EINTR && errno != EAGAIN && errno != EWOULDBLOCK) {
+      return false;
+    }
+  }
 }
 
 bool Connection::wait_for(short events) const {

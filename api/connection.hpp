@@ -20,7 +20,7 @@ namespace nudge::api {
 
 struct ConnectionLimits {
   std::chrono::milliseconds io_timeout;  // longest wait for the client to send or take bytes
-  std::size_t max_body_bytes;            // larger bodies are refused by httplib (413)
+  std::size_t max_body_bytes;            // larger bodies are refused (413)
 };
 
 class Connection : public httplib::Stream {
@@ -52,13 +52,19 @@ class Connection : public httplib::Stream {
   void release_buffers();
 
   // Before httplib reads the request: a request without Content-Length or Transfer-Encoding
-  // gets "Content-Length: 0", its body length by RFC 9112 (httplib would wait for a body).
-  void begin_request();
+  // gets "Content-Length: 0", its body length by RFC 9112 (httplib would wait for a body); a
+  // chunked body is read and decoded here, as it arrives, and the request handed to httplib
+  // with it as a Content-Length body (httplib would read a chunked one whole, whatever its
+  // size). Answers the status the request is to be refused with, or 0: 413 once the decoded
+  // body passes max_body_bytes (the rest is not kept), 400 when it is malformed or stops
+  // arriving (and the connection closes after the answer).
+  int begin_request();
   // The answer must close the connection: the input has ended, or where the next request
   // starts is unknown.
   bool must_close() const;
   // After httplib answered: sends the rest of the answer and skips any part of the request's
-  // body httplib did not read. False when the connection cannot serve another request.
+  // body httplib did not read (the rest of a chunked body too large too, decoded and dropped).
+  // False when the connection cannot serve another request.
   bool end_request();
   unsigned requests() const { return requests_; }
 
@@ -83,6 +89,13 @@ class Connection : public httplib::Stream {
   // Drops `count` bytes of input: those buffered, then those that arrive (within kDropWait of
   // each other, all within io_timeout). False when they did not all come.
   bool drop_input(std::size_t count);
+  // The same for the rest of a chunked body, to its end; the bytes after it are kept.
+  bool drop_chunked_rest();
+  // Waits up to io_timeout for the client's next bytes (at most `size`) and adds them to the
+  // buffered input. False when none came, the client closed or the socket failed.
+  bool receive_once(char* scratch, std::size_t size);
+  // begin_request's part for a chunked body.
+  int read_chunked_body();
   bool send_all(const char* data, std::size_t size);
   bool flush();
   ssize_t tls_result(int result);
@@ -101,6 +114,8 @@ class Connection : public httplib::Stream {
   std::size_t in_pos_ = 0;
   std::string out_;  // answer bytes not yet sent
   std::optional<RequestFraming> framing_;
+  // The rest of a chunked body refused as too large: decoded and dropped by end_request.
+  std::optional<ChunkDecoder> refused_chunks_;
   std::size_t consumed_ = 0;  // bytes of the current request httplib has read
   bool input_ended_ = false;
   bool write_failed_ = false;

@@ -25,6 +25,9 @@ constexpr std::size_t kNextRequestReadBytes = 16384;
 
 // Set by keep_as_stream while the request thread serves the request whose answer streams.
 thread_local std::shared_ptr<Outbox> t_stream;
+// The status the connection refused the request being served with (Connection::begin_request),
+// or 0: httplib answers it before reading a body or routing.
+thread_local int t_refusal = 0;
 
 std::string overloaded_answer(const std::string& body) {
   return "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
@@ -38,6 +41,10 @@ HttpServer::HttpServer(Settings settings) : settings_(std::move(settings)) {
   parser_.set_payload_max_length(settings_.max_body_bytes);
   parser_.set_pre_routing_handler(
       [max = settings_.max_body_bytes](const httplib::Request& req, httplib::Response& res) {
+        if (t_refusal != 0) {
+          res.status = t_refusal;  // the router's error handler writes the body
+          return httplib::Server::HandlerResponse::Handled;
+        }
         // httplib hands its own, non-const request to the handler as const.
         return settle_request_head(const_cast<httplib::Request&>(req), res, max);
       });
@@ -98,9 +105,9 @@ void HttpServer::serve_connection(Connection& c) {
   static const std::function<void(httplib::Request&)> kNoSetup;
   try {
     for (;;) {
+      t_refusal = c.begin_request();
       const bool close =
-          loop_->stopping() || c.must_close() || c.requests() + 1 >= kMaxRequestsPerConnection;
-      c.begin_request();
+          loop_->stopping() || c.must_close() || c.requests() >= kMaxRequestsPerConnection;
       bool client_closes = false;
       t_stream.reset();
       const bool answered = parser_.process_request(c, close, client_closes, kNoSetup);

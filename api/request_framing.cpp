@@ -26,33 +26,56 @@ std::string_view trim(std::string_view s) {
   return s;
 }
 
+// A chunk's size line (with its extensions) and the trailer section are at most this long.
+constexpr std::size_t kMaxChunkLine = 4096;
+constexpr std::size_t kMaxTrailerBytes = 65536;
+
 // What the header fields say about the body.
 struct BodyHeaders {
   int content_lengths = 0;
   std::optional<std::size_t> content_length;
-  bool transfer_encoding = false;
+  int transfer_encodings = 0;
+  bool chunked = false;  // the (last) Transfer-Encoding is chunked alone
   bool expect_continue = false;
 };
 
-BodyHeaders read_body_headers(std::string_view fields) {
-  BodyHeaders out;
+int hex_digit(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+// Calls `each(name, line)` for each header field line of `head` (after its request line), the
+// line without its CRLF.
+template <typename Each>
+void for_each_field(std::string_view head, Each&& each) {
+  const auto request_line_end = head.find(kLineEnd);
+  if (request_line_end == std::string_view::npos) return;
+  std::string_view fields = head.substr(request_line_end + kLineEnd.size());
   while (!fields.empty()) {
     const auto eol = fields.find(kLineEnd);
     const std::string_view line = fields.substr(0, eol);
     fields.remove_prefix(eol == std::string_view::npos ? fields.size() : eol + kLineEnd.size());
     const auto colon = line.find(':');
-    if (colon == std::string_view::npos) continue;
-    const std::string_view name = line.substr(0, colon);
-    const std::string_view value = trim(line.substr(colon + 1));
+    if (colon != std::string_view::npos) each(line.substr(0, colon), line);
+  }
+}
+
+BodyHeaders read_body_headers(std::string_view head) {
+  BodyHeaders out;
+  for_each_field(head, [&out](std::string_view name, std::string_view line) {
+    const std::string_view value = trim(line.substr(name.size() + 1));
     if (same_name(name, "Content-Length")) {
       ++out.content_lengths;
       out.content_length = parse_content_length(value);
     } else if (same_name(name, "Transfer-Encoding")) {
-      out.transfer_encoding = true;
+      ++out.transfer_encodings;
+      out.chunked = is_token(value, "chunked");
     } else if (same_name(name, "Expect")) {
       out.expect_continue = same_name(value, "100-continue");
     }
-  }
+  });
   return out;
 }
 
@@ -74,12 +97,15 @@ RequestFraming frame_request(std::string_view bytes, std::size_t max_body_bytes)
     return f;
   }
   f.head_size = blank + kHeadEnd.size();
-  const auto request_line_end = bytes.find(kLineEnd);
-  // The header lines, each with its CRLF (none when the request line ends the head).
-  const BodyHeaders h =
-      read_body_headers(bytes.substr(request_line_end + kLineEnd.size(), blank - request_line_end));
-  if (h.transfer_encoding) {
-    f.ready = true;  // httplib reads a chunked body to its end; what follows is the next request
+  const BodyHeaders h = read_body_headers(bytes.substr(0, f.head_size));
+  if (h.transfer_encodings > 0) {
+    f.ready = true;
+    f.expect_continue = h.expect_continue;
+    // Anything but one "chunked" without Content-Length is refused (request_head.hpp) and the
+    // connection closed (RFC 9112 section 6.1): httplib would read such a body until the client
+    // closes, without a limit.
+    f.chunked = h.transfer_encodings == 1 && h.chunked && h.content_lengths == 0;
+    f.close_after = !f.chunked;
     return f;
   }
   if (h.content_lengths == 0) {
@@ -95,6 +121,115 @@ RequestFraming frame_request(std::string_view bytes, std::size_t max_body_bytes)
   f.ready = h.expect_continue || *f.body_size > max_body_bytes ||
             bytes.size() - f.head_size >= std::min(*f.body_size, kMaxEarlyBodyBytes);
   return f;
+}
+
+bool is_token(std::string_view value, std::string_view token) {
+  return same_name(trim(value), token);
+}
+
+ChunkDecoder::State ChunkDecoder::state() const {
+  if (step_ == Step::done) return State::done;
+  if (step_ == Step::malformed) return State::malformed;
+  return State::more;
+}
+
+std::size_t ChunkDecoder::feed(std::string_view bytes, std::string* data) {
+  std::size_t i = 0;
+  const auto fail = [&] {
+    step_ = Step::malformed;
+    return i;
+  };
+  while (i < bytes.size()) {
+    const char c = bytes[i];
+    switch (step_) {
+      case Step::size:
+        if (const int digit = hex_digit(c); digit >= 0) {
+          // 15 hex digits are far past any body allowed; more could overflow.
+          if (++digits_ > 15) return fail();
+          chunk_ = chunk_ * 16 + static_cast<std::uint64_t>(digit);
+        } else if (digits_ > 0 && (c == ';' || c == ' ' || c == '\t')) {
+          step_ = Step::extension;  // chunk extensions are read and ignored
+        } else if (digits_ > 0 && c == '\r') {
+          step_ = Step::size_end;
+        } else {
+          return fail();
+        }
+        break;
+      case Step::extension:
+        if (c == '\r') {
+          step_ = Step::size_end;
+        } else if (c == '\n') {
+          return fail();
+        }
+        break;
+      case Step::size_end:
+        if (c != '\n') return fail();
+        step_ = chunk_ == 0 ? Step::trailer : Step::data;
+        line_ = 0;
+        break;
+      case Step::data: {
+        const std::size_t n =
+            static_cast<std::size_t>(std::min<std::uint64_t>(chunk_, bytes.size() - i));
+        if (data != nullptr) data->append(bytes.data() + i, n);
+        data_size_ += n;
+        chunk_ -= n;
+        i += n;
+        if (chunk_ == 0) step_ = Step::data_end;
+        continue;
+      }
+      case Step::data_end:
+        if (c != '\r') return fail();
+        step_ = Step::data_end_lf;
+        break;
+      case Step::data_end_lf:
+        if (c != '\n') return fail();
+        step_ = Step::size;
+        digits_ = 0;
+        break;
+      case Step::trailer:  // at the start of a trailer line, or of the empty line ending the body
+        if (c == '\n') return fail();
+        step_ = c == '\r' ? Step::last_lf : Step::trailer_line;
+        break;
+      case Step::trailer_line:
+        if (c == '\r') {
+          step_ = Step::trailer_lf;
+        } else if (c == '\n') {
+          return fail();
+        }
+        break;
+      case Step::trailer_lf:
+        if (c != '\n') return fail();
+        step_ = Step::trailer;
+        break;
+      case Step::last_lf:
+        if (c != '\n') return fail();
+        step_ = Step::done;
+        return i + 1;
+      case Step::done:
+      case Step::malformed:
+        return i;
+    }
+    ++i;
+    // The size line and the trailer section are bounded: neither can grow without end.
+    if (step_ == Step::extension || step_ == Step::trailer_line) {
+      if (++line_ > (step_ == Step::extension ? kMaxChunkLine : kMaxTrailerBytes)) return fail();
+    }
+  }
+  return i;
+}
+
+std::string dechunked_head(std::string_view head, std::size_t body_size) {
+  const auto request_line_end = head.find(kLineEnd);
+  std::string out(head.substr(0, request_line_end + kLineEnd.size()));
+  for_each_field(head, [&](std::string_view name, std::string_view line) {
+    if (same_name(name, "Transfer-Encoding") || same_name(name, "Expect")) return;
+    out.append(line);
+    out.append(kLineEnd);
+  });
+  out += "Content-Length: " + std::to_string(body_size);
+  out.append(kLineEnd);
+  out.append(kLineEnd);
+  return out;
 }
 
 }  // namespace nudge::api

@@ -4,7 +4,9 @@
 // without waiting for the client.
 
 #include <cstddef>
+#include <cstdint>
 #include <optional>
+#include <string>
 #include <string_view>
 
 namespace nudge::api {
@@ -18,8 +20,13 @@ struct RequestFraming {
   std::optional<std::size_t> body_size;  // from Content-Length; 0 when the request has no body
   // Neither Content-Length nor Transfer-Encoding: the body is empty (section 6.3, rule 7).
   bool lacks_length = false;
-  // A head too long or a Content-Length unreadable: where the next request starts is unknown.
+  // A head too long, a Content-Length unreadable, or a Transfer-Encoding other than chunked
+  // alone: where the next request starts is unknown.
   bool close_after = false;
+  // Transfer-Encoding: chunked (and no Content-Length): the connection decodes the body, up to
+  // max_body_bytes, before httplib reads the request (Connection::begin_request).
+  bool chunked = false;
+  bool expect_continue = false;  // Expect: 100-continue
 };
 
 inline constexpr std::size_t kMaxHeadBytes = 65536;
@@ -33,5 +40,50 @@ std::optional<std::size_t> parse_content_length(std::string_view text);
 
 // Frames the request at the start of `bytes` (leading empty lines already skipped).
 RequestFraming frame_request(std::string_view bytes, std::size_t max_body_bytes);
+
+// A header field's `value` is `token` (in any case, spaces and tabs around it ignored). The only
+// Transfer-Encoding the API reads is "chunked" alone (RFC 9112 section 6.1: chunked must be the
+// last coding, and the API decodes no other).
+bool is_token(std::string_view value, std::string_view token);
+
+// A chunked body (RFC 9112 section 7.1) decoded as its bytes arrive: the data of its chunks,
+// without their sizes, extensions or trailer fields.
+class ChunkDecoder {
+ public:
+  enum class State { more, done, malformed };
+
+  // Decodes `bytes` from where the last call stopped, adding the data to `data` (or dropping it
+  // when null). Answers how many of `bytes` it used: all of them unless the body ended, or
+  // turned out malformed, before their end.
+  std::size_t feed(std::string_view bytes, std::string* data);
+  State state() const;
+  std::uint64_t data_size() const { return data_size_; }
+
+ private:
+  enum class Step {
+    size,
+    extension,
+    size_end,
+    data,
+    data_end,
+    data_end_lf,
+    trailer,
+    trailer_line,
+    trailer_lf,
+    last_lf,
+    done,
+    malformed
+  };
+  Step step_ = Step::size;
+  std::uint64_t chunk_ = 0;  // the size of the chunk being read, then what is left of it
+  std::size_t digits_ = 0;   // of its size
+  std::size_t line_ = 0;     // bytes of the size line or trailer section so far
+  std::uint64_t data_size_ = 0;
+};
+
+// The head of a chunked request rewritten for its decoded body of `body_size` bytes:
+// Transfer-Encoding becomes Content-Length, and Expect: 100-continue goes (the connection has
+// answered it).
+std::string dechunked_head(std::string_view head, std::size_t body_size);
 
 }  // namespace nudge::api

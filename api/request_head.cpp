@@ -16,15 +16,26 @@ bool has_unreadable_length(const httplib::Request& req) {
   return count > 1 || (count == 1 && !parse_content_length(req.get_header_value("Content-Length")));
 }
 
+bool has_unreadable_transfer_encoding(const httplib::Request& req) {
+  const auto count = req.get_header_value_count("Transfer-Encoding");
+  return count > 0 && (count > 1 || req.has_header("Content-Length") ||
+                       !is_token(req.get_header_value("Transfer-Encoding"), "chunked"));
+}
+
 httplib::Server::HandlerResponse settle_request_head(httplib::Request& req, httplib::Response& res,
                                                      std::size_t max_body_bytes) {
-  if (has_unreadable_length(req)) {
+  if (has_unreadable_length(req) || has_unreadable_transfer_encoding(req)) {
     res.status = 400;
     return httplib::Server::HandlerResponse::Handled;
   }
   if (req.has_header("Content-Length") &&
       *parse_content_length(req.get_header_value("Content-Length")) > max_body_bytes) {
     res.status = 413;
+    return httplib::Server::HandlerResponse::Handled;
+  }
+  if (req.has_header("Content-Encoding") &&
+      !is_token(req.get_header_value("Content-Encoding"), "identity")) {
+    res.status = 415;
     return httplib::Server::HandlerResponse::Handled;
   }
   if (req.get_header_value("Content-Type").starts_with(kFormType))

@@ -3,6 +3,11 @@
 // (httplib's pre-routing handler):
 // - a declared body length that cannot be read (400) or is over max_body_bytes (413) is refused
 //   at once: httplib would first wait for that many bytes, to skip them;
+// - a Transfer-Encoding other than chunked alone, or with a Content-Length, is refused (400;
+//   the connection closes, request_framing.hpp): httplib would read such a body until the client
+//   closes, without a limit. A chunked body has been decoded already (connection.hpp);
+// - a compressed body (Content-Encoding other than identity) is refused (415): httplib would
+//   inflate it without a limit, and 200 KB of gzip held 200 MB;
 // - a form-encoded body (what curl -d sends, JSON included) is read like any other, up to
 //   max_body_bytes: httplib would refuse one over 8 KiB and file it under the query parameters;
 // - the path is routed as it was sent, still percent-encoded, so that an encoded '/' (%2F) stays
@@ -21,5 +26,7 @@ httplib::Server::HandlerResponse settle_request_head(httplib::Request& req, http
 // The request declares its body's length in a way that cannot be read: not one Content-Length
 // of digits.
 bool has_unreadable_length(const httplib::Request& req);
+// Its Transfer-Encoding is not one "chunked" without Content-Length.
+bool has_unreadable_transfer_encoding(const httplib::Request& req);
 
 }  // namespace nudge::api

@@ -129,10 +129,20 @@ void Router::finish() {
             send_error(res, 413, "payload_too_large", "the request body is larger than allowed",
                        "body");
             break;
+          case 415:
+            send_error(res, 415, "unsupported_encoding",
+                       "Content-Encoding: request bodies are read as sent, never decompressed; "
+                       "send the JSON itself",
+                       "Content-Encoding");
+            break;
           default:
             if (has_unreadable_length(req)) {
               send_error(res, 400, "invalid_value",
                          "Content-Length: must be one whole number of bytes", "Content-Length");
+            } else if (has_unreadable_transfer_encoding(req)) {
+              send_error(res, 400, "invalid_value",
+                         "Transfer-Encoding: only chunked is read, and never with Content-Length",
+                         "Transfer-Encoding");
             } else {
               send_error(res, res.status, "bad_request", "the request could not be read");
             }

@@ -1,5 +1,6 @@
-// Where a request ends in the bytes received so far (api/request_framing.hpp), case by case.
-// No sockets needed: the API suite drives the same code over real connections.
+// Where a request ends in the bytes received so far (api/request_framing.hpp), and how a chunked
+// body is decoded, case by case. No sockets needed: the API suite drives the same code over real
+// connections.
 
 #include "request_framing.hpp"
 
@@ -82,6 +83,110 @@ TEST_P(Framing, SaysWhetherTheRequestIsCompleteAndHowLong) {
 
 INSTANTIATE_TEST_SUITE_P(Cases, Framing, ::testing::ValuesIn(kCases),
                          [](const auto& info) { return info.param.name; });
+
+// Only "chunked" alone is decoded; any other Transfer-Encoding, or one beside a Content-Length,
+// is refused and the connection closed after the answer (httplib would read it until the client
+// closes).
+TEST(TransferEncoding, OnlyChunkedAloneIsDecodedAndAnythingElseClosesTheConnection) {
+  const std::string head = "POST /x HTTP/1.1\r\nHost: a\r\n";
+  const struct {
+    std::string fields;
+    bool chunked;
+  } cases[] = {
+      {"Transfer-Encoding: chunked\r\n", true},
+      {"transfer-encoding:  CHUNKED \r\n", true},
+      {"Transfer-Encoding: identity\r\n", false},
+      {"Transfer-Encoding: gzip, chunked\r\n", false},
+      {"Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n", false},
+      {"Transfer-Encoding: chunked\r\nContent-Length: 3\r\n", false},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.fields);
+    const RequestFraming f = frame_request(head + c.fields + "\r\n", kMaxBody);
+    EXPECT_TRUE(f.ready);
+    EXPECT_EQ(f.chunked, c.chunked);
+    EXPECT_EQ(f.close_after, !c.chunked);
+    EXPECT_FALSE(f.body_size);
+  }
+  EXPECT_TRUE(
+      frame_request(head + "Transfer-Encoding: chunked\r\nExpect: 100-continue\r\n\r\n", kMaxBody)
+          .expect_continue);
+}
+
+struct ChunkCase {
+  std::string name;
+  std::string bytes;
+  ChunkDecoder::State state;
+  std::string data;
+  std::size_t used;  // of bytes
+};
+
+using State = ChunkDecoder::State;
+const std::string kNext = "GET / HTTP/1.1\r\n\r\n";
+
+const std::vector<ChunkCase> kChunkCases = {
+    {"OneChunk", "5\r\nhello\r\n0\r\n\r\n", State::done, "hello", 15},
+    {"SeveralChunksWithHexSizes", "3\r\nabc\r\nA\r\n0123456789\r\n0\r\n\r\n", State::done,
+     "abc0123456789", 28},
+    {"EmptyBody", "0\r\n\r\n", State::done, "", 5},
+    {"ExtensionsAreIgnored", "3;name=value ; x\r\nabc\r\n0;last\r\n\r\n", State::done, "abc", 33},
+    {"TrailerFieldsAreDropped", "3\r\nabc\r\n0\r\nX-Sum: 1\r\nX-Other: 2\r\n\r\n", State::done,
+     "abc", 35},
+    {"TheNextRequestIsLeftUnread", "2\r\nab\r\n0\r\n\r\n" + kNext, State::done, "ab", 12},
+    {"AnUnfinishedBodyWantsMore", "5\r\nhel", State::more, "hel", 6},
+    {"AChunkWithoutItsLineEndIsMalformed", "3\r\nabcX\r\n0\r\n\r\n", State::malformed, "abc", 6},
+    {"ASizeThatIsNotHexIsMalformed", "g\r\n", State::malformed, "", 0},
+    {"AnEmptySizeIsMalformed", "\r\nabc", State::malformed, "", 0},
+    {"ABareLineFeedIsMalformed", "3\nabc", State::malformed, "", 1},
+    {"ASizeOfSixteenHexDigitsIsMalformed", "1000000000000000\r\n", State::malformed, "", 15},
+    {"AnEndlessExtensionIsMalformed", "1;" + std::string(5000, 'x'), State::malformed, "", 4098},
+};
+
+class Chunks : public ::testing::TestWithParam<ChunkCase> {};
+
+TEST_P(Chunks, DecodeWhateverWayTheBytesArrive) {
+  const ChunkCase& c = GetParam();
+  {
+    SCOPED_TRACE("all at once");
+    ChunkDecoder d;
+    std::string data;
+    EXPECT_EQ(d.feed(c.bytes, &data), c.used);
+    EXPECT_EQ(d.state(), c.state);
+    EXPECT_EQ(data, c.data);
+    EXPECT_EQ(d.data_size(), c.data.size());
+  }
+  {
+    SCOPED_TRACE("a byte at a time");
+    ChunkDecoder d;
+    std::string data;
+    std::size_t used = 0;
+    for (std::size_t i = 0; i < c.bytes.size() && d.state() == State::more; ++i)
+      used += d.feed(std::string_view(c.bytes).substr(i, 1), &data);
+    EXPECT_EQ(used, c.used);
+    EXPECT_EQ(d.state(), c.state);
+    EXPECT_EQ(data, c.data);
+  }
+  {
+    SCOPED_TRACE("dropped");
+    ChunkDecoder d;
+    EXPECT_EQ(d.feed(c.bytes, nullptr), c.used);
+    EXPECT_EQ(d.state(), c.state);
+    EXPECT_EQ(d.data_size(), c.data.size());
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Cases, Chunks, ::testing::ValuesIn(kChunkCases),
+                         [](const auto& info) { return info.param.name; });
+
+TEST(DechunkedHead, TransferEncodingBecomesContentLengthAndTheContinueGoes) {
+  EXPECT_EQ(dechunked_head("POST /v1/events HTTP/1.1\r\nHost: a\r\ntransfer-encoding: chunked\r\n"
+                           "Expect: 100-continue\r\nContent-Type: application/json\r\n\r\n",
+                           42),
+            "POST /v1/events HTTP/1.1\r\nHost: a\r\nContent-Type: application/json\r\n"
+            "Content-Length: 42\r\n\r\n");
+  EXPECT_EQ(dechunked_head("POST /x HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n", 0),
+            "POST /x HTTP/1.1\r\nContent-Length: 0\r\n\r\n");
+}
 
 }  // namespace
 }  // namespace nudge::api

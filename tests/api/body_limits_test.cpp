@@ -1,10 +1,18 @@
 // What a body may be, over real connections: nested at most 64 levels deep on every route that
-// reads one (100,000 levels crashed nudge-api).
+// reads one (100,000 levels crashed nudge-api), at most max_body_bytes once decoded when it comes
+// chunked (it was read whole, however large), sent as it is (a gzip body was inflated without a
+// limit), and framed by Content-Length or chunked alone.
+
+#include <fstream>
+#include <thread>
 
 #include "api/api_fixture.hpp"
+#include "support/raw_http.hpp"
 
 namespace nudge::test {
 namespace {
+
+constexpr std::size_t kBodyLimit = 262144;  // ApiTest's NUDGE_API_MAX_BODY_BYTES
 
 std::string create_with_payload(const std::string& entity_id, const std::string& payload = "{}") {
   return R"({"entity_type":"user","entity_id":")" + entity_id +
@@ -16,6 +24,40 @@ std::string create_with_payload(const std::string& entity_id, const std::string&
 // `depth` arrays nested in one another: [[...]].
 std::string nested_arrays_text(std::size_t depth) {
   return std::string(depth, '[') + std::string(depth, ']');
+}
+
+// `body` as chunks of at most `size` bytes, with the last chunk.
+std::string as_chunks(const std::string& body, std::size_t size) {
+  std::string out;
+  char hex[32];
+  for (std::size_t at = 0; at < body.size(); at += size) {
+    const std::string part = body.substr(at, size);
+    std::snprintf(hex, sizeof hex, "%zx", part.size());
+    out += std::string(hex) + "\r\n" + part + "\r\n";
+  }
+  return out + "0\r\n\r\n";
+}
+
+std::string chunked_head(const std::string& method, const std::string& path,
+                         const std::string& extra = "") {
+  return method + " " + path +
+         " HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+         "Transfer-Encoding: chunked\r\n" +
+         extra + "\r\n";
+}
+
+json answer_json(const std::optional<RawResponse>& r) {
+  return r ? json::parse(r->body, nullptr, false) : json();
+}
+
+// The most memory the process has held (VmHWM), in KiB.
+long peak_kib(pid_t pid) {
+  std::ifstream status("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(status, line)) {
+    if (line.rfind("VmHWM:", 0) == 0) return std::stol(line.substr(6));
+  }
+  return -1;
 }
 
 using BodyLimits = ApiTest;
@@ -70,6 +112,134 @@ TEST_F(BodyLimits, APayloadOrDataNestedToTheLimitIsKeptAndOneLevelMoreIsRefused)
   EXPECT_EQ(value<long>("SELECT count(*) FROM nudge.reminders"), 1);
   EXPECT_EQ(value<long>("SELECT count(*) FROM nudge.events"), 0);
   EXPECT_TRUE(api_->running());
+}
+
+TEST_F(BodyLimits, AChunkedBodyUnderTheLimitIsReadAsAnyOther) {
+  std::string items;
+  for (int i = 0; i < 100; ++i)
+    items += (i > 0 ? "," : "") + create_with_payload("chunked-" + std::to_string(i));
+  const std::string body = R"({"items":[)" + items + "]}";
+  ASSERT_GT(body.size(), 10000u);
+  RawConnection c(port_);
+  // In chunks of every size, one byte to 8 KiB, and then the connection serves the next request.
+  const auto created =
+      c.request(chunked_head("POST", "/v1/reminders/batch") + as_chunks(body, 8192), 10s);
+  ASSERT_TRUE(created);
+  EXPECT_EQ(created->status, 200) << created->body.substr(0, 300);
+  EXPECT_EQ(value<long>("SELECT count(*) FROM nudge.reminders"), 100);
+  const auto flag =
+      c.request(chunked_head("PUT", "/v1/flags/chunked") + as_chunks(R"({"value": true})", 1), 10s);
+  ASSERT_TRUE(flag);
+  EXPECT_EQ(flag->status, 200) << flag->body;
+  EXPECT_EQ(answer_json(flag)["value"], true);
+  const auto empty = c.request(chunked_head("PUT", "/v1/flags/chunked") + "0\r\n\r\n", 10s);
+  ASSERT_TRUE(empty);
+  EXPECT_EQ(answer_json(empty)["error"]["field"], "body") << empty->body;
+  const auto next = c.request(raw_request("GET", "/v1/flags/chunked"), 5s);
+  ASSERT_TRUE(next);
+  EXPECT_EQ(answer_json(next)["value"], true);
+}
+
+TEST_F(BodyLimits, AClientThatWaitsForContinueBeforeAChunkedBodyIsToldToGoOn) {
+  RawConnection c(port_);
+  ASSERT_TRUE(c.send(chunked_head("PUT", "/v1/flags/asked", "Expect: 100-continue\r\n")));
+  const auto go_on = c.read_response(5s);
+  ASSERT_TRUE(go_on);
+  EXPECT_EQ(go_on->status, 100);
+  const auto set = c.request(as_chunks(R"({"value": false})", 4), 5s);
+  ASSERT_TRUE(set);
+  EXPECT_EQ(set->status, 200) << set->body;
+}
+
+TEST_F(BodyLimits, AChunkedBodyOverTheLimitIs413AndItsRestIsDroppedUnkept) {
+  std::string items;
+  for (int i = 0; items.size() <= kBodyLimit; ++i)
+    items += (i > 0 ? "," : "") + create_with_payload("over-" + std::to_string(i));
+  RawConnection c(port_);
+  const auto refused = c.request(
+      chunked_head("POST", "/v1/reminders/batch") + as_chunks(R"({"items":[)" + items + "]}", 4096),
+      10s);
+  ASSERT_TRUE(refused);
+  EXPECT_EQ(refused->status, 413);
+  EXPECT_EQ(answer_json(refused)["error"]["code"], "payload_too_large");
+  EXPECT_EQ(answer_json(refused)["error"]["field"], "body");
+  EXPECT_EQ(value<long>("SELECT count(*) FROM nudge.reminders"), 0);
+  // The rest of the body was skipped: the connection goes on.
+  const auto next = c.request(raw_request("GET", "/health"), 5s);
+  ASSERT_TRUE(next);
+  EXPECT_EQ(next->status, 200);
+}
+
+// 40 MB sent chunked took the API from 19 MB to 255 MB of memory, and was read to its end.
+TEST_F(BodyLimits, AHugeChunkedBodyIsRefusedOnceItPassesTheLimitWithoutBeingHeld) {
+  const long before = peak_kib(api_->pid());
+  ASSERT_GT(before, 0);
+  RawConnection c(port_);
+  ASSERT_TRUE(c.send(chunked_head("PUT", "/v1/flags/huge") + "b\r\n{\"value\": \"\r\n"));
+  const std::string chunk = "10000\r\n" + std::string(65536, 'b') + "\r\n";
+  const auto start = std::chrono::steady_clock::now();
+  std::size_t sent = 0;
+  // 32 MB unless the server stops taking them (it drops what comes within request_timeout).
+  for (; sent < 32 * 1024 * 1024 && c.send(chunk); sent += 65536) {
+  }
+  const auto refused = c.read_response(10s);
+  ASSERT_TRUE(refused);
+  EXPECT_EQ(refused->status, 413) << refused->body;
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 10s);
+  const long grown = peak_kib(api_->pid()) - before;
+  EXPECT_LT(grown, 16 * 1024) << "KiB more at the peak after " << sent << " bytes";
+  EXPECT_EQ(value<long>("SELECT count(*) FROM nudge.status_flags"), 0);
+}
+
+TEST_F(BodyLimits, AMalformedChunkedBodyIsA400AndTheConnectionCloses) {
+  for (const std::string& body :
+       {std::string("e\r\n{\"value\": true}XX0\r\n\r\n"), std::string("zz\r\n{}\r\n0\r\n\r\n"),
+        std::string("2;") + std::string(5000, 'x') + "\r\n{}\r\n0\r\n\r\n"}) {
+    SCOPED_TRACE(body.substr(0, 40));
+    RawConnection c(port_);
+    const auto refused = c.request(chunked_head("PUT", "/v1/flags/bad") + body, 5s);
+    ASSERT_TRUE(refused);
+    EXPECT_EQ(refused->status, 400);
+    EXPECT_EQ(refused->header("Connection"), "close");
+    EXPECT_TRUE(c.closed_by_server(5s));
+  }
+  EXPECT_EQ(value<long>("SELECT count(*) FROM nudge.status_flags"), 0);
+}
+
+// httplib read these until the client closed the connection, however much came.
+TEST_F(BodyLimits, ATransferEncodingOtherThanChunkedAloneIsA400AtOnce) {
+  for (const std::string& fields :
+       {std::string("Transfer-Encoding: identity\r\n"),
+        std::string("Transfer-Encoding: gzip, chunked\r\n"),
+        std::string("Transfer-Encoding: chunked\r\nContent-Length: 16\r\n")}) {
+    SCOPED_TRACE(fields);
+    RawConnection c(port_);
+    const auto refused = c.request(
+        "PUT /v1/flags/te HTTP/1.1\r\nHost: x\r\n" + fields + "\r\n{\"value\": true}", 2s);
+    ASSERT_TRUE(refused) << "no answer at once";
+    EXPECT_EQ(refused->status, 400);
+    EXPECT_EQ(answer_json(refused)["error"]["field"], "Transfer-Encoding") << refused->body;
+    EXPECT_TRUE(c.closed_by_server(5s));
+  }
+  EXPECT_EQ(value<long>("SELECT count(*) FROM nudge.status_flags"), 0);
+}
+
+// 200 KB of gzip inflated to 200 MB in the API's memory.
+TEST_F(BodyLimits, ACompressedBodyIsA415) {
+  for (const std::string coding : {"gzip", "deflate", "br", "zstd"}) {
+    SCOPED_TRACE(coding);
+    const auto r = client_->Put("/v1/flags/packed", {{"Content-Encoding", coding}},
+                                std::string("\x1f\x8b\x08\x00", 4), "application/json");
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 415);
+    const json body = json::parse(r->body, nullptr, false);
+    EXPECT_EQ(body["error"]["code"], "unsupported_encoding") << r->body;
+    EXPECT_EQ(body["error"]["field"], "Content-Encoding") << r->body;
+  }
+  const auto plain = client_->Put("/v1/flags/packed", {{"Content-Encoding", "identity"}},
+                                  R"({"value": true})", "application/json");
+  ASSERT_TRUE(plain);
+  EXPECT_EQ(plain->status, 200) << plain->body;
 }
 
 }  // namespace

@@ -167,6 +167,35 @@ TEST_F(Https, ALargeBodyAndALargeAnswerCrossTheTlsLayerWhole) {
   EXPECT_EQ(value<long>("SELECT count(*) FROM nudge.reminders"), 200);
 }
 
+// A chunked body is decoded by the connection, through its TLS session; past the limit it is
+// refused.
+TEST_F(Https, AChunkedBodyIsReadThroughTheTlsLayerUpToTheLimit) {
+  start({{"NUDGE_API_MAX_BODY_BYTES", "65536"}});
+  auto c = client();
+  // `pieces` writes of `piece` bytes, sent chunked (httplib sends a body of unknown length so).
+  const auto send = [&](const std::string& body, std::size_t pieces) {
+    return c->Put(
+        "/v1/flags/chunked",
+        [&, sent = std::size_t{0}](std::size_t, httplib::DataSink& sink) mutable {
+          if (sent < pieces) {
+            sink.write(body.data(), body.size());
+            ++sent;
+          } else {
+            sink.done();
+          }
+          return true;
+        },
+        "application/json");
+  };
+  const auto set = send(R"({"value": true})", 1);
+  ASSERT_TRUE(set) << httplib::to_string(set.error());
+  EXPECT_EQ(set->status, 200) << set->body;
+  const std::string spaces(4096, ' ');
+  const auto refused = send(spaces, 20);
+  ASSERT_TRUE(refused) << httplib::to_string(refused.error());
+  EXPECT_EQ(refused->status, 413) << refused->body;
+}
+
 // A stream's messages are written by the connection loop, not by httplib: over HTTPS they go
 // through the connection's TLS session too.
 TEST_F(Https, TheLiveStreamIsSentOverTls) {

@@ -117,7 +117,8 @@ class Fields {
     const auto& s = v->get_ref<const std::string&>();
     if (!is_rfc3339(s)) {
       throw bad_field(name(key), "invalid_value",
-                      "must be an RFC 3339 time with an offset, e.g. 2026-01-31T09:00:00Z");
+                      "must be an RFC 3339 time with an offset within ±15:59, e.g. "
+                      "2026-01-31T09:00:00Z");
     }
     return s;
   }
@@ -280,6 +281,12 @@ class UniqueKeyParser {
   std::optional<ApiError> refusal_;
 };
 
+// An item of a batch that is not an object: 400 naming it (items[1]).
+ApiError not_an_object(const std::string& prefix) {
+  const std::string field = prefix.empty() ? "body" : prefix.substr(0, prefix.size() - 1);
+  return ApiError(400, "invalid_type", field + ": must be a JSON object", field);
+}
+
 }  // namespace
 
 void check_no_body(const std::string& body) {
@@ -351,10 +358,7 @@ void CreateInput::append_json(std::string& out) const {
 
 CreateInput parse_create(const json& body, const Secrets& secrets, const AddressGuard& guard,
                          const std::string& prefix) {
-  if (!body.is_object()) {
-    throw ApiError(400, "invalid_type", prefix + " must be a JSON object",
-                   prefix.substr(0, prefix.size() - 1));
-  }
+  if (!body.is_object()) throw not_an_object(prefix);
   Fields f(body, prefix);
   CreateInput in;
   in.entity_type = *f.text("entity_type", kMaxNameChars, true);
@@ -508,10 +512,7 @@ json EventInput::to_json() const {
 }
 
 EventInput parse_event(const json& body, const std::string& prefix) {
-  if (!body.is_object()) {
-    throw ApiError(400, "invalid_type", prefix + " must be a JSON object",
-                   prefix.substr(0, prefix.size() - 1));
-  }
+  if (!body.is_object()) throw not_an_object(prefix);
   Fields f(body, prefix);
   EventInput in;
   in.event_type = *f.text("event_type", kMaxNameChars, true);
@@ -625,8 +626,10 @@ bool is_rfc3339(const std::string& s) {
     at += 1 + n;
   }
   if (at + 1 == s.size() && (s[at] == 'Z' || s[at] == 'z')) return true;
+  // PostgreSQL takes offsets up to 15:59 (RFC 3339 allows 23:59): "+20:00" would reach it and
+  // come back as its own error, naming no field.
   return at + 6 == s.size() && (s[at] == '+' || s[at] == '-') && digits(s, at + 1, 2) &&
-         s[at + 3] == ':' && digits(s, at + 4, 2) && number(s, at + 1, 2) <= 23 &&
+         s[at + 3] == ':' && digits(s, at + 4, 2) && number(s, at + 1, 2) <= kMaxOffsetHours &&
          number(s, at + 4, 2) <= 59;
 }
 

@@ -24,6 +24,8 @@ inline constexpr int kMaxPageSize = 500;
 inline constexpr int kMaxAttempts = 100;  // max_attempts of a reminder: 1..100
 // Arrays and objects nest at most this deep in a body (the body itself is the first level).
 inline constexpr std::size_t kMaxJsonDepth = 64;
+// A time's offset is at most this many hours (and 59 minutes) from UTC: PostgreSQL's limit.
+inline constexpr int kMaxOffsetHours = 15;
 
 // Parses a request body as a JSON object; 400 naming `body` otherwise (missing_field when it
 // is empty, invalid_json, invalid_type), or naming the path of a key given twice in one object
@@ -125,10 +127,11 @@ void check_path_name(const std::string& field, const std::string& value);
 // The channel of a contact path: webhook or email, 400 naming `channel`.
 void check_contact_channel(const std::string& channel);
 
-// A reminder id from a path: digits only, within bigint; nullopt means "no such reminder".
+// An id from a path: digits only, 1 to the largest bigint; nullopt otherwise.
 std::optional<std::int64_t> parse_id(const std::string& text);
 
-// RFC 3339 date-time with an explicit offset ("Z" or ±HH:MM), fractional seconds allowed.
+// RFC 3339 date-time with an explicit offset ("Z" or ±HH:MM, HH at most kMaxOffsetHours),
+// fractional seconds allowed.
 bool is_rfc3339(const std::string& text);
 
 // limit=1..500 (default 50), 400 naming `limit` otherwise.

@@ -57,7 +57,7 @@ std::string path_param(const httplib::Request& req, std::size_t group, const std
 std::int64_t path_id(const httplib::Request& req, const std::string& what) {
   const std::string text = path_param(req, 1, "id");
   const auto id = parse_id(text);
-  if (!id) throw ApiError(404, "not_found", what + " " + text + " does not exist");
+  if (!id) throw bad_field("id", "invalid_value", "must be a " + what + " id (a positive integer)");
   return *id;
 }
 

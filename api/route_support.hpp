@@ -40,8 +40,9 @@ auto on_connection(ConnectionPool& pool, Work&& work) {
 // The text of the path's group `group`, 400 naming `field` when it is not valid UTF-8 or holds
 // U+0000.
 std::string path_param(const httplib::Request& req, std::size_t group, const std::string& field);
-// The id in the path's first group (400 naming `id` as path_param does); 404 "<what> <text> does
-// not exist" when it cannot be one.
+// The id in the path's first group (400 naming `id` as path_param does, or when it is not a whole
+// number from 1 to the largest bigint: "must be a <what> id"). Whether it exists is the route's
+// question (404).
 std::int64_t path_id(const httplib::Request& req, const std::string& what);
 
 // 400 naming the first query parameter whose name or value is not valid UTF-8 or holds U+0000

@@ -1,5 +1,5 @@
-// The reading of request bodies before anything reaches the database (api/input.hpp): how deep
-// a body may nest.
+// The reading of request bodies and times before anything reaches the database
+// (api/input.hpp): how deep a body may nest, and which RFC 3339 offsets are taken.
 
 #include <gtest/gtest.h>
 
@@ -63,6 +63,20 @@ TEST(BodyDepth, ObjectsCountAsArraysDo) {
     for (std::size_t level = 2; level < kMaxJsonDepth; ++level) path += ".k";
     EXPECT_EQ(e.field(), path + ".k");
   }
+}
+
+TEST(Rfc3339, OffsetsBeyondWhatPostgresqlTakesAreRefused) {
+  const struct {
+    std::string time;
+    bool taken;
+  } cases[] = {
+      {"2030-01-01T00:00:00Z", true},       {"2030-01-01T00:00:00+15:59", true},
+      {"2030-01-01T00:00:00-15:59", true},  {"2030-01-01T00:00:00.5+14:00", true},
+      {"2030-01-01T00:00:00+16:00", false}, {"2030-01-01T00:00:00-16:00", false},
+      {"2030-01-01T00:00:00+20:00", false}, {"2030-01-01T00:00:00+23:59", false},
+      {"2030-01-01T00:00:00+05:60", false}, {"2030-01-01T00:00:00+25:00", false},
+  };
+  for (const auto& c : cases) EXPECT_EQ(is_rfc3339(c.time), c.taken) << c.time;
 }
 
 }  // namespace

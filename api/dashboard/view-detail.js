@@ -192,7 +192,8 @@ export async function detailView(main, ctx) {
   try {
     show(await api("GET", `/v1/reminders/${id}`));
   } catch (e) {
-    if (e instanceof ApiError && e.status === 404) {
+    // No such reminder (404), or an id that cannot be one (400 naming id: #/reminders/0).
+    if (e instanceof ApiError && (e.status === 404 || e.field === "id")) {
       fill(main, back(), h("h1", {}, `Reminder #${id}`), h("p", { role: "alert" }, e.message));
       return;
     }

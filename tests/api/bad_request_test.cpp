@@ -134,11 +134,35 @@ const std::vector<BadRequest> kCases = {
     {"POST", "/v1/reminders", create_with(R"({"run_at":"tomorrow"})"), 400, "run_at"},
     {"POST", "/v1/reminders", create_with(R"({"ends_at":"2031-01-01T00:00:00+0100"})"), 400,
      "ends_at"},
+    // an offset PostgreSQL cannot take (past ±15:59) is named as any bad time is, in every field
+    {"POST", "/v1/reminders", create_with(R"({"run_at":"2030-01-01T00:00:00+20:00"})"), 400,
+     "run_at"},
+    {"POST", "/v1/reminders", create_with(R"({"run_at":"2030-01-01T00:00:00-16:00"})"), 400,
+     "run_at"},
+    {"POST", "/v1/reminders", create_with(R"({"ends_at":"2031-01-01T00:00:00+23:59"})"), 400,
+     "ends_at"},
+    {"POST", "/v1/reminders/batch",
+     "{\"items\":[" + create_with(R"({"run_at":"2030-01-01T00:00:00+16:00"})") + "]}", 400,
+     "items[0].run_at"},
+    {"PATCH", "/v1/reminders/1", R"({"run_at":"2030-01-01T00:00:00+20:00"})", 400, "run_at"},
+    {"PATCH", "/v1/reminders/1", R"({"ends_at":"2031-01-01T00:00:00-18:00"})", 400, "ends_at"},
+    {"POST", "/v1/schedules/preview",
+     R"({"schedule_type":"cron","cron":"0 9 * * *","from":"2030-01-01T00:00:00+20:00"})", 400,
+     "from"},
+    {"POST", "/v1/schedules/parse", R"({"text":"tomorrow at 9","now":"2030-01-01T00:00:00+20:00"})",
+     400, "now"},
+    {"POST", "/v1/events",
+     R"({"event_type":"e","entity_type":"u","entity_id":"1","occurred_at":"2030-01-01T00:00:00+20:00"})",
+     400, "occurred_at"},
+    {"POST", "/v1/events/batch",
+     R"({"items":[{"event_type":"e","entity_type":"u","entity_id":"1","occurred_at":"2030-01-01T00:00:00+20:00"}]})",
+     400, "items[0].occurred_at"},
     // batch
     {"POST", "/v1/reminders/batch", R"({"items":[]})", 400, "items"},
     {"POST", "/v1/reminders/batch", R"({"items":{}})", 400, "items"},
     {"POST", "/v1/reminders/batch", R"({})", 400, "items"},
     {"POST", "/v1/reminders/batch", R"({"items":[1]})", 400, "items[0]"},
+    {"POST", "/v1/events/batch", R"({"items":["e"]})", 400, "items[0]"},
     {"POST", "/v1/reminders/batch", R"({"items":[], "extra":1})", 400, "extra"},
     {"POST", "/v1/reminders/batch",
      R"({"items":[)" + create_with(R"({"target":"http://127.0.0.1:18777/"})") + "]}", 400,
@@ -154,11 +178,22 @@ const std::vector<BadRequest> kCases = {
     {"GET", "/v1/reminders?channel=sms", "", 400, "channel"},
     {"GET", "/v1/reminders?stauts=ACTIVE", "", 400, "stauts"},
     {"GET", "/v1/flags?limit=-1", "", 400, "limit"},
-    // ids that are not reminders
-    {"GET", "/v1/reminders/abc", "", 404, ""},
-    {"GET", "/v1/reminders/99999999999999999999", "", 404, ""},
-    {"GET", "/v1/reminders/0", "", 404, ""},
+    // ids that cannot be one (400 naming id), and one that is none (404)
+    {"GET", "/v1/reminders/abc", "", 400, "id"},
+    {"GET", "/v1/reminders/99999999999999999999", "", 400, "id"},
+    {"GET", "/v1/reminders/9223372036854775808", "", 400, "id"},
+    {"GET", "/v1/reminders/0", "", 400, "id"},
+    {"GET", "/v1/reminders/-1", "", 400, "id"},
+    {"PATCH", "/v1/reminders/1.5", R"({"max_fires":2})", 400, "id"},
+    {"POST", "/v1/reminders/abc/cancel", "", 400, "id"},
+    {"GET", "/v1/reminders/abc/executions", "", 400, "id"},
+    {"GET", "/v1/rules/abc", "", 400, "id"},
+    {"DELETE", "/v1/rules/0", "", 400, "id"},
+    {"GET", "/v1/events/abc", "", 400, "id"},
+    {"GET", "/v1/reminders/9223372036854775807", "", 404, ""},
     {"GET", "/v1/reminders/424242", "", 404, ""},
+    {"GET", "/v1/rules/424242", "", 404, ""},
+    {"GET", "/v1/events/424242", "", 404, ""},
     {"POST", "/v1/reminders/424242/pause", "", 404, ""},
     // a route that takes no body takes none, or {}: anything else is refused, unread no more
     {"POST", "/v1/reminders/1/pause", "garbage", 400, "body"},
@@ -201,6 +236,35 @@ const std::vector<BadRequest> kCases = {
 };
 
 using BadRequests = ApiTest;
+
+// "items[1]. must be a JSON object" had a dot for a colon.
+TEST_F(BadRequests, ABatchItemThatIsNotAnObjectIsNamedAsAnyField) {
+  for (const std::string path : {"/v1/reminders/batch", "/v1/events/batch"}) {
+    SCOPED_TRACE(path);
+    const std::string item = path == "/v1/events/batch"
+                                 ? R"({"event_type":"e","entity_type":"u","entity_id":"1"})"
+                                 : create_with("{}");
+    const Reply r = post(path, "{\"items\":[" + item + ",[1]]}");
+    EXPECT_EQ(r.status, 400);
+    EXPECT_EQ(r.error_field(), "items[1]");
+    EXPECT_EQ(r.body["error"]["code"], "invalid_type");
+    EXPECT_EQ(r.body["error"]["message"], "items[1]: must be a JSON object");
+  }
+}
+
+// "time zone displacement out of range", PostgreSQL's own words, named no field.
+TEST_F(BadRequests, ATimeWhoseOffsetPostgresqlCannotTakeSaysTheRange) {
+  const Reply r = post("/v1/reminders", create_with(R"({"run_at":"2030-01-01T00:00:00+20:00"})"));
+  EXPECT_EQ(r.status, 400);
+  EXPECT_EQ(r.body["error"]["message"],
+            "run_at: must be an RFC 3339 time with an offset within ±15:59, e.g. "
+            "2026-01-31T09:00:00Z");
+  const Reply edge =
+      post("/v1/reminders", create_with(R"({"run_at":"2030-01-01T00:00:00+15:59"})"));
+  ASSERT_EQ(edge.status, 201) << edge.body.dump();
+  EXPECT_EQ(value<std::string>("SELECT next_run_at AT TIME ZONE 'UTC' FROM nudge.reminders"),
+            "2029-12-31 08:01:00");
+}
 
 TEST_F(BadRequests, EachIsRejectedWithItsStatusAndFieldAndWritesNothing) {
   ASSERT_GE(kCases.size(), 40u);

@@ -70,7 +70,9 @@ TEST_F(Rules, DeletingARuleAnswers204ThenItIsGone) {
   EXPECT_EQ(get(path).status, 404);
   EXPECT_EQ(send("DELETE", path).status, 404);
   EXPECT_EQ(patch(path, R"({"enabled": true})").status, 404);
-  EXPECT_EQ(get("/v1/rules/abc").status, 404);
+  const Reply not_an_id = get("/v1/rules/abc");
+  EXPECT_EQ(not_an_id.status, 400);
+  EXPECT_EQ(not_an_id.error_field(), "id");
 }
 
 TEST_F(Rules, ABadRuleIsA400NamingTheField) {

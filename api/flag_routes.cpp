@@ -15,6 +15,7 @@ namespace nudge::api {
 void add_flag_routes(Router& router, ConnectionPool& pool) {
   router.add("PUT", R"(/v1/flags/([^/]+))",
              [&pool](const httplib::Request& req, httplib::Response& res) {
+               reject_unknown_params(req, {});
                const std::string key = path_param(req, 1, "key");
                check_flag_key(key);
                const bool value = parse_flag_value(parse_object(req.body));
@@ -26,6 +27,7 @@ void add_flag_routes(Router& router, ConnectionPool& pool) {
 
   router.add(
       "GET", R"(/v1/flags/([^/]+))", [&pool](const httplib::Request& req, httplib::Response& res) {
+        reject_unknown_params(req, {});
         const std::string key = path_param(req, 1, "key");
         check_flag_key(key);
         const auto rows = on_connection(

@@ -31,6 +31,7 @@ void add_reminder_routes(Router& router, ConnectionPool& pool, Notifier& notifie
   router.add(
       "POST", "/v1/reminders",
       [&pool, &notifier, &secrets, &guard](const httplib::Request& req, httplib::Response& res) {
+        reject_unknown_params(req, {});
         const CreateInput in = parse_create(parse_object(req.body), secrets, guard);
         std::optional<std::string> request;
         if (in.request) request = in.request->dump();
@@ -49,6 +50,7 @@ void add_reminder_routes(Router& router, ConnectionPool& pool, Notifier& notifie
   router.add(
       "POST", "/v1/reminders/batch",
       [&pool, &notifier, &secrets, &guard](const httplib::Request& req, httplib::Response& res) {
+        reject_unknown_params(req, {});
         json body = parse_object(req.body);
         const json& items = batch_items(body, "reminders");
         // Written item by item and the request's tree freed before the database call: two
@@ -139,6 +141,7 @@ void add_reminder_routes(Router& router, ConnectionPool& pool, Notifier& notifie
   router.add(
       "PATCH", R"(/v1/reminders/([^/]+))",
       [&pool, &notifier](const httplib::Request& req, httplib::Response& res) {
+        reject_unknown_params(req, {});
         const auto id = path_id(req, "reminder");
         const PatchInput in = parse_patch(parse_object(req.body));
         std::optional<std::string> payload;
@@ -181,6 +184,7 @@ void add_reminder_routes(Router& router, ConnectionPool& pool, Notifier& notifie
   for (const std::string action : {"pause", "resume", "cancel"}) {
     router.add("POST", "/v1/reminders/([^/]+)/" + action,
                [&pool, &notifier, action](const httplib::Request& req, httplib::Response& res) {
+                 reject_unknown_params(req, {});
                  check_no_body(req.body);
                  const auto id = path_id(req, "reminder");
                  reply_reminder(res,

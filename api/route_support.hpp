@@ -51,7 +51,8 @@ void check_query_text(const httplib::Request& req);
 
 // A query parameter, given at most once.
 std::optional<std::string> query(const httplib::Request& req, const std::string& name);
-// 400 for a query parameter outside `allowed`.
+// 400 for a query parameter outside `allowed`. Every API route calls it first, before it reads
+// its path or body, so that a typo in a parameter is never silently ignored.
 void reject_unknown_params(const httplib::Request& req, const std::set<std::string>& allowed);
 // A name filter: 1..200 characters.
 std::optional<std::string> filter(const httplib::Request& req, const std::string& name);

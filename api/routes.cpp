@@ -9,11 +9,13 @@ namespace nudge::api {
 
 void add_routes(Router& router, ConnectionPool& pool, Notifier& notifier, const Secrets& secrets,
                 const AddressGuard& guard, const metrics::Registry& registry, StreamHub& hub) {
-  router.add("GET", "/health", [](const httplib::Request&, httplib::Response& res) {
+  router.add("GET", "/health", [](const httplib::Request& req, httplib::Response& res) {
+    reject_unknown_params(req, {});
     reply(res, 200, R"({"status":"ok"})");
   });
 
-  router.add("GET", "/ready", [&pool](const httplib::Request&, httplib::Response& res) {
+  router.add("GET", "/ready", [&pool](const httplib::Request& req, httplib::Response& res) {
+    reject_unknown_params(req, {});
     bool migrated = false;
     try {
       auto lease = pool.acquire(kPoolWait);
@@ -34,7 +36,8 @@ void add_routes(Router& router, ConnectionPool& pool, Notifier& notifier, const 
     reply(res, 200, R"({"status":"ready"})");
   });
 
-  router.add("GET", "/openapi.json", [](const httplib::Request&, httplib::Response& res) {
+  router.add("GET", "/openapi.json", [](const httplib::Request& req, httplib::Response& res) {
+    reject_unknown_params(req, {});
     reply(res, 200, openapi_document());
   });
 

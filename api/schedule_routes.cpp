@@ -58,6 +58,7 @@ void add_schedule_routes(Router& router, ConnectionPool& pool) {
   router.add(
       "POST", "/v1/schedules/preview",
       [&pool](const httplib::Request& req, httplib::Response& res) {
+        reject_unknown_params(req, {});
         const PreviewInput in = parse_preview(parse_object(req.body));
         const auto row = on_connection(pool, [&](pqxx::nontransaction& tx) {
           return tx.exec_prepared1("preview", in.schedule_type, in.from, in.count, in.run_at,
@@ -70,6 +71,7 @@ void add_schedule_routes(Router& router, ConnectionPool& pool) {
 
   router.add(
       "POST", "/v1/schedules/parse", [&pool](const httplib::Request& req, httplib::Response& res) {
+        reject_unknown_params(req, {});
         const WordsInput in = parse_words(parse_object(req.body));
         const words::Result parsed = words::parse(in.text, in.timezone);
         if (!parsed.schedule) throw not_understood(parsed.refusal.unparsed, parsed.refusal.message);

@@ -38,6 +38,8 @@ void serve(const httplib::Request& req, httplib::Response& res, const std::strin
 
 }  // namespace
 
+// Unlike the API's routes, the pages ignore a query string: a shared link that gained one
+// (?utm_source=...) still opens the page.
 void add_static_routes(Router& router) {
   router.add("GET", "/", [](const httplib::Request& req, httplib::Response& res) {
     serve(req, res, "dashboard/index.html", kDashboardPolicy);

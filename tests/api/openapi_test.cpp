@@ -1,4 +1,5 @@
-// /openapi.json describes exactly the routes the server answers.
+// /openapi.json describes exactly the routes the server answers; every route refuses a query
+// parameter it does not take.
 
 #include "api/api_fixture.hpp"
 
@@ -43,6 +44,37 @@ TEST_F(OpenApi, EveryDocumentedRouteIsAnsweredAndEveryOtherMethodIsNot) {
         "/v1/contacts/user/1/email/x", "/v1/rules/1/x", "/v1/events/1/effects", "/v1/targets/x"}) {
     EXPECT_EQ(get(path).status, 404) << path;
   }
+}
+
+// A typo in a query parameter is a 400 on every route, not silently ignored (it was on creates,
+// PATCH, flags, schedules and the single pause, resume and cancel).
+TEST_F(OpenApi, EveryRouteRefusesAQueryParameterItDoesNotTake) {
+  const auto doc = get("/openapi.json");
+  ASSERT_EQ(doc.status, 200);
+  const long id = create_one("params");
+  int routes = 0;
+  for (const auto& [path, item] : doc.body["paths"].items()) {
+    std::string concrete = concrete_path(path, id);
+    concrete += concrete.find('?') == std::string::npos ? "?colour=red" : "&colour=red";
+    for (const auto& method : kRouteMethods) {
+      if (!item.contains(lowercase(method))) continue;
+      ++routes;
+      SCOPED_TRACE(method + " " + concrete);
+      const auto r = send(method, concrete, method == "GET" ? "" : "{}");
+      EXPECT_EQ(r.status, 400) << r.body.dump();
+      EXPECT_EQ(r.body["error"]["code"], "unknown_field") << r.body.dump();
+      EXPECT_EQ(r.error_field(), "colour") << r.body.dump();
+    }
+  }
+  EXPECT_EQ(routes, 40);
+  // What each route does take still works.
+  EXPECT_EQ(get("/livez?verbose").status, 200);
+  EXPECT_EQ(get("/v1/reminders?limit=1&status=ACTIVE").status, 200);
+  EXPECT_EQ(get("/v1/reminders/" + std::to_string(id)).status, 200);
+  EXPECT_EQ(get("/v1/reminders/" + std::to_string(id) + "/executions?limit=5").status, 200);
+  // The pages are not API routes: a link that gained a query string still opens them.
+  EXPECT_EQ(get("/?utm_source=mail").status, 200);
+  EXPECT_EQ(get("/docs?x=1").status, 200);
 }
 
 }  // namespace

@@ -1,5 +1,10 @@
-// /openapi.json describes exactly the routes the server answers; every route refuses a query
-// parameter it does not take.
+// /openapi.json describes exactly the routes the server answers, and every error code they can
+// send; every route refuses a query parameter it does not take.
+
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <sstream>
 
 #include "api/api_fixture.hpp"
 
@@ -75,6 +80,89 @@ TEST_F(OpenApi, EveryRouteRefusesAQueryParameterItDoesNotTake) {
   // The pages are not API routes: a link that gained a query string still opens them.
   EXPECT_EQ(get("/?utm_source=mail").status, 200);
   EXPECT_EQ(get("/docs?x=1").status, 200);
+}
+
+// Splits the arguments of the call whose '(' is at `open` in `text` (nested calls, strings,
+// characters and raw strings kept whole).
+std::vector<std::string> call_arguments(const std::string& text, std::size_t open) {
+  std::vector<std::string> args(1);
+  int depth = 0;
+  for (std::size_t i = open + 1; i < text.size(); ++i) {
+    const char c = text[i];
+    if (c == 'R' && text.compare(i, 2, "R\"") == 0) {
+      const std::size_t paren = text.find('(', i);
+      const std::string end = ")" + text.substr(i + 2, paren - i - 2) + "\"";
+      const std::size_t close = text.find(end, paren);
+      args.back() += text.substr(i, close + end.size() - i);
+      i = close + end.size() - 1;
+      continue;
+    }
+    if (c == '"' || c == '\'') {
+      std::size_t j = i + 1;
+      while (j < text.size() && text[j] != c) j += text[j] == '\\' ? 2 : 1;
+      args.back() += text.substr(i, j + 1 - i);
+      i = j;
+      continue;
+    }
+    if (c == '(' || c == '{' || c == '[') ++depth;
+    if (c == ')' || c == '}' || c == ']') {
+      if (depth == 0) break;
+      --depth;
+    }
+    if (c == ',' && depth == 0) {
+      args.emplace_back();
+      continue;
+    }
+    args.back() += c;
+  }
+  return args;
+}
+
+// Every error code nudge-api's code can send: the code argument of each ApiError, bad_field,
+// send_error, error_json and error_body call in api/ that is written as a literal.
+std::set<std::string> codes_in_the_code() {
+  const std::map<std::string, std::size_t> code_argument = {
+      {"ApiError", 1}, {"bad_field", 1}, {"send_error", 2}, {"error_json", 0}, {"error_body", 0}};
+  std::set<std::string> codes;
+  for (const auto& file : std::filesystem::directory_iterator(NUDGE_SOURCE_DIR "/api")) {
+    if (file.path().extension() != ".cpp") continue;
+    std::ifstream in(file.path());
+    std::stringstream text;
+    text << in.rdbuf();
+    const std::string code = text.str();
+    for (const auto& [name, index] : code_argument) {
+      for (auto at = code.find(name + "("); at != std::string::npos;
+           at = code.find(name + "(", at + 1)) {
+        const char before = at == 0 ? ' ' : code[at - 1];
+        if (std::isalnum(static_cast<unsigned char>(before)) || before == '_') continue;
+        const auto args = call_arguments(code, at + name.size());
+        if (args.size() <= index) continue;
+        std::string arg = args[index];
+        arg.erase(0, arg.find_first_not_of(" \n"));
+        arg.erase(arg.find_last_not_of(" \n") + 1);
+        if (arg.size() > 2 && arg.front() == '"' && arg.back() == '"')
+          codes.insert(arg.substr(1, arg.size() - 2));
+      }
+    }
+  }
+  return codes;
+}
+
+// A client that checks answers against the document refused 401, 403 and 429: their codes
+// were not in it.
+TEST_F(OpenApi, EveryErrorCodeTheCodeCanSendIsInTheDocument) {
+  const auto doc = get("/openapi.json");
+  ASSERT_EQ(doc.status, 200);
+  const json& listed = doc.body["components"]["schemas"]["Error"]["properties"]["error"]
+                               ["properties"]["code"]["enum"];
+  ASSERT_TRUE(listed.is_array());
+  const std::set<std::string> documented(listed.begin(), listed.end());
+  const std::set<std::string> sent = codes_in_the_code();
+  for (const std::string code : {"unauthorized", "forbidden", "rate_limited", "invalid_value",
+                                 "internal", "unsupported_encoding", "lagged"})
+    EXPECT_TRUE(sent.contains(code)) << code << ": the scan of api/*.cpp missed it";
+  for (const auto& code : sent) EXPECT_TRUE(documented.contains(code)) << code;
+  for (const auto& code : documented) EXPECT_TRUE(sent.contains(code)) << code << " is never sent";
 }
 
 }  // namespace

@@ -258,19 +258,9 @@ bool Connection::drop_input(std::size_t count) {
   const auto deadline = std::chrono::steady_clock::now() + limits_.io_timeout;
   char scratch[16384];
   while (count > 0) {
-    pollfd pfd{fd_, POLLIN, 0};
-    const bool decrypted = ssl_ != nullptr && SSL_pending(ssl_) > 0;
-    if (input_ended_ || std::chrono::steady_clock::now() >= deadline ||
-        (!decrypted && ::poll(&pfd, 1, static_cast<int>(kDropWait.count())) <= 0))
-      return false;
-    const ssize_t n = receive_some(scratch, std::min(count, sizeof scratch));
-    if (n > 0) {
-      count -= static_cast<std::size_t>(n);
-    } else if (n == 0) {
-      input_ended_ = true;
-    } else if (errno != EINTR && errno != EAGAIN && errno != EWOULDBLOCK) {
-      return false;
-    }
+    const auto n = receive_to_drop(scratch, std::min(count, sizeof scratch), deadline);
+    if (!n) return false;
+    count -= *n;
   }
   return true;
 }
@@ -284,20 +274,27 @@ bool Connection::drop_chunked_rest() {
     if (refused_chunks_->state() == ChunkDecoder::State::malformed) return false;
     in_.clear();  // all of it was dropped
     in_pos_ = 0;
-    pollfd pfd{fd_, POLLIN, 0};
-    const bool decrypted = ssl_ != nullptr && SSL_pending(ssl_) > 0;
-    if (input_ended_ || std::chrono::steady_clock::now() >= deadline ||
-        (!decrypted && ::poll(&pfd, 1, static_cast<int>(kDropWait.count())) <= 0))
-      return false;
-    const ssize_t n = receive_some(scratch, sizeof scratch);
-    if (n > 0) {
-      in_.append(scratch, static_cast<std::size_t>(n));
-    } else if (n == 0) {
-      input_ended_ = true;
-    } else if (errno != EINTR && errno != EAGAIN && errno != EWOULDBLOCK) {
-      return false;
-    }
+    const auto n = receive_to_drop(scratch, sizeof scratch, deadline);
+    if (!n) return false;
+    in_.append(scratch, *n);
   }
+}
+
+std::optional<std::size_t> Connection::receive_to_drop(
+    char* scratch, std::size_t size, std::chrono::steady_clock::time_point deadline) {
+  pollfd pfd{fd_, POLLIN, 0};
+  const bool decrypted = ssl_ != nullptr && SSL_pending(ssl_) > 0;
+  if (input_ended_ || std::chrono::steady_clock::now() >= deadline ||
+      (!decrypted && ::poll(&pfd, 1, static_cast<int>(kDropWait.count())) <= 0))
+    return std::nullopt;
+  const ssize_t n = receive_some(scratch, size);
+  if (n > 0) return static_cast<std::size_t>(n);
+  if (n == 0) {
+    input_ended_ = true;
+  } else if (errno != EINTR && errno != EAGAIN && errno != EWOULDBLOCK) {
+    return std::nullopt;
+  }
+  return 0;
 }
 
 bool Connection::wait_for(short events) const {

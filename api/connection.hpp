@@ -91,6 +91,11 @@ class Connection : public httplib::Stream {
   bool drop_input(std::size_t count);
   // The same for the rest of a chunked body, to its end; the bytes after it are kept.
   bool drop_chunked_rest();
+  // For the two: the client's next bytes (at most `size`) into `scratch`, how many came (0 for
+  // none yet), or nullopt when the drop is given up: the input ended or failed, `deadline`
+  // passed, or nothing came for kDropWait.
+  std::optional<std::size_t> receive_to_drop(char* scratch, std::size_t size,
+                                             std::chrono::steady_clock::time_point deadline);
   // Waits up to io_timeout for the client's next bytes (at most `size`) and adds them to the
   // buffered input. False when none came, the client closed or the socket failed.
   bool receive_once(char* scratch, std::size_t size);

@@ -512,6 +512,22 @@ END $$;
 
 COMMENT ON FUNCTION nudge.apply_rule(p_rule nudge.rules, p_event nudge.events) IS 'Runs one rule''s action for an event (leaving the rule named in nudge.rule_id for the caller to restore) and returns its effect ({rule_id, type, reminder, created} | {rule_id, type, flag} | {rule_id, type, cancelled}); a template the event cannot fill, or that fills to a value a create or a flag refuses, raises NU422 "rule <id>: <field path>: <problem>".';
 
+-- Name: are_rfc3339(text[]); Type: FUNCTION; Schema: nudge; Owner: -
+
+CREATE FUNCTION nudge.are_rfc3339(p_texts text[]) RETURNS boolean
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    AS $_$
+  SELECT coalesce(x.n, 0) = 0
+         OR (x.j ~ ('^' || nudge.rfc3339_pattern() || '(?:\n' || nudge.rfc3339_pattern() || ')*$')
+             AND length(x.j) - length(replace(x.j, E'\n', '')) = x.n - 1)
+    FROM (SELECT array_to_string(p_texts, E'\n') AS j,
+                 cardinality(array_remove(p_texts, NULL)) AS n) x
+$_$;
+
+-- Name: FUNCTION are_rfc3339(p_texts text[]); Type: COMMENT; Schema: nudge; Owner: -
+
+COMMENT ON FUNCTION nudge.are_rfc3339(p_texts text[]) IS 'Whether every element of p_texts that is not NULL is an RFC 3339 date-time with an offset as the REST API reads one (nudge.rfc3339_pattern), in one match; true when none is given.';
+
 -- Name: attempt_catches_up(nudge.reminders, text, nudge.worker_policy, timestamp with time zone); Type: FUNCTION; Schema: nudge; Owner: -
 
 CREATE FUNCTION nudge.attempt_catches_up(r nudge.reminders, p_outcome text, p_policy nudge.worker_policy, p_now timestamp with time zone) RETURNS boolean
@@ -726,7 +742,7 @@ $$;
 
 -- Name: FUNCTION cancel_reminders(p_ids bigint[], p_status text, p_entity_type text, p_entity_id text, p_event_type text, p_channel text); Type: COMMENT; Schema: nudge; Owner: -
 
-COMMENT ON FUNCTION nudge.cancel_reminders(p_ids bigint[], p_status text, p_entity_type text, p_entity_id text, p_event_type text, p_channel text) IS 'Cancels up to 10,000 ACTIVE or PAUSED reminders matching every given filter (ids: 1 to 1,000) in one transaction, as nudge.cancel_reminder would each (each emits nudge.reminder_completed with reason cancelled); answers {count, ids, more}; ids empty or over 1,000, a status or channel that is not one, or no filter at all raises 22023 naming it.';
+COMMENT ON FUNCTION nudge.cancel_reminders(p_ids bigint[], p_status text, p_entity_type text, p_entity_id text, p_event_type text, p_channel text) IS 'Cancels up to 10,000 ACTIVE or PAUSED reminders matching every given filter (ids: 1 to 1,000) in one transaction, as nudge.cancel_reminder would each (each emits nudge.reminder_completed with reason cancelled); answers {count, ids, more}; ids empty or over 1,000, an id NULL or not positive (ids[<index>]), an entity_type, entity_id or event_type empty or over 200 characters, a status or channel that is not one, or no filter at all raises 22023 naming it.';
 
 -- Name: change_matching_reminders(text, bigint[], text, text, text, text, text); Type: FUNCTION; Schema: nudge; Owner: -
 
@@ -751,6 +767,17 @@ BEGIN
   IF cardinality(p_ids) NOT BETWEEN 1 AND 1000 THEN
     PERFORM nudge.reject('ids', 'must hold 1 to 1000 reminder ids');
   END IF;
+  -- As REST reads them: an id that is none, and a name filter that matches nothing by its form.
+  PERFORM nudge.reject(format('ids[%s]', u.n - 1), 'must be a reminder id (a positive integer)')
+     FROM (SELECT i.n FROM unnest(p_ids) WITH ORDINALITY AS i(id, n)
+            WHERE i.id IS NULL OR i.id < 1 ORDER BY i.n LIMIT 1) u;
+  PERFORM nudge.reject(f.field, CASE WHEN f.value = '' THEN 'must not be empty'
+                                     ELSE 'must be at most 200 characters' END)
+     FROM (SELECT x.field, x.value
+             FROM unnest(ARRAY['entity_type', 'entity_id', 'event_type'],
+                         ARRAY[p_entity_type, p_entity_id, p_event_type]) WITH ORDINALITY
+                  AS x(field, value, n)
+            WHERE x.value = '' OR length(x.value) > 200 ORDER BY x.n LIMIT 1) f;
   IF p_channel NOT IN ('log', 'webhook', 'email') THEN
     PERFORM nudge.reject('channel', 'must be one of log, webhook, email');
   END IF;
@@ -783,7 +810,35 @@ END $$;
 
 -- Name: FUNCTION change_matching_reminders(p_change text, p_ids bigint[], p_status text, p_entity_type text, p_entity_id text, p_event_type text, p_channel text); Type: COMMENT; Schema: nudge; Owner: -
 
-COMMENT ON FUNCTION nudge.change_matching_reminders(p_change text, p_ids bigint[], p_status text, p_entity_type text, p_entity_id text, p_event_type text, p_channel text) IS 'Pauses, resumes or cancels (p_change) up to 10,000 reminders that can take that change and match every given filter, in id order, each through the single-reminder function; answers {count, ids, more}; ids empty or over 1,000, a status or channel that is not one, or no filter at all raises 22023 naming it.';
+COMMENT ON FUNCTION nudge.change_matching_reminders(p_change text, p_ids bigint[], p_status text, p_entity_type text, p_entity_id text, p_event_type text, p_channel text) IS 'Pauses, resumes or cancels (p_change) up to 10,000 reminders that can take that change and match every given filter, in id order, each through the single-reminder function; answers {count, ids, more}; ids empty or over 1,000, an id NULL or not positive (ids[<index>]), an entity_type, entity_id or event_type empty or over 200 characters, a status or channel that is not one, or no filter at all raises 22023 naming it.';
+
+-- Name: check_item(jsonb, text[]); Type: FUNCTION; Schema: nudge; Owner: -
+
+CREATE FUNCTION nudge.check_item(p_item jsonb, p_known text[]) RETURNS void
+    LANGUAGE plpgsql
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+DECLARE
+  v_field   text;
+  v_problem text;
+BEGIN
+  IF jsonb_typeof(p_item) IS DISTINCT FROM 'object' THEN
+    PERFORM nudge.reject('', 'must be a JSON object');  -- '' names the item itself
+  END IF;
+  PERFORM nudge.check_keys(p_item, p_known, '');
+  SELECT x.k, p.problem INTO v_field, v_problem
+    FROM jsonb_each(p_item) AS x(k, v),
+         LATERAL (SELECT nudge.item_value_problem(x.k, x.v) AS problem) p
+   WHERE p.problem IS NOT NULL
+   ORDER BY x.k LIMIT 1;
+  IF v_problem IS NOT NULL THEN
+    PERFORM nudge.reject(v_field, v_problem);
+  END IF;
+END $$;
+
+-- Name: FUNCTION check_item(p_item jsonb, p_known text[]); Type: COMMENT; Schema: nudge; Owner: -
+
+COMMENT ON FUNCTION nudge.check_item(p_item jsonb, p_known text[]) IS 'Raises 22023 for an item of a batch REST would refuse: ": must be a JSON object" (COLUMN '''') when it is not an object, else "<key>: is not a known field" for its first key not in p_known, else "<field>: <problem>" for its first value nudge.item_value_problem refuses (in key order); otherwise does nothing.';
 
 -- Name: check_keys(jsonb, text[], text); Type: FUNCTION; Schema: nudge; Owner: -
 
@@ -865,10 +920,12 @@ BEGIN
     IF v_type = 'number' AND NOT (v_value::text ~ '^-?[0-9]+$') THEN
       PERFORM nudge.reject('action.reminder.' || v_key, 'must be a whole number');
     END IF;
-    -- A whole number too long for an integer is out of range, not some other kind of number.
+    -- A whole number too long for an integer is out of the field's own range.
     IF v_type = 'number' AND v_value::text::numeric NOT BETWEEN -2147483648 AND 2147483647 THEN
       PERFORM nudge.reject('action.reminder.' || v_key,
-                           'must be a whole number from -2147483648 to 2147483647');
+                           format('must be a whole number from %s to %s',
+                                  (nudge.whole_number_bounds(v_key))[1],
+                                  (nudge.whole_number_bounds(v_key))[2]));
     END IF;
     IF v_type = 'string' THEN
       PERFORM nudge.check_placeholders(v_value #>> '{}', 'action.reminder.' || v_key);
@@ -919,7 +976,7 @@ END $_$;
 
 -- Name: FUNCTION check_remind_template(p_template jsonb, p_event_type text); Type: COMMENT; Schema: nudge; Owner: -
 
-COMMENT ON FUNCTION nudge.check_remind_template(p_template jsonb, p_event_type text) IS 'Raises 22023 naming the field (action.reminder.<field>) when a remind template holds an unknown field, a wrong type, an unknown placeholder, or anything a create would refuse for a sample event; otherwise does nothing.';
+COMMENT ON FUNCTION nudge.check_remind_template(p_template jsonb, p_event_type text) IS 'Raises 22023 naming the field (action.reminder.<field>) when a remind template holds an unknown field, a wrong type, a whole number out of its field''s range (too long for an integer: the range is stated), an unknown placeholder, or anything a create would refuse for a sample event; otherwise does nothing.';
 
 -- Name: check_request(jsonb, text, jsonb); Type: FUNCTION; Schema: nudge; Owner: -
 
@@ -1086,11 +1143,13 @@ DECLARE
   v_key   text;
   v_value jsonb;
 BEGIN
-  IF p_rule.name IS NULL OR length(p_rule.name) NOT BETWEEN 1 AND 200 THEN
-    PERFORM nudge.reject('name', 'must be 1 to 200 characters');
+  IF p_rule.name IS NULL OR length(p_rule.name) NOT BETWEEN 1 AND 200
+     OR nudge.is_blank(p_rule.name) THEN
+    PERFORM nudge.reject('name', 'must be 1 to 200 characters, not only white space');
   END IF;
-  IF p_rule.event_type IS NULL OR length(p_rule.event_type) NOT BETWEEN 1 AND 200 THEN
-    PERFORM nudge.reject('event_type', 'must be 1 to 200 characters');
+  IF p_rule.event_type IS NULL OR length(p_rule.event_type) NOT BETWEEN 1 AND 200
+     OR nudge.is_blank(p_rule.event_type) THEN
+    PERFORM nudge.reject('event_type', 'must be 1 to 200 characters, not only white space');
   END IF;
   IF jsonb_typeof(p_rule."when") IS DISTINCT FROM 'object' THEN
     PERFORM nudge.reject('when', 'must be a JSON object of conditions');
@@ -1124,8 +1183,10 @@ BEGIN
       END IF;
       PERFORM nudge.check_keys(p_rule.action->'flag', ARRAY['key', 'value'], 'action.flag.');
       IF jsonb_typeof(p_rule.action->'flag'->'key') IS DISTINCT FROM 'string'
-         OR length(p_rule.action->'flag'->>'key') NOT BETWEEN 1 AND 200 THEN
-        PERFORM nudge.reject('action.flag.key', 'must be a flag key of 1 to 200 characters');
+         OR length(p_rule.action->'flag'->>'key') NOT BETWEEN 1 AND 200
+         OR nudge.is_blank(p_rule.action->'flag'->>'key') THEN
+        PERFORM nudge.reject('action.flag.key',
+                             'must be a flag key of 1 to 200 characters, not only white space');
       END IF;
       PERFORM nudge.check_placeholders(p_rule.action->'flag'->>'key', 'action.flag.key');
       IF jsonb_typeof(p_rule.action->'flag'->'value') IS DISTINCT FROM 'boolean' THEN
@@ -1153,7 +1214,7 @@ END $$;
 
 -- Name: FUNCTION check_rule(p_rule nudge.rules); Type: COMMENT; Schema: nudge; Owner: -
 
-COMMENT ON FUNCTION nudge.check_rule(p_rule nudge.rules) IS 'Raises 22023 naming the field (name, event_type, when.<path>, action.<path>) when a rule cannot be saved: an unknown field or placeholder, a wrong type, or a template a create would refuse; otherwise does nothing.';
+COMMENT ON FUNCTION nudge.check_rule(p_rule nudge.rules) IS 'Raises 22023 naming the field (name, event_type, when.<path>, action.<path>) when a rule cannot be saved: a name, event_type or flag key empty, over 200 characters or only white space, an unknown field or placeholder, a wrong type, or a template a create would refuse; otherwise does nothing.';
 
 -- Name: checked_timezone(text); Type: FUNCTION; Schema: nudge; Owner: -
 
@@ -1595,7 +1656,13 @@ BEGIN
     PERFORM nudge.reject('payload', 'must be a JSON object');
   END IF;
   IF pg_column_size(p_payload) > 65536 THEN
-    PERFORM nudge.reject('payload', 'must be at most 64 KiB');
+    PERFORM nudge.reject('payload', 'must be at most 64 KiB as stored (jsonb: deep nesting makes it larger than its text)');
+  END IF;
+  IF nudge.time_problem(p_run_at) IS NOT NULL THEN
+    PERFORM nudge.reject('run_at', nudge.time_problem(p_run_at));
+  END IF;
+  IF nudge.time_problem(p_ends_at) IS NOT NULL THEN
+    PERFORM nudge.reject('ends_at', nudge.time_problem(p_ends_at));
   END IF;
   IF p_schedule_type = 'one_time' THEN
     IF p_run_at IS NULL THEN PERFORM nudge.reject('run_at', 'is required for one_time'); END IF;
@@ -1630,8 +1697,10 @@ BEGIN
   ELSIF p_stop_condition_type IS NOT NULL AND p_stop_condition_type <> 'db_check' THEN
     PERFORM nudge.reject('stop_condition_type', 'must be db_check');
   ELSIF p_stop_condition_type = 'db_check'
-        AND (p_stop_condition_value IS NULL OR length(p_stop_condition_value) NOT BETWEEN 1 AND 200) THEN
-    PERFORM nudge.reject('stop_condition_value', 'must be a flag key of 1 to 200 characters');
+        AND (p_stop_condition_value IS NULL OR length(p_stop_condition_value) NOT BETWEEN 1 AND 200
+             OR nudge.is_blank(p_stop_condition_value)) THEN
+    PERFORM nudge.reject('stop_condition_value',
+                         'must be a flag key of 1 to 200 characters, not only white space');
   END IF;
   IF p_max_fires IS NOT NULL AND p_max_fires < 1 THEN
     PERFORM nudge.reject('max_fires', 'must be at least 1');
@@ -1692,7 +1761,7 @@ END $$;
 
 -- Name: FUNCTION create_reminder(p_entity_type text, p_entity_id text, p_event_type text, p_channel text, p_schedule_type text, p_run_at timestamp with time zone, p_interval_seconds integer, p_target text, p_payload jsonb, p_stop_condition_type text, p_stop_condition_value text, p_max_fires integer, p_ends_at timestamp with time zone, p_cron text, p_timezone text, p_misfire_policy text, p_max_attempts integer, p_request jsonb); Type: COMMENT; Schema: nudge; Owner: -
 
-COMMENT ON FUNCTION nudge.create_reminder(p_entity_type text, p_entity_id text, p_event_type text, p_channel text, p_schedule_type text, p_run_at timestamp with time zone, p_interval_seconds integer, p_target text, p_payload jsonb, p_stop_condition_type text, p_stop_condition_value text, p_max_fires integer, p_ends_at timestamp with time zone, p_cron text, p_timezone text, p_misfire_policy text, p_max_attempts integer, p_request jsonb) IS 'Creates a one_time, recurring or cron reminder (a webhook one optionally with its own request, nudge.check_request; a log one without a target), or returns the live (ACTIVE or PAUSED) one with the same (entity_type, entity_id, event_type) with created = false, even under concurrent identical calls; bad input (a name empty, over 200 characters or only white space, a target a log reminder cannot have, a first fire after 9999-12-31T23:59:59Z, ...) raises 22023 naming the field and writes nothing; a reminder whose stop flag is already true is created COMPLETED and never fires.';
+COMMENT ON FUNCTION nudge.create_reminder(p_entity_type text, p_entity_id text, p_event_type text, p_channel text, p_schedule_type text, p_run_at timestamp with time zone, p_interval_seconds integer, p_target text, p_payload jsonb, p_stop_condition_type text, p_stop_condition_value text, p_max_fires integer, p_ends_at timestamp with time zone, p_cron text, p_timezone text, p_misfire_policy text, p_max_attempts integer, p_request jsonb) IS 'Creates a one_time, recurring or cron reminder (a webhook one optionally with its own request, nudge.check_request; a log one without a target), or returns the live (ACTIVE or PAUSED) one with the same (entity_type, entity_id, event_type) with created = false, even under concurrent identical calls; bad input (a name or stop flag key empty, over 200 characters or only white space, a target a log reminder cannot have, a run_at or ends_at before 0001-01-01T00:00:00Z or after 9999-12-31T23:59:59Z, infinities included, or a first fire after it, a payload over 64 KiB as stored, ...) raises 22023 naming the field and writes nothing; a reminder whose stop flag is already true is created COMPLETED and never fires.';
 
 -- Name: create_reminder_from_item(jsonb); Type: FUNCTION; Schema: nudge; Owner: -
 
@@ -1772,13 +1841,20 @@ BEGIN
       FROM jsonb_array_elements(p_items) WITH ORDINALITY AS e(v, ord)
      -- An item with a key it should not have is left out, which sends the batch down the exact
      -- path: one that is not known, or both intervals. (A bad interval_minutes, like a bad
-     -- interval_seconds, fails a constraint.)
+     -- interval_seconds, fails a constraint.) So is one with a value REST would not take as
+     -- it is typed.
      WHERE e.v - nudge.create_item_fields() = '{}'::jsonb
-       AND NOT e.v ?& ARRAY['interval_seconds', 'interval_minutes'];
+       AND NOT e.v ?& ARRAY['interval_seconds', 'interval_minutes']
+       AND nudge.item_values_are_plain(e.v);
     GET DIAGNOSTICS v_rows = ROW_COUNT;
-    v_plain := v_rows = jsonb_array_length(p_items) AND nudge.create_staged_reminders();
+    -- Every time as REST writes one: one match over the batch's times.
+    v_plain := v_rows = jsonb_array_length(p_items)
+               AND (SELECT nudge.are_rfc3339(array_agg(e.v->>'run_at') || array_agg(e.v->>'ends_at'))
+                      FROM jsonb_array_elements(p_items) AS e(v))
+               AND nudge.create_staged_reminders();
   EXCEPTION WHEN invalid_parameter_value OR check_violation OR not_null_violation
                  OR invalid_datetime_format OR datetime_field_overflow
+                 OR invalid_time_zone_displacement_value
                  OR invalid_text_representation OR numeric_value_out_of_range THEN
     v_plain := false;  -- rolled back to the block's start: the exact path says what was wrong
   END;
@@ -1795,7 +1871,7 @@ END $$;
 
 -- Name: FUNCTION create_reminders(p_items jsonb); Type: COMMENT; Schema: nudge; Owner: -
 
-COMMENT ON FUNCTION nudge.create_reminders(p_items jsonb) IS 'Creates (or finds) every item of p_items (JSON objects with the fields of nudge.create_reminder, without the p_ prefix, or interval_minutes for interval_seconds, plus rule_id and event_id for reminders rules create) in one transaction and answers exactly as nudge.create_reminders_one_by_one would (an unknown key raises 22023 naming items[<index>].<key>), with one set-based INSERT when every item is plainly valid, new and distinct.';
+COMMENT ON FUNCTION nudge.create_reminders(p_items jsonb) IS 'Creates (or finds) every item of p_items (JSON objects with the fields of nudge.create_reminder, without the p_ prefix, or interval_minutes for interval_seconds, plus rule_id and event_id for reminders rules create) in one transaction and answers exactly as nudge.create_reminders_one_by_one would (an item that is not an object, an unknown key, a value of the wrong JSON type or a time that is not RFC 3339 with an offset raises 22023 naming items[<index>] or items[<index>].<field>), with one set-based INSERT when every item is plainly valid, new and distinct.';
 
 -- Name: create_reminders_one_by_one(jsonb); Type: FUNCTION; Schema: nudge; Owner: -
 
@@ -1813,11 +1889,8 @@ BEGIN
   -- error can say which item it came from.
   BEGIN
     FOR v_item IN SELECT value FROM jsonb_array_elements(p_items) LOOP
-      -- Typos are refused, not ignored, as by the REST API. (An item that is not an object
-      -- has no keys: its entity_type is missing.)
-      IF jsonb_typeof(v_item) = 'object' THEN
-        PERFORM nudge.check_keys(v_item, nudge.create_item_fields(), '');
-      END IF;
+      -- Typos are refused, not ignored, and values are typed, as by the REST API.
+      PERFORM nudge.check_item(v_item, nudge.create_item_fields());
       IF v_item ? 'rule_id' THEN
         -- A reminder a rule creates records it and its event through the column defaults.
         PERFORM set_config('nudge.rule_id', v_item->>'rule_id', true),
@@ -1834,22 +1907,19 @@ BEGIN
   EXCEPTION
     WHEN invalid_parameter_value THEN
       GET STACKED DIAGNOSTICS v_field = COLUMN_NAME, v_detail = MESSAGE_TEXT;
-      RAISE EXCEPTION 'items[%].%', v_index, v_detail
-        USING ERRCODE = '22023', COLUMN = format('items[%s].%s', v_index, v_field);
-    WHEN data_exception THEN  -- a cast of the item's text: say which field
+      PERFORM nudge.reject_item(v_index, '22023', v_field, v_detail);
+    WHEN data_exception THEN  -- a time PostgreSQL cannot read (February 30, +20:00): say which
       v_detail := nudge.item_type_problem(v_item);
       IF v_detail IS NULL THEN
         RAISE;
       END IF;
-      RAISE EXCEPTION 'items[%].%', v_index, v_detail
-        USING ERRCODE = '22023',
-              COLUMN = format('items[%s].%s', v_index, split_part(v_detail, ':', 1));
+      PERFORM nudge.reject_item(v_index, '22023', split_part(v_detail, ':', 1), v_detail);
   END;
 END $$;
 
 -- Name: FUNCTION create_reminders_one_by_one(p_items jsonb); Type: COMMENT; Schema: nudge; Owner: -
 
-COMMENT ON FUNCTION nudge.create_reminders_one_by_one(p_items jsonb) IS 'Creates (or finds) every item of p_items with nudge.create_reminder_from_item, in order, in one transaction, one row per item; if any item holds a key nudge.create_item_fields does not name, is rejected, or holds a time or whole number that is not one, nothing is created and the 22023 error names it: "items[<index>].<field>: <problem>".';
+COMMENT ON FUNCTION nudge.create_reminders_one_by_one(p_items jsonb) IS 'Creates (or finds) every item of p_items with nudge.create_reminder_from_item, in order, in one transaction, one row per item; if any item is not a JSON object ("items[<index>]: must be a JSON object"), holds a key nudge.create_item_fields does not name, a value nudge.item_value_problem refuses (a wrong JSON type, a time that is not RFC 3339 with an offset, a fraction) or a time PostgreSQL cannot read, or is rejected, nothing is created and the 22023 error names it: "items[<index>].<field>: <problem>".';
 
 -- Name: create_rule(text, text, jsonb, jsonb, boolean); Type: FUNCTION; Schema: nudge; Owner: -
 
@@ -1883,15 +1953,20 @@ BEGIN
                       THEN nudge.checked_timezone(coalesce(b2.timezone, 'UTC')) END AS zone,
                  CASE WHEN b2.schedule_type = 'cron' THEN nudge.cron_parse(b2.cron) END AS parsed
             FROM pg_temp.nudge_new_reminder b2
-           WHERE b2.schedule_type = 'cron' OR (b2.schedule_type = 'recurring' AND b2.run_at IS NULL)
+           -- (a run_at out of range is not looked at: the check below refuses it)
+           WHERE (b2.schedule_type = 'cron' AND nudge.time_problem(b2.run_at) IS NULL)
+              OR (b2.schedule_type = 'recurring' AND b2.run_at IS NULL)
           OFFSET 0) s
    WHERE b.item = s.item;
 
   IF EXISTS (SELECT 1 FROM pg_temp.nudge_new_reminder b
-              WHERE b.ends_at < b.run_at OR b.run_at IS NULL OR b.run_at > nudge.latest_fire()
+              WHERE b.ends_at < b.run_at OR b.run_at IS NULL
+                 OR nudge.time_problem(b.run_at) IS NOT NULL
+                 OR nudge.time_problem(b.ends_at) IS NOT NULL
                  OR jsonb_typeof(b.payload) <> 'object'
                  OR nudge.is_blank(b.entity_type) OR nudge.is_blank(b.entity_id)
-                 OR nudge.is_blank(b.event_type) OR (b.channel = 'log' AND b.target IS NOT NULL)
+                 OR nudge.is_blank(b.event_type) OR nudge.is_blank(b.stop_condition_value)
+                 OR (b.channel = 'log' AND b.target IS NOT NULL)
                  -- rules the create function checks and no constraint does
                  OR (b.schedule_type <> 'cron' AND (b.cron IS NOT NULL OR b.timezone IS NOT NULL))
                  OR (b.schedule_type = 'cron' AND length(b.cron) > 200))
@@ -1935,7 +2010,7 @@ END $$;
 
 -- Name: FUNCTION create_staged_reminders(); Type: COMMENT; Schema: nudge; Owner: -
 
-COMMENT ON FUNCTION nudge.create_staged_reminders() IS 'Creates (or finds, by identity) the reminders staged in pg_temp.nudge_new_reminder with one set-based INSERT and sets each row''s id and created; false when a row is not plainly valid, new and distinct (its stop flag already true, two rows of one identity, a name of only white space, a log reminder''s target, a first fire after nudge.latest_fire(), a bound the create function checks: nothing is written) or was neither inserted nor found live (a concurrent create), so the caller takes the item-by-item path; a value a constraint refuses raises its error.';
+COMMENT ON FUNCTION nudge.create_staged_reminders() IS 'Creates (or finds, by identity) the reminders staged in pg_temp.nudge_new_reminder with one set-based INSERT and sets each row''s id and created; false when a row is not plainly valid, new and distinct (its stop flag already true, two rows of one identity, a name or stop flag key of only white space, a log reminder''s target, a first fire or ends_at nudge.time_problem refuses, a bound the create function checks: nothing is written) or was neither inserted nor found live (a concurrent create), so the caller takes the item-by-item path; a value a constraint refuses raises its error.';
 
 -- Name: api_tokens; Type: TABLE; Schema: nudge; Owner: -
 
@@ -2463,6 +2538,12 @@ BEGIN
   IF p_max_fires IS NOT NULL AND p_max_fires < 1 THEN
     PERFORM nudge.reject('max_fires', 'must be at least 1');
   END IF;
+  IF nudge.time_problem(p_run_at) IS NOT NULL THEN
+    PERFORM nudge.reject('run_at', nudge.time_problem(p_run_at));
+  END IF;
+  IF nudge.time_problem(p_ends_at) IS NOT NULL THEN
+    PERFORM nudge.reject('ends_at', nudge.time_problem(p_ends_at));
+  END IF;
   RETURN nudge.schedule_words(
     p_schedule_type, p_run_at, p_interval_seconds,
     CASE WHEN p_schedule_type = 'cron' THEN nudge.cron_words(nudge.cron_parse(p_cron), p_cron) END,
@@ -2472,7 +2553,19 @@ END $$;
 
 -- Name: FUNCTION describe_schedule(p_schedule_type text, p_run_at timestamp with time zone, p_interval_seconds integer, p_cron text, p_timezone text, p_stop_condition_type text, p_stop_condition_value text, p_max_fires integer, p_ends_at timestamp with time zone); Type: COMMENT; Schema: nudge; Owner: -
 
-COMMENT ON FUNCTION nudge.describe_schedule(p_schedule_type text, p_run_at timestamp with time zone, p_interval_seconds integer, p_cron text, p_timezone text, p_stop_condition_type text, p_stop_condition_value text, p_max_fires integer, p_ends_at timestamp with time zone) IS 'The canonical sentence of a schedule given as a create takes it ("every weekday at 09:00 (Europe/Berlin), until feedback_submitted is true, at most 5 times"), which POST /v1/schedules/parse reads back into the same schedule; times in p_timezone, also for one_time and recurring schedules (UTC by default); run_at of a recurring or cron schedule is its start; 22023 naming the field for a schedule a create would refuse for its type, interval, cron expression, zone, stop condition or max_fires.';
+COMMENT ON FUNCTION nudge.describe_schedule(p_schedule_type text, p_run_at timestamp with time zone, p_interval_seconds integer, p_cron text, p_timezone text, p_stop_condition_type text, p_stop_condition_value text, p_max_fires integer, p_ends_at timestamp with time zone) IS 'The canonical sentence of a schedule given as a create takes it ("every weekday at 09:00 (Europe/Berlin), until feedback_submitted is true, at most 5 times"), which POST /v1/schedules/parse reads back into the same schedule; times in p_timezone, also for one_time and recurring schedules (UTC by default); run_at of a recurring or cron schedule is its start; 22023 naming the field for a schedule a create would refuse for its type, interval, cron expression, zone, stop condition, max_fires, or a run_at or ends_at before 0001-01-01T00:00:00Z or after 9999-12-31T23:59:59Z.';
+
+-- Name: earliest_time(); Type: FUNCTION; Schema: nudge; Owner: -
+
+CREATE FUNCTION nudge.earliest_time() RETURNS timestamp with time zone
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    AS $$
+  SELECT timestamptz '0001-01-01 00:00:00+00'
+$$;
+
+-- Name: FUNCTION earliest_time(); Type: COMMENT; Schema: nudge; Owner: -
+
+COMMENT ON FUNCTION nudge.earliest_time() IS 'The first instant Nudge takes, 0001-01-01T00:00:00Z: an earlier one (a BC date, -infinity) has no RFC 3339 form; nudge.latest_fire() is the last.';
 
 -- Name: emit_event(text, text, text, jsonb, text, timestamp with time zone); Type: FUNCTION; Schema: nudge; Owner: -
 
@@ -2487,7 +2580,8 @@ BEGIN
                   AND NOT (nudge.is_blank(p_event_type) OR nudge.is_blank(p_entity_type)
                            OR nudge.is_blank(p_entity_id))
                   AND jsonb_typeof(p_data) = 'object' AND pg_column_size(p_data) <= 65536
-                  AND coalesce(length(p_key) BETWEEN 1 AND 200, true), false) THEN
+                  AND coalesce(length(p_key) BETWEEN 1 AND 200 AND NOT nudge.is_blank(p_key), true)
+                  AND nudge.time_problem(p_occurred_at) IS NULL, false) THEN
     IF p_event_type IS NULL OR length(p_event_type) NOT BETWEEN 1 AND 200 OR nudge.is_blank(p_event_type) THEN
       PERFORM nudge.reject('event_type', 'must be 1 to 200 characters, not only white space');
     END IF;
@@ -2504,10 +2598,13 @@ BEGIN
       PERFORM nudge.reject('data', 'must be a JSON object');
     END IF;
     IF pg_column_size(p_data) > 65536 THEN
-      PERFORM nudge.reject('data', 'must be at most 64 KiB');
+      PERFORM nudge.reject('data', 'must be at most 64 KiB as stored (jsonb: deep nesting makes it larger than its text)');
     END IF;
-    IF length(p_key) NOT BETWEEN 1 AND 200 THEN
-      PERFORM nudge.reject('key', 'must be 1 to 200 characters');
+    IF length(p_key) NOT BETWEEN 1 AND 200 OR nudge.is_blank(p_key) THEN
+      PERFORM nudge.reject('key', 'must be 1 to 200 characters, not only white space');
+    END IF;
+    IF nudge.time_problem(p_occurred_at) IS NOT NULL THEN
+      PERFORM nudge.reject('occurred_at', nudge.time_problem(p_occurred_at));
     END IF;
   END IF;
   RETURN nudge.record_event(p_event_type, p_entity_type, p_entity_id, p_data, p_key,
@@ -2516,7 +2613,7 @@ END $$;
 
 -- Name: FUNCTION emit_event(p_event_type text, p_entity_type text, p_entity_id text, p_data jsonb, p_key text, p_occurred_at timestamp with time zone); Type: COMMENT; Schema: nudge; Owner: -
 
-COMMENT ON FUNCTION nudge.emit_event(p_event_type text, p_entity_type text, p_entity_id text, p_data jsonb, p_key text, p_occurred_at timestamp with time zone) IS 'Records an event and runs every enabled rule of its type whose conditions hold, in the caller''s transaction; answers {created, event, effects}; an event_type, entity_type or entity_id empty, over 200 characters or only white space raises 22023 naming it. The same key again answers the first event and effects with created = false and changes nothing, even when sent concurrently. A rule that cannot be rendered for a posted event raises NU422 (nothing is written); for Nudge''s own events it is recorded in the effects. A chain deeper than 8 events is recorded as refused and its rules are not run.';
+COMMENT ON FUNCTION nudge.emit_event(p_event_type text, p_entity_type text, p_entity_id text, p_data jsonb, p_key text, p_occurred_at timestamp with time zone) IS 'Records an event and runs every enabled rule of its type whose conditions hold, in the caller''s transaction; answers {created, event, effects}; an event_type, entity_type, entity_id or key empty, over 200 characters or only white space, data over 64 KiB as stored, or an occurred_at before 0001-01-01T00:00:00Z or after 9999-12-31T23:59:59Z (infinities included) raises 22023 naming it. The same key again answers the first event and effects with created = false and changes nothing, even when sent concurrently. A rule that cannot be rendered for a posted event raises NU422 (nothing is written); for Nudge''s own events it is recorded in the effects. A chain deeper than 8 events is recorded as refused and its rules are not run.';
 
 -- Name: emit_events(jsonb); Type: FUNCTION; Schema: nudge; Owner: -
 
@@ -2529,7 +2626,7 @@ $$;
 
 -- Name: FUNCTION emit_events(p_items jsonb); Type: COMMENT; Schema: nudge; Owner: -
 
-COMMENT ON FUNCTION nudge.emit_events(p_items jsonb) IS 'Records every item of p_items (objects with event_type, entity_type, entity_id, data, key, occurred_at, and no other key) and runs their rules as nudge.emit_event would, in one transaction, all or nothing, with each rule run once over all its events when no two share an entity and none has a key; an error names its item: 22023 "items[<index>].<field>: <problem>" (an unknown key: "items[<index>].<key>: is not a known field") or NU422 "items[<index>]: rule <id>: <field path>: <problem>"; Nudge''s own events that batch causes do not name their cause.';
+COMMENT ON FUNCTION nudge.emit_events(p_items jsonb) IS 'Records every item of p_items (objects with event_type, entity_type, entity_id, data, key, occurred_at, and no other key) and runs their rules as nudge.emit_event would, in one transaction, all or nothing, with each rule run once over all its events when no two share an entity and none has a key; an error names its item: 22023 "items[<index>]: must be a JSON object" or "items[<index>].<field>: <problem>" (an unknown key: "items[<index>].<key>: is not a known field"; a value of the wrong JSON type: "must be a string, not a number"; an occurred_at that is not RFC 3339 with an offset) or NU422 "items[<index>]: rule <id>: <field path>: <problem>"; Nudge''s own events that batch causes do not name their cause.';
 
 -- Name: emit_events_one_by_one(jsonb); Type: FUNCTION; Schema: nudge; Owner: -
 
@@ -2547,9 +2644,7 @@ DECLARE
 BEGIN
   BEGIN
     FOR v_item IN SELECT value FROM jsonb_array_elements(p_items) LOOP
-      IF jsonb_typeof(v_item) = 'object' THEN
-        PERFORM nudge.check_keys(v_item, nudge.event_item_fields(), '');
-      END IF;
+      PERFORM nudge.check_item(v_item, nudge.event_item_fields());
       v_out := v_out || nudge.emit_event(
                  p_event_type => v_item->>'event_type', p_entity_type => v_item->>'entity_type',
                  p_entity_id => v_item->>'entity_id',
@@ -2557,19 +2652,24 @@ BEGIN
                  p_occurred_at => (v_item->>'occurred_at')::timestamptz);
       v_index := v_index + 1;
     END LOOP;
-  EXCEPTION WHEN invalid_parameter_value OR SQLSTATE 'NU422' THEN
-    GET STACKED DIAGNOSTICS v_field = COLUMN_NAME, v_detail = MESSAGE_TEXT,
-                            v_state = RETURNED_SQLSTATE;
-    RAISE EXCEPTION '%', CASE WHEN v_state = 'NU422' THEN format('items[%s]: %s', v_index, v_detail)
-                              ELSE format('items[%s].%s', v_index, v_detail) END
-      USING ERRCODE = v_state, COLUMN = format('items[%s].%s', v_index, v_field);
+  EXCEPTION
+    WHEN invalid_parameter_value OR SQLSTATE 'NU422' THEN
+      GET STACKED DIAGNOSTICS v_field = COLUMN_NAME, v_detail = MESSAGE_TEXT,
+                              v_state = RETURNED_SQLSTATE;
+      PERFORM nudge.reject_item(v_index, v_state, v_field, v_detail);
+    WHEN data_exception THEN  -- an occurred_at PostgreSQL cannot read (February 30, +20:00)
+      v_detail := nudge.item_type_problem(v_item);
+      IF v_detail IS NULL THEN
+        RAISE;
+      END IF;
+      PERFORM nudge.reject_item(v_index, '22023', split_part(v_detail, ':', 1), v_detail);
   END;
   RETURN to_jsonb(v_out);
 END $$;
 
 -- Name: FUNCTION emit_events_one_by_one(p_items jsonb); Type: COMMENT; Schema: nudge; Owner: -
 
-COMMENT ON FUNCTION nudge.emit_events_one_by_one(p_items jsonb) IS 'nudge.emit_event for every item of p_items, in order, all or nothing; an error names its item: 22023 "items[<index>].<field>: <problem>" (also for a key nudge.event_item_fields does not name) or NU422 "items[<index>]: rule <id>: <field path>: <problem>".';
+COMMENT ON FUNCTION nudge.emit_events_one_by_one(p_items jsonb) IS 'nudge.emit_event for every item of p_items, in order, all or nothing; an error names its item: 22023 "items[<index>]: must be a JSON object" or "items[<index>].<field>: <problem>" (also for a key nudge.event_item_fields does not name, a value nudge.item_value_problem refuses, an occurred_at PostgreSQL cannot read) or NU422 "items[<index>]: rule <id>: <field path>: <problem>".';
 
 -- Name: emit_reminder_event(); Type: FUNCTION; Schema: nudge; Owner: -
 
@@ -2880,8 +2980,10 @@ CREATE FUNCTION nudge.gauges(p_count_cap integer) RETURNS TABLE(name text, help 
   SELECT 'nudge_oldest_due_seconds',
          'How long the earliest due reminder no worker holds has been due, in seconds (0: none).',
          NULL, NULL,
+         -- Counted from year 1 at the earliest: -infinity (a row written by hand) cannot be
+         -- subtracted, and jsonb (the overview) holds no infinite number.
          coalesce(extract(epoch FROM now() - (
-           SELECT r.next_run_at FROM nudge.reminders r
+           SELECT greatest(r.next_run_at, nudge.earliest_time()) FROM nudge.reminders r
             WHERE r.status = 'ACTIVE' AND r.next_run_at <= now()
               AND (r.lease_expires_at IS NULL OR r.lease_expires_at <= now())
             ORDER BY r.next_run_at LIMIT 1)), 0)::double precision
@@ -2895,19 +2997,34 @@ $$;
 
 -- Name: FUNCTION gauges(p_count_cap integer); Type: COMMENT; Schema: nudge; Owner: -
 
-COMMENT ON FUNCTION nudge.gauges(p_count_cap integer) IS 'The database''s gauges for the workers'' GET /metrics, one row per sample (metric name, help, at most one label, value), grouped by name: nudge_due_reminders (due ACTIVE reminders without a live lease, counted up to p_count_cap), nudge_oldest_due_seconds (how long the earliest of them has been due; 0 when none is) and nudge_breaker_hosts by state (hosts with a circuit breaker row, closed, open or probing); reads at most p_count_cap + 1 entries of the due index.';
+COMMENT ON FUNCTION nudge.gauges(p_count_cap integer) IS 'The database''s gauges for the workers'' GET /metrics, one row per sample (metric name, help, at most one label, value), grouped by name: nudge_due_reminders (due ACTIVE reminders without a live lease, counted up to p_count_cap), nudge_oldest_due_seconds (how long the earliest of them has been due, at most since 0001-01-01T00:00:00Z; 0 when none is) and nudge_breaker_hosts by state (hosts with a circuit breaker row, closed, open or probing); reads at most p_count_cap + 1 entries of the due index.';
 
 -- Name: is_blank(text); Type: FUNCTION; Schema: nudge; Owner: -
 
 CREATE FUNCTION nudge.is_blank(p_text text) RETURNS boolean
     LANGUAGE sql IMMUTABLE PARALLEL SAFE
     AS $$
-  SELECT btrim(p_text, E' \t\n\r\f\x0B') = ''
+  -- btrim's set: ASCII white space, U+0085, U+00A0, U+1680, U+2000..U+200A, U+2028, U+2029,
+  -- U+202F, U+205F, U+3000 (Unicode White_Space), and the zero-width U+200B, U+200C, U+200D,
+  -- U+2060, U+FEFF, which show nothing either.
+  SELECT btrim(p_text, E' \t\n\r\f\x0B\u0085\u00A0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200A\u2028\u2029\u202F\u205F\u3000\u200B\u200C\u200D\u2060\uFEFF') = ''
 $$;
 
 -- Name: FUNCTION is_blank(p_text text); Type: COMMENT; Schema: nudge; Owner: -
 
-COMMENT ON FUNCTION nudge.is_blank(p_text text) IS 'true when p_text is empty or holds only spaces, tabs, line breaks, form feeds or vertical tabs; NULL for NULL.';
+COMMENT ON FUNCTION nudge.is_blank(p_text text) IS 'true when p_text is empty or holds only white space: Unicode''s (spaces of every width, no-break spaces, tabs, line and paragraph breaks, form feeds, vertical tabs, U+0085) and the zero-width U+200B, U+200C, U+200D, U+2060 and U+FEFF; NULL for NULL.';
+
+-- Name: is_rfc3339(text); Type: FUNCTION; Schema: nudge; Owner: -
+
+CREATE FUNCTION nudge.is_rfc3339(p_text text) RETURNS boolean
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    AS $_$
+  SELECT p_text ~ ('^' || nudge.rfc3339_pattern() || '$')
+$_$;
+
+-- Name: FUNCTION is_rfc3339(p_text text); Type: COMMENT; Schema: nudge; Owner: -
+
+COMMENT ON FUNCTION nudge.is_rfc3339(p_text text) IS 'Whether p_text is an RFC 3339 date-time with an offset as the REST API reads one (nudge.rfc3339_pattern); NULL for NULL.';
 
 -- Name: item_type_problem(jsonb); Type: FUNCTION; Schema: nudge; Owner: -
 
@@ -2918,18 +3035,13 @@ CREATE FUNCTION nudge.item_type_problem(p_item jsonb) RETURNS text
 DECLARE
   v_field text;
 BEGIN
-  FOREACH v_field IN ARRAY ARRAY['run_at', 'ends_at'] LOOP
+  -- Its values passed nudge.check_item: what is left to fail is a time of the right
+  -- pattern PostgreSQL cannot read (February 30, an offset of +20:00).
+  FOREACH v_field IN ARRAY ARRAY['run_at', 'ends_at', 'occurred_at'] LOOP
     BEGIN
       PERFORM (p_item->>v_field)::timestamptz;
     EXCEPTION WHEN data_exception THEN
-      RETURN v_field || ': must be an RFC 3339 time such as 2027-01-01T09:00:00Z';
-    END;
-  END LOOP;
-  FOREACH v_field IN ARRAY ARRAY['interval_seconds', 'interval_minutes', 'max_fires', 'max_attempts'] LOOP
-    BEGIN
-      PERFORM (p_item->>v_field)::integer;
-    EXCEPTION WHEN data_exception THEN
-      RETURN v_field || ': must be a whole number from -2147483648 to 2147483647';
+      RETURN v_field || ': must be an RFC 3339 time with an offset, e.g. 2026-01-31T09:00:00Z';
     END;
   END LOOP;
   RETURN NULL;
@@ -2937,7 +3049,62 @@ END $$;
 
 -- Name: FUNCTION item_type_problem(p_item jsonb); Type: COMMENT; Schema: nudge; Owner: -
 
-COMMENT ON FUNCTION nudge.item_type_problem(p_item jsonb) IS 'For a create item that failed: "<field>: <problem>" for its first time field (run_at, ends_at) or whole-number field (interval_seconds, interval_minutes, max_fires, max_attempts) whose text is not of that type, or NULL when each is.';
+COMMENT ON FUNCTION nudge.item_type_problem(p_item jsonb) IS 'For a create or event item that failed in a cast: "<field>: must be an RFC 3339 time with an offset, ..." for its first time field (run_at, ends_at, occurred_at) PostgreSQL cannot read, or NULL when it reads each.';
+
+-- Name: item_value_problem(text, jsonb); Type: FUNCTION; Schema: nudge; Owner: -
+
+CREATE FUNCTION nudge.item_value_problem(p_field text, p_value jsonb) RETURNS text
+    LANGUAGE sql STABLE PARALLEL SAFE
+    AS $_$
+  SELECT CASE
+    WHEN p_value IS NULL OR jsonb_typeof(p_value) = 'null' THEN NULL  -- as absent, as REST reads it
+    WHEN p_field IN ('run_at', 'ends_at', 'occurred_at') THEN
+      CASE WHEN jsonb_typeof(p_value) <> 'string'
+           THEN 'must be an RFC 3339 time string, not ' || nudge.json_kind(p_value)
+           WHEN NOT nudge.is_rfc3339(p_value #>> '{}')
+           THEN 'must be an RFC 3339 time with an offset, e.g. 2026-01-31T09:00:00Z' END
+    WHEN nudge.whole_number_bounds(p_field) IS NOT NULL THEN
+      CASE WHEN jsonb_typeof(p_value) <> 'number'
+           THEN 'must be an integer, not ' || nudge.json_kind(p_value)
+           WHEN NOT (p_value::text ~ '^-?[0-9]{1,19}$'
+                     AND abs(p_value::text::numeric)
+                         <= CASE WHEN p_field IN ('rule_id', 'event_id')
+                                 THEN 9223372036854775807 ELSE 2147483647 END)
+           THEN format('must be a whole number from %s to %s',
+                       (nudge.whole_number_bounds(p_field))[1],
+                       (nudge.whole_number_bounds(p_field))[2]) END
+    WHEN p_field IN ('payload', 'request', 'data') THEN
+      CASE WHEN jsonb_typeof(p_value) <> 'object'
+           THEN 'must be a JSON object, not ' || nudge.json_kind(p_value) END
+    WHEN jsonb_typeof(p_value) <> 'string' THEN 'must be a string, not ' || nudge.json_kind(p_value)
+  END
+$_$;
+
+-- Name: FUNCTION item_value_problem(p_field text, p_value jsonb); Type: COMMENT; Schema: nudge; Owner: -
+
+COMMENT ON FUNCTION nudge.item_value_problem(p_field text, p_value jsonb) IS 'Why a JSON value cannot be field p_field of a create or event item as the REST API reads it (run_at, ends_at, occurred_at: an RFC 3339 time string with an offset; a whole-number field: a whole number its column holds, else its range; payload, request, data: an object; any other: a string), as the rest of a 22023 message; NULL when it can, and for JSON null (absent).';
+
+-- Name: item_values_are_plain(jsonb); Type: FUNCTION; Schema: nudge; Owner: -
+
+CREATE FUNCTION nudge.item_values_are_plain(p_item jsonb) RETURNS boolean
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    AS $$
+  SELECT coalesce(jsonb_typeof(p_item->'entity_type') = 'string', true)
+     AND coalesce(jsonb_typeof(p_item->'entity_id') = 'string', true)
+     AND coalesce(jsonb_typeof(p_item->'event_type') = 'string', true)
+     AND coalesce(jsonb_typeof(p_item->'stop_condition_value') = 'string', true)
+     AND coalesce(jsonb_typeof(p_item->'timezone') = 'string', true)
+     AND coalesce(jsonb_typeof(p_item->'interval_seconds') = 'number', true)
+     AND coalesce(jsonb_typeof(p_item->'interval_minutes') = 'number', true)
+     AND coalesce(jsonb_typeof(p_item->'max_fires') = 'number', true)
+     AND coalesce(jsonb_typeof(p_item->'max_attempts') = 'number', true)
+     AND coalesce(jsonb_typeof(p_item->'rule_id') = 'number', true)
+     AND coalesce(jsonb_typeof(p_item->'event_id') = 'number', true)
+$$;
+
+-- Name: FUNCTION item_values_are_plain(p_item jsonb); Type: COMMENT; Schema: nudge; Owner: -
+
+COMMENT ON FUNCTION nudge.item_values_are_plain(p_item jsonb) IS 'false when a create or event item holds a value of a JSON type its text could hide (a name, stop_condition_value or timezone not a string; a whole-number field not a number); the set-based paths take only items for which it is true (a fraction or a too long number fails their cast; their times are checked with nudge.are_rfc3339), the others go item by item.';
 
 -- Name: jitter(bigint, integer, timestamp with time zone); Type: FUNCTION; Schema: nudge; Owner: -
 
@@ -2951,6 +3118,20 @@ $$;
 -- Name: FUNCTION jitter(p_id bigint, p_attempt integer, p_at timestamp with time zone); Type: COMMENT; Schema: nudge; Owner: -
 
 COMMENT ON FUNCTION nudge.jitter(p_id bigint, p_attempt integer, p_at timestamp with time zone) IS 'A fraction in [0, 1), uniformly spread over reminders, attempts and instants, the same for the same three.';
+
+-- Name: json_kind(jsonb); Type: FUNCTION; Schema: nudge; Owner: -
+
+CREATE FUNCTION nudge.json_kind(p_value jsonb) RETURNS text
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    AS $$
+  SELECT CASE jsonb_typeof(p_value) WHEN 'string' THEN 'a string' WHEN 'number' THEN 'a number'
+                                    WHEN 'boolean' THEN 'a boolean' WHEN 'array' THEN 'an array'
+                                    WHEN 'object' THEN 'an object' ELSE 'null' END
+$$;
+
+-- Name: FUNCTION json_kind(p_value jsonb); Type: COMMENT; Schema: nudge; Owner: -
+
+COMMENT ON FUNCTION nudge.json_kind(p_value jsonb) IS 'The kind of a JSON value as an error message names it: a string, a number, a boolean, an array, an object or null.';
 
 -- Name: json_text(jsonb); Type: FUNCTION; Schema: nudge; Owner: -
 
@@ -3207,8 +3388,13 @@ COMMENT ON FUNCTION nudge.new_reminder_stage() IS 'Makes the session''s staging 
 CREATE FUNCTION nudge.next_interval_occurrence(p_anchor timestamp with time zone, p_interval_seconds integer, p_after timestamp with time zone) RETURNS timestamp with time zone
     LANGUAGE sql IMMUTABLE PARALLEL SAFE
     AS $$
+  -- An infinite time cannot be subtracted: one in a row written before 0046 (or by hand) must
+  -- not fail the finish of every fire its worker holds. Counted from -infinity, the phase is
+  -- unknown: one interval after p_after. After an infinite p_after: none.
   SELECT CASE
     WHEN p_anchor > p_after THEN p_anchor
+    WHEN NOT isfinite(p_after) THEN 'infinity'
+    WHEN NOT isfinite(p_anchor) THEN p_after + p_interval_seconds * interval '1 second'
     ELSE p_anchor + interval '1 second' * (p_interval_seconds::bigint
            * (floor(extract(epoch FROM p_after - p_anchor) / p_interval_seconds)::bigint + 1))
   END
@@ -3216,7 +3402,7 @@ $$;
 
 -- Name: FUNCTION next_interval_occurrence(p_anchor timestamp with time zone, p_interval_seconds integer, p_after timestamp with time zone); Type: COMMENT; Schema: nudge; Owner: -
 
-COMMENT ON FUNCTION nudge.next_interval_occurrence(p_anchor timestamp with time zone, p_interval_seconds integer, p_after timestamp with time zone) IS 'The first occurrence of "every p_interval_seconds from p_anchor" strictly after p_after (p_anchor itself when it is later).';
+COMMENT ON FUNCTION nudge.next_interval_occurrence(p_anchor timestamp with time zone, p_interval_seconds integer, p_after timestamp with time zone) IS 'The first occurrence of "every p_interval_seconds from p_anchor" strictly after p_after (p_anchor itself when it is later; from -infinity, p_after plus one interval; after an infinite p_after, infinity); never raises for an infinite time.';
 
 -- Name: next_run_after_attempt(nudge.reminders, text, nudge.worker_policy, timestamp with time zone); Type: FUNCTION; Schema: nudge; Owner: -
 
@@ -3246,13 +3432,16 @@ CREATE FUNCTION nudge.occurrence_after(r nudge.reminders, p_after timestamp with
   SELECT CASE r.schedule_type
            WHEN 'recurring' THEN nudge.next_interval_occurrence(coalesce(r.occurrence_at, r.next_run_at),
                                                                 r.interval_seconds, p_after)
-           WHEN 'cron' THEN coalesce(nudge.cron_next(r.cron_schedule, r.timezone, p_after), 'infinity')
+           -- After -infinity (a catch-up from a row written by hand): none to catch up.
+           WHEN 'cron' THEN coalesce(CASE WHEN isfinite(p_after)
+                                          THEN nudge.cron_next(r.cron_schedule, r.timezone, p_after) END,
+                                     'infinity')
            ELSE coalesce(r.occurrence_at, r.next_run_at) END
 $$;
 
 -- Name: FUNCTION occurrence_after(r nudge.reminders, p_after timestamp with time zone); Type: COMMENT; Schema: nudge; Owner: -
 
-COMMENT ON FUNCTION nudge.occurrence_after(r nudge.reminders, p_after timestamp with time zone) IS 'The first occurrence of a recurring or cron reminder strictly after p_after (interval occurrences keep the phase of the current occurrence); a one_time reminder''s own occurrence.';
+COMMENT ON FUNCTION nudge.occurrence_after(r nudge.reminders, p_after timestamp with time zone) IS 'The first occurrence of a recurring or cron reminder strictly after p_after (interval occurrences keep the phase of the current occurrence, nudge.next_interval_occurrence; a cron reminder with none, or after an infinite p_after: infinity); a one_time reminder''s own occurrence; never raises for an infinite time.';
 
 -- Name: overview(bigint, integer); Type: FUNCTION; Schema: nudge; Owner: -
 
@@ -3349,7 +3538,7 @@ $$;
 
 -- Name: FUNCTION pause_reminders(p_ids bigint[], p_status text, p_entity_type text, p_entity_id text, p_event_type text, p_channel text); Type: COMMENT; Schema: nudge; Owner: -
 
-COMMENT ON FUNCTION nudge.pause_reminders(p_ids bigint[], p_status text, p_entity_type text, p_entity_id text, p_event_type text, p_channel text) IS 'Pauses up to 10,000 ACTIVE reminders matching every given filter (ids: 1 to 1,000) in one transaction, as nudge.pause_reminder would each; answers {count, ids, more}; more = true when others still match; ids empty or over 1,000, a status or channel that is not one, or no filter at all raises 22023 naming it.';
+COMMENT ON FUNCTION nudge.pause_reminders(p_ids bigint[], p_status text, p_entity_type text, p_entity_id text, p_event_type text, p_channel text) IS 'Pauses up to 10,000 ACTIVE reminders matching every given filter (ids: 1 to 1,000) in one transaction, as nudge.pause_reminder would each; answers {count, ids, more}; more = true when others still match; ids empty or over 1,000, an id NULL or not positive (ids[<index>]), an entity_type, entity_id or event_type empty or over 200 characters, a status or channel that is not one, or no filter at all raises 22023 naming it.';
 
 -- Name: placeholder_problem(text); Type: FUNCTION; Schema: nudge; Owner: -
 
@@ -3397,6 +3586,14 @@ BEGIN
   IF p_count IS NULL OR p_count NOT BETWEEN 1 AND 100 THEN
     PERFORM nudge.reject('count', 'must be 1 to 100');
   END IF;
+  -- Given times out of range are refused; occurrences past the end are not listed (a reminder
+  -- ends there), so a from at or past it lists none.
+  IF p_from < nudge.earliest_time() THEN
+    PERFORM nudge.reject('from', nudge.time_problem(p_from));
+  END IF;
+  IF nudge.time_problem(p_run_at) IS NOT NULL THEN
+    PERFORM nudge.reject('run_at', nudge.time_problem(p_run_at));
+  END IF;
   IF p_schedule_type = 'cron' THEN
     IF p_cron IS NULL THEN PERFORM nudge.reject('cron', 'is required for cron'); END IF;
     IF p_interval_seconds IS NOT NULL THEN
@@ -3407,11 +3604,9 @@ BEGIN
     -- The first occurrence at or after run_at, as a create takes it.
     v_at := greatest(p_from, coalesce(p_run_at - interval '1 microsecond', p_from));
     FOR i IN 1..p_count LOOP
+      -- A reminder ends at the end of time (nudge.end_after_attempt): so does its preview.
+      EXIT WHEN v_at >= nudge.latest_fire();
       v_at := nudge.cron_next(v_parsed, v_zone, v_at);
-      IF i = 1 AND v_at > nudge.latest_fire() THEN
-        PERFORM nudge.reject('run_at', 'the first fire must not be after 9999-12-31T23:59:59Z');
-      END IF;
-      -- A reminder ends there (nudge.end_after_attempt): so does its preview.
       EXIT WHEN v_at IS NULL OR v_at > nudge.latest_fire();
       RETURN NEXT nudge.rfc3339_in_zone(v_at, v_zone);
     END LOOP;
@@ -3423,9 +3618,6 @@ BEGIN
   END IF;
   IF p_schedule_type = 'one_time' THEN
     IF p_run_at IS NULL THEN PERFORM nudge.reject('run_at', 'is required for one_time'); END IF;
-    IF p_run_at > nudge.latest_fire() THEN
-      PERFORM nudge.reject('run_at', 'the first fire must not be after 9999-12-31T23:59:59Z');
-    END IF;
     IF p_run_at > p_from THEN RETURN NEXT nudge.rfc3339_in_zone(p_run_at, 'UTC'); END IF;
     RETURN;
   END IF;
@@ -3439,9 +3631,6 @@ BEGIN
   IF v_at <= p_from THEN
     v_at := nudge.next_interval_occurrence(v_at, p_interval_seconds, p_from);
   END IF;
-  IF v_at > nudge.latest_fire() THEN
-    PERFORM nudge.reject('run_at', 'the first fire must not be after 9999-12-31T23:59:59Z');
-  END IF;
   FOR i IN 1..p_count LOOP
     EXIT WHEN v_at > nudge.latest_fire();
     RETURN NEXT nudge.rfc3339_in_zone(v_at, 'UTC');
@@ -3451,7 +3640,7 @@ END $$;
 
 -- Name: FUNCTION preview_schedule(p_schedule_type text, p_from timestamp with time zone, p_count integer, p_run_at timestamp with time zone, p_interval_seconds integer, p_cron text, p_timezone text); Type: COMMENT; Schema: nudge; Owner: -
 
-COMMENT ON FUNCTION nudge.preview_schedule(p_schedule_type text, p_from timestamp with time zone, p_count integer, p_run_at timestamp with time zone, p_interval_seconds integer, p_cron text, p_timezone text) IS 'The next p_count (1..100) fire times strictly after p_from of a schedule as a create would take it (one_time: run_at; recurring: every interval from run_at, or from p_from; cron: the expression''s occurrences at or after run_at in its zone, under the cron daylight-saving rules), as RFC 3339 text in the schedule''s zone (UTC unless a cron zone is given), none after 9999-12-31T23:59:59Z (where a reminder ends); the 22023 errors a create would give.';
+COMMENT ON FUNCTION nudge.preview_schedule(p_schedule_type text, p_from timestamp with time zone, p_count integer, p_run_at timestamp with time zone, p_interval_seconds integer, p_cron text, p_timezone text) IS 'The next p_count (1..100) fire times strictly after p_from of a schedule as a create would take it (one_time: run_at; recurring: every interval from run_at, or from p_from; cron: the expression''s occurrences at or after run_at in its zone, under the cron daylight-saving rules), as RFC 3339 text in the schedule''s zone (UTC unless a cron zone is given), none after 9999-12-31T23:59:59Z (where a reminder ends: a from at or past it lists none); the 22023 errors a create would give for the schedule itself, and for a run_at, or a from, before 0001-01-01T00:00:00Z (a run_at after 9999-12-31T23:59:59Z too), naming it.';
 
 -- Name: prune_history(interval, integer); Type: FUNCTION; Schema: nudge; Owner: -
 
@@ -3532,11 +3721,14 @@ DECLARE
   v_contact nudge.contacts;
   v_problem text;
 BEGIN
-  IF p_entity_type IS NULL OR length(p_entity_type) NOT BETWEEN 1 AND 200 THEN
-    PERFORM nudge.reject('entity_type', 'must be 1 to 200 characters');
+  -- As a reminder's: a contact no reminder can use is refused.
+  IF p_entity_type IS NULL OR length(p_entity_type) NOT BETWEEN 1 AND 200
+     OR nudge.is_blank(p_entity_type) THEN
+    PERFORM nudge.reject('entity_type', 'must be 1 to 200 characters, not only white space');
   END IF;
-  IF p_entity_id IS NULL OR length(p_entity_id) NOT BETWEEN 1 AND 200 THEN
-    PERFORM nudge.reject('entity_id', 'must be 1 to 200 characters');
+  IF p_entity_id IS NULL OR length(p_entity_id) NOT BETWEEN 1 AND 200
+     OR nudge.is_blank(p_entity_id) THEN
+    PERFORM nudge.reject('entity_id', 'must be 1 to 200 characters, not only white space');
   END IF;
   IF p_channel IS NULL OR p_channel NOT IN ('webhook', 'email') THEN
     PERFORM nudge.reject('channel', 'must be webhook or email');
@@ -3558,7 +3750,7 @@ END $$;
 
 -- Name: FUNCTION put_contact(p_entity_type text, p_entity_id text, p_channel text, p_address text); Type: COMMENT; Schema: nudge; Owner: -
 
-COMMENT ON FUNCTION nudge.put_contact(p_entity_type text, p_entity_id text, p_channel text, p_address text) IS 'Sets where (p_entity_type, p_entity_id) is reached on p_channel (webhook or email), replacing the old address from the next claim on; 22023 naming the field for bad input; returns the contact.';
+COMMENT ON FUNCTION nudge.put_contact(p_entity_type text, p_entity_id text, p_channel text, p_address text) IS 'Sets where (p_entity_type, p_entity_id) is reached on p_channel (webhook or email), replacing the old address from the next claim on; 22023 naming the field for bad input (an entity_type or entity_id empty, over 200 characters or only white space, a channel or address that is not one); returns the contact.';
 
 -- Name: queue_wake_up(); Type: FUNCTION; Schema: nudge; Owner: -
 
@@ -3675,14 +3867,20 @@ BEGIN
   IF p_items IS NULL OR jsonb_typeof(p_items) <> 'array' THEN
     PERFORM nudge.reject('items', 'must be an array');
   END IF;
-  -- Keyed: without statistics the planner would join these row by row against each other.
-  CREATE TEMP TABLE IF NOT EXISTS nudge_batch_event (
-    ord integer PRIMARY KEY, id bigint, event_type text, entity_type text, entity_id text,
-    data jsonb, occurred_at timestamptz) ON COMMIT DELETE ROWS;
+  -- Made once per session; asked first, as CREATE ... IF NOT EXISTS tells the client each time
+  -- (a NOTICE) that it exists. Keyed: without statistics the planner would join these row by
+  -- row against each other.
+  IF to_regclass('pg_temp.nudge_batch_event') IS NULL THEN
+    CREATE TEMP TABLE nudge_batch_event (
+      ord integer PRIMARY KEY, id bigint, event_type text, entity_type text, entity_id text,
+      data jsonb, occurred_at timestamptz) ON COMMIT DELETE ROWS;
+  END IF;
   -- i: the effect's place among its rule's items (the item index of nudge.create_reminders).
-  CREATE TEMP TABLE IF NOT EXISTS nudge_batch_effect (
-    rule_id bigint, ord integer, i integer, item jsonb, effect jsonb,
-    PRIMARY KEY (rule_id, i)) ON COMMIT DELETE ROWS;
+  IF to_regclass('pg_temp.nudge_batch_effect') IS NULL THEN
+    CREATE TEMP TABLE nudge_batch_effect (
+      rule_id bigint, ord integer, i integer, item jsonb, effect jsonb,
+      PRIMARY KEY (rule_id, i)) ON COMMIT DELETE ROWS;
+  END IF;
   DELETE FROM pg_temp.nudge_batch_event;
   DELETE FROM pg_temp.nudge_batch_effect;
   -- Each rule runs once over all its events, in rule order, so each event sees its own rules in
@@ -3695,9 +3893,14 @@ BEGIN
            x.v->>'entity_type', x.v->>'entity_id', coalesce(x.v->'data', '{}'::jsonb),
            coalesce((x.v->>'occurred_at')::timestamptz, now())
       FROM jsonb_array_elements(p_items) WITH ORDINALITY AS x(v, ord)
-     -- An unknown key is left out too: the item-by-item path names it.
-     WHERE NOT x.v ? 'key' AND x.v - nudge.event_item_fields() = '{}'::jsonb;
+     -- An unknown key is left out too, and a value REST would not take as it is typed: the
+     -- item-by-item path names it.
+     WHERE NOT x.v ? 'key' AND x.v - nudge.event_item_fields() = '{}'::jsonb
+       AND nudge.item_values_are_plain(x.v);
     IF (SELECT count(*) FROM pg_temp.nudge_batch_event) <> jsonb_array_length(p_items)
+       -- every occurred_at as REST writes one, in one match over the batch's
+       OR NOT (SELECT nudge.are_rfc3339(array_agg(x.v->>'occurred_at'))
+                 FROM jsonb_array_elements(p_items) AS x(v))
        OR EXISTS (SELECT 1 FROM pg_temp.nudge_batch_event e
                    WHERE length(e.event_type) NOT BETWEEN 1 AND 200 OR e.event_type LIKE 'nudge.%'
                       OR length(e.entity_type) NOT BETWEEN 1 AND 200
@@ -3705,6 +3908,7 @@ BEGIN
                       OR nudge.is_blank(e.event_type) OR nudge.is_blank(e.entity_type)
                       OR nudge.is_blank(e.entity_id)
                       OR e.entity_type IS NULL OR e.entity_id IS NULL
+                      OR nudge.time_problem(e.occurred_at) IS NOT NULL
                       OR jsonb_typeof(e.data) <> 'object' OR pg_column_size(e.data) > 65536)
        OR EXISTS (SELECT 1 FROM pg_temp.nudge_batch_event e
                    GROUP BY e.entity_type, e.entity_id HAVING count(*) > 1) THEN
@@ -3780,11 +3984,15 @@ BEGIN
                    jsonb_agg(jsonb_build_object(
                      'entity_type', b.entity_type, 'entity_id', b.entity_id,
                      'event_type', b.event_type, 'channel', b.channel,
-                     'schedule_type', b.schedule_type, 'run_at', b.run_at,
+                     -- Times as RFC 3339 in UTC, which the items' check takes in any
+                     -- session zone (jsonb writes the session's offset, to the second).
+                     'schedule_type', b.schedule_type,
+                     'run_at', nudge.rfc3339_in_zone(b.run_at, 'UTC'),
                      'interval_seconds', b.interval_seconds, 'target', b.target,
                      'payload', b.payload, 'stop_condition_type', b.stop_condition_type,
                      'stop_condition_value', b.stop_condition_value, 'max_fires', b.max_fires,
-                     'ends_at', b.ends_at, 'cron', b.cron, 'timezone', b.timezone,
+                     'ends_at', nudge.rfc3339_in_zone(b.ends_at, 'UTC'), 'cron', b.cron,
+                     'timezone', b.timezone,
                      'misfire_policy', b.misfire_policy, 'max_attempts', b.max_attempts,
                      'rule_id', b.rule_id, 'event_id', b.event_id, 'request', b.request)
                      ORDER BY b.item)
@@ -3803,7 +4011,8 @@ BEGIN
             v_rule.compiled->>'key', v_rule.event_type, v_rule.compiled->>'when')
             INTO v_ords, v_keys;
           IF EXISTS (SELECT 1 FROM unnest(v_keys) AS k(key)
-                      WHERE coalesce(length(k.key), 0) NOT BETWEEN 1 AND 200) THEN
+                      WHERE coalesce(length(k.key), 0) NOT BETWEEN 1 AND 200
+                         OR nudge.is_blank(k.key)) THEN
             RAISE EXCEPTION USING ERRCODE = 'NU000';
           END IF;
           -- One row per key: every event that sets a key sets it to the rule's one value.
@@ -3868,7 +4077,7 @@ END $$;
 
 -- Name: FUNCTION record_events(p_items jsonb); Type: COMMENT; Schema: nudge; Owner: -
 
-COMMENT ON FUNCTION nudge.record_events(p_items jsonb) IS 'nudge.emit_events answered as the text of its jsonb (the same key order and spacing), for the API: records every item of p_items and runs their rules in one transaction, all or nothing, with each rule run once over all its events when no two share an entity and none has a key; an error names its item: 22023 "items[<index>].<field>: <problem>" (also for a key nudge.event_item_fields does not name) or NU422 "items[<index>]: rule <id>: <field path>: <problem>"; Nudge''s own events that batch causes do not name their cause.';
+COMMENT ON FUNCTION nudge.record_events(p_items jsonb) IS 'nudge.emit_events answered as the text of its jsonb (the same key order and spacing), for the API: records every item of p_items and runs their rules in one transaction, all or nothing, with each rule run once over all its events when no two share an entity and none has a key; an error names its item: 22023 "items[<index>]: must be a JSON object" or "items[<index>].<field>: <problem>" (also for a key nudge.event_item_fields does not name, a value of the wrong JSON type, an occurred_at that is not RFC 3339 with an offset) or NU422 "items[<index>]: rule <id>: <field path>: <problem>"; Nudge''s own events that batch causes do not name their cause.';
 
 -- Name: record_host_outcomes(text, nudge.worker_policy, text[], bigint[], boolean[]); Type: FUNCTION; Schema: nudge; Owner: -
 
@@ -4017,6 +4226,25 @@ END $$;
 
 COMMENT ON FUNCTION nudge.reject(p_field text, p_problem text) IS 'Always raises: 22023 "<field>: <problem>" with the field in COLUMN; while a rule''s action runs, NU422 "rule <id>: <template path><field>: <problem>" instead.';
 
+-- Name: reject_item(integer, text, text, text); Type: FUNCTION; Schema: nudge; Owner: -
+
+CREATE FUNCTION nudge.reject_item(p_index integer, p_state text, p_field text, p_message text) RETURNS void
+    LANGUAGE plpgsql
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+BEGIN
+  RAISE EXCEPTION '%', CASE WHEN p_state = 'NU422' THEN format('items[%s]: %s', p_index, p_message)
+                            WHEN p_field = '' THEN format('items[%s]%s', p_index, p_message)
+                            ELSE format('items[%s].%s', p_index, p_message) END
+    USING ERRCODE = p_state,
+          COLUMN = CASE WHEN p_field = '' THEN format('items[%s]', p_index)
+                        ELSE format('items[%s].%s', p_index, p_field) END;
+END $$;
+
+-- Name: FUNCTION reject_item(p_index integer, p_state text, p_field text, p_message text); Type: COMMENT; Schema: nudge; Owner: -
+
+COMMENT ON FUNCTION nudge.reject_item(p_index integer, p_state text, p_field text, p_message text) IS 'Always raises p_state (22023 or NU422) for the error "<field>: <problem>" of item p_index of a batch: "items[<index>].<field>: <problem>" (COLUMN items[<index>].<field>; field '''': "items[<index>]: <problem>"), NU422 "items[<index>]: <message>".';
+
 -- Name: release_leases(text, bigint[]); Type: FUNCTION; Schema: nudge; Owner: -
 
 CREATE FUNCTION nudge.release_leases(p_worker text, p_ids bigint[]) RETURNS integer
@@ -4092,6 +4320,8 @@ BEGIN
                 AND length(v_item->>'stop_condition_value') BETWEEN 1 AND 200))
        AND coalesce((v_item->>'max_fires')::integer >= 1, true)
        AND coalesce((v_item->>'ends_at')::timestamptz >= v_run_at, true)
+       AND nudge.time_problem((v_item->>'ends_at')::timestamptz) IS NULL
+       AND NOT coalesce(nudge.is_blank(v_item->>'stop_condition_value'), false)
        AND v_run_at <= nudge.latest_fire(), false) THEN
     RETURN NULL;
   END IF;
@@ -4463,11 +4693,18 @@ CREATE FUNCTION nudge.reschedule_reminder(p_id bigint, p_run_at timestamp with t
     SET search_path TO 'pg_catalog', 'pg_temp'
     AS $$
 DECLARE
-  v_row  nudge.reminders := nudge.lock_reminder(p_id);
+  v_row     nudge.reminders;
   v_next    timestamptz;  -- the next fire once rescheduled
   v_field   text;         -- what the reminder's request check named
   v_problem text;
 BEGIN
+  -- As REST's PATCH {} (before the reminder is looked up, as there).
+  IF p_run_at IS NULL AND p_interval_seconds IS NULL AND p_payload IS NULL AND p_max_fires IS NULL
+     AND p_ends_at IS NULL THEN
+    PERFORM nudge.reject('change', 'nothing to change: give run_at, interval_seconds, payload, '
+                                   'max_fires or ends_at');
+  END IF;
+  v_row := nudge.lock_reminder(p_id);
   IF v_row.status NOT IN ('ACTIVE', 'PAUSED') THEN
     RAISE EXCEPTION 'reminder % is %, only an ACTIVE or PAUSED reminder can be rescheduled',
       p_id, v_row.status USING ERRCODE = 'NU409';
@@ -4484,7 +4721,13 @@ BEGIN
     PERFORM nudge.reject('payload', 'must be a JSON object');
   END IF;
   IF p_payload IS NOT NULL AND pg_column_size(p_payload) > 65536 THEN
-    PERFORM nudge.reject('payload', 'must be at most 64 KiB');
+    PERFORM nudge.reject('payload', 'must be at most 64 KiB as stored (jsonb: deep nesting makes it larger than its text)');
+  END IF;
+  IF nudge.time_problem(p_run_at) IS NOT NULL THEN
+    PERFORM nudge.reject('run_at', nudge.time_problem(p_run_at));
+  END IF;
+  IF nudge.time_problem(p_ends_at) IS NOT NULL THEN
+    PERFORM nudge.reject('ends_at', nudge.time_problem(p_ends_at));
   END IF;
   IF p_max_fires IS NOT NULL AND p_max_fires < 1 THEN
     PERFORM nudge.reject('max_fires', 'must be at least 1');
@@ -4533,7 +4776,7 @@ END $$;
 
 -- Name: FUNCTION reschedule_reminder(p_id bigint, p_run_at timestamp with time zone, p_interval_seconds integer, p_payload jsonb, p_max_fires integer, p_ends_at timestamp with time zone); Type: COMMENT; Schema: nudge; Owner: -
 
-COMMENT ON FUNCTION nudge.reschedule_reminder(p_id bigint, p_run_at timestamp with time zone, p_interval_seconds integer, p_payload jsonb, p_max_fires integer, p_ends_at timestamp with time zone) IS 'Changes when and how an ACTIVE or PAUSED reminder fires (a NULL argument keeps that setting; identity, channel and status never change): run_at is the next fire, for a cron reminder its schedule''s first occurrence at or after run_at, never after ends_at nor after 9999-12-31T23:59:59Z; a bad value raises 22023 naming the field (payload when the new payload lacks a value the reminder''s request reads), another status NU409, a missing reminder NU404; bringing the next fire forward wakes sleeping workers.';
+COMMENT ON FUNCTION nudge.reschedule_reminder(p_id bigint, p_run_at timestamp with time zone, p_interval_seconds integer, p_payload jsonb, p_max_fires integer, p_ends_at timestamp with time zone) IS 'Changes when and how an ACTIVE or PAUSED reminder fires (a NULL argument keeps that setting; identity, channel and status never change): run_at is the next fire, for a cron reminder its schedule''s first occurrence at or after run_at, never after ends_at nor after 9999-12-31T23:59:59Z; nothing to change (every argument NULL) raises 22023 naming change, a bad value 22023 naming the field (a run_at or ends_at before 0001-01-01T00:00:00Z or after 9999-12-31T23:59:59Z, infinities included; payload when the new payload lacks a value the reminder''s request reads), another status NU409, a missing reminder NU404; bringing the next fire forward wakes sleeping workers.';
 
 -- Name: resolve_moment(jsonb, text, timestamp with time zone, timestamp with time zone); Type: FUNCTION; Schema: nudge; Owner: -
 
@@ -4577,12 +4820,19 @@ BEGIN
   IF coalesce((p_moment->>'or_now')::boolean, false) AND v_at <= p_now THEN
     RETURN NULL;
   END IF;
+  -- "tomorrow at 9" on 9999-12-31: the words name a time no reminder can have.
+  IF nudge.time_problem(v_at) IS NOT NULL THEN
+    PERFORM nudge.reject('text', CASE WHEN v_at > nudge.latest_fire()
+                                      THEN 'names a time after 9999-12-31T23:59:59Z, the last a '
+                                           'reminder can fire at'
+                                      ELSE 'names a time before 0001-01-01T00:00:00Z' END);
+  END IF;
   RETURN v_at;
 END $$;
 
 -- Name: FUNCTION resolve_moment(p_moment jsonb, p_tz text, p_now timestamp with time zone, p_base timestamp with time zone); Type: COMMENT; Schema: nudge; Owner: -
 
-COMMENT ON FUNCTION nudge.resolve_moment(p_moment jsonb, p_tz text, p_now timestamp with time zone, p_base timestamp with time zone) IS 'The instant a parsed moment names in zone p_tz (kinds instant, after, days, local and next, as api/schedule_words.hpp writes them; "today" is p_now''s date there, and relative ones count from p_base), wall times resolved as cron resolves them (a gap to its end, a repeated time to its first instant); NULL for no moment, and for an or_now moment that is not after p_now.';
+COMMENT ON FUNCTION nudge.resolve_moment(p_moment jsonb, p_tz text, p_now timestamp with time zone, p_base timestamp with time zone) IS 'The instant a parsed moment names in zone p_tz (kinds instant, after, days, local and next, as api/schedule_words.hpp writes them; "today" is p_now''s date there, and relative ones count from p_base), wall times resolved as cron resolves them (a gap to its end, a repeated time to its first instant); NULL for no moment, and for an or_now moment that is not after p_now; an instant before 0001-01-01T00:00:00Z or after 9999-12-31T23:59:59Z raises 22023 naming text (the words that named it).';
 
 -- Name: resume_reminder(bigint); Type: FUNCTION; Schema: nudge; Owner: -
 
@@ -4617,7 +4867,7 @@ $$;
 
 -- Name: FUNCTION resume_reminders(p_ids bigint[], p_status text, p_entity_type text, p_entity_id text, p_event_type text, p_channel text); Type: COMMENT; Schema: nudge; Owner: -
 
-COMMENT ON FUNCTION nudge.resume_reminders(p_ids bigint[], p_status text, p_entity_type text, p_entity_id text, p_event_type text, p_channel text) IS 'Resumes up to 10,000 PAUSED reminders matching every given filter (ids: 1 to 1,000) in one transaction, as nudge.resume_reminder would each (missed occurrences follow the misfire policy); answers {count, ids, more}; ids empty or over 1,000, a status or channel that is not one, or no filter at all raises 22023 naming it.';
+COMMENT ON FUNCTION nudge.resume_reminders(p_ids bigint[], p_status text, p_entity_type text, p_entity_id text, p_event_type text, p_channel text) IS 'Resumes up to 10,000 PAUSED reminders matching every given filter (ids: 1 to 1,000) in one transaction, as nudge.resume_reminder would each (missed occurrences follow the misfire policy); answers {count, ids, more}; ids empty or over 1,000, an id NULL or not positive (ids[<index>]), an entity_type, entity_id or event_type empty or over 200 characters, a status or channel that is not one, or no filter at all raises 22023 naming it.';
 
 -- Name: retry_delay(integer, integer, integer, double precision); Type: FUNCTION; Schema: nudge; Owner: -
 
@@ -4672,6 +4922,18 @@ $$;
 -- Name: FUNCTION rfc3339_in_zone(p_at timestamp with time zone, p_tz text); Type: COMMENT; Schema: nudge; Owner: -
 
 COMMENT ON FUNCTION nudge.rfc3339_in_zone(p_at timestamp with time zone, p_tz text) IS 'Instant p_at as RFC 3339 text with zone p_tz''s offset at that instant (2026-03-29T03:00:00+02:00; fractions kept when present).';
+
+-- Name: rfc3339_pattern(); Type: FUNCTION; Schema: nudge; Owner: -
+
+CREATE FUNCTION nudge.rfc3339_pattern() RETURNS text
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    AS $$
+  SELECT '[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ](?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](?:\.[0-9]{1,9})?(?:[Zz]|[+-](?:[01][0-9]|2[0-3]):[0-5][0-9])'
+$$;
+
+-- Name: FUNCTION rfc3339_pattern(); Type: COMMENT; Schema: nudge; Owner: -
+
+COMMENT ON FUNCTION nudge.rfc3339_pattern() IS 'The regular expression (unanchored) of an RFC 3339 date-time with an offset as the REST API reads one: 2026-01-31T09:00:00Z, 2026-01-31 09:00:00.5+01:00.';
 
 -- Name: rule_is_checked_before_saving(); Type: FUNCTION; Schema: nudge; Owner: -
 
@@ -4801,15 +5063,17 @@ BEGIN
       ORDER BY r.next_run_at LIMIT 1),
     (SELECT min(r.lease_expires_at) FROM nudge.reminders r
       WHERE r.status = 'ACTIVE' AND r.next_run_at <= now() AND r.lease_expires_at > now()));
-  IF v_next IS NULL THEN
+  -- An infinite time cannot be subtracted: -infinity (a row written by hand) is due now, and a
+  -- reminder whose next fire is infinity (a cron schedule with none left) never is.
+  IF v_next IS NULL OR v_next = 'infinity' THEN
     RETURN NULL;
   END IF;
-  RETURN greatest(0, extract(epoch FROM v_next - now()))::double precision;
+  RETURN greatest(0, extract(epoch FROM greatest(v_next, now()) - now()))::double precision;
 END $$;
 
 -- Name: FUNCTION seconds_until_due(); Type: COMMENT; Schema: nudge; Owner: -
 
-COMMENT ON FUNCTION nudge.seconds_until_due() IS 'Seconds (>= 0, database clock) until a claim could next find work: the earliest due unleased reminder or the earliest lease to expire; NULL when nothing is scheduled.';
+COMMENT ON FUNCTION nudge.seconds_until_due() IS 'Seconds (>= 0, database clock) until a claim could next find work: the earliest due unleased reminder or the earliest lease to expire (0 for a reminder due at -infinity); NULL when nothing is scheduled or the earliest is at infinity.';
 
 -- Name: status_flags; Type: TABLE; Schema: nudge; Owner: -
 
@@ -4831,9 +5095,10 @@ CREATE FUNCTION nudge.set_flag(p_key text, p_value boolean) RETURNS nudge.status
     AS $$
 DECLARE v_flag nudge.status_flags;
 BEGIN
-  IF NOT coalesce(length(p_key) BETWEEN 1 AND 200 AND p_value IS NOT NULL, false) THEN
-    IF p_key IS NULL OR length(p_key) NOT BETWEEN 1 AND 200 THEN
-      PERFORM nudge.reject('key', 'must be 1 to 200 characters');
+  IF NOT coalesce(length(p_key) BETWEEN 1 AND 200 AND NOT nudge.is_blank(p_key)
+                  AND p_value IS NOT NULL, false) THEN
+    IF p_key IS NULL OR length(p_key) NOT BETWEEN 1 AND 200 OR nudge.is_blank(p_key) THEN
+      PERFORM nudge.reject('key', 'must be 1 to 200 characters, not only white space');
     END IF;
     PERFORM nudge.reject('value', 'must be true or false');
   END IF;
@@ -4855,7 +5120,7 @@ END $$;
 
 -- Name: FUNCTION set_flag(p_key text, p_value boolean); Type: COMMENT; Schema: nudge; Owner: -
 
-COMMENT ON FUNCTION nudge.set_flag(p_key text, p_value boolean) IS 'Sets a flag: inserts a new key, updates an existing one whose value differs (so a true value completes the reminders waiting on it in the same transaction), and writes nothing (no audit row, no change, same updated_at) when it already has p_value; returns the flag; 22023 naming key or value for bad input.';
+COMMENT ON FUNCTION nudge.set_flag(p_key text, p_value boolean) IS 'Sets a flag: inserts a new key, updates an existing one whose value differs (so a true value completes the reminders waiting on it in the same transaction), and writes nothing (no audit row, no change, same updated_at) when it already has p_value; returns the flag; 22023 naming key (empty, over 200 characters or only white space) or value (NULL) for bad input.';
 
 -- Name: status_after_attempt(nudge.reminders, text, nudge.worker_policy, timestamp with time zone); Type: FUNCTION; Schema: nudge; Owner: -
 
@@ -5080,6 +5345,19 @@ $$;
 
 COMMENT ON FUNCTION nudge.template_field_type(p_field text) IS 'The JSON type of a field of a remind template (string, number or object), NULL for a field a template cannot hold.';
 
+-- Name: time_problem(timestamp with time zone); Type: FUNCTION; Schema: nudge; Owner: -
+
+CREATE FUNCTION nudge.time_problem(p_at timestamp with time zone) RETURNS text
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    AS $$
+  SELECT CASE WHEN p_at < nudge.earliest_time() THEN 'must not be before 0001-01-01T00:00:00Z'
+              WHEN p_at > nudge.latest_fire() THEN 'must not be after 9999-12-31T23:59:59Z' END
+$$;
+
+-- Name: FUNCTION time_problem(p_at timestamp with time zone); Type: COMMENT; Schema: nudge; Owner: -
+
+COMMENT ON FUNCTION nudge.time_problem(p_at timestamp with time zone) IS 'Why a time given to Nudge cannot be taken (before nudge.earliest_time(), -infinity included; after nudge.latest_fire(), infinity included), as the rest of a 22023 message; NULL for a time it takes and for NULL.';
+
 -- Name: touch_updated_at(); Type: FUNCTION; Schema: nudge; Owner: -
 
 CREATE FUNCTION nudge.touch_updated_at() RETURNS trigger
@@ -5161,6 +5439,25 @@ $$;
 -- Name: FUNCTION webhook_host(r nudge.reminders); Type: COMMENT; Schema: nudge; Owner: -
 
 COMMENT ON FUNCTION nudge.webhook_host(r nudge.reminders) IS 'The breaker key (nudge.target_host) of a webhook reminder''s address, its target else its contact''s; NULL for other channels or without an address.';
+
+-- Name: whole_number_bounds(text); Type: FUNCTION; Schema: nudge; Owner: -
+
+CREATE FUNCTION nudge.whole_number_bounds(p_field text) RETURNS bigint[]
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    AS $$
+  SELECT CASE p_field
+           WHEN 'interval_seconds' THEN '{1,31622400}'::bigint[]
+           WHEN 'interval_minutes' THEN '{1,527040}'::bigint[]
+           WHEN 'max_fires' THEN '{1,2147483647}'::bigint[]
+           WHEN 'max_attempts' THEN '{1,100}'::bigint[]
+           WHEN 'delay_seconds' THEN '{0,2147483647}'::bigint[]
+           WHEN 'rule_id' THEN '{1,9223372036854775807}'::bigint[]
+           WHEN 'event_id' THEN '{1,9223372036854775807}'::bigint[] END
+$$;
+
+-- Name: FUNCTION whole_number_bounds(p_field text); Type: COMMENT; Schema: nudge; Owner: -
+
+COMMENT ON FUNCTION nudge.whole_number_bounds(p_field text) IS 'The least and greatest value of a whole-number field of a create item, an event item or a remind template (interval_seconds, interval_minutes, max_fires, max_attempts, delay_seconds, rule_id, event_id); NULL for any other field.';
 
 -- Name: words_count(integer, text); Type: FUNCTION; Schema: nudge; Owner: -
 

@@ -334,10 +334,11 @@ TEST_F(CreateTest, ABatchRefusesUnknownKeysAndReadsIntervalMinutesAsRestDoes) {
             "items[1].interval_minutes: must be 1 to 527040 (366 days)"},
            {recurring + R"(, "interval_minutes": 527041)",
             "items[1].interval_minutes: must be 1 to 527040 (366 days)"},
+           // typed as REST types it: a number too long, or not a number, says so
            {recurring + R"(, "interval_minutes": 99999999999)",
-            "items[1].interval_minutes: must be a whole number from -2147483648 to 2147483647"},
+            "items[1].interval_minutes: must be a whole number from 1 to 527040"},
            {recurring + R"(, "interval_minutes": "abc")",
-            "items[1].interval_minutes: must be a whole number from -2147483648 to 2147483647"},
+            "items[1].interval_minutes: must be an integer, not a string"},
            {R"("channel": "log", "schedule_type": "one_time", "run_at": "2030-01-01T00:00:00Z",)"
             R"( "interval_minutes": 5)",
             "items[1].interval_minutes: is only for recurring reminders"},

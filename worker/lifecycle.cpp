@@ -205,6 +205,11 @@ int LifecycleSession::release_leases(const std::string& owner,
   return tx.exec_prepared1(kReleaseLeases.name, owner, nullptr)[0].as<int>();
 }
 
+void LifecycleSession::pause_and_release(std::int64_t id, const std::string& owner) {
+  pqxx::nontransaction tx(*conn_);
+  tx.exec_prepared(kPauseAndRelease.name, id, owner);
+}
+
 int LifecycleSession::prune_history(int retention_days, int limit) {
   pqxx::nontransaction tx(*conn_);
   return tx.exec_prepared1(kPruneHistory.name, retention_days, limit)[0].as<int>();

@@ -51,6 +51,8 @@ class LifecycleSession {
                     int lease_seconds);
   // Gives back the listed leases, or every lease `owner` holds when `ids` is nullopt.
   int release_leases(const std::string& owner, const std::optional<std::vector<std::int64_t>>& ids);
+  // Pauses reminder `id` and gives back `owner`'s lease on it (statements::kPauseAndRelease).
+  void pause_and_release(std::int64_t id, const std::string& owner);
   int prune_history(int retention_days, int limit);
 
   // The connection's socket: readable when a wake-up (or anything else) arrives.

@@ -49,6 +49,12 @@ inline constexpr Statement kExtendLeases{"extend_leases",
 // (owner, ids or NULL for all)
 inline constexpr Statement kReleaseLeases{"release_leases",
                                           "SELECT nudge.release_leases($1, $2::bigint[])"};
+// (id, owner): pauses a reminder (nudge.pause_reminder: no next occurrence is decided) and gives
+// back the owner's lease on it, in one transaction: nothing claims it until it is resumed, and
+// then a claim takes it at once, the attempt not counted (see ClaimLoop::set_aside).
+inline constexpr Statement kPauseAndRelease{
+    "pause_and_release",
+    "SELECT nudge.release_leases($2, ARRAY[p.id]) FROM nudge.pause_reminder($1) p"};
 // (retention_days, limit)
 inline constexpr Statement kPruneHistory{"prune_history",
                                          "SELECT nudge.prune_history($1 * interval '1 day', $2)"};
@@ -57,7 +63,8 @@ inline constexpr Statement kPruneHistory{"prune_history",
 #undef NUDGE_FINISHED_ARRAYS
 
 inline constexpr Statement kAll[] = {kFinishAndClaim, kFinish,        kSecondsUntilDue,
-                                     kExtendLeases,   kReleaseLeases, kPruneHistory};
+                                     kExtendLeases,   kReleaseLeases, kPauseAndRelease,
+                                     kPruneHistory};
 
 // The channel the triggers of schema nudge notify when something becomes due sooner.
 inline constexpr const char* kWakeChannel = "nudge_due";

@@ -46,6 +46,19 @@ bool connection_lost(const std::exception& e) {
   return false;
 }
 
+// Errors that say something about one of the outcomes a finish records, not about the moment:
+// an SQL error other than a lost connection, a conflict with another transaction (40: deadlock,
+// serialization), a lock or statement timeout, or a server short of resources (53, 58), all of
+// which the same statement may get past when tried again.
+bool outcome_error(const std::exception& e) {
+  const auto* sql = dynamic_cast<const pqxx::sql_error*>(&e);
+  if (sql == nullptr || connection_lost(e)) return false;
+  const std::string& state = sql->sqlstate();
+  for (const char* passing : {"40", "53", "58", "55P03", "57014"})
+    if (state.rfind(passing, 0) == 0) return false;
+  return true;
+}
+
 // Sleeps up to `ms`, waking early on shutdown.
 void interruptible_sleep(int ms) {
   const auto deadline = Clock::now() + std::chrono::milliseconds(ms);
@@ -143,7 +156,16 @@ class ClaimLoop {
     const int limit =
         due_maybe_ && waiting_.empty() && free_slots() > 0 ? config_.worker.batch_size : 0;
     if (limit > 0 || record_due()) {
-      std::vector<Fire> fires = session_->finish_and_claim(owner_, pending_, limit, policy_);
+      std::vector<Fire> fires;
+      try {
+        fires = session_->finish_and_claim(owner_, pending_, limit, policy_);
+      } catch (const std::exception& e) {
+        if (pending_.empty() || !outcome_error(e)) throw;
+        // Nothing was recorded or claimed: record what ended on its own, then claim alone.
+        // (The common path stays one round trip: this runs only when a finish fails.)
+        finish_one_by_one();
+        if (limit > 0) fires = session_->finish_and_claim(owner_, {}, limit, policy_);
+      }
       pending_.clear();
       first_pending_.reset();
       failures_ = 0;
@@ -305,12 +327,73 @@ class ClaimLoop {
       connected_once_ = true;
       return;
     }
-    session_->finish(owner_, pending_, policy_);
-    pending_.clear();
-    first_pending_.reset();
+    finish_pending();
     int released = 0;
     if (delivering_.empty()) released = session_->release_leases(owner_, std::nullopt);
     log::info("reconnected to the database", {{"owner", owner_}, {"released", released}});
+  }
+
+  // Records what ended in one round trip, or one by one when that fails on an outcome.
+  void finish_pending() {
+    try {
+      session_->finish(owner_, pending_, policy_);
+    } catch (const std::exception& e) {
+      if (!outcome_error(e)) throw;
+      finish_one_by_one();
+      return;
+    }
+    pending_.clear();
+    first_pending_.reset();
+  }
+
+  // After a finish of several outcomes failed on one of them: records each in its own
+  // transaction, so one row the SQL cannot finish does not keep the others (and this loop's
+  // next claim) from ever being recorded; what cannot be recorded is set aside and dropped.
+  // Another kind of error stops it, keeping the outcomes not recorded yet for the next try.
+  void finish_one_by_one() {
+    std::size_t done = 0;
+    try {
+      for (; done < pending_.size(); ++done) {
+        try {
+          session_->finish(owner_, {pending_[done]}, policy_);
+        } catch (const std::exception& e) {
+          if (!outcome_error(e)) throw;
+          set_aside(pending_[done], e);
+        }
+      }
+    } catch (...) {
+      pending_.erase(pending_.begin(), pending_.begin() + static_cast<std::ptrdiff_t>(done));
+      throw;
+    }
+    pending_.clear();
+    first_pending_.reset();
+  }
+
+  // An outcome the database refuses to record whatever the moment: its delivery happened, but
+  // neither its attempt nor the reminder's next occurrence can be written. Giving its lease back
+  // would have it claimed and delivered again at once, forever; left to expire, it would be
+  // delivered again every lease_seconds, and once its attempts are used up the claim that
+  // records it as abandoned fails on the same row, for every worker. Paused (which decides no
+  // next occurrence) with its lease given back, it is out of circulation until someone who has
+  // read this error resumes it; then it is claimed at once and delivered again (at least once:
+  // this delivery was never recorded). If even the pause fails, its lease is left to expire.
+  void set_aside(const FireOutcome& outcome, const std::exception& e) {
+    std::string action = "paused";
+    try {
+      session_->pause_and_release(outcome.id, owner_);
+    } catch (const std::exception& pause_error) {
+      // A lost connection shows again at the next statement, which reconnects.
+      action = "not paused (" + redact(pause_error.what(), config_.database.url) +
+               "); its lease is left to expire";
+    }
+    log::error("cannot record a delivery; the reminder is set aside",
+               {{"owner", owner_},
+                {"reminder_id", outcome.id},
+                {"scheduled_for", rfc3339_from_pg(outcome.scheduled_for)},
+                {"attempt", outcome.attempt},
+                {"delivered", outcome.delivery.delivered},
+                {"action", action},
+                {"error", redact(e.what(), config_.database.url)}});
   }
 
   void on_failure(const std::exception& e) {
@@ -350,9 +433,7 @@ class ClaimLoop {
     in_flight_.clear(owner_);
     try {
       if (!session_) session_ = std::make_unique<LifecycleSession>(config_.database.url, owner_);
-      session_->finish(owner_, pending_, policy_);
-      pending_.clear();
-      first_pending_.reset();
+      finish_pending();
       session_->release_leases(owner_, std::nullopt);
     } catch (const std::exception& e) {
       log::warn("could not record the last fires before stopping; their leases will expire",

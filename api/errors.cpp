@@ -5,6 +5,7 @@
 #include <pqxx/pqxx>
 #include <random>
 
+#include "nudge/database.hpp"
 #include "nudge/log.hpp"
 #include "nudge/pool.hpp"
 
@@ -81,15 +82,6 @@ void send_rule_failure(httplib::Response& res, const std::string& message) {
 }
 
 }  // namespace
-
-std::string primary_message(const std::string& what) {
-  std::string m = what;
-  for (const std::string prefix : {"ERROR:  ", "FATAL:  "}) {
-    if (m.rfind(prefix, 0) == 0) m = m.substr(prefix.size());
-  }
-  const auto eol = m.find('\n');
-  return eol == std::string::npos ? m : m.substr(0, eol);
-}
 
 std::string error_json(const std::string& code, const std::string& message,
                        const std::string& field) {

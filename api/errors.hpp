@@ -37,10 +37,6 @@ inline ApiError bad_field(const std::string& field, const std::string& code,
   return ApiError(400, code, field + ": " + message, field);
 }
 
-// The primary message of a database error: "ERROR:  run_at: is required\nCONTEXT: ..." gives
-// "run_at: is required".
-std::string primary_message(const std::string& what);
-
 // The body of every rejection, as JSON text (also the 503 of a client past the connection limit,
 // which is answered before any request is read).
 std::string error_json(const std::string& code, const std::string& message,

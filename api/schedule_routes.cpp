@@ -7,6 +7,7 @@
 
 #include "errors.hpp"
 #include "input.hpp"
+#include "nudge/database.hpp"
 #include "route_support.hpp"
 #include "routes.hpp"
 #include "schedule_words.hpp"

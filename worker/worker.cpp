@@ -393,7 +393,7 @@ class ClaimLoop {
                 {"attempt", outcome.attempt},
                 {"delivered", outcome.delivery.delivered},
                 {"action", action},
-                {"error", redact(e.what(), config_.database.url)}});
+                {"error", primary_message(redact(e.what(), config_.database.url))}});
   }
 
   void on_failure(const std::exception& e) {
@@ -405,8 +405,10 @@ class ClaimLoop {
       log::warn("lost the database connection",
                 {{"owner", owner_}, {"error", redact(e.what(), config_.database.url)}});
     } else {
-      log::error("claim loop error",
-                 {{"owner", owner_}, {"error", redact(e.what(), config_.database.url)}});
+      // The first line only: PostgreSQL's CONTEXT would repeat kilobytes of function text.
+      log::error(
+          "claim loop error",
+          {{"owner", owner_}, {"error", primary_message(redact(e.what(), config_.database.url))}});
     }
     // Deliveries keep running while we wait to reconnect.
     const auto until = Clock::now() + std::chrono::milliseconds(backoff_ms);

@@ -77,4 +77,13 @@ std::string redact(std::string text, const std::string& secret) {
   return mask_secrets(text, secrets);
 }
 
+std::string primary_message(const std::string& what) {
+  std::string m = what;
+  for (const std::string prefix : {"ERROR:  ", "FATAL:  "}) {
+    if (m.rfind(prefix, 0) == 0) m = m.substr(prefix.size());
+  }
+  const auto eol = m.find('\n');
+  return eol == std::string::npos ? m : m.substr(0, eol);
+}
+
 }  // namespace nudge

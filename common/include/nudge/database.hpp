@@ -19,4 +19,8 @@ std::string redact_url(const std::string& url);
 // when it is a database URL, masked (for errors that may echo them). See mask_secrets().
 std::string redact(std::string text, const std::string& secret);
 
+// The primary message of a database error: "ERROR:  run_at: is required\nCONTEXT: ..." gives
+// "run_at: is required" (its CONTEXT and QUERY lines can run to kilobytes of function text).
+std::string primary_message(const std::string& what);
+
 }  // namespace nudge

@@ -426,6 +426,20 @@ PatchInput parse_patch(const json& body) {
     }
   }
   PatchInput in;
+  // null removes a limit; what every live reminder has cannot be removed.
+  for (const char* kept : {"run_at", "interval_seconds", "interval_minutes", "payload"}) {
+    if (const auto it = body.find(kept); it != body.end() && it->is_null()) {
+      throw bad_field(
+          kept, "invalid_value",
+          std::string("cannot be removed (null removes only max_fires and ends_at)") +
+              (std::string_view(kept) == "payload" ? "; send {} for an empty one" : ""));
+    }
+  }
+  for (const char* limit : {"max_fires", "ends_at"}) {
+    if (const auto it = body.find(limit); it != body.end() && it->is_null()) {
+      in.clear.emplace_back(limit);
+    }
+  }
   in.run_at = f.time("run_at");
   in.interval_seconds = interval(f);
   in.interval_in_minutes = body.contains("interval_minutes");
@@ -433,10 +447,11 @@ PatchInput parse_patch(const json& body) {
   in.max_fires = f.integer("max_fires", 1, 2147483647);
   in.ends_at = f.time("ends_at");
   f.reject_unknown();
-  if (!in.run_at && !in.interval_seconds && !in.payload && !in.max_fires && !in.ends_at) {
+  if (!in.run_at && !in.interval_seconds && !in.payload && !in.max_fires && !in.ends_at &&
+      in.clear.empty()) {
     throw ApiError(400, "missing_field",
                    "nothing to change: give run_at, interval_seconds, interval_minutes, payload, "
-                   "max_fires or ends_at",
+                   "max_fires or ends_at (null removes max_fires or ends_at)",
                    "body");
   }
   return in;

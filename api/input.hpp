@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "errors.hpp"
 #include "nudge/address_guard.hpp"
@@ -53,11 +54,13 @@ struct CreateInput {
 CreateInput parse_create(const nlohmann::json& body, const Secrets& secrets,
                          const AddressGuard& guard, const std::string& prefix = "");
 
-// A reschedule request: what is absent stays as it is.
+// A reschedule request: what is absent stays as it is; a limit sent as null is removed (JSON
+// merge patch).
 struct PatchInput {
   std::optional<std::string> run_at, ends_at;
   std::optional<int> interval_seconds, max_fires;
   std::optional<nlohmann::json> payload;
+  std::vector<std::string> clear;    // "max_fires", "ends_at": the limits sent as null
   bool interval_in_minutes = false;  // given as interval_minutes: errors name that field
 };
 PatchInput parse_patch(const nlohmann::json& body);

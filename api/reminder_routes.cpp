@@ -10,6 +10,7 @@
 #include "errors.hpp"
 #include "input.hpp"
 #include "nudge/database.hpp"
+#include "nudge/pg_text.hpp"
 #include "route_support.hpp"
 #include "routes.hpp"
 
@@ -151,7 +152,7 @@ void add_reminder_routes(Router& router, ConnectionPool& pool, Notifier& notifie
         try {
           row = on_connection(pool, [&](pqxx::nontransaction& tx) {
             return tx.exec_prepared("reschedule", id, in.run_at, in.interval_seconds, payload,
-                                    in.max_fires, in.ends_at);
+                                    in.max_fires, in.ends_at, pg_array(in.clear));
           });
         } catch (const pqxx::sql_error& e) {
           // The function takes seconds only: name the field as the caller sent it.

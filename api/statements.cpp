@@ -49,7 +49,7 @@ const std::pair<const char*, const char*> kStatements[] = {
      "p_entity_id => $4, p_event_type => $5, p_channel => $6)::text"},
     {"reschedule",
      "SELECT nudge.reminder_json(nudge.reschedule_reminder($1, $2::timestamptz, $3::integer, "
-     "$4::jsonb, $5::integer, $6::timestamptz))::text"},
+     "$4::jsonb, $5::integer, $6::timestamptz, $7::text[]))::text"},
     // The times as a JSON array, and the schedule in words.
     {"preview",
      "SELECT coalesce(jsonb_agg(p.t ORDER BY p.n), '[]')::text, "

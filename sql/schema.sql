@@ -4686,9 +4686,9 @@ $_$;
 
 COMMENT ON FUNCTION nudge.request_placeholder_problem(p_name text, p_in_header boolean) IS 'NULL when p_name may stand in a request (in a header value: secret.NAME only; in a body: entity_type, entity_id, event_type, reminder_id, scheduled_for, attempt, payload or payload.<path>), else why not.';
 
--- Name: reschedule_reminder(bigint, timestamp with time zone, integer, jsonb, integer, timestamp with time zone); Type: FUNCTION; Schema: nudge; Owner: -
+-- Name: reschedule_reminder(bigint, timestamp with time zone, integer, jsonb, integer, timestamp with time zone, text[]); Type: FUNCTION; Schema: nudge; Owner: -
 
-CREATE FUNCTION nudge.reschedule_reminder(p_id bigint, p_run_at timestamp with time zone DEFAULT NULL::timestamp with time zone, p_interval_seconds integer DEFAULT NULL::integer, p_payload jsonb DEFAULT NULL::jsonb, p_max_fires integer DEFAULT NULL::integer, p_ends_at timestamp with time zone DEFAULT NULL::timestamp with time zone) RETURNS nudge.reminders
+CREATE FUNCTION nudge.reschedule_reminder(p_id bigint, p_run_at timestamp with time zone DEFAULT NULL::timestamp with time zone, p_interval_seconds integer DEFAULT NULL::integer, p_payload jsonb DEFAULT NULL::jsonb, p_max_fires integer DEFAULT NULL::integer, p_ends_at timestamp with time zone DEFAULT NULL::timestamp with time zone, p_clear text[] DEFAULT '{}'::text[]) RETURNS nudge.reminders
     LANGUAGE plpgsql
     SET search_path TO 'pg_catalog', 'pg_temp'
     AS $$
@@ -4697,12 +4697,24 @@ DECLARE
   v_next    timestamptz;  -- the next fire once rescheduled
   v_field   text;         -- what the reminder's request check named
   v_problem text;
+  -- The limits to take away: a NULL argument keeps a setting, so clearing one is said by name.
+  v_clear   text[] := coalesce(p_clear, '{}');
 BEGIN
+  IF NOT v_clear <@ ARRAY['max_fires', 'ends_at'] OR array_position(v_clear, NULL) IS NOT NULL THEN
+    PERFORM nudge.reject('clear', 'may name max_fires and ends_at, the limits a reminder can do '
+                                  'without');
+  END IF;
+  IF 'max_fires' = ANY (v_clear) AND p_max_fires IS NOT NULL THEN
+    PERFORM nudge.reject('max_fires', 'cannot be both given and cleared');
+  END IF;
+  IF 'ends_at' = ANY (v_clear) AND p_ends_at IS NOT NULL THEN
+    PERFORM nudge.reject('ends_at', 'cannot be both given and cleared');
+  END IF;
   -- As REST's PATCH {} (before the reminder is looked up, as there).
   IF p_run_at IS NULL AND p_interval_seconds IS NULL AND p_payload IS NULL AND p_max_fires IS NULL
-     AND p_ends_at IS NULL THEN
+     AND p_ends_at IS NULL AND cardinality(v_clear) = 0 THEN
     PERFORM nudge.reject('change', 'nothing to change: give run_at, interval_seconds, payload, '
-                                   'max_fires or ends_at');
+                                   'max_fires or ends_at, or clear max_fires or ends_at');
   END IF;
   v_row := nudge.lock_reminder(p_id);
   IF v_row.status NOT IN ('ACTIVE', 'PAUSED') THEN
@@ -4759,24 +4771,26 @@ BEGIN
   IF p_ends_at IS NOT NULL AND p_ends_at < v_next THEN
     PERFORM nudge.reject('ends_at', 'must not be before the next fire');
   END IF;
-  IF p_run_at IS NOT NULL AND p_ends_at IS NULL AND v_next > v_row.ends_at THEN
+  IF p_run_at IS NOT NULL AND p_ends_at IS NULL AND NOT 'ends_at' = ANY (v_clear)
+     AND v_next > v_row.ends_at THEN
     PERFORM nudge.reject('run_at', 'must not be after ends_at');
   END IF;
   UPDATE nudge.reminders
      SET next_run_at = v_next,
          interval_seconds = coalesce(p_interval_seconds, interval_seconds),
          payload = coalesce(p_payload, payload),
-         max_fires = coalesce(p_max_fires, max_fires),
-         ends_at = coalesce(p_ends_at, ends_at),
+         max_fires = CASE WHEN 'max_fires' = ANY (v_clear) THEN NULL
+                          ELSE coalesce(p_max_fires, max_fires) END,
+         ends_at = CASE WHEN 'ends_at' = ANY (v_clear) THEN NULL ELSE coalesce(p_ends_at, ends_at) END,
          updated_at = now()
    WHERE id = p_id
   RETURNING * INTO v_row;
   RETURN v_row;
 END $$;
 
--- Name: FUNCTION reschedule_reminder(p_id bigint, p_run_at timestamp with time zone, p_interval_seconds integer, p_payload jsonb, p_max_fires integer, p_ends_at timestamp with time zone); Type: COMMENT; Schema: nudge; Owner: -
+-- Name: FUNCTION reschedule_reminder(p_id bigint, p_run_at timestamp with time zone, p_interval_seconds integer, p_payload jsonb, p_max_fires integer, p_ends_at timestamp with time zone, p_clear text[]); Type: COMMENT; Schema: nudge; Owner: -
 
-COMMENT ON FUNCTION nudge.reschedule_reminder(p_id bigint, p_run_at timestamp with time zone, p_interval_seconds integer, p_payload jsonb, p_max_fires integer, p_ends_at timestamp with time zone) IS 'Changes when and how an ACTIVE or PAUSED reminder fires (a NULL argument keeps that setting; identity, channel and status never change): run_at is the next fire, for a cron reminder its schedule''s first occurrence at or after run_at, never after ends_at nor after 9999-12-31T23:59:59Z; nothing to change (every argument NULL) raises 22023 naming change, a bad value 22023 naming the field (a run_at or ends_at before 0001-01-01T00:00:00Z or after 9999-12-31T23:59:59Z, infinities included; payload when the new payload lacks a value the reminder''s request reads), another status NU409, a missing reminder NU404; bringing the next fire forward wakes sleeping workers.';
+COMMENT ON FUNCTION nudge.reschedule_reminder(p_id bigint, p_run_at timestamp with time zone, p_interval_seconds integer, p_payload jsonb, p_max_fires integer, p_ends_at timestamp with time zone, p_clear text[]) IS 'Changes when and how an ACTIVE or PAUSED reminder fires (a NULL argument keeps that setting; p_clear names the limits to remove, max_fires and/or ends_at; identity, channel and status never change): run_at is the next fire, for a cron reminder its schedule''s first occurrence at or after run_at, never after ends_at nor after 9999-12-31T23:59:59Z; nothing to change (every argument NULL, p_clear empty) raises 22023 naming change, a bad value 22023 naming the field (a run_at or ends_at before 0001-01-01T00:00:00Z or after 9999-12-31T23:59:59Z, infinities included; payload when the new payload lacks a value the reminder''s request reads; clear naming anything else; a limit both given and cleared), another status NU409, a missing reminder NU404; bringing the next fire forward wakes sleeping workers.';
 
 -- Name: resolve_moment(jsonb, text, timestamp with time zone, timestamp with time zone); Type: FUNCTION; Schema: nudge; Owner: -
 

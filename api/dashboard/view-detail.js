@@ -64,6 +64,14 @@ function pastWarning(patch, r) {
   return said.length ? `${said.join(" ")} Reschedule anyway?` : null;
 }
 
+// A box that removes a limit the reminder has (PATCH with null); shown only while it has one.
+function removeLimit(name, label) {
+  const id = `f-remove-${name}`;
+  return h("div", { class: "field", "data-remove": name, hidden: true },
+    h("input", { type: "checkbox", id, name: `remove_${name}` }),
+    h("label", { for: id }, ` ${label}`));
+}
+
 export async function detailView(main, ctx) {
   const id = ctx.args[0];
   const heading = h("h1", {}, `Reminder #${id}`);
@@ -77,7 +85,9 @@ export async function detailView(main, ctx) {
     field("Next fire", input("run_at", { type: "datetime-local" }), inYourZone()),
     field("Interval in seconds", input("interval_seconds", { inputmode: "numeric" })),
     field("At most this many fires", input("max_fires", { inputmode: "numeric" })),
+    removeLimit("max_fires", "no limit on fires"),
     field("Ends at", input("ends_at", { type: "datetime-local" }), inYourZone()),
+    removeLimit("ends_at", "no end"),
     h("p", { class: "error form-error", role: "alert" }),
     h("button", { type: "submit" }, "Reschedule"));
 
@@ -100,6 +110,12 @@ export async function detailView(main, ctx) {
     reschedule.closest("details").hidden = !live;
     // An interval is only a recurring reminder's (the API refuses it for the others).
     reschedule.querySelector('[data-field="interval_seconds"]').hidden = r.schedule_type !== "recurring";
+    for (const name of ["max_fires", "ends_at"]) {
+      const box = reschedule.querySelector(`[data-remove="${name}"]`);
+      box.hidden = r[name] == null;
+      box.querySelector("input").checked = false;
+      reschedule.elements[name].disabled = false;
+    }
     loadNext(r).catch(() => {});
   }
 
@@ -152,17 +168,30 @@ export async function detailView(main, ctx) {
     }
   }
 
+  // A limit being removed takes no new value.
+  reschedule.addEventListener("change", (e) => {
+    if (!e.target.name?.startsWith("remove_")) return;
+    const limit = reschedule.elements[e.target.name.slice("remove_".length)];
+    limit.disabled = e.target.checked;
+    if (e.target.checked) limit.value = "";
+  });
+
   reschedule.addEventListener("submit", async (e) => {
     e.preventDefault();
     clearErrors(reschedule);
     const patch = {};
     for (const el of reschedule.elements) {
-      const v = el.name && !el.closest("[hidden]") ? el.value.trim() : "";
+      if (!el.name || el.disabled || el.closest("[hidden]")) continue;
+      if (el.type === "checkbox") {
+        if (el.checked) patch[el.name.replace(/^remove_/, "")] = null;
+        continue;
+      }
+      const v = el.value.trim();
       if (v) patch[el.name] = el.type === "datetime-local" ? toRfc3339(v) : numberOrText(v);
     }
     // The API's own "nothing to change" names fields this form does not have.
     if (!Object.keys(patch).length) {
-      const rescheduleLabels = [...reschedule.querySelectorAll(".field:not([hidden]) label")].map((l) => l.textContent);
+      const rescheduleLabels = [...reschedule.querySelectorAll(".field:not([hidden]):not([data-remove]) label")].map((l) => l.textContent);
       showFieldError(reschedule, "", `Nothing to change: fill in ${rescheduleLabels.slice(0, -1).join(", ")} or ${rescheduleLabels.at(-1)}.`);
       return;
     }

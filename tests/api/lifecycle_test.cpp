@@ -80,6 +80,37 @@ TEST_F(Lifecycle, PatchReschedulesAndKeepsIdentity) {
             "2032-06-01 10:00:00+00");
 }
 
+// null removes a limit (JSON merge patch); what every live reminder has cannot be removed.
+TEST_F(Lifecycle, PatchWithNullRemovesALimitAndOnlyALimit) {
+  const auto created = post("/v1/reminders", R"({"entity_type":"u","entity_id":"p","event_type":"e",
+      "channel":"log","schedule_type":"recurring","interval_seconds":60,"max_fires":3,
+      "run_at":"2031-01-01T00:00:00Z","ends_at":"2031-02-01T00:00:00Z","payload":{"v":1}})");
+  ASSERT_EQ(created.status, 201) << created.body.dump();
+  const std::string r = "/v1/reminders/" + std::to_string(created.body["id"].get<long>());
+
+  for (const char* kept : {"run_at", "interval_seconds", "interval_minutes", "payload"}) {
+    const auto refused = patch(r, std::string(R"({")") + kept + R"(": null})");
+    EXPECT_EQ(refused.status, 400) << kept;
+    EXPECT_EQ(refused.error_field(), kept) << refused.body.dump();
+  }
+  EXPECT_EQ(get(r).body["max_fires"], 3);
+
+  // An end moved past the old one is taken once the old end is removed in the same PATCH.
+  const auto no_end = patch(r, R"({"ends_at": null, "run_at": "2031-06-01T00:00:00Z"})");
+  ASSERT_EQ(no_end.status, 200) << no_end.body.dump();
+  EXPECT_FALSE(no_end.body.contains("ends_at")) << no_end.body.dump();
+  EXPECT_EQ(no_end.body["max_fires"], 3);
+  const auto no_limit = patch(r, R"({"max_fires": null})");
+  ASSERT_EQ(no_limit.status, 200) << no_limit.body.dump();
+  EXPECT_FALSE(no_limit.body.contains("max_fires")) << no_limit.body.dump();
+  EXPECT_EQ(no_limit.body["payload"]["v"], 1);
+  EXPECT_EQ(value<long>("SELECT count(*) FROM nudge.reminders WHERE max_fires IS NULL "
+                        "AND ends_at IS NULL AND status = 'ACTIVE'"),
+            1);
+  // Removing what is not there is no error: the answer is the reminder as it is.
+  EXPECT_EQ(patch(r, R"({"max_fires": null})").status, 200);
+}
+
 TEST_F(Lifecycle, FlagSetOverRestStopsARunningReminderEndToEnd) {
   ChildProcess worker({program("nudge-worker")},
                       {{"NUDGE_DATABASE_URL", db_.url()}, {"NUDGE_WORKER_IDLE_CAP_SECONDS", "300"}},

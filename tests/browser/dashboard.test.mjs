@@ -546,6 +546,17 @@ flow("'Next fires' starts at the next fire and stops at max_fires and ends_at", 
   await page.click("#reschedule-form button[type=submit]");
   assert.match(asked[0] || "", /^The next fire, .*2020.*, is in the past: the reminder fires at once and is then completed\. Reschedule anyway\?$/);
   assert.equal((await stack.api("GET", `/v1/reminders/${once.id}`)).body.next_run_at, once.next_run_at);
+
+  // A limit the reminder has can be removed (only that one is offered); its field then takes nothing.
+  await open(`/reminders/${ending.id}`);
+  await page.click("details:has(#reschedule-form) > summary");
+  assert.equal(await page.isVisible("#f-remove-max_fires"), false);
+  await page.check("#f-remove-ends_at");
+  assert.equal(await page.isDisabled("#reschedule-form #f-ends_at"), true);
+  await page.click("#reschedule-form button[type=submit]");
+  await waitUntil(async () => !("ends_at" in (await stack.api("GET", `/v1/reminders/${ending.id}`)).body), 10000, "ends_at removed");
+  await page.waitForSelector("#f-remove-ends_at", { state: "hidden" });
+  assert.equal(await page.isDisabled("#reschedule-form #f-ends_at"), false);
 });
 
 flow("a reminder's older executions are shown on asking", {}, async () => {

@@ -352,10 +352,47 @@ TEST_F(InputLikeRest, BulkChangesAndReschedulesRefuseWhatRestRefuses) {
   EXPECT_EQ(nothing.sqlstate, "22023");
   EXPECT_EQ(nothing.message,
             "change: nothing to change: give run_at, interval_seconds, payload, max_fires or "
-            "ends_at");
+            "ends_at, or clear max_fires or ends_at");
   EXPECT_EQ(failure_of("SELECT nudge.reschedule_reminder(424242)").sqlstate, "22023")
       << "as REST, before the reminder is looked up";
   EXPECT_EQ(status(id), "ACTIVE");
+}
+
+// A NULL argument keeps a setting: a limit is removed by naming it in p_clear (REST's null).
+TEST_F(InputLikeRest, ARescheduleRemovesOnlyTheLimitsItNames) {
+  const long id = value<long>(
+      "SELECT ((nudge.create_reminder(p_entity_type => 'u', p_entity_id => 'lim', "
+      "p_event_type => 'e', p_channel => 'log', p_schedule_type => 'recurring', "
+      "p_interval_seconds => 60, p_run_at => '2031-01-01T00:00:00Z', p_max_fires => 3, "
+      "p_ends_at => '2031-02-01T00:00:00Z')).reminder).id");
+  const std::string call = "SELECT nudge.reschedule_reminder(" + std::to_string(id) + ", ";
+  expect_refusals({
+      {call + "p_clear => '{run_at}')",
+       "clear: may name max_fires and ends_at, the limits a reminder can do without"},
+      {call + "p_clear => '{NULL}')",
+       "clear: may name max_fires and ends_at, the limits a reminder can do without"},
+      {call + "p_max_fires => 5, p_clear => '{max_fires}')",
+       "max_fires: cannot be both given and cleared"},
+      {call + "p_ends_at => '2032-01-01T00:00:00Z', p_clear => '{ends_at}')",
+       "ends_at: cannot be both given and cleared"},
+  });
+  EXPECT_EQ(value<std::string>("SELECT concat_ws(' ', max_fires, ends_at IS NOT NULL) "
+                               "FROM nudge.reminders WHERE id = $1",
+                               id),
+            "3 t");
+  // The old end no longer holds the next fire back once it is removed in the same call.
+  sql(call + "p_run_at => '2031-06-01T00:00:00Z', p_clear => '{ends_at}')");
+  EXPECT_EQ(value<std::string>("SELECT concat_ws(' ', max_fires, ends_at IS NULL, next_run_at) "
+                               "FROM nudge.reminders WHERE id = $1",
+                               id),
+            "3 t 2031-06-01 00:00:00+00");
+  sql(call + "p_clear => '{max_fires,ends_at}')");
+  EXPECT_EQ(value<long>("SELECT count(*) FROM nudge.reminders WHERE id = $1 "
+                        "AND max_fires IS NULL AND ends_at IS NULL AND status = 'ACTIVE'",
+                        id),
+            1);
+  EXPECT_EQ(value<long>("SELECT count(*) FROM nudge.changes WHERE change = 'rescheduled'"), 2)
+      << "each removal is a change the stream shows";
 }
 
 TEST_F(InputLikeRest, APreviewListsNoTimeAfterTheEndInsteadOfRefusing) {

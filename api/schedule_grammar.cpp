@@ -27,8 +27,10 @@ bool is_flag_key(const Token& t) {
   return !is_reserved(t.lower);
 }
 
+// Area/City; or, in parentheses as a schedule's sentence writes it, any name of the tz
+// database ("(EST)", "(Japan)", "(EST5EDT)"): the database decides whether it is one.
 bool is_zone_name(const Token& t) {
-  if (!t.is(Token::Kind::word) || t.text.find('/') == std::string::npos ||
+  if (!t.is(Token::Kind::word) || (t.text.find('/') == std::string::npos && !t.enclosed) ||
       std::isalpha(static_cast<unsigned char>(t.text[0])) == 0)
     return false;
   return std::all_of(t.text.begin(), t.text.end(), [](unsigned char c) {
@@ -834,11 +836,8 @@ class Grammar {
       month_list(c, begin, true);
       return true;
     }
-    if (is_zone_abbreviation(t->lower)) {
-      fail(i_,
-           "\"" + t->word +
-               "\" does not say which daylight-saving rules apply: name the zone (Europe/Berlin, "
-               "America/New_York) or a city");
+    if (is_zone_abbreviation(t->lower) && !(t->enclosed && begin == i_)) {
+      fail(i_, zone_abbreviation_problem(t->word));
     }
     if (t->is_word("utc")) {
       name = "UTC";

@@ -11,6 +11,7 @@
 #include "route_support.hpp"
 #include "routes.hpp"
 #include "schedule_words.hpp"
+#include "word_lexicon.hpp"
 
 namespace nudge::api {
 namespace {
@@ -45,8 +46,12 @@ pqxx::row resolve(ConnectionPool& pool, const words::Schedule& s,
     });
   } catch (const pqxx::sql_error& e) {
     const std::string message = primary_message(e.what());
-    if (e.sqlstate() == "22023" && s.zone_from_text && message.rfind("timezone:", 0) == 0)
+    if (e.sqlstate() == "22023" && s.zone_from_text && message.rfind("timezone:", 0) == 0) {
+      // "(CEST)": read as a zone's name, which the database does not know.
+      if (s.zone_words.size() == 1 && words::is_zone_abbreviation(s.zone_words[0]))
+        throw not_understood(s.zone_words, words::zone_abbreviation_problem(s.zone_words[0]));
       throw not_understood(s.zone_words, "\"" + joined(s.zone_words) + "\" is not a time zone");
+    }
     if (e.sqlstate() == "22023" && !s.cron_words.empty() && message.rfind("cron:", 0) == 0)
       throw not_understood(s.cron_words, "the cron expression is not valid: " + message);
     throw;

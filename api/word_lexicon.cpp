@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <array>
+#include <cctype>
+#include <string>
 #include <utility>
 
 #include "schedule_words.hpp"
@@ -270,8 +272,18 @@ std::vector<std::pair<std::string, std::string>> cities() {
   return kCities;
 }
 
-bool is_zone_abbreviation(std::string_view lower) {
-  return std::find(kAbbreviations.begin(), kAbbreviations.end(), lower) != kAbbreviations.end();
+bool is_zone_abbreviation(std::string_view word) {
+  return std::any_of(kAbbreviations.begin(), kAbbreviations.end(), [&](std::string_view a) {
+    return std::equal(a.begin(), a.end(), word.begin(), word.end(), [](char x, char y) {
+      return x == std::tolower(static_cast<unsigned char>(y));
+    });
+  });
+}
+
+std::string zone_abbreviation_problem(const std::string& word) {
+  return "\"" + word +
+         "\" does not say which daylight-saving rules apply: name the zone (Europe/Berlin, "
+         "America/New_York) or a city";
 }
 
 const std::vector<std::string>& reserved_words() {

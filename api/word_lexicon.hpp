@@ -41,8 +41,10 @@ std::optional<CityMatch> city_at(const std::vector<Token>& tokens, std::size_t a
 // Every city of the list with its zone, in order (README).
 std::vector<std::pair<std::string, std::string>> cities();
 
-// "CET", "EST", "PST", ...: names that do not say which rules they follow.
-bool is_zone_abbreviation(std::string_view lower);
+// "CET", "EST", "PST", ... in any case: names that do not say which rules they follow.
+bool is_zone_abbreviation(std::string_view word);
+// What a refusal of such a name says.
+std::string zone_abbreviation_problem(const std::string& word);
 
 // Whether the grammar gives `lower` a meaning (reserved_words() in schedule_words.hpp lists them).
 bool is_reserved(std::string_view lower);

@@ -109,7 +109,7 @@ Token classify(const std::string& text, const std::string& word) {
 }
 
 // "9am", "12:30PM": the clock part and am/pm as two tokens of one word.
-void add_word(const std::string& word, std::size_t index, std::vector<Token>& out) {
+void add_word(const std::string& word, std::size_t index, bool enclosed, std::vector<Token>& out) {
   const std::string low = lowered(word);
   std::vector<Token> parts;
   Token clock;
@@ -122,6 +122,7 @@ void add_word(const std::string& word, std::size_t index, std::vector<Token>& ou
   }
   for (auto& t : parts) {
     t.word_index = index;
+    t.enclosed = enclosed && parts.size() == 1;
     out.push_back(std::move(t));
   }
 }
@@ -167,7 +168,8 @@ Tokens tokenize(const std::string& text) {
     }
     std::size_t j = i;
     while (j < text.size() && !is_separator(text[j]) && text[j] != '"') ++j;
-    add_word(text.substr(i, j - i), words++, out.tokens);
+    const bool enclosed = i > 0 && text[i - 1] == '(' && j < text.size() && text[j] == ')';
+    add_word(text.substr(i, j - i), words++, enclosed, out.tokens);
     i = j;
   }
   return out;

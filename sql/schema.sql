@@ -1221,8 +1221,14 @@ COMMENT ON FUNCTION nudge.check_rule(p_rule nudge.rules) IS 'Raises 22023 naming
 CREATE FUNCTION nudge.checked_timezone(p_zone text) RETURNS text
     LANGUAGE plpgsql STABLE
     SET search_path TO 'pg_catalog', 'pg_temp'
+    SET "TimeZone" TO 'UTC'
     AS $$
+DECLARE
+  v_set text;  -- set_config's answer, unused: an assignment is cheaper than PERFORM's query
 BEGIN
+  IF p_zone IS NULL OR p_zone = '' THEN
+    RAISE EXCEPTION 'timezone: "" is not a time zone name' USING ERRCODE = '22023', COLUMN = 'timezone';
+  END IF;
   -- A POSIX TZ string has a digit in its first part (its offset, counted west of Greenwich);
   -- no name of the tz database has, but these seven, which mean what they say.
   IF split_part(p_zone, '/', 1) ~ '[0-9<>,:]'
@@ -1231,13 +1237,20 @@ BEGIN
                     'database such as Europe/Berlin, or Etc/GMT-5 for a fixed UTC+05:00', p_zone
       USING ERRCODE = '22023', COLUMN = 'timezone';
   END IF;
+  IF lower(p_zone) IN ('localtime', 'posixrules', 'factory') THEN
+    RAISE EXCEPTION 'timezone: "%" is not a time zone of its own (localtime is the database '
+                    'server''s setting): name one, such as Europe/Berlin', p_zone
+      USING ERRCODE = '22023', COLUMN = 'timezone';
+  END IF;
   BEGIN
-    PERFORM now() AT TIME ZONE p_zone;
-    IF p_zone IS NULL OR p_zone = '' THEN
-      RAISE invalid_parameter_value;
-    END IF;
+    v_set := set_config('timezone', p_zone, true);
   EXCEPTION WHEN invalid_parameter_value THEN
-    RAISE EXCEPTION 'timezone: "%" is not a time zone name', coalesce(p_zone, '')
+    IF EXISTS (SELECT 1 FROM pg_timezone_abbrevs a WHERE a.abbrev = upper(p_zone)) THEN
+      RAISE EXCEPTION 'timezone: "%" is an abbreviation, one offset all year: name the zone, '
+                      'such as Europe/Berlin or America/Los_Angeles', p_zone
+        USING ERRCODE = '22023', COLUMN = 'timezone';
+    END IF;
+    RAISE EXCEPTION 'timezone: "%" is not a time zone name', p_zone
       USING ERRCODE = '22023', COLUMN = 'timezone';
   END;
   RETURN p_zone;
@@ -1245,7 +1258,7 @@ END $$;
 
 -- Name: FUNCTION checked_timezone(p_zone text); Type: COMMENT; Schema: nudge; Owner: -
 
-COMMENT ON FUNCTION nudge.checked_timezone(p_zone text) IS 'p_zone itself when it is a name of the tz database that PostgreSQL knows; 22023 with COLUMN = timezone otherwise, naming an offset or POSIX TZ string ("+05:00", "UTC+5") as such.';
+COMMENT ON FUNCTION nudge.checked_timezone(p_zone text) IS 'p_zone itself when it is a zone of the tz database that PostgreSQL knows (not localtime, posixrules or Factory); 22023 with COLUMN = timezone otherwise, naming an offset or POSIX TZ string ("+05:00", "UTC+5") or an abbreviation ("CEST", "PDT") as such.';
 
 -- Name: claim_due(text, integer, nudge.worker_policy); Type: FUNCTION; Schema: nudge; Owner: -
 

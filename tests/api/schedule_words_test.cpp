@@ -238,6 +238,38 @@ TEST_F(WordsTest, TheZoneTheTextNamesWinsOverTheBodysZone) {
   EXPECT_EQ(body_zone.error_field(), "timezone");
 }
 
+// Every zone a create takes reads back from the sentence, which names it in parentheses; loose in
+// the text, an abbreviation stays refused, and in parentheses one that is no zone of the tz
+// database is refused with the same reason.
+TEST_F(WordsTest, EveryZoneACreateTakesReadsBackFromItsSentence) {
+  for (const std::string zone : {"EST", "EST5EDT", "Japan", "GB", "Etc/GMT+5", "UTC"}) {
+    SCOPED_TRACE(zone);
+    const auto made = post("/v1/reminders", json{{"entity_type", "user"},
+                                                 {"entity_id", "z-" + zone},
+                                                 {"event_type", "e"},
+                                                 {"channel", "log"},
+                                                 {"schedule_type", "cron"},
+                                                 {"cron", "0 9 * * *"},
+                                                 {"timezone", zone}}
+                                                .dump());
+    ASSERT_EQ(made.status, 201) << made.body.dump();
+    EXPECT_EQ(made.body["schedule_text"], "every day at 09:00 (" + zone + ")");
+    const auto back = parse(made.body["schedule_text"], "Europe/Berlin");
+    ASSERT_EQ(back.status, 200) << back.body.dump();
+    EXPECT_EQ(back.body["schedule"]["timezone"], zone);
+  }
+  for (const std::string text : {"every day at 9 (CEST)", "every day at 9 EST"}) {
+    const auto refused = parse(text);
+    EXPECT_EQ(refused.status, 422) << text;
+    EXPECT_NE(refused.body.dump().find("does not say which daylight-saving rules"),
+              std::string::npos)
+        << refused.body.dump();
+  }
+  const auto server_zone = parse("every day at 9 (localtime)");
+  EXPECT_EQ(server_zone.status, 422) << server_zone.body.dump();
+  EXPECT_EQ(server_zone.body["error"]["unparsed"], json({"localtime"}));
+}
+
 TEST_F(WordsTest, WithoutNowTheDatabasesClockIsUsed) {
   const auto before = value<double>("SELECT extract(epoch FROM now())");
   const auto r = parse("in 10 minutes", "UTC", std::nullopt);

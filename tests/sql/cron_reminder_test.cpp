@@ -138,18 +138,25 @@ TEST_F(CronReminder, BadCronRemindersAreRejectedNamingTheField) {
 }
 
 // PostgreSQL reads "+05:00" and "UTC+5" as POSIX TZ strings, west of Greenwich: 09:00 there
-// would be 14:00 UTC. Only tz database names are taken, including those with digits.
+// would be 14:00 UTC; AT TIME ZONE also reads abbreviations (one offset all year) and the
+// server's own zone. Only tz database names are taken, including those with digits.
 TEST_F(CronReminder, AnOffsetIsRefusedAsATimeZoneAndTzDatabaseNamesAreTaken) {
-  for (const char* offset : {"+05:00", "UTC+5", "-3", "<+05>-5", "EST5EDT,M3.2.0,M11.1.0"})
+  for (const char* refused : {"+05:00", "UTC+5", "-3", "<+05>-5", "EST5EDT,M3.2.0,M11.1.0", "CEST",
+                              "pdt", "localtime", "posixrules", "Factory", "Mars/Base"})
     EXPECT_EQ(rejected_field("p_schedule_type => 'cron', p_cron => '0 9 * * *', "
                              "p_timezone => '" +
-                             std::string(offset) + "'"),
+                             std::string(refused) + "'"),
               "timezone")
-        << offset;
+        << refused;
   EXPECT_EQ(create("0 9 * * *", "Etc/GMT-5", "2026-03-02T00:00:00Z"), "2026-03-02 04:00");
   EXPECT_EQ(create("0 9 * * 1", "EST5EDT", "2026-03-02T00:00:00Z"), "2026-03-02 14:00");
   EXPECT_EQ(create("0 9 * * 2", "America/Port-au-Prince", "2026-03-02T00:00:00Z"),
             "2026-03-03 14:00");
+  EXPECT_EQ(create("0 9 * * 3", "EST", "2026-03-02T00:00:00Z"), "2026-03-04 14:00");
+  sql("SELECT set_config('timezone', 'America/Lima', false)");
+  EXPECT_EQ(value<std::string>("SELECT nudge.checked_timezone('Asia/Tokyo')"), "Asia/Tokyo");
+  EXPECT_EQ(value<std::string>("SHOW timezone"), "America/Lima")
+      << "the check's own SET TIME ZONE ends with it";
   try {
     sql("SELECT nudge.checked_timezone('+05:00')");
     ADD_FAILURE() << "+05:00 was taken";

@@ -375,11 +375,11 @@ TEST(ConfigEnvironment, BadFileValueFailsEvenIfAVariableOverridesIt) {
 }
 
 TEST(ConfigEnvironment, OtherNudgeAndUnrelatedVariablesAreIgnored) {
-  const Environment env = {{"NUDGE_PG_PORT", "55433"},
-                           {"NUDGE_TEST_ADMIN_URL", "not a url"},
-                           {"NUDGE_TEST_TEMPLATE", "x"},
-                           {"NUDGE_WORKERS", "3"},
-                           {"HOME", "/root"},
+  const Environment env = {{"NUDGE_PG_PORT", "55433"},   {"NUDGE_TEST_ADMIN_URL", "not a url"},
+                           {"NUDGE_TEST_TEMPLATE", "x"}, {"NUDGE_WORKERS", "3"},
+                           {"NUDGE_PG_DIR", "/tmp/x"},   {"NUDGE_RUN_SMTP_PORT", "2525"},
+                           {"NUDGE_BENCH_AUTH", "off"},  {"NUDGE_BUILD_DIR", "build"},
+                           {"NUDGE_CONFIG", "x.toml"},   {"HOME", "/root"},
                            {"WORKER_BATCH_SIZE", "abc"}};
   EXPECT_EQ(Fields(FromText("", env)), Fields(kDefaults));
 }
@@ -501,6 +501,17 @@ std::vector<BadCase> BadCases() {
        {{"NUDGE_DATABASE_PASSWORD", "x"}},
        {"NUDGE_DATABASE_PASSWORD", "unknown setting"}},
       {"EnvTypoInLog", "", {{"NUDGE_LOG_LEVL", "info"}}, {"NUDGE_LOG_LEVL", "unknown setting"}},
+      // A section one slip away from ours is a typo too (other NUDGE_* names are left alone).
+      {"EnvTypoInSection",
+       "",
+       {{"NUDGE_WEBHOK_SECRET", "abcdefghijklmnopqrstu"}},
+       {"NUDGE_WEBHOK_SECRET", "did you mean NUDGE_WEBHOOK_SECRET?"}},
+      {"EnvTypoInSectionSwapped",
+       "",
+       {{"NUDGE_DATABSE_URL", "postgresql://x@h/db"}},
+       {"NUDGE_DATABSE_URL", "did you mean NUDGE_DATABASE_URL?"}},
+      {"EnvTypoInSecrets", "", {{"NUDGE_SECRET_TRACKER", "abc"}}, {"NUDGE_SECRETS_TRACKER?"}},
+      {"EnvTypoInShortSection", "", {{"NUDGE_EMIAL_FROM", "a@b.c"}}, {"NUDGE_EMAIL_FROM?"}},
       // Log level
       {"LogLevelUnknown",
        "[log]\nlevel = \"verbose\"\n",
@@ -659,6 +670,19 @@ std::vector<BadCase> PasswordCases() {
        "",
        {{"NUDGE_EMAIL_SMTP_URL", "imap://app:" + std::string(kPassword) + "@relay"}},
        {"NUDGE_EMAIL_SMTP_URL", "smtps://"}},
+      // URLs no email could go out through: refused at start, not at every delivery.
+      {"SmtpUrlWithAnUnescapedAt",
+       "",
+       {{"NUDGE_EMAIL_SMTP_URL", "smtp://app:" + std::string(kPassword) + "@x@relay:25"}},
+       {"NUDGE_EMAIL_SMTP_URL", "more than one @", "%40"}},
+      {"SmtpUrlWithoutAHost",
+       "[email]\nsmtp_url = \"smtp://app:" + std::string(kPassword) + "@:25\"\n",
+       {},
+       {"email.smtp_url", "host"}},
+      {"SmtpUrlPortOutOfRange",
+       "",
+       {{"NUDGE_EMAIL_SMTP_URL", "smtps://app:" + std::string(kPassword) + "@relay:99999"}},
+       {"NUDGE_EMAIL_SMTP_URL", "port from 1 to 65535"}},
   };
 }
 

@@ -148,13 +148,30 @@ class ClaimLoop {
     return config_.worker.deliveries_in_flight - static_cast<int>(delivering_.size());
   }
 
-  // One turn: record what ended and claim a batch once the last one has been started (one
-  // round trip), start deliveries into free slots, then wait for a delivery to end, a wake-up
-  // or the next due time, whichever comes first. Deliveries that cannot block (log) take no
-  // slot, so a log-only batch is claimed, delivered and recorded whole.
+  // Whether a claim now would have room. A claim counts an attempt for every row it takes (so a
+  // reminder that crashes its worker cannot loop forever): a loop claims no more than it can
+  // start at once, or a crash would charge an attempt to rows it never sent, and refills its
+  // slots a quarter at a time rather than with a round trip per delivery that ends. While its
+  // claims bring only log lines (they take no slot and end at once), it claims whole batches.
+  bool room_to_claim() const {
+    const int free = free_slots();
+    if (free <= 0) return false;
+    return claims_log_only_ || delivering_.empty() ||
+           free >= std::max(1, config_.worker.deliveries_in_flight / 4);
+  }
+
+  int claim_limit() const {
+    if (!due_maybe_ || !waiting_.empty() || !room_to_claim()) return 0;
+    return claims_log_only_ ? config_.worker.batch_size
+                            : std::min(free_slots(), config_.worker.batch_size);
+  }
+
+  // One turn: record what ended and claim what the free slots can start (one round trip),
+  // start those deliveries, then wait for a delivery to end, a wake-up or the next due time,
+  // whichever comes first. Deliveries that cannot block (log) take no slot, so a log-only batch
+  // is claimed, delivered and recorded whole.
   void step() {
-    const int limit =
-        due_maybe_ && waiting_.empty() && free_slots() > 0 ? config_.worker.batch_size : 0;
+    const int limit = claim_limit();
     if (limit > 0 || record_due()) {
       std::vector<Fire> fires;
       try {
@@ -171,6 +188,9 @@ class ClaimLoop {
       failures_ = 0;
       if (limit > 0) {
         metrics_.claimed(fires);
+        if (!fires.empty())
+          claims_log_only_ = std::all_of(fires.begin(), fires.end(),
+                                         [](const Fire& f) { return f.channel == "log"; });
         // A full batch means more may be due right now; otherwise ask when, once.
         due_maybe_ = static_cast<int>(fires.size()) == limit;
         if (!due_maybe_) next_due_.reset();
@@ -264,7 +284,7 @@ class ClaimLoop {
   // next reminder is due, or shutdown. Never a poll: the due time comes from the database.
   void wait() {
     using std::chrono::microseconds;
-    const bool slots_full = free_slots() <= 0;
+    const bool slots_full = !room_to_claim();
     // Microseconds, not milliseconds: rounding each sleep up to a whole millisecond would make
     // every timed fire up to 1 ms late.
     microseconds timeout{0};
@@ -279,7 +299,7 @@ class ClaimLoop {
       }
       timeout = std::chrono::ceil<microseconds>(*next_due_ - Clock::now());
     } else if (slots_full) {
-      timeout = std::chrono::seconds(1);  // only a delivery ending frees a slot
+      timeout = std::chrono::seconds(1);  // only deliveries ending free slots
     }
     if (first_pending_)
       timeout = std::min(
@@ -312,7 +332,7 @@ class ClaimLoop {
       } catch (const std::exception& e) {
         log::warn("database unreachable, retrying",
                   {{"retry_in_ms", backoff_ms}, {"error", redact(e.what(), config_.database.url)}});
-        interruptible_sleep(backoff_ms);
+        pause_delivering(backoff_ms);
         backoff_ms = std::min(backoff_ms * 2, config_.worker.reconnect_max_ms);
       }
     }
@@ -410,8 +430,15 @@ class ClaimLoop {
           "claim loop error",
           {{"owner", owner_}, {"error", primary_message(redact(e.what(), config_.database.url))}});
     }
-    // Deliveries keep running while we wait to reconnect.
-    const auto until = Clock::now() + std::chrono::milliseconds(backoff_ms);
+    pause_delivering(backoff_ms);
+  }
+
+  // Waits `ms` (less on shutdown) without the database, driving the deliveries under way: an
+  // answer that arrives meanwhile is taken when it arrives (left undriven, libcurl would find
+  // its timeout long past and fail a delivery the receiver had acknowledged), and the outcome
+  // is recorded once the database is back. Nothing new starts: the leases may lapse meanwhile.
+  void pause_delivering(int ms) {
+    const auto until = Clock::now() + std::chrono::milliseconds(ms);
     while (!shutdown_requested() && Clock::now() < until) {
       if (delivering_.empty()) {
         interruptible_sleep(static_cast<int>(std::max<long long>(
@@ -467,6 +494,7 @@ class ClaimLoop {
   std::vector<FireOutcome> pending_;                // ended, not yet recorded
   std::optional<Clock::time_point> first_pending_;  // when the oldest of them ended
   bool due_maybe_ = true;                           // a claim could find work right now
+  bool claims_log_only_ = false;                    // the last claim brought only log lines
   std::optional<Clock::time_point> next_due_;       // when it could, if not now
   int failures_ = 0;
   bool connected_once_ = false;

@@ -7,6 +7,7 @@
 #include <toml++/toml.h>
 #include <unistd.h>  // environ
 
+#include <algorithm>
 #include <cctype>
 #include <cerrno>
 #include <charconv>
@@ -92,10 +93,39 @@ std::optional<std::string> CheckNetwork(const std::string& text) {
   return std::nullopt;
 }
 
+// smtp[s]://[user[:password]@]host[:port][/...]: what the mail relay's URL must hold for a
+// single email to go out. The password is never quoted back.
 std::optional<std::string> CheckSmtpUrl(const std::string& url) {
-  const std::string_view text(url);
-  if (text.starts_with("smtp://") || text.starts_with("smtps://")) return std::nullopt;
-  return "must start with smtp:// or smtps://";
+  std::string_view rest(url);
+  if (rest.starts_with("smtp://")) {
+    rest.remove_prefix(7);
+  } else if (rest.starts_with("smtps://")) {
+    rest.remove_prefix(8);
+  } else {
+    return "must start with smtp:// or smtps://";
+  }
+  std::string_view host = rest.substr(0, rest.find_first_of("/?#"));
+  if (const auto at = host.find('@'); at != std::string_view::npos) {
+    if (host.find('@', at + 1) != std::string_view::npos)
+      return "has more than one @: write an @ in the user name or password as %40";
+    host.remove_prefix(at + 1);
+  }
+  // The port follows the last colon that is not inside an IPv6 address's brackets.
+  const auto colon = host.rfind(':');
+  const auto bracket = host.rfind(']');
+  std::optional<std::string_view> port;
+  if (colon != std::string_view::npos && (bracket == std::string_view::npos || colon > bracket)) {
+    port = host.substr(colon + 1);
+    host = host.substr(0, colon);
+  }
+  if (host.empty()) return "must name the mail relay's host (smtp://host:port)";
+  if (port) {
+    int value = 0;
+    const auto [end, error] = std::from_chars(port->data(), port->data() + port->size(), value);
+    if (error != std::errc() || end != port->data() + port->size() || value < 1 || value > 65535)
+      return "must have a port from 1 to 65535";
+  }
+  return std::nullopt;
 }
 
 std::optional<std::string> CheckEmailAddress(const std::string& address) {
@@ -512,13 +542,42 @@ void ApplyEnvValue(const Setting& setting, const std::string& raw, const Where& 
   SetInt(setting, value, where, config);
 }
 
-// A NUDGE_<SECTION>_ prefix with no such key is a typo; fail rather than silently ignore it.
+// Edits (insert, delete, replace, swap two neighbours) that turn `a` into `b`.
+std::size_t EditDistance(std::string_view a, std::string_view b) {
+  std::vector<std::vector<std::size_t>> d(a.size() + 1, std::vector<std::size_t>(b.size() + 1));
+  for (std::size_t i = 0; i <= a.size(); ++i) d[i][0] = i;
+  for (std::size_t j = 0; j <= b.size(); ++j) d[0][j] = j;
+  for (std::size_t i = 1; i <= a.size(); ++i) {
+    for (std::size_t j = 1; j <= b.size(); ++j) {
+      d[i][j] = std::min(
+          {d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1)});
+      if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1])
+        d[i][j] = std::min(d[i][j], d[i - 2][j - 2] + 1);
+    }
+  }
+  return d[a.size()][b.size()];
+}
+
+// A NUDGE_<SECTION>_ prefix with no such key is a typo; so is a section one slip away from ours
+// (NUDGE_WEBHOK_SECRET would send webhooks unsigned, NUDGE_DATABSE_URL talk to the default
+// database). Fail rather than silently ignore them; other NUDGE_* names belong to other tools
+// (NUDGE_PG_PORT, NUDGE_CONFIG, ...).
 void RejectUnknownVariable(const std::string& variable) {
   for (std::string_view section : Sections()) {
     const std::string prefix = EnvPrefix(section);
     if (!variable.starts_with(prefix)) continue;
     const std::string guess = std::string(section) + "." + Lower(variable.substr(prefix.size()));
     throw ConfigError(Clip(variable) + ": unknown setting " + Clip(guess) + KnownKeys(section));
+  }
+  const std::size_t end = variable.find('_', kEnvPrefix.size());
+  if (end == std::string::npos) return;
+  const std::string word = Lower(variable.substr(kEnvPrefix.size(), end - kEnvPrefix.size()));
+  for (std::string_view section : Sections()) {
+    const std::size_t slips = word.size() >= 6 && section.size() >= 6 ? 2 : 1;
+    if (EditDistance(word, section) > slips) continue;
+    throw ConfigError(Clip(variable) + ": unknown setting (no section \"" + Clip(word) +
+                      "\"; did you mean " + EnvPrefix(section) + Clip(variable.substr(end + 1)) +
+                      "?)");
   }
 }
 

@@ -174,6 +174,39 @@ TEST_F(Delivery, AWorkerKilledBetweenDeliveryAndFinishRedeliversWithTheSameKey) 
   EXPECT_EQ(e[1].as<int>(), 2);
 }
 
+// A claim counts an attempt for each row it takes: a loop takes no more webhooks than it can
+// send at once, so a crash charges an attempt only to what was on its way (it used to hold a
+// whole batch, and one kill -9 failed hundreds of max_attempts 1 reminders never sent).
+TEST_F(Delivery, AKilledWorkerChargesAnAttemptOnlyToWhatItHadSent) {
+  std::atomic<bool> release{false};
+  receiver_.on("/held", [&](int) {
+    while (!release && !receiver_.stopping()) std::this_thread::sleep_for(5ms);
+    return 200;
+  });
+  for (int i = 0; i < 200; ++i)
+    create_webhook("k" + std::to_string(i), receiver_.url("/held"), ", p_max_attempts => 1");
+  auto& doomed = start_worker(fast_retries({{"NUDGE_WORKER_DELIVERIES_IN_FLIGHT", "4"},
+                                            {"NUDGE_WORKER_CONCURRENCY", "1"},
+                                            {"NUDGE_WORKER_LEASE_SECONDS", "5"}}));
+  ASSERT_TRUE(wait_until(
+      kSlow, [&] { return receiver_.requests_to("/held").size() >= 4; }, 5ms))
+      << all_logs();
+  EXPECT_EQ(leased_by(doomed.pid()), 4) << "claimed as many as it sends";
+  doomed.signal(SIGKILL);
+  ASSERT_TRUE(doomed.wait(kSlow).has_value());
+  release = true;
+
+  start_worker(fast_retries({{"NUDGE_WORKER_LEASE_SECONDS", "5"}}));
+  ASSERT_TRUE(wait_for_executions(200)) << all_logs();
+  // The four it had sent are the only ones abandoned (not sent again: their one attempt was
+  // used); every other one went out once, on its first attempt.
+  EXPECT_EQ(value<long>("SELECT count(*) FROM nudge.reminders WHERE status = 'FAILED' "
+                        "AND last_error LIKE 'abandoned%'"),
+            4);
+  EXPECT_EQ(value<long>("SELECT count(*) FROM nudge.executions WHERE outcome = 'delivered'"), 196);
+  EXPECT_EQ(receiver_.requests_to("/held").size(), 200u);
+}
+
 TEST_F(Delivery, ExhaustedAttemptsFailAOneTimeAndMoveARecurringOn) {
   receiver_.on("/down", [](int) { return 500; });
   const std::int64_t once = create_webhook("once", receiver_.url("/down"), ", p_max_attempts => 2");

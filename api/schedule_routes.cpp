@@ -92,11 +92,18 @@ void add_schedule_routes(Router& router, ConnectionPool& pool) {
                                "\"" + joined(s.ends_at->words) + "\" ends before the first fire");
         }
         json schedule{{"schedule_type", s.schedule_type}};
-        if (!row[0].is_null()) schedule["run_at"] = row[0].c_str();
+        if (!row[0].is_null()) {
+          schedule["run_at"] = row[0].c_str();
+        } else if (s.ends_at && (s.ends_at->json.value("kind", "") == "after" ||
+                                 s.ends_at->json.value("kind", "") == "days")) {
+          // "for 1 minute" ends a minute after this now: the schedule starts at it too, or a
+          // create made from it would start a moment later and lose its last fire.
+          schedule["run_at"] = row[7].c_str();
+        }
         if (s.interval_seconds) schedule["interval_seconds"] = *s.interval_seconds;
         if (s.cron) {
           schedule["cron"] = *s.cron;
-          schedule["timezone"] = s.timezone;
+          schedule["timezone"] = row[6].c_str();  // as the tz database spells it
         }
         if (s.stop_flag) {
           schedule["stop_condition_type"] = "db_check";

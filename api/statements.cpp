@@ -79,7 +79,8 @@ const std::pair<const char*, const char*> kStatements[] = {
      "         CASE WHEN $8::text IS NOT NULL THEN 'db_check' END, $8, $9::integer, m.ends_at), "
      "       to_jsonb(ARRAY(SELECT u.t FROM unnest(m.times) WITH ORDINALITY u(t, n) "
      "         WHERE (m.ends_at IS NULL OR u.t::timestamptz <= m.ends_at) "
-     "           AND ($9::integer IS NULL OR u.n <= $9::integer) ORDER BY u.n))::text "
+     "           AND ($9::integer IS NULL OR u.n <= $9::integer) ORDER BY u.n))::text, "
+     "       m.tz, nudge.rfc3339_in_zone(m.now, m.tz) "
      "  FROM m"},
     // Circuit breakers, read only: $1 a state or NULL, $2 the host to list after, $3 the limit.
     {"list_targets",

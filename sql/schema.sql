@@ -1224,7 +1224,7 @@ CREATE FUNCTION nudge.checked_timezone(p_zone text) RETURNS text
     SET "TimeZone" TO 'UTC'
     AS $$
 DECLARE
-  v_set text;  -- set_config's answer, unused: an assignment is cheaper than PERFORM's query
+  v_set text;  -- set_config's answer: the zone's name as the tz database spells it
 BEGIN
   IF p_zone IS NULL OR p_zone = '' THEN
     RAISE EXCEPTION 'timezone: "" is not a time zone name' USING ERRCODE = '22023', COLUMN = 'timezone';
@@ -1253,12 +1253,12 @@ BEGIN
     RAISE EXCEPTION 'timezone: "%" is not a time zone name', p_zone
       USING ERRCODE = '22023', COLUMN = 'timezone';
   END;
-  RETURN p_zone;
+  RETURN v_set;
 END $$;
 
 -- Name: FUNCTION checked_timezone(p_zone text); Type: COMMENT; Schema: nudge; Owner: -
 
-COMMENT ON FUNCTION nudge.checked_timezone(p_zone text) IS 'p_zone itself when it is a zone of the tz database that PostgreSQL knows (not localtime, posixrules or Factory); 22023 with COLUMN = timezone otherwise, naming an offset or POSIX TZ string ("+05:00", "UTC+5") or an abbreviation ("CEST", "PDT") as such.';
+COMMENT ON FUNCTION nudge.checked_timezone(p_zone text) IS 'p_zone as the tz database spells it (europe/berlin: Europe/Berlin) when it is a zone of the tz database that PostgreSQL knows (not localtime, posixrules or Factory); 22023 with COLUMN = timezone otherwise, naming an offset or POSIX TZ string ("+05:00", "UTC+5") or an abbreviation ("CEST", "PDT") as such.';
 
 -- Name: claim_due(text, integer, nudge.worker_policy); Type: FUNCTION; Schema: nudge; Owner: -
 
@@ -2959,14 +2959,15 @@ CREATE FUNCTION nudge.form_encoded(p_text text) RETURNS text
     SET search_path TO 'pg_catalog', 'pg_temp'
     AS $$
   -- application/x-www-form-urlencoded as browsers write it: letters, digits and *-._ stay,
-  -- a space is +, every other byte of the UTF-8 text is %XX.
+  -- a space is +, every other byte of the UTF-8 text is %XX. A run at a time: one row per
+  -- character made a long text slow.
   SELECT coalesce(string_agg(
-           CASE WHEN b BETWEEN 48 AND 57 OR b BETWEEN 65 AND 90 OR b BETWEEN 97 AND 122
-                     OR b IN (42, 45, 46, 95) THEN chr(b)
-                WHEN b = 32 THEN '+'
-                ELSE '%' || upper(lpad(to_hex(b), 2, '0')) END, '' ORDER BY i), '')
-    FROM (SELECT convert_to(p_text, 'UTF8') AS t) x,
-         LATERAL (SELECT i, get_byte(x.t, i) AS b FROM generate_series(0, length(x.t) - 1) i) y
+           CASE WHEN m[1] IS NOT NULL THEN m[1]
+                WHEN m[2] IS NOT NULL THEN translate(m[2], ' ', '+')
+                ELSE regexp_replace(upper(encode(convert_to(m[3], 'UTF8'), 'hex')), '(..)', '%\1', 'g')
+           END, '' ORDER BY n), '')
+    FROM regexp_matches(p_text, '([A-Za-z0-9*._-]+)|( +)|([^A-Za-z0-9*._ -]+)', 'g')
+         WITH ORDINALITY AS s(m, n)
 $$;
 
 -- Name: FUNCTION form_encoded(p_text text); Type: COMMENT; Schema: nudge; Owner: -
@@ -4512,14 +4513,17 @@ END $$;
 
 COMMENT ON FUNCTION nudge.render_json(p_value jsonb, p_event nudge.events, p_field text) IS 'A JSON value with the placeholders of every string in it rendered for the event (a string that is one placeholder takes the value''s own JSON type); NU422 naming the field path when the event lacks a value.';
 
--- Name: render_placeholders(text, jsonb, text); Type: FUNCTION; Schema: nudge; Owner: -
+-- Name: render_placeholders(text, jsonb, text, integer); Type: FUNCTION; Schema: nudge; Owner: -
 
-CREATE FUNCTION nudge.render_placeholders(p_text text, p_values jsonb, p_escape text) RETURNS text
+CREATE FUNCTION nudge.render_placeholders(p_text text, p_values jsonb, p_escape text, p_max_bytes integer DEFAULT NULL::integer) RETURNS text
     LANGUAGE plpgsql STABLE
     AS $$
 DECLARE
   v_rest  text := p_text;
-  v_out   text := '';
+  -- The pieces, joined once at the end (appending to one text copied it every time); each is
+  -- appended on its own, so the array grows in place.
+  v_parts text[] := '{}';
+  v_bytes bigint := 0;
   v_open  integer;
   v_close integer;
   v_value jsonb;
@@ -4542,7 +4546,7 @@ BEGIN
        AND substr(v_rest, v_open + v_close + 3, 1) = '"'
        AND (v_open = 2 OR substr(v_rest, v_open - 2, 1) <> '\') THEN
       -- "{{data.x}}": the quotes go, the value stays whatever JSON it is.
-      v_out := v_out || substr(v_rest, 1, v_open - 2) || v_value::text;
+      v_text := substr(v_rest, 1, v_open - 2) || v_value::text;
       v_rest := substr(v_rest, v_open + v_close + 4);
     ELSE
       v_text := CASE jsonb_typeof(v_value) WHEN 'string' THEN v_value #>> '{}' ELSE v_value::text END;
@@ -4553,16 +4557,21 @@ BEGIN
       ELSIF p_escape = 'form' THEN
         v_text := nudge.form_encoded(v_text);
       END IF;
-      v_out := v_out || substr(v_rest, 1, v_open - 1) || v_text;
+      v_text := substr(v_rest, 1, v_open - 1) || v_text;
       v_rest := substr(v_rest, v_open + v_close + 3);
     END IF;
+    v_parts := v_parts || v_text;
+    v_bytes := v_bytes + octet_length(v_text);
+    IF v_bytes > p_max_bytes THEN
+      RETURN array_to_string(v_parts, '');  -- longer than the limit already: the caller refuses it
+    END IF;
   END LOOP;
-  RETURN v_out || v_rest;
+  RETURN array_to_string(v_parts, '') || v_rest;
 END $$;
 
--- Name: FUNCTION render_placeholders(p_text text, p_values jsonb, p_escape text); Type: COMMENT; Schema: nudge; Owner: -
+-- Name: FUNCTION render_placeholders(p_text text, p_values jsonb, p_escape text, p_max_bytes integer); Type: COMMENT; Schema: nudge; Owner: -
 
-COMMENT ON FUNCTION nudge.render_placeholders(p_text text, p_values jsonb, p_escape text) IS 'p_text with every {{name}} replaced by the value at that dotted path of p_values, written for where it goes (p_escape: json escapes it for the inside of a JSON string, json_typed too but a JSON string that is one placeholder becomes the value itself, form form-encodes it, text inserts it as it is; strings as their text, other values as JSON); NULL when a value is missing.';
+COMMENT ON FUNCTION nudge.render_placeholders(p_text text, p_values jsonb, p_escape text, p_max_bytes integer) IS 'p_text with every {{name}} replaced by the value at that dotted path of p_values, written for where it goes (p_escape: json escapes it for the inside of a JSON string, json_typed too but a JSON string that is one placeholder becomes the value itself, form form-encodes it, text inserts it as it is; strings as their text, other values as JSON); NULL when a value is missing; once the text passes p_max_bytes (when given) rendering stops and the part rendered, longer than p_max_bytes, is the answer; time linear in the text rendered.';
 
 -- Name: render_template(jsonb, nudge.events, boolean); Type: FUNCTION; Schema: nudge; Owner: -
 
@@ -4658,7 +4667,8 @@ BEGIN
               CASE WHEN jsonb_typeof(v_body) <> 'string' THEN 'json_typed'
                    WHEN lower(btrim(split_part(v_type, ';', 1))) = 'application/x-www-form-urlencoded'
                      THEN 'form'
-                   ELSE 'text' END);
+                   ELSE 'text' END,
+              1048576);
   -- Checked when stored, so neither can happen but through a payload a rule or a reschedule
   -- could not foresee; the attempt then fails with this error instead of sending.
   IF v_text IS NULL THEN

@@ -6,7 +6,9 @@
 -- off for half of it, and "localtime" (the database server's own setting), "posixrules" and
 -- "Factory" were taken too. It now asks SET TIME ZONE, which takes only what the tz database
 -- defines, inside the function (its SET clause undoes the change when it returns), and refuses
--- those three by name. Reminders already stored keep their zone.
+-- those three by name. It answers the name as the tz database spells it: "europe/BERLIN" was
+-- stored and shown as typed, so one zone could look like two. Reminders already stored keep
+-- their zone.
 
 CREATE OR REPLACE FUNCTION nudge.checked_timezone(p_zone text) RETURNS text
 LANGUAGE plpgsql STABLE
@@ -14,7 +16,7 @@ SET search_path = pg_catalog, pg_temp
 SET timezone = 'UTC'
 AS $$
 DECLARE
-  v_set text;  -- set_config's answer, unused: an assignment is cheaper than PERFORM's query
+  v_set text;  -- set_config's answer: the zone's name as the tz database spells it
 BEGIN
   IF p_zone IS NULL OR p_zone = '' THEN
     RAISE EXCEPTION 'timezone: "" is not a time zone name' USING ERRCODE = '22023', COLUMN = 'timezone';
@@ -43,6 +45,6 @@ BEGIN
     RAISE EXCEPTION 'timezone: "%" is not a time zone name', p_zone
       USING ERRCODE = '22023', COLUMN = 'timezone';
   END;
-  RETURN p_zone;
+  RETURN v_set;
 END $$;
-COMMENT ON FUNCTION nudge.checked_timezone(p_zone text) IS 'p_zone itself when it is a zone of the tz database that PostgreSQL knows (not localtime, posixrules or Factory); 22023 with COLUMN = timezone otherwise, naming an offset or POSIX TZ string ("+05:00", "UTC+5") or an abbreviation ("CEST", "PDT") as such.';
+COMMENT ON FUNCTION nudge.checked_timezone(p_zone text) IS 'p_zone as the tz database spells it (europe/berlin: Europe/Berlin) when it is a zone of the tz database that PostgreSQL knows (not localtime, posixrules or Factory); 22023 with COLUMN = timezone otherwise, naming an offset or POSIX TZ string ("+05:00", "UTC+5") or an abbreviation ("CEST", "PDT") as such.';

@@ -74,7 +74,9 @@ class WordsTest : public ApiTest {
                             "stop_condition_value", "max_fires"}) {
       EXPECT_EQ(got.value(key, json()), want.value(key, json())) << key;
     }
-    EXPECT_TRUE(same_instant(got.value("run_at", json()), want.value("run_at", json())))
+    // No run_at starts at the parse's now: "for 2 hours" gives that now, its sentence an end.
+    EXPECT_TRUE(same_instant(got.value("run_at", json(cases::kNow)),
+                             want.value("run_at", json(cases::kNow))))
         << got.dump() << " vs " << want.dump();
     EXPECT_TRUE(same_instant(got.value("ends_at", json()), want.value("ends_at", json())))
         << got.dump() << " vs " << want.dump();
@@ -265,9 +267,35 @@ TEST_F(WordsTest, EveryZoneACreateTakesReadsBackFromItsSentence) {
               std::string::npos)
         << refused.body.dump();
   }
+  // Spelled as the tz database does, whatever the case it was typed in.
+  const auto lower = post("/v1/reminders", R"({"entity_type": "user", "entity_id": "lower",
+      "event_type": "e", "channel": "log", "schedule_type": "cron", "cron": "0 9 * * *",
+      "timezone": "europe/BERLIN"})");
+  EXPECT_EQ(lower.body["timezone"], "Europe/Berlin") << lower.body.dump();
+  EXPECT_EQ(parse("every day at 9 in america/new_york").body["schedule"]["timezone"],
+            "America/New_York");
   const auto server_zone = parse("every day at 9 (localtime)");
   EXPECT_EQ(server_zone.status, 422) << server_zone.body.dump();
   EXPECT_EQ(server_zone.body["error"]["unparsed"], json({"localtime"}));
+}
+
+// "for 1 minute" ends a minute after the parse's now, and the schedule starts at that now: a
+// create made from it fires every time the parse listed (starting at its own now, a moment
+// later, it lost the last one).
+TEST_F(WordsTest, AScheduleForAWhileStartsWhereItsEndWasCounted) {
+  const auto r = parse("every 20 seconds for 1 minute", "UTC", std::nullopt);
+  ASSERT_EQ(r.status, 200) << r.body.dump();
+  ASSERT_EQ(r.body["times"].size(), 4u) << r.body.dump();
+  EXPECT_EQ(r.body["schedule"]["run_at"], r.body["times"][0]);
+  json create = r.body["schedule"];
+  create.update(
+      json{{"entity_type", "user"}, {"entity_id", "for"}, {"event_type", "e"}, {"channel", "log"}});
+  const auto made = post("/v1/reminders", create.dump());
+  ASSERT_EQ(made.status, 201) << made.body.dump();
+  // Its first fire is the first time listed, and the last time listed is its end (an end
+  // takes a fire at it), so it fires all four.
+  EXPECT_TRUE(same_instant(made.body["next_run_at"], r.body["times"][0])) << made.body.dump();
+  EXPECT_TRUE(same_instant(made.body["ends_at"], r.body["times"][3])) << made.body.dump();
 }
 
 TEST_F(WordsTest, WithoutNowTheDatabasesClockIsUsed) {

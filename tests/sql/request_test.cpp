@@ -249,6 +249,36 @@ TEST_F(RequestTest, TheClaimFormEncodesTheValuesOfAFormBody) {
       "To=%2B15551234567&Body=Say+%22hi%22%0Athen+%E2%9C%93+%26+a%3Db+%2B+50%25+%5C+done&N=5");
 }
 
+// A payload at its 64 KiB limit, used by a body many times: the claim renders the form body
+// whole (it took 45 s once, past the lease, and the claim's other rows were claimed again and
+// again), and a body that would pass 1 MiB is an error of its own attempt, not a body built first.
+TEST_F(RequestTest, TheClaimRendersLargeBodiesAndRefusesOnesPastOneMebibyte) {
+  std::string text;
+  for (int i = 0; i < 2000; ++i) text += "Feedback bitte – é ";
+  const std::string payload = json{{"text", text}}.dump();
+  const std::int64_t form =
+      create_webhook("form", R"({"body": "Body={{payload.text}}&Copy={{payload.text}}",
+        "content_type": "application/x-www-form-urlencoded"})",
+                     payload);
+  const std::int64_t huge = create_webhook("huge",
+                                           json{{"body",
+                                                 [] {
+                                                   std::string body;
+                                                   for (int i = 0; i < 40; ++i)
+                                                     body += "{{payload.text}} ";
+                                                   return body;
+                                                 }()},
+                                                {"content_type", "text/plain"}}
+                                               .dump(),
+                                           payload);
+  const auto requests = claim_requests();
+  std::string encoded;
+  for (int i = 0; i < 2000; ++i) encoded += "Feedback+bitte+%E2%80%93+%C3%A9+";
+  EXPECT_EQ(requests.at(form)["body"], "Body=" + encoded + "&Copy=" + encoded);
+  EXPECT_EQ(requests.at(huge)["error"], "request.body: renders to more than 1 MiB");
+  EXPECT_FALSE(requests.at(huge).contains("body"));
+}
+
 TEST_F(RequestTest, TheClaimInsertsValuesAsTextInOtherStringBodies) {
   const std::int64_t id = create_webhook(
       "u1", R"({"method": "PUT", "body": "<b>{{payload.subject}}</b> {{payload.who}} #{{attempt}}",

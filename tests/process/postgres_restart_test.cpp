@@ -1,6 +1,8 @@
 // PostgreSQL restarting under running workers: they reconnect with backoff and carry on, and no
 // occurrence is lost, doubled, or left waiting for a lease to expire.
 
+#include <httplib.h>
+
 #include <atomic>
 #include <cstdlib>
 #include <set>
@@ -179,6 +181,35 @@ TEST_F(PostgresRestart, WebhooksAnsweredWhilePostgresIsDownAreRecordedDelivered)
   EXPECT_EQ(count("SELECT count(*) FROM nudge.target_hosts WHERE consecutive_failures > 0"), 0)
       << "the database's outage is not the host's";
   EXPECT_EQ(receiver.requests_to("/later").size(), 20u) << "none sent twice";
+}
+
+// The API's pooled connections die with a restart; the first request after it gets a live one
+// (a closed connection is noticed when it is handed out, without a round trip), not a 503.
+TEST_F(PostgresRestart, TheApiAnswersTheFirstRequestsAfterARestart) {
+  const char* script = std::getenv("NUDGE_PG_SCRIPT");
+  if (script == nullptr) GTEST_SKIP() << "NUDGE_PG_SCRIPT is not set: no cluster to restart";
+  OwnCluster cluster(script);
+  ASSERT_TRUE(cluster.run("start"));
+  {
+    ChildProcess migrate({program("nudge-worker"), "--migrate-only"}, worker_env(cluster.url()),
+                         (dir_ / "migrate.log").string());
+    ASSERT_EQ(migrate.wait(kSlow), 0) << migrate.log();
+  }
+  const int port = free_tcp_port();
+  ChildProcess api({program("nudge-api")},
+                   {{"NUDGE_DATABASE_URL", cluster.url()},
+                    {"NUDGE_API_PORT", std::to_string(port)},
+                    {"NUDGE_API_AUTH", "off"}},
+                   (dir_ / "api.log").string());
+  httplib::Client client("127.0.0.1", port);
+  auto status = [&] {
+    const auto r = client.Get("/v1/reminders?limit=1");
+    return r ? r->status : 0;
+  };
+  ASSERT_TRUE(wait_until(kSlow, [&] { return status() == 200; })) << api.log();
+  for (int i = 0; i < 3; ++i) ASSERT_EQ(status(), 200);
+  ASSERT_TRUE(cluster.run("restart"));
+  for (int i = 0; i < 5; ++i) EXPECT_EQ(status(), 200) << "request " << i << "\n" << api.log();
 }
 
 }  // namespace

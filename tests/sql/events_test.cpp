@@ -12,7 +12,8 @@ namespace {
 
 using nlohmann::json;
 
-// The interviewer example of the README: nag every day, at most 3 times, until feedback is in.
+// The interviewer example of the README (its rules; keyed here by interviewer, there by
+// interview): nag every day, at most 3 times, until feedback is in.
 const std::string kNagRule = R"({"type": "remind", "reminder": {
   "event_type": "feedback_form", "channel": "log", "schedule_type": "recurring",
   "interval_seconds": 86400, "max_fires": 3, "delay_seconds": 3600,

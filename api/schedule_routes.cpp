@@ -94,8 +94,7 @@ void add_schedule_routes(Router& router, ConnectionPool& pool) {
         json schedule{{"schedule_type", s.schedule_type}};
         if (!row[0].is_null()) {
           schedule["run_at"] = row[0].c_str();
-        } else if (s.ends_at && (s.ends_at->json.value("kind", "") == "after" ||
-                                 s.ends_at->json.value("kind", "") == "days")) {
+        } else if (s.counted_from_now()) {
           // "for 1 minute" ends a minute after this now: the schedule starts at it too, or a
           // create made from it would start a moment later and lose its last fire.
           schedule["run_at"] = row[7].c_str();

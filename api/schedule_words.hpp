@@ -46,6 +46,13 @@ struct Schedule {
   std::optional<std::string> stop_flag;  // "until <flag>": stop_condition_value (db_check)
   std::optional<int> max_fires;          // "5 times"
   std::optional<Moment> ends_at;         // "until 2026-12-31", "for 3 days"
+
+  // "for 3 days" with no start: the end is counted from now, which is then the start too.
+  bool counted_from_now() const {
+    if (run_at || !ends_at) return false;
+    const std::string kind = ends_at->json.value("kind", "");
+    return kind == "after" || kind == "days";
+  }
 };
 
 // A phrase refused: the words it could not place (or that make it ambiguous) and why.

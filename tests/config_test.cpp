@@ -279,14 +279,26 @@ TEST(ConfigFile, InlineTablesAndDottedKeysAreAccepted) {
 }
 
 TEST(ConfigFile, BothEndsOfEveryRangeAreAccepted) {
+  // The breaker's cap must be at least its first wait: each end is tried with the other at the
+  // end that admits it.
+  const Environment widest = {{"NUDGE_BREAKER_OPEN_SECONDS", "1"},
+                              {"NUDGE_BREAKER_MAX_OPEN_SECONDS", "604800"}};
   for (const Range& range : IntegerRanges()) {
     for (long long value : {range.min, range.max}) {
       SCOPED_TRACE(range.section + "." + range.key + " = " + std::to_string(value));
-      EXPECT_NO_THROW(FromText(OneSetting(range.section, range.key, std::to_string(value))));
-      EXPECT_NO_THROW(
-          FromText("", {{VariableOf(range.section, range.key), std::to_string(value)}}));
+      const std::string variable = VariableOf(range.section, range.key);
+      Environment env = widest;
+      env.erase(variable);
+      EXPECT_NO_THROW(FromText(OneSetting(range.section, range.key, std::to_string(value)), env));
+      env[variable] = std::to_string(value);
+      EXPECT_NO_THROW(FromText("", env));
     }
   }
+}
+
+TEST(ConfigFile, BreakerCapEqualToItsFirstWaitIsAccepted) {
+  const Config config = FromText("[breaker]\nopen_seconds = 30\nmax_open_seconds = 30\n");
+  EXPECT_EQ(config.breaker.max_open_seconds, 30);
 }
 
 TEST(ConfigEnvironment, AnEmptyListVariableClearsTheFilesList) {
@@ -580,6 +592,15 @@ std::vector<BadCase> BadCases() {
        "",
        {{"NUDGE_WEBHOOK_ALLOW_PRIVATE", "10.0.0.0/+8"}},
        {"NUDGE_WEBHOOK_ALLOW_PRIVATE", "from 0 to 32"}},
+      // Settings that bound each other
+      {"BreakerCapBelowFirstWait",
+       "[breaker]\nopen_seconds = 60\nmax_open_seconds = 5\n",
+       {},
+       {"breaker.max_open_seconds", "at least breaker.open_seconds (60)", "got 5"}},
+      {"BreakerCapBelowFirstWaitFromEnv",
+       "[breaker]\nmax_open_seconds = 120\n",
+       {{"NUDGE_BREAKER_OPEN_SECONDS", "600"}},
+       {"breaker.max_open_seconds", "(600)", "got 120"}},
       // Broken TOML
       {"SyntaxError", "[worker]\nbatch_size = = 5\n", {}, {"test.toml:2", "invalid TOML"}},
       {"DuplicateKey",

@@ -595,6 +595,16 @@ void ApplyEnvironment(const Environment& env, Config& config) {
   }
 }
 
+// Settings that bound each other, checked once all are known (a file's value may be corrected by a
+// variable): a breaker whose cap is below its first wait would open for less after a failed probe.
+void CheckTogether(const Config& config) {
+  if (config.breaker.max_open_seconds < config.breaker.open_seconds) {
+    throw ConfigError("breaker.max_open_seconds: must be at least breaker.open_seconds (" +
+                      std::to_string(config.breaker.open_seconds) + "), got " +
+                      std::to_string(config.breaker.max_open_seconds));
+  }
+}
+
 }  // namespace
 
 Environment process_environment() {
@@ -613,6 +623,7 @@ Config load_config_text(const std::string& toml, const std::string& origin,
   Config config;
   ApplyDocument(Parse(toml, origin), origin, config);
   ApplyEnvironment(env, config);
+  CheckTogether(config);
   return config;
 }
 
@@ -620,6 +631,7 @@ Config load_config(const std::optional<std::string>& file, const Environment& en
   if (file) return load_config_text(ReadFile(*file), *file, env);
   Config config;
   ApplyEnvironment(env, config);
+  CheckTogether(config);
   return config;
 }
 

@@ -1,10 +1,14 @@
 #include "metrics_listener.hpp"
 
 #include <httplib.h>
+#include <netdb.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
 #include <string_view>
+#include <system_error>
 #include <utility>
 #include <vector>
 
@@ -23,6 +27,38 @@ constexpr const char* kText = "text/plain; charset=utf-8";
 void reply(httplib::Response& res, const health::Answer& answer) {
   res.status = answer.status;
   res.set_content(answer.body, kText);
+}
+
+// Why address:port cannot be listened on, found by trying it once more here, since httplib's bind
+// answers only false: the name that does not resolve, or bind's own reason ("Address already in
+// use", "Cannot assign requested address").
+std::string why_not_listening(const std::string& address, int port) {
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_PASSIVE;
+  addrinfo* found = nullptr;
+  const std::string service = std::to_string(port);
+  if (const int rc = ::getaddrinfo(address.c_str(), service.c_str(), &hints, &found); rc != 0)
+    return std::string("cannot resolve the address: ") + ::gai_strerror(rc);
+  std::string reason = "no address to listen on";
+  for (const addrinfo* a = found; a != nullptr; a = a->ai_next) {
+    const int fd = ::socket(a->ai_family, a->ai_socktype, a->ai_protocol);
+    if (fd < 0) {
+      reason = std::generic_category().message(errno);
+      continue;
+    }
+    int yes = 1;
+    ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
+    const bool bound = ::bind(fd, a->ai_addr, a->ai_addrlen) == 0;
+    const int error = errno;
+    ::close(fd);
+    reason =
+        bound ? "the address was free when tried again" : std::generic_category().message(error);
+    if (bound) break;
+  }
+  ::freeaddrinfo(found);
+  return reason;
 }
 
 struct DatabaseFamily {
@@ -57,17 +93,31 @@ MetricsListener::MetricsListener(const Config& config, metrics::Registry& regist
   server_->Get("/readyz", [this](const httplib::Request& req, httplib::Response& res) {
     reply(res, health::answer("readyz", readiness(), req.has_param("verbose")));
   });
+  // Other methods on these paths get 405 with Allow, as the API answers them (httplib's own
+  // answer was a 400 without a body).
+  const auto not_allowed = [](const httplib::Request& req, httplib::Response& res) {
+    res.status = 405;
+    res.set_header("Allow", "GET");
+    res.set_content(req.method + " is not allowed here; allowed: GET\n", kText);
+  };
+  for (const char* path : {"/metrics", "/livez", "/readyz"}) {
+    server_->Post(path, not_allowed);
+    server_->Put(path, not_allowed);
+    server_->Patch(path, not_allowed);
+    server_->Delete(path, not_allowed);
+    server_->Options(path, not_allowed);
+  }
 }
 
 MetricsListener::~MetricsListener() {
   stop();
 }
 
-bool MetricsListener::start() {
+std::optional<std::string> MetricsListener::start() {
   if (!server_->bind_to_port(config_.worker.metrics_address, config_.worker.metrics_port))
-    return false;
+    return why_not_listening(config_.worker.metrics_address, config_.worker.metrics_port);
   serving_ = std::thread([this] { server_->listen_after_bind(); });
-  return true;
+  return std::nullopt;
 }
 
 void MetricsListener::stop() {

@@ -29,9 +29,9 @@ class MetricsListener {
   MetricsListener(const MetricsListener&) = delete;
   MetricsListener& operator=(const MetricsListener&) = delete;
 
-  // Listens on [worker] metrics_address:metrics_port and serves on a thread of its own; false
-  // when it cannot listen.
-  bool start();
+  // Listens on [worker] metrics_address:metrics_port and serves on a thread of its own; when it
+  // cannot listen, the reason ("Address already in use").
+  std::optional<std::string> start();
   void stop();
 
  private:

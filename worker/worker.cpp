@@ -587,9 +587,10 @@ int run_worker(const Config& config, const std::string& worker_id) {
   std::optional<MetricsListener> listener;
   if (config.worker.metrics_port != 0) {
     listener.emplace(config, registry, worker_id + "/metrics");
-    if (!listener->start()) {
+    if (const auto problem = listener->start()) {
       log::error("cannot listen for metrics", {{"address", config.worker.metrics_address},
-                                               {"port", config.worker.metrics_port}});
+                                               {"port", config.worker.metrics_port},
+                                               {"error", *problem}});
       return 1;
     }
     log::info("metrics listening",

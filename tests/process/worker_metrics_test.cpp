@@ -3,6 +3,8 @@
 // lateness, and the database's backlog; promtool accepts it; /livez and /readyz answer; each
 // worker on a host has its own port, and a port already taken stops the worker at start.
 
+#include <httplib.h>
+
 #include "process/process_fixture.hpp"
 #include "support/prometheus_text.hpp"
 #include "support/webhook_receiver.hpp"
@@ -160,7 +162,43 @@ TEST_F(WorkerMetrics, ASecondWorkerGivenAPortAlreadyTakenStopsAtStartSayingSo) {
   EXPECT_EQ(second.wait(kSlow), 1) << all_logs();
   EXPECT_NE(second.log().find("cannot listen for metrics"), std::string::npos) << all_logs();
   EXPECT_NE(second.log().find("\"port\":" + std::to_string(port)), std::string::npos);
+  EXPECT_NE(second.log().find("Address already in use"), std::string::npos) << all_logs();
   EXPECT_EQ(scrape(port, "/livez").status, 200);  // the first one still answers alone
+}
+
+TEST_F(WorkerMetrics, AnAddressNotOfThisHostStopsTheWorkerSayingWhy) {
+  struct Case {
+    std::string address;
+    std::string reason;
+  };
+  // 192.0.2.1 is TEST-NET-1, never an address of this host; .invalid never resolves.
+  for (const Case& c : {Case{"192.0.2.1", "Cannot assign requested address"},
+                        Case{"nonsense.invalid", "cannot resolve the address"}}) {
+    SCOPED_TRACE(c.address);
+    ChildProcess& worker =
+        start_worker({{"NUDGE_WORKER_METRICS_ADDRESS", c.address},
+                      {"NUDGE_WORKER_METRICS_PORT", std::to_string(free_tcp_port())}});
+    EXPECT_EQ(worker.wait(kSlow), 1) << all_logs();
+    EXPECT_NE(worker.log().find("cannot listen for metrics"), std::string::npos) << all_logs();
+    EXPECT_NE(worker.log().find(c.reason), std::string::npos) << all_logs();
+  }
+}
+
+TEST_F(WorkerMetrics, OtherMethodsThanGetAreNotAllowedAndSaySo) {
+  const int port = start_listening_worker();
+  httplib::Client client("127.0.0.1", port);
+  for (const std::string path : {"/metrics", "/livez", "/readyz"}) {
+    SCOPED_TRACE(path);
+    const auto posted = client.Post(path, "x", "text/plain");
+    ASSERT_TRUE(posted);
+    EXPECT_EQ(posted->status, 405);
+    EXPECT_EQ(posted->get_header_value("Allow"), "GET");
+    EXPECT_EQ(posted->body, "POST is not allowed here; allowed: GET\n");
+    const auto deleted = client.Delete(path);
+    ASSERT_TRUE(deleted);
+    EXPECT_EQ(deleted->status, 405);
+  }
+  EXPECT_EQ(scrape(port, "/metrics").status, 200);
 }
 
 }  // namespace

@@ -21,6 +21,8 @@ constexpr int kCatchUpPage = 500;
 constexpr auto kStartWait = 5s;
 // EventSource waits this long before it reconnects.
 constexpr const char* kHello = "retry: 1000\n\n";
+// Seconds a client refused a stream for now (all taken, or the log not read yet) waits.
+constexpr const char* kRetryAfter = "5";
 
 // Where the client resumes: the Last-Event-ID header, else the last_event_id parameter.
 std::optional<Position> resume_position(const httplib::Request& req) {
@@ -92,15 +94,21 @@ void add_stream_routes(Router& router, ConnectionPool& pool, StreamHub& hub) {
         const auto started = std::chrono::steady_clock::now();
         while (!hub.position() && std::chrono::steady_clock::now() - started < kStartWait)
           std::this_thread::sleep_for(10ms);
-        if (!hub.position())
+        if (!hub.position()) {
+          res.set_header("Retry-After", kRetryAfter);
           throw ApiError(503, "unavailable", "the change log cannot be read yet; try again");
+        }
         // Without Last-Event-ID the stream starts now: after every change committed so far.
         const Position from =
             resume ? *resume : after_batch(on_connection(pool, [](pqxx::nontransaction& tx) {
               return advance_batches(tx);
             }));
         auto subscriber = hub.reserve(filter);
-        if (!subscriber) throw ApiError(503, "unavailable", "too many open streams; try again");
+        if (!subscriber) {
+          res.set_header("Retry-After", kRetryAfter);
+          throw ApiError(503, "unavailable",
+                         "too many open streams; try again in " + std::string(kRetryAfter) + " s");
+        }
         res.set_header("Cache-Control", "no-cache");
         res.set_chunked_content_provider(
             "text/event-stream", [&pool, &hub, subscriber, from, resumed = resume.has_value()](

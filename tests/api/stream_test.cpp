@@ -202,6 +202,7 @@ TEST_F(StreamTest, ClientsPastMaxStreamsGet503UntilOneLeaves) {
   for (int i = 0; i < 3; ++i) open_streams.push_back(open());
   SseClient refused(port_, "/v1/stream");
   EXPECT_EQ(refused.answer().status, 503);
+  EXPECT_EQ(refused.answer().header("Retry-After"), "5");
   EXPECT_EQ(json::parse(refused.answer().body, nullptr, false)["error"]["code"], "unavailable");
   EXPECT_EQ(get("/health").status, 200) << "other requests are still served";
 

@@ -1,9 +1,18 @@
 #include "tls_context.hpp"
 
+#include <fcntl.h>
 #include <openssl/err.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <system_error>
 
 namespace nudge::api {
 namespace {
+
+constexpr const char* kCertificate = "cannot load a PEM certificate";
+constexpr const char* kKey = "cannot load a PEM private key";
 
 // OpenSSL's reason for the last failure ("no start line", "No such file or directory"), and the
 // error queue emptied.
@@ -16,9 +25,25 @@ std::string openssl_reason() {
   return reason.empty() ? "unknown error" : reason;
 }
 
+[[noreturn]] void fail(const std::string& setting, const std::string& file, const std::string& what,
+                       const std::string& reason) {
+  throw TlsError(setting + ": " + what + " from " + file + " (" + reason + ")");
+}
+
 [[noreturn]] void fail(const std::string& setting, const std::string& file,
                        const std::string& what) {
-  throw TlsError(setting + ": " + what + " from " + file + " (" + openssl_reason() + ")");
+  fail(setting, file, what, openssl_reason());
+}
+
+// OpenSSL's reason for a file it cannot open is only "system lib": the system's own is asked
+// first ("No such file or directory", "Permission denied", "Is a directory").
+void check_readable(const std::string& setting, const std::string& file, const std::string& what) {
+  const int fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) fail(setting, file, what, std::generic_category().message(errno));
+  struct stat status {};
+  const bool directory = ::fstat(fd, &status) == 0 && S_ISDIR(status.st_mode);
+  ::close(fd);
+  if (directory) fail(setting, file, what, std::generic_category().message(EISDIR));
 }
 
 }  // namespace
@@ -40,10 +65,12 @@ TlsContext::TlsContext(const std::string& cert_file, const std::string& key_file
   // A write interrupted by a full socket is retried from wherever the answer's buffer then is.
   SSL_CTX_set_mode(ctx_.get(), SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER | SSL_MODE_ENABLE_PARTIAL_WRITE |
                                    SSL_MODE_RELEASE_BUFFERS);
+  check_readable("api.tls_cert", cert_file, kCertificate);
+  check_readable("api.tls_key", key_file, kKey);
   if (SSL_CTX_use_certificate_chain_file(ctx_.get(), cert_file.c_str()) != 1)
-    fail("api.tls_cert", cert_file, "cannot load a PEM certificate");
+    fail("api.tls_cert", cert_file, kCertificate);
   if (SSL_CTX_use_PrivateKey_file(ctx_.get(), key_file.c_str(), SSL_FILETYPE_PEM) != 1)
-    fail("api.tls_key", key_file, "cannot load a PEM private key");
+    fail("api.tls_key", key_file, kKey);
   if (SSL_CTX_check_private_key(ctx_.get()) != 1)
     fail("api.tls_key", key_file, "the key does not match the certificate of api.tls_cert");
 }

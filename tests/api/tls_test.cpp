@@ -248,8 +248,27 @@ TEST_F(HttpsSettings, AMissingCertificateFileStopsTheStartNamingTheSetting) {
   const auto done = run_api({{"NUDGE_API_TLS_CERT", (tls_.dir / "none.pem").string()},
                              {"NUDGE_API_TLS_KEY", tls_.key.string()}});
   EXPECT_EQ(done.exit_code, 2);
-  EXPECT_NE(done.err.find("api.tls_cert: cannot load a PEM certificate from"), std::string::npos)
+  EXPECT_NE(done.err.find("api.tls_cert: cannot load a PEM certificate from " +
+                          (tls_.dir / "none.pem").string() + " (No such file or directory)"),
+            std::string::npos)
       << done.err;
+}
+
+TEST_F(HttpsSettings, AMissingOrDirectoryKeyFileStopsTheStartSayingWhy) {
+  const auto missing = run_api({{"NUDGE_API_TLS_CERT", tls_.cert.string()},
+                                {"NUDGE_API_TLS_KEY", (tls_.dir / "none.pem").string()}});
+  EXPECT_EQ(missing.exit_code, 2);
+  EXPECT_NE(missing.err.find("api.tls_key: cannot load a PEM private key from " +
+                             (tls_.dir / "none.pem").string() + " (No such file or directory)"),
+            std::string::npos)
+      << missing.err;
+  const auto directory = run_api(
+      {{"NUDGE_API_TLS_CERT", tls_.dir.string()}, {"NUDGE_API_TLS_KEY", tls_.key.string()}});
+  EXPECT_EQ(directory.exit_code, 2);
+  EXPECT_NE(directory.err.find("api.tls_cert: cannot load a PEM certificate from " +
+                               tls_.dir.string() + " (Is a directory)"),
+            std::string::npos)
+      << directory.err;
 }
 
 TEST_F(HttpsSettings, AKeyThatIsNoKeyStopsTheStartWithoutShowingIt) {

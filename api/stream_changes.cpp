@@ -158,7 +158,10 @@ Position after_batch(std::int64_t batch) {
 Position pruned_through(pqxx::transaction_base& tx) {
   // Whole batches are pruned: every change of the last one went. The next batch's start, not
   // (batch, INT64_MAX, INT32_MAX): a page read from there overflowed its limit + n in SQL.
-  return after_batch(tx.exec_prepared1("stream_pruned")[0].as<std::int64_t>());
+  // Batch 0, where the log starts, holds no change: with only it pruned (or none, which reads
+  // the same) nothing is lost, and a client starting from 0 must not be told it was.
+  const auto batch = tx.exec_prepared1("stream_pruned")[0].as<std::int64_t>();
+  return batch == 0 ? Position{} : after_batch(batch);
 }
 
 std::string notice_message(const std::string& event, const std::string& json) {

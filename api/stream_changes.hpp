@@ -71,7 +71,8 @@ std::int64_t advance_batches(pqxx::transaction_base& tx);
 std::int64_t last_batch(pqxx::transaction_base& tx);
 // The position before every change of the batch after `batch`: after all of it.
 Position after_batch(std::int64_t batch);
-// A position after every change pruned from the log (statement "stream_pruned").
+// A position after every change pruned from the log (statement "stream_pruned"); the log's
+// start when none was.
 Position pruned_through(pqxx::transaction_base& tx);
 
 // A message that is not a change: an event without an id, so that a client's Last-Event-ID

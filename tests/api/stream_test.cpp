@@ -348,5 +348,22 @@ TEST_F(StreamTest, AResumeFromPrunedHistorySaysWhatIsGone) {
   EXPECT_EQ(expect_event(*s, "flag", "set")["flag"]["key"], "b");
 }
 
+// Nothing was pruned: a client starting from the log's beginning gets every change, and no
+// `gone` telling it that it lost some.
+TEST_F(StreamTest, AResumeFromTheStartOfAnUnprunedLogGetsEverythingAndNoGone) {
+  put("/v1/flags/a", R"({"value": true})");
+  put("/v1/flags/b", R"({"value": true})");
+  const std::string zero = "0000000000000000-0000000000000000-00000000";
+  for (const auto& s : {open("?types=flag&last_event_id=" + zero),
+                        open("?types=flag", "Last-Event-ID: " + zero + "\r\n")}) {
+    const auto first = s->next_event(kWait);
+    ASSERT_TRUE(first.has_value());
+    EXPECT_EQ(first->event, "flag") << first->data;
+    EXPECT_EQ(first->json()["flag"]["key"], "a");
+    last_id_ = first->id;  // each stream's ids increase from its own first
+    EXPECT_EQ(expect_event(*s, "flag", "set")["flag"]["key"], "b");
+  }
+}
+
 }  // namespace
 }  // namespace nudge::test

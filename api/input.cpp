@@ -371,6 +371,10 @@ CreateInput parse_create(const json& body, const Secrets& secrets, const Address
   in.timezone = f.text("timezone", 64, false);
   in.run_at = f.time("run_at");
   in.target = f.text("target", kMaxTargetChars, false);
+  // Sent as written: a developer used to rules' templates would otherwise get "{{...}}" literally.
+  if (in.target && in.target->find("{{") != std::string::npos)
+    throw bad_field(f.name("target"), "invalid_value",
+                    "a reminder's target is not a template; rules render {{...}} in theirs");
   if (in.target && in.channel == "webhook")
     check_webhook_target(f.name("target"), *in.target, guard);
   if (auto payload = f.object("payload")) in.payload = std::move(*payload);

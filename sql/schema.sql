@@ -1656,6 +1656,10 @@ BEGIN
   IF nudge.address_problem(p_channel, p_target) IS NOT NULL THEN
     PERFORM nudge.reject('target', nudge.address_problem(p_channel, p_target));
   END IF;
+  IF strpos(p_target, '{{') > 0 THEN
+    PERFORM nudge.reject('target', 'a reminder''s target is not a template; rules render {{...}} '
+                                   'in theirs');
+  END IF;
   IF p_misfire_policy IS NOT NULL AND p_misfire_policy NOT IN ('fire_once', 'skip', 'fire_all') THEN
     PERFORM nudge.reject('misfire_policy', 'must be one of fire_once, skip, fire_all');
   END IF;
@@ -1774,7 +1778,7 @@ END $$;
 
 -- Name: FUNCTION create_reminder(p_entity_type text, p_entity_id text, p_event_type text, p_channel text, p_schedule_type text, p_run_at timestamp with time zone, p_interval_seconds integer, p_target text, p_payload jsonb, p_stop_condition_type text, p_stop_condition_value text, p_max_fires integer, p_ends_at timestamp with time zone, p_cron text, p_timezone text, p_misfire_policy text, p_max_attempts integer, p_request jsonb); Type: COMMENT; Schema: nudge; Owner: -
 
-COMMENT ON FUNCTION nudge.create_reminder(p_entity_type text, p_entity_id text, p_event_type text, p_channel text, p_schedule_type text, p_run_at timestamp with time zone, p_interval_seconds integer, p_target text, p_payload jsonb, p_stop_condition_type text, p_stop_condition_value text, p_max_fires integer, p_ends_at timestamp with time zone, p_cron text, p_timezone text, p_misfire_policy text, p_max_attempts integer, p_request jsonb) IS 'Creates a one_time, recurring or cron reminder (a webhook one optionally with its own request, nudge.check_request; a log one without a target), or returns the live (ACTIVE or PAUSED) one with the same (entity_type, entity_id, event_type) with created = false, even under concurrent identical calls; bad input (a name or stop flag key empty, over 200 characters or only white space, a target a log reminder cannot have, a run_at or ends_at before 0001-01-01T00:00:00Z or after 9999-12-31T23:59:59Z, infinities included, or a first fire after it, a payload over 64 KiB as stored, ...) raises 22023 naming the field and writes nothing; a reminder whose stop flag is already true is created COMPLETED and never fires.';
+COMMENT ON FUNCTION nudge.create_reminder(p_entity_type text, p_entity_id text, p_event_type text, p_channel text, p_schedule_type text, p_run_at timestamp with time zone, p_interval_seconds integer, p_target text, p_payload jsonb, p_stop_condition_type text, p_stop_condition_value text, p_max_fires integer, p_ends_at timestamp with time zone, p_cron text, p_timezone text, p_misfire_policy text, p_max_attempts integer, p_request jsonb) IS 'Creates a one_time, recurring or cron reminder (a webhook one optionally with its own request, nudge.check_request; a log one without a target), or returns the live (ACTIVE or PAUSED) one with the same (entity_type, entity_id, event_type) with created = false, even under concurrent identical calls; bad input (a name or stop flag key empty, over 200 characters or only white space, a target a log reminder cannot have or one holding {{ (a target is not a template), a run_at or ends_at before 0001-01-01T00:00:00Z or after 9999-12-31T23:59:59Z, infinities included, or a first fire after it, a payload over 64 KiB as stored, ...) raises 22023 naming the field and writes nothing; a reminder whose stop flag is already true is created COMPLETED and never fires.';
 
 -- Name: create_reminder_from_item(jsonb); Type: FUNCTION; Schema: nudge; Owner: -
 
@@ -4322,7 +4326,8 @@ BEGIN
                 OR nudge.is_blank(v_item->>'event_type'))
        AND (v_item->>'channel' <> 'log' OR NOT v_item ? 'target')
        AND coalesce(length(v_item->>'target') <= 2048
-                    AND nudge.address_problem(v_item->>'channel', v_item->>'target') IS NULL, true)
+                    AND nudge.address_problem(v_item->>'channel', v_item->>'target') IS NULL
+                    AND strpos(v_item->>'target', '{{') = 0, true)
        AND (NOT v_item ? 'misfire_policy' OR v_item->>'misfire_policy' = 'fire_once'
             OR (v_item->>'misfire_policy' IN ('skip', 'fire_all') AND v_item->>'schedule_type' <> 'one_time'))
        AND coalesce((v_item->>'max_attempts')::integer BETWEEN 1 AND 100, true)
@@ -4700,7 +4705,7 @@ CREATE FUNCTION nudge.request_placeholder_problem(p_name text, p_in_header boole
       THEN NULL
     WHEN p_name LIKE 'secret.%' THEN format('{{%s}} can only be used in header values', p_name)
     ELSE format('{{%s}} is not a placeholder of a request (known: {{entity_type}}, {{entity_id}}, '
-                '{{event_type}}, {{reminder_id}}, {{scheduled_for}}, {{attempt}}, '
+                '{{event_type}}, {{reminder_id}}, {{scheduled_for}}, {{attempt}}, {{payload}}, '
                 '{{payload.some.path}}; a rule passes event values through the payload)', p_name)
   END
 $_$;
@@ -5820,6 +5825,11 @@ ALTER TABLE ONLY nudge.status_flags
 
 ALTER TABLE ONLY nudge.target_hosts
     ADD CONSTRAINT target_hosts_pkey PRIMARY KEY (host);
+
+-- Name: reminder_target target_is_no_template; Type: CHECK CONSTRAINT; Schema: nudge; Owner: -
+
+ALTER DOMAIN nudge.reminder_target
+    ADD CONSTRAINT target_is_no_template CHECK ((strpos(VALUE, '{{'::text) = 0)) NOT VALID;
 
 -- Name: api_tokens_one_per_hash; Type: INDEX; Schema: nudge; Owner: -
 

@@ -72,6 +72,24 @@ TEST_F(Create, PastRunAtAndFractionalSecondsAreAccepted) {
   EXPECT_EQ(r.body["payload"]["name"], "Ada");
 }
 
+// A target is sent as written: "{{...}}" in one is refused rather than sent literally, one by one
+// and in a batch alike.
+TEST_F(Create, ATargetHoldingAPlaceholderIsRefusedNamingTarget) {
+  const std::string templated = R"({"entity_type":"u","entity_id":"1","event_type":"e",
+      "channel":"webhook","schedule_type":"one_time","run_at":"2030-01-01T00:00:00Z",
+      "target":"http://127.0.0.1:18777/u/{{entity_id}}?x={{payload.a}}"})";
+  const std::string message =
+      "a reminder's target is not a template; rules render {{...}} in theirs";
+  const auto one = post("/v1/reminders", templated);
+  EXPECT_EQ(one.status, 400);
+  EXPECT_EQ(one.error_field(), "target");
+  EXPECT_EQ(one.body["error"]["message"], "target: " + message);
+  const auto batch = post("/v1/reminders/batch", R"({"items":[)" + templated + "]}");
+  EXPECT_EQ(batch.status, 400);
+  EXPECT_EQ(batch.error_field(), "items[0].target");
+  EXPECT_EQ(value<long>("SELECT count(*) FROM nudge.reminders"), 0);
+}
+
 // A log reminder's fires are lines in the worker's log: a target would be ignored, so it is
 // refused, one by one and in a batch alike (the database decides, for SQL and rules too).
 TEST_F(Create, ALogReminderWithATargetIsRefusedNamingTarget) {

@@ -316,6 +316,26 @@ TEST_F(CreateTest, ABatchItemOfTheWrongTypeIsNamedWithItsIndexAndField) {
 // A batch takes what the REST API takes: an unknown key is refused, not ignored, and
 // interval_minutes stands for interval_seconds. Each bad item rejects the whole batch, naming
 // it; both the set-based path and the exact one say the same.
+// A target is sent as written, so one holding "{{" is refused for every channel with one.
+TEST_F(CreateTest, ATargetHoldingAPlaceholderIsRefusedNamingTarget) {
+  for (const auto& [channel, target] : std::vector<std::pair<std::string, std::string>>{
+           {"webhook", "https://example.com/u/{{entity_id}}"}, {"email", "a{{b}}@example.com"}}) {
+    SCOPED_TRACE(target);
+    const SqlFailure f = failure_of(
+        "SELECT * FROM nudge.create_reminder('u', '1', 'e', $1, 'one_time', now(), "
+        "p_target => $2)",
+        channel, target);
+    EXPECT_EQ(f.sqlstate, "22023") << f.message;
+    EXPECT_EQ(f.message,
+              "target: a reminder's target is not a template; rules render {{...}} in "
+              "theirs");
+  }
+  // One brace is a character like another.
+  sql("SELECT * FROM nudge.create_reminder('u', '1', 'e', 'webhook', 'one_time', now(), "
+      "p_target => 'https://example.com/{x}')");
+  EXPECT_EQ(count("nudge.reminders"), 1);
+}
+
 TEST_F(CreateTest, ABatchRefusesUnknownKeysAndReadsIntervalMinutesAsRestDoes) {
   const auto item = [](const std::string& id, const std::string& fields) {
     return R"({"entity_type": "u", "entity_id": ")" + id + R"(", "event_type": "e", )" + fields +
@@ -347,7 +367,12 @@ TEST_F(CreateTest, ABatchRefusesUnknownKeysAndReadsIntervalMinutesAsRestDoes) {
             "items[1].interval_minutes: is not for cron reminders"},
            {R"("channel": "log", "target": "http://127.0.0.1:18777/", "schedule_type": )"
             R"("recurring", "interval_seconds": 60)",
-            "items[1].target: a log reminder has no target (its fires go to the worker's log)"}}) {
+            "items[1].target: a log reminder has no target (its fires go to the worker's log)"},
+           // not rendered: sent as written, it would reach a path of "{{"
+           {R"("channel": "webhook", "target": "http://127.0.0.1:18777/u/{{entity_id}}", )"
+            R"("schedule_type": "recurring", "interval_seconds": 60)",
+            "items[1].target: a reminder's target is not a template; rules render {{...}} in "
+            "theirs"}}) {
     SCOPED_TRACE(bad);
     for (const std::string& batch : {"[" + good + ", " + item("bad", bad) + "]",
                                      // two items of one identity: the exact path

@@ -15,7 +15,8 @@ const std::string kEvent =
     "ROW(42, 'interview_completed', 'interviewer', 'INT_1', $2::jsonb, NULL, "
     "'2026-06-01T08:00:00Z'::timestamptz, now(), NULL, 0, '[]'::jsonb, NULL)::nudge.events";
 const std::string kData = R"({"email": "i1@example.com", "candidate": "C \"7\"", "n": 3,
-                              "url": "https://hooks.example.com/in", "manager_id": "MGR_1"})";
+                              "url": "https://hooks.example.com/in", "manager_id": "MGR_1",
+                              "braced_url": "https://hooks.example.com/{{x}}"})";
 // A reminder's row as JSON, without what differs from one insert to the next.
 const std::string kComparable = " - ARRAY['id', 'created_at', 'updated_at']";
 
@@ -99,6 +100,9 @@ TEST_F(EventsPlainTest, AnythingOutOfTheOrdinaryIsLeftToTheExactPathAndWritesNot
                         "target": "https://example.com/h", "request": {"method": "PUT"}})"},
       {"a target the channel refuses", "{" + base + R"(, "target": "{{data.manager_id}}"})"},
       {"a value the event lacks", "{" + base + R"(, "target": "{{data.nobody}}"})"},
+      {"a target that renders to one holding {{",
+       R"({"event_type": "w", "channel": "webhook", "schedule_type": "one_time",
+           "target": "{{data.braced_url}}"})"},
       {"a payload value the event lacks", "{" + base + R"(, "payload": {"x": "{{data.none}}"}})"},
       {"an end before the first fire", "{" + base + R"(, "ends_at": "2026-06-01T08:00:30Z"})"},
   };

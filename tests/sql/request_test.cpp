@@ -137,6 +137,10 @@ TEST_F(RequestTest, EveryRequestThatCannotBeSentIsRefusedNamingTheField) {
       {R"({"body": "x", "content_type": "text/plain\r\nX: y"})", "request.content_type",
        "media type"},
       {R"({"body": {"a": "{{nope}}"}})", "request.body", "{{nope}} is not a placeholder"},
+      // every known one is listed, {{payload}} (the whole payload) included
+      {R"({"body": {"a": "{{nope}}"}})", "request.body",
+       "(known: {{entity_type}}, {{entity_id}}, {{event_type}}, {{reminder_id}}, "
+       "{{scheduled_for}}, {{attempt}}, {{payload}}, {{payload.some.path}};"},
       {R"({"body": {"a": "{{data.x}}"}})", "request.body", "through the payload"},
       {R"({"body": {"a": "{{secret.api}}"}})", "request.body", "only be used in header values"},
       {R"({"body": {"a": "{{payload.missing}}"}})", "request.body",

@@ -48,6 +48,8 @@ std::vector<Violation> Violations() {
       {"channel_is_known", insert_reminder({{"channel", "'sms'"}})},
       {"channel_is_known", update_seed("channel = 'LOG'")},
       {"target_is_at_most_2048_chars", insert_reminder({{"target", "repeat('t', 2049)"}})},
+      {"target_is_no_template",
+       insert_reminder({{"channel", "'webhook'"}, {"target", "'https://example.com/{{x}}'"}})},
       {"payload_is_object", insert_reminder({{"payload", "'[]'"}})},
       {"payload_is_object", update_seed("payload = '42'")},
       {"payload_is_at_most_64_kib",

@@ -41,7 +41,17 @@ class OwnCluster {
   std::string dir_;
 };
 
-using PostgresRestart = ProcessTest;
+class PostgresRestart : public ProcessTest {
+ protected:
+  // Starts the test's own cluster and migrates it, as an operator would.
+  ::testing::AssertionResult start_migrated(const OwnCluster& cluster) {
+    if (!cluster.run("start")) return ::testing::AssertionFailure() << "the cluster did not start";
+    ChildProcess migrate({program("nudge-worker"), "--migrate-only"}, worker_env(cluster.url()),
+                         (dir_ / "migrate.log").string());
+    if (migrate.wait(kSlow) != 0) return ::testing::AssertionFailure() << migrate.log();
+    return ::testing::AssertionSuccess();
+  }
+};
 
 TEST_F(PostgresRestart, PostgresRestartLosesNothing) {
   // scripts/test.sh always sets NUDGE_PG_SCRIPT; only a hand-run test binary without it
@@ -49,12 +59,7 @@ TEST_F(PostgresRestart, PostgresRestartLosesNothing) {
   const char* script = std::getenv("NUDGE_PG_SCRIPT");
   if (script == nullptr) GTEST_SKIP() << "NUDGE_PG_SCRIPT is not set: no cluster to restart";
   OwnCluster cluster(script);
-  ASSERT_TRUE(cluster.run("start"));
-  {
-    ChildProcess migrate({program("nudge-worker"), "--migrate-only"}, worker_env(cluster.url()),
-                         (dir_ / "migrate.log").string());
-    ASSERT_EQ(migrate.wait(kSlow), 0) << migrate.log();
-  }
+  ASSERT_TRUE(start_migrated(cluster));
   std::unique_ptr<pqxx::connection> conn;
   auto query = [&](const std::string& q) {
     for (;;) {  // the server may be mid-restart: ask again on a new connection
@@ -133,12 +138,7 @@ TEST_F(PostgresRestart, WebhooksAnsweredWhilePostgresIsDownAreRecordedDelivered)
   const char* script = std::getenv("NUDGE_PG_SCRIPT");
   if (script == nullptr) GTEST_SKIP() << "NUDGE_PG_SCRIPT is not set: no cluster to restart";
   OwnCluster cluster(script);
-  ASSERT_TRUE(cluster.run("start"));
-  {
-    ChildProcess migrate({program("nudge-worker"), "--migrate-only"}, worker_env(cluster.url()),
-                         (dir_ / "migrate.log").string());
-    ASSERT_EQ(migrate.wait(kSlow), 0) << migrate.log();
-  }
+  ASSERT_TRUE(start_migrated(cluster));
   WebhookReceiver receiver;
   std::atomic<bool> release{false};
   receiver.on("/later", [&](int) {
@@ -189,12 +189,7 @@ TEST_F(PostgresRestart, TheApiAnswersTheFirstRequestsAfterARestart) {
   const char* script = std::getenv("NUDGE_PG_SCRIPT");
   if (script == nullptr) GTEST_SKIP() << "NUDGE_PG_SCRIPT is not set: no cluster to restart";
   OwnCluster cluster(script);
-  ASSERT_TRUE(cluster.run("start"));
-  {
-    ChildProcess migrate({program("nudge-worker"), "--migrate-only"}, worker_env(cluster.url()),
-                         (dir_ / "migrate.log").string());
-    ASSERT_EQ(migrate.wait(kSlow), 0) << migrate.log();
-  }
+  ASSERT_TRUE(start_migrated(cluster));
   const int port = free_tcp_port();
   ChildProcess api({program("nudge-api")},
                    {{"NUDGE_DATABASE_URL", cluster.url()},

@@ -156,17 +156,26 @@ TEST_F(PostgresRestart, WebhooksAnsweredWhilePostgresIsDownAreRecordedDelivered)
         receiver.url("/later"));
     tx.commit();
   }
-  start_worker({{"NUDGE_WEBHOOK_TIMEOUT_MS", "2000"},
+  start_worker({{"NUDGE_WEBHOOK_TIMEOUT_MS", "10000"},
                 {"NUDGE_WORKER_RECONNECT_MAX_MS", "500"},
                 {"NUDGE_WORKER_CONCURRENCY", "1"},
                 {"NUDGE_WORKER_LEASE_SECONDS", "120"}},
                cluster.url());
   ASSERT_TRUE(wait_until(kSlow, [&] { return receiver.requests_to("/later").size() == 20; }))
       << all_logs();
-  ASSERT_TRUE(cluster.run("stop"));
-  std::this_thread::sleep_for(1s);  // the worker is waiting for the database by now
-  release = true;                   // answered in a few ms, well within the 2 s timeout
-  std::this_thread::sleep_for(3s);  // past the timeout, counted from each request
+  const auto sent = std::chrono::steady_clock::now();
+  // The answers go out once the worker is trying to reconnect (stopping the database may take
+  // seconds on a loaded machine), well within the 10 s timeout; the database stays down past
+  // it, counted from the requests.
+  bool stopped = false;
+  std::thread stop([&] { stopped = cluster.run("stop"); });
+  const bool lost = wait_until(
+      10s, [&] { return all_logs().find("database unreachable, retrying") != std::string::npos; });
+  release = true;
+  stop.join();
+  ASSERT_TRUE(stopped);
+  ASSERT_TRUE(lost) << all_logs();
+  std::this_thread::sleep_until(sent + 12s);
   ASSERT_TRUE(cluster.run("start"));
 
   pqxx::connection conn(cluster.url());

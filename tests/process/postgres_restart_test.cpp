@@ -43,6 +43,13 @@ class OwnCluster {
 
 class PostgresRestart : public ProcessTest {
  protected:
+  // scripts/test.sh always sets NUDGE_PG_SCRIPT, so CI runs every test here; only a hand-run
+  // test binary without it (e.g. against a server it must not restart) skips them.
+  void SetUp() override {
+    script_ = std::getenv("NUDGE_PG_SCRIPT");
+    if (script_ == nullptr) GTEST_SKIP() << "NUDGE_PG_SCRIPT is not set: no cluster to restart";
+  }
+
   // Starts the test's own cluster and migrates it, as an operator would.
   ::testing::AssertionResult start_migrated(const OwnCluster& cluster) {
     if (!cluster.run("start")) return ::testing::AssertionFailure() << "the cluster did not start";
@@ -51,14 +58,12 @@ class PostgresRestart : public ProcessTest {
     if (migrate.wait(kSlow) != 0) return ::testing::AssertionFailure() << migrate.log();
     return ::testing::AssertionSuccess();
   }
+
+  const char* script_ = nullptr;  // scripts/pg.sh, which starts and stops the test's own cluster
 };
 
 TEST_F(PostgresRestart, PostgresRestartLosesNothing) {
-  // scripts/test.sh always sets NUDGE_PG_SCRIPT; only a hand-run test binary without it
-  // (e.g. against a server it must not restart) skips this test.
-  const char* script = std::getenv("NUDGE_PG_SCRIPT");
-  if (script == nullptr) GTEST_SKIP() << "NUDGE_PG_SCRIPT is not set: no cluster to restart";
-  OwnCluster cluster(script);
+  OwnCluster cluster(script_);
   ASSERT_TRUE(start_migrated(cluster));
   std::unique_ptr<pqxx::connection> conn;
   auto query = [&](const std::string& q) {
@@ -135,9 +140,7 @@ TEST_F(PostgresRestart, PostgresRestartLosesNothing) {
 // libcurl found its timeout long past and failed them: sent again, counted against a healthy
 // host's breaker, and FAILED under max_attempts 1.)
 TEST_F(PostgresRestart, WebhooksAnsweredWhilePostgresIsDownAreRecordedDelivered) {
-  const char* script = std::getenv("NUDGE_PG_SCRIPT");
-  if (script == nullptr) GTEST_SKIP() << "NUDGE_PG_SCRIPT is not set: no cluster to restart";
-  OwnCluster cluster(script);
+  OwnCluster cluster(script_);
   ASSERT_TRUE(start_migrated(cluster));
   WebhookReceiver receiver;
   std::atomic<bool> release{false};
@@ -195,9 +198,7 @@ TEST_F(PostgresRestart, WebhooksAnsweredWhilePostgresIsDownAreRecordedDelivered)
 // The API's pooled connections die with a restart; the first request after it gets a live one
 // (a closed connection is noticed when it is handed out, without a round trip), not a 503.
 TEST_F(PostgresRestart, TheApiAnswersTheFirstRequestsAfterARestart) {
-  const char* script = std::getenv("NUDGE_PG_SCRIPT");
-  if (script == nullptr) GTEST_SKIP() << "NUDGE_PG_SCRIPT is not set: no cluster to restart";
-  OwnCluster cluster(script);
+  OwnCluster cluster(script_);
   ASSERT_TRUE(start_migrated(cluster));
   const int port = free_tcp_port();
   ChildProcess api({program("nudge-api")},

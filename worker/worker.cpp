@@ -284,11 +284,11 @@ class ClaimLoop {
   // next reminder is due, or shutdown. Never a poll: the due time comes from the database.
   void wait() {
     using std::chrono::microseconds;
-    const bool slots_full = !room_to_claim();
+    const bool no_room = !room_to_claim();
     // Microseconds, not milliseconds: rounding each sleep up to a whole millisecond would make
     // every timed fire up to 1 ms late.
     microseconds timeout{0};
-    if (!due_maybe_ && !slots_full) {
+    if (!due_maybe_ && !no_room) {
       if (!next_due_) {
         const double cap = config_.worker.idle_cap_seconds;
         const std::optional<double> due = session_->seconds_until_due();
@@ -298,7 +298,7 @@ class ClaimLoop {
         next_due_ = Clock::now() + microseconds(static_cast<long long>(seconds * 1e6));
       }
       timeout = std::chrono::ceil<microseconds>(*next_due_ - Clock::now());
-    } else if (slots_full) {
+    } else if (no_room) {
       timeout = std::chrono::seconds(1);  // only deliveries ending free slots
     }
     if (first_pending_)
@@ -310,12 +310,12 @@ class ClaimLoop {
       if (timeout.count() > 0) woken = session_->wait(timeout.count() / 1e6, shutdown_fd());
     } else {
       std::vector<int> fds{shutdown_fd()};
-      if (!slots_full) fds.push_back(session_->socket());
+      if (!no_room) fds.push_back(session_->socket());
       transfers_.run(
           static_cast<int>(std::chrono::ceil<std::chrono::milliseconds>(timeout).count()), fds);
       publish_in_flight();
     }
-    if (slots_full) return;
+    if (no_room) return;
     woken += session_->take_notifications();
     if (woken > 0 || (next_due_ && Clock::now() >= *next_due_)) {
       due_maybe_ = true;
@@ -433,10 +433,10 @@ class ClaimLoop {
     pause_delivering(backoff_ms);
   }
 
-  // Waits `ms` (less on shutdown) without the database, driving the deliveries under way: an
-  // answer that arrives meanwhile is taken when it arrives (left undriven, libcurl would find
-  // its timeout long past and fail a delivery the receiver had acknowledged), and the outcome
-  // is recorded once the database is back. Nothing new starts: the leases may lapse meanwhile.
+  // Waits `ms` (less on shutdown) without the database, driving the deliveries under way, so
+  // they end as they would have (an answer taken when it arrives, a timeout counted against the
+  // receiver's silence only); their outcomes are recorded once the database is back. Nothing new
+  // starts: the leases may lapse meanwhile.
   void pause_delivering(int ms) {
     const auto until = Clock::now() + std::chrono::milliseconds(ms);
     while (!shutdown_requested() && Clock::now() < until) {

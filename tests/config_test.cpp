@@ -655,6 +655,11 @@ std::vector<BadCase> PasswordCases() {
        {{"NUDGE_DATABASE_URL", "http://app:" + std::string(kPassword) + "@db"}},
        {"NUDGE_DATABASE_URL", "database.url"}},
       {"LeadingSpaceInEnv", "", {{"NUDGE_DATABASE_URL", " " + url}}, {"NUDGE_DATABASE_URL"}},
+      // libpq would take what follows the first @ for the host and quote it in every error.
+      {"UnescapedAtInThePassword",
+       "",
+       {{"NUDGE_DATABASE_URL", "postgresql://app:Top@" + std::string(kPassword) + "@db/nudge"}},
+       {"NUDGE_DATABASE_URL", "more than one @", "%40"}},
       {"UrlInAnArray", "[database]\nurl = [" + quoted + "]\n", {}, {"database.url", "array"}},
       {"UnquotedUrl", "[database]\nurl = " + url + "\n", {}, {"test.toml:2", "invalid TOML"}},
       {"UnterminatedUrl", "[database]\nurl = \"" + url + "\n", {}, {"test.toml:2"}},

@@ -62,6 +62,8 @@ INSTANTIATE_TEST_SUITE_P(
         UrlCase{"postgresql://u:s3cret@db:5432/nudge", "postgresql://u:***@db:5432/nudge"},
         UrlCase{"postgres://u:p%40ss@db/nudge?sslmode=require",
                 "postgres://u:***@db/nudge?sslmode=require"},
+        UrlCase{"postgresql://u:Top@Secret9@db:5432/x", "postgresql://u:***@db:5432/x"},
+        UrlCase{"postgresql://u:pw@db/x?sslmode=a@b", "postgresql://u:***@db/x?sslmode=a@b"},
         UrlCase{"postgresql://u@db/nudge", "postgresql://u@db/nudge"},
         UrlCase{"postgresql://db:5432/nudge", "postgresql://db:5432/nudge"},
         UrlCase{"postgresql://u:pw@db/x?password=other", "postgresql://u:***@db/x?password=***"},

@@ -51,10 +51,25 @@ auto& FieldOf(Config& config) {
   return (config.*kSection).*kMember;
 }
 
+// What follows "scheme://" up to the path, query or fragment: user-info and host(s).
+std::string_view Authority(std::string_view after_scheme) {
+  return after_scheme.substr(0, after_scheme.find_first_of("/?#"));
+}
+
+// libpq and libcurl end the user-info at the first @, so a second one moves the rest of the
+// password into the host name, where their errors would quote it.
+std::optional<std::string> CheckOneAt(std::string_view authority) {
+  const auto at = authority.find('@');
+  if (at != std::string_view::npos && authority.find('@', at + 1) != std::string_view::npos)
+    return "has more than one @: write an @ in the user name or password as %40";
+  return std::nullopt;
+}
+
 std::optional<std::string> CheckDatabaseUrl(const std::string& url) {
   if (url.empty()) return "must not be empty";
   const std::string_view text(url);
-  if (text.starts_with("postgresql://") || text.starts_with("postgres://")) return std::nullopt;
+  if (text.starts_with("postgresql://") || text.starts_with("postgres://"))
+    return CheckOneAt(Authority(text.substr(text.find("://") + 3)));
   if (text.find('=') != std::string_view::npos) return std::nullopt;  // libpq key=value form
   return "must start with postgresql:// or postgres://, or be a libpq key=value string";
 }
@@ -104,12 +119,9 @@ std::optional<std::string> CheckSmtpUrl(const std::string& url) {
   } else {
     return "must start with smtp:// or smtps://";
   }
-  std::string_view host = rest.substr(0, rest.find_first_of("/?#"));
-  if (const auto at = host.find('@'); at != std::string_view::npos) {
-    if (host.find('@', at + 1) != std::string_view::npos)
-      return "has more than one @: write an @ in the user name or password as %40";
-    host.remove_prefix(at + 1);
-  }
+  std::string_view host = Authority(rest);
+  if (auto problem = CheckOneAt(host)) return problem;
+  if (const auto at = host.find('@'); at != std::string_view::npos) host.remove_prefix(at + 1);
   // The port follows the last colon that is not inside an IPv6 address's brackets.
   const auto colon = host.rfind(':');
   const auto bracket = host.rfind(']');

@@ -1,5 +1,6 @@
 #include "nudge/database.hpp"
 
+#include <algorithm>
 #include <cctype>
 #include <vector>
 
@@ -44,10 +45,11 @@ std::string redact_passwords(const std::string& url, std::vector<std::string>& h
   std::string out = url;
   const auto scheme = out.find("://");
   if (scheme != std::string::npos) {
+    // Up to the last @ of the authority: a password with an unescaped @ is hidden whole.
     const auto authority = scheme + 3;
-    const auto at = out.find('@', authority);
-    const auto slash = out.find('/', authority);
-    if (at != std::string::npos && (slash == std::string::npos || at < slash)) {
+    const auto end = std::min(out.find_first_of("/?#", authority), out.size());
+    const auto at = out.rfind('@', end == authority ? authority : end - 1);
+    if (at != std::string::npos && at >= authority) {
       const auto colon = out.find(':', authority);
       if (colon != std::string::npos && colon < at) hide(out, colon + 1, at, hidden);
     }

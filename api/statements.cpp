@@ -29,11 +29,9 @@ const std::pair<const char*, const char*> kStatements[] = {
     {"executions",
      // The position is RFC 3339 in UTC, whatever the session's settings, so that a cursor is
      // checked as such before it reaches the database.
-     "SELECT nudge.execution_json(e)::text, "
+     "SELECT e.execution::text, "
      "to_char(e.scheduled_for AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"') "
-     "FROM nudge.executions e "
-     "WHERE e.reminder_id = $1 AND ($2::timestamptz IS NULL OR e.scheduled_for < $2) "
-     "ORDER BY e.scheduled_for DESC LIMIT $3"},
+     "FROM nudge.reminder_executions($1, $2::timestamptz, $3::integer) e"},
     {"pause", "SELECT nudge.reminder_json(nudge.pause_reminder($1))::text"},
     {"resume", "SELECT nudge.reminder_json(nudge.resume_reminder($1))::text"},
     {"cancel", "SELECT nudge.reminder_json(nudge.cancel_reminder($1))::text"},

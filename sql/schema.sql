@@ -4364,6 +4364,58 @@ END $$;
 
 COMMENT ON FUNCTION nudge.remind_plainly(p_template jsonb, p_event nudge.events) IS 'Creates the reminder a checked remind template gives for an event, as nudge.create_reminder would create it from nudge.reminder_item, and returns it, when the event fills the template, every field passes a create''s checks, its stop flag is not true and its identity is not live, and the template has no cron, timezone or request; otherwise writes nothing and returns a row of NULLs.';
 
+-- Name: reminder_executions(bigint, timestamp with time zone, integer); Type: FUNCTION; Schema: nudge; Owner: -
+
+CREATE FUNCTION nudge.reminder_executions(p_reminder_id bigint, p_before timestamp with time zone DEFAULT NULL::timestamp with time zone, p_limit integer DEFAULT 100) RETURNS TABLE(execution jsonb, scheduled_for timestamp with time zone)
+    LANGUAGE sql STABLE
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+  WITH ended AS (
+    SELECT nudge.execution_json(e) AS execution, e.scheduled_for
+      FROM nudge.executions e
+     WHERE e.reminder_id = p_reminder_id AND (p_before IS NULL OR e.scheduled_for < p_before)
+     ORDER BY e.scheduled_for DESC
+     LIMIT p_limit
+  ), span AS (
+    -- Occurrences without an ending are looked for only back to the oldest ended one listed
+    -- (all the way when the page is not full), so a page costs the same however long the
+    -- history is.
+    SELECT CASE WHEN count(*) < p_limit THEN '-infinity'::timestamptz
+                ELSE min(ended.scheduled_for) END AS after
+      FROM ended
+  ), open AS (
+    SELECT a.scheduled_for, count(*) AS attempts, bool_and(a.outcome = 'skipped') AS skipped,
+           (array_agg(a.worker ORDER BY a.attempt DESC))[1] AS worker,
+           (array_agg(a.error ORDER BY a.attempt DESC))[1] AS error,
+           jsonb_agg(nudge.attempt_json(a) ORDER BY a.attempt) AS delivery_attempts
+      FROM nudge.delivery_attempts a, span
+     WHERE a.reminder_id = p_reminder_id AND a.scheduled_for > span.after
+       AND (p_before IS NULL OR a.scheduled_for < p_before)
+       AND NOT EXISTS (SELECT 1 FROM nudge.executions e
+                        WHERE e.reminder_id = p_reminder_id AND e.scheduled_for = a.scheduled_for)
+     GROUP BY a.scheduled_for
+  )
+  SELECT x.execution, x.scheduled_for
+    FROM (SELECT ended.execution, ended.scheduled_for FROM ended
+          UNION ALL
+          SELECT jsonb_strip_nulls(jsonb_build_object(
+                   'reminder_id', p_reminder_id, 'scheduled_for', o.scheduled_for,
+                   'outcome', CASE WHEN o.skipped THEN 'skipped'
+                                   WHEN r.status IN ('ACTIVE', 'PAUSED')
+                                        AND r.occurrence_at = o.scheduled_for THEN 'retrying'
+                                   ELSE 'unfinished' END,
+                   'attempts', o.attempts, 'worker', o.worker, 'error', o.error,
+                   'delivery_attempts', o.delivery_attempts)),
+                 o.scheduled_for
+            FROM open o LEFT JOIN nudge.reminders r ON r.id = p_reminder_id) x
+   ORDER BY x.scheduled_for DESC
+   LIMIT p_limit
+$$;
+
+-- Name: FUNCTION reminder_executions(p_reminder_id bigint, p_before timestamp with time zone, p_limit integer); Type: COMMENT; Schema: nudge; Owner: -
+
+COMMENT ON FUNCTION nudge.reminder_executions(p_reminder_id bigint, p_before timestamp with time zone, p_limit integer) IS 'Up to p_limit occurrences of reminder p_reminder_id scheduled before p_before (all when NULL), newest first, each as its public JSON with its delivery attempts oldest first: an ended one as recorded in executions (delivered or failed, with fired_at), one with attempts but no ending as retrying (the live reminder''s current occurrence), skipped (missed under misfire_policy skip) or unfinished (its reminder was cancelled or completed first), without fired_at.';
+
 -- Name: reminder_item(jsonb, nudge.events); Type: FUNCTION; Schema: nudge; Owner: -
 
 CREATE FUNCTION nudge.reminder_item(p_template jsonb, p_event nudge.events) RETURNS jsonb
@@ -4818,7 +4870,7 @@ END $$;
 
 -- Name: FUNCTION reschedule_reminder(p_id bigint, p_run_at timestamp with time zone, p_interval_seconds integer, p_payload jsonb, p_max_fires integer, p_ends_at timestamp with time zone, p_clear text[]); Type: COMMENT; Schema: nudge; Owner: -
 
-COMMENT ON FUNCTION nudge.reschedule_reminder(p_id bigint, p_run_at timestamp with time zone, p_interval_seconds integer, p_payload jsonb, p_max_fires integer, p_ends_at timestamp with time zone, p_clear text[]) IS 'Changes when and how an ACTIVE or PAUSED reminder fires (a NULL argument keeps that setting; p_clear names the limits to remove, max_fires and/or ends_at; identity, channel and status never change): run_at is the next fire, for a cron reminder its schedule''s first occurrence at or after run_at, never after ends_at nor after 9999-12-31T23:59:59Z; nothing to change (every argument NULL, p_clear empty) raises 22023 naming change, a bad value 22023 naming the field (a run_at or ends_at before 0001-01-01T00:00:00Z or after 9999-12-31T23:59:59Z, infinities included; payload when the new payload lacks a value the reminder''s request reads; clear naming anything else; a limit both given and cleared), another status NU409, a missing reminder NU404; bringing the next fire forward wakes sleeping workers.';
+COMMENT ON FUNCTION nudge.reschedule_reminder(p_id bigint, p_run_at timestamp with time zone, p_interval_seconds integer, p_payload jsonb, p_max_fires integer, p_ends_at timestamp with time zone, p_clear text[]) IS 'Changes when and how an ACTIVE or PAUSED reminder fires (a NULL argument keeps that setting; p_clear names the limits to remove, max_fires and/or ends_at; identity, channel and status never change): run_at is the next fire, for a cron reminder its schedule''s first occurrence at or after run_at (while an occurrence is retrying, that occurrence''s next attempt: the schedule''s later occurrences keep their places), never after ends_at nor after 9999-12-31T23:59:59Z; nothing to change (every argument NULL, p_clear empty) raises 22023 naming change, a bad value 22023 naming the field (a run_at or ends_at before 0001-01-01T00:00:00Z or after 9999-12-31T23:59:59Z, infinities included; payload when the new payload lacks a value the reminder''s request reads; clear naming anything else; a limit both given and cleared), another status NU409, a missing reminder NU404; bringing the next fire forward wakes sleeping workers.';
 
 -- Name: resolve_moment(jsonb, text, timestamp with time zone, timestamp with time zone); Type: FUNCTION; Schema: nudge; Owner: -
 

@@ -45,9 +45,10 @@ function attemptsTable(attempts) {
       a.duration_ms !== undefined ? `${a.duration_ms} ms` : "", a.worker || ""], [0, 3, 6]))));
 }
 
+// An ended occurrence has fired_at; one still retrying, skipped or left unfinished has not.
 function execution(e) {
   return h("li", { class: "execution" },
-    h("p", {}, h("strong", {}, e.outcome), " · scheduled ", time(e.scheduled_for), " · fired ", time(e.fired_at),
+    h("p", {}, h("strong", {}, e.outcome), " · scheduled ", time(e.scheduled_for), e.fired_at ? [" · fired ", time(e.fired_at)] : null,
       ` · ${e.attempts} attempt${e.attempts === 1 ? "" : "s"} · ${e.worker}`, e.error ? ` · ${e.error}` : ""),
     e.delivery_attempts ? attemptsTable(e.delivery_attempts) : null);
 }
@@ -215,7 +216,8 @@ export async function detailView(main, ctx) {
     if (type !== "reminder" || !data.reminder || String(data.reminder.id) !== id) return;
     show(data.reminder);
     flash(factsBox);
-    if (data.execution || ["fired", "failed", "retrying"].includes(data.change)) loadHistory().catch(() => {});
+    // Cancelling or completing a retrying reminder leaves its occurrence unfinished.
+    if (data.execution || ["fired", "failed", "retrying", "cancelled", "completed"].includes(data.change)) loadHistory().catch(() => {});
   });
 
   try {

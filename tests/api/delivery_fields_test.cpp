@@ -235,6 +235,23 @@ TEST_F(DeliveryFields, ExecutionsShowTheirDeliveryAttempts) {
   EXPECT_EQ(attempts[1]["attempt"], 2);
   EXPECT_EQ(attempts[1]["outcome"], "delivered");
   EXPECT_FALSE(attempts[1].contains("error"));
+
+  // An occurrence that has attempts but no ending (the reminder is not retrying it) is listed too.
+  sql("INSERT INTO nudge.delivery_attempts (reminder_id, scheduled_for, attempt, outcome, "
+      "status_code, error, worker) VALUES ($1, '2030-01-02T00:00:00Z', 1, 'failed', 500, "
+      "'HTTP 500', 'w3')",
+      id);
+  const auto both = get("/v1/reminders/" + std::to_string(id) + "/executions?limit=1");
+  ASSERT_EQ(both.status, 200) << both.body.dump();
+  ASSERT_EQ(both.body["items"].size(), 1u);
+  EXPECT_EQ(both.body["items"][0]["outcome"], "unfinished");
+  EXPECT_EQ(both.body["items"][0]["error"], "HTTP 500");
+  EXPECT_FALSE(both.body["items"][0].contains("fired_at"));
+  const auto older = get("/v1/reminders/" + std::to_string(id) + "/executions?limit=1&cursor=" +
+                         both.body["next_cursor"].get<std::string>());
+  ASSERT_EQ(older.status, 200) << older.body.dump();
+  ASSERT_EQ(older.body["items"].size(), 1u);
+  EXPECT_EQ(older.body["items"][0]["outcome"], "delivered");
 }
 
 }  // namespace

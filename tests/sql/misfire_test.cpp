@@ -68,6 +68,11 @@ TEST_F(MisfireTest, SkipFiresNothingForMissedOccurrencesAndRecordsTheSkip) {
   const pqxx::row a = sql("SELECT * FROM nudge.delivery_attempts WHERE reminder_id = $1", id).at(0);
   EXPECT_EQ(a["outcome"].as<std::string>(), "skipped");
   EXPECT_NE(a["error"].as<std::string>().find("misfire"), std::string::npos);
+  // The reminder's history lists the skip.
+  EXPECT_EQ(value<std::string>("SELECT string_agg(execution->>'outcome', ',') "
+                               "FROM nudge.reminder_executions($1)",
+                               id),
+            "skipped");
 }
 
 TEST_F(MisfireTest, SkipStillFiresAnOccurrenceThatIsOnlySlightlyLate) {

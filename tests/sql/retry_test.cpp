@@ -11,6 +11,8 @@
 namespace nudge::test {
 namespace {
 
+using nlohmann::json;
+
 // Lease 30 s, 3 attempts, backoff base 100 ms capped at 250 ms, threshold 60 s, cap 100.
 constexpr Policy kFastRetries{30, 3, 100, 250, 60, 100};
 
@@ -38,6 +40,13 @@ class RetryTest : public LifecycleTest {
         "SELECT extract(epoch FROM next_run_at - updated_at)::float8 FROM nudge.reminders"
         " WHERE id = $1",
         id);
+  }
+  // The reminder's history as REST lists it (nudge.reminder_executions), newest first.
+  json history(std::int64_t id) {
+    return json::parse(value<std::string>(
+        "SELECT coalesce(jsonb_agg(execution ORDER BY scheduled_for DESC), '[]')::text "
+        "FROM nudge.reminder_executions($1)",
+        id));
   }
   long attempts_of(std::int64_t id) {
     return value<long>("SELECT count(*) FROM nudge.delivery_attempts WHERE reminder_id = $1", id);
@@ -229,17 +238,33 @@ TEST_F(RetryTest, AttemptsUsedUpByCrashedWorkersEndTheOccurrenceAsFailed) {
   EXPECT_NE(e["error"].as<std::string>().find("abandoned"), std::string::npos);
 }
 
-TEST_F(RetryTest, PauseCancelAndStopFlagsApplyToAWaitingRetry) {
+TEST_F(RetryTest, PauseCancelAndStopFlagsApplyToAWaitingRetryAndItsHistorySaysSo) {
   const std::int64_t paused = create_one_time("paused");
   const std::int64_t cancelled = create_one_time("cancelled");
   const std::int64_t stopped = create_one_time("stopped", kDue, stop_on("done"));
   const auto fires = round("w1", {}, "delivered");
   ASSERT_EQ(fires.size(), 3u);
   round("w1", fires, "failed", 0);
+  // The history lists an occurrence with attempts but no ending: while it is retried...
+  for (const std::int64_t id : {paused, cancelled, stopped}) {
+    const json h = history(id);
+    ASSERT_EQ(h.size(), 1u) << h.dump();
+    EXPECT_EQ(h[0]["outcome"], "retrying");
+    EXPECT_EQ(h[0]["attempts"], 1);
+    EXPECT_EQ(h[0]["error"], "HTTP 503");
+    EXPECT_EQ(h[0]["worker"], "w1");
+    EXPECT_FALSE(h[0].contains("fired_at")) << "it has not ended";
+    ASSERT_EQ(h[0]["delivery_attempts"].size(), 1u);
+    EXPECT_EQ(h[0]["delivery_attempts"][0]["status_code"], 503);
+  }
 
   sql("SELECT nudge.pause_reminder($1)", paused);
   sql("SELECT nudge.cancel_reminder($1)", cancelled);
   exec_as_user("INSERT INTO nudge.status_flags (key, value) VALUES ('done', true)");
+  // ... and once a cancel or a stop flag left it unfinished (a paused reminder resumes it).
+  EXPECT_EQ(history(paused)[0]["outcome"], "retrying");
+  EXPECT_EQ(history(cancelled)[0]["outcome"], "unfinished");
+  EXPECT_EQ(history(stopped)[0]["outcome"], "unfinished");
   for (const std::int64_t id : {paused, cancelled, stopped}) retry_now(id);
   EXPECT_TRUE(round("w1", {}, "delivered").empty());
   EXPECT_EQ(status(paused), "PAUSED");
@@ -256,6 +281,46 @@ TEST_F(RetryTest, PauseCancelAndStopFlagsApplyToAWaitingRetry) {
   const auto first_paused =
       std::find_if(fires.begin(), fires.end(), [&](const Claimed& c) { return c.id == paused; });
   EXPECT_EQ(again[0].scheduled_for, first_paused->scheduled_for);
+  round("w1", again, "delivered", 0);
+  const json ended = history(paused);
+  ASSERT_EQ(ended.size(), 1u) << ended.dump();
+  EXPECT_EQ(ended[0]["outcome"], "delivered");
+  EXPECT_EQ(ended[0]["attempts"], 2);
+  EXPECT_TRUE(ended[0]["fired_at"].is_string());
+  // A log line written has no attempt row (the execution tells all there is).
+  EXPECT_EQ(ended[0]["delivery_attempts"].size(), 1u);
+}
+
+// Pages of the history hold ended and unfinished occurrences in one order, none twice or lost.
+TEST_F(RetryTest, HistoryPagesInterleaveEndedAndUnfinishedOccurrences) {
+  const std::int64_t id = create_one_time("u1");
+  for (const char* at : {"2030-01-01T00:01:00Z", "2030-01-01T00:03:00Z", "2030-01-01T00:05:00Z"})
+    sql("INSERT INTO nudge.executions (reminder_id, scheduled_for, outcome, attempts, worker) "
+        "VALUES ($1, $2, 'delivered', 1, 'w')",
+        id, at);
+  for (const char* at : {"2030-01-01T00:00:00Z", "2030-01-01T00:04:00Z"})
+    sql("INSERT INTO nudge.delivery_attempts (reminder_id, scheduled_for, attempt, outcome, worker)"
+        " VALUES ($1, $2, 1, 'failed', 'w')",
+        id, at);
+  std::vector<std::string> seen;
+  std::optional<std::string> before;
+  for (int page = 0; page < 5; ++page) {
+    const pqxx::result rows =
+        sql("SELECT execution->>'outcome', to_char(scheduled_for AT TIME ZONE 'UTC', 'HH24:MI') "
+            "FROM nudge.reminder_executions($1, $2::timestamptz, 2)",
+            id, before);
+    for (const auto& row : rows)
+      seen.push_back(row[1].as<std::string>() + " " + row[0].as<std::string>());
+    if (rows.size() < 2) break;
+    before = sql("SELECT scheduled_for::text FROM nudge.reminder_executions($1, $2::timestamptz, 2)"
+                 " ORDER BY scheduled_for LIMIT 1",
+                 id, before)
+                 .at(0)[0]
+                 .as<std::string>();
+  }
+  EXPECT_EQ(seen,
+            (std::vector<std::string>{"00:05 delivered", "00:04 unfinished", "00:03 delivered",
+                                      "00:01 delivered", "00:00 unfinished"}));
 }
 
 TEST_F(RetryTest, ACancelDuringDeliveryEndsTheOccurrenceWithoutRetry) {

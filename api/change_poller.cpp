@@ -86,7 +86,7 @@ void ChangePoller::run() {
       failing = false;
     } catch (const std::exception& e) {
       // Clients keep their streams (with heartbeats); the changes wait in the log.
-      if (!failing) log::warn("cannot read the change log", {{"error", redact(e.what(), url_)}});
+      if (!failing) log::warn("cannot read the change log", {{"error", database_error(e, url_)}});
       failing = true;
       conn.reset();
       next_read = Clock::now() + kRetryInterval;

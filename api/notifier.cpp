@@ -52,7 +52,7 @@ void Notifier::send() {
     } catch (const std::exception& e) {
       // A lost hint only delays a fire until the workers' own wake-up; say so and retry once.
       conn_.reset();
-      log::warn("could not wake the workers", {{"error", redact(e.what(), url_)}});
+      log::warn("could not wake the workers", {{"error", database_error(e, url_)}});
     }
   }
 }

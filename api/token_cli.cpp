@@ -160,7 +160,7 @@ int run(const Args& args, const Config& config) {
     if (message.rfind("ERROR:  ", 0) == 0) message = message.substr(8);
     return failure(redact(message, config.database.url));
   } catch (const std::exception& e) {
-    return failure("cannot reach the database: " + redact(e.what(), config.database.url));
+    return failure("cannot reach the database: " + database_error(e, config.database.url));
   }
 }
 

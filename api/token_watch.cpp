@@ -67,7 +67,7 @@ void TokenWatch::run() {
       disconnect();
       cache_.clear();
       log::warn("cannot listen for revoked tokens; retrying",
-                {{"error", redact(e.what(), url_)}, {"retry_ms", retry.count()}});
+                {{"error", database_error(e, url_)}, {"retry_ms", retry.count()}});
       wait(-1, retry);
       retry = std::min(retry * 2, kLongestRetry);
     }

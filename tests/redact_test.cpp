@@ -89,6 +89,18 @@ TEST(Redact, MasksAKeywordPasswordAndLeavesAShortOneAlone) {
             "pw is wrong for ***");
 }
 
+TEST(DatabaseError, SaysAConnectionWasClosedWhereLibpqxxSaysItCannotObtainTheEncoding) {
+  const std::string url = "postgresql://u:pw123@db/x";
+  EXPECT_EQ(nudge::database_error(
+                pqxx::broken_connection("Could not obtain client encoding: not connected."), url),
+            "the connection to the database is closed (PostgreSQL restarted or stopped, or the "
+            "network dropped)");
+  EXPECT_EQ(nudge::database_error(pqxx::broken_connection("auth failed at " + url), url),
+            "auth failed at ***");
+  EXPECT_EQ(nudge::database_error(std::runtime_error("not connected to pw123"), url),
+            "not connected to ***");
+}
+
 TEST(Redact, LeavesTextWithoutTheSecretAlone) {
   EXPECT_EQ(nudge::redact("connection refused", "postgresql://u:pw123@db/x"), "connection refused");
 }

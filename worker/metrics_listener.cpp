@@ -139,7 +139,7 @@ pqxx::connection* MetricsListener::connection() {
   } catch (const std::exception& e) {
     conn_.reset();
     log::debug("metrics listener: database unreachable",
-               {{"error", redact(e.what(), config_.database.url)}});
+               {{"error", database_error(e, config_.database.url)}});
     return nullptr;
   }
 }
@@ -171,7 +171,7 @@ void MetricsListener::write_database_gauges(metrics::TextWriter& out) {
     } catch (const std::exception& e) {
       conn_.reset();
       log::warn("metrics listener: could not read the database's gauges",
-                {{"error", redact(e.what(), config_.database.url)}});
+                {{"error", database_error(e, config_.database.url)}});
       return;
     }
   }

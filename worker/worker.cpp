@@ -330,8 +330,9 @@ class ClaimLoop {
         session_ = std::make_unique<LifecycleSession>(config_.database.url, owner_);
         break;
       } catch (const std::exception& e) {
-        log::warn("database unreachable, retrying",
-                  {{"retry_in_ms", backoff_ms}, {"error", redact(e.what(), config_.database.url)}});
+        log::warn(
+            "database unreachable, retrying",
+            {{"retry_in_ms", backoff_ms}, {"error", database_error(e, config_.database.url)}});
         pause_delivering(backoff_ms);
         backoff_ms = std::min(backoff_ms * 2, config_.worker.reconnect_max_ms);
       }
@@ -413,7 +414,7 @@ class ClaimLoop {
                 {"attempt", outcome.attempt},
                 {"delivered", outcome.delivery.delivered},
                 {"action", action},
-                {"error", primary_message(redact(e.what(), config_.database.url))}});
+                {"error", primary_message(database_error(e, config_.database.url))}});
   }
 
   void on_failure(const std::exception& e) {
@@ -423,12 +424,12 @@ class ClaimLoop {
         std::min(config_.worker.reconnect_max_ms, 100 * (1 << std::min(failures_, 10)));
     if (connection_lost(e)) {
       log::warn("lost the database connection",
-                {{"owner", owner_}, {"error", redact(e.what(), config_.database.url)}});
+                {{"owner", owner_}, {"error", database_error(e, config_.database.url)}});
     } else {
       // The first line only: PostgreSQL's CONTEXT would repeat kilobytes of function text.
       log::error(
           "claim loop error",
-          {{"owner", owner_}, {"error", primary_message(redact(e.what(), config_.database.url))}});
+          {{"owner", owner_}, {"error", primary_message(database_error(e, config_.database.url))}});
     }
     pause_delivering(backoff_ms);
   }
@@ -466,7 +467,7 @@ class ClaimLoop {
       session_->release_leases(owner_, std::nullopt);
     } catch (const std::exception& e) {
       log::warn("could not record the last fires before stopping; their leases will expire",
-                {{"owner", owner_}, {"error", redact(e.what(), config_.database.url)}});
+                {{"owner", owner_}, {"error", database_error(e, config_.database.url)}});
     }
     session_.reset();
   }
@@ -532,7 +533,7 @@ class Maintenance {
       } catch (const std::exception& e) {
         session_.reset();
         log::warn("maintenance failed; will retry",
-                  {{"error", redact(e.what(), config_.database.url)}});
+                  {{"error", database_error(e, config_.database.url)}});
       }
       lock.lock();
     }

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <string_view>
 #include <vector>
 
 #include "nudge/secrets.hpp"
@@ -77,6 +78,14 @@ std::string redact(std::string text, const std::string& secret) {
   std::vector<std::string> secrets{secret};
   redact_passwords(secret, secrets);
   return mask_secrets(text, secrets);
+}
+
+std::string database_error(const std::exception& e, const std::string& url) {
+  if (dynamic_cast<const pqxx::broken_connection*>(&e) != nullptr &&
+      std::string_view(e.what()).find("not connected") != std::string_view::npos)
+    return "the connection to the database is closed (PostgreSQL restarted or stopped, or the "
+           "network dropped)";
+  return redact(e.what(), url);
 }
 
 std::string primary_message(const std::string& what) {

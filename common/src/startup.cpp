@@ -51,7 +51,7 @@ void migrate_with_retries(const Config& config, const std::string& application_n
       if (std::chrono::steady_clock::now() >= deadline || shutdown_requested()) throw;
       log::warn("database unreachable, retrying",
                 {{"url", redact_url(config.database.url)},
-                 {"error", redact(e.what(), config.database.url)}});
+                 {"error", database_error(e, config.database.url)}});
       std::this_thread::sleep_for(std::chrono::milliseconds(backoff_ms));
     }
   }
@@ -68,7 +68,7 @@ int migrate_at_startup(const Config& config, const std::string& application_name
     log::error("database unreachable, giving up",
                {{"url", redact_url(config.database.url)},
                 {"waited_seconds", static_cast<std::int64_t>(give_up_after.count())},
-                {"error", redact(e.what(), config.database.url)}});
+                {"error", database_error(e, config.database.url)}});
     return 1;
   } catch (const SchemaTooNew& e) {
     log::error("refusing to start against a newer schema", {{"error", e.what()}});
@@ -76,7 +76,7 @@ int migrate_at_startup(const Config& config, const std::string& application_name
   } catch (const std::exception& e) {
     log::error("could not migrate the database",
                {{"url", redact_url(config.database.url)},
-                {"error", redact(e.what(), config.database.url)}});
+                {"error", database_error(e, config.database.url)}});
     return 1;
   }
 }

@@ -2,6 +2,7 @@
 // Opening connections the same way everywhere: UTC session time zone, a recognisable
 // application_name, and URLs that never reach a log with their password.
 
+#include <exception>
 #include <memory>
 #include <pqxx/pqxx>
 #include <string>
@@ -18,6 +19,11 @@ std::string redact_url(const std::string& url);
 // An exception's message with every occurrence of `secret`, and of each password `secret` holds
 // when it is a database URL, masked (for errors that may echo them). See mask_secrets().
 std::string redact(std::string text, const std::string& secret);
+
+// What a database call's exception `e` says, for a log line: its message with the passwords of
+// `url` masked, or, for a connection PostgreSQL closed and libpqxx was asked to use again
+// ("Could not obtain client encoding: not connected."), what happened.
+std::string database_error(const std::exception& e, const std::string& url);
 
 // The primary message of a database error: "ERROR:  run_at: is required\nCONTEXT: ..." gives
 // "run_at: is required" (its CONTEXT and QUERY lines can run to kilobytes of function text).

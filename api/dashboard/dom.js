@@ -85,8 +85,18 @@ export async function rowAction(note, what, call, gone) {
 // shows beside the value where a table.stack-on-phone stacks its cells; `numeric` are the
 // indexes of the number columns (aligned right).
 export function labelledRow(attrs, columns, cells, numeric = []) {
-  return h("tr", attrs, cells.map((c, i) =>
-    h("td", { "data-label": columns[i], class: numeric.includes(i) ? "num" : null }, c)));
+  return h("tr", attrs, cells.map((c, i) => {
+    const td = h("td", { "data-label": columns[i] }, c);
+    td.className = [numeric.includes(i) ? "num" : "", hasLongWord(td.textContent) ? "" : "whole-words"].join(" ").trim();
+    return td;
+  }));
+}
+
+// Whether `text` holds a run of more than 30 characters without a space. A cell without one keeps
+// its words whole (its column is made as wide as its longest word); one with a long unbroken value
+// (a 200-character id, a URL) wraps it anywhere, so that the table still fits the screen.
+function hasLongWord(text) {
+  return /\S{31}/.test(text);
 }
 
 // The head of a table with these columns.

@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <pqxx/pqxx>
 #include <random>
+#include <string_view>
 #include <thread>
 
 #include "nudge/database.hpp"
@@ -39,6 +40,15 @@ std::size_t raise_open_file_limit() {
 
 namespace {
 
+// libpq's own check of the connection string failed (a bad sslmode or port, an unknown option):
+// no server was asked, and asking again will not help.
+bool is_bad_connection_string(const std::string& what) {
+  for (const std::string_view start : {"invalid ", "missing \"=\" after", "unterminated quoted"}) {
+    if (what.rfind(start, 0) == 0) return true;
+  }
+  return false;
+}
+
 void migrate_with_retries(const Config& config, const std::string& application_name,
                           std::chrono::seconds give_up_after) {
   const auto deadline = std::chrono::steady_clock::now() + give_up_after;
@@ -48,7 +58,9 @@ void migrate_with_retries(const Config& config, const std::string& application_n
       migrate(*conn);
       return;
     } catch (const pqxx::broken_connection& e) {
-      if (std::chrono::steady_clock::now() >= deadline || shutdown_requested()) throw;
+      if (std::chrono::steady_clock::now() >= deadline || shutdown_requested() ||
+          is_bad_connection_string(e.what()))
+        throw;
       log::warn("database unreachable, retrying",
                 {{"url", redact_url(config.database.url)},
                  {"error", database_error(e, config.database.url)}});
@@ -65,6 +77,12 @@ int migrate_at_startup(const Config& config, const std::string& application_name
     migrate_with_retries(config, application_name, give_up_after);
     return 0;
   } catch (const pqxx::broken_connection& e) {
+    if (is_bad_connection_string(e.what())) {
+      log::error("the database URL is not valid (fix it: retrying would not help)",
+                 {{"url", redact_url(config.database.url)},
+                  {"error", database_error(e, config.database.url)}});
+      return 2;
+    }
     log::error("database unreachable, giving up",
                {{"url", redact_url(config.database.url)},
                 {"waited_seconds", static_cast<std::int64_t>(give_up_after.count())},

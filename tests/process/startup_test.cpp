@@ -57,6 +57,22 @@ TEST_F(Startup, MigrateOnlyGivesUpOnAnUnreachableDatabaseWithinSecondsNamingTheP
   EXPECT_EQ(w.log().find("s3cr3t-pw"), std::string::npos) << w.log();
 }
 
+// A connection string libpq itself refuses asks no server: retrying for a minute would not help.
+TEST_F(Startup, ABadConnectionStringStopsTheStartAtOnceNamingIt) {
+  auto command = worker_command();
+  command.push_back("--migrate-only");
+  const auto started = std::chrono::steady_clock::now();
+  ChildProcess w(command,
+                 worker_env("postgresql://nudge:s3cr3t-pw@127.0.0.1:9/nudge?sslmode=bogus"),
+                 (dir_ / "migrate-bad-string.log").string());
+  EXPECT_EQ(w.wait(std::chrono::seconds(20)), 2) << w.log();
+  EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(3));
+  EXPECT_NE(w.log().find("the database URL is not valid"), std::string::npos) << w.log();
+  EXPECT_NE(w.log().find("sslmode"), std::string::npos) << "it names what is wrong";
+  EXPECT_EQ(w.log().find("s3cr3t-pw"), std::string::npos) << w.log();
+  EXPECT_EQ(w.log().find("retrying\""), std::string::npos) << "it did not retry: " << w.log();
+}
+
 TEST(StartupMigrations, ConcurrentMigrateOnlyAppliesEachMigrationOnce) {
   const TestDatabase db(TestDatabase::Start::empty);
   const std::string& name = db.name();

@@ -86,8 +86,8 @@ export async function rowAction(note, what, call, gone) {
 // indexes of the number columns (aligned right).
 export function labelledRow(attrs, columns, cells, numeric = []) {
   return h("tr", attrs, cells.map((c, i) => {
-    const td = h("td", { "data-label": columns[i] }, c);
-    td.className = [numeric.includes(i) ? "num" : "", hasLongWord(td.textContent) ? "" : "whole-words"].join(" ").trim();
+    const td = h("td", { "data-label": columns[i], class: numeric.includes(i) ? "num" : null }, c);
+    if (!hasLongWord(td.textContent)) td.classList.add("whole-words");
     return td;
   }));
 }

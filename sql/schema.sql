@@ -322,8 +322,7 @@ END),
     CONSTRAINT one_time_misfire_policy_is_fire_once CHECK ((((schedule_type)::text <> 'one_time'::text) OR ((misfire_policy)::text = 'fire_once'::text))),
     CONSTRAINT only_cron_has_expression_and_zone CHECK ((((schedule_type)::text = 'cron'::text) = ((cron IS NOT NULL) AND (timezone IS NOT NULL) AND (cron_schedule IS NOT NULL)))),
     CONSTRAINT recurring_has_interval_of_1s_to_366_days CHECK ((((schedule_type)::text <> 'recurring'::text) OR (interval_seconds IS NOT NULL))),
-    CONSTRAINT stop_condition_is_db_check_with_flag_key CHECK (((stop_condition_type IS NULL) = (stop_condition_value IS NULL))),
-    CONSTRAINT target_fits_channel CHECK (((target IS NULL) OR ((channel)::text = 'log'::text) OR (nudge.address_problem((channel)::text, (target)::text) IS NULL)))
+    CONSTRAINT stop_condition_is_db_check_with_flag_key CHECK (((stop_condition_type IS NULL) = (stop_condition_value IS NULL)))
 )
 WITH (fillfactor='40', autovacuum_vacuum_scale_factor='0.02', autovacuum_analyze_scale_factor='0.02', autovacuum_vacuum_cost_delay='0');
 
@@ -4108,8 +4107,11 @@ CREATE FUNCTION nudge.record_host_outcomes(p_worker text, p_policy nudge.worker_
     SET jit TO 'off'
     AS $$
 DECLARE
-  v_failing text[];  -- hosts that failed in this batch
-  v_changes text[];  -- notifications of the breakers that changed state
+  v_failing   text[];         -- hosts that failed in this batch
+  v_changes   text[];         -- notifications of the breakers that changed state
+  v_moved     text[];         -- breakers that held deliveries and moved their probe time:
+  v_held      timestamptz[];  -- the time their deliveries wait for,
+  v_next      timestamptz[];  -- and the new one (NULL: closed, due now)
 BEGIN
   v_failing := ARRAY(SELECT DISTINCT o.host FROM unnest(p_hosts, p_failed) AS o(host, failed)
                       WHERE o.failed ORDER BY o.host);
@@ -4125,8 +4127,7 @@ BEGIN
 
   -- Decided on the rows as they are now (locked above): any answer closes the breaker and
   -- clears the count; failures add to it, and open a closed breaker at the threshold; the
-  -- probe's failure opens a probing one again for twice the time. The deliveries a breaker
-  -- held wait for its new next probe, or are due at once when it closed.
+  -- probe's failure opens a probing one again for twice the time.
   WITH outcome AS (
     SELECT o.host, count(*) FILTER (WHERE o.failed) AS failures, bool_or(NOT o.failed) AS answered,
            array_agg(o.id) FILTER (WHERE o.failed) AS failed_ids
@@ -4172,24 +4173,33 @@ BEGIN
      WHERE h.host = d.host
     RETURNING h.host, h.state, h.next_probe_at, d.from_state, d.held_until,
               nudge.breaker_change(h, d.from_state, p_worker) AS change
-  ), rehold AS (
-    -- Held deliveries wait for the breaker's new next probe, or are due now that it closed.
-    UPDATE nudge.reminders r
-       SET next_run_at = coalesce(c.next_probe_at, now()), updated_at = now()
-      FROM changed c
-     WHERE c.from_state <> 'closed' AND c.next_probe_at IS DISTINCT FROM c.held_until
-       AND r.status = 'ACTIVE' AND r.next_run_at = c.held_until AND r.leased_by IS NULL
-       AND r.channel = 'webhook'
-       AND coalesce(nudge.target_host(r.target), nudge.webhook_host(r)) = c.host
-    RETURNING 1
   )
-  SELECT array_agg(c.change) INTO v_changes FROM changed c WHERE c.from_state <> c.state;
+  SELECT array_agg(c.change) FILTER (WHERE c.from_state <> c.state),
+         array_agg(c.host) FILTER (WHERE c.moves),
+         array_agg(c.held_until) FILTER (WHERE c.moves),
+         array_agg(c.next_probe_at) FILTER (WHERE c.moves)
+    INTO v_changes, v_moved, v_held, v_next
+    FROM (SELECT ch.*, ch.from_state <> 'closed' AND ch.held_until IS NOT NULL
+                       AND ch.next_probe_at IS DISTINCT FROM ch.held_until AS moves
+            FROM changed ch) c;
   PERFORM pg_notify('nudge_breaker', n) FROM unnest(v_changes) AS n;
+
+  -- The deliveries a breaker held wait for its new next probe, or are due now that it closed.
+  -- (The breaker rows stay locked by this transaction, so no claim holds more meanwhile.) One
+  -- statement per host, so each looks its deliveries up by their time in the due index: joined
+  -- to an array, a generic plan would walk the whole index.
+  FOR i IN 1 .. coalesce(cardinality(v_moved), 0) LOOP
+    UPDATE nudge.reminders r
+       SET next_run_at = coalesce(v_next[i], now()), updated_at = now()
+     WHERE r.status = 'ACTIVE' AND r.next_run_at = v_held[i] AND r.leased_by IS NULL
+       AND r.channel = 'webhook'
+       AND coalesce(nudge.target_host(r.target), nudge.webhook_host(r)) = v_moved[i];
+  END LOOP;
 END $$;
 
 -- Name: FUNCTION record_host_outcomes(p_worker text, p_policy nudge.worker_policy, p_hosts text[], p_ids bigint[], p_failed boolean[]); Type: COMMENT; Schema: nudge; Owner: -
 
-COMMENT ON FUNCTION nudge.record_host_outcomes(p_worker text, p_policy nudge.worker_policy, p_hosts text[], p_ids bigint[], p_failed boolean[]) IS 'Counts one finished batch''s webhook attempts per host (p_failed: the host failed to answer): an answer closes the host''s breaker and clears its failures, making the deliveries it held due at once; failures add up and open a closed breaker at the policy''s breaker_failures for breaker_open_seconds; the failure of the probe p_worker holds opens a probing breaker again for twice its last open time, up to breaker_max_open_seconds, its held deliveries waiting for the new probe time; each change of state is notified on nudge_breaker.';
+COMMENT ON FUNCTION nudge.record_host_outcomes(p_worker text, p_policy nudge.worker_policy, p_hosts text[], p_ids bigint[], p_failed boolean[]) IS 'Counts one finished batch''s webhook attempts per host (p_failed: the host failed to answer): an answer closes the host''s breaker and clears its failures, making the deliveries it held due at once; failures add up and open a closed breaker at the policy''s breaker_failures for breaker_open_seconds; the failure of the probe p_worker holds opens a probing breaker again for twice its last open time, up to breaker_max_open_seconds, its held deliveries waiting for the new probe time; each change of state is notified on nudge_breaker; a batch that changes no breaker reads no reminder.';
 
 -- Name: record_inserted_reminders(); Type: FUNCTION; Schema: nudge; Owner: -
 
@@ -4535,6 +4545,27 @@ END $$;
 -- Name: FUNCTION reminder_request_is_checked(); Type: COMMENT; Schema: nudge; Owner: -
 
 COMMENT ON FUNCTION nudge.reminder_request_is_checked() IS 'Trigger: a reminder''s request passes nudge.check_request whenever the request or the payload it reads is written, plain SQL included.';
+
+-- Name: reminder_target_fits_channel(); Type: FUNCTION; Schema: nudge; Owner: -
+
+CREATE FUNCTION nudge.reminder_target_fits_channel() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+DECLARE
+  v_problem text := nudge.address_problem(NEW.channel, NEW.target);
+BEGIN
+  IF v_problem IS NOT NULL THEN
+    RAISE EXCEPTION 'new row for relation "reminders" violates check constraint "target_fits_channel"'
+      USING ERRCODE = 'check_violation', SCHEMA = 'nudge', TABLE = 'reminders',
+            CONSTRAINT = 'target_fits_channel', DETAIL = 'target ' || v_problem || '.';
+  END IF;
+  RETURN NULL;
+END $$;
+
+-- Name: FUNCTION reminder_target_fits_channel(); Type: COMMENT; Schema: nudge; Owner: -
+
+COMMENT ON FUNCTION nudge.reminder_target_fits_channel() IS 'Trigger: a reminder''s target suits its channel (nudge.address_problem is NULL) whenever the target or the channel is written, plain SQL included; else SQLSTATE 23514 naming target_fits_channel, with the problem in the detail.';
 
 -- Name: render_json(jsonb, nudge.events, text); Type: FUNCTION; Schema: nudge; Owner: -
 
@@ -6010,6 +6041,10 @@ CREATE TRIGGER reminder_inserts_are_recorded AFTER INSERT ON nudge.reminders REF
 -- Name: reminders reminder_request_is_checked; Type: TRIGGER; Schema: nudge; Owner: -
 
 CREATE TRIGGER reminder_request_is_checked AFTER INSERT OR UPDATE OF request, payload ON nudge.reminders FOR EACH ROW WHEN ((new.request IS NOT NULL)) EXECUTE FUNCTION nudge.reminder_request_is_checked();
+
+-- Name: reminders reminder_target_fits_channel; Type: TRIGGER; Schema: nudge; Owner: -
+
+CREATE TRIGGER reminder_target_fits_channel AFTER INSERT OR UPDATE OF channel, target ON nudge.reminders FOR EACH ROW WHEN (((new.target IS NOT NULL) AND ((new.channel)::text <> 'log'::text))) EXECUTE FUNCTION nudge.reminder_target_fits_channel();
 
 -- Name: reminders reminder_updates_are_audited; Type: TRIGGER; Schema: nudge; Owner: -
 

@@ -34,6 +34,26 @@ class BreakerTest : public LifecycleTest {
   // no answer at all), then claims up to 100.
   std::vector<Claimed> round(const std::string& worker, const std::vector<Claimed>& done,
                              int status, const Policy& policy = breaker_policy()) {
+    return LifecycleTest::round(worker, answered(done, status), 100, policy);
+  }
+  // How many reminder rows one finish of `done` with `status` reads: the growth of the
+  // backend's counters of rows its scans returned, through the table's indexes or not (sent to
+  // the statistics only between transactions, so they hold still within one).
+  long rows_read_by_finish(const std::string& worker, const std::vector<Claimed>& done,
+                           int status) {
+    const std::string read =
+        "SELECT pg_stat_get_xact_tuples_returned('nudge.reminders'::regclass)"
+        " + sum(pg_stat_get_xact_tuples_fetched(i.indexrelid))"
+        "  FROM pg_index i WHERE i.indrelid = 'nudge.reminders'::regclass";
+    pqxx::work tx(conn_);
+    const long before = tx.exec1(read)[0].as<long>();
+    exec_finish(tx, worker, answered(done, status), breaker_policy());
+    const long after = tx.exec1(read)[0].as<long>();
+    tx.commit();
+    return after - before;
+  }
+  // The finish arrays of `done`, each answered with `status`.
+  static FinishArrays answered(const std::vector<Claimed>& done, int status) {
     const bool ok = status >= 200 && status < 300;
     FinishArrays a = finish_arrays(
         done, ok ? "delivered" : "failed",
@@ -41,7 +61,7 @@ class BreakerTest : public LifecycleTest {
     a.status_codes = pg_array(std::vector<std::optional<int>>(
         done.size(), status == 0 ? std::nullopt : std::optional<int>(status)));
     a.durations = pg_array(std::vector<int>(done.size(), 5));
-    return LifecycleTest::round(worker, a, 100, policy);
+    return a;
   }
   // Makes every waiting reminder due now (a retry's backoff or a hold over).
   void everything_due() {
@@ -137,6 +157,43 @@ TEST_F(BreakerTest, OneProbeGoesOutWhenTheOpenTimeIsOverAndItsSuccessReleasesThe
   EXPECT_EQ(failures_of(kDown), 0);
   EXPECT_TRUE(
       value<bool>("SELECT opened_at IS NULL AND next_probe_at IS NULL FROM nudge.target_hosts"));
+}
+
+// A finish reads the reminders it records and those a breaker it changed was holding, not the
+// backlog: moving the held deliveries once walked the whole due index on every finish (0052),
+// so a finish cost as much as the backlog was long.
+TEST_F(BreakerTest, AFinishReadsOnlyTheRemindersItRecordsOrReleases) {
+  // A backlog due at one time (as a bulk load is), held by another worker meanwhile.
+  sql("INSERT INTO nudge.reminders (entity_type, entity_id, event_type, channel, target,"
+      " schedule_type, next_run_at, leased_by, lease_expires_at)"
+      " SELECT 'user', 'later' || g, 'nudge', 'webhook', 'https://later.example/hook',"
+      " 'one_time', now() - interval '1 minute', 'w9', now() + interval '1 hour'"
+      " FROM generate_series(1, 3000) g");
+  sql("ANALYZE nudge.reminders");
+  create_webhook("u0", kUp + "/hook");
+  create_webhook("u1", kUp + "/hook");
+  for (int i = 0; i < 3; ++i) create_webhook("d" + std::to_string(i), kDown + "/hook");
+  const auto first = round("w1", {}, 200);
+  ASSERT_EQ(first.size(), 5u);
+  std::vector<Claimed> up, down;
+  for (const auto& f : first)
+    (std::string(reminder(f.id)["target"].c_str()).rfind(kUp, 0) == 0 ? up : down).push_back(f);
+  ASSERT_EQ(up.size(), 2u);
+
+  EXPECT_LE(rows_read_by_finish("w1", up, 200), 20) << "answers that change no breaker";
+  EXPECT_LE(rows_read_by_finish("w1", down, 503), 20) << "failures that open the breaker";
+  const std::string retries_due =
+      "UPDATE nudge.reminders SET next_run_at = now() - interval '1 millisecond'"
+      " WHERE entity_id LIKE 'd_' AND leased_by IS NULL";
+  sql(retries_due);
+  round("w1", {}, 200);  // holds the three
+  open_time_over();
+  sql(retries_due);
+  const auto probe = round("w1", {}, 200);
+  ASSERT_EQ(probe.size(), 1u);
+  EXPECT_LE(rows_read_by_finish("w1", probe, 200), 20) << "a probe's answer releasing two";
+  EXPECT_EQ(state_of(kDown), "closed");
+  EXPECT_EQ(round("w1", {}, 200).size(), 2u) << "the held deliveries are due at once";
 }
 
 TEST_F(BreakerTest, AFailedProbeOpensTheBreakerAgainForTwiceTheTimeUpToTheCap) {

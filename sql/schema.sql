@@ -712,6 +712,8 @@ COMMENT ON FUNCTION nudge.breaker_change(h nudge.target_hosts, p_from text, p_wo
 CREATE FUNCTION nudge.cancel_reminder(p_id bigint) RETURNS nudge.reminders
     LANGUAGE plpgsql
     SET search_path TO 'pg_catalog', 'pg_temp'
+    SET enable_seqscan TO 'off'
+    SET jit TO 'off'
     AS $$
 DECLARE v_row nudge.reminders := nudge.lock_reminder(p_id);
 BEGIN
@@ -1550,6 +1552,8 @@ COMMENT ON FUNCTION nudge.compile_template(p_template jsonb, p_typed boolean) IS
 CREATE FUNCTION nudge.complete_reminders_stopped_by_flags() RETURNS trigger
     LANGUAGE plpgsql
     SET search_path TO 'pg_catalog', 'pg_temp'
+    SET enable_seqscan TO 'off'
+    SET jit TO 'off'
     AS $$
 BEGIN
   -- The flags' keys as an InitPlan of each statement, as before 0033 (a variable would make both
@@ -1833,6 +1837,8 @@ COMMENT ON FUNCTION nudge.create_reminder_from_item(p_item jsonb) IS 'nudge.crea
 CREATE FUNCTION nudge.create_reminders(p_items jsonb) RETURNS TABLE(item integer, created boolean, reminder jsonb)
     LANGUAGE plpgsql
     SET search_path TO 'pg_catalog', 'pg_temp'
+    SET enable_seqscan TO 'off'
+    SET jit TO 'off'
     AS $$
 DECLARE
   v_plain boolean;
@@ -2588,6 +2594,8 @@ COMMENT ON FUNCTION nudge.earliest_time() IS 'The first instant Nudge takes, 000
 CREATE FUNCTION nudge.emit_event(p_event_type text, p_entity_type text, p_entity_id text, p_data jsonb DEFAULT '{}'::jsonb, p_key text DEFAULT NULL::text, p_occurred_at timestamp with time zone DEFAULT NULL::timestamp with time zone) RETURNS jsonb
     LANGUAGE plpgsql
     SET search_path TO 'pg_catalog', 'pg_temp'
+    SET enable_seqscan TO 'off'
+    SET jit TO 'off'
     AS $$
 BEGIN
   IF NOT coalesce(length(p_event_type) BETWEEN 1 AND 200 AND p_event_type NOT LIKE 'nudge.%'
@@ -3527,6 +3535,8 @@ COMMENT ON FUNCTION nudge.overview(p_exact_below bigint, p_due_cap integer) IS '
 CREATE FUNCTION nudge.pause_reminder(p_id bigint) RETURNS nudge.reminders
     LANGUAGE plpgsql
     SET search_path TO 'pg_catalog', 'pg_temp'
+    SET enable_seqscan TO 'off'
+    SET jit TO 'off'
     AS $$
 DECLARE v_row nudge.reminders := nudge.lock_reminder(p_id);
 BEGIN
@@ -3733,6 +3743,8 @@ COMMENT ON FUNCTION nudge.prune_history(p_keep interval, p_limit integer) IS 'De
 CREATE FUNCTION nudge.put_contact(p_entity_type text, p_entity_id text, p_channel text, p_address text) RETURNS nudge.contacts
     LANGUAGE plpgsql
     SET search_path TO 'pg_catalog', 'pg_temp'
+    SET enable_seqscan TO 'off'
+    SET jit TO 'off'
     AS $$
 DECLARE
   v_contact nudge.contacts;
@@ -3868,6 +3880,8 @@ COMMENT ON FUNCTION nudge.record_event(p_event_type text, p_entity_type text, p_
 CREATE FUNCTION nudge.record_events(p_items jsonb) RETURNS text
     LANGUAGE plpgsql
     SET search_path TO 'pg_catalog', 'pg_temp'
+    SET enable_seqscan TO 'off'
+    SET jit TO 'off'
     AS $$
 DECLARE
   v_rule     nudge.rules;
@@ -4802,6 +4816,8 @@ COMMENT ON FUNCTION nudge.request_placeholder_problem(p_name text, p_in_header b
 CREATE FUNCTION nudge.reschedule_reminder(p_id bigint, p_run_at timestamp with time zone DEFAULT NULL::timestamp with time zone, p_interval_seconds integer DEFAULT NULL::integer, p_payload jsonb DEFAULT NULL::jsonb, p_max_fires integer DEFAULT NULL::integer, p_ends_at timestamp with time zone DEFAULT NULL::timestamp with time zone, p_clear text[] DEFAULT '{}'::text[]) RETURNS nudge.reminders
     LANGUAGE plpgsql
     SET search_path TO 'pg_catalog', 'pg_temp'
+    SET enable_seqscan TO 'off'
+    SET jit TO 'off'
     AS $$
 DECLARE
   v_row     nudge.reminders;
@@ -4964,6 +4980,8 @@ COMMENT ON FUNCTION nudge.resolve_moment(p_moment jsonb, p_tz text, p_now timest
 CREATE FUNCTION nudge.resume_reminder(p_id bigint) RETURNS nudge.reminders
     LANGUAGE plpgsql
     SET search_path TO 'pg_catalog', 'pg_temp'
+    SET enable_seqscan TO 'off'
+    SET jit TO 'off'
     AS $$
 DECLARE v_row nudge.reminders := nudge.lock_reminder(p_id);
 BEGIN
@@ -5217,6 +5235,8 @@ COMMENT ON TABLE nudge.status_flags IS 'Named booleans the application sets with
 CREATE FUNCTION nudge.set_flag(p_key text, p_value boolean) RETURNS nudge.status_flags
     LANGUAGE plpgsql
     SET search_path TO 'pg_catalog', 'pg_temp'
+    SET enable_seqscan TO 'off'
+    SET jit TO 'off'
     AS $$
 DECLARE v_flag nudge.status_flags;
 BEGIN

@@ -91,6 +91,8 @@ TEST_F(LookupPlanTest, PlansMadeOnEmptyTablesStillUseIndexesOnceTheyGrow) {
   const std::string live = value<std::string>(
       "SELECT id FROM nudge.reminders WHERE entity_type = 'bulk' AND entity_id = '7'");
   const std::vector<std::string> statements = {
+      "SELECT count(*) FROM nudge.create_reminder(" + one_time_args("later") + stop_on("bulk:5") +
+          ")",
       event("later"),
       batch("later-batch"),
       reminders("later"),

@@ -128,7 +128,8 @@ class EmailChannel final : public Channel {
   }
 
  private:
-  // Reads the scheme (STARTTLS is tried on smtp://) and the parts of the URL no error may show.
+  // Reads the scheme (STARTTLS is tried on smtp://, and required when the URL logs in), whether
+  // the URL carries a user or password, and the parts of the URL no error may show.
   void inspect_url() {
     hidden_.push_back(config_.smtp_url);
     CURLU* u = curl_url();
@@ -148,6 +149,12 @@ class EmailChannel final : public Channel {
                      [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
       if (scheme_ != "smtp" && scheme_ != "smtps")
         url_problem_ = "email.smtp_url must start with smtp:// or smtps://";
+      for (const CURLUPart login : {CURLUPART_USER, CURLUPART_PASSWORD}) {
+        part = nullptr;
+        if (curl_url_get(u, login, &part, 0) == CURLUE_OK && part != nullptr && *part != '\0')
+          logs_in_ = true;
+        curl_free(part);
+      }
       for (const unsigned int flags : {0u, static_cast<unsigned int>(CURLU_URLDECODE)}) {
         part = nullptr;
         if (curl_url_get(u, CURLUPART_PASSWORD, &part, flags) == CURLUE_OK && part != nullptr)
@@ -165,9 +172,7 @@ class EmailChannel final : public Channel {
              curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, transfer.error),
              curl_easy_setopt(easy, CURLOPT_URL, config_.smtp_url.c_str()),
              curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "smtp,smtps"),
-             curl_easy_setopt(
-                 easy, CURLOPT_USE_SSL,
-                 static_cast<long>(scheme_ == "smtp" ? CURLUSESSL_TRY : CURLUSESSL_NONE)),
+             curl_easy_setopt(easy, CURLOPT_USE_SSL, static_cast<long>(tls_level())),
              curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L),
              curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS, std::min(timeout, 10000L)),
              curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, timeout),
@@ -186,6 +191,13 @@ class EmailChannel final : public Channel {
     return CURLE_OK;
   }
 
+  // A password never crosses the network in clear: a relay that offers no STARTTLS (or a path
+  // that strips it) fails the attempt instead of hearing the login.
+  curl_usessl tls_level() const {
+    if (scheme_ != "smtp") return CURLUSESSL_NONE;
+    return logs_in_ ? CURLUSESSL_ALL : CURLUSESSL_TRY;
+  }
+
   static Delivery outcome(const SmtpTransfer& transfer, CURLcode result, CURL* handle) {
     Delivery delivery;
     delivery.response = mask_secrets(transfer.reply, transfer.hidden);
@@ -198,6 +210,12 @@ class EmailChannel final : public Channel {
     }
     if (result == CURLE_ABORTED_BY_CALLBACK) {  // Transfers::abort_all(): the worker is stopping
       delivery.error = "SMTP: the transfer was aborted before it ended";
+      return delivery;
+    }
+    if (result == CURLE_USE_SSL_FAILED) {
+      delivery.error =
+          "SMTP: the relay offered no STARTTLS, and smtp_url logs in, which Nudge does only over "
+          "TLS (use smtps:// or a relay that offers STARTTLS)";
       return delivery;
     }
     std::string error = std::string("SMTP: ") + curl_easy_strerror(result);
@@ -213,6 +231,7 @@ class EmailChannel final : public Channel {
   EmailConfig config_;
   Transfers& transfers_;
   std::string scheme_;
+  bool logs_in_ = false;  // the URL has a user or a password
   std::string url_problem_;
   std::string from_problem_;
   std::vector<std::string> hidden_;  // what no error may show: the URL and its password

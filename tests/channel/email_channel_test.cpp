@@ -403,6 +403,31 @@ TEST_F(EmailChannel, ErrorsNeverShowThePasswordOrTheUrl) {
   }
 }
 
+// The test relay offers no STARTTLS: a URL with a login fails instead of sending it in clear,
+// and one without a login still delivers over the same plain connection.
+TEST_F(EmailChannel, ALoginIsSentOnlyOverTls) {
+  start_server();
+  const std::string port = std::to_string(server_->port());
+  for (const std::string& url :
+       {"smtp://user:hunter2@127.0.0.1:" + port, "smtp://user@127.0.0.1:" + port}) {
+    config_.smtp_url = url;
+    auto channel = make_email_channel(config_, transfers_);
+    const Outcome out = deliver(*channel, transfers_, email_fire());
+    ASSERT_TRUE(out.delivery) << "no outcome in time";
+    EXPECT_FALSE(out.delivery->delivered) << url;
+    EXPECT_NE(out.delivery->error.find("offered no STARTTLS"), std::string::npos)
+        << out.delivery->error;
+    EXPECT_EQ(out.delivery->error.find("hunter"), std::string::npos) << out.delivery->error;
+  }
+  EXPECT_TRUE(server_->messages().empty()) << server_->log();
+
+  config_.smtp_url = server_->url();
+  auto plain = make_email_channel(config_, transfers_);
+  const Outcome out = deliver(*plain, transfers_, email_fire());
+  ASSERT_TRUE(out.delivery) << "no outcome in time";
+  EXPECT_TRUE(out.delivery->delivered) << out.delivery->error;
+}
+
 TEST_F(EmailChannel, MissingTargetFailsAtOnce) {
   start_server();
   Fire fire = email_fire();

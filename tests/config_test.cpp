@@ -316,7 +316,8 @@ TEST(ConfigFile, EveryLogLevelIsAccepted) {
 TEST(ConfigFile, EveryDatabaseUrlFormIsAccepted) {
   for (const std::string url :
        {"postgresql://app:pw@db:5432/nudge", "postgres://db/nudge", "postgresql://",
-        "host=db port=5432 dbname=nudge", "dbname=nudge"}) {
+        "host=db port=5432 dbname=nudge", "dbname=nudge", "postgresql://app:Q?M#k@db/nudge",
+        "postgresql://db:5432/x@y", "postgresql://db/x?application_name=a@b"}) {
     EXPECT_EQ(FromText(OneSetting("database", "url", "\"" + url + "\"")).database.url, url);
   }
 }
@@ -660,6 +661,11 @@ std::vector<BadCase> PasswordCases() {
        "",
        {{"NUDGE_DATABASE_URL", "postgresql://app:Top@" + std::string(kPassword) + "@db/nudge"}},
        {"NUDGE_DATABASE_URL", "more than one @", "%40"}},
+      // libpq would take what precedes the / for the host and port and quote it.
+      {"UnescapedSlashInThePassword",
+       "",
+       {{"NUDGE_DATABASE_URL", "postgresql://app:Se/" + std::string(kPassword) + "@db/nudge"}},
+       {"NUDGE_DATABASE_URL", "a / before its @", "%2F"}},
       {"UrlInAnArray", "[database]\nurl = [" + quoted + "]\n", {}, {"database.url", "array"}},
       {"UnquotedUrl", "[database]\nurl = " + url + "\n", {}, {"test.toml:2", "invalid TOML"}},
       {"UnterminatedUrl", "[database]\nurl = \"" + url + "\n", {}, {"test.toml:2"}},

@@ -64,11 +64,18 @@ INSTANTIATE_TEST_SUITE_P(
                 "postgres://u:***@db/nudge?sslmode=require"},
         UrlCase{"postgresql://u:Top@Secret9@db:5432/x", "postgresql://u:***@db:5432/x"},
         UrlCase{"postgresql://u:pw@db/x?sslmode=a@b", "postgresql://u:***@db/x?sslmode=a@b"},
+        // libpq reads a ? or # before the @ as part of the password.
+        UrlCase{"postgresql://u:Hash#Frag@db:1/x", "postgresql://u:***@db:1/x"},
+        UrlCase{"postgresql://u:Q?Mark@db:1/x", "postgresql://u:***@db:1/x"},
+        UrlCase{"postgresql://u:pw@db?sslmode=a@b", "postgresql://u:***@db?sslmode=a@b"},
+        UrlCase{"postgresql://db:5432/x?application_name=a@b",
+                "postgresql://db:5432/x?application_name=a@b"},
         UrlCase{"postgresql://u@db/nudge", "postgresql://u@db/nudge"},
         UrlCase{"postgresql://db:5432/nudge", "postgresql://db:5432/nudge"},
         UrlCase{"postgresql://u:pw@db/x?password=other", "postgresql://u:***@db/x?password=***"},
         UrlCase{"host=db user=u password=s3cret dbname=x", "host=db user=u password=*** dbname=x"},
-        UrlCase{"host=db password = 'a b c' dbname=x", "host=db password = *** dbname=x"}));
+        UrlCase{"host=db password = 'a b c' dbname=x", "host=db password = *** dbname=x"},
+        UrlCase{"host=db password='Kv \\' W0rd' dbname=x", "host=db password=*** dbname=x"}));
 
 TEST(Redact, MasksTheWholeUrlAndItsPasswordInAnErrorText) {
   const std::string url = "postgresql://u:s3cret@db/nudge";

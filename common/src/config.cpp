@@ -65,11 +65,29 @@ std::optional<std::string> CheckOneAt(std::string_view authority) {
   return std::nullopt;
 }
 
+// libpq ends the user-info at an @ only when no / comes first: a / in a password makes its start
+// the host and the rest a port, which libpq's errors quote ("invalid integer value").
+std::optional<std::string> CheckNoSlashInUserInfo(std::string_view after_scheme) {
+  const auto slash = after_scheme.find_first_of("@/");
+  if (slash == std::string_view::npos || after_scheme[slash] == '@') return std::nullopt;
+  const auto colon = after_scheme.substr(0, slash).find(':');
+  const auto at = after_scheme.substr(0, after_scheme.find_first_of("?#", slash)).find('@', slash);
+  if (colon == std::string_view::npos || at == std::string_view::npos) return std::nullopt;
+  const auto port = after_scheme.substr(colon + 1, slash - colon - 1);
+  if (!port.empty() &&
+      std::all_of(port.begin(), port.end(), [](unsigned char c) { return std::isdigit(c) != 0; }))
+    return std::nullopt;  // host:port/path with an @ in the path or database name
+  return "has a / before its @: write a / in the user name or password as %2F";
+}
+
 std::optional<std::string> CheckDatabaseUrl(const std::string& url) {
   if (url.empty()) return "must not be empty";
   const std::string_view text(url);
-  if (text.starts_with("postgresql://") || text.starts_with("postgres://"))
-    return CheckOneAt(Authority(text.substr(text.find("://") + 3)));
+  if (text.starts_with("postgresql://") || text.starts_with("postgres://")) {
+    const std::string_view after_scheme = text.substr(text.find("://") + 3);
+    if (auto problem = CheckNoSlashInUserInfo(after_scheme)) return problem;
+    return CheckOneAt(Authority(after_scheme));
+  }
   if (text.find('=') != std::string_view::npos) return std::nullopt;  // libpq key=value form
   return "must start with postgresql:// or postgres://, or be a libpq key=value string";
 }

@@ -28,8 +28,11 @@ std::string redact_keyword_passwords(std::string text, std::vector<std::string>&
     while (start < text.size() && std::isspace(static_cast<unsigned char>(text[start]))) ++start;
     auto end = start;
     if (end < text.size() && text[end] == '\'') {
-      end = text.find('\'', end + 1);
-      end = end == std::string::npos ? text.size() : end + 1;
+      // Quoted: up to the closing quote, a backslash escaping the next character (libpq's rule).
+      for (++end; end < text.size() && text[end] != '\''; ++end) {
+        if (text[end] == '\\') ++end;
+      }
+      end = std::min(end + 1, text.size());
     } else {
       while (end < text.size() && !std::isspace(static_cast<unsigned char>(text[end])) &&
              text[end] != '&')
@@ -46,13 +49,17 @@ std::string redact_passwords(const std::string& url, std::vector<std::string>& h
   std::string out = url;
   const auto scheme = out.find("://");
   if (scheme != std::string::npos) {
-    // Up to the last @ of the authority: a password with an unescaped @ is hidden whole.
+    // As libpq reads it, the user-info runs to an @ before the path: a password may hold ? or #
+    // (libpq takes them), and one with an unescaped @ is hidden up to its last @. A ? or # after
+    // the first @ starts the query, whose values may hold an @ of their own.
     const auto authority = scheme + 3;
-    const auto end = std::min(out.find_first_of("/?#", authority), out.size());
-    const auto at = out.rfind('@', end == authority ? authority : end - 1);
-    if (at != std::string::npos && at >= authority) {
+    const auto first_at = out.find('@', authority);
+    if (first_at != std::string::npos) {
+      const auto end =
+          std::min({out.find('/', authority), out.find_first_of("?#", first_at), out.size()});
+      const auto at = out.rfind('@', end - 1);
       const auto colon = out.find(':', authority);
-      if (colon != std::string::npos && colon < at) hide(out, colon + 1, at, hidden);
+      if (at != std::string::npos && at >= first_at && colon < at) hide(out, colon + 1, at, hidden);
     }
   }
   return redact_keyword_passwords(out, hidden);

@@ -35,6 +35,8 @@ class Gate {
 
   TokenCache& tokens() { return cache_; }
 
+  bool auth() const { return auth_; }
+
  private:
   TokenCache::Holder holder(const httplib::Request& req, httplib::Response& res);
   std::optional<TokenCache::Holder> look_up(const std::string& hash);

@@ -5,17 +5,12 @@
 #include "errors.hpp"
 #include "nudge/secret_placeholders.hpp"
 #include "nudge/utf8.hpp"
+#include "text_input.hpp"
 
 namespace nudge::api {
 namespace {
 
 using nlohmann::json;
-
-std::string lower(std::string text) {
-  for (char& c : text)
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-  return text;
-}
 
 std::string upper(std::string text) {
   for (char& c : text)
@@ -68,7 +63,7 @@ void check_header(const std::string& name, const json& value, const std::string&
                         "(an RFC 7230 token)");
   }
   const std::string field = prefix + "headers." + name;
-  const std::string key = lower(name);
+  const std::string key = ascii_lower(name);
   if (key == "host" || key == "content-length" || key == "transfer-encoding" ||
       key == "connection" || key == "idempotency-key" || key.rfind("nudge-", 0) == 0) {
     throw bad_field(field, "invalid_value", "is set by Nudge and cannot be given");

@@ -6,6 +6,7 @@
 #include "access.hpp"
 #include "caller.hpp"
 #include "errors.hpp"
+#include "local_request.hpp"
 #include "request_head.hpp"
 #include "route_methods.hpp"
 #include "route_support.hpp"
@@ -68,6 +69,7 @@ void Router::add(const std::string& method, const std::string& pattern, Handler 
                                                               httplib::Response& res) {
     offer_no_brotli(req);
     try {
+      if (!gate.auth() && access->scope != Scope::none) check_local_request(req);
       const Caller caller{gate.admit(req, res, *access), route, changes};
       const CallerScope scope(caller);
       check_query_text(req);

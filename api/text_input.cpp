@@ -33,6 +33,12 @@ void check_no_nul_at(const nlohmann::json& value, const std::string& path) {
 
 }  // namespace
 
+std::string ascii_lower(std::string text) {
+  for (char& c : text)
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  return text;
+}
+
 std::optional<std::string> text_problem(std::string_view text) {
   if (!utf8::valid(text)) return "must be valid UTF-8";
   if (text.find('\0') != std::string_view::npos) return kHoldsNul;

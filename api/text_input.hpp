@@ -11,6 +11,9 @@
 
 namespace nudge::api {
 
+// `text` with A-Z made a-z and every other byte as it is (header values, host names, keywords).
+std::string ascii_lower(std::string text);
+
 // What is wrong with `text` ("must be valid UTF-8", "must not contain U+0000 (NUL)"), or nullopt.
 std::optional<std::string> text_problem(std::string_view text);
 // 400 naming `field` unless `text` is valid UTF-8 without U+0000.

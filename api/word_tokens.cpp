@@ -4,6 +4,7 @@
 #include <charconv>
 
 #include "input.hpp"
+#include "text_input.hpp"
 
 namespace nudge::api::words {
 namespace {
@@ -22,11 +23,6 @@ bool all_digits(const std::string& s, std::size_t from, std::size_t to) {
     if (!is_digit(s[i])) return false;
   }
   return true;
-}
-
-std::string lowered(std::string s) {
-  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return s;
 }
 
 // digits, at most nine of them (a larger number is nothing the grammar takes)
@@ -87,7 +83,7 @@ bool read_date(const std::string& s, Token& t) {
 Token classify(const std::string& text, const std::string& word) {
   Token t;
   t.text = text;
-  t.lower = lowered(text);
+  t.lower = ascii_lower(text);
   t.word = word;
   if (const auto n = number_of(text)) {
     t.kind = Token::Kind::number;
@@ -110,7 +106,7 @@ Token classify(const std::string& text, const std::string& word) {
 
 // "9am", "12:30PM": the clock part and am/pm as two tokens of one word.
 void add_word(const std::string& word, std::size_t index, bool enclosed, std::vector<Token>& out) {
-  const std::string low = lowered(word);
+  const std::string low = ascii_lower(word);
   std::vector<Token> parts;
   Token clock;
   if (word.size() > 2 && (low.ends_with("am") || low.ends_with("pm")) &&
@@ -159,7 +155,7 @@ Tokens tokenize(const std::string& text) {
       Token t;
       t.kind = Token::Kind::quoted;
       t.text = content;
-      t.lower = lowered(content);
+      t.lower = ascii_lower(content);
       t.word = text.substr(i, j + 1 - i);
       t.word_index = words++;
       out.tokens.push_back(std::move(t));

@@ -6,18 +6,23 @@ export function numberOrText(v) {
   return /^[-+]?\d+(\.\d+)?$/.test(v) ? Number(v) : v;
 }
 
-// A datetime-local value ("2026-12-02T09:30") as RFC 3339 with this browser's offset.
+// A datetime-local value ("2026-12-02T09:30" or "2026-12-02T09:30:15") as RFC 3339 with this
+// browser's offset.
 export function toRfc3339(local) {
   return local ? new Date(local).toISOString() : undefined;
 }
 
-// RFC 3339 as a datetime-local value in this browser's zone.
+// RFC 3339 as a datetime-local value in this browser's zone, to the second: "in 30 seconds"
+// cut to its minute would be in the past, and "every 10 seconds for 1 minute" would lose fires.
 export function toLocalInput(value) {
   const d = new Date(value);
   if (isNaN(d)) return "";
   const pad = (n) => String(n).padStart(2, "0");
-  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}T${pad(d.getHours())}:${pad(d.getMinutes())}`;
+  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}T${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
 }
+
+// The attributes of a time input: seconds shown and kept (step 1).
+export const TIME_INPUT = { type: "datetime-local", step: "1" };
 
 // The zone datetime-local inputs are read in: the browser's.
 export function browserZone() {

@@ -6,7 +6,7 @@ import { api, apiAnswer, hasRoute, ApiError } from "./api.js";
 import { h, fill, field, input, select, textarea, time } from "./dom.js";
 import { showFieldError, clearErrors, checkRequired } from "./form-errors.js";
 import { trimFires } from "./fires.js";
-import { numberOrText, toRfc3339, toLocalInput, browserZone, inYourZone } from "./values.js";
+import { numberOrText, toRfc3339, toLocalInput, browserZone, inYourZone, TIME_INPUT } from "./values.js";
 
 const SCHEDULE_FIELDS = ["schedule_type", "run_at", "interval_seconds", "cron", "timezone"];
 const NUMBER_FIELDS = ["interval_seconds", "max_fires", "max_attempts"];
@@ -58,13 +58,13 @@ export async function createView(main) {
       field("Event type", input("event_type", { required: true, maxlength: 200 }), "e.g. feedback_form")),
     h("fieldset", {}, h("legend", {}, "When"),
       field("Schedule", select("schedule_type", [["one_time", "once"], ["recurring", "every interval"], ["cron", "cron"]])),
-      field("First fire", input("run_at", { type: "datetime-local" }), `${inYourZone()}; required once, otherwise empty means now`),
+      field("First fire", input("run_at", TIME_INPUT), `${inYourZone()}; required once, otherwise empty means now`),
       field("Interval in seconds", input("interval_seconds", { inputmode: "numeric" })),
       field("Cron expression", input("cron", { placeholder: "0 9 * * 1-5" })),
       field("Time zone", input("timezone", { placeholder: "UTC" })),
       field("When fires were missed", select("misfire_policy", [["", "default (fire once)"], ["fire_once", "fire once"], ["skip", "skip"], ["fire_all", "fire all"]])),
       field("At most this many fires", input("max_fires", { inputmode: "numeric" })),
-      field("Ends at", input("ends_at", { type: "datetime-local" }), inYourZone())),
+      field("Ends at", input("ends_at", TIME_INPUT), inYourZone())),
     h("section", { class: "preview", "aria-labelledby": "preview-title" },
       h("h2", { id: "preview-title" }, "Next fires"),
       h("div", { id: "preview", "aria-live": "polite" }, "…")),

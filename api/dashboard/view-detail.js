@@ -6,7 +6,7 @@ import { h, fill, field, input, status, time, timeText, flash, labelledRow, tabl
 import { showFieldError, clearErrors } from "./form-errors.js";
 import { describeSchedule, entity, reasonText } from "./format.js";
 import { reminderFires } from "./fires.js";
-import { numberOrText, toRfc3339, inYourZone } from "./values.js";
+import { numberOrText, toRfc3339, inYourZone, TIME_INPUT } from "./values.js";
 
 const LIVE = ["ACTIVE", "PAUSED"];
 const HISTORY_PAGE = 20;
@@ -53,13 +53,21 @@ function execution(e) {
     e.delivery_attempts ? attemptsTable(e.delivery_attempts) : null);
 }
 
-// The confirm a reschedule into the past needs, or null: the API takes a past time, and a next
-// fire in the past fires at once (a one-time reminder is then done), which cannot be undone.
+// What a next fire in the past does, by the reminder's misfire policy (README, "After downtime").
+const PAST_FIRE = {
+  fire_once: "the reminder fires at once",
+  skip: "under misfire policy skip, a time more than [misfire] threshold_seconds ago (60 s by default) is skipped, not fired, and the reminder waits for its next occurrence",
+  fire_all: "under misfire policy fire_all, every occurrence since then fires at once (up to the workers' cap)",
+};
+
+// The confirm a reschedule into the past needs, or null: the API takes a past time, which the
+// misfire policy then handles at once (a one-time reminder is then done); none of it can be undone.
 function pastWarning(patch, r) {
   const now = Date.now();
   const said = [];
   if (patch.run_at && Date.parse(patch.run_at) < now) {
-    said.push(`The next fire, ${timeText(patch.run_at)}, is in the past: the reminder fires at once${r.schedule_type === "one_time" ? " and is then completed" : ""}.`);
+    const policy = r.schedule_type === "one_time" ? "fire_once" : r.misfire_policy;
+    said.push(`The next fire, ${timeText(patch.run_at)}, is in the past: ${PAST_FIRE[policy] ?? PAST_FIRE.fire_once}${r.schedule_type === "one_time" ? " and is then completed" : ""}.`);
   }
   if (patch.ends_at && Date.parse(patch.ends_at) < now) said.push(`"Ends at", ${timeText(patch.ends_at)}, is in the past.`);
   return said.length ? `${said.join(" ")} Reschedule anyway?` : null;
@@ -83,11 +91,11 @@ export async function detailView(main, ctx) {
   const history = h("ol", { id: "executions", class: "executions" });
   const older = h("div", { class: "paging" });
   const reschedule = h("form", { id: "reschedule-form", novalidate: true },
-    field("Next fire", input("run_at", { type: "datetime-local" }), inYourZone()),
+    field("Next fire", input("run_at", TIME_INPUT), inYourZone()),
     field("Interval in seconds", input("interval_seconds", { inputmode: "numeric" })),
     field("At most this many fires", input("max_fires", { inputmode: "numeric" })),
     removeLimit("max_fires", "no limit on fires"),
-    field("Ends at", input("ends_at", { type: "datetime-local" }), inYourZone()),
+    field("Ends at", input("ends_at", TIME_INPUT), inYourZone()),
     removeLimit("ends_at", "no end"),
     h("p", { class: "error form-error", role: "alert" }),
     h("button", { type: "submit" }, "Reschedule"));

@@ -626,6 +626,32 @@ flow("each description in words replaces what an earlier one filled in", {}, asy
   }
 });
 
+flow("a reschedule into the past says what the misfire policy will do", {}, async () => {
+  const made = await stack.api("POST", "/v1/reminders", { entity_type: "user", entity_id: unique("PAST"), event_type: "past", channel: "log",
+    schedule_type: "recurring", interval_seconds: 3600, run_at: new Date(Date.now() + 3600000).toISOString(), misfire_policy: "skip" });
+  assert.equal(made.status, 201, JSON.stringify(made.body));
+  await open(`/reminders/${made.body.id}`);
+  await page.click("details:has(#reschedule-form) > summary");
+  await page.fill("#reschedule-form #f-run_at", "2020-01-01T09:00");
+  const asked = [];
+  page.once("dialog", (d) => asked.push(d.message()) && d.dismiss());
+  await page.click("#reschedule-form button[type=submit]");
+  assert.match(asked[0] || "", /is in the past: under misfire policy skip, .* is skipped, not fired/);
+});
+
+flow("a description in words fills the form to the second", {}, async (t) => {
+  await open("/new");
+  if (!(await page.isVisible("#words-form"))) return t.skip("this server does not parse words");
+  const expected = Date.now() + 30000;
+  await page.fill("#words-form #f-text", "in 30 seconds");
+  await page.click("#words-form button[type=submit]");
+  await page.waitForFunction(() => document.querySelector("#f-run_at").value !== "");
+  // Cut to its minute, "in 30 seconds" was up to a minute early, often already past.
+  const filled = Date.parse(await page.inputValue("#f-run_at"));
+  assert.ok(Math.abs(filled - expected) < 3000, `run_at ${new Date(filled).toISOString()}, not about ${new Date(expected).toISOString()}`);
+  assert.doesNotMatch(await page.textContent("#preview"), /never fires/);
+});
+
 flow("a contact already removed elsewhere shows why Remove failed and leaves the list", {}, async () => {
   const id = unique("STALE");
   const put = await stack.api("PUT", `/v1/contacts/interviewer/${id}/email`, { address: "stale@example.com" });

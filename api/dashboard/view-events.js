@@ -7,6 +7,9 @@ import { showFieldError, clearErrors, checkRequired } from "./form-errors.js";
 import { filterForm, loadFiltered } from "./filters.js";
 import { eventEntry } from "./event-entry.js";
 
+// The most entries the live log keeps: a burst of thousands of events must not grow it without end.
+const LIVE_MOST = 200;
+
 const FILTERS = ["event_type", "entity_type", "entity_id"];
 
 export async function eventsView(main, ctx) {
@@ -49,6 +52,11 @@ export async function eventsView(main, ctx) {
     if (!log.querySelector("li[data-id]")) fill(log);
     log.prepend(li);
     flash(li);
+    if (log.children.length > LIVE_MOST) {
+      // The oldest go, and "Older events" starts again from the newest page.
+      while (log.children.length > LIVE_MOST) log.lastElementChild.remove();
+      fill(more, h("button", { type: "button", onclick: () => load() }, "Older events"));
+    }
     return true;
   }
 

@@ -135,7 +135,11 @@ export async function remindersView(main, ctx) {
       flash(fresh);
     } else if (data.change === "created" && matches(r, params) && place(row(r), r.id)) {
       note.textContent = "";
-      if (tbody.rows.length > MOST) reload();
+      if (tbody.rows.length > MOST) {
+        // Bounded at once: the reload cannot answer while a burst's messages keep coming.
+        while (tbody.rows.length > MOST) tbody.lastElementChild.remove();
+        reload();
+      }
     }
   });
   // Until a page loads (a refused cursor), the way back to the earlier pages stays.

@@ -153,10 +153,12 @@ class WebhookChannel final : public Channel {
       transfer->hidden.push_back(secret);
       transfer->keep = std::max(transfer->keep, kMaxResponseBytes + secret.size());
     }
-    // The signature covers the bytes sent: the body, or nothing for GET and DELETE.
+    // The signature covers the bytes sent: the body, or nothing for GET and DELETE. An empty body
+    // has no type: "Content-Type:" stops libcurl adding its form type to POST data.
     bool built =
-        (!request.body || request.content_type.empty() ||
-         add_header(*transfer, "Content-Type: " + request.content_type)) &&
+        (!request.body || add_header(*transfer, request.content_type.empty()
+                                                    ? std::string("Content-Type:")
+                                                    : "Content-Type: " + request.content_type)) &&
         add_header(*transfer, "Idempotency-Key: " + key) &&
         add_header(*transfer, "Nudge-Attempt: " + std::to_string(fire.attempt)) &&
         add_header(*transfer, "Expect:") &&

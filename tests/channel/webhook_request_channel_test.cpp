@@ -85,6 +85,21 @@ TEST_F(WebhookRequestChannel, EachMethodIsSentAsGivenAndGetAndDeleteCarryNoBody)
   }
 }
 
+// POST, PUT and PATCH without a body of their own send an empty one with no Content-Type
+// (libcurl would call it a form).
+TEST_F(WebhookRequestChannel, AnEmptyBodyHasNoType) {
+  for (const std::string method : {"POST", "PUT", "PATCH"}) {
+    SCOPED_TRACE(method);
+    const auto got = deliver(fire("/empty-" + method, {{"method", method}}));
+    ASSERT_TRUE(got);
+    EXPECT_TRUE(got->delivered) << got->error;
+    const auto r = receiver_.requests_to("/empty-" + method).at(0);
+    EXPECT_EQ(r.method, method);
+    EXPECT_EQ(r.body, "");
+    EXPECT_EQ(header(r, "content-type"), "<absent>");
+  }
+}
+
 TEST_F(WebhookRequestChannel, HeadersArriveWithTheirSecretsFilledIn) {
   const auto got = deliver(fire(
       "/h", {{"headers",

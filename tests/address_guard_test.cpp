@@ -62,6 +62,11 @@ TEST(AddressGuard, RefusesEveryPrivateKindOfAddressNamingIt) {
       {"100.127.255.255", "a CGNAT (shared)"},
       {"255.255.255.255", "a reserved"},
       {"::ffff:0.0.0.0", "an unspecified"},
+      {"fec0::1", "a site-local"},
+      {"64:ff9b:1::a00:5", "a local NAT64"},
+      {"192.0.0.170", "a special-purpose"},
+      {"198.18.0.1", "a benchmarking"},
+      {"198.19.255.255", "a benchmarking"},
   };
   const AddressGuard guard;
   for (const RefusedCase& c : cases) {
@@ -69,6 +74,26 @@ TEST(AddressGuard, RefusesEveryPrivateKindOfAddressNamingIt) {
     ASSERT_TRUE(refusal.has_value()) << c.address;
     EXPECT_EQ(*refusal, c.address + " is " + c.kind + " address");
   }
+}
+
+// IPv4-compatible, NAT64 and 6to4 addresses reach the IPv4 address they carry.
+TEST(AddressGuard, IPv6FormsOfARefusedIPv4AddressAreRefused) {
+  const AddressGuard guard;
+  for (const auto& [address, inner] : std::vector<std::pair<std::string, std::string>>{
+           {"::127.0.0.1", "127.0.0.1 is a loopback"},
+           {"::7f00:1", "127.0.0.1 is a loopback"},
+           {"64:ff9b::a9fe:a9fe", "169.254.169.254 is a link-local"},
+           {"64:ff9b::a00:5", "10.0.0.5 is a private"},
+           {"2002:7f00:1::", "127.0.0.1 is a loopback"},
+           {"2002:c0a8:101::1", "192.168.1.1 is a private"}}) {
+    const auto refusal = RefusalOf(guard, address);
+    ASSERT_TRUE(refusal.has_value()) << address;
+    EXPECT_TRUE(refusal->ends_with(" carries an IPv4 address: " + inner + " address")) << *refusal;
+  }
+  // Their public addresses pass, and opening the IPv4 network opens its IPv6 forms.
+  for (const std::string address : {"64:ff9b::808:808", "2002:808:808::1", "::808:808"})
+    EXPECT_EQ(RefusalOf(guard, address), std::nullopt) << address;
+  EXPECT_EQ(RefusalOf(AddressGuard({"127.0.0.0/8"}), "::127.0.0.1"), std::nullopt);
 }
 
 TEST(AddressGuard, LetsPublicAddressesThrough) {

@@ -20,10 +20,11 @@ struct Blocked {
 
 constexpr Bytes kMappedPrefix = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0, 0, 0, 0};
 
-constexpr IpNetwork v4(std::uint8_t a, std::uint8_t b, int prefix) {
+constexpr IpNetwork v4(std::uint8_t a, std::uint8_t b, int prefix, std::uint8_t c = 0) {
   Bytes bytes = kMappedPrefix;
   bytes[12] = a;
   bytes[13] = b;
+  bytes[14] = c;
   return {bytes, 96 + prefix};
 }
 
@@ -45,13 +46,39 @@ constexpr Blocked kBlocked[] = {
     {v4(100, 64, 10), "CGNAT (shared)"},
     {v4(169, 254, 16), "link-local"},
     {v4(224, 0, 4), "multicast"},
-    {v4(240, 0, 4), "reserved"},  // with 255.255.255.255, the broadcast address
+    {v4(240, 0, 4), "reserved"},             // with 255.255.255.255, the broadcast address
+    {v4(192, 0, 24, 0), "special-purpose"},  // 192.0.0.0/24: IETF protocol assignments
+    {v4(198, 18, 15), "benchmarking"},
     {v6(0, 0, 0, 128), "unspecified"},
     {v6(0, 0, 1, 128), "loopback"},
     {v6(0xfc, 0, 0, 7), "private"},
     {v6(0xfe, 0x80, 0, 10), "link-local"},
+    {v6(0xfe, 0xc0, 0, 10), "site-local"},  // deprecated, still routed inside some sites
+    {{{0, 0x64, 0xff, 0x9b, 0, 1}, 48}, "local NAT64"},  // 64:ff9b:1::/48 (RFC 8215)
     {v6(0xff, 0, 0, 8), "multicast"},
 };
+
+// IPv6 forms a gateway or the kernel turns into an IPv4 address: IPv4-compatible ::a.b.c.d,
+// NAT64's well-known prefix 64:ff9b::a.b.c.d (RFC 6052) and 6to4's 2002:aabb:ccdd:: (RFC 3056).
+constexpr IpNetwork kIpv4Compatible = {{}, 96};
+constexpr IpNetwork kNat64 = {{0, 0x64, 0xff, 0x9b}, 96};
+constexpr IpNetwork kSixToFour = {{0x20, 0x02}, 16};
+
+bool contains(const IpNetwork& network, const Bytes& address);
+
+// The IPv4 address an IPv6 address carries in one of those forms, as an IPv4-mapped address.
+std::optional<Bytes> embedded_v4(const Bytes& address) {
+  Bytes v4 = kMappedPrefix;
+  if (contains(kIpv4Compatible, address) || contains(kNat64, address)) {
+    std::memcpy(v4.data() + 12, address.data() + 12, 4);
+    return v4;
+  }
+  if (contains(kSixToFour, address)) {
+    std::memcpy(v4.data() + 12, address.data() + 2, 4);
+    return v4;
+  }
+  return std::nullopt;
+}
 
 bool contains(const IpNetwork& network, const Bytes& address) {
   const int whole = network.prefix / 8;
@@ -150,6 +177,10 @@ std::optional<std::string> AddressGuard::refusal(const Bytes& address,
       const bool an = blocked.kind.front() == 'u';  // "an unspecified"
       return shown + " is " + (an ? "an " : "a ") + std::string(blocked.kind) + " address";
     }
+  }
+  if (const auto v4 = embedded_v4(address)) {
+    if (auto inner = refusal(*v4, text_of(AF_INET, v4->data() + 12)))
+      return shown + " carries an IPv4 address: " + *inner;
   }
   return std::nullopt;
 }

@@ -86,7 +86,7 @@ export async function detailView(main, ctx) {
   const heading = h("h1", {}, `Reminder #${id}`);
   const factsBox = h("div", { id: "facts" });
   const buttons = h("div", { class: "actions", role: "group", "aria-label": "Change this reminder" });
-  const actionNote = h("p", { role: "status" });
+  const actionNote = h("p", { role: "status", tabindex: "-1" });
   const next = h("div", { id: "next-fires", "aria-live": "polite" });
   const history = h("ol", { id: "executions", class: "executions" });
   const older = h("div", { class: "paging" });
@@ -112,10 +112,18 @@ export async function detailView(main, ctx) {
     reminder = r;
     fill(factsBox, facts(r));
     const live = LIVE.includes(r.status);
+    const focused = buttons.contains(document.activeElement) ? document.activeElement.textContent : null;
     fill(buttons,
       r.status === "ACTIVE" ? h("button", { type: "button", onclick: () => change("pause") }, "Pause") : null,
       r.status === "PAUSED" ? h("button", { type: "button", onclick: () => change("resume") }, "Resume") : null,
       live ? h("button", { type: "button", class: "danger", onclick: () => change("cancel") }, "Cancel") : null);
+    // The focused button was rebuilt: the focus stays on its successor (the same button after a
+    // live update; Resume in place of Pause), or goes to what the change said when none is left,
+    // never back to the top of the page.
+    if (focused !== null) {
+      const all = [...buttons.querySelectorAll("button")];
+      (all.find((b) => b.textContent === focused) ?? all[0] ?? actionNote).focus();
+    }
     reschedule.closest("details").hidden = !live;
     // An interval is only a recurring reminder's (the API refuses it for the others).
     reschedule.querySelector('[data-field="interval_seconds"]').hidden = r.schedule_type !== "recurring";

@@ -662,6 +662,20 @@ flow("a reschedule into the past says what the misfire policy will do", {}, asyn
   assert.match(asked[0] || "", /is in the past: under misfire policy skip, .* is skipped, not fired/);
 });
 
+flow("Pause and Resume pressed from the keyboard keep the focus on the buttons", {}, async () => {
+  const made = await stack.api("POST", "/v1/reminders", { entity_type: "user", entity_id: unique("KB"), event_type: "kb", channel: "log",
+    schedule_type: "recurring", interval_seconds: 3600, run_at: new Date(Date.now() + 3600000).toISOString() });
+  assert.equal(made.status, 201, JSON.stringify(made.body));
+  await open(`/reminders/${made.body.id}`);
+  await page.focus("button:text-is('Pause')");
+  await page.keyboard.press("Enter");
+  await page.waitForSelector("button:text-is('Resume')");
+  assert.equal(await page.evaluate(() => document.activeElement.textContent), "Resume");
+  await page.keyboard.press("Enter");
+  await page.waitForSelector("button:text-is('Pause')");
+  assert.equal(await page.evaluate(() => document.activeElement.textContent), "Pause");
+});
+
 flow("a description in words fills the form to the second", {}, async (t) => {
   await open("/new");
   if (!(await page.isVisible("#words-form"))) return t.skip("this server does not parse words");

@@ -18,7 +18,8 @@ export function token() {
 }
 
 const tokenListeners = [];
-// `fn` runs when a new token is entered (the stream reconnects with it).
+// `fn` runs when a new token is entered (the stream reconnects with it; the header offers to
+// change it).
 export function onToken(fn) {
   tokenListeners.push(fn);
 }
@@ -53,6 +54,12 @@ function askForToken(rejected) {
   if (!dialog.open) dialog.showModal();
   field.focus();
   return asking;
+}
+
+// Asks for another token now (a read-only one cannot change anything; a shared screen needs its
+// own): the one entered replaces this tab's, and the views and the stream use it from then on.
+export function changeToken() {
+  return askForToken(false).catch(() => {});
 }
 
 // Calls the API; answers the parsed body, or throws ApiError with the error body's field.

@@ -2,6 +2,7 @@
 // one view at a time into <main>, and the live stream that feeds it.
 
 import { h, fill } from "./dom.js";
+import { token, changeToken, onToken } from "./api.js";
 import { startStream, subscribe } from "./stream.js";
 import { overviewView } from "./view-overview.js";
 import { remindersView } from "./view-reminders.js";
@@ -100,4 +101,11 @@ window.addEventListener("hashchange", () => {
   });
 });
 startStream();
+
+// Once this tab has a token, it can be swapped for another (a write token after a read-only one).
+const tokenButton = document.getElementById("token-change");
+const showTokenButton = () => { tokenButton.hidden = !token(); };
+tokenButton.addEventListener("click", () => changeToken().then(() => render()));
+onToken(showTokenButton);
+showTokenButton();
 render();

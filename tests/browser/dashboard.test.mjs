@@ -839,6 +839,16 @@ flow("with tokens on, the page works only after a token is entered", {}, async (
     other.once("dialog", (d) => d.accept());
     await other.click(`#rules tr[data-id="${rule.body.id}"] button:text-is('Delete')`);
     await other.waitForSelector(`#rules-error:has-text('Could not delete rule #${rule.body.id}')`);
+    // The read-only token is swapped for the write token from the header, and the delete goes.
+    await other.click("#token-change");
+    await other.waitForSelector("#token-dialog[open]");
+    await other.fill("#token-input", token);
+    await other.press("#token-input", "Enter");
+    await other.waitForSelector(`#rules tr[data-id="${rule.body.id}"]`);
+    other.once("dialog", (d) => d.accept());
+    await other.click(`#rules tr[data-id="${rule.body.id}"] button:text-is('Delete')`);
+    await other.waitForSelector(`#rules tr[data-id="${rule.body.id}"]`, { state: "detached" });
+    assert.equal(await other.evaluate(() => sessionStorage.getItem("nudge.token")), token);
     assert.deepEqual(errors, []);
   } finally {
     await secured.stop(false);

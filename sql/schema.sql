@@ -1223,7 +1223,7 @@ CREATE FUNCTION nudge.checked_timezone(p_zone text) RETURNS text
     LANGUAGE plpgsql STABLE
     SET search_path TO 'pg_catalog', 'pg_temp'
     SET "TimeZone" TO 'UTC'
-    AS $$
+    AS $_$
 DECLARE
   v_set text;  -- set_config's answer: the zone's name as the tz database spells it
 BEGIN
@@ -1254,12 +1254,22 @@ BEGIN
     RAISE EXCEPTION 'timezone: "%" is not a time zone name', p_zone
       USING ERRCODE = '22023', COLUMN = 'timezone';
   END;
+  -- A name with a "/" the tz database lacks (Etc/GMT+14, Etc/GMT-16, Foo/Bar+3) still reads as
+  -- a POSIX TZ string, upper-cased, its offset after the slash. The tz database's own names with
+  -- a digit are only these (pg_timezone_names, without its posix/ copies); a regular expression
+  -- costs 1 us where looking the name up in pg_timezone_names reads every zone file (175 ms).
+  IF v_set ~ '[0-9]'
+     AND v_set !~ '^(posix/)?((Etc/)?GMT[+-]?0|Etc/GMT(\+([1-9]|1[0-2])|-([1-9]|1[0-4]))|EST5EDT|CST6CDT|MST7MDT|PST8PDT)$' THEN
+    RAISE EXCEPTION 'timezone: "%" is an offset, not a time zone name: use a name of the tz '
+                    'database such as Europe/Berlin, or Etc/GMT-5 for a fixed UTC+05:00', p_zone
+      USING ERRCODE = '22023', COLUMN = 'timezone';
+  END IF;
   RETURN v_set;
-END $$;
+END $_$;
 
 -- Name: FUNCTION checked_timezone(p_zone text); Type: COMMENT; Schema: nudge; Owner: -
 
-COMMENT ON FUNCTION nudge.checked_timezone(p_zone text) IS 'p_zone as the tz database spells it (europe/berlin: Europe/Berlin) when it is a zone of the tz database that PostgreSQL knows (not localtime, posixrules or Factory); 22023 with COLUMN = timezone otherwise, naming an offset or POSIX TZ string ("+05:00", "UTC+5") or an abbreviation ("CEST", "PDT") as such.';
+COMMENT ON FUNCTION nudge.checked_timezone(p_zone text) IS 'p_zone as the tz database spells it (europe/berlin: Europe/Berlin) when it is a zone of the tz database that PostgreSQL knows (not localtime, posixrules or Factory); 22023 with COLUMN = timezone otherwise, naming an offset or POSIX TZ string ("+05:00", "UTC+5", "Etc/GMT+14") or an abbreviation ("CEST", "PDT") as such.';
 
 -- Name: claim_due(text, integer, nudge.worker_policy); Type: FUNCTION; Schema: nudge; Owner: -
 
@@ -1711,6 +1721,9 @@ BEGIN
                          'is only for cron reminders');
   END IF;
   v_run_at := nudge.first_run_at(p_schedule_type, p_run_at, v_parsed, v_zone);
+  IF v_run_at IS NULL THEN  -- (only a cron schedule can have none: nudge.cron_next)
+    PERFORM nudge.reject('cron', nudge.cron_horizon_problem());
+  END IF;
   IF v_run_at > nudge.latest_fire() THEN
     PERFORM nudge.reject('run_at', 'the first fire must not be after 9999-12-31T23:59:59Z');
   END IF;
@@ -2179,6 +2192,20 @@ END $_$;
 -- Name: FUNCTION cron_field(p_text text, p_field text, p_min integer, p_max integer, p_names text[]); Type: COMMENT; Schema: nudge; Owner: -
 
 COMMENT ON FUNCTION nudge.cron_field(p_text text, p_field text, p_min integer, p_max integer, p_names text[]) IS 'The bit mask of one cron field (a list of *, n or a-b, each with an optional /step, names where p_names is given, and L for the last day in the day-of-month field, as bit 0), or 22023 with COLUMN = cron and a message naming the field.';
+
+-- Name: cron_horizon_problem(); Type: FUNCTION; Schema: nudge; Owner: -
+
+CREATE FUNCTION nudge.cron_horizon_problem() RETURNS text
+    LANGUAGE sql IMMUTABLE
+    AS $$
+  SELECT 'has no occurrence within 8 years after run_at (the next occurrence of a cron schedule '
+         'is searched for 8 years ahead: a day-of-month and a day-of-week that must both match, '
+         'such as 29 February on a Sunday, can be further apart)'::text
+$$;
+
+-- Name: FUNCTION cron_horizon_problem(); Type: COMMENT; Schema: nudge; Owner: -
+
+COMMENT ON FUNCTION nudge.cron_horizon_problem() IS 'Why a cron schedule is refused when nudge.cron_next finds no occurrence: its search is limited to 8 years.';
 
 -- Name: cron_next(nudge.cron, text, timestamp with time zone); Type: FUNCTION; Schema: nudge; Owner: -
 
@@ -4881,7 +4908,7 @@ BEGIN
                  ELSE nudge.first_run_at(v_row.schedule_type, p_run_at, v_row.cron_schedule,
                                          v_row.timezone) END;
   IF v_next IS NULL THEN
-    PERFORM nudge.reject('run_at', 'has no occurrence of the cron schedule after it');
+    PERFORM nudge.reject('run_at', nudge.cron_horizon_problem());
   END IF;
   IF v_next > nudge.latest_fire() THEN
     PERFORM nudge.reject('run_at', 'the next fire must not be after 9999-12-31T23:59:59Z');

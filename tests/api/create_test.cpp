@@ -90,6 +90,37 @@ TEST_F(Create, ATargetHoldingAPlaceholderIsRefusedNamingTarget) {
   EXPECT_EQ(value<long>("SELECT count(*) FROM nudge.reminders"), 0);
 }
 
+// What the database refuses about a cron's zone or its next occurrence is a 400 naming the
+// field, one by one and in a batch: a POSIX offset after a slash (Etc/GMT-16), and a cron whose
+// next occurrence is beyond the 8 years the search looks ahead (29 February on a Sunday or a
+// Thursday: 2032, then 2052), which was a NOT NULL error naming no field.
+TEST_F(Create, ACronTheDatabaseCannotPlaceIsRefusedNamingTheField) {
+  struct Case {
+    std::string fields, field, message_part;
+  };
+  for (const auto& c : std::vector<Case>{
+           {R"("cron":"0 9 * * *","timezone":"Etc/GMT-16")", "timezone", "is an offset"},
+           {R"("cron":"0 0 29 2 */4","run_at":"2033-01-01T00:00:00Z")", "cron",
+            "no occurrence within 8 years after run_at"},
+       }) {
+    SCOPED_TRACE(c.fields);
+    const std::string body =
+        R"({"entity_type":"u","entity_id":"1","event_type":"e","channel":"log",)"
+        R"("schedule_type":"cron",)" +
+        c.fields + "}";
+    const auto one = post("/v1/reminders", body);
+    EXPECT_EQ(one.status, 400) << one.body.dump();
+    EXPECT_EQ(one.error_field(), c.field);
+    EXPECT_NE(one.body["error"]["message"].get<std::string>().find(c.message_part),
+              std::string::npos)
+        << one.body.dump();
+    const auto batch = post("/v1/reminders/batch", R"({"items":[)" + body + "]}");
+    EXPECT_EQ(batch.status, 400) << batch.body.dump();
+    EXPECT_EQ(batch.error_field(), "items[0]." + c.field);
+  }
+  EXPECT_EQ(value<long>("SELECT count(*) FROM nudge.reminders"), 0);
+}
+
 // A log reminder's fires are lines in the worker's log: a target would be ignored, so it is
 // refused, one by one and in a batch alike (the database decides, for SQL and rules too).
 TEST_F(Create, ALogReminderWithATargetIsRefusedNamingTarget) {

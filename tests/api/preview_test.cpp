@@ -64,6 +64,8 @@ TEST_F(Preview, BadSchedulesGetTheErrorACreateWouldGive) {
       {R"({"schedule_type": "cron", "cron": "@reboot"})", "cron", "macro"},
       {R"({"schedule_type": "cron", "cron": "0 0 * * *", "timezone": "Mars/Base"})", "timezone",
        "Mars/Base"},
+      {R"({"schedule_type": "cron", "cron": "0 9 * * *", "timezone": "Etc/GMT+99"})", "timezone",
+       "is an offset, not a time zone name"},
       {R"({"schedule_type": "cron"})", "cron", "required"},
       {R"({"schedule_type": "cron", "cron": "* * * * *", "count": 101})", "count", "between"},
       {R"({"schedule_type": "cron", "cron": "* * * * *", "count": 0})", "count", "between"},

@@ -213,6 +213,7 @@ TEST_F(WordsTest, BadBodiesAre400NamingTheField) {
            {R"({"text": ""})", "text"},
            {R"({"text": "every day at 9", "timezone": "Mars/Base"})", "timezone"},
            {R"({"text": "every day at 9", "timezone": 1})", "timezone"},
+           {R"({"text": "every day at 9", "timezone": "Etc/GMT+14"})", "timezone"},
            {R"({"text": "every day at 9", "now": "yesterday"})", "now"},
            {R"({"text": "every day at 9", "zone": "UTC"})", "zone"},
            {"[1]", "body"},
@@ -234,6 +235,11 @@ TEST_F(WordsTest, TheZoneTheTextNamesWinsOverTheBodysZone) {
   // A zone the database does not know is the text's word when the text named it ...
   const auto text_zone = parse("every day at 9 in Mars/Base", "Europe/Berlin");
   EXPECT_EQ(text_zone.status, 422);
+  // (a POSIX offset after a slash too, which PostgreSQL would read as 99 hours west)
+  for (const char* text : {"tomorrow at 9 in Etc/GMT+99", "every day at 09:00 (ETC/GMT+99)"}) {
+    const auto posix = parse(text, "Europe/Berlin");
+    EXPECT_EQ(posix.status, 422) << text << ": " << posix.body.dump();
+  }
   // ... and the body's field when the body did.
   const auto body_zone = parse("every day at 9", "Mars/Base");
   EXPECT_EQ(body_zone.status, 400);

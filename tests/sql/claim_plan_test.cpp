@@ -26,7 +26,8 @@ class ClaimPlanTest : public LifecycleTest {
   }
 
   // The claim's inner SELECT, taken from the installed nudge.claim_due so the test follows the
-  // real query, with its parameters as $1 (limit), $2 (max attempts) and $3 (misfire threshold).
+  // real query, with its parameters as $1 (limit), $2 (max attempts), $3 (misfire threshold) and
+  // $4 (fire_all cap).
   std::string claim_inner_select() {
     const std::string src =
         value<std::string>("SELECT prosrc FROM pg_proc WHERE oid = 'nudge.claim_due'::regproc");
@@ -39,7 +40,8 @@ class ClaimPlanTest : public LifecycleTest {
     const std::vector<std::pair<std::string, std::string>> params = {
         {"p_limit", "$1"},
         {"p_policy.max_attempts", "$2"},
-        {"p_policy.misfire_threshold_seconds", "$3"}};
+        {"p_policy.misfire_threshold_seconds", "$3"},
+        {"p_policy.fire_all_cap", "$4"}};
     for (const auto& [name, placeholder] : params) {
       for (auto at = q.find(name); at != std::string::npos; at = q.find(name, at)) {
         q.replace(at, name.size(), placeholder);
@@ -55,9 +57,9 @@ class ClaimPlanTest : public LifecycleTest {
     if (!settings.empty()) tx.exec(settings);
     tx.exec("SET LOCAL plan_cache_mode = " + plan_cache_mode);
     const std::string name = "claim_inner_" + std::to_string(++prepared_);
-    tx.exec("PREPARE " + name + "(integer, integer, integer) AS " + q);
+    tx.exec("PREPARE " + name + "(integer, integer, integer, integer) AS " + q);
     std::string text;
-    for (const auto& row : tx.exec("EXPLAIN EXECUTE " + name + "(1000, 3, 60)")) {
+    for (const auto& row : tx.exec("EXPLAIN EXECUTE " + name + "(1000, 3, 60, 100)")) {
       text += row[0].as<std::string>() + "\n";
     }
     tx.exec("DEALLOCATE " + name);

@@ -166,6 +166,73 @@ TEST_F(CronReminder, AnOffsetIsRefusedAsATimeZoneAndTzDatabaseNamesAreTaken) {
   }
 }
 
+// A name with a "/" that the tz database lacks is still read by PostgreSQL as a POSIX TZ string
+// ("Etc/GMT+99": 99 hours west, written -99:00, which RFC 3339 cannot carry): refused as an
+// offset wherever a zone is taken, while every name of the tz database with a digit is taken
+// as it is spelled.
+TEST_F(CronReminder, EtcNamesTheTzDatabaseLacksAreOffsetsAndRefusedEverywhere) {
+  for (const char* refused : {"Etc/GMT+13", "Etc/GMT+14", "Etc/GMT-15", "Etc/GMT-16", "Etc/GMT+99",
+                              "etc/gmt+20", "Foo/Bar+3", "America/New_York+3"}) {
+    SCOPED_TRACE(refused);
+    EXPECT_EQ(rejected_field("p_schedule_type => 'cron', p_cron => '0 9 * * *', "
+                             "p_timezone => '" +
+                             std::string(refused) + "'"),
+              "timezone");
+    for (const char* call :
+         {"SELECT nudge.checked_timezone($1)",
+          "SELECT nudge.preview_schedule('cron', '2026-12-05Z', 1, p_cron => '0 9 * * *', "
+          "p_timezone => $1)",
+          "SELECT nudge.describe_schedule('cron', p_cron => '0 9 * * *', p_timezone => $1)"}) {
+      try {
+        sql(call, std::string(refused));
+        ADD_FAILURE() << call << " took it";
+      } catch (const pqxx::sql_error& e) {
+        EXPECT_EQ(e.sqlstate(), "22023") << e.what();
+        EXPECT_NE(std::string(e.what()).find("is an offset, not a time zone name"),
+                  std::string::npos)
+            << e.what();
+      }
+    }
+  }
+  EXPECT_EQ(value<long>("SELECT count(*) FROM nudge.reminders"), 0);
+  EXPECT_GT(value<long>("SELECT count(*) FROM pg_timezone_names WHERE name ~ '[0-9]'"), 60);
+  EXPECT_EQ(value<std::string>("SELECT coalesce(string_agg(name, ' '), '') FROM pg_timezone_names "
+                               "WHERE name ~ '[0-9]' AND nudge.checked_timezone(name) <> name"),
+            "");
+  EXPECT_EQ(create("0 9 * * *", "Etc/GMT+12", "2026-03-02T00:00:00Z"), "2026-03-02 21:00");
+  EXPECT_EQ(create("0 9 * * 1", "Etc/GMT-14", "2026-03-02T00:00:00Z"), "2026-03-08 19:00");
+}
+
+// nudge.cron_next looks 8 years ahead; 29 February on a Sunday or a Thursday comes in 2032,
+// then 2052. A create or a move past that says the search is limited, naming the field.
+TEST_F(CronReminder, ANextOccurrenceBeyondTheEightYearSearchIsRefusedSayingSo) {
+  try {
+    sql("SELECT nudge.create_reminder(p_entity_type => 'u', p_entity_id => 'feb', "
+        "p_event_type => 'e', p_channel => 'log', p_schedule_type => 'cron', "
+        "p_cron => '0 0 29 2 */4', p_run_at => '2033-01-01T00:00:00Z')");
+    ADD_FAILURE() << "a cron with no occurrence in 8 years was created";
+  } catch (const pqxx::sql_error& e) {
+    EXPECT_EQ(e.sqlstate(), "22023");
+    EXPECT_NE(std::string(e.what()).find(
+                  "cron: has no occurrence within 8 years after run_at (the next occurrence of a "
+                  "cron schedule is searched for 8 years ahead"),
+              std::string::npos)
+        << e.what();
+  }
+  EXPECT_EQ(create("0 0 29 2 */6", "UTC", "2032-01-01T00:00:00Z"), "2032-02-29 00:00");
+  try {
+    sql("SELECT nudge.reschedule_reminder(id, p_run_at => '2032-03-01T00:00:00Z') "
+        "FROM nudge.reminders");
+    ADD_FAILURE() << "a move past the next occurrence in 8 years was taken";
+  } catch (const pqxx::sql_error& e) {
+    EXPECT_EQ(e.sqlstate(), "22023");
+    EXPECT_NE(std::string(e.what()).find("run_at: has no occurrence within 8 years after run_at"),
+              std::string::npos)
+        << e.what();
+  }
+  EXPECT_EQ(value<long>("SELECT count(*) FROM nudge.reminders"), 1);
+}
+
 // Moving a cron reminder keeps it on its schedule, as its first fire was; never past ends_at.
 TEST_F(CronReminder, RescheduledToRunAtItFiresAtTheFirstOccurrenceAtOrAfterIt) {
   EXPECT_EQ(create("0 9 * * *", "Asia/Tokyo", "2026-03-02T00:00:00Z"), "2026-03-02 00:00");

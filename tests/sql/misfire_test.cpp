@@ -1,7 +1,7 @@
 // Misfire policies after an outage of several periods (the workers were down; the reminder's
 // next run is far in the past): fire_once fires once and resumes the schedule, skip fires
-// nothing and resumes, fire_all fires each missed occurrence in order up to the cap. The same
-// holds for cron schedules and for a reminder resumed after a long pause.
+// nothing and resumes, fire_all fires each missed occurrence in order, the newest ones up to the
+// cap. The same holds for cron schedules and for a reminder resumed after a long pause.
 
 #include <set>
 
@@ -100,17 +100,100 @@ TEST_F(MisfireTest, FireAllFiresEachMissedOccurrenceOldestFirst) {
   EXPECT_TRUE(value<bool>("SELECT next_run_at > now() FROM nudge.reminders WHERE id = $1", id));
 }
 
-TEST_F(MisfireTest, FireAllStopsAtTheCapAndResumesTheSchedule) {
+// Past the cap, the newest missed occurrences (the ones nearest to now) fire and the older ones
+// are dropped, as one skipped attempt at the oldest that says how many and from when to when.
+TEST_F(MisfireTest, FireAllPastTheCapFiresTheNewestAndRecordsTheOlderOnesItDrops) {
   const std::int64_t id = after_outage("fire_all", 60, 10);
+  const std::string oldest =
+      value<std::string>("SELECT next_run_at::text FROM nudge.reminders WHERE id = $1", id);
   const auto fired = drain(policy(3));
+  // Occurrences at -605, -545, ..., -65 and -5 s: eleven; the last three fire.
   ASSERT_EQ(fired.size(), 3u) << "the cap";
-  EXPECT_TRUE(value<bool>("SELECT $1::timestamptz < now() - interval '9 minutes'", fired[0]))
-      << "the oldest missed occurrences fire first";
+  EXPECT_TRUE(value<bool>("SELECT $1::timestamptz = $2::timestamptz + interval '480 seconds'",
+                          fired[0], oldest))
+      << fired[0] << ": the newest three fire, oldest first";
+  for (std::size_t i = 1; i < fired.size(); ++i) {
+    EXPECT_TRUE(value<bool>("SELECT $2::timestamptz - $1::timestamptz = interval '60 seconds'",
+                            fired[i - 1], fired[i]));
+  }
   EXPECT_EQ(executions_of(id), 3);
+  EXPECT_TRUE(value<bool>("SELECT next_run_at = $2::timestamptz + interval '660 seconds' "
+                          "AND next_run_at > now() FROM nudge.reminders WHERE id = $1",
+                          id, oldest))
+      << "back on its phase";
+  const pqxx::result skipped =
+      sql("SELECT scheduled_for = $2::timestamptz, error FROM nudge.delivery_attempts "
+          "WHERE reminder_id = $1 AND outcome = 'skipped'",
+          id, oldest);
+  ASSERT_EQ(skipped.size(), 1u);
+  EXPECT_TRUE(skipped[0][0].as<bool>()) << "recorded at the oldest missed occurrence";
+  EXPECT_EQ(skipped[0][1].as<std::string>(),
+            value<std::string>(
+                "SELECT format('missed: 8 occurrences from %s to %s dropped, over fire_all_cap 3 "
+                "(misfire_policy fire_all keeps the newest)', "
+                "nudge.rfc3339_in_zone($1::timestamptz, 'UTC'), "
+                "nudge.rfc3339_in_zone($1::timestamptz + interval '420 seconds', 'UTC'))",
+                oldest));
+  EXPECT_EQ(value<std::string>("SELECT string_agg(execution->>'outcome', ',') "
+                               "FROM nudge.reminder_executions($1)",
+                               id),
+            "delivered,delivered,delivered,skipped");
+}
+
+// A cron catch-up keeps the newest hours up to ends_at; a yearly reminder started in the year 1
+// fires its last three years, not its first three, and the claim counts without walking every
+// occurrence (2,000 years).
+TEST_F(MisfireTest, FireAllPastTheCapOnACronKeepsTheNewestOccurrences) {
+  const std::int64_t hourly =
+      create(
+          "p_entity_type => 'user', p_entity_id => 'hourly', p_event_type => 'e',"
+          " p_channel => 'log', p_schedule_type => 'cron', p_cron => '0 * * * *',"
+          " p_timezone => 'America/New_York', p_run_at => '2026-01-01 00:00Z',"
+          " p_ends_at => '2026-01-02 00:00Z', p_misfire_policy => 'fire_all'")
+          .second;
+  const std::int64_t yearly =
+      create(
+          "p_entity_type => 'user', p_entity_id => 'yearly', p_event_type => 'e',"
+          " p_channel => 'log', p_schedule_type => 'cron', p_cron => '0 0 1 1 *',"
+          " p_timezone => 'America/New_York', p_run_at => '0001-01-01 00:00Z',"
+          " p_misfire_policy => 'fire_all'")
+          .second;
+  const std::int64_t every_year = create_recurring("every-year", 31536000, "'0001-01-01 00:00Z'",
+                                                   ", p_misfire_policy => 'fire_all'");
+  drain(policy(5));
+  EXPECT_EQ(value<std::string>("SELECT string_agg(to_char(scheduled_for AT TIME ZONE 'UTC',"
+                               " 'DD HH24:MI'), ' ' ORDER BY scheduled_for) FROM nudge.executions"
+                               " WHERE reminder_id = $1",
+                               hourly),
+            "01 20:00 01 21:00 01 22:00 01 23:00 02 00:00");
+  EXPECT_EQ(reason(hourly), "ends_at");
+  EXPECT_EQ(value<std::string>("SELECT error FROM nudge.delivery_attempts WHERE reminder_id = $1",
+                               hourly),
+            "missed: 20 occurrences from 2026-01-01T00:00:00+00:00 to 2026-01-01T19:00:00+00:00 "
+            "dropped, over fire_all_cap 5 (misfire_policy fire_all keeps the newest)");
+  // New York's 1 January of the last five years, each the cron's next after the one before.
+  EXPECT_EQ(
+      value<long>(
+          "SELECT count(*) FROM nudge.executions e JOIN nudge.reminders r"
+          " ON r.id = e.reminder_id WHERE r.id = $1"
+          " AND (e.scheduled_for AT TIME ZONE 'America/New_York')::text LIKE '%-01-01 00:00:00'"
+          " AND e.scheduled_for > now() - interval '5 years'",
+          yearly),
+      5);
+  EXPECT_TRUE(value<bool>("SELECT next_run_at > now() FROM nudge.reminders WHERE id = $1", yearly));
+  EXPECT_EQ(
+      value<std::string>("SELECT error FROM nudge.delivery_attempts WHERE reminder_id = $1",
+                         yearly),
+      value<std::string>(
+          "SELECT format('missed: %s occurrences from 0001-01-01T04:56:02+00:00 to "
+          "%s-01-01T05:00:00+00:00 dropped, over fire_all_cap 5 (misfire_policy fire_all "
+          "keeps the newest)', y - 5, y - 5) "
+          "FROM (SELECT extract(year FROM now() AT TIME ZONE 'America/New_York')::int AS y) x"));
+  EXPECT_EQ(executions_of(every_year), 5);
   EXPECT_TRUE(
-      value<bool>("SELECT next_run_at > now() AND next_run_at <= now() + interval '60 seconds'"
-                  " FROM nudge.reminders WHERE id = $1",
-                  id));
+      value<bool>("SELECT min(scheduled_for) > now() - interval '5 years' "
+                  "FROM nudge.executions WHERE reminder_id = $1",
+                  every_year));
 }
 
 TEST_F(MisfireTest, FireAllOnACronScheduleFiresEachMissedMinute) {

@@ -58,10 +58,11 @@ Gate::Gate(const Settings& settings, ConnectionPool& pool)
       cache_(settings.token_cache),
       limiter_(settings.rate_per_token, settings.burst) {}
 
-std::string Gate::admit(const httplib::Request& req, httplib::Response& res,
-                        const RouteAccess& route) {
-  if (!auth_ || route.scope == Scope::none) return "";
-  TokenCache::Holder h = holder(req, res);
+Gate::Admitted Gate::admit(const httplib::Request& req, httplib::Response& res,
+                           const RouteAccess& route) {
+  if (!auth_ || route.scope == Scope::none) return {};
+  std::string hash;
+  TokenCache::Holder h = holder(req, res, hash);
   if (!holds(h.scopes, route.scope)) {
     const std::string needed(scope_name(route.scope));
     res.set_header("WWW-Authenticate",
@@ -78,10 +79,11 @@ std::string Gate::admit(const httplib::Request& req, httplib::Response& res,
                        std::to_string(limiter_.burst()) + "); retry after " + std::to_string(wait) +
                        " s");
   }
-  return std::move(h.name);
+  return {std::move(h.name), std::move(hash)};
 }
 
-TokenCache::Holder Gate::holder(const httplib::Request& req, httplib::Response& res) {
+TokenCache::Holder Gate::holder(const httplib::Request& req, httplib::Response& res,
+                                std::string& hash) {
   const auto token = bearer_token(req);
   if (!token) {
     throw unauthorized(res, kChallenge,
@@ -94,7 +96,7 @@ TokenCache::Holder Gate::holder(const httplib::Request& req, httplib::Response& 
                        "the token is not a Nudge token (nudge_, 36 letters or digits, the last 6 "
                        "a checksum)");
   }
-  const std::string hash = token_hash_hex(*token);
+  hash = token_hash_hex(*token);
   if (auto known = cache_.find(hash, TokenCache::Clock::now())) return std::move(*known);
   if (auto found = look_up(hash)) return std::move(*found);
   throw unauthorized(res, kInvalidTokenChallenge, "the token is unknown or revoked");

@@ -29,14 +29,20 @@ class Gate {
 
   Gate(const Settings& settings, ConnectionPool& pool);
 
-  // The name of the token the request comes with ("" for an open route, or without auth), once
-  // it may be served.
-  std::string admit(const httplib::Request& req, httplib::Response& res, const RouteAccess& route);
+  // The token a request comes with: its name and SHA-256 (hex); both empty for an open route, or
+  // without auth.
+  struct Admitted {
+    std::string token;
+    std::string token_hash;
+  };
+  // Who the request comes with, once it may be served.
+  Admitted admit(const httplib::Request& req, httplib::Response& res, const RouteAccess& route);
 
   TokenCache& tokens() { return cache_; }
 
  private:
-  TokenCache::Holder holder(const httplib::Request& req, httplib::Response& res);
+  // The token's holder; `hash` is set to the token's SHA-256 (hex).
+  TokenCache::Holder holder(const httplib::Request& req, httplib::Response& res, std::string& hash);
   std::optional<TokenCache::Holder> look_up(const std::string& hash);
 
   const bool auth_;

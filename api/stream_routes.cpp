@@ -87,7 +87,8 @@ bool catch_up_and_join(ConnectionPool& pool, StreamHub& hub,
 
 void add_stream_routes(Router& router, ConnectionPool& pool, StreamHub& hub) {
   router.add(
-      "GET", "/v1/stream", [&pool, &hub](const httplib::Request& req, httplib::Response& res) {
+      "GET", "/v1/stream",
+      [&pool, &hub, &gate = router.gate()](const httplib::Request& req, httplib::Response& res) {
         reject_unknown_params(req, {"reminder_id", "entity_type", "entity_id", "types",
                                     "last_event_id", "access_token"});
         const StreamFilter filter = parse_stream_filter(req);
@@ -121,6 +122,11 @@ void add_stream_routes(Router& router, ConnectionPool& pool, StreamHub& hub) {
           throw ApiError(503, "unavailable",
                          "too many open streams; try again in " + std::string(kRetryAfter) + " s");
         }
+        // A revocation heard between the gate and the hub's list found no stream to end: once
+        // listed, the token is admitted again (by the cache, which that revocation cleared, or
+        // the database).
+        if (caller && !caller->token_hash.empty())
+          gate.check_again(res, caller->token_hash, Scope::read);
         res.set_header("Cache-Control", "no-cache");
         res.set_chunked_content_provider(
             "text/event-stream", [&pool, &hub, subscriber, from, resumed = resume.has_value()](

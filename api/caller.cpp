@@ -17,6 +17,10 @@ CallerScope::~CallerScope() {
   current = previous_;
 }
 
+const Caller* current_caller() {
+  return current;
+}
+
 void act_for_caller(ConnectionPool::Lease& lease) {
   if (current == nullptr || !current->changes) return;
   // Neither part can hold a newline: token names are words, routes come from the route table.

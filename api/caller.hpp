@@ -11,9 +11,10 @@
 namespace nudge::api {
 
 struct Caller {
-  std::string token;     // the token's name; empty when [api] auth = "off"
-  std::string route;     // the route's template: "POST /v1/reminders/{id}/pause"
-  bool changes = false;  // the route may change data (every method but GET)
+  std::string token;       // the token's name; empty when [api] auth = "off"
+  std::string route;       // the route's template: "POST /v1/reminders/{id}/pause"
+  bool changes = false;    // the route may change data (every method but GET)
+  std::string token_hash;  // its SHA-256 (hex), for what outlives the request (a live stream)
 };
 
 // Names `caller` as the one this thread serves until the scope ends.
@@ -27,6 +28,9 @@ class CallerScope {
  private:
   const Caller* previous_;
 };
+
+// The caller this thread serves; nullptr outside a route.
+const Caller* current_caller();
 
 // When this thread's caller may change data, makes the session of `lease` name it (settings
 // nudge.actor and nudge.route): one round trip when the connection last named someone or

@@ -14,6 +14,7 @@ namespace {
 constexpr std::string_view kBearer = "Bearer";
 constexpr const char* kChallenge = "Bearer";
 constexpr const char* kInvalidTokenChallenge = "Bearer error=\"invalid_token\"";
+constexpr const char* kUnknownToken = "the token is unknown or revoked";
 
 ApiError unauthorized(httplib::Response& res, const char* challenge, const std::string& message) {
   res.set_header("WWW-Authenticate", challenge);
@@ -58,18 +59,12 @@ Gate::Gate(const Settings& settings, ConnectionPool& pool)
       cache_(settings.token_cache),
       limiter_(settings.rate_per_token, settings.burst) {}
 
-std::string Gate::admit(const httplib::Request& req, httplib::Response& res,
-                        const RouteAccess& route) {
-  if (!auth_ || route.scope == Scope::none) return "";
-  TokenCache::Holder h = holder(req, res);
-  if (!holds(h.scopes, route.scope)) {
-    const std::string needed(scope_name(route.scope));
-    res.set_header("WWW-Authenticate",
-                   "Bearer error=\"insufficient_scope\", scope=\"" + needed + "\"");
-    throw ApiError(403, "forbidden",
-                   "this route needs a token with scope " + needed + "; token " + h.name + " has " +
-                       scope_names(h.scopes));
-  }
+Gate::Admitted Gate::admit(const httplib::Request& req, httplib::Response& res,
+                           const RouteAccess& route) {
+  if (!auth_ || route.scope == Scope::none) return {};
+  std::string hash;
+  TokenCache::Holder h = holder(req, res, hash);
+  require_scope(res, h, route.scope);
   if (const int wait = limiter_.take(h.name, TokenCache::Clock::now()); wait > 0) {
     res.set_header("Retry-After", std::to_string(wait));
     throw ApiError(429, "rate_limited",
@@ -78,10 +73,11 @@ std::string Gate::admit(const httplib::Request& req, httplib::Response& res,
                        std::to_string(limiter_.burst()) + "); retry after " + std::to_string(wait) +
                        " s");
   }
-  return std::move(h.name);
+  return {std::move(h.name), std::move(hash)};
 }
 
-TokenCache::Holder Gate::holder(const httplib::Request& req, httplib::Response& res) {
+TokenCache::Holder Gate::holder(const httplib::Request& req, httplib::Response& res,
+                                std::string& hash) {
   const auto token = bearer_token(req);
   if (!token) {
     throw unauthorized(res, kChallenge,
@@ -94,10 +90,27 @@ TokenCache::Holder Gate::holder(const httplib::Request& req, httplib::Response& 
                        "the token is not a Nudge token (nudge_, 36 letters or digits, the last 6 "
                        "a checksum)");
   }
-  const std::string hash = token_hash_hex(*token);
+  hash = token_hash_hex(*token);
   if (auto known = cache_.find(hash, TokenCache::Clock::now())) return std::move(*known);
   if (auto found = look_up(hash)) return std::move(*found);
-  throw unauthorized(res, kInvalidTokenChallenge, "the token is unknown or revoked");
+  throw unauthorized(res, kInvalidTokenChallenge, kUnknownToken);
+}
+
+void Gate::check_again(httplib::Response& res, const std::string& hash, Scope scope) {
+  auto h = cache_.find(hash, TokenCache::Clock::now());
+  if (!h) h = look_up(hash);
+  if (!h) throw unauthorized(res, kInvalidTokenChallenge, kUnknownToken);
+  require_scope(res, *h, scope);
+}
+
+void Gate::require_scope(httplib::Response& res, const TokenCache::Holder& h, Scope scope) {
+  if (holds(h.scopes, scope)) return;
+  const std::string needed(scope_name(scope));
+  res.set_header("WWW-Authenticate",
+                 "Bearer error=\"insufficient_scope\", scope=\"" + needed + "\"");
+  throw ApiError(403, "forbidden",
+                 "this route needs a token with scope " + needed + "; token " + h.name + " has " +
+                     scope_names(h.scopes));
 }
 
 std::optional<TokenCache::Holder> Gate::look_up(const std::string& hash) {

@@ -29,17 +29,31 @@ class Gate {
 
   Gate(const Settings& settings, ConnectionPool& pool);
 
-  // The name of the token the request comes with ("" for an open route, or without auth), once
-  // it may be served.
-  std::string admit(const httplib::Request& req, httplib::Response& res, const RouteAccess& route);
+  // The token a request comes with: its name and SHA-256 (hex); both empty for an open route, or
+  // without auth.
+  struct Admitted {
+    std::string token;
+    std::string token_hash;
+  };
+  // Who the request comes with, once it may be served.
+  Admitted admit(const httplib::Request& req, httplib::Response& res, const RouteAccess& route);
+
+  // Admits again the token with this hash (as admit() gave it): a 401 or 403 unless it still
+  // holds `scope`, asking the cache, else the database. For a request that outlives its
+  // admission (a live stream, once listed where a revocation would find it): a revocation heard
+  // since the admission cleared the cache.
+  void check_again(httplib::Response& res, const std::string& hash, Scope scope);
 
   TokenCache& tokens() { return cache_; }
 
   bool auth() const { return auth_; }
 
  private:
-  TokenCache::Holder holder(const httplib::Request& req, httplib::Response& res);
+  // The token's holder; `hash` is set to the token's SHA-256 (hex).
+  TokenCache::Holder holder(const httplib::Request& req, httplib::Response& res, std::string& hash);
   std::optional<TokenCache::Holder> look_up(const std::string& hash);
+  // A 403 naming the scope unless `h` holds it.
+  static void require_scope(httplib::Response& res, const TokenCache::Holder& h, Scope scope);
 
   const bool auth_;
   ConnectionPool& pool_;

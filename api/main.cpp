@@ -140,11 +140,13 @@ int main(int argc, char** argv) {
   nudge::api::Notifier notifier(config.database.url, id + "/notify");
   // Before the server: streams the server holds refer to it until they close.
   nudge::api::StreamHub hub({static_cast<std::size_t>(config.api.max_streams),
+                             static_cast<std::size_t>(config.api.max_streams_per_token),
                              static_cast<std::size_t>(config.api.stream_buffer_bytes)});
   nudge::api::Gate gate(gate_settings(config), pool);
   std::optional<nudge::api::TokenWatch> token_watch;
   if (config.api.auth == "token")
-    token_watch.emplace(config.database.url, id + "/tokens", gate.tokens());
+    token_watch.emplace(config.database.url, id + "/tokens", gate.tokens(), hub,
+                        std::chrono::seconds(config.api.token_cache_seconds));
   nudge::api::HttpServer server(server_settings(config, tls ? tls->get() : nullptr));
   nudge::metrics::Registry registry;
   nudge::api::RequestMetrics request_metrics(registry);

@@ -70,7 +70,9 @@ void Router::add(const std::string& method, const std::string& pattern, Handler 
     offer_no_brotli(req);
     try {
       if (!gate.auth() && access->scope != Scope::none) check_local_request(req);
-      const Caller caller{gate.admit(req, res, *access), route, changes};
+      Gate::Admitted admitted = gate.admit(req, res, *access);
+      const Caller caller{std::move(admitted.token), route, changes,
+                          std::move(admitted.token_hash)};
       const CallerScope scope(caller);
       check_query_text(req);
       handler(req, res);

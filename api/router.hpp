@@ -40,6 +40,7 @@ class Router {
   void finish();
 
   const std::vector<Route>& routes() const { return routes_; }
+  Gate& gate() { return gate_; }
 
  private:
   // `handler`, counted under the route's template `path` (and timed when `timed`) when there are

@@ -167,6 +167,10 @@ const std::pair<const char*, const char*> kTokenStatements[] = {
     {"tokens_used",
      "UPDATE nudge.api_tokens t SET last_used_at = now() "
      "WHERE t.token_hash IN (SELECT decode(h, 'hex') FROM unnest($1::text[]) h)"},
+    // Of these hashes (as above), those of no live token with scope read: their streams end.
+    {"tokens_without_read",
+     "SELECT h FROM unnest($1::text[]) h WHERE NOT EXISTS (SELECT FROM nudge.api_tokens t "
+     "WHERE t.token_hash = decode(h, 'hex') AND t.revoked_at IS NULL AND 'read' = ANY (t.scopes))"},
 };
 
 }  // namespace

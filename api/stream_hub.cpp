@@ -23,23 +23,54 @@ Piece piece(std::string bytes) {
   return std::make_shared<const std::string>(std::move(bytes));
 }
 
-std::string lagged_chunk(std::size_t limit, Position last_sent) {
-  return chunk(
-      "id: " + event_id(last_sent) + "\n" +
-      notice_message("lagged", error_json("lagged", "this client fell behind by more than " +
-                                                        std::to_string(limit) +
-                                                        " bytes ([api] stream_buffer_bytes): "
-                                                        "reconnect with Last-Event-ID (this "
-                                                        "event's id) to catch up from history")));
+// The last piece of a stream: `message`, then the chunk that ends the answer.
+Piece last_piece(const std::string& message) {
+  return piece(chunk(message) + kLastChunk);
+}
+
+std::string revoked_message(const std::string& token) {
+  return notice_message(
+      "revoked", error_json("unauthorized", "token " + token +
+                                                " was revoked, deleted or lost scope read: this "
+                                                "stream ends (new requests with it are refused)"));
+}
+
+std::string lagged_message(std::size_t limit, Position last_sent) {
+  return "id: " + event_id(last_sent) + "\n" +
+         notice_message("lagged", error_json("lagged", "this client fell behind by more than " +
+                                                           std::to_string(limit) +
+                                                           " bytes ([api] stream_buffer_bytes): "
+                                                           "reconnect with Last-Event-ID (this "
+                                                           "event's id) to catch up from history"));
 }
 
 }  // namespace
 
-StreamSubscriber::StreamSubscriber(StreamHub& hub, StreamFilter filter)
-    : hub_(hub), filter_(std::move(filter)) {}
+StreamSubscriber::StreamSubscriber(StreamHub& hub, StreamFilter filter, StreamOwner owner)
+    : hub_(hub), filter_(std::move(filter)), owner_(std::move(owner)) {}
 
 StreamSubscriber::~StreamSubscriber() {
+  if (held_) {
+    std::lock_guard lock(hub_.tokens_mutex_);
+    const auto it = hub_.by_token_.find(owner_.token_hash);
+    std::erase(it->second, this);
+    if (it->second.empty()) hub_.by_token_.erase(it);
+  }
   hub_.open_.fetch_sub(1, std::memory_order_relaxed);
+}
+
+bool StreamSubscriber::ended() {
+  std::lock_guard lock(mutex_);
+  return ended_;
+}
+
+void StreamSubscriber::end_with(Piece last) {
+  std::lock_guard lock(mutex_);
+  if (ended_) return;
+  std::vector<Piece>().swap(queued_);
+  queued_bytes_ = last->size();
+  queued_.push_back(std::move(last));
+  ended_ = true;
 }
 
 bool StreamSubscriber::take(std::vector<Piece>& out) {
@@ -69,17 +100,29 @@ void StreamSubscriber::queue(const Piece& chunks, std::size_t limit, const Posit
   }
   // What is queued is dropped, and the client told so: it resumes after what the loop took.
   std::vector<Piece>().swap(queued_);
-  queued_.push_back(piece(lagged_chunk(limit, taken_through_) + kLastChunk));
+  queued_.push_back(last_piece(lagged_message(limit, taken_through_)));
   queued_bytes_ = queued_.back()->size();
   ended_ = true;
 }
 
-std::shared_ptr<StreamSubscriber> StreamHub::reserve(const StreamFilter& filter) {
+StreamHub::Reservation StreamHub::reserve(const StreamFilter& filter, StreamOwner owner) {
+  std::lock_guard lock(tokens_mutex_);
+  const bool with_token = !owner.token_hash.empty();
+  if (with_token) {
+    const auto it = by_token_.find(owner.token_hash);
+    if (it != by_token_.end() && it->second.size() >= settings_.max_streams_per_token)
+      return {nullptr, true};
+  }
   std::size_t open = open_.load();
   do {
-    if (open >= settings_.max_streams) return nullptr;
+    if (open >= settings_.max_streams) return {};
   } while (!open_.compare_exchange_weak(open, open + 1));
-  return std::make_shared<StreamSubscriber>(*this, filter);
+  auto subscriber = std::make_shared<StreamSubscriber>(*this, filter, std::move(owner));
+  if (with_token) {
+    by_token_[subscriber->owner_.token_hash].push_back(subscriber.get());
+    subscriber->held_ = true;
+  }
+  return {std::move(subscriber), false};
 }
 
 bool StreamHub::join(const std::shared_ptr<StreamSubscriber>& subscriber, Position sent) {
@@ -166,6 +209,33 @@ void StreamHub::ping() {
         [&](StreamSubscriber& s) { s.queue(kPing, settings_.buffer_bytes, nullptr); });
   }
   if (wake_) wake_();
+}
+
+std::vector<std::string> StreamHub::stream_tokens() const {
+  std::lock_guard lock(tokens_mutex_);
+  std::vector<std::string> hashes;
+  hashes.reserve(by_token_.size());
+  for (const auto& [hash, subscribers] : by_token_) hashes.push_back(hash);
+  return hashes;
+}
+
+std::size_t StreamHub::end_streams_of(const std::vector<std::string>& token_hashes) {
+  std::size_t ended = 0;
+  {
+    std::lock_guard lock(tokens_mutex_);
+    for (const auto& hash : token_hashes) {
+      const auto it = by_token_.find(hash);
+      if (it == by_token_.end()) continue;
+      // Every stream of a token is ended with the same message, naming the token.
+      const Piece last = last_piece(revoked_message(it->second.front()->owner_.token));
+      for (StreamSubscriber* s : it->second) {
+        s->end_with(last);
+        ++ended;
+      }
+    }
+  }
+  if (ended > 0 && wake_) wake_();
+  return ended;
 }
 
 }  // namespace nudge::api

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <thread>
 
+#include "caller.hpp"
 #include "errors.hpp"
 #include "http_server.hpp"
 #include "nudge/log.hpp"
@@ -64,7 +65,8 @@ bool catch_up_and_join(ConnectionPool& pool, StreamHub& hub,
     if (!sink.write(notice.data(), notice.size())) return false;
     at = pruned;
   }
-  while (!hub.join(subscriber, at)) {
+  // A stream whose token is revoked meanwhile stops catching up: the loop sends it its end.
+  while (!subscriber->ended() && !hub.join(subscriber, at)) {
     const Page page = on_connection(pool, [&](pqxx::nontransaction& tx) {
       const std::int64_t through = last_batch(tx);
       return read_changes(tx, at, through, kCatchUpPage);
@@ -85,7 +87,8 @@ bool catch_up_and_join(ConnectionPool& pool, StreamHub& hub,
 
 void add_stream_routes(Router& router, ConnectionPool& pool, StreamHub& hub) {
   router.add(
-      "GET", "/v1/stream", [&pool, &hub](const httplib::Request& req, httplib::Response& res) {
+      "GET", "/v1/stream",
+      [&pool, &hub, &gate = router.gate()](const httplib::Request& req, httplib::Response& res) {
         reject_unknown_params(req, {"reminder_id", "entity_type", "entity_id", "types",
                                     "last_event_id", "access_token"});
         const StreamFilter filter = parse_stream_filter(req);
@@ -103,12 +106,27 @@ void add_stream_routes(Router& router, ConnectionPool& pool, StreamHub& hub) {
             resume ? *resume : after_batch(on_connection(pool, [](pqxx::nontransaction& tx) {
               return advance_batches(tx);
             }));
-        auto subscriber = hub.reserve(filter);
+        const Caller* caller = current_caller();
+        auto [subscriber, token_full] = hub.reserve(
+            filter, caller ? StreamOwner{caller->token, caller->token_hash} : StreamOwner{});
         if (!subscriber) {
           res.set_header("Retry-After", kRetryAfter);
+          if (token_full) {
+            throw ApiError(429, "too_many_streams",
+                           "token " + caller->token + " holds " +
+                               std::to_string(hub.max_streams_per_token()) +
+                               " open streams ([api] max_streams_per_token); close one, or try "
+                               "again in " +
+                               std::string(kRetryAfter) + " s");
+          }
           throw ApiError(503, "unavailable",
                          "too many open streams; try again in " + std::string(kRetryAfter) + " s");
         }
+        // A revocation heard between the gate and the hub's list found no stream to end: once
+        // listed, the token is admitted again (by the cache, which that revocation cleared, or
+        // the database).
+        if (caller && !caller->token_hash.empty())
+          gate.check_again(res, caller->token_hash, Scope::read);
         res.set_header("Cache-Control", "no-cache");
         res.set_chunked_content_provider(
             "text/event-stream", [&pool, &hub, subscriber, from, resumed = resume.has_value()](

@@ -6,6 +6,9 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
 
 #include "nudge/database.hpp"
 #include "nudge/log.hpp"
@@ -19,25 +22,37 @@ constexpr auto kRecordUsesEvery = std::chrono::milliseconds(1000);
 constexpr auto kFirstRetry = std::chrono::milliseconds(100);
 constexpr auto kLongestRetry = std::chrono::milliseconds(5000);
 
+// Token hashes as a text[] literal: hex digits only, so it needs no quoting.
+std::string hash_array(const std::vector<std::string>& hashes) {
+  std::string out = "{";
+  for (const auto& hash : hashes) out += (out.size() > 1 ? "," : "") + hash;
+  return out + "}";
+}
+
 }  // namespace
 
 class TokenWatch::Receiver final : public pqxx::notification_receiver {
  public:
-  Receiver(pqxx::connection_base& conn, TokenCache& cache)
-      : pqxx::notification_receiver(conn, kChannel), cache_(cache) {}
+  Receiver(pqxx::connection_base& conn, TokenCache& cache, bool& changed)
+      : pqxx::notification_receiver(conn, kChannel), cache_(cache), changed_(changed) {}
   void operator()(const std::string& name, int) override {
     cache_.clear();
+    changed_ = true;  // the streams are checked once get_notifs() returns
     log::info("a token was revoked or changed: verified tokens forgotten", {{"token", name}});
   }
 
  private:
   TokenCache& cache_;
+  bool& changed_;
 };
 
-TokenWatch::TokenWatch(std::string url, std::string application_name, TokenCache& cache)
+TokenWatch::TokenWatch(std::string url, std::string application_name, TokenCache& cache,
+                       StreamHub& hub, std::chrono::seconds recheck)
     : url_(std::move(url)),
       application_name_(std::move(application_name)),
       cache_(cache),
+      hub_(hub),
+      recheck_(recheck),
       stop_fd_(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) {
   thread_ = std::thread([this] { run(); });
 }
@@ -59,6 +74,8 @@ void TokenWatch::run() {
       if (!conn_) connect();
       retry = kFirstRetry;
       conn_->get_notifs();
+      if (std::exchange(changed_, false) || std::chrono::steady_clock::now() - checked_ >= recheck_)
+        check_streams();
       record_uses();
       wait(conn_->sock(), kRecordUsesEvery);
     } catch (const std::exception& e) {
@@ -77,9 +94,10 @@ void TokenWatch::run() {
 void TokenWatch::connect() {
   conn_ = open_connection(url_, application_name_);
   set_up_token_connection(*conn_);
-  receiver_ = std::make_unique<Receiver>(*conn_, cache_);  // LISTEN
+  receiver_ = std::make_unique<Receiver>(*conn_, cache_, changed_);  // LISTEN
   // Whatever was revoked while nobody listened.
   cache_.clear();
+  changed_ = true;
 }
 
 void TokenWatch::disconnect() {
@@ -93,10 +111,20 @@ void TokenWatch::disconnect() {
 void TokenWatch::record_uses() {
   const auto used = cache_.take_used();
   if (used.empty()) return;
-  std::string hashes = "{";  // hex digits only: a text[] literal needs no quoting
-  for (const auto& hash : used) hashes += (hashes.size() > 1 ? "," : "") + hash;
-  hashes += "}";
-  pqxx::nontransaction(*conn_).exec_prepared("tokens_used", hashes);
+  pqxx::nontransaction(*conn_).exec_prepared("tokens_used", hash_array(used));
+}
+
+void TokenWatch::check_streams() {
+  checked_ = std::chrono::steady_clock::now();
+  const auto held = hub_.stream_tokens();
+  if (held.empty()) return;
+  const auto rows =
+      pqxx::nontransaction(*conn_).exec_prepared("tokens_without_read", hash_array(held));
+  if (rows.empty()) return;
+  std::vector<std::string> refused;
+  for (const auto& row : rows) refused.push_back(row[0].c_str());
+  const std::size_t ended = hub_.end_streams_of(refused);
+  log::info("streams of tokens that no longer grant read ended", {{"streams", ended}});
 }
 
 void TokenWatch::wait(int fd, std::chrono::milliseconds timeout) const {

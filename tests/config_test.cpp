@@ -20,19 +20,20 @@ namespace {
 
 // Every field, so whole configs compare (and print) at once. A new setting goes here too.
 auto Fields(const Config& c) {
-  return std::tie(
-      c.database.url, c.database.pool_size, c.worker.batch_size, c.worker.concurrency,
-      c.worker.lease_seconds, c.worker.idle_cap_seconds, c.worker.reconnect_max_ms,
-      c.worker.deliveries_in_flight, c.worker.metrics_port, c.worker.metrics_address,
-      c.retry.max_attempts, c.retry.base_delay_ms, c.retry.max_delay_ms,
-      c.misfire.threshold_seconds, c.misfire.fire_all_cap, c.breaker.failures,
-      c.breaker.open_seconds, c.breaker.max_open_seconds, c.webhook.secret,
-      c.webhook.connect_timeout_ms, c.webhook.timeout_ms, c.webhook.allow_private, c.email.smtp_url,
-      c.email.from, c.email.timeout_ms, c.history.retention_days, c.history.prune_interval_seconds,
-      c.api.host, c.api.port, c.api.threads, c.api.max_body_bytes, c.api.request_timeout_ms,
-      c.api.max_connections, c.api.keep_alive_seconds, c.api.tls_cert, c.api.tls_key,
-      c.api.max_streams, c.api.stream_buffer_bytes, c.api.stream_heartbeat_seconds, c.api.auth,
-      c.api.rate_per_token, c.api.burst, c.api.token_cache_seconds, c.log.level, c.secrets);
+  return std::tie(c.database.url, c.database.pool_size, c.worker.batch_size, c.worker.concurrency,
+                  c.worker.lease_seconds, c.worker.idle_cap_seconds, c.worker.reconnect_max_ms,
+                  c.worker.deliveries_in_flight, c.worker.metrics_port, c.worker.metrics_address,
+                  c.retry.max_attempts, c.retry.base_delay_ms, c.retry.max_delay_ms,
+                  c.misfire.threshold_seconds, c.misfire.fire_all_cap, c.breaker.failures,
+                  c.breaker.open_seconds, c.breaker.max_open_seconds, c.webhook.secret,
+                  c.webhook.connect_timeout_ms, c.webhook.timeout_ms, c.webhook.allow_private,
+                  c.email.smtp_url, c.email.from, c.email.timeout_ms, c.history.retention_days,
+                  c.history.prune_interval_seconds, c.api.host, c.api.port, c.api.threads,
+                  c.api.max_body_bytes, c.api.request_timeout_ms, c.api.max_connections,
+                  c.api.keep_alive_seconds, c.api.tls_cert, c.api.tls_key, c.api.max_streams,
+                  c.api.max_streams_per_token, c.api.stream_buffer_bytes,
+                  c.api.stream_heartbeat_seconds, c.api.auth, c.api.rate_per_token, c.api.burst,
+                  c.api.token_cache_seconds, c.log.level, c.secrets);
 }
 
 const Config kDefaults{};
@@ -150,6 +151,8 @@ const std::vector<SettingCase>& EverySetting() {
        [](Config& c) { c.api.tls_key = "/etc/nudge/key.pem"; }},
       {"api", "max_streams", "NUDGE_API_MAX_STREAMS", "20", "20",
        [](Config& c) { c.api.max_streams = 20; }},
+      {"api", "max_streams_per_token", "NUDGE_API_MAX_STREAMS_PER_TOKEN", "4", "4",
+       [](Config& c) { c.api.max_streams_per_token = 4; }},
       {"api", "stream_buffer_bytes", "NUDGE_API_STREAM_BUFFER_BYTES", "65536", "65536",
        [](Config& c) { c.api.stream_buffer_bytes = 65536; }},
       {"api", "stream_heartbeat_seconds", "NUDGE_API_STREAM_HEARTBEAT_SECONDS", "2", "2",
@@ -204,6 +207,7 @@ const std::vector<Range>& IntegerRanges() {
       {"api", "max_connections", 1, 1000000},
       {"api", "keep_alive_seconds", 1, 3600},
       {"api", "max_streams", 1, 100000},
+      {"api", "max_streams_per_token", 1, 100000},
       {"api", "stream_buffer_bytes", 4096, 1073741824},
       {"api", "stream_heartbeat_seconds", 1, 3600},
       {"api", "rate_per_token", 0, 1000000},

@@ -219,6 +219,8 @@ constexpr Setting kSettings[] = {
     {"api", "tls_cert", &FieldOf<&Config::api, &ApiConfig::tls_cert>},
     {"api", "tls_key", &FieldOf<&Config::api, &ApiConfig::tls_key>},
     {"api", "max_streams", &FieldOf<&Config::api, &ApiConfig::max_streams>, 1, 100000},
+    {"api", "max_streams_per_token", &FieldOf<&Config::api, &ApiConfig::max_streams_per_token>, 1,
+     100000},
     {"api", "stream_buffer_bytes", &FieldOf<&Config::api, &ApiConfig::stream_buffer_bytes>, 4096,
      1073741824},
     {"api", "stream_heartbeat_seconds",

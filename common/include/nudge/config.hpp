@@ -80,6 +80,7 @@ struct ApiConfig {
   int burst = 200;                    // requests a token may send at once
   int token_cache_seconds = 30;       // how long a verified token is trusted without a lookup
   int max_streams = 1000;             // open GET /v1/stream clients; past them a 503
+  int max_streams_per_token = 16;     // of them opened with one token; past them a 429
   int stream_buffer_bytes = 8388608;  // queued for one stream client before it is lagged
   int stream_heartbeat_seconds = 15;  // a ": ping" comment on every stream this often
 };

@@ -40,10 +40,16 @@ class ConnectionLoop {
  public:
   struct Settings {
     std::size_t max_connections = 0;
-    std::chrono::milliseconds keep_alive{0};       // an idle connection is closed after this
-    std::chrono::milliseconds request_timeout{0};  // a request being received must progress
+    std::chrono::milliseconds keep_alive{0};  // an idle connection is closed after this
+    // A stream's client must take bytes within this; a request being received must arrive by its
+    // connection's deadline (Connection::request_deadline), or is answered `timed_out`.
+    std::chrono::milliseconds request_timeout{0};
     ConnectionLimits limits{};
     std::string overloaded;  // the answer a client past max_connections gets
+    // Complete answers (each closes the connection) to a request head over kMaxHeadBytes (431)
+    // and to a request that did not arrive by its deadline (408).
+    std::string head_too_large;
+    std::string timed_out;
     SSL_CTX* tls = nullptr;  // HTTPS: each connection's TLS session is made from this
   };
   // Called on the loop thread with a connection holding a complete request; it must not block.
@@ -111,6 +117,11 @@ class ConnectionLoop {
   void close(Tracked& c);
   void arm(Tracked& c);
   void dispatch(Tracked& c);
+  // Sends `answer` (what the socket takes of it at once), then lingers.
+  void answer_and_close(Tracked& c, const std::string& answer);
+  // Ends the output and drops what the client still sends for a moment, so that it reads the
+  // answer rather than a reset; then the connection closes.
+  void linger(Tracked& c);
 
   void accept_all();
   void refuse(int fd);

@@ -60,6 +60,21 @@ Gate::Gate(const Settings& settings, ConnectionPool& pool)
 
 std::string Gate::admit(const httplib::Request& req, httplib::Response& res,
                         const RouteAccess& route) {
+  std::string name = authorize(req, res, route);
+  if (name.empty()) return name;
+  if (const int wait = limiter_.take(name, TokenCache::Clock::now()); wait > 0) {
+    res.set_header("Retry-After", std::to_string(wait));
+    throw ApiError(429, "rate_limited",
+                   "token " + name + " sent more than its " +
+                       std::to_string(limiter_.per_second()) + " requests a second (burst " +
+                       std::to_string(limiter_.burst()) + "); retry after " + std::to_string(wait) +
+                       " s");
+  }
+  return name;
+}
+
+std::string Gate::authorize(const httplib::Request& req, httplib::Response& res,
+                            const RouteAccess& route) {
   if (!auth_ || route.scope == Scope::none) return "";
   TokenCache::Holder h = holder(req, res);
   if (!holds(h.scopes, route.scope)) {
@@ -69,14 +84,6 @@ std::string Gate::admit(const httplib::Request& req, httplib::Response& res,
     throw ApiError(403, "forbidden",
                    "this route needs a token with scope " + needed + "; token " + h.name + " has " +
                        scope_names(h.scopes));
-  }
-  if (const int wait = limiter_.take(h.name, TokenCache::Clock::now()); wait > 0) {
-    res.set_header("Retry-After", std::to_string(wait));
-    throw ApiError(429, "rate_limited",
-                   "token " + h.name + " sent more than its " +
-                       std::to_string(limiter_.per_second()) + " requests a second (burst " +
-                       std::to_string(limiter_.burst()) + "); retry after " + std::to_string(wait) +
-                       " s");
   }
   return std::move(h.name);
 }

@@ -32,6 +32,9 @@ class Gate {
   // The name of the token the request comes with ("" for an open route, or without auth), once
   // it may be served.
   std::string admit(const httplib::Request& req, httplib::Response& res, const RouteAccess& route);
+  // The token and the route's scope alone (admit without the rate): the name of the token.
+  std::string authorize(const httplib::Request& req, httplib::Response& res,
+                        const RouteAccess& route);
 
   TokenCache& tokens() { return cache_; }
 

@@ -120,8 +120,12 @@ bool Connection::receive(char* scratch, std::size_t size) {
       if (!framing_ && !has_input() && !dropping()) start_deadline();
       in_.append(scratch, static_cast<std::size_t>(n));
       // A short read emptied the socket; the loop re-arms it for more. Over TLS, reading goes
-      // on until OpenSSL asks for more from the socket.
+      // on until OpenSSL asks for more from the socket, or the head is too long (the connection
+      // is closed: what OpenSSL holds is not wanted).
       if (ssl_ == nullptr && (static_cast<std::size_t>(n) < size || request_ready())) return true;
+      if (ssl_ != nullptr && in_.size() - in_pos_ >= kMaxHeadBytes && request_ready() &&
+          head_too_large())
+        return true;
     } else if (n == 0) {
       input_ended_ = true;
       return true;

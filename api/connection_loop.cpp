@@ -331,7 +331,7 @@ void ConnectionLoop::take_given_back() {
       }
     } else if (!keep && c->lingers()) {
       linger(*c);
-    } else if (!keep || (stopping_ && !c->has_input())) {
+    } else if (!keep || (stopping_ && (!c->has_input() || c->dropping()))) {
       close(*c);
     } else if (c->has_input() || c->dropping()) {
       move(*c, State::reading, c->request_deadline());
@@ -352,6 +352,10 @@ void ConnectionLoop::begin_stopping() {
   while (!idle_.empty()) close(idle_.front());
   while (!lingering_.empty()) close(lingering_.front());
   while (!streaming_.empty()) close(streaming_.front());  // a stream has no end to wait for
+  for (auto it = reading_.begin(); it != reading_.end();) {
+    Tracked& c = *it++;
+    if (c.dropping()) close(c);  // answered: only an unneeded body is left
+  }
 }
 
 void ConnectionLoop::start_stream(Tracked& c, std::shared_ptr<Outbox> outbox) {

@@ -3,11 +3,14 @@
 // its client sends it, hands a complete request to `on_ready` (which gives it to a request
 // thread), and keeps idle keep-alive connections until their client sends the next request or
 // the keep-alive timeout passes. An idle or slow client costs a socket and a few hundred bytes,
-// never a request thread. A client past the limit is sent `overloaded` (a complete 503 answer)
-// and its connection closed (over HTTPS, the connection is closed without one: a client that has
-// not finished its handshake could not read it). A connection whose answer goes on (a Server-Sent
-// Events stream) is kept here too once its head is written: the loop writes what its Outbox holds,
-// without blocking, whenever it is told the outboxes grew and the client can take more.
+// never a request thread. A request not in whole by its deadline is answered 408 here, and a
+// head over kMaxHeadBytes 431, unread (each closes the connection, lingering a moment so that the
+// client reads the answer); the rest of a body an answer did not need is dropped here too. A client
+// past the limit is sent `overloaded` (a complete 503 answer) and its connection closed (over
+// HTTPS, the connection is closed without one: a client that has not finished its handshake could
+// not read it). A connection whose answer goes on (a Server-Sent Events stream) is kept here too
+// once its head is written: the loop writes what its Outbox holds, without blocking, whenever it is
+// told the outboxes grew and the client can take more.
 
 #include <atomic>
 #include <chrono>

@@ -496,34 +496,29 @@ TEST_F(SlowClients, ALargeBodyIsReadOnlyWithATokenOfTheRoutesScope) {
 }
 
 TEST_F(SlowClients, AnUnknownRouteAChunkedBodyOrContinueWithoutATokenGetNoBodyRead) {
-  {
+  struct Case {
+    std::string name;
+    std::string bytes;  // the head and what is sent of the body
+    int status;
+  };
+  const std::vector<Case> cases = {
+      {"an unknown route", head_of("POST", "/v1/nothing-here", 900000) + std::string(70000, ' '),
+       404},
+      // Its first chunk here and the rest still coming.
+      {"a chunked body",
+       "POST /v1/reminders HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n1000\r\n" +
+           std::string(4096, ' ') + "\r\n1\r\n",
+       401},
+      // Told 401 instead of 100 Continue: the body is never sent.
+      {"Expect: 100-continue", head_of("POST", "/v1/reminders", 900000, "Expect: 100-continue\r\n"),
+       401}};
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.name);
     RawConnection conn(port_);
-    ASSERT_TRUE(conn.send(head_of("POST", "/v1/nothing-here", 900000) + std::string(70000, ' ')));
-    const auto answer = conn.read_response(kPrompt);
+    const auto answer = conn.request(c.bytes, kPrompt);
     ASSERT_TRUE(answer);
-    EXPECT_EQ(answer->status, 404);
-    EXPECT_TRUE(conn.closed_by_server(3s));
-  }
-  {
-    // A chunked body, its first chunk here and the rest trickling: refused before it is read.
-    RawConnection conn(port_);
-    ASSERT_TRUE(
-        conn.send("POST /v1/reminders HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
-                  "1000\r\n" +
-                  std::string(4096, ' ') + "\r\n1\r\n"));
-    const auto answer = conn.read_response(kPrompt);
-    ASSERT_TRUE(answer);
-    EXPECT_EQ(answer->status, 401);
+    EXPECT_EQ(answer->status, c.status);
     EXPECT_EQ(answer->header("Connection"), "close");
-    EXPECT_TRUE(conn.closed_by_server(3s));
-  }
-  {
-    // Told 401 instead of 100 Continue: the body is never sent.
-    RawConnection conn(port_);
-    const auto answer =
-        conn.request(head_of("POST", "/v1/reminders", 900000, "Expect: 100-continue\r\n"), kPrompt);
-    ASSERT_TRUE(answer);
-    EXPECT_EQ(answer->status, 401);
     EXPECT_TRUE(conn.closed_by_server(3s));
   }
 }

@@ -20,9 +20,8 @@ namespace {
 // Answers up to this size are sent with one send(); larger ones are sent as httplib writes them.
 constexpr std::size_t kOutBufferBytes = 65536;
 constexpr std::string_view kEmptyBody = "Content-Length: 0\r\n";
-// A body the answer did not need is dropped as it arrives, so that a client still sending it
-// reads the answer, not a reset; one that stops sending for this long is closed.
-constexpr std::chrono::milliseconds kDropWait{1000};
+// Set when the request read on this thread passes its deadline; cleared as each one begins.
+thread_local bool t_timed_out = false;
 
 std::pair<std::string, int> numeric_address(const sockaddr_storage& addr, socklen_t len) {
   char host[NI_MAXHOST] = "";
@@ -34,6 +33,10 @@ std::pair<std::string, int> numeric_address(const sockaddr_storage& addr, sockle
 }
 
 }  // namespace
+
+bool request_timed_out() {
+  return t_timed_out;
+}
 
 Connection::Connection(int fd, const ConnectionLimits& limits, SSL_CTX* tls)
     : fd_(fd), limits_(limits) {
@@ -114,10 +117,15 @@ bool Connection::receive(char* scratch, std::size_t size) {
   for (;;) {
     const ssize_t n = receive_some(scratch, size);
     if (n > 0) {
+      if (!framing_ && !has_input() && !dropping()) start_deadline();
       in_.append(scratch, static_cast<std::size_t>(n));
       // A short read emptied the socket; the loop re-arms it for more. Over TLS, reading goes
-      // on until OpenSSL asks for more from the socket.
+      // on until OpenSSL asks for more from the socket, or the head is too long (the connection
+      // is closed: what OpenSSL holds is not wanted).
       if (ssl_ == nullptr && (static_cast<std::size_t>(n) < size || request_ready())) return true;
+      if (ssl_ != nullptr && in_.size() - in_pos_ >= kMaxHeadBytes && request_ready() &&
+          head_too_large())
+        return true;
     } else if (n == 0) {
       input_ended_ = true;
       return true;
@@ -132,7 +140,37 @@ bool Connection::await_input(std::chrono::milliseconds wait, char* scratch, std:
   return ::poll(&pfd, 1, static_cast<int>(wait.count())) > 0 && receive(scratch, size);
 }
 
+void Connection::start_deadline() {
+  deadline_ = std::chrono::steady_clock::now() + limits_.io_timeout;
+  body_timed_ = false;
+}
+
+bool Connection::drop_unread() {
+  const bool was_dropping = dropping();
+  if (unread_ > 0) {
+    const std::size_t n = std::min(unread_, in_.size() - in_pos_);
+    in_pos_ += n;
+    unread_ -= n;
+  } else if (refused_chunks_) {
+    in_pos_ += refused_chunks_->feed(std::string_view(in_).substr(in_pos_), nullptr);
+    if (refused_chunks_->state() == ChunkDecoder::State::malformed) {
+      // Where the next request starts is unknown: the connection ends.
+      in_pos_ = in_.size();
+      input_ended_ = true;
+    }
+    if (refused_chunks_->state() != ChunkDecoder::State::more) refused_chunks_.reset();
+  }
+  if (in_pos_ == in_.size()) {
+    in_.clear();
+    in_pos_ = 0;
+  }
+  if (dropping()) return false;
+  if (was_dropping && has_input()) start_deadline();  // the next request's first bytes are here
+  return true;
+}
+
 bool Connection::request_ready() {
+  if (!drop_unread()) return false;
   // RFC 9112 section 2.2: empty lines before a request are ignored.
   while (in_.size() - in_pos_ >= 2 && in_[in_pos_] == '\r' && in_[in_pos_ + 1] == '\n') {
     in_pos_ += 2;
@@ -141,7 +179,27 @@ bool Connection::request_ready() {
   if (!framing_ || !framing_->ready) {
     framing_ = frame_request(std::string_view(in_).substr(in_pos_), limits_.max_body_bytes);
   }
+  if (!body_timed_ && framing_->head_size > 0) {
+    // The body's time, from what the head says of its length (a chunked one's is unknown).
+    body_timed_ = true;
+    const std::size_t body =
+        framing_->chunked ? limits_.max_body_bytes
+                          : std::min(framing_->body_size.value_or(0), limits_.max_body_bytes);
+    deadline_ += std::chrono::milliseconds(body * 1000 / kMinBodyBytesPerSecond);
+  }
   return framing_->ready || input_ended_;
+}
+
+std::size_t Connection::body_pending() const {
+  if (!framing_ || !framing_->body_size) return 0;
+  const std::size_t rest = framing_->head_size + *framing_->body_size - consumed_;
+  const std::size_t here = in_.size() - in_pos_;
+  return rest > here ? rest - here : 0;
+}
+
+void Connection::refuse_unread_body() {
+  lingers_ = true;
+  if (framing_) framing_->close_after = true;
 }
 
 void Connection::release_buffers() {
@@ -152,7 +210,8 @@ void Connection::release_buffers() {
   std::string().swap(out_);
 }
 
-int Connection::begin_request() {
+void Connection::begin_request() {
+  t_timed_out = false;
   ++requests_;
   consumed_ = 0;
   refused_chunks_.reset();
@@ -160,58 +219,53 @@ int Connection::begin_request() {
     in_.insert(in_pos_ + framing_->head_size - 2, kEmptyBody);
     framing_->head_size += kEmptyBody.size();
   }
-  if (framing_ && framing_->chunked) return read_chunked_body();
-  return 0;
 }
 
-int Connection::read_chunked_body() {
+bool Connection::chunked_body_pending() const {
+  if (!chunked_body()) return false;
+  ChunkDecoder decoder;  // a dry run over what is here
+  decoder.feed(std::string_view(in_).substr(in_pos_), nullptr);
+  return decoder.state() == ChunkDecoder::State::more;
+}
+
+int Connection::read_chunked_body(std::size_t& body_size) {
   RequestFraming& f = *framing_;
-  const std::size_t body_at = in_pos_ + f.head_size;
+  f.chunked = false;
+  // httplib has read the head: the body starts at in_pos_.
   ChunkDecoder decoder;
   std::string body;
-  std::size_t used = 0;  // bytes after the head that the decoder has taken
-  bool continued = false;
+  std::size_t used = 0;  // bytes of the body that the decoder has taken
   char scratch[16384];
   for (;;) {
-    used += decoder.feed(std::string_view(in_).substr(body_at + used), &body);
+    used += decoder.feed(std::string_view(in_).substr(in_pos_ + used), &body);
     if (decoder.state() != ChunkDecoder::State::more) break;
     // What was decoded is in `body`: the encoded bytes go, so that no more than the limit (and
     // a read) is ever held.
-    in_.erase(body_at, used);
+    in_.erase(in_pos_, used);
     used = 0;
     if (decoder.data_size() > limits_.max_body_bytes) {
-      // Refused before the rest is read; end_request drops it as it comes.
-      f.chunked = false;
+      // Refused before the rest is read; it is dropped as it comes (end_request).
       refused_chunks_ = decoder;
       return 413;
     }
-    // A client that asked to be told to go on is told now: it waits for that before its body.
-    if (f.expect_continue && !continued) {
-      continued = true;
-      static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
-      if (!send_all(kContinue.data(), kContinue.size())) break;
-    }
-    if (!receive_once(scratch, sizeof scratch)) break;
+    // A client that asked to be told to go on was told by httplib: it waits for that.
+    if (!flush() || !receive_once(scratch, sizeof scratch)) break;
   }
-  f.chunked = false;
   if (decoder.state() != ChunkDecoder::State::done) {
     // Malformed, or it stopped arriving: where the next request starts is unknown.
     f.close_after = true;
     end_input();
-    return 400;
+    return t_timed_out ? 408 : 400;
   }
-  const std::string head =
-      dechunked_head(std::string_view(in_).substr(in_pos_, f.head_size), body.size());
-  in_.replace(in_pos_, f.head_size + used, head + body);
-  f.head_size = head.size();
-  f.body_size = body.size();
+  in_.replace(in_pos_, used, body);
+  f.body_size = body_size = body.size();
   return 0;
 }
 
 bool Connection::receive_once(char* scratch, std::size_t size) {
   for (;;) {
     const bool decrypted = ssl_ != nullptr && SSL_pending(ssl_) > 0;
-    if (!decrypted && !wait_for(want_write_ ? POLLOUT : POLLIN)) return false;
+    if (!decrypted && !(want_write_ ? wait_for(POLLOUT) : wait_for_input())) return false;
     const ssize_t n = receive_some(scratch, size);
     if (n > 0) {
       in_.append(scratch, static_cast<std::size_t>(n));
@@ -230,15 +284,21 @@ bool Connection::must_close() const {
 }
 
 bool Connection::end_request() {
-  bool ok = flush();
+  // A body cut short by its deadline: the 408 is read before the connection closes.
+  if (t_timed_out) lingers_ = true;
+  bool ok = flush() && !lingers_;
   if (refused_chunks_) {
     // httplib read the head only (the request was refused before its body).
-    ok = ok && framing_ && consumed_ == framing_->head_size && drop_chunked_rest();
-    refused_chunks_.reset();
+    if (!ok || !framing_ || consumed_ != framing_->head_size) refused_chunks_.reset();
   } else if (framing_ && framing_->body_size) {
     const std::size_t message = framing_->head_size + *framing_->body_size;
-    // httplib reads no body for GET, and none of one refused (too large): it is dropped.
-    if (consumed_ < message) ok = ok && drop_input(message - consumed_);
+    // httplib reads no body for GET, and none of one refused (too large): it is dropped as it
+    // arrives, on the loop, without a request thread.
+    if (consumed_ < message) unread_ = message - consumed_;
+  }
+  if (!ok) {
+    refused_chunks_.reset();
+    unread_ = 0;
   }
   framing_.reset();
   if (in_pos_ == in_.size()) {
@@ -248,53 +308,26 @@ bool Connection::end_request() {
     in_.erase(0, in_pos_);
     in_pos_ = 0;
   }
+  if (ok && !dropping() && has_input()) start_deadline();  // a pipelined request's clock
+  drop_unread();
   return ok;
 }
 
-bool Connection::drop_input(std::size_t count) {
-  const std::size_t here = std::min(count, in_.size() - in_pos_);
-  in_pos_ += here;
-  count -= here;
-  const auto deadline = std::chrono::steady_clock::now() + limits_.io_timeout;
-  char scratch[16384];
-  while (count > 0) {
-    const auto n = receive_to_drop(scratch, std::min(count, sizeof scratch), deadline);
-    if (!n) return false;
-    count -= *n;
+bool Connection::wait_for_input() {
+  using namespace std::chrono;
+  const auto left = ceil<milliseconds>(deadline_ - steady_clock::now());
+  if (left.count() <= 0) {
+    t_timed_out = true;
+    return false;
   }
-  return true;
-}
-
-bool Connection::drop_chunked_rest() {
-  const auto deadline = std::chrono::steady_clock::now() + limits_.io_timeout;
-  char scratch[16384];
-  for (;;) {
-    in_pos_ += refused_chunks_->feed(std::string_view(in_).substr(in_pos_), nullptr);
-    if (refused_chunks_->state() == ChunkDecoder::State::done) return true;
-    if (refused_chunks_->state() == ChunkDecoder::State::malformed) return false;
-    in_.clear();  // all of it was dropped
-    in_pos_ = 0;
-    const auto n = receive_to_drop(scratch, sizeof scratch, deadline);
-    if (!n) return false;
-    in_.append(scratch, *n);
-  }
-}
-
-std::optional<std::size_t> Connection::receive_to_drop(
-    char* scratch, std::size_t size, std::chrono::steady_clock::time_point deadline) {
   pollfd pfd{fd_, POLLIN, 0};
-  const bool decrypted = ssl_ != nullptr && SSL_pending(ssl_) > 0;
-  if (input_ended_ || std::chrono::steady_clock::now() >= deadline ||
-      (!decrypted && ::poll(&pfd, 1, static_cast<int>(kDropWait.count())) <= 0))
-    return std::nullopt;
-  const ssize_t n = receive_some(scratch, size);
-  if (n > 0) return static_cast<std::size_t>(n);
-  if (n == 0) {
-    input_ended_ = true;
-  } else if (errno != EINTR && errno != EAGAIN && errno != EWOULDBLOCK) {
-    return std::nullopt;
+  const auto wait = std::min(limits_.io_timeout, left);
+  for (;;) {
+    const int n = ::poll(&pfd, 1, static_cast<int>(wait.count()));
+    if (n > 0) return true;
+    if (n == 0 && steady_clock::now() >= deadline_) t_timed_out = true;
+    if (n == 0 || errno != EINTR) return false;
   }
-  return 0;
 }
 
 bool Connection::wait_for(short events) const {
@@ -330,6 +363,13 @@ bool Connection::flush() {
   return ok;
 }
 
+void Connection::end_output() {
+  // Over TLS with close_notify first; either way the client reads what was sent, then the end.
+  if (ssl_ != nullptr && handshake_done_ && !write_failed_) SSL_shutdown(ssl_);
+  write_failed_ = true;
+  ::shutdown(fd_, SHUT_WR);
+}
+
 bool Connection::is_readable() const {
   return has_input() || (!input_ended_ && wait_for(POLLIN));
 }
@@ -354,7 +394,7 @@ ssize_t Connection::read(char* ptr, std::size_t size) {
     return read(ptr, size);
   }
   for (;;) {
-    if (!wait_for(POLLIN)) return -1;
+    if (!wait_for_input()) return -1;
     const ssize_t n = ::recv(fd_, ptr, size, 0);
     if (n > 0) {
       consumed_ += static_cast<std::size_t>(n);
@@ -371,7 +411,7 @@ ssize_t Connection::read(char* ptr, std::size_t size) {
 bool Connection::receive_more() {
   char scratch[16384];
   while (!has_input() && !input_ended_) {
-    if (!wait_for(POLLIN) || !receive(scratch, sizeof scratch)) return false;
+    if (!wait_for_input() || !receive(scratch, sizeof scratch)) return false;
   }
   return true;
 }

@@ -19,9 +19,20 @@
 namespace nudge::api {
 
 struct ConnectionLimits {
-  std::chrono::milliseconds io_timeout;  // longest wait for the client to send or take bytes
-  std::size_t max_body_bytes;            // larger bodies are refused (413)
+  // Longest wait for the client to send or take bytes, and the time a request's head has to
+  // arrive in whole (from its first byte).
+  std::chrono::milliseconds io_timeout;
+  std::size_t max_body_bytes;  // larger bodies are refused (413)
 };
+
+// A request's body has, beyond io_timeout, one second for each this many bytes of it (of at most
+// max_body_bytes) to arrive in whole: a slow but honest client gets there (1 MiB in 26 s with
+// the defaults), a client trickling bytes to hold the connection does not.
+inline constexpr std::size_t kMinBodyBytesPerSecond = 65536;
+
+// The request being read on this thread passed its deadline (Connection::deadline) before it
+// arrived in whole: its answer is a 408 and the connection closes.
+bool request_timed_out();
 
 class Connection : public httplib::Stream {
  public:
@@ -46,25 +57,49 @@ class Connection : public httplib::Stream {
   void end_input() { input_ended_ = true; }
   bool input_ended() const { return input_ended_; }
   bool has_input() const { return in_pos_ < in_.size(); }
-  // A request can be served without waiting for the client (or the input has ended).
+  // A request can be served without waiting for the client (or the input has ended). The rest
+  // of a body the last answer did not need is dropped first, as it arrives.
   bool request_ready();
+  // When the request being received (or the body being dropped) must have arrived in whole: its
+  // first byte's arrival plus io_timeout, plus the body's time (kMinBodyBytesPerSecond) once the
+  // head says how long it is.
+  std::chrono::steady_clock::time_point request_deadline() const { return deadline_; }
+  // The head at the front of the input is over kMaxHeadBytes: it is refused (431), unread.
+  bool head_too_large() const { return framing_ && framing_->head_too_large; }
+  // The rest of a body the last answer did not need is still to be dropped.
+  bool dropping() const { return unread_ > 0 || refused_chunks_.has_value(); }
+  // The request is answered without its body, which has not all arrived: the connection closes
+  // after the answer (lingering, so that the client reads it), rather than read the body.
+  void refuse_unread_body();
+  bool lingers() const { return lingers_; }
+  // Nothing more is sent: the client reads what was, then the end of the connection.
+  void end_output();
+  // The body's bytes not received yet (0 when it has all arrived or the request has none).
+  std::size_t body_pending() const;
   // Frees the buffers of a connection with nothing buffered, so that idle ones cost no heap.
   void release_buffers();
 
   // Before httplib reads the request: a request without Content-Length or Transfer-Encoding
-  // gets "Content-Length: 0", its body length by RFC 9112 (httplib would wait for a body); a
-  // chunked body is read and decoded here, as it arrives, and the request handed to httplib
-  // with it as a Content-Length body (httplib would read a chunked one whole, whatever its
-  // size). Answers the status the request is to be refused with, or 0: 413 once the decoded
-  // body passes max_body_bytes (the rest is not kept), 400 when it is malformed or stops
-  // arriving (and the connection closes after the answer).
-  int begin_request();
+  // gets "Content-Length: 0", its body length by RFC 9112 (httplib would wait for a body).
+  void begin_request();
+  // The request has a chunked body (Transfer-Encoding: chunked alone) not yet decoded, and not
+  // all of it has arrived.
+  bool chunked_body() const { return framing_ && framing_->chunked; }
+  bool chunked_body_pending() const;
+  // Once httplib has read the head of a request with a chunked body: reads the body and decodes
+  // it as it arrives, so that httplib reads it as a Content-Length body of `body_size` bytes
+  // (httplib would read a chunked one whole, whatever its size). Answers the status the request
+  // is to be refused with, or 0: 413 once the decoded body passes max_body_bytes (the rest is
+  // not kept, and dropped as it arrives), 400 when it is malformed, 408 when it did not arrive by
+  // the deadline (and the connection closes after the answer).
+  int read_chunked_body(std::size_t& body_size);
   // The answer must close the connection: the input has ended, or where the next request
   // starts is unknown.
   bool must_close() const;
-  // After httplib answered: sends the rest of the answer and skips any part of the request's
-  // body httplib did not read (the rest of a chunked body too large too, decoded and dropped).
-  // False when the connection cannot serve another request.
+  // After httplib answered: sends the rest of the answer and drops what is buffered of any part
+  // of the request's body httplib did not read; the rest (of a chunked body too large too,
+  // decoded) is dropped as it arrives by request_ready(), by the deadline. False when the
+  // connection cannot serve another request.
   bool end_request();
   unsigned requests() const { return requests_; }
 
@@ -86,21 +121,16 @@ class Connection : public httplib::Stream {
 
  private:
   bool wait_for(short events) const;
-  // Drops `count` bytes of input: those buffered, then those that arrive (within kDropWait of
-  // each other, all within io_timeout). False when they did not all come.
-  bool drop_input(std::size_t count);
-  // The same for the rest of a chunked body, to its end; the bytes after it are kept.
-  bool drop_chunked_rest();
-  // For the two: the client's next bytes (at most `size`) into `scratch`, how many came (0 for
-  // none yet), or nullopt when the drop is given up: the input ended or failed, `deadline`
-  // passed, or nothing came for kDropWait.
-  std::optional<std::size_t> receive_to_drop(char* scratch, std::size_t size,
-                                             std::chrono::steady_clock::time_point deadline);
-  // Waits up to io_timeout for the client's next bytes (at most `size`) and adds them to the
-  // buffered input. False when none came, the client closed or the socket failed.
+  // Waits for the client's next bytes up to io_timeout and the request's deadline; false when
+  // none came (past the deadline: timed out).
+  bool wait_for_input();
+  // Drops the buffered bytes of the body still to be dropped; true once none is left.
+  bool drop_unread();
+  // The request's clock starts: its first byte arrived.
+  void start_deadline();
+  // Waits up to io_timeout (and the deadline) for the client's next bytes (at most `size`) and
+  // adds them to the buffered input. False when none came, the client closed or the socket failed.
   bool receive_once(char* scratch, std::size_t size);
-  // begin_request's part for a chunked body.
-  int read_chunked_body();
   bool send_all(const char* data, std::size_t size);
   bool flush();
   ssize_t tls_result(int result);
@@ -121,6 +151,10 @@ class Connection : public httplib::Stream {
   std::optional<RequestFraming> framing_;
   // The rest of a chunked body refused as too large: decoded and dropped by end_request.
   std::optional<ChunkDecoder> refused_chunks_;
+  std::size_t unread_ = 0;  // bytes of a body the answer did not need, still to be dropped
+  std::chrono::steady_clock::time_point deadline_{};
+  bool body_timed_ = false;  // deadline_ includes the body's time
+  bool lingers_ = false;
   std::size_t consumed_ = 0;  // bytes of the current request httplib has read
   bool input_ended_ = false;
   bool write_failed_ = false;

@@ -22,8 +22,9 @@ using namespace std::chrono_literals;
 constexpr int kEvents = 256;
 constexpr int kAcceptsPerWake = 256;  // then the other events get their turn
 constexpr std::size_t kScratchBytes = 65536;
-// A refused client is given this long to read its 503 before the socket is closed (closing
-// with its request unread could reset the connection before the answer is read).
+// A refused client is given this long to read its answer (503, 408, 431, a refusal before its
+// body) before the socket is closed (closing with its request unread could reset the connection
+// before the answer is read).
 constexpr auto kRefusedLinger = 1s;
 constexpr std::size_t kMaxLingering = 64;
 constexpr auto kRefusalReportInterval = 10s;
@@ -126,6 +127,29 @@ void ConnectionLoop::arm(Tracked& c) {
 void ConnectionLoop::dispatch(Tracked& c) {
   move(c, State::busy, {});
   on_ready_(c);
+}
+
+void ConnectionLoop::answer_and_close(Tracked& c, const std::string& answer) {
+  std::size_t sent = 0;
+  while (sent < answer.size()) {
+    const ssize_t n = c.send_some(answer.data() + sent, answer.size() - sent);
+    if (n > 0) {
+      sent += static_cast<std::size_t>(n);
+    } else if (n < 0 && errno == EINTR) {
+      continue;
+    } else {
+      break;  // the socket does not take it now: it is not waited for
+    }
+  }
+  linger(c);
+}
+
+void ConnectionLoop::linger(Tracked& c) {
+  c.end_output();
+  if (lingering_.size() >= kMaxLingering) return close(c);
+  epoll_event e{EPOLLIN, {.ptr = &c}};
+  if (::epoll_ctl(epoll_fd_, EPOLL_CTL_MOD, c.socket(), &e) != 0) return close(c);
+  move(c, State::lingering, Clock::now() + kRefusedLinger);
 }
 
 void ConnectionLoop::run() {
@@ -282,9 +306,13 @@ void ConnectionLoop::on_readable(Tracked& c) {
       break;
   }
   if (!c.receive(scratch_.data(), scratch_.size())) return close(c);
-  if (c.request_ready()) return dispatch(c);
+  const bool ready = c.request_ready();
+  // Refused unread, without a request thread: parsing it had no limit.
+  if (c.head_too_large()) return answer_and_close(c, settings_.head_too_large);
+  if (ready) return dispatch(c);
   if (c.input_ended()) return close(c);  // the client left between requests
-  if (c.has_input()) move(c, State::reading, Clock::now() + settings_.request_timeout);
+  // The deadline is the request's whole: more bytes do not extend it.
+  if (c.has_input() || c.dropping()) move(c, State::reading, c.request_deadline());
   arm(c);
 }
 
@@ -301,10 +329,12 @@ void ConnectionLoop::take_given_back() {
       } else {
         start_stream(*c, std::move(outbox));
       }
-    } else if (!keep || (stopping_ && !c->has_input())) {
+    } else if (!keep && c->lingers()) {
+      linger(*c);
+    } else if (!keep || (stopping_ && (!c->has_input() || c->dropping()))) {
       close(*c);
-    } else if (c->has_input()) {
-      move(*c, State::reading, at + settings_.request_timeout);
+    } else if (c->has_input() || c->dropping()) {
+      move(*c, State::reading, c->request_deadline());
     } else {
       c->release_buffers();
       move(*c, State::idle, at + settings_.keep_alive);
@@ -322,6 +352,10 @@ void ConnectionLoop::begin_stopping() {
   while (!idle_.empty()) close(idle_.front());
   while (!lingering_.empty()) close(lingering_.front());
   while (!streaming_.empty()) close(streaming_.front());  // a stream has no end to wait for
+  for (auto it = reading_.begin(); it != reading_.end();) {
+    Tracked& c = *it++;
+    if (c.dropping()) close(c);  // answered: only an unneeded body is left
+  }
 }
 
 void ConnectionLoop::start_stream(Tracked& c, std::shared_ptr<Outbox> outbox) {
@@ -410,13 +444,15 @@ void ConnectionLoop::expire(Clock::time_point now) {
     Tracked& c = *it++;
     if (c.blocked && c.deadline <= now) close(c);  // a client that stopped reading
   }
-  // A request that stopped arriving is served as far as it came: httplib answers 400.
+  // A request that did not arrive in time is answered 408; a body still being dropped after
+  // its answer just ends.
   while (!reading_.empty() && reading_.front().deadline <= now) {
     Tracked& c = reading_.front();
-    epoll_event quiet{0, {.ptr = &c}};  // it was armed for more bytes; not while it is served
-    ::epoll_ctl(epoll_fd_, EPOLL_CTL_MOD, c.socket(), &quiet);
-    c.end_input();
-    dispatch(c);
+    if (c.dropping()) {
+      close(c);
+    } else {
+      answer_and_close(c, settings_.timed_out);
+    }
   }
 }
 

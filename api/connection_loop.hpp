@@ -3,11 +3,14 @@
 // its client sends it, hands a complete request to `on_ready` (which gives it to a request
 // thread), and keeps idle keep-alive connections until their client sends the next request or
 // the keep-alive timeout passes. An idle or slow client costs a socket and a few hundred bytes,
-// never a request thread. A client past the limit is sent `overloaded` (a complete 503 answer)
-// and its connection closed (over HTTPS, the connection is closed without one: a client that has
-// not finished its handshake could not read it). A connection whose answer goes on (a Server-Sent
-// Events stream) is kept here too once its head is written: the loop writes what its Outbox holds,
-// without blocking, whenever it is told the outboxes grew and the client can take more.
+// never a request thread. A request not in whole by its deadline is answered 408 here, and a
+// head over kMaxHeadBytes 431, unread (each closes the connection, lingering a moment so that the
+// client reads the answer); the rest of a body an answer did not need is dropped here too. A client
+// past the limit is sent `overloaded` (a complete 503 answer) and its connection closed (over
+// HTTPS, the connection is closed without one: a client that has not finished its handshake could
+// not read it). A connection whose answer goes on (a Server-Sent Events stream) is kept here too
+// once its head is written: the loop writes what its Outbox holds, without blocking, whenever it is
+// told the outboxes grew and the client can take more.
 
 #include <atomic>
 #include <chrono>
@@ -40,10 +43,16 @@ class ConnectionLoop {
  public:
   struct Settings {
     std::size_t max_connections = 0;
-    std::chrono::milliseconds keep_alive{0};       // an idle connection is closed after this
-    std::chrono::milliseconds request_timeout{0};  // a request being received must progress
+    std::chrono::milliseconds keep_alive{0};  // an idle connection is closed after this
+    // A stream's client must take bytes within this; a request being received must arrive by its
+    // connection's deadline (Connection::request_deadline), or is answered `timed_out`.
+    std::chrono::milliseconds request_timeout{0};
     ConnectionLimits limits{};
     std::string overloaded;  // the answer a client past max_connections gets
+    // Complete answers (each closes the connection) to a request head over kMaxHeadBytes (431)
+    // and to a request that did not arrive by its deadline (408).
+    std::string head_too_large;
+    std::string timed_out;
     SSL_CTX* tls = nullptr;  // HTTPS: each connection's TLS session is made from this
   };
   // Called on the loop thread with a connection holding a complete request; it must not block.
@@ -111,6 +120,11 @@ class ConnectionLoop {
   void close(Tracked& c);
   void arm(Tracked& c);
   void dispatch(Tracked& c);
+  // Sends `answer` (what the socket takes of it at once), then lingers.
+  void answer_and_close(Tracked& c, const std::string& answer);
+  // Ends the output and drops what the client still sends for a moment, so that it reads the
+  // answer rather than a reset; then the connection closes.
+  void linger(Tracked& c);
 
   void accept_all();
   void refuse(int fd);

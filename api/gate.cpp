@@ -61,18 +61,25 @@ Gate::Gate(const Settings& settings, ConnectionPool& pool)
 
 Gate::Admitted Gate::admit(const httplib::Request& req, httplib::Response& res,
                            const RouteAccess& route) {
-  if (!auth_ || route.scope == Scope::none) return {};
-  std::string hash;
-  TokenCache::Holder h = holder(req, res, hash);
-  require_scope(res, h, route.scope);
-  if (const int wait = limiter_.take(h.name, TokenCache::Clock::now()); wait > 0) {
+  Admitted admitted = authorize(req, res, route);
+  if (admitted.token.empty()) return admitted;
+  if (const int wait = limiter_.take(admitted.token, TokenCache::Clock::now()); wait > 0) {
     res.set_header("Retry-After", std::to_string(wait));
     throw ApiError(429, "rate_limited",
-                   "token " + h.name + " sent more than its " +
+                   "token " + admitted.token + " sent more than its " +
                        std::to_string(limiter_.per_second()) + " requests a second (burst " +
                        std::to_string(limiter_.burst()) + "); retry after " + std::to_string(wait) +
                        " s");
   }
+  return admitted;
+}
+
+Gate::Admitted Gate::authorize(const httplib::Request& req, httplib::Response& res,
+                               const RouteAccess& route) {
+  if (!auth_ || route.scope == Scope::none) return {};
+  std::string hash;
+  TokenCache::Holder h = holder(req, res, hash);
+  require_scope(res, h, route.scope);
   return {std::move(h.name), std::move(hash)};
 }
 

@@ -43,6 +43,8 @@ class Gate {
   // admission (a live stream, once listed where a revocation would find it): a revocation heard
   // since the admission cleared the cache.
   void check_again(httplib::Response& res, const std::string& hash, Scope scope);
+  // The token and the route's scope alone (admit without the rate): who the request comes with.
+  Admitted authorize(const httplib::Request& req, httplib::Response& res, const RouteAccess& route);
 
   TokenCache& tokens() { return cache_; }
 

@@ -6,6 +6,7 @@
 
 #include <functional>
 #include <memory>
+#include <string_view>
 #include <utility>
 
 #include "nudge/log.hpp"
@@ -25,28 +26,37 @@ constexpr std::size_t kNextRequestReadBytes = 16384;
 
 // Set by keep_as_stream while the request thread serves the request whose answer streams.
 thread_local std::shared_ptr<Outbox> t_stream;
-// The status the connection refused the request being served with (Connection::begin_request),
-// or 0: httplib answers it before reading a body or routing.
-thread_local int t_refusal = 0;
+// The connection this thread serves a request from.
+thread_local Connection* t_connection = nullptr;
 
-std::string overloaded_answer(const std::string& body) {
-  return "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
-         "Content-Length: " +
-         std::to_string(body.size()) + "\r\nRetry-After: 1\r\nConnection: close\r\n\r\n" + body;
+// A complete answer that closes the connection, for those the connection loop sends itself.
+std::string closing_answer(std::string_view status, const std::string& body,
+                           std::string_view headers = "") {
+  return "HTTP/1.1 " + std::string(status) +
+         "\r\nContent-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) +
+         "\r\n" + std::string(headers) + "Connection: close\r\n\r\n" + body;
 }
 
 }  // namespace
 
 HttpServer::HttpServer(Settings settings) : settings_(std::move(settings)) {
   parser_.set_payload_max_length(settings_.max_body_bytes);
-  parser_.set_pre_routing_handler(
-      [max = settings_.max_body_bytes](const httplib::Request& req, httplib::Response& res) {
-        if (t_refusal != 0) {
-          res.status = t_refusal;  // the router's error handler writes the body
-          return httplib::Server::HandlerResponse::Handled;
-        }
-        // httplib hands its own, non-const request to the handler as const.
-        return settle_request_head(const_cast<httplib::Request&>(req), res, max);
+  // httplib hands its own, non-const request to the handlers as const.
+  parser_.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
+    return before_body(const_cast<httplib::Request&>(req), res, true);
+  });
+  // Told to go on only once the head is settled. A refused client may send its body anyway, or
+  // not: the connection closes after the answer rather than guess where the next request starts.
+  parser_.set_expect_100_continue_handler(
+      [this](const httplib::Request& req, httplib::Response& res) {
+        if (before_body(const_cast<httplib::Request&>(req), res, false) ==
+            httplib::Server::HandlerResponse::Unhandled)
+          return 100;
+        if (t_connection != nullptr) t_connection->refuse_unread_body();
+        if (!res.has_header("Connection")) res.set_header("Connection", "close");
+        // httplib sizes this answer only when its error handler writes the body.
+        if (!res.body.empty()) res.set_header("Content-Length", std::to_string(res.body.size()));
+        return res.status;
       });
   // Only what the answers' Keep-Alive header says: the connection layer keeps these.
   parser_.set_keep_alive_timeout(settings_.keep_alive.count());
@@ -54,6 +64,31 @@ HttpServer::HttpServer(Settings settings) : settings_(std::move(settings)) {
 }
 
 HttpServer::~HttpServer() = default;
+
+httplib::Server::HandlerResponse HttpServer::before_body(httplib::Request& req,
+                                                         httplib::Response& res, bool decode) {
+  using Result = httplib::Server::HandlerResponse;
+  Connection* const c = t_connection;
+  // First, before a 413 or 415 whose body would be dropped as it arrives.
+  if (body_gate_ && c != nullptr && (c->body_pending() > 0 || c->chunked_body_pending()) &&
+      !body_gate_(req, res)) {
+    c->refuse_unread_body();
+    res.set_header("Connection", "close");
+    return Result::Handled;
+  }
+  if (decode && c != nullptr && c->chunked_body()) {
+    std::size_t size = 0;
+    if (const int refusal = c->read_chunked_body(size); refusal != 0) {
+      res.status = refusal;  // the router's error handler writes the body
+      if (c->must_close()) res.set_header("Connection", "close");
+      return Result::Handled;
+    }
+    // httplib reads it as any other body.
+    req.headers.erase("Transfer-Encoding");
+    req.set_header("Content-Length", std::to_string(size));
+  }
+  return settle_request_head(req, res, settings_.max_body_bytes);
+}
 
 void HttpServer::keep_as_stream(std::shared_ptr<Outbox> outbox) {
   t_stream = std::move(outbox);
@@ -76,7 +111,11 @@ bool HttpServer::bind(const std::string& host, int port) {
   loop.keep_alive = settings_.keep_alive;
   loop.request_timeout = settings_.request_timeout;
   loop.limits = {settings_.request_timeout, settings_.max_body_bytes};
-  loop.overloaded = overloaded_answer(settings_.overloaded_body);
+  loop.overloaded =
+      closing_answer("503 Service Unavailable", settings_.overloaded_body, "Retry-After: 1\r\n");
+  loop.head_too_large =
+      closing_answer("431 Request Header Fields Too Large", settings_.head_too_large_body);
+  loop.timed_out = closing_answer("408 Request Timeout", settings_.timed_out_body);
   loop.tls = settings_.tls;
   loop_ = std::make_unique<ConnectionLoop>(listen_fd, std::move(loop), [this](Connection& c) {
     ++queued_;
@@ -104,8 +143,9 @@ void HttpServer::stop() {
 void HttpServer::serve_connection(Connection& c) {
   static const std::function<void(httplib::Request&)> kNoSetup;
   try {
+    t_connection = &c;
     for (;;) {
-      t_refusal = c.begin_request();
+      c.begin_request();
       const bool close =
           loop_->stopping() || c.must_close() || c.requests() >= kMaxRequestsPerConnection;
       bool client_closes = false;
@@ -121,7 +161,8 @@ void HttpServer::serve_connection(Connection& c) {
         }
         return loop_->keep_streaming(c, std::move(stream));
       }
-      if (!answered || !clean || close || client_closes) return loop_->give_back(c, false);
+      if (!answered || !clean || close || client_closes || c.must_close())
+        return loop_->give_back(c, false);
       if (c.request_ready()) continue;
       char scratch[kNextRequestReadBytes];
       if (queued_.load() > 0 || loop_->stopping() ||

@@ -12,6 +12,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -28,8 +29,12 @@ class HttpServer {
     std::chrono::milliseconds request_timeout{10000};
     std::size_t max_body_bytes = 1048576;
     std::string overloaded_body;  // JSON body of the 503 a client past max_connections gets
-    SSL_CTX* tls = nullptr;       // HTTPS only, sessions made from this (tls_context.hpp), which
-                                  // must outlive the server
+    // JSON bodies of the 431 a head over 64 KiB gets and of the 408 a request that did not arrive
+    // by its deadline gets (each answered without httplib, and the connection closed).
+    std::string head_too_large_body;
+    std::string timed_out_body;
+    SSL_CTX* tls = nullptr;  // HTTPS only, sessions made from this (tls_context.hpp), which
+                             // must outlive the server
   };
 
   explicit HttpServer(Settings settings);
@@ -39,6 +44,13 @@ class HttpServer {
 
   // Where routes and the error handler are registered.
   httplib::Server& routes() { return parser_; }
+  // Decides, from its head, whether a request whose body has not all arrived (over 64 KiB, or
+  // awaited with Expect: 100-continue) may be served: false refuses it with the answer it wrote
+  // in `res`, and the connection closes without the body being read. So a caller without a
+  // token for the route cannot make the server read a large body, nor hold a request thread
+  // while it trickles in. Without one, every such request is read.
+  using BodyGate = std::function<bool(const httplib::Request&, httplib::Response&)>;
+  void set_body_gate(BodyGate gate) { body_gate_ = std::move(gate); }
   // Listens on host:port; false when it cannot.
   bool bind(const std::string& host, int port);
   // Serves until stop(); requests in flight finish, then it returns. Call bind() first.
@@ -67,9 +79,14 @@ class HttpServer {
   };
 
   void serve_connection(Connection& c);
+  // What is settled from the head before the body is read (the body gate; with `decode`, a
+  // chunked body read and decoded; then request_head.hpp): Handled with the refusal in `res`.
+  httplib::Server::HandlerResponse before_body(httplib::Request& req, httplib::Response& res,
+                                               bool decode);
 
   Settings settings_;
   Parser parser_;
+  BodyGate body_gate_;
   std::unique_ptr<ConnectionLoop> loop_;
   std::unique_ptr<httplib::ThreadPool> threads_;
   std::atomic<int> queued_{0};  // connections handed to threads_ and not yet taken up

@@ -61,6 +61,12 @@ nudge::api::HttpServer::Settings server_settings(const nudge::Config& config, SS
   s.request_timeout = std::chrono::milliseconds(config.api.request_timeout_ms);
   s.max_body_bytes = static_cast<std::size_t>(config.api.max_body_bytes);
   s.overloaded_body = nudge::api::error_json("unavailable", "too many open connections; try again");
+  s.head_too_large_body = nudge::api::error_json(
+      "header_too_large", "the request line and headers are over 64 KiB; the connection is closed");
+  s.timed_out_body = nudge::api::error_json(
+      "request_timeout",
+      "the request did not arrive in time (request_timeout_ms, and a minimum rate for its body); "
+      "the connection is closed");
   s.tls = tls;
   return s;
 }
@@ -155,6 +161,9 @@ int main(int argc, char** argv) {
   const nudge::AddressGuard guard(config.webhook.allow_private);
   nudge::api::add_routes(router, pool, notifier, config.secrets, guard, registry, hub);
   router.finish();
+  server.set_body_gate([&router](const httplib::Request& req, httplib::Response& res) {
+    return router.admits_body(req, res);
+  });
   if (!server.bind(config.api.host, config.api.port)) {
     nudge::log::error("cannot listen", {{"host", config.api.host}, {"port", config.api.port}});
     return 1;

@@ -92,8 +92,8 @@ RequestFraming frame_request(std::string_view bytes, std::size_t max_body_bytes)
   RequestFraming f;
   const auto blank = bytes.find(kHeadEnd);
   if (blank == std::string_view::npos || blank + kHeadEnd.size() > kMaxHeadBytes) {
-    // httplib answers a head it cannot finish reading with 400 (or 414 for a long target).
-    f.ready = f.close_after = bytes.size() >= kMaxHeadBytes;
+    // httplib would read on and parse whatever followed, without a limit.
+    f.ready = f.close_after = f.head_too_large = bytes.size() >= kMaxHeadBytes;
     return f;
   }
   f.head_size = blank + kHeadEnd.size();
@@ -216,20 +216,6 @@ std::size_t ChunkDecoder::feed(std::string_view bytes, std::string* data) {
     }
   }
   return i;
-}
-
-std::string dechunked_head(std::string_view head, std::size_t body_size) {
-  const auto request_line_end = head.find(kLineEnd);
-  std::string out(head.substr(0, request_line_end + kLineEnd.size()));
-  for_each_field(head, [&](std::string_view name, std::string_view line) {
-    if (same_name(name, "Transfer-Encoding") || same_name(name, "Expect")) return;
-    out.append(line);
-    out.append(kLineEnd);
-  });
-  out += "Content-Length: " + std::to_string(body_size);
-  out.append(kLineEnd);
-  out.append(kLineEnd);
-  return out;
 }
 
 }  // namespace nudge::api

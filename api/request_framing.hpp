@@ -16,6 +16,8 @@ struct RequestFraming {
   // comes (chunked, Expect: 100-continue, larger than allowed, or its first kMaxEarlyBodyBytes
   // are here), or the head is too long.
   bool ready = false;
+  // No blank line within kMaxHeadBytes: the request is refused (431) without being parsed.
+  bool head_too_large = false;
   std::size_t head_size = 0;             // through the blank line; 0 while the head is incomplete
   std::optional<std::size_t> body_size;  // from Content-Length; 0 when the request has no body
   // Neither Content-Length nor Transfer-Encoding: the body is empty (section 6.3, rule 7).
@@ -24,7 +26,7 @@ struct RequestFraming {
   // alone: where the next request starts is unknown.
   bool close_after = false;
   // Transfer-Encoding: chunked (and no Content-Length): the connection decodes the body, up to
-  // max_body_bytes, before httplib reads the request (Connection::begin_request).
+  // max_body_bytes, once httplib has read the head (Connection::read_chunked_body).
   bool chunked = false;
   bool expect_continue = false;  // Expect: 100-continue
 };
@@ -80,10 +82,5 @@ class ChunkDecoder {
   std::size_t line_ = 0;     // bytes of the size line or trailer section so far
   std::uint64_t data_size_ = 0;
 };
-
-// The head of a chunked request rewritten for its decoded body of `body_size` bytes:
-// Transfer-Encoding becomes Content-Length, and Expect: 100-continue goes (the connection has
-// answered it).
-std::string dechunked_head(std::string_view head, std::size_t body_size);
 
 }  // namespace nudge::api

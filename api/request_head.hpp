@@ -5,7 +5,7 @@
 //   at once: httplib would first wait for that many bytes, to skip them;
 // - a Transfer-Encoding other than chunked alone, or with a Content-Length, is refused (400;
 //   the connection closes, request_framing.hpp): httplib would read such a body until the client
-//   closes, without a limit. A chunked body has been decoded already (connection.hpp);
+//   closes, without a limit. A chunked body has been decoded already (http_server.cpp);
 // - a compressed body (Content-Encoding other than identity) is refused (415): httplib would
 //   inflate it without a limit, and 200 KB of gzip held 200 MB;
 // - a form-encoded body (what curl -d sends, JSON included) is read like any other, up to

@@ -5,6 +5,7 @@
 
 #include "access.hpp"
 #include "caller.hpp"
+#include "connection.hpp"
 #include "errors.hpp"
 #include "local_request.hpp"
 #include "request_head.hpp"
@@ -54,6 +55,20 @@ void offer_no_brotli(const httplib::Request& req) {
   for (auto it = first; it != last; ++it) it->second = without_brotli(it->second);
 }
 
+// "GET, POST": the methods of one path, for Allow.
+std::string allowed(const std::map<std::string, Router::Handler>& by_method) {
+  std::string allow;
+  for (const auto& [method, handler] : by_method) allow += (allow.empty() ? "" : ", ") + method;
+  return allow;
+}
+
+void send_not_allowed(const httplib::Request& req, httplib::Response& res,
+                      const std::string& allow) {
+  res.set_header("Allow", allow);
+  send_error(res, 405, "method_not_allowed",
+             req.method + " is not allowed here; allowed: " + allow);
+}
+
 }  // namespace
 
 void Router::add(const std::string& method, const std::string& pattern, Handler handler) {
@@ -82,6 +97,32 @@ void Router::add(const std::string& method, const std::string& pattern, Handler 
   };
 }
 
+bool Router::admits_body(const httplib::Request& req, httplib::Response& res) {
+  // The path as routed: still percent-encoded (request_head.hpp).
+  const std::string path = req.target.substr(0, req.target.find('?'));
+  const auto refuse = [&] {
+    if (metrics_ != nullptr) metrics_->observe_unrouted(req.method, res.status);
+    return false;
+  };
+  for (const auto& [pattern, regex] : matchers_) {
+    if (!std::regex_match(path, regex)) continue;
+    const auto& by_method = handlers_.at(pattern);
+    if (!by_method.contains(req.method)) {
+      send_not_allowed(req, res, allowed(by_method));
+      return refuse();
+    }
+    try {
+      gate_.authorize(req, res, *route_access(req.method, pattern));
+      return true;
+    } catch (...) {
+      send_exception(req, res, std::current_exception());
+      return refuse();
+    }
+  }
+  send_error(res, 404, "not_found", "no such route");
+  return refuse();
+}
+
 Router::Handler Router::measured(const std::string& method, const std::string& path, bool timed,
                                  Handler handler) {
   if (metrics_ == nullptr) return handler;
@@ -101,8 +142,8 @@ void Router::finish() {
   for (const auto& pattern : patterns_) {
     const auto& by_method = handlers_.at(pattern);
     const std::string& path = paths_.at(pattern);
-    std::string allow;
-    for (const auto& [method, handler] : by_method) allow += (allow.empty() ? "" : ", ") + method;
+    const std::string allow = allowed(by_method);
+    matchers_.emplace_back(pattern, std::regex(pattern));
     for (const auto& method : kRouteMethods) {
       const auto it = by_method.find(method);
       if (it != by_method.end()) {
@@ -112,9 +153,7 @@ void Router::finish() {
       register_method(server_, method, pattern,
                       measured(method, path, false,
                                [allow](const httplib::Request& req, httplib::Response& res) {
-                                 res.set_header("Allow", allow);
-                                 send_error(res, 405, "method_not_allowed",
-                                            req.method + " is not allowed here; allowed: " + allow);
+                                 send_not_allowed(req, res, allow);
                                }));
     }
   }
@@ -129,6 +168,11 @@ void Router::finish() {
           case 404:
             send_error(res, 404, "not_found", "no such route");
             break;
+          case 408:
+            send_error(res, 408, "request_timeout",
+                       "the request did not arrive in time (request_timeout_ms, and a minimum "
+                       "rate for its body)");
+            break;
           case 413:
             send_error(res, 413, "payload_too_large", "the request body is larger than allowed",
                        "body");
@@ -140,7 +184,12 @@ void Router::finish() {
                        "Content-Encoding");
             break;
           default:
-            if (has_unreadable_length(req)) {
+            if (request_timed_out()) {
+              // Its body stopped arriving before its deadline.
+              send_error(res, 408, "request_timeout",
+                         "the request did not arrive in time (request_timeout_ms, and a minimum "
+                         "rate for its body)");
+            } else if (has_unreadable_length(req)) {
               send_error(res, 400, "invalid_value",
                          "Content-Length: must be one whole number of bytes", "Content-Length");
             } else if (has_unreadable_transfer_encoding(req)) {

@@ -10,6 +10,7 @@
 
 #include <functional>
 #include <map>
+#include <regex>
 #include <string>
 #include <vector>
 
@@ -42,6 +43,11 @@ class Router {
   const std::vector<Route>& routes() const { return routes_; }
   Gate& gate() { return gate_; }
 
+  // HttpServer's body gate (call after finish()): the request's route exists for its method and
+  // the gate lets its token in (token and scope; the rate is taken when it is served). Otherwise
+  // writes the refusal (401, 403, 404, 405) and counts it as unrouted.
+  bool admits_body(const httplib::Request& req, httplib::Response& res);
+
  private:
   // `handler`, counted under the route's template `path` (and timed when `timed`) when there are
   // metrics.
@@ -54,6 +60,7 @@ class Router {
   std::vector<std::string> patterns_;         // in the order added
   std::map<std::string, std::string> paths_;  // pattern -> its template, "/v1/reminders/{id}"
   std::map<std::string, std::map<std::string, Handler>> handlers_;  // pattern -> method -> handler
+  std::vector<std::pair<std::string, std::regex>> matchers_;  // pattern and its regex, as added
 };
 
 }  // namespace nudge::api

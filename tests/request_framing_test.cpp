@@ -65,8 +65,15 @@ const std::vector<FramingCase> kCases = {
     {"TwoLengthsCloseAfterTheAnswer",
      "POST /x HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 1\r\n\r\nab", true, 58, std::nullopt,
      false, true},
-    {"HeadTooLongIsHandedOnAndClosed", "GET /" + std::string(kMaxHeadBytes, 'a'), true, 0,
+    {"HeadTooLongIsRefusedAndClosed", "GET /" + std::string(kMaxHeadBytes, 'a'), true, 0,
      std::nullopt, false, true},
+    {"HeadOfManyShortLinesTooLongIsRefused",
+     [] {
+       std::string head = "GET / HTTP/1.1\r\n";
+       while (head.size() < kMaxHeadBytes) head += "X: y\r\n";
+       return head;
+     }(),
+     true, 0, std::nullopt, false, true},
 };
 
 class Framing : public ::testing::TestWithParam<FramingCase> {};
@@ -79,6 +86,8 @@ TEST_P(Framing, SaysWhetherTheRequestIsCompleteAndHowLong) {
   EXPECT_EQ(f.body_size, c.body_size);
   EXPECT_EQ(f.lacks_length, c.lacks_length);
   EXPECT_EQ(f.close_after, c.close_after);
+  // Only a head with no end within kMaxHeadBytes is refused unread (431).
+  EXPECT_EQ(f.head_too_large, c.ready && c.head_size == 0);
 }
 
 INSTANTIATE_TEST_SUITE_P(Cases, Framing, ::testing::ValuesIn(kCases),
@@ -177,16 +186,6 @@ TEST_P(Chunks, DecodeWhateverWayTheBytesArrive) {
 
 INSTANTIATE_TEST_SUITE_P(Cases, Chunks, ::testing::ValuesIn(kChunkCases),
                          [](const auto& info) { return info.param.name; });
-
-TEST(DechunkedHead, TransferEncodingBecomesContentLengthAndTheContinueGoes) {
-  EXPECT_EQ(dechunked_head("POST /v1/events HTTP/1.1\r\nHost: a\r\ntransfer-encoding: chunked\r\n"
-                           "Expect: 100-continue\r\nContent-Type: application/json\r\n\r\n",
-                           42),
-            "POST /v1/events HTTP/1.1\r\nHost: a\r\nContent-Type: application/json\r\n"
-            "Content-Length: 42\r\n\r\n");
-  EXPECT_EQ(dechunked_head("POST /x HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n", 0),
-            "POST /x HTTP/1.1\r\nContent-Length: 0\r\n\r\n");
-}
 
 }  // namespace
 }  // namespace nudge::api

@@ -1,7 +1,7 @@
 // Connections over raw sockets: idle keep-alive clients cost no request thread, the connection
 // limit answers 503 at once (and the metrics count it), a request without Content-Length has an
-// empty body, keep-alive and pipelining keep their order, slow and stalled clients, and SIGTERM
-// with connections open.
+// empty body, keep-alive and pipelining keep their order, slow, stalled and oversized requests
+// (deadlines, 408, 431, no body read without a token), and SIGTERM with connections open.
 
 #include <signal.h>
 
@@ -342,15 +342,15 @@ TEST_F(OneThread, SlowAndIdleClientsDoNotHoldTheOnlyRequestThread) {
   EXPECT_EQ(status_of(idle.request(kHealth, 5s)), 200);
 }
 
-TEST_F(OneThread, ARequestThatStopsArrivingIsAnswered400AfterTheRequestTimeout) {
+TEST_F(OneThread, ARequestThatStopsArrivingIsAnswered408AfterTheRequestTimeout) {
   RawConnection stalled(port_);
   ASSERT_TRUE(stalled.send(raw_request("POST", "/v1/reminders", create_body("x")).substr(0, 120)));
   const auto start = std::chrono::steady_clock::now();
   const auto answer = stalled.read_response(10s);
   ASSERT_TRUE(answer);
   EXPECT_GE(since(start), 2500ms);  // the 3 s request timeout, not at once
-  EXPECT_EQ(answer->status, 400);
-  EXPECT_EQ(body_of(answer)["error"]["code"], "bad_request") << answer->body;
+  EXPECT_EQ(answer->status, 408);
+  EXPECT_EQ(body_of(answer)["error"]["code"], "request_timeout") << answer->body;
   EXPECT_TRUE(stalled.closed_by_server(kPrompt));
 }
 
@@ -389,6 +389,243 @@ TEST_F(Connections, SigtermClosesIdleConnectionsAndFinishesARequestBeingSent) {
   EXPECT_EQ(body_of(answer)["status"], "CANCELLED");
   EXPECT_EQ(answer->header("Connection"), "close");
   EXPECT_EQ(api_->wait(10s), 0) << api_->log();
+}
+
+// Slow and oversized requests: a head over 64 KiB is refused at once (431), a request must arrive
+// by its deadline (request_timeout_ms, plus time for its body at a minimum rate) or gets a 408
+// and the connection closes, and a caller without a token for the route cannot make the API read
+// a body that has not all arrived: none of them holds a request thread, so /health goes on
+// answering.
+
+// The head of a request whose body is `length` bytes long, with `headers` (each ending in CRLF).
+std::string head_of(const std::string& method, const std::string& path, std::size_t length,
+                    const std::string& headers = "") {
+  return method + " " + path + " HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n" +
+         headers + "Content-Length: " + std::to_string(length) + "\r\n\r\n";
+}
+
+// Two request threads, so that a few held ones would show; short deadlines, so that the tests
+// are quick: a head has 1 s, a body 1 s more per 64 KiB.
+class SlowClients : public ApiTest {
+ protected:
+  explicit SlowClients(const std::string& auth = "token")
+      : ApiTest({{"NUDGE_API_AUTH", auth},
+                 {"NUDGE_API_THREADS", "2"},
+                 {"NUDGE_API_REQUEST_TIMEOUT_MS", "1000"}}) {}
+
+  // /health answers on a new connection within kPrompt.
+  void expect_health_answers_promptly() {
+    const auto start = std::chrono::steady_clock::now();
+    const auto health = RawConnection(port_).request(kHealth, 5s);
+    ASSERT_TRUE(health);
+    EXPECT_EQ(health->status, 200);
+    EXPECT_LT(since(start), kPrompt);
+  }
+};
+
+class SlowClientsWithoutAuth : public SlowClients {
+ protected:
+  SlowClientsWithoutAuth() : SlowClients("off") {}
+};
+
+TEST_F(SlowClients, TwentySlowBodiesWithoutATokenAreRefusedWithoutHoldingAThread) {
+  // The attack of finding 2: a large declared body, 70,000 bytes of it, then a trickle.
+  std::vector<RawConnection> slow;
+  for (int i = 0; i < 20; ++i) {
+    slow.emplace_back(port_);
+    ASSERT_TRUE(
+        slow.back().send(head_of("POST", "/v1/reminders", 900000) + std::string(70000, ' ')));
+  }
+  expect_health_answers_promptly();
+  for (std::size_t i = 0; i < slow.size(); ++i) {
+    SCOPED_TRACE(i);
+    slow[i].send(" ");  // still trickling
+    const auto answer = slow[i].read_response(5s);
+    ASSERT_TRUE(answer);
+    EXPECT_EQ(answer->status, 401);
+    EXPECT_EQ(answer->header("Connection"), "close");
+    EXPECT_EQ(body_of(answer)["error"]["field"], "Authorization") << answer->body;
+    EXPECT_TRUE(slow[i].closed_by_server(3s));
+  }
+  expect_health_answers_promptly();
+  EXPECT_EQ(value<long>("SELECT count(*) FROM nudge.reminders"), 0);
+}
+
+TEST_F(SlowClients, ALargeBodyIsReadOnlyWithATokenOfTheRoutesScope) {
+  const std::string write = make_token("w", "write");
+  const std::string read = make_token("r", "read");
+  std::string items;
+  for (int i = 0; i < 700; ++i) {
+    items += std::string(i > 0 ? "," : "") + R"({"entity_type":"user","entity_id":"b)" +
+             std::to_string(i) +
+             R"(","event_type":"e","channel":"log","schedule_type":"one_time",)"
+             R"("run_at":"2099-01-01T00:00:00Z"})";
+  }
+  const std::string body = R"({"items":[)" + items + "]}";
+  ASSERT_GT(body.size(), 80000u);  // more than the 64 KiB gathered before it is served
+
+  struct Case {
+    std::string headers;
+    int status;
+  };
+  const std::vector<Case> cases = {
+      {"Authorization: Bearer " + read + "\r\n", 403},       // the wrong scope
+      {"Authorization: Bearer nudge_not_a_token\r\n", 401},  // not a token
+      {"", 401},                                             // none
+      {"Authorization: Bearer " + write + "\r\n", 200}};     // its own
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.status);
+    RawConnection conn(port_);
+    const std::string request = head_of("POST", "/v1/reminders/batch", body.size(), c.headers);
+    ASSERT_TRUE(conn.send(request + body.substr(0, 70000)));
+    if (c.status != 200) {
+      // Answered without the rest of the body, which is never read.
+      const auto answer = conn.read_response(kPrompt);
+      ASSERT_TRUE(answer);
+      EXPECT_EQ(answer->status, c.status) << answer->body;
+      EXPECT_EQ(answer->header("Connection"), "close");
+      EXPECT_TRUE(conn.closed_by_server(3s));
+      continue;
+    }
+    const auto answer = conn.request(body.substr(70000), 5s);
+    ASSERT_TRUE(answer);
+    EXPECT_EQ(answer->status, 200) << answer->body.substr(0, 300);
+    EXPECT_EQ(conn.request(kHealth, 5s).value_or(RawResponse{}).status, 200);  // kept alive
+  }
+  EXPECT_EQ(value<long>("SELECT count(*) FROM nudge.reminders"), 700);
+}
+
+TEST_F(SlowClients, AnUnknownRouteAChunkedBodyOrContinueWithoutATokenGetNoBodyRead) {
+  struct Case {
+    std::string name;
+    std::string bytes;  // the head and what is sent of the body
+    int status;
+  };
+  const std::vector<Case> cases = {
+      {"an unknown route", head_of("POST", "/v1/nothing-here", 900000) + std::string(70000, ' '),
+       404},
+      // Its first chunk here and the rest still coming.
+      {"a chunked body",
+       "POST /v1/reminders HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n1000\r\n" +
+           std::string(4096, ' ') + "\r\n1\r\n",
+       401},
+      // Told 401 instead of 100 Continue: the body is never sent.
+      {"Expect: 100-continue", head_of("POST", "/v1/reminders", 900000, "Expect: 100-continue\r\n"),
+       401}};
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.name);
+    RawConnection conn(port_);
+    const auto answer = conn.request(c.bytes, kPrompt);
+    ASSERT_TRUE(answer);
+    EXPECT_EQ(answer->status, c.status);
+    EXPECT_EQ(answer->header("Connection"), "close");
+    EXPECT_TRUE(conn.closed_by_server(3s));
+  }
+}
+
+TEST_F(SlowClients, AHeadOverSixtyFourKiBIsA431AtOnce) {
+  // Short header lines, as in the finding: 100 KB of them.
+  std::string head = "GET /health HTTP/1.1\r\nHost: x\r\n";
+  for (int i = 0; head.size() < 100000; ++i) head += "X-" + std::to_string(i) + ": y\r\n";
+  RawConnection conn(port_);
+  const auto start = std::chrono::steady_clock::now();
+  const auto answer = conn.request(head + "\r\n", kPrompt);
+  ASSERT_TRUE(answer) << "no answer within " << kPrompt.count() << " ms";
+  EXPECT_LT(since(start), kPrompt);
+  EXPECT_EQ(answer->status, 431);
+  EXPECT_EQ(answer->header("Connection"), "close");
+  EXPECT_EQ(answer->header("Content-Type"), "application/json");
+  EXPECT_EQ(body_of(answer)["error"]["code"], "header_too_large") << answer->body;
+  EXPECT_TRUE(conn.closed_by_server(3s));
+  expect_health_answers_promptly();
+}
+
+TEST_F(SlowClients, AHeadTrickledByteByByteIsClosedByItsDeadline) {
+  // Each byte is progress: only a deadline for the whole head ends it.
+  RawConnection conn(port_);
+  const std::string head = "GET /health HTTP/1.1\r\nHost: x\r\n";
+  ASSERT_TRUE(conn.send(head));
+  const auto start = std::chrono::steady_clock::now();
+  std::optional<RawResponse> answer;
+  while (!answer && since(start) < 5s) {
+    conn.send("X");
+    answer = conn.read_response(100ms);
+  }
+  ASSERT_TRUE(answer) << "still open after " << since(start).count() << " ms";
+  EXPECT_GE(since(start), 800ms);  // the 1 s request timeout, not at once
+  EXPECT_LT(since(start), 2500ms);
+  EXPECT_EQ(answer->status, 408);
+  EXPECT_EQ(answer->header("Connection"), "close");
+  EXPECT_EQ(body_of(answer)["error"]["code"], "request_timeout") << answer->body;
+  EXPECT_TRUE(conn.closed_by_server(3s));
+}
+
+TEST_F(SlowClientsWithoutAuth, ABodyTrickledPastItsDeadlineIs408AndTheThreadsGoOn) {
+  // 100,000 bytes: 1 s for the head plus about 1.5 s for the body.
+  std::vector<RawConnection> slow;
+  for (int i = 0; i < 4; ++i) {
+    slow.emplace_back(port_);
+    ASSERT_TRUE(
+        slow.back().send(head_of("PUT", "/v1/flags/slow", 100000) + std::string(70000, ' ')));
+  }
+  const auto start = std::chrono::steady_clock::now();
+  std::vector<std::optional<RawResponse>> answers(slow.size());
+  while (since(start) < 6s) {
+    bool all = true;
+    for (std::size_t i = 0; i < slow.size(); ++i) {
+      if (answers[i]) continue;
+      slow[i].send(" ");
+      answers[i] = slow[i].read_response(50ms);
+      all = all && answers[i].has_value();
+    }
+    if (all) break;
+  }
+  EXPECT_GE(since(start), 1500ms);
+  EXPECT_LT(since(start), 4500ms);
+  for (std::size_t i = 0; i < slow.size(); ++i) {
+    SCOPED_TRACE(i);
+    ASSERT_TRUE(answers[i]);
+    EXPECT_EQ(answers[i]->status, 408);
+    EXPECT_EQ(body_of(answers[i])["error"]["code"], "request_timeout") << answers[i]->body;
+    EXPECT_TRUE(slow[i].closed_by_server(3s));
+  }
+  expect_health_answers_promptly();
+  EXPECT_EQ(value<long>("SELECT count(*) FROM nudge.status_flags"), 0);
+}
+
+TEST_F(SlowClientsWithoutAuth, ASlowButSteadyBodyArrivesInTime) {
+  // 100,000 bytes in 10 KB parts over 2 s: past the 1 s request timeout, within the body's time.
+  const std::string body = R"({"value": true)" + std::string(99985, ' ') + "}";
+  ASSERT_EQ(body.size(), 100000u);
+  RawConnection conn(port_);
+  ASSERT_TRUE(conn.send(head_of("PUT", "/v1/flags/steady", body.size())));
+  for (std::size_t at = 0; at + 10000 < body.size(); at += 10000) {
+    std::this_thread::sleep_for(200ms);
+    ASSERT_TRUE(conn.send(body.substr(at, 10000)));
+  }
+  const auto answer = conn.request(body.substr(90000), 5s);
+  ASSERT_TRUE(answer);
+  EXPECT_EQ(answer->status, 200) << answer->body;
+  EXPECT_EQ(value<long>("SELECT count(*) FROM nudge.status_flags"), 1);
+}
+
+TEST_F(SlowClientsWithoutAuth, AnUnreadBodyIsDroppedWithoutAThreadAndTheConnectionGoesOn) {
+  // /health reads no body: the rest of this one is dropped as it arrives, by the loop.
+  RawConnection conn(port_);
+  ASSERT_TRUE(conn.send(head_of("GET", "/health", 200000) + std::string(70000, ' ')));
+  const auto answer = conn.read_response(kPrompt);
+  ASSERT_TRUE(answer);
+  EXPECT_EQ(answer->status, 200);
+  // While its client takes its time, the two request threads serve others.
+  for (int i = 0; i < 3; ++i) {
+    std::this_thread::sleep_for(100ms);
+    ASSERT_TRUE(conn.send(std::string(10000, ' ')));
+    expect_health_answers_promptly();
+  }
+  ASSERT_TRUE(conn.send(std::string(200000 - 70000 - 30000, ' ')));
+  const auto next = conn.request(kHealth, 5s);
+  ASSERT_TRUE(next);
+  EXPECT_EQ(next->status, 200);
 }
 
 }  // namespace

@@ -3,7 +3,7 @@
 // every (re)connection and every `lagged` message the view reloads over REST, so it misses
 // nothing the stream could not replay.
 
-import { token, onToken } from "./api.js";
+import { token, onToken, changeToken } from "./api.js";
 
 const TYPES = ["reminder", "flag", "event", "rule"];
 const listeners = new Set();
@@ -68,6 +68,13 @@ function open() {
     });
   }
   source.addEventListener("lagged", () => emit("resync"));
+  // The tab's token was revoked (or lost read): the server ends the stream, and retrying with
+  // the same token would only be refused, so the tab asks for another (entering one reopens).
+  source.addEventListener("revoked", () => {
+    source.close();
+    show("offline", "offline: the token was revoked");
+    changeToken();
+  });
 }
 
 export function startStream() {

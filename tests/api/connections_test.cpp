@@ -153,7 +153,7 @@ TEST_F(Connections, RequestsWithoutContentLengthHaveAnEmptyBody) {
     EXPECT_EQ(body_of(answer)["status"], status);
   }
   const auto deleted =
-      c.request("DELETE /v1/contacts/user/1/email HTTP/1.1\r\nHost: x\r\n\r\n", 5s);
+      c.request("DELETE /v1/contacts/user/1/email HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", 5s);
   ASSERT_TRUE(deleted);
   EXPECT_EQ(deleted->status, 404) << deleted->body;  // no such contact: read, not waited for
 
@@ -208,8 +208,9 @@ TEST_F(Connections, PipelinedRequestsAreAnsweredInOrder) {
   const std::string r = "/v1/reminders/" + std::to_string(create_one("piped"));
   RawConnection c(port_);
   // All in one write: bodiless POSTs between reads, a 404, and a create with a body.
-  ASSERT_TRUE(c.send("POST " + r + "/pause HTTP/1.1\r\nHost: x\r\n\r\n" + raw_request("GET", r) +
-                     "POST " + r + "/resume HTTP/1.1\r\nHost: x\r\n\r\n" + raw_request("GET", r) +
+  ASSERT_TRUE(c.send("POST " + r + "/pause HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n" +
+                     raw_request("GET", r) + "POST " + r +
+                     "/resume HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n" + raw_request("GET", r) +
                      raw_request("GET", "/v1/nothing-here") +
                      raw_request("POST", "/v1/reminders", create_body("second"))));
   const std::vector<std::pair<int, std::string>> kExpected = {
@@ -249,7 +250,7 @@ TEST_F(Connections, ALengthOverTheLimitOrUnreadableIsAnsweredAtOnce) {
     RawConnection c(port_);
     const auto start = std::chrono::steady_clock::now();
     const auto answer = c.request(
-        "PUT /v1/flags/x HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        "PUT /v1/flags/x HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
         "Content-Length: " +
             length + "\r\n\r\n",
         kPrompt);
@@ -303,7 +304,7 @@ TEST_F(Connections, AClientWaitingForContinueGetsItThenAnAnswer) {
   const std::string body = create_body("continue");
   RawConnection c(port_);
   ASSERT_TRUE(
-      c.send("POST /v1/reminders HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n"
+      c.send("POST /v1/reminders HTTP/1.1\r\nHost: 127.0.0.1\r\nExpect: 100-continue\r\n"
              "Content-Type: application/json\r\nContent-Length: " +
              std::to_string(body.size()) + "\r\n\r\n"));
   const auto go_on = c.read_response(kPrompt);
@@ -400,8 +401,9 @@ TEST_F(Connections, SigtermClosesIdleConnectionsAndFinishesARequestBeingSent) {
 // The head of a request whose body is `length` bytes long, with `headers` (each ending in CRLF).
 std::string head_of(const std::string& method, const std::string& path, std::size_t length,
                     const std::string& headers = "") {
-  return method + " " + path + " HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n" +
-         headers + "Content-Length: " + std::to_string(length) + "\r\n\r\n";
+  return method + " " + path +
+         " HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n" + headers +
+         "Content-Length: " + std::to_string(length) + "\r\n\r\n";
 }
 
 // Two request threads, so that a few held ones would show; short deadlines, so that the tests
@@ -506,7 +508,8 @@ TEST_F(SlowClients, AnUnknownRouteAChunkedBodyOrContinueWithoutATokenGetNoBodyRe
        404},
       // Its first chunk here and the rest still coming.
       {"a chunked body",
-       "POST /v1/reminders HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n1000\r\n" +
+       "POST /v1/reminders HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: "
+       "chunked\r\n\r\n1000\r\n" +
            std::string(4096, ' ') + "\r\n1\r\n",
        401},
       // Told 401 instead of 100 Continue: the body is never sent.
@@ -525,7 +528,7 @@ TEST_F(SlowClients, AnUnknownRouteAChunkedBodyOrContinueWithoutATokenGetNoBodyRe
 
 TEST_F(SlowClients, AHeadOverSixtyFourKiBIsA431AtOnce) {
   // Short header lines, as in the finding: 100 KB of them.
-  std::string head = "GET /health HTTP/1.1\r\nHost: x\r\n";
+  std::string head = "GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n";
   for (int i = 0; head.size() < 100000; ++i) head += "X-" + std::to_string(i) + ": y\r\n";
   RawConnection conn(port_);
   const auto start = std::chrono::steady_clock::now();
@@ -543,7 +546,7 @@ TEST_F(SlowClients, AHeadOverSixtyFourKiBIsA431AtOnce) {
 TEST_F(SlowClients, AHeadTrickledByteByByteIsClosedByItsDeadline) {
   // Each byte is progress: only a deadline for the whole head ends it.
   RawConnection conn(port_);
-  const std::string head = "GET /health HTTP/1.1\r\nHost: x\r\n";
+  const std::string head = "GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n";
   ASSERT_TRUE(conn.send(head));
   const auto start = std::chrono::steady_clock::now();
   std::optional<RawResponse> answer;

@@ -849,6 +849,11 @@ flow("with tokens on, the page works only after a token is entered", {}, async (
     await other.click(`#rules tr[data-id="${rule.body.id}"] button:text-is('Delete')`);
     await other.waitForSelector(`#rules tr[data-id="${rule.body.id}"]`, { state: "detached" });
     assert.equal(await other.evaluate(() => sessionStorage.getItem("nudge.token")), token);
+    // Revoked, the token's live stream ends and the tab asks for another.
+    await waitUntil(async () => (await other.getAttribute("#connection", "data-state")) === "live", 10000, "live state");
+    secured.sql("SELECT nudge.revoke_token('browser')");
+    await other.waitForSelector("#token-dialog[open]", { timeout: 15000 });
+    assert.match(await other.textContent("#connection"), /revoked/);
     assert.deepEqual(errors, []);
   } finally {
     await secured.stop(false);

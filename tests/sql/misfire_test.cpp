@@ -117,9 +117,10 @@ TEST_F(MisfireTest, FireAllPastTheCapFiresTheNewestAndRecordsTheOlderOnesItDrops
                             fired[i - 1], fired[i]));
   }
   EXPECT_EQ(executions_of(id), 3);
-  EXPECT_TRUE(value<bool>("SELECT next_run_at = $2::timestamptz + interval '660 seconds' "
-                          "AND next_run_at > now() FROM nudge.reminders WHERE id = $1",
-                          id, oldest))
+  EXPECT_TRUE(
+      value<bool>("SELECT next_run_at = $2::timestamptz + interval '660 seconds' "
+                  "AND next_run_at > now() FROM nudge.reminders WHERE id = $1",
+                  id, oldest))
       << "back on its phase";
   const pqxx::result skipped =
       sql("SELECT scheduled_for = $2::timestamptz, error FROM nudge.delivery_attempts "

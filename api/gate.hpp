@@ -1,5 +1,6 @@
 #pragma once
-// What stands before every route but the open ones, with [api] auth = "token": the bearer token
+// What stands before every route but the open ones. With [api] auth = "off", only the request's
+// Host and Origin (local_request.hpp). With [api] auth = "token": the bearer token
 // (its format and checksum checked without the database; the token itself against the cache of
 // verified tokens, and the database on a miss), then the route's scope, then the token's rate.
 // A refusal is thrown as an ApiError (401, 403, 429), its WWW-Authenticate or Retry-After header
@@ -47,8 +48,6 @@ class Gate {
   Admitted authorize(const httplib::Request& req, httplib::Response& res, const RouteAccess& route);
 
   TokenCache& tokens() { return cache_; }
-
-  bool auth() const { return auth_; }
 
  private:
   // The token's holder; `hash` is set to the token's SHA-256 (hex).

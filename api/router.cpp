@@ -7,7 +7,6 @@
 #include "caller.hpp"
 #include "connection.hpp"
 #include "errors.hpp"
-#include "local_request.hpp"
 #include "request_head.hpp"
 #include "route_methods.hpp"
 #include "route_support.hpp"
@@ -84,7 +83,6 @@ void Router::add(const std::string& method, const std::string& pattern, Handler 
                                                               httplib::Response& res) {
     offer_no_brotli(req);
     try {
-      if (!gate.auth() && access->scope != Scope::none) check_local_request(req);
       Gate::Admitted admitted = gate.admit(req, res, *access);
       const Caller caller{std::move(admitted.token), route, changes,
                           std::move(admitted.token_hash)};

@@ -58,7 +58,8 @@ Gate::Gate(const Settings& settings, ConnectionPool& pool)
     : auth_(settings.auth),
       pool_(pool),
       cache_(settings.token_cache),
-      limiter_(settings.rate_per_token, settings.burst) {}
+      limiter_(settings.rate_per_token, settings.burst),
+      failures_(settings.auth_failures_per_minute) {}
 
 Gate::Admitted Gate::admit(const httplib::Request& req, httplib::Response& res,
                            const RouteAccess& route) {
@@ -96,15 +97,24 @@ TokenCache::Holder Gate::holder(const httplib::Request& req, httplib::Response& 
                        "this route needs a token: send Authorization: Bearer <token> (nudge-api "
                        "token create makes one)");
   }
+  const auto now = TokenCache::Clock::now();
   // A mistyped, cut or made-up token is refused here, without a database round trip.
   if (!well_formed_token(*token)) {
+    failures_.record(req.remote_addr, "not a Nudge token", now);
     throw unauthorized(res, kInvalidTokenChallenge,
                        "the token is not a Nudge token (nudge_, 36 letters or digits, the last 6 "
                        "a checksum)");
   }
   hash = token_hash_hex(*token);
-  if (auto known = cache_.find(hash, TokenCache::Clock::now())) return std::move(*known);
+  if (auto known = cache_.find(hash, now)) return std::move(*known);
+  if (const int wait = failures_.wait(req.remote_addr, now); wait > 0) {
+    res.set_header("Retry-After", std::to_string(wait));
+    throw ApiError(429, "rate_limited",
+                   "this address sent more than " + std::to_string(failures_.per_minute()) +
+                       " unknown tokens a minute; retry after " + std::to_string(wait) + " s");
+  }
   if (auto found = look_up(hash)) return std::move(*found);
+  failures_.record(req.remote_addr, "unknown or revoked token", now);
   throw unauthorized(res, kInvalidTokenChallenge, kUnknownToken);
 }
 

@@ -2,7 +2,8 @@
 // What stands before every route but the open ones. With [api] auth = "off", only the request's
 // Host and Origin (local_request.hpp). With [api] auth = "token": the bearer token
 // (its format and checksum checked without the database; the token itself against the cache of
-// verified tokens, and the database on a miss), then the route's scope, then the token's rate.
+// verified tokens, and the database on a miss, unless the peer's tokens keep failing), then the
+// route's scope, then the token's rate.
 // A refusal is thrown as an ApiError (401, 403, 429), its WWW-Authenticate or Retry-After header
 // already on the answer. The token itself is never logged, nor put in any message.
 
@@ -13,6 +14,7 @@
 #include <string>
 
 #include "access.hpp"
+#include "auth_failures.hpp"
 #include "nudge/pool.hpp"
 #include "rate_limiter.hpp"
 #include "token_cache.hpp"
@@ -26,6 +28,7 @@ class Gate {
     std::chrono::seconds token_cache{30};
     int rate_per_token = 100;  // 0: no limit
     int burst = 200;
+    int auth_failures_per_minute = 60;  // a peer's failed authentications; 0: no limit
   };
 
   Gate(const Settings& settings, ConnectionPool& pool);
@@ -60,6 +63,7 @@ class Gate {
   ConnectionPool& pool_;
   TokenCache cache_;
   RateLimiter limiter_;
+  AuthFailures failures_;
 };
 
 }  // namespace nudge::api

@@ -77,6 +77,7 @@ nudge::api::Gate::Settings gate_settings(const nudge::Config& config) {
   s.token_cache = std::chrono::seconds(config.api.token_cache_seconds);
   s.rate_per_token = config.api.rate_per_token;
   s.burst = config.api.burst;
+  s.auth_failures_per_minute = config.api.auth_failures_per_minute;
   return s;
 }
 

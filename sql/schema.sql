@@ -5331,6 +5331,15 @@ CREATE FUNCTION nudge.rule_is_checked_before_saving() RETURNS trigger
     AS $$
 BEGIN
   PERFORM nudge.check_rule(NEW);
+  IF NEW.enabled AND (TG_OP = 'INSERT' OR NOT OLD.enabled OR OLD.event_type <> NEW.event_type) THEN
+    PERFORM pg_advisory_xact_lock(hashtextextended('nudge.rules/' || NEW.event_type, 0));
+    IF (SELECT count(*) FROM nudge.rules
+         WHERE event_type = NEW.event_type AND enabled AND id <> NEW.id) >= 20 THEN
+      PERFORM nudge.reject('event_type', format(
+        'at most 20 enabled rules per event type, and "%s" has 20: disable or delete one first',
+        NEW.event_type));
+    END IF;
+  END IF;
   NEW.compiled := nudge.compile_rule(NEW);
   NEW.updated_at := now();
   RETURN NEW;
@@ -5338,7 +5347,7 @@ END $$;
 
 -- Name: FUNCTION rule_is_checked_before_saving(); Type: COMMENT; Schema: nudge; Owner: -
 
-COMMENT ON FUNCTION nudge.rule_is_checked_before_saving() IS 'Trigger: every inserted or updated rule passes nudge.check_rule (plain SQL included) and is compiled for batches of events; updated_at tells when it last changed.';
+COMMENT ON FUNCTION nudge.rule_is_checked_before_saving() IS 'Trigger: every inserted or updated rule passes nudge.check_rule (plain SQL included), an event type keeps at most 20 enabled rules (22023 naming event_type for the 21st, checked under a lock on the event type), and the rule is compiled for batches of events; updated_at tells when it last changed.';
 
 -- Name: rule_json(nudge.rules); Type: FUNCTION; Schema: nudge; Owner: -
 

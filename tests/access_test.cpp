@@ -96,6 +96,28 @@ TEST(RateLimit, EachKeyHasItsOwnBucketAndZeroMeansNoLimit) {
   for (int i = 0; i < 1000; ++i) ASSERT_EQ(unlimited.take("a", t0), 0);
 }
 
+TEST(RateLimit, WaitTellsWithoutTakingAndARateBelowOneASecondWorks) {
+  RateLimiter limiter(0.05, 2);  // 3 a minute, 2 at once
+  const auto t0 = Clock::now();
+  EXPECT_EQ(limiter.wait("peer", t0), 0);
+  EXPECT_EQ(limiter.wait("peer", t0), 0);
+  EXPECT_EQ(limiter.take("peer", t0), 0);
+  EXPECT_EQ(limiter.take("peer", t0), 0);
+  EXPECT_EQ(limiter.wait("peer", t0), 20);
+  EXPECT_EQ(limiter.wait("peer", t0 + 19s), 1);
+  EXPECT_EQ(limiter.wait("peer", t0 + 20s), 0);
+}
+
+TEST(RateLimit, ManyKeysForgetTheirFullBucketsButNotTheOthers) {
+  RateLimiter limiter(1, 1);
+  const auto t0 = Clock::now();
+  EXPECT_EQ(limiter.take("busy", t0 + 20s), 0);
+  for (int i = 0; i < 10000; ++i) ASSERT_EQ(limiter.take("p" + std::to_string(i), t0), 0);
+  // Past 10,000 keys the next new one sweeps: every "p" bucket is full again at t0 + 10 s.
+  EXPECT_EQ(limiter.take("new", t0 + 20s), 0);
+  EXPECT_EQ(limiter.take("busy", t0 + 20s), 1) << "an empty bucket is kept";
+}
+
 TEST(TokenCacheTest, EntriesLiveTheirTimeAndAClearEndsThem) {
   TokenCache cache(30s);
   const auto t0 = Clock::now();

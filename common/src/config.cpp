@@ -228,6 +228,8 @@ constexpr Setting kSettings[] = {
     {"api", "auth", &FieldOf<&Config::api, &ApiConfig::auth>, 0, 0, &CheckAuth},
     {"api", "rate_per_token", &FieldOf<&Config::api, &ApiConfig::rate_per_token>, 0, 1000000},
     {"api", "burst", &FieldOf<&Config::api, &ApiConfig::burst>, 1, 1000000},
+    {"api", "auth_failures_per_minute",
+     &FieldOf<&Config::api, &ApiConfig::auth_failures_per_minute>, 0, 1000000},
     {"api", "token_cache_seconds", &FieldOf<&Config::api, &ApiConfig::token_cache_seconds>, 1,
      3600},
     {"log", "level", &FieldOf<&Config::log, &LogConfig::level>, 0, 0, &CheckLogLevel},

@@ -7,6 +7,7 @@
 
 #include "api/api_fixture.hpp"
 #include "support/sse_client.hpp"
+#include "token.hpp"
 
 namespace nudge::test {
 namespace {
@@ -300,6 +301,33 @@ TEST_F(RateLimited, ATokenPastItsBurstIsAnswered429WithRetryAfterAndOthersAreNot
   EXPECT_EQ(get("/health").status, 200);                    // open routes are not limited
   EXPECT_TRUE(wait_until(std::chrono::seconds(std::stoi(retry) + 3),
                          [&] { return as(busy, "GET", "/v1/reminders").status == 200; }));
+}
+
+class AuthFailuresLimited : public Auth {
+ protected:
+  AuthFailuresLimited() : Auth({{"NUDGE_API_AUTH_FAILURES_PER_MINUTE", "3"}}) {}
+};
+
+// Anyone can make a well-formed token, and each unknown one costs a lookup: a peer past its
+// failures waits, without one, and the burst is logged once, naming the peer, not the tokens.
+TEST_F(AuthFailuresLimited, APeerWhoseTokensKeepFailingWaitsAndTheBurstIsLoggedOnce) {
+  const std::string known = make_token("known", "read");
+  ASSERT_EQ(as(known, "GET", "/v1/reminders").status, 200);  // verified, so cached
+  const std::vector<std::string> forged = {"nudge_not_a_token", api::new_token(), api::new_token(),
+                                           api::new_token()};
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(as(forged[i], "GET", "/v1/reminders").status, 401);
+  const auto held = as(forged[3], "GET", "/v1/reminders");
+  ASSERT_EQ(held.status, 429) << held.body.dump();
+  EXPECT_EQ(held.body["error"]["code"], "rate_limited");
+  EXPECT_GE(std::stoi(held.header("Retry-After")), 1);
+  EXPECT_EQ(as(known, "GET", "/v1/reminders").status, 200) << "a cached token needs no lookup";
+  EXPECT_EQ(get("/health").status, 200);
+  ASSERT_TRUE(wait_until(
+      10s, [&] { return api_->log().find("failed authentication") != std::string::npos; }));
+  const std::string log = api_->log();
+  EXPECT_EQ(log.find("failed authentication"), log.rfind("failed authentication")) << log;
+  EXPECT_NE(log.find(R"("peer":"127.0.0.1")"), std::string::npos) << log;
+  for (const auto& token : forged) EXPECT_EQ(log.find(token), std::string::npos) << log;
 }
 
 // Starting nudge-api with settings of its own, on a port of its own.

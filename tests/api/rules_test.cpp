@@ -114,5 +114,18 @@ TEST_F(Rules, ABadRuleIsA400NamingTheField) {
   EXPECT_EQ(get("/v1/rules").body["items"].size(), 0u);
 }
 
+TEST_F(Rules, TheTwentyFirstEnabledRuleOfAnEventTypeIsA400NamingTheEventType) {
+  for (int i = 1; i <= 20; ++i) post("/v1/rules", rule_body("nag" + std::to_string(i), "e"));
+  const auto refused = post("/v1/rules", rule_body("nag21", "e"));
+  EXPECT_EQ(refused.status, 400) << refused.body.dump();
+  EXPECT_EQ(refused.error_field(), "event_type") << refused.body.dump();
+  const auto off = post("/v1/rules", rule_body("nag21", "e", kRemind, R"(, "enabled": false)"));
+  EXPECT_EQ(off.status, 201) << off.body.dump();
+  const auto enable =
+      patch("/v1/rules/" + std::to_string(off.body["id"].get<long>()), R"({"enabled": true})");
+  EXPECT_EQ(enable.status, 400) << enable.body.dump();
+  EXPECT_EQ(enable.error_field(), "event_type") << enable.body.dump();
+}
+
 }  // namespace
 }  // namespace nudge::test

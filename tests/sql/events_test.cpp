@@ -677,5 +677,31 @@ TEST_F(EventsTest, ARuleIsCheckedWhenItIsSavedNamingTheField) {
             "22023");
 }
 
+// Every rule of an event's type runs for it, so the bound keeps one request's work bounded.
+TEST_F(EventsTest, AnEventTypeHasAtMostTwentyEnabledRules) {
+  const std::string action = R"({"type": "cancel", "cancel": {"event_type": "f"}})";
+  for (int i = 1; i <= 20; ++i) rule("r" + std::to_string(i), "e", action);
+  const auto refused = [](const SqlFailure& f) {
+    EXPECT_EQ(f.sqlstate, "22023");
+    EXPECT_EQ(f.message,
+              "event_type: at most 20 enabled rules per event type, and \"e\" has 20: disable or "
+              "delete one first");
+  };
+  refused(failure_of("SELECT nudge.create_rule('r21', 'e', $1::jsonb)", action));
+  refused(failure_of("INSERT INTO nudge.rules (name, event_type, action) VALUES ('r21', 'e', $1)",
+                     action));
+  // A disabled rule is saved; enabling it, or moving an enabled rule to the type, is not.
+  const auto spare = value<std::int64_t>(
+      "SELECT (nudge.create_rule('r21', 'e', $1::jsonb, p_enabled => false)).id", action);
+  refused(failure_of("SELECT nudge.update_rule($1, p_enabled => true)", spare));
+  const auto other = rule("o", "other", action);
+  refused(failure_of("UPDATE nudge.rules SET event_type = 'e' WHERE id = $1", other));
+  // Changing an enabled rule of the type keeps it; disabling one makes room.
+  sql("UPDATE nudge.rules SET name = 'renamed' WHERE name = 'r1'");
+  sql("UPDATE nudge.rules SET enabled = false WHERE name = 'r2'");
+  sql("SELECT nudge.update_rule($1, p_enabled => true)", spare);
+  EXPECT_EQ(count("nudge.rules WHERE event_type = 'e' AND enabled"), 20);
+}
+
 }  // namespace
 }  // namespace nudge::test

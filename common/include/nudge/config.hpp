@@ -78,6 +78,7 @@ struct ApiConfig {
   std::string auth = "token";         // token: routes need a bearer token | off: loopback only
   int rate_per_token = 100;           // requests a second per token, on average; 0: no limit
   int burst = 200;                    // requests a token may send at once
+  int auth_failures_per_minute = 60;  // a peer's failed authentications a minute; 0: no limit
   int token_cache_seconds = 30;       // how long a verified token is trusted without a lookup
   int max_streams = 1000;             // open GET /v1/stream clients; past them a 503
   int max_streams_per_token = 16;     // of them opened with one token; past them a 429

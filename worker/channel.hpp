@@ -24,7 +24,16 @@ struct Delivery {
   std::string error;               // why not, when not delivered; never contains secrets
   std::optional<int> status_code;  // HTTP status or SMTP reply code, when there was one
   std::string response;            // start of the response body or reply text (truncated)
+  // Whether a connection to the receiver was tried: not when the attempt ended before one (a
+  // request that cannot be sent, an address the SSRF guard refuses), which is not the host's
+  // doing, so its circuit breaker does not count it.
+  bool tried = true;
 };
+
+// An attempt that ended, for this reason, before any connection was tried.
+inline Delivery not_sent(std::string error) {
+  return {false, std::move(error), std::nullopt, {}, false};
+}
 
 using DeliveryDone = std::function<void(Delivery)>;
 

@@ -90,24 +90,19 @@ class EmailChannel final : public Channel {
 
   void start(const Fire& fire, DeliveryDone done) override {
     if (!fire.target) {
-      done({false,
-            "no address: the reminder has no target and contacts has no email address for " +
-                fire.entity_type + "/" + fire.entity_id,
-            std::nullopt,
-            {}});
+      done(
+          not_sent("no address: the reminder has no target and contacts has no email address for " +
+                   fire.entity_type + "/" + fire.entity_id));
       return;
     }
     const std::string& to = *fire.target;
     if (const auto problem = email_address_problem(to)) {
-      done({false,
-            "not sent: the target " + shown_quoted(to) + " is not a plausible email address (" +
-                *problem + ")",
-            std::nullopt,
-            {}});
+      done(not_sent("not sent: the target " + shown_quoted(to) +
+                    " is not a plausible email address (" + *problem + ")"));
       return;
     }
     if (!url_problem_.empty() || !from_problem_.empty()) {
-      done({false, url_problem_.empty() ? from_problem_ : url_problem_, std::nullopt, {}});
+      done(not_sent(url_problem_.empty() ? from_problem_ : url_problem_));
       return;
     }
 
@@ -117,7 +112,7 @@ class EmailChannel final : public Channel {
     if (curl_slist* list = curl_slist_append(nullptr, ("<" + to + ">").c_str())) {
       transfer->recipients = list;
     } else {
-      done({false, "out of memory building the email", std::nullopt, {}});
+      done(not_sent("out of memory building the email"));
       return;
     }
 

@@ -113,11 +113,9 @@ class WebhookChannel final : public Channel {
 
   void start(const Fire& fire, DeliveryDone done) override {
     if (!fire.target) {
-      done({false,
-            "no address: the reminder has no target and contacts has no webhook address for " +
-                fire.entity_type + "/" + fire.entity_id,
-            std::nullopt,
-            {}});
+      done(not_sent(
+          "no address: the reminder has no target and contacts has no webhook address for " +
+          fire.entity_type + "/" + fire.entity_id));
       return;
     }
     const std::string& url = *fire.target;
@@ -128,16 +126,13 @@ class WebhookChannel final : public Channel {
     std::string parse_error;
     transfer->hidden = secret_parts(url, scheme, parse_error);
     if (!parse_error.empty()) {
-      done({false, "invalid webhook URL: " + parse_error, std::nullopt, {}});
+      done(not_sent("invalid webhook URL: " + parse_error));
       return;
     }
     std::transform(scheme.begin(), scheme.end(), scheme.begin(),
                    [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
     if (scheme != "http" && scheme != "https") {
-      done({false,
-            "unsupported webhook URL scheme \"" + scheme + "\" (only http and https)",
-            std::nullopt,
-            {}});
+      done(not_sent("unsupported webhook URL scheme \"" + scheme + "\" (only http and https)"));
       return;
     }
     transfer->hidden.push_back(url);
@@ -146,7 +141,7 @@ class WebhookChannel final : public Channel {
     transfer->request = webhook_request(fire, key, secrets_);
     const WebhookRequest& request = transfer->request;
     if (!request.error.empty()) {
-      done({false, request.error, std::nullopt, {}});
+      done(not_sent(request.error));
       return;
     }
     for (const std::string& secret : request.secrets) {
@@ -167,7 +162,7 @@ class WebhookChannel final : public Channel {
                                                                        request.body.value_or(""))));
     for (const std::string& line : request.headers) built = built && add_header(*transfer, line);
     if (!built) {
-      done({false, "out of memory building the webhook request", std::nullopt, {}});
+      done(not_sent("out of memory building the webhook request"));
       return;
     }
 
@@ -235,8 +230,9 @@ class WebhookChannel final : public Channel {
   static Delivery outcome(const HttpTransfer& transfer, CURLcode result, CURL* handle) {
     Delivery delivery;
     delivery.response = masked_response(transfer);
-    if (result != CURLE_OK && !transfer.connect.refused.empty()) {
+    if (result != CURLE_OK && !transfer.connect.refused.empty() && transfer.connect.opened == 0) {
       delivery.error = mask_secrets(ssrf_refused(transfer.connect.refused), transfer.hidden);
+      delivery.tried = false;  // every address was refused: the host was never asked
       return delivery;
     }
     if (result != CURLE_OK) {
@@ -244,6 +240,8 @@ class WebhookChannel final : public Channel {
       std::string detail = transfer.error;
       while (!detail.empty() && (detail.back() == '\n' || detail.back() == '\r')) detail.pop_back();
       if (!detail.empty() && detail != error) error += ": " + detail;
+      // An allowed address was tried and failed: that is the error; a refused one is a note.
+      if (!transfer.connect.refused.empty()) error += "; " + ssrf_refused(transfer.connect.refused);
       delivery.error = mask_secrets(error, transfer.hidden);
       return delivery;
     }

@@ -14,12 +14,12 @@ void start_curl_delivery(Transfers& transfers, DeliveryDone done,
                          ConnectPolicy* policy) {
   CURL* easy = curl_easy_init();
   if (easy == nullptr) {
-    done({false, "libcurl could not create a transfer", std::nullopt, {}});
+    done(not_sent("libcurl could not create a transfer"));
     return;
   }
   if (const CURLcode rc = configure(easy); rc != CURLE_OK) {
     curl_easy_cleanup(easy);
-    done({false, mask(std::string("libcurl: ") + curl_easy_strerror(rc)), std::nullopt, {}});
+    done(not_sent(mask(std::string("libcurl: ") + curl_easy_strerror(rc))));
     return;
   }
 

@@ -27,7 +27,7 @@ struct FinishedArrays {
     std::vector<std::optional<std::string>> error;
     std::vector<std::optional<int>> code;
     std::vector<std::optional<std::string>> response;
-    std::vector<int> duration;
+    std::vector<std::optional<int>> duration;
     for (const auto& d : done) {
       id.push_back(d.id);
       at.push_back(d.scheduled_for);

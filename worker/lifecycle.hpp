@@ -21,7 +21,7 @@ struct FireOutcome {
   std::string scheduled_for;
   int attempt = 0;
   Delivery delivery;
-  int duration_ms = 0;
+  std::optional<int> duration_ms;  // none when no connection was tried (Delivery::tried)
 };
 
 using statements::WorkerPolicy;

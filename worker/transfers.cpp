@@ -106,6 +106,7 @@ curl_socket_t Transfers::open_socket(void* pending, curlsocktype /*purpose*/,
   }
   const curl_socket_t fd = ::socket(address->family, address->socktype, address->protocol);
   if (fd == CURL_SOCKET_BAD) return fd;
+  if (transfer.policy != nullptr) ++transfer.policy->opened;
   auto& transfers = *transfer.owner;
   try {
     std::lock_guard lock(transfers.sockets_mutex_);

@@ -24,6 +24,7 @@ namespace nudge {
 struct ConnectPolicy {
   const AddressGuard* guard = nullptr;
   std::string refused;  // why the first refused address was refused; empty if none was
+  int opened = 0;       // sockets opened to allowed addresses
 };
 
 class Transfers {

@@ -268,8 +268,11 @@ class ClaimLoop {
                                             {"error", d.error}});
     }
     if (pending_.empty()) first_pending_ = Clock::now();
-    pending_.push_back(FireOutcome{id, run.fire.scheduled_for, run.fire.attempt, std::move(d),
-                                   static_cast<int>(std::min<long long>(ms.count(), 1 << 30))});
+    const auto duration_ms =
+        d.tried ? std::optional<int>(static_cast<int>(std::min<long long>(ms.count(), 1 << 30)))
+                : std::nullopt;
+    pending_.push_back(
+        FireOutcome{id, run.fire.scheduled_for, run.fire.attempt, std::move(d), duration_ms});
   }
 
   void publish_in_flight() {

@@ -326,6 +326,7 @@ TEST_F(WebhookChannelTest, GuardRefusesPrivateAddressesBeforeConnecting) {
     EXPECT_FALSE(got->delivered);
     EXPECT_FALSE(got->status_code);
     EXPECT_EQ(got->error, Refused(why));
+    EXPECT_FALSE(got->tried) << "never connected: not the host's failure";
     EXPECT_LT(Clock::now() - start, milliseconds(1500)) << "refused, not timed out";
   }
   EXPECT_TRUE(received().empty());
@@ -341,6 +342,18 @@ TEST_F(WebhookChannelTest, GuardChecksTheAddressANameResolvesTo) {
               got->error == Refused("::1 is a loopback address"))
       << got->error;
   EXPECT_TRUE(received().empty());
+}
+
+// One address refused, another allowed but nobody listening: the error is the connection's.
+TEST_F(WebhookChannelTest, AnAllowedAddressThatFailsGivesItsOwnErrorNotTheRefusal) {
+  auto ch = guarded_channel({"127.0.0.1/32"});
+  const auto got =
+      deliver(*ch, fire("http://localhost:" + std::to_string(test::free_tcp_port()) + "/ok"));
+  ASSERT_TRUE(got);
+  EXPECT_FALSE(got->delivered);
+  EXPECT_TRUE(got->tried);
+  EXPECT_EQ(got->error.rfind("refused: ", 0), std::string::npos) << got->error;
+  EXPECT_NE(got->error.find("onnect"), std::string::npos) << got->error;
 }
 
 TEST_F(WebhookChannelTest, AllowPrivateOpensItsRangeOnly) {

@@ -80,6 +80,9 @@ TEST_F(SsrfGuard, PrivateTargetsAreFailedAttemptsWithAClearError) {
               "FAILED");
   }
   EXPECT_TRUE(receiver_.requests().empty()) << "no connection reached the receiver";
+  EXPECT_EQ(value<long>("SELECT count(*) FROM nudge.target_hosts WHERE consecutive_failures > 0"),
+            0)
+      << "a refusal is the guard's, not the host's: no circuit breaker counts it";
 }
 
 TEST_F(SsrfGuard, AllowPrivateOpensTheNamedRangeOnly) {

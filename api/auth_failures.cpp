@@ -1,5 +1,8 @@
 #include "auth_failures.hpp"
 
+#include <arpa/inet.h>
+
+#include <cstdio>
 #include <utility>
 
 #include "nudge/log.hpp"
@@ -8,15 +11,31 @@ namespace nudge::api {
 namespace {
 
 constexpr auto kLogEvery = std::chrono::minutes(1);
-constexpr std::size_t kForgetQuietPeersAt =
-    10000;  // peers remembered before quiet ones are forgotten
+// Peers remembered before the quiet ones are forgotten.
+constexpr std::size_t kForgetQuietPeersAt = 10000;
+// Lines a minute for all peers together, so many addresses cannot flood the log.
+constexpr int kLinesPerMinute = 60;
 
 }  // namespace
 
-AuthFailures::AuthFailures(int per_minute)
-    : per_minute_(per_minute), limiter_(per_minute / 60.0, per_minute) {}
+std::string AuthFailures::peer_key(const std::string& address) {
+  in6_addr a{};
+  if (::inet_pton(AF_INET6, address.c_str(), &a) != 1 || IN6_IS_ADDR_V4MAPPED(&a)) return address;
+  char key[sizeof "ffff:ffff:ffff:ffff::/64"];
+  std::snprintf(key, sizeof key, "%x:%x:%x:%x::/64", a.s6_addr[0] << 8 | a.s6_addr[1],
+                a.s6_addr[2] << 8 | a.s6_addr[3], a.s6_addr[4] << 8 | a.s6_addr[5],
+                a.s6_addr[6] << 8 | a.s6_addr[7]);
+  return key;
+}
 
-void AuthFailures::record(const std::string& peer, std::string_view reason, Clock::time_point now) {
+AuthFailures::AuthFailures(int per_minute)
+    : per_minute_(per_minute),
+      limiter_(per_minute / 60.0, per_minute),
+      lines_(kLinesPerMinute / 60.0, kLinesPerMinute) {}
+
+void AuthFailures::record(const std::string& address, std::string_view reason,
+                          Clock::time_point now) {
+  const std::string peer = peer_key(address);
   if (per_minute_ > 0) limiter_.take(peer, now);
   long failures = 0;
   {
@@ -28,6 +47,8 @@ void AuthFailures::record(const std::string& peer, std::string_view reason, Cloc
     Unlogged& u = it->second;
     ++u.failures;
     if (!added && now - u.logged_at < kLogEvery) return;
+    // Past the lines of the minute, the count waits for this peer's next line.
+    if (lines_.take("", now) > 0) return;
     failures = std::exchange(u.failures, 0);
     u.logged_at = now;
   }

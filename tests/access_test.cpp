@@ -8,6 +8,7 @@
 #include <chrono>
 #include <string>
 
+#include "auth_failures.hpp"
 #include "exposure.hpp"
 #include "rate_limiter.hpp"
 #include "token_cache.hpp"
@@ -116,6 +117,26 @@ TEST(RateLimit, ManyKeysForgetTheirFullBucketsButNotTheOthers) {
   // Past 10,000 keys the next new one sweeps: every "p" bucket is full again at t0 + 10 s.
   EXPECT_EQ(limiter.take("new", t0 + 20s), 0);
   EXPECT_EQ(limiter.take("busy", t0 + 20s), 1) << "an empty bucket is kept";
+}
+
+TEST(AuthFailuresTest, AnIpv6PeerIsCountedByItsSlash64AndAnIpv4OneByItsAddress) {
+  EXPECT_EQ(AuthFailures::peer_key("203.0.113.7"), "203.0.113.7");
+  EXPECT_EQ(AuthFailures::peer_key("2001:db8:0:12:aaaa::1"), "2001:db8:0:12::/64");
+  EXPECT_EQ(AuthFailures::peer_key("2001:db8:0:12:ffff:1:2:3"), "2001:db8:0:12::/64");
+  EXPECT_EQ(AuthFailures::peer_key("::1"), "0:0:0:0::/64");
+  EXPECT_EQ(AuthFailures::peer_key("::ffff:203.0.113.7"), "::ffff:203.0.113.7");
+  EXPECT_EQ(AuthFailures::peer_key(""), "");
+}
+
+TEST(AuthFailuresTest, APeerPastItsFailuresWaitsAndOtherPeersDoNot) {
+  AuthFailures failures(2);  // 2 a minute
+  const auto t0 = Clock::now();
+  failures.record("2001:db8::1", "test", t0);
+  failures.record("2001:db8::2", "test", t0);  // the same /64
+  EXPECT_EQ(failures.wait("2001:db8::3", t0), 30);
+  EXPECT_EQ(failures.wait("2001:db9::1", t0), 0);
+  EXPECT_EQ(failures.wait("2001:db8::3", t0 + 30s), 0);
+  EXPECT_EQ(AuthFailures(0).wait("2001:db8::1", t0), 0);
 }
 
 TEST(TokenCacheTest, EntriesLiveTheirTimeAndAClearEndsThem) {

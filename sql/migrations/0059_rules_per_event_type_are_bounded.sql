@@ -1,4 +1,4 @@
--- 0060: an event type has at most 20 enabled rules. Each rule of an event's type runs for the
+-- 0059: an event type has at most 20 enabled rules. Each rule of an event's type runs for the
 -- event, so rules multiplied the work of one request without bound: 100 rules and one batch of
 -- 1,000 events made 100,000 reminders and a 52 MB answer in one request, counted once by the rate
 -- limiter. With the bound a request does at most 20 effects per event it carries.

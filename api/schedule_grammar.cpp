@@ -49,7 +49,10 @@ class Grammar {
         ++i_;
         continue;
       }
-      if (!clause(c, false)) fail(i_, "could not place \"" + t_[i_].word + "\"");
+      if (!clause(c, false)) {
+        too_large_number();
+        fail(i_, "could not place \"" + t_[i_].word + "\"");
+      }
     }
     return c;
   }
@@ -120,12 +123,15 @@ class Grammar {
   // with something else there.
   [[noreturn]] void expected(const std::string& what) const {
     if (i_ >= t_.size()) fail(Span{t_.size() - 1, t_.size()}, what + " must follow");
-    // Digits past nine are no number to the tokenizer: say so rather than "expected ...", which
-    // would suggest the number was the wrong kind of word.
-    const std::string& text = t_[i_].text;
-    if (text.size() > 9 && text.find_first_not_of("0123456789") == std::string::npos)
-      fail(i_, "\"" + t_[i_].word + "\": the number is too large (at most 999999999)");
+    too_large_number();
     fail(i_, "\"" + t_[i_].word + "\": expected " + what);
+  }
+  // Digits past ten are no number to the tokenizer: say so rather than "expected ..." or "could
+  // not place", which would suggest the number was the wrong kind of word.
+  void too_large_number() const {
+    const std::string& text = t_[i_].text;
+    if (text.size() > 10 && text.find_first_not_of("0123456789") == std::string::npos)
+      fail(i_, "\"" + t_[i_].word + "\": the number is too large (at most 9999999999)");
   }
 
   template <typename T>
@@ -217,10 +223,10 @@ class Grammar {
     return true;
   }
 
-  // in <count> <unit>: "in 10 minutes", "in an hour", "in 3 days"
+  // in <duration>: "in 10 minutes", "in an hour", "in 3 days", "in 1 hour and 30 minutes"
   bool in_offset(Clauses& c) {
     const std::size_t begin = i_++;
-    Count n = count_unit(true);
+    Count n = duration(true);
     if (n.unit == Unit::month || n.unit == Unit::year)
       fail(n.span, "months and years differ in length: give a date (on 2026-12-24)");
     set_once(c.offset, Offset{Offset::Kind::after, n, {}, span_from(begin)}, span_from(begin),
@@ -245,6 +251,39 @@ class Grammar {
       expected("a unit (seconds, minutes, hours, days or weeks)");
     ++i_;
     return Count{n, *unit(u->lower), span_from(begin)};
+  }
+
+  // <count> <unit> {["and"] <count> <unit>}: "1 hour and 30 minutes" is 5,400 seconds. Real time
+  // and wall-clock days do not add up (a day across daylight saving is 23 or 25 hours), so the
+  // parts are all seconds to hours, or all days and weeks.
+  Count duration(bool articles) {
+    const std::size_t begin = i_;
+    Count total = count_unit(articles);
+    const auto part_at = [this](std::size_t k) {
+      const Token* u = peek(k + 1);
+      return count_at(k, false) && u != nullptr && u->is(Token::Kind::word) && unit(u->lower);
+    };
+    while (part_at(0) || (word("and") && part_at(1))) {
+      if (word("and")) ++i_;
+      const Count part = count_unit(false);
+      const auto by_days = [](Unit u) { return u == Unit::day || u == Unit::week; };
+      if (part.unit == Unit::month || part.unit == Unit::year || total.unit == Unit::month ||
+          total.unit == Unit::year) {
+        fail(span_from(begin), "months and years differ in length and add up to no duration");
+      }
+      if (by_days(part.unit) != by_days(total.unit)) {
+        fail(span_from(begin),
+             "days keep the wall-clock time and hours do not (a day across daylight saving is "
+             "23 or 25 hours): give the duration in one or the other");
+      }
+      const Unit u = by_days(total.unit) ? Unit::day : Unit::second;
+      total = Count{total.n * unit_seconds(total.unit) / unit_seconds(u) +
+                        part.n * unit_seconds(part.unit) / unit_seconds(u),
+                    u,
+                    {}};
+    }
+    total.span = span_from(begin);
+    return total;
   }
 
   // on <date> | on <weekdays> | on the <days of the month> [of ...] | on day 1 of the month |
@@ -790,10 +829,10 @@ class Grammar {
     return m;
   }
 
-  // for <count> <unit>: "for 3 days", "for an hour"
+  // for <duration>: "for 3 days", "for an hour", "for 2 hours and 30 minutes"
   bool for_duration(Clauses& c) {
     const std::size_t begin = i_++;
-    Count n = count_unit(true);
+    Count n = duration(true);
     if (n.unit == Unit::month || n.unit == Unit::year)
       fail(n.span, "months and years differ in length: say until a date");
     n.span = span_from(begin);
@@ -809,8 +848,9 @@ class Grammar {
     const long long n = t.is(Token::Kind::number) ? t.value : *number_word(t.lower);
     if (!(word("times") || word("time"))) expected("\"times\"");
     ++i_;
-    if (n < 1 || n > 2147483647)
-      fail(span_from(begin), "\"" + t.word + "\": the number of times is at least 1");
+    if (n < 1) fail(span_from(begin), "\"" + t.word + "\": the number of times is at least 1");
+    if (n > 2147483647)
+      fail(span_from(begin), "\"" + t.word + "\": the number of times is at most 2147483647");
     set_once(c.max_fires, static_cast<int>(n), span_from(begin), "the number of times");
     c.max_fires_span = span_from(begin);
     return true;

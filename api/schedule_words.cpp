@@ -175,11 +175,10 @@ class Builder {
         out.json["day"] = 0;  // "starting monday": today counts
       }
     }
-    // "starting today" (or "starting monday" on a Monday) began at midnight: it means from now.
-    // Any other start that is not ahead is refused as in the past.
-    if (role == Role::start && !explicit_time &&
-        (m.relative_day == 0 || (out.json.contains("day") && out.json["day"] == 0)))
-      out.json["or_now"] = true;
+    // "starting today" (or "starting monday" on a Monday, or today's date) began at midnight: it
+    // means from now. The database takes that only for today (nudge.resolve_moment): any other
+    // start that is not ahead is refused as in the past.
+    if (role == Role::start && !explicit_time) out.json["or_now"] = true;
     return out;
   }
 
@@ -243,6 +242,14 @@ class Builder {
                           c_.months_span || c_.times_span || c_.minutes_span || c_.window;
     if (c_.every_day && c_.every_week)
       fail(*c_.every_week, "\"every day\" and \"every week\" contradict each other");
+    // "every day starting tomorrow at 9": the day keeps that wall time, as "every day at 9"
+    // does (days and weeks keep the wall clock), from the start on.
+    if (!calendar && !c_.frequency && (c_.every_day || c_.every_week) && c_.start &&
+        !c_.start->times.empty()) {
+      s.schedule_type = "cron";
+      s.cron = start_wall_clock_cron();
+      return;
+    }
     // How often, and nothing about which days or times: a fixed interval.
     if (!calendar &&
         (c_.frequency ? 1 : 0) + (c_.every_day ? 1 : 0) + (c_.every_week ? 1 : 0) == 1) {
@@ -324,6 +331,36 @@ class Builder {
       hours = "9";
     }
     return minutes + " " + hours + " " + days_text();
+  }
+
+  // "every day/week starting <day> at <time>": M H * * *, or M H * * <the start's weekday>.
+  std::string start_wall_clock_cron() const {
+    const Clauses& start = *c_.start;
+    const TimeOfDay& t = start.times.front();
+    if (t.has_seconds()) fail(t.span, "a repeating time of day has no seconds");
+    std::string dow = "*";
+    if (c_.every_week) {
+      if (start.weekdays_span && start.weekdays.size() == 1) {
+        dow = std::to_string(*start.weekdays.begin());
+      } else if (start.month_days_span && start.year && start.month_days.size() == 1 &&
+                 start.months.size() == 1) {
+        dow = std::to_string(
+            weekday_of(*start.year, *start.months.begin(), *start.month_days.begin()));
+      } else {
+        fail(*c_.every_week,
+             "\"every week\" from a start at a time of day keeps that time on the start's day of "
+             "the week: name the day (every wednesday at 09:00, or starting on 2027-03-10 at "
+             "09:00)");
+      }
+    }
+    return std::to_string(t.minute) + " " + std::to_string(t.hour) + " * * " + dow;
+  }
+
+  // The day of the week of a date, 0 = Sunday (Sakamoto's method, proleptic Gregorian).
+  static int weekday_of(int year, int month, int day) {
+    static constexpr int kShift[] = {0, 3, 2, 5, 0, 3, 5, 1, 4, 6, 2, 4};
+    if (month < 3) --year;
+    return (year + year / 4 - year / 100 + year / 400 + kShift[month - 1] + day) % 7;
   }
 
   std::string window_hours(long long step) const {

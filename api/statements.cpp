@@ -56,7 +56,8 @@ const std::pair<const char*, const char*> kStatements[] = {
      "$4::timestamptz, $5::integer, $6, $7) WITH ORDINALITY p(t, n)"},
     // A parsed phrase (api/schedule_words.hpp) in one round trip: its moments as instants in
     // its zone ($1) at now ($2), whether the one_time or start instant is past and whether the
-    // end comes before the first fire, the sentence, and the first five fires that will happen.
+    // end comes before the first fire, the sentence, and the first five fires that will happen,
+    // in the zone too (an interval's shift across daylight saving shows).
     {"parse_schedule",
      "WITH b AS MATERIALIZED (SELECT nudge.checked_timezone($1) AS tz, "
      "                               coalesce($2::timestamptz, now()) AS now), "
@@ -75,7 +76,8 @@ const std::pair<const char*, const char*> kStatements[] = {
      "false), "
      "       nudge.describe_schedule($3, m.run_at, $6::integer, $7, m.tz, "
      "         CASE WHEN $8::text IS NOT NULL THEN 'db_check' END, $8, $9::integer, m.ends_at), "
-     "       to_jsonb(ARRAY(SELECT u.t FROM unnest(m.times) WITH ORDINALITY u(t, n) "
+     "       to_jsonb(ARRAY(SELECT nudge.rfc3339_in_zone(u.t::timestamptz, m.tz) "
+     "         FROM unnest(m.times) WITH ORDINALITY u(t, n) "
      "         WHERE (m.ends_at IS NULL OR u.t::timestamptz <= m.ends_at) "
      "           AND ($9::integer IS NULL OR u.n <= $9::integer) ORDER BY u.n))::text, "
      "       m.tz, nudge.rfc3339_in_zone(m.now, m.tz) "

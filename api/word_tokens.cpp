@@ -25,9 +25,10 @@ bool all_digits(const std::string& s, std::size_t from, std::size_t to) {
   return true;
 }
 
-// digits, at most nine of them (a larger number is nothing the grammar takes)
+// digits, at most ten of them (max_fires' 2147483647 has ten; a larger number is nothing the
+// grammar takes)
 std::optional<long long> number_of(const std::string& s) {
-  if (s.size() > 9 || !all_digits(s, 0, s.size())) return std::nullopt;
+  if (s.size() > 10 || !all_digits(s, 0, s.size())) return std::nullopt;
   long long v = 0;
   std::from_chars(s.data(), s.data() + s.size(), v);
   return v;

@@ -2399,14 +2399,12 @@ COMMENT ON FUNCTION nudge.cron_field(p_text text, p_field text, p_min integer, p
 CREATE FUNCTION nudge.cron_horizon_problem() RETURNS text
     LANGUAGE sql IMMUTABLE
     AS $$
-  SELECT 'has no occurrence within 8 years after run_at (the next occurrence of a cron schedule '
-         'is searched for 8 years ahead: a day-of-month and a day-of-week that must both match, '
-         'such as 29 February on a Sunday, can be further apart)'::text
+  SELECT 'has no occurrence (its days never come in the 400-year cycle of the calendar)'::text
 $$;
 
 -- Name: FUNCTION cron_horizon_problem(); Type: COMMENT; Schema: nudge; Owner: -
 
-COMMENT ON FUNCTION nudge.cron_horizon_problem() IS 'Why a cron schedule is refused when nudge.cron_next finds no occurrence: its search is limited to 8 years.';
+COMMENT ON FUNCTION nudge.cron_horizon_problem() IS 'Why a cron schedule is refused when nudge.cron_next finds no occurrence, which no schedule nudge.cron_parse takes lacks.';
 
 -- Name: cron_next(nudge.cron, text, timestamp with time zone); Type: FUNCTION; Schema: nudge; Owner: -
 
@@ -2428,6 +2426,7 @@ DECLARE
   v_local  timestamp;
   v_ats    timestamptz[];
   v_second timestamptz;  -- the earliest second-pass instant after p_after met so far
+  v_found  date;         -- beyond the walk: the first day that matches
 BEGIN
   -- Inside the first pass (p_after + v_back shows the same local time), the second pass of the
   -- repeated stretch is still ahead although its local times are earlier: start that much
@@ -2479,12 +2478,28 @@ BEGIN
     END IF;
     v_day := v_day + 1;
   END LOOP;
-  RETURN v_second;
+  IF v_second IS NOT NULL THEN
+    RETURN v_second;
+  END IF;
+  -- Nothing within 8 years: only a day-of-month and a day-of-week that must both match do that
+  -- (29 February on a Sunday comes 28 or 40 years apart). The calendar repeats every 400 years
+  -- (146,097 days, whole weeks), so such a day comes within 400 years of any other or never:
+  -- look for it a decade at a time among the chosen months' days, then take its first time
+  -- from the walk above started the day before (on which none falls).
+  v_day := v_end + 1;
+  WHILE v_day <= v_end + 146097 LOOP
+    SELECT min(d.d) INTO v_found FROM nudge.cron_days(p_cron, v_day, v_day + 3652) d(d);
+    IF v_found IS NOT NULL THEN
+      RETURN nudge.cron_next(p_cron, p_tz, (v_found - 1)::timestamp AT TIME ZONE p_tz);
+    END IF;
+    v_day := v_day + 3653;
+  END LOOP;
+  RETURN NULL;
 END $$;
 
 -- Name: FUNCTION cron_next(p_cron nudge.cron, p_tz text, p_after timestamp with time zone); Type: COMMENT; Schema: nudge; Owner: -
 
-COMMENT ON FUNCTION nudge.cron_next(p_cron nudge.cron, p_tz text, p_after timestamp with time zone) IS 'The first fire of p_cron strictly after p_after in zone p_tz, under the classic cron daemon''s daylight-saving rules: a local time in a gap fires at the first instant after the gap; a repeated local time fires once, at its first instant, or at both when the hour field begins with *, so the whole first pass fires, then the whole second pass. NULL if none comes within 8 years, which only a day-of-month and a day-of-week that must both match can make happen.';
+COMMENT ON FUNCTION nudge.cron_next(p_cron nudge.cron, p_tz text, p_after timestamp with time zone) IS 'The first fire of p_cron strictly after p_after in zone p_tz, under the classic cron daemon''s daylight-saving rules: a local time in a gap fires at the first instant after the gap; a repeated local time fires once, at its first instant, or at both when the hour field begins with *, so the whole first pass fires, then the whole second pass. However far away it is (29 February on a Sunday: decades): NULL only for a schedule with no day at all in the 400-year Gregorian cycle, which nudge.cron_parse refuses.';
 
 -- Name: cron_parse(text); Type: FUNCTION; Schema: nudge; Owner: -
 
@@ -2621,7 +2636,9 @@ BEGIN
 
   -- The days: every day, some days of the week, or some days of the month (with both day
   -- fields restricted, cron fires on either: only the expression says that clearly).
-  IF p_cron.dom_star AND p_cron.dow_star AND p_cron.days = 4294967294 AND p_cron.weekdays = 127 THEN
+  -- Every day of the week is every day: with the day-of-month * (ANDed) or restricted (ORed).
+  IF p_cron.weekdays = 127
+     AND ((p_cron.dom_star AND p_cron.days = 4294967294) OR NOT (p_cron.dom_star OR p_cron.dow_star)) THEN
     v_days := 'every day' || coalesce(' in ' || v_months, '');
   ELSIF p_cron.dom_star AND p_cron.days = 4294967294 AND NOT p_cron.dow_star THEN
     IF p_cron.weekdays = 62 THEN
@@ -2978,10 +2995,10 @@ CREATE FUNCTION nudge.end_after_attempt(r nudge.reminders, p_outcome text, p_pol
               -- The calendar ends with 9999 (RFC 3339 has four-digit years): a schedule whose
               -- next occurrence falls later has run its course, as one past ends_at has (Quartz
               -- completes a trigger with no fire time left the same way). Only a fire within
-              -- 8 years and a day of it (cron_next's horizon) can have its next one after it:
-              -- the drain computes no extra occurrence for any other.
+              -- 400 years of it (the calendar's cycle, cron_next's furthest search) can have its
+              -- next one after it: the drain computes no extra occurrence for any other.
               WHEN (r.ends_at IS NOT NULL
-                    OR coalesce(r.occurrence_at, r.next_run_at) > timestamptz '9991-12-01 00:00:00+00')
+                    OR coalesce(r.occurrence_at, r.next_run_at) > timestamptz '9599-12-01 00:00:00+00')
                    AND nudge.next_run_after_attempt(r, p_outcome, p_policy, p_now)
                        > least(r.ends_at, nudge.latest_fire())
                 THEN 'ends_at'
@@ -5202,8 +5219,10 @@ BEGIN
     ELSE
       RAISE EXCEPTION 'moment: unknown kind in %', p_moment USING ERRCODE = '22023';
   END CASE;
-  -- "starting today": a start that is not ahead means from now, which is no start at all.
-  IF coalesce((p_moment->>'or_now')::boolean, false) AND v_at <= p_now THEN
+  -- "starting today" (or today's date): a start today that is not ahead means from now, which
+  -- is no start at all. One on an earlier day is in the past.
+  IF coalesce((p_moment->>'or_now')::boolean, false) AND v_at <= p_now
+     AND (v_at AT TIME ZONE p_tz)::date >= v_today THEN
     RETURN NULL;
   END IF;
   -- "tomorrow at 9" on 9999-12-31: the words name a time no reminder can have.
@@ -5218,7 +5237,7 @@ END $$;
 
 -- Name: FUNCTION resolve_moment(p_moment jsonb, p_tz text, p_now timestamp with time zone, p_base timestamp with time zone); Type: COMMENT; Schema: nudge; Owner: -
 
-COMMENT ON FUNCTION nudge.resolve_moment(p_moment jsonb, p_tz text, p_now timestamp with time zone, p_base timestamp with time zone) IS 'The instant a parsed moment names in zone p_tz (kinds instant, after, days, local and next, as api/schedule_words.hpp writes them; "today" is p_now''s date there, and relative ones count from p_base), wall times resolved as cron resolves them (a gap to its end, a repeated time to its first instant); NULL for no moment, and for an or_now moment that is not after p_now; an instant before 0001-01-01T00:00:00Z or after 9999-12-31T23:59:59Z raises 22023 naming text (the words that named it).';
+COMMENT ON FUNCTION nudge.resolve_moment(p_moment jsonb, p_tz text, p_now timestamp with time zone, p_base timestamp with time zone) IS 'The instant a parsed moment names in zone p_tz (kinds instant, after, days, local and next, as api/schedule_words.hpp writes them; "today" is p_now''s date there, and relative ones count from p_base), wall times resolved as cron resolves them (a gap to its end, a repeated time to its first instant); NULL for no moment, and for an or_now moment that is not after p_now and falls on p_now''s date or later; an instant before 0001-01-01T00:00:00Z or after 9999-12-31T23:59:59Z raises 22023 naming text (the words that named it).';
 
 -- Name: resume_reminder(bigint); Type: FUNCTION; Schema: nudge; Owner: -
 
@@ -5413,7 +5432,13 @@ BEGIN
            || coalesce(', until ' || nudge.words_flag(p_stop_condition_value) || ' is true', '');
   END IF;
   IF p_schedule_type = 'recurring' THEN
-    v_words := 'every ' || nudge.words_interval(p_interval_seconds);
+    -- "every day, starting 2027-03-10 at 09:00" is the calendar schedule that keeps 09:00 across
+    -- daylight saving: a fixed day or week from a start at a time of day is said in hours or days.
+    v_words := 'every ' || CASE WHEN p_interval_seconds IN (86400, 604800)
+                                     AND (p_run_at AT TIME ZONE v_tz)::time <> '00:00'
+                                THEN CASE p_interval_seconds WHEN 86400 THEN '24 hours'
+                                                             ELSE '7 days' END
+                                ELSE nudge.words_interval(p_interval_seconds) END;
   ELSE
     v_words := p_cron_words || ' (' || v_tz || ')';
   END IF;

@@ -57,7 +57,7 @@ class WordsTest : public ApiTest {
     return out;
   }
 
-  // A valid expression that fires within the 8 years nudge.cron_next looks ahead.
+  // A valid expression: one that has a next fire.
   bool fires(const std::string& cron) {
     try {
       return value<bool>(
@@ -109,7 +109,11 @@ TEST_F(WordsTest, EveryAcceptedPhrasesSentenceReadsBackToTheSameSchedule) {
     ASSERT_EQ(again.status, 200) << first.body["text"] << ": " << again.body.dump();
     expect_same_schedule(again.body["schedule"], first.body["schedule"]);
     EXPECT_EQ(again.body["text"], first.body["text"]) << "the sentence is canonical";
-    EXPECT_EQ(again.body["times"], first.body["times"]);
+    // The same instants (an interval without a start names no zone: its times are written in
+    // the zone each parse is given).
+    ASSERT_EQ(again.body["times"].size(), first.body["times"].size());
+    for (std::size_t i = 0; i < first.body["times"].size(); ++i)
+      EXPECT_TRUE(same_instant(again.body["times"][i], first.body["times"][i])) << i;
   }
 }
 
@@ -321,9 +325,44 @@ TEST_F(WordsTest, TheTimesAreTheFiresThatWillHappen) {
   EXPECT_EQ(r.body["times"].size(), 3u) << "at most 3 fires";
   r = parse("every hour until 2026-03-25 at 13:30");
   ASSERT_EQ(r.status, 200) << r.body.dump();
-  EXPECT_EQ(r.body["times"], json({"2026-03-25T10:15:00+00:00", "2026-03-25T11:15:00+00:00",
-                                   "2026-03-25T12:15:00+00:00"}))
+  EXPECT_EQ(r.body["times"], json({"2026-03-25T11:15:00+01:00", "2026-03-25T12:15:00+01:00",
+                                   "2026-03-25T13:15:00+01:00"}))
       << "none after the end";
+}
+
+// "every week starting <date> at 9" in New York keeps 09:00 across the change of 14 March 2027
+// (a fixed 604,800 s would fire at 10:00 EDT): the cron schedule of the start's weekday, from the
+// start. Its times are written in the zone, an interval's too, so a shift would show.
+TEST_F(WordsTest, EveryDayOrWeekFromAStartAtATimeKeepsThatWallTimeAcrossDaylightSaving) {
+  auto r = parse("every week starting 2027-03-10 at 9:00 in New York", "UTC",
+                 std::string("2026-12-05T01:45:00Z"));
+  ASSERT_EQ(r.status, 200) << r.body.dump();
+  EXPECT_EQ(r.body["schedule"],
+            json::parse(R"({"cron":"0 9 * * 3","run_at":"2027-03-10T09:00:00-05:00",
+      "schedule_type":"cron","timezone":"America/New_York"})"));
+  EXPECT_EQ(r.body["times"], json({"2027-03-10T09:00:00-05:00", "2027-03-17T09:00:00-04:00",
+                                   "2027-03-24T09:00:00-04:00", "2027-03-31T09:00:00-04:00",
+                                   "2027-04-07T09:00:00-04:00"}));
+  EXPECT_EQ(r.body["text"],
+            "every wednesday at 09:00 (America/New_York), starting 2027-03-10 at 09:00");
+  r = parse("every day starting 2027-03-13 at 2:30 in New York", "UTC",
+            std::string("2026-12-05T01:45:00Z"));
+  ASSERT_EQ(r.status, 200) << r.body.dump();
+  EXPECT_EQ(r.body["schedule"]["cron"], "30 2 * * *");
+  // 14 March has no 02:30: the end of the gap, then 02:30 again.
+  EXPECT_EQ(r.body["times"], json({"2027-03-13T02:30:00-05:00", "2027-03-14T03:00:00-04:00",
+                                   "2027-03-15T02:30:00-04:00", "2027-03-16T02:30:00-04:00",
+                                   "2027-03-17T02:30:00-04:00"}));
+  // A fixed interval (a create's own) is said in hours, and reads back as that interval, its
+  // shift across the change visible in the zone's offsets.
+  const auto fixed = value<std::string>(
+      "SELECT nudge.describe_schedule('recurring', '2027-03-10T14:00Z', 604800, "
+      "p_timezone => 'America/New_York')");
+  EXPECT_EQ(fixed, "every 7 days, starting 2027-03-10 at 09:00 (America/New_York)");
+  r = parse(fixed, "UTC", std::string("2026-12-05T01:45:00Z"));
+  ASSERT_EQ(r.status, 200) << r.body.dump();
+  EXPECT_EQ(r.body["schedule"]["interval_seconds"], 604800);
+  EXPECT_EQ(r.body["times"][1], "2027-03-17T10:00:00-04:00");
 }
 
 TEST_F(WordsTest, EveryCityOfTheListNamesAZoneTheDatabaseKnows) {

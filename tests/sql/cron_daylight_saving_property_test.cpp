@@ -261,7 +261,7 @@ TEST_F(CronDaylightSaving, RandomSchedulesFireEveryMatchingInstantOnceAndInOrder
           << "fire " << i << ": in order, never twice";
     }
 
-    // Fewer fires only when none comes within the 8 years nudge.cron_next looks ahead.
+    // Fewer fires only past 9999 (nudge.cron_next finds the next occurrence however far).
     const std::time_t until = fires.size() == static_cast<std::size_t>(kFires)
                                   ? std::min(fires.back(), at + kWindow)
                                   : at + kWindow;

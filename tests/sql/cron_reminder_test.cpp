@@ -203,34 +203,75 @@ TEST_F(CronReminder, EtcNamesTheTzDatabaseLacksAreOffsetsAndRefusedEverywhere) {
   EXPECT_EQ(create("0 9 * * 1", "Etc/GMT-14", "2026-03-02T00:00:00Z"), "2026-03-08 19:00");
 }
 
-// nudge.cron_next looks 8 years ahead; 29 February on a Sunday or a Thursday comes in 2032,
-// then 2052. A create or a move past that says the search is limited, naming the field.
-TEST_F(CronReminder, ANextOccurrenceBeyondTheEightYearSearchIsRefusedSayingSo) {
-  try {
-    sql("SELECT nudge.create_reminder(p_entity_type => 'u', p_entity_id => 'feb', "
-        "p_event_type => 'e', p_channel => 'log', p_schedule_type => 'cron', "
-        "p_cron => '0 0 29 2 */4', p_run_at => '2033-01-01T00:00:00Z')");
-    ADD_FAILURE() << "a cron with no occurrence in 8 years was created";
-  } catch (const pqxx::sql_error& e) {
-    EXPECT_EQ(e.sqlstate(), "22023");
-    EXPECT_NE(std::string(e.what()).find(
-                  "cron: has no occurrence within 8 years after run_at (the next occurrence of a "
-                  "cron schedule is searched for 8 years ahead"),
-              std::string::npos)
-        << e.what();
+// A day-of-month and a day-of-week that must both match can be decades apart: 29 February on a
+// Sunday (*/7) comes in 2004, 2032, 2060, 2088, then 2128 (2100 is no leap year). nudge.cron_next
+// walks 8 years, then searches on through the 400-year cycle: it finds every such occurrence, as
+// a walk over every day does, in a zone with daylight saving too.
+TEST_F(CronReminder, AnOccurrenceDecadesAwayIsFoundAsAWalkOverEveryDayFindsIt) {
+  for (int step = 2; step <= 7; ++step) {
+    SCOPED_TRACE(step);
+    const std::string cron = "30 2 29 2 */" + std::to_string(step);  // 0, step, ... (7: Sunday)
+    EXPECT_EQ(
+        value<std::string>(
+            "WITH RECURSIVE c AS (SELECT nudge.cron_parse($1) AS e), "
+            "f(i, t) AS (SELECT 1, nudge.cron_next(c.e, 'America/New_York', '2001-01-01Z') FROM c "
+            "UNION ALL SELECT f.i + 1, nudge.cron_next(c.e, 'America/New_York', f.t) FROM f, c "
+            "WHERE f.i < 8) "
+            "SELECT string_agg(to_char(t AT TIME ZONE 'America/New_York', 'YYYY-MM-DD HH24:MI'), "
+            "' ' ORDER BY i) FROM f",
+            cron),
+        value<std::string>(
+            "SELECT string_agg(to_char(d, 'YYYY-MM-DD') || ' 02:30', ' ' ORDER BY d) "
+            "FROM (SELECT d FROM generate_series(date '2001-01-01', "
+            "date '2401-01-01', interval '1 day') d "
+            "WHERE to_char(d, 'MM-DD') = '02-29' "
+            "AND extract(dow FROM d)::integer % $1 = 0 ORDER BY d LIMIT 8) s",
+            step));
   }
+  // Sundays: 28 years, and 40 across 2100.
+  EXPECT_EQ(value<std::string>(
+                "SELECT string_agg(to_char(nudge.cron_next(nudge.cron_parse('0 0 29 2 */7'), "
+                "'UTC', a), 'YYYY-MM-DD'), ' ' ORDER BY a) FROM unnest(ARRAY["
+                "'2004-03-01Z', '2060-03-01Z', '2088-03-01Z']::timestamptz[]) a"),
+            "2032-02-29 2088-02-29 2128-02-29");
+  // Frequent schedules are unchanged, and never reach the search beyond 8 years.
+  EXPECT_EQ(value<std::string>("SELECT nudge.cron_next(nudge.cron_parse('0 9 * * 1-5'), "
+                               "'America/New_York', '2026-12-05T10:00Z')::text"),
+            "2026-12-07 14:00:00+00");
+  EXPECT_EQ(value<std::string>("SELECT nudge.cron_next(nudge.cron_parse('*/5 * * * *'), "
+                               "'Europe/Berlin', '2026-03-29T00:58Z')::text"),
+            "2026-03-29 01:00:00+00");
+}
+
+// Such a cron is created, moved and previewed at its real next occurrence, and after its fire it
+// moves on to the next one decades later (it went to infinity after 8 years, never to fire again).
+TEST_F(CronReminder, ACronWhoseNextOccurrenceIsDecadesAwayIsCreatedAndFiresThen) {
+  EXPECT_EQ(create("0 0 29 2 */4", "UTC", "2033-01-01T00:00:00Z"), "2052-02-29 00:00");
   EXPECT_EQ(create("0 0 29 2 */6", "UTC", "2032-01-01T00:00:00Z"), "2032-02-29 00:00");
-  try {
-    sql("SELECT nudge.reschedule_reminder(id, p_run_at => '2032-03-01T00:00:00Z') "
-        "FROM nudge.reminders");
-    ADD_FAILURE() << "a move past the next occurrence in 8 years was taken";
-  } catch (const pqxx::sql_error& e) {
-    EXPECT_EQ(e.sqlstate(), "22023");
-    EXPECT_NE(std::string(e.what()).find("run_at: has no occurrence within 8 years after run_at"),
-              std::string::npos)
-        << e.what();
-  }
-  EXPECT_EQ(value<long>("SELECT count(*) FROM nudge.reminders"), 1);
+  EXPECT_EQ(value<std::string>(
+                "SELECT d.status || ' ' || to_char(d.next_run_at AT TIME ZONE 'UTC', 'YYYY-MM-DD') "
+                "FROM nudge.reminders r, nudge.after_attempt(r, 'delivered', "
+                "ROW(30, 3, 1000, 300000, 60, 100, 5, 60, 3600)::nudge.worker_policy, "
+                "r.next_run_at + interval '0.2 seconds') d WHERE r.cron = '0 0 29 2 */6'"),
+            "ACTIVE 2048-02-29")
+      << "the next 29 February on a Saturday or Sunday";
+  EXPECT_EQ(
+      value<std::string>("SELECT to_char(r.next_run_at AT TIME ZONE 'UTC', 'YYYY-MM-DD') FROM "
+                         "nudge.reschedule_reminder((SELECT id FROM nudge.reminders WHERE cron = "
+                         "'0 0 29 2 */6'), p_run_at => '2032-03-01T00:00:00Z') r"),
+      "2048-02-29");
+  EXPECT_EQ(value<std::string>("SELECT string_agg(t, ' ') FROM nudge.preview_schedule('cron', "
+                               "'2033-01-01T00:00:00Z', 3, p_cron => '0 0 29 2 */4') t"),
+            "2052-02-29T00:00:00+00:00 2060-02-29T00:00:00+00:00 2080-02-29T00:00:00+00:00");
+  // The last such Sunday before the end of 9999 is in 9976; the next, in 10004, is past it, so
+  // that fire completes the reminder (ends_at) as any schedule's last one before 10000 does.
+  EXPECT_EQ(create("0 0 29 2 */7", "UTC", "9960-01-01T00:00:00Z"), "9976-02-29 00:00");
+  EXPECT_EQ(
+      value<std::string>("SELECT d.status || ' ' || d.completed_reason FROM nudge.reminders r, "
+                         "nudge.after_attempt(r, 'delivered', "
+                         "ROW(30, 3, 1000, 300000, 60, 100, 5, 60, 3600)::nudge.worker_policy, "
+                         "r.next_run_at + interval '0.2 seconds') d WHERE r.cron = '0 0 29 2 */7'"),
+      "COMPLETED ends_at");
 }
 
 // Moving a cron reminder keeps it on its schedule, as its first fire was; never past ends_at.

@@ -82,6 +82,12 @@ const Sentence kSentences[] = {
     {"'recurring', p_interval_seconds => 1209600", "every 2 weeks"},
     {"'recurring', '2026-11-30 23:00Z', 86400, p_timezone => 'Europe/Berlin'",
      "every day, starting 2026-12-01 (Europe/Berlin)"},
+    {"'recurring', '2026-12-01 08:00Z', 86400, p_timezone => 'Europe/Berlin'",
+     "every 24 hours, starting 2026-12-01 at 09:00 (Europe/Berlin)"},
+    {"'recurring', '2026-12-01 08:00Z', 604800",
+     "every 7 days, starting 2026-12-01 at 08:00 (UTC)"},
+    {"'recurring', '2026-12-01 08:00Z', 1209600",
+     "every 2 weeks, starting 2026-12-01 at 08:00 (UTC)"},
     {"'recurring', '2026-12-01 08:00Z', 3600, p_ends_at => '2026-12-31 22:59:59Z', "
      "p_timezone => 'Europe/Berlin'",
      "every hour, starting 2026-12-01 at 09:00, until 2026-12-31 (Europe/Berlin)"},
@@ -104,6 +110,11 @@ const Sentence kSentences[] = {
     {"'cron', p_cron => '0 0-23 * * *'",
      "every day, every hour at minute 0 between 00:00 and 23:59 (UTC)"},
     {"'cron', p_cron => '0 9 1 * 1'", R"(cron "0 9 1 * 1" (UTC))"},
+    {"'cron', p_cron => '0 9 * * 0-6'", "every day at 09:00 (UTC)"},
+    {"'cron', p_cron => '0 9 * * sun-sat'", "every day at 09:00 (UTC)"},
+    {"'cron', p_cron => '0 9 1 * 0-6'", "every day at 09:00 (UTC)"},  // either day: every day
+    {"'cron', p_cron => '0 9 * 3 1-7'", "every day in march at 09:00 (UTC)"},
+    {"'cron', p_cron => '0 9 */2 * 0-6'", R"(cron "0 9 */2 * 0-6" (UTC))"},  // both: odd days
     {"'cron', p_cron => '*/5 */5 * * *'", R"(cron "*/5 */5 * * *" (UTC))"},
     {"'cron', p_cron => '0 9 30,31 1,3 *'",
      "every year on the 30th and 31st of january and march at 09:00 (UTC)"},
@@ -221,6 +232,10 @@ const MomentCase kMoments[] = {
      "starting today: from now"},
     {R"({"kind": "local", "day": 1, "time": "00:00:00", "or_now": true})", nullptr,
      "2026-03-25 23:00:00+00", "starting tomorrow is ahead"},
+    {R"({"kind": "local", "date": "2026-03-25", "time": "00:00:00", "or_now": true})", nullptr,
+     nullptr, "starting today's date: from now"},
+    {R"({"kind": "local", "date": "2026-03-24", "time": "00:00:00", "or_now": true})", nullptr,
+     "2026-03-23 23:00:00+00", "starting yesterday's date: in the past (which the route refuses)"},
     {"null", nullptr, nullptr, "no moment"},
 };
 

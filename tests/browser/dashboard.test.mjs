@@ -619,6 +619,11 @@ flow("the create form's preview waits for a schedule, then stops at max_fires", 
   } finally {
     page.off("request", count);
   }
+  // Once: its time in this browser's zone alone, without the API's sentence naming it in UTC.
+  await page.fill("#f-run_at", "2099-01-01T09:00");
+  await firesListed("#preview", 1);
+  assert.equal(await page.locator("#preview p").count(), 0);
+  await page.fill("#f-run_at", "");
   await page.selectOption("#f-schedule_type", "recurring");
   await page.fill("#f-interval_seconds", "60");
   // With no first fire it fires when created, as the preview's first time says.
@@ -630,6 +635,8 @@ flow("the create form's preview waits for a schedule, then stops at max_fires", 
   const capped = await firesListed("#preview", 2);
   assert.ok(Math.abs(capped[0] - Date.now()) < 10000);
   assert.equal(capped[1] - capped[0], 60000);
+  // The sentence says the limit the list keeps to.
+  assert.match(await page.textContent("#preview p"), /at most 2 times/);
 });
 
 flow("each description in words replaces what an earlier one filled in", {}, async (t) => {

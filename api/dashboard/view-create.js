@@ -51,7 +51,7 @@ function body(form, fields) {
 }
 
 export async function createView(main) {
-  const form = h("form", { id: "create-form", novalidate: true },
+  const form = h("form", { id: "create-form", class: "needs-write", novalidate: true },
     h("fieldset", {}, h("legend", {}, "Who and what"),
       field("Entity type", input("entity_type", { required: true, maxlength: 200 }), "e.g. interviewer"),
       field("Entity id", input("entity_id", { required: true, maxlength: 200 }), "e.g. INT_100"),
@@ -82,13 +82,15 @@ export async function createView(main) {
     h("button", { type: "submit" }, "Create reminder"));
 
   const words = (await hasRoute("/v1/schedules/parse"))
-    ? h("form", { id: "words-form", class: "words" },
+    ? h("form", { id: "words-form", class: "words needs-write" },
       field("Describe it in words", input("text", { placeholder: "every weekday at 9am until feedback_submitted" })),
       h("p", { class: "error form-error", role: "alert" }),
       h("button", { type: "submit" }, "Fill the form"))
     : null;
 
-  fill(main, h("h1", {}, "New reminder"), words, form);
+  fill(main, h("h1", {}, "New reminder"),
+    h("p", { class: "notice read-only-only" }, "This token is read-only: it cannot create reminders. \"Change token\" (at the top) swaps it for one with write."),
+    words, form);
 
   const preview = form.querySelector("#preview");
   const kind = form.elements.schedule_type;

@@ -62,9 +62,10 @@ constexpr RouteAccess kRoutes[] = {
     {"GET", "/v1/targets", Scope::read},
 
     {"GET", "/v1/audit", Scope::admin},
+    {"GET", "/v1/auth", Scope::any},
 };
 
-constexpr std::string_view kScopeNames[] = {"", "read", "write", "admin", "metrics"};
+constexpr std::string_view kScopeNames[] = {"", "read", "write", "admin", "metrics", "any"};
 constexpr Scope kScopes[] = {Scope::read, Scope::write, Scope::admin, Scope::metrics};
 
 // "/v1/contacts/{entity_type}/{entity_id}" and "/v1/contacts/([^/]+)/([^/]+)" both become
@@ -119,12 +120,19 @@ std::optional<Scopes> parse_scopes(std::string_view names) {
   return scopes;
 }
 
+std::vector<std::string_view> held_scopes(Scopes scopes) {
+  std::vector<std::string_view> out;
+  for (const Scope scope : kScopes) {
+    if (holds(scopes, scope)) out.push_back(scope_name(scope));
+  }
+  return out;
+}
+
 std::string scope_names(Scopes scopes) {
   std::string out;
-  for (const Scope scope : kScopes) {
-    if (!holds(scopes, scope)) continue;
+  for (const std::string_view name : held_scopes(scopes)) {
     if (!out.empty()) out += ',';
-    out += scope_name(scope);
+    out += name;
   }
   return out;
 }

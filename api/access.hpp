@@ -9,14 +9,18 @@
 //   write    creates and changes: reminders, flags, contacts, rules, events
 //   admin    the audit trail, and whatever needs more trust than write
 //   metrics  GET /metrics alone: a Prometheus scraper's token reads nothing else
+// and one that no token is given, since every token holds it:
+//   any      GET /v1/auth, which tells a token's holder what it holds (a client learns there
+//            whether to offer what it cannot do)
 
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace nudge::api {
 
-enum class Scope { none, read, write, admin, metrics };  // none: the route is open to anyone
+enum class Scope { none, read, write, admin, metrics, any };  // none: the route is open to anyone
 
 // The scopes a token holds, one bit per Scope.
 using Scopes = unsigned;
@@ -25,8 +29,12 @@ inline constexpr Scopes scope_bit(Scope scope) {
   return 1u << static_cast<unsigned>(scope);
 }
 inline constexpr bool holds(Scopes held, Scope needed) {
+  if (needed == Scope::any) return held != 0;
   return needed == Scope::none || (held & scope_bit(needed)) != 0;
 }
+// Every scope a token can be given: what a caller holds with [api] auth = "off".
+inline constexpr Scopes kEveryScope = scope_bit(Scope::read) | scope_bit(Scope::write) |
+                                      scope_bit(Scope::admin) | scope_bit(Scope::metrics);
 
 struct RouteAccess {
   std::string_view method;
@@ -41,7 +49,9 @@ const RouteAccess* route_access(std::string_view method, std::string_view patter
 std::string_view scope_name(Scope scope);
 // "read,write" -> the scopes; nullopt when empty or when a name is not a scope.
 std::optional<Scopes> parse_scopes(std::string_view names);
-// The scopes' names, comma-separated, in the order read, write, admin, metrics.
+// The scopes' names in the order read, write, admin, metrics.
+std::vector<std::string_view> held_scopes(Scopes scopes);
+// The same, comma-separated.
 std::string scope_names(Scopes scopes);
 
 }  // namespace nudge::api

@@ -6,6 +6,7 @@
 
 #include <string>
 
+#include "access.hpp"
 #include "nudge/pool.hpp"
 
 namespace nudge::api {
@@ -15,6 +16,7 @@ struct Caller {
   std::string route;       // the route's template: "POST /v1/reminders/{id}/pause"
   bool changes = false;    // the route may change data (every method but GET)
   std::string token_hash;  // its SHA-256 (hex), for what outlives the request (a live stream)
+  Scopes scopes = 0;       // what the token holds; every scope when auth is off
 };
 
 // Names `caller` as the one this thread serves until the scope ends.

@@ -81,12 +81,12 @@ Gate::Admitted Gate::authorize(const httplib::Request& req, httplib::Response& r
   if (route.scope == Scope::none) return {};
   if (!auth_) {
     check_local_request(req);  // open to this machine, but not to the web pages it shows
-    return {};
+    return {{}, {}, kEveryScope};
   }
   std::string hash;
   TokenCache::Holder h = holder(req, res, hash);
   require_scope(res, h, route.scope);
-  return {std::move(h.name), std::move(hash)};
+  return {std::move(h.name), std::move(hash), h.scopes};
 }
 
 TokenCache::Holder Gate::holder(const httplib::Request& req, httplib::Response& res,

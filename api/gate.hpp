@@ -33,11 +33,12 @@ class Gate {
 
   Gate(const Settings& settings, ConnectionPool& pool);
 
-  // The token a request comes with: its name and SHA-256 (hex); both empty for an open route, or
-  // without auth.
+  // The token a request comes with: its name, SHA-256 (hex) and scopes; empty for an open route;
+  // without auth, the names empty and every scope held.
   struct Admitted {
     std::string token;
     std::string token_hash;
+    Scopes scopes = 0;
   };
   // Who the request comes with, once it may be served.
   Admitted admit(const httplib::Request& req, httplib::Response& res, const RouteAccess& route);

@@ -469,6 +469,8 @@ PreviewInput parse_preview(const json& body) {
   in.interval_seconds = interval(f);
   in.cron = f.text("cron", kMaxNameChars, false);
   in.timezone = f.text("timezone", 64, false);
+  in.max_fires = f.integer("max_fires", 1, 2147483647);
+  in.ends_at = f.time("ends_at");
   in.from = f.time("from");
   if (auto count = f.integer("count", 1, 100)) in.count = *count;
   f.reject_unknown();

@@ -65,12 +65,13 @@ struct PatchInput {
 };
 PatchInput parse_patch(const nlohmann::json& body);
 
-// A schedule to preview (POST /v1/schedules/preview): its fields as a create takes them, plus
-// `from` (default: now) and `count` (1..100, default 5).
+// A schedule to preview (POST /v1/schedules/preview): its fields as a create takes them, the
+// limits that end it (max_fires, ends_at: said in its sentence, and no fire past them listed),
+// plus `from` (default: now) and `count` (1..100, default 5).
 struct PreviewInput {
   std::string schedule_type;
-  std::optional<std::string> run_at, cron, timezone, from;
-  std::optional<int> interval_seconds;
+  std::optional<std::string> run_at, cron, timezone, from, ends_at;
+  std::optional<int> interval_seconds, max_fires;
   int count = 5;
 };
 PreviewInput parse_preview(const nlohmann::json& body);

@@ -84,8 +84,8 @@ void Router::add(const std::string& method, const std::string& pattern, Handler 
     offer_no_brotli(req);
     try {
       Gate::Admitted admitted = gate.admit(req, res, *access);
-      const Caller caller{std::move(admitted.token), route, changes,
-                          std::move(admitted.token_hash)};
+      const Caller caller{std::move(admitted.token), route, changes, std::move(admitted.token_hash),
+                          admitted.scopes};
       const CallerScope scope(caller);
       check_query_text(req);
       handler(req, res);

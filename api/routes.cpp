@@ -51,6 +51,7 @@ void add_routes(Router& router, ConnectionPool& pool, Notifier& notifier, const 
   add_event_routes(router, pool, notifier);
   add_target_routes(router, pool);
   add_audit_routes(router, pool);
+  add_auth_routes(router);
   add_stream_routes(router, pool, hub);
 }
 

@@ -34,6 +34,8 @@ void add_rule_routes(Router& router, ConnectionPool& pool, const Secrets& secret
 void add_event_routes(Router& router, ConnectionPool& pool, Notifier& notifier);
 void add_target_routes(Router& router, ConnectionPool& pool);
 void add_audit_routes(Router& router, ConnectionPool& pool);
+// GET /v1/auth: the caller's token and what it holds.
+void add_auth_routes(Router& router);
 // GET /v1/stream, fed by `hub`.
 void add_stream_routes(Router& router, ConnectionPool& pool, StreamHub& hub);
 

@@ -68,7 +68,8 @@ void add_schedule_routes(Router& router, ConnectionPool& pool) {
         const PreviewInput in = parse_preview(parse_object(req.body));
         const auto row = on_connection(pool, [&](pqxx::nontransaction& tx) {
           return tx.exec_prepared1("preview", in.schedule_type, in.from, in.count, in.run_at,
-                                   in.interval_seconds, in.cron, in.timezone);
+                                   in.interval_seconds, in.cron, in.timezone, in.max_fires,
+                                   in.ends_at);
         });
         reply(
             res, 200,

@@ -48,12 +48,16 @@ const std::pair<const char*, const char*> kStatements[] = {
     {"reschedule",
      "SELECT nudge.reminder_json(nudge.reschedule_reminder($1, $2::timestamptz, $3::integer, "
      "$4::jsonb, $5::integer, $6::timestamptz, $7::text[]))::text"},
-    // The times as a JSON array, and the schedule in words.
+    // The times as a JSON array, and the schedule in words; neither past max_fires ($8, counted
+    // from the first listed) nor after ends_at ($9; a fire at it still happens).
     {"preview",
      "SELECT coalesce(jsonb_agg(p.t ORDER BY p.n), '[]')::text, "
-     "nudge.describe_schedule($1, $4::timestamptz, $5::integer, $6, $7) "
+     "nudge.describe_schedule($1, $4::timestamptz, $5::integer, $6, $7, "
+     "p_max_fires => $8::integer, p_ends_at => $9::timestamptz) "
      "FROM nudge.preview_schedule($1, coalesce($2::timestamptz, now()), $3::integer, "
-     "$4::timestamptz, $5::integer, $6, $7) WITH ORDINALITY p(t, n)"},
+     "$4::timestamptz, $5::integer, $6, $7) WITH ORDINALITY p(t, n) "
+     "WHERE ($8::integer IS NULL OR p.n <= $8::integer) "
+     "AND ($9::timestamptz IS NULL OR p.t::timestamptz <= $9::timestamptz)"},
     // A parsed phrase (api/schedule_words.hpp) in one round trip: its moments as instants in
     // its zone ($1) at now ($2), whether the one_time or start instant is past and whether the
     // end comes before the first fire, the sentence, and the first five fires that will happen,

@@ -25,20 +25,41 @@ constexpr const char* kHello = "retry: 1000\n\n";
 // Seconds a client refused a stream for now (all taken, or the log not read yet) waits.
 constexpr const char* kRetryAfter = "5";
 
-// Where the client resumes: the Last-Event-ID header, else the last_event_id parameter.
+// What names where the client resumes: the Last-Event-ID header, else the last_event_id
+// parameter.
+std::string resume_field(const httplib::Request& req) {
+  return req.has_header("Last-Event-ID") ? "Last-Event-ID" : "last_event_id";
+}
+
+// Where the client resumes.
 std::optional<Position> resume_position(const httplib::Request& req) {
-  std::optional<std::string> text;
-  std::string field = "Last-Event-ID";
-  if (req.has_header("Last-Event-ID")) {
-    text = req.get_header_value("Last-Event-ID");
-  } else {
-    text = query(req, "last_event_id");
-    field = "last_event_id";
-  }
+  const std::string field = resume_field(req);
+  const std::optional<std::string> text = field == "Last-Event-ID"
+                                              ? req.get_header_value("Last-Event-ID")
+                                              : query(req, "last_event_id");
   if (!text) return std::nullopt;
   const auto position = parse_event_id(*text);
   if (!position) throw bad_field(field, "invalid_value", "is not an event id this server sent");
   return position;
+}
+
+// A resume from past the log's end names no change this server sent: the database was rebuilt
+// or restored behind the client. Refused as a bad id, so that the client starts afresh (an
+// EventSource refused reconnects without it) instead of hearing nothing until the log passes it.
+// An id sent is at most after its change's batch, and the log's end never goes back: the end
+// read here, after the id was sent, is past every id sent. The hub's position, before that end,
+// spares the read for a usual resume.
+void refuse_resume_past_the_end(const httplib::Request& req, ConnectionPool& pool,
+                                const StreamHub& hub, Position resume) {
+  if (resume <= *hub.position()) return;
+  const Position end =
+      after_batch(on_connection(pool, [](pqxx::nontransaction& tx) { return last_batch(tx); }));
+  if (resume > end) {
+    throw bad_field(resume_field(req), "invalid_value",
+                    "is past the end of the change log (" + event_id(end) +
+                        "): not an event id this server sent (was the database restored?); "
+                        "reconnect without it");
+  }
 }
 
 std::string gone_notice(Position from, Position pruned) {
@@ -101,6 +122,7 @@ void add_stream_routes(Router& router, ConnectionPool& pool, StreamHub& hub) {
           res.set_header("Retry-After", kRetryAfter);
           throw ApiError(503, "unavailable", "the change log cannot be read yet; try again");
         }
+        if (resume) refuse_resume_past_the_end(req, pool, hub, *resume);
         // Without Last-Event-ID the stream starts now: after every change committed so far.
         const Position from =
             resume ? *resume : after_batch(on_connection(pool, [](pqxx::nontransaction& tx) {

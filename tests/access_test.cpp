@@ -65,6 +65,16 @@ TEST(Scopes, NoScopeIncludesAnother) {
   EXPECT_TRUE(holds(0, Scope::none));
 }
 
+// GET /v1/auth needs a token, whatever it holds; "any" is no scope a token can be given.
+TEST(Scopes, AnyIsHeldByEveryTokenAndGivenToNone) {
+  EXPECT_EQ(route_access("GET", "/v1/auth")->scope, Scope::any);
+  for (const std::string names : {"read", "write", "admin", "metrics", "read,write"})
+    EXPECT_TRUE(holds(*parse_scopes(names), Scope::any)) << names;
+  EXPECT_FALSE(holds(0, Scope::any));
+  EXPECT_FALSE(parse_scopes("any"));
+  EXPECT_EQ(scope_names(kEveryScope), "read,write,admin,metrics");
+}
+
 TEST(RateLimit, BurstThenOneRequestPerInterval) {
   RateLimiter limiter(2, 3);  // 2 a second, 3 at once
   const auto t0 = Clock::now();

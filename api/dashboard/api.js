@@ -1,5 +1,7 @@
 // Every call to the API: JSON in and out, the token (when this tab has one) on every request,
-// and a 401 answered by asking for a token and trying again.
+// and a 401 answered by asking for a token and trying again; a change refused 403 for the
+// token's scope likewise (Escape keeps the refusal). What the token may do is asked of
+// GET /v1/auth, so that a read-only one is offered no change at all.
 
 const TOKEN_KEY = "nudge.token";
 
@@ -25,14 +27,14 @@ export function onToken(fn) {
 }
 
 let asking = null;
-// One prompt however many calls got a 401 at once.
-function askForToken(rejected) {
+// One prompt however many calls got a 401 (or 403) at once. `why` is said in the dialog;
+// `cancelled` is what the call fails with when the dialog is closed without a token.
+function askForToken(why, cancelled = new ApiError(401, { error: { code: "unauthorized", message: "This server needs a token." } })) {
   if (asking) return asking;
   const dialog = document.getElementById("token-dialog");
   const form = document.getElementById("token-form");
   const field = document.getElementById("token-input");
-  document.getElementById("token-error").textContent =
-    rejected ? "That token was refused; enter another." : "";
+  document.getElementById("token-error").textContent = why;
   field.value = "";
   asking = new Promise((resolve, reject) => {
     const submitted = () => {
@@ -42,11 +44,11 @@ function askForToken(rejected) {
       for (const fn of tokenListeners) fn();
       resolve();
     };
-    // Escape closes the dialog without a token: the call fails with the 401.
+    // Escape closes the dialog without a token: the call fails as it was answered.
     const closed = () => {
       form.removeEventListener("submit", submitted);
       asking = null;
-      reject(new ApiError(401, { error: { code: "unauthorized", message: "This server needs a token." } }));
+      reject(cancelled);
     };
     form.addEventListener("submit", submitted, { once: true });
     dialog.addEventListener("close", closed, { once: true });
@@ -59,7 +61,31 @@ function askForToken(rejected) {
 // Asks for another token now (a read-only one cannot change anything; a shared screen needs its
 // own): the one entered replaces this tab's, and the views and the stream use it from then on.
 export function changeToken() {
-  return askForToken(false).catch(() => {});
+  return askForToken("").catch(() => {});
+}
+
+// What this tab's token holds ({auth, token, scopes}, from GET /v1/auth), or null while unknown
+// (then every control is offered, and the API's answer decides); asked once per token.
+let access = null;
+let learning = null;
+let learnedFor;
+
+// Asks what the current token holds.
+export function learnAccess() {
+  const t = token();
+  if (learning && learnedFor === t) return learning;
+  learnedFor = t;
+  learning = api("GET", "/v1/auth").then((a) => {
+    access = a;
+  }, () => {
+    access = null;
+  });
+  return learning;
+}
+
+// Whether the token may change anything (scope write), as far as the page knows.
+export function canWrite() {
+  return !access || access.scopes.includes("write");
 }
 
 // Calls the API; answers the parsed body, or throws ApiError with the error body's field.
@@ -81,7 +107,7 @@ export async function apiAnswer(method, path, body) {
       body: body === undefined ? undefined : JSON.stringify(body),
     });
     if (res.status === 401) {
-      await askForToken(Boolean(t));
+      await askForToken(t ? "That token was refused; enter another." : "");
       continue;
     }
     const text = await res.text();
@@ -90,6 +116,14 @@ export async function apiAnswer(method, path, body) {
       data = text ? JSON.parse(text) : null;
     } catch {
       data = null;
+    }
+    // A change this token may not make (it lost write, or the page did not know): say why and
+    // offer another token, and make the change with it.
+    if (res.status === 403 && method !== "GET" && /insufficient_scope/.test(res.headers.get("WWW-Authenticate") || "")) {
+      const refused = new ApiError(res.status, data);
+      learning = null;  // what the page knew of this token is stale: ask again
+      await askForToken(`${refused.message}. Enter a token that may, or press Escape.`, refused);
+      continue;
     }
     if (!res.ok) throw new ApiError(res.status, data);
     return { status: res.status, data };

@@ -2,7 +2,7 @@
 // one view at a time into <main>, and the live stream that feeds it.
 
 import { h, fill } from "./dom.js";
-import { token, changeToken, onToken } from "./api.js";
+import { token, changeToken, onToken, learnAccess, canWrite } from "./api.js";
 import { startStream, subscribe } from "./stream.js";
 import { overviewView } from "./view-overview.js";
 import { remindersView } from "./view-reminders.js";
@@ -103,9 +103,31 @@ window.addEventListener("hashchange", () => {
 startStream();
 
 // Once this tab has a token, it can be swapped for another (a write token after a read-only one).
+// A token without write is offered no change: the page's write controls (class needs-write) are
+// hidden or disabled, and the header says "read-only token".
 const tokenButton = document.getElementById("token-change");
-const showTokenButton = () => { tokenButton.hidden = !token(); };
-tokenButton.addEventListener("click", () => changeToken().then(() => render()));
-onToken(showTokenButton);
-showTokenButton();
-render();
+function showAccess() {
+  tokenButton.hidden = !token();
+  document.body.classList.toggle("read-only", !canWrite());
+}
+let started = false;
+let fromButton = false;
+tokenButton.addEventListener("click", () => {
+  fromButton = true;
+  changeToken().finally(() => { fromButton = false; });
+});
+// A token entered later (the button, a 401, a revoked stream): the view is drawn again when asked
+// for, or when what the token may do changed (a call that asked for it goes on with it).
+onToken(async () => {
+  const redraw = fromButton;
+  const could = canWrite();
+  await learnAccess();
+  showAccess();
+  if (started && (redraw || could !== canWrite())) render();
+});
+// The first view waits for what the token may do (asking for a token first, when one is needed).
+learnAccess().then(() => {
+  showAccess();
+  started = true;
+  render();
+});

@@ -1,6 +1,7 @@
 // The next fire times a page lists. POST /v1/schedules/preview knows only the schedule: its
-// `from` is exclusive and it takes neither max_fires nor ends_at, so the page adds the fire it
-// starts from and cuts the list where the reminder will stop.
+// `from` is exclusive, and a max_fires it is given counts from the first fire it lists, not from
+// the reminder's fires so far, so the page adds the fire it starts from and cuts the list where
+// the reminder will stop.
 
 import { api } from "./api.js";
 

@@ -16,7 +16,7 @@ export async function contactsView(main, ctx) {
   const list = h("section", { id: "contact-list", "aria-live": "polite" });
   const rowError = h("p", { id: "contacts-error", class: "error", role: "alert" });
   const putTitle = h("h2", { id: "contact-form-title" }, "Set an address");
-  const put = h("form", { id: "contact-form", novalidate: true, hidden: true, "aria-labelledby": "contact-form-title" },
+  const put = h("form", { id: "contact-form", class: "needs-write", novalidate: true, hidden: true, "aria-labelledby": "contact-form-title" },
     putTitle,
     field("Channel", select("channel", ["email", "webhook"])),
     field("Address", input("address", { required: true, maxlength: 2048 }), "email: an address; webhook: an http(s) URL"),
@@ -40,7 +40,7 @@ export async function contactsView(main, ctx) {
     fill(list, h("h2", {}, `${type}/${id}`),
       items.length
         ? h("ul", {}, items.map((c) => h("li", {}, `${c.channel}: ${c.address} `,
-          h("button", { type: "button", class: "danger", "aria-label": `Remove the ${c.channel} address`, onclick: () => remove(c.channel) }, "Remove"))))
+          h("button", { type: "button", class: "danger needs-write", "aria-label": `Remove the ${c.channel} address`, onclick: () => remove(c.channel) }, "Remove"))))
         : h("p", {}, "No contacts."));
     put.hidden = false;
   }

@@ -51,7 +51,7 @@ function body(form, fields) {
 }
 
 export async function createView(main) {
-  const form = h("form", { id: "create-form", novalidate: true },
+  const form = h("form", { id: "create-form", class: "needs-write", novalidate: true },
     h("fieldset", {}, h("legend", {}, "Who and what"),
       field("Entity type", input("entity_type", { required: true, maxlength: 200 }), "e.g. interviewer"),
       field("Entity id", input("entity_id", { required: true, maxlength: 200 }), "e.g. INT_100"),
@@ -82,13 +82,15 @@ export async function createView(main) {
     h("button", { type: "submit" }, "Create reminder"));
 
   const words = (await hasRoute("/v1/schedules/parse"))
-    ? h("form", { id: "words-form", class: "words" },
+    ? h("form", { id: "words-form", class: "words needs-write" },
       field("Describe it in words", input("text", { placeholder: "every weekday at 9am until feedback_submitted" })),
       h("p", { class: "error form-error", role: "alert" }),
       h("button", { type: "submit" }, "Fill the form"))
     : null;
 
-  fill(main, h("h1", {}, "New reminder"), words, form);
+  fill(main, h("h1", {}, "New reminder"),
+    h("p", { class: "notice read-only-only" }, "This token is read-only: it cannot create reminders. \"Change token\" (at the top) swaps it for one with write."),
+    words, form);
 
   const preview = form.querySelector("#preview");
   const kind = form.elements.schedule_type;
@@ -121,20 +123,28 @@ export async function createView(main) {
     const startsNow = spec.schedule_type === "recurring" && !spec.run_at;
     const now = new Date().toISOString();
     if (startsNow) Object.assign(spec, { from: now, count: 4 });
+    let most = null;
     try {
+      limits = body(form, LIMIT_FIELDS);
+      // A max_fires the create would refuse is left for the create's error, not shown as "never".
+      most = Number.isInteger(limits.max_fires) && limits.max_fires > 0 ? limits.max_fires : null;
+      // The sentence says the limits too ("until ...", "at most N times"); the list is cut here,
+      // where the fire added for "now" counts.
+      if (most !== null) spec.max_fires = most;
+      if (limits.ends_at) spec.ends_at = limits.ends_at;
       answer = await api("POST", "/v1/schedules/preview", spec);
       if (startsNow) answer.times.unshift(now);
-      limits = body(form, LIMIT_FIELDS);
     } catch (e) {
       if (mine === seq) fill(preview, h("p", { class: "error" }, e.message));
       return;
     }
     if (mine !== seq) return;  // a later keystroke's answer wins
-    // A max_fires the create would refuse is left for the create's error, not shown as "never".
-    const most = Number.isInteger(limits.max_fires) && limits.max_fires > 0 ? limits.max_fires : null;
     const times = trimFires(answer.times, { maxFires: most, endsAt: limits.ends_at });
+    // A one-time schedule's sentence names its time in UTC, the list below in this browser's
+    // zone, as the form is: the list alone says it without two clocks.
+    const sentence = spec.schedule_type === "one_time" ? null : answer.schedule_text;
     fill(preview,
-      answer.schedule_text ? h("p", {}, answer.schedule_text) : null,
+      sentence ? h("p", {}, sentence) : null,
       times.length
         ? h("ol", {}, times.map((t, i) => h("li", {}, time(t), startsNow && i === 0 ? " (now, once created)" : "")))
         : h("p", {}, "It never fires."));

@@ -85,7 +85,7 @@ export async function detailView(main, ctx) {
   const id = ctx.args[0];
   const heading = h("h1", {}, `Reminder #${id}`);
   const factsBox = h("div", { id: "facts" });
-  const buttons = h("div", { class: "actions", role: "group", "aria-label": "Change this reminder" });
+  const buttons = h("div", { class: "actions needs-write", role: "group", "aria-label": "Change this reminder" });
   const actionNote = h("p", { role: "status", tabindex: "-1" });
   const next = h("div", { id: "next-fires", "aria-live": "polite" });
   const history = h("ol", { id: "executions", class: "executions" });
@@ -103,7 +103,7 @@ export async function detailView(main, ctx) {
   const back = () => h("p", {}, h("a", { href: "#/reminders" }, "← All reminders"));
   fill(main, back(), heading, factsBox, buttons, actionNote,
     h("h2", {}, "Next fires"), next,
-    h("details", {}, h("summary", {}, "Reschedule"), reschedule),
+    h("details", { class: "needs-write" }, h("summary", {}, "Reschedule"), reschedule),
     h("h2", {}, "Executions"), history, older);
 
   let reminder = null;

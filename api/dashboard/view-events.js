@@ -33,7 +33,7 @@ export async function eventsView(main, ctx) {
     h("button", { type: "submit" }, "Record event"),
     h("p", { id: "event-recorded", role: "status" }));
 
-  fill(main, h("h1", {}, "Events"), h("details", { id: "events-record" }, h("summary", {}, "Record an event"), form),
+  fill(main, h("h1", {}, "Events"), h("details", { id: "events-record", class: "needs-write" }, h("summary", {}, "Record an event"), form),
     h("h2", {}, "Log"), filters, log, more);
 
   async function load(cursor) {

@@ -1,7 +1,7 @@
 // Flags: every status flag with a switch. Turning one true stops the reminders waiting on it, in
 // the same transaction, for good: the view asks first, then lists them.
 
-import { api, query, ApiError } from "./api.js";
+import { api, query, ApiError, canWrite } from "./api.js";
 import { h, fill, field, input, status, time, flash, replaceKeepingFocus, rowAction, tableHead, labelledRow } from "./dom.js";
 import { showFieldError, clearErrors, checkRequired } from "./form-errors.js";
 import { entity } from "./format.js";
@@ -13,7 +13,7 @@ export async function flagsView(main, ctx) {
   const stopped = h("section", { id: "stopped", "aria-live": "polite" });
   const more = h("div", { class: "paging" });
   const rowError = h("p", { id: "flags-error", class: "error", role: "alert" });
-  const form = h("form", { id: "flag-form", novalidate: true },
+  const form = h("form", { id: "flag-form", class: "needs-write", novalidate: true },
     field("Flag key", input("key", { required: true, maxlength: 200 })),
     h("div", { class: "field" },
       h("input", { type: "checkbox", id: "f-value", name: "value", checked: true }),
@@ -28,7 +28,7 @@ export async function flagsView(main, ctx) {
       h("table", { id: "flags", class: "stack-on-phone" },
         tableHead(["Key", ...COLUMNS]),
         tbody)),
-    more, stopped, h("h2", {}, "Set a flag"), form);
+    more, stopped, h("h2", { class: "needs-write" }, "Set a flag"), form);
 
   // The key heads its row; on a phone the row stacks into a card under it.
   function row(f) {
@@ -36,7 +36,8 @@ export async function flagsView(main, ctx) {
       // A switch: named by its flag, its state is aria-checked (the text beside the track says
       // it to the eye).
       h("button", {
-        type: "button", class: "toggle", role: "switch", "aria-checked": String(f.value), "aria-label": f.key,
+        // A read-only token sees the value, and cannot flip it.
+        type: "button", class: "toggle", role: "switch", "aria-checked": String(f.value), "aria-label": f.key, disabled: !canWrite(),
         onclick: () => rowAction(rowError, `Could not set ${f.key}`, () => set(f.key, !f.value)),
       }, h("span", { class: "track", "aria-hidden": "true" }), f.value ? "true" : "false"),
       time(f.updated_at),

@@ -49,7 +49,7 @@ export async function remindersView(main, ctx) {
   const bulkNote = h("p", { role: "status" });
   const hasFilter = BULK_FILTERS.some((f) => params.get(f)) && !params.get("stop_condition_value");
   const bulk = hasFilter
-    ? h("div", { class: "bulk" },
+    ? h("div", { class: "bulk needs-write" },
       h("span", {}, "Every reminder matching these filters: "),
       ["pause", "resume", "cancel"].map((action) =>
         h("button", { type: "button", class: action === "cancel" ? "danger" : null, onclick: () => bulkChange(action) },

@@ -17,8 +17,8 @@ export async function rulesView(main, ctx) {
   const tbody = h("tbody");
   const note = h("p", { role: "status" });
   const rowError = h("p", { id: "rules-error", class: "error", role: "alert" });
-  const title = h("h2", { id: "editor-title" }, "New rule");
-  const form = h("form", { id: "rule-form", novalidate: true, "aria-labelledby": "editor-title" },
+  const title = h("h2", { id: "editor-title", class: "needs-write" }, "New rule");
+  const form = h("form", { id: "rule-form", class: "needs-write", novalidate: true, "aria-labelledby": "editor-title" },
     field("Name", input("name", { required: true, maxlength: 200 })),
     field("Event type", input("event_type", { required: true, maxlength: 200 })),
     h("div", { class: "field" },
@@ -54,8 +54,8 @@ export async function rulesView(main, ctx) {
   function row(r) {
     return labelledRow({ "data-id": r.id }, COLUMNS, [
       `#${r.id}`, r.name, r.event_type, r.enabled ? "yes" : "no", r.action.type,
-      [h("button", { type: "button", onclick: () => edit(r), "aria-label": `Edit rule ${r.name}` }, "Edit"), " ",
-        h("button", { type: "button", class: "danger", onclick: () => remove(r), "aria-label": `Delete rule ${r.name}` }, "Delete")]]);
+      [h("button", { type: "button", class: "needs-write", onclick: () => edit(r), "aria-label": `Edit rule ${r.name}` }, "Edit"), " ",
+        h("button", { type: "button", class: "danger needs-write", onclick: () => remove(r), "aria-label": `Delete rule ${r.name}` }, "Delete")]]);
   }
 
   async function load() {

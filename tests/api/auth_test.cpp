@@ -75,8 +75,10 @@ TEST_F(Auth, EveryDocumentedOperationNeedsItsOwnScopeAndNoOther) {
       }
       ASSERT_TRUE(op.contains("x-nudge-scope")) << "every protected operation names its scope";
       const std::string scope = op["x-nudge-scope"];
-      ASSERT_TRUE(only.contains(scope)) << scope;
+      const bool any = scope == "any";  // every token holds it (GET /v1/auth)
+      ASSERT_TRUE(any || only.contains(scope)) << scope;
       ++protected_by[scope];
+      const std::string holder = any ? only["metrics"] : only[scope];
       for (const std::string status : {"401", "403", "429"})
         EXPECT_TRUE(op["responses"].contains(status)) << status;
 
@@ -86,10 +88,14 @@ TEST_F(Auth, EveryDocumentedOperationNeedsItsOwnScopeAndNoOther) {
       EXPECT_EQ(none.body["error"]["code"], "unauthorized");
       EXPECT_EQ(none.error_field(), "Authorization");
 
-      const auto forged = as(with_bad_checksum(only[scope]), method, concrete, "{}");
+      const auto forged = as(with_bad_checksum(holder), method, concrete, "{}");
       EXPECT_EQ(forged.status, 401);
       EXPECT_EQ(forged.header("WWW-Authenticate"), "Bearer error=\"invalid_token\"");
 
+      if (any) {
+        for (const auto& [name, token] : only) EXPECT_EQ(as(token, method, concrete).status, 200);
+        continue;
+      }
       const auto refused = as(lacking[scope], method, concrete, "{}");
       EXPECT_EQ(refused.status, 403);
       EXPECT_EQ(refused.body["error"]["code"], "forbidden");
@@ -107,9 +113,49 @@ TEST_F(Auth, EveryDocumentedOperationNeedsItsOwnScopeAndNoOther) {
   EXPECT_GE(protected_by["write"], 10);
   EXPECT_EQ(protected_by["admin"], 1);    // GET /v1/audit
   EXPECT_EQ(protected_by["metrics"], 1);  // GET /metrics
+  EXPECT_EQ(protected_by["any"], 1);      // GET /v1/auth
   EXPECT_EQ(protected_by["read"] + protected_by["write"] + protected_by["admin"] +
-                protected_by["metrics"] + open,
-            40);  // every operation of the document (openapi_test counts them too)
+                protected_by["metrics"] + protected_by["any"] + open,
+            41);  // every operation of the document (openapi_test counts them too)
+}
+
+// What the dashboard asks before it offers a control: the token's name and every scope it holds,
+// for any token; with auth off (below), every scope.
+TEST_F(Auth, GetAuthTellsEachTokenItsNameAndScopes) {
+  const std::vector<std::tuple<std::string, std::string, json>> cases = {
+      {"reader", "read", json{"read"}},
+      {"writer", "write,read", json{"read", "write"}},
+      {"boss", "admin", json{"admin"}},
+      {"scraper", "metrics", json{"metrics"}},
+  };
+  for (const auto& [name, scopes, listed] : cases) {
+    const auto r = as(make_token(name, scopes), "GET", "/v1/auth");
+    EXPECT_EQ(r.status, 200) << name << " " << r.body.dump();
+    EXPECT_EQ(r.body, (json{{"auth", "token"}, {"token", name}, {"scopes", listed}})) << name;
+  }
+  const auto none = get("/v1/auth");
+  EXPECT_EQ(none.status, 401);
+  EXPECT_EQ(none.error_field(), "Authorization");
+  // A token revoked is unknown here too.
+  const std::string gone = make_token("gone", "read,write");
+  EXPECT_EQ(as(gone, "GET", "/v1/auth").status, 200);
+  sql("SELECT nudge.revoke_token('gone')");
+  EXPECT_TRUE(wait_until(10s, [&] { return as(gone, "GET", "/v1/auth").status == 401; }));
+  EXPECT_EQ(as(make_token("x", "read"), "GET", "/v1/auth?token=x").error_field(), "token");
+}
+
+using AuthOff = ApiTest;
+
+TEST_F(AuthOff, GetAuthSaysEveryScopeIsHeldToThisMachineOnly) {
+  const auto r = get("/v1/auth");
+  EXPECT_EQ(r.status, 200) << r.body.dump();
+  EXPECT_EQ(r.body, (json{{"auth", "off"},
+                          {"token", nullptr},
+                          {"scopes", json{"read", "write", "admin", "metrics"}}}));
+  // As every route with a scope: not to a page of another site.
+  const auto other = send_with({{"Origin", "http://evil.example"}}, "GET", "/v1/auth");
+  EXPECT_EQ(other.status, 403);
+  EXPECT_EQ(other.error_field(), "Origin");
 }
 
 TEST_F(Auth, TheDashboardAndTheDocsLoadWithoutATokenButTheirDataNeedsOne) {

@@ -43,6 +43,32 @@ TEST_F(Preview, RecurringAndOneTimeSchedules) {
   EXPECT_EQ(r.body["times"], json({"2030-01-01T00:00:00+00:00"}));
 }
 
+// The limits that end a reminder are said in the sentence ("until ...", "at most N times"), and
+// no fire past them is listed, as the reminder will not fire there.
+TEST_F(Preview, MaxFiresAndEndsAtAreSaidAndNoFirePastThemIsListed) {
+  auto r = post("/v1/schedules/preview", R"({"schedule_type": "recurring", "interval_seconds": 7200,
+      "run_at": "2030-01-01T00:00:00Z", "from": "2029-12-31T00:00:00Z", "max_fires": 3})");
+  ASSERT_EQ(r.status, 200) << r.body.dump();
+  EXPECT_EQ(r.body["times"], json({"2030-01-01T00:00:00+00:00", "2030-01-01T02:00:00+00:00",
+                                   "2030-01-01T04:00:00+00:00"}));
+  const std::string capped = r.body["schedule_text"];
+  EXPECT_NE(capped.find("3 times"), std::string::npos) << capped;
+  r = post("/v1/schedules/preview", R"({"schedule_type": "recurring", "interval_seconds": 900,
+      "run_at": "2030-01-01T17:00:00Z", "from": "2029-12-31T00:00:00Z",
+      "ends_at": "2030-01-01T17:30:00Z"})");
+  ASSERT_EQ(r.status, 200) << r.body.dump();
+  // A fire at ends_at still happens.
+  EXPECT_EQ(r.body["times"], json({"2030-01-01T17:00:00+00:00", "2030-01-01T17:15:00+00:00",
+                                   "2030-01-01T17:30:00+00:00"}));
+  const std::string ended = r.body["schedule_text"];
+  EXPECT_NE(ended.find("until 2030-01-01"), std::string::npos) << ended;
+  // Without them, the sentence and the list are as before.
+  r = post("/v1/schedules/preview", R"({"schedule_type": "recurring", "interval_seconds": 900,
+      "run_at": "2030-01-01T17:00:00Z", "from": "2029-12-31T00:00:00Z"})");
+  EXPECT_EQ(r.body["times"].size(), 5u);
+  EXPECT_EQ(r.body["schedule_text"].get<std::string>().find("until"), std::string::npos);
+}
+
 TEST_F(Preview, NoTimeComesAfterTheLastYearRfc3339CanWrite) {
   auto r = post("/v1/schedules/preview", R"({"schedule_type": "cron", "cron": "0 0 1 */3 *",
       "run_at": "9999-06-01T00:00:00Z", "count": 5})");
@@ -79,6 +105,9 @@ TEST_F(Preview, BadSchedulesGetTheErrorACreateWouldGive) {
       {R"({"schedule_type": "cron", "cron": "* * * * *", "form": "2026-01-01T00:00:00Z"})", "form",
        "not a known"},
       {R"({"schedule_type": "cron", "cron": "* * * * *", "from": "yesterday"})", "from",
+       "RFC 3339"},
+      {R"({"schedule_type": "cron", "cron": "* * * * *", "max_fires": 0})", "max_fires", "between"},
+      {R"({"schedule_type": "cron", "cron": "* * * * *", "ends_at": "6pm"})", "ends_at",
        "RFC 3339"},
   };
   for (const auto& c : cases) {

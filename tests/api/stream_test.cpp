@@ -4,6 +4,7 @@
 // committed late by a transaction that began earlier is not skipped.
 
 #include <atomic>
+#include <cstdio>
 #include <set>
 #include <thread>
 
@@ -363,6 +364,66 @@ TEST_F(StreamTest, AResumeFromTheStartOfAnUnprunedLogGetsEverythingAndNoGone) {
     last_id_ = first->id;  // each stream's ids increase from its own first
     EXPECT_EQ(expect_event(*s, "flag", "set")["flag"]["key"], "b");
   }
+}
+
+// The id of a position (batch, id, n) as the server writes it.
+std::string event_id(long batch, long id, int n) {
+  char text[48];
+  std::snprintf(text, sizeof text, "%016lx-%016lx-%08x", batch, id, static_cast<unsigned>(n));
+  return text;
+}
+
+// A database rebuilt or restored behind an open dashboard leaves it an id past the log's end:
+// refused as a bad id (the EventSource then reconnects without it), never answered with a stream
+// that stays silent until the log passes it. Ids the server did send still resume, however new:
+// those of a catch-up read from the log ahead of the live stream, and the start of the batch
+// after the last.
+TEST_F(StreamTest, AResumeFromPastTheLogsEndIs400AndEveryIdSentStillResumes) {
+  put("/v1/flags/a", R"({"value": true})");
+  const std::string future = "0000000000ffffff-0000000000ffffff-00000001";
+  for (const auto& [query, header, field] :
+       std::vector<std::tuple<std::string, std::string, std::string>>{
+           {"", "Last-Event-ID: " + future + "\r\n", "Last-Event-ID"},
+           {"?last_event_id=" + future, "", "last_event_id"}}) {
+    SseClient s(port_, "/v1/stream" + query, header);
+    EXPECT_EQ(s.answer().status, 400) << s.answer().body;
+    const json body = json::parse(s.answer().body, nullptr, false);
+    EXPECT_EQ(body["error"]["code"], "invalid_value");
+    EXPECT_EQ(body["error"]["field"], field);
+    EXPECT_NE(body["error"]["message"].get<std::string>().find("past the end"), std::string::npos);
+  }
+  // Nothing is changing: the log ends with batch `last`.
+  const long last = value<long>("SELECT nudge.stream_advance()");
+  EXPECT_EQ(SseClient(port_, "/v1/stream", "Last-Event-ID: " + event_id(last + 1, 0, 0) + "\r\n")
+                .answer()
+                .status,
+            200);
+  EXPECT_EQ(SseClient(port_, "/v1/stream", "Last-Event-ID: " + event_id(last + 1, 0, 1) + "\r\n")
+                .answer()
+                .status,
+            400);
+  // Each id as soon as it came, from a catch-up racing fresh changes and from the live stream.
+  std::atomic<bool> writing{true};
+  std::thread writer([&] {
+    pqxx::connection conn(db_.url());
+    for (int i = 0; writing; ++i)
+      pqxx::nontransaction(conn).exec("SELECT nudge.set_flag('w" + std::to_string(i % 50) + "', " +
+                                      (i % 2 ? "true" : "false") + ")");
+  });
+  const std::string zero = "0000000000000000-0000000000000000-00000000";
+  auto from_start = open("?types=flag&last_event_id=" + zero);
+  int resumed = 0;
+  for (int i = 0; i < 30; ++i) {
+    const auto m = from_start->next_event(kWait);
+    if (!m) break;
+    // Checked before a place is taken: past max_streams, a 503 is not a refusal of the id.
+    SseClient again(port_, "/v1/stream?types=flag", "Last-Event-ID: " + m->id + "\r\n");
+    EXPECT_NE(again.answer().status, 400) << m->id << " " << again.answer().body;
+    ++resumed;
+  }
+  writing = false;
+  writer.join();
+  EXPECT_EQ(resumed, 30);
 }
 
 }  // namespace

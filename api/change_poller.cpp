@@ -48,6 +48,12 @@ void ChangePoller::read_log(pqxx::connection& conn) {
   const std::int64_t last = advance_batches(tx);
   const Position end = after_batch(last);
   auto at = hub_.position();
+  if (at && *at > end) {
+    const std::size_t ended = hub_.restart_at(end);
+    log::warn("the change log went back: the database was restored or rebuilt",
+              {{"from", event_id(*at)}, {"to", event_id(end)}, {"streams_ended", ended}});
+    return;
+  }
   if (at && *at >= end) return;
   if (!at || hub_.joined() == 0) {
     if (hub_.advance(end)) return;

@@ -35,6 +35,15 @@ std::string revoked_message(const std::string& token) {
                                                 "stream ends (new requests with it are refused)"));
 }
 
+std::string log_reset_message(Position from, Position end) {
+  return notice_message(
+      "gone", error_json("log_reset", "the change log went back from " + event_id(from) + " to " +
+                                          event_id(end) +
+                                          " (the database was restored or rebuilt): what was "
+                                          "sent may be gone; this stream ends: reload, and "
+                                          "reconnect without Last-Event-ID"));
+}
+
 std::string lagged_message(std::size_t limit, Position last_sent) {
   return "id: " + event_id(last_sent) + "\n" +
          notice_message("lagged", error_json("lagged", "this client fell behind by more than " +
@@ -199,6 +208,21 @@ bool StreamHub::advance(Position end) {
   if (!subscribers_.empty()) return false;
   position_ = end;
   return true;
+}
+
+std::size_t StreamHub::restart_at(Position end) {
+  std::size_t ended = 0;
+  {
+    std::lock_guard lock(mutex_);
+    const Piece last = last_piece(log_reset_message(position_.value_or(end), end));
+    for_each_subscriber([&](StreamSubscriber& s) {
+      s.end_with(last);
+      ++ended;
+    });
+    position_ = end;
+  }
+  if (ended > 0 && wake_) wake_();
+  return ended;
 }
 
 void StreamHub::ping() {

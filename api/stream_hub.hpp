@@ -116,6 +116,10 @@ class StreamHub {
   // From the poller, with no change rendered: the position is `end`, unless a client joined
   // meanwhile (then false: the changes up to `end` must be published to it).
   bool advance(Position end);
+  // From the poller, when the log ends before the position (the database was restored or
+  // rebuilt behind this process): every joined stream ends with a `gone` event (code log_reset),
+  // since what it was sent may be gone, and the position is `end`. Returns how many ended.
+  std::size_t restart_at(Position end);
   // A heartbeat comment to every joined client.
   void ping();
 

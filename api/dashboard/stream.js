@@ -68,6 +68,8 @@ function open() {
     });
   }
   source.addEventListener("lagged", () => emit("resync"));
+  // Changes the tab was shown are gone (pruned, or a database restored): what it shows is redrawn.
+  source.addEventListener("gone", () => emit("resync"));
   // The tab's token was revoked (or lost read): the server ends the stream, and retrying with
   // the same token would only be refused, so the tab asks for another (entering one reopens).
   source.addEventListener("revoked", () => {

@@ -426,5 +426,35 @@ TEST_F(StreamTest, AResumeFromPastTheLogsEndIs400AndEveryIdSentStillResumes) {
   EXPECT_EQ(resumed, 30);
 }
 
+// A database restored or rebuilt behind a running nudge-api: the log's end is before what the
+// streams were sent. They end with gone (log_reset), rather than hearing nothing until the log
+// passes where it was, and a stream opened then hears the new changes.
+TEST_F(StreamTest, AChangeLogThatGoesBackEndsTheStreamsAndNewOnesHearNewChanges) {
+  auto s = open("?types=flag");
+  for (int i = 0; i < 3; ++i) {
+    put("/v1/flags/f" + std::to_string(i), R"({"value": true})");
+    expect_event(*s, "flag", "set");  // one batch each
+  }
+  sql("DELETE FROM nudge.change_batches WHERE pos > (SELECT min(pos) FROM nudge.change_batches)");
+  std::optional<SseMessage> gone;
+  while (auto m = s->next_event(kWait)) {
+    if (m->event == "gone") {
+      gone = m;
+      break;
+    }
+  }
+  ASSERT_TRUE(gone.has_value()) << api_->log();
+  EXPECT_EQ(gone->json()["error"]["code"], "log_reset") << gone->data;
+  EXPECT_FALSE(s->next(5s).has_value());
+  EXPECT_TRUE(s->ended());
+  EXPECT_NE(api_->log().find("the change log went back"), std::string::npos);
+
+  auto fresh = open("?types=flag");
+  put("/v1/flags/after", R"({"value": true})");
+  const auto m = fresh->next_event(kWait);
+  ASSERT_TRUE(m.has_value());
+  EXPECT_EQ(m->json()["flag"]["key"], "after");
+}
+
 }  // namespace
 }  // namespace nudge::test

@@ -33,10 +33,10 @@ AuthFailures::AuthFailures(int per_minute)
       limiter_(per_minute / 60.0, per_minute),
       lines_(kLinesPerMinute / 60.0, kLinesPerMinute) {}
 
-void AuthFailures::record(const std::string& address, std::string_view reason,
+void AuthFailures::record(const std::string& address, std::string_view reason, bool looked_up,
                           Clock::time_point now) {
   const std::string peer = peer_key(address);
-  if (per_minute_ > 0) limiter_.take(peer, now);
+  if (looked_up && per_minute_ > 0) limiter_.take(peer, now);
   long failures = 0;
   {
     std::lock_guard lock(mutex_);

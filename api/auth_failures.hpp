@@ -28,8 +28,11 @@ class AuthFailures {
     return limiter_.wait(peer_key(address), now);
   }
   // Counts a failure of the peer at `address`; its first failure after a quiet minute is logged
-  // with the count of those since its last line (at most 60 lines a minute for all peers).
-  void record(const std::string& address, std::string_view reason, Clock::time_point now);
+  // with the count of those since its last line (at most 60 lines a minute for all peers). Only
+  // a failed lookup (`looked_up`) uses up the peer's allowance: a malformed token costs nothing,
+  // and counting it would lock out a mistyping user's neighbours behind the same address.
+  void record(const std::string& address, std::string_view reason, bool looked_up,
+              Clock::time_point now);
 
   // What failures are counted by: an IPv4 address as it is, an IPv6 one as its /64.
   static std::string peer_key(const std::string& address);

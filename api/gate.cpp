@@ -100,7 +100,7 @@ TokenCache::Holder Gate::holder(const httplib::Request& req, httplib::Response& 
   const auto now = TokenCache::Clock::now();
   // A mistyped, cut or made-up token is refused here, without a database round trip.
   if (!well_formed_token(*token)) {
-    failures_.record(req.remote_addr, "not a Nudge token", now);
+    failures_.record(req.remote_addr, "not a Nudge token", false, now);
     throw unauthorized(res, kInvalidTokenChallenge,
                        "the token is not a Nudge token (nudge_, 36 letters or digits, the last 6 "
                        "a checksum)");
@@ -111,10 +111,11 @@ TokenCache::Holder Gate::holder(const httplib::Request& req, httplib::Response& 
     res.set_header("Retry-After", std::to_string(wait));
     throw ApiError(429, "rate_limited",
                    "this address sent more than " + std::to_string(failures_.per_minute()) +
-                       " unknown tokens a minute; retry after " + std::to_string(wait) + " s");
+                       " unknown or revoked tokens a minute; retry after " + std::to_string(wait) +
+                       " s");
   }
   if (auto found = look_up(hash)) return std::move(*found);
-  failures_.record(req.remote_addr, "unknown or revoked token", now);
+  failures_.record(req.remote_addr, "unknown or revoked token", true, now);
   throw unauthorized(res, kInvalidTokenChallenge, kUnknownToken);
 }
 

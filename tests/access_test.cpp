@@ -141,8 +141,9 @@ TEST(AuthFailuresTest, AnIpv6PeerIsCountedByItsSlash64AndAnIpv4OneByItsAddress) 
 TEST(AuthFailuresTest, APeerPastItsFailuresWaitsAndOtherPeersDoNot) {
   AuthFailures failures(2);  // 2 a minute
   const auto t0 = Clock::now();
-  failures.record("2001:db8::1", "test", t0);
-  failures.record("2001:db8::2", "test", t0);  // the same /64
+  failures.record("2001:db8::1", "test", true, t0);
+  failures.record("2001:db8::4", "malformed", false, t0);  // costs nothing: not counted
+  failures.record("2001:db8::2", "test", true, t0);        // the same /64
   EXPECT_EQ(failures.wait("2001:db8::3", t0), 30);
   EXPECT_EQ(failures.wait("2001:db9::1", t0), 0);
   EXPECT_EQ(failures.wait("2001:db8::3", t0 + 30s), 0);

@@ -359,13 +359,15 @@ class AuthFailuresLimited : public Auth {
 TEST_F(AuthFailuresLimited, APeerWhoseTokensKeepFailingWaitsAndTheBurstIsLoggedOnce) {
   const std::string known = make_token("known", "read");
   ASSERT_EQ(as(known, "GET", "/v1/reminders").status, 200);  // verified, so cached
+  // A malformed token needs no lookup and is not counted; three unknown ones are.
   const std::vector<std::string> forged = {"nudge_not_a_token", api::new_token(), api::new_token(),
-                                           api::new_token()};
-  for (int i = 0; i < 3; ++i) EXPECT_EQ(as(forged[i], "GET", "/v1/reminders").status, 401);
-  const auto held = as(forged[3], "GET", "/v1/reminders");
+                                           api::new_token(), api::new_token()};
+  for (int i = 0; i < 4; ++i) EXPECT_EQ(as(forged[i], "GET", "/v1/reminders").status, 401);
+  const auto held = as(forged[4], "GET", "/v1/reminders");
   ASSERT_EQ(held.status, 429) << held.body.dump();
   EXPECT_EQ(held.body["error"]["code"], "rate_limited");
   EXPECT_GE(std::stoi(held.header("Retry-After")), 1);
+  EXPECT_EQ(as(forged[0], "GET", "/v1/reminders").status, 401) << "still told it is malformed";
   EXPECT_EQ(as(known, "GET", "/v1/reminders").status, 200) << "a cached token needs no lookup";
   EXPECT_EQ(get("/health").status, 200);
   ASSERT_TRUE(wait_until(

@@ -256,6 +256,9 @@ class Builder {
       const Count n = c_.frequency   ? *c_.frequency
                       : c_.every_day ? Count{1, Unit::day, *c_.every_day}
                                      : Count{1, Unit::week, *c_.every_week};
+      // "every 2 days starting Monday at 9" would name a wall time a fixed interval drifts from.
+      if ((n.unit == Unit::day || n.unit == Unit::week) && c_.start && !c_.start->times.empty())
+        refuse_days_at_a_time(n);
       const long long seconds = n.n * unit_seconds(n.unit);
       if (seconds > kMaxIntervalSeconds) fail(n.span, "the interval is at most 366 days");
       s.schedule_type = "recurring";
@@ -266,17 +269,22 @@ class Builder {
     s.cron = cron_text();
   }
 
+  // Rule 8: a day or week counted as a fixed interval drifts from a wall time across daylight
+  // saving, and a calendar schedule cannot count days or weeks.
+  [[noreturn]] void refuse_days_at_a_time(const Count& f) const {
+    const std::string every = "every " + std::to_string(f.n) + " " + unit_name(f.unit) + "s";
+    fail(f.span, every +
+                     " at a time or on a day cannot keep that wall time across daylight saving: "
+                     "say \"every " +
+                     unit_name(f.unit) + "\", or \"" + every + "\" alone");
+  }
+
   std::string cron_text() const {
     std::string minutes, hours;
     const Count* f = c_.frequency ? &*c_.frequency : nullptr;
     if (f && f->unit == Unit::second)
       fail(f->span, "a calendar schedule has no seconds; \"every N seconds\" repeats alone");
-    if (f && (f->unit == Unit::day || f->unit == Unit::week) && f->n > 1) {
-      fail(f->span, "every " + std::to_string(f->n) + " " + unit_name(f->unit) +
-                        "s at a time or on a day cannot keep that wall time across daylight "
-                        "saving: say \"every day\", or \"every " +
-                        std::to_string(f->n) + " " + unit_name(f->unit) + "s\" alone");
-    }
+    if (f && (f->unit == Unit::day || f->unit == Unit::week) && f->n > 1) refuse_days_at_a_time(*f);
     if (c_.times_span) {
       if (f) fail(f->span, "how often and the times of day are both given: say one");
       if (c_.minutes_span) fail(*c_.minutes_span, "the minute is given beside times of day");

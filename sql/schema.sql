@@ -4068,6 +4068,10 @@ DECLARE
   -- depth of this event in that chain, and the event whose rules are running (so also the
   -- cause of any event they emit), travel in settings local to the transaction.
   v_depth   integer := coalesce(nullif(current_setting('nudge.event_depth', true), ''), '0')::integer;
+  -- Events in this chain so far, this one included: its root starts the count.
+  v_count   integer := CASE WHEN v_depth = 0 THEN 1
+                            ELSE coalesce(nullif(current_setting('nudge.chain_events', true), ''),
+                                          '0')::integer + 1 END;
   -- nudge.event_id, nudge.rule_id and nudge.rule_path as they were: the first is the cause.
   v_saved   text[] := ARRAY[current_setting('nudge.event_id', true),
                             current_setting('nudge.rule_id', true),
@@ -4093,17 +4097,25 @@ BEGIN
   v_event := ROW(nextval('nudge.events_id_seq'), p_event_type, p_entity_type, p_entity_id, p_data,
                  p_key, coalesce(p_occurred_at, now()), now(),
                  CASE WHEN v_depth > 0 THEN nullif(v_saved[1], '')::bigint END, v_depth, '[]'::jsonb,
-                 CASE WHEN v_depth >= 8 THEN 'a chain of rules deeper than 8 events: not run' END)
+                 CASE WHEN v_depth >= 8 THEN 'a chain of rules deeper than 8 events: not run'
+                      WHEN v_count > 1000 THEN 'a chain of rules of more than 1000 events: not run'
+                 END)
              ::nudge.events;
   IF v_event.refused IS NULL THEN
     v_rules := ARRAY(SELECT r FROM nudge.rules r
                       WHERE r.event_type = p_event_type AND r.enabled ORDER BY r.id);
-  ELSE
+  ELSIF current_setting('nudge.chain_warned', true) IS DISTINCT FROM 'on' THEN
+    -- Once per chain (each refused event is in nudge.events): one per event flooded the log.
+    v_set := set_config('nudge.chain_warned', 'on', true);
     RAISE WARNING 'nudge: event % (%) refused: %', v_event.id, p_event_type, v_event.refused;
   END IF;
   IF cardinality(v_rules) > 0 THEN
+    -- Only events whose rules run can cause more: they carry the chain's count (a root starts
+    -- a new chain, warned of nothing yet).
     v_set := set_config('nudge.event_depth', (v_depth + 1)::text, true)
-             || set_config('nudge.event_id', v_event.id::text, true);
+             || set_config('nudge.event_id', v_event.id::text, true)
+             || set_config('nudge.chain_events', v_count::text, true)
+             || CASE WHEN v_depth = 0 THEN set_config('nudge.chain_warned', 'off', true) ELSE '' END;
     FOREACH v_rule IN ARRAY v_rules LOOP
       CONTINUE WHEN v_rule."when" <> '{}'::jsonb AND NOT nudge.rule_matches(v_rule."when", v_event);
       IF p_own THEN
@@ -4135,7 +4147,7 @@ END $$;
 
 -- Name: FUNCTION record_event(p_event_type text, p_entity_type text, p_entity_id text, p_data jsonb, p_key text, p_occurred_at timestamp with time zone, p_own boolean); Type: COMMENT; Schema: nudge; Owner: -
 
-COMMENT ON FUNCTION nudge.record_event(p_event_type text, p_entity_type text, p_entity_id text, p_data jsonb, p_key text, p_occurred_at timestamp with time zone, p_own boolean) IS 'Records an event and runs every enabled rule of its type whose conditions hold; answers {created, event, effects}; the same key again answers the first event and effects and changes nothing; for Nudge''s own events (p_own) a rule that cannot run is recorded in the effects instead of failing; a chain deeper than 8 events is recorded as refused and its rules are not run.';
+COMMENT ON FUNCTION nudge.record_event(p_event_type text, p_entity_type text, p_entity_id text, p_data jsonb, p_key text, p_occurred_at timestamp with time zone, p_own boolean) IS 'Records an event and runs every enabled rule of its type whose conditions hold; answers {created, event, effects}; the same key again answers the first event and effects and changes nothing; for Nudge''s own events (p_own) a rule that cannot run is recorded in the effects instead of failing; an event deeper than 8 in a chain of rules, or past the 1,000th event of its chain, is recorded as refused and its rules are not run (one warning per chain).';
 
 -- Name: record_events(jsonb); Type: FUNCTION; Schema: nudge; Owner: -
 
@@ -5432,12 +5444,12 @@ BEGIN
            || coalesce(', until ' || nudge.words_flag(p_stop_condition_value) || ' is true', '');
   END IF;
   IF p_schedule_type = 'recurring' THEN
-    -- "every day, starting 2027-03-10 at 09:00" is the calendar schedule that keeps 09:00 across
-    -- daylight saving: a fixed day or week from a start at a time of day is said in hours or days.
-    v_words := 'every ' || CASE WHEN p_interval_seconds IN (86400, 604800)
+    -- Days or weeks from a start at a time of day read back as the calendar schedule that keeps
+    -- that time ("every day") or are refused ("every 2 days": rule 8): a fixed whole number of
+    -- days from such a start is said in hours, which is what it is.
+    v_words := 'every ' || CASE WHEN p_interval_seconds % 86400 = 0
                                      AND (p_run_at AT TIME ZONE v_tz)::time <> '00:00'
-                                THEN CASE p_interval_seconds WHEN 86400 THEN '24 hours'
-                                                             ELSE '7 days' END
+                                THEN (p_interval_seconds / 3600) || ' hours'
                                 ELSE nudge.words_interval(p_interval_seconds) END;
   ELSE
     v_words := p_cron_words || ' (' || v_tz || ')';
@@ -5468,7 +5480,7 @@ END $$;
 
 -- Name: FUNCTION schedule_words(p_schedule_type text, p_run_at timestamp with time zone, p_interval_seconds integer, p_cron_words text, p_timezone text, p_stop_condition_value text, p_max_fires integer, p_ends_at timestamp with time zone); Type: COMMENT; Schema: nudge; Owner: -
 
-COMMENT ON FUNCTION nudge.schedule_words(p_schedule_type text, p_run_at timestamp with time zone, p_interval_seconds integer, p_cron_words text, p_timezone text, p_stop_condition_value text, p_max_fires integer, p_ends_at timestamp with time zone) IS 'The canonical sentence of a schedule from its parts, p_cron_words being nudge.cron_words of its cron expression; times in p_timezone (UTC when NULL); max_fires and ends_at are left out of a one_time schedule, on which they have no effect.';
+COMMENT ON FUNCTION nudge.schedule_words(p_schedule_type text, p_run_at timestamp with time zone, p_interval_seconds integer, p_cron_words text, p_timezone text, p_stop_condition_value text, p_max_fires integer, p_ends_at timestamp with time zone) IS 'The canonical sentence of a schedule from its parts, p_cron_words being nudge.cron_words of its cron expression; times in p_timezone (UTC when NULL); max_fires and ends_at are left out of a one_time schedule, on which they have no effect; an interval of whole days from a start at a time of day is said in hours, so that the sentence reads back as that interval.';
 
 -- Name: seconds_until_due(); Type: FUNCTION; Schema: nudge; Owner: -
 

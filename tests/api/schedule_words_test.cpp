@@ -358,7 +358,7 @@ TEST_F(WordsTest, EveryDayOrWeekFromAStartAtATimeKeepsThatWallTimeAcrossDaylight
   const auto fixed = value<std::string>(
       "SELECT nudge.describe_schedule('recurring', '2027-03-10T14:00Z', 604800, "
       "p_timezone => 'America/New_York')");
-  EXPECT_EQ(fixed, "every 7 days, starting 2027-03-10 at 09:00 (America/New_York)");
+  EXPECT_EQ(fixed, "every 168 hours, starting 2027-03-10 at 09:00 (America/New_York)");
   r = parse(fixed, "UTC", std::string("2026-12-05T01:45:00Z"));
   ASSERT_EQ(r.status, 200) << r.body.dump();
   EXPECT_EQ(r.body["schedule"]["interval_seconds"], 604800);

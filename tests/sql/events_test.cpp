@@ -379,6 +379,26 @@ TEST_F(Escalation, FeedbackAfterTheSecondNagMeansNoEscalation) {
       << "the nag's end is recorded; its reason is not max_fires";
 }
 
+// The depth bound leaves breadth: three rules that each start the loop again would make 3^8.
+TEST_F(EventsTest, AChainOfRulesRunsAtMostAThousandEvents) {
+  sql("SELECT nudge.set_flag('always', true)");
+  const std::string loop = R"({"type": "remind", "reminder": {"event_type": "loop",
+      "channel": "log", "schedule_type": "one_time", "stop_condition_type": "db_check",
+      "stop_condition_value": "always"}})";
+  rule("start", "start", loop);
+  for (const std::string name : {"a", "b", "c"}) rule(name, "nudge.reminder_completed", loop);
+  emit("start", "u1");
+  EXPECT_EQ(count("nudge.events WHERE refused IS NULL"), 1000);
+  EXPECT_GT(
+      count("nudge.events WHERE refused = 'a chain of rules of more than 1000 events: not run'"),
+      0);
+  EXPECT_LT(count("nudge.reminders"), 3000);
+  // The next event is a chain of its own.
+  sql("DELETE FROM nudge.rules WHERE name IN ('b', 'c')");
+  emit("start", "u2");
+  EXPECT_EQ(count("nudge.events WHERE refused IS NULL AND entity_id = 'u2'"), 8);
+}
+
 TEST_F(EventsTest, AChainOfRulesStopsAtADepthOfEight) {
   // Each reminder this rule creates is stopped at once (its flag is true), which emits
   // nudge.reminder_completed, which runs the rule again: a loop only the depth limit ends.

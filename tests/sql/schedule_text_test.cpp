@@ -85,9 +85,10 @@ const Sentence kSentences[] = {
     {"'recurring', '2026-12-01 08:00Z', 86400, p_timezone => 'Europe/Berlin'",
      "every 24 hours, starting 2026-12-01 at 09:00 (Europe/Berlin)"},
     {"'recurring', '2026-12-01 08:00Z', 604800",
-     "every 7 days, starting 2026-12-01 at 08:00 (UTC)"},
+     "every 168 hours, starting 2026-12-01 at 08:00 (UTC)"},
     {"'recurring', '2026-12-01 08:00Z', 1209600",
-     "every 2 weeks, starting 2026-12-01 at 08:00 (UTC)"},
+     "every 336 hours, starting 2026-12-01 at 08:00 (UTC)"},
+    {"'recurring', '2026-12-01 00:00Z', 1209600", "every 2 weeks, starting 2026-12-01 (UTC)"},
     {"'recurring', '2026-12-01 08:00Z', 3600, p_ends_at => '2026-12-31 22:59:59Z', "
      "p_timezone => 'Europe/Berlin'",
      "every hour, starting 2026-12-01 at 09:00, until 2026-12-31 (Europe/Berlin)"},

@@ -107,12 +107,13 @@ TokenCache::Holder Gate::holder(const httplib::Request& req, httplib::Response& 
   }
   hash = token_hash_hex(*token);
   if (auto known = cache_.find(hash, now)) return std::move(*known);
-  if (const int wait = failures_.wait(req.remote_addr, now); wait > 0) {
+  if (const int wait = verified_before(hash) ? 0 : failures_.wait(req.remote_addr, now); wait > 0) {
     res.set_header("Retry-After", std::to_string(wait));
     throw ApiError(429, "rate_limited",
                    "this address sent more than " + std::to_string(failures_.per_minute()) +
-                       " unknown or revoked tokens a minute; retry after " + std::to_string(wait) +
-                       " s");
+                       " unknown or revoked tokens a minute, so a token this nudge-api has not "
+                       "seen before waits; retry after " +
+                       std::to_string(wait) + " s");
   }
   if (auto found = look_up(hash)) return std::move(*found);
   failures_.record(req.remote_addr, "unknown or revoked token", true, now);
@@ -143,7 +144,15 @@ std::optional<TokenCache::Holder> Gate::look_up(const std::string& hash) {
   if (rows.empty()) return std::nullopt;
   TokenCache::Holder found{rows[0][0].c_str(), parse_scopes(rows[0][1].c_str()).value_or(0)};
   cache_.put(hash, found, TokenCache::Clock::now(), generation);
+  std::lock_guard lock(verified_mutex_);
+  if (verified_.size() >= 10000) verified_.clear();
+  verified_.insert(hash);
   return found;
+}
+
+bool Gate::verified_before(const std::string& hash) {
+  std::lock_guard lock(verified_mutex_);
+  return verified_.contains(hash);
 }
 
 }  // namespace nudge::api

@@ -10,8 +10,10 @@
 #include <httplib.h>
 
 #include <chrono>
+#include <mutex>
 #include <optional>
 #include <string>
+#include <unordered_set>
 
 #include "access.hpp"
 #include "auth_failures.hpp"
@@ -57,6 +59,9 @@ class Gate {
   // The token's holder; `hash` is set to the token's SHA-256 (hex).
   TokenCache::Holder holder(const httplib::Request& req, httplib::Response& res, std::string& hash);
   std::optional<TokenCache::Holder> look_up(const std::string& hash);
+  // Whether this process ever found the token with this hash (so a failing peer's allowance does
+  // not hold back its first lookup since the cache forgot it).
+  bool verified_before(const std::string& hash);
   // A 403 naming the scope unless `h` holds it.
   static void require_scope(httplib::Response& res, const TokenCache::Holder& h, Scope scope);
 
@@ -65,6 +70,8 @@ class Gate {
   TokenCache cache_;
   RateLimiter limiter_;
   AuthFailures failures_;
+  std::mutex verified_mutex_;
+  std::unordered_set<std::string> verified_;  // hashes look_up found (forgotten past 10,000)
 };
 
 }  // namespace nudge::api

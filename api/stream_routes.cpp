@@ -19,6 +19,9 @@ namespace {
 using namespace std::chrono_literals;
 
 constexpr int kCatchUpPage = 500;
+// How long a catch-up waits for the log to reach the reader's position.
+constexpr auto kCatchUpStall = 5s;
+using Clock = std::chrono::steady_clock;
 constexpr auto kStartWait = 5s;
 // EventSource waits this long before it reconnects.
 constexpr const char* kHello = "retry: 1000\n\n";
@@ -86,6 +89,7 @@ bool catch_up_and_join(ConnectionPool& pool, StreamHub& hub,
     if (!sink.write(notice.data(), notice.size())) return false;
     at = pruned;
   }
+  auto stalled_since = Clock::now();
   // A stream whose token is revoked meanwhile stops catching up: the loop sends it its end.
   while (!subscriber->ended() && !hub.join(subscriber, at)) {
     const Page page = on_connection(pool, [&](pqxx::nontransaction& tx) {
@@ -97,9 +101,16 @@ bool catch_up_and_join(ConnectionPool& pool, StreamHub& hub,
       if (subscriber->filter().matches(c)) out += page.message(c);
     }
     if (!out.empty() && !sink.write(out.data(), out.size())) return false;
-    // The hub is ahead of what this read could see only for the time its snapshot took.
-    if (page.end <= at) std::this_thread::sleep_for(5ms);
-    at = std::max(at, page.end);
+    if (page.end > at) {
+      at = page.end;
+      stalled_since = Clock::now();
+      continue;
+    }
+    // The hub is ahead of what this read could see only for the time its snapshot took; longer,
+    // the log went back (the reader ends the streams then): this one ends rather than hold a
+    // request thread, and at once when its client is gone.
+    if (!sink.is_writable() || Clock::now() - stalled_since > kCatchUpStall) return false;
+    std::this_thread::sleep_for(5ms);
   }
   return true;
 }

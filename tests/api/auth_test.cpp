@@ -359,6 +359,9 @@ class AuthFailuresLimited : public Auth {
 TEST_F(AuthFailuresLimited, APeerWhoseTokensKeepFailingWaitsAndTheBurstIsLoggedOnce) {
   const std::string known = make_token("known", "read");
   ASSERT_EQ(as(known, "GET", "/v1/reminders").status, 200);  // verified, so cached
+  const std::string seen = make_token("seen", "read");
+  ASSERT_EQ(as(seen, "GET", "/v1/reminders").status, 200);
+  const std::string fresh = make_token("fresh", "read");
   // A malformed token needs no lookup and is not counted; three unknown ones are.
   const std::vector<std::string> forged = {"nudge_not_a_token", api::new_token(), api::new_token(),
                                            api::new_token(), api::new_token()};
@@ -369,6 +372,12 @@ TEST_F(AuthFailuresLimited, APeerWhoseTokensKeepFailingWaitsAndTheBurstIsLoggedO
   EXPECT_GE(std::stoi(held.header("Retry-After")), 1);
   EXPECT_EQ(as(forged[0], "GET", "/v1/reminders").status, 401) << "still told it is malformed";
   EXPECT_EQ(as(known, "GET", "/v1/reminders").status, 200) << "a cached token needs no lookup";
+  // A revocation empties the cache: a token this nudge-api found before is looked up again, one
+  // it never saw waits.
+  ASSERT_EQ(token_command(db_.url(), {"revoke", "known"}).exit_code, 0);
+  ASSERT_TRUE(wait_until(10s, [&] { return as(known, "GET", "/v1/reminders").status == 401; }));
+  EXPECT_EQ(as(seen, "GET", "/v1/reminders").status, 200);
+  EXPECT_EQ(as(fresh, "GET", "/v1/reminders").status, 429);
   EXPECT_EQ(get("/health").status, 200);
   ASSERT_TRUE(wait_until(
       10s, [&] { return api_->log().find("failed authentication") != std::string::npos; }));

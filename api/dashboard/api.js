@@ -69,6 +69,12 @@ export function changeToken() {
 let access = null;
 let learning = null;
 let learnedFor;
+const accessListeners = [];
+
+// Calls `fn` when what the kept token may do was learned again (after a change it was refused).
+export function onAccess(fn) {
+  accessListeners.push(fn);
+}
 
 // Asks what the current token holds.
 export function learnAccess() {
@@ -122,7 +128,13 @@ export async function apiAnswer(method, path, body) {
     if (res.status === 403 && method !== "GET" && /insufficient_scope/.test(res.headers.get("WWW-Authenticate") || "")) {
       const refused = new ApiError(res.status, data);
       learning = null;  // what the page knew of this token is stale: ask again
-      await askForToken(`${refused.message}. Enter a token that may, or press Escape.`, refused);
+      try {
+        await askForToken(`${refused.message}. Enter a token that may, or press Escape.`, refused);
+      } catch (e) {
+        // The tab keeps this token: the page follows what it may do now.
+        learnAccess().then(() => { for (const fn of accessListeners) fn(); });
+        throw e;
+      }
       continue;
     }
     if (!res.ok) throw new ApiError(res.status, data);

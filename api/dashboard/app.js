@@ -2,7 +2,7 @@
 // one view at a time into <main>, and the live stream that feeds it.
 
 import { h, fill } from "./dom.js";
-import { token, changeToken, onToken, learnAccess, canWrite } from "./api.js";
+import { token, changeToken, onToken, onAccess, learnAccess, canWrite } from "./api.js";
 import { startStream, subscribe } from "./stream.js";
 import { overviewView } from "./view-overview.js";
 import { remindersView } from "./view-reminders.js";
@@ -118,6 +118,12 @@ tokenButton.addEventListener("click", () => {
 });
 // A token entered later (the button, a 401, a revoked stream): the view is drawn again when asked
 // for, or when what the token may do changed (a call that asked for it goes on with it).
+// A change refused 403 and no other token entered: the token lost write, so its controls go.
+onAccess(() => {
+  const could = document.body.classList.contains("read-only") === false;
+  showAccess();
+  if (started && could !== canWrite()) render();
+});
 onToken(async () => {
   const redraw = fromButton;
   const could = canWrite();

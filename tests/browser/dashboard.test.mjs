@@ -871,6 +871,18 @@ flow("with tokens on, the page works only after a token is entered", {}, async (
     await other.press("#token-input", "Enter");
     await other.waitForSelector(`#rules tr[data-id="${rule.body.id}"]`, { state: "detached" });
     assert.equal(await other.evaluate(() => sessionStorage.getItem("nudge.token")), writer);
+    // It loses write too, and the next refusal is answered with Escape: the tab keeps the token
+    // and, knowing it is read-only now, offers no change.
+    const spare = await secured.api("POST", "/v1/rules", { name: "spare", event_type: "kept", action: { type: "set_flag", flag: { key: "kept", value: true } } }, writer);
+    await other.waitForSelector(`#rules tr[data-id="${spare.body.id}"] button:text-is('Delete')`);
+    secured.sql("UPDATE nudge.api_tokens SET scopes = '{read}' WHERE name = 'writer'");
+    await waitUntil(async () => !(await secured.api("GET", "/v1/auth", undefined, writer)).body.scopes.includes("write"), 10000, "the scope change");
+    other.once("dialog", (d) => d.accept());
+    await other.click(`#rules tr[data-id="${spare.body.id}"] button:text-is('Delete')`);
+    await other.waitForSelector("#token-dialog[open] #token-error:has-text('needs a token with scope write')");
+    await other.keyboard.press("Escape");
+    await other.waitForSelector("#token-note:visible");
+    await other.waitForSelector(`#rules tr[data-id="${spare.body.id}"] button:text-is('Delete')`, { state: "hidden" });
     // Revoked, the token's live stream ends and the tab asks for another.
     await waitUntil(async () => (await other.getAttribute("#connection", "data-state")) === "live", 10000, "live state");
     secured.sql("SELECT nudge.revoke_token('writer')");

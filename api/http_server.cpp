@@ -26,6 +26,8 @@ constexpr std::size_t kNextRequestReadBytes = 16384;
 
 // Set by keep_as_stream while the request thread serves the request whose answer streams.
 thread_local std::shared_ptr<Outbox> t_stream;
+// Set by hold_for_request: dropped once the request being served is answered.
+thread_local std::shared_ptr<void> t_held;
 // The connection this thread serves a request from.
 thread_local Connection* t_connection = nullptr;
 
@@ -94,6 +96,10 @@ void HttpServer::keep_as_stream(std::shared_ptr<Outbox> outbox) {
   t_stream = std::move(outbox);
 }
 
+void HttpServer::hold_for_request(std::shared_ptr<void> held) {
+  t_held = std::move(held);
+}
+
 bool HttpServer::bind(const std::string& host, int port) {
   // httplib resolves the host and binds; its listen backlog (5) drops connections when many
   // clients connect at once, so the socket listens again with a real one. Accepted sockets
@@ -151,6 +157,7 @@ void HttpServer::serve_connection(Connection& c) {
       bool client_closes = false;
       t_stream.reset();
       const bool answered = parser_.process_request(c, close, client_closes, kNoSetup);
+      t_held.reset();
       const bool clean = c.end_request();
       if (auto stream = std::exchange(t_stream, nullptr)) {
         if (!clean || loop_->stopping()) {
@@ -172,6 +179,7 @@ void HttpServer::serve_connection(Connection& c) {
     }
   } catch (const std::exception& e) {
     t_stream.reset();
+    t_held.reset();
     log::error("serving a connection failed", {{"error", e.what()}});
     loop_->give_back(c, false);
   }

@@ -66,6 +66,8 @@ class HttpServer {
   // wrote is sent, its connection stays open as a stream fed by `outbox`, kept by the loop
   // without a thread (the provider then returns false, ending httplib's part of the answer).
   static void keep_as_stream(std::shared_ptr<Outbox> outbox);
+  // Keeps `held` until the request being served is answered (a slot it holds meanwhile).
+  static void hold_for_request(std::shared_ptr<void> held);
   // From any thread: outboxes have more to send.
   void wake_streams() {
     if (loop_) loop_->wake_streams();

@@ -3,6 +3,7 @@
 #include <malloc.h>
 #include <poll.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <optional>
@@ -162,8 +163,9 @@ int main(int argc, char** argv) {
   const nudge::AddressGuard guard(config.webhook.allow_private);
   nudge::api::add_routes(router, pool, notifier, config.secrets, guard, registry, hub);
   router.finish();
-  server.set_body_gate([&router](const httplib::Request& req, httplib::Response& res) {
-    return router.admits_body(req, res);
+  nudge::api::UploadSlots uploads(std::max(1, config.api.threads / 2));
+  server.set_body_gate([&router, &uploads](const httplib::Request& req, httplib::Response& res) {
+    return router.admits_body(req, res, uploads);
   });
   if (!server.bind(config.api.host, config.api.port)) {
     nudge::log::error("cannot listen", {{"host", config.api.host}, {"port", config.api.port}});

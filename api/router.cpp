@@ -7,6 +7,7 @@
 #include "caller.hpp"
 #include "connection.hpp"
 #include "errors.hpp"
+#include "http_server.hpp"
 #include "request_head.hpp"
 #include "route_methods.hpp"
 #include "route_support.hpp"
@@ -95,7 +96,8 @@ void Router::add(const std::string& method, const std::string& pattern, Handler 
   };
 }
 
-bool Router::admits_body(const httplib::Request& req, httplib::Response& res) {
+bool Router::admits_body(const httplib::Request& req, httplib::Response& res,
+                         UploadSlots& uploads) {
   // The path as routed: still percent-encoded (request_head.hpp).
   const std::string path = req.target.substr(0, req.target.find('?'));
   const auto refuse = [&] {
@@ -110,7 +112,19 @@ bool Router::admits_body(const httplib::Request& req, httplib::Response& res) {
       return refuse();
     }
     try {
-      gate_.authorize(req, res, *route_access(req.method, pattern));
+      const Gate::Admitted admitted = gate_.authorize(req, res, *route_access(req.method, pattern));
+      // Without auth only this machine gets here: there is no token to count by.
+      if (!admitted.token.empty()) {
+        auto slot = uploads.take(admitted.token);
+        if (!slot) {
+          res.set_header("Retry-After", "1");
+          throw ApiError(429, "rate_limited",
+                         "token " + admitted.token + " has " + std::to_string(uploads.per_key()) +
+                             " request bodies arriving already (half of [api] threads); send "
+                             "this one once one of them is in");
+        }
+        HttpServer::hold_for_request(std::move(slot));
+      }
       return true;
     } catch (...) {
       send_exception(req, res, std::current_exception());

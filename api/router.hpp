@@ -16,6 +16,7 @@
 
 #include "gate.hpp"
 #include "request_metrics.hpp"
+#include "upload_slots.hpp"
 
 namespace nudge::api {
 
@@ -43,10 +44,11 @@ class Router {
   const std::vector<Route>& routes() const { return routes_; }
   Gate& gate() { return gate_; }
 
-  // HttpServer's body gate (call after finish()): the request's route exists for its method and
-  // the gate lets its token in (token and scope; the rate is taken when it is served). Otherwise
-  // writes the refusal (401, 403, 404, 405) and counts it as unrouted.
-  bool admits_body(const httplib::Request& req, httplib::Response& res);
+  // HttpServer's body gate (call after finish()): the request's route exists for its method, the
+  // gate lets its token in (token and scope; the rate is taken when it is served) and the token
+  // has a slot among `uploads` (held until the request is answered). Otherwise writes the refusal
+  // (401, 403, 404, 405, 429) and counts it as unrouted.
+  bool admits_body(const httplib::Request& req, httplib::Response& res, UploadSlots& uploads);
 
  private:
   // `handler`, counted under the route's template `path` (and timed when `timed`) when there are

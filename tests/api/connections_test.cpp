@@ -497,6 +497,61 @@ TEST_F(SlowClients, ALargeBodyIsReadOnlyWithATokenOfTheRoutesScope) {
   EXPECT_EQ(value<long>("SELECT count(*) FROM nudge.reminders"), 700);
 }
 
+// A token holder's slow uploads: each holds a request thread while its body trickles in, so a
+// token holds at most half of them so (here 1 of 2): /health and other tokens still get theirs.
+class SlowUploads : public ApiTest {
+ protected:
+  SlowUploads()
+      : ApiTest({{"NUDGE_API_AUTH", "token"},
+                 {"NUDGE_API_THREADS", "2"},
+                 {"NUDGE_API_REQUEST_TIMEOUT_MS", "3000"}}) {}
+};
+
+TEST_F(SlowUploads, ATokenHoldsAtMostHalfTheThreadsWithBodiesStillArriving) {
+  const std::string slow_token = "Authorization: Bearer " + make_token("slow", "write") + "\r\n";
+  const std::string other = "Authorization: Bearer " + make_token("other", "write") + "\r\n";
+  const std::string slow_head = head_of("POST", "/v1/reminders", 100000, slow_token);
+  // Three at once: the first served holds the token's slot, the others are refused at once.
+  std::vector<RawConnection> slow;
+  for (int i = 0; i < 3; ++i) {
+    slow.emplace_back(port_);
+    ASSERT_TRUE(slow.back().send(slow_head + std::string(70000, ' ')));
+  }
+  int refused = 0;
+  std::optional<std::size_t> holder;
+  for (std::size_t i = 0; i < slow.size(); ++i) {
+    const auto answer = slow[i].read_response(kPrompt);
+    if (!answer) {
+      holder = i;
+      continue;
+    }
+    EXPECT_EQ(answer->status, 429) << answer->body;
+    EXPECT_EQ(body_of(answer)["error"]["code"], "rate_limited") << answer->body;
+    EXPECT_FALSE(answer->header("Retry-After").empty());
+    ++refused;
+  }
+  EXPECT_EQ(refused, 2);
+  ASSERT_TRUE(holder);
+  const auto health = RawConnection(port_).request(kHealth, 5s);
+  ASSERT_TRUE(health);
+  EXPECT_EQ(health->status, 200);
+  const auto create = [&](const std::string& headers, const std::string& id) {
+    const std::string body = R"({"entity_type":"user","entity_id":")" + id +
+                             R"(","event_type":"e","channel":"log","schedule_type":"one_time",)"
+                             R"("run_at":"2099-01-01T00:00:00Z"})";
+    return RawConnection(port_)
+        .request(head_of("POST", "/v1/reminders", body.size(), headers) + body, 5s)
+        .value_or(RawResponse{})
+        .status;
+  };
+  EXPECT_EQ(create(other, "o"), 201) << "another token";
+  // Once the holder is answered (its body stopped), the token's slot is free again.
+  const auto stopped = slow[*holder].read_response(10s);
+  ASSERT_TRUE(stopped);
+  EXPECT_GE(stopped->status, 400);
+  EXPECT_EQ(create(slow_token, "s"), 201);
+}
+
 TEST_F(SlowClients, AnUnknownRouteAChunkedBodyOrContinueWithoutATokenGetNoBodyRead) {
   struct Case {
     std::string name;

@@ -64,6 +64,9 @@ function flow(name, options, fn) {
       assert.deepEqual(pageErrors.splice(0), [], "uncaught errors or blocked content in the page");
     } catch (e) {
       failed = true;
+      // What the page showed and threw: a flow that times out says no more than its selector.
+      const shown = await page.evaluate(() => document.getElementById("main").innerText).catch(() => "");
+      console.error(`--- ${name}: the page's errors`, pageErrors.splice(0), `\n--- what it showed\n${shown.slice(0, 2000)}`);
       throw e;
     }
   });
@@ -229,7 +232,14 @@ flow("a refused field shows the API's error next to that field", {}, async () =>
   await page.fill("#f-interval_seconds", "60");
   await page.selectOption("#f-channel", "webhook");
   await page.fill("#f-target", "not a url");
+  // The API's answer first, so that a failure says which side went wrong (once, under a loaded
+  // CI run, the field was never marked and nothing said why).
+  const answered = page.waitForResponse((r) => r.request().method() === "POST" && new URL(r.url()).pathname === "/v1/reminders");
   await page.click("#create-form button[type=submit]");
+  const answer = await answered;
+  const refusal = await answer.text();
+  assert.equal(answer.status(), 400, refusal);
+  assert.equal(JSON.parse(refusal).error.field, "target", refusal);
   await page.waitForSelector("#f-target[aria-invalid=true]");
   // Under its label, the error does not repeat the API's name for the field.
   assert.match(await page.textContent("#f-target-error"), /^must /);

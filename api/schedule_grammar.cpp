@@ -159,7 +159,7 @@ class Grammar {
     if (t.is_word("next")) return next_weekday(c);
     if ((t.is_word("in") || t.is_word("every") || t.is_word("for")) && negative_at(1))
       fail(i_ + 1, "\"" + t_[i_ + 1].word + "\": the number must be at least 1");
-    if (t.is_word("in") && count_at(1, true)) return in_offset(c);
+    if (t.is_word("in") && (count_at(1, true) || word("half", 1))) return in_offset(c);
     if (t.is_word("on")) return on(c, nested);
     if (t.is_word("at")) return at(c, nested);
     if (weekday_at(0)) return weekdays(c, nested, false);
@@ -234,8 +234,47 @@ class Grammar {
     return true;
   }
 
-  // <count> <unit>, the count at least 1
+  // <count> <unit> ["and a half"] | half [a|an] <unit>, the count at least 1: a half is said in
+  // the next smaller unit ("half an hour" is 30 minutes, "a day and a half" is refused: days keep
+  // the wall-clock time and hours do not).
   Count count_unit(bool articles) {
+    const std::size_t begin = i_;
+    if (word("half")) return half_unit(begin);
+    Count n = whole_count_unit(articles);
+    if (word("and") && word("a", 1) && word("half", 2)) {
+      i_ += 3;
+      const Count half = half_of(n.unit, span_from(begin));
+      n = Count{n.n * unit_seconds(n.unit) / unit_seconds(half.unit) + half.n, half.unit, {}};
+    }
+    n.span = span_from(begin);
+    return n;
+  }
+
+  Count half_unit(std::size_t begin) {
+    ++i_;
+    if (word("a") || word("an")) ++i_;
+    const Token* u = peek();
+    if (u == nullptr || !u->is(Token::Kind::word) || !unit(u->lower))
+      expected("a unit after \"half\" (half an hour, half a minute)");
+    ++i_;
+    Count n = half_of(*unit(u->lower), span_from(begin));
+    n.span = span_from(begin);
+    return n;
+  }
+
+  // Half of one `u`, in the unit below it.
+  Count half_of(Unit u, Span span) const {
+    if (u == Unit::hour) return Count{30, Unit::minute, span};
+    if (u == Unit::minute) return Count{30, Unit::second, span};
+    if (u == Unit::day || u == Unit::week) {
+      fail(span, std::string("half a ") + unit_name(u) +
+                     ": days keep the wall-clock time and hours do not (a day across daylight "
+                     "saving is 23 or 25 hours): give it in hours, or in whole days");
+    }
+    fail(span, std::string("half a ") + unit_name(u) + " cannot be said: give a whole number");
+  }
+
+  Count whole_count_unit(bool articles) {
     const std::size_t begin = i_;
     if (!count_at(0, articles)) expected("a number");
     const Token& t = t_[i_++];
@@ -693,7 +732,7 @@ class Grammar {
       fail(i_, "\"" + t_[i_].word +
                    "\": which weekday of the month cannot be said (cron has no nth weekday)");
     }
-    if (count_at(0, false)) {
+    if (count_at(0, false) || word("half")) {
       Count n = count_unit(false);
       n.span = span_from(begin);
       return frequency(c, n);

@@ -357,8 +357,9 @@ class Builder {
       } else {
         fail(*c_.every_week,
              "\"every week\" from a start at a time of day keeps that time on the start's day of "
-             "the week: name the day (every wednesday at 09:00, or starting on 2027-03-10 at "
-             "09:00)");
+             "the week, which must be named: a weekday (every wednesday at 09:00) or a date with "
+             "its year (starting on 2027-03-10 at 09:00), not today, tomorrow or a date without "
+             "its year");
       }
     }
     return std::to_string(t.minute) + " " + std::to_string(t.hour) + " * * " + dow;

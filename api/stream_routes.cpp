@@ -162,8 +162,9 @@ void add_stream_routes(Router& router, ConnectionPool& pool, StreamHub& hub) {
           gate.check_again(res, caller->token_hash, Scope::read);
         res.set_header("Cache-Control", "no-cache");
         res.set_chunked_content_provider(
-            "text/event-stream", [&pool, &hub, subscriber, from, resumed = resume.has_value()](
-                                     std::size_t, httplib::DataSink& sink) {
+            "text/event-stream",
+            [&pool, &hub, subscriber = subscriber, from, resumed = resume.has_value()](
+                std::size_t, httplib::DataSink& sink) {
               try {
                 if (sink.write(kHello, std::char_traits<char>::length(kHello)) &&
                     catch_up_and_join(pool, hub, subscriber, from, resumed, sink))

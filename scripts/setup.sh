@@ -18,7 +18,7 @@ packages=(
   libpqxx-dev libpq-dev libcpp-httplib-dev nlohmann-json3-dev libtomlplusplus-dev
   libgtest-dev googletest libcurl4-openssl-dev libssl-dev
   postgresql-15 postgresql-client-15
-  python3 python3-aiosmtpd wrk procps util-linux clang-format prometheus
+  python3 python3-aiosmtpd wrk procps util-linux clang clang-format prometheus
   dpkg-dev file systemd
   chromium fonts-dejavu-core nodejs
 )

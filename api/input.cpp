@@ -469,6 +469,7 @@ PreviewInput parse_preview(const json& body) {
   in.interval_seconds = interval(f);
   in.cron = f.text("cron", kMaxNameChars, false);
   in.timezone = f.text("timezone", 64, false);
+  in.text_timezone = f.text("text_timezone", 64, false);
   in.max_fires = f.integer("max_fires", 1, 2147483647);
   in.ends_at = f.time("ends_at");
   in.from = f.time("from");

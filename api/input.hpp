@@ -70,7 +70,9 @@ PatchInput parse_patch(const nlohmann::json& body);
 // plus `from` (default: now) and `count` (1..100, default 5).
 struct PreviewInput {
   std::string schedule_type;
-  std::optional<std::string> run_at, cron, timezone, from, ends_at;
+  // text_timezone: the zone schedule_text names a one_time or recurring schedule's times in (a
+  // cron schedule's text keeps its own zone).
+  std::optional<std::string> run_at, cron, timezone, from, ends_at, text_timezone;
   std::optional<int> interval_seconds, max_fires;
   int count = 5;
 };

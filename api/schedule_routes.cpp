@@ -66,11 +66,23 @@ void add_schedule_routes(Router& router, ConnectionPool& pool) {
       [&pool](const httplib::Request& req, httplib::Response& res) {
         reject_unknown_params(req, {});
         const PreviewInput in = parse_preview(parse_object(req.body));
-        const auto row = on_connection(pool, [&](pqxx::nontransaction& tx) {
-          return tx.exec_prepared1("preview", in.schedule_type, in.from, in.count, in.run_at,
-                                   in.interval_seconds, in.cron, in.timezone, in.max_fires,
-                                   in.ends_at);
-        });
+        pqxx::row row;
+        try {
+          row = on_connection(pool, [&](pqxx::nontransaction& tx) {
+            return tx.exec_prepared1("preview", in.schedule_type, in.from, in.count, in.run_at,
+                                     in.interval_seconds, in.cron, in.timezone, in.max_fires,
+                                     in.ends_at, in.text_timezone);
+          });
+        } catch (const pqxx::sql_error& e) {
+          // Only the sentence reads text_timezone, and the database names the zone it checks.
+          const std::string prefix = "timezone: ";
+          const std::string message = primary_message(e.what());
+          if (in.text_timezone && !in.timezone && in.schedule_type != "cron" &&
+              e.sqlstate() == "22023" && message.rfind(prefix, 0) == 0) {
+            throw bad_field("text_timezone", "invalid_value", message.substr(prefix.size()));
+          }
+          throw;
+        }
         reply(
             res, 200,
             json{{"times", json::parse(row[0].c_str())}, {"schedule_text", row[1].c_str()}}.dump());

@@ -49,10 +49,12 @@ const std::pair<const char*, const char*> kStatements[] = {
      "SELECT nudge.reminder_json(nudge.reschedule_reminder($1, $2::timestamptz, $3::integer, "
      "$4::jsonb, $5::integer, $6::timestamptz, $7::text[]))::text"},
     // The times as a JSON array, and the schedule in words; neither past max_fires ($8, counted
-    // from the first listed) nor after ends_at ($9; a fire at it still happens).
+    // from the first listed) nor after ends_at ($9; a fire at it still happens). The words name
+    // a cron schedule's times in its zone, the others' in $10.
     {"preview",
      "SELECT coalesce(jsonb_agg(p.t ORDER BY p.n), '[]')::text, "
-     "nudge.describe_schedule($1, $4::timestamptz, $5::integer, $6, $7, "
+     "nudge.describe_schedule($1, $4::timestamptz, $5::integer, $6, "
+     "CASE WHEN $1 = 'cron' THEN $7 ELSE $10 END, "
      "p_max_fires => $8::integer, p_ends_at => $9::timestamptz) "
      "FROM nudge.preview_schedule($1, coalesce($2::timestamptz, now()), $3::integer, "
      "$4::timestamptz, $5::integer, $6, $7) WITH ORDINALITY p(t, n) "

@@ -123,6 +123,9 @@ export async function createView(main) {
     const startsNow = spec.schedule_type === "recurring" && !spec.run_at;
     const now = new Date().toISOString();
     if (startsNow) Object.assign(spec, { from: now, count: 4 });
+    // An interval schedule's sentence names its start and end in this browser's zone, as the
+    // form and the list do (a cron's names its own zone, which the form shows).
+    if (spec.schedule_type === "recurring" && browserZone()) spec.text_timezone = browserZone();
     let most = null;
     try {
       limits = body(form, LIMIT_FIELDS);
@@ -132,7 +135,12 @@ export async function createView(main) {
       // where the fire added for "now" counts.
       if (most !== null) spec.max_fires = most;
       if (limits.ends_at) spec.ends_at = limits.ends_at;
-      answer = await api("POST", "/v1/schedules/preview", spec);
+      answer = await api("POST", "/v1/schedules/preview", spec).catch((e) => {
+        // A zone this browser knows and the database does not: the sentence in UTC, then.
+        if (!(e instanceof ApiError) || e.field !== "text_timezone") throw e;
+        delete spec.text_timezone;
+        return api("POST", "/v1/schedules/preview", spec);
+      });
       if (startsNow) answer.times.unshift(now);
     } catch (e) {
       if (mine === seq) fill(preview, h("p", { class: "error" }, e.message));

@@ -69,6 +69,34 @@ TEST_F(Preview, MaxFiresAndEndsAtAreSaidAndNoFirePastThemIsListed) {
   EXPECT_EQ(r.body["schedule_text"].get<std::string>().find("until"), std::string::npos);
 }
 
+// The dashboard's form is in the browser's zone: the sentence of an interval or one-time schedule
+// says its times in the zone asked for (UTC by default); a cron's keeps the cron's own zone.
+TEST_F(Preview, TheSentenceNamesAnIntervalSchedulesTimesInTheTextTimezone) {
+  const std::string schedule = R"("schedule_type": "recurring", "interval_seconds": 86400,
+      "run_at": "2027-03-13T14:00:00Z", "ends_at": "2027-03-16T13:00:00Z")";
+  auto r =
+      post("/v1/schedules/preview", "{" + schedule + R"(, "text_timezone": "America/New_York"})");
+  ASSERT_EQ(r.status, 200) << r.body.dump();
+  EXPECT_EQ(r.body["schedule_text"],
+            "every 24 hours, starting 2027-03-13 at 09:00, until 2027-03-16 at 09:00 "
+            "(America/New_York)");
+  r = post("/v1/schedules/preview", "{" + schedule + "}");
+  ASSERT_EQ(r.status, 200) << r.body.dump();
+  EXPECT_EQ(r.body["schedule_text"],
+            "every 24 hours, starting 2027-03-13 at 14:00, until 2027-03-16 at 13:00 (UTC)");
+  r = post("/v1/schedules/preview", R"({"schedule_type": "cron", "cron": "0 9 * * *",
+      "timezone": "Europe/Berlin", "text_timezone": "America/New_York"})");
+  ASSERT_EQ(r.status, 200) << r.body.dump();
+  const std::string cron_text = r.body["schedule_text"];
+  EXPECT_NE(cron_text.find("Europe/Berlin"), std::string::npos) << cron_text;
+  EXPECT_EQ(cron_text.find("New_York"), std::string::npos) << cron_text;
+  r = post("/v1/schedules/preview", "{" + schedule + R"(, "text_timezone": "Nowhere/Zone"})");
+  EXPECT_EQ(r.status, 400) << r.body.dump();
+  EXPECT_EQ(r.body["error"]["field"], "text_timezone") << r.body.dump();
+  EXPECT_NE(r.body["error"]["message"].get<std::string>().find("Nowhere/Zone"), std::string::npos)
+      << r.body.dump();
+}
+
 TEST_F(Preview, NoTimeComesAfterTheLastYearRfc3339CanWrite) {
   auto r = post("/v1/schedules/preview", R"({"schedule_type": "cron", "cron": "0 0 1 */3 *",
       "run_at": "9999-06-01T00:00:00Z", "count": 5})");

@@ -649,6 +649,25 @@ flow("the create form's preview waits for a schedule, then stops at max_fires", 
   assert.match(await page.textContent("#preview p"), /at most 2 times/);
 });
 
+flow("an interval schedule's sentence gives its start and end in the browser's zone", {}, async () => {
+  const context = await stack.browser.newContext({ timezoneId: "America/New_York" });
+  try {
+    const ny = await context.newPage();
+    await ny.goto(`${stack.base}/#/new`);
+    await ny.waitForSelector('main[data-route="/new"]');
+    await ny.selectOption("#f-schedule_type", "recurring");
+    await ny.fill("#f-run_at", "2027-03-13T09:00");
+    await ny.fill("#f-interval_seconds", "86400");
+    await ny.fill("#f-ends_at", "2027-03-16T09:00");
+    // The form's 09:00, not 14:00 UTC; the list beside it says 9:00 and 10:00 (EDT from 14 March).
+    await ny.waitForSelector("#preview p:has-text('America/New_York')");
+    assert.equal(await ny.textContent("#preview p"),
+      "every 24 hours, starting 2027-03-13 at 09:00, until 2027-03-16 at 09:00 (America/New_York)");
+  } finally {
+    await context.close();
+  }
+});
+
 flow("each description in words replaces what an earlier one filled in", {}, async (t) => {
   await open("/new");
   if (!(await page.isVisible("#words-form"))) return t.skip("this server does not parse words");

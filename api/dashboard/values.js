@@ -7,9 +7,24 @@ export function numberOrText(v) {
 }
 
 // A datetime-local value ("2026-12-02T09:30" or "2026-12-02T09:30:15") as RFC 3339 with this
-// browser's offset.
+// browser's offset. A wall time the zone skips (02:30 as clocks go forward at 02:00) is the end
+// of the gap (03:00), as the API and the words read it (README, rule 6): the browser's Date
+// would move it on by the gap (03:30). A repeated wall time is its first instant, as in both.
 export function toRfc3339(local) {
-  return local ? new Date(local).toISOString() : undefined;
+  if (!local) return undefined;
+  const d = new Date(local);
+  const wanted = local.length === 16 ? local + ":00" : local.slice(0, 19);
+  if (isNaN(d) || toLocalInput(d) === wanted) return d.toISOString();
+  // In a gap: the instant the offset changed, found between six hours before and the Date's.
+  const after = d.getTimezoneOffset();
+  let lo = d.getTime() - 6 * 3600 * 1000;
+  let hi = d.getTime();
+  while (hi - lo > 1) {
+    const mid = lo + Math.floor((hi - lo) / 2);
+    if (new Date(mid).getTimezoneOffset() === after) hi = mid;
+    else lo = mid;
+  }
+  return new Date(hi).toISOString();
 }
 
 // RFC 3339 as a datetime-local value in this browser's zone, to the second: "in 30 seconds"

@@ -663,6 +663,13 @@ flow("an interval schedule's sentence gives its start and end in the browser's z
     await ny.waitForSelector("#preview p:has-text('America/New_York')");
     assert.equal(await ny.textContent("#preview p"),
       "every 24 hours, starting 2027-03-13 at 09:00, until 2027-03-16 at 09:00 (America/New_York)");
+    // 02:30 the day clocks go forward at 02:00 is the gap's end, 03:00, as the API and the words
+    // box place it (the browser's own Date says 03:30).
+    await ny.fill("#f-ends_at", "");
+    await ny.selectOption("#f-schedule_type", "one_time");
+    await ny.fill("#f-run_at", "2027-03-14T02:30");
+    await ny.waitForSelector("#preview li:has-text('3/14/2027')");
+    assert.match(await ny.textContent("#preview li"), /3:00:00\sAM/);
   } finally {
     await context.close();
   }

@@ -442,7 +442,14 @@ void ConnectionLoop::expire(Clock::time_point now) {
   while (!lingering_.empty() && lingering_.front().deadline <= now) close(lingering_.front());
   for (auto it = streaming_.begin(); it != streaming_.end();) {
     Tracked& c = *it++;
-    if (c.blocked && c.deadline <= now) close(c);  // a client that stopped reading
+    if (c.blocked && c.deadline <= now) {
+      // A client that stopped reading: its socket is full, so it cannot be told; said here.
+      log::warn(
+          "a stream client read nothing for request_timeout_ms: its stream is closed (it "
+          "resumes from its Last-Event-ID)",
+          {{"request_timeout_ms", static_cast<long long>(settings_.request_timeout.count())}});
+      close(c);
+    }
   }
   // A request that did not arrive in time is answered 408; a body still being dropped after
   // its answer just ends.

@@ -97,15 +97,29 @@ void send_error(httplib::Response& res, int status, const std::string& code,
   res.set_content(body_text(body), "application/json");
 }
 
+namespace {
+
+// A 503 the same request may succeed after: nothing was written.
+void send_retry_later(httplib::Response& res, const std::string& message) {
+  send_error(res, 503, "unavailable", message);
+  res.set_header("Retry-After", "1");
+}
+
+}  // namespace
+
 void send_exception(const httplib::Request& req, httplib::Response& res, std::exception_ptr error) {
   try {
     std::rethrow_exception(error);
   } catch (const ApiError& e) {
     send_error(res, e.status(), e.code(), e.what(), e.field(), e.details());
   } catch (const PoolTimeout&) {
-    send_error(res, 503, "unavailable", "the service is busy; try again");
+    send_retry_later(res, "the service is busy; try again");
   } catch (const pqxx::broken_connection&) {
-    send_error(res, 503, "unavailable", "the database is unreachable; try again");
+    send_retry_later(res, "the database is unreachable; try again");
+  } catch (const pqxx::transaction_rollback&) {
+    // A deadlock or a serialization failure: nothing was written. (libpqxx 6 does not derive
+    // these from sql_error, so the SQLSTATE check below never sees them.)
+    send_retry_later(res, "the database is busy; try again");
   } catch (const pqxx::sql_error& e) {
     const std::string state = e.sqlstate();
     const std::string message = primary_message(e.what());
@@ -120,8 +134,8 @@ void send_exception(const httplib::Request& req, httplib::Response& res, std::ex
     } else if (state.rfind("23", 0) == 0 || state.rfind("22", 0) == 0) {
       // A constraint or a value the checks above let through: still the caller's input.
       send_error(res, 400, "invalid_value", message);
-    } else if (state == "40001" || state == "40P01" || state == "57014") {
-      send_error(res, 503, "unavailable", "the database is busy; try again");
+    } else if (state == "57014") {  // a statement timeout ([database] statement_timeout_ms)
+      send_retry_later(res, "the database is busy; try again");
     } else {
       send_internal_error(req, res, message, {{"sqlstate", state}});
     }

@@ -550,10 +550,18 @@ EventInput parse_event(const json& body, const std::string& prefix) {
 RuleInput parse_rule(const json& body, bool partial) {
   Fields f(body, "");
   RuleInput in;
+  if (partial) {
+    // A change says what it sets: only the conditions can be taken away (null: none).
+    for (const char* key : {"name", "event_type", "enabled", "action"}) {
+      if (const json* v = f.get(key); v != nullptr && v->is_null())
+        throw bad_field(key, "invalid_type", "cannot be null: a rule always has one");
+    }
+    if (const json* v = f.get("when"); v != nullptr && v->is_null()) in.when = json::object();
+  }
   in.name = f.text("name", kMaxNameChars, !partial);
   in.event_type = f.text("event_type", kMaxNameChars, !partial);
   in.enabled = f.boolean("enabled");
-  in.when = f.object("when");
+  if (!in.when) in.when = f.object("when");
   in.action = f.object("action");
   f.reject_unknown();
   if (!partial && !in.action) throw bad_field("action", "missing_field", "is required");

@@ -9,6 +9,8 @@ namespace nudge::api {
 // Readies a new pooled connection: its session promises to leave wake-up hints to `Notifier`,
 // and every statement is prepared.
 void set_up_connection(pqxx::connection& conn);
+// set_up_connection, and the longest statement a request may run (0: no limit).
+void set_up_request_connection(pqxx::connection& conn, int statement_timeout_ms);
 
 // Readies a connection of the token commands (nudge-api token ...) or of the token watcher: the
 // statements on nudge.api_tokens they send.

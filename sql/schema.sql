@@ -1251,6 +1251,13 @@ BEGIN
      OR nudge.is_blank(p_rule.event_type) THEN
     PERFORM nudge.reject('event_type', 'must be 1 to 200 characters, not only white space');
   END IF;
+  -- Nobody can post a nudge.* event: a rule on one Nudge does not emit could never run.
+  IF p_rule.event_type LIKE 'nudge.%'
+     AND p_rule.event_type NOT IN ('nudge.reminder_completed', 'nudge.reminder_failed') THEN
+    PERFORM nudge.reject('event_type', format(
+      '%s is not an event Nudge emits: of Nudge''s own, there are nudge.reminder_completed and '
+      'nudge.reminder_failed (and events posted cannot start with "nudge.")', p_rule.event_type));
+  END IF;
   IF jsonb_typeof(p_rule."when") IS DISTINCT FROM 'object' THEN
     PERFORM nudge.reject('when', 'must be a JSON object of conditions');
   END IF;
@@ -1314,7 +1321,7 @@ END $$;
 
 -- Name: FUNCTION check_rule(p_rule nudge.rules); Type: COMMENT; Schema: nudge; Owner: -
 
-COMMENT ON FUNCTION nudge.check_rule(p_rule nudge.rules) IS 'Raises 22023 naming the field (name, event_type, when.<path>, action.<path>) when a rule cannot be saved: a name, event_type or flag key empty, over 200 characters or only white space, an unknown field or placeholder, a wrong type, or a template a create would refuse; otherwise does nothing.';
+COMMENT ON FUNCTION nudge.check_rule(p_rule nudge.rules) IS 'Raises 22023 naming the field (name, event_type, when.<path>, action.<path>) when a rule cannot be saved: a name, event_type or flag key empty, over 200 characters or only white space, an event_type starting with nudge. other than nudge.reminder_completed and nudge.reminder_failed (the only ones Nudge emits), an unknown field or placeholder, a wrong type, or a template a create would refuse; otherwise does nothing.';
 
 -- Name: checked_timezone(text); Type: FUNCTION; Schema: nudge; Owner: -
 
@@ -1370,9 +1377,9 @@ END $_$;
 
 COMMENT ON FUNCTION nudge.checked_timezone(p_zone text) IS 'p_zone as the tz database spells it (europe/berlin: Europe/Berlin) when it is a zone of the tz database that PostgreSQL knows (not localtime, posixrules or Factory); 22023 with COLUMN = timezone otherwise, naming an offset or POSIX TZ string ("+05:00", "UTC+5", "Etc/GMT+14") or an abbreviation ("CEST", "PDT") as such.';
 
--- Name: claim_due(text, integer, nudge.worker_policy); Type: FUNCTION; Schema: nudge; Owner: -
+-- Name: claim_due(text, integer, nudge.worker_policy, integer); Type: FUNCTION; Schema: nudge; Owner: -
 
-CREATE FUNCTION nudge.claim_due(p_worker text, p_limit integer, p_policy nudge.worker_policy) RETURNS SETOF nudge.claimed_fire
+CREATE FUNCTION nudge.claim_due(p_worker text, p_limit integer, p_policy nudge.worker_policy, p_slots integer DEFAULT NULL::integer) RETURNS SETOF nudge.claimed_fire
     LANGUAGE plpgsql
     SET search_path TO 'pg_catalog', 'pg_temp'
     SET enable_seqscan TO 'off'
@@ -1401,16 +1408,25 @@ DECLARE
   v_probes    tid[];     -- and of those, the probes this claim sends
   v_changes   text[];
 BEGIN
+  -- A webhook or an email takes one of the worker's delivery slots: past p_slots of them the
+  -- rows are left as they are (locked until this claim commits, then due for any worker), so a
+  -- crash charges an attempt only to deliveries under way. Log lines take no slot.
   SELECT array_agg(d.row_ctid) FILTER (WHERE NOT d.stop_now AND NOT d.exhausted AND NOT d.missed
-                                       AND NOT d.crowded),
+                                       AND NOT d.crowded AND d.fits),
          array_agg(d.row_ctid) FILTER (WHERE d.stop_now),
          array_agg(d.row_ctid) FILTER (WHERE d.exhausted AND NOT d.stop_now),
          array_agg(d.row_ctid) FILTER (WHERE d.missed AND NOT d.exhausted AND NOT d.stop_now),
-         array_agg(d.row_ctid) FILTER (WHERE d.crowded AND NOT d.exhausted AND NOT d.stop_now),
+         array_agg(d.row_ctid) FILTER (WHERE d.crowded AND NOT d.exhausted AND NOT d.stop_now
+                                       AND d.fits),
          array_agg(d.row_id) FILTER (WHERE d.held AND NOT d.stop_now AND NOT d.exhausted
-                                     AND NOT d.missed)
+                                     AND NOT d.missed AND d.fits)
     INTO v_take, v_stop, v_exhausted, v_missed, v_crowded, v_rescued
-    FROM (SELECT r.ctid AS row_ctid, r.id AS row_id,
+    FROM (SELECT l.*,
+                 NOT l.takes_slot OR p_slots IS NULL
+                 OR count(*) FILTER (WHERE l.takes_slot AND NOT (l.stop_now OR l.exhausted OR l.missed))
+                      OVER (ORDER BY l.due ROWS UNBOUNDED PRECEDING) <= p_slots AS fits
+            FROM (SELECT r.ctid AS row_ctid, r.id AS row_id, r.next_run_at AS due,
+                 r.channel <> 'log' AS takes_slot,
                  -- Only an expired lease can still be set on a due row this claim may take.
                  r.leased_by IS NOT NULL AS held,
                  r.stop_condition_type = 'db_check' AND EXISTS (
@@ -1436,7 +1452,7 @@ BEGIN
              AND (r.lease_expires_at IS NULL OR r.lease_expires_at <= now())
            ORDER BY r.next_run_at
            LIMIT p_limit
-             FOR UPDATE OF r SKIP LOCKED) d;
+             FOR UPDATE OF r SKIP LOCKED) l) d;
 
   -- A flag can turn true in a transaction the stop trigger could not see (a reminder created
   -- concurrently); catching it here keeps "a true flag stops it" without exception.
@@ -1603,9 +1619,9 @@ BEGIN
   END IF;
 END $$;
 
--- Name: FUNCTION claim_due(p_worker text, p_limit integer, p_policy nudge.worker_policy); Type: COMMENT; Schema: nudge; Owner: -
+-- Name: FUNCTION claim_due(p_worker text, p_limit integer, p_policy nudge.worker_policy, p_slots integer); Type: COMMENT; Schema: nudge; Owner: -
 
-COMMENT ON FUNCTION nudge.claim_due(p_worker text, p_limit integer, p_policy nudge.worker_policy) IS 'Leases up to p_limit due ACTIVE reminders, earliest first, to p_worker for the policy''s lease_seconds (database clock), skipping rows other workers hold, each with its address (target, else contacts), its own request rendered for the attempt (nudge.rendered_request) and whether it was taken over from an expired lease (rescued); never returns a reminder whose stop flag is true (it completes instead), an occurrence whose attempts were all used by workers that never finished them (recorded as failed), one missed by more than the threshold under misfire_policy skip (recorded as a skipped attempt; the reminder moves to its next future occurrence), nor a webhook to a host whose circuit breaker is not closed (held until the breaker''s next_probe_at, occurrence and attempt kept), except one probe per host whose next_probe_at has passed (the held one with the fewest attempts used), which marks the breaker probing for lease_seconds (notified on nudge_breaker); a fire_all reminder starting a catch-up of more than fire_all_cap missed occurrences (up to ends_at) is returned at the first of the newest fire_all_cap of them (nudge.catch_up_kept), the older ones recorded as one skipped attempt at the oldest saying how many were dropped and from when to when.';
+COMMENT ON FUNCTION nudge.claim_due(p_worker text, p_limit integer, p_policy nudge.worker_policy, p_slots integer) IS 'Leases up to p_limit due ACTIVE reminders, earliest first, of which at most p_slots webhooks and emails (when given; log lines take no slot, and the rows past it are left due), to p_worker for the policy''s lease_seconds (database clock), skipping rows other workers hold, each with its address (target, else contacts), its own request rendered for the attempt (nudge.rendered_request) and whether it was taken over from an expired lease (rescued); never returns a reminder whose stop flag is true (it completes instead), an occurrence whose attempts were all used by workers that never finished them (recorded as failed), one missed by more than the threshold under misfire_policy skip (recorded as a skipped attempt; the reminder moves to its next future occurrence), nor a webhook to a host whose circuit breaker is not closed (held until the breaker''s next_probe_at, occurrence and attempt kept), except one probe per host whose next_probe_at has passed (the held one with the fewest attempts used), which marks the breaker probing for lease_seconds (notified on nudge_breaker); a fire_all reminder starting a catch-up of more than fire_all_cap missed occurrences (up to ends_at) is returned at the first of the newest fire_all_cap of them (nudge.catch_up_kept), the older ones recorded as one skipped attempt at the oldest saying how many were dropped and from when to when.';
 
 -- Name: compile_rule(nudge.rules); Type: FUNCTION; Schema: nudge; Owner: -
 
@@ -2912,7 +2928,7 @@ $$;
 
 -- Name: FUNCTION emit_events(p_items jsonb); Type: COMMENT; Schema: nudge; Owner: -
 
-COMMENT ON FUNCTION nudge.emit_events(p_items jsonb) IS 'Records every item of p_items (objects with event_type, entity_type, entity_id, data, key, occurred_at, and no other key) and runs their rules as nudge.emit_event would, in one transaction, all or nothing, with each rule run once over all its events when no two share an entity and none has a key; an error names its item: 22023 "items[<index>]: must be a JSON object" or "items[<index>].<field>: <problem>" (an unknown key: "items[<index>].<key>: is not a known field"; a value of the wrong JSON type: "must be a string, not a number"; an occurred_at that is not RFC 3339 with an offset) or NU422 "items[<index>]: rule <id>: <field path>: <problem>"; Nudge''s own events that batch causes do not name their cause.';
+COMMENT ON FUNCTION nudge.emit_events(p_items jsonb) IS 'Records every item of p_items (objects with event_type, entity_type, entity_id, data, key, occurred_at, and no other key) and runs their rules as nudge.emit_event would, in one transaction, all or nothing, with each rule run once over all its events when no two share an entity and none has a key; an error names its item: 22023 "items[<index>]: must be a JSON object" or "items[<index>].<field>: <problem>" (an unknown key: "items[<index>].<key>: is not a known field"; a value of the wrong JSON type: "must be a string, not a number"; an occurred_at that is not RFC 3339 with an offset) or NU422 "items[<index>]: rule <id>: <field path>: <problem>"; Nudge''s own events that batch causes do not name their cause, and are bounded as n chains of 1,000 events would be (n items), in all.';
 
 -- Name: emit_events_one_by_one(jsonb); Type: FUNCTION; Schema: nudge; Owner: -
 
@@ -2928,6 +2944,13 @@ DECLARE
   v_detail text;
   v_state  text;
 BEGIN
+  -- Every key's lock first, in one order for every batch (nudge.record_event takes them again):
+  -- two batches sharing keys in different orders waited on each other, a deadlock.
+  PERFORM pg_advisory_xact_lock(k.lock)
+     FROM (SELECT DISTINCT hashtextextended('nudge.events.key ' || (x.v->>'key'), 0) AS lock
+             FROM jsonb_array_elements(p_items) AS x(v)
+            WHERE jsonb_typeof(x.v) = 'object' AND jsonb_typeof(x.v->'key') = 'string') k
+    ORDER BY k.lock;
   BEGIN
     FOR v_item IN SELECT value FROM jsonb_array_elements(p_items) LOOP
       PERFORM nudge.check_item(v_item, nudge.event_item_fields());
@@ -2955,7 +2978,7 @@ END $$;
 
 -- Name: FUNCTION emit_events_one_by_one(p_items jsonb); Type: COMMENT; Schema: nudge; Owner: -
 
-COMMENT ON FUNCTION nudge.emit_events_one_by_one(p_items jsonb) IS 'nudge.emit_event for every item of p_items, in order, all or nothing; an error names its item: 22023 "items[<index>]: must be a JSON object" or "items[<index>].<field>: <problem>" (also for a key nudge.event_item_fields does not name, a value nudge.item_value_problem refuses, an occurred_at PostgreSQL cannot read) or NU422 "items[<index>]: rule <id>: <field path>: <problem>".';
+COMMENT ON FUNCTION nudge.emit_events_one_by_one(p_items jsonb) IS 'nudge.emit_event for every item of p_items, in order, all or nothing, the keys'' locks taken first in one global order (batches sharing keys never deadlock); an error names its item: 22023 "items[<index>]: must be a JSON object" or "items[<index>].<field>: <problem>" (also for a key nudge.event_item_fields does not name, a value nudge.item_value_problem refuses, an occurred_at PostgreSQL cannot read) or NU422 "items[<index>]: rule <id>: <field path>: <problem>".';
 
 -- Name: emit_reminder_event(); Type: FUNCTION; Schema: nudge; Owner: -
 
@@ -3110,9 +3133,9 @@ $$;
 
 COMMENT ON FUNCTION nudge.extend_leases(p_worker text, p_ids bigint[], p_lease_seconds integer) IS 'Pushes the lease expiry of the listed reminders p_worker still holds, and of the circuit breaker probes among them, to p_lease_seconds from now (a heartbeat for long deliveries); returns how many reminder leases it extended.';
 
--- Name: finish_and_claim(text, nudge.worker_policy, bigint[], timestamp with time zone[], integer[], text[], text[], integer[], text[], integer[], integer); Type: FUNCTION; Schema: nudge; Owner: -
+-- Name: finish_and_claim(text, nudge.worker_policy, bigint[], timestamp with time zone[], integer[], text[], text[], integer[], text[], integer[], integer, integer, integer[]); Type: FUNCTION; Schema: nudge; Owner: -
 
-CREATE FUNCTION nudge.finish_and_claim(p_worker text, p_policy nudge.worker_policy, p_ids bigint[], p_scheduled_for timestamp with time zone[], p_attempts integer[], p_outcomes text[], p_errors text[], p_status_codes integer[], p_responses text[], p_durations_ms integer[], p_limit integer) RETURNS SETOF nudge.claimed_fire
+CREATE FUNCTION nudge.finish_and_claim(p_worker text, p_policy nudge.worker_policy, p_ids bigint[], p_scheduled_for timestamp with time zone[], p_attempts integer[], p_outcomes text[], p_errors text[], p_status_codes integer[], p_responses text[], p_durations_ms integer[], p_limit integer, p_slots integer DEFAULT NULL::integer, p_retry_after_seconds integer[] DEFAULT NULL::integer[]) RETURNS SETOF nudge.claimed_fire
     LANGUAGE plpgsql
     SET search_path TO 'pg_catalog', 'pg_temp'
     AS $$
@@ -3120,20 +3143,20 @@ BEGIN
   IF cardinality(p_ids) > 0 THEN
     PERFORM nudge.finish_attempts(p_worker, p_policy, p_ids, p_scheduled_for, p_attempts,
                                   p_outcomes, p_errors, p_status_codes, p_responses,
-                                  p_durations_ms);
+                                  p_durations_ms, p_retry_after_seconds);
   END IF;
   IF p_limit > 0 THEN
-    RETURN QUERY SELECT * FROM nudge.claim_due(p_worker, p_limit, p_policy);
+    RETURN QUERY SELECT * FROM nudge.claim_due(p_worker, p_limit, p_policy, p_slots);
   END IF;
 END $$;
 
--- Name: FUNCTION finish_and_claim(p_worker text, p_policy nudge.worker_policy, p_ids bigint[], p_scheduled_for timestamp with time zone[], p_attempts integer[], p_outcomes text[], p_errors text[], p_status_codes integer[], p_responses text[], p_durations_ms integer[], p_limit integer); Type: COMMENT; Schema: nudge; Owner: -
+-- Name: FUNCTION finish_and_claim(p_worker text, p_policy nudge.worker_policy, p_ids bigint[], p_scheduled_for timestamp with time zone[], p_attempts integer[], p_outcomes text[], p_errors text[], p_status_codes integer[], p_responses text[], p_durations_ms integer[], p_limit integer, p_slots integer, p_retry_after_seconds integer[]); Type: COMMENT; Schema: nudge; Owner: -
 
-COMMENT ON FUNCTION nudge.finish_and_claim(p_worker text, p_policy nudge.worker_policy, p_ids bigint[], p_scheduled_for timestamp with time zone[], p_attempts integer[], p_outcomes text[], p_errors text[], p_status_codes integer[], p_responses text[], p_durations_ms integer[], p_limit integer) IS 'A worker''s whole round trip in one transaction: nudge.finish_attempts for the attempts that ended, then nudge.claim_due for up to p_limit more (0 claims nothing).';
+COMMENT ON FUNCTION nudge.finish_and_claim(p_worker text, p_policy nudge.worker_policy, p_ids bigint[], p_scheduled_for timestamp with time zone[], p_attempts integer[], p_outcomes text[], p_errors text[], p_status_codes integer[], p_responses text[], p_durations_ms integer[], p_limit integer, p_slots integer, p_retry_after_seconds integer[]) IS 'A worker''s whole round trip in one transaction: nudge.finish_attempts for the attempts that ended (with their receivers'' Retry-After), then nudge.claim_due for up to p_limit more, at most p_slots of them webhooks and emails (0 claims nothing).';
 
--- Name: finish_attempts(text, nudge.worker_policy, bigint[], timestamp with time zone[], integer[], text[], text[], integer[], text[], integer[]); Type: FUNCTION; Schema: nudge; Owner: -
+-- Name: finish_attempts(text, nudge.worker_policy, bigint[], timestamp with time zone[], integer[], text[], text[], integer[], text[], integer[], integer[]); Type: FUNCTION; Schema: nudge; Owner: -
 
-CREATE FUNCTION nudge.finish_attempts(p_worker text, p_policy nudge.worker_policy, p_ids bigint[], p_scheduled_for timestamp with time zone[], p_attempts integer[], p_outcomes text[], p_errors text[], p_status_codes integer[], p_responses text[], p_durations_ms integer[]) RETURNS integer
+CREATE FUNCTION nudge.finish_attempts(p_worker text, p_policy nudge.worker_policy, p_ids bigint[], p_scheduled_for timestamp with time zone[], p_attempts integer[], p_outcomes text[], p_errors text[], p_status_codes integer[], p_responses text[], p_durations_ms integer[], p_retry_after_seconds integer[] DEFAULT NULL::integer[]) RETURNS integer
     LANGUAGE plpgsql
     SET search_path TO 'pg_catalog', 'pg_temp'
     SET enable_seqscan TO 'off'
@@ -3202,12 +3225,24 @@ BEGIN
   IF v_hosts IS NOT NULL THEN
     PERFORM nudge.record_host_outcomes(p_worker, p_policy, v_hosts, v_host_ids, v_failed);
   END IF;
+  -- A receiver that answered 429 or 503 with Retry-After is not asked again sooner (up to the
+  -- policy's longest retry delay): an occurrence still retrying waits at least that long.
+  IF p_retry_after_seconds IS NOT NULL THEN
+    UPDATE nudge.reminders r
+       SET next_run_at = greatest(r.next_run_at,
+                                  now() + least(w.seconds::bigint * 1000, p_policy.retry_max_ms)
+                                          * interval '1 millisecond')
+      FROM unnest(p_ids, p_scheduled_for, p_attempts, p_retry_after_seconds)
+             AS w(id, scheduled_for, attempt, seconds)
+     WHERE w.seconds > 0 AND r.id = w.id AND r.occurrence_at = w.scheduled_for
+       AND r.attempt = w.attempt AND r.leased_by IS NULL AND r.status IN ('ACTIVE', 'PAUSED');
+  END IF;
   RETURN v_recorded;
 END $$;
 
--- Name: FUNCTION finish_attempts(p_worker text, p_policy nudge.worker_policy, p_ids bigint[], p_scheduled_for timestamp with time zone[], p_attempts integer[], p_outcomes text[], p_errors text[], p_status_codes integer[], p_responses text[], p_durations_ms integer[]); Type: COMMENT; Schema: nudge; Owner: -
+-- Name: FUNCTION finish_attempts(p_worker text, p_policy nudge.worker_policy, p_ids bigint[], p_scheduled_for timestamp with time zone[], p_attempts integer[], p_outcomes text[], p_errors text[], p_status_codes integer[], p_responses text[], p_durations_ms integer[], p_retry_after_seconds integer[]); Type: COMMENT; Schema: nudge; Owner: -
 
-COMMENT ON FUNCTION nudge.finish_attempts(p_worker text, p_policy nudge.worker_policy, p_ids bigint[], p_scheduled_for timestamp with time zone[], p_attempts integer[], p_outcomes text[], p_errors text[], p_status_codes integer[], p_responses text[], p_durations_ms integer[]) IS 'Records each ended attempt whose lease (worker, attempt, occurrence) p_worker still holds exactly once in delivery_attempts (with the request of a reminder that has its own, secrets as placeholders, the body cut at 1 KiB), moves its reminder on as nudge.after_attempt decides, recording an ended occurrence exactly once in executions, and counts each webhook attempt with a duration against its host''s circuit breaker (nudge.record_host_outcomes, unless the policy''s breaker_failures is 0); an attempt whose lease was lost changes nothing. Returns how many attempts it recorded.';
+COMMENT ON FUNCTION nudge.finish_attempts(p_worker text, p_policy nudge.worker_policy, p_ids bigint[], p_scheduled_for timestamp with time zone[], p_attempts integer[], p_outcomes text[], p_errors text[], p_status_codes integer[], p_responses text[], p_durations_ms integer[], p_retry_after_seconds integer[]) IS 'Records each ended attempt whose lease (worker, attempt, occurrence) p_worker still holds exactly once in delivery_attempts (with the request of a reminder that has its own, secrets as placeholders, the body cut at 1 KiB), moves its reminder on as nudge.after_attempt decides, recording an ended occurrence exactly once in executions, and counts each webhook attempt with a duration against its host''s circuit breaker (nudge.record_host_outcomes, unless the policy''s breaker_failures is 0); an occurrence still retrying after an attempt whose p_retry_after_seconds is over 0 (a receiver''s Retry-After) waits at least that long, up to the policy''s retry_max_ms; an attempt whose lease was lost changes nothing. Returns how many attempts it recorded.';
 
 -- Name: first_run_at(text, timestamp with time zone, nudge.cron, text); Type: FUNCTION; Schema: nudge; Owner: -
 
@@ -3285,6 +3320,20 @@ $$;
 -- Name: FUNCTION gauges(p_count_cap integer); Type: COMMENT; Schema: nudge; Owner: -
 
 COMMENT ON FUNCTION nudge.gauges(p_count_cap integer) IS 'The database''s gauges for the workers'' GET /metrics, one row per sample (metric name, help, at most one label, value), grouped by name: nudge_due_reminders (due ACTIVE reminders without a live lease, counted up to p_count_cap), nudge_oldest_due_seconds (how long the earliest of them has been due, at most since 0001-01-01T00:00:00Z; 0 when none is) and nudge_breaker_hosts by state (hosts with a circuit breaker row, closed, open or probing); reads at most p_count_cap + 1 entries of the due index.';
+
+-- Name: instant_ahead(timestamp with time zone[], timestamp with time zone); Type: FUNCTION; Schema: nudge; Owner: -
+
+CREATE FUNCTION nudge.instant_ahead(p_instants timestamp with time zone[], p_after timestamp with time zone) RETURNS timestamp with time zone
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+  SELECT CASE WHEN p_instants[1] <= p_after AND p_instants[2] > p_after THEN p_instants[2]
+              ELSE p_instants[1] END
+$$;
+
+-- Name: FUNCTION instant_ahead(p_instants timestamp with time zone[], p_after timestamp with time zone); Type: COMMENT; Schema: nudge; Owner: -
+
+COMMENT ON FUNCTION nudge.instant_ahead(p_instants timestamp with time zone[], p_after timestamp with time zone) IS 'Of the instants of one local time (nudge.local_instants: one, or two in a fall-back overlap), the second when the first is not after p_after and the second is, else the first.';
 
 -- Name: is_blank(text); Type: FUNCTION; Schema: nudge; Owner: -
 
@@ -4031,6 +4080,10 @@ BEGIN
   IF v_problem IS NOT NULL THEN
     PERFORM nudge.reject('address', v_problem);
   END IF;
+  -- Sent as written, as a reminder's target is: braces would go out literally.
+  IF strpos(p_address, '{{') > 0 THEN
+    PERFORM nudge.reject('address', 'a contact''s address is not a template: it is sent as written, so it must not hold {{');
+  END IF;
   INSERT INTO nudge.contacts AS c (entity_type, entity_id, channel, address)
   VALUES (p_entity_type, p_entity_id, p_channel, p_address)
   ON CONFLICT ON CONSTRAINT one_address_per_entity_and_channel
@@ -4041,7 +4094,7 @@ END $$;
 
 -- Name: FUNCTION put_contact(p_entity_type text, p_entity_id text, p_channel text, p_address text); Type: COMMENT; Schema: nudge; Owner: -
 
-COMMENT ON FUNCTION nudge.put_contact(p_entity_type text, p_entity_id text, p_channel text, p_address text) IS 'Sets where (p_entity_type, p_entity_id) is reached on p_channel (webhook or email), replacing the old address from the next claim on; 22023 naming the field for bad input (an entity_type or entity_id empty, over 200 characters or only white space, a channel or address that is not one); returns the contact.';
+COMMENT ON FUNCTION nudge.put_contact(p_entity_type text, p_entity_id text, p_channel text, p_address text) IS 'Sets where (p_entity_type, p_entity_id) is reached on p_channel (webhook or email), replacing the old address from the next claim on; 22023 naming the field for bad input (an entity_type or entity_id empty, over 200 characters or only white space, a channel or address that is not one, an address holding {{, which would be sent literally); returns the contact.';
 
 -- Name: queue_wake_up(); Type: FUNCTION; Schema: nudge; Owner: -
 
@@ -4219,7 +4272,12 @@ BEGIN
                    GROUP BY e.entity_type, e.entity_id HAVING count(*) > 1) THEN
       RAISE EXCEPTION USING ERRCODE = 'NU000';
     END IF;
-    PERFORM set_config('nudge.event_depth', '1', true);
+    -- Each item is a chain of its own, as one posted event is: n roots and their caused events
+    -- stay within n x 1,000 (nudge.record_event refuses an event whose count passes 1,000).
+    PERFORM set_config('nudge.event_depth', '1', true),
+            set_config('nudge.chain_events',
+                       (jsonb_array_length(p_items) - 1000 * (jsonb_array_length(p_items) - 1))::text,
+                       true);
     FOR v_rule IN SELECT * FROM nudge.rules r
                    WHERE r.enabled
                      AND r.event_type IN (SELECT DISTINCT e.event_type FROM pg_temp.nudge_batch_event e)
@@ -4353,7 +4411,7 @@ BEGIN
            WHERE f.rule_id = v_rule.id AND f.ord = c.ord;
       END CASE;
     END LOOP;
-    PERFORM set_config('nudge.event_depth', '', true);
+    PERFORM set_config('nudge.event_depth', '', true), set_config('nudge.chain_events', '', true);
 
     -- to_jsonb(array_agg(...)), not jsonb_agg: jsonb_agg takes each value apart token by token
     -- (about 15% slower for a batch's effects). The answer is written as text, in jsonb's own
@@ -4382,7 +4440,7 @@ END $$;
 
 -- Name: FUNCTION record_events(p_items jsonb); Type: COMMENT; Schema: nudge; Owner: -
 
-COMMENT ON FUNCTION nudge.record_events(p_items jsonb) IS 'nudge.emit_events answered as the text of its jsonb (the same key order and spacing), for the API: records every item of p_items and runs their rules in one transaction, all or nothing, with each rule run once over all its events when no two share an entity and none has a key; an error names its item: 22023 "items[<index>]: must be a JSON object" or "items[<index>].<field>: <problem>" (also for a key nudge.event_item_fields does not name, a value of the wrong JSON type, an occurred_at that is not RFC 3339 with an offset) or NU422 "items[<index>]: rule <id>: <field path>: <problem>"; Nudge''s own events that batch causes do not name their cause.';
+COMMENT ON FUNCTION nudge.record_events(p_items jsonb) IS 'nudge.emit_events answered as the text of its jsonb (the same key order and spacing), for the API: records every item of p_items and runs their rules in one transaction, all or nothing, with each rule run once over all its events when no two share an entity and none has a key; an error names its item: 22023 "items[<index>]: must be a JSON object" or "items[<index>].<field>: <problem>" (also for a key nudge.event_item_fields does not name, a value of the wrong JSON type, an occurred_at that is not RFC 3339 with an offset) or NU422 "items[<index>]: rule <id>: <field path>: <problem>"; Nudge''s own events that batch causes do not name their cause, and are bounded as n chains of 1,000 events would be (n items), in all.';
 
 -- Name: record_host_outcomes(text, nudge.worker_policy, text[], bigint[], boolean[]); Type: FUNCTION; Schema: nudge; Owner: -
 
@@ -5122,6 +5180,14 @@ BEGIN
     RAISE EXCEPTION 'reminder % is %, only an ACTIVE or PAUSED reminder can be rescheduled',
       p_id, v_row.status USING ERRCODE = 'NU409';
   END IF;
+  -- The worker records its attempt by the occurrence it took, and the attempt's outcome decides
+  -- the next fire: a new run_at now would be lost, or lose that record.
+  IF p_run_at IS NOT NULL AND v_row.leased_by IS NOT NULL AND v_row.lease_expires_at > now() THEN
+    RAISE EXCEPTION 'reminder % is being delivered (attempt % of the occurrence at %, leased until %): change its run_at once that attempt ends',
+      p_id, v_row.attempt, nudge.rfc3339_in_zone(coalesce(v_row.occurrence_at, v_row.next_run_at), 'UTC'),
+      nudge.rfc3339_in_zone(v_row.lease_expires_at, 'UTC')
+      USING ERRCODE = 'NU409';
+  END IF;
   IF p_interval_seconds IS NOT NULL THEN
     IF v_row.schedule_type <> 'recurring' THEN
       PERFORM nudge.reject('interval_seconds', 'is only for recurring reminders');
@@ -5191,7 +5257,7 @@ END $$;
 
 -- Name: FUNCTION reschedule_reminder(p_id bigint, p_run_at timestamp with time zone, p_interval_seconds integer, p_payload jsonb, p_max_fires integer, p_ends_at timestamp with time zone, p_clear text[]); Type: COMMENT; Schema: nudge; Owner: -
 
-COMMENT ON FUNCTION nudge.reschedule_reminder(p_id bigint, p_run_at timestamp with time zone, p_interval_seconds integer, p_payload jsonb, p_max_fires integer, p_ends_at timestamp with time zone, p_clear text[]) IS 'Changes when and how an ACTIVE or PAUSED reminder fires (a NULL argument keeps that setting; p_clear names the limits to remove, max_fires and/or ends_at; identity, channel and status never change): run_at is the next fire, for a cron reminder its schedule''s first occurrence at or after run_at (while an occurrence is retrying, that occurrence''s next attempt: the schedule''s later occurrences keep their places), never after ends_at nor after 9999-12-31T23:59:59Z; nothing to change (every argument NULL, p_clear empty) raises 22023 naming change, a bad value 22023 naming the field (a run_at or ends_at before 0001-01-01T00:00:00Z or after 9999-12-31T23:59:59Z, infinities included; payload when the new payload lacks a value the reminder''s request reads; clear naming anything else; a limit both given and cleared), another status NU409, a missing reminder NU404; bringing the next fire forward wakes sleeping workers.';
+COMMENT ON FUNCTION nudge.reschedule_reminder(p_id bigint, p_run_at timestamp with time zone, p_interval_seconds integer, p_payload jsonb, p_max_fires integer, p_ends_at timestamp with time zone, p_clear text[]) IS 'Changes when and how an ACTIVE or PAUSED reminder fires (a NULL argument keeps that setting; p_clear names the limits to remove, max_fires and/or ends_at; identity, channel and status never change): run_at is the next fire, for a cron reminder its schedule''s first occurrence at or after run_at (while an occurrence is retrying, that occurrence''s next attempt: the schedule''s later occurrences keep their places), never after ends_at nor after 9999-12-31T23:59:59Z; nothing to change (every argument NULL, p_clear empty) raises 22023 naming change, a bad value 22023 naming the field (a run_at or ends_at before 0001-01-01T00:00:00Z or after 9999-12-31T23:59:59Z, infinities included; payload when the new payload lacks a value the reminder''s request reads; clear naming anything else; a limit both given and cleared), another status NU409, and so does a run_at while a worker holds the reminder''s lease (a delivery under way), a missing reminder NU404; bringing the next fire forward wakes sleeping workers.';
 
 -- Name: resolve_moment(jsonb, text, timestamp with time zone, timestamp with time zone); Type: FUNCTION; Schema: nudge; Owner: -
 
@@ -5202,6 +5268,8 @@ CREATE FUNCTION nudge.resolve_moment(p_moment jsonb, p_tz text, p_now timestamp 
 DECLARE
   v_today date := (p_now AT TIME ZONE p_tz)::date;
   v_at    timestamptz;
+  v_cron  nudge.cron;
+  v_twice timestamptz[];
 BEGIN
   IF p_moment IS NULL OR jsonb_typeof(p_moment) = 'null' THEN
     RETURN NULL;
@@ -5216,18 +5284,29 @@ BEGIN
                                     + make_interval(days => (p_moment->>'days')::integer),
                                     p_tz))[1];
     WHEN 'local' THEN    -- "tomorrow at 9", "on 2026-12-24 at 18:00": a date and a wall time
-      v_at := (nudge.local_instants(coalesce((p_moment->>'date')::date,
-                                             v_today + (p_moment->>'day')::integer)
-                                    + (p_moment->>'time')::time, p_tz))[1];
+      v_at := nudge.instant_ahead(nudge.local_instants(coalesce((p_moment->>'date')::date,
+                                                                v_today + (p_moment->>'day')::integer)
+                                                       + (p_moment->>'time')::time, p_tz),
+                                  p_base);
     WHEN 'next' THEN     -- "at 9am", "next monday": the pattern's next occurrence after the base
                          -- (or after the start of today + day), plus seconds
+      v_cron := nudge.cron_parse(p_moment->>'cron');
       v_at := nudge.cron_next(
-                nudge.cron_parse(p_moment->>'cron'), p_tz,
+                v_cron, p_tz,
                 CASE WHEN p_moment ? 'day'
                      THEN (nudge.local_instants(v_today + (p_moment->>'day')::integer, p_tz))[1]
                           - interval '1 microsecond'
-                     ELSE p_base END)
-              + make_interval(secs => coalesce((p_moment->>'seconds')::integer, 0));
+                     ELSE p_base END);
+      -- Cron fires a repeated time at its first instant only; said as a one-off while the
+      -- first has passed ("at 2:30" at 02:15 in the second pass), it is the second, still ahead.
+      v_twice := nudge.local_instants((p_base AT TIME ZONE p_tz)::date + (v_at AT TIME ZONE p_tz)::time,
+                                      p_tz);
+      IF NOT p_moment ? 'day' AND cardinality(v_twice) = 2 AND v_twice[2] < v_at
+         AND nudge.instant_ahead(v_twice, p_base) = v_twice[2]
+         AND nudge.cron_next(v_cron, p_tz, v_twice[1] - interval '1 microsecond') = v_twice[1] THEN
+        v_at := v_twice[2];
+      END IF;
+      v_at := v_at + make_interval(secs => coalesce((p_moment->>'seconds')::integer, 0));
     ELSE
       RAISE EXCEPTION 'moment: unknown kind in %', p_moment USING ERRCODE = '22023';
   END CASE;
@@ -5249,7 +5328,7 @@ END $$;
 
 -- Name: FUNCTION resolve_moment(p_moment jsonb, p_tz text, p_now timestamp with time zone, p_base timestamp with time zone); Type: COMMENT; Schema: nudge; Owner: -
 
-COMMENT ON FUNCTION nudge.resolve_moment(p_moment jsonb, p_tz text, p_now timestamp with time zone, p_base timestamp with time zone) IS 'The instant a parsed moment names in zone p_tz (kinds instant, after, days, local and next, as api/schedule_words.hpp writes them; "today" is p_now''s date there, and relative ones count from p_base), wall times resolved as cron resolves them (a gap to its end, a repeated time to its first instant); NULL for no moment, and for an or_now moment that is not after p_now and falls on p_now''s date or later; an instant before 0001-01-01T00:00:00Z or after 9999-12-31T23:59:59Z raises 22023 naming text (the words that named it).';
+COMMENT ON FUNCTION nudge.resolve_moment(p_moment jsonb, p_tz text, p_now timestamp with time zone, p_base timestamp with time zone) IS 'The instant a parsed moment names in zone p_tz (kinds instant, after, days, local and next, as api/schedule_words.hpp writes them; "today" is p_now''s date there, and relative ones count from p_base), wall times resolved as cron resolves them (a gap to its end, a repeated time to its first instant, or to its second when the first is not after p_base and the second is: "today at 2:30" said in the second pass); NULL for no moment, and for an or_now moment that is not after p_now and falls on p_now''s date or later; an instant before 0001-01-01T00:00:00Z or after 9999-12-31T23:59:59Z raises 22023 naming text (the words that named it).';
 
 -- Name: resume_reminder(bigint); Type: FUNCTION; Schema: nudge; Owner: -
 

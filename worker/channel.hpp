@@ -28,6 +28,8 @@ struct Delivery {
   // request that cannot be sent, an address the SSRF guard refuses), which is not the host's
   // doing, so its circuit breaker does not count it.
   bool tried = true;
+  // A 429 or 503's Retry-After, in seconds: the next attempt waits at least that long.
+  std::optional<int> retry_after_seconds = std::nullopt;
 };
 
 // An attempt that ended, for this reason, before any connection was tried.

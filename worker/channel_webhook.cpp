@@ -258,6 +258,13 @@ class WebhookChannel final : public Channel {
       delivery.error = "HTTP " + std::to_string(code) + " (redirects are not followed)";
     } else {
       delivery.error = "HTTP " + std::to_string(code);
+      curl_off_t wait = 0;
+      if ((code == 429 || code == 503) &&
+          curl_easy_getinfo(handle, CURLINFO_RETRY_AFTER, &wait) == CURLE_OK && wait > 0) {
+        // A year at most: the finish caps it at [retry] max_delay_ms anyway.
+        delivery.retry_after_seconds = static_cast<int>(std::min<curl_off_t>(wait, 31622400));
+        delivery.error += " (Retry-After: " + std::to_string(*delivery.retry_after_seconds) + " s)";
+      }
     }
     return delivery;
   }

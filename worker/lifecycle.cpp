@@ -2,6 +2,7 @@
 
 #include <poll.h>
 
+#include <algorithm>
 #include <cmath>
 
 #include "nudge/database.hpp"
@@ -18,6 +19,7 @@ using namespace statements;
 // The array arguments of a finish, one per column of the attempts that ended.
 struct FinishedArrays {
   std::string ids, scheduled_for, attempts, outcomes, errors, status_codes, responses, durations;
+  std::optional<std::string> retry_after;  // NULL unless a receiver asked to wait (rare)
 
   explicit FinishedArrays(const std::vector<FireOutcome>& done) {
     std::vector<std::int64_t> id;
@@ -28,6 +30,7 @@ struct FinishedArrays {
     std::vector<std::optional<int>> code;
     std::vector<std::optional<std::string>> response;
     std::vector<std::optional<int>> duration;
+    std::vector<std::optional<int>> wait;
     for (const auto& d : done) {
       id.push_back(d.id);
       at.push_back(d.scheduled_for);
@@ -40,6 +43,7 @@ struct FinishedArrays {
                              ? std::nullopt
                              : std::optional<std::string>(d.delivery.response));
       duration.push_back(d.duration_ms);
+      wait.push_back(d.delivery.retry_after_seconds);
     }
     ids = pg_array(id);
     scheduled_for = pg_array(at);
@@ -49,6 +53,8 @@ struct FinishedArrays {
     status_codes = pg_array(code);
     responses = pg_array(response);
     durations = pg_array(duration);
+    if (std::any_of(wait.begin(), wait.end(), [](const auto& w) { return w.has_value(); }))
+      retry_after = pg_array(wait);
   }
 };
 
@@ -123,17 +129,18 @@ WorkerPolicy worker_policy(const Config& config) {
 
 std::vector<Fire> LifecycleSession::finish_and_claim(const std::string& owner,
                                                      const std::vector<FireOutcome>& done,
-                                                     int limit, const WorkerPolicy& policy) {
+                                                     int limit, int slots,
+                                                     const WorkerPolicy& policy) {
   const FinishedArrays a(done);
   pqxx::result rows;
   {
     pqxx::nontransaction tx(*conn_);
-    rows = tx.exec_prepared(kFinishAndClaim.name, owner, policy.lease_seconds, policy.max_attempts,
-                            policy.retry_base_ms, policy.retry_max_ms,
-                            policy.misfire_threshold_seconds, policy.fire_all_cap,
-                            policy.breaker_failures, policy.breaker_open_seconds,
-                            policy.breaker_max_open_seconds, a.ids, a.scheduled_for, a.attempts,
-                            a.outcomes, a.errors, a.status_codes, a.responses, a.durations, limit);
+    rows = tx.exec_prepared(
+        kFinishAndClaim.name, owner, policy.lease_seconds, policy.max_attempts,
+        policy.retry_base_ms, policy.retry_max_ms, policy.misfire_threshold_seconds,
+        policy.fire_all_cap, policy.breaker_failures, policy.breaker_open_seconds,
+        policy.breaker_max_open_seconds, a.ids, a.scheduled_for, a.attempts, a.outcomes, a.errors,
+        a.status_codes, a.responses, a.durations, limit, slots, a.retry_after);
   }
   log_breaker_changes();
   std::vector<Fire> fires;
@@ -166,12 +173,13 @@ int LifecycleSession::finish(const std::string& owner, const std::vector<FireOut
   int recorded = 0;
   {
     pqxx::nontransaction tx(*conn_);
-    recorded = tx.exec_prepared1(
-                     kFinish.name, owner, policy.lease_seconds, policy.max_attempts,
-                     policy.retry_base_ms, policy.retry_max_ms, policy.misfire_threshold_seconds,
-                     policy.fire_all_cap, policy.breaker_failures, policy.breaker_open_seconds,
-                     policy.breaker_max_open_seconds, a.ids, a.scheduled_for, a.attempts,
-                     a.outcomes, a.errors, a.status_codes, a.responses, a.durations)[0]
+    recorded = tx.exec_prepared1(kFinish.name, owner, policy.lease_seconds, policy.max_attempts,
+                                 policy.retry_base_ms, policy.retry_max_ms,
+                                 policy.misfire_threshold_seconds, policy.fire_all_cap,
+                                 policy.breaker_failures, policy.breaker_open_seconds,
+                                 policy.breaker_max_open_seconds, a.ids, a.scheduled_for,
+                                 a.attempts, a.outcomes, a.errors, a.status_codes, a.responses,
+                                 a.durations, a.retry_after)[0]
                    .as<int>();
   }
   log_breaker_changes();

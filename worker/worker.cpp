@@ -152,7 +152,8 @@ class ClaimLoop {
   // reminder that crashes its worker cannot loop forever): a loop claims no more than it can
   // start at once, or a crash would charge an attempt to rows it never sent, and refills its
   // slots a quarter at a time rather than with a round trip per delivery that ends. While its
-  // claims bring only log lines (they take no slot and end at once), it claims whole batches.
+  // claims bring only log lines (they take no slot and end at once), it claims whole batches,
+  // of which the database leases no more webhooks and emails than the free slots.
   bool room_to_claim() const {
     const int free = free_slots();
     if (free <= 0) return false;
@@ -172,27 +173,29 @@ class ClaimLoop {
   // is claimed, delivered and recorded whole.
   void step() {
     const int limit = claim_limit();
+    const int slots = free_slots();
     if (limit > 0 || record_due()) {
       std::vector<Fire> fires;
       try {
-        fires = session_->finish_and_claim(owner_, pending_, limit, policy_);
+        fires = session_->finish_and_claim(owner_, pending_, limit, slots, policy_);
       } catch (const std::exception& e) {
         if (pending_.empty() || !outcome_error(e)) throw;
         // Nothing was recorded or claimed: record what ended on its own, then claim alone.
         // (The common path stays one round trip: this runs only when a finish fails.)
         finish_one_by_one();
-        if (limit > 0) fires = session_->finish_and_claim(owner_, {}, limit, policy_);
+        if (limit > 0) fires = session_->finish_and_claim(owner_, {}, limit, slots, policy_);
       }
       pending_.clear();
       first_pending_.reset();
       failures_ = 0;
       if (limit > 0) {
         metrics_.claimed(fires);
-        if (!fires.empty())
-          claims_log_only_ = std::all_of(fires.begin(), fires.end(),
-                                         [](const Fire& f) { return f.channel == "log"; });
-        // A full batch means more may be due right now; otherwise ask when, once.
-        due_maybe_ = static_cast<int>(fires.size()) == limit;
+        const auto deliveries = std::count_if(fires.begin(), fires.end(),
+                                              [](const Fire& f) { return f.channel != "log"; });
+        if (!fires.empty()) claims_log_only_ = deliveries == 0;
+        // A full batch, or all the slots filled, means more may be due right now; otherwise
+        // ask when, once.
+        due_maybe_ = static_cast<int>(fires.size()) == limit || deliveries >= slots;
         if (!due_maybe_) next_due_.reset();
       }
       for (auto& fire : fires) waiting_.push_back(std::move(fire));
@@ -252,7 +255,12 @@ class ClaimLoop {
     auto node = delivering_.extract(id);
     if (node.empty()) return;
     Delivering& run = node.mapped();
-    if (stop_deadline_.passed()) return;  // stop() releases every lease this loop still holds
+    if (stop_deadline_.passed()) {
+      // stop() releases every lease this loop still holds. (Cut by the main thread at the
+      // deadline, most end here rather than in stop()'s own count.)
+      ++aborted_;
+      return;
+    }
     const auto took = Clock::now() - run.started;
     metrics_.ended(run.fire, d, std::chrono::duration<double>(took).count());
     const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(took);
@@ -459,9 +467,10 @@ class ClaimLoop {
   void stop() {
     const auto deadline = stop_deadline_.fix();
     while (!delivering_.empty() && Clock::now() < deadline) transfers_.run(50, {});
-    if (!delivering_.empty())
+    // Each delivery is either still running or ended past the deadline (counted as it ended).
+    if (const int aborted = aborted_ + static_cast<int>(delivering_.size()); aborted > 0)
       log::info("aborting deliveries still running after the grace; their leases go back",
-                {{"owner", owner_}, {"aborted", static_cast<int>(delivering_.size())}});
+                {{"owner", owner_}, {"aborted", aborted}});
     transfers_.abort_all();
     in_flight_.clear(owner_);
     try {
@@ -499,6 +508,7 @@ class ClaimLoop {
   std::optional<Clock::time_point> first_pending_;  // when the oldest of them ended
   bool due_maybe_ = true;                           // a claim could find work right now
   bool claims_log_only_ = false;                    // the last claim brought only log lines
+  int aborted_ = 0;                                 // deliveries that ended past the deadline
   std::optional<Clock::time_point> next_due_;       // when it could, if not now
   int failures_ = 0;
   bool connected_once_ = false;

@@ -115,6 +115,9 @@ TEST_F(Contacts, BadInputIsRejectedNamingTheFieldAndWritesNothing) {
       {"PUT", "/v1/contacts/u/1/webhook", R"({"address":"ftp://example.com/x"})", 400, "address"},
       {"PUT", "/v1/contacts/u/1/webhook", R"({"address":"a@example.com"})", 400, "address"},
       {"PUT", "/v1/contacts/u/1/webhook", R"({"address":")" + k2049 + "\"}", 400, "address"},
+      // Sent as written, as a target is: not a template.
+      {"PUT", "/v1/contacts/u/1/webhook", R"({"address":"https://example.com/{{entity_id}}"})", 400,
+       "address"},
       {"PUT", "/v1/contacts/u/1/email", R"({"address":""})", 400, "address"},
       {"PUT", "/v1/contacts/u/1/email", R"({"address":null})", 400, "address"},
       {"PUT", "/v1/contacts/u/1/email", R"({"address":5})", 400, "address"},

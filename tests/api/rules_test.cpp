@@ -61,6 +61,12 @@ TEST_F(Rules, APatchChangesOnlyWhatItGives) {
   EXPECT_EQ(patch(path, R"({"colour": "red"})").error_field(), "colour");
   EXPECT_EQ(patch(path, R"({"action": {"type": "nope"}})").error_field(), "action.type");
   EXPECT_EQ(get(path).body["enabled"], false) << "a refused change changes nothing";
+  // Conditions can be taken away; what every rule has cannot.
+  ASSERT_EQ(patch(path, R"({"when": {"data.kind": "onsite"}})").status, 200);
+  const auto cleared = patch(path, R"({"when": null})");
+  ASSERT_EQ(cleared.status, 200) << cleared.body.dump();
+  EXPECT_EQ(cleared.body["when"], json::object());
+  EXPECT_EQ(patch(path, R"({"name": null})").error_field(), "name");
 }
 
 TEST_F(Rules, DeletingARuleAnswers204ThenItIsGone) {
@@ -95,6 +101,8 @@ TEST_F(Rules, ABadRuleIsA400NamingTheField) {
                  remind + R"(, "target": "https://x", "run_at": "2026-01-01T00:00:00Z"}})"),
        "action.reminder.run_at"},
       {rule_body("n", "e", kRemind, R"(, "when": {"nope": 1})"), "when.nope"},
+      // Nudge emits no such event, and nobody can post one: the rule could never run.
+      {rule_body("n", "nudge.reminder_completd", kRemind), "event_type"},
       {rule_body("n", "e", R"({"type": "set_flag", "flag": {"key": "k", "value": "yes"}})"),
        "action.flag.value"},
       // last: its message is read below

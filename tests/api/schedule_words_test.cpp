@@ -333,6 +333,34 @@ TEST_F(WordsTest, TheTimesAreTheFiresThatWillHappen) {
 // "every week starting <date> at 9" in New York keeps 09:00 across the change of 14 March 2027
 // (a fixed 604,800 s would fire at 10:00 EDT): the cron schedule of the start's weekday, from the
 // start. Its times are written in the zone, an interval's too, so a shift would show.
+// Berlin's 02:00-03:00 happens twice on 2026-10-25 (CEST, then CET). A one-off time in it is its
+// first instant while that is ahead, else its second while that is (README rule 6).
+TEST_F(WordsTest, ATimeSaidInTheSecondPassOfARepeatedHourIsTheOneAhead) {
+  struct Case {
+    const char* text;
+    const char* now;
+    const char* run_at;  // nullptr: refused as in the past
+  };
+  const Case cases[] = {
+      {"today at 2:30", "2026-10-25T02:15:00+02:00", "2026-10-25T02:30:00+02:00"},
+      {"today at 2:30", "2026-10-25T02:15:00+01:00", "2026-10-25T02:30:00+01:00"},
+      {"at 2:30", "2026-10-25T02:15:00+01:00", "2026-10-25T02:30:00+01:00"},
+      {"sunday at 2:30", "2026-10-25T02:15:00+01:00", "2026-10-25T02:30:00+01:00"},
+      {"at 2:30", "2026-10-25T02:45:00+01:00", "2026-10-26T02:30:00+01:00"},
+      {"today at 2:30", "2026-10-25T02:45:00+01:00", nullptr},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(std::string(c.text) + " at " + c.now);
+    const auto r = parse(c.text, "Europe/Berlin", std::string(c.now));
+    if (c.run_at == nullptr) {
+      EXPECT_EQ(r.status, 422) << r.body.dump();
+      continue;
+    }
+    ASSERT_EQ(r.status, 200) << r.body.dump();
+    EXPECT_EQ(r.body["schedule"]["run_at"], c.run_at);
+  }
+}
+
 TEST_F(WordsTest, EveryDayOrWeekFromAStartAtATimeKeepsThatWallTimeAcrossDaylightSaving) {
   auto r = parse("every week starting 2027-03-10 at 9:00 in New York", "UTC",
                  std::string("2026-12-05T01:45:00Z"));

@@ -39,6 +39,7 @@ class Delivery : public ProcessTest {
     for (const auto& [k, v] : more) env[k] = v;
     return env;
   }
+  void kill_a_worker_holding_webhooks(bool after_log_lines);
   std::string status_of(std::int64_t id) {
     return value<std::string>("SELECT status FROM nudge.reminders WHERE id = $1", id);
   }
@@ -94,6 +95,22 @@ TEST_F(Delivery, RetriesWithBackoffUntilTheReceiverAccepts) {
   EXPECT_EQ(attempts[1][1].as<std::string>(), "failed");
   EXPECT_EQ(attempts[2][1].as<std::string>(), "delivered");
   EXPECT_EQ(attempts[2][2].as<int>(), 200);
+}
+
+// A rate limit's Retry-After (Slack, Twilio) is waited for: the worker's own backoff (up to
+// 200 ms here) would spend every attempt inside the window the receiver asked for.
+TEST_F(Delivery, ARetryAfterOfA429IsWaitedFor) {
+  receiver_.on("/limited", [](int n) { return n == 1 ? 429 : 200; });
+  receiver_.header("/limited", "Retry-After", "2");
+  const std::int64_t id = create_webhook("c1", receiver_.url("/limited"));
+  start_worker(fast_retries({{"NUDGE_RETRY_MAX_DELAY_MS", "60000"}}));
+  ASSERT_TRUE(wait_for_executions(1)) << all_logs();
+  const auto got = receiver_.requests_to("/limited");
+  ASSERT_EQ(got.size(), 2u);
+  EXPECT_GE(got[1].at - got[0].at, 1900ms) << "the second attempt waited the Retry-After";
+  EXPECT_EQ(status_of(id), "COMPLETED");
+  EXPECT_EQ(value<std::string>("SELECT error FROM nudge.delivery_attempts WHERE attempt = 1"),
+            "HTTP 429 (Retry-After: 2 s)");
 }
 
 TEST_F(Delivery, AHangingReceiverTimesOutWhileOthersAreDelivered) {
@@ -176,18 +193,31 @@ TEST_F(Delivery, AWorkerKilledBetweenDeliveryAndFinishRedeliversWithTheSameKey) 
 
 // A claim counts an attempt for each row it takes: a loop takes no more webhooks than it can
 // send at once, so a crash charges an attempt only to what was on its way (it used to hold a
-// whole batch, and one kill -9 failed hundreds of max_attempts 1 reminders never sent).
-TEST_F(Delivery, AKilledWorkerChargesAnAttemptOnlyToWhatItHadSent) {
+// whole batch, and one kill -9 failed hundreds of max_attempts 1 reminders never sent). With
+// `after_log_lines`, the loop's claims had brought only log lines, which it claims by the batch.
+void Delivery::kill_a_worker_holding_webhooks(bool after_log_lines) {
   std::atomic<bool> release{false};
   receiver_.on("/held", [&](int) {
     while (!release && !receiver_.stopping()) std::this_thread::sleep_for(5ms);
     return 200;
   });
-  for (int i = 0; i < 200; ++i)
-    create_webhook("k" + std::to_string(i), receiver_.url("/held"), ", p_max_attempts => 1");
   auto& doomed = start_worker(fast_retries({{"NUDGE_WORKER_DELIVERIES_IN_FLIGHT", "4"},
                                             {"NUDGE_WORKER_CONCURRENCY", "1"},
                                             {"NUDGE_WORKER_LEASE_SECONDS", "5"}}));
+  if (after_log_lines) {
+    for (int i = 0; i < 3; ++i) {
+      sql("SELECT nudge.create_reminder(p_entity_type => 'candidate', p_entity_id => $1,"
+          " p_event_type => 'note', p_channel => 'log', p_schedule_type => 'one_time',"
+          " p_run_at => now())",
+          "l" + std::to_string(i));
+    }
+    ASSERT_TRUE(wait_for_executions(3)) << all_logs();
+  }
+  sql("SELECT nudge.create_reminders(jsonb_agg(jsonb_build_object('entity_type', 'candidate',"
+      " 'entity_id', 'k' || g, 'event_type', 'interview', 'channel', 'webhook',"
+      " 'schedule_type', 'one_time', 'run_at', now(), 'target', $1::text, 'max_attempts', 1)))"
+      " FROM generate_series(0, 199) g",
+      receiver_.url("/held"));
   ASSERT_TRUE(wait_until(
       kSlow, [&] { return receiver_.requests_to("/held").size() >= 4; }, 5ms))
       << all_logs();
@@ -197,14 +227,24 @@ TEST_F(Delivery, AKilledWorkerChargesAnAttemptOnlyToWhatItHadSent) {
   release = true;
 
   start_worker(fast_retries({{"NUDGE_WORKER_LEASE_SECONDS", "5"}}));
-  ASSERT_TRUE(wait_for_executions(200)) << all_logs();
+  const int logs = after_log_lines ? 3 : 0;
+  ASSERT_TRUE(wait_for_executions(200 + logs)) << all_logs();
   // The four it had sent are the only ones abandoned (not sent again: their one attempt was
   // used); every other one went out once, on its first attempt.
   EXPECT_EQ(value<long>("SELECT count(*) FROM nudge.reminders WHERE status = 'FAILED' "
                         "AND last_error LIKE 'abandoned%'"),
             4);
-  EXPECT_EQ(value<long>("SELECT count(*) FROM nudge.executions WHERE outcome = 'delivered'"), 196);
+  EXPECT_EQ(value<long>("SELECT count(*) FROM nudge.executions WHERE outcome = 'delivered'"),
+            196 + logs);
   EXPECT_EQ(receiver_.requests_to("/held").size(), 200u);
+}
+
+TEST_F(Delivery, AKilledWorkerChargesAnAttemptOnlyToWhatItHadSent) {
+  kill_a_worker_holding_webhooks(false);
+}
+
+TEST_F(Delivery, AfterLogLinesAKilledWorkerStillChargesOnlyWhatItHadSent) {
+  kill_a_worker_holding_webhooks(true);
 }
 
 TEST_F(Delivery, ExhaustedAttemptsFailAOneTimeAndMoveARecurringOn) {

@@ -139,6 +139,12 @@ TEST_F(Shutdown, AWebhookReceiverThatNeverAnswersIsCutAfterTheGrace) {
   expect_delivered_once(late);
   expect_released(never);
   EXPECT_EQ(leased_by(worker.pid()), 0);
+  // Said, so a receiver's second copy has its reason in the log.
+  const std::string log = worker.log();
+  const auto said = log.find("aborting deliveries still running after the grace");
+  ASSERT_NE(said, std::string::npos) << log;
+  const auto line = log.rfind('\n', said) + 1;  // npos + 1: the first line
+  EXPECT_EQ(log.compare(line, 13, "{\"aborted\":1,"), 0) << log;
 
   // The next worker delivers it, with the same key; the cut attempt did not count.
   start_worker();

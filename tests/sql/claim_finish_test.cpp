@@ -35,6 +35,40 @@ class ClaimFinishTest : public LifecycleTest {
   }
 };
 
+// A claim leases no more webhooks and emails than the worker has free slots, however many log
+// lines it takes: a crash charges an attempt only to deliveries under way. The rest stay due,
+// untouched, for the next claim (this worker's or another's).
+TEST_F(ClaimFinishTest, AClaimTakesNoMoreDeliveriesThanFreeSlots) {
+  std::vector<std::int64_t> logs;
+  std::vector<std::int64_t> hooks;
+  for (int i = 0; i < 6; ++i) {
+    // Due one after another, log lines and webhooks interleaved.
+    const std::string due = "now() - interval '1 minute' * " + std::to_string(20 - i);
+    logs.push_back(create_one_time("log" + std::to_string(i), due));
+    hooks.push_back(create("p_entity_type => 'user', p_entity_id => 'hook" + std::to_string(i) +
+                           "', p_event_type => 'nudge', p_channel => 'webhook', "
+                           "p_schedule_type => 'one_time', p_run_at => " +
+                           due + ", p_target => 'https://example.com/h'")
+                        .second);
+  }
+  std::set<std::int64_t> taken;
+  {
+    pqxx::work tx(conn_);
+    for (const auto& row : exec_claim(tx, "w1", 100, Policy{}, 2))
+      taken.insert(row["id"].as<std::int64_t>());
+    tx.commit();
+  }
+  const std::set<std::int64_t> expected{logs.begin(), logs.end()};
+  std::set<std::int64_t> first_two = expected;
+  first_two.insert(hooks[0]);
+  first_two.insert(hooks[1]);
+  EXPECT_EQ(taken, first_two) << "every log line, and the two earliest webhooks";
+  for (std::size_t i = 2; i < hooks.size(); ++i) expect_unleased(hooks[i]);
+  // Without a bound (NULL), the limit alone counts.
+  pqxx::work tx(conn_);
+  EXPECT_EQ(exec_claim(tx, "w2", 100).size(), 4u);
+}
+
 TEST_F(ClaimFinishTest, OneTimeFiresExactlyOnce) {
   const std::int64_t id =
       create(

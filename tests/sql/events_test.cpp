@@ -3,7 +3,10 @@
 // rendered for refuses it and writes nothing; reminders that end emit Nudge's own events, which
 // is how escalation works; chains of rules stop at a depth of 8.
 
+#include <algorithm>
+#include <string>
 #include <thread>
+#include <vector>
 
 #include "sql/lifecycle_fixture.hpp"
 
@@ -397,6 +400,71 @@ TEST_F(EventsTest, AChainOfRulesRunsAtMostAThousandEvents) {
   sql("DELETE FROM nudge.rules WHERE name IN ('b', 'c')");
   emit("start", "u2");
   EXPECT_EQ(count("nudge.events WHERE refused IS NULL AND entity_id = 'u2'"), 8);
+}
+
+// Each of 8 events makes a chain of 128 (two rules that restart the loop, to depth 7): 1,024 in
+// all, which passed 1,000 when the batch's set-based path counted them as one chain. (One by one
+// each is a root; AChainOfRulesRunsAtMostAThousandEvents shows a chain's own bound.)
+TEST_F(EventsTest, EachEventOfABatchIsAChainOfItsOwn) {
+  sql("SELECT nudge.set_flag('always', true)");
+  const std::string loop = R"({"type": "remind", "reminder": {"event_type": "loop",
+      "channel": "log", "schedule_type": "one_time", "stop_condition_type": "db_check",
+      "stop_condition_value": "always"}})";
+  rule("start", "start", loop);
+  for (const std::string name : {"a", "b"}) rule(name, "nudge.reminder_completed", loop);
+  json items = json::array();
+  for (int i = 0; i < 8; ++i) {
+    items.push_back({{"event_type", "start"},
+                     {"entity_type", "interviewer"},
+                     {"entity_id", "u" + std::to_string(i)}});
+  }
+  pqxx::work tx(conn_);
+  tx.exec("SET LOCAL track_functions = 'all'");
+  tx.exec_params("SELECT nudge.emit_events($1::jsonb)", items.dump());
+  EXPECT_EQ(tx.exec1("SELECT count(*) FROM nudge.events WHERE refused IS NULL")[0].as<long>(),
+            8 * 128);
+  EXPECT_EQ(tx.exec1("SELECT count(*) FROM nudge.events WHERE refused LIKE '%more than 1000%'")[0]
+                .as<long>(),
+            0);
+  EXPECT_EQ(tx.exec1("SELECT count(*) FROM pg_stat_xact_user_functions "
+                     "WHERE schemaname = 'nudge' AND funcname = 'emit_events_one_by_one'")[0]
+                .as<long>(),
+            0)
+      << "the batch ran set-wise";
+}
+
+// Two batches of the same keys in opposite orders, at once: each key's lock is taken first, in
+// one order, so one batch waits for the other (they deadlocked, and one failed).
+TEST_F(EventsTest, BatchesSharingKeysInOtherOrdersDoNotDeadlock) {
+  json items = json::array();
+  for (int i = 0; i < 20; ++i) {
+    items.push_back({{"event_type", "seen"},
+                     {"entity_type", "interviewer"},
+                     {"entity_id", "u" + std::to_string(i)},
+                     {"key", "k" + std::to_string(i)}});
+  }
+  json reversed = items;
+  std::reverse(reversed.begin(), reversed.end());
+  for (int round = 0; round < 5; ++round) {
+    std::vector<std::string> errors(2);
+    std::vector<std::thread> threads;
+    for (int t = 0; t < 2; ++t) {
+      threads.emplace_back([&, t] {
+        try {
+          pqxx::connection c(db_.url());
+          pqxx::work tx(c);
+          tx.exec_params("SELECT nudge.emit_events($1::jsonb)", (t == 0 ? items : reversed).dump());
+          tx.exec("SELECT pg_sleep(0.05)");  // the locks held a while, as a slower batch would
+          tx.commit();
+        } catch (const std::exception& e) {
+          errors[t] = e.what();
+        }
+      });
+    }
+    for (auto& th : threads) th.join();
+    for (const auto& e : errors) EXPECT_EQ(e, "") << "round " << round;
+    sql("DELETE FROM nudge.events");
+  }
 }
 
 TEST_F(EventsTest, AChainOfRulesStopsAtADepthOfEight) {

@@ -110,6 +110,38 @@ TEST_F(FinishNeverRevivesTest, OneTimePausedInFlightCannotBeResumedIntoAnotherFi
   EXPECT_EQ(executions_of(id), 1);
 }
 
+// A new run_at under a delivery would move the occurrence the worker records its attempt by:
+// refused until the attempt ends (other changes are not). It used to drop the attempt's record
+// and send the reminder again under a new key.
+TEST_F(FinishNeverRevivesTest, ANewRunAtWaitsUntilTheDeliveryUnderWayEnds) {
+  const std::int64_t id = create_one_time("u1");
+  const auto fires = claim("w1");
+  ASSERT_EQ(fires.size(), 1u);
+  const SqlFailure refused =
+      failure_of("SELECT nudge.reschedule_reminder($1, p_run_at => now() + interval '1 hour')", id);
+  EXPECT_EQ(refused.sqlstate, "NU409");
+  EXPECT_NE(refused.message.find("is being delivered (attempt 1"), std::string::npos)
+      << refused.message;
+  sql("SELECT nudge.reschedule_reminder($1, p_payload => '{\"k\": 2}')", id);
+  EXPECT_TRUE(finish_and_claim("w1", fires, 10).empty());
+  EXPECT_EQ(status(id), "COMPLETED");
+  EXPECT_EQ(value<long>("SELECT count(*) FROM nudge.executions WHERE outcome = 'delivered'"), 1);
+
+  // A recurring one takes the new run_at once its attempt is recorded.
+  const std::int64_t every = create_recurring("u2", 3600);
+  const auto fire = claim("w1");
+  ASSERT_EQ(fire.size(), 1u);
+  EXPECT_EQ(failure_of("SELECT nudge.reschedule_reminder($1, p_run_at => now())", every).sqlstate,
+            "NU409");
+  EXPECT_TRUE(finish_and_claim("w1", fire, 0).empty());
+  sql("SELECT nudge.reschedule_reminder($1, p_run_at => '2099-01-01T00:00:00Z')", every);
+  EXPECT_EQ(value<std::string>("SELECT next_run_at AT TIME ZONE 'UTC' FROM nudge.reminders "
+                               "WHERE id = $1",
+                               every),
+            "2099-01-01 00:00:00");
+  EXPECT_EQ(value<long>("SELECT fire_count FROM nudge.reminders WHERE id = $1", every), 1);
+}
+
 TEST_F(FinishNeverRevivesTest, FailedFireOfACancelledOneTimeKeepsItCancelled) {
   const std::int64_t id = create_one_time("u1");
   const auto fires = claim("w1");

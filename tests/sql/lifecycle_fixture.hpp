@@ -129,12 +129,13 @@ inline FinishArrays finish_arrays(const std::vector<Claimed>& done, const std::s
 // The worker's own statements (worker/statements.hpp), bound as nudge-worker binds them.
 template <typename Tx>
 pqxx::result exec_finish_and_claim(Tx& tx, const std::string& worker, const FinishArrays& a,
-                                   int limit, const Policy& p = {}) {
+                                   int limit, const Policy& p = {},
+                                   std::optional<int> slots = std::nullopt) {
   return tx.exec_params(statements::kFinishAndClaim.sql, worker, p.lease_seconds, p.max_attempts,
                         p.retry_base_ms, p.retry_max_ms, p.misfire_threshold_seconds,
                         p.fire_all_cap, p.breaker_failures, p.breaker_open_seconds,
                         p.breaker_max_open_seconds, a.ids, a.scheduled_for, a.attempts, a.outcomes,
-                        a.errors, a.status_codes, nullptr, a.durations, limit);
+                        a.errors, a.status_codes, nullptr, a.durations, limit, slots, nullptr);
 }
 template <typename Tx>
 pqxx::result exec_finish(Tx& tx, const std::string& worker, const FinishArrays& a,
@@ -143,13 +144,15 @@ pqxx::result exec_finish(Tx& tx, const std::string& worker, const FinishArrays& 
                         p.retry_base_ms, p.retry_max_ms, p.misfire_threshold_seconds,
                         p.fire_all_cap, p.breaker_failures, p.breaker_open_seconds,
                         p.breaker_max_open_seconds, a.ids, a.scheduled_for, a.attempts, a.outcomes,
-                        a.errors, a.status_codes, nullptr, a.durations);
+                        a.errors, a.status_codes, nullptr, a.durations, nullptr);
 }
 // A claim alone: a round trip with nothing to finish.
 template <typename Tx>
-pqxx::result exec_claim(Tx& tx, const std::string& worker, int limit, const Policy& p = {}) {
+pqxx::result exec_claim(Tx& tx, const std::string& worker, int limit, const Policy& p = {},
+                        std::optional<int> slots = std::nullopt) {
   return exec_finish_and_claim(
-      tx, worker, FinishArrays{"{}", "{}", "{}", "{}", "{}", std::nullopt, std::nullopt}, limit, p);
+      tx, worker, FinishArrays{"{}", "{}", "{}", "{}", "{}", std::nullopt, std::nullopt}, limit, p,
+      slots);
 }
 
 class LifecycleTest : public DatabaseTest {

@@ -7,6 +7,8 @@
 #include <atomic>
 #include <cctype>
 #include <stdexcept>
+#include <utility>
+#include <vector>
 
 #include "support/listen_backlog.hpp"
 
@@ -21,6 +23,7 @@ class WebhookReceiver::Impl {
       Script script;
       Responder responder;
       std::string location;
+      std::vector<std::pair<std::string, std::string>> extra;
       int n = 0;
       ReceivedRequest r{req.method, req.path, req.body, {}, std::chrono::steady_clock::now()};
       for (const auto& [name, value] : req.headers) {
@@ -37,8 +40,10 @@ class WebhookReceiver::Impl {
           responder = it->second;
         if (const auto it = redirects_.find(req.path); it != redirects_.end())
           location = it->second;
+        if (const auto it = headers_.find(req.path); it != headers_.end()) extra = it->second;
       }
       res.status = script ? script(n) : 200;
+      for (const auto& [name, value] : extra) res.set_header(name, value);
       if (!location.empty()) {
         res.status = 307;
         res.set_header("Location", location);
@@ -73,6 +78,7 @@ class WebhookReceiver::Impl {
   std::map<std::string, Script> scripts_;
   std::map<std::string, Responder> responders_;
   std::map<std::string, std::string> redirects_;
+  std::map<std::string, std::vector<std::pair<std::string, std::string>>> headers_;
   std::atomic<bool> stopping_{false};
 };
 
@@ -87,6 +93,12 @@ void WebhookReceiver::on(const std::string& path, Script script) {
 void WebhookReceiver::respond(const std::string& path, Responder responder) {
   std::lock_guard lock(impl_->mutex_);
   impl_->responders_[path] = std::move(responder);
+}
+
+void WebhookReceiver::header(const std::string& path, const std::string& name,
+                             const std::string& value) {
+  std::lock_guard lock(impl_->mutex_);
+  impl_->headers_[path].emplace_back(name, value);
 }
 
 void WebhookReceiver::redirect(const std::string& path, const std::string& location) {

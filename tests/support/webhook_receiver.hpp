@@ -38,6 +38,8 @@ class WebhookReceiver {
   // Scripts must be set before the first request to that path; unscripted paths answer 200.
   void on(const std::string& path, Script script);
   void respond(const std::string& path, Responder responder);
+  // Every answer of the path carries this header too (a rate limit's Retry-After).
+  void header(const std::string& path, const std::string& name, const std::string& value);
   // The path answers 307 with this Location (a receiver sending the worker elsewhere).
   void redirect(const std::string& path, const std::string& location);
   std::string url(const std::string& path) const;

@@ -13,6 +13,9 @@ namespace nudge {
 struct DatabaseConfig {
   std::string url = "postgresql://postgres@127.0.0.1:55433/nudge";
   int pool_size = 16;  // connections the API keeps open (one per request thread)
+  // Longest statement of one API request (0: no limit): a request stuck behind a lock (a long
+  // migration, an ALTER TABLE) is answered 503 instead of holding its thread without end.
+  int statement_timeout_ms = 10000;
 };
 
 struct WorkerConfig {

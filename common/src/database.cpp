@@ -5,6 +5,7 @@
 #include <string_view>
 #include <vector>
 
+#include "nudge/connection_options.hpp"
 #include "nudge/secrets.hpp"
 
 namespace nudge {
@@ -69,7 +70,7 @@ std::string redact_passwords(const std::string& url, std::vector<std::string>& h
 
 std::unique_ptr<pqxx::connection> open_connection(const std::string& url,
                                                   const std::string& application_name) {
-  auto conn = std::make_unique<pqxx::connection>(url);
+  auto conn = std::make_unique<pqxx::connection>(with_connection_defaults(url));
   pqxx::nontransaction tx(*conn);
   tx.exec("SET TIME ZONE 'UTC'; SET application_name = " + tx.quote(application_name));
   return conn;

@@ -9,6 +9,7 @@
 #include <optional>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "change_poller.hpp"
 #include "errors.hpp"
@@ -107,6 +108,14 @@ std::optional<std::optional<std::string>> parse_args(int argc, char** argv) {
 int main(int argc, char** argv) {
   if (argc > 1 && std::string(argv[1]) == "token")
     return nudge::api::token_command(argc - 2, argv + 2);
+  // `nudge-api --config FILE token ...`, as the server is started: the same as `token ...
+  // --config FILE`.
+  if (argc > 3 && std::string(argv[1]) == "--config" && std::string(argv[3]) == "token") {
+    std::vector<char*> args(argv + 4, argv + argc);
+    args.push_back(argv[1]);
+    args.push_back(argv[2]);
+    return nudge::api::token_command(static_cast<int>(args.size()), args.data());
+  }
   // glibc gives each busy thread its own malloc arena; with 16 request threads parsing large
   // batch bodies that doubled peak RSS (58 -> 33 MiB under the benchmark) for no speed.
   ::mallopt(M_ARENA_MAX, 2);

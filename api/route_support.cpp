@@ -57,7 +57,13 @@ std::string path_param(const httplib::Request& req, std::size_t group, const std
 std::int64_t path_id(const httplib::Request& req, const std::string& what) {
   const std::string text = path_param(req, 1, "id");
   const auto id = parse_id(text);
-  if (!id) throw bad_field("id", "invalid_value", "must be a " + what + " id (a positive integer)");
+  if (!id) {
+    const bool vowel =
+        !what.empty() && std::string_view("aeiou").find(what[0]) != std::string_view::npos;
+    throw bad_field(
+        "id", "invalid_value",
+        std::string("must be ") + (vowel ? "an " : "a ") + what + " id (a positive integer)");
+  }
   return *id;
 }
 

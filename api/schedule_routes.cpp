@@ -54,6 +54,9 @@ pqxx::row resolve(ConnectionPool& pool, const words::Schedule& s,
     }
     if (e.sqlstate() == "22023" && !s.cron_words.empty() && message.rfind("cron:", 0) == 0)
       throw not_understood(s.cron_words, "the cron expression is not valid: " + message);
+    // The fires are listed from `now`, which the preview calls its from.
+    if (e.sqlstate() == "22023" && message.rfind("from: ", 0) == 0)
+      throw bad_field("now", "invalid_value", message.substr(6));
     throw;
   }
 }

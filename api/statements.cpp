@@ -48,25 +48,32 @@ const std::pair<const char*, const char*> kStatements[] = {
     {"reschedule",
      "SELECT nudge.reminder_json(nudge.reschedule_reminder($1, $2::timestamptz, $3::integer, "
      "$4::jsonb, $5::integer, $6::timestamptz, $7::text[]))::text"},
-    // The times as a JSON array, and the schedule in words; neither past max_fires ($8, counted
-    // from the first listed) nor after ends_at ($9; a fire at it still happens). The words name
-    // a cron schedule's times in its zone, the others' in $10.
+    // The times a reminder created at `from` ($2, default now) fires, as a JSON array: from
+    // `from` on (nudge.preview_schedule lists those strictly after its p_from), an interval
+    // schedule without run_at starting at it, as its create does; neither past max_fires ($8,
+    // counted from the first listed) nor after ends_at ($9; a fire at it still happens). Then
+    // the schedule in words, which names a cron schedule's times in its zone, the others' in $10.
     {"preview",
+     "WITH f AS (SELECT coalesce($2::timestamptz, now()) AS at) "
      "SELECT coalesce(jsonb_agg(p.t ORDER BY p.n), '[]')::text, "
      "nudge.describe_schedule($1, $4::timestamptz, $5::integer, $6, "
      "CASE WHEN $1 = 'cron' THEN $7 ELSE $10 END, "
      "p_max_fires => $8::integer, p_ends_at => $9::timestamptz) "
-     "FROM nudge.preview_schedule($1, coalesce($2::timestamptz, now()), $3::integer, "
-     "$4::timestamptz, $5::integer, $6, $7) WITH ORDINALITY p(t, n) "
+     "FROM f, nudge.preview_schedule($1, "
+     "CASE WHEN f.at > nudge.earliest_time() THEN f.at - interval '1 microsecond' ELSE f.at END, "
+     "$3::integer, coalesce($4::timestamptz, CASE WHEN $1 = 'recurring' THEN f.at END), "
+     "$5::integer, $6, $7) WITH ORDINALITY p(t, n) "
      "WHERE ($8::integer IS NULL OR p.n <= $8::integer) "
      "AND ($9::timestamptz IS NULL OR p.t::timestamptz <= $9::timestamptz)"},
     // A parsed phrase (api/schedule_words.hpp) in one round trip: its moments as instants in
-    // its zone ($1) at now ($2), whether the one_time or start instant is past and whether the
+    // its zone ($1) at now ($2; the database's, to the second: "in 2 hours" means no
+    // microseconds), whether the one_time or start instant is past and whether the
     // end comes before the first fire, the sentence, and the first five fires that will happen,
     // in the zone too (an interval's shift across daylight saving shows).
     {"parse_schedule",
      "WITH b AS MATERIALIZED (SELECT nudge.checked_timezone($1) AS tz, "
-     "                               coalesce($2::timestamptz, now()) AS now), "
+     "                               coalesce($2::timestamptz, date_trunc('second', now())) "
+     "                                 AS now), "
      "s AS MATERIALIZED (SELECT b.tz, b.now, "
      "                          nudge.resolve_moment($4::jsonb, b.tz, b.now, b.now) AS run_at "
      "                     FROM b), "
@@ -74,7 +81,9 @@ const std::pair<const char*, const char*> kStatements[] = {
      "                                                    coalesce(s.run_at, s.now)) AS ends_at "
      "                     FROM s), "
      "m AS MATERIALIZED (SELECT e.*, ARRAY(SELECT nudge.preview_schedule($3, "
-     "                     e.now - interval '1 microsecond', 5, coalesce(e.run_at, e.now), "
+     "                     CASE WHEN e.now > nudge.earliest_time() "
+     "                          THEN e.now - interval '1 microsecond' ELSE e.now END, "
+     "                     5, coalesce(e.run_at, e.now), "
      "                     $6::integer, $7, CASE WHEN $3 = 'cron' THEN e.tz END)) AS times "
      "                     FROM e) "
      "SELECT nudge.rfc3339_in_zone(m.run_at, m.tz), nudge.rfc3339_in_zone(m.ends_at, m.tz), "

@@ -1030,6 +1030,13 @@ BEGIN
     IF v_type = 'string' THEN
       PERFORM nudge.check_placeholders(v_value #>> '{}', 'action.reminder.' || v_key);
     END IF;
+    -- These decide how every reminder of the rule is checked, when it is saved: one event's
+    -- data cannot choose them (a timezone can: it is checked again at each event).
+    IF v_key IN ('channel', 'schedule_type', 'cron', 'misfire_policy', 'stop_condition_type')
+       AND strpos(v_value #>> '{}', '{{') > 0 THEN
+      PERFORM nudge.reject('action.reminder.' || v_key,
+                           'cannot hold placeholders: it is the same for every reminder the rule creates');
+    END IF;
   END LOOP;
   IF p_template ? 'payload' THEN
     PERFORM nudge.check_placeholders(s, 'action.reminder.payload')
@@ -1076,7 +1083,7 @@ END $_$;
 
 -- Name: FUNCTION check_remind_template(p_template jsonb, p_event_type text); Type: COMMENT; Schema: nudge; Owner: -
 
-COMMENT ON FUNCTION nudge.check_remind_template(p_template jsonb, p_event_type text) IS 'Raises 22023 naming the field (action.reminder.<field>) when a remind template holds an unknown field, a wrong type, a whole number out of its field''s range (too long for an integer: the range is stated), an unknown placeholder, or anything a create would refuse for a sample event; otherwise does nothing.';
+COMMENT ON FUNCTION nudge.check_remind_template(p_template jsonb, p_event_type text) IS 'Raises 22023 naming the field (action.reminder.<field>) when a remind template holds an unknown field, a wrong type, a whole number out of its field''s range (too long for an integer: the range is stated), an unknown placeholder, a placeholder in channel, schedule_type, cron, misfire_policy or stop_condition_type, or anything a create would refuse for a sample event; otherwise does nothing.';
 
 -- Name: check_request(jsonb, text, jsonb); Type: FUNCTION; Schema: nudge; Owner: -
 
@@ -1334,31 +1341,27 @@ DECLARE
   v_set text;  -- set_config's answer: the zone's name as the tz database spells it
 BEGIN
   IF p_zone IS NULL OR p_zone = '' THEN
-    RAISE EXCEPTION 'timezone: "" is not a time zone name' USING ERRCODE = '22023', COLUMN = 'timezone';
+    PERFORM nudge.reject('timezone', '"" is not a time zone name');
   END IF;
   -- A POSIX TZ string has a digit in its first part (its offset, counted west of Greenwich);
   -- no name of the tz database has, but these seven, which mean what they say.
   IF split_part(p_zone, '/', 1) ~ '[0-9<>,:]'
      AND p_zone NOT IN ('GMT0', 'GMT+0', 'GMT-0', 'EST5EDT', 'CST6CDT', 'MST7MDT', 'PST8PDT') THEN
-    RAISE EXCEPTION 'timezone: "%" is an offset, not a time zone name: use a name of the tz '
-                    'database such as Europe/Berlin, or Etc/GMT-5 for a fixed UTC+05:00', p_zone
-      USING ERRCODE = '22023', COLUMN = 'timezone';
+    PERFORM nudge.reject('timezone', format('"%s" is an offset, not a time zone name: use a name of the tz '
+                    'database such as Europe/Berlin, or Etc/GMT-5 for a fixed UTC+05:00', p_zone));
   END IF;
   IF lower(p_zone) IN ('localtime', 'posixrules', 'factory') THEN
-    RAISE EXCEPTION 'timezone: "%" is not a time zone of its own (localtime is the database '
-                    'server''s setting): name one, such as Europe/Berlin', p_zone
-      USING ERRCODE = '22023', COLUMN = 'timezone';
+    PERFORM nudge.reject('timezone', format('"%s" is not a time zone of its own (localtime is the database '
+                    'server''s setting): name one, such as Europe/Berlin', p_zone));
   END IF;
   BEGIN
     v_set := set_config('timezone', p_zone, true);
   EXCEPTION WHEN invalid_parameter_value THEN
     IF EXISTS (SELECT 1 FROM pg_timezone_abbrevs a WHERE a.abbrev = upper(p_zone)) THEN
-      RAISE EXCEPTION 'timezone: "%" is an abbreviation, one offset all year: name the zone, '
-                      'such as Europe/Berlin or America/Los_Angeles', p_zone
-        USING ERRCODE = '22023', COLUMN = 'timezone';
+      PERFORM nudge.reject('timezone', format('"%s" is an abbreviation, one offset all year: name the zone, '
+                      'such as Europe/Berlin or America/Los_Angeles', p_zone));
     END IF;
-    RAISE EXCEPTION 'timezone: "%" is not a time zone name', p_zone
-      USING ERRCODE = '22023', COLUMN = 'timezone';
+    PERFORM nudge.reject('timezone', format('"%s" is not a time zone name', p_zone));
   END;
   -- A name with a "/" the tz database lacks (Etc/GMT+14, Etc/GMT-16, Foo/Bar+3) still reads as
   -- a POSIX TZ string, upper-cased, its offset after the slash. The tz database's own names with
@@ -1366,16 +1369,15 @@ BEGIN
   -- costs 1 us where looking the name up in pg_timezone_names reads every zone file (175 ms).
   IF v_set ~ '[0-9]'
      AND v_set !~ '^(posix/)?((Etc/)?GMT[+-]?0|Etc/GMT(\+([1-9]|1[0-2])|-([1-9]|1[0-4]))|EST5EDT|CST6CDT|MST7MDT|PST8PDT)$' THEN
-    RAISE EXCEPTION 'timezone: "%" is an offset, not a time zone name: use a name of the tz '
-                    'database such as Europe/Berlin, or Etc/GMT-5 for a fixed UTC+05:00', p_zone
-      USING ERRCODE = '22023', COLUMN = 'timezone';
+    PERFORM nudge.reject('timezone', format('"%s" is an offset, not a time zone name: use a name of the tz '
+                    'database such as Europe/Berlin, or Etc/GMT-5 for a fixed UTC+05:00', p_zone));
   END IF;
   RETURN v_set;
 END $_$;
 
 -- Name: FUNCTION checked_timezone(p_zone text); Type: COMMENT; Schema: nudge; Owner: -
 
-COMMENT ON FUNCTION nudge.checked_timezone(p_zone text) IS 'p_zone as the tz database spells it (europe/berlin: Europe/Berlin) when it is a zone of the tz database that PostgreSQL knows (not localtime, posixrules or Factory); 22023 with COLUMN = timezone otherwise, naming an offset or POSIX TZ string ("+05:00", "UTC+5", "Etc/GMT+14") or an abbreviation ("CEST", "PDT") as such.';
+COMMENT ON FUNCTION nudge.checked_timezone(p_zone text) IS 'p_zone as the tz database spells it (europe/berlin: Europe/Berlin) when it is a zone of the tz database that PostgreSQL knows (not localtime, posixrules or Factory); otherwise raises through nudge.reject (22023 naming timezone, or while a rule''s action runs NU422 naming the template''s field), naming an offset or POSIX TZ string ("+05:00", "UTC+5", "Etc/GMT+14") or an abbreviation ("CEST", "PDT") as such.';
 
 -- Name: claim_due(text, integer, nudge.worker_policy, integer); Type: FUNCTION; Schema: nudge; Owner: -
 
@@ -5502,11 +5504,13 @@ CREATE FUNCTION nudge.sample_template(p_template jsonb) RETURNS jsonb
            '\{\{\s*data\.[^{}]*?\s*\}\}', 'sample', 'g')::jsonb
          || CASE WHEN p_template ? 'request'
                  THEN jsonb_build_object('request', p_template->'request') ELSE '{}'::jsonb END
+         || CASE WHEN p_template->>'timezone' ~ '^\s*\{\{\s*data\.[^{}]*\}\}\s*$'
+                 THEN jsonb_build_object('timezone', 'UTC') ELSE '{}'::jsonb END
 $_$;
 
 -- Name: FUNCTION sample_template(p_template jsonb); Type: COMMENT; Schema: nudge; Owner: -
 
-COMMENT ON FUNCTION nudge.sample_template(p_template jsonb) IS 'A remind template with its data placeholders replaced by sample values (the request, whose placeholders are the reminder''s, left as it is), a target made of data only by an address that suits the channel.';
+COMMENT ON FUNCTION nudge.sample_template(p_template jsonb) IS 'A remind template with its data placeholders replaced by sample values (the request, whose placeholders are the reminder''s, left as it is), a target made of data only by an address that suits the channel, a timezone made of data only by UTC.';
 
 -- Name: schedule_words(text, timestamp with time zone, integer, text, text, text, integer, timestamp with time zone); Type: FUNCTION; Schema: nudge; Owner: -
 

@@ -93,20 +93,18 @@ MetricsListener::MetricsListener(const Config& config, metrics::Registry& regist
   server_->Get("/readyz", [this](const httplib::Request& req, httplib::Response& res) {
     reply(res, health::answer("readyz", readiness(), req.has_param("verbose")));
   });
-  // Other methods on these paths get 405 with Allow, as the API answers them (httplib's own
-  // answer was a 400 without a body).
-  const auto not_allowed = [](const httplib::Request& req, httplib::Response& res) {
+  // Other methods on these paths get 405 with Allow, as the API answers them. Before routing:
+  // httplib reads a POST's, PUT's or PATCH's body first, and without one answers 400 with none.
+  server_->set_pre_routing_handler([](const httplib::Request& req, httplib::Response& res) {
+    const bool ours = req.path == "/metrics" || req.path == "/livez" || req.path == "/readyz";
+    if (!ours || req.method == "GET" || req.method == "HEAD")
+      return httplib::Server::HandlerResponse::Unhandled;
     res.status = 405;
     res.set_header("Allow", "GET");
+    res.set_header("Connection", "close");  // a body it sent is left unread
     res.set_content(req.method + " is not allowed here; allowed: GET\n", kText);
-  };
-  for (const char* path : {"/metrics", "/livez", "/readyz"}) {
-    server_->Post(path, not_allowed);
-    server_->Put(path, not_allowed);
-    server_->Patch(path, not_allowed);
-    server_->Delete(path, not_allowed);
-    server_->Options(path, not_allowed);
-  }
+    return httplib::Server::HandlerResponse::Handled;
+  });
 }
 
 MetricsListener::~MetricsListener() {

@@ -1,7 +1,7 @@
-// The next fire times a page lists. POST /v1/schedules/preview knows only the schedule: its
-// `from` is exclusive, and a max_fires it is given counts from the first fire it lists, not from
-// the reminder's fires so far, so the page adds the fire it starts from and cuts the list where
-// the reminder will stop.
+// The next fire times a page lists. POST /v1/schedules/preview knows only the schedule: it lists
+// the fires of a reminder created at its `from`, and a max_fires it is given counts from the
+// first fire it lists, not from the reminder's fires so far, so the page starts from next_run_at
+// itself and cuts the list where the reminder will stop.
 
 import { api } from "./api.js";
 
@@ -19,10 +19,11 @@ export function trimFires(times, { maxFires = null, endsAt = null } = {}) {
 export async function reminderFires(r, count = 5) {
   let later = [];
   if (r.schedule_type !== "one_time" && count > 1) {
-    const spec = { schedule_type: r.schedule_type, from: r.next_run_at, count: count - 1 };
+    const spec = { schedule_type: r.schedule_type, from: r.next_run_at, count };
     if (r.schedule_type === "recurring") Object.assign(spec, { run_at: r.next_run_at, interval_seconds: r.interval_seconds });
     if (r.schedule_type === "cron") Object.assign(spec, { cron: r.cron, timezone: r.timezone });
-    later = (await api("POST", "/v1/schedules/preview", spec)).times;
+    const next = Date.parse(r.next_run_at);
+    later = (await api("POST", "/v1/schedules/preview", spec)).times.filter((t) => Date.parse(t) > next).slice(0, count - 1);
   }
   const after = r.max_fires === null || r.max_fires === undefined ? null : r.max_fires - r.fire_count - 1;
   return [r.next_run_at, ...trimFires(later, { maxFires: after, endsAt: r.ends_at })];

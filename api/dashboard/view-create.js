@@ -117,12 +117,10 @@ export async function createView(main) {
     let answer;
     let limits;
     // An interval schedule with no first fire fires as soon as it is created (run_at defaults
-    // to now): the preview lists now, then the fires the API counts from it (its `from` is
-    // exclusive, and a run_at would change the schedule's words).
+    // to now), which the preview lists first: it gives the fires of a reminder created at its
+    // `from`, by default the server's now.
     const spec = { ...body(form, SCHEDULE_FIELDS), count: 5 };
     const startsNow = spec.schedule_type === "recurring" && !spec.run_at;
-    const now = new Date().toISOString();
-    if (startsNow) Object.assign(spec, { from: now, count: 4 });
     // An interval schedule's sentence names its start and end in this browser's zone, as the
     // form and the list do (a cron's names its own zone, which the form shows).
     if (spec.schedule_type === "recurring" && browserZone()) spec.text_timezone = browserZone();
@@ -131,8 +129,8 @@ export async function createView(main) {
       limits = body(form, LIMIT_FIELDS);
       // A max_fires the create would refuse is left for the create's error, not shown as "never".
       most = Number.isInteger(limits.max_fires) && limits.max_fires > 0 ? limits.max_fires : null;
-      // The sentence says the limits too ("until ...", "at most N times"); the list is cut here,
-      // where the fire added for "now" counts.
+      // The sentence says the limits too ("until ...", "at most N times"), and the list stops
+      // at them.
       if (most !== null) spec.max_fires = most;
       if (limits.ends_at) spec.ends_at = limits.ends_at;
       answer = await api("POST", "/v1/schedules/preview", spec).catch((e) => {
@@ -141,7 +139,6 @@ export async function createView(main) {
         delete spec.text_timezone;
         return api("POST", "/v1/schedules/preview", spec);
       });
-      if (startsNow) answer.times.unshift(now);
     } catch (e) {
       if (mine === seq) fill(preview, h("p", { class: "error" }, e.message));
       return;

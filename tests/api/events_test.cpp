@@ -101,6 +101,45 @@ TEST_F(Events, ARuleTheEventCannotFillIsA422ThatWritesNothing) {
   EXPECT_EQ(get("/v1/reminders").body["items"].size(), 0u);
 }
 
+// "9 am in each recipient's zone": a cron template's timezone from the event's data, checked as
+// UTC when saved and as rendered at each event; placeholders where one event cannot choose are
+// refused when saved, saying so.
+TEST_F(Events, ACronTemplatesZoneMayComeFromTheEvent) {
+  const auto rule = post("/v1/rules", R"({"name": "morning", "event_type": "signed_up",
+      "action": {"type": "remind", "reminder": {"event_type": "welcome", "channel": "log",
+      "schedule_type": "cron", "cron": "0 9 * * *", "timezone": "{{data.tz}}"}}})");
+  ASSERT_EQ(rule.status, 201) << rule.body.dump();
+  const auto r = post("/v1/events", R"({"event_type": "signed_up", "entity_type": "user",
+      "entity_id": "u1", "data": {"tz": "Asia/Tokyo"}, "occurred_at": "2030-01-01T12:00:00Z"})");
+  ASSERT_EQ(r.status, 201) << r.body.dump();
+  const json& reminder = r.body["effects"][0]["reminder"];
+  EXPECT_EQ(reminder["timezone"], "Asia/Tokyo");
+  EXPECT_EQ(value<std::string>("SELECT $1::timestamptz AT TIME ZONE 'Asia/Tokyo'",
+                               reminder["next_run_at"].get<std::string>()),
+            "2030-01-02 09:00:00");
+  const auto bad = post("/v1/events", R"({"event_type": "signed_up", "entity_type": "user",
+      "entity_id": "u2", "data": {"tz": "Mars/Olympus"}})");
+  ASSERT_EQ(bad.status, 422) << bad.body.dump();
+  EXPECT_EQ(bad.error_field(), "action.reminder.timezone");
+  for (const std::string field : {"channel", "schedule_type", "cron"}) {
+    SCOPED_TRACE(field);
+    json action = {{"type", "remind"},
+                   {"reminder",
+                    {{"event_type", "welcome"},
+                     {"channel", "log"},
+                     {"schedule_type", "cron"},
+                     {"cron", "0 9 * * *"}}}};
+    action["reminder"][field] = "{{data.x}}";
+    const auto refused =
+        post("/v1/rules", json{{"name", "r"}, {"event_type", "e"}, {"action", action}}.dump());
+    ASSERT_EQ(refused.status, 400) << refused.body.dump();
+    EXPECT_EQ(refused.error_field(), "action.reminder." + field);
+    EXPECT_NE(refused.body["error"]["message"].get<std::string>().find("cannot hold placeholders"),
+              std::string::npos)
+        << refused.body.dump();
+  }
+}
+
 TEST_F(Events, ARuleWhoseDelayPutsTheFireAfterTheYear9999IsA422NamingTheDelay) {
   ASSERT_EQ(post("/v1/rules", R"({"name": "late", "event_type": "late", "action": {"type": "remind",
       "reminder": {"event_type": "late_nag", "channel": "log", "schedule_type": "one_time",

@@ -43,6 +43,40 @@ TEST_F(Preview, RecurringAndOneTimeSchedules) {
   EXPECT_EQ(r.body["times"], json({"2030-01-01T00:00:00+00:00"}));
 }
 
+// The fires of a reminder created at `from`: an interval schedule without run_at fires at once,
+// as its create does, and a fire at exactly `from` is listed.
+TEST_F(Preview, TheTimesAreThoseOfAReminderCreatedAtFrom) {
+  auto r = post("/v1/schedules/preview", R"({"schedule_type": "recurring", "interval_seconds": 3600,
+      "from": "2030-01-01T10:00:00Z", "max_fires": 2})");
+  ASSERT_EQ(r.status, 200) << r.body.dump();
+  EXPECT_EQ(r.body["times"], json({"2030-01-01T10:00:00+00:00", "2030-01-01T11:00:00+00:00"}));
+  r = post("/v1/schedules/preview", R"({"schedule_type": "one_time",
+      "run_at": "2030-01-01T10:00:00Z", "from": "2030-01-01T10:00:00Z"})");
+  ASSERT_EQ(r.status, 200) << r.body.dump();
+  EXPECT_EQ(r.body["times"], json({"2030-01-01T10:00:00+00:00"}));
+  r = post("/v1/schedules/preview", R"({"schedule_type": "cron", "cron": "0 10 * * *",
+      "from": "2030-01-01T10:00:00Z", "count": 2})");
+  ASSERT_EQ(r.status, 200) << r.body.dump();
+  EXPECT_EQ(r.body["times"], json({"2030-01-01T10:00:00+00:00", "2030-01-02T10:00:00+00:00"}));
+}
+
+// A created reminder fires where its preview said: the first two fires of an interval reminder
+// without run_at, read back from the reminder, are the preview's first two from its creation.
+TEST_F(Preview, ARecurringCreateWithoutRunAtFiresWhereThePreviewSaid) {
+  const auto created = post("/v1/reminders", R"({"entity_type": "p", "entity_id": "1",
+      "event_type": "x", "channel": "log", "schedule_type": "recurring", "interval_seconds": 3600})");
+  ASSERT_EQ(created.status, 201) << created.body.dump();
+  const std::string next = created.body["next_run_at"];
+  const auto r = post(
+      "/v1/schedules/preview",
+      json{{"schedule_type", "recurring"}, {"interval_seconds", 3600}, {"from", next}, {"count", 1}}
+          .dump());
+  ASSERT_EQ(r.status, 200) << r.body.dump();
+  EXPECT_EQ(value<double>("SELECT extract(epoch FROM $1::timestamptz)",
+                          r.body["times"][0].get<std::string>()),
+            value<double>("SELECT extract(epoch FROM $1::timestamptz)", next));
+}
+
 // The limits that end a reminder are said in the sentence ("until ...", "at most N times"), and
 // no fire past them is listed, as the reminder will not fire there.
 TEST_F(Preview, MaxFiresAndEndsAtAreSaidAndNoFirePastThemIsListed) {

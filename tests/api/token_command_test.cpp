@@ -147,9 +147,14 @@ TEST_F(TokenCommand, ItReadsTheSameConfigFileAsTheServer) {
   // The variable would point elsewhere; the file is what is read when the variable is unset.
   const Finished run =
       token_command("", {"create", "--name", "ci", "--scopes", "read", "--config", file.string()});
+  // Also written as the server is started: --config before the command.
+  const Finished before = run_program({program("nudge-api"), "--config", file.string(), "token",
+                                       "create", "--name", "ops", "--scopes", "read"},
+                                      {}, std::chrono::seconds(60));
   std::filesystem::remove(file);
   EXPECT_EQ(run.exit_code, 0) << run.err;
-  EXPECT_EQ(value<long>("SELECT count(*) FROM nudge.api_tokens"), 1);
+  EXPECT_EQ(before.exit_code, 0) << before.err;
+  EXPECT_EQ(value<long>("SELECT count(*) FROM nudge.api_tokens"), 2);
 }
 
 }  // namespace

@@ -7,6 +7,7 @@
 
 #include "process/process_fixture.hpp"
 #include "support/prometheus_text.hpp"
+#include "support/raw_http.hpp"
 #include "support/webhook_receiver.hpp"
 
 namespace nudge::test {
@@ -197,6 +198,13 @@ TEST_F(WorkerMetrics, OtherMethodsThanGetAreNotAllowedAndSaySo) {
     const auto deleted = client.Delete(path);
     ASSERT_TRUE(deleted);
     EXPECT_EQ(deleted->status, 405);
+    // As `curl -X POST` sends it: no body, no Content-Length.
+    RawConnection raw(port);
+    const auto bare =
+        raw.request("POST " + std::string(path) + " HTTP/1.1\r\nHost: x\r\n\r\n", kSlow);
+    ASSERT_TRUE(bare);
+    EXPECT_EQ(bare->status, 405);
+    EXPECT_EQ(bare->header("Allow"), "GET");
   }
   EXPECT_EQ(scrape(port, "/metrics").status, 200);
 }

@@ -62,7 +62,7 @@ class Fields {
   std::optional<std::string> text(std::string_view key, std::size_t max, bool required) {
     const json* v = get(key);
     if (v == nullptr || v->is_null()) {
-      if (required) throw bad_field(name(key), "missing_field", "is required");
+      if (required) throw missing(key);
       return std::nullopt;
     }
     if (!v->is_string()) throw wrong_type(name(key), "a string", *v);
@@ -150,7 +150,34 @@ class Fields {
     }
   }
 
+  // A required field that is absent; a key given instead that is one or two letters from it
+  // ("adress", "entity_typ") is what the caller got wrong, and is named.
+  ApiError missing(std::string_view key) const {
+    for (const auto& [given, value] : object_.items()) {
+      if (given != key && given.size() >= 3 && edit_distance(given, key) <= 2)
+        return bad_field(name(given), "unknown_field",
+                         "is not a known field: " + name(key) + " is required (misspelt?)");
+    }
+    return bad_field(name(key), "missing_field", "is required");
+  }
+
  private:
+  // Levenshtein distance, for short keys only.
+  static std::size_t edit_distance(std::string_view a, std::string_view b) {
+    std::vector<std::size_t> row(b.size() + 1);
+    for (std::size_t j = 0; j <= b.size(); ++j) row[j] = j;
+    for (std::size_t i = 1; i <= a.size(); ++i) {
+      std::size_t diagonal = row[0];
+      row[0] = i;
+      for (std::size_t j = 1; j <= b.size(); ++j) {
+        const std::size_t above = row[j];
+        row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] == b[j - 1] ? 0 : 1)});
+        diagonal = above;
+      }
+    }
+    return row[b.size()];
+  }
+
   static std::string range_text(std::int64_t min, std::int64_t max) {
     return "must be between " + std::to_string(min) + " and " + std::to_string(max);
   }
@@ -211,6 +238,7 @@ class UniqueKeyParser {
       return false;
     }
     slot_ = &it->second;
+    pending_key_ = k;
     return true;
   }
   bool end_object() {
@@ -222,17 +250,24 @@ class UniqueKeyParser {
     open_.pop_back();
     return true;
   }
-  bool parse_error(std::size_t, const std::string&, const nlohmann::detail::exception&) {
+  bool parse_error(std::size_t, const std::string&, const nlohmann::detail::exception& e) {
+    // Text that is not UTF-8 is named by where it is, as in a path or a query parameter.
+    if (std::string_view(e.what()).find("UTF-8") != std::string_view::npos) {
+      const std::string field = reading();
+      refusal_ = bad_field(field, "invalid_value", "must be valid UTF-8");
+    }
     return false;
   }
 
   // Why the parse was stopped although the text may be JSON: a key given twice, named by its
-  // path (items[2].run_at), or a value nested too deeply (payload.a[0][0]...).
+  // path (items[2].run_at), a value nested too deeply (payload.a[0][0]...), or text that is not
+  // UTF-8 (payload.k).
   const std::optional<ApiError>& refusal() const { return refusal_; }
 
  private:
   template <typename V>
   bool value(V&& v) {
+    pending_key_.reset();
     if (open_.empty()) {
       root_ = json(std::forward<V>(v));
       last_ = &root_;
@@ -258,6 +293,16 @@ class UniqueKeyParser {
     return false;
   }
 
+  // What was being read when the parse stopped: a key's value, an array's next element, or a
+  // key of the innermost object (named by that object; the body for the outermost).
+  std::string reading() const {
+    const std::string at = path();
+    if (open_.empty()) return "body";
+    if (open_.back()->is_array()) return at + "[" + std::to_string(open_.back()->size()) + "]";
+    if (pending_key_) return at + (at.empty() ? "" : ".") + *pending_key_;
+    return at.empty() ? "body" : at;
+  }
+
   // Where the innermost open container is: each one's place in its parent (only for errors).
   std::string path() const {
     std::string out;
@@ -275,9 +320,10 @@ class UniqueKeyParser {
   }
 
   json& root_;
-  std::vector<json*> open_;  // the containers being filled, outermost first
-  json* slot_ = nullptr;     // the value of the key just read
-  json* last_ = nullptr;     // the value just added
+  std::vector<json*> open_;                 // the containers being filled, outermost first
+  json* slot_ = nullptr;                    // the value of the key just read
+  json* last_ = nullptr;                    // the value just added
+  std::optional<std::string> pending_key_;  // a key whose value has not begun
   std::optional<ApiError> refusal_;
 };
 

@@ -238,6 +238,29 @@ const std::vector<BadRequest> kCases = {
 using BadRequests = ApiTest;
 
 // "items[1]. must be a JSON object" had a dot for a colon.
+// A required field given under a misspelt name: the misspelling is named, not only the absence.
+TEST_F(BadRequests, AMisspeltRequiredFieldIsNamedAsSent) {
+  auto r = put("/v1/contacts/u/1/email", R"({"adress": "a@example.com"})");
+  ASSERT_EQ(r.status, 400) << r.body.dump();
+  EXPECT_EQ(r.body["error"]["code"], "unknown_field");
+  EXPECT_EQ(r.error_field(), "adress");
+  EXPECT_NE(r.body["error"]["message"].get<std::string>().find("address is required"),
+            std::string::npos)
+      << r.body.dump();
+  r = post("/v1/reminders/batch", R"({"items": [{"entity_typ": "u", "entity_id": "1",
+      "event_type": "e", "channel": "log", "schedule_type": "one_time",
+      "run_at": "2099-01-01T00:00:00Z"}]})");
+  ASSERT_EQ(r.status, 400) << r.body.dump();
+  EXPECT_EQ(r.error_field(), "items[0].entity_typ");
+  // Absent with nothing like it given: missing, as before.
+  r = put("/v1/contacts/u/1/email", R"({"to": "a@example.com"})");
+  EXPECT_EQ(r.body["error"]["code"], "missing_field") << r.body.dump();
+  EXPECT_EQ(r.error_field(), "address");
+  EXPECT_EQ(value<long>("SELECT count(*) FROM nudge.contacts") +
+                value<long>("SELECT count(*) FROM nudge.reminders"),
+            0);
+}
+
 TEST_F(BadRequests, ABatchItemThatIsNotAnObjectIsNamedAsAnyField) {
   for (const std::string path : {"/v1/reminders/batch", "/v1/events/batch"}) {
     SCOPED_TRACE(path);

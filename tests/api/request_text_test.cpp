@@ -78,6 +78,21 @@ const std::vector<TextCase> kNulCases = {
     {"POST", "/v1/schedules/parse", R"({"text":"every day\u0000"})", "text", kNul},
 };
 
+// Raw bytes that are not UTF-8 in a body: not JSON (RFC 8259), and named by where they are.
+const std::vector<TextCase> kBodyUtf8Cases = {
+    {"POST", "/v1/reminders", create_text_body("a\xff"), "entity_id", kUtf8},
+    {"POST", "/v1/reminders", create_text_body("1", ",\"payload\":{\"k\":\"\xc3\"}"), "payload.k",
+     kUtf8},
+    {"POST", "/v1/reminders", create_text_body("1", ",\"payload\":{\"l\":[1,\"\xff\"]}"),
+     "payload.l[1]", kUtf8},
+    {"POST", "/v1/reminders", create_text_body("1", ",\"payload\":{\"\xff\":1}"), "payload", kUtf8},
+    {"POST", "/v1/reminders/batch",
+     R"({"items":[)" + create_text_body("0") + "," + create_text_body("1") + "," +
+         create_text_body("2") + "," + create_text_body("4\xe2\x82") + "]}",
+     "items[3].entity_id", kUtf8},
+    {"PUT", "/v1/flags/f", "{\"\xff\":true}", "body", kUtf8},
+};
+
 bool ends_with(const std::string& text, const std::string& end) {
   return text.size() >= end.size() && text.compare(text.size() - end.size(), end.size(), end) == 0;
 }
@@ -115,6 +130,10 @@ TEST_F(RequestText, TextThatIsNotStorableIsA400NamingWhereItWas) {
 // the same reminder; jsonb refused it elsewhere, without naming the field.
 TEST_F(RequestText, AStringHoldingNulIsRefusedNamingItsPathOnEveryRoute) {
   expect_each_refused(kNulCases);
+}
+
+TEST_F(RequestText, BytesThatAreNotUtf8InABodyAreNamedByTheirPath) {
+  expect_each_refused(kBodyUtf8Cases);
 }
 
 }  // namespace

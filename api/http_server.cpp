@@ -82,7 +82,12 @@ httplib::Server::HandlerResponse HttpServer::before_body(httplib::Request& req,
     std::size_t size = 0;
     if (const int refusal = c->read_chunked_body(size); refusal != 0) {
       res.status = refusal;  // the router's error handler writes the body
-      if (c->must_close()) res.set_header("Connection", "close");
+      if (c->must_close()) {
+        // The client may still be sending (its request said Connection: close): what comes is
+        // dropped until it has read the answer, or closing would reset the connection first.
+        if (refusal == 413) c->refuse_unread_body();
+        res.set_header("Connection", "close");
+      }
       return Result::Handled;
     }
     // httplib reads it as any other body.

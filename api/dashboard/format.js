@@ -1,5 +1,7 @@
 // Words for what the API gives as fields.
 
+import { browserZone } from "./values.js";
+
 export function every(seconds) {
   const units = [[86400, "day"], [3600, "hour"], [60, "minute"], [1, "second"]];
   for (const [size, name] of units) {
@@ -11,9 +13,32 @@ export function every(seconds) {
   return `every ${seconds} seconds`;
 }
 
+// "2026-12-05 at 22:17:24.0642" in UTC, said in `zone` to the second as the page's times are.
+function instantIn(zone, date, clock) {
+  const [h, m, sec = "00"] = clock.split(":");
+  const at = new Date(`${date}T${h}:${m}:${sec.slice(0, 2)}Z`);
+  const parts = Object.fromEntries(new Intl.DateTimeFormat("en-CA", {
+    timeZone: zone, year: "numeric", month: "2-digit", day: "2-digit",
+    hour: "2-digit", minute: "2-digit", second: "2-digit", hourCycle: "h23",
+  }).formatToParts(at).map((p) => [p.type, p.value]));
+  const seconds = clock.split(":").length > 2 ? `:${parts.second}` : "";
+  return `${parts.year}-${parts.month}-${parts.day} at ${parts.hour}:${parts.minute}${seconds}`;
+}
+
+// The server's sentence names a one-time or interval schedule's instants in UTC; this page
+// shows times in the browser's zone, so the sentence says them there too (a cron schedule's
+// name its own zone, and stay).
+function inBrowserZone(text) {
+  const zone = browserZone();
+  if (!text.includes("(UTC)") || !zone) return text;
+  return text
+    .replace(/(\d{4}-\d{2}-\d{2}) at (\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?)/g, (_, d, c) => instantIn(zone, d, c))
+    .replaceAll("(UTC)", `(${zone})`);
+}
+
 // The schedule in words: the server's own wording (schedule_text) when it gives one.
 export function describeSchedule(r) {
-  if (r.schedule_text) return r.schedule_text;
+  if (r.schedule_text) return r.schedule_type === "cron" ? r.schedule_text : inBrowserZone(r.schedule_text);
   if (r.schedule_type === "recurring") return every(r.interval_seconds);
   if (r.schedule_type === "cron") return `cron "${r.cron}" in ${r.timezone || "UTC"}`;
   return "once";

@@ -116,11 +116,10 @@ export async function createView(main) {
     }
     let answer;
     let limits;
-    // An interval schedule with no first fire fires as soon as it is created (run_at defaults
-    // to now), which the preview lists first: it gives the fires of a reminder created at its
-    // `from`, by default the server's now.
-    const spec = { ...body(form, SCHEDULE_FIELDS), count: 5 };
-    const startsNow = spec.schedule_type === "recurring" && !spec.run_at;
+    // The preview gives the fires of a reminder created at its `from`, now: an interval
+    // schedule with no first fire, or a first fire already past, fires at once, listed first.
+    const now = new Date().toISOString();
+    const spec = { ...body(form, SCHEDULE_FIELDS), count: 5, from: now };
     // An interval schedule's sentence names its start and end in this browser's zone, as the
     // form and the list do (a cron's names its own zone, which the form shows).
     if (spec.schedule_type === "recurring" && browserZone()) spec.text_timezone = browserZone();
@@ -151,7 +150,7 @@ export async function createView(main) {
     fill(preview,
       sentence ? h("p", {}, sentence) : null,
       times.length
-        ? h("ol", {}, times.map((t, i) => h("li", {}, time(t), startsNow && i === 0 ? " (now, once created)" : "")))
+        ? h("ol", {}, times.map((t, i) => h("li", {}, time(t), i === 0 && Date.parse(t) === Date.parse(now) ? " (now, once created)" : "")))
         : h("p", {}, "It never fires."));
   }
   form.addEventListener("input", (e) => {

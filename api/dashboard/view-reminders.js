@@ -2,7 +2,8 @@
 // them, and new ones that match appear where the list's order (newest first, by id) puts them:
 // on top of the first page. A page keeps every row it loaded, so its "Next page" (the cursor
 // after its last loaded row) goes on right after the last row shown; a row changed so that it
-// no longer matches the filters leaves, as it would after a reload or a bulk change.
+// no longer matches the filters leaves, and one changed so that it matches comes, as they would
+// after a reload or a bulk change.
 
 import { api, query, ApiError } from "./api.js";
 import { h, fill, field, input, select, status, time, flash, replaceKeepingFocus, labelledRow, tableHead } from "./dom.js";
@@ -133,7 +134,8 @@ export async function remindersView(main, ctx) {
       const fresh = row(r);
       replaceKeepingFocus(old, fresh);
       flash(fresh);
-    } else if (data.change === "created" && matches(r, params) && place(row(r), r.id)) {
+    } else if (matches(r, params) && place(row(r), r.id)) {
+      // New, or come to match (resumed under ?status=ACTIVE): where a reload would show it.
       note.textContent = "";
       if (tbody.rows.length > MOST) {
         // Bounded at once: the reload cannot answer while a burst's messages keep coming.

@@ -33,10 +33,13 @@ TEST_F(Preview, DefaultsAreFiveTimesFromNowInUtc) {
 }
 
 TEST_F(Preview, RecurringAndOneTimeSchedules) {
+  // Created at 01:00 with its first fire at 00:00, past: that fire happens at once (misfire
+  // policy fire_once), then the schedule goes on from its start.
   auto r = post("/v1/schedules/preview", R"({"schedule_type": "recurring", "interval_minutes": 90,
-      "run_at": "2026-01-01T00:00:00Z", "from": "2026-01-01T01:00:00Z", "count": 2})");
+      "run_at": "2026-01-01T00:00:00Z", "from": "2026-01-01T01:00:00Z", "count": 3})");
   ASSERT_EQ(r.status, 200) << r.body.dump();
-  EXPECT_EQ(r.body["times"], json({"2026-01-01T01:30:00+00:00", "2026-01-01T03:00:00+00:00"}));
+  EXPECT_EQ(r.body["times"], json({"2026-01-01T01:00:00+00:00", "2026-01-01T01:30:00+00:00",
+                                   "2026-01-01T03:00:00+00:00"}));
   r = post("/v1/schedules/preview",
            R"({"schedule_type": "one_time", "run_at": "2030-01-01T00:00:00Z"})");
   ASSERT_EQ(r.status, 200) << r.body.dump();
@@ -58,6 +61,25 @@ TEST_F(Preview, TheTimesAreThoseOfAReminderCreatedAtFrom) {
       "from": "2030-01-01T10:00:00Z", "count": 2})");
   ASSERT_EQ(r.status, 200) << r.body.dump();
   EXPECT_EQ(r.body["times"], json({"2030-01-01T10:00:00+00:00", "2030-01-02T10:00:00+00:00"}));
+}
+
+// A first fire already past fires at once when the reminder is created: the preview lists it at
+// `from`, and counts it against max_fires, as the reminder does.
+TEST_F(Preview, AFirstFireAlreadyPastIsListedAtFrom) {
+  auto r = post("/v1/schedules/preview", R"({"schedule_type": "one_time",
+      "run_at": "2030-01-01T09:50:00Z", "from": "2030-01-01T10:00:00Z"})");
+  ASSERT_EQ(r.status, 200) << r.body.dump();
+  EXPECT_EQ(r.body["times"], json({"2030-01-01T10:00:00+00:00"}));
+  r = post("/v1/schedules/preview", R"({"schedule_type": "cron", "cron": "0 9 * * *",
+      "timezone": "Asia/Tokyo", "run_at": "2030-01-01T00:00:00Z", "from": "2030-01-01T10:00:00Z",
+      "max_fires": 2})");
+  ASSERT_EQ(r.status, 200) << r.body.dump();
+  EXPECT_EQ(r.body["times"], json({"2030-01-01T19:00:00+09:00", "2030-01-02T09:00:00+09:00"}));
+  // A cron whose first occurrence after a past run_at is still ahead has nothing to catch up.
+  r = post("/v1/schedules/preview", R"({"schedule_type": "cron", "cron": "0 12 * * *",
+      "run_at": "2030-01-01T09:00:00Z", "from": "2030-01-01T10:00:00Z", "count": 1})");
+  ASSERT_EQ(r.status, 200) << r.body.dump();
+  EXPECT_EQ(r.body["times"], json({"2030-01-01T12:00:00+00:00"}));
 }
 
 // A created reminder fires where its preview said: the first two fires of an interval reminder

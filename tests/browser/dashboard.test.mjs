@@ -473,6 +473,10 @@ flow("pause every reminder matching a filter, then resume them", {}, async () =>
   assert.equal((await stack.api("POST", `/v1/reminders/${left}/pause`)).status, 200);
   await page.waitForSelector(`#reminders-note:text-is("Reminder #${left} is now PAUSED and no longer matches these filters: it left the list.")`);
   assert.equal(await page.locator("#reminders tbody tr").count(), 2);
+  // Resumed by another client, it comes back where a reload would show it.
+  assert.equal((await stack.api("POST", `/v1/reminders/${left}/resume`)).status, 200);
+  await page.waitForFunction(() => document.querySelectorAll("#reminders tbody tr").length === 3);
+  assert.equal(await page.$eval("#reminders tbody tr", (r) => r.dataset.id), left);
 });
 
 flow("a contact is set, listed and removed; a bad address shows its error", {}, async () => {
@@ -647,6 +651,13 @@ flow("the create form's preview waits for a schedule, then stops at max_fires", 
   assert.equal(capped[1] - capped[0], 60000);
   // The sentence says the limit the list keeps to.
   assert.match(await page.textContent("#preview p"), /at most 2 times/);
+  // A first fire already past fires when the reminder is created: listed now, not "never".
+  await page.fill("#f-max_fires", "");
+  await page.selectOption("#f-schedule_type", "one_time");
+  await page.fill("#f-run_at", "2020-01-01T09:00");
+  const [past] = await firesListed("#preview", 1);
+  assert.ok(Math.abs(past - Date.now()) < 10000, `the missed fire is now, not ${new Date(past).toISOString()}`);
+  assert.match(await page.textContent("#preview li"), /\(now, once created\)$/);
 });
 
 flow("an interval schedule's sentence gives its start and end in the browser's zone", {}, async () => {
@@ -674,6 +685,12 @@ flow("an interval schedule's sentence gives its start and end in the browser's z
       return fires.length === 1 && fires[0].textContent.startsWith("3/14/2027");
     });
     assert.match(await ny.textContent("#preview li"), /^3\/14\/2027, 3:00:00\sAM/);
+    // A saved one-time reminder's sentence says its time in this zone too, as its "Next fire".
+    const made = await stack.api("POST", "/v1/reminders", { entity_type: "user", entity_id: unique("NY"), event_type: "ny", channel: "log", schedule_type: "one_time", run_at: "2027-03-14T07:00:00.250Z" });
+    assert.equal(made.status, 201, JSON.stringify(made.body));
+    await ny.goto(`${stack.base}/#/reminders/${made.body.id}`);
+    await ny.waitForSelector("dt:text-is('Schedule') + dd");
+    assert.equal(await ny.textContent("dt:text-is('Schedule') + dd"), "once on 2027-03-14 at 03:00:00 (America/New_York)");
   } finally {
     await context.close();
   }

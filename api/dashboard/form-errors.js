@@ -18,6 +18,15 @@ function mark(control, message) {
 // place; true when a field took it. Under its label a field's error leaves out the API's name
 // for it ("entity_type: is required" reads "is required" under "Entity type"); a deeper path
 // ("request.headers.X: …") is kept, as the label does not say which part.
+// An API error said outside its field (the preview box): named by the field's label, as the
+// page names it, not by the API's name for it ("Interval in seconds: must be ...").
+export function labelledMessage(form, name, message) {
+  const control = controlFor(form, name);
+  const label = control?.labels?.[0]?.textContent;
+  if (!label || !message.startsWith(control.name + ": ")) return message;
+  return `${label}: ${message.slice(control.name.length + 2)}`;
+}
+
 export function showFieldError(form, name, message) {
   const control = controlFor(form, name);
   if (control) {

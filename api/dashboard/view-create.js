@@ -4,7 +4,7 @@
 
 import { api, apiAnswer, hasRoute, ApiError } from "./api.js";
 import { h, fill, field, input, select, textarea, time } from "./dom.js";
-import { showFieldError, clearErrors, checkRequired } from "./form-errors.js";
+import { showFieldError, clearErrors, checkRequired, labelledMessage } from "./form-errors.js";
 import { trimFires } from "./fires.js";
 import { numberOrText, toRfc3339, toLocalInput, browserZone, inYourZone, TIME_INPUT } from "./values.js";
 
@@ -23,10 +23,12 @@ const NEEDS = {
   recurring: ["interval_seconds", "Give the interval to see the next fires."],
   cron: ["cron", "Give a cron expression to see the next fires."],
 };
-const WHICH = {  // the fields each schedule type uses (the others are hidden and not sent)
+// The fields each schedule type uses (the others are hidden and not sent): a limit on fires or
+// an end means nothing to a schedule that fires once.
+const WHICH = {
   one_time: ["run_at"],
-  recurring: ["run_at", "interval_seconds"],
-  cron: ["run_at", "cron", "timezone"],
+  recurring: ["run_at", "interval_seconds", "max_fires", "ends_at"],
+  cron: ["run_at", "cron", "timezone", "max_fires", "ends_at"],
 };
 
 // The create body from the form: only fields that are shown and filled; `fields` limits it.
@@ -96,7 +98,7 @@ export async function createView(main) {
   const kind = form.elements.schedule_type;
   // The field a schedule type needs is required, so an empty submit names it with the others.
   function showScheduleFields() {
-    for (const name of ["run_at", "interval_seconds", "cron", "timezone"]) {
+    for (const name of ["run_at", "interval_seconds", "cron", "timezone", "max_fires", "ends_at"]) {
       form.querySelector(`[data-field="${name}"]`).hidden = !WHICH[kind.value].includes(name);
       form.elements[name].required = name === NEEDS[kind.value][0];
     }
@@ -139,7 +141,7 @@ export async function createView(main) {
         return api("POST", "/v1/schedules/preview", spec);
       });
     } catch (e) {
-      if (mine === seq) fill(preview, h("p", { class: "error" }, e.message));
+      if (mine === seq) fill(preview, h("p", { class: "error" }, e instanceof ApiError ? labelledMessage(form, e.field, e.message) : e.message));
       return;
     }
     if (mine !== seq) return;  // a later keystroke's answer wins

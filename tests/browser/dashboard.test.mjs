@@ -248,7 +248,8 @@ flow("a refused field shows the API's error next to that field", {}, async () =>
   await page.selectOption("#f-schedule_type", "cron");
   await page.fill("#f-cron", "61 * * * *");
   await page.waitForSelector("#preview .error:has-text('61')");
-  assert.match(await page.textContent("#preview"), /^cron: /);
+  // Named by the field's label, as the page names it, not by the API's name for it.
+  assert.match(await page.textContent("#preview"), /^Cron expression: /);
   await screenshot("field-error");
   await noSeriousViolations("the create form");
 });
@@ -654,6 +655,9 @@ flow("the create form's preview waits for a schedule, then stops at max_fires", 
   // A first fire already past fires when the reminder is created: listed now, not "never".
   await page.fill("#f-max_fires", "");
   await page.selectOption("#f-schedule_type", "one_time");
+  // A limit on fires or an end means nothing to a schedule that fires once: not offered.
+  assert.equal(await page.isVisible("#f-max_fires"), false);
+  assert.equal(await page.isVisible("#f-ends_at"), false);
   await page.fill("#f-run_at", "2020-01-01T09:00");
   const [past] = await firesListed("#preview", 1);
   assert.ok(Math.abs(past - Date.now()) < 10000, `the missed fire is now, not ${new Date(past).toISOString()}`);

@@ -14,23 +14,30 @@ function mark(control, message) {
   control.closest(".field").querySelector(`#${CSS.escape(control.id + "-error")}`).textContent = message;
 }
 
-// Shows `message` next to the field called `name` in `form`, or in the form's general error
-// place; true when a field took it. Under its label a field's error leaves out the API's name
-// for it ("entity_type: is required" reads "is required" under "Entity type"); a deeper path
-// ("request.headers.X: …") is kept, as the label does not say which part.
+// The API's message for `control` without the API's name for it ("entity_type: is required"
+// gives "is required"), or null when it names a deeper path ("request.headers.X: …"), which the
+// control's label does not say.
+function ownMessage(control, message) {
+  return message.startsWith(control.name + ": ") ? message.slice(control.name.length + 2) : null;
+}
+
 // An API error said outside its field (the preview box): named by the field's label, as the
 // page names it, not by the API's name for it ("Interval in seconds: must be ...").
 export function labelledMessage(form, name, message) {
   const control = controlFor(form, name);
   const label = control?.labels?.[0]?.textContent;
-  if (!label || !message.startsWith(control.name + ": ")) return message;
-  return `${label}: ${message.slice(control.name.length + 2)}`;
+  const own = control && ownMessage(control, message);
+  return label && own !== null ? `${label}: ${own}` : message;
 }
 
+// Shows `message` next to the field called `name` in `form`, or in the form's general error
+// place; true when a field took it. Under its label a field's error leaves out the API's name
+// for it ("entity_type: is required" reads "is required" under "Entity type"); a deeper path
+// ("request.headers.X: …") is kept, as the label does not say which part.
 export function showFieldError(form, name, message) {
   const control = controlFor(form, name);
   if (control) {
-    mark(control, message.startsWith(control.name + ": ") ? message.slice(control.name.length + 2) : message);
+    mark(control, ownMessage(control, message) ?? message);
     control.focus();
     return true;
   }

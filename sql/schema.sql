@@ -1729,16 +1729,17 @@ CREATE FUNCTION nudge.complete_reminders_stopped_by_flags() RETURNS trigger
     AS $$
 BEGIN
   -- The flags' keys as an InitPlan of each statement, as before 0033 (a variable would make both
-  -- statements parameterised, planned afresh for their first five runs in every backend).
+  -- statements parameterised, planned afresh for their first five runs in every backend). A live
+  -- reminder is written as "not ended" so that only reminders_live_by_stop_flag serves (0071).
   IF EXISTS (SELECT 1 FROM nudge.reminders
               WHERE stop_condition_type = 'db_check'
                 AND stop_condition_value = ANY (ARRAY(SELECT f.key FROM changed_flags f WHERE f.value))
-                AND status IN ('ACTIVE', 'PAUSED')) THEN
+                AND status NOT IN ('COMPLETED', 'CANCELLED', 'FAILED')) THEN
     UPDATE nudge.reminders
        SET status = 'COMPLETED', completed_reason = 'stop_condition', finished_at = now(), updated_at = now()
      WHERE stop_condition_type = 'db_check'
        AND stop_condition_value = ANY (ARRAY(SELECT f.key FROM changed_flags f WHERE f.value))
-       AND status IN ('ACTIVE', 'PAUSED');
+       AND status NOT IN ('COMPLETED', 'CANCELLED', 'FAILED');
   END IF;
   RETURN NULL;
 END $$;
@@ -2062,9 +2063,12 @@ BEGIN
     RETURN QUERY SELECT * FROM nudge.create_reminders_one_by_one(p_items);
     RETURN;
   END IF;
+  -- Each staged reminder by its id (OFFSET 0 keeps the lookup a lookup: as a join it could be
+  -- planned, on a small table, as a merge join walking the whole primary key).
   RETURN QUERY
-    SELECT b.item, b.created, nudge.reminder_json(r)
-      FROM pg_temp.nudge_new_reminder b JOIN nudge.reminders r ON r.id = b.id
+    SELECT b.item, b.created, nudge.reminder_json(x.r)
+      FROM pg_temp.nudge_new_reminder b
+     CROSS JOIN LATERAL (SELECT r FROM nudge.reminders r WHERE r.id = b.id OFFSET 0) x
      ORDER BY b.item;
 END $$;
 
@@ -3184,7 +3188,8 @@ BEGIN
       FROM unnest(p_ids, p_scheduled_for, p_attempts, p_outcomes, p_errors, p_status_codes,
                   p_responses, p_durations_ms)
              AS i(id, scheduled_for, attempt, outcome, error, status_code, response, duration_ms)
-     WHERE r.id = i.id AND r.leased_by = p_worker AND r.attempt = i.attempt
+     -- id = ANY (p_ids) makes every plan of the table a lookup of these ids (0071).
+     WHERE r.id = ANY (p_ids) AND r.id = i.id AND r.leased_by = p_worker AND r.attempt = i.attempt
        AND coalesce(r.occurrence_at, r.next_run_at) = i.scheduled_for
     RETURNING r.id, i.scheduled_for, i.attempt, i.outcome, left(i.error, 2000) AS error,
               i.status_code, left(i.response, 1024) AS response, i.duration_ms,
@@ -6346,7 +6351,7 @@ CREATE INDEX reminders_due_in_order ON nudge.reminders USING btree (next_run_at)
 
 -- Name: reminders_live_by_stop_flag; Type: INDEX; Schema: nudge; Owner: -
 
-CREATE INDEX reminders_live_by_stop_flag ON nudge.reminders USING btree (stop_condition_value) WHERE (((stop_condition_type)::text = 'db_check'::text) AND ((status)::text = ANY (ARRAY['ACTIVE'::text, 'PAUSED'::text])));
+CREATE INDEX reminders_live_by_stop_flag ON nudge.reminders USING btree (stop_condition_value) WHERE (((stop_condition_type)::text = 'db_check'::text) AND ((status)::text <> ALL (ARRAY['COMPLETED'::text, 'CANCELLED'::text, 'FAILED'::text])));
 
 -- Name: reminders_one_live_per_identity; Type: INDEX; Schema: nudge; Owner: -
 

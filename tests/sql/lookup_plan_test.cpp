@@ -1,7 +1,8 @@
 // Performance sanity, without timing anything: a session that planned its statements while the
-// tables were nearly empty still finds rows through indexes once the tables have grown (0054).
-// PL/pgSQL keeps a session's plans, and one made on an analyzed table of a page or two is a
-// sequential scan, kept until the next ANALYZE of the table.
+// tables were nearly empty still finds rows through indexes once the tables have grown (0054,
+// 0071). PL/pgSQL keeps a session's plans until the next ANALYZE of the table: one made on an
+// analyzed table of a page or two was a sequential scan, and one made on a table never analyzed
+// (a new installation's first minute) a bitmap scan of every live reminder.
 
 #include <string>
 #include <vector>
@@ -13,22 +14,46 @@ namespace {
 
 class LookupPlanTest : public LifecycleTest {
  protected:
-  // Rows of nudge.reminders and nudge.status_flags that sequential scans read while `statement`
-  // runs (the backend's counters hold still within a transaction).
-  long rows_scanned(const std::string& statement) {
+  // Rows and index entries of nudge.reminders and nudge.status_flags that scans read while
+  // `statement` runs, sequential, bitmap or through an index (fetches through an index are
+  // counted on the index; the backend's counters hold still within a transaction).
+  template <typename Run>
+  long rows_scanned_by(Run run) {
     const std::string read =
-        "SELECT pg_stat_get_xact_tuples_returned('nudge.reminders'::regclass)"
-        " + pg_stat_get_xact_tuples_returned('nudge.status_flags'::regclass)";
+        "SELECT sum(pg_stat_get_xact_tuples_returned(c.oid) + "
+        "pg_stat_get_xact_tuples_fetched(c.oid))::bigint FROM pg_class c"
+        " WHERE c.oid IN ('nudge.reminders'::regclass, 'nudge.status_flags'::regclass)"
+        " OR c.oid IN (SELECT i.indexrelid FROM pg_index i WHERE i.indrelid IN"
+        " ('nudge.reminders'::regclass, 'nudge.status_flags'::regclass))";
     pqxx::work tx(conn_);
     const long before = tx.exec1(read)[0].as<long>();
-    tx.exec(statement);
+    run(tx);
     const long after = tx.exec1(read)[0].as<long>();
     tx.commit();
     return after - before;
   }
+  long rows_scanned(const std::string& statement) {
+    return rows_scanned_by([&](pqxx::work& tx) { tx.exec(statement); });
+  }
+  // A worker's two round trips, with its own statements: a claim of what is due, then the
+  // finish of it with the next claim. Rows read by each.
+  std::pair<long, long> worker_rounds() {
+    std::vector<Claimed> claimed;
+    const long claim = rows_scanned_by(
+        [&](pqxx::work& tx) { claimed = to_claimed(exec_claim(tx, "lookup-worker", 16)); });
+    const long finish = rows_scanned_by([&](pqxx::work& tx) {
+      exec_finish_and_claim(tx, "lookup-worker", finish_arrays(claimed, "delivered", std::nullopt),
+                            16);
+    });
+    return {claim, finish};
+  }
+
+  // Plans each operation on tables holding a few rows (analyzed or not), grows the tables in
+  // another session, and counts the rows each operation then reads.
+  void expect_index_lookups_after_growth(bool analyzed_while_small);
 };
 
-TEST_F(LookupPlanTest, PlansMadeOnEmptyTablesStillUseIndexesOnceTheyGrow) {
+void LookupPlanTest::expect_index_lookups_after_growth(bool analyzed_while_small) {
   sql("SELECT nudge.create_rule('nag', 'done', '{\"type\": \"remind\", \"reminder\": {"
       "\"event_type\": \"form\", \"channel\": \"log\", \"schedule_type\": \"one_time\","
       " \"delay_seconds\": 60, \"stop_condition_type\": \"db_check\","
@@ -60,8 +85,8 @@ TEST_F(LookupPlanTest, PlansMadeOnEmptyTablesStillUseIndexesOnceTheyGrow) {
         "SELECT nudge.cancel_reminder(" + id + ")",
     };
   };
-  // As autovacuum leaves a new installation after its first changes: analyzed while small.
-  {
+  if (analyzed_while_small) {
+    // As autovacuum leaves a new installation after its first changes.
     pqxx::nontransaction tx(conn_);
     tx.exec("VACUUM ANALYZE nudge.reminders");
     tx.exec("VACUUM ANALYZE nudge.status_flags");
@@ -72,6 +97,7 @@ TEST_F(LookupPlanTest, PlansMadeOnEmptyTablesStillUseIndexesOnceTheyGrow) {
     for (const std::string& statement :
          operations(n, std::to_string(create_one_time(n, kDue, stop_on("warm-flag" + n)))))
       sql(statement);
+    worker_rounds();
   }
   // The tables grow in another session; nothing analyzes them.
   {
@@ -91,6 +117,17 @@ TEST_F(LookupPlanTest, PlansMadeOnEmptyTablesStillUseIndexesOnceTheyGrow) {
       "SELECT id FROM nudge.reminders WHERE entity_type = 'bulk' AND entity_id = '7'");
   for (const std::string& statement : operations("later", live))
     EXPECT_LT(rows_scanned(statement), 100) << statement;
+  const auto [claim, finish] = worker_rounds();
+  EXPECT_LT(claim, 100) << "the worker's claim";
+  EXPECT_LT(finish, 100) << "the worker's finish and claim";
+}
+
+TEST_F(LookupPlanTest, PlansMadeOnSmallAnalyzedTablesStillUseIndexesOnceTheyGrow) {
+  expect_index_lookups_after_growth(true);
+}
+
+TEST_F(LookupPlanTest, PlansMadeOnTablesNeverAnalyzedStillUseIndexesOnceTheyGrow) {
+  expect_index_lookups_after_growth(false);
 }
 
 }  // namespace

@@ -3188,8 +3188,7 @@ BEGIN
       FROM unnest(p_ids, p_scheduled_for, p_attempts, p_outcomes, p_errors, p_status_codes,
                   p_responses, p_durations_ms)
              AS i(id, scheduled_for, attempt, outcome, error, status_code, response, duration_ms)
-     -- id = ANY (p_ids) makes every plan of the table a lookup of these ids (0071).
-     WHERE r.id = ANY (p_ids) AND r.id = i.id AND r.leased_by = p_worker AND r.attempt = i.attempt
+     WHERE r.id = i.id AND r.leased_by = p_worker AND r.attempt = i.attempt
        AND coalesce(r.occurrence_at, r.next_run_at) = i.scheduled_for
     RETURNING r.id, i.scheduled_for, i.attempt, i.outcome, left(i.error, 2000) AS error,
               i.status_code, left(i.response, 1024) AS response, i.duration_ms,

@@ -48,35 +48,16 @@ const std::pair<const char*, const char*> kStatements[] = {
     {"reschedule",
      "SELECT nudge.reminder_json(nudge.reschedule_reminder($1, $2::timestamptz, $3::integer, "
      "$4::jsonb, $5::integer, $6::timestamptz, $7::text[]))::text"},
-    // The times a reminder created at `from` ($2, default now) fires, as a JSON array: from
-    // `from` on (nudge.preview_schedule lists those strictly after its p_from), an interval
-    // schedule without run_at starting at it, as its create does, and a first fire already past
-    // fired at `from` (misfire_policy fire_once, the default); neither past max_fires ($8,
-    // counted from the first listed) nor after ends_at ($9; a fire at it still happens). Then
-    // the schedule in words, which names a cron schedule's times in its zone, the others' in $10.
+    // The times a reminder created at `from` fires (nudge.preview_reminder), as a JSON array,
+    // and the schedule in words, which names a cron schedule's times in its zone, the others'
+    // in $10.
     {"preview",
-     "WITH s AS (SELECT f.at, "
-     "  CASE WHEN f.at > nudge.earliest_time() THEN f.at - interval '1 microsecond' ELSE f.at END "
-     "    AS after, "
-     "  coalesce($4::timestamptz, CASE WHEN $1 = 'recurring' THEN f.at END) AS run_at "
-     "  FROM (SELECT coalesce($2::timestamptz, now()) AS at) f), "
-     "m AS (SELECT s.*, CASE WHEN s.run_at < s.at THEN (SELECT p.t::timestamptz < s.at "
-     "  FROM nudge.preview_schedule($1, greatest(s.run_at - interval '1 microsecond', "
-     "    nudge.earliest_time()), 1, s.run_at, $5::integer, $6, $7) p(t)) ELSE false END AS missed "
-     "  FROM s), "
-     "l AS (SELECT nudge.rfc3339_in_zone(m.at, CASE WHEN $1 = 'cron' "
-     "    THEN nudge.checked_timezone(coalesce($7, 'UTC')) ELSE 'UTC' END) AS t, 0::bigint AS n "
-     "  FROM m WHERE m.missed "
-     "  UNION ALL SELECT p.t, p.n FROM m, nudge.preview_schedule($1, m.after, $3::integer, "
-     "    m.run_at, $5::integer, $6, $7) WITH ORDINALITY p(t, n)), "
-     "o AS (SELECT l.t, row_number() OVER (ORDER BY l.n) AS n FROM l) "
-     "SELECT coalesce(jsonb_agg(o.t ORDER BY o.n), '[]')::text, "
+     "SELECT coalesce(jsonb_agg(p.t ORDER BY p.n), '[]')::text, "
      "nudge.describe_schedule($1, $4::timestamptz, $5::integer, $6, "
      "CASE WHEN $1 = 'cron' THEN $7 ELSE $10 END, "
      "p_max_fires => $8::integer, p_ends_at => $9::timestamptz) "
-     "FROM o WHERE o.n <= $3::integer "
-     "AND ($8::integer IS NULL OR o.n <= $8::integer) "
-     "AND ($9::timestamptz IS NULL OR o.t::timestamptz <= $9::timestamptz)"},
+     "FROM nudge.preview_reminder($1, $2::timestamptz, $3::integer, $4::timestamptz, $5::integer, "
+     "$6, $7, $8::integer, $9::timestamptz) WITH ORDINALITY p(t, n)"},
     // A parsed phrase (api/schedule_words.hpp) in one round trip: its moments as instants in
     // its zone ($1) at now ($2; the database's, to the second: "in 2 hours" means no
     // microseconds), whether the one_time or start instant is past and whether the

@@ -1,10 +1,12 @@
 // Performance sanity, without timing anything: a session that planned its statements while the
 // tables were nearly empty still finds rows through indexes once the tables have grown (0054,
 // 0071). PL/pgSQL keeps a session's plans until the next ANALYZE of the table: one made on an
-// analyzed table of a page or two was a sequential scan, and one made on a table never analyzed
-// (a new installation's first minute) a bitmap scan of every live reminder.
+// analyzed table of a page or two was a sequential scan (0054), and, with those off, the flag
+// trigger's lookup was a scan of a whole index of every live reminder and the batch create's
+// answer a walk of the whole primary key (0071), analyzed or not.
 
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "sql/lifecycle_fixture.hpp"
@@ -15,8 +17,8 @@ namespace {
 class LookupPlanTest : public LifecycleTest {
  protected:
   // Rows and index entries of nudge.reminders and nudge.status_flags that scans read while
-  // `statement` runs, sequential, bitmap or through an index (fetches through an index are
-  // counted on the index; the backend's counters hold still within a transaction).
+  // `run` runs in one transaction, sequential, bitmap or through an index (fetches through an
+  // index are counted on the index; the backend's counters hold still within a transaction).
   template <typename Run>
   long rows_scanned_by(Run run) {
     const std::string read =

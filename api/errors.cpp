@@ -18,6 +18,16 @@ std::string field_of(const std::string& message) {
   return colon == std::string::npos ? "" : message.substr(0, colon);
 }
 
+// The code of a check's "<field>: <problem>" (22023): the SQL checks say a field is missing or
+// unknown in the words api/input.cpp uses, and are answered with the same codes.
+std::string code_of_problem(const std::string& message) {
+  const auto colon = message.find(": ");
+  const std::string problem = colon == std::string::npos ? message : message.substr(colon + 2);
+  if (problem.rfind("is not a known field", 0) == 0) return "unknown_field";
+  if (problem.rfind("is required", 0) == 0) return "missing_field";
+  return "invalid_value";
+}
+
 // {"error": {"code", "message", "field"}}: the body of every rejection.
 nlohmann::json error_body(const std::string& code, const std::string& message,
                           const std::string& field) {
@@ -124,7 +134,7 @@ void send_exception(const httplib::Request& req, httplib::Response& res, std::ex
     const std::string state = e.sqlstate();
     const std::string message = primary_message(e.what());
     if (state == "22023") {
-      send_error(res, 400, "invalid_value", message, field_of(message));
+      send_error(res, 400, code_of_problem(message), message, field_of(message));
     } else if (state == "NU404") {
       send_error(res, 404, "not_found", message);
     } else if (state == "NU409") {

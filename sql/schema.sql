@@ -1062,6 +1062,12 @@ BEGIN
       PERFORM nudge.reject('action.reminder.' || v_key, 'is required');
     END IF;
   END LOOP;
+  -- Said as REST's create says it (the sample create would state the range of a NULL).
+  IF p_template->>'schedule_type' = 'recurring'
+     AND NOT p_template ?| ARRAY['interval_seconds', 'interval_minutes'] THEN
+    PERFORM nudge.reject('action.reminder.interval_seconds',
+                         'is required for recurring (or interval_minutes)');
+  END IF;
 
   -- Rendered for a sample event and created as a create would be, then rolled back: the
   -- template is checked like a create. Data placeholders stand for sample values; a target

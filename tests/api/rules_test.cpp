@@ -122,6 +122,41 @@ TEST_F(Rules, ABadRuleIsA400NamingTheField) {
   EXPECT_EQ(get("/v1/rules").body["items"].size(), 0u);
 }
 
+// The codes of a create's own checks (api/input.cpp), where the database checks the template.
+TEST_F(Rules, AMissingOrUnknownFieldOfAnActionIsCodedAsInACreate) {
+  const struct {
+    std::string action;
+    std::string code;
+    std::string field;
+  } cases[] = {
+      {R"({"type": "remind", "reminder": {"event_type": "f", "channel": "log",
+          "schedule_type": "one_time", "colour": 1}})",
+       "unknown_field", "action.reminder.colour"},
+      {R"({"type": "remind", "reminder": {"event_type": "f", "schedule_type": "one_time"}})",
+       "missing_field", "action.reminder.channel"},
+      {R"({"type": "remind", "reminder": {"event_type": "f", "channel": "log",
+          "schedule_type": "recurring"}})",
+       "missing_field", "action.reminder.interval_seconds"},
+      {R"({"type": "cancel", "cancel": {}})", "missing_field", "action.cancel.event_type"},
+      {R"({"type": "remind", "reminder": {"event_type": "f", "channel": "log",
+          "schedule_type": "recurring", "interval_seconds": 0}})",
+       "invalid_value", "action.reminder.interval_seconds"},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.action);
+    const auto r = post("/v1/rules", rule_body("n", "e", c.action));
+    EXPECT_EQ(r.status, 400) << r.body.dump();
+    EXPECT_EQ(r.body["error"]["code"], c.code) << r.body.dump();
+    EXPECT_EQ(r.error_field(), c.field) << r.body.dump();
+  }
+  const auto no_interval = post("/v1/rules", rule_body("n", "e", cases[2].action));
+  EXPECT_NE(
+      no_interval.body["error"]["message"].get<std::string>().find("is required for recurring"),
+      std::string::npos)
+      << no_interval.body.dump();
+  EXPECT_EQ(get("/v1/rules").body["items"].size(), 0u);
+}
+
 TEST_F(Rules, TheTwentyFirstEnabledRuleOfAnEventTypeIsA400NamingTheEventType) {
   for (int i = 1; i <= 20; ++i) post("/v1/rules", rule_body("nag" + std::to_string(i), "e"));
   const auto refused = post("/v1/rules", rule_body("nag21", "e"));

@@ -519,6 +519,8 @@ PreviewInput parse_preview(const json& body) {
   in.max_fires = f.integer("max_fires", 1, 2147483647);
   in.ends_at = f.time("ends_at");
   in.from = f.time("from");
+  if (auto policy = f.choice("misfire_policy", {"fire_once", "skip", "fire_all"}, false))
+    in.misfire_policy = *policy;
   if (auto count = f.integer("count", 1, 100)) in.count = *count;
   f.reject_unknown();
   return in;

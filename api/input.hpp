@@ -74,6 +74,7 @@ struct PreviewInput {
   // cron schedule's text keeps its own zone).
   std::optional<std::string> run_at, cron, timezone, from, ends_at, text_timezone;
   std::optional<int> interval_seconds, max_fires;
+  std::string misfire_policy = "fire_once";
   int count = 5;
 };
 PreviewInput parse_preview(const nlohmann::json& body);

@@ -172,7 +172,8 @@ int main(int argc, char** argv) {
   nudge::api::add_server_metrics(registry, pool, server);
   nudge::api::Router router(server.routes(), gate, &request_metrics);
   const nudge::AddressGuard guard(config.webhook.allow_private);
-  nudge::api::add_routes(router, pool, notifier, config.secrets, guard, registry, hub);
+  nudge::api::add_routes(router, pool, notifier, config.secrets, guard, registry, hub,
+                         config.misfire);
   router.finish();
   nudge::api::UploadSlots uploads(std::max(1, config.api.threads / 2));
   server.set_body_gate([&router, &uploads](const httplib::Request& req, httplib::Response& res) {

@@ -8,7 +8,8 @@
 namespace nudge::api {
 
 void add_routes(Router& router, ConnectionPool& pool, Notifier& notifier, const Secrets& secrets,
-                const AddressGuard& guard, const metrics::Registry& registry, StreamHub& hub) {
+                const AddressGuard& guard, const metrics::Registry& registry, StreamHub& hub,
+                const MisfireConfig& misfire) {
   router.add("GET", "/health", [](const httplib::Request& req, httplib::Response& res) {
     reject_unknown_params(req, {});
     reply(res, 200, R"({"status":"ok"})");
@@ -44,7 +45,7 @@ void add_routes(Router& router, ConnectionPool& pool, Notifier& notifier, const 
   add_operations_routes(router, pool, registry);
   add_static_routes(router);
   add_reminder_routes(router, pool, notifier, secrets, guard);
-  add_schedule_routes(router, pool);
+  add_schedule_routes(router, pool, misfire);
   add_flag_routes(router, pool);
   add_contact_routes(router, pool, guard);
   add_rule_routes(router, pool, secrets, guard);

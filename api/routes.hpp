@@ -15,8 +15,10 @@ namespace nudge::api {
 // Every route below, plus /health, /ready and /openapi.json. `secrets` are the configured ones
 // (only their names are used: a webhook request may name no others); `guard` refuses webhook
 // targets at private literal addresses. Both must outlive the routes.
+// `misfire`: the workers' settings, which a preview's skip and fire_all follow.
 void add_routes(Router& router, ConnectionPool& pool, Notifier& notifier, const Secrets& secrets,
-                const AddressGuard& guard, const metrics::Registry& registry, StreamHub& hub);
+                const AddressGuard& guard, const metrics::Registry& registry, StreamHub& hub,
+                const MisfireConfig& misfire);
 
 // /metrics (what `registry` holds), /livez and /readyz.
 void add_operations_routes(Router& router, ConnectionPool& pool, const metrics::Registry& registry);
@@ -26,7 +28,7 @@ void add_static_routes(Router& router);
 
 void add_reminder_routes(Router& router, ConnectionPool& pool, Notifier& notifier,
                          const Secrets& secrets, const AddressGuard& guard);
-void add_schedule_routes(Router& router, ConnectionPool& pool);
+void add_schedule_routes(Router& router, ConnectionPool& pool, const MisfireConfig& misfire);
 void add_flag_routes(Router& router, ConnectionPool& pool);
 void add_contact_routes(Router& router, ConnectionPool& pool, const AddressGuard& guard);
 void add_rule_routes(Router& router, ConnectionPool& pool, const Secrets& secrets,

@@ -63,10 +63,10 @@ pqxx::row resolve(ConnectionPool& pool, const words::Schedule& s,
 
 }  // namespace
 
-void add_schedule_routes(Router& router, ConnectionPool& pool) {
+void add_schedule_routes(Router& router, ConnectionPool& pool, const MisfireConfig& misfire) {
   router.add(
       "POST", "/v1/schedules/preview",
-      [&pool](const httplib::Request& req, httplib::Response& res) {
+      [&pool, misfire](const httplib::Request& req, httplib::Response& res) {
         reject_unknown_params(req, {});
         const PreviewInput in = parse_preview(parse_object(req.body));
         pqxx::row row;
@@ -74,7 +74,8 @@ void add_schedule_routes(Router& router, ConnectionPool& pool) {
           row = on_connection(pool, [&](pqxx::nontransaction& tx) {
             return tx.exec_prepared1("preview", in.schedule_type, in.from, in.count, in.run_at,
                                      in.interval_seconds, in.cron, in.timezone, in.max_fires,
-                                     in.ends_at, in.text_timezone);
+                                     in.ends_at, in.text_timezone, in.misfire_policy,
+                                     misfire.threshold_seconds, misfire.fire_all_cap);
           });
         } catch (const pqxx::sql_error& e) {
           // Only the sentence reads text_timezone, and the database names the zone it checks.

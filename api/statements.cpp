@@ -48,16 +48,17 @@ const std::pair<const char*, const char*> kStatements[] = {
     {"reschedule",
      "SELECT nudge.reminder_json(nudge.reschedule_reminder($1, $2::timestamptz, $3::integer, "
      "$4::jsonb, $5::integer, $6::timestamptz, $7::text[]))::text"},
-    // The times a reminder created at `from` fires (nudge.preview_reminder), as a JSON array,
-    // and the schedule in words, which names a cron schedule's times in its zone, the others'
-    // in $10.
+    // The times a reminder created at `from` fires (nudge.preview_reminder) under its misfire
+    // policy ($11) and the workers' [misfire] settings ($12, $13), as a JSON array, and the
+    // schedule in words, which names a cron schedule's times in its zone, the others' in $10.
     {"preview",
      "SELECT coalesce(jsonb_agg(p.t ORDER BY p.n), '[]')::text, "
      "nudge.describe_schedule($1, $4::timestamptz, $5::integer, $6, "
      "CASE WHEN $1 = 'cron' THEN $7 ELSE $10 END, "
      "p_max_fires => $8::integer, p_ends_at => $9::timestamptz) "
      "FROM nudge.preview_reminder($1, $2::timestamptz, $3::integer, $4::timestamptz, $5::integer, "
-     "$6, $7, $8::integer, $9::timestamptz) WITH ORDINALITY p(t, n)"},
+     "$6, $7, $8::integer, $9::timestamptz, $11, $12::integer, $13::integer) "
+     "WITH ORDINALITY p(t, n)"},
     // A parsed phrase (api/schedule_words.hpp) in one round trip: its moments as instants in
     // its zone ($1) at now ($2; the database's, to the second: "in 2 hours" means no
     // microseconds), whether the one_time or start instant is past and whether the

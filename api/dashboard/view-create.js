@@ -14,6 +14,8 @@ const JSON_FIELDS = ["payload", "request"];
 const TIME_FIELDS = ["run_at", "ends_at"];
 // What the preview also follows: the list stops where these end the reminder.
 const LIMIT_FIELDS = ["max_fires", "ends_at"];
+// And what a first fire already past does: fire once, be skipped, or fire per missed occurrence.
+const POLICY_FIELDS = ["misfire_policy"];
 // What "Describe it in words" can set: each is cleared first, so the form holds the last
 // description alone, never a field left from an earlier one.
 const WORD_FIELDS = [...SCHEDULE_FIELDS, ...LIMIT_FIELDS, "stop_condition_type", "stop_condition_value"];
@@ -121,7 +123,7 @@ export async function createView(main) {
     // The preview gives the fires of a reminder created at its `from`, now: an interval
     // schedule with no first fire, or a first fire already past, fires at once, listed first.
     const now = new Date().toISOString();
-    const spec = { ...body(form, SCHEDULE_FIELDS), count: 5, from: now };
+    const spec = { ...body(form, SCHEDULE_FIELDS), ...body(form, POLICY_FIELDS), count: 5, from: now };
     // An interval schedule's sentence names its start and end in this browser's zone, as the
     // form and the list do (a cron's names its own zone, which the form shows).
     if (spec.schedule_type === "recurring" && browserZone()) spec.text_timezone = browserZone();
@@ -152,11 +154,11 @@ export async function createView(main) {
     fill(preview,
       sentence ? h("p", {}, sentence) : null,
       times.length
-        ? h("ol", {}, times.map((t, i) => h("li", {}, time(t), i === 0 && Date.parse(t) === Date.parse(now) ? " (now, once created)" : "")))
+        ? h("ol", {}, times.map((t) => h("li", {}, time(t), Date.parse(t) === Date.parse(now) ? " (now, once created)" : "")))
         : h("p", {}, "It never fires."));
   }
   form.addEventListener("input", (e) => {
-    if (!SCHEDULE_FIELDS.includes(e.target.name) && !LIMIT_FIELDS.includes(e.target.name)) return;
+    if (![...SCHEDULE_FIELDS, ...LIMIT_FIELDS, ...POLICY_FIELDS].includes(e.target.name)) return;
     clearTimeout(timer);
     timer = setTimeout(updatePreview, 250);
   });

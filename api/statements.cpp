@@ -7,7 +7,7 @@ namespace {
 
 const std::pair<const char*, const char*> kStatements[] = {
     {"create",
-     "SELECT c.created, nudge.reminder_json(c.reminder)::text FROM nudge.create_reminder("
+     "SELECT c.created, nudge.reminder_json_text(c.reminder) FROM nudge.create_reminder("
      "p_entity_type => $1, p_entity_id => $2, p_event_type => $3, p_channel => $4, "
      "p_schedule_type => $5, p_run_at => $6::timestamptz, p_interval_seconds => $7::integer, "
      "p_target => $8, p_payload => $9::jsonb, p_stop_condition_type => $10, "
@@ -15,11 +15,11 @@ const std::pair<const char*, const char*> kStatements[] = {
      "p_cron => $14, p_timezone => $15, p_misfire_policy => $16, "
      "p_max_attempts => $17::integer, p_request => $18::jsonb) c"},
     {"create_batch",
-     "SELECT item, created, reminder::text FROM nudge.create_reminders($1::jsonb) ORDER BY "
-     "item"},
-    {"get", "SELECT nudge.reminder_json(r)::text FROM nudge.reminders r WHERE r.id = $1"},
+     "SELECT item, created, nudge.reminder_json_text(reminder) FROM "
+     "nudge.create_reminders($1::jsonb) ORDER BY item"},
+    {"get", "SELECT nudge.reminder_json_text(r) FROM nudge.reminders r WHERE r.id = $1"},
     {"list",
-     "SELECT nudge.reminder_json(r)::text, r.id FROM nudge.reminders r "
+     "SELECT nudge.reminder_json_text(r), r.id FROM nudge.reminders r "
      "WHERE ($1::text IS NULL OR r.status = $1) AND ($2::text IS NULL OR r.entity_type = $2) "
      "AND ($3::text IS NULL OR r.entity_id = $3) AND ($4::text IS NULL OR r.event_type = $4) "
      "AND ($5::text IS NULL OR r.channel = $5) AND ($6::bigint IS NULL OR r.id < $6) "
@@ -32,9 +32,9 @@ const std::pair<const char*, const char*> kStatements[] = {
      "SELECT e.execution::text, "
      "to_char(e.scheduled_for AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"') "
      "FROM nudge.reminder_executions($1, $2::timestamptz, $3::integer) e"},
-    {"pause", "SELECT nudge.reminder_json(nudge.pause_reminder($1))::text"},
-    {"resume", "SELECT nudge.reminder_json(nudge.resume_reminder($1))::text"},
-    {"cancel", "SELECT nudge.reminder_json(nudge.cancel_reminder($1))::text"},
+    {"pause", "SELECT nudge.reminder_json_text(nudge.pause_reminder($1))"},
+    {"resume", "SELECT nudge.reminder_json_text(nudge.resume_reminder($1))"},
+    {"cancel", "SELECT nudge.reminder_json_text(nudge.cancel_reminder($1))"},
     // Bulk changes: $1 the ids as an array literal, then the list's filters.
     {"pause_matching",
      "SELECT nudge.pause_reminders(p_ids => $1::bigint[], p_status => $2, p_entity_type => $3, "
@@ -46,8 +46,8 @@ const std::pair<const char*, const char*> kStatements[] = {
      "SELECT nudge.cancel_reminders(p_ids => $1::bigint[], p_status => $2, p_entity_type => $3, "
      "p_entity_id => $4, p_event_type => $5, p_channel => $6)::text"},
     {"reschedule",
-     "SELECT nudge.reminder_json(nudge.reschedule_reminder($1, $2::timestamptz, $3::integer, "
-     "$4::jsonb, $5::integer, $6::timestamptz, $7::text[]))::text"},
+     "SELECT nudge.reminder_json_text(nudge.reschedule_reminder($1, $2::timestamptz, $3::integer, "
+     "$4::jsonb, $5::integer, $6::timestamptz, $7::text[]))"},
     // The times a reminder created at `from` fires (nudge.preview_reminder) under its misfire
     // policy ($11) and the workers' [misfire] settings ($12, $13), as a JSON array, and the
     // schedule in words, which names a cron schedule's times in its zone, the others' in $10.

@@ -2018,7 +2018,7 @@ COMMENT ON FUNCTION nudge.create_reminder_from_item(p_item jsonb) IS 'nudge.crea
 
 -- Name: create_reminders(jsonb); Type: FUNCTION; Schema: nudge; Owner: -
 
-CREATE FUNCTION nudge.create_reminders(p_items jsonb) RETURNS TABLE(item integer, created boolean, reminder jsonb)
+CREATE FUNCTION nudge.create_reminders(p_items jsonb) RETURNS TABLE(item integer, created boolean, reminder nudge.reminders)
     LANGUAGE plpgsql
     SET search_path TO 'pg_catalog', 'pg_temp'
     SET enable_seqscan TO 'off'
@@ -2072,7 +2072,7 @@ BEGIN
   -- Each staged reminder by its id (OFFSET 0 keeps the lookup a lookup: as a join it could be
   -- planned, on a small table, as a merge join walking the whole primary key).
   RETURN QUERY
-    SELECT b.item, b.created, nudge.reminder_json(x.r)
+    SELECT b.item, b.created, x.r
       FROM pg_temp.nudge_new_reminder b
      CROSS JOIN LATERAL (SELECT r FROM nudge.reminders r WHERE r.id = b.id OFFSET 0) x
      ORDER BY b.item;
@@ -2080,11 +2080,11 @@ END $$;
 
 -- Name: FUNCTION create_reminders(p_items jsonb); Type: COMMENT; Schema: nudge; Owner: -
 
-COMMENT ON FUNCTION nudge.create_reminders(p_items jsonb) IS 'Creates (or finds) every item of p_items (JSON objects with the fields of nudge.create_reminder, without the p_ prefix, or interval_minutes for interval_seconds, plus rule_id and event_id for reminders rules create) in one transaction and answers exactly as nudge.create_reminders_one_by_one would (an item that is not an object, an unknown key, a value of the wrong JSON type or a time that is not RFC 3339 with an offset raises 22023 naming items[<index>] or items[<index>].<field>), with one set-based INSERT when every item is plainly valid, new and distinct.';
+COMMENT ON FUNCTION nudge.create_reminders(p_items jsonb) IS 'Creates (or finds) every item of p_items (JSON objects with the fields of nudge.create_reminder, without the p_ prefix, or interval_minutes for interval_seconds, plus rule_id and event_id for reminders rules create) in one transaction, one row per item with the reminder (a nudge.reminders row, as nudge.create_reminder answers), exactly as nudge.create_reminders_one_by_one would (an item that is not an object, an unknown key, a value of the wrong JSON type or a time that is not RFC 3339 with an offset raises 22023 naming items[<index>] or items[<index>].<field>), with one set-based INSERT when every item is plainly valid, new and distinct.';
 
 -- Name: create_reminders_one_by_one(jsonb); Type: FUNCTION; Schema: nudge; Owner: -
 
-CREATE FUNCTION nudge.create_reminders_one_by_one(p_items jsonb) RETURNS TABLE(item integer, created boolean, reminder jsonb)
+CREATE FUNCTION nudge.create_reminders_one_by_one(p_items jsonb) RETURNS TABLE(item integer, created boolean, reminder nudge.reminders)
     LANGUAGE plpgsql
     SET search_path TO 'pg_catalog', 'pg_temp'
     AS $$
@@ -2106,7 +2106,7 @@ BEGIN
                 set_config('nudge.event_id', v_item->>'event_id', true);
       END IF;
       RETURN QUERY
-        SELECT v_index, c.created, nudge.reminder_json(c.reminder)
+        SELECT v_index, c.created, c.reminder
           FROM nudge.create_reminder_from_item(v_item) c;
       IF v_item ? 'rule_id' THEN
         PERFORM set_config('nudge.rule_id', '', true), set_config('nudge.event_id', '', true);
@@ -2128,7 +2128,7 @@ END $$;
 
 -- Name: FUNCTION create_reminders_one_by_one(p_items jsonb); Type: COMMENT; Schema: nudge; Owner: -
 
-COMMENT ON FUNCTION nudge.create_reminders_one_by_one(p_items jsonb) IS 'Creates (or finds) every item of p_items with nudge.create_reminder_from_item, in order, in one transaction, one row per item; if any item is not a JSON object ("items[<index>]: must be a JSON object"), holds a key nudge.create_item_fields does not name, a value nudge.item_value_problem refuses (a wrong JSON type, a time that is not RFC 3339 with an offset, a fraction) or a time PostgreSQL cannot read, or is rejected, nothing is created and the 22023 error names it: "items[<index>].<field>: <problem>".';
+COMMENT ON FUNCTION nudge.create_reminders_one_by_one(p_items jsonb) IS 'Creates (or finds) every item of p_items with nudge.create_reminder_from_item, in order, in one transaction, one row per item with the reminder (a nudge.reminders row); if any item is not a JSON object ("items[<index>]: must be a JSON object"), holds a key nudge.create_item_fields does not name, a value nudge.item_value_problem refuses (a wrong JSON type, a time that is not RFC 3339 with an offset, a fraction) or a time PostgreSQL cannot read, or is rejected, nothing is created and the 22023 error names it: "items[<index>].<field>: <problem>".';
 
 -- Name: create_rule(text, text, jsonb, jsonb, boolean); Type: FUNCTION; Schema: nudge; Owner: -
 
@@ -4464,7 +4464,7 @@ BEGIN
             INSERT INTO pg_temp.nudge_batch_effect (rule_id, ord, i, effect)
             SELECT v_rule.id, v_ords[c.item + 1], c.item,
                    jsonb_build_object('rule_id', v_rule.id, 'type', 'remind',
-                                      'reminder', c.reminder, 'created', c.created)
+                                      'reminder', nudge.reminder_json(c.reminder), 'created', c.created)
               FROM nudge.create_reminders_one_by_one(v_items) c;
           END IF;
         WHEN 'set_flag' THEN
@@ -4931,7 +4931,20 @@ COMMENT ON FUNCTION nudge.reminder_item(p_template jsonb, p_event nudge.events) 
 CREATE FUNCTION nudge.reminder_json(r nudge.reminders) RETURNS jsonb
     LANGUAGE sql STABLE
     AS $$
-  SELECT concat(
+  SELECT nudge.reminder_json_text(r)::jsonb
+$$;
+
+-- Name: FUNCTION reminder_json(r nudge.reminders); Type: COMMENT; Schema: nudge; Owner: -
+
+COMMENT ON FUNCTION nudge.reminder_json(r nudge.reminders) IS 'The public JSON form of a reminder: every field that is set (nulls left out, the payload and the request as stored), times in the session''s zone, the occurrence being retried and its attempts while there is one, the rule and event that created it, its schedule in words (schedule_text), no lease internals.';
+
+-- Name: reminder_json_text(nudge.reminders); Type: FUNCTION; Schema: nudge; Owner: -
+
+CREATE FUNCTION nudge.reminder_json_text(r nudge.reminders) RETURNS text
+    LANGUAGE sql STABLE
+    AS $$
+  -- No row (all null) is no reminder: NULL, never half an object.
+  SELECT CASE WHEN r.id IS NOT NULL THEN concat(
     '{"id":', r.id,
     -- The payload is the user's JSON, kept as it is (nulls inside it too); schedule_text is
     -- always there (null when there are no words for it): only unset fields are left out.
@@ -4970,12 +4983,12 @@ CREATE FUNCTION nudge.reminder_json(r nudge.reminders) RETURNS jsonb
     ',"finished_at":' || to_json(r.finished_at)::text,
     -- The request as stored, its nulls kept like the payload's ({{secret.NAME}}, never a value).
     ',"request":' || r.request::text,
-    '}')::jsonb
+    '}') END
 $$;
 
--- Name: FUNCTION reminder_json(r nudge.reminders); Type: COMMENT; Schema: nudge; Owner: -
+-- Name: FUNCTION reminder_json_text(r nudge.reminders); Type: COMMENT; Schema: nudge; Owner: -
 
-COMMENT ON FUNCTION nudge.reminder_json(r nudge.reminders) IS 'The public JSON form of a reminder: every field that is set (nulls left out, the payload and the request as stored), times in the session''s zone, the occurrence being retried and its attempts while there is one, the rule and event that created it, its schedule in words (schedule_text), no lease internals.';
+COMMENT ON FUNCTION nudge.reminder_json_text(r nudge.reminders) IS 'The text of nudge.reminder_json(r), as built: the same fields and values, in the order written (id first), without the jsonb round trip (NULL for no row); what the API answers a reminder with.';
 
 -- Name: reminder_request_is_checked(); Type: FUNCTION; Schema: nudge; Owner: -
 

@@ -392,19 +392,43 @@ TEST_F(CreateTest, ABatchRefusesUnknownKeysAndReadsIntervalMinutesAsRestDoes) {
 
   // interval_minutes is read on both paths.
   const std::string every_5_minutes = item("m", recurring + R"(, "interval_minutes": 5)");
-  EXPECT_EQ(
-      value<std::string>(
-          "SELECT string_agg(item || ':' || created || ':' || (reminder->>'interval_seconds'),"
-          " ' ' ORDER BY item) FROM nudge.create_reminders($1::jsonb)",
-          "[" + every_5_minutes + "]"),
-      "0:true:300");
-  EXPECT_EQ(
-      value<std::string>(
-          "SELECT string_agg(item || ':' || created || ':' || (reminder->>'interval_seconds'),"
-          " ' ' ORDER BY item) FROM nudge.create_reminders($1::jsonb)",
-          "[" + item("m2", recurring + R"(, "interval_minutes": 2)") + ", " +
-              item("m2", recurring + R"(, "interval_minutes": 2)") + "]"),
-      "0:true:120 1:false:120");
+  EXPECT_EQ(value<std::string>(
+                "SELECT string_agg(item || ':' || created || ':' || (reminder).interval_seconds,"
+                " ' ' ORDER BY item) FROM nudge.create_reminders($1::jsonb)",
+                "[" + every_5_minutes + "]"),
+            "0:true:300");
+  EXPECT_EQ(value<std::string>(
+                "SELECT string_agg(item || ':' || created || ':' || (reminder).interval_seconds,"
+                " ' ' ORDER BY item) FROM nudge.create_reminders($1::jsonb)",
+                "[" + item("m2", recurring + R"(, "interval_minutes": 2)") + ", " +
+                    item("m2", recurring + R"(, "interval_minutes": 2)") + "]"),
+            "0:true:120 1:false:120");
+}
+
+// A batch answers each reminder as its row, as a single create does; its text, what the API
+// answers, is its JSON; no row is NULL, not half an object.
+TEST_F(CreateTest, ABatchAnswersRowsWhoseTextIsTheirJson) {
+  const pqxx::result made =
+      sql("SELECT item, created, (reminder).id, (reminder).status, "
+          "nudge.reminder_json_text(reminder)::jsonb = nudge.reminder_json(reminder) "
+          "FROM nudge.create_reminders($1::jsonb) ORDER BY item",
+          R"([{"entity_type": "b", "entity_id": "1", "event_type": "x", "channel": "webhook",
+           "target": "https://example.com/h", "schedule_type": "cron", "cron": "0 9 * * 1-5",
+           "timezone": "Europe/Berlin", "payload": {"a": [1, null, "\u00e9\""]},
+           "max_fires": 3, "ends_at": "2031-01-01T00:00:00Z"},
+          {"entity_type": "b", "entity_id": "2", "event_type": "x", "channel": "log",
+           "schedule_type": "recurring", "interval_seconds": 60}])");
+  ASSERT_EQ(made.size(), 2u);
+  for (const auto& row : made) {
+    EXPECT_TRUE(row[1].as<bool>());
+    EXPECT_EQ(row[2].as<long>(), value<long>("SELECT id FROM nudge.reminders WHERE entity_id = $1",
+                                             std::to_string(row[0].as<int>() + 1)));
+    EXPECT_EQ(row[3].as<std::string>(), "ACTIVE");
+    EXPECT_TRUE(row[4].as<bool>());
+  }
+  EXPECT_TRUE(
+      value<bool>("SELECT nudge.reminder_json_text(NULL::nudge.reminders) IS NULL "
+                  "AND nudge.reminder_json(NULL::nudge.reminders) IS NULL"));
 }
 
 TEST_F(CreateTest, BoundaryInputsAreAccepted) {

@@ -368,7 +368,7 @@ TEST_F(RequestTest, ABatchCreatesRequestsSetWiseAndNamesTheItemOfABadOne) {
     return text.replace(text.find('%'), 1, id);
   };
   const pqxx::result made =
-      sql("SELECT item, (reminder->'request')::text FROM nudge.create_reminders($1::jsonb)",
+      sql("SELECT item, (reminder).request::text FROM nudge.create_reminders($1::jsonb)",
           "[" + item("a") + "," + item("b") + "]");
   ASSERT_EQ(made.size(), 2u);
   EXPECT_EQ(json::parse(made[1][1].as<std::string>())["method"], "PATCH");

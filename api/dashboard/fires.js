@@ -1,7 +1,8 @@
 // The next fire times a page lists. POST /v1/schedules/preview knows only the schedule: it lists
 // the fires of a reminder created at its `from`, and a max_fires it is given counts from the
 // first fire it lists, not from the reminder's fires so far, so the page starts from next_run_at
-// itself and cuts the list where the reminder will stop.
+// itself and cuts the list where the reminder will stop; a next_run_at already past is listed
+// as a claim now would fire it.
 
 import { api } from "./api.js";
 
@@ -17,11 +18,22 @@ export function trimFires(times, { maxFires = null, endsAt = null } = {}) {
 // at next_run_at happens whatever max_fires and ends_at say (a reschedule may move it past
 // ends_at; it is the one after it that ends the reminder), so only the later ones are cut.
 export async function reminderFires(r, count = 5) {
+  const schedule = { schedule_type: r.schedule_type, run_at: r.next_run_at };
+  if (r.schedule_type === "recurring") schedule.interval_seconds = r.interval_seconds;
+  if (r.schedule_type === "cron") Object.assign(schedule, { cron: r.cron, timezone: r.timezone });
+  // Already due (its workers are down, or it was paused past it): what a claim now does with it
+  // under its misfire policy (fire it at once, skip it, or fire each missed occurrence), as the
+  // preview of a reminder created now with that first fire lists it.
+  if (Date.parse(r.next_run_at) <= Date.now()) {
+    const spec = { ...schedule, from: new Date().toISOString(), count, misfire_policy: r.misfire_policy };
+    if (r.max_fires !== null && r.max_fires !== undefined) spec.max_fires = Math.max(1, r.max_fires - r.fire_count);
+    if (r.ends_at) spec.ends_at = r.ends_at;
+    return (await api("POST", "/v1/schedules/preview", spec)).times;
+  }
   let later = [];
   if (r.schedule_type !== "one_time" && count > 1) {
-    const spec = { schedule_type: r.schedule_type, from: r.next_run_at, count };
-    if (r.schedule_type === "recurring") Object.assign(spec, { run_at: r.next_run_at, interval_seconds: r.interval_seconds });
-    if (r.schedule_type === "cron") Object.assign(spec, { cron: r.cron, timezone: r.timezone });
+    const spec = { ...schedule, from: r.next_run_at, count };
+    if (r.schedule_type === "cron") delete spec.run_at;
     const next = Date.parse(r.next_run_at);
     later = (await api("POST", "/v1/schedules/preview", spec)).times.filter((t) => Date.parse(t) > next).slice(0, count - 1);
   }

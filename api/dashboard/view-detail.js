@@ -142,7 +142,9 @@ export async function detailView(main, ctx) {
       return;
     }
     const times = await reminderFires(r);
-    fill(next, h("ol", {}, times.map((t) => h("li", {}, time(t)))),
+    // A fire already due happens as soon as a worker claims it (once resumed, if paused).
+    const now = Date.now();
+    fill(next, h("ol", {}, times.map((t) => h("li", {}, time(t), Date.parse(t) <= now ? " (at once)" : ""))),
       r.status === "PAUSED" ? h("p", { class: "hint" }, "While paused, none of these is fired.") : null);
   }
 

@@ -597,6 +597,24 @@ flow("'Next fires' starts at the next fire and stops at max_fires and ends_at", 
   assert.equal(await page.isDisabled("#reschedule-form #f-ends_at"), false);
 });
 
+// Paused while its fires went by: 'Next fires' lists what a claim does once it is resumed, under
+// its misfire policy.
+flow("'Next fires' of a reminder whose next fire is past follows its misfire policy", {}, async () => {
+  const made = await stack.api("POST", "/v1/reminders", { entity_type: "user", entity_id: unique("MP"), event_type: "mp", channel: "log",
+    schedule_type: "recurring", interval_seconds: 3600, run_at: new Date(Date.now() + 3600000).toISOString(), misfire_policy: "fire_all" });
+  assert.equal(made.status, 201, JSON.stringify(made.body));
+  assert.equal((await stack.api("POST", `/v1/reminders/${made.body.id}/pause`)).status, 200);
+  stack.sql(`UPDATE nudge.reminders SET next_run_at = now() - interval '3 hours 30 minutes' WHERE id = ${made.body.id}`);
+  const atOnce = async () => (await page.$$eval("#next-fires li", (els) => els.map((e) => e.textContent.endsWith("(at once)"))));
+  await open(`/reminders/${made.body.id}`);
+  await page.waitForFunction(() => document.querySelectorAll("#next-fires li").length === 5);
+  assert.deepEqual(await atOnce(), [true, true, true, true, false]);
+  stack.sql(`UPDATE nudge.reminders SET misfire_policy = 'skip' WHERE id = ${made.body.id}`);
+  await open(`/reminders/${made.body.id}`);
+  await page.waitForFunction(() => document.querySelectorAll("#next-fires li").length === 5);
+  assert.deepEqual(await atOnce(), [false, false, false, false, false]);
+});
+
 flow("a reminder's older executions are shown on asking", {}, async () => {
   // 25 fires at once: every second of the last 25, all missed, all fired (fire_all).
   const made = await stack.api("POST", "/v1/reminders", {

@@ -199,6 +199,15 @@ std::optional<int> interval(Fields& f) {
   return seconds;
 }
 
+// A create's and a preview's refusal of a recurring schedule without its interval.
+void require_interval_if_recurring(Fields& f, const std::string& schedule_type,
+                                   const std::optional<int>& interval_seconds) {
+  if (schedule_type == "recurring" && !interval_seconds) {
+    throw bad_field(f.name("interval_seconds"), "missing_field",
+                    "interval_seconds or interval_minutes is required for recurring");
+  }
+}
+
 bool digits(const std::string& s, std::size_t at, std::size_t n) {
   if (at + n > s.size()) return false;
   for (std::size_t i = at; i < at + n; ++i) {
@@ -439,6 +448,7 @@ CreateInput parse_create(const json& body, const Secrets& secrets, const Address
   // The interval is named as sent, as nudge.create_reminders names an item's interval_minutes.
   const std::string interval_field =
       f.name(body.contains("interval_minutes") ? "interval_minutes" : "interval_seconds");
+  require_interval_if_recurring(f, in.schedule_type, in.interval_seconds);
   if (in.schedule_type == "one_time") {
     if (!in.run_at) throw bad_field(f.name("run_at"), "missing_field", "is required for one_time");
     if (in.interval_seconds)
@@ -447,9 +457,6 @@ CreateInput parse_create(const json& body, const Secrets& secrets, const Address
       throw bad_field(f.name("misfire_policy"), "invalid_value",
                       "is only for recurring and cron reminders (one_time takes fire_once)");
     }
-  } else if (in.schedule_type == "recurring" && !in.interval_seconds) {
-    throw bad_field(f.name("interval_seconds"), "missing_field",
-                    "interval_seconds or interval_minutes is required for recurring");
   } else if (in.schedule_type == "cron" && !in.cron) {
     throw bad_field(f.name("cron"), "missing_field", "is required for cron");
   }
@@ -523,6 +530,7 @@ PreviewInput parse_preview(const json& body) {
     in.misfire_policy = *policy;
   if (auto count = f.integer("count", 1, 100)) in.count = *count;
   f.reject_unknown();
+  require_interval_if_recurring(f, in.schedule_type, in.interval_seconds);
   return in;
 }
 

@@ -1871,7 +1871,10 @@ BEGIN
       PERFORM nudge.reject('interval_seconds', 'is only for recurring reminders');
     END IF;
   ELSIF p_schedule_type = 'recurring' THEN
-    IF p_interval_seconds IS NULL OR p_interval_seconds NOT BETWEEN 1 AND 31622400 THEN
+    IF p_interval_seconds IS NULL THEN
+      PERFORM nudge.reject('interval_seconds', 'is required for recurring');
+    END IF;
+    IF p_interval_seconds NOT BETWEEN 1 AND 31622400 THEN
       PERFORM nudge.reject('interval_seconds', 'must be 1 to 31622400 (366 days)');
     END IF;
   ELSIF p_schedule_type = 'cron' THEN
@@ -2836,8 +2839,9 @@ CREATE FUNCTION nudge.describe_schedule(p_schedule_type text, p_run_at timestamp
 BEGIN
   IF p_schedule_type = 'one_time' AND p_run_at IS NULL THEN
     PERFORM nudge.reject('run_at', 'is required for one_time');
-  ELSIF p_schedule_type = 'recurring'
-        AND (p_interval_seconds IS NULL OR p_interval_seconds NOT BETWEEN 1 AND 31622400) THEN
+  ELSIF p_schedule_type = 'recurring' AND p_interval_seconds IS NULL THEN
+    PERFORM nudge.reject('interval_seconds', 'is required for recurring');
+  ELSIF p_schedule_type = 'recurring' AND p_interval_seconds NOT BETWEEN 1 AND 31622400 THEN
     PERFORM nudge.reject('interval_seconds', 'must be 1 to 31622400 (366 days)');
   ELSIF p_schedule_type = 'cron' AND p_cron IS NULL THEN
     PERFORM nudge.reject('cron', 'is required for cron');
@@ -4062,7 +4066,10 @@ BEGIN
   IF p_schedule_type IS DISTINCT FROM 'recurring' THEN
     PERFORM nudge.reject('schedule_type', 'must be one_time, recurring or cron');
   END IF;
-  IF p_interval_seconds IS NULL OR p_interval_seconds NOT BETWEEN 1 AND 31622400 THEN
+  IF p_interval_seconds IS NULL THEN
+    PERFORM nudge.reject('interval_seconds', 'is required for recurring');
+  END IF;
+  IF p_interval_seconds NOT BETWEEN 1 AND 31622400 THEN
     PERFORM nudge.reject('interval_seconds', 'must be 1 to 31622400 (366 days)');
   END IF;
   v_at := coalesce(p_run_at, p_from);

@@ -179,7 +179,8 @@ TEST_F(Preview, BadSchedulesGetTheErrorACreateWouldGive) {
       {R"({"schedule_type": "cron"})", "cron", "required"},
       {R"({"schedule_type": "cron", "cron": "* * * * *", "count": 101})", "count", "between"},
       {R"({"schedule_type": "cron", "cron": "* * * * *", "count": 0})", "count", "between"},
-      {R"({"schedule_type": "recurring"})", "interval_seconds", "31622400"},
+      {R"({"schedule_type": "recurring"})", "interval_seconds",
+       "interval_seconds or interval_minutes is required for recurring"},
       {R"({"schedule_type": "recurring", "interval_seconds": 60, "cron": "* * * * *"})", "cron",
        "only for cron"},
       {R"({"schedule_type": "one_time"})", "run_at", "required"},
@@ -202,6 +203,17 @@ TEST_F(Preview, BadSchedulesGetTheErrorACreateWouldGive) {
     EXPECT_NE(r.body["error"]["message"].get<std::string>().find(c.message_part), std::string::npos)
         << r.body.dump();
   }
+}
+
+// A recurring schedule without its interval: the error of a create, code and words.
+TEST_F(Preview, AMissingIntervalIsRefusedAsACreateRefusesIt) {
+  const auto preview = post("/v1/schedules/preview", R"({"schedule_type": "recurring"})");
+  const auto create = post("/v1/reminders", R"({"entity_type": "p", "entity_id": "1",
+      "event_type": "x", "channel": "log", "schedule_type": "recurring"})");
+  EXPECT_EQ(preview.status, 400) << preview.body.dump();
+  EXPECT_EQ(create.status, 400) << create.body.dump();
+  EXPECT_EQ(preview.body["error"], create.body["error"]);
+  EXPECT_EQ(preview.body["error"]["code"], "missing_field");
 }
 
 }  // namespace

@@ -431,6 +431,24 @@ TEST_F(CreateTest, ABatchAnswersRowsWhoseTextIsTheirJson) {
                   "AND nudge.reminder_json(NULL::nudge.reminders) IS NULL"));
 }
 
+// Without its interval a recurring schedule is refused as missing it, not with a range of a value
+// never given.
+TEST_F(CreateTest, ARecurringScheduleWithoutItsIntervalIsRefusedAsMissingIt) {
+  for (const std::string query :
+       {"SELECT nudge.create_reminder(p_entity_type => 'u', p_entity_id => '1', "
+        "p_event_type => 'e', p_channel => 'log', p_schedule_type => 'recurring')",
+        "SELECT nudge.describe_schedule('recurring')",
+        "SELECT nudge.preview_schedule('recurring', now())",
+        "SELECT nudge.preview_reminder('recurring')"}) {
+    const SqlFailure f = failure_of(query);
+    EXPECT_EQ(f.sqlstate, "22023") << query;
+    EXPECT_EQ(f.message, "interval_seconds: is required for recurring") << query;
+  }
+  EXPECT_EQ(
+      failure_of("SELECT nudge.describe_schedule('recurring', p_interval_seconds => 0)").message,
+      "interval_seconds: must be 1 to 31622400 (366 days)");
+}
+
 TEST_F(CreateTest, BoundaryInputsAreAccepted) {
   const std::string s200 = "repeat('x', 200)";
   const std::vector<std::string> good = {

@@ -204,7 +204,7 @@ void require_interval_if_recurring(Fields& f, const std::string& schedule_type,
                                    const std::optional<int>& interval_seconds) {
   if (schedule_type == "recurring" && !interval_seconds) {
     throw bad_field(f.name("interval_seconds"), "missing_field",
-                    "interval_seconds or interval_minutes is required for recurring");
+                    "is required for recurring (or interval_minutes)");
   }
 }
 

@@ -180,7 +180,7 @@ TEST_F(Preview, BadSchedulesGetTheErrorACreateWouldGive) {
       {R"({"schedule_type": "cron", "cron": "* * * * *", "count": 101})", "count", "between"},
       {R"({"schedule_type": "cron", "cron": "* * * * *", "count": 0})", "count", "between"},
       {R"({"schedule_type": "recurring"})", "interval_seconds",
-       "interval_seconds or interval_minutes is required for recurring"},
+       "interval_seconds: is required for recurring (or interval_minutes)"},
       {R"({"schedule_type": "recurring", "interval_seconds": 60, "cron": "* * * * *"})", "cron",
        "only for cron"},
       {R"({"schedule_type": "one_time"})", "run_at", "required"},

@@ -14,9 +14,10 @@ export function trimFires(times, { maxFires = null, endsAt = null } = {}) {
   return maxFires === null ? kept : kept.slice(0, Math.max(0, maxFires));
 }
 
-// A live reminder's next `count` fires: next_run_at first, then its schedule after it. The fire
-// at next_run_at happens whatever max_fires and ends_at say (a reschedule may move it past
-// ends_at; it is the one after it that ends the reminder), so only the later ones are cut.
+// A live reminder's next `count` fires: next_run_at first, then its schedule after it (a
+// next_run_at already past: what a claim now makes of it). The fire at next_run_at happens
+// whatever max_fires and ends_at say (a reschedule may move it past ends_at; it is the one after
+// it that ends the reminder), so only the later ones are cut.
 export async function reminderFires(r, count = 5) {
   const schedule = { schedule_type: r.schedule_type, run_at: r.next_run_at };
   if (r.schedule_type === "recurring") schedule.interval_seconds = r.interval_seconds;
@@ -33,7 +34,6 @@ export async function reminderFires(r, count = 5) {
   let later = [];
   if (r.schedule_type !== "one_time" && count > 1) {
     const spec = { ...schedule, from: r.next_run_at, count };
-    if (r.schedule_type === "cron") delete spec.run_at;
     const next = Date.parse(r.next_run_at);
     later = (await api("POST", "/v1/schedules/preview", spec)).times.filter((t) => Date.parse(t) > next).slice(0, count - 1);
   }

@@ -39,9 +39,35 @@ export function toLocalInput(value) {
 // The attributes of a time input: seconds shown and kept (step 1).
 export const TIME_INPUT = { type: "datetime-local", step: "1" };
 
-// The zone datetime-local inputs are read in: the browser's.
+// Chromium names a zone by its ICU (CLDR) id, which keeps names the tz database retired
+// ("Asia/Calcutta" for Asia/Kolkata): a user expects the name they set, and a server whose
+// tzdata lacks the old links (Debian's tzdata-legacy) refuses it.
+const RETIRED_ZONE_NAMES = {
+  "Africa/Asmera": "Africa/Asmara",
+  "America/Buenos_Aires": "America/Argentina/Buenos_Aires",
+  "America/Catamarca": "America/Argentina/Catamarca",
+  "America/Coral_Harbour": "America/Atikokan",
+  "America/Cordoba": "America/Argentina/Cordoba",
+  "America/Godthab": "America/Nuuk",
+  "America/Indianapolis": "America/Indiana/Indianapolis",
+  "America/Jujuy": "America/Argentina/Jujuy",
+  "America/Louisville": "America/Kentucky/Louisville",
+  "America/Mendoza": "America/Argentina/Mendoza",
+  "Asia/Calcutta": "Asia/Kolkata",
+  "Asia/Katmandu": "Asia/Kathmandu",
+  "Asia/Rangoon": "Asia/Yangon",
+  "Asia/Saigon": "Asia/Ho_Chi_Minh",
+  "Atlantic/Faeroe": "Atlantic/Faroe",
+  "Europe/Kiev": "Europe/Kyiv",
+  "Pacific/Enderbury": "Pacific/Kanton",
+  "Pacific/Ponape": "Pacific/Pohnpei",
+  "Pacific/Truk": "Pacific/Chuuk",
+};
+
+// The zone datetime-local inputs are read in: the browser's, by its tz database name.
 export function browserZone() {
-  return Intl.DateTimeFormat().resolvedOptions().timeZone;
+  const zone = Intl.DateTimeFormat().resolvedOptions().timeZone;
+  return RETIRED_ZONE_NAMES[zone] || zone;
 }
 
 // The hint of a datetime-local input: a schedule's own zone (cron) is not the one it is read in.

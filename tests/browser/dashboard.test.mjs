@@ -701,16 +701,21 @@ flow("the create form's preview waits for a schedule, then stops at max_fires", 
   await page.waitForFunction(listedNow, 0);
 });
 
+// A daily schedule from 13 to 16 March 2027, 09:00 in the page's zone (across New York's DST start).
+async function fillDailyFrom13To16March(page) {
+  await page.selectOption("#f-schedule_type", "recurring");
+  await page.fill("#f-run_at", "2027-03-13T09:00");
+  await page.fill("#f-interval_seconds", "86400");
+  await page.fill("#f-ends_at", "2027-03-16T09:00");
+}
+
 flow("an interval schedule's sentence gives its start and end in the browser's zone", {}, async () => {
   const context = await stack.browser.newContext({ timezoneId: "America/New_York" });
   try {
     const ny = await context.newPage();
     await ny.goto(`${stack.base}/#/new`);
     await ny.waitForSelector('main[data-route="/new"]');
-    await ny.selectOption("#f-schedule_type", "recurring");
-    await ny.fill("#f-run_at", "2027-03-13T09:00");
-    await ny.fill("#f-interval_seconds", "86400");
-    await ny.fill("#f-ends_at", "2027-03-16T09:00");
+    await fillDailyFrom13To16March(ny);
     // The form's 09:00, not 14:00 UTC; the list beside it says 9:00 and 10:00 (EDT from 14 March).
     await ny.waitForSelector("#preview p:has-text('until 2027-03-16')");
     assert.equal(await ny.textContent("#preview p"),
@@ -732,6 +737,24 @@ flow("an interval schedule's sentence gives its start and end in the browser's z
     await ny.goto(`${stack.base}/#/reminders/${made.body.id}`);
     await ny.waitForSelector("dt:text-is('Schedule') + dd");
     assert.equal(await ny.textContent("dt:text-is('Schedule') + dd"), "once on 2027-03-14 at 03:00:00 (America/New_York)");
+  } finally {
+    await context.close();
+  }
+});
+
+flow("the browser's zone is named as the tz database names it, not by Chromium's retired alias", {}, async () => {
+  const context = await stack.browser.newContext({ timezoneId: "Asia/Kolkata" });
+  try {
+    const kolkata = await context.newPage();
+    await kolkata.goto(`${stack.base}/#/new`);
+    await kolkata.waitForSelector('main[data-route="/new"]');
+    // Chromium itself says "Asia/Calcutta", a name servers without tzdata-legacy refuse.
+    assert.equal(await kolkata.evaluate(() => Intl.DateTimeFormat().resolvedOptions().timeZone), "Asia/Calcutta");
+    assert.match(await kolkata.textContent("#f-run_at-hint"), /^in your time zone \(Asia\/Kolkata\);/);
+    await fillDailyFrom13To16March(kolkata);
+    await kolkata.waitForSelector("#preview p:has-text('until 2027-03-16')");
+    assert.equal(await kolkata.textContent("#preview p"),
+      "every 24 hours, starting 2027-03-13 at 09:00, until 2027-03-16 at 09:00 (Asia/Kolkata)");
   } finally {
     await context.close();
   }

@@ -1,5 +1,6 @@
 // The interviewer flow of the README end to end, over HTTP with a running worker: an event
-// starts the nagging, another stops it; after three unanswered nags the manager is reminded.
+// starts the nagging, another stops it; after three unanswered nags the manager is reminded, once
+// per overdue interview.
 
 #include <thread>
 
@@ -26,9 +27,8 @@ class EventsFlow : public ApiTest {
       "flag": {"key": "feedback_submitted:{{entity_id}}", "value": true}}})");
     add_rule(R"({"name": "escalate", "event_type": "nudge.reminder_completed",
       "when": {"data.reason": "max_fires", "data.reminder.event_type": "feedback_form"},
-      "action": {"type": "remind", "reminder": {"entity_type": "manager",
-      "entity_id": "{{data.reminder.payload.manager_id}}", "event_type": "feedback_escalation",
-      "channel": "log", "schedule_type": "recurring", "interval_seconds": 2, "delay_seconds": 0,
+      "action": {"type": "remind", "reminder": {"event_type": "feedback_escalation",
+      "payload": {"manager_id": "{{data.reminder.payload.manager_id}}"}, "channel": "log", "schedule_type": "recurring", "interval_seconds": 2, "delay_seconds": 0,
       "stop_condition_type": "db_check",
       "stop_condition_value": "{{data.reminder.stop_condition_value}}"}}})");
   }
@@ -73,19 +73,34 @@ TEST_F(EventsFlow, TheStartEventNagsAndTheStopEventEndsItWithNoFireAfterTheStop)
                   "WHERE f.key = 'feedback_submitted:INT_1' AND e.scheduled_for > f.updated_at"),
       0)
       << "no occurrence after the stop committed fired";
-  EXPECT_EQ(value<long>("SELECT count(*) FROM nudge.reminders WHERE entity_type = 'manager'"), 0);
+  EXPECT_EQ(
+      value<long>("SELECT count(*) FROM nudge.reminders WHERE event_type = 'feedback_escalation'"),
+      0);
 }
 
+// Two interviews of one manager, both unanswered: two escalations, each ended by its own feedback.
 TEST_F(EventsFlow, ThreeUnansweredNagsRemindTheManagerUntilTheFeedbackIsIn) {
   event("interview_completed", "INT_2");
-  ASSERT_TRUE(wait_until(60s, [&] { return fires("feedback_escalation") >= 1; })) << worker_->log();
-  EXPECT_EQ(fires("feedback_form"), 3);
-  EXPECT_EQ(status_of("feedback_form"), "COMPLETED/max_fires");
+  event("interview_completed", "INT_4");
+  ASSERT_TRUE(wait_until(60s, [&] {
+    return value<long>(
+               "SELECT count(DISTINCT r.entity_id) FROM nudge.executions e JOIN "
+               "nudge.reminders r ON r.id = e.reminder_id "
+               "WHERE r.event_type = 'feedback_escalation'") == 2;
+  })) << worker_->log();
+  EXPECT_EQ(fires("feedback_form"), 6);
   EXPECT_EQ(
-      value<std::string>("SELECT entity_id FROM nudge.reminders WHERE entity_type = 'manager'"),
-      "MGR_1");
+      value<std::string>("SELECT string_agg(entity_id || ' ' || status || '/' || "
+                         "coalesce(completed_reason, '-') || ' ' || (payload->>'manager_id'), ', ' "
+                         "ORDER BY entity_id, id) FROM nudge.reminders "
+                         "WHERE event_type IN ('feedback_form', 'feedback_escalation')"),
+      "INT_2 COMPLETED/max_fires MGR_1, INT_2 ACTIVE/- MGR_1, INT_4 COMPLETED/max_fires MGR_1, "
+      "INT_4 ACTIVE/- MGR_1");
   event("feedback_submitted", "INT_2");
-  EXPECT_EQ(status_of("feedback_escalation"), "COMPLETED/stop_condition");
+  EXPECT_EQ(value<std::string>("SELECT string_agg(entity_id || ' ' || status, ', ' ORDER BY "
+                               "entity_id) FROM nudge.reminders WHERE event_type = "
+                               "'feedback_escalation'"),
+            "INT_2 COMPLETED, INT_4 ACTIVE");
 }
 
 TEST_F(EventsFlow, FeedbackAfterTheSecondNagMeansNoEscalation) {
@@ -98,7 +113,9 @@ TEST_F(EventsFlow, FeedbackAfterTheSecondNagMeansNoEscalation) {
   std::this_thread::sleep_for(4500ms);  // past the third nag's time: nothing more happens
   EXPECT_EQ(fires("feedback_form"), 2);
   EXPECT_EQ(status_of("feedback_form"), "COMPLETED/stop_condition");
-  EXPECT_EQ(value<long>("SELECT count(*) FROM nudge.reminders WHERE entity_type = 'manager'"), 0);
+  EXPECT_EQ(
+      value<long>("SELECT count(*) FROM nudge.reminders WHERE event_type = 'feedback_escalation'"),
+      0);
 }
 
 }  // namespace

@@ -505,6 +505,36 @@ TEST_F(EventsTest, ARuleThatCannotRunForNudgesOwnEventIsRecordedNotFatal) {
             std::string::npos)
       << effects.dump();
 }
+TEST_F(EventsTest, AChainThroughRemindersThatEndInLaterTransactionsStopsAtADepthOfEight) {
+  // A rule that makes a reminder whenever one of its reminders runs out: each end is a worker's
+  // finish, a transaction of its own (the chain's bounds held only within one: it looped).
+  const std::string again = R"({"type": "remind", "reminder": {"event_type": "loopy",
+      "channel": "log", "schedule_type": "recurring", "interval_seconds": 1, "delay_seconds": 0,
+      "max_fires": 1}})";
+  rule("start", "loop_start", again);
+  rule("again", "nudge.reminder_completed", again, R"({"data.reminder.event_type": "loopy"})");
+  emit("loop_start", "L");
+  int fires = 0;
+  while (fires < 20 && fire_due() == 1) ++fires;
+  EXPECT_EQ(fires, 8) << "one reminder per event at depths 0 to 7";
+  EXPECT_EQ(count("nudge.reminders"), 8);
+  EXPECT_EQ(count("nudge.reminders WHERE status = 'ACTIVE'"), 0);
+  EXPECT_EQ(value<long>("SELECT max(depth) FROM nudge.events"), 8);
+  EXPECT_EQ(value<std::string>("SELECT refused FROM nudge.events WHERE depth = 8"),
+            "a chain of rules deeper than 8 events: not run");
+  EXPECT_EQ(
+      count("nudge.events e JOIN nudge.reminders r ON r.id = (e.data->'reminder'->>'id')::bigint "
+            "WHERE e.cause_event_id IS DISTINCT FROM r.event_id"),
+      0)
+      << "each end names the event that made its reminder";
+  // A reminder whose event was pruned with the history starts a chain anew.
+  sql("UPDATE nudge.rules SET enabled = false WHERE name = 'again'");
+  emit("loop_start", "M");
+  sql("DELETE FROM nudge.events WHERE entity_id = 'M'");
+  EXPECT_EQ(fire_due(), 1);
+  EXPECT_EQ(value<long>("SELECT depth FROM nudge.events WHERE entity_id = 'M'"), 0);
+}
+
 
 TEST_F(EventsTest, ABatchIsAllOrNothingAndNamesTheItem) {
   rule("nag", "interview_completed", kNagRule);

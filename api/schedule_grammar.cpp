@@ -28,7 +28,7 @@ bool is_flag_key(const Token& t) {
 }
 
 // Area/City; or, in parentheses as a schedule's sentence writes it, any name of the tz
-// database ("(EST)", "(Japan)", "(EST5EDT)"): the database decides whether it is one.
+// database ("(Japan)", "(EST5EDT)"): the database decides whether it is one.
 bool is_zone_name(const Token& t) {
   if (!t.is(Token::Kind::word) || (t.text.find('/') == std::string::npos && !t.enclosed) ||
       std::isalpha(static_cast<unsigned char>(t.text[0])) == 0)

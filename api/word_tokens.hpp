@@ -25,7 +25,7 @@ struct Token {
   std::string lower;           // text in lower case, for keywords
   std::string word;            // the word it came from, as written
   std::size_t word_index = 0;  // which word of the text that is (tokens of "9am" share it)
-  bool enclosed = false;       // the whole word in parentheses: "(Europe/Berlin)", "(EST)"
+  bool enclosed = false;       // the whole word in parentheses: "(Europe/Berlin)", "(Japan)"
   long long value = 0;         // number, ordinal
   // time: the clock as written (ranges are checked by the grammar); fraction: its digits
   int hour = 0, minute = 0, second = 0;

@@ -1378,12 +1378,31 @@ BEGIN
     PERFORM nudge.reject('timezone', format('"%s" is an offset, not a time zone name: use a name of the tz '
                     'database such as Europe/Berlin, or Etc/GMT-5 for a fixed UTC+05:00', p_zone));
   END IF;
+  -- PostgreSQL reads these seven as abbreviations wherever a zone is applied (AT TIME ZONE):
+  -- one offset all year, though the tz database's CET, EET, MET and WET keep summer time, and
+  -- EST, MST and HST are taken for New York's, Denver's and Honolulu's time. A schedule must
+  -- follow the rules its zone says.
+  IF v_set IN ('CET', 'MET', 'EET', 'WET', 'EST', 'MST', 'HST') THEN
+    PERFORM nudge.reject('timezone', format(
+      '"%s" is read as an abbreviation, UTC%s all year: name the zone, such as %s, or %s for that '
+      'offset all year', p_zone,
+      CASE v_set WHEN 'CET' THEN '+01:00' WHEN 'MET' THEN '+01:00' WHEN 'EET' THEN '+02:00'
+                 WHEN 'WET' THEN '+00:00' WHEN 'EST' THEN '-05:00' WHEN 'MST' THEN '-07:00'
+                 ELSE '-10:00' END,
+      CASE v_set WHEN 'CET' THEN 'Europe/Paris' WHEN 'MET' THEN 'Europe/Paris'
+                 WHEN 'EET' THEN 'Europe/Athens' WHEN 'WET' THEN 'Europe/Lisbon'
+                 WHEN 'EST' THEN 'America/New_York' WHEN 'MST' THEN 'America/Denver'
+                 ELSE 'Pacific/Honolulu' END,
+      CASE v_set WHEN 'CET' THEN 'Etc/GMT-1' WHEN 'MET' THEN 'Etc/GMT-1' WHEN 'EET' THEN 'Etc/GMT-2'
+                 WHEN 'WET' THEN 'UTC' WHEN 'EST' THEN 'Etc/GMT+5' WHEN 'MST' THEN 'Etc/GMT+7'
+                 ELSE 'Etc/GMT+10' END));
+  END IF;
   RETURN v_set;
 END $_$;
 
 -- Name: FUNCTION checked_timezone(p_zone text); Type: COMMENT; Schema: nudge; Owner: -
 
-COMMENT ON FUNCTION nudge.checked_timezone(p_zone text) IS 'p_zone as the tz database spells it (europe/berlin: Europe/Berlin) when it is a zone of the tz database that PostgreSQL knows (not localtime, posixrules or Factory); otherwise raises through nudge.reject (22023 naming timezone, or while a rule''s action runs NU422 naming the template''s field), naming an offset or POSIX TZ string ("+05:00", "UTC+5", "Etc/GMT+14") or an abbreviation ("CEST", "PDT") as such.';
+COMMENT ON FUNCTION nudge.checked_timezone(p_zone text) IS 'p_zone as the tz database spells it (europe/berlin: Europe/Berlin) when it is a zone of the tz database that PostgreSQL knows (not localtime, posixrules or Factory) and applies by its rules (not CET, MET, EET, WET, EST, MST or HST, which PostgreSQL applies as abbreviations); otherwise raises through nudge.reject (22023 naming timezone, or while a rule''s action runs NU422 naming the template''s field), naming an offset or POSIX TZ string ("+05:00", "UTC+5", "Etc/GMT+14") or an abbreviation ("CEST", "PDT", "CET") as such.';
 
 -- Name: claim_due(text, integer, nudge.worker_policy, integer); Type: FUNCTION; Schema: nudge; Owner: -
 

@@ -963,6 +963,56 @@ END $$;
 
 COMMENT ON FUNCTION nudge.check_keys(p_object jsonb, p_known text[], p_prefix text) IS 'Raises 22023 naming p_prefix||key for the first key of p_object (in key order) that is not in p_known; otherwise does nothing.';
 
+-- Name: check_own_event_paths(nudge.rules); Type: FUNCTION; Schema: nudge; Owner: -
+
+CREATE FUNCTION nudge.check_own_event_paths(p_rule nudge.rules) RETURNS void
+    LANGUAGE plpgsql
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+DECLARE
+  v_field   text;
+  v_path    text;
+  v_problem text;
+BEGIN
+  IF p_rule.event_type NOT IN ('nudge.reminder_completed', 'nudge.reminder_failed') THEN
+    RETURN;
+  END IF;
+  -- Every data path the rule reads: its conditions, and the placeholders of every string of its
+  -- action but a template's request (whose placeholders are the reminder's), named by their place.
+  FOR v_field, v_path IN
+    WITH RECURSIVE node(field, value) AS (
+      SELECT 'action', p_rule.action
+      UNION ALL
+      SELECT n.field || CASE WHEN jsonb_typeof(n.value) = 'object' THEN '.' || c.key
+                             ELSE '[' || c.key || ']' END,
+             c.value
+        FROM node n,
+             LATERAL (SELECT o.key, o.value
+                        FROM jsonb_each(CASE WHEN jsonb_typeof(n.value) = 'object' THEN n.value END) o
+                      UNION ALL
+                      SELECT (a.n - 1)::text, a.value
+                        FROM jsonb_array_elements(CASE WHEN jsonb_typeof(n.value) = 'array'
+                                                       THEN n.value END)
+                             WITH ORDINALITY AS a(value, n)) c
+       WHERE n.field <> 'action.reminder.request'
+    )
+    SELECT 'when.' || w.key, w.key FROM jsonb_each(p_rule."when") w
+    UNION ALL
+    SELECT n.field, m[1]
+      FROM node n, regexp_matches(n.value #>> '{}', '\{\{\s*([^{}]*?)\s*\}\}', 'g') m
+     WHERE jsonb_typeof(n.value) = 'string'
+  LOOP
+    v_problem := nudge.own_event_path_problem(p_rule.event_type, v_path);
+    IF v_problem IS NOT NULL THEN
+      PERFORM nudge.reject(v_field, v_problem);
+    END IF;
+  END LOOP;
+END $$;
+
+-- Name: FUNCTION check_own_event_paths(p_rule nudge.rules); Type: COMMENT; Schema: nudge; Owner: -
+
+COMMENT ON FUNCTION nudge.check_own_event_paths(p_rule nudge.rules) IS 'Raises 22023 naming the field (when.<path>, action.<path>) when a rule on one of Nudge''s own events reads a data path those events never have (nudge.own_event_path_problem), in a condition or a placeholder of its action (a template''s request aside); otherwise does nothing.';
+
 -- Name: check_placeholders(text, text); Type: FUNCTION; Schema: nudge; Owner: -
 
 CREATE FUNCTION nudge.check_placeholders(p_text text, p_field text) RETURNS void
@@ -1330,11 +1380,12 @@ BEGIN
         PERFORM nudge.check_placeholders(v_value #>> '{}', 'action.cancel.' || v_key);
       END LOOP;
   END CASE;
+  PERFORM nudge.check_own_event_paths(p_rule);
 END $$;
 
 -- Name: FUNCTION check_rule(p_rule nudge.rules); Type: COMMENT; Schema: nudge; Owner: -
 
-COMMENT ON FUNCTION nudge.check_rule(p_rule nudge.rules) IS 'Raises 22023 naming the field (name, event_type, when.<path>, action.<path>) when a rule cannot be saved: a name, event_type or flag key empty, over 200 characters or only white space, an event_type starting with nudge. other than nudge.reminder_completed and nudge.reminder_failed (the only ones Nudge emits), an unknown field or placeholder, a wrong type, or a template a create would refuse; otherwise does nothing.';
+COMMENT ON FUNCTION nudge.check_rule(p_rule nudge.rules) IS 'Raises 22023 naming the field (name, event_type, when.<path>, action.<path>) when a rule cannot be saved: a name, event_type or flag key empty, over 200 characters or only white space, an event_type starting with nudge. other than nudge.reminder_completed and nudge.reminder_failed (the only ones Nudge emits), an unknown field or placeholder, a wrong type, or a template a create would refuse, or, on Nudge''s own events, a data path they never have; otherwise does nothing.';
 
 -- Name: checked_timezone(text); Type: FUNCTION; Schema: nudge; Owner: -
 
@@ -3896,6 +3947,35 @@ END $$;
 -- Name: FUNCTION overview(p_exact_below bigint, p_due_cap integer); Type: COMMENT; Schema: nudge; Owner: -
 
 COMMENT ON FUNCTION nudge.overview(p_exact_below bigint, p_due_cap integer) IS 'The dashboard''s overview as jsonb: reminders by status (exact below p_exact_below rows, else estimated from pg_stats and the table''s size, with counts_estimated saying which), due_now and oldest_due_seconds from nudge.gauges(p_due_cap), fires delivered and failed in the last hour (last_hour), and every row of nudge.gauges; past p_exact_below rows its cost grows only with the last hour''s fires, not with the tables.';
+
+-- Name: own_event_path_problem(text, text); Type: FUNCTION; Schema: nudge; Owner: -
+
+CREATE FUNCTION nudge.own_event_path_problem(p_event_type text, p_path text) RETURNS text
+    LANGUAGE sql IMMUTABLE
+    AS $$
+  SELECT CASE
+           WHEN p_event_type NOT IN ('nudge.reminder_completed', 'nudge.reminder_failed')
+                OR s[1] IS DISTINCT FROM 'data' THEN NULL
+           WHEN s[2] = 'reminder'
+                AND (cardinality(s) = 2
+                     OR (s[3] IN ('id', 'payload', 'schedule_text', 'entity_type', 'entity_id', 'event_type', 'channel', 'target', 'schedule_type', 'interval_seconds', 'cron', 'timezone', 'misfire_policy', 'max_attempts', 'next_run_at', 'retrying_occurrence', 'attempts', 'stop_condition_type', 'stop_condition_value', 'max_fires', 'ends_at', 'fire_count', 'status', 'completed_reason', 'last_error', 'rule_id', 'event_id', 'created_at', 'updated_at', 'finished_at', 'request')
+                         AND (cardinality(s) = 3 OR s[3] IN ('payload', 'request')))) THEN NULL
+           WHEN cardinality(s) = 2
+                AND s[2] = CASE p_event_type WHEN 'nudge.reminder_completed' THEN 'reason'
+                                             ELSE 'last_error' END THEN NULL
+           ELSE format('%s events have no %s: their data holds %s', p_event_type, p_path,
+                       CASE p_event_type
+                         WHEN 'nudge.reminder_completed'
+                         THEN 'reason and reminder (the reminder''s JSON, as GET /v1/reminders/{id} answers it)'
+                         ELSE 'reminder (the reminder''s JSON, as GET /v1/reminders/{id} answers it) and last_error'
+                       END)
+         END
+    FROM (SELECT pg_catalog.string_to_array(p_path, '.') AS s) x
+$$;
+
+-- Name: FUNCTION own_event_path_problem(p_event_type text, p_path text); Type: COMMENT; Schema: nudge; Owner: -
+
+COMMENT ON FUNCTION nudge.own_event_path_problem(p_event_type text, p_path text) IS 'Why an event of type p_event_type, one of Nudge''s own (nudge.reminder_completed: data.reason and data.reminder; nudge.reminder_failed: data.reminder and data.last_error; data.reminder being a reminder''s JSON, any path within its payload and request), can never have the value at p_path (data.<path>); NULL when it can, and for any other event type or path.';
 
 -- Name: pause_reminder(bigint); Type: FUNCTION; Schema: nudge; Owner: -
 

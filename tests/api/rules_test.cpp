@@ -157,6 +157,60 @@ TEST_F(Rules, AMissingOrUnknownFieldOfAnActionIsCodedAsInACreate) {
   EXPECT_EQ(get("/v1/rules").body["items"].size(), 0u);
 }
 
+// Nudge's own events hold known data: a rule reading what they never hold would fail at each
+// of them (its escalation silently missing), so it is refused when saved.
+TEST_F(Rules, ARuleOnNudgesOwnEventsReadsOnlyWhatThoseEventsHold) {
+  const auto nag = [](const std::string& payload) {
+    return R"({"type": "remind", "reminder": {"event_type": "escalation", "channel": "log",
+        "schedule_type": "one_time", "payload": )" +
+           payload + "}}";
+  };
+  const struct {
+    std::string event_type;
+    std::string action;
+    std::string when;
+    std::string field;
+  } refused[] = {
+      {"nudge.reminder_failed", nag(R"({"why": "{{data.reason}}"})"), "",
+       "action.reminder.payload.why"},
+      {"nudge.reminder_completed", kRemind, R"(, "when": {"data.last_error": "x"})",
+       "when.data.last_error"},
+      {"nudge.reminder_completed", nag(R"({"c": "{{ data.reminder.colour }}"})"), "",
+       "action.reminder.payload.c"},
+      {"nudge.reminder_completed",
+       nag(R"({"l": ["{{data.reminder.entity_id}}", "{{data.reason.x}}"]})"), "",
+       "action.reminder.payload.l[1]"},
+      {"nudge.reminder_failed",
+       R"({"type": "set_flag", "flag": {"key": "k:{{data.reminder.id.x}}", "value": true}})", "",
+       "action.flag.key"},
+  };
+  for (const auto& c : refused) {
+    SCOPED_TRACE(c.action + c.when);
+    const auto r = post("/v1/rules", rule_body("n", c.event_type, c.action, c.when));
+    EXPECT_EQ(r.status, 400) << r.body.dump();
+    EXPECT_EQ(r.error_field(), c.field) << r.body.dump();
+  }
+  EXPECT_EQ(post("/v1/rules", rule_body("n", refused[0].event_type, refused[0].action))
+                .body["error"]["message"],
+            "action.reminder.payload.why: nudge.reminder_failed events have no data.reason: their "
+            "data holds reminder (the reminder's JSON, as GET /v1/reminders/{id} answers it) and "
+            "last_error");
+  EXPECT_EQ(get("/v1/rules").body["items"].size(), 0u);
+  // What they hold, the reminder's own payload at any depth, and the same paths on other events.
+  const auto completed = post(
+      "/v1/rules",
+      rule_body("c", "nudge.reminder_completed",
+                nag(R"({"r": "{{data.reason}}", "m": "{{data.reminder.payload.manager.id}}",
+                       "e": "{{data.reminder.entity_id}}", "whole": "{{data.reminder}}"})"),
+                R"(, "when": {"data.reason": "max_fires", "data.reminder.event_type": "nag"})"));
+  EXPECT_EQ(completed.status, 201) << completed.body.dump();
+  const auto failed = post(
+      "/v1/rules", rule_body("f", "nudge.reminder_failed", nag(R"({"e": "{{data.last_error}}"})")));
+  EXPECT_EQ(failed.status, 201) << failed.body.dump();
+  const auto other = post("/v1/rules", rule_body("o", "interview_completed", refused[0].action));
+  EXPECT_EQ(other.status, 201) << other.body.dump();
+}
+
 TEST_F(Rules, TheTwentyFirstEnabledRuleOfAnEventTypeIsA400NamingTheEventType) {
   for (int i = 1; i <= 20; ++i) post("/v1/rules", rule_body("nag" + std::to_string(i), "e"));
   const auto refused = post("/v1/rules", rule_body("nag21", "e"));

@@ -493,7 +493,7 @@ TEST_F(EventsTest, ARuleThatCannotRunForNudgesOwnEventIsRecordedNotFatal) {
   // The worker's finish must not fail because of a rule: the failure is kept in the effects.
   const auto broken = rule("broken", "nudge.reminder_completed", R"({"type": "remind",
       "reminder": {"event_type": "x", "channel": "email", "schedule_type": "one_time",
-      "target": "{{data.no_such_thing}}"}})");
+      "target": "{{data.reminder.payload.no_such_thing}}"}})");
   const auto capped = create_recurring("u1", 60, kDue, ", p_max_fires => 1");
   EXPECT_EQ(fire_due(), 1);
   EXPECT_EQ(reason(capped), "max_fires");
@@ -501,7 +501,8 @@ TEST_F(EventsTest, ARuleThatCannotRunForNudgesOwnEventIsRecordedNotFatal) {
       "SELECT effects::text FROM nudge.events WHERE event_type = 'nudge.reminder_completed'"));
   ASSERT_EQ(effects.size(), 1u);
   EXPECT_EQ(effects[0]["rule_id"], broken);
-  EXPECT_NE(effects[0]["error"].get<std::string>().find("the event has no data.no_such_thing"),
+  EXPECT_NE(effects[0]["error"].get<std::string>().find(
+                "the event has no data.reminder.payload.no_such_thing"),
             std::string::npos)
       << effects.dump();
 }

@@ -1985,7 +1985,12 @@ BEGIN
   IF p_ends_at IS NOT NULL AND p_ends_at < v_run_at THEN
     PERFORM nudge.reject('ends_at', 'must not be before the first fire (run_at)');
   END IF;
-  -- The request is checked by the trigger reminder_request_is_checked as the row is written.
+  -- Checked before a live reminder of the same identity can be answered, so a bad request is
+  -- refused whatever exists (the trigger reminder_request_is_checked checks it again as the row
+  -- is written, for plain SQL).
+  IF nullif(p_request, 'null'::jsonb) IS NOT NULL THEN  -- (JSON null: no request, as stored)
+    PERFORM nudge.check_request(p_request, p_channel, p_payload);
+  END IF;
 
   IF p_stop_condition_type = 'db_check' THEN
     SELECT coalesce(f.value, false) INTO v_stopped

@@ -203,6 +203,21 @@ TEST_F(RequestTest, AnInsertOrUpdateByHandIsCheckedToo) {
   EXPECT_EQ(update.message.rfind("request.body: ", 0), 0u) << update.message;
 }
 
+// A bad request is refused whatever exists: it was checked only as a row was written, so a
+// create answered the live reminder of its identity instead (and a 400 without one).
+TEST_F(RequestTest, ACreateWithABadRequestIsRefusedAlsoWhenItsIdentityIsLive) {
+  const std::int64_t live =
+      create_webhook("u1", R"({"body": {"t": "{{payload.subject}}"}})", kAwkward);
+  const SqlFailure f =
+      failure_of("SELECT * FROM nudge.create_reminder(" +
+                 webhook_args("u1", R"({"body": {"t": "{{payload.missing}}"}})") + ")");
+  EXPECT_EQ(f.sqlstate, "22023");
+  EXPECT_EQ(f.message.rfind("request.body: the payload has no missing", 0), 0u) << f.message;
+  EXPECT_EQ(create(webhook_args("u1", R"({"body": {"t": "{{payload.subject}}"}})", kAwkward)),
+            std::make_pair(false, live))
+      << "a good one still answers the live reminder";
+}
+
 TEST_F(RequestTest, APayloadChangeThatDropsAValueTheBodyReadsIsRefused) {
   const std::int64_t id =
       create_webhook("u1", R"({"body": {"t": "{{payload.subject}}"}})", kAwkward);

@@ -3586,12 +3586,14 @@ COMMENT ON FUNCTION nudge.json_kind(p_value jsonb) IS 'The kind of a JSON value 
 CREATE FUNCTION nudge.json_text(p_value jsonb) RETURNS text
     LANGUAGE sql STABLE PARALLEL SAFE
     AS $$
-  SELECT left(right(to_jsonb(coalesce(p_value #>> '{}', p_value::text))::text, -1), -1)
+  -- A JSON null is no text (#>> gives NULL for it): the compiled template is NULL, missing a value.
+  SELECT left(right(to_jsonb(CASE WHEN jsonb_typeof(p_value) <> 'null'
+                                  THEN coalesce(p_value #>> '{}', p_value::text) END)::text, -1), -1)
 $$;
 
 -- Name: FUNCTION json_text(p_value jsonb); Type: COMMENT; Schema: nudge; Owner: -
 
-COMMENT ON FUNCTION nudge.json_text(p_value jsonb) IS 'A JSON value as text escaped for the inside of a JSON string (a string''s own text, anything else its JSON text).';
+COMMENT ON FUNCTION nudge.json_text(p_value jsonb) IS 'A JSON value as text escaped for the inside of a JSON string (a string''s own text, anything else but null its JSON text); NULL for a JSON null, which text cannot hold.';
 
 -- Name: latest_fire(); Type: FUNCTION; Schema: nudge; Owner: -
 
@@ -5192,9 +5194,9 @@ END $$;
 
 COMMENT ON FUNCTION nudge.render_json(p_value jsonb, p_event nudge.events, p_field text) IS 'A JSON value with the placeholders of every string in it rendered for the event (a string that is one placeholder takes the value''s own JSON type); NU422 naming the field path when the event lacks a value.';
 
--- Name: render_placeholders(text, jsonb, text, integer); Type: FUNCTION; Schema: nudge; Owner: -
+-- Name: render_placeholders(text, jsonb, text, integer, boolean); Type: FUNCTION; Schema: nudge; Owner: -
 
-CREATE FUNCTION nudge.render_placeholders(p_text text, p_values jsonb, p_escape text, p_max_bytes integer DEFAULT NULL::integer) RETURNS text
+CREATE FUNCTION nudge.render_placeholders(p_text text, p_values jsonb, p_escape text, p_max_bytes integer DEFAULT NULL::integer, p_null_is_missing boolean DEFAULT false) RETURNS text
     LANGUAGE plpgsql STABLE
     AS $$
 DECLARE
@@ -5228,6 +5230,9 @@ BEGIN
       v_text := substr(v_rest, 1, v_open - 2) || v_value::text;
       v_rest := substr(v_rest, v_open + v_close + 4);
     ELSE
+      IF p_null_is_missing AND jsonb_typeof(v_value) = 'null' THEN
+        RETURN NULL;
+      END IF;
       v_text := CASE jsonb_typeof(v_value) WHEN 'string' THEN v_value #>> '{}' ELSE v_value::text END;
       IF p_escape IN ('json', 'json_typed') THEN
         -- Escaped for inside a JSON string, quotes and all (inline: a call costs 7 us).
@@ -5248,9 +5253,9 @@ BEGIN
   RETURN array_to_string(v_parts, '') || v_rest;
 END $$;
 
--- Name: FUNCTION render_placeholders(p_text text, p_values jsonb, p_escape text, p_max_bytes integer); Type: COMMENT; Schema: nudge; Owner: -
+-- Name: FUNCTION render_placeholders(p_text text, p_values jsonb, p_escape text, p_max_bytes integer, p_null_is_missing boolean); Type: COMMENT; Schema: nudge; Owner: -
 
-COMMENT ON FUNCTION nudge.render_placeholders(p_text text, p_values jsonb, p_escape text, p_max_bytes integer) IS 'p_text with every {{name}} replaced by the value at that dotted path of p_values, written for where it goes (p_escape: json escapes it for the inside of a JSON string, json_typed too but a JSON string that is one placeholder becomes the value itself, form form-encodes it, text inserts it as it is; strings as their text, other values as JSON); NULL when a value is missing; once the text passes p_max_bytes (when given) rendering stops and the part rendered, longer than p_max_bytes, is the answer; time linear in the text rendered.';
+COMMENT ON FUNCTION nudge.render_placeholders(p_text text, p_values jsonb, p_escape text, p_max_bytes integer, p_null_is_missing boolean) IS 'p_text with every {{name}} replaced by the value at that dotted path of p_values, written for where it goes (p_escape: json escapes it for the inside of a JSON string, json_typed too but a JSON string that is one placeholder becomes the value itself, form form-encodes it, text inserts it as it is; strings as their text, other values as JSON); NULL when a value is missing, or with p_null_is_missing is a null to put inside text; once the text passes p_max_bytes (when given) rendering stops and the part rendered, longer than p_max_bytes, is the answer; time linear in the text rendered.';
 
 -- Name: render_template(jsonb, nudge.events, boolean); Type: FUNCTION; Schema: nudge; Owner: -
 
@@ -5264,12 +5269,13 @@ CREATE FUNCTION nudge.render_template(p_template jsonb, p_event nudge.events, p_
                                         'entity_id', p_event.entity_id,
                                         'event_type', p_event.event_type, 'event_id', p_event.id,
                                         'data', p_event.data),
-                     CASE WHEN p_typed THEN 'json_typed' ELSE 'json' END)::jsonb END
+                     CASE WHEN p_typed THEN 'json_typed' ELSE 'json' END,
+                     p_null_is_missing => true)::jsonb END
 $$;
 
 -- Name: FUNCTION render_template(p_template jsonb, p_event nudge.events, p_typed boolean); Type: COMMENT; Schema: nudge; Owner: -
 
-COMMENT ON FUNCTION nudge.render_template(p_template jsonb, p_event nudge.events, p_typed boolean) IS 'A JSON template with every placeholder rendered for the event (with p_typed a string that is one placeholder becomes the value itself, of its own JSON type); NULL when the event lacks a value.';
+COMMENT ON FUNCTION nudge.render_template(p_template jsonb, p_event nudge.events, p_typed boolean) IS 'A JSON template with every placeholder rendered for the event (with p_typed a string that is one placeholder becomes the value itself, of its own JSON type, a null included); NULL when the event lacks a value or has a null to put inside text.';
 
 -- Name: render_text(text, nudge.events, text, boolean); Type: FUNCTION; Schema: nudge; Owner: -
 
@@ -5306,6 +5312,13 @@ BEGIN
        AND btrim(substr(v_rest, v_open + v_close + 3)) = '' THEN
       RETURN v_value;  -- the whole text is this one placeholder
     END IF;
+    -- Inside text, a null would be the word "null" ("Your feedback on null is due").
+    IF jsonb_typeof(v_value) = 'null' THEN
+      RAISE EXCEPTION 'rule %: %: the event''s % is null, which {{%}} cannot put in text',
+        current_setting('nudge.rule_id', true), p_field, v_name, v_name
+        USING ERRCODE = 'NU422', COLUMN = p_field,
+              TABLE = current_setting('nudge.rule_id', true);
+    END IF;
     v_out := v_out || substr(v_rest, 1, v_open - 1)
              || CASE jsonb_typeof(v_value) WHEN 'string' THEN v_value #>> '{}' ELSE v_value::text END;
     v_rest := substr(v_rest, v_open + v_close + 3);
@@ -5315,7 +5328,7 @@ END $$;
 
 -- Name: FUNCTION render_text(p_text text, p_event nudge.events, p_field text, p_typed boolean); Type: COMMENT; Schema: nudge; Owner: -
 
-COMMENT ON FUNCTION nudge.render_text(p_text text, p_event nudge.events, p_field text, p_typed boolean) IS 'p_text with every placeholder replaced by the event''s value (as text; with p_typed a text that is one placeholder becomes the value itself); NU422 naming p_field when the event lacks a value.';
+COMMENT ON FUNCTION nudge.render_text(p_text text, p_event nudge.events, p_field text, p_typed boolean) IS 'p_text with every placeholder replaced by the event''s value (as text; with p_typed a text that is one placeholder becomes the value itself, a null included); NU422 naming p_field when the event lacks a value, or has null for one put in text.';
 
 -- Name: rendered_request(nudge.reminders, timestamp with time zone, integer); Type: FUNCTION; Schema: nudge; Owner: -
 

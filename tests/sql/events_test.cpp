@@ -117,6 +117,22 @@ TEST_F(EventsTest, PlaceholdersAreRenderedAsJsonSafeTextOrAsTypedValues) {
   EXPECT_EQ(p["nested"]["id"], answer["event"]["id"]);
 }
 
+// A null put in text would read "Your feedback on null is due": refused as a missing value is.
+TEST_F(EventsTest, ANullIsRefusedInsideTextAndKeptAsAWholeValue) {
+  rule("r", "e", R"({"type": "remind", "reminder": {"event_type": "x", "channel": "log",
+      "schedule_type": "one_time", "payload": {"said": "on {{data.who}}", "whole": "{{data.who}}"}}})");
+  const SqlFailure f = emit_failure("e", "u1", R"({"who": null})");
+  EXPECT_EQ(f.sqlstate, "NU422");
+  EXPECT_NE(f.message.find(": the event's data.who is null, which {{data.who}} cannot put in text"),
+            std::string::npos)
+      << f.message;
+  EXPECT_EQ(count("nudge.events"), 0);
+  EXPECT_EQ(count("nudge.reminders"), 0);
+  const json answer = emit("e", "u1", R"({"who": "Ann"})");
+  EXPECT_EQ(answer["effects"][0]["reminder"]["payload"],
+            json::parse(R"({"said": "on Ann", "whole": "Ann"})"));
+}
+
 TEST_F(EventsTest, TheFirstFireFollowsTheDelayForEachScheduleType) {
   rule("once", "e", R"({"type": "remind", "reminder": {"event_type": "once", "channel": "log",
        "schedule_type": "one_time", "delay_seconds": 90}})");

@@ -475,8 +475,13 @@ CreateInput parse_create(const json& body, const Secrets& secrets, const Address
 
 PatchInput parse_patch(const json& body) {
   Fields f(body, "");
+  if (body.contains("status")) {
+    throw bad_field(
+        "status", "immutable_field",
+        "is changed by POST /v1/reminders/{id}/pause, /resume or /cancel, not by PATCH");
+  }
   for (const char* fixed : {"entity_type", "entity_id", "event_type", "channel", "schedule_type",
-                            "target", "stop_condition_type", "stop_condition_value", "status",
+                            "target", "stop_condition_type", "stop_condition_value",
                             "misfire_policy", "max_attempts", "request"}) {
     if (body.contains(fixed)) {
       throw bad_field(fixed, "immutable_field", "cannot be changed; create a new reminder instead");
@@ -531,6 +536,10 @@ PreviewInput parse_preview(const json& body) {
   if (auto count = f.integer("count", 1, 100)) in.count = *count;
   f.reject_unknown();
   require_interval_if_recurring(f, in.schedule_type, in.interval_seconds);
+  // A cron schedule's sentence is in its own zone: a text_timezone would be ignored, unchecked.
+  if (in.text_timezone && in.schedule_type == "cron")
+    throw bad_field(f.name("text_timezone"), "invalid_value",
+                    "is not for cron schedules: their sentence is in their own timezone");
   return in;
 }
 

@@ -261,6 +261,17 @@ TEST_F(BadRequests, AMisspeltRequiredFieldIsNamedAsSent) {
             0);
 }
 
+// A status is changed by its own routes: the PATCH says which, not "create a new reminder".
+TEST_F(BadRequests, APatchOfTheStatusNamesTheRoutesThatChangeIt) {
+  const auto r = patch("/v1/reminders/1", R"({"status": "PAUSED"})");
+  ASSERT_EQ(r.status, 400) << r.body.dump();
+  EXPECT_EQ(r.body["error"]["code"], "immutable_field");
+  EXPECT_EQ(r.error_field(), "status");
+  EXPECT_EQ(
+      r.body["error"]["message"],
+      "status: is changed by POST /v1/reminders/{id}/pause, /resume or /cancel, not by PATCH");
+}
+
 TEST_F(BadRequests, ABatchItemThatIsNotAnObjectIsNamedAsAnyField) {
   for (const std::string path : {"/v1/reminders/batch", "/v1/events/batch"}) {
     SCOPED_TRACE(path);

@@ -132,8 +132,15 @@ shopt -u nullglob
 "${script_dir}/setup.sh"
 
 log "building (Release) in ${build_dir}"
-cmake -S . -B "${build_dir}" -G Ninja -DCMAKE_BUILD_TYPE=Release -DNUDGE_BUILD_TESTS=OFF >/dev/null
-cmake --build "${build_dir}" -j2
+# In a process group of its own, stopped with this script: a SIGTERM to it alone (kill PID)
+# left cmake and ninja building; Ctrl-C reached them only because it signals the whole group.
+setsid bash -c 'cmake -S . -B "$1" -G Ninja -DCMAKE_BUILD_TYPE=Release -DNUDGE_BUILD_TESTS=OFF \
+  >/dev/null && cmake --build "$1" -j2' build "${build_dir}" &
+build_group=$!
+trap 'kill -TERM -- "-${build_group}" 2>/dev/null; exit 130' INT
+trap 'kill -TERM -- "-${build_group}" 2>/dev/null; exit 143' TERM
+wait "${build_group}"
+trap - INT TERM
 
 worker_bin="${build_dir}/bin/nudge-worker"
 api_bin="${build_dir}/bin/nudge-api"

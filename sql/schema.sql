@@ -4414,6 +4414,13 @@ BEGIN
           v_effects := v_effects || jsonb_build_object('rule_id', v_rule.id,
                                                        'type', v_rule.action->>'type',
                                                        'error', SQLERRM);
+          -- Else nobody hears of it (an escalation silently missing): once per transaction,
+          -- as a worker's finish may end many reminders of one failing rule.
+          IF current_setting('nudge.rule_failure_warned', true) IS DISTINCT FROM 'on' THEN
+            v_set := set_config('nudge.rule_failure_warned', 'on', true);
+            RAISE WARNING 'nudge: rule % did not run for event % (%): %', v_rule.id, v_event.id,
+              p_event_type, SQLERRM;
+          END IF;
         END;
       ELSE
         v_effects := v_effects || nudge.apply_rule(v_rule, v_event);
@@ -4434,7 +4441,7 @@ END $$;
 
 -- Name: FUNCTION record_event(p_event_type text, p_entity_type text, p_entity_id text, p_data jsonb, p_key text, p_occurred_at timestamp with time zone, p_own boolean); Type: COMMENT; Schema: nudge; Owner: -
 
-COMMENT ON FUNCTION nudge.record_event(p_event_type text, p_entity_type text, p_entity_id text, p_data jsonb, p_key text, p_occurred_at timestamp with time zone, p_own boolean) IS 'Records an event and runs every enabled rule of its type whose conditions hold; answers {created, event, effects}; the same key again answers the first event and effects and changes nothing; for Nudge''s own events (p_own) a rule that cannot run is recorded in the effects instead of failing; an event deeper than 8 in a chain of rules, or past the 1,000th event of its chain, is recorded as refused and its rules are not run (one warning per chain).';
+COMMENT ON FUNCTION nudge.record_event(p_event_type text, p_entity_type text, p_entity_id text, p_data jsonb, p_key text, p_occurred_at timestamp with time zone, p_own boolean) IS 'Records an event and runs every enabled rule of its type whose conditions hold; answers {created, event, effects}; the same key again answers the first event and effects and changes nothing; for Nudge''s own events (p_own) a rule that cannot run is recorded in the effects instead of failing (and PostgreSQL''s log gets one warning per transaction); an event deeper than 8 in a chain of rules, or past the 1,000th event of its chain, is recorded as refused and its rules are not run (one warning per chain).';
 
 -- Name: record_events(jsonb); Type: FUNCTION; Schema: nudge; Owner: -
 

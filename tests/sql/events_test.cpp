@@ -511,8 +511,22 @@ TEST_F(EventsTest, ARuleThatCannotRunForNudgesOwnEventIsRecordedNotFatal) {
       "reminder": {"event_type": "x", "channel": "email", "schedule_type": "one_time",
       "target": "{{data.reminder.payload.no_such_thing}}"}})");
   const auto capped = create_recurring("u1", 60, kDue, ", p_max_fires => 1");
+  // PostgreSQL's log hears of it too: the warning also reaches the session that caused it.
+  struct Warnings : pqxx::errorhandler {
+    using pqxx::errorhandler::errorhandler;
+    std::vector<std::string> seen;
+    bool operator()(const char message[]) noexcept override {
+      seen.emplace_back(message);
+      return true;
+    }
+  } warnings(conn_);
   EXPECT_EQ(fire_due(), 1);
   EXPECT_EQ(reason(capped), "max_fires");
+  ASSERT_EQ(warnings.seen.size(), 1u);
+  EXPECT_NE(
+      warnings.seen[0].find("nudge: rule " + std::to_string(broken) + " did not run for event"),
+      std::string::npos)
+      << warnings.seen[0];
   const json effects = json::parse(value<std::string>(
       "SELECT effects::text FROM nudge.events WHERE event_type = 'nudge.reminder_completed'"));
   ASSERT_EQ(effects.size(), 1u);
@@ -551,7 +565,6 @@ TEST_F(EventsTest, AChainThroughRemindersThatEndInLaterTransactionsStopsAtADepth
   EXPECT_EQ(fire_due(), 1);
   EXPECT_EQ(value<long>("SELECT depth FROM nudge.events WHERE entity_id = 'M'"), 0);
 }
-
 
 TEST_F(EventsTest, ABatchIsAllOrNothingAndNamesTheItem) {
   rule("nag", "interview_completed", kNagRule);

@@ -1,6 +1,6 @@
 // The `email` channel: one plain-text message per fire (email_message.hpp builds it), sent
-// through the configured SMTP relay with libcurl, run concurrently with every other transfer on
-// the claim loop's Transfers. Addresses are checked before anything is sent.
+// through the configured SMTP relay with libcurl, each conversation on a thread of its own
+// (Transfers::spawn). Addresses are checked before anything is sent.
 
 #include <curl/curl.h>
 
@@ -116,10 +116,13 @@ class EmailChannel final : public Channel {
       return;
     }
 
-    start_curl_delivery(
+    // On a thread of its own: libcurl waits for the reply to the end of data inside the transfer,
+    // so one slow relay held back every delivery of the loop (emails failed on their timeouts
+    // while the relay accepted them, one at a time, and were sent again).
+    start_curl_delivery_on_own_thread(
         transfers_, std::move(done), [&](CURL* easy) { return configure(easy, *transfer); },
         [transfer](CURLcode result, CURL* handle) { return outcome(*transfer, result, handle); },
-        [this](std::string text) { return mask_secrets(text, hidden_); });
+        [hidden = hidden_](std::string text) { return mask_secrets(text, hidden); });
   }
 
  private:

@@ -7,21 +7,33 @@
 
 namespace nudge {
 
+namespace {
+
+// A new handle set up by `configure`, or nullptr after `done` has been told why not.
+CURL* configured_handle(DeliveryDone& done, const std::function<CURLcode(CURL*)>& configure,
+                        const std::function<std::string(std::string)>& mask) {
+  CURL* easy = curl_easy_init();
+  if (easy == nullptr) {
+    done(not_sent("libcurl could not create a transfer"));
+    return nullptr;
+  }
+  if (const CURLcode rc = configure(easy); rc != CURLE_OK) {
+    curl_easy_cleanup(easy);
+    done(not_sent(mask(std::string("libcurl: ") + curl_easy_strerror(rc))));
+    return nullptr;
+  }
+  return easy;
+}
+
+}  // namespace
+
 void start_curl_delivery(Transfers& transfers, DeliveryDone done,
                          const std::function<CURLcode(CURL*)>& configure,
                          std::function<Delivery(CURLcode, CURL*)> outcome,
                          const std::function<std::string(std::string)>& mask,
                          ConnectPolicy* policy) {
-  CURL* easy = curl_easy_init();
-  if (easy == nullptr) {
-    done(not_sent("libcurl could not create a transfer"));
-    return;
-  }
-  if (const CURLcode rc = configure(easy); rc != CURLE_OK) {
-    curl_easy_cleanup(easy);
-    done(not_sent(mask(std::string("libcurl: ") + curl_easy_strerror(rc))));
-    return;
-  }
+  CURL* easy = configured_handle(done, configure, mask);
+  if (easy == nullptr) return;
 
   // Shared with the callback, so it is still here if add() throws.
   auto pending = std::make_shared<DeliveryDone>(std::move(done));
@@ -39,6 +51,40 @@ void start_curl_delivery(Transfers& transfers, DeliveryDone done,
     // add() has cleaned up the handle already.
     DeliveryDone report = std::move(*pending);
     report({false, mask(e.what()), std::nullopt, {}});
+  }
+}
+
+void start_curl_delivery_on_own_thread(Transfers& home, DeliveryDone done,
+                                       const std::function<CURLcode(CURL*)>& configure,
+                                       std::function<Delivery(CURLcode, CURL*)> outcome,
+                                       std::function<std::string(std::string)> mask) {
+  CURL* easy = configured_handle(done, configure, mask);
+  if (easy == nullptr) return;
+  auto pending = std::make_shared<DeliveryDone>(std::move(done));
+  // Called once, on the child's thread: the outcome goes back to `home`'s.
+  const auto report = [&home, pending](Delivery delivery) {
+    home.post([pending, delivery = std::move(delivery)]() mutable {
+      DeliveryDone report = std::move(*pending);
+      report(std::move(delivery));
+    });
+  };
+  try {
+    home.spawn([&home, easy, report, outcome = std::move(outcome), mask](Transfers& own) {
+      try {
+        own.add(easy, [&home, &report, &outcome](CURLcode result, CURL* handle) {
+          report(outcome(home.aborting() ? CURLE_ABORTED_BY_CALLBACK : result, handle));
+        });
+      } catch (const std::exception& e) {  // add() has cleaned up the handle already
+        report({false, mask(e.what()), std::nullopt, {}});
+        return;
+      }
+      while (own.active() > 0) own.run(100, {});
+    });
+  } catch (const std::exception& e) {  // no thread: nothing ran
+    curl_easy_cleanup(easy);
+    DeliveryDone report_here = std::move(*pending);
+    report_here(
+        {false, mask(std::string("no thread for the delivery: ") + e.what()), std::nullopt, {}});
   }
 }
 

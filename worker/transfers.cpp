@@ -3,6 +3,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <stdexcept>
 #include <string>
 
@@ -40,8 +41,75 @@ Transfers::~Transfers() {
   curl_multi_cleanup(multi_);
 }
 
+void Transfers::spawn(std::function<void(Transfers& own)> body) {
+  Child& child = children_.emplace_back();
+  try {
+    child.thread = std::thread([this, body = std::move(body), ended = child.ended] {
+      try {
+        Transfers own;
+        {
+          std::lock_guard lock(running_mutex_);
+          running_.insert(&own);
+        }
+        try {
+          body(own);
+        } catch (...) {  // the body reports its own failures through post()
+        }
+        std::lock_guard lock(running_mutex_);
+        running_.erase(&own);
+      } catch (...) {  // out of memory, or libcurl could not start: the body never ran
+      }
+      *ended = true;
+      post([] {});  // wakes run(), which joins this thread
+    });
+  } catch (...) {
+    children_.pop_back();
+    throw;
+  }
+}
+
+void Transfers::post(std::function<void()> fn) {
+  {
+    std::lock_guard lock(posted_mutex_);
+    posted_.push_back(std::move(fn));
+  }
+  curl_multi_wakeup(multi_);
+}
+
+int Transfers::run_posted() {
+  std::vector<std::function<void()>> posted;
+  {
+    std::lock_guard lock(posted_mutex_);
+    posted.swap(posted_);
+  }
+  for (auto& fn : posted) fn();
+  join_children(false);
+  return static_cast<int>(posted.size());
+}
+
+void Transfers::join_children(bool all) {
+  for (auto it = children_.begin(); it != children_.end();) {
+    if (!all && !*it->ended) {
+      ++it;
+      continue;
+    }
+    // A child blocked on a silent peer ends once its connections are cut; one still resolving
+    // a name or opening a socket ends within its connect timeout.
+    while (!*it->ended) {
+      cut_connections();
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    it->thread.join();
+    it = children_.erase(it);
+  }
+}
+
 void Transfers::abort_all() {
+  aborting_ = true;
   cut_connections();
+  // Children report through post(): wait for them, then run what they reported.
+  join_children(true);
+  run_posted();
   while (!done_.empty()) {
     auto node = done_.extract(done_.begin());
     CURL* easy = node.key();
@@ -54,6 +122,7 @@ void Transfers::abort_all() {
     }
     curl_easy_cleanup(easy);
   }
+  aborting_ = false;
 }
 
 void Transfers::add(CURL* easy, std::function<void(CURLcode, CURL*)> done, ConnectPolicy* policy) {
@@ -87,8 +156,12 @@ void Transfers::cut_connections() {
   // waits for "221" up to libcurl's own 120 s, whatever our timeouts. On a shut-down socket the
   // send fails and a read sees the end at once, so nothing waits; libcurl still closes each
   // socket (close_socket). An upload cut before its end of data never gets one.
-  std::lock_guard lock(sockets_mutex_);
-  for (const curl_socket_t fd : sockets_) ::shutdown(fd, SHUT_RDWR);
+  {
+    std::lock_guard lock(sockets_mutex_);
+    for (const curl_socket_t fd : sockets_) ::shutdown(fd, SHUT_RDWR);
+  }
+  std::lock_guard lock(running_mutex_);
+  for (Transfers* child : running_) child->cut_connections();
 }
 
 curl_socket_t Transfers::open_socket(void* pending, curlsocktype /*purpose*/,
@@ -128,7 +201,7 @@ int Transfers::close_socket(void* self, curl_socket_t fd) {
 void Transfers::run(int timeout_ms, const std::vector<int>& extra_fds) {
   int running = 0;
   curl_multi_perform(multi_, &running);
-  if (collect() > 0) return;
+  if (collect() + run_posted() > 0) return;
   std::vector<curl_waitfd> waits;
   waits.reserve(extra_fds.size());
   for (const int fd : extra_fds) waits.push_back({fd, CURL_WAIT_POLLIN, 0});
@@ -136,6 +209,7 @@ void Transfers::run(int timeout_ms, const std::vector<int>& extra_fds) {
   curl_multi_poll(multi_, waits.data(), static_cast<unsigned>(waits.size()), timeout_ms, &ready);
   curl_multi_perform(multi_, &running);
   collect();
+  run_posted();
 }
 
 int Transfers::collect() {

@@ -5,12 +5,16 @@
 
 #include <curl/curl.h>
 
+#include <atomic>
 #include <cstddef>
 #include <functional>
+#include <list>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "nudge/address_guard.hpp"
@@ -58,7 +62,20 @@ class Transfers {
   // data, and to QUIT, inside curl_multi_perform), and this is how that wait is ended.
   void cut_connections();
 
-  std::size_t active() const { return done_.size(); }
+  // Transfers under way: on this thread, and on children's not joined yet.
+  std::size_t active() const { return done_.size() + children_.size(); }
+
+  // Whether abort_all() is under way: a child's transfer that ends now was cut by it.
+  bool aborting() const { return aborting_; }
+
+  // Runs `body` on a thread of its own, with a Transfers of its own, for a transfer libcurl may
+  // block inside (SMTP waits for the reply to the end of data inside curl_multi_perform): on
+  // this thread it held back every other transfer, and their time ran on while it waited. The
+  // child's connections are cut with this one's; abort_all() and the destructor wait for it.
+  void spawn(std::function<void(Transfers& own)> body);
+
+  // From any thread: `fn` runs on this Transfers' own thread, from run() (or abort_all()).
+  void post(std::function<void()> fn);
 
  private:
   // A transfer under way; libcurl's open-socket callback gets it (map nodes do not move).
@@ -68,7 +85,14 @@ class Transfers {
     ConnectPolicy* policy = nullptr;
   };
 
-  int collect();  // calls `done` of ended transfers; returns how many
+  int collect();                 // calls `done` of ended transfers; returns how many
+  int run_posted();              // runs what post() queued; returns how many
+  void join_children(bool all);  // joins the children that ended (all: every child, cutting them)
+
+  struct Child {
+    std::thread thread;
+    std::shared_ptr<std::atomic<bool>> ended = std::make_shared<std::atomic<bool>>(false);
+  };
 
   // libcurl's CURLOPT_OPENSOCKETFUNCTION (with a Pending) and CURLOPT_CLOSESOCKETFUNCTION (with
   // this): they keep sockets_, and the first applies the transfer's ConnectPolicy.
@@ -81,6 +105,14 @@ class Transfers {
   // guard, so cut_connections() never shuts down a number the process has reused.
   std::mutex sockets_mutex_;
   std::set<curl_socket_t> sockets_;
+
+  std::atomic<bool> aborting_{false};
+  std::mutex posted_mutex_;
+  std::vector<std::function<void()>> posted_;
+  std::list<Child> children_;  // this thread's only
+  // The children's own Transfers while their threads run, for cut_connections().
+  std::mutex running_mutex_;
+  std::set<Transfers*> running_;
 };
 
 }  // namespace nudge

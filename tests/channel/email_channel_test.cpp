@@ -8,6 +8,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
@@ -22,6 +23,7 @@
 
 #include "channel.hpp"
 #include "support/email_fire.hpp"
+#include "support/misbehaving_relay.hpp"
 #include "support/processes.hpp"
 #include "support/smtp_server.hpp"
 #include "transfers.hpp"
@@ -304,6 +306,53 @@ TEST_F(EmailChannel, ManyDeliveriesRunAtOnce) {
   for (const auto& m : messages) recipients.insert(m["rcpt_tos"].at(0).get<std::string>());
   EXPECT_EQ(recipients.size(), static_cast<std::size_t>(kCount));
   EXPECT_EQ(recipients.count("user5@example.com"), 1u);
+}
+
+// libcurl waits for the reply to the end of data inside the transfer: on the claim loop's thread
+// a relay slow to accept held back every other delivery, and the emails queued behind one
+// another until they timed out while the relay was taking them.
+TEST_F(EmailChannel, ARelaySlowToAcceptHoldsBackNoOtherDelivery) {
+  start_server();  // a relay that answers at once
+  test::MisbehavingRelay slow(test::MisbehavingRelay::Behaviour::slow_end_of_data);
+  EmailConfig slow_config = config_;
+  slow_config.smtp_url = slow.url();
+  slow_config.timeout_ms = 2500;  // each is accepted after 1.5 s: in turn, the second is not
+  auto slow_channel = make_email_channel(slow_config, transfers_);
+  constexpr int kSlow = 3;
+  std::vector<std::optional<Delivery>> slow_results(kSlow);
+  const auto begin = std::chrono::steady_clock::now();
+  for (int i = 0; i < kSlow; ++i) {
+    Fire fire = email_fire();
+    fire.id = 200 + i;
+    slow_channel->start(fire, [&slow_results, i](Delivery d) {
+      slow_results[static_cast<std::size_t>(i)] = std::move(d);
+    });
+  }
+  // Started once the slow ones wait for their end of data.
+  while (slow.messages() < kSlow && std::chrono::steady_clock::now() - begin < 5s)
+    transfers_.run(20, {});
+  ASSERT_EQ(slow.messages(), kSlow);
+  const auto fast_begin = std::chrono::steady_clock::now();
+  std::optional<std::chrono::milliseconds> fast_took;
+  channel_->start(email_fire(), [&](Delivery d) {
+    EXPECT_TRUE(d.delivered) << d.error;
+    fast_took = std::chrono::duration_cast<std::chrono::milliseconds>(
+        std::chrono::steady_clock::now() - fast_begin);
+  });
+  const auto all_ended = [&] {
+    return fast_took && std::all_of(slow_results.begin(), slow_results.end(),
+                                    [](const auto& r) { return r.has_value(); });
+  };
+  while (!all_ended() && std::chrono::steady_clock::now() - begin < 20s) transfers_.run(100, {});
+  ASSERT_TRUE(fast_took) << "the fast relay's delivery never ended";
+  EXPECT_LT(*fast_took, 1000ms) << "held back by the slow relay";
+  for (const auto& r : slow_results) {
+    ASSERT_TRUE(r);
+    EXPECT_TRUE(r->delivered) << r->error;
+  }
+  // Each conversation's thread is joined once it has reported.
+  for (int i = 0; i < 20 && transfers_.active() > 0; ++i) transfers_.run(50, {});
+  EXPECT_EQ(transfers_.active(), 0u);
 }
 
 TEST_F(EmailChannel, RejectedRecipientFailsWith550) {

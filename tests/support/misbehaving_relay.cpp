@@ -121,6 +121,10 @@ void MisbehavingRelay::serve(int fd) {
       pending.erase(0, end + 2);
       const std::string reply = answer(line, in_data, quit);
       if (silent_) break;
+      if (behaviour_ == Behaviour::slow_end_of_data && reply.rfind("250 2.0.0", 0) == 0) {
+        std::unique_lock lock(mutex_);
+        wake_.wait_for(lock, kEndOfDataPause, [this] { return stopping_; });
+      }
       if (!reply.empty()) send_all(fd, reply);
       if (behaviour_ == Behaviour::silent_after_one_message && messages_ > 0) silent_ = true;
       if (quit) {

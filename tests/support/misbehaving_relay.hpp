@@ -4,6 +4,7 @@
 // RCPT, DATA, QUIT) over real sockets, a thread per connection, and records every byte it reads.
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <mutex>
 #include <string>
@@ -21,7 +22,11 @@ class MisbehavingRelay {
     // Answers every command, but reads at most 64 bytes every 50 ms (about 1.3 KB/s), with a
     // small receive buffer, so a sender's bytes queue up on the sender's side.
     slow_reader,
+    // Answers every command at once but the end of a message's data, which it accepts (250)
+    // only after kEndOfDataPause: a relay slow to queue mail.
+    slow_end_of_data,
   };
+  static constexpr auto kEndOfDataPause = std::chrono::milliseconds(1500);
 
   explicit MisbehavingRelay(Behaviour behaviour);
   ~MisbehavingRelay();  // closes every connection

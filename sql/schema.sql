@@ -1558,12 +1558,19 @@ BEGIN
       array_fill(NULL::integer, ARRAY[v_count]));
   END IF;
 
-  -- Missed under misfire_policy skip: no catch-up fire; the next future occurrence instead.
+  -- Missed under misfire_policy skip: no catch-up fire. The reminder moves to its first
+  -- occurrence missed by no more than the threshold (it fires at once: lateness, not an outage)
+  -- or else its next future one; the skipped ones are one skipped attempt at the oldest.
   IF v_missed IS NOT NULL THEN
     -- Sub-statements share one snapshot: `missed` sees each row (locked by this claim) before
     -- `skipped` moves it.
     WITH missed AS (
-      SELECT r.id, r.next_run_at, nudge.occurrence_after(r, now()) AS next_at
+      -- (A row at -infinity, written by hand, has no phase: counted on from now, as before.)
+      SELECT r.id, r.next_run_at,
+             nudge.occurrence_after(r, CASE WHEN isfinite(r.next_run_at)
+                                            THEN now() - p_policy.misfire_threshold_seconds
+                                                         * interval '1 second'
+                                            ELSE now() END) AS next_at
         FROM nudge.reminders r WHERE r.ctid = ANY (v_missed)
     ), skipped AS (
       UPDATE nudge.reminders r
@@ -1577,7 +1584,9 @@ BEGIN
       RETURNING r.id)
     INSERT INTO nudge.delivery_attempts (reminder_id, scheduled_for, attempt, outcome, error, worker)
     SELECT m.id, m.next_run_at, 1, 'skipped',
-           format('missed by more than %s s (misfire_policy skip)', p_policy.misfire_threshold_seconds),
+           format('missed by more than %s s (misfire_policy skip), as was every later occurrence '
+                  'before %s', p_policy.misfire_threshold_seconds,
+                  nudge.rfc3339_in_zone(m.next_at, 'UTC')),
            p_worker
       FROM missed m JOIN skipped s ON s.id = m.id
     ON CONFLICT ON CONSTRAINT one_row_per_attempt DO NOTHING;
@@ -1699,7 +1708,7 @@ END $$;
 
 -- Name: FUNCTION claim_due(p_worker text, p_limit integer, p_policy nudge.worker_policy, p_slots integer); Type: COMMENT; Schema: nudge; Owner: -
 
-COMMENT ON FUNCTION nudge.claim_due(p_worker text, p_limit integer, p_policy nudge.worker_policy, p_slots integer) IS 'Leases up to p_limit due ACTIVE reminders, earliest first, of which at most p_slots webhooks and emails (when given; log lines take no slot, and the rows past it are left due), to p_worker for the policy''s lease_seconds (database clock), skipping rows other workers hold, each with its address (target, else contacts), its own request rendered for the attempt (nudge.rendered_request) and whether it was taken over from an expired lease (rescued); never returns a reminder whose stop flag is true (it completes instead), an occurrence whose attempts were all used by workers that never finished them (recorded as failed), one missed by more than the threshold under misfire_policy skip (recorded as a skipped attempt; the reminder moves to its next future occurrence), nor a webhook to a host whose circuit breaker is not closed (held until the breaker''s next_probe_at, occurrence and attempt kept), except one probe per host whose next_probe_at has passed (the held one with the fewest attempts used), which marks the breaker probing for lease_seconds (notified on nudge_breaker); a fire_all reminder starting a catch-up of more than fire_all_cap missed occurrences (up to ends_at) is returned at the first of the newest fire_all_cap of them (nudge.catch_up_kept), the older ones recorded as one skipped attempt at the oldest saying how many were dropped and from when to when.';
+COMMENT ON FUNCTION nudge.claim_due(p_worker text, p_limit integer, p_policy nudge.worker_policy, p_slots integer) IS 'Leases up to p_limit due ACTIVE reminders, earliest first, of which at most p_slots webhooks and emails (when given; log lines take no slot, and the rows past it are left due), to p_worker for the policy''s lease_seconds (database clock), skipping rows other workers hold, each with its address (target, else contacts), its own request rendered for the attempt (nudge.rendered_request) and whether it was taken over from an expired lease (rescued); never returns a reminder whose stop flag is true (it completes instead), an occurrence whose attempts were all used by workers that never finished them (recorded as failed), one missed by more than the threshold under misfire_policy skip (recorded as a skipped attempt saying up to when; the reminder moves to its first occurrence missed by no more than the threshold, due at once, or else its next future one), nor a webhook to a host whose circuit breaker is not closed (held until the breaker''s next_probe_at, occurrence and attempt kept), except one probe per host whose next_probe_at has passed (the held one with the fewest attempts used), which marks the breaker probing for lease_seconds (notified on nudge_breaker); a fire_all reminder starting a catch-up of more than fire_all_cap missed occurrences (up to ends_at) is returned at the first of the newest fire_all_cap of them (nudge.catch_up_kept), the older ones recorded as one skipped attempt at the oldest saying how many were dropped and from when to when.';
 
 -- Name: compile_rule(nudge.rules); Type: FUNCTION; Schema: nudge; Owner: -
 
@@ -4077,7 +4086,7 @@ BEGIN
   -- except at the earliest time), an interval schedule without run_at starting at p_from as its
   -- create does. A first fire already past is the reminder's first next_run_at: the claim at
   -- p_from fires it once (fire_once; skip within the threshold), skips it (skip, past the
-  -- threshold), or fires every occurrence due by then up to ends_at, the newest p_fire_all_cap
+  -- threshold: once at p_from when a later occurrence is within it), or fires every occurrence due by then up to ends_at, the newest p_fire_all_cap
   -- (fire_all); these fires are listed at p_from, even past ends_at when their occurrences are
   -- not. Then none past max_fires (counted from the first listed) nor after ends_at (a fire at
   -- it still happens).
@@ -4101,8 +4110,16 @@ BEGIN
   ), c AS (
     SELECT m.*,
            CASE WHEN m.first_at IS NULL OR m.first_at >= m.at OR m.first_at > p_ends_at THEN 0
+                -- Skipped, up to a later occurrence missed by no more than the threshold.
                 WHEN p_misfire_policy = 'skip'
-                     AND m.first_at < m.at - p_misfire_threshold_seconds * interval '1 second' THEN 0
+                     AND m.first_at < m.at - p_misfire_threshold_seconds * interval '1 second'
+                THEN (SELECT count(*)::integer
+                        FROM nudge.preview_schedule(
+                               p_schedule_type,
+                               m.at - p_misfire_threshold_seconds * interval '1 second', 1,
+                               m.run_at, p_interval_seconds, p_cron, p_timezone) p(t)
+                       WHERE p.t::timestamptz <= m.at
+                         AND (p_ends_at IS NULL OR p.t::timestamptz <= p_ends_at))
                 WHEN p_misfire_policy = 'fire_all'
                 THEN (SELECT count(*)::integer
                         FROM nudge.preview_schedule(
@@ -4139,7 +4156,7 @@ END $$;
 
 -- Name: FUNCTION preview_reminder(p_schedule_type text, p_from timestamp with time zone, p_count integer, p_run_at timestamp with time zone, p_interval_seconds integer, p_cron text, p_timezone text, p_max_fires integer, p_ends_at timestamp with time zone, p_misfire_policy text, p_misfire_threshold_seconds integer, p_fire_all_cap integer); Type: COMMENT; Schema: nudge; Owner: -
 
-COMMENT ON FUNCTION nudge.preview_reminder(p_schedule_type text, p_from timestamp with time zone, p_count integer, p_run_at timestamp with time zone, p_interval_seconds integer, p_cron text, p_timezone text, p_max_fires integer, p_ends_at timestamp with time zone, p_misfire_policy text, p_misfire_threshold_seconds integer, p_fire_all_cap integer) IS 'The first p_count (1..100) fire times of a reminder created at p_from (default now) with this schedule and misfire policy, in order: a first fire already past fires at p_from once (fire_once, and skip unless it is more than p_misfire_threshold_seconds past), not at all (skip past the threshold) or once per occurrence due by p_from up to p_ends_at, the newest p_fire_all_cap of them (fire_all), each listed at p_from even when that is past p_ends_at, the schedule going on strictly after p_from; otherwise every fire from p_from on, p_from included (an interval schedule without run_at starts at p_from); none past p_max_fires nor after p_ends_at; as RFC 3339 text in the schedule''s zone (UTC unless a cron zone is given); a policy other than fire_once for one_time, a threshold outside 1..86400 or a cap outside 1..10000 raises 22023 naming it, as do the errors of nudge.preview_schedule.';
+COMMENT ON FUNCTION nudge.preview_reminder(p_schedule_type text, p_from timestamp with time zone, p_count integer, p_run_at timestamp with time zone, p_interval_seconds integer, p_cron text, p_timezone text, p_max_fires integer, p_ends_at timestamp with time zone, p_misfire_policy text, p_misfire_threshold_seconds integer, p_fire_all_cap integer) IS 'The first p_count (1..100) fire times of a reminder created at p_from (default now) with this schedule and misfire policy, in order: a first fire already past fires at p_from once (fire_once, and skip unless it is more than p_misfire_threshold_seconds past), not at all (skip past the threshold, unless a later occurrence is missed by no more than it: then once) or once per occurrence due by p_from up to p_ends_at, the newest p_fire_all_cap of them (fire_all), each listed at p_from even when that is past p_ends_at, the schedule going on strictly after p_from; otherwise every fire from p_from on, p_from included (an interval schedule without run_at starts at p_from); none past p_max_fires nor after p_ends_at; as RFC 3339 text in the schedule''s zone (UTC unless a cron zone is given); a policy other than fire_once for one_time, a threshold outside 1..86400 or a cap outside 1..10000 raises 22023 naming it, as do the errors of nudge.preview_schedule.';
 
 -- Name: preview_schedule(text, timestamp with time zone, integer, timestamp with time zone, integer, text, text); Type: FUNCTION; Schema: nudge; Owner: -
 

@@ -49,14 +49,17 @@ class PreviewMisfire : public ApiTest {
 };
 
 // fire_all: the occurrences due (4, 3 hours ago to 100 s ago), the newest 3 of them (the cap);
-// skip: none past the threshold, one within it; fire_once: one. A worker then fires as many.
+// skip: none past the threshold (its last occurrence 200 s ago), one within it (100 s ago,
+// alone or after three skipped); fire_once: one. A worker then fires as many.
 TEST_F(PreviewMisfire, EachPolicyListsAtCreationWhatAWorkerThenFires) {
   const auto [all, all_listed] = create_and_preview("all", "fire_all", 3 * 3600 + 100);
-  const auto [skipped, skipped_listed] = create_and_preview("skip", "skip", 3 * 3600 + 100);
+  const auto [skipped, skipped_listed] = create_and_preview("skip", "skip", 3 * 3600 + 200);
+  const auto [last, last_listed] = create_and_preview("last", "skip", 3 * 3600 + 100);
   const auto [late, late_listed] = create_and_preview("late", "skip", 100);
   const auto [once, once_listed] = create_and_preview("once", "fire_once", 3 * 3600 + 100);
   EXPECT_EQ(all_listed, 3);
   EXPECT_EQ(skipped_listed, 0);
+  EXPECT_EQ(last_listed, 1);
   EXPECT_EQ(late_listed, 1);
   EXPECT_EQ(once_listed, 1);
 
@@ -68,11 +71,12 @@ TEST_F(PreviewMisfire, EachPolicyListsAtCreationWhatAWorkerThenFires) {
   };
   // Every reminder has moved to its next hour: nothing more is due.
   ASSERT_TRUE(wait_until(60s, [&] {
-    return value<long>("SELECT count(*) FROM nudge.reminders WHERE next_run_at > now()") == 4 &&
+    return value<long>("SELECT count(*) FROM nudge.reminders WHERE next_run_at > now()") == 5 &&
            value<long>("SELECT count(*) FROM nudge.reminders WHERE leased_by IS NOT NULL") == 0;
   })) << worker.log();
   EXPECT_EQ(fired(all), all_listed);
   EXPECT_EQ(fired(skipped), skipped_listed);
+  EXPECT_EQ(fired(last), last_listed);
   EXPECT_EQ(fired(late), late_listed);
   EXPECT_EQ(fired(once), once_listed);
 }

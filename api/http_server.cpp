@@ -4,6 +4,8 @@
 #include <netinet/tcp.h>
 #include <sys/socket.h>
 
+#include <cerrno>
+#include <cstring>
 #include <functional>
 #include <memory>
 #include <string_view>
@@ -105,7 +107,7 @@ void HttpServer::hold_for_request(std::shared_ptr<void> held) {
   t_held = std::move(held);
 }
 
-bool HttpServer::bind(const std::string& host, int port) {
+std::optional<std::string> HttpServer::bind(const std::string& host, int port) {
   // httplib resolves the host and binds; its listen backlog (5) drops connections when many
   // clients connect at once, so the socket listens again with a real one. Accepted sockets
   // inherit TCP_NODELAY: the answer goes out at once, without waiting for the client's ACK.
@@ -116,7 +118,13 @@ bool HttpServer::bind(const std::string& host, int port) {
     ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &yes, sizeof yes);
     listen_fd = fd;
   });
-  if (!parser_.bind_to_port(host, port) || ::listen(listen_fd, SOMAXCONN) != 0) return false;
+  errno = 0;
+  if (!parser_.bind_to_port(host, port) || ::listen(listen_fd, SOMAXCONN) != 0) {
+    // httplib says only that it failed: the bind's errno says why (none: the host did not
+    // resolve to an address).
+    return errno != 0 ? std::string(std::strerror(errno))
+                      : "the host does not resolve to an address of this machine";
+  }
   ConnectionLoop::Settings loop;
   loop.max_connections = settings_.max_connections;
   loop.keep_alive = settings_.keep_alive;
@@ -135,7 +143,7 @@ bool HttpServer::bind(const std::string& host, int port) {
       serve_connection(c);
     });
   });
-  return true;
+  return std::nullopt;
 }
 
 void HttpServer::serve() {

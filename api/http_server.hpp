@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "connection_loop.hpp"
@@ -51,8 +52,8 @@ class HttpServer {
   // while it trickles in. Without one, every such request is read.
   using BodyGate = std::function<bool(const httplib::Request&, httplib::Response&)>;
   void set_body_gate(BodyGate gate) { body_gate_ = std::move(gate); }
-  // Listens on host:port; false when it cannot.
-  bool bind(const std::string& host, int port);
+  // Listens on host:port; why not when it cannot ("Address already in use").
+  std::optional<std::string> bind(const std::string& host, int port);
   // Serves until stop(); requests in flight finish, then it returns. Call bind() first.
   void serve();
   // From any thread.

@@ -179,8 +179,9 @@ int main(int argc, char** argv) {
   server.set_body_gate([&router, &uploads](const httplib::Request& req, httplib::Response& res) {
     return router.admits_body(req, res, uploads);
   });
-  if (!server.bind(config.api.host, config.api.port)) {
-    nudge::log::error("cannot listen", {{"host", config.api.host}, {"port", config.api.port}});
+  if (const auto problem = server.bind(config.api.host, config.api.port)) {
+    nudge::log::error("cannot listen",
+                      {{"host", config.api.host}, {"port", config.api.port}, {"error", *problem}});
     return 1;
   }
   nudge::log::info("listening", {{"host", config.api.host},

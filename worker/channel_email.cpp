@@ -216,10 +216,7 @@ class EmailChannel final : public Channel {
           "TLS (use smtps:// or a relay that offers STARTTLS)";
       return delivery;
     }
-    std::string error = std::string("SMTP: ") + curl_easy_strerror(result);
-    std::string detail = transfer.error;
-    while (!detail.empty() && (detail.back() == '\n' || detail.back() == '\r')) detail.pop_back();
-    if (!detail.empty() && detail != curl_easy_strerror(result)) error += ": " + detail;
+    std::string error = "SMTP: " + curl_error_text(result, transfer.error);
     if (!transfer.reply.empty() && code >= 400)
       error += " (server said \"" + transfer.reply + "\")";
     delivery.error = mask_secrets(error, transfer.hidden);

@@ -236,10 +236,7 @@ class WebhookChannel final : public Channel {
       return delivery;
     }
     if (result != CURLE_OK) {
-      std::string error = curl_easy_strerror(result);
-      std::string detail = transfer.error;
-      while (!detail.empty() && (detail.back() == '\n' || detail.back() == '\r')) detail.pop_back();
-      if (!detail.empty() && detail != error) error += ": " + detail;
+      std::string error = curl_error_text(result, transfer.error);
       // An allowed address was tried and failed: that is the error; a refused one is a note.
       if (!transfer.connect.refused.empty()) error += "; " + ssrf_refused(transfer.connect.refused);
       delivery.error = mask_secrets(error, transfer.hidden);

@@ -3,6 +3,7 @@
 #include <exception>
 #include <memory>
 #include <optional>
+#include <string_view>
 #include <utility>
 
 namespace nudge {
@@ -26,6 +27,17 @@ CURL* configured_handle(DeliveryDone& done, const std::function<CURLcode(CURL*)>
 }
 
 }  // namespace
+
+std::string curl_error_text(CURLcode result, const char* detail) {
+  const std::string_view code_text = curl_easy_strerror(result);
+  std::string_view said = detail == nullptr ? "" : detail;
+  while (!said.empty() && (said.back() == '\n' || said.back() == '\r')) said.remove_suffix(1);
+  const std::string repeated = ": " + std::string(code_text);
+  if (said.size() > repeated.size() && said.ends_with(repeated))
+    said.remove_suffix(repeated.size());
+  if (said.empty() || said == code_text) return std::string(code_text);
+  return std::string(code_text) + ": " + std::string(said);
+}
 
 void start_curl_delivery(Transfers& transfers, DeliveryDone done,
                          const std::function<CURLcode(CURL*)>& configure,

@@ -12,6 +12,11 @@
 
 namespace nudge {
 
+// What went wrong with a transfer that ended with `result`, libcurl's error buffer `detail`
+// included: "Couldn't connect to server: Failed to connect to h port 1 after 0 ms" (libcurl's
+// buffer often ends with the text of `result` again: it is said once).
+std::string curl_error_text(CURLcode result, const char* detail);
+
 // Creates an easy handle, lets `configure` set it up and starts it on `transfers`; when it ends,
 // `done` gets `outcome(result, handle)`. Any failure before that (no handle, a setup error,
 // add() throwing) goes to `done` instead, its text passed through `mask` so no secret shows.

@@ -441,5 +441,15 @@ TEST_F(Exposure, TokenAuthOnEveryAddressStartsAndAuthOffOnLoopbackWarns) {
   api.remove_logs();
 }
 
+// A port another program holds: the start fails saying why, not only that it failed.
+TEST_F(Exposure, APortAlreadyTakenStopsTheStartSayingWhy) {
+  httplib::Server holder;
+  ASSERT_TRUE(holder.bind_to_port("127.0.0.1", port_));
+  ChildProcess api = start({{"NUDGE_API_AUTH", "off"}, {"NUDGE_API_HOST", "127.0.0.1"}});
+  EXPECT_EQ(api.wait(30s), 1) << api.log();
+  EXPECT_NE(api.log().find(R"("error":"Address already in use")"), std::string::npos) << api.log();
+  api.remove_logs();
+}
+
 }  // namespace
 }  // namespace nudge::test

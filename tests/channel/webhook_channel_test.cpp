@@ -392,7 +392,13 @@ TEST_F(WebhookChannelTest, RefusedConnectionFailsQuickly) {
   EXPECT_LT(Clock::now() - start, milliseconds(1500));
   EXPECT_FALSE(got->delivered);
   EXPECT_FALSE(got->status_code);
-  EXPECT_FALSE(got->error.empty());
+  // libcurl's own text, then its detail, each once (its detail ends with the text again).
+  EXPECT_EQ(got->error.rfind("Couldn't connect to server: Failed to connect to 127.0.0.1 port", 0),
+            0u)
+      << got->error;
+  EXPECT_EQ(got->error.find("Couldn't connect to server"),
+            got->error.rfind("Couldn't connect to server"))
+      << got->error;
 }
 
 TEST_F(WebhookChannelTest, HangingReceiverTimesOutWithoutBlockingOthers) {

@@ -1,6 +1,7 @@
 // The `email` channel: one plain-text message per fire (email_message.hpp builds it), sent
-// through the configured SMTP relay with libcurl, each conversation on a thread of its own
-// (Transfers::spawn). Addresses are checked before anything is sent.
+// through the configured SMTP relay with libcurl, each conversation on a lane of the claim
+// loop's Transfers (a thread that keeps its connection: Transfers::spawn). Addresses are checked
+// before anything is sent.
 
 #include <curl/curl.h>
 
@@ -116,7 +117,7 @@ class EmailChannel final : public Channel {
       return;
     }
 
-    // On a thread of its own: libcurl waits for the reply to the end of data inside the transfer,
+    // On a lane of its own: libcurl waits for the reply to the end of data inside the transfer,
     // so one slow relay held back every delivery of the loop (emails failed on their timeouts
     // while the relay accepted them, one at a time, and were sent again).
     start_curl_delivery_on_own_thread(

@@ -81,16 +81,21 @@ void start_curl_delivery_on_own_thread(Transfers& home, DeliveryDone done,
     });
   };
   try {
-    home.spawn([&home, easy, report, outcome = std::move(outcome), mask](Transfers& own) {
+    home.spawn([&home, easy, report, outcome = std::move(outcome), mask](Transfers* own) {
+      if (own == nullptr) {  // never started: the worker is stopping
+        report(outcome(CURLE_ABORTED_BY_CALLBACK, easy));
+        curl_easy_cleanup(easy);
+        return;
+      }
       try {
-        own.add(easy, [&home, &report, &outcome](CURLcode result, CURL* handle) {
+        own->add(easy, [&home, &report, &outcome](CURLcode result, CURL* handle) {
           report(outcome(home.aborting() ? CURLE_ABORTED_BY_CALLBACK : result, handle));
         });
       } catch (const std::exception& e) {  // add() has cleaned up the handle already
         report({false, mask(e.what()), std::nullopt, {}});
         return;
       }
-      while (own.active() > 0) own.run(100, {});
+      while (own->active() > 0) own->run(100, {});
     });
   } catch (const std::exception& e) {  // no thread: nothing ran
     curl_easy_cleanup(easy);

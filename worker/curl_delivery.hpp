@@ -31,9 +31,10 @@ void start_curl_delivery(Transfers& transfers, DeliveryDone done,
                          const std::function<std::string(std::string)>& mask,
                          ConnectPolicy* policy = nullptr);
 
-// The same, with the transfer on a thread of its own (Transfers::spawn), for a protocol libcurl
-// may block inside: `configure` still runs here, `outcome` on that thread once the transfer has
-// ended, and `done` back on the thread that runs `home` (from Transfers::run() or abort_all()).
+// The same, with the transfer on a lane of `home` (Transfers::spawn), for a protocol libcurl may
+// block inside: `configure` still runs here, `outcome` on the lane once the transfer has ended
+// (or was never started), and `done` back on the thread that runs `home` (from
+// Transfers::run() or abort_all()).
 void start_curl_delivery_on_own_thread(Transfers& home, DeliveryDone done,
                                        const std::function<CURLcode(CURL*)>& configure,
                                        std::function<Delivery(CURLcode, CURL*)> outcome,

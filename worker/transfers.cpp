@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <optional>
 #include <stdexcept>
 #include <string>
 
@@ -41,31 +42,77 @@ Transfers::~Transfers() {
   curl_multi_cleanup(multi_);
 }
 
-void Transfers::spawn(std::function<void(Transfers& own)> body) {
-  Child& child = children_.emplace_back();
-  try {
-    child.thread = std::thread([this, body = std::move(body), ended = child.ended] {
-      try {
-        Transfers own;
-        {
-          std::lock_guard lock(running_mutex_);
-          running_.insert(&own);
-        }
-        try {
-          body(own);
-        } catch (...) {  // the body reports its own failures through post()
-        }
-        std::lock_guard lock(running_mutex_);
-        running_.erase(&own);
-      } catch (...) {  // out of memory, or libcurl could not start: the body never ran
+void Transfers::spawn(std::function<void(Transfers* own)> body) {
+  std::unique_lock lock(lanes_mutex_);
+  lane_queue_.push_back(std::move(body));
+  ++lane_bodies_;
+  if (idle_lanes_ == 0 && lanes_.size() < kLanes) {
+    try {
+      lanes_.emplace_back([this] { run_lane(); });
+    } catch (...) {  // no thread: a lane that is running takes the body when it is free
+      if (lanes_.empty()) {
+        lane_queue_.pop_back();
+        --lane_bodies_;
+        throw;
       }
-      *ended = true;
-      post([] {});  // wakes run(), which joins this thread
-    });
-  } catch (...) {
-    children_.pop_back();
-    throw;
+    }
   }
+  lock.unlock();
+  lanes_wake_.notify_one();
+}
+
+void Transfers::run_lane() {
+  std::optional<Transfers> own;
+  try {
+    own.emplace();
+  } catch (...) {  // libcurl could not start: this lane reports what it takes as not run
+  }
+  if (own) {
+    std::lock_guard lock(running_mutex_);
+    running_.insert(&*own);
+  }
+  for (;;) {
+    std::function<void(Transfers*)> body;
+    bool run = false;
+    {
+      std::unique_lock lock(lanes_mutex_);
+      ++idle_lanes_;
+      lanes_wake_.wait(lock, [this] { return lanes_stopping_ || !lane_queue_.empty(); });
+      --idle_lanes_;
+      if (lane_queue_.empty()) break;  // stopping, and nothing left
+      body = std::move(lane_queue_.front());
+      lane_queue_.pop_front();
+      run = own.has_value() && !lanes_stopping_;
+    }
+    try {
+      body(run ? &*own : nullptr);
+    } catch (...) {  // a body reports its own failures through post()
+    }
+    --lane_bodies_;
+  }
+  if (own) {
+    std::lock_guard lock(running_mutex_);
+    running_.erase(&*own);
+  }
+  post([] {});  // wakes run()
+}
+
+void Transfers::stop_lanes() {
+  {
+    std::lock_guard lock(lanes_mutex_);
+    lanes_stopping_ = true;
+  }
+  lanes_wake_.notify_all();
+  // A lane blocked on a silent peer ends once its connections are cut; one still resolving a
+  // name or opening a socket ends within its connect timeout.
+  while (lane_bodies_ > 0) {
+    cut_connections();
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  for (auto& lane : lanes_) lane.join();
+  lanes_.clear();
+  std::lock_guard lock(lanes_mutex_);
+  lanes_stopping_ = false;
 }
 
 void Transfers::post(std::function<void()> fn) {
@@ -83,32 +130,14 @@ int Transfers::run_posted() {
     posted.swap(posted_);
   }
   for (auto& fn : posted) fn();
-  join_children(false);
   return static_cast<int>(posted.size());
-}
-
-void Transfers::join_children(bool all) {
-  for (auto it = children_.begin(); it != children_.end();) {
-    if (!all && !*it->ended) {
-      ++it;
-      continue;
-    }
-    // A child blocked on a silent peer ends once its connections are cut; one still resolving
-    // a name or opening a socket ends within its connect timeout.
-    while (!*it->ended) {
-      cut_connections();
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
-    it->thread.join();
-    it = children_.erase(it);
-  }
 }
 
 void Transfers::abort_all() {
   aborting_ = true;
   cut_connections();
-  // Children report through post(): wait for them, then run what they reported.
-  join_children(true);
+  // Lanes report through post(): wait for them, then run what they reported.
+  stop_lanes();
   run_posted();
   while (!done_.empty()) {
     auto node = done_.extract(done_.begin());

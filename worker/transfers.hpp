@@ -6,9 +6,10 @@
 #include <curl/curl.h>
 
 #include <atomic>
+#include <condition_variable>
 #include <cstddef>
+#include <deque>
 #include <functional>
-#include <list>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -62,17 +63,23 @@ class Transfers {
   // data, and to QUIT, inside curl_multi_perform), and this is how that wait is ended.
   void cut_connections();
 
-  // Transfers under way: on this thread, and on children's not joined yet.
-  std::size_t active() const { return done_.size() + children_.size(); }
+  // Transfers under way: on this thread, and the bodies given to spawn() not ended yet.
+  std::size_t active() const { return done_.size() + lane_bodies_; }
 
-  // Whether abort_all() is under way: a child's transfer that ends now was cut by it.
+  // Whether abort_all() is under way: a lane's transfer that ends now was cut by it.
   bool aborting() const { return aborting_; }
 
-  // Runs `body` on a thread of its own, with a Transfers of its own, for a transfer libcurl may
-  // block inside (SMTP waits for the reply to the end of data inside curl_multi_perform): on
-  // this thread it held back every other transfer, and their time ran on while it waited. The
-  // child's connections are cut with this one's; abort_all() and the destructor wait for it.
-  void spawn(std::function<void(Transfers& own)> body);
+  // Runs `body` on a lane: a thread of its own with a Transfers of its own, for a transfer
+  // libcurl may block inside (SMTP waits for the reply to the end of data inside
+  // curl_multi_perform): on this thread it held back every other transfer, and their time ran
+  // on while it waited. Up to kLanes bodies run at once, one per lane, the rest wait their turn;
+  // a lane keeps its connection for the next body (a relay is not dialled again per message).
+  // A lane's connections are cut with this one's. abort_all() and the destructor wait for the
+  // lanes; a body they never started is called with nullptr, to report that it did not run.
+  void spawn(std::function<void(Transfers* own)> body);
+  // As many conversations at once as a claim loop has delivery slots by default; lanes are
+  // started only while every lane is busy, so a fast relay is served by a few.
+  static constexpr std::size_t kLanes = 64;
 
   // From any thread: `fn` runs on this Transfers' own thread, from run() (or abort_all()).
   void post(std::function<void()> fn);
@@ -85,14 +92,10 @@ class Transfers {
     ConnectPolicy* policy = nullptr;
   };
 
-  int collect();                 // calls `done` of ended transfers; returns how many
-  int run_posted();              // runs what post() queued; returns how many
-  void join_children(bool all);  // joins the children that ended (all: every child, cutting them)
-
-  struct Child {
-    std::thread thread;
-    std::shared_ptr<std::atomic<bool>> ended = std::make_shared<std::atomic<bool>>(false);
-  };
+  int collect();     // calls `done` of ended transfers; returns how many
+  int run_posted();  // runs what post() queued; returns how many
+  void run_lane();   // a lane's thread: bodies from lane_queue_ until the lanes stop
+  void stop_lanes();
 
   // libcurl's CURLOPT_OPENSOCKETFUNCTION (with a Pending) and CURLOPT_CLOSESOCKETFUNCTION (with
   // this): they keep sockets_, and the first applies the transfer's ConnectPolicy.
@@ -109,8 +112,15 @@ class Transfers {
   std::atomic<bool> aborting_{false};
   std::mutex posted_mutex_;
   std::vector<std::function<void()>> posted_;
-  std::list<Child> children_;  // this thread's only
-  // The children's own Transfers while their threads run, for cut_connections().
+
+  std::vector<std::thread> lanes_;           // this thread's only
+  std::atomic<std::size_t> lane_bodies_{0};  // queued or running
+  std::mutex lanes_mutex_;                   // guards the three below
+  std::condition_variable lanes_wake_;
+  std::deque<std::function<void(Transfers*)>> lane_queue_;
+  std::size_t idle_lanes_ = 0;
+  bool lanes_stopping_ = false;
+  // The lanes' own Transfers while their threads run, for cut_connections().
   std::mutex running_mutex_;
   std::set<Transfers*> running_;
 };

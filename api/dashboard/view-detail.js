@@ -232,6 +232,9 @@ export async function detailView(main, ctx) {
       return;
     }
     if (type !== "reminder" || !data.reminder || String(data.reminder.id) !== id) return;
+    // A message rendered before a later change whose answer came first (pause, then resume)
+    // carries the older state: showing it would put the Resume button back for a moment.
+    if (reminder && Date.parse(data.reminder.updated_at) < Date.parse(reminder.updated_at)) return;
     show(data.reminder);
     flash(factsBox);
     // Cancelling or completing a retrying reminder leaves its occurrence unfinished.

@@ -312,7 +312,7 @@ void ConnectionLoop::on_readable(Tracked& c) {
   if (ready) return dispatch(c);
   if (c.input_ended()) return close(c);  // the client left between requests
   // The deadline is the request's whole: more bytes do not extend it.
-  if (c.has_input() || c.dropping()) move(c, State::reading, c.request_deadline());
+  if (c.has_input() || c.dropping()) move(c, State::reading, reading_deadline(c));
   arm(c);
 }
 
@@ -334,7 +334,7 @@ void ConnectionLoop::take_given_back() {
     } else if (!keep || (stopping_ && (!c->has_input() || c->dropping()))) {
       close(*c);
     } else if (c->has_input() || c->dropping()) {
-      move(*c, State::reading, c->request_deadline());
+      move(*c, State::reading, reading_deadline(*c));
     } else {
       c->release_buffers();
       move(*c, State::idle, at + settings_.keep_alive);
@@ -342,10 +342,11 @@ void ConnectionLoop::take_given_back() {
   }
 }
 
-// Requests being received or served finish (their answers close the connection); idle
-// connections have none, and are closed at once.
+// Requests being received or served finish (their answers close the connection), one still
+// arriving within kStopGrace (then a 503); idle connections have none, and are closed at once.
 void ConnectionLoop::begin_stopping() {
   stopping_ = true;
+  stop_deadline_ = Clock::now() + kStopGrace;
   ::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, listen_fd_, nullptr);
   ::close(listen_fd_);
   listen_fd_ = -1;
@@ -354,8 +355,17 @@ void ConnectionLoop::begin_stopping() {
   while (!streaming_.empty()) close(streaming_.front());  // a stream has no end to wait for
   for (auto it = reading_.begin(); it != reading_.end();) {
     Tracked& c = *it++;
-    if (c.dropping()) close(c);  // answered: only an unneeded body is left
+    if (c.dropping()) {
+      close(c);  // answered: only an unneeded body is left
+    } else if (c.deadline > stop_deadline_) {
+      move(c, State::reading, stop_deadline_);  // (the list keeps its order: `it` moves on)
+    }
   }
+}
+
+ConnectionLoop::Clock::time_point ConnectionLoop::reading_deadline(const Tracked& c) const {
+  const auto deadline = c.request_deadline();
+  return stopping_ ? std::min(deadline, stop_deadline_) : deadline;
 }
 
 void ConnectionLoop::start_stream(Tracked& c, std::shared_ptr<Outbox> outbox) {
@@ -457,6 +467,8 @@ void ConnectionLoop::expire(Clock::time_point now) {
     Tracked& c = reading_.front();
     if (c.dropping()) {
       close(c);
+    } else if (stopping_ && now >= stop_deadline_) {
+      answer_and_close(c, settings_.stopping);  // cut by the stop, not late by its own deadline
     } else {
       answer_and_close(c, settings_.timed_out);
     }

@@ -53,8 +53,13 @@ class ConnectionLoop {
     // and to a request that did not arrive by its deadline (408).
     std::string head_too_large;
     std::string timed_out;
+    // The answer (503) to a request still arriving kStopGrace after the loop began stopping.
+    std::string stopping;
     SSL_CTX* tls = nullptr;  // HTTPS: each connection's TLS session is made from this
   };
+  // How long a stopping loop still receives a request already begun: a slow upload has up to
+  // its deadline otherwise (26 s for 1 MiB), past the time a service manager gives the stop.
+  static constexpr std::chrono::seconds kStopGrace{5};
   // Called on the loop thread with a connection holding a complete request; it must not block.
   using Ready = std::function<void(Connection&)>;
 
@@ -137,6 +142,8 @@ class ConnectionLoop {
   void take_given_back();
   void begin_stopping();
   void expire(Clock::time_point now);
+  // When a request being received on `c` must have arrived: its own deadline, or the stop's.
+  Clock::time_point reading_deadline(const Tracked& c) const;
   int wait_ms(Clock::time_point now) const;
 
   Settings settings_;
@@ -150,6 +157,7 @@ class ConnectionLoop {
   std::vector<char> scratch_;
   std::atomic<bool> stop_requested_{false};
   bool stopping_ = false;
+  Clock::time_point stop_deadline_{};  // when stopping_: the last a request may still arrive by
 
   std::mutex inbox_mutex_;
   std::vector<GivenBack> inbox_;

@@ -135,6 +135,8 @@ std::optional<std::string> HttpServer::bind(const std::string& host, int port) {
   loop.head_too_large =
       closing_answer("431 Request Header Fields Too Large", settings_.head_too_large_body);
   loop.timed_out = closing_answer("408 Request Timeout", settings_.timed_out_body);
+  loop.stopping =
+      closing_answer("503 Service Unavailable", settings_.stopping_body, "Retry-After: 1\r\n");
   loop.tls = settings_.tls;
   loop_ = std::make_unique<ConnectionLoop>(listen_fd, std::move(loop), [this](Connection& c) {
     ++queued_;

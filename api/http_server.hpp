@@ -34,8 +34,9 @@ class HttpServer {
     // by its deadline gets (each answered without httplib, and the connection closed).
     std::string head_too_large_body;
     std::string timed_out_body;
-    SSL_CTX* tls = nullptr;  // HTTPS only, sessions made from this (tls_context.hpp), which
-                             // must outlive the server
+    std::string stopping_body;  // JSON body of the 503 a request still arriving at the stop gets
+    SSL_CTX* tls = nullptr;     // HTTPS only, sessions made from this (tls_context.hpp), which
+                                // must outlive the server
   };
 
   explicit HttpServer(Settings settings);

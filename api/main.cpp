@@ -69,6 +69,8 @@ nudge::api::HttpServer::Settings server_settings(const nudge::Config& config, SS
       "request_timeout",
       "the request did not arrive in time (request_timeout_ms, and a minimum rate for its body); "
       "the connection is closed");
+  s.stopping_body = nudge::api::error_json(
+      "unavailable", "the server is stopping and the request had not arrived in whole; try again");
   s.tls = tls;
   return s;
 }

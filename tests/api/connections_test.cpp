@@ -392,6 +392,27 @@ TEST_F(Connections, SigtermClosesIdleConnectionsAndFinishesARequestBeingSent) {
   EXPECT_EQ(api_->wait(10s), 0) << api_->log();
 }
 
+// A request still arriving at the stop gets ConnectionLoop::kStopGrace (5 s) more, not its own
+// deadline (26 s for a 1 MiB body, past a service manager's patience): then a 503, and the API
+// exits.
+TEST_F(Connections, SigtermCutsARequestStillArrivingAfterTheGraceWithA503) {
+  RawConnection sending(port_);
+  const std::string body(100000, 'x');
+  const std::string head = raw_request("POST", "/v1/reminders", body);
+  ASSERT_TRUE(sending.send(head.substr(0, head.size() - body.size() + 10)));  // 10 bytes of body
+  std::this_thread::sleep_for(100ms);
+  const auto stopped = std::chrono::steady_clock::now();
+  api_->signal(SIGTERM);
+  const auto answer = sending.read_response(15s);
+  ASSERT_TRUE(answer);
+  EXPECT_EQ(answer->status, 503) << answer->body;
+  EXPECT_EQ(body_of(answer)["error"]["code"], "unavailable");
+  EXPECT_EQ(answer->header("Retry-After"), "1");
+  EXPECT_GE(since(stopped), 4500ms);
+  EXPECT_EQ(api_->wait(10s), 0) << api_->log();
+  EXPECT_LT(since(stopped), 8s);
+}
+
 // Slow and oversized requests: a head over 64 KiB is refused at once (431), a request must arrive
 // by its deadline (request_timeout_ms, plus time for its body at a minimum rate) or gets a 408
 // and the connection closes, and a caller without a token for the route cannot make the API read

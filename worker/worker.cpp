@@ -534,7 +534,7 @@ class Maintenance {
       cv_.wait_for(lock, tick, [this] { return stopping_; });
       if (stopping_) break;
       lock.unlock();
-      try {
+      const auto turn = [&] {
         if (!session_)
           session_ = std::make_unique<LifecycleSession>(config_.database.url,
                                                         worker_id_ + "/maintenance", false);
@@ -542,6 +542,17 @@ class Maintenance {
         if (Clock::now() >= next_prune) {
           prune();
           next_prune = Clock::now() + std::chrono::seconds(config_.history.prune_interval_seconds);
+        }
+      };
+      try {
+        try {
+          turn();
+        } catch (const std::exception& e) {
+          // A connection lost since the last turn (PostgreSQL restarted meanwhile) is replaced
+          // at once: the leases to extend cannot wait a turn, and nothing is wrong any more.
+          session_.reset();
+          if (!connection_lost(e)) throw;
+          turn();
         }
       } catch (const std::exception& e) {
         session_.reset();

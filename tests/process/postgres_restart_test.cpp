@@ -217,5 +217,22 @@ TEST_F(PostgresRestart, TheApiAnswersTheFirstRequestsAfterARestart) {
   for (int i = 0; i < 5; ++i) EXPECT_EQ(status(), 200) << "request " << i << "\n" << api.log();
 }
 
+// A worker's maintenance connection dies with a restart too: it is replaced at once, and the
+// worker warns of nothing once it has recovered (it warned "maintenance failed" a turn later).
+TEST_F(PostgresRestart, MaintenanceReconnectsWithoutAWarningAfterARestart) {
+  OwnCluster cluster(script_);
+  ASSERT_TRUE(start_migrated(cluster));
+  auto& worker =
+      start_worker({{"NUDGE_WORKER_LEASE_SECONDS", "5"}}, cluster.url());  // a 1.7 s turn
+  ASSERT_TRUE(wait_until(kSlow, [&] {
+    return worker.log().find("worker started") != std::string::npos;
+  })) << worker.log();
+  std::this_thread::sleep_for(2500ms);  // the maintenance connection is open
+  ASSERT_TRUE(cluster.run("restart"));
+  std::this_thread::sleep_for(4s);  // two turns of maintenance
+  EXPECT_TRUE(worker.running()) << worker.log();
+  EXPECT_EQ(worker.log().find("maintenance failed"), std::string::npos) << worker.log();
+}
+
 }  // namespace
 }  // namespace nudge::test

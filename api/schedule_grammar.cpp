@@ -330,6 +330,13 @@ class Grammar {
   bool on(Clauses& c, bool nested) {
     const std::size_t begin = i_;
     ++i_;
+    // "on the hour" is at minute 0, "on the half hour" at minute 30 ("every hour on the hour").
+    if (word("the") && (word("hour", 1) || (word("half", 1) && word("hour", 2)))) {
+      if (nested) return rewind(begin);
+      const bool half = word("half", 1);
+      i_ += half ? 3 : 2;
+      return set_minutes(c, {half ? 30 : 0}, span_from(begin));
+    }
     if (day_number_at(0) && month_at(1)) return day_month(c, begin);
     if (word("the") || kind(Token::Kind::ordinal)) {
       if (word("the")) ++i_;
@@ -663,9 +670,12 @@ class Grammar {
         expected("\"minutes past the hour\"");
       i_ += 4;
     }
-    const Span span = span_from(begin);
+    return set_minutes(c, minutes, span_from(begin));
+  }
+
+  bool set_minutes(Clauses& c, std::set<int> minutes, const Span& span) {
     if (c.minutes_span) fail(span, "the minute is given twice");
-    c.minutes = minutes;
+    c.minutes = std::move(minutes);
     c.minutes_span = span;
     return true;
   }

@@ -31,6 +31,12 @@
 #             delivery accepted and once with 10% of them failing their first attempt (retried
 #             after a 100 ms backoff): fires per second, and the requests the receiver saw
 #             against the number it should have seen (reminders + failed first attempts).
+#   email     one worker (one claim loop) sending email reminders due now to a local relay
+#             (tests/bench/smtp_sink.py, aiosmtpd): 2,000 to a relay that accepts each message at
+#             once (emails/s), and 40 to one that accepts each only 2 s after its data (seconds
+#             until all are recorded, and how many were delivered: a loop that waited for one
+#             relay reply at a time would take 80 s and fail most on their timeouts); the relay's
+#             count of messages and of distinct Message-IDs (a resent message shows).
 #   words     the parser of schedules in words (POST /v1/schedules/parse without its database
 #             round trip), in-process over the test tables' phrases (tests/bench/words_bench.cpp):
 #             p50/p99/max microseconds per parse; then the whole route over HTTP, its database
@@ -42,7 +48,7 @@
 #             both, and the latency p50/p99/max; the CPU seconds each drain cost the machine,
 #             nudge-api and the readers; then the API's RSS with 100 idle streams open.
 #
-# Usage: scripts/bench.sh [drain|lateness|scale|api|events|flags|connections|cron|webhook|words|stream ...]
+# Usage: scripts/bench.sh [drain|lateness|scale|api|events|flags|connections|cron|webhook|email|words|stream ...]
 #        (default: all)
 # Environment knobs:
 #   BENCH_REPS        runs per figure (default 3)
@@ -69,7 +75,7 @@ connections_n="${BENCH_CONNECTIONS:-1000}"
 build_dir="${NUDGE_BUILD_DIR:-build}"
 worker="${build_dir}/bin/nudge-worker"
 figures=("$@")
-((${#figures[@]} > 0)) || figures=(drain lateness scale api events flags connections cron webhook words stream)
+((${#figures[@]} > 0)) || figures=(drain lateness scale api events flags connections cron webhook email words stream)
 api_bin="${build_dir}/bin/nudge-api"
 api_port="${BENCH_API_PORT:-18089}"
 bench_auth="${NUDGE_BENCH_AUTH:-token}"
@@ -84,6 +90,7 @@ if [[ ! -x "${worker}" ]] || [[ ! -x "${build_dir}/bin/nudge-api" ]] ||
 fi
 sink_bin="${build_dir}/bin/nudge-webhook-sink"
 sink_port="${BENCH_SINK_PORT:-18090}"
+smtp_port="${BENCH_SMTP_PORT:-18092}"
 if [[ " ${figures[*]} " == *" webhook "* ]] && [[ ! -x "${sink_bin}" ]]; then
   cmake -S . -B "${build_dir}" -G Ninja -DCMAKE_BUILD_TYPE=Release >&2
   cmake --build "${build_dir}" -j2 --target nudge-webhook-sink >&2
@@ -548,6 +555,48 @@ bench_stream() {
   echo "{\"bench\":\"stream\",\"workers\":2,\"reminders\":${drain_n},\"runs\":${reps},\"median_fires_per_s_no_stream\":$(printf '%s\n' "${base[@]}" | median),\"median_fires_per_s_10_streams\":$(printf '%s\n' "${with[@]}" | median),\"median_latency_p50_ms\":$(printf '%s\n' "${p50s[@]}" | median),\"median_latency_p99_ms\":$(printf '%s\n' "${p99s[@]}" | median),\"api_rss_kib_100_streams\":${rss}}"
 }
 
+# bench_email DELAY_S N: N email reminders due now, one attempt each, one worker with one claim
+# loop, sent to tests/bench/smtp_sink.py, which accepts each message DELAY_S seconds after its
+# data.
+bench_email() {
+  local delay="$1" n="$2" r start end secs rate delivered accepted distinct values=()
+  for ((r = 1; r <= reps; r++)); do
+    fresh_db
+    : >"${tmp}/mail"
+    /usr/bin/python3 "${repo_root}/tests/bench/smtp_sink.py" "${smtp_port}" "${delay}" "${tmp}/mail" \
+      2>"${tmp}/smtp.err" &
+    sink_pid=$!
+    for _ in $(seq 1 200); do (: <"/dev/tcp/127.0.0.1/${smtp_port}") 2>/dev/null && break; sleep 0.05; done
+    sql "INSERT INTO nudge.reminders (entity_type, entity_id, event_type, channel, target,
+                                    schedule_type, next_run_at, max_attempts)
+         SELECT 'bench', g::text, 'mail', 'email', 'user' || g || '@example.com', 'one_time',
+                now(), 1
+           FROM generate_series(1, ${n}) g"
+    start="$(sql "SELECT extract(epoch FROM clock_timestamp())")"
+    NUDGE_EMAIL_SMTP_URL="smtp://127.0.0.1:${smtp_port}" NUDGE_WORKER_CONCURRENCY=1 \
+      start_workers 1 "${tmp}/email"
+    wait_for_executions "${n}"
+    stop_workers
+    read -r end delivered < <(sql "SELECT extract(epoch FROM max(fired_at)),
+                                          count(*) FILTER (WHERE outcome = 'delivered')
+                                     FROM nudge.executions" | tr '|' ' ')
+    kill -TERM "${sink_pid}" 2>/dev/null || true
+    wait "${sink_pid}" 2>/dev/null || true
+    sink_pid=
+    accepted="$(wc -l <"${tmp}/mail")"
+    distinct="$(sort -u "${tmp}/mail" | wc -l)"
+    secs="$(awk -v s="${start}" -v e="${end}" 'BEGIN {printf "%.2f", e - s}')"
+    rate="$(awk -v n="${n}" -v s="${start}" -v e="${end}" 'BEGIN {printf "%.0f", n / (e - s)}')"
+    values+=("$( ((delay > 0)) && echo "${secs}" || echo "${rate}")")
+    echo "{\"bench\":\"email\",\"relay_delay_s\":${delay},\"reminders\":${n},\"run\":${r},\"seconds\":${secs},\"emails_per_s\":${rate},\"delivered\":${delivered},\"relay_messages\":${accepted},\"relay_distinct_message_ids\":${distinct}}"
+  done
+  if ((delay > 0)); then
+    echo "{\"bench\":\"email\",\"relay_delay_s\":${delay},\"reminders\":${n},\"runs\":${reps},\"median_seconds\":$(printf '%s\n' "${values[@]}" | median)}"
+  else
+    echo "{\"bench\":\"email\",\"relay_delay_s\":${delay},\"reminders\":${n},\"runs\":${reps},\"median_emails_per_s\":$(printf '%s\n' "${values[@]}" | median)}"
+  fi
+}
+
 for f in "${figures[@]}"; do
   case "${f}" in
     drain) bench_drain drain 1 0; bench_drain drain 2 0 ;;
@@ -559,8 +608,9 @@ for f in "${figures[@]}"; do
     connections) bench_connections ;;
     cron) bench_cron; bench_drain drain_cron 2 0 cron ;;
     webhook) bench_webhook 0; bench_webhook 10 ;;
+    email) bench_email 0 2000; bench_email 2 40 ;;
     words) bench_words ;;
     stream) bench_stream ;;
-    *) log "unknown figure ${f} (drain|lateness|scale|api|events|flags|connections|cron|webhook|words|stream)"; exit 2 ;;
+    *) log "unknown figure ${f} (drain|lateness|scale|api|events|flags|connections|cron|webhook|email|words|stream)"; exit 2 ;;
   esac
 done

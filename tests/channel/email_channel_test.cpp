@@ -294,7 +294,9 @@ TEST_F(EmailChannel, ManyDeliveriesRunAtOnce) {
       results[static_cast<std::size_t>(i)] = std::move(d);
     });
   }
-  EXPECT_EQ(transfers_.active(), static_cast<std::size_t>(kCount));
+  // (Each runs on a lane at once: some may have ended already, reported by the next run().)
+  EXPECT_LE(transfers_.active(), static_cast<std::size_t>(kCount));
+  EXPECT_EQ(calls, 0) << "outcomes come from run(), on this thread";
   const auto deadline = std::chrono::steady_clock::now() + 20s;
   while (calls < kCount && std::chrono::steady_clock::now() < deadline) transfers_.run(100, {});
   ASSERT_EQ(calls, kCount);

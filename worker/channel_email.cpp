@@ -120,7 +120,7 @@ class EmailChannel final : public Channel {
     // On a lane of its own: libcurl waits for the reply to the end of data inside the transfer,
     // so one slow relay held back every delivery of the loop (emails failed on their timeouts
     // while the relay accepted them, one at a time, and were sent again).
-    start_curl_delivery_on_own_thread(
+    start_curl_delivery_on_lane(
         transfers_, std::move(done), [&](CURL* easy) { return configure(easy, *transfer); },
         [transfer](CURLcode result, CURL* handle) { return outcome(*transfer, result, handle); },
         [hidden = hidden_](std::string text) { return mask_secrets(text, hidden); });

@@ -66,14 +66,14 @@ void start_curl_delivery(Transfers& transfers, DeliveryDone done,
   }
 }
 
-void start_curl_delivery_on_own_thread(Transfers& home, DeliveryDone done,
-                                       const std::function<CURLcode(CURL*)>& configure,
-                                       std::function<Delivery(CURLcode, CURL*)> outcome,
-                                       std::function<std::string(std::string)> mask) {
+void start_curl_delivery_on_lane(Transfers& home, DeliveryDone done,
+                                 const std::function<CURLcode(CURL*)>& configure,
+                                 std::function<Delivery(CURLcode, CURL*)> outcome,
+                                 std::function<std::string(std::string)> mask) {
   CURL* easy = configured_handle(done, configure, mask);
   if (easy == nullptr) return;
   auto pending = std::make_shared<DeliveryDone>(std::move(done));
-  // Called once, on the child's thread: the outcome goes back to `home`'s.
+  // Called once, on the lane's thread: the outcome goes back to `home`'s.
   const auto report = [&home, pending](Delivery delivery) {
     home.post([pending, delivery = std::move(delivery)]() mutable {
       DeliveryDone report = std::move(*pending);

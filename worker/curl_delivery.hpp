@@ -35,9 +35,9 @@ void start_curl_delivery(Transfers& transfers, DeliveryDone done,
 // block inside: `configure` still runs here, `outcome` on the lane once the transfer has ended
 // (or was never started), and `done` back on the thread that runs `home` (from
 // Transfers::run() or abort_all()).
-void start_curl_delivery_on_own_thread(Transfers& home, DeliveryDone done,
-                                       const std::function<CURLcode(CURL*)>& configure,
-                                       std::function<Delivery(CURLcode, CURL*)> outcome,
-                                       std::function<std::string(std::string)> mask);
+void start_curl_delivery_on_lane(Transfers& home, DeliveryDone done,
+                                 const std::function<CURLcode(CURL*)>& configure,
+                                 std::function<Delivery(CURLcode, CURL*)> outcome,
+                                 std::function<std::string(std::string)> mask);
 
 }  // namespace nudge

@@ -68,8 +68,8 @@ void Transfers::run_lane() {
   } catch (...) {  // libcurl could not start: this lane reports what it takes as not run
   }
   if (own) {
-    std::lock_guard lock(running_mutex_);
-    running_.insert(&*own);
+    std::lock_guard lock(lane_transfers_mutex_);
+    lane_transfers_.insert(&*own);
   }
   for (;;) {
     std::function<void(Transfers*)> body;
@@ -91,8 +91,8 @@ void Transfers::run_lane() {
     --lane_bodies_;
   }
   if (own) {
-    std::lock_guard lock(running_mutex_);
-    running_.erase(&*own);
+    std::lock_guard lock(lane_transfers_mutex_);
+    lane_transfers_.erase(&*own);
   }
   post([] {});  // wakes run()
 }
@@ -189,8 +189,8 @@ void Transfers::cut_connections() {
     std::lock_guard lock(sockets_mutex_);
     for (const curl_socket_t fd : sockets_) ::shutdown(fd, SHUT_RDWR);
   }
-  std::lock_guard lock(running_mutex_);
-  for (Transfers* child : running_) child->cut_connections();
+  std::lock_guard lock(lane_transfers_mutex_);
+  for (Transfers* lane : lane_transfers_) lane->cut_connections();
 }
 
 curl_socket_t Transfers::open_socket(void* pending, curlsocktype /*purpose*/,

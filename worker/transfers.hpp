@@ -11,7 +11,6 @@
 #include <deque>
 #include <functional>
 #include <map>
-#include <memory>
 #include <mutex>
 #include <set>
 #include <string>
@@ -58,9 +57,10 @@ class Transfers {
 
   // Shuts down every connection libcurl holds, idle cached ones included, without a word to the
   // peer: whatever libcurl waits for on them (a reply, room to send) fails at once, so the
-  // transfers on them end with an error. The one member another thread may call while this one
-  // runs: libcurl can block its thread inside a transfer (SMTP waits for the reply to the end of
-  // data, and to QUIT, inside curl_multi_perform), and this is how that wait is ended.
+  // transfers on them end with an error; the lanes' connections too (spawn). One of the two
+  // members another thread may call while this one runs (with post): libcurl can block a thread
+  // inside a transfer (SMTP waits for the reply to the end of data, and to QUIT, inside
+  // curl_multi_perform), and this is how that wait is ended.
   void cut_connections();
 
   // Transfers under way: on this thread, and the bodies given to spawn() not ended yet.
@@ -121,8 +121,8 @@ class Transfers {
   std::size_t idle_lanes_ = 0;
   bool lanes_stopping_ = false;
   // The lanes' own Transfers while their threads run, for cut_connections().
-  std::mutex running_mutex_;
-  std::set<Transfers*> running_;
+  std::mutex lane_transfers_mutex_;
+  std::set<Transfers*> lane_transfers_;
 };
 
 }  // namespace nudge

@@ -639,10 +639,10 @@ int run_worker(const Config& config, const std::string& worker_id) {
                                {"batch_size", config.worker.batch_size},
                                {"lease_seconds", config.worker.lease_seconds}});
 
-  // Each loop stops by itself, but libcurl can block one inside a transfer, out of reach of its
-  // own grace (SMTP waits for the reply to the end of data inside curl_multi_perform): from the
-  // stop deadline on, the connections of loops still running are cut, every 100 ms, until they
-  // have all returned.
+  // Each loop stops by itself, but libcurl can block one of its lanes inside a transfer, out of
+  // reach of the loop's own grace (SMTP waits for the reply to the end of data inside
+  // curl_multi_perform), and a stopping loop waits for its lanes: from the stop deadline on, the
+  // connections of loops still running are cut, every 100 ms, until they have all returned.
   wait_for_shutdown_request();
   for (auto until = stop_deadline.fix();; until = Clock::now() + std::chrono::milliseconds(100)) {
     bool all_returned = true;

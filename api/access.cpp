@@ -32,9 +32,11 @@ constexpr RouteAccess kRoutes[] = {
     {"POST", "/v1/reminders/{id}/pause", Scope::write},
     {"POST", "/v1/reminders/{id}/resume", Scope::write},
     {"POST", "/v1/reminders/{id}/cancel", Scope::write},
+    {"POST", "/v1/reminders/{id}/retry", Scope::write},
     {"POST", "/v1/reminders/pause", Scope::write},
     {"POST", "/v1/reminders/resume", Scope::write},
     {"POST", "/v1/reminders/cancel", Scope::write},
+    {"POST", "/v1/reminders/retry", Scope::write},
     {"POST", "/v1/schedules/preview", Scope::read},
     {"POST", "/v1/schedules/parse", Scope::read},
 

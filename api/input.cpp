@@ -478,7 +478,7 @@ PatchInput parse_patch(const json& body) {
   if (body.contains("status")) {
     throw bad_field(
         "status", "immutable_field",
-        "is changed by POST /v1/reminders/{id}/pause, /resume or /cancel, not by PATCH");
+        "is changed by POST /v1/reminders/{id}/pause, /resume, /cancel or /retry, not by PATCH");
   }
   for (const char* fixed : {"entity_type", "entity_id", "event_type", "channel", "schedule_type",
                             "target", "stop_condition_type", "stop_condition_value",

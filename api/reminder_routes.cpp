@@ -89,7 +89,7 @@ void add_reminder_routes(Router& router, ConnectionPool& pool, Notifier& notifie
 
   // In bulk: every reminder matching the ids or filters, in one transaction. Added before
   // /v1/reminders/{id} (the router takes the first pattern that matches).
-  for (const std::string action : {"pause", "resume", "cancel"}) {
+  for (const std::string action : {"pause", "resume", "cancel", "retry"}) {
     router.add("POST", "/v1/reminders/" + action,
                [&pool, &notifier, action](const httplib::Request& req, httplib::Response& res) {
                  reject_unknown_params(req, {});
@@ -98,7 +98,7 @@ void add_reminder_routes(Router& router, ConnectionPool& pool, Notifier& notifie
                    return tx.exec_prepared1(action + "_matching", in.ids, in.status, in.entity_type,
                                             in.entity_id, in.event_type, in.channel);
                  });
-                 if (action == "resume") notifier.poke();
+                 if (action == "resume" || action == "retry") notifier.poke();
                  reply(res, 200, row[0].c_str());
                });
   }
@@ -183,7 +183,7 @@ void add_reminder_routes(Router& router, ConnectionPool& pool, Notifier& notifie
                reply(res, 200, page(rows, limit));
              });
 
-  for (const std::string action : {"pause", "resume", "cancel"}) {
+  for (const std::string action : {"pause", "resume", "cancel", "retry"}) {
     router.add("POST", "/v1/reminders/([^/]+)/" + action,
                [&pool, &notifier, action](const httplib::Request& req, httplib::Response& res) {
                  reject_unknown_params(req, {});
@@ -195,7 +195,7 @@ void add_reminder_routes(Router& router, ConnectionPool& pool, Notifier& notifie
                                                 return tx.exec_prepared(action, id);
                                               }),
                                 id);
-                 if (action == "resume") notifier.poke();
+                 if (action == "resume" || action == "retry") notifier.poke();
                });
   }
 }

@@ -35,6 +35,7 @@ const std::pair<const char*, const char*> kStatements[] = {
     {"pause", "SELECT nudge.reminder_json_text(nudge.pause_reminder($1))"},
     {"resume", "SELECT nudge.reminder_json_text(nudge.resume_reminder($1))"},
     {"cancel", "SELECT nudge.reminder_json_text(nudge.cancel_reminder($1))"},
+    {"retry", "SELECT nudge.reminder_json_text(nudge.retry_reminder($1))"},
     // Bulk changes: $1 the ids as an array literal, then the list's filters.
     {"pause_matching",
      "SELECT nudge.pause_reminders(p_ids => $1::bigint[], p_status => $2, p_entity_type => $3, "
@@ -44,6 +45,9 @@ const std::pair<const char*, const char*> kStatements[] = {
      "p_entity_id => $4, p_event_type => $5, p_channel => $6)::text"},
     {"cancel_matching",
      "SELECT nudge.cancel_reminders(p_ids => $1::bigint[], p_status => $2, p_entity_type => $3, "
+     "p_entity_id => $4, p_event_type => $5, p_channel => $6)::text"},
+    {"retry_matching",
+     "SELECT nudge.retry_reminders(p_ids => $1::bigint[], p_status => $2, p_entity_type => $3, "
      "p_entity_id => $4, p_event_type => $5, p_channel => $6)::text"},
     {"reschedule",
      "SELECT nudge.reminder_json_text(nudge.reschedule_reminder($1, $2::timestamptz, $3::integer, "

@@ -116,7 +116,9 @@ export async function detailView(main, ctx) {
     fill(buttons,
       r.status === "ACTIVE" ? h("button", { type: "button", onclick: () => change("pause") }, "Pause") : null,
       r.status === "PAUSED" ? h("button", { type: "button", onclick: () => change("resume") }, "Resume") : null,
-      live ? h("button", { type: "button", class: "danger", onclick: () => change("cancel") }, "Cancel") : null);
+      live ? h("button", { type: "button", class: "danger", onclick: () => change("cancel") }, "Cancel") : null,
+      // Its attempts ran out: once its receiver is back, a new occurrence, due now.
+      r.status === "FAILED" ? h("button", { type: "button", onclick: () => change("retry") }, "Retry") : null);
     // The focused button was rebuilt: the focus stays on its successor (the same button after a
     // live update; Resume in place of Pause), or goes to what the change said when none is left,
     // never back to the top of the page.

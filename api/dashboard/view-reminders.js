@@ -25,7 +25,7 @@ function row(r) {
     h("a", { href: `#/reminders/${r.id}` }, `#${r.id}`), entity(r), r.event_type, r.channel,
     describeSchedule(r), status(r.status), time(r.next_run_at), r.fire_count,
   ];
-  return labelledRow({ "data-id": r.id }, COLUMNS, cells, [7]);
+  return labelledRow({ "data-id": r.id, "data-updated-at": r.updated_at }, COLUMNS, cells, [7]);
 }
 
 function matches(r, params) {
@@ -52,9 +52,9 @@ export async function remindersView(main, ctx) {
   const bulk = hasFilter
     ? h("div", { class: "bulk needs-write" },
       h("span", {}, "Every reminder matching these filters: "),
-      ["pause", "resume", "cancel"].map((action) =>
+      ["pause", "resume", "cancel", "retry"].map((action) =>
         h("button", { type: "button", class: action === "cancel" ? "danger" : null, onclick: () => bulkChange(action) },
-          action[0].toUpperCase() + action.slice(1) + " all")),
+          action === "retry" ? "Retry all failed" : action[0].toUpperCase() + action.slice(1) + " all")),
       bulkNote)
     : null;
 
@@ -124,6 +124,8 @@ export async function remindersView(main, ctx) {
     if (type !== "reminder" || !data.reminder) return;
     const r = data.reminder;
     const old = tbody.querySelector(`tr[data-id="${r.id}"]`);
+    // A message rendered before the page's load answered carries an older state than its row.
+    if (old && Date.parse(r.updated_at) < Date.parse(old.dataset.updatedAt)) return;
     if (old && !matches(r, params)) {
       const focused = old.contains(document.activeElement);
       old.remove();

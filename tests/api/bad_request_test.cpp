@@ -267,9 +267,9 @@ TEST_F(BadRequests, APatchOfTheStatusNamesTheRoutesThatChangeIt) {
   ASSERT_EQ(r.status, 400) << r.body.dump();
   EXPECT_EQ(r.body["error"]["code"], "immutable_field");
   EXPECT_EQ(r.error_field(), "status");
-  EXPECT_EQ(
-      r.body["error"]["message"],
-      "status: is changed by POST /v1/reminders/{id}/pause, /resume or /cancel, not by PATCH");
+  EXPECT_EQ(r.body["error"]["message"],
+            "status: is changed by POST /v1/reminders/{id}/pause, /resume, /cancel or /retry, not "
+            "by PATCH");
 }
 
 TEST_F(BadRequests, ABatchItemThatIsNotAnObjectIsNamedAsAnyField) {

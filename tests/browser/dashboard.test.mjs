@@ -22,12 +22,18 @@ let page;
 const pageErrors = [];
 const outside = [];
 let failed = false;
-// A real webhook receiver on loopback: it counts what it gets and answers 200.
+// A real webhook receiver on loopback: it counts what it gets and answers 200, except that
+// /down answers 503 to its first request (a receiver down, then back).
 let received = 0;
+let downRequests = 0;
 const receiver = createServer((req, res) => {
   req.resume();
   req.on("end", () => {
     received += 1;
+    if (req.url === "/down" && ++downRequests === 1) {
+      res.writeHead(503, { "Content-Type": "text/plain" }).end("down");
+      return;
+    }
     res.writeHead(200, { "Content-Type": "text/plain" }).end("thanks");
   });
 });
@@ -788,6 +794,27 @@ flow("a reschedule into the past says what the misfire policy will do", {}, asyn
   page.once("dialog", (d) => asked.push(d.message()) && d.dismiss());
   await page.click("#reschedule-form button[type=submit]");
   assert.match(asked[0] || "", /is in the past: under misfire policy skip, .* is skipped, not fired/);
+});
+
+flow("a reminder that failed while its receiver was down is retried from its page", {}, async () => {
+  const made = await stack.api("POST", "/v1/reminders", { entity_type: "user", entity_id: unique("DOWN"), event_type: "down",
+    channel: "webhook", target: hookUrl.replace("/hook", "/down"), schedule_type: "one_time",
+    run_at: new Date().toISOString(), max_attempts: 1 });
+  assert.equal(made.status, 201, JSON.stringify(made.body));
+  const id = made.body.id;
+  await waitUntil(async () => (await stack.api("GET", `/v1/reminders/${id}`)).body.status === "FAILED", 20000, "FAILED");
+  await open(`/reminders/${id}`);
+  await streamLive();
+  await page.click("button:text-is('Retry')");
+  await page.waitForSelector("#main:has-text('Done: active.')");
+  // The worker delivers it: the page shows it live, with both occurrences in its history.
+  await page.waitForSelector("button:text-is('Retry')", { state: "detached" });
+  await waitUntil(async () => (await page.$$("#executions > li")).length === 2, 20000, "two executions shown");
+  const history = await page.textContent("#executions");
+  assert.match(history, /delivered/);
+  assert.match(history, /failed/);
+  assert.equal((await stack.api("GET", `/v1/reminders/${id}`)).body.status, "COMPLETED");
+  assert.equal(downRequests, 2);
 });
 
 flow("Pause and Resume pressed from the keyboard keep the focus on the buttons", {}, async () => {

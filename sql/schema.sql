@@ -1248,6 +1248,13 @@ BEGIN
         PERFORM nudge.reject('request.content_type', 'is required with a string body '
                              '(e.g. text/plain, application/x-www-form-urlencoded)');
       END IF;
+      -- A value written as text into JSON could end its string and add keys of its own.
+      IF v_type ~* '^application/([a-z0-9.!#$&^_-]+\+)?json\s*(;.*)?$'
+         AND strpos(v_body #>> '{}', '{{') > 0 THEN
+        PERFORM nudge.reject('request.body', 'with a JSON content_type, give the body as JSON (an '
+                             'object or array), whose placeholders are escaped for where they '
+                             'are; a string body''s values are written as text');
+      END IF;
       PERFORM nudge.check_request_text(v_body #>> '{}', 'request.body', false, p_payload);
     ELSE
       IF EXISTS (SELECT 1 FROM jsonb_path_query(v_body, '$.**') j
@@ -1270,7 +1277,7 @@ END $_$;
 
 -- Name: FUNCTION check_request(p_request jsonb, p_channel text, p_payload jsonb); Type: COMMENT; Schema: nudge; Owner: -
 
-COMMENT ON FUNCTION nudge.check_request(p_request jsonb, p_channel text, p_payload jsonb) IS 'Raises 22023 naming the field (request, request.method, request.headers.<name>, request.body, request.content_type) when a request cannot be sent for a reminder of channel p_channel with payload p_payload: only webhooks; method POST, PUT, PATCH, GET or DELETE; at most 20 headers, named by RFC 7230 tokens other than Host, Content-Length, Transfer-Encoding, Connection, Idempotency-Key, Nudge-* and Content-Type (request.content_type), once each, with values of at most 2048 characters without control characters whose only placeholders are {{secret.NAME}}; a body of at most 16 KiB (none for GET and DELETE), JSON or a string with content_type, whose placeholders are a request''s and whose payload paths exist; otherwise does nothing.';
+COMMENT ON FUNCTION nudge.check_request(p_request jsonb, p_channel text, p_payload jsonb) IS 'Raises 22023 naming the field (request, request.method, request.headers.<name>, request.body, request.content_type) when a request cannot be sent for a reminder of channel p_channel with payload p_payload: only webhooks; method POST, PUT, PATCH, GET or DELETE; at most 20 headers, named by RFC 7230 tokens other than Host, Content-Length, Transfer-Encoding, Connection, Idempotency-Key, Nudge-* and Content-Type (request.content_type), once each, with values of at most 2048 characters without control characters whose only placeholders are {{secret.NAME}}; a body of at most 16 KiB (none for GET and DELETE), JSON or a string with content_type (with placeholders, not of a JSON type), whose placeholders are a request''s and whose payload paths exist; otherwise does nothing.';
 
 -- Name: check_request_text(text, text, boolean, jsonb); Type: FUNCTION; Schema: nudge; Owner: -
 
@@ -4933,6 +4940,7 @@ BEGIN
   v_item := jsonb_build_object('entity_type', p_event.entity_type, 'entity_id', p_event.entity_id)
             || nudge.render_template(p_template - 'payload' - 'delay_seconds' - 'interval_minutes',
                                      p_event, false);
+  v_item := nudge.with_webhook_target(v_item, p_template, p_event);
   v_payload := CASE WHEN p_template ? 'payload'
                     THEN nudge.render_template(p_template->'payload', p_event, true)
                     ELSE '{}'::jsonb END;
@@ -5050,7 +5058,8 @@ CREATE FUNCTION nudge.reminder_item(p_template jsonb, p_event nudge.events) RETU
     AS $$
 DECLARE
   v_fields  jsonb := p_template - 'payload' - 'delay_seconds' - 'interval_minutes' - 'request';
-  v_item    jsonb := nudge.render_template(v_fields, p_event, false);
+  v_item    jsonb := nudge.with_webhook_target(nudge.render_template(v_fields, p_event, false),
+                                           p_template, p_event);
   v_payload jsonb := nudge.render_template(p_template->'payload', p_event, true);
   v_key     text;
   v_value   jsonb;
@@ -5094,7 +5103,7 @@ END $$;
 
 -- Name: FUNCTION reminder_item(p_template jsonb, p_event nudge.events); Type: COMMENT; Schema: nudge; Owner: -
 
-COMMENT ON FUNCTION nudge.reminder_item(p_template jsonb, p_event nudge.events) IS 'The create item a remind template gives for an event: every string rendered (the request copied as it is), the entity defaulting to the event''s, run_at delay_seconds after the event occurred (recurring: by default one interval); NU422 when the event lacks a value or that first fire would be after 9999-12-31T23:59:59Z (naming delay_seconds, or the interval it defaulted to).';
+COMMENT ON FUNCTION nudge.reminder_item(p_template jsonb, p_event nudge.events) IS 'The create item a remind template gives for an event: every string rendered (a webhook target''s values amid other text percent-encoded, nudge.with_webhook_target; the request copied as it is), the entity defaulting to the event''s, run_at delay_seconds after the event occurred (recurring: by default one interval); NU422 when the event lacks a value or that first fire would be after 9999-12-31T23:59:59Z (naming delay_seconds, or the interval it defaulted to).';
 
 -- Name: reminder_json(nudge.reminders); Type: FUNCTION; Schema: nudge; Owner: -
 
@@ -5276,6 +5285,8 @@ BEGIN
         v_text := substr(v_text, 2, length(v_text) - 2);
       ELSIF p_escape = 'form' THEN
         v_text := nudge.form_encoded(v_text);
+      ELSIF p_escape = 'url' THEN
+        v_text := nudge.uri_component_encoded(v_text);
       END IF;
       v_text := substr(v_rest, 1, v_open - 1) || v_text;
       v_rest := substr(v_rest, v_open + v_close + 3);
@@ -5291,7 +5302,7 @@ END $$;
 
 -- Name: FUNCTION render_placeholders(p_text text, p_values jsonb, p_escape text, p_max_bytes integer, p_null_is_missing boolean); Type: COMMENT; Schema: nudge; Owner: -
 
-COMMENT ON FUNCTION nudge.render_placeholders(p_text text, p_values jsonb, p_escape text, p_max_bytes integer, p_null_is_missing boolean) IS 'p_text with every {{name}} replaced by the value at that dotted path of p_values, written for where it goes (p_escape: json escapes it for the inside of a JSON string, json_typed too but a JSON string that is one placeholder becomes the value itself, form form-encodes it, text inserts it as it is; strings as their text, other values as JSON); NULL when a value is missing, or with p_null_is_missing is a null to put inside text; once the text passes p_max_bytes (when given) rendering stops and the part rendered, longer than p_max_bytes, is the answer; time linear in the text rendered.';
+COMMENT ON FUNCTION nudge.render_placeholders(p_text text, p_values jsonb, p_escape text, p_max_bytes integer, p_null_is_missing boolean) IS 'p_text with every {{name}} replaced by the value at that dotted path of p_values, written for where it goes (p_escape: json escapes it for the inside of a JSON string, json_typed too but a JSON string that is one placeholder becomes the value itself, form form-encodes it, url percent-encodes it as one URI component (nudge.uri_component_encoded), text inserts it as it is; strings as their text, other values as JSON); NULL when a value is missing, or with p_null_is_missing is a null to put inside text; once the text passes p_max_bytes (when given) rendering stops and the part rendered, longer than p_max_bytes, is the answer; time linear in the text rendered.';
 
 -- Name: render_template(jsonb, nudge.events, boolean); Type: FUNCTION; Schema: nudge; Owner: -
 
@@ -6265,6 +6276,28 @@ END $$;
 
 COMMENT ON FUNCTION nudge.update_rule(p_id bigint, p_name text, p_event_type text, p_action jsonb, p_when jsonb, p_enabled boolean) IS 'Changes the given parts of a rule (NULL keeps one) after nudge.check_rule; the reminders it already created are left as they are; NU404 for a missing rule, 22023 naming the field for a bad one.';
 
+-- Name: uri_component_encoded(text); Type: FUNCTION; Schema: nudge; Owner: -
+
+CREATE FUNCTION nudge.uri_component_encoded(p_text text) RETURNS text
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+  -- A run at a time, as nudge.form_encoded. "." and ".." alone would be dot segments, which
+  -- clients resolve (a/../b is b): encoded, they are names.
+  SELECT CASE WHEN p_text IN ('.', '..') THEN replace(p_text, '.', '%2E')
+              ELSE coalesce(string_agg(
+                     CASE WHEN m[1] IS NOT NULL THEN m[1]
+                          ELSE regexp_replace(upper(encode(convert_to(m[2], 'UTF8'), 'hex')),
+                                              '(..)', '%\1', 'g')
+                     END, '' ORDER BY n), '') END
+    FROM regexp_matches(p_text, '([A-Za-z0-9._~-]+)|([^A-Za-z0-9._~-]+)', 'g')
+         WITH ORDINALITY AS s(m, n)
+$$;
+
+-- Name: FUNCTION uri_component_encoded(p_text text); Type: COMMENT; Schema: nudge; Owner: -
+
+COMMENT ON FUNCTION nudge.uri_component_encoded(p_text text) IS 'p_text as one URI component (RFC 3986): ASCII letters, digits and -._~ as they are, every other UTF-8 byte as %XX, and "." or ".." alone as %2E or %2E%2E.';
+
 -- Name: utc_offset(timestamp with time zone, text); Type: FUNCTION; Schema: nudge; Owner: -
 
 CREATE FUNCTION nudge.utc_offset(p_at timestamp with time zone, p_tz text) RETURNS interval
@@ -6325,6 +6358,28 @@ $$;
 -- Name: FUNCTION whole_number_bounds(p_field text); Type: COMMENT; Schema: nudge; Owner: -
 
 COMMENT ON FUNCTION nudge.whole_number_bounds(p_field text) IS 'The least and greatest value of a whole-number field of a create item, an event item or a remind template (interval_seconds, interval_minutes, max_fires, max_attempts, delay_seconds, rule_id, event_id); NULL for any other field.';
+
+-- Name: with_webhook_target(jsonb, jsonb, nudge.events); Type: FUNCTION; Schema: nudge; Owner: -
+
+CREATE FUNCTION nudge.with_webhook_target(p_item jsonb, p_template jsonb, p_event nudge.events) RETURNS jsonb
+    LANGUAGE sql STABLE
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $_$
+  SELECT CASE WHEN p_item->>'channel' = 'webhook' AND strpos(p_template->>'target', '{{') > 0
+                   AND p_template->>'target' !~ '^\s*\{\{[^{}]*\}\}\s*$'
+              THEN p_item || jsonb_build_object('target', nudge.render_placeholders(
+                     p_template->>'target',
+                     jsonb_build_object('entity_type', p_event.entity_type,
+                                        'entity_id', p_event.entity_id,
+                                        'event_type', p_event.event_type, 'event_id', p_event.id,
+                                        'data', p_event.data),
+                     'url', p_null_is_missing => true))
+              ELSE p_item END
+$_$;
+
+-- Name: FUNCTION with_webhook_target(p_item jsonb, p_template jsonb, p_event nudge.events); Type: COMMENT; Schema: nudge; Owner: -
+
+COMMENT ON FUNCTION nudge.with_webhook_target(p_item jsonb, p_template jsonb, p_event nudge.events) IS 'p_item (a remind template rendered for p_event) with, for a webhook whose template target has placeholders amid other text, the target rendered again with each value percent-encoded as one URI component, so that no value changes the host, path or query around it; a target that is one placeholder alone, any other channel, and a NULL item are left as they are.';
 
 -- Name: words_count(integer, text); Type: FUNCTION; Schema: nudge; Owner: -
 

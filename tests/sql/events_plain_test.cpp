@@ -68,6 +68,9 @@ TEST_F(EventsPlainTest, APlainTemplateMakesTheReminderTheExactPathWouldMake) {
       R"({"entity_type": "manager", "entity_id": "{{data.manager_id}}", "event_type": "escalate",
           "channel": "webhook", "schedule_type": "one_time", "delay_seconds": 0,
           "target": "{{data.url}}", "payload": {"about": "{{entity_id}}"}})",
+      // A tracker's URL with the event's values in it, each kept in its slot.
+      R"({"event_type": "track", "channel": "webhook", "schedule_type": "one_time",
+          "target": "https://t.example.com/c/{{data.candidate}}?by={{entity_id}}"})",
   };
   for (const auto& t : templates) {
     const json made = plain(t);

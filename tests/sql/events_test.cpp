@@ -117,6 +117,41 @@ TEST_F(EventsTest, PlaceholdersAreRenderedAsJsonSafeTextOrAsTypedValues) {
   EXPECT_EQ(p["nested"]["id"], answer["event"]["id"]);
 }
 
+// Data amid a webhook target's text is one URI component: it cannot move the request to another
+// host, path or query (an id "../../admin" once sent a tracker's DELETE, secrets and all, to
+// /admin); a target that is one placeholder alone is the whole URL the event gives.
+TEST_F(EventsTest, DataInAWebhookTargetStaysInItsSlot) {
+  rule("path", "due", R"({"type": "remind", "reminder": {"event_type": "path",
+      "channel": "webhook", "schedule_type": "one_time",
+      "target": "https://tracker.example.com/api/tickets/{{data.id}}/status?by={{entity_id}}"}})");
+  rule("host", "due", R"({"type": "remind", "reminder": {"event_type": "host",
+      "channel": "webhook", "schedule_type": "one_time",
+      "target": "https://{{data.tenant}}.example.com/hook"}})");
+  rule("whole", "due", R"({"type": "remind", "reminder": {"event_type": "whole",
+      "channel": "webhook", "schedule_type": "one_time", "target": "{{data.url}}"}})");
+  const json answer = emit("due", "u 1&x=2", R"({"id": "../../admin", "tenant": "a",
+      "url": "https://hooks.example.com/x/y?z=1#f"})");
+  ASSERT_EQ(answer["effects"].size(), 3u) << answer.dump();
+  std::map<std::string, std::string> target;
+  for (const auto& e : answer["effects"])
+    target[e["reminder"]["event_type"]] = e["reminder"]["target"];
+  EXPECT_EQ(target["path"],
+            "https://tracker.example.com/api/tickets/..%2F..%2Fadmin/status?by=u%201%26x%3D2");
+  EXPECT_EQ(target["host"], "https://a.example.com/hook");
+  EXPECT_EQ(target["whole"], "https://hooks.example.com/x/y?z=1#f");
+  // A dot segment alone is a name; a host that data would end early is no URL: the event is
+  // refused, naming the target.
+  const json dots =
+      emit("due", "u2", R"({"id": "..", "tenant": "b", "url": "https://h.example.com/"})");
+  ASSERT_EQ(dots["effects"].size(), 3u) << dots.dump();
+  EXPECT_EQ(dots["effects"][0]["reminder"]["target"],
+            "https://tracker.example.com/api/tickets/%2E%2E/status?by=u2");
+  const SqlFailure host = emit_failure("due", "u3", R"({"id": "1", "tenant": "127.0.0.1:8081/x#",
+      "url": "https://h.example.com/"})");
+  EXPECT_EQ(host.sqlstate, "NU422");
+  EXPECT_NE(host.message.find("action.reminder.target"), std::string::npos) << host.message;
+}
+
 // A null put in text would read "Your feedback on null is due": refused as a missing value is.
 TEST_F(EventsTest, ANullIsRefusedInsideTextAndKeptAsAWholeValue) {
   rule("r", "e", R"({"type": "remind", "reminder": {"event_type": "x", "channel": "log",

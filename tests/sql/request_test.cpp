@@ -150,6 +150,11 @@ TEST_F(RequestTest, EveryRequestThatCannotBeSentIsRefusedNamingTheField) {
       {R"({"body": {"a": "{{payload.n"}})", "request.body", "does not close"},
       {R"({"body": {"a": "{{{payload.n}}}"}})", "request.body", "three braces"},
       {R"({"body": {"{{payload.n}}": 1}})", "request.body", "keys cannot hold"},
+      // A value written as text into JSON could end its string and add keys.
+      {R"({"body": "{\"text\": \"{{payload.n}}\"}", "content_type": "application/json"})",
+       "request.body", "give the body as JSON (an object or array)"},
+      {R"({"body": "{\"t\": {{payload.n}}}", "content_type": "Application/vnd.api+JSON; charset=utf-8"})",
+       "request.body", "give the body as JSON"},
   };
   for (const Refusal& c : cases) {
     SCOPED_TRACE(c.request.substr(0, 200));
@@ -169,6 +174,7 @@ TEST_F(RequestTest, EveryMethodAndTheEdgesOfEachLimitAreAccepted) {
   const std::vector<std::string> good = {
       R"({"method": "POST", "body": {"a": 1}})",
       R"({"method": "PUT", "body": "x", "content_type": "text/plain; charset=utf-8"})",
+      R"({"body": "{\"fixed\": true}", "content_type": "application/json"})",
       R"({"method": "PATCH", "body": [1, "{{payload.n}}"], "content_type": "application/merge-patch+json"})",
       R"({"method": "GET", "headers": {"Accept": "application/json"}})",
       R"({"method": "DELETE"})",

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "errors.hpp"
+#include "json_number.hpp"
 #include "json_text.hpp"
 #include "nudge/utf8.hpp"
 #include "request_input.hpp"
@@ -235,7 +236,17 @@ class UniqueKeyParser {
   bool boolean(bool v) { return value(v); }
   bool number_integer(json::number_integer_t v) { return value(v); }
   bool number_unsigned(json::number_unsigned_t v) { return value(v); }
-  bool number_float(json::number_float_t v, const json::string_t&) { return value(v); }
+  bool number_float(json::number_float_t v, const json::string_t& text) {
+    if (reads_exactly(v, text)) return value(v);
+    // Stored as read, it would be another number than the one sent, silently.
+    const std::string field = reading();
+    refusal_ = bad_field(field, "invalid_value",
+                         (text.size() > 40 ? text.substr(0, 40) + "..." : text) +
+                             " cannot be kept exactly: a JSON number that is not a whole number "
+                             "of up to 19 digits is read as a 64-bit float (15 to 17 significant "
+                             "digits); send it as a string");
+    return false;
+  }
   bool string(json::string_t& v) { return value(v); }
   bool binary(json::binary_t& v) { return value(json::binary(v)); }
   bool start_object(std::size_t) { return open(json::value_t::object); }

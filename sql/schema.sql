@@ -1262,7 +1262,7 @@ BEGIN
                     AND EXISTS (SELECT 1 FROM jsonb_object_keys(j) k WHERE k ~ '\{\{|\}\}')) THEN
         PERFORM nudge.reject('request.body', 'keys cannot hold {{ or }}');
       END IF;
-      PERFORM nudge.check_request_text(j #>> '{}', 'request.body', false, p_payload)
+      PERFORM nudge.check_request_text(j #>> '{}', 'request.body', false, p_payload, true)
          FROM jsonb_path_query(v_body, '$.**') j
         WHERE jsonb_typeof(j) = 'string';
       IF v_type IS NOT NULL AND NOT v_type ~* '^application/([a-z0-9.!#$&^_-]+\+)?json\s*(;.*)?$' THEN
@@ -1277,14 +1277,14 @@ END $_$;
 
 -- Name: FUNCTION check_request(p_request jsonb, p_channel text, p_payload jsonb); Type: COMMENT; Schema: nudge; Owner: -
 
-COMMENT ON FUNCTION nudge.check_request(p_request jsonb, p_channel text, p_payload jsonb) IS 'Raises 22023 naming the field (request, request.method, request.headers.<name>, request.body, request.content_type) when a request cannot be sent for a reminder of channel p_channel with payload p_payload: only webhooks; method POST, PUT, PATCH, GET or DELETE; at most 20 headers, named by RFC 7230 tokens other than Host, Content-Length, Transfer-Encoding, Connection, Idempotency-Key, Nudge-* and Content-Type (request.content_type), once each, with values of at most 2048 characters without control characters whose only placeholders are {{secret.NAME}}; a body of at most 16 KiB (none for GET and DELETE), JSON or a string with content_type (with placeholders, not of a JSON type), whose placeholders are a request''s and whose payload paths exist; otherwise does nothing.';
+COMMENT ON FUNCTION nudge.check_request(p_request jsonb, p_channel text, p_payload jsonb) IS 'Raises 22023 naming the field (request, request.method, request.headers.<name>, request.body, request.content_type) when a request cannot be sent for a reminder of channel p_channel with payload p_payload: only webhooks; method POST, PUT, PATCH, GET or DELETE; at most 20 headers, named by RFC 7230 tokens other than Host, Content-Length, Transfer-Encoding, Connection, Idempotency-Key, Nudge-* and Content-Type (request.content_type), once each, with values of at most 2048 characters without control characters whose only placeholders are {{secret.NAME}}; a body of at most 16 KiB (none for GET and DELETE), JSON or a string with content_type (with placeholders, not of a JSON type), whose placeholders are a request''s and whose payload paths exist and, where put in text, are not null; otherwise does nothing.';
 
--- Name: check_request_text(text, text, boolean, jsonb); Type: FUNCTION; Schema: nudge; Owner: -
+-- Name: check_request_text(text, text, boolean, jsonb, boolean); Type: FUNCTION; Schema: nudge; Owner: -
 
-CREATE FUNCTION nudge.check_request_text(p_text text, p_field text, p_in_header boolean, p_payload jsonb) RETURNS void
+CREATE FUNCTION nudge.check_request_text(p_text text, p_field text, p_in_header boolean, p_payload jsonb, p_whole_value_typed boolean DEFAULT false) RETURNS void
     LANGUAGE plpgsql
     SET search_path TO 'pg_catalog', 'pg_temp'
-    AS $$
+    AS $_$
 DECLARE
   v_name text;
 BEGIN
@@ -1303,15 +1303,25 @@ BEGIN
       PERFORM nudge.reject(p_field, format('the payload has no %s for {{%s}}',
                                            substr(v_name, 9), v_name));
     END IF;
+    -- As a rule refuses a null in text: "Hi null!" is not what anyone meant to send.
+    IF v_name LIKE 'payload.%'
+       AND jsonb_typeof(p_payload #> string_to_array(substr(v_name, 9), '.')) = 'null'
+       AND NOT (p_whole_value_typed AND p_text ~ '^\{\{[^{}]*\}\}$') THEN
+      PERFORM nudge.reject(p_field, format(
+        'the payload''s %s is null, which cannot be put in text for {{%s}}: give it a value%s',
+        substr(v_name, 9), v_name,
+        CASE WHEN p_whole_value_typed THEN ', or make this string that placeholder alone (then '
+                                           'the value is sent as JSON null)' ELSE '' END));
+    END IF;
   END LOOP;
   IF regexp_replace(p_text, '\{\{\s*[^{}]*?\s*\}\}', '', 'g') ~ '\{\{|\}\}' THEN
     PERFORM nudge.reject(p_field, 'has a {{ or }} that does not close a placeholder');
   END IF;
-END $$;
+END $_$;
 
--- Name: FUNCTION check_request_text(p_text text, p_field text, p_in_header boolean, p_payload jsonb); Type: COMMENT; Schema: nudge; Owner: -
+-- Name: FUNCTION check_request_text(p_text text, p_field text, p_in_header boolean, p_payload jsonb, p_whole_value_typed boolean); Type: COMMENT; Schema: nudge; Owner: -
 
-COMMENT ON FUNCTION nudge.check_request_text(p_text text, p_field text, p_in_header boolean, p_payload jsonb) IS 'Raises 22023 naming p_field when a text of a request holds a placeholder that cannot stand there, reads a path p_payload lacks, or has a brace pair that is not a placeholder; otherwise does nothing.';
+COMMENT ON FUNCTION nudge.check_request_text(p_text text, p_field text, p_in_header boolean, p_payload jsonb, p_whole_value_typed boolean) IS 'Raises 22023 naming p_field when a text of a request holds a placeholder that cannot stand there, reads a path p_payload lacks or holds null (unless p_whole_value_typed and the text is that placeholder alone, a JSON body''s typed value), or has a brace pair that is not a placeholder; otherwise does nothing.';
 
 -- Name: check_rule(nudge.rules); Type: FUNCTION; Schema: nudge; Owner: -
 

@@ -238,6 +238,33 @@ TEST_F(RequestTest, APayloadChangeThatDropsAValueTheBodyReadsIsRefused) {
   EXPECT_EQ(claimed_json_body(id), json::parse(R"({"t": "new"})"));
 }
 
+// "Hi null!" is not what anyone meant to send: a null is refused in text, as a rule refuses it,
+// and kept as JSON null where a JSON body's string is that placeholder alone.
+TEST_F(RequestTest, ANullInTextIsRefusedAndAWholeValueKeepsIt) {
+  const std::string with_null = R"({"subject": "s", "n": null})";
+  for (const auto& [request, field] : std::vector<std::pair<std::string, std::string>>{
+           {R"({"body": {"t": "Hi {{payload.n}}!"}})", "request.body"},
+           {R"({"body": "n={{payload.n}}", "content_type": "application/x-www-form-urlencoded"})",
+            "request.body"}}) {
+    SCOPED_TRACE(request);
+    const SqlFailure f = failure_of("SELECT * FROM nudge.create_reminder(" +
+                                    webhook_args("u1", request, with_null) + ")");
+    EXPECT_EQ(f.sqlstate, "22023");
+    EXPECT_EQ(f.message.rfind(field + ": the payload's n is null, which cannot be put in text", 0),
+              0u)
+        << f.message;
+  }
+  const std::int64_t whole = create_webhook("u1", R"({"body": {"n": "{{payload.n}}"}})", with_null);
+  EXPECT_EQ(claimed_json_body(whole), json::parse(R"({"n": null})"));
+  // A payload changed to hold a null where the body puts it in text is refused too.
+  const std::int64_t text =
+      create_webhook("u2", R"({"body": {"t": "Hi {{payload.n}}!"}})", kAwkward);
+  const SqlFailure f =
+      failure_of("SELECT nudge.reschedule_reminder($1, p_payload => $2::jsonb)", text, with_null);
+  EXPECT_EQ(f.sqlstate, "22023");
+  EXPECT_NE(f.message.find("the payload's n is null"), std::string::npos) << f.message;
+}
+
 TEST_F(RequestTest, TheClaimRendersAJsonBodyWithValuesEscapedAndWholePlaceholdersTyped) {
   const std::int64_t id = create_webhook(
       "u1", R"({"body": {"text": "Reminder: {{payload.subject}}", "n": "{{payload.n}}",

@@ -108,6 +108,16 @@ TEST(DatabaseError, SaysAConnectionWasClosedWhereLibpqxxSaysItCannotObtainTheEnc
             "not connected to ***");
 }
 
+TEST(EchoableForms, ABase64CredentialAddsItsTextAndItsPassword) {
+  EXPECT_EQ(
+      nudge::echoable_forms("QUMxMjM6YXV0aC10b2tlbg=="),
+      (std::vector<std::string>{"QUMxMjM6YXV0aC10b2tlbg==", "AC123:auth-token", "auth-token"}));
+  EXPECT_EQ(nudge::echoable_forms("dG9rZW4"), (std::vector<std::string>{"dG9rZW4", "token"}));
+  // Not base64, or base64 of bytes that are not text: the secret alone.
+  EXPECT_EQ(nudge::echoable_forms("tok_live_0123"), (std::vector<std::string>{"tok_live_0123"}));
+  EXPECT_EQ(nudge::echoable_forms("AAECAwQF"), (std::vector<std::string>{"AAECAwQF"}));
+}
+
 TEST(Redact, LeavesTextWithoutTheSecretAlone) {
   EXPECT_EQ(nudge::redact("connection refused", "postgresql://u:pw123@db/x"), "connection refused");
 }

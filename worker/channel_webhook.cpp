@@ -235,15 +235,22 @@ class WebhookChannel final : public Channel {
       delivery.tried = false;  // every address was refused: the host was never asked
       return delivery;
     }
+    long code = 0;
+    curl_easy_getinfo(handle, CURLINFO_RESPONSE_CODE, &code);
+    if (result != CURLE_OK && code >= 200 && code < 300) {
+      // The receiver said 2xx, then its answer's body broke off: it took the delivery.
+      delivery.status_code = static_cast<int>(code);
+      delivery.delivered = true;
+      return delivery;
+    }
     if (result != CURLE_OK) {
+      if (code != 0) delivery.status_code = static_cast<int>(code);
       std::string error = curl_error_text(result, transfer.error);
       // An allowed address was tried and failed: that is the error; a refused one is a note.
       if (!transfer.connect.refused.empty()) error += "; " + ssrf_refused(transfer.connect.refused);
       delivery.error = mask_secrets(error, transfer.hidden);
       return delivery;
     }
-    long code = 0;
-    curl_easy_getinfo(handle, CURLINFO_RESPONSE_CODE, &code);
     if (code == 0) {
       delivery.error = "no HTTP status in the response";
       return delivery;

@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "nudge/secret_placeholders.hpp"
+#include "nudge/secrets.hpp"
 
 namespace nudge {
 
@@ -57,7 +58,7 @@ bool header_line(const std::string& name, const std::string& value, const Secret
     }
     filled += it->second;
     filled += parts->texts[i + 1];
-    request.secrets.push_back(it->second);
+    for (std::string& form : echoable_forms(it->second)) request.secrets.push_back(std::move(form));
   }
   // Checked when stored and when configured; checked again here, where it would matter.
   if (filled.find_first_of(std::string("\r\n\0", 3)) != std::string::npos) {

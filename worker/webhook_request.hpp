@@ -17,7 +17,8 @@ struct WebhookRequest {
   std::optional<std::string> body;  // the exact bytes to send; nullopt for none (GET, DELETE)
   std::string content_type = "application/json";  // empty: no Content-Type (an empty body)
   std::vector<std::string> headers;  // the reminder's own header lines, secrets filled in
-  std::vector<std::string> secrets;  // the values filled in, to keep out of errors and responses
+  std::vector<std::string> secrets;  // the values filled in (and what echoes them, echoable_forms),
+                                     // to keep out of errors and responses
   std::string error;                 // why nothing can be sent; empty when it can
 };
 

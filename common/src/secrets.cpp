@@ -1,9 +1,41 @@
 #include "nudge/secrets.hpp"
 
 #include <algorithm>
+#include <optional>
 #include <utility>
 
 namespace nudge {
+namespace {
+
+// Standard base64 (RFC 4648 section 4, padding optional) decoded, when it is that and decodes
+// to printable ASCII; nothing otherwise.
+std::optional<std::string> printable_base64(std::string_view text) {
+  while (!text.empty() && text.back() == '=') text.remove_suffix(1);
+  if (text.size() < 4 || text.size() % 4 == 1) return std::nullopt;
+  std::string out;
+  unsigned bits = 0;
+  int held = 0;
+  for (const char c : text) {
+    int v = -1;
+    if (c >= 'A' && c <= 'Z') v = c - 'A';
+    if (c >= 'a' && c <= 'z') v = c - 'a' + 26;
+    if (c >= '0' && c <= '9') v = c - '0' + 52;
+    if (c == '+') v = 62;
+    if (c == '/') v = 63;
+    if (v < 0) return std::nullopt;
+    bits = (bits << 6) | static_cast<unsigned>(v);
+    held += 6;
+    if (held >= 8) {
+      held -= 8;
+      const char byte = static_cast<char>((bits >> held) & 0xff);
+      if (byte < 0x20 || byte > 0x7e) return std::nullopt;
+      out += byte;
+    }
+  }
+  return out;
+}
+
+}  // namespace
 
 std::string mask_secrets(std::string_view text, const std::vector<std::string>& secrets) {
   // Every occurrence is found in the original text, so a mask never hides another secret from
@@ -30,6 +62,16 @@ std::string mask_secrets(std::string_view text, const std::vector<std::string>& 
   }
   out.append(text.substr(copied));
   return out;
+}
+
+std::vector<std::string> echoable_forms(const std::string& secret) {
+  std::vector<std::string> forms{secret};
+  if (const auto text = printable_base64(secret)) {
+    forms.push_back(*text);
+    if (const auto colon = text->find(':'); colon != std::string::npos)
+      forms.push_back(text->substr(colon + 1));
+  }
+  return forms;
 }
 
 }  // namespace nudge

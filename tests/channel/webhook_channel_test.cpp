@@ -1,8 +1,12 @@
 // The webhook channel against a real HTTP receiver on loopback: body, headers, signature,
 // failures, timeouts, concurrency and what error messages may show.
 
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <httplib.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <condition_variable>
@@ -286,6 +290,67 @@ TEST_F(WebhookChannelTest, BigSuccessfulResponseIsDeliveredAndTruncated) {
   EXPECT_TRUE(got->delivered) << got->error;
   EXPECT_EQ(got->status_code, 200);
   EXPECT_EQ(got->response, std::string(kMaxResponseBytes, 'b'));
+}
+
+// A receiver on loopback that answers one request with `head` and the start of a body
+// shorter than its Content-Length, then closes the connection.
+class BrokenOffAnswer {
+ public:
+  explicit BrokenOffAnswer(std::string answer) : answer_(std::move(answer)) {
+    fd_ = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in at{};
+    at.sin_family = AF_INET;
+    at.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t size = sizeof at;
+    if (bind(fd_, reinterpret_cast<sockaddr*>(&at), sizeof at) != 0 || listen(fd_, 4) != 0 ||
+        getsockname(fd_, reinterpret_cast<sockaddr*>(&at), &size) != 0)
+      return;
+    port_ = ntohs(at.sin_port);
+    thread_ = std::thread([this] {
+      const int client = accept(fd_, nullptr, nullptr);
+      if (client < 0) return;
+      std::string got;
+      char buffer[4096];
+      while (got.find("\r\n\r\n") == std::string::npos) {
+        const ssize_t n = read(client, buffer, sizeof buffer);
+        if (n <= 0) break;
+        got.append(buffer, static_cast<std::size_t>(n));
+      }
+      (void)!write(client, answer_.data(), answer_.size());
+      close(client);
+    });
+  }
+  ~BrokenOffAnswer() {
+    shutdown(fd_, SHUT_RDWR);
+    if (thread_.joinable()) thread_.join();
+    close(fd_);
+  }
+  std::string url() const { return "http://127.0.0.1:" + std::to_string(port_) + "/hook"; }
+
+ private:
+  std::string answer_;
+  int fd_ = -1;
+  int port_ = 0;
+  std::thread thread_;
+};
+
+// Any 2xx counts as delivered, even when the answer's body breaks off after it; another status
+// broken off so is a failure that keeps its status code.
+TEST_F(WebhookChannelTest, AnAnswerThatBreaksOffAfterItsStatusKeepsIt) {
+  auto ch = channel();
+  BrokenOffAnswer ok("HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\npartial");
+  const auto delivered = deliver(*ch, fire(ok.url()));
+  ASSERT_TRUE(delivered);
+  EXPECT_TRUE(delivered->delivered) << delivered->error;
+  EXPECT_EQ(delivered->status_code, 200);
+  EXPECT_EQ(delivered->response, "partial");
+
+  BrokenOffAnswer down("HTTP/1.1 503 Service Unavailable\r\nContent-Length: 1000\r\n\r\nno");
+  const auto failed = deliver(*ch, fire(down.url()));
+  ASSERT_TRUE(failed);
+  EXPECT_FALSE(failed->delivered);
+  EXPECT_EQ(failed->status_code, 503);
+  EXPECT_NE(failed->error.find("Transferred a partial file"), std::string::npos) << failed->error;
 }
 
 TEST_F(WebhookChannelTest, RedirectIsNotFollowed) {

@@ -143,6 +143,21 @@ TEST_F(WebhookRequestChannel, AReceiverThatEchoesTheSecretHasItMaskedInTheRespon
   EXPECT_EQ(got->response, "you sent Bearer ***");
 }
 
+// Basic auth's secret is base64 of "account:token"; a gateway that refuses it may echo the
+// decoded text, or the token alone.
+TEST_F(WebhookRequestChannel, AReceiverThatEchoesABasicCredentialDecodedHasItMasked) {
+  receiver_.respond("/gateway", [](const test::ReceivedRequest&) {
+    return "invalid credentials AC123:auth-token (token auth-token)";
+  });
+  receiver_.on("/gateway", [](int) { return 401; });
+  const auto got =
+      deliver(fire("/gateway", {{"headers", {{"Authorization", "Basic {{secret.twilio}}"}}}}),
+              {{"twilio", "QUMxMjM6YXV0aC10b2tlbg=="}});  // base64 of AC123:auth-token
+  ASSERT_TRUE(got);
+  EXPECT_EQ(got->status_code, 401);
+  EXPECT_EQ(got->response, "invalid credentials *** (token ***)");
+}
+
 TEST_F(WebhookRequestChannel, ASecretCutAtTheEndOfTheKeptResponseLeavesNoPartOfIt) {
   const std::string token = kToken;
   // The first copy is masked whole; the second begins 5 bytes before the end of what is kept.

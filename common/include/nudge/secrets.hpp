@@ -18,4 +18,8 @@ inline constexpr std::size_t kMinSecretBytes = 3;
 // shows. Empty secrets and those shorter than kMinSecretBytes are ignored.
 std::string mask_secrets(std::string_view text, const std::vector<std::string>& secrets);
 
+// What a receiver may echo of a secret sent in a header: the secret, and when it is base64 of
+// printable text (Basic auth's "user:password"), that text and what follows its first colon.
+std::vector<std::string> echoable_forms(const std::string& secret);
+
 }  // namespace nudge

@@ -5,6 +5,7 @@
 
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <ifaddrs.h>
 #include <netinet/in.h>
 
 #include <optional>
@@ -67,6 +68,11 @@ TEST(AddressGuard, RefusesEveryPrivateKindOfAddressNamingIt) {
       {"192.0.0.170", "a special-purpose"},
       {"198.18.0.1", "a benchmarking"},
       {"198.19.255.255", "a benchmarking"},
+      {"192.0.2.2", "a documentation"},
+      {"198.51.100.7", "a documentation"},
+      {"203.0.113.255", "a documentation"},
+      {"2001:db8::1", "a documentation"},
+      {"100::1", "a discard-only"},
   };
   const AddressGuard guard;
   for (const RefusedCase& c : cases) {
@@ -96,12 +102,37 @@ TEST(AddressGuard, IPv6FormsOfARefusedIPv4AddressAreRefused) {
   EXPECT_EQ(RefusalOf(AddressGuard({"127.0.0.0/8"}), "::127.0.0.1"), std::nullopt);
 }
 
+// A service bound to 0.0.0.0 on the worker's host answers on the host's every address, public
+// ones too: each is refused at connect time (as its range's, or as the host's own), unless
+// allow_private opens it.
+TEST(AddressGuard, TheConnectingHostsOwnAddressesAreRefused) {
+  const AddressGuard guard;
+  ifaddrs* list = nullptr;
+  ASSERT_EQ(::getifaddrs(&list), 0);
+  int checked = 0;
+  for (const ifaddrs* a = list; a != nullptr; a = a->ifa_next) {
+    if (a->ifa_addr == nullptr ||
+        (a->ifa_addr->sa_family != AF_INET && a->ifa_addr->sa_family != AF_INET6))
+      continue;
+    const auto refusal = guard.refusal(a->ifa_addr);
+    ASSERT_TRUE(refusal.has_value()) << a->ifa_name;
+    // As its range's ("127.0.0.1 is a loopback address"), else as this host's.
+    EXPECT_TRUE(refusal->ends_with(" address") || refusal->ends_with(" is an address of this host"))
+        << *refusal;
+    EXPECT_EQ(AddressGuard({"0.0.0.0/0", "::/0"}).refusal(a->ifa_addr), std::nullopt) << *refusal;
+    ++checked;
+  }
+  ::freeifaddrs(list);
+  EXPECT_GE(checked, 1) << "every machine has a loopback address";
+}
+
 TEST(AddressGuard, LetsPublicAddressesThrough) {
   const AddressGuard guard;
   for (const std::string address :
        {"93.184.215.14", "8.8.8.8", "172.15.255.255", "172.32.0.1", "100.63.255.255", "100.128.0.1",
         "169.253.255.255", "192.167.255.255", "223.255.255.255",
-        "2606:2800:21f:cb07:6820:80da:af6b:8b2c", "::ffff:8.8.8.8", "2001:db8::1"}) {
+        "2606:2800:21f:cb07:6820:80da:af6b:8b2c", "::ffff:8.8.8.8", "192.0.3.1", "198.51.101.1",
+        "203.0.112.255", "2001:db9::1"}) {
     EXPECT_EQ(RefusalOf(guard, address), std::nullopt) << address;
   }
 }

@@ -1,6 +1,7 @@
 #include "nudge/address_guard.hpp"
 
 #include <arpa/inet.h>
+#include <ifaddrs.h>
 #include <netinet/in.h>
 
 #include <charconv>
@@ -49,6 +50,13 @@ constexpr Blocked kBlocked[] = {
     {v4(240, 0, 4), "reserved"},             // with 255.255.255.255, the broadcast address
     {v4(192, 0, 24, 0), "special-purpose"},  // 192.0.0.0/24: IETF protocol assignments
     {v4(198, 18, 15), "benchmarking"},
+    // Documentation ranges (RFC 5737, RFC 3849): never on the Internet, so a machine that has
+    // one is a test network's, reached by its neighbours only.
+    {v4(192, 0, 24, 2), "documentation"},
+    {v4(198, 51, 24, 100), "documentation"},
+    {v4(203, 0, 24, 113), "documentation"},
+    {{{0x20, 0x01, 0x0d, 0xb8}, 32}, "documentation"},
+    {{{0x01, 0x00}, 64}, "discard-only"},  // 100::/64 (RFC 6666)
     {v6(0, 0, 0, 128), "unspecified"},
     {v6(0, 0, 1, 128), "loopback"},
     {v6(0xfc, 0, 0, 7), "private"},
@@ -123,6 +131,24 @@ std::optional<Bytes> parse_address(const std::string& text, bool& is_v4) {
   return std::nullopt;
 }
 
+// Whether `address` is one of this machine's own: a service bound to 0.0.0.0 on the worker's
+// host answers on every address the host has, public ones included. Read at each check, so a
+// new address counts at once (a connection's check, not a request's: connections are reused).
+bool is_own_address(const Bytes& address) {
+  ifaddrs* list = nullptr;
+  if (::getifaddrs(&list) != 0) return false;
+  bool own = false;
+  for (const ifaddrs* a = list; a != nullptr && !own; a = a->ifa_next) {
+    if (a->ifa_addr == nullptr) continue;
+    if (a->ifa_addr->sa_family == AF_INET)
+      own = mapped(reinterpret_cast<const sockaddr_in*>(a->ifa_addr)->sin_addr) == address;
+    else if (a->ifa_addr->sa_family == AF_INET6)
+      own = bytes_of(reinterpret_cast<const sockaddr_in6*>(a->ifa_addr)->sin6_addr) == address;
+  }
+  ::freeifaddrs(list);
+  return own;
+}
+
 }  // namespace
 
 std::optional<IpNetwork> parse_network(std::string_view text, std::string& problem) {
@@ -188,13 +214,23 @@ std::optional<std::string> AddressGuard::refusal(const Bytes& address,
 std::optional<std::string> AddressGuard::refusal(const sockaddr* address) const {
   if (address != nullptr && address->sa_family == AF_INET) {
     const auto& in = reinterpret_cast<const sockaddr_in*>(address)->sin_addr;
-    return refusal(mapped(in), text_of(AF_INET, &in));
+    return connect_refusal(mapped(in), text_of(AF_INET, &in));
   }
   if (address != nullptr && address->sa_family == AF_INET6) {
     const auto& in6 = reinterpret_cast<const sockaddr_in6*>(address)->sin6_addr;
-    return refusal(bytes_of(in6), text_of(AF_INET6, &in6));
+    return connect_refusal(bytes_of(in6), text_of(AF_INET6, &in6));
   }
   return std::string("an address that is not IPv4 or IPv6 is not a webhook target");
+}
+
+std::optional<std::string> AddressGuard::connect_refusal(const Bytes& address,
+                                                         const std::string& shown) const {
+  if (auto refused = refusal(address, shown)) return refused;
+  for (const IpNetwork& network : allowed_) {
+    if (contains(network, address)) return std::nullopt;
+  }
+  if (is_own_address(address)) return shown + " is an address of this host";
+  return std::nullopt;
 }
 
 std::optional<std::string> AddressGuard::literal_refusal(std::string_view host) const {

@@ -1,7 +1,8 @@
 #pragma once
 // The SSRF guard: which IP addresses a webhook may reach. Loopback, private (RFC 1918,
-// fc00::/7), link-local, multicast, unspecified, CGNAT and reserved addresses are refused, in
-// IPv4, IPv6 and IPv4-mapped IPv6 form, unless a network of [webhook] allow_private holds them.
+// fc00::/7), link-local, multicast, unspecified, CGNAT, documentation and reserved addresses are
+// refused, in IPv4, IPv6 and IPv4-mapped IPv6 form, and at connect time the addresses of the
+// connecting machine itself, unless a network of [webhook] allow_private holds them.
 // nudge-api checks a literal address when a target is given; nudge-worker checks the address
 // of every connection it opens for a webhook.
 
@@ -35,7 +36,8 @@ class AddressGuard {
   explicit AddressGuard(const std::vector<std::string>& allow_private = {});
 
   // Why `address` (AF_INET or AF_INET6) may not be reached, as "127.0.0.1 is a loopback
-  // address"; nullopt when it may. Another family is refused.
+  // address" or "203.0.114.7 is an address of this host"; nullopt when it may. Another family
+  // is refused.
   std::optional<std::string> refusal(const sockaddr* address) const;
 
   // The same for a URL's host when it is a literal IP address ("127.0.0.1", "127.0.0.1.",
@@ -46,6 +48,9 @@ class AddressGuard {
  private:
   std::optional<std::string> refusal(const std::array<std::uint8_t, 16>& mapped,
                                      const std::string& shown) const;
+  // refusal(), and at connect time also an address of this machine's own interfaces.
+  std::optional<std::string> connect_refusal(const std::array<std::uint8_t, 16>& mapped,
+                                             const std::string& shown) const;
 
   std::vector<IpNetwork> allowed_;
 };

@@ -177,7 +177,8 @@ int main(int argc, char** argv) {
   nudge::api::add_routes(router, pool, notifier, config.secrets, guard, registry, hub,
                          config.misfire);
   router.finish();
-  nudge::api::UploadSlots uploads(std::max(1, config.api.threads / 2));
+  const int half_the_threads = std::max(1, config.api.threads / 2);
+  nudge::api::UploadSlots uploads(half_the_threads, half_the_threads);
   server.set_body_gate([&router, &uploads](const httplib::Request& req, httplib::Response& res) {
     return router.admits_body(req, res, uploads);
   });

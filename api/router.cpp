@@ -119,9 +119,14 @@ bool Router::admits_body(const httplib::Request& req, httplib::Response& res,
         if (!slot) {
           res.set_header("Retry-After", "1");
           throw ApiError(429, "rate_limited",
-                         "token " + admitted.token + " has " + std::to_string(uploads.per_key()) +
-                             " request bodies arriving already (half of [api] threads); send "
-                             "this one once one of them is in");
+                         uploads.all_taken()
+                             ? std::to_string(uploads.total()) +
+                                   " request bodies are arriving already (half of [api] threads, "
+                                   "all tokens together); send this one once one of them is in"
+                             : "token " + admitted.token + " has " +
+                                   std::to_string(uploads.per_key()) +
+                                   " request bodies arriving already (half of [api] threads); "
+                                   "send this one once one of them is in");
         }
         HttpServer::hold_for_request(std::move(slot));
       }

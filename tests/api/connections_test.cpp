@@ -519,7 +519,8 @@ TEST_F(SlowClients, ALargeBodyIsReadOnlyWithATokenOfTheRoutesScope) {
 }
 
 // A token holder's slow uploads: each holds a request thread while its body trickles in, so a
-// token holds at most half of them so (here 1 of 2): /health and other tokens still get theirs.
+// token, and all tokens together, hold at most half of them so (here 1 of 2): /health and other
+// tokens' requests still get theirs.
 class SlowUploads : public ApiTest {
  protected:
   SlowUploads()
@@ -566,6 +567,15 @@ TEST_F(SlowUploads, ATokenHoldsAtMostHalfTheThreadsWithBodiesStillArriving) {
         .status;
   };
   EXPECT_EQ(create(other, "o"), 201) << "another token";
+  // All tokens together hold at most half the threads so: another token's slow upload waits
+  // too (two tokens once took all 16 threads, /livez included, for 14.6 s a round).
+  RawConnection other_slow(port_);
+  ASSERT_TRUE(
+      other_slow.send(head_of("POST", "/v1/reminders", 100000, other) + std::string(70000, ' ')));
+  const auto all_taken = other_slow.read_response(kPrompt);
+  ASSERT_TRUE(all_taken);
+  EXPECT_EQ(all_taken->status, 429) << all_taken->body;
+  EXPECT_NE(all_taken->body.find("all tokens together"), std::string::npos) << all_taken->body;
   // Once the holder is answered (its body stopped), the token's slot is free again.
   const auto stopped = slow[*holder].read_response(10s);
   ASSERT_TRUE(stopped);

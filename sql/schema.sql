@@ -6038,7 +6038,7 @@ DECLARE
 BEGIN
   -- One at a time: each batch starts where the committed one before it ended, and they commit
   -- in the order of pos, so a reader that sees a batch sees every one before it.
-  PERFORM pg_advisory_xact_lock(hashtext('nudge.stream_advance'));
+  PERFORM 1 FROM nudge.stream_turn FOR UPDATE;
   SELECT * INTO v_last FROM nudge.change_batches b ORDER BY b.pos DESC LIMIT 1;
   -- One statement: the rows it sees are those of the transactions finished in its snapshot.
   SELECT pg_current_snapshot(),
@@ -6057,7 +6057,7 @@ END $$;
 
 -- Name: FUNCTION stream_advance(); Type: COMMENT; Schema: nudge; Owner: -
 
-COMMENT ON FUNCTION nudge.stream_advance() IS 'Makes the next batch of the stream: the transactions that wrote nudge.changes and finished since the last batch''s snapshot (an unrelated running transaction holds nothing back), numbered after it; one caller at a time; returns the last batch''s position (unchanged when nothing finished).';
+COMMENT ON FUNCTION nudge.stream_advance() IS 'Makes the next batch of the stream: the transactions that wrote nudge.changes and finished since the last batch''s snapshot (an unrelated running transaction holds nothing back), numbered after it; one caller at a time (a row lock on nudge.stream_turn); executable by its owner only; returns the last batch''s position (unchanged when nothing finished).';
 
 -- Name: stream_changes(bigint, bigint, integer, bigint, integer); Type: FUNCTION; Schema: nudge; Owner: -
 
@@ -6651,6 +6651,17 @@ ALTER TABLE nudge.rules ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
     CACHE 1
 );
 
+-- Name: stream_turn; Type: TABLE; Schema: nudge; Owner: -
+
+CREATE TABLE nudge.stream_turn (
+    only_row boolean DEFAULT true NOT NULL,
+    CONSTRAINT stream_turn_only_row_check CHECK (only_row)
+);
+
+-- Name: TABLE stream_turn; Type: COMMENT; Schema: nudge; Owner: -
+
+COMMENT ON TABLE nudge.stream_turn IS 'One row, locked by nudge.stream_advance so that one caller at a time makes a batch: a lock only roles that may change this table can take.';
+
 -- Name: api_tokens api_token_name_is_unique; Type: CONSTRAINT; Schema: nudge; Owner: -
 
 ALTER TABLE ONLY nudge.api_tokens
@@ -6710,6 +6721,11 @@ ALTER TABLE ONLY nudge.rules
 
 ALTER TABLE ONLY nudge.status_flags
     ADD CONSTRAINT status_flags_pkey PRIMARY KEY (key);
+
+-- Name: stream_turn stream_turn_pkey; Type: CONSTRAINT; Schema: nudge; Owner: -
+
+ALTER TABLE ONLY nudge.stream_turn
+    ADD CONSTRAINT stream_turn_pkey PRIMARY KEY (only_row);
 
 -- Name: target_hosts target_hosts_pkey; Type: CONSTRAINT; Schema: nudge; Owner: -
 

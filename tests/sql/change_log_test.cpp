@@ -260,6 +260,38 @@ TEST_F(ChangeLogTest, AnOpenTransactionThatWroteNoChangeHoldsNothingBack) {
   EXPECT_EQ(value<long>("SELECT nudge.stream_advance()"), last);
 }
 
+// Any login could hold the stream up: an advisory lock on the key stream_advance took, or a call
+// of the function itself (SECURITY DEFINER) in a long transaction. Neither can any more.
+TEST_F(ChangeLogTest, NoOtherLoginCanHoldTheStreamUp) {
+  pqxx::connection other(db_.url());
+  pqxx::work holder(other);
+  holder.exec("SELECT pg_advisory_lock(hashtext('nudge.stream_advance'))");
+  sql("SET statement_timeout = '5s'");
+  sql("SELECT nudge.set_flag('past the lock', true)");
+  const auto data = streamed(1);
+  ASSERT_EQ(data.size(), 1u);
+  EXPECT_EQ(data[0]["flag"]["key"], "past the lock");
+  holder.abort();
+
+  const std::string role = "nudge_intruder_" + db_.name();
+  sql("CREATE ROLE " + role);
+  sql("GRANT USAGE ON SCHEMA nudge TO " + role);
+  {
+    pqxx::work tx(conn_);
+    tx.exec("SET LOCAL ROLE " + role);
+    try {
+      tx.exec("SELECT nudge.stream_advance()");
+      ADD_FAILURE() << "a role with USAGE alone called nudge.stream_advance";
+    } catch (const pqxx::sql_error& e) {
+      EXPECT_NE(std::string(e.what()).find("permission denied for function stream_advance"),
+                std::string::npos)
+          << e.what();
+    }
+  }
+  sql("DROP OWNED BY " + role);
+  sql("DROP ROLE " + role);
+}
+
 // One statement is one row of the log whatever it changed, read object by object in pages.
 TEST_F(ChangeLogTest, AStatementIsOneRowReadObjectByObjectInPages) {
   sql("INSERT INTO nudge.status_flags (key, value) SELECT 'f' || g, true "

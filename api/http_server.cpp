@@ -62,6 +62,14 @@ HttpServer::HttpServer(Settings settings) : settings_(std::move(settings)) {
         if (!res.body.empty()) res.set_header("Content-Length", std::to_string(res.body.size()));
         return res.status;
       });
+  // Every answer: never sniffed into another type; API data is not kept by caches on the way
+  // (the dashboard's files say their own); over TLS, browsers keep to HTTPS.
+  parser_.set_post_routing_handler([this](const httplib::Request&, httplib::Response& res) {
+    if (!res.has_header("X-Content-Type-Options"))
+      res.set_header("X-Content-Type-Options", "nosniff");
+    if (!res.has_header("Cache-Control")) res.set_header("Cache-Control", "no-store");
+    if (settings_.tls != nullptr) res.set_header("Strict-Transport-Security", "max-age=31536000");
+  });
   // Only what the answers' Keep-Alive header says: the connection layer keeps these.
   parser_.set_keep_alive_timeout(settings_.keep_alive.count());
   parser_.set_keep_alive_max_count(kMaxRequestsPerConnection);

@@ -88,11 +88,31 @@ TEST_F(Https, HealthIsAnsweredOverTlsWithTheConfiguredCertificate) {
   ASSERT_TRUE(r) << httplib::to_string(r.error());
   EXPECT_EQ(r->status, 200);
   EXPECT_EQ(nlohmann::json::parse(r->body)["status"], "ok");
+  // Browsers keep to HTTPS; nothing is sniffed or cached on the way.
+  EXPECT_EQ(r->get_header_value("Strict-Transport-Security"), "max-age=31536000");
+  EXPECT_EQ(r->get_header_value("X-Content-Type-Options"), "nosniff");
+  EXPECT_EQ(r->get_header_value("Cache-Control"), "no-store");
   // Whoever does not trust it gets no answer.
   httplib::SSLClient stranger("127.0.0.1", port_);
   stranger.enable_server_certificate_verification(true);
   stranger.set_ca_cert_path("/nonexistent");
   EXPECT_FALSE(stranger.Get("/health"));
+}
+
+// TLS 1.2 only with forward secrecy and AEAD: RSA key exchange and CBC with SHA-1 are refused.
+TEST_F(Https, OnlyForwardSecretAeadCiphersAreOffered) {
+  start();
+  const auto handshake = [&](const std::string& cipher) {
+    return run_program({"openssl", "s_client", "-connect", "127.0.0.1:" + std::to_string(port_),
+                        "-tls1_2", "-cipher", cipher, "-CAfile", tls_.cert.string()},
+                       {}, 10s);
+  };
+  const auto strong = handshake("ECDHE-RSA-AES128-GCM-SHA256");
+  EXPECT_EQ(strong.exit_code, 0) << strong.err;
+  for (const std::string weak : {"AES128-SHA", "AES256-SHA", "ECDHE-RSA-AES128-SHA"}) {
+    const auto refused = handshake(weak);
+    EXPECT_NE(refused.exit_code, 0) << weak << "\n" << refused.out;
+  }
 }
 
 TEST_F(Https, APlainHttpClientGetsNoAnswer) {

@@ -194,6 +194,10 @@ void Router::finish() {
             send_error(res, 413, "payload_too_large", "the request body is larger than allowed",
                        "body");
             break;
+          case 414:
+            send_error(res, 414, "uri_too_long",
+                       "the request line is over 8 KiB: send long values in a body");
+            break;
           case 415:
             send_error(res, 415, "unsupported_encoding",
                        "Content-Encoding: request bodies are read as sent, never decompressed; "
@@ -214,7 +218,8 @@ void Router::finish() {
                          "Transfer-Encoding: only chunked is read, and never with Content-Length",
                          "Transfer-Encoding");
             } else {
-              send_error(res, res.status, "bad_request", "the request could not be read");
+              send_error(res, res.status, "bad_request",
+                         "the request could not be read (a header line is at most 8 KiB)");
             }
         }
         return httplib::Server::HandlerResponse::Handled;

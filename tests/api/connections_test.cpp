@@ -629,6 +629,27 @@ TEST_F(SlowClients, AHeadOverSixtyFourKiBIsA431AtOnce) {
   expect_health_answers_promptly();
 }
 
+// Within the 64 KiB head, the request line and each header line are at most 8 KiB (httplib's
+// limits): each past it is refused saying so.
+TEST_F(SlowClients, ALineOverEightKiBIsRefusedSayingSo) {
+  const auto answer_to = [&](const std::string& head) {
+    return RawConnection(port_).request(head, kPrompt);
+  };
+  const auto long_line = answer_to("GET /v1/reminders?entity_id=" + std::string(9000, 'a') +
+                                   " HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
+  ASSERT_TRUE(long_line);
+  EXPECT_EQ(long_line->status, 414);
+  EXPECT_EQ(body_of(long_line)["error"]["code"], "uri_too_long") << long_line->body;
+  const auto long_header = answer_to(
+      "GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Long: " + std::string(9000, 'a') + "\r\n\r\n");
+  ASSERT_TRUE(long_header);
+  EXPECT_EQ(long_header->status, 400);
+  EXPECT_NE(body_of(long_header)["error"]["message"].get<std::string>().find("8 KiB"),
+            std::string::npos)
+      << long_header->body;
+  expect_health_answers_promptly();
+}
+
 TEST_F(SlowClients, AHeadTrickledByteByByteIsClosedByItsDeadline) {
   // Each byte is progress: only a deadline for the whole head ends it.
   RawConnection conn(port_);

@@ -50,7 +50,7 @@ export function entity(r) {
 
 // Why a reminder ended (completed_reason), in words; an unknown reason is shown as it is.
 const REASONS = {
-  fired: "its one fire happened",
+  fired: "it was delivered",  // a one-time reminder (a retried one has fired before, and failed)
   max_fires: "it reached its number of fires",
   ends_at: "its end time passed",
   stop_condition: "its stop flag turned true",

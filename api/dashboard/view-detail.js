@@ -183,7 +183,9 @@ export async function detailView(main, ctx) {
     if (action === "cancel" && !confirm(`Cancel reminder #${id} for good?`)) return;
     try {
       show(await api("POST", `/v1/reminders/${id}/${action}`));
-      actionNote.textContent = `Done: ${reminder.status.toLowerCase()}.`;
+      actionNote.textContent = action === "retry" && reminder.status === "ACTIVE"
+        ? "Retried: due now, as a new occurrence."
+        : `Done: ${reminder.status.toLowerCase()}.`;
     } catch (e) {
       actionNote.textContent = e.message;
     }

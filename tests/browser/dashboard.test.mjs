@@ -806,7 +806,7 @@ flow("a reminder that failed while its receiver was down is retried from its pag
   await open(`/reminders/${id}`);
   await streamLive();
   await page.click("button:text-is('Retry')");
-  await page.waitForSelector("#main:has-text('Done: active.')");
+  await page.waitForSelector("#main:has-text('Retried: due now, as a new occurrence.')");
   // The worker delivers it: the page shows it live, with both occurrences in its history.
   await page.waitForSelector("button:text-is('Retry')", { state: "detached" });
   await waitUntil(async () => (await page.$$("#executions > li")).length === 2, 20000, "two executions shown");

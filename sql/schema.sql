@@ -1885,12 +1885,13 @@ CREATE FUNCTION nudge.contact_json(c nudge.contacts) RETURNS jsonb
     LANGUAGE sql STABLE
     AS $$
   SELECT jsonb_build_object('entity_type', c.entity_type, 'entity_id', c.entity_id,
-                            'channel', c.channel, 'address', c.address, 'updated_at', c.updated_at)
+                            'channel', c.channel, 'address', nudge.shown_address(c.address),
+                            'updated_at', c.updated_at)
 $$;
 
 -- Name: FUNCTION contact_json(c nudge.contacts); Type: COMMENT; Schema: nudge; Owner: -
 
-COMMENT ON FUNCTION nudge.contact_json(c nudge.contacts) IS 'The public JSON form of a contact.';
+COMMENT ON FUNCTION nudge.contact_json(c nudge.contacts) IS 'The public JSON form of a contact (a URL''s password as ***, nudge.shown_address).';
 
 -- Name: create_item_fields(); Type: FUNCTION; Schema: nudge; Owner: -
 
@@ -5143,7 +5144,7 @@ CREATE FUNCTION nudge.reminder_json_text(r nudge.reminders) RETURNS text
     ',"entity_id":' || to_json(r.entity_id)::text,
     ',"event_type":' || to_json(r.event_type)::text,
     ',"channel":' || to_json(r.channel)::text,
-    ',"target":' || to_json(r.target)::text,
+    ',"target":' || to_json(nudge.shown_address(r.target))::text,
     ',"schedule_type":' || to_json(r.schedule_type)::text,
     ',"interval_seconds":' || r.interval_seconds,
     ',"cron":' || to_json(r.cron)::text,
@@ -5177,7 +5178,7 @@ $$;
 
 -- Name: FUNCTION reminder_json_text(r nudge.reminders); Type: COMMENT; Schema: nudge; Owner: -
 
-COMMENT ON FUNCTION nudge.reminder_json_text(r nudge.reminders) IS 'The text of nudge.reminder_json(r), as built: the same fields and values, in the order written (id first), without the jsonb round trip (NULL for no row); what the API answers a reminder with.';
+COMMENT ON FUNCTION nudge.reminder_json_text(r nudge.reminders) IS 'The text of nudge.reminder_json(r), as built: the same fields and values (a target URL''s password as ***, nudge.shown_address), in the order written (id first), without the jsonb round trip (NULL for no row); what the API answers a reminder with.';
 
 -- Name: reminder_request_is_checked(); Type: FUNCTION; Schema: nudge; Owner: -
 
@@ -6010,6 +6011,22 @@ END $$;
 
 COMMENT ON FUNCTION nudge.set_flag(p_key text, p_value boolean) IS 'Sets a flag: inserts a new key, updates an existing one whose value differs (so a true value completes the reminders waiting on it in the same transaction), and writes nothing (no audit row, no change, same updated_at) when it already has p_value; returns the flag; 22023 naming key (empty, over 200 characters or only white space) or value (NULL) for bad input.';
 
+-- Name: shown_address(text); Type: FUNCTION; Schema: nudge; Owner: -
+
+CREATE FUNCTION nudge.shown_address(p_address text) RETURNS text
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    AS $$
+  -- Inlined where it is called (no SET clause): its names are qualified instead.
+  SELECT CASE WHEN pg_catalog.strpos(p_address, '@') = 0 THEN p_address
+              ELSE pg_catalog.regexp_replace(
+                     p_address, '^([A-Za-z][A-Za-z0-9+.-]*://[^/?#@:]*:)[^/?#@]*@', '\1***@')
+         END
+$$;
+
+-- Name: FUNCTION shown_address(p_address text); Type: COMMENT; Schema: nudge; Owner: -
+
+COMMENT ON FUNCTION nudge.shown_address(p_address text) IS 'A target or contact address as answered: a URL''s password (scheme://user:password@...) as ***, anything else as it is.';
+
 -- Name: status_after_attempt(nudge.reminders, text, nudge.worker_policy, timestamp with time zone); Type: FUNCTION; Schema: nudge; Owner: -
 
 CREATE FUNCTION nudge.status_after_attempt(r nudge.reminders, p_outcome text, p_policy nudge.worker_policy, p_now timestamp with time zone) RETURNS text
@@ -6097,7 +6114,7 @@ BEGIN
              FROM (SELECT 1) one LEFT JOIN nudge.rules u ON u.id = p.object_id)
          END,
          r.entity_type::text, r.entity_id::text, r.event_type::text,
-         r.channel::text, r.target::text, r.schedule_type::text,
+         r.channel::text, nudge.shown_address(r.target), r.schedule_type::text,
          r.interval_seconds::integer, r.cron::text, r.timezone, r.misfire_policy::text,
          r.max_attempts::integer,
          -- What is due is sent only while the reminder can still fire: the JSON shows it then.
@@ -6181,7 +6198,7 @@ END $$;
 
 -- Name: FUNCTION stream_changes(p_after_pos bigint, p_after_id bigint, p_after_n integer, p_through_pos bigint, p_limit integer); Type: COMMENT; Schema: nudge; Owner: -
 
-COMMENT ON FUNCTION nudge.stream_changes(p_after_pos bigint, p_after_id bigint, p_after_n integer, p_through_pos bigint, p_limit integer) IS 'Up to p_limit changes after position (p_after_pos, p_after_id, p_after_n) of the batches up to p_through_pos, one row each in that order: a flag''s, event''s or rule''s data as the stream sends it ({change, flag} | {change, event, effects} | {change, rule}) with an event''s entity; a reminder''s change (fired as failed when its failure ended the reminder) with the reminder''s shown columns as they are now (r_status NULL when it is gone; next_run_at, occurrence_at and attempt only while ACTIVE or PAUSED), its schedule_text unless r_schedule_text_as_before says it is the previous row''s, and for a fire its execution with its delivery attempts'' JSON objects joined by commas in attempt order.';
+COMMENT ON FUNCTION nudge.stream_changes(p_after_pos bigint, p_after_id bigint, p_after_n integer, p_through_pos bigint, p_limit integer) IS 'Up to p_limit changes after position (p_after_pos, p_after_id, p_after_n) of the batches up to p_through_pos, one row each in that order: a flag''s, event''s or rule''s data as the stream sends it ({change, flag} | {change, event, effects} | {change, rule}) with an event''s entity; a reminder''s change (fired as failed when its failure ended the reminder) with the reminder''s shown columns as they are now (a target URL''s password as ***) (r_status NULL when it is gone; next_run_at, occurrence_at and attempt only while ACTIVE or PAUSED), its schedule_text unless r_schedule_text_as_before says it is the previous row''s, and for a fire its execution with its delivery attempts'' JSON objects joined by commas in attempt order.';
 
 -- Name: target_host(text); Type: FUNCTION; Schema: nudge; Owner: -
 

@@ -1743,7 +1743,7 @@ COMMENT ON FUNCTION nudge.claim_due(p_worker text, p_limit integer, p_policy nud
 CREATE FUNCTION nudge.compile_rule(p_rule nudge.rules) RETURNS jsonb
     LANGUAGE plpgsql IMMUTABLE
     SET search_path TO 'pg_catalog', 'pg_temp'
-    AS $$
+    AS $_$
 DECLARE
   v_template jsonb := p_rule.action->'reminder';
   v_fields   jsonb;
@@ -1768,7 +1768,11 @@ BEGIN
                                  (v_template->>'interval_minutes')::integer * 60)
                           ELSE '{}'::jsonb END;
       RETURN v_out || jsonb_build_object(
-        'columns', (SELECT coalesce(jsonb_object_agg(f.k, nudge.compile_template(f.v, false)), '{}')
+        -- A webhook target's values amid its text are URI components (nudge.with_webhook_target).
+        'columns', (SELECT coalesce(jsonb_object_agg(f.k, nudge.compile_template(
+                             f.v, false,
+                             f.k = 'target' AND v_template->>'channel' = 'webhook'
+                             AND f.v #>> '{}' !~ '^\s*\{\{[^{}]*\}\}\s*$')), '{}')
                       FROM jsonb_each(v_fields) AS f(k, v)),
         -- The request is copied as it is: its placeholders are the reminder's.
         'request', v_template->'request',
@@ -1786,18 +1790,18 @@ BEGIN
         'entity_id', nudge.compile_template(coalesce(p_rule.action->'cancel'->'entity_id',
                                                       '"{{entity_id}}"'), false));
   END CASE;
-END $$;
+END $_$;
 
 -- Name: FUNCTION compile_rule(p_rule nudge.rules); Type: COMMENT; Schema: nudge; Owner: -
 
-COMMENT ON FUNCTION nudge.compile_rule(p_rule nudge.rules) IS 'A checked rule''s conditions and action as SQL expressions over a batch row e: when (boolean), and for remind columns (each field of the template as a jsonb expression), request (as it is), payload and run_at; for set_flag key; for cancel event_type, entity_type and entity_id (JSON strings).';
+COMMENT ON FUNCTION nudge.compile_rule(p_rule nudge.rules) IS 'A checked rule''s conditions and action as SQL expressions over a batch row e: when (boolean), and for remind columns (each field of the template as a jsonb expression, a webhook target''s values amid its text as URI components), request (as it is), payload and run_at; for set_flag key; for cancel event_type, entity_type and entity_id (JSON strings).';
 
--- Name: compile_template(jsonb, boolean); Type: FUNCTION; Schema: nudge; Owner: -
+-- Name: compile_template(jsonb, boolean, boolean); Type: FUNCTION; Schema: nudge; Owner: -
 
-CREATE FUNCTION nudge.compile_template(p_template jsonb, p_typed boolean) RETURNS text
+CREATE FUNCTION nudge.compile_template(p_template jsonb, p_typed boolean, p_url boolean DEFAULT false) RETURNS text
     LANGUAGE plpgsql IMMUTABLE
     SET search_path TO 'pg_catalog', 'pg_temp'
-    AS $$
+    AS $_$
 DECLARE
   v_rest  text := p_template::text;
   v_parts text[] := '{}';
@@ -1819,6 +1823,13 @@ BEGIN
       v_parts := v_parts || quote_literal(substr(v_rest, 1, v_open - 2))
                          || format('(%s)::text', v_value);
       v_rest := substr(v_rest, v_open + v_close + 4);
+    ELSIF p_url THEN
+      -- One URI component, as nudge.with_webhook_target renders it (its %XX are JSON-safe).
+      v_parts := v_parts || quote_literal(substr(v_rest, 1, v_open - 1))
+                         || format('nudge.uri_component_encoded(CASE WHEN jsonb_typeof(%1$s) '
+                                   '<> ''null'' THEN coalesce((%1$s) #>> ''{}'', (%1$s)::text) END)',
+                                   v_value);
+      v_rest := substr(v_rest, v_open + v_close + 3);
     ELSE
       v_parts := v_parts || quote_literal(substr(v_rest, 1, v_open - 1))
                          || format('nudge.json_text(%s)', v_value);
@@ -1826,11 +1837,11 @@ BEGIN
     END IF;
   END LOOP;
   RETURN format('(%s)::jsonb', array_to_string(v_parts || quote_literal(v_rest), ' || '));
-END $$;
+END $_$;
 
--- Name: FUNCTION compile_template(p_template jsonb, p_typed boolean); Type: COMMENT; Schema: nudge; Owner: -
+-- Name: FUNCTION compile_template(p_template jsonb, p_typed boolean, p_url boolean); Type: COMMENT; Schema: nudge; Owner: -
 
-COMMENT ON FUNCTION nudge.compile_template(p_template jsonb, p_typed boolean) IS 'The SQL expression (over a batch row e) that renders a JSON template as nudge.render_template would, NULL where the event lacks a value.';
+COMMENT ON FUNCTION nudge.compile_template(p_template jsonb, p_typed boolean, p_url boolean) IS 'The SQL expression (over a batch row e) that renders a JSON template as nudge.render_template would (with p_url each value amid the text percent-encoded as one URI component, as nudge.with_webhook_target renders a webhook target), NULL where the event lacks a value.';
 
 -- Name: complete_reminders_stopped_by_flags(); Type: FUNCTION; Schema: nudge; Owner: -
 

@@ -4,6 +4,7 @@
 // is how escalation works; chains of rules stop at a depth of 8.
 
 #include <algorithm>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -150,6 +151,23 @@ TEST_F(EventsTest, DataInAWebhookTargetStaysInItsSlot) {
       "url": "https://h.example.com/"})");
   EXPECT_EQ(host.sqlstate, "NU422");
   EXPECT_NE(host.message.find("action.reminder.target"), std::string::npos) << host.message;
+
+  // A batch renders the rule set-wise, from its compiled form: the same targets.
+  const json batch = json::parse(value<std::string>(
+      "SELECT nudge.emit_events($1::jsonb)::text",
+      std::string(R"([{"event_type": "due", "entity_type": "interviewer", "entity_id": "b1",
+          "data": {"id": "../../admin", "tenant": "a", "url": "https://h.example.com/"}},
+         {"event_type": "due", "entity_type": "interviewer", "entity_id": "b2",
+          "data": {"id": "T-1#", "tenant": "a", "url": "https://h.example.com/"}}])")));
+  std::set<std::string> batch_targets;
+  for (const auto& item : batch)
+    for (const auto& e : item["effects"])
+      if (e["reminder"]["event_type"] == "path") batch_targets.insert(e["reminder"]["target"]);
+  EXPECT_EQ(
+      batch_targets,
+      (std::set<std::string>{"https://tracker.example.com/api/tickets/..%2F..%2Fadmin/status?by=b1",
+                             "https://tracker.example.com/api/tickets/T-1%23/status?by=b2"}))
+      << batch.dump();
 }
 
 // A null put in text would read "Your feedback on null is due": refused as a missing value is.

@@ -42,7 +42,10 @@ function body(form, fields) {
     const v = el.value.trim();
     if (v === "") continue;
     if (NUMBER_FIELDS.includes(el.name)) out[el.name] = numberOrText(v);
-    else if (TIME_FIELDS.includes(el.name)) out[el.name] = toRfc3339(v);
+    // A time the words box filled is sent as the instant it said, while it is left as shown: a
+    // wall time in the hour a fall-back repeats names its first pass, and the words may mean
+    // the second (02:30+01:00 in Berlin).
+    else if (TIME_FIELDS.includes(el.name)) out[el.name] = el.dataset.shown === el.value ? el.dataset.instant : toRfc3339(v);
     else if (JSON_FIELDS.includes(el.name)) {
       try {
         out[el.name] = JSON.parse(v);
@@ -197,11 +200,13 @@ export async function createView(main) {
         for (const name of WORD_FIELDS) {
           const el = form.elements[name];
           el.value = el.tagName === "SELECT" ? el.options[0].value : "";
+          delete el.dataset.instant;
         }
         for (const [name, value] of Object.entries(answer.schedule || {})) {
           const el = form.elements[name];
           if (!el) continue;
           el.value = TIME_FIELDS.includes(name) ? toLocalInput(value) : value;
+          if (TIME_FIELDS.includes(name)) Object.assign(el.dataset, { instant: value, shown: el.value });
         }
         showScheduleFields();
         updatePreview();

@@ -766,6 +766,33 @@ flow("the browser's zone is named as the tz database names it, not by Chromium's
   }
 });
 
+// 02:30 on the night Berlin falls back is shown as 02:30 either way; the words said the second
+// pass (+01:00), and the form once sent the first, an hour early.
+flow("a time in the repeated hour that the words box filled is created as the words said", {}, async () => {
+  const context = await stack.browser.newContext({ timezoneId: "Europe/Berlin" });
+  try {
+    const berlin = await context.newPage();
+    await berlin.goto(`${stack.base}/#/new`);
+    await berlin.waitForSelector('main[data-route="/new"]');
+    await berlin.fill("#words-form #f-text", "on 2027-10-31T02:30:00+01:00");
+    await berlin.click("#words-form button[type=submit]");
+    await berlin.waitForFunction(() => document.querySelector("#f-run_at").value !== "");
+    assert.equal(await berlin.inputValue("#f-run_at"), "2027-10-31T02:30");  // either pass
+    await berlin.waitForSelector("#preview time");
+    assert.equal(Date.parse(await berlin.getAttribute("#preview time", "datetime")), Date.parse("2027-10-31T01:30:00Z"));
+    const entityId = unique("FALLBACK");
+    await berlin.fill("#f-entity_type", "interviewer");
+    await berlin.fill("#f-entity_id", entityId);
+    await berlin.fill("#f-event_type", "fall_back");
+    await berlin.click("#create-form button[type=submit]");
+    await berlin.waitForURL(/#\/reminders\/\d+$/);
+    const made = await stack.api("GET", `/v1/reminders?entity_id=${entityId}`);
+    assert.equal(made.body.items[0].next_run_at, "2027-10-31T01:30:00+00:00");
+  } finally {
+    await context.close();
+  }
+});
+
 flow("each description in words replaces what an earlier one filled in", {}, async (t) => {
   await open("/new");
   if (!(await page.isVisible("#words-form"))) return t.skip("this server does not parse words");

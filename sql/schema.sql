@@ -859,6 +859,8 @@ DECLARE
                                     ELSE '{ACTIVE,PAUSED}' END;
   v_ids     bigint[];
   v_more    boolean;
+  v_id      bigint;
+  v_done    bigint[] := '{}';
 BEGIN
   IF p_ids IS NULL AND p_status IS NULL AND p_entity_type IS NULL AND p_entity_id IS NULL
      AND p_event_type IS NULL AND p_channel IS NULL THEN
@@ -896,32 +898,41 @@ BEGIN
              AND (p_entity_id IS NULL OR r.entity_id = p_entity_id)
              AND (p_event_type IS NULL OR r.event_type = p_event_type)
              AND (p_channel IS NULL OR r.channel = p_channel)
-             -- A failed reminder whose identity is live again, or that a newer failed one
-             -- shares, cannot take a retry (one live reminder per identity).
+             -- A failed reminder whose identity is live again cannot take a retry (one live
+             -- reminder per identity; a lookup in the live identities' index).
              AND (p_change <> 'retry'
                   OR NOT EXISTS (SELECT 1 FROM nudge.reminders t
                                   WHERE t.entity_type = r.entity_type
                                     AND t.entity_id = r.entity_id
                                     AND t.event_type = r.event_type
-                                    AND (t.status IN ('ACTIVE', 'PAUSED')
-                                         OR (t.status = 'FAILED' AND t.id > r.id))))
+                                    AND t.status IN ('ACTIVE', 'PAUSED')))
            ORDER BY r.id LIMIT c_limit + 1
              FOR UPDATE) m;
   v_ids := coalesce(v_ids, '{}');
   v_more := cardinality(v_ids) > c_limit;
   v_ids := v_ids[1:c_limit];
 
-  PERFORM CASE p_change WHEN 'pause' THEN nudge.pause_reminder(i.id)
-                        WHEN 'resume' THEN nudge.resume_reminder(i.id)
-                        WHEN 'retry' THEN nudge.retry_reminder(i.id)
-                        ELSE nudge.cancel_reminder(i.id) END
-     FROM unnest(v_ids) WITH ORDINALITY AS i(id, n) ORDER BY i.n;
+  IF p_change = 'retry' THEN
+    -- Newest first: of the matching failed reminders of one identity, the newest is retried and
+    -- the older ones, whose identity it then makes live, are left as they are.
+    FOR v_id IN SELECT i.id FROM unnest(v_ids) AS i(id) ORDER BY i.id DESC LOOP
+      IF nudge.retry_if_no_live_twin(v_id) THEN
+        v_done := v_done || v_id;
+      END IF;
+    END LOOP;
+    v_ids := ARRAY(SELECT d.id FROM unnest(v_done) AS d(id) ORDER BY d.id);
+  ELSE
+    PERFORM CASE p_change WHEN 'pause' THEN nudge.pause_reminder(i.id)
+                          WHEN 'resume' THEN nudge.resume_reminder(i.id)
+                          ELSE nudge.cancel_reminder(i.id) END
+       FROM unnest(v_ids) WITH ORDINALITY AS i(id, n) ORDER BY i.n;
+  END IF;
   RETURN jsonb_build_object('count', cardinality(v_ids), 'ids', to_jsonb(v_ids), 'more', v_more);
 END $$;
 
 -- Name: FUNCTION change_matching_reminders(p_change text, p_ids bigint[], p_status text, p_entity_type text, p_entity_id text, p_event_type text, p_channel text); Type: COMMENT; Schema: nudge; Owner: -
 
-COMMENT ON FUNCTION nudge.change_matching_reminders(p_change text, p_ids bigint[], p_status text, p_entity_type text, p_entity_id text, p_event_type text, p_channel text) IS 'Pauses, resumes, cancels or retries (p_change) up to 10,000 reminders that can take that change and match every given filter, in id order, each through the single-reminder function (a retry only of a FAILED reminder whose identity no live reminder and no newer FAILED one holds); answers {count, ids, more}; ids empty or over 1,000, an id NULL or not positive (ids[<index>]), an entity_type, entity_id or event_type empty or over 200 characters, a status or channel that is not one, or no filter at all raises 22023 naming it.';
+COMMENT ON FUNCTION nudge.change_matching_reminders(p_change text, p_ids bigint[], p_status text, p_entity_type text, p_entity_id text, p_event_type text, p_channel text) IS 'Pauses, resumes, cancels or retries (p_change) up to 10,000 reminders that can take that change and match every given filter, each through the single-reminder function (a retry only of a FAILED reminder whose identity no live reminder holds, newest first, so that of one identity''s matching failed reminders the newest is retried); answers {count, ids, more} (ids ascending); ids empty or over 1,000, an id NULL or not positive (ids[<index>]), an entity_type, entity_id or event_type empty or over 200 characters, a status or channel that is not one, or no filter at all raises 22023 naming it.';
 
 -- Name: check_item(jsonb, text[]); Type: FUNCTION; Schema: nudge; Owner: -
 
@@ -5708,6 +5719,28 @@ $$;
 
 COMMENT ON FUNCTION nudge.retry_delay(p_attempt integer, p_base_ms integer, p_max_ms integer, p_fraction double precision) IS 'The wait before attempt n+1 after attempt n failed: p_fraction (in [0, 1)) of min(p_max_ms, p_base_ms * 2^(n-1)) milliseconds; with a uniformly spread fraction, "full jitter".';
 
+-- Name: retry_if_no_live_twin(bigint); Type: FUNCTION; Schema: nudge; Owner: -
+
+CREATE FUNCTION nudge.retry_if_no_live_twin(p_id bigint) RETURNS boolean
+    LANGUAGE plpgsql
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+DECLARE v_row nudge.reminders := nudge.lock_reminder(p_id);
+BEGIN
+  IF v_row.status <> 'FAILED' OR EXISTS (
+       SELECT 1 FROM nudge.reminders t
+        WHERE t.entity_type = v_row.entity_type AND t.entity_id = v_row.entity_id
+          AND t.event_type = v_row.event_type AND t.status IN ('ACTIVE', 'PAUSED')) THEN
+    RETURN false;
+  END IF;
+  PERFORM nudge.retry_reminder(p_id);
+  RETURN true;
+END $$;
+
+-- Name: FUNCTION retry_if_no_live_twin(p_id bigint); Type: COMMENT; Schema: nudge; Owner: -
+
+COMMENT ON FUNCTION nudge.retry_if_no_live_twin(p_id bigint) IS 'Retries FAILED reminder p_id as nudge.retry_reminder does and answers true, or answers false and changes nothing when it is not FAILED or a live reminder has its entity_type, entity_id and event_type.';
+
 -- Name: retry_reminder(bigint); Type: FUNCTION; Schema: nudge; Owner: -
 
 CREATE FUNCTION nudge.retry_reminder(p_id bigint) RETURNS nudge.reminders
@@ -5762,7 +5795,7 @@ $$;
 
 -- Name: FUNCTION retry_reminders(p_ids bigint[], p_status text, p_entity_type text, p_entity_id text, p_event_type text, p_channel text); Type: COMMENT; Schema: nudge; Owner: -
 
-COMMENT ON FUNCTION nudge.retry_reminders(p_ids bigint[], p_status text, p_entity_type text, p_entity_id text, p_event_type text, p_channel text) IS 'Retries up to 10,000 FAILED reminders matching every given filter (ids: 1 to 1,000) in one transaction, as nudge.retry_reminder would each, leaving out any whose entity_type, entity_id and event_type a live reminder or a newer FAILED one holds; answers {count, ids, more}; ids empty or over 1,000, an id NULL or not positive (ids[<index>]), an entity_type, entity_id or event_type empty or over 200 characters, a status or channel that is not one, or no filter at all raises 22023 naming it.';
+COMMENT ON FUNCTION nudge.retry_reminders(p_ids bigint[], p_status text, p_entity_type text, p_entity_id text, p_event_type text, p_channel text) IS 'Retries up to 10,000 FAILED reminders matching every given filter (ids: 1 to 1,000) in one transaction, as nudge.retry_reminder would each, newest first, leaving out any whose entity_type, entity_id and event_type a live reminder holds by then (so of one identity''s matching failed reminders the newest is retried); answers {count, ids, more}; ids empty or over 1,000, an id NULL or not positive (ids[<index>]), an entity_type, entity_id or event_type empty or over 200 characters, a status or channel that is not one, or no filter at all raises 22023 naming it.';
 
 -- Name: revoke_token(text); Type: FUNCTION; Schema: nudge; Owner: -
 

@@ -6101,6 +6101,19 @@ BEGIN
   -- in the order of pos, so a reader that sees a batch sees every one before it.
   PERFORM 1 FROM nudge.stream_turn FOR UPDATE;
   SELECT * INTO v_last FROM nudge.change_batches b ORDER BY b.pos DESC LIMIT 1;
+  IF pg_snapshot_xmax(v_last.snapshot) > pg_snapshot_xmax(pg_current_snapshot()) THEN
+    -- The log was restored from another cluster, whose transaction ids mean nothing here (the
+    -- ones to come are lower): what it holds is let go as pruned history, and the next batch
+    -- starts from now. Clients resuming from before are told it is gone.
+    DELETE FROM nudge.changes;
+    DELETE FROM nudge.change_batches b WHERE b.pos < v_last.pos;
+    UPDATE nudge.change_batches b SET snapshot = pg_current_snapshot(), xids = '{}'
+     WHERE b.pos = v_last.pos;
+    UPDATE nudge.changes_pruned s SET pos = v_last.pos WHERE s.pos < v_last.pos;
+    RAISE WARNING 'the stream''s log came from another cluster (a restore): its history is '
+                  'let go, and the stream goes on from now';
+    RETURN v_last.pos;
+  END IF;
   -- One statement: the rows it sees are those of the transactions finished in its snapshot.
   SELECT pg_current_snapshot(),
          ARRAY(SELECT DISTINCT c.xid FROM nudge.changes c
@@ -6118,7 +6131,7 @@ END $$;
 
 -- Name: FUNCTION stream_advance(); Type: COMMENT; Schema: nudge; Owner: -
 
-COMMENT ON FUNCTION nudge.stream_advance() IS 'Makes the next batch of the stream: the transactions that wrote nudge.changes and finished since the last batch''s snapshot (an unrelated running transaction holds nothing back), numbered after it; one caller at a time (a row lock on nudge.stream_turn); executable by its owner only; returns the last batch''s position (unchanged when nothing finished).';
+COMMENT ON FUNCTION nudge.stream_advance() IS 'Makes the next batch of the stream: the transactions that wrote nudge.changes and finished since the last batch''s snapshot (an unrelated running transaction holds nothing back), numbered after it; one caller at a time (a row lock on nudge.stream_turn); a log restored from another cluster (its last snapshot ahead of this cluster''s transaction ids) is let go as pruned history once, and the stream goes on from now; executable by its owner only; returns the last batch''s position (unchanged when nothing finished).';
 
 -- Name: stream_changes(bigint, bigint, integer, bigint, integer); Type: FUNCTION; Schema: nudge; Owner: -
 

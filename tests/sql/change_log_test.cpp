@@ -292,6 +292,25 @@ TEST_F(ChangeLogTest, NoOtherLoginCanHoldTheStreamUp) {
   sql("DROP ROLE " + role);
 }
 
+// A pg_dump restored into a fresh cluster brings a last snapshot whose transaction ids are far
+// ahead of the new cluster's: no change was ever taken again. The restored log is let go as
+// pruned history, once, and the stream goes on.
+TEST_F(ChangeLogTest, AfterARestoreIntoAnotherClusterTheStreamGoesOn) {
+  sql("SELECT nudge.set_flag('before the dump', true)");
+  ASSERT_EQ(streamed(1).size(), 1u);
+  const auto last = value<long>("SELECT max(pos) FROM nudge.change_batches");
+  // As the restore leaves it: the old cluster's snapshot, ids far past this one's.
+  sql("UPDATE nudge.change_batches SET snapshot = '9000000000:9000000000:' WHERE pos = $1", last);
+  sql("SELECT nudge.set_flag('after the restore', true)");
+  sql("SELECT nudge.stream_advance()");  // lets the restored log go
+  EXPECT_EQ(value<long>("SELECT pos FROM nudge.changes_pruned"), last);
+  sql("SELECT nudge.set_flag('after that', true)");
+  const auto data = streamed(1);
+  ASSERT_EQ(data.size(), 1u);
+  EXPECT_EQ(data[0]["flag"]["key"], "after that");
+  EXPECT_GT(value<long>("SELECT max(pos) FROM nudge.change_batches"), last);
+}
+
 // One statement is one row of the log whatever it changed, read object by object in pages.
 TEST_F(ChangeLogTest, AStatementIsOneRowReadObjectByObjectInPages) {
   sql("INSERT INTO nudge.status_flags (key, value) SELECT 'f' || g, true "

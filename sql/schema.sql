@@ -765,6 +765,8 @@ DECLARE
   v_rank  bigint;     -- its place among them counted back from the newest,
   v_prev  date;       -- and the matching day before it
   v_times timestamp[];
+  v_walk  timestamptz[] := '{}';  -- from first_kept forward, as the claim fires them
+  v_next  timestamptz;
 BEGIN
   -- (a row written by hand at -infinity has nothing to catch up: nudge.occurrence_after)
   IF NOT isfinite(r.next_run_at) OR NOT isfinite(p_through) THEN RETURN; END IF;
@@ -838,11 +840,25 @@ BEGIN
                + cardinality(v_hours)::bigint * cardinality(v_mins)
                  * nudge.cron_day_count(r.cron_schedule, v_lo::date + 1, v_day - 1);
   END IF;
+  -- On the clock, an hour a fall-back repeats counts once, though it fires twice: the newest
+  -- p_cap then start later than first_kept, and the cap would cut off the newest (a whole
+  -- hour of a minutely cron). Walked forward from first_kept (about p_cap cron_next calls, on
+  -- this rare path only), the surplus moves it on.
+  v_next := first_kept;
+  WHILE v_next IS NOT NULL AND v_next <= p_through AND cardinality(v_walk) <= p_cap + 1500 LOOP
+    v_walk := v_walk || v_next;
+    v_next := nudge.cron_next(r.cron_schedule, r.timezone, v_next);
+  END LOOP;
+  IF cardinality(v_walk) > p_cap THEN
+    dropped := dropped + (cardinality(v_walk) - p_cap);
+    last_dropped := v_walk[cardinality(v_walk) - p_cap];
+    first_kept := v_walk[cardinality(v_walk) - p_cap + 1];
+  END IF;
 END $$;
 
 -- Name: FUNCTION catch_up_kept(r nudge.reminders, p_cap integer, p_through timestamp with time zone, OUT first_kept timestamp with time zone, OUT last_dropped timestamp with time zone, OUT dropped bigint); Type: COMMENT; Schema: nudge; Owner: -
 
-COMMENT ON FUNCTION nudge.catch_up_kept(r nudge.reminders, p_cap integer, p_through timestamp with time zone, OUT first_kept timestamp with time zone, OUT last_dropped timestamp with time zone, OUT dropped bigint) IS 'When a recurring or cron reminder has more than p_cap occurrences from its next_run_at through p_through, the first of the newest p_cap (first_kept), the one before it (last_dropped) and how many come before it (dropped); NULLs otherwise. Exact for an interval; a cron is counted on its zone''s clock, which a daylight-saving change within the stretch can make a few off.';
+COMMENT ON FUNCTION nudge.catch_up_kept(r nudge.reminders, p_cap integer, p_through timestamp with time zone, OUT first_kept timestamp with time zone, OUT last_dropped timestamp with time zone, OUT dropped bigint) IS 'When a recurring or cron reminder has more than p_cap occurrences from its next_run_at through p_through, the first of the newest p_cap (first_kept), the one before it (last_dropped) and how many come before it (dropped); NULLs otherwise. Exact for an interval; a cron is counted on its zone''s clock and then walked forward from first_kept, so the newest p_cap are always kept (dropped stays counted on the clock where a daylight-saving change falls among the dropped ones, a few off; a spring-forward gap among the kept ones keeps a few fewer).';
 
 -- Name: change_matching_reminders(text, bigint[], text, text, text, text, text); Type: FUNCTION; Schema: nudge; Owner: -
 

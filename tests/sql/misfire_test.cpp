@@ -278,6 +278,32 @@ TEST_F(MisfireTest, FireAllOnACronScheduleFiresBothPassesOfTheRepeatedHourEveryF
   EXPECT_EQ(reason(id), "ends_at");
 }
 
+// Past the cap across a fall-back: the repeated hour counted once on the clock started the kept
+// stretch an hour early, and the newest hour was never fired nor recorded (explore11a).
+TEST_F(MisfireTest, FireAllPastTheCapAcrossAFallBackKeepsTheNewest) {
+  const std::int64_t id =
+      create(
+          "p_entity_type => 'user', p_entity_id => 'fall', p_event_type => 'e',"
+          " p_channel => 'log', p_schedule_type => 'cron', p_cron => '*/5 * * * *',"
+          " p_timezone => 'Europe/Berlin', p_run_at => '2026-10-24 22:00Z',"
+          " p_ends_at => '2026-10-25 03:00Z', p_misfire_policy => 'fire_all'")
+          .second;
+  const auto fired = drain(policy(30));
+  // 61 occurrences 22:00Z..03:00Z (02:00-02:55 Berlin time twice); the newest 30, both passes
+  // of the repeated hour among them: 00:35Z..03:00Z.
+  ASSERT_EQ(fired.size(), 30u);
+  EXPECT_EQ(value<std::string>("SELECT to_char(min(scheduled_for) AT TIME ZONE 'UTC', 'HH24:MI') "
+                               "|| ' ' || to_char(max(scheduled_for) AT TIME ZONE 'UTC', "
+                               "'HH24:MI') FROM nudge.executions WHERE reminder_id = $1",
+                               id),
+            "00:35 03:00");
+  EXPECT_EQ(
+      value<std::string>("SELECT error FROM nudge.delivery_attempts WHERE reminder_id = $1", id),
+      "missed: 31 occurrences from 2026-10-24T22:00:00+00:00 to 2026-10-25T00:30:00+00:00 "
+      "dropped, over fire_all_cap 30 (misfire_policy fire_all keeps the newest)");
+  EXPECT_EQ(reason(id), "ends_at");
+}
+
 TEST_F(MisfireTest, SkipOnACronScheduleMovesToTheNextFutureOccurrence) {
   const std::int64_t id =
       create(

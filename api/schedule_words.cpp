@@ -310,10 +310,16 @@ class Builder {
       minutes = field(ms);
       hours = field(hs);
     } else if (f && f->unit == Unit::minute) {
-      if (f->n >= 60 || 60 % f->n != 0) {
+      if (f->n >= 60) {
+        fail(f->span, "every " + std::to_string(f->n) +
+                          " minutes is an hour or more: say it in hours (every hour, every 2 "
+                          "hours) for a calendar schedule");
+      }
+      if (60 % f->n != 0) {
         fail(f->span, "a calendar schedule restarts its minutes at each hour's :00, so every " +
                           std::to_string(f->n) +
-                          " minutes would not be evenly spaced: use a number that divides 60");
+                          " minutes would not be evenly spaced: use one that divides 60 (5, "
+                          "10, 15, 20, 30)");
       }
       if (c_.minutes_span) fail(*c_.minutes_span, "the minute is given beside \"every N minutes\"");
       minutes = f->n == 1 ? "*" : "*/" + std::to_string(f->n);
@@ -322,10 +328,15 @@ class Builder {
       minutes = c_.minutes_span ? field(c_.minutes) : "0";
       if (c_.window) {
         hours = window_hours(f->n);
-      } else if (f->n >= 24 || 24 % f->n != 0) {
+      } else if (f->n >= 24) {
+        fail(f->span, "every " + std::to_string(f->n) +
+                          " hours is a day or more: say the days and the time (every day at 9, "
+                          "every weekday at 9)");
+      } else if (24 % f->n != 0) {
         fail(f->span, "a calendar schedule restarts its hours at midnight, so every " +
                           std::to_string(f->n) +
-                          " hours would not be evenly spaced: use a number that divides 24");
+                          " hours would not be evenly spaced: use one that divides 24 (2, 3, 4, "
+                          "6, 8, 12)");
       } else {
         hours = f->n == 1 ? "*" : "*/" + std::to_string(f->n);
       }

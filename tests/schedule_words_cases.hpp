@@ -690,6 +690,11 @@ struct Refused {
 // Refused by the parser alone.
 inline const Refused kRefused[] = {
     {"every fifth week", "fifth", R"(expected what repeats after "every")"},
+    // 60 divides 60, yet it is an hour: said so, not "use a number that divides 60".
+    {"every 60 minutes on weekdays", "60", "every 60 minutes is an hour or more: say it in hours"},
+    {"every 7 minutes on weekdays", "7", "use one that divides 60 (5, 10, 15, 20, 30)"},
+    {"every 24 hours on weekdays", "24", "every 24 hours is a day or more: say the days"},
+    {"every 5 hours on weekdays", "5", "use one that divides 24 (2, 3, 4, 6, 8, 12)"},
     {"every 10000000000 seconds", "10000000000", "the number is too large (at most 9999999999)"},
     {"in 99999999999 days", "99999999999", "the number is too large (at most 9999999999)"},
     {"every day at 9, 99999999999 times", "99999999999",

@@ -13,14 +13,27 @@ export function every(seconds) {
   return `every ${seconds} seconds`;
 }
 
+// The wall clock of `at` in `zone`, as named parts (and the offset, "GMT-05:00").
+function wallParts(zone, at) {
+  return Object.fromEntries(new Intl.DateTimeFormat("en-CA", {
+    timeZone: zone, year: "numeric", month: "2-digit", day: "2-digit",
+    hour: "2-digit", minute: "2-digit", second: "2-digit", hourCycle: "h23", timeZoneName: "longOffset",
+  }).formatToParts(at).map((p) => [p.type, p.value]));
+}
+
 // "2026-12-05 at 22:17:24.0642" in UTC, said in `zone` to the second as the page's times are.
+// The second pass of an hour a fall-back repeats is said with its offset, as the server says
+// it: its wall time alone names the first pass (the words' rule 6).
 function instantIn(zone, date, clock) {
   const [h, m, sec = "00"] = clock.split(":");
   const at = new Date(`${date}T${h}:${m}:${sec.slice(0, 2)}Z`);
-  const parts = Object.fromEntries(new Intl.DateTimeFormat("en-CA", {
-    timeZone: zone, year: "numeric", month: "2-digit", day: "2-digit",
-    hour: "2-digit", minute: "2-digit", second: "2-digit", hourCycle: "h23",
-  }).formatToParts(at).map((p) => [p.type, p.value]));
+  const parts = wallParts(zone, at);
+  const wall = (p) => `${p.year}-${p.month}-${p.day} ${p.hour}:${p.minute}:${p.second}`;
+  const secondPass = [3600e3, 1800e3].some((shift) => wall(wallParts(zone, new Date(at - shift))) === wall(parts));
+  if (secondPass) {
+    const offset = parts.timeZoneName === "GMT" ? "+00:00" : parts.timeZoneName.slice(3);
+    return `${parts.year}-${parts.month}-${parts.day}T${parts.hour}:${parts.minute}:${parts.second}${offset}`;
+  }
   const seconds = clock.split(":").length > 2 ? `:${parts.second}` : "";
   return `${parts.year}-${parts.month}-${parts.day} at ${parts.hour}:${parts.minute}${seconds}`;
 }

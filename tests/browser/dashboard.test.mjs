@@ -788,6 +788,13 @@ flow("a time in the repeated hour that the words box filled is created as the wo
     await berlin.waitForURL(/#\/reminders\/\d+$/);
     const made = await stack.api("GET", `/v1/reminders?entity_id=${entityId}`);
     assert.equal(made.body.items[0].next_run_at, "2027-10-31T01:30:00+00:00");
+    // Its sentence names the second pass with its offset: "at 02:30" alone names the first.
+    await berlin.waitForSelector("main:has-text('once on 2027-10-31T02:30:00+01:00 (Europe/Berlin)')");
+    // And the first pass, as a wall time.
+    const first = await stack.api("POST", "/v1/reminders", { entity_type: "interviewer", entity_id: unique("FIRST"),
+      event_type: "fall_back", channel: "log", schedule_type: "one_time", run_at: "2027-10-31T00:30:00Z" });
+    await berlin.goto(`${stack.base}/#/reminders/${first.body.id}`);
+    await berlin.waitForSelector("main:has-text('once on 2027-10-31 at 02:30 (Europe/Berlin)')");
   } finally {
     await context.close();
   }

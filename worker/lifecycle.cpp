@@ -7,6 +7,7 @@
 
 #include "nudge/database.hpp"
 #include "nudge/log.hpp"
+#include "nudge/migrations.hpp"
 #include "nudge/pg_text.hpp"
 #include "statements.hpp"
 
@@ -221,6 +222,10 @@ void LifecycleSession::pause_and_release(std::int64_t id, const std::string& own
 int LifecycleSession::prune_history(int retention_days, int limit) {
   pqxx::nontransaction tx(*conn_);
   return tx.exec_prepared1(kPruneHistory.name, retention_days, limit)[0].as<int>();
+}
+
+std::optional<std::string> LifecycleSession::newer_breaking_migration() {
+  return nudge::newer_breaking_migration(*conn_);
 }
 
 int LifecycleSession::socket() const {

@@ -55,6 +55,8 @@ class LifecycleSession {
   // Pauses reminder `id` and gives back `owner`'s lease on it (statements::kPauseAndRelease).
   void pause_and_release(std::int64_t id, const std::string& owner);
   int prune_history(int retention_days, int limit);
+  // A breaking migration newer than this binary, landed while it runs (nudge/migrations.hpp).
+  std::optional<std::string> newer_breaking_migration();
 
   // The connection's socket: readable when a wake-up (or anything else) arrives.
   int socket() const;

@@ -539,6 +539,7 @@ class Maintenance {
           session_ = std::make_unique<LifecycleSession>(config_.database.url,
                                                         worker_id_ + "/maintenance", false);
         heartbeat();
+        stop_if_the_schema_is_too_new();
         if (Clock::now() >= next_prune) {
           prune();
           next_prune = Clock::now() + std::chrono::seconds(config_.history.prune_interval_seconds);
@@ -572,7 +573,25 @@ class Maintenance {
     cv_.notify_all();
   }
 
+  // Whether the worker stopped because a migration it cannot work with landed (exit status 2,
+  // as at a start against such a schema).
+  bool schema_too_new() const { return schema_too_new_.load(); }
+
  private:
+  // A breaking migration that landed while this worker runs: it would claim and finish with
+  // statements the schema no longer means, so it stops as a start would have refused.
+  void stop_if_the_schema_is_too_new() {
+    if (schema_too_new_.load()) return;
+    const auto problem = session_->newer_breaking_migration();
+    if (!problem) return;
+    schema_too_new_.store(true);
+    log::error(
+        "a migration this binary cannot work with has landed: the worker stops (start "
+        "the upgraded one)",
+        {{"error", *problem}});
+    request_shutdown();
+  }
+
   void heartbeat() {
     for (const auto& [owner, ids] : in_flight_.snapshot())
       if (!ids.empty()) session_->extend_leases(owner, ids, config_.worker.lease_seconds);
@@ -595,6 +614,7 @@ class Maintenance {
   std::mutex mutex_;
   std::condition_variable cv_;
   bool stopping_ = false;
+  std::atomic<bool> schema_too_new_{false};
 };
 
 }  // namespace
@@ -657,7 +677,7 @@ int run_worker(const Config& config, const std::string& worker_id) {
   maintenance_thread.join();
   if (listener) listener->stop();
   log::info("worker stopped");
-  return 0;
+  return maintenance.schema_too_new() ? 2 : 0;
 }
 
 }  // namespace nudge

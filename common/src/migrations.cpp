@@ -41,6 +41,14 @@ std::map<int, Applied> applied_migrations(pqxx::connection& conn) {
   return out;
 }
 
+std::optional<std::string> newer_breaking_migration(const std::map<int, Applied>& applied) {
+  for (const auto& [version, migration] : applied) {
+    if (version > embedded_migrations().back().version && migration.breaking)
+      return "the database is at migration " + migration.name + ", which this binary does not know";
+  }
+  return std::nullopt;
+}
+
 // Refuses a database that holds a breaking migration this binary does not know.
 void check_not_too_new(const std::map<int, Applied>& applied) {
   const auto& known = embedded_migrations();
@@ -138,11 +146,11 @@ std::optional<std::string> schema_problem(pqxx::connection& conn) {
   for (const auto& m : embedded_migrations()) {
     if (!applied.contains(m.version)) return std::string("migration ") + m.name + " is not applied";
   }
-  for (const auto& [version, migration] : applied) {
-    if (version > embedded_migrations().back().version && migration.breaking)
-      return "the database is at migration " + migration.name + ", which this binary does not know";
-  }
-  return std::nullopt;
+  return newer_breaking_migration(applied);
+}
+
+std::optional<std::string> newer_breaking_migration(pqxx::connection& conn) {
+  return newer_breaking_migration(applied_migrations(conn));
 }
 
 bool is_migrated(pqxx::connection& conn) {

@@ -166,6 +166,21 @@ TEST_F(Install, AnOlderBinaryRefusesASchemaWithABreakingMigrationItDoesNotKnow) 
   EXPECT_NE(api.log().find("9999_from_the_future"), std::string::npos) << api.log();
 }
 
+// A breaking migration that lands while an older worker runs: it stops (exit 2, as a start would
+// have refused), saying why, instead of claiming on with statements the schema no longer means.
+TEST_F(Install, ARunningWorkerStopsWhenABreakingMigrationItDoesNotKnowLands) {
+  ChildProcess& worker = start_worker({{"NUDGE_WORKER_LEASE_SECONDS", "5"}}, app_.url());
+  ASSERT_TRUE(wait_until(kSlow, [&] {
+    return worker.log().find("worker started") != std::string::npos;
+  })) << worker.log();
+  add_future_migration("9999_landed_meanwhile", true);
+  EXPECT_EQ(worker.wait(kSlow), 2) << worker.log();
+  EXPECT_NE(worker.log().find("a migration this binary cannot work with has landed"),
+            std::string::npos)
+      << worker.log();
+  EXPECT_NE(worker.log().find("9999_landed_meanwhile"), std::string::npos) << worker.log();
+}
+
 TEST_F(Install, AnOlderBinaryRunsOnASchemaWithACompatibleMigrationItDoesNotKnow) {
   add_future_migration("9999_compatible", false);
   ChildProcess& worker = start_worker({}, app_.url());

@@ -45,4 +45,9 @@ bool is_migrated(pqxx::connection& conn);
 // nullopt when it can: every compiled-in migration is applied and no newer one is breaking.
 std::optional<std::string> schema_problem(pqxx::connection& conn);
 
+// The breaking migration newer than this binary that the database holds, in words ("the
+// database is at migration 0009_x, which this binary does not know"), or nullopt: what a running
+// worker checks, as one may land while it runs.
+std::optional<std::string> newer_breaking_migration(pqxx::connection& conn);
+
 }  // namespace nudge

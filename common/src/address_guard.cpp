@@ -193,11 +193,16 @@ AddressGuard::AddressGuard(const std::vector<std::string>& allow_private) {
   }
 }
 
+bool AddressGuard::allowed(const Bytes& address) const {
+  for (const IpNetwork& network : allowed_) {
+    if (contains(network, address)) return true;
+  }
+  return false;
+}
+
 std::optional<std::string> AddressGuard::refusal(const Bytes& address,
                                                  const std::string& shown) const {
-  for (const IpNetwork& network : allowed_) {
-    if (contains(network, address)) return std::nullopt;
-  }
+  if (allowed(address)) return std::nullopt;
   for (const Blocked& blocked : kBlocked) {
     if (contains(blocked.network, address)) {
       const bool an = blocked.kind.front() == 'u';  // "an unspecified"
@@ -226,10 +231,7 @@ std::optional<std::string> AddressGuard::refusal(const sockaddr* address) const 
 std::optional<std::string> AddressGuard::connect_refusal(const Bytes& address,
                                                          const std::string& shown) const {
   if (auto refused = refusal(address, shown)) return refused;
-  for (const IpNetwork& network : allowed_) {
-    if (contains(network, address)) return std::nullopt;
-  }
-  if (is_own_address(address)) return shown + " is an address of this host";
+  if (!allowed(address) && is_own_address(address)) return shown + " is an address of this host";
   return std::nullopt;
 }
 

@@ -46,6 +46,8 @@ class AddressGuard {
   std::optional<std::string> literal_refusal(std::string_view host) const;
 
  private:
+  // Whether a network of allow_private holds the address.
+  bool allowed(const std::array<std::uint8_t, 16>& mapped) const;
   std::optional<std::string> refusal(const std::array<std::uint8_t, 16>& mapped,
                                      const std::string& shown) const;
   // refusal(), and at connect time also an address of this machine's own interfaces.

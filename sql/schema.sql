@@ -3367,9 +3367,13 @@ BEGIN
          = ROW((nudge.after_attempt(r, i.outcome, p_policy, now())).*),
            last_error = left(i.error, 2000),
            leased_by = NULL, lease_expires_at = NULL, updated_at = now()
-      FROM unnest(p_ids, p_scheduled_for, p_attempts, p_outcomes, p_errors, p_status_codes,
-                  p_responses, p_durations_ms)
-             AS i(id, scheduled_for, attempt, outcome, error, status_code, response, duration_ms)
+      -- In id order, as bulk changes and lease extensions lock reminders: in the order the
+      -- attempts ended, a finish and a bulk pause or cancel of the same rows could deadlock.
+      FROM (SELECT u.* FROM unnest(p_ids, p_scheduled_for, p_attempts, p_outcomes, p_errors,
+                                   p_status_codes, p_responses, p_durations_ms)
+                         AS u(id, scheduled_for, attempt, outcome, error, status_code, response,
+                              duration_ms)
+             ORDER BY u.id) AS i
      WHERE r.id = i.id AND r.leased_by = p_worker AND r.attempt = i.attempt
        AND coalesce(r.occurrence_at, r.next_run_at) = i.scheduled_for
     RETURNING r.id, i.scheduled_for, i.attempt, i.outcome, left(i.error, 2000) AS error,

@@ -436,6 +436,12 @@ class ClaimLoop {
     if (connection_lost(e)) {
       log::warn("lost the database connection",
                 {{"owner", owner_}, {"error", database_error(e, config_.database.url)}});
+    } else if (dynamic_cast<const pqxx::transaction_rollback*>(&e) != nullptr) {
+      // A deadlock or serialization failure rolled the round back whole: nothing was lost, and
+      // what ended is recorded by the next round.
+      log::warn(
+          "a round conflicted with another transaction; trying again",
+          {{"owner", owner_}, {"error", primary_message(database_error(e, config_.database.url))}});
     } else {
       // The first line only: PostgreSQL's CONTEXT would repeat kilobytes of function text.
       log::error(

@@ -1,0 +1,78 @@
+// Functions that lock several reminders lock them in id order, so that a worker's finish and a
+// bulk change of the same reminders wait for each other instead of deadlocking.
+
+#include <chrono>
+#include <string>
+#include <thread>
+
+#include "sql/lifecycle_fixture.hpp"
+
+namespace nudge::test {
+namespace {
+
+class LockOrderTest : public LifecycleTest {
+ protected:
+  // Whether a session runs `query_start` and waits for a row lock.
+  bool waits_on_a_lock(const std::string& query_start) {
+    return value<long>(
+               "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+               " AND query LIKE $1",
+               query_start + "%") > 0;
+  }
+};
+
+TEST_F(LockOrderTest, AFinishAndABulkPauseOfTheSameRemindersDoNotDeadlock) {
+  const std::int64_t low = create_recurring("u1", 3600);
+  const std::int64_t high = create_recurring("u2", 3600);
+  const auto fires = claim("w1");
+  ASSERT_EQ(fires.size(), 2u);
+  // The attempts ended newest first: the finish names the higher id first.
+  std::vector<Claimed> done = fires;
+  if (done[0].id < done[1].id) std::swap(done[0], done[1]);
+
+  // The bulk change has locked the lower id, as its id-ordered lock takes it first.
+  pqxx::connection bulk_conn(db_.url());
+  pqxx::work bulk(bulk_conn);
+  bulk.exec("SET LOCAL deadlock_timeout = '100ms'");
+  bulk.exec_params("SELECT nudge.pause_reminder($1)", low);
+
+  std::string finish_error;
+  std::thread finisher([&] {
+    try {
+      pqxx::connection c(db_.url());
+      pqxx::work tx(c);
+      tx.exec("SET LOCAL deadlock_timeout = '100ms'");
+      exec_finish(tx, "w1", finish_arrays(done, "delivered", std::nullopt));
+      tx.commit();
+    } catch (const std::exception& e) {
+      finish_error = e.what();
+    }
+  });
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (!waits_on_a_lock("SELECT nudge.finish_attempts") &&
+         std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  ASSERT_TRUE(waits_on_a_lock("SELECT nudge.finish_attempts"));
+
+  // The rest of the bulk change: the higher id is free, since the finish waits for the lower
+  // one before it locks the higher one.
+  std::string bulk_error;
+  try {
+    bulk.exec_params("SELECT nudge.pause_reminders(p_ids => ARRAY[$1, $2]::bigint[])", low, high);
+    bulk.commit();
+  } catch (const std::exception& e) {
+    bulk_error = e.what();
+  }
+  finisher.join();
+  EXPECT_EQ(bulk_error, "");
+  EXPECT_EQ(finish_error, "");
+
+  // Both happened: each fire is recorded once, and the reminders stay paused.
+  EXPECT_EQ(count("nudge.executions"), 2);
+  EXPECT_EQ(status(low), "PAUSED");
+  EXPECT_EQ(status(high), "PAUSED");
+  EXPECT_EQ(count("nudge.reminders WHERE leased_by IS NOT NULL"), 0);
+}
+
+}  // namespace
+}  // namespace nudge::test

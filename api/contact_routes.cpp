@@ -35,19 +35,23 @@ ApiError no_contact(const ContactKey& key) {
 
 }  // namespace
 
-void add_contact_routes(Router& router, ConnectionPool& pool, const AddressGuard& guard) {
+void add_contact_routes(Router& router, ConnectionPool& pool, const Secrets& secrets,
+                        const AddressGuard& guard) {
   const std::string contact = R"(/v1/contacts/([^/]+)/([^/]+)/([^/]+))";
 
-  router.add("PUT", contact, [&pool, &guard](const httplib::Request& req, httplib::Response& res) {
-    reject_unknown_params(req, {});
-    const ContactKey key = contact_key(req);
-    const std::string address = parse_contact_address(parse_object(req.body));
-    if (key.channel == "webhook") check_webhook_target("address", address, guard);
-    const auto row = on_connection(pool, [&](pqxx::nontransaction& tx) {
-      return tx.exec_prepared1("put_contact", key.entity_type, key.entity_id, key.channel, address);
-    });
-    reply(res, row[1].as<bool>() ? 201 : 200, row[0].c_str());
-  });
+  router.add("PUT", contact,
+             [&pool, &secrets, &guard](const httplib::Request& req, httplib::Response& res) {
+               reject_unknown_params(req, {});
+               const ContactKey key = contact_key(req);
+               const std::string address = parse_contact_address(parse_object(req.body));
+               if (key.channel == "webhook")
+                 check_webhook_target("address", address, secrets, guard);
+               const auto row = on_connection(pool, [&](pqxx::nontransaction& tx) {
+                 return tx.exec_prepared1("put_contact", key.entity_type, key.entity_id,
+                                          key.channel, address);
+               });
+               reply(res, row[1].as<bool>() ? 201 : 200, row[0].c_str());
+             });
 
   router.add("GET", contact, [&pool](const httplib::Request& req, httplib::Response& res) {
     reject_unknown_params(req, {});

@@ -11,6 +11,7 @@
 #include "errors.hpp"
 #include "json_number.hpp"
 #include "json_text.hpp"
+#include "nudge/secret_placeholders.hpp"
 #include "nudge/utf8.hpp"
 #include "request_input.hpp"
 #include "text_input.hpp"
@@ -438,11 +439,14 @@ CreateInput parse_create(const json& body, const Secrets& secrets, const Address
   in.run_at = f.time("run_at");
   in.target = f.text("target", kMaxTargetChars, false);
   // Sent as written: a developer used to rules' templates would otherwise get "{{...}}" literally.
-  if (in.target && in.target->find("{{") != std::string::npos)
+  // The one exception is a webhook's URL kept whole in a secret.
+  const bool secret_url = in.target && in.channel == "webhook" && secret_address_name(*in.target);
+  if (in.target && !secret_url && in.target->find("{{") != std::string::npos)
     throw bad_field(f.name("target"), "invalid_value",
-                    "a reminder's target is not a template; rules render {{...}} in theirs");
+                    "a reminder's target is not a template; rules render {{...}} in theirs (a "
+                    "webhook's URL can be kept whole in a secret: {{secret.NAME}} alone)");
   if (in.target && in.channel == "webhook")
-    check_webhook_target(f.name("target"), *in.target, guard);
+    check_webhook_target(f.name("target"), *in.target, secrets, guard);
   if (auto payload = f.object("payload")) in.payload = std::move(*payload);
   in.stop_condition_type = f.choice("stop_condition_type", {"db_check"}, false);
   in.stop_condition_value = f.text("stop_condition_value", kMaxNameChars, false);

@@ -41,14 +41,7 @@ bool has_control(const std::string& text) {
 // Every {{secret.NAME}} of a header value must be configured, for the API and the worker alike.
 void check_secrets_known(const std::string& field, const HeaderTemplate& parts,
                          const Secrets& secrets) {
-  for (const std::string& secret : parts.secrets) {
-    if (!secrets.contains(secret)) {
-      throw bad_field(field, "unknown_secret",
-                      "{{secret." + secret + "}} is not configured (set [secrets] " + secret +
-                          " or NUDGE_SECRETS_" + upper(secret) +
-                          " for nudge-api and nudge-worker)");
-    }
-  }
+  for (const std::string& secret : parts.secrets) check_secret_known(field, secret, secrets);
 }
 
 // One header: a token Nudge does not set itself, once, with one line of text whose only
@@ -90,6 +83,14 @@ void check_header(const std::string& name, const json& value, const std::string&
 }
 
 }  // namespace
+
+void check_secret_known(const std::string& field, const std::string& name, const Secrets& secrets) {
+  if (!secrets.contains(name)) {
+    throw bad_field(field, "unknown_secret",
+                    "{{secret." + name + "}} is not configured (set [secrets] " + name +
+                        " or NUDGE_SECRETS_" + upper(name) + " for nudge-api and nudge-worker)");
+  }
+}
 
 void check_request(const json& value, const std::string& channel, const std::string& prefix,
                    const Secrets& secrets) {

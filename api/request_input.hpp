@@ -25,6 +25,10 @@ inline constexpr std::size_t kMaxContentTypeChars = 200;
 void check_request(const nlohmann::json& value, const std::string& channel,
                    const std::string& prefix, const Secrets& secrets);
 
+// 400 unknown_secret naming `field` when {{secret.<name>}} is not configured: the API and the
+// worker must both have it.
+void check_secret_known(const std::string& field, const std::string& name, const Secrets& secrets);
+
 // The {{secret.NAME}} placeholders of a rule's action.reminder.request.headers, if it has any,
 // name configured secrets (400 naming the header otherwise); nudge.check_rule checks the rest.
 void check_rule_secrets(const nlohmann::json& action, const Secrets& secrets);

@@ -47,7 +47,7 @@ void add_routes(Router& router, ConnectionPool& pool, Notifier& notifier, const 
   add_reminder_routes(router, pool, notifier, secrets, guard);
   add_schedule_routes(router, pool, misfire);
   add_flag_routes(router, pool);
-  add_contact_routes(router, pool, guard);
+  add_contact_routes(router, pool, secrets, guard);
   add_rule_routes(router, pool, secrets, guard);
   add_event_routes(router, pool, notifier);
   add_target_routes(router, pool);

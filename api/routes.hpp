@@ -30,7 +30,8 @@ void add_reminder_routes(Router& router, ConnectionPool& pool, Notifier& notifie
                          const Secrets& secrets, const AddressGuard& guard);
 void add_schedule_routes(Router& router, ConnectionPool& pool, const MisfireConfig& misfire);
 void add_flag_routes(Router& router, ConnectionPool& pool);
-void add_contact_routes(Router& router, ConnectionPool& pool, const AddressGuard& guard);
+void add_contact_routes(Router& router, ConnectionPool& pool, const Secrets& secrets,
+                        const AddressGuard& guard);
 void add_rule_routes(Router& router, ConnectionPool& pool, const Secrets& secrets,
                      const AddressGuard& guard);
 void add_event_routes(Router& router, ConnectionPool& pool, Notifier& notifier);

@@ -33,7 +33,7 @@ void add_rule_routes(Router& router, ConnectionPool& pool, const Secrets& secret
                reject_unknown_params(req, {});
                const RuleInput in = parse_rule(parse_object(req.body), false);
                check_rule_secrets(*in.action, secrets);
-               check_rule_target(*in.action, guard);
+               check_rule_target(*in.action, secrets, guard);
                const auto row = on_connection(pool, [&](pqxx::nontransaction& tx) {
                  return tx.exec_prepared1("create_rule", in.name, in.event_type, dumped(in.action),
                                           dumped(in.when), in.enabled);
@@ -71,7 +71,7 @@ void add_rule_routes(Router& router, ConnectionPool& pool, const Secrets& secret
                const RuleInput in = parse_rule(parse_object(req.body), true);
                if (in.action) {
                  check_rule_secrets(*in.action, secrets);
-                 check_rule_target(*in.action, guard);
+                 check_rule_target(*in.action, secrets, guard);
                }
                const auto row = on_connection(pool, [&](pqxx::nontransaction& tx) {
                  return tx.exec_prepared1("update_rule", id, in.name, in.event_type,

@@ -2,20 +2,25 @@
 // The SSRF guard where a webhook target is given (a reminder, a rule's reminder template, a
 // contact): a URL whose host is a literal IP address the guard refuses is a 400 naming the field.
 // A host name is not resolved here; the worker checks the address of every connection it opens.
+// A URL kept in a secret ({{secret.NAME}} alone) is checked only for its name: the operator who
+// set it chose where it goes.
 
 #include <nlohmann/json.hpp>
 #include <string>
 
 #include "nudge/address_guard.hpp"
+#include "nudge/config.hpp"
 
 namespace nudge::api {
 
 // `url` as libcurl (the worker) reads it; a URL it cannot read, or whose host is a name or a
-// placeholder, passes (the database names a URL that is not one).
-void check_webhook_target(const std::string& field, const std::string& url,
+// placeholder, passes (the database names a URL that is not one). {{secret.NAME}} must name a
+// configured secret (400 unknown_secret).
+void check_webhook_target(const std::string& field, const std::string& url, const Secrets& secrets,
                           const AddressGuard& guard);
 
 // The target of a rule's webhook reminder template, when it is given (action.reminder.target).
-void check_rule_target(const nlohmann::json& action, const AddressGuard& guard);
+void check_rule_target(const nlohmann::json& action, const Secrets& secrets,
+                       const AddressGuard& guard);
 
 }  // namespace nudge::api

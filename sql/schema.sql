@@ -238,18 +238,24 @@ BEGIN
   IF p_address IS NULL THEN
     RETURN NULL;
   END IF;
+  -- A webhook's URL kept whole in a secret the worker holds (the operator chose where it goes).
+  IF p_channel = 'webhook' AND nudge.secret_address_name(p_address) IS NOT NULL THEN
+    RETURN NULL;
+  END IF;
   IF p_channel = 'webhook' THEN
     -- The host is a name or an IPv4 address, or an IPv6 address in brackets.
     IF NOT (p_address ~* '^https?://([^/?#@\s]+@)?([a-z0-9.\-]+|\[[0-9a-f:.]+\])(:[0-9]{1,5})?([/?#]\S*)?$'
             AND length(p_address) <= 2048) THEN
-      RETURN 'must be an http:// or https:// URL without spaces (a port from 1 to 65535)';
+      RETURN 'must be an http:// or https:// URL without spaces (a port from 1 to 65535), '
+             'or {{secret.NAME}} alone for a URL kept in the worker''s secrets';
     END IF;
     -- A port is 1 to 65535; read only when there may be one (a regexp_match on every URL cost
     -- a create 190k instructions, three times the check above).
     IF strpos(substr(p_address, 9), ':') > 0 THEN
       v_port := substring(p_address from '^[^/]*//(?:[^/?#@]*@)?(?:\[[^\]]*\]|[^/?#:]*):([0-9]+)');
       IF v_port::integer NOT BETWEEN 1 AND 65535 THEN
-        RETURN 'must be an http:// or https:// URL without spaces (a port from 1 to 65535)';
+        RETURN 'must be an http:// or https:// URL without spaces (a port from 1 to 65535), '
+             'or {{secret.NAME}} alone for a URL kept in the worker''s secrets';
       END IF;
     END IF;
   END IF;
@@ -265,7 +271,7 @@ END $_$;
 
 -- Name: FUNCTION address_problem(p_channel text, p_address text); Type: COMMENT; Schema: nudge; Owner: -
 
-COMMENT ON FUNCTION nudge.address_problem(p_channel text, p_address text) IS 'NULL when the address suits the channel as a worker will deliver it (webhook: an http(s) URL of at most 2048 characters without spaces whose host is a name, an IPv4 or a bracketed IPv6 address and whose port, if any, is 1 to 65535; email: one plain ASCII address of at most 254 characters, no dot at either end of its two parts nor two in a row; other channels: anything), else the problem in words.';
+COMMENT ON FUNCTION nudge.address_problem(p_channel text, p_address text) IS 'NULL when the address suits the channel as a worker will deliver it (webhook: {{secret.NAME}} alone (NAME: 1 to 64 of a-z, 0-9 and _), for a URL the worker keeps as a secret, or an http(s) URL of at most 2048 characters without spaces whose host is a name, an IPv4 or a bracketed IPv6 address and whose port, if any, is 1 to 65535; email: one plain ASCII address of at most 254 characters, no dot at either end of its two parts nor two in a row; other channels: anything), else the problem in words.';
 
 -- Name: reminders; Type: TABLE; Schema: nudge; Owner: -
 
@@ -1115,7 +1121,16 @@ BEGIN
                                   (nudge.whole_number_bounds(v_key))[1],
                                   (nudge.whole_number_bounds(v_key))[2]));
     END IF;
-    IF v_type = 'string' THEN
+    -- A target may be a URL the worker keeps as a secret, named whole; a secret is nothing else.
+    IF v_type = 'string' AND v_value #>> '{}' ~ '\{\{\s*secret\.'
+       AND NOT (v_key = 'target' AND nudge.secret_address_name(v_value #>> '{}') IS NOT NULL) THEN
+      PERFORM nudge.reject('action.reminder.' || v_key, CASE WHEN v_key = 'target'
+        THEN 'a secret stands for a whole target: {{secret.NAME}} alone, the URL its value'
+        ELSE 'cannot hold a secret: {{secret.NAME}} stands only for a whole webhook target or '
+             'in request.headers' END);
+    END IF;
+    IF v_type = 'string'
+       AND NOT (v_key = 'target' AND nudge.secret_address_name(v_value #>> '{}') IS NOT NULL) THEN
       PERFORM nudge.check_placeholders(v_value #>> '{}', 'action.reminder.' || v_key);
     END IF;
     -- These decide how every reminder of the rule is checked, when it is saved: one event's
@@ -1177,7 +1192,7 @@ END $_$;
 
 -- Name: FUNCTION check_remind_template(p_template jsonb, p_event_type text); Type: COMMENT; Schema: nudge; Owner: -
 
-COMMENT ON FUNCTION nudge.check_remind_template(p_template jsonb, p_event_type text) IS 'Raises 22023 naming the field (action.reminder.<field>) when a remind template holds an unknown field, a wrong type, a whole number out of its field''s range (too long for an integer: the range is stated), an unknown placeholder, a placeholder in channel, schedule_type, cron, misfire_policy or stop_condition_type, or anything a create would refuse for a sample event; otherwise does nothing.';
+COMMENT ON FUNCTION nudge.check_remind_template(p_template jsonb, p_event_type text) IS 'Raises 22023 naming the field (action.reminder.<field>) when a remind template holds an unknown field, a wrong type, a whole number out of its field''s range (too long for an integer: the range is stated), an unknown placeholder, a {{secret.NAME}} anywhere but alone in target, a placeholder in channel, schedule_type, cron, misfire_policy or stop_condition_type, or anything a create would refuse for a sample event; otherwise does nothing.';
 
 -- Name: check_request(jsonb, text, jsonb); Type: FUNCTION; Schema: nudge; Owner: -
 
@@ -1843,7 +1858,11 @@ BEGIN
     v_close := position('}}' IN substr(v_rest, v_open + 2));
     EXIT WHEN v_close = 0;
     v_value := nudge.placeholder_sql(btrim(substr(v_rest, v_open + 2, v_close - 1)));
-    IF p_typed AND v_open > 1 AND substr(v_rest, v_open - 1, 1) = '"'
+    IF left(btrim(substr(v_rest, v_open + 2, v_close - 1)), 7) = 'secret.' THEN
+      -- A webhook target kept in a secret: the worker's to fill, as written.
+      v_parts := v_parts || quote_literal(substr(v_rest, 1, v_open + v_close + 2));
+      v_rest := substr(v_rest, v_open + v_close + 3);
+    ELSIF p_typed AND v_open > 1 AND substr(v_rest, v_open - 1, 1) = '"'
        AND substr(v_rest, v_open + v_close + 3, 1) = '"'
        AND (v_open = 2 OR substr(v_rest, v_open - 2, 1) <> '\') THEN
       -- "{{x}}": the quotes go, the value stays whatever JSON it is.
@@ -1868,7 +1887,7 @@ END $_$;
 
 -- Name: FUNCTION compile_template(p_template jsonb, p_typed boolean, p_url boolean); Type: COMMENT; Schema: nudge; Owner: -
 
-COMMENT ON FUNCTION nudge.compile_template(p_template jsonb, p_typed boolean, p_url boolean) IS 'The SQL expression (over a batch row e) that renders a JSON template as nudge.render_template would (with p_url each value amid the text percent-encoded as one URI component, as nudge.with_webhook_target renders a webhook target), NULL where the event lacks a value.';
+COMMENT ON FUNCTION nudge.compile_template(p_template jsonb, p_typed boolean, p_url boolean) IS 'The SQL expression (over a batch row e) that renders a JSON template as nudge.render_template would (with p_url each value amid the text percent-encoded as one URI component, as nudge.with_webhook_target renders a webhook target), {{secret.NAME}} left as written (the worker fills it), NULL where the event lacks a value.';
 
 -- Name: complete_reminders_stopped_by_flags(); Type: FUNCTION; Schema: nudge; Owner: -
 
@@ -1986,7 +2005,7 @@ BEGIN
   IF nudge.address_problem(p_channel, p_target) IS NOT NULL THEN
     PERFORM nudge.reject('target', nudge.address_problem(p_channel, p_target));
   END IF;
-  IF strpos(p_target, '{{') > 0 THEN
+  IF strpos(p_target, '{{') > 0 AND nudge.secret_address_name(p_target) IS NULL THEN
     PERFORM nudge.reject('target', 'a reminder''s target is not a template; rules render {{...}} '
                                    'in theirs');
   END IF;
@@ -2119,7 +2138,7 @@ END $$;
 
 -- Name: FUNCTION create_reminder(p_entity_type text, p_entity_id text, p_event_type text, p_channel text, p_schedule_type text, p_run_at timestamp with time zone, p_interval_seconds integer, p_target text, p_payload jsonb, p_stop_condition_type text, p_stop_condition_value text, p_max_fires integer, p_ends_at timestamp with time zone, p_cron text, p_timezone text, p_misfire_policy text, p_max_attempts integer, p_request jsonb); Type: COMMENT; Schema: nudge; Owner: -
 
-COMMENT ON FUNCTION nudge.create_reminder(p_entity_type text, p_entity_id text, p_event_type text, p_channel text, p_schedule_type text, p_run_at timestamp with time zone, p_interval_seconds integer, p_target text, p_payload jsonb, p_stop_condition_type text, p_stop_condition_value text, p_max_fires integer, p_ends_at timestamp with time zone, p_cron text, p_timezone text, p_misfire_policy text, p_max_attempts integer, p_request jsonb) IS 'Creates a one_time, recurring or cron reminder (a webhook one optionally with its own request, nudge.check_request; a log one without a target), or returns the live (ACTIVE or PAUSED) one with the same (entity_type, entity_id, event_type) with created = false, even under concurrent identical calls; bad input (a name or stop flag key empty, over 200 characters or only white space, a target a log reminder cannot have or one holding {{ (a target is not a template), a run_at or ends_at before 0001-01-01T00:00:00Z or after 9999-12-31T23:59:59Z, infinities included, or a first fire after it, a payload over 64 KiB as stored, ...) raises 22023 naming the field and writes nothing; a reminder whose stop flag is already true is created COMPLETED and never fires.';
+COMMENT ON FUNCTION nudge.create_reminder(p_entity_type text, p_entity_id text, p_event_type text, p_channel text, p_schedule_type text, p_run_at timestamp with time zone, p_interval_seconds integer, p_target text, p_payload jsonb, p_stop_condition_type text, p_stop_condition_value text, p_max_fires integer, p_ends_at timestamp with time zone, p_cron text, p_timezone text, p_misfire_policy text, p_max_attempts integer, p_request jsonb) IS 'Creates a one_time, recurring or cron reminder (a webhook one optionally with its own request, nudge.check_request; a log one without a target), or returns the live (ACTIVE or PAUSED) one with the same (entity_type, entity_id, event_type) with created = false, even under concurrent identical calls; bad input (a name or stop flag key empty, over 200 characters or only white space, a target a log reminder cannot have or one holding {{ (a target is not a template) other than a webhook''s {{secret.NAME}} alone, a run_at or ends_at before 0001-01-01T00:00:00Z or after 9999-12-31T23:59:59Z, infinities included, or a first fire after it, a payload over 64 KiB as stored, ...) raises 22023 naming the field and writes nothing; a reminder whose stop flag is already true is created COMPLETED and never fires.';
 
 -- Name: create_reminder_from_item(jsonb); Type: FUNCTION; Schema: nudge; Owner: -
 
@@ -4404,7 +4423,7 @@ BEGIN
     PERFORM nudge.reject('address', v_problem);
   END IF;
   -- Sent as written, as a reminder's target is: braces would go out literally.
-  IF strpos(p_address, '{{') > 0 THEN
+  IF strpos(p_address, '{{') > 0 AND nudge.secret_address_name(p_address) IS NULL THEN
     PERFORM nudge.reject('address', 'a contact''s address is not a template: it is sent as written, so it must not hold {{');
   END IF;
   INSERT INTO nudge.contacts AS c (entity_type, entity_id, channel, address)
@@ -4417,7 +4436,7 @@ END $$;
 
 -- Name: FUNCTION put_contact(p_entity_type text, p_entity_id text, p_channel text, p_address text); Type: COMMENT; Schema: nudge; Owner: -
 
-COMMENT ON FUNCTION nudge.put_contact(p_entity_type text, p_entity_id text, p_channel text, p_address text) IS 'Sets where (p_entity_type, p_entity_id) is reached on p_channel (webhook or email), replacing the old address from the next claim on; 22023 naming the field for bad input (an entity_type or entity_id empty, over 200 characters or only white space, a channel or address that is not one, an address holding {{, which would be sent literally); returns the contact.';
+COMMENT ON FUNCTION nudge.put_contact(p_entity_type text, p_entity_id text, p_channel text, p_address text) IS 'Sets where (p_entity_type, p_entity_id) is reached on p_channel (webhook or email), replacing the old address from the next claim on; 22023 naming the field for bad input (an entity_type or entity_id empty, over 200 characters or only white space, a channel or address that is not one, an address holding {{, which would be sent literally, other than a webhook''s {{secret.NAME}} alone); returns the contact.';
 
 -- Name: queue_wake_up(); Type: FUNCTION; Schema: nudge; Owner: -
 
@@ -5014,7 +5033,8 @@ BEGIN
        AND (v_item->>'channel' <> 'log' OR NOT v_item ? 'target')
        AND coalesce(length(v_item->>'target') <= 2048
                     AND nudge.address_problem(v_item->>'channel', v_item->>'target') IS NULL
-                    AND strpos(v_item->>'target', '{{') = 0, true)
+                    AND (strpos(v_item->>'target', '{{') = 0
+                         OR nudge.secret_address_name(v_item->>'target') IS NOT NULL), true)
        AND (NOT v_item ? 'misfire_policy' OR v_item->>'misfire_policy' = 'fire_once'
             OR (v_item->>'misfire_policy' IN ('skip', 'fire_all') AND v_item->>'schedule_type' <> 'one_time'))
        AND coalesce((v_item->>'max_attempts')::integer BETWEEN 1 AND 100, true)
@@ -5318,10 +5338,13 @@ BEGIN
     EXIT WHEN v_close = 0;
     -- {{data.a.0}} is the value at path data, a, 0 (objects and array indexes).
     v_value := p_values #> string_to_array(btrim(substr(v_rest, v_open + 2, v_close - 1)), '.');
-    IF v_value IS NULL THEN
+    IF v_value IS NULL AND left(btrim(substr(v_rest, v_open + 2, v_close - 1)), 7) = 'secret.' THEN
+      -- {{secret.NAME}} (a webhook target kept in a secret) is the worker's to fill: as written.
+      v_text := substr(v_rest, 1, v_open + v_close + 2);
+      v_rest := substr(v_rest, v_open + v_close + 3);
+    ELSIF v_value IS NULL THEN
       RETURN NULL;
-    END IF;
-    IF p_escape = 'json_typed' AND v_open > 1 AND substr(v_rest, v_open - 1, 1) = '"'
+    ELSIF p_escape = 'json_typed' AND v_open > 1 AND substr(v_rest, v_open - 1, 1) = '"'
        AND substr(v_rest, v_open + v_close + 3, 1) = '"'
        AND (v_open = 2 OR substr(v_rest, v_open - 2, 1) <> '\') THEN
       -- "{{data.x}}": the quotes go, the value stays whatever JSON it is.
@@ -5355,7 +5378,7 @@ END $$;
 
 -- Name: FUNCTION render_placeholders(p_text text, p_values jsonb, p_escape text, p_max_bytes integer, p_null_is_missing boolean); Type: COMMENT; Schema: nudge; Owner: -
 
-COMMENT ON FUNCTION nudge.render_placeholders(p_text text, p_values jsonb, p_escape text, p_max_bytes integer, p_null_is_missing boolean) IS 'p_text with every {{name}} replaced by the value at that dotted path of p_values, written for where it goes (p_escape: json escapes it for the inside of a JSON string, json_typed too but a JSON string that is one placeholder becomes the value itself, form form-encodes it, url percent-encodes it as one URI component (nudge.uri_component_encoded), text inserts it as it is; strings as their text, other values as JSON); NULL when a value is missing, or with p_null_is_missing is a null to put inside text; once the text passes p_max_bytes (when given) rendering stops and the part rendered, longer than p_max_bytes, is the answer; time linear in the text rendered.';
+COMMENT ON FUNCTION nudge.render_placeholders(p_text text, p_values jsonb, p_escape text, p_max_bytes integer, p_null_is_missing boolean) IS 'p_text with every {{name}} replaced by the value at that dotted path of p_values, written for where it goes (p_escape: json escapes it for the inside of a JSON string, json_typed too but a JSON string that is one placeholder becomes the value itself, form form-encodes it, url percent-encodes it as one URI component (nudge.uri_component_encoded), text inserts it as it is; strings as their text, other values as JSON); {{secret.NAME}} left as written (the worker fills it); NULL when another value is missing, or with p_null_is_missing is a null to put inside text; once the text passes p_max_bytes (when given) rendering stops and the part rendered, longer than p_max_bytes, is the answer; time linear in the text rendered.';
 
 -- Name: render_template(jsonb, nudge.events, boolean); Type: FUNCTION; Schema: nudge; Owner: -
 
@@ -5401,6 +5424,12 @@ BEGIN
     v_close := position('}}' IN substr(v_rest, v_open + 2));
     EXIT WHEN v_close = 0;
     v_name := btrim(substr(v_rest, v_open + 2, v_close - 1));
+    IF left(v_name, 7) = 'secret.' THEN
+      -- A webhook target kept in a secret: the worker's to fill, as written.
+      v_out := v_out || substr(v_rest, 1, v_open + v_close + 2);
+      v_rest := substr(v_rest, v_open + v_close + 3);
+      CONTINUE;
+    END IF;
     v_value := nudge.event_value(p_event, v_name);
     IF v_value IS NULL THEN
       RAISE EXCEPTION 'rule %: %: the event has no % for {{%}}',
@@ -5428,7 +5457,7 @@ END $$;
 
 -- Name: FUNCTION render_text(p_text text, p_event nudge.events, p_field text, p_typed boolean); Type: COMMENT; Schema: nudge; Owner: -
 
-COMMENT ON FUNCTION nudge.render_text(p_text text, p_event nudge.events, p_field text, p_typed boolean) IS 'p_text with every placeholder replaced by the event''s value (as text; with p_typed a text that is one placeholder becomes the value itself, a null included); NU422 naming p_field when the event lacks a value, or has null for one put in text.';
+COMMENT ON FUNCTION nudge.render_text(p_text text, p_event nudge.events, p_field text, p_typed boolean) IS 'p_text with every placeholder but {{secret.NAME}} (left as written, for the worker) replaced by the event''s value (as text; with p_typed a text that is one placeholder becomes the value itself, a null included); NU422 naming p_field when the event lacks a value, or has null for one put in text.';
 
 -- Name: rendered_request(nudge.reminders, timestamp with time zone, integer); Type: FUNCTION; Schema: nudge; Owner: -
 
@@ -6025,6 +6054,18 @@ END $$;
 -- Name: FUNCTION seconds_until_due(); Type: COMMENT; Schema: nudge; Owner: -
 
 COMMENT ON FUNCTION nudge.seconds_until_due() IS 'Seconds (>= 0, database clock) until a claim could next find work: the earliest due unleased reminder or the earliest lease to expire (0 for a reminder due at -infinity); NULL when nothing is scheduled or the earliest is at infinity.';
+
+-- Name: secret_address_name(text); Type: FUNCTION; Schema: nudge; Owner: -
+
+CREATE FUNCTION nudge.secret_address_name(p_address text) RETURNS text
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    AS $_$
+  SELECT substring(p_address from '^\{\{secret\.([a-z0-9_]{1,64})\}\}$')
+$_$;
+
+-- Name: FUNCTION secret_address_name(p_address text); Type: COMMENT; Schema: nudge; Owner: -
+
+COMMENT ON FUNCTION nudge.secret_address_name(p_address text) IS 'The NAME of an address written {{secret.NAME}} alone, without spaces (NAME: 1 to 64 of a-z, 0-9 and _): a webhook URL the worker keeps as a secret; NULL for any other text.';
 
 -- Name: status_flags; Type: TABLE; Schema: nudge; Owner: -
 
@@ -6829,7 +6870,7 @@ ALTER TABLE ONLY nudge.target_hosts
 -- Name: reminder_target target_is_no_template; Type: CHECK CONSTRAINT; Schema: nudge; Owner: -
 
 ALTER DOMAIN nudge.reminder_target
-    ADD CONSTRAINT target_is_no_template CHECK ((strpos(VALUE, '{{'::text) = 0)) NOT VALID;
+    ADD CONSTRAINT target_is_no_template CHECK (((strpos(VALUE, '{{'::text) = 0) OR (nudge.secret_address_name(VALUE) IS NOT NULL))) NOT VALID;
 
 -- Name: api_tokens_one_per_hash; Type: INDEX; Schema: nudge; Owner: -
 

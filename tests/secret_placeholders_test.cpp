@@ -1,4 +1,5 @@
-// {{secret.NAME}} in webhook header values: which values are header templates, and their parts.
+// {{secret.NAME}} in webhook header values: which values are header templates, and their parts;
+// and as a whole webhook address.
 // The database reads them the same way (nudge.check_request_text); tests/sql checks that side.
 
 #include "nudge/secret_placeholders.hpp"
@@ -71,6 +72,17 @@ TEST(SecretNames, AreLowerCaseLettersDigitsAndUnderscoresUpTo64) {
   EXPECT_FALSE(is_secret_name("Slack"));
   EXPECT_FALSE(is_secret_name("slack-bot"));
   EXPECT_FALSE(is_secret_name("a.b"));
+}
+
+TEST(SecretAddresses, AreOneSecretPlaceholderAloneAsWritten) {
+  EXPECT_EQ(secret_address_name("{{secret.slack}}"), "slack");
+  EXPECT_EQ(secret_address_name("{{secret.ops_alerts_2}}"), "ops_alerts_2");
+  // Anything else is an address to read as it is (the database says what is wrong with it).
+  for (const std::string& other :
+       std::vector<std::string>{"{{ secret.slack }}", "{{secret.Slack}}", "{{secret.}}",
+                                "{{slack}}", "https://hooks.example.com/{{secret.slack}}",
+                                "{{secret.slack}}/more", "{{secret.a}}{{", too_long_name(), ""})
+    EXPECT_EQ(secret_address_name(other), std::nullopt) << other;
 }
 
 }  // namespace

@@ -118,10 +118,16 @@ class WebhookChannel final : public Channel {
           fire.entity_type + "/" + fire.entity_id));
       return;
     }
-    const std::string& url = *fire.target;
-
     auto transfer = std::make_shared<HttpTransfer>();
     transfer->connect.guard = &guard_;
+    const std::string key = fire.idempotency_key();
+    transfer->request = webhook_request(fire, key, secrets_);
+    const WebhookRequest& request = transfer->request;
+    if (!request.error.empty()) {
+      done(not_sent(request.error));
+      return;
+    }
+    const std::string& url = request.url;
     std::string scheme;
     std::string parse_error;
     transfer->hidden = secret_parts(url, scheme, parse_error);
@@ -136,14 +142,6 @@ class WebhookChannel final : public Channel {
       return;
     }
     transfer->hidden.push_back(url);
-
-    const std::string key = fire.idempotency_key();
-    transfer->request = webhook_request(fire, key, secrets_);
-    const WebhookRequest& request = transfer->request;
-    if (!request.error.empty()) {
-      done(not_sent(request.error));
-      return;
-    }
     for (const std::string& secret : request.secrets) {
       transfer->hidden.push_back(secret);
       transfer->keep = std::max(transfer->keep, kMaxResponseBytes + secret.size());

@@ -36,6 +36,34 @@ std::string upper(std::string text) {
   return text;
 }
 
+// Why secret `name`, named in `field`, cannot be filled in.
+std::string not_configured(const std::string& field, const std::string& name) {
+  return field + ": secret \"" + name + "\" is not configured in this worker (set [secrets] " +
+         name + " or NUDGE_SECRETS_" + upper(name) + ")";
+}
+
+// The fire's address, or the URL a secret keeps when the address is {{secret.NAME}}; false with
+// `error` set when this worker lacks the secret. A URL kept in a secret is kept out of errors
+// and responses whole, and so is what follows its host (where Slack and its like keep the token).
+bool address(const Fire& fire, const Secrets& secrets, WebhookRequest& request) {
+  request.url = fire.target.value_or("");
+  const auto name = secret_address_name(request.url);
+  if (!name) return true;
+  const auto it = secrets.find(*name);
+  if (it == secrets.end()) {
+    request.error = not_configured("target", *name);
+    return false;
+  }
+  request.url = it->second;
+  request.secrets.push_back(request.url);
+  const std::size_t host = request.url.find("://");
+  const std::size_t after_host =
+      host == std::string::npos ? std::string::npos : request.url.find_first_of("/?#", host + 3);
+  if (after_host != std::string::npos && request.url.size() - after_host > 1)
+    request.secrets.push_back(request.url.substr(after_host));
+  return true;
+}
+
 // "Name: value" with every {{secret.NAME}} filled; false with `error` set when it cannot be.
 bool header_line(const std::string& name, const std::string& value, const Secrets& secrets,
                  WebhookRequest& request) {
@@ -51,9 +79,7 @@ bool header_line(const std::string& name, const std::string& value, const Secret
     const std::string& secret = parts->secrets[i];
     const auto it = secrets.find(secret);
     if (it == secrets.end()) {
-      request.error = field + ": secret \"" + secret +
-                      "\" is not configured in this worker (set [secrets] " + secret +
-                      " or NUDGE_SECRETS_" + upper(secret) + ")";
+      request.error = not_configured(field, secret);
       return false;
     }
     filled += it->second;
@@ -74,6 +100,7 @@ bool header_line(const std::string& name, const std::string& value, const Secret
 
 WebhookRequest webhook_request(const Fire& fire, const std::string& key, const Secrets& secrets) {
   WebhookRequest request;
+  if (!address(fire, secrets, request)) return request;
   if (!fire.request) {
     request.body = default_body(fire, key);
     return request;

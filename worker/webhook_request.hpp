@@ -1,7 +1,8 @@
 #pragma once
 // What one webhook attempt sends: Nudge's own POST of the fire as JSON, or the reminder's own
 // request as the claim rendered it (nudge.rendered_request), with the {{secret.NAME}}
-// placeholders of its headers filled from [secrets]. Builds the request; sends nothing.
+// placeholders of its headers, and an address that is one, filled from [secrets]. Builds the
+// request; sends nothing.
 
 #include <optional>
 #include <string>
@@ -13,6 +14,7 @@
 namespace nudge {
 
 struct WebhookRequest {
+  std::string url;  // where it goes: the fire's address, or the URL the secret it names keeps
   std::string method = "POST";
   std::optional<std::string> body;  // the exact bytes to send; nullopt for none (GET, DELETE)
   std::string content_type = "application/json";  // empty: no Content-Type (an empty body)

@@ -77,7 +77,7 @@ export async function createView(main) {
       h("div", { id: "preview", "aria-live": "polite" }, "…")),
     h("fieldset", {}, h("legend", {}, "How"),
       field("Channel", select("channel", ["log", "webhook", "email"])),
-      field("Target", input("target", { maxlength: 2048 }), "webhook: a URL; email: an address; empty: the entity's contact"),
+      field("Target", input("target", { maxlength: 2048 }), "webhook: a URL, or {{secret.NAME}} for one kept in the workers' secrets; email: an address; empty: the entity's contact"),
       field("Payload (JSON object)", textarea("payload", { placeholder: '{"subject": "Your feedback is due"}' })),
       field("Webhook request (JSON: method, headers, body)", textarea("request")),
       field("Attempts per fire", input("max_attempts", { inputmode: "numeric" }), "1 to 100; empty: the server's default")),

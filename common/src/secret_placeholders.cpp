@@ -62,4 +62,12 @@ std::optional<HeaderTemplate> parse_header_template(std::string_view value, std:
   return parts;
 }
 
+std::optional<std::string> secret_address_name(std::string_view address) {
+  constexpr std::string_view kOpen = "{{secret.";
+  if (!address.starts_with(kOpen) || !address.ends_with("}}")) return std::nullopt;
+  const std::string_view name = address.substr(kOpen.size(), address.size() - kOpen.size() - 2);
+  if (!is_secret_name(name)) return std::nullopt;
+  return std::string(name);
+}
+
 }  // namespace nudge

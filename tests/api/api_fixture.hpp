@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <system_error>
 #include <vector>
@@ -104,6 +105,18 @@ class ApiTest : public DatabaseTest {
       std::filesystem::remove(log_.string() + ".worker.err", ignored);
     }
     api_.reset();
+  }
+
+  // The outcome of reminder `id`'s first recorded occurrence once there is one (a worker a test
+  // started records it); nullopt after 60 s.
+  std::optional<std::string> first_outcome(long id) {
+    std::optional<std::string> outcome;
+    wait_until(60s, [&] {
+      const pqxx::result r = sql("SELECT outcome FROM nudge.executions WHERE reminder_id = $1", id);
+      if (!r.empty()) outcome = r[0][0].as<std::string>();
+      return !r.empty();
+    });
+    return outcome;
   }
 
   static Reply to_reply(const httplib::Result& r) {

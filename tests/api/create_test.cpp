@@ -79,7 +79,8 @@ TEST_F(Create, ATargetHoldingAPlaceholderIsRefusedNamingTarget) {
       "channel":"webhook","schedule_type":"one_time","run_at":"2030-01-01T00:00:00Z",
       "target":"http://127.0.0.1:18777/u/{{entity_id}}?x={{payload.a}}"})";
   const std::string message =
-      "a reminder's target is not a template; rules render {{...}} in theirs";
+      "a reminder's target is not a template; rules render {{...}} in theirs (a webhook's URL "
+      "can be kept whole in a secret: {{secret.NAME}} alone)";
   const auto one = post("/v1/reminders", templated);
   EXPECT_EQ(one.status, 400);
   EXPECT_EQ(one.error_field(), "target");

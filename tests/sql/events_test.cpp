@@ -170,6 +170,49 @@ TEST_F(EventsTest, DataInAWebhookTargetStaysInItsSlot) {
       << batch.dump();
 }
 
+// A webhook URL kept whole in a secret ({{secret.NAME}} alone: Slack's URL is its credential) is
+// the worker's to fill: rules keep it as written, one event at a time and in batches; a secret
+// anywhere else in a template is refused when the rule is saved, naming the field.
+TEST_F(EventsTest, ATargetKeptInASecretStaysForTheWorkerToFill) {
+  rule("slack", "due", R"({"type": "remind", "reminder": {"event_type": "slack",
+      "channel": "webhook", "schedule_type": "one_time", "target": "{{secret.slack}}",
+      "payload": {"text": "{{data.text}}"}}})");
+  const json answer = emit("due", "u1", R"({"text": "stand-up"})");
+  ASSERT_EQ(answer["effects"].size(), 1u) << answer.dump();
+  EXPECT_EQ(answer["effects"][0]["reminder"]["target"], "{{secret.slack}}");
+  const json batch = json::parse(value<std::string>(
+      "SELECT nudge.emit_events($1::jsonb)::text",
+      std::string(R"([{"event_type": "due", "entity_type": "interviewer", "entity_id": "b1",
+          "data": {"text": "a"}}])")));
+  EXPECT_EQ(batch[0]["effects"][0]["reminder"]["target"], "{{secret.slack}}") << batch.dump();
+  // The breaker counts it under its name, never under the URL.
+  EXPECT_EQ(value<std::string>("SELECT nudge.target_host('{{secret.slack}}')"), "{{secret.slack}}");
+
+  const auto refused = [&](const std::string& reminder) {
+    return failure_of("SELECT nudge.create_rule('r', 'due', $1::jsonb, '{}'::jsonb)",
+                      R"({"type": "remind", "reminder": )" + reminder + "}");
+  };
+  const SqlFailure amid = refused(R"({"event_type": "x", "channel": "webhook",
+      "schedule_type": "one_time", "target": "https://hooks.example.com/{{secret.slack}}"})");
+  EXPECT_EQ(amid.sqlstate, "22023");
+  EXPECT_EQ(amid.message,
+            "action.reminder.target: a secret stands for a whole target: "
+            "{{secret.NAME}} alone, the URL its value");
+  const SqlFailure email = refused(R"({"event_type": "x", "channel": "email",
+      "schedule_type": "one_time", "target": "{{secret.slack}}"})");
+  EXPECT_EQ(email.sqlstate, "22023");
+  EXPECT_NE(email.message.find("action.reminder.target"), std::string::npos) << email.message;
+  const SqlFailure payload = refused(R"({"event_type": "x", "channel": "webhook",
+      "schedule_type": "one_time", "target": "{{secret.slack}}",
+      "payload": {"token": "{{secret.slack}}"}})");
+  EXPECT_EQ(payload.sqlstate, "22023");
+  EXPECT_NE(payload.message.find("action.reminder.payload"), std::string::npos) << payload.message;
+  const SqlFailure spaced = refused(R"({"event_type": "x", "channel": "webhook",
+      "schedule_type": "one_time", "target": "{{ secret.slack }}"})");
+  EXPECT_EQ(spaced.sqlstate, "22023");
+  EXPECT_NE(spaced.message.find("action.reminder.target"), std::string::npos) << spaced.message;
+}
+
 // A null put in text would read "Your feedback on null is due": refused as a missing value is.
 TEST_F(EventsTest, ANullIsRefusedInsideTextAndKeptAsAWholeValue) {
   rule("r", "e", R"({"type": "remind", "reminder": {"event_type": "x", "channel": "log",

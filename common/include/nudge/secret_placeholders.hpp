@@ -1,7 +1,8 @@
 #pragma once
-// {{secret.NAME}} in the header values of a webhook request: the one placeholder the worker fills
-// itself, from [secrets] (or NUDGE_SECRETS_<NAME>), so that a secret's value never reaches the
-// database. The API checks the names it is given, the worker fills them in, both with this.
+// {{secret.NAME}} in the header values of a webhook request, or as a whole webhook address: the
+// one placeholder the worker fills itself, from [secrets] (or NUDGE_SECRETS_<NAME>), so that a
+// secret's value never reaches the database. The API checks the names it is given, the worker
+// fills them in, both with this.
 
 #include <optional>
 #include <string>
@@ -26,5 +27,10 @@ struct HeaderTemplate {
 // placeholder other than {{secret.NAME}}, or a brace pair that is not a placeholder. Spaces
 // inside the braces are allowed, as everywhere in Nudge's templates.
 std::optional<HeaderTemplate> parse_header_template(std::string_view value, std::string& problem);
+
+// The NAME of a webhook address (a target or a contact's) written as {{secret.NAME}} alone, with
+// no spaces: the whole URL is the secret, so the operator who set it chose where it goes.
+// nullopt for any other text.
+std::optional<std::string> secret_address_name(std::string_view address);
 
 }  // namespace nudge

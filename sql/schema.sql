@@ -6275,10 +6275,15 @@ BEGIN
                                                   ROWS BETWEEN UNBOUNDED PRECEDING
                                                            AND 1 PRECEDING), 0)
                                    AS before
+                            -- One batch and one row more than the page: the row read from
+                            -- may hold nothing after the position, and a short page tells
+                            -- the reader it has caught up. (Batch 0, and the one a restore
+                            -- leaves, hold no change.)
                             FROM (SELECT b.pos, c.*
                                     FROM (SELECT b.pos, b.xids FROM nudge.change_batches b
                                            WHERE b.pos >= p_after_pos AND b.pos <= p_through_pos
-                                           ORDER BY b.pos LIMIT p_limit) b
+                                             AND cardinality(b.xids) > 0
+                                           ORDER BY b.pos LIMIT p_limit + 1) b
                                    CROSS JOIN LATERAL (
                                      SELECT c.* FROM nudge.changes c
                                       WHERE c.xid = ANY (b.xids)
@@ -6286,7 +6291,7 @@ BEGIN
                                                          ELSE 0 END
                                    ) c
                                    ORDER BY b.pos, c.id
-                                   LIMIT p_limit) c) c
+                                   LIMIT p_limit + 1) c) c
                    CROSS JOIN LATERAL unnest(c.object_ids, c.occurrences, c.flag_keys, c.gone)
                          WITH ORDINALITY AS o(object_id, occurrence, flag_key, gone, n)
                    WHERE c.before < p_limit::bigint + p_after_n
@@ -6316,7 +6321,7 @@ END $$;
 
 -- Name: FUNCTION stream_changes(p_after_pos bigint, p_after_id bigint, p_after_n integer, p_through_pos bigint, p_limit integer); Type: COMMENT; Schema: nudge; Owner: -
 
-COMMENT ON FUNCTION nudge.stream_changes(p_after_pos bigint, p_after_id bigint, p_after_n integer, p_through_pos bigint, p_limit integer) IS 'Up to p_limit changes after position (p_after_pos, p_after_id, p_after_n) of the batches up to p_through_pos, one row each in that order: a flag''s, event''s or rule''s data as the stream sends it ({change, flag} | {change, event, effects} | {change, rule}) with an event''s entity; a reminder''s change (fired as failed when its failure ended the reminder) with the reminder''s shown columns as they are now (a target URL''s password as ***) (r_status NULL when it is gone; next_run_at, occurrence_at and attempt only while ACTIVE or PAUSED), its schedule_text unless r_schedule_text_as_before says it is the previous row''s, and for a fire its execution with its delivery attempts'' JSON objects joined by commas in attempt order.';
+COMMENT ON FUNCTION nudge.stream_changes(p_after_pos bigint, p_after_id bigint, p_after_n integer, p_through_pos bigint, p_limit integer) IS 'Up to p_limit changes (fewer only when no more follow up to p_through_pos) after position (p_after_pos, p_after_id, p_after_n) of the batches up to p_through_pos, one row each in that order: a flag''s, event''s or rule''s data as the stream sends it ({change, flag} | {change, event, effects} | {change, rule}) with an event''s entity; a reminder''s change (fired as failed when its failure ended the reminder) with the reminder''s shown columns as they are now (a target URL''s password as ***) (r_status NULL when it is gone; next_run_at, occurrence_at and attempt only while ACTIVE or PAUSED), its schedule_text unless r_schedule_text_as_before says it is the previous row''s, and for a fire its execution with its delivery attempts'' JSON objects joined by commas in attempt order.';
 
 -- Name: target_host(text); Type: FUNCTION; Schema: nudge; Owner: -
 

@@ -495,8 +495,11 @@ BEGIN
     ELSE
       v_set := set_config('nudge.rule_id', p_rule.id::text, true)
                || set_config('nudge.rule_path', 'action.cancel.', true);
-      SELECT coalesce(array_agg((nudge.cancel_reminder(r.id)).id ORDER BY r.id), '{}')
+      -- Those still live once locked: one that a flag or a worker ended meanwhile is left as it
+      -- is, not an error that refuses the event.
+      SELECT coalesce(array_agg(c.id ORDER BY c.id) FILTER (WHERE c.id IS NOT NULL), '{}')
         INTO v_cancelled
+        FROM (SELECT nudge.cancel_if_live(r.id) AS id
         FROM nudge.reminders r
        WHERE r.entity_type = coalesce(nudge.render_text(p_rule.action->'cancel'->>'entity_type',
                                                         p_event, 'action.cancel.entity_type') #>> '{}',
@@ -506,7 +509,8 @@ BEGIN
                                     p_event.entity_id)
          AND r.event_type = nudge.render_text(p_rule.action->'cancel'->>'event_type', p_event,
                                               'action.cancel.event_type') #>> '{}'
-         AND r.status IN ('ACTIVE', 'PAUSED');
+         AND r.status IN ('ACTIVE', 'PAUSED')
+       ORDER BY r.id) c;
       v_effect := jsonb_build_object('rule_id', p_rule.id, 'type', 'cancel',
                                      'cancelled', to_jsonb(v_cancelled));
   END CASE;
@@ -515,7 +519,7 @@ END $$;
 
 -- Name: FUNCTION apply_rule(p_rule nudge.rules, p_event nudge.events); Type: COMMENT; Schema: nudge; Owner: -
 
-COMMENT ON FUNCTION nudge.apply_rule(p_rule nudge.rules, p_event nudge.events) IS 'Runs one rule''s action for an event (leaving the rule named in nudge.rule_id for the caller to restore) and returns its effect ({rule_id, type, reminder, created} | {rule_id, type, flag} | {rule_id, type, cancelled}); a template the event cannot fill, or that fills to a value a create or a flag refuses, raises NU422 "rule <id>: <field path>: <problem>".';
+COMMENT ON FUNCTION nudge.apply_rule(p_rule nudge.rules, p_event nudge.events) IS 'Runs one rule''s action for an event (leaving the rule named in nudge.rule_id for the caller to restore) and returns its effect ({rule_id, type, reminder, created} | {rule_id, type, flag} | {rule_id, type, cancelled}: the matching reminders still live once locked, one that ended meanwhile left as it is); a template the event cannot fill, or that fills to a value a create or a flag refuses, raises NU422 "rule <id>: <field path>: <problem>".';
 
 -- Name: are_rfc3339(text[]); Type: FUNCTION; Schema: nudge; Owner: -
 
@@ -712,6 +716,24 @@ $$;
 -- Name: FUNCTION breaker_change(h nudge.target_hosts, p_from text, p_worker text); Type: COMMENT; Schema: nudge; Owner: -
 
 COMMENT ON FUNCTION nudge.breaker_change(h nudge.target_hosts, p_from text, p_worker text) IS 'The nudge_breaker notification of a breaker that p_worker moved from state p_from to h: host, from, to, failures, opened_at, next_probe_at and worker, as JSON.';
+
+-- Name: cancel_if_live(bigint); Type: FUNCTION; Schema: nudge; Owner: -
+
+CREATE FUNCTION nudge.cancel_if_live(p_id bigint) RETURNS bigint
+    LANGUAGE plpgsql
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+BEGIN
+  -- Decided on the row once locked: a flag or a worker may have ended it since it was found.
+  IF (nudge.lock_reminder(p_id)).status NOT IN ('ACTIVE', 'PAUSED') THEN
+    RETURN NULL;
+  END IF;
+  RETURN (nudge.cancel_reminder(p_id)).id;
+END $$;
+
+-- Name: FUNCTION cancel_if_live(p_id bigint); Type: COMMENT; Schema: nudge; Owner: -
+
+COMMENT ON FUNCTION nudge.cancel_if_live(p_id bigint) IS 'Cancels reminder p_id as nudge.cancel_reminder does if it is ACTIVE or PAUSED once locked, and returns its id; NULL, changing nothing, when it has ended meanwhile; NU404 when it does not exist.';
 
 -- Name: cancel_reminder(bigint); Type: FUNCTION; Schema: nudge; Owner: -
 
@@ -4750,13 +4772,19 @@ BEGIN
           UPDATE pg_temp.nudge_batch_effect f
              SET effect = jsonb_build_object('rule_id', v_rule.id, 'type', 'cancel',
                                              'cancelled', to_jsonb(coalesce(c.ids, '{}')))
-            FROM (SELECT f2.ord, array_agg((nudge.cancel_reminder(r.id)).id ORDER BY r.id) AS ids
-                    FROM pg_temp.nudge_batch_effect f2
-                    LEFT JOIN nudge.reminders r
-                      ON r.entity_type = f2.item->>'entity_type' AND r.entity_id = f2.item->>'entity_id'
-                     AND r.event_type = f2.item->>'event_type' AND r.status IN ('ACTIVE', 'PAUSED')
-                   WHERE f2.rule_id = v_rule.id
-                   GROUP BY f2.ord) c
+            -- As nudge.apply_rule cancels: those still live once locked, in id order.
+            FROM (SELECT m.ord, array_agg(m.id ORDER BY m.id) FILTER (WHERE m.id IS NOT NULL) AS ids
+                    FROM (SELECT f2.ord, CASE WHEN r.id IS NOT NULL
+                                              THEN nudge.cancel_if_live(r.id) END AS id
+                            FROM pg_temp.nudge_batch_effect f2
+                            LEFT JOIN nudge.reminders r
+                              ON r.entity_type = f2.item->>'entity_type'
+                             AND r.entity_id = f2.item->>'entity_id'
+                             AND r.event_type = f2.item->>'event_type'
+                             AND r.status IN ('ACTIVE', 'PAUSED')
+                           WHERE f2.rule_id = v_rule.id
+                           ORDER BY r.id) m
+                   GROUP BY m.ord) c
            WHERE f.rule_id = v_rule.id AND f.ord = c.ord;
       END CASE;
     END LOOP;

@@ -213,6 +213,54 @@ TEST_F(EventsTest, ATargetKeptInASecretStaysForTheWorkerToFill) {
   EXPECT_NE(spaced.message.find("action.reminder.target"), std::string::npos) << spaced.message;
 }
 
+// A cancel rule that waits for a reminder a flag is completing leaves it COMPLETED and the event
+// stands, one at a time and in a batch: it once failed the whole event with 409 ("can no longer
+// be cancelled"), and the escalation it was to stop ran in full.
+TEST_F(EventsTest, ACancelThatWaitsForAReminderEndingMeanwhileLeavesItAndTheEventStands) {
+  rule("cancel", "interview_cancelled",
+       R"({"type": "cancel", "cancel": {"event_type": "feedback_form"}})");
+  for (const std::string statement :
+       {"SELECT nudge.emit_event('interview_cancelled', 'interviewer', 'u1')::text",
+        "SELECT nudge.emit_events('[{\"event_type\": \"interview_cancelled\", "
+        "\"entity_type\": \"interviewer\", \"entity_id\": \"u1\"}]')::text"}) {
+    sql("DELETE FROM nudge.status_flags");
+    sql("UPDATE nudge.reminders SET status = 'CANCELLED', completed_reason = 'cancelled', "
+        "finished_at = now() WHERE status IN ('ACTIVE', 'PAUSED')");
+    const std::int64_t id =
+        create(
+            "p_entity_type => 'interviewer', p_entity_id => 'u1', p_event_type => 'feedback_form', "
+            "p_channel => 'log', p_schedule_type => 'recurring', p_interval_seconds => 60, "
+            "p_stop_condition_type => 'db_check', p_stop_condition_value => 'done:u1'")
+            .second;
+    pqxx::connection flag_conn(db_.url());
+    pqxx::work flag(flag_conn);
+    flag.exec("SELECT nudge.set_flag('done:u1', true)");  // completes it, holding its row
+
+    std::string answer, error;
+    std::thread canceller([&] {
+      try {
+        pqxx::connection c(db_.url());
+        pqxx::work tx(c);
+        answer = tx.exec1(statement)[0].c_str();
+        tx.commit();
+      } catch (const std::exception& e) {
+        error = e.what();
+      }
+    });
+    const auto waiting = [&] {
+      return value<long>("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'") >
+             0;
+    };
+    ASSERT_TRUE(wait_until(10s, waiting));
+    flag.commit();
+    canceller.join();
+    EXPECT_EQ(error, "") << statement;
+    EXPECT_NE(answer.find(R"("cancelled": [])"), std::string::npos) << answer;
+    EXPECT_EQ(status(id), "COMPLETED");
+    EXPECT_EQ(reason(id), "stop_condition");
+  }
+}
+
 // A null put in text would read "Your feedback on null is due": refused as a missing value is.
 TEST_F(EventsTest, ANullIsRefusedInsideTextAndKeptAsAWholeValue) {
   rule("r", "e", R"({"type": "remind", "reminder": {"event_type": "x", "channel": "log",

@@ -5639,6 +5639,15 @@ BEGIN
   IF v_next > nudge.latest_fire() THEN
     PERFORM nudge.reject('run_at', 'the next fire must not be after 9999-12-31T23:59:59Z');
   END IF;
+  -- An occurrence is recorded once: one at a time that already fired would be delivered again
+  -- under its old Idempotency-Key and counted as a fire, but never recorded.
+  IF p_run_at IS NOT NULL AND v_row.occurrence_at IS NULL
+     AND EXISTS (SELECT 1 FROM nudge.executions x
+                  WHERE x.reminder_id = p_id AND x.scheduled_for = v_next) THEN
+    PERFORM nudge.reject('run_at', format(
+      'the occurrence at %s has already fired; choose another time (now, or any moment not yet '
+      'fired, fires it again as a new occurrence)', nudge.rfc3339_in_zone(v_next, 'UTC')));
+  END IF;
   -- The request is checked again by its trigger when the payload changes; name the payload,
   -- which is what this call changed, not the request it left as it was.
   IF p_payload IS NOT NULL AND v_row.request IS NOT NULL THEN
@@ -5672,7 +5681,7 @@ END $$;
 
 -- Name: FUNCTION reschedule_reminder(p_id bigint, p_run_at timestamp with time zone, p_interval_seconds integer, p_payload jsonb, p_max_fires integer, p_ends_at timestamp with time zone, p_clear text[]); Type: COMMENT; Schema: nudge; Owner: -
 
-COMMENT ON FUNCTION nudge.reschedule_reminder(p_id bigint, p_run_at timestamp with time zone, p_interval_seconds integer, p_payload jsonb, p_max_fires integer, p_ends_at timestamp with time zone, p_clear text[]) IS 'Changes when and how an ACTIVE or PAUSED reminder fires (a NULL argument keeps that setting; p_clear names the limits to remove, max_fires and/or ends_at; identity, channel and status never change): run_at is the next fire, for a cron reminder its schedule''s first occurrence at or after run_at (while an occurrence is retrying, that occurrence''s next attempt: the schedule''s later occurrences keep their places), never after ends_at nor after 9999-12-31T23:59:59Z; nothing to change (every argument NULL, p_clear empty) raises 22023 naming change, a bad value 22023 naming the field (a run_at or ends_at before 0001-01-01T00:00:00Z or after 9999-12-31T23:59:59Z, infinities included; payload when the new payload lacks a value the reminder''s request reads; clear naming anything else; a limit both given and cleared), another status NU409, and so does a run_at while a worker holds the reminder''s lease (a delivery under way), a missing reminder NU404; bringing the next fire forward wakes sleeping workers.';
+COMMENT ON FUNCTION nudge.reschedule_reminder(p_id bigint, p_run_at timestamp with time zone, p_interval_seconds integer, p_payload jsonb, p_max_fires integer, p_ends_at timestamp with time zone, p_clear text[]) IS 'Changes when and how an ACTIVE or PAUSED reminder fires (a NULL argument keeps that setting; p_clear names the limits to remove, max_fires and/or ends_at; identity, channel and status never change): run_at is the next fire, for a cron reminder its schedule''s first occurrence at or after run_at (while an occurrence is retrying, that occurrence''s next attempt: the schedule''s later occurrences keep their places), never after ends_at nor after 9999-12-31T23:59:59Z, nor an occurrence that has already fired (22023 naming run_at: it would be delivered again under its old key and never recorded); nothing to change (every argument NULL, p_clear empty) raises 22023 naming change, a bad value 22023 naming the field (a run_at or ends_at before 0001-01-01T00:00:00Z or after 9999-12-31T23:59:59Z, infinities included; payload when the new payload lacks a value the reminder''s request reads; clear naming anything else; a limit both given and cleared), another status NU409, and so does a run_at while a worker holds the reminder''s lease (a delivery under way), a missing reminder NU404; bringing the next fire forward wakes sleeping workers.';
 
 -- Name: resolve_moment(jsonb, text, timestamp with time zone, timestamp with time zone); Type: FUNCTION; Schema: nudge; Owner: -
 

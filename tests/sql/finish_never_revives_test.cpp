@@ -142,6 +142,32 @@ TEST_F(FinishNeverRevivesTest, ANewRunAtWaitsUntilTheDeliveryUnderWayEnds) {
   EXPECT_EQ(value<long>("SELECT fire_count FROM nudge.reminders WHERE id = $1", every), 1);
 }
 
+// A reschedule back to an occurrence that already fired would have it delivered again under its
+// old key and counted, but never recorded: refused naming run_at. A moment not yet fired is a new
+// occurrence.
+TEST_F(FinishNeverRevivesTest, ARescheduleToATimeThatAlreadyFiredIsRefused) {
+  const std::int64_t id = create_recurring("u1", 3600);
+  const auto fires = claim("w1");
+  ASSERT_EQ(fires.size(), 1u);
+  EXPECT_TRUE(finish_and_claim("w1", fires, 0).empty());
+  const std::string fired = value<std::string>(
+      "SELECT scheduled_for::text FROM nudge.executions WHERE reminder_id = $1", id);
+  const SqlFailure again =
+      failure_of("SELECT nudge.reschedule_reminder($1, p_run_at => $2::timestamptz)", id, fired);
+  EXPECT_EQ(again.sqlstate, "22023");
+  EXPECT_EQ(again.message.rfind("run_at: the occurrence at ", 0), 0u) << again.message;
+  EXPECT_NE(again.message.find("has already fired"), std::string::npos) << again.message;
+
+  // A moment later is an occurrence of its own: it fires and is recorded as one.
+  sql("SELECT nudge.reschedule_reminder($1, p_run_at => $2::timestamptz + interval '1 ms')", id,
+      fired);
+  const auto refire = claim("w1");
+  ASSERT_EQ(refire.size(), 1u);
+  EXPECT_TRUE(finish_and_claim("w1", refire, 0).empty());
+  EXPECT_EQ(count("nudge.executions"), 2);
+  EXPECT_EQ(value<long>("SELECT fire_count FROM nudge.reminders WHERE id = $1", id), 2);
+}
+
 TEST_F(FinishNeverRevivesTest, FailedFireOfACancelledOneTimeKeepsItCancelled) {
   const std::int64_t id = create_one_time("u1");
   const auto fires = claim("w1");

@@ -27,10 +27,15 @@ export function onToken(fn) {
 }
 
 let asking = null;
+// Escape closed the dialog without a token: later refusals fail as they were answered instead
+// of asking again at once (the view behind it called again), until a token is asked for by hand.
+let declined = false;
 // One prompt however many calls got a 401 (or 403) at once. `why` is said in the dialog;
-// `cancelled` is what the call fails with when the dialog is closed without a token.
-function askForToken(why, cancelled = new ApiError(401, { error: { code: "unauthorized", message: "This server needs a token." } })) {
+// `cancelled` is what the call fails with when the dialog is closed without a token; `byHand`:
+// the person asked for it (the token button, a change just refused), so it opens even if declined.
+function askForToken(why, cancelled = new ApiError(401, { error: { code: "unauthorized", message: "This server needs a token." } }), byHand = false) {
   if (asking) return asking;
+  if (declined && !byHand) return Promise.reject(cancelled);
   const dialog = document.getElementById("token-dialog");
   const form = document.getElementById("token-form");
   const field = document.getElementById("token-input");
@@ -41,6 +46,7 @@ function askForToken(why, cancelled = new ApiError(401, { error: { code: "unauth
       dialog.removeEventListener("close", closed);
       sessionStorage.setItem(TOKEN_KEY, field.value.trim());
       asking = null;
+      declined = false;
       for (const fn of tokenListeners) fn();
       resolve();
     };
@@ -48,6 +54,7 @@ function askForToken(why, cancelled = new ApiError(401, { error: { code: "unauth
     const closed = () => {
       form.removeEventListener("submit", submitted);
       asking = null;
+      declined = true;
       reject(cancelled);
     };
     form.addEventListener("submit", submitted, { once: true });
@@ -61,7 +68,12 @@ function askForToken(why, cancelled = new ApiError(401, { error: { code: "unauth
 // Asks for another token now (a read-only one cannot change anything; a shared screen needs its
 // own): the one entered replaces this tab's, and the views and the stream use it from then on.
 export function changeToken() {
-  return askForToken("").catch(() => {});
+  return askForToken("", undefined, true).catch(() => {});
+}
+
+// Whether the dialog was closed without a token (the page then offers a button to enter one).
+export function tokenDeclined() {
+  return declined;
 }
 
 // What this tab's token holds ({auth, token, scopes}, from GET /v1/auth), or null while unknown
@@ -113,7 +125,8 @@ export async function apiAnswer(method, path, body) {
       body: body === undefined ? undefined : JSON.stringify(body),
     });
     if (res.status === 401) {
-      await askForToken(t ? "That token was refused; enter another." : "");
+      await askForToken(t ? "That token was refused; enter another." : "",
+        t ? new ApiError(401, { error: { code: "unauthorized", message: "The token was refused: enter another with the token button." } }) : undefined);
       continue;
     }
     const text = await res.text();
@@ -129,7 +142,7 @@ export async function apiAnswer(method, path, body) {
       const refused = new ApiError(res.status, data);
       learning = null;  // what the page knew of this token is stale: ask again
       try {
-        await askForToken(`${refused.message}. Enter a token that may, or press Escape.`, refused);
+        await askForToken(`${refused.message}. Enter a token that may, or press Escape.`, refused, true);
       } catch (e) {
         // The tab keeps this token: the page follows what it may do now.
         learnAccess().then(() => { for (const fn of accessListeners) fn(); });

@@ -2,7 +2,7 @@
 // one view at a time into <main>, and the live stream that feeds it.
 
 import { h, fill } from "./dom.js";
-import { token, changeToken, onToken, onAccess, learnAccess, canWrite } from "./api.js";
+import { token, changeToken, onToken, onAccess, learnAccess, canWrite, tokenDeclined } from "./api.js";
 import { startStream, subscribe } from "./stream.js";
 import { overviewView } from "./view-overview.js";
 import { remindersView } from "./view-reminders.js";
@@ -107,7 +107,9 @@ startStream();
 // hidden or disabled, and the header says "read-only token".
 const tokenButton = document.getElementById("token-change");
 function showAccess() {
-  tokenButton.hidden = !token();
+  // Once the dialog was closed without one, the button is how a token is entered.
+  tokenButton.hidden = !token() && !tokenDeclined();
+  tokenButton.textContent = token() ? "Change token" : "Enter token";
   document.body.classList.toggle("read-only", !canWrite());
 }
 let started = false;

@@ -14,18 +14,21 @@ export function trimFires(times, { maxFires = null, endsAt = null } = {}) {
   return maxFires === null ? kept : kept.slice(0, Math.max(0, maxFires));
 }
 
-// A live reminder's next `count` fires: next_run_at first, then its schedule after it (a
-// next_run_at already past: what a claim now makes of it). The fire at next_run_at happens
+// A live reminder's next `count` fires: next_run_at first, then its schedule after it, or after
+// the occurrence being retried (a next_run_at already past: what a claim now makes of it). The fire at next_run_at happens
 // whatever max_fires and ends_at say (a reschedule may move it past ends_at; it is the one after
 // it that ends the reminder), so only the later ones are cut.
 export async function reminderFires(r, count = 5) {
-  const schedule = { schedule_type: r.schedule_type, run_at: r.next_run_at };
+  // While an occurrence is retried (or held by its host's open breaker), next_run_at is its next
+  // attempt: the schedule's later occurrences keep their places after the occurrence itself.
+  const base = r.retrying_occurrence ?? r.next_run_at;
+  const schedule = { schedule_type: r.schedule_type, run_at: base };
   if (r.schedule_type === "recurring") schedule.interval_seconds = r.interval_seconds;
   if (r.schedule_type === "cron") Object.assign(schedule, { cron: r.cron, timezone: r.timezone });
   // Already due (its workers are down, or it was paused past it): what a claim now does with it
   // under its misfire policy (fire it at once, skip it, or fire each missed occurrence), as the
   // preview of a reminder created now with that first fire lists it.
-  if (Date.parse(r.next_run_at) <= Date.now()) {
+  if (!r.retrying_occurrence && Date.parse(r.next_run_at) <= Date.now()) {
     const spec = { ...schedule, from: new Date().toISOString(), count, misfire_policy: r.misfire_policy };
     if (r.max_fires !== null && r.max_fires !== undefined) spec.max_fires = Math.max(1, r.max_fires - r.fire_count);
     if (r.ends_at) spec.ends_at = r.ends_at;
@@ -33,8 +36,8 @@ export async function reminderFires(r, count = 5) {
   }
   let later = [];
   if (r.schedule_type !== "one_time" && count > 1) {
-    const spec = { ...schedule, from: r.next_run_at, count };
-    const next = Date.parse(r.next_run_at);
+    const spec = { ...schedule, from: base, count };
+    const next = Date.parse(base);
     later = (await api("POST", "/v1/schedules/preview", spec)).times.filter((t) => Date.parse(t) > next).slice(0, count - 1);
   }
   const after = r.max_fires === null || r.max_fires === undefined ? null : r.max_fires - r.fire_count - 1;

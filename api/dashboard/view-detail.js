@@ -144,9 +144,16 @@ export async function detailView(main, ctx) {
       return;
     }
     const times = await reminderFires(r);
-    // A fire already due happens as soon as a worker claims it (once resumed, if paused).
+    // A fire already due happens as soon as a worker claims it (once resumed, if paused); an
+    // occurrence being retried is tried again first, and the later ones already due follow it.
     const now = Date.now();
-    fill(next, h("ol", {}, times.map((t) => h("li", {}, time(t), Date.parse(t) <= now ? " (at once)" : ""))),
+    const retry = Date.parse(r.next_run_at);
+    const note = (t, i) => {
+      if (i === 0 && r.retrying_occurrence) return [" (next attempt at the fire due ", time(r.retrying_occurrence), ")"];
+      if (r.retrying_occurrence && Date.parse(t) <= retry) return " (once that attempt ends)";
+      return Date.parse(t) <= now ? " (at once)" : "";
+    };
+    fill(next, h("ol", {}, times.map((t, i) => h("li", {}, time(t), note(t, i)))),
       r.status === "PAUSED" ? h("p", { class: "hint" }, "While paused, none of these is fired.") : null);
   }
 
@@ -222,6 +229,8 @@ export async function detailView(main, ctx) {
     if (warning && !confirm(warning)) return;
     try {
       show(await api("PATCH", `/v1/reminders/${id}`, patch));
+      // Sent and shown above: a later change sends only what is typed then.
+      reschedule.reset();
       actionNote.textContent = "Rescheduled.";
     } catch (err) {
       if (!(err instanceof ApiError)) throw err;

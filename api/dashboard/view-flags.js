@@ -57,7 +57,12 @@ export async function flagsView(main, ctx) {
   async function load(cursor) {
     const page = await api("GET", "/v1/flags" + query({ limit: 100, cursor }));
     if (!cursor) fill(tbody);
-    for (const f of page.items) tbody.append(row(f));
+    // A flag set live since the first page sits on top until its page comes: then it moves to
+    // its place, once.
+    for (const f of page.items) {
+      tbody.querySelector(`tr[data-key="${CSS.escape(f.key)}"]`)?.remove();
+      tbody.append(row(f));
+    }
     fill(more, page.next_cursor
       ? h("button", { type: "button", onclick: () => load(page.next_cursor) }, "More flags") : null);
   }
@@ -72,7 +77,11 @@ export async function flagsView(main, ctx) {
     fill(stopped, h("h2", {}, `Stopped by ${f.key}`),
       now.length
         ? h("ul", {}, now.map((r) => h("li", {}, h("a", { href: `#/reminders/${r.id}` }, `#${r.id}`), ` ${entity(r)} · ${r.event_type} `, status(r.status))))
-        : h("p", {}, "No reminder was waiting on it."));
+        : h("p", {}, "No reminder was waiting on it."),
+      // The first 50 only: the list has them all.
+      page.next_cursor
+        ? h("p", {}, "These are the first 50. ", h("a", { href: "#/reminders" + query({ stop_condition_value: f.key, status: "COMPLETED" }) }, "All the reminders it completed"), ".")
+        : null);
   }
 
   // Counting the reminders waiting on a flag is not cheap (the list's stop flag filter reads the

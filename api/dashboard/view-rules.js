@@ -89,6 +89,7 @@ export async function rulesView(main, ctx) {
   form.addEventListener("submit", async (e) => {
     e.preventDefault();
     clearErrors(form);
+    note.textContent = "";
     if (!checkRequired(form)) return;
     try {
       const body = {
@@ -109,8 +110,15 @@ export async function rulesView(main, ctx) {
     }
   });
 
-  ctx.subscribe((type) => {
+  ctx.subscribe((type, data) => {
     if (type === "rule" || type === "resync") load().catch(() => {});
+    // The rule being edited was deleted elsewhere: what is typed stays, and saving it makes a
+    // new rule (a PATCH could only answer that it does not exist).
+    if (type === "rule" && data?.change === "deleted" && editing && data.rule?.id === editing.id) {
+      title.textContent = `New rule (rule #${editing.id} was deleted; saving makes a new one)`;
+      note.textContent = "";
+      editing = null;
+    }
   });
   edit(null);
   await load();

@@ -621,6 +621,73 @@ flow("'Next fires' of a reminder whose next fire is past follows its misfire pol
   assert.deepEqual(await atOnce(), [false, false, false, false, false]);
 });
 
+// An occurrence being retried (or held by its host's open breaker): next_run_at is its next
+// attempt, and the schedule's later occurrences keep their places after the occurrence.
+flow("'Next fires' of a reminder retrying an occurrence keeps the schedule's places", {}, async () => {
+  const hour = 3600000;
+  const made = await stack.api("POST", "/v1/reminders", { entity_type: "user", entity_id: unique("RT"), event_type: "rt", channel: "log",
+    schedule_type: "recurring", interval_seconds: 3600, run_at: new Date(Date.now() + hour).toISOString() });
+  assert.equal(made.status, 201, JSON.stringify(made.body));
+  stack.sql(`UPDATE nudge.reminders SET occurrence_at = date_trunc('second', now()) - interval '10 minutes',
+             next_run_at = now() + interval '30 minutes', attempt = 1 WHERE id = ${made.body.id}`);
+  const r = (await stack.api("GET", `/v1/reminders/${made.body.id}`)).body;
+  await open(`/reminders/${made.body.id}`);
+  await page.waitForFunction(() => document.querySelectorAll("#next-fires li").length === 5);
+  const listed = await page.$$eval("#next-fires li", (els) => els.map((li) => [Date.parse(li.querySelector("time").dateTime), li.textContent]));
+  assert.equal(listed[0][0], Date.parse(r.next_run_at));
+  assert.match(listed[0][1], /next attempt at the fire due/);
+  assert.deepEqual(listed.slice(1).map(([t]) => t), [1, 2, 3, 4].map((k) => Date.parse(r.retrying_occurrence) + k * hour));
+});
+
+// A reschedule's fields are emptied once it is made: a later one sends only what is typed then
+// (the old next fire, sent again, once re-fired an occurrence).
+flow("a reschedule made empties its form", {}, async () => {
+  const made = await stack.api("POST", "/v1/reminders", { entity_type: "user", entity_id: unique("RS"), event_type: "rs", channel: "log",
+    schedule_type: "recurring", interval_seconds: 3600, run_at: new Date(Date.now() + 3600000).toISOString() });
+  await open(`/reminders/${made.body.id}`);
+  await page.click("details:has(#reschedule-form) > summary");
+  await page.fill("#reschedule-form #f-run_at", "2099-01-01T09:00");
+  await page.click("#reschedule-form button[type=submit]");
+  await waitUntil(async () => (await stack.api("GET", `/v1/reminders/${made.body.id}`)).body.next_run_at.startsWith("2099-01-01"), 10000, "rescheduled");
+  await page.waitForFunction(() => document.querySelector("#reschedule-form #f-run_at").value === "");
+  await page.fill("#reschedule-form #f-max_fires", "7");
+  await page.click("#reschedule-form button[type=submit]");
+  await page.waitForSelector("#facts:has-text('At most this many fires7')");
+  assert.equal(await page.inputValue("#reschedule-form #f-max_fires"), "");
+});
+
+// More than a page of flags, and one set live meanwhile: it shows once, where its page puts it.
+flow("a flag set live shows once when the page holding it is loaded", {}, async () => {
+  const prefix = unique("pg").toLowerCase();
+  stack.sql(`INSERT INTO nudge.status_flags (key, value) SELECT '${prefix}-' || lpad(g::text, 3, '0'), false FROM generate_series(1, 150) g`);
+  await open("/flags");
+  await page.waitForFunction(() => document.querySelectorAll("#flags tbody tr").length >= 100);
+  const live = `${prefix}-zzz`;
+  assert.ok([200, 201].includes((await stack.api("PUT", `/v1/flags/${live}`, { value: false })).status));
+  await page.waitForSelector(`#flags tr[data-key="${live}"]`);
+  for (let more; (more = await page.$(".paging button:text-is('More flags')"));) {
+    await more.click();
+    await more.waitForElementState("hidden");  // replaced once the page is in
+  }
+  const keys = await page.$$eval("#flags tbody tr", (rows) => rows.map((r) => r.dataset.key));
+  assert.equal(keys.filter((k) => k === live).length, 1);
+  assert.equal(new Set(keys).size, keys.length);
+});
+
+// The rule being edited is deleted elsewhere: the editor says so, and saving makes a new one.
+flow("the rules editor says when the rule it edits was deleted elsewhere", {}, async () => {
+  const rule = await stack.api("POST", "/v1/rules", { name: unique("gone"), event_type: "gone", action: { type: "set_flag", flag: { key: "gone", value: true } } });
+  assert.equal(rule.status, 201, JSON.stringify(rule.body));
+  await open(`/rules?id=${rule.body.id}`);
+  await page.waitForSelector(`#editor-title:text-is('Edit rule #${rule.body.id}')`);
+  assert.equal((await stack.api("DELETE", `/v1/rules/${rule.body.id}`)).status, 204);
+  await page.waitForSelector(`#editor-title:has-text('rule #${rule.body.id} was deleted')`);
+  await page.click("#rule-form button[type=submit]");
+  await page.waitForSelector("#rules-view-note, p[role=status]:has-text('saved')");
+  const note = await page.textContent("p[role=status]:has-text('saved')");
+  assert.doesNotMatch(note, new RegExp(`#${rule.body.id} saved`));
+});
+
 flow("a reminder's older executions are shown on asking", {}, async () => {
   // 25 fires at once: every second of the last 25, all missed, all fired (fire_all).
   const made = await stack.api("POST", "/v1/reminders", {
@@ -998,6 +1065,14 @@ flow("with tokens on, the page works only after a token is entered", {}, async (
     await p.waitForSelector("#token-dialog[open]");
     assert.equal(await p.isVisible(".cards"), false);
     assert.equal(await p.evaluate(() => document.activeElement.id), "token-input");
+    // Escape closes it for good: the view behind it, refused too, does not open it again at once;
+    // a button in the header does.
+    await p.keyboard.press("Escape");
+    await p.waitForSelector("#token-change:text-is('Enter token')");
+    await p.waitForTimeout(1500);
+    assert.equal(await p.isVisible("#token-dialog[open]"), false);
+    await p.click("#token-change");
+    await p.waitForSelector("#token-dialog[open]");
     await p.fill("#token-input", "nudge_wrong");
     await p.press("#token-input", "Enter");
     await p.waitForSelector("#token-dialog[open] #token-error:has-text('refused')");

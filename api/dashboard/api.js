@@ -67,8 +67,8 @@ function askForToken(why, cancelled = new ApiError(401, { error: { code: "unauth
 
 // Asks for another token now (a read-only one cannot change anything; a shared screen needs its
 // own): the one entered replaces this tab's, and the views and the stream use it from then on.
-export function changeToken() {
-  return askForToken("", undefined, true).catch(() => {});
+export function changeToken(why = "") {
+  return askForToken(why, undefined, true).catch(() => {});
 }
 
 // Whether the dialog was closed without a token (the page then offers a button to enter one).

@@ -75,7 +75,7 @@ function open() {
   source.addEventListener("revoked", () => {
     source.close();
     show("offline", "offline: the token was revoked");
-    changeToken();
+    changeToken("This tab's token was revoked (or lost read); enter another.");
   });
 }
 

@@ -1145,6 +1145,7 @@ flow("with tokens on, the page works only after a token is entered", {}, async (
     secured.sql("SELECT nudge.revoke_token('writer')");
     await other.waitForSelector("#token-dialog[open]", { timeout: 15000 });
     assert.match(await other.textContent("#connection"), /revoked/);
+    assert.match(await other.textContent("#token-error"), /revoked/);
     assert.deepEqual(errors, []);
   } finally {
     await secured.stop(false);

@@ -41,7 +41,7 @@ export async function flagsView(main, ctx) {
         onclick: () => rowAction(rowError, `Could not set ${f.key}`, () => set(f.key, !f.value)),
       }, h("span", { class: "track", "aria-hidden": "true" }), f.value ? "true" : "false"),
       time(f.updated_at),
-      h("a", { href: "#/reminders" + query({ stop_condition_value: f.key }) }, "waiting on it")]);
+      h("a", { href: "#/reminders" + query({ stop_condition_value: f.key }) }, "its reminders")]);
     tr.prepend(h("th", { scope: "row" }, f.key));
     return tr;
   }

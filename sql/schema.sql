@@ -1096,14 +1096,16 @@ BEGIN
       PERFORM nudge.reject(p_field, nudge.placeholder_problem(v_name));
     END IF;
   END LOOP;
-  IF regexp_replace(p_text, '\{\{\s*[^{}]*?\s*\}\}', '', 'g') ~ '\{\{|\}\}' THEN
-    PERFORM nudge.reject(p_field, 'has a {{ or }} that does not close a placeholder');
-  END IF;
+  -- Which one, with what follows it: in a long template "a {{ that does not close" is a search.
+  PERFORM nudge.reject(p_field, format('has a {{ or }} that does not close a placeholder: "%s"',
+                                       substring(x.rest from '(?:\{\{|\}\})[^{}]{0,20}')))
+     FROM (SELECT regexp_replace(p_text, '\{\{\s*[^{}]*?\s*\}\}', '', 'g') AS rest) x
+    WHERE x.rest ~ '\{\{|\}\}';
 END $$;
 
 -- Name: FUNCTION check_placeholders(p_text text, p_field text); Type: COMMENT; Schema: nudge; Owner: -
 
-COMMENT ON FUNCTION nudge.check_placeholders(p_text text, p_field text) IS 'Raises 22023 naming p_field when p_text holds an unknown placeholder or a brace pair that is not one; otherwise does nothing.';
+COMMENT ON FUNCTION nudge.check_placeholders(p_text text, p_field text) IS 'Raises 22023 naming p_field when p_text holds an unknown placeholder or a brace pair that is not one (quoted with what follows it); otherwise does nothing.';
 
 -- Name: check_remind_template(jsonb, text); Type: FUNCTION; Schema: nudge; Owner: -
 
@@ -1164,10 +1166,26 @@ BEGIN
     END IF;
   END LOOP;
   IF p_template ? 'payload' THEN
-    PERFORM nudge.check_placeholders(s, 'action.reminder.payload')
-       FROM jsonb_path_query(p_template->'payload', '$.**') j,
-            LATERAL (SELECT j #>> '{}' AS s) x
-      WHERE jsonb_typeof(j) = 'string';
+    -- Each string named by its place (action.reminder.payload.a[1]), as an event's missing
+    -- value is named.
+    PERFORM nudge.check_placeholders(n.value #>> '{}', n.field)
+       FROM (WITH RECURSIVE node(field, value) AS (
+               SELECT 'action.reminder.payload', p_template->'payload'
+               UNION ALL
+               SELECT n.field || CASE WHEN jsonb_typeof(n.value) = 'object' THEN '.' || c.key
+                                      ELSE '[' || c.key || ']' END,
+                      c.value
+                 FROM node n,
+                      LATERAL (SELECT o.key, o.value
+                                 FROM jsonb_each(CASE WHEN jsonb_typeof(n.value) = 'object'
+                                                      THEN n.value END) o
+                               UNION ALL
+                               SELECT (a.n - 1)::text, a.value
+                                 FROM jsonb_array_elements(CASE WHEN jsonb_typeof(n.value) = 'array'
+                                                                THEN n.value END)
+                                      WITH ORDINALITY AS a(value, n)) c)
+             SELECT node.field, node.value FROM node) n
+      WHERE jsonb_typeof(n.value) = 'string';
     -- Keys are names, not templates.
     IF EXISTS (SELECT 1 FROM jsonb_path_query(p_template->'payload', '$.**') j
                 WHERE jsonb_typeof(j) = 'object'
@@ -1214,7 +1232,7 @@ END $_$;
 
 -- Name: FUNCTION check_remind_template(p_template jsonb, p_event_type text); Type: COMMENT; Schema: nudge; Owner: -
 
-COMMENT ON FUNCTION nudge.check_remind_template(p_template jsonb, p_event_type text) IS 'Raises 22023 naming the field (action.reminder.<field>) when a remind template holds an unknown field, a wrong type, a whole number out of its field''s range (too long for an integer: the range is stated), an unknown placeholder, a {{secret.NAME}} anywhere but alone in target, a placeholder in channel, schedule_type, cron, misfire_policy or stop_condition_type, or anything a create would refuse for a sample event; otherwise does nothing.';
+COMMENT ON FUNCTION nudge.check_remind_template(p_template jsonb, p_event_type text) IS 'Raises 22023 naming the field (action.reminder.<field>) when a remind template holds an unknown field, a wrong type, a whole number out of its field''s range (too long for an integer: the range is stated), an unknown placeholder (in the payload, named by its place: action.reminder.payload.a[1]), a {{secret.NAME}} anywhere but alone in target, a placeholder in channel, schedule_type, cron, misfire_policy or stop_condition_type, or anything a create would refuse for a sample event; otherwise does nothing.';
 
 -- Name: check_request(jsonb, text, jsonb); Type: FUNCTION; Schema: nudge; Owner: -
 

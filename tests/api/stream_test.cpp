@@ -282,11 +282,20 @@ TEST_F(StreamTest, AResumeGetsEveryChangeOfALongTransaction) {
   }
   auto resumed = open("?types=flag", "Last-Event-ID: " + last_id_ + "\r\n");
   int got = 0;
-  for (; got < kChanges; ++got) {
+  int lagged = 0;
+  while (got < kChanges) {
     const auto m = resumed->next_event(kWait);
     if (!m) break;
+    if (m->event == "lagged") {
+      // This reader is slower than the server (a sanitizer build): it resumes from the lagged
+      // event's id, as EventSource does, and must still get every change once.
+      ASSERT_LT(++lagged, 100);
+      resumed = open("?types=flag", "Last-Event-ID: " + m->id + "\r\n");
+      continue;
+    }
     ASSERT_EQ(m->event, "flag") << m->data;
     ASSERT_EQ(m->json()["flag"]["key"], "f" + std::to_string(got)) << m->data;
+    ++got;
   }
   EXPECT_EQ(got, kChanges);
   EXPECT_FALSE(resumed->next_event(1500ms).has_value()) << "nothing more";

@@ -930,8 +930,9 @@ TEST_F(EventsTest, ARuleIsCheckedWhenItIsSavedNamingTheField) {
       {remind + R"(, "max_fires": "3"}})", "{}", "action.reminder.max_fires"},
       {remind + R"(, "delay_seconds": -1}})", "{}", "action.reminder.delay_seconds"},
       {remind + R"(, "target": "{{nope}}"}})", "{}", "action.reminder.target"},
+      // Named by its place in the payload.
       {remind + R"(, "payload": {"a": ["{{data.x}}", "{{oops}}"]}}})", "{}",
-       "action.reminder.payload"},
+       "action.reminder.payload.a[1]"},
       {remind + R"(, "stop_condition_value": "{{entity_id"}})", "{}",
        "action.reminder.stop_condition_value"},
       {R"({"type": "remind", "reminder": {"event_type": "f", "channel": "fax",
@@ -962,6 +963,12 @@ TEST_F(EventsTest, ARuleIsCheckedWhenItIsSavedNamingTheField) {
   }
   EXPECT_EQ(count("nudge.rules"), 0);
   EXPECT_EQ(count("nudge.reminders"), 0) << "the sample create of a check leaves nothing";
+  // A brace that closes nothing is quoted with what follows it.
+  EXPECT_EQ(failure_of("SELECT nudge.create_rule('r', 'e', $1::jsonb)",
+                       remind + R"(, "stop_condition_value": "done:{{entity_id by then"}})")
+                .message,
+            "action.reminder.stop_condition_value: has a {{ or }} that does not close a "
+            "placeholder: \"{{entity_id by then\"");
   // Plain SQL is checked the same way.
   EXPECT_EQ(failure_of("INSERT INTO nudge.rules (name, event_type, action) VALUES ('r', 'e', "
                        "'{\"type\": \"nope\"}')")

@@ -6,6 +6,7 @@ import { h, fill, field, input, status, time, timeText, flash, labelledRow, tabl
 import { showFieldError, clearErrors } from "./form-errors.js";
 import { describeSchedule, entity, reasonText } from "./format.js";
 import { reminderFires } from "./fires.js";
+import { holdingBreaker } from "./held.js";
 import { numberOrText, toRfc3339, inYourZone, TIME_INPUT } from "./values.js";
 
 const LIVE = ["ACTIVE", "PAUSED"];
@@ -155,6 +156,12 @@ export async function detailView(main, ctx) {
     };
     fill(next, h("ol", {}, times.map((t, i) => h("li", {}, time(t), note(t, i)))),
       r.status === "PAUSED" ? h("p", { class: "hint" }, "While paused, none of these is fired.") : null);
+    // Its next attempt waits for its host's breaker: say so, and where breakers are listed.
+    const held = await holdingBreaker(r).catch(() => null);
+    if (held) {
+      next.append(h("p", { id: "held", class: "hint" }, `Held: the circuit breaker of ${held.host} is ${held.state} after ${held.failures} failures; `,
+        "its next probe is at ", time(held.next_probe_at), ". Held deliveries use no attempts. ", h("a", { href: "#/overview" }, "Breakers")));
+    }
   }
 
   // The newest executions, 20 more each "Show older executions"; a reload (a fire, a resync)

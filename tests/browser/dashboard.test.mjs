@@ -637,6 +637,17 @@ flow("'Next fires' of a reminder retrying an occurrence keeps the schedule's pla
   assert.equal(listed[0][0], Date.parse(r.next_run_at));
   assert.match(listed[0][1], /next attempt at the fire due/);
   assert.deepEqual(listed.slice(1).map(([t]) => t), [1, 2, 3, 4].map((k) => Date.parse(r.retrying_occurrence) + k * hour));
+
+  // A webhook's occurrence held by its host's open breaker says so, naming the host.
+  const hook = await stack.api("POST", "/v1/reminders", { entity_type: "user", entity_id: unique("HB"), event_type: "hb", channel: "webhook",
+    target: "https://held.example/in", schedule_type: "recurring", interval_seconds: 3600, run_at: new Date(Date.now() + hour).toISOString() });
+  assert.equal(hook.status, 201, JSON.stringify(hook.body));
+  stack.sql(`INSERT INTO nudge.target_hosts (host, state, consecutive_failures, opened_at, next_probe_at, open_seconds)
+             VALUES ('https://held.example:443', 'open', 5, now(), now() + interval '30 minutes', 1800)`);
+  stack.sql(`UPDATE nudge.reminders SET occurrence_at = now() - interval '1 minute', next_run_at = now() + interval '30 minutes'
+             WHERE id = ${hook.body.id}`);
+  await open(`/reminders/${hook.body.id}`);
+  assert.match(await (await page.waitForSelector("#held")).textContent(), /^Held: the circuit breaker of https:\/\/held\.example:443 is open after 5 failures/);
 });
 
 // A reschedule's fields are emptied once it is made: a later one sends only what is typed then

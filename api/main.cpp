@@ -172,7 +172,8 @@ int main(int argc, char** argv) {
   nudge::metrics::Registry registry;
   nudge::api::RequestMetrics request_metrics(registry);
   nudge::api::add_server_metrics(registry, pool, server);
-  nudge::api::Router router(server.routes(), gate, &request_metrics);
+  nudge::api::Router router(server.routes(), gate, &request_metrics,
+                            static_cast<std::size_t>(config.api.max_body_bytes));
   const nudge::AddressGuard guard(config.webhook.allow_private);
   nudge::api::add_routes(router, pool, notifier, config.secrets, guard, registry, hub,
                          config.misfire);

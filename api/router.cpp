@@ -178,7 +178,8 @@ void Router::finish() {
   // the same JSON error body as ours; answers that already have a body are left alone.
   // An error without a body is one no route answered: counted here, once.
   const httplib::Server::HandlerWithResponse on_error =
-      [metrics = metrics_](const httplib::Request& req, httplib::Response& res) {
+      [metrics = metrics_, max_body = max_body_bytes_](const httplib::Request& req,
+                                                       httplib::Response& res) {
         if (!res.body.empty()) return httplib::Server::HandlerResponse::Unhandled;
         if (metrics != nullptr) metrics->observe_unrouted(req.method, res.status);
         switch (res.status) {
@@ -191,7 +192,10 @@ void Router::finish() {
                        "rate for its body)");
             break;
           case 413:
-            send_error(res, 413, "payload_too_large", "the request body is larger than allowed",
+            send_error(res, 413, "payload_too_large",
+                       max_body == 0 ? std::string("the request body is larger than allowed")
+                                     : "the request body is over " + std::to_string(max_body) +
+                                           " bytes ([api] max_body_bytes)",
                        "body");
             break;
           case 414:

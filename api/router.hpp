@@ -29,8 +29,10 @@ class Router {
  public:
   using Handler = std::function<void(const httplib::Request&, httplib::Response&)>;
 
-  Router(httplib::Server& server, Gate& gate, RequestMetrics* metrics = nullptr)
-      : server_(server), gate_(gate), metrics_(metrics) {}
+  // `max_body_bytes` is named in a 413's message ([api] max_body_bytes; 0: not named).
+  Router(httplib::Server& server, Gate& gate, RequestMetrics* metrics = nullptr,
+         std::size_t max_body_bytes = 0)
+      : server_(server), gate_(gate), metrics_(metrics), max_body_bytes_(max_body_bytes) {}
 
   // Adds a handler (registered by finish()), served once the gate admits the request; anything
   // it throws becomes an error answer. Throws std::logic_error for a route access.cpp does not
@@ -58,6 +60,7 @@ class Router {
   httplib::Server& server_;
   Gate& gate_;
   RequestMetrics* metrics_;
+  std::size_t max_body_bytes_;
   std::vector<Route> routes_;
   std::vector<std::string> patterns_;         // in the order added
   std::map<std::string, std::string> paths_;  // pattern -> its template, "/v1/reminders/{id}"

@@ -163,6 +163,8 @@ TEST_F(BodyLimits, AChunkedBodyOverTheLimitIs413AndItsRestIsDroppedUnkept) {
   EXPECT_EQ(refused->status, 413);
   EXPECT_EQ(answer_json(refused)["error"]["code"], "payload_too_large");
   EXPECT_EQ(answer_json(refused)["error"]["field"], "body");
+  EXPECT_EQ(answer_json(refused)["error"]["message"],
+            "the request body is over 262144 bytes ([api] max_body_bytes)");
   EXPECT_EQ(value<long>("SELECT count(*) FROM nudge.reminders"), 0);
   // The rest of the body was skipped: the connection goes on.
   const auto next = c.request(raw_request("GET", "/health"), 5s);

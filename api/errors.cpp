@@ -131,7 +131,7 @@ void send_exception(const httplib::Request& req, httplib::Response& res, std::ex
     // these from sql_error, so the SQLSTATE check below never sees them.)
     send_retry_later(res, "the database is busy; try again");
   } catch (const pqxx::sql_error& e) {
-    const std::string state = e.sqlstate();
+    const std::string state = sqlstate_of(e);
     const std::string message = primary_message(e.what());
     if (state == "22023") {
       send_error(res, 400, code_of_problem(message), message, field_of(message));

@@ -1932,7 +1932,7 @@ COMMENT ON FUNCTION nudge.compile_template(p_template jsonb, p_typed boolean, p_
 -- Name: complete_reminders_stopped_by_flags(); Type: FUNCTION; Schema: nudge; Owner: -
 
 CREATE FUNCTION nudge.complete_reminders_stopped_by_flags() RETURNS trigger
-    LANGUAGE plpgsql
+    LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'pg_catalog', 'pg_temp'
     SET enable_seqscan TO 'off'
     SET jit TO 'off'
@@ -1956,7 +1956,7 @@ END $$;
 
 -- Name: FUNCTION complete_reminders_stopped_by_flags(); Type: COMMENT; Schema: nudge; Owner: -
 
-COMMENT ON FUNCTION nudge.complete_reminders_stopped_by_flags() IS 'Trigger: every live reminder stopped by a flag that is true after an insert or update statement is COMPLETED (stop_condition) in the same transaction, so none is claimed after it commits.';
+COMMENT ON FUNCTION nudge.complete_reminders_stopped_by_flags() IS 'Trigger: every live reminder stopped by a flag that is true after an insert or update statement is COMPLETED (stop_condition) in the same transaction, so none is claimed after it commits; runs as its owner, so a role that may write flags needs no right on reminders.';
 
 -- Name: contacts; Type: TABLE; Schema: nudge; Owner: -
 

@@ -48,13 +48,14 @@ bool connection_lost(const std::exception& e) {
 
 // Errors that say something about one of the outcomes a finish records, not about the moment:
 // an SQL error other than a lost connection, a conflict with another transaction (40: deadlock,
-// serialization), a lock or statement timeout, or a server short of resources (53, 58), all of
-// which the same statement may get past when tried again.
+// serialization), a lock or statement timeout, a server short of resources (53, 58), all of
+// which the same statement may get past when tried again, or a privilege this worker's login
+// lacks (42501: every row fails alike until it is granted; setting rows aside would pause them).
 bool outcome_error(const std::exception& e) {
   const auto* sql = dynamic_cast<const pqxx::sql_error*>(&e);
   if (sql == nullptr || connection_lost(e)) return false;
-  const std::string& state = sql->sqlstate();
-  for (const char* passing : {"40", "53", "58", "55P03", "57014"})
+  const std::string state = sqlstate_of(*sql);
+  for (const char* passing : {"40", "53", "58", "55P03", "57014", "42501"})
     if (state.rfind(passing, 0) == 0) return false;
   return true;
 }

@@ -96,6 +96,12 @@ std::string database_error(const std::exception& e, const std::string& url) {
   return redact(e.what(), url);
 }
 
+std::string sqlstate_of(const pqxx::sql_error& e) {
+  if (!e.sqlstate().empty()) return e.sqlstate();
+  if (dynamic_cast<const pqxx::insufficient_privilege*>(&e) != nullptr) return "42501";
+  return "";
+}
+
 std::string primary_message(const std::string& what) {
   std::string m = what;
   for (const std::string prefix : {"ERROR:  ", "FATAL:  "}) {

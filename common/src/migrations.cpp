@@ -1,11 +1,15 @@
 #include "nudge/migrations.hpp"
 
+#include <chrono>
 #include <cstdint>
 #include <cstdio>
 #include <map>
 #include <string_view>
+#include <thread>
 
+#include "nudge/database.hpp"
 #include "nudge/log.hpp"
+#include "nudge/shutdown.hpp"
 
 namespace nudge {
 
@@ -33,12 +37,24 @@ struct Applied {
   bool breaking = false;
 };
 
+// The migrations recorded, or nullopt before the first (no nudge.migrations yet).
+std::optional<std::map<int, Applied>> recorded_migrations(pqxx::connection& conn);
+
 std::map<int, Applied> applied_migrations(pqxx::connection& conn) {
   pqxx::nontransaction tx(conn);
   std::map<int, Applied> out;
   for (const auto& row : tx.exec("SELECT version, name, checksum, breaking FROM nudge.migrations"))
     out[row[0].as<int>()] = {row[1].as<std::string>(), row[2].as<std::string>(), row[3].as<bool>()};
   return out;
+}
+
+std::optional<std::map<int, Applied>> recorded_migrations(pqxx::connection& conn) {
+  {
+    pqxx::nontransaction tx(conn);
+    if (!tx.exec1("SELECT to_regclass('nudge.migrations') IS NOT NULL")[0].as<bool>())
+      return std::nullopt;
+  }
+  return applied_migrations(conn);
 }
 
 std::optional<std::string> newer_breaking_migration(const std::map<int, Applied>& applied) {
@@ -69,11 +85,48 @@ void check_not_too_new(const std::map<int, Applied>& applied) {
   }
 }
 
+// Whether every compiled-in migration is applied, each as compiled (std::runtime_error for one
+// edited after it was applied: add a new migration instead).
+bool all_applied(const std::map<int, Applied>& applied) {
+  bool all = true;
+  for (const auto& m : embedded_migrations()) {
+    const auto it = applied.find(m.version);
+    if (it == applied.end()) {
+      all = false;
+    } else if (it->second.checksum != checksum(m.sql)) {
+      throw std::runtime_error(std::string("migration ") + m.name +
+                               " was edited after it was applied; add a new migration instead");
+    }
+  }
+  return all;
+}
+
+// Any session may take an advisory lock: one that holds this key must not hang a start for good
+// nor keep it from stopping, so the lock is tried, the wait said, and a stop request honoured.
 class AdvisoryLock {
  public:
   explicit AdvisoryLock(pqxx::connection& conn) : conn_(conn) {
-    pqxx::nontransaction tx(conn_);
-    tx.exec_params("SELECT pg_advisory_lock($1)", kMigrationLockKey);
+    const auto started = std::chrono::steady_clock::now();
+    for (bool said = false;;) {
+      {
+        pqxx::nontransaction tx(conn_);
+        if (tx.exec_params1("SELECT pg_try_advisory_lock($1)", kMigrationLockKey)[0].as<bool>())
+          return;
+        if (!said && std::chrono::steady_clock::now() - started > std::chrono::seconds(2)) {
+          const auto holder = tx.exec_params(
+              "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted "
+              "AND classid = ($1::bigint >> 32)::oid AND objid = ($1::bigint & 4294967295)::oid",
+              kMigrationLockKey);
+          log::warn(
+              "waiting for the migration lock, which another session holds",
+              {{"held_by_pid", holder.empty() ? std::string("unknown") : holder[0][0].c_str()}});
+          said = true;
+        }
+      }
+      if (shutdown_requested())
+        throw std::runtime_error("stopped while waiting for the migration lock");
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    }
   }
   ~AdvisoryLock() {
     try {
@@ -97,38 +150,55 @@ bool Migration::breaking() const {
 }
 
 int migrate(pqxx::connection& conn) {
+  // Nothing to do is found by reading alone, without the lock or any DDL: a service whose login
+  // may only use the schema starts once its owner has migrated it.
+  if (const auto recorded = recorded_migrations(conn)) {
+    check_not_too_new(*recorded);
+    if (all_applied(*recorded)) return 0;
+  }
   AdvisoryLock lock(conn);
   {
+    // Created only where missing: CREATE on the database is needed for the first install alone.
     pqxx::nontransaction tx(conn);
-    tx.exec(
-        "CREATE SCHEMA IF NOT EXISTS nudge;"
-        "CREATE TABLE IF NOT EXISTS nudge.migrations ("
-        " version integer PRIMARY KEY, name text NOT NULL, checksum text NOT NULL,"
-        " breaking boolean NOT NULL, applied_at timestamptz NOT NULL DEFAULT now());"
-        "COMMENT ON TABLE nudge.migrations IS 'The migrations applied to this database; a "
-        "binary refuses to start when a breaking one is newer than it knows.'");
+    if (tx.exec1("SELECT to_regnamespace('nudge') IS NULL")[0].as<bool>())
+      tx.exec("CREATE SCHEMA nudge");
+    if (tx.exec1("SELECT to_regclass('nudge.migrations') IS NULL")[0].as<bool>()) {
+      tx.exec(
+          "CREATE TABLE nudge.migrations ("
+          " version integer PRIMARY KEY, name text NOT NULL, checksum text NOT NULL,"
+          " breaking boolean NOT NULL, applied_at timestamptz NOT NULL DEFAULT now());"
+          "COMMENT ON TABLE nudge.migrations IS 'The migrations applied to this database; a "
+          "binary refuses to start when a breaking one is newer than it knows.'");
+    }
   }
   const auto applied = applied_migrations(conn);
   check_not_too_new(applied);
+  all_applied(applied);
   int count = 0;
   for (const auto& m : embedded_migrations()) {
     const std::string sum = checksum(m.sql);
-    if (const auto it = applied.find(m.version); it != applied.end()) {
-      if (it->second.checksum != sum)
-        throw std::runtime_error(std::string("migration ") + m.name +
-                                 " was edited after it was applied; add a new migration instead");
-      continue;
-    }
+    if (applied.contains(m.version)) continue;
     pqxx::work tx(conn);
-    // The row goes in first, so a process that somehow races past the lock fails on the key
-    // instead of applying the body twice.
-    tx.exec_params(
-        "INSERT INTO nudge.migrations (version, name, checksum, breaking) VALUES ($1, $2, $3, $4)",
-        m.version, std::string(m.name), sum, m.breaking());
-    // Every name of ours is written schema-qualified: with only pg_catalog on the path, a name
-    // that is not fails here, in the migration, instead of resolving to a user's object later.
-    tx.exec("SET LOCAL search_path = pg_catalog, pg_temp");
-    tx.exec(m.sql);
+    try {
+      // The row goes in first, so a process that somehow races past the lock fails on the key
+      // instead of applying the body twice.
+      tx.exec_params(
+          "INSERT INTO nudge.migrations (version, name, checksum, breaking) "
+          "VALUES ($1, $2, $3, $4)",
+          m.version, std::string(m.name), sum, m.breaking());
+      // Every name of ours is written schema-qualified: with only pg_catalog on the path, a name
+      // that is not fails here, in the migration, instead of resolving to a user's object later.
+      tx.exec("SET LOCAL search_path = pg_catalog, pg_temp");
+      tx.exec(m.sql);
+    } catch (const pqxx::sql_error& e) {
+      // A service's login that may only use the schema: retrying will not help.
+      if (sqlstate_of(e) != "42501") throw;
+      throw MigrationNotAllowed("migration " + std::string(m.name) +
+                                " is pending and this login may not apply it (" +
+                                primary_message(e.what()) +
+                                "): run nudge-worker --migrate-only as the role that owns schema "
+                                "nudge, then start this again");
+    }
     tx.commit();
     log::info("applied migration", {{"migration", m.name}});
     ++count;

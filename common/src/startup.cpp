@@ -91,6 +91,10 @@ int migrate_at_startup(const Config& config, const std::string& application_name
   } catch (const SchemaTooNew& e) {
     log::error("refusing to start against a newer schema", {{"error", e.what()}});
     return 2;
+  } catch (const MigrationNotAllowed& e) {
+    log::error("refusing to start: the schema needs a migration its owner must apply",
+               {{"error", e.what()}});
+    return 2;
   } catch (const std::exception& e) {
     log::error("could not migrate the database",
                {{"url", redact_url(config.database.url)},

@@ -191,5 +191,135 @@ TEST_F(Install, AnOlderBinaryRunsOnASchemaWithACompatibleMigrationItDoesNotKnow)
   EXPECT_NE(worker.log().find("9999_compatible"), std::string::npos) << worker.log();
 }
 
+// A login of its own for a service, with only what it is granted here (dropped with what it
+// owns when the test ends).
+class Login {
+ public:
+  Login(const std::string& admin_url, const std::string& name)
+      : admin_url_(admin_url), name_(name) {
+    pqxx::connection conn(admin_url_);
+    pqxx::nontransaction(conn).exec("CREATE ROLE " + name_ + " LOGIN");
+  }
+  ~Login() {
+    try {
+      pqxx::connection conn(admin_url_);
+      pqxx::nontransaction(conn).exec("DROP OWNED BY " + name_ + "; DROP ROLE " + name_);
+    } catch (const std::exception&) {
+      // A test database dropped first takes the grants with it; the role is then dropped alone.
+    }
+  }
+  // `url` as this login.
+  std::string url(const std::string& url) const {
+    const auto at = url.find('@');
+    return url.substr(0, url.find("//") + 2) + name_ + url.substr(at);
+  }
+  const std::string& name() const { return name_; }
+
+ private:
+  std::string admin_url_;
+  std::string name_;
+};
+
+// A service's login may only use the schema (no CREATE anywhere, no ownership): with nothing to
+// migrate it starts, reading alone; with a migration pending it exits 2 saying the owner must
+// apply it, instead of failing on DDL it was never meant to run and being restarted for good.
+TEST_F(Install, AServiceLoginThatMayOnlyUseTheSchemaStartsOnceItsOwnerHasMigrated) {
+  ASSERT_EQ(migrate(app_.url(), "owner.log"), 0) << last_log_;
+  const Login service(app_.url(), "nudge_svc_" + std::to_string(::getpid()) + "_" +
+                                      std::to_string(free_tcp_port()));
+  app_exec("GRANT USAGE ON SCHEMA nudge TO " + service.name() + "; GRANT SELECT ON " +
+           "nudge.migrations TO " + service.name());
+  EXPECT_EQ(migrate(service.url(app_.url()), "service.log"), 0) << last_log_;
+  EXPECT_EQ(last_log_.find("applied migration"), std::string::npos) << last_log_;
+
+  app_exec(
+      "DELETE FROM nudge.migrations WHERE version = (SELECT max(version) FROM "
+      "nudge.migrations)");
+  EXPECT_EQ(migrate(service.url(app_.url()), "pending.log"), 2) << last_log_;
+  EXPECT_NE(last_log_.find("is pending and this login may not apply it"), std::string::npos)
+      << last_log_;
+  EXPECT_NE(last_log_.find("--migrate-only as the role that owns schema nudge"), std::string::npos)
+      << last_log_;
+}
+
+// A worker whose login lacks a grant it needs to record deliveries (here INSERT on executions)
+// fails every finish alike: it says so and tries again, leaving the reminders to be recorded once
+// the grant is given, each once; it used to set each aside as if that row were at fault (PAUSED).
+TEST_F(Install, AWorkerMissingAGrantKeepsItsDeliveriesUntilItIsGiven) {
+  ASSERT_EQ(migrate(app_.url(), "owner.log"), 0) << last_log_;
+  const Login worker_login(app_.url(), "nudge_wrk_" + std::to_string(::getpid()) + "_" +
+                                           std::to_string(free_tcp_port()));
+  const std::string role = worker_login.name();
+  app_exec("GRANT USAGE ON SCHEMA nudge TO " + role +
+           "; GRANT ALL ON ALL TABLES IN SCHEMA nudge TO " + role +
+           "; GRANT ALL ON ALL SEQUENCES IN SCHEMA nudge TO " + role +
+           "; REVOKE INSERT ON nudge.executions FROM " + role);
+  app_exec(
+      "INSERT INTO nudge.reminders (entity_type, entity_id, event_type, channel, schedule_type,"
+      " next_run_at) SELECT 'grant', 'g' || g, 'nudge', 'log', 'one_time', now() "
+      "FROM generate_series(1, 3) g");
+  ChildProcess& worker = start_worker({}, worker_login.url(app_.url()));
+  ASSERT_TRUE(wait_until(kSlow, [&] {
+    return worker.log().find("permission denied for table executions") != std::string::npos;
+  })) << worker.log();
+  EXPECT_EQ(app_value<long>("SELECT count(*) FROM nudge.reminders WHERE status = 'PAUSED'"), 0)
+      << worker.log();
+  app_exec("GRANT INSERT ON nudge.executions TO " + role);
+  ASSERT_TRUE(wait_until(kSlow, [&] {
+    return app_value<long>("SELECT count(*) FROM nudge.executions") == 3;
+  })) << worker.log();
+  EXPECT_EQ(app_value<long>("SELECT count(*) FROM nudge.reminders WHERE status = 'COMPLETED'"), 3);
+  EXPECT_EQ(app_value<long>("SELECT count(DISTINCT reminder_id) FROM nudge.executions"), 3);
+}
+
+// An application's role that may only write flags stops the reminders waiting on them: the
+// trigger completes them as Nudge's owner, so the role needs (and gets) no right on reminders.
+TEST_F(Install, AnApplicationRoleThatMayOnlyWriteFlagsStopsItsReminders) {
+  ASSERT_EQ(migrate(app_.url(), "owner.log"), 0) << last_log_;
+  const Login app(app_.url(), "nudge_app_" + std::to_string(::getpid()) + "_" +
+                                  std::to_string(free_tcp_port()));
+  app_exec("GRANT USAGE ON SCHEMA nudge TO " + app.name() +
+           "; GRANT SELECT, INSERT, UPDATE ON nudge.status_flags TO " + app.name());
+  app_exec(
+      "SELECT nudge.create_reminder('interview', 'A1', 'nag', 'log', 'recurring', "
+      "p_interval_seconds => 3600, p_run_at => now() + interval '1 hour', "
+      "p_stop_condition_type => 'db_check', p_stop_condition_value => 'fb_done:A1')");
+  {
+    pqxx::connection conn(app.url(app_.url()));
+    pqxx::work tx(conn);
+    tx.exec("SELECT nudge.set_flag('fb_done:A1', true)");
+    tx.commit();
+    // And nothing more: the reminders themselves are not its to change.
+    pqxx::work revive(conn);
+    EXPECT_THROW(revive.exec("UPDATE nudge.reminders SET status = 'ACTIVE'"),
+                 pqxx::insufficient_privilege);
+  }
+  EXPECT_EQ(app_value<std::string>("SELECT status || ' ' || completed_reason FROM "
+                                   "nudge.reminders WHERE entity_id = 'A1'"),
+            "COMPLETED stop_condition");
+}
+
+// Any session may hold the migration's advisory lock: a start waits for it saying so, and stops
+// at once when asked (it waited, deaf to SIGTERM, as long as the lock was held).
+TEST_F(Install, AStartWaitingForTheMigrationLockSaysSoAndStopsWhenAsked) {
+  ASSERT_EQ(migrate(app_.url(), "owner.log"), 0) << last_log_;
+  app_exec(
+      "DELETE FROM nudge.migrations WHERE version = (SELECT max(version) FROM "
+      "nudge.migrations)");
+  pqxx::connection holder(app_.url());
+  pqxx::nontransaction(holder).exec("SELECT pg_advisory_lock(336976963429)");  // "Nudge"
+  ChildProcess worker({program("nudge-worker"), "--migrate-only"}, worker_env(app_.url()),
+                      (dir_ / "waiting.log").string());
+  ASSERT_TRUE(wait_until(kSlow, [&] {
+    return worker.log().find("waiting for the migration lock") != std::string::npos;
+  })) << worker.log();
+  EXPECT_NE(worker.log().find(std::to_string(holder.backendpid())), std::string::npos)
+      << worker.log();
+  const auto asked = std::chrono::steady_clock::now();
+  worker.signal(SIGTERM);
+  EXPECT_TRUE(worker.wait(kSlow).has_value());
+  EXPECT_LT(std::chrono::steady_clock::now() - asked, std::chrono::seconds(3));
+}
+
 }  // namespace
 }  // namespace nudge::test

@@ -25,6 +25,10 @@ std::string redact(std::string text, const std::string& secret);
 // ("Could not obtain client encoding: not connected."), what happened.
 std::string database_error(const std::exception& e, const std::string& url);
 
+// The SQLSTATE of `e`. libpqxx 6 leaves it empty on some of the classes it throws (a permission
+// error is an insufficient_privilege saying ""): those are given their class's code.
+std::string sqlstate_of(const pqxx::sql_error& e);
+
 // The primary message of a database error: "ERROR:  run_at: is required\nCONTEXT: ..." gives
 // "run_at: is required" (its CONTEXT and QUERY lines can run to kilobytes of function text).
 std::string primary_message(const std::string& what);

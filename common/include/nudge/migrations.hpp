@@ -30,11 +30,21 @@ class SchemaTooNew : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+// A migration is pending and this login may not apply it (it does not own the schema): only
+// its owner can, so retrying will not help.
+class MigrationNotAllowed : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
 // Applies pending migrations, each in its own transaction, recording them in nudge.migrations.
-// Processes starting together are serialised by an advisory lock; re-running is a no-op. Throws
-// SchemaTooNew (naming the database's and this binary's newest versions) when the database holds
-// a breaking migration newer than this binary, and std::runtime_error if an applied migration's
-// text differs from the one compiled in (migrations are never edited). Returns how many it applied.
+// With none pending it only reads (no lock, no DDL: a login that may only use the schema can
+// start). Processes migrating together are serialised by an advisory lock, waited for while no
+// stop is requested; re-running is a no-op. Throws SchemaTooNew (naming the database's and this
+// binary's newest versions) when the database holds a breaking migration newer than this binary,
+// MigrationNotAllowed when one is pending that this login may not apply, and std::runtime_error
+// if an applied migration's text differs from the one compiled in (migrations are never edited).
+// Returns how many it applied.
 int migrate(pqxx::connection& conn);
 
 // True when every compiled-in migration is recorded as applied.

@@ -4377,7 +4377,10 @@ DECLARE
   v_audited    integer;
   v_changes    integer;
 BEGIN
-  IF NOT pg_try_advisory_xact_lock(hashtext('nudge.prune_history')) THEN
+  -- One prune at a time, by a row lock only roles that may change the history can take (an
+  -- advisory lock, which any login may hold, let one that held it stop every prune).
+  PERFORM 1 FROM nudge.changes_pruned FOR UPDATE SKIP LOCKED;
+  IF NOT FOUND THEN
     RETURN 0;
   END IF;
   PERFORM set_config('nudge.audit', 'off', true);

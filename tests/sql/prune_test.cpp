@@ -139,5 +139,17 @@ TEST_F(PruneTest, OnlyOneOfSeveralConcurrentPrunesDoesTheWork) {
   EXPECT_EQ(count("nudge.executions"), 0);
 }
 
+// Another login holding the advisory lock the prune once took its turn by (any login may hold
+// one) does not stop it.
+TEST_F(PruneTest, AnAdvisoryLockHeldElsewhereDoesNotStopIt) {
+  const std::int64_t id = fired_one_time("u1");
+  backdate_finish(id, 40);
+  backdate_executions(id, 40);
+  pqxx::connection other(db_.url());
+  pqxx::nontransaction(other).exec("SELECT pg_advisory_lock(hashtext('nudge.prune_history'))");
+  EXPECT_EQ(prune("30 days", 1000), 2);
+  EXPECT_FALSE(exists(id));
+}
+
 }  // namespace
 }  // namespace nudge::test

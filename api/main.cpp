@@ -162,7 +162,8 @@ int main(int argc, char** argv) {
   // Before the server: streams the server holds refer to it until they close.
   nudge::api::StreamHub hub({static_cast<std::size_t>(config.api.max_streams),
                              static_cast<std::size_t>(config.api.max_streams_per_token),
-                             static_cast<std::size_t>(config.api.stream_buffer_bytes)});
+                             static_cast<std::size_t>(config.api.stream_buffer_bytes),
+                             static_cast<std::size_t>(std::max(1, config.api.threads / 2))});
   nudge::api::Gate gate(gate_settings(config), pool);
   std::optional<nudge::api::TokenWatch> token_watch;
   if (config.api.auth == "token")

@@ -114,6 +114,14 @@ void StreamSubscriber::queue(const Piece& chunks, std::size_t limit, const Posit
   ended_ = true;
 }
 
+bool StreamHub::begin_catch_up() {
+  std::size_t now = catching_up_.load();
+  do {
+    if (now >= settings_.max_catching_up) return false;
+  } while (!catching_up_.compare_exchange_weak(now, now + 1));
+  return true;
+}
+
 StreamHub::Reservation StreamHub::reserve(const StreamFilter& filter, StreamOwner owner) {
   std::lock_guard lock(tokens_mutex_);
   const bool with_token = !owner.token_hash.empty();

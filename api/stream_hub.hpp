@@ -81,6 +81,9 @@ class StreamHub {
     std::size_t max_streams = 1000;
     std::size_t max_streams_per_token = 16;  // of streams opened with a token
     std::size_t buffer_bytes = 8 << 20;      // per client, before it is lagged
+    // Streams catching up from history at once: each holds a request thread and reads a page at
+    // a time with a pooled connection until it joins (half of [api] threads).
+    std::size_t max_catching_up = 8;
   };
 
   // What reserve() gives: a subscriber, or nullptr and why not.
@@ -110,6 +113,11 @@ class StreamHub {
   std::size_t max_streams_per_token() const { return settings_.max_streams_per_token; }
   // Clients holding a place (joined or catching up), for metrics.
   std::size_t open_streams() const { return open_.load(std::memory_order_relaxed); }
+  // A place among the max_catching_up streams catching up from history, or false when they are
+  // taken; give it back with end_catch_up().
+  bool begin_catch_up();
+  void end_catch_up() { catching_up_.fetch_sub(1, std::memory_order_relaxed); }
+  std::size_t max_catching_up() const { return settings_.max_catching_up; }
 
   // From the poller: the page's changes (in order), then the position is the page's end.
   void publish(Page page);
@@ -142,6 +150,7 @@ class StreamHub {
   std::optional<Position> position_;
   std::vector<std::weak_ptr<StreamSubscriber>> subscribers_;
   std::atomic<std::size_t> open_{0};
+  std::atomic<std::size_t> catching_up_{0};
   // Streams by the hash of their token: a subscriber is listed from reserve() until it is
   // destroyed. Its own lock, taken after mutex_ (a subscriber may be destroyed under mutex_), never
   // before it.

@@ -139,6 +139,21 @@ void add_stream_routes(Router& router, ConnectionPool& pool, StreamHub& hub) {
             resume ? *resume : after_batch(on_connection(pool, [](pqxx::nontransaction& tx) {
               return advance_batches(tx);
             }));
+        // A resume from behind the live position catches up on this request thread: at most
+        // half the threads do at once, so that the others keep serving (16 clients resuming
+        // over a long history once held every thread and connection for minutes).
+        std::shared_ptr<void> catching_up;
+        if (resume && *resume < *hub.position()) {
+          if (!hub.begin_catch_up()) {
+            res.set_header("Retry-After", kRetryAfter);
+            throw ApiError(503, "unavailable",
+                           std::to_string(hub.max_catching_up()) +
+                               " streams are catching up from history (at most half of [api] "
+                               "threads at once); try again in " +
+                               std::string(kRetryAfter) + " s");
+          }
+          catching_up = std::shared_ptr<void>(nullptr, [&hub](void*) { hub.end_catch_up(); });
+        }
         const Caller* caller = current_caller();
         auto [subscriber, token_full] = hub.reserve(
             filter, caller ? StreamOwner{caller->token, caller->token_hash} : StreamOwner{});
@@ -163,12 +178,13 @@ void add_stream_routes(Router& router, ConnectionPool& pool, StreamHub& hub) {
         res.set_header("Cache-Control", "no-cache");
         res.set_chunked_content_provider(
             "text/event-stream",
-            [&pool, &hub, subscriber = subscriber, from, resumed = resume.has_value()](
-                std::size_t, httplib::DataSink& sink) {
+            [&pool, &hub, subscriber = subscriber, from, resumed = resume.has_value(), catching_up](
+                std::size_t, httplib::DataSink& sink) mutable {
               try {
-                if (sink.write(kHello, std::char_traits<char>::length(kHello)) &&
-                    catch_up_and_join(pool, hub, subscriber, from, resumed, sink))
-                  HttpServer::keep_as_stream(subscriber);
+                const bool joined = sink.write(kHello, std::char_traits<char>::length(kHello)) &&
+                                    catch_up_and_join(pool, hub, subscriber, from, resumed, sink);
+                catching_up.reset();  // the place goes back once the history is sent
+                if (joined) HttpServer::keep_as_stream(subscriber);
               } catch (const std::exception& e) {
                 // The head is sent: the client sees its stream end, and reconnects.
                 log::warn("a stream could not catch up", {{"error", e.what()}});

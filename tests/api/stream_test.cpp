@@ -301,6 +301,58 @@ TEST_F(StreamTest, AResumeGetsEveryChangeOfALongTransaction) {
   EXPECT_FALSE(resumed->next_event(1500ms).has_value()) << "nothing more";
 }
 
+// Streams resuming over a long history catch up on request threads, a page at a time with a
+// pooled connection: at most half the threads do at once (here 2 of 4), so the others keep
+// serving. 16 such clients once held every thread and connection of nudge-api for minutes,
+// /livez included.
+class StreamCatchUp : public ApiTest {
+ protected:
+  StreamCatchUp()
+      : ApiTest({{"NUDGE_API_THREADS", "4"}, {"NUDGE_API_REQUEST_TIMEOUT_MS", "120000"}}) {}
+  // A resume from `id` that reads nothing: its catch-up blocks on the full socket.
+  std::unique_ptr<SseClient> stalled_resume(const std::string& id) {
+    return std::make_unique<SseClient>(port_, "/v1/stream?types=flag",
+                                       "Last-Event-ID: " + id + "\r\n", 4096);
+  }
+};
+
+TEST_F(StreamCatchUp, AtMostHalfTheThreadsCatchUpFromHistoryAndTheOthersKeepServing) {
+  std::string start;
+  {
+    SseClient live(port_, "/v1/stream?types=flag");
+    ASSERT_EQ(live.answer().status, 200);
+    sql("SELECT nudge.set_flag('start', true)");
+    const auto m = live.next_event(10s);
+    ASSERT_TRUE(m.has_value());
+    start = m->id;
+  }
+  // Some 7 MB of history after it, more than the sockets hold; once an event made after it is
+  // live, the live position is past it all.
+  SseClient marker(port_, "/v1/stream?types=event");
+  ASSERT_EQ(marker.answer().status, 200);
+  sql("INSERT INTO nudge.status_flags (key, value) SELECT 'a-long-history-flag-' || g, true "
+      "FROM generate_series(1, 40000) g");
+  sql("SELECT nudge.emit_event('marker', 'test', 'm')");
+  ASSERT_TRUE(marker.next_event(20s).has_value());
+  auto first = stalled_resume(start);
+  auto second = stalled_resume(start);
+  ASSERT_EQ(first->answer().status, 200);
+  ASSERT_EQ(second->answer().status, 200);
+  // A third waits its turn: 503 with Retry-After, saying why.
+  const auto third = stalled_resume(start);
+  EXPECT_EQ(third->answer().status, 503) << third->answer().body;
+  EXPECT_NE(third->answer().body.find("streams are catching up from history"), std::string::npos)
+      << third->answer().body;
+  // Meanwhile the other threads serve.
+  const auto asked = std::chrono::steady_clock::now();
+  EXPECT_EQ(get("/livez").status, 200);
+  EXPECT_EQ(get("/v1/flags?limit=1").status, 200);
+  EXPECT_LT(std::chrono::steady_clock::now() - asked, 2s);
+  // A client that leaves gives its place back.
+  first.reset();
+  EXPECT_TRUE(wait_until(10s, [&] { return stalled_resume(start)->answer().status == 200; }));
+}
+
 TEST_F(StreamTest, ASlowReaderIsToldItLaggedAndCatchesUpFromHistory) {
   const long id = create_one("slow");
   auto slow = open("", "", 4096);

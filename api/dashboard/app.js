@@ -14,7 +14,7 @@ import { eventsView } from "./view-events.js";
 import { contactsView } from "./view-contacts.js";
 
 const routes = [
-  [/^\/overview$/, overviewView],
+  [/^\/(overview)?$/, overviewView],  // "#/" too
   [/^\/reminders$/, remindersView],
   [/^\/new$/, createView],
   [/^\/reminders\/(\d+)$/, detailView],

@@ -59,8 +59,9 @@ export async function flagsView(main, ctx) {
     if (!cursor) fill(tbody);
     // A flag set live since the first page sits on top until its page comes: then it moves to
     // its place, once.
+    const shown = new Map([...tbody.querySelectorAll("tr[data-key]")].map((tr) => [tr.dataset.key, tr]));
     for (const f of page.items) {
-      tbody.querySelector(`tr[data-key="${CSS.escape(f.key)}"]`)?.remove();
+      shown.get(f.key)?.remove();
       tbody.append(row(f));
     }
     fill(more, page.next_cursor

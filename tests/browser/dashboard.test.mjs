@@ -412,6 +412,11 @@ flow("the list pages forward and back, and a bad filter in the URL stays on scre
   assert.ok(await page.isVisible("a:text-is('First page')"));
 });
 
+flow("'#/' is the overview, as a bare address is", {}, async () => {
+  await page.goto(`${stack.base}/#/`);
+  await page.waitForSelector("main .cards");
+});
+
 flow("an unknown route and a missing reminder say so, with a way back", {}, async () => {
   await open("/bogus");
   assert.equal(await page.title(), "Not found · Nudge");

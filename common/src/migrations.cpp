@@ -37,9 +37,6 @@ struct Applied {
   bool breaking = false;
 };
 
-// The migrations recorded, or nullopt before the first (no nudge.migrations yet).
-std::optional<std::map<int, Applied>> recorded_migrations(pqxx::connection& conn);
-
 std::map<int, Applied> applied_migrations(pqxx::connection& conn) {
   pqxx::nontransaction tx(conn);
   std::map<int, Applied> out;
@@ -48,6 +45,7 @@ std::map<int, Applied> applied_migrations(pqxx::connection& conn) {
   return out;
 }
 
+// The migrations recorded, or nullopt before the first (no nudge.migrations yet).
 std::optional<std::map<int, Applied>> recorded_migrations(pqxx::connection& conn) {
   {
     pqxx::nontransaction tx(conn);
@@ -207,16 +205,13 @@ int migrate(pqxx::connection& conn) {
 }
 
 std::optional<std::string> schema_problem(pqxx::connection& conn) {
-  {
-    pqxx::nontransaction tx(conn);
-    if (!tx.exec1("SELECT to_regclass('nudge.migrations') IS NOT NULL")[0].as<bool>())
-      return "no migration is applied";
-  }
-  const auto applied = applied_migrations(conn);
+  const auto applied = recorded_migrations(conn);
+  if (!applied) return "no migration is applied";
   for (const auto& m : embedded_migrations()) {
-    if (!applied.contains(m.version)) return std::string("migration ") + m.name + " is not applied";
+    if (!applied->contains(m.version))
+      return std::string("migration ") + m.name + " is not applied";
   }
-  return newer_breaking_migration(applied);
+  return newer_breaking_migration(*applied);
 }
 
 std::optional<std::string> newer_breaking_migration(pqxx::connection& conn) {

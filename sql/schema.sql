@@ -1046,27 +1046,11 @@ BEGIN
   -- Every data path the rule reads: its conditions, and the placeholders of every string of its
   -- action but a template's request (whose placeholders are the reminder's), named by their place.
   FOR v_field, v_path IN
-    WITH RECURSIVE node(field, value) AS (
-      SELECT 'action', p_rule.action
-      UNION ALL
-      SELECT n.field || CASE WHEN jsonb_typeof(n.value) = 'object' THEN '.' || c.key
-                             ELSE '[' || c.key || ']' END,
-             c.value
-        FROM node n,
-             LATERAL (SELECT o.key, o.value
-                        FROM jsonb_each(CASE WHEN jsonb_typeof(n.value) = 'object' THEN n.value END) o
-                      UNION ALL
-                      SELECT (a.n - 1)::text, a.value
-                        FROM jsonb_array_elements(CASE WHEN jsonb_typeof(n.value) = 'array'
-                                                       THEN n.value END)
-                             WITH ORDINALITY AS a(value, n)) c
-       WHERE n.field <> 'action.reminder.request'
-    )
     SELECT 'when.' || w.key, w.key FROM jsonb_each(p_rule."when") w
     UNION ALL
-    SELECT n.field, m[1]
-      FROM node n, regexp_matches(n.value #>> '{}', '\{\{\s*([^{}]*?)\s*\}\}', 'g') m
-     WHERE jsonb_typeof(n.value) = 'string'
+    SELECT s.place, m[1]
+      FROM nudge.json_strings(p_rule.action, 'action', 'action.reminder.request') s,
+           regexp_matches(s.value, '\{\{\s*([^{}]*?)\s*\}\}', 'g') m
   LOOP
     v_problem := nudge.own_event_path_problem(p_rule.event_type, v_path);
     IF v_problem IS NOT NULL THEN
@@ -1168,24 +1152,8 @@ BEGIN
   IF p_template ? 'payload' THEN
     -- Each string named by its place (action.reminder.payload.a[1]), as an event's missing
     -- value is named.
-    PERFORM nudge.check_placeholders(n.value #>> '{}', n.field)
-       FROM (WITH RECURSIVE node(field, value) AS (
-               SELECT 'action.reminder.payload', p_template->'payload'
-               UNION ALL
-               SELECT n.field || CASE WHEN jsonb_typeof(n.value) = 'object' THEN '.' || c.key
-                                      ELSE '[' || c.key || ']' END,
-                      c.value
-                 FROM node n,
-                      LATERAL (SELECT o.key, o.value
-                                 FROM jsonb_each(CASE WHEN jsonb_typeof(n.value) = 'object'
-                                                      THEN n.value END) o
-                               UNION ALL
-                               SELECT (a.n - 1)::text, a.value
-                                 FROM jsonb_array_elements(CASE WHEN jsonb_typeof(n.value) = 'array'
-                                                                THEN n.value END)
-                                      WITH ORDINALITY AS a(value, n)) c)
-             SELECT node.field, node.value FROM node) n
-      WHERE jsonb_typeof(n.value) = 'string';
+    PERFORM nudge.check_placeholders(s.value, s.place)
+       FROM nudge.json_strings(p_template->'payload', 'action.reminder.payload') s;
     -- Keys are names, not templates.
     IF EXISTS (SELECT 1 FROM jsonb_path_query(p_template->'payload', '$.**') j
                 WHERE jsonb_typeof(j) = 'object'
@@ -3719,6 +3687,35 @@ $$;
 -- Name: FUNCTION json_kind(p_value jsonb); Type: COMMENT; Schema: nudge; Owner: -
 
 COMMENT ON FUNCTION nudge.json_kind(p_value jsonb) IS 'The kind of a JSON value as an error message names it: a string, a number, a boolean, an array, an object or null.';
+
+-- Name: json_strings(jsonb, text, text); Type: FUNCTION; Schema: nudge; Owner: -
+
+CREATE FUNCTION nudge.json_strings(p_value jsonb, p_place text, p_skip text DEFAULT NULL::text) RETURNS TABLE(place text, value text)
+    LANGUAGE sql IMMUTABLE
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+  WITH RECURSIVE node(place, value) AS (
+    SELECT p_place, p_value
+    UNION ALL
+    SELECT n.place || CASE WHEN jsonb_typeof(n.value) = 'object' THEN '.' || c.key
+                           ELSE '[' || c.key || ']' END,
+           c.value
+      FROM node n,
+           LATERAL (SELECT o.key, o.value
+                      FROM jsonb_each(CASE WHEN jsonb_typeof(n.value) = 'object' THEN n.value END) o
+                    UNION ALL
+                    SELECT (a.n - 1)::text, a.value
+                      FROM jsonb_array_elements(CASE WHEN jsonb_typeof(n.value) = 'array'
+                                                     THEN n.value END)
+                           WITH ORDINALITY AS a(value, n)) c
+     WHERE n.place IS DISTINCT FROM p_skip
+  )
+  SELECT node.place, node.value #>> '{}' FROM node WHERE jsonb_typeof(node.value) = 'string'
+$$;
+
+-- Name: FUNCTION json_strings(p_value jsonb, p_place text, p_skip text); Type: COMMENT; Schema: nudge; Owner: -
+
+COMMENT ON FUNCTION nudge.json_strings(p_value jsonb, p_place text, p_skip text) IS 'Returns every string inside p_value with its place, written from p_place as a field is named (p_place.key, p_place[0], p_place.a[1].b), not descending into the place p_skip; returns nothing for a value without strings.';
 
 -- Name: json_text(jsonb); Type: FUNCTION; Schema: nudge; Owner: -
 

@@ -33,7 +33,7 @@ std::vector<health::CheckResult> readiness(ConnectionPool& pool) {
   } catch (const std::exception&) {
     return health::database_unreachable("the database is unreachable");
   }
-  auto checks = health::check_database(**lease);
+  auto checks = health::check_database(**lease, Program::api);
   if (checks.front().failure) lease->discard();  // it may be broken: not back into the pool
   return checks;
 }

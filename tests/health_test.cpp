@@ -43,12 +43,13 @@ INSTANTIATE_TEST_SUITE_P(
         HealthCase{"NoChecksIsOk", {}, false, 200, "ok\n"}),
     [](const auto& info) { return std::string(info.param.label); });
 
-TEST(DatabaseUnreachable, FailsBothChecksSayingWhy) {
+TEST(DatabaseUnreachable, FailsEveryCheckSayingWhy) {
   const auto a = answer("readyz", database_unreachable("the database is unreachable"), false);
   EXPECT_EQ(a.status, 503);
   EXPECT_EQ(a.body,
             "[-]database failed: the database is unreachable\n"
-            "[-]schema failed: not checked: the database is unreachable\nreadyz check failed\n");
+            "[-]schema failed: not checked: the database is unreachable\n"
+            "[-]grants failed: not checked: the database is unreachable\nreadyz check failed\n");
 }
 
 }  // namespace

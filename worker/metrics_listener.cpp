@@ -183,7 +183,7 @@ std::vector<health::CheckResult> MetricsListener::readiness() {
   std::lock_guard lock(mutex_);
   pqxx::connection* conn = connection();
   if (conn == nullptr) return health::database_unreachable("the database is unreachable");
-  auto checks = health::check_database(*conn);
+  auto checks = health::check_database(*conn, Program::worker);
   if (checks.front().failure) conn_.reset();
   return checks;
 }

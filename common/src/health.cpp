@@ -17,24 +17,38 @@ Answer answer(std::string_view endpoint, const std::vector<CheckResult>& checks,
   return {passed ? 200 : 503, body};
 }
 
-std::vector<CheckResult> check_database(pqxx::connection& conn) {
+std::vector<CheckResult> check_database(pqxx::connection& conn, Program program) {
   try {
     pqxx::nontransaction(conn).exec("SELECT 1");
   } catch (const std::exception&) {
     // The error text may hold connection details: the reason is ours.
     return database_unreachable("the database is unreachable");
   }
-  std::vector<CheckResult> checks{{"database", std::nullopt}, {"schema", std::nullopt}};
+  std::vector<CheckResult> checks{
+      {"database", std::nullopt}, {"schema", std::nullopt}, {"grants", std::nullopt}};
   try {
     checks[1].failure = schema_problem(conn);
   } catch (const std::exception&) {
     checks[1].failure = "the migrations could not be read";
   }
+  if (checks[1].failure) {
+    checks[2].failure = "not checked: the schema is not one this binary knows";
+    return checks;
+  }
+  try {
+    if (const auto missing = missing_grants(conn, program)) {
+      checks[2].failure = "this login lacks " + *missing + " (see README: Least privilege)";
+    }
+  } catch (const std::exception&) {
+    checks[2].failure = "the privileges could not be read";
+  }
   return checks;
 }
 
 std::vector<CheckResult> database_unreachable(const std::string& reason) {
-  return {{"database", reason}, {"schema", "not checked: the database is unreachable"}};
+  return {{"database", reason},
+          {"schema", "not checked: the database is unreachable"},
+          {"grants", "not checked: the database is unreachable"}};
 }
 
 }  // namespace nudge::health

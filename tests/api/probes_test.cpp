@@ -35,7 +35,7 @@ TEST_F(Probes, VerboseListsEachCheck) {
   EXPECT_EQ(text("/livez?verbose").body, "[+]ping ok\nlivez check passed\n");
   const Text ready = text("/readyz?verbose");
   EXPECT_EQ(ready.status, 200);
-  EXPECT_EQ(ready.body, "[+]database ok\n[+]schema ok\nreadyz check passed\n");
+  EXPECT_EQ(ready.body, "[+]database ok\n[+]schema ok\n[+]grants ok\nreadyz check passed\n");
   EXPECT_EQ(text("/readyz?verbose=1").body, ready.body);
 }
 
@@ -47,7 +47,7 @@ TEST_F(Probes, AMissingMigrationMakesItUnreadyButStillLive) {
   EXPECT_EQ(ready.status, 503);
   EXPECT_NE(ready.body.find("[+]database ok\n[-]schema failed: migration "), std::string::npos)
       << ready.body;
-  EXPECT_NE(ready.body.find(" is not applied\nreadyz check failed\n"), std::string::npos)
+  EXPECT_NE(ready.body.find(" is not applied\n[-]grants failed: not checked"), std::string::npos)
       << ready.body;
   EXPECT_EQ(ready.body.find(newest + " is not applied"), std::string::npos);  // the one removed
   EXPECT_EQ(text("/livez").status, 200);
@@ -61,7 +61,8 @@ TEST_F(Probes, ABreakingMigrationThisBinaryDoesNotKnowMakesItUnready) {
   EXPECT_EQ(ready.status, 503);
   EXPECT_EQ(ready.body,
             "[+]database ok\n[-]schema failed: the database is at migration 9999_future, which "
-            "this binary does not know\nreadyz check failed\n");
+            "this binary does not know\n[-]grants failed: not checked: the schema is not one "
+            "this binary knows\nreadyz check failed\n");
   sql("UPDATE nudge.migrations SET breaking = false WHERE version = 9999");
   EXPECT_EQ(text("/readyz").status, 200);  // a newer additive migration is fine
 }
@@ -77,7 +78,8 @@ TEST_F(Probes, WithTheDatabaseGoneItIsUnreadyButStillLive) {
   EXPECT_EQ(ready.status, 503);
   EXPECT_EQ(ready.body,
             "[-]database failed: the database is unreachable\n"
-            "[-]schema failed: not checked: the database is unreachable\nreadyz check failed\n");
+            "[-]schema failed: not checked: the database is unreachable\n"
+            "[-]grants failed: not checked: the database is unreachable\nreadyz check failed\n");
   // No connection detail reaches the answer.
   EXPECT_EQ(ready.body.find(db_.name()), std::string::npos);
   EXPECT_EQ(text("/livez").status, 200);

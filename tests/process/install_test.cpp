@@ -1,7 +1,10 @@
 // Installing Nudge into an application's own database: everything lands in schema nudge and
 // nothing of the application's is touched; and a binary refuses a schema newer than it knows.
 
+#include <fstream>
+
 #include "process/process_fixture.hpp"
+#include "support/prometheus_text.hpp"
 
 namespace nudge::test {
 namespace {
@@ -297,6 +300,63 @@ TEST_F(Install, AnApplicationRoleThatMayOnlyWriteFlagsStopsItsReminders) {
   EXPECT_EQ(app_value<std::string>("SELECT status || ' ' || completed_reason FROM "
                                    "nudge.reminders WHERE entity_id = 'A1'"),
             "COMPLETED stop_condition");
+}
+
+// The README's GRANT block, as written (its role and database names ours): each service on it is
+// ready; a service whose login lacks one of those grants says which in /readyz, instead of being
+// ready while every request (or delivery) that needs it fails.
+TEST_F(Install, TheReadmesGrantsMakeEachServiceReadyAndAMissingOneIsNamedInReadyz) {
+  ASSERT_EQ(migrate(app_.url(), "owner.log"), 0) << last_log_;
+  const std::string suffix = std::to_string(::getpid()) + "_" + std::to_string(free_tcp_port());
+  const Login api(app_.url(), "nudge_api_" + suffix), worker(app_.url(), "nudge_worker_" + suffix),
+      app(app_.url(), "app_user_" + suffix);
+  std::ifstream readme(std::string(NUDGE_SOURCE_DIR) + "/README.md");
+  std::stringstream text;
+  text << readme.rdbuf();
+  const std::string all = text.str();
+  const auto start = all.find("GRANT USAGE ON SCHEMA nudge TO nudge_api");
+  ASSERT_NE(start, std::string::npos);
+  std::string grants = all.substr(start, all.find("```", start) - start);
+  const auto replace_all = [&](const std::string& from, const std::string& to) {
+    for (auto at = grants.find(from); at != std::string::npos;
+         at = grants.find(from, at + to.size()))
+      grants.replace(at, from.size(), to);
+  };
+  replace_all("nudge_api", api.name());
+  replace_all("nudge_worker", worker.name());
+  replace_all("app_user", app.name());
+  replace_all("ON DATABASE app ", "ON DATABASE \"" + app_.name() + "\" ");
+  app_exec(grants);
+
+  const int metrics_port = free_tcp_port();
+  start_worker({{"NUDGE_WORKER_METRICS_PORT", std::to_string(metrics_port)}},
+               worker.url(app_.url()));
+  const int api_port = free_tcp_port();
+  ChildProcess api_process({program("nudge-api")},
+                           {{"NUDGE_DATABASE_URL", api.url(app_.url())},
+                            {"NUDGE_API_AUTH", "off"},
+                            {"NUDGE_API_PORT", std::to_string(api_port)}},
+                           (dir_ / "api.log").string());
+  const std::string ready = "[+]database ok\n[+]schema ok\n[+]grants ok\nreadyz check passed\n";
+  for (const int port : {metrics_port, api_port}) {
+    EXPECT_TRUE(wait_until(kSlow, [&] { return scrape(port, "/readyz?verbose").body == ready; }))
+        << scrape(port, "/readyz?verbose").body << all_logs() << api_process.log();
+  }
+
+  app_exec("REVOKE UPDATE ON nudge.api_tokens FROM " + api.name() +
+           "; REVOKE EXECUTE ON FUNCTION nudge.stream_advance() FROM " + api.name() +
+           "; REVOKE DELETE ON nudge.changes FROM " + worker.name());
+  const Scraped api_unready = scrape(api_port, "/readyz?verbose");
+  EXPECT_EQ(api_unready.status, 503);
+  EXPECT_EQ(api_unready.body,
+            "[+]database ok\n[+]schema ok\n[-]grants failed: this login lacks UPDATE on "
+            "nudge.api_tokens, EXECUTE on function nudge.stream_advance() (see README: Least "
+            "privilege)\nreadyz check failed\n");
+  const Scraped worker_unready = scrape(metrics_port, "/readyz");
+  EXPECT_EQ(worker_unready.status, 503);
+  EXPECT_NE(worker_unready.body.find("[-]grants failed: this login lacks DELETE on nudge.changes "),
+            std::string::npos)
+      << worker_unready.body;
 }
 
 // Any session may hold the migration's advisory lock: a start waits for it saying so, and stops

@@ -132,7 +132,7 @@ TEST_F(WorkerMetrics, LivezAndReadyzAnswerOnTheSameListener) {
   EXPECT_EQ(scrape(port, "/livez").body, "ok\n");
   const Scraped ready = scrape(port, "/readyz?verbose");
   EXPECT_EQ(ready.status, 200);
-  EXPECT_EQ(ready.body, "[+]database ok\n[+]schema ok\nreadyz check passed\n");
+  EXPECT_EQ(ready.body, "[+]database ok\n[+]schema ok\n[+]grants ok\nreadyz check passed\n");
 
   sql("DELETE FROM nudge.migrations WHERE version = (SELECT max(version) FROM nudge.migrations)");
   const Scraped unready = scrape(port, "/readyz");

@@ -9,6 +9,8 @@
 #include <string_view>
 #include <vector>
 
+#include "nudge/grants.hpp"
+
 namespace nudge::health {
 
 struct CheckResult {
@@ -23,10 +25,10 @@ struct Answer {
 
 Answer answer(std::string_view endpoint, const std::vector<CheckResult>& checks, bool verbose);
 
-// The readiness of a database for this binary: "database" (the connection answers a query) and
+// The readiness of a database for `program`: "database" (the connection answers a query),
 // "schema" (every migration this binary knows is applied, and none it does not know is marked
-// breaking). Never throws.
-std::vector<CheckResult> check_database(pqxx::connection& conn);
+// breaking) and "grants" (its login holds every privilege the program uses). Never throws.
+std::vector<CheckResult> check_database(pqxx::connection& conn, Program program);
 // The same checks when no connection could be had, `reason` saying why.
 std::vector<CheckResult> database_unreachable(const std::string& reason);
 

@@ -20,6 +20,7 @@
 #include "nudge/config.hpp"
 #include "nudge/database.hpp"
 #include "nudge/log.hpp"
+#include "nudge/migrations.hpp"
 #include "nudge/pool.hpp"
 #include "nudge/shutdown.hpp"
 #include "nudge/startup.hpp"
@@ -34,6 +35,20 @@
 #include "token_watch.hpp"
 
 namespace {
+
+// How often a running API looks for a breaking migration that landed since it started.
+constexpr auto kSchemaCheckEvery = std::chrono::seconds(5);
+
+// A breaking migration this binary does not know, landed while it runs; nothing when none did or
+// the database cannot be asked now (/readyz says so).
+std::optional<std::string> landed_breaking_migration(nudge::ConnectionPool& pool) {
+  try {
+    auto lease = pool.acquire(std::chrono::seconds(1));
+    return nudge::newer_breaking_migration(*lease);
+  } catch (const std::exception&) {
+    return std::nullopt;
+  }
+}
 
 constexpr const char* kUsage =
     "usage: nudge-api [--config FILE] [--version]\n"
@@ -205,12 +220,28 @@ int main(int argc, char** argv) {
     nudge::request_shutdown();  // also when serving failed, so that main does not wait forever
   });
 
-  // SIGTERM/SIGINT: stop accepting, let requests in flight finish, exit 0.
+  // SIGTERM/SIGINT: stop accepting, let requests in flight finish, exit 0. A breaking migration
+  // landing meanwhile stops it the same way with status 2, as it would have refused to start:
+  // its statements may no longer mean what the schema does (a worker stops alike).
+  int status = 0;
+  auto next_schema_check = std::chrono::steady_clock::now() + kSchemaCheckEvery;
   pollfd pfd{nudge::shutdown_fd(), POLLIN, 0};
-  while (!nudge::shutdown_requested()) ::poll(&pfd, 1, 1000);
+  while (!nudge::shutdown_requested()) {
+    ::poll(&pfd, 1, 1000);
+    if (std::chrono::steady_clock::now() < next_schema_check) continue;
+    next_schema_check = std::chrono::steady_clock::now() + kSchemaCheckEvery;
+    if (const auto problem = landed_breaking_migration(pool)) {
+      nudge::log::error(
+          "a migration this binary cannot work with has landed: the API stops (start the "
+          "upgraded one)",
+          {{"error", *problem}});
+      status = 2;
+      break;
+    }
+  }
   nudge::log::info("stopping");
   server.stop();
   serving.join();
   nudge::log::info("stopped");
-  return 0;
+  return status;
 }

@@ -184,6 +184,22 @@ TEST_F(Install, ARunningWorkerStopsWhenABreakingMigrationItDoesNotKnowLands) {
   EXPECT_NE(worker.log().find("9999_landed_meanwhile"), std::string::npos) << worker.log();
 }
 
+// The same for a running nudge-api: it stops serving (exit 2) instead of answering with
+// statements the schema no longer means.
+TEST_F(Install, ARunningApiStopsWhenABreakingMigrationItDoesNotKnowLands) {
+  const int port = free_tcp_port();
+  ChildProcess api({program("nudge-api")},
+                   {{"NUDGE_DATABASE_URL", app_.url()}, {"NUDGE_API_PORT", std::to_string(port)}},
+                   (dir_ / "api.log").string());
+  ASSERT_TRUE(wait_until(kSlow, [&] { return scrape(port, "/livez").status == 200; })) << api.log();
+  add_future_migration("9999_landed_meanwhile", true);
+  EXPECT_EQ(api.wait(kSlow), 2) << api.log();
+  EXPECT_NE(api.log().find("a migration this binary cannot work with has landed"),
+            std::string::npos)
+      << api.log();
+  EXPECT_NE(api.log().find("9999_landed_meanwhile"), std::string::npos) << api.log();
+}
+
 TEST_F(Install, AnOlderBinaryRunsOnASchemaWithACompatibleMigrationItDoesNotKnow) {
   add_future_migration("9999_compatible", false);
   ChildProcess& worker = start_worker({}, app_.url());

@@ -1,6 +1,6 @@
 #include "json_number.hpp"
 
-#include <charconv>
+#include <nlohmann/json.hpp>
 #include <string>
 
 namespace nudge::api {
@@ -57,9 +57,9 @@ Decimal decimal_of(std::string_view text) {
 }  // namespace
 
 bool reads_exactly(double value, std::string_view text) {
-  char shortest[32];
-  const auto written = std::to_chars(shortest, shortest + sizeof shortest, value);
-  return decimal_of(std::string_view(shortest, written.ptr - shortest)) == decimal_of(text);
+  // nlohmann::json's own writing, which is what is stored: std::to_chars writes 2^64 as its 20
+  // exact digits, nlohmann::json as 18446744073709552000.
+  return decimal_of(nlohmann::json(value).dump()) == decimal_of(text);
 }
 
 }  // namespace nudge::api

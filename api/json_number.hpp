@@ -6,9 +6,9 @@
 
 namespace nudge::api {
 
-// True when `value`, written back as the shortest decimal that reads as it (as nlohmann::json
-// and std::to_chars write it), is the number `text` (a valid JSON number) says: 0.1, 1.0E+2 and
-// 1e30 are; 3.14159265358979323846 and 1e-400 are not.
+// True when `value`, written back as nlohmann::json writes it (its shortest digits that read as it,
+// then zeros up to the decimal point), is the number `text` (a valid JSON number) says:
+// 0.1, 1.0E+2 and 1e30 are; 3.14159265358979323846, 1e-400 and 18446744073709551616 are not.
 bool reads_exactly(double value, std::string_view text);
 
 }  // namespace nudge::api

@@ -26,6 +26,7 @@ TEST(JsonNumber, ANumberReadsExactlyWhenItsShortestDecimalIsTheSameNumber) {
            {120.5, "120.50"},
            {0.001, "0.001"},
            {-2.5e-7, "-25e-8"},
+           {18446744073709551616.0, "18446744073709552000"},
        }) {
     EXPECT_TRUE(reads_exactly(value, text)) << text;
   }
@@ -35,6 +36,11 @@ TEST(JsonNumber, ANumberReadsExactlyWhenItsShortestDecimalIsTheSameNumber) {
            {3.141592653589793, "3.14159265358979323846"},
            {0.0, "1e-400"},
            {0.1, "0.10000000000000000001"},
+           // Whole numbers past 64 bits that a double holds exactly were written back as
+           // 18446744073709552000 (explore14a #1).
+           {18446744073709551616.0, "18446744073709551616"},
+           {-18446744073709551616.0, "-18446744073709551616"},
+           {73786976294838206464.0, "73786976294838206464"},
        }) {
     EXPECT_FALSE(reads_exactly(value, text)) << text;
   }

@@ -3348,6 +3348,55 @@ $$;
 
 COMMENT ON FUNCTION nudge.extend_leases(p_worker text, p_ids bigint[], p_lease_seconds integer) IS 'Pushes the lease expiry of the listed reminders p_worker still holds, and of the circuit breaker probes among them, to p_lease_seconds from now (a heartbeat for long deliveries); returns how many reminder leases it extended.';
 
+-- Name: finish_abandoned(text, nudge.worker_policy); Type: FUNCTION; Schema: nudge; Owner: -
+
+CREATE FUNCTION nudge.finish_abandoned(p_worker text, p_policy nudge.worker_policy) RETURNS integer
+    LANGUAGE plpgsql
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+DECLARE
+  v_ids      bigint[];
+  v_at       timestamptz[];
+  v_attempts integer[];
+  v_count    integer;
+BEGIN
+  -- Leases a live worker finished (or rows pruned since) need nothing more.
+  DELETE FROM nudge.stopped_while_leased s
+   WHERE NOT EXISTS (SELECT 1 FROM nudge.reminders r
+                      WHERE r.id = s.reminder_id AND r.leased_by IS NOT NULL);
+  -- An expired lease on a stopped reminder: its worker is gone (a live one extends it). Taken
+  -- as the claim takes an exhausted occurrence, and recorded the same way.
+  WITH taken AS (
+    UPDATE nudge.reminders r SET leased_by = p_worker, lease_expires_at = now()
+      FROM (SELECT x.id FROM nudge.reminders x
+             WHERE x.id IN (SELECT s.reminder_id FROM nudge.stopped_while_leased s)
+               AND x.lease_expires_at <= now()
+               AND x.status IN ('COMPLETED', 'CANCELLED', 'FAILED')
+             ORDER BY x.id
+               FOR UPDATE SKIP LOCKED) e
+     WHERE r.id = e.id
+    RETURNING r.id, coalesce(r.occurrence_at, r.next_run_at) AS occurrence, r.attempt)
+  SELECT array_agg(id ORDER BY id), array_agg(occurrence ORDER BY id),
+         array_agg(attempt ORDER BY id), count(*)
+    INTO v_ids, v_at, v_attempts, v_count FROM taken;
+  IF v_count = 0 THEN
+    RETURN 0;
+  END IF;
+  PERFORM nudge.finish_attempts(
+    p_worker, p_policy, v_ids, v_at, v_attempts, array_fill('failed'::text, ARRAY[v_count]),
+    array_fill('abandoned: the worker delivering it stopped before recording the outcome, and '
+               'the reminder was stopped meanwhile; it may have been delivered'::text,
+               ARRAY[v_count]),
+    array_fill(NULL::integer, ARRAY[v_count]), array_fill(NULL::text, ARRAY[v_count]),
+    array_fill(NULL::integer, ARRAY[v_count]));
+  DELETE FROM nudge.stopped_while_leased WHERE reminder_id = ANY (v_ids);
+  RETURN v_count;
+END $$;
+
+-- Name: FUNCTION finish_abandoned(p_worker text, p_policy nudge.worker_policy); Type: COMMENT; Schema: nudge; Owner: -
+
+COMMENT ON FUNCTION nudge.finish_abandoned(p_worker text, p_policy nudge.worker_policy) IS 'Records, once, the occurrence of each reminder stopped while leased whose lease has expired (its worker died) as a failed attempt and execution saying it was abandoned and may have been delivered, and lets the lease go; forgets the stopped reminders whose lease a worker finished. Returns how many occurrences it recorded.';
+
 -- Name: finish_and_claim(text, nudge.worker_policy, bigint[], timestamp with time zone[], integer[], text[], text[], integer[], text[], integer[], integer, integer, integer[]); Type: FUNCTION; Schema: nudge; Owner: -
 
 CREATE FUNCTION nudge.finish_and_claim(p_worker text, p_policy nudge.worker_policy, p_ids bigint[], p_scheduled_for timestamp with time zone[], p_attempts integer[], p_outcomes text[], p_errors text[], p_status_codes integer[], p_responses text[], p_durations_ms integer[], p_limit integer, p_slots integer DEFAULT NULL::integer, p_retry_after_seconds integer[] DEFAULT NULL::integer[]) RETURNS SETOF nudge.claimed_fire
@@ -4010,6 +4059,21 @@ $$;
 -- Name: FUNCTION next_run_after_attempt(r nudge.reminders, p_outcome text, p_policy nudge.worker_policy, p_now timestamp with time zone); Type: COMMENT; Schema: nudge; Owner: -
 
 COMMENT ON FUNCTION nudge.next_run_after_attempt(r nudge.reminders, p_outcome text, p_policy nudge.worker_policy, p_now timestamp with time zone) IS 'A reminder''s next_run_at once an attempt ended with p_outcome at p_now: a retry after a jittered backoff; a one_time reminder''s own occurrence; a catching-up fire_all reminder''s next occurrence; else the first occurrence after both p_now and the one that ended (missed ones collapse into this fire).';
+
+-- Name: note_stopped_while_leased(); Type: FUNCTION; Schema: nudge; Owner: -
+
+CREATE FUNCTION nudge.note_stopped_while_leased() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+BEGIN
+  INSERT INTO nudge.stopped_while_leased (reminder_id) VALUES (NEW.id) ON CONFLICT DO NOTHING;
+  RETURN NULL;
+END $$;
+
+-- Name: FUNCTION note_stopped_while_leased(); Type: COMMENT; Schema: nudge; Owner: -
+
+COMMENT ON FUNCTION nudge.note_stopped_while_leased() IS 'Trigger: a reminder whose status becomes COMPLETED, CANCELLED or FAILED while a lease is set on it is noted in nudge.stopped_while_leased (once); runs as its owner, so whoever may stop a reminder needs no right on that table.';
 
 -- Name: occurrence_after(nudge.reminders, timestamp with time zone); Type: FUNCTION; Schema: nudge; Owner: -
 
@@ -6846,6 +6910,17 @@ ALTER TABLE nudge.rules ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
     CACHE 1
 );
 
+-- Name: stopped_while_leased; Type: TABLE; Schema: nudge; Owner: -
+
+CREATE TABLE nudge.stopped_while_leased (
+    reminder_id bigint NOT NULL,
+    stopped_at timestamp with time zone DEFAULT now() NOT NULL
+);
+
+-- Name: TABLE stopped_while_leased; Type: COMMENT; Schema: nudge; Owner: -
+
+COMMENT ON TABLE nudge.stopped_while_leased IS 'Reminders stopped (COMPLETED, CANCELLED or FAILED) while a worker held their lease: a worker records the occurrence as abandoned once the lease expires (nudge.finish_abandoned), or drops the row once the lease is gone.';
+
 -- Name: stream_turn; Type: TABLE; Schema: nudge; Owner: -
 
 CREATE TABLE nudge.stream_turn (
@@ -6917,6 +6992,11 @@ ALTER TABLE ONLY nudge.rules
 ALTER TABLE ONLY nudge.status_flags
     ADD CONSTRAINT status_flags_pkey PRIMARY KEY (key);
 
+-- Name: stopped_while_leased stopped_while_leased_pkey; Type: CONSTRAINT; Schema: nudge; Owner: -
+
+ALTER TABLE ONLY nudge.stopped_while_leased
+    ADD CONSTRAINT stopped_while_leased_pkey PRIMARY KEY (reminder_id);
+
 -- Name: stream_turn stream_turn_pkey; Type: CONSTRAINT; Schema: nudge; Owner: -
 
 ALTER TABLE ONLY nudge.stream_turn
@@ -6983,6 +7063,10 @@ CREATE INDEX rules_enabled_by_event_type ON nudge.rules USING btree (event_type,
 -- Name: target_hosts_by_state; Type: INDEX; Schema: nudge; Owner: -
 
 CREATE INDEX target_hosts_by_state ON nudge.target_hosts USING btree (state);
+
+-- Name: reminders a_stop_while_leased_is_noted; Type: TRIGGER; Schema: nudge; Owner: -
+
+CREATE TRIGGER a_stop_while_leased_is_noted AFTER UPDATE OF status ON nudge.reminders FOR EACH ROW WHEN (((new.leased_by IS NOT NULL) AND ((new.status)::text = ANY (ARRAY['COMPLETED'::text, 'CANCELLED'::text, 'FAILED'::text])))) EXECUTE FUNCTION nudge.note_stopped_while_leased();
 
 -- Name: api_tokens api_token_change_is_announced; Type: TRIGGER; Schema: nudge; Owner: -
 

@@ -219,6 +219,16 @@ void LifecycleSession::pause_and_release(std::int64_t id, const std::string& own
   tx.exec_prepared(kPauseAndRelease.name, id, owner);
 }
 
+int LifecycleSession::finish_abandoned(const std::string& owner, const WorkerPolicy& policy) {
+  pqxx::nontransaction tx(*conn_);
+  return tx
+      .exec_prepared1(kFinishAbandoned.name, owner, policy.lease_seconds, policy.max_attempts,
+                      policy.retry_base_ms, policy.retry_max_ms, policy.misfire_threshold_seconds,
+                      policy.fire_all_cap, policy.breaker_failures, policy.breaker_open_seconds,
+                      policy.breaker_max_open_seconds)[0]
+      .as<int>();
+}
+
 int LifecycleSession::prune_history(int retention_days, int limit) {
   pqxx::nontransaction tx(*conn_);
   return tx.exec_prepared1(kPruneHistory.name, retention_days, limit)[0].as<int>();

@@ -54,6 +54,9 @@ class LifecycleSession {
   int release_leases(const std::string& owner, const std::optional<std::vector<std::int64_t>>& ids);
   // Pauses reminder `id` and gives back `owner`'s lease on it (statements::kPauseAndRelease).
   void pause_and_release(std::int64_t id, const std::string& owner);
+  // Records the occurrences of reminders stopped while a worker that has since died held them
+  // (nudge.finish_abandoned); returns how many.
+  int finish_abandoned(const std::string& owner, const WorkerPolicy& policy);
   int prune_history(int retention_days, int limit);
   // A breaking migration newer than this binary, landed while it runs (nudge/migrations.hpp).
   std::optional<std::string> newer_breaking_migration();

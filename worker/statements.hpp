@@ -60,15 +60,19 @@ inline constexpr Statement kPauseAndRelease{
     "pause_and_release",
     "SELECT nudge.release_leases($2, ARRAY[p.id]) FROM nudge.pause_reminder($1) p"};
 // (retention_days, limit)
+// (owner, policy...): records the occurrences of reminders stopped under a lease whose worker
+// died; answers how many.
+inline constexpr Statement kFinishAbandoned{
+    "finish_abandoned", "SELECT nudge.finish_abandoned($1, " NUDGE_WORKER_POLICY ")"};
 inline constexpr Statement kPruneHistory{"prune_history",
                                          "SELECT nudge.prune_history($1 * interval '1 day', $2)"};
 
 #undef NUDGE_WORKER_POLICY
 #undef NUDGE_FINISHED_ARRAYS
 
-inline constexpr Statement kAll[] = {kFinishAndClaim, kFinish,        kSecondsUntilDue,
-                                     kExtendLeases,   kReleaseLeases, kPauseAndRelease,
-                                     kPruneHistory};
+inline constexpr Statement kAll[] = {kFinishAndClaim,  kFinish,        kSecondsUntilDue,
+                                     kExtendLeases,    kReleaseLeases, kPauseAndRelease,
+                                     kFinishAbandoned, kPruneHistory};
 
 // The channel the triggers of schema nudge notify when something becomes due sooner.
 inline constexpr const char* kWakeChannel = "nudge_due";

@@ -527,7 +527,8 @@ void wait_for_shutdown_request() {
   while (!shutdown_requested()) ::poll(&shutdown, 1, 1000);
 }
 
-// Extends the leases of long deliveries and prunes old history; never claims.
+// Extends the leases of long deliveries, records what dead workers left of stopped reminders
+// and prunes old history; never claims.
 class Maintenance {
  public:
   Maintenance(const Config& config, const std::string& worker_id, InFlight& in_flight)
@@ -547,6 +548,7 @@ class Maintenance {
                                                         worker_id_ + "/maintenance", false);
         heartbeat();
         stop_if_the_schema_is_too_new();
+        record_abandoned();
         if (Clock::now() >= next_prune) {
           prune();
           next_prune = Clock::now() + std::chrono::seconds(config_.history.prune_interval_seconds);
@@ -602,6 +604,17 @@ class Maintenance {
   void heartbeat() {
     for (const auto& [owner, ids] : in_flight_.snapshot())
       if (!ids.empty()) session_->extend_leases(owner, ids, config_.worker.lease_seconds);
+  }
+
+  // Occurrences of reminders stopped while a worker that then died held them: no claim takes a
+  // stopped reminder, so they are recorded here once their lease expires.
+  void record_abandoned() {
+    const int recorded =
+        session_->finish_abandoned(worker_id_ + "/maintenance", worker_policy(config_));
+    if (recorded > 0) {
+      log::warn("recorded occurrences of stopped reminders whose worker died mid-delivery",
+                {{"occurrences", recorded}});
+    }
   }
 
   void prune() {

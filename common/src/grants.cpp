@@ -37,6 +37,7 @@ constexpr Need kWorker[] = {
     {"table", "SELECT", "nudge.contacts,nudge.status_flags"},
     {"table", "SELECT,INSERT,DELETE", "nudge.delivery_attempts,nudge.events,nudge.executions"},
     {"table", "SELECT,UPDATE,DELETE", "nudge.reminders"},
+    {"table", "SELECT,DELETE", "nudge.stopped_while_leased"},
     {"table", "SELECT,INSERT,UPDATE", "nudge.target_hosts"},
     {"sequence", "USAGE", "nudge.events_id_seq"},
 };

@@ -2,6 +2,7 @@
 
 #include <signal.h>
 
+#include <algorithm>
 #include <set>
 #include <thread>
 
@@ -60,6 +61,64 @@ TEST_F(Crash, KilledWorkerLosesNothing) {
   const auto keys = delivered_keys();
   EXPECT_EQ(std::set<std::string>(keys.begin(), keys.end()).size(), 3000u);
   EXPECT_LE(keys.size(), 3000u + static_cast<std::size_t>(held));
+}
+
+// A reminder stopped (cancelled, or completed by its flag) while a worker that then dies holds
+// it: no claim takes a stopped reminder, so the dead worker's lease stayed on it for good and
+// its occurrence, perhaps delivered, was recorded nowhere (explore14b #3). Once the lease
+// expires a live worker records it, once, as abandoned, and lets the lease go.
+TEST_F(Crash, AnOccurrenceStoppedUnderADeadWorkersLeaseIsRecordedOnce) {
+  sql("INSERT INTO nudge.reminders (entity_type, entity_id, event_type, channel, schedule_type, "
+      "next_run_at, stop_condition_type, stop_condition_value) SELECT 'proc', g::text, 'due', "
+      "'log', 'one_time', now(), 'db_check', 'done:' || g FROM generate_series(1, 300) g");
+  auto& doomed =
+      start_worker({{"NUDGE_WORKER_BATCH_SIZE", "5"}, {"NUDGE_WORKER_LEASE_SECONDS", "5"}});
+  ASSERT_TRUE(wait_until(
+      kSlow,
+      [&] {
+        if (leased_by(doomed.pid()) == 0) return false;
+        doomed.signal(SIGSTOP);
+        std::this_thread::sleep_for(300ms);  // a statement sent before the stop commits
+        if (leased_by(doomed.pid()) > 0 && running_statements_of(doomed.pid()) == 0) return true;
+        doomed.signal(SIGCONT);
+        return false;
+      },
+      1ms))
+      << doomed.log();
+  // Half by a flag, half cancelled, as the application and an operator would.
+  const auto held = value<std::string>(
+      "SELECT string_agg(id::text, ',' ORDER BY id) FROM nudge.reminders WHERE leased_by LIKE $1",
+      "%:" + std::to_string(doomed.pid()) + ":%");
+  sql("SELECT nudge.set_flag(stop_condition_value, true) FROM nudge.reminders "
+      "WHERE id = ANY (string_to_array($1, ',')::bigint[]) AND id % 2 = 0",
+      held);
+  sql("SELECT nudge.cancel_reminder(id) FROM nudge.reminders "
+      "WHERE id = ANY (string_to_array($1, ',')::bigint[]) AND id % 2 = 1",
+      held);
+  doomed.signal(SIGKILL);
+  ASSERT_TRUE(doomed.wait(kSlow).has_value());
+
+  start_worker({{"NUDGE_WORKER_LEASE_SECONDS", "5"}});
+  const std::string recorded =
+      "SELECT count(*) FROM nudge.executions e WHERE e.reminder_id = "
+      "ANY (string_to_array($1, ',')::bigint[]) AND e.outcome = 'failed' AND e.error LIKE "
+      "'abandoned: the worker delivering it stopped before recording the outcome%'";
+  const long stopped = static_cast<long>(std::count(held.begin(), held.end(), ',') + 1);
+  ASSERT_TRUE(wait_until(kSlow, [&] { return value<long>(recorded, held) == stopped; }))
+      << value<long>(recorded, held) << " of " << stopped << "\n"
+      << all_logs();
+  EXPECT_EQ(value<long>("SELECT count(*) FROM nudge.reminders WHERE leased_by IS NOT NULL AND "
+                        "status <> 'ACTIVE'"),
+            0);
+  EXPECT_EQ(value<long>("SELECT count(*) FROM nudge.stopped_while_leased"), 0);
+  // Each once: every reminder has one execution (the 300 - stopped others were delivered).
+  ASSERT_TRUE(wait_for_executions(300)) << all_logs();
+  EXPECT_EQ(value<long>("SELECT count(*) - count(DISTINCT reminder_id) FROM nudge.executions"), 0);
+  EXPECT_EQ(value<std::string>("SELECT string_agg(DISTINCT status || '/' || completed_reason, "
+                               "',') FROM nudge.reminders WHERE id = ANY "
+                               "(string_to_array($1, ',')::bigint[])",
+                               held),
+            stopped > 1 ? "CANCELLED/cancelled,COMPLETED/stop_condition" : "CANCELLED/cancelled");
 }
 
 TEST_F(Crash, SigtermFinishesInFlightAndReleasesLeases) {

@@ -168,6 +168,10 @@ void Transfers::add(CURL* easy, std::function<void(CURLcode, CURL*)> done, Conne
     throw std::runtime_error("libcurl: " + why);
   };
   for (const CURLcode rc : {
+           // A transfer that ends (timed out, aborted) while the threaded resolver still waits
+           // for a DNS server that never answers leaves the thread behind: without this, libcurl
+           // joins it, holding the claim loop and the stop for the resolver's own timeout.
+           curl_easy_setopt(easy, CURLOPT_QUICK_EXIT, 1L),
            curl_easy_setopt(easy, CURLOPT_OPENSOCKETFUNCTION, &Transfers::open_socket),
            curl_easy_setopt(easy, CURLOPT_OPENSOCKETDATA, pending),
            curl_easy_setopt(easy, CURLOPT_CLOSESOCKETFUNCTION, &Transfers::close_socket),

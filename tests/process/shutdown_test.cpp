@@ -4,9 +4,13 @@
 // grace and no more, whatever the peer does or the channel's timeout says; what ended is
 // recorded, the rest released and delivered again after a restart with the same key.
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
+#include <fstream>
 #include <nlohmann/json.hpp>
 #include <thread>
 
@@ -156,6 +160,71 @@ TEST_F(Shutdown, AWebhookReceiverThatNeverAnswersIsCutAfterTheGrace) {
   EXPECT_EQ(got[0].headers.at("idempotency-key"), got[1].headers.at("idempotency-key"));
   EXPECT_EQ(got[1].headers.at("nudge-attempt"), "1");
   EXPECT_EQ(receiver.requests_to("/late").size(), 1u);
+}
+
+// A DNS server that takes queries and never answers: a UDP socket on port 53 of a loopback
+// address of its own, which nobody reads.
+class SilentDnsServer {
+ public:
+  SilentDnsServer()
+      : address_("127.53." + std::to_string(::getpid() % 250 + 1) + "." +
+                 std::to_string(free_tcp_port() % 250 + 1)),
+        fd_(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0)) {
+    sockaddr_in at{};
+    at.sin_family = AF_INET;
+    at.sin_port = htons(53);
+    ::inet_pton(AF_INET, address_.c_str(), &at.sin_addr);
+    if (fd_ < 0 || ::bind(fd_, reinterpret_cast<const sockaddr*>(&at), sizeof at) != 0)
+      ADD_FAILURE() << "cannot listen on " << address_ << ":53 (the suite runs as root)";
+  }
+  ~SilentDnsServer() { ::close(fd_); }
+  SilentDnsServer(const SilentDnsServer&) = delete;
+  SilentDnsServer& operator=(const SilentDnsServer&) = delete;
+  const std::string& address() const { return address_; }
+
+ private:
+  std::string address_;
+  int fd_;
+};
+
+// A name the resolver never answers for (the worker in a mount namespace of its own, whose
+// resolv.conf names a silent server, with a 30 s timeout) holds neither the worker's stop nor
+// the other deliveries of its claim loop: libcurl waited for its resolver thread when such a
+// transfer ended, so a stop took the resolver's timeout (57 s) and one loop's other deliveries
+// waited 26 s behind it, its attempt running past timeout_ms (explore14b #1, #4).
+TEST_F(Shutdown, ANameTheResolverNeverAnswersHoldsNeitherTheStopNorOtherDeliveries) {
+  SilentDnsServer dns;
+  const auto conf = dir_ / "resolv.conf";
+  std::ofstream(conf) << "nameserver " << dns.address() << "\noptions timeout:30 attempts:1\n";
+  WebhookReceiver receiver;
+  ChildProcess worker({"unshare", "--mount", "sh", "-c",
+                       "mount --bind '" + conf.string() + "' /etc/resolv.conf && exec '" +
+                           program("nudge-worker") + "'"},
+                      worker_env(db_.url(), {{"NUDGE_WORKER_CONCURRENCY", "1"}}),
+                      (dir_ / "dns-worker.log").string());
+  ASSERT_TRUE(wait_until(kSlow, [&] {
+    return worker.log().find("worker started") != std::string::npos;
+  })) << worker.log();
+
+  const std::int64_t unresolved = create("c1", "webhook", "http://never.answered.test:8080/");
+  std::this_thread::sleep_for(1s);  // its lookup under way
+  const auto sent = Clock::now();
+  for (const char* id : {"c2", "c3", "c4"}) create(id, "webhook", receiver.url("/fast"));
+  ASSERT_TRUE(wait_until(kSlow, [&] { return receiver.requests_to("/fast").size() == 3; }))
+      << worker.log();
+  EXPECT_LE(Clock::now() - sent, 5s) << "the loop waited for the lookup\n" << worker.log();
+  // Its attempt ends at the connect timeout (2 s), not the resolver's.
+  EXPECT_TRUE(wait_until(5s, [&] {
+    return value<long>("SELECT count(*) FROM nudge.delivery_attempts WHERE reminder_id = $1",
+                       unresolved) > 0;
+  })) << worker.log();
+
+  create("c5", "webhook", "http://never.answered.again.test:8080/");
+  std::this_thread::sleep_for(1s);
+  const auto asked = Clock::now();
+  worker.signal(SIGTERM);
+  EXPECT_EQ(worker.wait(kSlow), std::optional<int>(0)) << worker.log();
+  EXPECT_LE(Clock::now() - asked, kStopsWithin) << worker.log();
 }
 
 // A relay that reads a big message at 1.3 KB/s. The kernel takes the rest of it from libcurl,

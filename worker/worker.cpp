@@ -23,6 +23,7 @@
 #include "nudge/pg_text.hpp"
 #include "nudge/process_metrics.hpp"
 #include "nudge/shutdown.hpp"
+#include "statement_cancel.hpp"
 #include "transfers.hpp"
 #include "worker_metrics.hpp"
 
@@ -34,6 +35,9 @@ using Clock = std::chrono::steady_clock;
 
 // How long a stopping worker lets running deliveries end before it aborts them.
 constexpr std::chrono::seconds kStopGrace{3};
+// Then how long its last round trips (recording, giving leases back) may wait for the database
+// before their statements are cancelled (and again each second after).
+constexpr std::chrono::seconds kLastRoundTrips{2};
 
 // Errors after which the connection is gone (or its last commit is in doubt): reconnect.
 bool connection_lost(const std::exception& e) {
@@ -662,7 +666,8 @@ int run_worker(const Config& config, const std::string& worker_id) {
               {{"address", config.worker.metrics_address}, {"port", config.worker.metrics_port}});
   }
   Maintenance maintenance(config, worker_id, in_flight);
-  std::thread maintenance_thread([&] { maintenance.run(); });
+  std::future<void> maintaining =
+      std::async(std::launch::async, [&maintenance]() noexcept { maintenance.run(); });
 
   // Each loop owns its leases under its own name, so recovering one never touches another's.
   StopDeadline stop_deadline;
@@ -683,7 +688,14 @@ int run_worker(const Config& config, const std::string& worker_id) {
   // reach of the loop's own grace (SMTP waits for the reply to the end of data inside
   // curl_multi_perform), and a stopping loop waits for its lanes: from the stop deadline on, the
   // connections of loops still running are cut, every 100 ms, until they have all returned.
+  // A statement still waiting for the database after that (for a lock) is cancelled.
   wait_for_shutdown_request();
+  auto cancel_at = stop_deadline.fix() + kLastRoundTrips;
+  const auto cancel_if_late = [&] {
+    if (Clock::now() < cancel_at) return;
+    cancel_running_statements(config.database.url, worker_id);
+    cancel_at = Clock::now() + std::chrono::seconds(1);
+  };
   for (auto until = stop_deadline.fix();; until = Clock::now() + std::chrono::milliseconds(100)) {
     bool all_returned = true;
     for (std::size_t i = 0; i < loops.size(); ++i) {
@@ -692,9 +704,11 @@ int run_worker(const Config& config, const std::string& worker_id) {
       all_returned = false;
     }
     if (all_returned) break;
+    cancel_if_late();
   }
   maintenance.stop();
-  maintenance_thread.join();
+  while (maintaining.wait_for(std::chrono::milliseconds(100)) != std::future_status::ready)
+    cancel_if_late();
   if (listener) listener->stop();
   log::info("worker stopped");
   return maintenance.schema_too_new() ? 2 : 0;

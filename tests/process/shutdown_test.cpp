@@ -227,6 +227,39 @@ TEST_F(Shutdown, ANameTheResolverNeverAnswersHoldsNeitherTheStopNorOtherDeliveri
   EXPECT_LE(Clock::now() - asked, kStopsWithin) << worker.log();
 }
 
+// A claim waiting for a lock (a migration holding nudge.reminders, say) ends the stop's wait
+// two seconds after the grace: its statement is cancelled. The worker waited for the lock's
+// release (85 s in explore14b #2).
+TEST_F(Shutdown, AStatementWaitingForALockIsCancelledAfterTheGrace) {
+  auto& worker = start_worker({{"NUDGE_WORKER_LEASE_SECONDS", "5"}});
+  ASSERT_TRUE(wait_until(kSlow, [&] {
+    return worker.log().find("worker started") != std::string::npos;
+  })) << worker.log();
+  sql("INSERT INTO nudge.reminders (entity_type, entity_id, event_type, channel, schedule_type,"
+      " next_run_at) VALUES ('lock', 'l1', 'due', 'log', 'one_time', now() + interval '1 second')");
+  pqxx::connection locker(db_.url());
+  pqxx::work lock(locker);
+  lock.exec("LOCK TABLE nudge.reminders IN ACCESS EXCLUSIVE MODE");
+  ASSERT_TRUE(wait_until(kSlow, [&] {
+    return value<long>(
+               "SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE $1 "
+               "AND wait_event_type = 'Lock'",
+               "%:" + std::to_string(worker.pid()) + ":%/0") > 0;
+  })) << worker.log();
+
+  const auto asked = Clock::now();
+  worker.signal(SIGTERM);
+  EXPECT_EQ(worker.wait(kSlow), std::optional<int>(0)) << worker.log();
+  EXPECT_LE(Clock::now() - asked, kGrace + 2s + 3s) << worker.log();
+  EXPECT_NE(worker.log().find("cancelled statements still waiting after the stop's grace"),
+            std::string::npos)
+      << worker.log();
+  lock.abort();
+  // Nothing lost: the next worker delivers it.
+  start_worker();
+  EXPECT_TRUE(wait_for_executions(1)) << all_logs();
+}
+
 // A relay that reads a big message at 1.3 KB/s. The kernel takes the rest of it from libcurl,
 // which then waits for the relay's "250" inside curl_multi_perform, where the claim loop cannot
 // see SIGTERM: the worker cuts the connection from another thread at the end of the grace. The

@@ -21,10 +21,11 @@ void add_audit_routes(Router& router, ConnectionPool& pool) {
       throw bad_field("subject_type", "invalid_value",
                       "must be one of reminder, rule, flag, contact, event, token");
     }
-    // A contact's subject is entity_type/entity_id/channel: up to three names and two slashes.
+    // A contact's subject is entity_type/entity_id/channel: three names, each up to three
+    // times longer as in its path (%2F for /), and two slashes.
     const auto subject = query(req, "subject");
-    if (subject && (subject->empty() || subject->size() > 3 * kMaxNameChars + 2))
-      throw bad_field("subject", "invalid_value", "must be 1 to 602 characters");
+    if (subject && (subject->empty() || subject->size() > 3 * 3 * kMaxNameChars + 2))
+      throw bad_field("subject", "invalid_value", "must be 1 to 1802 characters");
     const int limit = parse_limit(query(req, "limit"));
     const auto before = id_cursor(req);
     const auto rows = on_connection(pool, [&](pqxx::nontransaction& tx) {

@@ -628,7 +628,10 @@ BEGIN
     INSERT INTO nudge.audit (token, route, subject_type, subject, change)
     SELECT nullif(current_setting('nudge.actor', true), ''),
            nullif(current_setting('nudge.route', true), ''), TG_ARGV[0],
-           r.entity_type || '/' || r.entity_id || '/' || r.channel, lower(TG_OP)
+           -- Written as the contact's path: a name holding / or % cannot pass for another's.
+           replace(replace(r.entity_type, '%', '%25'), '/', '%2F') || '/'
+             || replace(replace(r.entity_id, '%', '%25'), '/', '%2F') || '/' || r.channel,
+           lower(TG_OP)
       FROM changed_rows r;
   ELSE
     INSERT INTO nudge.audit (token, route, subject_type, subject, change)
@@ -641,7 +644,7 @@ END $$;
 
 -- Name: FUNCTION audit_changed_rows(); Type: COMMENT; Schema: nudge; Owner: -
 
-COMMENT ON FUNCTION nudge.audit_changed_rows() IS 'Statement trigger (argument: the subject type) with the transition table changed_rows: records every row the statement inserted, updated or deleted in nudge.audit in one insert (subject: the id, or entity_type/entity_id/channel for a contact), with the session''s nudge.actor and nudge.route (or none: an SQL session) and session_user, unless the statement ran in a trigger, in a session with nudge.audit = off or while rules run.';
+COMMENT ON FUNCTION nudge.audit_changed_rows() IS 'Statement trigger (argument: the subject type) with the transition table changed_rows: records every row the statement inserted, updated or deleted in nudge.audit in one insert (subject: the id, or entity_type/entity_id/channel for a contact, each name''s % and / written %25 and %2F as in its path), with the session''s nudge.actor and nudge.route (or none: an SQL session) and session_user, unless the statement ran in a trigger, in a session with nudge.audit = off or while rules run.';
 
 -- Name: audit_row_change(); Type: FUNCTION; Schema: nudge; Owner: -
 

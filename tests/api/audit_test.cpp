@@ -231,6 +231,25 @@ TEST_F(Audit, ListFiltersAndRefusesBadFiltersNamingThem) {
   }
 }
 
+// A contact's subject writes each name as its path does: two contacts whose names differ only
+// in where a slash stands are told apart (both were a/b/c/email: explore14a #7).
+TEST_F(Audit, AContactsSubjectIsWrittenAsItsPath) {
+  const std::string ci = make_token("ci", "write");
+  ASSERT_EQ(as(ci, "PUT", "/v1/contacts/a%2Fb/c/email", R"({"address":"x@example.com"})").status,
+            201);
+  ASSERT_EQ(as(ci, "PUT", "/v1/contacts/a/b%2Fc/email", R"({"address":"y@example.com"})").status,
+            201);
+  ASSERT_EQ(as(ci, "PUT", "/v1/contacts/100%25/d/email", R"({"address":"z@example.com"})").status,
+            201);
+  const auto first = trail("&subject_type=contact&subject=a%252Fb%2Fc%2Femail");
+  ASSERT_EQ(first.size(), 1u);
+  EXPECT_EQ(first[0].subject, "a%2Fb/c/email");
+  const auto second = trail("&subject_type=contact&subject=a%2Fb%252Fc%2Femail");
+  ASSERT_EQ(second.size(), 1u);
+  EXPECT_EQ(second[0].subject, "a/b%2Fc/email");
+  EXPECT_EQ(trail("&subject_type=contact&subject=100%2525%2Fd%2Femail").size(), 1u);
+}
+
 // One pooled connection serves two tokens in turn: each change names its own token.
 class AuditOneConnection : public Audit {
  protected:

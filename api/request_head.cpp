@@ -1,5 +1,7 @@
 #include "request_head.hpp"
 
+#include <algorithm>
+#include <cctype>
 #include <string_view>
 
 #include "request_framing.hpp"
@@ -10,6 +12,15 @@ namespace {
 constexpr std::string_view kFormType = "application/x-www-form-urlencoded";
 
 }  // namespace
+
+bool has_multipart_type(const httplib::Request& req) {
+  const std::string type = req.get_header_value("Content-Type");
+  constexpr std::string_view kMultipart = "multipart/";
+  return type.size() >= kMultipart.size() &&
+         std::equal(kMultipart.begin(), kMultipart.end(), type.begin(), [](char a, char b) {
+           return a == std::tolower(static_cast<unsigned char>(b));
+         });
+}
 
 bool has_unreadable_length(const httplib::Request& req) {
   const auto count = req.get_header_value_count("Content-Length");
@@ -33,8 +44,10 @@ httplib::Server::HandlerResponse settle_request_head(httplib::Request& req, http
     res.status = 413;
     return httplib::Server::HandlerResponse::Handled;
   }
-  if (req.has_header("Content-Encoding") &&
-      !is_token(req.get_header_value("Content-Encoding"), "identity")) {
+  // Named by the router's error handler: Content-Type, else Content-Encoding.
+  if (has_multipart_type(req) ||
+      (req.has_header("Content-Encoding") &&
+       !is_token(req.get_header_value("Content-Encoding"), "identity"))) {
     res.status = 415;
     return httplib::Server::HandlerResponse::Handled;
   }

@@ -8,6 +8,9 @@
 //   closes, without a limit. A chunked body has been decoded already (http_server.cpp);
 // - a compressed body (Content-Encoding other than identity) is refused (415): httplib would
 //   inflate it without a limit, and 200 KB of gzip held 200 MB;
+// - a multipart body (Content-Type multipart/...) is refused (415): httplib would file a
+//   multipart/form-data body under its files, leaving the body empty, so that a route taking
+//   none would act and one needing one would call it missing;
 // - a form-encoded body (what curl -d sends, JSON included) is read like any other, up to
 //   max_body_bytes: httplib would refuse one over 8 KiB and file it under the query parameters;
 // - the path is routed as it was sent, still percent-encoded, so that an encoded '/' (%2F) stays
@@ -26,6 +29,8 @@ httplib::Server::HandlerResponse settle_request_head(httplib::Request& req, http
 // The request declares its body's length in a way that cannot be read: not one Content-Length
 // of digits.
 bool has_unreadable_length(const httplib::Request& req);
+// Its Content-Type is multipart/... (any case).
+bool has_multipart_type(const httplib::Request& req);
 // Its Transfer-Encoding is not one "chunked" without Content-Length.
 bool has_unreadable_transfer_encoding(const httplib::Request& req);
 

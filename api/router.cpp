@@ -203,6 +203,13 @@ void Router::finish() {
                        "the request line is over 8 KiB: send long values in a body");
             break;
           case 415:
+            if (has_multipart_type(req)) {
+              send_error(res, 415, "unsupported_media_type",
+                         "Content-Type: a multipart body is not read; send a JSON object "
+                         "(application/json)",
+                         "Content-Type");
+              break;
+            }
             send_error(res, 415, "unsupported_encoding",
                        "Content-Encoding: request bodies are read as sent, never decompressed; "
                        "send the JSON itself",

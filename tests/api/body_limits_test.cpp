@@ -244,5 +244,30 @@ TEST_F(BodyLimits, ACompressedBodyIsA415) {
   EXPECT_EQ(plain->status, 200) << plain->body;
 }
 
+// httplib filed a multipart/form-data body under its files and left the body empty: curl -F on
+// pause paused the reminder, and PUT /v1/flags said the body was missing (explore14a #2).
+TEST_F(BodyLimits, AMultipartBodyIsA415NamingContentTypeAndChangesNothing) {
+  const long id = create_one("multipart");
+  const std::string pause = "/v1/reminders/" + std::to_string(id) + "/pause";
+  const httplib::MultipartFormDataItems form = {{"note", "hello", "", ""}};
+  for (const auto& r :
+       {client_->Post(pause, form), client_->Put("/v1/flags/multi", form),
+        client_->Delete("/v1/flags/multi", R"({})", "multipart/mixed"),
+        client_->Put("/v1/flags/multi", R"({"value": true})", "Multipart/Form-Data")}) {
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 415) << r->body;
+    const json body = json::parse(r->body, nullptr, false);
+    EXPECT_EQ(body["error"]["code"], "unsupported_media_type") << r->body;
+    EXPECT_EQ(body["error"]["field"], "Content-Type") << r->body;
+  }
+  EXPECT_EQ(get("/v1/reminders/" + std::to_string(id)).body["status"], "ACTIVE");
+  EXPECT_EQ(value<long>("SELECT count(*) FROM nudge.status_flags"), 0);
+  // curl -d (form-encoded) is still read as the JSON it holds.
+  const auto form_encoded =
+      client_->Put("/v1/flags/multi", R"({"value": true})", "application/x-www-form-urlencoded");
+  ASSERT_TRUE(form_encoded);
+  EXPECT_EQ(form_encoded->status, 200) << form_encoded->body;
+}
+
 }  // namespace
 }  // namespace nudge::test

@@ -13,6 +13,23 @@ constexpr std::string_view kFormType = "application/x-www-form-urlencoded";
 
 }  // namespace
 
+bool has_readable_request_line(const httplib::Request& req) {
+  // RFC 9110 section 5.6.2.
+  constexpr std::string_view kTokenMarks = "!#$%&'*+-.^_`|~";
+  const auto token_char = [&](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) ||
+           kTokenMarks.find(c) != std::string_view::npos;
+  };
+  return !req.method.empty() && std::all_of(req.method.begin(), req.method.end(), token_char) &&
+         (req.target.starts_with('/') || req.target == "*") &&
+         (req.version == "HTTP/1.1" || req.version == "HTTP/1.0");
+}
+
+bool has_read_head(const httplib::Request& req) {
+  // httplib sets it once the head is read, before anything else looks at the request.
+  return req.has_header("REMOTE_ADDR");
+}
+
 bool has_multipart_type(const httplib::Request& req) {
   const std::string type = req.get_header_value("Content-Type");
   constexpr std::string_view kMultipart = "multipart/";

@@ -29,6 +29,12 @@ httplib::Server::HandlerResponse settle_request_head(httplib::Request& req, http
 // The request declares its body's length in a way that cannot be read: not one Content-Length
 // of digits.
 bool has_unreadable_length(const httplib::Request& req);
+// httplib split its request line into a method (a token: any, known or not), a path (or *)
+// and HTTP/1.1 or HTTP/1.0. A request line httplib refuses (an unknown method) still has these.
+bool has_readable_request_line(const httplib::Request& req);
+// httplib read its request line and every header line: it refuses a header line over 8 KiB (or
+// a request line of more than three parts), and then has not read the rest of the head.
+bool has_read_head(const httplib::Request& req);
 // Its Content-Type is multipart/... (any case).
 bool has_multipart_type(const httplib::Request& req);
 // Its Transfer-Encoding is not one "chunked" without Content-Length.

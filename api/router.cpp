@@ -96,23 +96,30 @@ void Router::add(const std::string& method, const std::string& pattern, Handler 
   };
 }
 
+const std::string* Router::pattern_of(const std::string& target) const {
+  // The path as routed: still percent-encoded (request_head.hpp).
+  const std::string path = target.substr(0, target.find('?'));
+  for (const auto& [pattern, regex] : matchers_) {
+    if (std::regex_match(path, regex)) return &pattern;
+  }
+  return nullptr;
+}
+
 bool Router::admits_body(const httplib::Request& req, httplib::Response& res,
                          UploadSlots& uploads) {
-  // The path as routed: still percent-encoded (request_head.hpp).
-  const std::string path = req.target.substr(0, req.target.find('?'));
   const auto refuse = [&] {
     if (metrics_ != nullptr) metrics_->observe_unrouted(req.method, res.status);
     return false;
   };
-  for (const auto& [pattern, regex] : matchers_) {
-    if (!std::regex_match(path, regex)) continue;
-    const auto& by_method = handlers_.at(pattern);
+  if (const std::string* pattern = pattern_of(req.target)) {
+    const auto& by_method = handlers_.at(*pattern);
     if (!by_method.contains(req.method)) {
       send_not_allowed(req, res, allowed(by_method));
       return refuse();
     }
     try {
-      const Gate::Admitted admitted = gate_.authorize(req, res, *route_access(req.method, pattern));
+      const Gate::Admitted admitted =
+          gate_.authorize(req, res, *route_access(req.method, *pattern));
       // Without auth only this machine gets here: there is no token to count by.
       if (!admitted.token.empty()) {
         auto slot = uploads.take(admitted.token);
@@ -178,9 +185,20 @@ void Router::finish() {
   // the same JSON error body as ours; answers that already have a body are left alone.
   // An error without a body is one no route answered: counted here, once.
   const httplib::Server::HandlerWithResponse on_error =
-      [metrics = metrics_, max_body = max_body_bytes_](const httplib::Request& req,
-                                                       httplib::Response& res) {
+      [this, metrics = metrics_, max_body = max_body_bytes_](const httplib::Request& req,
+                                                             httplib::Response& res) {
         if (!res.body.empty()) return httplib::Server::HandlerResponse::Unhandled;
+        // A method no route is registered for (OPTIONS, TRACE, PROPFIND, get): httplib answers
+        // 404, or 400 as if the request could not be read, for one it does not know.
+        if (!is_route_method(req.method) && has_readable_request_line(req)) {
+          if (const std::string* pattern = pattern_of(req.target)) {
+            send_not_allowed(req, res, allowed(handlers_.at(*pattern)));
+          } else {
+            send_error(res, 404, "not_found", "no such route");
+          }
+          if (metrics != nullptr) metrics->observe_unrouted(req.method, res.status);
+          return httplib::Server::HandlerResponse::Handled;
+        }
         if (metrics != nullptr) metrics->observe_unrouted(req.method, res.status);
         switch (res.status) {
           case 404:
@@ -228,9 +246,24 @@ void Router::finish() {
               send_error(res, 400, "invalid_value",
                          "Transfer-Encoding: only chunked is read, and never with Content-Length",
                          "Transfer-Encoding");
+            } else if (req.has_header("Transfer-Encoding")) {
+              // Its chunks (http_server.cpp): where the next request starts is unknown.
+              send_error(res, res.status, "bad_request",
+                         "Transfer-Encoding: the chunked body could not be read (each chunk is "
+                         "its size in hex, CRLF, its bytes, CRLF; the last is 0 and a blank line)",
+                         "Transfer-Encoding");
+            } else if (!has_readable_request_line(req)) {
+              send_error(res, res.status, "bad_request",
+                         "the request line could not be read: it is a method, a path and "
+                         "HTTP/1.1 (or HTTP/1.0), separated by single spaces, ending in CRLF");
+            } else if (!has_read_head(req)) {
+              send_error(res, res.status, "bad_request",
+                         "the request line or a header line could not be read (a method, a "
+                         "path and HTTP/1.1 separated by single spaces; a header line is at "
+                         "most 8 KiB)");
             } else {
               send_error(res, res.status, "bad_request",
-                         "the request could not be read (a header line is at most 8 KiB)");
+                         "the request line, a header or the chunked body could not be read");
             }
         }
         return httplib::Server::HandlerResponse::Handled;

@@ -56,6 +56,9 @@ class Router {
   // `handler`, counted under the route's template `path` (and timed when `timed`) when there are
   // metrics.
   Handler measured(const std::string& method, const std::string& path, bool timed, Handler handler);
+  // The pattern whose regex matches the path of `target` (still percent-encoded, as routed), or
+  // nullptr: the first added, as httplib takes it.
+  const std::string* pattern_of(const std::string& target) const;
 
   httplib::Server& server_;
   Gate& gate_;

@@ -202,6 +202,7 @@ TEST_F(BodyLimits, AMalformedChunkedBodyIsA400AndTheConnectionCloses) {
     const auto refused = c.request(chunked_head("PUT", "/v1/flags/bad") + body, 5s);
     ASSERT_TRUE(refused);
     EXPECT_EQ(refused->status, 400);
+    EXPECT_EQ(answer_json(refused)["error"]["field"], "Transfer-Encoding") << refused->body;
     EXPECT_EQ(refused->header("Connection"), "close");
     EXPECT_TRUE(c.closed_by_server(5s));
   }

@@ -228,6 +228,39 @@ TEST_F(Connections, PipelinedRequestsAreAnsweredInOrder) {
   EXPECT_EQ(value<long>("SELECT count(*) FROM nudge.reminders"), 2);
 }
 
+// httplib answered a method it does not know (PROPFIND, get) 400 "a header line is at most
+// 8 KiB", TRACE and CONNECT 400 and OPTIONS 404, on a path that exists (explore14a #3).
+TEST_F(Connections, AMethodNoRouteTakesIs405WithAllowOnAKnownPathAnd404Elsewhere) {
+  for (const std::string method : {"OPTIONS", "TRACE", "CONNECT", "PROPFIND", "FOO", "get"}) {
+    SCOPED_TRACE(method);
+    RawConnection c(port_);
+    const auto known = c.request(raw_request(method, "/v1/reminders"), 5s);
+    ASSERT_TRUE(known);
+    EXPECT_EQ(known->status, 405) << known->body;
+    EXPECT_EQ(known->header("Allow"), "GET, POST");
+    EXPECT_EQ(body_of(known)["error"]["code"], "method_not_allowed") << known->body;
+    const auto unknown = c.request(raw_request(method, "/v1/nothing-here"), 5s);
+    ASSERT_TRUE(unknown);
+    EXPECT_EQ(unknown->status, 404) << unknown->body;
+    EXPECT_EQ(body_of(c.request(kHealth, 5s))["status"], "ok");  // the connection goes on
+  }
+}
+
+// What httplib cannot read is named, not called a header line over 8 KiB.
+TEST_F(Connections, AnUnreadableRequestLineIsA400SayingSo) {
+  for (const std::string line :
+       {"GET /health HTTP/2.0", "GET /he alth HTTP/1.1", "GET  /health HTTP/1.1 x", "GET"}) {
+    SCOPED_TRACE(line);
+    RawConnection c(port_);
+    const auto answer = c.request(line + "\r\nHost: 127.0.0.1\r\n\r\n", 5s);
+    ASSERT_TRUE(answer);
+    EXPECT_EQ(answer->status, 400) << answer->body;
+    EXPECT_NE(body_of(answer)["error"]["message"].get<std::string>().find("request line"),
+              std::string::npos)
+        << answer->body;
+  }
+}
+
 TEST_F(Connections, ABodyTooLargeIsRefusedAndTheConnectionGoesOn) {
   RawConnection c(port_);
   const auto refused =

@@ -272,10 +272,15 @@ class UniqueKeyParser {
     return true;
   }
   bool parse_error(std::size_t, const std::string&, const nlohmann::detail::exception& e) {
-    // Text that is not UTF-8 is named by where it is, as in a path or a query parameter.
-    if (std::string_view(e.what()).find("UTF-8") != std::string_view::npos) {
-      const std::string field = reading();
-      refusal_ = bad_field(field, "invalid_value", "must be valid UTF-8");
+    // Text that is not UTF-8 is named by where it is, as in a path or a query parameter; so is
+    // an escape of half a surrogate pair (\ud800 alone), which no UTF-8 text can hold.
+    const std::string_view what = e.what();
+    if (what.find("UTF-8") != std::string_view::npos) {
+      refusal_ = bad_field(reading(), "invalid_value", "must be valid UTF-8");
+    } else if (what.find("surrogate") != std::string_view::npos) {
+      refusal_ = bad_field(reading(), "invalid_value",
+                           "must be valid UTF-8: \\ud800-\\udbff is escaped only before "
+                           "\\udc00-\\udfff, as a pair");
     }
     return false;
   }

@@ -93,6 +93,21 @@ const std::vector<TextCase> kBodyUtf8Cases = {
     {"PUT", "/v1/flags/f", "{\"\xff\":true}", "body", kUtf8},
 };
 
+// An escape of half a surrogate pair: no UTF-8 text holds it. It was "the body is not valid
+// JSON" naming body (explore14a #4).
+const std::string kLoneSurrogate =
+    R"(must be valid UTF-8: \ud800-\udbff is escaped only before \udc00-\udfff, as a pair)";
+const std::vector<TextCase> kBodySurrogateCases = {
+    {"PUT", "/v1/flags/f", R"({"value": "\ud800"})", "value", kLoneSurrogate},
+    {"POST", "/v1/reminders", create_text_body("1", R"(,"payload":{"k":"a\udfffb"})"), "payload.k",
+     kLoneSurrogate},
+    {"POST", "/v1/reminders", create_text_body("1", R"(,"payload":{"l":[1,"\ud83d x"]})"),
+     "payload.l[1]", kLoneSurrogate},
+    {"POST", "/v1/reminders/batch",
+     R"({"items":[)" + create_text_body("0") + "," + create_text_body(R"(4\udc00)") + "]}",
+     "items[1].entity_id", kLoneSurrogate},
+};
+
 bool ends_with(const std::string& text, const std::string& end) {
   return text.size() >= end.size() && text.compare(text.size() - end.size(), end.size(), end) == 0;
 }
@@ -124,6 +139,14 @@ class RequestText : public ApiTest {
 
 TEST_F(RequestText, TextThatIsNotStorableIsA400NamingWhereItWas) {
   expect_each_refused(kTextCases);
+}
+
+TEST_F(RequestText, ALoneSurrogateEscapeIsA400NamingWhereItWas) {
+  expect_each_refused(kBodySurrogateCases);
+  // A whole pair is text.
+  EXPECT_EQ(
+      post("/v1/reminders", create_text_body("2", R"(,"payload":{"k":"\ud83d\ude00"})")).status,
+      201);
 }
 
 // "a\u0000b" was stored as "a" (libpq's strings end at NUL), so "a\u0000b" and "a\u0000c" were

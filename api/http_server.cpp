@@ -80,6 +80,7 @@ HttpServer::~HttpServer() = default;
 httplib::Server::HandlerResponse HttpServer::before_body(httplib::Request& req,
                                                          httplib::Response& res, bool decode) {
   using Result = httplib::Server::HandlerResponse;
+  settle_accept_encoding(req);
   Connection* const c = t_connection;
   // First, before a 413 or 415 whose body would be dropped as it arrives.
   if (body_gate_ && c != nullptr && (c->body_pending() > 0 || c->chunked_body_pending()) &&

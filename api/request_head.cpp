@@ -2,6 +2,9 @@
 
 #include <algorithm>
 #include <cctype>
+#include <charconv>
+#include <optional>
+#include <string>
 #include <string_view>
 
 #include "request_framing.hpp"
@@ -12,6 +15,56 @@ namespace {
 constexpr std::string_view kFormType = "application/x-www-form-urlencoded";
 
 }  // namespace
+
+namespace {
+
+// The weight of one Accept-Encoding entry's parameters (";q=0.5"): 1 without a q.
+double weight_of(std::string_view params) {
+  while (!params.empty()) {
+    const auto end = params.find(';', 1);
+    std::string_view param =
+        params.substr(1, end == std::string_view::npos ? params.npos : end - 1);
+    param.remove_prefix(std::min(param.find_first_not_of(" \t"), param.size()));
+    if (param.starts_with("q=") || param.starts_with("Q=")) {
+      double q = 1;
+      const auto value = param.substr(2);
+      std::from_chars(value.data(), value.data() + value.size(), q);
+      return q;
+    }
+    params.remove_prefix(end == std::string_view::npos ? params.size() : end);
+  }
+  return 1;
+}
+
+// "gzip" when `accept` (the Accept-Encoding values, joined) takes gzip: listed with a weight
+// above 0, or not listed and * is (RFC 9110 section 12.5.3); "" otherwise.
+std::string gzip_if_accepted(std::string_view accept) {
+  std::optional<double> gzip;
+  std::optional<double> any;
+  while (!accept.empty()) {
+    const auto comma = accept.find(',');
+    std::string_view item = accept.substr(0, comma);
+    accept.remove_prefix(comma == std::string_view::npos ? accept.size() : comma + 1);
+    const auto semicolon = item.find(';');
+    const std::string_view name = item.substr(0, semicolon);
+    const double q = semicolon == std::string_view::npos ? 1 : weight_of(item.substr(semicolon));
+    if (is_token(name, "gzip") || is_token(name, "x-gzip")) gzip = q;
+    if (is_token(name, "*")) any = q;
+  }
+  return gzip.value_or(any.value_or(0)) > 0 ? "gzip" : "";
+}
+
+}  // namespace
+
+void settle_accept_encoding(httplib::Request& req) {
+  if (!req.has_header("Accept-Encoding")) return;
+  std::string accept;
+  const auto [first, last] = req.headers.equal_range("Accept-Encoding");
+  for (auto it = first; it != last; ++it) accept += it->second + ",";
+  req.headers.erase("Accept-Encoding");
+  if (const std::string gzip = gzip_if_accepted(accept); !gzip.empty())
+    req.set_header("Accept-Encoding", gzip);
+}
 
 bool has_readable_request_line(const httplib::Request& req) {
   // RFC 9110 section 5.6.2.

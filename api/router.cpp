@@ -24,37 +24,6 @@ void register_method(httplib::Server& server, const std::string& method, const s
   if (method == "DELETE") server.Delete(pattern, handler);
 }
 
-// `accept` (an Accept-Encoding value) without its "br" entries.
-std::string without_brotli(const std::string& accept) {
-  std::string out;
-  std::size_t from = 0;
-  while (from < accept.size()) {
-    auto to = accept.find(',', from);
-    if (to == std::string::npos) to = accept.size();
-    const std::string item = accept.substr(from, to - from);
-    const auto start = item.find_first_not_of(" \t");
-    if (start != std::string::npos) {
-      std::string name = item.substr(start, item.find(';', start) - start);
-      name.erase(name.find_last_not_of(" \t") + 1);
-      if (name != "br") out += (out.empty() ? "" : ", ") + item.substr(start);
-    }
-    from = to + 1;
-  }
-  return out;
-}
-
-// httplib compresses an answer with brotli at its highest quality (11) whenever the client
-// accepts br, as every browser does: half a second of CPU for a 57 KB answer, 28 s for the docs'
-// 1.7 MB script. gzip costs milliseconds, so a routed request is taken as offering the rest of
-// its list. (The request is httplib's own non-const object, handed to handlers as const; the
-// answer is compressed after the handler returns.)
-void offer_no_brotli(const httplib::Request& req) {
-  if (!req.has_header("Accept-Encoding")) return;
-  auto& headers = const_cast<httplib::Request&>(req).headers;
-  const auto [first, last] = headers.equal_range("Accept-Encoding");
-  for (auto it = first; it != last; ++it) it->second = without_brotli(it->second);
-}
-
 // "GET, POST": the methods of one path, for Allow.
 std::string allowed(const std::map<std::string, Router::Handler>& by_method) {
   std::string allow;
@@ -82,7 +51,6 @@ void Router::add(const std::string& method, const std::string& pattern, Handler 
   handlers_[pattern][method] = [&gate = gate_, access, route, changes = method != "GET",
                                 handler = std::move(handler)](const httplib::Request& req,
                                                               httplib::Response& res) {
-    offer_no_brotli(req);
     try {
       Gate::Admitted admitted = gate.admit(req, res, *access);
       const Caller caller{std::move(admitted.token), route, changes, std::move(admitted.token_hash),

@@ -100,6 +100,27 @@ TEST_F(Dashboard, AnswersToBrowsersAreGzippedNeverBrotliCompressed) {
   EXPECT_TRUE(json::parse(only_br->body).contains("paths"));
 }
 
+// gzip;q=0 refuses gzip, and was answered with it: httplib looks for "gzip" anywhere in the
+// header (explore14a #10).
+TEST_F(Dashboard, AnswersAreGzippedOnlyWhenGzipIsAccepted) {
+  const std::map<std::string, std::string> kEncodingFor = {
+      {"gzip", "gzip"},        {"gzip;q=0.5, br", "gzip"},
+      {"*", "gzip"},           {"GZIP; Q=1", "gzip"},
+      {"br, *;q=0.1", "gzip"}, {"gzip;q=0", ""},
+      {"gzip; q=0.0, br", ""}, {"*;q=0", ""},
+      {"identity", ""},        {"*, gzip;q=0", ""},
+      {"deflate, br", ""},     {"identity;q=1, *;q=0", ""}};
+  for (const auto& [accept, encoding] : kEncodingFor) {
+    SCOPED_TRACE(accept);
+    for (const std::string path : {"/openapi.json", "/v1/nothing-here"}) {
+      const auto r = client_->Get(path, {{"Accept-Encoding", accept}});
+      ASSERT_TRUE(r);
+      EXPECT_EQ(r->get_header_value("Content-Encoding"), encoding) << path;
+      EXPECT_TRUE(json::parse(r->body, nullptr, false).is_object()) << path;
+    }
+  }
+}
+
 TEST_F(Dashboard, ThePageLoadsNothingFromOutside) {
   for (const std::string file : {"api/dashboard/index.html", "api/docs/index.html"}) {
     const std::string html = source_file(file);

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <charconv>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string_view>
 #include <utility>
 
@@ -31,16 +32,25 @@ std::string as_sent(std::string_view name) {
   return out;
 }
 
-// A path segment as sent, decoded: "%XX" is the byte XX; any other '%' stands for itself.
-std::string percent_decoded(std::string_view segment) {
+constexpr const char* kBadEscape =
+    "must be percent-encoded: % is followed by two hex digits (%25 for % itself)";
+
+// A path segment or a query parameter's name or value as sent, decoded: "%XX" is the byte XX
+// (and, in a query, '+' a space, as httplib reads it); nullopt when a '%' is not followed by two
+// hex digits.
+std::optional<std::string> percent_decoded(std::string_view text, bool plus_is_space = false) {
   std::string out;
-  for (std::size_t i = 0; i < segment.size(); ++i) {
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    if (text[i] != '%') {
+      out += plus_is_space && text[i] == '+' ? ' ' : text[i];
+      continue;
+    }
     unsigned char byte = 0;
-    const char* digits = segment.data() + i + 1;
-    const bool escape = segment[i] == '%' && i + 2 < segment.size() &&
-                        std::from_chars(digits, digits + 2, byte, 16).ptr == digits + 2;
-    out += escape ? static_cast<char>(byte) : segment[i];
-    if (escape) i += 2;
+    const char* digits = text.data() + i + 1;
+    if (i + 2 >= text.size() || std::from_chars(digits, digits + 2, byte, 16).ptr != digits + 2)
+      return std::nullopt;
+    out += static_cast<char>(byte);
+    i += 2;
   }
   return out;
 }
@@ -49,9 +59,10 @@ std::string percent_decoded(std::string_view segment) {
 
 std::string path_param(const httplib::Request& req, std::size_t group, const std::string& field) {
   // Routes match the path as sent (request_head.hpp): each segment is decoded on its own.
-  std::string text = percent_decoded(req.matches[group].str());
-  check_text(field, text);
-  return text;
+  auto text = percent_decoded(req.matches[group].str());
+  if (!text) throw bad_field(field, "invalid_value", kBadEscape);
+  check_text(field, *text);
+  return *text;
 }
 
 std::int64_t path_id(const httplib::Request& req, const std::string& what) {
@@ -68,6 +79,19 @@ std::int64_t path_id(const httplib::Request& req, const std::string& what) {
 }
 
 void check_query_text(const httplib::Request& req) {
+  // httplib keeps a '%' it cannot decode as itself: the query as sent says whether one is there.
+  const auto question = req.target.find('?');
+  std::string_view rest =
+      question == std::string::npos ? "" : std::string_view(req.target).substr(question + 1);
+  while (!rest.empty()) {
+    const std::string_view part = rest.substr(0, rest.find('&'));
+    rest.remove_prefix(std::min(part.size() + 1, rest.size()));
+    const std::string_view name = part.substr(0, part.find('='));
+    const auto decoded_name = percent_decoded(name, true);
+    if (!decoded_name) throw bad_field(std::string(name), "invalid_value", kBadEscape);
+    if (name.size() < part.size() && !percent_decoded(part.substr(name.size() + 1)))
+      throw bad_field(*decoded_name, "invalid_value", kBadEscape);
+  }
   for (const auto& [name, value] : req.params) {
     check_text(as_sent(name), name);
     check_text(name, value);

@@ -2,6 +2,8 @@
 // flag keys and contacts' entity ids holding '/' (which the SQL functions take) are reachable
 // over REST too; they answered 404 "no such route".
 
+#include <array>
+
 #include "api/api_fixture.hpp"
 
 namespace nudge::test {
@@ -32,6 +34,30 @@ TEST_F(EncodedPath, AnEncodedSlashStaysInsideItsSegment) {
   // A '/' that is not encoded still separates segments.
   EXPECT_EQ(get("/v1/flags/a/b").body["error"]["message"], "no such route");
   EXPECT_EQ(get("/v1/reminders%2F" + std::to_string(id)).status, 404);
+}
+
+// httplib keeps a '%' it cannot decode as itself: PUT /v1/flags/%zz was the flag "%zz", the same as
+// /v1/flags/%25zz, and ?entity_id=%zz filtered on "%zz" (explore14a #11).
+TEST_F(EncodedPath, AnEscapeThatIsNotTwoHexDigitsIsA400NamingItsParameter) {
+  const std::vector<std::array<std::string, 3>> kCases = {
+      {"PUT", "/v1/flags/%zz", "key"},
+      {"PUT", "/v1/flags/a%2", "key"},
+      {"GET", "/v1/flags/a%", "key"},
+      {"GET", "/v1/reminders?entity_id=%zz", "entity_id"},
+      {"GET", "/v1/reminders?entity_type=user&entity_id=a%2", "entity_id"},
+      {"GET", "/v1/events?entity_id=%", "entity_id"},
+      {"GET", "/v1/reminders?entity%zz=1", "entity%zz"},
+      {"GET", "/v1/contacts/a%g1/b", "entity_type"}};
+  for (const auto& [method, path, field] : kCases) {
+    SCOPED_TRACE(method + " " + path);
+    const Reply r = send(method, path, R"({"value": true})");
+    EXPECT_EQ(r.status, 400) << r.body.dump();
+    EXPECT_EQ(r.error_field(), field) << r.body.dump();
+  }
+  EXPECT_EQ(value<long>("SELECT count(*) FROM nudge.status_flags"), 0);
+  // Well-formed escapes, '+' and a '%' written %25 are read as before.
+  EXPECT_EQ(put("/v1/flags/%25zz", R"({"value": true})").body["key"], "%zz");
+  EXPECT_EQ(get("/v1/reminders?entity_id=a%25b+c%2B").status, 200);
 }
 
 }  // namespace

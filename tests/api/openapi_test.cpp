@@ -82,6 +82,94 @@ TEST_F(OpenApi, EveryRouteRefusesAQueryParameterItDoesNotTake) {
   EXPECT_EQ(get("/docs?x=1").status, 200);
 }
 
+// The document's response `r`, its $ref followed.
+const json& resolved(const json& doc, const json& r) {
+  if (!r.contains("$ref")) return r;
+  const std::string ref = r["$ref"];  // #/components/responses/<name>
+  return doc["components"]["responses"][ref.substr(ref.rfind('/') + 1)];
+}
+
+// A client generated from the document saw 503 (database busy) and 414 as undeclared statuses
+// (explore14a #5, #8).
+TEST_F(OpenApi, EveryRouteListsTheStatusesAnyRequestCanGet) {
+  const auto doc = get("/openapi.json");
+  ASSERT_EQ(doc.status, 200);
+  int checked = 0;
+  for (const auto& [path, item] : doc.body["paths"].items()) {
+    for (const auto& method : kRouteMethods) {
+      if (!item.contains(lowercase(method))) continue;
+      SCOPED_TRACE(method + " " + path);
+      const json& responses = item[lowercase(method)]["responses"];
+      EXPECT_TRUE(responses.contains("414"));
+      // Its token is looked up in the database, and so is what it asks for.
+      if (!responses.contains("401")) continue;
+      ++checked;
+      ASSERT_TRUE(responses.contains("503"));
+      EXPECT_TRUE(resolved(doc.body, responses["503"])["headers"].contains("Retry-After"));
+    }
+  }
+  EXPECT_EQ(checked, 38);
+}
+
+// Each query parameter the server takes only some values of says them: an enum, and 1..500 for
+// limit (the server refused what the schema allowed).
+TEST_F(OpenApi, AQueryParametersSchemaSaysWhatTheServerTakes) {
+  const auto doc = get("/openapi.json");
+  ASSERT_EQ(doc.status, 200);
+  const long id = create_one("params");
+  int limits = 0;
+  for (const auto& [path, item] : doc.body["paths"].items()) {
+    if (!item.contains("get") || !item["get"].contains("parameters")) continue;
+    const std::string concrete = concrete_path(path, id);
+    const char join = concrete.find('?') == std::string::npos ? '?' : '&';
+    for (const auto& param : item["get"]["parameters"]) {
+      if (param["in"] != "query" || param["name"] == "types") continue;
+      const std::string name = param["name"];
+      const json& schema = param["schema"];
+      SCOPED_TRACE(path + " " + name);
+      if (name == "limit") {
+        ++limits;
+        EXPECT_EQ(schema.value("minimum", 0), 1);
+        EXPECT_EQ(schema.value("maximum", 0), 500);
+        EXPECT_EQ(get(concrete + join + "limit=501").error_field(), "limit");
+        EXPECT_EQ(get(concrete + join + "limit=500").status, 200);
+        continue;
+      }
+      const Reply other = get(concrete + join + name + "=zzz");
+      // A text the server refuses is one it takes only some values of (a cursor aside).
+      const bool choice = other.status == 400 && other.error_field() == name &&
+                          schema["type"] == "string" && name != "cursor";
+      EXPECT_EQ(schema.contains("enum"), choice) << other.body.dump();
+      if (!schema.contains("enum")) continue;
+      for (const auto& value : schema["enum"]) {
+        EXPECT_NE(get(concrete + join + name + "=" + value.get<std::string>()).status, 400)
+            << value;
+      }
+    }
+  }
+  EXPECT_EQ(limits, 7);
+}
+
+// The schemas said no maximum for max_fires, and any 1 to 200 characters for a bulk change's
+// channel, where the server refuses more than 2147483647 and any other than its three.
+TEST_F(OpenApi, ABodysBoundsAreTheServers) {
+  const auto doc = get("/openapi.json");
+  ASSERT_EQ(doc.status, 200);
+  const json& schemas = doc.body["components"]["schemas"];
+  for (const std::string schema : {"NewReminder", "Reschedule"}) {
+    const json& max_fires = schemas[schema]["properties"]["max_fires"];
+    EXPECT_EQ(max_fires.value("maximum", 0L), 2147483647L) << schema;
+  }
+  const long id = create_one("bounds", R"(,"max_fires":2147483647)");
+  EXPECT_EQ(
+      patch("/v1/reminders/" + std::to_string(id), R"({"max_fires":2147483648})").error_field(),
+      "max_fires");
+  const json& channel = schemas["BulkChange"]["properties"]["channel"];
+  EXPECT_EQ(channel["enum"], json({"log", "webhook", "email"}));
+  EXPECT_EQ(post("/v1/reminders/pause", R"({"channel":"sms"})").error_field(), "channel");
+  EXPECT_EQ(post("/v1/reminders/pause", R"({"channel":"email"})").status, 200);
+}
+
 // Splits the arguments of the call whose '(' is at `open` in `text` (nested calls, strings,
 // characters and raw strings kept whole).
 std::vector<std::string> call_arguments(const std::string& text, std::size_t open) {

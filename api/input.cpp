@@ -576,8 +576,8 @@ WordsInput parse_words(const json& body) {
 bool parse_flag_value(const json& body) {
   Fields f(body, "");
   const json* v = f.get("value");
+  if (v == nullptr) throw f.missing("value");
   f.reject_unknown();
-  if (v == nullptr) throw bad_field("value", "missing_field", "is required");
   if (!v->is_boolean()) throw wrong_type("value", "true or false", *v);
   return v->get<bool>();
 }
@@ -596,10 +596,9 @@ std::string parse_contact_address(const json& body) {
 }
 
 const json& batch_items(const json& body, const std::string& what) {
-  for (const auto& [key, value] : body.items()) {
-    if (key != "items") throw bad_field(key, "unknown_field", "is not a known field");
-  }
-  if (!body.contains("items")) throw bad_field("items", "missing_field", "is required");
+  Fields f(body, "");
+  if (f.get("items") == nullptr) throw f.missing("items");
+  f.reject_unknown();
   const json& items = body["items"];
   if (!items.is_array()) throw bad_field("items", "invalid_type", "must be an array");
   if (items.empty() || items.size() > kMaxBatchItems) {
@@ -648,8 +647,8 @@ RuleInput parse_rule(const json& body, bool partial) {
   in.enabled = f.boolean("enabled");
   if (!in.when) in.when = f.object("when");
   in.action = f.object("action");
+  if (!partial && !in.action) throw f.missing("action");
   f.reject_unknown();
-  if (!partial && !in.action) throw bad_field("action", "missing_field", "is required");
   if (partial && !in.name && !in.event_type && !in.enabled && !in.when && !in.action) {
     throw ApiError(400, "missing_field",
                    "nothing to change: give name, event_type, enabled, when or action", "body");

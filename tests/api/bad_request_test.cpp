@@ -1,5 +1,7 @@
 // Bad input of every kind: a 4xx with a JSON error naming the field, never a 500, never a row.
 
+#include <array>
+
 #include "api/api_fixture.hpp"
 
 namespace nudge::test {
@@ -252,6 +254,21 @@ TEST_F(BadRequests, AMisspeltRequiredFieldIsNamedAsSent) {
       "run_at": "2099-01-01T00:00:00Z"}]})");
   ASSERT_EQ(r.status, 400) << r.body.dump();
   EXPECT_EQ(r.error_field(), "items[0].entity_typ");
+  // Required fields that are not strings: a flag's value, a batch's items, a rule's action
+  // (explore14a #13).
+  for (const auto& [method, path, body, field] : std::vector<std::array<std::string, 4>>{
+           {"PUT", "/v1/flags/f", R"({"vlue": true})", "vlue"},
+           {"POST", "/v1/reminders/batch", R"({"item": []})", "item"},
+           {"POST", "/v1/events/batch", R"({"itemss": []})", "itemss"},
+           {"POST", "/v1/rules", R"({"name": "r", "event_type": "e", "actio": {}})", "actio"}}) {
+    SCOPED_TRACE(path);
+    r = send(method, path, body);
+    EXPECT_EQ(r.body["error"]["code"], "unknown_field") << r.body.dump();
+    EXPECT_EQ(r.error_field(), field) << r.body.dump();
+    EXPECT_NE(r.body["error"]["message"].get<std::string>().find("is required (misspelt?)"),
+              std::string::npos)
+        << r.body.dump();
+  }
   // Absent with nothing like it given: missing, as before.
   r = put("/v1/contacts/u/1/email", R"({"to": "a@example.com"})");
   EXPECT_EQ(r.body["error"]["code"], "missing_field") << r.body.dump();

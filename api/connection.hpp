@@ -66,6 +66,9 @@ class Connection : public httplib::Stream {
   std::chrono::steady_clock::time_point request_deadline() const { return deadline_; }
   // The head at the front of the input is over kMaxHeadBytes: it is refused (431), unread.
   bool head_too_large() const { return framing_ && framing_->head_too_large; }
+  // The head at the front of the input is malformed: it is refused (400), unread.
+  bool head_malformed() const { return framing_ && framing_->head_malformed; }
+  bool head_refused() const { return head_too_large() || head_malformed(); }
   // The rest of a body the last answer did not need is still to be dropped.
   bool dropping() const { return unread_ > 0 || refused_chunks_.has_value(); }
   // The request is answered without its body, which has not all arrived: the connection closes

@@ -309,6 +309,7 @@ void ConnectionLoop::on_readable(Tracked& c) {
   const bool ready = c.request_ready();
   // Refused unread, without a request thread: parsing it had no limit.
   if (c.head_too_large()) return answer_and_close(c, settings_.head_too_large);
+  if (c.head_malformed()) return answer_and_close(c, settings_.head_malformed);
   if (ready) return dispatch(c);
   if (c.input_ended()) return close(c);  // the client left between requests
   // The deadline is the request's whole: more bytes do not extend it.
@@ -333,6 +334,10 @@ void ConnectionLoop::take_given_back() {
       linger(*c);
     } else if (!keep || (stopping_ && (!c->has_input() || c->dropping()))) {
       close(*c);
+    } else if (c->head_refused()) {
+      // A pipelined request's head, refused unread.
+      answer_and_close(*c,
+                       c->head_too_large() ? settings_.head_too_large : settings_.head_malformed);
     } else if (c->has_input() || c->dropping()) {
       move(*c, State::reading, reading_deadline(*c));
     } else {

@@ -49,9 +49,10 @@ class ConnectionLoop {
     std::chrono::milliseconds request_timeout{0};
     ConnectionLimits limits{};
     std::string overloaded;  // the answer a client past max_connections gets
-    // Complete answers (each closes the connection) to a request head over kMaxHeadBytes (431)
+    // Complete answers (each closes the connection) to a request head over kMaxHeadBytes (431),
     // and to a request that did not arrive by its deadline (408).
     std::string head_too_large;
+    std::string head_malformed;  // 400, to a head that is not CRLF lines of name: value
     std::string timed_out;
     // The answer (503) to a request still arriving kStopGrace after the loop began stopping.
     std::string stopping;

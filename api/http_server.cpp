@@ -143,6 +143,7 @@ std::optional<std::string> HttpServer::bind(const std::string& host, int port) {
       closing_answer("503 Service Unavailable", settings_.overloaded_body, "Retry-After: 1\r\n");
   loop.head_too_large =
       closing_answer("431 Request Header Fields Too Large", settings_.head_too_large_body);
+  loop.head_malformed = closing_answer("400 Bad Request", settings_.head_malformed_body);
   loop.timed_out = closing_answer("408 Request Timeout", settings_.timed_out_body);
   loop.stopping =
       closing_answer("503 Service Unavailable", settings_.stopping_body, "Retry-After: 1\r\n");
@@ -194,12 +195,16 @@ void HttpServer::serve_connection(Connection& c) {
       }
       if (!answered || !clean || close || client_closes || c.must_close())
         return loop_->give_back(c, false);
-      if (c.request_ready()) continue;
+      // A head refused unread (431, 400) is answered by the loop.
+      if (c.request_ready()) {
+        if (c.head_refused()) return loop_->give_back(c, true);
+        continue;
+      }
       char scratch[kNextRequestReadBytes];
       if (queued_.load() > 0 || loop_->stopping() ||
           !c.await_input(kNextRequestWait, scratch, sizeof scratch))
         return loop_->give_back(c, !c.input_ended());
-      if (!c.request_ready()) return loop_->give_back(c, !c.input_ended());
+      if (!c.request_ready() || c.head_refused()) return loop_->give_back(c, !c.input_ended());
     }
   } catch (const std::exception& e) {
     t_stream.reset();

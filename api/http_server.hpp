@@ -33,6 +33,7 @@ class HttpServer {
     // JSON bodies of the 431 a head over 64 KiB gets and of the 408 a request that did not arrive
     // by its deadline gets (each answered without httplib, and the connection closed).
     std::string head_too_large_body;
+    std::string head_malformed_body;  // of the 400 a head that cannot be parsed gets, likewise
     std::string timed_out_body;
     std::string stopping_body;  // JSON body of the 503 a request still arriving at the stop gets
     SSL_CTX* tls = nullptr;     // HTTPS only, sessions made from this (tls_context.hpp), which

@@ -80,6 +80,10 @@ nudge::api::HttpServer::Settings server_settings(const nudge::Config& config, SS
   s.overloaded_body = nudge::api::error_json("unavailable", "too many open connections; try again");
   s.head_too_large_body = nudge::api::error_json(
       "header_too_large", "the request line and headers are over 64 KiB; the connection is closed");
+  s.head_malformed_body = nudge::api::error_json(
+      "bad_request",
+      "the request head could not be read: each line ends in CRLF, and each header line is a "
+      "name, a colon and a value; the connection is closed");
   s.timed_out_body = nudge::api::error_json(
       "request_timeout",
       "the request did not arrive in time (request_timeout_ms, and a minimum rate for its body); "

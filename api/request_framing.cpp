@@ -46,20 +46,50 @@ int hex_digit(char c) {
   return -1;
 }
 
-// Calls `each(name, line)` for each header field line of `head` (after its request line), the
-// line without its CRLF.
+// Calls `each(line)` for each line of `head` after its request line, without its CRLF, up to the
+// blank line ending the head.
 template <typename Each>
-void for_each_field(std::string_view head, Each&& each) {
+void for_each_field_line(std::string_view head, Each&& each) {
   const auto request_line_end = head.find(kLineEnd);
   if (request_line_end == std::string_view::npos) return;
   std::string_view fields = head.substr(request_line_end + kLineEnd.size());
   while (!fields.empty()) {
     const auto eol = fields.find(kLineEnd);
     const std::string_view line = fields.substr(0, eol);
+    if (line.empty()) return;
     fields.remove_prefix(eol == std::string_view::npos ? fields.size() : eol + kLineEnd.size());
+    each(line);
+  }
+}
+
+// Calls `each(name, line)` for each header field line of `head` (after its request line), the
+// line without its CRLF.
+template <typename Each>
+void for_each_field(std::string_view head, Each&& each) {
+  for_each_field_line(head, [&each](std::string_view line) {
     const auto colon = line.find(':');
     if (colon != std::string_view::npos) each(line.substr(0, colon), line);
+  });
+}
+
+// A line feed in `head` that does not end a CRLF.
+bool has_bare_lf(std::string_view head) {
+  for (auto lf = head.find('\n'); lf != std::string_view::npos; lf = head.find('\n', lf + 1)) {
+    if (lf == 0 || head[lf - 1] != '\r') return true;
   }
+  return false;
+}
+
+// A header line of `head` with no colon, an empty name, or white space in or after its name (a
+// folded line included).
+bool has_unreadable_field(std::string_view head) {
+  bool unreadable = false;
+  for_each_field_line(head, [&unreadable](std::string_view line) {
+    const auto colon = line.find(':');
+    unreadable = unreadable || colon == 0 || colon == std::string_view::npos ||
+                 line.substr(0, colon).find_first_of(" \t") != std::string_view::npos;
+  });
+  return unreadable;
 }
 
 BodyHeaders read_body_headers(std::string_view head) {
@@ -91,6 +121,13 @@ std::optional<std::size_t> parse_content_length(std::string_view text) {
 RequestFraming frame_request(std::string_view bytes, std::size_t max_body_bytes) {
   RequestFraming f;
   const auto blank = bytes.find(kHeadEnd);
+  // What is here of the head: a bare LF is refused as soon as it comes.
+  const std::string_view head =
+      bytes.substr(0, blank == std::string_view::npos ? kMaxHeadBytes : blank + kHeadEnd.size());
+  if (has_bare_lf(head) || (blank != std::string_view::npos && has_unreadable_field(head))) {
+    f.ready = f.close_after = f.head_malformed = true;
+    return f;
+  }
   if (blank == std::string_view::npos || blank + kHeadEnd.size() > kMaxHeadBytes) {
     // httplib would read on and parse whatever followed, without a limit.
     f.ready = f.close_after = f.head_too_large = bytes.size() >= kMaxHeadBytes;

@@ -18,12 +18,16 @@ struct RequestFraming {
   bool ready = false;
   // No blank line within kMaxHeadBytes: the request is refused (431) without being parsed.
   bool head_too_large = false;
+  // A line of the head ending in a bare LF, or a header line that is not a name, a colon and a
+  // value (RFC 9112 sections 2.2 and 5): refused (400) without being parsed. httplib skipped
+  // such a header line, and waited out the deadline for a head of bare LFs.
+  bool head_malformed = false;
   std::size_t head_size = 0;             // through the blank line; 0 while the head is incomplete
   std::optional<std::size_t> body_size;  // from Content-Length; 0 when the request has no body
   // Neither Content-Length nor Transfer-Encoding: the body is empty (section 6.3, rule 7).
   bool lacks_length = false;
-  // A head too long, a Content-Length unreadable, or a Transfer-Encoding other than chunked
-  // alone: where the next request starts is unknown.
+  // A head too long or malformed, a Content-Length unreadable, or a Transfer-Encoding other than
+  // chunked alone: where the next request starts is unknown.
   bool close_after = false;
   // Transfer-Encoding: chunked (and no Content-Length): the connection decodes the body, up to
   // max_body_bytes, once httplib has read the head (Connection::read_chunked_body).

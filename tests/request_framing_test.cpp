@@ -122,6 +122,32 @@ TEST(TransferEncoding, OnlyChunkedAloneIsDecodedAndAnythingElseClosesTheConnecti
           .expect_continue);
 }
 
+// A head that is not CRLF lines of "name: value" is refused as soon as that shows: httplib
+// skipped a header line without a colon, and waited out the deadline for a head of bare LFs
+// (explore14a #14).
+TEST(MalformedHead, ABareLfOrAFieldThatIsNotNameColonValueIsRefusedAtOnce) {
+  for (const std::string bytes :
+       {"GET /health HTTP/1.1\n", "GET /health HTTP/1.1\r\nHost: a\n\n",
+        "GET /health HTTP/1.1\r\nHost: a\r\nX-Half: b\n", "\n",
+        "GET /health HTTP/1.1\r\nHost a\r\n\r\n", "GET /health HTTP/1.1\r\n: a\r\n\r\n",
+        "GET /health HTTP/1.1\r\nHost : a\r\n\r\n",
+        "GET /health HTTP/1.1\r\nHost: a\r\n folded\r\n\r\n"}) {
+    SCOPED_TRACE(bytes);
+    const RequestFraming f = frame_request(bytes, kMaxBody);
+    EXPECT_TRUE(f.ready);
+    EXPECT_TRUE(f.head_malformed);
+    EXPECT_TRUE(f.close_after);
+  }
+  // A head still arriving, a value holding colons or spaces, and a body holding bare LFs are not.
+  for (const std::string bytes :
+       {"GET /health HTTP/1.1\r\nHost: a\r", "GET /health HTTP/1.1\r\nHost a",
+        "GET /h HTTP/1.1\r\nX-Time:  10:00 \t\r\nX-Empty:\r\n\r\n",
+        "POST /h HTTP/1.1\r\nContent-Length: 4\r\n\r\n\n\na\n"}) {
+    SCOPED_TRACE(bytes);
+    EXPECT_FALSE(frame_request(bytes, kMaxBody).head_malformed);
+  }
+}
+
 struct ChunkCase {
   std::string name;
   std::string bytes;

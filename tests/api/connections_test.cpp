@@ -261,6 +261,31 @@ TEST_F(Connections, AnUnreadableRequestLineIsA400SayingSo) {
   }
 }
 
+// A header line without a colon was skipped (200); a head of bare LFs waited out the 10 s
+// deadline for a 408 (explore14a #14).
+TEST_F(Connections, AHeadThatIsNotCrlfLinesOfNameColonValueIsA400AtOnce) {
+  for (const std::string head : {"GET /health HTTP/1.1\nHost: 127.0.0.1\n\n",
+                                 "GET /health HTTP/1.1\r\nHost: 127.0.0.1\nX: y\n\n",
+                                 "GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nNoColon\r\n\r\n"}) {
+    SCOPED_TRACE(head);
+    // Alone, and after a request on the same connection (the request thread reads it).
+    for (const bool pipelined : {false, true}) {
+      RawConnection c(port_);
+      ASSERT_TRUE(c.send(pipelined ? kHealth + head : head));
+      if (pipelined) {
+        EXPECT_EQ(status_of(c.read_response(kPrompt)), 200);
+      }
+      const auto refused = c.read_response(kPrompt);
+      ASSERT_TRUE(refused) << "no answer at once";
+      EXPECT_EQ(refused->status, 400);
+      EXPECT_EQ(body_of(refused)["error"]["code"], "bad_request") << refused->body;
+      EXPECT_EQ(refused->header("Connection"), "close");
+      EXPECT_TRUE(c.closed_by_server(3s));
+    }
+  }
+  EXPECT_EQ(body_of(RawConnection(port_).request(kHealth, kPrompt))["status"], "ok");
+}
+
 TEST_F(Connections, ABodyTooLargeIsRefusedAndTheConnectionGoesOn) {
   RawConnection c(port_);
   const auto refused =

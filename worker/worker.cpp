@@ -489,8 +489,10 @@ class ClaimLoop {
       finish_pending();
       session_->release_leases(owner_, std::nullopt);
     } catch (const std::exception& e) {
-      log::warn("could not record the last fires before stopping; their leases will expire",
-                {{"owner", owner_}, {"error", database_error(e, config_.database.url)}});
+      // The first line only: PostgreSQL's CONTEXT would repeat the function's text.
+      log::warn(
+          "could not record the last fires before stopping; their leases will expire",
+          {{"owner", owner_}, {"error", primary_message(database_error(e, config_.database.url))}});
     }
     session_.reset();
   }
@@ -571,7 +573,7 @@ class Maintenance {
       } catch (const std::exception& e) {
         session_.reset();
         log::warn("maintenance failed; will retry",
-                  {{"error", database_error(e, config_.database.url)}});
+                  {{"error", primary_message(database_error(e, config_.database.url))}});
       }
       lock.lock();
     }

@@ -91,6 +91,10 @@ ssize_t Connection::receive_some(char* data, std::size_t size) {
   return tls_result(SSL_read(ssl_, data, static_cast<int>(std::min<std::size_t>(size, INT_MAX))));
 }
 
+ssize_t Connection::receive_to_discard(char* data, std::size_t size) {
+  return ::recv(fd_, data, size, 0);
+}
+
 ssize_t Connection::send_some(const char* data, std::size_t size) {
   if (ssl_ == nullptr) return ::send(fd_, data, size, MSG_NOSIGNAL);
   return tls_result(SSL_write(ssl_, data, static_cast<int>(std::min<std::size_t>(size, INT_MAX))));

@@ -121,6 +121,9 @@ class Connection : public httplib::Stream {
   // which direction, over TLS). The connection loop writes a stream's messages with them.
   ssize_t receive_some(char* data, std::size_t size);
   ssize_t send_some(const char* data, std::size_t size);
+  // One recv from the socket itself, past any TLS session: bytes to be thrown away (a refused
+  // client's rest, after this side's close_notify, when OpenSSL may no longer read them).
+  ssize_t receive_to_discard(char* data, std::size_t size);
 
  private:
   bool wait_for(short events) const;

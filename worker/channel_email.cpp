@@ -27,6 +27,8 @@ namespace nudge {
 
 namespace {
 
+constexpr int kTemporaryRefusalWaitSeconds = 300;
+
 // `text` as a JSON string literal (escaped, so safe in a log line), cut to a readable length.
 std::string shown_quoted(std::string_view text) {
   constexpr std::size_t kShown = 100;
@@ -187,6 +189,8 @@ class EmailChannel final : public Channel {
          }) {
       if (rc != CURLE_OK) return rc;
     }
+    if (!config_.ca_file.empty())
+      return curl_easy_setopt(easy, CURLOPT_CAINFO, config_.ca_file.c_str());
     return CURLE_OK;
   }
 
@@ -220,6 +224,13 @@ class EmailChannel final : public Channel {
     std::string error = "SMTP: " + curl_error_text(result, transfer.error);
     if (!transfer.reply.empty() && code >= 400)
       error += " (server said \"" + transfer.reply + "\")";
+    // A temporary refusal (greylisting's 451, a 421 over the relay's connection limit) is asked
+    // again minutes later, not within the seconds of the usual backoff.
+    if (code >= 400 && code < 500) {
+      delivery.retry_after_seconds = kTemporaryRefusalWaitSeconds;
+      error += " (a temporary refusal: the next attempt waits " +
+               std::to_string(kTemporaryRefusalWaitSeconds) + " s, up to [retry] max_delay_ms)";
+    }
     delivery.error = mask_secrets(error, transfer.hidden);
     return delivery;
   }

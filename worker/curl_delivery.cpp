@@ -88,8 +88,13 @@ void start_curl_delivery_on_lane(Transfers& home, DeliveryDone done,
         return;
       }
       try {
-        own->add(easy, [&home, &report, &outcome](CURLcode result, CURL* handle) {
-          report(outcome(home.aborting() ? CURLE_ABORTED_BY_CALLBACK : result, handle));
+        own->add(easy, [&home, &report, &outcome, own](CURLcode result, CURL* handle) {
+          Delivery delivery = outcome(home.aborting() ? CURLE_ABORTED_BY_CALLBACK : result, handle);
+          // A conversation that failed leaves its connection in a state nobody knows (a reply
+          // that arrives after its timeout would answer the next message's first command): the
+          // lane keeps it no longer.
+          if (!delivery.delivered) own->cut_connections();
+          report(std::move(delivery));
         });
       } catch (const std::exception& e) {  // add() has cleaned up the handle already
         report({false, mask(e.what()), std::nullopt, {}});

@@ -34,7 +34,7 @@ void start_curl_delivery(Transfers& transfers, DeliveryDone done,
 // The same, with the transfer on a lane of `home` (Transfers::spawn), for a protocol libcurl may
 // block inside: `configure` still runs here, `outcome` on the lane once the transfer has ended
 // (or was never started), and `done` back on the thread that runs `home` (from
-// Transfers::run() or abort_all()).
+// Transfers::run() or abort_all()). A transfer that did not deliver leaves no connection kept.
 void start_curl_delivery_on_lane(Transfers& home, DeliveryDone done,
                                  const std::function<CURLcode(CURL*)>& configure,
                                  std::function<Delivery(CURLcode, CURL*)> outcome,

@@ -3,6 +3,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <optional>
 #include <stdexcept>
@@ -28,7 +29,7 @@ void ensure_curl_global() {
 
 }  // namespace
 
-Transfers::Transfers() {
+Transfers::Transfers(std::size_t max_lanes) : max_lanes_(std::max<std::size_t>(1, max_lanes)) {
   ensure_curl_global();
   multi_ = curl_multi_init();
   if (multi_ == nullptr) throw std::runtime_error("libcurl could not create a multi handle");
@@ -46,7 +47,7 @@ void Transfers::spawn(std::function<void(Transfers* own)> body) {
   std::unique_lock lock(lanes_mutex_);
   lane_queue_.push_back(std::move(body));
   ++lane_bodies_;
-  if (idle_lanes_ == 0 && lanes_.size() < kLanes) {
+  if (idle_lanes_ == 0 && lanes_.size() < max_lanes_) {
     try {
       lanes_.emplace_back([this] { run_lane(); });
     } catch (...) {  // no thread: a lane that is running takes the body when it is free

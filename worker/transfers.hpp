@@ -33,7 +33,8 @@ struct ConnectPolicy {
 
 class Transfers {
  public:
-  Transfers();
+  // `max_lanes`: the most lanes spawn() runs at once (so the most connections they keep).
+  explicit Transfers(std::size_t max_lanes = kLanes);
   ~Transfers();
   Transfers(const Transfers&) = delete;
   Transfers& operator=(const Transfers&) = delete;
@@ -72,7 +73,7 @@ class Transfers {
   // Runs `body` on a lane: a thread of its own with a Transfers of its own, for a transfer
   // libcurl may block inside (SMTP waits for the reply to the end of data inside
   // curl_multi_perform): on this thread it held back every other transfer, and their time ran
-  // on while it waited. Up to kLanes bodies run at once, one per lane, the rest wait their turn;
+  // on while it waited. Up to max_lanes bodies run at once, one per lane, the rest wait their turn;
   // a lane keeps its connection for the next body (a relay is not dialled again per message).
   // A lane's connections are cut with this one's. abort_all() and the destructor wait for the
   // lanes; a body they never started is called with nullptr, to report that it did not run.
@@ -113,6 +114,7 @@ class Transfers {
   std::mutex posted_mutex_;
   std::vector<std::function<void()>> posted_;
 
+  const std::size_t max_lanes_;
   std::vector<std::thread> lanes_;           // this thread's only
   std::atomic<std::size_t> lane_bodies_{0};  // queued or running
   std::mutex lanes_mutex_;                   // guards the three below

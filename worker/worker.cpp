@@ -129,6 +129,9 @@ class ClaimLoop {
         in_flight_(in_flight),
         stop_deadline_(stop_deadline),
         metrics_(metrics),
+        // The email relay's connections, shared out among the loops (each keeps its lanes').
+        transfers_(static_cast<std::size_t>(
+            std::max(1, config.email.connections / std::max(1, config.worker.concurrency)))),
         channels_(make_channels(config, transfers_)),
         policy_(worker_policy(config)) {}
 

@@ -206,6 +206,8 @@ constexpr Setting kSettings[] = {
      /*secret=*/true},
     {"email", "from", &FieldOf<&Config::email, &EmailConfig::from>, 0, 0, &CheckEmailAddress},
     {"email", "timeout_ms", &FieldOf<&Config::email, &EmailConfig::timeout_ms>, 1, 600000},
+    {"email", "connections", &FieldOf<&Config::email, &EmailConfig::connections>, 1, 1000},
+    {"email", "ca_file", &FieldOf<&Config::email, &EmailConfig::ca_file>},
     {"history", "retention_days", &FieldOf<&Config::history, &HistoryConfig::retention_days>, 1,
      3650},
     {"history", "prune_interval_seconds",

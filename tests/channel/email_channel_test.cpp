@@ -479,6 +479,101 @@ TEST_F(EmailChannel, ALoginIsSentOnlyOverTls) {
   EXPECT_TRUE(out.delivery->delivered) << out.delivery->error;
 }
 
+// A conversation that failed is not continued on its connection: the relay's reply that came
+// after the timeout answered the next message's MAIL FROM, and that message failed unsent with
+// "DATA failed: 250" (explore15a #1).
+TEST_F(EmailChannel, AConnectionWhoseConversationFailedIsNotReused) {
+  test::MisbehavingRelay relay(test::MisbehavingRelay::Behaviour::slow_first_end_of_data);
+  config_.smtp_url = relay.url();
+  config_.from = "nudge@reminders.example";
+  config_.timeout_ms = 1000;  // the first message is accepted after 1.5 s
+  auto channel = make_email_channel(config_, transfers_);
+  const Outcome first = deliver(*channel, transfers_, email_fire());
+  ASSERT_TRUE(first.delivery) << "no outcome in time";
+  EXPECT_FALSE(first.delivery->delivered);
+  Fire next = email_fire();
+  next.id = 2;
+  const Outcome second = deliver(*channel, transfers_, next);
+  ASSERT_TRUE(second.delivery) << "no outcome in time";
+  EXPECT_TRUE(second.delivery->delivered) << second.delivery->error;
+  EXPECT_EQ(relay.messages(), 2);
+}
+
+// A temporary refusal (451: greylisting) asks for the next attempt minutes later: the usual
+// backoff's seconds used every attempt up before a greylisting relay would take it.
+TEST_F(EmailChannel, ATemporaryRefusalAsksForTheNextAttemptMinutesLater) {
+  start_server("greylist");
+  const Outcome out = deliver(*channel_, transfers_, email_fire());
+  ASSERT_TRUE(out.delivery) << "no outcome in time";
+  EXPECT_FALSE(out.delivery->delivered);
+  EXPECT_EQ(out.delivery->status_code, 451);
+  EXPECT_EQ(out.delivery->retry_after_seconds, std::optional<int>(300));
+  EXPECT_NE(out.delivery->error.find("a temporary refusal: the next attempt waits 300 s"),
+            std::string::npos)
+      << out.delivery->error;
+  // A permanent one waits as usual.
+  start_server("reject");
+  const Outcome rejected = deliver(*channel_, transfers_, email_fire());
+  ASSERT_TRUE(rejected.delivery) << "no outcome in time";
+  EXPECT_EQ(rejected.delivery->retry_after_seconds, std::nullopt);
+}
+
+// A relay whose certificate no public CA signed (self-signed here) is trusted through
+// [email] ca_file; without it the attempt fails on the certificate, never in clear.
+TEST_F(EmailChannel, ARelaysPrivateCertificateIsTrustedThroughCaFile) {
+  const auto cert = dir_.path() / "relay-cert.pem";
+  const auto key = dir_.path() / "relay-key.pem";
+  const std::string make_cert =
+      "openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=127.0.0.1 "
+      "-addext subjectAltName=IP:127.0.0.1 -keyout '" +
+      key.string() + "' -out '" + cert.string() + "' 2>/dev/null";
+  ASSERT_EQ(std::system(make_cert.c_str()), 0);
+  start_server("starttls");
+  const Outcome untrusted = deliver(*channel_, transfers_, email_fire());
+  ASSERT_TRUE(untrusted.delivery) << "no outcome in time";
+  EXPECT_FALSE(untrusted.delivery->delivered);
+  EXPECT_NE(untrusted.delivery->error.find("certificate"), std::string::npos)
+      << untrusted.delivery->error;
+  EXPECT_TRUE(server_->messages().empty());
+
+  config_.ca_file = cert.string();
+  auto trusting = make_email_channel(config_, transfers_);
+  const Outcome out = deliver(*trusting, transfers_, email_fire());
+  ASSERT_TRUE(out.delivery) << "no outcome in time";
+  EXPECT_TRUE(out.delivery->delivered) << out.delivery->error << server_->log();
+  EXPECT_EQ(server_->messages().size(), 1u);
+}
+
+// A loop keeps no more connections to the relay than its Transfers' lanes ([email]
+// connections shared out): 128 connections to one relay got 842 of 852 refused at a limit of
+// 10 (explore15a #2).
+TEST_F(EmailChannel, NoMoreConnectionsThanLanes) {
+  test::MisbehavingRelay relay(test::MisbehavingRelay::Behaviour::slow_end_of_data);
+  Transfers two_lanes(2);
+  config_.smtp_url = relay.url();
+  config_.from = "nudge@reminders.example";
+  auto channel = make_email_channel(config_, two_lanes);
+  constexpr int kMessages = 5;
+  int ended = 0;
+  int delivered = 0;
+  for (int i = 0; i < kMessages; ++i) {
+    Fire fire = email_fire();
+    fire.id = 300 + i;
+    channel->start(fire, [&](Delivery d) {
+      ++ended;
+      if (d.delivered) ++delivered;
+    });
+  }
+  int most_open = 0;
+  const auto begin = std::chrono::steady_clock::now();
+  while (ended < kMessages && std::chrono::steady_clock::now() - begin < 20s) {
+    two_lanes.run(20, {});
+    most_open = std::max(most_open, relay.open_connections());
+  }
+  EXPECT_EQ(delivered, kMessages);
+  EXPECT_LE(most_open, 2);
+}
+
 TEST_F(EmailChannel, MissingTargetFailsAtOnce) {
   start_server();
   Fire fire = email_fire();

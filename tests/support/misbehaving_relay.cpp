@@ -121,7 +121,9 @@ void MisbehavingRelay::serve(int fd) {
       pending.erase(0, end + 2);
       const std::string reply = answer(line, in_data, quit);
       if (silent_) break;
-      if (behaviour_ == Behaviour::slow_end_of_data && reply.rfind("250 2.0.0", 0) == 0) {
+      const bool slow = behaviour_ == Behaviour::slow_end_of_data ||
+                        (behaviour_ == Behaviour::slow_first_end_of_data && messages_ == 1);
+      if (slow && reply.rfind("250 2.0.0", 0) == 0) {
         std::unique_lock lock(mutex_);
         wake_.wait_for(lock, kEndOfDataPause, [this] { return stopping_; });
       }

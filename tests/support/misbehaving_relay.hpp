@@ -25,6 +25,8 @@ class MisbehavingRelay {
     // Answers every command at once but the end of a message's data, which it accepts (250)
     // only after kEndOfDataPause: a relay slow to queue mail.
     slow_end_of_data,
+    // The same for the first message only; later ones are accepted at once.
+    slow_first_end_of_data,
   };
   static constexpr auto kEndOfDataPause = std::chrono::milliseconds(1500);
 

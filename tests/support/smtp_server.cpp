@@ -18,7 +18,7 @@ using namespace std::chrono_literals;
 using nlohmann::json;
 
 constexpr const char* kServerScript = R"PY(
-import asyncio, email, email.policy, json, sys
+import asyncio, email, email.policy, json, os, ssl, sys
 from aiosmtpd.smtp import SMTP
 
 port, out_path, mode = int(sys.argv[1]), sys.argv[2], sys.argv[3]
@@ -27,6 +27,8 @@ class Handler:
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         if mode == 'reject':
             return '550 no such user'
+        if mode == 'greylist':
+            return '451 4.7.1 greylisted, try again later'
         envelope.rcpt_tos.append(address)
         return '250 OK'
 
@@ -50,8 +52,15 @@ class Handler:
 
 async def main():
     loop = asyncio.get_running_loop()
-    server = await loop.create_server(lambda: SMTP(Handler(), hostname='smtp.test'),
-                                      '127.0.0.1', port)
+    tls = None
+    if mode == 'starttls':
+        tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        tls.load_cert_chain(os.path.join(os.path.dirname(out_path), 'relay-cert.pem'),
+                            os.path.join(os.path.dirname(out_path), 'relay-key.pem'))
+    server = await loop.create_server(
+        lambda: SMTP(Handler(), hostname='smtp.test', tls_context=tls,
+                     require_starttls=tls is not None),
+        '127.0.0.1', port)
     async with server:
         await server.serve_forever()
 

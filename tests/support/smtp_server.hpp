@@ -20,7 +20,9 @@ class SmtpTestServer {
   static constexpr const char* kPython = "/usr/bin/python3";
 
   // Starts a server on a free loopback port, its script, messages and log in `dir`. Mode
-  // "accept" takes every message; "reject" answers every RCPT with 550.
+  // "accept" takes every message; "reject" answers every RCPT with 550; "greylist" with 451;
+  // "starttls" takes every message after STARTTLS (required), its certificate and key
+  // dir/relay-cert.pem and dir/relay-key.pem.
   SmtpTestServer(const std::filesystem::path& dir, const std::string& mode);
   SmtpTestServer(const SmtpTestServer&) = delete;
   SmtpTestServer& operator=(const SmtpTestServer&) = delete;

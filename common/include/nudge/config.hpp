@@ -61,6 +61,12 @@ struct EmailConfig {
       "smtp://127.0.0.1:25";             // relay; smtp:// or smtps://, may hold user:password
   std::string from = "nudge@localhost";  // envelope sender and From header
   int timeout_ms = 30000;                // whole SMTP conversation
+  // Connections to the relay one worker process keeps at most (split among its claim loops, at
+  // least one each): relays limit connections per client (a refusal at the greeting fails).
+  int connections = 8;
+  // PEM certificates to trust for the relay's TLS instead of the system's (a private CA or a
+  // self-signed relay); empty: the system's.
+  std::string ca_file;
 };
 
 struct HistoryConfig {

@@ -28,12 +28,13 @@ auto Fields(const Config& c) {
       c.misfire.threshold_seconds, c.misfire.fire_all_cap, c.breaker.failures,
       c.breaker.open_seconds, c.breaker.max_open_seconds, c.webhook.secret,
       c.webhook.connect_timeout_ms, c.webhook.timeout_ms, c.webhook.allow_private, c.email.smtp_url,
-      c.email.from, c.email.timeout_ms, c.history.retention_days, c.history.prune_interval_seconds,
-      c.api.host, c.api.port, c.api.threads, c.api.max_body_bytes, c.api.request_timeout_ms,
-      c.api.max_connections, c.api.keep_alive_seconds, c.api.tls_cert, c.api.tls_key,
-      c.api.max_streams, c.api.max_streams_per_token, c.api.stream_buffer_bytes,
-      c.api.stream_heartbeat_seconds, c.api.auth, c.api.rate_per_token, c.api.burst,
-      c.api.token_cache_seconds, c.log.level, c.secrets);
+      c.email.from, c.email.timeout_ms, c.email.connections, c.email.ca_file,
+      c.history.retention_days, c.history.prune_interval_seconds, c.api.host, c.api.port,
+      c.api.threads, c.api.max_body_bytes, c.api.request_timeout_ms, c.api.max_connections,
+      c.api.keep_alive_seconds, c.api.tls_cert, c.api.tls_key, c.api.max_streams,
+      c.api.max_streams_per_token, c.api.stream_buffer_bytes, c.api.stream_heartbeat_seconds,
+      c.api.auth, c.api.rate_per_token, c.api.burst, c.api.token_cache_seconds, c.log.level,
+      c.secrets);
 }
 
 const Config kDefaults{};
@@ -131,6 +132,11 @@ const std::vector<SettingCase>& EverySetting() {
        [](Config& c) { c.email.from = "nudge@example.com"; }},
       {"email", "timeout_ms", "NUDGE_EMAIL_TIMEOUT_MS", "5000", "5000",
        [](Config& c) { c.email.timeout_ms = 5000; }},
+      {"email", "connections", "NUDGE_EMAIL_CONNECTIONS", "3", "3",
+       [](Config& c) { c.email.connections = 3; }},
+      {"email", "ca_file", "NUDGE_EMAIL_CA_FILE", "/etc/nudge/relay-ca.pem",
+       "\"/etc/nudge/relay-ca.pem\"",
+       [](Config& c) { c.email.ca_file = "/etc/nudge/relay-ca.pem"; }},
       {"history", "retention_days", "NUDGE_HISTORY_RETENTION_DAYS", "90", "90",
        [](Config& c) { c.history.retention_days = 90; }},
       {"history", "prune_interval_seconds", "NUDGE_HISTORY_PRUNE_INTERVAL_SECONDS", "600", "600",
@@ -718,6 +724,11 @@ std::vector<BadCase> PasswordCases() {
        "[email]\nsmtp_url = \"smtp://app:" + std::string(kPassword) + "@:25\"\n",
        {},
        {"email.smtp_url", "host"}},
+      // A raw / in the password ends the host part early: said so, not "a bad port".
+      {"SmtpUrlWithARawSlashInItsPassword",
+       "",
+       {{"NUDGE_EMAIL_SMTP_URL", "smtp://app:" + std::string(kPassword) + "/x@relay:25"}},
+       {"NUDGE_EMAIL_SMTP_URL", "before its @", "%2F"}},
       {"SmtpUrlPortOutOfRange",
        "",
        {{"NUDGE_EMAIL_SMTP_URL", "smtps://app:" + std::string(kPassword) + "@relay:99999"}},

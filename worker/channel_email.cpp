@@ -211,6 +211,12 @@ class EmailChannel final : public Channel {
       delivery.delivered = true;
       return delivery;
     }
+    // A failure with no refusal (a timeout, a hang-up) has no reply that failed it: the last
+    // reply heard ("250", "354 end with .") would read as its cause.
+    if (code < 400) {
+      delivery.status_code.reset();
+      delivery.response.clear();
+    }
     if (result == CURLE_ABORTED_BY_CALLBACK) {  // Transfers::abort_all(): the worker is stopping
       delivery.error = "SMTP: the transfer was aborted before it ended";
       return delivery;

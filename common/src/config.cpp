@@ -139,6 +139,10 @@ std::optional<std::string> CheckSmtpUrl(const std::string& url) {
   }
   std::string_view host = Authority(rest);
   if (auto problem = CheckOneAt(host)) return problem;
+  // A / ? or # in a password ends the host part early: "user:pa" would read as a bad port.
+  if (host.find('@') == std::string_view::npos && rest.find('@') != std::string_view::npos)
+    return "has a / ? or # before its @: write them in the user name or password as %2F, %3F "
+           "and %23";
   if (const auto at = host.find('@'); at != std::string_view::npos) host.remove_prefix(at + 1);
   // The port follows the last colon that is not inside an IPv6 address's brackets.
   const auto colon = host.rfind(':');

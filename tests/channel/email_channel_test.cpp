@@ -491,6 +491,9 @@ TEST_F(EmailChannel, AConnectionWhoseConversationFailedIsNotReused) {
   const Outcome first = deliver(*channel, transfers_, email_fire());
   ASSERT_TRUE(first.delivery) << "no outcome in time";
   EXPECT_FALSE(first.delivery->delivered);
+  // A timeout has no reply that failed it: not the "354" heard last (explore15a #7).
+  EXPECT_EQ(first.delivery->status_code, std::nullopt);
+  EXPECT_EQ(first.delivery->response, "");
   Fire next = email_fire();
   next.id = 2;
   const Outcome second = deliver(*channel, transfers_, next);

@@ -3443,15 +3443,26 @@ BEGIN
     UPDATE nudge.reminders r
        SET (occurrence_at, next_run_at, status, completed_reason, finished_at, fire_count,
             catch_up_fires, attempt)
-         = ROW((nudge.after_attempt(r, i.outcome, p_policy, now())).*),
+         = ROW((nudge.after_attempt(
+                  -- A refusal that trying again cannot change ends its occurrence now: decided
+                  -- as if this were its last attempt.
+                  CASE WHEN i.final
+                       THEN jsonb_populate_record(r, jsonb_build_object('max_attempts', r.attempt))
+                       ELSE r END,
+                  i.outcome, p_policy, now())).*),
            last_error = left(i.error, 2000),
            leased_by = NULL, lease_expires_at = NULL, updated_at = now()
       -- In id order, as bulk changes and lease extensions lock reminders: in the order the
       -- attempts ended, a finish and a bulk pause or cancel of the same rows could deadlock.
-      FROM (SELECT u.* FROM unnest(p_ids, p_scheduled_for, p_attempts, p_outcomes, p_errors,
-                                   p_status_codes, p_responses, p_durations_ms)
-                         AS u(id, scheduled_for, attempt, outcome, error, status_code, response,
-                              duration_ms)
+      -- 'rejected' is recorded as 'failed', final.
+      FROM (SELECT u.id, u.scheduled_for, u.attempt,
+                   CASE WHEN u.outcome = 'rejected' THEN 'failed' ELSE u.outcome END AS outcome,
+                   u.outcome = 'rejected' AS final, u.error, u.status_code, u.response,
+                   u.duration_ms
+              FROM unnest(p_ids, p_scheduled_for, p_attempts, p_outcomes, p_errors,
+                          p_status_codes, p_responses, p_durations_ms)
+                     AS u(id, scheduled_for, attempt, outcome, error, status_code, response,
+                          duration_ms)
              ORDER BY u.id) AS i
      WHERE r.id = i.id AND r.leased_by = p_worker AND r.attempt = i.attempt
        AND coalesce(r.occurrence_at, r.next_run_at) = i.scheduled_for
@@ -3513,7 +3524,7 @@ END $$;
 
 -- Name: FUNCTION finish_attempts(p_worker text, p_policy nudge.worker_policy, p_ids bigint[], p_scheduled_for timestamp with time zone[], p_attempts integer[], p_outcomes text[], p_errors text[], p_status_codes integer[], p_responses text[], p_durations_ms integer[], p_retry_after_seconds integer[]); Type: COMMENT; Schema: nudge; Owner: -
 
-COMMENT ON FUNCTION nudge.finish_attempts(p_worker text, p_policy nudge.worker_policy, p_ids bigint[], p_scheduled_for timestamp with time zone[], p_attempts integer[], p_outcomes text[], p_errors text[], p_status_codes integer[], p_responses text[], p_durations_ms integer[], p_retry_after_seconds integer[]) IS 'Records each ended attempt whose lease (worker, attempt, occurrence) p_worker still holds exactly once in delivery_attempts (with the request of a reminder that has its own, secrets as placeholders, the body cut at 1 KiB), moves its reminder on as nudge.after_attempt decides, recording an ended occurrence exactly once in executions, and counts each webhook attempt with a duration against its host''s circuit breaker (nudge.record_host_outcomes, unless the policy''s breaker_failures is 0); an occurrence still retrying after an attempt whose p_retry_after_seconds is over 0 (a receiver''s Retry-After) waits at least that long, up to the policy''s retry_max_ms; an attempt whose lease was lost changes nothing. Returns how many attempts it recorded.';
+COMMENT ON FUNCTION nudge.finish_attempts(p_worker text, p_policy nudge.worker_policy, p_ids bigint[], p_scheduled_for timestamp with time zone[], p_attempts integer[], p_outcomes text[], p_errors text[], p_status_codes integer[], p_responses text[], p_durations_ms integer[], p_retry_after_seconds integer[]) IS 'Records each ended attempt (outcome delivered, failed, or rejected: failed with no attempt after it) whose lease (worker, attempt, occurrence) p_worker still holds exactly once in delivery_attempts (with the request of a reminder that has its own, secrets as placeholders, the body cut at 1 KiB), moves its reminder on as nudge.after_attempt decides, recording an ended occurrence exactly once in executions, and counts each webhook attempt with a duration against its host''s circuit breaker (nudge.record_host_outcomes, unless the policy''s breaker_failures is 0); an occurrence still retrying after an attempt whose p_retry_after_seconds is over 0 (a receiver''s Retry-After) waits at least that long, up to the policy''s retry_max_ms; an attempt whose lease was lost changes nothing. Returns how many attempts it recorded.';
 
 -- Name: first_run_at(text, timestamp with time zone, nudge.cron, text); Type: FUNCTION; Schema: nudge; Owner: -
 

@@ -30,6 +30,8 @@ struct Delivery {
   bool tried = true;
   // A 429 or 503's Retry-After, in seconds: the next attempt waits at least that long.
   std::optional<int> retry_after_seconds = std::nullopt;
+  // A refusal that trying again cannot change (an SMTP 5xx): the occurrence ends failed now.
+  bool final = false;
 };
 
 // An attempt that ended, for this reason, before any connection was tried.

@@ -237,6 +237,12 @@ class EmailChannel final : public Channel {
       error += " (a temporary refusal: the next attempt waits " +
                std::to_string(kTemporaryRefusalWaitSeconds) + " s, up to [retry] max_delay_ms)";
     }
+    // A permanent one (550 user unknown, 554 refused after the data, 535 bad login): the relay
+    // would refuse the same message again.
+    if (code >= 500) {
+      delivery.final = true;
+      error += " (a permanent refusal: not tried again)";
+    }
     delivery.error = mask_secrets(error, transfer.hidden);
     return delivery;
   }

@@ -36,7 +36,9 @@ struct FinishedArrays {
       id.push_back(d.id);
       at.push_back(d.scheduled_for);
       attempt.push_back(d.attempt);
-      outcome.emplace_back(d.delivery.delivered ? "delivered" : "failed");
+      outcome.emplace_back(d.delivery.delivered ? "delivered"
+                           : d.delivery.final   ? "rejected"
+                                                : "failed");
       error.push_back(d.delivery.error.empty() ? std::nullopt
                                                : std::optional<std::string>(d.delivery.error));
       code.push_back(d.delivery.status_code);

@@ -367,6 +367,7 @@ TEST_F(EmailChannel, RejectedRecipientFailsWith550) {
   EXPECT_NE(out.delivery->error.find("550"), std::string::npos) << out.delivery->error;
   EXPECT_NE(out.delivery->error.find("no such user"), std::string::npos) << out.delivery->error;
   EXPECT_EQ(out.delivery->response, "550 no such user");
+  EXPECT_TRUE(out.delivery->final) << "a permanent refusal is not tried again";
   EXPECT_TRUE(server_->messages().empty());
 }
 
@@ -511,6 +512,7 @@ TEST_F(EmailChannel, ATemporaryRefusalAsksForTheNextAttemptMinutesLater) {
   EXPECT_FALSE(out.delivery->delivered);
   EXPECT_EQ(out.delivery->status_code, 451);
   EXPECT_EQ(out.delivery->retry_after_seconds, std::optional<int>(300));
+  EXPECT_FALSE(out.delivery->final);
   EXPECT_NE(out.delivery->error.find("a temporary refusal: the next attempt waits 300 s"),
             std::string::npos)
       << out.delivery->error;

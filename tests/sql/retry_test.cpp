@@ -163,6 +163,35 @@ TEST_F(RetryTest, RecurringReminderRecordsTheFailedOccurrenceAndMovesOn) {
   EXPECT_EQ(e["attempts"].as<int>(), 2);
 }
 
+// A refusal that trying again cannot change (the worker's 'rejected': an SMTP 5xx) ends its
+// occurrence at once, recorded as failed: a relay refused the same message max_attempts times
+// (explore15a #4). One time: FAILED; recurring: the next occurrence, on its schedule.
+TEST_F(RetryTest, ARejectedAttemptEndsItsOccurrenceAtOnce) {
+  const std::int64_t once = create_one_time("u1");
+  const std::int64_t every = create_recurring("u2", 3600, kDue);
+  const auto fires = round("w1", {}, "delivered");
+  ASSERT_EQ(fires.size(), 2u);
+  round("w1", fires, "rejected", 0);
+
+  EXPECT_EQ(status(once), "FAILED");
+  EXPECT_EQ(reason(once), "attempts_exhausted");
+  const pqxx::row r = reminder(every);
+  EXPECT_EQ(r["status"].as<std::string>(), "ACTIVE");
+  EXPECT_EQ(r["attempt"].as<int>(), 0);
+  EXPECT_TRUE(r["occurrence_at"].is_null());
+  EXPECT_TRUE(r["max_attempts"].is_null()) << "the reminder's own budget is left as it was";
+  for (const std::int64_t id : {once, every}) {
+    const pqxx::row e = sql("SELECT * FROM nudge.executions WHERE reminder_id = $1", id).at(0);
+    EXPECT_EQ(e["outcome"].as<std::string>(), "failed");
+    EXPECT_EQ(e["attempts"].as<int>(), 1);
+    EXPECT_EQ(
+        value<std::string>(
+            "SELECT string_agg(outcome, ',') FROM nudge.delivery_attempts WHERE reminder_id = $1",
+            id),
+        "failed");
+  }
+}
+
 TEST_F(RetryTest, TheReminderAttemptBudgetOverridesTheWorkers) {
   const std::int64_t one = create_one_time("one", kDue, kOneAttempt);
   const std::int64_t five = create_one_time("five", kDue, ", p_max_attempts => 5");

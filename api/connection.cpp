@@ -206,6 +206,10 @@ void Connection::refuse_unread_body() {
   if (framing_) framing_->close_after = true;
 }
 
+void Connection::close_after_answer() {
+  close_asked_ = true;
+}
+
 void Connection::release_buffers() {
   if (!has_input()) {
     std::string().swap(in_);
@@ -284,7 +288,7 @@ bool Connection::receive_once(char* scratch, std::size_t size) {
 }
 
 bool Connection::must_close() const {
-  return input_ended_ || (framing_ && framing_->close_after);
+  return input_ended_ || close_asked_ || (framing_ && framing_->close_after);
 }
 
 bool Connection::end_request() {

@@ -74,6 +74,8 @@ class Connection : public httplib::Stream {
   // The request is answered without its body, which has not all arrived: the connection closes
   // after the answer (lingering, so that the client reads it), rather than read the body.
   void refuse_unread_body();
+  // The client asked to close: the connection closes once this request is answered.
+  void close_after_answer();
   bool lingers() const { return lingers_; }
   // Nothing more is sent: the client reads what was, then the end of the connection.
   void end_output();
@@ -161,6 +163,7 @@ class Connection : public httplib::Stream {
   std::chrono::steady_clock::time_point deadline_{};
   bool body_timed_ = false;  // deadline_ includes the body's time
   bool lingers_ = false;
+  bool close_asked_ = false;  // the client asked to close (Connection: close, in any form)
   std::size_t consumed_ = 0;  // bytes of the current request httplib has read
   bool input_ended_ = false;
   bool write_failed_ = false;

@@ -68,6 +68,8 @@ HttpServer::HttpServer(Settings settings) : settings_(std::move(settings)) {
     if (!res.has_header("X-Content-Type-Options"))
       res.set_header("X-Content-Type-Options", "nosniff");
     if (!res.has_header("Cache-Control")) res.set_header("Cache-Control", "no-store");
+    // gzip or not depends on it: a cache keeps the two forms apart.
+    res.set_header("Vary", "Accept-Encoding");
     if (settings_.tls != nullptr) res.set_header("Strict-Transport-Security", "max-age=31536000");
   });
   // Only what the answers' Keep-Alive header says: the connection layer keeps these.
@@ -81,7 +83,10 @@ httplib::Server::HandlerResponse HttpServer::before_body(httplib::Request& req,
                                                          httplib::Response& res, bool decode) {
   using Result = httplib::Server::HandlerResponse;
   settle_accept_encoding(req);
+  ignore_range(req);
   Connection* const c = t_connection;
+  // httplib closes after the answer on the exact "close" only, read before this runs.
+  if (settle_connection(req) && c != nullptr) c->close_after_answer();
   // First, before a 413 or 415 whose body would be dropped as it arrives.
   if (body_gate_ && c != nullptr && (c->body_pending() > 0 || c->chunked_body_pending()) &&
       !body_gate_(req, res)) {

@@ -35,7 +35,8 @@ void check_local_request(const httplib::Request& req) {
   throw ApiError(403, "forbidden",
                  "Origin: with [api] auth = \"off\" a browser request is answered only from this "
                  "server's own pages, so that no other web page can change Nudge through the "
-                 "browser; turn tokens on to call it from other origins",
+                 "browser; pages of other origins cannot call it (it sends no CORS headers, "
+                 "with tokens on either): call it from your own server",
                  "Origin");
 }
 

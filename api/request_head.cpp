@@ -83,6 +83,27 @@ bool has_read_head(const httplib::Request& req) {
   return req.has_header("REMOTE_ADDR");
 }
 
+bool settle_connection(httplib::Request& req) {
+  std::string options;
+  const auto [first, last] = req.headers.equal_range("Connection");
+  for (auto it = first; it != last; ++it) options += it->second + ",";
+  for (std::string_view rest = options; !rest.empty();) {
+    const auto comma = rest.find(',');
+    if (is_token(rest.substr(0, comma), "close")) {
+      req.headers.erase("Connection");
+      req.set_header("Connection", "close");
+      return true;
+    }
+    rest.remove_prefix(comma == std::string_view::npos ? rest.size() : comma + 1);
+  }
+  return false;
+}
+
+void ignore_range(httplib::Request& req) {
+  req.ranges.clear();
+  req.headers.erase("Range");
+}
+
 bool has_multipart_type(const httplib::Request& req) {
   const std::string type = req.get_header_value("Content-Type");
   constexpr std::string_view kMultipart = "multipart/";
@@ -103,6 +124,12 @@ bool has_unreadable_transfer_encoding(const httplib::Request& req) {
                        !is_token(req.get_header_value("Transfer-Encoding"), "chunked"));
 }
 
+// Whether the request announces a body: chunked, or a Content-Length over 0.
+bool has_body(const httplib::Request& req) {
+  return req.has_header("Transfer-Encoding") ||
+         parse_content_length(req.get_header_value("Content-Length")).value_or(0) > 0;
+}
+
 httplib::Server::HandlerResponse settle_request_head(httplib::Request& req, httplib::Response& res,
                                                      std::size_t max_body_bytes) {
   if (has_unreadable_length(req) || has_unreadable_transfer_encoding(req)) {
@@ -115,7 +142,7 @@ httplib::Server::HandlerResponse settle_request_head(httplib::Request& req, http
     return httplib::Server::HandlerResponse::Handled;
   }
   // Named by the router's error handler: Content-Type, else Content-Encoding.
-  if (has_multipart_type(req) ||
+  if ((has_multipart_type(req) && has_body(req)) ||
       (req.has_header("Content-Encoding") &&
        !is_token(req.get_header_value("Content-Encoding"), "identity"))) {
     res.status = 415;

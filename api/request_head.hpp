@@ -32,6 +32,12 @@ httplib::Server::HandlerResponse settle_request_head(httplib::Request& req, http
 // CPU for a 57 KB answer, 28 s for the docs' 1.7 MB script), and with gzip whenever "gzip"
 // appears in the header, gzip;q=0 included. Called for every request httplib has read the head of.
 void settle_accept_encoding(httplib::Request& req);
+// A Connection header that lists close, in any case ("Close", "keep-alive, close"), as the one
+// exact "close" httplib answers with; true when it does.
+bool settle_connection(httplib::Request& req);
+// Answers are whole: a Range is ignored (RFC 9110 allows it), where httplib cut every answer
+// to it, errors and creates included, under a 200.
+void ignore_range(httplib::Request& req);
 
 // The request declares its body's length in a way that cannot be read: not one Content-Length
 // of digits.

@@ -230,6 +230,56 @@ TEST_F(Connections, PipelinedRequestsAreAnsweredInOrder) {
 
 // httplib answered a method it does not know (PROPFIND, get) 400 "a header line is at most
 // 8 KiB", TRACE and CONNECT 400 and OPTIONS 404, on a path that exists (explore14a #3).
+// Connection options are case-insensitive and come as a list (RFC 9110 7.6.1): "Close" and
+// "keep-alive, close" close as "close" does (they kept the connection open 5 s: explore15b #2).
+TEST_F(Connections, ConnectionCloseInAnyCaseOrListClosesAfterTheAnswer) {
+  for (const std::string option : {"close", "Close", "CLOSE", "keep-alive, close", "TE, close"}) {
+    RawConnection c(port_);
+    const auto r = c.request(
+        "GET /livez HTTP/1.1\r\nHost: localhost\r\nConnection: " + option + "\r\n\r\n", 5s);
+    ASSERT_TRUE(r) << option;
+    EXPECT_EQ(r->status, 200) << option;
+    EXPECT_EQ(r->header("Connection"), "close") << option;
+    EXPECT_TRUE(c.closed_by_server(1s)) << option;
+  }
+}
+
+// A Range is ignored: answers are whole, never cut to it under a 200 (broken JSON, a create's
+// answer cut to '{"': explore15b #3); and each says it varies with Accept-Encoding (#5).
+TEST_F(Connections, ARangeIsIgnoredAndAnswersVaryWithAcceptEncoding) {
+  RawConnection c(port_);
+  const auto list = c.request(
+      "GET /v1/flags?limit=2 HTTP/1.1\r\nHost: localhost\r\nRange: bytes=0-9\r\n\r\n", 5s);
+  ASSERT_TRUE(list);
+  EXPECT_EQ(list->status, 200);
+  EXPECT_EQ(list->header("Content-Range"), "");
+  EXPECT_TRUE(json::parse(list->body, nullptr, false).is_object()) << list->body;
+  EXPECT_EQ(list->header("Vary"), "Accept-Encoding");
+  const std::string body = R"({"value": true})";
+  const auto put = c.request(
+      "PUT /v1/flags/ranged HTTP/1.1\r\nHost: localhost\r\nRange: "
+      "bytes=0-1\r\nContent-Type: application/json\r\nContent-Length: " +
+          std::to_string(body.size()) + "\r\n\r\n" + body,
+      5s);
+  ASSERT_TRUE(put);
+  EXPECT_EQ(put->status, 200);
+  EXPECT_EQ(json::parse(put->body, nullptr, false)["key"], "ranged") << put->body;
+}
+
+// A multipart Content-Type on a request without a body refuses nothing: a client's stale
+// default header failed its GETs and probes with 415 (explore15b #1).
+TEST_F(Connections, AMultipartTypeWithoutABodyIsNoRefusal) {
+  for (const std::string path : {"/livez", "/v1/flags"}) {
+    RawConnection c(port_);
+    const auto r = c.request("GET " + path +
+                                 " HTTP/1.1\r\nHost: localhost\r\nContent-Type: "
+                                 "multipart/form-data; boundary=x\r\n\r\n",
+                             5s);
+    ASSERT_TRUE(r) << path;
+    EXPECT_EQ(r->status, 200) << path << " " << r->body;
+  }
+}
+
 TEST_F(Connections, AMethodNoRouteTakesIs405WithAllowOnAKnownPathAnd404Elsewhere) {
   for (const std::string method : {"OPTIONS", "TRACE", "CONNECT", "PROPFIND", "FOO", "get"}) {
     SCOPED_TRACE(method);

@@ -3230,7 +3230,8 @@ CREATE FUNCTION nudge.end_after_attempt(r nudge.reminders, p_outcome text, p_pol
     AS $$
   SELECT CASE WHEN nudge.attempt_is_retried(r, p_outcome, p_policy)
                    OR r.status NOT IN ('ACTIVE', 'PAUSED') THEN NULL
-              WHEN r.schedule_type = 'one_time' AND p_outcome = 'failed' THEN 'attempts_exhausted'
+              WHEN r.schedule_type = 'one_time' AND p_outcome IN ('failed', 'rejected')
+                THEN 'attempts_exhausted'
               WHEN r.schedule_type = 'one_time' THEN 'fired'
               WHEN r.fire_count + 1 >= r.max_fires THEN 'max_fires'
               -- The calendar ends with 9999 (RFC 3339 has four-digit years): a schedule whose
@@ -3248,7 +3249,7 @@ $$;
 
 -- Name: FUNCTION end_after_attempt(r nudge.reminders, p_outcome text, p_policy nudge.worker_policy, p_now timestamp with time zone); Type: COMMENT; Schema: nudge; Owner: -
 
-COMMENT ON FUNCTION nudge.end_after_attempt(r nudge.reminders, p_outcome text, p_policy nudge.worker_policy, p_now timestamp with time zone) IS 'Why a live reminder ends once an attempt ended with p_outcome at p_now (attempts_exhausted: a one_time whose last attempt failed; fired: a one_time; max_fires; ends_at: its next run is after ends_at or after 9999-12-31T23:59:59Z), or NULL when it goes on (a retry, a later occurrence) or is not live.';
+COMMENT ON FUNCTION nudge.end_after_attempt(r nudge.reminders, p_outcome text, p_policy nudge.worker_policy, p_now timestamp with time zone) IS 'Why a live reminder ends once an attempt ended with p_outcome at p_now (attempts_exhausted: a one_time whose last attempt failed, or was rejected; fired: a one_time; max_fires; ends_at: its next run is after ends_at or after 9999-12-31T23:59:59Z), or NULL when it goes on (a retry, a later occurrence) or is not live.';
 
 -- Name: event_item_fields(); Type: FUNCTION; Schema: nudge; Owner: -
 
@@ -3443,22 +3444,16 @@ BEGIN
     UPDATE nudge.reminders r
        SET (occurrence_at, next_run_at, status, completed_reason, finished_at, fire_count,
             catch_up_fires, attempt)
-         = ROW((nudge.after_attempt(
-                  -- A refusal that trying again cannot change ends its occurrence now: decided
-                  -- as if this were its last attempt.
-                  CASE WHEN i.final
-                       THEN jsonb_populate_record(r, jsonb_build_object('max_attempts', r.attempt))
-                       ELSE r END,
-                  i.outcome, p_policy, now())).*),
+         -- Decided on the outcome as reported: 'rejected' is never retried.
+         = ROW((nudge.after_attempt(r, i.reported, p_policy, now())).*),
            last_error = left(i.error, 2000),
            leased_by = NULL, lease_expires_at = NULL, updated_at = now()
       -- In id order, as bulk changes and lease extensions lock reminders: in the order the
       -- attempts ended, a finish and a bulk pause or cancel of the same rows could deadlock.
-      -- 'rejected' is recorded as 'failed', final.
-      FROM (SELECT u.id, u.scheduled_for, u.attempt,
+      -- 'rejected' is recorded as 'failed'.
+      FROM (SELECT u.id, u.scheduled_for, u.attempt, u.outcome AS reported,
                    CASE WHEN u.outcome = 'rejected' THEN 'failed' ELSE u.outcome END AS outcome,
-                   u.outcome = 'rejected' AS final, u.error, u.status_code, u.response,
-                   u.duration_ms
+                   u.error, u.status_code, u.response, u.duration_ms
               FROM unnest(p_ids, p_scheduled_for, p_attempts, p_outcomes, p_errors,
                           p_status_codes, p_responses, p_durations_ms)
                      AS u(id, scheduled_for, attempt, outcome, error, status_code, response,

@@ -148,7 +148,9 @@ httplib::Server::HandlerResponse settle_request_head(httplib::Request& req, http
     res.status = 415;
     return httplib::Server::HandlerResponse::Handled;
   }
-  if (req.get_header_value("Content-Type").starts_with(kFormType))
+  // A form type says nothing about JSON; a multipart one without a body would have httplib parse
+  // an empty multipart body (a 400 naming nothing).
+  if (req.get_header_value("Content-Type").starts_with(kFormType) || has_multipart_type(req))
     req.headers.erase("Content-Type");
   req.path = req.target.substr(0, req.target.find('?'));
   return httplib::Server::HandlerResponse::Unhandled;

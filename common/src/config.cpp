@@ -13,6 +13,8 @@
 #include <charconv>
 #include <cstdint>
 #include <cstdio>
+#include <filesystem>
+#include <fstream>
 #include <memory>
 #include <string_view>
 #include <system_error>
@@ -162,6 +164,16 @@ std::optional<std::string> CheckSmtpUrl(const std::string& url) {
   return std::nullopt;
 }
 
+// A PEM file the worker reads for every TLS conversation: one it cannot read is refused at
+// start, not at every delivery ("Problem with the SSL CA cert").
+std::optional<std::string> CheckReadableFile(const std::string& path) {
+  if (path.empty()) return std::nullopt;
+  std::ifstream file(path);
+  if (!file.good() || std::filesystem::is_directory(path))
+    return "cannot be read: " + path + " (a PEM file of certificates)";
+  return std::nullopt;
+}
+
 std::optional<std::string> CheckEmailAddress(const std::string& address) {
   const auto at = address.find('@');
   if (address.size() > 254 || at == std::string::npos || at == 0 || at + 1 == address.size() ||
@@ -211,7 +223,7 @@ constexpr Setting kSettings[] = {
     {"email", "from", &FieldOf<&Config::email, &EmailConfig::from>, 0, 0, &CheckEmailAddress},
     {"email", "timeout_ms", &FieldOf<&Config::email, &EmailConfig::timeout_ms>, 1, 600000},
     {"email", "connections", &FieldOf<&Config::email, &EmailConfig::connections>, 1, 1000},
-    {"email", "ca_file", &FieldOf<&Config::email, &EmailConfig::ca_file>},
+    {"email", "ca_file", &FieldOf<&Config::email, &EmailConfig::ca_file>, 0, 0, &CheckReadableFile},
     {"history", "retention_days", &FieldOf<&Config::history, &HistoryConfig::retention_days>, 1,
      3650},
     {"history", "prune_interval_seconds",

@@ -278,6 +278,14 @@ TEST_F(Connections, AMultipartTypeWithoutABodyIsNoRefusal) {
     ASSERT_TRUE(r) << path;
     EXPECT_EQ(r->status, 200) << path << " " << r->body;
   }
+  // Nor on a DELETE without a body (httplib parsed an empty multipart body: a 400).
+  RawConnection c(port_);
+  const auto r = c.request(
+      "DELETE /v1/rules/99999 HTTP/1.1\r\nHost: localhost\r\nContent-Type: "
+      "multipart/form-data; boundary=x\r\n\r\n",
+      5s);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 404) << r->body;
 }
 
 TEST_F(Connections, AMethodNoRouteTakesIs405WithAllowOnAKnownPathAnd404Elsewhere) {

@@ -62,8 +62,8 @@ struct EmailConfig {
   std::string from = "nudge@localhost";  // envelope sender and From header
   int timeout_ms = 30000;                // whole SMTP conversation
   // Connections to the relay one worker process keeps at most (split among its claim loops, at
-  // least one each): relays limit connections per client (a refusal at the greeting fails).
-  int connections = 8;
+  // least one each): relays limit connections per client, and the workers of one host share it.
+  int connections = 4;
   // PEM certificates to trust for the relay's TLS instead of the system's (a private CA or a
   // self-signed relay); empty: the system's.
   std::string ca_file;

@@ -22,8 +22,15 @@ bool loopback_name(const std::string& host) {
 }  // namespace
 
 void check_local_request(const httplib::Request& req) {
+  // Exactly one Host: a request without one, or with a second naming another machine, named
+  // nothing this check could trust (RFC 9112 section 3.2 refuses both).
+  if (req.get_header_value_count("Host") != 1)
+    throw ApiError(403, "forbidden",
+                   "Host: with [api] auth = \"off\" a request must name this machine in exactly "
+                   "one Host header (localhost, 127.0.0.1, [::1])",
+                   "Host");
   const std::string host = ascii_lower(req.get_header_value("Host"));
-  if (!host.empty() && !loopback_name(host_name(host)))
+  if (!loopback_name(host_name(host)))
     throw ApiError(403, "forbidden",
                    "Host: with [api] auth = \"off\" only a loopback name or address (localhost, "
                    "127.0.0.1, [::1]) is answered, so that no web page can rebind its own name to "

@@ -4,6 +4,7 @@
 // checked: a browser never sends a bearer token by itself.
 
 #include "api/api_fixture.hpp"
+#include "support/raw_http.hpp"
 
 namespace nudge::test {
 namespace {
@@ -47,6 +48,17 @@ TEST_F(LocalRequests, OnlyLoopbackNamesAreAnswered) {
        {"localhost:" + port, "LOCALHOST:" + port, "127.0.0.1:" + port, "[::1]:" + port,
         "app.localhost:" + port, std::string("127.0.0.1")}) {
     EXPECT_EQ(send_with({{"Host", host}}, "GET", "/v1/reminders").status, 200) << host;
+  }
+  // A request for data without a Host, or with two, names nothing to trust (it was answered:
+  // explore15b #8).
+  for (const std::string& head :
+       {std::string("GET /v1/reminders HTTP/1.1\r\n\r\n"),
+        std::string(
+            "GET /v1/reminders HTTP/1.1\r\nHost: localhost\r\nHost: evil.example\r\n\r\n")}) {
+    RawConnection c(port_);
+    const auto r = c.request(head, 5s);
+    ASSERT_TRUE(r) << head;
+    EXPECT_EQ(r->status, 403) << head << r->body;
   }
   // The probes and the dashboard's files are the same for every name.
   EXPECT_EQ(send_with({{"Host", "rebind.attacker.example"}}, "GET", "/health").status, 200);

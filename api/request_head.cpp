@@ -37,10 +37,12 @@ double weight_of(std::string_view params) {
 }
 
 // "gzip" when `accept` (the Accept-Encoding values, joined) takes gzip: listed with a weight
-// above 0, or not listed and * is (RFC 9110 section 12.5.3); "" otherwise.
+// above 0, or not listed and * is (RFC 9110 section 12.5.3), and not below identity's when
+// that is listed; "" otherwise.
 std::string gzip_if_accepted(std::string_view accept) {
   std::optional<double> gzip;
   std::optional<double> any;
+  std::optional<double> identity;
   while (!accept.empty()) {
     const auto comma = accept.find(',');
     std::string_view item = accept.substr(0, comma);
@@ -50,8 +52,10 @@ std::string gzip_if_accepted(std::string_view accept) {
     const double q = semicolon == std::string_view::npos ? 1 : weight_of(item.substr(semicolon));
     if (is_token(name, "gzip") || is_token(name, "x-gzip")) gzip = q;
     if (is_token(name, "*")) any = q;
+    if (is_token(name, "identity")) identity = q;
   }
-  return gzip.value_or(any.value_or(0)) > 0 ? "gzip" : "";
+  const double weight = gzip.value_or(any.value_or(0));
+  return weight > 0 && weight >= identity.value_or(0) ? "gzip" : "";
 }
 
 }  // namespace

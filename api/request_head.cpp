@@ -58,13 +58,19 @@ std::string gzip_if_accepted(std::string_view accept) {
   return weight > 0 && weight >= identity.value_or(0) ? "gzip" : "";
 }
 
+// Every value of header `name`, as one comma-separated list (RFC 9110 section 5.3).
+std::string joined_values(const httplib::Request& req, const char* name) {
+  std::string list;
+  const auto [first, last] = req.headers.equal_range(name);
+  for (auto it = first; it != last; ++it) list += it->second + ",";
+  return list;
+}
+
 }  // namespace
 
 void settle_accept_encoding(httplib::Request& req) {
   if (!req.has_header("Accept-Encoding")) return;
-  std::string accept;
-  const auto [first, last] = req.headers.equal_range("Accept-Encoding");
-  for (auto it = first; it != last; ++it) accept += it->second + ",";
+  const std::string accept = joined_values(req, "Accept-Encoding");
   req.headers.erase("Accept-Encoding");
   if (const std::string gzip = gzip_if_accepted(accept); !gzip.empty())
     req.set_header("Accept-Encoding", gzip);
@@ -88,9 +94,7 @@ bool has_read_head(const httplib::Request& req) {
 }
 
 bool settle_connection(httplib::Request& req) {
-  std::string options;
-  const auto [first, last] = req.headers.equal_range("Connection");
-  for (auto it = first; it != last; ++it) options += it->second + ",";
+  const std::string options = joined_values(req, "Connection");
   for (std::string_view rest = options; !rest.empty();) {
     const auto comma = rest.find(',');
     if (is_token(rest.substr(0, comma), "close")) {

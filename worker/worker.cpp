@@ -541,7 +541,10 @@ void wait_for_shutdown_request() {
 class Maintenance {
  public:
   Maintenance(const Config& config, const std::string& worker_id, InFlight& in_flight)
-      : config_(config), worker_id_(worker_id), in_flight_(in_flight) {}
+      : config_(config),
+        worker_id_(worker_id),
+        in_flight_(in_flight),
+        policy_(worker_policy(config)) {}
 
   void run() {
     const auto tick = std::chrono::milliseconds(config_.worker.lease_seconds * 1000 / 3);
@@ -618,8 +621,7 @@ class Maintenance {
   // Occurrences of reminders stopped while a worker that then died held them: no claim takes a
   // stopped reminder, so they are recorded here once their lease expires.
   void record_abandoned() {
-    const int recorded =
-        session_->finish_abandoned(worker_id_ + "/maintenance", worker_policy(config_));
+    const int recorded = session_->finish_abandoned(worker_id_ + "/maintenance", policy_);
     if (recorded > 0) {
       log::warn("recorded occurrences of stopped reminders whose worker died mid-delivery",
                 {{"occurrences", recorded}});
@@ -639,6 +641,7 @@ class Maintenance {
   const Config& config_;
   const std::string worker_id_;
   InFlight& in_flight_;
+  const WorkerPolicy policy_;
   std::unique_ptr<LifecycleSession> session_;
   std::mutex mutex_;
   std::condition_variable cv_;

@@ -46,6 +46,12 @@ struct SmtpTransfer {
   std::string partial;  // a reply line not yet complete
   char error[CURL_ERROR_SIZE] = {};
   std::vector<std::string> hidden;  // what no error may show (a copy: Transfers may outlive us)
+  // A login must be used, not skipped: libcurl sends without one when the relay offers no AUTH.
+  bool logs_in = false;
+  int replies = 0;             // final reply lines heard in this transfer
+  bool greeted = false;        // this transfer opened the connection (its first reply: 220)
+  bool authenticated = false;  // a 235 was heard (a reused connection logged in before)
+  bool stopped_unauthenticated = false;
 
   SmtpTransfer() = default;
   SmtpTransfer(const SmtpTransfer&) = delete;
@@ -62,7 +68,8 @@ std::size_t read_message(char* buffer, std::size_t size, std::size_t count, void
 }
 
 // libcurl hands every SMTP reply line to the header callback; keep the last reply's final line
-// ("250 2.0.0 Ok: queued", "550 no such user").
+// ("250 2.0.0 Ok: queued", "550 no such user"), and stop a conversation that should have
+// logged in and did not.
 std::size_t keep_reply(char* data, std::size_t size, std::size_t count, void* user) {
   auto& transfer = *static_cast<SmtpTransfer*>(user);
   const std::size_t bytes = size * count;
@@ -77,8 +84,18 @@ std::size_t keep_reply(char* data, std::size_t size, std::size_t count, void* us
   if (line.size() >= 3 && std::isdigit(static_cast<unsigned char>(line[0])) &&
       std::isdigit(static_cast<unsigned char>(line[1])) &&
       std::isdigit(static_cast<unsigned char>(line[2])) && (line.size() == 3 || line[3] == ' ') &&
-      line.compare(0, 3, "221") != 0)
+      line.compare(0, 3, "221") != 0) {
     transfer.reply = header_safe(line);
+    const std::string_view code = std::string_view(line).substr(0, 3);
+    if (transfer.replies++ == 0 && code == "220") transfer.greeted = true;
+    if (code == "235") transfer.authenticated = true;
+    // The relay's go-ahead for the message on a connection that never logged in: stop before
+    // a byte of it is sent (returning less than `bytes` ends the transfer).
+    if (code == "354" && transfer.logs_in && transfer.greeted && !transfer.authenticated) {
+      transfer.stopped_unauthenticated = true;
+      return 0;
+    }
+  }
   return bytes;
 }
 
@@ -111,6 +128,7 @@ class EmailChannel final : public Channel {
 
     auto transfer = std::make_shared<SmtpTransfer>();
     transfer->hidden = hidden_;
+    transfer->logs_in = logs_in_;
     transfer->message = email_message(fire, config_.from, to, std::chrono::system_clock::now());
     if (curl_slist* list = curl_slist_append(nullptr, ("<" + to + ">").c_str())) {
       transfer->recipients = list;
@@ -219,6 +237,12 @@ class EmailChannel final : public Channel {
     }
     if (result == CURLE_ABORTED_BY_CALLBACK) {  // Transfers::abort_all(): the worker is stopping
       delivery.error = "SMTP: the transfer was aborted before it ended";
+      return delivery;
+    }
+    if (transfer.stopped_unauthenticated) {
+      delivery.error =
+          "SMTP: the relay offered no AUTH, and smtp_url logs in: the message was not sent "
+          "without the login (take the login out of smtp_url to send without one)";
       return delivery;
     }
     if (result == CURLE_USE_SSL_FAILED) {

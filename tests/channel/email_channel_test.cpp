@@ -122,6 +122,18 @@ class EmailChannel : public ::testing::Test {
     channel_ = make_email_channel(config_, transfers_);
   }
 
+  // A self-signed certificate for 127.0.0.1 where the STARTTLS modes of the test relay read it;
+  // its path, or "" when openssl failed.
+  std::string make_relay_certificate() const {
+    const auto cert = dir_.path() / "relay-cert.pem";
+    const auto key = dir_.path() / "relay-key.pem";
+    const std::string make_cert =
+        "openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=127.0.0.1 "
+        "-addext subjectAltName=IP:127.0.0.1 -keyout '" +
+        key.string() + "' -out '" + cert.string() + "' 2>/dev/null";
+    return std::system(make_cert.c_str()) == 0 ? cert.string() : "";
+  }
+
   // The one message the server should have received by now.
   json only_message() const {
     const auto messages = server_->messages();
@@ -526,13 +538,8 @@ TEST_F(EmailChannel, ATemporaryRefusalAsksForTheNextAttemptMinutesLater) {
 // A relay whose certificate no public CA signed (self-signed here) is trusted through
 // [email] ca_file; without it the attempt fails on the certificate, never in clear.
 TEST_F(EmailChannel, ARelaysPrivateCertificateIsTrustedThroughCaFile) {
-  const auto cert = dir_.path() / "relay-cert.pem";
-  const auto key = dir_.path() / "relay-key.pem";
-  const std::string make_cert =
-      "openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=127.0.0.1 "
-      "-addext subjectAltName=IP:127.0.0.1 -keyout '" +
-      key.string() + "' -out '" + cert.string() + "' 2>/dev/null";
-  ASSERT_EQ(std::system(make_cert.c_str()), 0);
+  const std::string cert = make_relay_certificate();
+  ASSERT_FALSE(cert.empty());
   start_server("starttls");
   const Outcome untrusted = deliver(*channel_, transfers_, email_fire());
   ASSERT_TRUE(untrusted.delivery) << "no outcome in time";
@@ -541,12 +548,56 @@ TEST_F(EmailChannel, ARelaysPrivateCertificateIsTrustedThroughCaFile) {
       << untrusted.delivery->error;
   EXPECT_TRUE(server_->messages().empty());
 
-  config_.ca_file = cert.string();
+  config_.ca_file = cert;
   auto trusting = make_email_channel(config_, transfers_);
   const Outcome out = deliver(*trusting, transfers_, email_fire());
   ASSERT_TRUE(out.delivery) << "no outcome in time";
   EXPECT_TRUE(out.delivery->delivered) << out.delivery->error << server_->log();
   EXPECT_EQ(server_->messages().size(), 1u);
+}
+
+// A login in smtp_url is used, never skipped: libcurl sends without one when the relay offers
+// no AUTH, so the message would go out unauthenticated while the operator believes otherwise
+// (explore15a). It stops at the relay's go-ahead for the data, before a byte is sent.
+TEST_F(EmailChannel, ALoginIsUsedOrTheMessageIsNotSent) {
+  config_.ca_file = make_relay_certificate();
+  ASSERT_FALSE(config_.ca_file.empty());
+  start_server("starttls-auth");
+  const std::string port = std::to_string(server_->port());
+  config_.smtp_url = "smtp://user:hunter2@127.0.0.1:" + port;
+  const Outcome logged_in =
+      deliver(*make_email_channel(config_, transfers_), transfers_, email_fire());
+  ASSERT_TRUE(logged_in.delivery) << "no outcome in time";
+  EXPECT_TRUE(logged_in.delivery->delivered) << logged_in.delivery->error << server_->log();
+  EXPECT_EQ(only_message().value("authenticated", false), true);
+
+  config_.smtp_url = "smtp://user:wrong@127.0.0.1:" + port;
+  const Outcome wrong = deliver(*make_email_channel(config_, transfers_), transfers_, email_fire());
+  ASSERT_TRUE(wrong.delivery) << "no outcome in time";
+  EXPECT_FALSE(wrong.delivery->delivered);
+  EXPECT_EQ(wrong.delivery->status_code, 535) << wrong.delivery->error;
+  EXPECT_TRUE(wrong.delivery->final);
+
+  start_server("starttls-noauth");
+  config_.smtp_url = "smtp://user:hunter2@127.0.0.1:" + std::to_string(server_->port());
+  const Outcome skipped =
+      deliver(*make_email_channel(config_, transfers_), transfers_, email_fire());
+  ASSERT_TRUE(skipped.delivery) << "no outcome in time";
+  EXPECT_FALSE(skipped.delivery->delivered);
+  EXPECT_NE(skipped.delivery->error.find("the relay offered no AUTH, and smtp_url logs in"),
+            std::string::npos)
+      << skipped.delivery->error;
+  EXPECT_EQ(skipped.delivery->error.find("hunter"), std::string::npos) << skipped.delivery->error;
+  EXPECT_EQ(skipped.delivery->status_code, std::nullopt);
+  EXPECT_FALSE(skipped.delivery->final);
+  EXPECT_TRUE(server_->messages().empty()) << server_->log();
+
+  // Without a login the same relay takes it.
+  config_.smtp_url = server_->url();
+  const Outcome plain = deliver(*make_email_channel(config_, transfers_), transfers_, email_fire());
+  ASSERT_TRUE(plain.delivery) << "no outcome in time";
+  EXPECT_TRUE(plain.delivery->delivered) << plain.delivery->error;
+  EXPECT_EQ(only_message().value("authenticated", true), false);
 }
 
 // A loop keeps no more connections to the relay than its Transfers' lanes ([email]

@@ -19,11 +19,24 @@ using nlohmann::json;
 
 constexpr const char* kServerScript = R"PY(
 import asyncio, email, email.policy, json, os, ssl, sys
-from aiosmtpd.smtp import SMTP
+from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword
 
 port, out_path, mode = int(sys.argv[1]), sys.argv[2], sys.argv[3]
 
+# starttls-auth: a login (user, hunter2) is offered after STARTTLS; starttls-noauth: AUTH is
+# never offered.
+def authenticator(server, session, envelope, mechanism, auth_data):
+    ok = isinstance(auth_data, LoginPassword) and auth_data.login == b'user' \
+        and auth_data.password == b'hunter2'
+    return AuthResult(success=ok, handled=False)
+
 class Handler:
+    async def handle_EHLO(self, server, session, envelope, hostname, responses):
+        session.host_name = hostname
+        if mode == 'starttls-noauth':
+            responses = [r for r in responses if not r[4:].startswith('AUTH')]
+        return responses
+
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         if mode == 'reject':
             return '550 no such user'
@@ -45,6 +58,7 @@ class Handler:
             'body': msg.get_content(),
             'defects': [repr(d) for d in msg.defects],
             'raw': raw.decode('latin-1'),
+            'authenticated': bool(session.authenticated),
         }
         with open(out_path, 'a') as f:
             f.write(json.dumps(record) + '\n')
@@ -53,13 +67,14 @@ class Handler:
 async def main():
     loop = asyncio.get_running_loop()
     tls = None
-    if mode == 'starttls':
+    if mode.startswith('starttls'):
         tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         tls.load_cert_chain(os.path.join(os.path.dirname(out_path), 'relay-cert.pem'),
                             os.path.join(os.path.dirname(out_path), 'relay-key.pem'))
     server = await loop.create_server(
         lambda: SMTP(Handler(), hostname='smtp.test', tls_context=tls,
-                     require_starttls=tls is not None),
+                     require_starttls=tls is not None,
+                     authenticator=authenticator if mode == 'starttls-auth' else None),
         '127.0.0.1', port)
     async with server:
         await server.serve_forever()

@@ -22,7 +22,9 @@ class SmtpTestServer {
   // Starts a server on a free loopback port, its script, messages and log in `dir`. Mode
   // "accept" takes every message; "reject" answers every RCPT with 550; "greylist" with 451;
   // "starttls" takes every message after STARTTLS (required), its certificate and key
-  // dir/relay-cert.pem and dir/relay-key.pem.
+  // dir/relay-cert.pem and dir/relay-key.pem; "starttls-auth" as it, offering AUTH after it
+  // (user "user", password "hunter2"); "starttls-noauth" as it, never offering AUTH. Each
+  // message's record says whether its session `authenticated`.
   SmtpTestServer(const std::filesystem::path& dir, const std::string& mode);
   SmtpTestServer(const SmtpTestServer&) = delete;
   SmtpTestServer& operator=(const SmtpTestServer&) = delete;

@@ -60,6 +60,12 @@
 #                     with a read,write token made by `nudge-api token create` and sent by
 #                     every wrk request (its rate limit set too high to refuse any, so the
 #                     bucket is still taken); off: without auth, for comparison
+#   BENCH_STREAM_CPUS DRAIN:STREAM (e.g. 0:1) runs the stream figure's drain side (the PostgreSQL
+#                     server, the workers, this script) on the CPUs DRAIN and its stream side
+#                     (nudge-api, its change reader's backend, the bench's readers) on STREAM, in
+#                     both drains, so a machine shows what the stream costs the drain when it does
+#                     not take the drain's CPUs, as an API host and remote clients would not; needs
+#                     the right to set the server's affinity (root, or the server's user)
 #   NUDGE_DATABASE_URL  use this server instead of the throwaway cluster (databases
 #                     nudge_bench* are created and dropped on it)
 set -euo pipefail
@@ -73,6 +79,7 @@ drain_n="${BENCH_DRAIN_N:-100000}"
 scale_n="${BENCH_SCALE_N:-1000000}"
 connections_n="${BENCH_CONNECTIONS:-1000}"
 build_dir="${NUDGE_BUILD_DIR:-build}"
+stream_cpus="${BENCH_STREAM_CPUS:-}"
 worker="${build_dir}/bin/nudge-worker"
 figures=("$@")
 ((${#figures[@]} > 0)) || figures=(drain lateness scale api events flags connections cron webhook email words stream)
@@ -124,11 +131,12 @@ template_url="$(bash "${script_dir}/pg.sh" url nudge_bench_template)"
 tmp="$(mktemp -d)"
 worker_pids=()
 cleanup() {
-  for pid in "${worker_pids[@]}" ${sink_pid}; do kill -TERM "${pid}" 2>/dev/null || true; done
+  for pid in "${worker_pids[@]}" ${sink_pid} ${api_pid:-}; do kill -TERM "${pid}" 2>/dev/null || true; done
   wait 2>/dev/null || true
   psql -q "${admin_url}" -c "DROP DATABASE IF EXISTS nudge_bench WITH (FORCE)" >/dev/null 2>&1 || true
   psql -q "${admin_url}" -c "DROP DATABASE IF EXISTS nudge_bench_template WITH (FORCE)" >/dev/null 2>&1 || true
   rm -rf "${tmp}"
+  if [[ -n "${stream_cpus}" ]]; then pin_server "0-$(($(nproc --all) - 1))" || true; fi
   if ((started_pg)); then bash "${script_dir}/pg.sh" stop >&2 || true; fi
 }
 trap cleanup EXIT
@@ -305,7 +313,7 @@ start_api() {
   fi
   NUDGE_DATABASE_URL="${bench_url}" NUDGE_API_PORT="${api_port}" NUDGE_LOG_LEVEL=warn \
     NUDGE_API_AUTH="${bench_auth}" NUDGE_API_RATE_PER_TOKEN=1000000 NUDGE_API_BURST=1000000 \
-    "${api_bin}" 2>"${tmp}/api.err" &
+    NUDGE_API_MAX_STREAMS_PER_TOKEN=1000 "${api_bin}" 2>"${tmp}/api.err" &
   api_pid=$!
   for _ in $(seq 1 200); do curl -sf "http://127.0.0.1:${api_port}/health" >/dev/null && break; sleep 0.05; done
 }
@@ -500,6 +508,28 @@ process_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 # seconds_since TICKS_BEFORE TICKS_NOW: the CPU seconds between two tick counts.
 seconds_since() { awk -v a="$1" -v b="$2" -v t="$(getconf CLK_TCK)" 'BEGIN {printf "%.2f", (b - a) / t}'; }
 
+# pin_server CPUS: every process of the PostgreSQL server on CPUS (backends started later inherit
+# the postmaster's).
+pin_server() {
+  local postmaster pid
+  postmaster="$(head -1 "$(psql -qtAX "${admin_url}" -c "SHOW data_directory")/postmaster.pid")"
+  for pid in "${postmaster}" $(pgrep -P "${postmaster}"); do
+    taskset -a -p -c "$1" "${pid}" >/dev/null
+  done
+}
+
+# split_cpus: with BENCH_STREAM_CPUS, this script, the server and the workers to come on its
+# drain CPUs, and the running nudge-api with its change reader's backend on its stream CPUs.
+split_cpus() {
+  local pid
+  taskset -p -c "${stream_cpus%%:*}" $$ >/dev/null
+  pin_server "${stream_cpus%%:*}"
+  taskset -a -p -c "${stream_cpus##*:}" "${api_pid}" >/dev/null
+  for pid in $(sql "SELECT pid FROM pg_stat_activity WHERE application_name LIKE '%/stream'"); do
+    taskset -a -p -c "${stream_cpus##*:}" "${pid}" >/dev/null
+  done
+}
+
 # stream_once STREAMS → prints "rate rate_from_first_fire p50_ms p99_ms max_ms lagged
 # machine_cpu_s api_cpu_s reader_cpu_s"
 # The 2-worker drain with nudge-api up and STREAMS streams open (0: none). The CPU figures cover
@@ -513,8 +543,10 @@ stream_once() {
   sql "VACUUM ANALYZE nudge.reminders" >/dev/null
   sql "CHECKPOINT" >/dev/null
   start_api
+  [[ -z "${stream_cpus}" ]] || split_cpus
   if ((streams > 0)); then
-    "${reader_bin}" "${api_port}" "${streams}" "${drain_n}" --pid "${api_pid}" >"${out}" &
+    ${stream_cpus:+taskset -c "${stream_cpus##*:}"} \
+      "${reader_bin}" "${api_port}" "${streams}" "${drain_n}" --pid "${api_pid}" >"${out}" &
     reader_pid=$!
     for _ in $(seq 1 200); do grep -q ready "${out}" 2>/dev/null && break; sleep 0.05; done
   fi
@@ -543,16 +575,20 @@ bench_stream() {
   for ((r = 1; r <= reps; r++)); do
     read -r rate rate_ff _ _ _ _ machine api _ < <(stream_once 0)
     base+=("${rate}")
-    echo "{\"bench\":\"drain_streams\",\"workers\":2,\"streams\":0,\"run\":${r},\"fires_per_s\":${rate},\"fires_per_s_from_first_fire\":${rate_ff},\"machine_cpu_s\":${machine},\"api_cpu_s\":${api}}"
+    echo "{\"bench\":\"drain_streams\",\"cpus\":\"${stream_cpus:-all}\",\"workers\":2,\"streams\":0,\"run\":${r},\"fires_per_s\":${rate},\"fires_per_s_from_first_fire\":${rate_ff},\"machine_cpu_s\":${machine},\"api_cpu_s\":${api}}"
     read -r rate rate_ff p50 p99 max lagged machine api reader < <(stream_once 10)
     with+=("${rate}"); p50s+=("${p50}"); p99s+=("${p99}")
-    echo "{\"bench\":\"drain_streams\",\"workers\":2,\"streams\":10,\"run\":${r},\"fires_per_s\":${rate},\"fires_per_s_from_first_fire\":${rate_ff},\"latency_p50_ms\":${p50},\"latency_p99_ms\":${p99},\"latency_max_ms\":${max},\"lagged\":${lagged},\"machine_cpu_s\":${machine},\"api_cpu_s\":${api},\"reader_cpu_s\":${reader}}"
+    echo "{\"bench\":\"drain_streams\",\"cpus\":\"${stream_cpus:-all}\",\"workers\":2,\"streams\":10,\"run\":${r},\"fires_per_s\":${rate},\"fires_per_s_from_first_fire\":${rate_ff},\"latency_p50_ms\":${p50},\"latency_p99_ms\":${p99},\"latency_max_ms\":${max},\"lagged\":${lagged},\"machine_cpu_s\":${machine},\"api_cpu_s\":${api},\"reader_cpu_s\":${reader}}"
   done
+  if [[ -n "${stream_cpus}" ]]; then
+    taskset -p -c "0-$(($(nproc --all) - 1))" $$ >/dev/null
+    pin_server "0-$(($(nproc --all) - 1))"
+  fi
   fresh_db
   start_api
   rss="$("${reader_bin}" "${api_port}" 100 0 --pid "${api_pid}" | python3 -c 'import json,sys; print(json.loads(sys.stdin.read().splitlines()[0])["api_rss_kib"])')"
   kill -TERM "${api_pid}"; wait "${api_pid}" || true
-  echo "{\"bench\":\"stream\",\"workers\":2,\"reminders\":${drain_n},\"runs\":${reps},\"median_fires_per_s_no_stream\":$(printf '%s\n' "${base[@]}" | median),\"median_fires_per_s_10_streams\":$(printf '%s\n' "${with[@]}" | median),\"median_latency_p50_ms\":$(printf '%s\n' "${p50s[@]}" | median),\"median_latency_p99_ms\":$(printf '%s\n' "${p99s[@]}" | median),\"api_rss_kib_100_streams\":${rss}}"
+  echo "{\"bench\":\"stream\",\"cpus\":\"${stream_cpus:-all}\",\"workers\":2,\"reminders\":${drain_n},\"runs\":${reps},\"median_fires_per_s_no_stream\":$(printf '%s\n' "${base[@]}" | median),\"median_fires_per_s_10_streams\":$(printf '%s\n' "${with[@]}" | median),\"median_latency_p50_ms\":$(printf '%s\n' "${p50s[@]}" | median),\"median_latency_p99_ms\":$(printf '%s\n' "${p99s[@]}" | median),\"api_rss_kib_100_streams\":${rss}}"
 }
 
 # bench_email DELAY_S N: N email reminders due now, one attempt each, one worker with one claim

@@ -223,6 +223,10 @@ void Connection::begin_request() {
   ++requests_;
   consumed_ = 0;
   refused_chunks_.reset();
+  if (framing_ && framing_->expect_value_at) {
+    in_.replace(in_pos_ + *framing_->expect_value_at, kExpectContinue.size(),
+                framing_->expect_continue ? kExpectContinue : kExpectIgnored);
+  }
   if (framing_ && framing_->lacks_length) {
     in_.insert(in_pos_ + framing_->head_size - 2, kEmptyBody);
     framing_->head_size += kEmptyBody.size();

@@ -37,6 +37,7 @@ struct BodyHeaders {
   int transfer_encodings = 0;
   bool chunked = false;  // the (last) Transfer-Encoding is chunked alone
   bool expect_continue = false;
+  std::size_t expect_value_at = 0;  // of the value, in the head
 };
 
 int hex_digit(char c) {
@@ -94,7 +95,7 @@ bool has_unreadable_field(std::string_view head) {
 
 BodyHeaders read_body_headers(std::string_view head) {
   BodyHeaders out;
-  for_each_field(head, [&out](std::string_view name, std::string_view line) {
+  for_each_field(head, [&out, head](std::string_view name, std::string_view line) {
     const std::string_view value = trim(line.substr(name.size() + 1));
     if (same_name(name, "Content-Length")) {
       ++out.content_lengths;
@@ -103,7 +104,8 @@ BodyHeaders read_body_headers(std::string_view head) {
       ++out.transfer_encodings;
       out.chunked = is_token(value, "chunked");
     } else if (same_name(name, "Expect")) {
-      out.expect_continue = same_name(value, "100-continue");
+      out.expect_continue = same_name(value, kExpectContinue);
+      out.expect_value_at = static_cast<std::size_t>(value.data() - head.data());
     }
   });
   return out;
@@ -134,10 +136,19 @@ RequestFraming frame_request(std::string_view bytes, std::size_t max_body_bytes)
     return f;
   }
   f.head_size = blank + kHeadEnd.size();
-  const BodyHeaders h = read_body_headers(bytes.substr(0, f.head_size));
+  BodyHeaders h = read_body_headers(bytes.substr(0, f.head_size));
+  if (h.expect_continue) {
+    const std::string_view request_line = head.substr(0, head.find(kLineEnd));
+    const bool http10 =
+        request_line.size() >= 9 && request_line.substr(request_line.size() - 9) == " HTTP/1.0";
+    const std::string_view as_sent = head.substr(h.expect_value_at, kExpectContinue.size());
+    if (as_sent != (http10 ? kExpectIgnored : kExpectContinue))
+      f.expect_value_at = h.expect_value_at;
+    h.expect_continue = !http10;
+  }
+  f.expect_continue = h.expect_continue;
   if (h.transfer_encodings > 0) {
     f.ready = true;
-    f.expect_continue = h.expect_continue;
     // Anything but one "chunked" without Content-Length is refused (request_head.hpp) and the
     // connection closed (RFC 9112 section 6.1): httplib would read such a body until the client
     // closes, without a limit.

@@ -32,8 +32,17 @@ struct RequestFraming {
   // Transfer-Encoding: chunked (and no Content-Length): the connection decodes the body, up to
   // max_body_bytes, once httplib has read the head (Connection::read_chunked_body).
   bool chunked = false;
-  bool expect_continue = false;  // Expect: 100-continue
+  bool expect_continue = false;  // Expect: 100-continue (any case), asked over HTTP/1.1
+  // Where its value is in the head, when httplib would misread it: in another case (it answers
+  // the exact "100-continue" only) or over HTTP/1.0, whose expectation a server must ignore (RFC
+  // 9110 section 10.1.1). The connection rewrites it in place (Connection::begin_request).
+  std::optional<std::size_t> expect_value_at;
 };
+
+// What the Expect value at RequestFraming::expect_value_at becomes: what httplib answers with a
+// 100, or, over HTTP/1.0, what it ignores.
+inline constexpr std::string_view kExpectContinue = "100-continue";
+inline constexpr std::string_view kExpectIgnored = "100-CONTINUE";
 
 inline constexpr std::size_t kMaxHeadBytes = 65536;
 // Of a longer body, this much is gathered before the request is served and the rest is read as

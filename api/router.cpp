@@ -24,10 +24,13 @@ void register_method(httplib::Server& server, const std::string& method, const s
   if (method == "DELETE") server.Delete(pattern, handler);
 }
 
-// "GET, POST": the methods of one path, for Allow.
+// "GET, HEAD, POST": the methods of one path, for Allow (httplib answers HEAD wherever GET is).
 std::string allowed(const std::map<std::string, Router::Handler>& by_method) {
   std::string allow;
-  for (const auto& [method, handler] : by_method) allow += (allow.empty() ? "" : ", ") + method;
+  for (const auto& [method, handler] : by_method) {
+    allow += (allow.empty() ? "" : ", ") + method;
+    if (method == "GET") allow += ", HEAD";
+  }
   return allow;
 }
 

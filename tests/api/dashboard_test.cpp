@@ -68,6 +68,32 @@ TEST_F(Dashboard, AnUnchangedFileIsAnswered304AgainstItsETag) {
   EXPECT_EQ(stale->status, 200);
   // Each file has its own tag.
   EXPECT_NE(client_->Get("/ui/style.css")->get_header_value("ETag"), etag);
+  // In a list, weak, or any.
+  for (const std::string& list : {"\"0000\", " + etag, "W/" + etag, std::string("*")}) {
+    const auto listed = client_->Get("/ui/app.js", {{"If-None-Match", list}});
+    ASSERT_TRUE(listed);
+    EXPECT_EQ(listed->status, 304) << list;
+  }
+}
+
+// The gzip form is another representation with its own tag: with one tag for both, a cache
+// could answer a client that takes no gzip with the gzip form (explore15b). Either tag is
+// current for either form.
+TEST_F(Dashboard, TheGzipFormOfAFileHasItsOwnETag) {
+  const auto plain = client_->Get("/ui/app.js", {{"Accept-Encoding", "identity"}});
+  const auto gz = client_->Get("/ui/app.js", {{"Accept-Encoding", "gzip"}});
+  ASSERT_TRUE(plain && gz);
+  EXPECT_EQ(gz->get_header_value("Content-Encoding"), "gzip");
+  const std::string plain_tag = plain->get_header_value("ETag");
+  const std::string gzip_tag = gz->get_header_value("ETag");
+  EXPECT_EQ(gzip_tag, plain_tag.substr(0, plain_tag.size() - 1) + "-gzip\"");
+  for (const auto& [encoding, tag] : std::vector<std::pair<std::string, std::string>>{
+           {"gzip", plain_tag}, {"identity", gzip_tag}, {"gzip", gzip_tag}}) {
+    const auto again =
+        client_->Get("/ui/app.js", {{"Accept-Encoding", encoding}, {"If-None-Match", tag}});
+    ASSERT_TRUE(again);
+    EXPECT_EQ(again->status, 304) << encoding << " " << tag;
+  }
 }
 
 TEST_F(Dashboard, AFileThatIsNotThereIs404AndOnlyGetIsAllowed) {

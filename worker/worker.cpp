@@ -184,6 +184,7 @@ class ClaimLoop {
     const int slots = free_slots();
     if (limit > 0 || record_due()) {
       std::vector<Fire> fires;
+      const auto claim_sent = Clock::now();
       try {
         fires = session_->finish_and_claim(owner_, pending_, limit, slots, policy_);
       } catch (const std::exception& e) {
@@ -206,10 +207,15 @@ class ClaimLoop {
         due_maybe_ = static_cast<int>(fires.size()) == limit || deliveries >= slots;
         if (!due_maybe_) next_due_.reset();
       }
+      if (!fires.empty() && waiting_.empty()) waiting_leased_at_ = claim_sent;
       for (auto& fire : fires) waiting_.push_back(std::move(fire));
     }
     if (!waiting_.empty()) {
       while (!waiting_.empty() && free_slots() > 0) {
+        if (waiting_lease_lapsed()) {
+          give_back_waiting();
+          break;
+        }
         Fire fire = std::move(waiting_.front());
         waiting_.pop_front();
         start(std::move(fire));
@@ -221,6 +227,34 @@ class ClaimLoop {
       if (record_due()) return;
     }
     wait();
+  }
+
+  // Whether the leases of the claimed fires not yet started may have run out: on this process's
+  // own steady clock, most of lease_seconds since the claim was sent. A worker stopped (SIGSTOP,
+  // a paused VM) between its claim and the start wrote 2,000 log lines 52 s later, after
+  // another worker had taken them over or they were cancelled (explore16a #2).
+  bool waiting_lease_lapsed() const {
+    const auto lease = std::chrono::milliseconds(config_.worker.lease_seconds * 900);
+    return Clock::now() - waiting_leased_at_ >= lease;
+  }
+
+  // Gives the leases of the fires not yet started back (where this worker still holds them: as
+  // at a stop, no attempt is used) instead of starting them.
+  void give_back_waiting() {
+    std::vector<std::int64_t> ids;
+    for (const auto& fire : waiting_) ids.push_back(fire.id);
+    waiting_.clear();
+    int released = 0;
+    try {
+      released = session_->release_leases(owner_, ids);
+    } catch (const std::exception& e) {
+      log::warn("could not give back leases that ran out before their deliveries started",
+                {{"error", primary_message(database_error(e, config_.database.url))}});
+    }
+    log::warn(
+        "claimed fires not started: their leases ran out first (was this worker stopped or "
+        "paused?); other workers take them",
+        {{"fires", static_cast<long long>(ids.size())}, {"released", released}});
   }
 
   // Whether to record what ended now rather than with a later round trip: deliveries that end
@@ -529,6 +563,7 @@ class ClaimLoop {
   WorkerPolicy policy_;
   std::unique_ptr<LifecycleSession> session_;
   std::deque<Fire> waiting_;                        // claimed, not started (no free slot yet)
+  Clock::time_point waiting_leased_at_{};           // when their claim was sent
   std::map<std::int64_t, Delivering> delivering_;   // started, not ended
   std::vector<FireOutcome> pending_;                // ended, not yet recorded
   std::optional<Clock::time_point> first_pending_;  // when the oldest of them ended

@@ -121,6 +121,44 @@ TEST_F(Crash, AnOccurrenceStoppedUnderADeadWorkersLeaseIsRecordedOnce) {
             stopped > 1 ? "CANCELLED/cancelled,COMPLETED/stop_condition" : "CANCELLED/cancelled");
 }
 
+// A worker stopped (SIGSTOP, a paused VM) after its claim reached the database and before it
+// started the deliveries starts none of them when it runs again: their leases ran out meanwhile
+// and another worker delivered them (explore16a #2: 2,000 log lines written again 52 s late,
+// after their reminders were cancelled too). It gives back what it still holds.
+TEST_F(Crash, AWorkerStoppedBetweenItsClaimAndItsDeliveriesStartsNoneOfThemLate) {
+  constexpr int kDue = 20;
+  // A claim that takes 2 s (0.1 s a row leased), so the worker can be stopped while it runs.
+  sql("CREATE FUNCTION public.slow_lease() RETURNS trigger LANGUAGE plpgsql AS "
+      "$$ BEGIN PERFORM pg_sleep(0.1); RETURN NEW; END $$");
+  sql("CREATE TRIGGER slow_lease BEFORE UPDATE ON nudge.reminders FOR EACH ROW WHEN "
+      "(NEW.leased_by IS NOT NULL AND OLD.leased_by IS NULL) EXECUTE FUNCTION public.slow_lease()");
+  const std::map<std::string, std::string> lease{{"NUDGE_WORKER_LEASE_SECONDS", "5"}};
+  auto& frozen = start_worker(lease);
+  insert_due(kDue, "late");
+  ASSERT_TRUE(wait_until(kSlow, [&] {
+    return value<long>(
+               "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND "
+               "state = 'active' AND query LIKE '%finish_and_claim%' AND pid <> pg_backend_pid()") >
+           0;
+  })) << frozen.log();
+  frozen.signal(SIGSTOP);  // the claim goes on, for a worker that does not run
+  ASSERT_TRUE(wait_until(kSlow, [&] {
+    return value<long>("SELECT count(*) FROM nudge.reminders WHERE leased_by IS NOT NULL") == kDue;
+  }));
+  sql("DROP TRIGGER slow_lease ON nudge.reminders");
+  std::this_thread::sleep_for(5500ms);  // past the leases
+  start_worker(lease);
+  ASSERT_TRUE(wait_for_executions(kDue)) << all_logs();
+  frozen.signal(SIGCONT);
+  ASSERT_TRUE(wait_until(kSlow, [&] {
+    return frozen.log().find("their leases ran out first") != std::string::npos;
+  })) << frozen.log();
+  std::this_thread::sleep_for(500ms);
+  EXPECT_EQ(frozen.log().find(R"("entity_type":"late")"), std::string::npos) << frozen.log();
+  EXPECT_EQ(executions(), kDue);
+  EXPECT_EQ(value<long>("SELECT count(*) FROM nudge.reminders WHERE leased_by IS NOT NULL"), 0);
+}
+
 TEST_F(Crash, SigtermFinishesInFlightAndReleasesLeases) {
   insert_due(20000);
   auto& w =

@@ -213,12 +213,13 @@ if ((own_cluster)); then
 fi
 
 # Starts "$@" in its own session (so a terminal Ctrl-C reaches only this script, which then
-# stops the programs in order) with output to .run/NAME.log.
+# stops the programs in order) with output appended to .run/NAME.log (a restart keeps what the
+# last run wrote: the log channel's lines are a record of fires).
 launch() {
   local name="$1"
   shift
   local logfile="${run_dir}/${name}.log"
-  setsid "$@" </dev/null >"${logfile}" 2>&1 &
+  setsid "$@" </dev/null >>"${logfile}" 2>&1 &
   local pid=$!
   echo "${pid}" >"${run_dir}/${name}.pid"
   names+=("${name}")

@@ -1536,9 +1536,9 @@ END $_$;
 
 COMMENT ON FUNCTION nudge.checked_timezone(p_zone text) IS 'p_zone as the tz database spells it (europe/berlin: Europe/Berlin) when it is a zone of the tz database that PostgreSQL knows (not localtime, posixrules or Factory) and applies by its rules (not CET, MET, EET, WET, EST, MST or HST, which PostgreSQL applies as abbreviations); otherwise raises through nudge.reject (22023 naming timezone, or while a rule''s action runs NU422 naming the template''s field), naming an offset or POSIX TZ string ("+05:00", "UTC+5", "Etc/GMT+14") or an abbreviation ("CEST", "PDT", "CET") as such.';
 
--- Name: claim_due(text, integer, nudge.worker_policy, integer); Type: FUNCTION; Schema: nudge; Owner: -
+-- Name: claim_due(text, integer, nudge.worker_policy, integer, integer); Type: FUNCTION; Schema: nudge; Owner: -
 
-CREATE FUNCTION nudge.claim_due(p_worker text, p_limit integer, p_policy nudge.worker_policy, p_slots integer DEFAULT NULL::integer) RETURNS SETOF nudge.claimed_fire
+CREATE FUNCTION nudge.claim_due(p_worker text, p_limit integer, p_policy nudge.worker_policy, p_slots integer DEFAULT NULL::integer, p_email_slots integer DEFAULT NULL::integer) RETURNS SETOF nudge.claimed_fire
     LANGUAGE plpgsql
     SET search_path TO 'pg_catalog', 'pg_temp'
     SET enable_seqscan TO 'off'
@@ -1567,9 +1567,11 @@ DECLARE
   v_probes    tid[];     -- and of those, the probes this claim sends
   v_changes   text[];
 BEGIN
-  -- A webhook or an email takes one of the worker's delivery slots: past p_slots of them the
-  -- rows are left as they are (locked until this claim commits, then due for any worker), so a
-  -- crash charges an attempt only to deliveries under way. Log lines take no slot.
+  -- A webhook or an email takes one of the worker's delivery slots, and an email one of its
+  -- relay connections too: past p_slots of them, or p_email_slots emails, the rows are left as
+  -- they are (locked until this claim commits, then due for any worker), so a crash charges an
+  -- attempt only to deliveries under way, and a cancel reaches every email not yet sent. Log
+  -- lines take no slot.
   SELECT array_agg(d.row_ctid) FILTER (WHERE NOT d.stop_now AND NOT d.exhausted AND NOT d.missed
                                        AND NOT d.crowded AND d.fits),
          array_agg(d.row_ctid) FILTER (WHERE d.stop_now),
@@ -1580,12 +1582,20 @@ BEGIN
          array_agg(d.row_id) FILTER (WHERE d.held AND NOT d.stop_now AND NOT d.exhausted
                                      AND NOT d.missed AND d.fits)
     INTO v_take, v_stop, v_exhausted, v_missed, v_crowded, v_rescued
-    FROM (SELECT l.*,
-                 NOT l.takes_slot OR p_slots IS NULL
-                 OR count(*) FILTER (WHERE l.takes_slot AND NOT (l.stop_now OR l.exhausted OR l.missed))
-                      OVER (ORDER BY l.due ROWS UNBOUNDED PRECEDING) <= p_slots AS fits
+    FROM (SELECT m.*,
+                 NOT m.takes_slot
+                 OR (m.email_fits
+                     AND (p_slots IS NULL
+                          OR count(*) FILTER (WHERE m.takes_slot AND m.email_fits
+                                                AND NOT (m.stop_now OR m.exhausted OR m.missed))
+                               OVER (ORDER BY m.due ROWS UNBOUNDED PRECEDING) <= p_slots)) AS fits
+            FROM (SELECT l.*,
+                 l.channel <> 'email' OR p_email_slots IS NULL
+                 OR count(*) FILTER (WHERE l.channel = 'email'
+                                       AND NOT (l.stop_now OR l.exhausted OR l.missed))
+                      OVER (ORDER BY l.due ROWS UNBOUNDED PRECEDING) <= p_email_slots AS email_fits
             FROM (SELECT r.ctid AS row_ctid, r.id AS row_id, r.next_run_at AS due,
-                 r.channel <> 'log' AS takes_slot,
+                 r.channel, r.channel <> 'log' AS takes_slot,
                  -- Only an expired lease can still be set on a due row this claim may take.
                  r.leased_by IS NOT NULL AS held,
                  r.stop_condition_type = 'db_check' AND EXISTS (
@@ -1611,7 +1621,7 @@ BEGIN
              AND (r.lease_expires_at IS NULL OR r.lease_expires_at <= now())
            ORDER BY r.next_run_at
            LIMIT p_limit
-             FOR UPDATE OF r SKIP LOCKED) l) d;
+             FOR UPDATE OF r SKIP LOCKED) l) m) d;
 
   -- A flag can turn true in a transaction the stop trigger could not see (a reminder created
   -- concurrently); catching it here keeps "a true flag stops it" without exception.
@@ -1787,9 +1797,9 @@ BEGIN
   END IF;
 END $$;
 
--- Name: FUNCTION claim_due(p_worker text, p_limit integer, p_policy nudge.worker_policy, p_slots integer); Type: COMMENT; Schema: nudge; Owner: -
+-- Name: FUNCTION claim_due(p_worker text, p_limit integer, p_policy nudge.worker_policy, p_slots integer, p_email_slots integer); Type: COMMENT; Schema: nudge; Owner: -
 
-COMMENT ON FUNCTION nudge.claim_due(p_worker text, p_limit integer, p_policy nudge.worker_policy, p_slots integer) IS 'Leases up to p_limit due ACTIVE reminders, earliest first, of which at most p_slots webhooks and emails (when given; log lines take no slot, and the rows past it are left due), to p_worker for the policy''s lease_seconds (database clock), skipping rows other workers hold, each with its address (target, else contacts), its own request rendered for the attempt (nudge.rendered_request) and whether it was taken over from an expired lease (rescued); never returns a reminder whose stop flag is true (it completes instead), an occurrence whose attempts were all used by workers that never finished them (recorded as failed), one missed by more than the threshold under misfire_policy skip (recorded as a skipped attempt saying up to when; the reminder moves to its first occurrence missed by no more than the threshold, due at once, or else its next future one), nor a webhook to a host whose circuit breaker is not closed (held until the breaker''s next_probe_at, occurrence and attempt kept), except one probe per host whose next_probe_at has passed (the held one with the fewest attempts used), which marks the breaker probing for lease_seconds (notified on nudge_breaker); a fire_all reminder starting a catch-up of more than fire_all_cap missed occurrences (up to ends_at) is returned at the first of the newest fire_all_cap of them (nudge.catch_up_kept), the older ones recorded as one skipped attempt at the oldest saying how many were dropped and from when to when.';
+COMMENT ON FUNCTION nudge.claim_due(p_worker text, p_limit integer, p_policy nudge.worker_policy, p_slots integer, p_email_slots integer) IS 'Leases up to p_limit due ACTIVE reminders, earliest first, of which at most p_slots webhooks and emails and at most p_email_slots emails (each when given; log lines take no slot, and the rows past them are left due), to p_worker for the policy''s lease_seconds (database clock), skipping rows other workers hold, each with its address (target, else contacts), its own request rendered for the attempt (nudge.rendered_request) and whether it was taken over from an expired lease (rescued); never returns a reminder whose stop flag is true (it completes instead), an occurrence whose attempts were all used by workers that never finished them (recorded as failed), one missed by more than the threshold under misfire_policy skip (recorded as a skipped attempt saying up to when; the reminder moves to its first occurrence missed by no more than the threshold, due at once, or else its next future one), nor a webhook to a host whose circuit breaker is not closed (held until the breaker''s next_probe_at, occurrence and attempt kept), except one probe per host whose next_probe_at has passed (the held one with the fewest attempts used), which marks the breaker probing for lease_seconds (notified on nudge_breaker); a fire_all reminder starting a catch-up of more than fire_all_cap missed occurrences (up to ends_at) is returned at the first of the newest fire_all_cap of them (nudge.catch_up_kept), the older ones recorded as one skipped attempt at the oldest saying how many were dropped and from when to when.';
 
 -- Name: compile_rule(nudge.rules); Type: FUNCTION; Schema: nudge; Owner: -
 
@@ -3401,9 +3411,9 @@ END $$;
 
 COMMENT ON FUNCTION nudge.finish_abandoned(p_worker text, p_policy nudge.worker_policy) IS 'Records, once, the occurrence of each reminder stopped while leased whose lease has expired (its worker died) as a failed attempt and execution saying it was abandoned and may have been delivered, and lets the lease go; forgets the stopped reminders whose lease a worker finished. Returns how many occurrences it recorded.';
 
--- Name: finish_and_claim(text, nudge.worker_policy, bigint[], timestamp with time zone[], integer[], text[], text[], integer[], text[], integer[], integer, integer, integer[]); Type: FUNCTION; Schema: nudge; Owner: -
+-- Name: finish_and_claim(text, nudge.worker_policy, bigint[], timestamp with time zone[], integer[], text[], text[], integer[], text[], integer[], integer, integer, integer[], integer); Type: FUNCTION; Schema: nudge; Owner: -
 
-CREATE FUNCTION nudge.finish_and_claim(p_worker text, p_policy nudge.worker_policy, p_ids bigint[], p_scheduled_for timestamp with time zone[], p_attempts integer[], p_outcomes text[], p_errors text[], p_status_codes integer[], p_responses text[], p_durations_ms integer[], p_limit integer, p_slots integer DEFAULT NULL::integer, p_retry_after_seconds integer[] DEFAULT NULL::integer[]) RETURNS SETOF nudge.claimed_fire
+CREATE FUNCTION nudge.finish_and_claim(p_worker text, p_policy nudge.worker_policy, p_ids bigint[], p_scheduled_for timestamp with time zone[], p_attempts integer[], p_outcomes text[], p_errors text[], p_status_codes integer[], p_responses text[], p_durations_ms integer[], p_limit integer, p_slots integer DEFAULT NULL::integer, p_retry_after_seconds integer[] DEFAULT NULL::integer[], p_email_slots integer DEFAULT NULL::integer) RETURNS SETOF nudge.claimed_fire
     LANGUAGE plpgsql
     SET search_path TO 'pg_catalog', 'pg_temp'
     AS $$
@@ -3414,13 +3424,13 @@ BEGIN
                                   p_durations_ms, p_retry_after_seconds);
   END IF;
   IF p_limit > 0 THEN
-    RETURN QUERY SELECT * FROM nudge.claim_due(p_worker, p_limit, p_policy, p_slots);
+    RETURN QUERY SELECT * FROM nudge.claim_due(p_worker, p_limit, p_policy, p_slots, p_email_slots);
   END IF;
 END $$;
 
--- Name: FUNCTION finish_and_claim(p_worker text, p_policy nudge.worker_policy, p_ids bigint[], p_scheduled_for timestamp with time zone[], p_attempts integer[], p_outcomes text[], p_errors text[], p_status_codes integer[], p_responses text[], p_durations_ms integer[], p_limit integer, p_slots integer, p_retry_after_seconds integer[]); Type: COMMENT; Schema: nudge; Owner: -
+-- Name: FUNCTION finish_and_claim(p_worker text, p_policy nudge.worker_policy, p_ids bigint[], p_scheduled_for timestamp with time zone[], p_attempts integer[], p_outcomes text[], p_errors text[], p_status_codes integer[], p_responses text[], p_durations_ms integer[], p_limit integer, p_slots integer, p_retry_after_seconds integer[], p_email_slots integer); Type: COMMENT; Schema: nudge; Owner: -
 
-COMMENT ON FUNCTION nudge.finish_and_claim(p_worker text, p_policy nudge.worker_policy, p_ids bigint[], p_scheduled_for timestamp with time zone[], p_attempts integer[], p_outcomes text[], p_errors text[], p_status_codes integer[], p_responses text[], p_durations_ms integer[], p_limit integer, p_slots integer, p_retry_after_seconds integer[]) IS 'A worker''s whole round trip in one transaction: nudge.finish_attempts for the attempts that ended (with their receivers'' Retry-After), then nudge.claim_due for up to p_limit more, at most p_slots of them webhooks and emails (0 claims nothing).';
+COMMENT ON FUNCTION nudge.finish_and_claim(p_worker text, p_policy nudge.worker_policy, p_ids bigint[], p_scheduled_for timestamp with time zone[], p_attempts integer[], p_outcomes text[], p_errors text[], p_status_codes integer[], p_responses text[], p_durations_ms integer[], p_limit integer, p_slots integer, p_retry_after_seconds integer[], p_email_slots integer) IS 'A worker''s whole round trip in one transaction: nudge.finish_attempts for the attempts that ended (with their receivers'' Retry-After), then nudge.claim_due for up to p_limit more, at most p_slots of them webhooks and emails and at most p_email_slots emails (0 claims nothing).';
 
 -- Name: finish_attempts(text, nudge.worker_policy, bigint[], timestamp with time zone[], integer[], text[], text[], integer[], text[], integer[], integer[]); Type: FUNCTION; Schema: nudge; Owner: -
 

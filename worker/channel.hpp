@@ -57,6 +57,8 @@ Channels make_channels(const Config& config, Transfers& transfers);
 
 // The channels, one file each.
 std::unique_ptr<Channel> make_log_channel();
+// Writes out the log channel's lines delivered so far (each claim turn, and before the exit).
+void write_log_lines();
 std::unique_ptr<Channel> make_webhook_channel(const WebhookConfig& config, const Secrets& secrets,
                                               Transfers& transfers);
 std::unique_ptr<Channel> make_email_channel(const EmailConfig& config, Transfers& transfers);

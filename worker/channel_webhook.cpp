@@ -103,6 +103,34 @@ std::vector<std::string> secret_parts(const std::string& url, std::string& schem
   return parts;
 }
 
+// The value of response header `name` (the last request's), or "" when it has none.
+std::string response_header(CURL* handle, const char* name) {
+  curl_header* header = nullptr;
+  if (curl_easy_header(handle, name, 0, CURLH_HEADER, -1, &header) != CURLHE_OK) return "";
+  return header->value;
+}
+
+// How long the receiver asked to wait, in seconds (over 0), if it did. A Retry-After date is
+// read against the receiver's own Date when it sends one, so a worker whose clock is off waits
+// what was asked (explore16a #7: an hour ahead, the wait was dropped; a day behind, capped at
+// 300 s); without a Date, against this machine's clock, as libcurl reads it.
+std::optional<curl_off_t> retry_after(CURL* handle) {
+  const std::string asked = response_header(handle, "Retry-After");
+  const std::string date = response_header(handle, "Date");
+  const bool is_date = asked.find_first_not_of("0123456789 \t") != std::string::npos;
+  if (is_date && !date.empty()) {
+    const time_t until = curl_getdate(asked.c_str(), nullptr);
+    const time_t now = curl_getdate(date.c_str(), nullptr);
+    if (until >= 0 && now >= 0) {
+      if (until > now) return static_cast<curl_off_t>(until - now);
+      return std::nullopt;
+    }
+  }
+  curl_off_t wait = 0;
+  if (curl_easy_getinfo(handle, CURLINFO_RETRY_AFTER, &wait) == CURLE_OK && wait > 0) return wait;
+  return std::nullopt;
+}
+
 class WebhookChannel final : public Channel {
  public:
   WebhookChannel(WebhookConfig config, Secrets secrets, Transfers& transfers)
@@ -260,11 +288,9 @@ class WebhookChannel final : public Channel {
       delivery.error = "HTTP " + std::to_string(code) + " (redirects are not followed)";
     } else {
       delivery.error = "HTTP " + std::to_string(code);
-      curl_off_t wait = 0;
-      if ((code == 429 || code == 503) &&
-          curl_easy_getinfo(handle, CURLINFO_RETRY_AFTER, &wait) == CURLE_OK && wait > 0) {
+      if (const auto wait = (code == 429 || code == 503) ? retry_after(handle) : std::nullopt) {
         // A year at most: the finish caps it at [retry] max_delay_ms anyway.
-        delivery.retry_after_seconds = static_cast<int>(std::min<curl_off_t>(wait, 31622400));
+        delivery.retry_after_seconds = static_cast<int>(std::min<curl_off_t>(*wait, 31622400));
         delivery.error += " (Retry-After: " + std::to_string(*delivery.retry_after_seconds) + " s)";
       }
     }

@@ -132,7 +132,7 @@ WorkerPolicy worker_policy(const Config& config) {
 
 std::vector<Fire> LifecycleSession::finish_and_claim(const std::string& owner,
                                                      const std::vector<FireOutcome>& done,
-                                                     int limit, int slots,
+                                                     int limit, int slots, int email_slots,
                                                      const WorkerPolicy& policy) {
   const FinishedArrays a(done);
   pqxx::result rows;
@@ -143,7 +143,7 @@ std::vector<Fire> LifecycleSession::finish_and_claim(const std::string& owner,
         policy.retry_base_ms, policy.retry_max_ms, policy.misfire_threshold_seconds,
         policy.fire_all_cap, policy.breaker_failures, policy.breaker_open_seconds,
         policy.breaker_max_open_seconds, a.ids, a.scheduled_for, a.attempts, a.outcomes, a.errors,
-        a.status_codes, a.responses, a.durations, limit, slots, a.retry_after);
+        a.status_codes, a.responses, a.durations, limit, slots, a.retry_after, email_slots);
   }
   log_breaker_changes();
   std::vector<Fire> fires;

@@ -40,9 +40,10 @@ class LifecycleSession {
   LifecycleSession& operator=(const LifecycleSession&) = delete;
 
   // Records `done` and claims up to `limit` due fires for `owner`, at most `slots` of them
-  // webhooks and emails (log lines take no slot), in one transaction.
+  // webhooks and emails and `email_slots` emails (log lines take no slot), in one transaction.
   std::vector<Fire> finish_and_claim(const std::string& owner, const std::vector<FireOutcome>& done,
-                                     int limit, int slots, const WorkerPolicy& policy);
+                                     int limit, int slots, int email_slots,
+                                     const WorkerPolicy& policy);
   // Records `done` only; returns how many attempts were recorded (lost leases are not).
   int finish(const std::string& owner, const std::vector<FireOutcome>& done,
              const WorkerPolicy& policy);

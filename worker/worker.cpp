@@ -35,6 +35,12 @@ using Clock = std::chrono::steady_clock;
 
 // How long a stopping worker lets running deliveries end before it aborts them.
 constexpr std::chrono::seconds kStopGrace{3};
+
+// The email relay's connections a claim loop may keep ([email] connections shared out among
+// the loops): its Transfers' lanes, and so the emails it sends at once.
+int email_lanes_per_loop(const Config& config) {
+  return std::max(1, config.email.connections / std::max(1, config.worker.concurrency));
+}
 // Then how long its last round trips (recording, giving leases back) may wait for the database
 // before their statements are cancelled (and again each second after).
 constexpr std::chrono::seconds kLastRoundTrips{2};
@@ -129,9 +135,7 @@ class ClaimLoop {
         in_flight_(in_flight),
         stop_deadline_(stop_deadline),
         metrics_(metrics),
-        // The email relay's connections, shared out among the loops (each keeps its lanes').
-        transfers_(static_cast<std::size_t>(
-            std::max(1, config.email.connections / std::max(1, config.worker.concurrency)))),
+        transfers_(static_cast<std::size_t>(email_lanes_per_loop(config))),
         channels_(make_channels(config, transfers_)),
         policy_(worker_policy(config)) {}
 
@@ -154,6 +158,15 @@ class ClaimLoop {
  private:
   int free_slots() const {
     return config_.worker.deliveries_in_flight - static_cast<int>(delivering_.size());
+  }
+
+  // Lanes no email holds: a claim takes no more emails, so none waits inside the worker, where
+  // a cancel cannot reach it and a crash would charge it an attempt (explore16a #1, #4).
+  int free_email_slots() const {
+    const auto sending = std::count_if(delivering_.begin(), delivering_.end(), [](const auto& d) {
+      return d.second.fire.channel == "email";
+    });
+    return std::max(0, email_lanes_per_loop(config_) - static_cast<int>(sending));
   }
 
   // Whether a claim now would have room. A claim counts an attempt for every row it takes (so a
@@ -186,13 +199,15 @@ class ClaimLoop {
       std::vector<Fire> fires;
       const auto claim_sent = Clock::now();
       try {
-        fires = session_->finish_and_claim(owner_, pending_, limit, slots, policy_);
+        fires =
+            session_->finish_and_claim(owner_, pending_, limit, slots, free_email_slots(), policy_);
       } catch (const std::exception& e) {
         if (pending_.empty() || !outcome_error(e)) throw;
         // Nothing was recorded or claimed: record what ended on its own, then claim alone.
         // (The common path stays one round trip: this runs only when a finish fails.)
         finish_one_by_one();
-        if (limit > 0) fires = session_->finish_and_claim(owner_, {}, limit, slots, policy_);
+        if (limit > 0)
+          fires = session_->finish_and_claim(owner_, {}, limit, slots, free_email_slots(), policy_);
       }
       pending_.clear();
       first_pending_.reset();
@@ -221,7 +236,7 @@ class ClaimLoop {
         start(std::move(fire));
       }
       publish_in_flight();
-      std::fflush(stdout);
+      write_log_lines();
       // Deliveries that ended at once (the log channel) are recorded on the next turn, with
       // the next claim: no waiting in between.
       if (record_due()) return;
@@ -303,6 +318,8 @@ class ClaimLoop {
       ++aborted_;
       return;
     }
+    // A lane is free: emails a claim left due for want of one may be taken now.
+    if (run.fire.channel == "email") due_maybe_ = true;
     const auto took = Clock::now() - run.started;
     metrics_.ended(run.fire, d, std::chrono::duration<double>(took).count());
     const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(took);

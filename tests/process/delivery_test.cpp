@@ -6,6 +6,8 @@
 #include <signal.h>
 
 #include <atomic>
+#include <ctime>
+#include <fstream>
 #include <nlohmann/json.hpp>
 #include <set>
 #include <thread>
@@ -111,6 +113,71 @@ TEST_F(Delivery, ARetryAfterOfA429IsWaitedFor) {
   EXPECT_EQ(status_of(id), "COMPLETED");
   EXPECT_EQ(value<std::string>("SELECT error FROM nudge.delivery_attempts WHERE attempt = 1"),
             "HTTP 429 (Retry-After: 2 s)");
+}
+
+// `t` as an HTTP date: "Sun, 06 Dec 2026 13:00:00 GMT".
+std::string http_date(std::time_t t) {
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char text[64];
+  std::strftime(text, sizeof text, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+  return text;
+}
+
+// A Retry-After date is read against the receiver's own Date: a receiver (or a worker) whose
+// clock is an hour off still gets the wait it asked for, not an hour capped at max_delay_ms
+// (explore16a #7).
+TEST_F(Delivery, ARetryAfterDateIsReadAgainstTheReceiversDate) {
+  receiver_.on("/dated", [](int n) { return n == 1 ? 503 : 200; });
+  const std::time_t an_hour_ahead = std::time(nullptr) + 3600;
+  receiver_.header("/dated", "Date", http_date(an_hour_ahead));
+  receiver_.header("/dated", "Retry-After", http_date(an_hour_ahead + 2));
+  create_webhook("c1", receiver_.url("/dated"));
+  start_worker(fast_retries({{"NUDGE_RETRY_MAX_DELAY_MS", "60000"}}));
+  ASSERT_TRUE(wait_for_executions(1, 30s)) << all_logs();
+  const auto got = receiver_.requests_to("/dated");
+  ASSERT_EQ(got.size(), 2u);
+  EXPECT_GE(got[1].at - got[0].at, 900ms);
+  EXPECT_LT(got[1].at - got[0].at, 10s);
+  EXPECT_EQ(value<std::string>("SELECT error FROM nudge.delivery_attempts WHERE attempt = 1"),
+            "HTTP 503 (Retry-After: 2 s)");
+}
+
+// A fire's log line stays whole in a file the worker's own records share, as run.sh writes both
+// to .run/worker-N.log: stdio wrote its buffer out when full, mid-line, and records written to
+// stderr in between cut fire lines in two (explore16b #2: 60 of 31,500 lines).
+TEST_F(Delivery, LogLinesStayWholeInAFileTheWorkersRecordsShare) {
+  constexpr int kLines = 5000;
+  // Each failed attempt is a record on stderr while the log lines are written.
+  receiver_.on("/down", [](int) { return 500; });
+  for (int i = 0; i < 50; ++i)
+    create_webhook("down" + std::to_string(i), receiver_.url("/down"), ", p_max_attempts => 3");
+  sql("INSERT INTO nudge.reminders (entity_type, entity_id, event_type, channel, schedule_type, "
+      "next_run_at, payload) SELECT 'whole', g::text, 'due', 'log', 'one_time', now(), "
+      "jsonb_build_object('text', repeat('x', g % 300)) FROM generate_series(1, $1) g",
+      kLines);
+  const std::string merged = (dir_ / "merged.log").string();
+  std::vector<std::string> argv{"/bin/sh", "-c", "exec \"$@\" >>'" + merged + "' 2>&1", "sh"};
+  for (const auto& arg : worker_command()) argv.push_back(arg);
+  ChildProcess worker(argv,
+                      worker_env(db_.url(), fast_retries({{"NUDGE_LOG_LEVEL", "info"},
+                                                          {"NUDGE_BREAKER_FAILURES", "0"}})),
+                      (dir_ / "sh.log").string());
+  ASSERT_TRUE(wait_until(kSlow, [&] { return executions() >= kLines + 50; })) << worker.log();
+  worker.signal(SIGTERM);
+  ASSERT_TRUE(wait_until(kSlow, [&] { return !worker.running(); }));
+  std::ifstream in(merged);
+  int whole = 0;
+  int broken = 0;
+  for (std::string line; std::getline(in, line);) {
+    if (!nlohmann::json::accept(line)) {
+      if (++broken <= 3) ADD_FAILURE() << "not a JSON line: " << line.substr(0, 200);
+    } else if (line.find(R"("entity_type":"whole")") != std::string::npos) {
+      ++whole;
+    }
+  }
+  EXPECT_EQ(broken, 0);
+  EXPECT_EQ(whole, kLines);
 }
 
 TEST_F(Delivery, AHangingReceiverTimesOutWhileOthersAreDelivered) {

@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "process/process_fixture.hpp"
+#include "support/misbehaving_relay.hpp"
 #include "support/smtp_server.hpp"
 
 namespace nudge::test {
@@ -178,6 +179,31 @@ TEST_F(EmailDelivery, RecurringReminderMailsTheContactUntilItsFlagStopsIt) {
 
 // A 550 is permanent: the reminder fails at its first attempt, though it had two (the relay
 // refused the same message again before: explore15a #4).
+// A worker leases no more emails than it has relay connections free: the rest stay due, so a
+// cancel reaches them (explore16a #1: 100 emails leased for 4 connections, 94 sent after their
+// cancel, the last 88 s later; #4: a crash charged an attempt to each).
+TEST_F(EmailDelivery, AWorkerLeasesNoMoreEmailsThanItsConnectionsSoACancelReachesTheRest) {
+  MisbehavingRelay relay(MisbehavingRelay::Behaviour::slow_end_of_data);
+  for (int i = 0; i < 10; ++i)
+    create_one_time("INT_" + std::to_string(i), "int" + std::to_string(i) + "@example.com", 3);
+  start_worker(email_env(relay.url(),
+                         {{"NUDGE_WORKER_CONCURRENCY", "1"}, {"NUDGE_EMAIL_CONNECTIONS", "2"}}));
+  const auto leased = [&] {
+    return value<long>("SELECT count(*) FROM nudge.reminders WHERE leased_by IS NOT NULL");
+  };
+  ASSERT_TRUE(wait_until(kSlow, [&] { return leased() > 0; })) << all_logs();
+  long most = 0;
+  for (int i = 0; i < 20; ++i) {
+    most = std::max(most, leased());
+    std::this_thread::sleep_for(50ms);
+  }
+  EXPECT_LE(most, 2) << "emails leased at once for 2 connections";
+  sql("SELECT nudge.cancel_reminders(p_entity_type => 'interviewer', p_status => 'ACTIVE')");
+  const int sent_at_cancel = relay.messages();
+  std::this_thread::sleep_for(2 * MisbehavingRelay::kEndOfDataPause + 1s);
+  EXPECT_LE(relay.messages() - sent_at_cancel, 2) << "only those under way when cancelled";
+}
+
 TEST_F(EmailDelivery, ARelayRejectingTheRecipientFailsTheReminderAtOnce) {
   ASSERT_NO_FATAL_FAILURE(start_server("reject"));
   const std::int64_t id = create_one_time("INT_200", "nobody@example.com", 2);

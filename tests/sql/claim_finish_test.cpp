@@ -69,6 +69,42 @@ TEST_F(ClaimFinishTest, AClaimTakesNoMoreDeliveriesThanFreeSlots) {
   EXPECT_EQ(exec_claim(tx, "w2", 100).size(), 4u);
 }
 
+// Emails also wait for a free relay connection: past p_email_slots of them the rest stay due,
+// and do not use up the webhooks' slots (explore16a #1: a claim took 64 emails for 2
+// connections, and the ones waiting inside the worker were sent after a cancel).
+TEST_F(ClaimFinishTest, AClaimTakesNoMoreEmailsThanFreeConnections) {
+  std::vector<std::int64_t> mails;
+  std::vector<std::int64_t> hooks;
+  for (int i = 0; i < 4; ++i) {
+    // Emails first, then webhooks.
+    const std::string mail_due = "now() - interval '1 minute' * " + std::to_string(20 - i);
+    const std::string hook_due = "now() - interval '1 minute' * " + std::to_string(10 - i);
+    mails.push_back(create("p_entity_type => 'user', p_entity_id => 'mail" + std::to_string(i) +
+                           "', p_event_type => 'nudge', p_channel => 'email', "
+                           "p_schedule_type => 'one_time', p_run_at => " +
+                           mail_due + ", p_target => 'u" + std::to_string(i) + "@example.com'")
+                        .second);
+    hooks.push_back(create("p_entity_type => 'user', p_entity_id => 'hook" + std::to_string(i) +
+                           "', p_event_type => 'nudge', p_channel => 'webhook', "
+                           "p_schedule_type => 'one_time', p_run_at => " +
+                           hook_due + ", p_target => 'https://example.com/h'")
+                        .second);
+  }
+  std::set<std::int64_t> taken;
+  {
+    pqxx::work tx(conn_);
+    for (const auto& row : exec_claim(tx, "w1", 100, Policy{}, 5, 1))
+      taken.insert(row["id"].as<std::int64_t>());
+    tx.commit();
+  }
+  EXPECT_EQ(taken, (std::set<std::int64_t>{mails[0], hooks[0], hooks[1], hooks[2], hooks[3]}))
+      << "the earliest email, and every webhook in the other four slots";
+  for (std::size_t i = 1; i < mails.size(); ++i) expect_unleased(mails[i]);
+  // No connection free: no email, webhooks still.
+  pqxx::work tx(conn_);
+  EXPECT_EQ(exec_claim(tx, "w2", 100, Policy{}, 5, 0).size(), 0u);  // the webhooks are leased
+}
+
 TEST_F(ClaimFinishTest, OneTimeFiresExactlyOnce) {
   const std::int64_t id =
       create(

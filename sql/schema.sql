@@ -3343,24 +3343,39 @@ COMMENT ON FUNCTION nudge.execution_json(e nudge.executions) IS 'The public JSON
 -- Name: extend_leases(text, bigint[], integer); Type: FUNCTION; Schema: nudge; Owner: -
 
 CREATE FUNCTION nudge.extend_leases(p_worker text, p_ids bigint[], p_lease_seconds integer) RETURNS integer
-    LANGUAGE sql
+    LANGUAGE plpgsql
     SET search_path TO 'pg_catalog', 'pg_temp'
     AS $$
-  WITH extended AS (
-    UPDATE nudge.reminders SET lease_expires_at = now() + p_lease_seconds * interval '1 second'
-     WHERE id = ANY (p_ids) AND leased_by = p_worker
-    RETURNING 1
-  ), probes AS (
-    UPDATE nudge.target_hosts
-       SET next_probe_at = now() + p_lease_seconds * interval '1 second', updated_at = now()
-     WHERE state = 'probing' AND probe_worker = p_worker AND probe_reminder_id = ANY (p_ids)
-    RETURNING 1)
-  SELECT count(*)::integer FROM extended
-$$;
+DECLARE
+  v_extended integer;
+  v_host     text;
+  v_held     timestamptz;  -- what the breaker's held deliveries wait for,
+  v_next     timestamptz;  -- and the new time
+BEGIN
+  UPDATE nudge.reminders SET lease_expires_at = now() + p_lease_seconds * interval '1 second'
+   WHERE id = ANY (p_ids) AND leased_by = p_worker;
+  GET DIAGNOSTICS v_extended = ROW_COUNT;
+  -- Locked in host order, as a finish locks them before it moves held deliveries.
+  FOR v_host, v_held IN
+    SELECT h.host, h.next_probe_at FROM nudge.target_hosts h
+     WHERE h.state = 'probing' AND h.probe_worker = p_worker AND h.probe_reminder_id = ANY (p_ids)
+     ORDER BY h.host
+       FOR UPDATE
+  LOOP
+    v_next := now() + p_lease_seconds * interval '1 second';
+    UPDATE nudge.target_hosts SET next_probe_at = v_next, updated_at = now() WHERE host = v_host;
+    UPDATE nudge.reminders r
+       SET next_run_at = v_next, updated_at = now()
+     WHERE r.status = 'ACTIVE' AND r.next_run_at = v_held AND r.leased_by IS NULL
+       AND r.channel = 'webhook'
+       AND coalesce(nudge.target_host(r.target), nudge.webhook_host(r)) = v_host;
+  END LOOP;
+  RETURN v_extended;
+END $$;
 
 -- Name: FUNCTION extend_leases(p_worker text, p_ids bigint[], p_lease_seconds integer); Type: COMMENT; Schema: nudge; Owner: -
 
-COMMENT ON FUNCTION nudge.extend_leases(p_worker text, p_ids bigint[], p_lease_seconds integer) IS 'Pushes the lease expiry of the listed reminders p_worker still holds, and of the circuit breaker probes among them, to p_lease_seconds from now (a heartbeat for long deliveries); returns how many reminder leases it extended.';
+COMMENT ON FUNCTION nudge.extend_leases(p_worker text, p_ids bigint[], p_lease_seconds integer) IS 'Pushes the lease expiry of the listed reminders p_worker still holds, and of the circuit breaker probes among them (with the deliveries each such breaker holds, which wait for its next probe), to p_lease_seconds from now (a heartbeat for long deliveries); returns how many reminder leases it extended.';
 
 -- Name: finish_abandoned(text, nudge.worker_policy); Type: FUNCTION; Schema: nudge; Owner: -
 

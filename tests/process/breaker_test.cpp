@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <atomic>
 #include <set>
+#include <thread>
 
 #include "process/process_fixture.hpp"
 #include "support/webhook_receiver.hpp"
@@ -99,6 +100,35 @@ TEST_F(Breaker, AReceiverDownThenUpLosesNothingAndBurnsNoAttemptsWhileOpen) {
   EXPECT_GE(log_lines_with(R"("to":"open")"), failed_probes + 1) << all_logs();
   EXPECT_GE(log_lines_with(R"("to":"probing")"), failed_probes + 1) << all_logs();
   EXPECT_EQ(log_lines_with(R"("to":"closed")"), 1) << all_logs();
+}
+
+// A heartbeat during a slow probe moves the breaker's probe time and, with it, the deliveries
+// the breaker holds, which its answer looks up by that time: the probe's success releases them
+// at once. They waited for the probe's first lease to run out (explore16a #6: 27 s).
+TEST_F(Breaker, ASlowProbesSuccessReleasesTheHeldDeliveriesAtOnce) {
+  std::atomic<bool> up{false};
+  receiver_.on("/early", [&](int) { return up ? 200 : 503; });
+  receiver_.on("/held", [&](int) {
+    if (!up) return 503;
+    std::this_thread::sleep_for(3s);  // longer than a heartbeat's period (5 s / 3)
+    return 200;
+  });
+  auto env = settings();
+  env["NUDGE_WORKER_LEASE_SECONDS"] = "5";
+  start_worker(env);
+  for (int i = 0; i < 3; ++i) create_webhook("early" + std::to_string(i), "/early");
+  ASSERT_TRUE(wait_until(kSlow, [&] {
+    return value<long>("SELECT count(*) FROM nudge.target_hosts WHERE state = 'open'") == 1;
+  })) << all_logs();
+  up = true;
+  for (int i = 0; i < 4; ++i) create_webhook("held" + std::to_string(i), "/held");
+  ASSERT_TRUE(wait_for_executions(7)) << all_logs();
+  const auto held = receiver_.requests_to("/held");
+  ASSERT_EQ(held.size(), 4u);
+  // The first is the probe, answered 3 s after it came; the rest come once it is answered, not
+  // when its first lease (5 s) runs out.
+  for (std::size_t i = 1; i < held.size(); ++i)
+    EXPECT_LT(held[i].at - held[0].at, 4200ms) << "held delivery " << i;
 }
 
 }  // namespace

@@ -1,5 +1,7 @@
 #include "errors.hpp"
 
+#include <atomic>
+#include <chrono>
 #include <cstdio>
 #include <nlohmann/json.hpp>
 #include <pqxx/pqxx>
@@ -115,6 +117,28 @@ void send_retry_later(httplib::Response& res, const std::string& message) {
   res.set_header("Retry-After", "1");
 }
 
+// A request whose database connection broke (the server restarted, a connection was
+// terminated) is logged: it was answered 503 without a word (explore16a #10). At most one line
+// every 10 s, with how many more there were, so an outage does not flood the log.
+void log_lost_connection(const httplib::Request& req, const std::string& error) {
+  using Clock = std::chrono::steady_clock;
+  static std::atomic<long long> next_line_ms{0};
+  static std::atomic<long long> unlogged{0};
+  const long long now_ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now().time_since_epoch())
+          .count();
+  long long due = next_line_ms.load();
+  if (now_ms < due || !next_line_ms.compare_exchange_strong(due, now_ms + 10000)) {
+    ++unlogged;
+    return;
+  }
+  log::warn("a request lost its database connection and was answered 503 (try again)",
+            {{"method", req.method},
+             {"path", req.path},
+             {"error", primary_message(error)},
+             {"more_since_last_line", unlogged.exchange(0)}});
+}
+
 }  // namespace
 
 void send_exception(const httplib::Request& req, httplib::Response& res, std::exception_ptr error) {
@@ -124,7 +148,8 @@ void send_exception(const httplib::Request& req, httplib::Response& res, std::ex
     send_error(res, e.status(), e.code(), e.what(), e.field(), e.details());
   } catch (const PoolTimeout&) {
     send_retry_later(res, "the service is busy; try again");
-  } catch (const pqxx::broken_connection&) {
+  } catch (const pqxx::broken_connection& e) {
+    log_lost_connection(req, e.what());
     send_retry_later(res, "the database is unreachable; try again");
   } catch (const pqxx::transaction_rollback&) {
     // A deadlock or a serialization failure: nothing was written. (libpqxx 6 does not derive

@@ -36,6 +36,14 @@ using Clock = std::chrono::steady_clock;
 // How long a stopping worker lets running deliveries end before it aborts them.
 constexpr std::chrono::seconds kStopGrace{3};
 
+// Milliseconds as seconds for people: "300", "0.4".
+std::string seconds_text(int ms) {
+  if (ms % 1000 == 0) return std::to_string(ms / 1000);
+  char text[32];
+  std::snprintf(text, sizeof text, "%.1f", ms / 1000.0);
+  return text;
+}
+
 // The email relay's connections a claim loop may keep ([email] connections shared out among
 // the loops): its Transfers' lanes, and so the emails it sends at once.
 int email_lanes_per_loop(const Config& config) {
@@ -323,6 +331,12 @@ class ClaimLoop {
     const auto took = Clock::now() - run.started;
     metrics_.ended(run.fire, d, std::chrono::duration<double>(took).count());
     const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(took);
+    // A receiver's Retry-After is waited for up to [retry] max_delay_ms: the history says so
+    // beside what was asked (a year's Retry-After read as if it were waited for).
+    if (d.retry_after_seconds && *d.retry_after_seconds * 1000LL > config_.retry.max_delay_ms) {
+      d.error += " (the next attempt waits " + seconds_text(config_.retry.max_delay_ms) +
+                 " s: [retry] max_delay_ms)";
+    }
     d.error = storable_text(d.error, 2000);
     d.response = storable_text(d.response, kMaxResponseBytes);
     if (!d.delivered) {

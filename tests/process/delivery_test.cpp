@@ -115,6 +115,22 @@ TEST_F(Delivery, ARetryAfterOfA429IsWaitedFor) {
             "HTTP 429 (Retry-After: 2 s)");
 }
 
+// A Retry-After past [retry] max_delay_ms is waited for that long only, and the history says so
+// beside what was asked (it showed a year's Retry-After as if it were waited for).
+TEST_F(Delivery, ARetryAfterPastTheRetryCapSaysTheWaitIsCapped) {
+  receiver_.on("/year", [](int n) { return n == 1 ? 429 : 200; });
+  receiver_.header("/year", "Retry-After", "31622400");
+  create_webhook("c1", receiver_.url("/year"));
+  start_worker(fast_retries({{"NUDGE_RETRY_MAX_DELAY_MS", "1500"}}));
+  ASSERT_TRUE(wait_for_executions(1)) << all_logs();
+  const auto got = receiver_.requests_to("/year");
+  ASSERT_EQ(got.size(), 2u);
+  EXPECT_LT(got[1].at - got[0].at, 10s);
+  EXPECT_EQ(value<std::string>("SELECT error FROM nudge.delivery_attempts WHERE attempt = 1"),
+            "HTTP 429 (Retry-After: 31622400 s) (the next attempt waits 1.5 s: [retry] "
+            "max_delay_ms)");
+}
+
 // `t` as an HTTP date: "Sun, 06 Dec 2026 13:00:00 GMT".
 std::string http_date(std::time_t t) {
   std::tm tm{};

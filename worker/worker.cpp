@@ -36,6 +36,10 @@ using Clock = std::chrono::steady_clock;
 // How long a stopping worker lets running deliveries end before it aborts them.
 constexpr std::chrono::seconds kStopGrace{3};
 
+// Then how long its last round trips (recording, giving leases back) may wait for the database
+// before their statements are cancelled (and again each second after).
+constexpr std::chrono::seconds kLastRoundTrips{2};
+
 // Milliseconds as seconds for people: "300", "0.4".
 std::string seconds_text(int ms) {
   if (ms % 1000 == 0) return std::to_string(ms / 1000);
@@ -49,9 +53,6 @@ std::string seconds_text(int ms) {
 int email_lanes_per_loop(const Config& config) {
   return std::max(1, config.email.connections / std::max(1, config.worker.concurrency));
 }
-// Then how long its last round trips (recording, giving leases back) may wait for the database
-// before their statements are cancelled (and again each second after).
-constexpr std::chrono::seconds kLastRoundTrips{2};
 
 // Errors after which the connection is gone (or its last commit is in doubt): reconnect.
 bool connection_lost(const std::exception& e) {

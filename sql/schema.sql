@@ -6305,6 +6305,8 @@ COMMENT ON FUNCTION nudge.status_after_attempt(r nudge.reminders, p_outcome text
 CREATE FUNCTION nudge.stream_advance() RETURNS bigint
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'pg_catalog', 'pg_temp'
+    SET enable_seqscan TO 'off'
+    SET jit TO 'off'
     AS $$
 DECLARE
   v_last nudge.change_batches;
@@ -6329,11 +6331,15 @@ BEGIN
     RETURN v_last.pos;
   END IF;
   -- One statement: the rows it sees are those of the transactions finished in its snapshot.
+  -- Transactions that started after the last snapshot, and those it saw running.
   SELECT pg_current_snapshot(),
-         ARRAY(SELECT DISTINCT c.xid FROM nudge.changes c
-                WHERE c.xid >= pg_snapshot_xmax(v_last.snapshot)
-                   OR c.xid = ANY (ARRAY(SELECT pg_snapshot_xip(v_last.snapshot)))
-                ORDER BY c.xid)
+         ARRAY(SELECT DISTINCT x.xid
+                 FROM (SELECT c.xid FROM nudge.changes c
+                        WHERE c.xid >= pg_snapshot_xmax(v_last.snapshot)
+                       UNION ALL
+                       SELECT c.xid FROM nudge.changes c
+                        WHERE c.xid = ANY (ARRAY(SELECT pg_snapshot_xip(v_last.snapshot)))) x
+                ORDER BY x.xid)
     INTO v_now, v_xids;
   IF cardinality(v_xids) = 0 THEN
     -- Nothing new: the next batch starts from the same snapshot, and nothing is written.

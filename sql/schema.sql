@@ -6671,20 +6671,22 @@ COMMENT ON FUNCTION nudge.whole_number_bounds(p_field text) IS 'The least and gr
 -- Name: with_webhook_target(jsonb, jsonb, nudge.events); Type: FUNCTION; Schema: nudge; Owner: -
 
 CREATE FUNCTION nudge.with_webhook_target(p_item jsonb, p_template jsonb, p_event nudge.events) RETURNS jsonb
-    LANGUAGE sql STABLE
+    LANGUAGE plpgsql STABLE
     SET search_path TO 'pg_catalog', 'pg_temp'
     AS $_$
-  SELECT CASE WHEN p_item->>'channel' = 'webhook' AND strpos(p_template->>'target', '{{') > 0
-                   AND p_template->>'target' !~ '^\s*\{\{[^{}]*\}\}\s*$'
-              THEN p_item || jsonb_build_object('target', nudge.render_placeholders(
-                     p_template->>'target',
-                     jsonb_build_object('entity_type', p_event.entity_type,
-                                        'entity_id', p_event.entity_id,
-                                        'event_type', p_event.event_type, 'event_id', p_event.id,
-                                        'data', p_event.data),
-                     'url', p_null_is_missing => true))
-              ELSE p_item END
-$_$;
+BEGIN
+  IF p_item->>'channel' = 'webhook' AND strpos(p_template->>'target', '{{') > 0
+     AND p_template->>'target' !~ '^\s*\{\{[^{}]*\}\}\s*$' THEN
+    RETURN p_item || jsonb_build_object('target', nudge.render_placeholders(
+             p_template->>'target',
+             jsonb_build_object('entity_type', p_event.entity_type,
+                                'entity_id', p_event.entity_id,
+                                'event_type', p_event.event_type, 'event_id', p_event.id,
+                                'data', p_event.data),
+             'url', p_null_is_missing => true));
+  END IF;
+  RETURN p_item;
+END $_$;
 
 -- Name: FUNCTION with_webhook_target(p_item jsonb, p_template jsonb, p_event nudge.events); Type: COMMENT; Schema: nudge; Owner: -
 

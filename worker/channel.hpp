@@ -24,10 +24,10 @@ struct Delivery {
   std::string error;               // why not, when not delivered; never contains secrets
   std::optional<int> status_code;  // HTTP status or SMTP reply code, when there was one
   std::string response;            // start of the response body or reply text (truncated)
-  // Whether a connection to the receiver was tried: not when the attempt ended before one (a
-  // request that cannot be sent, an address the SSRF guard refuses), which is not the host's
-  // doing, so its circuit breaker does not count it.
-  bool tried = true;
+  // Whether the attempt tells of the receiver, so that its host's circuit breaker counts it:
+  // not when it ended before a connection was tried (a request that cannot be sent, an address
+  // the SSRF guard refuses), nor when it timed out while this worker was not running.
+  bool counts_for_host = true;
   // A 429 or 503's Retry-After, in seconds: the next attempt waits at least that long.
   std::optional<int> retry_after_seconds = std::nullopt;
   // A refusal that trying again cannot change (an SMTP 5xx): the occurrence ends failed now.

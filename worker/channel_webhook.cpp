@@ -194,7 +194,9 @@ class WebhookChannel final : public Channel {
 
     start_curl_delivery(
         transfers_, std::move(done), [&](CURL* easy) { return configure(easy, url, *transfer); },
-        [transfer](CURLcode result, CURL* handle) { return outcome(*transfer, result, handle); },
+        [transfer, timeout_ms = config_.timeout_ms](CURLcode result, CURL* handle) {
+          return outcome(*transfer, timeout_ms, result, handle);
+        },
         [&](std::string text) { return mask_secrets(text, transfer->hidden); }, &transfer->connect);
   }
 
@@ -253,12 +255,13 @@ class WebhookChannel final : public Channel {
     return CURLE_OK;
   }
 
-  static Delivery outcome(const HttpTransfer& transfer, CURLcode result, CURL* handle) {
+  static Delivery outcome(const HttpTransfer& transfer, int timeout_ms, CURLcode result,
+                          CURL* handle) {
     Delivery delivery;
     delivery.response = masked_response(transfer);
     if (result != CURLE_OK && !transfer.connect.refused.empty() && transfer.connect.opened == 0) {
       delivery.error = mask_secrets(ssrf_refused(transfer.connect.refused), transfer.hidden);
-      delivery.tried = false;  // every address was refused: the host was never asked
+      delivery.counts_for_host = false;  // every address was refused: the host was never asked
       return delivery;
     }
     long code = 0;
@@ -274,6 +277,10 @@ class WebhookChannel final : public Channel {
       std::string error = curl_error_text(result, transfer.error);
       // An allowed address was tried and failed: that is the error; a refused one is a note.
       if (!transfer.connect.refused.empty()) error += "; " + ssrf_refused(transfer.connect.refused);
+      if (const auto late = late_timeout(result, timeout_ms, handle)) {
+        error += *late;
+        delivery.counts_for_host = false;
+      }
       delivery.error = mask_secrets(error, transfer.hidden);
       return delivery;
     }
@@ -295,6 +302,26 @@ class WebhookChannel final : public Channel {
       }
     }
     return delivery;
+  }
+
+  // libcurl checks a transfer's timeout before it reads: a worker stopped (SIGSTOP, a paused
+  // VM) while answers arrived finds its transfers timed out when it runs again, answered or
+  // not. A timeout seen well after it was due says that of this worker, not of the receiver.
+  static std::optional<std::string> late_timeout(CURLcode result, int timeout_ms, CURL* handle) {
+    curl_off_t total_us = 0;
+    if (result != CURLE_OPERATION_TIMEDOUT ||
+        curl_easy_getinfo(handle, CURLINFO_TOTAL_TIME_T, &total_us) != CURLE_OK)
+      return std::nullopt;
+    const long long total_ms = total_us / 1000;
+    const long long late_after_ms = timeout_ms + std::max(2000, timeout_ms / 5);
+    if (total_ms <= late_after_ms) return std::nullopt;
+    char note[200];
+    std::snprintf(note, sizeof note,
+                  " (seen at %.1f s, %.1f s after [webhook] timeout_ms: this worker was paused or "
+                  "starved meanwhile, so the host's circuit breaker does not count it)",
+                  static_cast<double>(total_ms) / 1000,
+                  static_cast<double>(total_ms - timeout_ms) / 1000);
+    return std::string(note);
   }
 
   WebhookConfig config_;

@@ -351,8 +351,9 @@ class ClaimLoop {
     }
     if (pending_.empty()) first_pending_ = Clock::now();
     const auto duration_ms =
-        d.tried ? std::optional<int>(static_cast<int>(std::min<long long>(ms.count(), 1 << 30)))
-                : std::nullopt;
+        d.counts_for_host
+            ? std::optional<int>(static_cast<int>(std::min<long long>(ms.count(), 1 << 30)))
+            : std::nullopt;
     pending_.push_back(
         FireOutcome{id, run.fire.scheduled_for, run.fire.attempt, std::move(d), duration_ms});
   }

@@ -391,7 +391,7 @@ TEST_F(WebhookChannelTest, GuardRefusesPrivateAddressesBeforeConnecting) {
     EXPECT_FALSE(got->delivered);
     EXPECT_FALSE(got->status_code);
     EXPECT_EQ(got->error, Refused(why));
-    EXPECT_FALSE(got->tried) << "never connected: not the host's failure";
+    EXPECT_FALSE(got->counts_for_host) << "never connected: not the host's failure";
     EXPECT_LT(Clock::now() - start, milliseconds(1500)) << "refused, not timed out";
   }
   EXPECT_TRUE(received().empty());
@@ -416,7 +416,7 @@ TEST_F(WebhookChannelTest, AnAllowedAddressThatFailsGivesItsOwnErrorNotTheRefusa
       deliver(*ch, fire("http://localhost:" + std::to_string(test::free_tcp_port()) + "/ok"));
   ASSERT_TRUE(got);
   EXPECT_FALSE(got->delivered);
-  EXPECT_TRUE(got->tried);
+  EXPECT_TRUE(got->counts_for_host);
   EXPECT_EQ(got->error.rfind("refused: ", 0), std::string::npos) << got->error;
   EXPECT_NE(got->error.find("onnect"), std::string::npos) << got->error;
 }

@@ -2,6 +2,8 @@
 // database while a real receiver is down, then up. Nothing is lost, deliveries held while the
 // breaker is open use no attempts, and one probe at a time goes out.
 
+#include <signal.h>
+
 #include <algorithm>
 #include <atomic>
 #include <set>
@@ -129,6 +131,36 @@ TEST_F(Breaker, ASlowProbesSuccessReleasesTheHeldDeliveriesAtOnce) {
   // when its first lease (5 s) runs out.
   for (std::size_t i = 1; i < held.size(); ++i)
     EXPECT_LT(held[i].at - held[0].at, 4200ms) << "held delivery " << i;
+}
+
+// libcurl checks a transfer's timeout before it reads, so a worker stopped while answers arrive
+// finds them timed out when it runs again: the receiver is not to blame, and one such attempt
+// (of a worker stopped 15 s) opened the breaker on a healthy host for every worker.
+TEST_F(Breaker, TimeoutsOfAWorkerThatWasStoppedDoNotOpenTheBreaker) {
+  receiver_.on("/ok", [&](int) {
+    std::this_thread::sleep_for(200ms);
+    return 200;
+  });
+  auto env = settings();
+  env["NUDGE_BREAKER_FAILURES"] = "1";
+  env["NUDGE_WEBHOOK_TIMEOUT_MS"] = "1000";
+  auto& worker = start_worker(env);
+  for (int i = 0; i < 3; ++i) create_webhook("paused" + std::to_string(i), "/ok");
+  ASSERT_TRUE(wait_until(
+      kSlow, [&] { return receiver_.requests_to("/ok").size() == 3; }, 1ms));
+  worker.signal(SIGSTOP);           // the answers come while it does not run
+  std::this_thread::sleep_for(4s);  // past the 1 s timeout by more than 2 s
+  worker.signal(SIGCONT);
+  ASSERT_TRUE(wait_for_executions(3)) << all_logs();
+
+  EXPECT_EQ(value<long>("SELECT count(*) FROM nudge.executions WHERE outcome = 'delivered'"), 3);
+  EXPECT_EQ(log_lines_with("circuit breaker changed state"), 0)
+      << "the breaker opened on a host that answered every request\n"
+      << all_logs();
+  const auto late = value<long>(
+      "SELECT count(*) FROM nudge.delivery_attempts WHERE outcome = 'failed' "
+      "AND error LIKE '%this worker was paused or starved meanwhile%'");
+  EXPECT_EQ(late, 3) << all_logs();
 }
 
 }  // namespace

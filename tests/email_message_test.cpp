@@ -242,6 +242,18 @@ TEST(EmailMessage, LineBreaksAndControlsInTheSubjectCannotAddHeaders) {
   for (const auto& line : lines) EXPECT_NE(line.rfind("Bcc:", 0), 0u) << line;
 }
 
+TEST(EmailMessage, UnicodeLineBreaksAndControlsInTheSubjectBecomeSpacesToo) {
+  // U+2028, U+2029, U+0085 (NEL) and another C1 control; é and – stay.
+  const std::string subject =
+      "Caf\xC3\xA9\xE2\x80\xA8line\xE2\x80\xA9para\xC2\x85next\xC2\x9F"
+      "end \xE2\x80\x93 ok";
+  const std::string value =
+      raw_header(message_for(with_payload({{"subject", subject}})), "Subject");
+  std::string joined;
+  for (const auto& word : decoded_words(value)) joined += word;
+  EXPECT_EQ(joined, "Caf\xC3\xA9 line para next end \xE2\x80\x93 ok");
+}
+
 TEST(EmailMessage, BodyLineBreaksBecomeCrlf) {
   const std::string message =
       message_for(with_payload({{"body", "one\ntwo\rthree\r\nfour\n\r\n.\r\nQUIT\r\n"}}));

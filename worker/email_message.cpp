@@ -51,21 +51,34 @@ std::string base64_body(std::string_view text) {
   return out;
 }
 
-// One line of header text: line breaks, tabs and other control characters become spaces, runs
-// of white space become one, and the ends are trimmed.
+// The length of the control character or Unicode line break (UTF-8: C1 controls, U+0085 among
+// them, and U+2028, U+2029) starting text[i]; 0 when there is none.
+std::size_t control_at(std::string_view text, std::size_t i) {
+  const auto byte = [&](std::size_t k) {
+    return k < text.size() ? static_cast<unsigned char>(text[k]) : 0u;
+  };
+  if (byte(i) < 0x20 || byte(i) == 0x7f) return 1;
+  if (byte(i) == 0xc2 && byte(i + 1) >= 0x80 && byte(i + 1) <= 0x9f) return 2;
+  if (byte(i) == 0xe2 && byte(i + 1) == 0x80 && (byte(i + 2) == 0xa8 || byte(i + 2) == 0xa9))
+    return 3;
+  return 0;
+}
+
+// One line of header text: line breaks (Unicode's too), tabs and other control characters
+// become spaces, runs of white space become one, and the ends are trimmed.
 std::string one_line(std::string_view text) {
   std::string out;
   out.reserve(text.size());
   bool space = false;
-  for (const char c : text) {
-    const auto u = static_cast<unsigned char>(c);
-    if (u < 0x20 || u == 0x7f || c == ' ') {
+  for (std::size_t i = 0; i < text.size();) {
+    if (const std::size_t n = text[i] == ' ' ? 1 : control_at(text, i); n > 0) {
       space = true;
+      i += n;
       continue;
     }
     if (space && !out.empty()) out += ' ';
     space = false;
-    out += c;
+    out += text[i++];
   }
   return out;
 }

@@ -71,6 +71,10 @@ HttpServer::HttpServer(Settings settings) : settings_(std::move(settings)) {
     // gzip or not depends on it: a cache keeps the two forms apart.
     res.set_header("Vary", "Accept-Encoding");
     if (settings_.tls != nullptr) res.set_header("Strict-Transport-Security", "max-age=31536000");
+    // httplib says it to every HEAD, while every Range is ignored (ignore_range).
+    res.headers.erase("Accept-Ranges");
+    // Which RFC 9110 forbids in a 204 (section 8.6); httplib sets it on every answer.
+    if (res.status == 204) res.headers.erase("Content-Length");
   });
   // Only what the answers' Keep-Alive header says: the connection layer keeps these.
   parser_.set_keep_alive_timeout(settings_.keep_alive.count());
@@ -82,6 +86,7 @@ HttpServer::~HttpServer() = default;
 httplib::Server::HandlerResponse HttpServer::before_body(httplib::Request& req,
                                                          httplib::Response& res, bool decode) {
   using Result = httplib::Server::HandlerResponse;
+  settle_absolute_form(req);
   settle_accept_encoding(req);
   ignore_range(req);
   Connection* const c = t_connection;

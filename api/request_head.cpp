@@ -107,6 +107,25 @@ bool settle_connection(httplib::Request& req) {
   return false;
 }
 
+void settle_absolute_form(httplib::Request& req) {
+  const auto scheme_end = req.target.find("://");
+  if (scheme_end == std::string::npos ||
+      !(is_token(std::string_view(req.target).substr(0, scheme_end), "http") ||
+        is_token(std::string_view(req.target).substr(0, scheme_end), "https")))
+    return;
+  const auto authority_start = scheme_end + 3;
+  const auto path_start = req.target.find_first_of("/?", authority_start);
+  const std::string authority = req.target.substr(authority_start, path_start - authority_start);
+  std::string origin = path_start == std::string::npos ? "/" : req.target.substr(path_start);
+  if (origin.front() == '?') origin.insert(0, "/");
+  req.target = std::move(origin);
+  req.path = req.target.substr(0, req.target.find('?'));
+  if (!authority.empty()) {
+    req.headers.erase("Host");
+    req.set_header("Host", authority);
+  }
+}
+
 void ignore_range(httplib::Request& req) {
   req.ranges.clear();
   req.headers.erase("Range");

@@ -35,6 +35,10 @@ void settle_accept_encoding(httplib::Request& req);
 // A Connection header that lists close, in any case ("Close", "keep-alive, close"), as the one
 // exact "close" httplib answers with; true when it does.
 bool settle_connection(httplib::Request& req);
+// An absolute-form target (`GET http://host/path`, what a client sends a proxy; RFC 9112 section
+// 3.2.2: a server must take it) as its origin form, routed by its path, with its authority as
+// the Host; any other target is left as it is. First, before anything reads the path.
+void settle_absolute_form(httplib::Request& req);
 // Answers are whole: a Range is ignored (RFC 9110 allows it), where httplib cut every answer
 // to it, errors and creates included, under a 200.
 void ignore_range(httplib::Request& req);

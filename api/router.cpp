@@ -162,7 +162,11 @@ void Router::finish() {
         // A method no route is registered for (OPTIONS, TRACE, PROPFIND, get): httplib answers
         // 404, or 400 as if the request could not be read, for one it does not know.
         if (!is_route_method(req.method) && has_readable_request_line(req)) {
-          if (const std::string* pattern = pattern_of(req.target)) {
+          if (req.method == "OPTIONS" && req.target == "*") {
+            // The server as a whole (RFC 9110 section 9.3.7): what it takes, with no body.
+            res.status = 204;
+            res.set_header("Allow", "GET, HEAD, POST, PUT, PATCH, DELETE");
+          } else if (const std::string* pattern = pattern_of(req.target)) {
             send_not_allowed(req, res, allowed(handlers_.at(*pattern)));
           } else {
             send_error(res, 404, "not_found", "no such route");

@@ -304,6 +304,46 @@ TEST_F(Connections, AMethodNoRouteTakesIs405WithAllowOnAKnownPathAnd404Elsewhere
   }
 }
 
+// RFC 9112 section 3.2.2: a server must take a target in absolute form (what a client sends a
+// proxy), routed by its path; it was a 404.
+TEST_F(Connections, AnAbsoluteFormTargetIsRoutedByItsPath) {
+  RawConnection c(port_);
+  for (const std::string target :
+       {"http://example.com/livez", "HTTP://localhost:1/readyz?verbose", "https://a.example"}) {
+    SCOPED_TRACE(target);
+    const auto r = c.request(raw_request("GET", target), 5s);
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 200) << r->body;
+    if (target.ends_with("verbose")) {
+      EXPECT_NE(r->body.find("database"), std::string::npos) << r->body;
+    }
+    if (target.ends_with("example")) {
+      EXPECT_NE(r->body.find("<html"), std::string::npos) << "the dashboard, at /";
+    }
+  }
+}
+
+// RFC 9110 section 9.3.7: OPTIONS * asks about the server as a whole; it was a 404. A 204 has
+// no Content-Length (section 8.6), and the connection goes on.
+TEST_F(Connections, OptionsAsteriskSaysWhatTheServerTakes) {
+  RawConnection c(port_);
+  const auto r = c.request(raw_request("OPTIONS", "*"), 5s);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 204) << r->body;
+  EXPECT_EQ(r->header("Allow"), "GET, HEAD, POST, PUT, PATCH, DELETE");
+  EXPECT_EQ(r->header("Content-Length"), "");
+  EXPECT_EQ(body_of(c.request(kHealth, 5s))["status"], "ok");
+}
+
+// Every Range is ignored, so no answer offers ranges; httplib said so to every HEAD.
+TEST_F(Connections, AHeadAnswerOffersNoRanges) {
+  httplib::Client client("127.0.0.1", port_);
+  const auto r = client.Head("/health");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
+  EXPECT_FALSE(r->has_header("Accept-Ranges"));
+}
+
 // What httplib cannot read is named, not called a header line over 8 KiB.
 TEST_F(Connections, AnUnreadableRequestLineIsA400SayingSo) {
   for (const std::string line :

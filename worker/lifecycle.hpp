@@ -21,7 +21,7 @@ struct FireOutcome {
   std::string scheduled_for;
   int attempt = 0;
   Delivery delivery;
-  std::optional<int> duration_ms;  // none when no connection was tried (Delivery::tried)
+  std::optional<int> duration_ms;  // none when the host's breaker must not count it
 };
 
 using statements::WorkerPolicy;
@@ -74,12 +74,14 @@ class LifecycleSession {
  private:
   class Receiver;
   class BreakerLog;
+  class Warnings;
   // Logs the breaker changes the last statement made (they come with its answer).
   void log_breaker_changes();
 
   std::unique_ptr<pqxx::connection> conn_;
   std::unique_ptr<Receiver> receiver_;
   std::unique_ptr<BreakerLog> breaker_log_;
+  std::unique_ptr<Warnings> warnings_;
   std::atomic<int> notified_{0};
 };
 

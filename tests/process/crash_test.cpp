@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "process/process_fixture.hpp"
+#include "support/webhook_receiver.hpp"
 
 namespace nudge::test {
 namespace {
@@ -179,6 +180,41 @@ TEST_F(Crash, SigtermFinishesInFlightAndReleasesLeases) {
   start_worker();
   ASSERT_TRUE(wait_for_executions(20000)) << all_logs();
   EXPECT_EQ(value<long>("SELECT count(*) FROM nudge.executions WHERE attempts <> 1"), 0);
+}
+
+// A worker stopped while its webhooks were in flight, past its leases: another worker delivers
+// them, and the first, once it runs again, says that its outcomes were not recorded (it logged
+// them as its own failures, and nothing said a lease was lost).
+TEST_F(Crash, AWorkerThatLostItsLeasesWhileStoppedSaysItsOutcomesWereNotRecorded) {
+  WebhookReceiver receiver;
+  receiver.on("/slow", [&](int) {
+    std::this_thread::sleep_for(300ms);
+    return 200;
+  });
+  const std::map<std::string, std::string> env{{"NUDGE_WORKER_LEASE_SECONDS", "5"},
+                                               {"NUDGE_WEBHOOK_TIMEOUT_MS", "1000"}};
+  auto& stopped = start_worker(env);
+  for (int i = 0; i < 2; ++i) {
+    sql("SELECT nudge.create_reminder(p_entity_type => 'lease', p_entity_id => $1, "
+        "p_event_type => 'lost', p_channel => 'webhook', p_schedule_type => 'one_time', "
+        "p_run_at => now(), p_target => $2)",
+        std::to_string(i), receiver.url("/slow"));
+  }
+  ASSERT_TRUE(wait_until(
+      kSlow, [&] { return receiver.requests_to("/slow").size() == 2; }, 1ms));
+  stopped.signal(SIGSTOP);
+  std::this_thread::sleep_for(5500ms);  // past the leases
+  start_worker(env);
+  ASSERT_TRUE(wait_for_executions(2)) << all_logs();
+  stopped.signal(SIGCONT);
+  ASSERT_TRUE(wait_until(kSlow, [&] {
+    return stopped.log().find("were not recorded: it no longer held their leases") !=
+           std::string::npos;
+  })) << stopped.log();
+  EXPECT_NE(stopped.log().find(R"("msg":"the database warned")"), std::string::npos);
+  EXPECT_NE(stopped.log().find("2 of 2 ended attempts"), std::string::npos) << stopped.log();
+  EXPECT_EQ(executions(), 2);
+  EXPECT_EQ(value<long>("SELECT count(*) FROM nudge.executions WHERE outcome = 'delivered'"), 2);
 }
 
 }  // namespace

@@ -69,6 +69,38 @@ TEST_F(LeaseTest, ExpiredLeaseIsTakenOverAndOnlyTheNewHolderRecordsTheFire) {
   EXPECT_EQ(reminder(id)["fire_count"].as<int>(), 1);
 }
 
+// A worker that comes back after its leases ran out is told, in a WARNING it logs, which of its
+// outcomes were thrown away: it logged them as its own and counted them, and nothing said why.
+TEST_F(LeaseTest, ALateFinishAndClaimNamesTheAttemptsItCouldNotRecord) {
+  struct Warnings : pqxx::errorhandler {
+    using pqxx::errorhandler::errorhandler;
+    bool operator()(const char message[]) noexcept override {
+      said += message;
+      return true;
+    }
+    std::string said;
+  } warnings(conn_);
+  create_one_time("kept");
+  const std::int64_t lost = create_one_time("lost");
+  const auto first = claim("w1");
+  ASSERT_EQ(first.size(), 2u);
+  expire_lease(lost);
+  ASSERT_EQ(claim("w2").size(), 1u);
+
+  finish_and_claim("w1", first, 0);
+  EXPECT_NE(warnings.said.find("WARNING:  nudge: 1 of 2 ended attempts of worker w1 were not "
+                               "recorded: it no longer held their leases"),
+            std::string::npos)
+      << warnings.said;
+  EXPECT_NE(warnings.said.find("; reminders " + std::to_string(lost) + "\n"), std::string::npos)
+      << warnings.said;
+  EXPECT_EQ(count("nudge.executions"), 1);
+
+  warnings.said.clear();
+  finish_and_claim("w1", {}, 10);  // a claim alone says nothing
+  EXPECT_EQ(warnings.said, "");
+}
+
 TEST_F(LeaseTest, LateFinishAfterTheNewHolderMovedARecurringReminderOnChangesNothing) {
   const std::int64_t id = create_recurring("u1", 3600);
   const auto first = claim("w1");

@@ -4,7 +4,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <string_view>
 
 #include "nudge/database.hpp"
 #include "nudge/log.hpp"
@@ -97,26 +96,6 @@ class LifecycleSession::BreakerLog final : public pqxx::notification_receiver {
   const std::string owner_;
 };
 
-// Logs what the database warns this session of (RAISE WARNING: outcomes a finish could not
-// record, a rule that did not run for Nudge's own event): libpqxx drops notices that no handler
-// takes, so they were seen only in PostgreSQL's own log.
-class LifecycleSession::Warnings final : public pqxx::errorhandler {
- public:
-  explicit Warnings(pqxx::connection_base& conn) : pqxx::errorhandler(conn) {}
-  bool operator()(const char message[]) noexcept override {
-    try {
-      std::string_view text(message);
-      constexpr std::string_view kPrefix = "WARNING:  ";
-      if (!text.starts_with(kPrefix)) return true;  // NOTICE and below say nothing to act on
-      text.remove_prefix(kPrefix.size());
-      while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) text.remove_suffix(1);
-      log::warn("the database warned", {{"warning", std::string(text)}});
-    } catch (...) {  // out of memory: nothing may cross into libpq
-    }
-    return true;
-  }
-};
-
 LifecycleSession::LifecycleSession(const std::string& url, const std::string& application_name,
                                    bool listen)
     : conn_(open_connection(url, application_name)) {
@@ -126,7 +105,7 @@ LifecycleSession::LifecycleSession(const std::string& url, const std::string& ap
   // the flush before each delivery would add its latency to every fire.
   // What a worker changes is not audited: its fires are recorded in executions already
   // (sql/migrations/0012_tokens_and_audit.sql).
-  warnings_ = std::make_unique<Warnings>(*conn_);
+  warnings_ = log_database_warnings(*conn_);
   pqxx::nontransaction(*conn_).exec("SET synchronous_commit = off; SET nudge.audit = 'off'");
   for (const auto& s : kAll) conn_->prepare(s.name, s.sql);
   if (listen) {

@@ -74,14 +74,13 @@ class LifecycleSession {
  private:
   class Receiver;
   class BreakerLog;
-  class Warnings;
   // Logs the breaker changes the last statement made (they come with its answer).
   void log_breaker_changes();
 
   std::unique_ptr<pqxx::connection> conn_;
   std::unique_ptr<Receiver> receiver_;
   std::unique_ptr<BreakerLog> breaker_log_;
-  std::unique_ptr<Warnings> warnings_;
+  std::unique_ptr<pqxx::errorhandler> warnings_;  // what the database warns: logged
   std::atomic<int> notified_{0};
 };
 

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "nudge/connection_options.hpp"
+#include "nudge/log.hpp"
 #include "nudge/secrets.hpp"
 
 namespace nudge {
@@ -109,6 +110,31 @@ std::string primary_message(const std::string& what) {
   }
   const auto eol = m.find('\n');
   return eol == std::string::npos ? m : m.substr(0, eol);
+}
+
+namespace {
+
+class WarningLog final : public pqxx::errorhandler {
+ public:
+  explicit WarningLog(pqxx::connection_base& conn) : pqxx::errorhandler(conn) {}
+  bool operator()(const char message[]) noexcept override {
+    try {
+      std::string_view text(message);
+      constexpr std::string_view kPrefix = "WARNING:  ";
+      if (!text.starts_with(kPrefix)) return true;  // NOTICE and below say nothing to act on
+      text.remove_prefix(kPrefix.size());
+      while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) text.remove_suffix(1);
+      log::warn("the database warned", {{"warning", std::string(text)}});
+    } catch (...) {  // out of memory: nothing may cross into libpq
+    }
+    return true;
+  }
+};
+
+}  // namespace
+
+std::unique_ptr<pqxx::errorhandler> log_database_warnings(pqxx::connection_base& conn) {
+  return std::make_unique<WarningLog>(conn);
 }
 
 }  // namespace nudge

@@ -62,7 +62,9 @@ ConnectionPool::Lease ConnectionPool::acquire(std::chrono::milliseconds timeout)
     return Lease(*this, std::move(pooled));
   // Opening happens outside the lock; a failure gives the slot back.
   try {
-    pooled = Pooled{open_connection(url_, application_name_), ""};
+    pooled.warnings.reset();
+    pooled = Pooled{open_connection(url_, application_name_), "", nullptr};
+    pooled.warnings = log_database_warnings(*pooled.conn);
     if (setup_) setup_(*pooled.conn);
   } catch (...) {
     give_back(Pooled{});

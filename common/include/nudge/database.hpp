@@ -13,6 +13,11 @@ namespace nudge {
 std::unique_ptr<pqxx::connection> open_connection(const std::string& url,
                                                   const std::string& application_name);
 
+// Logs the WARNINGs the database sends `conn`'s session (RAISE WARNING in Nudge's functions: a
+// finish's lost leases, a rule that did not run for Nudge's own event) while the handler lives:
+// libpqxx drops notices no handler takes. Destroy it before the connection.
+std::unique_ptr<pqxx::errorhandler> log_database_warnings(pqxx::connection_base& conn);
+
 // `url` with any password replaced by "***", safe to print.
 std::string redact_url(const std::string& url);
 

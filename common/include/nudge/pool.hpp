@@ -34,6 +34,7 @@ class ConnectionPool {
   struct Pooled {
     std::unique_ptr<pqxx::connection> conn;
     std::string memo;
+    std::unique_ptr<pqxx::errorhandler> warnings;  // log_database_warnings, gone before conn
   };
 
   // One connection, held until destroyed. Call discard() when it may be broken.
@@ -47,7 +48,10 @@ class ConnectionPool {
     ~Lease();
     pqxx::connection& operator*() const { return *pooled_.conn; }
     pqxx::connection* operator->() const { return pooled_.conn.get(); }
-    void discard() { pooled_.conn.reset(); }
+    void discard() {
+      pooled_.warnings.reset();
+      pooled_.conn.reset();
+    }
     // What the holder last set on this connection's session (settings it compares before
     // setting them again); empty on a new connection.
     std::string& session_memo() { return pooled_.memo; }

@@ -3190,7 +3190,7 @@ COMMENT ON FUNCTION nudge.emit_events_one_by_one(p_items jsonb) IS 'nudge.emit_e
 -- Name: emit_reminder_event(); Type: FUNCTION; Schema: nudge; Owner: -
 
 CREATE FUNCTION nudge.emit_reminder_event() RETURNS trigger
-    LANGUAGE plpgsql
+    LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'pg_catalog', 'pg_temp'
     AS $$
 DECLARE
@@ -3231,7 +3231,7 @@ END $$;
 
 -- Name: FUNCTION emit_reminder_event(); Type: COMMENT; Schema: nudge; Owner: -
 
-COMMENT ON FUNCTION nudge.emit_reminder_event() IS 'Trigger: a reminder that ends other than by its one fire emits nudge.reminder_completed (data.reason: max_fires, ends_at, stop_condition or cancelled; data.reminder) or nudge.reminder_failed (data.reminder, data.last_error) for its entity, in the same transaction; when no rules run at that moment and a rule made the reminder, the event continues that rule''s chain (caused by the reminder''s event, one deeper), so the chain bounds of nudge.record_event also hold across transactions.';
+COMMENT ON FUNCTION nudge.emit_reminder_event() IS 'Trigger: a reminder that ends other than by its one fire emits nudge.reminder_completed (data.reason: max_fires, ends_at, stop_condition or cancelled; data.reminder) or nudge.reminder_failed (data.reminder, data.last_error) for its entity, in the same transaction, its rules run as Nudge''s owner (the session may be a worker''s, which may not write rules'' effects); when no rules run at that moment and a rule made the reminder, the event continues that rule''s chain (caused by the reminder''s event, one deeper), so the chain bounds of nudge.record_event also hold across transactions.';
 
 -- Name: end_after_attempt(nudge.reminders, text, nudge.worker_policy, timestamp with time zone); Type: FUNCTION; Schema: nudge; Owner: -
 

@@ -73,7 +73,14 @@ std::unique_ptr<pqxx::connection> open_connection(const std::string& url,
                                                   const std::string& application_name) {
   auto conn = std::make_unique<pqxx::connection>(with_connection_defaults(url));
   pqxx::nontransaction tx(*conn);
-  tx.exec("SET TIME ZONE 'UTC'; SET application_name = " + tx.quote(application_name));
+  // What an application's database or role may set for its own sessions is not what Nudge's
+  // are written for: built-in names resolve in pg_catalog (a function of the application's
+  // first in search_path took the place of now()), statements wait for locks up to
+  // statement_timeout (a lock_timeout gave 500s), an idle LISTEN session is not cut off
+  // (idle_session_timeout), and transactions are READ COMMITTED, as the lifecycle assumes.
+  tx.exec("SET TIME ZONE 'UTC'; SET application_name = " + tx.quote(application_name) +
+          "; SET search_path = pg_catalog, pg_temp; SET lock_timeout = 0; "
+          "SET idle_session_timeout = 0; SET default_transaction_isolation = 'read committed'");
   return conn;
 }
 

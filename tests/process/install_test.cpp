@@ -1,7 +1,10 @@
 // Installing Nudge into an application's own database: everything lands in schema nudge and
 // nothing of the application's is touched; and a binary refuses a schema newer than it knows.
 
+#include <httplib.h>
+
 #include <fstream>
+#include <thread>
 
 #include "process/process_fixture.hpp"
 #include "support/prometheus_text.hpp"
@@ -56,6 +59,27 @@ class Install : public ProcessTest {
     const T v = tx.exec1(query)[0].as<T>();
     tx.commit();
     return v;
+  }
+  // The README's GRANT block, as written, with its role and database names ours.
+  void apply_readme_grants(const std::string& api, const std::string& worker,
+                           const std::string& app) {
+    std::ifstream readme(std::string(NUDGE_SOURCE_DIR) + "/README.md");
+    std::stringstream text;
+    text << readme.rdbuf();
+    const std::string all = text.str();
+    const auto start = all.find("GRANT USAGE ON SCHEMA nudge TO nudge_api");
+    ASSERT_NE(start, std::string::npos);
+    std::string grants = all.substr(start, all.find("```", start) - start);
+    const auto replace_all = [&](const std::string& from, const std::string& to) {
+      for (auto at = grants.find(from); at != std::string::npos;
+           at = grants.find(from, at + to.size()))
+        grants.replace(at, from.size(), to);
+    };
+    replace_all("nudge_api", api);
+    replace_all("nudge_worker", worker);
+    replace_all("app_user", app);
+    replace_all("ON DATABASE app ", "ON DATABASE \"" + app_.name() + "\" ");
+    app_exec(grants);
   }
   void app_exec(const std::string& statements) {
     pqxx::connection conn(app_.url());
@@ -326,23 +350,7 @@ TEST_F(Install, TheReadmesGrantsMakeEachServiceReadyAndAMissingOneIsNamedInReady
   const std::string suffix = std::to_string(::getpid()) + "_" + std::to_string(free_tcp_port());
   const Login api(app_.url(), "nudge_api_" + suffix), worker(app_.url(), "nudge_worker_" + suffix),
       app(app_.url(), "app_user_" + suffix);
-  std::ifstream readme(std::string(NUDGE_SOURCE_DIR) + "/README.md");
-  std::stringstream text;
-  text << readme.rdbuf();
-  const std::string all = text.str();
-  const auto start = all.find("GRANT USAGE ON SCHEMA nudge TO nudge_api");
-  ASSERT_NE(start, std::string::npos);
-  std::string grants = all.substr(start, all.find("```", start) - start);
-  const auto replace_all = [&](const std::string& from, const std::string& to) {
-    for (auto at = grants.find(from); at != std::string::npos;
-         at = grants.find(from, at + to.size()))
-      grants.replace(at, from.size(), to);
-  };
-  replace_all("nudge_api", api.name());
-  replace_all("nudge_worker", worker.name());
-  replace_all("app_user", app.name());
-  replace_all("ON DATABASE app ", "ON DATABASE \"" + app_.name() + "\" ");
-  app_exec(grants);
+  apply_readme_grants(api.name(), worker.name(), app.name());
 
   const int metrics_port = free_tcp_port();
   start_worker({{"NUDGE_WORKER_METRICS_PORT", std::to_string(metrics_port)}},
@@ -373,6 +381,88 @@ TEST_F(Install, TheReadmesGrantsMakeEachServiceReadyAndAMissingOneIsNamedInReady
   EXPECT_NE(worker_unready.body.find("[-]grants failed: this login lacks DELETE on nudge.changes "),
             std::string::npos)
       << worker_unready.body;
+}
+
+// Nudge's own events run their rules in the session whose change caused them: a worker's finish.
+// On the README's grants that worker may not read rules nor create reminders, so a reminder
+// that ended by max_fires stayed leased and was delivered again and again (explore17a #1): the
+// rules run as Nudge's owner, as a flag's completions do.
+TEST_F(Install, OnTheReadmesGrantsAWorkerRunsTheRulesOfNudgesOwnEvents) {
+  ASSERT_EQ(migrate(app_.url(), "owner.log"), 0) << last_log_;
+  const std::string suffix = std::to_string(::getpid()) + "_" + std::to_string(free_tcp_port());
+  const Login api(app_.url(), "nudge_api_" + suffix), worker(app_.url(), "nudge_worker_" + suffix),
+      app(app_.url(), "app_user_" + suffix);
+  apply_readme_grants(api.name(), worker.name(), app.name());
+  app_exec(
+      "SELECT nudge.create_rule('escalate', 'nudge.reminder_completed', '{\"type\": \"remind\", "
+      "\"reminder\": {\"event_type\": \"escalation\", \"channel\": \"log\", "
+      "\"schedule_type\": \"one_time\", \"delay_seconds\": 3600}}');"
+      "SELECT nudge.create_reminder('interview', 'E1', 'nag', 'log', 'recurring', "
+      "p_interval_seconds => 1, p_run_at => now(), p_max_fires => 2)");
+  ChildProcess& w = start_worker({}, worker.url(app_.url()));
+  ASSERT_TRUE(wait_until(kSlow, [&] {
+    return app_value<long>(
+               "SELECT count(*) FROM nudge.reminders WHERE event_type = 'escalation'") == 1;
+  })) << w.log();
+  EXPECT_EQ(
+      app_value<std::string>("SELECT status || ' ' || completed_reason || ' ' || fire_count FROM "
+                             "nudge.reminders WHERE event_type = 'nag'"),
+      "COMPLETED max_fires 2");
+  EXPECT_EQ(app_value<long>("SELECT count(*) FROM nudge.executions"), 2);
+  EXPECT_EQ(w.log().find("permission denied"), std::string::npos) << w.log();
+}
+
+// An application's database may set, for every session, what Nudge's are not written for
+// (explore17a #4, #5): its own now() first in search_path gave schedules of the year 2000, and
+// a lock_timeout made a wait on a row lock a 500 (the API's statement_timeout_ms is the limit).
+TEST_F(Install, ADatabasesOwnSessionSettingsDoNotReachNudgesSessions) {
+  ASSERT_EQ(migrate(app_.url(), "owner.log"), 0) << last_log_;
+  const std::string db = "\"" + app_.name() + "\"";
+  app_exec(
+      "CREATE SCHEMA app; CREATE FUNCTION app.now() RETURNS timestamptz LANGUAGE sql AS "
+      "$$ SELECT timestamptz '2000-01-03 09:00:00+00' $$; "
+      "ALTER DATABASE " +
+      db +
+      " SET search_path = app, public, pg_catalog; "
+      "ALTER DATABASE " +
+      db +
+      " SET lock_timeout = '200ms'; "
+      "ALTER DATABASE " +
+      db + " SET idle_session_timeout = '1s'");
+  const std::int64_t id = app_value<std::int64_t>(
+      "SELECT (reminder).id FROM nudge.create_reminder('interview', 'S1', 'nag', 'log', "
+      "'one_time', p_run_at => pg_catalog.now() + interval '1 hour')");
+  const int api_port = free_tcp_port();
+  ChildProcess api({program("nudge-api")},
+                   {{"NUDGE_DATABASE_URL", app_.url()},
+                    {"NUDGE_API_AUTH", "off"},
+                    {"NUDGE_API_PORT", std::to_string(api_port)}},
+                   (dir_ / "api.log").string());
+  ASSERT_TRUE(wait_until(kSlow, [&] { return scrape(api_port, "/livez").status == 200; }))
+      << api.log();
+  httplib::Client client("127.0.0.1", api_port);
+
+  const auto parsed =
+      client.Post("/v1/schedules/parse", R"({"text": "every weekday at 9am"})", "application/json");
+  ASSERT_TRUE(parsed);
+  EXPECT_EQ(parsed->status, 200) << parsed->body;
+  EXPECT_EQ(parsed->body.find("2000-"), std::string::npos) << parsed->body;
+
+  {
+    pqxx::connection holder(app_.url());
+    pqxx::work lock(holder);
+    lock.exec("SELECT 1 FROM nudge.reminders WHERE id = " + std::to_string(id) + " FOR UPDATE");
+    std::thread release([&] {
+      std::this_thread::sleep_for(600ms);
+      lock.commit();
+    });
+    const auto paused = client.Post("/v1/reminders/" + std::to_string(id) + "/pause");
+    release.join();
+    ASSERT_TRUE(paused);
+    EXPECT_EQ(paused->status, 200) << paused->body << api.log();
+  }
+
+  EXPECT_EQ(scrape(api_port, "/readyz").status, 200) << api.log();
 }
 
 // Any session may hold the migration's advisory lock: a start waits for it saying so, and stops

@@ -174,7 +174,9 @@ void send_exception(const httplib::Request& req, httplib::Response& res, std::ex
       // still has (one an ALTER ROLE sets after it connected): waited too long, wrote nothing.
       send_retry_later(res, "the database is busy; try again");
     } else {
-      send_internal_error(req, res, message, {{"sqlstate", state}});
+      nlohmann::json fields = {{"sqlstate", state}};
+      if (const std::string hint = session_not_kept_hint(e); !hint.empty()) fields["hint"] = hint;
+      send_internal_error(req, res, message, fields);
     }
   } catch (const std::exception& e) {
     send_internal_error(req, res, e.what());

@@ -527,9 +527,10 @@ class ClaimLoop {
           {{"owner", owner_}, {"error", primary_message(database_error(e, config_.database.url))}});
     } else {
       // The first line only: PostgreSQL's CONTEXT would repeat kilobytes of function text.
-      log::error(
-          "claim loop error",
-          {{"owner", owner_}, {"error", primary_message(database_error(e, config_.database.url))}});
+      nlohmann::json fields = {{"owner", owner_},
+                               {"error", primary_message(database_error(e, config_.database.url))}};
+      if (const std::string hint = session_not_kept_hint(e); !hint.empty()) fields["hint"] = hint;
+      log::error("claim loop error", std::move(fields));
     }
     pause_delivering(backoff_ms);
   }

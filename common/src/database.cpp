@@ -140,6 +140,15 @@ class WarningLog final : public pqxx::errorhandler {
 
 }  // namespace
 
+std::string session_not_kept_hint(const std::exception& e) {
+  const auto* sql = dynamic_cast<const pqxx::sql_error*>(&e);
+  if (sql == nullptr) return "";
+  const std::string state = sqlstate_of(*sql);
+  if (state != "26000" && state != "42P05") return "";
+  return "the database connection did not keep its session (a pooler in transaction mode?): "
+         "connect directly or through PgBouncer in session mode (README: Poolers)";
+}
+
 std::unique_ptr<pqxx::errorhandler> log_database_warnings(pqxx::connection_base& conn) {
   return std::make_unique<WarningLog>(conn);
 }

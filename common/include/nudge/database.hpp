@@ -34,6 +34,11 @@ std::string database_error(const std::exception& e, const std::string& url);
 // error is an insufficient_privilege saying ""): those are given their class's code.
 std::string sqlstate_of(const pqxx::sql_error& e);
 
+// For a log line: what an error on a prepared statement that this session made and no longer
+// has (or has twice) means: SQLSTATE 26000 or 42P05, as under a pooler in transaction mode,
+// which hands each transaction another server session; "" for any other error.
+std::string session_not_kept_hint(const std::exception& e);
+
 // The primary message of a database error: "ERROR:  run_at: is required\nCONTEXT: ..." gives
 // "run_at: is required" (its CONTEXT and QUERY lines can run to kilobytes of function text).
 std::string primary_message(const std::string& what);

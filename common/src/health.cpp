@@ -18,14 +18,22 @@ Answer answer(std::string_view endpoint, const std::vector<CheckResult>& checks,
 }
 
 std::vector<CheckResult> check_database(pqxx::connection& conn, Program program) {
+  bool read_only = false;
   try {
-    pqxx::nontransaction(conn).exec("SELECT 1");
+    read_only = pqxx::nontransaction(conn)
+                    .exec1("SELECT current_setting('transaction_read_only')")[0]
+                    .as<std::string>() == "on";
   } catch (const std::exception&) {
     // The error text may hold connection details: the reason is ours.
     return database_unreachable("the database is unreachable");
   }
   std::vector<CheckResult> checks{
       {"database", std::nullopt}, {"schema", std::nullopt}, {"grants", std::nullopt}};
+  // Every write would fail (SQLSTATE 25006) while the service looked ready.
+  if (read_only) {
+    checks[0].failure =
+        "this login's sessions are read-only (default_transaction_read_only, or a standby)";
+  }
   try {
     checks[1].failure = schema_problem(conn);
   } catch (const std::exception&) {

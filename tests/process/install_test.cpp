@@ -465,6 +465,35 @@ TEST_F(Install, ADatabasesOwnSessionSettingsDoNotReachNudgesSessions) {
   EXPECT_EQ(scrape(api_port, "/readyz").status, 200) << api.log();
 }
 
+// A login whose sessions are read-only (its role's default_transaction_read_only, or a standby)
+// fails every write; its /readyz said ready (explore17a #6).
+TEST_F(Install, AReadOnlyLoginIsNotReady) {
+  ASSERT_EQ(migrate(app_.url(), "owner.log"), 0) << last_log_;
+  const Login ro(app_.url(),
+                 "nudge_ro_" + std::to_string(::getpid()) + "_" + std::to_string(free_tcp_port()));
+  app_exec("GRANT USAGE ON SCHEMA nudge TO " + ro.name() +
+           "; GRANT ALL ON ALL TABLES IN SCHEMA nudge TO " + ro.name() +
+           "; GRANT ALL ON ALL SEQUENCES IN SCHEMA nudge TO " + ro.name() +
+           "; GRANT EXECUTE ON FUNCTION nudge.stream_advance() TO " + ro.name() +
+           "; GRANT TEMP ON DATABASE \"" + app_.name() + "\" TO " + ro.name() + "; ALTER ROLE " +
+           ro.name() + " SET default_transaction_read_only = on");
+  const int api_port = free_tcp_port();
+  ChildProcess api({program("nudge-api")},
+                   {{"NUDGE_DATABASE_URL", ro.url(app_.url())},
+                    {"NUDGE_API_AUTH", "off"},
+                    {"NUDGE_API_PORT", std::to_string(api_port)}},
+                   (dir_ / "api.log").string());
+  ASSERT_TRUE(wait_until(kSlow, [&] { return scrape(api_port, "/livez").status == 200; }))
+      << api.log();
+  const Scraped ready = scrape(api_port, "/readyz?verbose");
+  EXPECT_EQ(ready.status, 503);
+  EXPECT_EQ(ready.body.rfind("[-]database failed: this login's sessions are read-only "
+                             "(default_transaction_read_only, or a standby)\n",
+                             0),
+            0u)
+      << ready.body;
+}
+
 // Any session may hold the migration's advisory lock: a start waits for it saying so, and stops
 // at once when asked (it waited, deaf to SIGTERM, as long as the lock was held).
 TEST_F(Install, AStartWaitingForTheMigrationLockSaysSoAndStopsWhenAsked) {

@@ -6203,6 +6203,9 @@ COMMENT ON FUNCTION nudge.schedule_words(p_schedule_type text, p_run_at timestam
 CREATE FUNCTION nudge.seconds_until_due() RETURNS double precision
     LANGUAGE plpgsql STABLE
     SET search_path TO 'pg_catalog', 'pg_temp'
+    SET enable_seqscan TO 'off'
+    SET jit TO 'off'
+    SET max_parallel_workers_per_gather TO '0'
     AS $$
 DECLARE
   v_next timestamptz;

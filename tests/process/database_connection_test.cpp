@@ -38,4 +38,33 @@ TEST(DatabaseConnection, TheUrlsOwnSettingsWin) {
   EXPECT_EQ(option(conn->sock(), IPPROTO_TCP, TCP_USER_TIMEOUT), 0);
 }
 
+// What the database or role gives every session is not what Nudge's run with (see
+// open_connection): each of these is set on the session, whatever the database says.
+TEST(DatabaseConnection, ItsSessionSettingsAreNudgesWhateverTheDatabaseSays) {
+  nudge::test::TestDatabase db;
+  {
+    pqxx::connection admin(db.url());
+    pqxx::nontransaction(admin).exec(
+        "DO $$ BEGIN EXECUTE format('ALTER DATABASE %1$I SET search_path = public, pg_catalog', "
+        "current_database()); "
+        "EXECUTE format('ALTER DATABASE %1$I SET lock_timeout = 1000', current_database()); "
+        "EXECUTE format('ALTER DATABASE %1$I SET idle_session_timeout = 5000', "
+        "current_database()); "
+        "EXECUTE format('ALTER DATABASE %1$I SET default_transaction_isolation = serializable', "
+        "current_database()); "
+        "EXECUTE format('ALTER DATABASE %1$I SET jit = on', current_database()); "
+        "EXECUTE format('ALTER DATABASE %1$I SET TimeZone = %2$L', current_database(), "
+        "'Asia/Kolkata'); END $$");
+  }
+  const auto conn = nudge::open_connection(db.url(), "connection-test");
+  pqxx::nontransaction tx(*conn);
+  EXPECT_EQ(tx.exec1("SELECT current_setting('search_path') || ' | ' || "
+                     "current_setting('lock_timeout') || ' | ' || "
+                     "current_setting('idle_session_timeout') || ' | ' || "
+                     "current_setting('default_transaction_isolation') || ' | ' || "
+                     "current_setting('jit') || ' | ' || current_setting('TimeZone')")[0]
+                .as<std::string>(),
+            "pg_catalog, pg_temp | 0 | 0 | read committed | off | UTC");
+}
+
 }  // namespace

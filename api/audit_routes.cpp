@@ -7,6 +7,7 @@
 #include "input.hpp"
 #include "route_support.hpp"
 #include "routes.hpp"
+#include "statements.hpp"
 
 namespace nudge::api {
 
@@ -29,7 +30,8 @@ void add_audit_routes(Router& router, ConnectionPool& pool) {
     const int limit = parse_limit(query(req, "limit"));
     const auto before = id_cursor(req);
     const auto rows = on_connection(pool, [&](pqxx::nontransaction& tx) {
-      return tx.exec_prepared("list_audit", token, subject_type, subject, before, limit + 1);
+      return tx.exec_params(per_call_statement("list_audit"), token, subject_type, subject, before,
+                            limit + 1);
     });
     reply(res, 200, page(rows, limit));
   });

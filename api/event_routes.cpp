@@ -10,6 +10,7 @@
 #include "input.hpp"
 #include "route_support.hpp"
 #include "routes.hpp"
+#include "statements.hpp"
 
 namespace nudge::api {
 
@@ -55,7 +56,8 @@ void add_event_routes(Router& router, ConnectionPool& pool, Notifier& notifier) 
     const int limit = parse_limit(query(req, "limit"));
     const auto before = id_cursor(req);
     const auto rows = on_connection(pool, [&](pqxx::nontransaction& tx) {
-      return tx.exec_prepared("list_events", event_type, entity_type, entity_id, before, limit + 1);
+      return tx.exec_params(per_call_statement("list_events"), event_type, entity_type, entity_id,
+                            before, limit + 1);
     });
     reply(res, 200, page(rows, limit));
   });

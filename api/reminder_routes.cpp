@@ -13,6 +13,7 @@
 #include "nudge/pg_text.hpp"
 #include "route_support.hpp"
 #include "routes.hpp"
+#include "statements.hpp"
 
 namespace nudge::api {
 namespace {
@@ -123,8 +124,8 @@ void add_reminder_routes(Router& router, ConnectionPool& pool, Notifier& notifie
                channel = choice_filter(req, "channel", {"log", "webhook", "email"}),
                stop_flag = filter(req, "stop_condition_value");
     const auto rows = on_connection(pool, [&](pqxx::nontransaction& tx) {
-      return tx.exec_prepared("list", status, entity_type, entity_id, event_type, channel, before,
-                              limit + 1, stop_flag);
+      return tx.exec_params(per_call_statement("list"), status, entity_type, entity_id, event_type,
+                            channel, before, limit + 1, stop_flag);
     });
     reply(res, 200, page(rows, limit));
   });

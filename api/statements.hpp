@@ -3,12 +3,15 @@
 // one way into the database (the functions and tables of schema nudge, sql/schema.sql).
 
 #include <pqxx/pqxx>
+#include <string_view>
 
 namespace nudge::api {
 
 // Readies a new pooled connection: its session promises to leave wake-up hints to `Notifier`,
 // and every statement is prepared.
 void set_up_connection(pqxx::connection& conn);
+// The text of a statement run with exec_params, planned for its values on every call.
+const char* per_call_statement(std::string_view name);
 // set_up_connection, and the longest statement a request may run (0: no limit).
 void set_up_request_connection(pqxx::connection& conn, int statement_timeout_ms);
 

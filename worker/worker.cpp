@@ -709,7 +709,10 @@ class Maintenance {
   }
 
   void prune() {
-    constexpr int kBatch = 5000;
+    // Rows of each kind per transaction: every pass reads the finished reminders and events
+    // whole to find old ones, so small passes made a first prune of 28.6 million rows take 13.7
+    // minutes, at 10,000 rows a pass once reminders and events had none left (explore17b #2).
+    constexpr int kBatch = 50000;
     int total = 0;
     for (int n = kBatch; n >= kBatch && !stopping_;) {
       n = session_->prune_history(config_.history.retention_days, kBatch);

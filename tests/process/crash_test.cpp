@@ -133,7 +133,10 @@ TEST_F(Crash, AWorkerStoppedBetweenItsClaimAndItsDeliveriesStartsNoneOfThemLate)
       "$$ BEGIN PERFORM pg_sleep(0.1); RETURN NEW; END $$");
   sql("CREATE TRIGGER slow_lease BEFORE UPDATE ON nudge.reminders FOR EACH ROW WHEN "
       "(NEW.leased_by IS NOT NULL AND OLD.leased_by IS NULL) EXECUTE FUNCTION public.slow_lease()");
-  const std::map<std::string, std::string> lease{{"NUDGE_WORKER_LEASE_SECONDS", "5"}};
+  // One claim loop: with two, one could claim, deliver and finish a row before the other's slow
+  // claim was seen and the worker stopped (a loaded CI run counted 19 leased of 20 for ever).
+  const std::map<std::string, std::string> lease{{"NUDGE_WORKER_LEASE_SECONDS", "5"},
+                                                 {"NUDGE_WORKER_CONCURRENCY", "1"}};
   auto& frozen = start_worker(lease);
   insert_due(kDue, "late");
   ASSERT_TRUE(wait_until(kSlow, [&] {
@@ -143,9 +146,15 @@ TEST_F(Crash, AWorkerStoppedBetweenItsClaimAndItsDeliveriesStartsNoneOfThemLate)
            0;
   })) << frozen.log();
   frozen.signal(SIGSTOP);  // the claim goes on, for a worker that does not run
-  ASSERT_TRUE(wait_until(kSlow, [&] {
-    return value<long>("SELECT count(*) FROM nudge.reminders WHERE leased_by IS NOT NULL") == kDue;
-  }));
+  ASSERT_TRUE(wait_until(
+      kSlow,
+      [&] {
+        return value<long>("SELECT count(*) FROM nudge.reminders WHERE leased_by IS NOT NULL") ==
+               kDue;
+      }))
+      << value<long>("SELECT count(*) FROM nudge.reminders WHERE leased_by IS NOT NULL")
+      << " leased, " << executions() << " delivered\n"
+      << frozen.log();
   sql("DROP TRIGGER slow_lease ON nudge.reminders");
   std::this_thread::sleep_for(5500ms);  // past the leases
   start_worker(lease);

@@ -133,7 +133,8 @@ class WarningLog final : public pqxx::errorhandler {
       constexpr std::string_view kPrefix = "WARNING:  ";
       if (!text.starts_with(kPrefix)) return true;  // NOTICE and below say nothing to act on
       text.remove_prefix(kPrefix.size());
-      while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) text.remove_suffix(1);
+      // The first line: a CONTEXT line may follow with a function's text.
+      text = text.substr(0, text.find('\n'));
       log::warn("the database warned", {{"warning", std::string(text)}});
     } catch (...) {  // out of memory: nothing may cross into libpq
     }

@@ -222,6 +222,7 @@ TEST_F(Crash, AWorkerThatLostItsLeasesWhileStoppedSaysItsOutcomesWereNotRecorded
   })) << stopped.log();
   EXPECT_NE(stopped.log().find(R"("msg":"the database warned")"), std::string::npos);
   EXPECT_NE(stopped.log().find("2 of 2 ended attempts"), std::string::npos) << stopped.log();
+  EXPECT_EQ(stopped.log().find("CONTEXT"), std::string::npos) << "one line, not the function's";
   EXPECT_EQ(executions(), 2);
   EXPECT_EQ(value<long>("SELECT count(*) FROM nudge.executions WHERE outcome = 'delivered'"), 2);
 }

@@ -50,7 +50,7 @@ class Grammar {
         continue;
       }
       if (!clause(c, false)) {
-        too_large_number();
+        unreadable_number();
         fail(i_, "could not place \"" + t_[i_].word + "\"");
       }
     }
@@ -123,15 +123,22 @@ class Grammar {
   // with something else there.
   [[noreturn]] void expected(const std::string& what) const {
     if (i_ >= t_.size()) fail(Span{t_.size() - 1, t_.size()}, what + " must follow");
-    too_large_number();
+    unreadable_number();
     fail(i_, "\"" + t_[i_].word + "\": expected " + what);
   }
-  // Digits past ten are no number to the tokenizer: say so rather than "expected ..." or "could
-  // not place", which would suggest the number was the wrong kind of word.
-  void too_large_number() const {
+  // Digits past ten, or a fraction of a unit, are no number to the tokenizer: say so rather than
+  // "expected ..." or "could not place", which would suggest the number was the wrong kind of word.
+  void unreadable_number() const {
     const std::string& text = t_[i_].text;
+    const auto point = text.find('.');
     if (text.size() > 10 && text.find_first_not_of("0123456789") == std::string::npos)
       fail(i_, "\"" + t_[i_].word + "\": the number is too large (at most 9999999999)");
+    if (point != std::string::npos && point + 1 < text.size() &&
+        text.find_first_not_of("0123456789.") == std::string::npos &&
+        text.find('.', point + 1) == std::string::npos && i_ + 1 < t_.size() &&
+        (unit(t_[i_ + 1].lower) || t_[i_ + 1].is_word("times")))
+      fail(i_, "\"" + t_[i_].word +
+                   "\": numbers here are whole: say 90 minutes, or 1 hour and 30 minutes");
   }
 
   template <typename T>

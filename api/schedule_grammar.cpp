@@ -133,12 +133,14 @@ class Grammar {
     const auto point = text.find('.');
     if (text.size() > 10 && text.find_first_not_of("0123456789") == std::string::npos)
       fail(i_, "\"" + t_[i_].word + "\": the number is too large (at most 9999999999)");
-    if (point != std::string::npos && point + 1 < text.size() &&
-        text.find_first_not_of("0123456789.") == std::string::npos &&
-        text.find('.', point + 1) == std::string::npos && i_ + 1 < t_.size() &&
-        (unit(t_[i_ + 1].lower) || t_[i_ + 1].is_word("times")))
+    const bool fraction = point != std::string::npos && point + 1 < text.size() &&
+                          text.find_first_not_of("0123456789.") == std::string::npos &&
+                          text.find('.', point + 1) == std::string::npos && i_ + 1 < t_.size();
+    if (fraction && unit(t_[i_ + 1].lower))
       fail(i_, "\"" + t_[i_].word +
                    "\": numbers here are whole: say 90 minutes, or 1 hour and 30 minutes");
+    if (fraction && t_[i_ + 1].is_word("times"))
+      fail(i_, "\"" + t_[i_].word + "\": the number of times is a whole number");
   }
 
   template <typename T>

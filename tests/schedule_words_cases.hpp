@@ -709,7 +709,7 @@ inline const Refused kRefused[] = {
     {"every day at 9, 2147483648 times", "2147483648", "the number of times is at most 2147483647"},
     {"in 1.5 hours", "1.5", "numbers here are whole: say 90 minutes, or 1 hour and 30 minutes"},
     {"every 2.5 days", "2.5", "numbers here are whole"},
-    {"every day at 9, 2.5 times", "2.5", "numbers here are whole"},
+    {"every day at 9, 2.5 times", "2.5", "the number of times is a whole number"},
     {"every 1000000000 seconds", "1000000000", "the interval is at most 366 days"},
     {"in 1 day and 2 hours", "hours", "days keep the wall-clock time and hours do not"},
     {"for 1 hour and 1 month", "month", "months and years differ in length"},

@@ -5729,11 +5729,16 @@ BEGIN
       p_id, v_row.status USING ERRCODE = 'NU409';
   END IF;
   -- The worker records its attempt by the occurrence it took, and the attempt's outcome decides
-  -- the next fire: a new run_at now would be lost, or lose that record.
-  IF p_run_at IS NOT NULL AND v_row.leased_by IS NOT NULL AND v_row.lease_expires_at > now() THEN
-    RAISE EXCEPTION 'reminder % is being delivered (attempt % of the occurrence at %, leased until %): change its run_at once that attempt ends',
+  -- the next fire: a new run_at now would be lost, or lose that record. The attempt sends the
+  -- payload it was claimed with: a new one would be stored as if sent, and never sent when the
+  -- attempt ends the reminder.
+  IF (p_run_at IS NOT NULL OR p_payload IS NOT NULL)
+     AND v_row.leased_by IS NOT NULL AND v_row.lease_expires_at > now() THEN
+    RAISE EXCEPTION 'reminder % is being delivered (attempt % of the occurrence at %, leased until %): change its % once that attempt ends',
       p_id, v_row.attempt, nudge.rfc3339_in_zone(coalesce(v_row.occurrence_at, v_row.next_run_at), 'UTC'),
-      nudge.rfc3339_in_zone(v_row.lease_expires_at, 'UTC')
+      nudge.rfc3339_in_zone(v_row.lease_expires_at, 'UTC'),
+      CASE WHEN p_run_at IS NULL THEN 'payload' WHEN p_payload IS NULL THEN 'run_at'
+           ELSE 'run_at and payload' END
       USING ERRCODE = 'NU409';
   END IF;
   IF p_interval_seconds IS NOT NULL THEN
@@ -5814,7 +5819,7 @@ END $$;
 
 -- Name: FUNCTION reschedule_reminder(p_id bigint, p_run_at timestamp with time zone, p_interval_seconds integer, p_payload jsonb, p_max_fires integer, p_ends_at timestamp with time zone, p_clear text[]); Type: COMMENT; Schema: nudge; Owner: -
 
-COMMENT ON FUNCTION nudge.reschedule_reminder(p_id bigint, p_run_at timestamp with time zone, p_interval_seconds integer, p_payload jsonb, p_max_fires integer, p_ends_at timestamp with time zone, p_clear text[]) IS 'Changes when and how an ACTIVE or PAUSED reminder fires (a NULL argument keeps that setting; p_clear names the limits to remove, max_fires and/or ends_at; identity, channel and status never change): run_at is the next fire, for a cron reminder its schedule''s first occurrence at or after run_at (while an occurrence is retrying, that occurrence''s next attempt: the schedule''s later occurrences keep their places), never after ends_at nor after 9999-12-31T23:59:59Z, nor an occurrence that has already fired (22023 naming run_at: it would be delivered again under its old key and never recorded); nothing to change (every argument NULL, p_clear empty) raises 22023 naming change, a bad value 22023 naming the field (a run_at or ends_at before 0001-01-01T00:00:00Z or after 9999-12-31T23:59:59Z, infinities included; payload when the new payload lacks a value the reminder''s request reads; clear naming anything else; a limit both given and cleared), another status NU409, and so does a run_at while a worker holds the reminder''s lease (a delivery under way), a missing reminder NU404; bringing the next fire forward wakes sleeping workers.';
+COMMENT ON FUNCTION nudge.reschedule_reminder(p_id bigint, p_run_at timestamp with time zone, p_interval_seconds integer, p_payload jsonb, p_max_fires integer, p_ends_at timestamp with time zone, p_clear text[]) IS 'Changes when and how an ACTIVE or PAUSED reminder fires (a NULL argument keeps that setting; p_clear names the limits to remove, max_fires and/or ends_at; identity, channel and status never change): run_at is the next fire, for a cron reminder its schedule''s first occurrence at or after run_at (while an occurrence is retrying, that occurrence''s next attempt: the schedule''s later occurrences keep their places), never after ends_at nor after 9999-12-31T23:59:59Z, nor an occurrence that has already fired (22023 naming run_at: it would be delivered again under its old key and never recorded); nothing to change (every argument NULL, p_clear empty) raises 22023 naming change, a bad value 22023 naming the field (a run_at or ends_at before 0001-01-01T00:00:00Z or after 9999-12-31T23:59:59Z, infinities included; payload when the new payload lacks a value the reminder''s request reads; clear naming anything else; a limit both given and cleared), another status NU409, and so does a run_at or a payload while a worker holds the reminder''s lease (a delivery under way, which sends the payload it was claimed with), a missing reminder NU404; bringing the next fire forward wakes sleeping workers.';
 
 -- Name: resolve_moment(jsonb, text, timestamp with time zone, timestamp with time zone); Type: FUNCTION; Schema: nudge; Owner: -
 

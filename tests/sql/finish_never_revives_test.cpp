@@ -110,10 +110,12 @@ TEST_F(FinishNeverRevivesTest, OneTimePausedInFlightCannotBeResumedIntoAnotherFi
   EXPECT_EQ(executions_of(id), 1);
 }
 
-// A new run_at under a delivery would move the occurrence the worker records its attempt by:
-// refused until the attempt ends (other changes are not). It used to drop the attempt's record
-// and send the reminder again under a new key.
-TEST_F(FinishNeverRevivesTest, ANewRunAtWaitsUntilTheDeliveryUnderWayEnds) {
+// A new run_at under a delivery would move the occurrence the worker records its attempt by, and
+// a new payload would be stored as if sent (never sent, when the attempt ends the reminder):
+// both refused until the attempt ends (other changes are not). The run_at used to drop the
+// attempt's record and send the reminder again under a new key; the payload was answered OK and
+// lost (explore18b #1).
+TEST_F(FinishNeverRevivesTest, ANewRunAtOrPayloadWaitsUntilTheDeliveryUnderWayEnds) {
   const std::int64_t id = create_one_time("u1");
   const auto fires = claim("w1");
   ASSERT_EQ(fires.size(), 1u);
@@ -122,9 +124,20 @@ TEST_F(FinishNeverRevivesTest, ANewRunAtWaitsUntilTheDeliveryUnderWayEnds) {
   EXPECT_EQ(refused.sqlstate, "NU409");
   EXPECT_NE(refused.message.find("is being delivered (attempt 1"), std::string::npos)
       << refused.message;
-  sql("SELECT nudge.reschedule_reminder($1, p_payload => '{\"k\": 2}')", id);
+  EXPECT_NE(refused.message.find("change its run_at once that attempt ends"), std::string::npos)
+      << refused.message;
+  const std::string payload_before =
+      value<std::string>("SELECT payload::text FROM nudge.reminders WHERE id = $1", id);
+  const SqlFailure payload =
+      failure_of("SELECT nudge.reschedule_reminder($1, p_payload => '{\"k\": 2}')", id);
+  EXPECT_EQ(payload.sqlstate, "NU409");
+  EXPECT_NE(payload.message.find("change its payload once that attempt ends"), std::string::npos)
+      << payload.message;
+  sql("SELECT nudge.reschedule_reminder($1, p_max_fires => 5)", id);
   EXPECT_TRUE(finish_and_claim("w1", fires, 10).empty());
   EXPECT_EQ(status(id), "COMPLETED");
+  EXPECT_EQ(value<std::string>("SELECT payload::text FROM nudge.reminders WHERE id = $1", id),
+            payload_before);
   EXPECT_EQ(value<long>("SELECT count(*) FROM nudge.executions WHERE outcome = 'delivered'"), 1);
 
   // A recurring one takes the new run_at once its attempt is recorded.
@@ -133,8 +146,14 @@ TEST_F(FinishNeverRevivesTest, ANewRunAtWaitsUntilTheDeliveryUnderWayEnds) {
   ASSERT_EQ(fire.size(), 1u);
   EXPECT_EQ(failure_of("SELECT nudge.reschedule_reminder($1, p_run_at => now())", every).sqlstate,
             "NU409");
+  EXPECT_EQ(failure_of("SELECT nudge.reschedule_reminder($1, p_payload => '{}')", every).sqlstate,
+            "NU409");
   EXPECT_TRUE(finish_and_claim("w1", fire, 0).empty());
-  sql("SELECT nudge.reschedule_reminder($1, p_run_at => '2099-01-01T00:00:00Z')", every);
+  sql("SELECT nudge.reschedule_reminder($1, p_run_at => '2099-01-01T00:00:00Z', "
+      "p_payload => '{\"k\": 3}')",
+      every);
+  EXPECT_EQ(value<std::string>("SELECT payload->>'k' FROM nudge.reminders WHERE id = $1", every),
+            "3");
   EXPECT_EQ(value<std::string>("SELECT next_run_at AT TIME ZONE 'UTC' FROM nudge.reminders "
                                "WHERE id = $1",
                                every),

@@ -509,7 +509,8 @@ PatchInput parse_patch(const json& body) {
   }
   PatchInput in;
   // null removes a limit; what every live reminder has cannot be removed.
-  for (const char* kept : {"run_at", "interval_seconds", "interval_minutes", "payload"}) {
+  for (const char* kept :
+       {"run_at", "interval_seconds", "interval_minutes", "payload", "cron", "timezone"}) {
     if (const auto it = body.find(kept); it != body.end() && it->is_null()) {
       throw bad_field(
           kept, "invalid_value",
@@ -528,12 +529,14 @@ PatchInput parse_patch(const json& body) {
   in.payload = f.object("payload");
   in.max_fires = f.integer("max_fires", 1, 2147483647);
   in.ends_at = f.time("ends_at");
+  in.cron = f.text("cron", kMaxNameChars, false);
+  in.timezone = f.text("timezone", 64, false);
   f.reject_unknown();
   if (!in.run_at && !in.interval_seconds && !in.payload && !in.max_fires && !in.ends_at &&
-      in.clear.empty()) {
+      !in.cron && !in.timezone && in.clear.empty()) {
     throw ApiError(400, "missing_field",
                    "nothing to change: give run_at, interval_seconds, interval_minutes, payload, "
-                   "max_fires or ends_at (null removes max_fires or ends_at)",
+                   "cron, timezone, max_fires or ends_at (null removes max_fires or ends_at)",
                    "body");
   }
   return in;

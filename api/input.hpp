@@ -57,7 +57,7 @@ CreateInput parse_create(const nlohmann::json& body, const Secrets& secrets,
 // A reschedule request: what is absent stays as it is; a limit sent as null is removed (JSON
 // merge patch).
 struct PatchInput {
-  std::optional<std::string> run_at, ends_at;
+  std::optional<std::string> run_at, ends_at, cron, timezone;
   std::optional<int> interval_seconds, max_fires;
   std::optional<nlohmann::json> payload;
   std::vector<std::string> clear;    // "max_fires", "ends_at": the limits sent as null

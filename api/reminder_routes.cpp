@@ -153,7 +153,8 @@ void add_reminder_routes(Router& router, ConnectionPool& pool, Notifier& notifie
         try {
           row = on_connection(pool, [&](pqxx::nontransaction& tx) {
             return tx.exec_prepared("reschedule", id, in.run_at, in.interval_seconds, payload,
-                                    in.max_fires, in.ends_at, pg_array(in.clear));
+                                    in.max_fires, in.ends_at, pg_array(in.clear), in.cron,
+                                    in.timezone);
           });
         } catch (const pqxx::sql_error& e) {
           // The function takes seconds only: name the field as the caller sent it.

@@ -48,7 +48,7 @@ const std::pair<const char*, const char*> kStatements[] = {
      "p_entity_id => $4, p_event_type => $5, p_channel => $6)::text"},
     {"reschedule",
      "SELECT nudge.reminder_json_text(nudge.reschedule_reminder($1, $2::timestamptz, $3::integer, "
-     "$4::jsonb, $5::integer, $6::timestamptz, $7::text[]))"},
+     "$4::jsonb, $5::integer, $6::timestamptz, $7::text[], $8, $9))"},
     // The times a reminder created at `from` fires (nudge.preview_reminder) under its misfire
     // policy ($11) and the workers' [misfire] settings ($12, $13), as a JSON array, and the
     // schedule in words, which names a cron schedule's times in its zone, the others' in $10.

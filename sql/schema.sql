@@ -5691,9 +5691,9 @@ $_$;
 
 COMMENT ON FUNCTION nudge.request_placeholder_problem(p_name text, p_in_header boolean) IS 'NULL when p_name may stand in a request (in a header value: secret.NAME only; in a body: entity_type, entity_id, event_type, reminder_id, scheduled_for, attempt, payload or payload.<path>), else why not.';
 
--- Name: reschedule_reminder(bigint, timestamp with time zone, integer, jsonb, integer, timestamp with time zone, text[]); Type: FUNCTION; Schema: nudge; Owner: -
+-- Name: reschedule_reminder(bigint, timestamp with time zone, integer, jsonb, integer, timestamp with time zone, text[], text, text); Type: FUNCTION; Schema: nudge; Owner: -
 
-CREATE FUNCTION nudge.reschedule_reminder(p_id bigint, p_run_at timestamp with time zone DEFAULT NULL::timestamp with time zone, p_interval_seconds integer DEFAULT NULL::integer, p_payload jsonb DEFAULT NULL::jsonb, p_max_fires integer DEFAULT NULL::integer, p_ends_at timestamp with time zone DEFAULT NULL::timestamp with time zone, p_clear text[] DEFAULT '{}'::text[]) RETURNS nudge.reminders
+CREATE FUNCTION nudge.reschedule_reminder(p_id bigint, p_run_at timestamp with time zone DEFAULT NULL::timestamp with time zone, p_interval_seconds integer DEFAULT NULL::integer, p_payload jsonb DEFAULT NULL::jsonb, p_max_fires integer DEFAULT NULL::integer, p_ends_at timestamp with time zone DEFAULT NULL::timestamp with time zone, p_clear text[] DEFAULT '{}'::text[], p_cron text DEFAULT NULL::text, p_timezone text DEFAULT NULL::text) RETURNS nudge.reminders
     LANGUAGE plpgsql
     SET search_path TO 'pg_catalog', 'pg_temp'
     SET enable_seqscan TO 'off'
@@ -5702,6 +5702,10 @@ CREATE FUNCTION nudge.reschedule_reminder(p_id bigint, p_run_at timestamp with t
 DECLARE
   v_row     nudge.reminders;
   v_next    timestamptz;  -- the next fire once rescheduled
+  v_zone    text;         -- a cron reminder's zone once rescheduled
+  v_parsed  nudge.cron;   -- and its schedule
+  v_moving  text[];       -- what a delivery under way keeps from changing
+  v_new_cron boolean := p_cron IS NOT NULL OR p_timezone IS NOT NULL;
   v_field   text;         -- what the reminder's request check named
   v_problem text;
   -- The limits to take away: a NULL argument keeps a setting, so clearing one is said by name.
@@ -5719,9 +5723,10 @@ BEGIN
   END IF;
   -- As REST's PATCH {} (before the reminder is looked up, as there).
   IF p_run_at IS NULL AND p_interval_seconds IS NULL AND p_payload IS NULL AND p_max_fires IS NULL
-     AND p_ends_at IS NULL AND cardinality(v_clear) = 0 THEN
+     AND p_ends_at IS NULL AND cardinality(v_clear) = 0 AND NOT v_new_cron THEN
     PERFORM nudge.reject('change', 'nothing to change: give run_at, interval_seconds, payload, '
-                                   'max_fires or ends_at, or clear max_fires or ends_at');
+                                   'cron, timezone, max_fires or ends_at, or clear max_fires or '
+                                   'ends_at');
   END IF;
   v_row := nudge.lock_reminder(p_id);
   IF v_row.status NOT IN ('ACTIVE', 'PAUSED') THEN
@@ -5729,18 +5734,31 @@ BEGIN
       p_id, v_row.status USING ERRCODE = 'NU409';
   END IF;
   -- The worker records its attempt by the occurrence it took, and the attempt's outcome decides
-  -- the next fire: a new run_at now would be lost, or lose that record. The attempt sends the
-  -- payload it was claimed with: a new one would be stored as if sent, and never sent when the
-  -- attempt ends the reminder.
-  IF (p_run_at IS NOT NULL OR p_payload IS NOT NULL)
-     AND v_row.leased_by IS NOT NULL AND v_row.lease_expires_at > now() THEN
+  -- the next fire: a new run_at or schedule now would be lost, or lose that record. The attempt
+  -- sends the payload it was claimed with: a new one would be stored as if sent, and never sent
+  -- when the attempt ends the reminder.
+  v_moving := array_remove(ARRAY[CASE WHEN p_run_at IS NOT NULL THEN 'run_at' END,
+                                 CASE WHEN p_payload IS NOT NULL THEN 'payload' END,
+                                 CASE WHEN p_cron IS NOT NULL THEN 'cron' END,
+                                 CASE WHEN p_timezone IS NOT NULL THEN 'timezone' END], NULL);
+  IF cardinality(v_moving) > 0 AND v_row.leased_by IS NOT NULL AND v_row.lease_expires_at > now() THEN
     RAISE EXCEPTION 'reminder % is being delivered (attempt % of the occurrence at %, leased until %): change its % once that attempt ends',
       p_id, v_row.attempt, nudge.rfc3339_in_zone(coalesce(v_row.occurrence_at, v_row.next_run_at), 'UTC'),
       nudge.rfc3339_in_zone(v_row.lease_expires_at, 'UTC'),
-      CASE WHEN p_run_at IS NULL THEN 'payload' WHEN p_payload IS NULL THEN 'run_at'
-           ELSE 'run_at and payload' END
+      concat_ws(' and ', nullif(array_to_string(v_moving[1:cardinality(v_moving) - 1], ', '), ''),
+                v_moving[cardinality(v_moving)])
       USING ERRCODE = 'NU409';
   END IF;
+  IF v_new_cron AND v_row.schedule_type <> 'cron' THEN
+    PERFORM nudge.reject(CASE WHEN p_cron IS NOT NULL THEN 'cron' ELSE 'timezone' END,
+                         'is only for cron reminders');
+  END IF;
+  IF length(p_cron) > 200 THEN
+    PERFORM nudge.reject('cron', 'must be at most 200 characters');
+  END IF;
+  v_zone := CASE WHEN p_timezone IS NOT NULL THEN nudge.checked_timezone(p_timezone)
+                 ELSE v_row.timezone END;
+  v_parsed := CASE WHEN p_cron IS NOT NULL THEN nudge.cron_parse(p_cron) ELSE v_row.cron_schedule END;
   IF p_interval_seconds IS NOT NULL THEN
     IF v_row.schedule_type <> 'recurring' THEN
       PERFORM nudge.reject('interval_seconds', 'is only for recurring reminders');
@@ -5767,22 +5785,28 @@ BEGIN
   IF p_max_fires IS NOT NULL AND p_max_fires <= v_row.fire_count THEN
     PERFORM nudge.reject('max_fires', 'must be more than the fires already made');
   END IF;
-  -- A cron reminder keeps to its schedule: its first occurrence at or after run_at.
-  v_next := CASE WHEN p_run_at IS NULL THEN v_row.next_run_at
-                 ELSE nudge.first_run_at(v_row.schedule_type, p_run_at, v_row.cron_schedule,
-                                         v_row.timezone) END;
+  -- A cron reminder keeps to its schedule: its first occurrence at or after run_at. A new
+  -- schedule without a run_at starts from now, unless an occurrence is retrying: its next attempt
+  -- keeps its time, and the new schedule follows it.
+  v_next := CASE WHEN p_run_at IS NOT NULL
+                   THEN nudge.first_run_at(v_row.schedule_type, p_run_at, v_parsed, v_zone)
+                 WHEN v_new_cron AND v_row.occurrence_at IS NULL
+                   THEN nudge.first_run_at('cron', now(), v_parsed, v_zone)
+                 ELSE v_row.next_run_at END;
   IF v_next IS NULL THEN
-    PERFORM nudge.reject('run_at', nudge.cron_horizon_problem());
+    PERFORM nudge.reject(CASE WHEN p_run_at IS NULL THEN 'cron' ELSE 'run_at' END,
+                         nudge.cron_horizon_problem());
   END IF;
   IF v_next > nudge.latest_fire() THEN
-    PERFORM nudge.reject('run_at', 'the next fire must not be after 9999-12-31T23:59:59Z');
+    PERFORM nudge.reject(CASE WHEN p_run_at IS NULL THEN 'cron' ELSE 'run_at' END,
+                         'the next fire must not be after 9999-12-31T23:59:59Z');
   END IF;
   -- An occurrence is recorded once: one at a time that already fired would be delivered again
   -- under its old Idempotency-Key and counted as a fire, but never recorded.
-  IF p_run_at IS NOT NULL AND v_row.occurrence_at IS NULL
+  IF (p_run_at IS NOT NULL OR v_new_cron) AND v_row.occurrence_at IS NULL
      AND EXISTS (SELECT 1 FROM nudge.executions x
                   WHERE x.reminder_id = p_id AND x.scheduled_for = v_next) THEN
-    PERFORM nudge.reject('run_at', format(
+    PERFORM nudge.reject(CASE WHEN p_run_at IS NULL THEN 'cron' ELSE 'run_at' END, format(
       'the occurrence at %s has already fired; choose another time (now, or any moment not yet '
       'fired, fires it again as a new occurrence)', nudge.rfc3339_in_zone(v_next, 'UTC')));
   END IF;
@@ -5800,9 +5824,20 @@ BEGIN
   IF p_ends_at IS NOT NULL AND p_ends_at < v_next THEN
     PERFORM nudge.reject('ends_at', 'must not be before the next fire');
   END IF;
-  IF p_run_at IS NOT NULL AND p_ends_at IS NULL AND NOT 'ends_at' = ANY (v_clear)
+  IF (p_run_at IS NOT NULL OR v_new_cron) AND p_ends_at IS NULL AND NOT 'ends_at' = ANY (v_clear)
      AND v_next > v_row.ends_at THEN
-    PERFORM nudge.reject('run_at', 'must not be after ends_at');
+    IF p_run_at IS NOT NULL THEN
+      PERFORM nudge.reject('run_at', 'must not be after ends_at');
+    END IF;
+    PERFORM nudge.reject(CASE WHEN p_cron IS NOT NULL THEN 'cron' ELSE 'timezone' END,
+                         format('the new schedule''s next fire, %s, must not be after ends_at',
+                                nudge.rfc3339_in_zone(v_next, 'UTC')));
+  END IF;
+  -- Apart from the rest: writing the expression describes it again (a trigger).
+  IF v_new_cron THEN
+    UPDATE nudge.reminders
+       SET cron = coalesce(p_cron, cron), timezone = v_zone, cron_schedule = v_parsed
+     WHERE id = p_id;
   END IF;
   UPDATE nudge.reminders
      SET next_run_at = v_next,
@@ -5817,9 +5852,9 @@ BEGIN
   RETURN v_row;
 END $$;
 
--- Name: FUNCTION reschedule_reminder(p_id bigint, p_run_at timestamp with time zone, p_interval_seconds integer, p_payload jsonb, p_max_fires integer, p_ends_at timestamp with time zone, p_clear text[]); Type: COMMENT; Schema: nudge; Owner: -
+-- Name: FUNCTION reschedule_reminder(p_id bigint, p_run_at timestamp with time zone, p_interval_seconds integer, p_payload jsonb, p_max_fires integer, p_ends_at timestamp with time zone, p_clear text[], p_cron text, p_timezone text); Type: COMMENT; Schema: nudge; Owner: -
 
-COMMENT ON FUNCTION nudge.reschedule_reminder(p_id bigint, p_run_at timestamp with time zone, p_interval_seconds integer, p_payload jsonb, p_max_fires integer, p_ends_at timestamp with time zone, p_clear text[]) IS 'Changes when and how an ACTIVE or PAUSED reminder fires (a NULL argument keeps that setting; p_clear names the limits to remove, max_fires and/or ends_at; identity, channel and status never change): run_at is the next fire, for a cron reminder its schedule''s first occurrence at or after run_at (while an occurrence is retrying, that occurrence''s next attempt: the schedule''s later occurrences keep their places), never after ends_at nor after 9999-12-31T23:59:59Z, nor an occurrence that has already fired (22023 naming run_at: it would be delivered again under its old key and never recorded); nothing to change (every argument NULL, p_clear empty) raises 22023 naming change, a bad value 22023 naming the field (a run_at or ends_at before 0001-01-01T00:00:00Z or after 9999-12-31T23:59:59Z, infinities included; payload when the new payload lacks a value the reminder''s request reads; clear naming anything else; a limit both given and cleared), another status NU409, and so does a run_at or a payload while a worker holds the reminder''s lease (a delivery under way, which sends the payload it was claimed with), a missing reminder NU404; bringing the next fire forward wakes sleeping workers.';
+COMMENT ON FUNCTION nudge.reschedule_reminder(p_id bigint, p_run_at timestamp with time zone, p_interval_seconds integer, p_payload jsonb, p_max_fires integer, p_ends_at timestamp with time zone, p_clear text[], p_cron text, p_timezone text) IS 'Changes when and how an ACTIVE or PAUSED reminder fires (a NULL argument keeps that setting; p_clear names the limits to remove, max_fires and/or ends_at; identity, channel and status never change): run_at is the next fire, for a cron reminder its schedule''s first occurrence at or after run_at (while an occurrence is retrying, that occurrence''s next attempt: the schedule''s later occurrences keep their places), never after ends_at nor after 9999-12-31T23:59:59Z, nor an occurrence that has already fired (22023 naming run_at: it would be delivered again under its old key and never recorded); a cron reminder''s p_cron and p_timezone replace its schedule (checked as a create checks them, 22023 naming the field; on another schedule type 22023 too), its next fire then being the new schedule''s first occurrence at or after run_at, else now (while an occurrence is retrying, that attempt keeps its time), never after ends_at (22023 naming cron or timezone); nothing to change (every argument NULL, p_clear empty) raises 22023 naming change, a bad value 22023 naming the field (a run_at or ends_at before 0001-01-01T00:00:00Z or after 9999-12-31T23:59:59Z, infinities included; payload when the new payload lacks a value the reminder''s request reads; clear naming anything else; a limit both given and cleared), another status NU409, and so does a run_at, payload, cron or timezone while a worker holds the reminder''s lease (a delivery under way, which sends the payload it was claimed with), a missing reminder NU404; bringing the next fire forward wakes sleeping workers.';
 
 -- Name: resolve_moment(jsonb, text, timestamp with time zone, timestamp with time zone); Type: FUNCTION; Schema: nudge; Owner: -
 

@@ -94,6 +94,8 @@ export async function detailView(main, ctx) {
   const reschedule = h("form", { id: "reschedule-form", novalidate: true },
     field("Next fire", input("run_at", TIME_INPUT), inYourZone()),
     field("Interval in seconds", input("interval_seconds", { inputmode: "numeric" })),
+    field("Cron expression", input("cron", { spellcheck: "false", autocomplete: "off" }), "the next fire becomes the new schedule's first at or after Next fire, else after now"),
+    field("Time zone", input("timezone", { spellcheck: "false", autocomplete: "off" })),
     field("At most this many fires", input("max_fires", { inputmode: "numeric" })),
     removeLimit("max_fires", "no limit on fires"),
     field("Ends at", input("ends_at", TIME_INPUT), inYourZone()),
@@ -130,6 +132,11 @@ export async function detailView(main, ctx) {
     reschedule.closest("details").hidden = !live;
     // An interval is only a recurring reminder's (the API refuses it for the others).
     reschedule.querySelector('[data-field="interval_seconds"]').hidden = r.schedule_type !== "recurring";
+    // A cron reminder's schedule, shown as it is until changed.
+    for (const name of ["cron", "timezone"]) {
+      reschedule.querySelector(`[data-field="${name}"]`).hidden = r.schedule_type !== "cron";
+      reschedule.elements[name].placeholder = r[name] ?? "";
+    }
     for (const name of ["max_fires", "ends_at"]) {
       const box = reschedule.querySelector(`[data-remove="${name}"]`);
       box.hidden = r[name] == null;

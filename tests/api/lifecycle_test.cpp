@@ -80,6 +80,49 @@ TEST_F(Lifecycle, PatchReschedulesAndKeepsIdentity) {
             "2032-06-01 10:00:00+00");
 }
 
+// A cron reminder's schedule is changed in place: its next fire is the new schedule's first
+// occurrence from now, or at or after a run_at given with it (explore18b #8: cancelling and
+// creating again were two calls, and creating the identity again kept the old schedule).
+TEST_F(Lifecycle, PatchChangesACronSchedule) {
+  const auto created = post("/v1/reminders", R"({"entity_type":"u","entity_id":"c","event_type":"e",
+      "channel":"log","schedule_type":"cron","cron":"0 9 * * 1-5","timezone":"Europe/Berlin"})");
+  ASSERT_EQ(created.status, 201) << created.body.dump();
+  const std::string r = "/v1/reminders/" + std::to_string(created.body["id"].get<long>());
+  const auto changed = patch(r, R"({"cron":"30 7 * * *","timezone":"America/New_York"})");
+  ASSERT_EQ(changed.status, 200) << changed.body.dump();
+  EXPECT_EQ(changed.body["cron"], "30 7 * * *");
+  EXPECT_EQ(changed.body["timezone"], "America/New_York");
+  EXPECT_EQ(changed.body["schedule_text"], "every day at 07:30 (America/New_York)");
+  EXPECT_TRUE(
+      value<bool>("SELECT (next_run_at AT TIME ZONE 'America/New_York')::time = '07:30' "
+                  "AND next_run_at BETWEEN now() AND now() + interval '1 day' "
+                  "FROM nudge.reminders"));
+
+  const auto later = patch(r, R"({"cron":"0 12 * * *","run_at":"2031-01-01T00:00:00Z"})");
+  ASSERT_EQ(later.status, 200) << later.body.dump();
+  EXPECT_EQ(later.body["next_run_at"], "2031-01-01T17:00:00+00:00") << later.body.dump();
+
+  for (const auto& [body, field] : std::vector<std::pair<std::string, std::string>>{
+           {R"({"cron":"61 * * * *"})", "cron"},
+           {R"({"cron":null})", "cron"},
+           {R"({"timezone":"Mars/Olympus_Mons"})", "timezone"},
+           {R"({"timezone":null})", "timezone"},
+       }) {
+    const auto refused = patch(r, body);
+    EXPECT_EQ(refused.status, 400) << body;
+    EXPECT_EQ(refused.error_field(), field) << body << " " << refused.body.dump();
+  }
+  EXPECT_EQ(get(r).body["cron"], "0 12 * * *");
+
+  const auto every = post("/v1/reminders", R"({"entity_type":"u","entity_id":"r","event_type":"e",
+      "channel":"log","schedule_type":"recurring","interval_seconds":60})");
+  ASSERT_EQ(every.status, 201) << every.body.dump();
+  const auto not_cron = patch("/v1/reminders/" + std::to_string(every.body["id"].get<long>()),
+                              R"({"cron":"* * * * *"})");
+  EXPECT_EQ(not_cron.status, 400);
+  EXPECT_EQ(not_cron.error_field(), "cron") << not_cron.body.dump();
+}
+
 // null removes a limit (JSON merge patch); what every live reminder has cannot be removed.
 TEST_F(Lifecycle, PatchWithNullRemovesALimitAndOnlyALimit) {
   const auto created = post("/v1/reminders", R"({"entity_type":"u","entity_id":"p","event_type":"e",

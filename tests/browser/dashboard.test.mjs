@@ -606,6 +606,24 @@ flow("'Next fires' starts at the next fire and stops at max_fires and ends_at", 
   await waitUntil(async () => !("ends_at" in (await stack.api("GET", `/v1/reminders/${ending.id}`)).body), 10000, "ends_at removed");
   await page.waitForSelector("#f-remove-ends_at", { state: "hidden" });
   assert.equal(await page.isDisabled("#reschedule-form #f-ends_at"), false);
+  assert.equal(await page.isVisible("#reschedule-form #f-cron"), false);
+
+  // A cron reminder's expression and zone are changed in place (shown as they are until then),
+  // and the page says the new schedule; a bad expression is named on its field.
+  const nightly = await make({ schedule_type: "cron", cron: "0 9 * * 1-5", timezone: "Europe/Berlin" });
+  await open(`/reminders/${nightly.id}`);
+  await page.click("details:has(#reschedule-form) > summary");
+  assert.equal(await page.getAttribute("#reschedule-form #f-cron", "placeholder"), "0 9 * * 1-5");
+  assert.equal(await page.getAttribute("#reschedule-form #f-timezone", "placeholder"), "Europe/Berlin");
+  await page.fill("#reschedule-form #f-cron", "30 7 * * *");
+  await page.fill("#reschedule-form #f-timezone", "America/New_York");
+  await page.click("#reschedule-form button[type=submit]");
+  await page.waitForFunction(() => document.querySelector("#facts").textContent.includes("every day at 07:30 (America/New_York)"));
+  assert.equal((await stack.api("GET", `/v1/reminders/${nightly.id}`)).body.timezone, "America/New_York");
+  await page.fill("#reschedule-form #f-cron", "61 * * * *");
+  await page.click("#reschedule-form button[type=submit]");
+  await page.waitForSelector("#reschedule-form #f-cron[aria-invalid=true]");
+  assert.match(await page.textContent("#reschedule-form #f-cron-error"), /minute/);
 });
 
 // Paused while its fires went by: 'Next fires' lists what a claim does once it is resumed, under

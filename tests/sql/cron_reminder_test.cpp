@@ -313,6 +313,35 @@ TEST_F(CronReminder, RescheduledToRunAtItFiresAtTheFirstOccurrenceAtOrAfterIt) {
       value<std::string>("SELECT to_char(next_run_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI') "
                          "FROM nudge.reminders"),
       "2026-03-07 00:00");
+
+  // A new schedule (explore18b #8) takes its first occurrence at or after the run_at given with
+  // it, and is refused naming cron when that comes after ends_at.
+  EXPECT_EQ(
+      value<std::string>("SELECT to_char(next_run_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI') "
+                         "|| ' ' || cron || ' ' || timezone "
+                         "FROM nudge.reschedule_reminder($1::bigint, p_cron => '30 7 * * *', "
+                         "p_timezone => 'Europe/Berlin', p_run_at => '2026-03-08T00:00:00Z')",
+                         id),
+      "2026-03-08 06:30 30 7 * * * Europe/Berlin");
+  try {
+    sql("SELECT nudge.reschedule_reminder($1::bigint, p_cron => '0 0 1 4 *', "
+        "p_run_at => '2026-03-08T00:00:00Z')",
+        id);
+    ADD_FAILURE() << "a schedule whose next fire is after ends_at was taken";
+  } catch (const pqxx::sql_error& e) {
+    EXPECT_EQ(e.sqlstate(), "22023");
+    EXPECT_NE(std::string(e.what()).find("run_at: must not be after ends_at"), std::string::npos)
+        << e.what();
+  }
+  try {
+    sql("SELECT nudge.reschedule_reminder($1::bigint, p_cron => '0 0 1 4 *')", id);
+    ADD_FAILURE() << "a schedule whose next fire is after ends_at was taken";
+  } catch (const pqxx::sql_error& e) {
+    EXPECT_EQ(e.sqlstate(), "22023");
+    EXPECT_NE(std::string(e.what()).find("cron: the new schedule's next fire"), std::string::npos)
+        << e.what();
+  }
+  EXPECT_EQ(value<std::string>("SELECT cron FROM nudge.reminders"), "30 7 * * *");
 }
 
 }  // namespace

@@ -154,6 +154,28 @@ TEST_F(FinishNeverRevivesTest, ANewRunAtOrPayloadWaitsUntilTheDeliveryUnderWayEn
       every);
   EXPECT_EQ(value<std::string>("SELECT payload->>'k' FROM nudge.reminders WHERE id = $1", every),
             "3");
+
+  // A cron one's schedule waits the same way; then its next fire is the new schedule's.
+  const std::int64_t nightly = value<std::int64_t>(
+      "SELECT (reminder).id FROM nudge.create_reminder('u', 'u3', 'e', 'log', 'cron', "
+      "p_cron => '* * * * *', p_run_at => now() - interval '1 minute')");
+  const auto tick = claim("w1");
+  ASSERT_EQ(tick.size(), 1u);
+  const SqlFailure cron = failure_of(
+      "SELECT nudge.reschedule_reminder($1, p_cron => '0 3 * * *', p_timezone => 'Asia/Tokyo')",
+      nightly);
+  EXPECT_EQ(cron.sqlstate, "NU409");
+  EXPECT_NE(cron.message.find("change its cron and timezone once that attempt ends"),
+            std::string::npos)
+      << cron.message;
+  EXPECT_TRUE(finish_and_claim("w1", tick, 0).empty());
+  sql("SELECT nudge.reschedule_reminder($1, p_cron => '0 3 * * *', p_timezone => 'Asia/Tokyo')",
+      nightly);
+  EXPECT_EQ(value<std::string>("SELECT to_char(next_run_at AT TIME ZONE 'Asia/Tokyo', 'HH24:MI') "
+                               "|| ' ' || (next_run_at - now() < interval '1 day') "
+                               "FROM nudge.reminders WHERE id = $1",
+                               nightly),
+            "03:00 true");
   EXPECT_EQ(value<std::string>("SELECT next_run_at AT TIME ZONE 'UTC' FROM nudge.reminders "
                                "WHERE id = $1",
                                every),

@@ -351,8 +351,8 @@ TEST_F(InputLikeRest, BulkChangesAndReschedulesRefuseWhatRestRefuses) {
   const SqlFailure nothing = failure_of("SELECT nudge.reschedule_reminder($1)", id);
   EXPECT_EQ(nothing.sqlstate, "22023");
   EXPECT_EQ(nothing.message,
-            "change: nothing to change: give run_at, interval_seconds, payload, max_fires or "
-            "ends_at, or clear max_fires or ends_at");
+            "change: nothing to change: give run_at, interval_seconds, payload, cron, timezone, "
+            "max_fires or ends_at, or clear max_fires or ends_at");
   EXPECT_EQ(failure_of("SELECT nudge.reschedule_reminder(424242)").sqlstate, "22023")
       << "as REST, before the reminder is looked up";
   EXPECT_EQ(status(id), "ACTIVE");

@@ -32,6 +32,9 @@ struct Delivery {
   std::optional<int> retry_after_seconds = std::nullopt;
   // A refusal that trying again cannot change (an SMTP 5xx): the occurrence ends failed now.
   bool final = false;
+  // Email: whether the relay was reached at all (a refused connection, a name that does not
+  // resolve, not a word before the timeout or a failed TLS handshake is not): see RelayRest.
+  bool relay_reached = true;
 };
 
 // An attempt that ended, for this reason, before any connection was tried.

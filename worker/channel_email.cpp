@@ -251,6 +251,12 @@ class EmailChannel final : public Channel {
           "TLS (use smtps:// or a relay that offers STARTTLS)";
       return delivery;
     }
+    // Nothing heard from the relay at all: this worker's relay, not this message.
+    delivery.relay_reached =
+        !(result == CURLE_COULDNT_CONNECT || result == CURLE_COULDNT_RESOLVE_HOST ||
+          result == CURLE_COULDNT_RESOLVE_PROXY || result == CURLE_SSL_CONNECT_ERROR ||
+          result == CURLE_PEER_FAILED_VERIFICATION ||
+          (result == CURLE_OPERATION_TIMEDOUT && transfer.reply.empty()));
     std::string error = "SMTP: " + curl_error_text(result, transfer.error);
     if (!transfer.reply.empty() && code >= 400)
       error += " (server said \"" + transfer.reply + "\")";

@@ -70,10 +70,11 @@ struct DatabaseFamily {
 }  // namespace
 
 MetricsListener::MetricsListener(const Config& config, metrics::Registry& registry,
-                                 std::string application_name)
+                                 std::string application_name, const WorkerHealth& health)
     : config_(config),
       registry_(registry),
       application_name_(std::move(application_name)),
+      health_(health),
       server_(std::make_unique<httplib::Server>()) {
   server_->new_task_queue = [] { return new httplib::ThreadPool(kThreads); };
   // httplib's default adds SO_REUSEPORT, with which a second worker given the same port would
@@ -182,9 +183,10 @@ void MetricsListener::write_database_gauges(metrics::TextWriter& out) {
 std::vector<health::CheckResult> MetricsListener::readiness() {
   std::lock_guard lock(mutex_);
   pqxx::connection* conn = connection();
-  if (conn == nullptr) return health::database_unreachable("the database is unreachable");
-  auto checks = health::check_database(*conn, Program::worker);
-  if (checks.front().failure) conn_.reset();
+  auto checks = conn == nullptr ? health::database_unreachable("the database is unreachable")
+                                : health::check_database(*conn, Program::worker);
+  if (conn != nullptr && checks.front().failure) conn_.reset();
+  for (auto& check : health_.checks()) checks.push_back(std::move(check));
   return checks;
 }
 

@@ -14,6 +14,7 @@
 #include "nudge/config.hpp"
 #include "nudge/health.hpp"
 #include "nudge/metrics.hpp"
+#include "worker_health.hpp"
 
 namespace httplib {
 class Server;
@@ -23,8 +24,10 @@ namespace nudge {
 
 class MetricsListener {
  public:
-  // Registers the database's gauges with `registry`, which must outlive this.
-  MetricsListener(const Config& config, metrics::Registry& registry, std::string application_name);
+  // Registers the database's gauges with `registry`, which must outlive this, as `health` (what
+  // the claim loops report, added to /readyz) must.
+  MetricsListener(const Config& config, metrics::Registry& registry, std::string application_name,
+                  const WorkerHealth& health);
   ~MetricsListener();
   MetricsListener(const MetricsListener&) = delete;
   MetricsListener& operator=(const MetricsListener&) = delete;
@@ -43,6 +46,7 @@ class MetricsListener {
   const Config& config_;
   metrics::Registry& registry_;
   const std::string application_name_;
+  const WorkerHealth& health_;
   std::unique_ptr<httplib::Server> server_;
   std::thread serving_;
   std::mutex mutex_;  // the connection: scrapes and health checks take turns

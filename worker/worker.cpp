@@ -23,8 +23,10 @@
 #include "nudge/pg_text.hpp"
 #include "nudge/process_metrics.hpp"
 #include "nudge/shutdown.hpp"
+#include "relay_rest.hpp"
 #include "statement_cancel.hpp"
 #include "transfers.hpp"
+#include "worker_health.hpp"
 #include "worker_metrics.hpp"
 
 namespace nudge {
@@ -138,12 +140,13 @@ class InFlight {
 class ClaimLoop {
  public:
   ClaimLoop(const Config& config, std::string owner, InFlight& in_flight,
-            StopDeadline& stop_deadline, WorkerMetrics& metrics)
+            StopDeadline& stop_deadline, WorkerMetrics& metrics, WorkerHealth& health)
       : config_(config),
         owner_(std::move(owner)),
         in_flight_(in_flight),
         stop_deadline_(stop_deadline),
         metrics_(metrics),
+        health_(health),
         transfers_(static_cast<std::size_t>(email_lanes_per_loop(config))),
         channels_(make_channels(config, transfers_)),
         policy_(worker_policy(config)) {}
@@ -175,7 +178,8 @@ class ClaimLoop {
     const auto sending = std::count_if(delivering_.begin(), delivering_.end(), [](const auto& d) {
       return d.second.fire.channel == "email";
     });
-    return std::max(0, email_lanes_per_loop(config_) - static_cast<int>(sending));
+    return relay_rest_.lanes(std::max(0, email_lanes_per_loop(config_) - static_cast<int>(sending)),
+                             Clock::now());
   }
 
   // Whether a claim now would have room. A claim counts an attempt for every row it takes (so a
@@ -220,6 +224,7 @@ class ClaimLoop {
       }
       pending_.clear();
       first_pending_.reset();
+      if (failures_ > 0) health_.claim_went_through(owner_);
       failures_ = 0;
       if (limit > 0) {
         metrics_.claimed(fires);
@@ -340,14 +345,22 @@ class ClaimLoop {
     }
     d.error = storable_text(d.error, 2000);
     d.response = storable_text(d.response, kMaxResponseBytes);
+    if (run.fire.channel == "email") note_relay(d);
     if (!d.delivered) {
-      // Channels keep secrets out of their errors; the database has the full record too.
-      log::info("delivery attempt failed", {{"reminder_id", id},
-                                            {"attempt", run.fire.attempt},
-                                            {"of", run.fire.max_attempts},
-                                            {"channel", run.fire.channel},
-                                            {"status_code", d.status_code ? *d.status_code : 0},
-                                            {"error", d.error}});
+      // Channels keep secrets out of their errors; the database has the full record too. The
+      // last attempt of an occurrence is a warning: it ends failed (explore18a #1).
+      const bool last = d.final || run.fire.attempt >= run.fire.max_attempts;
+      const nlohmann::json fields = {{"reminder_id", id},
+                                     {"attempt", run.fire.attempt},
+                                     {"of", run.fire.max_attempts},
+                                     {"channel", run.fire.channel},
+                                     {"status_code", d.status_code ? *d.status_code : 0},
+                                     {"error", d.error}};
+      if (last) {
+        log::warn("delivery failed: the occurrence's last attempt", fields);
+      } else {
+        log::info("delivery attempt failed", fields);
+      }
     }
     if (pending_.empty()) first_pending_ = Clock::now();
     const auto duration_ms =
@@ -356,6 +369,29 @@ class ClaimLoop {
             : std::nullopt;
     pending_.push_back(
         FireOutcome{id, run.fire.scheduled_for, run.fire.attempt, std::move(d), duration_ms});
+  }
+
+  // An email attempt ended: a relay that could not be reached rests this loop's emails.
+  void note_relay(const Delivery& d) {
+    switch (relay_rest_.ended(d.relay_reached, Clock::now())) {
+      case RelayRest::Change::began:
+        log::warn(
+            "the email relay cannot be reached: this loop claims no emails for a while, "
+            "other workers take them",
+            {{"owner", owner_},
+             {"rest_ms", relay_rest_.rest().count()},
+             {"relay", redact_url(config_.email.smtp_url)},
+             {"error", d.error}});
+        health_.relay_unreachable(owner_, d.error);
+        break;
+      case RelayRest::Change::ended:
+        log::info("the email relay answers again", {{"owner", owner_}});
+        health_.relay_answered(owner_);
+        break;
+      case RelayRest::Change::none:
+        if (!d.relay_reached) health_.relay_unreachable(owner_, d.error);
+        break;
+    }
   }
 
   void publish_in_flight() {
@@ -530,8 +566,12 @@ class ClaimLoop {
       nlohmann::json fields = {{"owner", owner_},
                                {"error", primary_message(database_error(e, config_.database.url))}};
       if (const std::string hint = session_not_kept_hint(e); !hint.empty()) fields["hint"] = hint;
+      if (const auto* sql = dynamic_cast<const pqxx::sql_error*>(&e);
+          sql != nullptr && sqlstate_of(*sql) == "57014")
+        fields["hint"] = kStatementTimeoutHint;
       log::error("claim loop error", std::move(fields));
     }
+    health_.claim_failed(owner_, primary_message(database_error(e, config_.database.url)));
     pause_delivering(backoff_ms);
   }
 
@@ -585,12 +625,21 @@ class ClaimLoop {
   static constexpr std::chrono::milliseconds kRecordWithin{20};
   static constexpr double kFirstHeldDueWait = 0.002;  // seconds
   static constexpr double kMaxHeldDueWait = 0.1;
+  // A role's or database's statement_timeout reaches the worker's sessions: one short enough
+  // cancelled every claim, said only as "canceling statement due to statement timeout"
+  // (explore18a #4).
+  static constexpr const char* kStatementTimeoutHint =
+      "the statement_timeout of this login or its database cancelled it (SHOW statement_timeout): "
+      "the worker's statements must be able to finish; ALTER ROLE <worker login> RESET "
+      "statement_timeout, or set one of seconds";
 
   const Config& config_;
   const std::string owner_;
   InFlight& in_flight_;
   StopDeadline& stop_deadline_;
   WorkerMetrics& metrics_;
+  WorkerHealth& health_;
+  RelayRest relay_rest_;
   // Declared before channels_: channels hold a reference to it.
   Transfers transfers_;
   Channels channels_;
@@ -744,9 +793,10 @@ int run_worker(const Config& config, const std::string& worker_id) {
                     "delivery slot, or being delivered).",
                     [&in_flight] { return static_cast<double>(in_flight.count()); });
   metrics::add_process_metrics(registry);
+  WorkerHealth health;
   std::optional<MetricsListener> listener;
   if (config.worker.metrics_port != 0) {
-    listener.emplace(config, registry, worker_id + "/metrics");
+    listener.emplace(config, registry, worker_id + "/metrics", health);
     if (const auto problem = listener->start()) {
       log::error("cannot listen for metrics", {{"address", config.worker.metrics_address},
                                                {"port", config.worker.metrics_port},
@@ -765,7 +815,7 @@ int run_worker(const Config& config, const std::string& worker_id) {
   std::vector<std::unique_ptr<ClaimLoop>> loops;
   for (int i = 0; i < config.worker.concurrency; ++i)
     loops.push_back(std::make_unique<ClaimLoop>(config, worker_id + "/" + std::to_string(i),
-                                                in_flight, stop_deadline, worker_metrics));
+                                                in_flight, stop_deadline, worker_metrics, health));
   std::vector<std::future<void>> running;
   for (auto& loop : loops)  // noexcept: an escaping exception ends the process, as on a thread
     running.push_back(std::async(std::launch::async, [&loop = *loop]() noexcept { loop.run(); }));

@@ -2,7 +2,8 @@
 // loopback (tests/support/smtp_server.hpp: Debian's aiosmtpd, with a small Python script that
 // parses every message it accepts and writes what it found as one JSON line).
 // A recurring reminder mailed to its contact until its flag stops it, a relay that rejects the
-// recipient, no relay at all, and a password in the relay's URL that must never show.
+// recipient, no relay at all, a worker whose relay cannot be reached beside one whose relay
+// answers, and a password in the relay's URL that must never show.
 
 #include <signal.h>
 #include <unistd.h>
@@ -14,6 +15,7 @@
 
 #include "process/process_fixture.hpp"
 #include "support/misbehaving_relay.hpp"
+#include "support/prometheus_text.hpp"
 #include "support/smtp_server.hpp"
 
 namespace nudge::test {
@@ -268,6 +270,62 @@ TEST_F(EmailDelivery, NoRelayListeningFailsTheReminderWithAClearError) {
       sql("SELECT outcome, attempts FROM nudge.executions WHERE reminder_id = $1", id).at(0);
   EXPECT_EQ(e[0].as<std::string>(), "failed");
   EXPECT_EQ(e[1].as<int>(), 1);
+}
+
+// A worker whose relay cannot be reached claims no emails for a while, so a worker whose relay
+// answers sends them: one with a wrong port failed a third of all emails within seconds, every
+// retry landing on it as the first free loop (explore18a #1). Its /readyz says why, and the
+// last attempt of an occurrence is a warning.
+TEST_F(EmailDelivery, AWorkerWhoseRelayCannotBeReachedLeavesItsEmailsToTheOthers) {
+  start_server();
+  const int port = free_tcp_port();
+  const std::string nowhere = "smtp://127.0.0.1:" + std::to_string(free_tcp_port());
+  const std::int64_t first = create_one_time("INT_500", "ann@example.com", 10);
+  start_worker(email_env(nowhere, {{"NUDGE_RETRY_BASE_DELAY_MS", "100"},
+                                   {"NUDGE_WORKER_CONCURRENCY", "1"},
+                                   {"NUDGE_WORKER_METRICS_PORT", std::to_string(port)}}));
+  ASSERT_TRUE(wait_until(kSlow, [&] {
+    return all_logs().find("the email relay cannot be reached") != std::string::npos;
+  })) << all_logs();
+  const Scraped unready = scrape(port, "/readyz?verbose");
+  EXPECT_EQ(unready.status, 503);
+  EXPECT_NE(unready.body.find("[-]email-relay failed: cannot be reached from "), std::string::npos)
+      << unready.body;
+  EXPECT_NE(unready.body.find("[+]claims ok"), std::string::npos) << unready.body;
+
+  for (int i = 0; i < 20; ++i)
+    create_one_time("INT_5" + std::to_string(10 + i), "bo@example.com", 2);
+  start_worker(email_env(server_->url(), {{"NUDGE_RETRY_BASE_DELAY_MS", "100"}}));
+  ASSERT_TRUE(wait_until(kSlow, [&] {
+    return value<long>("SELECT count(*) FROM nudge.reminders WHERE status = 'COMPLETED'") == 21;
+  })) << all_logs();
+  EXPECT_EQ(status_of(first), "COMPLETED");
+  EXPECT_EQ(value<long>("SELECT count(*) FROM nudge.reminders WHERE status = 'FAILED'"), 0);
+  // The first email, then a probe after each rest (2 s, 4 s, ...): not one attempt per email.
+  EXPECT_LE(value<long>("SELECT count(*) FROM nudge.delivery_attempts WHERE outcome = 'failed'"), 4)
+      << all_logs();
+  EXPECT_EQ(server_->messages().size(), 21u);
+}
+
+// The last attempt of an occurrence that fails is a warning, naming the reminder.
+TEST_F(EmailDelivery, TheLastFailedAttemptOfAnOccurrenceIsAWarning) {
+  const std::string url = "smtp://127.0.0.1:" + std::to_string(free_tcp_port());
+  const std::int64_t id = create_one_time("INT_600", "ann@example.com", 1);
+  start_worker(email_env(url));
+  ASSERT_TRUE(wait_for_executions(1)) << all_logs();
+  EXPECT_EQ(status_of(id), "FAILED");
+  std::string line;
+  ASSERT_TRUE(wait_until(kSlow, [&] {
+    const std::string logs = all_logs();
+    const auto at = logs.find(R"("msg":"delivery failed: the occurrence's last attempt")");
+    if (at == std::string::npos) return false;
+    const auto begin = logs.rfind('\n', at);
+    line = logs.substr(begin == std::string::npos ? 0 : begin + 1,
+                       logs.find('\n', at) - (begin == std::string::npos ? 0 : begin + 1));
+    return true;
+  })) << all_logs();
+  EXPECT_NE(line.find(R"("level":"warn")"), std::string::npos) << line;
+  EXPECT_NE(line.find(R"("reminder_id":)" + std::to_string(id)), std::string::npos) << line;
 }
 
 TEST_F(EmailDelivery, ThePasswordInTheSmtpUrlNeverShows) {

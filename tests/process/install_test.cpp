@@ -361,9 +361,13 @@ TEST_F(Install, TheReadmesGrantsMakeEachServiceReadyAndAMissingOneIsNamedInReady
                             {"NUDGE_API_AUTH", "off"},
                             {"NUDGE_API_PORT", std::to_string(api_port)}},
                            (dir_ / "api.log").string());
+  // A worker's readiness also says its claims go through and its relay answers.
   const std::string ready = "[+]database ok\n[+]schema ok\n[+]grants ok\nreadyz check passed\n";
-  for (const int port : {metrics_port, api_port}) {
-    EXPECT_TRUE(wait_until(kSlow, [&] { return scrape(port, "/readyz?verbose").body == ready; }))
+  const std::string worker_ready =
+      "[+]database ok\n[+]schema ok\n[+]grants ok\n[+]claims ok\n[+]email-relay ok\nreadyz check "
+      "passed\n";
+  for (const auto& [port, want] : {std::pair{metrics_port, worker_ready}, {api_port, ready}}) {
+    EXPECT_TRUE(wait_until(kSlow, [&] { return scrape(port, "/readyz?verbose").body == want; }))
         << scrape(port, "/readyz?verbose").body << all_logs() << api_process.log();
   }
 

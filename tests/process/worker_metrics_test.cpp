@@ -127,12 +127,46 @@ TEST_F(WorkerMetrics, TheDueBacklogAndItsOldestAgeComeFromTheDatabase) {
   EXPECT_EQ(await_value(port, "nudge_due_reminders", 0), 0);
 }
 
+// A worker whose claims all fail (here a trigger raising what a role's tiny statement_timeout
+// raises) is not ready once they have failed for 10 s, and its log says which setting to look
+// at; it was ready throughout while it did nothing (explore18a #4). Ready again once they pass.
+TEST_F(WorkerMetrics, AWorkerWhoseClaimsKeepFailingIsNotReady) {
+  sql("CREATE FUNCTION public.cancel_claims() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+      "RAISE EXCEPTION 'canceling statement due to statement timeout' USING ERRCODE = '57014'; "
+      "END $$");
+  sql("CREATE TRIGGER claims_cancelled BEFORE UPDATE OF leased_by ON nudge.reminders FOR EACH ROW "
+      "WHEN (NEW.leased_by IS NOT NULL) EXECUTE FUNCTION public.cancel_claims()");
+  insert_due(1);
+  const int port = start_listening_worker({{"NUDGE_WORKER_CONCURRENCY", "1"}});
+  Scraped ready;
+  ASSERT_TRUE(wait_until(kSlow,
+                         [&] {
+                           ready = scrape(port, "/readyz?verbose");
+                           return ready.status == 503;
+                         }))
+      << ready.body << all_logs();
+  EXPECT_NE(ready.body.find("[-]claims failed: the claims of "), std::string::npos) << ready.body;
+  EXPECT_NE(ready.body.find("canceling statement due to statement timeout"), std::string::npos)
+      << ready.body;
+  EXPECT_NE(ready.body.find("[+]database ok"), std::string::npos) << ready.body;
+  EXPECT_NE(all_logs().find("the statement_timeout of this login or its database cancelled it"),
+            std::string::npos)
+      << all_logs();
+
+  sql("DROP TRIGGER claims_cancelled ON nudge.reminders");
+  ASSERT_TRUE(wait_for_executions(1)) << all_logs();
+  EXPECT_TRUE(wait_until(kSlow, [&] { return scrape(port, "/readyz").status == 200; }))
+      << scrape(port, "/readyz?verbose").body;
+}
+
 TEST_F(WorkerMetrics, LivezAndReadyzAnswerOnTheSameListener) {
   const int port = start_listening_worker();
   EXPECT_EQ(scrape(port, "/livez").body, "ok\n");
   const Scraped ready = scrape(port, "/readyz?verbose");
   EXPECT_EQ(ready.status, 200);
-  EXPECT_EQ(ready.body, "[+]database ok\n[+]schema ok\n[+]grants ok\nreadyz check passed\n");
+  EXPECT_EQ(ready.body,
+            "[+]database ok\n[+]schema ok\n[+]grants ok\n[+]claims ok\n[+]email-relay ok\nreadyz "
+            "check passed\n");
 
   sql("DELETE FROM nudge.migrations WHERE version = (SELECT max(version) FROM nudge.migrations)");
   const Scraped unready = scrape(port, "/readyz");

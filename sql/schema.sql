@@ -3608,7 +3608,7 @@ CREATE FUNCTION nudge.gauges(p_count_cap integer) RETURNS TABLE(name text, help 
     SET search_path TO 'pg_catalog', 'pg_temp'
     SET enable_seqscan TO 'off'
     SET enable_bitmapscan TO 'off'
-    AS $$
+    AS $_$
   SELECT 'nudge_due_reminders',
          format('Due ACTIVE reminders no worker holds, counted up to %s.', greatest(p_count_cap, 1)),
          NULL, NULL,
@@ -3634,11 +3634,45 @@ CREATE FUNCTION nudge.gauges(p_count_cap integer) RETURNS TABLE(name text, help 
          'state', s.state,
          (SELECT count(*) FROM nudge.target_hosts h WHERE h.state = s.state)::double precision
     FROM unnest(ARRAY['closed', 'open', 'probing']) AS s(state)
-$$;
+  UNION ALL
+  SELECT 'nudge_held_deliveries',
+         'Webhook deliveries that open or probing circuit breakers hold until their next probe.',
+         NULL, NULL,
+         (SELECT coalesce(sum(nudge.held_deliveries(h)), 0) FROM nudge.target_hosts h
+           WHERE h.state <> 'closed')::double precision
+  UNION ALL
+  SELECT 'nudge_workers_connected',
+         'nudge-worker processes with a claim loop connected to this database.',
+         NULL, NULL,
+         (SELECT count(DISTINCT split_part(a.application_name, '/', 1))
+            FROM pg_stat_activity a
+           WHERE a.datname = current_database()
+             AND a.application_name ~ '^[^/]+:[0-9]+:[0-9a-f]{8}/[0-9]+$')::double precision
+$_$;
 
 -- Name: FUNCTION gauges(p_count_cap integer); Type: COMMENT; Schema: nudge; Owner: -
 
-COMMENT ON FUNCTION nudge.gauges(p_count_cap integer) IS 'The database''s gauges for the workers'' GET /metrics, one row per sample (metric name, help, at most one label, value), grouped by name: nudge_due_reminders (due ACTIVE reminders without a live lease, counted up to p_count_cap), nudge_oldest_due_seconds (how long the earliest of them has been due, at most since 0001-01-01T00:00:00Z; 0 when none is) and nudge_breaker_hosts by state (hosts with a circuit breaker row, closed, open or probing); reads at most p_count_cap + 1 entries of the due index.';
+COMMENT ON FUNCTION nudge.gauges(p_count_cap integer) IS 'The database''s gauges for the workers'' GET /metrics, one row per sample (metric name, help, at most one label, value), grouped by name: nudge_due_reminders (due ACTIVE reminders without a live lease, counted up to p_count_cap), nudge_oldest_due_seconds (how long the earliest of them has been due, at most since 0001-01-01T00:00:00Z; 0 when none is) nudge_breaker_hosts by state (hosts with a circuit breaker row, closed, open or probing), nudge_held_deliveries (deliveries the open and probing breakers hold, nudge.held_deliveries) and nudge_workers_connected (nudge-worker processes with a claim loop session in this database, by their sessions'' application_name); reads at most p_count_cap + 1 entries of the due index, and the held deliveries of each breaker that is not closed.';
+
+-- Name: held_deliveries(nudge.target_hosts); Type: FUNCTION; Schema: nudge; Owner: -
+
+CREATE FUNCTION nudge.held_deliveries(h nudge.target_hosts) RETURNS bigint
+    LANGUAGE sql STABLE
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    SET enable_seqscan TO 'off'
+    SET jit TO 'off'
+    AS $$
+  -- Held deliveries wait for the probe time (nudge.record_host_outcomes moves them by it): read
+  -- by that time in the due index, as that function does.
+  SELECT count(*) FROM nudge.reminders r
+   WHERE h.state <> 'closed' AND r.status = 'ACTIVE' AND r.next_run_at = h.next_probe_at
+     AND r.leased_by IS NULL AND r.channel = 'webhook'
+     AND coalesce(nudge.target_host(r.target), nudge.webhook_host(r)) = h.host
+$$;
+
+-- Name: FUNCTION held_deliveries(h nudge.target_hosts); Type: COMMENT; Schema: nudge; Owner: -
+
+COMMENT ON FUNCTION nudge.held_deliveries(h nudge.target_hosts) IS 'How many webhook deliveries breaker h holds: ACTIVE reminders to its host, not leased, waiting for its next probe; 0 when it is closed.';
 
 -- Name: instant_ahead(timestamp with time zone[], timestamp with time zone); Type: FUNCTION; Schema: nudge; Owner: -
 
@@ -4198,6 +4232,10 @@ BEGIN
     'due_now_cap', p_due_cap,
     'oldest_due_seconds', (SELECT g->'value' FROM jsonb_array_elements(v_gauges) g
                             WHERE g->>'name' = 'nudge_oldest_due_seconds'),
+    'held', (SELECT g->'value' FROM jsonb_array_elements(v_gauges) g
+              WHERE g->>'name' = 'nudge_held_deliveries'),
+    'workers', (SELECT g->'value' FROM jsonb_array_elements(v_gauges) g
+                 WHERE g->>'name' = 'nudge_workers_connected'),
     'last_hour', v_hour,
     'gauges', v_gauges,
     'as_of', now());
@@ -4205,7 +4243,7 @@ END $$;
 
 -- Name: FUNCTION overview(p_exact_below bigint, p_due_cap integer); Type: COMMENT; Schema: nudge; Owner: -
 
-COMMENT ON FUNCTION nudge.overview(p_exact_below bigint, p_due_cap integer) IS 'The dashboard''s overview as jsonb: reminders by status (exact below p_exact_below rows, else estimated from pg_stats and the table''s size, with counts_estimated saying which), due_now and oldest_due_seconds from nudge.gauges(p_due_cap), fires delivered and failed in the last hour (last_hour), and every row of nudge.gauges; past p_exact_below rows its cost grows only with the last hour''s fires, not with the tables.';
+COMMENT ON FUNCTION nudge.overview(p_exact_below bigint, p_due_cap integer) IS 'The dashboard''s overview as jsonb: reminders by status (exact below p_exact_below rows, else estimated from pg_stats and the table''s size, with counts_estimated saying which), due_now and oldest_due_seconds from nudge.gauges(p_due_cap), held (deliveries circuit breakers hold) and workers (nudge-worker processes connected) from the same, fires delivered and failed in the last hour (last_hour), and every row of nudge.gauges; past p_exact_below rows its cost grows only with the last hour''s fires, not with the tables.';
 
 -- Name: own_event_path_problem(text, text); Type: FUNCTION; Schema: nudge; Owner: -
 
@@ -6566,12 +6604,13 @@ CREATE FUNCTION nudge.target_host_json(h nudge.target_hosts) RETURNS jsonb
     AS $$
   SELECT jsonb_build_object('host', h.host, 'state', h.state, 'failures', h.consecutive_failures,
                             'opened_at', h.opened_at, 'next_probe_at', h.next_probe_at,
-                            'open_seconds', h.open_seconds, 'updated_at', h.updated_at)
+                            'open_seconds', h.open_seconds, 'updated_at', h.updated_at,
+                            'held', nudge.held_deliveries(h))
 $$;
 
 -- Name: FUNCTION target_host_json(h nudge.target_hosts); Type: COMMENT; Schema: nudge; Owner: -
 
-COMMENT ON FUNCTION nudge.target_host_json(h nudge.target_hosts) IS 'The public JSON form of a target host''s circuit breaker.';
+COMMENT ON FUNCTION nudge.target_host_json(h nudge.target_hosts) IS 'The public JSON form of a target host''s circuit breaker, with the deliveries it holds (held, nudge.held_deliveries).';
 
 -- Name: template_field_type(text); Type: FUNCTION; Schema: nudge; Owner: -
 

@@ -69,7 +69,16 @@ async function render() {
     gone = true;
     stops.splice(0).forEach((s) => s());
   };
-  const ctx = { params, args, subscribe: (fn) => { if (!gone) stops.push(subscribe(fn)); } };
+  const ctx = {
+    params, args,
+    subscribe: (fn) => { if (!gone) stops.push(subscribe(fn)); },
+    // A timer that stops with the view.
+    every: (ms, fn) => {
+      if (gone) return;
+      const timer = setInterval(fn, ms);
+      stops.push(() => clearInterval(timer));
+    },
+  };
   try {
     await view(box, ctx);
   } catch (e) {

@@ -1,5 +1,6 @@
-// Overview: reminders by status (estimated on big tables), the due backlog, the last hour's
-// fires, and the webhook hosts whose circuit breaker is not closed (GET /v1/targets).
+// Overview: reminders by status (estimated on big tables), the due backlog, the workers
+// connected, the last hour's fires, and the webhook hosts whose circuit breaker is not closed
+// (GET /v1/targets) with the deliveries each holds.
 
 import { api, hasRoute } from "./api.js";
 import { h, fill, time, labelledRow, tableHead } from "./dom.js";
@@ -18,7 +19,7 @@ function card(label, value, href) {
   return h("li", { class: "card" }, href ? h("a", { href }, body) : body);
 }
 
-const BREAKER_COLUMNS = ["Host", "State", "Failures", "Next probe"];
+const BREAKER_COLUMNS = ["Host", "State", "Failures", "Held", "Next probe"];
 
 // The hosts deliveries are held back from: open (waiting for the next probe) or probing. The
 // overview's breaker gauges only count them; an operator needs to know which hosts, and when
@@ -32,15 +33,16 @@ async function breakers() {
     hosts.length
       ? [h("div", { class: "table-wrap", role: "region", "aria-label": "Open circuit breakers", tabindex: 0 },
         h("table", { id: "breakers", class: "stack-on-phone" }, tableHead(BREAKER_COLUMNS),
-          h("tbody", {}, hosts.map((t) => labelledRow({}, BREAKER_COLUMNS, [t.host, t.state, t.failures, time(t.next_probe_at)], [2]))))),
+          h("tbody", {}, hosts.map((t) => labelledRow({}, BREAKER_COLUMNS, [t.host, t.state, t.failures, t.held, time(t.next_probe_at)], [2, 3]))))),
       more ? h("p", { class: "hint" }, "More hosts are open than shown here: see GET /v1/targets.") : null]
       : h("p", { id: "breakers" }, "None is open: every webhook host is taking deliveries.")];
 }
 
 export async function overviewView(main, ctx) {
   const body = h("div", { "aria-live": "polite" });
-  fill(main, h("h1", {}, "Overview"), body,
-    h("button", { type: "button", onclick: () => load() }, "Refresh"));
+  const note = h("p", { id: "refresh-note", class: "error", role: "status" });
+  fill(main, h("h1", {}, "Overview"), body, note,
+    h("button", { type: "button", onclick: () => reload() }, "Refresh"));
 
   async function load() {
     const [o, held] = await Promise.all([api("GET", "/v1/overview"), breakers()]);
@@ -51,24 +53,38 @@ export async function overviewView(main, ctx) {
       h("ul", { class: "cards" },
         STATUSES.map((s) => card(s, approx + (o.counts[s] || 0).toLocaleString(), `#/reminders?status=${s}`))),
       h("h2", {}, "Now"),
+      o.workers === 0
+        ? h("p", { id: "no-worker", class: "error", role: "alert" }, "No worker is connected: nothing is delivered until one runs (nudge-worker).")
+        : null,
       h("ul", { class: "cards" },
         card("due now", o.due_now.toLocaleString() + dueCapped),
         card("oldest due for", duration(o.oldest_due_seconds)),
+        card("workers connected", o.workers.toLocaleString()),
+        card("held by circuit breakers", o.held.toLocaleString()),
         card("delivered in the last hour", o.last_hour.delivered.toLocaleString()),
         card("failed in the last hour", o.last_hour.failed.toLocaleString())),
       held,
       h("p", { class: "hint" }, "As of ", new Date(o.as_of).toLocaleTimeString(undefined, { timeZoneName: "short" })));
   }
 
-  // Live: reload at most every two seconds while things change.
+  // A reload that fails says so, beside what is still shown and its time.
+  function reload() {
+    return load().then(
+      () => { note.textContent = ""; },
+      (e) => { note.textContent = `Could not refresh: ${e.message}. What is shown is as of the time below.`; });
+  }
+
+  // Live: reload at most every two seconds while things change, and every 15 s anyway: a
+  // backlog that grows because no worker runs changes nothing the stream reports.
   let pending = null;
   ctx.subscribe((type) => {
     if (type !== "reminder" && type !== "flag" && type !== "resync") return;
     if (pending) return;
     pending = setTimeout(() => {
       pending = null;
-      load().catch(() => {});
+      reload();
     }, 2000);
   });
+  ctx.every(15000, () => { if (document.visibilityState === "visible") reload(); });
   await load();
 }

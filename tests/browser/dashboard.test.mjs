@@ -160,7 +160,11 @@ flow("the overview names the webhook hosts whose circuit breaker is open", {}, a
              VALUES ('https://down.example:443', 'open', 5, now(), now() + interval '5 minutes', 300)`);
   await page.click("button:text-is('Refresh')");
   const row = await page.waitForSelector("#breakers tbody tr");
-  assert.match(await row.textContent(), /^https:\/\/down\.example:443open5/);
+  assert.match(await row.textContent(), /^https:\/\/down\.example:443open50/);
+  // The deliveries it holds, and the workers connected (explore18a #2, #3).
+  assert.match(await page.textContent("main"), /0held by circuit breakers/);
+  assert.match(await page.textContent("main"), /1workers connected/);
+  assert.equal(await page.isVisible("#no-worker"), false);
 });
 
 flow("a recurring reminder created in the form opens its detail", {}, async () => {

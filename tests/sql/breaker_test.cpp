@@ -132,6 +132,15 @@ TEST_F(BreakerTest, ConsecutiveFailuresOpenTheBreakerAndHoldItsDeliveriesWithout
   EXPECT_EQ(count("nudge.delivery_attempts"), 4)
       << "three failures and the other host's delivery: held deliveries are no attempts";
   EXPECT_TRUE(round("w2", {}, 200).empty()) << "not due again before the probe";
+  // Said where on-call looks: the host's held deliveries, and the gauge (explore18a #2).
+  EXPECT_EQ(value<long>("SELECT (nudge.target_host_json(h)->>'held')::bigint "
+                        "FROM nudge.target_hosts h WHERE h.host = $1",
+                        kDown),
+            3);
+  EXPECT_EQ(value<double>("SELECT value FROM nudge.gauges(100) "
+                          "WHERE name = 'nudge_held_deliveries'"),
+            3);
+  EXPECT_EQ(value<long>("SELECT (nudge.overview()->>'held')::bigint"), 3);
 }
 
 TEST_F(BreakerTest, OneProbeGoesOutWhenTheOpenTimeIsOverAndItsSuccessReleasesTheRest) {

@@ -2,6 +2,8 @@
 // lease holds, counted up to a cap) and how long the earliest of them has been due.
 
 #include <map>
+#include <memory>
+#include <vector>
 
 #include "sql/lifecycle_fixture.hpp"
 
@@ -29,7 +31,9 @@ TEST_F(Gauges, CountTheDueBacklogAndTheAgeOfItsOldest) {
   sql("SELECT nudge.pause_reminder($1)", paused);
 
   const auto g = gauges();
-  ASSERT_EQ(g.size(), 3u);  // and nudge_breaker_hosts (tests/sql/breaker_test.cpp)
+  // and nudge_breaker_hosts, nudge_held_deliveries (tests/sql/breaker_test.cpp),
+  // nudge_workers_connected (below)
+  ASSERT_EQ(g.size(), 5u);
   EXPECT_EQ(g.at("nudge_due_reminders"), 2);
   EXPECT_GE(g.at("nudge_oldest_due_seconds"), 600);
   EXPECT_LT(g.at("nudge_oldest_due_seconds"), 700);
@@ -60,6 +64,25 @@ TEST_F(Gauges, NothingDueIsZero) {
   const auto g = gauges();
   EXPECT_EQ(g.at("nudge_due_reminders"), 0);
   EXPECT_EQ(g.at("nudge_oldest_due_seconds"), 0);
+}
+
+// Worker processes are told apart by their claim loops' sessions (application_name
+// "<host>:<pid>:<8 hex>/<loop>"); the API's and a worker's other sessions are not loops. With
+// none, the dashboard and an alert can say nothing is delivered (explore18a #3).
+TEST_F(Gauges, WorkersConnectedAreCountedByTheirClaimLoopsSessions) {
+  EXPECT_EQ(gauges().at("nudge_workers_connected"), 0);
+  std::vector<std::unique_ptr<pqxx::connection>> sessions;
+  for (const char* name : {"host-a:12:0a1b2c3d/0", "host-a:12:0a1b2c3d/1", "host-b:7:ffff0000/0",
+                           "host-b:9:12345678/maintenance", "host-c:5:abcdef01/api"}) {
+    sessions.push_back(std::make_unique<pqxx::connection>(db_.url()));
+    pqxx::nontransaction(*sessions.back())
+        .exec("SET application_name = " + sessions.back()->quote(name));
+  }
+  EXPECT_EQ(gauges().at("nudge_workers_connected"), 2);
+  EXPECT_EQ(value<long>("SELECT (nudge.overview()->>'workers')::bigint"), 2);
+  sessions.clear();
+  EXPECT_TRUE(wait_until(std::chrono::seconds(10),
+                         [&] { return gauges().at("nudge_workers_connected") == 0; }));
 }
 
 }  // namespace

@@ -228,6 +228,7 @@ class ClaimLoop {
       failures_ = 0;
       if (limit > 0) {
         metrics_.claimed(fires);
+        log_taken_over(fires);
         const auto deliveries = std::count_if(fires.begin(), fires.end(),
                                               [](const Fire& f) { return f.channel != "log"; });
         if (!fires.empty()) claims_log_only_ = deliveries == 0;
@@ -369,6 +370,23 @@ class ClaimLoop {
             : std::nullopt;
     pending_.push_back(
         FireOutcome{id, run.fire.scheduled_for, run.fire.attempt, std::move(d), duration_ms});
+  }
+
+  // Deliveries another worker's lease held until it ran out: that worker stopped, froze or lost
+  // the database, which nothing said but a counter (explore18a #5).
+  void log_taken_over(const std::vector<Fire>& fires) const {
+    std::vector<std::int64_t> ids;
+    for (const auto& f : fires)
+      if (f.rescued) ids.push_back(f.id);
+    if (ids.empty()) return;
+    if (ids.size() > 20) ids.resize(20);
+    log::warn(
+        "took over deliveries whose lease had run out: the worker that held them stopped, "
+        "froze or lost the database",
+        {{"owner", owner_},
+         {"count",
+          std::count_if(fires.begin(), fires.end(), [](const Fire& f) { return f.rescued; })},
+         {"reminders", ids}});
   }
 
   // An email attempt ended: a relay that could not be reached rests this loop's emails.

@@ -106,6 +106,9 @@ TEST_F(WorkerMetrics, LeasesLeftByADeadWorkerAreCountedAsRescued) {
   const std::string text = scrape(port).body;
   EXPECT_EQ(sample_value(text, R"(nudge_worker_retries_total{channel="log"})"), 20);
   EXPECT_EQ(sample_value(text, "nudge_worker_lateness_seconds_count"), 0);  // no first attempts
+  // And said in the log, with a count (explore18a #5: only the counter said it).
+  EXPECT_NE(all_logs().find("took over deliveries whose lease had run out"), std::string::npos)
+      << all_logs();
 }
 
 TEST_F(WorkerMetrics, TheDueBacklogAndItsOldestAgeComeFromTheDatabase) {

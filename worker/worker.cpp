@@ -16,6 +16,7 @@
 #include <random>
 #include <thread>
 
+#include "breaker_key.hpp"
 #include "lifecycle.hpp"
 #include "metrics_listener.hpp"
 #include "nudge/database.hpp"
@@ -351,12 +352,15 @@ class ClaimLoop {
       // Channels keep secrets out of their errors; the database has the full record too. The
       // last attempt of an occurrence is a warning: it ends failed (explore18a #1).
       const bool last = d.final || run.fire.attempt >= run.fire.max_attempts;
-      const nlohmann::json fields = {{"reminder_id", id},
-                                     {"attempt", run.fire.attempt},
-                                     {"of", run.fire.max_attempts},
-                                     {"channel", run.fire.channel},
-                                     {"status_code", d.status_code ? *d.status_code : 0},
-                                     {"error", d.error}};
+      nlohmann::json fields = {{"reminder_id", id},
+                               {"attempt", run.fire.attempt},
+                               {"of", run.fire.max_attempts},
+                               {"channel", run.fire.channel},
+                               {"status_code", d.status_code ? *d.status_code : 0},
+                               {"error", d.error}};
+      // The host as /v1/targets and the breaker's lines name it (no path, no password).
+      if (run.fire.channel == "webhook" && run.fire.target)
+        fields["host"] = breaker_key(*run.fire.target);
       if (last) {
         log::warn("delivery failed: the occurrence's last attempt", fields);
       } else {

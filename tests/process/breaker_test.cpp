@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <atomic>
 #include <set>
+#include <sstream>
 #include <thread>
 
 #include "process/process_fixture.hpp"
@@ -102,6 +103,15 @@ TEST_F(Breaker, AReceiverDownThenUpLosesNothingAndBurnsNoAttemptsWhileOpen) {
   EXPECT_GE(log_lines_with(R"("to":"open")"), failed_probes + 1) << all_logs();
   EXPECT_GE(log_lines_with(R"("to":"probing")"), failed_probes + 1) << all_logs();
   EXPECT_EQ(log_lines_with(R"("to":"closed")"), 1) << all_logs();
+  // A failed attempt's line names the host as the breaker's lines do (explore18a #2).
+  const std::string host = value<std::string>("SELECT host FROM nudge.target_hosts");
+  long failed_lines = 0;
+  std::istringstream logs(all_logs());
+  for (std::string line; std::getline(logs, line);)
+    if (line.find(R"("msg":"delivery attempt failed")") != std::string::npos &&
+        line.find(R"("host":")" + host + R"(")") != std::string::npos)
+      ++failed_lines;
+  EXPECT_GE(failed_lines, failed_probes + kEarly) << all_logs();
 }
 
 // A heartbeat during a slow probe moves the breaker's probe time and, with it, the deliveries

@@ -103,8 +103,15 @@ void check_request(const json& value, const std::string& channel, const std::str
     throw bad_field(prefix + "request", "invalid_value", "is only for webhook reminders");
   }
   for (const auto& [key, v] : value.items()) {
-    if (key != "method" && key != "headers" && key != "body" && key != "content_type")
+    if (key != "method" && key != "headers" && key != "body" && key != "content_type" &&
+        key != "timeout_ms")
       throw bad_field(at + key, "unknown_field", "is not a known field");
+  }
+  if (const auto it = value.find("timeout_ms"); it != value.end()) {
+    if (!it->is_number_integer() || it->get<long long>() < 1 || it->get<long long>() > 600000) {
+      throw bad_field(at + "timeout_ms", "invalid_value",
+                      "must be a whole number of milliseconds from 1 to 600000");
+    }
   }
   std::string method = "POST";
   if (const auto it = value.find("method"); it != value.end()) {

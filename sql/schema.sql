@@ -1229,8 +1229,18 @@ BEGIN
   IF p_channel IS DISTINCT FROM 'webhook' THEN
     PERFORM nudge.reject('request', 'is only for webhook reminders');
   END IF;
-  PERFORM nudge.check_keys(p_request, ARRAY['method', 'headers', 'body', 'content_type'],
+  PERFORM nudge.check_keys(p_request,
+                           ARRAY['method', 'headers', 'body', 'content_type', 'timeout_ms'],
                            'request.');
+  -- A handler slower than the workers' [webhook] timeout_ms was called again on every attempt
+  -- and the reminder failed (explore18b #4): a reminder can wait longer, or less, for its own.
+  IF p_request ? 'timeout_ms'
+     AND NOT coalesce(jsonb_typeof(p_request->'timeout_ms') = 'number'
+                      AND p_request->>'timeout_ms' ~ '^[0-9]{1,6}$'
+                      AND (p_request->>'timeout_ms')::integer BETWEEN 1 AND 600000, false) THEN
+    PERFORM nudge.reject('request.timeout_ms',
+                         'must be a whole number of milliseconds from 1 to 600000');
+  END IF;
   IF p_request ? 'method' AND (jsonb_typeof(p_request->'method') <> 'string'
                                OR v_method NOT IN ('POST', 'PUT', 'PATCH', 'GET', 'DELETE')) THEN
     PERFORM nudge.reject('request.method', 'must be one of POST, PUT, PATCH, GET, DELETE');
@@ -1330,7 +1340,7 @@ END $_$;
 
 -- Name: FUNCTION check_request(p_request jsonb, p_channel text, p_payload jsonb); Type: COMMENT; Schema: nudge; Owner: -
 
-COMMENT ON FUNCTION nudge.check_request(p_request jsonb, p_channel text, p_payload jsonb) IS 'Raises 22023 naming the field (request, request.method, request.headers.<name>, request.body, request.content_type) when a request cannot be sent for a reminder of channel p_channel with payload p_payload: only webhooks; method POST, PUT, PATCH, GET or DELETE; at most 20 headers, named by RFC 7230 tokens other than Host, Content-Length, Transfer-Encoding, Connection, Idempotency-Key, Nudge-* and Content-Type (request.content_type), once each, with values of at most 2048 characters without control characters whose only placeholders are {{secret.NAME}}; a body of at most 16 KiB (none for GET and DELETE), JSON or a string with content_type (with placeholders, not of a JSON type), whose placeholders are a request''s and whose payload paths exist and, where put in text, are not null; otherwise does nothing.';
+COMMENT ON FUNCTION nudge.check_request(p_request jsonb, p_channel text, p_payload jsonb) IS 'Raises 22023 naming the field (request, request.method, request.headers.<name>, request.body, request.content_type, request.timeout_ms) when a request cannot be sent for a reminder of channel p_channel with payload p_payload: only webhooks; method POST, PUT, PATCH, GET or DELETE; timeout_ms a whole number from 1 to 600000; at most 20 headers, named by RFC 7230 tokens other than Host, Content-Length, Transfer-Encoding, Connection, Idempotency-Key, Nudge-* and Content-Type (request.content_type), once each, with values of at most 2048 characters without control characters whose only placeholders are {{secret.NAME}}; a body of at most 16 KiB (none for GET and DELETE), JSON or a string with content_type (with placeholders, not of a JSON type), whose placeholders are a request''s and whose payload paths exist and, where put in text, are not null; otherwise does nothing.';
 
 -- Name: check_request_text(text, text, boolean, jsonb, boolean); Type: FUNCTION; Schema: nudge; Owner: -
 
@@ -5674,7 +5684,8 @@ BEGIN
     RETURN NULL;
   END IF;
   v_out := jsonb_build_object('method', coalesce(r.request->>'method', 'POST'),
-                              'headers', coalesce(r.request->'headers', '{}'::jsonb));
+                              'headers', coalesce(r.request->'headers', '{}'::jsonb))
+           || jsonb_strip_nulls(jsonb_build_object('timeout_ms', r.request->'timeout_ms'));
   IF v_body IS NULL THEN
     RETURN v_out;
   END IF;
@@ -5703,7 +5714,7 @@ END $$;
 
 -- Name: FUNCTION rendered_request(r nudge.reminders, p_occurrence timestamp with time zone, p_attempt integer); Type: COMMENT; Schema: nudge; Owner: -
 
-COMMENT ON FUNCTION nudge.rendered_request(r nudge.reminders, p_occurrence timestamp with time zone, p_attempt integer) IS 'The reminder''s request for attempt p_attempt at occurrence p_occurrence: method (default POST), headers as stored ({{secret.NAME}} left for the worker), and for a request with a body its content type (default application/json) and the body rendered (JSON: values JSON-escaped, a string that is one placeholder takes the value''s type; form: values form-encoded; other types: values as text), or an error instead of the body when it cannot render or renders to more than 1 MiB; NULL without a request.';
+COMMENT ON FUNCTION nudge.rendered_request(r nudge.reminders, p_occurrence timestamp with time zone, p_attempt integer) IS 'The reminder''s request for attempt p_attempt at occurrence p_occurrence: method (default POST), headers as stored ({{secret.NAME}} left for the worker), timeout_ms when it has one, and for a request with a body its content type (default application/json) and the body rendered (JSON: values JSON-escaped, a string that is one placeholder takes the value''s type; form: values form-encoded; other types: values as text), or an error instead of the body when it cannot render or renders to more than 1 MiB; NULL without a request.';
 
 -- Name: request_placeholder_problem(text, boolean); Type: FUNCTION; Schema: nudge; Owner: -
 

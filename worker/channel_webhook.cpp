@@ -194,7 +194,8 @@ class WebhookChannel final : public Channel {
 
     start_curl_delivery(
         transfers_, std::move(done), [&](CURL* easy) { return configure(easy, url, *transfer); },
-        [transfer, timeout_ms = config_.timeout_ms](CURLcode result, CURL* handle) {
+        [transfer, timeout_ms = transfer->request.timeout_ms.value_or(config_.timeout_ms)](
+            CURLcode result, CURL* handle) {
           return outcome(*transfer, timeout_ms, result, handle);
         },
         [&](std::string text) { return mask_secrets(text, transfer->hidden); }, &transfer->connect);
@@ -224,7 +225,8 @@ class WebhookChannel final : public Channel {
              curl_easy_setopt(easy, CURLOPT_FOLLOWLOCATION, 0L),
              curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L),
              curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS, timeout(config_.connect_timeout_ms)),
-             curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, timeout(config_.timeout_ms)),
+             curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS,
+                              timeout(transfer.request.timeout_ms.value_or(config_.timeout_ms))),
              curl_easy_setopt(easy, CURLOPT_USERAGENT, "nudge-worker"),
              curl_easy_setopt(easy, CURLOPT_HTTPHEADER, transfer.headers),
              curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, &keep_start),

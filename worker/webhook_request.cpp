@@ -115,6 +115,9 @@ WebhookRequest webhook_request(const Fire& fire, const std::string& key, const S
     return request;
   }
   request.method = own.value("method", "POST");
+  if (const auto timeout = own.find("timeout_ms");
+      timeout != own.end() && timeout->is_number_integer())
+    request.timeout_ms = timeout->get<int>();
   if (const auto headers = own.find("headers"); headers != own.end() && headers->is_object()) {
     for (const auto& [name, value] : headers->items()) {
       if (!value.is_string() || !header_line(name, value.get<std::string>(), secrets, request)) {

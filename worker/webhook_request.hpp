@@ -18,6 +18,7 @@ struct WebhookRequest {
   std::string method = "POST";
   std::optional<std::string> body;  // the exact bytes to send; nullopt for none (GET, DELETE)
   std::string content_type = "application/json";  // empty: no Content-Type (an empty body)
+  std::optional<int> timeout_ms;     // the reminder's own wait for the answer, over [webhook]'s
   std::vector<std::string> headers;  // the reminder's own header lines, secrets filled in
   std::vector<std::string> secrets;  // the values filled in (and what echoes them, echoable_forms),
                                      // to keep out of errors and responses

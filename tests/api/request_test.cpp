@@ -36,6 +36,8 @@ TEST_F(Requests, ABadRequestIsA400NamingTheFieldAndNothingIsStored) {
       {R"({"body": {"a": 1}})", "request", "invalid_value", "log"},
       {R"({"verb": "PUT"})", "request.verb", "unknown_field"},
       {R"({"method": "TRACE"})", "request.method", "invalid_value"},
+      {R"({"timeout_ms": 0})", "request.timeout_ms", "invalid_value"},
+      {R"({"timeout_ms": "5000"})", "request.timeout_ms", "invalid_value"},
       // Header injection: a line break in a value or in a name.
       {R"({"headers": {"X-Note": "hi\r\nHost: evil.example"}})", "request.headers.X-Note",
        "invalid_value"},

@@ -46,6 +46,14 @@ class Delivery : public ProcessTest {
     return value<std::string>("SELECT status FROM nudge.reminders WHERE id = $1", id);
   }
 
+  // A receiver's handler that answers 200 after `wait` (sooner when the receiver stops).
+  int answer_after(std::chrono::milliseconds wait) {
+    const auto until = std::chrono::steady_clock::now() + wait;
+    while (!receiver_.stopping() && std::chrono::steady_clock::now() < until)
+      std::this_thread::sleep_for(10ms);
+    return 200;
+  }
+
   WebhookReceiver receiver_;
 };
 
@@ -197,12 +205,7 @@ TEST_F(Delivery, LogLinesStayWholeInAFileTheWorkersRecordsShare) {
 }
 
 TEST_F(Delivery, AHangingReceiverTimesOutWhileOthersAreDelivered) {
-  receiver_.on("/hang", [this](int) {
-    const auto until = std::chrono::steady_clock::now() + 20s;
-    while (!receiver_.stopping() && std::chrono::steady_clock::now() < until)
-      std::this_thread::sleep_for(10ms);
-    return 200;
-  });
+  receiver_.on("/hang", [this](int) { return answer_after(20s); });
   const std::int64_t hung = create_webhook("hung", receiver_.url("/hang"), ", p_max_attempts => 1");
   for (int i = 0; i < 50; ++i) create_webhook("fast" + std::to_string(i), receiver_.url("/fast"));
   // 6 s: room for 50 deliveries by a sanitizer build on a loaded 2-core machine.
@@ -221,6 +224,26 @@ TEST_F(Delivery, AHangingReceiverTimesOutWhileOthersAreDelivered) {
   EXPECT_EQ(value<long>("SELECT count(*) FROM nudge.executions WHERE outcome = 'delivered'"), 50);
   const auto hang_at = receiver_.requests_to("/hang").at(0).at;
   for (const auto& r : receiver_.requests_to("/fast")) EXPECT_LT(r.at, hang_at + 6s);
+}
+
+// A reminder's own request may wait longer (or less) for its answer than [webhook] timeout_ms:
+// a handler slower than the workers' timeout was called again on every attempt and the
+// reminder ended failed (explore18b #4).
+TEST_F(Delivery, ARequestsOwnTimeoutReplacesTheWorkers) {
+  receiver_.on("/slow", [this](int) { return answer_after(1500ms); });
+  const std::int64_t patient =
+      create_webhook("patient", receiver_.url("/slow"),
+                     ", p_max_attempts => 1, p_request => '{\"timeout_ms\": 20000}'");
+  const std::int64_t hasty =
+      create_webhook("hasty", receiver_.url("/slow"), ", p_max_attempts => 1, p_request => '{}'");
+  start_worker(fast_retries({{"NUDGE_WEBHOOK_TIMEOUT_MS", "300"}}));
+  ASSERT_TRUE(wait_for_executions(2)) << all_logs();
+  EXPECT_EQ(status_of(patient), "COMPLETED");
+  EXPECT_EQ(status_of(hasty), "FAILED");
+  EXPECT_NE(value<std::string>("SELECT error FROM nudge.executions WHERE reminder_id = $1", hasty)
+                .find("Timeout"),
+            std::string::npos);
+  EXPECT_EQ(receiver_.requests_to("/slow").size(), 2u);
 }
 
 TEST_F(Delivery, AtMostDeliveriesInFlightRunAtOnceAndAllArrive) {

@@ -68,6 +68,12 @@ TEST_F(RequestTest, ARequestIsStoredAsGivenAndShownWithItsPlaceholders) {
                                               "nudge.reminders r WHERE id = $1",
                                               create_one_time("plain")))
                    .contains("request"));
+  // Its own wait for the answer goes to the worker with each attempt.
+  const std::int64_t patient = create_webhook("u2", R"({"timeout_ms": 90000})", kAwkward);
+  EXPECT_EQ(value<std::string>("SELECT nudge.rendered_request(r, now(), 1)::text "
+                               "FROM nudge.reminders r WHERE id = $1",
+                               patient),
+            R"({"method": "POST", "headers": {}, "timeout_ms": 90000})");
 }
 
 struct Refusal {
@@ -92,6 +98,11 @@ TEST_F(RequestTest, EveryRequestThatCannotBeSentIsRefusedNamingTheField) {
       {R"({"metod": "GET"})", "request.metod", "is not a known field"},
       {R"({"method": "get"})", "request.method", "POST, PUT, PATCH, GET, DELETE"},
       {R"({"method": "HEAD"})", "request.method", "POST, PUT, PATCH, GET, DELETE"},
+      {R"({"timeout_ms": 0})", "request.timeout_ms", "from 1 to 600000"},
+      {R"({"timeout_ms": 600001})", "request.timeout_ms", "from 1 to 600000"},
+      {R"({"timeout_ms": 1.5})", "request.timeout_ms", "whole number of milliseconds"},
+      {R"({"timeout_ms": "5000"})", "request.timeout_ms", "whole number of milliseconds"},
+      {R"({"timeout_ms": null})", "request.timeout_ms", "whole number of milliseconds"},
       {R"({"headers": ["A: b"]})", "request.headers", "JSON object"},
       {many, "request.headers", "at most 20 headers"},
       // Injection: a line break in a name or a value.

@@ -16,11 +16,11 @@ void add_audit_routes(Router& router, ConnectionPool& pool) {
     reject_unknown_params(req, {"token", "subject_type", "subject", "limit", "cursor"});
     const auto token = filter(req, "token");
     const auto subject_type = query(req, "subject_type");
-    static const std::set<std::string> kSubjectTypes = {"reminder", "rule",  "flag",
-                                                        "contact",  "event", "token"};
+    static const std::set<std::string> kSubjectTypes = {"reminder", "rule",  "flag",  "contact",
+                                                        "event",    "token", "target"};
     if (subject_type && !kSubjectTypes.contains(*subject_type)) {
       throw bad_field("subject_type", "invalid_value",
-                      "must be one of reminder, rule, flag, contact, event, token");
+                      "must be one of reminder, rule, flag, contact, event, token, target");
     }
     // A contact's subject is entity_type/entity_id/channel: three names, each up to three
     // times longer as in its path (%2F for /), and two slashes.

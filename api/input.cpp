@@ -576,6 +576,13 @@ WordsInput parse_words(const json& body) {
   return in;
 }
 
+std::string parse_target_host(const json& body) {
+  Fields f(body, "");
+  std::string host = *f.text("host", 2048, true);
+  f.reject_unknown();
+  return host;
+}
+
 bool parse_flag_value(const json& body) {
   Fields f(body, "");
   const json* v = f.get("value");

@@ -89,6 +89,9 @@ struct WordsInput {
 };
 WordsInput parse_words(const nlohmann::json& body);
 
+// The host of POST /v1/targets/close, as GET /v1/targets lists it.
+std::string parse_target_host(const nlohmann::json& body);
+
 // The flag value of PUT /v1/flags/{key}.
 bool parse_flag_value(const nlohmann::json& body);
 void check_flag_key(const std::string& key);

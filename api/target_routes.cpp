@@ -1,11 +1,13 @@
 // Target hosts: the circuit breaker of each webhook host that has failed, as the workers keep
-// it in nudge.target_hosts (read only: the workers' claims and finishes change it).
+// it in nudge.target_hosts (their claims and finishes change it), and closing one by hand once
+// its receiver is known to be back (nudge.close_breaker).
 
 #include <optional>
 #include <string>
 
 #include "errors.hpp"
 #include "input.hpp"
+#include "nudge/log.hpp"
 #include "route_support.hpp"
 #include "routes.hpp"
 
@@ -25,6 +27,17 @@ void add_target_routes(Router& router, ConnectionPool& pool) {
     });
     reply(res, 200, page(rows, limit));
   });
+
+  router.add("POST", "/v1/targets/close",
+             [&pool](const httplib::Request& req, httplib::Response& res) {
+               reject_unknown_params(req, {});
+               const std::string host = parse_target_host(parse_object(req.body));
+               const auto row = on_connection(pool, [&](pqxx::nontransaction& tx) {
+                 return tx.exec_prepared1("close_breaker", host);
+               });
+               log::info("circuit breaker closed by hand", {{"host", host}});
+               reply(res, 200, row[0].c_str());
+             });
 }
 
 }  // namespace nudge::api

@@ -1811,6 +1811,61 @@ END $$;
 
 COMMENT ON FUNCTION nudge.claim_due(p_worker text, p_limit integer, p_policy nudge.worker_policy, p_slots integer, p_email_slots integer) IS 'Leases up to p_limit due ACTIVE reminders, earliest first, of which at most p_slots webhooks and emails and at most p_email_slots emails (each when given; log lines take no slot, and the rows past them are left due), to p_worker for the policy''s lease_seconds (database clock), skipping rows other workers hold, each with its address (target, else contacts), its own request rendered for the attempt (nudge.rendered_request) and whether it was taken over from an expired lease (rescued); never returns a reminder whose stop flag is true (it completes instead), an occurrence whose attempts were all used by workers that never finished them (recorded as failed), one missed by more than the threshold under misfire_policy skip (recorded as a skipped attempt saying up to when; the reminder moves to its first occurrence missed by no more than the threshold, due at once, or else its next future one), nor a webhook to a host whose circuit breaker is not closed (held until the breaker''s next_probe_at, occurrence and attempt kept), except one probe per host whose next_probe_at has passed (the held one with the fewest attempts used), which marks the breaker probing for lease_seconds (notified on nudge_breaker); a fire_all reminder starting a catch-up of more than fire_all_cap missed occurrences (up to ends_at) is returned at the first of the newest fire_all_cap of them (nudge.catch_up_kept), the older ones recorded as one skipped attempt at the oldest saying how many were dropped and from when to when.';
 
+-- Name: close_breaker(text); Type: FUNCTION; Schema: nudge; Owner: -
+
+CREATE FUNCTION nudge.close_breaker(p_host text) RETURNS nudge.target_hosts
+    LANGUAGE plpgsql
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    SET enable_seqscan TO 'off'
+    SET jit TO 'off'
+    AS $$
+DECLARE
+  v_row  nudge.target_hosts;
+  v_from text;
+  v_held timestamptz;
+BEGIN
+  IF p_host IS NULL OR length(p_host) NOT BETWEEN 1 AND 2048 THEN
+    PERFORM nudge.reject('host', 'must be a host as GET /v1/targets lists it (https://hooks.example.com:443)');
+  END IF;
+  -- Locked as a finish locks it, so no finish or claim changes it meanwhile.
+  SELECT * INTO v_row FROM nudge.target_hosts h WHERE h.host = p_host FOR UPDATE;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION 'no circuit breaker for host %: only a host that has failed has one (GET /v1/targets)',
+      p_host USING ERRCODE = 'NU404';
+  END IF;
+  IF v_row.state = 'closed' AND v_row.consecutive_failures = 0 THEN
+    RETURN v_row;
+  END IF;
+  v_from := v_row.state;
+  v_held := v_row.next_probe_at;
+  UPDATE nudge.target_hosts h
+     SET state = 'closed', consecutive_failures = 0, open_seconds = NULL, opened_at = NULL,
+         next_probe_at = NULL, probe_worker = NULL, probe_reminder_id = NULL, updated_at = now()
+   WHERE h.host = p_host
+  RETURNING * INTO v_row;
+  -- What it held waits for its probe time (nudge.record_host_outcomes): due now instead.
+  IF v_held IS NOT NULL THEN
+    UPDATE nudge.reminders r
+       SET next_run_at = now(), updated_at = now()
+     WHERE r.status = 'ACTIVE' AND r.next_run_at = v_held AND r.leased_by IS NULL
+       AND r.channel = 'webhook'
+       AND coalesce(nudge.target_host(r.target), nudge.webhook_host(r)) = p_host;
+  END IF;
+  IF v_from <> 'closed' THEN
+    PERFORM pg_notify('nudge_breaker', nudge.breaker_change(v_row, v_from, NULL));
+  END IF;
+  IF current_setting('nudge.audit', true) IS DISTINCT FROM 'off' THEN
+    INSERT INTO nudge.audit (token, route, subject_type, subject, change)
+    VALUES (nullif(current_setting('nudge.actor', true), ''),
+            nullif(current_setting('nudge.route', true), ''), 'target', p_host, 'update');
+  END IF;
+  RETURN v_row;
+END $$;
+
+-- Name: FUNCTION close_breaker(p_host text); Type: COMMENT; Schema: nudge; Owner: -
+
+COMMENT ON FUNCTION nudge.close_breaker(p_host text) IS 'Closes the circuit breaker of p_host (a host as nudge.target_hosts keys it) by hand: state closed, failures cleared, and the deliveries it held (waiting for its next probe) due at once, as a probe''s success would; the change is notified on nudge_breaker (worker null) and audited (subject_type target) unless the session has nudge.audit = off; a closed breaker without failures is returned unchanged; no such host raises NU404, a host empty or over 2048 characters 22023 naming host.';
+
 -- Name: compile_rule(nudge.rules); Type: FUNCTION; Schema: nudge; Owner: -
 
 CREATE FUNCTION nudge.compile_rule(p_rule nudge.rules) RETURNS jsonb
@@ -6945,7 +7000,7 @@ CREATE TABLE nudge.audit (
 
 -- Name: TABLE audit; Type: COMMENT; Schema: nudge; Owner: -
 
-COMMENT ON TABLE nudge.audit IS 'Who changed what: one row per row a REST request or an SQL session changed in reminders, rules, status_flags, contacts, events or api_tokens; pruned after [history] retention_days.';
+COMMENT ON TABLE nudge.audit IS 'Who changed what: one row per row a REST request or an SQL session changed in reminders, rules, status_flags, contacts, events or api_tokens, and one per circuit breaker closed by hand (subject_type target); pruned after [history] retention_days.';
 
 -- Name: audit_id_seq; Type: SEQUENCE; Schema: nudge; Owner: -
 

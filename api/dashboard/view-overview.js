@@ -19,12 +19,29 @@ function card(label, value, href) {
   return h("li", { class: "card" }, href ? h("a", { href }, body) : body);
 }
 
-const BREAKER_COLUMNS = ["Host", "State", "Failures", "Held", "Next probe"];
+const BREAKER_COLUMNS = ["Host", "State", "Failures", "Held", "Next probe", "Action"];
+
+// Closes a breaker by hand (POST /v1/targets/close) once its receiver is known to be back: what
+// it holds goes out at once rather than at its next probe, which doubles while it stays down.
+function closeButton(t, done) {
+  return h("button", {
+    type: "button", class: "needs-write",
+    onclick: async () => {
+      if (!confirm(`Close the circuit breaker of ${t.host} now? The ${t.held} deliveries it holds go out at once.`)) return;
+      try {
+        await api("POST", "/v1/targets/close", { host: t.host });
+        done(null);
+      } catch (e) {
+        done(e);
+      }
+    },
+  }, "Close now");
+}
 
 // The hosts deliveries are held back from: open (waiting for the next probe) or probing. The
 // overview's breaker gauges only count them; an operator needs to know which hosts, and when
 // they are tried again.
-async function breakers() {
+async function breakers(closed) {
   if (!(await hasRoute("/v1/targets"))) return null;
   const pages = await Promise.all(["open", "probing"].map((state) => api("GET", `/v1/targets?state=${state}&limit=50`)));
   const hosts = pages.flatMap((p) => p.items);
@@ -33,7 +50,7 @@ async function breakers() {
     hosts.length
       ? [h("div", { class: "table-wrap", role: "region", "aria-label": "Open circuit breakers", tabindex: 0 },
         h("table", { id: "breakers", class: "stack-on-phone" }, tableHead(BREAKER_COLUMNS),
-          h("tbody", {}, hosts.map((t) => labelledRow({}, BREAKER_COLUMNS, [t.host, t.state, t.failures, t.held, time(t.next_probe_at)], [2, 3]))))),
+          h("tbody", {}, hosts.map((t) => labelledRow({}, BREAKER_COLUMNS, [t.host, t.state, t.failures, t.held, time(t.next_probe_at), closeButton(t, closed)], [2, 3]))))),
       more ? h("p", { class: "hint" }, "More hosts are open than shown here: see GET /v1/targets.") : null]
       : h("p", { id: "breakers" }, "None is open: every webhook host is taking deliveries.")];
 }
@@ -45,7 +62,7 @@ export async function overviewView(main, ctx) {
     h("button", { type: "button", onclick: () => reload() }, "Refresh"));
 
   async function load() {
-    const [o, held] = await Promise.all([api("GET", "/v1/overview"), breakers()]);
+    const [o, held] = await Promise.all([api("GET", "/v1/overview"), breakers(afterClose)]);
     const approx = o.counts_estimated ? "≈ " : "";
     const dueCapped = o.due_now >= o.due_now_cap ? "+" : "";
     fill(body,
@@ -65,6 +82,11 @@ export async function overviewView(main, ctx) {
         card("failed in the last hour", o.last_hour.failed.toLocaleString())),
       held,
       h("p", { class: "hint" }, "As of ", new Date(o.as_of).toLocaleTimeString(undefined, { timeZoneName: "short" })));
+  }
+
+  function afterClose(e) {
+    if (e) note.textContent = `Could not close it: ${e.message}`;
+    else reload();
   }
 
   // A reload that fails says so, beside what is still shown and its time.

@@ -83,7 +83,7 @@ TEST_F(BodyLimits, ADeeplyNestedBodyIsA400NamingItsPathOnEveryRouteThatReadsOne)
       }
     }
   }
-  EXPECT_EQ(routes, 21);
+  EXPECT_EQ(routes, 22);
   EXPECT_TRUE(api_->running());
 }
 

@@ -1,4 +1,5 @@
-// GET /v1/targets: the circuit breakers of webhook hosts, as the workers keep them.
+// GET /v1/targets: the circuit breakers of webhook hosts, as the workers keep them; POST
+// /v1/targets/close: one closed by hand.
 
 #include "api/api_fixture.hpp"
 
@@ -38,6 +39,7 @@ TEST_F(Targets, ListsEveryHostWithItsStateFailuresAndProbeTime) {
   EXPECT_EQ(closed["state"], "closed");
   EXPECT_EQ(closed["failures"], 2);
   EXPECT_TRUE(closed["next_probe_at"].is_null());
+  EXPECT_EQ(open["held"], 0) << "deliveries it holds (tests/sql/breaker_test.cpp)";
   EXPECT_FALSE(all.body["items"][2].contains("probe_worker")) << "the prober is internal";
 }
 
@@ -65,6 +67,28 @@ TEST_F(Targets, AnUnknownStateOrParameterIsRefusedNamingIt) {
   const auto unknown = get("/v1/targets?host=x");
   EXPECT_EQ(unknown.status, 400);
   EXPECT_EQ(unknown.body["error"]["field"], "host");
+}
+
+// A receiver known to be back: its breaker is closed by hand, audited with the caller.
+TEST_F(Targets, ABreakerIsClosedByHandAndAnUnknownHostIs404) {
+  three_breakers();
+  const auto closed = post("/v1/targets/close", R"({"host": "https://b.example:443"})");
+  ASSERT_EQ(closed.status, 200) << closed.body.dump();
+  EXPECT_EQ(closed.body["host"], "https://b.example:443");
+  EXPECT_EQ(closed.body["state"], "closed");
+  EXPECT_EQ(closed.body["failures"], 0);
+  EXPECT_TRUE(closed.body["next_probe_at"].is_null());
+  EXPECT_EQ(value<std::string>("SELECT route FROM nudge.audit WHERE subject_type = 'target'"),
+            "POST /v1/targets/close");
+  const auto unknown = post("/v1/targets/close", R"({"host": "https://z.example:443"})");
+  EXPECT_EQ(unknown.status, 404) << unknown.body.dump();
+  EXPECT_NE(unknown.body["error"]["message"].get<std::string>().find("no circuit breaker"),
+            std::string::npos);
+  for (const char* body : {"{}", R"({"host": ""})", R"({"host": 1})", R"({"hots": "x"})"}) {
+    const auto bad = post("/v1/targets/close", body);
+    EXPECT_EQ(bad.status, 400) << body;
+  }
+  EXPECT_EQ(post("/v1/targets/close", "{}").error_field(), "host");
 }
 
 }  // namespace

@@ -143,6 +143,33 @@ TEST_F(BreakerTest, ConsecutiveFailuresOpenTheBreakerAndHoldItsDeliveriesWithout
   EXPECT_EQ(value<long>("SELECT (nudge.overview()->>'held')::bigint"), 3);
 }
 
+// A receiver known to be back: closing its breaker by hand makes what it held due at once, as a
+// probe's success would, and is audited (explore18a #2: on-call waited out a doubled open time).
+TEST_F(BreakerTest, ClosingABreakerByHandReleasesWhatItHeld) {
+  for (int i = 0; i < 3; ++i) create_webhook("d" + std::to_string(i), kDown + "/hook");
+  round("w1", round("w1", {}, 200), 503);
+  everything_due();
+  EXPECT_TRUE(round("w1", {}, 200).empty());  // held
+  ASSERT_EQ(state_of(kDown), "open");
+
+  EXPECT_EQ(value<std::string>("SELECT state || ' ' || consecutive_failures "
+                               "FROM nudge.close_breaker($1)",
+                               kDown),
+            "closed 0");
+  EXPECT_TRUE(
+      value<bool>("SELECT opened_at IS NULL AND next_probe_at IS NULL FROM nudge.target_hosts"));
+  EXPECT_EQ(round("w2", {}, 200).size(), 3u) << "the held deliveries are due at once";
+  EXPECT_EQ(value<long>("SELECT count(*) FROM nudge.audit WHERE subject_type = 'target' "
+                        "AND subject = $1 AND change = 'update'",
+                        kDown),
+            1);
+  EXPECT_EQ(value<std::string>("SELECT state FROM nudge.close_breaker($1)", kDown), "closed");
+  EXPECT_EQ(value<long>("SELECT count(*) FROM nudge.audit WHERE subject_type = 'target'"), 1)
+      << "closing a closed breaker changes nothing";
+  EXPECT_EQ(failure_of("SELECT nudge.close_breaker('https://never.example:443')").sqlstate,
+            "NU404");
+}
+
 TEST_F(BreakerTest, OneProbeGoesOutWhenTheOpenTimeIsOverAndItsSuccessReleasesTheRest) {
   std::vector<std::int64_t> down;
   for (int i = 0; i < 3; ++i)

@@ -50,7 +50,7 @@ void add_routes(Router& router, ConnectionPool& pool, Notifier& notifier, const 
   add_contact_routes(router, pool, secrets, guard);
   add_rule_routes(router, pool, secrets, guard);
   add_event_routes(router, pool, notifier);
-  add_target_routes(router, pool);
+  add_target_routes(router, pool, notifier);
   add_audit_routes(router, pool);
   add_auth_routes(router);
   add_stream_routes(router, pool, hub);

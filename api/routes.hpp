@@ -35,7 +35,7 @@ void add_contact_routes(Router& router, ConnectionPool& pool, const Secrets& sec
 void add_rule_routes(Router& router, ConnectionPool& pool, const Secrets& secrets,
                      const AddressGuard& guard);
 void add_event_routes(Router& router, ConnectionPool& pool, Notifier& notifier);
-void add_target_routes(Router& router, ConnectionPool& pool);
+void add_target_routes(Router& router, ConnectionPool& pool, Notifier& notifier);
 void add_audit_routes(Router& router, ConnectionPool& pool);
 // GET /v1/auth: the caller's token and what it holds.
 void add_auth_routes(Router& router);

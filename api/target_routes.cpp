@@ -13,7 +13,7 @@
 
 namespace nudge::api {
 
-void add_target_routes(Router& router, ConnectionPool& pool) {
+void add_target_routes(Router& router, ConnectionPool& pool, Notifier& notifier) {
   router.add("GET", "/v1/targets", [&pool](const httplib::Request& req, httplib::Response& res) {
     reject_unknown_params(req, {"state", "limit", "cursor"});
     const std::optional<std::string> state = query(req, "state");
@@ -29,13 +29,15 @@ void add_target_routes(Router& router, ConnectionPool& pool) {
   });
 
   router.add("POST", "/v1/targets/close",
-             [&pool](const httplib::Request& req, httplib::Response& res) {
+             [&pool, &notifier](const httplib::Request& req, httplib::Response& res) {
                reject_unknown_params(req, {});
                const std::string host = parse_target_host(parse_object(req.body));
                const auto row = on_connection(pool, [&](pqxx::nontransaction& tx) {
                  return tx.exec_prepared1("close_breaker", host);
                });
                log::info("circuit breaker closed by hand", {{"host", host}});
+               // What it held is due now. The API's sessions do not NOTIFY: told after commit.
+               notifier.poke();
                reply(res, 200, row[0].c_str());
              });
 }

@@ -379,18 +379,17 @@ class ClaimLoop {
   // Deliveries another worker's lease held until it ran out: that worker stopped, froze or lost
   // the database, which nothing said but a counter (explore18a #5).
   void log_taken_over(const std::vector<Fire>& fires) const {
-    std::vector<std::int64_t> ids;
-    for (const auto& f : fires)
-      if (f.rescued) ids.push_back(f.id);
-    if (ids.empty()) return;
-    if (ids.size() > 20) ids.resize(20);
+    std::vector<std::int64_t> ids;  // the first 20 of them
+    long count = 0;
+    for (const auto& f : fires) {
+      if (!f.rescued) continue;
+      if (++count <= 20) ids.push_back(f.id);
+    }
+    if (count == 0) return;
     log::warn(
         "took over deliveries whose lease had run out: the worker that held them stopped, "
         "froze or lost the database",
-        {{"owner", owner_},
-         {"count",
-          std::count_if(fires.begin(), fires.end(), [](const Fire& f) { return f.rescued; })},
-         {"reminders", ids}});
+        {{"owner", owner_}, {"count", count}, {"reminders", ids}});
   }
 
   // An email attempt ended: a relay that could not be reached rests this loop's emails.
@@ -574,26 +573,25 @@ class ClaimLoop {
     ++failures_;
     const int backoff_ms =
         std::min(config_.worker.reconnect_max_ms, 100 * (1 << std::min(failures_, 10)));
+    // The first line only: PostgreSQL's CONTEXT would repeat kilobytes of function text.
+    const std::string first_line = primary_message(database_error(e, config_.database.url));
     if (connection_lost(e)) {
       log::warn("lost the database connection",
                 {{"owner", owner_}, {"error", database_error(e, config_.database.url)}});
     } else if (dynamic_cast<const pqxx::transaction_rollback*>(&e) != nullptr) {
       // A deadlock or serialization failure rolled the round back whole: nothing was lost, and
       // what ended is recorded by the next round.
-      log::warn(
-          "a round conflicted with another transaction; trying again",
-          {{"owner", owner_}, {"error", primary_message(database_error(e, config_.database.url))}});
+      log::warn("a round conflicted with another transaction; trying again",
+                {{"owner", owner_}, {"error", first_line}});
     } else {
-      // The first line only: PostgreSQL's CONTEXT would repeat kilobytes of function text.
-      nlohmann::json fields = {{"owner", owner_},
-                               {"error", primary_message(database_error(e, config_.database.url))}};
+      nlohmann::json fields = {{"owner", owner_}, {"error", first_line}};
       if (const std::string hint = session_not_kept_hint(e); !hint.empty()) fields["hint"] = hint;
       if (const auto* sql = dynamic_cast<const pqxx::sql_error*>(&e);
           sql != nullptr && sqlstate_of(*sql) == "57014")
         fields["hint"] = kStatementTimeoutHint;
       log::error("claim loop error", std::move(fields));
     }
-    health_.claim_failed(owner_, primary_message(database_error(e, config_.database.url)));
+    health_.claim_failed(owner_, first_line);
     pause_delivering(backoff_ms);
   }
 

@@ -688,9 +688,11 @@ CREATE TABLE nudge.target_hosts (
     probe_worker text,
     probe_reminder_id bigint,
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    last_error text,
     CONSTRAINT breaker_state_is_known CHECK ((state = ANY (ARRAY['closed'::text, 'open'::text, 'probing'::text]))),
     CONSTRAINT failures_are_not_negative CHECK ((consecutive_failures >= 0)),
     CONSTRAINT only_a_closed_breaker_has_no_probe_time CHECK (((state = 'closed'::text) = ((next_probe_at IS NULL) AND (opened_at IS NULL) AND (open_seconds IS NULL)))),
+    CONSTRAINT only_a_failing_breaker_has_a_last_error CHECK (((last_error IS NULL) OR ((consecutive_failures > 0) AND (length(last_error) <= 500)))),
     CONSTRAINT only_a_probing_breaker_has_a_prober CHECK (((state = 'probing'::text) = ((probe_worker IS NOT NULL) AND (probe_reminder_id IS NOT NULL))))
 );
 
@@ -713,12 +715,13 @@ CREATE FUNCTION nudge.breaker_change(h nudge.target_hosts, p_from text, p_worker
     AS $$
   SELECT jsonb_build_object('host', h.host, 'from', p_from, 'to', h.state,
                             'failures', h.consecutive_failures, 'opened_at', h.opened_at,
-                            'next_probe_at', h.next_probe_at, 'worker', p_worker)::text
+                            'next_probe_at', h.next_probe_at, 'last_error', h.last_error,
+                            'worker', p_worker)::text
 $$;
 
 -- Name: FUNCTION breaker_change(h nudge.target_hosts, p_from text, p_worker text); Type: COMMENT; Schema: nudge; Owner: -
 
-COMMENT ON FUNCTION nudge.breaker_change(h nudge.target_hosts, p_from text, p_worker text) IS 'The nudge_breaker notification of a breaker that p_worker moved from state p_from to h: host, from, to, failures, opened_at, next_probe_at and worker, as JSON.';
+COMMENT ON FUNCTION nudge.breaker_change(h nudge.target_hosts, p_from text, p_worker text) IS 'The nudge_breaker notification of a breaker that p_worker moved from state p_from to h: host, from, to, failures, opened_at, next_probe_at, last_error (the last failed attempt''s error while it has failures) and worker, as JSON.';
 
 -- Name: cancel_if_live(bigint); Type: FUNCTION; Schema: nudge; Owner: -
 
@@ -1839,7 +1842,8 @@ BEGIN
   v_from := v_row.state;
   v_held := v_row.next_probe_at;
   UPDATE nudge.target_hosts h
-     SET state = 'closed', consecutive_failures = 0, open_seconds = NULL, opened_at = NULL,
+     SET state = 'closed', consecutive_failures = 0, last_error = NULL, open_seconds = NULL,
+         opened_at = NULL,
          next_probe_at = NULL, probe_worker = NULL, probe_reminder_id = NULL, updated_at = now()
    WHERE h.host = p_host
   RETURNING * INTO v_row;
@@ -1864,7 +1868,7 @@ END $$;
 
 -- Name: FUNCTION close_breaker(p_host text); Type: COMMENT; Schema: nudge; Owner: -
 
-COMMENT ON FUNCTION nudge.close_breaker(p_host text) IS 'Closes the circuit breaker of p_host (a host as nudge.target_hosts keys it) by hand: state closed, failures cleared, and the deliveries it held (waiting for its next probe) due at once, as a probe''s success would; the change is notified on nudge_breaker (worker null) and audited (subject_type target) unless the session has nudge.audit = off; a closed breaker without failures is returned unchanged; no such host raises NU404, a host empty or over 2048 characters 22023 naming host.';
+COMMENT ON FUNCTION nudge.close_breaker(p_host text) IS 'Closes the circuit breaker of p_host (a host as nudge.target_hosts keys it) by hand: state closed, failures and last error cleared, and the deliveries it held (waiting for its next probe) due at once, as a probe''s success would; the change is notified on nudge_breaker (worker null) and audited (subject_type target) unless the session has nudge.audit = off; a closed breaker without failures is returned unchanged; no such host raises NU404, a host empty or over 2048 characters 22023 naming host.';
 
 -- Name: compile_rule(nudge.rules); Type: FUNCTION; Schema: nudge; Owner: -
 
@@ -3543,7 +3547,8 @@ DECLARE
   v_recorded integer;
   v_hosts    text[];     -- per webhook attempt: its host,
   v_host_ids bigint[];   -- its reminder,
-  v_failed   boolean[];  -- and whether the host failed to answer it
+  v_failed   boolean[];  -- whether the host failed to answer it,
+  v_host_errors text[];  -- and the attempt's error
 BEGIN
   WITH moved AS (
     -- The lease token is in the WHERE clause, so a concurrent change (pause, cancel, a stop
@@ -3603,11 +3608,13 @@ BEGIN
   )
   SELECT count(*)::integer, array_agg(m.host) FILTER (WHERE m.host IS NOT NULL),
          array_agg(m.id) FILTER (WHERE m.host IS NOT NULL),
-         array_agg(m.host_failed) FILTER (WHERE m.host IS NOT NULL)
-    INTO v_recorded, v_hosts, v_host_ids, v_failed
+         array_agg(m.host_failed) FILTER (WHERE m.host IS NOT NULL),
+         array_agg(m.error) FILTER (WHERE m.host IS NOT NULL)
+    INTO v_recorded, v_hosts, v_host_ids, v_failed, v_host_errors
     FROM moved m;
   IF v_hosts IS NOT NULL THEN
-    PERFORM nudge.record_host_outcomes(p_worker, p_policy, v_hosts, v_host_ids, v_failed);
+    PERFORM nudge.record_host_outcomes(p_worker, p_policy, v_hosts, v_host_ids, v_failed,
+                                        v_host_errors);
   END IF;
   -- A receiver that answered 429 or 503 with Retry-After is not asked again sooner (up to the
   -- policy's longest retry delay): an occurrence still retrying waits at least that long.
@@ -3626,7 +3633,7 @@ END $$;
 
 -- Name: FUNCTION finish_attempts(p_worker text, p_policy nudge.worker_policy, p_ids bigint[], p_scheduled_for timestamp with time zone[], p_attempts integer[], p_outcomes text[], p_errors text[], p_status_codes integer[], p_responses text[], p_durations_ms integer[], p_retry_after_seconds integer[]); Type: COMMENT; Schema: nudge; Owner: -
 
-COMMENT ON FUNCTION nudge.finish_attempts(p_worker text, p_policy nudge.worker_policy, p_ids bigint[], p_scheduled_for timestamp with time zone[], p_attempts integer[], p_outcomes text[], p_errors text[], p_status_codes integer[], p_responses text[], p_durations_ms integer[], p_retry_after_seconds integer[]) IS 'Records each ended attempt (outcome delivered, failed, or rejected: failed with no attempt after it) whose lease (worker, attempt, occurrence) p_worker still holds exactly once in delivery_attempts (with the request of a reminder that has its own, secrets as placeholders, the body cut at 1 KiB), moves its reminder on as nudge.after_attempt decides, recording an ended occurrence exactly once in executions, and counts each webhook attempt with a duration against its host''s circuit breaker (nudge.record_host_outcomes, unless the policy''s breaker_failures is 0); an occurrence still retrying after an attempt whose p_retry_after_seconds is over 0 (a receiver''s Retry-After) waits at least that long, up to the policy''s retry_max_ms; an attempt whose lease was lost changes nothing. Returns how many attempts it recorded.';
+COMMENT ON FUNCTION nudge.finish_attempts(p_worker text, p_policy nudge.worker_policy, p_ids bigint[], p_scheduled_for timestamp with time zone[], p_attempts integer[], p_outcomes text[], p_errors text[], p_status_codes integer[], p_responses text[], p_durations_ms integer[], p_retry_after_seconds integer[]) IS 'Records each ended attempt (outcome delivered, failed, or rejected: failed with no attempt after it) whose lease (worker, attempt, occurrence) p_worker still holds exactly once in delivery_attempts (with the request of a reminder that has its own, secrets as placeholders, the body cut at 1 KiB), moves its reminder on as nudge.after_attempt decides, recording an ended occurrence exactly once in executions, and counts each webhook attempt with a duration against its host''s circuit breaker with its error (nudge.record_host_outcomes, unless the policy''s breaker_failures is 0); an occurrence still retrying after an attempt whose p_retry_after_seconds is over 0 (a receiver''s Retry-After) waits at least that long, up to the policy''s retry_max_ms; an attempt whose lease was lost changes nothing. Returns how many attempts it recorded.';
 
 -- Name: first_run_at(text, timestamp with time zone, nudge.cron, text); Type: FUNCTION; Schema: nudge; Owner: -
 
@@ -3713,11 +3720,26 @@ CREATE FUNCTION nudge.gauges(p_count_cap integer) RETURNS TABLE(name text, help 
             FROM pg_stat_activity a
            WHERE a.datname = current_database()
              AND a.application_name ~ '^[^/]+:[0-9]+:[0-9a-f]{8}/[0-9]+$')::double precision
+  UNION ALL
+  SELECT 'nudge_breaker_open_seconds',
+         'How long each open or probing circuit breaker has been open, in seconds, by host.',
+         'host', h.host, extract(epoch FROM now() - h.opened_at)::double precision
+    FROM nudge.target_hosts h
+   WHERE h.state <> 'closed'
+  UNION ALL
+  SELECT 'nudge_rule_failures_total',
+         'Rules that could not run for one of Nudge''s own events (each kept in that event''s effects).',
+         NULL, NULL,
+         -- No sample, not an error that loses every gauge, for a login not granted it yet.
+         (SELECT CASE WHEN has_sequence_privilege(s.schemaname || '.' || s.sequencename, 'SELECT')
+                      THEN coalesce(s.last_value, 0) END
+            FROM pg_sequences s
+           WHERE s.schemaname = 'nudge' AND s.sequencename = 'rule_failures')::double precision
 $_$;
 
 -- Name: FUNCTION gauges(p_count_cap integer); Type: COMMENT; Schema: nudge; Owner: -
 
-COMMENT ON FUNCTION nudge.gauges(p_count_cap integer) IS 'The database''s gauges for the workers'' GET /metrics, one row per sample (metric name, help, at most one label, value), grouped by name: nudge_due_reminders (due ACTIVE reminders without a live lease, counted up to p_count_cap), nudge_oldest_due_seconds (how long the earliest of them has been due, at most since 0001-01-01T00:00:00Z; 0 when none is) nudge_breaker_hosts by state (hosts with a circuit breaker row, closed, open or probing), nudge_held_deliveries (deliveries the open and probing breakers hold, nudge.held_deliveries) and nudge_workers_connected (nudge-worker processes with a claim loop session in this database, by their sessions'' application_name); reads at most p_count_cap + 1 entries of the due index, and the held deliveries of each breaker that is not closed.';
+COMMENT ON FUNCTION nudge.gauges(p_count_cap integer) IS 'The database''s gauges for the workers'' GET /metrics, one row per sample (metric name, help, at most one label, value), grouped by name: nudge_due_reminders (due ACTIVE reminders without a live lease, counted up to p_count_cap), nudge_oldest_due_seconds (how long the earliest of them has been due, at most since 0001-01-01T00:00:00Z; 0 when none is), nudge_breaker_hosts by state (hosts with a circuit breaker row, closed, open or probing), nudge_held_deliveries (deliveries the open and probing breakers hold, nudge.held_deliveries), nudge_workers_connected (nudge-worker processes with a claim loop session in this database, by their sessions'' application_name), nudge_breaker_open_seconds by host (how long each breaker that is not closed has been open) and nudge_rule_failures_total (rules that could not run for Nudge''s own events, the sequence nudge.rule_failures: a counter, as its _total says; no value for a login without SELECT on it); reads at most p_count_cap + 1 entries of the due index, and the held deliveries of each breaker that is not closed.';
 
 -- Name: held_deliveries(nudge.target_hosts); Type: FUNCTION; Schema: nudge; Owner: -
 
@@ -4780,6 +4802,9 @@ BEGIN
           v_effects := v_effects || jsonb_build_object('rule_id', v_rule.id,
                                                        'type', v_rule.action->>'type',
                                                        'error', SQLERRM);
+          -- Counted for the workers' /metrics (nudge_rule_failures_total) in whichever session
+          -- it happens: a sequence, as it must count without a lock or a row written.
+          PERFORM nextval('nudge.rule_failures');
           -- Else nobody hears of it (an escalation silently missing): once per transaction,
           -- as a worker's finish may end many reminders of one failing rule.
           IF current_setting('nudge.rule_failure_warned', true) IS DISTINCT FROM 'on' THEN
@@ -4807,7 +4832,7 @@ END $$;
 
 -- Name: FUNCTION record_event(p_event_type text, p_entity_type text, p_entity_id text, p_data jsonb, p_key text, p_occurred_at timestamp with time zone, p_own boolean); Type: COMMENT; Schema: nudge; Owner: -
 
-COMMENT ON FUNCTION nudge.record_event(p_event_type text, p_entity_type text, p_entity_id text, p_data jsonb, p_key text, p_occurred_at timestamp with time zone, p_own boolean) IS 'Records an event and runs every enabled rule of its type whose conditions hold; answers {created, event, effects}; the same key again answers the first event and effects and changes nothing; for Nudge''s own events (p_own) a rule that cannot run is recorded in the effects instead of failing (and PostgreSQL''s log gets one warning per transaction); an event deeper than 8 in a chain of rules, or past the 1,000th event of its chain, is recorded as refused and its rules are not run (one warning per chain).';
+COMMENT ON FUNCTION nudge.record_event(p_event_type text, p_entity_type text, p_entity_id text, p_data jsonb, p_key text, p_occurred_at timestamp with time zone, p_own boolean) IS 'Records an event and runs every enabled rule of its type whose conditions hold; answers {created, event, effects}; the same key again answers the first event and effects and changes nothing; for Nudge''s own events (p_own) a rule that cannot run is recorded in the effects instead of failing, counted in the sequence nudge.rule_failures (also when the transaction rolls back), and PostgreSQL''s log gets one warning per transaction; an event deeper than 8 in a chain of rules, or past the 1,000th event of its chain, is recorded as refused and its rules are not run (one warning per chain).';
 
 -- Name: record_events(jsonb); Type: FUNCTION; Schema: nudge; Owner: -
 
@@ -5055,9 +5080,9 @@ END $$;
 
 COMMENT ON FUNCTION nudge.record_events(p_items jsonb) IS 'nudge.emit_events answered as the text of its jsonb (the same key order and spacing), for the API: records every item of p_items and runs their rules in one transaction, all or nothing, with each rule run once over all its events when no two share an entity and none has a key; an error names its item: 22023 "items[<index>]: must be a JSON object" or "items[<index>].<field>: <problem>" (also for a key nudge.event_item_fields does not name, a value of the wrong JSON type, an occurred_at that is not RFC 3339 with an offset) or NU422 "items[<index>]: rule <id>: <field path>: <problem>"; Nudge''s own events that batch causes do not name their cause, and are bounded as n chains of 1,000 events would be (n items), in all.';
 
--- Name: record_host_outcomes(text, nudge.worker_policy, text[], bigint[], boolean[]); Type: FUNCTION; Schema: nudge; Owner: -
+-- Name: record_host_outcomes(text, nudge.worker_policy, text[], bigint[], boolean[], text[]); Type: FUNCTION; Schema: nudge; Owner: -
 
-CREATE FUNCTION nudge.record_host_outcomes(p_worker text, p_policy nudge.worker_policy, p_hosts text[], p_ids bigint[], p_failed boolean[]) RETURNS void
+CREATE FUNCTION nudge.record_host_outcomes(p_worker text, p_policy nudge.worker_policy, p_hosts text[], p_ids bigint[], p_failed boolean[], p_errors text[]) RETURNS void
     LANGUAGE plpgsql
     SET search_path TO 'pg_catalog', 'pg_temp'
     SET enable_seqscan TO 'off'
@@ -5089,12 +5114,14 @@ BEGIN
   -- probe's failure opens a probing one again for twice the time.
   WITH outcome AS (
     SELECT o.host, count(*) FILTER (WHERE o.failed) AS failures, bool_or(NOT o.failed) AS answered,
-           array_agg(o.id) FILTER (WHERE o.failed) AS failed_ids
-      FROM unnest(p_hosts, p_ids, p_failed) AS o(host, id, failed)
+           array_agg(o.id) FILTER (WHERE o.failed) AS failed_ids,
+           -- What on-call reads first about a failing host: its batch's last failure.
+           (array_agg(left(o.error, 500) ORDER BY o.n DESC) FILTER (WHERE o.failed))[1] AS error
+      FROM unnest(p_hosts, p_ids, p_failed, p_errors) WITH ORDINALITY AS o(host, id, failed, error, n)
      GROUP BY o.host
   ), decided AS (
     SELECT h.host, h.state AS from_state, h.next_probe_at AS held_until, o.answered, o.failures,
-           t.to_state,
+           o.error, t.to_state,
            CASE WHEN t.to_state <> 'open' OR h.state = 'open' THEN h.open_seconds
                 WHEN h.state = 'probing'
                   THEN least(h.open_seconds * 2,
@@ -5117,6 +5144,9 @@ BEGIN
        SET state = d.to_state,
            consecutive_failures = CASE WHEN d.answered THEN 0
                                        ELSE h.consecutive_failures + d.failures END,
+           last_error = CASE WHEN d.answered THEN NULL
+                             WHEN d.failures > 0 THEN coalesce(d.error, 'no error text')
+                             ELSE h.last_error END,
            open_seconds = CASE WHEN d.to_state = 'closed' THEN NULL ELSE d.open_seconds END,
            opened_at = CASE WHEN d.to_state = 'closed' THEN NULL
                             WHEN d.to_state = 'open' AND d.from_state <> 'open' THEN now()
@@ -5156,9 +5186,9 @@ BEGIN
   END LOOP;
 END $$;
 
--- Name: FUNCTION record_host_outcomes(p_worker text, p_policy nudge.worker_policy, p_hosts text[], p_ids bigint[], p_failed boolean[]); Type: COMMENT; Schema: nudge; Owner: -
+-- Name: FUNCTION record_host_outcomes(p_worker text, p_policy nudge.worker_policy, p_hosts text[], p_ids bigint[], p_failed boolean[], p_errors text[]); Type: COMMENT; Schema: nudge; Owner: -
 
-COMMENT ON FUNCTION nudge.record_host_outcomes(p_worker text, p_policy nudge.worker_policy, p_hosts text[], p_ids bigint[], p_failed boolean[]) IS 'Counts one finished batch''s webhook attempts per host (p_failed: the host failed to answer): an answer closes the host''s breaker and clears its failures, making the deliveries it held due at once; failures add up and open a closed breaker at the policy''s breaker_failures for breaker_open_seconds; the failure of the probe p_worker holds opens a probing breaker again for twice its last open time, up to breaker_max_open_seconds, its held deliveries waiting for the new probe time; each change of state is notified on nudge_breaker; a batch that changes no breaker reads no reminder.';
+COMMENT ON FUNCTION nudge.record_host_outcomes(p_worker text, p_policy nudge.worker_policy, p_hosts text[], p_ids bigint[], p_failed boolean[], p_errors text[]) IS 'Counts one finished batch''s webhook attempts per host (p_failed: the host failed to answer): an answer closes the host''s breaker and clears its failures, making the deliveries it held due at once; failures add up, keep the batch''s last failed attempt''s error (p_errors, cut at 500 characters) as the host''s last_error (an answer clears it), and open a closed breaker at the policy''s breaker_failures for breaker_open_seconds; the failure of the probe p_worker holds opens a probing breaker again for twice its last open time, up to breaker_max_open_seconds, its held deliveries waiting for the new probe time; each change of state is notified on nudge_breaker; a batch that changes no breaker reads no reminder.';
 
 -- Name: record_inserted_reminders(); Type: FUNCTION; Schema: nudge; Owner: -
 
@@ -6671,12 +6701,12 @@ CREATE FUNCTION nudge.target_host_json(h nudge.target_hosts) RETURNS jsonb
   SELECT jsonb_build_object('host', h.host, 'state', h.state, 'failures', h.consecutive_failures,
                             'opened_at', h.opened_at, 'next_probe_at', h.next_probe_at,
                             'open_seconds', h.open_seconds, 'updated_at', h.updated_at,
-                            'held', nudge.held_deliveries(h))
+                            'last_error', h.last_error, 'held', nudge.held_deliveries(h))
 $$;
 
 -- Name: FUNCTION target_host_json(h nudge.target_hosts); Type: COMMENT; Schema: nudge; Owner: -
 
-COMMENT ON FUNCTION nudge.target_host_json(h nudge.target_hosts) IS 'The public JSON form of a target host''s circuit breaker, with the deliveries it holds (held, nudge.held_deliveries).';
+COMMENT ON FUNCTION nudge.target_host_json(h nudge.target_hosts) IS 'The public JSON form of a target host''s circuit breaker, with its last failed attempt''s error while it has failures (last_error) and the deliveries it holds (held, nudge.held_deliveries).';
 
 -- Name: template_field_type(text); Type: FUNCTION; Schema: nudge; Owner: -
 
@@ -7105,6 +7135,15 @@ ALTER TABLE nudge.reminders ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
     NO MAXVALUE
     CACHE 1
 );
+
+-- Name: rule_failures; Type: SEQUENCE; Schema: nudge; Owner: -
+
+CREATE SEQUENCE nudge.rule_failures
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1;
 
 -- Name: rules_id_seq; Type: SEQUENCE; Schema: nudge; Owner: -
 

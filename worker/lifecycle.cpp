@@ -82,14 +82,16 @@ class LifecycleSession::BreakerLog final : public pqxx::notification_receiver {
   void operator()(const std::string& payload, int) override {
     const auto change = nlohmann::json::parse(payload, nullptr, false);
     if (!change.is_object() || change.value("worker", "") != owner_) return;
-    log::write(change.value("to", "") == "open" ? log::Level::warn : log::Level::info,
-               "circuit breaker changed state",
-               {{"host", change.value("host", "")},
-                {"from", change.value("from", "")},
-                {"to", change.value("to", "")},
-                {"failures", change.value("failures", 0)},
-                {"next_probe_at",
-                 change.contains("next_probe_at") ? change["next_probe_at"] : nlohmann::json()}});
+    log::write(
+        change.value("to", "") == "open" ? log::Level::warn : log::Level::info,
+        "circuit breaker changed state",
+        {{"host", change.value("host", "")},
+         {"from", change.value("from", "")},
+         {"to", change.value("to", "")},
+         {"failures", change.value("failures", 0)},
+         {"last_error", change.contains("last_error") ? change["last_error"] : nlohmann::json()},
+         {"next_probe_at",
+          change.contains("next_probe_at") ? change["next_probe_at"] : nlohmann::json()}});
   }
 
  private:

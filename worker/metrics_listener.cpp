@@ -175,7 +175,9 @@ void MetricsListener::write_database_gauges(metrics::TextWriter& out) {
     }
   }
   for (const auto& f : families) {
-    out.family(f.name, f.help, metrics::Type::gauge);
+    // A name ending in _total is a counter, as Prometheus names them (nudge_rule_failures_total).
+    out.family(f.name, f.help,
+               f.name.ends_with("_total") ? metrics::Type::counter : metrics::Type::gauge);
     for (const auto& [labels, value] : f.samples) out.sample(f.name, labels, value);
   }
 }

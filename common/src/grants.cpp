@@ -40,6 +40,7 @@ constexpr Need kWorker[] = {
     {"table", "SELECT,DELETE", "nudge.stopped_while_leased"},
     {"table", "SELECT,INSERT,UPDATE", "nudge.target_hosts"},
     {"sequence", "USAGE", "nudge.events_id_seq"},
+    {"sequence", "SELECT", "nudge.rule_failures"},
 };
 
 std::vector<std::string_view> split(std::string_view list) {

@@ -156,11 +156,13 @@ flow("the page and the docs load from this server alone, with no token and no un
 flow("the overview names the webhook hosts whose circuit breaker is open", {}, async () => {
   await open("/overview");
   await page.waitForSelector("#breakers:has-text('None is open')");
-  stack.sql(`INSERT INTO nudge.target_hosts (host, state, consecutive_failures, opened_at, next_probe_at, open_seconds)
-             VALUES ('https://down.example:443', 'open', 5, now(), now() + interval '5 minutes', 300)`);
+  stack.sql(`INSERT INTO nudge.target_hosts (host, state, consecutive_failures, opened_at, next_probe_at, open_seconds, last_error)
+             VALUES ('https://down.example:443', 'open', 5, now(), now() + interval '5 minutes', 300, 'HTTP 503')`);
   await page.click("button:text-is('Refresh')");
   const row = await page.waitForSelector("#breakers tbody tr");
   assert.match(await row.textContent(), /^https:\/\/down\.example:443open50/);
+  // Why it is open: its last failed attempt's error (explore18a #2).
+  assert.match(await row.textContent(), /HTTP 503Close now$/);
   // The deliveries it holds, and the workers connected (explore18a #2, #3).
   assert.match(await page.textContent("main"), /0held by circuit breakers/);
   assert.match(await page.textContent("main"), /1workers connected/);

@@ -39,6 +39,14 @@ class Breaker : public ProcessTest {
     for (auto at = logs.find(text); at != std::string::npos; at = logs.find(text, at + 1)) ++n;
     return n;
   }
+  // Log lines holding both texts.
+  long log_lines_with_both(const std::string& a, const std::string& b) const {
+    long n = 0;
+    std::istringstream logs(all_logs());
+    for (std::string line; std::getline(logs, line);)
+      if (line.find(a) != std::string::npos && line.find(b) != std::string::npos) ++n;
+    return n;
+  }
   long attempts_of_held(const std::string& condition) {
     return value<long>(
         "SELECT count(*) FROM nudge.reminders r WHERE r.entity_id LIKE 'held%' AND (SELECT "
@@ -105,13 +113,13 @@ TEST_F(Breaker, AReceiverDownThenUpLosesNothingAndBurnsNoAttemptsWhileOpen) {
   EXPECT_EQ(log_lines_with(R"("to":"closed")"), 1) << all_logs();
   // A failed attempt's line names the host as the breaker's lines do (explore18a #2).
   const std::string host = value<std::string>("SELECT host FROM nudge.target_hosts");
-  long failed_lines = 0;
-  std::istringstream logs(all_logs());
-  for (std::string line; std::getline(logs, line);)
-    if (line.find(R"("msg":"delivery attempt failed")") != std::string::npos &&
-        line.find(R"("host":")" + host + R"(")") != std::string::npos)
-      ++failed_lines;
-  EXPECT_GE(failed_lines, failed_probes + kEarly) << all_logs();
+  EXPECT_GE(
+      log_lines_with_both(R"("msg":"delivery attempt failed")", R"("host":")" + host + R"(")"),
+      failed_probes + kEarly)
+      << all_logs();
+  // And each opening says why: the last failed attempt's error.
+  EXPECT_GE(log_lines_with_both(R"("to":"open")", R"("last_error":"HTTP 503)"), failed_probes + 1)
+      << all_logs();
 }
 
 // A heartbeat during a slow probe moves the breaker's probe time and, with it, the deliveries

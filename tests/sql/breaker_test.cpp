@@ -80,6 +80,11 @@ class BreakerTest : public LifecycleTest {
   int failures_of(const std::string& host) {
     return value<int>("SELECT consecutive_failures FROM nudge.target_hosts WHERE host = $1", host);
   }
+  // "none" for no error.
+  std::string last_error_of(const std::string& host) {
+    return value<std::string>(
+        "SELECT coalesce(last_error, 'none') FROM nudge.target_hosts WHERE host = $1", host);
+  }
   int open_seconds_of(const std::string& host) {
     return value<int>("SELECT open_seconds FROM nudge.target_hosts WHERE host = $1", host);
   }
@@ -111,8 +116,10 @@ TEST_F(BreakerTest, ConsecutiveFailuresOpenTheBreakerAndHoldItsDeliveriesWithout
   round("w1", {to_down[0], to_down[1]}, 503);
   EXPECT_EQ(state_of(kDown), "closed");
   EXPECT_EQ(failures_of(kDown), 2);
+  EXPECT_EQ(last_error_of(kDown), "HTTP 503") << "why, where on-call looks (explore18a #2)";
   round("w1", {to_down[2]}, 0);  // no answer at all
   EXPECT_EQ(state_of(kDown), "open");
+  EXPECT_EQ(last_error_of(kDown), "HTTP 0") << "the last failure's";
   EXPECT_EQ(state_of(kUp), "none") << "a host that never failed has no row";
   EXPECT_EQ(open_seconds_of(kDown), 60);
 
@@ -141,6 +148,15 @@ TEST_F(BreakerTest, ConsecutiveFailuresOpenTheBreakerAndHoldItsDeliveriesWithout
                           "WHERE name = 'nudge_held_deliveries'"),
             3);
   EXPECT_EQ(value<long>("SELECT (nudge.overview()->>'held')::bigint"), 3);
+  EXPECT_EQ(value<std::string>("SELECT nudge.target_host_json(h)->>'last_error' "
+                               "FROM nudge.target_hosts h WHERE h.host = $1",
+                               kDown),
+            "HTTP 0");
+  // Which host, for an alert: one series per breaker that is not closed.
+  EXPECT_EQ(value<std::string>("SELECT string_agg(label_name || '=' || label_value, ',') "
+                               "FROM nudge.gauges(100) WHERE name = 'nudge_breaker_open_seconds' "
+                               "AND value >= 0"),
+            "host=" + kDown);
 }
 
 // A receiver known to be back: closing its breaker by hand makes what it held due at once, as a
@@ -158,6 +174,10 @@ TEST_F(BreakerTest, ClosingABreakerByHandReleasesWhatItHeld) {
             "closed 0");
   EXPECT_TRUE(
       value<bool>("SELECT opened_at IS NULL AND next_probe_at IS NULL FROM nudge.target_hosts"));
+  EXPECT_EQ(last_error_of(kDown), "none");
+  EXPECT_EQ(value<long>("SELECT count(*) FROM nudge.gauges(100) "
+                        "WHERE name = 'nudge_breaker_open_seconds'"),
+            0);
   EXPECT_EQ(round("w2", {}, 200).size(), 3u) << "the held deliveries are due at once";
   EXPECT_EQ(value<long>("SELECT count(*) FROM nudge.audit WHERE subject_type = 'target' "
                         "AND subject = $1 AND change = 'update'",
@@ -191,6 +211,7 @@ TEST_F(BreakerTest, OneProbeGoesOutWhenTheOpenTimeIsOverAndItsSuccessReleasesThe
   EXPECT_EQ(round("w1", probe, 200).size(), 2u);
   EXPECT_EQ(state_of(kDown), "closed");
   EXPECT_EQ(failures_of(kDown), 0);
+  EXPECT_EQ(last_error_of(kDown), "none") << "an answer clears it";
   EXPECT_TRUE(
       value<bool>("SELECT opened_at IS NULL AND next_probe_at IS NULL FROM nudge.target_hosts"));
 }

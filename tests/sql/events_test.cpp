@@ -664,8 +664,12 @@ TEST_F(EventsTest, ARuleThatCannotRunForNudgesOwnEventIsRecordedNotFatal) {
       return true;
     }
   } warnings(conn_);
+  const std::string failures =
+      "SELECT value FROM nudge.gauges(100) WHERE name = 'nudge_rule_failures_total'";
+  EXPECT_EQ(value<double>(failures), 0);
   EXPECT_EQ(fire_due(), 1);
   EXPECT_EQ(reason(capped), "max_fires");
+  EXPECT_EQ(value<double>(failures), 1) << "an alert can count it (explore18a #6)";
   ASSERT_EQ(warnings.seen.size(), 1u);
   EXPECT_NE(
       warnings.seen[0].find("nudge: rule " + std::to_string(broken) + " did not run for event"),

@@ -4,6 +4,9 @@
 // GET /v1/auth, so that a read-only one is offered no change at all.
 
 const TOKEN_KEY = "nudge.token";
+// A request on a network gone quiet would wait for ever, and its view say nothing: it fails
+// after this long instead.
+const ANSWER_WITHIN_MS = 30000;
 
 export class ApiError extends Error {
   constructor(status, body) {
@@ -17,6 +20,10 @@ export class ApiError extends Error {
 
 export function token() {
   return sessionStorage.getItem(TOKEN_KEY);
+}
+
+export function forgetToken() {
+  sessionStorage.removeItem(TOKEN_KEY);
 }
 
 const tokenListeners = [];
@@ -50,12 +57,16 @@ function askForToken(why, cancelled = new ApiError(401, { error: { code: "unauth
       for (const fn of tokenListeners) fn();
       resolve();
     };
-    // Escape closes the dialog without a token: the call fails as it was answered.
+    // Escape closes the dialog without a token: the call fails as it was answered. The focus
+    // goes back where it was, or, if that was redrawn meanwhile, to the page's content.
     const closed = () => {
       form.removeEventListener("submit", submitted);
       asking = null;
       declined = true;
       reject(cancelled);
+      setTimeout(() => {
+        if (document.activeElement === document.body) document.getElementById("main").focus();
+      });
     };
     form.addEventListener("submit", submitted, { once: true });
     dialog.addEventListener("close", closed, { once: true });
@@ -119,17 +130,24 @@ export async function apiAnswer(method, path, body) {
     if (body !== undefined) headers["Content-Type"] = "application/json";
     const t = token();
     if (t) headers.Authorization = "Bearer " + t;
-    const res = await fetch(path, {
-      method,
-      headers,
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
+    let res;
+    let text;
+    try {
+      res = await fetch(path, {
+        method,
+        headers,
+        body: body === undefined ? undefined : JSON.stringify(body),
+        signal: AbortSignal.timeout(ANSWER_WITHIN_MS),
+      });
+      if (res.status !== 401) text = await res.text();
+    } catch (e) {
+      throw new Error(e.name === "TimeoutError" ? `no answer within ${ANSWER_WITHIN_MS / 1000} s` : e.message);
+    }
     if (res.status === 401) {
       await askForToken(t ? "That token was refused; enter another." : "",
         t ? new ApiError(401, { error: { code: "unauthorized", message: "The token was refused: enter another with the token button." } }) : undefined);
       continue;
     }
-    const text = await res.text();
     let data = null;
     try {
       data = text ? JSON.parse(text) : null;

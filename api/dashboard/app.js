@@ -2,7 +2,7 @@
 // one view at a time into <main>, and the live stream that feeds it.
 
 import { h, fill } from "./dom.js";
-import { token, changeToken, onToken, onAccess, learnAccess, canWrite, tokenDeclined } from "./api.js";
+import { token, forgetToken, changeToken, onToken, onAccess, learnAccess, canWrite, tokenDeclined } from "./api.js";
 import { startStream, subscribe } from "./stream.js";
 import { overviewView } from "./view-overview.js";
 import { remindersView } from "./view-reminders.js";
@@ -79,14 +79,34 @@ async function render() {
       stops.push(() => clearInterval(timer));
     },
   };
+  // Said while it loads (a slow network showed empty tables, read as "none").
+  main.setAttribute("aria-busy", "true");
+  const loading = setTimeout(() => { document.getElementById("loading").hidden = false; }, 300);
   try {
     await view(box, ctx);
   } catch (e) {
-    fill(box, h("h1", {}, "Could not load this view"), h("p", { class: "error", role: "alert" }, e.message));
+    // Offered again, and tried again by itself once the stream is back (the network returned).
+    fill(box, h("h1", {}, "Could not load this view"), h("p", { class: "error", role: "alert" }, e.message),
+      h("button", { type: "button", onclick: showAgain }, "Try again"));
+    ctx.subscribe((type) => { if (type === "resync") showAgain(); });
+  } finally {
+    clearTimeout(loading);
+    if (mine === renders) {
+      document.getElementById("loading").hidden = true;
+      main.removeAttribute("aria-busy");
+    }
   }
   if (mine !== renders) return false;
   loaded(main);
   return true;
+}
+
+// Draws the view again and gives it the focus (its button, if it had it, is gone).
+function showAgain() {
+  const hadFocus = document.getElementById("main").contains(document.activeElement);
+  render().then((current) => {
+    if (current && (hadFocus || document.activeElement === document.body)) document.getElementById("main").focus({ preventScroll: true });
+  });
 }
 
 // The tab's title from the view's heading, and which view is on screen once loaded (what the
@@ -109,15 +129,30 @@ window.addEventListener("hashchange", () => {
     if (current) document.getElementById("main").focus({ preventScroll: true });
   });
 });
+// The link of the view on screen changes no hash: it draws the view again (after a failure, say).
+document.querySelector("nav").addEventListener("click", (e) => {
+  const a = e.target.closest("a[href^='#']");
+  if (a && a.getAttribute("href") === (location.hash || "#/overview")) {
+    e.preventDefault();
+    showAgain();
+  }
+});
 startStream();
 
 // Once this tab has a token, it can be swapped for another (a write token after a read-only one).
 // A token without write is offered no change: the page's write controls (class needs-write) are
 // hidden or disabled, and the header says "read-only token".
 const tokenButton = document.getElementById("token-change");
+const forgetButton = document.getElementById("token-forget");
+// Logging out: the tab forgets its token and starts again (a server that needs one asks).
+forgetButton.addEventListener("click", () => {
+  forgetToken();
+  location.reload();
+});
 function showAccess() {
   // Once the dialog was closed without one, the button is how a token is entered.
   tokenButton.hidden = !token() && !tokenDeclined();
+  forgetButton.hidden = !token();
   tokenButton.textContent = token() ? "Change token" : "Enter token";
   document.body.classList.toggle("read-only", !canWrite());
 }

@@ -70,7 +70,8 @@ export function textarea(name, attrs = {}) {
 
 // A row button's call (toggle, remove, delete): its failure is shown in `note` with what it was
 // for, never left as an uncaught rejection. A 404 means the row's subject is already gone
-// (removed elsewhere), so `gone`, when given, drops the stale row.
+// (removed elsewhere), so `gone`, when given, drops the stale row. Then the focus, if it fell to
+// the page with its row, moves to the failure.
 export async function rowAction(note, what, call, gone) {
   note.textContent = "";
   try {
@@ -78,7 +79,17 @@ export async function rowAction(note, what, call, gone) {
   } catch (e) {
     note.textContent = `${what}: ${e.message}`;
     if (e.status === 404 && gone) await Promise.resolve().then(gone).catch(() => {});
+    focusIfLost(note);
   }
+}
+
+// Moves the focus to `el` (a message that said what happened) when it fell to the page: the
+// control that had it was redrawn or removed.
+export function focusIfLost(el) {
+  const at = document.activeElement;
+  if (at && at !== document.body && at.isConnected) return;
+  if (!el.hasAttribute("tabindex")) el.setAttribute("tabindex", "-1");
+  el.focus();
 }
 
 // A table row of `cells` under `columns`. Each cell names its column (data-label), which a phone
@@ -124,4 +135,24 @@ export function replaceKeepingFocus(old, fresh) {
   const at = old.contains(document.activeElement) ? controls(old).indexOf(document.activeElement) : -1;
   old.replaceWith(fresh);
   if (at >= 0) controls(fresh)[at]?.focus();
+}
+
+// A button in `box` that loads more of a list (older events, more flags) into the page, `load`
+// refilling `box` with the next such button. The focus, which would fall to the page with the
+// button, moves to that next one, or else to a line saying the list is all shown.
+export function moreButton(box, label, load) {
+  return h("button", {
+    type: "button",
+    onclick: async (e) => {
+      const focused = document.activeElement === e.currentTarget;
+      await load();
+      if (!focused || box.contains(document.activeElement)) return;
+      let next = box.querySelector("button");
+      if (!next) {
+        next = h("p", { class: "hint", tabindex: -1 }, "That is all of them.");
+        box.append(next);
+      }
+      next.focus();
+    },
+  }, label);
 }

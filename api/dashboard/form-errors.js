@@ -1,5 +1,8 @@
 // What a form says is wrong: each error next to its field (aria-invalid, and the place
-// field() made for it, which the field's aria-describedby names), or in the form's general place.
+// field() made for it, which the field's aria-describedby names), or in the form's general place;
+// and a form's submit, sent once at a time.
+
+import { ApiError } from "./api.js";
 
 // The control of the top-level field of a path like "request.headers.X", if the form has it.
 function controlFor(form, name) {
@@ -59,4 +62,40 @@ export function checkRequired(form) {
 export function clearErrors(form) {
   for (const el of form.querySelectorAll("[aria-invalid]")) el.removeAttribute("aria-invalid");
   for (const el of form.querySelectorAll(".field-error, .form-error")) el.textContent = "";
+}
+
+// Says why a submit failed: an API error by its field (`fallback` when it names none the form
+// has), a request that got no answer in the form's general place. Such a request may have
+// reached the server: the message says to look before sending it again.
+export function showSubmitError(form, err, fallback = "") {
+  if (err instanceof ApiError) {
+    showFieldError(form, err.field || fallback, err.message);
+    return;
+  }
+  showFieldError(form, "", `No answer from the server (${err.message}): it may have been saved or not; look before you send it again.`);
+}
+
+// Runs `send` on each submit of `form`, one at a time: a second Enter or click while the first is
+// on its way (a slow network) is ignored, not sent again (a rule or an event was saved twice).
+// The submit buttons say so with aria-disabled, not disabled, which would drop their focus.
+export function submitOnce(form, send, fallback = "") {
+  let busy = false;
+  form.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    if (busy) return;
+    busy = true;
+    const buttons = [...form.querySelectorAll('button[type="submit"]')];
+    for (const b of buttons) b.setAttribute("aria-disabled", "true");
+    form.setAttribute("aria-busy", "true");
+    clearErrors(form);
+    try {
+      await send();
+    } catch (err) {
+      showSubmitError(form, err, fallback);
+    } finally {
+      busy = false;
+      for (const b of buttons) b.removeAttribute("aria-disabled");
+      form.removeAttribute("aria-busy");
+    }
+  });
 }

@@ -79,7 +79,34 @@ function open() {
   });
 }
 
+// The stream's pings are comments, which EventSource does not show: a connection gone quiet (a
+// dead Wi-Fi, a proxy that stopped forwarding) would read "live" for ever while changes are
+// missed. While it is open the page asks GET /livez now and then; no answer in time, and the
+// stream is reopened (its view reloads once it is back).
+const CHECK_EVERY_MS = 15000;
+const CHECK_WITHIN_MS = 8000;
+
+async function checkAnswers() {
+  if (!source || source.readyState !== EventSource.OPEN) return;
+  const checked = source;
+  try {
+    const res = await fetch("/livez", { cache: "no-store", signal: AbortSignal.timeout(CHECK_WITHIN_MS) });
+    if (res.ok) return;
+  } catch {
+    // no answer: below
+  }
+  if (checked !== source) return;  // reopened meanwhile
+  source.close();
+  show("offline", "no answer from the server, reconnecting…");
+  timer = setTimeout(open, retry);
+  retry = Math.min(retry * 2, 30000);
+}
+
 export function startStream() {
   open();
   onToken(open);
+  setInterval(checkAnswers, CHECK_EVERY_MS);
+  // The browser knows when its network went: said at once, and reopened when it is back.
+  window.addEventListener("offline", () => show("offline", "offline: no network"));
+  window.addEventListener("online", open);
 }

@@ -1,9 +1,9 @@
 // Contacts: where an entity's reminders without a target are delivered, by channel. The entity
 // shown is in the URL (#/contacts?entity_type=&entity_id=), so a search can be bookmarked.
 
-import { api, query, ApiError } from "./api.js";
+import { api, query } from "./api.js";
 import { h, fill, field, input, select, rowAction } from "./dom.js";
-import { showFieldError, clearErrors, checkRequired } from "./form-errors.js";
+import { clearErrors, checkRequired, submitOnce, showSubmitError } from "./form-errors.js";
 
 const enc = encodeURIComponent;
 
@@ -60,11 +60,10 @@ export async function contactsView(main, ctx) {
     try {
       await load(typed());
     } catch (err) {
-      if (!(err instanceof ApiError)) throw err;
       fill(list);
       shown = null;
       put.hidden = true;
-      showFieldError(find, err.field, err.message);
+      showSubmitError(find, err);
     }
   }
 
@@ -79,19 +78,12 @@ export async function contactsView(main, ctx) {
     if (location.hash === before) search();
   });
 
-  put.addEventListener("submit", async (e) => {
-    e.preventDefault();
-    clearErrors(put);
+  submitOnce(put, async () => {
     if (!checkRequired(put)) return;
     const [type, id] = shown;
-    try {
-      await api("PUT", `/v1/contacts/${enc(type)}/${enc(id)}/${put.elements.channel.value}`, { address: put.elements.address.value.trim() });
-      put.elements.address.value = "";
-      await load();
-    } catch (err) {
-      if (!(err instanceof ApiError)) throw err;
-      showFieldError(put, err.field, err.message);
-    }
+    await api("PUT", `/v1/contacts/${enc(type)}/${enc(id)}/${put.elements.channel.value}`, { address: put.elements.address.value.trim() });
+    put.elements.address.value = "";
+    await load();
   });
 
   if (typed()[0] && typed()[1]) await search();

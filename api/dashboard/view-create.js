@@ -4,7 +4,7 @@
 
 import { api, apiAnswer, hasRoute, ApiError } from "./api.js";
 import { h, fill, field, input, select, textarea, time } from "./dom.js";
-import { showFieldError, clearErrors, checkRequired, labelledMessage } from "./form-errors.js";
+import { checkRequired, labelledMessage, submitOnce } from "./form-errors.js";
 import { trimFires } from "./fires.js";
 import { numberOrText, toRfc3339, toLocalInput, browserZone, inYourZone, TIME_INPUT } from "./values.js";
 
@@ -171,49 +171,42 @@ export async function createView(main) {
   // A create whose entity and event type match a live reminder makes nothing and answers that
   // reminder (200): the form stays, with what was typed, and says so.
   const notice = form.querySelector("#create-notice");
-  form.addEventListener("submit", async (e) => {
-    e.preventDefault();
-    clearErrors(form);
+  submitOnce(form, async () => {
     notice.hidden = true;
     if (!checkRequired(form)) return;
-    try {
-      const { status, data: r } = await apiAnswer("POST", "/v1/reminders", body(form));
-      if (status === 201) {
-        location.hash = `#/reminders/${r.id}`;
-        return;
-      }
-      fill(notice, "A live reminder for this entity and event type already exists: ",
-        h("a", { href: `#/reminders/${r.id}` }, `#${r.id}`), ". Nothing was created.");
-      notice.hidden = false;
-    } catch (err) {
-      if (!(err instanceof ApiError)) throw err;
-      showFieldError(form, err.field, err.message);
+    const { status, data: r } = await apiAnswer("POST", "/v1/reminders", body(form));
+    if (status === 201) {
+      location.hash = `#/reminders/${r.id}`;
+      return;
     }
+    fill(notice, "A live reminder for this entity and event type already exists: ",
+      h("a", { href: `#/reminders/${r.id}` }, `#${r.id}`), ". Nothing was created.");
+    notice.hidden = false;
   });
 
   if (words) {
-    words.addEventListener("submit", async (e) => {
-      e.preventDefault();
-      clearErrors(words);
+    // Every error of the parse is the text's.
+    submitOnce(words, async () => {
+      let answer;
       try {
-        const answer = await api("POST", "/v1/schedules/parse", { text: words.elements.text.value, timezone: browserZone() });
-        for (const name of WORD_FIELDS) {
-          const el = form.elements[name];
-          el.value = el.tagName === "SELECT" ? el.options[0].value : "";
-          delete el.dataset.instant;
-        }
-        for (const [name, value] of Object.entries(answer.schedule || {})) {
-          const el = form.elements[name];
-          if (!el) continue;
-          el.value = TIME_FIELDS.includes(name) ? toLocalInput(value) : value;
-          if (TIME_FIELDS.includes(name)) Object.assign(el.dataset, { instant: value, shown: el.value });
-        }
-        showScheduleFields();
-        updatePreview();
+        answer = await api("POST", "/v1/schedules/parse", { text: words.elements.text.value, timezone: browserZone() });
       } catch (err) {
-        if (!(err instanceof ApiError)) throw err;
-        showFieldError(words, "text", err.message);
+        if (err instanceof ApiError) err.field = "text";
+        throw err;
       }
+      for (const name of WORD_FIELDS) {
+        const el = form.elements[name];
+        el.value = el.tagName === "SELECT" ? el.options[0].value : "";
+        delete el.dataset.instant;
+      }
+      for (const [name, value] of Object.entries(answer.schedule || {})) {
+        const el = form.elements[name];
+        if (!el) continue;
+        el.value = TIME_FIELDS.includes(name) ? toLocalInput(value) : value;
+        if (TIME_FIELDS.includes(name)) Object.assign(el.dataset, { instant: value, shown: el.value });
+      }
+      showScheduleFields();
+      updatePreview();
     });
   }
 }

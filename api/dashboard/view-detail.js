@@ -2,8 +2,8 @@
 // delivery attempts, and the buttons that change it. Updates live.
 
 import { api, query, ApiError } from "./api.js";
-import { h, fill, field, input, status, time, timeText, flash, labelledRow, tableHead } from "./dom.js";
-import { showFieldError, clearErrors } from "./form-errors.js";
+import { h, fill, moreButton, field, input, status, time, timeText, flash, labelledRow, tableHead } from "./dom.js";
+import { showFieldError, submitOnce } from "./form-errors.js";
 import { describeSchedule, entity, reasonText } from "./format.js";
 import { reminderFires } from "./fires.js";
 import { holdingBreaker } from "./held.js";
@@ -176,7 +176,7 @@ export async function detailView(main, ctx) {
   let shown = HISTORY_PAGE;
   let reloads = 0;
   function showOlder(cursor) {
-    fill(older, cursor ? h("button", { type: "button", onclick: () => loadOlder(cursor) }, "Show older executions") : null);
+    fill(older, cursor ? moreButton(older, "Show older executions", () => loadOlder(cursor)) : null);
   }
 
   async function loadHistory() {
@@ -220,9 +220,8 @@ export async function detailView(main, ctx) {
     if (e.target.checked) limit.value = "";
   });
 
-  reschedule.addEventListener("submit", async (e) => {
-    e.preventDefault();
-    clearErrors(reschedule);
+  submitOnce(reschedule, async () => {
+    actionNote.textContent = "";
     const patch = {};
     for (const el of reschedule.elements) {
       if (!el.name || el.disabled || el.closest("[hidden]")) continue;
@@ -241,15 +240,10 @@ export async function detailView(main, ctx) {
     }
     const warning = pastWarning(patch, reminder);
     if (warning && !confirm(warning)) return;
-    try {
-      show(await api("PATCH", `/v1/reminders/${id}`, patch));
-      // Sent and shown above: a later change sends only what is typed then.
-      reschedule.reset();
-      actionNote.textContent = "Rescheduled.";
-    } catch (err) {
-      if (!(err instanceof ApiError)) throw err;
-      showFieldError(reschedule, err.field, err.message);
-    }
+    show(await api("PATCH", `/v1/reminders/${id}`, patch));
+    // Sent and shown above: a later change sends only what is typed then.
+    reschedule.reset();
+    actionNote.textContent = "Rescheduled.";
   });
 
   ctx.subscribe((type, data) => {

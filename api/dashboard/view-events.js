@@ -2,8 +2,8 @@
 // entity (in the URL, as the reminders list's filters are); and a form to record one.
 
 import { api, query, ApiError } from "./api.js";
-import { h, fill, field, input, textarea, flash } from "./dom.js";
-import { showFieldError, clearErrors, checkRequired } from "./form-errors.js";
+import { h, fill, moreButton, field, input, textarea, flash } from "./dom.js";
+import { checkRequired, submitOnce } from "./form-errors.js";
 import { filterForm, loadFiltered } from "./filters.js";
 import { eventEntry } from "./event-entry.js";
 
@@ -41,7 +41,7 @@ export async function eventsView(main, ctx) {
     if (!cursor) fill(log);
     for (const x of page.items) log.append(eventEntry(x));
     if (!cursor && !page.items.length) fill(log, h("li", {}, FILTERS.some((f) => chosen[f]) ? "No events match." : "No events yet."));
-    fill(more, page.next_cursor ? h("button", { type: "button", onclick: () => load(page.next_cursor) }, "Older events") : null);
+    fill(more, page.next_cursor ? moreButton(more, "Older events", () => load(page.next_cursor)) : null);
   }
 
   // A live event joins the log when the filters would have listed it; true when it is listed.
@@ -55,7 +55,7 @@ export async function eventsView(main, ctx) {
     if (log.children.length > LIVE_MOST) {
       // The oldest go, and "Older events" starts again from the newest page.
       while (log.children.length > LIVE_MOST) log.lastElementChild.remove();
-      fill(more, h("button", { type: "button", onclick: () => load() }, "Older events"));
+      fill(more, moreButton(more, "Older events", () => load()));
     }
     return true;
   }
@@ -63,33 +63,26 @@ export async function eventsView(main, ctx) {
   // What the form did, said whether or not the log shows it: a key already recorded changes
   // nothing, and the log's filters may hide a new event.
   const recorded = form.querySelector("#event-recorded");
-  form.addEventListener("submit", async (e) => {
-    e.preventDefault();
-    clearErrors(form);
+  submitOnce(form, async () => {
     recorded.textContent = "";
     if (!checkRequired(form)) return;
     const body = {};
-    try {
-      for (const name of ["event_type", "entity_type", "entity_id", "key"]) {
-        const v = form.elements[name].value.trim();
-        if (v) body[name] = v;
-      }
-      const data = form.elements.data.value.trim();
-      if (data) {
-        try {
-          body.data = JSON.parse(data);
-        } catch {
-          throw new ApiError(400, { error: { code: "invalid_json", message: "data: is not valid JSON", field: "data" } });
-        }
-      }
-      const answer = await api("POST", "/v1/events", body);
-      // The first event of a key is an old one: it is not put at the top of the log.
-      if (answer.created === false) recorded.textContent = `Already recorded (same key): event #${answer.event.id}; nothing changed.`;
-      else recorded.textContent = `Recorded event #${answer.event.id}.${add(answer) ? "" : " The log's filters hide it."}`;
-    } catch (err) {
-      if (!(err instanceof ApiError)) throw err;
-      showFieldError(form, err.field, err.message);
+    for (const name of ["event_type", "entity_type", "entity_id", "key"]) {
+      const v = form.elements[name].value.trim();
+      if (v) body[name] = v;
     }
+    const data = form.elements.data.value.trim();
+    if (data) {
+      try {
+        body.data = JSON.parse(data);
+      } catch {
+        throw new ApiError(400, { error: { code: "invalid_json", message: "data: is not valid JSON", field: "data" } });
+      }
+    }
+    const answer = await api("POST", "/v1/events", body);
+    // The first event of a key is an old one: it is not put at the top of the log.
+    if (answer.created === false) recorded.textContent = `Already recorded (same key): event #${answer.event.id}; nothing changed.`;
+    else recorded.textContent = `Recorded event #${answer.event.id}.${add(answer) ? "" : " The log's filters hide it."}`;
   });
 
   ctx.subscribe((type, data) => {

@@ -1,9 +1,9 @@
 // Flags: every status flag with a switch. Turning one true stops the reminders waiting on it, in
 // the same transaction, for good: the view asks first, then lists them.
 
-import { api, query, ApiError, canWrite } from "./api.js";
-import { h, fill, field, input, status, time, flash, replaceKeepingFocus, rowAction, tableHead, labelledRow } from "./dom.js";
-import { showFieldError, clearErrors, checkRequired } from "./form-errors.js";
+import { api, query, canWrite } from "./api.js";
+import { h, fill, moreButton, field, input, status, time, flash, replaceKeepingFocus, rowAction, tableHead, labelledRow } from "./dom.js";
+import { checkRequired, submitOnce } from "./form-errors.js";
 import { entity } from "./format.js";
 
 const COLUMNS = ["Value", "Changed", "Reminders"];
@@ -65,7 +65,7 @@ export async function flagsView(main, ctx) {
       tbody.append(row(f));
     }
     fill(more, page.next_cursor
-      ? h("button", { type: "button", onclick: () => load(page.next_cursor) }, "More flags") : null);
+      ? moreButton(more, "More flags", () => load(page.next_cursor)) : null);
   }
 
   async function showStopped(f) {
@@ -95,17 +95,10 @@ export async function flagsView(main, ctx) {
     return f;
   }
 
-  form.addEventListener("submit", async (e) => {
-    e.preventDefault();
-    clearErrors(form);
+  submitOnce(form, async () => {
     if (!checkRequired(form)) return;
-    try {
-      await set(form.elements.key.value.trim(), form.elements.value.checked);
-    } catch (err) {
-      if (!(err instanceof ApiError)) throw err;
-      showFieldError(form, err.field || "key", err.message);
-    }
-  });
+    await set(form.elements.key.value.trim(), form.elements.value.checked);
+  }, "key");
 
   ctx.subscribe((type, data) => {
     if (type === "resync") load().catch(() => {});

@@ -3,7 +3,7 @@
 // (GET /v1/targets) with the deliveries each holds.
 
 import { api, hasRoute } from "./api.js";
-import { h, fill, time, labelledRow, tableHead } from "./dom.js";
+import { h, fill, focusIfLost, time, labelledRow, tableHead } from "./dom.js";
 
 const STATUSES = ["ACTIVE", "PAUSED", "COMPLETED", "CANCELLED", "FAILED"];
 
@@ -30,7 +30,7 @@ function closeButton(t, done) {
       if (!confirm(`Close the circuit breaker of ${t.host} now? The ${t.held} deliveries it holds go out at once.`)) return;
       try {
         await api("POST", "/v1/targets/close", { host: t.host });
-        done(null);
+        done(null, `Closed the circuit breaker of ${t.host}: what it held goes out now.`);
       } catch (e) {
         done(e);
       }
@@ -56,9 +56,12 @@ async function breakers(closed) {
 }
 
 export async function overviewView(main, ctx) {
-  const body = h("div", { "aria-live": "polite" });
+  // Not a live region: reloaded every few seconds while things change, it would be read out
+  // again each time.
+  const body = h("div");
   const note = h("p", { id: "refresh-note", class: "error", role: "status" });
-  fill(main, h("h1", {}, "Overview"), body, note,
+  const said = h("p", { id: "overview-said", role: "status" });
+  fill(main, h("h1", {}, "Overview"), said, body, note,
     h("button", { type: "button", onclick: () => reload() }, "Refresh"));
 
   async function load() {
@@ -84,9 +87,14 @@ export async function overviewView(main, ctx) {
       h("p", { class: "hint" }, "As of ", new Date(o.as_of).toLocaleTimeString(undefined, { timeZoneName: "short" })));
   }
 
-  function afterClose(e) {
+  // What a "Close now" did, said above the cards; the focus, lost with its button, goes there.
+  async function afterClose(e, done) {
     if (e) note.textContent = `Could not close it: ${e.message}`;
-    else reload();
+    else {
+      said.textContent = done;
+      await reload();
+    }
+    focusIfLost(e ? note : said);
   }
 
   // A reload that fails says so, beside what is still shown and its time.

@@ -1,8 +1,8 @@
 // Rules: the list, and an editor for a new rule or a chosen one (JSON for `when` and `action`).
 
 import { api, query, ApiError } from "./api.js";
-import { h, fill, field, input, textarea, rowAction, tableHead, labelledRow } from "./dom.js";
-import { showFieldError, clearErrors, checkRequired } from "./form-errors.js";
+import { h, fill, focusIfLost, moreButton, field, input, textarea, rowAction, tableHead, labelledRow } from "./dom.js";
+import { clearErrors, checkRequired, submitOnce } from "./form-errors.js";
 
 // The last column holds each rule's buttons; its header names it for screen readers and, on a
 // phone, beside the buttons.
@@ -15,6 +15,9 @@ const EXAMPLE_ACTION = {
 
 export async function rulesView(main, ctx) {
   const tbody = h("tbody");
+  const more = h("div", { class: "paging" });
+  const list = h("div", { class: "table-wrap", role: "region", "aria-label": "Rules", tabindex: 0 },
+    h("table", { id: "rules", class: "stack-on-phone" }, tableHead(COLUMNS), tbody));
   const note = h("p", { role: "status" });
   const rowError = h("p", { id: "rules-error", class: "error", role: "alert" });
   const title = h("h2", { id: "editor-title", class: "needs-write" }, "New rule");
@@ -32,11 +35,8 @@ export async function rulesView(main, ctx) {
       h("button", { type: "button", onclick: () => edit(null) }, "New rule")));
 
   fill(main, h("h1", {}, "Rules"),
-    h("div", { class: "table-wrap", role: "region", "aria-label": "Rules", tabindex: 0 },
-      h("table", { id: "rules", class: "stack-on-phone" },
-        tableHead(COLUMNS),
-        tbody)),
-    note, rowError, title, form);
+    list,
+    more, note, rowError, title, form);
 
   let editing = null;
   function edit(rule) {
@@ -58,10 +58,22 @@ export async function rulesView(main, ctx) {
         h("button", { type: "button", class: "danger needs-write", onclick: () => remove(r), "aria-label": `Delete rule ${r.name}` }, "Delete")]]);
   }
 
-  async function load() {
-    const page = await api("GET", "/v1/rules" + query({ limit: 100 }));
-    fill(tbody, page.items.map(row));
-    if (!page.items.length) fill(tbody, h("tr", {}, h("td", { colspan: COLUMNS.length }, "No rules yet.")));
+  // The newest 100, then 100 more each "More rules" (a live change starts again from the newest).
+  // Only the latest load is shown: under a burst of live changes their answers can come out of
+  // order, and an older one showed a stale list.
+  let loads = 0;
+  async function load(cursor) {
+    const mine = cursor ? loads : ++loads;
+    const page = await api("GET", "/v1/rules" + query({ limit: 100, cursor }));
+    if (mine !== loads) return;
+    // A focused row that is no longer listed (deleted; past the first page): the focus goes to
+    // what was said, not to the page.
+    const focused = tbody.contains(document.activeElement);
+    if (!cursor) fill(tbody);
+    tbody.append(...page.items.map(row));
+    if (!cursor && !page.items.length) fill(tbody, h("tr", {}, h("td", { colspan: COLUMNS.length }, "No rules yet.")));
+    fill(more, page.next_cursor ? moreButton(more, "More rules", () => load(page.next_cursor)) : null);
+    if (focused) focusIfLost(note.textContent ? note : list);
   }
 
   // A rule deleted elsewhere answers 404: the list is reloaded, which drops it.
@@ -73,6 +85,7 @@ export async function rulesView(main, ctx) {
       note.textContent = `Rule #${r.id} deleted.`;
       if (editing && editing.id === r.id) edit(null);
       await load();
+      focusIfLost(note);
     }, load);
   }
 
@@ -86,28 +99,21 @@ export async function rulesView(main, ctx) {
     }
   }
 
-  form.addEventListener("submit", async (e) => {
-    e.preventDefault();
-    clearErrors(form);
+  submitOnce(form, async () => {
     note.textContent = "";
     if (!checkRequired(form)) return;
-    try {
-      const body = {
-        name: form.elements.name.value.trim(),
-        event_type: form.elements.event_type.value.trim(),
-        enabled: form.elements.enabled.checked,
-        action: parsed("action"),
-      };
-      const when = parsed("when");
-      body.when = when || {};
-      const saved = editing ? await api("PATCH", `/v1/rules/${editing.id}`, body) : await api("POST", "/v1/rules", body);
-      note.textContent = `Rule #${saved.id} saved.`;
-      edit(saved);
-      await load();
-    } catch (err) {
-      if (!(err instanceof ApiError)) throw err;
-      showFieldError(form, err.field, err.message);
-    }
+    const body = {
+      name: form.elements.name.value.trim(),
+      event_type: form.elements.event_type.value.trim(),
+      enabled: form.elements.enabled.checked,
+      action: parsed("action"),
+    };
+    const when = parsed("when");
+    body.when = when || {};
+    const saved = editing ? await api("PATCH", `/v1/rules/${editing.id}`, body) : await api("POST", "/v1/rules", body);
+    note.textContent = `Rule #${saved.id} saved.`;
+    edit(saved);
+    await load();
   });
 
   ctx.subscribe((type, data) => {

@@ -484,9 +484,14 @@ flow("pause every reminder matching a filter, then resume them", {}, async () =>
   await page.press("#f-event_type", "Enter");
   await page.waitForSelector(`main[data-route="/reminders?event_type=${eventType}"]`);
   assert.equal(await page.locator("#reminders tbody tr").count(), 3);
+  // Asked first: one Enter paused 284 reminders (explore19b #16).
+  const asked = [];
+  page.once("dialog", (d) => asked.push(d.message()) && d.accept());
   await page.click("button:text-is('Pause all')");
   await page.waitForSelector(".bulk [role=status]:has-text('3 changed')");
+  assert.equal(asked[0], "Pause every reminder matching these filters?");
   assert.equal(await page.locator("#reminders .status-paused").count(), 3);
+  page.once("dialog", (d) => d.accept());
   await page.click("button:text-is('Resume all')");
   await page.waitForSelector(".bulk [role=status]:has-text('3 changed')");
   await page.waitForFunction(() => document.querySelectorAll("#reminders .status-active").length === 3);
@@ -1051,6 +1056,18 @@ flow("every other view passes the accessibility check and fits a phone", {}, asy
     await page.waitForSelector(selector);
     await noSeriousViolations(hash);
   }
+  // Dark when the system asks (explore19b #13), with the same contrast.
+  await page.emulateMedia({ colorScheme: "dark" });
+  try {
+    for (const [hash, selector] of Object.entries(loaded)) {
+      await open(hash);
+      await page.waitForSelector(selector);
+      assert.equal(await page.evaluate(() => getComputedStyle(document.documentElement).backgroundColor), "rgb(18, 23, 28)");
+      await noSeriousViolations(`${hash} in dark mode`);
+    }
+  } finally {
+    await page.emulateMedia({ colorScheme: "light" });
+  }
   await open("/overview");
   await page.waitForSelector(".cards");
   await screenshot("overview");
@@ -1097,6 +1114,61 @@ flow("every other view passes the accessibility check and fits a phone", {}, asy
   await page.setViewportSize({ width: 1280, height: 900 });
 });
 
+// A slow network (explore19b): a form pressed twice saves once, a request that gets no answer says
+// so in the form (it was an uncaught error), and a view that could not load is offered again.
+flow("on a slow or lost network a form saves once, says when nothing answered, and a view loads again", {}, async () => {
+  const eventType = unique("slow_rule");
+  const rulesOfType = async () => (await stack.api("GET", `/v1/rules?event_type=${eventType}`)).body.items.length;
+  await open("/rules");
+  await page.fill("#f-name", "slow");
+  await page.fill("#f-event_type", eventType);
+  const late = async (route) => {
+    await new Promise((r) => setTimeout(r, 600));
+    await route.continue();
+  };
+  await page.route("**/v1/rules", late);
+  await page.press("#f-name", "Enter");
+  await page.press("#f-name", "Enter");
+  await page.waitForSelector("main p[role=status]:has-text('saved.')");
+  await page.unroute("**/v1/rules", late);
+  assert.equal(await rulesOfType(), 1, "saved once");
+  assert.equal(await page.evaluate(() => document.activeElement.id), "f-name");
+
+  const lost = (route) => route.abort("internetdisconnected");
+  await page.route(/\/v1\/rules/, lost);
+  await page.fill("#f-name", "slow, renamed");
+  await page.press("#f-name", "Enter");
+  await page.waitForSelector("#rule-form .form-error:has-text('No answer from the server')");
+  await open("/rules");
+  await page.waitForSelector("main h1:text-is('Could not load this view')");
+  await page.unroute(/\/v1\/rules/, lost);
+  await page.click("main button:text-is('Try again')");
+  await page.waitForSelector(`#rules td:text-is("${eventType}")`);
+  assert.equal(await page.evaluate(() => document.activeElement.id), "main");
+});
+
+// More than a page of rules: the older ones are reached with "More rules", by keyboard, and the
+// focus follows each action rather than falling to the page (explore19b #8, #9).
+flow("rules past the first hundred are listed, and the focus follows More and Delete", {}, async () => {
+  const eventType = unique("many_rules");
+  await open("/overview");
+  const first = await stack.api("POST", "/v1/rules", { name: "oldest", event_type: eventType, action: { type: "set_flag", flag: { key: "k", value: true } } });
+  // An event type takes at most 20 enabled rules: one each.
+  stack.sql(`SELECT nudge.create_rule('r' || g, '${eventType}_' || g, '{"type": "set_flag", "flag": {"key": "k", "value": true}}')
+               FROM generate_series(1, 100) g`);
+  await open("/rules");
+  await page.waitForSelector("#rules tbody tr");
+  assert.equal(await page.locator(`#rules tr[data-id="${first.body.id}"]`).count(), 0);
+  await page.focus("main button:text-is('More rules')");
+  await page.keyboard.press("Enter");
+  await page.waitForSelector(`#rules tr[data-id="${first.body.id}"]`);
+  assert.match(await page.evaluate(() => document.activeElement.textContent), /^(More rules|That is all of them\.)$/);
+  page.once("dialog", (d) => d.accept());
+  await page.focus(`#rules tr[data-id="${first.body.id}"] button:text-is('Delete')`);
+  await page.keyboard.press("Enter");
+  await page.waitForFunction(() => document.activeElement.textContent.endsWith("deleted."));
+});
+
 flow("with tokens on, the page works only after a token is entered", {}, async (t) => {
   const doc = (await stack.api("GET", "/openapi.json")).body;
   if (!doc.components?.securitySchemes?.bearer) return t.skip("this server has no tokens");
@@ -1133,6 +1205,10 @@ flow("with tokens on, the page works only after a token is entered", {}, async (
     p.once("dialog", (d) => d.accept());  // true: it asks first
     await p.click("#flag-form button[type=submit]");
     await p.waitForSelector('#flags tr[data-key="signed_in"]');
+    // "Forget token" logs the tab out: the token goes, and the page asks for one again.
+    await p.click("#token-forget");
+    await p.waitForSelector("#token-dialog[open]");
+    assert.equal(await p.evaluate(() => sessionStorage.getItem("nudge.token")), null);
     // A new tab of the browser session has no token: it asks again.
     const other = await context.newPage();
     other.on("pageerror", (e) => errors.push(String(e)));

@@ -60,10 +60,10 @@ export async function rulesView(main, ctx) {
 
   // The newest 100, then 100 more each "More rules" (a live change starts again from the newest).
   // Only the latest load is shown: under a burst of live changes their answers can come out of
-  // order, and an older one showed a stale list.
+  // order, and an older one showed a stale list (or undid a "More rules" asked after it).
   let loads = 0;
   async function load(cursor) {
-    const mine = cursor ? loads : ++loads;
+    const mine = ++loads;
     const page = await api("GET", "/v1/rules" + query({ limit: 100, cursor }));
     if (mine !== loads) return;
     // A focused row that is no longer listed (deleted; past the first page): the focus goes to

@@ -3421,8 +3421,12 @@ DECLARE
   v_held     timestamptz;  -- what the breaker's held deliveries wait for,
   v_next     timestamptz;  -- and the new time
 BEGIN
-  UPDATE nudge.reminders SET lease_expires_at = now() + p_lease_seconds * interval '1 second'
-   WHERE id = ANY (p_ids) AND leased_by = p_worker;
+  -- A row another transaction holds (an application's, that stopped it) is passed over, not
+  -- waited for: this heartbeat also keeps the worker's other leases.
+  UPDATE nudge.reminders r SET lease_expires_at = now() + p_lease_seconds * interval '1 second'
+   WHERE r.id IN (SELECT x.id FROM nudge.reminders x
+                   WHERE x.id = ANY (p_ids) AND x.leased_by = p_worker
+                     FOR UPDATE SKIP LOCKED);
   GET DIAGNOSTICS v_extended = ROW_COUNT;
   -- Locked in host order, as a finish locks them before it moves held deliveries.
   FOR v_host, v_held IN
@@ -3444,7 +3448,7 @@ END $$;
 
 -- Name: FUNCTION extend_leases(p_worker text, p_ids bigint[], p_lease_seconds integer); Type: COMMENT; Schema: nudge; Owner: -
 
-COMMENT ON FUNCTION nudge.extend_leases(p_worker text, p_ids bigint[], p_lease_seconds integer) IS 'Pushes the lease expiry of the listed reminders p_worker still holds, and of the circuit breaker probes among them (with the deliveries each such breaker holds, which wait for its next probe), to p_lease_seconds from now (a heartbeat for long deliveries); returns how many reminder leases it extended.';
+COMMENT ON FUNCTION nudge.extend_leases(p_worker text, p_ids bigint[], p_lease_seconds integer) IS 'Pushes the lease expiry of the listed reminders p_worker still holds, and of the circuit breaker probes among them (with the deliveries each such breaker holds, which wait for its next probe), to p_lease_seconds from now (a heartbeat for long deliveries), passing over a reminder row another transaction holds; returns how many reminder leases it extended.';
 
 -- Name: finish_abandoned(text, nudge.worker_policy); Type: FUNCTION; Schema: nudge; Owner: -
 
@@ -3549,7 +3553,13 @@ DECLARE
   v_host_ids bigint[];   -- its reminder,
   v_failed   boolean[];  -- whether the host failed to answer it,
   v_host_errors text[];  -- and the attempt's error
+  v_lock_timeout text := current_setting('lock_timeout');
 BEGIN
+  -- Another transaction holding one of these rows (an application's open transaction that
+  -- stopped or changed a reminder under delivery) would hold this finish, and with it every
+  -- claim of its worker's loop, until it ends: after a moment the finish is refused instead
+  -- (55P03), and the worker records the others without it and this one later.
+  PERFORM set_config('lock_timeout', '10ms', true);
   WITH moved AS (
     -- The lease token is in the WHERE clause, so a concurrent change (pause, cancel, a stop
     -- flag) is waited for and every decision is made on the row as it is then.
@@ -3612,6 +3622,7 @@ BEGIN
          array_agg(m.error) FILTER (WHERE m.host IS NOT NULL)
     INTO v_recorded, v_hosts, v_host_ids, v_failed, v_host_errors
     FROM moved m;
+  PERFORM set_config('lock_timeout', v_lock_timeout, true);
   IF v_hosts IS NOT NULL THEN
     PERFORM nudge.record_host_outcomes(p_worker, p_policy, v_hosts, v_host_ids, v_failed,
                                         v_host_errors);
@@ -3633,7 +3644,7 @@ END $$;
 
 -- Name: FUNCTION finish_attempts(p_worker text, p_policy nudge.worker_policy, p_ids bigint[], p_scheduled_for timestamp with time zone[], p_attempts integer[], p_outcomes text[], p_errors text[], p_status_codes integer[], p_responses text[], p_durations_ms integer[], p_retry_after_seconds integer[]); Type: COMMENT; Schema: nudge; Owner: -
 
-COMMENT ON FUNCTION nudge.finish_attempts(p_worker text, p_policy nudge.worker_policy, p_ids bigint[], p_scheduled_for timestamp with time zone[], p_attempts integer[], p_outcomes text[], p_errors text[], p_status_codes integer[], p_responses text[], p_durations_ms integer[], p_retry_after_seconds integer[]) IS 'Records each ended attempt (outcome delivered, failed, or rejected: failed with no attempt after it) whose lease (worker, attempt, occurrence) p_worker still holds exactly once in delivery_attempts (with the request of a reminder that has its own, secrets as placeholders, the body cut at 1 KiB), moves its reminder on as nudge.after_attempt decides, recording an ended occurrence exactly once in executions, and counts each webhook attempt with a duration against its host''s circuit breaker with its error (nudge.record_host_outcomes, unless the policy''s breaker_failures is 0); an occurrence still retrying after an attempt whose p_retry_after_seconds is over 0 (a receiver''s Retry-After) waits at least that long, up to the policy''s retry_max_ms; an attempt whose lease was lost changes nothing. Returns how many attempts it recorded.';
+COMMENT ON FUNCTION nudge.finish_attempts(p_worker text, p_policy nudge.worker_policy, p_ids bigint[], p_scheduled_for timestamp with time zone[], p_attempts integer[], p_outcomes text[], p_errors text[], p_status_codes integer[], p_responses text[], p_durations_ms integer[], p_retry_after_seconds integer[]) IS 'Records each ended attempt (outcome delivered, failed, or rejected: failed with no attempt after it) whose lease (worker, attempt, occurrence) p_worker still holds exactly once in delivery_attempts (with the request of a reminder that has its own, secrets as placeholders, the body cut at 1 KiB), moves its reminder on as nudge.after_attempt decides, recording an ended occurrence exactly once in executions, and counts each webhook attempt with a duration against its host''s circuit breaker with its error (nudge.record_host_outcomes, unless the policy''s breaker_failures is 0); an occurrence still retrying after an attempt whose p_retry_after_seconds is over 0 (a receiver''s Retry-After) waits at least that long, up to the policy''s retry_max_ms; an attempt whose lease was lost changes nothing; a reminder row another transaction holds for more than 10 ms refuses the whole finish with 55P03 (lock_timeout), nothing recorded, rather than wait for it. Returns how many attempts it recorded.';
 
 -- Name: first_run_at(text, timestamp with time zone, nudge.cron, text); Type: FUNCTION; Schema: nudge; Owner: -
 
@@ -5271,14 +5282,20 @@ CREATE FUNCTION nudge.release_leases(p_worker text, p_ids bigint[]) RETURNS inte
 DECLARE
   v_released integer;
 BEGIN
+  -- A row another transaction holds (an application's, that stopped it) is passed over, not
+  -- waited for: its lease expires instead, and a stopping worker is not held up.
   IF p_ids IS NULL THEN
-    UPDATE nudge.reminders
-       SET leased_by = NULL, lease_expires_at = NULL, attempt = greatest(attempt - 1, 0)
-     WHERE status = 'ACTIVE' AND next_run_at <= now() AND leased_by = p_worker;
+    UPDATE nudge.reminders r
+       SET leased_by = NULL, lease_expires_at = NULL, attempt = greatest(r.attempt - 1, 0)
+     WHERE r.id IN (SELECT x.id FROM nudge.reminders x
+                     WHERE x.status = 'ACTIVE' AND x.next_run_at <= now() AND x.leased_by = p_worker
+                       FOR UPDATE SKIP LOCKED);
   ELSE
-    UPDATE nudge.reminders
-       SET leased_by = NULL, lease_expires_at = NULL, attempt = greatest(attempt - 1, 0)
-     WHERE id = ANY (p_ids) AND leased_by = p_worker;
+    UPDATE nudge.reminders r
+       SET leased_by = NULL, lease_expires_at = NULL, attempt = greatest(r.attempt - 1, 0)
+     WHERE r.id IN (SELECT x.id FROM nudge.reminders x
+                     WHERE x.id = ANY (p_ids) AND x.leased_by = p_worker
+                       FOR UPDATE SKIP LOCKED);
   END IF;
   GET DIAGNOSTICS v_released = ROW_COUNT;
   RETURN v_released;
@@ -5286,7 +5303,7 @@ END $$;
 
 -- Name: FUNCTION release_leases(p_worker text, p_ids bigint[]); Type: COMMENT; Schema: nudge; Owner: -
 
-COMMENT ON FUNCTION nudge.release_leases(p_worker text, p_ids bigint[]) IS 'Gives back leases p_worker holds without an attempt (the listed ids, or with NULL every due ACTIVE reminder it holds) so another worker can take them at once; returns how many.';
+COMMENT ON FUNCTION nudge.release_leases(p_worker text, p_ids bigint[]) IS 'Gives back leases p_worker holds without an attempt (the listed ids, or with NULL every due ACTIVE reminder it holds) so another worker can take them at once, passing over a row another transaction holds (its lease expires instead); returns how many.';
 
 -- Name: remind_plainly(jsonb, nudge.events); Type: FUNCTION; Schema: nudge; Owner: -
 

@@ -18,6 +18,7 @@
 
 #include "breaker_key.hpp"
 #include "lifecycle.hpp"
+#include "locked_outcomes.hpp"
 #include "metrics_listener.hpp"
 #include "nudge/database.hpp"
 #include "nudge/log.hpp"
@@ -207,6 +208,7 @@ class ClaimLoop {
   // whichever comes first. Deliveries that cannot block (log) take no slot, so a log-only batch
   // is claimed, delivered and recorded whole.
   void step() {
+    locked_.retry();
     const int limit = claim_limit();
     const int slots = free_slots();
     if (limit > 0 || record_due()) {
@@ -216,10 +218,17 @@ class ClaimLoop {
         fires =
             session_->finish_and_claim(owner_, pending_, limit, slots, free_email_slots(), policy_);
       } catch (const std::exception& e) {
-        if (pending_.empty() || !outcome_error(e)) throw;
-        // Nothing was recorded or claimed: record what ended on its own, then claim alone.
-        // (The common path stays one round trip: this runs only when a finish fails.)
-        finish_one_by_one();
+        if (pending_.empty()) throw;
+        // Nothing was recorded or claimed: record what ended on its own (around rows another
+        // transaction holds), then claim alone. (The common path stays one round trip: this
+        // runs only when a finish fails.)
+        if (rows_locked(e)) {
+          locked_.add(std::exchange(pending_, {}), e);
+        } else if (outcome_error(e)) {
+          finish_one_by_one();
+        } else {
+          throw;
+        }
         if (limit > 0)
           fires = session_->finish_and_claim(owner_, {}, limit, slots, free_email_slots(), policy_);
       }
@@ -420,6 +429,8 @@ class ClaimLoop {
     ids.reserve(delivering_.size() + waiting_.size());
     for (const auto& [id, run] : delivering_) ids.push_back(id);
     for (const auto& fire : waiting_) ids.push_back(fire.id);
+    // Their leases must outlast the transaction that holds their rows.
+    for (const std::int64_t id : locked_.ids()) ids.push_back(id);
     in_flight_.set(owner_, std::move(ids));
   }
 
@@ -455,6 +466,8 @@ class ClaimLoop {
     if (first_pending_)
       timeout = std::min(
           timeout, std::chrono::ceil<microseconds>(*first_pending_ + kRecordWithin - Clock::now()));
+    if (const auto retry = locked_.next_try())
+      timeout = std::min(timeout, std::chrono::ceil<microseconds>(*retry - Clock::now()));
     timeout = std::max(timeout, microseconds{0});
     int woken = 0;
     if (delivering_.empty()) {
@@ -510,6 +523,11 @@ class ClaimLoop {
     try {
       session_->finish(owner_, pending_, policy_);
     } catch (const std::exception& e) {
+      if (rows_locked(e)) {
+        locked_.add(std::exchange(pending_, {}), e);
+        first_pending_.reset();
+        return;
+      }
       if (!outcome_error(e)) throw;
       finish_one_by_one();
       return;
@@ -626,6 +644,13 @@ class ClaimLoop {
     try {
       if (!session_) session_ = std::make_unique<LifecycleSession>(config_.database.url, owner_);
       finish_pending();
+      locked_.retry(true);
+      if (!locked_.empty()) {
+        log::warn(
+            "stopping with ended attempts not recorded: another transaction still holds their "
+            "reminders; their leases will expire, and those not stopped are delivered again",
+            {{"owner", owner_}, {"reminders", locked_.ids()}});
+      }
       session_->release_leases(owner_, std::nullopt);
     } catch (const std::exception& e) {
       // The first line only: PostgreSQL's CONTEXT would repeat the function's text.
@@ -665,10 +690,17 @@ class ClaimLoop {
   Channels channels_;
   WorkerPolicy policy_;
   std::unique_ptr<LifecycleSession> session_;
-  std::deque<Fire> waiting_;                        // claimed, not started (no free slot yet)
-  Clock::time_point waiting_leased_at_{};           // when their claim was sent
-  std::map<std::int64_t, Delivering> delivering_;   // started, not ended
-  std::vector<FireOutcome> pending_;                // ended, not yet recorded
+  std::deque<Fire> waiting_;                       // claimed, not started (no free slot yet)
+  Clock::time_point waiting_leased_at_{};          // when their claim was sent
+  std::map<std::int64_t, Delivering> delivering_;  // started, not ended
+  std::vector<FireOutcome> pending_;               // ended, not yet recorded
+  LockedOutcomes locked_{owner_,
+                         [this](const FireOutcome& o) { session_->finish(owner_, {o}, policy_); },
+                         [this](const FireOutcome& o, const std::exception& e) {
+                           if (!outcome_error(e)) return false;
+                           set_aside(o, e);
+                           return true;
+                         }};
   std::optional<Clock::time_point> first_pending_;  // when the oldest of them ended
   bool due_maybe_ = true;                           // a claim could find work right now
   bool claims_log_only_ = false;                    // the last claim brought only log lines

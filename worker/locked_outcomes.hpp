@@ -1,0 +1,60 @@
+#pragma once
+// Ended attempts that a finish could not record because another transaction holds their
+// reminders' rows: the finish locks them NOWAIT (55P03) rather than wait. An application's
+// transaction that stopped a reminder under delivery (a flag, a cancel) holds its row until it
+// ends; waiting for it held up every claim of the loop meanwhile, 58 s without a delivery in one
+// run (explore19a #1). Kept here, they are tried again one by one, ever less often, while the loop
+// goes on claiming.
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <vector>
+
+#include "lifecycle.hpp"
+
+namespace nudge {
+
+// Whether `e` is a finish refused because another transaction holds a row it must lock.
+bool rows_locked(const std::exception& e);
+
+class LockedOutcomes {
+ public:
+  using Clock = std::chrono::steady_clock;
+  // Records one outcome, or throws what the database answered.
+  using Record = std::function<void(const FireOutcome&)>;
+  // Deals with an outcome the database refused for another reason: true when that error is the
+  // outcome's own and it was set aside (ClaimLoop::set_aside), false when it is the moment's (a
+  // lost connection), which stops the tries.
+  using SetAside = std::function<bool(const FireOutcome&, const std::exception&)>;
+
+  LockedOutcomes(std::string owner, Record record, SetAside set_aside);
+
+  // Records `outcomes` one by one, keeping those whose rows are still held; the first of an
+  // episode is logged with `why` (the error of the finish that found them held).
+  void add(std::vector<FireOutcome> outcomes, const std::exception& why);
+  // Tries those kept again when their time has come (`force`: now).
+  void retry(bool force = false);
+  bool empty() const { return kept_.empty(); }
+  // When to try them again, if any are kept.
+  std::optional<Clock::time_point> next_try() const;
+  std::vector<std::int64_t> ids() const;
+
+  static constexpr std::chrono::milliseconds kFirstWait{500};
+  static constexpr std::chrono::milliseconds kLongestWait{8000};
+
+ private:
+  // Tries each kept outcome once; another kind of error stops it, keeping what was not tried.
+  void record_kept();
+
+  const std::string owner_;
+  const Record record_;
+  const SetAside set_aside_;
+  std::vector<FireOutcome> kept_;
+  Clock::time_point since_{};
+  Clock::time_point next_{};
+  std::chrono::milliseconds wait_{kFirstWait};
+};
+
+}  // namespace nudge

@@ -169,9 +169,13 @@ void send_exception(const httplib::Request& req, httplib::Response& res, std::ex
     } else if (state.rfind("23", 0) == 0 || state.rfind("22", 0) == 0) {
       // A constraint or a value the checks above let through: still the caller's input.
       send_error(res, 400, "invalid_value", message);
-    } else if (state == "57014" || state == "55P03") {
-      // A statement timeout ([database] statement_timeout_ms), or a lock_timeout a session
-      // still has (one an ALTER ROLE sets after it connected): waited too long, wrote nothing.
+    } else if (state == "55P03") {
+      // [database] lock_timeout_ms: waited that long for a row another transaction holds.
+      send_retry_later(res,
+                       "another transaction holds a row this request needs (an application's "
+                       "open transaction?); nothing was written; try again");
+    } else if (state == "57014") {
+      // A statement timeout ([database] statement_timeout_ms): waited too long, wrote nothing.
       send_retry_later(res, "the database is busy; try again");
     } else {
       nlohmann::json fields = {{"sqlstate", state}};

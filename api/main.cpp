@@ -174,8 +174,9 @@ int main(int argc, char** argv) {
   if (const int code = nudge::migrate_at_startup(config, id + "/migrate"); code != 0) return code;
 
   nudge::ConnectionPool pool(config.database.url, config.database.pool_size, id + "/api",
-                             [timeout = config.database.statement_timeout_ms](pqxx::connection& c) {
-                               nudge::api::set_up_request_connection(c, timeout);
+                             [&database = config.database](pqxx::connection& c) {
+                               nudge::api::set_up_request_connection(
+                                   c, database.statement_timeout_ms, database.lock_timeout_ms);
                              });
   nudge::api::Notifier notifier(config.database.url, id + "/notify");
   // Before the server: streams the server holds refer to it until they close.

@@ -215,10 +215,12 @@ void set_up_connection(pqxx::connection& conn) {
   for (const auto& [name, sql] : kStatements) conn.prepare(name, sql);
 }
 
-void set_up_request_connection(pqxx::connection& conn, int statement_timeout_ms) {
+void set_up_request_connection(pqxx::connection& conn, int statement_timeout_ms,
+                               int lock_timeout_ms) {
   set_up_connection(conn);
-  pqxx::nontransaction(conn).exec("SET statement_timeout = " +
-                                  std::to_string(statement_timeout_ms));
+  pqxx::nontransaction(conn).exec(
+      "SET statement_timeout = " + std::to_string(statement_timeout_ms) +
+      "; SET lock_timeout = " + std::to_string(lock_timeout_ms));
 }
 
 void set_up_token_connection(pqxx::connection& conn) {

@@ -13,7 +13,8 @@ void set_up_connection(pqxx::connection& conn);
 // The text of a statement run with exec_params, planned for its values on every call.
 const char* per_call_statement(std::string_view name);
 // set_up_connection, and the longest statement a request may run (0: no limit).
-void set_up_request_connection(pqxx::connection& conn, int statement_timeout_ms);
+void set_up_request_connection(pqxx::connection& conn, int statement_timeout_ms,
+                               int lock_timeout_ms);
 
 // Readies a connection of the token commands (nudge-api token ...) or of the token watcher: the
 // statements on nudge.api_tokens they send.

@@ -21,11 +21,11 @@ namespace {
 // Every field, so whole configs compare (and print) at once. A new setting goes here too.
 auto Fields(const Config& c) {
   return std::tie(
-      c.database.url, c.database.pool_size, c.database.statement_timeout_ms, c.worker.batch_size,
-      c.worker.concurrency, c.worker.lease_seconds, c.worker.idle_cap_seconds,
-      c.worker.reconnect_max_ms, c.worker.deliveries_in_flight, c.worker.metrics_port,
-      c.worker.metrics_address, c.retry.max_attempts, c.retry.base_delay_ms, c.retry.max_delay_ms,
-      c.misfire.threshold_seconds, c.misfire.fire_all_cap, c.breaker.failures,
+      c.database.url, c.database.pool_size, c.database.statement_timeout_ms,
+      c.database.lock_timeout_ms, c.worker.batch_size, c.worker.concurrency, c.worker.lease_seconds,
+      c.worker.idle_cap_seconds, c.worker.reconnect_max_ms, c.worker.deliveries_in_flight,
+      c.worker.metrics_port, c.worker.metrics_address, c.retry.max_attempts, c.retry.base_delay_ms,
+      c.retry.max_delay_ms, c.misfire.threshold_seconds, c.misfire.fire_all_cap, c.breaker.failures,
       c.breaker.open_seconds, c.breaker.max_open_seconds, c.webhook.secret,
       c.webhook.connect_timeout_ms, c.webhook.timeout_ms, c.webhook.allow_private, c.email.smtp_url,
       c.email.from, c.email.timeout_ms, c.email.connections, c.email.ca_file,
@@ -82,6 +82,8 @@ const std::vector<SettingCase>& EverySetting() {
        [](Config& c) { c.database.pool_size = 17; }},
       {"database", "statement_timeout_ms", "NUDGE_DATABASE_STATEMENT_TIMEOUT_MS", "2500", "2500",
        [](Config& c) { c.database.statement_timeout_ms = 2500; }},
+      {"database", "lock_timeout_ms", "NUDGE_DATABASE_LOCK_TIMEOUT_MS", "750", "750",
+       [](Config& c) { c.database.lock_timeout_ms = 750; }},
       {"worker", "batch_size", "NUDGE_WORKER_BATCH_SIZE", "250", "250",
        [](Config& c) { c.worker.batch_size = 250; }},
       {"worker", "concurrency", "NUDGE_WORKER_CONCURRENCY", "4", "4",
@@ -189,6 +191,7 @@ const std::vector<Range>& IntegerRanges() {
   static const std::vector<Range> ranges = {
       {"database", "pool_size", 1, 256},
       {"database", "statement_timeout_ms", 0, 3600000},
+      {"database", "lock_timeout_ms", 0, 3600000},
       {"worker", "batch_size", 1, 10000},
       {"worker", "concurrency", 1, 64},
       {"worker", "lease_seconds", 5, 3600},

@@ -66,5 +66,53 @@ TEST_F(LockOrderTest, AFinishAndABulkPauseOfTheSameRemindersDoNotDeadlock) {
   EXPECT_EQ(count("nudge.reminders WHERE leased_by IS NOT NULL"), 0);
 }
 
+// A flag stops its reminders in id order: in its index's order (by row version), it locked the
+// newer reminder first while a cancel of the same entity held the older one and wanted the
+// newer, a deadlock (explore19a #2).
+TEST_F(LockOrderTest, AFlagAndACancelOfTheSameRemindersDoNotDeadlock) {
+  const std::string flag =
+      ", p_stop_condition_type => 'db_check', p_stop_condition_value => 'paid'";
+  const std::int64_t low = create_one_time("o1", kInAnHour, flag);
+  const std::int64_t high = create_one_time("o2", kInAnHour, flag);
+  // A new version of the older one, after the newer one's in the index.
+  sql("UPDATE nudge.reminders SET next_run_at = next_run_at + interval '1 minute' WHERE id = $1",
+      low);
+
+  pqxx::connection cancel_conn(db_.url());
+  pqxx::work cancel(cancel_conn);
+  cancel.exec("SET LOCAL deadlock_timeout = '100ms'");
+  cancel.exec_params("SELECT nudge.cancel_reminder($1)", low);
+
+  std::string flag_error;
+  std::thread flagger([&] {
+    try {
+      pqxx::connection c(db_.url());
+      pqxx::work tx(c);
+      tx.exec("SET LOCAL deadlock_timeout = '100ms'");
+      tx.exec("SELECT nudge.set_flag('paid', true)");
+      tx.commit();
+    } catch (const std::exception& e) {
+      flag_error = e.what();
+    }
+  });
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (!waits_on_a_lock("SELECT nudge.set_flag") && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  ASSERT_TRUE(waits_on_a_lock("SELECT nudge.set_flag"));
+
+  std::string cancel_error;
+  try {
+    cancel.exec_params("SELECT nudge.cancel_reminder($1)", high);
+    cancel.commit();
+  } catch (const std::exception& e) {
+    cancel_error = e.what();
+  }
+  flagger.join();
+  EXPECT_EQ(cancel_error, "");
+  EXPECT_EQ(flag_error, "");
+  EXPECT_EQ(status(low), "CANCELLED");
+  EXPECT_EQ(status(high), "CANCELLED");
+}
+
 }  // namespace
 }  // namespace nudge::test

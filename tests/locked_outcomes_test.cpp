@@ -21,6 +21,7 @@ FireOutcome outcome(std::int64_t id) {
 TEST(LockedOutcomes, HeldRowsWaitTheOthersAreRecordedAndTheWaitDoubles) {
   std::set<std::int64_t> held{2, 3};
   std::vector<std::int64_t> recorded, set_aside;
+  int asked = 0;
   LockedOutcomes locked(
       "w1",
       [&](const FireOutcome& o) {
@@ -33,12 +34,20 @@ TEST(LockedOutcomes, HeldRowsWaitTheOthersAreRecordedAndTheWaitDoubles) {
         if (rows_locked(e)) return false;
         set_aside.push_back(o.id);
         return true;
+      },
+      [&](const std::vector<std::int64_t>& ids) {
+        ++asked;
+        std::vector<std::int64_t> free;
+        for (const auto id : ids)
+          if (!held.contains(id)) free.push_back(id);
+        return free;
       });
   const auto before = LockedOutcomes::Clock::now();
   locked.add({outcome(1), outcome(2), outcome(3), outcome(4)},
              pqxx::sql_error("canceling statement due to lock timeout", "", "55P03"));
   EXPECT_EQ(recorded, (std::vector<std::int64_t>{1}));
   EXPECT_EQ(set_aside, (std::vector<std::int64_t>{4}));
+  EXPECT_EQ(asked, 1) << "the held rows are asked for, not tried one by one";
   EXPECT_EQ(locked.ids(), (std::vector<std::int64_t>{2, 3}));
   ASSERT_TRUE(locked.next_try());
   EXPECT_GE(*locked.next_try() - before, LockedOutcomes::kFirstWait);
@@ -68,7 +77,8 @@ TEST(LockedOutcomes, ALostConnectionStopsTheTriesAndKeepsWhatWasNotTried) {
         if (lost) throw pqxx::broken_connection("gone");
         recorded.push_back(o.id);
       },
-      [](const FireOutcome&, const std::exception&) { return false; });
+      [](const FireOutcome&, const std::exception&) { return false; },
+      [](const std::vector<std::int64_t>& ids) { return ids; });
   EXPECT_THROW(locked.add({outcome(1), outcome(2), outcome(3)},
                           pqxx::sql_error("lock timeout", "", "55P03")),
                pqxx::broken_connection);

@@ -226,6 +226,14 @@ int LifecycleSession::release_leases(const std::string& owner,
   return tx.exec_prepared1(kReleaseLeases.name, owner, nullptr)[0].as<int>();
 }
 
+std::vector<std::int64_t> LifecycleSession::free_of_locks(const std::vector<std::int64_t>& ids) {
+  pqxx::nontransaction tx(*conn_);
+  std::vector<std::int64_t> free;
+  for (const auto& row : tx.exec_prepared(kFreeOfLocks.name, pg_array(ids)))
+    free.push_back(row[0].as<std::int64_t>());
+  return free;
+}
+
 void LifecycleSession::pause_and_release(std::int64_t id, const std::string& owner) {
   pqxx::nontransaction tx(*conn_);
   tx.exec_prepared(kPauseAndRelease.name, id, owner);

@@ -53,6 +53,8 @@ class LifecycleSession {
                     int lease_seconds);
   // Gives back the listed leases, or every lease `owner` holds when `ids` is nullopt.
   int release_leases(const std::string& owner, const std::optional<std::vector<std::int64_t>>& ids);
+  // Those of `ids` whose rows no other transaction holds now (statements::kFreeOfLocks).
+  std::vector<std::int64_t> free_of_locks(const std::vector<std::int64_t>& ids);
   // Pauses reminder `id` and gives back `owner`'s lease on it (statements::kPauseAndRelease).
   void pause_and_release(std::int64_t id, const std::string& owner);
   // Records the occurrences of reminders stopped while a worker that has since died held them

@@ -1,6 +1,7 @@
 #include "locked_outcomes.hpp"
 
 #include <pqxx/pqxx>
+#include <set>
 
 #include "nudge/database.hpp"
 #include "nudge/log.hpp"
@@ -12,8 +13,11 @@ bool rows_locked(const std::exception& e) {
   return sql != nullptr && sqlstate_of(*sql) == "55P03";
 }
 
-LockedOutcomes::LockedOutcomes(std::string owner, Record record, SetAside set_aside)
-    : owner_(std::move(owner)), record_(std::move(record)), set_aside_(std::move(set_aside)) {}
+LockedOutcomes::LockedOutcomes(std::string owner, Record record, SetAside set_aside, Free free)
+    : owner_(std::move(owner)),
+      record_(std::move(record)),
+      set_aside_(std::move(set_aside)),
+      free_(std::move(free)) {}
 
 void LockedOutcomes::add(std::vector<FireOutcome> outcomes, const std::exception& why) {
   const bool first = kept_.empty();
@@ -61,7 +65,13 @@ void LockedOutcomes::record_kept() {
   std::vector<FireOutcome> still;
   std::size_t i = 0;
   try {
+    const std::vector<std::int64_t> free_ids = free_(ids());
+    const std::set<std::int64_t> free(free_ids.begin(), free_ids.end());
     for (; i < kept_.size(); ++i) {
+      if (!free.contains(kept_[i].id)) {
+        still.push_back(std::move(kept_[i]));
+        continue;
+      }
       try {
         record_(kept_[i]);
       } catch (const std::exception& e) {

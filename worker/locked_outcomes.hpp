@@ -29,7 +29,10 @@ class LockedOutcomes {
   // lost connection), which stops the tries.
   using SetAside = std::function<bool(const FireOutcome&, const std::exception&)>;
 
-  LockedOutcomes(std::string owner, Record record, SetAside set_aside);
+  // Those of the ids whose rows no other transaction holds now.
+  using Free = std::function<std::vector<std::int64_t>(const std::vector<std::int64_t>&)>;
+
+  LockedOutcomes(std::string owner, Record record, SetAside set_aside, Free free);
 
   // Records `outcomes` one by one, keeping those whose rows are still held; the first of an
   // episode is logged with `why` (the error of the finish that found them held).
@@ -45,12 +48,14 @@ class LockedOutcomes {
   static constexpr std::chrono::milliseconds kLongestWait{8000};
 
  private:
-  // Tries each kept outcome once; another kind of error stops it, keeping what was not tried.
+  // Tries each kept outcome whose row is free now (one round trip asks which, so a row still held
+  // costs no wait); another kind of error stops it, keeping what was not tried.
   void record_kept();
 
   const std::string owner_;
   const Record record_;
   const SetAside set_aside_;
+  const Free free_;
   std::vector<FireOutcome> kept_;
   Clock::time_point since_{};
   Clock::time_point next_{};

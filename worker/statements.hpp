@@ -60,6 +60,11 @@ inline constexpr Statement kReleaseLeases{"release_leases",
 inline constexpr Statement kPauseAndRelease{
     "pause_and_release",
     "SELECT nudge.release_leases($2, ARRAY[p.id]) FROM nudge.pause_reminder($1) p"};
+// (ids): those of the listed reminders no other transaction holds now (locked and let go at once:
+// the finish of the others would wait for the transaction that holds them).
+inline constexpr Statement kFreeOfLocks{
+    "free_of_locks",
+    "SELECT id FROM nudge.reminders WHERE id = ANY ($1::bigint[]) FOR UPDATE SKIP LOCKED"};
 // (retention_days, limit)
 // (owner, policy...): records the occurrences of reminders stopped under a lease whose worker
 // died; answers how many.
@@ -73,7 +78,7 @@ inline constexpr Statement kPruneHistory{"prune_history",
 
 inline constexpr Statement kAll[] = {kFinishAndClaim,  kFinish,        kSecondsUntilDue,
                                      kExtendLeases,    kReleaseLeases, kPauseAndRelease,
-                                     kFinishAbandoned, kPruneHistory};
+                                     kFinishAbandoned, kPruneHistory,  kFreeOfLocks};
 
 // The channel the triggers of schema nudge notify when something becomes due sooner.
 inline constexpr const char* kWakeChannel = "nudge_due";

@@ -519,10 +519,10 @@ class ClaimLoop {
     log::info("reconnected to the database", {{"owner", owner_}, {"released", released}});
   }
 
-  // After a finish found a row another transaction holds: tried whole once more, as most such
-  // waits are another worker's claim that has just ended (one by one, each of 33 a drain met cost
-  // a quarter of the 2-worker drain's rate); then what ended is recorded around the held rows,
-  // and the claim goes alone. True when the retry went through, claim and all.
+  // After a finish found a row another transaction holds: tried whole once more, since most such
+  // holders are another worker's claim that ends within milliseconds (recording one by one at
+  // each cost the 2-worker drain a fifth of its rate); then what ended is recorded around the
+  // held rows, and the claim goes alone. True when the retry went through, claim and all.
   bool finish_around_locks(const std::exception& first, int limit, int slots,
                            std::vector<Fire>& fires) {
     try {

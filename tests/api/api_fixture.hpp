@@ -73,27 +73,36 @@ class ApiTest : public DatabaseTest {
   // webhook targets are open to the SSRF guard, and auth is
   // off (on loopback, as scripts/run.sh runs it) unless they say otherwise: the suites that
   // test tokens turn it on (auth_test.cpp, audit_test.cpp).
-  explicit ApiTest(const std::map<std::string, std::string>& settings = {})
-      : port_(free_tcp_port()) {
+  explicit ApiTest(const std::map<std::string, std::string>& settings = {}) {
     log_ = std::filesystem::temp_directory_path() / ("nudge-api-" + db_.name() + ".log");
     std::map<std::string, std::string> env = settings;
     env.insert({"NUDGE_API_AUTH", "off"});
     env.insert({kAllowPrivate, kLoopbackNetworks});
     env["NUDGE_DATABASE_URL"] = db_.url();
-    env["NUDGE_API_PORT"] = std::to_string(port_);
     env["NUDGE_API_MAX_BODY_BYTES"] = "262144";
-    api_ = std::make_unique<ChildProcess>(std::vector<std::string>{program("nudge-api")}, env,
-                                          log_.string());
-    client_ = std::make_unique<httplib::Client>("127.0.0.1", port_);
-    client_->set_connection_timeout(5);
-    client_->set_read_timeout(30);
-    const bool up = wait_until(
-        60s,
-        [&] {
-          auto r = client_->Get("/health");
-          return r && r->status == 200;
-        },
-        20ms);
+    // Up when this nudge-api says it listens and /health answers: another test's process can take
+    // the free port first ("Address already in use"), and its /health answered for this one, whose
+    // requests then found no server. Such a start is tried again on another port.
+    bool up = false;
+    for (int start = 0; start < 3 && !up; ++start) {
+      port_ = free_tcp_port();
+      env["NUDGE_API_PORT"] = std::to_string(port_);
+      api_ = std::make_unique<ChildProcess>(std::vector<std::string>{program("nudge-api")}, env,
+                                            log_.string());
+      client_ = std::make_unique<httplib::Client>("127.0.0.1", port_);
+      client_->set_connection_timeout(5);
+      client_->set_read_timeout(30);
+      wait_until(
+          60s,
+          [&] {
+            if (!api_->running()) return true;
+            if (api_->log().find(R"("msg":"listening")") == std::string::npos) return false;
+            auto r = client_->Get("/health");
+            return r && r->status == 200;
+          },
+          20ms);
+      up = api_->running();
+    }
     if (!up) ADD_FAILURE() << "nudge-api did not come up:\n" << api_->log();
   }
   ~ApiTest() override {
@@ -170,7 +179,7 @@ class ApiTest : public DatabaseTest {
     return r.body.value("id", 0L);
   }
 
-  int port_;
+  int port_ = 0;
   std::filesystem::path log_;
   std::unique_ptr<ChildProcess> api_;
   std::unique_ptr<httplib::Client> client_;

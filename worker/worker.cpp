@@ -83,6 +83,18 @@ bool outcome_error(const std::exception& e) {
   return true;
 }
 
+// What to look at when a statement was cancelled by a statement_timeout (57014), else null. A
+// role's or database's reaches the worker's sessions: one short enough cancelled every claim,
+// or the maintenance's pruning and lease work, said only as "canceling statement due to statement
+// timeout" (explore18a #4, explore19a #7).
+const char* statement_timeout_hint(const std::exception& e) {
+  const auto* sql = dynamic_cast<const pqxx::sql_error*>(&e);
+  if (sql == nullptr || sqlstate_of(*sql) != "57014") return nullptr;
+  return "the statement_timeout of this login or its database cancelled it (SHOW "
+         "statement_timeout): the worker's statements must be able to finish; ALTER ROLE <worker "
+         "login> RESET statement_timeout, or set one of seconds";
+}
+
 // Sleeps up to `ms`, waking early on shutdown.
 void interruptible_sleep(int ms) {
   const auto deadline = Clock::now() + std::chrono::milliseconds(ms);
@@ -623,9 +635,7 @@ class ClaimLoop {
     } else {
       nlohmann::json fields = {{"owner", owner_}, {"error", first_line}};
       if (const std::string hint = session_not_kept_hint(e); !hint.empty()) fields["hint"] = hint;
-      if (const auto* sql = dynamic_cast<const pqxx::sql_error*>(&e);
-          sql != nullptr && sqlstate_of(*sql) == "57014")
-        fields["hint"] = kStatementTimeoutHint;
+      if (const char* hint = statement_timeout_hint(e)) fields["hint"] = hint;
       log::error("claim loop error", std::move(fields));
     }
     health_.claim_failed(owner_, first_line);
@@ -689,13 +699,6 @@ class ClaimLoop {
   static constexpr std::chrono::milliseconds kRecordWithin{20};
   static constexpr double kFirstHeldDueWait = 0.002;  // seconds
   static constexpr double kMaxHeldDueWait = 0.1;
-  // A role's or database's statement_timeout reaches the worker's sessions: one short enough
-  // cancelled every claim, said only as "canceling statement due to statement timeout"
-  // (explore18a #4).
-  static constexpr const char* kStatementTimeoutHint =
-      "the statement_timeout of this login or its database cancelled it (SHOW statement_timeout): "
-      "the worker's statements must be able to finish; ALTER ROLE <worker login> RESET "
-      "statement_timeout, or set one of seconds";
 
   const Config& config_;
   const std::string owner_;
@@ -779,8 +782,10 @@ class Maintenance {
         }
       } catch (const std::exception& e) {
         session_.reset();
-        log::warn("maintenance failed; will retry",
-                  {{"error", primary_message(database_error(e, config_.database.url))}});
+        nlohmann::json fields = {
+            {"error", primary_message(database_error(e, config_.database.url))}};
+        if (const char* hint = statement_timeout_hint(e)) fields["hint"] = hint;
+        log::warn("maintenance failed; will retry", std::move(fields));
       }
       lock.lock();
     }

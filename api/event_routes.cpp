@@ -2,11 +2,13 @@
 // its type in one transaction (nudge.emit_event; a batch nudge.record_events, which answers in
 // the text the response carries); the same idempotency key answers as before.
 
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 
 #include "errors.hpp"
+#include "event_combiner.hpp"
 #include "input.hpp"
 #include "route_support.hpp"
 #include "routes.hpp"
@@ -14,19 +16,16 @@
 
 namespace nudge::api {
 
-void add_event_routes(Router& router, ConnectionPool& pool, Notifier& notifier) {
+void add_event_routes(Router& router, ConnectionPool& pool, Notifier& notifier,
+                      std::size_t event_transactions) {
+  auto combiner = std::make_shared<EventCombiner>(pool, event_transactions);
   router.add("POST", "/v1/events",
-             [&pool, &notifier](const httplib::Request& req, httplib::Response& res) {
+             [combiner, &notifier](const httplib::Request& req, httplib::Response& res) {
                reject_unknown_params(req, {});
-               const EventInput in = parse_event(parse_object(req.body));
-               const auto row = on_connection(pool, [&](pqxx::nontransaction& tx) {
-                 return tx.exec_prepared1("emit_event", in.event_type, in.entity_type, in.entity_id,
-                                          in.data.dump(), in.key, in.occurred_at);
-               });
-               const bool created = row[0].as<bool>();
+               const EmittedEvent answer = combiner->emit(parse_event(parse_object(req.body)));
                // Its rules may have made reminders due at once (delay 0).
-               if (created) notifier.poke();
-               reply(res, created ? 201 : 200, row[1].c_str());
+               if (answer.created) notifier.poke();
+               reply(res, answer.created ? 201 : 200, answer.text);
              });
 
   router.add("POST", "/v1/events/batch",

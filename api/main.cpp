@@ -197,7 +197,7 @@ int main(int argc, char** argv) {
                             static_cast<std::size_t>(config.api.max_body_bytes));
   const nudge::AddressGuard guard(config.webhook.allow_private);
   nudge::api::add_routes(router, pool, notifier, config.secrets, guard, registry, hub,
-                         config.misfire);
+                         config.misfire, config.database);
   router.finish();
   const int half_the_threads = std::max(1, config.api.threads / 2);
   nudge::api::UploadSlots uploads(half_the_threads, half_the_threads);

@@ -15,10 +15,11 @@ namespace nudge::api {
 // Every route below, plus /health, /ready and /openapi.json. `secrets` are the configured ones
 // (only their names are used: a webhook request may name no others); `guard` refuses webhook
 // targets at private literal addresses. Both must outlive the routes.
-// `misfire`: the workers' settings, which a preview's skip and fire_all follow.
+// `misfire`: the workers' settings, which a preview's skip and fire_all follow; `database`: how
+// many transactions record single events at once.
 void add_routes(Router& router, ConnectionPool& pool, Notifier& notifier, const Secrets& secrets,
                 const AddressGuard& guard, const metrics::Registry& registry, StreamHub& hub,
-                const MisfireConfig& misfire);
+                const MisfireConfig& misfire, const DatabaseConfig& database);
 
 // /metrics (what `registry` holds), /livez and /readyz.
 void add_operations_routes(Router& router, ConnectionPool& pool, const metrics::Registry& registry);
@@ -34,7 +35,8 @@ void add_contact_routes(Router& router, ConnectionPool& pool, const Secrets& sec
                         const AddressGuard& guard);
 void add_rule_routes(Router& router, ConnectionPool& pool, const Secrets& secrets,
                      const AddressGuard& guard);
-void add_event_routes(Router& router, ConnectionPool& pool, Notifier& notifier);
+void add_event_routes(Router& router, ConnectionPool& pool, Notifier& notifier,
+                      std::size_t event_transactions);
 void add_target_routes(Router& router, ConnectionPool& pool, Notifier& notifier);
 void add_audit_routes(Router& router, ConnectionPool& pool);
 // GET /v1/auth: the caller's token and what it holds.

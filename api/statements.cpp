@@ -137,6 +137,12 @@ const std::pair<const char*, const char*> kStatements[] = {
      "p_entity_type => $2, p_entity_id => $3, p_data => $4::jsonb, p_key => $5, "
      "p_occurred_at => $6::timestamptz) AS a"},
     {"record_events", "SELECT nudge.record_events($1::jsonb)"},
+    // Single events recorded together (api/event_combiner.hpp): each one's answer, in order.
+    {"emit_events_each",
+     "SELECT (a->>'created')::boolean, a::text "
+     "FROM jsonb_array_elements(nudge.emit_events_one_by_one($1::jsonb)) WITH ORDINALITY AS x(a, "
+     "n) "
+     "ORDER BY n"},
     // An event as the API shows it: {"event": ..., "effects": [...]}.
     {"get_event",
      "SELECT jsonb_build_object('event', nudge.event_json(e), 'effects', e.effects)::text "

@@ -20,21 +20,22 @@ namespace {
 
 // Every field, so whole configs compare (and print) at once. A new setting goes here too.
 auto Fields(const Config& c) {
-  return std::tie(
-      c.database.url, c.database.pool_size, c.database.statement_timeout_ms,
-      c.database.lock_timeout_ms, c.worker.batch_size, c.worker.concurrency, c.worker.lease_seconds,
-      c.worker.idle_cap_seconds, c.worker.reconnect_max_ms, c.worker.deliveries_in_flight,
-      c.worker.metrics_port, c.worker.metrics_address, c.retry.max_attempts, c.retry.base_delay_ms,
-      c.retry.max_delay_ms, c.misfire.threshold_seconds, c.misfire.fire_all_cap, c.breaker.failures,
-      c.breaker.open_seconds, c.breaker.max_open_seconds, c.webhook.secret,
-      c.webhook.connect_timeout_ms, c.webhook.timeout_ms, c.webhook.allow_private, c.email.smtp_url,
-      c.email.from, c.email.timeout_ms, c.email.connections, c.email.ca_file,
-      c.history.retention_days, c.history.prune_interval_seconds, c.api.host, c.api.port,
-      c.api.threads, c.api.max_body_bytes, c.api.request_timeout_ms, c.api.max_connections,
-      c.api.keep_alive_seconds, c.api.tls_cert, c.api.tls_key, c.api.max_streams,
-      c.api.max_streams_per_token, c.api.stream_buffer_bytes, c.api.stream_heartbeat_seconds,
-      c.api.auth, c.api.rate_per_token, c.api.burst, c.api.token_cache_seconds, c.log.level,
-      c.secrets);
+  return std::tie(c.database.url, c.database.pool_size, c.database.statement_timeout_ms,
+                  c.database.lock_timeout_ms, c.database.event_transactions, c.worker.batch_size,
+                  c.worker.concurrency, c.worker.lease_seconds, c.worker.idle_cap_seconds,
+                  c.worker.reconnect_max_ms, c.worker.deliveries_in_flight, c.worker.metrics_port,
+                  c.worker.metrics_address, c.retry.max_attempts, c.retry.base_delay_ms,
+                  c.retry.max_delay_ms, c.misfire.threshold_seconds, c.misfire.fire_all_cap,
+                  c.breaker.failures, c.breaker.open_seconds, c.breaker.max_open_seconds,
+                  c.webhook.secret, c.webhook.connect_timeout_ms, c.webhook.timeout_ms,
+                  c.webhook.allow_private, c.email.smtp_url, c.email.from, c.email.timeout_ms,
+                  c.email.connections, c.email.ca_file, c.history.retention_days,
+                  c.history.prune_interval_seconds, c.api.host, c.api.port, c.api.threads,
+                  c.api.max_body_bytes, c.api.request_timeout_ms, c.api.max_connections,
+                  c.api.keep_alive_seconds, c.api.tls_cert, c.api.tls_key, c.api.max_streams,
+                  c.api.max_streams_per_token, c.api.stream_buffer_bytes,
+                  c.api.stream_heartbeat_seconds, c.api.auth, c.api.rate_per_token, c.api.burst,
+                  c.api.token_cache_seconds, c.log.level, c.secrets);
 }
 
 const Config kDefaults{};
@@ -84,6 +85,8 @@ const std::vector<SettingCase>& EverySetting() {
        [](Config& c) { c.database.statement_timeout_ms = 2500; }},
       {"database", "lock_timeout_ms", "NUDGE_DATABASE_LOCK_TIMEOUT_MS", "750", "750",
        [](Config& c) { c.database.lock_timeout_ms = 750; }},
+      {"database", "event_transactions", "NUDGE_DATABASE_EVENT_TRANSACTIONS", "3", "3",
+       [](Config& c) { c.database.event_transactions = 3; }},
       {"worker", "batch_size", "NUDGE_WORKER_BATCH_SIZE", "250", "250",
        [](Config& c) { c.worker.batch_size = 250; }},
       {"worker", "concurrency", "NUDGE_WORKER_CONCURRENCY", "4", "4",
@@ -192,6 +195,7 @@ const std::vector<Range>& IntegerRanges() {
       {"database", "pool_size", 1, 256},
       {"database", "statement_timeout_ms", 0, 3600000},
       {"database", "lock_timeout_ms", 0, 3600000},
+      {"database", "event_transactions", 0, 256},
       {"worker", "batch_size", 1, 10000},
       {"worker", "concurrency", 1, 64},
       {"worker", "lease_seconds", 5, 3600},

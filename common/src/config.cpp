@@ -191,6 +191,8 @@ constexpr Setting kSettings[] = {
      &FieldOf<&Config::database, &DatabaseConfig::statement_timeout_ms>, 0, 3600000},
     {"database", "lock_timeout_ms", &FieldOf<&Config::database, &DatabaseConfig::lock_timeout_ms>,
      0, 3600000},
+    {"database", "event_transactions",
+     &FieldOf<&Config::database, &DatabaseConfig::event_transactions>, 0, 256},
     {"worker", "batch_size", &FieldOf<&Config::worker, &WorkerConfig::batch_size>, 1, 10000},
     {"worker", "concurrency", &FieldOf<&Config::worker, &WorkerConfig::concurrency>, 1, 64},
     {"worker", "lease_seconds", &FieldOf<&Config::worker, &WorkerConfig::lease_seconds>, 5, 3600},

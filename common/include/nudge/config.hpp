@@ -19,6 +19,10 @@ struct DatabaseConfig {
   // Longest wait of one API request for a row or table another transaction holds (0: up to
   // statement_timeout_ms): an application's open transaction held 40 request threads 10 s each.
   int lock_timeout_ms = 2000;
+  // Transactions recording single events (POST /v1/events) at once; events posted while they
+  // are busy wait and are recorded together, up to 64 in the next free one (api/event_combiner).
+  // 0: as many as this host has CPUs (at least 2).
+  int event_transactions = 0;
 };
 
 struct WorkerConfig {

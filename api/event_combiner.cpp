@@ -1,0 +1,125 @@
+#include "event_combiner.hpp"
+
+#include <algorithm>
+#include <exception>
+#include <pqxx/pqxx>
+#include <stdexcept>
+#include <thread>
+
+#include "caller.hpp"
+#include "route_support.hpp"
+
+namespace nudge::api {
+
+struct EventCombiner::Waiter {
+  const EventInput* event = nullptr;
+  std::string caller;     // the token's name: one transaction speaks for one caller
+  bool leading = false;   // handed a free transaction: records its own batch
+  bool finished = false;  // answered, failed, or told to record alone
+  bool alone = false;     // its shared transaction failed: record it on its own
+  EmittedEvent answer;
+  std::exception_ptr error;
+  std::condition_variable wake;
+};
+
+EventCombiner::EventCombiner(ConnectionPool& pool, std::size_t transactions)
+    : pool_(pool),
+      transactions_(transactions > 0
+                        ? transactions
+                        : std::max<std::size_t>(2, std::thread::hardware_concurrency())) {}
+
+EmittedEvent EventCombiner::emit(const EventInput& event) {
+  Waiter me;
+  me.event = &event;
+  if (const Caller* caller = current_caller()) me.caller = caller->token;
+
+  std::vector<Waiter*> batch;
+  {
+    std::unique_lock lock(mutex_);
+    if (running_ < transactions_) {
+      ++running_;
+    } else {
+      waiting_.push_back(&me);
+      me.wake.wait(lock, [&] { return me.leading || me.finished; });
+    }
+    if (!me.finished) batch = take_batch(me);
+  }
+  if (!batch.empty()) {
+    record(batch);
+    std::lock_guard lock(mutex_);
+    // The transaction goes on to the oldest waiting event, which takes its caller's batch.
+    if (waiting_.empty()) {
+      --running_;
+    } else {
+      Waiter* next = waiting_.front();
+      waiting_.pop_front();
+      next->leading = true;
+      next->wake.notify_one();
+    }
+    for (Waiter* w : batch) {
+      w->finished = true;
+      if (w != &me) w->wake.notify_one();
+    }
+  }
+  if (me.alone) return record_alone(event);
+  if (me.error) std::rethrow_exception(me.error);
+  return std::move(me.answer);
+}
+
+// Called with mutex_ held: the leader and the waiting events of its caller, oldest first.
+std::vector<EventCombiner::Waiter*> EventCombiner::take_batch(Waiter& leader) {
+  std::vector<Waiter*> batch{&leader};
+  for (auto it = waiting_.begin(); it != waiting_.end() && batch.size() < kMaxShared;) {
+    if ((*it)->caller == leader.caller) {
+      batch.push_back(*it);
+      it = waiting_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  return batch;
+}
+
+void EventCombiner::record(const std::vector<Waiter*>& batch) {
+  if (batch.size() == 1) {
+    try {
+      batch[0]->answer = record_alone(*batch[0]->event);
+    } catch (...) {
+      batch[0]->error = std::current_exception();
+    }
+    return;
+  }
+  try {
+    std::string items = "[";
+    for (const Waiter* w : batch) {
+      if (items.size() > 1) items += ',';
+      items += w->event->to_json().dump();
+    }
+    items += ']';
+    const auto rows = on_connection(pool_, [&](pqxx::nontransaction& tx) {
+      return tx.exec_prepared("emit_events_each", items);
+    });
+    if (rows.size() != batch.size()) throw std::logic_error("emit_events_each: answers missing");
+    for (std::size_t i = 0; i < batch.size(); ++i) {
+      batch[i]->answer = EmittedEvent{rows[i][0].as<bool>(), rows[i][1].c_str()};
+    }
+  } catch (const pqxx::broken_connection&) {
+    // Whether it committed is unknown, as for one event: each caller is told, none retried.
+    for (Waiter* w : batch) w->error = std::current_exception();
+  } catch (const pqxx::sql_error&) {
+    // Nothing was written: each event on its own gets its own answer or error.
+    for (Waiter* w : batch) w->alone = true;
+  } catch (...) {
+    for (Waiter* w : batch) w->error = std::current_exception();
+  }
+}
+
+EmittedEvent EventCombiner::record_alone(const EventInput& event) {
+  const auto row = on_connection(pool_, [&](pqxx::nontransaction& tx) {
+    return tx.exec_prepared1("emit_event", event.event_type, event.entity_type, event.entity_id,
+                             event.data.dump(), event.key, event.occurred_at);
+  });
+  return EmittedEvent{row[0].as<bool>(), row[1].c_str()};
+}
+
+}  // namespace nudge::api

@@ -1,0 +1,142 @@
+// Single events posted at once share transactions (api/event_combiner.hpp), with one transaction
+// for single events ([database] event_transactions = 1) so that they must: every event is
+// recorded once with its own answer; one that a rule cannot fill fails alone; two callers never
+// share one, so the audit trail names each event's own token.
+
+#include <functional>
+#include <set>
+#include <thread>
+
+#include "api/api_fixture.hpp"
+
+namespace nudge::test {
+namespace {
+
+constexpr int kClients = 16;
+
+class EventSharing : public ApiTest {
+ protected:
+  EventSharing()
+      : ApiTest({{"NUDGE_DATABASE_EVENT_TRANSACTIONS", "1"},
+                 {"NUDGE_API_AUTH", "token"},
+                 {"NUDGE_API_RATE_PER_TOKEN", "0"}}) {}
+
+  void SetUp() override {
+    const auto r = send_with(bearer(writer_), "POST", "/v1/rules", R"({"name": "nag",
+      "event_type": "done", "action": {"type": "remind", "reminder": {"event_type": "follow_up",
+      "channel": "email", "schedule_type": "one_time", "delay_seconds": 3600,
+      "target": "{{data.email}}"}}})");
+    ASSERT_EQ(r.status, 201) << r.body.dump();
+  }
+
+  static std::string event(const std::string& entity_id, bool with_email) {
+    return R"({"event_type": "done", "entity_type": "task", "entity_id": ")" + entity_id +
+           R"(", "data": {)" +
+           (with_email ? R"("email": ")" + entity_id + R"(@example.com")" : "") + "}}";
+  }
+
+  struct Answer {
+    std::string entity_id, token;
+    bool with_email = true;
+    int status = 0;
+    json body;
+  };
+
+  // kClients clients, each posting `per_client` events as fast as answers come; client i uses
+  // tokens[i % size]; event n of client i lacks data.email when fails(i, n).
+  std::vector<Answer> post_at_once(int per_client, const std::vector<std::string>& tokens,
+                                   const std::function<bool(int, int)>& fails) {
+    std::vector<Answer> answers(static_cast<std::size_t>(kClients * per_client));
+    std::vector<std::thread> clients;
+    for (int i = 0; i < kClients; ++i) {
+      clients.emplace_back([&, i] {
+        httplib::Client client("127.0.0.1", port_);
+        client.set_read_timeout(30);
+        const std::string& token = tokens[static_cast<std::size_t>(i) % tokens.size()];
+        for (int n = 0; n < per_client; ++n) {
+          Answer& a = answers[static_cast<std::size_t>(i * per_client + n)];
+          a.entity_id = "t" + std::to_string(i) + "-" + std::to_string(n);
+          a.token = token;
+          a.with_email = !fails(i, n);
+          const auto r = client.Post("/v1/events", bearer(token), event(a.entity_id, a.with_email),
+                                     "application/json");
+          a.status = r ? r->status : 0;
+          a.body = r ? json::parse(r->body, nullptr, false) : json();
+        }
+      });
+    }
+    for (auto& c : clients) c.join();
+    return answers;
+  }
+
+  // Transactions that recorded events: fewer than the events when some shared one.
+  long event_transactions() {
+    return value<long>("SELECT count(DISTINCT xmin::text) FROM nudge.events");
+  }
+
+  std::string writer_ = make_token("writer", "read,write");
+};
+
+TEST_F(EventSharing, EventsPostedAtOnceShareTransactionsAndEachGetsItsOwnAnswer) {
+  const auto answers = post_at_once(20, {writer_}, [](int, int) { return false; });
+  std::set<long> ids;
+  for (const auto& a : answers) {
+    ASSERT_EQ(a.status, 201) << a.entity_id << ": " << a.body.dump();
+    EXPECT_EQ(a.body["event"]["entity_id"], a.entity_id);
+    EXPECT_EQ(a.body["created"], true);
+    const json& reminder = a.body["effects"][0]["reminder"];
+    EXPECT_EQ(reminder["entity_id"], a.entity_id);
+    EXPECT_EQ(reminder["target"], a.entity_id + "@example.com");
+    EXPECT_EQ(reminder["event_id"], a.body["event"]["id"]);
+    ids.insert(a.body["event"]["id"].get<long>());
+  }
+  EXPECT_EQ(ids.size(), answers.size());
+  EXPECT_EQ(value<long>("SELECT count(*) FROM nudge.events"), 320);
+  EXPECT_EQ(value<long>("SELECT count(DISTINCT entity_id) FROM nudge.events"), 320);
+  EXPECT_EQ(value<long>("SELECT count(*) FROM nudge.reminders"), 320);
+  EXPECT_EQ(value<long>("SELECT count(*) FROM nudge.reminders r JOIN nudge.events e "
+                        "ON e.id = r.event_id AND e.entity_id = r.entity_id"),
+            320);
+  EXPECT_LT(event_transactions(), 320) << "no two events shared a transaction";
+}
+
+TEST_F(EventSharing, AnEventARuleCannotFillFailsAloneAndTheOthersAreRecorded) {
+  const auto answers = post_at_once(10, {writer_}, [](int i, int n) { return (i + n) % 5 == 0; });
+  long good = 0;
+  for (const auto& a : answers) {
+    if (a.with_email) {
+      ++good;
+      ASSERT_EQ(a.status, 201) << a.entity_id << ": " << a.body.dump();
+      EXPECT_EQ(a.body["event"]["entity_id"], a.entity_id);
+    } else {
+      ASSERT_EQ(a.status, 422) << a.entity_id << ": " << a.body.dump();
+      EXPECT_EQ(a.body["error"]["code"], "rule_failed");
+      EXPECT_EQ(a.body["error"]["field"], "action.reminder.target");
+    }
+  }
+  ASSERT_GT(good, 0);
+  ASSERT_LT(good, 160);
+  EXPECT_EQ(value<long>("SELECT count(*) FROM nudge.events"), good);
+  EXPECT_EQ(value<long>("SELECT count(*) FROM nudge.reminders"), good);
+  EXPECT_EQ(value<long>("SELECT count(*) FROM nudge.events WHERE data ? 'email'"), good);
+  EXPECT_LT(event_transactions(), good) << "no two events shared a transaction";
+}
+
+TEST_F(EventSharing, TwoCallersNeverShareATransactionSoEachEventNamesItsOwnToken) {
+  const std::string other = make_token("other", "write");
+  const auto answers = post_at_once(10, {writer_, other}, [](int, int) { return false; });
+  for (const auto& a : answers) ASSERT_EQ(a.status, 201) << a.body.dump();
+  EXPECT_EQ(value<long>("SELECT count(*) FROM nudge.audit a JOIN nudge.events e "
+                        "ON a.subject_type = 'event' AND a.subject = e.id::text "
+                        "AND a.token = CASE WHEN e.entity_id ~ '^t[0-9]*[02468]-' "
+                        "THEN 'writer' ELSE 'other' END"),
+            160);
+  EXPECT_EQ(value<long>("SELECT count(*) FROM (SELECT 1 FROM nudge.events e "
+                        "GROUP BY e.xmin::text HAVING count(DISTINCT e.entity_id ~ "
+                        "'^t[0-9]*[02468]-') > 1) mixed"),
+            0);
+  EXPECT_LT(event_transactions(), 160) << "no two events shared a transaction";
+}
+
+}  // namespace
+}  // namespace nudge::test

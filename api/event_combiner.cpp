@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "caller.hpp"
+#include "nudge/database.hpp"
 #include "route_support.hpp"
 
 namespace nudge::api {
@@ -22,11 +23,13 @@ struct EventCombiner::Waiter {
   std::condition_variable wake;
 };
 
-EventCombiner::EventCombiner(ConnectionPool& pool, std::size_t transactions)
+EventCombiner::EventCombiner(ConnectionPool& pool, std::size_t transactions, int lock_timeout_ms)
     : pool_(pool),
       transactions_(transactions > 0
                         ? transactions
-                        : std::max<std::size_t>(2, std::thread::hardware_concurrency())) {}
+                        : std::max<std::size_t>(2, std::thread::hardware_concurrency())),
+      shared_lock_wait_(std::to_string(
+          lock_timeout_ms > 0 ? std::min(lock_timeout_ms, kSharedLockWait) : kSharedLockWait)) {}
 
 EmittedEvent EventCombiner::emit(const EventInput& event) {
   Waiter me;
@@ -61,7 +64,7 @@ EmittedEvent EventCombiner::emit(const EventInput& event) {
       if (w != &me) w->wake.notify_one();
     }
   }
-  if (me.alone) return record_alone(event);
+  if (me.alone) return record_alone(event, std::nullopt);
   if (me.error) std::rethrow_exception(me.error);
   return std::move(me.answer);
 }
@@ -83,7 +86,13 @@ std::vector<EventCombiner::Waiter*> EventCombiner::take_batch(Waiter& leader) {
 void EventCombiner::record(const std::vector<Waiter*>& batch) {
   if (batch.size() == 1) {
     try {
-      batch[0]->answer = record_alone(*batch[0]->event);
+      batch[0]->answer = record_alone(*batch[0]->event, shared_lock_wait_);
+    } catch (const pqxx::sql_error& e) {
+      if (sqlstate_of(e) == "55P03") {
+        batch[0]->alone = true;  // waits for the row again, without holding this place
+      } else {
+        batch[0]->error = std::current_exception();
+      }
     } catch (...) {
       batch[0]->error = std::current_exception();
     }
@@ -97,7 +106,7 @@ void EventCombiner::record(const std::vector<Waiter*>& batch) {
     }
     items += ']';
     const auto rows = on_connection(pool_, [&](pqxx::nontransaction& tx) {
-      return tx.exec_prepared("emit_events_each", items);
+      return tx.exec_prepared("emit_events_each", items, shared_lock_wait_);
     });
     if (rows.size() != batch.size()) throw std::logic_error("emit_events_each: answers missing");
     for (std::size_t i = 0; i < batch.size(); ++i) {
@@ -114,10 +123,11 @@ void EventCombiner::record(const std::vector<Waiter*>& batch) {
   }
 }
 
-EmittedEvent EventCombiner::record_alone(const EventInput& event) {
+EmittedEvent EventCombiner::record_alone(const EventInput& event,
+                                         const std::optional<std::string>& lock_wait) {
   const auto row = on_connection(pool_, [&](pqxx::nontransaction& tx) {
     return tx.exec_prepared1("emit_event", event.event_type, event.entity_type, event.entity_id,
-                             event.data.dump(), event.key, event.occurred_at);
+                             event.data.dump(), event.key, event.occurred_at, lock_wait);
   });
   return EmittedEvent{row[0].as<bool>(), row[1].c_str()};
 }

@@ -9,13 +9,17 @@
 // nudge.emit_events_one_by_one. Alone, an event is recorded at once, as before.
 //
 // What a caller sees does not change: the same answer, created or replayed per key. When a
-// shared transaction fails (one event's rule cannot be rendered, a lock wait), nothing of it was
-// written and each of its events is recorded alone, so each gets its own answer or error.
+// shared transaction fails (one event's rule cannot be rendered, a deadlock), nothing of it was
+// written and each of its events is recorded alone, so each gets its own answer or error. In one
+// of those places a transaction waits at most kSharedLockWait for a row lock: an event whose flag
+// an application's open transaction holds must not hold up every event behind it for
+// [database] lock_timeout_ms; it waits that long again outside them, on its own.
 
 #include <condition_variable>
 #include <cstddef>
 #include <deque>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -32,7 +36,8 @@ struct EmittedEvent {
 class EventCombiner {
  public:
   // `transactions`: at most that many at once; 0: as many as this host has CPUs, at least 2.
-  EventCombiner(ConnectionPool& pool, std::size_t transactions);
+  // `lock_timeout_ms`: the sessions' own ([database] lock_timeout_ms; 0: none).
+  EventCombiner(ConnectionPool& pool, std::size_t transactions, int lock_timeout_ms);
   EventCombiner(const EventCombiner&) = delete;
   EventCombiner& operator=(const EventCombiner&) = delete;
 
@@ -44,13 +49,16 @@ class EventCombiner {
   struct Waiter;
 
   static constexpr std::size_t kMaxShared = 64;  // events one shared transaction records
+  static constexpr int kSharedLockWait = 100;    // ms
 
   std::vector<Waiter*> take_batch(Waiter& leader);
   void record(const std::vector<Waiter*>& batch);
-  EmittedEvent record_alone(const EventInput& event);
+  // `lock_wait`: its lock_timeout in ms, or the session's.
+  EmittedEvent record_alone(const EventInput& event, const std::optional<std::string>& lock_wait);
 
   ConnectionPool& pool_;
   const std::size_t transactions_;
+  const std::string shared_lock_wait_;  // lock_timeout of a shared transaction, in ms
   std::mutex mutex_;
   std::size_t running_ = 0;      // transactions recording events now
   std::deque<Waiter*> waiting_;  // events waiting for one, oldest first

@@ -17,8 +17,9 @@
 namespace nudge::api {
 
 void add_event_routes(Router& router, ConnectionPool& pool, Notifier& notifier,
-                      std::size_t event_transactions) {
-  auto combiner = std::make_shared<EventCombiner>(pool, event_transactions);
+                      const DatabaseConfig& database) {
+  auto combiner = std::make_shared<EventCombiner>(
+      pool, static_cast<std::size_t>(database.event_transactions), database.lock_timeout_ms);
   router.add("POST", "/v1/events",
              [combiner, &notifier](const httplib::Request& req, httplib::Response& res) {
                reject_unknown_params(req, {});

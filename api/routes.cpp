@@ -49,7 +49,7 @@ void add_routes(Router& router, ConnectionPool& pool, Notifier& notifier, const 
   add_flag_routes(router, pool);
   add_contact_routes(router, pool, secrets, guard);
   add_rule_routes(router, pool, secrets, guard);
-  add_event_routes(router, pool, notifier, static_cast<std::size_t>(database.event_transactions));
+  add_event_routes(router, pool, notifier, database);
   add_target_routes(router, pool, notifier);
   add_audit_routes(router, pool);
   add_auth_routes(router);

@@ -36,7 +36,7 @@ void add_contact_routes(Router& router, ConnectionPool& pool, const Secrets& sec
 void add_rule_routes(Router& router, ConnectionPool& pool, const Secrets& secrets,
                      const AddressGuard& guard);
 void add_event_routes(Router& router, ConnectionPool& pool, Notifier& notifier,
-                      std::size_t event_transactions);
+                      const DatabaseConfig& database);
 void add_target_routes(Router& router, ConnectionPool& pool, Notifier& notifier);
 void add_audit_routes(Router& router, ConnectionPool& pool);
 // GET /v1/auth: the caller's token and what it holds.

@@ -132,17 +132,19 @@ const std::pair<const char*, const char*> kStatements[] = {
      "SELECT nudge.rule_json(nudge.update_rule(p_id => $1, p_name => $2, p_event_type => $3, "
      "p_action => $4::jsonb, p_when => $5::jsonb, p_enabled => $6::boolean))::text"},
     {"delete_rule", "SELECT (nudge.delete_rule($1)).id"},
+    // $7: its lock waits in ms at most, for this statement only (NULL: the session's).
     {"emit_event",
-     "SELECT (a->>'created')::boolean, a::text FROM nudge.emit_event(p_event_type => $1, "
+     "SELECT (a->>'created')::boolean, a::text FROM nudge.emit_event(p_event_type => CASE WHEN "
+     "$7::text IS NULL OR set_config('lock_timeout', $7, true) IS NOT NULL THEN $1 END, "
      "p_entity_type => $2, p_entity_id => $3, p_data => $4::jsonb, p_key => $5, "
      "p_occurred_at => $6::timestamptz) AS a"},
     {"record_events", "SELECT nudge.record_events($1::jsonb)"},
     // Single events recorded together (api/event_combiner.hpp): each one's answer, in order.
     {"emit_events_each",
-     "SELECT (a->>'created')::boolean, a::text "
-     "FROM jsonb_array_elements(nudge.emit_events_one_by_one($1::jsonb)) WITH ORDINALITY AS x(a, "
-     "n) "
-     "ORDER BY n"},
+     // Its lock waits are $2 ms at most, for this statement only (set before the call runs).
+     "SELECT (a->>'created')::boolean, a::text FROM jsonb_array_elements("
+     "nudge.emit_events_one_by_one(CASE WHEN set_config('lock_timeout', $2, true) IS NOT NULL "
+     "THEN $1::jsonb END)) WITH ORDINALITY AS x(a, n) ORDER BY n"},
     // An event as the API shows it: {"event": ..., "effects": [...]}.
     {"get_event",
      "SELECT jsonb_build_object('event', nudge.event_json(e), 'effects', e.effects)::text "

@@ -1,7 +1,8 @@
 // Single events posted at once share transactions (api/event_combiner.hpp), with one transaction
 // for single events ([database] event_transactions = 1) so that they must: every event is
 // recorded once with its own answer; one that a rule cannot fill fails alone; two callers never
-// share one, so the audit trail names each event's own token.
+// share one, so the audit trail names each event's own token; one that waits for a row an
+// application's open transaction holds does not hold up the others.
 
 #include <functional>
 #include <set>
@@ -16,8 +17,10 @@ constexpr int kClients = 16;
 
 class EventSharing : public ApiTest {
  protected:
+  // A lock wait of 30 s: what an event waits for alone, far past this test's deadlines.
   EventSharing()
       : ApiTest({{"NUDGE_DATABASE_EVENT_TRANSACTIONS", "1"},
+                 {"NUDGE_DATABASE_LOCK_TIMEOUT_MS", "30000"},
                  {"NUDGE_API_AUTH", "token"},
                  {"NUDGE_API_RATE_PER_TOKEN", "0"}}) {}
 
@@ -136,6 +139,43 @@ TEST_F(EventSharing, TwoCallersNeverShareATransactionSoEachEventNamesItsOwnToken
                         "'^t[0-9]*[02468]-') > 1) mixed"),
             0);
   EXPECT_LT(event_transactions(), 160) << "no two events shared a transaction";
+}
+
+TEST_F(EventSharing, AnEventWaitingForARowAnApplicationHoldsDoesNotHoldUpTheOthers) {
+  const auto rule = send_with(bearer(writer_), "POST", "/v1/rules", R"({"name": "seen",
+      "event_type": "done", "action": {"type": "set_flag", "flag": {"key": "seen:{{entity_id}}",
+      "value": true}}})");
+  ASSERT_EQ(rule.status, 201) << rule.body.dump();
+  pqxx::connection app(db_.url());
+  pqxx::work held(app);
+  held.exec0("INSERT INTO nudge.status_flags (key, value) VALUES ('seen:blocked', false)");
+
+  Answer blocked;
+  std::thread waiting([&] {
+    httplib::Client client("127.0.0.1", port_);
+    client.set_read_timeout(60);
+    const auto r =
+        client.Post("/v1/events", bearer(writer_), event("blocked", true), "application/json");
+    blocked.status = r ? r->status : 0;
+    blocked.body = r ? json::parse(r->body, nullptr, false) : json();
+  });
+  // Until it waits for the flag: the others come after it.
+  const auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (value<long>("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                     "AND datname = current_database()") == 0 &&
+         std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(10ms);
+  const auto others = post_at_once(5, {writer_}, [](int, int) { return false; });
+  long answered = 0;
+  for (const auto& a : others) answered += a.status == 201 ? 1 : 0;
+  EXPECT_EQ(answered, 80) << "answered while an application's transaction held a row of another";
+  EXPECT_EQ(blocked.status, 0) << "answered before the application's transaction ended";
+
+  held.commit();
+  waiting.join();
+  EXPECT_EQ(blocked.status, 201) << blocked.body.dump();
+  EXPECT_EQ(value<long>("SELECT count(*) FROM nudge.events"), 81);
+  EXPECT_TRUE(value<bool>("SELECT value FROM nudge.status_flags WHERE key = 'seen:blocked'"));
 }
 
 }  // namespace

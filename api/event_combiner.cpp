@@ -23,13 +23,24 @@ struct EventCombiner::Waiter {
   std::condition_variable wake;
 };
 
-EventCombiner::EventCombiner(ConnectionPool& pool, std::size_t transactions, int lock_timeout_ms)
+EventCombiner::EventCombiner(ConnectionPool& pool, std::size_t transactions, int lock_timeout_ms,
+                             metrics::Registry& registry)
     : pool_(pool),
       transactions_(transactions > 0
                         ? transactions
                         : std::max<std::size_t>(2, std::thread::hardware_concurrency())),
       shared_lock_wait_(std::to_string(
-          lock_timeout_ms > 0 ? std::min(lock_timeout_ms, kSharedLockWait) : kSharedLockWait)) {}
+          lock_timeout_ms > 0 ? std::min(lock_timeout_ms, kSharedLockWait) : kSharedLockWait)),
+      events_per_transaction_(registry.histogram(
+          "nudge_api_event_transaction_events",
+          "Single events (POST /v1/events) one transaction recorded: 1 alone, more when events "
+          "waited for one of [database] event_transactions.",
+          {1, 2, 4, 8, 16, 32, 64})),
+      shared_failed_(registry.counter(
+          "nudge_api_shared_event_transactions_failed_total",
+          "Transactions of several single events that failed and wrote nothing, their events "
+          "then recorded again one by one (an event a rule cannot fill, a lock wait, a "
+          "deadlock).")) {}
 
 EmittedEvent EventCombiner::emit(const EventInput& event) {
   Waiter me;
@@ -84,6 +95,7 @@ std::vector<EventCombiner::Waiter*> EventCombiner::take_batch(Waiter& leader) {
 }
 
 void EventCombiner::record(const std::vector<Waiter*>& batch) {
+  events_per_transaction_.observe(static_cast<double>(batch.size()));
   if (batch.size() == 1) {
     try {
       batch[0]->answer = record_alone(*batch[0]->event, shared_lock_wait_);
@@ -117,6 +129,7 @@ void EventCombiner::record(const std::vector<Waiter*>& batch) {
     for (Waiter* w : batch) w->error = std::current_exception();
   } catch (const pqxx::sql_error&) {
     // Nothing was written: each event on its own gets its own answer or error.
+    shared_failed_.inc();
     for (Waiter* w : batch) w->alone = true;
   } catch (...) {
     for (Waiter* w : batch) w->error = std::current_exception();

@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "input.hpp"
+#include "nudge/metrics.hpp"
 #include "nudge/pool.hpp"
 
 namespace nudge::api {
@@ -36,8 +37,11 @@ struct EmittedEvent {
 class EventCombiner {
  public:
   // `transactions`: at most that many at once; 0: as many as this host has CPUs, at least 2.
-  // `lock_timeout_ms`: the sessions' own ([database] lock_timeout_ms; 0: none).
-  EventCombiner(ConnectionPool& pool, std::size_t transactions, int lock_timeout_ms);
+  // `lock_timeout_ms`: the sessions' own ([database] lock_timeout_ms; 0: none). Adds its
+  // metrics (nudge_api_event_transaction_events, nudge_api_shared_event_transactions_failed_total)
+  // to `registry`.
+  EventCombiner(ConnectionPool& pool, std::size_t transactions, int lock_timeout_ms,
+                metrics::Registry& registry);
   EventCombiner(const EventCombiner&) = delete;
   EventCombiner& operator=(const EventCombiner&) = delete;
 
@@ -59,6 +63,8 @@ class EventCombiner {
   ConnectionPool& pool_;
   const std::size_t transactions_;
   const std::string shared_lock_wait_;  // lock_timeout of a shared transaction, in ms
+  metrics::Histogram& events_per_transaction_;
+  metrics::Counter& shared_failed_;
   std::mutex mutex_;
   std::size_t running_ = 0;      // transactions recording events now
   std::deque<Waiter*> waiting_;  // events waiting for one, oldest first

@@ -2,7 +2,6 @@
 // its type in one transaction (nudge.emit_event; a batch nudge.record_events, which answers in
 // the text the response carries); the same idempotency key answers as before.
 
-#include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
@@ -17,13 +16,11 @@
 namespace nudge::api {
 
 void add_event_routes(Router& router, ConnectionPool& pool, Notifier& notifier,
-                      const DatabaseConfig& database) {
-  auto combiner = std::make_shared<EventCombiner>(
-      pool, static_cast<std::size_t>(database.event_transactions), database.lock_timeout_ms);
+                      EventCombiner& combiner) {
   router.add("POST", "/v1/events",
-             [combiner, &notifier](const httplib::Request& req, httplib::Response& res) {
+             [&combiner, &notifier](const httplib::Request& req, httplib::Response& res) {
                reject_unknown_params(req, {});
-               const EmittedEvent answer = combiner->emit(parse_event(parse_object(req.body)));
+               const EmittedEvent answer = combiner.emit(parse_event(parse_object(req.body)));
                // Its rules may have made reminders due at once (delay 0).
                if (answer.created) notifier.poke();
                reply(res, answer.created ? 201 : 200, answer.text);

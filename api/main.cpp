@@ -196,8 +196,11 @@ int main(int argc, char** argv) {
   nudge::api::Router router(server.routes(), gate, &request_metrics,
                             static_cast<std::size_t>(config.api.max_body_bytes));
   const nudge::AddressGuard guard(config.webhook.allow_private);
+  nudge::api::EventCombiner events(pool,
+                                   static_cast<std::size_t>(config.database.event_transactions),
+                                   config.database.lock_timeout_ms, registry);
   nudge::api::add_routes(router, pool, notifier, config.secrets, guard, registry, hub,
-                         config.misfire, config.database);
+                         config.misfire, events);
   router.finish();
   const int half_the_threads = std::max(1, config.api.threads / 2);
   nudge::api::UploadSlots uploads(half_the_threads, half_the_threads);

@@ -9,7 +9,7 @@ namespace nudge::api {
 
 void add_routes(Router& router, ConnectionPool& pool, Notifier& notifier, const Secrets& secrets,
                 const AddressGuard& guard, const metrics::Registry& registry, StreamHub& hub,
-                const MisfireConfig& misfire, const DatabaseConfig& database) {
+                const MisfireConfig& misfire, EventCombiner& events) {
   router.add("GET", "/health", [](const httplib::Request& req, httplib::Response& res) {
     reject_unknown_params(req, {});
     reply(res, 200, R"({"status":"ok"})");
@@ -49,7 +49,7 @@ void add_routes(Router& router, ConnectionPool& pool, Notifier& notifier, const 
   add_flag_routes(router, pool);
   add_contact_routes(router, pool, secrets, guard);
   add_rule_routes(router, pool, secrets, guard);
-  add_event_routes(router, pool, notifier, database);
+  add_event_routes(router, pool, notifier, events);
   add_target_routes(router, pool, notifier);
   add_audit_routes(router, pool);
   add_auth_routes(router);

@@ -2,6 +2,7 @@
 // The API's routes, one file per resource: each route validates its input (input.hpp), makes one
 // call to a function of schema nudge (or one read; statements.cpp), and answers JSON.
 
+#include "event_combiner.hpp"
 #include "notifier.hpp"
 #include "nudge/address_guard.hpp"
 #include "nudge/config.hpp"
@@ -15,11 +16,11 @@ namespace nudge::api {
 // Every route below, plus /health, /ready and /openapi.json. `secrets` are the configured ones
 // (only their names are used: a webhook request may name no others); `guard` refuses webhook
 // targets at private literal addresses. Both must outlive the routes.
-// `misfire`: the workers' settings, which a preview's skip and fire_all follow; `database`: how
-// many transactions record single events at once.
+// `misfire`: the workers' settings, which a preview's skip and fire_all follow; `events` records
+// single events (it must outlive the routes too).
 void add_routes(Router& router, ConnectionPool& pool, Notifier& notifier, const Secrets& secrets,
                 const AddressGuard& guard, const metrics::Registry& registry, StreamHub& hub,
-                const MisfireConfig& misfire, const DatabaseConfig& database);
+                const MisfireConfig& misfire, EventCombiner& events);
 
 // /metrics (what `registry` holds), /livez and /readyz.
 void add_operations_routes(Router& router, ConnectionPool& pool, const metrics::Registry& registry);
@@ -36,7 +37,7 @@ void add_contact_routes(Router& router, ConnectionPool& pool, const Secrets& sec
 void add_rule_routes(Router& router, ConnectionPool& pool, const Secrets& secrets,
                      const AddressGuard& guard);
 void add_event_routes(Router& router, ConnectionPool& pool, Notifier& notifier,
-                      const DatabaseConfig& database);
+                      EventCombiner& combiner);
 void add_target_routes(Router& router, ConnectionPool& pool, Notifier& notifier);
 void add_audit_routes(Router& router, ConnectionPool& pool);
 // GET /v1/auth: the caller's token and what it holds.

@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "api/api_fixture.hpp"
+#include "support/prometheus_text.hpp"
 
 namespace nudge::test {
 namespace {
@@ -72,12 +73,21 @@ class EventSharing : public ApiTest {
     return answers;
   }
 
+  // `series` of the API's /metrics (0 when it is not there).
+  double metric(const std::string& series) {
+    httplib::Client client("127.0.0.1", port_);
+    const auto r = client.Get("/metrics", bearer(metrics_));
+    EXPECT_TRUE(r && r->status == 200);
+    return r ? sample_value(r->body, series).value_or(0) : 0;
+  }
+
   // Transactions that recorded events: fewer than the events when some shared one.
   long event_transactions() {
     return value<long>("SELECT count(DISTINCT xmin::text) FROM nudge.events");
   }
 
   std::string writer_ = make_token("writer", "read,write");
+  std::string metrics_ = make_token("prometheus", "metrics");
 };
 
 TEST_F(EventSharing, EventsPostedAtOnceShareTransactionsAndEachGetsItsOwnAnswer) {
@@ -101,6 +111,9 @@ TEST_F(EventSharing, EventsPostedAtOnceShareTransactionsAndEachGetsItsOwnAnswer)
                         "ON e.id = r.event_id AND e.entity_id = r.entity_id"),
             320);
   EXPECT_LT(event_transactions(), 320) << "no two events shared a transaction";
+  EXPECT_EQ(metric("nudge_api_event_transaction_events_sum"), 320);
+  EXPECT_EQ(metric("nudge_api_event_transaction_events_count"), event_transactions());
+  EXPECT_EQ(metric("nudge_api_shared_event_transactions_failed_total"), 0);
 }
 
 TEST_F(EventSharing, AnEventARuleCannotFillFailsAloneAndTheOthersAreRecorded) {
@@ -123,6 +136,7 @@ TEST_F(EventSharing, AnEventARuleCannotFillFailsAloneAndTheOthersAreRecorded) {
   EXPECT_EQ(value<long>("SELECT count(*) FROM nudge.reminders"), good);
   EXPECT_EQ(value<long>("SELECT count(*) FROM nudge.events WHERE data ? 'email'"), good);
   EXPECT_LT(event_transactions(), good) << "no two events shared a transaction";
+  EXPECT_GT(metric("nudge_api_shared_event_transactions_failed_total"), 0);
 }
 
 TEST_F(EventSharing, TwoCallersNeverShareATransactionSoEachEventNamesItsOwnToken) {

@@ -744,11 +744,20 @@ void wait_for_shutdown_request() {
 // and prunes old history; never claims.
 class Maintenance {
  public:
-  Maintenance(const Config& config, const std::string& worker_id, InFlight& in_flight)
+  Maintenance(const Config& config, const std::string& worker_id, InFlight& in_flight,
+              metrics::Registry& registry)
       : config_(config),
         worker_id_(worker_id),
         in_flight_(in_flight),
-        policy_(worker_policy(config)) {}
+        policy_(worker_policy(config)),
+        failures_(registry.counter(
+            "nudge_worker_maintenance_failures_total",
+            "Maintenance turns of this worker (extending leases, recording what dead workers left, "
+            "pruning) that failed; each is tried again a turn later.")),
+        last_success_(registry.gauge(
+            "nudge_worker_maintenance_last_success_timestamp_seconds",
+            "When this worker's maintenance last succeeded, in seconds since the Unix epoch (0: "
+            "not yet).")) {}
 
   void run() {
     const auto tick = std::chrono::milliseconds(config_.worker.lease_seconds * 1000 / 3);
@@ -780,8 +789,12 @@ class Maintenance {
           if (!connection_lost(e)) throw;
           turn();
         }
+        last_success_.set(
+            std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch())
+                .count());
       } catch (const std::exception& e) {
         session_.reset();
+        failures_.inc();
         nlohmann::json fields = {
             {"error", primary_message(database_error(e, config_.database.url))}};
         if (const char* hint = statement_timeout_hint(e)) fields["hint"] = hint;
@@ -851,6 +864,8 @@ class Maintenance {
   const std::string worker_id_;
   InFlight& in_flight_;
   const WorkerPolicy policy_;
+  metrics::Counter& failures_;
+  metrics::Gauge& last_success_;
   std::unique_ptr<LifecycleSession> session_;
   std::mutex mutex_;
   std::condition_variable cv_;
@@ -883,7 +898,7 @@ int run_worker(const Config& config, const std::string& worker_id) {
     log::info("metrics listening",
               {{"address", config.worker.metrics_address}, {"port", config.worker.metrics_port}});
   }
-  Maintenance maintenance(config, worker_id, in_flight);
+  Maintenance maintenance(config, worker_id, in_flight, registry);
   std::future<void> maintaining =
       std::async(std::launch::async, [&maintenance]() noexcept { maintenance.run(); });
 

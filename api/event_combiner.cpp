@@ -127,8 +127,14 @@ void EventCombiner::record(const std::vector<Waiter*>& batch) {
   } catch (const pqxx::broken_connection&) {
     // Whether it committed is unknown, as for one event: each caller is told, none retried.
     for (Waiter* w : batch) w->error = std::current_exception();
+  } catch (const pqxx::statement_completion_unknown&) {
+    for (Waiter* w : batch) w->error = std::current_exception();
   } catch (const pqxx::sql_error&) {
     // Nothing was written: each event on its own gets its own answer or error.
+    shared_failed_.inc();
+    for (Waiter* w : batch) w->alone = true;
+  } catch (const pqxx::transaction_rollback&) {
+    // A deadlock or a serialization failure (not sql_errors in libpqxx 6): rolled back too.
     shared_failed_.inc();
     for (Waiter* w : batch) w->alone = true;
   } catch (...) {

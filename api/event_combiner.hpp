@@ -49,11 +49,14 @@ class EventCombiner {
   // throws what a request on its own would (an ApiError, a pqxx error).
   EmittedEvent emit(const EventInput& event);
 
+  // How many transactions record single events at once (0 in the settings resolved).
+  std::size_t transactions() const { return transactions_; }
+
  private:
   struct Waiter;
 
   static constexpr std::size_t kMaxShared = 64;  // events one shared transaction records
-  static constexpr int kSharedLockWait = 100;    // ms
+  static constexpr int kSharedLockWait = 20;     // ms
 
   std::vector<Waiter*> take_batch(Waiter& leader);
   void record(const std::vector<Waiter*>& batch);

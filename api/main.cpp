@@ -218,7 +218,8 @@ int main(int argc, char** argv) {
                                  {"threads", config.api.threads},
                                  {"auth", config.api.auth},
                                  {"max_connections", server.max_connections()},
-                                 {"pool_size", config.database.pool_size}});
+                                 {"pool_size", config.database.pool_size},
+                                 {"event_transactions", events.transactions()}});
   hub.set_wake([&server] { server.wake_streams(); });
   // After bind (the hub wakes the server's loop) and stopped before the server goes.
   nudge::api::ChangePoller poller(config.database.url, id + "/stream", hub,

@@ -139,6 +139,41 @@ TEST_F(EventSharing, AnEventARuleCannotFillFailsAloneAndTheOthersAreRecorded) {
   EXPECT_GT(metric("nudge_api_shared_event_transactions_failed_total"), 0);
 }
 
+// libpqxx 6 does not make a deadlock (40P01) an sql_error: a shared transaction that one event
+// deadlocked answered every event in it 503 (explore20a #1). Here a trigger makes the deadlock.
+TEST_F(EventSharing, AnEventThatDeadlocksFailsAloneAndTheOthersAreRecorded) {
+  sql("CREATE FUNCTION public.deadlock_marked() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+      "IF NEW.entity_id LIKE '%-dl' THEN RAISE EXCEPTION 'deadlock detected' USING ERRCODE = "
+      "'40P01'; END IF; RETURN NEW; END $$");
+  sql("CREATE TRIGGER deadlock_marked BEFORE INSERT ON nudge.events FOR EACH ROW EXECUTE "
+      "FUNCTION public.deadlock_marked()");
+  std::vector<Answer> answers(static_cast<std::size_t>(kClients * 10));
+  std::vector<std::thread> clients;
+  for (int i = 0; i < kClients; ++i) {
+    clients.emplace_back([&, i] {
+      httplib::Client client("127.0.0.1", port_);
+      client.set_read_timeout(30);
+      for (int n = 0; n < 10; ++n) {
+        Answer& a = answers[static_cast<std::size_t>(i * 10 + n)];
+        a.entity_id =
+            "t" + std::to_string(i) + "-" + std::to_string(n) + ((i + n) % 5 ? "" : "-dl");
+        const auto r = client.Post("/v1/events", bearer(writer_), event(a.entity_id, true),
+                                   "application/json");
+        a.status = r ? r->status : 0;
+      }
+    });
+  }
+  for (auto& c : clients) c.join();
+  long good = 0;
+  for (const auto& a : answers) {
+    const bool marked = a.entity_id.ends_with("-dl");
+    EXPECT_EQ(a.status, marked ? 503 : 201) << a.entity_id;
+    good += marked ? 0 : 1;
+  }
+  EXPECT_EQ(value<long>("SELECT count(*) FROM nudge.events"), good);
+  EXPECT_GT(metric("nudge_api_shared_event_transactions_failed_total"), 0);
+}
+
 TEST_F(EventSharing, TwoCallersNeverShareATransactionSoEachEventNamesItsOwnToken) {
   const std::string other = make_token("other", "write");
   const auto answers = post_at_once(10, {writer_, other}, [](int, int) { return false; });

@@ -16,7 +16,7 @@ struct DatabaseConfig {
   // Longest statement of one API request (0: no limit): a request stuck behind a lock (a long
   // migration, an ALTER TABLE) is answered 503 instead of holding its thread without end.
   int statement_timeout_ms = 10000;
-  // Longest wait of one API request for a row or table another transaction holds (0: up to
+  // Longest wait of one API request for each row or table another transaction holds (0: up to
   // statement_timeout_ms): an application's open transaction held 40 request threads 10 s each.
   int lock_timeout_ms = 2000;
   // Transactions recording single events (POST /v1/events) at once; events posted while they

@@ -128,7 +128,7 @@ void EventCombiner::record(const std::vector<Waiter*>& batch) {
     // Whether it committed is unknown, as for one event: each caller is told, none retried.
     for (Waiter* w : batch) w->error = std::current_exception();
   } catch (const pqxx::statement_completion_unknown&) {
-    for (Waiter* w : batch) w->error = std::current_exception();
+    for (Waiter* w : batch) w->error = std::current_exception();  // likewise
   } catch (const pqxx::sql_error&) {
     // Nothing was written: each event on its own gets its own answer or error.
     shared_failed_.inc();

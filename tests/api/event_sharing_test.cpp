@@ -47,9 +47,12 @@ class EventSharing : public ApiTest {
   };
 
   // kClients clients, each posting `per_client` events as fast as answers come; client i uses
-  // tokens[i % size]; event n of client i lacks data.email when fails(i, n).
-  std::vector<Answer> post_at_once(int per_client, const std::vector<std::string>& tokens,
-                                   const std::function<bool(int, int)>& fails) {
+  // tokens[i % size]; event n of client i lacks data.email when fails(i, n), and its entity id
+  // ends in "-dl" when marked(i, n).
+  std::vector<Answer> post_at_once(
+      int per_client, const std::vector<std::string>& tokens,
+      const std::function<bool(int, int)>& fails,
+      const std::function<bool(int, int)>& marked = [](int, int) { return false; }) {
     std::vector<Answer> answers(static_cast<std::size_t>(kClients * per_client));
     std::vector<std::thread> clients;
     for (int i = 0; i < kClients; ++i) {
@@ -59,7 +62,8 @@ class EventSharing : public ApiTest {
         const std::string& token = tokens[static_cast<std::size_t>(i) % tokens.size()];
         for (int n = 0; n < per_client; ++n) {
           Answer& a = answers[static_cast<std::size_t>(i * per_client + n)];
-          a.entity_id = "t" + std::to_string(i) + "-" + std::to_string(n);
+          a.entity_id =
+              "t" + std::to_string(i) + "-" + std::to_string(n) + (marked(i, n) ? "-dl" : "");
           a.token = token;
           a.with_email = !fails(i, n);
           const auto r = client.Post("/v1/events", bearer(token), event(a.entity_id, a.with_email),
@@ -147,23 +151,8 @@ TEST_F(EventSharing, AnEventThatDeadlocksFailsAloneAndTheOthersAreRecorded) {
       "'40P01'; END IF; RETURN NEW; END $$");
   sql("CREATE TRIGGER deadlock_marked BEFORE INSERT ON nudge.events FOR EACH ROW EXECUTE "
       "FUNCTION public.deadlock_marked()");
-  std::vector<Answer> answers(static_cast<std::size_t>(kClients * 10));
-  std::vector<std::thread> clients;
-  for (int i = 0; i < kClients; ++i) {
-    clients.emplace_back([&, i] {
-      httplib::Client client("127.0.0.1", port_);
-      client.set_read_timeout(30);
-      for (int n = 0; n < 10; ++n) {
-        Answer& a = answers[static_cast<std::size_t>(i * 10 + n)];
-        a.entity_id =
-            "t" + std::to_string(i) + "-" + std::to_string(n) + ((i + n) % 5 ? "" : "-dl");
-        const auto r = client.Post("/v1/events", bearer(writer_), event(a.entity_id, true),
-                                   "application/json");
-        a.status = r ? r->status : 0;
-      }
-    });
-  }
-  for (auto& c : clients) c.join();
+  const auto answers = post_at_once(
+      10, {writer_}, [](int, int) { return false; }, [](int i, int n) { return (i + n) % 5 == 0; });
   long good = 0;
   for (const auto& a : answers) {
     const bool marked = a.entity_id.ends_with("-dl");

@@ -112,7 +112,9 @@ class AdvisoryLock {
           return;
         if (!said && std::chrono::steady_clock::now() - started > std::chrono::seconds(2)) {
           const auto holder = tx.exec_params(
+              // Advisory locks are per database: the same key may be held in another one.
               "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted "
+              "AND database = (SELECT oid FROM pg_database WHERE datname = current_database()) "
               "AND classid = ($1::bigint >> 32)::oid AND objid = ($1::bigint & 4294967295)::oid",
               kMigrationLockKey);
           log::warn(

@@ -5,6 +5,7 @@
 #include <signal.h>
 
 #include <algorithm>
+#include <memory>
 #include <atomic>
 #include <set>
 #include <sstream>
@@ -156,8 +157,13 @@ TEST_F(Breaker, ASlowProbesSuccessReleasesTheHeldDeliveriesAtOnce) {
 // finds them timed out when it runs again: the receiver is not to blame, and one such attempt
 // (of a worker stopped 15 s) opened the breaker on a healthy host for every worker.
 TEST_F(Breaker, TimeoutsOfAWorkerThatWasStoppedDoNotOpenTheBreaker) {
-  receiver_.on("/ok", [&](int) {
-    std::this_thread::sleep_for(200ms);
+  // Every answer comes once the worker is stopped, however slowly it sent the requests.
+  // Shared: a handler may outlive a failed test body.
+  const auto stopped = std::make_shared<std::atomic<bool>>(false);
+  receiver_.on("/ok", [stopped](int) {
+    wait_until(
+        kSlow, [&] { return stopped->load(); }, 5ms);
+    std::this_thread::sleep_for(100ms);
     return 200;
   });
   auto env = settings();
@@ -167,7 +173,8 @@ TEST_F(Breaker, TimeoutsOfAWorkerThatWasStoppedDoNotOpenTheBreaker) {
   for (int i = 0; i < 3; ++i) create_webhook("paused" + std::to_string(i), "/ok");
   ASSERT_TRUE(wait_until(
       kSlow, [&] { return receiver_.requests_to("/ok").size() == 3; }, 1ms));
-  worker.signal(SIGSTOP);           // the answers come while it does not run
+  worker.signal(SIGSTOP);  // the answers come while it does not run
+  *stopped = true;
   std::this_thread::sleep_for(4s);  // past the 1 s timeout by more than 2 s
   worker.signal(SIGCONT);
   ASSERT_TRUE(wait_for_executions(3)) << all_logs();

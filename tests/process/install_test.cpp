@@ -498,8 +498,10 @@ TEST_F(Install, AReadOnlyLoginIsNotReady) {
       << ready.body;
 }
 
-// Any session may hold the migration's advisory lock: a start waits for it saying so, and stops
-// at once when asked (it waited, deaf to SIGTERM, as long as the lock was held).
+// Any session may hold the migration's advisory lock: a start waits for it saying so, naming the
+// session of its own database that holds it (tests migrating other databases of the cluster at
+// the same moment made it name theirs), and stops at once when asked (it waited, deaf to SIGTERM,
+// as long as the lock was held).
 TEST_F(Install, AStartWaitingForTheMigrationLockSaysSoAndStopsWhenAsked) {
   ASSERT_EQ(migrate(app_.url(), "owner.log"), 0) << last_log_;
   app_exec(

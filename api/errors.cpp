@@ -151,10 +151,19 @@ void send_exception(const httplib::Request& req, httplib::Response& res, std::ex
   } catch (const pqxx::broken_connection& e) {
     log_lost_connection(req, e.what());
     send_retry_later(res, "the database is unreachable; try again");
+  } catch (const pqxx::statement_completion_unknown&) {
+    // The connection broke during a commit: written or not, nobody can say.
+    send_retry_later(res,
+                     "the database cannot tell whether this request was written; check before "
+                     "trying again (a key makes trying again safe)");
+  } catch (const pqxx::deadlock_detected&) {
+    // libpqxx 6 does not derive these rollbacks from sql_error, so the SQLSTATE check below
+    // never sees them.
+    send_retry_later(res, "a deadlock with another transaction; nothing was written; try again");
   } catch (const pqxx::transaction_rollback&) {
-    // A deadlock or a serialization failure: nothing was written. (libpqxx 6 does not derive
-    // these from sql_error, so the SQLSTATE check below never sees them.)
-    send_retry_later(res, "the database is busy; try again");
+    send_retry_later(res,
+                     "a conflict with another transaction (serialization failure); nothing was "
+                     "written; try again");
   } catch (const pqxx::sql_error& e) {
     const std::string state = sqlstate_of(e);
     const std::string message = primary_message(e.what());
@@ -175,8 +184,9 @@ void send_exception(const httplib::Request& req, httplib::Response& res, std::ex
                        "another transaction holds a row this request needs (an application's "
                        "open transaction?); nothing was written; try again");
     } else if (state == "57014") {
-      // A statement timeout ([database] statement_timeout_ms): waited too long, wrote nothing.
-      send_retry_later(res, "the database is busy; try again");
+      send_retry_later(res,
+                       "the database cancelled this request after [database] "
+                       "statement_timeout_ms (or an operator did); nothing was written; try again");
     } else {
       nlohmann::json fields = {{"sqlstate", state}};
       if (const std::string hint = session_not_kept_hint(e); !hint.empty()) fields["hint"] = hint;

@@ -14,10 +14,11 @@ namespace nudge::api {
 
 struct EventCombiner::Waiter {
   const EventInput* event = nullptr;
-  std::string caller;     // the token's name: one transaction speaks for one caller
-  bool leading = false;   // handed a free transaction: records its own batch
-  bool finished = false;  // answered, failed, or told to record alone
-  bool alone = false;     // its shared transaction failed: record it on its own
+  std::string caller;       // the token's name: one transaction speaks for one caller
+  bool leading = false;     // handed a free transaction: records its own batch
+  bool finished = false;    // answered, failed, or told to record alone
+  bool alone = false;       // its shared transaction failed: record it on its own
+  std::exception_ptr held;  // alone, it waited for a row another transaction holds
   EmittedEvent answer;
   std::exception_ptr error;
   std::condition_variable wake;
@@ -36,11 +37,17 @@ EventCombiner::EventCombiner(ConnectionPool& pool, std::size_t transactions, int
           "Single events (POST /v1/events) one transaction recorded: 1 alone, more when events "
           "waited for one of [database] event_transactions.",
           {1, 2, 4, 8, 16, 32, 64})),
+      max_held_waits_(std::max(1, pool.size() / 4)),
       shared_failed_(registry.counter(
           "nudge_api_shared_event_transactions_failed_total",
           "Transactions of several single events that failed and wrote nothing, their events "
           "then recorded again one by one (an event a rule cannot fill, a lock wait, a "
-          "deadlock).")) {}
+          "deadlock).")),
+      held_refused_(registry.counter(
+          "nudge_api_held_events_refused_total",
+          "Single events answered 503 at once because a row they change was held by another "
+          "transaction while a quarter of [database] pool_size other events already waited for "
+          "held rows.")) {}
 
 EmittedEvent EventCombiner::emit(const EventInput& event) {
   Waiter me;
@@ -75,7 +82,7 @@ EmittedEvent EventCombiner::emit(const EventInput& event) {
       if (w != &me) w->wake.notify_one();
     }
   }
-  if (me.alone) return record_alone(event, std::nullopt);
+  if (me.alone) return record_outside(event, me.held);
   if (me.error) std::rethrow_exception(me.error);
   return std::move(me.answer);
 }
@@ -102,6 +109,7 @@ void EventCombiner::record(const std::vector<Waiter*>& batch) {
     } catch (const pqxx::sql_error& e) {
       if (sqlstate_of(e) == "55P03") {
         batch[0]->alone = true;  // waits for the row again, without holding this place
+        batch[0]->held = std::current_exception();
       } else {
         batch[0]->error = std::current_exception();
       }
@@ -149,6 +157,33 @@ EmittedEvent EventCombiner::record_alone(const EventInput& event,
                              event.data.dump(), event.key, event.occurred_at, lock_wait);
   });
   return EmittedEvent{row[0].as<bool>(), row[1].c_str()};
+}
+
+EmittedEvent EventCombiner::record_outside(const EventInput& event, std::exception_ptr held) {
+  if (!held) {
+    try {
+      return record_alone(event, shared_lock_wait_);
+    } catch (const pqxx::sql_error& e) {
+      if (sqlstate_of(e) != "55P03") throw;
+      held = std::current_exception();
+    }
+  }
+  {
+    std::lock_guard lock(mutex_);
+    if (held_waits_ >= max_held_waits_) {
+      held_refused_.inc();
+      std::rethrow_exception(held);  // answered as the wait would have ended: 503, retry
+    }
+    ++held_waits_;
+  }
+  struct Done {
+    EventCombiner& self;
+    ~Done() {
+      std::lock_guard lock(self.mutex_);
+      --self.held_waits_;
+    }
+  } done{*this};
+  return record_alone(event, std::nullopt);
 }
 
 }  // namespace nudge::api

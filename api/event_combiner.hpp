@@ -13,7 +13,9 @@
 // written and each of its events is recorded alone, so each gets its own answer or error. In one
 // of those places a transaction waits at most kSharedLockWait for a row lock: an event whose flag
 // an application's open transaction holds must not hold up every event behind it for
-// [database] lock_timeout_ms; it waits that long again outside them, on its own.
+// [database] lock_timeout_ms; it waits that long again outside them, on its own. At most a
+// quarter of the pool's connections wait so at once (kept for an event whose row is held): ten
+// such events a second waiting 2 s each took every thread and connection from the others.
 
 #include <condition_variable>
 #include <cstddef>
@@ -38,8 +40,8 @@ class EventCombiner {
  public:
   // `transactions`: at most that many at once; 0: as many as this host has CPUs, at least 2.
   // `lock_timeout_ms`: the sessions' own ([database] lock_timeout_ms; 0: none). Adds its
-  // metrics (nudge_api_event_transaction_events, nudge_api_shared_event_transactions_failed_total)
-  // to `registry`.
+  // metrics (nudge_api_event_transaction_events, nudge_api_shared_event_transactions_failed_total,
+  // nudge_api_held_events_refused_total) to `registry`.
   EventCombiner(ConnectionPool& pool, std::size_t transactions, int lock_timeout_ms,
                 metrics::Registry& registry);
   EventCombiner(const EventCombiner&) = delete;
@@ -62,15 +64,21 @@ class EventCombiner {
   void record(const std::vector<Waiter*>& batch);
   // `lock_wait`: its lock_timeout in ms, or the session's.
   EmittedEvent record_alone(const EventInput& event, const std::optional<std::string>& lock_wait);
+  // Out of the places: briefly, then (`held`: a row was held) for the session's lock_timeout if
+  // fewer than max_held_waits_ events wait so, else `held` again at once.
+  EmittedEvent record_outside(const EventInput& event, std::exception_ptr held);
 
   ConnectionPool& pool_;
   const std::size_t transactions_;
   const std::string shared_lock_wait_;  // lock_timeout of a shared transaction, in ms
   metrics::Histogram& events_per_transaction_;
+  const int max_held_waits_;  // events waiting alone for a held row at once
   metrics::Counter& shared_failed_;
+  metrics::Counter& held_refused_;
   std::mutex mutex_;
   std::size_t running_ = 0;      // transactions recording events now
   std::deque<Waiter*> waiting_;  // events waiting for one, oldest first
+  int held_waits_ = 0;           // events waiting alone for a held row now
 };
 
 }  // namespace nudge::api

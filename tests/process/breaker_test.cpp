@@ -5,8 +5,8 @@
 #include <signal.h>
 
 #include <algorithm>
-#include <memory>
 #include <atomic>
+#include <memory>
 #include <set>
 #include <sstream>
 #include <thread>

@@ -3,6 +3,8 @@
 #include <signal.h>
 
 #include <algorithm>
+#include <atomic>
+#include <memory>
 #include <set>
 #include <thread>
 
@@ -196,8 +198,13 @@ TEST_F(Crash, SigtermFinishesInFlightAndReleasesLeases) {
 // them as its own failures, and nothing said a lease was lost).
 TEST_F(Crash, AWorkerThatLostItsLeasesWhileStoppedSaysItsOutcomesWereNotRecorded) {
   WebhookReceiver receiver;
-  receiver.on("/slow", [&](int) {
-    std::this_thread::sleep_for(300ms);
+  // Every answer comes once the worker is stopped, however slowly it sent the requests (shared:
+  // a handler may outlive a failed test body).
+  const auto stopped_now = std::make_shared<std::atomic<bool>>(false);
+  receiver.on("/slow", [stopped_now](int) {
+    wait_until(
+        kSlow, [&] { return stopped_now->load(); }, 5ms);
+    std::this_thread::sleep_for(100ms);
     return 200;
   });
   const std::map<std::string, std::string> env{{"NUDGE_WORKER_LEASE_SECONDS", "5"},
@@ -212,6 +219,7 @@ TEST_F(Crash, AWorkerThatLostItsLeasesWhileStoppedSaysItsOutcomesWereNotRecorded
   ASSERT_TRUE(wait_until(
       kSlow, [&] { return receiver.requests_to("/slow").size() == 2; }, 1ms));
   stopped.signal(SIGSTOP);
+  *stopped_now = true;
   std::this_thread::sleep_for(5500ms);  // past the leases
   start_worker(env);
   ASSERT_TRUE(wait_for_executions(2)) << all_logs();

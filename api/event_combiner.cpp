@@ -1,6 +1,7 @@
 #include "event_combiner.hpp"
 
 #include <algorithm>
+#include <chrono>
 #include <exception>
 #include <pqxx/pqxx>
 #include <stdexcept>
@@ -66,8 +67,13 @@ EmittedEvent EventCombiner::emit(const EventInput& event) {
     if (!me.finished) batch = take_batch(me);
   }
   if (!batch.empty()) {
+    const auto started = std::chrono::steady_clock::now();
     record(batch);
+    const std::chrono::duration<double, std::milli> took =
+        std::chrono::steady_clock::now() - started;
     std::lock_guard lock(mutex_);
+    if (std::none_of(batch.begin(), batch.end(), [](const Waiter* w) { return w->alone; }))
+      learn_cost(me.caller, took.count() / static_cast<double>(batch.size()));
     // The transaction goes on to the oldest waiting event, which takes its caller's batch.
     if (waiting_.empty()) {
       --running_;
@@ -90,7 +96,11 @@ EmittedEvent EventCombiner::emit(const EventInput& event) {
 // Called with mutex_ held: the leader and the waiting events of its caller, oldest first.
 std::vector<EventCombiner::Waiter*> EventCombiner::take_batch(Waiter& leader) {
   std::vector<Waiter*> batch{&leader};
-  for (auto it = waiting_.begin(); it != waiting_.end() && batch.size() < kMaxShared;) {
+  std::size_t most = kMaxShared;
+  if (const auto it = ms_per_event_.find(leader.caller); it != ms_per_event_.end())
+    most = std::clamp<std::size_t>(static_cast<std::size_t>(kSharedBudgetMs / it->second), 1,
+                                   kMaxShared);
+  for (auto it = waiting_.begin(); it != waiting_.end() && batch.size() < most;) {
     if ((*it)->caller == leader.caller) {
       batch.push_back(*it);
       it = waiting_.erase(it);
@@ -99,6 +109,12 @@ std::vector<EventCombiner::Waiter*> EventCombiner::take_batch(Waiter& leader) {
     }
   }
   return batch;
+}
+
+void EventCombiner::learn_cost(const std::string& caller, double ms) {
+  ms = std::max(ms, 0.01);
+  const auto [it, first] = ms_per_event_.try_emplace(caller, ms);
+  if (!first) it->second = 0.8 * it->second + 0.2 * ms;  // the recent transactions weigh most
 }
 
 void EventCombiner::record(const std::vector<Waiter*>& batch) {

@@ -16,10 +16,16 @@
 // [database] lock_timeout_ms; it waits that long again outside them, on its own. At most a
 // quarter of the pool's connections wait so at once (kept for an event whose row is held): ten
 // such events a second waiting 2 s each took every thread and connection from the others.
+//
+// A shared transaction lasts about kSharedBudgetMs at most: events whose rules make them slow
+// (twenty remind rules, say) are taken a few at a time, from what that caller's recent
+// transactions took per event. 64 of them in one transaction held a place for a second, and
+// another token's single event waited that long behind it.
 
 #include <condition_variable>
 #include <cstddef>
 #include <deque>
+#include <map>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -59,8 +65,11 @@ class EventCombiner {
 
   static constexpr std::size_t kMaxShared = 64;  // events one shared transaction records
   static constexpr int kSharedLockWait = 20;     // ms
+  static constexpr double kSharedBudgetMs = 50;  // one shared transaction's aim
 
   std::vector<Waiter*> take_batch(Waiter& leader);
+  // Called with mutex_ held: a transaction of `caller` took `ms` per event.
+  void learn_cost(const std::string& caller, double ms);
   void record(const std::vector<Waiter*>& batch);
   // `lock_wait`: its lock_timeout in ms, or the session's.
   EmittedEvent record_alone(const EventInput& event, const std::optional<std::string>& lock_wait);
@@ -76,9 +85,10 @@ class EventCombiner {
   metrics::Counter& shared_failed_;
   metrics::Counter& held_refused_;
   std::mutex mutex_;
-  std::size_t running_ = 0;      // transactions recording events now
-  std::deque<Waiter*> waiting_;  // events waiting for one, oldest first
-  int held_waits_ = 0;           // events waiting alone for a held row now
+  std::size_t running_ = 0;                     // transactions recording events now
+  std::deque<Waiter*> waiting_;                 // events waiting for one, oldest first
+  int held_waits_ = 0;                          // events waiting alone for a held row now
+  std::map<std::string, double> ms_per_event_;  // per caller, of its recent transactions
 };
 
 }  // namespace nudge::api

@@ -24,7 +24,7 @@ constexpr RouteAccess kRoutes[] = {
     {"GET", "/v1/overview", Scope::read},
 
     {"POST", "/v1/reminders", Scope::write},
-    {"POST", "/v1/reminders/batch", Scope::write},
+    {"POST", "/v1/reminders/batch", Scope::write, true},
     {"GET", "/v1/reminders", Scope::read},
     {"GET", "/v1/reminders/{id}", Scope::read},
     {"PATCH", "/v1/reminders/{id}", Scope::write},
@@ -33,10 +33,10 @@ constexpr RouteAccess kRoutes[] = {
     {"POST", "/v1/reminders/{id}/resume", Scope::write},
     {"POST", "/v1/reminders/{id}/cancel", Scope::write},
     {"POST", "/v1/reminders/{id}/retry", Scope::write},
-    {"POST", "/v1/reminders/pause", Scope::write},
-    {"POST", "/v1/reminders/resume", Scope::write},
-    {"POST", "/v1/reminders/cancel", Scope::write},
-    {"POST", "/v1/reminders/retry", Scope::write},
+    {"POST", "/v1/reminders/pause", Scope::write, true},
+    {"POST", "/v1/reminders/resume", Scope::write, true},
+    {"POST", "/v1/reminders/cancel", Scope::write, true},
+    {"POST", "/v1/reminders/retry", Scope::write, true},
     {"POST", "/v1/schedules/preview", Scope::read},
     {"POST", "/v1/schedules/parse", Scope::read},
 
@@ -56,7 +56,7 @@ constexpr RouteAccess kRoutes[] = {
     {"DELETE", "/v1/rules/{id}", Scope::write},
 
     {"POST", "/v1/events", Scope::write},
-    {"POST", "/v1/events/batch", Scope::write},
+    {"POST", "/v1/events/batch", Scope::write, true},
     {"GET", "/v1/events", Scope::read},
     {"GET", "/v1/events/{id}", Scope::read},
     {"GET", "/v1/stream", Scope::read},

@@ -40,6 +40,9 @@ struct RouteAccess {
   std::string_view method;
   std::string_view path;  // as in the OpenAPI document: "/v1/reminders/{id}/pause"
   Scope scope;
+  // A batch or a bulk change: one request can keep a thread and a connection busy for seconds,
+  // so a token runs only a few at once (router.hpp).
+  bool bulk = false;
 };
 
 // The table's entry for a route as the router registers it (its path a pattern whose groups are

@@ -64,7 +64,12 @@ Gate::Gate(const Settings& settings, ConnectionPool& pool)
 Gate::Admitted Gate::admit(const httplib::Request& req, httplib::Response& res,
                            const RouteAccess& route) {
   Admitted admitted = authorize(req, res, route);
-  if (admitted.token.empty()) return admitted;
+  take_rate(admitted, res);
+  return admitted;
+}
+
+void Gate::take_rate(const Admitted& admitted, httplib::Response& res) {
+  if (admitted.token.empty()) return;
   if (const int wait = limiter_.take(admitted.token, TokenCache::Clock::now()); wait > 0) {
     res.set_header("Retry-After", std::to_string(wait));
     throw ApiError(429, "rate_limited",
@@ -73,7 +78,6 @@ Gate::Admitted Gate::admit(const httplib::Request& req, httplib::Response& res,
                        std::to_string(limiter_.burst()) + "); retry after " + std::to_string(wait) +
                        " s");
   }
-  return admitted;
 }
 
 Gate::Admitted Gate::authorize(const httplib::Request& req, httplib::Response& res,

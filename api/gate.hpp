@@ -42,8 +42,10 @@ class Gate {
     std::string token_hash;
     Scopes scopes = 0;
   };
-  // Who the request comes with, once it may be served.
+  // Who the request comes with, once it may be served (authorize, then take_rate).
   Admitted admit(const httplib::Request& req, httplib::Response& res, const RouteAccess& route);
+  // A 429 (Retry-After set) when the admitted token is past its rate; nothing for no token.
+  void take_rate(const Admitted& admitted, httplib::Response& res);
 
   // Admits again the token with this hash (as admit() gave it): a 401 or 403 unless it still
   // holds `scope`, asking the cache, else the database. For a request that outlives its

@@ -1,8 +1,8 @@
-#include "upload_slots.hpp"
+#include "keyed_slots.hpp"
 
 namespace nudge::api {
 
-std::shared_ptr<void> UploadSlots::take(const std::string& key) {
+std::shared_ptr<void> KeyedSlots::take(const std::string& key) {
   std::lock_guard lock(mutex_);
   if (held_total_ >= total_) return nullptr;
   if (const auto it = held_.find(key); it != held_.end() && it->second >= per_key_) return nullptr;
@@ -16,7 +16,7 @@ std::shared_ptr<void> UploadSlots::take(const std::string& key) {
   });
 }
 
-bool UploadSlots::all_taken() {
+bool KeyedSlots::all_taken() {
   std::lock_guard lock(mutex_);
   return held_total_ >= total_;
 }

@@ -1,9 +1,10 @@
 #pragma once
-// Request threads that request bodies may hold while they arrive. A body that has not all
-// arrived when its head is read holds a request thread until it has (or its deadline passes), so
-// without a bound token holders could take every thread with slow uploads (16 of them stopped
-// /livez for 24 s a round; two tokens with 8 each, 14.6 s). One token may hold half the threads
-// so, and all tokens together half too; past either, a 429: the other half always serves.
+// Request threads a kind of request may hold: at most `per_key` for one key (a token), `total`
+// for all keys together; past either, the caller answers 429, so the other threads always serve.
+// Two kinds: requests whose bodies are still arriving (a body not all in when its head is read
+// holds a thread until it is: 16 slow uploads stopped /livez for 24 s a round), and batches and
+// bulk changes (one token's 1,000-event batches, 1.6 s each, took every thread and stalled
+// another token's creates for 10 s within its rate limit: explore21a #1).
 
 #include <memory>
 #include <mutex>
@@ -12,9 +13,9 @@
 
 namespace nudge::api {
 
-class UploadSlots {
+class KeyedSlots {
  public:
-  UploadSlots(int per_key, int total) : per_key_(per_key), total_(total) {}
+  KeyedSlots(int per_key, int total) : per_key_(per_key), total_(total) {}
 
   // A slot for `key`, held until the returned handle is dropped; nullptr when `key` holds all of
   // its slots, or all keys together hold `total`.

@@ -194,7 +194,8 @@ int main(int argc, char** argv) {
   nudge::api::RequestMetrics request_metrics(registry);
   nudge::api::add_server_metrics(registry, pool, server);
   nudge::api::Router router(server.routes(), gate, &request_metrics,
-                            static_cast<std::size_t>(config.api.max_body_bytes));
+                            static_cast<std::size_t>(config.api.max_body_bytes),
+                            config.api.threads);
   const nudge::AddressGuard guard(config.webhook.allow_private);
   nudge::api::EventCombiner events(pool,
                                    static_cast<std::size_t>(config.database.event_transactions),
@@ -203,7 +204,7 @@ int main(int argc, char** argv) {
                          config.misfire, events);
   router.finish();
   const int half_the_threads = std::max(1, config.api.threads / 2);
-  nudge::api::UploadSlots uploads(half_the_threads, half_the_threads);
+  nudge::api::KeyedSlots uploads(half_the_threads, half_the_threads);
   server.set_body_gate([&router, &uploads](const httplib::Request& req, httplib::Response& res) {
     return router.admits_body(req, res, uploads);
   });

@@ -31,7 +31,17 @@ RequestMetrics::RequestMetrics(metrics::Registry& registry)
           "nudge_api_request_duration_seconds",
           "Time from a route taking a request to its answer being made, by method and route "
           "template, in seconds.",
-          kDurationBounds, {"method", "route"})) {
+          kDurationBounds, {"method", "route"})),
+      token_requests_(registry.counter_family(
+          "nudge_api_token_requests_total",
+          "Requests that came with a token, by the token's name and the status answered "
+          "(refusals after the token was known, 429 and 403, included).",
+          {"token", "status"})),
+      token_duration_(registry.histogram_family(
+          "nudge_api_token_request_duration_seconds",
+          "Time from a route taking a request that came with a token to its answer, by the "
+          "token's name, in seconds: its _sum is the time a token kept request threads busy.",
+          {0.01, 0.1, 1, 10}, {"token"})) {
   for (const auto& method : kRouteMethods) {
     unrouted_[method] = &routes_.emplace_back(method, "other", false);
   }
@@ -71,6 +81,12 @@ void RequestMetrics::observe(Route& route, int status, std::chrono::steady_clock
   // A handler that set no status is answered 200 by httplib.
   counter(route, status < 0 ? 200 : status).inc();
   if (route.timed_) duration(route).observe(std::chrono::duration<double>(took).count());
+}
+
+void RequestMetrics::observe_token(const std::string& token, int status,
+                                   std::chrono::steady_clock::duration took) {
+  token_requests_.with({token, std::to_string(status < 0 ? 200 : status)}).inc();
+  token_duration_.with({token}).observe(std::chrono::duration<double>(took).count());
 }
 
 void RequestMetrics::observe_unrouted(const std::string& method, int status) {

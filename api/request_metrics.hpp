@@ -44,6 +44,10 @@ class RequestMetrics {
   Route& route(const std::string& method, const std::string& path, bool timed);
   void observe(Route& route, int status, std::chrono::steady_clock::duration took);
   void observe_unrouted(const std::string& method, int status);
+  // A request that came with `token` (any route, refusals past the token included): who keeps
+  // the API busy, and who is refused.
+  void observe_token(const std::string& token, int status,
+                     std::chrono::steady_clock::duration took);
 
  private:
   metrics::Counter& counter(Route& route, int status);
@@ -51,6 +55,8 @@ class RequestMetrics {
 
   metrics::Family<metrics::Counter>& requests_;
   metrics::Family<metrics::Histogram>& duration_;
+  metrics::Family<metrics::Counter>& token_requests_;
+  metrics::Family<metrics::Histogram>& token_duration_;
   std::mutex mutex_;  // routes_
   std::deque<Route> routes_;
   std::map<std::string, Route*> unrouted_;  // by method label

@@ -41,6 +41,28 @@ void send_not_allowed(const httplib::Request& req, httplib::Response& res,
              req.method + " is not allowed here; allowed: " + allow);
 }
 
+// What a refusal for want of a slot says: "token T has N <what> <doing> already (<share> of
+// [api] threads); send this one once one of them <done>".
+struct SlotWords {
+  const char* what;
+  const char* doing;
+  const char* share;
+  const char* done;
+};
+
+ApiError no_slot(httplib::Response& res, KeyedSlots& slots, const std::string& token,
+                 const SlotWords& words) {
+  res.set_header("Retry-After", "1");
+  const std::string until = std::string("; send this one once one of them ") + words.done;
+  return ApiError(429, "rate_limited",
+                  slots.all_taken()
+                      ? std::to_string(slots.total()) + " " + words.what + " are " + words.doing +
+                            " already (half of [api] threads, all tokens together)" + until
+                      : "token " + token + " has " + std::to_string(slots.per_key()) + " " +
+                            words.what + " " + words.doing + " already (" + words.share +
+                            " of [api] threads)" + until);
+}
+
 }  // namespace
 
 void Router::add(const std::string& method, const std::string& pattern, Handler handler) {
@@ -51,11 +73,19 @@ void Router::add(const std::string& method, const std::string& pattern, Handler 
   if (!handlers_.contains(pattern)) patterns_.push_back(pattern);
   paths_[pattern] = access->path;
   const std::string route = method + " " + std::string(access->path);
-  handlers_[pattern][method] = [&gate = gate_, access, route, changes = method != "GET",
-                                handler = std::move(handler)](const httplib::Request& req,
-                                                              httplib::Response& res) {
+  handlers_[pattern][method] = [&gate = gate_, &bulk = bulk_, metrics = metrics_, access, route,
+                                changes = method != "GET", handler = std::move(handler)](
+                                   const httplib::Request& req, httplib::Response& res) {
+    const auto started = std::chrono::steady_clock::now();
+    std::string token;  // counted under its name once known
     try {
-      Gate::Admitted admitted = gate.admit(req, res, *access);
+      Gate::Admitted admitted = gate.authorize(req, res, *access);
+      token = admitted.token;
+      gate.take_rate(admitted, res);
+      std::shared_ptr<void> slot;  // a bulk route's, held until answered
+      if (access->bulk && !admitted.token.empty() && !(slot = bulk.take(admitted.token)))
+        throw no_slot(res, bulk, admitted.token,
+                      {"batches and bulk changes", "running", "a quarter", "is answered"});
       const Caller caller{std::move(admitted.token), route, changes, std::move(admitted.token_hash),
                           admitted.scopes};
       const CallerScope scope(caller);
@@ -64,6 +94,8 @@ void Router::add(const std::string& method, const std::string& pattern, Handler 
     } catch (...) {
       send_exception(req, res, std::current_exception());
     }
+    if (metrics != nullptr && !token.empty())
+      metrics->observe_token(token, res.status, std::chrono::steady_clock::now() - started);
   };
 }
 
@@ -76,8 +108,7 @@ const std::string* Router::pattern_of(const std::string& target) const {
   return nullptr;
 }
 
-bool Router::admits_body(const httplib::Request& req, httplib::Response& res,
-                         UploadSlots& uploads) {
+bool Router::admits_body(const httplib::Request& req, httplib::Response& res, KeyedSlots& uploads) {
   const auto refuse = [&] {
     if (metrics_ != nullptr) metrics_->observe_unrouted(req.method, res.status);
     return false;
@@ -94,18 +125,9 @@ bool Router::admits_body(const httplib::Request& req, httplib::Response& res,
       // Without auth only this machine gets here: there is no token to count by.
       if (!admitted.token.empty()) {
         auto slot = uploads.take(admitted.token);
-        if (!slot) {
-          res.set_header("Retry-After", "1");
-          throw ApiError(429, "rate_limited",
-                         uploads.all_taken()
-                             ? std::to_string(uploads.total()) +
-                                   " request bodies are arriving already (half of [api] threads, "
-                                   "all tokens together); send this one once one of them is in"
-                             : "token " + admitted.token + " has " +
-                                   std::to_string(uploads.per_key()) +
-                                   " request bodies arriving already (half of [api] threads); "
-                                   "send this one once one of them is in");
-        }
+        if (!slot)
+          throw no_slot(res, uploads, admitted.token,
+                        {"request bodies", "arriving", "half", "is in"});
         HttpServer::hold_for_request(std::move(slot));
       }
       return true;

@@ -8,6 +8,7 @@
 
 #include <httplib.h>
 
+#include <algorithm>
 #include <functional>
 #include <map>
 #include <regex>
@@ -15,8 +16,8 @@
 #include <vector>
 
 #include "gate.hpp"
+#include "keyed_slots.hpp"
 #include "request_metrics.hpp"
-#include "upload_slots.hpp"
 
 namespace nudge::api {
 
@@ -30,9 +31,15 @@ class Router {
   using Handler = std::function<void(const httplib::Request&, httplib::Response&)>;
 
   // `max_body_bytes` is named in a 413's message ([api] max_body_bytes; 0: not named).
+  // `threads` ([api] threads): a token runs at most a quarter of them as bulk routes
+  // (access.hpp) at once, and all tokens together half.
   Router(httplib::Server& server, Gate& gate, RequestMetrics* metrics = nullptr,
-         std::size_t max_body_bytes = 0)
-      : server_(server), gate_(gate), metrics_(metrics), max_body_bytes_(max_body_bytes) {}
+         std::size_t max_body_bytes = 0, int threads = 16)
+      : server_(server),
+        gate_(gate),
+        metrics_(metrics),
+        max_body_bytes_(max_body_bytes),
+        bulk_(std::max(1, threads / 4), std::max(1, threads / 2)) {}
 
   // Adds a handler (registered by finish()), served once the gate admits the request; anything
   // it throws becomes an error answer. Throws std::logic_error for a route access.cpp does not
@@ -50,7 +57,7 @@ class Router {
   // gate lets its token in (token and scope; the rate is taken when it is served) and the token
   // has a slot among `uploads` (held until the request is answered). Otherwise writes the refusal
   // (401, 403, 404, 405, 429) and counts it as unrouted.
-  bool admits_body(const httplib::Request& req, httplib::Response& res, UploadSlots& uploads);
+  bool admits_body(const httplib::Request& req, httplib::Response& res, KeyedSlots& uploads);
 
  private:
   // `handler`, counted under the route's template `path` (and timed when `timed`) when there are
@@ -64,6 +71,7 @@ class Router {
   Gate& gate_;
   RequestMetrics* metrics_;
   std::size_t max_body_bytes_;
+  KeyedSlots bulk_;  // threads running bulk routes
   std::vector<Route> routes_;
   std::vector<std::string> patterns_;         // in the order added
   std::map<std::string, std::string> paths_;  // pattern -> its template, "/v1/reminders/{id}"

@@ -61,13 +61,6 @@ Gate::Gate(const Settings& settings, ConnectionPool& pool)
       limiter_(settings.rate_per_token, settings.burst),
       failures_(settings.auth_failures_per_minute) {}
 
-Gate::Admitted Gate::admit(const httplib::Request& req, httplib::Response& res,
-                           const RouteAccess& route) {
-  Admitted admitted = authorize(req, res, route);
-  take_rate(admitted, res);
-  return admitted;
-}
-
 void Gate::take_rate(const Admitted& admitted, httplib::Response& res) {
   if (admitted.token.empty()) return;
   if (const int wait = limiter_.take(admitted.token, TokenCache::Clock::now()); wait > 0) {

@@ -42,18 +42,17 @@ class Gate {
     std::string token_hash;
     Scopes scopes = 0;
   };
-  // Who the request comes with, once it may be served (authorize, then take_rate).
-  Admitted admit(const httplib::Request& req, httplib::Response& res, const RouteAccess& route);
-  // A 429 (Retry-After set) when the admitted token is past its rate; nothing for no token.
+  // The token and the route's scope: who the request comes with (a 401 or 403 otherwise).
+  Admitted authorize(const httplib::Request& req, httplib::Response& res, const RouteAccess& route);
+  // Then its rate: a 429 (Retry-After set) when the token is past it; nothing for no token. Apart,
+  // so that a refusal is counted under the token's name.
   void take_rate(const Admitted& admitted, httplib::Response& res);
 
-  // Admits again the token with this hash (as admit() gave it): a 401 or 403 unless it still
+  // Admits again the token with this hash (as authorize() gave it): a 401 or 403 unless it still
   // holds `scope`, asking the cache, else the database. For a request that outlives its
   // admission (a live stream, once listed where a revocation would find it): a revocation heard
   // since the admission cleared the cache.
   void check_again(httplib::Response& res, const std::string& hash, Scope scope);
-  // The token and the route's scope alone (admit without the rate): who the request comes with.
-  Admitted authorize(const httplib::Request& req, httplib::Response& res, const RouteAccess& route);
 
   TokenCache& tokens() { return cache_; }
 

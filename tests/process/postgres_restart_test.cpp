@@ -5,7 +5,11 @@
 
 #include <atomic>
 #include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <set>
+#include <string>
 #include <thread>
 
 #include "process/process_fixture.hpp"
@@ -17,13 +21,20 @@ namespace {
 // A throwaway cluster of this test's own (scripts/pg.sh), so restarting it disturbs nobody.
 class OwnCluster {
  public:
-  explicit OwnCluster(std::string script)
-      : script_(std::move(script)),
-        port_(free_tcp_port()),
-        dir_("/tmp/nudge-restart-" + std::to_string(::getpid()) + "-" + std::to_string(port_)) {}
-  ~OwnCluster() {
-    run("stop");
-    std::filesystem::remove_all(dir_);
+  explicit OwnCluster(std::string script) : script_(std::move(script)) { pick_port(); }
+  ~OwnCluster() { clear(); }
+  // Creates and starts it. A free port can be taken before the server binds it (another
+  // process's connection, under load): then again on another, up to three times. What pg.sh
+  // said goes to `said`.
+  bool start(std::string& said) {
+    for (int attempt = 0; attempt < 3; ++attempt) {
+      if (run("start")) return true;
+      std::ifstream log(dir_ + ".log");
+      said.assign(std::istreambuf_iterator<char>(log), std::istreambuf_iterator<char>());
+      clear();
+      pick_port();
+    }
+    return false;
   }
   bool run(const std::string& verb) const {
     const std::string cmd = "env -u NUDGE_DATABASE_URL NUDGE_PG_PORT=" + std::to_string(port_) +
@@ -36,8 +47,18 @@ class OwnCluster {
   }
 
  private:
+  void pick_port() {
+    port_ = free_tcp_port();
+    dir_ = "/tmp/nudge-restart-" + std::to_string(::getpid()) + "-" + std::to_string(port_);
+  }
+  void clear() {
+    run("stop");
+    std::filesystem::remove_all(dir_);
+    std::filesystem::remove(dir_ + ".log");
+  }
+
   std::string script_;
-  int port_;
+  int port_ = 0;
   std::string dir_;
 };
 
@@ -51,8 +72,9 @@ class PostgresRestart : public ProcessTest {
   }
 
   // Starts the test's own cluster and migrates it, as an operator would.
-  ::testing::AssertionResult start_migrated(const OwnCluster& cluster) {
-    if (!cluster.run("start")) return ::testing::AssertionFailure() << "the cluster did not start";
+  ::testing::AssertionResult start_migrated(OwnCluster& cluster) {
+    if (std::string said; !cluster.start(said))
+      return ::testing::AssertionFailure() << "the cluster did not start:\n" << said;
     ChildProcess migrate({program("nudge-worker"), "--migrate-only"}, worker_env(cluster.url()),
                          (dir_ / "migrate.log").string());
     if (migrate.wait(kSlow) != 0) return ::testing::AssertionFailure() << migrate.log();

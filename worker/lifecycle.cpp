@@ -220,10 +220,15 @@ int LifecycleSession::extend_leases(const std::string& owner, const std::vector<
 }
 
 int LifecycleSession::release_leases(const std::string& owner,
-                                     const std::optional<std::vector<std::int64_t>>& ids) {
+                                     const std::vector<std::int64_t>& ids) {
   pqxx::nontransaction tx(*conn_);
-  if (ids) return tx.exec_prepared1(kReleaseLeases.name, owner, pg_array(*ids))[0].as<int>();
-  return tx.exec_prepared1(kReleaseLeases.name, owner, nullptr)[0].as<int>();
+  return tx.exec_prepared1(kReleaseLeases.name, owner, pg_array(ids))[0].as<int>();
+}
+
+int LifecycleSession::release_leases_except(const std::string& owner,
+                                            const std::vector<std::int64_t>& kept) {
+  pqxx::nontransaction tx(*conn_);
+  return tx.exec_prepared1(kReleaseLeasesExcept.name, owner, pg_array(kept))[0].as<int>();
 }
 
 std::vector<std::int64_t> LifecycleSession::free_of_locks(const std::vector<std::int64_t>& ids) {

@@ -51,8 +51,10 @@ class LifecycleSession {
   std::optional<double> seconds_until_due();
   int extend_leases(const std::string& owner, const std::vector<std::int64_t>& ids,
                     int lease_seconds);
-  // Gives back the listed leases, or every lease `owner` holds when `ids` is nullopt.
-  int release_leases(const std::string& owner, const std::optional<std::vector<std::int64_t>>& ids);
+  // Gives back the listed leases `owner` holds.
+  int release_leases(const std::string& owner, const std::vector<std::int64_t>& ids);
+  // Gives back every due lease `owner` holds but those of `kept` (outcomes still to record).
+  int release_leases_except(const std::string& owner, const std::vector<std::int64_t>& kept);
   // Those of `ids` whose rows no other transaction holds now (statements::kFreeOfLocks).
   std::vector<std::int64_t> free_of_locks(const std::vector<std::int64_t>& ids);
   // Pauses reminder `id` and gives back `owner`'s lease on it (statements::kPauseAndRelease).

@@ -51,9 +51,16 @@ inline constexpr Statement kSecondsUntilDue{"seconds_until_due",
 // (owner, ids, lease_seconds)
 inline constexpr Statement kExtendLeases{"extend_leases",
                                          "SELECT nudge.extend_leases($1, $2::bigint[], $3)"};
-// (owner, ids or NULL for all)
+// (owner, ids)
 inline constexpr Statement kReleaseLeases{"release_leases",
                                           "SELECT nudge.release_leases($1, $2::bigint[])"};
+// (owner, ids): gives back every due lease of the owner but those listed (nudge.release_leases
+// with NULL, less the leases of outcomes still to be recorded).
+inline constexpr Statement kReleaseLeasesExcept{
+    "release_leases_except",
+    "SELECT nudge.release_leases($1, ARRAY(SELECT r.id FROM nudge.reminders r"
+    " WHERE r.status = 'ACTIVE' AND r.next_run_at <= now() AND r.leased_by = $1"
+    " AND r.id <> ALL ($2::bigint[])))"};
 // (id, owner): pauses a reminder (nudge.pause_reminder: no next occurrence is decided) and gives
 // back the owner's lease on it, in one transaction: nothing claims it until it is resumed, and
 // then a claim takes it at once, the attempt not counted (see ClaimLoop::set_aside).
@@ -76,9 +83,9 @@ inline constexpr Statement kPruneHistory{"prune_history",
 #undef NUDGE_WORKER_POLICY
 #undef NUDGE_FINISHED_ARRAYS
 
-inline constexpr Statement kAll[] = {kFinishAndClaim,  kFinish,        kSecondsUntilDue,
-                                     kExtendLeases,    kReleaseLeases, kPauseAndRelease,
-                                     kFinishAbandoned, kPruneHistory,  kFreeOfLocks};
+inline constexpr Statement kAll[] = {
+    kFinishAndClaim,      kFinish,          kSecondsUntilDue, kExtendLeases, kReleaseLeases,
+    kReleaseLeasesExcept, kPauseAndRelease, kFinishAbandoned, kPruneHistory, kFreeOfLocks};
 
 // The channel the triggers of schema nudge notify when something becomes due sooner.
 inline constexpr const char* kWakeChannel = "nudge_due";

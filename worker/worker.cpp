@@ -527,9 +527,14 @@ class ClaimLoop {
     }
     finish_pending();
     int released = 0;
-    if (delivering_.empty()) released = session_->release_leases(owner_, std::nullopt);
+    if (delivering_.empty()) released = release_leases_not_kept();
     log::info("reconnected to the database", {{"owner", owner_}, {"released", released}});
   }
+
+  // Gives back every lease this loop holds but those of outcomes kept to be recorded later (a
+  // finish refused for a row another transaction held: ci206 gave one back at a reconnect, and
+  // 100 log lines were claimed and written again at once, as first attempts).
+  int release_leases_not_kept() { return session_->release_leases_except(owner_, locked_.ids()); }
 
   // After a finish found a row another transaction holds: tried whole once more, since most such
   // holders are another worker's claim that ends within milliseconds (recording one by one at
@@ -680,7 +685,7 @@ class ClaimLoop {
             "reminders; their leases will expire, and those not stopped are delivered again",
             {{"owner", owner_}, {"reminders", locked_.ids()}});
       }
-      session_->release_leases(owner_, std::nullopt);
+      release_leases_not_kept();
     } catch (const std::exception& e) {
       // The first line only: PostgreSQL's CONTEXT would repeat the function's text.
       log::warn(

@@ -75,5 +75,41 @@ TEST_F(OpenTransaction, AStopLeftOpenByTheApplicationDoesNotHoldUpTheWorker) {
       << all_logs();
 }
 
+// Outcomes kept for later because another transaction held what their finish needs keep their
+// leases when the worker reconnects: given back, they were claimed and delivered again at once,
+// as first attempts (ci206: 100 log lines written twice across a PostgreSQL restart).
+TEST_F(OpenTransaction, AReconnectKeepsTheLeasesOfOutcomesWaitingToBeRecorded) {
+  start_worker({{"NUDGE_WORKER_CONCURRENCY", "1"}});
+  // Every finish needs this table: each is refused after its 10 ms lock wait.
+  pqxx::connection app(db_.url());
+  pqxx::work held(app);
+  held.exec("LOCK TABLE nudge.executions IN SHARE MODE");
+  constexpr int kKept = 5;
+  sql("INSERT INTO nudge.reminders (entity_type, entity_id, event_type, channel, schedule_type, "
+      "next_run_at) SELECT 'kept', g::text, 'e', 'log', 'one_time', now() "
+      "FROM generate_series(1, $1) g",
+      kKept);
+  ASSERT_TRUE(wait_until(kSlow, [&] {
+    return delivered_keys().size() == kKept &&
+           all_logs().find("ended attempts wait to be recorded") != std::string::npos;
+  })) << all_logs();
+
+  // The claim loop's session goes; the loop reconnects.
+  sql("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+      "WHERE application_name ~ '^[^/]+:[0-9]+:[0-9a-f]{8}/0$'");
+  ASSERT_TRUE(wait_until(kSlow, [&] {
+    return all_logs().find("reconnected to the database") != std::string::npos;
+  })) << all_logs();
+  std::this_thread::sleep_for(500ms);  // a lease given back would be claimed again by now
+  EXPECT_EQ(delivered_keys().size(), static_cast<std::size_t>(kKept)) << all_logs();
+  EXPECT_EQ(value<long>("SELECT count(*) FROM nudge.reminders WHERE leased_by IS NOT NULL"), kKept);
+
+  held.commit();
+  ASSERT_TRUE(wait_until(kSlow, [&] { return executions() == kKept; })) << all_logs();
+  EXPECT_EQ(value<long>("SELECT count(*) FROM nudge.executions WHERE attempts = 1"), kKept);
+  EXPECT_EQ(delivered_keys().size(), static_cast<std::size_t>(kKept)) << "none delivered twice";
+  EXPECT_EQ(all_logs().find("were not recorded"), std::string::npos) << all_logs();
+}
+
 }  // namespace
 }  // namespace nudge::test

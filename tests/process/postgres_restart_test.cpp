@@ -251,9 +251,12 @@ TEST_F(PostgresRestart, MaintenanceReconnectsWithoutAWarningAfterARestart) {
   })) << worker.log();
   std::this_thread::sleep_for(2500ms);  // the maintenance connection is open
   ASSERT_TRUE(cluster.run("restart"));
+  // A turn that fell while the server was shutting down fails rightly (a loaded machine's
+  // restart takes seconds); once it is back, none may.
+  const std::size_t restarted = worker.log().size();
   std::this_thread::sleep_for(4s);  // two turns of maintenance
   EXPECT_TRUE(worker.running()) << worker.log();
-  EXPECT_EQ(worker.log().find("maintenance failed"), std::string::npos) << worker.log();
+  EXPECT_EQ(worker.log().find("maintenance failed", restarted), std::string::npos) << worker.log();
 }
 
 }  // namespace

@@ -1,5 +1,6 @@
 #include "errors.hpp"
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
@@ -111,10 +112,31 @@ void send_error(httplib::Response& res, int status, const std::string& code,
 
 namespace {
 
+std::atomic<int> statement_timeout_ms{0};
+
 // A 503 the same request may succeed after: nothing was written.
-void send_retry_later(httplib::Response& res, const std::string& message) {
+void send_retry_later(httplib::Response& res, const std::string& message,
+                      int retry_after_seconds = 1) {
   send_error(res, 503, "unavailable", message);
-  res.set_header("Retry-After", "1");
+  res.set_header("Retry-After", std::to_string(retry_after_seconds));
+}
+
+// A request the statement timeout cancelled ran that long: sent again at once it would likely
+// meet the same limit in the same load, so it is told to wait as long (1 to 60 s).
+void send_statement_cancelled(httplib::Response& res) {
+  const int ms = statement_timeout_ms.load();
+  if (ms <= 0) {
+    send_retry_later(res, "an operator cancelled this request; nothing was written; try again");
+    return;
+  }
+  const int seconds = std::clamp((ms + 999) / 1000, 1, 60);
+  send_retry_later(res,
+                   "the database cancelled this request after [database] statement_timeout_ms (" +
+                       std::to_string(ms) +
+                       " ms), or an operator did; nothing was written; sent again at once it may "
+                       "meet the same limit: try again after Retry-After (" +
+                       std::to_string(seconds) + " s), or send less at once (a smaller batch)",
+                   seconds);
 }
 
 // A request whose database connection broke (the server restarted, a connection was
@@ -140,6 +162,10 @@ void log_lost_connection(const httplib::Request& req, const std::string& error) 
 }
 
 }  // namespace
+
+void set_statement_timeout_ms(int ms) {
+  statement_timeout_ms.store(ms);
+}
 
 void send_exception(const httplib::Request& req, httplib::Response& res, std::exception_ptr error) {
   try {
@@ -184,9 +210,7 @@ void send_exception(const httplib::Request& req, httplib::Response& res, std::ex
                        "another transaction holds a row this request needs (an application's "
                        "open transaction?); nothing was written; try again");
     } else if (state == "57014") {
-      send_retry_later(res,
-                       "the database cancelled this request after [database] "
-                       "statement_timeout_ms (or an operator did); nothing was written; try again");
+      send_statement_cancelled(res);
     } else {
       nlohmann::json fields = {{"sqlstate", state}};
       if (const std::string hint = session_not_kept_hint(e); !hint.empty()) fields["hint"] = hint;

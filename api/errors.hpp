@@ -47,6 +47,11 @@ void send_error(httplib::Response& res, int status, const std::string& code,
                 const std::string& message, const std::string& field = "",
                 const nlohmann::json& details = nlohmann::json::object());
 
+// The API's [database] statement_timeout_ms, so that a request cancelled by it is told to wait
+// as long before sending it again (explore21a #6: "Retry-After: 1" invited the same costly
+// batch at once). Set once at start-up; 0 (no limit) until then.
+void set_statement_timeout_ms(int ms);
+
 // Turns whatever a handler threw into an answer: ApiError as is; the lifecycle functions'
 // SQLSTATEs (22023 bad value with its field, NU404, NU409) as 400/404/409; a saturated pool, a
 // lost database or a transaction PostgreSQL gave up on as 503 (try again). Anything else is a

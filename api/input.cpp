@@ -741,11 +741,20 @@ bool is_rfc3339(const std::string& s) {
       day > kDays[month - 1] + (month == 2 && leap ? 1 : 0)) {
     return false;
   }
-  if (number(s, 11, 2) > 23 || number(s, 14, 2) > 59 || number(s, 17, 2) > 59) return false;
+  // Second 60 is a leap second (23:59:60Z, or HH:59:60 under a whole-hour offset), which
+  // PostgreSQL reads as the next minute's 00 and refuses with a fraction past it.
+  const int second = number(s, 17, 2);
+  if (number(s, 11, 2) > 23 || number(s, 14, 2) > 59 || second > 60 ||
+      (second == 60 && number(s, 14, 2) != 59)) {
+    return false;
+  }
   std::size_t at = 19;
   if (at < s.size() && s[at] == '.') {
     std::size_t n = 0;
-    while (at + 1 + n < s.size() && digits(s, at + 1 + n, 1)) ++n;
+    while (at + 1 + n < s.size() && digits(s, at + 1 + n, 1)) {
+      if (second == 60 && s[at + 1 + n] != '0') return false;
+      ++n;
+    }
     if (n == 0 || n > 9) return false;
     at += 1 + n;
   }

@@ -173,6 +173,7 @@ int main(int argc, char** argv) {
   nudge::install_shutdown_handlers();
   if (const int code = nudge::migrate_at_startup(config, id + "/migrate"); code != 0) return code;
 
+  nudge::api::set_statement_timeout_ms(config.database.statement_timeout_ms);
   nudge::ConnectionPool pool(config.database.url, config.database.pool_size, id + "/api",
                              [&database = config.database](pqxx::connection& c) {
                                nudge::api::set_up_request_connection(

@@ -6271,12 +6271,12 @@ COMMENT ON FUNCTION nudge.rfc3339_in_zone(p_at timestamp with time zone, p_tz te
 CREATE FUNCTION nudge.rfc3339_pattern() RETURNS text
     LANGUAGE sql IMMUTABLE PARALLEL SAFE
     AS $$
-  SELECT '[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ](?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](?:\.[0-9]{1,9})?(?:[Zz]|[+-](?:[01][0-9]|2[0-3]):[0-5][0-9])'
+  SELECT '[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ](?:[01][0-9]|2[0-3]):(?:[0-5][0-9]:[0-5][0-9](?:\.[0-9]{1,9})?|59:60(?:\.0{1,9})?)(?:[Zz]|[+-](?:[01][0-9]|2[0-3]):[0-5][0-9])'
 $$;
 
 -- Name: FUNCTION rfc3339_pattern(); Type: COMMENT; Schema: nudge; Owner: -
 
-COMMENT ON FUNCTION nudge.rfc3339_pattern() IS 'The regular expression (unanchored) of an RFC 3339 date-time with an offset as the REST API reads one: 2026-01-31T09:00:00Z, 2026-01-31 09:00:00.5+01:00.';
+COMMENT ON FUNCTION nudge.rfc3339_pattern() IS 'The regular expression (unanchored) of an RFC 3339 date-time with an offset as the REST API reads one: 2026-01-31T09:00:00Z, 2026-01-31 09:00:00.5+01:00, and a leap second as HH:59:60 with no fraction or a zero one (read as the next minute''s 00, as PostgreSQL reads it).';
 
 -- Name: rule_is_checked_before_saving(); Type: FUNCTION; Schema: nudge; Owner: -
 

@@ -79,5 +79,16 @@ TEST(Rfc3339, OffsetsBeyondWhatPostgresqlTakesAreRefused) {
   for (const auto& c : cases) EXPECT_EQ(is_rfc3339(c.time), c.taken) << c.time;
 }
 
+// A leap second is RFC 3339 (explore20a); PostgreSQL reads it as the next minute's 00 and
+// refuses a fraction past it.
+TEST(Rfc3339, ALeapSecondIsTakenWithoutAFractionPastIt) {
+  for (const std::string time : {"2016-12-31T23:59:60Z", "2016-12-31T23:59:60.000Z",
+                                 "2017-01-01T00:59:60+01:00", "2015-06-30T18:59:60-05:00"})
+    EXPECT_TRUE(is_rfc3339(time)) << time;
+  for (const std::string time : {"2016-12-31T23:59:60.5Z", "2016-12-31T23:58:60Z",
+                                 "2016-12-31T23:59:61Z", "2016-12-31T23:59:60.0001Z"})
+    EXPECT_FALSE(is_rfc3339(time)) << time;
+}
+
 }  // namespace
 }  // namespace nudge::api

@@ -27,8 +27,6 @@ TEST(ErrorAnswer, WhatMaySucceedIfSentAgainIsA503WithRetryAfter) {
       std::make_exception_ptr(pqxx::serialization_failure(
           "ERROR:  could not serialize access due to concurrent update")),
       std::make_exception_ptr(pqxx::broken_connection("server closed the connection")),
-      std::make_exception_ptr(
-          pqxx::sql_error("ERROR:  canceling statement due to statement timeout", "", "57014")),
   };
   for (const auto& error : errors) {
     const httplib::Response res = answer_to(error);
@@ -36,6 +34,31 @@ TEST(ErrorAnswer, WhatMaySucceedIfSentAgainIsA503WithRetryAfter) {
     EXPECT_EQ(res.get_header_value("Retry-After"), "1");
     EXPECT_EQ(nlohmann::json::parse(res.body)["error"]["code"], "unavailable") << res.body;
   }
+}
+
+// It ran as long as the limit: sent again at once, it would likely meet it again (explore21a #6).
+TEST(ErrorAnswer, ARequestTheStatementTimeoutCancelledIsToldToWaitAsLong) {
+  const auto cancelled = std::make_exception_ptr(
+      pqxx::sql_error("ERROR:  canceling statement due to statement timeout", "", "57014"));
+  set_statement_timeout_ms(10000);
+  httplib::Response res = answer_to(cancelled);
+  EXPECT_EQ(res.status, 503);
+  EXPECT_EQ(res.get_header_value("Retry-After"), "10");
+  const auto error = nlohmann::json::parse(res.body)["error"];
+  EXPECT_EQ(error["code"], "unavailable");
+  EXPECT_NE(error["message"].get<std::string>().find("statement_timeout_ms (10000 ms)"),
+            std::string::npos)
+      << res.body;
+  EXPECT_NE(error["message"].get<std::string>().find("a smaller batch"), std::string::npos);
+
+  set_statement_timeout_ms(250);
+  EXPECT_EQ(answer_to(cancelled).get_header_value("Retry-After"), "1");
+  set_statement_timeout_ms(3600000);
+  EXPECT_EQ(answer_to(cancelled).get_header_value("Retry-After"), "60");
+  set_statement_timeout_ms(0);  // no limit: only an operator cancels
+  res = answer_to(cancelled);
+  EXPECT_EQ(res.get_header_value("Retry-After"), "1");
+  EXPECT_NE(res.body.find("an operator cancelled"), std::string::npos) << res.body;
 }
 
 TEST(ErrorAnswer, AnUnknownDatabaseErrorIsA500WithoutItsText) {

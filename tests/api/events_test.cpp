@@ -101,6 +101,25 @@ TEST_F(Events, ARuleTheEventCannotFillIsA422ThatWritesNothing) {
   EXPECT_EQ(get("/v1/reminders").body["items"].size(), 0u);
 }
 
+// A leap second is an RFC 3339 time (explore20a): recorded as the next minute's first instant,
+// as PostgreSQL reads it, alone and in a batch.
+TEST_F(Events, AnEventAtALeapSecondIsRecorded) {
+  const auto one = post("/v1/events", R"({"event_type": "leap", "entity_type": "clock",
+      "entity_id": "c1", "occurred_at": "2016-12-31T23:59:60Z"})");
+  ASSERT_EQ(one.status, 201) << one.body.dump();
+  EXPECT_EQ(value<std::string>("SELECT $1::timestamptz = '2017-01-01T00:00:00Z'",
+                               one.body["event"]["occurred_at"].get<std::string>()),
+            "t");
+  const auto batch = post("/v1/events/batch", R"({"items": [{"event_type": "leap",
+      "entity_type": "clock", "entity_id": "c2", "occurred_at": "2017-01-01T00:59:60+01:00"}]})");
+  ASSERT_EQ(batch.status, 200) << batch.body.dump();
+  EXPECT_EQ(batch.body["items"][0]["event"]["occurred_at"], "2017-01-01T00:00:00+00:00");
+  const auto past_it = post("/v1/events", R"({"event_type": "leap", "entity_type": "clock",
+      "entity_id": "c3", "occurred_at": "2016-12-31T23:59:60.5Z"})");
+  EXPECT_EQ(past_it.status, 400) << past_it.body.dump();
+  EXPECT_EQ(past_it.error_field(), "occurred_at");
+}
+
 // "9 am in each recipient's zone": a cron template's timezone from the event's data, checked as
 // UTC when saved and as rendered at each event; placeholders where one event cannot choose are
 // refused when saved, saying so.

@@ -173,7 +173,8 @@ TEST_F(InputLikeRest, BatchTimesMustBeRfc3339WithAnOffsetAsOverRest) {
        {"tomorrow", "2030-01-01", "2030-01-01T09:00:00", "4000-01-01 BC", "infinity", "-infinity",
         "2030-01-01T09:00:00 BC", "2030-01-01T24:00:00Z", "2030-01-01T09:00:60Z",
         "2030-02-30T09:00:00Z", "0000-06-01T09:00:00Z", "2030-01-01T09:00:00+20:00",
-        "2030-01-01T09:00:00+0100", " 2030-01-01T09:00:00Z", "2030-01-01T09:00:00.Z"}) {
+        "2030-01-01T09:00:00+0100", " 2030-01-01T09:00:00Z", "2030-01-01T09:00:00.Z",
+        "2016-12-31T23:59:60.5Z", "2016-12-31T23:59:61Z"}) {
     SCOPED_TRACE(text);
     const SqlFailure created =
         failure_of("SELECT * FROM nudge.create_reminders($1::jsonb)",
@@ -196,8 +197,9 @@ TEST_F(InputLikeRest, BatchTimesMustBeRfc3339WithAnOffsetAsOverRest) {
   // Every form REST takes is taken, on the set-based path and item by item (two items of one
   // identity), in any session zone.
   sql("SET TIME ZONE 'America/New_York'");
-  for (const std::string text : {"2030-01-01T09:00:00Z", "2030-01-01t09:00:00.123456789z",
-                                 "2030-01-01 09:00:00-05:00", "2030-01-01T09:00:00+23:59"}) {
+  for (const std::string text :
+       {"2030-01-01T09:00:00Z", "2030-01-01t09:00:00.123456789z", "2030-01-01 09:00:00-05:00",
+        "2030-01-01T09:00:00+23:59", "2016-12-31T23:59:60Z", "2016-12-31T23:59:60.000+00:00"}) {
     SCOPED_TRACE(text);
     const std::string plain =
         R"([{"entity_type": "t", "entity_id": ")" + text +

@@ -25,8 +25,9 @@ TEST_F(StatementTimeout, ARequestWaitingBehindALockIsA503ThenServedOnceItIsGone)
   const Reply refused = get("/v1/reminders");
   EXPECT_EQ(refused.status, 503) << refused.body.dump();
   EXPECT_EQ(refused.body["error"]["code"], "unavailable");
-  EXPECT_NE(refused.body["error"]["message"].get<std::string>().find("statement_timeout_ms (300 ms)"),
-            std::string::npos)
+  EXPECT_NE(
+      refused.body["error"]["message"].get<std::string>().find("statement_timeout_ms (300 ms)"),
+      std::string::npos)
       << refused.body.dump();
   EXPECT_EQ(refused.header("Retry-After"), "1") << "its 300 ms, rounded up to a second";
   EXPECT_LT(std::chrono::steady_clock::now() - started, 5s) << "bounded by the timeout";

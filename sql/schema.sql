@@ -1549,9 +1549,9 @@ END $_$;
 
 COMMENT ON FUNCTION nudge.checked_timezone(p_zone text) IS 'p_zone as the tz database spells it (europe/berlin: Europe/Berlin) when it is a zone of the tz database that PostgreSQL knows (not localtime, posixrules or Factory) and applies by its rules (not CET, MET, EET, WET, EST, MST or HST, which PostgreSQL applies as abbreviations); otherwise raises through nudge.reject (22023 naming timezone, or while a rule''s action runs NU422 naming the template''s field), naming an offset or POSIX TZ string ("+05:00", "UTC+5", "Etc/GMT+14") or an abbreviation ("CEST", "PDT", "CET") as such.';
 
--- Name: claim_due(text, integer, nudge.worker_policy, integer, integer); Type: FUNCTION; Schema: nudge; Owner: -
+-- Name: claim_due(text, integer, nudge.worker_policy, integer, integer, text[]); Type: FUNCTION; Schema: nudge; Owner: -
 
-CREATE FUNCTION nudge.claim_due(p_worker text, p_limit integer, p_policy nudge.worker_policy, p_slots integer DEFAULT NULL::integer, p_email_slots integer DEFAULT NULL::integer) RETURNS SETOF nudge.claimed_fire
+CREATE FUNCTION nudge.claim_due(p_worker text, p_limit integer, p_policy nudge.worker_policy, p_slots integer DEFAULT NULL::integer, p_email_slots integer DEFAULT NULL::integer, p_pass_over text[] DEFAULT NULL::text[]) RETURNS SETOF nudge.claimed_fire
     LANGUAGE plpgsql
     SET search_path TO 'pg_catalog', 'pg_temp'
     SET enable_seqscan TO 'off'
@@ -1632,6 +1632,8 @@ BEGIN
             FROM nudge.reminders r
            WHERE r.status = 'ACTIVE' AND r.next_run_at <= now()
              AND (r.lease_expires_at IS NULL OR r.lease_expires_at <= now())
+             -- Targets the worker passes over (a slow host's), read but neither locked nor taken.
+             AND (p_pass_over IS NULL OR r.target IS NULL OR NOT r.target LIKE ANY (p_pass_over))
            ORDER BY r.next_run_at
            LIMIT p_limit
              FOR UPDATE OF r SKIP LOCKED) l) m) d;
@@ -1810,9 +1812,9 @@ BEGIN
   END IF;
 END $$;
 
--- Name: FUNCTION claim_due(p_worker text, p_limit integer, p_policy nudge.worker_policy, p_slots integer, p_email_slots integer); Type: COMMENT; Schema: nudge; Owner: -
+-- Name: FUNCTION claim_due(p_worker text, p_limit integer, p_policy nudge.worker_policy, p_slots integer, p_email_slots integer, p_pass_over text[]); Type: COMMENT; Schema: nudge; Owner: -
 
-COMMENT ON FUNCTION nudge.claim_due(p_worker text, p_limit integer, p_policy nudge.worker_policy, p_slots integer, p_email_slots integer) IS 'Leases up to p_limit due ACTIVE reminders, earliest first, of which at most p_slots webhooks and emails and at most p_email_slots emails (each when given; log lines take no slot, and the rows past them are left due), to p_worker for the policy''s lease_seconds (database clock), skipping rows other workers hold, each with its address (target, else contacts), its own request rendered for the attempt (nudge.rendered_request) and whether it was taken over from an expired lease (rescued); never returns a reminder whose stop flag is true (it completes instead), an occurrence whose attempts were all used by workers that never finished them (recorded as failed), one missed by more than the threshold under misfire_policy skip (recorded as a skipped attempt saying up to when; the reminder moves to its first occurrence missed by no more than the threshold, due at once, or else its next future one), nor a webhook to a host whose circuit breaker is not closed (held until the breaker''s next_probe_at, occurrence and attempt kept), except one probe per host whose next_probe_at has passed (the held one with the fewest attempts used), which marks the breaker probing for lease_seconds (notified on nudge_breaker); a fire_all reminder starting a catch-up of more than fire_all_cap missed occurrences (up to ends_at) is returned at the first of the newest fire_all_cap of them (nudge.catch_up_kept), the older ones recorded as one skipped attempt at the oldest saying how many were dropped and from when to when.';
+COMMENT ON FUNCTION nudge.claim_due(p_worker text, p_limit integer, p_policy nudge.worker_policy, p_slots integer, p_email_slots integer, p_pass_over text[]) IS 'Leases up to p_limit due ACTIVE reminders, earliest first, passing over (neither locking nor taking) those whose target is LIKE any of p_pass_over when given, of which at most p_slots webhooks and emails and at most p_email_slots emails (each when given; log lines take no slot, and the rows past them are left due), to p_worker for the policy''s lease_seconds (database clock), skipping rows other workers hold, each with its address (target, else contacts), its own request rendered for the attempt (nudge.rendered_request) and whether it was taken over from an expired lease (rescued); never returns a reminder whose stop flag is true (it completes instead), an occurrence whose attempts were all used by workers that never finished them (recorded as failed), one missed by more than the threshold under misfire_policy skip (recorded as a skipped attempt saying up to when; the reminder moves to its first occurrence missed by no more than the threshold, due at once, or else its next future one), nor a webhook to a host whose circuit breaker is not closed (held until the breaker''s next_probe_at, occurrence and attempt kept), except one probe per host whose next_probe_at has passed (the held one with the fewest attempts used), which marks the breaker probing for lease_seconds (notified on nudge_breaker); a fire_all reminder starting a catch-up of more than fire_all_cap missed occurrences (up to ends_at) is returned at the first of the newest fire_all_cap of them (nudge.catch_up_kept), the older ones recorded as one skipped attempt at the oldest saying how many were dropped and from when to when.';
 
 -- Name: close_breaker(text); Type: FUNCTION; Schema: nudge; Owner: -
 
@@ -3518,9 +3520,9 @@ END $$;
 
 COMMENT ON FUNCTION nudge.finish_abandoned(p_worker text, p_policy nudge.worker_policy) IS 'Records, once, the occurrence of each reminder stopped while leased whose lease has expired (its worker died) as a failed attempt and execution saying it was abandoned and may have been delivered, and lets the lease go; forgets the stopped reminders whose lease a worker finished. Returns how many occurrences it recorded.';
 
--- Name: finish_and_claim(text, nudge.worker_policy, bigint[], timestamp with time zone[], integer[], text[], text[], integer[], text[], integer[], integer, integer, integer[], integer); Type: FUNCTION; Schema: nudge; Owner: -
+-- Name: finish_and_claim(text, nudge.worker_policy, bigint[], timestamp with time zone[], integer[], text[], text[], integer[], text[], integer[], integer, integer, integer[], integer, text[]); Type: FUNCTION; Schema: nudge; Owner: -
 
-CREATE FUNCTION nudge.finish_and_claim(p_worker text, p_policy nudge.worker_policy, p_ids bigint[], p_scheduled_for timestamp with time zone[], p_attempts integer[], p_outcomes text[], p_errors text[], p_status_codes integer[], p_responses text[], p_durations_ms integer[], p_limit integer, p_slots integer DEFAULT NULL::integer, p_retry_after_seconds integer[] DEFAULT NULL::integer[], p_email_slots integer DEFAULT NULL::integer) RETURNS SETOF nudge.claimed_fire
+CREATE FUNCTION nudge.finish_and_claim(p_worker text, p_policy nudge.worker_policy, p_ids bigint[], p_scheduled_for timestamp with time zone[], p_attempts integer[], p_outcomes text[], p_errors text[], p_status_codes integer[], p_responses text[], p_durations_ms integer[], p_limit integer, p_slots integer DEFAULT NULL::integer, p_retry_after_seconds integer[] DEFAULT NULL::integer[], p_email_slots integer DEFAULT NULL::integer, p_pass_over text[] DEFAULT NULL::text[]) RETURNS SETOF nudge.claimed_fire
     LANGUAGE plpgsql
     SET search_path TO 'pg_catalog', 'pg_temp'
     AS $$
@@ -3548,13 +3550,14 @@ BEGIN
     END IF;
   END IF;
   IF p_limit > 0 THEN
-    RETURN QUERY SELECT * FROM nudge.claim_due(p_worker, p_limit, p_policy, p_slots, p_email_slots);
+    RETURN QUERY SELECT * FROM nudge.claim_due(p_worker, p_limit, p_policy, p_slots, p_email_slots,
+                                                 p_pass_over);
   END IF;
 END $$;
 
--- Name: FUNCTION finish_and_claim(p_worker text, p_policy nudge.worker_policy, p_ids bigint[], p_scheduled_for timestamp with time zone[], p_attempts integer[], p_outcomes text[], p_errors text[], p_status_codes integer[], p_responses text[], p_durations_ms integer[], p_limit integer, p_slots integer, p_retry_after_seconds integer[], p_email_slots integer); Type: COMMENT; Schema: nudge; Owner: -
+-- Name: FUNCTION finish_and_claim(p_worker text, p_policy nudge.worker_policy, p_ids bigint[], p_scheduled_for timestamp with time zone[], p_attempts integer[], p_outcomes text[], p_errors text[], p_status_codes integer[], p_responses text[], p_durations_ms integer[], p_limit integer, p_slots integer, p_retry_after_seconds integer[], p_email_slots integer, p_pass_over text[]); Type: COMMENT; Schema: nudge; Owner: -
 
-COMMENT ON FUNCTION nudge.finish_and_claim(p_worker text, p_policy nudge.worker_policy, p_ids bigint[], p_scheduled_for timestamp with time zone[], p_attempts integer[], p_outcomes text[], p_errors text[], p_status_codes integer[], p_responses text[], p_durations_ms integer[], p_limit integer, p_slots integer, p_retry_after_seconds integer[], p_email_slots integer) IS 'A worker''s whole round trip in one transaction: nudge.finish_attempts for the attempts that ended (with their receivers'' Retry-After), then nudge.claim_due for up to p_limit more, at most p_slots of them webhooks and emails and at most p_email_slots emails (0 claims nothing); attempts it could not record (their leases were lost: they ran out while the worker was not running, and another worker took them over) are counted and named in a WARNING, which the worker logs.';
+COMMENT ON FUNCTION nudge.finish_and_claim(p_worker text, p_policy nudge.worker_policy, p_ids bigint[], p_scheduled_for timestamp with time zone[], p_attempts integer[], p_outcomes text[], p_errors text[], p_status_codes integer[], p_responses text[], p_durations_ms integer[], p_limit integer, p_slots integer, p_retry_after_seconds integer[], p_email_slots integer, p_pass_over text[]) IS 'A worker''s whole round trip in one transaction: nudge.finish_attempts for the attempts that ended (with their receivers'' Retry-After), then nudge.claim_due for up to p_limit more, at most p_slots of them webhooks and emails and at most p_email_slots emails, passing over targets LIKE any of p_pass_over (0 claims nothing); attempts it could not record (their leases were lost: they ran out while the worker was not running, and another worker took them over) are counted and named in a WARNING, which the worker logs.';
 
 -- Name: finish_attempts(text, nudge.worker_policy, bigint[], timestamp with time zone[], integer[], text[], text[], integer[], text[], integer[], integer[]); Type: FUNCTION; Schema: nudge; Owner: -
 

@@ -137,17 +137,21 @@ WorkerPolicy worker_policy(const Config& config) {
 std::vector<Fire> LifecycleSession::finish_and_claim(const std::string& owner,
                                                      const std::vector<FireOutcome>& done,
                                                      int limit, int slots, int email_slots,
-                                                     const WorkerPolicy& policy) {
+                                                     const WorkerPolicy& policy,
+                                                     const std::vector<std::string>& pass_over) {
   const FinishedArrays a(done);
+  const std::optional<std::string> patterns =
+      pass_over.empty() ? std::nullopt : std::optional<std::string>(pg_array(pass_over));
   pqxx::result rows;
   {
     pqxx::nontransaction tx(*conn_);
-    rows = tx.exec_prepared(
-        kFinishAndClaim.name, owner, policy.lease_seconds, policy.max_attempts,
-        policy.retry_base_ms, policy.retry_max_ms, policy.misfire_threshold_seconds,
-        policy.fire_all_cap, policy.breaker_failures, policy.breaker_open_seconds,
-        policy.breaker_max_open_seconds, a.ids, a.scheduled_for, a.attempts, a.outcomes, a.errors,
-        a.status_codes, a.responses, a.durations, limit, slots, a.retry_after, email_slots);
+    rows = tx.exec_prepared(kFinishAndClaim.name, owner, policy.lease_seconds, policy.max_attempts,
+                            policy.retry_base_ms, policy.retry_max_ms,
+                            policy.misfire_threshold_seconds, policy.fire_all_cap,
+                            policy.breaker_failures, policy.breaker_open_seconds,
+                            policy.breaker_max_open_seconds, a.ids, a.scheduled_for, a.attempts,
+                            a.outcomes, a.errors, a.status_codes, a.responses, a.durations, limit,
+                            slots, a.retry_after, email_slots, patterns);
   }
   log_breaker_changes();
   std::vector<Fire> fires;

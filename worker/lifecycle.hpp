@@ -40,10 +40,12 @@ class LifecycleSession {
   LifecycleSession& operator=(const LifecycleSession&) = delete;
 
   // Records `done` and claims up to `limit` due fires for `owner`, at most `slots` of them
-  // webhooks and emails and `email_slots` emails (log lines take no slot), in one transaction.
+  // webhooks and emails and `email_slots` emails (log lines take no slot), passing over targets
+  // LIKE any of `pass_over` (none when empty), in one transaction.
   std::vector<Fire> finish_and_claim(const std::string& owner, const std::vector<FireOutcome>& done,
                                      int limit, int slots, int email_slots,
-                                     const WorkerPolicy& policy);
+                                     const WorkerPolicy& policy,
+                                     const std::vector<std::string>& pass_over = {});
   // Records `done` only; returns how many attempts were recorded (lost leases are not).
   int finish(const std::string& owner, const std::vector<FireOutcome>& done,
              const WorkerPolicy& policy);

@@ -32,16 +32,17 @@ struct WorkerPolicy {
   " $17::text[], $18::integer[]"
 
 // (owner, policy..., ids, scheduled_for, attempts, outcomes, errors, status_codes, responses,
-// durations_ms, limit, slots, retry_after_seconds, email_slots): records what ended and claims up
-// to `limit` more, at most `slots` of them webhooks and emails and `email_slots` emails, in one
-// transaction.
+// durations_ms, limit, slots, retry_after_seconds, email_slots, pass_over): records what ended
+// and claims up to `limit` more, at most `slots` of them webhooks and emails and `email_slots`
+// emails, passing over targets LIKE any of `pass_over` (NULL: none), in one transaction.
 inline constexpr Statement kFinishAndClaim{
     "finish_and_claim",
     "SELECT id, entity_type, entity_id, event_type, channel, target, payload, schedule_type,"
     " scheduled_for, attempt, max_attempts, fire_count, request, rescued"
     " FROM nudge.finish_and_claim($1, " NUDGE_WORKER_POLICY ", " NUDGE_FINISHED_ARRAYS
     ", $19, $20,"
-    " p_retry_after_seconds => $21::integer[], p_email_slots => $22::integer)"};
+    " p_retry_after_seconds => $21::integer[], p_email_slots => $22::integer,"
+    " p_pass_over => $23::text[])"};
 // (owner, policy..., the same arrays): records what ended; answers how many attempts.
 inline constexpr Statement kFinish{"finish", "SELECT nudge.finish_attempts($1, " NUDGE_WORKER_POLICY
                                              ", " NUDGE_FINISHED_ARRAYS

@@ -26,6 +26,7 @@
 #include "nudge/process_metrics.hpp"
 #include "nudge/shutdown.hpp"
 #include "relay_rest.hpp"
+#include "slow_hosts.hpp"
 #include "statement_cancel.hpp"
 #include "transfers.hpp"
 #include "worker_health.hpp"
@@ -226,9 +227,14 @@ class ClaimLoop {
     if (limit > 0 || record_due()) {
       std::vector<Fire> fires;
       const auto claim_sent = Clock::now();
+      // While a host is slow, half of what is claimed comes from the others first (passing over
+      // its due rows), then the rest in due order, its own included.
+      const std::vector<std::string> pass_over =
+          limit > 0 ? slow_host_patterns() : std::vector<std::string>{};
+      const int first = pass_over.empty() ? limit : std::max(1, limit / 2);
       try {
-        fires =
-            session_->finish_and_claim(owner_, pending_, limit, slots, free_email_slots(), policy_);
+        fires = session_->finish_and_claim(owner_, pending_, first, slots, free_email_slots(),
+                                           policy_, pass_over);
       } catch (const std::exception& e) {
         if (pending_.empty()) throw;
         // Nothing was recorded or claimed: record what ended on its own (around rows another
@@ -247,6 +253,8 @@ class ClaimLoop {
       }
       pending_.clear();
       first_pending_.reset();
+      if (!pass_over.empty() && static_cast<int>(fires.size()) < limit)
+        claim_more(limit, slots, fires);
       if (failures_ > 0) health_.claim_went_through(owner_);
       failures_ = 0;
       if (limit > 0) {
@@ -280,6 +288,41 @@ class ClaimLoop {
       if (record_due()) return;
     }
     wait();
+  }
+
+  // The LIKE patterns of the slow hosts' targets (SlowHosts); each change is logged.
+  std::vector<std::string> slow_host_patterns() {
+    std::vector<SlowHosts::Running> running;
+    for (const auto& [id, run] : delivering_) {
+      if (run.fire.channel == "webhook" && run.fire.target)
+        running.push_back({*run.fire.target, run.started});
+    }
+    std::vector<SlowHosts::Change> changes;
+    auto patterns = slow_hosts_.patterns(running, Clock::now(), changes);
+    for (const auto& c : changes) {
+      if (c.slow) {
+        log::info(
+            "a webhook host is slow: this loop's claims take other hosts' due deliveries "
+            "first",
+            {{"owner", owner_}, {"host", c.origin}, {"average_seconds", c.average_seconds}});
+      } else {
+        log::info("a webhook host is no longer slow", {{"owner", owner_}, {"host", c.origin}});
+      }
+    }
+    return patterns;
+  }
+
+  // Fills what the first claim (passing over slow hosts) left of `limit`, in due order.
+  void claim_more(int limit, int slots, std::vector<Fire>& fires) {
+    int deliveries = 0, emails = 0;
+    for (const auto& f : fires) {
+      deliveries += f.channel != "log" ? 1 : 0;
+      emails += f.channel == "email" ? 1 : 0;
+    }
+    auto more = session_->finish_and_claim(owner_, {}, limit - static_cast<int>(fires.size()),
+                                           std::max(0, slots - deliveries),
+                                           std::max(0, free_email_slots() - emails), policy_);
+    for (auto& f : more) fires.push_back(std::move(f));
   }
 
   // Whether the leases of the claimed fires not yet started may have run out: on this process's
@@ -360,6 +403,10 @@ class ClaimLoop {
     if (run.fire.channel == "email") due_maybe_ = true;
     const auto took = Clock::now() - run.started;
     metrics_.ended(run.fire, d, std::chrono::duration<double>(took).count());
+    // A delivery this worker was too slow to drive says nothing of its host.
+    if (run.fire.channel == "webhook" && run.fire.target && d.counts_for_host)
+      slow_hosts_.ended(*run.fire.target, std::chrono::duration<double>(took).count(),
+                        Clock::now());
     const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(took);
     // A receiver's Retry-After is waited for up to [retry] max_delay_ms: the history says so
     // beside what was asked (a year's Retry-After read as if it were waited for).
@@ -712,6 +759,7 @@ class ClaimLoop {
   WorkerMetrics& metrics_;
   WorkerHealth& health_;
   RelayRest relay_rest_;
+  SlowHosts slow_hosts_;
   // Declared before channels_: channels hold a reference to it.
   Transfers transfers_;
   Channels channels_;

@@ -69,6 +69,39 @@ TEST_F(ClaimFinishTest, AClaimTakesNoMoreDeliveriesThanFreeSlots) {
   EXPECT_EQ(exec_claim(tx, "w2", 100).size(), 4u);
 }
 
+// A claim passes over the targets it is given (a slow host's, explore21a #2): due first, they
+// are neither taken nor locked, so later rows of other hosts are reached; another claim takes them.
+TEST_F(ClaimFinishTest, AClaimPassesOverTheTargetsItIsGiven) {
+  const auto hook = [&](const std::string& id, const std::string& target, int minutes_ago) {
+    return create("p_entity_type => 'user', p_entity_id => '" + id +
+                  "', p_event_type => 'nudge', p_channel => 'webhook', "
+                  "p_schedule_type => 'one_time', p_run_at => now() - interval '1 minute' * " +
+                  std::to_string(minutes_ago) + ", p_target => '" + target + "'")
+        .second;
+  };
+  std::set<std::int64_t> slow, others;
+  for (int i = 0; i < 5; ++i)
+    slow.insert(hook("slow" + std::to_string(i), "http://slow:1/x", 30 - i));
+  slow.insert(hook("slow-bare", "http://slow:1", 20));
+  others.insert(hook("longer-host", "http://slow:10/x", 10));
+  others.insert(hook("other", "https://fast.example/y?z", 9));
+  others.insert(create_one_time("log", "now() - interval '8 minutes'"));
+  const std::string pass_over = "{http://slow:1,http://slow:1/%,http://slow:1?%,http://slow:1#%}";
+
+  pqxx::connection first_session(db_.url());
+  pqxx::work first(first_session);
+  std::set<std::int64_t> taken;
+  for (const auto& row :
+       exec_claim(first, "w1", 4, Policy{}, std::nullopt, std::nullopt, pass_over))
+    taken.insert(row["id"].as<std::int64_t>());
+  EXPECT_EQ(taken, others) << "the later rows of other hosts, none of the slow host's";
+  // Still open: the slow host's rows were not locked, so another claim takes them now.
+  pqxx::work second(conn_);
+  std::set<std::int64_t> then;
+  for (const auto& row : exec_claim(second, "w2", 100)) then.insert(row["id"].as<std::int64_t>());
+  EXPECT_EQ(then, slow);
+}
+
 // Emails also wait for a free relay connection: past p_email_slots of them the rest stay due,
 // and do not use up the webhooks' slots (explore16a #1: a claim took 64 emails for 2
 // connections, and the ones waiting inside the worker were sent after a cancel).

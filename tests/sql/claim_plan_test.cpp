@@ -26,8 +26,8 @@ class ClaimPlanTest : public LifecycleTest {
   }
 
   // The claim's inner SELECT, taken from the installed nudge.claim_due so the test follows the
-  // real query, with its parameters as $1 (limit), $2 (max attempts), $3 (misfire threshold) and
-  // $4 (fire_all cap).
+  // real query, with its parameters as $1 (limit), $2 (max attempts), $3 (misfire threshold),
+  // $4 (fire_all cap) and $5 (targets passed over).
   std::string claim_inner_select() {
     const std::string src =
         value<std::string>("SELECT prosrc FROM pg_proc WHERE oid = 'nudge.claim_due'::regproc");
@@ -41,7 +41,8 @@ class ClaimPlanTest : public LifecycleTest {
         {"p_limit", "$1"},
         {"p_policy.max_attempts", "$2"},
         {"p_policy.misfire_threshold_seconds", "$3"},
-        {"p_policy.fire_all_cap", "$4"}};
+        {"p_policy.fire_all_cap", "$4"},
+        {"p_pass_over", "$5"}};
     for (const auto& [name, placeholder] : params) {
       for (auto at = q.find(name); at != std::string::npos; at = q.find(name, at)) {
         q.replace(at, name.size(), placeholder);
@@ -51,15 +52,17 @@ class ClaimPlanTest : public LifecycleTest {
   }
 
   // EXPLAIN of the inner SELECT under `settings`, one plan line per line.
-  std::string plan(const std::string& settings, const std::string& plan_cache_mode) {
+  std::string plan(const std::string& settings, const std::string& plan_cache_mode,
+                   const std::string& pass_over) {
     const std::string q = claim_inner_select();
     pqxx::work tx(conn_);
     if (!settings.empty()) tx.exec(settings);
     tx.exec("SET LOCAL plan_cache_mode = " + plan_cache_mode);
     const std::string name = "claim_inner_" + std::to_string(++prepared_);
-    tx.exec("PREPARE " + name + "(integer, integer, integer, integer) AS " + q);
+    tx.exec("PREPARE " + name + "(integer, integer, integer, integer, text[]) AS " + q);
     std::string text;
-    for (const auto& row : tx.exec("EXPLAIN EXECUTE " + name + "(1000, 3, 60, 100)")) {
+    for (const auto& row :
+         tx.exec("EXPLAIN EXECUTE " + name + "(1000, 3, 60, 100, " + pass_over + ")")) {
       text += row[0].as<std::string>() + "\n";
     }
     tx.exec("DEALLOCATE " + name);
@@ -91,12 +94,15 @@ TEST_F(ClaimPlanTest, ClaimWalksTheDueIndex) {
       {"default_settings_custom", "", "force_custom_plan"},
       {"default_settings_generic", "", "force_generic_plan"},
   };
-  for (const auto& c : cases) {
-    SCOPED_TRACE(c.name);
-    const std::string p = plan(c.settings, c.plan_cache_mode);
-    EXPECT_NE(p.find("reminders_due_in_order"), std::string::npos) << p;
-    EXPECT_EQ(p.find("Seq Scan on nudge.reminders"), std::string::npos) << p;
-    EXPECT_EQ(p.find("Sort"), std::string::npos) << "the index already gives due order\n" << p;
+  // Passing over a slow host's targets or not.
+  for (const std::string pass_over : {"NULL", "'{http://slow:1,http://slow:1/%}'::text[]"}) {
+    for (const auto& c : cases) {
+      SCOPED_TRACE(std::string(c.name) + " " + pass_over);
+      const std::string p = plan(c.settings, c.plan_cache_mode, pass_over);
+      EXPECT_NE(p.find("reminders_due_in_order"), std::string::npos) << p;
+      EXPECT_EQ(p.find("Seq Scan on nudge.reminders"), std::string::npos) << p;
+      EXPECT_EQ(p.find("Sort"), std::string::npos) << "the index already gives due order\n" << p;
+    }
   }
 }
 

@@ -131,13 +131,14 @@ template <typename Tx>
 pqxx::result exec_finish_and_claim(Tx& tx, const std::string& worker, const FinishArrays& a,
                                    int limit, const Policy& p = {},
                                    std::optional<int> slots = std::nullopt,
-                                   std::optional<int> email_slots = std::nullopt) {
+                                   std::optional<int> email_slots = std::nullopt,
+                                   std::optional<std::string> pass_over = std::nullopt) {
   return tx.exec_params(statements::kFinishAndClaim.sql, worker, p.lease_seconds, p.max_attempts,
                         p.retry_base_ms, p.retry_max_ms, p.misfire_threshold_seconds,
                         p.fire_all_cap, p.breaker_failures, p.breaker_open_seconds,
                         p.breaker_max_open_seconds, a.ids, a.scheduled_for, a.attempts, a.outcomes,
                         a.errors, a.status_codes, nullptr, a.durations, limit, slots, nullptr,
-                        email_slots);
+                        email_slots, pass_over);
 }
 template <typename Tx>
 pqxx::result exec_finish(Tx& tx, const std::string& worker, const FinishArrays& a,
@@ -152,10 +153,11 @@ pqxx::result exec_finish(Tx& tx, const std::string& worker, const FinishArrays& 
 template <typename Tx>
 pqxx::result exec_claim(Tx& tx, const std::string& worker, int limit, const Policy& p = {},
                         std::optional<int> slots = std::nullopt,
-                        std::optional<int> email_slots = std::nullopt) {
+                        std::optional<int> email_slots = std::nullopt,
+                        std::optional<std::string> pass_over = std::nullopt) {
   return exec_finish_and_claim(
       tx, worker, FinishArrays{"{}", "{}", "{}", "{}", "{}", std::nullopt, std::nullopt}, limit, p,
-      slots, email_slots);
+      slots, email_slots, std::move(pass_over));
 }
 
 class LifecycleTest : public DatabaseTest {

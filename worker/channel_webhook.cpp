@@ -17,6 +17,7 @@
 #include "curl_delivery.hpp"
 #include "nudge/address_guard.hpp"
 #include "nudge/secrets.hpp"
+#include "nudge/url_host.hpp"
 #include "signature.hpp"
 #include "transfers.hpp"
 #include "webhook_request.hpp"
@@ -168,6 +169,17 @@ class WebhookChannel final : public Channel {
     if (scheme != "http" && scheme != "https") {
       done(not_sent("unsupported webhook URL scheme \"" + scheme + "\" (only http and https)"));
       return;
+    }
+    // A literal address the guard refuses is refused at every attempt: the occurrence ends now
+    // (one created over SQL, which does not know [webhook] allow_private, was tried 3 times).
+    if (const auto host = url_host(url)) {
+      if (const auto refusal = guard_.literal_refusal(*host)) {
+        Delivery refused = not_sent(ssrf_refused(*refusal) +
+                                    " (a literal address: another attempt cannot change that)");
+        refused.final = true;
+        done(std::move(refused));
+        return;
+      }
     }
     transfer->hidden.push_back(url);
     for (const std::string& secret : request.secrets) {

@@ -18,6 +18,16 @@
 namespace nudge {
 namespace {
 
+// The server's own reason for refusing a connection ("too many connections for role \"x\"",
+// "the database system is starting up"): the line after libpq's "FATAL:  ", which holds no
+// connection details; "" when the server never answered.
+std::string server_refusal(const std::string& error) {
+  const auto at = error.find("FATAL:  ");
+  if (at == std::string::npos) return "";
+  const std::string rest = error.substr(at + 8);
+  return rest.substr(0, rest.find('\n'));
+}
+
 // The due backlog is counted up to this: one index range per scrape, however large it grows.
 constexpr int kBacklogCountCap = 10000;
 // Requests served at once: a scraper keeping its connection open, and a probe or two.
@@ -137,6 +147,7 @@ pqxx::connection* MetricsListener::connection() {
     return conn_.get();
   } catch (const std::exception& e) {
     conn_.reset();
+    refused_because_ = server_refusal(e.what());
     log::debug("metrics listener: database unreachable",
                {{"error", database_error(e, config_.database.url)}});
     return nullptr;
@@ -184,11 +195,23 @@ void MetricsListener::write_database_gauges(metrics::TextWriter& out) {
 
 std::vector<health::CheckResult> MetricsListener::readiness() {
   std::lock_guard lock(mutex_);
-  pqxx::connection* conn = connection();
-  auto checks = conn == nullptr ? health::database_unreachable("the database is unreachable")
-                                : health::check_database(*conn, Program::worker);
-  if (conn != nullptr && checks.front().failure) conn_.reset();
-  for (auto& check : health_.checks()) checks.push_back(std::move(check));
+  const auto check = [this] {
+    pqxx::connection* conn = connection();
+    if (conn == nullptr) {
+      return health::database_unreachable(
+          refused_because_.empty() ? "the database is unreachable"
+                                   : "the database refused the connection: " + refused_because_);
+    }
+    auto checks = health::check_database(*conn, Program::worker);
+    if (checks.front().failure) conn_.reset();
+    return checks;
+  };
+  // A connection the server closed since the last probe (it restarted, or ended the session) is
+  // replaced before the answer, which then says why a new one cannot be had, if it cannot.
+  const bool reused = conn_ != nullptr;
+  auto checks = check();
+  if (reused && checks.front().failure) checks = check();
+  for (auto& c : health_.checks()) checks.push_back(std::move(c));
   return checks;
 }
 

@@ -51,6 +51,9 @@ class MetricsListener {
   std::thread serving_;
   std::mutex mutex_;  // the connection: scrapes and health checks take turns
   std::unique_ptr<pqxx::connection> conn_;
+  // What the server said when it refused the last connection (FATAL: too many connections for
+  // role ...), or "" when it could not be reached at all: /readyz names it (explore22a F11).
+  std::string refused_because_;
 };
 
 }  // namespace nudge

@@ -96,7 +96,9 @@ int migrate_at_startup(const Config& config, const std::string& application_name
                {{"error", e.what()}});
     return 2;
   } catch (const std::exception& e) {
-    log::error("could not migrate the database",
+    // Every start reads nudge.migrations, and migrates only when a migration is missing: a login
+    // without rights on schema nudge fails here, before anything is migrated (explore22a F8).
+    log::error("could not check the database's schema (nudge.migrations) or migrate it",
                {{"url", redact_url(config.database.url)},
                 {"error", database_error(e, config.database.url)}});
     return 1;

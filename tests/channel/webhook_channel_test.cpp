@@ -390,7 +390,9 @@ TEST_F(WebhookChannelTest, GuardRefusesPrivateAddressesBeforeConnecting) {
     ASSERT_TRUE(got);
     EXPECT_FALSE(got->delivered);
     EXPECT_FALSE(got->status_code);
-    EXPECT_EQ(got->error, Refused(why));
+    EXPECT_EQ(got->error,
+              Refused(why) + " (a literal address: another attempt cannot change that)");
+    EXPECT_TRUE(got->final) << "the occurrence ends: no attempt would be let through";
     EXPECT_FALSE(got->counts_for_host) << "never connected: not the host's failure";
     EXPECT_LT(Clock::now() - start, milliseconds(1500)) << "refused, not timed out";
   }
@@ -406,6 +408,7 @@ TEST_F(WebhookChannelTest, GuardChecksTheAddressANameResolvesTo) {
   EXPECT_TRUE(got->error == Refused("127.0.0.1 is a loopback address") ||
               got->error == Refused("::1 is a loopback address"))
       << got->error;
+  EXPECT_FALSE(got->final) << "what a name resolves to can change: the next attempt looks again";
   EXPECT_TRUE(received().empty());
 }
 
@@ -432,7 +435,8 @@ TEST_F(WebhookChannelTest, AllowPrivateOpensItsRangeOnly) {
   EXPECT_TRUE(by_name->delivered) << by_name->error;
   const auto closed = deliver(*ch, fire("http://127.0.0.2:" + std::to_string(port_) + "/ok"));
   ASSERT_TRUE(closed);
-  EXPECT_EQ(closed->error, Refused("127.0.0.2 is a loopback address"));
+  EXPECT_EQ(closed->error, Refused("127.0.0.2 is a loopback address") +
+                               " (a literal address: another attempt cannot change that)");
   EXPECT_EQ(received().size(), 2u);
 }
 

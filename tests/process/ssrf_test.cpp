@@ -37,6 +37,10 @@ class SsrfGuard : public ProcessTest {
   static std::string refused(const std::string& why) {
     return "refused: " + why + " (SSRF guard; [webhook] allow_private)";
   }
+  // A literal address refused: no attempt would be let through, so there is no other.
+  static std::string refused_literal(const std::string& why) {
+    return refused(why) + " (a literal address: another attempt cannot change that)";
+  }
 
   WebhookReceiver receiver_;  // on 127.0.0.1
 };
@@ -48,14 +52,15 @@ TEST_F(SsrfGuard, PrivateTargetsAreFailedAttemptsWithAClearError) {
     std::string error;  // exact, or empty: checked below
   };
   const std::vector<Case> cases = {
-      {receiver_.url("/hook"), refused("127.0.0.1 is a loopback address")},
-      {"http://[::1]:" + port, refused("::1 is a loopback address")},
+      {receiver_.url("/hook"), refused_literal("127.0.0.1 is a loopback address")},
+      {"http://[::1]:" + port, refused_literal("::1 is a loopback address")},
       {"http://169.254.169.254/latest/meta-data/",
-       refused("169.254.169.254 is a link-local address")},
-      {"http://10.1.2.3:8080/", refused("10.1.2.3 is a private address")},
-      {"http://[::ffff:127.0.0.1]:" + port, refused("::ffff:127.0.0.1 is a loopback address")},
-      {"http://0x7f000001:" + port + "/hook", refused("127.0.0.1 is a loopback address")},
-      {"http://100.64.0.1/", refused("100.64.0.1 is a CGNAT (shared) address")},
+       refused_literal("169.254.169.254 is a link-local address")},
+      {"http://10.1.2.3:8080/", refused_literal("10.1.2.3 is a private address")},
+      {"http://[::ffff:127.0.0.1]:" + port,
+       refused_literal("::ffff:127.0.0.1 is a loopback address")},
+      {"http://0x7f000001:" + port + "/hook", refused_literal("127.0.0.1 is a loopback address")},
+      {"http://100.64.0.1/", refused_literal("100.64.0.1 is a CGNAT (shared) address")},
       // localhost resolves to ::1 and 127.0.0.1; either may be tried first.
       {"http://localhost:" + port + "/hook", ""},
   };
@@ -71,6 +76,9 @@ TEST_F(SsrfGuard, PrivateTargetsAreFailedAttemptsWithAClearError) {
     EXPECT_EQ(outcome, "failed");
     if (!cases[i].error.empty()) {
       EXPECT_EQ(error, cases[i].error);
+      EXPECT_EQ(value<long>("SELECT attempts FROM nudge.executions WHERE reminder_id = $1", ids[i]),
+                1)
+          << "not tried again";
     } else {
       EXPECT_TRUE(error == refused("::1 is a loopback address") ||
                   error == refused("127.0.0.1 is a loopback address"))
@@ -97,7 +105,7 @@ TEST_F(SsrfGuard, AllowPrivateOpensTheNamedRangeOnly) {
   EXPECT_EQ(attempt_of(open).first, "delivered");
   EXPECT_EQ(attempt_of(by_name).first, "delivered");
   EXPECT_EQ(attempt_of(still_closed),
-            std::make_pair(std::string("failed"), refused("::1 is a loopback address")));
+            std::make_pair(std::string("failed"), refused_literal("::1 is a loopback address")));
   EXPECT_EQ(receiver_.requests_to("/open").size(), 1u);
   EXPECT_EQ(receiver_.requests_to("/name").size(), 1u);
 }

@@ -215,6 +215,31 @@ TEST_F(WorkerMetrics, LivezAndReadyzAnswerOnTheSameListener) {
   EXPECT_EQ(scrape(port, "/livez").status, 200);
 }
 
+// A server that refuses the connection (a connection limit, a database closed to connections)
+// is named as such: "unreachable" sent operators to the network (explore22a F11).
+TEST_F(WorkerMetrics, ReadyzSaysWhyTheDatabaseRefusedItsConnection) {
+  const int port = start_listening_worker();
+  ASSERT_EQ(scrape(port, "/readyz").status, 200);
+  const std::string name = value<std::string>("SELECT current_database()");
+  pqxx::connection admin(admin_url());  // a database cannot close itself to connections
+  pqxx::nontransaction(admin).exec("ALTER DATABASE " + name + " WITH ALLOW_CONNECTIONS false");
+  sql("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+      "WHERE application_name LIKE '%/metrics'");
+  Scraped ready;
+  const bool refused = wait_until(kSlow, [&] {
+    ready = scrape(port, "/readyz?verbose");
+    return ready.status == 503;
+  });
+  pqxx::nontransaction(admin).exec("ALTER DATABASE " + name + " WITH ALLOW_CONNECTIONS true");
+  ASSERT_TRUE(refused) << ready.body;
+  EXPECT_NE(ready.body.find("[-]database failed: the database refused the connection: database "
+                            "\"" +
+                            name + "\" is not currently accepting connections"),
+            std::string::npos)
+      << ready.body;
+  EXPECT_TRUE(wait_until(kSlow, [&] { return scrape(port, "/readyz").status == 200; }));
+}
+
 TEST_F(WorkerMetrics, TwoWorkersOnOneHostEachServeTheirOwnCounts) {
   const int first = start_listening_worker();
   const int second = start_listening_worker();

@@ -39,7 +39,6 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 // How long a stopping worker lets running deliveries end before it aborts them.
-constexpr std::chrono::seconds kStopGrace{3};
 
 // Then how long its last round trips (recording, giving leases back) may wait for the database
 // before their statements are cancelled (and again each second after).
@@ -103,13 +102,14 @@ void interruptible_sleep(int ms) {
     std::this_thread::sleep_for(std::chrono::milliseconds(std::min(ms, 20)));
 }
 
-// When a stopping worker stops waiting for running deliveries: kStopGrace after the first thread
-// that sees the shutdown request fixes it, the same moment for every thread.
+// When a stopping worker stops waiting for running deliveries: [worker] stop_grace_ms after the
+// first thread that sees the shutdown request fixes it, the same moment for every thread.
 class StopDeadline {
  public:
+  explicit StopDeadline(std::chrono::milliseconds grace) : grace_(grace) {}
   Clock::time_point fix() {
     std::call_once(once_, [this] {
-      at_ = Clock::now() + kStopGrace;
+      at_ = Clock::now() + grace_;
       fixed_ = true;
     });
     return at_;
@@ -117,6 +117,7 @@ class StopDeadline {
   bool passed() const { return fixed_ && Clock::now() >= at_; }
 
  private:
+  const std::chrono::milliseconds grace_;
   std::once_flag once_;
   Clock::time_point at_{};
   std::atomic<bool> fixed_{false};
@@ -956,7 +957,7 @@ int run_worker(const Config& config, const std::string& worker_id) {
       std::async(std::launch::async, [&maintenance]() noexcept { maintenance.run(); });
 
   // Each loop owns its leases under its own name, so recovering one never touches another's.
-  StopDeadline stop_deadline;
+  StopDeadline stop_deadline(std::chrono::milliseconds(config.worker.stop_grace_ms));
   std::vector<std::unique_ptr<ClaimLoop>> loops;
   for (int i = 0; i < config.worker.concurrency; ++i)
     loops.push_back(std::make_unique<ClaimLoop>(config, worker_id + "/" + std::to_string(i),

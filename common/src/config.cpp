@@ -202,6 +202,7 @@ constexpr Setting kSettings[] = {
      600000},
     {"worker", "deliveries_in_flight",
      &FieldOf<&Config::worker, &WorkerConfig::deliveries_in_flight>, 1, 10000},
+    {"worker", "stop_grace_ms", &FieldOf<&Config::worker, &WorkerConfig::stop_grace_ms>, 0, 600000},
     {"worker", "metrics_port", &FieldOf<&Config::worker, &WorkerConfig::metrics_port>, 0, 65535},
     {"worker", "metrics_address", &FieldOf<&Config::worker, &WorkerConfig::metrics_address>, 0, 0,
      &CheckHost},

@@ -162,6 +162,28 @@ TEST_F(Shutdown, AWebhookReceiverThatNeverAnswersIsCutAfterTheGrace) {
   EXPECT_EQ(receiver.requests_to("/late").size(), 1u);
 }
 
+// [worker] stop_grace_ms above a receiver's answer time: the delivery under way at a stop is
+// recorded, not cut and sent again by the next worker (explore22a F6: a receiver answering in
+// 4 s got a second copy at every rolling restart with the fixed 3 s).
+TEST_F(Shutdown, AGraceLongerThanTheAnswerLetsTheDeliveryEnd) {
+  WebhookReceiver receiver;
+  receiver.on("/slow", [](int) {
+    std::this_thread::sleep_for(4s);
+    return 200;
+  });
+  const std::int64_t id = create("c1", "webhook", receiver.url("/slow"));
+  auto& worker = start_worker({{"NUDGE_WORKER_STOP_GRACE_MS", "8000"}});
+  ASSERT_TRUE(wait_until(
+      kSlow, [&] { return !receiver.requests_to("/slow").empty(); }, 5ms))
+      << all_logs();
+  const auto took = time_to_stop(worker);
+  EXPECT_GE(took, 3500ms) << "it waited for the answer";
+  EXPECT_LE(took, 8s + 3s) << all_logs();
+  expect_delivered_once(id);
+  EXPECT_EQ(worker.log().find("aborting deliveries"), std::string::npos) << worker.log();
+  EXPECT_EQ(receiver.requests_to("/slow").size(), 1u);
+}
+
 // A DNS server that takes queries and never answers: a UDP socket on port 53 of a loopback
 // address of its own, which nobody reads.
 class SilentDnsServer {

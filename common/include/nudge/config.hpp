@@ -32,6 +32,7 @@ struct WorkerConfig {
   int idle_cap_seconds = 60;      // longest sleep when nothing is due (a safety net, not a poll)
   int reconnect_max_ms = 5000;    // cap of the reconnect backoff after the database goes away
   int deliveries_in_flight = 64;  // deliveries one claim loop runs at once
+  int stop_grace_ms = 3000;       // at a stop, how long deliveries under way get to end
   int metrics_port = 0;           // GET /metrics, /livez and /readyz on this port; 0: no listener
   std::string metrics_address = "127.0.0.1";  // where that listener listens
 };

@@ -1,5 +1,6 @@
 #include "nudge/health.hpp"
 
+#include "nudge/database.hpp"
 #include "nudge/migrations.hpp"
 
 namespace nudge::health {
@@ -36,8 +37,10 @@ std::vector<CheckResult> check_database(pqxx::connection& conn, Program program)
   }
   try {
     checks[1].failure = schema_problem(conn);
-  } catch (const std::exception&) {
-    checks[1].failure = "the migrations could not be read";
+  } catch (const std::exception& e) {
+    // The statement's own error, which holds no connection details (ci209 saw this fail once,
+    // under load, with nothing to say why).
+    checks[1].failure = "the migrations could not be read: " + primary_message(e.what());
   }
   if (checks[1].failure) {
     checks[2].failure = "not checked: the schema is not one this binary knows";

@@ -170,17 +170,6 @@ class WebhookChannel final : public Channel {
       done(not_sent("unsupported webhook URL scheme \"" + scheme + "\" (only http and https)"));
       return;
     }
-    // A literal address the guard refuses is refused at every attempt: the occurrence ends now
-    // (one created over SQL, which does not know [webhook] allow_private, was tried 3 times).
-    if (const auto host = url_host(url)) {
-      if (const auto refusal = guard_.literal_refusal(*host)) {
-        Delivery refused = not_sent(ssrf_refused(*refusal) +
-                                    " (a literal address: another attempt cannot change that)");
-        refused.final = true;
-        done(std::move(refused));
-        return;
-      }
-    }
     transfer->hidden.push_back(url);
     for (const std::string& secret : request.secrets) {
       transfer->hidden.push_back(secret);
@@ -276,6 +265,14 @@ class WebhookChannel final : public Channel {
     if (result != CURLE_OK && !transfer.connect.refused.empty() && transfer.connect.opened == 0) {
       delivery.error = mask_secrets(ssrf_refused(transfer.connect.refused), transfer.hidden);
       delivery.counts_for_host = false;  // every address was refused: the host was never asked
+      // A literal address is refused at every attempt: the occurrence ends now (one created over
+      // SQL, which does not know [webhook] allow_private, was tried 3 times). Looked at only
+      // here, off the path of deliveries that connect.
+      const auto host = url_host(transfer.request.url);
+      if (host && transfer.connect.guard->literal_refusal(*host)) {
+        delivery.error += " (a literal address: another attempt cannot change that)";
+        delivery.final = true;
+      }
       return delivery;
     }
     long code = 0;

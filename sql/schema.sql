@@ -5295,9 +5295,9 @@ END $$;
 
 COMMENT ON FUNCTION nudge.reject_item(p_index integer, p_state text, p_field text, p_message text) IS 'Always raises p_state (22023 or NU422) for the error "<field>: <problem>" of item p_index of a batch: "items[<index>].<field>: <problem>" (COLUMN items[<index>].<field>; field '''': "items[<index>]: <problem>"), NU422 "items[<index>]: <message>".';
 
--- Name: release_leases(text, bigint[]); Type: FUNCTION; Schema: nudge; Owner: -
+-- Name: release_leases(text, bigint[], bigint[]); Type: FUNCTION; Schema: nudge; Owner: -
 
-CREATE FUNCTION nudge.release_leases(p_worker text, p_ids bigint[]) RETURNS integer
+CREATE FUNCTION nudge.release_leases(p_worker text, p_ids bigint[], p_keep bigint[] DEFAULT NULL::bigint[]) RETURNS integer
     LANGUAGE plpgsql
     SET search_path TO 'pg_catalog', 'pg_temp'
     AS $$
@@ -5311,21 +5311,23 @@ BEGIN
        SET leased_by = NULL, lease_expires_at = NULL, attempt = greatest(r.attempt - 1, 0)
      WHERE r.id IN (SELECT x.id FROM nudge.reminders x
                      WHERE x.status = 'ACTIVE' AND x.next_run_at <= now() AND x.leased_by = p_worker
+                       AND x.id <> ALL (coalesce(p_keep, '{}'))
                        FOR UPDATE SKIP LOCKED);
   ELSE
     UPDATE nudge.reminders r
        SET leased_by = NULL, lease_expires_at = NULL, attempt = greatest(r.attempt - 1, 0)
      WHERE r.id IN (SELECT x.id FROM nudge.reminders x
                      WHERE x.id = ANY (p_ids) AND x.leased_by = p_worker
+                       AND x.id <> ALL (coalesce(p_keep, '{}'))
                        FOR UPDATE SKIP LOCKED);
   END IF;
   GET DIAGNOSTICS v_released = ROW_COUNT;
   RETURN v_released;
 END $$;
 
--- Name: FUNCTION release_leases(p_worker text, p_ids bigint[]); Type: COMMENT; Schema: nudge; Owner: -
+-- Name: FUNCTION release_leases(p_worker text, p_ids bigint[], p_keep bigint[]); Type: COMMENT; Schema: nudge; Owner: -
 
-COMMENT ON FUNCTION nudge.release_leases(p_worker text, p_ids bigint[]) IS 'Gives back leases p_worker holds without an attempt (the listed ids, or with NULL every due ACTIVE reminder it holds) so another worker can take them at once, passing over a row another transaction holds (its lease expires instead); returns how many.';
+COMMENT ON FUNCTION nudge.release_leases(p_worker text, p_ids bigint[], p_keep bigint[]) IS 'Gives back leases p_worker holds without an attempt (the listed ids, or with NULL every due ACTIVE reminder it holds), except those in p_keep, so another worker can take them at once, passing over a row another transaction holds (its lease expires instead); returns how many.';
 
 -- Name: remind_plainly(jsonb, nudge.events); Type: FUNCTION; Schema: nudge; Owner: -
 

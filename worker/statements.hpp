@@ -55,13 +55,10 @@ inline constexpr Statement kExtendLeases{"extend_leases",
 // (owner, ids)
 inline constexpr Statement kReleaseLeases{"release_leases",
                                           "SELECT nudge.release_leases($1, $2::bigint[])"};
-// (owner, ids): gives back every due lease of the owner but those listed (nudge.release_leases
-// with NULL, less the leases of outcomes still to be recorded).
+// (owner, kept ids): gives back every due lease of the owner but those kept (of outcomes still
+// to be recorded).
 inline constexpr Statement kReleaseLeasesExcept{
-    "release_leases_except",
-    "SELECT nudge.release_leases($1, ARRAY(SELECT r.id FROM nudge.reminders r"
-    " WHERE r.status = 'ACTIVE' AND r.next_run_at <= now() AND r.leased_by = $1"
-    " AND r.id <> ALL ($2::bigint[])))"};
+    "release_leases_except", "SELECT nudge.release_leases($1, NULL, p_keep => $2::bigint[])"};
 // (id, owner): pauses a reminder (nudge.pause_reminder: no next occurrence is decided) and gives
 // back the owner's lease on it, in one transaction: nothing claims it until it is resumed, and
 // then a claim takes it at once, the attempt not counted (see ClaimLoop::set_aside).

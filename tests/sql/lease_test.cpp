@@ -255,6 +255,19 @@ TEST_F(LeaseTest, ReleaseOfListedIdsGivesThemBackAtOnce) {
   EXPECT_EQ(reminder(kept)["leased_by"].as<std::string>(), "w1");
 }
 
+// What a worker keeps (outcomes still to be recorded) stays leased when it gives back the rest,
+// as the worker's own statement asks at a reconnect and a stop.
+TEST_F(LeaseTest, ReleaseKeepsTheLeasesItIsToldToKeep) {
+  for (int i = 0; i < 3; ++i) create_one_time("u" + std::to_string(i));
+  const auto mine = claim("w1", 3);
+  ASSERT_EQ(mine.size(), 3u);
+  EXPECT_EQ(value<int>(statements::kReleaseLeasesExcept.sql, "w1",
+                       "{" + std::to_string(mine[0].id) + "}"),
+            2);
+  EXPECT_EQ(reminder(mine[0].id)["leased_by"].as<std::string>(), "w1");
+  EXPECT_EQ(count("nudge.reminders WHERE leased_by = 'w1'"), 1);
+}
+
 TEST_F(LeaseTest, ReleaseOfNullGivesBackEveryLeaseOfThatWorkerOnly) {
   for (int i = 0; i < 4; ++i) create_one_time("u" + std::to_string(i));
   const auto mine = claim("w1", 3);

@@ -94,9 +94,10 @@ TEST_F(OpenTransaction, AReconnectKeepsTheLeasesOfOutcomesWaitingToBeRecorded) {
            all_logs().find("ended attempts wait to be recorded") != std::string::npos;
   })) << all_logs();
 
-  // The claim loop's session goes; the loop reconnects.
+  // The claim loop's session goes (this test's: other tests' workers share the cluster); the loop
+  // reconnects.
   sql("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-      "WHERE application_name ~ '^[^/]+:[0-9]+:[0-9a-f]{8}/0$'");
+      "WHERE datname = current_database() AND application_name ~ '^[^/]+:[0-9]+:[0-9a-f]{8}/0$'");
   ASSERT_TRUE(wait_until(kSlow, [&] {
     return all_logs().find("reconnected to the database") != std::string::npos;
   })) << all_logs();

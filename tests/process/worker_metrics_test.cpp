@@ -226,7 +226,7 @@ TEST_F(WorkerMetrics, ReadyzSaysWhyTheDatabaseRefusedItsConnection) {
   pqxx::connection admin(admin_url());  // a database cannot close itself to connections
   pqxx::nontransaction(admin).exec("ALTER DATABASE " + name + " WITH ALLOW_CONNECTIONS false");
   sql("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-      "WHERE application_name LIKE '%/metrics'");
+      "WHERE datname = current_database() AND application_name LIKE '%/metrics'");
   Scraped ready;
   const bool refused = wait_until(kSlow, [&] {
     ready = scrape(port, "/readyz?verbose");

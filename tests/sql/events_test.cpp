@@ -248,8 +248,9 @@ TEST_F(EventsTest, ACancelThatWaitsForAReminderEndingMeanwhileLeavesItAndTheEven
       }
     });
     const auto waiting = [&] {
-      return value<long>("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'") >
-             0;
+      return value<long>(
+                 "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+                 " AND datname = current_database()") > 0;
     };
     ASSERT_TRUE(wait_until(10s, waiting));
     flag.commit();

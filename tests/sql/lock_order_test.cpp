@@ -18,7 +18,7 @@ class LockOrderTest : public LifecycleTest {
   bool waits_on_a_lock(const std::string& query_start) {
     return value<long>(
                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
-               " AND query LIKE $1",
+               " AND datname = current_database() AND query LIKE $1",
                query_start + "%") > 0;
   }
 };

@@ -62,36 +62,55 @@ std::vector<std::int64_t> LockedOutcomes::ids() const {
 }
 
 void LockedOutcomes::record_kept() {
-  std::vector<FireOutcome> still;
-  std::size_t i = 0;
+  std::vector<FireOutcome> still, free_now;
   try {
     const std::vector<std::int64_t> free_ids = free_(ids());
     const std::set<std::int64_t> free(free_ids.begin(), free_ids.end());
-    for (; i < kept_.size(); ++i) {
-      if (!free.contains(kept_[i].id)) {
-        still.push_back(std::move(kept_[i]));
-        continue;
-      }
+    for (auto& o : kept_) (free.contains(o.id) ? free_now : still).push_back(std::move(o));
+    kept_.clear();
+  } catch (...) {
+    next_ = Clock::now() + wait_;
+    throw;
+  }
+  // The free ones in one round trip: one by one, the 1,000 outcomes a 2-worker drain's loop kept
+  // behind the other worker's claim took 1,000 transactions, about 0.5 s of the database's time.
+  try {
+    if (!free_now.empty()) record_(free_now);
+  } catch (const std::exception& e) {
+    if (rows_locked(e)) {  // one taken again since it was asked for: all wait for the next try
+      still.insert(still.end(), std::make_move_iterator(free_now.begin()),
+                   std::make_move_iterator(free_now.end()));
+    } else {
+      record_one_by_one(free_now, still);
+    }
+  }
+  kept_ = std::move(still);
+  next_ = Clock::now() + wait_;
+  wait_ = std::min(wait_ * 2, kLongestWait);
+}
+
+void LockedOutcomes::record_one_by_one(std::vector<FireOutcome>& outcomes,
+                                       std::vector<FireOutcome>& still) {
+  std::size_t i = 0;
+  try {
+    for (; i < outcomes.size(); ++i) {
       try {
-        record_(kept_[i]);
+        record_({outcomes[i]});
       } catch (const std::exception& e) {
         if (rows_locked(e)) {
-          still.push_back(std::move(kept_[i]));
-        } else if (!set_aside_(kept_[i], e)) {
+          still.push_back(std::move(outcomes[i]));
+        } else if (!set_aside_(outcomes[i], e)) {
           throw;
         }
       }
     }
   } catch (...) {
-    still.insert(still.end(), std::make_move_iterator(kept_.begin() + static_cast<long>(i)),
-                 std::make_move_iterator(kept_.end()));
+    still.insert(still.end(), std::make_move_iterator(outcomes.begin() + static_cast<long>(i)),
+                 std::make_move_iterator(outcomes.end()));
     kept_ = std::move(still);
     next_ = Clock::now() + wait_;
     throw;
   }
-  kept_ = std::move(still);
-  next_ = Clock::now() + wait_;
-  wait_ = std::min(wait_ * 2, kLongestWait);
 }
 
 }  // namespace nudge

@@ -771,7 +771,7 @@ class ClaimLoop {
   std::map<std::int64_t, Delivering> delivering_;  // started, not ended
   std::vector<FireOutcome> pending_;               // ended, not yet recorded
   LockedOutcomes locked_{
-      owner_, [this](const FireOutcome& o) { session_->finish(owner_, {o}, policy_); },
+      owner_, [this](const std::vector<FireOutcome>& o) { session_->finish(owner_, o, policy_); },
       [this](const FireOutcome& o, const std::exception& e) {
         if (!outcome_error(e)) return false;
         set_aside(o, e);

@@ -62,6 +62,7 @@ constexpr RouteAccess kRoutes[] = {
     {"GET", "/v1/stream", Scope::read},
 
     {"GET", "/v1/targets", Scope::read},
+    {"GET", "/v1/targets/busy", Scope::read},
     {"POST", "/v1/targets/close", Scope::write},
 
     {"GET", "/v1/audit", Scope::admin},

@@ -97,6 +97,7 @@ const std::pair<const char*, const char*> kStatements[] = {
      "SELECT nudge.target_host_json(h)::text, h.host FROM nudge.target_hosts h "
      "WHERE ($1::text IS NULL OR h.state = $1) AND ($2::text IS NULL OR h.host > $2) "
      "ORDER BY h.host LIMIT $3"},
+    {"busy_hosts", "SELECT nudge.busy_hosts($1)::text"},
     {"set_flag", "SELECT row_to_json(f)::text FROM nudge.set_flag($1, $2) f"},
     {"close_breaker", "SELECT nudge.target_host_json(h)::text FROM nudge.close_breaker($1) h"},
     {"get_flag", "SELECT row_to_json(f)::text FROM nudge.status_flags f WHERE f.key = $1"},

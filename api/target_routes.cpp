@@ -1,6 +1,7 @@
 // Target hosts: the circuit breaker of each webhook host that has failed, as the workers keep
-// it in nudge.target_hosts (their claims and finishes change it), and closing one by hand once
-// its receiver is known to be back (nudge.close_breaker).
+// it in nudge.target_hosts (their claims and finishes change it), closing one by hand once its
+// receiver is known to be back (nudge.close_breaker), and the hosts with the most deliveries due
+// or under way now (nudge.busy_hosts: a slow host never fails).
 
 #include <optional>
 #include <string>
@@ -27,6 +28,15 @@ void add_target_routes(Router& router, ConnectionPool& pool, Notifier& notifier)
     });
     reply(res, 200, page(rows, limit));
   });
+
+  router.add(
+      "GET", "/v1/targets/busy", [&pool](const httplib::Request& req, httplib::Response& res) {
+        reject_unknown_params(req, {"limit"});
+        const int limit = parse_limit(query(req, "limit"));
+        const auto row = on_connection(
+            pool, [&](pqxx::nontransaction& tx) { return tx.exec_prepared1("busy_hosts", limit); });
+        reply(res, 200, row[0].c_str());
+      });
 
   router.add("POST", "/v1/targets/close",
              [&pool, &notifier](const httplib::Request& req, httplib::Response& res) {

@@ -1,6 +1,7 @@
 // Overview: reminders by status (estimated on big tables), the due backlog, the workers
-// connected, the last hour's fires, and the webhook hosts whose circuit breaker is not closed
-// (GET /v1/targets) with the deliveries each holds.
+// connected, the last hour's fires, the webhook hosts whose circuit breaker is not closed
+// (GET /v1/targets) with the deliveries each holds, and the hosts with the most deliveries under
+// way and due (GET /v1/targets/busy: a slow host never opens its breaker).
 
 import { api, hasRoute } from "./api.js";
 import { h, fill, focusIfLost, time, labelledRow, tableHead } from "./dom.js";
@@ -55,6 +56,23 @@ async function breakers(closed) {
       : h("p", { id: "breakers" }, "None is open: every webhook host is taking deliveries.")];
 }
 
+const BUSY_COLUMNS = ["Host", "Under way", "Due", "Earliest due for", "Breaker"];
+
+// Where the webhook deliveries of this moment run and wait, by host, busiest first.
+async function busyHosts() {
+  if (!(await hasRoute("/v1/targets/busy"))) return null;
+  const b = await api("GET", "/v1/targets/busy?limit=10");
+  const cut = b.read >= b.read_cap ? ` Counted among the ${b.read_cap.toLocaleString()} earliest due reminders.` : "";
+  return [h("h2", {}, "Busiest webhook hosts"),
+    b.hosts.length
+      ? [h("div", { class: "table-wrap", role: "region", "aria-label": "Busiest webhook hosts", tabindex: 0 },
+        h("table", { id: "busy-hosts", class: "stack-on-phone" }, tableHead(BUSY_COLUMNS),
+          h("tbody", {}, b.hosts.map((t) => labelledRow({}, BUSY_COLUMNS,
+            [t.host, t.in_flight.toLocaleString(), t.due.toLocaleString(), duration(t.oldest_due_seconds), t.breaker], [1, 2]))))),
+      h("p", { class: "hint" }, "Under way: a worker is delivering them now (a slow receiver keeps them there). Due: waiting for a worker." + cut)]
+      : h("p", { id: "busy-hosts" }, "No webhook delivery is under way or due.")];
+}
+
 export async function overviewView(main, ctx) {
   // Not a live region: reloaded every few seconds while things change, it would be read out
   // again each time.
@@ -65,7 +83,7 @@ export async function overviewView(main, ctx) {
     h("button", { type: "button", onclick: () => reload() }, "Refresh"));
 
   async function load() {
-    const [o, held] = await Promise.all([api("GET", "/v1/overview"), breakers(afterClose)]);
+    const [o, held, busy] = await Promise.all([api("GET", "/v1/overview"), breakers(afterClose), busyHosts()]);
     const approx = o.counts_estimated ? "≈ " : "";
     const dueCapped = o.due_now >= o.due_now_cap ? "+" : "";
     fill(body,
@@ -84,6 +102,7 @@ export async function overviewView(main, ctx) {
         card("delivered in the last hour", o.last_hour.delivered.toLocaleString()),
         card("failed in the last hour", o.last_hour.failed.toLocaleString())),
       held,
+      busy,
       h("p", { class: "hint" }, "As of ", new Date(o.as_of).toLocaleTimeString(undefined, { timeZoneName: "short" })));
   }
 

@@ -40,9 +40,9 @@ TEST_F(OpenApi, EveryDocumentedRouteIsAnsweredAndEveryOtherMethodIsNot) {
     }
   }
   // probes, metrics, the overview, reminders (one and in bulk), flags, schedules (preview
-  // and parse), contacts, rules, events, the audit trail, the caller's token, targets (and
-  // closing one), the stream
-  EXPECT_EQ(documented, 44);
+  // and parse), contacts, rules, events, the audit trail, the caller's token, targets (the busy
+  // ones, and closing one), the stream
+  EXPECT_EQ(documented, 45);
   // Paths outside the document are not answered at all (the dashboard's and the docs' pages,
   // which are not API routes, are tested in dashboard_test.cpp).
   for (const std::string path :
@@ -72,7 +72,7 @@ TEST_F(OpenApi, EveryRouteRefusesAQueryParameterItDoesNotTake) {
       EXPECT_EQ(r.error_field(), "colour") << r.body.dump();
     }
   }
-  EXPECT_EQ(routes, 44);
+  EXPECT_EQ(routes, 45);
   // What each route does take still works.
   EXPECT_EQ(get("/livez?verbose").status, 200);
   EXPECT_EQ(get("/v1/reminders?limit=1&status=ACTIVE").status, 200);
@@ -109,7 +109,7 @@ TEST_F(OpenApi, EveryRouteListsTheStatusesAnyRequestCanGet) {
       EXPECT_TRUE(resolved(doc.body, responses["503"])["headers"].contains("Retry-After"));
     }
   }
-  EXPECT_EQ(checked, 39);
+  EXPECT_EQ(checked, 40);
 }
 
 // Each query parameter the server takes only some values of says them: an enum, and 1..500 for
@@ -148,7 +148,7 @@ TEST_F(OpenApi, AQueryParametersSchemaSaysWhatTheServerTakes) {
       }
     }
   }
-  EXPECT_EQ(limits, 7);
+  EXPECT_EQ(limits, 8);
 }
 
 // The schemas said no maximum for max_fires, and any 1 to 200 characters for a bulk change's

@@ -1,5 +1,6 @@
 // GET /v1/targets: the circuit breakers of webhook hosts, as the workers keep them; POST
-// /v1/targets/close: one closed by hand.
+// /v1/targets/close: one closed by hand; GET /v1/targets/busy: the hosts with the most
+// deliveries due or under way (counted in tests/sql/busy_hosts_test.cpp).
 
 #include "api/api_fixture.hpp"
 #include "support/webhook_receiver.hpp"
@@ -20,6 +21,12 @@ class Targets : public ApiTest {
         " next_probe_at, open_seconds, probe_worker, probe_reminder_id) VALUES"
         " ('https://c.example:8443', 'probing', 7, now(), now() + interval '30 seconds', 120,"
         " 'w1', 1)");
+  }
+  // `path` is a 400 naming `field`.
+  void expect_refused(const std::string& path, const std::string& field) {
+    const auto r = get(path);
+    EXPECT_EQ(r.status, 400) << path;
+    EXPECT_EQ(r.body["error"]["field"], field) << r.body.dump();
   }
 };
 
@@ -62,12 +69,32 @@ TEST_F(Targets, FiltersByStateAndPagesByHost) {
 }
 
 TEST_F(Targets, AnUnknownStateOrParameterIsRefusedNamingIt) {
-  const auto bad = get("/v1/targets?state=half-open");
-  EXPECT_EQ(bad.status, 400);
-  EXPECT_EQ(bad.body["error"]["field"], "state");
-  const auto unknown = get("/v1/targets?host=x");
-  EXPECT_EQ(unknown.status, 400);
-  EXPECT_EQ(unknown.body["error"]["field"], "host");
+  expect_refused("/v1/targets?state=half-open", "state");
+  expect_refused("/v1/targets?host=x", "host");
+}
+
+TEST_F(Targets, TheBusyHostsAreListedWithTheirDeliveriesDueAndUnderWay) {
+  EXPECT_EQ(get("/v1/targets/busy").body,
+            json::parse(R"({"hosts": [], "read": 0, "read_cap": 10000})"));
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_EQ(post("/v1/reminders", R"({"entity_type": "e", "entity_id": ")" + std::to_string(i) +
+                                        R"(", "event_type": "x", "channel": "webhook",
+                 "target": "https://hooks.example/in", "schedule_type": "one_time",
+                 "run_at": "2020-01-01T00:00:00Z"})")
+                  .status,
+              201);
+  }
+  const auto busy = get("/v1/targets/busy?limit=5");
+  ASSERT_EQ(busy.status, 200) << busy.body.dump();
+  ASSERT_EQ(busy.body["hosts"].size(), 1u) << busy.body.dump();
+  EXPECT_EQ(busy.body["hosts"][0]["host"], "https://hooks.example:443");
+  EXPECT_EQ(busy.body["hosts"][0]["due"], 3);
+  EXPECT_EQ(busy.body["hosts"][0]["in_flight"], 0);
+  EXPECT_EQ(busy.body["hosts"][0]["breaker"], "closed");
+  EXPECT_GT(busy.body["hosts"][0]["oldest_due_seconds"].get<double>(), 3600.0 * 24 * 365);
+
+  expect_refused("/v1/targets/busy?limit=0", "limit");
+  expect_refused("/v1/targets/busy?state=open", "state");
 }
 
 // A receiver known to be back: its breaker is closed by hand, audited with the caller.

@@ -176,6 +176,24 @@ flow("the overview names the webhook hosts whose circuit breaker is open", {}, a
   assert.equal((await stack.api("GET", "/v1/targets")).body.items.find((t) => t.host === "https://down.example:443").state, "closed");
 });
 
+// A slow receiver never opens its breaker: the overview names the host its deliveries wait on.
+flow("the overview names the webhook hosts with the most deliveries under way", {}, async () => {
+  await open("/overview");
+  await page.waitForSelector("#busy-hosts");
+  // Leased to a worker that is not this stack's (so none of its workers takes them): under way.
+  stack.sql(`INSERT INTO nudge.reminders (entity_type, entity_id, event_type, channel, target, schedule_type,
+               next_run_at, leased_by, lease_expires_at)
+             SELECT 'busy', g::text, 'x', 'webhook', 'https://slow.example/hook', 'one_time',
+                    now() - interval '2 minutes', 'elsewhere:1:00000000/0', now() + interval '10 minutes'
+               FROM generate_series(1, 3) g`);
+  await page.click("button:text-is('Refresh')");
+  const row = await page.waitForSelector("#busy-hosts tbody tr");
+  assert.equal(await row.textContent(), "https://slow.example:44330noneclosed");
+  stack.sql("DELETE FROM nudge.reminders WHERE entity_type = 'busy'");
+  await page.click("button:text-is('Refresh')");
+  await page.waitForSelector("#busy-hosts:has-text('No webhook delivery is under way or due')");
+});
+
 flow("a recurring reminder created in the form opens its detail", {}, async () => {
   const flag = unique("feedback");
   const id = await createInForm({ entityId: unique("INT"), flag });

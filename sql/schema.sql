@@ -5242,8 +5242,12 @@ BEGIN
                             WHEN d.to_state = 'open' AND d.from_state <> 'open' THEN now()
                             ELSE h.opened_at END,
            next_probe_at = CASE WHEN d.to_state = 'closed' THEN NULL
+                                -- Jittered (0.8 to 1.2 times the open time): probes at
+                                -- exact doublings met a receiver down 30 s in every minute
+                                -- in its down phase each time, for ever (explore23a #2).
                                 WHEN d.to_state = 'open' AND d.from_state <> 'open'
-                                  THEN now() + d.open_seconds * interval '1 second'
+                                  THEN now() + d.open_seconds * (0.8 + 0.4 * random())
+                                               * interval '1 second'
                                 ELSE h.next_probe_at END,
            probe_worker = CASE WHEN d.to_state = 'probing' THEN h.probe_worker END,
            probe_reminder_id = CASE WHEN d.to_state = 'probing' THEN h.probe_reminder_id END,
@@ -5263,22 +5267,36 @@ BEGIN
             FROM changed ch) c;
   PERFORM pg_notify('nudge_breaker', n) FROM unnest(v_changes) AS n;
 
-  -- The deliveries a breaker held wait for its new next probe, or are due now that it closed.
-  -- (The breaker rows stay locked by this transaction, so no claim holds more meanwhile.) One
-  -- statement per host, so each looks its deliveries up by their time in the due index: joined
-  -- to an array, a generic plan would walk the whole index.
+  -- The deliveries a breaker held wait for its new next probe, or are due now that it closed:
+  -- in doubling waves (one now, two a second later, four the second after: 1,000 in 10 s), as
+  -- all at once a receiver that limits its rate refused all but two of 296 in every round until
+  -- their attempts were used up (explore23a #1). (The breaker rows stay locked by this
+  -- transaction, so no claim holds more meanwhile.) One statement per host, so each looks its
+  -- deliveries up by their time in the due index: joined to an array, a generic plan would walk
+  -- the whole index.
   FOR i IN 1 .. coalesce(cardinality(v_moved), 0) LOOP
-    UPDATE nudge.reminders r
-       SET next_run_at = coalesce(v_next[i], now()), updated_at = now()
-     WHERE r.status = 'ACTIVE' AND r.next_run_at = v_held[i] AND r.leased_by IS NULL
-       AND r.channel = 'webhook'
-       AND coalesce(nudge.target_host(r.target), nudge.webhook_host(r)) = v_moved[i];
+    IF v_next[i] IS NOT NULL THEN
+      UPDATE nudge.reminders r
+         SET next_run_at = v_next[i], updated_at = now()
+       WHERE r.status = 'ACTIVE' AND r.next_run_at = v_held[i] AND r.leased_by IS NULL
+         AND r.channel = 'webhook'
+         AND coalesce(nudge.target_host(r.target), nudge.webhook_host(r)) = v_moved[i];
+    ELSE
+      UPDATE nudge.reminders r
+         SET next_run_at = now() + floor(log(2, w.k)) * interval '1 second', updated_at = now()
+        FROM (SELECT h.id, row_number() OVER (ORDER BY h.id)::numeric AS k
+                FROM nudge.reminders h
+               WHERE h.status = 'ACTIVE' AND h.next_run_at = v_held[i] AND h.leased_by IS NULL
+                 AND h.channel = 'webhook'
+                 AND coalesce(nudge.target_host(h.target), nudge.webhook_host(h)) = v_moved[i]) w
+       WHERE r.id = w.id;
+    END IF;
   END LOOP;
 END $$;
 
 -- Name: FUNCTION record_host_outcomes(p_worker text, p_policy nudge.worker_policy, p_hosts text[], p_ids bigint[], p_failed boolean[], p_errors text[]); Type: COMMENT; Schema: nudge; Owner: -
 
-COMMENT ON FUNCTION nudge.record_host_outcomes(p_worker text, p_policy nudge.worker_policy, p_hosts text[], p_ids bigint[], p_failed boolean[], p_errors text[]) IS 'Counts one finished batch''s webhook attempts per host (p_failed: the host failed to answer): an answer closes the host''s breaker and clears its failures, making the deliveries it held due at once; failures add up, keep the batch''s last failed attempt''s error (p_errors, cut at 500 characters) as the host''s last_error (an answer clears it), and open a closed breaker at the policy''s breaker_failures for breaker_open_seconds; the failure of the probe p_worker holds opens a probing breaker again for twice its last open time, up to breaker_max_open_seconds, its held deliveries waiting for the new probe time; each change of state is notified on nudge_breaker; a batch that changes no breaker reads no reminder.';
+COMMENT ON FUNCTION nudge.record_host_outcomes(p_worker text, p_policy nudge.worker_policy, p_hosts text[], p_ids bigint[], p_failed boolean[], p_errors text[]) IS 'Counts one finished batch''s webhook attempts per host (p_failed: the host failed to answer): an answer closes the host''s breaker and clears its failures, making the deliveries it held due in doubling waves (the first now, the next two a second later, then four, and so on, in id order); failures add up, keep the batch''s last failed attempt''s error (p_errors, cut at 500 characters) as the host''s last_error (an answer clears it), and open a closed breaker at the policy''s breaker_failures for breaker_open_seconds; the failure of the probe p_worker holds opens a probing breaker again for twice its last open time, up to breaker_max_open_seconds, its held deliveries waiting for the new probe time; the next probe is due between 0.8 and 1.2 times the open time after it opened (random, so that probes do not keep meeting a receiver that is down at regular times); each change of state is notified on nudge_breaker; a batch that changes no breaker reads no reminder.';
 
 -- Name: record_inserted_reminders(); Type: FUNCTION; Schema: nudge; Owner: -
 

@@ -3,6 +3,7 @@
 // probe goes out when the open time is over, and its outcome closes the breaker or opens it
 // again for twice the time, up to the cap.
 
+#include <algorithm>
 #include <set>
 
 #include "sql/lifecycle_fixture.hpp"
@@ -207,8 +208,12 @@ TEST_F(BreakerTest, OneProbeGoesOutWhenTheOpenTimeIsOverAndItsSuccessReleasesThe
   EXPECT_EQ(state_of(kDown), "probing");
   EXPECT_EQ(value<std::string>("SELECT probe_worker FROM nudge.target_hosts"), "w1");
 
-  // The probe succeeds: the breaker closes and the held deliveries are due at once.
-  EXPECT_EQ(round("w1", probe, 200).size(), 2u);
+  // The probe succeeds: the breaker closes and the held deliveries are due in doubling waves,
+  // the first now, the next two a second later.
+  EXPECT_EQ(round("w1", probe, 200).size(), 1u);
+  EXPECT_NEAR(value<double>("SELECT extract(epoch FROM next_run_at - now())::float8"
+                            " FROM nudge.reminders WHERE leased_by IS NULL AND status = 'ACTIVE'"),
+              1, 0.1);
   EXPECT_EQ(state_of(kDown), "closed");
   EXPECT_EQ(failures_of(kDown), 0);
   EXPECT_EQ(last_error_of(kDown), "none") << "an answer clears it";
@@ -250,7 +255,7 @@ TEST_F(BreakerTest, AFinishReadsOnlyTheRemindersItRecordsOrReleases) {
   ASSERT_EQ(probe.size(), 1u);
   EXPECT_LE(rows_read_by_finish("w1", probe, 200), 20) << "a probe's answer releasing two";
   EXPECT_EQ(state_of(kDown), "closed");
-  EXPECT_EQ(round("w1", {}, 200).size(), 2u) << "the held deliveries are due at once";
+  EXPECT_EQ(round("w1", {}, 200).size(), 1u) << "the held deliveries' first wave is due at once";
 }
 
 TEST_F(BreakerTest, AFailedProbeOpensTheBreakerAgainForTwiceTheTimeUpToTheCap) {
@@ -270,11 +275,55 @@ TEST_F(BreakerTest, AFailedProbeOpensTheBreakerAgainForTwiceTheTimeUpToTheCap) {
               2)
         << "the others wait for the new probe time";
     EXPECT_EQ(open_seconds_of(kDown), expected);
-    EXPECT_NEAR(value<double>("SELECT extract(epoch FROM next_probe_at - opened_at)::float8"
-                              " FROM nudge.target_hosts"),
-                expected, 0.001);
+    // Jittered, so that probes do not keep meeting a receiver down at regular times.
+    const double wait = value<double>(
+        "SELECT extract(epoch FROM next_probe_at - opened_at)::float8 FROM nudge.target_hosts");
+    EXPECT_GE(wait, 0.8 * expected);
+    EXPECT_LE(wait, 1.2 * expected);
   }
   EXPECT_EQ(probed.size(), 2u) << "each probe is the held delivery with the fewest attempts used";
+}
+
+// All at once, a receiver that limits its rate refused all but two of 296 held deliveries in every
+// round, until their attempts were used up (explore23a #1): a closed breaker releases them in
+// doubling waves, 1, 2, 4, ... a second apart, in the order they were made.
+TEST_F(BreakerTest, AClosedBreakerReleasesWhatItHeldInDoublingWaves) {
+  for (int i = 0; i < 20; ++i) create_webhook("w" + std::to_string(i), kDown + "/hook");
+  round("w1", round("w1", {}, 200), 503);  // all 20 failed at once: open
+  everything_due();
+  EXPECT_TRUE(round("w1", {}, 200).empty()) << "held";
+  open_time_over();
+  everything_due();
+  const auto probe = round("w1", {}, 200);
+  ASSERT_EQ(probe.size(), 1u);
+  EXPECT_EQ(round("w1", probe, 200).size(), 1u) << "the first wave goes out with the close";
+  const auto waves = sql(
+      "SELECT extract(epoch FROM next_run_at - now())::int AS wave, count(*), min(id), max(id)"
+      " FROM nudge.reminders WHERE status = 'ACTIVE' AND leased_by IS NULL GROUP BY 1 ORDER BY 1");
+  std::vector<std::pair<int, long>> got;
+  for (const auto& w : waves) got.emplace_back(w[0].as<int>(), w[1].as<long>());
+  EXPECT_EQ(got, (std::vector<std::pair<int, long>>{{1, 2}, {2, 4}, {3, 8}, {4, 4}}));
+  for (std::size_t i = 1; i < waves.size(); ++i)
+    EXPECT_LT(waves[i - 1][3].as<long>(), waves[i][2].as<long>()) << "in the order they were made";
+}
+
+// Probes at exact doublings of the open time met a receiver down 30 s in every minute in its down
+// phase every time (explore23a #2): the probe time is spread over 0.8 to 1.2 times the open time.
+TEST_F(BreakerTest, TheProbeTimeIsSpreadOverAFifthEitherSideOfTheOpenTime) {
+  std::vector<double> waits;
+  for (int i = 0; i < 20; ++i) {
+    const std::string host = "http://down" + std::to_string(i) + ".example";
+    for (int k = 0; k < 5; ++k) create_webhook("j" + std::to_string(i * 5 + k), host + "/hook");
+  }
+  round("w1", round("w1", {}, 200), 503);
+  for (const auto& row : sql("SELECT extract(epoch FROM next_probe_at - opened_at)::float8"
+                             " FROM nudge.target_hosts WHERE state = 'open'"))
+    waits.push_back(row[0].as<double>());
+  ASSERT_EQ(waits.size(), 20u);
+  const auto [low, high] = std::minmax_element(waits.begin(), waits.end());
+  EXPECT_GE(*low, 48);
+  EXPECT_LE(*high, 72);
+  EXPECT_GT(*high - *low, 5) << "20 hosts opened at once do not probe at once";
 }
 
 TEST_F(BreakerTest, AProbeWhoseWorkerWentQuietIsReplacedWhenItsLeaseEnds) {

@@ -3812,10 +3812,14 @@ CREATE FUNCTION nudge.gauges(p_count_cap integer) RETURNS TABLE(name text, help 
              AND a.application_name ~ '^[^/]+:[0-9]+:[0-9a-f]{8}/[0-9]+$')::double precision
   UNION ALL
   SELECT 'nudge_breaker_open_seconds',
-         'Seconds since each open or probing circuit breaker last opened (a failed probe opens it again), by host.',
+         'Seconds since each open or probing circuit breaker last opened (a failed probe opens it again), by host; not for an open one whose probe time has passed with no delivery to probe with.',
          'host', h.host, extract(epoch FROM now() - h.opened_at)::double precision
     FROM nudge.target_hosts h
-   WHERE h.state <> 'closed'
+   -- An open breaker past its probe time that holds nothing says nothing of its host now: its
+   -- series rose for good, and an alert on it fired for a host with nothing to send
+   -- (explore23a #5). It comes back with the first delivery the breaker holds.
+   WHERE h.state = 'probing'
+      OR (h.state = 'open' AND (h.next_probe_at > now() OR nudge.held_deliveries(h) > 0))
   UNION ALL
   SELECT 'nudge_rule_failures_total',
          'Rules that could not run for one of Nudge''s own events (each kept in that event''s effects).',
@@ -3829,7 +3833,7 @@ $_$;
 
 -- Name: FUNCTION gauges(p_count_cap integer); Type: COMMENT; Schema: nudge; Owner: -
 
-COMMENT ON FUNCTION nudge.gauges(p_count_cap integer) IS 'The database''s gauges for the workers'' GET /metrics, one row per sample (metric name, help, at most one label, value), grouped by name: nudge_due_reminders (due ACTIVE reminders without a live lease, counted up to p_count_cap), nudge_oldest_due_seconds (how long the earliest of them has been due, at most since 0001-01-01T00:00:00Z; 0 when none is), nudge_breaker_hosts by state (hosts with a circuit breaker row, closed, open or probing), nudge_held_deliveries (deliveries the open and probing breakers hold, nudge.held_deliveries), nudge_workers_connected (nudge-worker processes with a claim loop session in this database, by their sessions'' application_name), nudge_breaker_open_seconds by host (seconds since each breaker that is not closed last opened: a failed probe opens it again; no row while it is closed) and nudge_rule_failures_total (rules that could not run for Nudge''s own events, the sequence nudge.rule_failures: a counter, as its _total says; no value for a login without SELECT on it); reads at most p_count_cap + 1 entries of the due index, and the held deliveries of each breaker that is not closed.';
+COMMENT ON FUNCTION nudge.gauges(p_count_cap integer) IS 'The database''s gauges for the workers'' GET /metrics, one row per sample (metric name, help, at most one label, value), grouped by name: nudge_due_reminders (due ACTIVE reminders without a live lease, counted up to p_count_cap), nudge_oldest_due_seconds (how long the earliest of them has been due, at most since 0001-01-01T00:00:00Z; 0 when none is), nudge_breaker_hosts by state (hosts with a circuit breaker row, closed, open or probing), nudge_held_deliveries (deliveries the open and probing breakers hold, nudge.held_deliveries), nudge_workers_connected (nudge-worker processes with a claim loop session in this database, by their sessions'' application_name), nudge_breaker_open_seconds by host (seconds since each breaker that is not closed last opened: a failed probe opens it again; no row while it is closed, nor while it is open past its probe time holding no delivery) and nudge_rule_failures_total (rules that could not run for Nudge''s own events, the sequence nudge.rule_failures: a counter, as its _total says; no value for a login without SELECT on it); reads at most p_count_cap + 1 entries of the due index, and the held deliveries of each breaker that is not closed.';
 
 -- Name: held_deliveries(nudge.target_hosts); Type: FUNCTION; Schema: nudge; Owner: -
 

@@ -402,5 +402,23 @@ TEST_F(BreakerTest, TheGaugesCountHostsByState) {
       "closed=0,open=1,probing=0");
 }
 
+// An open breaker past its probe time with nothing to probe with says nothing of its host now:
+// its series rose for good, and the README's "host down" alert fired for a host with nothing to
+// send (explore23a #5). It comes back with the first delivery the breaker holds.
+TEST_F(BreakerTest, AnOpenBreakerPastItsProbeTimeHoldingNothingHasNoOpenSecondsSeries) {
+  const std::string series =
+      "SELECT count(*) FROM nudge.gauges(100) WHERE name = 'nudge_breaker_open_seconds'";
+  for (int i = 0; i < 3; ++i) create_webhook("d" + std::to_string(i), kDown + "/hook");
+  round("w1", round("w1", {}, 200), 503);
+  EXPECT_EQ(value<long>(series), 1) << "open, its probe time ahead";
+  sql("SELECT nudge.cancel_reminders(p_status => 'ACTIVE')");  // nothing left to send
+  open_time_over();
+  EXPECT_EQ(state_of(kDown), "open");
+  EXPECT_EQ(value<long>(series), 0);
+  create_webhook("later", kDown + "/hook");
+  EXPECT_TRUE(round("w1", {}, 200).size() <= 1u);
+  EXPECT_EQ(value<long>(series), 1) << "probing with it";
+}
+
 }  // namespace
 }  // namespace nudge::test

@@ -22,6 +22,13 @@ function card(label, value, href) {
 
 const BREAKER_COLUMNS = ["Host", "State", "Failures", "Held", "Next probe", "Last error", "Action"];
 
+// An open breaker past its probe time with nothing held probes with the next delivery to its
+// host: a time in the past read as a probe that never came.
+function nextProbe(t) {
+  if (t.state === "open" && t.held === 0 && new Date(t.next_probe_at) <= Date.now()) return "with the next delivery";
+  return time(t.next_probe_at);
+}
+
 // Closes a breaker by hand (POST /v1/targets/close) once its receiver is known to be back: what
 // it holds goes out at once rather than at its next probe, which doubles while it stays down.
 function closeButton(t, done) {
@@ -51,7 +58,7 @@ async function breakers(closed) {
     hosts.length
       ? [h("div", { class: "table-wrap", role: "region", "aria-label": "Open circuit breakers", tabindex: 0 },
         h("table", { id: "breakers", class: "stack-on-phone" }, tableHead(BREAKER_COLUMNS),
-          h("tbody", {}, hosts.map((t) => labelledRow({}, BREAKER_COLUMNS, [t.host, t.state, t.failures, t.held, time(t.next_probe_at), t.last_error ?? "", closeButton(t, closed)], [2, 3]))))),
+          h("tbody", {}, hosts.map((t) => labelledRow({}, BREAKER_COLUMNS, [t.host, t.state, t.failures, t.held, nextProbe(t), t.last_error ?? "", closeButton(t, closed)], [2, 3]))))),
       more ? h("p", { class: "hint" }, "More hosts are open than shown here: see GET /v1/targets.") : null]
       : h("p", { id: "breakers" }, "None is open: every webhook host is taking deliveries.")];
 }

@@ -176,6 +176,17 @@ flow("the overview names the webhook hosts whose circuit breaker is open", {}, a
   assert.equal((await stack.api("GET", "/v1/targets")).body.items.find((t) => t.host === "https://down.example:443").state, "closed");
 });
 
+// An open breaker past its probe time with nothing held probes with its host's next delivery:
+// its probe time, in the past, read as a probe that never came (explore23a #5).
+flow("an open breaker with nothing to probe with says it waits for the next delivery", {}, async () => {
+  stack.sql(`INSERT INTO nudge.target_hosts (host, state, consecutive_failures, opened_at, next_probe_at, open_seconds)
+             VALUES ('https://idle.example:443', 'open', 5, now() - interval '5 minutes', now() - interval '4 minutes', 60)`);
+  await open("/overview");
+  const row = page.locator("#breakers tbody tr", { hasText: "https://idle.example:443" });
+  assert.match(await row.textContent(), /^https:\/\/idle\.example:443open50with the next delivery/);
+  stack.sql("DELETE FROM nudge.target_hosts WHERE host = 'https://idle.example:443'");
+});
+
 // A slow receiver never opens its breaker: the overview names the host its deliveries wait on.
 flow("the overview names the webhook hosts with the most deliveries under way", {}, async () => {
   await open("/overview");

@@ -20,7 +20,8 @@ CREATE TYPE nudge.attempt_result AS (
 	finished_at timestamp with time zone,
 	fire_count integer,
 	catch_up_fires integer,
-	attempt integer
+	attempt integer,
+	rate_limited integer
 );
 
 -- Name: TYPE attempt_result; Type: COMMENT; Schema: nudge; Owner: -
@@ -89,12 +90,13 @@ CREATE TYPE nudge.claimed_fire AS (
 	max_attempts integer,
 	fire_count nudge.reminder_fire_count,
 	request jsonb,
-	rescued boolean
+	rescued boolean,
+	rate_limits_left integer
 );
 
 -- Name: TYPE claimed_fire; Type: COMMENT; Schema: nudge; Owner: -
 
-COMMENT ON TYPE nudge.claimed_fire IS 'One claimed attempt as a worker delivers it: the reminder, its address (target, else contacts), the occurrence, the attempt number, the attempts it gets, for a reminder with its own request that request rendered for this attempt, and whether the claim took it over from an expired lease (rescued).';
+COMMENT ON TYPE nudge.claimed_fire IS 'One claimed attempt as a worker delivers it: the reminder, its address (target, else contacts), the occurrence, the attempt number, the attempt number at which a failure ends the occurrence (max_attempts: its attempts plus the 429s that used none), for a reminder with its own request that request rendered for this attempt, whether the claim took it over from an expired lease (rescued), and how many more 429s would use no attempt (rate_limits_left).';
 
 -- Name: cron; Type: TYPE; Schema: nudge; Owner: -
 
@@ -311,6 +313,7 @@ CREATE TABLE nudge.reminders (
     event_id bigint DEFAULT (NULLIF(current_setting('nudge.event_id'::text, true), ''::text))::bigint,
     request jsonb,
     cron_words text,
+    rate_limited nudge.reminder_attempt DEFAULT 0 NOT NULL,
     CONSTRAINT completed_reason_fits_status CHECK (
 CASE
     WHEN (completed_reason IS NULL) THEN ((status)::text = ANY (ARRAY['ACTIVE'::text, 'PAUSED'::text]))
@@ -364,6 +367,10 @@ COMMENT ON COLUMN nudge.reminders.request IS 'How a webhook reminder''s request 
 
 COMMENT ON COLUMN nudge.reminders.cron_words IS 'nudge.cron_words of the cron expression, kept by triggers reminder_cron_is_described (insert) and reminder_cron_change_is_described (update); NULL unless cron.';
 
+-- Name: COLUMN reminders.rate_limited; Type: COMMENT; Schema: nudge; Owner: -
+
+COMMENT ON COLUMN nudge.reminders.rate_limited IS 'Tries of the current occurrence whose receiver answered 429 and that used none of its attempts (up to nudge.free_rate_limited_tries()); the attempts used are attempt - rate_limited.';
+
 -- Name: after_attempt(nudge.reminders, text, nudge.worker_policy, timestamp with time zone); Type: FUNCTION; Schema: nudge; Owner: -
 
 CREATE FUNCTION nudge.after_attempt(r nudge.reminders, p_outcome text, p_policy nudge.worker_policy, p_now timestamp with time zone) RETURNS nudge.attempt_result
@@ -383,13 +390,17 @@ CREATE FUNCTION nudge.after_attempt(r nudge.reminders, p_outcome text, p_policy 
     CASE WHEN nudge.attempt_is_retried(r, p_outcome, p_policy) THEN r.catch_up_fires
          WHEN nudge.attempt_catches_up(r, p_outcome, p_policy, p_now) THEN r.catch_up_fires + 1
          ELSE 0 END,
-    CASE WHEN nudge.attempt_is_retried(r, p_outcome, p_policy) THEN r.attempt ELSE 0 END
+    CASE WHEN nudge.attempt_is_retried(r, p_outcome, p_policy) THEN r.attempt ELSE 0 END,
+    CASE WHEN NOT nudge.attempt_is_retried(r, p_outcome, p_policy) THEN 0
+         WHEN p_outcome = 'rate_limited' AND r.rate_limited < nudge.free_rate_limited_tries()
+           THEN r.rate_limited + 1
+         ELSE r.rate_limited END
   )::nudge.attempt_result
 $$;
 
 -- Name: FUNCTION after_attempt(r nudge.reminders, p_outcome text, p_policy nudge.worker_policy, p_now timestamp with time zone); Type: COMMENT; Schema: nudge; Owner: -
 
-COMMENT ON FUNCTION nudge.after_attempt(r nudge.reminders, p_outcome text, p_policy nudge.worker_policy, p_now timestamp with time zone) IS 'What a reminder becomes when an attempt ended with p_outcome at p_now: a failed attempt with attempts left keeps its occurrence and waits a jittered backoff; otherwise the occurrence ends and the reminder moves to its next one (missed ones collapse into this fire; fire_all takes each missed one, up to the cap) or ends (one_time: COMPLETED or FAILED; max_fires; a next run after ends_at); a status other than ACTIVE or PAUSED is never changed.';
+COMMENT ON FUNCTION nudge.after_attempt(r nudge.reminders, p_outcome text, p_policy nudge.worker_policy, p_now timestamp with time zone) IS 'What a reminder becomes when an attempt ended with p_outcome at p_now: a failed attempt with attempts left, or one its receiver answered 429 (rate_limited) while its free tries last, keeps its occurrence and waits a jittered backoff, the latter counted in rate_limited and using no attempt; otherwise the occurrence ends and the reminder moves to its next one (missed ones collapse into this fire; fire_all takes each missed one, up to the cap) or ends (one_time: COMPLETED or FAILED; max_fires; a next run after ends_at), its count of rate-limited tries back to 0; a status other than ACTIVE or PAUSED is never changed.';
 
 -- Name: announce_token_change(); Type: FUNCTION; Schema: nudge; Owner: -
 
@@ -556,13 +567,14 @@ COMMENT ON FUNCTION nudge.attempt_catches_up(r nudge.reminders, p_outcome text, 
 CREATE FUNCTION nudge.attempt_is_retried(r nudge.reminders, p_outcome text, p_policy nudge.worker_policy) RETURNS boolean
     LANGUAGE sql IMMUTABLE
     AS $$
-  SELECT p_outcome = 'failed' AND r.status IN ('ACTIVE', 'PAUSED')
-         AND r.attempt < coalesce(r.max_attempts, p_policy.max_attempts)
+  SELECT p_outcome IN ('failed', 'rate_limited') AND r.status IN ('ACTIVE', 'PAUSED')
+         AND (r.attempt - r.rate_limited < coalesce(r.max_attempts, p_policy.max_attempts)
+              OR (p_outcome = 'rate_limited' AND r.rate_limited < nudge.free_rate_limited_tries()))
 $$;
 
 -- Name: FUNCTION attempt_is_retried(r nudge.reminders, p_outcome text, p_policy nudge.worker_policy); Type: COMMENT; Schema: nudge; Owner: -
 
-COMMENT ON FUNCTION nudge.attempt_is_retried(r nudge.reminders, p_outcome text, p_policy nudge.worker_policy) IS 'Whether an attempt of a live reminder that ended with p_outcome is tried again: it failed and attempts of its occurrence are left (the reminder''s max_attempts, else the policy''s).';
+COMMENT ON FUNCTION nudge.attempt_is_retried(r nudge.reminders, p_outcome text, p_policy nudge.worker_policy) IS 'Whether an attempt of a live reminder that ended with p_outcome is tried again: it failed, or its receiver answered 429 (rate_limited), and attempts of its occurrence are left (attempt - rate_limited under the reminder''s max_attempts, else the policy''s); or it was rate-limited while fewer than nudge.free_rate_limited_tries() tries of the occurrence were.';
 
 -- Name: delivery_attempts; Type: TABLE; Schema: nudge; Owner: -
 
@@ -689,6 +701,15 @@ CREATE TABLE nudge.target_hosts (
     probe_reminder_id bigint,
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
     last_error text,
+    pace double precision,
+    limited_at timestamp with time zone,
+    paced_until timestamp with time zone,
+    next_send_at timestamp with time zone,
+    CONSTRAINT a_paced_host_has_a_positive_pace_and_its_times CHECK (
+CASE
+    WHEN (pace IS NULL) THEN ((limited_at IS NULL) AND (paced_until IS NULL))
+    ELSE ((pace > (0)::double precision) AND (limited_at IS NOT NULL) AND (paced_until IS NOT NULL))
+END),
     CONSTRAINT breaker_state_is_known CHECK ((state = ANY (ARRAY['closed'::text, 'open'::text, 'probing'::text]))),
     CONSTRAINT failures_are_not_negative CHECK ((consecutive_failures >= 0)),
     CONSTRAINT only_a_closed_breaker_has_no_probe_time CHECK (((state = 'closed'::text) = ((next_probe_at IS NULL) AND (opened_at IS NULL) AND (open_seconds IS NULL)))),
@@ -698,7 +719,7 @@ CREATE TABLE nudge.target_hosts (
 
 -- Name: TABLE target_hosts; Type: COMMENT; Schema: nudge; Owner: -
 
-COMMENT ON TABLE nudge.target_hosts IS 'The circuit breaker of each webhook host (scheme://host:port) that has failed: closed (failures counted), open (deliveries held until next_probe_at) or probing (one delivery out as the probe, leased to probe_worker until next_probe_at). Changed only by the workers'' claims and finishes.';
+COMMENT ON TABLE nudge.target_hosts IS 'Each webhook host (scheme://host:port) that has failed or answered 429: its circuit breaker, closed (failures counted), open (deliveries held until next_probe_at) or probing (one delivery out as the probe, leased to probe_worker until next_probe_at), and its pace while it is paced (paced_until). Changed only by the workers'' claims and finishes.';
 
 -- Name: COLUMN target_hosts.next_probe_at; Type: COMMENT; Schema: nudge; Owner: -
 
@@ -707,6 +728,22 @@ COMMENT ON COLUMN nudge.target_hosts.next_probe_at IS 'Open: when the probe may 
 -- Name: COLUMN target_hosts.open_seconds; Type: COMMENT; Schema: nudge; Owner: -
 
 COMMENT ON COLUMN nudge.target_hosts.open_seconds IS 'How long the breaker stays open this time: [breaker] open_seconds, doubled by each failed probe up to max_open_seconds.';
+
+-- Name: COLUMN target_hosts.pace; Type: COMMENT; Schema: nudge; Owner: -
+
+COMMENT ON COLUMN nudge.target_hosts.pace IS 'Deliveries a second the host may be sent at limited_at: half the pace it had at its last 429 (at least 1 a minute, at most 500 a second); nudge.host_pace tells the pace now.';
+
+-- Name: COLUMN target_hosts.limited_at; Type: COMMENT; Schema: nudge; Owner: -
+
+COMMENT ON COLUMN nudge.target_hosts.limited_at IS 'When the host may be sent to again after its last 429 that halved the pace (that 429, plus the Retry-After of its batch): its pace grows from then.';
+
+-- Name: COLUMN target_hosts.paced_until; Type: COMMENT; Schema: nudge; Owner: -
+
+COMMENT ON COLUMN nudge.target_hosts.paced_until IS 'When the pace, doubling every 20 s from limited_at, passes 1,000 a second: the host is no longer paced.';
+
+-- Name: COLUMN target_hosts.next_send_at; Type: COMMENT; Schema: nudge; Owner: -
+
+COMMENT ON COLUMN nudge.target_hosts.next_send_at IS 'While paced: no delivery goes to the host before it (its last Retry-After, then one pace after the last delivery sent).';
 
 -- Name: breaker_change(nudge.target_hosts, text, text); Type: FUNCTION; Schema: nudge; Owner: -
 
@@ -1636,6 +1673,11 @@ DECLARE
   v_used      integer[];  -- their attempts used,
   v_probes    tid[];     -- and of those, the probes this claim sends
   v_changes   text[];
+  v_paced     tid[];     -- rows to take whose host is paced,
+  v_paced_hosts text[];  -- their hosts,
+  v_paced_ids bigint[];
+  v_paced_due timestamptz[];
+  v_sent      tid[];     -- and of those, the ones its pace lets go now
 BEGIN
   -- A webhook or an email takes one of the worker's delivery slots, and an email one of its
   -- relay connections too: past p_slots of them, or p_email_slots emails, the rows are left as
@@ -1671,7 +1713,8 @@ BEGIN
                  r.stop_condition_type = 'db_check' AND EXISTS (
                    SELECT 1 FROM nudge.status_flags f WHERE f.key = r.stop_condition_value AND f.value)
                    AS stop_now,
-                 r.attempt >= coalesce(r.max_attempts, p_policy.max_attempts) AS exhausted,
+                 r.attempt - r.rate_limited >= coalesce(r.max_attempts, p_policy.max_attempts)
+                   AS exhausted,
                  r.misfire_policy = 'skip' AND r.occurrence_at IS NULL AND r.attempt = 0
                    AND r.next_run_at < now() - p_policy.misfire_threshold_seconds * interval '1 second'
                    AS missed,
@@ -1847,6 +1890,66 @@ BEGIN
               || coalesce(v_probes, '{}');
   END IF;
 
+  -- Paced hosts (0130), only while one is: a host that answered 429 is sent at its pace
+  -- (nudge.host_pace), no request before its next_send_at. The rows of such a host are given
+  -- send times a pace apart from then: a second's worth goes out, the others wait for theirs,
+  -- or 10 s at most (occurrence and attempt kept, no attempt used), so its backlog goes out
+  -- spread instead of meeting its limit all at once (explore23a #1). A host another claim is
+  -- pacing right now is skipped: its rows are neither taken nor held.
+  IF v_take IS NOT NULL
+     AND EXISTS (SELECT 1 FROM nudge.target_hosts h WHERE h.paced_until > now()) THEN
+    SELECT array_agg(p.row_ctid), array_agg(p.host), array_agg(p.id), array_agg(p.due)
+      INTO v_paced, v_paced_hosts, v_paced_ids, v_paced_due
+      FROM (SELECT r.ctid AS row_ctid, r.id, r.next_run_at AS due,
+                   coalesce(nudge.target_host(r.target), nudge.webhook_host(r)) AS host
+              FROM nudge.reminders r
+             WHERE r.ctid = ANY (v_take) AND r.channel = 'webhook'
+               AND r.ctid <> ALL (coalesce(v_probes, '{}'))) p
+     WHERE EXISTS (SELECT 1 FROM nudge.target_hosts h
+                    WHERE h.host = p.host AND h.paced_until > now());
+  END IF;
+
+  IF v_paced IS NOT NULL THEN
+    WITH pacing AS (
+      SELECT h.host, greatest(h.next_send_at, now()) AS start, nudge.host_pace(h, now()) AS pace
+        FROM nudge.target_hosts h
+       WHERE h.host = ANY (v_paced_hosts) AND h.paced_until > now()
+       ORDER BY h.host
+         FOR UPDATE SKIP LOCKED
+    ), placed AS (
+      SELECT s.*,
+             -- A second's worth (whole deliveries, at least one) may go at once: the row goes if
+             -- its place, counted from the host's next send time, is within it.
+             s.k + extract(epoch FROM s.start - now()) * s.pace
+               <= greatest(1, floor(s.pace)) - 1 + 1e-9 AS goes
+        FROM (SELECT b.row_ctid, b.id, b.host, p.start, p.pace,
+                     row_number() OVER (PARTITION BY b.host ORDER BY b.due, b.id) - 1 AS k
+                FROM unnest(v_paced, v_paced_hosts, v_paced_ids, v_paced_due)
+                       AS b(row_ctid, host, id, due)
+                JOIN pacing p ON p.host = b.host) s
+    ), held AS (
+      -- At its send time, a pace after the one before; but for 10 s at most, then placed again
+      -- at the pace of then: a backlog placed at the pace of a 429 would keep it for good.
+      UPDATE nudge.reminders r
+         SET occurrence_at = coalesce(r.occurrence_at, r.next_run_at),
+             next_run_at = least(pl.start + pl.k / pl.pace * interval '1 second',
+                                 now() + interval '10 seconds'),
+             leased_by = NULL, lease_expires_at = NULL, updated_at = now()
+        FROM placed pl
+       WHERE r.id = pl.id AND NOT pl.goes
+    ), sent AS (
+      UPDATE nudge.target_hosts h
+         SET next_send_at = s.start + s.taken / s.pace * interval '1 second', updated_at = now()
+        FROM (SELECT pl.host, min(pl.start) AS start, min(pl.pace) AS pace,
+                     count(*) FILTER (WHERE pl.goes) AS taken
+                FROM placed pl GROUP BY pl.host) s
+       WHERE h.host = s.host
+    )
+    SELECT array_agg(pl.row_ctid) FILTER (WHERE pl.goes) INTO v_sent FROM placed pl;
+    v_take := ARRAY(SELECT t FROM unnest(v_take) AS t WHERE t <> ALL (v_paced))
+              || coalesce(v_sent, '{}');
+  END IF;
+
   IF v_take IS NOT NULL THEN
     RETURN QUERY
       UPDATE nudge.reminders r
@@ -1861,17 +1964,19 @@ BEGIN
                              WHERE c.entity_type = r.entity_type AND c.entity_id = r.entity_id
                                AND c.channel = r.channel) END),
                 r.payload, r.schedule_type, coalesce(r.occurrence_at, r.next_run_at),
-                r.attempt, coalesce(r.max_attempts, p_policy.max_attempts), r.fire_count,
+                r.attempt, coalesce(r.max_attempts, p_policy.max_attempts) + r.rate_limited,
+                r.fire_count,
                 CASE WHEN r.request IS NOT NULL
                      THEN nudge.rendered_request(r, coalesce(r.occurrence_at, r.next_run_at),
                                                  r.attempt) END,
-                coalesce(r.id = ANY (v_rescued), false);
+                coalesce(r.id = ANY (v_rescued), false),
+                nudge.free_rate_limited_tries() - r.rate_limited;
   END IF;
 END $$;
 
 -- Name: FUNCTION claim_due(p_worker text, p_limit integer, p_policy nudge.worker_policy, p_slots integer, p_email_slots integer, p_pass_over text[]); Type: COMMENT; Schema: nudge; Owner: -
 
-COMMENT ON FUNCTION nudge.claim_due(p_worker text, p_limit integer, p_policy nudge.worker_policy, p_slots integer, p_email_slots integer, p_pass_over text[]) IS 'Leases up to p_limit due ACTIVE reminders, earliest first, passing over (neither locking nor taking) those whose target is LIKE any of p_pass_over when given, of which at most p_slots webhooks and emails and at most p_email_slots emails (each when given; log lines take no slot, and the rows past them are left due), to p_worker for the policy''s lease_seconds (database clock), skipping rows other workers hold, each with its address (target, else contacts), its own request rendered for the attempt (nudge.rendered_request) and whether it was taken over from an expired lease (rescued); never returns a reminder whose stop flag is true (it completes instead), an occurrence whose attempts were all used by workers that never finished them (recorded as failed), one missed by more than the threshold under misfire_policy skip (recorded as a skipped attempt saying up to when; the reminder moves to its first occurrence missed by no more than the threshold, due at once, or else its next future one), nor a webhook to a host whose circuit breaker is not closed (held until the breaker''s next_probe_at, occurrence and attempt kept), except one probe per host whose next_probe_at has passed (the held one with the fewest attempts used), which marks the breaker probing for lease_seconds (notified on nudge_breaker); a fire_all reminder starting a catch-up of more than fire_all_cap missed occurrences (up to ends_at) is returned at the first of the newest fire_all_cap of them (nudge.catch_up_kept), the older ones recorded as one skipped attempt at the oldest saying how many were dropped and from when to when.';
+COMMENT ON FUNCTION nudge.claim_due(p_worker text, p_limit integer, p_policy nudge.worker_policy, p_slots integer, p_email_slots integer, p_pass_over text[]) IS 'Leases up to p_limit due ACTIVE reminders, earliest first, passing over (neither locking nor taking) those whose target is LIKE any of p_pass_over when given, of which at most p_slots webhooks and emails and at most p_email_slots emails (each when given; log lines take no slot, and the rows past them are left due), to p_worker for the policy''s lease_seconds (database clock), skipping rows other workers hold, each with its address (target, else contacts), its own request rendered for the attempt (nudge.rendered_request) and whether it was taken over from an expired lease (rescued); never returns a reminder whose stop flag is true (it completes instead), an occurrence whose attempts (attempt - rate_limited) were all used by workers that never finished them (recorded as failed), one missed by more than the threshold under misfire_policy skip (recorded as a skipped attempt saying up to when; the reminder moves to its first occurrence missed by no more than the threshold, due at once, or else its next future one), nor a webhook to a host whose circuit breaker is not closed (held until the breaker''s next_probe_at, occurrence and attempt kept), except one probe per host whose next_probe_at has passed (the held one with the fewest attempts used), which marks the breaker probing for lease_seconds (notified on nudge_breaker); a fire_all reminder starting a catch-up of more than fire_all_cap missed occurrences (up to ends_at) is returned at the first of the newest fire_all_cap of them (nudge.catch_up_kept), the older ones recorded as one skipped attempt at the oldest saying how many were dropped and from when to when; a webhook to a paced host (it answered 429: nudge.host_pace) goes only at the host''s pace and no sooner than its next_send_at, a second''s worth at once, the others held until their send times a pace apart, or for 10 s at most and then placed again (occurrence and attempt kept, no attempt used), and the rows of a paced host another claim is pacing are neither taken nor held; each fire''s max_attempts is the attempt number at which a failure ends its occurrence (its attempts plus the 429s that used none) and rate_limits_left how many more 429s would use none.';
 
 -- Name: close_breaker(text); Type: FUNCTION; Schema: nudge; Owner: -
 
@@ -3387,7 +3492,7 @@ CREATE FUNCTION nudge.end_after_attempt(r nudge.reminders, p_outcome text, p_pol
     AS $$
   SELECT CASE WHEN nudge.attempt_is_retried(r, p_outcome, p_policy)
                    OR r.status NOT IN ('ACTIVE', 'PAUSED') THEN NULL
-              WHEN r.schedule_type = 'one_time' AND p_outcome IN ('failed', 'rejected')
+              WHEN r.schedule_type = 'one_time' AND p_outcome IN ('failed', 'rejected', 'rate_limited')
                 THEN 'attempts_exhausted'
               WHEN r.schedule_type = 'one_time' THEN 'fired'
               WHEN r.fire_count + 1 >= r.max_fires THEN 'max_fires'
@@ -3406,7 +3511,7 @@ $$;
 
 -- Name: FUNCTION end_after_attempt(r nudge.reminders, p_outcome text, p_policy nudge.worker_policy, p_now timestamp with time zone); Type: COMMENT; Schema: nudge; Owner: -
 
-COMMENT ON FUNCTION nudge.end_after_attempt(r nudge.reminders, p_outcome text, p_policy nudge.worker_policy, p_now timestamp with time zone) IS 'Why a live reminder ends once an attempt ended with p_outcome at p_now (attempts_exhausted: a one_time whose last attempt failed, or was rejected; fired: a one_time; max_fires; ends_at: its next run is after ends_at or after 9999-12-31T23:59:59Z), or NULL when it goes on (a retry, a later occurrence) or is not live.';
+COMMENT ON FUNCTION nudge.end_after_attempt(r nudge.reminders, p_outcome text, p_policy nudge.worker_policy, p_now timestamp with time zone) IS 'Why a live reminder ends once an attempt ended with p_outcome at p_now (attempts_exhausted: a one_time whose last attempt failed, was rate-limited or was rejected; fired: a one_time; max_fires; ends_at: its next run is after ends_at or after 9999-12-31T23:59:59Z), or NULL when it goes on (a retry, a later occurrence) or is not live.';
 
 -- Name: event_item_fields(); Type: FUNCTION; Schema: nudge; Owner: -
 
@@ -3631,7 +3736,9 @@ DECLARE
   v_hosts    text[];     -- per webhook attempt: its host,
   v_host_ids bigint[];   -- its reminder,
   v_failed   boolean[];  -- whether the host failed to answer it,
-  v_host_errors text[];  -- and the attempt's error
+  v_host_errors text[];  -- the attempt's error,
+  v_limited  boolean[];  -- whether the host answered 429,
+  v_waits    integer[];  -- and the Retry-After it gave
   v_lock_timeout text := current_setting('lock_timeout');
 BEGIN
   -- Another transaction holding one of these rows (an application's open transaction that
@@ -3644,21 +3751,24 @@ BEGIN
     -- flag) is waited for and every decision is made on the row as it is then.
     UPDATE nudge.reminders r
        SET (occurrence_at, next_run_at, status, completed_reason, finished_at, fire_count,
-            catch_up_fires, attempt)
-         -- Decided on the outcome as reported: 'rejected' is never retried.
+            catch_up_fires, attempt, rate_limited)
+         -- Decided on the outcome as reported: 'rejected' is never retried; a 429 is
+         -- 'rate_limited', which uses no attempt up to nudge.free_rate_limited_tries().
          = ROW((nudge.after_attempt(r, i.reported, p_policy, now())).*),
            last_error = left(i.error, 2000),
            leased_by = NULL, lease_expires_at = NULL, updated_at = now()
       -- In id order, as bulk changes and lease extensions lock reminders: in the order the
       -- attempts ended, a finish and a bulk pause or cancel of the same rows could deadlock.
       -- 'rejected' is recorded as 'failed'.
-      FROM (SELECT u.id, u.scheduled_for, u.attempt, u.outcome AS reported,
+      FROM (SELECT u.id, u.scheduled_for, u.attempt,
+                   CASE WHEN u.outcome = 'failed' AND u.status_code = 429 THEN 'rate_limited'
+                        ELSE u.outcome END AS reported,
                    CASE WHEN u.outcome = 'rejected' THEN 'failed' ELSE u.outcome END AS outcome,
-                   u.error, u.status_code, u.response, u.duration_ms
+                   u.error, u.status_code, u.response, u.duration_ms, u.retry_after
               FROM unnest(p_ids, p_scheduled_for, p_attempts, p_outcomes, p_errors,
-                          p_status_codes, p_responses, p_durations_ms)
+                          p_status_codes, p_responses, p_durations_ms, p_retry_after_seconds)
                      AS u(id, scheduled_for, attempt, outcome, error, status_code, response,
-                          duration_ms)
+                          duration_ms, retry_after)
              ORDER BY u.id) AS i
      WHERE r.id = i.id AND r.leased_by = p_worker AND r.attempt = i.attempt
        AND coalesce(r.occurrence_at, r.next_run_at) = i.scheduled_for
@@ -3670,13 +3780,15 @@ BEGIN
               CASE WHEN r.request IS NOT NULL
                    THEN nudge.rendered_request(r, i.scheduled_for, i.attempt) END AS request,
               CASE WHEN r.channel = 'webhook' AND i.duration_ms IS NOT NULL
-                        AND p_policy.breaker_failures > 0
+                        AND (p_policy.breaker_failures > 0 OR i.reported = 'rate_limited')
                    THEN coalesce(nudge.target_host(r.target), nudge.webhook_host(r)) END AS host,
               -- The host did not answer, or answered that it cannot serve now: no response,
-              -- 5xx, 408 or 429. Any other answer, a 404 included, shows the host is up.
-              i.outcome = 'failed'
-                AND (i.status_code IS NULL OR i.status_code >= 500 OR i.status_code IN (408, 429))
-                AS host_failed
+              -- 5xx or 408. Any other answer, a 404 or a 429 included, shows the host is up.
+              i.outcome = 'failed' AND p_policy.breaker_failures > 0
+                AND (i.status_code IS NULL OR i.status_code >= 500 OR i.status_code = 408)
+                AS host_failed,
+              -- It asked to be sent less (429), and when to send again (Retry-After).
+              i.reported = 'rate_limited' AS host_limited, i.retry_after
   ), attempts AS (
     INSERT INTO nudge.delivery_attempts (reminder_id, scheduled_for, attempt, outcome, status_code,
                                          error, response, duration_ms, worker, request)
@@ -3698,13 +3810,15 @@ BEGIN
   SELECT count(*)::integer, array_agg(m.host) FILTER (WHERE m.host IS NOT NULL),
          array_agg(m.id) FILTER (WHERE m.host IS NOT NULL),
          array_agg(m.host_failed) FILTER (WHERE m.host IS NOT NULL),
-         array_agg(m.error) FILTER (WHERE m.host IS NOT NULL)
-    INTO v_recorded, v_hosts, v_host_ids, v_failed, v_host_errors
+         array_agg(m.error) FILTER (WHERE m.host IS NOT NULL),
+         array_agg(m.host_limited) FILTER (WHERE m.host IS NOT NULL),
+         array_agg(m.retry_after) FILTER (WHERE m.host IS NOT NULL)
+    INTO v_recorded, v_hosts, v_host_ids, v_failed, v_host_errors, v_limited, v_waits
     FROM moved m;
   PERFORM set_config('lock_timeout', v_lock_timeout, true);
   IF v_hosts IS NOT NULL THEN
     PERFORM nudge.record_host_outcomes(p_worker, p_policy, v_hosts, v_host_ids, v_failed,
-                                        v_host_errors);
+                                        v_host_errors, v_limited, v_waits);
   END IF;
   -- A receiver that answered 429 or 503 with Retry-After is not asked again sooner (up to the
   -- policy's longest retry delay): an occurrence still retrying waits at least that long.
@@ -3723,7 +3837,7 @@ END $$;
 
 -- Name: FUNCTION finish_attempts(p_worker text, p_policy nudge.worker_policy, p_ids bigint[], p_scheduled_for timestamp with time zone[], p_attempts integer[], p_outcomes text[], p_errors text[], p_status_codes integer[], p_responses text[], p_durations_ms integer[], p_retry_after_seconds integer[]); Type: COMMENT; Schema: nudge; Owner: -
 
-COMMENT ON FUNCTION nudge.finish_attempts(p_worker text, p_policy nudge.worker_policy, p_ids bigint[], p_scheduled_for timestamp with time zone[], p_attempts integer[], p_outcomes text[], p_errors text[], p_status_codes integer[], p_responses text[], p_durations_ms integer[], p_retry_after_seconds integer[]) IS 'Records each ended attempt (outcome delivered, failed, or rejected: failed with no attempt after it) whose lease (worker, attempt, occurrence) p_worker still holds exactly once in delivery_attempts (with the request of a reminder that has its own, secrets as placeholders, the body cut at 1 KiB), moves its reminder on as nudge.after_attempt decides, recording an ended occurrence exactly once in executions, and counts each webhook attempt with a duration against its host''s circuit breaker with its error (nudge.record_host_outcomes, unless the policy''s breaker_failures is 0); an occurrence still retrying after an attempt whose p_retry_after_seconds is over 0 (a receiver''s Retry-After) waits at least that long, up to the policy''s retry_max_ms; an attempt whose lease was lost changes nothing; a reminder row another transaction holds for more than 10 ms refuses the whole finish with 55P03 (lock_timeout), nothing recorded, rather than wait for it. Returns how many attempts it recorded.';
+COMMENT ON FUNCTION nudge.finish_attempts(p_worker text, p_policy nudge.worker_policy, p_ids bigint[], p_scheduled_for timestamp with time zone[], p_attempts integer[], p_outcomes text[], p_errors text[], p_status_codes integer[], p_responses text[], p_durations_ms integer[], p_retry_after_seconds integer[]) IS 'Records each ended attempt (outcome delivered, failed, or rejected: failed with no attempt after it) whose lease (worker, attempt, occurrence) p_worker still holds exactly once in delivery_attempts (with the request of a reminder that has its own, secrets as placeholders, the body cut at 1 KiB), moves its reminder on as nudge.after_attempt decides (a failed attempt answered 429 as rate_limited: no attempt used while nudge.free_rate_limited_tries() last), recording an ended occurrence exactly once in executions, and reports each webhook attempt with a duration to nudge.record_host_outcomes: whether its host failed to answer (none, 5xx or 408; unless the policy''s breaker_failures is 0), answered 429, and its Retry-After; an occurrence still retrying after an attempt whose p_retry_after_seconds is over 0 (a receiver''s Retry-After) waits at least that long, up to the policy''s retry_max_ms; an attempt whose lease was lost changes nothing; a reminder row another transaction holds for more than 10 ms refuses the whole finish with 55P03 (lock_timeout), nothing recorded, rather than wait for it. Returns how many attempts it recorded.';
 
 -- Name: first_run_at(text, timestamp with time zone, nudge.cron, text); Type: FUNCTION; Schema: nudge; Owner: -
 
@@ -3762,6 +3876,16 @@ $$;
 -- Name: FUNCTION form_encoded(p_text text); Type: COMMENT; Schema: nudge; Owner: -
 
 COMMENT ON FUNCTION nudge.form_encoded(p_text text) IS 'p_text form-encoded (application/x-www-form-urlencoded): ASCII letters, digits and *-._ as they are, a space as +, every other UTF-8 byte as %XX.';
+
+-- Name: free_rate_limited_tries(); Type: FUNCTION; Schema: nudge; Owner: -
+
+CREATE FUNCTION nudge.free_rate_limited_tries() RETURNS integer
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    AS $$ SELECT 20 $$;
+
+-- Name: FUNCTION free_rate_limited_tries(); Type: COMMENT; Schema: nudge; Owner: -
+
+COMMENT ON FUNCTION nudge.free_rate_limited_tries() IS 'How many tries of one occurrence its receiver may answer 429 (Too Many Requests) without using any of its attempts: 20; each 429 beyond is a failed attempt.';
 
 -- Name: gauges(integer); Type: FUNCTION; Schema: nudge; Owner: -
 
@@ -3854,6 +3978,20 @@ $$;
 -- Name: FUNCTION held_deliveries(h nudge.target_hosts); Type: COMMENT; Schema: nudge; Owner: -
 
 COMMENT ON FUNCTION nudge.held_deliveries(h nudge.target_hosts) IS 'How many webhook deliveries breaker h holds: ACTIVE reminders to its host, not leased, waiting for its next probe; 0 when it is closed.';
+
+-- Name: host_pace(nudge.target_hosts, timestamp with time zone); Type: FUNCTION; Schema: nudge; Owner: -
+
+CREATE FUNCTION nudge.host_pace(h nudge.target_hosts, p_at timestamp with time zone) RETURNS double precision
+    LANGUAGE sql STABLE
+    AS $$
+  SELECT CASE WHEN h.paced_until > p_at
+              THEN h.pace * power(2, greatest(extract(epoch FROM p_at - h.limited_at)::float8, 0)
+                                     / 20) END
+$$;
+
+-- Name: FUNCTION host_pace(h nudge.target_hosts, p_at timestamp with time zone); Type: COMMENT; Schema: nudge; Owner: -
+
+COMMENT ON FUNCTION nudge.host_pace(h nudge.target_hosts, p_at timestamp with time zone) IS 'Deliveries a second host h may be sent at p_at: its pace, doubled for every 20 s since limited_at (the end of the Retry-After of its last 429 that halved it); NULL when it is not paced then.';
 
 -- Name: instant_ahead(timestamp with time zone[], timestamp with time zone); Type: FUNCTION; Schema: nudge; Owner: -
 
@@ -5174,9 +5312,9 @@ END $$;
 
 COMMENT ON FUNCTION nudge.record_events(p_items jsonb) IS 'nudge.emit_events answered as the text of its jsonb (the same key order and spacing), for the API: records every item of p_items and runs their rules in one transaction, all or nothing, with each rule run once over all its events when no two share an entity and none has a key; an error names its item: 22023 "items[<index>]: must be a JSON object" or "items[<index>].<field>: <problem>" (also for a key nudge.event_item_fields does not name, a value of the wrong JSON type, an occurred_at that is not RFC 3339 with an offset) or NU422 "items[<index>]: rule <id>: <field path>: <problem>"; Nudge''s own events that batch causes do not name their cause, and are bounded as n chains of 1,000 events would be (n items), in all.';
 
--- Name: record_host_outcomes(text, nudge.worker_policy, text[], bigint[], boolean[], text[]); Type: FUNCTION; Schema: nudge; Owner: -
+-- Name: record_host_outcomes(text, nudge.worker_policy, text[], bigint[], boolean[], text[], boolean[], integer[]); Type: FUNCTION; Schema: nudge; Owner: -
 
-CREATE FUNCTION nudge.record_host_outcomes(p_worker text, p_policy nudge.worker_policy, p_hosts text[], p_ids bigint[], p_failed boolean[], p_errors text[]) RETURNS void
+CREATE FUNCTION nudge.record_host_outcomes(p_worker text, p_policy nudge.worker_policy, p_hosts text[], p_ids bigint[], p_failed boolean[], p_errors text[], p_limited boolean[], p_retry_after_seconds integer[]) RETURNS void
     LANGUAGE plpgsql
     SET search_path TO 'pg_catalog', 'pg_temp'
     SET enable_seqscan TO 'off'
@@ -5186,6 +5324,7 @@ CREATE FUNCTION nudge.record_host_outcomes(p_worker text, p_policy nudge.worker_
     AS $$
 DECLARE
   v_failing   text[];         -- hosts that failed in this batch
+  v_limiting  text[];         -- hosts that answered 429 in it
   v_changes   text[];         -- notifications of the breakers that changed state
   v_moved     text[];         -- breakers that held deliveries and moved their probe time:
   v_held      timestamptz[];  -- the time their deliveries wait for,
@@ -5196,26 +5335,37 @@ BEGIN
   -- A host gets its row with its first failure. Rows that may change are created and then
   -- locked in host order, so that two finishes sharing hosts never wait for each other in a
   -- circle; a host with a clean record that only answered is neither locked nor written.
-  INSERT INTO nudge.target_hosts (host) SELECT unnest(v_failing) ON CONFLICT (host) DO NOTHING;
+  v_limiting := ARRAY(SELECT DISTINCT o.host FROM unnest(p_hosts, p_limited) AS o(host, limited)
+                       WHERE o.limited ORDER BY o.host);
+  INSERT INTO nudge.target_hosts (host) SELECT unnest(v_failing || v_limiting)
+  ON CONFLICT (host) DO NOTHING;
   PERFORM 1 FROM nudge.target_hosts h
    WHERE h.host = ANY (p_hosts)
-     AND (h.state <> 'closed' OR h.consecutive_failures > 0 OR h.host = ANY (v_failing))
+     AND (h.state <> 'closed' OR h.consecutive_failures > 0
+          OR h.host = ANY (v_failing || v_limiting))
    ORDER BY h.host
      FOR UPDATE;
 
   -- Decided on the rows as they are now (locked above): any answer closes the breaker and
   -- clears the count; failures add to it, and open a closed breaker at the threshold; the
-  -- probe's failure opens a probing one again for twice the time.
+  -- probe's failure opens a probing one again for twice the time. A 429 is an answer, and
+  -- paces the host (see the pacing columns of nudge.target_hosts).
   WITH outcome AS (
     SELECT o.host, count(*) FILTER (WHERE o.failed) AS failures, bool_or(NOT o.failed) AS answered,
+           count(*) FILTER (WHERE o.limited) AS limited,
+           count(*) FILTER (WHERE NOT o.failed AND NOT o.limited) AS accepted,
+           max(o.wait) FILTER (WHERE o.limited) AS wait,
            array_agg(o.id) FILTER (WHERE o.failed) AS failed_ids,
            -- What on-call reads first about a failing host: its batch's last failure.
            (array_agg(left(o.error, 500) ORDER BY o.n DESC) FILTER (WHERE o.failed))[1] AS error
-      FROM unnest(p_hosts, p_ids, p_failed, p_errors) WITH ORDINALITY AS o(host, id, failed, error, n)
+      FROM unnest(p_hosts, p_ids, p_failed, p_errors, p_limited, p_retry_after_seconds)
+             WITH ORDINALITY AS o(host, id, failed, error, limited, wait, n)
      GROUP BY o.host
   ), decided AS (
     SELECT h.host, h.state AS from_state, h.next_probe_at AS held_until, o.answered, o.failures,
-           o.error, t.to_state,
+           o.error, t.to_state, o.limited, p.cut, p.pace,
+           least(coalesce(o.wait, 0)::bigint * 1000, p_policy.retry_max_ms)
+             * interval '1 millisecond' AS wait_time,
            CASE WHEN t.to_state <> 'open' OR h.state = 'open' THEN h.open_seconds
                 WHEN h.state = 'probing'
                   THEN least(h.open_seconds * 2,
@@ -5232,7 +5382,16 @@ BEGIN
                        WHEN h.state = 'probing' AND h.probe_worker = p_worker
                             AND h.probe_reminder_id = ANY (o.failed_ids) THEN 'open'
                        ELSE h.state END AS to_state) t
-     WHERE h.state <> 'closed' OR h.consecutive_failures > 0 OR o.failures > 0
+     -- A 429 halves the pace the host is sent at (from twice the requests it accepted in this
+     -- batch, at least 1 a second, when it was not paced), once per second: the 429s of one
+     -- burst arrive in several finishes.
+     CROSS JOIN LATERAL (
+           SELECT o.limited > 0 AND NOT coalesce(h.limited_at > now() - interval '1 second', false)
+                    AS cut,
+                  greatest(1.0 / 60,
+                           least(500, coalesce(nudge.host_pace(h, now()),
+                                               2 * greatest(o.accepted, 1)) / 2)) AS pace) p
+     WHERE h.state <> 'closed' OR h.consecutive_failures > 0 OR o.failures > 0 OR o.limited > 0
   ), changed AS (
     UPDATE nudge.target_hosts h
        SET state = d.to_state,
@@ -5255,6 +5414,19 @@ BEGIN
                                 ELSE h.next_probe_at END,
            probe_worker = CASE WHEN d.to_state = 'probing' THEN h.probe_worker END,
            probe_reminder_id = CASE WHEN d.to_state = 'probing' THEN h.probe_reminder_id END,
+           pace = CASE WHEN d.cut THEN d.pace ELSE h.pace END,
+           -- The pace grows once the host may be sent to again (while it waits for its
+           -- Retry-After, a growing pace would meet its limit as soon as it ends), doubling
+           -- every 20 s: paced until it would pass 1,000 a second.
+           limited_at = CASE WHEN d.cut THEN now() + d.wait_time ELSE h.limited_at END,
+           paced_until = CASE WHEN d.cut THEN now() + d.wait_time
+                                              + 20 * log(2, 1000 / d.pace::numeric)
+                                                * interval '1 second'
+                              ELSE h.paced_until END,
+           -- No request before the host's Retry-After (up to the policy's longest retry delay).
+           next_send_at = CASE WHEN d.limited > 0
+                               THEN greatest(h.next_send_at, now() + d.wait_time)
+                               ELSE h.next_send_at END,
            updated_at = now()
       FROM decided d
      WHERE h.host = d.host
@@ -5298,9 +5470,9 @@ BEGIN
   END LOOP;
 END $$;
 
--- Name: FUNCTION record_host_outcomes(p_worker text, p_policy nudge.worker_policy, p_hosts text[], p_ids bigint[], p_failed boolean[], p_errors text[]); Type: COMMENT; Schema: nudge; Owner: -
+-- Name: FUNCTION record_host_outcomes(p_worker text, p_policy nudge.worker_policy, p_hosts text[], p_ids bigint[], p_failed boolean[], p_errors text[], p_limited boolean[], p_retry_after_seconds integer[]); Type: COMMENT; Schema: nudge; Owner: -
 
-COMMENT ON FUNCTION nudge.record_host_outcomes(p_worker text, p_policy nudge.worker_policy, p_hosts text[], p_ids bigint[], p_failed boolean[], p_errors text[]) IS 'Counts one finished batch''s webhook attempts per host (p_failed: the host failed to answer): an answer closes the host''s breaker and clears its failures, making the deliveries it held due in doubling waves (the first now, the next two a second later, then four, and so on, in id order); failures add up, keep the batch''s last failed attempt''s error (p_errors, cut at 500 characters) as the host''s last_error (an answer clears it), and open a closed breaker at the policy''s breaker_failures for breaker_open_seconds; the failure of the probe p_worker holds opens a probing breaker again for twice its last open time, up to breaker_max_open_seconds, its held deliveries waiting for the new probe time; the next probe is due between 0.8 and 1.2 times the open time after it opened (random, so that probes do not keep meeting a receiver that is down at regular times); each change of state is notified on nudge_breaker; a batch that changes no breaker reads no reminder.';
+COMMENT ON FUNCTION nudge.record_host_outcomes(p_worker text, p_policy nudge.worker_policy, p_hosts text[], p_ids bigint[], p_failed boolean[], p_errors text[], p_limited boolean[], p_retry_after_seconds integer[]) IS 'Counts one finished batch''s webhook attempts per host (p_failed: the host failed to answer; p_limited: it answered 429, with p_retry_after_seconds): an answer (a 429 included) closes the host''s breaker and clears its failures, making the deliveries it held due in doubling waves (the first now, the next two a second later, then four, and so on, in id order); failures add up, keep the batch''s last failed attempt''s error (p_errors, cut at 500 characters) as the host''s last_error (an answer clears it), and open a closed breaker at the policy''s breaker_failures for breaker_open_seconds; the failure of the probe p_worker holds opens a probing breaker again for twice its last open time, up to breaker_max_open_seconds, its held deliveries waiting for the new probe time; the next probe is due between 0.8 and 1.2 times the open time after it opened (random, so that probes do not keep meeting a receiver that is down at regular times); a 429 paces the host: at most once a second, its pace becomes half of nudge.host_pace (or, when it was not paced, of twice the requests it accepted in the batch, at least 1 a second), kept between 1 a minute and 500 a second, growing from the end of that Retry-After, paced until doubling every 20 s takes it past 1,000 a second, and no delivery goes before its largest Retry-After (up to the policy''s retry_max_ms); each change of breaker state is notified on nudge_breaker; a batch that changes no breaker and has no 429 reads no reminder.';
 
 -- Name: record_inserted_reminders(); Type: FUNCTION; Schema: nudge; Owner: -
 
@@ -6821,12 +6993,15 @@ CREATE FUNCTION nudge.target_host_json(h nudge.target_hosts) RETURNS jsonb
   SELECT jsonb_build_object('host', h.host, 'state', h.state, 'failures', h.consecutive_failures,
                             'opened_at', h.opened_at, 'next_probe_at', h.next_probe_at,
                             'open_seconds', h.open_seconds, 'updated_at', h.updated_at,
-                            'last_error', h.last_error, 'held', nudge.held_deliveries(h))
+                            'last_error', h.last_error, 'held', nudge.held_deliveries(h),
+                            'pace', round(nudge.host_pace(h, now())::numeric, 3),
+                            'next_send_at', CASE WHEN h.paced_until > now()
+                                                 THEN greatest(h.next_send_at, now()) END)
 $$;
 
 -- Name: FUNCTION target_host_json(h nudge.target_hosts); Type: COMMENT; Schema: nudge; Owner: -
 
-COMMENT ON FUNCTION nudge.target_host_json(h nudge.target_hosts) IS 'The public JSON form of a target host''s circuit breaker, with its last failed attempt''s error while it has failures (last_error) and the deliveries it holds (held, nudge.held_deliveries).';
+COMMENT ON FUNCTION nudge.target_host_json(h nudge.target_hosts) IS 'The public JSON form of a target host: its circuit breaker, with its last failed attempt''s error while it has failures (last_error) and the deliveries it holds (held, nudge.held_deliveries), and while it is paced (it answered 429) its pace now in deliveries a second (nudge.host_pace, 3 decimals) and the earliest a delivery may go to it (next_send_at); both null when it is not paced.';
 
 -- Name: template_field_type(text); Type: FUNCTION; Schema: nudge; Owner: -
 
@@ -7429,6 +7604,10 @@ CREATE INDEX rules_enabled_by_event_type ON nudge.rules USING btree (event_type,
 -- Name: target_hosts_by_state; Type: INDEX; Schema: nudge; Owner: -
 
 CREATE INDEX target_hosts_by_state ON nudge.target_hosts USING btree (state);
+
+-- Name: target_hosts_paced; Type: INDEX; Schema: nudge; Owner: -
+
+CREATE INDEX target_hosts_paced ON nudge.target_hosts USING btree (paced_until) WHERE (paced_until IS NOT NULL);
 
 -- Name: reminders a_stop_while_leased_is_noted; Type: TRIGGER; Schema: nudge; Owner: -
 

@@ -42,6 +42,16 @@ inline Delivery not_sent(std::string error) {
   return {false, std::move(error), std::nullopt, {}, false};
 }
 
+// Whether `delivery` ended `fire`'s occurrence failed, as the database's finish decides it: a
+// final refusal, or a failure on its last attempt that is not a 429 the occurrence may still
+// get for free.
+inline bool ends_occurrence_failed(const Fire& fire, const Delivery& delivery) {
+  if (delivery.delivered) return false;
+  if (delivery.final) return true;
+  const bool free_429 = delivery.status_code == 429 && fire.rate_limits_left > 0;
+  return fire.attempt >= fire.max_attempts && !free_429;
+}
+
 using DeliveryDone = std::function<void(Delivery)>;
 
 class Channel {

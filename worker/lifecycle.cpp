@@ -172,6 +172,7 @@ std::vector<Fire> LifecycleSession::finish_and_claim(const std::string& owner,
     f.fire_count = row[11].as<int>();
     if (!row[12].is_null()) f.request = row[12].c_str();
     f.rescued = row[13].as<bool>();
+    f.rate_limits_left = row[14].as<int>();
     fires.push_back(std::move(f));
   }
   return fires;

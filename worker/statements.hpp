@@ -38,7 +38,7 @@ struct WorkerPolicy {
 inline constexpr Statement kFinishAndClaim{
     "finish_and_claim",
     "SELECT id, entity_type, entity_id, event_type, channel, target, payload, schedule_type,"
-    " scheduled_for, attempt, max_attempts, fire_count, request, rescued"
+    " scheduled_for, attempt, max_attempts, fire_count, request, rescued, rate_limits_left"
     " FROM nudge.finish_and_claim($1, " NUDGE_WORKER_POLICY ", " NUDGE_FINISHED_ARRAYS
     ", $19, $20,"
     " p_retry_after_seconds => $21::integer[], p_email_slots => $22::integer,"

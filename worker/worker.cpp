@@ -421,7 +421,7 @@ class ClaimLoop {
     if (!d.delivered) {
       // Channels keep secrets out of their errors; the database has the full record too. The
       // last attempt of an occurrence is a warning: it ends failed (explore18a #1).
-      const bool last = d.final || run.fire.attempt >= run.fire.max_attempts;
+      const bool last = ends_occurrence_failed(run.fire, d);
       nlohmann::json fields = {{"reminder_id", id},
                                {"attempt", run.fire.attempt},
                                {"of", run.fire.max_attempts},

@@ -92,7 +92,7 @@ void WorkerMetrics::ended(const Fire& fire, const Delivery& delivery, double sec
     c.fires_delivered.inc();
   } else {
     c.failed.inc();
-    if (fire.attempt >= fire.max_attempts || delivery.final) c.fires_failed.inc();
+    if (ends_occurrence_failed(fire, delivery)) c.fires_failed.inc();
   }
 }
 

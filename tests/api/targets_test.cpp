@@ -51,6 +51,24 @@ TEST_F(Targets, ListsEveryHostWithItsStateFailuresAndProbeTime) {
   EXPECT_FALSE(all.body["items"][2].contains("probe_worker")) << "the prober is internal";
 }
 
+TEST_F(Targets, APacedHostShowsItsPaceAndWhenItMayBeSentTo) {
+  sql("INSERT INTO nudge.target_hosts (host, pace, limited_at, paced_until, next_send_at)"
+      " VALUES ('http://limited.example:80', 2, now(), now() + interval '1 minute',"
+      " now() + interval '5 seconds'), ('http://free.example:80', 1, now() - interval '1 hour',"
+      " now() - interval '1 minute', now() - interval '1 hour')");
+  const auto all = get("/v1/targets");
+  ASSERT_EQ(all.status, 200) << all.body.dump();
+  ASSERT_EQ(all.body["items"].size(), 2u) << all.body.dump();
+  const auto& free = all.body["items"][0];
+  EXPECT_TRUE(free["pace"].is_null()) << "no longer paced";
+  EXPECT_TRUE(free["next_send_at"].is_null());
+  const auto& limited = all.body["items"][1];
+  EXPECT_EQ(limited["state"], "closed") << "a 429 is an answer";
+  ASSERT_TRUE(limited["pace"].is_number()) << limited.dump();
+  EXPECT_NEAR(limited["pace"].get<double>(), 2.0, 0.1);
+  EXPECT_TRUE(limited["next_send_at"].is_string());
+}
+
 TEST_F(Targets, FiltersByStateAndPagesByHost) {
   three_breakers();
   const auto probing = get("/v1/targets?state=probing");

@@ -345,10 +345,12 @@ TEST_F(BreakerTest, AnAnswerThatIsNotAFailureOfTheHostClearsTheCount) {
   for (int i = 0; i < 4; ++i) create_webhook("d" + std::to_string(i), kDown + "/hook");
   const auto fires = round("w1", {}, 200);
   ASSERT_EQ(fires.size(), 4u);
-  round("w1", {fires[0]}, 429);
-  round("w1", {fires[1]}, 408);
+  round("w1", {fires[0]}, 408);
+  round("w1", {fires[1]}, 503);
   EXPECT_EQ(failures_of(kDown), 2);
-  round("w1", {fires[2]}, 404);  // the host is up; the request is wrong
+  round("w1", {fires[2]}, 429);  // the host is up; it asks to be sent less (it is paced)
+  EXPECT_EQ(failures_of(kDown), 0);
+  round("w1", {fires[3]}, 404);  // the host is up; the request is wrong
   EXPECT_EQ(failures_of(kDown), 0);
   EXPECT_EQ(state_of(kDown), "closed");
 }

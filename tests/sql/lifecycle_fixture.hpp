@@ -30,6 +30,8 @@ struct Claimed {
   int fire_count = 0;
   std::string schedule_type;
   bool rescued = false;
+  int max_attempts = 0;  // the attempt number at which a failure ends the occurrence
+  int rate_limits_left = 0;
 };
 
 // What a failed statement reported; sqlstate is empty when the statement succeeded.
@@ -85,6 +87,8 @@ inline std::vector<Claimed> to_claimed(const pqxx::result& rows) {
     c.fire_count = row["fire_count"].as<int>();
     c.schedule_type = row["schedule_type"].c_str();
     c.rescued = row["rescued"].as<bool>();
+    c.max_attempts = row["max_attempts"].as<int>();
+    c.rate_limits_left = row["rate_limits_left"].as<int>();
     out.push_back(std::move(c));
   }
   return out;
@@ -106,6 +110,7 @@ struct FinishArrays {
   std::string ids, scheduled_for, attempts, outcomes, errors;
   std::optional<std::string> status_codes;
   std::optional<std::string> durations;
+  std::optional<std::string> retry_after;  // seconds each receiver asked to wait (NULL: none)
 };
 
 inline FinishArrays finish_arrays(const std::vector<Claimed>& done, const std::string& outcome,
@@ -123,7 +128,7 @@ inline FinishArrays finish_arrays(const std::vector<Claimed>& done, const std::s
     errors.push_back(error);
   }
   return {pg_array(ids),    pg_array(at), pg_array(attempts), pg_array(outcomes),
-          pg_array(errors), std::nullopt, std::nullopt};
+          pg_array(errors), std::nullopt, std::nullopt,       std::nullopt};
 }
 
 // The worker's own statements (worker/statements.hpp), bound as nudge-worker binds them.
@@ -137,7 +142,7 @@ pqxx::result exec_finish_and_claim(Tx& tx, const std::string& worker, const Fini
                         p.retry_base_ms, p.retry_max_ms, p.misfire_threshold_seconds,
                         p.fire_all_cap, p.breaker_failures, p.breaker_open_seconds,
                         p.breaker_max_open_seconds, a.ids, a.scheduled_for, a.attempts, a.outcomes,
-                        a.errors, a.status_codes, nullptr, a.durations, limit, slots, nullptr,
+                        a.errors, a.status_codes, nullptr, a.durations, limit, slots, a.retry_after,
                         email_slots, pass_over);
 }
 template <typename Tx>
@@ -147,7 +152,7 @@ pqxx::result exec_finish(Tx& tx, const std::string& worker, const FinishArrays& 
                         p.retry_base_ms, p.retry_max_ms, p.misfire_threshold_seconds,
                         p.fire_all_cap, p.breaker_failures, p.breaker_open_seconds,
                         p.breaker_max_open_seconds, a.ids, a.scheduled_for, a.attempts, a.outcomes,
-                        a.errors, a.status_codes, nullptr, a.durations, nullptr);
+                        a.errors, a.status_codes, nullptr, a.durations, a.retry_after);
 }
 // A claim alone: a round trip with nothing to finish.
 template <typename Tx>
@@ -156,8 +161,9 @@ pqxx::result exec_claim(Tx& tx, const std::string& worker, int limit, const Poli
                         std::optional<int> email_slots = std::nullopt,
                         std::optional<std::string> pass_over = std::nullopt) {
   return exec_finish_and_claim(
-      tx, worker, FinishArrays{"{}", "{}", "{}", "{}", "{}", std::nullopt, std::nullopt}, limit, p,
-      slots, email_slots, std::move(pass_over));
+      tx, worker,
+      FinishArrays{"{}", "{}", "{}", "{}", "{}", std::nullopt, std::nullopt, std::nullopt}, limit,
+      p, slots, email_slots, std::move(pass_over));
 }
 
 class LifecycleTest : public DatabaseTest {

@@ -1,5 +1,6 @@
-// Target hosts: the circuit breaker of each webhook host that has failed, as the workers keep
-// it in nudge.target_hosts (their claims and finishes change it), closing one by hand once its
+// Target hosts: the circuit breaker of each webhook host that has failed and the pace of each
+// that answered 429, as the workers keep them in nudge.target_hosts (their claims and finishes
+// change it), closing a breaker by hand once its
 // receiver is known to be back (nudge.close_breaker), and the hosts with the most deliveries due
 // or under way now (nudge.busy_hosts: a slow host never fails).
 
@@ -16,15 +17,16 @@ namespace nudge::api {
 
 void add_target_routes(Router& router, ConnectionPool& pool, Notifier& notifier) {
   router.add("GET", "/v1/targets", [&pool](const httplib::Request& req, httplib::Response& res) {
-    reject_unknown_params(req, {"state", "limit", "cursor"});
+    reject_unknown_params(req, {"state", "paced", "limit", "cursor"});
     const std::optional<std::string> state = query(req, "state");
     if (state && *state != "closed" && *state != "open" && *state != "probing")
       throw bad_field("state", "invalid_value", "must be closed, open or probing");
+    const std::optional<bool> paced = boolean_filter(req, "paced");
     const int limit = parse_limit(query(req, "limit"));
     std::optional<std::string> after;
     if (auto cursor = query(req, "cursor")) after = decode_cursor(*cursor);
     const auto rows = on_connection(pool, [&](pqxx::nontransaction& tx) {
-      return tx.exec_prepared("list_targets", state, after, limit + 1);
+      return tx.exec_prepared("list_targets", state, after, limit + 1, paced);
     });
     reply(res, 200, page(rows, limit));
   });

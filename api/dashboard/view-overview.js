@@ -1,7 +1,8 @@
 // Overview: reminders by status (estimated on big tables), the due backlog, the workers
 // connected, the last hour's fires, the webhook hosts whose circuit breaker is not closed
-// (GET /v1/targets) with the deliveries each holds, and the hosts with the most deliveries under
-// way and due (GET /v1/targets/busy: a slow host never opens its breaker).
+// (GET /v1/targets) with the deliveries each holds, the hosts paced because they answered 429
+// (GET /v1/targets?paced=true), and the hosts with the most deliveries under way and due
+// (GET /v1/targets/busy: a slow host never opens its breaker).
 
 import { api, hasRoute } from "./api.js";
 import { h, fill, focusIfLost, time, labelledRow, tableHead } from "./dom.js";
@@ -63,6 +64,24 @@ async function breakers(closed) {
       : h("p", { id: "breakers" }, "None is open: every webhook host is taking deliveries.")];
 }
 
+const PACED_COLUMNS = ["Host", "Pace", "Next delivery"];
+
+// The hosts that answered 429 (Too Many Requests): their deliveries go out at a pace that halves
+// with each 429, without using attempts. Their breakers stay closed: without this, a host that
+// limits its rate is nowhere to be seen while its backlog waits.
+async function pacedHosts() {
+  if (!(await hasRoute("/v1/targets"))) return null;
+  const p = await api("GET", "/v1/targets?paced=true&limit=50");
+  const next = (t) => (new Date(t.next_send_at) <= Date.now() + 500 ? "now" : time(t.next_send_at));
+  return [h("h2", {}, "Rate-limited hosts"),
+    p.items.length
+      ? [h("div", { class: "table-wrap", role: "region", "aria-label": "Rate-limited hosts", tabindex: 0 },
+        h("table", { id: "paced-hosts", class: "stack-on-phone" }, tableHead(PACED_COLUMNS),
+          h("tbody", {}, p.items.map((t) => labelledRow({}, PACED_COLUMNS, [t.host, `${t.pace.toLocaleString()} a second`, next(t)], [1]))))),
+        h("p", { class: "hint" }, "They answered 429: their deliveries go out at this pace, which halves with each 429 and doubles every 20 s without one; a 429 uses no attempt.")]
+      : h("p", { id: "paced-hosts" }, "No webhook host is rate-limiting its deliveries.")];
+}
+
 const BUSY_COLUMNS = ["Host", "Under way", "Due", "Earliest due for", "Breaker"];
 
 // Where the webhook deliveries of this moment run and wait, by host, busiest first.
@@ -90,7 +109,7 @@ export async function overviewView(main, ctx) {
     h("button", { type: "button", onclick: () => reload() }, "Refresh"));
 
   async function load() {
-    const [o, held, busy] = await Promise.all([api("GET", "/v1/overview"), breakers(afterClose), busyHosts()]);
+    const [o, held, paced, busy] = await Promise.all([api("GET", "/v1/overview"), breakers(afterClose), pacedHosts(), busyHosts()]);
     const approx = o.counts_estimated ? "≈ " : "";
     const dueCapped = o.due_now >= o.due_now_cap ? "+" : "";
     fill(body,
@@ -109,6 +128,7 @@ export async function overviewView(main, ctx) {
         card("delivered in the last hour", o.last_hour.delivered.toLocaleString()),
         card("failed in the last hour", o.last_hour.failed.toLocaleString())),
       held,
+      paced,
       busy,
       h("p", { class: "hint" }, "As of ", new Date(o.as_of).toLocaleTimeString(undefined, { timeZoneName: "short" })));
   }

@@ -67,6 +67,14 @@ TEST_F(Targets, APacedHostShowsItsPaceAndWhenItMayBeSentTo) {
   ASSERT_TRUE(limited["pace"].is_number()) << limited.dump();
   EXPECT_NEAR(limited["pace"].get<double>(), 2.0, 0.1);
   EXPECT_TRUE(limited["next_send_at"].is_string());
+
+  const auto paced = get("/v1/targets?paced=true");
+  ASSERT_EQ(paced.body["items"].size(), 1u) << paced.body.dump();
+  EXPECT_EQ(paced.body["items"][0]["host"], "http://limited.example:80");
+  const auto others = get("/v1/targets?paced=false");
+  ASSERT_EQ(others.body["items"].size(), 1u) << others.body.dump();
+  EXPECT_EQ(others.body["items"][0]["host"], "http://free.example:80");
+  expect_refused("/v1/targets?paced=yes", "paced");
 }
 
 TEST_F(Targets, FiltersByStateAndPagesByHost) {

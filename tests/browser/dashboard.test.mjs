@@ -187,6 +187,19 @@ flow("an open breaker with nothing to probe with says it waits for the next deli
   stack.sql("DELETE FROM nudge.target_hosts WHERE host = 'https://idle.example:443'");
 });
 
+// A host that answers 429 keeps its breaker closed: the overview names it with its pace.
+flow("the overview names the hosts paced because they answered 429", {}, async () => {
+  await open("/overview");
+  await page.waitForSelector("#paced-hosts:has-text('No webhook host is rate-limiting')");
+  stack.sql(`INSERT INTO nudge.target_hosts (host, pace, limited_at, paced_until, next_send_at)
+             VALUES ('https://limited.example:443', 2, now() + interval '1 minute', now() + interval '5 minutes',
+                     now() + interval '1 minute')`);
+  await page.click("button:text-is('Refresh')");
+  const row = await page.waitForSelector("#paced-hosts tbody tr");
+  assert.match(await row.textContent(), /^https:\/\/limited\.example:4432 a second\d/);
+  stack.sql("DELETE FROM nudge.target_hosts WHERE host = 'https://limited.example:443'");
+});
+
 // A slow receiver never opens its breaker: the overview names the host its deliveries wait on.
 flow("the overview names the webhook hosts with the most deliveries under way", {}, async () => {
   await open("/overview");

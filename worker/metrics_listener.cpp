@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "nudge/database.hpp"
+#include "nudge/database_gauges.hpp"
 #include "nudge/log.hpp"
 
 namespace nudge {
@@ -28,8 +29,6 @@ std::string server_refusal(const std::string& error) {
   return rest.substr(0, rest.find('\n'));
 }
 
-// The due backlog is counted up to this: one index range per scrape, however large it grows.
-constexpr int kBacklogCountCap = 10000;
 // Requests served at once: a scraper keeping its connection open, and a probe or two.
 constexpr std::size_t kThreads = 4;
 constexpr const char* kText = "text/plain; charset=utf-8";
@@ -70,12 +69,6 @@ std::string why_not_listening(const std::string& address, int port) {
   ::freeaddrinfo(found);
   return reason;
 }
-
-struct DatabaseFamily {
-  std::string name;
-  std::string help;
-  std::vector<std::pair<metrics::Labels, double>> samples;
-};
 
 }  // namespace
 
@@ -154,42 +147,18 @@ pqxx::connection* MetricsListener::connection() {
   }
 }
 
-// nudge.gauges answers one row per sample, grouped by name; rows the text format could not
-// carry are left out.
+// A scrape that cannot reach the database leaves its gauges out.
 void MetricsListener::write_database_gauges(metrics::TextWriter& out) {
-  std::vector<DatabaseFamily> families;
-  {
-    std::lock_guard lock(mutex_);
-    pqxx::connection* conn = connection();
-    if (conn == nullptr) return;
-    try {
-      pqxx::nontransaction tx(*conn);
-      for (const auto& row : tx.exec_params("SELECT name, help, label_name, label_value, value"
-                                            " FROM nudge.gauges($1) ORDER BY name, label_value",
-                                            kBacklogCountCap)) {
-        const std::string name = row[0].c_str();
-        if (!metrics::valid_metric_name(name) || row[4].is_null()) continue;
-        metrics::Labels labels;
-        if (!row[2].is_null()) {
-          if (!metrics::valid_label_name(row[2].c_str())) continue;
-          labels.emplace_back(row[2].c_str(), row[3].is_null() ? "" : row[3].c_str());
-        }
-        if (families.empty() || families.back().name != name)
-          families.push_back({name, row[1].is_null() ? "" : row[1].c_str(), {}});
-        families.back().samples.emplace_back(std::move(labels), row[4].as<double>());
-      }
-    } catch (const std::exception& e) {
-      conn_.reset();
-      log::warn("metrics listener: could not read the database's gauges",
-                {{"error", database_error(e, config_.database.url)}});
-      return;
-    }
-  }
-  for (const auto& f : families) {
-    // A name ending in _total is a counter, as Prometheus names them (nudge_rule_failures_total).
-    out.family(f.name, f.help,
-               f.name.ends_with("_total") ? metrics::Type::counter : metrics::Type::gauge);
-    for (const auto& [labels, value] : f.samples) out.sample(f.name, labels, value);
+  std::lock_guard lock(mutex_);
+  pqxx::connection* conn = connection();
+  if (conn == nullptr) return;
+  try {
+    pqxx::nontransaction tx(*conn);
+    metrics::write_database_gauges(tx, out);
+  } catch (const std::exception& e) {
+    conn_.reset();
+    log::warn("metrics listener: could not read the database's gauges",
+              {{"error", database_error(e, config_.database.url)}});
   }
 }
 

@@ -92,6 +92,21 @@ TEST_F(ApiMetrics, ThePoolAndTheConnectionsAreShown) {
   EXPECT_GT(sample_value(text, "process_resident_memory_bytes").value_or(0), 1e6);
 }
 
+// The breaker and backlog gauges, computed by the database, are on the API's port too: a team
+// scraping only it, the one that is on by default, saw none (explore23a #6).
+TEST_F(ApiMetrics, TheDatabasesGaugesAreServedToo) {
+  create_one("g1");
+  sql("UPDATE nudge.reminders SET next_run_at = now() - interval '1 minute'");
+  sql("INSERT INTO nudge.target_hosts (host, state, consecutive_failures, opened_at,"
+      " next_probe_at, open_seconds) VALUES ('https://down.example:443', 'open', 5, now(),"
+      " now() + interval '60 seconds', 60)");
+  const std::string text = scrape();
+  EXPECT_EQ(of(text, "nudge_due_reminders"), 1) << text;
+  EXPECT_EQ(of(text, "nudge_breaker_hosts{state=\"open\"}"), 1) << text;
+  EXPECT_NE(text.find("# TYPE nudge_oldest_due_seconds gauge"), std::string::npos);
+  EXPECT_EQ(promtool_problems(text), "");
+}
+
 TEST_F(ApiMetrics, TheOutputPassesPromtool) {
   create_one("p1");
   get("/v1/reminders?limit=5");

@@ -1892,15 +1892,18 @@ BEGIN
 
   -- Paced hosts (0130), only while one is: a host that answered 429 is sent at its pace
   -- (nudge.host_pace), no request before its next_send_at. The rows of such a host are given
-  -- send times a pace apart from then: a second's worth goes out, the others wait for theirs,
-  -- or 10 s at most (occurrence and attempt kept, no attempt used), so its backlog goes out
+  -- send times a pace apart from then, in the order of their occurrences: a second's worth goes
+  -- out, the others wait for theirs, or 20 s at most (occurrence and attempt kept, no attempt
+  -- used), so its backlog goes out
   -- spread instead of meeting its limit all at once (explore23a #1). A host another claim is
   -- pacing right now is skipped: its rows are neither taken nor held.
   IF v_take IS NOT NULL
      AND EXISTS (SELECT 1 FROM nudge.target_hosts h WHERE h.paced_until > now()) THEN
+    -- In the order of their occurrences (held rows share their times: by those, a host's
+    -- backlog went out by id, one tenant after another: explore24a #4).
     SELECT array_agg(p.row_ctid), array_agg(p.host), array_agg(p.id), array_agg(p.due)
       INTO v_paced, v_paced_hosts, v_paced_ids, v_paced_due
-      FROM (SELECT r.ctid AS row_ctid, r.id, r.next_run_at AS due,
+      FROM (SELECT r.ctid AS row_ctid, r.id, coalesce(r.occurrence_at, r.next_run_at) AS due,
                    coalesce(nudge.target_host(r.target), nudge.webhook_host(r)) AS host
               FROM nudge.reminders r
              WHERE r.ctid = ANY (v_take) AND r.channel = 'webhook'
@@ -1910,6 +1913,9 @@ BEGIN
   END IF;
 
   IF v_paced IS NOT NULL THEN
+    -- Placing rows is flow control, not a change of the reminders: not in nudge.changes (its
+    -- trigger reads this), which logged 366,000 of them against 11,000 fires (explore24a #5).
+    PERFORM set_config('nudge.placing', 'on', true);
     WITH pacing AS (
       SELECT h.host, greatest(h.next_send_at, now()) AS start, nudge.host_pace(h, now()) AS pace
         FROM nudge.target_hosts h
@@ -1928,12 +1934,14 @@ BEGIN
                        AS b(row_ctid, host, id, due)
                 JOIN pacing p ON p.host = b.host) s
     ), held AS (
-      -- At its send time, a pace after the one before; but for 10 s at most, then placed again
-      -- at the pace of then: a backlog placed at the pace of a 429 would keep it for good.
+      -- At its send time, a pace after the one before; but for 20 s at most (the time the pace
+      -- takes to double), then placed again at the pace of then: a backlog placed at the pace of
+      -- a 429 would keep it for good, and placed every 10 s, a waiting row was rewritten
+      -- 66 to 1,014 times a second (explore24a #5).
       UPDATE nudge.reminders r
          SET occurrence_at = coalesce(r.occurrence_at, r.next_run_at),
              next_run_at = least(pl.start + pl.k / pl.pace * interval '1 second',
-                                 now() + interval '10 seconds'),
+                                 now() + interval '20 seconds'),
              leased_by = NULL, lease_expires_at = NULL, updated_at = now()
         FROM placed pl
        WHERE r.id = pl.id AND NOT pl.goes
@@ -1946,6 +1954,7 @@ BEGIN
        WHERE h.host = s.host
     )
     SELECT array_agg(pl.row_ctid) FILTER (WHERE pl.goes) INTO v_sent FROM placed pl;
+    PERFORM set_config('nudge.placing', '', true);
     v_take := ARRAY(SELECT t FROM unnest(v_take) AS t WHERE t <> ALL (v_paced))
               || coalesce(v_sent, '{}');
   END IF;
@@ -1976,7 +1985,7 @@ END $$;
 
 -- Name: FUNCTION claim_due(p_worker text, p_limit integer, p_policy nudge.worker_policy, p_slots integer, p_email_slots integer, p_pass_over text[]); Type: COMMENT; Schema: nudge; Owner: -
 
-COMMENT ON FUNCTION nudge.claim_due(p_worker text, p_limit integer, p_policy nudge.worker_policy, p_slots integer, p_email_slots integer, p_pass_over text[]) IS 'Leases up to p_limit due ACTIVE reminders, earliest first, passing over (neither locking nor taking) those whose target is LIKE any of p_pass_over when given, of which at most p_slots webhooks and emails and at most p_email_slots emails (each when given; log lines take no slot, and the rows past them are left due), to p_worker for the policy''s lease_seconds (database clock), skipping rows other workers hold, each with its address (target, else contacts), its own request rendered for the attempt (nudge.rendered_request) and whether it was taken over from an expired lease (rescued); never returns a reminder whose stop flag is true (it completes instead), an occurrence whose attempts (attempt - rate_limited) were all used by workers that never finished them (recorded as failed), one missed by more than the threshold under misfire_policy skip (recorded as a skipped attempt saying up to when; the reminder moves to its first occurrence missed by no more than the threshold, due at once, or else its next future one), nor a webhook to a host whose circuit breaker is not closed (held until the breaker''s next_probe_at, occurrence and attempt kept), except one probe per host whose next_probe_at has passed (the held one with the fewest attempts used), which marks the breaker probing for lease_seconds (notified on nudge_breaker); a fire_all reminder starting a catch-up of more than fire_all_cap missed occurrences (up to ends_at) is returned at the first of the newest fire_all_cap of them (nudge.catch_up_kept), the older ones recorded as one skipped attempt at the oldest saying how many were dropped and from when to when; a webhook to a paced host (it answered 429: nudge.host_pace) goes only at the host''s pace and no sooner than its next_send_at, a second''s worth at once, the others held until their send times a pace apart, or for 10 s at most and then placed again (occurrence and attempt kept, no attempt used), and the rows of a paced host another claim is pacing are neither taken nor held; each fire''s max_attempts is the attempt number at which a failure ends its occurrence (its attempts plus the 429s that used none) and rate_limits_left how many more 429s would use none.';
+COMMENT ON FUNCTION nudge.claim_due(p_worker text, p_limit integer, p_policy nudge.worker_policy, p_slots integer, p_email_slots integer, p_pass_over text[]) IS 'Leases up to p_limit due ACTIVE reminders, earliest first, passing over (neither locking nor taking) those whose target is LIKE any of p_pass_over when given, of which at most p_slots webhooks and emails and at most p_email_slots emails (each when given; log lines take no slot, and the rows past them are left due), to p_worker for the policy''s lease_seconds (database clock), skipping rows other workers hold, each with its address (target, else contacts), its own request rendered for the attempt (nudge.rendered_request) and whether it was taken over from an expired lease (rescued); never returns a reminder whose stop flag is true (it completes instead), an occurrence whose attempts (attempt - rate_limited) were all used by workers that never finished them (recorded as failed), one missed by more than the threshold under misfire_policy skip (recorded as a skipped attempt saying up to when; the reminder moves to its first occurrence missed by no more than the threshold, due at once, or else its next future one), nor a webhook to a host whose circuit breaker is not closed (held until the breaker''s next_probe_at, occurrence and attempt kept), except one probe per host whose next_probe_at has passed (the held one with the fewest attempts used), which marks the breaker probing for lease_seconds (notified on nudge_breaker); a fire_all reminder starting a catch-up of more than fire_all_cap missed occurrences (up to ends_at) is returned at the first of the newest fire_all_cap of them (nudge.catch_up_kept), the older ones recorded as one skipped attempt at the oldest saying how many were dropped and from when to when; a webhook to a paced host (it answered 429: nudge.host_pace) goes only at the host''s pace and no sooner than its next_send_at, a second''s worth at once, the others held (in the order of their occurrences, not logged in nudge.changes) until their send times a pace apart, or for 20 s at most and then placed again (occurrence and attempt kept, no attempt used), and the rows of a paced host another claim is pacing are neither taken nor held; each fire''s max_attempts is the attempt number at which a failure ends its occurrence (its attempts plus the 429s that used none) and rate_limits_left how many more 429s would use none.';
 
 -- Name: close_breaker(text); Type: FUNCTION; Schema: nudge; Owner: -
 
@@ -7655,7 +7664,7 @@ CREATE TRIGGER execution_inserts_are_logged AFTER INSERT ON nudge.executions REF
 
 -- Name: reminders reminder_changes_are_logged; Type: TRIGGER; Schema: nudge; Owner: -
 
-CREATE TRIGGER reminder_changes_are_logged AFTER UPDATE OF status, next_run_at, interval_seconds, max_fires, ends_at, payload ON nudge.reminders FOR EACH ROW WHEN ((((old.fire_count)::integer = (new.fire_count)::integer) AND (((old.status)::text <> (new.status)::text) OR ((NOT (old.leased_by IS DISTINCT FROM new.leased_by)) AND ((old.attempt)::integer = (new.attempt)::integer) AND ((new.next_run_at IS DISTINCT FROM old.next_run_at) OR ((new.interval_seconds)::integer IS DISTINCT FROM (old.interval_seconds)::integer) OR ((new.max_fires)::integer IS DISTINCT FROM (old.max_fires)::integer) OR (new.ends_at IS DISTINCT FROM old.ends_at) OR ((new.payload)::jsonb IS DISTINCT FROM (old.payload)::jsonb)))))) EXECUTE FUNCTION nudge.log_reminder_change();
+CREATE TRIGGER reminder_changes_are_logged AFTER UPDATE OF status, next_run_at, interval_seconds, max_fires, ends_at, payload ON nudge.reminders FOR EACH ROW WHEN ((((old.fire_count)::integer = (new.fire_count)::integer) AND (((old.status)::text <> (new.status)::text) OR ((NOT (old.leased_by IS DISTINCT FROM new.leased_by)) AND ((old.attempt)::integer = (new.attempt)::integer) AND (((((new.next_run_at IS DISTINCT FROM old.next_run_at) OR ((new.interval_seconds)::integer IS DISTINCT FROM (old.interval_seconds)::integer)) OR ((new.max_fires)::integer IS DISTINCT FROM (old.max_fires)::integer)) OR (new.ends_at IS DISTINCT FROM old.ends_at)) OR ((new.payload)::jsonb IS DISTINCT FROM (old.payload)::jsonb)) AND (current_setting('nudge.placing'::text, true) IS DISTINCT FROM 'on'::text))))) EXECUTE FUNCTION nudge.log_reminder_change();
 
 -- Name: reminders reminder_created_stopped_emits_an_event; Type: TRIGGER; Schema: nudge; Owner: -
 

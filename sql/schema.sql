@@ -2009,7 +2009,8 @@ BEGIN
     RAISE EXCEPTION 'no circuit breaker for host %: only a host that has failed has one (GET /v1/targets)',
       p_host USING ERRCODE = 'NU404';
   END IF;
-  IF v_row.state = 'closed' AND v_row.consecutive_failures = 0 THEN
+  IF v_row.state = 'closed' AND v_row.consecutive_failures = 0
+     AND NOT coalesce(v_row.paced_until > now(), false) THEN
     RETURN v_row;
   END IF;
   v_from := v_row.state;
@@ -2017,9 +2018,19 @@ BEGIN
   UPDATE nudge.target_hosts h
      SET state = 'closed', consecutive_failures = 0, last_error = NULL, open_seconds = NULL,
          opened_at = NULL,
-         next_probe_at = NULL, probe_worker = NULL, probe_reminder_id = NULL, updated_at = now()
+         next_probe_at = NULL, probe_worker = NULL, probe_reminder_id = NULL,
+         pace = NULL, limited_at = NULL, paced_until = NULL, next_send_at = NULL,
+         updated_at = now()
    WHERE h.host = p_host
   RETURNING * INTO v_row;
+  -- What its pace held waits 20 s at most (nudge.claim_due): due now instead, with the retries
+  -- due to it meanwhile.
+  UPDATE nudge.reminders r
+     SET next_run_at = now(), updated_at = now()
+   WHERE r.status = 'ACTIVE' AND r.next_run_at > now()
+     AND r.next_run_at <= now() + interval '20 seconds'
+     AND r.leased_by IS NULL AND r.channel = 'webhook'
+     AND coalesce(nudge.target_host(r.target), nudge.webhook_host(r)) = p_host;
   -- What it held waits for its probe time (nudge.record_host_outcomes): due now instead.
   IF v_held IS NOT NULL THEN
     UPDATE nudge.reminders r
@@ -2041,7 +2052,7 @@ END $$;
 
 -- Name: FUNCTION close_breaker(p_host text); Type: COMMENT; Schema: nudge; Owner: -
 
-COMMENT ON FUNCTION nudge.close_breaker(p_host text) IS 'Closes the circuit breaker of p_host (a host as nudge.target_hosts keys it) by hand: state closed, failures and last error cleared, and the deliveries it held (waiting for its next probe) due at once, as a probe''s success would; the change is notified on nudge_breaker (worker null) and audited (subject_type target) unless the session has nudge.audit = off; a closed breaker without failures is returned unchanged; no such host raises NU404, a host empty or over 2048 characters 22023 naming host.';
+COMMENT ON FUNCTION nudge.close_breaker(p_host text) IS 'Closes the circuit breaker of p_host (a host as nudge.target_hosts keys it) by hand and ends its pacing: state closed, failures and last error cleared, the deliveries it held (waiting for its next probe) due at once, as a probe''s success would, and so are those due to it within the next 20 s (held by its pace, or retries), the host no longer paced; the change is notified on nudge_breaker (worker null) and audited (subject_type target) unless the session has nudge.audit = off; a closed breaker without failures of a host not paced is returned unchanged; no such host raises NU404, a host empty or over 2048 characters 22023 naming host.';
 
 -- Name: compile_rule(nudge.rules); Type: FUNCTION; Schema: nudge; Owner: -
 

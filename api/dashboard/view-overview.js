@@ -64,12 +64,29 @@ async function breakers(closed) {
       : h("p", { id: "breakers" }, "None is open: every webhook host is taking deliveries.")];
 }
 
-const PACED_COLUMNS = ["Host", "Pace", "Next delivery"];
+const PACED_COLUMNS = ["Host", "Pace", "Next delivery", "Action"];
+
+// Ends a host's pacing by hand (POST /v1/targets/close) once its limit is known to be lifted:
+// what its pace holds goes out at once.
+function endPacingButton(t, done) {
+  return h("button", {
+    type: "button", class: "needs-write",
+    onclick: async () => {
+      if (!confirm(`End the pacing of ${t.host} now? What waits for it goes out at once.`)) return;
+      try {
+        await api("POST", "/v1/targets/close", { host: t.host });
+        done(null, `Ended the pacing of ${t.host}: what waited goes out now.`);
+      } catch (e) {
+        done(e);
+      }
+    },
+  }, "End pacing");
+}
 
 // The hosts that answered 429 (Too Many Requests): their deliveries go out at a pace that halves
 // with each 429, without using attempts. Their breakers stay closed: without this, a host that
 // limits its rate is nowhere to be seen while its backlog waits.
-async function pacedHosts() {
+async function pacedHosts(ended) {
   if (!(await hasRoute("/v1/targets"))) return null;
   const p = await api("GET", "/v1/targets?paced=true&limit=50");
   const next = (t) => (new Date(t.next_send_at) <= Date.now() + 500 ? "now" : time(t.next_send_at));
@@ -77,7 +94,7 @@ async function pacedHosts() {
     p.items.length
       ? [h("div", { class: "table-wrap", role: "region", "aria-label": "Rate-limited hosts", tabindex: 0 },
         h("table", { id: "paced-hosts", class: "stack-on-phone" }, tableHead(PACED_COLUMNS),
-          h("tbody", {}, p.items.map((t) => labelledRow({}, PACED_COLUMNS, [t.host, `${t.pace.toLocaleString()} a second`, next(t)], [1]))))),
+          h("tbody", {}, p.items.map((t) => labelledRow({}, PACED_COLUMNS, [t.host, `${t.pace.toLocaleString()} a second`, next(t), endPacingButton(t, ended)], [1]))))),
         h("p", { class: "hint" }, "They answered 429: their deliveries go out at this pace, which halves with each 429 and doubles every 20 s without one; a 429 uses no attempt.")]
       : h("p", { id: "paced-hosts" }, "No webhook host is rate-limiting its deliveries.")];
 }
@@ -109,7 +126,7 @@ export async function overviewView(main, ctx) {
     h("button", { type: "button", onclick: () => reload() }, "Refresh"));
 
   async function load() {
-    const [o, held, paced, busy] = await Promise.all([api("GET", "/v1/overview"), breakers(afterClose), pacedHosts(), busyHosts()]);
+    const [o, held, paced, busy] = await Promise.all([api("GET", "/v1/overview"), breakers(afterClose), pacedHosts(afterClose), busyHosts()]);
     const approx = o.counts_estimated ? "≈ " : "";
     const dueCapped = o.due_now >= o.due_now_cap ? "+" : "";
     fill(body,

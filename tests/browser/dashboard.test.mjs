@@ -196,7 +196,11 @@ flow("the overview names the hosts paced because they answered 429", {}, async (
                      now() + interval '1 minute')`);
   await page.click("button:text-is('Refresh')");
   const row = await page.waitForSelector("#paced-hosts tbody tr");
-  assert.match(await row.textContent(), /^https:\/\/limited\.example:4432 a second\d/);
+  assert.match(await row.textContent(), /^https:\/\/limited\.example:4432 a second\d.*End pacing$/);
+  page.once("dialog", (d) => d.accept());
+  await page.click("#paced-hosts button:text-is('End pacing')");
+  await page.waitForSelector("#overview-said:has-text('Ended the pacing of https://limited.example:443')");
+  await page.waitForSelector("#paced-hosts:has-text('No webhook host is rate-limiting')");
   stack.sql("DELETE FROM nudge.target_hosts WHERE host = 'https://limited.example:443'");
 });
 

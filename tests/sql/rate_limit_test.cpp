@@ -239,6 +239,19 @@ TEST_F(RateLimitTest, TheRowsOfAHostAnotherClaimIsPacingAreNeitherTakenNorHeld) 
   EXPECT_FALSE(round({}, 200).empty());
 }
 
+// An operator who knows the receiver's limit was lifted ends the pacing (explore24a #6).
+TEST_F(RateLimitTest, ClosingTheHostByHandEndsItsPacing) {
+  for (int i = 0; i < 5; ++i) create_webhook("r" + std::to_string(i));
+  round(round({}, 200), 429);
+  everything_due();
+  ASSERT_EQ(round({}, 200).size(), 1u);  // the others held a pace apart
+  sql("SELECT nudge.close_breaker($1)", kLimited);
+  EXPECT_TRUE(sql("SELECT pace FROM nudge.target_hosts")[0][0].is_null());
+  EXPECT_TRUE(value<std::string>("SELECT nudge.target_host_json(h)->>'pace' IS NULL"
+                                 "  FROM nudge.target_hosts h") == "t");
+  EXPECT_EQ(round({}, 200).size(), 4u) << "what the pace held is due at once";
+}
+
 TEST_F(RateLimitTest, AHostIsPacedWithItsBreakerOff) {
   for (int i = 0; i < 4; ++i) create_webhook("r" + std::to_string(i));
   Policy off = fast_retries();

@@ -3947,6 +3947,23 @@ CREATE FUNCTION nudge.gauges(p_count_cap integer) RETURNS TABLE(name text, help 
          (SELECT coalesce(sum(nudge.held_deliveries(h)), 0) FROM nudge.target_hosts h
            WHERE h.state <> 'closed')::double precision
   UNION ALL
+  SELECT 'nudge_paced_hosts',
+         'Webhook target hosts paced now because they answered 429 (GET /v1/targets?paced=true).',
+         NULL, NULL,
+         (SELECT count(*) FROM nudge.target_hosts h WHERE h.paced_until > now())::double precision
+  UNION ALL
+  -- A paced host's deliveries wait for their send times, not due: without these, a backlog
+  -- 16.5 minutes late read 0 in both backlog gauges (explore24a #2).
+  SELECT g.name, g.help, NULL, NULL, g.value
+    FROM nudge.paced_backlog(greatest(p_count_cap, 1)) b
+   CROSS JOIN LATERAL (VALUES
+     ('nudge_paced_deliveries',
+      format('Webhook deliveries waiting for a paced host (held until their send times, or retrying within 20 s), counted among the %s earliest reminders due in the next 20 s.', greatest(p_count_cap, 1)),
+      b.deliveries::double precision),
+     ('nudge_oldest_paced_seconds',
+      'How long the oldest occurrence waiting for a paced host has been due, in seconds (0: none).',
+      b.oldest_seconds)) AS g(name, help, value)
+  UNION ALL
   SELECT 'nudge_workers_connected',
          'nudge-worker processes with a claim loop connected to this database.',
          NULL, NULL,
@@ -3977,7 +3994,7 @@ $_$;
 
 -- Name: FUNCTION gauges(p_count_cap integer); Type: COMMENT; Schema: nudge; Owner: -
 
-COMMENT ON FUNCTION nudge.gauges(p_count_cap integer) IS 'The database''s gauges for the workers'' GET /metrics, one row per sample (metric name, help, at most one label, value), grouped by name: nudge_due_reminders (due ACTIVE reminders without a live lease, counted up to p_count_cap), nudge_oldest_due_seconds (how long the earliest of them has been due, at most since 0001-01-01T00:00:00Z; 0 when none is), nudge_breaker_hosts by state (hosts with a circuit breaker row, closed, open or probing), nudge_held_deliveries (deliveries the open and probing breakers hold, nudge.held_deliveries), nudge_workers_connected (nudge-worker processes with a claim loop session in this database, by their sessions'' application_name), nudge_breaker_open_seconds by host (seconds since each breaker that is not closed last opened: a failed probe opens it again; no row while it is closed, nor while it is open past its probe time holding no delivery) and nudge_rule_failures_total (rules that could not run for Nudge''s own events, the sequence nudge.rule_failures: a counter, as its _total says; no value for a login without SELECT on it); reads at most p_count_cap + 1 entries of the due index, and the held deliveries of each breaker that is not closed.';
+COMMENT ON FUNCTION nudge.gauges(p_count_cap integer) IS 'The database''s gauges for GET /metrics of nudge-api and the workers, one row per sample (metric name, help, at most one label, value), grouped by name: nudge_due_reminders (due ACTIVE reminders without a live lease, counted up to p_count_cap), nudge_oldest_due_seconds (how long the earliest of them has been due, at most since 0001-01-01T00:00:00Z; 0 when none is), nudge_breaker_hosts by state (hosts with a circuit breaker row, closed, open or probing), nudge_held_deliveries (deliveries the open and probing breakers hold, nudge.held_deliveries), nudge_paced_hosts (hosts paced now: they answered 429), nudge_paced_deliveries and nudge_oldest_paced_seconds (nudge.paced_backlog: the deliveries waiting for a paced host, counted among the p_count_cap earliest due in the next 20 s, and how long the oldest has been due), nudge_workers_connected (nudge-worker processes with a claim loop session in this database, by their sessions'' application_name), nudge_breaker_open_seconds by host (seconds since each breaker that is not closed last opened: a failed probe opens it again; no row while it is closed, nor while it is open past its probe time holding no delivery) and nudge_rule_failures_total (rules that could not run for Nudge''s own events, the sequence nudge.rule_failures: a counter, as its _total says; no value for a login without SELECT on it); reads at most p_count_cap + 1 entries of the due index (and, while a host is paced, p_count_cap more), and the held deliveries of each breaker that is not closed.';
 
 -- Name: held_deliveries(nudge.target_hosts); Type: FUNCTION; Schema: nudge; Owner: -
 
@@ -4612,6 +4629,36 @@ $$;
 -- Name: FUNCTION own_event_path_problem(p_event_type text, p_path text); Type: COMMENT; Schema: nudge; Owner: -
 
 COMMENT ON FUNCTION nudge.own_event_path_problem(p_event_type text, p_path text) IS 'Why an event of type p_event_type, one of Nudge''s own (nudge.reminder_completed: data.reason and data.reminder; nudge.reminder_failed: data.reminder and data.last_error; data.reminder being a reminder''s JSON, any path within its payload and request), can never have the value at p_path (data.<path>); NULL when it can, and for any other event type or path.';
+
+-- Name: paced_backlog(integer); Type: FUNCTION; Schema: nudge; Owner: -
+
+CREATE FUNCTION nudge.paced_backlog(p_read_cap integer, OUT deliveries bigint, OUT oldest_seconds double precision) RETURNS record
+    LANGUAGE sql STABLE
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    SET enable_seqscan TO 'off'
+    SET jit TO 'off'
+    AS $$
+  -- A paced host holds its deliveries 20 s at most (nudge.claim_due): they are among the
+  -- reminders due in the next 20 s, read by time in the due index, and only while a host is
+  -- paced.
+  SELECT count(*),
+         coalesce(extract(epoch FROM now() - min(greatest((w.r).occurrence_at,
+                                                          nudge.earliest_time()))), 0)::float8
+    FROM (SELECT r FROM nudge.reminders r
+           WHERE EXISTS (SELECT 1 FROM nudge.target_hosts h WHERE h.paced_until > now())
+             AND r.status = 'ACTIVE' AND r.next_run_at > now()
+             AND r.next_run_at <= now() + interval '20 seconds'
+           ORDER BY r.next_run_at
+           LIMIT p_read_cap) w
+   WHERE (w.r).leased_by IS NULL AND (w.r).channel = 'webhook' AND (w.r).occurrence_at IS NOT NULL
+     AND EXISTS (SELECT 1 FROM nudge.target_hosts h
+                  WHERE h.paced_until > now()
+                    AND h.host = coalesce(nudge.target_host((w.r).target), nudge.webhook_host(w.r)))
+$$;
+
+-- Name: FUNCTION paced_backlog(p_read_cap integer, OUT deliveries bigint, OUT oldest_seconds double precision); Type: COMMENT; Schema: nudge; Owner: -
+
+COMMENT ON FUNCTION nudge.paced_backlog(p_read_cap integer, OUT deliveries bigint, OUT oldest_seconds double precision) IS 'The webhook deliveries waiting for a host paced now (held until their send times, or retrying within 20 s: ACTIVE, not leased, an occurrence kept, due in the next 20 s), counted among the p_read_cap earliest reminders due then, and how long the oldest of their occurrences has been due (0: none); nothing is read while no host is paced.';
 
 -- Name: pause_reminder(bigint); Type: FUNCTION; Schema: nudge; Owner: -
 

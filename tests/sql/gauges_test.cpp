@@ -35,11 +35,39 @@ TEST_F(Gauges, CountTheDueBacklogAndTheAgeOfItsOldest) {
   // and nudge_breaker_hosts, nudge_held_deliveries (tests/sql/breaker_test.cpp),
   // nudge_workers_connected (below), nudge_rule_failures_total (tests/sql/events_test.cpp);
   // nudge_breaker_open_seconds has no series while no breaker is open
-  ASSERT_EQ(g.size(), 6u);
+  ASSERT_EQ(g.size(), 9u);
+  EXPECT_EQ(g.at("nudge_paced_hosts"), 0);
+  EXPECT_EQ(g.at("nudge_paced_deliveries"), 0);
+  EXPECT_EQ(g.at("nudge_oldest_paced_seconds"), 0);
   EXPECT_EQ(g.at("nudge_due_reminders"), 2);
   EXPECT_GE(g.at("nudge_oldest_due_seconds"), 600);
   EXPECT_LT(g.at("nudge_oldest_due_seconds"), 700);
   EXPECT_EQ(reminder(held)["leased_by"].as<std::string>(), "w1");
+}
+
+// A paced host's deliveries wait for their send times, not due: they have gauges of their own
+// (explore24a #2: 1,207 webhooks up to 16.5 minutes late read 0 in the backlog gauges).
+TEST_F(Gauges, ABacklogAPacedHostHoldsIsCountedWithItsOldest) {
+  for (int i = 0; i < 4; ++i)
+    create("p_entity_type => 'user', p_entity_id => 'p" + std::to_string(i) +
+           "', p_event_type => 'nudge', p_channel => 'webhook', p_target =>"
+           " 'http://limited.example/hook', p_schedule_type => 'one_time', p_run_at => now() -"
+           " interval '10 minutes'");
+  create(
+      "p_entity_type => 'user', p_entity_id => 'other', p_event_type => 'nudge', p_channel =>"
+      " 'webhook', p_target => 'http://other.example/hook', p_schedule_type => 'one_time',"
+      " p_run_at => now() - interval '20 minutes'");
+  // As a claim leaves them: held a pace apart, their occurrences kept.
+  sql("UPDATE nudge.reminders SET occurrence_at = next_run_at,"
+      " next_run_at = now() + (id % 5 + 1) * interval '1 second'");
+  sql("INSERT INTO nudge.target_hosts (host, pace, limited_at, paced_until, next_send_at)"
+      " VALUES ('http://limited.example:80', 1, now(), now() + interval '5 minutes', now())");
+  const auto g = gauges();
+  EXPECT_EQ(g.at("nudge_paced_hosts"), 1);
+  EXPECT_EQ(g.at("nudge_paced_deliveries"), 4) << "not the other host's";
+  EXPECT_GE(g.at("nudge_oldest_paced_seconds"), 600);
+  EXPECT_LT(g.at("nudge_oldest_paced_seconds"), 700);
+  EXPECT_EQ(g.at("nudge_due_reminders"), 0);
 }
 
 TEST_F(Gauges, AnExpiredLeaseCountsAsWaiting) {

@@ -3750,6 +3750,7 @@ CREATE FUNCTION nudge.finish_attempts(p_worker text, p_policy nudge.worker_polic
     SET enable_hashjoin TO 'off'
     SET enable_mergejoin TO 'off'
     SET plan_cache_mode TO 'force_generic_plan'
+    SET "nudge.placing" TO 'on'
     AS $$
 DECLARE
   v_recorded integer;

@@ -145,6 +145,8 @@ TEST_F(RateLimitTest, ARetryAfterHoldsTheWholeHost) {
   const auto fires = round({}, 200);
   ASSERT_EQ(fires.size(), 3u);
   round({fires[0]}, 429, 30);
+  EXPECT_EQ(count("nudge.changes WHERE change = 'rescheduled'"), 0)
+      << "waiting for a Retry-After is flow control, not a change";
   sql("UPDATE nudge.reminders SET next_run_at = now() - interval '1 millisecond'"
       " WHERE status = 'ACTIVE' AND leased_by IS NULL");
   round({fires[1], fires[2]}, 200);

@@ -1673,8 +1673,8 @@ DECLARE
   v_used      integer[];  -- their attempts used,
   v_probes    tid[];     -- and of those, the probes this claim sends
   v_changes   text[];
-  v_paced     tid[];     -- rows to take whose host is paced,
-  v_paced_hosts text[];  -- their hosts,
+  v_paced     tid[];     -- rows to take whose host or URL is paced,
+  v_pacers    text[];    -- what paces each (its host, else its URL),
   v_paced_ids bigint[];
   v_paced_due timestamptz[];
   v_sent      tid[];     -- and of those, the ones its pace lets go now
@@ -1890,49 +1890,68 @@ BEGIN
               || coalesce(v_probes, '{}');
   END IF;
 
-  -- Paced hosts (0130), only while one is: a host that answered 429 is sent at its pace
-  -- (nudge.host_pace), no request before its next_send_at. The rows of such a host are given
-  -- send times a pace apart from then, in the order of their occurrences: a second's worth goes
-  -- out, the others wait for theirs, or 20 s at most (occurrence and attempt kept, no attempt
-  -- used), so its backlog goes out
-  -- spread instead of meeting its limit all at once (explore23a #1). A host another claim is
-  -- pacing right now is skipped: its rows are neither taken nor held.
+  -- Paced hosts and URLs (0130, 0135), only while one is: a host or URL that answered 429 is
+  -- sent at its pace (nudge.pace_at), no request before its next_send_at. A row is paced by its
+  -- host when the whole host is paced, else by its URL (nudge.target_url) when that is. The
+  -- rows of such a pacer are given send times a pace apart from then, in the order of their
+  -- occurrences: a second's worth goes out, the others wait for theirs, or 20 s at most
+  -- (occurrence and attempt kept, no attempt used), so its backlog goes out spread instead of
+  -- meeting its limit all at once (explore23a #1). A pacer another claim is pacing right now is
+  -- skipped: its rows are neither taken nor held.
   IF v_take IS NOT NULL
-     AND EXISTS (SELECT 1 FROM nudge.target_hosts h WHERE h.paced_until > now()) THEN
+     AND (EXISTS (SELECT 1 FROM nudge.target_hosts h WHERE h.paced_until > now())
+          OR EXISTS (SELECT 1 FROM nudge.paced_targets t WHERE t.paced_until > now())) THEN
     -- In the order of their occurrences (held rows share their times: by those, a host's
     -- backlog went out by id, one tenant after another: explore24a #4).
-    SELECT array_agg(p.row_ctid), array_agg(p.host), array_agg(p.id), array_agg(p.due)
-      INTO v_paced, v_paced_hosts, v_paced_ids, v_paced_due
+    SELECT array_agg(p.row_ctid), array_agg(e.pacer), array_agg(p.id), array_agg(p.due)
+      INTO v_paced, v_pacers, v_paced_ids, v_paced_due
       FROM (SELECT r.ctid AS row_ctid, r.id, coalesce(r.occurrence_at, r.next_run_at) AS due,
-                   coalesce(nudge.target_host(r.target), nudge.webhook_host(r)) AS host
+                   coalesce(nudge.target_host(r.target), nudge.webhook_host(r)) AS host,
+                   coalesce(nudge.target_url(r.target), nudge.webhook_url(r)) AS url
               FROM nudge.reminders r
              WHERE r.ctid = ANY (v_take) AND r.channel = 'webhook'
                AND r.ctid <> ALL (coalesce(v_probes, '{}'))) p
-     WHERE EXISTS (SELECT 1 FROM nudge.target_hosts h
-                    WHERE h.host = p.host AND h.paced_until > now());
+     CROSS JOIN LATERAL (
+           SELECT CASE WHEN EXISTS (SELECT 1 FROM nudge.target_hosts h
+                                     WHERE h.host = p.host AND h.paced_until > now())
+                         THEN p.host
+                       WHEN EXISTS (SELECT 1 FROM nudge.paced_targets t
+                                     WHERE t.url = p.url AND t.paced_until > now())
+                         THEN p.url END AS pacer) e
+     WHERE e.pacer IS NOT NULL;
   END IF;
 
   IF v_paced IS NOT NULL THEN
     -- Placing rows is flow control, not a change of the reminders: not in nudge.changes (its
     -- trigger reads this), which logged 366,000 of them against 11,000 fires (explore24a #5).
     PERFORM set_config('nudge.placing', 'on', true);
-    WITH pacing AS (
-      SELECT h.host, greatest(h.next_send_at, now()) AS start, nudge.host_pace(h, now()) AS pace
+    WITH paced_hosts AS (
+      SELECT h.host AS pacer, greatest(h.next_send_at, now()) AS start,
+             nudge.host_pace(h, now()) AS pace
         FROM nudge.target_hosts h
-       WHERE h.host = ANY (v_paced_hosts) AND h.paced_until > now()
+       WHERE h.host = ANY (v_pacers) AND h.paced_until > now()
        ORDER BY h.host
          FOR UPDATE SKIP LOCKED
+    ), paced_urls AS (
+      SELECT t.url AS pacer, greatest(t.next_send_at, now()) AS start,
+             nudge.pace_at(t.pace, t.limited_at, t.paced_until, now()) AS pace
+        FROM nudge.paced_targets t
+       WHERE t.url = ANY (v_pacers) AND t.paced_until > now()
+       ORDER BY t.url
+         FOR UPDATE SKIP LOCKED
+    ), pacing AS (
+      SELECT * FROM paced_hosts UNION ALL SELECT * FROM paced_urls
     ), placed AS (
       SELECT s.*,
              -- A second's worth (whole deliveries, at least one) may go at once: the row goes if
-             -- its place, counted from the host's next send time, is within it.
+             -- its place, counted from the pacer's next send time, is within it.
              s.k + extract(epoch FROM s.start - now()) * s.pace
                <= greatest(1, floor(s.pace)) - 1 + 1e-9 AS goes
-        FROM (SELECT b.row_ctid, b.id, b.host, p.start, p.pace,
-                     row_number() OVER (PARTITION BY b.host ORDER BY b.due, b.id) - 1 AS k
-                FROM unnest(v_paced, v_paced_hosts, v_paced_ids, v_paced_due)
-                       AS b(row_ctid, host, id, due)
-                JOIN pacing p ON p.host = b.host) s
+        FROM (SELECT b.row_ctid, b.id, b.pacer, p.start, p.pace,
+                     row_number() OVER (PARTITION BY b.pacer ORDER BY b.due, b.id) - 1 AS k
+                FROM unnest(v_paced, v_pacers, v_paced_ids, v_paced_due)
+                       AS b(row_ctid, pacer, id, due)
+                JOIN pacing p ON p.pacer = b.pacer) s
     ), held AS (
       -- At its send time, a pace after the one before; but for 20 s at most (the time the pace
       -- takes to double), then placed again at the pace of then: a backlog placed at the pace of
@@ -1945,13 +1964,18 @@ BEGIN
              leased_by = NULL, lease_expires_at = NULL, updated_at = now()
         FROM placed pl
        WHERE r.id = pl.id AND NOT pl.goes
-    ), sent AS (
-      UPDATE nudge.target_hosts h
-         SET next_send_at = s.start + s.taken / s.pace * interval '1 second', updated_at = now()
-        FROM (SELECT pl.host, min(pl.start) AS start, min(pl.pace) AS pace,
-                     count(*) FILTER (WHERE pl.goes) AS taken
-                FROM placed pl GROUP BY pl.host) s
-       WHERE h.host = s.host
+    ), taken AS (
+      SELECT pl.pacer, min(pl.start) + count(*) FILTER (WHERE pl.goes) / min(pl.pace)
+                                       * interval '1 second' AS next_send_at
+        FROM placed pl GROUP BY pl.pacer
+    ), sent_hosts AS (
+      UPDATE nudge.target_hosts h SET next_send_at = tk.next_send_at, updated_at = now()
+        FROM taken tk
+       WHERE h.host = tk.pacer
+    ), sent_urls AS (
+      UPDATE nudge.paced_targets t SET next_send_at = tk.next_send_at, updated_at = now()
+        FROM taken tk
+       WHERE t.url = tk.pacer
     )
     SELECT array_agg(pl.row_ctid) FILTER (WHERE pl.goes) INTO v_sent FROM placed pl;
     PERFORM set_config('nudge.placing', '', true);
@@ -1985,7 +2009,7 @@ END $$;
 
 -- Name: FUNCTION claim_due(p_worker text, p_limit integer, p_policy nudge.worker_policy, p_slots integer, p_email_slots integer, p_pass_over text[]); Type: COMMENT; Schema: nudge; Owner: -
 
-COMMENT ON FUNCTION nudge.claim_due(p_worker text, p_limit integer, p_policy nudge.worker_policy, p_slots integer, p_email_slots integer, p_pass_over text[]) IS 'Leases up to p_limit due ACTIVE reminders, earliest first, passing over (neither locking nor taking) those whose target is LIKE any of p_pass_over when given, of which at most p_slots webhooks and emails and at most p_email_slots emails (each when given; log lines take no slot, and the rows past them are left due), to p_worker for the policy''s lease_seconds (database clock), skipping rows other workers hold, each with its address (target, else contacts), its own request rendered for the attempt (nudge.rendered_request) and whether it was taken over from an expired lease (rescued); never returns a reminder whose stop flag is true (it completes instead), an occurrence whose attempts (attempt - rate_limited) were all used by workers that never finished them (recorded as failed), one missed by more than the threshold under misfire_policy skip (recorded as a skipped attempt saying up to when; the reminder moves to its first occurrence missed by no more than the threshold, due at once, or else its next future one), nor a webhook to a host whose circuit breaker is not closed (held until the breaker''s next_probe_at, occurrence and attempt kept), except one probe per host whose next_probe_at has passed (the held one with the fewest attempts used), which marks the breaker probing for lease_seconds (notified on nudge_breaker); a fire_all reminder starting a catch-up of more than fire_all_cap missed occurrences (up to ends_at) is returned at the first of the newest fire_all_cap of them (nudge.catch_up_kept), the older ones recorded as one skipped attempt at the oldest saying how many were dropped and from when to when; a webhook to a paced host (it answered 429: nudge.host_pace) goes only at the host''s pace and no sooner than its next_send_at, a second''s worth at once, the others held (in the order of their occurrences, not logged in nudge.changes) until their send times a pace apart, or for 20 s at most and then placed again (occurrence and attempt kept, no attempt used), and the rows of a paced host another claim is pacing are neither taken nor held; each fire''s max_attempts is the attempt number at which a failure ends its occurrence (its attempts plus the 429s that used none) and rate_limits_left how many more 429s would use none.';
+COMMENT ON FUNCTION nudge.claim_due(p_worker text, p_limit integer, p_policy nudge.worker_policy, p_slots integer, p_email_slots integer, p_pass_over text[]) IS 'Leases up to p_limit due ACTIVE reminders, earliest first, passing over (neither locking nor taking) those whose target is LIKE any of p_pass_over when given, of which at most p_slots webhooks and emails and at most p_email_slots emails (each when given; log lines take no slot, and the rows past them are left due), to p_worker for the policy''s lease_seconds (database clock), skipping rows other workers hold, each with its address (target, else contacts), its own request rendered for the attempt (nudge.rendered_request) and whether it was taken over from an expired lease (rescued); never returns a reminder whose stop flag is true (it completes instead), an occurrence whose attempts (attempt - rate_limited) were all used by workers that never finished them (recorded as failed), one missed by more than the threshold under misfire_policy skip (recorded as a skipped attempt saying up to when; the reminder moves to its first occurrence missed by no more than the threshold, due at once, or else its next future one), nor a webhook to a host whose circuit breaker is not closed (held until the breaker''s next_probe_at, occurrence and attempt kept), except one probe per host whose next_probe_at has passed (the held one with the fewest attempts used), which marks the breaker probing for lease_seconds (notified on nudge_breaker); a fire_all reminder starting a catch-up of more than fire_all_cap missed occurrences (up to ends_at) is returned at the first of the newest fire_all_cap of them (nudge.catch_up_kept), the older ones recorded as one skipped attempt at the oldest saying how many were dropped and from when to when; a webhook to a paced host, else to a paced URL (it answered 429: nudge.record_host_outcomes), goes only at that pace (nudge.pace_at) and no sooner than its next_send_at, a second''s worth at once, the others held (in the order of their occurrences, not logged in nudge.changes) until their send times a pace apart, or for 20 s at most and then placed again (occurrence and attempt kept, no attempt used), and the rows of a paced host or URL another claim is pacing are neither taken nor held; each fire''s max_attempts is the attempt number at which a failure ends its occurrence (its attempts plus the 429s that used none) and rate_limits_left how many more 429s would use none.';
 
 -- Name: close_breaker(text); Type: FUNCTION; Schema: nudge; Owner: -
 
@@ -2010,7 +2034,9 @@ BEGIN
       p_host USING ERRCODE = 'NU404';
   END IF;
   IF v_row.state = 'closed' AND v_row.consecutive_failures = 0
-     AND NOT coalesce(v_row.paced_until > now(), false) THEN
+     AND NOT coalesce(v_row.paced_until > now(), false)
+     AND NOT EXISTS (SELECT 1 FROM nudge.paced_targets t
+                      WHERE t.host = p_host AND t.paced_until > now()) THEN
     RETURN v_row;
   END IF;
   v_from := v_row.state;
@@ -2023,6 +2049,7 @@ BEGIN
          updated_at = now()
    WHERE h.host = p_host
   RETURNING * INTO v_row;
+  DELETE FROM nudge.paced_targets t WHERE t.host = p_host;
   -- What its pace held waits 20 s at most (nudge.claim_due): due now instead, with the retries
   -- due to it meanwhile.
   UPDATE nudge.reminders r
@@ -2052,7 +2079,7 @@ END $$;
 
 -- Name: FUNCTION close_breaker(p_host text); Type: COMMENT; Schema: nudge; Owner: -
 
-COMMENT ON FUNCTION nudge.close_breaker(p_host text) IS 'Closes the circuit breaker of p_host (a host as nudge.target_hosts keys it) by hand and ends its pacing: state closed, failures and last error cleared, the deliveries it held (waiting for its next probe) due at once, as a probe''s success would, and so are those due to it within the next 20 s (held by its pace, or retries), the host no longer paced; the change is notified on nudge_breaker (worker null) and audited (subject_type target) unless the session has nudge.audit = off; a closed breaker without failures of a host not paced is returned unchanged; no such host raises NU404, a host empty or over 2048 characters 22023 naming host.';
+COMMENT ON FUNCTION nudge.close_breaker(p_host text) IS 'Closes the circuit breaker of p_host (a host as nudge.target_hosts keys it) by hand and ends its pacing and its URLs'': state closed, failures and last error cleared, the deliveries it held (waiting for its next probe) due at once, as a probe''s success would, and so are those due to it within the next 20 s (held by its pace, or retries), the host and its URLs no longer paced; the change is notified on nudge_breaker (worker null) and audited (subject_type target) unless the session has nudge.audit = off; a closed breaker without failures of a host not paced, whole or by URL, is returned unchanged; no such host raises NU404, a host empty or over 2048 characters 22023 naming host.';
 
 -- Name: compile_rule(nudge.rules); Type: FUNCTION; Schema: nudge; Owner: -
 
@@ -3949,9 +3976,12 @@ CREATE FUNCTION nudge.gauges(p_count_cap integer) RETURNS TABLE(name text, help 
            WHERE h.state <> 'closed')::double precision
   UNION ALL
   SELECT 'nudge_paced_hosts',
-         'Webhook target hosts paced now because they answered 429 (GET /v1/targets?paced=true).',
+         'Webhook target hosts paced now, whole or some of their URLs, because they answered 429 (GET /v1/targets?paced=true).',
          NULL, NULL,
-         (SELECT count(*) FROM nudge.target_hosts h WHERE h.paced_until > now())::double precision
+         (SELECT count(*) FROM (SELECT h.host FROM nudge.target_hosts h WHERE h.paced_until > now()
+                                UNION
+                                SELECT t.host FROM nudge.paced_targets t
+                                 WHERE t.paced_until > now()) p)::double precision
   UNION ALL
   -- A paced host's deliveries wait for their send times, not due: without these, a backlog
   -- 16.5 minutes late read 0 in both backlog gauges (explore24a #2).
@@ -3959,10 +3989,10 @@ CREATE FUNCTION nudge.gauges(p_count_cap integer) RETURNS TABLE(name text, help 
     FROM nudge.paced_backlog(greatest(p_count_cap, 1)) b
    CROSS JOIN LATERAL (VALUES
      ('nudge_paced_deliveries',
-      format('Webhook deliveries waiting for a paced host (held until their send times, or retrying within 20 s), counted among the %s earliest reminders due in the next 20 s.', greatest(p_count_cap, 1)),
+      format('Webhook deliveries waiting for a paced host or URL (held until their send times, or retrying within 20 s), counted among the %s earliest reminders due in the next 20 s.', greatest(p_count_cap, 1)),
       b.deliveries::double precision),
      ('nudge_oldest_paced_seconds',
-      'How long the oldest occurrence waiting for a paced host has been due, in seconds (0: none).',
+      'How long the oldest occurrence waiting for a paced host or URL has been due, in seconds (0: none).',
       b.oldest_seconds)) AS g(name, help, value)
   UNION ALL
   SELECT 'nudge_workers_connected',
@@ -3995,7 +4025,7 @@ $_$;
 
 -- Name: FUNCTION gauges(p_count_cap integer); Type: COMMENT; Schema: nudge; Owner: -
 
-COMMENT ON FUNCTION nudge.gauges(p_count_cap integer) IS 'The database''s gauges for GET /metrics of nudge-api and the workers, one row per sample (metric name, help, at most one label, value), grouped by name: nudge_due_reminders (due ACTIVE reminders without a live lease, counted up to p_count_cap), nudge_oldest_due_seconds (how long the earliest of them has been due, at most since 0001-01-01T00:00:00Z; 0 when none is), nudge_breaker_hosts by state (hosts with a circuit breaker row, closed, open or probing), nudge_held_deliveries (deliveries the open and probing breakers hold, nudge.held_deliveries), nudge_paced_hosts (hosts paced now: they answered 429), nudge_paced_deliveries and nudge_oldest_paced_seconds (nudge.paced_backlog: the deliveries waiting for a paced host, counted among the p_count_cap earliest due in the next 20 s, and how long the oldest has been due), nudge_workers_connected (nudge-worker processes with a claim loop session in this database, by their sessions'' application_name), nudge_breaker_open_seconds by host (seconds since each breaker that is not closed last opened: a failed probe opens it again; no row while it is closed, nor while it is open past its probe time holding no delivery) and nudge_rule_failures_total (rules that could not run for Nudge''s own events, the sequence nudge.rule_failures: a counter, as its _total says; no value for a login without SELECT on it); reads at most p_count_cap + 1 entries of the due index (and, while a host is paced, p_count_cap more), and the held deliveries of each breaker that is not closed.';
+COMMENT ON FUNCTION nudge.gauges(p_count_cap integer) IS 'The database''s gauges for GET /metrics of nudge-api and the workers, one row per sample (metric name, help, at most one label, value), grouped by name: nudge_due_reminders (due ACTIVE reminders without a live lease, counted up to p_count_cap), nudge_oldest_due_seconds (how long the earliest of them has been due, at most since 0001-01-01T00:00:00Z; 0 when none is), nudge_breaker_hosts by state (hosts with a circuit breaker row, closed, open or probing), nudge_held_deliveries (deliveries the open and probing breakers hold, nudge.held_deliveries), nudge_paced_hosts (hosts paced now, whole or some of their URLs: they answered 429), nudge_paced_deliveries and nudge_oldest_paced_seconds (nudge.paced_backlog: the deliveries waiting for a paced host, counted among the p_count_cap earliest due in the next 20 s, and how long the oldest has been due), nudge_workers_connected (nudge-worker processes with a claim loop session in this database, by their sessions'' application_name), nudge_breaker_open_seconds by host (seconds since each breaker that is not closed last opened: a failed probe opens it again; no row while it is closed, nor while it is open past its probe time holding no delivery) and nudge_rule_failures_total (rules that could not run for Nudge''s own events, the sequence nudge.rule_failures: a counter, as its _total says; no value for a login without SELECT on it); reads at most p_count_cap + 1 entries of the due index (and, while a host is paced, p_count_cap more), and the held deliveries of each breaker that is not closed.';
 
 -- Name: held_deliveries(nudge.target_hosts); Type: FUNCTION; Schema: nudge; Owner: -
 
@@ -4022,14 +4052,12 @@ COMMENT ON FUNCTION nudge.held_deliveries(h nudge.target_hosts) IS 'How many web
 CREATE FUNCTION nudge.host_pace(h nudge.target_hosts, p_at timestamp with time zone) RETURNS double precision
     LANGUAGE sql STABLE
     AS $$
-  SELECT CASE WHEN h.paced_until > p_at
-              THEN h.pace * power(2, greatest(extract(epoch FROM p_at - h.limited_at)::float8, 0)
-                                     / 20) END
+  SELECT nudge.pace_at(h.pace, h.limited_at, h.paced_until, p_at)
 $$;
 
 -- Name: FUNCTION host_pace(h nudge.target_hosts, p_at timestamp with time zone); Type: COMMENT; Schema: nudge; Owner: -
 
-COMMENT ON FUNCTION nudge.host_pace(h nudge.target_hosts, p_at timestamp with time zone) IS 'Deliveries a second host h may be sent at p_at: its pace, doubled for every 20 s since limited_at (the end of the Retry-After of its last 429 that halved it); NULL when it is not paced then.';
+COMMENT ON FUNCTION nudge.host_pace(h nudge.target_hosts, p_at timestamp with time zone) IS 'Deliveries a second host h, paced whole, may be sent at p_at (nudge.pace_at of its pace, limited_at and paced_until); NULL when it is not paced then.';
 
 -- Name: instant_ahead(timestamp with time zone[], timestamp with time zone); Type: FUNCTION; Schema: nudge; Owner: -
 
@@ -4631,6 +4659,20 @@ $$;
 
 COMMENT ON FUNCTION nudge.own_event_path_problem(p_event_type text, p_path text) IS 'Why an event of type p_event_type, one of Nudge''s own (nudge.reminder_completed: data.reason and data.reminder; nudge.reminder_failed: data.reminder and data.last_error; data.reminder being a reminder''s JSON, any path within its payload and request), can never have the value at p_path (data.<path>); NULL when it can, and for any other event type or path.';
 
+-- Name: pace_at(double precision, timestamp with time zone, timestamp with time zone, timestamp with time zone); Type: FUNCTION; Schema: nudge; Owner: -
+
+CREATE FUNCTION nudge.pace_at(p_pace double precision, p_limited_at timestamp with time zone, p_paced_until timestamp with time zone, p_at timestamp with time zone) RETURNS double precision
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    AS $$
+  SELECT CASE WHEN p_paced_until > p_at
+              THEN p_pace * power(2, greatest(extract(epoch FROM p_at - p_limited_at)::float8, 0)
+                                     / 20) END
+$$;
+
+-- Name: FUNCTION pace_at(p_pace double precision, p_limited_at timestamp with time zone, p_paced_until timestamp with time zone, p_at timestamp with time zone); Type: COMMENT; Schema: nudge; Owner: -
+
+COMMENT ON FUNCTION nudge.pace_at(p_pace double precision, p_limited_at timestamp with time zone, p_paced_until timestamp with time zone, p_at timestamp with time zone) IS 'Deliveries a second a paced host or URL may be sent at p_at: p_pace, doubled for every 20 s since p_limited_at (the end of the Retry-After of its last 429 that halved it); NULL when p_at is not before p_paced_until (no longer paced).';
+
 -- Name: paced_backlog(integer); Type: FUNCTION; Schema: nudge; Owner: -
 
 CREATE FUNCTION nudge.paced_backlog(p_read_cap integer, OUT deliveries bigint, OUT oldest_seconds double precision) RETURNS record
@@ -4639,27 +4681,31 @@ CREATE FUNCTION nudge.paced_backlog(p_read_cap integer, OUT deliveries bigint, O
     SET enable_seqscan TO 'off'
     SET jit TO 'off'
     AS $$
-  -- A paced host holds its deliveries 20 s at most (nudge.claim_due): they are among the
-  -- reminders due in the next 20 s, read by time in the due index, and only while a host is
+  -- A paced host or URL holds its deliveries 20 s at most (nudge.claim_due): they are among the
+  -- reminders due in the next 20 s, read by time in the due index, and only while one is
   -- paced.
   SELECT count(*),
          coalesce(extract(epoch FROM now() - min(greatest((w.r).occurrence_at,
                                                           nudge.earliest_time()))), 0)::float8
     FROM (SELECT r FROM nudge.reminders r
-           WHERE EXISTS (SELECT 1 FROM nudge.target_hosts h WHERE h.paced_until > now())
+           WHERE (EXISTS (SELECT 1 FROM nudge.target_hosts h WHERE h.paced_until > now())
+                  OR EXISTS (SELECT 1 FROM nudge.paced_targets t WHERE t.paced_until > now()))
              AND r.status = 'ACTIVE' AND r.next_run_at > now()
              AND r.next_run_at <= now() + interval '20 seconds'
            ORDER BY r.next_run_at
            LIMIT p_read_cap) w
    WHERE (w.r).leased_by IS NULL AND (w.r).channel = 'webhook' AND (w.r).occurrence_at IS NOT NULL
-     AND EXISTS (SELECT 1 FROM nudge.target_hosts h
-                  WHERE h.paced_until > now()
-                    AND h.host = coalesce(nudge.target_host((w.r).target), nudge.webhook_host(w.r)))
+     AND (EXISTS (SELECT 1 FROM nudge.target_hosts h
+                   WHERE h.paced_until > now()
+                     AND h.host = coalesce(nudge.target_host((w.r).target), nudge.webhook_host(w.r)))
+          OR EXISTS (SELECT 1 FROM nudge.paced_targets t
+                      WHERE t.paced_until > now()
+                        AND t.url = coalesce(nudge.target_url((w.r).target), nudge.webhook_url(w.r))))
 $$;
 
 -- Name: FUNCTION paced_backlog(p_read_cap integer, OUT deliveries bigint, OUT oldest_seconds double precision); Type: COMMENT; Schema: nudge; Owner: -
 
-COMMENT ON FUNCTION nudge.paced_backlog(p_read_cap integer, OUT deliveries bigint, OUT oldest_seconds double precision) IS 'The webhook deliveries waiting for a host paced now (held until their send times, or retrying within 20 s: ACTIVE, not leased, an occurrence kept, due in the next 20 s), counted among the p_read_cap earliest reminders due then, and how long the oldest of their occurrences has been due (0: none); nothing is read while no host is paced.';
+COMMENT ON FUNCTION nudge.paced_backlog(p_read_cap integer, OUT deliveries bigint, OUT oldest_seconds double precision) IS 'The webhook deliveries waiting for a host or URL paced now (held until their send times, or retrying within 20 s: ACTIVE, not leased, an occurrence kept, due in the next 20 s), counted among the p_read_cap earliest reminders due then, and how long the oldest of their occurrences has been due (0: none); nothing is read while none is paced.';
 
 -- Name: pause_reminder(bigint); Type: FUNCTION; Schema: nudge; Owner: -
 
@@ -5397,6 +5443,11 @@ DECLARE
   v_moved     text[];         -- breakers that held deliveries and moved their probe time:
   v_held      timestamptz[];  -- the time their deliveries wait for,
   v_next      timestamptz[];  -- and the new one (NULL: closed, due now)
+  v_host_wide text[];         -- hosts whose 429s pace the whole host,
+  v_urls      text[];         -- else the URLs that answered 429, paced each on its own,
+  v_url_hosts text[];         -- their hosts,
+  v_accepted  bigint[];       -- the requests each accepted in the batch,
+  v_url_waits integer[];      -- and its largest Retry-After
 BEGIN
   v_failing := ARRAY(SELECT DISTINCT o.host FROM unnest(p_hosts, p_failed) AS o(host, failed)
                       WHERE o.failed ORDER BY o.host);
@@ -5414,6 +5465,53 @@ BEGIN
    ORDER BY h.host
      FOR UPDATE;
 
+  -- Whose limit a 429 is (0135): Slack's incoming webhooks limit each URL, so one tenant's burst
+  -- paced a host shared by ten and the other nine's webhooks were 406 s late (explore24a #1);
+  -- but a receiver limiting the whole host with a URL per recipient answers 429 to URLs sent
+  -- once each, and pacing each of those on its own would not slow the host down at all. So a
+  -- 429 paces its URL, unless it came to a URL sent only once in the batch and not paced, while
+  -- another URL of the host was refused in the batch or in the last 2 s: then the whole host.
+  -- A host paced already stays paced whole, and an address that is no URL ({{secret.NAME}}:
+  -- one URL) is paced as its host.
+  IF cardinality(v_limiting) > 0 THEN
+    WITH attempt AS (
+      SELECT o.host, coalesce(nudge.target_url(r.target), nudge.webhook_url(r)) AS url, o.failed,
+             o.limited, o.wait
+        FROM unnest(p_hosts, p_ids, p_failed, p_limited, p_retry_after_seconds)
+               AS o(host, id, failed, limited, wait)
+        JOIN nudge.reminders r ON r.id = o.id
+       WHERE o.host = ANY (v_limiting)
+    ), per_url AS (
+      SELECT a.host, a.url, count(*) AS sent, count(*) FILTER (WHERE a.limited) AS limited,
+             count(*) FILTER (WHERE NOT a.failed AND NOT a.limited) AS accepted,
+             max(a.wait) FILTER (WHERE a.limited) AS wait,
+             EXISTS (SELECT 1 FROM nudge.paced_targets t
+                      WHERE t.url = a.url AND t.paced_until > now()) AS paced
+        FROM attempt a
+       GROUP BY a.host, a.url
+    ), per_host AS (
+      SELECT u.host,
+             EXISTS (SELECT 1 FROM nudge.target_hosts h
+                      WHERE h.host = u.host AND h.paced_until > now())
+             OR bool_or(u.limited > 0 AND u.url IS NULL)
+             OR (bool_or(u.limited > 0 AND u.sent = 1 AND NOT u.paced)
+                 AND (count(*) FILTER (WHERE u.limited > 0) > 1
+                      OR EXISTS (SELECT 1 FROM nudge.paced_targets t
+                                  WHERE t.host = u.host AND t.refused_at > now() - interval '2 seconds'
+                                    AND t.url <> ALL (array_agg(u.url) FILTER (WHERE u.limited > 0)))))
+               AS whole
+        FROM per_url u
+       GROUP BY u.host
+    )
+    SELECT array_agg(ph.host) FILTER (WHERE ph.whole),
+           array_agg(u.url ORDER BY u.url) FILTER (WHERE NOT ph.whole AND u.limited > 0),
+           array_agg(u.host ORDER BY u.url) FILTER (WHERE NOT ph.whole AND u.limited > 0),
+           array_agg(u.accepted ORDER BY u.url) FILTER (WHERE NOT ph.whole AND u.limited > 0),
+           array_agg(u.wait ORDER BY u.url) FILTER (WHERE NOT ph.whole AND u.limited > 0)
+      INTO v_host_wide, v_urls, v_url_hosts, v_accepted, v_url_waits
+      FROM per_url u JOIN per_host ph ON ph.host = u.host;
+  END IF;
+
   -- Decided on the rows as they are now (locked above): any answer closes the breaker and
   -- clears the count; failures add to it, and open a closed breaker at the threshold; the
   -- probe's failure opens a probing one again for twice the time. A 429 is an answer, and
@@ -5421,6 +5519,7 @@ BEGIN
   WITH outcome AS (
     SELECT o.host, count(*) FILTER (WHERE o.failed) AS failures, bool_or(NOT o.failed) AS answered,
            count(*) FILTER (WHERE o.limited) AS limited,
+           o.host = ANY (coalesce(v_host_wide, '{}')) AS host_wide,
            count(*) FILTER (WHERE NOT o.failed AND NOT o.limited) AS accepted,
            max(o.wait) FILTER (WHERE o.limited) AS wait,
            array_agg(o.id) FILTER (WHERE o.failed) AS failed_ids,
@@ -5431,7 +5530,7 @@ BEGIN
      GROUP BY o.host
   ), decided AS (
     SELECT h.host, h.state AS from_state, h.next_probe_at AS held_until, o.answered, o.failures,
-           o.error, t.to_state, o.limited, p.cut, p.pace,
+           o.error, t.to_state, o.limited, o.host_wide, p.cut, p.pace,
            least(coalesce(o.wait, 0)::bigint * 1000, p_policy.retry_max_ms)
              * interval '1 millisecond' AS wait_time,
            CASE WHEN t.to_state <> 'open' OR h.state = 'open' THEN h.open_seconds
@@ -5450,12 +5549,12 @@ BEGIN
                        WHEN h.state = 'probing' AND h.probe_worker = p_worker
                             AND h.probe_reminder_id = ANY (o.failed_ids) THEN 'open'
                        ELSE h.state END AS to_state) t
-     -- A 429 halves the pace the host is sent at (from twice the requests it accepted in this
-     -- batch, at least 1 a second, when it was not paced), once per second: the 429s of one
-     -- burst arrive in several finishes.
+     -- A 429 to a host paced whole halves the pace the host is sent at (from twice the requests
+     -- it accepted in this batch, at least 1 a second, when it was not paced), once per second:
+     -- the 429s of one burst arrive in several finishes.
      CROSS JOIN LATERAL (
-           SELECT o.limited > 0 AND NOT coalesce(h.limited_at > now() - interval '1 second', false)
-                    AS cut,
+           SELECT o.limited > 0 AND o.host_wide
+                  AND NOT coalesce(h.limited_at > now() - interval '1 second', false) AS cut,
                   greatest(1.0 / 60,
                            least(500, coalesce(nudge.host_pace(h, now()),
                                                2 * greatest(o.accepted, 1)) / 2)) AS pace) p
@@ -5492,7 +5591,7 @@ BEGIN
                                                 * interval '1 second'
                               ELSE h.paced_until END,
            -- No request before the host's Retry-After (up to the policy's longest retry delay).
-           next_send_at = CASE WHEN d.limited > 0
+           next_send_at = CASE WHEN d.limited > 0 AND d.host_wide
                                THEN greatest(h.next_send_at, now() + d.wait_time)
                                ELSE h.next_send_at END,
            updated_at = now()
@@ -5510,6 +5609,43 @@ BEGIN
                        AND ch.next_probe_at IS DISTINCT FROM ch.held_until AS moves
             FROM changed ch) c;
   PERFORM pg_notify('nudge_breaker', n) FROM unnest(v_changes) AS n;
+
+  -- A 429 to a URL paced on its own: as a host's, once per second its pace halves (from twice
+  -- what the URL accepted in the batch when it was not paced) and no request goes to it before
+  -- its Retry-After. Rows are locked in URL order, after their hosts', as every finish does.
+  IF v_urls IS NOT NULL THEN
+    PERFORM 1 FROM nudge.paced_targets t WHERE t.url = ANY (v_urls) ORDER BY t.url FOR UPDATE;
+    INSERT INTO nudge.paced_targets AS t (url, host, pace, limited_at, paced_until, next_send_at,
+                                          refused_at, updated_at)
+    SELECT u.url, u.host, c.pace, c.limited_at, c.paced_until, c.next_send_at, now(), now()
+      FROM unnest(v_urls, v_url_hosts, v_accepted, v_url_waits) AS u(url, host, accepted, wait)
+      LEFT JOIN nudge.paced_targets o ON o.url = u.url
+     CROSS JOIN LATERAL (
+           SELECT least(coalesce(u.wait, 0)::bigint * 1000, p_policy.retry_max_ms)
+                    * interval '1 millisecond' AS wait_time,
+                  NOT coalesce(o.limited_at > now() - interval '1 second', false) AS cut,
+                  greatest(1.0 / 60,
+                           least(500, coalesce(nudge.pace_at(o.pace, o.limited_at, o.paced_until,
+                                                             now()),
+                                               2 * greatest(u.accepted, 1)) / 2)) AS pace) p
+     CROSS JOIN LATERAL (
+           SELECT CASE WHEN p.cut THEN p.pace ELSE o.pace END AS pace,
+                  CASE WHEN p.cut THEN now() + p.wait_time ELSE o.limited_at END AS limited_at,
+                  CASE WHEN p.cut THEN now() + p.wait_time
+                                       + 20 * log(2, 1000 / p.pace::numeric) * interval '1 second'
+                       ELSE o.paced_until END AS paced_until,
+                  greatest(o.next_send_at, now() + p.wait_time) AS next_send_at) c
+    ON CONFLICT (url) DO UPDATE
+       SET pace = EXCLUDED.pace, limited_at = EXCLUDED.limited_at,
+           paced_until = EXCLUDED.paced_until, next_send_at = EXCLUDED.next_send_at,
+           refused_at = EXCLUDED.refused_at, updated_at = EXCLUDED.updated_at;
+    -- The URLs of these hosts no longer paced go (one a concurrent finish holds stays).
+    DELETE FROM nudge.paced_targets t
+     WHERE t.url IN (SELECT s.url FROM nudge.paced_targets s
+                      WHERE s.host = ANY (v_url_hosts) AND s.paced_until <= now()
+                        AND s.url <> ALL (v_urls)
+                        FOR UPDATE SKIP LOCKED);
+  END IF;
 
   -- The deliveries a breaker held wait for its new next probe, or are due now that it closed:
   -- in doubling waves (one now, two a second later, four the second after: 1,000 in 10 s), as
@@ -5540,7 +5676,7 @@ END $$;
 
 -- Name: FUNCTION record_host_outcomes(p_worker text, p_policy nudge.worker_policy, p_hosts text[], p_ids bigint[], p_failed boolean[], p_errors text[], p_limited boolean[], p_retry_after_seconds integer[]); Type: COMMENT; Schema: nudge; Owner: -
 
-COMMENT ON FUNCTION nudge.record_host_outcomes(p_worker text, p_policy nudge.worker_policy, p_hosts text[], p_ids bigint[], p_failed boolean[], p_errors text[], p_limited boolean[], p_retry_after_seconds integer[]) IS 'Counts one finished batch''s webhook attempts per host (p_failed: the host failed to answer; p_limited: it answered 429, with p_retry_after_seconds): an answer (a 429 included) closes the host''s breaker and clears its failures, making the deliveries it held due in doubling waves (the first now, the next two a second later, then four, and so on, in id order); failures add up, keep the batch''s last failed attempt''s error (p_errors, cut at 500 characters) as the host''s last_error (an answer clears it), and open a closed breaker at the policy''s breaker_failures for breaker_open_seconds; the failure of the probe p_worker holds opens a probing breaker again for twice its last open time, up to breaker_max_open_seconds, its held deliveries waiting for the new probe time; the next probe is due between 0.8 and 1.2 times the open time after it opened (random, so that probes do not keep meeting a receiver that is down at regular times); a 429 paces the host: at most once a second, its pace becomes half of nudge.host_pace (or, when it was not paced, of twice the requests it accepted in the batch, at least 1 a second), kept between 1 a minute and 500 a second, growing from the end of that Retry-After, paced until doubling every 20 s takes it past 1,000 a second, and no delivery goes before its largest Retry-After (up to the policy''s retry_max_ms); each change of breaker state is notified on nudge_breaker; a batch that changes no breaker and has no 429 reads no reminder.';
+COMMENT ON FUNCTION nudge.record_host_outcomes(p_worker text, p_policy nudge.worker_policy, p_hosts text[], p_ids bigint[], p_failed boolean[], p_errors text[], p_limited boolean[], p_retry_after_seconds integer[]) IS 'Counts one finished batch''s webhook attempts per host (p_failed: the host failed to answer; p_limited: it answered 429, with p_retry_after_seconds): an answer (a 429 included) closes the host''s breaker and clears its failures, making the deliveries it held due in doubling waves (the first now, the next two a second later, then four, and so on, in id order); failures add up, keep the batch''s last failed attempt''s error (p_errors, cut at 500 characters) as the host''s last_error (an answer clears it), and open a closed breaker at the policy''s breaker_failures for breaker_open_seconds; the failure of the probe p_worker holds opens a probing breaker again for twice its last open time, up to breaker_max_open_seconds, its held deliveries waiting for the new probe time; the next probe is due between 0.8 and 1.2 times the open time after it opened (random, so that probes do not keep meeting a receiver that is down at regular times); a 429 paces its URL (nudge.target_url, in nudge.paced_targets), or the whole host when the host is paced already, the address is no URL, or a URL sent once in the batch and not paced was refused while another URL of the host was refused in the batch or in the last 2 s: at most once a second, the pace becomes half of what it is (nudge.pace_at; or, when not paced, of twice the requests the host or URL accepted in the batch, at least 1 a second), kept between 1 a minute and 500 a second, growing from the end of that Retry-After, paced until doubling every 20 s takes it past 1,000 a second, and no delivery goes to it before its largest Retry-After (up to the policy''s retry_max_ms); the URLs of those hosts no longer paced are deleted; each change of breaker state is notified on nudge_breaker; a batch that changes no breaker and has no 429 reads no reminder.';
 
 -- Name: record_inserted_reminders(); Type: FUNCTION; Schema: nudge; Owner: -
 
@@ -7064,12 +7200,36 @@ CREATE FUNCTION nudge.target_host_json(h nudge.target_hosts) RETURNS jsonb
                             'last_error', h.last_error, 'held', nudge.held_deliveries(h),
                             'pace', round(nudge.host_pace(h, now())::numeric, 3),
                             'next_send_at', CASE WHEN h.paced_until > now()
-                                                 THEN greatest(h.next_send_at, now()) END)
+                                                 THEN greatest(h.next_send_at, now()) END,
+                            'paced_url_count', (SELECT count(*) FROM nudge.paced_targets t
+                                                 WHERE t.host = h.host AND t.paced_until > now()),
+                            'paced_urls', (SELECT coalesce(jsonb_agg(jsonb_build_object(
+                                                    'url', t.url,
+                                                    'pace', round(nudge.pace_at(t.pace, t.limited_at,
+                                                                                t.paced_until, now())::numeric, 3),
+                                                    'next_send_at', greatest(t.next_send_at, now()))
+                                                  ORDER BY t.url), '[]')
+                                             FROM (SELECT * FROM nudge.paced_targets t
+                                                    WHERE t.host = h.host AND t.paced_until > now()
+                                                    ORDER BY t.url LIMIT 20) t))
 $$;
 
 -- Name: FUNCTION target_host_json(h nudge.target_hosts); Type: COMMENT; Schema: nudge; Owner: -
 
-COMMENT ON FUNCTION nudge.target_host_json(h nudge.target_hosts) IS 'The public JSON form of a target host: its circuit breaker, with its last failed attempt''s error while it has failures (last_error) and the deliveries it holds (held, nudge.held_deliveries), and while it is paced (it answered 429) its pace now in deliveries a second (nudge.host_pace, 3 decimals) and the earliest a delivery may go to it (next_send_at); both null when it is not paced.';
+COMMENT ON FUNCTION nudge.target_host_json(h nudge.target_hosts) IS 'The public JSON form of a target host: its circuit breaker, with its last failed attempt''s error while it has failures (last_error) and the deliveries it holds (held, nudge.held_deliveries), while it is paced whole (it answered 429) its pace now in deliveries a second (nudge.host_pace, 3 decimals) and the earliest a delivery may go to it (next_send_at), both null when it is not, and the URLs of it paced on their own (paced_url_count, and paced_urls: the first 20 by URL, each with its pace and next_send_at).';
+
+-- Name: target_url(text); Type: FUNCTION; Schema: nudge; Owner: -
+
+CREATE FUNCTION nudge.target_url(p_address text) RETURNS text
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    AS $$
+  SELECT CASE WHEN m IS NOT NULL THEN nudge.target_host(p_address) || coalesce(nullif(m[1], ''), '/') END
+    FROM regexp_match(p_address, '^[A-Za-z]+://[^/?#[:space:]]+([^?#[:space:]]*)') AS m
+$$;
+
+-- Name: FUNCTION target_url(p_address text); Type: COMMENT; Schema: nudge; Owner: -
+
+COMMENT ON FUNCTION nudge.target_url(p_address text) IS 'The pacing key of a webhook URL: its host as nudge.target_host writes it, followed by its path as it is (/ when it has none), any user:password@, query and fragment left out; NULL for an address that is no http(s) URL ({{secret.NAME}}, paced as its host).';
 
 -- Name: template_field_type(text); Type: FUNCTION; Schema: nudge; Owner: -
 
@@ -7206,6 +7366,22 @@ $$;
 -- Name: FUNCTION webhook_host(r nudge.reminders); Type: COMMENT; Schema: nudge; Owner: -
 
 COMMENT ON FUNCTION nudge.webhook_host(r nudge.reminders) IS 'The breaker key (nudge.target_host) of a webhook reminder''s address, its target else its contact''s; NULL for other channels or without an address.';
+
+-- Name: webhook_url(nudge.reminders); Type: FUNCTION; Schema: nudge; Owner: -
+
+CREATE FUNCTION nudge.webhook_url(r nudge.reminders) RETURNS text
+    LANGUAGE sql STABLE
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+  SELECT CASE WHEN r.channel = 'webhook' THEN nudge.target_url(coalesce(r.target,
+           (SELECT c.address FROM nudge.contacts c
+             WHERE c.entity_type = r.entity_type AND c.entity_id = r.entity_id
+               AND c.channel = 'webhook'))) END
+$$;
+
+-- Name: FUNCTION webhook_url(r nudge.reminders); Type: COMMENT; Schema: nudge; Owner: -
+
+COMMENT ON FUNCTION nudge.webhook_url(r nudge.reminders) IS 'The pacing key (nudge.target_url) of a webhook reminder''s address, its target else its contact''s; NULL for other channels, without an address, or for one that is no URL.';
 
 -- Name: whole_number_bounds(text); Type: FUNCTION; Schema: nudge; Owner: -
 
@@ -7488,6 +7664,48 @@ CREATE TABLE nudge.migrations (
 
 COMMENT ON TABLE nudge.migrations IS 'The migrations applied to this database; a binary refuses to start when a breaking one is newer than it knows.';
 
+-- Name: paced_targets; Type: TABLE; Schema: nudge; Owner: -
+
+CREATE TABLE nudge.paced_targets (
+    url text NOT NULL,
+    host text NOT NULL,
+    pace double precision NOT NULL,
+    limited_at timestamp with time zone NOT NULL,
+    paced_until timestamp with time zone NOT NULL,
+    next_send_at timestamp with time zone NOT NULL,
+    refused_at timestamp with time zone NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT paced_targets_pace_check CHECK ((pace > (0)::double precision))
+);
+
+-- Name: TABLE paced_targets; Type: COMMENT; Schema: nudge; Owner: -
+
+COMMENT ON TABLE nudge.paced_targets IS 'Each webhook URL (nudge.target_url) paced on its own because it answered 429 while its host is not paced whole (nudge.record_host_outcomes), with the pacing columns of nudge.target_hosts; its rows go when its host''s next URL is paced after it ended, or when the host is closed by hand. Changed only by the workers'' claims and finishes and nudge.close_breaker.';
+
+-- Name: COLUMN paced_targets.host; Type: COMMENT; Schema: nudge; Owner: -
+
+COMMENT ON COLUMN nudge.paced_targets.host IS 'Its host as nudge.target_hosts keys it (nudge.target_host).';
+
+-- Name: COLUMN paced_targets.pace; Type: COMMENT; Schema: nudge; Owner: -
+
+COMMENT ON COLUMN nudge.paced_targets.pace IS 'Deliveries a second the URL may be sent at limited_at: half the pace it had at its last 429 (at least 1 a minute, at most 500 a second); nudge.pace_at tells the pace now.';
+
+-- Name: COLUMN paced_targets.limited_at; Type: COMMENT; Schema: nudge; Owner: -
+
+COMMENT ON COLUMN nudge.paced_targets.limited_at IS 'When the URL may be sent to again after its last 429 that halved the pace (that 429, plus its Retry-After): its pace grows from then.';
+
+-- Name: COLUMN paced_targets.paced_until; Type: COMMENT; Schema: nudge; Owner: -
+
+COMMENT ON COLUMN nudge.paced_targets.paced_until IS 'When the pace, doubling every 20 s from limited_at, passes 1,000 a second: the URL is no longer paced.';
+
+-- Name: COLUMN paced_targets.next_send_at; Type: COMMENT; Schema: nudge; Owner: -
+
+COMMENT ON COLUMN nudge.paced_targets.next_send_at IS 'While paced: no delivery goes to the URL before it (its last Retry-After, then one pace after the last delivery sent).';
+
+-- Name: COLUMN paced_targets.refused_at; Type: COMMENT; Schema: nudge; Owner: -
+
+COMMENT ON COLUMN nudge.paced_targets.refused_at IS 'When the URL last answered 429: a URL of the same host refused within 2 s of it paces the host whole.';
+
 -- Name: reminders_id_seq; Type: SEQUENCE; Schema: nudge; Owner: -
 
 ALTER TABLE nudge.reminders ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
@@ -7586,6 +7804,11 @@ ALTER TABLE ONLY nudge.executions
 ALTER TABLE ONLY nudge.delivery_attempts
     ADD CONSTRAINT one_row_per_attempt PRIMARY KEY (reminder_id, scheduled_for, attempt);
 
+-- Name: paced_targets paced_targets_pkey; Type: CONSTRAINT; Schema: nudge; Owner: -
+
+ALTER TABLE ONLY nudge.paced_targets
+    ADD CONSTRAINT paced_targets_pkey PRIMARY KEY (url);
+
 -- Name: reminders reminders_pkey; Type: CONSTRAINT; Schema: nudge; Owner: -
 
 ALTER TABLE ONLY nudge.reminders
@@ -7652,6 +7875,14 @@ CREATE UNIQUE INDEX events_one_per_key ON nudge.events USING btree (key) WHERE (
 -- Name: executions_by_fired_at; Type: INDEX; Schema: nudge; Owner: -
 
 CREATE INDEX executions_by_fired_at ON nudge.executions USING brin (fired_at);
+
+-- Name: paced_targets_by_host; Type: INDEX; Schema: nudge; Owner: -
+
+CREATE INDEX paced_targets_by_host ON nudge.paced_targets USING btree (host);
+
+-- Name: paced_targets_paced; Type: INDEX; Schema: nudge; Owner: -
+
+CREATE INDEX paced_targets_paced ON nudge.paced_targets USING btree (paced_until);
 
 -- Name: reminders_due_in_order; Type: INDEX; Schema: nudge; Owner: -
 

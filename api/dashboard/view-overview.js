@@ -1,7 +1,7 @@
 // Overview: reminders by status (estimated on big tables), the due backlog, the workers
 // connected, the last hour's fires, the webhook hosts whose circuit breaker is not closed
-// (GET /v1/targets) with the deliveries each holds, the hosts paced because they answered 429
-// (GET /v1/targets?paced=true), and the hosts with the most deliveries under way and due
+// (GET /v1/targets) with the deliveries each holds, the hosts and URLs paced because they answered
+// 429 (GET /v1/targets?paced=true), and the hosts with the most deliveries under way and due
 // (GET /v1/targets/busy: a slow host never opens its breaker).
 
 import { api, hasRoute } from "./api.js";
@@ -64,15 +64,15 @@ async function breakers(closed) {
       : h("p", { id: "breakers" }, "None is open: every webhook host is taking deliveries.")];
 }
 
-const PACED_COLUMNS = ["Host", "Pace", "Next delivery", "Action"];
+const PACED_COLUMNS = ["Host or URL", "Pace", "Next delivery", "Action"];
 
-// Ends a host's pacing by hand (POST /v1/targets/close) once its limit is known to be lifted:
-// what its pace holds goes out at once.
+// Ends a host's pacing, and its URLs', by hand (POST /v1/targets/close) once its limit is known
+// to be lifted: what its pace holds goes out at once.
 function endPacingButton(t, done) {
   return h("button", {
     type: "button", class: "needs-write",
     onclick: async () => {
-      if (!confirm(`End the pacing of ${t.host} now? What waits for it goes out at once.`)) return;
+      if (!confirm(`End the pacing of ${t.host} and its URLs now? What waits for it goes out at once.`)) return;
       try {
         await api("POST", "/v1/targets/close", { host: t.host });
         done(null, `Ended the pacing of ${t.host}: what waited goes out now.`);
@@ -83,19 +83,28 @@ function endPacingButton(t, done) {
   }, "End pacing");
 }
 
-// The hosts that answered 429 (Too Many Requests): their deliveries go out at a pace that halves
-// with each 429, without using attempts. Their breakers stay closed: without this, a host that
-// limits its rate is nowhere to be seen while its backlog waits.
+// The hosts and URLs that answered 429 (Too Many Requests): their deliveries go out at a pace
+// that halves with each 429, without using attempts. A URL is paced on its own (Slack limits each
+// incoming-webhook URL), a host whole when its 429s show a wider limit. Their breakers stay
+// closed: without this, a receiver that limits its rate is nowhere to be seen while its backlog
+// waits.
 async function pacedHosts(ended) {
   if (!(await hasRoute("/v1/targets"))) return null;
   const p = await api("GET", "/v1/targets?paced=true&limit=50");
-  const next = (t) => (new Date(t.next_send_at) <= Date.now() + 500 ? "now" : time(t.next_send_at));
+  const next = (at) => (new Date(at) <= Date.now() + 500 ? "now" : time(at));
+  const pace = (n) => `${n.toLocaleString()} a second`;
+  const rows = p.items.flatMap((t) => [
+    ...(t.pace != null ? [[t.host, pace(t.pace), next(t.next_send_at), endPacingButton(t, ended)]] : []),
+    ...(t.paced_urls ?? []).map((u) => [u.url, pace(u.pace), next(u.next_send_at), endPacingButton(t, ended)]),
+  ]);
+  const hidden = p.items.reduce((n, t) => n + (t.paced_url_count ?? 0) - (t.paced_urls ?? []).length, 0);
   return [h("h2", {}, "Rate-limited hosts"),
-    p.items.length
+    rows.length
       ? [h("div", { class: "table-wrap", role: "region", "aria-label": "Rate-limited hosts", tabindex: 0 },
         h("table", { id: "paced-hosts", class: "stack-on-phone" }, tableHead(PACED_COLUMNS),
-          h("tbody", {}, p.items.map((t) => labelledRow({}, PACED_COLUMNS, [t.host, `${t.pace.toLocaleString()} a second`, next(t), endPacingButton(t, ended)], [1]))))),
-        h("p", { class: "hint" }, "They answered 429: their deliveries go out at this pace, which halves with each 429 and doubles every 20 s without one; a 429 uses no attempt.")]
+          h("tbody", {}, rows.map((cells) => labelledRow({}, PACED_COLUMNS, cells, [1]))))),
+        hidden > 0 ? h("p", { class: "hint" }, `And ${hidden.toLocaleString()} more paced URLs: see GET /v1/targets?paced=true.`) : null,
+        h("p", { class: "hint" }, "They answered 429: their deliveries go out at this pace, which halves with each 429 and doubles every 20 s without one; a 429 uses no attempt. A URL is paced on its own, a whole host when its 429s show a limit wider than one URL.")]
       : h("p", { id: "paced-hosts" }, "No webhook host is rate-limiting its deliveries.")];
 }
 

@@ -22,7 +22,7 @@ constexpr Need kApi[] = {
     {"table", "SELECT,INSERT", "nudge.audit,nudge.events"},
     {"table", "SELECT",
      "nudge.change_batches,nudge.changes,nudge.delivery_attempts,nudge.executions,"
-     "nudge.target_hosts"},
+     "nudge.paced_targets,nudge.target_hosts"},
     {"table", "SELECT,INSERT,UPDATE,DELETE", "nudge.contacts,nudge.rules"},
     {"table", "SELECT,INSERT,UPDATE", "nudge.reminders,nudge.status_flags"},
     {"sequence", "USAGE", "nudge.events_id_seq"},
@@ -39,6 +39,7 @@ constexpr Need kWorker[] = {
     {"table", "SELECT,UPDATE,DELETE", "nudge.reminders"},
     {"table", "SELECT,DELETE", "nudge.stopped_while_leased"},
     {"table", "SELECT,INSERT,UPDATE", "nudge.target_hosts"},
+    {"table", "SELECT,INSERT,UPDATE,DELETE", "nudge.paced_targets"},
     {"sequence", "USAGE", "nudge.events_id_seq"},
     {"sequence", "SELECT", "nudge.rule_failures"},
 };

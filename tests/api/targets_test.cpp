@@ -77,6 +77,32 @@ TEST_F(Targets, APacedHostShowsItsPaceAndWhenItMayBeSentTo) {
   expect_refused("/v1/targets?paced=yes", "paced");
 }
 
+// Slack limits each incoming-webhook URL: a URL that answered 429 is paced on its own (0135),
+// and its host is listed as paced with it.
+TEST_F(Targets, AHostWithAUrlPacedOnItsOwnListsIt) {
+  sql("INSERT INTO nudge.target_hosts (host) VALUES ('https://hooks.example:443'),"
+      " ('https://quiet.example:443')");
+  sql("INSERT INTO nudge.paced_targets (url, host, pace, limited_at, paced_until, next_send_at,"
+      " refused_at) VALUES ('https://hooks.example:443/services/T1', 'https://hooks.example:443',"
+      " 1, now(), now() + interval '1 minute', now() + interval '3 seconds', now()),"
+      " ('https://hooks.example:443/services/T2', 'https://hooks.example:443', 1,"
+      " now() - interval '1 hour', now() - interval '1 minute', now(), now())");
+  const auto paced = get("/v1/targets?paced=true");
+  ASSERT_EQ(paced.status, 200) << paced.body.dump();
+  ASSERT_EQ(paced.body["items"].size(), 1u) << paced.body.dump();
+  const auto& host = paced.body["items"][0];
+  EXPECT_EQ(host["host"], "https://hooks.example:443");
+  EXPECT_TRUE(host["pace"].is_null()) << "the host is not paced whole";
+  EXPECT_EQ(host["paced_url_count"], 1) << "T2 is no longer paced";
+  ASSERT_EQ(host["paced_urls"].size(), 1u) << host.dump();
+  EXPECT_EQ(host["paced_urls"][0]["url"], "https://hooks.example:443/services/T1");
+  EXPECT_NEAR(host["paced_urls"][0]["pace"].get<double>(), 1.0, 0.1);
+  EXPECT_TRUE(host["paced_urls"][0]["next_send_at"].is_string());
+  const auto others = get("/v1/targets?paced=false");
+  ASSERT_EQ(others.body["items"].size(), 1u) << others.body.dump();
+  EXPECT_EQ(others.body["items"][0]["paced_urls"].size(), 0u);
+}
+
 TEST_F(Targets, FiltersByStateAndPagesByHost) {
   three_breakers();
   const auto probing = get("/v1/targets?state=probing");

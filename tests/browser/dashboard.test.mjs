@@ -187,8 +187,8 @@ flow("an open breaker with nothing to probe with says it waits for the next deli
   stack.sql("DELETE FROM nudge.target_hosts WHERE host = 'https://idle.example:443'");
 });
 
-// A host that answers 429 keeps its breaker closed: the overview names it with its pace.
-flow("the overview names the hosts paced because they answered 429", {}, async () => {
+// A host or URL that answers 429 keeps its breaker closed: the overview names it with its pace.
+flow("the overview names the hosts and URLs paced because they answered 429", {}, async () => {
   await open("/overview");
   await page.waitForSelector("#paced-hosts:has-text('No webhook host is rate-limiting')");
   stack.sql(`INSERT INTO nudge.target_hosts (host, pace, limited_at, paced_until, next_send_at)
@@ -202,6 +202,20 @@ flow("the overview names the hosts paced because they answered 429", {}, async (
   await page.waitForSelector("#overview-said:has-text('Ended the pacing of https://limited.example:443')");
   await page.waitForSelector("#paced-hosts:has-text('No webhook host is rate-limiting')");
   stack.sql("DELETE FROM nudge.target_hosts WHERE host = 'https://limited.example:443'");
+
+  // A URL paced on its own (Slack limits each incoming webhook): its row names the URL.
+  stack.sql(`INSERT INTO nudge.target_hosts (host) VALUES ('https://hooks.example:443')`);
+  stack.sql(`INSERT INTO nudge.paced_targets (url, host, pace, limited_at, paced_until, next_send_at, refused_at)
+             VALUES ('https://hooks.example:443/services/T1', 'https://hooks.example:443', 1, now() + interval '1 minute',
+                     now() + interval '5 minutes', now() + interval '1 minute', now())`);
+  await page.click("button:text-is('Refresh')");
+  const url = await page.waitForSelector("#paced-hosts tbody tr");
+  assert.match(await url.textContent(), /^https:\/\/hooks\.example:443\/services\/T11 a second\d.*End pacing$/);
+  page.once("dialog", (d) => d.accept());
+  await page.click("#paced-hosts button:text-is('End pacing')");
+  await page.waitForSelector("#overview-said:has-text('Ended the pacing of https://hooks.example:443')");
+  await page.waitForSelector("#paced-hosts:has-text('No webhook host is rate-limiting')");
+  stack.sql("DELETE FROM nudge.target_hosts WHERE host = 'https://hooks.example:443'");
 });
 
 // A slow receiver never opens its breaker: the overview names the host its deliveries wait on.

@@ -45,9 +45,9 @@ TEST_F(Gauges, CountTheDueBacklogAndTheAgeOfItsOldest) {
   EXPECT_EQ(reminder(held)["leased_by"].as<std::string>(), "w1");
 }
 
-// A paced host's deliveries wait for their send times, not due: they have gauges of their own
-// (explore24a #2: 1,207 webhooks up to 16.5 minutes late read 0 in the backlog gauges).
-TEST_F(Gauges, ABacklogAPacedHostHoldsIsCountedWithItsOldest) {
+// A paced host's or URL's deliveries wait for their send times, not due: they have gauges of their
+// own (explore24a #2: 1,207 webhooks up to 16.5 minutes late read 0 in the backlog gauges).
+TEST_F(Gauges, ABacklogAPacedHostOrUrlHoldsIsCountedWithItsOldest) {
   for (int i = 0; i < 4; ++i)
     create("p_entity_type => 'user', p_entity_id => 'p" + std::to_string(i) +
            "', p_event_type => 'nudge', p_channel => 'webhook', p_target =>"
@@ -68,6 +68,17 @@ TEST_F(Gauges, ABacklogAPacedHostHoldsIsCountedWithItsOldest) {
   EXPECT_GE(g.at("nudge_oldest_paced_seconds"), 600);
   EXPECT_LT(g.at("nudge_oldest_paced_seconds"), 700);
   EXPECT_EQ(g.at("nudge_due_reminders"), 0);
+
+  // A URL paced on its own (0135) counts too, and its host once.
+  sql("UPDATE nudge.reminders SET next_run_at = now() + interval '10 seconds'");
+  sql("INSERT INTO nudge.paced_targets (url, host, pace, limited_at, paced_until, next_send_at,"
+      " refused_at) VALUES ('http://other.example:80/hook', 'http://other.example:80', 1, now(),"
+      " now() + interval '5 minutes', now(), now()), ('http://limited.example:80/hook',"
+      " 'http://limited.example:80', 1, now(), now() + interval '5 minutes', now(), now())");
+  const auto urls = gauges();
+  EXPECT_EQ(urls.at("nudge_paced_hosts"), 2);
+  EXPECT_EQ(urls.at("nudge_paced_deliveries"), 5);
+  EXPECT_GE(urls.at("nudge_oldest_paced_seconds"), 1200);
 }
 
 TEST_F(Gauges, AnExpiredLeaseCountsAsWaiting) {
@@ -121,7 +132,8 @@ TEST_F(Gauges, ALoginWithoutTheRuleFailuresGrantStillGetsTheOtherGauges) {
   pqxx::work tx(conn_);
   tx.exec(
       "CREATE ROLE nudge_gauges_reader; GRANT USAGE ON SCHEMA nudge TO nudge_gauges_reader;"
-      " GRANT SELECT ON nudge.reminders, nudge.target_hosts TO nudge_gauges_reader;"
+      " GRANT SELECT ON nudge.reminders, nudge.target_hosts, nudge.paced_targets"
+      " TO nudge_gauges_reader;"
       " SET LOCAL ROLE nudge_gauges_reader");
   std::map<std::string, std::optional<double>> seen;
   for (const auto& row : tx.exec("SELECT name, value FROM nudge.gauges(100)"))

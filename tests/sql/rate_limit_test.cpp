@@ -1,9 +1,11 @@
 // A receiver's 429 (Too Many Requests), through the worker's own claim and finish: it uses none
 // of the occurrence's attempts (up to nudge.free_rate_limited_tries()), it does not count against
-// the host's circuit breaker, and it paces the host: its due deliveries go out a pace apart, no
-// sooner than its Retry-After (explore23a #1).
+// the host's circuit breaker, and it paces its URL, or the whole host when the host limits more
+// than one URL: the due deliveries go out a pace apart, no sooner than its Retry-After
+// (explore23a #1, explore24a #1).
 
 #include <algorithm>
+#include <set>
 
 #include "sql/lifecycle_fixture.hpp"
 
@@ -11,6 +13,7 @@ namespace nudge::test {
 namespace {
 
 const std::string kLimited = "http://limited.example:8080";
+const std::string kHook = kLimited + "/hook";
 
 Policy fast_retries() {
   Policy p;
@@ -21,10 +24,11 @@ Policy fast_retries() {
 
 class RateLimitTest : public LifecycleTest {
  protected:
-  std::int64_t create_webhook(const std::string& entity_id, const std::string& extra = "") {
+  std::int64_t create_webhook(const std::string& entity_id, const std::string& extra = "",
+                              const std::string& path = "/hook") {
     return create("p_entity_type => 'user', p_entity_id => '" + entity_id +
                   "', p_event_type => 'nudge', p_channel => 'webhook', p_target => '" + kLimited +
-                  "/hook', p_schedule_type => 'one_time', p_run_at => " + kDue + extra)
+                  path + "', p_schedule_type => 'one_time', p_run_at => " + kDue + extra)
         .second;
   }
   // Finishes `done`, each answered `status` (with a Retry-After of `wait` seconds when given),
@@ -41,15 +45,25 @@ class RateLimitTest : public LifecycleTest {
     a.retry_after = pg_array(std::vector<std::optional<int>>(done.size(), wait));
     return LifecycleTest::round("w1", a, 100, policy);
   }
-  // Every waiting reminder due now, and the host free to be sent to now.
+  // Every waiting reminder due now, and the host and its URLs free to be sent to now.
   void everything_due() {
     sql("UPDATE nudge.reminders SET next_run_at = now() - interval '1 millisecond'"
         " WHERE status = 'ACTIVE' AND leased_by IS NULL");
     sql("UPDATE nudge.target_hosts SET next_send_at = now() - interval '1 millisecond'");
+    sql("UPDATE nudge.paced_targets SET next_send_at = now() - interval '1 millisecond'");
   }
+  // The pace of /hook, paced on its own.
   double pace_now() {
     return value<double>(
-        "SELECT nudge.host_pace(h, now()) FROM nudge.target_hosts h WHERE host = $1", kLimited);
+        "SELECT nudge.pace_at(pace, limited_at, paced_until, now())"
+        "  FROM nudge.paced_targets WHERE url = $1",
+        kHook);
+  }
+  bool host_paced() {
+    return value<bool>(
+        "SELECT coalesce(bool_or(paced_until > now()), false)"
+        "  FROM nudge.target_hosts WHERE host = $1",
+        kLimited);
   }
   pqxx::row reminder_row(std::int64_t id) {
     return sql("SELECT status, completed_reason, attempt, rate_limited FROM nudge.reminders"
@@ -102,20 +116,26 @@ TEST_F(RateLimitTest, OtherFailuresStillUseTheAttemptsBetween429s) {
   EXPECT_EQ(r["attempt"].as<int>(), 0);
 }
 
-TEST_F(RateLimitTest, A429PacesItsHostInsteadOfCountingAgainstItsBreaker) {
+TEST_F(RateLimitTest, A429PacesItsUrlInsteadOfCountingAgainstItsBreaker) {
   for (int i = 0; i < 10; ++i) create_webhook("r" + std::to_string(i));
   const auto fires = round({}, 200);
   ASSERT_EQ(fires.size(), 10u);
   round({fires[0], fires[1]}, 200);
   round(std::vector<Claimed>(fires.begin() + 2, fires.end()), 429);
-  const auto host = sql("SELECT state, consecutive_failures, pace, paced_until > now() + "
-                        "interval '1 minute' FROM nudge.target_hosts WHERE host = $1",
+  const auto host = sql("SELECT state, consecutive_failures FROM nudge.target_hosts"
+                        " WHERE host = $1",
                         kLimited)
                         .at(0);
   EXPECT_EQ(host[0].as<std::string>(), "closed");
   EXPECT_EQ(host[1].as<int>(), 0);
-  EXPECT_DOUBLE_EQ(host[2].as<double>(), 1.0) << "half of twice what that batch accepted (0: 1)";
-  EXPECT_TRUE(host[3].as<bool>());
+  EXPECT_FALSE(host_paced()) << "8 429s to one URL: that URL's limit";
+  const auto url = sql("SELECT host, pace, paced_until > now() + interval '1 minute'"
+                       "  FROM nudge.paced_targets WHERE url = $1",
+                       kHook)
+                       .at(0);
+  EXPECT_EQ(url[0].as<std::string>(), kLimited);
+  EXPECT_DOUBLE_EQ(url[1].as<double>(), 1.0) << "half of twice what that batch accepted (0: 1)";
+  EXPECT_TRUE(url[2].as<bool>());
 
   // The 8 come back due together: a second's worth goes (at 1 a second, 1), the others wait
   // a pace apart.
@@ -136,24 +156,28 @@ TEST_F(RateLimitTest, A429PacesItsHostInsteadOfCountingAgainstItsBreaker) {
             7)
       << "held, their occurrences and attempts kept";
   EXPECT_NEAR(value<double>("SELECT extract(epoch FROM next_send_at - now())::float8"
-                            "  FROM nudge.target_hosts"),
+                            "  FROM nudge.paced_targets"),
               1.0, 0.2);
 }
 
-TEST_F(RateLimitTest, ARetryAfterHoldsTheWholeHost) {
+TEST_F(RateLimitTest, ARetryAfterHoldsTheUrlNotItsHostsOtherUrls) {
   for (int i = 0; i < 3; ++i) create_webhook("r" + std::to_string(i));
   const auto fires = round({}, 200);
   ASSERT_EQ(fires.size(), 3u);
   round({fires[0]}, 429, 30);
+  EXPECT_FALSE(host_paced()) << "one 429, to one URL";
   EXPECT_EQ(count("nudge.changes WHERE change = 'rescheduled'"), 0)
       << "waiting for a Retry-After is flow control, not a change";
   sql("UPDATE nudge.reminders SET next_run_at = now() - interval '1 millisecond'"
       " WHERE status = 'ACTIVE' AND leased_by IS NULL");
   round({fires[1], fires[2]}, 200);
   create_webhook("later");
-  EXPECT_TRUE(round({}, 200).empty()) << "nothing goes to the host before its Retry-After";
+  const std::int64_t other = create_webhook("other", "", "/other");
+  const auto now = round({}, 200);
+  ASSERT_EQ(now.size(), 1u) << "nothing goes to the URL before its Retry-After";
+  EXPECT_EQ(now[0].id, other) << "the host's other URL is not held";
   EXPECT_GE(value<double>("SELECT extract(epoch FROM next_send_at - now())::float8"
-                          "  FROM nudge.target_hosts"),
+                          "  FROM nudge.paced_targets"),
             29);
   EXPECT_EQ(count("nudge.reminders WHERE status = 'ACTIVE' AND next_run_at >= now() + "
                   "interval '9 seconds'"),
@@ -205,17 +229,19 @@ TEST_F(RateLimitTest, ThePaceHalvesOnce429sInOneSecondAndDoublesEvery20sWithout)
   EXPECT_NEAR(pace_now(), 1.0, 0.05);
   round({fires[4]}, 429);
   EXPECT_NEAR(pace_now(), 1.0, 0.05) << "the same burst's 429s in another finish";
-  sql("UPDATE nudge.target_hosts SET limited_at = now() - interval '40 seconds'");
+  sql("UPDATE nudge.paced_targets SET limited_at = now() - interval '40 seconds'");
   EXPECT_NEAR(pace_now(), 4.0, 0.05);
   round({fires[5]}, 429);
   EXPECT_NEAR(pace_now(), 2.0, 0.05);
-  sql("UPDATE nudge.target_hosts SET limited_at = now() - interval '1 hour',"
+  sql("UPDATE nudge.paced_targets SET limited_at = now() - interval '1 hour',"
       " paced_until = now() - interval '1 second'");
-  EXPECT_TRUE(sql("SELECT nudge.host_pace(h, now()) FROM nudge.target_hosts h")[0][0].is_null())
-      << "past paced_until the host is not paced";
+  EXPECT_TRUE(sql("SELECT nudge.pace_at(pace, limited_at, paced_until, now())"
+                  "  FROM nudge.paced_targets")[0][0]
+                  .is_null())
+      << "past paced_until the URL is not paced";
 }
 
-TEST_F(RateLimitTest, TheRowsOfAHostAnotherClaimIsPacingAreNeitherTakenNorHeld) {
+TEST_F(RateLimitTest, TheRowsOfAUrlAnotherClaimIsPacingAreNeitherTakenNorHeld) {
   for (int i = 0; i < 3; ++i) create_webhook("r" + std::to_string(i));
   const std::int64_t other =
       create(
@@ -233,7 +259,7 @@ TEST_F(RateLimitTest, TheRowsOfAHostAnotherClaimIsPacingAreNeitherTakenNorHeld) 
   everything_due();
   pqxx::connection holder(db_.url());
   pqxx::work lock(holder);
-  lock.exec("SELECT 1 FROM nudge.target_hosts FOR UPDATE");
+  lock.exec("SELECT 1 FROM nudge.paced_targets FOR UPDATE");
   EXPECT_TRUE(round({}, 200).empty());
   EXPECT_EQ(count("nudge.reminders WHERE next_run_at <= now() AND leased_by IS NULL"), 3)
       << "left due for the next claim";
@@ -247,14 +273,18 @@ TEST_F(RateLimitTest, ClosingTheHostByHandEndsItsPacing) {
   round(round({}, 200), 429);
   everything_due();
   ASSERT_EQ(round({}, 200).size(), 1u);  // the others held a pace apart
+  EXPECT_EQ(value<int>("SELECT (nudge.target_host_json(h)->>'paced_url_count')::int"
+                       "  FROM nudge.target_hosts h"),
+            1);
   sql("SELECT nudge.close_breaker($1)", kLimited);
-  EXPECT_TRUE(sql("SELECT pace FROM nudge.target_hosts")[0][0].is_null());
-  EXPECT_TRUE(value<std::string>("SELECT nudge.target_host_json(h)->>'pace' IS NULL"
-                                 "  FROM nudge.target_hosts h") == "t");
+  EXPECT_EQ(count("nudge.paced_targets"), 0);
+  EXPECT_EQ(value<std::string>("SELECT nudge.target_host_json(h)->>'paced_urls'"
+                               "  FROM nudge.target_hosts h"),
+            "[]");
   EXPECT_EQ(round({}, 200).size(), 4u) << "what the pace held is due at once";
 }
 
-TEST_F(RateLimitTest, AHostIsPacedWithItsBreakerOff) {
+TEST_F(RateLimitTest, A429PacesWithTheBreakerOff) {
   for (int i = 0; i < 4; ++i) create_webhook("r" + std::to_string(i));
   Policy off = fast_retries();
   off.breaker_failures = 0;
@@ -263,6 +293,71 @@ TEST_F(RateLimitTest, AHostIsPacedWithItsBreakerOff) {
   sql("UPDATE nudge.reminders SET next_run_at = now() - interval '1 millisecond'"
       " WHERE status = 'ACTIVE'");
   EXPECT_EQ(round({}, 200, std::nullopt, off).size(), 1u);
+}
+
+// Slack limits each incoming-webhook URL: one tenant's burst held the other tenants' URLs on
+// the same host (explore24a #1: 540 webhooks 406 s late at the median).
+TEST_F(RateLimitTest, AUrlsOwnLimitLeavesTheHostsOtherUrlsAlone) {
+  std::set<std::int64_t> hot_ids;
+  for (int i = 0; i < 6; ++i) hot_ids.insert(create_webhook("hot" + std::to_string(i)));
+  for (int i = 0; i < 3; ++i) create_webhook("quiet" + std::to_string(i), "", "/quiet");
+  std::vector<Claimed> hot;
+  std::vector<Claimed> quiet;
+  for (const auto& f : round({}, 200)) (hot_ids.count(f.id) ? hot : quiet).push_back(f);
+  ASSERT_EQ(hot.size(), 6u);
+  ASSERT_EQ(quiet.size(), 3u);
+  std::vector<Claimed> accepted = quiet;
+  accepted.insert(accepted.end(), hot.begin(), hot.begin() + 2);
+  round(accepted, 200);
+  round(std::vector<Claimed>(hot.begin() + 2, hot.end()), 429);
+  EXPECT_FALSE(host_paced());
+  EXPECT_NEAR(pace_now(), 1.0, 0.05) << "it accepted none in that batch: 1 a second";
+  for (int i = 0; i < 5; ++i) create_webhook("quiet-later" + std::to_string(i), "", "/quiet");
+  everything_due();
+  long hot_now = 0;
+  long quiet_now = 0;
+  for (const auto& f : round({}, 200)) ++(hot_ids.count(f.id) ? hot_now : quiet_now);
+  EXPECT_EQ(hot_now, 1) << "a second's worth at 1 a second";
+  EXPECT_EQ(quiet_now, 5) << "none held";
+}
+
+// A receiver limiting the whole host, with a URL per recipient: each 429 comes to a URL sent
+// once, and pacing those one by one would not slow the host down.
+TEST_F(RateLimitTest, 429sToSeveralUrlsSentOnceEachPaceTheWholeHost) {
+  for (int i = 0; i < 10; ++i)
+    create_webhook("r" + std::to_string(i), "", "/users/" + std::to_string(i));
+  const auto fires = round({}, 200);
+  ASSERT_EQ(fires.size(), 10u);
+  round({fires[0], fires[1]}, 200);
+  round(std::vector<Claimed>(fires.begin() + 2, fires.end()), 429);
+  EXPECT_TRUE(host_paced());
+  EXPECT_EQ(count("nudge.paced_targets"), 0);
+  everything_due();
+  for (int i = 10; i < 14; ++i)
+    create_webhook("r" + std::to_string(i), "", "/users/" + std::to_string(i));
+  EXPECT_EQ(round({}, 200).size(), 1u) << "a second's worth of the host's pace (1), in all";
+}
+
+// The same limit met one 429 at a time: a URL sent once refused 2 s after another URL was.
+TEST_F(RateLimitTest, A429ToAUrlSentOnceSoonAfterAnotherUrlsPacesTheWholeHost) {
+  create_webhook("a", "", "/a");
+  create_webhook("b", "", "/b");
+  Policy slow = fast_retries();
+  slow.retry_base_ms = 60000;  // the retries wait: each round's claim takes nothing
+  const auto fires = round({}, 200, std::nullopt, slow);
+  ASSERT_EQ(fires.size(), 2u);
+  round({fires[0]}, 429, std::nullopt, slow);
+  EXPECT_FALSE(host_paced()) << "one URL so far";
+  EXPECT_EQ(count("nudge.paced_targets"), 1);
+  round({fires[1]}, 429, std::nullopt, slow);
+  EXPECT_TRUE(host_paced());
+  sql("UPDATE nudge.target_hosts SET pace = NULL, limited_at = NULL, paced_until = NULL");
+  sql("UPDATE nudge.paced_targets SET refused_at = now() - interval '3 seconds'");
+  everything_due();
+  const auto again = round({}, 200, std::nullopt, slow);
+  ASSERT_EQ(again.size(), 2u) << "each URL paced on its own, a second's worth each";
+  round({again[0]}, 429, std::nullopt, slow);
+  EXPECT_FALSE(host_paced()) << "the other URL's 429 was more than 2 s before";
 }
 
 }  // namespace

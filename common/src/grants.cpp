@@ -21,8 +21,10 @@ constexpr Need kApi[] = {
     {"table", "SELECT,UPDATE", "nudge.api_tokens"},
     {"table", "SELECT,INSERT", "nudge.audit,nudge.events"},
     {"table", "SELECT",
-     "nudge.change_batches,nudge.changes,nudge.delivery_attempts,nudge.executions,"
-     "nudge.paced_targets,nudge.target_hosts"},
+     "nudge.change_batches,nudge.changes,nudge.delivery_attempts,nudge.executions"},
+    // Closing a breaker by hand (POST /v1/targets/close, nudge.close_breaker) ends its pacing.
+    {"table", "SELECT,UPDATE", "nudge.target_hosts"},
+    {"table", "SELECT,DELETE", "nudge.paced_targets"},
     {"table", "SELECT,INSERT,UPDATE,DELETE", "nudge.contacts,nudge.rules"},
     {"table", "SELECT,INSERT,UPDATE", "nudge.reminders,nudge.status_flags"},
     {"sequence", "USAGE", "nudge.events_id_seq"},

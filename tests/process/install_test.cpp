@@ -370,6 +370,22 @@ TEST_F(Install, TheReadmesGrantsMakeEachServiceReadyAndAMissingOneIsNamedInReady
     EXPECT_TRUE(wait_until(kSlow, [&] { return scrape(port, "/readyz?verbose").body == want; }))
         << scrape(port, "/readyz?verbose").body << all_logs() << api_process.log();
   }
+  // Closing a breaker, and so ending its URLs' pacing, by hand: on the README's grants the API
+  // could only read breakers, and every close failed (permission denied).
+  app_exec(
+      "INSERT INTO nudge.target_hosts (host, state, consecutive_failures, opened_at,"
+      " next_probe_at, open_seconds) VALUES ('http://down.example:80', 'open', 5, now(),"
+      " now() + interval '1 minute', 60)");
+  app_exec(
+      "INSERT INTO nudge.paced_targets (url, host, pace, limited_at, paced_until,"
+      " next_send_at, refused_at) VALUES ('http://down.example:80/hook',"
+      " 'http://down.example:80', 1, now(), now() + interval '1 minute', now(), now())");
+  httplib::Client client("127.0.0.1", api_port);
+  const auto closed =
+      client.Post("/v1/targets/close", R"({"host": "http://down.example:80"})", "application/json");
+  ASSERT_TRUE(closed);
+  EXPECT_EQ(closed->status, 200) << closed->body << api_process.log();
+  EXPECT_EQ(app_value<long>("SELECT count(*) FROM nudge.paced_targets"), 0);
 
   app_exec("REVOKE UPDATE ON nudge.api_tokens FROM " + api.name() +
            "; REVOKE EXECUTE ON FUNCTION nudge.stream_advance() FROM " + api.name() +

@@ -326,6 +326,35 @@ TEST_F(BreakerTest, TheProbeTimeIsSpreadOverAFifthEitherSideOfTheOpenTime) {
   EXPECT_GT(*high - *low, 5) << "20 hosts opened at once do not probe at once";
 }
 
+// A receiver that says when to come back is probed then, not after the whole open time: a 503
+// with Retry-After: 5 made its deliveries wait a minute (explore24a #8).
+TEST_F(BreakerTest, A503sShorterRetryAfterIsTheOpenTime) {
+  std::set<std::int64_t> down_ids;
+  for (int i = 0; i < 3; ++i)
+    down_ids.insert(create_webhook("d" + std::to_string(i), kDown + "/h"));
+  for (int i = 0; i < 3; ++i) create_webhook("l" + std::to_string(i), kUp + "/hook");
+  std::vector<Claimed> down;
+  std::vector<Claimed> up;
+  for (const auto& f : round("w1", {}, 200)) (down_ids.count(f.id) ? down : up).push_back(f);
+  ASSERT_EQ(down.size(), 3u);
+  FinishArrays a = answered(down, 503);
+  a.retry_after = pg_array(std::vector<int>(3, 5));
+  LifecycleTest::round("w1", a, 100, breaker_policy());
+  EXPECT_EQ(state_of(kDown), "open");
+  EXPECT_EQ(open_seconds_of(kDown), 5);
+  const double wait = value<double>(
+      "SELECT extract(epoch FROM next_probe_at - opened_at)::float8 FROM nudge.target_hosts"
+      " WHERE host = $1",
+      kDown);
+  EXPECT_GE(wait, 4.0);
+  EXPECT_LE(wait, 6.0);
+
+  FinishArrays b = answered(up, 503);
+  b.retry_after = pg_array(std::vector<int>(3, 600));
+  LifecycleTest::round("w1", b, 100, breaker_policy());
+  EXPECT_EQ(open_seconds_of(kUp), 60) << "a longer Retry-After does not lengthen it";
+}
+
 TEST_F(BreakerTest, AProbeWhoseWorkerWentQuietIsReplacedWhenItsLeaseEnds) {
   for (int i = 0; i < 3; ++i) create_webhook("d" + std::to_string(i), kDown + "/hook");
   round("w1", round("w1", {}, 200), 503);

@@ -731,15 +731,15 @@ COMMENT ON COLUMN nudge.target_hosts.open_seconds IS 'How long the breaker stays
 
 -- Name: COLUMN target_hosts.pace; Type: COMMENT; Schema: nudge; Owner: -
 
-COMMENT ON COLUMN nudge.target_hosts.pace IS 'Deliveries a second the host may be sent at limited_at: half the pace it had at its last 429 (at least 1 a minute, at most 500 a second); nudge.host_pace tells the pace now.';
+COMMENT ON COLUMN nudge.target_hosts.pace IS 'Deliveries a second the host may be sent at limited_at: 0.7 of the pace it had at its last 429 (nudge.pace_after_429); nudge.host_pace tells the pace now.';
 
 -- Name: COLUMN target_hosts.limited_at; Type: COMMENT; Schema: nudge; Owner: -
 
-COMMENT ON COLUMN nudge.target_hosts.limited_at IS 'When the host may be sent to again after its last 429 that halved the pace (that 429, plus the Retry-After of its batch): its pace grows from then.';
+COMMENT ON COLUMN nudge.target_hosts.limited_at IS 'When the host may be sent to again after its last 429 that cut the pace (that 429, plus the Retry-After of its batch): its pace grows from then.';
 
 -- Name: COLUMN target_hosts.paced_until; Type: COMMENT; Schema: nudge; Owner: -
 
-COMMENT ON COLUMN nudge.target_hosts.paced_until IS 'When the pace, doubling every 20 s from limited_at, passes 1,000 a second: the host is no longer paced.';
+COMMENT ON COLUMN nudge.target_hosts.paced_until IS 'When the pace, growing from limited_at as nudge.pace_at says, passes 1,000 a second (nudge.paced_until): the host is no longer paced.';
 
 -- Name: COLUMN target_hosts.next_send_at; Type: COMMENT; Schema: nudge; Owner: -
 
@@ -4659,19 +4659,33 @@ $$;
 
 COMMENT ON FUNCTION nudge.own_event_path_problem(p_event_type text, p_path text) IS 'Why an event of type p_event_type, one of Nudge''s own (nudge.reminder_completed: data.reason and data.reminder; nudge.reminder_failed: data.reminder and data.last_error; data.reminder being a reminder''s JSON, any path within its payload and request), can never have the value at p_path (data.<path>); NULL when it can, and for any other event type or path.';
 
+-- Name: pace_after_429(double precision, bigint); Type: FUNCTION; Schema: nudge; Owner: -
+
+CREATE FUNCTION nudge.pace_after_429(p_pace_now double precision, p_accepted bigint) RETURNS double precision
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    AS $$
+  SELECT greatest(1.0 / 60, least(500, 0.7 * coalesce(p_pace_now, 2 * greatest(p_accepted, 1))))
+$$;
+
+-- Name: FUNCTION pace_after_429(p_pace_now double precision, p_accepted bigint); Type: COMMENT; Schema: nudge; Owner: -
+
+COMMENT ON FUNCTION nudge.pace_after_429(p_pace_now double precision, p_accepted bigint) IS 'The pace a 429 leaves a host or URL at: 0.7 of p_pace_now, or when it was not paced, of twice the p_accepted requests it accepted in the same batch (at least 1), kept between 1 a minute and 500 a second.';
+
 -- Name: pace_at(double precision, timestamp with time zone, timestamp with time zone, timestamp with time zone); Type: FUNCTION; Schema: nudge; Owner: -
 
 CREATE FUNCTION nudge.pace_at(p_pace double precision, p_limited_at timestamp with time zone, p_paced_until timestamp with time zone, p_at timestamp with time zone) RETURNS double precision
     LANGUAGE sql IMMUTABLE PARALLEL SAFE
     AS $$
+  -- The pace before the cut (p_pace / 0.7), reached again cbrt(10,000) = 21.5 s after it.
   SELECT CASE WHEN p_paced_until > p_at
-              THEN p_pace * power(2, greatest(extract(epoch FROM p_at - p_limited_at)::float8, 0)
-                                     / 20) END
+              THEN p_pace / 0.7
+                   * (1 + 3e-5 * power(greatest(extract(epoch FROM p_at - p_limited_at)::float8, 0)
+                                       - cbrt(1e4::float8), 3)) END
 $$;
 
 -- Name: FUNCTION pace_at(p_pace double precision, p_limited_at timestamp with time zone, p_paced_until timestamp with time zone, p_at timestamp with time zone); Type: COMMENT; Schema: nudge; Owner: -
 
-COMMENT ON FUNCTION nudge.pace_at(p_pace double precision, p_limited_at timestamp with time zone, p_paced_until timestamp with time zone, p_at timestamp with time zone) IS 'Deliveries a second a paced host or URL may be sent at p_at: p_pace, doubled for every 20 s since p_limited_at (the end of the Retry-After of its last 429 that halved it); NULL when p_at is not before p_paced_until (no longer paced).';
+COMMENT ON FUNCTION nudge.pace_at(p_pace double precision, p_limited_at timestamp with time zone, p_paced_until timestamp with time zone, p_at timestamp with time zone) IS 'Deliveries a second a paced host or URL may be sent at p_at: from p_pace at p_limited_at (the end of the Retry-After of its last 429 that cut it), back to the pace before that cut (p_pace / 0.7) 21.5 s later along a cubic, flat near it, then growing faster and faster (TCP CUBIC''s curve: (p_pace / 0.7) * (1 + 0.00003 * (seconds since p_limited_at - 21.5)^3)); NULL when p_at is not before p_paced_until (no longer paced).';
 
 -- Name: paced_backlog(integer); Type: FUNCTION; Schema: nudge; Owner: -
 
@@ -4706,6 +4720,19 @@ $$;
 -- Name: FUNCTION paced_backlog(p_read_cap integer, OUT deliveries bigint, OUT oldest_seconds double precision); Type: COMMENT; Schema: nudge; Owner: -
 
 COMMENT ON FUNCTION nudge.paced_backlog(p_read_cap integer, OUT deliveries bigint, OUT oldest_seconds double precision) IS 'The webhook deliveries waiting for a host or URL paced now (held until their send times, or retrying within 20 s: ACTIVE, not leased, an occurrence kept, due in the next 20 s), counted among the p_read_cap earliest reminders due then, and how long the oldest of their occurrences has been due (0: none); nothing is read while none is paced.';
+
+-- Name: paced_until(double precision, timestamp with time zone); Type: FUNCTION; Schema: nudge; Owner: -
+
+CREATE FUNCTION nudge.paced_until(p_pace double precision, p_limited_at timestamp with time zone) RETURNS timestamp with time zone
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    AS $$
+  SELECT p_limited_at + (cbrt(1e4::float8) + cbrt((1000 * 0.7 / p_pace - 1) / 3e-5))
+                        * interval '1 second'
+$$;
+
+-- Name: FUNCTION paced_until(p_pace double precision, p_limited_at timestamp with time zone); Type: COMMENT; Schema: nudge; Owner: -
+
+COMMENT ON FUNCTION nudge.paced_until(p_pace double precision, p_limited_at timestamp with time zone) IS 'When a pace of p_pace at p_limited_at, growing as nudge.pace_at says, passes 1,000 a second: the host or URL is no longer paced from then.';
 
 -- Name: pause_reminder(bigint); Type: FUNCTION; Schema: nudge; Owner: -
 
@@ -5553,15 +5580,12 @@ BEGIN
                        WHEN h.state = 'probing' AND h.probe_worker = p_worker
                             AND h.probe_reminder_id = ANY (o.failed_ids) THEN 'open'
                        ELSE h.state END AS to_state) t
-     -- A 429 to a host paced whole halves the pace the host is sent at (from twice the requests
-     -- it accepted in this batch, at least 1 a second, when it was not paced), once per second:
-     -- the 429s of one burst arrive in several finishes.
+     -- A 429 to a host paced whole cuts the pace the host is sent at (nudge.pace_after_429),
+     -- once per second: the 429s of one burst arrive in several finishes.
      CROSS JOIN LATERAL (
            SELECT o.limited > 0 AND o.host_wide
                   AND NOT coalesce(h.limited_at > now() - interval '1 second', false) AS cut,
-                  greatest(1.0 / 60,
-                           least(500, coalesce(nudge.host_pace(h, now()),
-                                               2 * greatest(o.accepted, 1)) / 2)) AS pace) p
+                  nudge.pace_after_429(nudge.host_pace(h, now()), o.accepted) AS pace) p
      WHERE h.state <> 'closed' OR h.consecutive_failures > 0 OR o.failures > 0 OR o.limited > 0
   ), changed AS (
     UPDATE nudge.target_hosts h
@@ -5587,12 +5611,10 @@ BEGIN
            probe_reminder_id = CASE WHEN d.to_state = 'probing' THEN h.probe_reminder_id END,
            pace = CASE WHEN d.cut THEN d.pace ELSE h.pace END,
            -- The pace grows once the host may be sent to again (while it waits for its
-           -- Retry-After, a growing pace would meet its limit as soon as it ends), doubling
-           -- every 20 s: paced until it would pass 1,000 a second.
+           -- Retry-After, a growing pace would meet its limit as soon as it ends): paced until
+           -- it would pass 1,000 a second.
            limited_at = CASE WHEN d.cut THEN now() + d.wait_time ELSE h.limited_at END,
-           paced_until = CASE WHEN d.cut THEN now() + d.wait_time
-                                              + 20 * log(2, 1000 / d.pace::numeric)
-                                                * interval '1 second'
+           paced_until = CASE WHEN d.cut THEN nudge.paced_until(d.pace, now() + d.wait_time)
                               ELSE h.paced_until END,
            -- No request before the host's Retry-After (up to the policy's longest retry delay).
            next_send_at = CASE WHEN d.limited > 0 AND d.host_wide
@@ -5614,9 +5636,8 @@ BEGIN
             FROM changed ch) c;
   PERFORM pg_notify('nudge_breaker', n) FROM unnest(v_changes) AS n;
 
-  -- A 429 to a URL paced on its own: as a host's, once per second its pace halves (from twice
-  -- what the URL accepted in the batch when it was not paced) and no request goes to it before
-  -- its Retry-After. Rows are locked in URL order, after their hosts', as every finish does.
+  -- A 429 to a URL paced on its own: as a host's, once per second its pace is cut
+  -- (nudge.pace_after_429) and no request goes to it before its Retry-After. Rows are locked in URL order, after their hosts', as every finish does.
   IF v_urls IS NOT NULL THEN
     PERFORM 1 FROM nudge.paced_targets t WHERE t.url = ANY (v_urls) ORDER BY t.url FOR UPDATE;
     INSERT INTO nudge.paced_targets AS t (url, host, pace, limited_at, paced_until, next_send_at,
@@ -5628,15 +5649,12 @@ BEGIN
            SELECT least(coalesce(u.wait, 0)::bigint * 1000, p_policy.retry_max_ms)
                     * interval '1 millisecond' AS wait_time,
                   NOT coalesce(o.limited_at > now() - interval '1 second', false) AS cut,
-                  greatest(1.0 / 60,
-                           least(500, coalesce(nudge.pace_at(o.pace, o.limited_at, o.paced_until,
-                                                             now()),
-                                               2 * greatest(u.accepted, 1)) / 2)) AS pace) p
+                  nudge.pace_after_429(nudge.pace_at(o.pace, o.limited_at, o.paced_until, now()),
+                                       u.accepted) AS pace) p
      CROSS JOIN LATERAL (
            SELECT CASE WHEN p.cut THEN p.pace ELSE o.pace END AS pace,
                   CASE WHEN p.cut THEN now() + p.wait_time ELSE o.limited_at END AS limited_at,
-                  CASE WHEN p.cut THEN now() + p.wait_time
-                                       + 20 * log(2, 1000 / p.pace::numeric) * interval '1 second'
+                  CASE WHEN p.cut THEN nudge.paced_until(p.pace, now() + p.wait_time)
                        ELSE o.paced_until END AS paced_until,
                   greatest(o.next_send_at, now() + p.wait_time) AS next_send_at) c
     ON CONFLICT (url) DO UPDATE
@@ -5680,7 +5698,7 @@ END $$;
 
 -- Name: FUNCTION record_host_outcomes(p_worker text, p_policy nudge.worker_policy, p_hosts text[], p_ids bigint[], p_failed boolean[], p_errors text[], p_limited boolean[], p_retry_after_seconds integer[]); Type: COMMENT; Schema: nudge; Owner: -
 
-COMMENT ON FUNCTION nudge.record_host_outcomes(p_worker text, p_policy nudge.worker_policy, p_hosts text[], p_ids bigint[], p_failed boolean[], p_errors text[], p_limited boolean[], p_retry_after_seconds integer[]) IS 'Counts one finished batch''s webhook attempts per host (p_failed: the host failed to answer; p_limited: it answered 429, with p_retry_after_seconds): an answer (a 429 included) closes the host''s breaker and clears its failures, making the deliveries it held due in doubling waves (the first now, the next two a second later, then four, and so on, in id order); failures add up, keep the batch''s last failed attempt''s error (p_errors, cut at 500 characters) as the host''s last_error (an answer clears it), and open a closed breaker at the policy''s breaker_failures for breaker_open_seconds, or for the largest Retry-After of the batch''s failed attempts (a 503''s) when that is shorter; the failure of the probe p_worker holds opens a probing breaker again for twice its last open time, up to breaker_max_open_seconds, its held deliveries waiting for the new probe time; the next probe is due between 0.8 and 1.2 times the open time after it opened (random, so that probes do not keep meeting a receiver that is down at regular times); a 429 paces its URL (nudge.target_url, in nudge.paced_targets), or the whole host when the host is paced already, the address is no URL, or a URL sent once in the batch and not paced was refused while another URL of the host was refused in the batch or in the last 2 s: at most once a second, the pace becomes half of what it is (nudge.pace_at; or, when not paced, of twice the requests the host or URL accepted in the batch, at least 1 a second), kept between 1 a minute and 500 a second, growing from the end of that Retry-After, paced until doubling every 20 s takes it past 1,000 a second, and no delivery goes to it before its largest Retry-After (up to the policy''s retry_max_ms); the URLs of those hosts no longer paced are deleted; each change of breaker state is notified on nudge_breaker; a batch that changes no breaker and has no 429 reads no reminder.';
+COMMENT ON FUNCTION nudge.record_host_outcomes(p_worker text, p_policy nudge.worker_policy, p_hosts text[], p_ids bigint[], p_failed boolean[], p_errors text[], p_limited boolean[], p_retry_after_seconds integer[]) IS 'Counts one finished batch''s webhook attempts per host (p_failed: the host failed to answer; p_limited: it answered 429, with p_retry_after_seconds): an answer (a 429 included) closes the host''s breaker and clears its failures, making the deliveries it held due in doubling waves (the first now, the next two a second later, then four, and so on, in id order); failures add up, keep the batch''s last failed attempt''s error (p_errors, cut at 500 characters) as the host''s last_error (an answer clears it), and open a closed breaker at the policy''s breaker_failures for breaker_open_seconds, or for the largest Retry-After of the batch''s failed attempts (a 503''s) when that is shorter; the failure of the probe p_worker holds opens a probing breaker again for twice its last open time, up to breaker_max_open_seconds, its held deliveries waiting for the new probe time; the next probe is due between 0.8 and 1.2 times the open time after it opened (random, so that probes do not keep meeting a receiver that is down at regular times); a 429 paces its URL (nudge.target_url, in nudge.paced_targets), or the whole host when the host is paced already, the address is no URL, or a URL sent once in the batch and not paced was refused while another URL of the host was refused in the batch or in the last 2 s: at most once a second, the pace is cut (nudge.pace_after_429 of nudge.pace_at, or of the requests the host or URL accepted in the batch when not paced), growing from the end of that Retry-After (nudge.pace_at) until it passes 1,000 a second (nudge.paced_until), and no delivery goes to it before its largest Retry-After (up to the policy''s retry_max_ms); the URLs of those hosts no longer paced are deleted; each change of breaker state is notified on nudge_breaker; a batch that changes no breaker and has no 429 reads no reminder.';
 
 -- Name: record_inserted_reminders(); Type: FUNCTION; Schema: nudge; Owner: -
 
@@ -7692,15 +7710,15 @@ COMMENT ON COLUMN nudge.paced_targets.host IS 'Its host as nudge.target_hosts ke
 
 -- Name: COLUMN paced_targets.pace; Type: COMMENT; Schema: nudge; Owner: -
 
-COMMENT ON COLUMN nudge.paced_targets.pace IS 'Deliveries a second the URL may be sent at limited_at: half the pace it had at its last 429 (at least 1 a minute, at most 500 a second); nudge.pace_at tells the pace now.';
+COMMENT ON COLUMN nudge.paced_targets.pace IS 'Deliveries a second the URL may be sent at limited_at: 0.7 of the pace it had at its last 429 (nudge.pace_after_429); nudge.pace_at tells the pace now.';
 
 -- Name: COLUMN paced_targets.limited_at; Type: COMMENT; Schema: nudge; Owner: -
 
-COMMENT ON COLUMN nudge.paced_targets.limited_at IS 'When the URL may be sent to again after its last 429 that halved the pace (that 429, plus its Retry-After): its pace grows from then.';
+COMMENT ON COLUMN nudge.paced_targets.limited_at IS 'When the URL may be sent to again after its last 429 that cut the pace (that 429, plus its Retry-After): its pace grows from then.';
 
 -- Name: COLUMN paced_targets.paced_until; Type: COMMENT; Schema: nudge; Owner: -
 
-COMMENT ON COLUMN nudge.paced_targets.paced_until IS 'When the pace, doubling every 20 s from limited_at, passes 1,000 a second: the URL is no longer paced.';
+COMMENT ON COLUMN nudge.paced_targets.paced_until IS 'When the pace, growing from limited_at as nudge.pace_at says, passes 1,000 a second (nudge.paced_until): the URL is no longer paced.';
 
 -- Name: COLUMN paced_targets.next_send_at; Type: COMMENT; Schema: nudge; Owner: -
 

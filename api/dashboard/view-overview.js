@@ -84,7 +84,7 @@ function endPacingButton(t, done) {
 }
 
 // The hosts and URLs that answered 429 (Too Many Requests): their deliveries go out at a pace
-// that halves with each 429, without using attempts. A URL is paced on its own (Slack limits each
+// that each 429 cuts, without using attempts. A URL is paced on its own (Slack limits each
 // incoming-webhook URL), a host whole when its 429s show a wider limit. Their breakers stay
 // closed: without this, a receiver that limits its rate is nowhere to be seen while its backlog
 // waits.
@@ -104,7 +104,7 @@ async function pacedHosts(ended) {
         h("table", { id: "paced-hosts", class: "stack-on-phone" }, tableHead(PACED_COLUMNS),
           h("tbody", {}, rows.map((cells) => labelledRow({}, PACED_COLUMNS, cells, [1]))))),
         hidden > 0 ? h("p", { class: "hint" }, `And ${hidden.toLocaleString()} more paced URLs: see GET /v1/targets?paced=true.`) : null,
-        h("p", { class: "hint" }, "They answered 429: their deliveries go out at this pace, which halves with each 429 and doubles every 20 s without one; a 429 uses no attempt. A URL is paced on its own, a whole host when its 429s show a limit wider than one URL.")]
+        h("p", { class: "hint" }, "They answered 429: their deliveries go out at this pace, which each 429 cuts to 0.7 and which grows back without one; a 429 uses no attempt. A URL is paced on its own, a whole host when its 429s show a limit wider than one URL.")]
       : h("p", { id: "paced-hosts" }, "No webhook host is rate-limiting its deliveries.")];
 }
 

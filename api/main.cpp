@@ -174,11 +174,12 @@ int main(int argc, char** argv) {
   if (const int code = nudge::migrate_at_startup(config, id + "/migrate"); code != 0) return code;
 
   nudge::api::set_statement_timeout_ms(config.database.statement_timeout_ms);
-  nudge::ConnectionPool pool(config.database.url, config.database.pool_size, id + "/api",
-                             [&database = config.database](pqxx::connection& c) {
-                               nudge::api::set_up_request_connection(
-                                   c, database.statement_timeout_ms, database.lock_timeout_ms);
-                             });
+  nudge::ConnectionPool pool(
+      config.database.url, config.database.pool_size, id + "/api",
+      [&database = config.database, &secrets = config.secrets](pqxx::connection& c) {
+        nudge::api::set_up_request_connection(c, database.statement_timeout_ms,
+                                              database.lock_timeout_ms, secrets);
+      });
   nudge::api::Notifier notifier(config.database.url, id + "/notify");
   // Before the server: streams the server holds refer to it until they close.
   nudge::api::StreamHub hub({static_cast<std::size_t>(config.api.max_streams),

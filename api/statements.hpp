@@ -5,6 +5,8 @@
 #include <pqxx/pqxx>
 #include <string_view>
 
+#include "nudge/config.hpp"
+
 namespace nudge::api {
 
 // Readies a new pooled connection: its session promises to leave wake-up hints to `Notifier`,
@@ -12,9 +14,11 @@ namespace nudge::api {
 void set_up_connection(pqxx::connection& conn);
 // The text of a statement run with exec_params, planned for its values on every call.
 const char* per_call_statement(std::string_view name);
-// set_up_connection, and the longest statement a request may run (0: no limit).
+// set_up_connection, the longest statement a request may run (0: no limit), and the names of
+// this process's secrets (never their values), so that a create the database renders from an
+// event refuses a {{secret.NAME}} target nudge-api lacks, as a create over REST does.
 void set_up_request_connection(pqxx::connection& conn, int statement_timeout_ms,
-                               int lock_timeout_ms);
+                               int lock_timeout_ms, const Secrets& secrets);
 
 // Readies a connection of the token commands (nudge-api token ...) or of the token watcher: the
 // statements on nudge.api_tokens they send.

@@ -2329,6 +2329,9 @@ BEGIN
     PERFORM nudge.reject('target', 'a reminder''s target is not a template; rules render {{...}} '
                                    'in theirs');
   END IF;
+  IF nudge.unknown_secret_problem(p_target) IS NOT NULL THEN
+    PERFORM nudge.reject('target', nudge.unknown_secret_problem(p_target));
+  END IF;
   IF p_misfire_policy IS NOT NULL AND p_misfire_policy NOT IN ('fire_once', 'skip', 'fire_all') THEN
     PERFORM nudge.reject('misfire_policy', 'must be one of fire_once, skip, fire_all');
   END IF;
@@ -2458,7 +2461,7 @@ END $$;
 
 -- Name: FUNCTION create_reminder(p_entity_type text, p_entity_id text, p_event_type text, p_channel text, p_schedule_type text, p_run_at timestamp with time zone, p_interval_seconds integer, p_target text, p_payload jsonb, p_stop_condition_type text, p_stop_condition_value text, p_max_fires integer, p_ends_at timestamp with time zone, p_cron text, p_timezone text, p_misfire_policy text, p_max_attempts integer, p_request jsonb); Type: COMMENT; Schema: nudge; Owner: -
 
-COMMENT ON FUNCTION nudge.create_reminder(p_entity_type text, p_entity_id text, p_event_type text, p_channel text, p_schedule_type text, p_run_at timestamp with time zone, p_interval_seconds integer, p_target text, p_payload jsonb, p_stop_condition_type text, p_stop_condition_value text, p_max_fires integer, p_ends_at timestamp with time zone, p_cron text, p_timezone text, p_misfire_policy text, p_max_attempts integer, p_request jsonb) IS 'Creates a one_time, recurring or cron reminder (a webhook one optionally with its own request, nudge.check_request; a log one without a target), or returns the live (ACTIVE or PAUSED) one with the same (entity_type, entity_id, event_type) with created = false, even under concurrent identical calls (under REPEATABLE READ or SERIALIZABLE the later of two raises 40001, to be retried); bad input (a name or stop flag key empty, over 200 characters or only white space, a target a log reminder cannot have or one holding {{ (a target is not a template) other than a webhook''s {{secret.NAME}} alone, a run_at or ends_at before 0001-01-01T00:00:00Z or after 9999-12-31T23:59:59Z, infinities included, or a first fire after it, a payload over 64 KiB as stored, ...) raises 22023 naming the field and writes nothing; a reminder whose stop flag is already true is created COMPLETED and never fires.';
+COMMENT ON FUNCTION nudge.create_reminder(p_entity_type text, p_entity_id text, p_event_type text, p_channel text, p_schedule_type text, p_run_at timestamp with time zone, p_interval_seconds integer, p_target text, p_payload jsonb, p_stop_condition_type text, p_stop_condition_value text, p_max_fires integer, p_ends_at timestamp with time zone, p_cron text, p_timezone text, p_misfire_policy text, p_max_attempts integer, p_request jsonb) IS 'Creates a one_time, recurring or cron reminder (a webhook one optionally with its own request, nudge.check_request; a log one without a target), or returns the live (ACTIVE or PAUSED) one with the same (entity_type, entity_id, event_type) with created = false, even under concurrent identical calls (under REPEATABLE READ or SERIALIZABLE the later of two raises 40001, to be retried); bad input (a name or stop flag key empty, over 200 characters or only white space, a target a log reminder cannot have or one holding {{ (a target is not a template) other than a webhook''s {{secret.NAME}} alone, or naming a secret the calling nudge-api does not have (nudge.unknown_secret_problem), a run_at or ends_at before 0001-01-01T00:00:00Z or after 9999-12-31T23:59:59Z, infinities included, or a first fire after it, a payload over 64 KiB as stored, ...) raises 22023 naming the field and writes nothing; a reminder whose stop flag is already true is created COMPLETED and never fires.';
 
 -- Name: create_reminder_from_item(jsonb); Type: FUNCTION; Schema: nudge; Owner: -
 
@@ -2669,6 +2672,7 @@ BEGIN
                  OR nudge.is_blank(b.entity_type) OR nudge.is_blank(b.entity_id)
                  OR nudge.is_blank(b.event_type) OR nudge.is_blank(b.stop_condition_value)
                  OR (b.channel = 'log' AND b.target IS NOT NULL)
+                 OR (strpos(b.target, '{{') > 0 AND nudge.unknown_secret_problem(b.target) IS NOT NULL)
                  -- rules the create function checks and no constraint does
                  OR (b.schedule_type <> 'cron' AND (b.cron IS NOT NULL OR b.timezone IS NOT NULL))
                  OR (b.schedule_type = 'cron' AND length(b.cron) > 200))
@@ -2712,7 +2716,7 @@ END $$;
 
 -- Name: FUNCTION create_staged_reminders(); Type: COMMENT; Schema: nudge; Owner: -
 
-COMMENT ON FUNCTION nudge.create_staged_reminders() IS 'Creates (or finds, by identity) the reminders staged in pg_temp.nudge_new_reminder with one set-based INSERT and sets each row''s id and created; false when a row is not plainly valid, new and distinct (its stop flag already true, two rows of one identity, a name or stop flag key of only white space, a log reminder''s target, a first fire or ends_at nudge.time_problem refuses, a bound the create function checks: nothing is written) or was neither inserted nor found live (a concurrent create), so the caller takes the item-by-item path; a value a constraint refuses raises its error.';
+COMMENT ON FUNCTION nudge.create_staged_reminders() IS 'Creates (or finds, by identity) the reminders staged in pg_temp.nudge_new_reminder with one set-based INSERT and sets each row''s id and created; false when a row is not plainly valid, new and distinct (its stop flag already true, two rows of one identity, a name or stop flag key of only white space, a log reminder''s target, a secret the calling nudge-api does not have, a first fire or ends_at nudge.time_problem refuses, a bound the create function checks: nothing is written) or was neither inserted nor found live (a concurrent create), so the caller takes the item-by-item path; a value a constraint refuses raises its error.';
 
 -- Name: api_tokens; Type: TABLE; Schema: nudge; Owner: -
 
@@ -4664,12 +4668,12 @@ COMMENT ON FUNCTION nudge.own_event_path_problem(p_event_type text, p_path text)
 CREATE FUNCTION nudge.pace_after_429(p_pace_now double precision, p_accepted bigint) RETURNS double precision
     LANGUAGE sql IMMUTABLE PARALLEL SAFE
     AS $$
-  SELECT greatest(1.0 / 60, least(500, 0.7 * coalesce(p_pace_now, 2 * greatest(p_accepted, 1))))
+  SELECT greatest(1.0 / 60, least(500, coalesce(0.7 * p_pace_now, greatest(p_accepted, 1))))
 $$;
 
 -- Name: FUNCTION pace_after_429(p_pace_now double precision, p_accepted bigint); Type: COMMENT; Schema: nudge; Owner: -
 
-COMMENT ON FUNCTION nudge.pace_after_429(p_pace_now double precision, p_accepted bigint) IS 'The pace a 429 leaves a host or URL at: 0.7 of p_pace_now, or when it was not paced, of twice the p_accepted requests it accepted in the same batch (at least 1), kept between 1 a minute and 500 a second.';
+COMMENT ON FUNCTION nudge.pace_after_429(p_pace_now double precision, p_accepted bigint) IS 'The pace a 429 leaves a host or URL at: 0.7 of p_pace_now, or when it was not paced, the p_accepted requests it accepted in the same batch (at least 1), kept between 1 a minute and 500 a second.';
 
 -- Name: pace_at(double precision, timestamp with time zone, timestamp with time zone, timestamp with time zone); Type: FUNCTION; Schema: nudge; Owner: -
 
@@ -5846,7 +5850,8 @@ BEGIN
        AND coalesce(length(v_item->>'target') <= 2048
                     AND nudge.address_problem(v_item->>'channel', v_item->>'target') IS NULL
                     AND (strpos(v_item->>'target', '{{') = 0
-                         OR nudge.secret_address_name(v_item->>'target') IS NOT NULL), true)
+                         OR (nudge.secret_address_name(v_item->>'target') IS NOT NULL
+                             AND nudge.unknown_secret_problem(v_item->>'target') IS NULL)), true)
        AND (NOT v_item ? 'misfire_policy' OR v_item->>'misfire_policy' = 'fire_once'
             OR (v_item->>'misfire_policy' IN ('skip', 'fire_all') AND v_item->>'schedule_type' <> 'one_time'))
        AND coalesce((v_item->>'max_attempts')::integer BETWEEN 1 AND 100, true)
@@ -7299,6 +7304,23 @@ END $$;
 -- Name: FUNCTION touch_updated_at(); Type: COMMENT; Schema: nudge; Owner: -
 
 COMMENT ON FUNCTION nudge.touch_updated_at() IS 'Trigger: updated_at tells when the row last changed.';
+
+-- Name: unknown_secret_problem(text); Type: FUNCTION; Schema: nudge; Owner: -
+
+CREATE FUNCTION nudge.unknown_secret_problem(p_address text) RETURNS text
+    LANGUAGE sql STABLE PARALLEL SAFE
+    AS $$
+  SELECT format('{{secret.%s}} is not configured (set [secrets] %s or NUDGE_SECRETS_%s for '
+                'nudge-api and nudge-worker)', s.name, s.name, upper(s.name))
+    FROM (SELECT nudge.secret_address_name(p_address) AS name,
+                 current_setting('nudge.secret_names', true) AS known) s
+   WHERE s.name IS NOT NULL AND coalesce(s.known, '') <> ''
+     AND strpos(s.known, ',' || s.name || ',') = 0
+$$;
+
+-- Name: FUNCTION unknown_secret_problem(p_address text); Type: COMMENT; Schema: nudge; Owner: -
+
+COMMENT ON FUNCTION nudge.unknown_secret_problem(p_address text) IS 'When p_address is {{secret.NAME}} and the session names its secrets (nudge.secret_names, set by nudge-api: ",a,b," or "," for none) without NAME, the problem in words; NULL otherwise, and in a session that names none.';
 
 -- Name: update_rule(bigint, text, text, jsonb, jsonb, boolean); Type: FUNCTION; Schema: nudge; Owner: -
 

@@ -111,6 +111,38 @@ TEST_F(SecretTarget, AWorkerWithoutTheSecretFailsTheAttemptWithAClearError) {
   EXPECT_TRUE(receiver_.requests().empty());
 }
 
+// A rule's target filled from an event's data may name a secret too; one nudge-api lacks is
+// refused as a create's is, naming the rule's field, and nothing is written (explore25a #1: 201,
+// then 3 failed attempts).
+TEST_F(SecretTarget, AnEventWhoseDataNamesAnUnknownSecretAsTheTargetIsA422) {
+  const Reply rule = post("/v1/rules", R"({"name": "page", "event_type": "incident",
+    "action": {"type": "remind", "reminder": {"event_type": "page", "channel": "webhook",
+    "schedule_type": "one_time", "delay_seconds": 60, "target": "{{data.webhook}}"}}})");
+  ASSERT_EQ(rule.status, 201) << rule.body.dump();
+  const auto event = [](const std::string& id, const std::string& webhook) {
+    return R"({"event_type": "incident", "entity_type": "service", "entity_id": ")" + id +
+           R"(", "data": {"webhook": ")" + webhook + R"("}})";
+  };
+  const Reply unknown = post("/v1/events", event("s1", "{{secret.teams}}"));
+  ASSERT_EQ(unknown.status, 422) << unknown.body.dump();
+  EXPECT_EQ(unknown.body["error"]["rule_id"], rule.body["id"]);
+  EXPECT_EQ(unknown.error_field(), "action.reminder.target");
+  EXPECT_NE(unknown.body["error"]["message"].get<std::string>().find(
+                "{{secret.teams}} is not configured"),
+            std::string::npos)
+      << unknown.body.dump();
+  const Reply batch = post("/v1/events/batch", R"({"items": [)" + event("s2", "{{secret.slack}}") +
+                                                   ", " + event("s3", "{{secret.teams}}") + "]}");
+  ASSERT_EQ(batch.status, 422) << batch.body.dump();
+  EXPECT_EQ(batch.error_field(), "items[1].action.reminder.target") << batch.body.dump();
+  EXPECT_EQ(get("/v1/events").body["items"].size(), 0u);
+  EXPECT_EQ(get("/v1/reminders").body["items"].size(), 0u);
+
+  const Reply known = post("/v1/events", event("s4", "{{secret.slack}}"));
+  ASSERT_EQ(known.status, 201) << known.body.dump();
+  EXPECT_EQ(known.body["effects"][0]["reminder"]["target"], "{{secret.slack}}");
+}
+
 TEST_F(SecretTarget, WhereItCannotStandItIsRefusedNamingTheField) {
   const auto create = [&](const std::string& channel, const std::string& target) {
     return post("/v1/reminders", R"({"entity_type": "team", "entity_id": "ops",

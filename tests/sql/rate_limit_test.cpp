@@ -134,10 +134,10 @@ TEST_F(RateLimitTest, A429PacesItsUrlInsteadOfCountingAgainstItsBreaker) {
                        kHook)
                        .at(0);
   EXPECT_EQ(url[0].as<std::string>(), kLimited);
-  EXPECT_DOUBLE_EQ(url[1].as<double>(), 1.4) << "0.7 of twice what that batch accepted (0: 1)";
+  EXPECT_DOUBLE_EQ(url[1].as<double>(), 1.0) << "what that batch accepted (0: 1)";
   EXPECT_TRUE(url[2].as<bool>());
 
-  // The 8 come back due together: a second's worth goes (at 1.4 a second, 1), the others wait
+  // The 8 come back due together: a second's worth goes (at 1 a second, 1), the others wait
   // a pace apart.
   sql("UPDATE nudge.reminders SET next_run_at = now() - interval '1 millisecond'"
       " WHERE status = 'ACTIVE'");
@@ -150,14 +150,14 @@ TEST_F(RateLimitTest, A429PacesItsUrlInsteadOfCountingAgainstItsBreaker) {
       "  FROM nudge.reminders WHERE status = 'ACTIVE' AND leased_by IS NULL ORDER BY next_run_at");
   ASSERT_EQ(waits.size(), 7u);
   for (std::size_t i = 0; i < waits.size(); ++i)
-    EXPECT_NEAR(waits[i][0].as<double>(), (1.0 + static_cast<double>(i)) / 1.4, 0.2);
+    EXPECT_NEAR(waits[i][0].as<double>(), 1.0 + static_cast<double>(i), 0.2);
   EXPECT_EQ(count("nudge.reminders WHERE status = 'ACTIVE' AND attempt = 1 AND occurrence_at IS "
                   "NOT NULL"),
             7)
       << "held, their occurrences and attempts kept";
   EXPECT_NEAR(value<double>("SELECT extract(epoch FROM next_send_at - now())::float8"
                             "  FROM nudge.paced_targets"),
-              1 / 1.4, 0.2);
+              1.0, 0.2);
 }
 
 TEST_F(RateLimitTest, ARetryAfterHoldsTheUrlNotItsHostsOtherUrls) {
@@ -183,12 +183,12 @@ TEST_F(RateLimitTest, ARetryAfterHoldsTheUrlNotItsHostsOtherUrls) {
                   "interval '9 seconds'"),
             2)
       << "held (10 s at most, then placed again)";
-  EXPECT_NEAR(pace_now(), 1.4, 0.05) << "the pace grows only once the Retry-After is over";
+  EXPECT_NEAR(pace_now(), 1.0, 0.05) << "the pace grows only once the Retry-After is over";
 }
 
 TEST_F(RateLimitTest, ABacklogWaits20sAtMostToBePlacedAgainAtThePaceOfThen) {
   for (int i = 0; i < 25; ++i) create_webhook("r" + std::to_string(i));
-  round(round({}, 200), 429);  // paced at 1.4 a second
+  round(round({}, 200), 429);  // paced at 1 a second
   everything_due();
   EXPECT_EQ(round({}, 200).size(), 1u);
   const auto waits =
@@ -196,8 +196,7 @@ TEST_F(RateLimitTest, ABacklogWaits20sAtMostToBePlacedAgainAtThePaceOfThen) {
           " WHERE leased_by IS NULL ORDER BY next_run_at");
   ASSERT_EQ(waits.size(), 24u);
   for (std::size_t i = 0; i < waits.size(); ++i)
-    EXPECT_NEAR(waits[i][0].as<double>(), std::min((1.0 + static_cast<double>(i)) / 1.4, 20.0), 0.2)
-        << i;
+    EXPECT_NEAR(waits[i][0].as<double>(), std::min(1.0 + static_cast<double>(i), 20.0), 0.2) << i;
 }
 
 // Held rows share their times: by those and then by id, a host's backlog went out one tenant
@@ -227,18 +226,18 @@ TEST_F(RateLimitTest, ThePaceIsCutOnceFor429sInOneSecondAndGrowsBackWithout) {
   ASSERT_EQ(fires.size(), 6u);
   round({fires[0], fires[1], fires[2]}, 200);
   round({fires[3]}, 429);
-  EXPECT_NEAR(pace_now(), 1.4, 0.05);
+  EXPECT_NEAR(pace_now(), 1.0, 0.05);
   round({fires[4]}, 429);
-  EXPECT_NEAR(pace_now(), 1.4, 0.05) << "the same burst's 429s in another finish";
-  // Back to the pace before the cut (2) in 21.5 s, flat near it, then growing faster.
+  EXPECT_NEAR(pace_now(), 1.0, 0.05) << "the same burst's 429s in another finish";
+  // To 1/0.7 of it in 21.5 s, flat near that, then growing faster.
   sql("UPDATE nudge.paced_targets SET limited_at = now() - interval '21.544 seconds'");
-  EXPECT_NEAR(pace_now(), 2.0, 0.05);
+  EXPECT_NEAR(pace_now(), 1.429, 0.01);
   sql("UPDATE nudge.paced_targets SET limited_at = now() - interval '30 seconds'");
-  EXPECT_NEAR(pace_now(), 2.04, 0.05);
+  EXPECT_NEAR(pace_now(), 1.455, 0.01);
   sql("UPDATE nudge.paced_targets SET limited_at = now() - interval '60 seconds'");
-  EXPECT_NEAR(pace_now(), 5.41, 0.05);
+  EXPECT_NEAR(pace_now(), 3.866, 0.01);
   round({fires[5]}, 429);
-  EXPECT_NEAR(pace_now(), 0.7 * 5.41, 0.05);
+  EXPECT_NEAR(pace_now(), 0.7 * 3.866, 0.01);
   sql("UPDATE nudge.paced_targets SET limited_at = now() - interval '1 hour',"
       " paced_until = now() - interval '1 second'");
   EXPECT_TRUE(sql("SELECT nudge.pace_at(pace, limited_at, paced_until, now())"
@@ -295,7 +294,7 @@ TEST_F(RateLimitTest, A429PacesWithTheBreakerOff) {
   Policy off = fast_retries();
   off.breaker_failures = 0;
   round(round({}, 200, std::nullopt, off), 429, std::nullopt, off);
-  EXPECT_NEAR(pace_now(), 1.4, 0.05);
+  EXPECT_NEAR(pace_now(), 1.0, 0.05);
   sql("UPDATE nudge.reminders SET next_run_at = now() - interval '1 millisecond'"
       " WHERE status = 'ACTIVE'");
   EXPECT_EQ(round({}, 200, std::nullopt, off).size(), 1u);
@@ -317,13 +316,13 @@ TEST_F(RateLimitTest, AUrlsOwnLimitLeavesTheHostsOtherUrlsAlone) {
   round(accepted, 200);
   round(std::vector<Claimed>(hot.begin() + 2, hot.end()), 429);
   EXPECT_FALSE(host_paced());
-  EXPECT_NEAR(pace_now(), 1.4, 0.05) << "it accepted none in that batch: 1.4 a second";
+  EXPECT_NEAR(pace_now(), 1.0, 0.05) << "it accepted none in that batch: 1 a second";
   for (int i = 0; i < 5; ++i) create_webhook("quiet-later" + std::to_string(i), "", "/quiet");
   everything_due();
   long hot_now = 0;
   long quiet_now = 0;
   for (const auto& f : round({}, 200)) ++(hot_ids.count(f.id) ? hot_now : quiet_now);
-  EXPECT_EQ(hot_now, 1) << "a second's worth at 1.4 a second";
+  EXPECT_EQ(hot_now, 1) << "a second's worth at 1 a second";
   EXPECT_EQ(quiet_now, 5) << "none held";
 }
 
@@ -341,7 +340,7 @@ TEST_F(RateLimitTest, 429sToSeveralUrlsSentOnceEachPaceTheWholeHost) {
   everything_due();
   for (int i = 10; i < 14; ++i)
     create_webhook("r" + std::to_string(i), "", "/users/" + std::to_string(i));
-  EXPECT_EQ(round({}, 200).size(), 1u) << "a second's worth of the host's pace (1.4), in all";
+  EXPECT_EQ(round({}, 200).size(), 1u) << "a second's worth of the host's pace (1), in all";
 }
 
 // The same limit met one 429 at a time: a URL sent once refused 2 s after another URL was.

@@ -33,6 +33,7 @@
 #include "tls_context.hpp"
 #include "token_cli.hpp"
 #include "token_watch.hpp"
+#include "webhook_target.hpp"
 
 namespace {
 
@@ -176,9 +177,10 @@ int main(int argc, char** argv) {
   nudge::api::set_statement_timeout_ms(config.database.statement_timeout_ms);
   nudge::ConnectionPool pool(
       config.database.url, config.database.pool_size, id + "/api",
-      [&database = config.database, &secrets = config.secrets](pqxx::connection& c) {
+      [&database = config.database,
+       names = nudge::api::webhook_secret_names(config.secrets)](pqxx::connection& c) {
         nudge::api::set_up_request_connection(c, database.statement_timeout_ms,
-                                              database.lock_timeout_ms, secrets);
+                                              database.lock_timeout_ms, names);
       });
   nudge::api::Notifier notifier(config.database.url, id + "/notify");
   // Before the server: streams the server holds refer to it until they close.

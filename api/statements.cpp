@@ -229,14 +229,12 @@ void set_up_connection(pqxx::connection& conn) {
 }
 
 void set_up_request_connection(pqxx::connection& conn, int statement_timeout_ms,
-                               int lock_timeout_ms, const Secrets& secrets) {
+                               int lock_timeout_ms, const std::string& webhook_secret_names) {
   set_up_connection(conn);
-  // ",a,b," (nudge.unknown_secret_problem), "," for none.
-  std::string names = ",";
-  for (const auto& [name, value] : secrets) names += name + ",";
   pqxx::nontransaction(conn).exec(
-      "SET statement_timeout = " + std::to_string(statement_timeout_ms) + "; SET lock_timeout = " +
-      std::to_string(lock_timeout_ms) + "; SET nudge.secret_names = " + conn.quote(names));
+      "SET statement_timeout = " + std::to_string(statement_timeout_ms) +
+      "; SET lock_timeout = " + std::to_string(lock_timeout_ms) +
+      "; SET nudge.secret_names = " + conn.quote(webhook_secret_names));
 }
 
 void set_up_token_connection(pqxx::connection& conn) {

@@ -3,9 +3,8 @@
 // one way into the database (the functions and tables of schema nudge, sql/schema.sql).
 
 #include <pqxx/pqxx>
+#include <string>
 #include <string_view>
-
-#include "nudge/config.hpp"
 
 namespace nudge::api {
 
@@ -15,10 +14,11 @@ void set_up_connection(pqxx::connection& conn);
 // The text of a statement run with exec_params, planned for its values on every call.
 const char* per_call_statement(std::string_view name);
 // set_up_connection, the longest statement a request may run (0: no limit), and the names of
-// this process's secrets (never their values), so that a create the database renders from an
-// event refuses a {{secret.NAME}} target nudge-api lacks, as a create over REST does.
+// the secrets that may stand for a target (webhook_secret_names: never their values), so that a
+// create the database renders from an event refuses another {{secret.NAME}} target, as a create
+// over REST does.
 void set_up_request_connection(pqxx::connection& conn, int statement_timeout_ms,
-                               int lock_timeout_ms, const Secrets& secrets);
+                               int lock_timeout_ms, const std::string& webhook_secret_names);
 
 // Readies a connection of the token commands (nudge-api token ...) or of the token watcher: the
 // statements on nudge.api_tokens they send.

@@ -1,5 +1,7 @@
 #include "webhook_target.hpp"
 
+#include <algorithm>
+#include <cctype>
 #include <optional>
 
 #include "errors.hpp"
@@ -8,11 +10,29 @@
 #include "request_input.hpp"
 
 namespace nudge::api {
+namespace {
+
+bool holds_webhook_url(const std::string& value) {
+  const auto scheme_is = [&](const std::string& scheme) {
+    return value.size() > scheme.size() &&
+           std::equal(scheme.begin(), scheme.end(), value.begin(), [](char a, char b) {
+             return a == std::tolower(static_cast<unsigned char>(b));
+           });
+  };
+  return (scheme_is("http://") || scheme_is("https://")) && url_host(value).has_value();
+}
+
+}  // namespace
 
 void check_webhook_target(const std::string& field, const std::string& url, const Secrets& secrets,
                           const AddressGuard& guard) {
   if (const auto secret = secret_address_name(url)) {
     check_secret_known(field, *secret, secrets);
+    if (!holds_webhook_url(secrets.at(*secret)))
+      throw bad_field(field, "invalid_value",
+                      "{{secret." + *secret +
+                          "}} does not hold an http(s) URL in nudge-api's [secrets]: a secret "
+                          "standing for a target must (one holding a header's token cannot)");
     return;
   }
   const auto host = url_host(url);
@@ -29,6 +49,13 @@ void check_rule_target(const nlohmann::json& action, const Secrets& secrets,
   const auto target = reminder.find("target");
   if (target == reminder.end() || !target->is_string()) return;
   check_webhook_target("action.reminder.target", target->get<std::string>(), secrets, guard);
+}
+
+std::string webhook_secret_names(const Secrets& secrets) {
+  std::string names = ",";
+  for (const auto& [name, value] : secrets)
+    if (holds_webhook_url(value)) names += name + ",";
+  return names;
 }
 
 }  // namespace nudge::api

@@ -7310,8 +7310,9 @@ COMMENT ON FUNCTION nudge.touch_updated_at() IS 'Trigger: updated_at tells when 
 CREATE FUNCTION nudge.unknown_secret_problem(p_address text) RETURNS text
     LANGUAGE sql STABLE PARALLEL SAFE
     AS $$
-  SELECT format('{{secret.%s}} is not configured (set [secrets] %s or NUDGE_SECRETS_%s for '
-                'nudge-api and nudge-worker)', s.name, s.name, upper(s.name))
+  SELECT format('{{secret.%s}} is not configured as a webhook URL (set [secrets] %s, or '
+                'NUDGE_SECRETS_%s, to an http(s) URL for nudge-api and nudge-worker)',
+                s.name, s.name, upper(s.name))
     FROM (SELECT nudge.secret_address_name(p_address) AS name,
                  current_setting('nudge.secret_names', true) AS known) s
    WHERE s.name IS NOT NULL AND coalesce(s.known, '') <> ''
@@ -7320,7 +7321,7 @@ $$;
 
 -- Name: FUNCTION unknown_secret_problem(p_address text); Type: COMMENT; Schema: nudge; Owner: -
 
-COMMENT ON FUNCTION nudge.unknown_secret_problem(p_address text) IS 'When p_address is {{secret.NAME}} and the session names its secrets (nudge.secret_names, set by nudge-api: ",a,b," or "," for none) without NAME, the problem in words; NULL otherwise, and in a session that names none.';
+COMMENT ON FUNCTION nudge.unknown_secret_problem(p_address text) IS 'When p_address is {{secret.NAME}} and the session names the secrets that may stand for a target (nudge.secret_names, set by nudge-api to those holding an http(s) URL: ",a,b," or "," for none) without NAME, the problem in words; NULL otherwise, and in a session that names none.';
 
 -- Name: update_rule(bigint, text, text, jsonb, jsonb, boolean); Type: FUNCTION; Schema: nudge; Owner: -
 

@@ -13,8 +13,11 @@ constexpr char kSlackPath[] = "/services/T000/B000/XXXXsecretpart";
 
 class SecretTarget : public ApiTest {
  protected:
-  // The API only checks the name; the value that counts is the worker's.
-  SecretTarget() : ApiTest({{"NUDGE_SECRETS_SLACK", "https://hooks.slack.com/services/a/b/c"}}) {}
+  // The API checks the name, and that a target's secret holds a URL; the value that counts is
+  // the worker's. TOKEN is a header's secret.
+  SecretTarget()
+      : ApiTest({{"NUDGE_SECRETS_SLACK", "https://hooks.slack.com/services/a/b/c"},
+                 {"NUDGE_SECRETS_TOKEN", "Bearer-abc123"}}) {}
   ~SecretTarget() override {
     if (!HasFailure() && worker_) worker_->remove_logs();
   }
@@ -128,9 +131,12 @@ TEST_F(SecretTarget, AnEventWhoseDataNamesAnUnknownSecretAsTheTargetIsA422) {
   EXPECT_EQ(unknown.body["error"]["rule_id"], rule.body["id"]);
   EXPECT_EQ(unknown.error_field(), "action.reminder.target");
   EXPECT_NE(unknown.body["error"]["message"].get<std::string>().find(
-                "{{secret.teams}} is not configured"),
+                "{{secret.teams}} is not configured as a webhook URL"),
             std::string::npos)
       << unknown.body.dump();
+  const Reply token = post("/v1/events", event("s0", "{{secret.token}}"));
+  ASSERT_EQ(token.status, 422) << token.body.dump();
+  EXPECT_EQ(token.error_field(), "action.reminder.target");
   const Reply batch = post("/v1/events/batch", R"({"items": [)" + event("s2", "{{secret.slack}}") +
                                                    ", " + event("s3", "{{secret.teams}}") + "]}");
   ASSERT_EQ(batch.status, 422) << batch.body.dump();
@@ -156,6 +162,11 @@ TEST_F(SecretTarget, WhereItCannotStandItIsRefusedNamingTheField) {
   EXPECT_EQ(unknown.status, 400);
   EXPECT_EQ(unknown.body["error"]["code"], "unknown_secret");
   EXPECT_EQ(unknown.body["error"]["field"], "target");
+  const Reply token = create("webhook", "{{secret.token}}");
+  EXPECT_EQ(token.status, 400) << token.body.dump();
+  EXPECT_EQ(token.body["error"]["code"], "invalid_value");
+  EXPECT_EQ(token.body["error"]["field"], "target");
+  EXPECT_EQ(token.body.dump().find("abc123"), std::string::npos) << "the value is not shown";
   for (const auto& [channel, target] : std::vector<std::pair<std::string, std::string>>{
            {"webhook", "https://hooks.slack.com/{{secret.slack}}"},
            {"webhook", "{{ secret.slack }}"},

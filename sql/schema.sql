@@ -5478,7 +5478,8 @@ DECLARE
   v_urls      text[];         -- else the URLs that answered 429, paced each on its own,
   v_url_hosts text[];         -- their hosts,
   v_accepted  bigint[];       -- the requests each accepted in the batch,
-  v_url_waits integer[];      -- and its largest Retry-After
+  v_url_waits integer[];      -- its largest Retry-After,
+  v_url_alone boolean[];      -- and whether it was refused alone (sent once, not paced)
 BEGIN
   v_failing := ARRAY(SELECT DISTINCT o.host FROM unnest(p_hosts, p_failed) AS o(host, failed)
                       WHERE o.failed ORDER BY o.host);
@@ -5500,8 +5501,9 @@ BEGIN
   -- paced a host shared by ten and the other nine's webhooks were 406 s late (explore24a #1);
   -- but a receiver limiting the whole host with a URL per recipient answers 429 to URLs sent
   -- once each, and pacing each of those on its own would not slow the host down at all. So a
-  -- 429 paces its URL, unless it came to a URL sent only once in the batch and not paced, while
-  -- another URL of the host was refused in the batch or in the last 2 s: then the whole host.
+  -- 429 paces its URL, unless two URLs of the host were refused alone (sent only once in their
+  -- batch, and not paced) in the batch or within 2 s: then the whole host. (A URL refused among
+  -- several of its own requests is over a limit of its own: 0141.)
   -- A host paced already stays paced whole, and an address that is no URL ({{secret.NAME}}:
   -- one URL) is paced as its host.
   IF cardinality(v_limiting) > 0 THEN
@@ -5525,11 +5527,12 @@ BEGIN
              EXISTS (SELECT 1 FROM nudge.target_hosts h
                       WHERE h.host = u.host AND h.paced_until > now())
              OR bool_or(u.limited > 0 AND u.url IS NULL)
+             OR count(*) FILTER (WHERE u.limited > 0 AND u.sent = 1 AND NOT u.paced) > 1
              OR (bool_or(u.limited > 0 AND u.sent = 1 AND NOT u.paced)
-                 AND (count(*) FILTER (WHERE u.limited > 0) > 1
-                      OR EXISTS (SELECT 1 FROM nudge.paced_targets t
-                                  WHERE t.host = u.host AND t.refused_at > now() - interval '2 seconds'
-                                    AND t.url <> ALL (array_agg(u.url) FILTER (WHERE u.limited > 0)))))
+                 AND EXISTS (SELECT 1 FROM nudge.paced_targets t
+                              WHERE t.host = u.host AND t.alone
+                                AND t.refused_at > now() - interval '2 seconds'
+                                AND t.url <> ALL (array_agg(u.url) FILTER (WHERE u.limited > 0))))
                AS whole
         FROM per_url u
        GROUP BY u.host
@@ -5538,8 +5541,10 @@ BEGIN
            array_agg(u.url ORDER BY u.url) FILTER (WHERE NOT ph.whole AND u.limited > 0),
            array_agg(u.host ORDER BY u.url) FILTER (WHERE NOT ph.whole AND u.limited > 0),
            array_agg(u.accepted ORDER BY u.url) FILTER (WHERE NOT ph.whole AND u.limited > 0),
-           array_agg(u.wait ORDER BY u.url) FILTER (WHERE NOT ph.whole AND u.limited > 0)
-      INTO v_host_wide, v_urls, v_url_hosts, v_accepted, v_url_waits
+           array_agg(u.wait ORDER BY u.url) FILTER (WHERE NOT ph.whole AND u.limited > 0),
+           array_agg(u.sent = 1 AND NOT u.paced ORDER BY u.url)
+             FILTER (WHERE NOT ph.whole AND u.limited > 0)
+      INTO v_host_wide, v_urls, v_url_hosts, v_accepted, v_url_waits, v_url_alone
       FROM per_url u JOIN per_host ph ON ph.host = u.host;
   END IF;
 
@@ -5645,9 +5650,10 @@ BEGIN
   IF v_urls IS NOT NULL THEN
     PERFORM 1 FROM nudge.paced_targets t WHERE t.url = ANY (v_urls) ORDER BY t.url FOR UPDATE;
     INSERT INTO nudge.paced_targets AS t (url, host, pace, limited_at, paced_until, next_send_at,
-                                          refused_at, updated_at)
-    SELECT u.url, u.host, c.pace, c.limited_at, c.paced_until, c.next_send_at, now(), now()
-      FROM unnest(v_urls, v_url_hosts, v_accepted, v_url_waits) AS u(url, host, accepted, wait)
+                                          refused_at, alone, updated_at)
+    SELECT u.url, u.host, c.pace, c.limited_at, c.paced_until, c.next_send_at, now(), u.alone, now()
+      FROM unnest(v_urls, v_url_hosts, v_accepted, v_url_waits, v_url_alone)
+             AS u(url, host, accepted, wait, alone)
       LEFT JOIN nudge.paced_targets o ON o.url = u.url
      CROSS JOIN LATERAL (
            SELECT least(coalesce(u.wait, 0)::bigint * 1000, p_policy.retry_max_ms)
@@ -5664,7 +5670,8 @@ BEGIN
     ON CONFLICT (url) DO UPDATE
        SET pace = EXCLUDED.pace, limited_at = EXCLUDED.limited_at,
            paced_until = EXCLUDED.paced_until, next_send_at = EXCLUDED.next_send_at,
-           refused_at = EXCLUDED.refused_at, updated_at = EXCLUDED.updated_at;
+           refused_at = EXCLUDED.refused_at, alone = EXCLUDED.alone,
+           updated_at = EXCLUDED.updated_at;
     -- The URLs of these hosts no longer paced go (one a concurrent finish holds stays).
     DELETE FROM nudge.paced_targets t
      WHERE t.url IN (SELECT s.url FROM nudge.paced_targets s
@@ -5702,7 +5709,7 @@ END $$;
 
 -- Name: FUNCTION record_host_outcomes(p_worker text, p_policy nudge.worker_policy, p_hosts text[], p_ids bigint[], p_failed boolean[], p_errors text[], p_limited boolean[], p_retry_after_seconds integer[]); Type: COMMENT; Schema: nudge; Owner: -
 
-COMMENT ON FUNCTION nudge.record_host_outcomes(p_worker text, p_policy nudge.worker_policy, p_hosts text[], p_ids bigint[], p_failed boolean[], p_errors text[], p_limited boolean[], p_retry_after_seconds integer[]) IS 'Counts one finished batch''s webhook attempts per host (p_failed: the host failed to answer; p_limited: it answered 429, with p_retry_after_seconds): an answer (a 429 included) closes the host''s breaker and clears its failures, making the deliveries it held due in doubling waves (the first now, the next two a second later, then four, and so on, in id order); failures add up, keep the batch''s last failed attempt''s error (p_errors, cut at 500 characters) as the host''s last_error (an answer clears it), and open a closed breaker at the policy''s breaker_failures for breaker_open_seconds, or for the largest Retry-After of the batch''s failed attempts (a 503''s) when that is shorter; the failure of the probe p_worker holds opens a probing breaker again for twice its last open time, up to breaker_max_open_seconds, its held deliveries waiting for the new probe time; the next probe is due between 0.8 and 1.2 times the open time after it opened (random, so that probes do not keep meeting a receiver that is down at regular times); a 429 paces its URL (nudge.target_url, in nudge.paced_targets), or the whole host when the host is paced already, the address is no URL, or a URL sent once in the batch and not paced was refused while another URL of the host was refused in the batch or in the last 2 s: at most once a second, the pace is cut (nudge.pace_after_429 of nudge.pace_at, or of the requests the host or URL accepted in the batch when not paced), growing from the end of that Retry-After (nudge.pace_at) until it passes 1,000 a second (nudge.paced_until), and no delivery goes to it before its largest Retry-After (up to the policy''s retry_max_ms); the URLs of those hosts no longer paced are deleted; each change of breaker state is notified on nudge_breaker; a batch that changes no breaker and has no 429 reads no reminder.';
+COMMENT ON FUNCTION nudge.record_host_outcomes(p_worker text, p_policy nudge.worker_policy, p_hosts text[], p_ids bigint[], p_failed boolean[], p_errors text[], p_limited boolean[], p_retry_after_seconds integer[]) IS 'Counts one finished batch''s webhook attempts per host (p_failed: the host failed to answer; p_limited: it answered 429, with p_retry_after_seconds): an answer (a 429 included) closes the host''s breaker and clears its failures, making the deliveries it held due in doubling waves (the first now, the next two a second later, then four, and so on, in id order); failures add up, keep the batch''s last failed attempt''s error (p_errors, cut at 500 characters) as the host''s last_error (an answer clears it), and open a closed breaker at the policy''s breaker_failures for breaker_open_seconds, or for the largest Retry-After of the batch''s failed attempts (a 503''s) when that is shorter; the failure of the probe p_worker holds opens a probing breaker again for twice its last open time, up to breaker_max_open_seconds, its held deliveries waiting for the new probe time; the next probe is due between 0.8 and 1.2 times the open time after it opened (random, so that probes do not keep meeting a receiver that is down at regular times); a 429 paces its URL (nudge.target_url, in nudge.paced_targets), or the whole host when the host is paced already, the address is no URL, or two URLs of the host were refused alone (sent once in their batch and not paced) in the batch or within 2 s: at most once a second, the pace is cut (nudge.pace_after_429 of nudge.pace_at, or of the requests the host or URL accepted in the batch when not paced), growing from the end of that Retry-After (nudge.pace_at) until it passes 1,000 a second (nudge.paced_until), and no delivery goes to it before its largest Retry-After (up to the policy''s retry_max_ms); the URLs of those hosts no longer paced are deleted; each change of breaker state is notified on nudge_breaker; a batch that changes no breaker and has no 429 reads no reminder.';
 
 -- Name: record_inserted_reminders(); Type: FUNCTION; Schema: nudge; Owner: -
 
@@ -7720,6 +7727,7 @@ CREATE TABLE nudge.paced_targets (
     next_send_at timestamp with time zone NOT NULL,
     refused_at timestamp with time zone NOT NULL,
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    alone boolean DEFAULT false NOT NULL,
     CONSTRAINT paced_targets_pace_check CHECK ((pace > (0)::double precision))
 );
 
@@ -7750,6 +7758,10 @@ COMMENT ON COLUMN nudge.paced_targets.next_send_at IS 'While paced: no delivery 
 -- Name: COLUMN paced_targets.refused_at; Type: COMMENT; Schema: nudge; Owner: -
 
 COMMENT ON COLUMN nudge.paced_targets.refused_at IS 'When the URL last answered 429: a URL of the same host refused within 2 s of it paces the host whole.';
+
+-- Name: COLUMN paced_targets.alone; Type: COMMENT; Schema: nudge; Owner: -
+
+COMMENT ON COLUMN nudge.paced_targets.alone IS 'Whether its last 429 came alone (the URL sent once in its batch and not paced): a second URL of the host refused alone within 2 s paces the host whole.';
 
 -- Name: reminders_id_seq; Type: SEQUENCE; Schema: nudge; Owner: -
 

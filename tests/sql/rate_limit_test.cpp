@@ -365,5 +365,26 @@ TEST_F(RateLimitTest, A429ToAUrlSentOnceSoonAfterAnotherUrlsPacesTheWholeHost) {
   EXPECT_FALSE(host_paced()) << "the other URL's 429 was more than 2 s before";
 }
 
+// Slack-like URLs each over their own limit at once: a lone 429 beside a URL refused among
+// several of its own requests is not a host-wide limit (0141).
+TEST_F(RateLimitTest, A429AloneBesideAUrlOverItsOwnLimitPacesOnlyItsUrl) {
+  std::set<std::int64_t> hot_ids;
+  for (int i = 0; i < 3; ++i) hot_ids.insert(create_webhook("hot" + std::to_string(i)));
+  create_webhook("b", "", "/b");
+  Policy slow = fast_retries();
+  slow.retry_base_ms = 60000;  // the retries wait: each round's claim takes nothing
+  std::vector<Claimed> hot;
+  std::vector<Claimed> other;
+  for (const auto& f : round({}, 200, std::nullopt, slow))
+    (hot_ids.count(f.id) ? hot : other).push_back(f);
+  ASSERT_EQ(hot.size(), 3u);
+  ASSERT_EQ(other.size(), 1u);
+  round(hot, 429, std::nullopt, slow);
+  round(other, 429, std::nullopt, slow);
+  EXPECT_FALSE(host_paced());
+  EXPECT_EQ(count("nudge.paced_targets"), 2);
+  EXPECT_EQ(count("nudge.paced_targets WHERE alone"), 1) << "/b, sent once";
+}
+
 }  // namespace
 }  // namespace nudge::test

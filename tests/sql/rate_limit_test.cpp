@@ -146,7 +146,7 @@ TEST_F(RateLimitTest, A429PacesItsUrlInsteadOfCountingAgainstItsBreaker) {
   EXPECT_EQ(count("nudge.changes"), changes)
       << "placing is flow control, not a change (explore24a #5: 366,000 change rows)";
   const auto waits = sql(
-      "SELECT extract(epoch FROM next_run_at - now())::float8"
+      "SELECT extract(epoch FROM next_run_at - updated_at)::float8"
       "  FROM nudge.reminders WHERE status = 'ACTIVE' AND leased_by IS NULL ORDER BY next_run_at");
   ASSERT_EQ(waits.size(), 7u);
   for (std::size_t i = 0; i < waits.size(); ++i)
@@ -155,7 +155,7 @@ TEST_F(RateLimitTest, A429PacesItsUrlInsteadOfCountingAgainstItsBreaker) {
                   "NOT NULL"),
             7)
       << "held, their occurrences and attempts kept";
-  EXPECT_NEAR(value<double>("SELECT extract(epoch FROM next_send_at - now())::float8"
+  EXPECT_NEAR(value<double>("SELECT extract(epoch FROM next_send_at - updated_at)::float8"
                             "  FROM nudge.paced_targets"),
               1.0, 0.2);
 }
@@ -192,7 +192,7 @@ TEST_F(RateLimitTest, ABacklogWaits20sAtMostToBePlacedAgainAtThePaceOfThen) {
   everything_due();
   EXPECT_EQ(round({}, 200).size(), 1u);
   const auto waits =
-      sql("SELECT extract(epoch FROM next_run_at - now())::float8 FROM nudge.reminders"
+      sql("SELECT extract(epoch FROM next_run_at - updated_at)::float8 FROM nudge.reminders"
           " WHERE leased_by IS NULL ORDER BY next_run_at");
   ASSERT_EQ(waits.size(), 24u);
   for (std::size_t i = 0; i < waits.size(); ++i)

@@ -314,6 +314,7 @@ CREATE TABLE nudge.reminders (
     request jsonb,
     cron_words text,
     rate_limited nudge.reminder_attempt DEFAULT 0 NOT NULL,
+    lease_lost boolean DEFAULT false NOT NULL,
     CONSTRAINT completed_reason_fits_status CHECK (
 CASE
     WHEN (completed_reason IS NULL) THEN ((status)::text = ANY (ARRAY['ACTIVE'::text, 'PAUSED'::text]))
@@ -370,6 +371,10 @@ COMMENT ON COLUMN nudge.reminders.cron_words IS 'nudge.cron_words of the cron ex
 -- Name: COLUMN reminders.rate_limited; Type: COMMENT; Schema: nudge; Owner: -
 
 COMMENT ON COLUMN nudge.reminders.rate_limited IS 'Tries of the current occurrence whose receiver answered 429 and that used none of its attempts (up to nudge.free_rate_limited_tries()); the attempts used are attempt - rate_limited.';
+
+-- Name: COLUMN reminders.lease_lost; Type: COMMENT; Schema: nudge; Owner: -
+
+COMMENT ON COLUMN nudge.reminders.lease_lost IS 'Whether the occurrence''s last lease ran out (its worker died or stalled) and a breaker or pace has held it since, so that the claim taking it reports it as rescued; cleared when a claim takes it.';
 
 -- Name: after_attempt(nudge.reminders, text, nudge.worker_policy, timestamp with time zone); Type: FUNCTION; Schema: nudge; Owner: -
 
@@ -1708,8 +1713,9 @@ BEGIN
                       OVER (ORDER BY l.due ROWS UNBOUNDED PRECEDING) <= p_email_slots AS email_fits
             FROM (SELECT r.ctid AS row_ctid, r.id AS row_id, r.next_run_at AS due,
                  r.channel, r.channel <> 'log' AS takes_slot,
-                 -- Only an expired lease can still be set on a due row this claim may take.
-                 r.leased_by IS NOT NULL AS held,
+                 -- Only an expired lease can still be set on a due row this claim may take;
+                 -- lease_lost keeps that mark on a row a breaker or pace held since.
+                 r.leased_by IS NOT NULL OR r.lease_lost AS held,
                  r.stop_condition_type = 'db_check' AND EXISTS (
                    SELECT 1 FROM nudge.status_flags f WHERE f.key = r.stop_condition_value AND f.value)
                    AS stop_now,
@@ -1744,7 +1750,7 @@ BEGIN
     UPDATE nudge.reminders
        SET status = 'COMPLETED', completed_reason = 'stop_condition', finished_at = now(),
            updated_at = now(), attempt = 0, occurrence_at = NULL, leased_by = NULL,
-           lease_expires_at = NULL
+           lease_expires_at = NULL, lease_lost = false
      WHERE ctid = ANY (v_stop);
   END IF;
 
@@ -1752,7 +1758,7 @@ BEGIN
   -- out: record it as failed instead of letting it crash workers forever.
   IF v_exhausted IS NOT NULL THEN
     WITH taken AS (
-      UPDATE nudge.reminders r SET leased_by = p_worker, lease_expires_at = now()
+      UPDATE nudge.reminders r SET leased_by = p_worker, lease_expires_at = now(), lease_lost = false
        WHERE ctid = ANY (v_exhausted)
       RETURNING r.id, coalesce(r.occurrence_at, r.next_run_at) AS occurrence, r.attempt)
     SELECT array_agg(id), array_agg(occurrence), array_agg(attempt), count(*)
@@ -1881,7 +1887,9 @@ BEGIN
     )
     UPDATE nudge.reminders r
        SET occurrence_at = coalesce(r.occurrence_at, r.next_run_at), next_run_at = hb.next_probe_at,
-           leased_by = NULL, lease_expires_at = NULL, updated_at = now()
+           leased_by = NULL, lease_expires_at = NULL,
+           -- A rescued row held is still rescued when it goes (explore25a #2).
+           lease_lost = coalesce(r.id = ANY (v_rescued), false), updated_at = now()
       FROM unnest(v_blocked, v_hosts, v_blocked_ids) AS b(row_ctid, host, id)
       JOIN held_by hb ON hb.host = b.host
      WHERE r.id = b.id AND b.row_ctid <> ALL (coalesce(v_probes, '{}'));
@@ -1961,7 +1969,8 @@ BEGIN
          SET occurrence_at = coalesce(r.occurrence_at, r.next_run_at),
              next_run_at = least(pl.start + pl.k / pl.pace * interval '1 second',
                                  now() + interval '20 seconds'),
-             leased_by = NULL, lease_expires_at = NULL, updated_at = now()
+             leased_by = NULL, lease_expires_at = NULL,
+             lease_lost = coalesce(r.id = ANY (v_rescued), false), updated_at = now()
         FROM placed pl
        WHERE r.id = pl.id AND NOT pl.goes
     ), taken AS (
@@ -1988,7 +1997,7 @@ BEGIN
       UPDATE nudge.reminders r
          SET leased_by = p_worker,
              lease_expires_at = now() + p_policy.lease_seconds * interval '1 second',
-             attempt = r.attempt + 1
+             attempt = r.attempt + 1, lease_lost = false
        WHERE r.ctid = ANY (v_take)
       RETURNING r.id, r.entity_type, r.entity_id, r.event_type, r.channel,
                 coalesce(r.target,
@@ -2009,7 +2018,7 @@ END $$;
 
 -- Name: FUNCTION claim_due(p_worker text, p_limit integer, p_policy nudge.worker_policy, p_slots integer, p_email_slots integer, p_pass_over text[]); Type: COMMENT; Schema: nudge; Owner: -
 
-COMMENT ON FUNCTION nudge.claim_due(p_worker text, p_limit integer, p_policy nudge.worker_policy, p_slots integer, p_email_slots integer, p_pass_over text[]) IS 'Leases up to p_limit due ACTIVE reminders, earliest first, passing over (neither locking nor taking) those whose target is LIKE any of p_pass_over when given, of which at most p_slots webhooks and emails and at most p_email_slots emails (each when given; log lines take no slot, and the rows past them are left due), to p_worker for the policy''s lease_seconds (database clock), skipping rows other workers hold, each with its address (target, else contacts), its own request rendered for the attempt (nudge.rendered_request) and whether it was taken over from an expired lease (rescued); never returns a reminder whose stop flag is true (it completes instead), an occurrence whose attempts (attempt - rate_limited) were all used by workers that never finished them (recorded as failed), one missed by more than the threshold under misfire_policy skip (recorded as a skipped attempt saying up to when; the reminder moves to its first occurrence missed by no more than the threshold, due at once, or else its next future one), nor a webhook to a host whose circuit breaker is not closed (held until the breaker''s next_probe_at, occurrence and attempt kept), except one probe per host whose next_probe_at has passed (the held one with the fewest attempts used), which marks the breaker probing for lease_seconds (notified on nudge_breaker); a fire_all reminder starting a catch-up of more than fire_all_cap missed occurrences (up to ends_at) is returned at the first of the newest fire_all_cap of them (nudge.catch_up_kept), the older ones recorded as one skipped attempt at the oldest saying how many were dropped and from when to when; a webhook to a paced host, else to a paced URL (it answered 429: nudge.record_host_outcomes), goes only at that pace (nudge.pace_at) and no sooner than its next_send_at, a second''s worth at once, the others held (in the order of their occurrences, not logged in nudge.changes) until their send times a pace apart, or for 20 s at most and then placed again (occurrence and attempt kept, no attempt used), and the rows of a paced host or URL another claim is pacing are neither taken nor held; each fire''s max_attempts is the attempt number at which a failure ends its occurrence (its attempts plus the 429s that used none) and rate_limits_left how many more 429s would use none.';
+COMMENT ON FUNCTION nudge.claim_due(p_worker text, p_limit integer, p_policy nudge.worker_policy, p_slots integer, p_email_slots integer, p_pass_over text[]) IS 'Leases up to p_limit due ACTIVE reminders, earliest first, passing over (neither locking nor taking) those whose target is LIKE any of p_pass_over when given, of which at most p_slots webhooks and emails and at most p_email_slots emails (each when given; log lines take no slot, and the rows past them are left due), to p_worker for the policy''s lease_seconds (database clock), skipping rows other workers hold, each with its address (target, else contacts), its own request rendered for the attempt (nudge.rendered_request) and whether it was taken over from an expired lease (rescued, also when a breaker or pace held it since); never returns a reminder whose stop flag is true (it completes instead), an occurrence whose attempts (attempt - rate_limited) were all used by workers that never finished them (recorded as failed), one missed by more than the threshold under misfire_policy skip (recorded as a skipped attempt saying up to when; the reminder moves to its first occurrence missed by no more than the threshold, due at once, or else its next future one), nor a webhook to a host whose circuit breaker is not closed (held until the breaker''s next_probe_at, occurrence and attempt kept), except one probe per host whose next_probe_at has passed (the held one with the fewest attempts used), which marks the breaker probing for lease_seconds (notified on nudge_breaker); a fire_all reminder starting a catch-up of more than fire_all_cap missed occurrences (up to ends_at) is returned at the first of the newest fire_all_cap of them (nudge.catch_up_kept), the older ones recorded as one skipped attempt at the oldest saying how many were dropped and from when to when; a webhook to a paced host, else to a paced URL (it answered 429: nudge.record_host_outcomes), goes only at that pace (nudge.pace_at) and no sooner than its next_send_at, a second''s worth at once, the others held (in the order of their occurrences, not logged in nudge.changes) until their send times a pace apart, or for 20 s at most and then placed again (occurrence and attempt kept, no attempt used), and the rows of a paced host or URL another claim is pacing are neither taken nor held; each fire''s max_attempts is the attempt number at which a failure ends its occurrence (its attempts plus the 429s that used none) and rate_limits_left how many more 429s would use none.';
 
 -- Name: close_breaker(text); Type: FUNCTION; Schema: nudge; Owner: -
 

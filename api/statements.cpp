@@ -103,7 +103,11 @@ const std::pair<const char*, const char*> kStatements[] = {
      "ORDER BY h.host LIMIT $3"},
     {"busy_hosts", "SELECT nudge.busy_hosts($1)::text"},
     {"set_flag", "SELECT row_to_json(f)::text FROM nudge.set_flag($1, $2) f"},
-    {"close_breaker", "SELECT nudge.target_host_json(h)::text FROM nudge.close_breaker($1) h"},
+    // Two statements: in the one that closes it, the host's JSON would be read in a snapshot
+    // from before its paced URLs were deleted (explore27a L2).
+    {"close_breaker", "SELECT (nudge.close_breaker($1)).host"},
+    {"target_host",
+     "SELECT nudge.target_host_json(h)::text FROM nudge.target_hosts h WHERE h.host = $1"},
     {"get_flag", "SELECT row_to_json(f)::text FROM nudge.status_flags f WHERE f.key = $1"},
     {"list_flags",
      "SELECT row_to_json(f)::text, f.key FROM nudge.status_flags f "

@@ -45,7 +45,8 @@ void add_target_routes(Router& router, ConnectionPool& pool, Notifier& notifier)
                reject_unknown_params(req, {});
                const std::string host = parse_target_host(parse_object(req.body));
                const auto row = on_connection(pool, [&](pqxx::nontransaction& tx) {
-                 return tx.exec_prepared1("close_breaker", host);
+                 tx.exec_prepared1("close_breaker", host);
+                 return tx.exec_prepared1("target_host", host);
                });
                log::info("circuit breaker closed by hand", {{"host", host}});
                // What it held is due now. The API's sessions do not NOTIFY: told after commit.

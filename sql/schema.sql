@@ -1253,6 +1253,16 @@ BEGIN
       PERFORM nudge.reject('action.reminder.' || v_key,
                            'cannot hold placeholders: it is the same for every reminder the rule creates');
     END IF;
+    -- A time is one value, never pieced together, and always with its offset: read in each
+    -- session's zone, "2030-01-01" was a different instant over REST and from SQL (explore26a #3).
+    IF v_key = 'ends_at' AND strpos(v_value #>> '{}', '{{') > 0
+       AND NOT v_value #>> '{}' ~ '^\s*\{\{\s*data\.[^{}]*\}\}\s*$' THEN
+      PERFORM nudge.reject('action.reminder.ends_at',
+        'a placeholder stands for the whole time ({{data.deadline}}), whose value is an RFC 3339 time with an offset');
+    ELSIF v_key = 'ends_at' AND strpos(v_value #>> '{}', '{{') = 0
+          AND nudge.item_value_problem('ends_at', v_value) IS NOT NULL THEN
+      PERFORM nudge.reject('action.reminder.ends_at', nudge.item_value_problem('ends_at', v_value));
+    END IF;
   END LOOP;
   IF p_template ? 'payload' THEN
     -- Each string named by its place (action.reminder.payload.a[1]), as an event's missing
@@ -1292,6 +1302,8 @@ BEGIN
                   '[]'::jsonb, NULL)::nudge.events;
   v_item := nudge.reminder_item(nudge.sample_template(p_template), v_sample);
   BEGIN
+    -- Its end, were it created ended, is no event (nudge.emit_reminder_event); undone with it.
+    PERFORM set_config('nudge.checking_rule', 'on', true);
     PERFORM * FROM nudge.create_reminder_from_item(v_item);
     RAISE EXCEPTION USING ERRCODE = 'NU000';  -- undo the sample reminder
   EXCEPTION
@@ -1305,7 +1317,7 @@ END $_$;
 
 -- Name: FUNCTION check_remind_template(p_template jsonb, p_event_type text); Type: COMMENT; Schema: nudge; Owner: -
 
-COMMENT ON FUNCTION nudge.check_remind_template(p_template jsonb, p_event_type text) IS 'Raises 22023 naming the field (action.reminder.<field>) when a remind template holds an unknown field, a wrong type, a whole number out of its field''s range (too long for an integer: the range is stated), an unknown placeholder (in the payload, named by its place: action.reminder.payload.a[1]), a {{secret.NAME}} anywhere but alone in target, a placeholder in channel, schedule_type, cron, misfire_policy or stop_condition_type, or anything a create would refuse for a sample event; otherwise does nothing.';
+COMMENT ON FUNCTION nudge.check_remind_template(p_template jsonb, p_event_type text) IS 'Raises 22023 naming the field (action.reminder.<field>) when a remind template holds an unknown field, a wrong type, a whole number out of its field''s range (too long for an integer: the range is stated), an unknown placeholder (in the payload, named by its place: action.reminder.payload.a[1]), a {{secret.NAME}} anywhere but alone in target, a placeholder in channel, schedule_type, cron, misfire_policy or stop_condition_type, an ends_at that is neither an RFC 3339 time with an offset nor one data placeholder alone, or anything a create would refuse for a sample event; otherwise does nothing.';
 
 -- Name: check_request(jsonb, text, jsonb); Type: FUNCTION; Schema: nudge; Owner: -
 
@@ -2039,7 +2051,7 @@ BEGIN
   -- Locked as a finish locks it, so no finish or claim changes it meanwhile.
   SELECT * INTO v_row FROM nudge.target_hosts h WHERE h.host = p_host FOR UPDATE;
   IF NOT FOUND THEN
-    RAISE EXCEPTION 'no circuit breaker for host %: only a host that has failed has one (GET /v1/targets)',
+    RAISE EXCEPTION 'no circuit breaker for host %: a host has one once a delivery to it failed or was answered 429 (GET /v1/targets)',
       p_host USING ERRCODE = 'NU404';
   END IF;
   IF v_row.state = 'closed' AND v_row.consecutive_failures = 0
@@ -2481,7 +2493,14 @@ CREATE FUNCTION nudge.create_reminder_from_item(p_item jsonb) RETURNS TABLE(crea
 DECLARE
   v_minutes integer := (p_item->>'interval_minutes')::integer;
 BEGIN
-  -- As the REST API reads it.
+  -- As the REST API reads it: times with their offsets (a rule's ends_at filled from an event's
+  -- data is checked here), so no session's zone decides what they mean.
+  IF NOT coalesce(nudge.is_rfc3339(p_item->>'run_at'), true) THEN
+    PERFORM nudge.reject('run_at', 'must be an RFC 3339 time with an offset, e.g. 2026-01-31T09:00:00Z');
+  END IF;
+  IF NOT coalesce(nudge.is_rfc3339(p_item->>'ends_at'), true) THEN
+    PERFORM nudge.reject('ends_at', 'must be an RFC 3339 time with an offset, e.g. 2026-01-31T09:00:00Z');
+  END IF;
   IF v_minutes IS NOT NULL THEN
     IF p_item->>'interval_seconds' IS NOT NULL THEN
       PERFORM nudge.reject('interval_minutes',
@@ -2519,7 +2538,7 @@ END $$;
 
 -- Name: FUNCTION create_reminder_from_item(p_item jsonb); Type: COMMENT; Schema: nudge; Owner: -
 
-COMMENT ON FUNCTION nudge.create_reminder_from_item(p_item jsonb) IS 'nudge.create_reminder with its arguments taken from a JSON object whose fields are its parameter names without the p_ prefix, or interval_minutes (1 to 527040, recurring only, not with interval_seconds: 22023 naming it otherwise) in place of interval_seconds; the same answer and errors. Other keys are not looked at.';
+COMMENT ON FUNCTION nudge.create_reminder_from_item(p_item jsonb) IS 'nudge.create_reminder with its arguments taken from a JSON object whose fields are its parameter names without the p_ prefix, or interval_minutes (1 to 527040, recurring only, not with interval_seconds: 22023 naming it otherwise) in place of interval_seconds, and run_at and ends_at as RFC 3339 text with an offset (22023 naming the field otherwise); the same answer and errors. Other keys are not looked at.';
 
 -- Name: create_reminders(jsonb); Type: FUNCTION; Schema: nudge; Owner: -
 
@@ -3512,6 +3531,11 @@ DECLARE
   v_depth   integer;
   v_set     text;  -- set_config's answer, unused
 BEGIN
+  -- A rule's check creates a sample reminder and undoes it: its end is no event (a stop flag
+  -- already true made every save run the other rules' chains, 1,000 events each: explore26a #2).
+  IF current_setting('nudge.checking_rule', true) = 'on' THEN
+    RETURN NULL;
+  END IF;
   IF v_resumed THEN
     SELECT e.depth + 1 INTO v_depth FROM nudge.events e WHERE e.id = NEW.event_id;
     -- An event pruned with the history (older than retention_days) starts a chain anew.
@@ -3543,7 +3567,7 @@ END $$;
 
 -- Name: FUNCTION emit_reminder_event(); Type: COMMENT; Schema: nudge; Owner: -
 
-COMMENT ON FUNCTION nudge.emit_reminder_event() IS 'Trigger: a reminder that ends other than by its one fire emits nudge.reminder_completed (data.reason: max_fires, ends_at, stop_condition or cancelled; data.reminder) or nudge.reminder_failed (data.reminder, data.last_error) for its entity, in the same transaction, its rules run as Nudge''s owner (the session may be a worker''s, which may not write rules'' effects); when no rules run at that moment and a rule made the reminder, the event continues that rule''s chain (caused by the reminder''s event, one deeper), so the chain bounds of nudge.record_event also hold across transactions.';
+COMMENT ON FUNCTION nudge.emit_reminder_event() IS 'Trigger: a reminder that ends other than by its one fire emits nudge.reminder_completed (data.reason: max_fires, ends_at, stop_condition or cancelled; data.reminder) or nudge.reminder_failed (data.reminder, data.last_error) for its entity, in the same transaction, its rules run as Nudge''s owner (the session may be a worker''s, which may not write rules'' effects); when no rules run at that moment and a rule made the reminder, the event continues that rule''s chain (caused by the reminder''s event, one deeper), so the chain bounds of nudge.record_event also hold across transactions; nothing while a rule''s check creates its sample reminder (nudge.checking_rule).';
 
 -- Name: end_after_attempt(nudge.reminders, text, nudge.worker_policy, timestamp with time zone); Type: FUNCTION; Schema: nudge; Owner: -
 
@@ -5129,7 +5153,7 @@ DECLARE
   -- depth of this event in that chain, and the event whose rules are running (so also the
   -- cause of any event they emit), travel in settings local to the transaction.
   v_depth   integer := coalesce(nullif(current_setting('nudge.event_depth', true), ''), '0')::integer;
-  -- Events in this chain so far, this one included: its root starts the count.
+  -- Events in this chain so far, this one included, refused ones too: its root starts the count.
   v_count   integer := CASE WHEN v_depth = 0 THEN 1
                             ELSE coalesce(nullif(current_setting('nudge.chain_events', true), ''),
                                           '0')::integer + 1 END;
@@ -5162,6 +5186,12 @@ BEGIN
                       WHEN v_count > 1000 THEN 'a chain of rules of more than 1000 events: not run'
                  END)
              ::nudge.events;
+  IF v_depth > 0 THEN
+    -- Every event of a chain counts, refused ones too: counted only where rules ran, a chain
+    -- of 1,000 such events, each running 10 rules, wrote 10,011 events and 9,991 reminders in
+    -- 17.8 s (explore26a #2).
+    v_set := set_config('nudge.chain_events', v_count::text, true);
+  END IF;
   IF v_event.refused IS NULL THEN
     v_rules := ARRAY(SELECT r FROM nudge.rules r
                       WHERE r.event_type = p_event_type AND r.enabled ORDER BY r.id);
@@ -5218,7 +5248,7 @@ END $$;
 
 -- Name: FUNCTION record_event(p_event_type text, p_entity_type text, p_entity_id text, p_data jsonb, p_key text, p_occurred_at timestamp with time zone, p_own boolean); Type: COMMENT; Schema: nudge; Owner: -
 
-COMMENT ON FUNCTION nudge.record_event(p_event_type text, p_entity_type text, p_entity_id text, p_data jsonb, p_key text, p_occurred_at timestamp with time zone, p_own boolean) IS 'Records an event and runs every enabled rule of its type whose conditions hold; answers {created, event, effects}; the same key again answers the first event and effects and changes nothing; for Nudge''s own events (p_own) a rule that cannot run is recorded in the effects instead of failing, counted in the sequence nudge.rule_failures (also when the transaction rolls back), and PostgreSQL''s log gets one warning per transaction; an event deeper than 8 in a chain of rules, or past the 1,000th event of its chain, is recorded as refused and its rules are not run (one warning per chain).';
+COMMENT ON FUNCTION nudge.record_event(p_event_type text, p_entity_type text, p_entity_id text, p_data jsonb, p_key text, p_occurred_at timestamp with time zone, p_own boolean) IS 'Records an event and runs every enabled rule of its type whose conditions hold; answers {created, event, effects}; the same key again answers the first event and effects and changes nothing; for Nudge''s own events (p_own) a rule that cannot run is recorded in the effects instead of failing, counted in the sequence nudge.rule_failures (also when the transaction rolls back), and PostgreSQL''s log gets one warning per transaction; an event deeper than 8 in a chain of rules, or past the 1,000th event of its chain (every event counts, refused ones too), is recorded as refused and its rules are not run (one warning per chain).';
 
 -- Name: record_events(jsonb); Type: FUNCTION; Schema: nudge; Owner: -
 
@@ -5308,7 +5338,10 @@ BEGIN
           -- entity: the event's), as a create item without it.
           SELECT string_agg(format('%s AS %I', v_rule.compiled->'columns'->>c.name, c.name), ', ')
                    FILTER (WHERE v_rule.compiled->'columns' ? c.name),
-                 string_agg(format('x.%I IS NULL', c.name), ' OR ')
+                 -- (A time from the event's data must be RFC 3339 with an offset too.)
+                 string_agg(CASE c.name WHEN 'ends_at'
+                                 THEN 'x.ends_at IS NULL OR NOT nudge.is_rfc3339(x.ends_at #>> ''{}'')'
+                                 ELSE format('x.%I IS NULL', c.name) END, ' OR ')
                    FILTER (WHERE v_rule.compiled->'columns' ? c.name),
                  string_agg(CASE c.name WHEN 'misfire_policy'
                                  THEN format('coalesce(%s, ''fire_once'')', v.value)
@@ -5878,6 +5911,7 @@ BEGIN
             OR (v_item->>'stop_condition_type' = 'db_check'
                 AND length(v_item->>'stop_condition_value') BETWEEN 1 AND 200))
        AND coalesce((v_item->>'max_fires')::integer >= 1, true)
+       AND coalesce(nudge.is_rfc3339(v_item->>'ends_at'), true)
        AND coalesce((v_item->>'ends_at')::timestamptz >= v_run_at, true)
        AND nudge.time_problem((v_item->>'ends_at')::timestamptz) IS NULL
        AND NOT coalesce(nudge.is_blank(v_item->>'stop_condition_value'), false)
@@ -6787,15 +6821,20 @@ CREATE FUNCTION nudge.rule_is_checked_before_saving() RETURNS trigger
     LANGUAGE plpgsql
     SET search_path TO 'pg_catalog', 'pg_temp'
     AS $$
+DECLARE
+  v_cap integer;
 BEGIN
   PERFORM nudge.check_rule(NEW);
   IF NEW.enabled AND (TG_OP = 'INSERT' OR NOT OLD.enabled OR OLD.event_type <> NEW.event_type) THEN
     PERFORM pg_advisory_xact_lock(hashtextextended('nudge.rules/' || NEW.event_type, 0));
+    -- Every workflow's escalation is a rule on Nudge's own events, told apart by its "when":
+    -- they take more (explore26a #4: a team with several workflows met 20).
+    v_cap := CASE WHEN NEW.event_type LIKE 'nudge.%' THEN 100 ELSE 20 END;
     IF (SELECT count(*) FROM nudge.rules
-         WHERE event_type = NEW.event_type AND enabled AND id <> NEW.id) >= 20 THEN
+         WHERE event_type = NEW.event_type AND enabled AND id <> NEW.id) >= v_cap THEN
       PERFORM nudge.reject('event_type', format(
-        'at most 20 enabled rules per event type, and "%s" has 20: disable or delete one first',
-        NEW.event_type));
+        'at most %s enabled rules per event type, and "%s" has %s: disable or delete one first',
+        v_cap, NEW.event_type, v_cap));
     END IF;
   END IF;
   NEW.compiled := nudge.compile_rule(NEW);
@@ -6805,7 +6844,7 @@ END $$;
 
 -- Name: FUNCTION rule_is_checked_before_saving(); Type: COMMENT; Schema: nudge; Owner: -
 
-COMMENT ON FUNCTION nudge.rule_is_checked_before_saving() IS 'Trigger: every inserted or updated rule passes nudge.check_rule (plain SQL included), an event type keeps at most 20 enabled rules (22023 naming event_type for the 21st, checked under a lock on the event type), and the rule is compiled for batches of events; updated_at tells when it last changed.';
+COMMENT ON FUNCTION nudge.rule_is_checked_before_saving() IS 'Trigger: every inserted or updated rule passes nudge.check_rule (plain SQL included), an event type keeps at most 20 enabled rules, one of Nudge''s own (nudge.*) 100 (22023 naming event_type for the one past them, checked under a lock on the event type), and the rule is compiled for batches of events; updated_at tells when it last changed.';
 
 -- Name: rule_json(nudge.rules); Type: FUNCTION; Schema: nudge; Owner: -
 
@@ -6852,11 +6891,13 @@ CREATE FUNCTION nudge.sample_template(p_template jsonb) RETURNS jsonb
                  THEN jsonb_build_object('request', p_template->'request') ELSE '{}'::jsonb END
          || CASE WHEN p_template->>'timezone' ~ '^\s*\{\{\s*data\.[^{}]*\}\}\s*$'
                  THEN jsonb_build_object('timezone', 'UTC') ELSE '{}'::jsonb END
+         || CASE WHEN p_template->>'ends_at' ~ '^\s*\{\{\s*data\.[^{}]*\}\}\s*$'
+                 THEN jsonb_build_object('ends_at', '9999-12-31T00:00:00Z') ELSE '{}'::jsonb END
 $_$;
 
 -- Name: FUNCTION sample_template(p_template jsonb); Type: COMMENT; Schema: nudge; Owner: -
 
-COMMENT ON FUNCTION nudge.sample_template(p_template jsonb) IS 'A remind template with its data placeholders replaced by sample values (the request, whose placeholders are the reminder''s, left as it is), a target made of data only by an address that suits the channel, a timezone made of data only by UTC.';
+COMMENT ON FUNCTION nudge.sample_template(p_template jsonb) IS 'A remind template with its data placeholders replaced by sample values (the request, whose placeholders are the reminder''s, left as it is), a target made of data only by an address that suits the channel, a timezone made of data only by UTC, an ends_at made of data only by 9999-12-31T00:00:00Z.';
 
 -- Name: schedule_words(text, timestamp with time zone, integer, text, text, text, integer, timestamp with time zone); Type: FUNCTION; Schema: nudge; Owner: -
 

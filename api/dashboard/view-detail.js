@@ -68,7 +68,9 @@ function pastWarning(patch, r) {
   const said = [];
   if (patch.run_at && Date.parse(patch.run_at) < now) {
     const policy = r.schedule_type === "one_time" ? "fire_once" : r.misfire_policy;
-    said.push(`The next fire, ${timeText(patch.run_at)}, is in the past: ${PAST_FIRE[policy] ?? PAST_FIRE.fire_once}${r.schedule_type === "one_time" ? " and is then completed" : ""}.`);
+    // A paused reminder does nothing until it is resumed (explore27a DOC 9).
+    const when = r.status === "PAUSED" ? "once it is resumed, " : "";
+    said.push(`The next fire, ${timeText(patch.run_at)}, is in the past: ${when}${PAST_FIRE[policy] ?? PAST_FIRE.fire_once}${r.schedule_type === "one_time" ? " and is then completed" : ""}.`);
   }
   if (patch.ends_at && Date.parse(patch.ends_at) < now) said.push(`"Ends at", ${timeText(patch.ends_at)}, is in the past.`);
   return said.length ? `${said.join(" ")} Reschedule anyway?` : null;

@@ -159,6 +159,49 @@ TEST_F(Events, ACronTemplatesZoneMayComeFromTheEvent) {
   }
 }
 
+// "Stop nagging at the offer deadline": a remind template's ends_at may be the event's
+// {{data.NAME}}, checked at each event as a create checks one; a written one must be RFC 3339
+// with an offset, as a create's (explore26a #3: the placeholder was refused with no field, and
+// "tomorrow" was saved and read in each session's zone).
+TEST_F(Events, ARemindersEndMayComeFromTheEvent) {
+  const auto rule = post("/v1/rules", R"({"name": "until", "event_type": "offer_made",
+      "action": {"type": "remind", "reminder": {"event_type": "offer_nag", "channel": "log",
+      "schedule_type": "recurring", "interval_seconds": 3600, "ends_at": "{{data.deadline}}"}}})");
+  ASSERT_EQ(rule.status, 201) << rule.body.dump();
+  const auto r = post("/v1/events", R"({"event_type": "offer_made", "entity_type": "candidate",
+      "entity_id": "c1", "data": {"deadline": "2030-02-01T17:00:00+01:00"},
+      "occurred_at": "2030-01-01T12:00:00Z"})");
+  ASSERT_EQ(r.status, 201) << r.body.dump();
+  EXPECT_EQ(r.body["effects"][0]["reminder"]["ends_at"], "2030-02-01T16:00:00+00:00");
+
+  const std::string unreadable = R"({"event_type": "offer_made", "entity_type": "candidate",
+      "entity_id": "c2", "data": {"deadline": "tomorrow"}})";
+  const auto bad = post("/v1/events", unreadable);
+  ASSERT_EQ(bad.status, 422) << bad.body.dump();
+  EXPECT_EQ(bad.error_field(), "action.reminder.ends_at");
+  const auto bad_batch = post("/v1/events/batch", R"({"items": [{"event_type": "offer_made",
+      "entity_type": "candidate", "entity_id": "c3", "data": {"deadline": "2031-01-01T00:00:00Z"}},
+      )" + unreadable + "]}");
+  ASSERT_EQ(bad_batch.status, 422) << bad_batch.body.dump();
+  EXPECT_EQ(bad_batch.error_field(), "items[1].action.reminder.ends_at");
+  EXPECT_EQ(value<long>("SELECT count(*) FROM nudge.reminders"), 1) << "nothing of either";
+
+  for (const std::string ends_at : {"tomorrow", "2030-01-01", "2030-01-01T00:00:00",
+                                    "{{data.day}}T17:00:00Z", "{{entity_id}}"}) {
+    SCOPED_TRACE(ends_at);
+    const json action = {{"type", "remind"},
+                         {"reminder",
+                          {{"event_type", "nag"},
+                           {"channel", "log"},
+                           {"schedule_type", "one_time"},
+                           {"ends_at", ends_at}}}};
+    const auto refused =
+        post("/v1/rules", json{{"name", "r"}, {"event_type", "e"}, {"action", action}}.dump());
+    ASSERT_EQ(refused.status, 400) << refused.body.dump();
+    EXPECT_EQ(refused.error_field(), "action.reminder.ends_at");
+  }
+}
+
 TEST_F(Events, ARuleWhoseDelayPutsTheFireAfterTheYear9999IsA422NamingTheDelay) {
   ASSERT_EQ(post("/v1/rules", R"({"name": "late", "event_type": "late", "action": {"type": "remind",
       "reminder": {"event_type": "late_nag", "channel": "log", "schedule_type": "one_time",

@@ -101,6 +101,12 @@ TEST_F(Targets, AHostWithAUrlPacedOnItsOwnListsIt) {
   const auto others = get("/v1/targets?paced=false");
   ASSERT_EQ(others.body["items"].size(), 1u) << others.body.dump();
   EXPECT_EQ(others.body["items"][0]["paced_urls"].size(), 0u);
+  // Closing the host ends its URLs' pacing, and the answer says so (explore27a L2: it listed
+  // them, read in the snapshot of the statement that deleted them).
+  const auto closed = post("/v1/targets/close", R"({"host": "https://hooks.example:443"})");
+  ASSERT_EQ(closed.status, 200) << closed.body.dump();
+  EXPECT_EQ(closed.body["paced_url_count"], 0) << closed.body.dump();
+  EXPECT_EQ(closed.body["paced_urls"].size(), 0u);
 }
 
 TEST_F(Targets, FiltersByStateAndPagesByHost) {

@@ -1007,6 +1007,14 @@ flow("a reschedule into the past says what the misfire policy will do", {}, asyn
   page.once("dialog", (d) => asked.push(d.message()) && d.dismiss());
   await page.click("#reschedule-form button[type=submit]");
   assert.match(asked[0] || "", /is in the past: under misfire policy skip, .* is skipped, not fired/);
+  // Paused, it does nothing until it is resumed.
+  assert.equal((await stack.api("POST", `/v1/reminders/${made.body.id}/pause`)).status, 200);
+  await open(`/reminders/${made.body.id}`);
+  await page.click("details:has(#reschedule-form) > summary");
+  await page.fill("#reschedule-form #f-run_at", "2020-01-01T09:00");
+  page.once("dialog", (d) => asked.push(d.message()) && d.dismiss());
+  await page.click("#reschedule-form button[type=submit]");
+  assert.match(asked[1] || "", /is in the past: once it is resumed, under misfire policy skip/);
 });
 
 flow("a reminder that failed while its receiver was down is retried from its page", {}, async () => {

@@ -544,19 +544,27 @@ TEST_F(Escalation, FeedbackAfterTheSecondNagMeansNoEscalation) {
 }
 
 // The depth bound leaves breadth: three rules that each start the loop again would make 3^8.
+// Every event counts, those refused at depth 8 too (explore26a #2: counting only the events whose
+// rules ran, ten such rules wrote 10,011 events).
 TEST_F(EventsTest, AChainOfRulesRunsAtMostAThousandEvents) {
   sql("SELECT nudge.set_flag('always', true)");
   const std::string loop = R"({"type": "remind", "reminder": {"event_type": "loop",
       "channel": "log", "schedule_type": "one_time", "stop_condition_type": "db_check",
       "stop_condition_value": "always"}})";
   rule("start", "start", loop);
+  const auto ids_before = value<std::int64_t>("SELECT nextval('nudge.events_id_seq')");
   for (const std::string name : {"a", "b", "c"}) rule(name, "nudge.reminder_completed", loop);
+  EXPECT_EQ(value<std::int64_t>("SELECT nextval('nudge.events_id_seq')"), ids_before + 1)
+      << "a rule's check (its sample reminder is created ended) runs no chain";
   emit("start", "u1");
-  EXPECT_EQ(count("nudge.events WHERE refused IS NULL"), 1000);
   EXPECT_GT(
       count("nudge.events WHERE refused = 'a chain of rules of more than 1000 events: not run'"),
       0);
-  EXPECT_LT(count("nudge.reminders"), 3000);
+  // Past the 1,000th, only what the running events (8 deep) have left of their 3 rules runs.
+  EXPECT_LE(count("nudge.events"), 1000 + 8 * 3);
+  EXPECT_GT(count("nudge.events WHERE refused = 'a chain of rules deeper than 8 events: not run'"),
+            0);
+  EXPECT_LE(count("nudge.reminders"), 1000 + 8 * 3);
   // The next event is a chain of its own.
   sql("DELETE FROM nudge.rules WHERE name IN ('b', 'c')");
   emit("start", "u2");
@@ -1005,6 +1013,19 @@ TEST_F(EventsTest, AnEventTypeHasAtMostTwentyEnabledRules) {
   sql("UPDATE nudge.rules SET enabled = false WHERE name = 'r2'");
   sql("SELECT nudge.update_rule($1, p_enabled => true)", spare);
   EXPECT_EQ(count("nudge.rules WHERE event_type = 'e' AND enabled"), 20);
+}
+
+// Every workflow's escalation is a rule on Nudge's own events, told apart by its "when"
+// (explore26a #4: a team with several workflows met 20).
+TEST_F(EventsTest, NudgesOwnEventTypesTakeAHundredEnabledRules) {
+  const std::string action = R"({"type": "cancel", "cancel": {"event_type": "f"}})";
+  for (int i = 1; i <= 100; ++i) rule("r" + std::to_string(i), "nudge.reminder_completed", action);
+  const auto refused =
+      failure_of("SELECT nudge.create_rule('r101', 'nudge.reminder_completed', $1::jsonb)", action);
+  EXPECT_EQ(refused.sqlstate, "22023");
+  EXPECT_EQ(refused.message,
+            "event_type: at most 100 enabled rules per event type, and "
+            "\"nudge.reminder_completed\" has 100: disable or delete one first");
 }
 
 }  // namespace

@@ -85,7 +85,8 @@ TEST_F(InputLikeRest, TimesRfc3339CannotWriteAreRefusedAtEveryEntryPointNamingTh
        "items[1].run_at: must not be before 0001-01-01T00:00:00Z"},
       // A rule's template is checked as a create.
       {R"(SELECT nudge.create_rule('r', 'e', '{"type": "remind", "reminder": {"event_type": )"
-       R"("n", "channel": "log", "schedule_type": "one_time", "ends_at": "infinity"}}'))",
+       R"("n", "channel": "log", "schedule_type": "one_time", )"
+       R"("ends_at": "9999-12-31T23:59:59-01:00"}}'))",
        "action.reminder.ends_at: must not be after 9999-12-31T23:59:59Z"},
       {"SELECT nudge.emit_events('" +
            events_with(R"("event_type": "e", "entity_type": "t", "entity_id": "x",)"

@@ -210,6 +210,24 @@ void require_interval_if_recurring(Fields& f, const std::string& schedule_type,
   }
 }
 
+// A create's and a preview's stop condition: db_check and its flag key, both or neither.
+void read_stop_condition(Fields& f, std::optional<std::string>& type,
+                         std::optional<std::string>& value) {
+  type = f.choice("stop_condition_type", {"db_check"}, false);
+  value = f.text("stop_condition_value", kMaxNameChars, false);
+}
+void require_stop_condition_pair(Fields& f, const std::optional<std::string>& type,
+                                 const std::optional<std::string>& value) {
+  if (value && !type) {
+    throw bad_field(f.name("stop_condition_type"), "missing_field",
+                    "is required with stop_condition_value");
+  }
+  if (type && !value) {
+    throw bad_field(f.name("stop_condition_value"), "missing_field",
+                    "is required with stop_condition_type (the flag key)");
+  }
+}
+
 bool digits(const std::string& s, std::size_t at, std::size_t n) {
   if (at + n > s.size()) return false;
   for (std::size_t i = at; i < at + n; ++i) {
@@ -453,8 +471,7 @@ CreateInput parse_create(const json& body, const Secrets& secrets, const Address
   if (in.target && in.channel == "webhook")
     check_webhook_target(f.name("target"), *in.target, secrets, guard);
   if (auto payload = f.object("payload")) in.payload = std::move(*payload);
-  in.stop_condition_type = f.choice("stop_condition_type", {"db_check"}, false);
-  in.stop_condition_value = f.text("stop_condition_value", kMaxNameChars, false);
+  read_stop_condition(f, in.stop_condition_type, in.stop_condition_value);
   in.max_fires = f.integer("max_fires", 1, 2147483647);
   in.ends_at = f.time("ends_at");
   in.misfire_policy = f.choice("misfire_policy", {"fire_once", "skip", "fire_all"}, false);
@@ -482,14 +499,7 @@ CreateInput parse_create(const json& body, const Secrets& secrets, const Address
   }
   if (in.schedule_type == "cron" && in.interval_seconds)
     throw bad_field(interval_field, "invalid_value", "is not for cron reminders");
-  if (in.stop_condition_value && !in.stop_condition_type) {
-    throw bad_field(f.name("stop_condition_type"), "missing_field",
-                    "is required with stop_condition_value");
-  }
-  if (in.stop_condition_type && !in.stop_condition_value) {
-    throw bad_field(f.name("stop_condition_value"), "missing_field",
-                    "is required with stop_condition_type (the flag key)");
-  }
+  require_stop_condition_pair(f, in.stop_condition_type, in.stop_condition_value);
   return in;
 }
 
@@ -551,6 +561,7 @@ PreviewInput parse_preview(const json& body) {
   in.cron = f.text("cron", kMaxNameChars, false);
   in.timezone = f.text("timezone", 64, false);
   in.text_timezone = f.text("text_timezone", 64, false);
+  read_stop_condition(f, in.stop_condition_type, in.stop_condition_value);
   in.max_fires = f.integer("max_fires", 1, 2147483647);
   in.ends_at = f.time("ends_at");
   in.from = f.time("from");
@@ -559,6 +570,7 @@ PreviewInput parse_preview(const json& body) {
   if (auto count = f.integer("count", 1, 100)) in.count = *count;
   f.reject_unknown();
   require_interval_if_recurring(f, in.schedule_type, in.interval_seconds);
+  require_stop_condition_pair(f, in.stop_condition_type, in.stop_condition_value);
   // A cron schedule's sentence is in its own zone: a text_timezone would be ignored, unchecked.
   if (in.text_timezone && in.schedule_type == "cron")
     throw bad_field(f.name("text_timezone"), "invalid_value",

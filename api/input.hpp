@@ -73,6 +73,8 @@ struct PreviewInput {
   // text_timezone: the zone schedule_text names a one_time or recurring schedule's times in (a
   // cron schedule's text keeps its own zone).
   std::optional<std::string> run_at, cron, timezone, from, ends_at, text_timezone;
+  // Said in the sentence only ("until feedback_submitted is true").
+  std::optional<std::string> stop_condition_type, stop_condition_value;
   std::optional<int> interval_seconds, max_fires;
   std::string misfire_policy = "fire_once";
   int count = 5;

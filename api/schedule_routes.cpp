@@ -75,7 +75,8 @@ void add_schedule_routes(Router& router, ConnectionPool& pool, const MisfireConf
             return tx.exec_prepared1("preview", in.schedule_type, in.from, in.count, in.run_at,
                                      in.interval_seconds, in.cron, in.timezone, in.max_fires,
                                      in.ends_at, in.text_timezone, in.misfire_policy,
-                                     misfire.threshold_seconds, misfire.fire_all_cap);
+                                     misfire.threshold_seconds, misfire.fire_all_cap,
+                                     in.stop_condition_type, in.stop_condition_value);
           });
         } catch (const pqxx::sql_error& e) {
           // Only the sentence reads text_timezone, and the database names the zone it checks.

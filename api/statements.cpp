@@ -56,6 +56,7 @@ const std::pair<const char*, const char*> kStatements[] = {
      "SELECT coalesce(jsonb_agg(p.t ORDER BY p.n), '[]')::text, "
      "nudge.describe_schedule($1, $4::timestamptz, $5::integer, $6, "
      "CASE WHEN $1 = 'cron' THEN $7 ELSE $10 END, "
+     "p_stop_condition_type => $14, p_stop_condition_value => $15, "
      "p_max_fires => $8::integer, p_ends_at => $9::timestamptz) "
      "FROM nudge.preview_reminder($1, $2::timestamptz, $3::integer, $4::timestamptz, $5::integer, "
      "$6, $7, $8::integer, $9::timestamptz, $11, $12::integer, $13::integer) "

@@ -1537,6 +1537,13 @@ BEGIN
     IF jsonb_typeof(v_value) IN ('object', 'array') THEN
       PERFORM nudge.reject('when.' || v_key, 'must be a string, number, boolean or null');
     END IF;
+    -- An event's own fields are each of one type, never null: a condition of another type never
+    -- held, and nothing said so (explore26a: {"event_id": "5"}).
+    IF v_key IN ('entity_type', 'entity_id', 'event_type') AND jsonb_typeof(v_value) <> 'string' THEN
+      PERFORM nudge.reject('when.' || v_key, format('must be a string: an event''s %s is one', v_key));
+    ELSIF v_key = 'event_id' AND jsonb_typeof(v_value) <> 'number' THEN
+      PERFORM nudge.reject('when.event_id', 'must be a number: an event''s id is one');
+    END IF;
   END LOOP;
   IF jsonb_typeof(p_rule.action) IS DISTINCT FROM 'object' THEN
     PERFORM nudge.reject('action', 'must be a JSON object');

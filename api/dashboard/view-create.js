@@ -16,9 +16,11 @@ const TIME_FIELDS = ["run_at", "ends_at"];
 const LIMIT_FIELDS = ["max_fires", "ends_at"];
 // And what a first fire already past does: fire once, be skipped, or fire per missed occurrence.
 const POLICY_FIELDS = ["misfire_policy"];
+// The stop flag the sentence says ("until feedback_submitted is true"), once both are given.
+const STOP_FIELDS = ["stop_condition_type", "stop_condition_value"];
 // What "Describe it in words" can set: each is cleared first, so the form holds the last
 // description alone, never a field left from an earlier one.
-const WORD_FIELDS = [...SCHEDULE_FIELDS, ...LIMIT_FIELDS, "stop_condition_type", "stop_condition_value"];
+const WORD_FIELDS = [...SCHEDULE_FIELDS, ...LIMIT_FIELDS, ...STOP_FIELDS];
 // The field each schedule type needs before there is anything to preview, and what to ask for.
 const NEEDS = {
   one_time: ["run_at", "Pick the first fire to see when it fires."],
@@ -139,6 +141,8 @@ export async function createView(main) {
       // at them.
       if (most !== null) spec.max_fires = most;
       if (limits.ends_at) spec.ends_at = limits.ends_at;
+      const stop = body(form, STOP_FIELDS);
+      if (stop.stop_condition_type && stop.stop_condition_value) Object.assign(spec, stop);
       answer = await api("POST", "/v1/schedules/preview", spec).catch((e) => {
         // A zone this browser knows and the database does not: the sentence in UTC, then.
         if (!(e instanceof ApiError) || e.field !== "text_timezone") throw e;
@@ -161,7 +165,7 @@ export async function createView(main) {
         : h("p", {}, "It never fires."));
   }
   form.addEventListener("input", (e) => {
-    if (![...SCHEDULE_FIELDS, ...LIMIT_FIELDS, ...POLICY_FIELDS].includes(e.target.name)) return;
+    if (![...SCHEDULE_FIELDS, ...LIMIT_FIELDS, ...POLICY_FIELDS, ...STOP_FIELDS].includes(e.target.name)) return;
     clearTimeout(timer);
     timer = setTimeout(updatePreview, 250);
   });

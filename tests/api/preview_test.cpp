@@ -123,6 +123,15 @@ TEST_F(Preview, MaxFiresAndEndsAtAreSaidAndNoFirePastThemIsListed) {
       "run_at": "2030-01-01T17:00:00Z", "from": "2029-12-31T00:00:00Z"})");
   EXPECT_EQ(r.body["times"].size(), 5u);
   EXPECT_EQ(r.body["schedule_text"].get<std::string>().find("until"), std::string::npos);
+  // A stop flag is said too, and lists the same times (explore27a DOC 8: the dashboard's words
+  // box set one, and its preview said all but it).
+  r = post("/v1/schedules/preview", R"({"schedule_type": "recurring", "interval_seconds": 900,
+      "run_at": "2030-01-01T17:00:00Z", "from": "2029-12-31T00:00:00Z",
+      "stop_condition_type": "db_check", "stop_condition_value": "feedback_submitted"})");
+  ASSERT_EQ(r.status, 200) << r.body.dump();
+  EXPECT_EQ(r.body["times"].size(), 5u);
+  const std::string stopped = r.body["schedule_text"];
+  EXPECT_NE(stopped.find("until feedback_submitted is true"), std::string::npos) << stopped;
 }
 
 // The dashboard's form is in the browser's zone: the sentence of an interval or one-time schedule
@@ -200,6 +209,10 @@ TEST_F(Preview, BadSchedulesGetTheErrorACreateWouldGive) {
       {R"({"schedule_type": "cron", "cron": "* * * * *", "max_fires": 0})", "max_fires", "between"},
       {R"({"schedule_type": "cron", "cron": "* * * * *", "ends_at": "6pm"})", "ends_at",
        "RFC 3339"},
+      {R"({"schedule_type": "cron", "cron": "* * * * *", "stop_condition_value": "f"})",
+       "stop_condition_type", "required"},
+      {R"({"schedule_type": "cron", "cron": "* * * * *", "stop_condition_type": "db_check"})",
+       "stop_condition_value", "required"},
   };
   for (const auto& c : cases) {
     SCOPED_TRACE(c.body);

@@ -990,6 +990,8 @@ flow("each description in words replaces what an earlier one filled in", {}, asy
   await describe("every weekday at 09:00 (Europe/Berlin), until feedback_submitted is true, at most 5 times",
     () => document.querySelector("#f-stop_condition_value").value === "feedback_submitted");
   assert.equal(await page.inputValue("#f-max_fires"), "5");
+  // The preview's sentence says the stop flag the words set (explore27a DOC 8: it said all but it).
+  await page.waitForSelector("#preview p:has-text('until feedback_submitted is true')");
   await describe("tomorrow at 9", () => document.querySelector("#f-schedule_type").value === "one_time");
   for (const name of ["stop_condition_type", "stop_condition_value", "max_fires", "cron", "timezone", "ends_at"]) {
     assert.equal(await page.inputValue(`#f-${name}`), "", `${name} is left from the first description`);

@@ -966,6 +966,13 @@ TEST_F(EventsTest, ARuleIsCheckedWhenItIsSavedNamingTheField) {
       {R"({"type": "cancel", "cancel": {"event_type": "f"}})", R"({"colour": "red"})",
        "when.colour"},
       {R"({"type": "cancel", "cancel": {"event_type": "f"}})", R"({"data.x": [1]})", "when.data.x"},
+      // An event's own fields have one type each: a condition of another never held.
+      {R"({"type": "cancel", "cancel": {"event_type": "f"}})", R"({"event_id": "5"})",
+       "when.event_id"},
+      {R"({"type": "cancel", "cancel": {"event_type": "f"}})", R"({"entity_id": 7})",
+       "when.entity_id"},
+      {R"({"type": "cancel", "cancel": {"event_type": "f"}})", R"({"entity_type": null})",
+       "when.entity_type"},
   };
   for (const auto& c : cases) {
     SCOPED_TRACE(c.action);

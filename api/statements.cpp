@@ -98,9 +98,7 @@ const std::pair<const char*, const char*> kStatements[] = {
     {"list_targets",
      "SELECT nudge.target_host_json(h)::text, h.host FROM nudge.target_hosts h "
      "WHERE ($1::text IS NULL OR h.state = $1) AND ($2::text IS NULL OR h.host > $2) "
-     "AND ($4::boolean IS NULL OR (coalesce(h.paced_until > now(), false) OR EXISTS ("
-     "  SELECT 1 FROM nudge.paced_targets t WHERE t.host = h.host AND t.paced_until > now())) = "
-     "$4) "
+     "AND ($4::boolean IS NULL OR nudge.is_paced(h) = $4) "
      "ORDER BY h.host LIMIT $3"},
     {"busy_hosts", "SELECT nudge.busy_hosts($1)::text"},
     {"set_flag", "SELECT row_to_json(f)::text FROM nudge.set_flag($1, $2) f"},

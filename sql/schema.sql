@@ -2061,10 +2061,7 @@ BEGIN
     RAISE EXCEPTION 'no circuit breaker for host %: a host has one once a delivery to it failed or was answered 429 (GET /v1/targets)',
       p_host USING ERRCODE = 'NU404';
   END IF;
-  IF v_row.state = 'closed' AND v_row.consecutive_failures = 0
-     AND NOT coalesce(v_row.paced_until > now(), false)
-     AND NOT EXISTS (SELECT 1 FROM nudge.paced_targets t
-                      WHERE t.host = p_host AND t.paced_until > now()) THEN
+  IF v_row.state = 'closed' AND v_row.consecutive_failures = 0 AND NOT nudge.is_paced(v_row) THEN
     RETURN v_row;
   END IF;
   v_from := v_row.state;
@@ -4022,10 +4019,7 @@ CREATE FUNCTION nudge.gauges(p_count_cap integer) RETURNS TABLE(name text, help 
   SELECT 'nudge_paced_hosts',
          'Webhook target hosts paced now, whole or some of their URLs, because they answered 429 (GET /v1/targets?paced=true).',
          NULL, NULL,
-         (SELECT count(*) FROM (SELECT h.host FROM nudge.target_hosts h WHERE h.paced_until > now()
-                                UNION
-                                SELECT t.host FROM nudge.paced_targets t
-                                 WHERE t.paced_until > now()) p)::double precision
+         (SELECT count(*) FROM nudge.target_hosts h WHERE nudge.is_paced(h))::double precision
   UNION ALL
   -- A paced host's deliveries wait for their send times, not due: without these, a backlog
   -- 16.5 minutes late read 0 in both backlog gauges (explore24a #2).
@@ -4131,6 +4125,20 @@ $$;
 -- Name: FUNCTION is_blank(p_text text); Type: COMMENT; Schema: nudge; Owner: -
 
 COMMENT ON FUNCTION nudge.is_blank(p_text text) IS 'true when p_text is empty or holds only white space: Unicode''s (spaces of every width, no-break spaces, tabs, line and paragraph breaks, form feeds, vertical tabs, U+0085) and the zero-width U+200B, U+200C, U+200D, U+2060 and U+FEFF; NULL for NULL.';
+
+-- Name: is_paced(nudge.target_hosts); Type: FUNCTION; Schema: nudge; Owner: -
+
+CREATE FUNCTION nudge.is_paced(h nudge.target_hosts) RETURNS boolean
+    LANGUAGE sql STABLE
+    AS $$
+  SELECT coalesce(h.paced_until > now(), false)
+         OR EXISTS (SELECT 1 FROM nudge.paced_targets t
+                     WHERE t.host = h.host AND t.paced_until > now())
+$$;
+
+-- Name: FUNCTION is_paced(h nudge.target_hosts); Type: COMMENT; Schema: nudge; Owner: -
+
+COMMENT ON FUNCTION nudge.is_paced(h nudge.target_hosts) IS 'Whether the host is paced now, whole (nudge.target_hosts.paced_until) or some of its URLs (nudge.paced_targets): what GET /v1/targets?paced=, the nudge_paced_hosts gauge and nudge.close_breaker count as a paced host.';
 
 -- Name: is_rfc3339(text); Type: FUNCTION; Schema: nudge; Owner: -
 

@@ -68,6 +68,7 @@ TEST(SlowHosts, ADeliveryRunningForASecondMakesItsHostSlow) {
   EXPECT_EQ(hosts.patterns(running, t0 + 1s, changes), SlowHosts::like_patterns("http://hang:1"));
   ASSERT_EQ(changes.size(), 1u);
   EXPECT_DOUBLE_EQ(changes[0].average_seconds, 0.0);
+  EXPECT_DOUBLE_EQ(changes[0].running_seconds, 1.0) << "how long it has run";
 }
 
 }  // namespace

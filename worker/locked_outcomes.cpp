@@ -31,8 +31,8 @@ void LockedOutcomes::add(std::vector<FireOutcome> outcomes, const std::exception
   if (first && !kept_.empty()) {
     log::warn(
         "ended attempts wait to be recorded: another transaction holds their reminders (an "
-        "application's open transaction that stopped or changed them?); this loop goes on "
-        "claiming and records them once it ends",
+        "application's open transaction that stopped or changed them, or another worker's "
+        "running their rules?); this loop goes on claiming and records them once it ends",
         {{"owner", owner_}, {"reminders", ids()}, {"error", primary_message(why.what())}});
   }
 }

@@ -18,7 +18,8 @@ void SlowHosts::ended(const std::string& target, double seconds, Clock::time_poi
 std::vector<std::string> SlowHosts::patterns(const std::vector<Running>& running,
                                              Clock::time_point now, std::vector<Change>& changes) {
   const double slow_seconds = std::chrono::duration<double>(kSlow).count();
-  std::map<std::string, double> slow;  // origin -> average (0: a running delivery only)
+  std::map<std::string, double> slow;         // origin -> average (0: a running delivery only)
+  std::map<std::string, double> running_for;  // origin -> the longest running delivery's age
   for (auto it = seen_.begin(); it != seen_.end();) {
     if (now - it->second.last_ended >= kForgetAfter) {
       it = seen_.erase(it);
@@ -30,19 +31,23 @@ std::vector<std::string> SlowHosts::patterns(const std::vector<Running>& running
   for (const auto& r : running) {
     if (now - r.started < kSlow) continue;
     const std::string host = origin(r.target);
-    if (!host.empty()) slow.try_emplace(host, 0.0);
+    if (host.empty()) continue;
+    slow.try_emplace(host, 0.0);
+    double& age = running_for[host];
+    age = std::max(age, std::chrono::duration<double>(now - r.started).count());
   }
   std::vector<std::string> out;
   std::set<std::string> now_slow;
   for (const auto& [host, average] : slow) {
     now_slow.insert(host);
-    if (slow_.count(host) == 0) changes.push_back({host, true, average});
+    if (slow_.count(host) == 0)
+      changes.push_back({host, true, average, average > 0 ? 0.0 : running_for[host]});
     for (auto& p : like_patterns(host)) out.push_back(std::move(p));
   }
   for (const auto& host : slow_) {
     if (now_slow.count(host) == 0) {
       const auto it = seen_.find(host);
-      changes.push_back({host, false, it == seen_.end() ? 0.0 : it->second.average_seconds});
+      changes.push_back({host, false, it == seen_.end() ? 0.0 : it->second.average_seconds, 0.0});
     }
   }
   slow_ = std::move(now_slow);

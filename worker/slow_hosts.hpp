@@ -28,7 +28,8 @@ class SlowHosts {
   struct Change {
     std::string origin;
     bool slow;
-    double average_seconds;  // 0 when only a running delivery made it slow
+    double average_seconds;  // 0 when only a running delivery made it slow,
+    double running_seconds;  // and then how long the longest has run (explore28a: a log said 0 s)
   };
 
   static constexpr std::chrono::milliseconds kSlow{1000};

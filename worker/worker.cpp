@@ -302,10 +302,16 @@ class ClaimLoop {
     auto patterns = slow_hosts_.patterns(running, Clock::now(), changes);
     for (const auto& c : changes) {
       if (c.slow) {
+        nlohmann::json fields = {{"owner", owner_}, {"host", c.origin}};
+        if (c.average_seconds > 0) {
+          fields["average_seconds"] = c.average_seconds;
+        } else {
+          fields["running_seconds"] = c.running_seconds;
+        }
         log::info(
             "a webhook host is slow: this loop's claims take other hosts' due deliveries "
             "first",
-            {{"owner", owner_}, {"host", c.origin}, {"average_seconds", c.average_seconds}});
+            fields);
       } else {
         log::info("a webhook host is no longer slow", {{"owner", owner_}, {"host", c.origin}});
       }
@@ -456,10 +462,13 @@ class ClaimLoop {
       if (++count <= 20) ids.push_back(f.id);
     }
     if (count == 0) return;
+    // "owner" is this worker, which took them over; "reminders" says when it lists only some.
     log::warn(
         "took over deliveries whose lease had run out: the worker that held them stopped, "
         "froze or lost the database",
-        {{"owner", owner_}, {"count", count}, {"reminders", ids}});
+        {{"owner", owner_},
+         {"count", count},
+         {count > 20 ? "first_20_reminders" : "reminders", ids}});
   }
 
   // An email attempt ended: a relay that could not be reached rests this loop's emails.

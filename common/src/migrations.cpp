@@ -143,6 +143,64 @@ class AdvisoryLock {
   pqxx::connection& conn_;
 };
 
+// An application's transaction left open on a table a migration alters holds the migration's
+// lock request, and every session queued behind that request with it: no fire for as long as the
+// transaction stayed open (explore28a: 29 s with a 30 s one). So a migration waits at most this
+// long for each lock, then gives way, says who holds one, and tries again.
+constexpr const char* kMigrationLockWait = "2s";
+constexpr auto kMigrationRetryPause = std::chrono::seconds(1);
+
+// The sessions holding a lock on one of Nudge's tables, oldest transaction first: pid, program,
+// state and age, never their statements (they may carry an application's data).
+std::string lock_holders(pqxx::connection& conn) {
+  pqxx::nontransaction tx(conn);
+  const auto rows = tx.exec(
+      "SELECT a.pid, coalesce(nullif(a.application_name, ''), '-'), coalesce(a.state, '-'), "
+      "       coalesce(round(extract(epoch FROM now() - a.xact_start))::text, '?') "
+      "  FROM pg_stat_activity a "
+      " WHERE a.pid <> pg_backend_pid() AND a.pid IN ("
+      "   SELECT l.pid FROM pg_locks l JOIN pg_class c ON c.oid = l.relation "
+      "    WHERE l.granted AND c.relnamespace = 'nudge'::regnamespace) "
+      " ORDER BY a.xact_start NULLS LAST LIMIT 5");
+  std::string out;
+  for (const auto& r : rows) {
+    if (!out.empty()) out += ", ";
+    out += std::string("pid ") + r[0].c_str() + " (" + r[1].c_str() + ", " + r[2].c_str() + ", " +
+           r[3].c_str() + " s in its transaction)";
+  }
+  return out.empty() ? "unknown" : out;
+}
+
+// Applies one migration in its own transaction, recording it; false when a lock it needed was
+// held past kMigrationLockWait (nothing is applied then).
+bool apply(pqxx::connection& conn, const Migration& m, const std::string& sum) {
+  pqxx::work tx(conn);
+  try {
+    tx.exec(std::string("SET LOCAL lock_timeout = '") + kMigrationLockWait + "'");
+    // The row goes in first, so a process that somehow races past the lock fails on the key
+    // instead of applying the body twice.
+    tx.exec_params(
+        "INSERT INTO nudge.migrations (version, name, checksum, breaking) "
+        "VALUES ($1, $2, $3, $4)",
+        m.version, std::string(m.name), sum, m.breaking());
+    // Every name of ours is written schema-qualified: with only pg_catalog on the path, a name
+    // that is not fails here, in the migration, instead of resolving to a user's object later.
+    tx.exec("SET LOCAL search_path = pg_catalog, pg_temp");
+    tx.exec(m.sql);
+  } catch (const pqxx::sql_error& e) {
+    if (sqlstate_of(e) == "55P03") return false;
+    // A service's login that may only use the schema: retrying will not help.
+    if (sqlstate_of(e) != "42501") throw;
+    throw MigrationNotAllowed("migration " + std::string(m.name) +
+                              " is pending and this login may not apply it (" +
+                              primary_message(e.what()) +
+                              "): run nudge-worker --migrate-only as the role that owns schema "
+                              "nudge, then start this again");
+  }
+  tx.commit();
+  return true;
+}
+
 }  // namespace
 
 bool Migration::breaking() const {
@@ -178,28 +236,16 @@ int migrate(pqxx::connection& conn) {
   for (const auto& m : embedded_migrations()) {
     const std::string sum = checksum(m.sql);
     if (applied.contains(m.version)) continue;
-    pqxx::work tx(conn);
-    try {
-      // The row goes in first, so a process that somehow races past the lock fails on the key
-      // instead of applying the body twice.
-      tx.exec_params(
-          "INSERT INTO nudge.migrations (version, name, checksum, breaking) "
-          "VALUES ($1, $2, $3, $4)",
-          m.version, std::string(m.name), sum, m.breaking());
-      // Every name of ours is written schema-qualified: with only pg_catalog on the path, a name
-      // that is not fails here, in the migration, instead of resolving to a user's object later.
-      tx.exec("SET LOCAL search_path = pg_catalog, pg_temp");
-      tx.exec(m.sql);
-    } catch (const pqxx::sql_error& e) {
-      // A service's login that may only use the schema: retrying will not help.
-      if (sqlstate_of(e) != "42501") throw;
-      throw MigrationNotAllowed("migration " + std::string(m.name) +
-                                " is pending and this login may not apply it (" +
-                                primary_message(e.what()) +
-                                "): run nudge-worker --migrate-only as the role that owns schema "
-                                "nudge, then start this again");
+    while (!apply(conn, m, sum)) {
+      log::warn("a migration waited for a lock another session holds: it gives way and tries again",
+                {{"migration", m.name},
+                 {"wait", kMigrationLockWait},
+                 {"lock_holders", lock_holders(conn)}});
+      if (shutdown_requested())
+        throw std::runtime_error(std::string("stopped while migration ") + m.name +
+                                 " waited for a lock");
+      std::this_thread::sleep_for(kMigrationRetryPause);
     }
-    tx.commit();
     log::info("applied migration", {{"migration", m.name}});
     ++count;
   }

@@ -538,5 +538,33 @@ TEST_F(Install, AStartWaitingForTheMigrationLockSaysSoAndStopsWhenAsked) {
   EXPECT_LT(std::chrono::steady_clock::now() - asked, std::chrono::seconds(3));
 }
 
+// An application's transaction left open on a Nudge table held a migration's lock request, and
+// every session queued behind it with it (explore28a: no fire for 29 s): the migration waits 2 s
+// for a lock at most, gives way naming who holds it, and goes on once it is free.
+TEST_F(Install, AMigrationWaitingForATableLockGivesWayNamingWhoHoldsIt) {
+  ASSERT_EQ(migrate(app_.url(), "owner.log"), 0) << last_log_;
+  // The migrations table as the runner makes it, with nothing recorded: every migration pending.
+  app_exec("CREATE TABLE public.kept_migrations (LIKE nudge.migrations INCLUDING ALL)");
+  app_exec("DROP SCHEMA nudge CASCADE");
+  app_exec("CREATE SCHEMA nudge");
+  app_exec("CREATE TABLE nudge.migrations (LIKE public.kept_migrations INCLUDING ALL)");
+  pqxx::connection holder(app_.url());
+  pqxx::work held(holder);
+  held.exec("LOCK TABLE nudge.migrations IN SHARE MODE");
+  ChildProcess worker({program("nudge-worker"), "--migrate-only"}, worker_env(app_.url()),
+                      (dir_ / "held.log").string());
+  ASSERT_TRUE(wait_until(kSlow, [&] {
+    return worker.log().find("gives way and tries again") != std::string::npos;
+  })) << worker.log();
+  EXPECT_NE(worker.log().find("pid " + std::to_string(holder.backendpid()) + " ("),
+            std::string::npos)
+      << worker.log();
+  held.abort();
+  const auto code = worker.wait(kSlow);
+  ASSERT_TRUE(code.has_value()) << worker.log();
+  EXPECT_EQ(*code, 0) << worker.log();
+  EXPECT_TRUE(app_value<bool>("SELECT to_regclass('nudge.reminders') IS NOT NULL"));
+}
+
 }  // namespace
 }  // namespace nudge::test

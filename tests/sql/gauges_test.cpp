@@ -71,6 +71,8 @@ TEST_F(Gauges, ABacklogAPacedHostOrUrlHoldsIsCountedWithItsOldest) {
 
   // A URL paced on its own (0135) counts too, and its host once.
   sql("UPDATE nudge.reminders SET next_run_at = now() + interval '10 seconds'");
+  // As a 429 leaves them: its host's row (a closed breaker), then its URL's.
+  sql("INSERT INTO nudge.target_hosts (host) VALUES ('http://other.example:80')");
   sql("INSERT INTO nudge.paced_targets (url, host, pace, limited_at, paced_until, next_send_at,"
       " refused_at) VALUES ('http://other.example:80/hook', 'http://other.example:80', 1, now(),"
       " now() + interval '5 minutes', now(), now()), ('http://limited.example:80/hook',"

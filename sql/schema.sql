@@ -2224,8 +2224,12 @@ CREATE FUNCTION nudge.complete_reminders_stopped_by_flags() RETURNS trigger
     SET jit TO 'off'
     AS $$
 DECLARE
+  v_locked   integer;  -- stop flag keys locked, unused
   v_live integer;
 BEGIN
+  -- A create of a reminder these flags stop, in a transaction still open, is waited for: the
+  -- statements below see it (explore26a #1: neither side saw the other, and it stayed ACTIVE).
+  v_locked := nudge.lock_stop_flags(ARRAY(SELECT f.key FROM changed_flags f WHERE f.value), true);
   -- The flags' keys as an InitPlan of each statement, as before 0033 (a variable would make both
   -- statements parameterised, planned afresh for their first five runs in every backend). A live
   -- reminder is written as "not ended" so that only reminders_live_by_stop_flag serves (0071).
@@ -2261,7 +2265,7 @@ END $$;
 
 -- Name: FUNCTION complete_reminders_stopped_by_flags(); Type: COMMENT; Schema: nudge; Owner: -
 
-COMMENT ON FUNCTION nudge.complete_reminders_stopped_by_flags() IS 'Trigger: every live reminder stopped by a flag that is true after an insert or update statement is COMPLETED (stop_condition) in the same transaction (several locked in id order), so none is claimed after it commits; runs as its owner, so a role that may write flags needs no right on reminders.';
+COMMENT ON FUNCTION nudge.complete_reminders_stopped_by_flags() IS 'Trigger: every live reminder stopped by a flag that is true after an insert or update statement is COMPLETED (stop_condition) in the same transaction (several locked in id order; one a transaction still open is creating is waited for, nudge.lock_stop_flags), so none is claimed after it commits; runs as its owner, so a role that may write flags needs no right on reminders.';
 
 -- Name: contacts; Type: TABLE; Schema: nudge; Owner: -
 
@@ -2319,6 +2323,7 @@ CREATE FUNCTION nudge.create_reminder(p_entity_type text, p_entity_id text, p_ev
     SET jit TO 'off'
     AS $$
 DECLARE
+  v_locked   integer;  -- stop flag keys locked, unused
   v_row     nudge.reminders;
   v_run_at  timestamptz;
   v_stopped boolean := false;
@@ -2436,6 +2441,7 @@ BEGIN
   END IF;
 
   IF p_stop_condition_type = 'db_check' THEN
+    v_locked := nudge.lock_stop_flags(ARRAY[p_stop_condition_value], false);
     SELECT coalesce(f.value, false) INTO v_stopped
       FROM nudge.status_flags f WHERE f.key = p_stop_condition_value;
     v_stopped := coalesce(v_stopped, false);
@@ -2486,7 +2492,7 @@ END $$;
 
 -- Name: FUNCTION create_reminder(p_entity_type text, p_entity_id text, p_event_type text, p_channel text, p_schedule_type text, p_run_at timestamp with time zone, p_interval_seconds integer, p_target text, p_payload jsonb, p_stop_condition_type text, p_stop_condition_value text, p_max_fires integer, p_ends_at timestamp with time zone, p_cron text, p_timezone text, p_misfire_policy text, p_max_attempts integer, p_request jsonb); Type: COMMENT; Schema: nudge; Owner: -
 
-COMMENT ON FUNCTION nudge.create_reminder(p_entity_type text, p_entity_id text, p_event_type text, p_channel text, p_schedule_type text, p_run_at timestamp with time zone, p_interval_seconds integer, p_target text, p_payload jsonb, p_stop_condition_type text, p_stop_condition_value text, p_max_fires integer, p_ends_at timestamp with time zone, p_cron text, p_timezone text, p_misfire_policy text, p_max_attempts integer, p_request jsonb) IS 'Creates a one_time, recurring or cron reminder (a webhook one optionally with its own request, nudge.check_request; a log one without a target), or returns the live (ACTIVE or PAUSED) one with the same (entity_type, entity_id, event_type) with created = false, even under concurrent identical calls (under REPEATABLE READ or SERIALIZABLE the later of two raises 40001, to be retried); bad input (a name or stop flag key empty, over 200 characters or only white space, a target a log reminder cannot have or one holding {{ (a target is not a template) other than a webhook''s {{secret.NAME}} alone, or naming a secret the calling nudge-api does not have (nudge.unknown_secret_problem), a run_at or ends_at before 0001-01-01T00:00:00Z or after 9999-12-31T23:59:59Z, infinities included, or a first fire after it, a payload over 64 KiB as stored, ...) raises 22023 naming the field and writes nothing; a reminder whose stop flag is already true is created COMPLETED and never fires.';
+COMMENT ON FUNCTION nudge.create_reminder(p_entity_type text, p_entity_id text, p_event_type text, p_channel text, p_schedule_type text, p_run_at timestamp with time zone, p_interval_seconds integer, p_target text, p_payload jsonb, p_stop_condition_type text, p_stop_condition_value text, p_max_fires integer, p_ends_at timestamp with time zone, p_cron text, p_timezone text, p_misfire_policy text, p_max_attempts integer, p_request jsonb) IS 'Creates a one_time, recurring or cron reminder (a webhook one optionally with its own request, nudge.check_request; a log one without a target), or returns the live (ACTIVE or PAUSED) one with the same (entity_type, entity_id, event_type) with created = false, even under concurrent identical calls (under REPEATABLE READ or SERIALIZABLE the later of two raises 40001, to be retried); bad input (a name or stop flag key empty, over 200 characters or only white space, a target a log reminder cannot have or one holding {{ (a target is not a template) other than a webhook''s {{secret.NAME}} alone, or naming a secret the calling nudge-api does not have (nudge.unknown_secret_problem), a run_at or ends_at before 0001-01-01T00:00:00Z or after 9999-12-31T23:59:59Z, infinities included, or a first fire after it, a payload over 64 KiB as stored, ...) raises 22023 naming the field and writes nothing; a reminder whose stop flag is already true is created COMPLETED and never fires, one set true by a transaction still open is waited for (nudge.lock_stop_flags).';
 
 -- Name: create_reminder_from_item(jsonb); Type: FUNCTION; Schema: nudge; Owner: -
 
@@ -2680,6 +2686,9 @@ CREATE FUNCTION nudge.create_staged_reminders() RETURNS boolean
     SET search_path TO 'pg_catalog', 'pg_temp'
     AS $$
 BEGIN
+  PERFORM nudge.lock_stop_flags(ARRAY(SELECT DISTINCT b.stop_condition_value
+                                        FROM pg_temp.nudge_new_reminder b
+                                       WHERE b.stop_condition_value IS NOT NULL), false);
   -- A cron's zone, parsed expression and first fire, and a recurring reminder's default start:
   -- a bad expression or zone raises 22023 and sends the batch down the exact path.
   UPDATE pg_temp.nudge_new_reminder b
@@ -2748,7 +2757,7 @@ END $$;
 
 -- Name: FUNCTION create_staged_reminders(); Type: COMMENT; Schema: nudge; Owner: -
 
-COMMENT ON FUNCTION nudge.create_staged_reminders() IS 'Creates (or finds, by identity) the reminders staged in pg_temp.nudge_new_reminder with one set-based INSERT and sets each row''s id and created; false when a row is not plainly valid, new and distinct (its stop flag already true, two rows of one identity, a name or stop flag key of only white space, a log reminder''s target, a secret the calling nudge-api does not have, a first fire or ends_at nudge.time_problem refuses, a bound the create function checks: nothing is written) or was neither inserted nor found live (a concurrent create), so the caller takes the item-by-item path; a value a constraint refuses raises its error.';
+COMMENT ON FUNCTION nudge.create_staged_reminders() IS 'Creates (or finds, by identity) the reminders staged in pg_temp.nudge_new_reminder with one set-based INSERT and sets each row''s id and created; false when a row is not plainly valid, new and distinct (its stop flag already true, or set true by a transaction still open, which is waited for: nudge.lock_stop_flags, two rows of one identity, a name or stop flag key of only white space, a log reminder''s target, a secret the calling nudge-api does not have, a first fire or ends_at nudge.time_problem refuses, a bound the create function checks: nothing is written) or was neither inserted nor found live (a concurrent create), so the caller takes the item-by-item path; a value a constraint refuses raises its error.';
 
 -- Name: api_tokens; Type: TABLE; Schema: nudge; Owner: -
 
@@ -4371,6 +4380,45 @@ END $$;
 
 COMMENT ON FUNCTION nudge.lock_reminder(p_id bigint) IS 'The reminder, locked FOR UPDATE until the end of the transaction; NU404 when it does not exist.';
 
+-- Name: lock_stop_flags(text[], boolean); Type: FUNCTION; Schema: nudge; Owner: -
+
+CREATE FUNCTION nudge.lock_stop_flags(p_keys text[], p_setting boolean) RETURNS integer
+    LANGUAGE plpgsql
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+DECLARE
+  v_held integer := coalesce(nullif(pg_catalog.current_setting('nudge.stop_flag_locks', true), '')::integer, 0);
+  v_n    integer := coalesce(pg_catalog.cardinality(p_keys), 0);
+  v_set  text;  -- an answer unused: an assignment is cheaper than PERFORM's query
+BEGIN
+  -- Each key is an entry in the server's shared lock table until the transaction ends, and a
+  -- full table fails every session's next lock ("out of shared memory"): a transaction takes at
+  -- most 1,000, and a statement that would pass them takes none (its overlap is caught when its
+  -- reminders come due, as before).
+  IF v_n = 0 OR v_held + v_n > 1000 THEN
+    RETURN 0;
+  END IF;
+  IF v_n = 1 THEN
+    v_set := CASE WHEN p_setting
+                  THEN pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtextextended('nudge.stop_flag ' || p_keys[1], 0))::text
+                  ELSE pg_catalog.pg_advisory_xact_lock_shared(pg_catalog.hashtextextended('nudge.stop_flag ' || p_keys[1], 0))::text END;
+  ELSE
+    -- In one order for every statement: two batches taking the same keys in different orders
+    -- would wait on each other.
+    PERFORM CASE WHEN p_setting THEN pg_catalog.pg_advisory_xact_lock(k.lock)
+                 ELSE pg_catalog.pg_advisory_xact_lock_shared(k.lock) END
+       FROM (SELECT DISTINCT pg_catalog.hashtextextended('nudge.stop_flag ' || x.key, 0) AS lock
+               FROM pg_catalog.unnest(p_keys) AS x(key) WHERE x.key IS NOT NULL) k
+      ORDER BY k.lock;
+  END IF;
+  v_set := pg_catalog.set_config('nudge.stop_flag_locks', (v_held + v_n)::text, true);
+  RETURN v_n;
+END $$;
+
+-- Name: FUNCTION lock_stop_flags(p_keys text[], p_setting boolean); Type: COMMENT; Schema: nudge; Owner: -
+
+COMMENT ON FUNCTION nudge.lock_stop_flags(p_keys text[], p_setting boolean) IS 'Takes a lock on each stop flag key until the transaction ends, shared to create reminders the flags stop (p_setting false), alone to set them true, so a create and a flag set of one key that overlap take turns and the later sees what the earlier committed; takes none when that would pass 1,000 in the transaction (nudge.stop_flag_locks counts them). Returns how many keys it was given to lock (0: none locked).';
+
 -- Name: log_and_audit_flag_changes(); Type: FUNCTION; Schema: nudge; Owner: -
 
 CREATE FUNCTION nudge.log_and_audit_flag_changes() RETURNS trigger
@@ -5880,6 +5928,7 @@ CREATE FUNCTION nudge.remind_plainly(p_template jsonb, p_event nudge.events) RET
     LANGUAGE plpgsql
     AS $$
 DECLARE
+  v_locked   integer;  -- stop flag keys locked, unused
   v_item     jsonb;
   v_payload  jsonb;
   v_interval integer;
@@ -5933,6 +5982,9 @@ BEGIN
        AND v_run_at <= nudge.latest_fire(), false) THEN
     RETURN NULL;
   END IF;
+  IF v_item ? 'stop_condition_value' THEN
+    v_locked := nudge.lock_stop_flags(ARRAY[v_item->>'stop_condition_value'], false);
+  END IF;
   INSERT INTO nudge.reminders AS r (entity_type, entity_id, event_type, channel, target, payload,
                                     schedule_type, interval_seconds, next_run_at,
                                     stop_condition_type, stop_condition_value, max_fires, ends_at,
@@ -5951,7 +6003,7 @@ END $$;
 
 -- Name: FUNCTION remind_plainly(p_template jsonb, p_event nudge.events); Type: COMMENT; Schema: nudge; Owner: -
 
-COMMENT ON FUNCTION nudge.remind_plainly(p_template jsonb, p_event nudge.events) IS 'Creates the reminder a checked remind template gives for an event, as nudge.create_reminder would create it from nudge.reminder_item, and returns it, when the event fills the template, every field passes a create''s checks, its stop flag is not true and its identity is not live, and the template has no cron, timezone or request; otherwise writes nothing and returns a row of NULLs.';
+COMMENT ON FUNCTION nudge.remind_plainly(p_template jsonb, p_event nudge.events) IS 'Creates the reminder a checked remind template gives for an event, as nudge.create_reminder would create it from nudge.reminder_item, and returns it, when the event fills the template, every field passes a create''s checks, its stop flag is not true (one set true by a transaction still open is waited for: nudge.lock_stop_flags) and its identity is not live, and the template has no cron, timezone or request; otherwise writes nothing and returns a row of NULLs.';
 
 -- Name: reminder_executions(bigint, timestamp with time zone, integer); Type: FUNCTION; Schema: nudge; Owner: -
 

@@ -301,8 +301,10 @@ class ClaimLoop {
     std::vector<SlowHosts::Change> changes;
     auto patterns = slow_hosts_.patterns(running, Clock::now(), changes);
     for (const auto& c : changes) {
+      // Named as the breaker names it: the origin may hold a target's user:password@.
+      const std::string host = breaker_key(c.origin);
       if (c.slow) {
-        nlohmann::json fields = {{"owner", owner_}, {"host", c.origin}};
+        nlohmann::json fields = {{"owner", owner_}, {"host", host}};
         if (c.average_seconds > 0) {
           fields["average_seconds"] = c.average_seconds;
         } else {
@@ -313,7 +315,7 @@ class ClaimLoop {
             "first",
             fields);
       } else {
-        log::info("a webhook host is no longer slow", {{"owner", owner_}, {"host", c.origin}});
+        log::info("a webhook host is no longer slow", {{"owner", owner_}, {"host", host}});
       }
     }
     return patterns;

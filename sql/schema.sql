@@ -890,6 +890,7 @@ DECLARE
   v_hi    timestamp;
   v_hours integer[];
   v_mins  integer[];
+  v_per_day bigint;   -- a whole day's occurrences on the clock
   v_d     date;       -- the day counted, from now back
   v_c     bigint;     -- occurrences on day v_d within the stretch
   v_kept  bigint := 0;
@@ -897,9 +898,7 @@ DECLARE
   v_on    bigint;     -- its occurrences,
   v_rank  bigint;     -- its place among them counted back from the newest,
   v_prev  date;       -- and the matching day before it
-  v_times timestamp[];
-  v_walk  timestamptz[] := '{}';  -- from first_kept forward, as the claim fires them
-  v_next  timestamptz;
+  v_times timestamptz[];
 BEGIN
   -- (a row written by hand at -infinity has nothing to catch up: nudge.occurrence_after)
   IF NOT isfinite(r.next_run_at) OR NOT isfinite(p_through) THEN RETURN; END IF;
@@ -914,24 +913,25 @@ BEGIN
   END IF;
   IF r.schedule_type <> 'cron' THEN RETURN; END IF;
   -- Walking back from now by occurrence has no helper (cron_next only walks forward) and walking
-  -- forward from the oldest costs one cron_next per missed occurrence (thousands). So count on
-  -- the zone's clock instead, a day at a time back from now until the cap is reached: a whole
-  -- day has hours x minutes occurrences, only the first and the last day of the stretch are
-  -- counted time by time. Across a daylight-saving change the clock's count is off by the times
-  -- a gap collapses or an overlap repeats, so the catch-up then keeps a few fewer than the cap
-  -- (or the cap cuts off a few of the newest).
+  -- forward from the oldest costs one cron_next per missed occurrence (thousands). So count a
+  -- day at a time back from now until the cap is reached: a whole day has hours x minutes
+  -- occurrences, the first and the last day of the stretch are counted time by time, and a day
+  -- whose offset changes (a gap fires once, a repeated hour once or twice) by walking it.
   v_lo := r.next_run_at AT TIME ZONE r.timezone;
   v_hi := p_through AT TIME ZONE r.timezone;
   v_hours := nudge.cron_bits((r.cron_schedule).hours, 24);
   v_mins := nudge.cron_bits((r.cron_schedule).minutes, 60);
+  v_per_day := cardinality(v_hours)::bigint * cardinality(v_mins);
   v_d := v_hi::date;
   WHILE v_d >= v_lo::date LOOP
     IF (r.cron_schedule).months & (1 << date_part('month', v_d)::integer) = 0 THEN
       v_d := date_trunc('month', v_d::timestamp)::date - 1;  -- skip the month
       CONTINUE;
     END IF;
-    v_c := CASE WHEN nudge.cron_day_matches(r.cron_schedule, v_d)
-                THEN nudge.cron_times_between(v_hours, v_mins, v_d, v_lo, v_hi) ELSE 0 END;
+    v_c := CASE WHEN NOT nudge.cron_day_matches(r.cron_schedule, v_d) THEN 0
+                WHEN nudge.is_clock_change_day(v_d, r.timezone)
+                THEN cardinality(nudge.cron_day_instants(r, v_d, r.next_run_at, p_through))
+                ELSE nudge.cron_times_between(v_hours, v_mins, v_d, v_lo, v_hi) END;
     IF v_c > 0 THEN
       IF v_day IS NOT NULL THEN
         v_prev := v_d;
@@ -947,51 +947,30 @@ BEGIN
     v_d := v_d - 1;
   END LOOP;
   IF v_day IS NULL OR (v_rank = v_on AND v_prev IS NULL) THEN RETURN; END IF;  -- none to drop
-  -- The times of that day and the one before, newest first: the v_rank-th is the first kept.
-  v_times := ARRAY(SELECT t FROM (SELECT dd + make_interval(hours => h, mins => m) AS t
-                                    FROM unnest(ARRAY[v_day, v_prev]) dd, unnest(v_hours) h,
-                                         unnest(v_mins) m) z
-                    WHERE t BETWEEN v_lo AND v_hi ORDER BY t DESC);
-  first_kept := (nudge.local_instants(v_times[v_rank], r.timezone))[1];
-  IF first_kept <= r.next_run_at OR first_kept > p_through THEN  -- (a daylight-saving edge)
-    first_kept := NULL;
-    RETURN;
-  END IF;
-  last_dropped := (nudge.local_instants(v_times[v_rank + 1], r.timezone))[1];
-  IF last_dropped IS NULL THEN  -- (v_rank + 1 is on v_prev, which has a time in the stretch)
-    first_kept := NULL;
-    RETURN;
-  END IF;
+  -- The occurrences of that day and the one before, newest first: the v_rank-th is the first kept.
+  v_times := ARRAY(SELECT t FROM unnest(nudge.cron_day_instants(r, v_day, r.next_run_at, p_through)
+                                        || CASE WHEN v_prev IS NULL THEN '{}'::timestamptz[]
+                                                ELSE nudge.cron_day_instants(r, v_prev, r.next_run_at, p_through) END) t
+                    ORDER BY t DESC);
+  first_kept := v_times[v_rank];
+  last_dropped := v_times[v_rank + 1];
   -- The dropped ones: the rest of that day, the first day's from next_run_at on, and every
-  -- whole day between.
+  -- whole day between, those whose offset changes as they fire.
   dropped := v_on - v_rank;
   IF v_lo::date < v_day THEN
     dropped := dropped
-               + CASE WHEN nudge.cron_day_matches(r.cron_schedule, v_lo::date)
-                      THEN nudge.cron_times_between(v_hours, v_mins, v_lo::date, v_lo, v_hi)
-                      ELSE 0 END
-               + cardinality(v_hours)::bigint * cardinality(v_mins)
-                 * nudge.cron_day_count(r.cron_schedule, v_lo::date + 1, v_day - 1);
-  END IF;
-  -- On the clock, an hour a fall-back repeats counts once, though it fires twice: the newest
-  -- p_cap then start later than first_kept, and the cap would cut off the newest (a whole
-  -- hour of a minutely cron). Walked forward from first_kept (about p_cap cron_next calls, on
-  -- this rare path only), the surplus moves it on.
-  v_next := first_kept;
-  WHILE v_next IS NOT NULL AND v_next <= p_through AND cardinality(v_walk) <= p_cap + 1500 LOOP
-    v_walk := v_walk || v_next;
-    v_next := nudge.cron_next(r.cron_schedule, r.timezone, v_next);
-  END LOOP;
-  IF cardinality(v_walk) > p_cap THEN
-    dropped := dropped + (cardinality(v_walk) - p_cap);
-    last_dropped := v_walk[cardinality(v_walk) - p_cap];
-    first_kept := v_walk[cardinality(v_walk) - p_cap + 1];
+               + cardinality(nudge.cron_day_instants(r, v_lo::date, r.next_run_at, p_through))
+               + v_per_day * nudge.cron_day_count(r.cron_schedule, v_lo::date + 1, v_day - 1)
+               + coalesce((SELECT sum(cardinality(nudge.cron_day_instants(r, d::date, r.next_run_at, p_through)) - v_per_day)
+                             FROM generate_series(v_lo::date + 1, v_day - 1, interval '1 day') d
+                            WHERE nudge.is_clock_change_day(d::date, r.timezone)
+                              AND nudge.cron_day_matches(r.cron_schedule, d::date)), 0);
   END IF;
 END $$;
 
 -- Name: FUNCTION catch_up_kept(r nudge.reminders, p_cap integer, p_through timestamp with time zone, OUT first_kept timestamp with time zone, OUT last_dropped timestamp with time zone, OUT dropped bigint); Type: COMMENT; Schema: nudge; Owner: -
 
-COMMENT ON FUNCTION nudge.catch_up_kept(r nudge.reminders, p_cap integer, p_through timestamp with time zone, OUT first_kept timestamp with time zone, OUT last_dropped timestamp with time zone, OUT dropped bigint) IS 'When a recurring or cron reminder has more than p_cap occurrences from its next_run_at through p_through, the first of the newest p_cap (first_kept), the one before it (last_dropped) and how many come before it (dropped); NULLs otherwise. Exact for an interval; a cron is counted on its zone''s clock and then walked forward from first_kept, so the newest p_cap are always kept (dropped stays counted on the clock where a daylight-saving change falls among the dropped ones, a few off; a spring-forward gap among the kept ones keeps a few fewer).';
+COMMENT ON FUNCTION nudge.catch_up_kept(r nudge.reminders, p_cap integer, p_through timestamp with time zone, OUT first_kept timestamp with time zone, OUT last_dropped timestamp with time zone, OUT dropped bigint) IS 'When a recurring or cron reminder has more than p_cap occurrences from its next_run_at through p_through, the first of the newest p_cap (first_kept), the one before it (last_dropped) and how many come before it (dropped); NULLs otherwise. Exact, across daylight-saving changes too: a cron''s occurrences are counted as nudge.cron_next fires them (a gap''s times once, an hour a fall-back repeats once or twice).';
 
 -- Name: change_matching_reminders(text, bigint[], text, text, text, text, text); Type: FUNCTION; Schema: nudge; Owner: -
 
@@ -2846,6 +2825,39 @@ $$;
 
 COMMENT ON FUNCTION nudge.cron_day_count(p_cron nudge.cron, p_from date, p_through date) IS 'How many days from p_from through p_through p_cron fires on (nudge.cron_day_matches), counting whole 400-year Gregorian cycles once.';
 
+-- Name: cron_day_instants(nudge.reminders, date, timestamp with time zone, timestamp with time zone); Type: FUNCTION; Schema: nudge; Owner: -
+
+CREATE FUNCTION nudge.cron_day_instants(r nudge.reminders, p_day date, p_from timestamp with time zone, p_through timestamp with time zone) RETURNS timestamp with time zone[]
+    LANGUAGE plpgsql STABLE
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+DECLARE
+  v_start timestamptz := p_day::timestamp AT TIME ZONE r.timezone;
+  v_end   timestamptz := (p_day + 1)::timestamp AT TIME ZONE r.timezone;
+  v_at    timestamptz;
+  v_out   timestamptz[] := '{}';
+BEGIN
+  IF NOT nudge.cron_day_matches(r.cron_schedule, p_day) THEN RETURN v_out; END IF;
+  IF NOT nudge.is_clock_change_day(p_day, r.timezone) THEN
+    -- Each local time is one instant.
+    RETURN ARRAY(SELECT i FROM (SELECT (p_day + make_interval(hours => h, mins => m)) AT TIME ZONE r.timezone AS i
+                                  FROM unnest(nudge.cron_bits((r.cron_schedule).hours, 24)) h,
+                                       unnest(nudge.cron_bits((r.cron_schedule).minutes, 60)) m) t
+                  WHERE i BETWEEN p_from AND p_through ORDER BY i);
+  END IF;
+  -- As the claim fires them: a gap's times once, a repeated hour once or twice (nudge.cron_next).
+  v_at := nudge.cron_next(r.cron_schedule, r.timezone, greatest(v_start, p_from) - interval '1 microsecond');
+  WHILE v_at IS NOT NULL AND v_at < v_end AND v_at <= p_through LOOP
+    v_out := v_out || v_at;
+    v_at := nudge.cron_next(r.cron_schedule, r.timezone, v_at);
+  END LOOP;
+  RETURN v_out;
+END $$;
+
+-- Name: FUNCTION cron_day_instants(r nudge.reminders, p_day date, p_from timestamp with time zone, p_through timestamp with time zone); Type: COMMENT; Schema: nudge; Owner: -
+
+COMMENT ON FUNCTION nudge.cron_day_instants(r nudge.reminders, p_day date, p_from timestamp with time zone, p_through timestamp with time zone) IS 'The occurrences of cron reminder r on local day p_day of its zone from p_from through p_through, earliest first, exactly as nudge.cron_next fires them (on a day whose offset changes, walked with it).';
+
 -- Name: cron_day_matches(nudge.cron, date); Type: FUNCTION; Schema: nudge; Owner: -
 
 CREATE FUNCTION nudge.cron_day_matches(p_cron nudge.cron, p_day date) RETURNS boolean
@@ -4134,6 +4146,19 @@ $$;
 -- Name: FUNCTION is_blank(p_text text); Type: COMMENT; Schema: nudge; Owner: -
 
 COMMENT ON FUNCTION nudge.is_blank(p_text text) IS 'true when p_text is empty or holds only white space: Unicode''s (spaces of every width, no-break spaces, tabs, line and paragraph breaks, form feeds, vertical tabs, U+0085) and the zero-width U+200B, U+200C, U+200D, U+2060 and U+FEFF; NULL for NULL.';
+
+-- Name: is_clock_change_day(date, text); Type: FUNCTION; Schema: nudge; Owner: -
+
+CREATE FUNCTION nudge.is_clock_change_day(p_day date, p_tz text) RETURNS boolean
+    LANGUAGE sql STABLE
+    AS $$
+  SELECT extract(epoch FROM ((p_day + 1)::timestamp AT TIME ZONE p_tz)
+                            - (p_day::timestamp AT TIME ZONE p_tz)) <> 86400
+$$;
+
+-- Name: FUNCTION is_clock_change_day(p_day date, p_tz text); Type: COMMENT; Schema: nudge; Owner: -
+
+COMMENT ON FUNCTION nudge.is_clock_change_day(p_day date, p_tz text) IS 'Whether local day p_day in zone p_tz is not 24 hours long (its UTC offset changes during it: a daylight-saving change, or a zone moving its clock).';
 
 -- Name: is_paced(nudge.target_hosts); Type: FUNCTION; Schema: nudge; Owner: -
 

@@ -304,6 +304,100 @@ TEST_F(MisfireTest, FireAllPastTheCapAcrossAFallBackKeepsTheNewest) {
   EXPECT_EQ(reason(id), "ends_at");
 }
 
+// 151 missed minutes across the night Berlin's clocks go back: 91 on the clock, which counts the
+// repeated hour once. The newest 100 fire, both passes of that hour among them (explore29b
+// HIGH-1: the clock's count was under the cap, the oldest 100 fired and the newest 51 were lost
+// with no record).
+TEST_F(MisfireTest, FireAllOverTheCapOnlyCountingBothPassesOfAFallBackKeepsTheNewest) {
+  const std::int64_t id =
+      create(
+          "p_entity_type => 'user', p_entity_id => 'fall', p_event_type => 'e',"
+          " p_channel => 'log', p_schedule_type => 'cron', p_cron => '* * * * *',"
+          " p_timezone => 'Europe/Berlin', p_run_at => '2026-10-24 23:00Z',"
+          " p_ends_at => '2026-10-25 01:30Z', p_misfire_policy => 'fire_all'")
+          .second;
+  const auto fired = drain(policy(100));
+  ASSERT_EQ(fired.size(), 100u);
+  EXPECT_EQ(value<std::string>("SELECT to_char(min(scheduled_for) AT TIME ZONE 'UTC', 'HH24:MI') "
+                               "|| ' ' || to_char(max(scheduled_for) AT TIME ZONE 'UTC', "
+                               "'HH24:MI') FROM nudge.executions WHERE reminder_id = $1",
+                               id),
+            "23:51 01:30");
+  EXPECT_EQ(
+      value<std::string>("SELECT error FROM nudge.delivery_attempts WHERE reminder_id = $1", id),
+      "missed: 51 occurrences from 2026-10-24T23:00:00+00:00 to 2026-10-24T23:50:00+00:00 "
+      "dropped, over fire_all_cap 100 (misfire_policy fire_all keeps the newest)");
+}
+
+// 76 missed minutes across the night Berlin's clocks go forward (the hour the gap skips fires
+// once, at its end): under the cap, every one fires (explore29b MEDIUM-1: the clock counted the
+// gap's 60 minutes, 40 fired and 36 were recorded as over the cap).
+TEST_F(MisfireTest, FireAllUnderTheCapAcrossASpringForwardFiresEveryOccurrence) {
+  const std::int64_t id =
+      create(
+          "p_entity_type => 'user', p_entity_id => 'spring', p_event_type => 'e',"
+          " p_channel => 'log', p_schedule_type => 'cron', p_cron => '* * * * *',"
+          " p_timezone => 'Europe/Berlin', p_run_at => '2026-03-29 00:00Z',"
+          " p_ends_at => '2026-03-29 01:15Z', p_misfire_policy => 'fire_all'")
+          .second;
+  const auto fired = drain(policy(100));
+  EXPECT_EQ(fired.size(), 76u);
+  EXPECT_EQ(count("nudge.delivery_attempts WHERE outcome = 'skipped'"), 0);
+  EXPECT_EQ(executions_of(id), 76);
+}
+
+// Which occurrences a catch-up keeps is exactly what walking every one with nudge.cron_next
+// gives, in stretches around daylight-saving changes of zones with an hour, half an hour or a
+// midnight change, for schedules that fire through, at and around the changed hour.
+TEST_F(MisfireTest, TheCatchUpsKeptOccurrencesAreTheWalkedOnesAcrossClockChanges) {
+  sql(R"(CREATE FUNCTION pg_temp.walked(r nudge.reminders, hi timestamptz) RETURNS timestamptz[]
+         LANGUAGE plpgsql AS $$
+         DECLARE a timestamptz[] := '{}'; t timestamptz := r.next_run_at;
+         BEGIN
+           WHILE t IS NOT NULL AND t <= hi LOOP
+             a := a || t; t := nudge.cron_next(r.cron_schedule, r.timezone, t);
+           END LOOP;
+           RETURN a;
+         END $$)");
+  sql(R"(SELECT nudge.create_reminder(p_entity_type => 'walk', p_entity_id => z || ' ' || c,
+           p_event_type => 'e', p_channel => 'log', p_schedule_type => 'cron', p_cron => c,
+           p_timezone => z, p_misfire_policy => 'fire_all', p_run_at => '2090-01-01Z')
+           FROM unnest(ARRAY['Europe/Berlin', 'America/New_York', 'Australia/Lord_Howe',
+                             'America/Santiago']) z,
+                unnest(ARRAY['*/5 * * * *', '* 2 * * *', '30 1,2 * * *', '*/7 0-3 * * *']) c)");
+  // Stretches starting every 107 minutes from 9 hours before each change, 3 or 11 hours long,
+  // caps 20 and 100: the first kept, the last dropped and how many were dropped.
+  EXPECT_EQ(value<std::string>(R"(
+      WITH changes(zone, at) AS (VALUES
+             ('Europe/Berlin', timestamptz '2026-10-25 01:00Z'), ('Europe/Berlin', '2026-03-29 01:00Z'),
+             ('America/New_York', '2026-11-01 06:00Z'), ('America/New_York', '2026-03-08 07:00Z'),
+             ('Australia/Lord_Howe', '2026-04-04 15:00Z'), ('Australia/Lord_Howe', '2026-10-03 15:30Z'),
+             ('America/Santiago', '2026-04-05 03:00Z'), ('America/Santiago', '2026-09-06 04:00Z')),
+           stretches AS (
+             SELECT jsonb_populate_record(r, jsonb_build_object('next_run_at',
+                      nudge.cron_next(r.cron_schedule, r.timezone, ch.at + s * interval '107 minutes'
+                                                                   - interval '9 hours'))) AS r,
+                    ch.at + s * interval '107 minutes' - interval '9 hours' + h * interval '8 hours'
+                      + interval '3 hours' AS hi, cap
+               FROM changes ch JOIN nudge.reminders r ON r.timezone = ch.zone,
+                    generate_series(0, 4) s, generate_series(0, 1) h, unnest(ARRAY[20, 100]) cap),
+           compared AS (
+             SELECT st.r, st.hi, st.cap, w.a, k.*
+               FROM stretches st, LATERAL pg_temp.walked(st.r, st.hi) w(a),
+                    LATERAL nudge.catch_up_kept(st.r, st.cap, st.hi) k)
+      SELECT count(*) || ' compared, ' || count(*) FILTER (WHERE cardinality(a) > cap) || ' over the cap, '
+             || count(*) FILTER (WHERE
+                  first_kept IS DISTINCT FROM CASE WHEN cardinality(a) > cap THEN a[cardinality(a) - cap + 1] END
+                  OR last_dropped IS DISTINCT FROM CASE WHEN cardinality(a) > cap THEN a[cardinality(a) - cap] END
+                  OR dropped IS DISTINCT FROM CASE WHEN cardinality(a) > cap THEN cardinality(a) - cap END)
+             || ' wrong' || coalesce(': ' || min(((r).entity_id || ' from ' || (r).next_run_at || ' to ' || hi
+                                                  || ' cap ' || cap)) FILTER (WHERE
+                  first_kept IS DISTINCT FROM CASE WHEN cardinality(a) > cap THEN a[cardinality(a) - cap + 1] END
+                  OR dropped IS DISTINCT FROM CASE WHEN cardinality(a) > cap THEN cardinality(a) - cap END), '')
+        FROM compared)"),
+            "640 compared, 196 over the cap, 0 wrong");
+}
+
 TEST_F(MisfireTest, SkipOnACronScheduleMovesToTheNextFutureOccurrence) {
   const std::int64_t id =
       create(

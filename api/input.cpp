@@ -477,7 +477,7 @@ CreateInput parse_create(const json& body, const Secrets& secrets, const Address
   in.misfire_policy = f.choice("misfire_policy", {"fire_once", "skip", "fire_all"}, false);
   in.max_attempts = f.integer("max_attempts", 1, kMaxAttempts);
   if (const json* request = f.get("request"); request != nullptr && !request->is_null()) {
-    check_request(*request, in.channel, prefix, secrets);
+    check_request(*request, in.channel, prefix, secrets, in.target);
     in.request = *request;
   }
   f.reject_unknown();

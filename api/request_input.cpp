@@ -3,7 +3,9 @@
 #include <set>
 
 #include "errors.hpp"
+#include "nudge/secret_hosts.hpp"
 #include "nudge/secret_placeholders.hpp"
+#include "nudge/url_host.hpp"
 #include "nudge/utf8.hpp"
 #include "text_input.hpp"
 
@@ -38,16 +40,44 @@ bool has_control(const std::string& text) {
   return false;
 }
 
-// Every {{secret.NAME}} of a header value must be configured, for the API and the worker alike.
-void check_secrets_known(const std::string& field, const HeaderTemplate& parts,
-                         const Secrets& secrets) {
-  for (const std::string& secret : parts.secrets) check_secret_known(field, secret, secrets);
+// The host a reminder's target sends to, when it is known before a send: a URL, or the URL a
+// secret keeps; not a rule's template, nor contacts.
+std::optional<std::string> known_host(const std::optional<std::string>& target,
+                                      const Secrets& secrets) {
+  if (!target) return std::nullopt;
+  if (const auto name = secret_address_name(*target)) {
+    const auto it = secrets.find(*name);
+    return it == secrets.end() ? std::nullopt : url_host(it->second.value);
+  }
+  if (target->find("{{") != std::string::npos) return std::nullopt;
+  return url_host(*target);
+}
+
+// Every {{secret.NAME}} of a header value must be configured, for the API and the worker alike,
+// with hosts a header may send it to, the target's among them when it is known.
+void check_header_secrets(const std::string& field, const HeaderTemplate& parts,
+                          const Secrets& secrets, const std::optional<std::string>& host) {
+  for (const std::string& name : parts.secrets) {
+    check_secret_known(field, name, secrets);
+    const Secret& secret = secrets.at(name);
+    if (secret.hosts.empty()) {
+      throw bad_field(field, "invalid_value",
+                      "{{secret." + name +
+                          "}} has no [secret_hosts]: a header sends a secret only to the hosts "
+                          "listed for it (set [secret_hosts] " +
+                          name + " = [\"api.example.com\"] or NUDGE_SECRET_HOSTS_" + upper(name) +
+                          " for nudge-api and nudge-worker)");
+    }
+    if (host && !secret_may_go_to(secret, *host))
+      throw bad_field(field, "invalid_value", secret_host_refusal(name, *host));
+  }
 }
 
 // One header: a token Nudge does not set itself, once, with one line of text whose only
 // placeholders are configured secrets.
 void check_header(const std::string& name, const json& value, const std::string& prefix,
-                  std::set<std::string>& seen, const Secrets& secrets) {
+                  std::set<std::string>& seen, const Secrets& secrets,
+                  const std::optional<std::string>& host) {
   if (!is_token(name)) {
     // Not named in the field: a name may hold a line break. Quoted as JSON instead.
     throw bad_field(prefix + "headers", "invalid_value",
@@ -79,7 +109,7 @@ void check_header(const std::string& name, const json& value, const std::string&
   std::string problem;
   const auto parts = parse_header_template(text, problem);
   if (!parts) throw bad_field(field, "invalid_value", problem);
-  check_secrets_known(field, *parts, secrets);
+  check_header_secrets(field, *parts, secrets, host);
 }
 
 }  // namespace
@@ -93,7 +123,7 @@ void check_secret_known(const std::string& field, const std::string& name, const
 }
 
 void check_request(const json& value, const std::string& channel, const std::string& prefix,
-                   const Secrets& secrets) {
+                   const Secrets& secrets, const std::optional<std::string>& target) {
   const std::string at = prefix + "request.";
   if (!value.is_object()) {
     throw bad_field(prefix + "request", "invalid_type",
@@ -131,7 +161,9 @@ void check_request(const json& value, const std::string& channel, const std::str
       throw bad_field(at + "headers", "invalid_value", "must hold at most 20 headers");
     }
     std::set<std::string> seen;
-    for (const auto& [name, header] : it->items()) check_header(name, header, at, seen, secrets);
+    const auto host = known_host(target, secrets);
+    for (const auto& [name, header] : it->items())
+      check_header(name, header, at, seen, secrets, host);
   }
   const auto type = value.find("content_type");
   if (type != value.end()) {
@@ -170,6 +202,13 @@ void check_request(const json& value, const std::string& channel, const std::str
 }
 
 void check_rule_secrets(const json& action, const Secrets& secrets) {
+  std::optional<std::string> host;
+  if (action.is_object() && action.contains("reminder") && action["reminder"].is_object()) {
+    const json& reminder = action["reminder"];
+    if (const auto target = reminder.find("target");
+        target != reminder.end() && target->is_string())
+      host = known_host(target->get<std::string>(), secrets);
+  }
   const json* headers = &action;
   for (const char* key : {"reminder", "request", "headers"}) {
     if (!headers->is_object() || !headers->contains(key)) return;
@@ -180,7 +219,8 @@ void check_rule_secrets(const json& action, const Secrets& secrets) {
     if (!value.is_string()) continue;
     std::string problem;
     const auto parts = parse_header_template(value.get_ref<const std::string&>(), problem);
-    if (parts) check_secrets_known("action.reminder.request.headers." + name, *parts, secrets);
+    if (parts)
+      check_header_secrets("action.reminder.request.headers." + name, *parts, secrets, host);
     // Otherwise nudge.check_rule names what is wrong with it.
   }
 }

@@ -6,6 +6,7 @@
 
 #include <cstddef>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 
 #include "nudge/config.hpp"
@@ -19,18 +20,22 @@ inline constexpr std::size_t kMaxHeaderValueChars = 2048;
 inline constexpr std::size_t kMaxBodyTemplateBytes = 16384;
 inline constexpr std::size_t kMaxContentTypeChars = 200;
 
-// Checks `value` as the request of a reminder on `channel`; 400 naming the field under
-// `prefix` (e.g. "items[3]."), such as request.headers.Host or request.method. Every
-// {{secret.NAME}} of a header must be in `secrets`.
+// Checks `value` as the request of a reminder on `channel` whose target is `target` (as given);
+// 400 naming the field under `prefix` (e.g. "items[3]."), such as request.headers.Host or
+// request.method. Every {{secret.NAME}} of a header must be in `secrets`, with hosts that
+// include the target's when it is known here (not a rule's template, nor contacts: the worker
+// checks those as it sends).
 void check_request(const nlohmann::json& value, const std::string& channel,
-                   const std::string& prefix, const Secrets& secrets);
+                   const std::string& prefix, const Secrets& secrets,
+                   const std::optional<std::string>& target);
 
 // 400 unknown_secret naming `field` when {{secret.<name>}} is not configured: the API and the
 // worker must both have it.
 void check_secret_known(const std::string& field, const std::string& name, const Secrets& secrets);
 
 // The {{secret.NAME}} placeholders of a rule's action.reminder.request.headers, if it has any,
-// name configured secrets (400 naming the header otherwise); nudge.check_rule checks the rest.
+// name configured secrets that may go to its target's host when the template's target is one
+// (400 naming the header otherwise); nudge.check_rule checks the rest.
 void check_rule_secrets(const nlohmann::json& action, const Secrets& secrets);
 
 }  // namespace nudge::api

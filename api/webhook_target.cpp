@@ -28,7 +28,7 @@ void check_webhook_target(const std::string& field, const std::string& url, cons
                           const AddressGuard& guard) {
   if (const auto secret = secret_address_name(url)) {
     check_secret_known(field, *secret, secrets);
-    if (!holds_webhook_url(secrets.at(*secret)))
+    if (!holds_webhook_url(secrets.at(*secret).value))
       throw bad_field(field, "invalid_value",
                       "{{secret." + *secret +
                           "}} does not hold an http(s) URL in nudge-api's [secrets]: a secret "
@@ -53,8 +53,8 @@ void check_rule_target(const nlohmann::json& action, const Secrets& secrets,
 
 std::string webhook_secret_names(const Secrets& secrets) {
   std::string names = ",";
-  for (const auto& [name, value] : secrets)
-    if (holds_webhook_url(value)) names += name + ",";
+  for (const auto& [name, secret] : secrets)
+    if (holds_webhook_url(secret.value)) names += name + ",";
   return names;
 }
 

@@ -6944,13 +6944,17 @@ CREATE FUNCTION nudge.rule_json(r nudge.rules) RETURNS jsonb
     LANGUAGE sql STABLE
     AS $$
   SELECT jsonb_build_object('id', r.id, 'name', r.name, 'event_type', r.event_type,
-                            'enabled', r.enabled, 'when', r."when", 'action', r.action,
+                            'enabled', r.enabled, 'when', r."when",
+                            'action', CASE WHEN jsonb_typeof(r.action #> '{reminder,target}') = 'string'
+                                           THEN pg_catalog.jsonb_set(r.action, '{reminder,target}',
+                                                  pg_catalog.to_jsonb(nudge.shown_address(r.action #>> '{reminder,target}')))
+                                           ELSE r.action END,
                             'created_at', r.created_at, 'updated_at', r.updated_at)
 $$;
 
 -- Name: FUNCTION rule_json(r nudge.rules); Type: COMMENT; Schema: nudge; Owner: -
 
-COMMENT ON FUNCTION nudge.rule_json(r nudge.rules) IS 'The public JSON form of a rule.';
+COMMENT ON FUNCTION nudge.rule_json(r nudge.rules) IS 'The public JSON form of a rule: its reminder template''s target with a URL''s password as *** (nudge.shown_address).';
 
 -- Name: rule_matches(jsonb, nudge.events); Type: FUNCTION; Schema: nudge; Owner: -
 

@@ -759,8 +759,54 @@ TEST(ConfigSecrets, ComeFromTheFileAndTheEnvironmentWhichWins) {
   const Config config =
       FromText("[secrets]\nslack = \"xoxb-file\"\napi_token = \"tok en\"\n",
                {{"NUDGE_SECRETS_SLACK", "xoxb-env"}, {"NUDGE_SECRETS_TWILIO_AUTH", "AC1:pw"}});
-  EXPECT_EQ(config.secrets,
-            (Secrets{{"api_token", "tok en"}, {"slack", "xoxb-env"}, {"twilio_auth", "AC1:pw"}}));
+  EXPECT_EQ(config.secrets, (Secrets{{"api_token", {"tok en", {}}},
+                                     {"slack", {"xoxb-env", {}}},
+                                     {"twilio_auth", {"AC1:pw", {}}}}));
+}
+
+// Where a header may send a secret: host names, whole or "*." and a domain, from the file and
+// the environment (comma-separated), in lower case.
+TEST(ConfigSecrets, TheirHostsComeFromTheFileAndTheEnvironment) {
+  const Config config = FromText(
+      "[secrets]\ntracker = \"tok-123\"\nslack = \"xoxb-1\"\n"
+      "[secret_hosts]\ntracker = [\"API.Tracker.example\", \"*.tracker.example\"]\n",
+      {{"NUDGE_SECRET_HOSTS_SLACK", "hooks.slack.com, 127.0.0.1,[::1]"}});
+  EXPECT_EQ(config.secrets.at("tracker").hosts,
+            (std::vector<std::string>{"api.tracker.example", "*.tracker.example"}));
+  EXPECT_EQ(config.secrets.at("slack").hosts,
+            (std::vector<std::string>{"hooks.slack.com", "127.0.0.1", "[::1]"}));
+}
+
+TEST(ConfigSecrets, HostsOfNoSecretOrThatMatchAnyHostAreRefused) {
+  const std::string pw = "[secrets]\ntracker = \"tok-123\"\n";
+  for (const auto& [text, env, words] :
+       std::vector<std::tuple<std::string, Environment, std::vector<std::string>>>{
+           {"",
+            {{"NUDGE_SECRET_HOSTS_TRACKER", "api.example.com"}},
+            {"secret_hosts.tracker", "names no secret"}},
+           {pw + "[secret_hosts]\ntracker = [\"*.com\"]\n",
+            {},
+            {"secret_hosts.tracker", "*.example.com"}},
+           {pw + "[secret_hosts]\ntracker = [\"*\"]\n", {}, {"secret_hosts.tracker", "host name"}},
+           {pw + "[secret_hosts]\ntracker = [\"api.example.com/x\"]\n",
+            {},
+            {"secret_hosts.tracker", "item 1"}},
+           {pw + "[secret_hosts]\ntracker = \"api.example.com\"\n",
+            {},
+            {"secret_hosts.tracker", "list of host names"}},
+           {pw,
+            {{"NUDGE_SECRET_HOSTS_TRACKER", "api.example.com,,b.example.com"}},
+            {"NUDGE_SECRET_HOSTS_TRACKER", "item 2"}},
+       }) {
+    try {
+      FromText(text, env);
+      ADD_FAILURE() << text << " was taken";
+    } catch (const ConfigError& e) {
+      for (const auto& word : words)
+        EXPECT_NE(std::string(e.what()).find(word), std::string::npos) << e.what();
+      EXPECT_EQ(std::string(e.what()).find("tok-123"), std::string::npos) << e.what();
+    }
+  }
 }
 
 TEST(ConfigSecrets, NoneByDefault) {

@@ -15,7 +15,7 @@ namespace {
 using nlohmann::json;
 
 json written(const json& body) {
-  const Secrets secrets{{"token", "x"}};
+  const Secrets secrets{{"token", {"x", {"93.184.215.14"}}}};
   const AddressGuard guard;
   std::string out = "[";
   parse_create(body, secrets, guard).append_json(out);

@@ -53,7 +53,7 @@ TEST(WebhookRequest, ItsOwnRequestSendsItsMethodBodyAndHeadersWithSecretsFilledI
             {{"Authorization", "Bearer {{ secret.api }}"}, {"X-Empty", ""}, {"X-Plain", "v"}}},
            {"content_type", "application/vnd.api+json"},
            {"body", R"({"id": 7})"}})),
-      "k", {{"api", kToken}});
+      "k", {{"api", {kToken, {"127.0.0.1"}}}});
   ASSERT_TRUE(r.error.empty()) << r.error;
   EXPECT_EQ(r.method, "PUT");
   ASSERT_TRUE(r.body);
@@ -86,11 +86,35 @@ TEST(WebhookRequest, PostPutAndPatchWithoutABodySendAnEmptyOneWithoutAType) {
 TEST(WebhookRequest, ASecretThisWorkerLacksIsAnErrorNamingTheHeaderAndTheSetting) {
   const WebhookRequest r =
       webhook_request(fire(rendered({{"headers", {{"Authorization", "Basic {{secret.twilio}}"}}}})),
-                      "k", {{"slack", kToken}});
+                      "k", {{"slack", {kToken, {"127.0.0.1"}}}});
   EXPECT_EQ(r.error,
             "request.headers.Authorization: secret \"twilio\" is not configured in this worker "
             "(set [secrets] twilio or NUDGE_SECRETS_TWILIO)");
   EXPECT_EQ(r.error.find(kToken), std::string::npos);
+}
+
+// Whoever may create a reminder chooses its target: a header sends a secret only to the hosts
+// configured for it (explore29a #1: any write token sent every secret to a receiver of its own).
+TEST(WebhookRequest, ASecretGoesOnlyToItsHosts) {
+  const auto with = [](const std::string& target, std::vector<std::string> hosts) {
+    Fire f = fire(rendered({{"headers", {{"Authorization", "Bearer {{secret.api}}"}}}}));
+    f.target = target;
+    return webhook_request(f, "k", {{"api", {kToken, std::move(hosts)}}});
+  };
+  EXPECT_EQ(with("https://api.example.com/x", {"api.example.com"}).error, "");
+  EXPECT_EQ(with("https://API.Example.com./x", {"api.example.com"}).error, "");
+  EXPECT_EQ(with("https://eu.api.example.com/x", {"*.example.com"}).error, "");
+  EXPECT_EQ(with("https://evil.example/x", {"api.example.com"}).error,
+            "request.headers.Authorization: secret \"api\" may not be sent to evil.example (a "
+            "header sends a secret only to the hosts of [secret_hosts] api, "
+            "NUDGE_SECRET_HOSTS_API)");
+  EXPECT_NE(with("https://example.com/x", {"*.example.com"}).error, "");  // not the domain itself
+  EXPECT_NE(with("https://api.example.com.evil.example/x", {"api.example.com"}).error, "");
+  EXPECT_NE(with("https://user@evil.example/?h=api.example.com", {"api.example.com"}).error, "");
+  EXPECT_NE(with("https://api.example.com/x", {}).error, "");  // none: in no header
+  const WebhookRequest refused = with("https://evil.example/x", {"api.example.com"});
+  EXPECT_TRUE(refused.headers.empty());
+  EXPECT_EQ(refused.error.find(kToken), std::string::npos);
 }
 
 TEST(WebhookRequest, ARequestTheDatabaseCouldNotRenderIsItsError) {

@@ -35,6 +35,7 @@ struct HttpTransfer {
   bool cut = false;                      // the response was longer than that
   char error[CURL_ERROR_SIZE] = {};
   std::vector<std::string> hidden;  // parts of the URL, and secrets, that no error may show
+  std::vector<std::string> echoes;  // what the response may echo of them (response_echoes)
   ConnectPolicy connect;            // the SSRF guard, and why it refused an address
 
   HttpTransfer() = default;
@@ -58,7 +59,7 @@ std::size_t keep_start(char* data, std::size_t size, std::size_t count, void* us
 // begins within the part that is stored is masked whole; where the response was cut, a tail
 // that begins a secret goes too.
 std::string masked_response(const HttpTransfer& transfer) {
-  const auto& secrets = transfer.request.secrets;
+  const auto& secrets = transfer.echoes;
   if (secrets.empty()) return transfer.response;
   std::string out = mask_secrets(transfer.response, secrets);
   if (!transfer.cut) return out;
@@ -102,6 +103,56 @@ std::vector<std::string> secret_parts(const std::string& url, std::string& schem
   }
   curl_url_cleanup(u);
   return parts;
+}
+
+// What a receiver's answer may echo of the credentials a request carried, to mask it with: its
+// secrets (a header's, with their base64 forms; a URL kept in a secret and what follows its
+// host), the URL's user and password and the Basic credential libcurl makes of them, a URL
+// secret's path, query (and each value in it) and fragment, and each as JSON ("\/") or
+// percent-encoding escapes it (explore29a #2: a receiver echoing the request's headers had Basic
+// user:password stored).
+std::vector<std::string> response_echoes(const WebhookRequest& request) {
+  std::vector<std::string> echoes = request.secrets;
+  const bool secret_url = std::find(request.secrets.begin(), request.secrets.end(), request.url) !=
+                          request.secrets.end();
+  if (CURLU* u = curl_url(); u != nullptr && curl_url_set(u, CURLUPART_URL, request.url.c_str(),
+                                                          CURLU_NON_SUPPORT_SCHEME) == CURLUE_OK) {
+    const auto part = [&](CURLUPart which, unsigned int flags) {
+      char* text = nullptr;
+      std::string out;
+      if (curl_url_get(u, which, &text, flags) == CURLUE_OK && text != nullptr) out = text;
+      curl_free(text);
+      return out;
+    };
+    for (const unsigned int flags : {0u, static_cast<unsigned int>(CURLU_URLDECODE)}) {
+      for (std::string& echo :
+           userinfo_echoes(part(CURLUPART_USER, flags), part(CURLUPART_PASSWORD, flags)))
+        echoes.push_back(std::move(echo));
+      if (!secret_url) continue;
+      if (std::string path = part(CURLUPART_PATH, flags); path.size() > 1)
+        echoes.push_back(std::move(path));
+      for (const CURLUPart which : {CURLUPART_QUERY, CURLUPART_FRAGMENT}) {
+        if (std::string text = part(which, flags); !text.empty()) {
+          // Each value of a query on its own too (echoed as {"args": {"token": ...}}).
+          for (std::size_t start = 0; start <= text.size();) {
+            const std::size_t amp = std::min(text.find('&', start), text.size());
+            const std::size_t eq = text.find('=', start);
+            if (eq != std::string::npos && eq < amp)
+              echoes.push_back(text.substr(eq + 1, amp - eq - 1));
+            start = amp + 1;
+          }
+          echoes.push_back(std::move(text));
+        }
+      }
+    }
+    curl_url_cleanup(u);
+  } else if (u != nullptr) {
+    curl_url_cleanup(u);
+  }
+  const std::size_t plain = echoes.size();
+  for (std::size_t i = 0; i < plain; ++i)
+    for (std::string& form : escaped_forms(echoes[i])) echoes.push_back(std::move(form));
+  return echoes;
 }
 
 // The value of response header `name` (the last request's), or "" when it has none.
@@ -171,10 +222,10 @@ class WebhookChannel final : public Channel {
       return;
     }
     transfer->hidden.push_back(url);
-    for (const std::string& secret : request.secrets) {
-      transfer->hidden.push_back(secret);
-      transfer->keep = std::max(transfer->keep, kMaxResponseBytes + secret.size());
-    }
+    for (const std::string& secret : request.secrets) transfer->hidden.push_back(secret);
+    transfer->echoes = response_echoes(request);
+    for (const std::string& echo : transfer->echoes)
+      transfer->keep = std::max(transfer->keep, kMaxResponseBytes + echo.size());
     // The signature covers the bytes sent: the body, or nothing for GET and DELETE. An empty body
     // has no type: "Content-Type:" stops libcurl adding its form type to POST data.
     bool built =

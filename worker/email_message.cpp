@@ -1,7 +1,5 @@
 #include "email_message.hpp"
 
-#include <openssl/evp.h>
-
 #include <algorithm>
 #include <cctype>
 #include <cstdio>
@@ -9,6 +7,7 @@
 #include <ctime>
 #include <nlohmann/json.hpp>
 
+#include "nudge/secrets.hpp"
 #include "nudge/utf8.hpp"
 
 namespace nudge {
@@ -16,16 +15,6 @@ namespace nudge {
 namespace {
 
 constexpr std::size_t kMaxAddressBytes = 254;
-
-// A message is far below the 2 GiB an int counts (payloads are at most 64 KiB).
-std::string base64(std::string_view bytes) {
-  std::string out(4 * ((bytes.size() + 2) / 3) + 1, '\0');  // EVP_EncodeBlock adds a NUL
-  const int written = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                                      reinterpret_cast<const unsigned char*>(bytes.data()),
-                                      static_cast<int>(bytes.size()));
-  out.resize(static_cast<std::size_t>(written));
-  return out;
-}
 
 // A text/plain body in canonical form (every line break CRLF), base64 in lines of 76.
 std::string base64_body(std::string_view text) {
@@ -41,7 +30,7 @@ std::string base64_body(std::string_view text) {
       canonical += text[i];
     }
   }
-  const std::string encoded = base64(canonical);
+  const std::string encoded = base64_encode(canonical);
   std::string out;
   out.reserve(encoded.size() + encoded.size() / 38 + 2);
   for (std::size_t i = 0; i < encoded.size(); i += 76) {
@@ -115,7 +104,7 @@ std::string subject_header(const std::string& subject) {
     const std::size_t end =
         i + std::max<std::size_t>(1, utf8::cut(std::string_view(subject).substr(i), budget).size());
     if (!first) out += "\r\n ";
-    out += "=?UTF-8?B?" + base64(std::string_view(subject).substr(i, end - i)) + "?=";
+    out += "=?UTF-8?B?" + base64_encode(std::string_view(subject).substr(i, end - i)) + "?=";
     i = end;
     first = false;
     budget = 45;  // " " + 12 + 60 <= 76

@@ -3,8 +3,10 @@
 #include <nlohmann/json.hpp>
 #include <utility>
 
+#include "nudge/secret_hosts.hpp"
 #include "nudge/secret_placeholders.hpp"
 #include "nudge/secrets.hpp"
+#include "nudge/url_host.hpp"
 
 namespace nudge {
 
@@ -54,7 +56,7 @@ bool address(const Fire& fire, const Secrets& secrets, WebhookRequest& request) 
     request.error = not_configured("target", *name);
     return false;
   }
-  request.url = it->second;
+  request.url = it->second.value;
   request.secrets.push_back(request.url);
   const std::size_t host = request.url.find("://");
   const std::size_t after_host =
@@ -64,9 +66,10 @@ bool address(const Fire& fire, const Secrets& secrets, WebhookRequest& request) 
   return true;
 }
 
-// "Name: value" with every {{secret.NAME}} filled; false with `error` set when it cannot be.
+// "Name: value" with every {{secret.NAME}} filled; false with `error` set when it cannot be,
+// or when one may not go to `host` ([secret_hosts]: the reminder's creator chose the target).
 bool header_line(const std::string& name, const std::string& value, const Secrets& secrets,
-                 WebhookRequest& request) {
+                 const std::string& host, WebhookRequest& request) {
   const std::string field = "request.headers." + name;
   std::string problem;
   const auto parts = parse_header_template(value, problem);
@@ -82,9 +85,14 @@ bool header_line(const std::string& name, const std::string& value, const Secret
       request.error = not_configured(field, secret);
       return false;
     }
-    filled += it->second;
+    if (!secret_may_go_to(it->second, host)) {
+      request.error = field + ": " + secret_host_refusal(secret, host);
+      return false;
+    }
+    filled += it->second.value;
     filled += parts->texts[i + 1];
-    for (std::string& form : echoable_forms(it->second)) request.secrets.push_back(std::move(form));
+    for (std::string& form : echoable_forms(it->second.value))
+      request.secrets.push_back(std::move(form));
   }
   // Checked when stored and when configured; checked again here, where it would matter.
   if (filled.find_first_of(std::string("\r\n\0", 3)) != std::string::npos) {
@@ -119,8 +127,10 @@ WebhookRequest webhook_request(const Fire& fire, const std::string& key, const S
       timeout != own.end() && timeout->is_number_integer())
     request.timeout_ms = timeout->get<int>();
   if (const auto headers = own.find("headers"); headers != own.end() && headers->is_object()) {
+    const std::string host = url_host(request.url).value_or("");
     for (const auto& [name, value] : headers->items()) {
-      if (!value.is_string() || !header_line(name, value.get<std::string>(), secrets, request)) {
+      if (!value.is_string() ||
+          !header_line(name, value.get<std::string>(), secrets, host, request)) {
         if (request.error.empty()) request.error = "request.headers." + name + ": must be a string";
         return request;
       }

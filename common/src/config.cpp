@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "nudge/address_guard.hpp"
+#include "nudge/secret_hosts.hpp"
 #include "nudge/secret_placeholders.hpp"
 #include "nudge/secrets.hpp"
 #include "nudge/utf8.hpp"
@@ -264,6 +265,7 @@ constexpr std::string_view kEnvPrefix = "NUDGE_";
 constexpr std::size_t kMaxShownChars = 60;
 // [secrets] is the one section whose keys are the user's own: names of values, not settings.
 constexpr std::string_view kSecretsSection = "secrets";
+constexpr std::string_view kSecretHostsSection = "secret_hosts";
 constexpr std::size_t kMaxSecretBytes = 8192;
 
 bool IsInteger(const Setting& setting) {
@@ -426,7 +428,24 @@ void SetSecret(const std::string& name, std::string value, const Where& where, C
     if ((byte < 0x20 && byte != '\t') || byte == 0x7F)
       Fail(where, "must not hold line breaks or other control characters (it goes in a header)");
   }
-  config.secrets[name] = std::move(value);
+  config.secrets[name].value = std::move(value);
+}
+
+// Where a secret may go in a header: host names, each whole or as "*." and the domain under
+// which any name will do (never a pattern that would match every host).
+void SetSecretHosts(const std::string& name, const std::vector<std::string>& hosts,
+                    const Where& where, Config& config) {
+  if (!is_secret_name(name)) {
+    Fail(where, "names no secret: a secret's name is 1 to 64 lower-case letters, digits and _");
+  }
+  std::vector<std::string> patterns;
+  for (std::size_t i = 0; i < hosts.size(); ++i) {
+    std::string host = Lower(hosts[i]);
+    if (const auto problem = secret_host_problem(host))
+      Fail(where, "item " + std::to_string(i + 1) + " \"" + Clip(host) + "\" " + *problem);
+    patterns.push_back(std::move(host));
+  }
+  config.secrets[name].hosts = std::move(patterns);
 }
 
 // ---- TOML file ----
@@ -508,12 +527,32 @@ void ApplySecrets(const toml::table& table, const std::string& origin, Config& c
   }
 }
 
+void ApplySecretHosts(const toml::table& table, const std::string& origin, Config& config) {
+  for (const auto& [key, node] : table) {
+    const Where where{std::string(kSecretHostsSection) + "." + Clip(key.str()),
+                      At(origin, node.source())};
+    const auto* list = node.as_array();
+    if (list == nullptr) Fail(where, "expected a list of host names, got " + TypeName(node.type()));
+    std::vector<std::string> hosts;
+    for (const auto& item : *list) {
+      const auto* host = item.as_string();
+      if (host == nullptr) Fail(where, "expected host names, got " + TypeName(item.type()));
+      hosts.push_back(host->get());
+    }
+    SetSecretHosts(std::string(key.str()), hosts, where, config);
+  }
+}
+
 void ApplyDocument(const toml::table& root, const std::string& origin, Config& config) {
   for (const auto& [key, node] : root) {
     const std::string name = Clip(key.str());
     const toml::table* table = node.as_table();
     if (key.str() == kSecretsSection && table != nullptr) {
       ApplySecrets(*table, origin, config);
+      continue;
+    }
+    if (key.str() == kSecretHostsSection && table != nullptr) {
+      ApplySecretHosts(*table, origin, config);
       continue;
     }
     if (!IsSection(key.str())) {
@@ -642,10 +681,15 @@ void RejectUnknownVariable(const std::string& variable) {
 
 void ApplyEnvironment(const Environment& env, Config& config) {
   const std::string secrets_prefix = EnvPrefix(kSecretsSection);
+  const std::string hosts_prefix = EnvPrefix(kSecretHostsSection);
   for (const auto& [variable, raw] : env) {
     if (variable.starts_with(secrets_prefix)) {
       const std::string name = Lower(variable.substr(secrets_prefix.size()));
       SetSecret(name, raw, Where{Clip(variable) + " (secrets." + Clip(name) + ")", ""}, config);
+    } else if (variable.starts_with(hosts_prefix)) {
+      const std::string name = Lower(variable.substr(hosts_prefix.size()));
+      SetSecretHosts(name, SplitList(raw),
+                     Where{Clip(variable) + " (secret_hosts." + Clip(name) + ")", ""}, config);
     } else if (const Setting* setting = FindByEnvName(variable)) {
       ApplyEnvValue(*setting, raw, Where{variable + " (" + Name(*setting) + ")", ""}, config);
     } else {
@@ -657,6 +701,12 @@ void ApplyEnvironment(const Environment& env, Config& config) {
 // Settings that bound each other, checked once all are known (a file's value may be corrected by a
 // variable): a breaker whose cap is below its first wait would open for less after a failed probe.
 void CheckTogether(const Config& config) {
+  for (const auto& [name, secret] : config.secrets) {
+    if (secret.value.empty()) {
+      throw ConfigError("secret_hosts." + name + ": names no secret (set [secrets] " + name +
+                        " or NUDGE_SECRETS_" + Upper(name) + " too)");
+    }
+  }
   if (config.breaker.max_open_seconds < config.breaker.open_seconds) {
     throw ConfigError("breaker.max_open_seconds: must be at least breaker.open_seconds (" +
                       std::to_string(config.breaker.open_seconds) + "), got " +

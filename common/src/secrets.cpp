@@ -74,4 +74,50 @@ std::vector<std::string> echoable_forms(const std::string& secret) {
   return forms;
 }
 
+std::vector<std::string> userinfo_echoes(const std::string& user, const std::string& password) {
+  if (user.empty() && password.empty()) return {};
+  std::vector<std::string> echoes{base64_encode(user + ":" + password)};
+  if (!user.empty()) echoes.push_back(user);
+  if (!password.empty()) echoes.push_back(password);
+  return echoes;
+}
+
+std::vector<std::string> escaped_forms(const std::string& value) {
+  std::vector<std::string> forms;
+  std::string json;
+  std::string percent;
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  for (const char c : value) {
+    json += c == '/' ? std::string("\\/") : std::string(1, c);
+    const auto byte = static_cast<unsigned char>(c);
+    if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
+        c == '.' || c == '_' || c == '~') {
+      percent += c;
+    } else {
+      percent += '%';
+      percent += kHex[byte >> 4];
+      percent += kHex[byte & 0xF];
+    }
+  }
+  if (json != value) forms.push_back(std::move(json));
+  if (percent != value) forms.push_back(std::move(percent));
+  return forms;
+}
+
+std::string base64_encode(std::string_view bytes) {
+  static constexpr char kDigits[] =
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out;
+  out.reserve(4 * ((bytes.size() + 2) / 3));
+  for (std::size_t i = 0; i < bytes.size(); i += 3) {
+    const std::size_t n = std::min<std::size_t>(3, bytes.size() - i);
+    unsigned bits = 0;
+    for (std::size_t k = 0; k < 3; ++k)
+      bits = (bits << 8) | (k < n ? static_cast<unsigned char>(bytes[i + k]) : 0u);
+    for (std::size_t k = 0; k < 4; ++k)
+      out += k <= n ? kDigits[(bits >> (18 - 6 * k)) & 0x3F] : '=';
+  }
+  return out;
+}
+
 }  // namespace nudge

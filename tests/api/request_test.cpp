@@ -11,7 +11,11 @@ constexpr char kApiToken[] = "tok_live_api_0123456789";
 
 class Requests : public ApiTest {
  protected:
-  Requests() : ApiTest({{"NUDGE_SECRETS_API", kApiToken}}) {}
+  // `api` may go to example.com in a header; `free` (a header's token too) to no host.
+  Requests()
+      : ApiTest({{"NUDGE_SECRETS_API", kApiToken},
+                 {"NUDGE_SECRET_HOSTS_API", "example.com,*.example.com"},
+                 {"NUDGE_SECRETS_FREE", "tok_free_0123456789"}}) {}
 
   // A webhook create body with this request.
   static std::string with_request(const std::string& request,
@@ -49,6 +53,9 @@ TEST_F(Requests, ABadRequestIsA400NamingTheFieldAndNothingIsStored) {
        "invalid_value"},
       {R"({"headers": {"Authorization": "Bearer {{secret.nope}}"}})",
        "request.headers.Authorization", "unknown_secret"},
+      // A secret with no hosts goes in no header.
+      {R"({"headers": {"Authorization": "Bearer {{secret.free}}"}})",
+       "request.headers.Authorization", "invalid_value"},
       {R"({"headers": {"X-Who": "{{payload.subject}}"}})", "request.headers.X-Who",
        "invalid_value"},
       {R"({"method": "GET", "body": {"a": 1}})", "request.body", "invalid_value"},
@@ -65,6 +72,41 @@ TEST_F(Requests, ABadRequestIsA400NamingTheFieldAndNothingIsStored) {
     EXPECT_EQ(r.body["error"]["code"], c.code) << r.body.dump();
   }
   EXPECT_EQ(get("/v1/reminders").body["items"].size(), 0u);
+}
+
+// Whoever creates a reminder chooses its target: a header sends a secret only to the hosts
+// configured for it (explore29a #1: any write token sent every secret to a receiver of its own).
+TEST_F(Requests, AHeadersSecretGoesOnlyToItsHosts) {
+  const std::string request = R"({"headers": {"Authorization": "Bearer {{secret.api}}"}})";
+  json body = json::parse(with_request(request));
+  for (const std::string target :
+       {"https://example.com/hook", "https://eu.api.example.com/x", "https://EXAMPLE.com./x"}) {
+    body["entity_id"] = target;
+    body["target"] = target;
+    EXPECT_EQ(post("/v1/reminders", body.dump()).status, 201) << target;
+  }
+  for (const std::string target : {"https://evil.example/hook", "https://example.com.evil.example/",
+                                   "https://example.com@evil.example/"}) {
+    body["target"] = target;
+    const Reply r = post("/v1/reminders", body.dump());
+    EXPECT_EQ(r.status, 400) << target;
+    EXPECT_EQ(r.error_field(), "request.headers.Authorization") << r.body.dump();
+    EXPECT_NE(r.body["error"]["message"].get<std::string>().find("may not be sent to "),
+              std::string::npos)
+        << r.body.dump();
+    EXPECT_EQ(r.body.dump().find(kApiToken), std::string::npos);
+  }
+  const Reply rule = post("/v1/rules", R"({"name": "r", "event_type": "e", "action": {"type":
+    "remind", "reminder": {"event_type": "f", "channel": "webhook", "schedule_type": "one_time",
+    "target": "https://evil.example/hook", "request": )" +
+                                           request + "}}}");
+  EXPECT_EQ(rule.status, 400) << rule.body.dump();
+  EXPECT_EQ(rule.error_field(), "action.reminder.request.headers.Authorization");
+  const Reply free =
+      post("/v1/reminders", with_request(R"({"headers": {"X": "{{secret.free}}"}})"));
+  EXPECT_NE(free.body["error"]["message"].get<std::string>().find("has no [secret_hosts]"),
+            std::string::npos)
+      << free.body.dump();
 }
 
 TEST_F(Requests, ABatchNamesTheItemWhoseRequestIsBad) {

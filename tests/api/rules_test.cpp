@@ -69,6 +69,24 @@ TEST_F(Rules, APatchChangesOnlyWhatItGives) {
   EXPECT_EQ(patch(path, R"({"name": null})").error_field(), "name");
 }
 
+// A password in a template's target is the worker's to send, answered as *** like a reminder's
+// (explore29a #4: the rule answered it whole on every route).
+TEST_F(Rules, ATemplatesTargetIsAnsweredWithoutItsPassword) {
+  const auto created = post("/v1/rules", rule_body("hook", "e", R"({"type": "remind", "reminder":
+    {"event_type": "f", "channel": "webhook", "schedule_type": "one_time",
+     "target": "https://ru:s3cret-pw@hooks.example.com/in"}})"));
+  ASSERT_EQ(created.status, 201) << created.body.dump();
+  const std::string shown = "https://ru:***@hooks.example.com/in";
+  EXPECT_EQ(created.body["action"]["reminder"]["target"], shown);
+  const std::string path = "/v1/rules/" + std::to_string(created.body["id"].get<long>());
+  EXPECT_EQ(get(path).body["action"]["reminder"]["target"], shown);
+  EXPECT_EQ(get("/v1/rules").body.dump().find("s3cret-pw"), std::string::npos);
+  EXPECT_EQ(patch(path, R"({"enabled": false})").body.dump().find("s3cret-pw"), std::string::npos);
+  EXPECT_EQ(value<std::string>("SELECT action #>> '{reminder,target}' FROM nudge.rules"),
+            "https://ru:s3cret-pw@hooks.example.com/in")
+      << "kept, for the reminders it makes";
+}
+
 TEST_F(Rules, DeletingARuleAnswers204ThenItIsGone) {
   const auto id = post("/v1/rules", rule_body("nag", "e")).body["id"].get<long>();
   const std::string path = "/v1/rules/" + std::to_string(id);

@@ -16,10 +16,13 @@ constexpr char kSigningKey[] = "whsec_recipes_0123456789";
 constexpr char kTwilioBasic[] = "QUMxMjM6YXV0aC10b2tlbg==";
 constexpr char kTrackerToken[] = "trk_live_5f1b2c3d4e5f60718293";
 
-// The API checks only that a secret exists; the Slack URL that counts is the worker's.
+// The API checks that a secret exists and may go to the target's host; the Slack URL that counts
+// is the worker's. The receiver's host is where header secrets may go.
 const std::map<std::string, std::string> kSecrets = {
     {"NUDGE_SECRETS_TWILIO", kTwilioBasic},
+    {"NUDGE_SECRET_HOSTS_TWILIO", "127.0.0.1"},
     {"NUDGE_SECRETS_TRACKER", kTrackerToken},
+    {"NUDGE_SECRET_HOSTS_TRACKER", "127.0.0.1"},
     {"NUDGE_SECRETS_SLACK", "https://hooks.slack.com/services/T000/B000/XXXX"}};
 
 class WebhookRecipes : public ApiTest {
@@ -150,6 +153,7 @@ TEST_F(WebhookRecipes, ASecretNeverReachesTheRowTheAnswersTheAttemptsOrTheLogs) 
     "request": {"method": "PATCH", "headers": {"Authorization": "Bearer {{secret.tracker}}"},
                 "body": {"n": "{{attempt}}"}}})");
   start_worker({{"NUDGE_SECRETS_TRACKER", kTrackerToken},
+                {"NUDGE_SECRET_HOSTS_TRACKER", "127.0.0.1"},
                 {"NUDGE_RETRY_BASE_DELAY_MS", "100"},
                 {"NUDGE_RETRY_MAX_DELAY_MS", "100"},
                 {"NUDGE_LOG_LEVEL", "debug"}});
@@ -189,7 +193,8 @@ TEST_F(WebhookRecipes, AWorkerWithoutASecretTheApiKnewFailsTheAttemptWithAClearE
     "max_attempts": 1, "target": ")" +
                          receiver_.url("/sms") + R"(",
     "request": {"headers": {"Authorization": "Basic {{secret.twilio}}"}}})");
-  start_worker({{"NUDGE_SECRETS_TRACKER", kTrackerToken}});
+  start_worker(
+      {{"NUDGE_SECRETS_TRACKER", kTrackerToken}, {"NUDGE_SECRET_HOSTS_TRACKER", "127.0.0.1"}});
   EXPECT_EQ(outcome_of(id), "failed");
   const auto reminder = get("/v1/reminders/" + std::to_string(id));
   EXPECT_EQ(reminder.body["status"], "FAILED");
@@ -220,6 +225,41 @@ TEST_F(WebhookRecipes, ARuleCarryingARequestDeliversItForEachEvent) {
   EXPECT_EQ(r.method, "PUT");
   EXPECT_EQ(r.headers.at("authorization"), std::string("Bearer ") + kTrackerToken);
   EXPECT_EQ(r.body, R"({"candidate": "C-7 \"Ada\"", "interviewer": "INT_100"})");
+}
+
+// Whoever may create a reminder or send an event chooses where it goes: a header sends a secret
+// only to the hosts configured for it, whatever an event's data makes of a rule's target
+// (explore29a #1: any write token sent every secret to a receiver of its own).
+TEST_F(WebhookRecipes, AHeaderSendsASecretOnlyToItsHostsWhateverAnEventsDataSays) {
+  const Reply rule = post("/v1/rules", R"({"name": "tell the tracker", "event_type": "due",
+    "action": {"type": "remind", "reminder": {"event_type": "tracker", "channel": "webhook",
+      "schedule_type": "one_time", "target": "{{data.url}}", "max_attempts": 1,
+      "request": {"headers": {"Authorization": "Bearer {{secret.tracker}}"}}}}})");
+  ASSERT_EQ(rule.status, 201) << rule.body.dump();
+  const auto sent_to = [&](const std::string& who, const std::string& url) {
+    const Reply event = post("/v1/events", json{{"event_type", "due"},
+                                                {"entity_type", "t"},
+                                                {"entity_id", who},
+                                                {"data", {{"url", url}}}}
+                                               .dump());
+    EXPECT_EQ(event.status, 201) << event.body.dump();
+    return event.body["effects"][0]["reminder"].value("id", 0L);
+  };
+  // The same receiver, by a name the secret's hosts do not list.
+  std::string elsewhere = receiver_.url("/elsewhere");
+  elsewhere.replace(elsewhere.find("127.0.0.1"), 9, "localhost");
+  const long refused = sent_to("a", elsewhere);
+  const long listed = sent_to("b", receiver_.url("/listed"));
+  start_worker();
+  EXPECT_EQ(outcome_of(listed), "delivered");
+  EXPECT_EQ(outcome_of(refused), "failed");
+  EXPECT_TRUE(receiver_.requests_to("/elsewhere").empty()) << "nothing was sent there";
+  const std::string error = get("/v1/reminders/" + std::to_string(refused)).body["last_error"];
+  EXPECT_EQ(error,
+            "request.headers.Authorization: secret \"tracker\" may not be sent to localhost (a "
+            "header sends a secret only to the hosts of [secret_hosts] tracker, "
+            "NUDGE_SECRET_HOSTS_TRACKER)");
+  EXPECT_EQ(logs().find(kTrackerToken), std::string::npos);
 }
 
 }  // namespace

@@ -41,7 +41,8 @@ class WebhookRequestChannel : public ::testing::Test {
   }
 
   // Delivers one fire with the signing key and the secret "api" configured.
-  std::optional<Delivery> deliver(const Fire& f, const Secrets& secrets = {{"api", kToken}}) {
+  std::optional<Delivery> deliver(const Fire& f,
+                                  const Secrets& secrets = {{"api", {kToken, {"127.0.0.1"}}}}) {
     auto channel =
         make_webhook_channel({kSigningKey, 2000, 5000, {"127.0.0.0/8"}}, secrets, transfers_);
     std::optional<Delivery> got;
@@ -150,12 +151,41 @@ TEST_F(WebhookRequestChannel, AReceiverThatEchoesABasicCredentialDecodedHasItMas
     return "invalid credentials AC123:auth-token (token auth-token)";
   });
   receiver_.on("/gateway", [](int) { return 401; });
-  const auto got =
-      deliver(fire("/gateway", {{"headers", {{"Authorization", "Basic {{secret.twilio}}"}}}}),
-              {{"twilio", "QUMxMjM6YXV0aC10b2tlbg=="}});  // base64 of AC123:auth-token
+  const auto got = deliver(
+      fire("/gateway", {{"headers", {{"Authorization", "Basic {{secret.twilio}}"}}}}),
+      {{"twilio", {"QUMxMjM6YXV0aC10b2tlbg==", {"127.0.0.1"}}}});  // base64 of AC123:auth-token
   ASSERT_TRUE(got);
   EXPECT_EQ(got->status_code, 401);
   EXPECT_EQ(got->response, "invalid credentials *** (token ***)");
+}
+
+// A receiver echoing what it got has the URL's credentials masked too: the user and password,
+// the Basic credential libcurl made of them, and a URL secret's path and query as JSON and
+// percent-encoding escape them, or a query's value alone (explore29a #2: stored whole).
+TEST_F(WebhookRequestChannel, AReceiverThatEchoesAUrlsCredentialsHasThemMasked) {
+  receiver_.respond("/echo", [](const test::ReceivedRequest& r) {
+    return "you sent " + r.headers.at("authorization") + " as alice, s3cret-pw";
+  });
+  receiver_.on("/echo", [](int) { return 401; });
+  Fire plain = fire("/echo", json::object());
+  plain.target->replace(0, 7, "http://alice:s3cret-pw@");
+  const auto got = deliver(plain);
+  ASSERT_TRUE(got);
+  EXPECT_EQ(got->status_code, 401);
+  EXPECT_EQ(got->response, "you sent Basic *** as ***, ***");
+
+  receiver_.respond("/hooks/T1/seg-7f3a9", [](const test::ReceivedRequest&) {
+    return R"({"path": "\/hooks\/T1\/seg-7f3a9", "raw": "%2Fhooks%2FT1%2Fseg-7f3a9",)"
+           R"( "args": {"token": "qv-0987x"}})";
+  });
+  receiver_.on("/hooks/T1/seg-7f3a9", [](int) { return 400; });
+  Fire kept = fire("/", json::object());
+  kept.target = "{{secret.hook}}";
+  const auto echoed =
+      deliver(kept, {{"hook", {receiver_.url("/hooks/T1/seg-7f3a9?token=qv-0987x"), {}}}});
+  ASSERT_TRUE(echoed);
+  EXPECT_EQ(echoed->status_code, 400) << echoed->error;
+  EXPECT_EQ(echoed->response, R"({"path": "***", "raw": "***", "args": {"token": "***"}})");
 }
 
 TEST_F(WebhookRequestChannel, ASecretCutAtTheEndOfTheKeptResponseLeavesNoPartOfIt) {

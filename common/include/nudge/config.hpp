@@ -107,9 +107,17 @@ struct LogConfig {
   std::string level = "info";  // debug | info | warn | error
 };
 
-// [secrets] NAME = "value": values the worker fills into webhook headers ({{secret.NAME}}),
-// never stored or shown. Names: 1 to 64 of a-z, 0-9 and _ (NUDGE_SECRETS_<NAME> in any case).
-using Secrets = std::map<std::string, std::string>;
+// [secrets] NAME = "value": values the worker fills into webhook headers ({{secret.NAME}}) or
+// that stand for a whole webhook URL, never stored or shown. Names: 1 to 64 of a-z, 0-9 and _
+// (NUDGE_SECRETS_<NAME> in any case). [secret_hosts] NAME = ["api.example.com", "*.example.com"]
+// (NUDGE_SECRET_HOSTS_<NAME>, comma-separated): the only hosts a header may send it to, so that
+// whoever may create a reminder cannot send it to a host of their own (explore29a #1).
+struct Secret {
+  std::string value;
+  std::vector<std::string> hosts;  // lower case; "*.example.com": any name under example.com
+  bool operator==(const Secret&) const = default;
+};
+using Secrets = std::map<std::string, Secret>;
 
 struct Config {
   DatabaseConfig database;

@@ -22,4 +22,15 @@ std::string mask_secrets(std::string_view text, const std::vector<std::string>& 
 // printable text (Basic auth's "user:password"), that text and what follows its first colon.
 std::vector<std::string> echoable_forms(const std::string& secret);
 
+// What a receiver may echo of a URL's user and password as libcurl sends them: each, and the
+// Basic credential, base64 of "user:password" (explore29a #2: an echo of it was stored whole).
+std::vector<std::string> userinfo_echoes(const std::string& user, const std::string& password);
+
+// `value` as an answer may escape it: with JSON's "\/" for "/", and percent-encoded (every byte
+// but A-Z a-z 0-9 - . _ ~); only the forms that differ from it.
+std::vector<std::string> escaped_forms(const std::string& value);
+
+// Standard base64 (RFC 4648, padded).
+std::string base64_encode(std::string_view bytes);
+
 }  // namespace nudge

@@ -12,6 +12,7 @@
 #include <utility>
 #include <vector>
 
+#include "deadline_stream.hpp"
 #include "nudge/database.hpp"
 #include "nudge/database_gauges.hpp"
 #include "nudge/log.hpp"
@@ -29,8 +30,10 @@ std::string server_refusal(const std::string& error) {
   return rest.substr(0, rest.find('\n'));
 }
 
-// Requests served at once: a scraper keeping its connection open, and a probe or two.
+// Requests answered at once: a scrape, and a probe or two. Each has its head whole before it takes
+// a thread, and kAnswerTimeout to read the rest (a body is never read) and to send its answer.
 constexpr std::size_t kThreads = 4;
+constexpr std::chrono::seconds kAnswerTimeout{2};
 constexpr const char* kText = "text/plain; charset=utf-8";
 
 void reply(httplib::Response& res, const health::Answer& answer) {
@@ -70,7 +73,35 @@ std::string why_not_listening(const std::string& address, int port) {
   return reason;
 }
 
+// Runs each task at once on httplib's listening thread: the task only hands a socket to the gate.
+class AtOnce : public httplib::TaskQueue {
+ public:
+  void enqueue(std::function<void()> task) override { task(); }
+  void shutdown() override {}
+};
+
 }  // namespace
+
+// httplib's parser, router and answer writer. Its listening thread accepts; each connection then
+// goes to the gate, not to httplib's own reading, which waits 5 s for each byte however many come.
+class MetricsListener::Server : public httplib::Server {
+ public:
+  explicit Server(MetricsListener& listener) : listener_(listener) {
+    new_task_queue = [] { return new AtOnce; };
+  }
+  using httplib::Server::process_request;
+  // httplib listens with a backlog of 5: of 64 clients connecting at once, most waited for the
+  // kernel's retries, seconds, and a probe among them too.
+  void widen_backlog() { ::listen(svr_sock_, SOMAXCONN); }
+
+ private:
+  bool process_and_close_socket(socket_t sock) override {
+    listener_.gate_->admit(sock);
+    return true;
+  }
+
+  MetricsListener& listener_;
+};
 
 MetricsListener::MetricsListener(const Config& config, metrics::Registry& registry,
                                  std::string application_name, const WorkerHealth& health)
@@ -78,8 +109,7 @@ MetricsListener::MetricsListener(const Config& config, metrics::Registry& regist
       registry_(registry),
       application_name_(std::move(application_name)),
       health_(health),
-      server_(std::make_unique<httplib::Server>()) {
-  server_->new_task_queue = [] { return new httplib::ThreadPool(kThreads); };
+      server_(std::make_unique<Server>(*this)) {
   // httplib's default adds SO_REUSEPORT, with which a second worker given the same port would
   // share it silently, each answering some scrapes: it must fail instead.
   server_->set_socket_options([](int fd) {
@@ -97,15 +127,19 @@ MetricsListener::MetricsListener(const Config& config, metrics::Registry& regist
   server_->Get("/readyz", [this](const httplib::Request& req, httplib::Response& res) {
     reply(res, health::answer("readyz", readiness(), req.has_param("verbose")));
   });
-  // Other methods on these paths get 405 with Allow, as the API answers them. Before routing:
-  // httplib reads a POST's, PUT's or PATCH's body first, and without one answers 400 with none.
+  // Other methods on these paths get 405 with Allow, as the API answers them, and 404 elsewhere.
+  // Before routing: httplib reads a POST's, PUT's or PATCH's body first (a thread waiting for a
+  // client), and without one answers 400 with none.
   server_->set_pre_routing_handler([](const httplib::Request& req, httplib::Response& res) {
-    const bool ours = req.path == "/metrics" || req.path == "/livez" || req.path == "/readyz";
-    if (!ours || req.method == "GET" || req.method == "HEAD")
+    if (req.method == "GET" || req.method == "HEAD")
       return httplib::Server::HandlerResponse::Unhandled;
+    const bool ours = req.path == "/metrics" || req.path == "/livez" || req.path == "/readyz";
+    if (!ours) {
+      res.status = 404;
+      return httplib::Server::HandlerResponse::Handled;
+    }
     res.status = 405;
-    res.set_header("Allow", "GET");
-    res.set_header("Connection", "close");  // a body it sent is left unread
+    res.set_header("Allow", "GET");  // and the connection closes, a body it sent unread
     res.set_content(req.method + " is not allowed here; allowed: GET\n", kText);
     return httplib::Server::HandlerResponse::Handled;
   });
@@ -118,6 +152,12 @@ MetricsListener::~MetricsListener() {
 std::optional<std::string> MetricsListener::start() {
   if (!server_->bind_to_port(config_.worker.metrics_address, config_.worker.metrics_port))
     return why_not_listening(config_.worker.metrics_address, config_.worker.metrics_port);
+  server_->widen_backlog();
+  threads_ = std::make_unique<httplib::ThreadPool>(kThreads);
+  gate_ = std::make_unique<HeadGate>([this](int fd, std::string received) {
+    threads_->enqueue(
+        [this, fd, received = std::move(received)]() mutable { serve(fd, std::move(received)); });
+  });
   serving_ = std::thread([this] { server_->listen_after_bind(); });
   return std::nullopt;
 }
@@ -129,6 +169,17 @@ void MetricsListener::stop() {
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
   server_->stop();
   serving_.join();
+  gate_.reset();         // nothing more is handed on
+  threads_->shutdown();  // the requests handed on are answered, each within its deadlines
+}
+
+void MetricsListener::serve(int fd, std::string received) {
+  static const std::function<void(httplib::Request&)> kNoSetup;
+  DeadlineStream stream(fd, std::move(received), kAnswerTimeout);
+  bool client_closes = false;
+  // The connection closes after this answer: a next request would be read on this thread, however
+  // slowly it came.
+  server_->process_request(stream, /*close_connection=*/true, client_closes, kNoSetup);
 }
 
 pqxx::connection* MetricsListener::connection() {

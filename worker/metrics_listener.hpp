@@ -2,7 +2,9 @@
 // The worker's small HTTP listener ([worker] metrics_port, loopback by default): GET /metrics
 // (the registry, plus the database's gauges from nudge.gauges), /livez and /readyz. It has one
 // database connection of its own, opened when first needed and reopened after it breaks, so a
-// scrape never waits for the claim loops nor they for it.
+// scrape never waits for the claim loops nor they for it. A connection is answered once its
+// request's head has arrived (HeadGate: within 2 s), one request a connection, so that slow
+// clients cannot keep the threads that answer from a probe.
 
 #include <memory>
 #include <mutex>
@@ -11,13 +13,14 @@
 #include <string>
 #include <thread>
 
+#include "head_gate.hpp"
 #include "nudge/config.hpp"
 #include "nudge/health.hpp"
 #include "nudge/metrics.hpp"
 #include "worker_health.hpp"
 
 namespace httplib {
-class Server;
+class ThreadPool;
 }
 
 namespace nudge {
@@ -38,6 +41,10 @@ class MetricsListener {
   void stop();
 
  private:
+  class Server;
+
+  // On a thread of threads_: answers the one request whose head HeadGate received.
+  void serve(int fd, std::string received);
   void write_database_gauges(metrics::TextWriter& out);
   std::vector<health::CheckResult> readiness();
   // The connection, opened if need be; nullptr (and the reason logged) when it cannot be.
@@ -47,8 +54,10 @@ class MetricsListener {
   metrics::Registry& registry_;
   const std::string application_name_;
   const WorkerHealth& health_;
-  std::unique_ptr<httplib::Server> server_;
-  std::thread serving_;
+  std::unique_ptr<Server> server_;
+  std::thread serving_;  // httplib's: accepts, and hands each connection to gate_
+  std::unique_ptr<httplib::ThreadPool> threads_;
+  std::unique_ptr<HeadGate> gate_;
   std::mutex mutex_;  // the connection: scrapes and health checks take turns
   std::unique_ptr<pqxx::connection> conn_;
   // What the server said when it refused the last connection (FATAL: too many connections for

@@ -310,5 +310,49 @@ TEST_F(WorkerMetrics, OtherMethodsThanGetAreNotAllowedAndSaySo) {
   EXPECT_EQ(scrape(port, "/metrics").status, 200);
 }
 
+// Slow clients cannot keep a probe from its answer: four connections sending a request's head a
+// byte every 2 s held all of the listener's threads, /livez unanswered for 40 s and more
+// (explore29a M5). Each head has 2 s to arrive in whole, without a thread.
+TEST_F(WorkerMetrics, ClientsSendingTheirRequestSlowlyDoNotKeepLivezFromAnswering) {
+  using Clock = std::chrono::steady_clock;
+  const int port = start_listening_worker();
+  const std::string head = "GET /livez HTTP/1.1\r\nHost: x\r\n\r\n";
+  std::vector<RawConnection> trickling;
+  std::vector<RawConnection> silent;
+  trickling.reserve(64);
+  silent.reserve(16);
+  const auto opened = Clock::now();
+  for (int i = 0; i < 64; ++i) ASSERT_TRUE(trickling.emplace_back(port).connected());
+  for (int i = 0; i < 16; ++i) ASSERT_TRUE(silent.emplace_back(port).connected());
+
+  // A byte of each head every 100 ms for 1.5 s (15 of its 33), and a probe each time.
+  Clock::duration slowest_probe{};
+  for (std::size_t sent = 0; sent < 15; ++sent) {
+    for (RawConnection& c : trickling) c.send(head.substr(sent, 1));
+    const auto asked = Clock::now();
+    RawConnection probe(port);
+    const auto answer = probe.request(head, 5s);
+    slowest_probe = std::max(slowest_probe, Clock::now() - asked);
+    ASSERT_TRUE(answer);
+    EXPECT_EQ(answer->status, 200);
+    std::this_thread::sleep_until(asked + 100ms);
+  }
+  EXPECT_LT(slowest_probe, 1s);
+
+  // Each is answered 408 and closed once its 2 s are up, the silent ones too.
+  for (auto* group : {&trickling, &silent}) {
+    for (RawConnection& c : *group) {
+      const auto answer = c.read_response(5s);
+      ASSERT_TRUE(answer);
+      EXPECT_EQ(answer->status, 408);
+      EXPECT_TRUE(c.closed_by_server(1s));
+    }
+  }
+  const auto all_closed = Clock::now() - opened;
+  EXPECT_GE(all_closed, 2s);
+  EXPECT_LT(all_closed, 3500ms);
+  EXPECT_EQ(scrape(port, "/livez").status, 200);
+}
+
 }  // namespace
 }  // namespace nudge::test

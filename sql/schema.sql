@@ -1405,8 +1405,7 @@ BEGIN
                              '(e.g. text/plain, application/x-www-form-urlencoded)');
       END IF;
       -- A value written as text into JSON could end its string and add keys of its own.
-      IF v_type ~* '^application/([a-z0-9.!#$&^_-]+\+)?json\s*(;.*)?$'
-         AND strpos(v_body #>> '{}', '{{') > 0 THEN
+      IF nudge.is_json_media_type(v_type) AND strpos(v_body #>> '{}', '{{') > 0 THEN
         PERFORM nudge.reject('request.body', 'with a JSON content_type, give the body as JSON (an '
                              'object or array), whose placeholders are escaped for where they '
                              'are; a string body''s values are written as text');
@@ -1421,9 +1420,10 @@ BEGIN
       PERFORM nudge.check_request_text(j #>> '{}', 'request.body', false, p_payload, true)
          FROM jsonb_path_query(v_body, '$.**') j
         WHERE jsonb_typeof(j) = 'string';
-      IF v_type IS NOT NULL AND NOT v_type ~* '^application/([a-z0-9.!#$&^_-]+\+)?json\s*(;.*)?$' THEN
-        PERFORM nudge.reject('request.content_type', 'must be a JSON type (application/json or '
-                             'application/...+json) for a JSON body; a string body takes any');
+      IF v_type IS NOT NULL AND NOT nudge.is_json_media_type(v_type) THEN
+        PERFORM nudge.reject('request.content_type', 'must be a JSON type (application/json, '
+                             'application/...+json, text/json) for a JSON body; a string body '
+                             'takes any');
       END IF;
     END IF;
   ELSIF p_request ? 'content_type' THEN
@@ -1433,7 +1433,7 @@ END $_$;
 
 -- Name: FUNCTION check_request(p_request jsonb, p_channel text, p_payload jsonb); Type: COMMENT; Schema: nudge; Owner: -
 
-COMMENT ON FUNCTION nudge.check_request(p_request jsonb, p_channel text, p_payload jsonb) IS 'Raises 22023 naming the field (request, request.method, request.headers.<name>, request.body, request.content_type, request.timeout_ms) when a request cannot be sent for a reminder of channel p_channel with payload p_payload: only webhooks; method POST, PUT, PATCH, GET or DELETE; timeout_ms a whole number from 1 to 600000; at most 20 headers, named by RFC 7230 tokens other than Host, Content-Length, Transfer-Encoding, Connection, Idempotency-Key, Nudge-* and Content-Type (request.content_type), once each, with values of at most 2048 characters without control characters whose only placeholders are {{secret.NAME}}; a body of at most 16 KiB (none for GET and DELETE), JSON or a string with content_type (with placeholders, not of a JSON type), whose placeholders are a request''s and whose payload paths exist and, where put in text, are not null; otherwise does nothing.';
+COMMENT ON FUNCTION nudge.check_request(p_request jsonb, p_channel text, p_payload jsonb) IS 'Raises 22023 naming the field (request, request.method, request.headers.<name>, request.body, request.content_type, request.timeout_ms) when a request cannot be sent for a reminder of channel p_channel with payload p_payload: only webhooks; method POST, PUT, PATCH, GET or DELETE; timeout_ms a whole number from 1 to 600000; at most 20 headers, named by RFC 7230 tokens other than Host, Content-Length, Transfer-Encoding, Connection, Idempotency-Key, Nudge-* and Content-Type (request.content_type), once each, with values of at most 2048 characters without control characters whose only placeholders are {{secret.NAME}}; a body of at most 16 KiB (none for GET and DELETE), JSON or a string with content_type (with placeholders, not of a JSON type: nudge.is_json_media_type), whose placeholders are a request''s and whose payload paths exist and, where put in text, are not null; otherwise does nothing.';
 
 -- Name: check_request_text(text, text, boolean, jsonb, boolean); Type: FUNCTION; Schema: nudge; Owner: -
 
@@ -4159,6 +4159,20 @@ $$;
 -- Name: FUNCTION is_clock_change_day(p_day date, p_tz text); Type: COMMENT; Schema: nudge; Owner: -
 
 COMMENT ON FUNCTION nudge.is_clock_change_day(p_day date, p_tz text) IS 'Whether local day p_day in zone p_tz is not 24 hours long (its UTC offset changes during it: a daylight-saving change, or a zone moving its clock).';
+
+-- Name: is_json_media_type(text); Type: FUNCTION; Schema: nudge; Owner: -
+
+CREATE FUNCTION nudge.is_json_media_type(p_type text) RETURNS boolean
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    AS $_$
+  -- Inlined where it is called (no SET clause): its names are qualified instead.
+  SELECT p_type OPERATOR(pg_catalog.~*)
+         '^(application/([a-z0-9.!#$&^_-]+\+)?json|application/x-json|text/json|text/x-json|application/(x-)?ndjson|application/(x-)?jsonl(ines)?|application/json-seq)\s*(;.*)?$'
+$_$;
+
+-- Name: FUNCTION is_json_media_type(p_type text); Type: COMMENT; Schema: nudge; Owner: -
+
+COMMENT ON FUNCTION nudge.is_json_media_type(p_type text) IS 'Whether a media type is one a receiver may read as JSON (application/json, application/...+json, application/x-json, text/json, text/x-json, JSON lines and sequences), parameters allowed; NULL for NULL.';
 
 -- Name: is_paced(nudge.target_hosts); Type: FUNCTION; Schema: nudge; Owner: -
 

@@ -33,6 +33,8 @@ struct HttpTransfer {
   std::string response;
   std::size_t keep = kMaxResponseBytes;  // bytes of the response kept (see masked_response)
   bool cut = false;                      // the response was longer than that
+  std::size_t read = 0;                  // bytes of the body read in all
+  bool stopped = false;                  // and read no further (kMaxReadBytes)
   char error[CURL_ERROR_SIZE] = {};
   std::vector<std::string> hidden;  // parts of the URL, and secrets, that no error may show
   std::vector<std::string> echoes;  // what the response may echo of them (response_echoes)
@@ -44,10 +46,21 @@ struct HttpTransfer {
   ~HttpTransfer() { curl_slist_free_all(headers); }
 };
 
-// Keeps the start of the response body and swallows the rest, so a big 2xx still succeeds.
+// A body read past this is not read on: its status decides (explore29a LOW 8: a receiver
+// streaming without end was read for the whole timeout, 4.9 GB in 10 s).
+constexpr std::size_t kMaxReadBytes = 65536;
+
+// Keeps the start of the response body and swallows the rest, so a big 2xx still succeeds, up
+// to kMaxReadBytes; then ends the transfer (its status is known).
 std::size_t keep_start(char* data, std::size_t size, std::size_t count, void* user) {
   auto& transfer = *static_cast<HttpTransfer*>(user);
   const std::size_t bytes = size * count;
+  transfer.read += bytes;
+  if (transfer.read > kMaxReadBytes + transfer.keep) {
+    transfer.stopped = true;
+    transfer.cut = true;
+    return 0;  // CURLE_WRITE_ERROR: outcome() reads it as the end of a body
+  }
   const std::size_t room = transfer.keep - std::min(transfer.keep, transfer.response.size());
   transfer.response.append(data, std::min(bytes, room));
   transfer.cut = transfer.cut || bytes > room;
@@ -246,9 +259,19 @@ class WebhookChannel final : public Channel {
 
     start_curl_delivery(
         transfers_, std::move(done), [&](CURL* easy) { return configure(easy, url, *transfer); },
-        [transfer, timeout_ms = transfer->request.timeout_ms.value_or(config_.timeout_ms)](
-            CURLcode result, CURL* handle) {
-          return outcome(*transfer, timeout_ms, result, handle);
+        [transfer, timeout_ms = transfer->request.timeout_ms.value_or(config_.timeout_ms),
+         short_own = transfer->request.timeout_ms.value_or(config_.connect_timeout_ms) <
+                     config_.connect_timeout_ms](CURLcode result, CURL* handle) {
+          Delivery delivery = outcome(*transfer, timeout_ms, result, handle);
+          // A reminder's own wait shorter than a connection may take tells nothing of its host:
+          // anyone could open a healthy host's breaker with it (explore29a LOW 6).
+          if (short_own && result == CURLE_OPERATION_TIMEDOUT && delivery.counts_for_host) {
+            delivery.counts_for_host = false;
+            delivery.error +=
+                " (the reminder's own timeout_ms is below [webhook] "
+                "connect_timeout_ms: the host's circuit breaker does not count it)";
+          }
+          return delivery;
         },
         [&](std::string text) { return mask_secrets(text, transfer->hidden); }, &transfer->connect);
   }
@@ -328,6 +351,7 @@ class WebhookChannel final : public Channel {
     }
     long code = 0;
     curl_easy_getinfo(handle, CURLINFO_RESPONSE_CODE, &code);
+    if (result == CURLE_WRITE_ERROR && transfer.stopped) result = CURLE_OK;  // read enough
     if (result != CURLE_OK && code >= 200 && code < 300) {
       // The receiver said 2xx, then its answer's body broke off: it took the delivery.
       delivery.status_code = static_cast<int>(code);

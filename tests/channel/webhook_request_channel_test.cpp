@@ -1,13 +1,19 @@
 // A webhook reminder's own request against a real HTTP receiver on loopback: each method, its
 // headers with secrets filled in, the signature over the bytes sent, a secret the worker lacks,
-// and a receiver that echoes a secret back.
+// a receiver that echoes a secret back, and one whose answer never ends.
 
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
+#include <thread>
 
 #include "channel.hpp"
 #include "support/webhook_receiver.hpp"
@@ -21,6 +27,63 @@ using nlohmann::json;
 
 constexpr char kSigningKey[] = "whsec_request_test_0123";
 constexpr char kToken[] = "tok_live_0123456789abcdef";
+
+// One connection at a time on loopback: reads a request's head, answers `status` with a chunked
+// body it sends until the client goes.
+class EndlessReceiver {
+ public:
+  explicit EndlessReceiver(int status) : status_(status) {
+    listener_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t length = sizeof address;
+    ::bind(listener_, reinterpret_cast<sockaddr*>(&address), sizeof address);
+    ::listen(listener_, 4);
+    ::getsockname(listener_, reinterpret_cast<sockaddr*>(&address), &length);
+    port_ = ntohs(address.sin_port);
+    thread_ = std::thread([this] { serve(); });
+  }
+  ~EndlessReceiver() {
+    stopping_ = true;
+    ::shutdown(listener_, SHUT_RDWR);
+    ::close(listener_);
+    thread_.join();
+  }
+  EndlessReceiver(const EndlessReceiver&) = delete;
+  EndlessReceiver& operator=(const EndlessReceiver&) = delete;
+
+  std::string url() const { return "http://127.0.0.1:" + std::to_string(port_) + "/stream"; }
+  long long sent() const { return sent_; }
+
+ private:
+  void serve() {
+    const int fd = ::accept(listener_, nullptr, nullptr);
+    if (fd < 0) return;
+    std::string head;
+    char buffer[4096];
+    while (head.find("\r\n\r\n") == std::string::npos) {
+      const ssize_t n = ::recv(fd, buffer, sizeof buffer, 0);
+      if (n <= 0) break;
+      head.append(buffer, static_cast<std::size_t>(n));
+    }
+    std::string out = "HTTP/1.1 " + std::to_string(status_) +
+                      " X\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\n\r\n";
+    const std::string chunk = "1000\r\n" + std::string(4096, 'x') + "\r\n";
+    while (!stopping_ && ::send(fd, out.data(), out.size(), MSG_NOSIGNAL) > 0) {
+      sent_ += static_cast<long long>(out.size());
+      out = chunk;
+    }
+    ::close(fd);
+  }
+
+  int status_;
+  int listener_ = -1;
+  int port_ = 0;
+  std::atomic<bool> stopping_{false};
+  std::atomic<long long> sent_{0};
+  std::thread thread_;
+};
 
 class WebhookRequestChannel : public ::testing::Test {
  protected:
@@ -186,6 +249,43 @@ TEST_F(WebhookRequestChannel, AReceiverThatEchoesAUrlsCredentialsHasThemMasked) 
   ASSERT_TRUE(echoed);
   EXPECT_EQ(echoed->status_code, 400) << echoed->error;
   EXPECT_EQ(echoed->response, R"({"path": "***", "raw": "***", "args": {"token": "***"}})");
+}
+
+// A reminder's own timeout shorter than a connection may take does not count against the host:
+// any caller could open a healthy host's circuit breaker with "timeout_ms": 1 (explore29a LOW 6).
+TEST_F(WebhookRequestChannel, ATimeoutOfItsOwnBelowTheConnectTimeoutDoesNotCountForTheHost) {
+  receiver_.on("/slow", [](int) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    return 200;
+  });
+  const auto short_own = deliver(fire("/slow", {{"timeout_ms", 50}}));
+  ASSERT_TRUE(short_own);
+  EXPECT_FALSE(short_own->delivered);
+  EXPECT_FALSE(short_own->counts_for_host) << short_own->error;
+  EXPECT_NE(short_own->error.find("does not count it"), std::string::npos) << short_own->error;
+  const auto long_own = deliver(fire("/slow", {{"timeout_ms", 2100}}));
+  ASSERT_TRUE(long_own);
+  EXPECT_TRUE(long_own->delivered) << long_own->error;
+}
+
+// A receiver that answers its status and then streams a body without end: the worker reads a
+// little past what it keeps and ends the transfer, and the status decides (explore29a LOW 8: it
+// read until the timeout, 4.9 GB in 10 s, and a 5xx read as a timeout).
+TEST_F(WebhookRequestChannel, AnEndlessResponsesStatusDecidesOnceAFewKilobytesAreRead) {
+  for (const int status : {500, 200}) {
+    SCOPED_TRACE(status);
+    EndlessReceiver endless(status);
+    Fire f = fire("/", json::object());
+    f.target = endless.url();
+    const auto started = Clock::now();
+    const auto got = deliver(f);
+    ASSERT_TRUE(got);
+    EXPECT_LT(Clock::now() - started, std::chrono::seconds(3)) << "not read until the timeout";
+    EXPECT_EQ(got->status_code, status);
+    EXPECT_EQ(got->delivered, status == 200) << got->error;
+    EXPECT_EQ(got->error, status == 200 ? "" : "HTTP 500");
+    EXPECT_EQ(got->response, std::string(kMaxResponseBytes, 'x'));
+  }
 }
 
 TEST_F(WebhookRequestChannel, ASecretCutAtTheEndOfTheKeptResponseLeavesNoPartOfIt) {

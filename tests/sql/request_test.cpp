@@ -166,6 +166,13 @@ TEST_F(RequestTest, EveryRequestThatCannotBeSentIsRefusedNamingTheField) {
        "request.body", "give the body as JSON (an object or array)"},
       {R"({"body": "{\"t\": {{payload.n}}}", "content_type": "Application/vnd.api+JSON; charset=utf-8"})",
        "request.body", "give the body as JSON"},
+      // Every type a receiver reads as JSON (explore29a LOW 7: text/json took data as text).
+      {R"({"body": "{\"t\": \"{{payload.n}}\"}", "content_type": "text/json"})", "request.body",
+       "give the body as JSON"},
+      {R"({"body": "{\"t\": \"{{payload.n}}\"}", "content_type": "application/x-json"})",
+       "request.body", "give the body as JSON"},
+      {R"({"body": "{\"t\": \"{{payload.n}}\"}", "content_type": "application/x-ndjson"})",
+       "request.body", "give the body as JSON"},
   };
   for (const Refusal& c : cases) {
     SCOPED_TRACE(c.request.substr(0, 200));

@@ -5015,9 +5015,9 @@ BEGIN
            CASE WHEN m.first_at < m.at THEN m.at ELSE m.after END AS resume
       FROM m
   ), l AS (
-    SELECT nudge.rfc3339_in_zone(c.at, CASE WHEN p_schedule_type = 'cron'
+    SELECT nudge.rfc3339_in_zone(c.at, nudge.rfc3339_zone(c.at, CASE WHEN p_schedule_type = 'cron'
                                             THEN nudge.checked_timezone(coalesce(p_timezone, 'UTC'))
-                                            ELSE 'UTC' END) AS t,
+                                            ELSE 'UTC' END)) AS t,
            0::bigint AS n, true AS caught_up
       FROM c, generate_series(1, c.caught_up)
     UNION ALL
@@ -5074,7 +5074,7 @@ BEGIN
       EXIT WHEN v_at >= nudge.latest_fire();
       v_at := nudge.cron_next(v_parsed, v_zone, v_at);
       EXIT WHEN v_at IS NULL OR v_at > nudge.latest_fire();
-      RETURN NEXT nudge.rfc3339_in_zone(v_at, v_zone);
+      RETURN NEXT nudge.rfc3339_in_zone(v_at, nudge.rfc3339_zone(v_at, v_zone));
     END LOOP;
     RETURN;
   END IF;
@@ -6920,6 +6920,20 @@ $$;
 -- Name: FUNCTION rfc3339_pattern(); Type: COMMENT; Schema: nudge; Owner: -
 
 COMMENT ON FUNCTION nudge.rfc3339_pattern() IS 'The regular expression (unanchored) of an RFC 3339 date-time with an offset as the REST API reads one: 2026-01-31T09:00:00Z, 2026-01-31 09:00:00.5+01:00, and a leap second as HH:59:60 with no fraction or a zero one (read as the next minute''s 00, as PostgreSQL reads it).';
+
+-- Name: rfc3339_zone(timestamp with time zone, text); Type: FUNCTION; Schema: nudge; Owner: -
+
+CREATE FUNCTION nudge.rfc3339_zone(p_at timestamp with time zone, p_tz text) RETURNS text
+    LANGUAGE sql IMMUTABLE
+    AS $$
+  SELECT CASE WHEN extract(epoch FROM nudge.utc_offset(p_at, p_tz))::integer % 60 <> 0
+                   OR p_at AT TIME ZONE p_tz >= timestamp '10000-01-01'
+              THEN 'UTC' ELSE p_tz END
+$$;
+
+-- Name: FUNCTION rfc3339_zone(p_at timestamp with time zone, p_tz text); Type: COMMENT; Schema: nudge; Owner: -
+
+COMMENT ON FUNCTION nudge.rfc3339_zone(p_at timestamp with time zone, p_tz text) IS 'The zone instant p_at can be written in as RFC 3339 text: p_tz, or UTC where p_tz''s offset then has seconds (local mean time) or its local date is past 9999.';
 
 -- Name: rule_is_checked_before_saving(); Type: FUNCTION; Schema: nudge; Owner: -
 

@@ -2,6 +2,7 @@
 // the first answer, even from 16 clients at once; a rule the event cannot fill is a 422 that
 // writes nothing; batches are all or nothing; events are listed newest first with their effects.
 
+#include <chrono>
 #include <thread>
 
 #include "api/api_fixture.hpp"
@@ -72,15 +73,24 @@ TEST_F(Events, SixteenClientsPostingOneKeyAtOnceGetOneEvent) {
     clients.emplace_back([&, i] {
       httplib::Client client("127.0.0.1", port_);
       client.set_read_timeout(30);
-      const auto r =
-          client.Post("/v1/events", interview("INT_1", R"(, "key": "race")"), "application/json");
-      statuses[i] = r ? r->status : 0;
-      answers[i] = r ? json::parse(r->body, nullptr, false) : json();
+      // A post held behind the first while a quarter of the pool already waits for held rows
+      // is a 503 with Retry-After (a loaded machine): a client posts again, as clients do.
+      const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+      for (;;) {
+        const auto r =
+            client.Post("/v1/events", interview("INT_1", R"(, "key": "race")"), "application/json");
+        statuses[i] = r ? r->status : 0;
+        answers[i] = r ? json::parse(r->body, nullptr, false) : json();
+        if (!r || r->status != 503 || r->get_header_value("Retry-After").empty() ||
+            std::chrono::steady_clock::now() > deadline)
+          break;
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      }
     });
   }
   for (auto& c : clients) c.join();
-  EXPECT_EQ(std::count(statuses.begin(), statuses.end(), 201), 1);
-  EXPECT_EQ(std::count(statuses.begin(), statuses.end(), 200), 15);
+  EXPECT_EQ(std::count(statuses.begin(), statuses.end(), 201), 1) << json(statuses).dump();
+  EXPECT_EQ(std::count(statuses.begin(), statuses.end(), 200), 15) << json(statuses).dump();
   for (const auto& a : answers) EXPECT_EQ(a["effects"], answers[0]["effects"]);
   EXPECT_EQ(get("/v1/events").body["items"].size(), 1u);
   EXPECT_EQ(get("/v1/reminders").body["items"].size(), 1u);

@@ -179,6 +179,23 @@ TEST_F(Preview, NoTimeComesAfterTheLastYearRfc3339CanWrite) {
   EXPECT_EQ(r.body["times"], json({"9998-06-01T00:00:00+00:00", "9999-06-02T00:00:00+00:00"}));
 }
 
+// RFC 3339 offsets are whole minutes and years four digits: a time its zone cannot write so is
+// written in UTC, the same instant.
+TEST_F(Preview, ATimeItsZoneCannotWriteTheRfc3339WayIsWrittenInUtc) {
+  auto r = post("/v1/schedules/preview", R"({"schedule_type": "cron", "cron": "30 1 * * *",
+      "timezone": "Europe/Berlin", "from": "1890-01-01T00:00:00Z", "count": 1})");
+  ASSERT_EQ(r.status, 200) << r.body.dump();
+  EXPECT_EQ(r.body["times"], json({"1890-01-01T00:36:32+00:00"}));  // 01:30 at +00:53:28
+  r = post("/v1/schedules/preview", R"({"schedule_type": "cron", "cron": "0 0 1 1 *",
+      "timezone": "Pacific/Kiritimati", "from": "9999-12-31T00:00:00Z", "count": 5})");
+  ASSERT_EQ(r.status, 200) << r.body.dump();
+  EXPECT_EQ(r.body["times"], json({"9999-12-31T10:00:00+00:00"}));
+  r = post("/v1/schedules/preview", R"({"schedule_type": "cron", "cron": "0 0 1 1 *",
+      "timezone": "Pacific/Kiritimati", "from": "9998-12-01T00:00:00Z", "count": 1})");
+  ASSERT_EQ(r.status, 200) << r.body.dump();
+  EXPECT_EQ(r.body["times"], json({"9999-01-01T00:00:00+14:00"}));
+}
+
 TEST_F(Preview, BadSchedulesGetTheErrorACreateWouldGive) {
   struct Case {
     std::string body, field, message_part;

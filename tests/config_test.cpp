@@ -616,6 +616,17 @@ std::vector<BadCase> BadCases() {
        "",
        {{"NUDGE_WEBHOOK_ALLOW_PRIVATE", "10.0.0.0/+8"}},
        {"NUDGE_WEBHOOK_ALLOW_PRIVATE", "from 0 to 32"}},
+      // A sender the worker would refuse at every message: refused at start, with the reason.
+      {"EmailFromNonAscii",
+       "[email]\nfrom = \"nudge@ex\u00e4mple.com\"\n",
+       {},
+       {"email.from", "nudge@example.com", "non-ASCII"}},
+      {"EmailFromWithAColonFromEnv",
+       "",
+       {{"NUDGE_EMAIL_FROM", "nudge:ops@example.com"}},
+       {"NUDGE_EMAIL_FROM (email.from)", "it contains ':'"}},
+      {"EmailFromTwoAts", "[email]\nfrom = \"a@b@example.com\"\n", {}, {"more than one '@'"}},
+      {"EmailFromMisplacedDot", "[email]\nfrom = \"nudge.@example.com\"\n", {}, {"'.'"}},
       // Settings that bound each other
       {"BreakerCapBelowFirstWait",
        "[breaker]\nopen_seconds = 60\nmax_open_seconds = 5\n",

@@ -14,8 +14,6 @@ namespace nudge {
 
 namespace {
 
-constexpr std::size_t kMaxAddressBytes = 254;
-
 // A text/plain body in canonical form (every line break CRLF), base64 in lines of 76.
 std::string base64_body(std::string_view text) {
   std::string canonical;
@@ -170,31 +168,6 @@ std::string default_body(const Fire& fire, const std::string& key, const nlohman
 }
 
 }  // namespace
-
-std::optional<std::string> email_address_problem(std::string_view address) {
-  if (address.empty()) return "it is empty";
-  if (address.size() > kMaxAddressBytes) return "it is longer than 254 characters";
-  for (const char c : address) {
-    const auto u = static_cast<unsigned char>(c);
-    if (c == '\r' || c == '\n') return "it contains a line break";
-    if (c == ' ' || c == '\t') return "it contains white space";
-    if (u < 0x20 || u == 0x7f) return "it contains a control character";
-    if (u >= 0x80) return "it contains non-ASCII characters";
-    if (std::strchr("<>()[]\\,;:\"", c) != nullptr) return std::string("it contains '") + c + "'";
-  }
-  const auto at = address.find('@');
-  if (at == std::string_view::npos) return "it has no '@'";
-  if (address.find('@', at + 1) != std::string_view::npos) return "it has more than one '@'";
-  const std::string_view local = address.substr(0, at);
-  const std::string_view domain = address.substr(at + 1);
-  if (local.empty()) return "it has nothing before the '@'";
-  if (domain.empty()) return "it has no domain after the '@'";
-  for (const std::string_view part : {local, domain}) {
-    if (part.front() == '.' || part.back() == '.' || part.find("..") != std::string_view::npos)
-      return "it has a misplaced '.'";
-  }
-  return std::nullopt;
-}
 
 std::string header_safe(std::string_view text) {
   std::string out(text);

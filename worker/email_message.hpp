@@ -12,13 +12,9 @@
 #include <string_view>
 
 #include "fire.hpp"
+#include "nudge/email_address.hpp"
 
 namespace nudge {
-
-// Why `address` cannot be used as a bare addr-spec in a header and an SMTP command, or nullopt.
-// Deliberately strict: dot-atom local parts and host names only (no quoting, no comments, no
-// domain literals, no non-ASCII), so nothing it accepts can inject a header or a command.
-std::optional<std::string> email_address_problem(std::string_view address);
 
 // Printable ASCII only (every other byte becomes '?'), for header values built from database
 // text and for server replies shown in errors.

@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "nudge/address_guard.hpp"
+#include "nudge/email_address.hpp"
 #include "nudge/secret_hosts.hpp"
 #include "nudge/secret_placeholders.hpp"
 #include "nudge/secrets.hpp"
@@ -175,11 +176,10 @@ std::optional<std::string> CheckReadableFile(const std::string& path) {
   return std::nullopt;
 }
 
+// As the worker checks it before each message: a sender it would refuse stops the program here.
 std::optional<std::string> CheckEmailAddress(const std::string& address) {
-  const auto at = address.find('@');
-  if (address.size() > 254 || at == std::string::npos || at == 0 || at + 1 == address.size() ||
-      address.find_first_of(" <>\r\n\t,;") != std::string::npos)
-    return "must be an email address like nudge@example.com";
+  if (const auto problem = email_address_problem(address))
+    return "must be an email address like nudge@example.com (" + *problem + ")";
   return std::nullopt;
 }
 

@@ -90,10 +90,13 @@ void ChangePoller::run() {
       read_log(*conn);
       if (failing) log::info("the change log is read again");
       failing = false;
+      hub_.set_stalled(false);
     } catch (const std::exception& e) {
-      // Clients keep their streams (with heartbeats); the changes wait in the log.
+      // Clients keep their streams (with heartbeats, told it stalled); the changes wait in the
+      // log.
       if (!failing) log::warn("cannot read the change log", {{"error", database_error(e, url_)}});
       failing = true;
+      hub_.set_stalled(true);
       conn.reset();
       next_read = Clock::now() + kRetryInterval;
     }

@@ -74,7 +74,7 @@ void Gate::take_rate(const Admitted& admitted, httplib::Response& res) {
 }
 
 Gate::Admitted Gate::authorize(const httplib::Request& req, httplib::Response& res,
-                               const RouteAccess& route) {
+                               const RouteAccess& route, std::string* known) {
   if (route.scope == Scope::none) return {};
   if (!auth_) {
     check_local_request(req);  // open to this machine, but not to the web pages it shows
@@ -82,6 +82,7 @@ Gate::Admitted Gate::authorize(const httplib::Request& req, httplib::Response& r
   }
   std::string hash;
   TokenCache::Holder h = holder(req, res, hash);
+  if (known != nullptr) *known = h.name;
   require_scope(res, h, route.scope);
   return {std::move(h.name), std::move(hash), h.scopes};
 }

@@ -43,7 +43,10 @@ class Gate {
     Scopes scopes = 0;
   };
   // The token and the route's scope: who the request comes with (a 401 or 403 otherwise).
-  Admitted authorize(const httplib::Request& req, httplib::Response& res, const RouteAccess& route);
+  // `known`, when given, gets the token's name as soon as it is known, a 403 included, so that
+  // the refusal is counted under it.
+  Admitted authorize(const httplib::Request& req, httplib::Response& res, const RouteAccess& route,
+                     std::string* known = nullptr);
   // Then its rate: a 429 (Retry-After set) when the token is past it; nothing for no token. Apart,
   // so that a refusal is counted under the token's name.
   void take_rate(const Admitted& admitted, httplib::Response& res);

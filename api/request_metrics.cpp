@@ -83,6 +83,10 @@ void RequestMetrics::observe(Route& route, int status, std::chrono::steady_clock
   if (route.timed_) duration(route).observe(std::chrono::duration<double>(took).count());
 }
 
+void RequestMetrics::observe_refused(Route& route, int status) {
+  counter(route, status).inc();
+}
+
 void RequestMetrics::observe_token(const std::string& token, int status,
                                    std::chrono::steady_clock::duration took) {
   token_requests_.with({token, std::to_string(status < 0 ? 200 : status)}).inc();

@@ -43,6 +43,8 @@ class RequestMetrics {
   // 405 answers to the methods a path lacks). Call at start-up; kept for as long as this lives.
   Route& route(const std::string& method, const std::string& path, bool timed);
   void observe(Route& route, int status, std::chrono::steady_clock::duration took);
+  // A request the route refused before it took it (its body not yet read): counted, not timed.
+  void observe_refused(Route& route, int status);
   void observe_unrouted(const std::string& method, int status);
   // A request that came with `token` (any route, refusals past the token included): who keeps
   // the API busy, and who is refused.

@@ -79,8 +79,7 @@ void Router::add(const std::string& method, const std::string& pattern, Handler 
     const auto started = std::chrono::steady_clock::now();
     std::string token;  // counted under its name once known
     try {
-      Gate::Admitted admitted = gate.authorize(req, res, *access);
-      token = admitted.token;
+      Gate::Admitted admitted = gate.authorize(req, res, *access, &token);
       gate.take_rate(admitted, res);
       std::shared_ptr<void> slot;  // a bulk route's, held until answered
       if (access->bulk && !admitted.token.empty() && !(slot = bulk.take(admitted.token)))
@@ -109,6 +108,7 @@ const std::string* Router::pattern_of(const std::string& target) const {
 }
 
 bool Router::admits_body(const httplib::Request& req, httplib::Response& res, KeyedSlots& uploads) {
+  const auto started = std::chrono::steady_clock::now();
   const auto refuse = [&] {
     if (metrics_ != nullptr) metrics_->observe_unrouted(req.method, res.status);
     return false;
@@ -119,9 +119,10 @@ bool Router::admits_body(const httplib::Request& req, httplib::Response& res, Ke
       send_not_allowed(req, res, allowed(by_method));
       return refuse();
     }
+    std::string token;  // counted under its name once known
     try {
       const Gate::Admitted admitted =
-          gate_.authorize(req, res, *route_access(req.method, *pattern));
+          gate_.authorize(req, res, *route_access(req.method, *pattern), &token);
       // Without auth only this machine gets here: there is no token to count by.
       if (!admitted.token.empty()) {
         auto slot = uploads.take(admitted.token);
@@ -133,7 +134,13 @@ bool Router::admits_body(const httplib::Request& req, httplib::Response& res, Ke
       return true;
     } catch (...) {
       send_exception(req, res, std::current_exception());
-      return refuse();
+      if (metrics_ == nullptr) return false;
+      if (const auto it = measures_.find(req.method + " " + paths_.at(*pattern));
+          it != measures_.end())
+        metrics_->observe_refused(*it->second, res.status);
+      if (!token.empty())
+        metrics_->observe_token(token, res.status, std::chrono::steady_clock::now() - started);
+      return false;
     }
   }
   send_error(res, 404, "not_found", "no such route");
@@ -143,9 +150,10 @@ bool Router::admits_body(const httplib::Request& req, httplib::Response& res, Ke
 Router::Handler Router::measured(const std::string& method, const std::string& path, bool timed,
                                  Handler handler) {
   if (metrics_ == nullptr) return handler;
-  return [handler = std::move(handler), metrics = metrics_,
-          route = &metrics_->route(method, path, timed)](const httplib::Request& req,
-                                                         httplib::Response& res) {
+  RequestMetrics::Route* route = &metrics_->route(method, path, timed);
+  measures_[method + " " + path] = route;
+  return [handler = std::move(handler), metrics = metrics_, route](const httplib::Request& req,
+                                                                   httplib::Response& res) {
     const auto started = std::chrono::steady_clock::now();
     handler(req, res);
     metrics->observe(*route, res.status, std::chrono::steady_clock::now() - started);

@@ -56,7 +56,8 @@ class Router {
   // HttpServer's body gate (call after finish()): the request's route exists for its method, the
   // gate lets its token in (token and scope; the rate is taken when it is served) and the token
   // has a slot among `uploads` (held until the request is answered). Otherwise writes the refusal
-  // (401, 403, 404, 405, 429) and counts it as unrouted.
+  // (401, 403, 404, 405, 429) and counts it: under its route when there is one, and under the
+  // token's name once the token is known (a 403, a 429).
   bool admits_body(const httplib::Request& req, httplib::Response& res, KeyedSlots& uploads);
 
  private:
@@ -77,6 +78,7 @@ class Router {
   std::map<std::string, std::string> paths_;  // pattern -> its template, "/v1/reminders/{id}"
   std::map<std::string, std::map<std::string, Handler>> handlers_;  // pattern -> method -> handler
   std::vector<std::pair<std::string, std::regex>> matchers_;  // pattern and its regex, as added
+  std::map<std::string, RequestMetrics::Route*> measures_;    // "METHOD /template" -> its series
 };
 
 }  // namespace nudge::api

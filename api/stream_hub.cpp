@@ -53,6 +53,22 @@ std::string lagged_message(std::size_t limit, Position last_sent) {
                                                            "event's id) to catch up from history"));
 }
 
+const Piece& stalled_piece() {
+  static const Piece kStalled = piece(chunk(notice_message(
+      "stalled", error_json("unavailable",
+                            "the change log cannot be read (the database is unreachable): "
+                            "nothing is streamed until it is back, then the changes made "
+                            "meanwhile follow, after event resumed"))));
+  return kStalled;
+}
+
+const Piece& resumed_piece() {
+  static const Piece kResumed = piece(
+      chunk(notice_message("resumed", R"({"message":"the change log is read again: the changes )"
+                                      R"(made while it could not be read follow"})")));
+  return kResumed;
+}
+
 }  // namespace
 
 StreamSubscriber::StreamSubscriber(StreamHub& hub, StreamFilter filter, StreamOwner owner)
@@ -151,6 +167,7 @@ bool StreamHub::join(const std::shared_ptr<StreamSubscriber>& subscriber, Positi
     subscriber->queued_through_ = subscriber->taken_through_ = sent;
   }
   subscribers_.push_back(subscriber);
+  if (stalled_) subscriber->queue(stalled_piece(), settings_.buffer_bytes, nullptr);
   return true;
 }
 
@@ -231,6 +248,18 @@ std::size_t StreamHub::restart_at(Position end) {
   }
   if (ended > 0 && wake_) wake_();
   return ended;
+}
+
+void StreamHub::set_stalled(bool stalled) {
+  {
+    std::lock_guard lock(mutex_);
+    if (stalled_ == stalled) return;
+    stalled_ = stalled;
+    const Piece& notice = stalled ? stalled_piece() : resumed_piece();
+    for_each_subscriber(
+        [&](StreamSubscriber& s) { s.queue(notice, settings_.buffer_bytes, nullptr); });
+  }
+  if (wake_) wake_();
 }
 
 void StreamHub::ping() {

@@ -130,6 +130,11 @@ class StreamHub {
   std::size_t restart_at(Position end);
   // A heartbeat comment to every joined client.
   void ping();
+  // From the poller: whether the change log cannot be read (the database is unreachable). Each
+  // joined client is told when that changes, with `event: stalled` (data: Error, code
+  // unavailable) then `event: resumed`, and one that joins while it lasts is told at once: a
+  // stream open through an outage would otherwise read as live, pings and all.
+  void set_stalled(bool stalled);
 
   // The SHA-256 (hex) of each token that holds a stream, once each.
   std::vector<std::string> stream_tokens() const;
@@ -148,6 +153,7 @@ class StreamHub {
   std::function<void()> wake_;
   mutable std::mutex mutex_;
   std::optional<Position> position_;
+  bool stalled_ = false;
   std::vector<std::weak_ptr<StreamSubscriber>> subscribers_;
   std::atomic<std::size_t> open_{0};
   std::atomic<std::size_t> catching_up_{0};

@@ -68,6 +68,14 @@ function open() {
     });
   }
   source.addEventListener("lagged", () => emit("resync"));
+  // The server cannot read its changes (the database is unreachable): the stream stays open
+  // but says nothing, so the page says so; once it is back, the view reloads (one that could
+  // not load meanwhile too).
+  source.addEventListener("stalled", () => show("offline", "paused: the database is unreachable"));
+  source.addEventListener("resumed", () => {
+    show("live", "live");
+    emit("resync");
+  });
   // Changes the tab was shown are gone (pruned, or a database restored): what it shows is redrawn.
   source.addEventListener("gone", () => emit("resync"));
   // The tab's token was revoked (or lost read): the server ends the stream, and retrying with

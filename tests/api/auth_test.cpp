@@ -6,6 +6,7 @@
 #include <set>
 
 #include "api/api_fixture.hpp"
+#include "support/prometheus_text.hpp"
 #include "support/sse_client.hpp"
 #include "token.hpp"
 
@@ -142,6 +143,27 @@ TEST_F(Auth, GetAuthTellsEachTokenItsNameAndScopes) {
   sql("SELECT nudge.revoke_token('gone')");
   EXPECT_TRUE(wait_until(10s, [&] { return as(gone, "GET", "/v1/auth").status == 401; }));
   EXPECT_EQ(as(make_token("x", "read"), "GET", "/v1/auth?token=x").error_field(), "token");
+}
+
+// An operator alerting on a client refused for its scope finds the 403s under the token's name,
+// whether the request had a body (refused before it is read) or not, and under the route.
+TEST_F(Auth, RefusalsForAScopeAreCountedUnderTheTokenAndTheRoute) {
+  const std::string reader = make_token("reader", "read");
+  EXPECT_EQ(as(reader, "POST", "/v1/reminders/1/pause").status, 403);
+  EXPECT_EQ(as(reader, "POST", "/v1/reminders", R"({"entity_type": "a"})").status, 403);
+  EXPECT_EQ(as(reader, "GET", "/v1/audit").status, 403);
+  EXPECT_EQ(as(reader, "GET", "/v1/reminders").status, 200);
+  const auto scraped = client_->Get("/metrics", bearer(make_token("prometheus", "metrics")));
+  ASSERT_TRUE(scraped && scraped->status == 200);
+  const std::string& text = scraped->body;
+  EXPECT_EQ(sample_value(text, R"(nudge_api_token_requests_total{token="reader",status="403"})"), 3)
+      << text;
+  EXPECT_EQ(sample_value(text, R"(nudge_api_token_requests_total{token="reader",status="200"})"),
+            1);
+  EXPECT_EQ(
+      sample_value(text,
+                   R"(nudge_api_requests_total{method="POST",route="/v1/reminders",status="403"})"),
+      1);
 }
 
 using AuthOff = ApiTest;

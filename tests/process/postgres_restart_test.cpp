@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "process/process_fixture.hpp"
+#include "support/sse_client.hpp"
 #include "support/webhook_receiver.hpp"
 
 namespace nudge::test {
@@ -237,6 +238,51 @@ TEST_F(PostgresRestart, TheApiAnswersTheFirstRequestsAfterARestart) {
   for (int i = 0; i < 3; ++i) ASSERT_EQ(status(), 200);
   ASSERT_TRUE(cluster.run("restart"));
   for (int i = 0; i < 5; ++i) EXPECT_EQ(status(), 200) << "request " << i << "\n" << api.log();
+}
+
+// A live stream held open while the database is down gets pings and nothing else: it says that
+// it stalled, then that it resumed, and the changes made meanwhile follow (explore30b F1: the
+// dashboard read "live" through a 20 s outage, and a view that failed then never reloaded).
+TEST_F(PostgresRestart, TheLiveStreamSaysWhileTheDatabaseIsGoneAndWhenItIsBack) {
+  OwnCluster cluster(script_);
+  ASSERT_TRUE(start_migrated(cluster));
+  const int port = free_tcp_port();
+  ChildProcess api({program("nudge-api")},
+                   {{"NUDGE_DATABASE_URL", cluster.url()},
+                    {"NUDGE_API_PORT", std::to_string(port)},
+                    {"NUDGE_API_STREAM_HEARTBEAT_SECONDS", "1"},
+                    {"NUDGE_API_AUTH", "off"}},
+                   (dir_ / "api.log").string());
+  httplib::Client client("127.0.0.1", port);
+  ASSERT_TRUE(wait_until(kSlow, [&] {
+    const auto r = client.Get("/v1/reminders?limit=1");
+    return r && r->status == 200;
+  })) << api.log();
+  SseClient stream(port, "/v1/stream");
+  ASSERT_EQ(stream.answer().status, 200) << api.log();
+  const auto first = stream.next(std::chrono::seconds(10));  // joined: a ping
+  ASSERT_TRUE(first && first->comment == "ping") << api.log();
+
+  ASSERT_TRUE(cluster.run("stop"));
+  const auto stalled = stream.next_event(std::chrono::seconds(15));
+  ASSERT_TRUE(stalled) << api.log();
+  EXPECT_EQ(stalled->event, "stalled");
+  EXPECT_EQ(stalled->json()["error"]["code"], "unavailable") << stalled->data;
+  EXPECT_TRUE(stalled->id.empty());
+
+  ASSERT_TRUE(cluster.run("start"));
+  const auto resumed = stream.next_event(std::chrono::seconds(30));
+  ASSERT_TRUE(resumed) << api.log();
+  EXPECT_EQ(resumed->event, "resumed") << resumed->data;
+  const auto created = client.Post("/v1/reminders", R"({"entity_type": "e", "entity_id": "1",
+      "event_type": "t", "channel": "log", "schedule_type": "one_time",
+      "run_at": "2099-01-01T00:00:00Z"})",
+                                   "application/json");
+  ASSERT_TRUE(created && created->status == 201) << api.log();
+  const auto change = stream.next_event(std::chrono::seconds(10));
+  ASSERT_TRUE(change) << api.log();
+  EXPECT_EQ(change->event, "reminder");
+  EXPECT_FALSE(stream.ended());
 }
 
 // A worker's maintenance connection dies with a restart too: it is replaced at once, and the

@@ -32,9 +32,15 @@ struct Delivery {
   std::optional<int> retry_after_seconds = std::nullopt;
   // A refusal that trying again cannot change (an SMTP 5xx): the occurrence ends failed now.
   bool final = false;
-  // Email: whether the relay was reached at all (a refused connection, a name that does not
-  // resolve, not a word before the timeout or a failed TLS handshake is not): see RelayRest.
-  bool relay_reached = true;
+  // Email: the relay, not the message, ended the attempt, and did not take the message.
+  // `idle_connection`: a connection kept for reuse turned out closed by the relay (its parting
+  // 421 read as the answer to the next command); `relay`: the relay cannot be reached (a refused
+  // connection, a name that does not resolve, not a word before the timeout, a failed TLS
+  // handshake) or refuses this worker (a 421, its greeting, hello, login or sender refused, no
+  // STARTTLS or AUTH where smtp_url logs in). Either way the attempt is given back, using none of
+  // the occurrence's attempts; `relay` also rests the worker's emails (RelayRest).
+  enum class RelayFailure { none, idle_connection, relay };
+  RelayFailure relay_failure = RelayFailure::none;
 };
 
 // An attempt that ended, for this reason, before any connection was tried.
@@ -44,9 +50,9 @@ inline Delivery not_sent(std::string error) {
 
 // Whether `delivery` ended `fire`'s occurrence failed, as the database's finish decides it: a
 // final refusal, or a failure on its last attempt that is not a 429 the occurrence may still
-// get for free.
+// get for free, nor an email's the relay failed (given back).
 inline bool ends_occurrence_failed(const Fire& fire, const Delivery& delivery) {
-  if (delivery.delivered) return false;
+  if (delivery.delivered || delivery.relay_failure != Delivery::RelayFailure::none) return false;
   if (delivery.final) return true;
   const bool free_429 = delivery.status_code == 429 && fire.rate_limits_left > 0;
   return fire.attempt >= fire.max_attempts && !free_429;

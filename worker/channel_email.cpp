@@ -42,7 +42,8 @@ struct SmtpTransfer {
   std::string message;
   std::size_t sent = 0;
   curl_slist* recipients = nullptr;
-  std::string reply;    // the final line of the server's latest reply
+  std::string reply;    // the server's latest whole reply, its lines joined by spaces
+  std::string lines;    // the lines of a multi-line reply so far ("550-5.1.1 ...")
   std::string partial;  // a reply line not yet complete
   char error[CURL_ERROR_SIZE] = {};
   std::vector<std::string> hidden;  // what no error may show (a copy: Transfers may outlive us)
@@ -67,9 +68,9 @@ std::size_t read_message(char* buffer, std::size_t size, std::size_t count, void
   return n;
 }
 
-// libcurl hands every SMTP reply line to the header callback; keep the last reply's final line
-// ("250 2.0.0 Ok: queued", "550 no such user"), and stop a conversation that should have
-// logged in and did not.
+// libcurl hands every SMTP reply line to the header callback; keep the last reply, every line
+// ("250 2.0.0 Ok: queued", "550-5.1.1 The account does not exist. 550 5.1.1 https://...": the
+// first lines often say why), and stop a conversation that should have logged in and did not.
 std::size_t keep_reply(char* data, std::size_t size, std::size_t count, void* user) {
   auto& transfer = *static_cast<SmtpTransfer*>(user);
   const std::size_t bytes = size * count;
@@ -81,11 +82,16 @@ std::size_t keep_reply(char* data, std::size_t size, std::size_t count, void* us
   while (!line.empty() && (line.back() == '\n' || line.back() == '\r')) line.pop_back();
   // A multi-line reply ends with "ddd " (or a bare "ddd"); "ddd-" lines continue it. The 221
   // of the QUIT that ends a failed conversation would hide the reply that failed it: skip it.
-  if (line.size() >= 3 && std::isdigit(static_cast<unsigned char>(line[0])) &&
-      std::isdigit(static_cast<unsigned char>(line[1])) &&
-      std::isdigit(static_cast<unsigned char>(line[2])) && (line.size() == 3 || line[3] == ' ') &&
-      line.compare(0, 3, "221") != 0) {
-    transfer.reply = header_safe(line);
+  const bool coded = line.size() >= 3 && std::isdigit(static_cast<unsigned char>(line[0])) &&
+                     std::isdigit(static_cast<unsigned char>(line[1])) &&
+                     std::isdigit(static_cast<unsigned char>(line[2]));
+  if (coded && line.size() > 3 && line[3] == '-') {
+    if (transfer.lines.size() < kMaxResponseBytes) transfer.lines += header_safe(line) + " ";
+    return bytes;
+  }
+  if (coded && (line.size() == 3 || line[3] == ' ') && line.compare(0, 3, "221") != 0) {
+    transfer.reply = std::move(transfer.lines) + header_safe(line);
+    transfer.lines.clear();
     const std::string_view code = std::string_view(line).substr(0, 3);
     if (transfer.replies++ == 0 && code == "220") transfer.greeted = true;
     if (code == "235") transfer.authenticated = true;
@@ -239,6 +245,7 @@ class EmailChannel final : public Channel {
       delivery.error = "SMTP: the transfer was aborted before it ended";
       return delivery;
     }
+    delivery.relay_failure = relay_failure(transfer, result, code);
     if (transfer.stopped_unauthenticated) {
       delivery.error =
           "SMTP: the relay offered no AUTH, and smtp_url logs in: the message was not sent "
@@ -251,30 +258,66 @@ class EmailChannel final : public Channel {
           "TLS (use smtps:// or a relay that offers STARTTLS)";
       return delivery;
     }
-    // Nothing heard from the relay at all: this worker's relay, not this message.
-    delivery.relay_reached =
-        !(result == CURLE_COULDNT_CONNECT || result == CURLE_COULDNT_RESOLVE_HOST ||
-          result == CURLE_COULDNT_RESOLVE_PROXY || result == CURLE_SSL_CONNECT_ERROR ||
-          result == CURLE_PEER_FAILED_VERIFICATION ||
-          (result == CURLE_OPERATION_TIMEDOUT && transfer.reply.empty()));
-    std::string error = "SMTP: " + curl_error_text(result, transfer.error);
+    std::string error = "SMTP: " + failure_text(transfer, result);
     if (!transfer.reply.empty() && code >= 400)
       error += " (server said \"" + transfer.reply + "\")";
-    // A temporary refusal (greylisting's 451, a 421 over the relay's connection limit) is asked
-    // again minutes later, not within the seconds of the usual backoff.
-    if (code >= 400 && code < 500) {
-      delivery.retry_after_seconds = kTemporaryRefusalWaitSeconds;
-      error += " (a temporary refusal: the next attempt waits " +
-               std::to_string(kTemporaryRefusalWaitSeconds) + " s, up to [retry] max_delay_ms)";
-    }
-    // A permanent one (550 user unknown, 554 refused after the data, 535 bad login): the relay
-    // would refuse the same message again.
-    if (code >= 500) {
-      delivery.final = true;
-      error += " (a permanent refusal: not tried again)";
+    if (delivery.relay_failure == Delivery::RelayFailure::none) {
+      // A temporary refusal of this message (greylisting's 451, a full mailbox's 452) is asked
+      // again minutes later, not within the seconds of the usual backoff.
+      if (code >= 400 && code < 500) {
+        delivery.retry_after_seconds = kTemporaryRefusalWaitSeconds;
+        error += " (a temporary refusal)";
+      }
+      // A permanent one (550 user unknown, 554 refused after the data): the relay would refuse
+      // the same message again.
+      if (code >= 500) {
+        delivery.final = true;
+        error += " (a permanent refusal: not tried again)";
+      }
     }
     delivery.error = mask_secrets(error, transfer.hidden);
     return delivery;
+  }
+
+  // Whether the relay, not the message, ended the attempt, without taking the message.
+  static Delivery::RelayFailure relay_failure(const SmtpTransfer& transfer, CURLcode result,
+                                              long code) {
+    using F = Delivery::RelayFailure;
+    // A reused connection's first reply a 421: the relay closed it while it was idle, and its
+    // parting words were read as the answer to this message's first command.
+    if (code == 421 && !transfer.greeted && transfer.replies == 1) return F::idle_connection;
+    const bool unreachable =
+        result == CURLE_COULDNT_CONNECT || result == CURLE_COULDNT_RESOLVE_HOST ||
+        result == CURLE_COULDNT_RESOLVE_PROXY || result == CURLE_SSL_CONNECT_ERROR ||
+        result == CURLE_PEER_FAILED_VERIFICATION ||
+        (result == CURLE_OPERATION_TIMEDOUT && transfer.replies == 0);
+    // What the relay says of this worker, whatever the message: 421 closes the connection at
+    // any stage; the greeting, hello, login and sender (552: the message's size, which is the
+    // message's) come before the message.
+    const bool refuses_worker =
+        code == 421 || transfer.stopped_unauthenticated || result == CURLE_USE_SSL_FAILED ||
+        result == CURLE_LOGIN_DENIED || result == CURLE_REMOTE_ACCESS_DENIED ||
+        (result == CURLE_WEIRD_SERVER_REPLY && transfer.sent == 0 && transfer.replies == 1) ||
+        (result == CURLE_SEND_ERROR && code != 552 &&
+         std::string_view(transfer.error).starts_with("MAIL failed"));
+    return unreachable || refuses_worker ? F::relay : F::none;
+  }
+
+  // libcurl's words for a failure, where they mislead said plainly: a hang-up is not an errno,
+  // and a timeout after the whole message went may have left it with the relay.
+  static std::string failure_text(const SmtpTransfer& transfer, CURLcode result) {
+    const bool all_sent = transfer.sent == transfer.message.size();
+    if (result == CURLE_RECV_ERROR && transfer.reply.rfind("354", 0) == 0 && all_sent)
+      return "the relay closed the connection without answering the end of the message (it "
+             "may have kept it: the next attempt sends it again, with the same Message-ID)";
+    if (result == CURLE_RECV_ERROR) return "the relay closed the connection without a reply";
+    if (result == CURLE_OPERATION_TIMEDOUT && all_sent)
+      return "no answer to the end of the message within [email] timeout_ms (the relay may have "
+             "kept it: the next attempt sends it again, with the same Message-ID)";
+    if (result == CURLE_OPERATION_TIMEDOUT)
+      return "no whole answer in time ([email] timeout_ms, and 10 s at most to connect): " +
+             std::to_string(transfer.replies) + " replies heard";
+    return curl_error_text(result, transfer.error);
   }
 
   EmailConfig config_;

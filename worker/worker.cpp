@@ -156,13 +156,15 @@ class InFlight {
 class ClaimLoop {
  public:
   ClaimLoop(const Config& config, std::string owner, InFlight& in_flight,
-            StopDeadline& stop_deadline, WorkerMetrics& metrics, WorkerHealth& health)
+            StopDeadline& stop_deadline, WorkerMetrics& metrics, WorkerHealth& health,
+            RelayRest& relay_rest)
       : config_(config),
         owner_(std::move(owner)),
         in_flight_(in_flight),
         stop_deadline_(stop_deadline),
         metrics_(metrics),
         health_(health),
+        relay_rest_(relay_rest),
         transfers_(static_cast<std::size_t>(email_lanes_per_loop(config))),
         channels_(make_channels(config, transfers_)),
         policy_(worker_policy(config)) {}
@@ -223,6 +225,7 @@ class ClaimLoop {
   // is claimed, delivered and recorded whole.
   void step() {
     locked_.retry();
+    give_back_relay_failed();
     const int limit = claim_limit();
     const int slots = free_slots();
     if (limit > 0 || record_due()) {
@@ -362,6 +365,15 @@ class ClaimLoop {
         {{"fires", static_cast<long long>(ids.size())}, {"released", released}});
   }
 
+  // Gives back the leases of emails the relay failed (no attempt used): other workers take them,
+  // or this one after its rest. Not given back (the database is away), their leases run out.
+  void give_back_relay_failed() {
+    if (relay_failed_.empty()) return;
+    std::vector<std::int64_t> ids;
+    ids.swap(relay_failed_);
+    session_->release_leases(owner_, ids);
+  }
+
   // Whether to record what ended now rather than with a later round trip: deliveries that end
   // one by one are recorded in groups (a round trip per delivery would cap a loop at ~1,000
   // deliveries/s), but never later than kRecordWithin after the first of them ended, nor
@@ -408,8 +420,16 @@ class ClaimLoop {
       ++aborted_;
       return;
     }
-    // A lane is free: emails a claim left due for want of one may be taken now.
-    if (run.fire.channel == "email") due_maybe_ = true;
+    if (run.fire.channel == "email") {
+      due_maybe_ = true;  // a lane is free: emails a claim left due for want of one may go now
+      note_relay(d);
+    }
+    // Not an attempt (the relay failed it, not the message): neither counted nor recorded; the
+    // next turn gives it back.
+    if (d.relay_failure != Delivery::RelayFailure::none) {
+      relay_failed_.push_back(id);
+      return;
+    }
     const auto took = Clock::now() - run.started;
     metrics_.ended(run.fire, d, std::chrono::duration<double>(took).count());
     // A delivery this worker was too slow to drive says nothing of its host.
@@ -417,15 +437,20 @@ class ClaimLoop {
       slow_hosts_.ended(*run.fire.target, std::chrono::duration<double>(took).count(),
                         Clock::now());
     const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(took);
-    // A receiver's Retry-After is waited for up to [retry] max_delay_ms: the history says so
-    // beside what was asked (a year's Retry-After read as if it were waited for).
-    if (d.retry_after_seconds && *d.retry_after_seconds * 1000LL > config_.retry.max_delay_ms) {
-      d.error += " (the next attempt waits " + seconds_text(config_.retry.max_delay_ms) +
-                 " s: [retry] max_delay_ms)";
+    // A receiver's Retry-After (an email's temporary refusal: 300 s) is waited for up to
+    // [retry] max_delay_ms: the history says so beside what was asked (a year's Retry-After read
+    // as if it were waited for), unless no attempt follows.
+    if (d.retry_after_seconds && !ends_occurrence_failed(run.fire, d)) {
+      const bool capped = *d.retry_after_seconds * 1000LL > config_.retry.max_delay_ms;
+      if (capped) {
+        d.error += " (the next attempt waits " + seconds_text(config_.retry.max_delay_ms) +
+                   " s: [retry] max_delay_ms)";
+      } else if (run.fire.channel == "email") {
+        d.error += " (the next attempt waits " + std::to_string(*d.retry_after_seconds) + " s)";
+      }
     }
     d.error = storable_text(d.error, 2000);
     d.response = storable_text(d.response, kMaxResponseBytes);
-    if (run.fire.channel == "email") note_relay(d);
     if (!d.delivered) {
       // Channels keep secrets out of their errors; the database has the full record too. The
       // last attempt of an occurrence is a warning: it ends failed (explore18a #1).
@@ -473,25 +498,32 @@ class ClaimLoop {
          {count > 20 ? "first_20_reminders" : "reminders", ids}});
   }
 
-  // An email attempt ended: a relay that could not be reached rests this loop's emails.
+  // An email attempt ended: a relay that cannot be reached or refuses this worker rests the
+  // worker's emails. (A connection the relay closed while idle says nothing of it.)
   void note_relay(const Delivery& d) {
-    switch (relay_rest_.ended(d.relay_reached, Clock::now())) {
+    if (d.relay_failure == Delivery::RelayFailure::idle_connection) {
+      log::info("the email relay had closed a connection kept for reuse: its email is sent again",
+                {{"owner", owner_}, {"error", d.error}});
+      return;
+    }
+    const bool failed = d.relay_failure == Delivery::RelayFailure::relay;
+    switch (relay_rest_.ended(failed, Clock::now())) {
       case RelayRest::Change::began:
         log::warn(
-            "the email relay cannot be reached: this loop claims no emails for a while, "
-            "other workers take them",
+            "the email relay cannot be reached or refuses this worker: it claims no emails for "
+            "a while, other workers take them, and its emails use no attempt",
             {{"owner", owner_},
              {"rest_ms", relay_rest_.rest().count()},
              {"relay", redact_url(config_.email.smtp_url)},
              {"error", d.error}});
-        health_.relay_unreachable(owner_, d.error);
+        health_.relay_failed(owner_, d.error);
         break;
       case RelayRest::Change::ended:
-        log::info("the email relay answers again", {{"owner", owner_}});
-        health_.relay_answered(owner_);
+        log::info("the email relay takes messages again", {{"owner", owner_}});
+        health_.relay_answered();
         break;
       case RelayRest::Change::none:
-        if (!d.relay_reached) health_.relay_unreachable(owner_, d.error);
+        if (failed) health_.relay_failed(owner_, d.error);
         break;
     }
   }
@@ -770,7 +802,10 @@ class ClaimLoop {
   StopDeadline& stop_deadline_;
   WorkerMetrics& metrics_;
   WorkerHealth& health_;
-  RelayRest relay_rest_;
+  RelayRest& relay_rest_;
+  // Emails whose attempt the relay failed without taking the message: their leases are given
+  // back, using no attempt, at the start of the next turn.
+  std::vector<std::int64_t> relay_failed_;
   SlowHosts slow_hosts_;
   // Declared before channels_: channels hold a reference to it.
   Transfers transfers_;
@@ -970,9 +1005,11 @@ int run_worker(const Config& config, const std::string& worker_id) {
   // Each loop owns its leases under its own name, so recovering one never touches another's.
   StopDeadline stop_deadline(std::chrono::milliseconds(config.worker.stop_grace_ms));
   std::vector<std::unique_ptr<ClaimLoop>> loops;
+  RelayRest relay_rest;  // the relay is the worker's: its loops rest together
   for (int i = 0; i < config.worker.concurrency; ++i)
     loops.push_back(std::make_unique<ClaimLoop>(config, worker_id + "/" + std::to_string(i),
-                                                in_flight, stop_deadline, worker_metrics, health));
+                                                in_flight, stop_deadline, worker_metrics, health,
+                                                relay_rest));
   std::vector<std::future<void>> running;
   for (auto& loop : loops)  // noexcept: an escaping exception ends the process, as on a thread
     running.push_back(std::async(std::launch::async, [&loop = *loop]() noexcept { loop.run(); }));

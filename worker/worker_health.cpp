@@ -24,13 +24,13 @@ void WorkerHealth::claim_went_through(const std::string& owner) {
   claims_.erase(owner);
 }
 
-void WorkerHealth::relay_unreachable(const std::string& owner, const std::string& error) {
+void WorkerHealth::relay_failed(const std::string& owner, const std::string& error) {
   note(relay_, owner, error);
 }
 
-void WorkerHealth::relay_answered(const std::string& owner) {
+void WorkerHealth::relay_answered() {
   std::lock_guard lock(mutex_);
-  relay_.erase(owner);
+  relay_.clear();
 }
 
 void WorkerHealth::note(std::map<std::string, Failing>& failing, const std::string& owner,
@@ -53,8 +53,9 @@ std::vector<health::CheckResult> WorkerHealth::checks() const {
   health::CheckResult relay{"email-relay", std::nullopt};
   if (!relay_.empty()) {
     const auto& [owner, f] = *relay_.begin();
-    relay.failure = "cannot be reached from " + owner + " for " + seconds_since(f.since) +
-                    ", so it claims no emails meanwhile: " + f.error;
+    relay.failure = "cannot be reached or refuses this worker (" + owner + ") for " +
+                    seconds_since(f.since) +
+                    ", so it claims no emails meanwhile and they use no attempt: " + f.error;
   }
   return {claims, relay};
 }

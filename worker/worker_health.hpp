@@ -21,12 +21,13 @@ class WorkerHealth {
   // A claim round of loop `owner` failed with `error` (no secret in it), or went through.
   void claim_failed(const std::string& owner, const std::string& error);
   void claim_went_through(const std::string& owner);
-  // Loop `owner`'s relay could not be reached (`error` says how), or answered again.
-  void relay_unreachable(const std::string& owner, const std::string& error);
-  void relay_answered(const std::string& owner);
+  // The worker's relay failed an attempt of loop `owner` (could not be reached or refused the
+  // worker: `error` says how), or took a message again.
+  void relay_failed(const std::string& owner, const std::string& error);
+  void relay_answered();
 
   // "claims": fails once a loop's claims have failed for kClaimsFailingFor in a row;
-  // "email-relay": fails while a loop's relay cannot be reached.
+  // "email-relay": fails while the relay fails the worker's emails.
   std::vector<health::CheckResult> checks() const;
 
   static constexpr std::chrono::seconds kClaimsFailingFor{10};

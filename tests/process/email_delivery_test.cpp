@@ -247,29 +247,40 @@ TEST_F(EmailDelivery, ARelayRejectingTheRecipientFailsTheReminderAtOnce) {
   EXPECT_TRUE(server_->messages().empty());
 }
 
-TEST_F(EmailDelivery, NoRelayListeningFailsTheReminderWithAClearError) {
+// A relay away is the worker's problem, not the message's: its emails wait, using no attempt,
+// however long it lasts, and go once a relay takes them (explore30a F7: a relay away for 15 s
+// failed every email due then, each loop probing with a real email's attempts).
+TEST_F(EmailDelivery, AnEmailWaitsForARelayThatCannotBeReachedWithoutUsingAnAttempt) {
   const std::string url = "smtp://127.0.0.1:" + std::to_string(free_tcp_port());
   const std::int64_t id = create_one_time("INT_300", "ann@example.com", 1);
-  start_worker(email_env(url));
-  ASSERT_TRUE(wait_for_executions(1)) << all_logs();
+  ChildProcess& away = start_worker(email_env(url));
+  // The first attempt, then the probes after rests of 2 and 4 s: none of them an attempt.
+  ASSERT_TRUE(wait_until(kSlow, [&] {
+    return all_logs().find("the email relay cannot be reached or refuses this worker") !=
+           std::string::npos;
+  })) << all_logs();
+  std::this_thread::sleep_for(std::chrono::seconds(7));
+  EXPECT_EQ(status_of(id), "ACTIVE");
+  EXPECT_EQ(value<long>("SELECT count(*) FROM nudge.delivery_attempts"), 0);
+  EXPECT_EQ(executions(), 0);
+  ASSERT_TRUE(wait_until(
+      kSlow,
+      [&] { return value<int>("SELECT attempt FROM nudge.reminders WHERE id = $1", id) == 0; }))
+      << "its lease was not given back\n"
+      << all_logs();
+  EXPECT_EQ(all_logs().find("delivery failed"), std::string::npos) << all_logs();
+  away.signal(SIGTERM);
+  ASSERT_EQ(away.wait(kSlow), std::optional<int>(0)) << all_logs();
 
-  EXPECT_EQ(status_of(id), "FAILED");
-  const std::string last_error =
-      value<std::string>("SELECT last_error FROM nudge.reminders WHERE id = $1", id);
-  EXPECT_EQ(last_error.rfind("SMTP: ", 0), 0u) << last_error;
-  EXPECT_NE(last_error.find("onnect"), std::string::npos) << last_error;
-  const pqxx::row a = sql("SELECT attempt, outcome, status_code, error FROM nudge.delivery_attempts"
-                          " WHERE reminder_id = $1",
-                          id)
-                          .at(0);
-  EXPECT_EQ(a[0].as<int>(), 1);
-  EXPECT_EQ(a[1].as<std::string>(), "failed");
-  EXPECT_TRUE(a[2].is_null());
-  EXPECT_EQ(a[3].as<std::string>(""), last_error);
+  start_server();
+  start_worker(email_env(server_->url()));
+  ASSERT_TRUE(wait_for_executions(1)) << all_logs();
+  EXPECT_EQ(status_of(id), "COMPLETED");
   const pqxx::row e =
       sql("SELECT outcome, attempts FROM nudge.executions WHERE reminder_id = $1", id).at(0);
-  EXPECT_EQ(e[0].as<std::string>(), "failed");
+  EXPECT_EQ(e[0].as<std::string>(), "delivered");
   EXPECT_EQ(e[1].as<int>(), 1);
+  EXPECT_EQ(server_->messages().size(), 1u);
 }
 
 // A worker whose relay cannot be reached claims no emails for a while, so a worker whose relay
@@ -285,11 +296,13 @@ TEST_F(EmailDelivery, AWorkerWhoseRelayCannotBeReachedLeavesItsEmailsToTheOthers
                                    {"NUDGE_WORKER_CONCURRENCY", "1"},
                                    {"NUDGE_WORKER_METRICS_PORT", std::to_string(port)}}));
   ASSERT_TRUE(wait_until(kSlow, [&] {
-    return all_logs().find("the email relay cannot be reached") != std::string::npos;
+    return all_logs().find("the email relay cannot be reached or refuses this worker") !=
+           std::string::npos;
   })) << all_logs();
   const Scraped unready = scrape(port, "/readyz?verbose");
   EXPECT_EQ(unready.status, 503);
-  EXPECT_NE(unready.body.find("[-]email-relay failed: cannot be reached from "), std::string::npos)
+  EXPECT_NE(unready.body.find("[-]email-relay failed: cannot be reached or refuses this worker"),
+            std::string::npos)
       << unready.body;
   EXPECT_NE(unready.body.find("[+]claims ok"), std::string::npos) << unready.body;
 
@@ -301,17 +314,17 @@ TEST_F(EmailDelivery, AWorkerWhoseRelayCannotBeReachedLeavesItsEmailsToTheOthers
   })) << all_logs();
   EXPECT_EQ(status_of(first), "COMPLETED");
   EXPECT_EQ(value<long>("SELECT count(*) FROM nudge.reminders WHERE status = 'FAILED'"), 0);
-  // The first email, then a probe after each rest (2 s, 4 s, ...): not one attempt per email.
-  EXPECT_LE(value<long>("SELECT count(*) FROM nudge.delivery_attempts WHERE outcome = 'failed'"), 4)
+  // The first email and the probes after each rest (2 s, 4 s, ...) were given back: no attempt.
+  EXPECT_EQ(value<long>("SELECT count(*) FROM nudge.delivery_attempts WHERE outcome = 'failed'"), 0)
       << all_logs();
   EXPECT_EQ(server_->messages().size(), 21u);
 }
 
 // The last attempt of an occurrence that fails is a warning, naming the reminder.
 TEST_F(EmailDelivery, TheLastFailedAttemptOfAnOccurrenceIsAWarning) {
-  const std::string url = "smtp://127.0.0.1:" + std::to_string(free_tcp_port());
+  ASSERT_NO_FATAL_FAILURE(start_server("greylist"));
   const std::int64_t id = create_one_time("INT_600", "ann@example.com", 1);
-  start_worker(email_env(url));
+  start_worker(email_env(server_->url()));
   ASSERT_TRUE(wait_for_executions(1)) << all_logs();
   EXPECT_EQ(status_of(id), "FAILED");
   std::string line;
@@ -328,36 +341,25 @@ TEST_F(EmailDelivery, TheLastFailedAttemptOfAnOccurrenceIsAWarning) {
   EXPECT_NE(line.find(R"("reminder_id":)" + std::to_string(id)), std::string::npos) << line;
 }
 
+// The worker's log says which relay fails, and why, without its password; the stored errors
+// are masked as the channel's tests show.
 TEST_F(EmailDelivery, ThePasswordInTheSmtpUrlNeverShows) {
-  const std::string url = "smtp://user:hunter2@127.0.0.1:" + std::to_string(free_tcp_port());
-  const std::int64_t id = create_one_time("INT_400", "ann@example.com", 2);
+  const int port = free_tcp_port();
+  const std::string url = "smtp://user:hunter2@127.0.0.1:" + std::to_string(port);
+  create_one_time("INT_400", "ann@example.com", 2);
   auto& w = start_worker(
       email_env(url, {{"NUDGE_RETRY_BASE_DELAY_MS", "100"}, {"NUDGE_LOG_LEVEL", "debug"}}));
-  ASSERT_TRUE(wait_for_executions(1)) << all_logs();
-  EXPECT_EQ(status_of(id), "FAILED");
+  ASSERT_TRUE(wait_until(kSlow, [&] {
+    return all_logs().find("the email relay cannot be reached or refuses this worker") !=
+           std::string::npos;
+  })) << all_logs();
 
   // Stopped, so the log holds everything the worker will ever say about this run.
   w.signal(SIGTERM);
   ASSERT_TRUE(w.wait(kSlow).has_value()) << all_logs();
-
-  std::vector<std::string> texts;
-  for (const auto& row : sql("SELECT error, response FROM nudge.delivery_attempts")) {
-    texts.push_back(row[0].as<std::string>(""));
-    texts.push_back(row[1].as<std::string>(""));
-  }
-  EXPECT_EQ(texts.size(), 4u);
-  for (const auto& row : sql("SELECT error FROM nudge.executions"))
-    texts.push_back(row[0].as<std::string>(""));
-  const std::string last_error =
-      value<std::string>("SELECT last_error FROM nudge.reminders WHERE id = $1", id);
-  texts.push_back(last_error);
-  EXPECT_NE(last_error.find("onnect"), std::string::npos) << "still a clear error: " << last_error;
-  for (const auto& text : texts) {
-    EXPECT_EQ(text.find("hunter2"), std::string::npos) << text;
-    EXPECT_EQ(text.find("user:"), std::string::npos) << text;
-  }
   const std::string log = w.log();
-  EXPECT_FALSE(log.empty());
+  EXPECT_NE(log.find("smtp://user:***@127.0.0.1:" + std::to_string(port)), std::string::npos)
+      << log;
   EXPECT_EQ(log.find("hunter2"), std::string::npos) << log;
 }
 

@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -96,7 +97,13 @@ void MisbehavingRelay::accept_loop() {
 }
 
 void MisbehavingRelay::serve(int fd) {
-  if (!silent_) send_all(fd, "220 relay.test ESMTP\r\n");
+  if (behaviour_ == Behaviour::refuses_greeting) {
+    send_all(fd, "554 5.7.1 relay.test: no SMTP service for you\r\n");
+    ::shutdown(fd, SHUT_WR);
+  } else if (!silent_) {
+    send_all(fd, "220 relay.test ESMTP\r\n");
+  }
+  int taken = 0;        // messages taken on this connection
   std::string pending;  // bytes of a line not yet complete
   bool in_data = false;
   bool quit = false;
@@ -107,6 +114,16 @@ void MisbehavingRelay::serve(int fd) {
       std::unique_lock lock(mutex_);
       wake_.wait_for(lock, kSlowPause, [this] { return stopping_; });
       most = kSlowChunk;
+    }
+    if (behaviour_ == Behaviour::closes_idle_connections && taken > 0 && pending.empty()) {
+      pollfd p{fd, POLLIN, 0};
+      if (::poll(&p, 1, static_cast<int>(kIdleClose.count())) == 0) {
+        send_all(fd, "421 4.4.2 relay.test Error: timeout exceeded\r\n");
+        ::shutdown(fd, SHUT_WR);
+        taken = 0;  // then reads what the client still sends, and answers none of it
+        quit = true;
+        continue;
+      }
     }
     const ssize_t n = ::recv(fd, chunk, most, 0);
     if (n <= 0) break;  // the client closed (or reset) the connection, or we are stopping
@@ -120,6 +137,7 @@ void MisbehavingRelay::serve(int fd) {
       const std::string line = pending.substr(0, end);
       pending.erase(0, end + 2);
       const std::string reply = answer(line, in_data, quit);
+      if (reply.rfind("250 2.0.0", 0) == 0) ++taken;
       if (silent_) break;
       const bool slow = behaviour_ == Behaviour::slow_end_of_data ||
                         (behaviour_ == Behaviour::slow_first_end_of_data && messages_ == 1);
@@ -149,6 +167,12 @@ std::string MisbehavingRelay::answer(const std::string& line, bool& in_data, boo
   std::string verb = line.substr(0, 4);
   for (char& c : verb) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
   if (verb == "EHLO") return "250-relay.test\r\n250 8BITMIME\r\n";
+  if (verb == "MAIL" && behaviour_ == Behaviour::refuses_sender)
+    return "553 5.7.1 Sender address rejected: not owned by user\r\n";
+  if (verb == "RCPT" && behaviour_ == Behaviour::refuses_recipient_at_length)
+    return "550-5.1.1 The email account that you tried to reach does not exist.\r\n"
+           "550-5.1.1 Please try double-checking the recipient's address.\r\n"
+           "550 5.1.1 https://support.example/?p=NoSuchUser\r\n";
   if (verb == "HELO" || verb == "MAIL" || verb == "RCPT" || verb == "RSET" || verb == "NOOP")
     return "250 OK\r\n";
   if (verb == "DATA") {

@@ -27,8 +27,18 @@ class MisbehavingRelay {
     slow_end_of_data,
     // The same for the first message only; later ones are accepted at once.
     slow_first_end_of_data,
+    // A connection left idle kIdleClose after a message gets "421 ... timeout exceeded" and is
+    // closed, as Postfix closes idle sessions: a client that reuses it reads that 421 first.
+    closes_idle_connections,
+    // Refuses every connection at the greeting (554).
+    refuses_greeting,
+    // Refuses the sender (553 to MAIL FROM): this client may not send from its address.
+    refuses_sender,
+    // Refuses every recipient with a three-line 550 whose first lines say why.
+    refuses_recipient_at_length,
   };
   static constexpr auto kEndOfDataPause = std::chrono::milliseconds(1500);
+  static constexpr auto kIdleClose = std::chrono::milliseconds(300);
 
   explicit MisbehavingRelay(Behaviour behaviour);
   ~MisbehavingRelay();  // closes every connection

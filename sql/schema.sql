@@ -265,15 +265,17 @@ BEGIN
      AND NOT (p_address ~ '^[!-~]+$'
               AND p_address ~ '^[^@<>(),;:"\[\]\\]+@[^@<>(),;:"\[\]\\]+\.[^@<>(),;:"\[\]\\]+$'
               AND p_address !~ '(^\.|\.@|@\.|\.\.|\.$)'
+              AND strpos(p_address, '@') <= 65
               AND length(p_address) <= 254) THEN
-    RETURN 'must be an email address like someone@example.com, in plain ASCII';
+    RETURN 'must be an email address like someone@example.com: plain ASCII, one @, a domain with '
+           'a dot, at most 64 characters before the @ and 254 in all';
   END IF;
   RETURN NULL;
 END $_$;
 
 -- Name: FUNCTION address_problem(p_channel text, p_address text); Type: COMMENT; Schema: nudge; Owner: -
 
-COMMENT ON FUNCTION nudge.address_problem(p_channel text, p_address text) IS 'NULL when the address suits the channel as a worker will deliver it (webhook: {{secret.NAME}} alone (NAME: 1 to 64 of a-z, 0-9 and _), for a URL the worker keeps as a secret, or an http(s) URL of at most 2048 characters without spaces whose host is a name, an IPv4 or a bracketed IPv6 address and whose port, if any, is 1 to 65535; email: one plain ASCII address of at most 254 characters, no dot at either end of its two parts nor two in a row; other channels: anything), else the problem in words.';
+COMMENT ON FUNCTION nudge.address_problem(p_channel text, p_address text) IS 'NULL when the address suits the channel as a worker will deliver it (webhook: {{secret.NAME}} alone (NAME: 1 to 64 of a-z, 0-9 and _), for a URL the worker keeps as a secret, or an http(s) URL of at most 2048 characters without spaces whose host is a name, an IPv4 or a bracketed IPv6 address and whose port, if any, is 1 to 65535; email: one plain ASCII address of at most 254 characters, at most 64 before its @, a dot in its domain, no dot at either end of its two parts nor two in a row; other channels: anything), else the problem in words.';
 
 -- Name: reminders; Type: TABLE; Schema: nudge; Owner: -
 

@@ -351,6 +351,8 @@ INSTANTIATE_TEST_SUITE_P(
                       AddressCase{"alice.example.com", "it has no '@'"},
                       AddressCase{"a@b@c", "it has more than one '@'"},
                       AddressCase{"@example.com", "it has nothing before the '@'"},
+                      AddressCase{std::string(65, 'a') + "@example.com",
+                                  "it has more than 64 characters before the '@'"},
                       AddressCase{"alice@", "it has no domain after the '@'"},
                       AddressCase{".alice@example.com", "it has a misplaced '.'"},
                       AddressCase{"alice.@example.com", "it has a misplaced '.'"},

@@ -6,6 +6,7 @@ namespace nudge {
 namespace {
 
 constexpr std::size_t kMaxAddressBytes = 254;  // RFC 5321's path limit, less the brackets
+constexpr std::size_t kMaxLocalBytes = 64;     // RFC 5321's local-part limit
 
 }  // namespace
 
@@ -26,6 +27,7 @@ std::optional<std::string> email_address_problem(std::string_view address) {
   const std::string_view local = address.substr(0, at);
   const std::string_view domain = address.substr(at + 1);
   if (local.empty()) return "it has nothing before the '@'";
+  if (local.size() > kMaxLocalBytes) return "it has more than 64 characters before the '@'";
   if (domain.empty()) return "it has no domain after the '@'";
   for (const std::string_view part : {local, domain}) {
     if (part.front() == '.' || part.back() == '.' || part.find("..") != std::string_view::npos)

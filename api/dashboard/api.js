@@ -99,15 +99,26 @@ export function onAccess(fn) {
   accessListeners.push(fn);
 }
 
-// Asks what the current token holds.
+const ASK_AGAIN_MS = 2000;
+
+// Asks what the current token holds. Not answered for a while (a 429, a 503, no network), every
+// control is offered meanwhile and it is asked again until it is, the page then following it: a
+// read token whose first answer was a 429 was offered every change for the tab's life
+// (explore30b F3).
 export function learnAccess() {
   const t = token();
   if (learning && learnedFor === t) return learning;
   learnedFor = t;
   learning = api("GET", "/v1/auth").then((a) => {
     access = a;
-  }, () => {
+  }, (e) => {
     access = null;
+    if (e instanceof ApiError && e.status !== 429 && e.status < 500) return;
+    setTimeout(() => {
+      if (learnedFor !== t || access !== null) return;
+      learning = null;
+      learnAccess().then(() => { for (const fn of accessListeners) fn(); });
+    }, ASK_AGAIN_MS);
   });
   return learning;
 }
@@ -115,6 +126,11 @@ export function learnAccess() {
 // Whether the token may change anything (scope write), as far as the page knows.
 export function canWrite() {
   return !access || access.scopes.includes("write");
+}
+
+// Whether the token may read (scope read), as far as the page knows.
+export function canRead() {
+  return !access || access.scopes.includes("read");
 }
 
 // Calls the API; answers the parsed body, or throws ApiError with the error body's field.

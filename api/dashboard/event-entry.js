@@ -27,12 +27,22 @@ function effect(e) {
   return h("li", {}, rule, e.type);
 }
 
-// The data: a system event's folded (with its summary line above it), anyone else's in full.
+// Data longer than this is folded: one 35 KB event made the log 20,000 px tall on a phone
+// (explore30b F7).
+const SHOWN_DATA_CHARS = 300;
+
+// The data: a system event's folded (with its summary line above it), anyone else's in full
+// when short, else folded under its size.
 function data(ev) {
   if (!ev.data || !Object.keys(ev.data).length) return null;
   const summary = SYSTEM[ev.event_type];
   const r = ev.data.reminder;
-  if (!summary || !r) return h("p", {}, h("code", {}, JSON.stringify(ev.data)));
+  if (!summary || !r) {
+    const text = JSON.stringify(ev.data);
+    if (text.length <= SHOWN_DATA_CHARS) return h("p", {}, h("code", {}, text));
+    return h("details", { class: "data" }, h("summary", {}, `Data (${text.length.toLocaleString()} characters)`),
+      h("pre", {}, JSON.stringify(ev.data, null, 2)));
+  }
   const [what, why] = summary(ev.data);
   return [
     h("p", { class: "system" }, h("a", { href: `#/reminders/${r.id}` }, `Reminder #${r.id}`), ` (${r.event_type}) ${what}${why}`),

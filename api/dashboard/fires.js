@@ -36,9 +36,19 @@ export async function reminderFires(r, count = 5) {
   }
   let later = [];
   if (r.schedule_type !== "one_time" && count > 1) {
-    const spec = { ...schedule, from: base, count };
+    // Occurrences due by the time the retried one ends are fired each (fire_all), or are covered
+    // by it (fire_once, skip: the reminder moves on to its first occurrence after that): listed
+    // as fires to come, a reminder retrying for minutes showed times long past (explore30b F4).
+    let from = base;
     const next = Date.parse(base);
-    later = (await api("POST", "/v1/schedules/preview", spec)).times.filter((t) => Date.parse(t) > next).slice(0, count - 1);
+    const retry = Date.parse(r.next_run_at);
+    if (r.retrying_occurrence && r.misfire_policy !== "fire_all" && retry > next) {
+      const step = (r.interval_seconds || 0) * 1000;
+      from = new Date(step ? next + (Math.floor((retry - next) / step) + 1) * step : retry + 1).toISOString();
+    }
+    const spec = { ...schedule, run_at: from, from, count };
+    const past = Date.parse(from) === next ? next : Date.parse(from) - 1;
+    later = (await api("POST", "/v1/schedules/preview", spec)).times.filter((t) => Date.parse(t) > past).slice(0, count - 1);
   }
   const after = r.max_fires === null || r.max_fires === undefined ? null : r.max_fires - r.fire_count - 1;
   return [r.next_run_at, ...trimFires(later, { maxFires: after, endsAt: r.ends_at })];

@@ -2,7 +2,7 @@
 // (POST /v1/schedules/preview), a refused field's error shown next to it, and, where the server
 // parses schedules in words (POST /v1/schedules/parse), a box whose text fills the form.
 
-import { api, apiAnswer, hasRoute, ApiError } from "./api.js";
+import { api, apiAnswer, hasRoute, ApiError, canRead } from "./api.js";
 import { h, fill, field, input, select, textarea, time } from "./dom.js";
 import { checkRequired, labelledMessage, submitOnce } from "./form-errors.js";
 import { trimFires } from "./fires.js";
@@ -121,6 +121,12 @@ export async function createView(main) {
     // Nothing typed yet is not an error: say what the preview needs instead of asking the API.
     if (!form.elements[needed].value.trim()) {
       fill(preview, h("p", { class: "hint" }, ask));
+      return;
+    }
+    // A write-only token may create but not preview: said here, not by the token dialog opening
+    // over the form at each keystroke (explore30b F8).
+    if (!canRead()) {
+      fill(preview, h("p", { class: "hint" }, "The preview needs a token with scope read."));
       return;
     }
     let answer;

@@ -139,11 +139,12 @@ export async function detailView(main, ctx) {
       reschedule.querySelector(`[data-field="${name}"]`).hidden = r.schedule_type !== "cron";
       reschedule.elements[name].placeholder = r[name] ?? "";
     }
+    // A live update (a fire) leaves what is being typed alone: a tick it undid was lost without
+    // a word (explore30b F10). A limit the reminder no longer has offers no removal.
     for (const name of ["max_fires", "ends_at"]) {
       const box = reschedule.querySelector(`[data-remove="${name}"]`);
       box.hidden = r[name] == null;
-      box.querySelector("input").checked = false;
-      reschedule.elements[name].disabled = false;
+      if (box.hidden) keepLimit(name);
     }
     loadNext(r).catch(() => {});
   }
@@ -214,6 +215,11 @@ export async function detailView(main, ctx) {
     }
   }
 
+  function keepLimit(name) {
+    reschedule.elements["remove_" + name].checked = false;
+    reschedule.elements[name].disabled = false;
+  }
+
   // A limit being removed takes no new value.
   reschedule.addEventListener("change", (e) => {
     if (!e.target.name?.startsWith("remove_")) return;
@@ -245,6 +251,7 @@ export async function detailView(main, ctx) {
     show(await api("PATCH", `/v1/reminders/${id}`, patch));
     // Sent and shown above: a later change sends only what is typed then.
     reschedule.reset();
+    for (const name of ["max_fires", "ends_at"]) keepLimit(name);
     actionNote.textContent = "Rescheduled.";
   });
 

@@ -81,9 +81,14 @@ export async function remindersView(main, ctx) {
 
   async function bulkChange(action) {
     const what = action === "retry" ? "Retry every failed reminder" : `${action[0].toUpperCase()}${action.slice(1)} every reminder`;
-    if (!confirm(`${what} matching these filters?`)) return;
     const body = {};
     for (const f of BULK_FILTERS) if (params.get(f)) body[f] = params.get(f);
+    // What one OK changes, said in full: the filters, and how many the list holds (explore30b
+    // F5: "Cancel all" under the overview's ACTIVE card asked only "matching these filters?").
+    const shown = tbody.querySelectorAll("tr[data-id]").length;
+    const filtersText = Object.entries(body).map(([k, v]) => `${k} = ${v}`).join(", ");
+    const howMany = next ? `more than the ${shown} listed here (up to 10,000 a time)` : `the ${shown} listed here`;
+    if (!confirm(`${what} where ${filtersText}: ${howMany}?`)) return;
     bulkNote.textContent = "";
     try {
       const answer = await api("POST", `/v1/reminders/${action}`, body);

@@ -38,17 +38,46 @@ export async function rulesView(main, ctx) {
     list,
     more, note, rowError, title, form);
 
+  // The rule being edited, and its fields as the form showed them: a save sends only what was
+  // changed since, so a colleague's change to another field is not undone (explore30b F11).
   let editing = null;
+  let shown = null;
+  function texts(rule) {
+    return {
+      name: rule ? rule.name : "",
+      event_type: rule ? rule.event_type : "",
+      enabled: rule ? rule.enabled : true,
+      when: rule && Object.keys(rule.when || {}).length ? JSON.stringify(rule.when, null, 2) : "",
+      action: JSON.stringify(rule ? rule.action : EXAMPLE_ACTION, null, 2),
+    };
+  }
+  function current() {
+    const f = form.elements;
+    return { name: f.name.value, event_type: f.event_type.value, enabled: f.enabled.checked, when: f.when.value, action: f.action.value };
+  }
+  function put(values, only = Object.keys(values)) {
+    for (const key of only) {
+      if (key === "enabled") form.elements.enabled.checked = values.enabled;
+      else form.elements[key].value = values[key];
+    }
+  }
   function edit(rule) {
     editing = rule;
     clearErrors(form);
     title.textContent = rule ? `Edit rule #${rule.id}` : "New rule";
-    form.elements.name.value = rule ? rule.name : "";
-    form.elements.event_type.value = rule ? rule.event_type : "";
-    form.elements.enabled.checked = rule ? rule.enabled : true;
-    form.elements.when.value = rule && Object.keys(rule.when || {}).length ? JSON.stringify(rule.when, null, 2) : "";
-    form.elements.action.value = JSON.stringify(rule ? rule.action : EXAMPLE_ACTION, null, 2);
+    shown = texts(rule);
+    put(shown);
     if (rule) form.elements.name.focus();
+  }
+  // The rule being edited changed elsewhere: the fields not touched here show it as it is now,
+  // those touched keep what was typed, and the page says so.
+  function changedElsewhere(rule) {
+    const typed = current();
+    const fresh = texts(rule);
+    put(fresh, Object.keys(fresh).filter((k) => typed[k] === shown[k]));
+    editing = rule;
+    shown = fresh;
+    note.textContent = `Rule #${rule.id} was changed elsewhere: the editor shows it as it is now, except what you changed here.`;
   }
 
   function row(r) {
@@ -102,14 +131,18 @@ export async function rulesView(main, ctx) {
   submitOnce(form, async () => {
     note.textContent = "";
     if (!checkRequired(form)) return;
-    const body = {
-      name: form.elements.name.value.trim(),
-      event_type: form.elements.event_type.value.trim(),
-      enabled: form.elements.enabled.checked,
-      action: parsed("action"),
-    };
-    const when = parsed("when");
-    body.when = when || {};
+    const typed = current();
+    const changed = (key) => !editing || typed[key] !== shown[key];
+    const body = {};
+    if (changed("name")) body.name = typed.name.trim();
+    if (changed("event_type")) body.event_type = typed.event_type.trim();
+    if (changed("enabled")) body.enabled = typed.enabled;
+    if (changed("action")) body.action = parsed("action");
+    if (changed("when")) body.when = parsed("when") || {};
+    if (editing && !Object.keys(body).length) {
+      note.textContent = `Nothing to change in rule #${editing.id}.`;
+      return;
+    }
     const saved = editing ? await api("PATCH", `/v1/rules/${editing.id}`, body) : await api("POST", "/v1/rules", body);
     note.textContent = `Rule #${saved.id} saved.`;
     edit(saved);
@@ -124,6 +157,9 @@ export async function rulesView(main, ctx) {
       title.textContent = `New rule (rule #${editing.id} was deleted; saving makes a new one)`;
       note.textContent = "";
       editing = null;
+    } else if (type === "rule" && editing && data?.rule?.id === editing.id && data.rule.action
+      && Date.parse(data.rule.updated_at) > Date.parse(editing.updated_at)) {
+      changedElsewhere(data.rule);
     }
   });
   edit(null);

@@ -549,7 +549,8 @@ flow("pause every reminder matching a filter, then resume them", {}, async () =>
   page.once("dialog", (d) => asked.push(d.message()) && d.accept());
   await page.click("button:text-is('Pause all')");
   await page.waitForSelector(".bulk [role=status]:has-text('3 changed')");
-  assert.equal(asked[0], "Pause every reminder matching these filters?");
+  // The question names the filters and how many it changes (explore30b F5).
+  assert.equal(asked[0], `Pause every reminder where event_type = ${eventType}: the 3 listed here?`);
   assert.equal(await page.locator("#reminders .status-paused").count(), 3);
   page.once("dialog", (d) => d.accept());
   await page.click("button:text-is('Resume all')");
@@ -768,6 +769,22 @@ flow("a reschedule made empties its form", {}, async () => {
   assert.equal(await page.inputValue("#reschedule-form #f-max_fires"), "");
 });
 
+// A live update while the form is being filled leaves it alone: a ticked "no limit on fires" was
+// unticked by the next fire, and "Rescheduled." said with the limit still there (explore30b F10).
+flow("a live update keeps what the reschedule form holds", {}, async () => {
+  const made = await stack.api("POST", "/v1/reminders", { entity_type: "user", entity_id: unique("RL"), event_type: "rl", channel: "log",
+    schedule_type: "recurring", interval_seconds: 3600, max_fires: 1000, run_at: new Date(Date.now() + 3600000).toISOString() });
+  await open(`/reminders/${made.body.id}`);
+  await page.click("details:has(#reschedule-form) > summary");
+  await page.check("#f-remove-max_fires");
+  assert.equal((await stack.api("PATCH", `/v1/reminders/${made.body.id}`, { payload: { live: 1 } })).status, 200);
+  await page.waitForSelector("#facts:has-text('live')");
+  assert.equal(await page.isChecked("#f-remove-max_fires"), true);
+  assert.equal(await page.isDisabled("#reschedule-form #f-max_fires"), true);
+  await page.click("#reschedule-form button[type=submit]");
+  await waitUntil(async () => (await stack.api("GET", `/v1/reminders/${made.body.id}`)).body.max_fires === undefined, 10000, "the limit removed");
+});
+
 // More than a page of flags, and one set live meanwhile: it shows once, where its page puts it.
 flow("a flag set live shows once when the page holding it is loaded", {}, async () => {
   const prefix = unique("pg").toLowerCase();
@@ -784,6 +801,25 @@ flow("a flag set live shows once when the page holding it is loaded", {}, async 
   const keys = await page.$$eval("#flags tbody tr", (rows) => rows.map((r) => r.dataset.key));
   assert.equal(keys.filter((k) => k === live).length, 1);
   assert.equal(new Set(keys).size, keys.length);
+});
+
+// The rule being edited is changed elsewhere: the editor says so and shows the change, and a save
+// sends only what was changed here (explore30b F11: a save undid a colleague's disable).
+flow("the rules editor keeps a change made elsewhere to the rule it edits", {}, async () => {
+  const rule = await stack.api("POST", "/v1/rules", { name: unique("both"), event_type: "both", action: { type: "set_flag", flag: { key: "both", value: true } } });
+  assert.equal(rule.status, 201, JSON.stringify(rule.body));
+  await open(`/rules?id=${rule.body.id}`);
+  await page.waitForSelector(`#editor-title:text-is('Edit rule #${rule.body.id}')`);
+  await page.fill("#f-name", "renamed here");
+  assert.equal((await stack.api("PATCH", `/v1/rules/${rule.body.id}`, { enabled: false, when: { "data.priority": "high" } })).status, 200);
+  await page.waitForSelector(`p[role=status]:has-text('Rule #${rule.body.id} was changed elsewhere')`);
+  assert.equal(await page.isChecked("#f-enabled"), false);
+  assert.match(await page.inputValue("#f-when"), /data\.priority/);
+  assert.equal(await page.inputValue("#f-name"), "renamed here");
+  await page.click("#rule-form button[type=submit]");
+  await page.waitForSelector(`p[role=status]:has-text('Rule #${rule.body.id} saved')`);
+  const saved = (await stack.api("GET", `/v1/rules/${rule.body.id}`)).body;
+  assert.deepEqual([saved.name, saved.enabled, saved.when], ["renamed here", false, { "data.priority": "high" }]);
 });
 
 // The rule being edited is deleted elsewhere: the editor says so, and saving makes a new one.
@@ -1290,9 +1326,18 @@ flow("with tokens on, the page works only after a token is entered", {}, async (
     // shows its value and cannot flip it, and no form or row button that changes anything shows.
     const rule = await secured.api("POST", "/v1/rules", { name: "kept", event_type: "kept", action: { type: "set_flag", flag: { key: "kept", value: true } } }, token);
     assert.equal(rule.status, 201, JSON.stringify(rule.body));
+    // Its first GET /v1/auth answered 429, the page asks again and then follows it: it offered
+    // every change for the tab's life (explore30b F3).
+    let authAsked = 0;
+    await other.route("**/v1/auth", (route) => (++authAsked === 1
+      ? route.fulfill({ status: 429, contentType: "application/json", headers: { "Retry-After": "1" },
+        body: JSON.stringify({ error: { code: "rate_limited", message: "token reader sent too many requests" } }) })
+      : route.continue()));
     await other.fill("#token-input", secured.createToken("reader", "read"));
     await other.press("#token-input", "Enter");
     await other.waitForSelector("#token-note:visible");
+    assert.ok(authAsked >= 2, `GET /v1/auth asked ${authAsked} times`);
+    await other.unroute("**/v1/auth");
     await other.goto(`${secured.base}/#/flags`);
     await other.waitForSelector('#flags tr[data-key="signed_in"] button.toggle[disabled]');
     assert.equal(await other.isVisible("#flag-form"), false);

@@ -48,9 +48,14 @@ function attemptsTable(attempts) {
 
 // An ended occurrence has fired_at; one still retrying, skipped or left unfinished has not.
 function execution(e) {
+  // A 429 uses none of the fire's attempts while the free ones last (README): "16 attempts" of a
+  // reminder allowed 3 read as a bug (explore30b F4).
+  const limited = (e.delivery_attempts || []).filter((a) => a.status_code === 429).length;
+  const tries = `${e.attempts} attempt${e.attempts === 1 ? "" : "s"}` +
+    (limited ? ` (${limited} answered 429, which use no attempt: up to 20 of them)` : "");
   return h("li", { class: "execution" },
     h("p", {}, h("strong", {}, e.outcome), " · scheduled ", time(e.scheduled_for), e.fired_at ? [" · fired ", time(e.fired_at)] : null,
-      ` · ${e.attempts} attempt${e.attempts === 1 ? "" : "s"} · ${e.worker}`, e.error ? ` · ${e.error}` : ""),
+      ` · ${tries} · ${e.worker}`, e.error ? ` · ${e.error}` : ""),
     e.delivery_attempts ? attemptsTable(e.delivery_attempts) : null);
 }
 

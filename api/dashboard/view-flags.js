@@ -48,6 +48,7 @@ export async function flagsView(main, ctx) {
 
   function upsert(f) {
     const fresh = row(f);
+    tbody.querySelector("tr.none")?.remove();
     const old = tbody.querySelector(`tr[data-key="${CSS.escape(f.key)}"]`);
     if (old) replaceKeepingFocus(old, fresh);
     else tbody.prepend(fresh);
@@ -64,6 +65,7 @@ export async function flagsView(main, ctx) {
       shown.get(f.key)?.remove();
       tbody.append(row(f));
     }
+    if (!tbody.rows.length) fill(tbody, h("tr", { class: "none" }, h("td", { colspan: COLUMNS.length + 1 }, "No flags yet.")));
     fill(more, page.next_cursor
       ? moreButton(more, "More flags", () => load(page.next_cursor)) : null);
   }

@@ -6,7 +6,7 @@ import { clearErrors, checkRequired, submitOnce } from "./form-errors.js";
 
 // The last column holds each rule's buttons; its header names it for screen readers and, on a
 // phone, beside the buttons.
-const COLUMNS = ["Id", "Name", "Event type", "Enabled", "Action", "Edit or delete"];
+const COLUMNS = ["Id", "Name", "Event type", "When", "Enabled", "Action", "Edit or delete"];
 
 const EXAMPLE_ACTION = {
   type: "remind",
@@ -82,7 +82,8 @@ export async function rulesView(main, ctx) {
 
   function row(r) {
     return labelledRow({ "data-id": r.id }, COLUMNS, [
-      `#${r.id}`, r.name, r.event_type, r.enabled ? "yes" : "no", r.action.type,
+      `#${r.id}`, r.name, r.event_type,
+      Object.keys(r.when || {}).length ? h("code", {}, JSON.stringify(r.when)) : "always", r.enabled ? "yes" : "no", r.action.type,
       [h("button", { type: "button", class: "needs-write", onclick: () => edit(r), "aria-label": `Edit rule ${r.name}` }, "Edit"), " ",
         h("button", { type: "button", class: "danger needs-write", onclick: () => remove(r), "aria-label": `Delete rule ${r.name}` }, "Delete")]]);
   }

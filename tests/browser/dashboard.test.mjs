@@ -769,6 +769,21 @@ flow("a reschedule made empties its form", {}, async () => {
   assert.equal(await page.inputValue("#reschedule-form #f-max_fires"), "");
 });
 
+// A fire's 429s use none of its attempts: its line says how many of its tries they were
+// (explore30b F4: "16 attempts" of a reminder allowed 3).
+flow("an execution says how many of its tries were answered 429", {}, async () => {
+  const made = await stack.api("POST", "/v1/reminders", { entity_type: "user", entity_id: unique("RL429"), event_type: "rl", channel: "log",
+    schedule_type: "recurring", interval_seconds: 3600, run_at: new Date(Date.now() + 3600000).toISOString() });
+  const id = made.body.id;
+  stack.sql(`INSERT INTO nudge.delivery_attempts (reminder_id, scheduled_for, attempt, outcome, status_code, worker)
+             VALUES (${id}, '2026-01-01T00:00:00Z', 1, 'failed', 429, 'w'), (${id}, '2026-01-01T00:00:00Z', 2, 'failed', 429, 'w'),
+                    (${id}, '2026-01-01T00:00:00Z', 3, 'delivered', 200, 'w');
+             INSERT INTO nudge.executions (reminder_id, scheduled_for, outcome, attempts, worker)
+             VALUES (${id}, '2026-01-01T00:00:00Z', 'delivered', 3, 'w')`);
+  await open(`/reminders/${id}`);
+  await page.waitForSelector("#executions > li:has-text('3 attempts (2 answered 429, which use no attempt: up to 20 of them)')");
+});
+
 // A live update while the form is being filled leaves it alone: a ticked "no limit on fires" was
 // unticked by the next fire, and "Rescheduled." said with the limit still there (explore30b F10).
 flow("a live update keeps what the reschedule form holds", {}, async () => {

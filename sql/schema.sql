@@ -2515,7 +2515,7 @@ BEGIN
            p_run_at => (p_item->>'run_at')::timestamptz,
            p_interval_seconds => coalesce((p_item->>'interval_seconds')::integer, v_minutes * 60),
            p_target => p_item->>'target',
-           p_payload => coalesce(p_item->'payload', '{}'::jsonb),
+           p_payload => coalesce(nullif(p_item->'payload', 'null'::jsonb), '{}'::jsonb),
            p_stop_condition_type => p_item->>'stop_condition_type',
            p_stop_condition_value => p_item->>'stop_condition_value',
            p_max_fires => (p_item->>'max_fires')::integer,
@@ -2524,7 +2524,7 @@ BEGIN
            p_timezone => p_item->>'timezone',
            p_misfire_policy => p_item->>'misfire_policy',
            p_max_attempts => (p_item->>'max_attempts')::integer,
-           p_request => p_item->'request') c;
+           p_request => nullif(p_item->'request', 'null'::jsonb)) c;
 END $$;
 
 -- Name: FUNCTION create_reminder_from_item(p_item jsonb); Type: COMMENT; Schema: nudge; Owner: -
@@ -2553,7 +2553,7 @@ BEGIN
            e.v->>'channel', e.v->>'schedule_type', (e.v->>'run_at')::timestamptz,
            coalesce((e.v->>'interval_seconds')::integer,
                     (e.v->>'interval_minutes')::integer * 60), e.v->>'target',
-           coalesce(e.v->'payload', '{}'::jsonb), e.v->>'stop_condition_type',
+           coalesce(nullif(e.v->'payload', 'null'::jsonb), '{}'::jsonb), e.v->>'stop_condition_type',
            e.v->>'stop_condition_value', (e.v->>'max_fires')::integer,
            (e.v->>'ends_at')::timestamptz, e.v->>'cron', e.v->>'timezone', NULL, NULL,
            coalesce(e.v->>'misfire_policy', 'fire_once'), (e.v->>'max_attempts')::integer,
@@ -3522,7 +3522,7 @@ BEGIN
       v_out := v_out || nudge.emit_event(
                  p_event_type => v_item->>'event_type', p_entity_type => v_item->>'entity_type',
                  p_entity_id => v_item->>'entity_id',
-                 p_data => coalesce(v_item->'data', '{}'::jsonb), p_key => v_item->>'key',
+                 p_data => coalesce(nullif(v_item->'data', 'null'::jsonb), '{}'::jsonb), p_key => v_item->>'key',
                  p_occurred_at => (v_item->>'occurred_at')::timestamptz);
       v_index := v_index + 1;
     END LOOP;
@@ -5400,7 +5400,7 @@ BEGIN
   BEGIN
     INSERT INTO pg_temp.nudge_batch_event
     SELECT (x.ord - 1)::integer, nextval('nudge.events_id_seq'), x.v->>'event_type',
-           x.v->>'entity_type', x.v->>'entity_id', coalesce(x.v->'data', '{}'::jsonb),
+           x.v->>'entity_type', x.v->>'entity_id', coalesce(nullif(x.v->'data', 'null'::jsonb), '{}'::jsonb),
            coalesce((x.v->>'occurred_at')::timestamptz, now())
       FROM jsonb_array_elements(p_items) WITH ORDINALITY AS x(v, ord)
      -- An unknown key is left out too, and a value REST would not take as it is typed: the

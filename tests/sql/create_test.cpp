@@ -316,6 +316,25 @@ TEST_F(CreateTest, ABatchItemOfTheWrongTypeIsNamedWithItsIndexAndField) {
 // A batch takes what the REST API takes: an unknown key is refused, not ignored, and
 // interval_minutes stands for interval_seconds. Each bad item rejects the whole batch, naming
 // it; both the set-based path and the exact one say the same.
+// A JSON null for an item's payload or request is the same as leaving it out, as REST reads it,
+// on the batch's set-wise path and on its item-by-item one (a duplicate identity sends it there).
+TEST_F(CreateTest, ABatchItemsNullPayloadAndRequestAreLeftOut) {
+  const std::string item = R"({"entity_type": "u", "entity_id": "n", "event_type": "e",
+      "channel": "webhook", "target": "https://example.com/h", "schedule_type": "recurring",
+      "interval_seconds": 60, "payload": null, "request": null})";
+  for (const std::string& items : {"[" + item + "]", "[" + item + ", " + item + "]"}) {
+    SCOPED_TRACE(items);
+    const pqxx::result r =
+        sql("SELECT c.created, (c.reminder).payload::text, (c.reminder).request IS NULL "
+            "FROM nudge.create_reminders($1::jsonb) c ORDER BY c.item",
+            items);
+    ASSERT_GE(r.size(), 1u);
+    EXPECT_EQ(r[0][1].as<std::string>(), "{}");
+    EXPECT_TRUE(r[0][2].as<bool>());
+    sql("DELETE FROM nudge.reminders");
+  }
+}
+
 // A refused email address is told what it must be (explore30a F8: "ops@mailhost" was told "in
 // plain ASCII"); more than 64 characters before the @ is refused here, not by the relay at each
 // fire.

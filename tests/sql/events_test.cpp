@@ -170,6 +170,20 @@ TEST_F(EventsTest, DataInAWebhookTargetStaysInItsSlot) {
       << batch.dump();
 }
 
+// A JSON null for an item's data is the same as leaving it out, as REST reads it, on the batch's
+// set-wise path and on its item-by-item one (a key sends it there).
+TEST_F(EventsTest, ABatchItemsNullDataIsNoData) {
+  for (const std::string key : {"", R"(, "key": "k1")"}) {
+    SCOPED_TRACE(key);
+    const json batch = json::parse(value<std::string>(
+        "SELECT nudge.emit_events($1::jsonb)::text",
+        R"([{"event_type": "noted", "entity_type": "interviewer", "entity_id": "n)" +
+            std::to_string(key.size()) + R"(", "data": null)" + key + "}]"));
+    ASSERT_EQ(batch.size(), 1u) << batch.dump();
+    EXPECT_EQ(batch[0]["event"]["data"], json::object()) << batch.dump();
+  }
+}
+
 // A webhook URL kept whole in a secret ({{secret.NAME}} alone: Slack's URL is its credential) is
 // the worker's to fill: rules keep it as written, one event at a time and in batches; a secret
 // anywhere else in a template is refused when the rule is saved, naming the field.

@@ -141,6 +141,9 @@ std::optional<std::string> CheckSmtpUrl(const std::string& url) {
   } else {
     return "must start with smtp:// or smtps://";
   }
+  // Said as such: a space after the port read as "a port from 1 to 65535" (explore30a F4).
+  if (rest.find_first_of(" \t\r\n") != std::string_view::npos)
+    return "must not contain white space (a space in the user name or password is %20)";
   std::string_view host = Authority(rest);
   if (auto problem = CheckOneAt(host)) return problem;
   // A / ? or # in a password ends the host part early: "user:pa" would read as a bad port.

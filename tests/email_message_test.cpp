@@ -282,6 +282,14 @@ TEST(EmailMessage, MessageIsSevenBitWithBase64BodyLinesOf76) {
   EXPECT_EQ(decoded_body(message), expected);
 }
 
+TEST(EmailMessage, ABlankSubjectIsTheDefaultOne) {
+  for (const std::string subject : {"", "   ", "\r\n\t"}) {
+    EXPECT_EQ(raw_header(message_for(with_payload({{"subject", subject}})), "Subject"),
+              "Reminder: feedback_form for interviewer INT_100")
+        << subject;
+  }
+}
+
 TEST(EmailMessage, EmptyBodyIsAnEmptyBase64Part) {
   EXPECT_EQ(body_of(message_for(with_payload({{"body", ""}}))), "");
 }

@@ -195,7 +195,10 @@ std::string email_message(const Fire& fire, const std::string& from, const std::
   text += "Date: " + rfc5322_date(now) + "\r\n";
   text += "From: " + from + "\r\n";
   text += "To: " + to + "\r\n";
-  text += subject_header(one_line(subject ? *subject : default_subject(fire)));
+  // A blank subject says nothing in an inbox (explore30a F8): the default says what it is.
+  std::string line = subject ? one_line(*subject) : std::string();
+  if (line.empty()) line = one_line(default_subject(fire));
+  text += subject_header(line);
   text += "Message-ID: " + message_id(key, from) + "\r\n";
   text += "MIME-Version: 1.0\r\n";
   text += "Content-Type: text/plain; charset=utf-8\r\n";

@@ -14,7 +14,14 @@ export function filterForm(route, label, params, fields) {
     h("div", { class: "actions" }, h("button", { type: "submit" }, "Filter")),
     h("p", { class: "error form-error", role: "alert" }));
   const controls = [...form.elements].filter((el) => el.name);
-  for (const el of controls) el.value = params.get(el.name) || "";
+  for (const el of controls) {
+    const wanted = params.get(el.name) || "";
+    // A value the URL asks for that a select does not offer ("active"): shown as asked, beside
+    // the API's error, not as "any", which is not what the list was asked for.
+    if (el.tagName === "SELECT" && wanted && ![...el.options].some((o) => o.value === wanted))
+      el.append(h("option", { value: wanted }, wanted));
+    el.value = wanted;
+  }
   form.addEventListener("submit", (e) => {
     e.preventDefault();
     location.hash = route + query(Object.fromEntries(controls.map((el) => [el.name, el.value.trim()])));

@@ -77,7 +77,7 @@ function endPacingButton(t, done) {
         await api("POST", "/v1/targets/close", { host: t.host });
         done(null, `Ended the pacing of ${t.host}: what waited goes out now.`);
       } catch (e) {
-        done(e);
+        done(e, null, "Could not end its pacing");
       }
     },
   }, "End pacing");
@@ -160,8 +160,8 @@ export async function overviewView(main, ctx) {
   }
 
   // What a "Close now" did, said above the cards; the focus, lost with its button, goes there.
-  async function afterClose(e, done) {
-    if (e) note.textContent = `Could not close it: ${e.message}`;
+  async function afterClose(e, done, failed = "Could not close it") {
+    if (e) note.textContent = `${failed}: ${e.message}`;
     else {
       said.textContent = done;
       await reload();

@@ -478,6 +478,7 @@ flow("the list pages forward and back, and a bad filter in the URL stays on scre
   await open(`/reminders?status=BOGUS&event_type=${eventType}`);
   await page.waitForSelector("#f-status[aria-invalid=true]");
   assert.match(await page.textContent("#f-status-error"), /^must be /);
+  assert.equal(await page.inputValue("#f-status"), "BOGUS");  // what was asked, not "any"
   // Bulk changes would be refused for the same filter: they are not offered.
   assert.equal(await page.isVisible(".bulk"), false);
   await open("/reminders?cursor=garbage");

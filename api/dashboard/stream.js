@@ -34,11 +34,32 @@ function show(state, text) {
   el.textContent = "Live updates: " + text;
 }
 
+function streamUrl() {
+  const t = token();
+  return "/v1/stream" + (t ? "?access_token=" + encodeURIComponent(t) : "");
+}
+
+// Why the server refused the stream, from its error body, or null: EventSource tells the page
+// nothing of it, and "reconnecting…" for ever hid a token holding all its streams (other tabs)
+// or lacking read (explore30b F9).
+async function refusal() {
+  const stop = new AbortController();
+  try {
+    const res = await fetch(streamUrl(), { cache: "no-store", signal: stop.signal });
+    if (res.ok) return null;
+    const body = await res.json().catch(() => null);
+    return body?.error?.message ?? null;
+  } catch {
+    return null;
+  } finally {
+    stop.abort();
+  }
+}
+
 function open() {
   clearTimeout(timer);
   if (source) source.close();
-  const t = token();
-  source = new EventSource("/v1/stream" + (t ? "?access_token=" + encodeURIComponent(t) : ""));
+  source = new EventSource(streamUrl());
   show("connecting", "connecting…");
   source.onopen = () => {
     retry = 1000;
@@ -50,6 +71,8 @@ function open() {
     // route yet, a 401, a 503 past max_streams) is CLOSED and retried here.
     if (source.readyState === EventSource.CLOSED) {
       show("offline", "offline, reconnecting…");
+      const closed = source;
+      refusal().then((why) => { if (why && source === closed) show("offline", `offline: ${why}`); });
       timer = setTimeout(open, retry);
       retry = Math.min(retry * 2, 30000);
     } else {

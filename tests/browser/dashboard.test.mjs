@@ -1402,6 +1402,16 @@ flow("with tokens on, the page works only after a token is entered", {}, async (
     await other.waitForSelector("#token-dialog[open]", { timeout: 15000 });
     assert.match(await other.textContent("#connection"), /revoked/);
     assert.match(await other.textContent("#token-error"), /revoked/);
+    // A stream the server refuses says why in the header, not "reconnecting…" for ever: here a
+    // token without read (explore30b F9).
+    const third = await context.newPage();
+    third.on("pageerror", (e) => errors.push(String(e)));
+    await third.goto(`${secured.base}/#/overview`);
+    await third.waitForSelector("#token-dialog[open]");
+    await third.fill("#token-input", secured.createToken("poster", "write"));
+    await third.press("#token-input", "Enter");
+    await third.waitForSelector("#connection:has-text('offline: ')");
+    assert.match(await third.textContent("#connection"), /scope read/);
     assert.deepEqual(errors, []);
   } finally {
     await secured.stop(false);

@@ -64,7 +64,7 @@ async function breakers(closed) {
       : h("p", { id: "breakers" }, "None is open: every webhook host is taking deliveries.")];
 }
 
-const PACED_COLUMNS = ["Host or URL", "Pace", "Next delivery", "Action"];
+const PACED_COLUMNS = ["Host or URL", "Pace", "Next slot", "Action"];
 
 // Ends a host's pacing, and its URLs', by hand (POST /v1/targets/close) once its limit is known
 // to be lifted: what its pace holds goes out at once.
@@ -88,10 +88,15 @@ function endPacingButton(t, done) {
 // incoming-webhook URL), a host whole when its 429s show a wider limit. Their breakers stay
 // closed: without this, a receiver that limits its rate is nowhere to be seen while its backlog
 // waits.
-async function pacedHosts(ended) {
+async function pacedHosts(ended, overview) {
   if (!(await hasRoute("/v1/targets"))) return null;
-  const p = await api("GET", "/v1/targets?paced=true&limit=50");
-  const next = (at) => (new Date(at) <= Date.now() + 500 ? "now" : time(at));
+  const [p, o] = await Promise.all([api("GET", "/v1/targets?paced=true&limit=50"), overview]);
+  // The pace's next free slot: "free" says the pace holds nothing back now, while what waits may
+  // still wait (a 429's backoff): how long the oldest has waited is said below (explore30b F6:
+  // "now" read as "delivered now" beside an occurrence 16 minutes overdue).
+  const next = (at) => (new Date(at) <= Date.now() + 500 ? "free" : time(at));
+  const gauge = (name) => (o?.gauges ?? []).find((g) => g.name === name)?.value ?? 0;
+  const waiting = gauge("nudge_paced_deliveries");
   const pace = (n) => `${n.toLocaleString()} a second`;
   const rows = p.items.flatMap((t) => [
     ...(t.pace != null ? [[t.host, pace(t.pace), next(t.next_send_at), endPacingButton(t, ended)]] : []),
@@ -104,6 +109,7 @@ async function pacedHosts(ended) {
         h("table", { id: "paced-hosts", class: "stack-on-phone" }, tableHead(PACED_COLUMNS),
           h("tbody", {}, rows.map((cells) => labelledRow({}, PACED_COLUMNS, cells, [1]))))),
         hidden > 0 ? h("p", { class: "hint" }, `And ${hidden.toLocaleString()} more paced URLs: see GET /v1/targets?paced=true.`) : null,
+        waiting > 0 ? h("p", { id: "paced-waiting" }, `${waiting.toLocaleString()} due ${waiting === 1 ? "delivery waits" : "deliveries wait"} for them; the oldest has been due for ${duration(gauge("nudge_oldest_paced_seconds"))}.`) : null,
         h("p", { class: "hint" }, "They answered 429: their deliveries go out at this pace, which each 429 cuts to 0.7 and which grows back without one; a 429 uses no attempt. A URL is paced on its own, a whole host when its 429s show a limit wider than one URL.")]
       : h("p", { id: "paced-hosts" }, "No webhook host is rate-limiting its deliveries.")];
 }
@@ -135,7 +141,8 @@ export async function overviewView(main, ctx) {
     h("button", { type: "button", onclick: () => reload() }, "Refresh"));
 
   async function load() {
-    const [o, held, paced, busy] = await Promise.all([api("GET", "/v1/overview"), breakers(afterClose), pacedHosts(afterClose), busyHosts()]);
+    const overview = api("GET", "/v1/overview");
+    const [o, held, paced, busy] = await Promise.all([overview, breakers(afterClose), pacedHosts(afterClose, overview), busyHosts()]);
     const approx = o.counts_estimated ? "≈ " : "";
     const dueCapped = o.due_now >= o.due_now_cap ? "+" : "";
     fill(body,

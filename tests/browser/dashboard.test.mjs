@@ -194,9 +194,15 @@ flow("the overview names the hosts and URLs paced because they answered 429", {}
   stack.sql(`INSERT INTO nudge.target_hosts (host, pace, limited_at, paced_until, next_send_at)
              VALUES ('https://limited.example:443', 2, now() + interval '1 minute', now() + interval '5 minutes',
                      now() + interval '1 minute')`);
+  // A delivery it holds back, due a minute ago: how long it has waited is said (explore30b F6).
+  const held = await stack.api("POST", "/v1/reminders", { entity_type: "user", entity_id: unique("PACED"), event_type: "paced", channel: "webhook",
+    target: "https://limited.example/in", schedule_type: "one_time", run_at: new Date(Date.now() - 60000).toISOString() });
+  assert.equal(held.status, 201, JSON.stringify(held.body));
   await page.click("button:text-is('Refresh')");
   const row = await page.waitForSelector("#paced-hosts tbody tr");
   assert.match(await row.textContent(), /^https:\/\/limited\.example:4432 a second\d.*End pacing$/);
+  assert.match(await (await page.waitForSelector("#paced-waiting")).textContent(), /^1 due delivery waits for them; the oldest has been due for \d+ s\.$/);
+  assert.equal((await stack.api("POST", `/v1/reminders/${held.body.id}/cancel`)).status, 200);
   page.once("dialog", (d) => d.accept());
   await page.click("#paced-hosts button:text-is('End pacing')");
   await page.waitForSelector("#overview-said:has-text('Ended the pacing of https://limited.example:443')");

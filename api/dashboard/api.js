@@ -184,7 +184,11 @@ export async function apiAnswer(method, path, body) {
       }
       continue;
     }
-    if (!res.ok) throw new ApiError(res.status, data);
+    if (!res.ok) {
+      const refused = new ApiError(res.status, data);
+      refused.retryAfter = Number(res.headers.get("Retry-After")) || 0;
+      throw refused;
+    }
     return { status: res.status, data };
   }
 }

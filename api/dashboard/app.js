@@ -89,6 +89,9 @@ async function render() {
     fill(box, h("h1", {}, "Could not load this view"), h("p", { class: "error", role: "alert" }, e.message),
       h("button", { type: "button", onclick: showAgain }, "Try again"));
     ctx.subscribe((type) => { if (type === "resync") showAgain(); });
+    // A server that asked to be asked again later (a 429 over the token's rate, a busy 503) is,
+    // once its Retry-After has passed (explore30b F9: the view stayed failed until clicked).
+    if (e.retryAfter > 0) ctx.every(Math.min(e.retryAfter, 30) * 1000, showAgain);
   } finally {
     clearTimeout(loading);
     if (mine === renders) {

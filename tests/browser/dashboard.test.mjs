@@ -791,6 +791,24 @@ flow("an execution says how many of its tries were answered 429", {}, async () =
   await page.waitForSelector("#executions > li:has-text('3 attempts (2 answered 429, which use no attempt: up to 20 of them)')");
 });
 
+// A view the server refused with a Retry-After (a token over its rate) loads again by itself once
+// that has passed (explore30b F9: it stayed "Could not load this view" until clicked).
+flow("a view refused with Retry-After loads again by itself", {}, async () => {
+  let asked = 0;
+  await page.route("**/v1/overview", (route) => (++asked === 1
+    ? route.fulfill({ status: 429, contentType: "application/json", headers: { "Retry-After": "1" },
+      body: JSON.stringify({ error: { code: "rate_limited", message: "token browser sent too many requests" } }) })
+    : route.continue()));
+  try {
+    await open("/overview");
+    await page.waitForSelector("main h1:text-is('Could not load this view')");
+    await page.waitForSelector("main .cards", { timeout: 5000 });
+    assert.ok(asked >= 2);
+  } finally {
+    await page.unroute("**/v1/overview");
+  }
+});
+
 // A live update while the form is being filled leaves it alone: a ticked "no limit on fires" was
 // unticked by the next fire, and "Rescheduled." said with the limit still there (explore30b F10).
 flow("a live update keeps what the reschedule form holds", {}, async () => {

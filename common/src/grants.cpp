@@ -20,8 +20,11 @@ constexpr Need kApi[] = {
     {"database", "TEMP", "current"},
     {"table", "SELECT,UPDATE", "nudge.api_tokens"},
     {"table", "SELECT,INSERT", "nudge.audit,nudge.events"},
+    // changes_pruned: a stream resumed with Last-Event-ID reads it (explore30c F2: without it the
+    // resumed stream said nothing, for good, while /readyz said the grants were fine).
     {"table", "SELECT",
-     "nudge.change_batches,nudge.changes,nudge.delivery_attempts,nudge.executions"},
+     "nudge.change_batches,nudge.changes,nudge.changes_pruned,nudge.delivery_attempts,"
+     "nudge.executions"},
     // Closing a breaker by hand (POST /v1/targets/close, nudge.close_breaker) ends its pacing.
     {"table", "SELECT,UPDATE", "nudge.target_hosts"},
     {"table", "SELECT,DELETE", "nudge.paced_targets"},
@@ -29,6 +32,8 @@ constexpr Need kApi[] = {
     {"table", "SELECT,INSERT,UPDATE", "nudge.reminders,nudge.status_flags"},
     {"sequence", "USAGE", "nudge.events_id_seq"},
     {"function", "EXECUTE", "nudge.stream_advance()"},
+    // Its /metrics' nudge_rule_failures_total (explore30c F3: only the worker's had it).
+    {"sequence", "SELECT", "nudge.rule_failures"},
 };
 
 constexpr Need kWorker[] = {

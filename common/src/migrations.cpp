@@ -171,6 +171,31 @@ std::string lock_holders(pqxx::connection& conn) {
   return out.empty() ? "unknown" : out;
 }
 
+// PostgreSQL 15 lets a login that is not a superuser set a parameter of no extension (nudge.*)
+// on a function only once a superuser has granted it that: 0134 does, for the finish.
+constexpr std::string_view kSetParameter = "nudge.\"placing\"";
+const std::string kSetParameterHint =
+    "a superuser must first run, once: GRANT SET ON PARAMETER \"nudge.placing\" TO the role that "
+    "owns schema nudge (PostgreSQL 15 lets only a superuser set a parameter of no extension on a "
+    "function); then run this again";
+
+// Refuses, before anything is applied, to start migrations that would stop halfway at one a
+// login may not apply for want of that grant (explore30c F1: a new install as a role that is not
+// a superuser stopped at 0134 with the first 133 applied, told to run as the owner it was).
+void check_can_set_parameters(pqxx::connection& conn, const std::map<int, Applied>& applied) {
+  bool needed = false;
+  for (const auto& m : embedded_migrations())
+    needed = needed || (!applied.contains(m.version) &&
+                        std::string_view(m.sql).find(kSetParameter) != std::string_view::npos);
+  if (!needed) return;
+  const pqxx::row r = pqxx::nontransaction(conn).exec1(
+      "SELECT r.rolsuper OR has_parameter_privilege('nudge.placing', 'SET'), current_user "
+      "FROM pg_roles r WHERE r.rolname = current_user");
+  if (r[0].as<bool>()) return;
+  throw MigrationNotAllowed(std::string("the migrations cannot be applied as ") + r[1].c_str() +
+                            ": " + kSetParameterHint);
+}
+
 // Applies one migration in its own transaction, recording it; false when a lock it needed was
 // held past kMigrationLockWait (nothing is applied then).
 bool apply(pqxx::connection& conn, const Migration& m, const std::string& sum) {
@@ -191,6 +216,10 @@ bool apply(pqxx::connection& conn, const Migration& m, const std::string& sum) {
     if (sqlstate_of(e) == "55P03") return false;
     // A service's login that may only use the schema: retrying will not help.
     if (sqlstate_of(e) != "42501") throw;
+    if (std::string_view(e.what()).find("permission denied to set parameter") !=
+        std::string_view::npos)
+      throw MigrationNotAllowed("migration " + std::string(m.name) + " cannot be applied (" +
+                                primary_message(e.what()) + "): " + kSetParameterHint);
     throw MigrationNotAllowed("migration " + std::string(m.name) +
                               " is pending and this login may not apply it (" +
                               primary_message(e.what()) +
@@ -232,6 +261,7 @@ int migrate(pqxx::connection& conn) {
   const auto applied = applied_migrations(conn);
   check_not_too_new(applied);
   all_applied(applied);
+  check_can_set_parameters(conn, applied);
   int count = 0;
   for (const auto& m : embedded_migrations()) {
     const std::string sum = checksum(m.sql);

@@ -6,8 +6,10 @@
 #include <fstream>
 #include <thread>
 
+#include "nudge/migrations.hpp"
 #include "process/process_fixture.hpp"
 #include "support/prometheus_text.hpp"
+#include "support/sse_client.hpp"
 
 namespace nudge::test {
 namespace {
@@ -263,6 +265,26 @@ class Login {
   std::string name_;
 };
 
+// A role that is not a superuser owns and migrates Nudge once a superuser has let it set
+// nudge.placing on a function (PostgreSQL 15): without that grant the migrations refuse before
+// applying any, naming it (explore30c F1: they stopped at 0134 with 133 applied, telling the
+// owner to run them as the owner).
+TEST_F(Install, AnOwnerThatIsNotASuperuserNeedsOneGrantAndIsToldSoBeforeAnythingIsApplied) {
+  const Login owner(app_.url(), "nudge_own_" + std::to_string(::getpid()) + "_" +
+                                    std::to_string(free_tcp_port()));
+  app_exec("GRANT CREATE, TEMP ON DATABASE \"" + app_.name() + "\" TO " + owner.name());
+  EXPECT_EQ(migrate(owner.url(app_.url()), "refused.log"), 2) << last_log_;
+  EXPECT_NE(last_log_.find(R"(GRANT SET ON PARAMETER \"nudge.placing\" TO the role that owns)"),
+            std::string::npos)
+      << last_log_;
+  EXPECT_EQ(app_value<long>("SELECT count(*) FROM nudge.migrations"), 0);
+  app_exec("GRANT SET ON PARAMETER \"nudge.placing\" TO " + owner.name());
+  EXPECT_EQ(migrate(owner.url(app_.url()), "owner.log"), 0) << last_log_;
+  EXPECT_EQ(app_value<long>("SELECT count(*) FROM nudge.migrations"),
+            static_cast<long>(embedded_migrations().size()));
+  app_exec("REVOKE SET ON PARAMETER \"nudge.placing\" FROM " + owner.name());
+}
+
 // A service's login may only use the schema (no CREATE anywhere, no ownership): with nothing to
 // migrate it starts, reading alone; with a migration pending it exits 2 saying the owner must
 // apply it, instead of failing on DDL it was never meant to run and being restarted for good.
@@ -386,6 +408,32 @@ TEST_F(Install, TheReadmesGrantsMakeEachServiceReadyAndAMissingOneIsNamedInReady
   ASSERT_TRUE(closed);
   EXPECT_EQ(closed->status, 200) << closed->body << api_process.log();
   EXPECT_EQ(app_value<long>("SELECT count(*) FROM nudge.paced_targets"), 0);
+
+  // A stream resumed with Last-Event-ID (as EventSource and the dashboard reconnect) catches up
+  // from the log: on the README's grants it went silent for good (explore30c F2). And the API's
+  // /metrics counts the rules that failed (F3: only the worker's could).
+  const auto create = [&](const std::string& id) {
+    const auto r = client.Post("/v1/reminders",
+                               R"({"entity_type": "u", "entity_id": ")" + id +
+                                   R"(", "event_type": "e", "channel": "log",
+                                   "schedule_type": "one_time", "run_at": "2099-01-01T00:00:00Z"})",
+                               "application/json");
+    ASSERT_TRUE(r && r->status == 201) << (r ? r->body : "no answer") << api_process.log();
+  };
+  SseClient live(api_port, "/v1/stream");
+  ASSERT_EQ(live.answer().status, 200);
+  create("first");
+  const auto first = live.next_event(std::chrono::seconds(10));
+  ASSERT_TRUE(first && !first->id.empty()) << api_process.log();
+  create("second");
+  SseClient resumed(api_port, "/v1/stream", "Last-Event-ID: " + first->id + "\r\n");
+  ASSERT_EQ(resumed.answer().status, 200);
+  const auto caught_up = resumed.next_event(std::chrono::seconds(10));
+  ASSERT_TRUE(caught_up) << api_process.log();
+  EXPECT_EQ(caught_up->event, "reminder");
+  EXPECT_NE(caught_up->data.find("second"), std::string::npos) << caught_up->data;
+  EXPECT_NE(scrape(api_port, "/metrics").body.find("\nnudge_rule_failures_total "),
+            std::string::npos);
 
   app_exec("REVOKE UPDATE ON nudge.api_tokens FROM " + api.name() +
            "; REVOKE EXECUTE ON FUNCTION nudge.stream_advance() FROM " + api.name() +

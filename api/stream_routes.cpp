@@ -186,8 +186,15 @@ void add_stream_routes(Router& router, ConnectionPool& pool, StreamHub& hub) {
                 catching_up.reset();  // the place goes back once the history is sent
                 if (joined) HttpServer::keep_as_stream(subscriber);
               } catch (const std::exception& e) {
-                // The head is sent: the client sees its stream end, and reconnects.
+                // The head is sent: the client is told, its stream ends, and it reconnects. (It
+                // heard nothing, for good, where a grant was missing: explore30c F2.)
                 log::warn("a stream could not catch up", {{"error", e.what()}});
+                const std::string told = notice_message(
+                    "stalled", error_json("unavailable",
+                                          "this stream could not catch up from the change log "
+                                          "(nudge-api's log says why): it ends; reconnect"));
+                if (sink.write(told.data(), told.size())) sink.done();
+                return true;
               }
               return false;  // httplib's part of the answer ends; the loop's begins
             });

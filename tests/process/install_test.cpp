@@ -449,6 +449,18 @@ TEST_F(Install, TheReadmesGrantsMakeEachServiceReadyAndAMissingOneIsNamedInReady
   EXPECT_NE(worker_unready.body.find("[-]grants failed: this login lacks DELETE on nudge.changes "),
             std::string::npos)
       << worker_unready.body;
+
+  // A stream that cannot catch up (a grant taken away) is told so and ends: it said nothing, for
+  // good, with its connection open.
+  app_exec("REVOKE SELECT ON nudge.changes_pruned FROM " + api.name());
+  SseClient refused(api_port, "/v1/stream", "Last-Event-ID: " + first->id + "\r\n");
+  ASSERT_EQ(refused.answer().status, 200);
+  const auto told = refused.next_event(std::chrono::seconds(10));
+  ASSERT_TRUE(told) << api_process.log();
+  EXPECT_EQ(told->event, "stalled");
+  EXPECT_EQ(told->json()["error"]["code"], "unavailable");
+  EXPECT_FALSE(refused.next(std::chrono::seconds(5)).has_value());
+  EXPECT_TRUE(refused.ended());
 }
 
 // Nudge's own events run their rules in the session whose change caused them: a worker's finish.

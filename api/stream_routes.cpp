@@ -193,7 +193,8 @@ void add_stream_routes(Router& router, ConnectionPool& pool, StreamHub& hub) {
                     "stalled", error_json("unavailable",
                                           "this stream could not catch up from the change log "
                                           "(nudge-api's log says why): it ends; reconnect"));
-                if (sink.write(told.data(), told.size())) sink.done();
+                if (!sink.write(told.data(), told.size())) return false;  // the client is gone
+                sink.done();
                 return true;
               }
               return false;  // httplib's part of the answer ends; the loop's begins

@@ -88,15 +88,19 @@ void ChangePoller::run() {
         set_up_connection(*conn);
       }
       read_log(*conn);
-      if (failing) log::info("the change log is read again");
+      if (failing) {
+        log::info("the change log is read again");
+        hub_.set_stalled(false);
+      }
       failing = false;
-      hub_.set_stalled(false);
     } catch (const std::exception& e) {
       // Clients keep their streams (with heartbeats, told it stalled); the changes wait in the
       // log.
-      if (!failing) log::warn("cannot read the change log", {{"error", database_error(e, url_)}});
+      if (!failing) {
+        log::warn("cannot read the change log", {{"error", database_error(e, url_)}});
+        hub_.set_stalled(true);
+      }
       failing = true;
-      hub_.set_stalled(true);
       conn.reset();
       next_read = Clock::now() + kRetryInterval;
     }

@@ -53,7 +53,8 @@ export function eventEntry(x) {
   const ev = x.event;
   return h("li", { class: "event", "data-id": ev.id },
     h("p", {}, h("strong", {}, ev.event_type), ` · ${ev.entity_type}/${ev.entity_id} · `, time(ev.occurred_at || ev.received_at),
-      ev.key ? ` · key ${ev.key}` : ""),
+      ev.key ? ` · key ${ev.key}` : "",
+      ev.cause_event_id ? [" · caused by ", h("a", { href: `#/events?id=${ev.cause_event_id}` }, `event #${ev.cause_event_id}`)] : ""),
     data(ev),
     (x.effects || []).length ? h("ul", { class: "effects", "aria-label": "Effects" }, x.effects.map(effect)) : h("p", { class: "hint" }, "No rule acted on it."));
 }

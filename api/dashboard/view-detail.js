@@ -24,6 +24,7 @@ function facts(r) {
     ["Stops when flag is true", r.stop_condition_value], ["Misfire policy", r.misfire_policy],
     ["Attempts per fire", r.max_attempts], ["Retrying occurrence", time(r.retrying_occurrence)],
     ["Last error", r.last_error], ["Made by rule", r.rule_id ? h("a", { href: `#/rules?id=${r.rule_id}` }, `#${r.rule_id}`) : null],
+    ["Made for event", r.event_id ? h("a", { href: `#/events?id=${r.event_id}` }, `#${r.event_id}`) : null],
     ["Payload", h("code", {}, JSON.stringify(r.payload))],
     ["Request", r.request ? h("code", {}, JSON.stringify(r.request)) : null],
     ["Created", time(r.created_at)], ["Finished", time(r.finished_at)],

@@ -36,7 +36,20 @@ export async function eventsView(main, ctx) {
   fill(main, h("h1", {}, "Events"), h("details", { id: "events-record", class: "needs-write" }, h("summary", {}, "Record an event"), form),
     h("h2", {}, "Log"), filters, log, more);
 
+  // One event (`?id=`, the link from a reminder a rule made for it), with a way to them all.
+  const single = params.get("id");
+  async function loadOne() {
+    try {
+      fill(log, eventEntry(await api("GET", `/v1/events/${encodeURIComponent(single)}`)));
+    } catch (e) {
+      if (!(e instanceof ApiError) || (e.status !== 404 && e.status !== 400)) throw e;
+      fill(log, h("li", {}, `No event #${single}.`));
+    }
+    fill(more, h("a", { href: "#/events" }, "All events"));
+  }
+
   async function load(cursor) {
+    if (single) return loadOne();
     const page = await api("GET", "/v1/events" + query({ ...chosen, limit: 50, cursor }));
     if (!cursor) fill(log);
     for (const x of page.items) log.append(eventEntry(x));
@@ -46,6 +59,7 @@ export async function eventsView(main, ctx) {
 
   // A live event joins the log when the filters would have listed it; true when it is listed.
   function add(x) {
+    if (single) return false;
     if (log.querySelector(`li[data-id="${x.event.id}"]`)) return true;
     if (FILTERS.some((f) => chosen[f] && x.event[f] !== chosen[f])) return false;
     const li = eventEntry(x);

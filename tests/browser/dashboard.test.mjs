@@ -377,7 +377,8 @@ flow("a rule saved in the editor and an event recorded in the form create a remi
   await page.click("#events-record summary");
   await page.fill("#f-event_type", eventType);
   await page.fill("#f-entity_type", "interviewer");
-  await page.fill("#f-entity_id", unique("INT"));
+  const entityId = unique("INT");
+  await page.fill("#f-entity_id", entityId);
   await page.fill("#f-data", '{"candidate": "C-7"}');
   await page.fill("#f-key", unique("key"));
   await page.click("#event-form button[type=submit]");
@@ -393,6 +394,19 @@ flow("a rule saved in the editor and an event recorded in the form create a remi
   await link.click();
   await page.waitForSelector("#facts .status-active");
   await noSeriousViolations("events");
+  // The reminder links the event it was made for, shown alone.
+  const reminderId = page.url().match(/reminders\/(\d+)/)[1];
+  await page.click(`#facts a[href="#/events?id=${eventId}"]`);
+  await page.waitForSelector(`#event-log li.event[data-id="${eventId}"]`);
+  assert.equal(await page.locator("#event-log li.event").count(), 1);
+  assert.equal(await page.locator(".paging a[href='#/events']").count(), 1);
+  // Its end is Nudge's own event, which links back to the event that made the reminder.
+  assert.equal((await stack.api("POST", `/v1/reminders/${reminderId}/cancel`)).status, 200);
+  await open(`/events?event_type=nudge.reminder_completed&entity_id=${entityId}`);
+  await page.click(`#event-log a[href="#/events?id=${eventId}"]`);
+  await page.waitForSelector(`main[data-route="/events?id=${eventId}"] #event-log li.event[data-id="${eventId}"]`);
+  await open("/events?id=999999999");
+  await page.waitForSelector("#event-log:has-text('No event #999999999.')");
 });
 
 flow("an event's reminder appears live in the list and the event log", {}, async () => {

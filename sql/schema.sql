@@ -2952,10 +2952,10 @@ BEGIN
           USING ERRCODE = '22023', COLUMN = 'cron';
       END IF;
       v_lo := nudge.cron_value(v_bits[1], p_field, p_min, p_max, p_names);
-      -- "n/step" means n, n+step, ... up to the maximum, as in the classic cron.
+      -- "n/step" means n, n+step, ... up to the maximum, as in the classic cron: "0/1" too.
       v_hi := CASE WHEN cardinality(v_bits) = 2
                    THEN nudge.cron_value(v_bits[2], p_field, p_min, p_max, p_names)
-                   WHEN v_step > 1 THEN p_max ELSE v_lo END;
+                   WHEN position('/' IN v_part) > 0 THEN p_max ELSE v_lo END;
       IF v_hi < v_lo THEN
         RAISE EXCEPTION 'cron: %: range "%" runs backwards', p_field, v_range
           USING ERRCODE = '22023', COLUMN = 'cron';
@@ -2972,7 +2972,7 @@ END $_$;
 
 -- Name: FUNCTION cron_field(p_text text, p_field text, p_min integer, p_max integer, p_names text[]); Type: COMMENT; Schema: nudge; Owner: -
 
-COMMENT ON FUNCTION nudge.cron_field(p_text text, p_field text, p_min integer, p_max integer, p_names text[]) IS 'The bit mask of one cron field (a list of *, n or a-b, each with an optional /step, names where p_names is given, and L for the last day in the day-of-month field, as bit 0), or 22023 with COLUMN = cron and a message naming the field.';
+COMMENT ON FUNCTION nudge.cron_field(p_text text, p_field text, p_min integer, p_max integer, p_names text[]) IS 'The bit mask of one cron field (a list of *, n or a-b, each with an optional /step (n/step: from n up to the maximum), names where p_names is given, and L for the last day in the day-of-month field, as bit 0), or 22023 with COLUMN = cron and a message naming the field.';
 
 -- Name: cron_horizon_problem(); Type: FUNCTION; Schema: nudge; Owner: -
 
@@ -3493,7 +3493,7 @@ $$;
 
 -- Name: FUNCTION emit_events(p_items jsonb); Type: COMMENT; Schema: nudge; Owner: -
 
-COMMENT ON FUNCTION nudge.emit_events(p_items jsonb) IS 'Records every item of p_items (objects with event_type, entity_type, entity_id, data, key, occurred_at, and no other key) and runs their rules as nudge.emit_event would, in one transaction, all or nothing, with each rule run once over all its events when no two share an entity and none has a key; an error names its item: 22023 "items[<index>]: must be a JSON object" or "items[<index>].<field>: <problem>" (an unknown key: "items[<index>].<key>: is not a known field"; a value of the wrong JSON type: "must be a string, not a number"; an occurred_at that is not RFC 3339 with an offset) or NU422 "items[<index>]: rule <id>: <field path>: <problem>"; Nudge''s own events that batch causes do not name their cause, and are bounded as n chains of 1,000 events would be (n items), in all.';
+COMMENT ON FUNCTION nudge.emit_events(p_items jsonb) IS 'Records every item of p_items (objects with event_type, entity_type, entity_id, data, key, occurred_at, and no other key) and runs their rules as nudge.emit_event would, in one transaction, all or nothing, with each rule run once over all its events when no two share an entity and none has a key; an error names its item: 22023 "items[<index>]: must be a JSON object" or "items[<index>].<field>: <problem>" (an unknown key: "items[<index>].<key>: is not a known field"; a value of the wrong JSON type: "must be a string, not a number"; an occurred_at that is not RFC 3339 with an offset) or NU422 "items[<index>]: rule <id>: <field path>: <problem>"; Nudge''s own events that its cancel rules cause when each rule runs once over all its events do not name their cause (all others do), and are bounded as n chains of 1,000 events would be (n items), in all.';
 
 -- Name: emit_events_one_by_one(jsonb); Type: FUNCTION; Schema: nudge; Owner: -
 
@@ -4663,13 +4663,17 @@ CREATE FUNCTION nudge.next_run_after_attempt(r nudge.reminders, p_outcome text, 
               WHEN r.schedule_type = 'one_time' THEN coalesce(r.occurrence_at, r.next_run_at)
               WHEN nudge.attempt_catches_up(r, p_outcome, p_policy, p_now)
                 THEN nudge.occurrence_after(r, coalesce(r.occurrence_at, r.next_run_at))
+              -- Each later occurrence is the claim's to judge: it fires, or is recorded skipped
+              -- when missed by more than the threshold; none goes unrecorded (explore31c F3).
+              WHEN r.misfire_policy = 'skip'
+                THEN nudge.occurrence_after(r, coalesce(r.occurrence_at, r.next_run_at))
               ELSE nudge.occurrence_after(r, greatest(p_now, coalesce(r.occurrence_at, r.next_run_at)))
          END
 $$;
 
 -- Name: FUNCTION next_run_after_attempt(r nudge.reminders, p_outcome text, p_policy nudge.worker_policy, p_now timestamp with time zone); Type: COMMENT; Schema: nudge; Owner: -
 
-COMMENT ON FUNCTION nudge.next_run_after_attempt(r nudge.reminders, p_outcome text, p_policy nudge.worker_policy, p_now timestamp with time zone) IS 'A reminder''s next_run_at once an attempt ended with p_outcome at p_now: a retry after a jittered backoff; a one_time reminder''s own occurrence; a catching-up fire_all reminder''s next occurrence; else the first occurrence after both p_now and the one that ended (missed ones collapse into this fire).';
+COMMENT ON FUNCTION nudge.next_run_after_attempt(r nudge.reminders, p_outcome text, p_policy nudge.worker_policy, p_now timestamp with time zone) IS 'A reminder''s next_run_at once an attempt ended with p_outcome at p_now: a retry after a jittered backoff; a one_time reminder''s own occurrence; a catching-up fire_all reminder''s next occurrence, as a skip reminder''s (the claim fires it or records it skipped); else the first occurrence after both p_now and the one that ended (missed ones collapse into this fire).';
 
 -- Name: note_stopped_while_leased(); Type: FUNCTION; Schema: nudge; Owner: -
 
@@ -4967,9 +4971,9 @@ BEGIN
   -- From p_from on (nudge.preview_schedule lists those strictly after its p_from: 1 us before,
   -- except at the earliest time), an interval schedule without run_at starting at p_from as its
   -- create does. A first fire already past is the reminder's first next_run_at: the claim at
-  -- p_from fires it once (fire_once; skip within the threshold), skips it (skip, past the
-  -- threshold: once at p_from when a later occurrence is within it), or fires every occurrence due by then up to ends_at, the newest p_fire_all_cap
-  -- (fire_all); these fires are listed at p_from, even past ends_at when their occurrences are
+  -- p_from fires it once (fire_once), fires every occurrence due by then missed by no more than
+  -- the threshold and skips the older ones (skip), or fires every occurrence due by then up to
+  -- ends_at, the newest p_fire_all_cap (fire_all); these fires are listed at p_from, even past ends_at when their occurrences are
   -- not. Then none past max_fires (counted from the first listed) nor after ends_at (a fire at
   -- it still happens).
   RETURN QUERY
@@ -4992,14 +4996,15 @@ BEGIN
   ), c AS (
     SELECT m.*,
            CASE WHEN m.first_at IS NULL OR m.first_at >= m.at OR m.first_at > p_ends_at THEN 0
-                -- Skipped, up to a later occurrence missed by no more than the threshold.
+                -- Skipped, but for the occurrences missed by no more than the threshold: each
+                -- of those fires.
                 WHEN p_misfire_policy = 'skip'
-                     AND m.first_at < m.at - p_misfire_threshold_seconds * interval '1 second'
                 THEN (SELECT count(*)::integer
                         FROM nudge.preview_schedule(
                                p_schedule_type,
-                               m.at - p_misfire_threshold_seconds * interval '1 second', 1,
-                               m.run_at, p_interval_seconds, p_cron, p_timezone) p(t)
+                               greatest(m.first_at - interval '1 microsecond',
+                                        m.at - p_misfire_threshold_seconds * interval '1 second'),
+                               p_count, m.run_at, p_interval_seconds, p_cron, p_timezone) p(t)
                        WHERE p.t::timestamptz <= m.at
                          AND (p_ends_at IS NULL OR p.t::timestamptz <= p_ends_at))
                 WHEN p_misfire_policy = 'fire_all'
@@ -5038,7 +5043,7 @@ END $$;
 
 -- Name: FUNCTION preview_reminder(p_schedule_type text, p_from timestamp with time zone, p_count integer, p_run_at timestamp with time zone, p_interval_seconds integer, p_cron text, p_timezone text, p_max_fires integer, p_ends_at timestamp with time zone, p_misfire_policy text, p_misfire_threshold_seconds integer, p_fire_all_cap integer); Type: COMMENT; Schema: nudge; Owner: -
 
-COMMENT ON FUNCTION nudge.preview_reminder(p_schedule_type text, p_from timestamp with time zone, p_count integer, p_run_at timestamp with time zone, p_interval_seconds integer, p_cron text, p_timezone text, p_max_fires integer, p_ends_at timestamp with time zone, p_misfire_policy text, p_misfire_threshold_seconds integer, p_fire_all_cap integer) IS 'The first p_count (1..100) fire times of a reminder created at p_from (default now) with this schedule and misfire policy, in order: a first fire already past fires at p_from once (fire_once, and skip unless it is more than p_misfire_threshold_seconds past), not at all (skip past the threshold, unless a later occurrence is missed by no more than it: then once) or once per occurrence due by p_from up to p_ends_at, the newest p_fire_all_cap of them (fire_all), each listed at p_from even when that is past p_ends_at, the schedule going on strictly after p_from; otherwise every fire from p_from on, p_from included (an interval schedule without run_at starts at p_from); none past p_max_fires nor after p_ends_at; as RFC 3339 text in the schedule''s zone (UTC unless a cron zone is given); a policy other than fire_once for one_time, a threshold outside 1..86400 or a cap outside 1..10000 raises 22023 naming it, as do the errors of nudge.preview_schedule.';
+COMMENT ON FUNCTION nudge.preview_reminder(p_schedule_type text, p_from timestamp with time zone, p_count integer, p_run_at timestamp with time zone, p_interval_seconds integer, p_cron text, p_timezone text, p_max_fires integer, p_ends_at timestamp with time zone, p_misfire_policy text, p_misfire_threshold_seconds integer, p_fire_all_cap integer) IS 'The first p_count (1..100) fire times of a reminder created at p_from (default now) with this schedule and misfire policy, in order: a first fire already past fires at p_from once (fire_once), once per occurrence due by p_from and missed by no more than p_misfire_threshold_seconds, up to p_ends_at (skip: none when all are past it), or once per occurrence due by p_from up to p_ends_at, the newest p_fire_all_cap of them (fire_all), each listed at p_from even when that is past p_ends_at, the schedule going on strictly after p_from; otherwise every fire from p_from on, p_from included (an interval schedule without run_at starts at p_from); none past p_max_fires nor after p_ends_at; as RFC 3339 text in the schedule''s zone (UTC unless a cron zone is given); a policy other than fire_once for one_time, a threshold outside 1..86400 or a cap outside 1..10000 raises 22023 naming it, as do the errors of nudge.preview_schedule.';
 
 -- Name: preview_schedule(text, timestamp with time zone, integer, timestamp with time zone, integer, text, text); Type: FUNCTION; Schema: nudge; Owner: -
 
@@ -5298,7 +5303,10 @@ BEGIN
   END IF;
   IF v_event.refused IS NULL THEN
     v_rules := ARRAY(SELECT r FROM nudge.rules r
-                      WHERE r.event_type = p_event_type AND r.enabled ORDER BY r.id);
+                      WHERE r.event_type = p_event_type AND r.enabled
+                      -- Cancels first: "cancel, then remind" of one event type replaces a live
+                      -- reminder whichever rule was made first (explore31b F2).
+                      ORDER BY (r.action->>'type') <> 'cancel', r.id);
   ELSIF current_setting('nudge.chain_warned', true) IS DISTINCT FROM 'on' THEN
     -- Once per chain (each refused event is in nudge.events): one per event flooded the log.
     v_set := set_config('nudge.chain_warned', 'on', true);
@@ -5352,7 +5360,7 @@ END $$;
 
 -- Name: FUNCTION record_event(p_event_type text, p_entity_type text, p_entity_id text, p_data jsonb, p_key text, p_occurred_at timestamp with time zone, p_own boolean); Type: COMMENT; Schema: nudge; Owner: -
 
-COMMENT ON FUNCTION nudge.record_event(p_event_type text, p_entity_type text, p_entity_id text, p_data jsonb, p_key text, p_occurred_at timestamp with time zone, p_own boolean) IS 'Records an event and runs every enabled rule of its type whose conditions hold; answers {created, event, effects}; the same key again answers the first event and effects and changes nothing; for Nudge''s own events (p_own) a rule that cannot run is recorded in the effects instead of failing, counted in the sequence nudge.rule_failures (also when the transaction rolls back), and PostgreSQL''s log gets one warning per transaction; an event deeper than 8 in a chain of rules, or past the 1,000th event of its chain (every event counts, refused ones too), is recorded as refused and its rules are not run (one warning per chain).';
+COMMENT ON FUNCTION nudge.record_event(p_event_type text, p_entity_type text, p_entity_id text, p_data jsonb, p_key text, p_occurred_at timestamp with time zone, p_own boolean) IS 'Records an event and runs every enabled rule of its type whose conditions hold, its cancel rules first, then the others, each in id order; answers {created, event, effects}; the same key again answers the first event and effects and changes nothing; for Nudge''s own events (p_own) a rule that cannot run is recorded in the effects instead of failing, counted in the sequence nudge.rule_failures (also when the transaction rolls back), and PostgreSQL''s log gets one warning per transaction; an event deeper than 8 in a chain of rules, or past the 1,000th event of its chain (every event counts, refused ones too), is recorded as refused and its rules are not run (one warning per chain).';
 
 -- Name: record_events(jsonb); Type: FUNCTION; Schema: nudge; Owner: -
 
@@ -5433,7 +5441,7 @@ BEGIN
     FOR v_rule IN SELECT * FROM nudge.rules r
                    WHERE r.enabled
                      AND r.event_type IN (SELECT DISTINCT e.event_type FROM pg_temp.nudge_batch_event e)
-                   ORDER BY r.id LOOP
+                   ORDER BY (r.action->>'type') <> 'cancel', r.id LOOP  -- as nudge.record_event
       CASE v_rule.action->>'type'
         WHEN 'remind' THEN
           -- The rule's reminders go straight into the create's staging table, one row per event,
@@ -5578,7 +5586,7 @@ BEGIN
     -- (about 15% slower for a batch's effects). The answer is written as text, in jsonb's own
     -- order and spacing: building it as jsonb copied every effect twice more, token by token.
     WITH effects AS (
-      SELECT f.ord, to_jsonb(array_agg(f.effect ORDER BY f.rule_id)) AS effects
+      SELECT f.ord, to_jsonb(array_agg(f.effect ORDER BY (f.effect->>'type') <> 'cancel', f.rule_id)) AS effects
         FROM pg_temp.nudge_batch_effect f GROUP BY f.ord
     ), recorded AS (
       INSERT INTO nudge.events AS ev OVERRIDING SYSTEM VALUE
@@ -5601,7 +5609,7 @@ END $$;
 
 -- Name: FUNCTION record_events(p_items jsonb); Type: COMMENT; Schema: nudge; Owner: -
 
-COMMENT ON FUNCTION nudge.record_events(p_items jsonb) IS 'nudge.emit_events answered as the text of its jsonb (the same key order and spacing), for the API: records every item of p_items and runs their rules in one transaction, all or nothing, with each rule run once over all its events when no two share an entity and none has a key; an error names its item: 22023 "items[<index>]: must be a JSON object" or "items[<index>].<field>: <problem>" (also for a key nudge.event_item_fields does not name, a value of the wrong JSON type, an occurred_at that is not RFC 3339 with an offset) or NU422 "items[<index>]: rule <id>: <field path>: <problem>"; Nudge''s own events that batch causes do not name their cause, and are bounded as n chains of 1,000 events would be (n items), in all.';
+COMMENT ON FUNCTION nudge.record_events(p_items jsonb) IS 'nudge.emit_events answered as the text of its jsonb (the same key order and spacing), for the API: records every item of p_items and runs their rules (in nudge.record_event''s order) in one transaction, all or nothing, with each rule run once over all its events when no two share an entity and none has a key; an error names its item: 22023 "items[<index>]: must be a JSON object" or "items[<index>].<field>: <problem>" (also for a key nudge.event_item_fields does not name, a value of the wrong JSON type, an occurred_at that is not RFC 3339 with an offset) or NU422 "items[<index>]: rule <id>: <field path>: <problem>"; Nudge''s own events that its cancel rules cause when each rule runs once over all its events do not name their cause (all others do), and are bounded as n chains of 1,000 events would be (n items), in all.';
 
 -- Name: record_host_outcomes(text, nudge.worker_policy, text[], bigint[], boolean[], text[], boolean[], integer[]); Type: FUNCTION; Schema: nudge; Owner: -
 

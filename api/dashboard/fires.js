@@ -18,6 +18,9 @@ export function trimFires(times, { maxFires = null, endsAt = null } = {}) {
 // the occurrence being retried (a next_run_at already past: what a claim now makes of it). The fire at next_run_at happens
 // whatever max_fires and ends_at say (a reschedule may move it past ends_at; it is the one after
 // it that ends the reminder), so only the later ones are cut.
+// [misfire] threshold_seconds as shipped: the workers' own is not known here.
+const SKIP_THRESHOLD_MS = 60000;
+
 export async function reminderFires(r, count = 5) {
   // While an occurrence is retried (or held by its host's open breaker), next_run_at is its next
   // attempt: the schedule's later occurrences keep their places after the occurrence itself.
@@ -36,15 +39,17 @@ export async function reminderFires(r, count = 5) {
   }
   let later = [];
   if (r.schedule_type !== "one_time" && count > 1) {
-    // Occurrences due by the time the retried one ends are fired each (fire_all), or are covered
-    // by it (fire_once, skip: the reminder moves on to its first occurrence after that): listed
-    // as fires to come, a reminder retrying for minutes showed times long past (explore30b F4).
+    // Occurrences due by the time the retried one ends are fired each (fire_all), covered by it
+    // (fire_once: the reminder moves on to its first occurrence after that), or fired each when
+    // missed by no more than the threshold and skipped before (skip): listed as fires to come, a
+    // reminder retrying for minutes showed times long past (explore30b F4).
     let from = base;
     const next = Date.parse(base);
     const retry = Date.parse(r.next_run_at);
-    if (r.retrying_occurrence && r.misfire_policy !== "fire_all" && retry > next) {
+    const after = r.misfire_policy === "skip" ? retry - SKIP_THRESHOLD_MS : retry;
+    if (r.retrying_occurrence && r.misfire_policy !== "fire_all" && after > next) {
       const step = (r.interval_seconds || 0) * 1000;
-      from = new Date(step ? next + (Math.floor((retry - next) / step) + 1) * step : retry + 1).toISOString();
+      from = new Date(step ? next + (Math.floor((after - next) / step) + 1) * step : after + 1).toISOString();
     }
     const spec = { ...schedule, run_at: from, from, count };
     const past = Date.parse(from) === next ? next : Date.parse(from) - 1;

@@ -350,6 +350,38 @@ TEST_F(EventsTest, ACancelRuleCancelsOnlyTheEntitysLiveRemindersOfThatType) {
   EXPECT_EQ(status(other_entity), "ACTIVE");
 }
 
+// A remind rule made before the cancel rule of the same reminder type: in id order alone the
+// remind found the live reminder and the cancel then ended it, leaving none (explore31b F2).
+TEST_F(EventsTest, CancelRulesRunFirstSoCancelThenRemindReplacesTheLiveReminder) {
+  const auto remind = rule("remind", "interview_rescheduled", R"({"type": "remind", "reminder": {
+      "event_type": "interview_reminder", "channel": "log", "schedule_type": "one_time",
+      "delay_seconds": 3600}})");
+  const auto cancel = rule("cancel", "interview_rescheduled",
+                           R"({"type": "cancel", "cancel": {"event_type": "interview_reminder"}})");
+  const auto first = emit("interview_rescheduled", "C-1")["effects"][1]["reminder"]["id"];
+  const json answer = emit("interview_rescheduled", "C-1");
+  ASSERT_EQ(answer["effects"].size(), 2u) << answer.dump();
+  EXPECT_EQ(answer["effects"][0]["rule_id"], cancel);
+  EXPECT_EQ(answer["effects"][0]["cancelled"], json::array({first}));
+  EXPECT_EQ(answer["effects"][1]["rule_id"], remind);
+  EXPECT_TRUE(answer["effects"][1]["created"].get<bool>());
+  EXPECT_EQ(status(answer["effects"][1]["reminder"]["id"].get<std::int64_t>()), "ACTIVE");
+  // A batch runs each rule over all its events in the same order.
+  const json batch = json::parse(value<std::string>(
+      "SELECT nudge.emit_events($1::jsonb)::text",
+      json::array({json{{"event_type", "interview_rescheduled"}, {"entity_type", "interviewer"},
+                        {"entity_id", "C-1"}},
+                   json{{"event_type", "interview_rescheduled"}, {"entity_type", "interviewer"},
+                        {"entity_id", "C-2"}}})
+          .dump()));
+  const json& effects = batch[0]["effects"];
+  ASSERT_EQ(effects.size(), 2u) << batch.dump();
+  EXPECT_EQ(effects[0]["cancelled"], json::array({answer["effects"][1]["reminder"]["id"]}));
+  EXPECT_TRUE(effects[1]["created"].get<bool>());
+  EXPECT_EQ(batch[1]["effects"][0]["cancelled"], json::array());
+  EXPECT_EQ(value<std::int64_t>("SELECT count(*) FROM nudge.reminders WHERE status = 'ACTIVE'"), 2);
+}
+
 TEST_F(EventsTest, DisabledRulesDoNotRunAndChangingRulesLeavesTheirRemindersAlone) {
   const auto nag = rule("nag", "interview_completed", kNagRule);
   const auto id = emit("interview_completed", "INT_1", kInterview)["effects"][0]["reminder"]["id"];

@@ -56,7 +56,7 @@ TEST_F(PreviewReminder, AnOccurrenceAtFromIsPartOfTheCatchUp) {
 }
 
 // skip: no fire for a first occurrence more than the threshold past, one within it, and one for
-// a later occurrence within it.
+// each later occurrence within it.
 TEST_F(PreviewReminder, SkipLeavesOutAFirstFireMissedByMoreThanTheThreshold) {
   const std::string hourly = "'recurring', '2026-01-01T10:00:00Z', 2, p_interval_seconds => 3600";
   EXPECT_EQ(fires(hourly + ", p_run_at => '2026-01-01T09:58:00Z', p_misfire_policy => 'skip'"),
@@ -67,6 +67,14 @@ TEST_F(PreviewReminder, SkipLeavesOutAFirstFireMissedByMoreThanTheThreshold) {
   // Two occurrences past the threshold, then one 30 s before from: skipped up to it, it fires.
   EXPECT_EQ(fires(hourly + ", p_run_at => '2026-01-01T07:59:30Z', p_misfire_policy => 'skip'"),
             (std::vector<std::string>{"2026-01-01T10:00:00+00:00", "2026-01-01T10:59:30+00:00"}));
+  // Every 10 s from 150 s before: the six within the threshold fire each, at from.
+  EXPECT_EQ(fires("'recurring', '2026-01-01T10:00:00Z', 8, '2026-01-01T09:57:35Z', 10,"
+                  " p_misfire_policy => 'skip'"),
+            (std::vector<std::string>{
+                "2026-01-01T10:00:00+00:00", "2026-01-01T10:00:00+00:00",
+                "2026-01-01T10:00:00+00:00", "2026-01-01T10:00:00+00:00",
+                "2026-01-01T10:00:00+00:00", "2026-01-01T10:00:00+00:00",
+                "2026-01-01T10:00:05+00:00", "2026-01-01T10:00:15+00:00"}));
 }
 
 // fire_all: one fire per occurrence due by `from`, the newest fire_all_cap, and those up to

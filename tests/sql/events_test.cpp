@@ -367,13 +367,15 @@ TEST_F(EventsTest, CancelRulesRunFirstSoCancelThenRemindReplacesTheLiveReminder)
   EXPECT_TRUE(answer["effects"][1]["created"].get<bool>());
   EXPECT_EQ(status(answer["effects"][1]["reminder"]["id"].get<std::int64_t>()), "ACTIVE");
   // A batch runs each rule over all its events in the same order.
-  const json batch = json::parse(value<std::string>(
-      "SELECT nudge.emit_events($1::jsonb)::text",
-      json::array({json{{"event_type", "interview_rescheduled"}, {"entity_type", "interviewer"},
-                        {"entity_id", "C-1"}},
-                   json{{"event_type", "interview_rescheduled"}, {"entity_type", "interviewer"},
-                        {"entity_id", "C-2"}}})
-          .dump()));
+  const json batch =
+      json::parse(value<std::string>("SELECT nudge.emit_events($1::jsonb)::text",
+                                     json::array({json{{"event_type", "interview_rescheduled"},
+                                                       {"entity_type", "interviewer"},
+                                                       {"entity_id", "C-1"}},
+                                                  json{{"event_type", "interview_rescheduled"},
+                                                       {"entity_type", "interviewer"},
+                                                       {"entity_id", "C-2"}}})
+                                         .dump()));
   const json& effects = batch[0]["effects"];
   ASSERT_EQ(effects.size(), 2u) << batch.dump();
   EXPECT_EQ(effects[0]["cancelled"], json::array({answer["effects"][1]["reminder"]["id"]}));

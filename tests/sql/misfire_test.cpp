@@ -101,15 +101,16 @@ TEST_F(MisfireTest, SkipFiresEachOccurrenceWithinTheThresholdAndRecordsTheOlderO
         << fired[i - 1] << " then " << fired[i];
   }
   EXPECT_EQ(executions_of(id), 6);
-  EXPECT_EQ(value<std::string>("SELECT error FROM nudge.delivery_attempts "
-                               "WHERE reminder_id = $1 AND outcome = 'skipped'",
-                               id),
-            "missed by more than 60 s (misfire_policy skip), as was every later occurrence before " +
-                value<std::string>("SELECT nudge.rfc3339_in_zone($1::timestamptz, 'UTC')",
-                                   fired[0]));
-  EXPECT_TRUE(value<bool>("SELECT next_run_at = $2::timestamptz + interval '10 seconds' "
-                          "AND next_run_at > now() FROM nudge.reminders WHERE id = $1",
-                          id, fired.back()));
+  EXPECT_EQ(
+      value<std::string>("SELECT error FROM nudge.delivery_attempts "
+                         "WHERE reminder_id = $1 AND outcome = 'skipped'",
+                         id),
+      "missed by more than 60 s (misfire_policy skip), as was every later occurrence before " +
+          value<std::string>("SELECT nudge.rfc3339_in_zone($1::timestamptz, 'UTC')", fired[0]));
+  EXPECT_TRUE(
+      value<bool>("SELECT next_run_at = $2::timestamptz + interval '10 seconds' "
+                  "AND next_run_at > now() FROM nudge.reminders WHERE id = $1",
+                  id, fired.back()));
 }
 
 // Past the threshold and no occurrence within it: nothing fires, the schedule resumes.

@@ -70,11 +70,10 @@ TEST_F(PreviewReminder, SkipLeavesOutAFirstFireMissedByMoreThanTheThreshold) {
   // Every 10 s from 150 s before: the six within the threshold fire each, at from.
   EXPECT_EQ(fires("'recurring', '2026-01-01T10:00:00Z', 8, '2026-01-01T09:57:35Z', 10,"
                   " p_misfire_policy => 'skip'"),
-            (std::vector<std::string>{
-                "2026-01-01T10:00:00+00:00", "2026-01-01T10:00:00+00:00",
-                "2026-01-01T10:00:00+00:00", "2026-01-01T10:00:00+00:00",
-                "2026-01-01T10:00:00+00:00", "2026-01-01T10:00:00+00:00",
-                "2026-01-01T10:00:05+00:00", "2026-01-01T10:00:15+00:00"}));
+            (std::vector<std::string>{"2026-01-01T10:00:00+00:00", "2026-01-01T10:00:00+00:00",
+                                      "2026-01-01T10:00:00+00:00", "2026-01-01T10:00:00+00:00",
+                                      "2026-01-01T10:00:00+00:00", "2026-01-01T10:00:00+00:00",
+                                      "2026-01-01T10:00:05+00:00", "2026-01-01T10:00:15+00:00"}));
 }
 
 // fire_all: one fire per occurrence due by `from`, the newest fire_all_cap, and those up to

@@ -96,7 +96,7 @@ CREATE TYPE nudge.claimed_fire AS (
 
 -- Name: TYPE claimed_fire; Type: COMMENT; Schema: nudge; Owner: -
 
-COMMENT ON TYPE nudge.claimed_fire IS 'One claimed attempt as a worker delivers it: the reminder, its address (target, else contacts), the occurrence, the attempt number, the attempt number at which a failure ends the occurrence (max_attempts: its attempts plus the 429s that used none), for a reminder with its own request that request rendered for this attempt, whether the claim took it over from an expired lease (rescued), and how many more 429s would use no attempt (rate_limits_left).';
+COMMENT ON TYPE nudge.claimed_fire IS 'One claimed attempt as a worker delivers it: the reminder, its address (target, else contacts), the occurrence, the attempt number, the attempt number at which a failure ends the occurrence (max_attempts: its attempts plus the free tries, 429s and unreachable hosts, that used none), for a reminder with its own request that request rendered for this attempt, whether the claim took it over from an expired lease (rescued), and how many more free tries (429s, unreachable hosts) would use no attempt (rate_limits_left).';
 
 -- Name: cron; Type: TYPE; Schema: nudge; Owner: -
 
@@ -372,7 +372,7 @@ COMMENT ON COLUMN nudge.reminders.cron_words IS 'nudge.cron_words of the cron ex
 
 -- Name: COLUMN reminders.rate_limited; Type: COMMENT; Schema: nudge; Owner: -
 
-COMMENT ON COLUMN nudge.reminders.rate_limited IS 'Tries of the current occurrence whose receiver answered 429 and that used none of its attempts (up to nudge.free_rate_limited_tries()); the attempts used are attempt - rate_limited.';
+COMMENT ON COLUMN nudge.reminders.rate_limited IS 'Tries of the current occurrence that used none of its attempts: answered 429, or to a webhook host that could not be reached (up to nudge.free_rate_limited_tries()); the attempts used are attempt - rate_limited.';
 
 -- Name: COLUMN reminders.lease_lost; Type: COMMENT; Schema: nudge; Owner: -
 
@@ -399,7 +399,8 @@ CREATE FUNCTION nudge.after_attempt(r nudge.reminders, p_outcome text, p_policy 
          ELSE 0 END,
     CASE WHEN nudge.attempt_is_retried(r, p_outcome, p_policy) THEN r.attempt ELSE 0 END,
     CASE WHEN NOT nudge.attempt_is_retried(r, p_outcome, p_policy) THEN 0
-         WHEN p_outcome = 'rate_limited' AND r.rate_limited < nudge.free_rate_limited_tries()
+         WHEN p_outcome IN ('rate_limited', 'unreachable')
+              AND r.rate_limited < nudge.free_rate_limited_tries()
            THEN r.rate_limited + 1
          ELSE r.rate_limited END
   )::nudge.attempt_result
@@ -407,7 +408,7 @@ $$;
 
 -- Name: FUNCTION after_attempt(r nudge.reminders, p_outcome text, p_policy nudge.worker_policy, p_now timestamp with time zone); Type: COMMENT; Schema: nudge; Owner: -
 
-COMMENT ON FUNCTION nudge.after_attempt(r nudge.reminders, p_outcome text, p_policy nudge.worker_policy, p_now timestamp with time zone) IS 'What a reminder becomes when an attempt ended with p_outcome at p_now: a failed attempt with attempts left, or one its receiver answered 429 (rate_limited) while its free tries last, keeps its occurrence and waits a jittered backoff, the latter counted in rate_limited and using no attempt; otherwise the occurrence ends and the reminder moves to its next one (missed ones collapse into this fire; fire_all takes each missed one, up to the cap) or ends (one_time: COMPLETED or FAILED; max_fires; a next run after ends_at), its count of rate-limited tries back to 0; a status other than ACTIVE or PAUSED is never changed.';
+COMMENT ON FUNCTION nudge.after_attempt(r nudge.reminders, p_outcome text, p_policy nudge.worker_policy, p_now timestamp with time zone) IS 'What a reminder becomes when an attempt ended with p_outcome at p_now: a failed attempt with attempts left, or one its receiver answered 429 (rate_limited) or whose webhook host could not be reached (unreachable) while its free tries last, keeps its occurrence and waits a jittered backoff, the latter two counted in rate_limited and using no attempt; otherwise the occurrence ends and the reminder moves to its next one (missed ones collapse into this fire; fire_all takes each missed one, up to the cap) or ends (one_time: COMPLETED or FAILED; max_fires; a next run after ends_at), its count of free tries back to 0; a status other than ACTIVE or PAUSED is never changed.';
 
 -- Name: announce_token_change(); Type: FUNCTION; Schema: nudge; Owner: -
 
@@ -574,14 +575,15 @@ COMMENT ON FUNCTION nudge.attempt_catches_up(r nudge.reminders, p_outcome text, 
 CREATE FUNCTION nudge.attempt_is_retried(r nudge.reminders, p_outcome text, p_policy nudge.worker_policy) RETURNS boolean
     LANGUAGE sql IMMUTABLE
     AS $$
-  SELECT p_outcome IN ('failed', 'rate_limited') AND r.status IN ('ACTIVE', 'PAUSED')
+  SELECT p_outcome IN ('failed', 'rate_limited', 'unreachable') AND r.status IN ('ACTIVE', 'PAUSED')
          AND (r.attempt - r.rate_limited < coalesce(r.max_attempts, p_policy.max_attempts)
-              OR (p_outcome = 'rate_limited' AND r.rate_limited < nudge.free_rate_limited_tries()))
+              OR (p_outcome IN ('rate_limited', 'unreachable')
+                  AND r.rate_limited < nudge.free_rate_limited_tries()))
 $$;
 
 -- Name: FUNCTION attempt_is_retried(r nudge.reminders, p_outcome text, p_policy nudge.worker_policy); Type: COMMENT; Schema: nudge; Owner: -
 
-COMMENT ON FUNCTION nudge.attempt_is_retried(r nudge.reminders, p_outcome text, p_policy nudge.worker_policy) IS 'Whether an attempt of a live reminder that ended with p_outcome is tried again: it failed, or its receiver answered 429 (rate_limited), and attempts of its occurrence are left (attempt - rate_limited under the reminder''s max_attempts, else the policy''s); or it was rate-limited while fewer than nudge.free_rate_limited_tries() tries of the occurrence were.';
+COMMENT ON FUNCTION nudge.attempt_is_retried(r nudge.reminders, p_outcome text, p_policy nudge.worker_policy) IS 'Whether an attempt of a live reminder that ended with p_outcome is tried again: it failed, its receiver answered 429 (rate_limited) or its webhook host could not be reached (unreachable), and attempts of its occurrence are left (attempt - rate_limited under the reminder''s max_attempts, else the policy''s); or it was rate-limited or unreachable while fewer than nudge.free_rate_limited_tries() tries of the occurrence were.';
 
 -- Name: delivery_attempts; Type: TABLE; Schema: nudge; Owner: -
 
@@ -2018,7 +2020,7 @@ END $$;
 
 -- Name: FUNCTION claim_due(p_worker text, p_limit integer, p_policy nudge.worker_policy, p_slots integer, p_email_slots integer, p_pass_over text[]); Type: COMMENT; Schema: nudge; Owner: -
 
-COMMENT ON FUNCTION nudge.claim_due(p_worker text, p_limit integer, p_policy nudge.worker_policy, p_slots integer, p_email_slots integer, p_pass_over text[]) IS 'Leases up to p_limit due ACTIVE reminders, earliest first, passing over (neither locking nor taking) those whose target is LIKE any of p_pass_over when given, of which at most p_slots webhooks and emails and at most p_email_slots emails (each when given; log lines take no slot, and the rows past them are left due), to p_worker for the policy''s lease_seconds (database clock), skipping rows other workers hold, each with its address (target, else contacts), its own request rendered for the attempt (nudge.rendered_request) and whether it was taken over from an expired lease (rescued, also when a breaker or pace held it since); never returns a reminder whose stop flag is true (it completes instead), an occurrence whose attempts (attempt - rate_limited) were all used by workers that never finished them (recorded as failed), one missed by more than the threshold under misfire_policy skip (recorded as a skipped attempt saying up to when; the reminder moves to its first occurrence missed by no more than the threshold, due at once, or else its next future one), nor a webhook to a host whose circuit breaker is not closed (held until the breaker''s next_probe_at, occurrence and attempt kept), except one probe per host whose next_probe_at has passed (the held one with the fewest attempts used), which marks the breaker probing for lease_seconds (notified on nudge_breaker); a fire_all reminder starting a catch-up of more than fire_all_cap missed occurrences (up to ends_at) is returned at the first of the newest fire_all_cap of them (nudge.catch_up_kept), the older ones recorded as one skipped attempt at the oldest saying how many were dropped and from when to when; a webhook to a paced host, else to a paced URL (it answered 429: nudge.record_host_outcomes), goes only at that pace (nudge.pace_at) and no sooner than its next_send_at, a second''s worth at once, the others held (in the order of their occurrences, not logged in nudge.changes) until their send times a pace apart, or for 20 s at most and then placed again (occurrence and attempt kept, no attempt used), and the rows of a paced host or URL another claim is pacing are neither taken nor held; each fire''s max_attempts is the attempt number at which a failure ends its occurrence (its attempts plus the 429s that used none) and rate_limits_left how many more 429s would use none.';
+COMMENT ON FUNCTION nudge.claim_due(p_worker text, p_limit integer, p_policy nudge.worker_policy, p_slots integer, p_email_slots integer, p_pass_over text[]) IS 'Leases up to p_limit due ACTIVE reminders, earliest first, passing over (neither locking nor taking) those whose target is LIKE any of p_pass_over when given, of which at most p_slots webhooks and emails and at most p_email_slots emails (each when given; log lines take no slot, and the rows past them are left due), to p_worker for the policy''s lease_seconds (database clock), skipping rows other workers hold, each with its address (target, else contacts), its own request rendered for the attempt (nudge.rendered_request) and whether it was taken over from an expired lease (rescued, also when a breaker or pace held it since); never returns a reminder whose stop flag is true (it completes instead), an occurrence whose attempts (attempt - rate_limited) were all used by workers that never finished them (recorded as failed), one missed by more than the threshold under misfire_policy skip (recorded as a skipped attempt saying up to when; the reminder moves to its first occurrence missed by no more than the threshold, due at once, or else its next future one), nor a webhook to a host whose circuit breaker is not closed (held until the breaker''s next_probe_at, occurrence and attempt kept), except one probe per host whose next_probe_at has passed (the held one with the fewest attempts used), which marks the breaker probing for lease_seconds (notified on nudge_breaker); a fire_all reminder starting a catch-up of more than fire_all_cap missed occurrences (up to ends_at) is returned at the first of the newest fire_all_cap of them (nudge.catch_up_kept), the older ones recorded as one skipped attempt at the oldest saying how many were dropped and from when to when; a webhook to a paced host, else to a paced URL (it answered 429: nudge.record_host_outcomes), goes only at that pace (nudge.pace_at) and no sooner than its next_send_at, a second''s worth at once, the others held (in the order of their occurrences, not logged in nudge.changes) until their send times a pace apart, or for 20 s at most and then placed again (occurrence and attempt kept, no attempt used), and the rows of a paced host or URL another claim is pacing are neither taken nor held; each fire''s max_attempts is the attempt number at which a failure ends its occurrence (its attempts plus the free tries, 429s and unreachable hosts, that used none) and rate_limits_left how many more free tries would use none.';
 
 -- Name: close_breaker(text); Type: FUNCTION; Schema: nudge; Owner: -
 
@@ -3603,7 +3605,7 @@ CREATE FUNCTION nudge.end_after_attempt(r nudge.reminders, p_outcome text, p_pol
     AS $$
   SELECT CASE WHEN nudge.attempt_is_retried(r, p_outcome, p_policy)
                    OR r.status NOT IN ('ACTIVE', 'PAUSED') THEN NULL
-              WHEN r.schedule_type = 'one_time' AND p_outcome IN ('failed', 'rejected', 'rate_limited')
+              WHEN r.schedule_type = 'one_time' AND p_outcome IN ('failed', 'rejected', 'rate_limited', 'unreachable')
                 THEN 'attempts_exhausted'
               WHEN r.schedule_type = 'one_time' THEN 'fired'
               WHEN r.fire_count + 1 >= r.max_fires THEN 'max_fires'
@@ -3622,7 +3624,7 @@ $$;
 
 -- Name: FUNCTION end_after_attempt(r nudge.reminders, p_outcome text, p_policy nudge.worker_policy, p_now timestamp with time zone); Type: COMMENT; Schema: nudge; Owner: -
 
-COMMENT ON FUNCTION nudge.end_after_attempt(r nudge.reminders, p_outcome text, p_policy nudge.worker_policy, p_now timestamp with time zone) IS 'Why a live reminder ends once an attempt ended with p_outcome at p_now (attempts_exhausted: a one_time whose last attempt failed, was rate-limited or was rejected; fired: a one_time; max_fires; ends_at: its next run is after ends_at or after 9999-12-31T23:59:59Z), or NULL when it goes on (a retry, a later occurrence) or is not live.';
+COMMENT ON FUNCTION nudge.end_after_attempt(r nudge.reminders, p_outcome text, p_policy nudge.worker_policy, p_now timestamp with time zone) IS 'Why a live reminder ends once an attempt ended with p_outcome at p_now (attempts_exhausted: a one_time whose last attempt failed, was rate-limited, was unreachable or was rejected; fired: a one_time; max_fires; ends_at: its next run is after ends_at or after 9999-12-31T23:59:59Z), or NULL when it goes on (a retry, a later occurrence) or is not live.';
 
 -- Name: event_item_fields(); Type: FUNCTION; Schema: nudge; Owner: -
 
@@ -3865,17 +3867,19 @@ BEGIN
        SET (occurrence_at, next_run_at, status, completed_reason, finished_at, fire_count,
             catch_up_fires, attempt, rate_limited)
          -- Decided on the outcome as reported: 'rejected' is never retried; a 429 is
-         -- 'rate_limited', which uses no attempt up to nudge.free_rate_limited_tries().
+         -- 'rate_limited', which, as 'unreachable' (a webhook whose host could not be
+         -- reached), uses no attempt up to nudge.free_rate_limited_tries().
          = ROW((nudge.after_attempt(r, i.reported, p_policy, now())).*),
            last_error = left(i.error, 2000),
            leased_by = NULL, lease_expires_at = NULL, updated_at = now()
       -- In id order, as bulk changes and lease extensions lock reminders: in the order the
       -- attempts ended, a finish and a bulk pause or cancel of the same rows could deadlock.
-      -- 'rejected' is recorded as 'failed'.
+      -- 'rejected' and 'unreachable' are recorded as 'failed'.
       FROM (SELECT u.id, u.scheduled_for, u.attempt,
                    CASE WHEN u.outcome = 'failed' AND u.status_code = 429 THEN 'rate_limited'
                         ELSE u.outcome END AS reported,
-                   CASE WHEN u.outcome = 'rejected' THEN 'failed' ELSE u.outcome END AS outcome,
+                   CASE WHEN u.outcome IN ('rejected', 'unreachable') THEN 'failed'
+                        ELSE u.outcome END AS outcome,
                    u.error, u.status_code, u.response, u.duration_ms, u.retry_after
               FROM unnest(p_ids, p_scheduled_for, p_attempts, p_outcomes, p_errors,
                           p_status_codes, p_responses, p_durations_ms, p_retry_after_seconds)
@@ -3949,7 +3953,7 @@ END $$;
 
 -- Name: FUNCTION finish_attempts(p_worker text, p_policy nudge.worker_policy, p_ids bigint[], p_scheduled_for timestamp with time zone[], p_attempts integer[], p_outcomes text[], p_errors text[], p_status_codes integer[], p_responses text[], p_durations_ms integer[], p_retry_after_seconds integer[]); Type: COMMENT; Schema: nudge; Owner: -
 
-COMMENT ON FUNCTION nudge.finish_attempts(p_worker text, p_policy nudge.worker_policy, p_ids bigint[], p_scheduled_for timestamp with time zone[], p_attempts integer[], p_outcomes text[], p_errors text[], p_status_codes integer[], p_responses text[], p_durations_ms integer[], p_retry_after_seconds integer[]) IS 'Records each ended attempt (outcome delivered, failed, or rejected: failed with no attempt after it) whose lease (worker, attempt, occurrence) p_worker still holds exactly once in delivery_attempts (with the request of a reminder that has its own, secrets as placeholders, the body cut at 1 KiB), moves its reminder on as nudge.after_attempt decides (a failed attempt answered 429 as rate_limited: no attempt used while nudge.free_rate_limited_tries() last), recording an ended occurrence exactly once in executions, and reports each webhook attempt with a duration to nudge.record_host_outcomes: whether its host failed to answer (none, 5xx or 408; unless the policy''s breaker_failures is 0), answered 429, and its Retry-After; an occurrence still retrying after an attempt whose p_retry_after_seconds is over 0 (a receiver''s Retry-After) waits at least that long, up to the policy''s retry_max_ms; an attempt whose lease was lost changes nothing; a reminder row another transaction holds for more than 10 ms refuses the whole finish with 55P03 (lock_timeout), nothing recorded, rather than wait for it. Returns how many attempts it recorded.';
+COMMENT ON FUNCTION nudge.finish_attempts(p_worker text, p_policy nudge.worker_policy, p_ids bigint[], p_scheduled_for timestamp with time zone[], p_attempts integer[], p_outcomes text[], p_errors text[], p_status_codes integer[], p_responses text[], p_durations_ms integer[], p_retry_after_seconds integer[]) IS 'Records each ended attempt (outcome delivered, failed, rejected: failed with no attempt after it, or unreachable: failed, a webhook whose host could not be reached) whose lease (worker, attempt, occurrence) p_worker still holds exactly once in delivery_attempts (with the request of a reminder that has its own, secrets as placeholders, the body cut at 1 KiB), moves its reminder on as nudge.after_attempt decides (a failed attempt answered 429 as rate_limited, and an unreachable one: no attempt used while nudge.free_rate_limited_tries() last), recording an ended occurrence exactly once in executions, and reports each webhook attempt with a duration to nudge.record_host_outcomes: whether its host failed to answer (none, 5xx or 408; unless the policy''s breaker_failures is 0), answered 429, and its Retry-After; an occurrence still retrying after an attempt whose p_retry_after_seconds is over 0 (a receiver''s Retry-After) waits at least that long, up to the policy''s retry_max_ms; an attempt whose lease was lost changes nothing; a reminder row another transaction holds for more than 10 ms refuses the whole finish with 55P03 (lock_timeout), nothing recorded, rather than wait for it. Returns how many attempts it recorded.';
 
 -- Name: first_run_at(text, timestamp with time zone, nudge.cron, text); Type: FUNCTION; Schema: nudge; Owner: -
 
@@ -3997,7 +4001,7 @@ CREATE FUNCTION nudge.free_rate_limited_tries() RETURNS integer
 
 -- Name: FUNCTION free_rate_limited_tries(); Type: COMMENT; Schema: nudge; Owner: -
 
-COMMENT ON FUNCTION nudge.free_rate_limited_tries() IS 'How many tries of one occurrence its receiver may answer 429 (Too Many Requests) without using any of its attempts: 20; each 429 beyond is a failed attempt.';
+COMMENT ON FUNCTION nudge.free_rate_limited_tries() IS 'How many tries of one occurrence may use none of its attempts: answered 429 (Too Many Requests), or to a webhook host that could not be reached; 20 in all, each such try beyond is a failed attempt.';
 
 -- Name: gauges(integer); Type: FUNCTION; Schema: nudge; Owner: -
 

@@ -32,6 +32,11 @@ struct Delivery {
   std::optional<int> retry_after_seconds = std::nullopt;
   // A refusal that trying again cannot change (an SMTP 5xx): the occurrence ends failed now.
   bool final = false;
+  // Webhook: the host could not be reached (its name does not resolve, the connection was
+  // refused or not made in time): the request never left, so the try uses none of the
+  // occurrence's attempts while its free tries last, as a 429 does (explore31a F1: a receiver
+  // away for a few seconds failed the reminders due then, long before its breaker could open).
+  bool unreachable = false;
   // Email: the relay, not the message, ended the attempt, and did not take the message.
   // `idle_connection`: a connection kept for reuse turned out closed by the relay (its parting
   // 421 read as the answer to the next command); `relay`: the relay cannot be reached (a refused
@@ -48,14 +53,20 @@ inline Delivery not_sent(std::string error) {
   return {false, std::move(error), std::nullopt, {}, false};
 }
 
+// Whether `delivery` is a try that uses none of `fire`'s attempts: a 429 or an unreachable
+// host while the occurrence's free tries last.
+inline bool is_free_try(const Fire& fire, const Delivery& delivery) {
+  return !delivery.delivered && !delivery.final &&
+         (delivery.status_code == 429 || delivery.unreachable) && fire.free_tries_left > 0;
+}
+
 // Whether `delivery` ended `fire`'s occurrence failed, as the database's finish decides it: a
-// final refusal, or a failure on its last attempt that is not a 429 the occurrence may still
-// get for free, nor an email's the relay failed (given back).
+// final refusal, or a failure on its last attempt that is not a free try, nor an email's the
+// relay failed (given back).
 inline bool ends_occurrence_failed(const Fire& fire, const Delivery& delivery) {
   if (delivery.delivered || delivery.relay_failure != Delivery::RelayFailure::none) return false;
   if (delivery.final) return true;
-  const bool free_429 = delivery.status_code == 429 && fire.rate_limits_left > 0;
-  return fire.attempt >= fire.max_attempts && !free_429;
+  return fire.attempt >= fire.max_attempts && !is_free_try(fire, delivery);
 }
 
 using DeliveryDone = std::function<void(Delivery)>;

@@ -267,6 +267,7 @@ class WebhookChannel final : public Channel {
           // anyone could open a healthy host's breaker with it (explore29a LOW 6).
           if (short_own && result == CURLE_OPERATION_TIMEDOUT && delivery.counts_for_host) {
             delivery.counts_for_host = false;
+            delivery.unreachable = false;  // nor is it free: the reminder chose to wait too little
             delivery.error +=
                 " (the reminder's own timeout_ms is below [webhook] "
                 "connect_timeout_ms: the host's circuit breaker does not count it)";
@@ -366,6 +367,8 @@ class WebhookChannel final : public Channel {
       if (const auto late = late_timeout(result, timeout_ms, handle)) {
         error += *late;
         delivery.counts_for_host = false;
+      } else {
+        delivery.unreachable = never_connected(result, handle);
       }
       delivery.error = mask_secrets(error, transfer.hidden);
       return delivery;
@@ -388,6 +391,17 @@ class WebhookChannel final : public Channel {
       }
     }
     return delivery;
+  }
+
+  // Whether the host could not be reached, so that the request never left: its name did not
+  // resolve, or no connection was made (refused, or not in time). A TLS handshake that failed
+  // is not: the host answered, and its certificate or settings will not change by waiting.
+  static bool never_connected(CURLcode result, CURL* handle) {
+    if (result == CURLE_COULDNT_RESOLVE_HOST || result == CURLE_COULDNT_CONNECT) return true;
+    curl_off_t connected_us = 0;
+    return result == CURLE_OPERATION_TIMEDOUT &&
+           curl_easy_getinfo(handle, CURLINFO_CONNECT_TIME_T, &connected_us) == CURLE_OK &&
+           connected_us == 0;
   }
 
   // libcurl checks a transfer's timeout before it reads: a worker stopped (SIGSTOP, a paused

@@ -24,15 +24,15 @@ struct Fire {
   std::string schedule_type;
   std::string scheduled_for;  // exactly as the database returned it: the occurrence's identity
   int attempt = 0;            // attempts at this occurrence so far, this one included
-  // The attempt number at which a failure ends this occurrence: its attempts, plus the tries
-  // a receiver answered 429 that used none.
+  // The attempt number at which a failure ends this occurrence: its attempts, plus the free
+  // tries (answered 429, or the host unreachable) that used none.
   int max_attempts = 0;
   int fire_count = 0;  // occurrences recorded before this one
   // A webhook reminder's own request, rendered for this attempt by the claim (JSON: method,
   // headers with {{secret.NAME}} standing, content_type, body, or error); nullopt for none.
   std::optional<std::string> request;
-  bool rescued = false;      // the claim took it over from an expired lease (a worker died)
-  int rate_limits_left = 0;  // how many more 429s this occurrence may get using no attempt
+  bool rescued = false;     // the claim took it over from an expired lease (a worker died)
+  int free_tries_left = 0;  // how many more 429s or unreachable tries may use no attempt
 
   // Stable per reminder and occurrence: the same on a retry or a re-delivery after a crash.
   std::string idempotency_key() const;

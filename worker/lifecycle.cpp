@@ -36,9 +36,10 @@ struct FinishedArrays {
       id.push_back(d.id);
       at.push_back(d.scheduled_for);
       attempt.push_back(d.attempt);
-      outcome.emplace_back(d.delivery.delivered ? "delivered"
-                           : d.delivery.final   ? "rejected"
-                                                : "failed");
+      outcome.emplace_back(d.delivery.delivered     ? "delivered"
+                           : d.delivery.final       ? "rejected"
+                           : d.delivery.unreachable ? "unreachable"
+                                                    : "failed");
       error.push_back(d.delivery.error.empty() ? std::nullopt
                                                : std::optional<std::string>(d.delivery.error));
       code.push_back(d.delivery.status_code);
@@ -172,7 +173,8 @@ std::vector<Fire> LifecycleSession::finish_and_claim(const std::string& owner,
     f.fire_count = row[11].as<int>();
     if (!row[12].is_null()) f.request = row[12].c_str();
     f.rescued = row[13].as<bool>();
-    f.rate_limits_left = row[14].as<int>();
+    f.free_tries_left =
+        row[14].as<int>();  // the claim's rate_limits_left: 429s and unreachable tries
     fires.push_back(std::move(f));
   }
   return fires;

@@ -449,6 +449,9 @@ class ClaimLoop {
         d.error += " (the next attempt waits " + std::to_string(*d.retry_after_seconds) + " s)";
       }
     }
+    if (d.unreachable && is_free_try(run.fire, d))
+      d.error +=
+          " (the host could not be reached: this try uses none of the occurrence's attempts)";
     d.error = storable_text(d.error, 2000);
     d.response = storable_text(d.response, kMaxResponseBytes);
     if (!d.delivered) {

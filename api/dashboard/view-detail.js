@@ -49,14 +49,18 @@ function attemptsTable(attempts) {
 
 // An ended occurrence has fired_at; one still retrying, skipped or left unfinished has not.
 function execution(e) {
-  // A 429 uses none of the fire's attempts while the free ones last (README): "16 attempts" of a
-  // reminder allowed 3 read as a bug (explore30b F4).
-  const limited = (e.delivery_attempts || []).filter((a) => a.status_code === 429).length;
-  const tries = `${e.attempts} attempt${e.attempts === 1 ? "" : "s"}` +
-    (limited ? ` (${limited} answered 429, which use no attempt: up to 20 of them)` : "");
+  // A 429, or a webhook host that could not be reached, uses none of the fire's attempts while
+  // the free ones last (README): "16 attempts" of a reminder allowed 3 read as a bug (explore30b
+  // F4). The worker's error says which unreachable tries were free.
+  const tries = e.delivery_attempts || [];
+  const limited = tries.filter((a) => a.status_code === 429).length;
+  const unreached = tries.filter((a) => (a.error || "").includes("this try uses none of the occurrence's attempts")).length;
+  const free = [limited ? `${limited} answered 429` : "", unreached ? `${unreached} found the host unreachable` : ""].filter(Boolean).join(", ");
+  const attempts = `${e.attempts} attempt${e.attempts === 1 ? "" : "s"}` +
+    (free ? ` (${free}, which use no attempt: up to 20 of them)` : "");
   return h("li", { class: "execution" },
     h("p", {}, h("strong", {}, e.outcome), " · scheduled ", time(e.scheduled_for), e.fired_at ? [" · fired ", time(e.fired_at)] : null,
-      ` · ${tries} · ${e.worker}`, e.error ? ` · ${e.error}` : ""),
+      ` · ${attempts} · ${e.worker}`, e.error ? ` · ${e.error}` : ""),
     e.delivery_attempts ? attemptsTable(e.delivery_attempts) : null);
 }
 

@@ -76,7 +76,7 @@ class WebhookChannelTest : public ::testing::Test {
       released_.wait_for(lock, std::chrono::seconds(3), [this] { return release_; });
       res.set_content("late", "text/plain");
     });
-    port_ = test::bind_to_any_port_with_backlog(server_, "127.0.0.1");
+    port_ = test::bind_to_port_with_backlog(server_, "127.0.0.1");
     ASSERT_GT(port_, 0);
     thread_ = std::thread([this] { server_.listen_after_bind(); });
     const auto deadline = Clock::now() + std::chrono::seconds(5);
@@ -461,6 +461,7 @@ TEST_F(WebhookChannelTest, RefusedConnectionFailsQuickly) {
   EXPECT_LT(Clock::now() - start, milliseconds(1500));
   EXPECT_FALSE(got->delivered);
   EXPECT_FALSE(got->status_code);
+  EXPECT_TRUE(got->unreachable) << "the request never left: a free try";
   // libcurl's own text, then its detail, each once (its detail ends with the text again).
   EXPECT_EQ(got->error.rfind("Couldn't connect to server: Failed to connect to 127.0.0.1 port", 0),
             0u)
@@ -493,6 +494,7 @@ TEST_F(WebhookChannelTest, HangingReceiverTimesOutWithoutBlockingOthers) {
   EXPECT_FALSE(slots[0]->delivered);
   EXPECT_FALSE(slots[0]->status_code);
   EXPECT_NE(slots[0]->error.find("Timeout"), std::string::npos) << slots[0]->error;
+  EXPECT_FALSE(slots[0]->unreachable) << "it connected: the request may have reached it";
   EXPECT_LT(hang_took, milliseconds(1000));
   EXPECT_GE(hang_took, milliseconds(250));
 }

@@ -125,6 +125,38 @@ TEST_F(Breaker, AReceiverDownThenUpLosesNothingAndBurnsNoAttemptsWhileOpen) {
       << all_logs();
 }
 
+// A receiver away for a few seconds (a deploy, a restart), with one reminder due: its tries find
+// nobody listening, which uses none of its 3 attempts, until the breaker opens at the 5th and
+// a probe finds the receiver back. It failed for good within a second (explore31a F1).
+TEST_F(Breaker, AReceiverAwayForSecondsFailsNoReminder) {
+  const int port = free_tcp_port();
+  start_worker({{"NUDGE_BREAKER_OPEN_SECONDS", "1"},
+                {"NUDGE_BREAKER_MAX_OPEN_SECONDS", "1"},
+                {"NUDGE_RETRY_BASE_DELAY_MS", "50"},
+                {"NUDGE_RETRY_MAX_DELAY_MS", "100"}});
+  const auto id = value<std::int64_t>(
+      "SELECT (reminder).id FROM nudge.create_reminder(p_entity_type => 'candidate',"
+      " p_entity_id => 'away', p_event_type => 'interview', p_channel => 'webhook',"
+      " p_schedule_type => 'one_time', p_run_at => now(), p_target => $1)",
+      "http://127.0.0.1:" + std::to_string(port) + "/hook");
+  ASSERT_TRUE(wait_until(kSlow, [&] {
+    return value<long>("SELECT count(*) FROM nudge.delivery_attempts WHERE reminder_id = $1", id) >=
+           5;
+  })) << all_logs();
+  EXPECT_EQ(value<std::string>("SELECT status FROM nudge.reminders WHERE id = $1", id), "ACTIVE");
+  const auto first_error = value<std::string>(
+      "SELECT error FROM nudge.delivery_attempts WHERE reminder_id = $1 AND attempt = 1", id);
+  EXPECT_NE(first_error.find("(the host could not be reached: this try uses none of the "
+                             "occurrence's attempts)"),
+            std::string::npos)
+      << first_error;
+  WebhookReceiver back(port);
+  ASSERT_TRUE(wait_for_executions(1)) << all_logs();
+  EXPECT_EQ(value<std::string>("SELECT outcome FROM nudge.executions WHERE reminder_id = $1", id),
+            "delivered");
+  EXPECT_EQ(back.requests_to("/hook").size(), 1u);
+}
+
 // A heartbeat during a slow probe moves the breaker's probe time and, with it, the deliveries
 // the breaker holds, which its answer looks up by that time: the probe's success releases them
 // (in doubling waves a second apart). They waited for the probe's first lease to run out

@@ -81,6 +81,38 @@ class RateLimitTest : public LifecycleTest {
   }
 };
 
+// A webhook whose host could not be reached (the worker reports 'unreachable': the request never
+// left) shares the 429s' free tries, is recorded as a failed attempt, and counts for the host's
+// breaker (explore31a F1).
+TEST_F(RateLimitTest, AnUnreachableHostUsesNoAttemptWhileTheFreeTriesLast) {
+  const std::int64_t id = create_webhook("u", ", p_max_attempts => 1");
+  const int free_tries = value<int>("SELECT nudge.free_rate_limited_tries()");
+  auto fires = round({}, 200);
+  const auto unreachable = [&](const std::vector<Claimed>& done) {
+    FinishArrays a = finish_arrays(done, "unreachable",
+                                   std::optional<std::string>("Couldn't connect to server"));
+    a.durations = pg_array(std::vector<int>(done.size(), 1));
+    return LifecycleTest::round("w1", a, 100, fast_retries());
+  };
+  for (int i = 0; i < free_tries; ++i) {
+    ASSERT_EQ(fires.size(), 1u) << "try " << i;
+    EXPECT_EQ(fires[0].rate_limits_left, free_tries - i);
+    unreachable(fires);
+    ASSERT_EQ(reminder_row(id)["status"].as<std::string>(), "ACTIVE") << "try " << i;
+    everything_due();
+    sql("DELETE FROM nudge.target_hosts");  // a breaker would hold it: another test's matter
+    fires = round({}, 200);
+  }
+  ASSERT_EQ(fires.size(), 1u);
+  unreachable(fires);
+  EXPECT_EQ(reminder_row(id)["status"].as<std::string>(), "FAILED");
+  EXPECT_EQ(count("nudge.delivery_attempts WHERE reminder_id = " + std::to_string(id) +
+                  " AND outcome = 'failed' AND status_code IS NULL"),
+            free_tries + 1);
+  EXPECT_EQ(value<int>("SELECT consecutive_failures FROM nudge.target_hosts"), 1)
+      << "the host's breaker counts it";
+}
+
 TEST_F(RateLimitTest, A429UsesNoAttemptWhileTheOccurrencesFreeTriesLast) {
   const std::int64_t id = create_webhook("a", ", p_max_attempts => 1");
   auto fires = round({}, 200);

@@ -16,7 +16,7 @@ namespace nudge::test {
 
 class WebhookReceiver::Impl {
  public:
-  Impl() {
+  explicit Impl(int port) {
     // Enough handler threads that a hanging path never blocks the others.
     server_.new_task_queue = [] { return new httplib::ThreadPool(64); };
     const auto handle = [this](const httplib::Request& req, httplib::Response& res) {
@@ -55,7 +55,7 @@ class WebhookReceiver::Impl {
     server_.Patch(R"(/.*)", handle);
     server_.Get(R"(/.*)", handle);
     server_.Delete(R"(/.*)", handle);
-    port_ = bind_to_any_port_with_backlog(server_, "127.0.0.1");
+    port_ = bind_to_port_with_backlog(server_, "127.0.0.1", port);
     if (port_ <= 0) throw std::runtime_error("webhook receiver could not bind");
     thread_ = std::thread([this] { server_.listen_after_bind(); });
     // stop() before the server runs would be lost, and the destructor would wait forever.
@@ -82,7 +82,7 @@ class WebhookReceiver::Impl {
   std::atomic<bool> stopping_{false};
 };
 
-WebhookReceiver::WebhookReceiver() : impl_(std::make_unique<Impl>()) {}
+WebhookReceiver::WebhookReceiver(int port) : impl_(std::make_unique<Impl>(port)) {}
 WebhookReceiver::~WebhookReceiver() = default;
 
 void WebhookReceiver::on(const std::string& path, Script script) {

@@ -27,7 +27,8 @@ class WebhookReceiver {
   // block (a hanging receiver) until the receiver stops.
   using Script = std::function<int(int n)>;
 
-  WebhookReceiver();
+  // On `port` (127.0.0.1), or any free one with 0.
+  explicit WebhookReceiver(int port = 0);
   ~WebhookReceiver();
   WebhookReceiver(const WebhookReceiver&) = delete;
   WebhookReceiver& operator=(const WebhookReceiver&) = delete;

@@ -664,7 +664,9 @@ class Grammar {
     for (bool first = true;; first = false) {
       const std::size_t mark = i_;
       if (!first && word("and")) ++i_;
-      if (!kind(Token::Kind::number)) {
+      // "at minute 45, 5 times": the 5 is a count, not a minute (explore31c F4).
+      const bool count_follows = !first && (word("times", 1) || word("time", 1));
+      if (!kind(Token::Kind::number) || count_follows) {
         if (first) expected("a minute (0 to 59)");
         i_ = mark;
         break;

@@ -2949,7 +2949,7 @@ BEGIN
       v_hi := p_max;
     ELSE
       v_bits := string_to_array(v_range, '-');
-      IF cardinality(v_bits) > 2 THEN
+      IF cardinality(v_bits) > 2 OR '' = ANY (v_bits) THEN  -- "-1" is no number: a bad range
         RAISE EXCEPTION 'cron: %: bad range "%"', p_field, v_range
           USING ERRCODE = '22023', COLUMN = 'cron';
       END IF;
@@ -3089,7 +3089,7 @@ CREATE FUNCTION nudge.cron_parse(p_expr text) RETURNS nudge.cron
     LANGUAGE plpgsql IMMUTABLE
     AS $$
 DECLARE
-  v_expr   text := btrim(coalesce(p_expr, ''));
+  v_expr   text := btrim(coalesce(p_expr, ''), E' \t\n\r');  -- a pasted line's newline too
   v_fields text[];
   v_cron   nudge.cron;
   v_dow    bigint;

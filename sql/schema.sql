@@ -1200,9 +1200,7 @@ BEGIN
   FOR v_key, v_value IN SELECT k, v FROM jsonb_each(p_template) AS x(k, v) ORDER BY k LOOP
     v_type := nudge.template_field_type(v_key);
     IF v_type IS NULL THEN
-      PERFORM nudge.reject('action.reminder.' || v_key,
-        CASE WHEN v_key = 'run_at' THEN 'is not for templates: the first fire comes from delay_seconds'
-             ELSE 'is not a known field' END);
+      PERFORM nudge.reject('action.reminder.' || v_key, 'is not a known field');
     END IF;
     IF jsonb_typeof(v_value) IS DISTINCT FROM v_type THEN
       PERFORM nudge.reject('action.reminder.' || v_key, 'must be a JSON ' || v_type);
@@ -1238,13 +1236,14 @@ BEGIN
     END IF;
     -- A time is one value, never pieced together, and always with its offset: read in each
     -- session's zone, "2030-01-01" was a different instant over REST and from SQL (explore26a #3).
-    IF v_key = 'ends_at' AND strpos(v_value #>> '{}', '{{') > 0
+    IF v_key IN ('run_at', 'ends_at') AND strpos(v_value #>> '{}', '{{') > 0
        AND NOT v_value #>> '{}' ~ '^\s*\{\{\s*data\.[^{}]*\}\}\s*$' THEN
-      PERFORM nudge.reject('action.reminder.ends_at',
-        'a placeholder stands for the whole time ({{data.deadline}}), whose value is an RFC 3339 time with an offset');
-    ELSIF v_key = 'ends_at' AND strpos(v_value #>> '{}', '{{') = 0
-          AND nudge.item_value_problem('ends_at', v_value) IS NOT NULL THEN
-      PERFORM nudge.reject('action.reminder.ends_at', nudge.item_value_problem('ends_at', v_value));
+      PERFORM nudge.reject('action.reminder.' || v_key,
+        format('a placeholder stands for the whole time ({{data.%s}}), whose value is an RFC 3339 time with an offset',
+               CASE v_key WHEN 'run_at' THEN 'interview_at' ELSE 'deadline' END));
+    ELSIF v_key IN ('run_at', 'ends_at') AND strpos(v_value #>> '{}', '{{') = 0
+          AND nudge.item_value_problem(v_key, v_value) IS NOT NULL THEN
+      PERFORM nudge.reject('action.reminder.' || v_key, nudge.item_value_problem(v_key, v_value));
     END IF;
   END LOOP;
   IF p_template ? 'payload' THEN
@@ -1259,8 +1258,10 @@ BEGIN
       PERFORM nudge.reject('action.reminder.payload', 'keys cannot hold {{ or }}');
     END IF;
   END IF;
-  IF (p_template->>'delay_seconds')::bigint < 0 THEN
-    PERFORM nudge.reject('action.reminder.delay_seconds', 'must be 0 or more');
+  -- Before a time the event gives ("1 day before the interview"), never before the event.
+  IF (p_template->>'delay_seconds')::bigint < 0 AND NOT p_template ? 'run_at' THEN
+    PERFORM nudge.reject('action.reminder.delay_seconds',
+                         'must be 0 or more (it counts from the event; with run_at, from that time, before it too)');
   END IF;
   IF p_template ? 'interval_seconds' AND p_template ? 'interval_minutes' THEN
     PERFORM nudge.reject('action.reminder.interval_minutes',
@@ -1283,7 +1284,12 @@ BEGIN
   -- that is only data stands for an address that suits the channel.
   v_sample := ROW(0, p_event_type, 'sample', 'sample', '{}'::jsonb, NULL, now(), now(), NULL, 0,
                   '[]'::jsonb, NULL)::nudge.events;
-  v_item := nudge.reminder_item(nudge.sample_template(p_template), v_sample);
+  v_item := nudge.reminder_item(
+              nudge.sample_template(p_template)
+              || CASE WHEN p_template->>'run_at' ~ '^\s*\{\{\s*data\.[^{}]*\}\}\s*$'
+                      THEN jsonb_build_object('run_at', nudge.rfc3339_in_zone(now(), 'UTC'))
+                      ELSE '{}'::jsonb END,
+              v_sample);
   BEGIN
     -- Its end, were it created ended, is no event (nudge.emit_reminder_event); undone with it.
     PERFORM set_config('nudge.checking_rule', 'on', true);
@@ -1300,7 +1306,7 @@ END $_$;
 
 -- Name: FUNCTION check_remind_template(p_template jsonb, p_event_type text); Type: COMMENT; Schema: nudge; Owner: -
 
-COMMENT ON FUNCTION nudge.check_remind_template(p_template jsonb, p_event_type text) IS 'Raises 22023 naming the field (action.reminder.<field>) when a remind template holds an unknown field, a wrong type, a whole number out of its field''s range (too long for an integer: the range is stated), an unknown placeholder (in the payload, named by its place: action.reminder.payload.a[1]), a {{secret.NAME}} anywhere but alone in target, a placeholder in channel, schedule_type, cron, misfire_policy or stop_condition_type, an ends_at that is neither an RFC 3339 time with an offset nor one data placeholder alone, or anything a create would refuse for a sample event; otherwise does nothing.';
+COMMENT ON FUNCTION nudge.check_remind_template(p_template jsonb, p_event_type text) IS 'Raises 22023 naming the field (action.reminder.<field>) when a remind template holds an unknown field, a wrong type, a whole number out of its field''s range (too long for an integer: the range is stated), an unknown placeholder (in the payload, named by its place: action.reminder.payload.a[1]), a {{secret.NAME}} anywhere but alone in target, a placeholder in channel, schedule_type, cron, misfire_policy or stop_condition_type, a run_at or ends_at that is neither an RFC 3339 time with an offset nor one data placeholder alone, a negative delay_seconds without run_at, or anything a create would refuse for a sample event; otherwise does nothing.';
 
 -- Name: check_request(jsonb, text, jsonb); Type: FUNCTION; Schema: nudge; Owner: -
 
@@ -2129,7 +2135,14 @@ BEGIN
         'request', v_template->'request',
         'payload', CASE WHEN v_template ? 'payload'
                         THEN nudge.compile_template(v_template->'payload', true) END,
-        'run_at', format('e.occurred_at + interval ''1 second'' * %s', v_seconds));
+        -- From the template's own run_at: NULL where the event gives no RFC 3339 time, which
+        -- the staged create refuses, and the events are then taken one by one to name it.
+        'run_at', CASE WHEN v_template ? 'run_at'
+                       THEN format('(SELECT CASE WHEN nudge.is_rfc3339(t.v) THEN t.v::timestamptz END'
+                                   ' FROM (SELECT (%s) #>> ''{}'' AS v) t) + interval ''1 second'' * %s',
+                                   nudge.compile_template(v_template->'run_at', false),
+                                   coalesce((v_template->>'delay_seconds')::bigint, 0))
+                       ELSE format('e.occurred_at + interval ''1 second'' * %s', v_seconds) END);
     WHEN 'set_flag' THEN
       RETURN v_out || jsonb_build_object(
         'key', nudge.compile_template(p_rule.action->'flag'->'key', false));
@@ -2145,7 +2158,7 @@ END $_$;
 
 -- Name: FUNCTION compile_rule(p_rule nudge.rules); Type: COMMENT; Schema: nudge; Owner: -
 
-COMMENT ON FUNCTION nudge.compile_rule(p_rule nudge.rules) IS 'A checked rule''s conditions and action as SQL expressions over a batch row e: when (boolean), and for remind columns (each field of the template as a jsonb expression, a webhook target''s values amid its text as URI components), request (as it is), payload and run_at; for set_flag key; for cancel event_type, entity_type and entity_id (JSON strings).';
+COMMENT ON FUNCTION nudge.compile_rule(p_rule nudge.rules) IS 'A checked rule''s conditions and action as SQL expressions over a batch row e: when (boolean), and for remind columns (each field of the template as a jsonb expression, a webhook target''s values amid its text as URI components), request (as it is), payload and run_at (NULL where the template''s own run_at gets no RFC 3339 time from the event); for set_flag key; for cancel event_type, entity_type and entity_id (JSON strings).';
 
 -- Name: compile_template(jsonb, boolean, boolean); Type: FUNCTION; Schema: nudge; Owner: -
 
@@ -5988,7 +6001,7 @@ DECLARE
   v_run_at   timestamptz;
   v_row      nudge.reminders;
 BEGIN
-  IF p_template ?| ARRAY['request', 'cron', 'timezone'] THEN
+  IF p_template ?| ARRAY['request', 'cron', 'timezone', 'run_at'] THEN
     RETURN NULL;
   END IF;
   v_item := jsonb_build_object('entity_type', p_event.entity_type, 'entity_id', p_event.entity_id)
@@ -6056,7 +6069,7 @@ END $$;
 
 -- Name: FUNCTION remind_plainly(p_template jsonb, p_event nudge.events); Type: COMMENT; Schema: nudge; Owner: -
 
-COMMENT ON FUNCTION nudge.remind_plainly(p_template jsonb, p_event nudge.events) IS 'Creates the reminder a checked remind template gives for an event, as nudge.create_reminder would create it from nudge.reminder_item, and returns it, when the event fills the template, every field passes a create''s checks, its stop flag is not true (one set true by a transaction still open is waited for: nudge.lock_stop_flags) and its identity is not live, and the template has no cron, timezone or request; otherwise writes nothing and returns a row of NULLs.';
+COMMENT ON FUNCTION nudge.remind_plainly(p_template jsonb, p_event nudge.events) IS 'Creates the reminder a checked remind template gives for an event, as nudge.create_reminder would create it from nudge.reminder_item, and returns it, when the event fills the template, every field passes a create''s checks, its stop flag is not true (one set true by a transaction still open is waited for: nudge.lock_stop_flags) and its identity is not live, and the template has no cron, timezone, request or run_at; otherwise writes nothing and returns a row of NULLs.';
 
 -- Name: reminder_executions(bigint, timestamp with time zone, integer); Type: FUNCTION; Schema: nudge; Owner: -
 
@@ -6145,25 +6158,42 @@ BEGIN
     v_item := v_item || jsonb_build_object('interval_seconds',
                                            (p_template->>'interval_minutes')::integer * 60);
   END IF;
-  v_run_at := p_event.occurred_at + interval '1 second' *
-    CASE WHEN v_item->>'schedule_type' = 'recurring'
-         THEN coalesce((p_template->>'delay_seconds')::integer,
-                       (v_item->>'interval_seconds')::integer, 0)
-         ELSE coalesce((p_template->>'delay_seconds')::integer, 0) END;
-  -- The template holds no run_at: name what put the first fire so late.
+  -- From the time the event gives (run_at, delay_seconds before or after it), else from when
+  -- the event occurred.
+  IF p_template ? 'run_at' THEN
+    IF nudge.item_value_problem('run_at', v_item->'run_at') IS NOT NULL THEN
+      PERFORM nudge.reject('run_at', nudge.item_value_problem('run_at', v_item->'run_at'));
+    END IF;
+    v_run_at := (v_item->>'run_at')::timestamptz
+                + interval '1 second' * coalesce((p_template->>'delay_seconds')::integer, 0);
+  ELSE
+    v_run_at := p_event.occurred_at + interval '1 second' *
+      CASE WHEN v_item->>'schedule_type' = 'recurring'
+           THEN coalesce((p_template->>'delay_seconds')::integer,
+                         (v_item->>'interval_seconds')::integer, 0)
+           ELSE coalesce((p_template->>'delay_seconds')::integer, 0) END;
+  END IF;
+  -- Name what put the first fire so late.
   IF v_run_at > nudge.latest_fire() THEN
-    PERFORM nudge.reject(CASE WHEN p_template ? 'delay_seconds' THEN 'delay_seconds'
+    PERFORM nudge.reject(CASE WHEN p_template ? 'run_at' THEN 'run_at'
+                              WHEN p_template ? 'delay_seconds' THEN 'delay_seconds'
                               ELSE 'interval_seconds' END,
-                         format('puts the first fire after 9999-12-31T23:59:59Z (the event occurred at %s)',
-                                to_char(p_event.occurred_at AT TIME ZONE 'UTC',
-                                        'YYYY-MM-DD"T"HH24:MI:SS"Z"')));
+                         CASE WHEN p_template ? 'run_at'
+                              THEN 'is after 9999-12-31T23:59:59Z, or delay_seconds puts the first fire after it'
+                              ELSE format('puts the first fire after 9999-12-31T23:59:59Z (the event occurred at %s)',
+                                          to_char(p_event.occurred_at AT TIME ZONE 'UTC',
+                                                  'YYYY-MM-DD"T"HH24:MI:SS"Z"')) END);
+  END IF;
+  -- Nor before the first time Nudge keeps (a run_at early in year 1, less a delay).
+  IF nudge.time_problem(v_run_at) IS NOT NULL THEN
+    PERFORM nudge.reject('run_at', nudge.time_problem(v_run_at));
   END IF;
   RETURN v_item || jsonb_build_object('run_at', v_run_at);
 END $$;
 
 -- Name: FUNCTION reminder_item(p_template jsonb, p_event nudge.events); Type: COMMENT; Schema: nudge; Owner: -
 
-COMMENT ON FUNCTION nudge.reminder_item(p_template jsonb, p_event nudge.events) IS 'The create item a remind template gives for an event: every string rendered (a webhook target''s values amid other text percent-encoded, nudge.with_webhook_target; the request copied as it is), the entity defaulting to the event''s, run_at delay_seconds after the event occurred (recurring: by default one interval); NU422 when the event lacks a value or that first fire would be after 9999-12-31T23:59:59Z (naming delay_seconds, or the interval it defaulted to).';
+COMMENT ON FUNCTION nudge.reminder_item(p_template jsonb, p_event nudge.events) IS 'The create item a remind template gives for an event: every string rendered (a webhook target''s values amid other text percent-encoded, nudge.with_webhook_target; the request copied as it is), the entity defaulting to the event''s, run_at delay_seconds after the template''s own run_at (an RFC 3339 time, or the event''s data giving one; delay_seconds may be negative) or else after the event occurred (recurring: by default one interval); NU422 when the event lacks a value or that first fire would be after 9999-12-31T23:59:59Z (naming delay_seconds, or the interval it defaulted to).';
 
 -- Name: reminder_json(nudge.reminders); Type: FUNCTION; Schema: nudge; Owner: -
 
@@ -7461,7 +7491,7 @@ CREATE FUNCTION nudge.template_field_type(p_field text) RETURNS text
   SELECT CASE
     WHEN p_field IN ('entity_type', 'entity_id', 'event_type', 'channel', 'schedule_type', 'cron',
                      'timezone', 'target', 'stop_condition_type', 'stop_condition_value',
-                     'ends_at', 'misfire_policy') THEN 'string'
+                     'run_at', 'ends_at', 'misfire_policy') THEN 'string'
     WHEN p_field IN ('interval_seconds', 'interval_minutes', 'max_fires', 'max_attempts',
                      'delay_seconds') THEN 'number'
     WHEN p_field IN ('payload', 'request') THEN 'object'
@@ -7470,7 +7500,7 @@ $$;
 
 -- Name: FUNCTION template_field_type(p_field text); Type: COMMENT; Schema: nudge; Owner: -
 
-COMMENT ON FUNCTION nudge.template_field_type(p_field text) IS 'The JSON type of a field of a remind template (string, number or object), NULL for a field a template cannot hold.';
+COMMENT ON FUNCTION nudge.template_field_type(p_field text) IS 'The JSON type of a field of a remind template (string, number or object; run_at a string: the time the first fire counts from), NULL for a field a template cannot hold.';
 
 -- Name: time_problem(timestamp with time zone); Type: FUNCTION; Schema: nudge; Owner: -
 

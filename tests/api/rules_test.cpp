@@ -116,7 +116,7 @@ TEST_F(Rules, ABadRuleIsA400NamingTheField) {
       {rule_body("n", "e", remind + R"(, "target": "https://x/{{who}}"}})"),
        "action.reminder.target"},
       {rule_body("n", "e",
-                 remind + R"(, "target": "https://x", "run_at": "2026-01-01T00:00:00Z"}})"),
+                 remind + R"(, "target": "https://x", "run_at": "{{data.d}}T09:00:00Z"}})"),
        "action.reminder.run_at"},
       {rule_body("n", "e", kRemind, R"(, "when": {"nope": 1})"), "when.nope"},
       // Nudge emits no such event, and nobody can post one: the rule could never run.

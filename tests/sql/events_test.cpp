@@ -384,6 +384,43 @@ TEST_F(EventsTest, CancelRulesRunFirstSoCancelThenRemindReplacesTheLiveReminder)
   EXPECT_EQ(value<std::int64_t>("SELECT count(*) FROM nudge.reminders WHERE status = 'ACTIVE'"), 2);
 }
 
+// "A day before the interview": the template's run_at from the event's data, delay_seconds
+// before it; alone and in a batch; a value that is no time refuses the event (explore31b F1).
+TEST_F(EventsTest, ARemindersTimeCanComeFromTheEventAndDelaySecondsPrecedeIt) {
+  rule("a day before", "interview_scheduled", R"({"type": "remind", "reminder": {
+      "event_type": "interview_reminder", "channel": "log", "schedule_type": "one_time",
+      "run_at": "{{data.interview_at}}", "delay_seconds": -86400}})");
+  rule("hourly from then", "interview_scheduled", R"({"type": "remind", "reminder": {
+      "event_type": "prep", "channel": "log", "schedule_type": "recurring",
+      "interval_seconds": 3600, "run_at": "{{data.interview_at}}"}})");
+  const auto next_runs = [&](const std::string& entity_id) {
+    return value<std::string>(
+        "SELECT string_agg(to_char(next_run_at AT TIME ZONE 'UTC', 'MM-DD HH24:MI'), ',' "
+        "ORDER BY event_type) FROM nudge.reminders WHERE entity_id = $1",
+        entity_id);
+  };
+  emit("interview_scheduled", "C-1", R"({"interview_at": "2030-05-02T10:00:00+02:00"})");
+  EXPECT_EQ(next_runs("C-1"), "05-01 08:00,05-02 08:00");
+  sql("SELECT nudge.emit_events($1::jsonb)",
+      R"([{"event_type": "interview_scheduled", "entity_type": "interviewer", "entity_id": "C-2",
+           "data": {"interview_at": "2030-06-02T10:00:00Z"}},
+          {"event_type": "interview_scheduled", "entity_type": "interviewer", "entity_id": "C-3",
+           "data": {"interview_at": "2030-07-02T10:00:00Z"}}])");
+  EXPECT_EQ(next_runs("C-2"), "06-01 10:00,06-02 10:00");
+  EXPECT_EQ(next_runs("C-3"), "07-01 10:00,07-02 10:00");
+  for (const std::string items : {R"([{"event_type": "interview_scheduled",
+           "entity_type": "interviewer", "entity_id": "C-4", "data": {"interview_at": "soon"}}])",
+                                  R"([{"event_type": "interview_scheduled",
+           "entity_type": "interviewer", "entity_id": "C-4", "data": {"interview_at": "2030-06-02"}}])"}) {
+    const auto refused = failure_of("SELECT nudge.emit_events($1::jsonb)", items);
+    EXPECT_EQ(refused.sqlstate, "NU422") << refused.message;
+    EXPECT_NE(refused.message.find("action.reminder.run_at: must be an RFC 3339 time"),
+              std::string::npos)
+        << refused.message;
+  }
+  EXPECT_EQ(value<long>("SELECT count(*) FROM nudge.reminders WHERE entity_id = 'C-4'"), 0);
+}
+
 TEST_F(EventsTest, DisabledRulesDoNotRunAndChangingRulesLeavesTheirRemindersAlone) {
   const auto nag = rule("nag", "interview_completed", kNagRule);
   const auto id = emit("interview_completed", "INT_1", kInterview)["effects"][0]["reminder"]["id"];
@@ -987,7 +1024,8 @@ TEST_F(EventsTest, ARuleIsCheckedWhenItIsSavedNamingTheField) {
       {R"({"type": "remind", "reminder": {"channel": "log", "schedule_type": "one_time"}})", "{}",
        "action.reminder.event_type"},
       {remind + R"(, "colour": "red"}})", "{}", "action.reminder.colour"},
-      {remind + R"(, "run_at": "2026-01-01T00:00:00Z"}})", "{}", "action.reminder.run_at"},
+      {remind + R"(, "run_at": "2026-01-01"}})", "{}", "action.reminder.run_at"},
+      {remind + R"(, "run_at": "{{data.day}}T09:00:00Z"}})", "{}", "action.reminder.run_at"},
       {remind + R"(, "max_fires": "3"}})", "{}", "action.reminder.max_fires"},
       {remind + R"(, "delay_seconds": -1}})", "{}", "action.reminder.delay_seconds"},
       {remind + R"(, "target": "{{nope}}"}})", "{}", "action.reminder.target"},

@@ -381,16 +381,35 @@ class WebhookChannel final : public Channel {
     if (code >= 200 && code < 300) {
       delivery.delivered = true;
     } else if (code >= 300 && code < 400) {
-      delivery.error = "HTTP " + std::to_string(code) + " (redirects are not followed)";
+      // Where it points, without its query (which may hold a token): the target to correct.
+      const std::string location = response_header(handle, "Location");
+      delivery.error = "HTTP " + std::to_string(code) + " (redirects are not followed" +
+                       (location.empty() ? "" : "; Location: " + shown_location(location)) + ")";
+      delivery.error = mask_secrets(delivery.error, transfer.hidden);
     } else {
       delivery.error = "HTTP " + std::to_string(code);
-      if (const auto wait = (code == 429 || code == 503) ? retry_after(handle) : std::nullopt) {
-        // A year at most: the finish caps it at [retry] max_delay_ms anyway.
-        delivery.retry_after_seconds = static_cast<int>(std::min<curl_off_t>(*wait, 31622400));
-        delivery.error += " (Retry-After: " + std::to_string(*delivery.retry_after_seconds) + " s)";
-      }
+      if (code == 429 || code == 503) delivery.error += waited_for(delivery, handle);
     }
     return delivery;
+  }
+
+  // A Retry-After the next attempt waits for, said in the error; one that cannot be read, or is
+  // past, said too (explore31a F3: "HTTP 429" alone, the receiver's "soon" dropped unsaid).
+  static std::string waited_for(Delivery& delivery, CURL* handle) {
+    constexpr curl_off_t kYear = 31622400;  // the finish caps it at [retry] max_delay_ms anyway
+    if (const auto wait = retry_after(handle)) {
+      delivery.retry_after_seconds = static_cast<int>(std::min(*wait, kYear));
+      return " (Retry-After: " + std::to_string(*delivery.retry_after_seconds) + " s" +
+             (*wait > kYear ? ", taken as a year" : "") + ")";
+    }
+    const std::string asked = response_header(handle, "Retry-After");
+    if (asked.empty()) return "";
+    return " (Retry-After \"" + asked.substr(0, 64) +
+           "\" not waited for: neither seconds nor a date to come)";
+  }
+
+  static std::string shown_location(const std::string& location) {
+    return location.substr(0, std::min<std::size_t>(location.find_first_of("?#"), 200));
   }
 
   // Whether the host could not be reached, so that the request never left: its name did not

@@ -359,7 +359,7 @@ TEST_F(WebhookChannelTest, RedirectIsNotFollowed) {
   ASSERT_TRUE(got);
   EXPECT_FALSE(got->delivered);
   EXPECT_EQ(got->status_code, 302);
-  EXPECT_EQ(got->error, "HTTP 302 (redirects are not followed)");
+  EXPECT_EQ(got->error, "HTTP 302 (redirects are not followed; Location: /ok)");
   const auto requests = received();
   ASSERT_EQ(requests.size(), 1u);
   EXPECT_EQ(requests[0].path, "/redirect");
@@ -446,7 +446,8 @@ TEST_F(WebhookChannelTest, ARedirectToLoopbackIsNotFollowed) {
   ASSERT_TRUE(got);
   EXPECT_FALSE(got->delivered);
   EXPECT_EQ(got->status_code, 307);
-  EXPECT_EQ(got->error, "HTTP 307 (redirects are not followed)");
+  EXPECT_EQ(got->error, "HTTP 307 (redirects are not followed; Location: http://[::1]:" +
+                            std::to_string(port_) + "/ok)");
   const auto requests = received();
   ASSERT_EQ(requests.size(), 1u);
   EXPECT_EQ(requests[0].path, "/elsewhere");

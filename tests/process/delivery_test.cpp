@@ -139,6 +139,17 @@ TEST_F(Delivery, ARetryAfterPastTheRetryCapSaysTheWaitIsCapped) {
             "max_delay_ms)");
 }
 
+// A Retry-After that cannot be read is said, not dropped unsaid (explore31a F3).
+TEST_F(Delivery, ARetryAfterThatCannotBeReadIsSaid) {
+  receiver_.on("/soon", [](int n) { return n == 1 ? 503 : 200; });
+  receiver_.header("/soon", "Retry-After", "soon");
+  create_webhook("c1", receiver_.url("/soon"));
+  start_worker(fast_retries());
+  ASSERT_TRUE(wait_for_executions(1)) << all_logs();
+  EXPECT_EQ(value<std::string>("SELECT error FROM nudge.delivery_attempts WHERE attempt = 1"),
+            "HTTP 503 (Retry-After \"soon\" not waited for: neither seconds nor a date to come)");
+}
+
 // `t` as an HTTP date: "Sun, 06 Dec 2026 13:00:00 GMT".
 std::string http_date(std::time_t t) {
   std::tm tm{};

@@ -400,6 +400,7 @@ flow("a rule saved in the editor and an event recorded in the form create a remi
   await page.waitForSelector(`#event-log li.event[data-id="${eventId}"]`);
   assert.equal(await page.locator("#event-log li.event").count(), 1);
   assert.equal(await page.locator(".paging a[href='#/events']").count(), 1);
+  assert.equal(await page.textContent("main h1"), `Event #${eventId}`);
   // Its end is Nudge's own event, which links back to the event that made the reminder.
   assert.equal((await stack.api("POST", `/v1/reminders/${reminderId}/cancel`)).status, 200);
   await open(`/events?event_type=nudge.reminder_completed&entity_id=${entityId}`);

@@ -128,17 +128,20 @@ const std::pair<const char*, const char*> kStatements[] = {
     {"list_contacts",
      "SELECT coalesce(jsonb_agg(nudge.contact_json(c) ORDER BY c.channel), '[]')::text "
      "FROM nudge.contacts c WHERE c.entity_type = $1 AND c.entity_id = $2"},
+    // A rule saved answers a warning when the newest event of its type could not have run it.
     {"create_rule",
-     "SELECT nudge.rule_json(nudge.create_rule(p_name => $1, p_event_type => $2, "
-     "p_action => $3::jsonb, p_when => $4::jsonb, p_enabled => $5::boolean))::text"},
+     "SELECT (nudge.rule_json(r) || jsonb_strip_nulls(jsonb_build_object('warning', "
+     "nudge.rule_warning(r))))::text FROM nudge.create_rule(p_name => $1, p_event_type => $2, "
+     "p_action => $3::jsonb, p_when => $4::jsonb, p_enabled => $5::boolean) r"},
     {"get_rule", "SELECT nudge.rule_json(r)::text FROM nudge.rules r WHERE r.id = $1"},
     {"list_rules",
      "SELECT nudge.rule_json(r)::text, r.id FROM nudge.rules r "
      "WHERE ($1::text IS NULL OR r.event_type = $1) AND ($2::boolean IS NULL OR r.enabled = $2) "
      "AND ($3::bigint IS NULL OR r.id < $3) ORDER BY r.id DESC LIMIT $4"},
     {"update_rule",
-     "SELECT nudge.rule_json(nudge.update_rule(p_id => $1, p_name => $2, p_event_type => $3, "
-     "p_action => $4::jsonb, p_when => $5::jsonb, p_enabled => $6::boolean))::text"},
+     "SELECT (nudge.rule_json(r) || jsonb_strip_nulls(jsonb_build_object('warning', "
+     "nudge.rule_warning(r))))::text FROM nudge.update_rule(p_id => $1, p_name => $2, "
+     "p_event_type => $3, p_action => $4::jsonb, p_when => $5::jsonb, p_enabled => $6::boolean) r"},
     {"delete_rule", "SELECT (nudge.delete_rule($1)).id"},
     // $7: its lock waits in ms at most, for this statement only (NULL: the session's).
     {"emit_event",

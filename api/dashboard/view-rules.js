@@ -145,7 +145,8 @@ export async function rulesView(main, ctx) {
       return;
     }
     const saved = editing ? await api("PATCH", `/v1/rules/${editing.id}`, body) : await api("POST", "/v1/rules", body);
-    note.textContent = `Rule #${saved.id} saved.`;
+    // Saved, but the newest event of its type could not have run it: said, not hidden.
+    note.textContent = `Rule #${saved.id} saved.${saved.warning ? ` Warning: ${saved.warning}` : ""}`;
     edit(saved);
     await load();
   });

@@ -69,6 +69,40 @@ TEST_F(Rules, APatchChangesOnlyWhatItGives) {
   EXPECT_EQ(patch(path, R"({"name": null})").error_field(), "name");
 }
 
+// A rule saved is tried on the newest event of its type: one that reads data that event lacks
+// is saved with a warning (a PATCH to {{data.nothere}} refused every later event unwarned:
+// explore31b); one it could run, or with no such event, answers none.
+TEST_F(Rules, ARuleTheNewestEventOfItsTypeCouldNotHaveRunIsSavedWithAWarning) {
+  const auto reads = [](const std::string& path) {
+    return R"({"type": "remind", "reminder": {"event_type": "nag", "channel": "log",
+      "schedule_type": "one_time", "payload": {"x": "{{)" +
+           path + R"(}}"}}})";
+  };
+  const auto fresh = post("/v1/rules", rule_body("first", "warned", reads("data.candidate")));
+  ASSERT_EQ(fresh.status, 201) << fresh.body.dump();
+  EXPECT_FALSE(fresh.body.contains("warning")) << "no event of its type yet";
+  ASSERT_EQ(post("/v1/events", R"({"event_type": "warned", "entity_type": "i", "entity_id": "1",
+                                  "data": {"candidate": "C-7"}})")
+                .status,
+            201);
+  const auto event_id = get("/v1/events?event_type=warned").body["items"][0]["event"]["id"];
+  const auto fine = post("/v1/rules", rule_body("fine", "warned", reads("data.candidate")));
+  EXPECT_FALSE(fine.body.contains("warning")) << fine.body.dump();
+  const auto id = fresh.body["id"].get<long>();
+  const auto typo =
+      patch("/v1/rules/" + std::to_string(id), R"({"action": )" + reads("data.nothere") + "}");
+  ASSERT_EQ(typo.status, 200) << typo.body.dump();
+  EXPECT_EQ(typo.body["warning"],
+            "the newest warned event (#" + event_id.dump() + ") could not have run it: rule " +
+                std::to_string(id) +
+                ": action.reminder.payload.x: the event has no data.nothere for {{data.nothere}}");
+  EXPECT_FALSE(get("/v1/rules/" + std::to_string(id)).body.contains("warning"));
+  // The event of a rule's type is refused by it, as warned.
+  EXPECT_EQ(post("/v1/events", R"({"event_type": "warned", "entity_type": "i", "entity_id": "2"})")
+                .status,
+            422);
+}
+
 // A password in a template's target is the worker's to send, answered as *** like a reminder's
 // (explore29a #4: the rule answered it whole on every route).
 TEST_F(Rules, ATemplatesTargetIsAnsweredWithoutItsPassword) {

@@ -1588,6 +1588,25 @@ END $$;
 
 COMMENT ON FUNCTION nudge.check_rule(p_rule nudge.rules) IS 'Raises 22023 naming the field (name, event_type, when.<path>, action.<path>) when a rule cannot be saved: a name, event_type or flag key empty, over 200 characters or only white space, an event_type starting with nudge. other than nudge.reminder_completed and nudge.reminder_failed (the only ones Nudge emits), an unknown field or placeholder, a wrong type, or a template a create would refuse, or, on Nudge''s own events, a data path they never have; otherwise does nothing.';
 
+-- Name: check_template_time(text, text); Type: FUNCTION; Schema: nudge; Owner: -
+
+CREATE FUNCTION nudge.check_template_time(p_text text, p_field text) RETURNS void
+    LANGUAGE plpgsql STABLE
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+DECLARE
+  v_at timestamptz;
+BEGIN
+  v_at := p_text::timestamptz;
+EXCEPTION WHEN data_exception THEN
+  PERFORM nudge.reject(p_field, 'must be an RFC 3339 time that exists, with an offset within '
+                                '±15:59, e.g. 2026-01-31T09:00:00Z');
+END $$;
+
+-- Name: FUNCTION check_template_time(p_text text, p_field text); Type: COMMENT; Schema: nudge; Owner: -
+
+COMMENT ON FUNCTION nudge.check_template_time(p_text text, p_field text) IS 'Raises as nudge.reject does, naming p_field, when p_text (an RFC 3339 time a rule rendered from an event) is not a time PostgreSQL can read (a date that does not exist, an offset past 15:59); otherwise does nothing.';
+
 -- Name: checked_timezone(text); Type: FUNCTION; Schema: nudge; Owner: -
 
 CREATE FUNCTION nudge.checked_timezone(p_zone text) RETURNS text
@@ -2135,11 +2154,11 @@ BEGIN
         'request', v_template->'request',
         'payload', CASE WHEN v_template ? 'payload'
                         THEN nudge.compile_template(v_template->'payload', true) END,
-        -- From the template's own run_at: NULL where the event gives no RFC 3339 time, which
-        -- the staged create refuses, and the events are then taken one by one to name it.
+        -- From the template's own run_at (nudge.template_time: a value that is no time, or
+        -- one out of range, fails the set-wise path, and the events are taken one by one to
+        -- name it).
         'run_at', CASE WHEN v_template ? 'run_at'
-                       THEN format('(SELECT CASE WHEN nudge.is_rfc3339(t.v) THEN t.v::timestamptz END'
-                                   ' FROM (SELECT (%s) #>> ''{}'' AS v) t) + interval ''1 second'' * %s',
+                       THEN format('nudge.template_time((%s) #>> ''{}'', %s)',
                                    nudge.compile_template(v_template->'run_at', false),
                                    coalesce((v_template->>'delay_seconds')::bigint, 0))
                        ELSE format('e.occurred_at + interval ''1 second'' * %s', v_seconds) END);
@@ -2158,7 +2177,7 @@ END $_$;
 
 -- Name: FUNCTION compile_rule(p_rule nudge.rules); Type: COMMENT; Schema: nudge; Owner: -
 
-COMMENT ON FUNCTION nudge.compile_rule(p_rule nudge.rules) IS 'A checked rule''s conditions and action as SQL expressions over a batch row e: when (boolean), and for remind columns (each field of the template as a jsonb expression, a webhook target''s values amid its text as URI components), request (as it is), payload and run_at (NULL where the template''s own run_at gets no RFC 3339 time from the event); for set_flag key; for cancel event_type, entity_type and entity_id (JSON strings).';
+COMMENT ON FUNCTION nudge.compile_rule(p_rule nudge.rules) IS 'A checked rule''s conditions and action as SQL expressions over a batch row e: when (boolean), and for remind columns (each field of the template as a jsonb expression, a webhook target''s values amid its text as URI components), request (as it is), payload and run_at (from the template''s own run_at by nudge.template_time, which raises a data exception where the event gives no time for it); for set_flag key; for cancel event_type, entity_type and entity_id (JSON strings).';
 
 -- Name: compile_template(jsonb, boolean, boolean); Type: FUNCTION; Schema: nudge; Owner: -
 
@@ -5446,7 +5465,13 @@ BEGIN
                       OR nudge.time_problem(e.occurred_at) IS NOT NULL
                       OR jsonb_typeof(e.data) <> 'object' OR pg_column_size(e.data) > 65536)
        OR EXISTS (SELECT 1 FROM pg_temp.nudge_batch_event e
-                   GROUP BY e.entity_type, e.entity_id HAVING count(*) > 1) THEN
+                   GROUP BY e.entity_type, e.entity_id HAVING count(*) > 1)
+       -- A cancel of another entity's reminders may end one an earlier item makes: only in
+       -- the items' order, one by one (rule by rule, every cancel ran first: explore31d F2).
+       OR EXISTS (SELECT 1 FROM nudge.rules r
+                   WHERE r.enabled AND r.action->>'type' = 'cancel'
+                     AND r.action->'cancel' ?| ARRAY['entity_type', 'entity_id']
+                     AND r.event_type IN (SELECT e.event_type FROM pg_temp.nudge_batch_event e)) THEN
       RAISE EXCEPTION USING ERRCODE = 'NU000';
     END IF;
     -- Each item is a chain of its own, as one posted event is: n roots and their caused events
@@ -6158,12 +6183,16 @@ BEGIN
     v_item := v_item || jsonb_build_object('interval_seconds',
                                            (p_template->>'interval_minutes')::integer * 60);
   END IF;
+  IF p_template ? 'ends_at' AND v_item ? 'ends_at' THEN
+    PERFORM nudge.check_template_time(v_item->>'ends_at', 'ends_at');
+  END IF;
   -- From the time the event gives (run_at, delay_seconds before or after it), else from when
   -- the event occurred.
   IF p_template ? 'run_at' THEN
     IF nudge.item_value_problem('run_at', v_item->'run_at') IS NOT NULL THEN
       PERFORM nudge.reject('run_at', nudge.item_value_problem('run_at', v_item->'run_at'));
     END IF;
+    PERFORM nudge.check_template_time(v_item->>'run_at', 'run_at');
     v_run_at := (v_item->>'run_at')::timestamptz
                 + interval '1 second' * coalesce((p_template->>'delay_seconds')::integer, 0);
   ELSE
@@ -7550,6 +7579,29 @@ $$;
 -- Name: FUNCTION template_field_type(p_field text); Type: COMMENT; Schema: nudge; Owner: -
 
 COMMENT ON FUNCTION nudge.template_field_type(p_field text) IS 'The JSON type of a field of a remind template (string, number or object; run_at a string: the time the first fire counts from), NULL for a field a template cannot hold.';
+
+-- Name: template_time(text, bigint); Type: FUNCTION; Schema: nudge; Owner: -
+
+CREATE FUNCTION nudge.template_time(p_text text, p_delay_seconds bigint) RETURNS timestamp with time zone
+    LANGUAGE plpgsql STABLE
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+DECLARE
+  v_at timestamptz;
+BEGIN
+  IF NOT coalesce(nudge.is_rfc3339(p_text), false) THEN
+    RAISE EXCEPTION 'not an RFC 3339 time' USING ERRCODE = '22007';
+  END IF;
+  v_at := p_text::timestamptz + interval '1 second' * p_delay_seconds;
+  IF nudge.time_problem(v_at) IS NOT NULL OR v_at > nudge.latest_fire() THEN
+    RAISE EXCEPTION 'out of range' USING ERRCODE = '22008';
+  END IF;
+  RETURN v_at;
+END $$;
+
+-- Name: FUNCTION template_time(p_text text, p_delay_seconds bigint); Type: COMMENT; Schema: nudge; Owner: -
+
+COMMENT ON FUNCTION nudge.template_time(p_text text, p_delay_seconds bigint) IS 'The first fire p_delay_seconds after p_text, a rule''s run_at rendered from an event, for a set-wise batch; a data exception (22007, 22008) when p_text is not an RFC 3339 time with an offset or the fire falls outside the times Nudge keeps, so that the batch names the item one by one.';
 
 -- Name: time_problem(timestamp with time zone); Type: FUNCTION; Schema: nudge; Owner: -
 

@@ -381,7 +381,7 @@ class WebhookChannel final : public Channel {
     if (code >= 200 && code < 300) {
       delivery.delivered = true;
     } else if (code >= 300 && code < 400) {
-      // Where it points, without its query (which may hold a token): the target to correct.
+      // Where it points: the target to correct.
       const std::string location = response_header(handle, "Location");
       delivery.error = "HTTP " + std::to_string(code) + " (redirects are not followed" +
                        (location.empty() ? "" : "; Location: " + shown_location(location)) + ")";
@@ -408,8 +408,16 @@ class WebhookChannel final : public Channel {
            "\" not waited for: neither seconds nor a date to come)";
   }
 
+  // Where a redirect points, as its scheme and host only: its path, query and user may hold a
+  // token (a secret target redirected to itself kept its path's token in the error: explore31d).
   static std::string shown_location(const std::string& location) {
-    return location.substr(0, std::min<std::size_t>(location.find_first_of("?#"), 200));
+    const auto scheme_end = location.find("://");
+    if (scheme_end == std::string::npos) return "a path on the same host";
+    const auto host_start = scheme_end + 3;
+    const auto host_end = location.find_first_of("/?#", host_start);
+    std::string authority = location.substr(host_start, host_end - host_start);
+    if (const auto at = authority.rfind('@'); at != std::string::npos) authority.erase(0, at + 1);
+    return location.substr(0, host_start).substr(0, 16) + authority.substr(0, 200);
   }
 
   // Whether the host could not be reached, so that the request never left: its name did not

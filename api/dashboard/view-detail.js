@@ -67,7 +67,7 @@ function execution(e) {
 // What a next fire in the past does, by the reminder's misfire policy (README, "After downtime").
 const PAST_FIRE = {
   fire_once: "the reminder fires at once",
-  skip: "under misfire policy skip, a time more than [misfire] threshold_seconds ago (60 s by default) is skipped, not fired, and the reminder waits for its next occurrence",
+  skip: "under misfire policy skip, the occurrences since then more than [misfire] threshold_seconds ago (60 s by default) are skipped, not fired, and each later one fires at once",
   fire_all: "under misfire policy fire_all, every occurrence since then fires at once (up to the workers' cap)",
 };
 

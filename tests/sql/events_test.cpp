@@ -382,6 +382,18 @@ TEST_F(EventsTest, CancelRulesRunFirstSoCancelThenRemindReplacesTheLiveReminder)
   EXPECT_TRUE(effects[1]["created"].get<bool>());
   EXPECT_EQ(batch[1]["effects"][0]["cancelled"], json::array());
   EXPECT_EQ(value<std::int64_t>("SELECT count(*) FROM nudge.reminders WHERE status = 'ACTIVE'"), 2);
+  // Cancels run first within an event, not across a batch: an item cancelling another entity's
+  // reminder ends the one an earlier item made, as one by one (explore31d F2).
+  rule("kill other", "withdrawn", R"({"type": "cancel", "cancel": {"event_type":
+       "interview_reminder", "entity_id": "{{data.other}}"}})");
+  const json crossed = json::parse(value<std::string>(
+      "SELECT nudge.emit_events($1::jsonb)::text",
+      R"([{"event_type": "interview_rescheduled", "entity_type": "interviewer", "entity_id": "C-9"},
+          {"event_type": "withdrawn", "entity_type": "interviewer", "entity_id": "C-10",
+           "data": {"other": "C-9"}}])"));
+  const auto made = crossed[0]["effects"][1]["reminder"]["id"].get<std::int64_t>();
+  EXPECT_EQ(crossed[1]["effects"][0]["cancelled"], json::array({made})) << crossed.dump();
+  EXPECT_EQ(status(made), "CANCELLED");
 }
 
 // "A day before the interview": the template's run_at from the event's data, delay_seconds
@@ -411,6 +423,9 @@ TEST_F(EventsTest, ARemindersTimeCanComeFromTheEventAndDelaySecondsPrecedeIt) {
   for (const std::string items : {R"([{"event_type": "interview_scheduled",
            "entity_type": "interviewer", "entity_id": "C-4", "data": {"interview_at": "soon"}}])",
                                   R"([{"event_type": "interview_scheduled",
+           "entity_type": "interviewer", "entity_id": "C-4",
+           "data": {"interview_at": "2031-02-30T10:00:00Z"}}])",
+                                  R"([{"event_type": "interview_scheduled",
            "entity_type": "interviewer", "entity_id": "C-4", "data": {"interview_at": "2030-06-02"}}])"}) {
     const auto refused = failure_of("SELECT nudge.emit_events($1::jsonb)", items);
     EXPECT_EQ(refused.sqlstate, "NU422") << refused.message;
@@ -418,6 +433,13 @@ TEST_F(EventsTest, ARemindersTimeCanComeFromTheEventAndDelaySecondsPrecedeIt) {
               std::string::npos)
         << refused.message;
   }
+  // A day before year 1 is refused in a batch as for one event (explore31d F3).
+  const auto early = failure_of("SELECT nudge.emit_events($1::jsonb)",
+                                R"([{"event_type": "interview_scheduled", "entity_type": "i",
+                                     "entity_id": "C-4", "data": {"interview_at": "0001-01-01T09:00:00Z"}}])");
+  EXPECT_NE(early.message.find("items[0]: rule "), std::string::npos) << early.message;
+  EXPECT_NE(early.message.find("action.reminder.run_at: must not be before"), std::string::npos)
+      << early.message;
   EXPECT_EQ(value<long>("SELECT count(*) FROM nudge.reminders WHERE entity_id = 'C-4'"), 0);
 }
 

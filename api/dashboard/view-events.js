@@ -33,11 +33,11 @@ export async function eventsView(main, ctx) {
     h("button", { type: "submit" }, "Record event"),
     h("p", { id: "event-recorded", role: "status" }));
 
-  fill(main, h("h1", {}, params.get("id") ? `Event #${params.get("id")}` : "Events"), h("details", { id: "events-record", class: "needs-write" }, h("summary", {}, "Record an event"), form),
-    h("h2", {}, "Log"), filters, log, more);
-
   // One event (`?id=`, the link from a reminder a rule made for it), with a way to them all.
   const single = params.get("id");
+  fill(main, h("h1", {}, single ? `Event #${single}` : "Events"), h("details", { id: "events-record", class: "needs-write" }, h("summary", {}, "Record an event"), form),
+    h("h2", {}, "Log"), filters, log, more);
+
   async function loadOne() {
     try {
       fill(log, eventEntry(await api("GET", `/v1/events/${encodeURIComponent(single)}`)));

@@ -3119,9 +3119,10 @@ COMMENT ON FUNCTION nudge.cron_next(p_cron nudge.cron, p_tz text, p_after timest
 
 CREATE FUNCTION nudge.cron_parse(p_expr text) RETURNS nudge.cron
     LANGUAGE plpgsql IMMUTABLE
-    AS $$
+    AS $_$
 DECLARE
-  v_expr   text := btrim(coalesce(p_expr, ''), E' \t\n\r');  -- a pasted line's newline too
+  -- White space around it is not a field: a pasted line's newline, a \v or \f too.
+  v_expr   text := regexp_replace(coalesce(p_expr, ''), '^\s+|\s+$', '', 'g');
   v_fields text[];
   v_cron   nudge.cron;
   v_dow    bigint;
@@ -3165,7 +3166,7 @@ BEGIN
       USING ERRCODE = '22023', COLUMN = 'cron';
   END IF;
   RETURN v_cron;
-END $$;
+END $_$;
 
 -- Name: FUNCTION cron_parse(p_expr text); Type: COMMENT; Schema: nudge; Owner: -
 
@@ -7631,6 +7632,21 @@ END $$;
 
 COMMENT ON FUNCTION nudge.touch_updated_at() IS 'Trigger: updated_at tells when the row last changed.';
 
+-- Name: trim_reminder_cron(); Type: FUNCTION; Schema: nudge; Owner: -
+
+CREATE FUNCTION nudge.trim_reminder_cron() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $_$
+BEGIN
+  NEW.cron := regexp_replace(NEW.cron, '^\s+|\s+$', '', 'g');
+  RETURN NEW;
+END $_$;
+
+-- Name: FUNCTION trim_reminder_cron(); Type: COMMENT; Schema: nudge; Owner: -
+
+COMMENT ON FUNCTION nudge.trim_reminder_cron() IS 'Trigger: a reminder row''s cron expression is kept without the white space before and after it, which nudge.cron_parse reads as none.';
+
 -- Name: unknown_secret_problem(text); Type: FUNCTION; Schema: nudge; Owner: -
 
 CREATE FUNCTION nudge.unknown_secret_problem(p_address text) RETURNS text
@@ -8339,6 +8355,10 @@ CREATE TRIGGER reminder_created_stopped_emits_an_event AFTER INSERT ON nudge.rem
 -- Name: reminders reminder_cron_change_is_described; Type: TRIGGER; Schema: nudge; Owner: -
 
 CREATE TRIGGER reminder_cron_change_is_described AFTER UPDATE OF cron, cron_schedule ON nudge.reminders FOR EACH ROW WHEN ((new.cron_schedule IS NOT NULL)) EXECUTE FUNCTION nudge.describe_changed_reminder_cron();
+
+-- Name: reminders reminder_cron_has_no_surrounding_space; Type: TRIGGER; Schema: nudge; Owner: -
+
+CREATE TRIGGER reminder_cron_has_no_surrounding_space BEFORE INSERT OR UPDATE OF cron ON nudge.reminders FOR EACH ROW WHEN ((new.cron IS NOT NULL)) EXECUTE FUNCTION nudge.trim_reminder_cron();
 
 -- Name: reminders reminder_cron_is_described; Type: TRIGGER; Schema: nudge; Owner: -
 

@@ -109,5 +109,19 @@ TEST(StorableText, StopsBeforeACharacterThatWouldPassTheLimit) {
   EXPECT_EQ(storable_text("ab\xFF", 5), "ab\xEF\xBF\xBD");
 }
 
+TEST(StorableLine, KeepsNoControlCharacterAReceiverSent) {
+  EXPECT_EQ(storable_line("HTTP 429 (Retry-After \"a\tb\r\nc\")", 100),
+            "HTTP 429 (Retry-After \"a b  c\")");
+  EXPECT_EQ(storable_line("\x1B[31mred\x7F\x01", 100),
+            "\xEF\xBF\xBD[31mred\xEF\xBF\xBD\xEF\xBF\xBD");
+  EXPECT_EQ(storable_line("\xC2\x9B"
+                          "2J \xC2\xA0 \xC3\xA9",
+                          100),
+            "\xEF\xBF\xBD"
+            "2J \xC2\xA0 \xC3\xA9");
+  EXPECT_EQ(storable_line("a\0z"sv, 100), "a\xEF\xBF\xBDz");
+  EXPECT_EQ(storable_line("ab\x1B", 4), "ab");
+}
+
 }  // namespace
 }  // namespace nudge

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cctype>
 #include <chrono>
+#include <limits>
 #include <memory>
 #include <string>
 #include <utility>
@@ -193,6 +194,10 @@ std::optional<curl_off_t> retry_after(CURL* handle) {
   }
   curl_off_t wait = 0;
   if (curl_easy_getinfo(handle, CURLINFO_RETRY_AFTER, &wait) == CURLE_OK && wait > 0) return wait;
+  // Seconds past what libcurl reads (20 digits) are as long a wait as a year is, not no wait
+  // (explore31d F6: "neither seconds nor a date", where 8 digits were "taken as a year").
+  if (!is_date && asked.find_first_not_of("0 \t") != std::string::npos)
+    return std::numeric_limits<curl_off_t>::max();
   return std::nullopt;
 }
 
@@ -304,6 +309,10 @@ class WebhookChannel final : public Channel {
              curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS,
                               timeout(transfer.request.timeout_ms.value_or(config_.timeout_ms))),
              curl_easy_setopt(easy, CURLOPT_USERAGENT, "nudge-worker"),
+             // An idle connection kept past 30 s is not reused: a middlebox that forgets idle
+             // connections silently (no reset) would cost a timeout and an attempt (libcurl's
+             // own limit is 118 s; explore31a F4).
+             curl_easy_setopt(easy, CURLOPT_MAXAGE_CONN, 30L),
              curl_easy_setopt(easy, CURLOPT_HTTPHEADER, transfer.headers),
              curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, &keep_start),
              curl_easy_setopt(easy, CURLOPT_WRITEDATA, &transfer),

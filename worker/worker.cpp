@@ -452,7 +452,7 @@ class ClaimLoop {
     if (d.unreachable && is_free_try(run.fire, d))
       d.error +=
           " (the host could not be reached: this try uses none of the occurrence's attempts)";
-    d.error = storable_text(d.error, 2000);
+    d.error = storable_line(d.error, 2000);
     d.response = storable_text(d.response, kMaxResponseBytes);
     if (!d.delivered) {
       // Channels keep secrets out of their errors; the database has the full record too. The

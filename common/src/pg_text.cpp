@@ -68,23 +68,43 @@ std::string pg_array(const std::vector<std::optional<int>>& values) {
   return out;
 }
 
-std::string storable_text(std::string_view text, std::size_t max_bytes) {
-  static constexpr std::string_view kReplacement = "\xEF\xBF\xBD";
+namespace {
+
+constexpr std::string_view kReplacement = "\xEF\xBF\xBD";
+
+// What a one-line message shows in place of the character at `text[i]`, `n` bytes long; nullopt
+// keeps it. C1 controls are U+0080..U+009F, encoded C2 80..C2 9F.
+std::optional<std::string_view> line_replacement(std::string_view text, std::size_t i,
+                                                 std::size_t n) {
+  const auto c = static_cast<unsigned char>(text[i]);
+  if (c == '\t' || c == '\n' || c == '\r') return std::string_view(" ");
+  if (c < 0x20 || c == 0x7F) return kReplacement;
+  if (n == 2 && c == 0xC2 && static_cast<unsigned char>(text[i + 1]) < 0xA0) return kReplacement;
+  return std::nullopt;
+}
+
+std::string storable(std::string_view text, std::size_t max_bytes, bool one_line) {
   std::string out;
   for (std::size_t i = 0; i < text.size();) {
     // PostgreSQL text cannot hold NUL: it is replaced like an invalid sequence.
     const std::size_t n = text[i] == '\0' ? 0 : utf8::sequence_length(text, i);
-    const std::size_t add = n == 0 ? kReplacement.size() : n;
-    if (out.size() + add > max_bytes) break;
-    if (n == 0) {
-      out += kReplacement;
-      ++i;
-    } else {
-      out.append(text.substr(i, n));
-      i += n;
-    }
+    std::string_view add = n == 0 ? kReplacement : text.substr(i, n);
+    if (n != 0 && one_line) add = line_replacement(text, i, n).value_or(add);
+    if (out.size() + add.size() > max_bytes) break;
+    out.append(add);
+    i += n == 0 ? 1 : n;
   }
   return out;
+}
+
+}  // namespace
+
+std::string storable_text(std::string_view text, std::size_t max_bytes) {
+  return storable(text, max_bytes, false);
+}
+
+std::string storable_line(std::string_view text, std::size_t max_bytes) {
+  return storable(text, max_bytes, true);
 }
 
 }  // namespace nudge

@@ -41,6 +41,19 @@ TEST_F(CronReminder, FirstFireIsTheFirstOccurrenceAtOrAfterRunAt) {
             "America/New_York");
 }
 
+// A pasted line's newline is no part of the schedule: kept without it, on a create and a
+// reschedule (explore31d F9: answered "0 9 * * 1-5\n").
+TEST_F(CronReminder, IsKeptWithoutTheWhiteSpaceAroundIt) {
+  sql("SELECT nudge.create_reminder(p_entity_type => 'u', p_entity_id => 'x', p_event_type => 'e', "
+      "p_channel => 'log', p_schedule_type => 'cron', p_cron => E'\\t0 9 * * 1-5\\n')");
+  EXPECT_EQ(value<std::string>("SELECT cron || '|' || cron_words FROM nudge.reminders"),
+            "0 9 * * 1-5|every weekday at 09:00");
+  sql("SELECT nudge.reschedule_reminder(id, p_cron => E'30 * * * *\\x0b\\x0c') "
+      "FROM nudge.reminders");
+  EXPECT_EQ(value<std::string>("SELECT cron || '|' || cron_words FROM nudge.reminders"),
+            "30 * * * *|every day, every hour at minute 30");
+}
+
 TEST_F(CronReminder, AFireMovesItToTheNextOccurrenceAfterNow) {
   create("30 2 * * *", "Europe/Berlin", "2026-03-28 12:00Z");
   // As the finish of a fire computes it, with "now" just after the gap's fire.

@@ -249,6 +249,7 @@ int number(const std::string& s, std::size_t at, std::size_t n) {
 // also tells whether the key was new), so refusing duplicates costs nothing more.
 class UniqueKeyParser {
  public:
+  static constexpr int kNumberOverflow = 406;  // nlohmann's out_of_range.406
   explicit UniqueKeyParser(json& root) : root_(root) {}
 
   bool null() { return value(nullptr); }
@@ -289,11 +290,17 @@ class UniqueKeyParser {
     open_.pop_back();
     return true;
   }
-  bool parse_error(std::size_t, const std::string&, const nlohmann::detail::exception& e) {
+  bool parse_error(std::size_t, const std::string& token, const nlohmann::detail::exception& e) {
     // Text that is not UTF-8 is named by where it is, as in a path or a query parameter; so is
-    // an escape of half a surrogate pair (\ud800 alone), which no UTF-8 text can hold.
+    // an escape of half a surrogate pair (\ud800 alone), which no UTF-8 text can hold, and a
+    // number past a 64-bit float's range (1e309: JSON all the same; explore32a F4).
     const std::string_view what = e.what();
-    if (what.find("UTF-8") != std::string_view::npos) {
+    if (e.id == kNumberOverflow) {
+      refusal_ = bad_field(reading(), "invalid_value",
+                           (token.size() > 40 ? token.substr(0, 40) + "..." : token) +
+                               " cannot be kept: it is past a 64-bit float's range; send it as "
+                               "a string");
+    } else if (what.find("UTF-8") != std::string_view::npos) {
       refusal_ = bad_field(reading(), "invalid_value", "must be valid UTF-8");
     } else if (what.find("surrogate") != std::string_view::npos) {
       refusal_ = bad_field(reading(), "invalid_value",
@@ -605,7 +612,8 @@ bool parse_flag_value(const json& body) {
 }
 
 void check_flag_key(const std::string& key) {
-  if (key.empty() || key.size() > kMaxNameChars) {
+  // Characters, as nudge.set_flag counts them: 200 of é were refused as bytes.
+  if (key.empty() || utf8::code_points(key) > kMaxNameChars) {
     throw bad_field("key", "invalid_value", "must be 1 to 200 characters");
   }
 }
@@ -804,7 +812,11 @@ ApiError not_a_cursor() {
 }
 
 std::string decode_cursor(const std::string& cursor) {
-  if (cursor.size() < 4 || cursor.size() > 200 || cursor.rfind("c1", 0) != 0 ||
+  // Positions are up to 2,048 bytes: a webhook host (targets are at most 2,048 characters) or a
+  // flag key (200 characters, up to 800 bytes). 200 here refused the cursor this server gave
+  // after a key of 100 bytes, and paging stopped there for good (explore32a F3).
+  constexpr std::size_t kMaxCursor = 2 + 2 * 2048;
+  if (cursor.size() < 4 || cursor.size() > kMaxCursor || cursor.rfind("c1", 0) != 0 ||
       cursor.size() % 2 != 0) {
     throw not_a_cursor();
   }

@@ -9,6 +9,7 @@
 
 #include "errors.hpp"
 #include "input.hpp"
+#include "nudge/utf8.hpp"
 #include "text_input.hpp"
 
 namespace nudge::api {
@@ -116,7 +117,7 @@ void reject_unknown_params(const httplib::Request& req, const std::set<std::stri
 
 std::optional<std::string> filter(const httplib::Request& req, const std::string& name) {
   auto v = query(req, name);
-  if (v && (v->empty() || v->size() > kMaxNameChars)) {
+  if (v && (v->empty() || utf8::code_points(*v) > kMaxNameChars)) {
     throw bad_field(name, "invalid_value", "must be 1 to 200 characters");
   }
   return v;

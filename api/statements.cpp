@@ -112,12 +112,10 @@ const std::pair<const char*, const char*> kStatements[] = {
      "SELECT row_to_json(f)::text, f.key FROM nudge.status_flags f "
      "WHERE ($1::text IS NULL OR f.key > $1) ORDER BY f.key LIMIT $2"},
     // Contacts are user data like status_flags: read and deleted directly, written through
-    // nudge.put_contact (which checks the address against the channel). `created` reads the
-    // table with the statement's snapshot, taken before the function's insert or update.
+    // nudge.put_contact (which checks the address against the channel).
     {"put_contact",
-     "SELECT nudge.contact_json(c)::text, NOT EXISTS (SELECT 1 FROM nudge.contacts o "
-     "WHERE o.entity_type = $1 AND o.entity_id = $2 AND o.channel = $3) "
-     "FROM nudge.put_contact($1, $2, $3, $4) c"},
+     "SELECT nudge.contact_json(p.contact)::text, p.created "
+     "FROM nudge.put_contact($1, $2, $3, $4) p"},
     {"get_contact",
      "SELECT nudge.contact_json(c)::text FROM nudge.contacts c "
      "WHERE c.entity_type = $1 AND c.entity_id = $2 AND c.channel = $3"},

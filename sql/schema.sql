@@ -5229,14 +5229,13 @@ COMMENT ON FUNCTION nudge.prune_history(p_keep interval, p_limit integer) IS 'De
 
 -- Name: put_contact(text, text, text, text); Type: FUNCTION; Schema: nudge; Owner: -
 
-CREATE FUNCTION nudge.put_contact(p_entity_type text, p_entity_id text, p_channel text, p_address text) RETURNS nudge.contacts
+CREATE FUNCTION nudge.put_contact(p_entity_type text, p_entity_id text, p_channel text, p_address text) RETURNS TABLE(created boolean, contact nudge.contacts)
     LANGUAGE plpgsql
     SET search_path TO 'pg_catalog', 'pg_temp'
     SET enable_seqscan TO 'off'
     SET jit TO 'off'
     AS $$
 DECLARE
-  v_contact nudge.contacts;
   v_problem text;
 BEGIN
   -- As a reminder's: a contact no reminder can use is refused.
@@ -5266,13 +5265,18 @@ BEGIN
   VALUES (p_entity_type, p_entity_id, p_channel, p_address)
   ON CONFLICT ON CONSTRAINT one_address_per_entity_and_channel
   DO UPDATE SET address = EXCLUDED.address
-  RETURNING c.* INTO v_contact;
-  RETURN v_contact;
+  -- The row an update wrote carries the lock ON CONFLICT took (xmax); an insert's has none. A
+  -- read beside the call, in the statement's snapshot, missed an insert committed meanwhile, so
+  -- that several of twenty PUTs at once said they created it (explore32a F6).
+  RETURNING c.xmax = 0 INTO created;
+  SELECT c.* INTO contact FROM nudge.contacts c
+   WHERE c.entity_type = p_entity_type AND c.entity_id = p_entity_id AND c.channel = p_channel;
+  RETURN NEXT;
 END $$;
 
 -- Name: FUNCTION put_contact(p_entity_type text, p_entity_id text, p_channel text, p_address text); Type: COMMENT; Schema: nudge; Owner: -
 
-COMMENT ON FUNCTION nudge.put_contact(p_entity_type text, p_entity_id text, p_channel text, p_address text) IS 'Sets where (p_entity_type, p_entity_id) is reached on p_channel (webhook or email), replacing the old address from the next claim on; 22023 naming the field for bad input (an entity_type or entity_id empty, over 200 characters or only white space, a channel or address that is not one, an address holding {{, which would be sent literally, other than a webhook''s {{secret.NAME}} alone); returns the contact.';
+COMMENT ON FUNCTION nudge.put_contact(p_entity_type text, p_entity_id text, p_channel text, p_address text) IS 'Sets where (p_entity_type, p_entity_id) is reached on p_channel (webhook or email), replacing the old address from the next claim on; 22023 naming the field for bad input (an entity_type or entity_id empty, over 200 characters or only white space, a channel or address that is not one, an address holding {{, which would be sent literally, other than a webhook''s {{secret.NAME}} alone); returns the contact, and whether this call created it (false: it replaced the address).';
 
 -- Name: queue_wake_up(); Type: FUNCTION; Schema: nudge; Owner: -
 
@@ -7401,13 +7405,17 @@ BEGIN
              FROM (SELECT 1) one LEFT JOIN nudge.status_flags f ON f.key = p.flag_key)
               WHEN p.kind = 'event' THEN (
            SELECT jsonb_build_object('change', p.change,
-                                     'event', coalesce(nudge.event_json(e),
-                                                       jsonb_build_object('id', p.object_id)),
+                                     -- A row gone by now is its id alone: event_json
+                                     -- of no row is an object of nulls (explore32a F7).
+                                     'event', CASE WHEN e.id IS NOT NULL THEN nudge.event_json(e)
+                                              ELSE jsonb_build_object('id', p.object_id) END,
                                      'effects', coalesce(e.effects, '[]'::jsonb))
              FROM (SELECT 1) one LEFT JOIN nudge.events e ON e.id = p.object_id)
               WHEN p.kind = 'rule' THEN (
            SELECT jsonb_build_object('change', p.change,
-                                     'rule', coalesce(p.gone, nudge.rule_json(u),
+                                     'rule', coalesce(p.gone,
+                                                      CASE WHEN u.id IS NOT NULL
+                                                           THEN nudge.rule_json(u) END,
                                                       jsonb_build_object('id', p.object_id)))
              FROM (SELECT 1) one LEFT JOIN nudge.rules u ON u.id = p.object_id)
          END,
@@ -7501,7 +7509,7 @@ END $$;
 
 -- Name: FUNCTION stream_changes(p_after_pos bigint, p_after_id bigint, p_after_n integer, p_through_pos bigint, p_limit integer); Type: COMMENT; Schema: nudge; Owner: -
 
-COMMENT ON FUNCTION nudge.stream_changes(p_after_pos bigint, p_after_id bigint, p_after_n integer, p_through_pos bigint, p_limit integer) IS 'Up to p_limit changes (fewer only when no more follow up to p_through_pos) after position (p_after_pos, p_after_id, p_after_n) of the batches up to p_through_pos, one row each in that order: a flag''s, event''s or rule''s data as the stream sends it ({change, flag} | {change, event, effects} | {change, rule}) with an event''s entity; a reminder''s change (fired as failed when its failure ended the reminder) with the reminder''s shown columns as they are now (a target URL''s password as ***) (r_status NULL when it is gone; next_run_at, occurrence_at and attempt only while ACTIVE or PAUSED), its schedule_text unless r_schedule_text_as_before says it is the previous row''s, and for a fire its execution with its delivery attempts'' JSON objects joined by commas in attempt order.';
+COMMENT ON FUNCTION nudge.stream_changes(p_after_pos bigint, p_after_id bigint, p_after_n integer, p_through_pos bigint, p_limit integer) IS 'Up to p_limit changes (fewer only when no more follow up to p_through_pos) after position (p_after_pos, p_after_id, p_after_n) of the batches up to p_through_pos, one row each in that order: a flag''s, event''s or rule''s data as the stream sends it ({change, flag} | {change, event, effects} | {change, rule}; an event or rule gone by now is {"id": N}, a deleted rule as it was) with an event''s entity; a reminder''s change (fired as failed when its failure ended the reminder) with the reminder''s shown columns as they are now (a target URL''s password as ***) (r_status NULL when it is gone; next_run_at, occurrence_at and attempt only while ACTIVE or PAUSED), its schedule_text unless r_schedule_text_as_before says it is the previous row''s, and for a fire its execution with its delivery attempts'' JSON objects joined by commas in attempt order.';
 
 -- Name: target_host(text); Type: FUNCTION; Schema: nudge; Owner: -
 

@@ -7,6 +7,8 @@
 
 #include <nlohmann/json.hpp>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "errors.hpp"
 #include "input.hpp"
@@ -64,6 +66,21 @@ TEST(JsonNumber, ABodyWithANumberThatWouldChangeIsRefusedNamingIt) {
     FAIL() << "accepted";
   } catch (const ApiError& e) {
     EXPECT_EQ(e.field(), "items[0].data.n[1]");
+  }
+  // Past a double's range: JSON all the same, so named, not "not valid JSON" (explore32a F4).
+  for (const auto& [body, field] : std::vector<std::pair<std::string, std::string>>{
+           {R"({"interval_seconds": 1e309})", "interval_seconds"},
+           {R"({"data": {"a": [0, -1E400]}})", "data.a[1]"}}) {
+    try {
+      parse_object(body);
+      FAIL() << "accepted " << body;
+    } catch (const ApiError& e) {
+      EXPECT_EQ(e.status(), 400);
+      EXPECT_EQ(e.code(), "invalid_value");
+      EXPECT_EQ(e.field(), field);
+      EXPECT_NE(std::string(e.what()).find("past a 64-bit float's range"), std::string::npos)
+          << e.what();
+    }
   }
   const auto kept = parse_object(
       R"({"a": 0.1, "b": 1.0E+2, "c": 9007199254740993, "d": 18446744073709551615, "e": -1.5})");

@@ -194,9 +194,16 @@ export async function detailView(main, ctx) {
 
   async function loadHistory() {
     reloads += 1;
-    const page = await api("GET", `/v1/reminders/${id}/executions${query({ limit: Math.min(shown, 500) })}`);
-    fill(history, page.items.length ? page.items.map(execution) : h("li", {}, "No fires yet."));
-    showOlder(page.next_cursor);
+    // In pages of the API's 500 at most: past 500 shown, one call dropped the oldest (explore32c F1).
+    const items = [];
+    let cursor;
+    do {
+      const page = await api("GET", `/v1/reminders/${id}/executions${query({ limit: Math.min(shown - items.length, 500), cursor })}`);
+      items.push(...page.items);
+      cursor = page.next_cursor;
+    } while (cursor && items.length < shown);
+    fill(history, items.length ? items.map(execution) : h("li", {}, "No fires yet."));
+    showOlder(cursor);
   }
 
   async function loadOlder(cursor) {

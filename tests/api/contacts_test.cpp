@@ -1,5 +1,9 @@
 // /v1/contacts: where reminders without a target are delivered, set, read, listed and removed.
 
+#include <atomic>
+#include <thread>
+#include <vector>
+
 #include "api/api_fixture.hpp"
 
 namespace nudge::test {
@@ -67,6 +71,25 @@ TEST_F(Contacts, PutCreatesThenReplacesAndGetListDeleteSeeIt) {
   EXPECT_EQ(get("/v1/contacts/interviewer/INT_100/email").status, 404);
   EXPECT_EQ(get("/v1/contacts/interviewer/INT_100").body["items"].size(), 1u);
   EXPECT_EQ(value<long>("SELECT count(*) FROM nudge.contacts"), 2);
+}
+
+// One of twenty PUTs at once of a new contact created it (explore32a F6: 3 to 15 said 201).
+TEST_F(Contacts, TwentyConcurrentPutsOfANewContactCreateItOnce) {
+  std::atomic<int> created{0}, replaced{0};
+  std::vector<std::thread> threads;
+  for (int i = 0; i < 20; ++i) {
+    threads.emplace_back([&] {
+      httplib::Client c("127.0.0.1", port_);
+      const auto r =
+          c.Put("/v1/contacts/race/C1/email", R"({"address":"a@example.com"})", "application/json");
+      if (r && r->status == 201) ++created;
+      if (r && r->status == 200) ++replaced;
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(created, 1);
+  EXPECT_EQ(replaced, 19);
+  EXPECT_EQ(value<long>("SELECT count(*) FROM nudge.contacts"), 1);
 }
 
 TEST_F(Contacts, PathSegmentsArePercentDecoded) {

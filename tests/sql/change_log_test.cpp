@@ -223,9 +223,16 @@ TEST_F(ChangeLogTest, EventsAndRulesAreLoggedWithTheirEffects) {
   EXPECT_EQ(data[3]["event"]["entity_id"], "i1");
   ASSERT_EQ(data[3]["effects"].size(), 1u);
   EXPECT_EQ(data[3]["effects"][0]["type"], "set_flag");
-  // A deleted rule is sent as it was, though nothing of it is left to read.
+  // A deleted rule is sent as it was, though nothing of it is left to read; its earlier changes,
+  // read now, are its id alone (explore32a F7: an object of nulls, id null too).
   EXPECT_EQ(data[4]["rule"]["id"], rule);
   EXPECT_EQ(data[4]["rule"]["name"], "stop it");
+  EXPECT_EQ(data[0]["rule"], nlohmann::json({{"id", rule}}));
+  EXPECT_EQ(data[1]["rule"], nlohmann::json({{"id", rule}}));
+  // So is an event deleted since (pruned).
+  sql("DELETE FROM nudge.events");
+  const auto event_id = data[3]["event"]["id"].get<std::int64_t>();
+  EXPECT_EQ(streamed(5)[3]["event"], nlohmann::json({{"id", event_id}}));
 }
 
 // The gap case: a transaction that took its id earlier commits after a later one. A reader

@@ -279,23 +279,45 @@ class EmailChannel final : public Channel {
     return delivery;
   }
 
+  // Which command of the conversation a refusal answered, from libcurl's words for it.
+  enum class Stage { before_message, recipient, data, end_of_data };
+  static Stage refused_at(const SmtpTransfer& transfer, CURLcode result) {
+    const std::string_view said = transfer.error;
+    if (said.starts_with("RCPT failed")) return Stage::recipient;
+    if (said.starts_with("DATA failed")) return Stage::data;
+    if (result == CURLE_WEIRD_SERVER_REPLY && transfer.sent > 0 &&
+        transfer.sent == transfer.message.size())
+      return Stage::end_of_data;
+    return Stage::before_message;
+  }
+
   // Whether the relay, not the message, ended the attempt, without taking the message.
   static Delivery::RelayFailure relay_failure(const SmtpTransfer& transfer, CURLcode result,
                                               long code) {
     using F = Delivery::RelayFailure;
     // A reused connection's first reply a 421: the relay closed it while it was idle, and its
-    // parting words were read as the answer to this message's first command.
-    if (code == 421 && !transfer.greeted && transfer.replies == 1) return F::idle_connection;
+    // parting words were read as the answer to this message's first command. Or no reply at
+    // all: it closed it without a word (a relay restarting, a proxy recycling connections),
+    // and this message's first command found it closed (explore32b F2: an attempt each).
+    if (!transfer.greeted && transfer.sent == 0 &&
+        ((code == 421 && transfer.replies == 1) ||
+         (transfer.replies == 0 && (result == CURLE_RECV_ERROR || result == CURLE_SEND_ERROR ||
+                                    result == CURLE_GOT_NOTHING))))
+      return F::idle_connection;
     const bool unreachable =
         result == CURLE_COULDNT_CONNECT || result == CURLE_COULDNT_RESOLVE_HOST ||
         result == CURLE_COULDNT_RESOLVE_PROXY || result == CURLE_SSL_CONNECT_ERROR ||
         result == CURLE_PEER_FAILED_VERIFICATION ||
         (result == CURLE_OPERATION_TIMEDOUT && transfer.replies == 0);
-    // What the relay says of this worker, whatever the message: 421 closes the connection at
-    // any stage; the greeting, hello, login and sender (552: the message's size, which is the
-    // message's) come before the message.
+    // What the relay says of this worker, whatever the message: a 421 before the message (the
+    // greeting, hello, login, sender), and the refusal of any of these (552: the message's
+    // size, which is the message's). A 421 to its recipient or data is this message's
+    // temporary refusal, as a 451 is (a domain's rate limit: Gmail's 421-4.7.28 at RCPT): as
+    // the relay's, four such emails, probed first after every rest, held every email of every
+    // worker for good (explore32b F1).
     const bool refuses_worker =
-        code == 421 || transfer.stopped_unauthenticated || result == CURLE_USE_SSL_FAILED ||
+        (code == 421 && refused_at(transfer, result) == Stage::before_message) ||
+        transfer.stopped_unauthenticated || result == CURLE_USE_SSL_FAILED ||
         result == CURLE_LOGIN_DENIED || result == CURLE_REMOTE_ACCESS_DENIED ||
         (result == CURLE_WEIRD_SERVER_REPLY && transfer.sent == 0 && transfer.replies == 1) ||
         (result == CURLE_SEND_ERROR && code != 552 &&
@@ -317,6 +339,17 @@ class EmailChannel final : public Channel {
     if (result == CURLE_OPERATION_TIMEDOUT)
       return "no whole answer in time ([email] timeout_ms, and 10 s at most to connect): " +
              std::to_string(transfer.replies) + " replies heard";
+    // A refusal is not "failed sending data" nor a "weird server reply" (explore32b F3).
+    switch (refused_at(transfer, result)) {
+      case Stage::recipient:
+        return "the relay refused the recipient";
+      case Stage::data:
+        return "the relay refused to take the message (DATA)";
+      case Stage::end_of_data:
+        return "the relay refused the message after its data";
+      case Stage::before_message:
+        break;
+    }
     return curl_error_text(result, transfer.error);
   }
 

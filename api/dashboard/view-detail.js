@@ -274,7 +274,10 @@ export async function detailView(main, ctx) {
 
   ctx.subscribe((type, data) => {
     if (type === "resync") {
-      api("GET", `/v1/reminders/${id}`).then(show).catch(() => {});
+      // A message shown while the read was on its way may be newer than the read (explore32c F2).
+      api("GET", `/v1/reminders/${id}`)
+        .then((r) => { if (!reminder || Date.parse(r.updated_at) >= Date.parse(reminder.updated_at)) show(r); })
+        .catch(() => {});
       loadHistory().catch(() => {});
       return;
     }

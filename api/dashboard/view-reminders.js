@@ -66,10 +66,22 @@ export async function remindersView(main, ctx) {
   fill(main, h("h1", {}, "Reminders"), filters, bulk, note, region, paging);
 
   let next = null;  // the loaded page's next_cursor
+  // Messages taken while a load is in flight, by reminder, for each load: its page was read at
+  // some moment meanwhile, so they are applied again over it (apply keeps the newer state). Its
+  // rows replaced the rows they had changed, and a reminder fired and completed within the load
+  // stayed ACTIVE on screen for good (explore32c F2).
+  const inFlight = new Set();
   async function load() {
     const q = { limit: LIMIT, cursor: params.get("cursor") };
     for (const f of FILTERS) q[f] = params.get(f);
-    const page = await api("GET", "/v1/reminders" + query(q));
+    const missed = new Map();
+    inFlight.add(missed);
+    let page;
+    try {
+      page = await api("GET", "/v1/reminders" + query(q));
+    } finally {
+      inFlight.delete(missed);
+    }
     next = page.next_cursor;
     // The focus stays on its row's link if the row is still listed, else on the list.
     const focused = tbody.contains(document.activeElement) ? document.activeElement.closest("tr")?.dataset.id : null;
@@ -77,6 +89,7 @@ export async function remindersView(main, ctx) {
     if (focused) (tbody.querySelector(`tr[data-id="${focused}"] a`) || region).focus();
     note.textContent = page.items.length ? "" : "No reminders match.";
     fill(paging, pagingLinks("#/reminders", params, FILTERS, page.next_cursor));
+    for (const r of missed.values()) apply(r);
   }
 
   async function bulkChange(action) {
@@ -139,7 +152,10 @@ export async function remindersView(main, ctx) {
       reload();
       return;
     }
-    for (const r of batch) apply(r);
+    for (const r of batch) {
+      for (const missed of inFlight) missed.set(r.id, r);
+      apply(r);
+    }
   }
 
   ctx.subscribe((type, data) => {

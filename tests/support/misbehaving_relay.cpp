@@ -136,6 +136,11 @@ void MisbehavingRelay::serve(int fd) {
     for (auto end = pending.find("\r\n"); end != std::string::npos; end = pending.find("\r\n")) {
       const std::string line = pending.substr(0, end);
       pending.erase(0, end + 2);
+      if (behaviour_ == Behaviour::hangs_up_after_a_message && taken > 0 && !in_data) {
+        ::shutdown(fd, SHUT_RDWR);
+        quit = true;
+        break;
+      }
       const std::string reply = answer(line, in_data, quit);
       if (reply.rfind("250 2.0.0", 0) == 0) ++taken;
       if (silent_) break;
@@ -173,6 +178,10 @@ std::string MisbehavingRelay::answer(const std::string& line, bool& in_data, boo
     return "550-5.1.1 The email account that you tried to reach does not exist.\r\n"
            "550-5.1.1 Please try double-checking the recipient's address.\r\n"
            "550 5.1.1 https://support.example/?p=NoSuchUser\r\n";
+  if (verb == "RCPT" && behaviour_ == Behaviour::rate_limits_recipients) {
+    quit = true;
+    return "421 4.7.28 relay.test: unusual rate of mail to this domain, try again later\r\n";
+  }
   if (verb == "HELO" || verb == "MAIL" || verb == "RCPT" || verb == "RSET" || verb == "NOOP")
     return "250 OK\r\n";
   if (verb == "DATA") {

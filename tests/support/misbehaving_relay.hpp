@@ -36,6 +36,11 @@ class MisbehavingRelay {
     refuses_sender,
     // Refuses every recipient with a three-line 550 whose first lines say why.
     refuses_recipient_at_length,
+    // Answers every recipient "421 4.7.28 ... rate limited" and closes: a domain's rate limit.
+    rate_limits_recipients,
+    // After a message taken on a connection, closes it without a word at the next command: a
+    // relay restarted, or a proxy that recycles connections.
+    hangs_up_after_a_message,
   };
   static constexpr auto kEndOfDataPause = std::chrono::milliseconds(1500);
   static constexpr auto kIdleClose = std::chrono::milliseconds(300);

@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 #include <pqxx/pqxx>
 #include <random>
+#include <string_view>
 
 #include "nudge/database.hpp"
 #include "nudge/log.hpp"
@@ -28,6 +29,12 @@ std::string code_of_problem(const std::string& message) {
   const std::string problem = colon == std::string::npos ? message : message.substr(colon + 2);
   if (problem.rfind("is not a known field", 0) == 0) return "unknown_field";
   if (problem.rfind("is required", 0) == 0) return "missing_field";
+  // A value of the wrong JSON type, as input.cpp's wrong_type answers it (explore32a F8).
+  for (const std::string_view wrong_type :
+       {"must be a JSON object", "must be a JSON array", "must be a JSON number",
+        "must be a string", "must be true or false"}) {
+    if (problem.rfind(wrong_type, 0) == 0) return "invalid_type";
+  }
   return "invalid_value";
 }
 

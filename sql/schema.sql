@@ -1569,13 +1569,15 @@ BEGIN
       END IF;
       PERFORM nudge.check_keys(p_rule.action->'cancel',
                                ARRAY['event_type', 'entity_type', 'entity_id'], 'action.cancel.');
-      IF jsonb_typeof(p_rule.action->'cancel'->'event_type') IS DISTINCT FROM 'string' THEN
+      IF NOT p_rule.action->'cancel' ? 'event_type' THEN
         PERFORM nudge.reject('action.cancel.event_type', 'is required: the event_type of the '
                              'reminders to cancel');
       END IF;
       FOR v_key, v_value IN SELECT k, v FROM jsonb_each(p_rule.action->'cancel') AS x(k, v) LOOP
-        IF jsonb_typeof(v_value) IS DISTINCT FROM 'string'
-           OR length(v_value #>> '{}') NOT BETWEEN 1 AND 200 THEN
+        IF jsonb_typeof(v_value) IS DISTINCT FROM 'string' THEN
+          PERFORM nudge.reject('action.cancel.' || v_key, 'must be a string of 1 to 200 characters');
+        END IF;
+        IF length(v_value #>> '{}') NOT BETWEEN 1 AND 200 THEN
           PERFORM nudge.reject('action.cancel.' || v_key, 'must be 1 to 200 characters');
         END IF;
         PERFORM nudge.check_placeholders(v_value #>> '{}', 'action.cancel.' || v_key);

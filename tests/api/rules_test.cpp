@@ -193,6 +193,12 @@ TEST_F(Rules, AMissingOrUnknownFieldOfAnActionIsCodedAsInACreate) {
       {R"({"type": "remind", "reminder": {"event_type": "f", "channel": "log",
           "schedule_type": "recurring", "interval_seconds": 0}})",
        "invalid_value", "action.reminder.interval_seconds"},
+      // A value of another JSON type, as a create answers it (explore32a F8: "is required").
+      {R"({"type": "cancel", "cancel": {"event_type": 5}})", "invalid_type",
+       "action.cancel.event_type"},
+      {R"({"type": "remind", "reminder": {"event_type": "f", "channel": "log",
+          "schedule_type": "recurring", "interval_seconds": "5"}})",
+       "invalid_type", "action.reminder.interval_seconds"},
   };
   for (const auto& c : cases) {
     SCOPED_TRACE(c.action);

@@ -1,5 +1,6 @@
 // Words for what the API gives as fields.
 
+import { h } from "./dom.js";
 import { browserZone } from "./values.js";
 
 export function every(seconds) {
@@ -57,8 +58,10 @@ export function describeSchedule(r) {
   return "once";
 }
 
+// Each part isolated for its text direction: an id holding U+202E (right-to-left override)
+// reversed the slash and the page's own text after it (explore32c F5).
 export function entity(r) {
-  return `${r.entity_type}/${r.entity_id}`;
+  return [h("bdi", {}, r.entity_type), "/", h("bdi", {}, r.entity_id)];
 }
 
 // Why a reminder ended (completed_reason), in words; an unknown reason is shown as it is.

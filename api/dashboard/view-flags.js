@@ -79,7 +79,7 @@ export async function flagsView(main, ctx) {
     const now = page.items.filter((r) => r.completed_reason === "stop_condition" && r.finished_at >= f.updated_at);
     fill(stopped, h("h2", {}, `Stopped by ${f.key}`),
       now.length
-        ? h("ul", {}, now.map((r) => h("li", {}, h("a", { href: `#/reminders/${r.id}` }, `#${r.id}`), ` ${entity(r)} · ${r.event_type} `, status(r.status))))
+        ? h("ul", {}, now.map((r) => h("li", {}, h("a", { href: `#/reminders/${r.id}` }, `#${r.id}`), " ", entity(r), ` · ${r.event_type} `, status(r.status))))
         : h("p", {}, "No reminder was waiting on it."),
       // The first 50 only: the list has them all.
       page.next_cursor

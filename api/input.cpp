@@ -298,8 +298,7 @@ class UniqueKeyParser {
     if (e.id == kNumberOverflow) {
       refusal_ = bad_field(reading(), "invalid_value",
                            (token.size() > 40 ? token.substr(0, 40) + "..." : token) +
-                               " cannot be kept: it is past a 64-bit float's range; send it as "
-                               "a string");
+                               " cannot be kept: it is past a 64-bit float's range");
     } else if (what.find("UTF-8") != std::string_view::npos) {
       refusal_ = bad_field(reading(), "invalid_value", "must be valid UTF-8");
     } else if (what.find("surrogate") != std::string_view::npos) {
@@ -597,7 +596,8 @@ WordsInput parse_words(const json& body) {
 
 std::string parse_target_host(const json& body) {
   Fields f(body, "");
-  std::string host = *f.text("host", 2048, true);
+  // A host key: a URL of 2,048 characters and the default port it is keyed with.
+  std::string host = *f.text("host", kMaxHostKeyChars, true);
   f.reject_unknown();
   return host;
 }
@@ -812,10 +812,10 @@ ApiError not_a_cursor() {
 }
 
 std::string decode_cursor(const std::string& cursor) {
-  // Positions are up to 2,048 bytes: a webhook host (targets are at most 2,048 characters) or a
-  // flag key (200 characters, up to 800 bytes). 200 here refused the cursor this server gave
-  // after a key of 100 bytes, and paging stopped there for good (explore32a F3).
-  constexpr std::size_t kMaxCursor = 2 + 2 * 2048;
+  // Positions are up to kMaxHostKeyChars bytes: a webhook host key or a flag key (200
+  // characters, up to 800 bytes). 200 here refused the cursor this server gave after a key of
+  // 100 bytes, and paging stopped there for good (explore32a F3; explore32d F2).
+  constexpr std::size_t kMaxCursor = 2 + 2 * kMaxHostKeyChars;
   if (cursor.size() < 4 || cursor.size() > kMaxCursor || cursor.rfind("c1", 0) != 0 ||
       cursor.size() % 2 != 0) {
     throw not_a_cursor();

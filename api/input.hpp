@@ -18,6 +18,8 @@ namespace nudge::api {
 // Limits of the API, stated once.
 inline constexpr std::size_t kMaxNameChars = 200;  // entity_type, entity_id, event_type, flag keys
 inline constexpr std::size_t kMaxTargetChars = 2048;
+// A webhook host as nudge.target_hosts keys it: a URL of kMaxTargetChars with its default port.
+inline constexpr std::size_t kMaxHostKeyChars = kMaxTargetChars + 16;
 inline constexpr int kMaxIntervalSeconds = 31622400;  // 366 days
 inline constexpr std::size_t kMaxBatchItems = 1000;
 inline constexpr int kDefaultPageSize = 50;

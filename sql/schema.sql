@@ -2062,7 +2062,9 @@ DECLARE
   v_from text;
   v_held timestamptz;
 BEGIN
-  IF p_host IS NULL OR length(p_host) NOT BETWEEN 1 AND 2048 THEN
+  -- A host key is a URL's scheme, host and port: a 2,048-character URL without a port is
+  -- keyed with its default one (explore32d F2: its breaker could not be closed).
+  IF p_host IS NULL OR length(p_host) NOT BETWEEN 1 AND 2064 THEN
     PERFORM nudge.reject('host', 'must be a host as GET /v1/targets lists it (https://hooks.example.com:443)');
   END IF;
   -- Locked as a finish locks it, so no finish or claim changes it meanwhile.
@@ -2114,7 +2116,7 @@ END $$;
 
 -- Name: FUNCTION close_breaker(p_host text); Type: COMMENT; Schema: nudge; Owner: -
 
-COMMENT ON FUNCTION nudge.close_breaker(p_host text) IS 'Closes the circuit breaker of p_host (a host as nudge.target_hosts keys it) by hand and ends its pacing and its URLs'': state closed, failures and last error cleared, the deliveries it held (waiting for its next probe) due at once, as a probe''s success would, and so are those due to it within the next 20 s (held by its pace, or retries), the host and its URLs no longer paced; the change is notified on nudge_breaker (worker null) and audited (subject_type target) unless the session has nudge.audit = off; a closed breaker without failures of a host not paced, whole or by URL, is returned unchanged; no such host raises NU404, a host empty or over 2048 characters 22023 naming host.';
+COMMENT ON FUNCTION nudge.close_breaker(p_host text) IS 'Closes the circuit breaker of p_host (a host as nudge.target_hosts keys it) by hand and ends its pacing and its URLs'': state closed, failures and last error cleared, the deliveries it held (waiting for its next probe) due at once, as a probe''s success would, and so are those due to it within the next 20 s (held by its pace, or retries), the host and its URLs no longer paced; the change is notified on nudge_breaker (worker null) and audited (subject_type target) unless the session has nudge.audit = off; a closed breaker without failures of a host not paced, whole or by URL, is returned unchanged; no such host raises NU404, a host empty or over 2064 characters (a 2,048-character URL and its default port) 22023 naming host.';
 
 -- Name: compile_rule(nudge.rules); Type: FUNCTION; Schema: nudge; Owner: -
 
@@ -3123,8 +3125,10 @@ CREATE FUNCTION nudge.cron_parse(p_expr text) RETURNS nudge.cron
     LANGUAGE plpgsql IMMUTABLE
     AS $_$
 DECLARE
-  -- White space around it is not a field: a pasted line's newline, a \v or \f too.
-  v_expr   text := regexp_replace(coalesce(p_expr, ''), '^\s+|\s+$', '', 'g');
+  -- White space around it is not a field: a pasted line's newline, a \v or \f, a web page's
+  -- no-break space (U+00A0) or NEL (U+0085) too.
+  v_expr   text := regexp_replace(coalesce(p_expr, ''),
+                                  E'^[\\s\u00a0\u0085]+|[\\s\u00a0\u0085]+$', '', 'g');
   v_fields text[];
   v_cron   nudge.cron;
   v_dow    bigint;
@@ -3345,6 +3349,21 @@ END $$;
 -- Name: FUNCTION cron_words(p_cron nudge.cron, p_expr text); Type: COMMENT; Schema: nudge; Owner: -
 
 COMMENT ON FUNCTION nudge.cron_words(p_cron nudge.cron, p_expr text) IS 'The days and times of a parsed cron expression in the grammar''s words ("every weekday at 09:00", "every day, every 15 minutes between 09:00 and 17:59"), or cron "<p_expr>" when the words cannot say it exactly.';
+
+-- Name: date_reminder_write_now(); Type: FUNCTION; Schema: nudge; Owner: -
+
+CREATE FUNCTION nudge.date_reminder_write_now() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+BEGIN
+  NEW.updated_at := greatest(clock_timestamp(), OLD.updated_at);
+  RETURN NEW;
+END $$;
+
+-- Name: FUNCTION date_reminder_write_now(); Type: COMMENT; Schema: nudge; Owner: -
+
+COMMENT ON FUNCTION nudge.date_reminder_write_now() IS 'Trigger: a reminder write dated before the row''s updated_at (a transaction begun before the last change) is dated when it is made (clock_timestamp(), never before the old updated_at), so that updated_at orders a reminder''s states.';
 
 -- Name: delete_rule(bigint); Type: FUNCTION; Schema: nudge; Owner: -
 
@@ -7649,7 +7668,7 @@ CREATE FUNCTION nudge.trim_reminder_cron() RETURNS trigger
     SET search_path TO 'pg_catalog', 'pg_temp'
     AS $_$
 BEGIN
-  NEW.cron := regexp_replace(NEW.cron, '^\s+|\s+$', '', 'g');
+  NEW.cron := regexp_replace(NEW.cron, E'^[\\s\u00a0\u0085]+|[\\s\u00a0\u0085]+$', '', 'g');
   RETURN NEW;
 END $_$;
 
@@ -8397,6 +8416,10 @@ CREATE TRIGGER reminder_request_is_checked AFTER INSERT OR UPDATE OF request, pa
 -- Name: reminders reminder_target_fits_channel; Type: TRIGGER; Schema: nudge; Owner: -
 
 CREATE TRIGGER reminder_target_fits_channel AFTER INSERT OR UPDATE OF channel, target ON nudge.reminders FOR EACH ROW WHEN (((new.target IS NOT NULL) AND ((new.channel)::text <> 'log'::text))) EXECUTE FUNCTION nudge.reminder_target_fits_channel();
+
+-- Name: reminders reminder_updated_at_never_goes_back; Type: TRIGGER; Schema: nudge; Owner: -
+
+CREATE TRIGGER reminder_updated_at_never_goes_back BEFORE UPDATE ON nudge.reminders FOR EACH ROW WHEN ((new.updated_at < old.updated_at)) EXECUTE FUNCTION nudge.date_reminder_write_now();
 
 -- Name: reminders reminder_updates_are_audited; Type: TRIGGER; Schema: nudge; Owner: -
 

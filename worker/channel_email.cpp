@@ -51,6 +51,8 @@ struct SmtpTransfer {
   bool logs_in = false;
   int replies = 0;             // final reply lines heard in this transfer
   bool greeted = false;        // this transfer opened the connection (its first reply: 220)
+  std::string command;         // the verb of the last command sent (MAIL, RCPT, ...), if any
+  bool answered = false;       // whether that command (before any, the greeting) had its reply
   bool authenticated = false;  // a 235 was heard (a reused connection logged in before)
   bool stopped_unauthenticated = false;
 
@@ -94,6 +96,7 @@ std::size_t keep_reply(char* data, std::size_t size, std::size_t count, void* us
     transfer.lines.clear();
     const std::string_view code = std::string_view(line).substr(0, 3);
     if (transfer.replies++ == 0 && code == "220") transfer.greeted = true;
+    transfer.answered = true;
     if (code == "235") transfer.authenticated = true;
     // The relay's go-ahead for the message on a connection that never logged in: stop before
     // a byte of it is sent (returning less than `bytes` ends the transfer).
@@ -103,6 +106,22 @@ std::size_t keep_reply(char* data, std::size_t size, std::size_t count, void* us
     }
   }
   return bytes;
+}
+
+// libcurl hands every command it sends to the debug callback: keep the last one's verb, so that
+// a hang-up is known by the command it left unanswered.
+int note_command(CURL*, curl_infotype type, char* data, std::size_t size, void* user) {
+  if (type != CURLINFO_HEADER_OUT) return 0;
+  auto& transfer = *static_cast<SmtpTransfer*>(user);
+  std::string verb;
+  for (std::size_t i = 0; i < size && i < 8 && std::isalpha(static_cast<unsigned char>(data[i]));
+       ++i)
+    verb += static_cast<char>(std::toupper(static_cast<unsigned char>(data[i])));
+  // The QUIT that closes a failed conversation is not what failed it.
+  if (verb == "QUIT") return 0;
+  transfer.command = std::move(verb);
+  transfer.answered = false;
+  return 0;
 }
 
 class EmailChannel final : public Channel {
@@ -210,6 +229,10 @@ class EmailChannel final : public Channel {
              curl_easy_setopt(easy, CURLOPT_READDATA, &transfer),
              curl_easy_setopt(easy, CURLOPT_HEADERFUNCTION, &keep_reply),
              curl_easy_setopt(easy, CURLOPT_HEADERDATA, &transfer),
+             // Verbose only to have the commands: note_command prints nothing.
+             curl_easy_setopt(easy, CURLOPT_DEBUGFUNCTION, &note_command),
+             curl_easy_setopt(easy, CURLOPT_DEBUGDATA, &transfer),
+             curl_easy_setopt(easy, CURLOPT_VERBOSE, 1L),
          }) {
       if (rc != CURLE_OK) return rc;
     }
@@ -245,7 +268,9 @@ class EmailChannel final : public Channel {
       delivery.error = "SMTP: the transfer was aborted before it ended";
       return delivery;
     }
-    delivery.relay_failure = relay_failure(transfer, result, code);
+    long connects = 0;  // none: the transfer reused a kept connection
+    curl_easy_getinfo(handle, CURLINFO_NUM_CONNECTS, &connects);
+    delivery.relay_failure = relay_failure(transfer, result, code, connects == 0);
     if (transfer.stopped_unauthenticated) {
       delivery.error =
           "SMTP: the relay offered no AUTH, and smtp_url logs in: the message was not sent "
@@ -293,17 +318,24 @@ class EmailChannel final : public Channel {
 
   // Whether the relay, not the message, ended the attempt, without taking the message.
   static Delivery::RelayFailure relay_failure(const SmtpTransfer& transfer, CURLcode result,
-                                              long code) {
+                                              long code, bool reused) {
     using F = Delivery::RelayFailure;
+    // The relay hung up without a word, the message's data not begun.
+    const bool hung_up =
+        !transfer.answered && transfer.sent == 0 &&
+        (result == CURLE_RECV_ERROR || result == CURLE_SEND_ERROR || result == CURLE_GOT_NOTHING);
     // A reused connection's first reply a 421: the relay closed it while it was idle, and its
     // parting words were read as the answer to this message's first command. Or no reply at
     // all: it closed it without a word (a relay restarting, a proxy recycling connections),
     // and this message's first command found it closed (explore32b F2: an attempt each).
-    if (!transfer.greeted && transfer.sent == 0 &&
-        ((code == 421 && transfer.replies == 1) ||
-         (transfer.replies == 0 && (result == CURLE_RECV_ERROR || result == CURLE_SEND_ERROR ||
-                                    result == CURLE_GOT_NOTHING))))
+    if (reused && transfer.sent == 0 &&
+        ((code == 421 && transfer.replies == 1) || (transfer.replies == 0 && hung_up)))
       return F::idle_connection;
+    // Before the recipient is named, a hang-up says nothing of the message: a relay crashing
+    // or restarting on fresh connections failed every email due in a second (explore32d F7).
+    const bool before_message = transfer.command.empty() || transfer.command == "EHLO" ||
+                                transfer.command == "HELO" || transfer.command == "STARTTLS" ||
+                                transfer.command == "AUTH" || transfer.command == "MAIL";
     const bool unreachable =
         result == CURLE_COULDNT_CONNECT || result == CURLE_COULDNT_RESOLVE_HOST ||
         result == CURLE_COULDNT_RESOLVE_PROXY || result == CURLE_SSL_CONNECT_ERROR ||
@@ -316,6 +348,7 @@ class EmailChannel final : public Channel {
     // the relay's, four such emails, probed first after every rest, held every email of every
     // worker for good (explore32b F1).
     const bool refuses_worker =
+        (hung_up && before_message) ||
         (code == 421 && refused_at(transfer, result) == Stage::before_message) ||
         transfer.stopped_unauthenticated || result == CURLE_USE_SSL_FAILED ||
         result == CURLE_LOGIN_DENIED || result == CURLE_REMOTE_ACCESS_DENIED ||

@@ -546,8 +546,10 @@ TEST_F(EmailChannel, ATemporaryRefusalAsksForTheNextAttemptMinutesLater) {
 // recipient is the message's, kept whole: a relay's first lines say why.
 TEST_F(EmailChannel, ARefusalOfTheWorkerIsTheRelaysAndOfTheRecipientTheMessages) {
   config_.from = "nudge@reminders.example";
+  // A hang-up before the recipient is named, too (explore32d F7: three attempts in a second).
   for (const auto behaviour : {test::MisbehavingRelay::Behaviour::refuses_greeting,
-                               test::MisbehavingRelay::Behaviour::refuses_sender}) {
+                               test::MisbehavingRelay::Behaviour::refuses_sender,
+                               test::MisbehavingRelay::Behaviour::hangs_up_at_the_sender}) {
     test::MisbehavingRelay relay(behaviour);
     config_.smtp_url = relay.url();
     const Outcome out = deliver(*make_email_channel(config_, transfers_), transfers_, email_fire());

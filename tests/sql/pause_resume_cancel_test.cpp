@@ -1,6 +1,7 @@
 // nudge.pause_reminder / nudge.resume_reminder / nudge.cancel_reminder: every
 // transition, the no-ops, NU409 from finished statuses, NU404 for unknown ids.
 
+#include <pqxx/pqxx>
 #include <string>
 
 #include "sql/lifecycle_fixture.hpp"
@@ -27,6 +28,24 @@ TEST_F(PauseResumeCancelTest, PauseMakesAnActiveReminderPaused) {
   EXPECT_EQ(r["status"].as<std::string>(), "PAUSED");
   EXPECT_TRUE(r["completed_reason"].is_null());
   EXPECT_TRUE(r["finished_at"].is_null());
+}
+
+// A pause by a transaction that began before the reminder's last change is dated after that
+// change: updated_at orders a reminder's states (explore32d F3: dated at the transaction's
+// start, the dashboard kept the earlier ACTIVE for good).
+TEST_F(PauseResumeCancelTest, APauseBegunBeforeTheLastChangeIsDatedAfterIt) {
+  const std::int64_t id = create_recurring("u1", 60, kInAnHour);
+  pqxx::connection other(db_.url());
+  pqxx::work early(other);
+  early.exec("SELECT now()");
+  sql("SELECT pg_sleep(0.01)");
+  sql("SELECT nudge.reschedule_reminder($1, p_interval_seconds => 120)", id);
+  const std::string changed = reminder(id)["updated_at"].c_str();
+  early.exec_params("SELECT nudge.pause_reminder($1)", id);
+  early.commit();
+  EXPECT_EQ(status(id), "PAUSED");
+  EXPECT_TRUE(value<bool>("SELECT updated_at > $1::timestamptz FROM nudge.reminders WHERE id = $2",
+                          changed, id));
 }
 
 TEST_F(PauseResumeCancelTest, PausingAPausedReminderChangesNothing) {

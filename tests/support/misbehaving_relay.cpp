@@ -136,7 +136,10 @@ void MisbehavingRelay::serve(int fd) {
     for (auto end = pending.find("\r\n"); end != std::string::npos; end = pending.find("\r\n")) {
       const std::string line = pending.substr(0, end);
       pending.erase(0, end + 2);
-      if (behaviour_ == Behaviour::hangs_up_after_a_message && taken > 0 && !in_data) {
+      const bool at_sender = behaviour_ == Behaviour::hangs_up_at_the_sender && !in_data &&
+                             (line.rfind("MAIL", 0) == 0 || line.rfind("mail", 0) == 0);
+      if (at_sender ||
+          (behaviour_ == Behaviour::hangs_up_after_a_message && taken > 0 && !in_data)) {
         ::shutdown(fd, SHUT_RDWR);
         quit = true;
         break;

@@ -41,6 +41,9 @@ class MisbehavingRelay {
     // After a message taken on a connection, closes it without a word at the next command: a
     // relay restarted, or a proxy that recycles connections.
     hangs_up_after_a_message,
+    // Greets and answers EHLO, then closes every connection without a word at MAIL FROM: a
+    // relay crashing, or a proxy whose back end is gone.
+    hangs_up_at_the_sender,
   };
   static constexpr auto kEndOfDataPause = std::chrono::milliseconds(1500);
   static constexpr auto kIdleClose = std::chrono::milliseconds(300);

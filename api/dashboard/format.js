@@ -61,7 +61,7 @@ export function describeSchedule(r) {
 // Each part isolated for its text direction: an id holding U+202E (right-to-left override)
 // reversed the slash and the page's own text after it (explore32c F5).
 export function entity(r) {
-  return [h("bdi", {}, r.entity_type), "/", h("bdi", {}, r.entity_id)];
+  return h("span", {}, h("bdi", {}, r.entity_type), "/", h("bdi", {}, r.entity_id));
 }
 
 // Why a reminder ended (completed_reason), in words; an unknown reason is shown as it is.

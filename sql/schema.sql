@@ -697,6 +697,19 @@ END $$;
 
 COMMENT ON FUNCTION nudge.audit_row_change() IS 'Row trigger (argument: the subject type), for tables whose audit fires only for some columns (tokens): records the changed row in nudge.audit (subject: a token''s name, else the id) with the session''s nudge.actor and nudge.route (or none: an SQL session) and session_user, unless rules are running.';
 
+-- Name: bare_cron(text); Type: FUNCTION; Schema: nudge; Owner: -
+
+CREATE FUNCTION nudge.bare_cron(p_expr text) RETURNS text
+    LANGUAGE sql IMMUTABLE
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $_$
+  SELECT regexp_replace(p_expr, E'^[\\s\u00a0\u0085]+|[\\s\u00a0\u0085]+$', '', 'g')
+$_$;
+
+-- Name: FUNCTION bare_cron(p_expr text); Type: COMMENT; Schema: nudge; Owner: -
+
+COMMENT ON FUNCTION nudge.bare_cron(p_expr text) IS 'p_expr without the white space before and after it (a newline, a tab, \v, \f, a no-break space, NEL), which nudge.cron_parse reads as none; NULL for NULL.';
+
 -- Name: target_hosts; Type: TABLE; Schema: nudge; Owner: -
 
 CREATE TABLE nudge.target_hosts (
@@ -3350,21 +3363,6 @@ END $$;
 
 COMMENT ON FUNCTION nudge.cron_words(p_cron nudge.cron, p_expr text) IS 'The days and times of a parsed cron expression in the grammar''s words ("every weekday at 09:00", "every day, every 15 minutes between 09:00 and 17:59"), or cron "<p_expr>" when the words cannot say it exactly.';
 
--- Name: date_reminder_write_now(); Type: FUNCTION; Schema: nudge; Owner: -
-
-CREATE FUNCTION nudge.date_reminder_write_now() RETURNS trigger
-    LANGUAGE plpgsql
-    SET search_path TO 'pg_catalog', 'pg_temp'
-    AS $$
-BEGIN
-  NEW.updated_at := greatest(clock_timestamp(), OLD.updated_at);
-  RETURN NEW;
-END $$;
-
--- Name: FUNCTION date_reminder_write_now(); Type: COMMENT; Schema: nudge; Owner: -
-
-COMMENT ON FUNCTION nudge.date_reminder_write_now() IS 'Trigger: a reminder write dated before the row''s updated_at (a transaction begun before the last change) is dated when it is made (clock_timestamp(), never before the old updated_at), so that updated_at orders a reminder''s states.';
-
 -- Name: delete_rule(bigint); Type: FUNCTION; Schema: nudge; Owner: -
 
 CREATE FUNCTION nudge.delete_rule(p_id bigint) RETURNS nudge.rules
@@ -5965,6 +5963,22 @@ END $$;
 
 COMMENT ON FUNCTION nudge.record_inserted_reminders() IS 'Statement trigger on reminders: for the rows an INSERT added, one nudge.audit row each (with nudge.actor, nudge.route and session_user) unless the statement ran in a trigger, in a session with nudge.audit = off or while rules run; one nudge.changes row (reminder, created) naming them all; and one wake-up hint when one of them is ACTIVE, unless the session has nudge.notify_after_commit = on.';
 
+-- Name: redate_backdated_reminder(); Type: FUNCTION; Schema: nudge; Owner: -
+
+CREATE FUNCTION nudge.redate_backdated_reminder() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+BEGIN
+  UPDATE nudge.reminders r SET updated_at = greatest(clock_timestamp(), OLD.updated_at)
+   WHERE r.id = NEW.id;
+  RETURN NULL;
+END $$;
+
+-- Name: FUNCTION redate_backdated_reminder(); Type: COMMENT; Schema: nudge; Owner: -
+
+COMMENT ON FUNCTION nudge.redate_backdated_reminder() IS 'Trigger: after a reminder write dated before the row''s updated_at (a transaction begun before the last change), dates it when it is made (clock_timestamp(), never before the old updated_at), so that updated_at orders a reminder''s states.';
+
 -- Name: reject(text, text); Type: FUNCTION; Schema: nudge; Owner: -
 
 CREATE FUNCTION nudge.reject(p_field text, p_problem text) RETURNS void
@@ -6748,7 +6762,7 @@ BEGIN
   -- Apart from the rest: writing the expression describes it again (a trigger).
   IF v_new_cron THEN
     UPDATE nudge.reminders
-       SET cron = coalesce(p_cron, cron), timezone = v_zone, cron_schedule = v_parsed
+       SET cron = coalesce(nudge.bare_cron(p_cron), cron), timezone = v_zone, cron_schedule = v_parsed
      WHERE id = p_id;
   END IF;
   UPDATE nudge.reminders
@@ -7666,11 +7680,11 @@ COMMENT ON FUNCTION nudge.touch_updated_at() IS 'Trigger: updated_at tells when 
 CREATE FUNCTION nudge.trim_reminder_cron() RETURNS trigger
     LANGUAGE plpgsql
     SET search_path TO 'pg_catalog', 'pg_temp'
-    AS $_$
+    AS $$
 BEGIN
-  NEW.cron := regexp_replace(NEW.cron, E'^[\\s\u00a0\u0085]+|[\\s\u00a0\u0085]+$', '', 'g');
+  NEW.cron := nudge.bare_cron(NEW.cron);
   RETURN NEW;
-END $_$;
+END $$;
 
 -- Name: FUNCTION trim_reminder_cron(); Type: COMMENT; Schema: nudge; Owner: -
 
@@ -8387,7 +8401,7 @@ CREATE TRIGGER reminder_cron_change_is_described AFTER UPDATE OF cron, cron_sche
 
 -- Name: reminders reminder_cron_has_no_surrounding_space; Type: TRIGGER; Schema: nudge; Owner: -
 
-CREATE TRIGGER reminder_cron_has_no_surrounding_space BEFORE INSERT OR UPDATE OF cron ON nudge.reminders FOR EACH ROW WHEN ((new.cron IS NOT NULL)) EXECUTE FUNCTION nudge.trim_reminder_cron();
+CREATE TRIGGER reminder_cron_has_no_surrounding_space BEFORE INSERT ON nudge.reminders FOR EACH ROW WHEN ((new.cron IS NOT NULL)) EXECUTE FUNCTION nudge.trim_reminder_cron();
 
 -- Name: reminders reminder_cron_is_described; Type: TRIGGER; Schema: nudge; Owner: -
 
@@ -8419,7 +8433,7 @@ CREATE TRIGGER reminder_target_fits_channel AFTER INSERT OR UPDATE OF channel, t
 
 -- Name: reminders reminder_updated_at_never_goes_back; Type: TRIGGER; Schema: nudge; Owner: -
 
-CREATE TRIGGER reminder_updated_at_never_goes_back BEFORE UPDATE ON nudge.reminders FOR EACH ROW WHEN ((new.updated_at < old.updated_at)) EXECUTE FUNCTION nudge.date_reminder_write_now();
+CREATE TRIGGER reminder_updated_at_never_goes_back AFTER UPDATE ON nudge.reminders FOR EACH ROW WHEN ((new.updated_at < old.updated_at)) EXECUTE FUNCTION nudge.redate_backdated_reminder();
 
 -- Name: reminders reminder_updates_are_audited; Type: TRIGGER; Schema: nudge; Owner: -
 
